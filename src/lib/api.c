@@ -1,0 +1,421 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * api.c - the public verifier object and identity accessors of libduet.
+ *
+ * The verifier collects trust anchors, intermediates and CRLs as they are
+ * added (each file checked when it is added, so errors name the file), then
+ * runs the one verification path in verify.c.  Errors are kept on the object.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/x509.h>
+
+#include "duet.h"
+#include "lib/compat.h"
+#include "lib/err.h"
+#include "lib/fileio.h"
+#include "lib/identity.h"
+#include "lib/load.h"
+#include "lib/verify.h"
+#include "lib/x509util.h"
+
+struct duet_verifier {
+    struct duet_err err;
+    STACK_OF(X509) *trusted;
+    STACK_OF(X509) *untrusted;
+    STACK_OF(X509_CRL) *crls;
+    X509_STORE *store; /* built from `trusted` on first use after a change */
+    char *password;
+    char *name;
+    enum duet_purpose purpose;
+    bool use_time;
+    int64_t time;
+    int max_depth;
+    enum duet_crl_scope crl_scope;
+    struct duet_identity *identity;
+};
+
+const char *
+duet_version(void)
+{
+    return DUET_VERSION;
+}
+
+/* A verifier with the defaults described in duet.h; NULL when out of memory. */
+struct duet_verifier *
+duet_verifier_new(void)
+{
+    struct duet_verifier *v = calloc(1, sizeof(*v));
+
+    if (v == NULL)
+        return NULL;
+    v->trusted = sk_X509_new_null();
+    v->untrusted = sk_X509_new_null();
+    v->crls = sk_X509_CRL_new_null();
+    if (v->trusted == NULL || v->untrusted == NULL || v->crls == NULL) {
+        duet_verifier_free(v);
+        return NULL;
+    }
+    v->max_depth = VERIFY_DEFAULT_MAX_DEPTH;
+    return v;
+}
+
+/* Free a verifier and everything it holds; NULL is fine. */
+void
+duet_verifier_free(struct duet_verifier *v)
+{
+    if (v == NULL)
+        return;
+    OSSL_STACK_OF_X509_free(v->trusted);
+    OSSL_STACK_OF_X509_free(v->untrusted);
+    sk_X509_CRL_pop_free(v->crls, X509_CRL_free);
+    X509_STORE_free(v->store);
+    fileio_free_secret(v->password);
+    free(v->name);
+    identity_free(v->identity);
+    free(v);
+}
+
+/* Move every certificate of `from` onto `to`, leaving `from` empty. */
+static int
+move_certs(STACK_OF(X509) *to, STACK_OF(X509) *from, struct duet_err *err)
+{
+    while (sk_X509_num(from) > 0) {
+        X509 *x = sk_X509_shift(from);
+        if (!sk_X509_push(to, x)) {
+            X509_free(x);
+            return err_nomem(err);
+        }
+    }
+    return 0;
+}
+
+static int
+add_certs_file(struct duet_verifier *v, STACK_OF(X509) *to, const char *path)
+{
+    STACK_OF(X509) *certs = NULL;
+    int rc;
+
+    err_clear(&v->err);
+    if (path == NULL)
+        return err_set(&v->err, DUET_ERR_INPUT, "no file given");
+    if (load_certs_file(path, v->password, &certs, &v->err) != 0)
+        return -1;
+    rc = move_certs(to, certs, &v->err);
+    OSSL_STACK_OF_X509_free(certs);
+    return rc;
+}
+
+int
+duet_verifier_add_trusted_file(struct duet_verifier *v, const char *path)
+{
+    X509_STORE_free(v->store);
+    v->store = NULL;
+    return add_certs_file(v, v->trusted, path);
+}
+
+int
+duet_verifier_add_trusted_mem(struct duet_verifier *v, const uint8_t *data, size_t len)
+{
+    STACK_OF(X509) *certs = NULL;
+    int rc;
+
+    err_clear(&v->err);
+    X509_STORE_free(v->store);
+    v->store = NULL;
+    if (load_certs_mem("trusted certificates", data, len, NULL, &certs, &v->err) != 0)
+        return -1;
+    rc = move_certs(v->trusted, certs, &v->err);
+    OSSL_STACK_OF_X509_free(certs);
+    return rc;
+}
+
+int
+duet_verifier_add_untrusted_file(struct duet_verifier *v, const char *path)
+{
+    return add_certs_file(v, v->untrusted, path);
+}
+
+/*
+ * Add the CRLs of a file.  A CRL without nextUpdate is refused here: duet
+ * cannot tell when it goes stale (RFC 5280 5.1.2.5 requires the field).
+ */
+int
+duet_verifier_add_crl_file(struct duet_verifier *v, const char *path)
+{
+    STACK_OF(X509_CRL) *crls = NULL;
+    int rc = -1;
+
+    err_clear(&v->err);
+    if (path == NULL)
+        return err_set(&v->err, DUET_ERR_INPUT, "no file given");
+    if (load_crls_file(path, &crls, &v->err) != 0)
+        return -1;
+    for (int i = 0; i < sk_X509_CRL_num(crls); i++) {
+        if (X509_CRL_get0_nextUpdate(sk_X509_CRL_value(crls, i)) == NULL) {
+            char *iss = x509u_name(X509_CRL_get_issuer(sk_X509_CRL_value(crls, i)));
+            err_set(&v->err, DUET_ERR_INPUT,
+                    "%s: the CRL of %s has no nextUpdate, so its freshness cannot be judged", path,
+                    iss != NULL ? iss : "?");
+            free(iss);
+            goto out;
+        }
+    }
+    while (sk_X509_CRL_num(crls) > 0) {
+        X509_CRL *c = sk_X509_CRL_shift(crls);
+        if (!sk_X509_CRL_push(v->crls, c)) {
+            X509_CRL_free(c);
+            err_nomem(&v->err);
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    sk_X509_CRL_pop_free(crls, X509_CRL_free);
+    return rc;
+}
+
+int
+duet_verifier_set_password_file(struct duet_verifier *v, const char *path)
+{
+    char *pw = NULL;
+
+    err_clear(&v->err);
+    if (fileio_read_secret(path, &pw, &v->err) != 0)
+        return -1;
+    fileio_free_secret(v->password);
+    v->password = pw;
+    return 0;
+}
+
+int
+duet_verifier_set_purpose(struct duet_verifier *v, enum duet_purpose purpose)
+{
+    err_clear(&v->err);
+    if (purpose != DUET_PURPOSE_ANY && purpose != DUET_PURPOSE_SERVER &&
+        purpose != DUET_PURPOSE_CLIENT)
+        return err_set(&v->err, DUET_ERR_INPUT, "unknown purpose %d", (int)purpose);
+    v->purpose = purpose;
+    return 0;
+}
+
+int
+duet_verifier_set_name(struct duet_verifier *v, const char *name)
+{
+    char *copy = NULL;
+
+    err_clear(&v->err);
+    if (name != NULL) {
+        if (!verify_name_valid(name))
+            return err_set(&v->err, DUET_ERR_INPUT,
+                           "name \"%s\" is neither a DNS name nor an IP address", name);
+        if ((copy = strdup(name)) == NULL)
+            return err_nomem(&v->err);
+    }
+    free(v->name);
+    v->name = copy;
+    return 0;
+}
+
+int
+duet_verifier_set_time(struct duet_verifier *v, int64_t unix_time)
+{
+    err_clear(&v->err);
+    v->use_time = true;
+    v->time = unix_time;
+    return 0;
+}
+
+int
+duet_verifier_set_max_depth(struct duet_verifier *v, int depth)
+{
+    err_clear(&v->err);
+    if (depth < 0 || depth > 32)
+        return err_set(&v->err, DUET_ERR_INPUT, "maximum depth %d is out of range 0..32", depth);
+    v->max_depth = depth;
+    return 0;
+}
+
+int
+duet_verifier_set_crl_scope(struct duet_verifier *v, enum duet_crl_scope scope)
+{
+    err_clear(&v->err);
+    if (scope != DUET_CRL_CHAIN && scope != DUET_CRL_LEAF)
+        return err_set(&v->err, DUET_ERR_INPUT, "unknown CRL scope %d", (int)scope);
+    v->crl_scope = scope;
+    return 0;
+}
+
+/* Build the trust store from the anchors added so far. */
+static int
+build_store(struct duet_verifier *v)
+{
+    if (v->store != NULL)
+        return 0;
+    if (sk_X509_num(v->trusted) == 0)
+        return err_set(&v->err, DUET_ERR_INPUT, "no trusted certificates were given");
+    v->store = X509_STORE_new();
+    if (v->store == NULL)
+        return err_nomem(&v->err);
+    for (int i = 0; i < sk_X509_num(v->trusted); i++) {
+        /* Adding the same certificate twice is harmless. */
+        if (!X509_STORE_add_cert(v->store, sk_X509_value(v->trusted, i))) {
+            X509_STORE_free(v->store);
+            v->store = NULL;
+            return err_set_ssl(&v->err, DUET_ERR_INTERNAL, "cannot add a trusted certificate");
+        }
+    }
+    return 0;
+}
+
+/* Verify the first certificate of certs with the rest as extra intermediates. */
+static int
+verify_certs(struct duet_verifier *v, STACK_OF(X509) *certs)
+{
+    struct verify_params p;
+    STACK_OF(X509) *extra = NULL;
+    X509 *leaf = sk_X509_value(certs, 0);
+    int rc = -1;
+
+    if (build_store(v) != 0)
+        return -1;
+    memset(&p, 0, sizeof(p));
+    p.store = v->store;
+    p.untrusted = v->untrusted;
+    p.crls = v->crls;
+    p.purpose = v->purpose;
+    p.name = v->name;
+    p.use_time = v->use_time;
+    p.time = v->time;
+    p.max_depth_set = true;
+    p.max_depth = v->max_depth;
+    p.crl_scope = v->crl_scope;
+    extra = sk_X509_new_null();
+    if (extra == NULL)
+        return err_nomem(&v->err);
+    for (int i = 1; i < sk_X509_num(certs); i++) {
+        if (!sk_X509_push(extra, sk_X509_value(certs, i))) {
+            err_nomem(&v->err);
+            goto out;
+        }
+    }
+    if (verify_chain(&p, leaf, extra, NULL, &v->err) != 0)
+        goto out;
+    if (identity_from_x509(leaf, &v->identity, &v->err) != 0)
+        goto out;
+    rc = 0;
+out:
+    sk_X509_free(extra);
+    return rc;
+}
+
+int
+duet_verifier_verify_file(struct duet_verifier *v, const char *leaf_path)
+{
+    STACK_OF(X509) *certs = NULL;
+    int rc;
+
+    err_clear(&v->err);
+    identity_free(v->identity);
+    v->identity = NULL;
+    if (leaf_path == NULL)
+        return err_set(&v->err, DUET_ERR_INPUT, "no certificate file given");
+    if (load_certs_file(leaf_path, v->password, &certs, &v->err) != 0)
+        return -1;
+    rc = verify_certs(v, certs);
+    OSSL_STACK_OF_X509_free(certs);
+    return rc;
+}
+
+int
+duet_verifier_verify_mem(struct duet_verifier *v, const uint8_t *data, size_t len)
+{
+    STACK_OF(X509) *certs = NULL;
+    int rc;
+
+    err_clear(&v->err);
+    identity_free(v->identity);
+    v->identity = NULL;
+    if (load_certs_mem("certificate", data, len, v->password, &certs, &v->err) != 0)
+        return -1;
+    rc = verify_certs(v, certs);
+    OSSL_STACK_OF_X509_free(certs);
+    return rc;
+}
+
+const struct duet_identity *
+duet_verifier_identity(const struct duet_verifier *v)
+{
+    return v->identity;
+}
+
+const char *
+duet_verifier_error(const struct duet_verifier *v)
+{
+    return v->err.kind == DUET_ERR_NONE ? NULL : v->err.msg;
+}
+
+enum duet_err_kind
+duet_verifier_error_kind(const struct duet_verifier *v)
+{
+    return v->err.kind;
+}
+
+const char *
+duet_identity_name(const struct duet_identity *id)
+{
+    return id->name;
+}
+
+const char *
+duet_identity_subject(const struct duet_identity *id)
+{
+    return id->subject;
+}
+
+const char *
+duet_identity_issuer(const struct duet_identity *id)
+{
+    return id->issuer;
+}
+
+const char *
+duet_identity_serial(const struct duet_identity *id)
+{
+    return id->serial;
+}
+
+const char *
+duet_identity_fingerprint(const struct duet_identity *id)
+{
+    return id->fingerprint;
+}
+
+int64_t
+duet_identity_not_before(const struct duet_identity *id)
+{
+    return id->not_before;
+}
+
+int64_t
+duet_identity_not_after(const struct duet_identity *id)
+{
+    return id->not_after;
+}
+
+size_t
+duet_identity_san_count(const struct duet_identity *id)
+{
+    return id->nsans;
+}
+
+const char *
+duet_identity_san(const struct duet_identity *id, size_t i, enum duet_san_type *type)
+{
+    if (i >= id->nsans)
+        return NULL;
+    if (type != NULL)
+        *type = id->sans[i].type;
+    return id->sans[i].value;
+}

@@ -1,0 +1,747 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * verify.c - chain verification for a purpose, a name, a time and the CRLs
+ * at hand, on top of OpenSSL's X509_verify_cert (RFC 5280 section 6).
+ *
+ * OpenSSL builds the path and runs the RFC 5280 checks in strict mode
+ * (X509_V_FLAG_X509_STRICT), with policy processing, and stops at the first
+ * failure: our callback records it and refuses to continue, so no later check
+ * can mask an earlier one.  Trust anchors may be intermediates
+ * (X509_V_FLAG_PARTIAL_CHAIN): a certificate given as trusted is trusted.
+ * Revocation: with CRLs, every certificate below the trust anchor (or the
+ * leaf only, by choice) must be covered by a current CRL from its issuer; a
+ * CRL from another issuer does not count, and an expired one is an error.
+ * After OpenSSL accepts the chain, duet adds what OpenSSL does not enforce:
+ * RSA keys under 2048 bits, DSA keys and curves other than P-256/384/521 are
+ * refused everywhere in the chain; SHA-1 and MD5 signatures are refused on
+ * every certificate whose signature the chain relies on; the leaf must carry
+ * the extended key usage of the purpose (absence is not "any" in duet) and
+ * must not be a CA certificate when a TLS purpose is asked.
+ */
+#include "lib/verify.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <arpa/inet.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/core_names.h>
+#include <openssl/x509v3.h>
+
+#include "lib/x509util.h"
+
+/* What the verification callback saw first. */
+struct vstate {
+    const struct verify_params *p;
+    int64_t now;
+    int code;       /* first X509_V_ERR_*, or X509_V_OK */
+    int depth;      /* chain index of the certificate it concerns */
+    X509 *cert;     /* that certificate (a reference) */
+    X509_CRL *crl;  /* the CRL concerned, for CRL errors (a reference) */
+};
+
+static int vstate_idx = -1;
+static CRYPTO_ONCE vstate_once = CRYPTO_ONCE_STATIC_INIT;
+
+static void
+vstate_idx_init(void)
+{
+    vstate_idx = X509_STORE_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+}
+
+/*
+ * OpenSSL calls this for each check.  The first failure is recorded and ends
+ * the verification, except a missing CRL for a trust anchor: an anchor is
+ * trusted by configuration, and nothing above it could have revoked it.
+ */
+static int
+verify_cb(int ok, X509_STORE_CTX *ctx)
+{
+    struct vstate *st = X509_STORE_CTX_get_ex_data(ctx, vstate_idx);
+    int code;
+    int depth;
+
+    if (ok || st == NULL)
+        return ok;
+    code = X509_STORE_CTX_get_error(ctx);
+    depth = X509_STORE_CTX_get_error_depth(ctx);
+    if (code == X509_V_ERR_UNABLE_TO_GET_CRL) {
+        STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(ctx);
+        if (chain != NULL && depth == sk_X509_num(chain) - 1 &&
+            depth >= X509_STORE_CTX_get_num_untrusted(ctx))
+            return 1;
+    }
+    if (st->code == X509_V_OK) {
+        X509 *cur = X509_STORE_CTX_get_current_cert(ctx);
+        X509_CRL *crl = X509_STORE_CTX_get0_current_crl(ctx);
+        st->code = code;
+        st->depth = depth;
+        if (cur != NULL && X509_up_ref(cur))
+            st->cert = cur;
+        if (crl != NULL && X509_CRL_up_ref(crl))
+            st->crl = crl;
+    }
+    return 0;
+}
+
+/* Whether name parses as an IPv4 or IPv6 literal. */
+static bool
+is_ip_literal(const char *name)
+{
+    unsigned char buf[16];
+
+    return inet_pton(AF_INET, name, buf) == 1 || inet_pton(AF_INET6, name, buf) == 1;
+}
+
+/* A DNS name: labels of letters, digits, '-', '_' or a leading "*." is refused. */
+bool
+verify_name_valid(const char *name)
+{
+    size_t len;
+    size_t label = 0;
+
+    if (name == NULL || name[0] == '\0')
+        return false;
+    if (is_ip_literal(name))
+        return true;
+    len = strlen(name);
+    if (len > 253 + 1)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = name[i];
+        if (c == '.') {
+            if (label == 0 && !(i == len - 1 && i > 0))
+                return false;
+            label = 0;
+            continue;
+        }
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_'))
+            return false;
+        if (++label > 63)
+            return false;
+    }
+    return true;
+}
+
+/* Comma-separated SANs of a certificate, for "its names are ..." hints. */
+static void
+list_sans(X509 *cert, char *buf, size_t len)
+{
+    GENERAL_NAMES *gens = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+    size_t off = 0;
+
+    buf[0] = '\0';
+    for (int i = 0; gens != NULL && i < sk_GENERAL_NAME_num(gens); i++) {
+        const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+        char one[300];
+        if (g->type != GEN_DNS && g->type != GEN_URI && g->type != GEN_EMAIL &&
+            g->type != GEN_IPADD)
+            continue;
+        x509u_general_name(g, one, sizeof(one));
+        if (one[0] != '\0' && off < len) {
+            int w = snprintf(buf + off, len - off, "%s%s", off ? ", " : "", one);
+            if (w > 0)
+                off += (size_t)w;
+        }
+    }
+    GENERAL_NAMES_free(gens);
+}
+
+/* The extended key usages of a certificate by short name ("serverAuth, clientAuth"). */
+static void
+list_ekus(X509 *cert, char *buf, size_t len)
+{
+    EXTENDED_KEY_USAGE *eku = X509_get_ext_d2i(cert, NID_ext_key_usage, NULL, NULL);
+    size_t off = 0;
+
+    buf[0] = '\0';
+    for (int i = 0; eku != NULL && i < sk_ASN1_OBJECT_num(eku); i++) {
+        char name[80];
+        OBJ_obj2txt(name, sizeof(name), sk_ASN1_OBJECT_value(eku, i), 0);
+        int nid = OBJ_obj2nid(sk_ASN1_OBJECT_value(eku, i));
+        const char *sn = nid != NID_undef ? OBJ_nid2sn(nid) : name;
+        if (off < len) {
+            int w = snprintf(buf + off, len - off, "%s%s", off ? ", " : "", sn);
+            if (w > 0)
+                off += (size_t)w;
+        }
+    }
+    EXTENDED_KEY_USAGE_free(eku);
+}
+
+/* Issuers of the CRLs given, for "the CRLs given are from ..." hints. */
+static void
+list_crl_issuers(STACK_OF(X509_CRL) *crls, char *buf, size_t len)
+{
+    size_t off = 0;
+
+    buf[0] = '\0';
+    for (int i = 0; crls != NULL && i < sk_X509_CRL_num(crls); i++) {
+        char *n = x509u_name(X509_CRL_get_issuer(sk_X509_CRL_value(crls, i)));
+        if (n != NULL && off < len) {
+            int w = snprintf(buf + off, len - off, "%s%s", off ? "; " : "", n);
+            if (w > 0)
+                off += (size_t)w;
+        }
+        free(n);
+    }
+}
+
+static const char *
+purpose_text(enum duet_purpose p)
+{
+    return p == DUET_PURPOSE_SERVER ? "TLS server authentication (serverAuth)"
+                                    : "TLS client authentication (clientAuth)";
+}
+
+/* Find the entry revoking cert in the CRLs given; fills date and reason. */
+static bool
+find_revocation(STACK_OF(X509_CRL) *crls, X509 *cert, int64_t *when, char *reason, size_t rlen,
+                char **crl_issuer)
+{
+    for (int i = 0; crls != NULL && i < sk_X509_CRL_num(crls); i++) {
+        X509_CRL *crl = sk_X509_CRL_value(crls, i);
+        X509_REVOKED *rev = NULL;
+        if (X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_issuer_name(cert)) != 0)
+            continue;
+        if (X509_CRL_get0_by_cert(crl, &rev, cert) != 1 || rev == NULL)
+            continue;
+        if (!x509u_time(X509_REVOKED_get0_revocationDate(rev), when))
+            *when = 0;
+        ASN1_ENUMERATED *r = X509_REVOKED_get_ext_d2i(rev, NID_crl_reason, NULL, NULL);
+        if (r != NULL) {
+            snprintf(reason, rlen, "%s", x509u_crl_reason(ASN1_ENUMERATED_get(r)));
+            ASN1_ENUMERATED_free(r);
+        } else {
+            snprintf(reason, rlen, "no reason given");
+        }
+        *crl_issuer = x509u_name(X509_CRL_get_issuer(crl));
+        return true;
+    }
+    return false;
+}
+
+/* Which CA's name constraints does cert (at index i) violate? */
+static X509 *
+constraining_ca(STACK_OF(X509) *chain, int i)
+{
+    X509 *leaf = sk_X509_value(chain, i);
+
+    for (int j = i + 1; chain != NULL && j < sk_X509_num(chain); j++) {
+        X509 *ca = sk_X509_value(chain, j);
+        NAME_CONSTRAINTS *nc = X509_get_ext_d2i(ca, NID_name_constraints, NULL, NULL);
+        if (nc == NULL)
+            continue;
+        int rc = NAME_CONSTRAINTS_check(leaf, nc);
+        NAME_CONSTRAINTS_free(nc);
+        if (rc != X509_V_OK)
+            return ca;
+    }
+    return NULL;
+}
+
+/* The OID of the first critical extension OpenSSL does not support. */
+static void
+unsupported_critical(X509 *cert, char *buf, size_t len)
+{
+    snprintf(buf, len, "?");
+    for (int i = 0; i < X509_get_ext_count(cert); i++) {
+        X509_EXTENSION *ext = X509_get_ext(cert, i);
+        if (X509_EXTENSION_get_critical(ext) && !X509_supported_extension(ext)) {
+            OBJ_obj2txt(buf, (int)len, X509_EXTENSION_get_object(ext), 1);
+            return;
+        }
+    }
+}
+
+/*
+ * One sentence for the first failure, naming the certificate and the check.
+ * `chain` is the chain as far as OpenSSL built it.
+ */
+static void
+describe_failure(const struct vstate *st, STACK_OF(X509) *chain, struct duet_err *err)
+{
+    const struct verify_params *p = st->p;
+    X509 *cert = st->cert;
+    char label[600];
+    char date[32];
+    char days[48];
+    char hint[600];
+    int64_t t = 0;
+
+    if (cert == NULL && chain != NULL && st->depth >= 0 && st->depth < sk_X509_num(chain))
+        cert = sk_X509_value(chain, st->depth);
+    if (cert != NULL)
+        x509u_label(cert, label, sizeof(label));
+    else
+        snprintf(label, sizeof(label), "at depth %d", st->depth);
+
+    switch (st->code) {
+    case X509_V_ERR_CERT_HAS_EXPIRED:
+        x509u_time(X509_get0_notAfter(cert), &t);
+        x509u_fmt_date(t, date, sizeof(date));
+        x509u_fmt_days(t, st->now, days, sizeof(days));
+        err_set(err, DUET_ERR_INVALID, "certificate %s expired on %s, %s", label, date, days);
+        return;
+    case X509_V_ERR_CERT_NOT_YET_VALID:
+        x509u_time(X509_get0_notBefore(cert), &t);
+        x509u_fmt_date(t, date, sizeof(date));
+        x509u_fmt_days(t, st->now, days, sizeof(days));
+        err_set(err, DUET_ERR_INVALID, "certificate %s is not valid before %s (%s)", label, date,
+                days);
+        return;
+    case X509_V_ERR_ERROR_IN_CERT_NOT_BEFORE_FIELD:
+    case X509_V_ERR_ERROR_IN_CERT_NOT_AFTER_FIELD:
+        err_set(err, DUET_ERR_INVALID, "certificate %s has a malformed validity period", label);
+        return;
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY: {
+        char *iss = x509u_name(X509_get_issuer_name(cert));
+        err_set(err, DUET_ERR_INVALID,
+                "certificate %s was issued by %s, which is not among the trusted certificates "
+                "(unknown CA, or a missing intermediate: give it after the leaf or as untrusted)",
+                label, iss != NULL ? iss : "?");
+        free(iss);
+        return;
+    }
+    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+        err_set(err, DUET_ERR_INVALID,
+                "certificate %s is self-signed and not among the trusted certificates", label);
+        return;
+    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+        err_set(err, DUET_ERR_INVALID,
+                "the chain ends at self-signed certificate %s, which is not among the trusted "
+                "certificates (unknown CA)",
+                label);
+        return;
+    case X509_V_ERR_CERT_UNTRUSTED:
+    case X509_V_ERR_CERT_REJECTED:
+        err_set(err, DUET_ERR_INVALID, "certificate %s is not trusted for this purpose", label);
+        return;
+    case X509_V_ERR_CERT_SIGNATURE_FAILURE:
+    case X509_V_ERR_UNABLE_TO_DECRYPT_CERT_SIGNATURE:
+    case X509_V_ERR_UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY: {
+        char *iss = x509u_name(X509_get_issuer_name(cert));
+        err_set(err, DUET_ERR_INVALID,
+                "the signature on certificate %s does not verify with the key of its issuer %s",
+                label, iss != NULL ? iss : "?");
+        free(iss);
+        return;
+    }
+    case X509_V_ERR_INVALID_CA: {
+        err_set(err, DUET_ERR_INVALID,
+                "certificate %s issues other certificates in this chain but is not a CA "
+                "(basicConstraints CA:TRUE is missing)",
+                label);
+        return;
+    }
+    case X509_V_ERR_KEYUSAGE_NO_CERTSIGN:
+        err_set(err, DUET_ERR_INVALID,
+                "CA certificate %s has a key usage without keyCertSign, so it may not sign "
+                "certificates",
+                label);
+        return;
+    case X509_V_ERR_PATH_LENGTH_EXCEEDED: {
+        BASIC_CONSTRAINTS *bc = X509_get_ext_d2i(cert, NID_basic_constraints, NULL, NULL);
+        long plen = (bc != NULL && bc->pathlen != NULL) ? ASN1_INTEGER_get(bc->pathlen) : -1;
+        BASIC_CONSTRAINTS_free(bc);
+        err_set(err, DUET_ERR_INVALID,
+                "CA certificate %s allows %ld intermediate CA certificate%s below it "
+                "(pathLenConstraint) but the chain has %d",
+                label, plen, plen == 1 ? "" : "s", st->depth - 1);
+        return;
+    }
+    case X509_V_ERR_CERT_CHAIN_TOO_LONG:
+        /* OpenSSL names the certificate where the depth ran out; the chain is the leaf's. */
+        if (chain != NULL && sk_X509_num(chain) > 0)
+            x509u_label(sk_X509_value(chain, 0), label, sizeof(label));
+        err_set(err, DUET_ERR_INVALID,
+                "the chain of certificate %s needs more intermediate CA certificates than the "
+                "maximum depth of %d allows",
+                label, p->max_depth_set ? p->max_depth : VERIFY_DEFAULT_MAX_DEPTH);
+        return;
+    case X509_V_ERR_INVALID_PURPOSE:
+        list_ekus(cert, hint, sizeof(hint));
+        if (st->depth == 0 && hint[0] != '\0')
+            err_set(err, DUET_ERR_INVALID,
+                    "certificate %s is not valid for %s: its extended key usage is %s", label,
+                    purpose_text(p->purpose), hint);
+        else if (st->depth == 0)
+            err_set(err, DUET_ERR_INVALID,
+                    "certificate %s is not valid for %s: its key usage does not allow it", label,
+                    purpose_text(p->purpose));
+        else
+            err_set(err, DUET_ERR_INVALID,
+                    "CA certificate %s may not issue certificates for %s: its extended key usage "
+                    "is %s",
+                    label, purpose_text(p->purpose), hint[0] ? hint : "restricted");
+        return;
+    case X509_V_ERR_HOSTNAME_MISMATCH:
+    case X509_V_ERR_IP_ADDRESS_MISMATCH:
+        list_sans(cert, hint, sizeof(hint));
+        err_set(err, DUET_ERR_INVALID, "certificate %s is not valid for the name %s (%s%s)", label,
+                p->name != NULL ? p->name : "?", hint[0] ? "its names: " : "",
+                hint[0] ? hint : "it has no subject alternative names; the subject CN is not used");
+        return;
+    case X509_V_ERR_PERMITTED_VIOLATION:
+    case X509_V_ERR_EXCLUDED_VIOLATION:
+    case X509_V_ERR_SUBTREE_MINMAX:
+    case X509_V_ERR_UNSUPPORTED_CONSTRAINT_TYPE:
+    case X509_V_ERR_UNSUPPORTED_CONSTRAINT_SYNTAX:
+    case X509_V_ERR_UNSUPPORTED_NAME_SYNTAX: {
+        X509 *ca = constraining_ca(chain, st->depth);
+        char calabel[600] = "an issuing CA";
+        if (ca != NULL)
+            x509u_label(ca, calabel, sizeof(calabel));
+        list_sans(cert, hint, sizeof(hint));
+        err_set(err, DUET_ERR_INVALID,
+                "certificate %s has a name outside the name constraints of %s (%s; names: %s)",
+                label, calabel, X509_verify_cert_error_string(st->code),
+                hint[0] ? hint : "subject only");
+        return;
+    }
+    case X509_V_ERR_CERT_REVOKED: {
+        char reason[48] = "";
+        char *ciss = NULL;
+        if (find_revocation(p->crls, cert, &t, reason, sizeof(reason), &ciss)) {
+            x509u_fmt_date(t, date, sizeof(date));
+            err_set(err, DUET_ERR_INVALID,
+                    "certificate %s was revoked on %s (reason: %s) by the CRL of %s", label, date,
+                    reason, ciss != NULL ? ciss : "?");
+        } else {
+            err_set(err, DUET_ERR_INVALID, "certificate %s is revoked", label);
+        }
+        free(ciss);
+        return;
+    }
+    case X509_V_ERR_UNABLE_TO_GET_CRL: {
+        char *iss = x509u_name(X509_get_issuer_name(cert));
+        list_crl_issuers(p->crls, hint, sizeof(hint));
+        err_set(err, DUET_ERR_INVALID,
+                "no CRL from %s was given to check certificate %s for revocation (the CRLs given "
+                "are from: %s)",
+                iss != NULL ? iss : "?", label, hint);
+        free(iss);
+        return;
+    }
+    case X509_V_ERR_CRL_HAS_EXPIRED:
+    case X509_V_ERR_CRL_NOT_YET_VALID:
+    case X509_V_ERR_ERROR_IN_CRL_LAST_UPDATE_FIELD:
+    case X509_V_ERR_ERROR_IN_CRL_NEXT_UPDATE_FIELD:
+    case X509_V_ERR_CRL_SIGNATURE_FAILURE:
+    case X509_V_ERR_UNABLE_TO_DECRYPT_CRL_SIGNATURE:
+    case X509_V_ERR_UNABLE_TO_GET_CRL_ISSUER:
+    case X509_V_ERR_UNHANDLED_CRITICAL_CRL_EXTENSION:
+    case X509_V_ERR_KEYUSAGE_NO_CRL_SIGN:
+    case X509_V_ERR_DIFFERENT_CRL_SCOPE:
+    case X509_V_ERR_CRL_PATH_VALIDATION_ERROR: {
+        char *ciss = st->crl != NULL ? x509u_name(X509_CRL_get_issuer(st->crl))
+                                     : x509u_name(X509_get_issuer_name(cert));
+        const char *who = ciss != NULL ? ciss : "?";
+        if (st->code == X509_V_ERR_CRL_HAS_EXPIRED && st->crl != NULL &&
+            x509u_time(X509_CRL_get0_nextUpdate(st->crl), &t)) {
+            x509u_fmt_date(t, date, sizeof(date));
+            x509u_fmt_days(t, st->now, days, sizeof(days));
+            err_set(err, DUET_ERR_INVALID,
+                    "the CRL of %s, needed to check certificate %s, expired on %s, %s (past its "
+                    "nextUpdate)",
+                    who, label, date, days);
+        } else if (st->code == X509_V_ERR_CRL_NOT_YET_VALID && st->crl != NULL &&
+                   x509u_time(X509_CRL_get0_lastUpdate(st->crl), &t)) {
+            x509u_fmt_date(t, date, sizeof(date));
+            err_set(err, DUET_ERR_INVALID,
+                    "the CRL of %s, needed to check certificate %s, is not valid before %s", who,
+                    label, date);
+        } else if (st->code == X509_V_ERR_CRL_SIGNATURE_FAILURE) {
+            err_set(err, DUET_ERR_INVALID,
+                    "the CRL naming %s as issuer, needed to check certificate %s, is not signed "
+                    "by that CA's key",
+                    who, label);
+        } else {
+            err_set(err, DUET_ERR_INVALID,
+                    "the CRL of %s cannot be used to check certificate %s: %s", who, label,
+                    X509_verify_cert_error_string(st->code));
+        }
+        free(ciss);
+        return;
+    }
+    case X509_V_ERR_UNHANDLED_CRITICAL_EXTENSION:
+        unsupported_critical(cert, hint, sizeof(hint));
+        err_set(err, DUET_ERR_INVALID,
+                "certificate %s has a critical extension duet does not handle (OID %s)", label,
+                hint);
+        return;
+    default:
+        err_set(err, DUET_ERR_INVALID, "certificate %s failed the check: %s", label,
+                X509_verify_cert_error_string(st->code));
+        return;
+    }
+}
+
+/* Whether a public key is strong enough; otherwise why not, in `why`. */
+static bool
+key_acceptable(X509 *cert, char *why, size_t len)
+{
+    EVP_PKEY *pk = X509_get0_pubkey(cert);
+    char desc[64];
+    int bits = 0;
+
+    if (pk == NULL) {
+        snprintf(why, len, "its public key cannot be decoded");
+        return false;
+    }
+    x509u_key_describe(pk, desc, sizeof(desc), &bits);
+    if (EVP_PKEY_is_a(pk, "RSA") || EVP_PKEY_is_a(pk, "RSA-PSS")) {
+        if (bits < VERIFY_MIN_RSA_BITS) {
+            snprintf(why, len, "its key is %s; at least RSA %d is required", desc,
+                     VERIFY_MIN_RSA_BITS);
+            return false;
+        }
+        return true;
+    }
+    if (EVP_PKEY_is_a(pk, "EC")) {
+        char group[64];
+        size_t glen = 0;
+        if (!EVP_PKEY_get_utf8_string_param(pk, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
+                                            &glen)) {
+            snprintf(why, len, "its EC key uses explicit curve parameters");
+            return false;
+        }
+        if (strcmp(group, "prime256v1") == 0 || strcmp(group, "P-256") == 0 ||
+            strcmp(group, "secp384r1") == 0 || strcmp(group, "P-384") == 0 ||
+            strcmp(group, "secp521r1") == 0 || strcmp(group, "P-521") == 0)
+            return true;
+        snprintf(why, len, "its key is %s; only P-256, P-384 and P-521 are accepted", desc);
+        return false;
+    }
+    if (EVP_PKEY_is_a(pk, "ED25519") || EVP_PKEY_is_a(pk, "ED448"))
+        return true;
+    snprintf(why, len, "its key is %s, which duet does not accept", desc);
+    return false;
+}
+
+/*
+ * Whether the signature of a certificate uses an acceptable digest.  The
+ * digest comes from OpenSSL's signature info, which also looks inside
+ * RSA-PSS parameters; EdDSA has no separate digest.
+ */
+static bool
+sig_acceptable(X509 *cert, char *why, size_t len)
+{
+    int nid = X509_get_signature_nid(cert);
+    int md = NID_undef;
+    int pk = NID_undef;
+    int secbits = 0;
+    uint32_t flags = 0;
+
+    if (nid == NID_ED25519 || nid == NID_ED448)
+        return true;
+    if (!X509_get_signature_info(cert, &md, &pk, &secbits, &flags)) {
+        ERR_clear_error();
+        snprintf(why, len, "its signature algorithm %s is not supported",
+                 nid != NID_undef ? OBJ_nid2sn(nid) : "(unknown)");
+        return false;
+    }
+    if (md == NID_sha1 || md == NID_md5 || md == NID_md4 || md == NID_md2 || md == NID_mdc2 ||
+        md == NID_ripemd160 || md == NID_md5_sha1) {
+        snprintf(why, len, "it is signed with %s (%s), which is refused as too weak",
+                 nid != NID_undef ? OBJ_nid2sn(nid) : "?", OBJ_nid2sn(md));
+        return false;
+    }
+    return true;
+}
+
+/*
+ * Checks beyond OpenSSL's on an accepted chain: key strength of every
+ * certificate, signature digests of all but the trust anchor (whose own
+ * signature nothing relies on), and the leaf's role for a TLS purpose.
+ */
+static int
+extra_checks(STACK_OF(X509) *chain, const struct verify_params *p, struct duet_err *err)
+{
+    int n = sk_X509_num(chain);
+    char label[600];
+    char why[256];
+
+    for (int i = 0; i < n; i++) {
+        X509 *c = sk_X509_value(chain, i);
+        if (!key_acceptable(c, why, sizeof(why))) {
+            x509u_label(c, label, sizeof(label));
+            return err_set(err, DUET_ERR_INVALID, "certificate %s has a weak key: %s", label, why);
+        }
+        if (i < n - 1 && !sig_acceptable(c, why, sizeof(why))) {
+            x509u_label(c, label, sizeof(label));
+            return err_set(err, DUET_ERR_INVALID, "certificate %s has a weak signature: %s",
+                           label, why);
+        }
+    }
+    if (p->purpose != DUET_PURPOSE_ANY) {
+        X509 *leaf = sk_X509_value(chain, 0);
+        uint32_t flags = X509_get_extension_flags(leaf);
+        uint32_t want = p->purpose == DUET_PURPOSE_SERVER ? XKU_SSL_SERVER : XKU_SSL_CLIENT;
+        x509u_label(leaf, label, sizeof(label));
+        if ((flags & EXFLAG_CA) != 0)
+            return err_set(err, DUET_ERR_INVALID,
+                           "certificate %s is a CA certificate (CA:TRUE), not one for %s", label,
+                           purpose_text(p->purpose));
+        if ((flags & EXFLAG_XKUSAGE) == 0 || (X509_get_extended_key_usage(leaf) & want) == 0)
+            return err_set(err, DUET_ERR_INVALID,
+                           "certificate %s is not valid for %s: it has no extended key usage "
+                           "for it",
+                           label, purpose_text(p->purpose));
+    }
+    return 0;
+}
+
+/* Apply the parameters to a store context; see verify_store_ctx(). */
+static int
+apply_params(X509_STORE_CTX *ctx, const struct verify_params *p, int64_t now,
+             struct duet_err *err)
+{
+    X509_VERIFY_PARAM *vp = X509_STORE_CTX_get0_param(ctx);
+    unsigned long flags = X509_V_FLAG_X509_STRICT | X509_V_FLAG_PARTIAL_CHAIN |
+                          X509_V_FLAG_TRUSTED_FIRST | X509_V_FLAG_POLICY_CHECK;
+    int depth = p->max_depth_set ? p->max_depth : VERIFY_DEFAULT_MAX_DEPTH;
+
+    if (p->crls != NULL && sk_X509_CRL_num(p->crls) > 0) {
+        flags |= X509_V_FLAG_CRL_CHECK;
+        if (p->crl_scope == DUET_CRL_CHAIN)
+            flags |= X509_V_FLAG_CRL_CHECK_ALL;
+        X509_STORE_CTX_set0_crls(ctx, p->crls);
+    }
+    X509_VERIFY_PARAM_set_flags(vp, flags);
+    X509_VERIFY_PARAM_set_depth(vp, depth);
+    X509_VERIFY_PARAM_set_time(vp, (time_t)now);
+    if (p->purpose != DUET_PURPOSE_ANY) {
+        int purpose = p->purpose == DUET_PURPOSE_SERVER ? X509_PURPOSE_SSL_SERVER
+                                                        : X509_PURPOSE_SSL_CLIENT;
+        if (!X509_VERIFY_PARAM_set_purpose(vp, purpose))
+            return err_set_ssl(err, DUET_ERR_INTERNAL, "cannot set verification purpose");
+    }
+    if (p->name != NULL) {
+        if (!verify_name_valid(p->name))
+            return err_set(err, DUET_ERR_INPUT,
+                           "name %s is neither a DNS name nor an IP address", p->name);
+        if (is_ip_literal(p->name)) {
+            if (!X509_VERIFY_PARAM_set1_ip_asc(vp, p->name))
+                return err_set_ssl(err, DUET_ERR_INPUT, "name %s is not a usable IP address",
+                                   p->name);
+        } else {
+            X509_VERIFY_PARAM_set_hostflags(vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS |
+                                                    X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
+            if (!X509_VERIFY_PARAM_set1_host(vp, p->name, 0))
+                return err_set_ssl(err, DUET_ERR_INPUT, "name %s is not a usable DNS name",
+                                   p->name);
+        }
+    }
+    return 0;
+}
+
+/* Verify with a caller-initialised context; see verify.h. */
+int
+verify_store_ctx(X509_STORE_CTX *ctx, const struct verify_params *p, struct duet_err *err)
+{
+    struct vstate st;
+    STACK_OF(X509) *chain;
+    int rc = -1;
+    int ok;
+
+    memset(&st, 0, sizeof(st));
+    st.p = p;
+    st.code = X509_V_OK;
+    st.depth = -1;
+    st.now = p->use_time ? p->time : (int64_t)time(NULL);
+    if (!CRYPTO_THREAD_run_once(&vstate_once, vstate_idx_init) || vstate_idx < 0)
+        return err_set(err, DUET_ERR_INTERNAL, "cannot register verification state");
+    if (apply_params(ctx, p, st.now, err) != 0)
+        return -1;
+    X509_STORE_CTX_set_verify_cb(ctx, verify_cb);
+    if (!X509_STORE_CTX_set_ex_data(ctx, vstate_idx, &st))
+        return err_nomem(err);
+    ERR_clear_error();
+    ok = X509_verify_cert(ctx);
+    X509_STORE_CTX_set_ex_data(ctx, vstate_idx, NULL);
+    chain = X509_STORE_CTX_get0_chain(ctx);
+    if (ok != 1) {
+        if (st.code == X509_V_OK) {
+            st.code = X509_STORE_CTX_get_error(ctx);
+            st.depth = X509_STORE_CTX_get_error_depth(ctx);
+        }
+        if (st.code == X509_V_OK) {
+            err_set_ssl(err, DUET_ERR_INTERNAL, "certificate verification could not run");
+            goto out;
+        }
+        describe_failure(&st, chain, err);
+        X509_STORE_CTX_set_error(ctx, st.code);
+        goto out;
+    }
+    if (chain == NULL || sk_X509_num(chain) < 1) {
+        err_set(err, DUET_ERR_INTERNAL, "verification produced no chain");
+        goto out;
+    }
+    if (extra_checks(chain, p, err) != 0) {
+        X509_STORE_CTX_set_error(ctx, X509_V_ERR_APPLICATION_VERIFICATION);
+        goto out;
+    }
+    rc = 0;
+out:
+    X509_free(st.cert);
+    X509_CRL_free(st.crl);
+    ERR_clear_error();
+    return rc;
+}
+
+/* Verify a leaf against the parameters; see verify.h. */
+int
+verify_chain(const struct verify_params *p, X509 *leaf, STACK_OF(X509) *extra,
+             STACK_OF(X509) **chain_out, struct duet_err *err)
+{
+    X509_STORE_CTX *ctx = NULL;
+    STACK_OF(X509) *untrusted = NULL;
+    int rc = -1;
+
+    if (chain_out != NULL)
+        *chain_out = NULL;
+    if (p->store == NULL)
+        return err_set(err, DUET_ERR_INPUT, "no trusted certificates were given");
+    untrusted = sk_X509_new_null();
+    ctx = X509_STORE_CTX_new();
+    if (untrusted == NULL || ctx == NULL) {
+        err_nomem(err);
+        goto out;
+    }
+    for (int i = 0; p->untrusted != NULL && i < sk_X509_num(p->untrusted); i++) {
+        if (!sk_X509_push(untrusted, sk_X509_value(p->untrusted, i))) {
+            err_nomem(err);
+            goto out;
+        }
+    }
+    for (int i = 0; extra != NULL && i < sk_X509_num(extra); i++) {
+        if (!sk_X509_push(untrusted, sk_X509_value(extra, i))) {
+            err_nomem(err);
+            goto out;
+        }
+    }
+    if (!X509_STORE_CTX_init(ctx, p->store, leaf, untrusted)) {
+        err_set_ssl(err, DUET_ERR_NOMEM, "cannot start verification");
+        goto out;
+    }
+    if (verify_store_ctx(ctx, p, err) != 0)
+        goto out;
+    if (chain_out != NULL) {
+        *chain_out = X509_STORE_CTX_get1_chain(ctx);
+        if (*chain_out == NULL) {
+            err_nomem(err);
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    X509_STORE_CTX_free(ctx);
+    sk_X509_free(untrusted); /* the certificates belong to the caller */
+    return rc;
+}

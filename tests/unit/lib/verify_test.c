@@ -1,0 +1,1502 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * verify_test.c - unit tests of the one verification path (src/lib/verify.c).
+ *
+ * A table of cases, one per check: each case builds its leaf, trust store,
+ * intermediates and CRLs from a shared PKI (root -> intermediate -> leaf, a
+ * second intermediate below the first, an unrelated root), runs
+ * verify_chain() and asserts either success or the fragments of the one
+ * sentence that must name the certificate (subject and serial) and the
+ * check.  A second group of cases drives the public duet_verifier_* API on
+ * files, including the error kinds it reports.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include <openssl/x509v3.h>
+
+#include "duet.h"
+#include "lib/err.h"
+#include "lib/verify.h"
+#include "testlib/certfactory.h"
+
+#define ROOT_SUBJECT "CN=Duet Test Root,O=Duet Test"
+#define INT_SUBJECT "CN=Duet Test Intermediate,O=Duet Test"
+#define INT_LABEL INT_SUBJECT " (serial 02)"
+#define LEAF_LABEL "CN=a.example (serial 10:01)"
+
+/* The PKI every case starts from. */
+struct world {
+    EVP_PKEY *k_root, *k_int, *k_int2, *k_leaf, *k_other, *k_extra;
+    X509 *root;          /* CN=Duet Test Root, serial 01 */
+    X509 *inter;         /* CN=Duet Test Intermediate, serial 02, issued by root */
+    X509 *int2;          /* CN=Duet Test Intermediate 2, serial 04, issued by inter */
+    X509 *leaf;          /* CN=a.example, serial 10:01, issued by inter */
+    X509 *leaf2;         /* CN=deep.example, serial 10:02, issued by int2 */
+    X509 *other;         /* CN=Other Root, serial 03, unrelated */
+    X509_CRL *crl_root;  /* empty CRL of root */
+    X509_CRL *crl_int;   /* empty CRL of inter */
+    X509_CRL *crl_other; /* empty CRL of other */
+    char *dir;           /* files for the public API cases */
+};
+
+static struct world W;
+
+/* One verification as a case sets it up; everything here is owned by the run. */
+struct vrun {
+    X509 *leaf;
+    STACK_OF(X509) * untrusted;
+    STACK_OF(X509) * extra;
+    X509_STORE *store;
+    STACK_OF(X509_CRL) * crls;
+    struct verify_params p;
+    X509 *own[4];      /* certificates made by the case */
+    EVP_PKEY *keys[2]; /* keys made by the case */
+    char dyn[2][256];  /* expected fragments computed by the case */
+};
+
+struct vcase {
+    const char *name;
+    void (*setup)(struct vrun *r);
+    const char *want[4]; /* fragments of the message; none: the chain must verify */
+    /* Optional extra assertions on the verified chain (leaf first). */
+    void (*check)(struct vrun *r, STACK_OF(X509) * chain);
+};
+
+/* "YYYY-MM-DD" of an ASN1_TIME, computed independently of x509util. */
+static void
+date_of(const ASN1_TIME *t, char *buf, size_t len)
+{
+    struct tm tm;
+
+    assert_true(ASN1_TIME_to_tm(t, &tm));
+    strftime(buf, len, "%Y-%m-%d", &tm);
+}
+
+/* The default leaf spec: CN=a.example under the intermediate, for both TLS purposes. */
+static struct cf_cert_spec
+leaf_spec(const char *cn, uint64_t serial)
+{
+    static const char *const sans[] = {"DNS:a.example", "IP:10.0.0.1", NULL};
+    struct cf_cert_spec s = {
+        .cn = cn,
+        .key = W.k_leaf,
+        .issuer = W.inter,
+        .issuer_key = W.k_int,
+        .serial = serial,
+        .bc = CF_BC_LEAF,
+        .eku = CF_EKU_SERVER | CF_EKU_CLIENT,
+        .sans = sans,
+    };
+    return s;
+}
+
+/* Keep a certificate made by a case so that the run frees it. */
+static X509 *
+own(struct vrun *r, X509 *x)
+{
+    for (size_t i = 0; i < sizeof(r->own) / sizeof(r->own[0]); i++) {
+        if (r->own[i] == NULL) {
+            r->own[i] = x;
+            return x;
+        }
+    }
+    fail_msg("too many certificates in one case");
+    return x;
+}
+
+static void
+set_leaf(struct vrun *r, const struct cf_cert_spec *s)
+{
+    X509_free(r->leaf);
+    r->leaf = cf_cert_new(s);
+}
+
+static void
+set_store(struct vrun *r, X509_STORE *st)
+{
+    X509_STORE_free(r->store);
+    r->store = st;
+}
+
+static void
+set_untrusted(struct vrun *r, STACK_OF(X509) * sk)
+{
+    OSSL_STACK_OF_X509_free(r->untrusted);
+    r->untrusted = sk;
+}
+
+/* ---- cases ---- */
+
+static void
+c_default(struct vrun *r)
+{
+    (void)r;
+}
+
+static void
+check_full_chain(struct vrun *r, STACK_OF(X509) * chain)
+{
+    assert_int_equal(sk_X509_num(chain), 3);
+    assert_int_equal(X509_cmp(sk_X509_value(chain, 0), r->leaf), 0);
+    assert_int_equal(X509_cmp(sk_X509_value(chain, 1), W.inter), 0);
+    assert_int_equal(X509_cmp(sk_X509_value(chain, 2), W.root), 0);
+}
+
+static void
+c_expired(struct vrun *r)
+{
+    struct cf_cert_spec s = leaf_spec("expired.example", 0x2001);
+    char date[32];
+
+    s.not_before = -30 * CF_DAY;
+    s.not_after = -10 * CF_DAY - 3600;
+    set_leaf(r, &s);
+    date_of(X509_get0_notAfter(r->leaf), date, sizeof(date));
+    snprintf(r->dyn[0], sizeof(r->dyn[0]),
+             "certificate CN=expired.example (serial 20:01) expired on %s, 10 days ago", date);
+}
+
+static void
+c_not_yet_valid(struct vrun *r)
+{
+    struct cf_cert_spec s = leaf_spec("future.example", 0x2002);
+    char date[32];
+
+    s.not_before = 5 * CF_DAY + 3600;
+    s.not_after = CF_YEAR;
+    set_leaf(r, &s);
+    date_of(X509_get0_notBefore(r->leaf), date, sizeof(date));
+    snprintf(r->dyn[0], sizeof(r->dyn[0]),
+             "certificate CN=future.example (serial 20:02) is not valid before %s (in 5 days)",
+             date);
+}
+
+static void
+c_use_time_past(struct vrun *r)
+{
+    c_expired(r);
+    r->p.use_time = true;
+    r->p.time = (int64_t)time(NULL) - 20 * CF_DAY;
+    r->dyn[0][0] = '\0';
+}
+
+static void
+c_client_only_as_server(struct vrun *r)
+{
+    struct cf_cert_spec s = leaf_spec("client.example", 0x2003);
+
+    s.eku = CF_EKU_CLIENT;
+    set_leaf(r, &s);
+}
+
+static void
+c_client_only_as_client(struct vrun *r)
+{
+    c_client_only_as_server(r);
+    r->p.purpose = DUET_PURPOSE_CLIENT;
+}
+
+static void
+no_eku_leaf(struct vrun *r)
+{
+    struct cf_cert_spec s = leaf_spec("noeku.example", 0x2004);
+
+    s.eku = 0;
+    set_leaf(r, &s);
+}
+
+static void
+c_no_eku_client(struct vrun *r)
+{
+    no_eku_leaf(r);
+    r->p.purpose = DUET_PURPOSE_CLIENT;
+}
+
+static void
+c_no_eku_any(struct vrun *r)
+{
+    no_eku_leaf(r);
+    r->p.purpose = DUET_PURPOSE_ANY;
+}
+
+static void
+c_name_dns_ok(struct vrun *r)
+{
+    r->p.name = "a.example";
+}
+
+static void
+c_name_dns_case(struct vrun *r)
+{
+    r->p.name = "A.Example";
+}
+
+static void
+c_name_dns_mismatch(struct vrun *r)
+{
+    r->p.name = "b.example";
+}
+
+static void
+c_name_ip_ok(struct vrun *r)
+{
+    r->p.name = "10.0.0.1";
+}
+
+static void
+c_name_ip_mismatch(struct vrun *r)
+{
+    r->p.name = "10.0.0.2";
+}
+
+static void
+c_name_cn_not_used(struct vrun *r)
+{
+    struct cf_cert_spec s = leaf_spec("cn-only.example", 0x2005);
+
+    s.sans = NULL;
+    set_leaf(r, &s);
+    r->p.name = "cn-only.example";
+}
+
+static void
+wildcard_leaf(struct vrun *r, const char *san)
+{
+    const char *sans[] = {san, NULL};
+    struct cf_cert_spec s = leaf_spec("wild.example", 0x2006);
+
+    s.sans = sans;
+    set_leaf(r, &s);
+}
+
+static void
+c_wildcard_one_label(struct vrun *r)
+{
+    wildcard_leaf(r, "DNS:*.example.com");
+    r->p.name = "a.example.com";
+}
+
+static void
+c_wildcard_two_labels(struct vrun *r)
+{
+    wildcard_leaf(r, "DNS:*.example.com");
+    r->p.name = "a.b.example.com";
+}
+
+static void
+c_wildcard_bare_domain(struct vrun *r)
+{
+    wildcard_leaf(r, "DNS:*.example.com");
+    r->p.name = "example.com";
+}
+
+static void
+c_wildcard_partial(struct vrun *r)
+{
+    wildcard_leaf(r, "DNS:f*.example.com");
+    r->p.name = "foo.example.com";
+}
+
+static void
+c_unknown_ca(struct vrun *r)
+{
+    set_store(r, cf_store(W.other, NULL));
+}
+
+static void
+c_root_only_untrusted(struct vrun *r)
+{
+    set_store(r, cf_store(W.other, NULL));
+    set_untrusted(r, cf_certs(W.inter, W.root, NULL));
+}
+
+static void
+not_a_ca_chain(struct vrun *r, enum cf_bc bc)
+{
+    struct cf_cert_spec is = {
+        .cn = "Not A CA",
+        .key = W.k_extra,
+        .issuer = W.root,
+        .issuer_key = W.k_root,
+        .serial = 0x3001,
+        .bc = bc,
+        .key_usage = CF_KU_NONE,
+    };
+    X509 *fake = own(r, cf_cert_new(&is));
+    struct cf_cert_spec s = leaf_spec("under-leaf.example", 0x2007);
+
+    s.issuer = fake;
+    s.issuer_key = W.k_extra;
+    set_leaf(r, &s);
+    set_untrusted(r, cf_certs(fake, NULL));
+}
+
+static void
+c_intermediate_ca_false(struct vrun *r)
+{
+    not_a_ca_chain(r, CF_BC_LEAF);
+}
+
+static void
+c_intermediate_no_bc(struct vrun *r)
+{
+    not_a_ca_chain(r, CF_BC_NONE);
+}
+
+static void
+c_pathlen_exceeded(struct vrun *r)
+{
+    struct cf_cert_spec rs = {.cn = "Pathlen Root",
+                              .key = W.k_extra,
+                              .serial = 0x3101,
+                              .bc = CF_BC_CA,
+                              .has_pathlen = true,
+                              .pathlen = 0};
+    X509 *root = own(r, cf_cert_new(&rs));
+    struct cf_cert_spec i1 = {.cn = "Pathlen Int 1",
+                              .key = W.k_int,
+                              .issuer = root,
+                              .issuer_key = W.k_extra,
+                              .serial = 0x3102,
+                              .bc = CF_BC_CA};
+    X509 *int1 = own(r, cf_cert_new(&i1));
+    struct cf_cert_spec i2 = {.cn = "Pathlen Int 2",
+                              .key = W.k_int2,
+                              .issuer = int1,
+                              .issuer_key = W.k_int,
+                              .serial = 0x3103,
+                              .bc = CF_BC_CA};
+    X509 *int2 = own(r, cf_cert_new(&i2));
+    struct cf_cert_spec s = leaf_spec("pathlen.example", 0x2008);
+
+    s.issuer = int2;
+    s.issuer_key = W.k_int2;
+    set_leaf(r, &s);
+    set_store(r, cf_store(root, NULL));
+    set_untrusted(r, cf_certs(int1, int2, NULL));
+}
+
+static void
+nc_chain(struct vrun *r, const char *leaf_san)
+{
+    static const char *const nc[] = {"permitted;DNS:.corp", NULL};
+    const char *sans[] = {leaf_san, NULL};
+    struct cf_cert_spec is = {.cn = "Corp Intermediate",
+                              .key = W.k_extra,
+                              .issuer = W.root,
+                              .issuer_key = W.k_root,
+                              .serial = 0x3201,
+                              .bc = CF_BC_CA,
+                              .name_constraints = nc};
+    X509 *ca = own(r, cf_cert_new(&is));
+    struct cf_cert_spec s = leaf_spec(leaf_san + 4, 0x2009);
+
+    s.sans = sans;
+    s.issuer = ca;
+    s.issuer_key = W.k_extra;
+    set_leaf(r, &s);
+    set_untrusted(r, cf_certs(ca, NULL));
+}
+
+static void
+c_name_constraints_violated(struct vrun *r)
+{
+    nc_chain(r, "DNS:evil.com");
+}
+
+static void
+c_name_constraints_met(struct vrun *r)
+{
+    nc_chain(r, "DNS:app.corp");
+}
+
+static X509_CRL *
+crl_revoking(X509 *issuer, EVP_PKEY *key, uint64_t serial, int reason)
+{
+    struct cf_revoked rev = {.serial = serial, .reason = reason, .when = -2 * CF_DAY};
+    struct cf_crl_spec cs = {.issuer = issuer, .issuer_key = key, .revoked = &rev, .nrevoked = 1};
+
+    return cf_crl_new(&cs);
+}
+
+/* "YYYY-MM-DD" of the date on which a CRL revokes serial. */
+static void
+revocation_date(X509_CRL *crl, uint64_t serial, char *buf, size_t len)
+{
+    ASN1_INTEGER *ai = ASN1_INTEGER_new();
+    X509_REVOKED *rev = NULL;
+
+    assert_non_null(ai);
+    assert_int_equal(ASN1_INTEGER_set_uint64(ai, serial), 1);
+    assert_int_equal(X509_CRL_get0_by_serial(crl, &rev, ai), 1);
+    date_of(X509_REVOKED_get0_revocationDate(rev), buf, len);
+    ASN1_INTEGER_free(ai);
+}
+
+static void
+c_revoked_leaf(struct vrun *r)
+{
+    X509_CRL *c = crl_revoking(W.inter, W.k_int, 0x1001, CRL_REASON_KEY_COMPROMISE);
+    char date[32];
+
+    r->crls = cf_crls(W.crl_root, c, NULL);
+    revocation_date(c, 0x1001, date, sizeof(date));
+    X509_CRL_free(c);
+    snprintf(r->dyn[0], sizeof(r->dyn[0]),
+             "certificate " LEAF_LABEL " was revoked on %s (reason: keyCompromise) by the CRL "
+             "of " INT_SUBJECT,
+             date);
+}
+
+static void
+c_revoked_leaf_no_reason(struct vrun *r)
+{
+    X509_CRL *c = crl_revoking(W.inter, W.k_int, 0x1001, CF_NO_REASON);
+
+    r->crls = cf_crls(c, NULL);
+    r->p.crl_scope = DUET_CRL_LEAF;
+    X509_CRL_free(c);
+}
+
+static void
+c_revoked_intermediate(struct vrun *r)
+{
+    X509_CRL *c = crl_revoking(W.root, W.k_root, 0x02, CRL_REASON_CA_COMPROMISE);
+    char date[32];
+
+    r->crls = cf_crls(c, W.crl_int, NULL);
+    revocation_date(c, 0x02, date, sizeof(date));
+    X509_CRL_free(c);
+    snprintf(r->dyn[0], sizeof(r->dyn[0]),
+             "certificate " INT_LABEL
+             " was revoked on %s (reason: cACompromise) by the CRL of " ROOT_SUBJECT,
+             date);
+}
+
+static void
+c_revoked_other_serial(struct vrun *r)
+{
+    X509_CRL *c = crl_revoking(W.inter, W.k_int, 0x1002, CRL_REASON_SUPERSEDED);
+
+    r->crls = cf_crls(W.crl_root, c, NULL);
+    X509_CRL_free(c);
+}
+
+static void
+c_crl_wrong_issuer(struct vrun *r)
+{
+    r->crls = cf_crls(W.crl_other, NULL);
+}
+
+static void
+c_crl_expired(struct vrun *r)
+{
+    struct cf_crl_spec cs = {.issuer = W.inter,
+                             .issuer_key = W.k_int,
+                             .last_update = -10 * CF_DAY,
+                             .next_update = -2 * CF_DAY - 3600};
+    X509_CRL *c = cf_crl_new(&cs);
+    char date[32];
+
+    r->crls = cf_crls(W.crl_root, c, NULL);
+    date_of(X509_CRL_get0_nextUpdate(c), date, sizeof(date));
+    X509_CRL_free(c);
+    snprintf(r->dyn[0], sizeof(r->dyn[0]),
+             "the CRL of " INT_SUBJECT ", needed to check certificate " LEAF_LABEL
+             ", expired on %s, 2 days ago (past its nextUpdate)",
+             date);
+}
+
+static void
+c_crl_forged(struct vrun *r)
+{
+    /* Names the intermediate as issuer but is signed by another key. */
+    struct cf_crl_spec cs = {.issuer = W.inter, .issuer_key = W.k_other};
+    X509_CRL *c = cf_crl_new(&cs);
+
+    r->crls = cf_crls(W.crl_root, c, NULL);
+    X509_CRL_free(c);
+}
+
+static void
+c_crl_empty_stack(struct vrun *r)
+{
+    r->crls = cf_crls(NULL);
+}
+
+static void
+c_crl_leaf_scope(struct vrun *r)
+{
+    r->crls = cf_crls(W.crl_int, NULL);
+    r->p.crl_scope = DUET_CRL_LEAF;
+}
+
+static void
+c_crl_chain_full(struct vrun *r)
+{
+    r->crls = cf_crls(W.crl_int, W.crl_root, NULL);
+    r->p.crl_scope = DUET_CRL_CHAIN;
+}
+
+static void
+c_crl_chain_anchor_exempt(struct vrun *r)
+{
+    /* The intermediate is the trust anchor: no CRL from the root is needed. */
+    set_store(r, cf_store(W.inter, NULL));
+    set_untrusted(r, cf_certs(NULL));
+    r->crls = cf_crls(W.crl_int, NULL);
+    r->p.crl_scope = DUET_CRL_CHAIN;
+}
+
+static void
+c_crl_chain_missing_issuer_crl(struct vrun *r)
+{
+    r->crls = cf_crls(W.crl_int, NULL);
+    r->p.crl_scope = DUET_CRL_CHAIN;
+}
+
+static void
+c_shuffled(struct vrun *r)
+{
+    X509_free(r->leaf);
+    r->leaf = W.leaf2;
+    X509_up_ref(r->leaf);
+    /* Order from the leaf up would be int2, inter: give it the other way round and split. */
+    set_untrusted(r, cf_certs(W.inter, NULL));
+    r->extra = cf_certs(W.root, W.int2, NULL);
+}
+
+static void
+check_shuffled(struct vrun *r, STACK_OF(X509) * chain)
+{
+    (void)r;
+    assert_int_equal(sk_X509_num(chain), 4);
+    assert_int_equal(X509_cmp(sk_X509_value(chain, 0), W.leaf2), 0);
+    assert_int_equal(X509_cmp(sk_X509_value(chain, 1), W.int2), 0);
+    assert_int_equal(X509_cmp(sk_X509_value(chain, 2), W.inter), 0);
+    assert_int_equal(X509_cmp(sk_X509_value(chain, 3), W.root), 0);
+}
+
+static void
+deep_leaf(struct vrun *r)
+{
+    X509_free(r->leaf);
+    r->leaf = W.leaf2;
+    X509_up_ref(r->leaf);
+    set_untrusted(r, cf_certs(W.int2, W.inter, NULL));
+}
+
+static void
+c_too_deep(struct vrun *r)
+{
+    deep_leaf(r);
+    r->p.max_depth_set = true;
+    r->p.max_depth = 1;
+}
+
+static void
+c_depth_two_ok(struct vrun *r)
+{
+    deep_leaf(r);
+    r->p.max_depth_set = true;
+    r->p.max_depth = 2;
+}
+
+static void
+c_depth_zero(struct vrun *r)
+{
+    r->p.max_depth_set = true;
+    r->p.max_depth = 0;
+}
+
+static void
+c_self_signed_leaf(struct vrun *r)
+{
+    struct cf_cert_spec s = leaf_spec("self.example", 0x2010);
+
+    s.issuer = NULL;
+    s.issuer_key = NULL;
+    set_leaf(r, &s);
+}
+
+static void
+key_leaf(struct vrun *r, enum cf_key_type type, const char *cn, uint64_t serial)
+{
+    struct cf_cert_spec s = leaf_spec(cn, serial);
+
+    r->keys[0] = cf_key_new(type);
+    s.key = r->keys[0];
+    set_leaf(r, &s);
+}
+
+static void
+c_rsa1024(struct vrun *r)
+{
+    key_leaf(r, CF_KEY_RSA_1024, "rsa1024.example", 0x2011);
+}
+
+static void
+c_rsa2048(struct vrun *r)
+{
+    key_leaf(r, CF_KEY_RSA_2048, "rsa2048.example", 0x2012);
+}
+
+static void
+c_p384(struct vrun *r)
+{
+    key_leaf(r, CF_KEY_EC_P384, "p384.example", 0x2013);
+}
+
+static void
+c_ed25519(struct vrun *r)
+{
+    key_leaf(r, CF_KEY_ED25519, "ed25519.example", 0x2014);
+}
+
+static void
+c_rsa1024_intermediate(struct vrun *r)
+{
+    struct cf_cert_spec is = {.cn = "Weak Intermediate",
+                              .issuer = W.root,
+                              .issuer_key = W.k_root,
+                              .serial = 0x3301,
+                              .bc = CF_BC_CA};
+    struct cf_cert_spec s = leaf_spec("under-weak.example", 0x2015);
+    X509 *ca;
+
+    r->keys[0] = cf_key_new(CF_KEY_RSA_1024);
+    is.key = r->keys[0];
+    ca = own(r, cf_cert_new(&is));
+    s.issuer = ca;
+    s.issuer_key = r->keys[0];
+    set_leaf(r, &s);
+    set_untrusted(r, cf_certs(ca, NULL));
+}
+
+static void
+c_sha1_leaf(struct vrun *r)
+{
+    struct cf_cert_spec s = leaf_spec("sha1.example", 0x2016);
+
+    s.digest = CF_SHA1;
+    set_leaf(r, &s);
+}
+
+static void
+c_sha1_anchor(struct vrun *r)
+{
+    /* A trust anchor's own signature is not relied upon. */
+    struct cf_cert_spec rs = {
+        .cn = "SHA1 Root", .key = W.k_extra, .serial = 0x3401, .bc = CF_BC_CA, .digest = CF_SHA1};
+    X509 *root = own(r, cf_cert_new(&rs));
+    struct cf_cert_spec s = leaf_spec("under-sha1-root.example", 0x2017);
+
+    s.issuer = root;
+    s.issuer_key = W.k_extra;
+    set_leaf(r, &s);
+    set_store(r, cf_store(root, NULL));
+    set_untrusted(r, NULL);
+}
+
+static void
+c_ca_as_leaf(struct vrun *r)
+{
+    X509_free(r->leaf);
+    r->leaf = W.inter;
+    X509_up_ref(r->leaf);
+    set_untrusted(r, NULL);
+}
+
+static void
+c_ca_as_leaf_with_eku(struct vrun *r)
+{
+    struct cf_cert_spec s = {.cn = "server-ca.example",
+                             .key = W.k_extra,
+                             .issuer = W.inter,
+                             .issuer_key = W.k_int,
+                             .serial = 0x2018,
+                             .bc = CF_BC_CA,
+                             .key_usage = "critical,digitalSignature,keyCertSign,cRLSign",
+                             .eku = CF_EKU_SERVER};
+
+    set_leaf(r, &s);
+}
+
+static void
+c_partial_chain(struct vrun *r)
+{
+    set_store(r, cf_store(W.inter, NULL));
+    set_untrusted(r, NULL);
+}
+
+static void
+check_partial_chain(struct vrun *r, STACK_OF(X509) * chain)
+{
+    assert_int_equal(sk_X509_num(chain), 2);
+    assert_int_equal(X509_cmp(sk_X509_value(chain, 0), r->leaf), 0);
+    assert_int_equal(X509_cmp(sk_X509_value(chain, 1), W.inter), 0);
+}
+
+static void
+c_bc_not_critical(struct vrun *r)
+{
+    struct cf_cert_spec is = {.cn = "Lax Intermediate",
+                              .key = W.k_extra,
+                              .issuer = W.root,
+                              .issuer_key = W.k_root,
+                              .serial = 0x3501,
+                              .bc = CF_BC_CA,
+                              .bc_noncritical = true};
+    X509 *ca = own(r, cf_cert_new(&is));
+    struct cf_cert_spec s = leaf_spec("under-lax.example", 0x2019);
+
+    s.issuer = ca;
+    s.issuer_key = W.k_extra;
+    set_leaf(r, &s);
+    set_untrusted(r, cf_certs(ca, NULL));
+}
+
+static struct vcase cases[] = {
+    {"valid_chain", c_default, {NULL}, check_full_chain},
+    {"expired_leaf", c_expired, {"expired on ", "10 days ago"}, NULL},
+    {"not_yet_valid", c_not_yet_valid, {"is not valid before "}, NULL},
+    {"use_time_makes_expired_valid", c_use_time_past, {NULL}, NULL},
+    {"client_only_eku_as_server",
+     c_client_only_as_server,
+     {"certificate CN=client.example (serial 20:03) is not valid for TLS server authentication "
+      "(serverAuth): its extended key usage is clientAuth"},
+     NULL},
+    {"client_only_eku_as_client", c_client_only_as_client, {NULL}, NULL},
+    {"no_eku_refused_for_purpose",
+     c_no_eku_client,
+     {"certificate CN=noeku.example (serial 20:04) is not valid for TLS client authentication "
+      "(clientAuth): it has no extended key usage for it"},
+     NULL},
+    {"no_eku_fine_without_purpose", c_no_eku_any, {NULL}, NULL},
+    {"dns_name_match", c_name_dns_ok, {NULL}, NULL},
+    {"dns_name_case_insensitive", c_name_dns_case, {NULL}, NULL},
+    {"dns_name_mismatch",
+     c_name_dns_mismatch,
+     {"certificate " LEAF_LABEL " is not valid for the name b.example (its names: DNS:a.example, "
+      "IP:10.0.0.1)"},
+     NULL},
+    {"ip_match", c_name_ip_ok, {NULL}, NULL},
+    {"ip_mismatch",
+     c_name_ip_mismatch,
+     {"certificate " LEAF_LABEL " is not valid for the name 10.0.0.2 (its names: DNS:a.example, "
+      "IP:10.0.0.1)"},
+     NULL},
+    {"subject_cn_not_used_for_name",
+     c_name_cn_not_used,
+     {"certificate CN=cn-only.example (serial 20:05) is not valid for the name cn-only.example",
+      "it has no subject alternative names; the subject CN is not used"},
+     NULL},
+    {"wildcard_matches_one_label", c_wildcard_one_label, {NULL}, NULL},
+    {"wildcard_not_two_labels",
+     c_wildcard_two_labels,
+     {"certificate CN=wild.example (serial 20:06) is not valid for the name a.b.example.com "
+      "(its names: DNS:*.example.com)"},
+     NULL},
+    {"wildcard_not_bare_domain",
+     c_wildcard_bare_domain,
+     {"certificate CN=wild.example (serial 20:06) is not valid for the name example.com"},
+     NULL},
+    {"partial_wildcard_refused",
+     c_wildcard_partial,
+     {"certificate CN=wild.example (serial 20:06) is not valid for the name foo.example.com "
+      "(its names: DNS:f*.example.com)"},
+     NULL},
+    {"unknown_ca",
+     c_unknown_ca,
+     {"certificate " INT_LABEL " was issued by " ROOT_SUBJECT
+      ", which is not among the trusted certificates",
+      "(unknown CA"},
+     NULL},
+    {"untrusted_root_in_chain",
+     c_root_only_untrusted,
+     {"the chain ends at self-signed certificate " ROOT_SUBJECT
+      " (serial 01), which is not among the trusted certificates (unknown CA)"},
+     NULL},
+    {"intermediate_ca_false",
+     c_intermediate_ca_false,
+     {"certificate CN=Not A CA (serial 30:01) issues other certificates in this chain but is "
+      "not a CA (basicConstraints CA:TRUE is missing)"},
+     NULL},
+    {"intermediate_without_basic_constraints",
+     c_intermediate_no_bc,
+     {"certificate CN=Not A CA (serial 30:01) issues other certificates in this chain but is "
+      "not a CA (basicConstraints CA:TRUE is missing)"},
+     NULL},
+    {"path_length_exceeded",
+     c_pathlen_exceeded,
+     {"CA certificate CN=Pathlen Root (serial 31:01) allows 0 intermediate CA certificates "
+      "below it (pathLenConstraint) but the chain has 2"},
+     NULL},
+    {"name_constraints_violated",
+     c_name_constraints_violated,
+     {"certificate CN=evil.com (serial 20:09) has a name outside the name constraints of "
+      "CN=Corp Intermediate (serial 32:01)",
+      "names: DNS:evil.com)"},
+     NULL},
+    {"name_constraints_met", c_name_constraints_met, {NULL}, NULL},
+    {"revoked_leaf", c_revoked_leaf, {"was revoked on "}, NULL},
+    {"revoked_leaf_without_reason",
+     c_revoked_leaf_no_reason,
+     {"certificate " LEAF_LABEL " was revoked on ",
+      "(reason: no reason given) by the CRL of " INT_SUBJECT},
+     NULL},
+    {"revoked_intermediate", c_revoked_intermediate, {"was revoked on "}, NULL},
+    {"crl_revoking_another_serial", c_revoked_other_serial, {NULL}, NULL},
+    {"crl_from_wrong_issuer",
+     c_crl_wrong_issuer,
+     {"no CRL from " INT_SUBJECT " was given to check certificate " LEAF_LABEL
+      " for revocation (the CRLs given are from: CN=Other Root)"},
+     NULL},
+    {"crl_expired", c_crl_expired, {"expired on "}, NULL},
+    {"crl_signed_by_wrong_key",
+     c_crl_forged,
+     {"the CRL naming " INT_SUBJECT " as issuer, needed to check certificate " LEAF_LABEL
+      ", is not signed by that CA's key"},
+     NULL},
+    {"crl_empty_list_disables_revocation", c_crl_empty_stack, {NULL}, NULL},
+    {"crl_scope_leaf_only", c_crl_leaf_scope, {NULL}, NULL},
+    {"crl_scope_chain_all_crls", c_crl_chain_full, {NULL}, NULL},
+    {"crl_scope_chain_anchor_needs_no_crl", c_crl_chain_anchor_exempt, {NULL}, check_partial_chain},
+    {"crl_scope_chain_intermediate_issuer_crl_missing",
+     c_crl_chain_missing_issuer_crl,
+     {"no CRL from " ROOT_SUBJECT " was given to check certificate " INT_LABEL
+      " for revocation (the CRLs given are from: " INT_SUBJECT ")"},
+     NULL},
+    {"chain_out_of_order", c_shuffled, {NULL}, check_shuffled},
+    {"self_signed_leaf_not_trusted",
+     c_self_signed_leaf,
+     {"certificate CN=self.example (serial 20:10) is self-signed and not among the trusted "
+      "certificates"},
+     NULL},
+    {"too_deep",
+     c_too_deep,
+     {"the chain of certificate CN=deep.example (serial 10:02) needs more intermediate CA "
+      "certificates than the maximum depth of 1 allows"},
+     NULL},
+    {"depth_two_allowed", c_depth_two_ok, {NULL}, NULL},
+    {"depth_zero_refuses_intermediate",
+     c_depth_zero,
+     {"the chain of certificate " LEAF_LABEL " needs more intermediate CA certificates than the "
+      "maximum depth of 0 allows"},
+     NULL},
+    {"rsa1024_leaf_weak_key",
+     c_rsa1024,
+     {"certificate CN=rsa1024.example (serial 20:11) has a weak key: its key is RSA 1024; at "
+      "least RSA 2048 is required"},
+     NULL},
+    {"rsa1024_intermediate_weak_key",
+     c_rsa1024_intermediate,
+     {"certificate CN=Weak Intermediate (serial 33:01) has a weak key: its key is RSA 1024"},
+     NULL},
+    {"rsa2048_leaf_accepted", c_rsa2048, {NULL}, NULL},
+    {"p384_leaf_accepted", c_p384, {NULL}, NULL},
+    {"ed25519_leaf_accepted", c_ed25519, {NULL}, NULL},
+    {"sha1_leaf_weak_signature",
+     c_sha1_leaf,
+     {"certificate CN=sha1.example (serial 20:16) has a weak signature: it is signed with "
+      "ecdsa-with-SHA1",
+      "which is refused as too weak"},
+     NULL},
+    {"sha1_signed_anchor_accepted", c_sha1_anchor, {NULL}, NULL},
+    {"ca_certificate_as_leaf",
+     c_ca_as_leaf,
+     {"certificate " INT_LABEL " is not valid for TLS server authentication (serverAuth)"},
+     NULL},
+    {"ca_certificate_with_server_eku_as_leaf",
+     c_ca_as_leaf_with_eku,
+     {"certificate CN=server-ca.example (serial 20:18) is a CA certificate (CA:TRUE), not one "
+      "for TLS server authentication (serverAuth)"},
+     NULL},
+    {"intermediate_as_trust_anchor", c_partial_chain, {NULL}, check_partial_chain},
+    {"ca_basic_constraints_not_critical",
+     c_bc_not_critical,
+     {"certificate CN=Lax Intermediate (serial 35:01) failed the check: "},
+     NULL},
+};
+
+/* Run one table case: build the default run, let the case change it, verify, compare. */
+static void
+run_case(void **state)
+{
+    const struct vcase *c = *state;
+    struct vrun r;
+    struct duet_err err;
+    STACK_OF(X509) *chain = NULL;
+    int rc;
+
+    memset(&r, 0, sizeof(r));
+    err_clear(&err);
+    r.leaf = W.leaf;
+    X509_up_ref(r.leaf);
+    r.store = cf_store(W.root, NULL);
+    r.untrusted = cf_certs(W.inter, NULL);
+    r.p.purpose = DUET_PURPOSE_SERVER;
+    c->setup(&r);
+    r.p.store = r.store;
+    r.p.untrusted = r.untrusted;
+    r.p.crls = r.crls;
+
+    rc = verify_chain(&r.p, r.leaf, r.extra, &chain, &err);
+    if (c->want[0] == NULL) {
+        if (rc != 0)
+            fail_msg("%s: expected a valid chain, got: %s", c->name, err.msg);
+        assert_int_equal(err.kind, DUET_ERR_NONE);
+        assert_non_null(chain);
+        assert_int_equal(X509_cmp(sk_X509_value(chain, 0), r.leaf), 0);
+        if (c->check != NULL)
+            c->check(&r, chain);
+    } else {
+        if (rc == 0)
+            fail_msg("%s: expected a failure, the chain verified", c->name);
+        assert_int_equal(rc, -1);
+        assert_null(chain);
+        assert_int_equal(err.kind, DUET_ERR_INVALID);
+        for (size_t i = 0; i < 4 && c->want[i] != NULL; i++)
+            assert_contains(err.msg, c->want[i]);
+    }
+    for (size_t i = 0; i < 2; i++) {
+        if (r.dyn[i][0] != '\0')
+            assert_contains(err.msg, r.dyn[i]);
+    }
+
+    OSSL_STACK_OF_X509_free(chain);
+    X509_free(r.leaf);
+    OSSL_STACK_OF_X509_free(r.untrusted);
+    OSSL_STACK_OF_X509_free(r.extra);
+    X509_STORE_free(r.store);
+    cf_crls_free(r.crls);
+    for (size_t i = 0; i < 4; i++)
+        X509_free(r.own[i]);
+    for (size_t i = 0; i < 2; i++)
+        EVP_PKEY_free(r.keys[i]);
+}
+
+/* ---- direct tests of verify.c ---- */
+
+static void
+test_name_valid(void **state)
+{
+    (void)state;
+    assert_true(verify_name_valid("a.example"));
+    assert_true(verify_name_valid("A-1.example."));
+    assert_true(verify_name_valid("10.0.0.1"));
+    assert_true(verify_name_valid("2001:db8::1"));
+    assert_false(verify_name_valid(NULL));
+    assert_false(verify_name_valid(""));
+    assert_false(verify_name_valid("*.example.com"));
+    assert_false(verify_name_valid("a..example"));
+    assert_false(verify_name_valid(".example"));
+    assert_false(verify_name_valid("bad name"));
+}
+
+static void
+test_invalid_name_is_input_error(void **state)
+{
+    X509_STORE *st = cf_store(W.root, NULL);
+    STACK_OF(X509) *un = cf_certs(W.inter, NULL);
+    struct verify_params p = {.store = st, .untrusted = un, .name = "not a name"};
+    struct duet_err err;
+
+    (void)state;
+    err_clear(&err);
+    assert_int_equal(verify_chain(&p, W.leaf, NULL, NULL, &err), -1);
+    assert_int_equal(err.kind, DUET_ERR_INPUT);
+    assert_string_equal(err.msg, "name not a name is neither a DNS name nor an IP address");
+    X509_STORE_free(st);
+    OSSL_STACK_OF_X509_free(un);
+}
+
+static void
+test_no_store_is_input_error(void **state)
+{
+    struct verify_params p = {0};
+    struct duet_err err;
+    STACK_OF(X509) *chain = (STACK_OF(X509) *)1;
+
+    (void)state;
+    err_clear(&err);
+    assert_int_equal(verify_chain(&p, W.leaf, NULL, &chain, &err), -1);
+    assert_null(chain);
+    assert_int_equal(err.kind, DUET_ERR_INPUT);
+    assert_string_equal(err.msg, "no trusted certificates were given");
+}
+
+static void
+test_verify_store_ctx_sets_error(void **state)
+{
+    X509_STORE *st = cf_store(W.other, NULL);
+    STACK_OF(X509) *un = cf_certs(W.inter, NULL);
+    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+    struct verify_params p = {.store = st, .purpose = DUET_PURPOSE_SERVER};
+    struct duet_err err;
+
+    (void)state;
+    err_clear(&err);
+    assert_non_null(ctx);
+    assert_int_equal(X509_STORE_CTX_init(ctx, st, W.leaf, un), 1);
+    assert_int_equal(verify_store_ctx(ctx, &p, &err), -1);
+    assert_int_equal(err.kind, DUET_ERR_INVALID);
+    assert_contains(err.msg, "(unknown CA");
+    assert_int_equal(X509_STORE_CTX_get_error(ctx), X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY);
+    X509_STORE_CTX_free(ctx);
+    X509_STORE_free(st);
+    OSSL_STACK_OF_X509_free(un);
+}
+
+static void
+test_verify_store_ctx_extra_check_error(void **state)
+{
+    /* A failure of duet's own checks is an application verification error. */
+    X509_STORE *st = cf_store(W.root, NULL);
+    STACK_OF(X509) *un = cf_certs(W.inter, NULL);
+    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+    struct verify_params p = {.store = st, .purpose = DUET_PURPOSE_CLIENT};
+    struct cf_cert_spec s = leaf_spec("server-only.example", 0x2020);
+    X509 *leaf;
+    struct duet_err err;
+
+    (void)state;
+    s.eku = 0;
+    leaf = cf_cert_new(&s);
+    err_clear(&err);
+    assert_non_null(ctx);
+    assert_int_equal(X509_STORE_CTX_init(ctx, st, leaf, un), 1);
+    assert_int_equal(verify_store_ctx(ctx, &p, &err), -1);
+    assert_int_equal(err.kind, DUET_ERR_INVALID);
+    assert_contains(err.msg, "certificate CN=server-only.example (serial 20:20) is not valid for "
+                             "TLS client authentication (clientAuth)");
+    assert_int_equal(X509_STORE_CTX_get_error(ctx), X509_V_ERR_APPLICATION_VERIFICATION);
+    X509_STORE_CTX_free(ctx);
+    X509_free(leaf);
+    X509_STORE_free(st);
+    OSSL_STACK_OF_X509_free(un);
+}
+
+/* ---- the public API on files ---- */
+
+static char *
+wfile(const char *name)
+{
+    return cf_path(W.dir, name);
+}
+
+static struct duet_verifier *
+api_verifier(void)
+{
+    struct duet_verifier *v = duet_verifier_new();
+    char *root = wfile("root.pem");
+
+    assert_non_null(v);
+    assert_int_equal(duet_verifier_add_trusted_file(v, root), 0);
+    assert_null(duet_verifier_error(v));
+    free(root);
+    return v;
+}
+
+static void
+test_api_valid_chain_file(void **state)
+{
+    struct duet_verifier *v = api_verifier();
+    char *chain = wfile("leaf-chain.pem");
+    const struct duet_identity *id;
+
+    (void)state;
+    assert_int_equal(duet_verifier_set_purpose(v, DUET_PURPOSE_SERVER), 0);
+    assert_int_equal(duet_verifier_set_name(v, "a.example"), 0);
+    if (duet_verifier_verify_file(v, chain) != 0)
+        fail_msg("expected valid: %s", duet_verifier_error(v));
+    assert_int_equal(duet_verifier_error_kind(v), DUET_ERR_NONE);
+    assert_null(duet_verifier_error(v));
+    id = duet_verifier_identity(v);
+    assert_non_null(id);
+    assert_string_equal(duet_identity_name(id), "a.example");
+    assert_string_equal(duet_identity_serial(id), "10:01");
+    assert_string_equal(duet_identity_issuer(id), INT_SUBJECT);
+    free(chain);
+    duet_verifier_free(v);
+}
+
+static void
+test_api_untrusted_file(void **state)
+{
+    struct duet_verifier *v = api_verifier();
+    char *leaf = wfile("leaf.pem");
+    char *inter = wfile("int.pem");
+
+    (void)state;
+    /* Without the intermediate the chain cannot be built. */
+    assert_int_equal(duet_verifier_verify_file(v, leaf), -1);
+    assert_int_equal(duet_verifier_error_kind(v), DUET_ERR_INVALID);
+    assert_contains(duet_verifier_error(v), "(unknown CA");
+    assert_null(duet_verifier_identity(v));
+    assert_int_equal(duet_verifier_add_untrusted_file(v, inter), 0);
+    if (duet_verifier_verify_file(v, leaf) != 0)
+        fail_msg("expected valid: %s", duet_verifier_error(v));
+    assert_non_null(duet_verifier_identity(v));
+    free(leaf);
+    free(inter);
+    duet_verifier_free(v);
+}
+
+static void
+test_api_expired_is_invalid(void **state)
+{
+    struct duet_verifier *v = api_verifier();
+    char *path = wfile("expired-chain.pem");
+
+    (void)state;
+    assert_int_equal(duet_verifier_verify_file(v, path), -1);
+    assert_int_equal(duet_verifier_error_kind(v), DUET_ERR_INVALID);
+    assert_contains(duet_verifier_error(v),
+                    "certificate CN=expired.example (serial 20:01) expired on ");
+    assert_contains(duet_verifier_error(v), "10 days ago");
+    assert_null(duet_verifier_identity(v));
+    /* ... and valid at a time it was. */
+    assert_int_equal(duet_verifier_set_time(v, (int64_t)time(NULL) - 20 * CF_DAY), 0);
+    if (duet_verifier_verify_file(v, path) != 0)
+        fail_msg("expected valid in the past: %s", duet_verifier_error(v));
+    free(path);
+    duet_verifier_free(v);
+}
+
+static void
+test_api_name_mismatch(void **state)
+{
+    struct duet_verifier *v = api_verifier();
+    char *path = wfile("leaf-chain.pem");
+
+    (void)state;
+    assert_int_equal(duet_verifier_set_name(v, "10.9.9.9"), 0);
+    assert_int_equal(duet_verifier_verify_file(v, path), -1);
+    assert_int_equal(duet_verifier_error_kind(v), DUET_ERR_INVALID);
+    assert_contains(duet_verifier_error(v),
+                    "certificate " LEAF_LABEL " is not valid for the name 10.9.9.9");
+    /* Clearing the name makes it valid again. */
+    assert_int_equal(duet_verifier_set_name(v, NULL), 0);
+    assert_int_equal(duet_verifier_verify_file(v, path), 0);
+    free(path);
+    duet_verifier_free(v);
+}
+
+static void
+test_api_revoked_and_scope(void **state)
+{
+    struct duet_verifier *v = api_verifier();
+    char *path = wfile("leaf-chain.pem");
+    char *crl = wfile("int-revokes-leaf.crl");
+
+    (void)state;
+    assert_int_equal(duet_verifier_add_crl_file(v, crl), 0);
+    assert_int_equal(duet_verifier_set_crl_scope(v, DUET_CRL_LEAF), 0);
+    assert_int_equal(duet_verifier_verify_file(v, path), -1);
+    assert_int_equal(duet_verifier_error_kind(v), DUET_ERR_INVALID);
+    assert_contains(duet_verifier_error(v), "certificate " LEAF_LABEL " was revoked on ");
+    assert_contains(duet_verifier_error(v), "(reason: keyCompromise) by the CRL of " INT_SUBJECT);
+    /* The default scope also wants the root's CRL for the intermediate; the leaf is checked first.
+     */
+    assert_int_equal(duet_verifier_set_crl_scope(v, DUET_CRL_CHAIN), 0);
+    assert_int_equal(duet_verifier_verify_file(v, path), -1);
+    assert_contains(duet_verifier_error(v), "was revoked on ");
+    free(path);
+    free(crl);
+    duet_verifier_free(v);
+}
+
+static void
+test_api_crl_chain_missing_root_crl(void **state)
+{
+    struct duet_verifier *v = api_verifier();
+    char *path = wfile("leaf-chain.pem");
+    char *crl = wfile("int.crl");
+    char *rcrl = wfile("root.crl");
+
+    (void)state;
+    assert_int_equal(duet_verifier_add_crl_file(v, crl), 0);
+    assert_int_equal(duet_verifier_verify_file(v, path), -1);
+    assert_int_equal(duet_verifier_error_kind(v), DUET_ERR_INVALID);
+    assert_contains(duet_verifier_error(v), "no CRL from " ROOT_SUBJECT);
+    assert_int_equal(duet_verifier_add_crl_file(v, rcrl), 0);
+    if (duet_verifier_verify_file(v, path) != 0)
+        fail_msg("expected valid: %s", duet_verifier_error(v));
+    free(path);
+    free(crl);
+    free(rcrl);
+    duet_verifier_free(v);
+}
+
+static void
+test_api_too_deep(void **state)
+{
+    struct duet_verifier *v = api_verifier();
+    char *path = wfile("deep-chain.pem");
+
+    (void)state;
+    assert_int_equal(duet_verifier_verify_file(v, path), 0);
+    assert_int_equal(duet_verifier_set_max_depth(v, 1), 0);
+    assert_int_equal(duet_verifier_verify_file(v, path), -1);
+    assert_int_equal(duet_verifier_error_kind(v), DUET_ERR_INVALID);
+    assert_contains(duet_verifier_error(v),
+                    "the chain of certificate CN=deep.example (serial 10:02) "
+                    "needs more intermediate CA certificates than the "
+                    "maximum depth of 1 allows");
+    free(path);
+    duet_verifier_free(v);
+}
+
+static void
+test_api_verify_mem(void **state)
+{
+    struct duet_verifier *v = api_verifier();
+    size_t len = 0;
+    uint8_t *pem = cf_cert_pem(W.leaf, &len);
+    uint8_t *ipem = NULL;
+    size_t ilen = 0;
+    uint8_t *both;
+
+    (void)state;
+    ipem = cf_cert_pem(W.inter, &ilen);
+    both = malloc(len + ilen);
+    assert_non_null(both);
+    memcpy(both, pem, len);
+    memcpy(both + len, ipem, ilen);
+    assert_int_equal(duet_verifier_verify_mem(v, both, len + ilen), 0);
+    assert_string_equal(duet_identity_name(duet_verifier_identity(v)), "a.example");
+    free(pem);
+    free(ipem);
+    free(both);
+    duet_verifier_free(v);
+}
+
+static void
+test_api_missing_file_is_input(void **state)
+{
+    struct duet_verifier *v = api_verifier();
+    char *path = wfile("nope.pem");
+    char want[600];
+
+    (void)state;
+    assert_int_equal(duet_verifier_verify_file(v, path), -1);
+    assert_int_equal(duet_verifier_error_kind(v), DUET_ERR_INPUT);
+    snprintf(want, sizeof(want), "%s: no such file", path);
+    assert_string_equal(duet_verifier_error(v), want);
+    assert_int_equal(duet_verifier_add_trusted_file(v, path), -1);
+    assert_int_equal(duet_verifier_error_kind(v), DUET_ERR_INPUT);
+    assert_int_equal(duet_verifier_add_crl_file(v, path), -1);
+    assert_int_equal(duet_verifier_error_kind(v), DUET_ERR_INPUT);
+    free(path);
+    duet_verifier_free(v);
+}
+
+static void
+test_api_no_trusted_is_input(void **state)
+{
+    struct duet_verifier *v = duet_verifier_new();
+    char *path = wfile("leaf-chain.pem");
+
+    (void)state;
+    assert_non_null(v);
+    assert_int_equal(duet_verifier_verify_file(v, path), -1);
+    assert_int_equal(duet_verifier_error_kind(v), DUET_ERR_INPUT);
+    assert_string_equal(duet_verifier_error(v), "no trusted certificates were given");
+    free(path);
+    duet_verifier_free(v);
+}
+
+static void
+test_api_bad_chain_is_invalid(void **state)
+{
+    struct duet_verifier *v = duet_verifier_new();
+    char *other = wfile("other.pem");
+    char *path = wfile("leaf-chain.pem");
+
+    (void)state;
+    assert_int_equal(duet_verifier_add_trusted_file(v, other), 0);
+    assert_int_equal(duet_verifier_verify_file(v, path), -1);
+    assert_int_equal(duet_verifier_error_kind(v), DUET_ERR_INVALID);
+    assert_contains(duet_verifier_error(v),
+                    "certificate " INT_LABEL " was issued by " ROOT_SUBJECT
+                    ", which is not among the trusted certificates (unknown CA");
+    free(other);
+    free(path);
+    duet_verifier_free(v);
+}
+
+/* ---- fixture ---- */
+
+static X509_CRL *
+empty_crl(X509 *issuer, EVP_PKEY *key)
+{
+    struct cf_crl_spec cs = {.issuer = issuer, .issuer_key = key};
+
+    return cf_crl_new(&cs);
+}
+
+static int
+world_setup(void **state)
+{
+    struct cf_cert_spec s;
+    char *p;
+
+    (void)state;
+    W.k_root = cf_key_new(CF_KEY_EC_P256);
+    W.k_int = cf_key_new(CF_KEY_EC_P256);
+    W.k_int2 = cf_key_new(CF_KEY_EC_P256);
+    W.k_leaf = cf_key_new(CF_KEY_EC_P256);
+    W.k_other = cf_key_new(CF_KEY_EC_P256);
+    W.k_extra = cf_key_new(CF_KEY_EC_P256);
+
+    s = (struct cf_cert_spec){.cn = "Duet Test Root",
+                              .o = "Duet Test",
+                              .key = W.k_root,
+                              .serial = 0x01,
+                              .bc = CF_BC_CA,
+                              .not_before = -CF_YEAR,
+                              .not_after = 5 * CF_YEAR};
+    W.root = cf_cert_new(&s);
+    s = (struct cf_cert_spec){.cn = "Duet Test Intermediate",
+                              .o = "Duet Test",
+                              .key = W.k_int,
+                              .issuer = W.root,
+                              .issuer_key = W.k_root,
+                              .serial = 0x02,
+                              .bc = CF_BC_CA,
+                              .not_before = -CF_YEAR,
+                              .not_after = 4 * CF_YEAR};
+    W.inter = cf_cert_new(&s);
+    s = (struct cf_cert_spec){.cn = "Duet Test Intermediate 2",
+                              .key = W.k_int2,
+                              .issuer = W.inter,
+                              .issuer_key = W.k_int,
+                              .serial = 0x04,
+                              .bc = CF_BC_CA,
+                              .not_before = -CF_YEAR,
+                              .not_after = 3 * CF_YEAR};
+    W.int2 = cf_cert_new(&s);
+    s = (struct cf_cert_spec){.cn = "Other Root", .key = W.k_other, .serial = 0x03, .bc = CF_BC_CA};
+    W.other = cf_cert_new(&s);
+    s = leaf_spec("a.example", 0x1001);
+    W.leaf = cf_cert_new(&s);
+    s = leaf_spec("deep.example", 0x1002);
+    s.issuer = W.int2;
+    s.issuer_key = W.k_int2;
+    W.leaf2 = cf_cert_new(&s);
+    W.crl_root = empty_crl(W.root, W.k_root);
+    W.crl_int = empty_crl(W.inter, W.k_int);
+    W.crl_other = empty_crl(W.other, W.k_other);
+
+    W.dir = cf_tmpdir();
+    p = wfile("root.pem");
+    cf_write_certs(p, W.root, NULL);
+    free(p);
+    p = wfile("other.pem");
+    cf_write_certs(p, W.other, NULL);
+    free(p);
+    p = wfile("int.pem");
+    cf_write_certs(p, W.inter, NULL);
+    free(p);
+    p = wfile("leaf.pem");
+    cf_write_certs(p, W.leaf, NULL);
+    free(p);
+    p = wfile("leaf-chain.pem");
+    cf_write_certs(p, W.leaf, W.inter, NULL);
+    free(p);
+    p = wfile("deep-chain.pem");
+    cf_write_certs(p, W.leaf2, W.int2, W.inter, NULL);
+    free(p);
+    p = wfile("int.crl");
+    cf_write_crls(p, W.crl_int, NULL);
+    free(p);
+    p = wfile("root.crl");
+    cf_write_crls(p, W.crl_root, NULL);
+    free(p);
+    {
+        X509_CRL *c = crl_revoking(W.inter, W.k_int, 0x1001, CRL_REASON_KEY_COMPROMISE);
+        struct cf_cert_spec es = leaf_spec("expired.example", 0x2001);
+        X509 *expired;
+
+        p = wfile("int-revokes-leaf.crl");
+        cf_write_crls(p, c, NULL);
+        free(p);
+        X509_CRL_free(c);
+        es.not_before = -30 * CF_DAY;
+        es.not_after = -10 * CF_DAY - 3600;
+        expired = cf_cert_new(&es);
+        p = wfile("expired-chain.pem");
+        cf_write_certs(p, expired, W.inter, NULL);
+        free(p);
+        X509_free(expired);
+    }
+    return 0;
+}
+
+static int
+world_teardown(void **state)
+{
+    (void)state;
+    X509_free(W.root);
+    X509_free(W.inter);
+    X509_free(W.int2);
+    X509_free(W.leaf);
+    X509_free(W.leaf2);
+    X509_free(W.other);
+    X509_CRL_free(W.crl_root);
+    X509_CRL_free(W.crl_int);
+    X509_CRL_free(W.crl_other);
+    EVP_PKEY_free(W.k_root);
+    EVP_PKEY_free(W.k_int);
+    EVP_PKEY_free(W.k_int2);
+    EVP_PKEY_free(W.k_leaf);
+    EVP_PKEY_free(W.k_other);
+    EVP_PKEY_free(W.k_extra);
+    cf_tmpdir_remove(W.dir);
+    memset(&W, 0, sizeof(W));
+    return 0;
+}
+
+int
+main(void)
+{
+    static const struct CMUnitTest fixed[] = {
+        cmocka_unit_test(test_name_valid),
+        cmocka_unit_test(test_invalid_name_is_input_error),
+        cmocka_unit_test(test_no_store_is_input_error),
+        cmocka_unit_test(test_verify_store_ctx_sets_error),
+        cmocka_unit_test(test_verify_store_ctx_extra_check_error),
+        cmocka_unit_test(test_api_valid_chain_file),
+        cmocka_unit_test(test_api_untrusted_file),
+        cmocka_unit_test(test_api_expired_is_invalid),
+        cmocka_unit_test(test_api_name_mismatch),
+        cmocka_unit_test(test_api_revoked_and_scope),
+        cmocka_unit_test(test_api_crl_chain_missing_root_crl),
+        cmocka_unit_test(test_api_too_deep),
+        cmocka_unit_test(test_api_verify_mem),
+        cmocka_unit_test(test_api_missing_file_is_input),
+        cmocka_unit_test(test_api_no_trusted_is_input),
+        cmocka_unit_test(test_api_bad_chain_is_invalid),
+    };
+    enum { NCASES = sizeof(cases) / sizeof(cases[0]), NFIXED = sizeof(fixed) / sizeof(fixed[0]) };
+    struct CMUnitTest tests[NCASES + NFIXED];
+
+    /* One named test per table row, so that TAP reports each check. */
+    for (size_t i = 0; i < NCASES; i++) {
+        tests[i] = (struct CMUnitTest){
+            .name = cases[i].name, .test_func = run_case, .initial_state = &cases[i]};
+    }
+    for (size_t i = 0; i < NFIXED; i++)
+        tests[NCASES + i] = fixed[i];
+    return _cmocka_run_group_tests("verify", tests, NCASES + NFIXED, world_setup, world_teardown);
+}
