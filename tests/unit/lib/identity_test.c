@@ -264,9 +264,9 @@ test_embedded_nul_refused(void **state)
         int gen;
         const char *msg;
     } cases[] = {
-        {GEN_DNS, "a DNS subject alternative name is malformed"},
-        {GEN_URI, "a URI subject alternative name is malformed"},
-        {GEN_EMAIL, "email subject alternative name is malformed"},
+        {GEN_DNS, "the DNS subject alternative name is malformed"},
+        {GEN_URI, "the URI subject alternative name is malformed"},
+        {GEN_EMAIL, "the email subject alternative name is malformed"},
     };
 
     (void)state;
