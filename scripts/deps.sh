@@ -17,7 +17,6 @@ libjansson-dev
 libcmocka-dev
 python3
 python3-pytest
-clang
 "
 
 missing=""
