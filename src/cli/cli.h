@@ -9,7 +9,12 @@
 
 #include <stdio.h>
 
+#include <stdbool.h>
+
 #include <jansson.h>
+
+#include "ca/ca.h"
+#include "lib/err.h"
 
 /* Exit statuses shared by the subcommands. */
 enum { EXIT_OK = 0, EXIT_INVALID = 1, EXIT_USAGE = 2 };
@@ -17,6 +22,24 @@ enum { EXIT_OK = 0, EXIT_INVALID = 1, EXIT_USAGE = 2 };
 int cmd_cert(int argc, char **argv);
 int cmd_cert_inspect(int argc, char **argv);
 int cmd_cert_verify(int argc, char **argv);
+int cmd_ca(int argc, char **argv);
+int cmd_crl(int argc, char **argv);
+int cmd_cert_issue(int argc, char **argv);
+int cmd_cert_sign(int argc, char **argv);
+int cmd_cert_list(int argc, char **argv);
+int cmd_cert_show(int argc, char **argv);
+int cmd_cert_renew(int argc, char **argv);
+int cmd_cert_revoke(int argc, char **argv);
+int cmd_cert_export(int argc, char **argv);
+int cmd_cert_expiring(int argc, char **argv);
+
+/* The CA passphrase from --passphrase-file (first line), else DUET_CA_PASSPHRASE. */
+int cli_passphrase(const char *file, char **out, struct duet_err *err);
+/* Open a CA directory; with `signing`, decrypt its issuing key with the passphrase. */
+int cli_open_ca(const char *dir, bool signing, const char *passphrase_file, struct ca **out,
+                struct duet_err *err);
+/* Print "cmd: message" on stderr; returns 1 (the operation failed or was refused). */
+int cli_fail(const char *cmd, const struct duet_err *err);
 
 /* Print one inspected file (the model of inspect_bundle()) for a human. */
 void render_inspect_text(FILE *out, const json_t *file);

@@ -15,6 +15,13 @@ usage(FILE *out)
             "usage: duet <command> [options]\n"
             "\n"
             "commands:\n"
+            "  ca init|roots            create a private CA; print its trust bundle\n"
+            "  cert issue|sign          issue a certificate (new key) or sign a CSR\n"
+            "  cert list|show           the inventory of every certificate issued\n"
+            "  cert renew|revoke        renew or revoke by serial or certificate file\n"
+            "  cert export              PEM, DER or PKCS#12 (modern or --legacy)\n"
+            "  cert expiring            exit 1 when certificates expire soon (cron, alerts)\n"
+            "  crl generate             the CA's CRL\n"
             "  cert inspect FILE...     show certificates, chains, CSRs, CRLs and keys\n"
             "  cert verify LEAF         verify a certificate chain for a purpose and a name\n"
             "  version                  print the version\n"
@@ -31,6 +38,10 @@ main(int argc, char **argv)
     }
     if (strcmp(argv[1], "cert") == 0)
         return cmd_cert(argc - 1, argv + 1);
+    if (strcmp(argv[1], "ca") == 0)
+        return cmd_ca(argc - 1, argv + 1);
+    if (strcmp(argv[1], "crl") == 0)
+        return cmd_crl(argc - 1, argv + 1);
     if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
         printf("duet %s\n", duet_version());
         return EXIT_OK;

@@ -1,0 +1,1277 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * ca.c - the CA: initialisation, issuance, revocation and CRLs.
+ *
+ * Issuance follows DESIGN.md "Inventory": inside one BEGIN IMMEDIATE
+ * transaction the CA draws a 128-bit random serial, checks it was never used,
+ * signs, and inserts the row; only after COMMIT does the certificate leave
+ * this module.  A crash before COMMIT leaves neither a row nor a certificate;
+ * a crash after it leaves a row whose certificate may never have been
+ * written, which loses nothing.  CA keys are stored as encrypted PKCS#8
+ * (AES-256-CBC, PBKDF2) and wiped from memory when the CA is closed.
+ */
+#include "ca/ca.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/bn.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/rsa.h>
+#include <openssl/x509v3.h>
+
+#include "lib/fileio.h"
+#include "lib/identity.h"
+#include "lib/load.h"
+#include "lib/x509util.h"
+
+#define ROOT_VALIDITY (10 * 365 * 86400LL)
+#define ISSUING_VALIDITY (5 * 365 * 86400LL)
+#define ROOT_CRL_VALIDITY (365 * 86400LL)
+#define BACKDATE 60 /* tolerate clocks of relying parties a minute behind */
+#define SERIAL_BYTES 16
+
+struct ca {
+    char *dir;
+    struct ca_config cfg;
+    X509 *root;
+    X509 *issuing;
+    EVP_PKEY *issuing_key; /* NULL when opened without a passphrase */
+    struct store *store;
+};
+
+/* --- small parsers ------------------------------------------------------ */
+
+int
+ca_key_type_parse(const char *text, enum ca_key_type *out, struct duet_err *err)
+{
+    static const struct {
+        const char *name;
+        enum ca_key_type t;
+    } types[] = {{"p256", CA_KEY_P256},
+                 {"p384", CA_KEY_P384},
+                 {"ed25519", CA_KEY_ED25519},
+                 {"rsa3072", CA_KEY_RSA3072}};
+
+    for (size_t i = 0; text != NULL && i < sizeof(types) / sizeof(types[0]); i++) {
+        if (strcmp(text, types[i].name) == 0) {
+            *out = types[i].t;
+            return 0;
+        }
+    }
+    return err_set(err, DUET_ERR_INPUT,
+                   "key type \"%s\" is not supported; expected p256, p384, ed25519 or rsa3072",
+                   text != NULL ? text : "");
+}
+
+const char *
+ca_key_type_name(enum ca_key_type t)
+{
+    switch (t) {
+    case CA_KEY_P256:
+        return "p256";
+    case CA_KEY_P384:
+        return "p384";
+    case CA_KEY_ED25519:
+        return "ed25519";
+    case CA_KEY_RSA3072:
+        return "rsa3072";
+    }
+    return "?";
+}
+
+EVP_PKEY *
+ca_key_generate(enum ca_key_type t, struct duet_err *err)
+{
+    EVP_PKEY *k = NULL;
+
+    switch (t) {
+    case CA_KEY_P256:
+        k = EVP_EC_gen("P-256");
+        break;
+    case CA_KEY_P384:
+        k = EVP_EC_gen("P-384");
+        break;
+    case CA_KEY_ED25519:
+        k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+        break;
+    case CA_KEY_RSA3072:
+        k = EVP_RSA_gen(3072);
+        break;
+    }
+    if (k == NULL)
+        err_set_ssl(err, DUET_ERR_INTERNAL, "cannot generate a %s key", ca_key_type_name(t));
+    return k;
+}
+
+/* "720h", "30d", "1h30m", "1w", "3600s", or bare seconds; see ca.h. */
+bool
+ca_duration_parse(const char *text, int64_t *seconds)
+{
+    const char *p = text;
+    int64_t total = 0;
+
+    if (text == NULL || *text == '\0')
+        return false;
+    while (*p) {
+        int64_t v = 0;
+        int64_t unit;
+        if (!isdigit((unsigned char)*p))
+            return false;
+        while (isdigit((unsigned char)*p)) {
+            if (v > 1000000000LL)
+                return false;
+            v = v * 10 + (*p++ - '0');
+        }
+        switch (*p) {
+        case 's':
+            unit = 1;
+            break;
+        case 'm':
+            unit = 60;
+            break;
+        case 'h':
+            unit = 3600;
+            break;
+        case 'd':
+            unit = 86400;
+            break;
+        case 'w':
+            unit = 7 * 86400;
+            break;
+        case '\0':
+            if (p == text || total != 0)
+                return false;
+            *seconds = v; /* bare number: seconds */
+            return true;
+        default:
+            return false;
+        }
+        p++;
+        total += v * unit;
+        if (total > 100LL * 365 * 86400)
+            return false;
+    }
+    *seconds = total;
+    return true;
+}
+
+/* RFC 5280 5.3.1 reason names accepted by `duet cert revoke --reason`. */
+int
+ca_reason_parse(const char *text)
+{
+    static const char *const names[] = {"unspecified",        "keyCompromise",
+                                        "caCompromise",       "affiliationChanged",
+                                        "superseded",         "cessationOfOperation",
+                                        "certificateHold"};
+
+    for (int i = 0; text != NULL && i < (int)(sizeof(names) / sizeof(names[0])); i++) {
+        if (strcmp(text, names[i]) == 0)
+            return i;
+    }
+    return -1;
+}
+
+/* --- certificate construction ------------------------------------------ */
+
+/* The digest to sign with: none for EdDSA, SHA-384 for P-384 keys, else SHA-256. */
+static const EVP_MD *
+sign_md(EVP_PKEY *key)
+{
+    if (EVP_PKEY_is_a(key, "ED25519") || EVP_PKEY_is_a(key, "ED448"))
+        return NULL;
+    if (EVP_PKEY_is_a(key, "EC") && EVP_PKEY_get_bits(key) >= 384)
+        return EVP_sha384();
+    return EVP_sha256();
+}
+
+static int
+add_ext(X509 *cert, X509V3_CTX *ctx, int nid, const char *value, struct duet_err *err)
+{
+    X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, ctx, nid, value);
+
+    if (ext == NULL)
+        return err_set_ssl(err, DUET_ERR_INTERNAL, "cannot build extension %s = %s",
+                           OBJ_nid2sn(nid), value);
+    if (!X509_add_ext(cert, ext, -1)) {
+        X509_EXTENSION_free(ext);
+        return err_nomem(err);
+    }
+    X509_EXTENSION_free(ext);
+    return 0;
+}
+
+static X509_NAME *
+make_name(const char *org, const char *cn)
+{
+    X509_NAME *n = X509_NAME_new();
+
+    if (n == NULL)
+        return NULL;
+    if ((org != NULL && !X509_NAME_add_entry_by_txt(n, "O", MBSTRING_UTF8,
+                                                    (const unsigned char *)org, -1, -1, 0)) ||
+        (cn != NULL &&
+         !X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0))) {
+        X509_NAME_free(n);
+        return NULL;
+    }
+    return n;
+}
+
+/* A fresh positive 128-bit serial. */
+static ASN1_INTEGER *
+random_serial(void)
+{
+    uint8_t buf[SERIAL_BYTES];
+    BIGNUM *bn;
+    ASN1_INTEGER *ai = NULL;
+
+    do {
+        if (RAND_bytes(buf, sizeof(buf)) != 1)
+            return NULL;
+    } while (buf[0] == 0); /* keep the full 16 bytes so every serial has the same length */
+    bn = BN_bin2bn(buf, sizeof(buf), NULL);
+    if (bn != NULL)
+        ai = BN_to_ASN1_INTEGER(bn, NULL);
+    BN_free(bn);
+    OPENSSL_cleanse(buf, sizeof(buf));
+    return ai;
+}
+
+/* What a new certificate is; extensions come as config strings. */
+struct cert_spec {
+    X509_NAME *subject;
+    EVP_PKEY *pubkey;
+    X509 *issuer;          /* NULL: self-signed */
+    EVP_PKEY *signer;
+    ASN1_INTEGER *serial;
+    int64_t not_before;
+    int64_t not_after;
+    const char *basic_constraints;
+    const char *key_usage;
+    const char *ext_key_usage;     /* NULL: none */
+    const char *subject_alt_name;  /* NULL: none */
+    const char *name_constraints;  /* NULL: none */
+    const char *crl_dp;            /* NULL: none */
+    const char *aia;               /* NULL: none */
+};
+
+static X509 *
+build_cert(const struct cert_spec *s, struct duet_err *err)
+{
+    X509 *x = X509_new();
+    X509V3_CTX ctx;
+
+    if (x == NULL) {
+        err_nomem(err);
+        return NULL;
+    }
+    if (!X509_set_version(x, X509_VERSION_3) || !X509_set_serialNumber(x, s->serial) ||
+        !X509_set_subject_name(x, s->subject) ||
+        !X509_set_issuer_name(x, s->issuer != NULL ? X509_get_subject_name(s->issuer)
+                                                    : s->subject) ||
+        !X509_set_pubkey(x, s->pubkey) ||
+        ASN1_TIME_set(X509_getm_notBefore(x), (time_t)s->not_before) == NULL ||
+        ASN1_TIME_set(X509_getm_notAfter(x), (time_t)s->not_after) == NULL) {
+        err_set_ssl(err, DUET_ERR_INTERNAL, "cannot fill in the certificate");
+        goto err;
+    }
+    X509V3_set_ctx(&ctx, s->issuer != NULL ? s->issuer : x, x, NULL, NULL, 0);
+    if (add_ext(x, &ctx, NID_basic_constraints, s->basic_constraints, err) != 0 ||
+        add_ext(x, &ctx, NID_key_usage, s->key_usage, err) != 0 ||
+        (s->ext_key_usage != NULL &&
+         add_ext(x, &ctx, NID_ext_key_usage, s->ext_key_usage, err) != 0) ||
+        (s->subject_alt_name != NULL &&
+         add_ext(x, &ctx, NID_subject_alt_name, s->subject_alt_name, err) != 0) ||
+        (s->name_constraints != NULL &&
+         add_ext(x, &ctx, NID_name_constraints, s->name_constraints, err) != 0) ||
+        add_ext(x, &ctx, NID_subject_key_identifier, "hash", err) != 0 ||
+        (s->issuer != NULL &&
+         add_ext(x, &ctx, NID_authority_key_identifier, "keyid:always", err) != 0) ||
+        (s->crl_dp != NULL && add_ext(x, &ctx, NID_crl_distribution_points, s->crl_dp, err) != 0) ||
+        (s->aia != NULL && add_ext(x, &ctx, NID_info_access, s->aia, err) != 0))
+        goto err;
+    if (X509_sign(x, s->signer, sign_md(s->signer)) <= 0) {
+        err_set_ssl(err, DUET_ERR_INTERNAL, "signing the certificate failed");
+        goto err;
+    }
+    return x;
+err:
+    X509_free(x);
+    return NULL;
+}
+
+/* --- files --------------------------------------------------------------- */
+
+static char *
+join_path(const char *dir, const char *name)
+{
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *p = malloc(n);
+
+    if (p != NULL)
+        snprintf(p, n, "%s/%s", dir, name);
+    return p;
+}
+
+/* Serialise a BIO's contents to a file atomically. */
+static int
+write_bio(BIO *bio, const char *path, mode_t mode, struct duet_err *err)
+{
+    char *data = NULL;
+    long n = BIO_get_mem_data(bio, &data);
+
+    if (n <= 0)
+        return err_set(err, DUET_ERR_INTERNAL, "%s: nothing to write", path);
+    return fileio_write_atomic(path, (const uint8_t *)data, (size_t)n, mode, err);
+}
+
+/* Write a private key as encrypted PKCS#8 PEM, mode 0600. */
+static int
+write_encrypted_key(const char *path, EVP_PKEY *key, const char *passphrase,
+                    struct duet_err *err)
+{
+    BIO *bio = BIO_new(BIO_s_mem());
+    int rc = -1;
+
+    if (bio == NULL)
+        return err_nomem(err);
+    if (!PEM_write_bio_PKCS8PrivateKey(bio, key, EVP_aes_256_cbc(), passphrase,
+                                       (int)strlen(passphrase), NULL, NULL)) {
+        err_set_ssl(err, DUET_ERR_INTERNAL, "%s: cannot encrypt the key", path);
+        goto out;
+    }
+    rc = write_bio(bio, path, 0600, err);
+out:
+    BIO_free_all(bio); /* the memory BIO is wiped by free; it held only ciphertext */
+    return rc;
+}
+
+static int
+write_certs_pem(const char *path, X509 *const *certs, size_t n, struct duet_err *err)
+{
+    BIO *bio = BIO_new(BIO_s_mem());
+    int rc = -1;
+
+    if (bio == NULL)
+        return err_nomem(err);
+    for (size_t i = 0; i < n; i++) {
+        if (!PEM_write_bio_X509(bio, certs[i])) {
+            err_nomem(err);
+            goto out;
+        }
+    }
+    rc = write_bio(bio, path, 0644, err);
+out:
+    BIO_free(bio);
+    return rc;
+}
+
+static int
+write_crl_pem(const char *path, X509_CRL *crl, struct duet_err *err)
+{
+    BIO *bio = BIO_new(BIO_s_mem());
+    int rc = -1;
+
+    if (bio == NULL)
+        return err_nomem(err);
+    if (PEM_write_bio_X509_CRL(bio, crl))
+        rc = write_bio(bio, path, 0644, err);
+    else
+        err_nomem(err);
+    BIO_free(bio);
+    return rc;
+}
+
+/* --- CRLs ---------------------------------------------------------------- */
+
+struct crl_entry {
+    const char *serial; /* canonical colon hex */
+    int64_t when;
+    int reason;
+};
+
+/* Build and sign a CRL v2 (RFC 5280 5.1) with number, AKI and reason codes. */
+static X509_CRL *
+build_crl(X509 *issuer, EVP_PKEY *key, const struct crl_entry *entries, size_t n,
+          uint64_t number, int64_t now, int64_t validity, struct duet_err *err)
+{
+    X509_CRL *crl = X509_CRL_new();
+    ASN1_TIME *t = NULL;
+    ASN1_INTEGER *num = NULL;
+    X509V3_CTX ctx;
+    X509_EXTENSION *akid = NULL;
+
+    if (crl == NULL) {
+        err_nomem(err);
+        return NULL;
+    }
+    if (!X509_CRL_set_version(crl, X509_CRL_VERSION_2) ||
+        !X509_CRL_set_issuer_name(crl, X509_get_subject_name(issuer)) ||
+        (t = ASN1_TIME_set(NULL, (time_t)now)) == NULL || !X509_CRL_set1_lastUpdate(crl, t) ||
+        ASN1_TIME_set(t, (time_t)(now + validity)) == NULL || !X509_CRL_set1_nextUpdate(crl, t)) {
+        err_set_ssl(err, DUET_ERR_INTERNAL, "cannot fill in the CRL");
+        goto err;
+    }
+    for (size_t i = 0; i < n; i++) {
+        X509_REVOKED *r = X509_REVOKED_new();
+        BIGNUM *bn = NULL;
+        ASN1_INTEGER *sn = NULL;
+        ASN1_TIME *rt = NULL;
+        char hex[160];
+        size_t k = 0;
+        bool ok;
+
+        for (const char *p = entries[i].serial; *p && k + 1 < sizeof(hex); p++) {
+            if (*p != ':')
+                hex[k++] = *p;
+        }
+        hex[k] = '\0';
+        ok = r != NULL && BN_hex2bn(&bn, hex) > 0 && (sn = BN_to_ASN1_INTEGER(bn, NULL)) != NULL &&
+             X509_REVOKED_set_serialNumber(r, sn) &&
+             (rt = ASN1_TIME_set(NULL, (time_t)entries[i].when)) != NULL &&
+             X509_REVOKED_set_revocationDate(r, rt);
+        /* RFC 5280 5.3.1: reasonCode unspecified SHOULD be absent. */
+        if (ok && entries[i].reason > 0) {
+            ASN1_ENUMERATED *e = ASN1_ENUMERATED_new();
+            ok = e != NULL && ASN1_ENUMERATED_set(e, entries[i].reason) &&
+                 X509_REVOKED_add1_ext_i2d(r, NID_crl_reason, e, 0, 0);
+            ASN1_ENUMERATED_free(e);
+        }
+        ok = ok && X509_CRL_add0_revoked(crl, r);
+        BN_free(bn);
+        ASN1_INTEGER_free(sn);
+        ASN1_TIME_free(rt);
+        if (!ok) {
+            X509_REVOKED_free(r);
+            err_set_ssl(err, DUET_ERR_INTERNAL, "cannot add serial %s to the CRL",
+                        entries[i].serial);
+            goto err;
+        }
+    }
+    X509_CRL_sort(crl);
+    num = ASN1_INTEGER_new();
+    if (num == NULL || !ASN1_INTEGER_set_uint64(num, number) ||
+        !X509_CRL_add1_ext_i2d(crl, NID_crl_number, num, 0, 0)) {
+        err_set_ssl(err, DUET_ERR_INTERNAL, "cannot set the CRL number");
+        goto err;
+    }
+    X509V3_set_ctx(&ctx, issuer, NULL, NULL, crl, 0);
+    akid = X509V3_EXT_conf_nid(NULL, &ctx, NID_authority_key_identifier, "keyid:always");
+    if (akid == NULL || !X509_CRL_add_ext(crl, akid, -1)) {
+        err_set_ssl(err, DUET_ERR_INTERNAL, "cannot set the CRL authority key identifier");
+        goto err;
+    }
+    if (X509_CRL_sign(crl, key, sign_md(key)) <= 0) {
+        err_set_ssl(err, DUET_ERR_INTERNAL, "signing the CRL failed");
+        goto err;
+    }
+    X509_EXTENSION_free(akid);
+    ASN1_INTEGER_free(num);
+    ASN1_TIME_free(t);
+    return crl;
+err:
+    X509_EXTENSION_free(akid);
+    ASN1_INTEGER_free(num);
+    ASN1_TIME_free(t);
+    X509_CRL_free(crl);
+    return NULL;
+}
+
+/* --- inventory rows ------------------------------------------------------ */
+
+/* Fill an inventory row from a signed certificate. */
+static int
+row_from_cert(X509 *cert, const char *profile, const char *owner, const char *location,
+              const char *renews, int64_t now, struct store_cert *row, struct duet_err *err)
+{
+    struct duet_identity *id = NULL;
+    uint8_t *der = NULL;
+    int len;
+    char sans[4096];
+    size_t off = 0;
+
+    memset(row, 0, sizeof(*row));
+    if (identity_from_x509(cert, &id, err) != 0)
+        return -1;
+    sans[0] = '\0';
+    for (size_t i = 0; i < id->nsans && off < sizeof(sans); i++)
+        off += (size_t)snprintf(sans + off, sizeof(sans) - off, "%s%s:%s", i ? ", " : "",
+                                identity_san_tag(id->sans[i].type), id->sans[i].value);
+    len = i2d_X509(cert, &der);
+    if (len <= 0) {
+        identity_free(id);
+        return err_nomem(err);
+    }
+    row->serial = id->serial;
+    row->name = id->name;
+    row->subject = id->subject;
+    row->issuer = id->issuer;
+    id->serial = id->name = id->subject = id->issuer = NULL;
+    row->sans = strdup(sans);
+    row->profile = strdup(profile);
+    row->owner = owner != NULL ? strdup(owner) : NULL;
+    row->location = location != NULL ? strdup(location) : NULL;
+    row->renews = renews != NULL ? strdup(renews) : NULL;
+    row->key_fingerprint = x509u_spki_fingerprint(X509_get0_pubkey(cert));
+    row->not_before = id->not_before;
+    row->not_after = id->not_after;
+    row->issued_at = now;
+    row->status = STORE_VALID;
+    row->der = malloc((size_t)len);
+    if (row->der != NULL) {
+        memcpy(row->der, der, (size_t)len);
+        row->der_len = (size_t)len;
+    }
+    OPENSSL_free(der);
+    identity_free(id);
+    if (row->sans == NULL || row->profile == NULL || row->key_fingerprint == NULL ||
+        row->der == NULL || (owner != NULL && row->owner == NULL) ||
+        (location != NULL && row->location == NULL) || (renews != NULL && row->renews == NULL))
+        return err_nomem(err);
+    return 0;
+}
+
+static void
+row_clear(struct store_cert *row)
+{
+    free(row->serial);
+    free(row->name);
+    free(row->subject);
+    free(row->issuer);
+    free(row->sans);
+    free(row->profile);
+    free(row->owner);
+    free(row->location);
+    free(row->key_fingerprint);
+    free(row->renews);
+    free(row->renewed_by);
+    free(row->der);
+    memset(row, 0, sizeof(*row));
+}
+
+/*
+ * Draw a serial, sign the certificate and insert its row, inside the open
+ * transaction.  A serial already used (2^-128 odds, or a broken RNG) is
+ * drawn again.  *out is the signed certificate.
+ */
+static int
+sign_and_record(struct store *store, struct cert_spec *spec, const char *profile,
+                const char *owner, const char *location, const char *renews, int64_t now,
+                X509 **out, struct duet_err *err)
+{
+    for (int attempt = 0; attempt < 8; attempt++) {
+        struct store_cert row;
+        char *serial_text;
+        bool used = false;
+        X509 *cert;
+        int rc;
+
+        spec->serial = random_serial();
+        if (spec->serial == NULL)
+            return err_set_ssl(err, DUET_ERR_INTERNAL, "cannot draw a random serial");
+        serial_text = x509u_serial(spec->serial);
+        if (serial_text == NULL || store_serial_used(store, serial_text, &used, err) != 0) {
+            free(serial_text);
+            ASN1_INTEGER_free(spec->serial);
+            spec->serial = NULL;
+            return serial_text == NULL ? err_nomem(err) : -1;
+        }
+        free(serial_text);
+        if (used) {
+            ASN1_INTEGER_free(spec->serial);
+            spec->serial = NULL;
+            continue;
+        }
+        cert = build_cert(spec, err);
+        ASN1_INTEGER_free(spec->serial);
+        spec->serial = NULL;
+        if (cert == NULL)
+            return -1;
+        if (row_from_cert(cert, profile, owner, location, renews, now, &row, err) != 0) {
+            row_clear(&row);
+            X509_free(cert);
+            return -1;
+        }
+        rc = store_insert(store, &row, err);
+        if (rc == 0 && renews != NULL)
+            rc = store_link_renewal(store, renews, row.serial, err);
+        row_clear(&row);
+        if (rc != 0) {
+            X509_free(cert);
+            return -1;
+        }
+        *out = cert;
+        return 0;
+    }
+    return err_set(err, DUET_ERR_INTERNAL, "could not draw an unused serial in 8 attempts");
+}
+
+/* --- init ---------------------------------------------------------------- */
+
+/* Trust domain from an organisation name: lower case, other characters to '-'. */
+static char *
+derive_trust_domain(const char *name)
+{
+    char *td = malloc(strlen(name) + 1);
+    size_t n = 0;
+
+    if (td == NULL)
+        return NULL;
+    for (const char *p = name; *p; p++) {
+        char c = (char)tolower((unsigned char)*p);
+        if (isalnum((unsigned char)c) || c == '.')
+            td[n++] = c;
+        else if (n > 0 && td[n - 1] != '-')
+            td[n++] = '-';
+    }
+    while (n > 0 && td[n - 1] == '-')
+        n--;
+    td[n] = '\0';
+    if (n == 0) {
+        free(td);
+        return strdup("duet");
+    }
+    return td;
+}
+
+/* Name constraints value for the issuing CA from --permit-dns/--permit-uri. */
+static char *
+name_constraints_value(const struct ca_init_opts *o, struct duet_err *err)
+{
+    char buf[4096];
+    size_t off = 0;
+
+    buf[0] = '\0';
+    off += (size_t)snprintf(buf + off, sizeof(buf) - off, "critical");
+    for (size_t i = 0; i < o->npermit_dns; i++) {
+        const char *d = o->permit_dns[i];
+        if (d[0] == '\0' || strpbrk(d, ",:/ ") != NULL) {
+            err_set(err, DUET_ERR_INPUT, "--permit-dns \"%s\": expected a DNS suffix such as corp.internal", d);
+            return NULL;
+        }
+        off += (size_t)snprintf(buf + off, sizeof(buf) - off, ",permitted;DNS:%s", d);
+    }
+    for (size_t i = 0; i < o->npermit_uri; i++) {
+        /* RFC 5280 4.2.1.10: a URI constraint is a host; take it from a prefix like spiffe://corp/ */
+        const char *u = o->permit_uri[i];
+        const char *host = strstr(u, "://");
+        char h[256];
+        size_t k = 0;
+        host = host != NULL ? host + 3 : u;
+        while (host[k] != '\0' && host[k] != '/' && k + 1 < sizeof(h)) {
+            h[k] = host[k];
+            k++;
+        }
+        h[k] = '\0';
+        if (k == 0 || strpbrk(h, ",: ") != NULL) {
+            err_set(err, DUET_ERR_INPUT,
+                    "--permit-uri \"%s\": expected a URI prefix such as spiffe://corp/ or a host",
+                    u);
+            return NULL;
+        }
+        off += (size_t)snprintf(buf + off, sizeof(buf) - off, ",permitted;URI:%s", h);
+    }
+    if (off >= sizeof(buf)) {
+        err_set(err, DUET_ERR_INPUT, "too many name constraints");
+        return NULL;
+    }
+    return strdup(buf);
+}
+
+/* Does the directory already hold a CA? */
+static bool
+holds_ca(const char *dir)
+{
+    static const char *const files[] = {CA_FILE_CONFIG, CA_FILE_INVENTORY, CA_FILE_ISSUING_KEY,
+                                        CA_FILE_ROOT_CERT};
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        char *p = join_path(dir, files[i]);
+        struct stat st;
+        bool there = p != NULL && stat(p, &st) == 0;
+        free(p);
+        if (there)
+            return true;
+    }
+    return false;
+}
+
+/* Create a CA directory; see ca.h. */
+int
+ca_init(const struct ca_init_opts *o, struct duet_err *err)
+{
+    static const char *const made[] = {CA_FILE_CONFIG,       CA_FILE_ROOT_CERT,
+                                       CA_FILE_ROOT_KEY,     CA_FILE_ROOT_KEY_OFFLINE,
+                                       CA_FILE_ROOT_CRL,     CA_FILE_ISSUING_CERT,
+                                       CA_FILE_ISSUING_KEY,  CA_FILE_INVENTORY,
+                                       CA_FILE_INVENTORY "-wal", CA_FILE_INVENTORY "-shm"};
+    EVP_PKEY *root_key = NULL, *int_key = NULL;
+    X509 *root = NULL, *inter = NULL;
+    X509_NAME *root_name = NULL, *int_name = NULL;
+    X509_CRL *root_crl = NULL;
+    struct store *store = NULL;
+    char *td = NULL, *nc = NULL, *yaml = NULL, *path = NULL;
+    char cn[512];
+    int64_t now = (int64_t)time(NULL);
+    struct cert_spec spec;
+    bool wrote = false;
+    int rc = -1;
+
+    if (o->passphrase == NULL || o->passphrase[0] == '\0')
+        return err_set(err, DUET_ERR_INPUT,
+                       "a CA passphrase is required (--passphrase-file F or DUET_CA_PASSPHRASE); "
+                       "duet never stores CA keys unencrypted");
+    if (strlen(o->passphrase) < CA_MIN_PASSPHRASE)
+        return err_set(err, DUET_ERR_INPUT, "the CA passphrase must have at least %d characters",
+                       CA_MIN_PASSPHRASE);
+    if (o->name == NULL || o->name[0] == '\0' || strlen(o->name) > 200)
+        return err_set(err, DUET_ERR_INPUT, "--name: expected the organisation name (1 to 200 characters)");
+    if (mkdir(o->dir, 0700) != 0 && errno != EEXIST)
+        return err_set(err, DUET_ERR_INPUT, "%s: cannot create the CA directory: %s", o->dir,
+                       strerror(errno));
+    if (holds_ca(o->dir))
+        return err_set(err, DUET_ERR_INPUT, "%s: already holds a CA; refusing to overwrite it",
+                       o->dir);
+    td = o->trust_domain != NULL ? strdup(o->trust_domain) : derive_trust_domain(o->name);
+    if (td == NULL) {
+        err_nomem(err);
+        goto out;
+    }
+    for (const char *p = td; *p; p++) {
+        if (!(islower((unsigned char)*p) || isdigit((unsigned char)*p) || *p == '-' || *p == '.' ||
+              *p == '_')) {
+            err_set(err, DUET_ERR_INPUT,
+                    "--trust-domain \"%s\": expected lower-case letters, digits, '-', '.', '_'", td);
+            goto out;
+        }
+    }
+    if (o->npermit_dns + o->npermit_uri > 0 && (nc = name_constraints_value(o, err)) == NULL)
+        goto out;
+    if ((root_key = ca_key_generate(o->key_type, err)) == NULL ||
+        (int_key = ca_key_generate(o->key_type, err)) == NULL)
+        goto out;
+
+    snprintf(cn, sizeof(cn), "%s Root CA", o->name);
+    root_name = make_name(o->name, cn);
+    snprintf(cn, sizeof(cn), "%s Issuing CA", o->name);
+    int_name = make_name(o->name, cn);
+    if (root_name == NULL || int_name == NULL) {
+        err_set_ssl(err, DUET_ERR_INPUT, "--name \"%s\" cannot be used in a certificate subject",
+                    o->name);
+        goto out;
+    }
+    memset(&spec, 0, sizeof(spec));
+    spec.subject = root_name;
+    spec.pubkey = root_key;
+    spec.signer = root_key;
+    spec.serial = random_serial();
+    spec.not_before = now - BACKDATE;
+    spec.not_after = now + ROOT_VALIDITY;
+    spec.basic_constraints = "critical,CA:TRUE";
+    spec.key_usage = "critical,keyCertSign,cRLSign";
+    root = build_cert(&spec, err);
+    ASN1_INTEGER_free(spec.serial);
+    if (root == NULL)
+        goto out;
+
+    /* The inventory first: the issuing CA is recorded before its certificate is written. */
+    path = join_path(o->dir, CA_FILE_INVENTORY);
+    if (path == NULL) {
+        err_nomem(err);
+        goto out;
+    }
+    wrote = true;
+    if (store_open_sqlite(path, true, &store, err) != 0 || store_begin(store, err) != 0)
+        goto out;
+    memset(&spec, 0, sizeof(spec));
+    spec.subject = int_name;
+    spec.pubkey = int_key;
+    spec.issuer = root;
+    spec.signer = root_key;
+    spec.not_before = now - BACKDATE;
+    spec.not_after = now + ISSUING_VALIDITY;
+    spec.basic_constraints = "critical,CA:TRUE,pathlen:0";
+    spec.key_usage = "critical,keyCertSign,cRLSign";
+    spec.name_constraints = nc;
+    if (sign_and_record(store, &spec, "issuing-ca", NULL, NULL, NULL, now, &inter, err) != 0 ||
+        store_commit(store, err) != 0) {
+        store_rollback(store);
+        goto out;
+    }
+    root_crl = build_crl(root, root_key, NULL, 0, 1, now, ROOT_CRL_VALIDITY, err);
+    if (root_crl == NULL)
+        goto out;
+
+#define WRITE(name, expr)                                                                          \
+    do {                                                                                           \
+        free(path);                                                                                \
+        if ((path = join_path(o->dir, name)) == NULL) {                                            \
+            err_nomem(err);                                                                        \
+            goto out;                                                                              \
+        }                                                                                          \
+        if ((expr) != 0)                                                                           \
+            goto out;                                                                              \
+    } while (0)
+    WRITE(o->offline_root ? CA_FILE_ROOT_KEY_OFFLINE : CA_FILE_ROOT_KEY,
+          write_encrypted_key(path, root_key, o->passphrase, err));
+    WRITE(CA_FILE_ISSUING_KEY, write_encrypted_key(path, int_key, o->passphrase, err));
+    WRITE(CA_FILE_ROOT_CERT, write_certs_pem(path, &root, 1, err));
+    WRITE(CA_FILE_ISSUING_CERT, write_certs_pem(path, &inter, 1, err));
+    WRITE(CA_FILE_ROOT_CRL, write_crl_pem(path, root_crl, err));
+    yaml = profile_default_yaml(o->name, td, ca_key_type_name(o->key_type), o->offline_root);
+    if (yaml == NULL) {
+        err_nomem(err);
+        goto out;
+    }
+    WRITE(CA_FILE_CONFIG, fileio_write_atomic(path, (const uint8_t *)yaml, strlen(yaml), 0644, err));
+#undef WRITE
+    rc = 0;
+out:
+    store_close(store);
+    if (rc != 0 && wrote) {
+        /* Leave no half-made CA behind. */
+        for (size_t i = 0; i < sizeof(made) / sizeof(made[0]); i++) {
+            char *p = join_path(o->dir, made[i]);
+            if (p != NULL)
+                unlink(p);
+            free(p);
+        }
+    }
+    EVP_PKEY_free(root_key);
+    EVP_PKEY_free(int_key);
+    X509_free(root);
+    X509_free(inter);
+    X509_NAME_free(root_name);
+    X509_NAME_free(int_name);
+    X509_CRL_free(root_crl);
+    free(td);
+    free(nc);
+    free(yaml);
+    free(path);
+    return rc;
+}
+
+/* --- open ---------------------------------------------------------------- */
+
+static int
+load_one_cert(const char *dir, const char *name, X509 **out, struct duet_err *err)
+{
+    char *path = join_path(dir, name);
+    STACK_OF(X509) *certs = NULL;
+    int rc;
+
+    if (path == NULL)
+        return err_nomem(err);
+    rc = load_certs_file(path, NULL, &certs, err);
+    free(path);
+    if (rc != 0)
+        return -1;
+    *out = sk_X509_shift(certs);
+    OSSL_STACK_OF_X509_free(certs);
+    return 0;
+}
+
+/* Open a CA directory; see ca.h. */
+int
+ca_open(const char *dir, const char *passphrase, struct ca **out, struct duet_err *err)
+{
+    struct ca *ca = calloc(1, sizeof(*ca));
+    char *path = NULL;
+
+    *out = NULL;
+    if (ca == NULL || (ca->dir = strdup(dir)) == NULL) {
+        free(ca);
+        return err_nomem(err);
+    }
+    path = join_path(dir, CA_FILE_CONFIG);
+    if (path == NULL) {
+        err_nomem(err);
+        goto err;
+    }
+    if (access(path, F_OK) != 0) {
+        err_set(err, DUET_ERR_INPUT, "%s: no CA here (no %s); create one with duet ca init", dir,
+                CA_FILE_CONFIG);
+        goto err;
+    }
+    if (ca_config_load(path, &ca->cfg, err) != 0)
+        goto err;
+    if (load_one_cert(dir, CA_FILE_ROOT_CERT, &ca->root, err) != 0 ||
+        load_one_cert(dir, CA_FILE_ISSUING_CERT, &ca->issuing, err) != 0)
+        goto err;
+    free(path);
+    path = join_path(dir, CA_FILE_INVENTORY);
+    if (path == NULL) {
+        err_nomem(err);
+        goto err;
+    }
+    if (store_open_sqlite(path, false, &ca->store, err) != 0)
+        goto err;
+    if (passphrase != NULL) {
+        struct duet_err kerr;
+        free(path);
+        path = join_path(dir, CA_FILE_ISSUING_KEY);
+        if (path == NULL) {
+            err_nomem(err);
+            goto err;
+        }
+        if (load_key_file(path, passphrase, &ca->issuing_key, &kerr) != 0) {
+            if (strstr(kerr.msg, "passphrase") != NULL)
+                err_set(err, DUET_ERR_INPUT, "%s: wrong CA passphrase", path);
+            else
+                *err = kerr;
+            goto err;
+        }
+        if (X509_check_private_key(ca->issuing, ca->issuing_key) != 1) {
+            ERR_clear_error();
+            err_set(err, DUET_ERR_INPUT, "%s does not belong to %s/%s", path, dir,
+                    CA_FILE_ISSUING_CERT);
+            goto err;
+        }
+    }
+    free(path);
+    *out = ca;
+    return 0;
+err:
+    free(path);
+    ca_close(ca);
+    return -1;
+}
+
+void
+ca_close(struct ca *ca)
+{
+    if (ca == NULL)
+        return;
+    store_close(ca->store);
+    X509_free(ca->root);
+    X509_free(ca->issuing);
+    EVP_PKEY_free(ca->issuing_key); /* EVP_PKEY_free clears private key material */
+    ca_config_clear(&ca->cfg);
+    free(ca->dir);
+    free(ca);
+}
+
+struct store *
+ca_store(struct ca *ca)
+{
+    return ca->store;
+}
+
+const struct ca_config *
+ca_config(const struct ca *ca)
+{
+    return &ca->cfg;
+}
+
+X509 *
+ca_issuing_cert(const struct ca *ca)
+{
+    return ca->issuing;
+}
+
+X509 *
+ca_root_cert(const struct ca *ca)
+{
+    return ca->root;
+}
+
+const char *
+ca_dir(const struct ca *ca)
+{
+    return ca->dir;
+}
+
+/* --- issue --------------------------------------------------------------- */
+
+/* "DNS:a,IP:1.2.3.4,URI:x" for the subjectAltName extension. */
+static char *
+san_value(const struct profile_san *sans, size_t n)
+{
+    size_t len = 1;
+    char *v;
+
+    for (size_t i = 0; i < n; i++)
+        len += strlen(sans[i].value) + 8;
+    v = malloc(len);
+    if (v == NULL)
+        return NULL;
+    v[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        const char *tag = sans[i].type == PROFILE_SAN_DNS   ? "DNS"
+                          : sans[i].type == PROFILE_SAN_IP  ? "IP"
+                          : sans[i].type == PROFILE_SAN_URI ? "URI"
+                                                            : "email";
+        strcat(v, i ? "," : "");
+        strcat(v, tag);
+        strcat(v, ":");
+        strcat(v, sans[i].value);
+    }
+    return v;
+}
+
+static char *
+url_list_value(const char *prefix, const struct strlist *l)
+{
+    size_t len = 1;
+    char *v;
+
+    if (l->n == 0)
+        return NULL;
+    for (size_t i = 0; i < l->n; i++)
+        len += strlen(prefix) + strlen(l->v[i]) + 2;
+    v = malloc(len);
+    if (v == NULL)
+        return NULL;
+    v[0] = '\0';
+    for (size_t i = 0; i < l->n; i++) {
+        strcat(v, i ? "," : "");
+        strcat(v, prefix);
+        strcat(v, l->v[i]);
+    }
+    return v;
+}
+
+/* Issue a certificate; see ca.h. */
+int
+ca_issue(struct ca *ca, const struct ca_request *req, X509 **cert_out, bool *clamped,
+         struct duet_err *err)
+{
+    const struct ca_profile *p = ca_config_profile(&ca->cfg, req->profile);
+    struct profile_san *sans = NULL;
+    size_t nsans = 0;
+    char *san = NULL, *eku = NULL, *crl_dp = NULL, *aia = NULL;
+    X509_NAME *subject = NULL;
+    struct cert_spec spec;
+    int64_t now = req->now != 0 ? req->now : (int64_t)time(NULL);
+    int64_t ttl;
+    int64_t ca_end = 0;
+    int rc = -1;
+
+    *cert_out = NULL;
+    if (clamped != NULL)
+        *clamped = false;
+    if (ca->issuing_key == NULL)
+        return err_set(err, DUET_ERR_INPUT, "the CA was opened without its passphrase");
+    if (p == NULL) {
+        char names[256];
+        size_t off = 0;
+        names[0] = '\0';
+        for (size_t i = 0; i < ca->cfg.nprofiles && off < sizeof(names); i++)
+            off += (size_t)snprintf(names + off, sizeof(names) - off, "%s%s", i ? ", " : "",
+                                    ca->cfg.profiles[i].name);
+        return err_set(err, DUET_ERR_INPUT, "profile \"%s\" is not in %s; expected one of %s",
+                       req->profile != NULL ? req->profile : "", ca->cfg.path, names);
+    }
+    if (strcmp(p->name, "issuing-ca") == 0)
+        return err_set(err, DUET_ERR_INPUT, "profile issuing-ca is reserved");
+    if (req->cn == NULL || req->cn[0] == '\0' || strlen(req->cn) > 64)
+        return err_set(err, DUET_ERR_INPUT,
+                       "the certificate name (subject CN) must have 1 to 64 characters");
+    if (req->pubkey == NULL)
+        return err_set(err, DUET_ERR_INPUT, "no public key to certify");
+    {
+        /* The subject's key must be as strong as what verification accepts. */
+        char desc[64];
+        int bits = 0;
+        x509u_key_describe(req->pubkey, desc, sizeof(desc), &bits);
+        if (((EVP_PKEY_is_a(req->pubkey, "RSA") && bits < 2048)) ||
+            !(EVP_PKEY_is_a(req->pubkey, "RSA") || EVP_PKEY_is_a(req->pubkey, "EC") ||
+              EVP_PKEY_is_a(req->pubkey, "ED25519")) ||
+            (EVP_PKEY_is_a(req->pubkey, "EC") && strcmp(desc, "EC P-256") != 0 &&
+             strcmp(desc, "EC P-384") != 0 && strcmp(desc, "EC P-521") != 0))
+            return err_set(err, DUET_ERR_INPUT,
+                           "the subject's key is %s; duet issues for RSA 2048+, EC P-256/384/521 "
+                           "and Ed25519 keys",
+                           desc);
+    }
+    sans = calloc(req->nsans + 1, sizeof(*sans));
+    if (sans == NULL)
+        return err_nomem(err);
+    for (; nsans < req->nsans; nsans++) {
+        if (profile_san_parse(req->sans[nsans], &sans[nsans], err) != 0)
+            goto out;
+    }
+    ttl = req->ttl > 0 ? req->ttl : p->default_ttl;
+    if (profile_check(&ca->cfg, p, sans, nsans, ttl, err) != 0)
+        goto out;
+
+    memset(&spec, 0, sizeof(spec));
+    subject = make_name(ca->cfg.name, req->cn);
+    if (subject == NULL) {
+        err_set_ssl(err, DUET_ERR_INPUT, "\"%s\" cannot be used as a subject CN", req->cn);
+        goto out;
+    }
+    if (!x509u_time(X509_get0_notAfter(ca->issuing), &ca_end)) {
+        err_set(err, DUET_ERR_INTERNAL, "the issuing CA's notAfter cannot be read");
+        goto out;
+    }
+    if (ca_end <= now) {
+        err_set(err, DUET_ERR_INPUT, "the issuing CA expired; it cannot issue any more");
+        goto out;
+    }
+    spec.subject = subject;
+    spec.pubkey = req->pubkey;
+    spec.issuer = ca->issuing;
+    spec.signer = ca->issuing_key;
+    spec.not_before = now - BACKDATE;
+    spec.not_after = now + ttl;
+    if (spec.not_after > ca_end) {
+        spec.not_after = ca_end; /* never past the issuing CA's own notAfter */
+        if (clamped != NULL)
+            *clamped = true;
+    }
+    spec.basic_constraints = "critical,CA:FALSE";
+    /* RSA keys also need keyEncipherment for TLS 1.2 RSA key exchange as a server. */
+    spec.key_usage = (EVP_PKEY_is_a(req->pubkey, "RSA") && (p->eku & PROFILE_EKU_SERVER))
+                         ? "critical,digitalSignature,keyEncipherment"
+                         : "critical,digitalSignature";
+    eku = strdup((p->eku & PROFILE_EKU_SERVER) && (p->eku & PROFILE_EKU_CLIENT)
+                     ? "serverAuth,clientAuth"
+                 : (p->eku & PROFILE_EKU_SERVER) ? "serverAuth"
+                                                 : "clientAuth");
+    san = nsans > 0 ? san_value(sans, nsans) : NULL;
+    crl_dp = url_list_value("URI:", &p->crl_urls);
+    aia = url_list_value("OCSP;URI:", &p->ocsp_urls);
+    if (eku == NULL || (nsans > 0 && san == NULL) || (p->crl_urls.n > 0 && crl_dp == NULL) ||
+        (p->ocsp_urls.n > 0 && aia == NULL)) {
+        err_nomem(err);
+        goto out;
+    }
+    spec.ext_key_usage = eku;
+    spec.subject_alt_name = san;
+    spec.crl_dp = crl_dp;
+    spec.aia = aia;
+
+    if (store_begin(ca->store, err) != 0)
+        goto out;
+    if (sign_and_record(ca->store, &spec, p->name, req->owner, req->location, req->renews, now,
+                        cert_out, err) != 0 ||
+        store_commit(ca->store, err) != 0) {
+        store_rollback(ca->store);
+        X509_free(*cert_out);
+        *cert_out = NULL;
+        goto out;
+    }
+    rc = 0;
+out:
+    for (size_t i = 0; i < nsans; i++)
+        profile_san_clear(&sans[i]);
+    free(sans);
+    free(san);
+    free(eku);
+    free(crl_dp);
+    free(aia);
+    X509_NAME_free(subject);
+    return rc;
+}
+
+/* --- revoke and CRL -------------------------------------------------------- */
+
+int
+ca_revoke(struct ca *ca, const char *serial, int reason, int64_t when, struct duet_err *err)
+{
+    struct store_cert *c = NULL;
+
+    if (reason < 0 || reason == 7 || reason > 10)
+        return err_set(err, DUET_ERR_INPUT, "reason code %d is not valid", reason);
+    if (store_get(ca->store, serial, &c, err) != 0)
+        return -1;
+    if (c != NULL && strcmp(c->profile, "issuing-ca") == 0) {
+        store_cert_free(c);
+        return err_set(err, DUET_ERR_INPUT,
+                       "serial %s is the issuing CA; revoking it needs the root key and a new "
+                       "issuing CA, which `duet cert revoke` does not do",
+                       serial);
+    }
+    store_cert_free(c);
+    if (store_begin(ca->store, err) != 0)
+        return -1;
+    if (store_revoke(ca->store, serial, when, reason, err) != 0 ||
+        store_commit(ca->store, err) != 0) {
+        store_rollback(ca->store);
+        return -1;
+    }
+    return 0;
+}
+
+int
+ca_crl(struct ca *ca, int64_t now, int64_t validity, X509_CRL **out, struct duet_err *err)
+{
+    struct store_cert **rows = NULL;
+    struct crl_entry *entries = NULL;
+    size_t n = 0, k = 0;
+    uint64_t number = 0;
+    char *issuer = NULL;
+    int rc = -1;
+
+    *out = NULL;
+    if (ca->issuing_key == NULL)
+        return err_set(err, DUET_ERR_INPUT, "the CA was opened without its passphrase");
+    if (validity <= 0)
+        return err_set(err, DUET_ERR_INPUT, "the CRL validity must be positive");
+    issuer = x509u_name(X509_get_subject_name(ca->issuing));
+    if (issuer == NULL)
+        return err_nomem(err);
+    if (store_begin(ca->store, err) != 0)
+        goto out;
+    if (store_next_crl_number(ca->store, &number, err) != 0 ||
+        store_list_revoked(ca->store, &rows, &n, err) != 0)
+        goto rollback;
+    entries = calloc(n + 1, sizeof(*entries));
+    if (entries == NULL) {
+        err_nomem(err);
+        goto rollback;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(rows[i]->issuer, issuer) != 0)
+            continue; /* the issuing CA's CRL lists only what it issued */
+        entries[k].serial = rows[i]->serial;
+        entries[k].when = rows[i]->revoked_at;
+        entries[k].reason = rows[i]->reason;
+        k++;
+    }
+    *out = build_crl(ca->issuing, ca->issuing_key, entries, k, number, now, validity, err);
+    if (*out == NULL)
+        goto rollback;
+    if (store_commit(ca->store, err) != 0) {
+        X509_CRL_free(*out);
+        *out = NULL;
+        goto out;
+    }
+    rc = 0;
+    goto out;
+rollback:
+    store_rollback(ca->store);
+out:
+    free(entries);
+    store_certs_free(rows, n);
+    free(issuer);
+    return rc;
+}
+
+int
+ca_root_crl(struct ca *ca, X509_CRL **out, struct duet_err *err)
+{
+    char *path = join_path(ca->dir, CA_FILE_ROOT_CRL);
+    STACK_OF(X509_CRL) *crls = NULL;
+    int rc;
+
+    *out = NULL;
+    if (path == NULL)
+        return err_nomem(err);
+    rc = load_crls_file(path, &crls, err);
+    free(path);
+    if (rc != 0)
+        return -1;
+    *out = sk_X509_CRL_shift(crls);
+    sk_X509_CRL_pop_free(crls, X509_CRL_free);
+    return 0;
+}

@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * ca.h - duet's private CA: a root, an issuing intermediate, profiles in
+ * ca.yaml and the inventory.
+ *
+ * A CA directory holds:
+ *   ca.yaml        configuration and profiles (written by ca_init, edited by operators)
+ *   root.crt       the root certificate (the trust bundle clients and servers use)
+ *   root.key       the root key, encrypted (absent with an offline root)
+ *   root.crl       the root's CRL (covers the issuing CA), renewed with the root key
+ *   issuing.crt    the issuing intermediate (pathlen 0)
+ *   issuing.key    its key, encrypted with the CA passphrase
+ *   inventory.db   the SQLite inventory (WAL)
+ * Every certificate issued is recorded in the inventory in the transaction
+ * that allocates its serial, before it is returned (DESIGN.md "Inventory").
+ */
+#ifndef DUET_CA_H
+#define DUET_CA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "ca/profile.h"
+#include "lib/err.h"
+#include "store/store.h"
+
+#define CA_FILE_CONFIG "ca.yaml"
+#define CA_FILE_ROOT_CERT "root.crt"
+#define CA_FILE_ROOT_KEY "root.key"
+#define CA_FILE_ROOT_KEY_OFFLINE "root-offline.key"
+#define CA_FILE_ROOT_CRL "root.crl"
+#define CA_FILE_ISSUING_CERT "issuing.crt"
+#define CA_FILE_ISSUING_KEY "issuing.key"
+#define CA_FILE_INVENTORY "inventory.db"
+
+/* Shortest accepted CA passphrase. */
+#define CA_MIN_PASSPHRASE 8
+
+enum ca_key_type { CA_KEY_P256 = 0, CA_KEY_P384, CA_KEY_ED25519, CA_KEY_RSA3072 };
+
+/* Parse "p256", "p384", "ed25519", "rsa3072". */
+int ca_key_type_parse(const char *text, enum ca_key_type *out, struct duet_err *err) MUST_CHECK;
+const char *ca_key_type_name(enum ca_key_type t);
+/* A new private key of the type; NULL with the reason on failure. */
+EVP_PKEY *ca_key_generate(enum ca_key_type t, struct duet_err *err);
+
+struct ca_init_opts {
+    const char *dir;
+    const char *name;          /* organisation name: subject O and CN prefix */
+    const char *trust_domain;  /* SPIFFE trust domain; NULL: derived from name */
+    enum ca_key_type key_type;
+    const char *passphrase;    /* required: CA keys are never stored unencrypted */
+    bool offline_root;         /* root key written to root-offline.key, to be moved away */
+    const char *const *permit_dns; /* name constraints on the issuing CA */
+    size_t npermit_dns;
+    const char *const *permit_uri;
+    size_t npermit_uri;
+};
+
+/*
+ * Create a CA directory (which must not already hold a CA): keys, root and
+ * issuing certificates, root CRL, ca.yaml and an empty inventory.  Nothing is
+ * left behind on failure other than the (empty) directory.
+ */
+int ca_init(const struct ca_init_opts *o, struct duet_err *err) MUST_CHECK;
+
+struct ca;
+
+/*
+ * Open a CA directory.  With a passphrase the issuing key is decrypted for
+ * signing (a wrong passphrase is refused); with NULL the CA opens read-only
+ * for listing and inspection.
+ */
+int ca_open(const char *dir, const char *passphrase, struct ca **out,
+            struct duet_err *err) MUST_CHECK;
+void ca_close(struct ca *ca);
+
+struct store *ca_store(struct ca *ca);
+const struct ca_config *ca_config(const struct ca *ca);
+X509 *ca_issuing_cert(const struct ca *ca); /* borrowed */
+X509 *ca_root_cert(const struct ca *ca);    /* borrowed */
+const char *ca_dir(const struct ca *ca);
+
+/* What to issue; strings borrowed for the call. */
+struct ca_request {
+    const char *profile;
+    const char *cn;               /* subject commonName */
+    const char *const *sans;      /* "dns:H", "ip:A", "uri:U", "email:E" */
+    size_t nsans;
+    int64_t ttl;                  /* seconds; 0: the profile's default */
+    const char *owner;
+    const char *location;
+    EVP_PKEY *pubkey;             /* the subject's public key */
+    const char *renews;           /* canonical serial this renews, or NULL */
+    int64_t now;                  /* issuance time; 0: now */
+};
+
+/*
+ * Check the request against its profile, allocate a fresh 128-bit serial,
+ * sign, and record the certificate in the inventory - all in one
+ * transaction - then return it (*cert_out owned by the caller).  A validity
+ * past the issuing CA's notAfter is cut to it and *clamped is set.
+ */
+int ca_issue(struct ca *ca, const struct ca_request *req, X509 **cert_out, bool *clamped,
+             struct duet_err *err) MUST_CHECK;
+
+/* Revoke by canonical serial; refuses unknown and already revoked serials. */
+int ca_revoke(struct ca *ca, const char *serial, int reason, int64_t when,
+              struct duet_err *err) MUST_CHECK;
+
+/*
+ * A CRL v2 of the issuing CA listing every revoked certificate with its
+ * revocation date and reason, a fresh CRL number and nextUpdate = now + validity.
+ */
+int ca_crl(struct ca *ca, int64_t now, int64_t validity, X509_CRL **out,
+           struct duet_err *err) MUST_CHECK;
+
+/* The last root CRL written in the CA directory (covers the issuing CA). */
+int ca_root_crl(struct ca *ca, X509_CRL **out, struct duet_err *err) MUST_CHECK;
+
+/* Parse an RFC 5280 reason name ("keyCompromise"); returns the code or -1. */
+int ca_reason_parse(const char *text);
+
+/* Parse a duration: "720h", "30d", "90m", "3600s", "1h30m", "1w"; false on error. */
+bool ca_duration_parse(const char *text, int64_t *seconds);
+
+#endif

@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * profile.h - ca.yaml: the CA's configuration and its issuance profiles.
+ *
+ * A profile decides everything that goes into a certificate besides the
+ * subject's names and key: extended and plain key usage, default and maximum
+ * TTL, which SAN types are allowed and which patterns each must match, the
+ * SPIFFE rule (exactly one URI SAN), and the CRL and OCSP URLs to embed.
+ * The requester (or its CSR) only proposes names; the profile checks them.
+ */
+#ifndef DUET_CA_PROFILE_H
+#define DUET_CA_PROFILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/err.h"
+
+#define PROFILE_EKU_SERVER 0x1u
+#define PROFILE_EKU_CLIENT 0x2u
+
+#define PROFILE_SAN_DNS 0x1u
+#define PROFILE_SAN_IP 0x2u
+#define PROFILE_SAN_URI 0x4u
+#define PROFILE_SAN_EMAIL 0x8u
+
+struct strlist {
+    char **v;
+    size_t n;
+};
+
+struct ca_profile {
+    char *name;
+    unsigned eku;          /* PROFILE_EKU_* */
+    int64_t default_ttl;   /* seconds */
+    int64_t max_ttl;
+    unsigned san_types;    /* PROFILE_SAN_* allowed */
+    bool require_san;      /* at least one SAN */
+    bool spiffe;           /* exactly one URI SAN, spiffe://<trust domain>/... */
+    struct strlist dns;    /* glob patterns a DNS SAN must match; empty: any */
+    struct strlist uri;    /* glob patterns a URI SAN must match; empty: any */
+    struct strlist email;  /* glob patterns an email SAN must match; empty: any */
+    struct strlist crl_urls;
+    struct strlist ocsp_urls;
+};
+
+struct ca_config {
+    char *path;           /* of ca.yaml, for messages */
+    char *name;           /* organisation */
+    char *trust_domain;   /* SPIFFE trust domain */
+    char *key_type;       /* for new leaf keys by default */
+    bool offline_root;
+    struct ca_profile *profiles;
+    size_t nprofiles;
+};
+
+/*
+ * Parse ca.yaml.  Keys are checked through a table; an unknown key, a wrong
+ * type or a bad value is reported as "ca.yaml:LINE:COL: profiles.client.max_ttl:
+ * ...; expected ...".
+ */
+int ca_config_load(const char *path, struct ca_config *out, struct duet_err *err) MUST_CHECK;
+void ca_config_clear(struct ca_config *c);
+const struct ca_profile *ca_config_profile(const struct ca_config *c, const char *name);
+
+/* One requested SAN, parsed from "dns:H", "ip:A", "uri:U" or "email:E". */
+struct profile_san {
+    unsigned type;  /* PROFILE_SAN_* */
+    char *value;    /* normalised: DNS lower case, IP in canonical text */
+};
+
+/* Parse "type:value" (type case-insensitive); refuses unknown types and empty values. */
+int profile_san_parse(const char *text, struct profile_san *out, struct duet_err *err) MUST_CHECK;
+void profile_san_clear(struct profile_san *s);
+
+/*
+ * Check names and TTL against a profile: every SAN type allowed, every value
+ * matching the profile's patterns, the SPIFFE rule, a SAN present when
+ * required, ttl <= max_ttl.  Messages name the offending name and the rule.
+ */
+int profile_check(const struct ca_config *cfg, const struct ca_profile *p,
+                  const struct profile_san *sans, size_t nsans, int64_t ttl,
+                  struct duet_err *err) MUST_CHECK;
+
+/* Glob match with '*' (any run, including dots) and '?', case-sensitive. */
+bool profile_glob(const char *pattern, const char *text);
+
+/* The ca.yaml text ca_init writes for a new CA. */
+char *profile_default_yaml(const char *name, const char *trust_domain, const char *key_type,
+                           bool offline_root);
+
+#endif

@@ -1,0 +1,1171 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * cmd_inventory.c - the CA's certificate commands: `duet cert issue`, `sign`,
+ * `list`, `show`, `renew`, `revoke`, `export` and `expiring`.
+ *
+ * One option table serves them all; each command names the options it
+ * accepts, so a stray option is an error rather than silently ignored.  Exit
+ * 0 on success, 1 when the operation fails or is refused, 2 on usage errors.
+ * Files are written only after the inventory has recorded the certificate.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/pkcs12.h>
+#include <openssl/x509v3.h>
+
+#include "cli/cli.h"
+#include "lib/fileio.h"
+#include "lib/load.h"
+#include "lib/x509util.h"
+
+enum opt_bit {
+    OB_CA_DIR = 1u << 0, OB_OUT = 1u << 1, OB_PROFILE = 1u << 2, OB_SAN = 1u << 3,
+    OB_TTL = 1u << 4, OB_OWNER = 1u << 5, OB_LOCATION = 1u << 6, OB_KEY_TYPE = 1u << 7,
+    OB_PASS = 1u << 8, OB_FORMAT = 1u << 9, OB_EXPIRING = 1u << 10, OB_STATUS = 1u << 11,
+    OB_REASON = 1u << 12, OB_REUSE_KEY = 1u << 13, OB_CERT = 1u << 14, OB_KEY = 1u << 15,
+    OB_LEGACY = 1u << 16, OB_PASSWORD_FILE = 1u << 17, OB_WITHIN = 1u << 18, OB_NAME = 1u << 19,
+    OB_FORCE = 1u << 20,
+};
+
+struct opts {
+    const char *cmd;
+    const char *ca_dir, *out, *profile, *owner, *location, *key_type, *pass_file, *format;
+    const char *status, *reason, *cert, *key, *password_file, *name;
+    const char **sans;
+    size_t nsans;
+    int64_t ttl, expiring, within;
+    const char *within_text;
+    bool has_expiring, has_within, reuse_key, legacy, force;
+    char **args;
+    int nargs;
+};
+
+static const struct {
+    struct option o;
+    unsigned bit;
+} table[] = {
+    {{"ca-dir", required_argument, NULL, 'd'}, OB_CA_DIR},
+    {{"out", required_argument, NULL, 'o'}, OB_OUT},
+    {{"profile", required_argument, NULL, 'p'}, OB_PROFILE},
+    {{"san", required_argument, NULL, 's'}, OB_SAN},
+    {{"ttl", required_argument, NULL, 't'}, OB_TTL},
+    {{"owner", required_argument, NULL, 'w'}, OB_OWNER},
+    {{"location", required_argument, NULL, 'l'}, OB_LOCATION},
+    {{"key-type", required_argument, NULL, 'k'}, OB_KEY_TYPE},
+    {{"passphrase-file", required_argument, NULL, 'P'}, OB_PASS},
+    {{"format", required_argument, NULL, 'f'}, OB_FORMAT},
+    {{"expiring", required_argument, NULL, 'e'}, OB_EXPIRING},
+    {{"status", required_argument, NULL, 'S'}, OB_STATUS},
+    {{"reason", required_argument, NULL, 'r'}, OB_REASON},
+    {{"reuse-key", no_argument, NULL, 'R'}, OB_REUSE_KEY},
+    {{"cert", required_argument, NULL, 'c'}, OB_CERT},
+    {{"key", required_argument, NULL, 'K'}, OB_KEY},
+    {{"legacy", no_argument, NULL, 'L'}, OB_LEGACY},
+    {{"password-file", required_argument, NULL, 'W'}, OB_PASSWORD_FILE},
+    {{"within", required_argument, NULL, 'i'}, OB_WITHIN},
+    {{"name", required_argument, NULL, 'n'}, OB_NAME},
+    {{"force", no_argument, NULL, 'F'}, OB_FORCE},
+};
+#define NOPTS (sizeof(table) / sizeof(table[0]))
+
+/* Parse the options a command allows; positional arguments go to o->args. */
+static int
+parse_opts(int argc, char **argv, unsigned allowed, const char *usage, struct opts *o)
+{
+    struct option lo[NOPTS + 1];
+    int c;
+
+    memset(lo, 0, sizeof(lo));
+    for (size_t i = 0; i < NOPTS; i++)
+        lo[i] = table[i].o;
+    o->sans = calloc((size_t)argc + 1, sizeof(char *));
+    if (o->sans == NULL)
+        return -1;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":", lo, NULL)) != -1) {
+        unsigned bit = 0;
+        for (size_t i = 0; i < NOPTS; i++) {
+            if (table[i].o.val == c)
+                bit = table[i].bit;
+        }
+        if (c == ':' || c == '?' || (bit & allowed) == 0) {
+            fprintf(stderr, "%s: %s %s\n%s", o->cmd, argv[optind - 1],
+                    c == ':' ? "needs a value" : "is not an option of this command", usage);
+            return -1;
+        }
+        switch (c) {
+        case 'd': o->ca_dir = optarg; break;
+        case 'o': o->out = optarg; break;
+        case 'p': o->profile = optarg; break;
+        case 's': o->sans[o->nsans++] = optarg; break;
+        case 'w': o->owner = optarg; break;
+        case 'l': o->location = optarg; break;
+        case 'k': o->key_type = optarg; break;
+        case 'P': o->pass_file = optarg; break;
+        case 'f': o->format = optarg; break;
+        case 'S': o->status = optarg; break;
+        case 'r': o->reason = optarg; break;
+        case 'R': o->reuse_key = true; break;
+        case 'c': o->cert = optarg; break;
+        case 'K': o->key = optarg; break;
+        case 'L': o->legacy = true; break;
+        case 'W': o->password_file = optarg; break;
+        case 'n': o->name = optarg; break;
+        case 'F': o->force = true; break;
+        case 't':
+            if (!ca_duration_parse(optarg, &o->ttl) || o->ttl <= 0) {
+                fprintf(stderr, "%s: --ttl \"%s\": expected a duration such as 720h or 30d\n",
+                        o->cmd, optarg);
+                return -1;
+            }
+            break;
+        case 'e':
+            if (!ca_duration_parse(optarg, &o->expiring)) {
+                fprintf(stderr, "%s: --expiring \"%s\": expected a duration such as 30d\n",
+                        o->cmd, optarg);
+                return -1;
+            }
+            o->has_expiring = true;
+            break;
+        case 'i':
+            if (!ca_duration_parse(optarg, &o->within)) {
+                fprintf(stderr, "%s: --within \"%s\": expected a duration such as 30d\n", o->cmd,
+                        optarg);
+                return -1;
+            }
+            o->within_text = optarg;
+            o->has_within = true;
+            break;
+        }
+    }
+    o->args = argv + optind;
+    o->nargs = argc - optind;
+    return 0;
+}
+
+static void
+opts_free(struct opts *o)
+{
+    free(o->sans);
+}
+
+/* A file name for NAME: letters, digits, '.', '-', '_', '@', not starting with '.'. */
+static bool
+safe_name(const char *n)
+{
+    if (n == NULL || n[0] == '\0' || n[0] == '.' || strlen(n) > 64)
+        return false;
+    for (const char *p = n; *p; p++) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '.' || *p == '-' || *p == '_' || *p == '@'))
+            return false;
+    }
+    return true;
+}
+
+static char *
+path_in(const char *dir, const char *name, const char *ext)
+{
+    size_t n = strlen(dir) + strlen(name) + strlen(ext) + 2;
+    char *p = malloc(n);
+
+    if (p != NULL)
+        snprintf(p, n, "%s/%s%s", dir, name, ext);
+    return p;
+}
+
+/* Check that OUTDIR is a writable directory before anything is issued. */
+static int
+check_out_dir(const char *dir, struct duet_err *err)
+{
+    struct stat st;
+
+    if (stat(dir, &st) != 0)
+        return err_set(err, DUET_ERR_INPUT, "--out %s: no such directory", dir);
+    if (!S_ISDIR(st.st_mode))
+        return err_set(err, DUET_ERR_INPUT, "--out %s: not a directory", dir);
+    if (access(dir, W_OK) != 0)
+        return err_set(err, DUET_ERR_INPUT, "--out %s: not writable", dir);
+    return 0;
+}
+
+/* Write a PEM encoding built into a memory BIO. */
+static int
+write_mem_bio(BIO *bio, const char *path, mode_t mode, struct duet_err *err)
+{
+    char *data = NULL;
+    long n = BIO_get_mem_data(bio, &data);
+
+    return fileio_write_atomic(path, (const uint8_t *)data, (size_t)n, mode, err);
+}
+
+/* Leaf then issuing CA, PEM. */
+static int
+write_chain(const char *path, X509 *leaf, X509 *issuing, struct duet_err *err)
+{
+    BIO *bio = BIO_new(BIO_s_mem());
+    int rc = -1;
+
+    if (bio == NULL)
+        return err_nomem(err);
+    if (PEM_write_bio_X509(bio, leaf) && PEM_write_bio_X509(bio, issuing))
+        rc = write_mem_bio(bio, path, 0644, err);
+    else
+        err_nomem(err);
+    BIO_free(bio);
+    return rc;
+}
+
+/* Unencrypted PKCS#8, mode 0600, atomic; the BIO's memory is wiped. */
+static int
+write_key(const char *path, EVP_PKEY *key, struct duet_err *err)
+{
+    BIO *bio = BIO_new(BIO_s_secmem());
+    int rc = -1;
+
+    if (bio == NULL)
+        bio = BIO_new(BIO_s_mem());
+    if (bio == NULL)
+        return err_nomem(err);
+    if (PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL))
+        rc = write_mem_bio(bio, path, 0600, err);
+    else
+        err_set_ssl(err, DUET_ERR_INTERNAL, "%s: cannot encode the key", path);
+    BIO_free(bio);
+    return rc;
+}
+
+/* Print a line about an issued certificate. */
+static void
+report_issued(const char *what, X509 *cert, const char *profile, bool clamped,
+              const char *key_path, const char *crt_path)
+{
+    char *serial = x509u_serial(X509_get0_serialNumber(cert));
+    char *subj = x509u_name(X509_get_subject_name(cert));
+    int64_t na = 0;
+    char date[32];
+
+    x509u_time(X509_get0_notAfter(cert), &na);
+    x509u_fmt_rfc3339(na, date, sizeof(date));
+    printf("%s %s (serial %s), profile %s, valid until %s\n", what, subj ? subj : "?",
+           serial ? serial : "?", profile, date);
+    if (clamped)
+        printf("note: the validity was cut to the issuing CA's notAfter\n");
+    if (key_path != NULL)
+        printf("key:         %s\n", key_path);
+    if (crt_path != NULL)
+        printf("certificate: %s\n", crt_path);
+    free(serial);
+    free(subj);
+}
+
+/* Default SANs when none are given: dns:NAME for servers, the SPIFFE ID for clients/peers. */
+static int
+default_sans(const struct ca *ca, const char *profile, const char *name, const char ***sans,
+             size_t *nsans, char **owned)
+{
+    const struct ca_profile *p = ca_config_profile(ca_config(ca), profile);
+    size_t n;
+
+    *owned = NULL;
+    if (p == NULL || *nsans > 0)
+        return 0;
+    if (p->spiffe) {
+        n = strlen(ca_config(ca)->trust_domain) + strlen(name) + 16;
+        if ((*owned = malloc(n)) == NULL)
+            return -1;
+        snprintf(*owned, n, "uri:spiffe://%s/%s", ca_config(ca)->trust_domain, name);
+    } else if ((p->san_types & PROFILE_SAN_DNS) && p->require_san) {
+        n = strlen(name) + 8;
+        if ((*owned = malloc(n)) == NULL)
+            return -1;
+        snprintf(*owned, n, "dns:%s", name);
+    } else {
+        return 0;
+    }
+    (*sans)[(*nsans)++] = *owned;
+    return 0;
+}
+
+static const char issue_usage[] =
+    "usage: duet cert issue NAME --profile server|client|peer|device --ca-dir DIR --out OUTDIR\n"
+    "                       [--san dns:H|ip:A|uri:U|email:E]... [--ttl 720h] [--owner TEXT]\n"
+    "                       [--location TEXT] [--key-type p256|p384|ed25519|rsa3072]\n"
+    "                       [--passphrase-file F] [--force]\n";
+
+int
+cmd_cert_issue(int argc, char **argv)
+{
+    struct opts o = {.cmd = "duet cert issue"};
+    struct duet_err err = {.kind = DUET_ERR_NONE};
+    struct ca *ca = NULL;
+    EVP_PKEY *key = NULL;
+    X509 *cert = NULL;
+    char *key_path = NULL, *crt_path = NULL, *dsan = NULL;
+    enum ca_key_type kt;
+    bool clamped = false;
+    int rc = EXIT_USAGE;
+
+    if (parse_opts(argc, argv,
+                   OB_CA_DIR | OB_OUT | OB_PROFILE | OB_SAN | OB_TTL | OB_OWNER | OB_LOCATION |
+                       OB_KEY_TYPE | OB_PASS | OB_FORCE,
+                   issue_usage, &o) != 0)
+        goto out;
+    if (o.nargs != 1 || o.ca_dir == NULL || o.out == NULL || o.profile == NULL) {
+        fprintf(stderr, "%s: NAME, --profile, --ca-dir and --out are required\n%s", o.cmd,
+                issue_usage);
+        goto out;
+    }
+    if (!safe_name(o.args[0])) {
+        fprintf(stderr,
+                "%s: NAME \"%s\" must be 1-64 letters, digits, '.', '-', '_' or '@' (it names "
+                "the files)\n",
+                o.cmd, o.args[0]);
+        goto out;
+    }
+    rc = EXIT_INVALID;
+    if (check_out_dir(o.out, &err) != 0 || cli_open_ca(o.ca_dir, true, o.pass_file, &ca, &err) != 0)
+        goto fail;
+    key_path = path_in(o.out, o.args[0], ".key");
+    crt_path = path_in(o.out, o.args[0], ".crt");
+    if (key_path == NULL || crt_path == NULL) {
+        err_nomem(&err);
+        goto fail;
+    }
+    if (!o.force && (access(key_path, F_OK) == 0 || access(crt_path, F_OK) == 0)) {
+        err_set(&err, DUET_ERR_INPUT, "%s or %s already exists; choose another NAME or --force",
+                key_path, crt_path);
+        goto fail;
+    }
+    if (ca_key_type_parse(o.key_type != NULL ? o.key_type : ca_config(ca)->key_type, &kt, &err) !=
+            0 ||
+        (key = ca_key_generate(kt, &err)) == NULL)
+        goto fail;
+    if (default_sans(ca, o.profile, o.args[0], &o.sans, &o.nsans, &dsan) != 0) {
+        err_nomem(&err);
+        goto fail;
+    }
+    {
+        struct ca_request req = {.profile = o.profile,
+                                 .cn = o.args[0],
+                                 .sans = o.sans,
+                                 .nsans = o.nsans,
+                                 .ttl = o.ttl,
+                                 .owner = o.owner,
+                                 .location = o.location,
+                                 .pubkey = key};
+        if (ca_issue(ca, &req, &cert, &clamped, &err) != 0)
+            goto fail;
+    }
+    /* Recorded in the inventory: now the files. */
+    if (write_key(key_path, key, &err) != 0 ||
+        write_chain(crt_path, cert, ca_issuing_cert(ca), &err) != 0)
+        goto fail;
+    report_issued("issued", cert, o.profile, clamped, key_path, crt_path);
+    rc = EXIT_OK;
+    goto out;
+fail:
+    rc = cli_fail(o.cmd, &err);
+out:
+    EVP_PKEY_free(key);
+    X509_free(cert);
+    free(key_path);
+    free(crt_path);
+    free(dsan);
+    ca_close(ca);
+    opts_free(&o);
+    return rc;
+}
+
+/* SANs of a CSR's requested extensions as "dns:x" strings (appended to *v). */
+static int
+csr_sans(X509_REQ *req, char ***v, size_t *n, struct duet_err *err)
+{
+    STACK_OF(X509_EXTENSION) *exts = X509_REQ_get_extensions(req);
+    GENERAL_NAMES *gens = exts != NULL ? X509V3_get_d2i(exts, NID_subject_alt_name, NULL, NULL)
+                                       : NULL;
+    int rc = 0;
+
+    for (int i = 0; gens != NULL && i < sk_GENERAL_NAME_num(gens) && rc == 0; i++) {
+        const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+        char buf[600];
+        x509u_general_name(g, buf, sizeof(buf));
+        if (g->type != GEN_DNS && g->type != GEN_IPADD && g->type != GEN_URI &&
+            g->type != GEN_EMAIL) {
+            rc = err_set(err, DUET_ERR_INPUT, "the CSR asks for %s, a name type duet does not issue",
+                         buf);
+            break;
+        }
+        /* "DNS:x" -> "dns:x" */
+        for (char *p = buf; *p && *p != ':'; p++)
+            *p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+        char **nv = realloc(*v, (*n + 2) * sizeof(char *));
+        if (nv == NULL || (nv[*n] = strdup(buf)) == NULL) {
+            if (nv != NULL)
+                *v = nv;
+            rc = err_nomem(err);
+            break;
+        }
+        *v = nv;
+        (*n)++;
+    }
+    GENERAL_NAMES_free(gens);
+    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+    return rc;
+}
+
+static const char sign_usage[] =
+    "usage: duet cert sign CSR --profile P --ca-dir DIR --out FILE [--name CN]\n"
+    "                      [--san dns:H|ip:A|uri:U|email:E]... [--ttl 720h] [--owner TEXT]\n"
+    "                      [--location TEXT] [--passphrase-file F]\n";
+
+int
+cmd_cert_sign(int argc, char **argv)
+{
+    struct opts o = {.cmd = "duet cert sign"};
+    struct duet_err err = {.kind = DUET_ERR_NONE};
+    struct load_bundle b;
+    struct ca *ca = NULL;
+    X509 *cert = NULL;
+    char **names = NULL;
+    size_t nnames = 0;
+    char *cn = NULL;
+    bool clamped = false;
+    int rc = EXIT_USAGE;
+
+    memset(&b, 0, sizeof(b));
+    if (parse_opts(argc, argv,
+                   OB_CA_DIR | OB_OUT | OB_PROFILE | OB_SAN | OB_TTL | OB_OWNER | OB_LOCATION |
+                       OB_PASS | OB_NAME,
+                   sign_usage, &o) != 0)
+        goto out;
+    if (o.nargs != 1 || o.ca_dir == NULL || o.out == NULL || o.profile == NULL) {
+        fprintf(stderr, "%s: CSR, --profile, --ca-dir and --out are required\n%s", o.cmd,
+                sign_usage);
+        goto out;
+    }
+    rc = EXIT_INVALID;
+    if (load_bundle_file(o.args[0], NULL, &b, &err) != 0)
+        goto fail;
+    if (b.csrs == NULL || sk_X509_REQ_num(b.csrs) != 1) {
+        err_set(&err, DUET_ERR_INPUT, "%s: expected exactly one certificate request", o.args[0]);
+        goto fail;
+    }
+    X509_REQ *req = sk_X509_REQ_value(b.csrs, 0);
+    EVP_PKEY *pk = X509_REQ_get0_pubkey(req);
+    if (pk == NULL || X509_REQ_verify(req, pk) != 1) {
+        ERR_clear_error();
+        err_set(&err, DUET_ERR_INPUT,
+                "%s: the CSR's signature does not verify with its own key; refusing it",
+                o.args[0]);
+        goto fail;
+    }
+    for (size_t i = 0; i < o.nsans; i++) {
+        char **nv = realloc(names, (nnames + 2) * sizeof(char *));
+        if (nv == NULL || (nv[nnames] = strdup(o.sans[i])) == NULL) {
+            if (nv != NULL)
+                names = nv;
+            err_nomem(&err);
+            goto fail;
+        }
+        names = nv;
+        nnames++;
+    }
+    if (csr_sans(req, &names, &nnames, &err) != 0)
+        goto fail;
+    cn = o.name != NULL ? strdup(o.name) : x509u_name_cn(X509_REQ_get_subject_name(req));
+    if (cn == NULL && nnames > 0) {
+        const char *colon = strchr(names[0], ':');
+        cn = strdup(colon != NULL ? colon + 1 : names[0]);
+    }
+    if (cn == NULL) {
+        err_set(&err, DUET_ERR_INPUT, "%s: the CSR has no CN and no SAN; give --name", o.args[0]);
+        goto fail;
+    }
+    if (cli_open_ca(o.ca_dir, true, o.pass_file, &ca, &err) != 0)
+        goto fail;
+    {
+        struct ca_request creq = {.profile = o.profile,
+                                  .cn = cn,
+                                  .sans = (const char *const *)names,
+                                  .nsans = nnames,
+                                  .ttl = o.ttl,
+                                  .owner = o.owner,
+                                  .location = o.location,
+                                  .pubkey = pk};
+        if (ca_issue(ca, &creq, &cert, &clamped, &err) != 0)
+            goto fail;
+    }
+    if (write_chain(o.out, cert, ca_issuing_cert(ca), &err) != 0)
+        goto fail;
+    report_issued("signed", cert, o.profile, clamped, NULL, o.out);
+    rc = EXIT_OK;
+    goto out;
+fail:
+    rc = cli_fail(o.cmd, &err);
+out:
+    for (size_t i = 0; i < nnames; i++)
+        free(names[i]);
+    free(names);
+    free(cn);
+    X509_free(cert);
+    load_bundle_clear(&b);
+    ca_close(ca);
+    opts_free(&o);
+    return rc;
+}
+
+/* --- list / show ------------------------------------------------------------ */
+
+static json_t *
+row_json(const struct store_cert *c, int64_t now, bool full)
+{
+    char nb[32], na[32];
+    json_t *sans = json_array();
+    json_t *j;
+
+    x509u_fmt_rfc3339(c->not_before, nb, sizeof(nb));
+    x509u_fmt_rfc3339(c->not_after, na, sizeof(na));
+    /* sans are stored as "DNS:a, URI:b" */
+    if (c->sans[0] != '\0') {
+        char *copy = strdup(c->sans);
+        char *save = NULL;
+        for (char *t = copy ? strtok_r(copy, ",", &save) : NULL; t != NULL;
+             t = strtok_r(NULL, ",", &save)) {
+            while (*t == ' ')
+                t++;
+            json_array_append_new(sans, json_string(t));
+        }
+        free(copy);
+    }
+    j = json_pack("{s:s,s:s,s:s,s:o,s:s,s:s?,s:s?,s:s,s:s,s:I,s:s}", "serial", c->serial, "name",
+                  c->name, "subject", c->subject, "sans", sans, "profile", c->profile, "owner",
+                  c->owner, "location", c->location, "not_before", nb, "not_after", na,
+                  "days_left", (json_int_t)((c->not_after - now) / 86400), "status",
+                  store_status_text(c, now));
+    if (j != NULL && full) {
+        char buf[32];
+        json_object_set_new(j, "issuer", json_string(c->issuer));
+        json_object_set_new(j, "key_fingerprint", json_string(c->key_fingerprint));
+        x509u_fmt_rfc3339(c->issued_at, buf, sizeof(buf));
+        json_object_set_new(j, "issued_at", json_string(buf));
+        if (c->status == STORE_REVOKED) {
+            x509u_fmt_rfc3339(c->revoked_at, buf, sizeof(buf));
+            json_object_set_new(j, "revoked_at", json_string(buf));
+            json_object_set_new(j, "revocation_reason", json_string(x509u_crl_reason(c->reason)));
+        }
+        json_object_set_new(j, "renews", c->renews ? json_string(c->renews) : json_null());
+        json_object_set_new(j, "renewed_by",
+                            c->renewed_by ? json_string(c->renewed_by) : json_null());
+    }
+    return j;
+}
+
+/* CSV field with RFC 4180 quoting. */
+static void
+csv_field(FILE *f, const char *s, bool last)
+{
+    if (s == NULL)
+        s = "";
+    if (strpbrk(s, ",\"\n\r") != NULL) {
+        fputc('"', f);
+        for (const char *p = s; *p; p++) {
+            if (*p == '"')
+                fputc('"', f);
+            fputc(*p, f);
+        }
+        fputc('"', f);
+    } else {
+        fputs(s, f);
+    }
+    fputc(last ? '\n' : ',', f);
+}
+
+static const char list_usage[] =
+    "usage: duet cert list --ca-dir DIR [--expiring 30d] [--status valid|expired|revoked]\n"
+    "                      [--owner X] [--profile P] [--format table|json|csv]\n";
+
+int
+cmd_cert_list(int argc, char **argv)
+{
+    struct opts o = {.cmd = "duet cert list"};
+    struct duet_err err = {.kind = DUET_ERR_NONE};
+    struct ca *ca = NULL;
+    struct store_filter f;
+    struct store_cert **rows = NULL;
+    size_t n = 0;
+    int64_t now = (int64_t)time(NULL);
+    int rc = EXIT_USAGE;
+
+    memset(&f, 0, sizeof(f));
+    if (parse_opts(argc, argv, OB_CA_DIR | OB_EXPIRING | OB_STATUS | OB_OWNER | OB_PROFILE | OB_FORMAT,
+                   list_usage, &o) != 0)
+        goto out;
+    if (o.nargs != 0 || o.ca_dir == NULL) {
+        fprintf(stderr, "%s: --ca-dir DIR is required\n%s", o.cmd, list_usage);
+        goto out;
+    }
+    if (o.format != NULL && strcmp(o.format, "table") != 0 && strcmp(o.format, "json") != 0 &&
+        strcmp(o.format, "csv") != 0) {
+        fprintf(stderr, "%s: --format \"%s\": expected table, json or csv\n", o.cmd, o.format);
+        goto out;
+    }
+    if (o.status != NULL) {
+        if (strcmp(o.status, "valid") == 0)
+            f.only_valid = true;
+        else if (strcmp(o.status, "expired") == 0)
+            f.only_expired = true;
+        else if (strcmp(o.status, "revoked") == 0)
+            f.only_revoked = true;
+        else {
+            fprintf(stderr, "%s: --status \"%s\": expected valid, expired or revoked\n", o.cmd,
+                    o.status);
+            goto out;
+        }
+    }
+    f.now = now;
+    f.owner = o.owner;
+    f.profile = o.profile;
+    if (o.has_expiring)
+        f.expiring_before = now + o.expiring;
+    rc = EXIT_INVALID;
+    if (cli_open_ca(o.ca_dir, false, NULL, &ca, &err) != 0 ||
+        store_list(ca_store(ca), &f, &rows, &n, &err) != 0) {
+        rc = cli_fail(o.cmd, &err);
+        goto out;
+    }
+    if (o.format != NULL && strcmp(o.format, "json") == 0) {
+        json_t *arr = json_array();
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(arr, row_json(rows[i], now, false));
+        json_dumpf(arr, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        fputc('\n', stdout);
+        json_decref(arr);
+    } else if (o.format != NULL && strcmp(o.format, "csv") == 0) {
+        printf("serial,name,profile,owner,location,not_after,days_left,status\n");
+        for (size_t i = 0; i < n; i++) {
+            char na[32], days[24];
+            x509u_fmt_rfc3339(rows[i]->not_after, na, sizeof(na));
+            snprintf(days, sizeof(days), "%lld", (long long)((rows[i]->not_after - now) / 86400));
+            csv_field(stdout, rows[i]->serial, false);
+            csv_field(stdout, rows[i]->name, false);
+            csv_field(stdout, rows[i]->profile, false);
+            csv_field(stdout, rows[i]->owner, false);
+            csv_field(stdout, rows[i]->location, false);
+            csv_field(stdout, na, false);
+            csv_field(stdout, days, false);
+            csv_field(stdout, store_status_text(rows[i], now), true);
+        }
+    } else {
+        printf("%-47s  %-32s  %-10s  %-12s  %-12s  %-20s  %5s  %s\n", "SERIAL", "NAME", "PROFILE",
+               "OWNER", "LOCATION", "NOT AFTER", "DAYS", "STATUS");
+        for (size_t i = 0; i < n; i++) {
+            char na[32];
+            x509u_fmt_rfc3339(rows[i]->not_after, na, sizeof(na));
+            printf("%-47s  %-32s  %-10s  %-12s  %-12s  %-20s  %5lld  %s\n", rows[i]->serial,
+                   rows[i]->name, rows[i]->profile, rows[i]->owner ? rows[i]->owner : "-",
+                   rows[i]->location ? rows[i]->location : "-", na,
+                   (long long)((rows[i]->not_after - now) / 86400),
+                   store_status_text(rows[i], now));
+        }
+        printf("%zu certificate%s\n", n, n == 1 ? "" : "s");
+    }
+    rc = EXIT_OK;
+out:
+    store_certs_free(rows, n);
+    ca_close(ca);
+    opts_free(&o);
+    return rc;
+}
+
+/* Find a row from SERIAL (any openssl form) or a certificate file. */
+static int
+find_row(struct ca *ca, const char *arg, struct store_cert **row, struct duet_err *err)
+{
+    char *serial = NULL;
+    struct stat st;
+
+    *row = NULL;
+    if (stat(arg, &st) == 0 && S_ISREG(st.st_mode)) {
+        STACK_OF(X509) *certs = NULL;
+        if (load_certs_file(arg, NULL, &certs, err) != 0)
+            return -1;
+        serial = x509u_serial(X509_get0_serialNumber(sk_X509_value(certs, 0)));
+        OSSL_STACK_OF_X509_free(certs);
+        if (serial == NULL)
+            return err_nomem(err);
+    } else if ((serial = store_serial_canonical(arg, err)) == NULL) {
+        err_prefix(err, "%s is neither a certificate file nor a serial number", arg);
+        return -1;
+    }
+    if (store_get(ca_store(ca), serial, row, err) != 0) {
+        free(serial);
+        return -1;
+    }
+    if (*row == NULL) {
+        err_set(err, DUET_ERR_INPUT, "serial %s is not in the inventory of %s", serial,
+                ca_dir(ca));
+        free(serial);
+        return -1;
+    }
+    free(serial);
+    return 0;
+}
+
+static const char show_usage[] = "usage: duet cert show SERIAL|CERTFILE --ca-dir DIR [--format text|json]\n";
+
+int
+cmd_cert_show(int argc, char **argv)
+{
+    struct opts o = {.cmd = "duet cert show"};
+    struct duet_err err = {.kind = DUET_ERR_NONE};
+    struct ca *ca = NULL;
+    struct store_cert *row = NULL;
+    json_t *j = NULL;
+    int64_t now = (int64_t)time(NULL);
+    int rc = EXIT_USAGE;
+
+    if (parse_opts(argc, argv, OB_CA_DIR | OB_FORMAT, show_usage, &o) != 0)
+        goto out;
+    if (o.nargs != 1 || o.ca_dir == NULL) {
+        fprintf(stderr, "%s: SERIAL and --ca-dir are required\n%s", o.cmd, show_usage);
+        goto out;
+    }
+    if (o.format != NULL && strcmp(o.format, "json") != 0 && strcmp(o.format, "text") != 0) {
+        fprintf(stderr, "%s: --format \"%s\": expected text or json\n", o.cmd, o.format);
+        goto out;
+    }
+    if (cli_open_ca(o.ca_dir, false, NULL, &ca, &err) != 0 || find_row(ca, o.args[0], &row, &err) != 0) {
+        rc = cli_fail(o.cmd, &err);
+        goto out;
+    }
+    j = row_json(row, now, true);
+    if (o.format != NULL && strcmp(o.format, "json") == 0) {
+        json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        fputc('\n', stdout);
+    } else {
+        const char *key;
+        json_t *v;
+        json_object_foreach(j, key, v) {
+            char *text = json_is_string(v) ? strdup(json_string_value(v))
+                                           : json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+            printf("%-18s %s\n", key, text != NULL ? text : "");
+            free(text);
+        }
+    }
+    rc = EXIT_OK;
+out:
+    json_decref(j);
+    store_cert_free(row);
+    ca_close(ca);
+    opts_free(&o);
+    return rc;
+}
+
+/* --- renew / revoke -------------------------------------------------------- */
+
+/* The SANs of a stored certificate, re-parsed from its DER, as "dns:x" strings. */
+static int
+cert_sans(X509 *cert, char ***v, size_t *n, struct duet_err *err)
+{
+    GENERAL_NAMES *gens = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+    int rc = 0;
+
+    for (int i = 0; gens != NULL && i < sk_GENERAL_NAME_num(gens) && rc == 0; i++) {
+        char buf[600];
+        x509u_general_name(sk_GENERAL_NAME_value(gens, i), buf, sizeof(buf));
+        for (char *p = buf; *p && *p != ':'; p++)
+            *p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+        char **nv = realloc(*v, (*n + 2) * sizeof(char *));
+        if (nv == NULL || (nv[*n] = strdup(buf)) == NULL) {
+            if (nv != NULL)
+                *v = nv;
+            rc = err_nomem(err);
+            break;
+        }
+        *v = nv;
+        (*n)++;
+    }
+    GENERAL_NAMES_free(gens);
+    return rc;
+}
+
+static const char renew_usage[] =
+    "usage: duet cert renew SERIAL|CERTFILE --ca-dir DIR --out OUTDIR [--reuse-key] [--ttl D]\n"
+    "                       [--key-type T] [--passphrase-file F]\n";
+
+int
+cmd_cert_renew(int argc, char **argv)
+{
+    struct opts o = {.cmd = "duet cert renew"};
+    struct duet_err err = {.kind = DUET_ERR_NONE};
+    struct ca *ca = NULL;
+    struct store_cert *row = NULL;
+    X509 *old = NULL, *cert = NULL;
+    EVP_PKEY *key = NULL;
+    char **names = NULL;
+    size_t nnames = 0;
+    char *cn = NULL, *key_path = NULL, *crt_path = NULL;
+    bool clamped = false;
+    int rc = EXIT_USAGE;
+
+    if (parse_opts(argc, argv, OB_CA_DIR | OB_OUT | OB_REUSE_KEY | OB_TTL | OB_KEY_TYPE | OB_PASS,
+                   renew_usage, &o) != 0)
+        goto out;
+    if (o.nargs != 1 || o.ca_dir == NULL || o.out == NULL) {
+        fprintf(stderr, "%s: SERIAL|CERTFILE, --ca-dir and --out are required\n%s", o.cmd,
+                renew_usage);
+        goto out;
+    }
+    if (check_out_dir(o.out, &err) != 0 || cli_open_ca(o.ca_dir, true, o.pass_file, &ca, &err) != 0 ||
+        find_row(ca, o.args[0], &row, &err) != 0)
+        goto fail;
+    if (row->status == STORE_REVOKED) {
+        err_set(&err, DUET_ERR_INPUT, "certificate %s (serial %s) is revoked; issue a new one instead",
+                row->name, row->serial);
+        goto fail;
+    }
+    if (row->renewed_by != NULL) {
+        err_set(&err, DUET_ERR_INPUT, "certificate %s (serial %s) was already renewed by %s",
+                row->name, row->serial, row->renewed_by);
+        goto fail;
+    }
+    {
+        const unsigned char *p = row->der;
+        old = d2i_X509(NULL, &p, (long)row->der_len);
+    }
+    if (old == NULL || (cn = x509u_name_cn(X509_get_subject_name(old))) == NULL ||
+        cert_sans(old, &names, &nnames, &err) != 0) {
+        if (err.kind == DUET_ERR_NONE || old == NULL || cn == NULL)
+            err_set(&err, DUET_ERR_INTERNAL, "the stored certificate %s cannot be read", row->serial);
+        goto fail;
+    }
+    if (!safe_name(cn)) {
+        err_set(&err, DUET_ERR_INPUT, "the certificate's CN \"%s\" cannot name a file", cn);
+        goto fail;
+    }
+    if (o.reuse_key) {
+        key = X509_get_pubkey(old);
+    } else {
+        enum ca_key_type kt;
+        if (ca_key_type_parse(o.key_type != NULL ? o.key_type : ca_config(ca)->key_type, &kt, &err) != 0)
+            goto fail;
+        key = ca_key_generate(kt, &err);
+    }
+    if (key == NULL)
+        goto fail;
+    key_path = path_in(o.out, cn, ".key");
+    crt_path = path_in(o.out, cn, ".crt");
+    if (key_path == NULL || crt_path == NULL) {
+        err_nomem(&err);
+        goto fail;
+    }
+    {
+        int64_t ttl = o.ttl;
+        if (ttl == 0) /* same length of validity as the certificate renewed */
+            ttl = row->not_after - row->not_before - 60;
+        struct ca_request req = {.profile = row->profile,
+                                 .cn = cn,
+                                 .sans = (const char *const *)names,
+                                 .nsans = nnames,
+                                 .ttl = ttl,
+                                 .owner = row->owner,
+                                 .location = row->location,
+                                 .pubkey = key,
+                                 .renews = row->serial};
+        if (ca_issue(ca, &req, &cert, &clamped, &err) != 0)
+            goto fail;
+    }
+    if ((!o.reuse_key && write_key(key_path, key, &err) != 0) ||
+        write_chain(crt_path, cert, ca_issuing_cert(ca), &err) != 0)
+        goto fail;
+    report_issued("renewed as", cert, row->profile, clamped, o.reuse_key ? NULL : key_path,
+                  crt_path);
+    printf("renews:      %s\n", row->serial);
+    rc = EXIT_OK;
+    goto out;
+fail:
+    rc = cli_fail(o.cmd, &err);
+out:
+    for (size_t i = 0; i < nnames; i++)
+        free(names[i]);
+    free(names);
+    free(cn);
+    free(key_path);
+    free(crt_path);
+    EVP_PKEY_free(key);
+    X509_free(old);
+    X509_free(cert);
+    store_cert_free(row);
+    ca_close(ca);
+    opts_free(&o);
+    return rc;
+}
+
+static const char revoke_usage[] =
+    "usage: duet cert revoke SERIAL|CERTFILE --ca-dir DIR\n"
+    "                        [--reason unspecified|keyCompromise|caCompromise|affiliationChanged|\n"
+    "                                  superseded|cessationOfOperation|certificateHold]\n";
+
+int
+cmd_cert_revoke(int argc, char **argv)
+{
+    struct opts o = {.cmd = "duet cert revoke"};
+    struct duet_err err = {.kind = DUET_ERR_NONE};
+    struct ca *ca = NULL;
+    struct store_cert *row = NULL;
+    int reason = 0;
+    int rc = EXIT_USAGE;
+
+    if (parse_opts(argc, argv, OB_CA_DIR | OB_REASON, revoke_usage, &o) != 0)
+        goto out;
+    if (o.nargs != 1 || o.ca_dir == NULL) {
+        fprintf(stderr, "%s: SERIAL|CERTFILE and --ca-dir are required\n%s", o.cmd, revoke_usage);
+        goto out;
+    }
+    if (o.reason != NULL && (reason = ca_reason_parse(o.reason)) < 0) {
+        fprintf(stderr, "%s: --reason \"%s\" is not a reason\n%s", o.cmd, o.reason, revoke_usage);
+        goto out;
+    }
+    if (cli_open_ca(o.ca_dir, false, NULL, &ca, &err) != 0 || find_row(ca, o.args[0], &row, &err) != 0 ||
+        ca_revoke(ca, row->serial, reason, (int64_t)time(NULL), &err) != 0) {
+        rc = cli_fail(o.cmd, &err);
+        goto out;
+    }
+    printf("revoked %s (serial %s), reason %s; publish it with duet crl generate\n", row->name,
+           row->serial, x509u_crl_reason(reason));
+    rc = EXIT_OK;
+out:
+    store_cert_free(row);
+    ca_close(ca);
+    opts_free(&o);
+    return rc;
+}
+
+/* --- export ---------------------------------------------------------------- */
+
+static const char export_usage[] =
+    "usage: duet cert export --cert F --key F --format pem|der|p12 [--legacy]\n"
+    "                        [--password-file F] --out F\n";
+
+/*
+ * PKCS#12 (RFC 7292): AES-256-CBC with PBKDF2 and a SHA-256 MAC by default;
+ * --legacy uses 3DES with SHA-1 for old Windows, macOS and Java keystores.
+ */
+static PKCS12 *
+make_p12(EVP_PKEY *key, X509 *leaf, STACK_OF(X509) *chain, const char *pass, bool legacy,
+         struct duet_err *err)
+{
+    char *fname = x509u_name_cn(X509_get_subject_name(leaf));
+    int nid = legacy ? NID_pbe_WithSHA1And3_Key_TripleDES_CBC : NID_aes_256_cbc;
+    PKCS12 *p12 = PKCS12_create_ex(pass, fname != NULL ? fname : "duet", key, leaf, chain, nid,
+                                   nid, legacy ? 2048 : 100000, -1, 0, NULL, NULL);
+
+    free(fname);
+    if (p12 == NULL) {
+        err_set_ssl(err, DUET_ERR_INTERNAL, "cannot build the PKCS#12 file");
+        return NULL;
+    }
+    if (!PKCS12_set_mac(p12, pass, -1, NULL, 0, legacy ? 2048 : 100000,
+                        legacy ? EVP_sha1() : EVP_sha256())) {
+        PKCS12_free(p12);
+        err_set_ssl(err, DUET_ERR_INTERNAL, "cannot add the PKCS#12 MAC");
+        return NULL;
+    }
+    return p12;
+}
+
+int
+cmd_cert_export(int argc, char **argv)
+{
+    struct opts o = {.cmd = "duet cert export"};
+    struct duet_err err = {.kind = DUET_ERR_NONE};
+    STACK_OF(X509) *certs = NULL;
+    EVP_PKEY *key = NULL;
+    char *pass = NULL;
+    BIO *bio = NULL;
+    PKCS12 *p12 = NULL;
+    X509 *leaf;
+    int rc = EXIT_USAGE;
+
+    if (parse_opts(argc, argv, OB_CERT | OB_KEY | OB_FORMAT | OB_LEGACY | OB_PASSWORD_FILE | OB_OUT,
+                   export_usage, &o) != 0)
+        goto out;
+    if (o.nargs != 0 || o.cert == NULL || o.out == NULL || o.format == NULL) {
+        fprintf(stderr, "%s: --cert, --format and --out are required\n%s", o.cmd, export_usage);
+        goto out;
+    }
+    if (strcmp(o.format, "pem") != 0 && strcmp(o.format, "der") != 0 &&
+        strcmp(o.format, "p12") != 0) {
+        fprintf(stderr, "%s: --format \"%s\": expected pem, der or p12\n", o.cmd, o.format);
+        goto out;
+    }
+    if (strcmp(o.format, "p12") == 0 && (o.key == NULL || o.password_file == NULL)) {
+        fprintf(stderr, "%s: --format p12 needs --key and --password-file\n", o.cmd);
+        goto out;
+    }
+    if (o.legacy && strcmp(o.format, "p12") != 0) {
+        fprintf(stderr, "%s: --legacy applies to --format p12 only\n", o.cmd);
+        goto out;
+    }
+    rc = EXIT_INVALID;
+    if (load_certs_file(o.cert, NULL, &certs, &err) != 0 ||
+        (o.key != NULL && load_key_file(o.key, NULL, &key, &err) != 0) ||
+        (o.password_file != NULL && fileio_read_secret(o.password_file, &pass, &err) != 0))
+        goto fail;
+    leaf = sk_X509_shift(certs);
+    if (key != NULL && X509_check_private_key(leaf, key) != 1) {
+        ERR_clear_error();
+        X509_free(leaf);
+        err_set(&err, DUET_ERR_INPUT, "%s does not belong to the certificate in %s", o.key, o.cert);
+        goto fail;
+    }
+    bio = BIO_new(BIO_s_mem());
+    if (bio == NULL) {
+        X509_free(leaf);
+        err_nomem(&err);
+        goto fail;
+    }
+    if (strcmp(o.format, "der") == 0) {
+        if (!i2d_X509_bio(bio, leaf))
+            err_nomem(&err);
+    } else if (strcmp(o.format, "pem") == 0) {
+        /* The chain, then the key when given: one file for servers that want both. */
+        bool ok = PEM_write_bio_X509(bio, leaf);
+        for (int i = 0; ok && i < sk_X509_num(certs); i++)
+            ok = PEM_write_bio_X509(bio, sk_X509_value(certs, i));
+        if (ok && key != NULL)
+            ok = PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL);
+        if (!ok)
+            err_nomem(&err);
+    } else if ((p12 = make_p12(key, leaf, certs, pass, o.legacy, &err)) != NULL) {
+        if (!i2d_PKCS12_bio(bio, p12))
+            err_nomem(&err);
+    }
+    X509_free(leaf);
+    if (err.kind != DUET_ERR_NONE)
+        goto fail;
+    if (write_mem_bio(bio, o.out, key != NULL ? 0600 : 0644, &err) != 0)
+        goto fail;
+    printf("wrote %s (%s%s)\n", o.out, o.format, o.legacy ? ", legacy 3DES/SHA-1" : "");
+    rc = EXIT_OK;
+    goto out;
+fail:
+    rc = cli_fail(o.cmd, &err);
+out:
+    PKCS12_free(p12);
+    BIO_free(bio);
+    OSSL_STACK_OF_X509_free(certs);
+    EVP_PKEY_free(key);
+    fileio_free_secret(pass);
+    opts_free(&o);
+    return rc;
+}
+
+/* --- expiring --------------------------------------------------------------- */
+
+/* Prometheus label value escaping: backslash, quote, newline. */
+static void
+prom_label(FILE *f, const char *s)
+{
+    for (const char *p = s != NULL ? s : ""; *p; p++) {
+        if (*p == '\\' || *p == '"')
+            fputc('\\', f);
+        if (*p == '\n') {
+            fputs("\\n", f);
+            continue;
+        }
+        fputc(*p, f);
+    }
+}
+
+static const char expiring_usage[] =
+    "usage: duet cert expiring --ca-dir DIR --within 30d [--format text|prometheus]\n"
+    "exit 1 when an unrevoked certificate that was not renewed expires within the window\n";
+
+int
+cmd_cert_expiring(int argc, char **argv)
+{
+    struct opts o = {.cmd = "duet cert expiring"};
+    struct duet_err err = {.kind = DUET_ERR_NONE};
+    struct ca *ca = NULL;
+    struct store_filter f;
+    struct store_cert **rows = NULL;
+    size_t n = 0, hits = 0;
+    int64_t now = (int64_t)time(NULL);
+    bool prom = false;
+    int rc = EXIT_USAGE;
+
+    memset(&f, 0, sizeof(f));
+    if (parse_opts(argc, argv, OB_CA_DIR | OB_WITHIN | OB_FORMAT, expiring_usage, &o) != 0)
+        goto out;
+    if (o.nargs != 0 || o.ca_dir == NULL || !o.has_within) {
+        fprintf(stderr, "%s: --ca-dir and --within are required\n%s", o.cmd, expiring_usage);
+        goto out;
+    }
+    if (o.format != NULL) {
+        if (strcmp(o.format, "prometheus") == 0)
+            prom = true;
+        else if (strcmp(o.format, "text") != 0) {
+            fprintf(stderr, "%s: --format \"%s\": expected text or prometheus\n", o.cmd, o.format);
+            goto out;
+        }
+    }
+    f.now = now;
+    f.only_valid = true;
+    if (cli_open_ca(o.ca_dir, false, NULL, &ca, &err) != 0 ||
+        store_list(ca_store(ca), &f, &rows, &n, &err) != 0) {
+        rc = cli_fail(o.cmd, &err);
+        goto out;
+    }
+    if (prom) {
+        printf("# HELP duet_certificate_expiry_seconds Seconds until an unrevoked certificate of "
+               "the inventory expires.\n# TYPE duet_certificate_expiry_seconds gauge\n");
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct store_cert *c = rows[i];
+        bool in_window = c->renewed_by == NULL && c->not_after <= now + o.within;
+        if (prom) {
+            printf("duet_certificate_expiry_seconds{serial=\"");
+            prom_label(stdout, c->serial);
+            printf("\",name=\"");
+            prom_label(stdout, c->name);
+            printf("\",profile=\"");
+            prom_label(stdout, c->profile);
+            printf("\",owner=\"");
+            prom_label(stdout, c->owner);
+            printf("\"} %lld\n", (long long)(c->not_after - now));
+        } else if (in_window) {
+            char na[32];
+            x509u_fmt_rfc3339(c->not_after, na, sizeof(na));
+            printf("%s (serial %s, profile %s, owner %s) expires %s, in %lld days\n", c->name,
+                   c->serial, c->profile, c->owner ? c->owner : "-", na,
+                   (long long)((c->not_after - now) / 86400));
+        }
+        if (in_window)
+            hits++;
+    }
+    if (prom) {
+        printf("# HELP duet_certificates_expiring Unrevoked, not renewed certificates expiring "
+               "within the window.\n# TYPE duet_certificates_expiring gauge\n"
+               "duet_certificates_expiring{within=\"%s\"} %zu\n",
+               o.within_text, hits);
+    } else if (hits == 0) {
+        printf("no certificate expires within %s\n", o.within_text);
+    }
+    rc = hits > 0 ? EXIT_INVALID : EXIT_OK;
+out:
+    store_certs_free(rows, n);
+    ca_close(ca);
+    opts_free(&o);
+    return rc;
+}

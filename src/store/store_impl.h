@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * store_impl.h - what a store backend implements.  store.c dispatches the
+ * public store_* calls to these operations; each backend embeds struct store
+ * as its first member.
+ */
+#ifndef DUET_STORE_IMPL_H
+#define DUET_STORE_IMPL_H
+
+#include "store/store.h"
+
+struct store_ops {
+    int (*begin)(struct store *s, struct duet_err *err);
+    int (*commit)(struct store *s, struct duet_err *err);
+    void (*rollback)(struct store *s);
+    int (*serial_used)(struct store *s, const char *serial, bool *used, struct duet_err *err);
+    int (*insert)(struct store *s, const struct store_cert *c, struct duet_err *err);
+    int (*get)(struct store *s, const char *serial, struct store_cert **out,
+               struct duet_err *err);
+    int (*list)(struct store *s, const struct store_filter *f, bool revoked_only,
+                struct store_cert ***out, size_t *n, struct duet_err *err);
+    int (*revoke)(struct store *s, const char *serial, int64_t when, int reason,
+                  struct duet_err *err);
+    int (*link_renewal)(struct store *s, const char *old_serial, const char *new_serial,
+                        struct duet_err *err);
+    int (*next_crl_number)(struct store *s, uint64_t *number, struct duet_err *err);
+    void (*close)(struct store *s);
+};
+
+struct store {
+    const struct store_ops *ops;
+};
+
+#endif

@@ -1,0 +1,522 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * store_sqlite.c - the embedded inventory: one SQLite file in WAL mode.
+ *
+ * Durability: synchronous=FULL, so a committed row survives power loss, and
+ * BEGIN IMMEDIATE for every write so that two `duet` processes on the same
+ * CA directory serialise instead of failing halfway.  The serial column is
+ * the primary key: a serial can never be stored twice, and rows are never
+ * deleted, so a serial is never reused.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <sqlite3.h>
+
+#include "lib/x509util.h"
+#include "store/store_impl.h"
+
+#define SCHEMA_VERSION "1"
+#define BUSY_TIMEOUT_MS 10000
+
+struct sqlite_store {
+    struct store base;
+    sqlite3 *db;
+    char *path;
+    bool in_txn;
+};
+
+static const char schema_sql[] =
+    "CREATE TABLE IF NOT EXISTS meta ("
+    "  key TEXT PRIMARY KEY,"
+    "  value TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS certificates ("
+    "  serial TEXT PRIMARY KEY,"
+    "  name TEXT NOT NULL,"
+    "  subject TEXT NOT NULL,"
+    "  issuer TEXT NOT NULL,"
+    "  sans TEXT NOT NULL,"
+    "  profile TEXT NOT NULL,"
+    "  owner TEXT,"
+    "  location TEXT,"
+    "  key_fingerprint TEXT NOT NULL,"
+    "  not_before INTEGER NOT NULL,"
+    "  not_after INTEGER NOT NULL,"
+    "  issued_at INTEGER NOT NULL,"
+    "  status INTEGER NOT NULL DEFAULT 0 CHECK (status IN (0, 1)),"
+    "  revoked_at INTEGER,"
+    "  reason INTEGER,"
+    "  renews TEXT REFERENCES certificates(serial),"
+    "  renewed_by TEXT REFERENCES certificates(serial),"
+    "  der BLOB NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS certificates_not_after ON certificates(not_after);"
+    "CREATE INDEX IF NOT EXISTS certificates_owner ON certificates(owner);"
+    "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '" SCHEMA_VERSION "');"
+    "INSERT OR IGNORE INTO meta(key, value) VALUES ('crl_number', '0');";
+
+static const char columns[] =
+    "serial, name, subject, issuer, sans, profile, owner, location, key_fingerprint, "
+    "not_before, not_after, issued_at, status, revoked_at, reason, renews, renewed_by, der";
+
+/* Record a SQLite failure, naming the inventory file and telling locks apart. */
+static int
+db_err(struct sqlite_store *ss, struct duet_err *err, const char *what)
+{
+    int code = sqlite3_errcode(ss->db);
+
+    if (code == SQLITE_BUSY || code == SQLITE_LOCKED)
+        return err_set(err, DUET_ERR_INPUT,
+                       "%s: inventory is locked by another process (%s); try again", ss->path,
+                       what);
+    if (code == SQLITE_CORRUPT || code == SQLITE_NOTADB)
+        return err_set(err, DUET_ERR_INPUT, "%s: inventory is corrupt or not a database (%s: %s)",
+                       ss->path, what, sqlite3_errmsg(ss->db));
+    return err_set(err, DUET_ERR_INPUT, "%s: %s failed: %s", ss->path, what,
+                   sqlite3_errmsg(ss->db));
+}
+
+static int
+exec(struct sqlite_store *ss, const char *sql, const char *what, struct duet_err *err)
+{
+    if (sqlite3_exec(ss->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+        return db_err(ss, err, what);
+    return 0;
+}
+
+static int
+sq_begin(struct store *s, struct duet_err *err)
+{
+    struct sqlite_store *ss = (struct sqlite_store *)s;
+
+    if (exec(ss, "BEGIN IMMEDIATE", "starting a transaction", err) != 0)
+        return -1;
+    ss->in_txn = true;
+    return 0;
+}
+
+static int
+sq_commit(struct store *s, struct duet_err *err)
+{
+    struct sqlite_store *ss = (struct sqlite_store *)s;
+
+    if (exec(ss, "COMMIT", "committing", err) != 0) {
+        (void)sqlite3_exec(ss->db, "ROLLBACK", NULL, NULL, NULL);
+        ss->in_txn = false;
+        return -1;
+    }
+    ss->in_txn = false;
+    return 0;
+}
+
+static void
+sq_rollback(struct store *s)
+{
+    struct sqlite_store *ss = (struct sqlite_store *)s;
+
+    if (ss->in_txn)
+        (void)sqlite3_exec(ss->db, "ROLLBACK", NULL, NULL, NULL);
+    ss->in_txn = false;
+}
+
+static int
+prepare(struct sqlite_store *ss, const char *sql, sqlite3_stmt **st, struct duet_err *err)
+{
+    if (sqlite3_prepare_v2(ss->db, sql, -1, st, NULL) != SQLITE_OK)
+        return db_err(ss, err, "preparing a query");
+    return 0;
+}
+
+static void
+bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+    if (v != NULL)
+        sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static int
+sq_serial_used(struct store *s, const char *serial, bool *used, struct duet_err *err)
+{
+    struct sqlite_store *ss = (struct sqlite_store *)s;
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    if (prepare(ss, "SELECT 1 FROM certificates WHERE serial = ?", &st, err) != 0)
+        return -1;
+    bind_text(st, 1, serial);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return db_err(ss, err, "looking up a serial");
+    *used = rc == SQLITE_ROW;
+    return 0;
+}
+
+static int
+sq_insert(struct store *s, const struct store_cert *c, struct duet_err *err)
+{
+    struct sqlite_store *ss = (struct sqlite_store *)s;
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    if (prepare(ss,
+                "INSERT INTO certificates (serial, name, subject, issuer, sans, profile, owner, "
+                "location, key_fingerprint, not_before, not_after, issued_at, status, revoked_at, "
+                "reason, renews, renewed_by, der) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                &st, err) != 0)
+        return -1;
+    bind_text(st, 1, c->serial);
+    bind_text(st, 2, c->name);
+    bind_text(st, 3, c->subject);
+    bind_text(st, 4, c->issuer);
+    bind_text(st, 5, c->sans != NULL ? c->sans : "");
+    bind_text(st, 6, c->profile);
+    bind_text(st, 7, c->owner);
+    bind_text(st, 8, c->location);
+    bind_text(st, 9, c->key_fingerprint);
+    sqlite3_bind_int64(st, 10, c->not_before);
+    sqlite3_bind_int64(st, 11, c->not_after);
+    sqlite3_bind_int64(st, 12, c->issued_at);
+    sqlite3_bind_int(st, 13, (int)c->status);
+    if (c->status == STORE_REVOKED) {
+        sqlite3_bind_int64(st, 14, c->revoked_at);
+        sqlite3_bind_int(st, 15, c->reason);
+    } else {
+        sqlite3_bind_null(st, 14);
+        sqlite3_bind_null(st, 15);
+    }
+    bind_text(st, 16, c->renews);
+    bind_text(st, 17, c->renewed_by);
+    sqlite3_bind_blob(st, 18, c->der, (int)c->der_len, SQLITE_TRANSIENT);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc == SQLITE_CONSTRAINT)
+        return err_set(err, DUET_ERR_INPUT, "%s: serial %s is already in the inventory",
+                       ss->path, c->serial);
+    if (rc != SQLITE_DONE)
+        return db_err(ss, err, "recording a certificate");
+    return 0;
+}
+
+static char *
+col_text(sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+
+    return t != NULL ? strdup((const char *)t) : NULL;
+}
+
+/* One row (selected with `columns`) as a record; NULL on OOM. */
+static struct store_cert *
+row_to_cert(sqlite3_stmt *st)
+{
+    struct store_cert *c = calloc(1, sizeof(*c));
+    const void *blob;
+    int n;
+
+    if (c == NULL)
+        return NULL;
+    c->serial = col_text(st, 0);
+    c->name = col_text(st, 1);
+    c->subject = col_text(st, 2);
+    c->issuer = col_text(st, 3);
+    c->sans = col_text(st, 4);
+    c->profile = col_text(st, 5);
+    c->owner = col_text(st, 6);
+    c->location = col_text(st, 7);
+    c->key_fingerprint = col_text(st, 8);
+    c->not_before = sqlite3_column_int64(st, 9);
+    c->not_after = sqlite3_column_int64(st, 10);
+    c->issued_at = sqlite3_column_int64(st, 11);
+    c->status = sqlite3_column_int(st, 12) == 1 ? STORE_REVOKED : STORE_VALID;
+    c->revoked_at = sqlite3_column_int64(st, 13);
+    c->reason = sqlite3_column_int(st, 14);
+    c->renews = col_text(st, 15);
+    c->renewed_by = col_text(st, 16);
+    blob = sqlite3_column_blob(st, 17);
+    n = sqlite3_column_bytes(st, 17);
+    if (blob != NULL && n > 0 && (c->der = malloc((size_t)n)) != NULL) {
+        memcpy(c->der, blob, (size_t)n);
+        c->der_len = (size_t)n;
+    }
+    if (c->serial == NULL || c->name == NULL || c->subject == NULL || c->issuer == NULL ||
+        c->sans == NULL || c->profile == NULL || c->key_fingerprint == NULL || c->der == NULL) {
+        store_cert_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+static int
+sq_get(struct store *s, const char *serial, struct store_cert **out, struct duet_err *err)
+{
+    struct sqlite_store *ss = (struct sqlite_store *)s;
+    sqlite3_stmt *st = NULL;
+    char sql[512];
+    int rc;
+
+    *out = NULL;
+    snprintf(sql, sizeof(sql), "SELECT %s FROM certificates WHERE serial = ?", columns);
+    if (prepare(ss, sql, &st, err) != 0)
+        return -1;
+    bind_text(st, 1, serial);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *out = row_to_cert(st);
+        sqlite3_finalize(st);
+        return *out != NULL ? 0 : err_nomem(err);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return db_err(ss, err, "reading a certificate");
+    return 0;
+}
+
+static int
+sq_list(struct store *s, const struct store_filter *f, bool revoked_only,
+        struct store_cert ***out, size_t *n, struct duet_err *err)
+{
+    struct sqlite_store *ss = (struct sqlite_store *)s;
+    sqlite3_stmt *st = NULL;
+    char sql[1024];
+    struct store_cert **v = NULL;
+    size_t len = 0, cap = 0;
+    int rc;
+    int64_t now = f != NULL ? f->now : 0;
+
+    *out = NULL;
+    *n = 0;
+    if (revoked_only) {
+        snprintf(sql, sizeof(sql),
+                 "SELECT %s FROM certificates WHERE status = 1 ORDER BY revoked_at, serial",
+                 columns);
+    } else {
+        snprintf(sql, sizeof(sql),
+                 "SELECT %s FROM certificates WHERE "
+                 "(?1 = 0 OR (status = 0 AND not_after < ?1)) AND "
+                 "(?2 = 0 OR (status = 0 AND not_after > ?5)) AND "
+                 "(?3 = 0 OR (status = 0 AND not_after <= ?5)) AND "
+                 "(?4 = 0 OR status = 1) AND "
+                 "(?6 IS NULL OR owner = ?6) AND (?7 IS NULL OR profile = ?7) "
+                 "ORDER BY not_after, serial",
+                 columns);
+    }
+    if (prepare(ss, sql, &st, err) != 0)
+        return -1;
+    if (!revoked_only) {
+        sqlite3_bind_int64(st, 1, f->expiring_before);
+        sqlite3_bind_int(st, 2, f->only_valid);
+        sqlite3_bind_int(st, 3, f->only_expired);
+        sqlite3_bind_int(st, 4, f->only_revoked);
+        sqlite3_bind_int64(st, 5, now);
+        bind_text(st, 6, f->owner);
+        bind_text(st, 7, f->profile);
+    }
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (len == cap) {
+            size_t ncap = cap ? cap * 2 : 64;
+            struct store_cert **nv = realloc(v, ncap * sizeof(*v));
+            if (nv == NULL)
+                goto oom;
+            v = nv;
+            cap = ncap;
+        }
+        if ((v[len] = row_to_cert(st)) == NULL)
+            goto oom;
+        len++;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        store_certs_free(v, len);
+        return db_err(ss, err, "listing certificates");
+    }
+    *out = v;
+    *n = len;
+    return 0;
+oom:
+    sqlite3_finalize(st);
+    store_certs_free(v, len);
+    return err_nomem(err);
+}
+
+static int
+sq_revoke(struct store *s, const char *serial, int64_t when, int reason, struct duet_err *err)
+{
+    struct sqlite_store *ss = (struct sqlite_store *)s;
+    struct store_cert *c = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    if (sq_get(s, serial, &c, err) != 0)
+        return -1;
+    if (c == NULL)
+        return err_set(err, DUET_ERR_INPUT, "serial %s is not in the inventory %s", serial,
+                       ss->path);
+    if (c->status == STORE_REVOKED) {
+        char when_s[32];
+        x509u_fmt_rfc3339(c->revoked_at, when_s, sizeof(when_s));
+        err_set(err, DUET_ERR_INPUT,
+                "certificate %s (serial %s) is already revoked, since %s (reason: %s)", c->name,
+                serial, when_s, x509u_crl_reason(c->reason));
+        store_cert_free(c);
+        return -1;
+    }
+    store_cert_free(c);
+    if (prepare(ss,
+                "UPDATE certificates SET status = 1, revoked_at = ?, reason = ? "
+                "WHERE serial = ? AND status = 0",
+                &st, err) != 0)
+        return -1;
+    sqlite3_bind_int64(st, 1, when);
+    sqlite3_bind_int(st, 2, reason);
+    bind_text(st, 3, serial);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return db_err(ss, err, "revoking a certificate");
+    if (sqlite3_changes(ss->db) != 1)
+        return err_set(err, DUET_ERR_INPUT, "serial %s could not be revoked", serial);
+    return 0;
+}
+
+static int
+sq_link_renewal(struct store *s, const char *old_serial, const char *new_serial,
+                struct duet_err *err)
+{
+    struct sqlite_store *ss = (struct sqlite_store *)s;
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    if (prepare(ss, "UPDATE certificates SET renewed_by = ? WHERE serial = ?", &st, err) != 0)
+        return -1;
+    bind_text(st, 1, new_serial);
+    bind_text(st, 2, old_serial);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return db_err(ss, err, "linking a renewal");
+    if (sqlite3_changes(ss->db) != 1)
+        return err_set(err, DUET_ERR_INPUT, "serial %s is not in the inventory", old_serial);
+    return 0;
+}
+
+static int
+sq_next_crl_number(struct store *s, uint64_t *number, struct duet_err *err)
+{
+    struct sqlite_store *ss = (struct sqlite_store *)s;
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    if (prepare(ss,
+                "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'crl_number' "
+                "RETURNING CAST(value AS INTEGER)",
+                &st, err) != 0)
+        return -1;
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        return db_err(ss, err, "taking the next CRL number");
+    }
+    *number = (uint64_t)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return 0;
+}
+
+static void
+sq_close(struct store *s)
+{
+    struct sqlite_store *ss = (struct sqlite_store *)s;
+
+    if (ss->in_txn)
+        sq_rollback(s);
+    sqlite3_close(ss->db);
+    free(ss->path);
+    free(ss);
+}
+
+static const struct store_ops sqlite_ops = {
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .serial_used = sq_serial_used,
+    .insert = sq_insert,
+    .get = sq_get,
+    .list = sq_list,
+    .revoke = sq_revoke,
+    .link_renewal = sq_link_renewal,
+    .next_crl_number = sq_next_crl_number,
+    .close = sq_close,
+};
+
+/* Open or create the SQLite inventory; see store.h. */
+int
+store_open_sqlite(const char *path, bool create, struct store **out, struct duet_err *err)
+{
+    struct sqlite_store *ss = NULL;
+    sqlite3_stmt *st = NULL;
+    struct stat sb;
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX;
+
+    *out = NULL;
+    if (!create && stat(path, &sb) != 0)
+        return err_set(err, DUET_ERR_INPUT, "%s: no inventory here (run duet ca init first)",
+                       path);
+    if (create)
+        flags |= SQLITE_OPEN_CREATE;
+    ss = calloc(1, sizeof(*ss));
+    if (ss == NULL || (ss->path = strdup(path)) == NULL) {
+        free(ss);
+        return err_nomem(err);
+    }
+    ss->base.ops = &sqlite_ops;
+    if (sqlite3_open_v2(path, &ss->db, flags, NULL) != SQLITE_OK) {
+        err_set(err, DUET_ERR_INPUT, "%s: cannot open inventory: %s", path,
+                ss->db != NULL ? sqlite3_errmsg(ss->db) : "out of memory");
+        goto err;
+    }
+    sqlite3_busy_timeout(ss->db, BUSY_TIMEOUT_MS);
+    sqlite3_extended_result_codes(ss->db, 0);
+    if (exec(ss, "PRAGMA journal_mode=WAL", "enabling WAL", err) != 0 ||
+        exec(ss, "PRAGMA synchronous=FULL", "setting synchronous", err) != 0 ||
+        exec(ss, "PRAGMA foreign_keys=ON", "enabling foreign keys", err) != 0)
+        goto err;
+    if (create) {
+        if (exec(ss, "BEGIN IMMEDIATE", "creating the schema", err) != 0)
+            goto err;
+        if (exec(ss, schema_sql, "creating the schema", err) != 0 ||
+            exec(ss, "COMMIT", "creating the schema", err) != 0) {
+            (void)sqlite3_exec(ss->db, "ROLLBACK", NULL, NULL, NULL);
+            goto err;
+        }
+    }
+    /* Is it ours, and a version we understand? */
+    if (sqlite3_prepare_v2(ss->db, "SELECT value FROM meta WHERE key = 'schema_version'", -1, &st,
+                           NULL) != SQLITE_OK) {
+        int code = sqlite3_errcode(ss->db);
+        if (code == SQLITE_NOTADB || code == SQLITE_CORRUPT)
+            db_err(ss, err, "reading the schema");
+        else
+            err_set(err, DUET_ERR_INPUT, "%s: not a duet inventory (%s)", path,
+                    sqlite3_errmsg(ss->db));
+        goto err;
+    }
+    if (sqlite3_step(st) != SQLITE_ROW ||
+        strcmp((const char *)sqlite3_column_text(st, 0), SCHEMA_VERSION) != 0) {
+        err_set(err, DUET_ERR_INPUT, "%s: not a duet inventory of schema version %s", path,
+                SCHEMA_VERSION);
+        goto err;
+    }
+    sqlite3_finalize(st);
+    *out = &ss->base;
+    return 0;
+err:
+    sqlite3_finalize(st);
+    sqlite3_close(ss->db);
+    free(ss->path);
+    free(ss);
+    return -1;
+}
