@@ -15,8 +15,15 @@ libssl-dev
 openssl
 libjansson-dev
 libcmocka-dev
+libsqlite3-dev
+libyaml-dev
 python3
 python3-pytest
+curl
+nginx
+gnutls-bin
+libnss3-tools
+openjdk-17-jre-headless
 "
 
 missing=""
