@@ -31,6 +31,7 @@
 #include "lib/fileio.h"
 #include "lib/identity.h"
 #include "lib/load.h"
+#include "lib/verify.h"
 #include "lib/x509util.h"
 
 #define ROOT_VALIDITY (10 * 365 * 86400LL)
@@ -1039,6 +1040,40 @@ url_list_value(const char *prefix, const struct strlist *l)
     return v;
 }
 
+/*
+ * Verify a freshly signed certificate against the CA's own chain before it is
+ * committed, so that the CA never hands out a certificate its relying parties
+ * would refuse (for instance a name outside the issuing CA's name constraints).
+ */
+static int
+self_check(struct ca *ca, X509 *cert, int64_t now, struct duet_err *err)
+{
+    X509_STORE *store = X509_STORE_new();
+    STACK_OF(X509) *untrusted = sk_X509_new_null();
+    struct verify_params p;
+    int rc = -1;
+
+    if (store == NULL || untrusted == NULL || !X509_STORE_add_cert(store, ca->root) ||
+        !sk_X509_push(untrusted, ca->issuing)) {
+        err_nomem(err);
+        goto out;
+    }
+    memset(&p, 0, sizeof(p));
+    p.store = store;
+    p.untrusted = untrusted;
+    p.use_time = true;
+    p.time = now;
+    if (verify_chain(&p, cert, NULL, NULL, err) != 0) {
+        err_prefix(err, "refusing to issue a certificate relying parties would reject");
+        goto out;
+    }
+    rc = 0;
+out:
+    sk_X509_free(untrusted);
+    X509_STORE_free(store);
+    return rc;
+}
+
 /* Issue a certificate; see ca.h. */
 int
 ca_issue(struct ca *ca, const struct ca_request *req, X509 **cert_out, bool *clamped,
@@ -1154,7 +1189,7 @@ ca_issue(struct ca *ca, const struct ca_request *req, X509 **cert_out, bool *cla
         goto out;
     if (sign_and_record(ca->store, &spec, p->name, req->owner, req->location, req->renews, now,
                         cert_out, err) != 0 ||
-        store_commit(ca->store, err) != 0) {
+        self_check(ca, *cert_out, now, err) != 0 || store_commit(ca->store, err) != 0) {
         store_rollback(ca->store);
         X509_free(*cert_out);
         *cert_out = NULL;
