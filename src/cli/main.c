@@ -23,6 +23,8 @@ usage(FILE *out)
             "  cert expiring            exit 1 when certificates expire soon (cron, alerts)\n"
             "  crl generate             the CA's CRL\n"
             "  cert inspect FILE...     show certificates, chains, CSRs, CRLs and keys\n"
+            "  proxy                    mTLS gateway in front of an HTTP or TCP service\n"
+            "  tunnel                   mTLS client side for programs that cannot do it\n"
             "  cert verify LEAF         verify a certificate chain for a purpose and a name\n"
             "  version                  print the version\n"
             "\n"
@@ -42,6 +44,10 @@ main(int argc, char **argv)
         return cmd_ca(argc - 1, argv + 1);
     if (strcmp(argv[1], "crl") == 0)
         return cmd_crl(argc - 1, argv + 1);
+    if (strcmp(argv[1], "proxy") == 0)
+        return cmd_proxy(argc - 1, argv + 1);
+    if (strcmp(argv[1], "tunnel") == 0)
+        return cmd_tunnel(argc - 1, argv + 1);
     if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
         printf("duet %s\n", duet_version());
         return EXIT_OK;

@@ -68,6 +68,8 @@ verify_cb(int ok, X509_STORE_CTX *ctx)
         return ok;
     code = X509_STORE_CTX_get_error(ctx);
     depth = X509_STORE_CTX_get_error_depth(ctx);
+    if (code == X509_V_ERR_CRL_HAS_EXPIRED && st->p->accept_expired_crl)
+        return 1; /* warn mode: the caller reports stale CRLs itself */
     if (code == X509_V_ERR_UNABLE_TO_GET_CRL) {
         STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(ctx);
         if (chain != NULL && depth == sk_X509_num(chain) - 1 &&
@@ -217,7 +219,7 @@ find_revocation(STACK_OF(X509_CRL) *crls, X509 *cert, int64_t *when, char *reaso
             snprintf(reason, rlen, "%s", x509u_crl_reason(ASN1_ENUMERATED_get(r)));
             ASN1_ENUMERATED_free(r);
         } else {
-            snprintf(reason, rlen, "no reason given");
+            snprintf(reason, rlen, "unspecified");
         }
         *crl_issuer = x509u_name(X509_CRL_get_issuer(crl));
         return true;

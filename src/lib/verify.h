@@ -35,6 +35,7 @@ struct verify_params {
     bool max_depth_set;        /* false: VERIFY_DEFAULT_MAX_DEPTH */
     int max_depth;             /* CA certificates allowed between leaf and anchor */
     enum duet_crl_scope crl_scope;
+    bool accept_expired_crl;   /* an expired CRL still revokes but does not fail (warn mode) */
 };
 
 /*

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * cmd_proxy.c - `duet proxy` and `duet tunnel`: parse the configuration,
+ * check it (with --check, print "configuration OK" or the first error), run.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "proxy/proxy.h"
+
+static int
+run(int argc, char **argv, enum proxy_role role)
+{
+    const char *cmd = role == ROLE_SERVER ? "duet proxy" : "duet tunnel";
+    struct proxy_cfg cfg;
+    struct duet_err err = {.kind = DUET_ERR_NONE};
+    bool check = false;
+
+    memset(&cfg, 0, sizeof(cfg));
+    if (proxy_cfg_from_args(argc, argv, role, &cfg, &check, &err) != 0) {
+        proxy_cfg_clear(&cfg);
+        if (err.kind == DUET_ERR_NONE)
+            return EXIT_OK; /* --help */
+        fprintf(stderr, "%s: %s\n", cmd, err.msg);
+        return EXIT_USAGE;
+    }
+    if (check) {
+        int rc = proxy_check(&cfg, &err);
+        proxy_cfg_clear(&cfg);
+        if (rc != 0) {
+            fprintf(stderr, "%s: %s\n", cmd, err.msg);
+            return EXIT_INVALID;
+        }
+        printf("configuration OK\n");
+        return EXIT_OK;
+    }
+    return proxy_run(&cfg, argc, argv);
+}
+
+int
+cmd_proxy(int argc, char **argv)
+{
+    return run(argc, argv, ROLE_SERVER);
+}
+
+int
+cmd_tunnel(int argc, char **argv)
+{
+    return run(argc, argv, ROLE_TUNNEL);
+}

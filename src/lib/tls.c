@@ -1,0 +1,558 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * tls.c - server and client SSL_CTX construction for duet.
+ *
+ * Peer certificates are verified by verify_store_ctx() from
+ * SSL_CTX_set_cert_verify_callback(), so a handshake accepts exactly what
+ * `duet cert verify` accepts, and a refusal keeps the same sentence.  TLS 1.3
+ * only by default, TLS 1.2 on request with AEAD ECDHE suites only; nothing
+ * older.  Session resumption is off: every connection is verified in full
+ * (resumption that re-checks revocation is separate work).
+ */
+#include "lib/tls.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <arpa/inet.h>
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#include "lib/load.h"
+#include "lib/verify.h"
+#include "lib/x509util.h"
+
+/* Verification data attached to an SSL_CTX; immutable after construction. */
+struct tls_trust {
+    X509_STORE *store;
+    STACK_OF(X509_CRL) *crls;
+    enum duet_crl_scope scope;
+    enum duet_purpose purpose;
+    bool crl_expired_ok;
+};
+
+/* Per-connection state: the failure sentence and the expected server name. */
+struct tls_sslstate {
+    char *reason;
+    enum tls_fail fail;
+    char *name;
+};
+
+static int trust_idx = -1;
+static int ssl_idx = -1;
+static CRYPTO_ONCE idx_once = CRYPTO_ONCE_STATIC_INIT;
+
+static void
+trust_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+    struct tls_trust *t = ptr;
+
+    (void)parent;
+    (void)ad;
+    (void)idx;
+    (void)argl;
+    (void)argp;
+    if (t == NULL)
+        return;
+    X509_STORE_free(t->store);
+    sk_X509_CRL_pop_free(t->crls, X509_CRL_free);
+    free(t);
+}
+
+static void
+sslstate_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+    struct tls_sslstate *s = ptr;
+
+    (void)parent;
+    (void)ad;
+    (void)idx;
+    (void)argl;
+    (void)argp;
+    if (s == NULL)
+        return;
+    free(s->reason);
+    free(s->name);
+    free(s);
+}
+
+static void
+idx_init(void)
+{
+    trust_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, trust_free_cb);
+    ssl_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, sslstate_free_cb);
+}
+
+static struct tls_sslstate *
+sslstate(SSL *ssl)
+{
+    struct tls_sslstate *s = SSL_get_ex_data(ssl, ssl_idx);
+
+    if (s == NULL && (s = calloc(1, sizeof(*s))) != NULL && !SSL_set_ex_data(ssl, ssl_idx, s)) {
+        free(s);
+        s = NULL;
+    }
+    return s;
+}
+
+const char *
+tls_fail_name(enum tls_fail f)
+{
+    static const char *const names[] = {"none",    "no_cert", "unknown_ca", "expired", "revoked",
+                                        "purpose", "name",    "crl",        "other"};
+    return (unsigned)f < TLS_FAIL_COUNT ? names[f] : "other";
+}
+
+static enum tls_fail
+classify(int code)
+{
+    switch (code) {
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+    case X509_V_ERR_CERT_UNTRUSTED:
+        return TLS_FAIL_UNKNOWN_CA;
+    case X509_V_ERR_CERT_HAS_EXPIRED:
+    case X509_V_ERR_CERT_NOT_YET_VALID:
+        return TLS_FAIL_EXPIRED;
+    case X509_V_ERR_CERT_REVOKED:
+        return TLS_FAIL_REVOKED;
+    case X509_V_ERR_INVALID_PURPOSE:
+        return TLS_FAIL_PURPOSE;
+    case X509_V_ERR_HOSTNAME_MISMATCH:
+    case X509_V_ERR_IP_ADDRESS_MISMATCH:
+        return TLS_FAIL_NAME;
+    case X509_V_ERR_UNABLE_TO_GET_CRL:
+    case X509_V_ERR_CRL_HAS_EXPIRED:
+    case X509_V_ERR_CRL_NOT_YET_VALID:
+    case X509_V_ERR_CRL_SIGNATURE_FAILURE:
+        return TLS_FAIL_CRL;
+    default:
+        return TLS_FAIL_OTHER;
+    }
+}
+
+/* libssl hands the peer's chain here instead of calling X509_verify_cert. */
+static int
+cert_verify_cb(X509_STORE_CTX *ctx, void *arg)
+{
+    struct tls_trust *t = arg;
+    SSL *ssl = X509_STORE_CTX_get_ex_data(ctx, SSL_get_ex_data_X509_STORE_CTX_idx());
+    struct tls_sslstate *st = ssl != NULL ? sslstate(ssl) : NULL;
+    struct verify_params p;
+    struct duet_err err;
+
+    memset(&p, 0, sizeof(p));
+    p.store = t->store;
+    p.crls = t->crls;
+    p.crl_scope = t->scope;
+    p.purpose = t->purpose;
+    p.accept_expired_crl = t->crl_expired_ok;
+    p.name = st != NULL ? st->name : NULL;
+    err_clear(&err);
+    if (verify_store_ctx(ctx, &p, &err) == 0)
+        return 1;
+    if (st != NULL) {
+        free(st->reason);
+        st->reason = strdup(err.msg);
+        st->fail = (err.kind == DUET_ERR_INVALID &&
+                    X509_STORE_CTX_get_error(ctx) == X509_V_ERR_APPLICATION_VERIFICATION)
+                       ? (strstr(err.msg, "extended key usage") || strstr(err.msg, "CA certificate")
+                              ? TLS_FAIL_PURPOSE
+                              : TLS_FAIL_OTHER)
+                       : classify(X509_STORE_CTX_get_error(ctx));
+    }
+    return 0;
+}
+
+const char *
+tls_verify_reason(const SSL *ssl)
+{
+    struct tls_sslstate *s = ssl_idx >= 0 ? SSL_get_ex_data(ssl, ssl_idx) : NULL;
+
+    return s != NULL ? s->reason : NULL;
+}
+
+enum tls_fail
+tls_verify_fail(const SSL *ssl)
+{
+    struct tls_sslstate *s = ssl_idx >= 0 ? SSL_get_ex_data(ssl, ssl_idx) : NULL;
+
+    return s != NULL ? s->fail : TLS_FAIL_NONE;
+}
+
+void
+tls_ctx_info_clear(struct tls_ctx_info *info)
+{
+    if (info == NULL)
+        return;
+    for (size_t i = 0; i < info->nitems; i++) {
+        free(info->items[i].what);
+        free(info->items[i].file);
+    }
+    free(info->items);
+    memset(info, 0, sizeof(*info));
+}
+
+static int
+info_add(struct tls_ctx_info *info, const char *kind, const char *name, const char *file,
+         int64_t not_after, struct duet_err *err)
+{
+    struct tls_expiry *n;
+    size_t len;
+
+    if (info == NULL)
+        return 0;
+    n = realloc(info->items, (info->nitems + 1) * sizeof(*n));
+    if (n == NULL)
+        return err_nomem(err);
+    info->items = n;
+    len = strlen(kind) + strlen(name) + 2;
+    n[info->nitems].what = malloc(len);
+    n[info->nitems].file = strdup(file);
+    if (n[info->nitems].what == NULL || n[info->nitems].file == NULL) {
+        free(n[info->nitems].what);
+        free(n[info->nitems].file);
+        return err_nomem(err);
+    }
+    snprintf(n[info->nitems].what, len, "%s %s", kind, name);
+    n[info->nitems].not_after = not_after;
+    info->nitems++;
+    return 0;
+}
+
+/* Refuse a key file that group or others can read, with the chmod that fixes it. */
+static int
+check_key_mode(const char *path, struct duet_err *err)
+{
+    struct stat st;
+
+    if (stat(path, &st) != 0)
+        return err_set(err, DUET_ERR_INPUT, "%s: %s", path,
+                       errno == ENOENT ? "no such file" : strerror(errno));
+    if ((st.st_mode & 077) != 0)
+        return err_set(err, DUET_ERR_INPUT,
+                       "%s: private key is readable by group or others (mode %03o); fix with: "
+                       "chmod 600 %s",
+                       path, (unsigned)(st.st_mode & 0777), path);
+    return 0;
+}
+
+/* Load our certificate chain and key into a context. */
+static int
+load_keypair(SSL_CTX *ctx, const struct tls_opts *o, struct tls_ctx_info *info,
+             struct duet_err *err)
+{
+    STACK_OF(X509) *certs = NULL;
+    EVP_PKEY *key = NULL;
+    X509 *leaf;
+    int64_t na = 0;
+    int rc = -1;
+
+    if (o->key_file == NULL)
+        return err_set(err, DUET_ERR_INPUT, "%s: a certificate needs its key (--key)", o->cert_file);
+    if (!o->insecure_key_mode && check_key_mode(o->key_file, err) != 0)
+        return -1;
+    if (load_certs_file(o->cert_file, NULL, &certs, err) != 0 ||
+        load_key_file(o->key_file, NULL, &key, err) != 0)
+        goto out;
+    leaf = sk_X509_shift(certs);
+    if (X509_check_private_key(leaf, key) != 1) {
+        ERR_clear_error();
+        X509_free(leaf);
+        err_set(err, DUET_ERR_INPUT, "%s does not belong to the certificate in %s", o->key_file,
+                o->cert_file);
+        goto out;
+    }
+    if (!SSL_CTX_use_cert_and_key(ctx, leaf, key, certs, 1)) {
+        X509_free(leaf);
+        err_set_ssl(err, DUET_ERR_INPUT, "%s: cannot use this certificate and key", o->cert_file);
+        goto out;
+    }
+    {
+        char *subj = x509u_name(X509_get_subject_name(leaf));
+        x509u_time(X509_get0_notAfter(leaf), &na);
+        rc = info_add(info, "certificate", subj != NULL ? subj : "?", o->cert_file, na, err);
+        free(subj);
+    }
+    X509_free(leaf);
+out:
+    OSSL_STACK_OF_X509_free(certs);
+    EVP_PKEY_free(key);
+    return rc;
+}
+
+/* Trust anchors, CRLs and the verify callback. */
+static int
+load_trust(SSL_CTX *ctx, const struct tls_opts *o, enum duet_purpose purpose,
+           struct tls_ctx_info *info, struct duet_err *err)
+{
+    struct tls_trust *t = calloc(1, sizeof(*t));
+    STACK_OF(X509) *anchors = NULL;
+    STACK_OF(X509_NAME) *names = NULL;
+    int64_t now = (int64_t)time(NULL);
+
+    if (t == NULL)
+        return err_nomem(err);
+    t->purpose = purpose;
+    t->scope = o->crl_scope;
+    t->crl_expired_ok = o->crl_expired_ok;
+    if (!SSL_CTX_set_ex_data(ctx, trust_idx, t)) {
+        free(t);
+        return err_nomem(err);
+    }
+    if (o->ca_file == NULL)
+        return err_set(err, DUET_ERR_INPUT, "the certificates to trust are required (--cacert)");
+    if (load_certs_file(o->ca_file, NULL, &anchors, err) != 0)
+        return -1;
+    t->store = X509_STORE_new();
+    names = purpose == DUET_PURPOSE_CLIENT ? sk_X509_NAME_new_null() : NULL;
+    if (t->store == NULL || (purpose == DUET_PURPOSE_CLIENT && names == NULL)) {
+        OSSL_STACK_OF_X509_free(anchors);
+        sk_X509_NAME_pop_free(names, X509_NAME_free);
+        return err_nomem(err);
+    }
+    for (int i = 0; i < sk_X509_num(anchors); i++) {
+        X509 *a = sk_X509_value(anchors, i);
+        X509_NAME *dup;
+        if (!X509_STORE_add_cert(t->store, a)) {
+            ERR_clear_error(); /* a duplicate is harmless */
+        }
+        if (names != NULL && (dup = X509_NAME_dup(X509_get_subject_name(a))) != NULL &&
+            !sk_X509_NAME_push(names, dup))
+            X509_NAME_free(dup);
+    }
+    OSSL_STACK_OF_X509_free(anchors);
+    if (names != NULL)
+        SSL_CTX_set_client_CA_list(ctx, names); /* announced in CertificateRequest */
+    for (size_t i = 0; i < o->ncrl_files; i++) {
+        STACK_OF(X509_CRL) *crls = NULL;
+        if (load_crls_file(o->crl_files[i], &crls, err) != 0)
+            return -1;
+        if (t->crls == NULL && (t->crls = sk_X509_CRL_new_null()) == NULL) {
+            sk_X509_CRL_pop_free(crls, X509_CRL_free);
+            return err_nomem(err);
+        }
+        while (sk_X509_CRL_num(crls) > 0) {
+            X509_CRL *c = sk_X509_CRL_shift(crls);
+            int64_t nu = 0;
+            char *iss = x509u_name(X509_CRL_get_issuer(c));
+            if (X509_CRL_get0_nextUpdate(c) == NULL ||
+                !x509u_time(X509_CRL_get0_nextUpdate(c), &nu)) {
+                err_set(err, DUET_ERR_INPUT, "%s: the CRL of %s has no nextUpdate", o->crl_files[i],
+                        iss != NULL ? iss : "?");
+                free(iss);
+                X509_CRL_free(c);
+                sk_X509_CRL_pop_free(crls, X509_CRL_free);
+                return -1;
+            }
+            if (info != NULL && (info->crl_next_update_min == 0 || nu < info->crl_next_update_min))
+                info->crl_next_update_min = nu;
+            if (info_add(info, "CRL", iss != NULL ? iss : "?", o->crl_files[i], nu, err) != 0 ||
+                !sk_X509_CRL_push(t->crls, c)) {
+                free(iss);
+                X509_CRL_free(c);
+                sk_X509_CRL_pop_free(crls, X509_CRL_free);
+                return err->kind ? -1 : err_nomem(err);
+            }
+            free(iss);
+        }
+        sk_X509_CRL_free(crls);
+    }
+    (void)now;
+    SSL_CTX_set1_verify_cert_store(ctx, t->store);
+    SSL_CTX_set_cert_verify_callback(ctx, cert_verify_cb, t);
+    return 0;
+}
+
+/* ALPN list "a,b" to wire format (RFC 7301); *out malloc'd. */
+static int
+alpn_wire(const char *list, unsigned char **out, unsigned int *len, struct duet_err *err)
+{
+    size_t n = strlen(list);
+    unsigned char *w = malloc(n + 1);
+    size_t o = 0;
+    const char *p = list;
+
+    if (w == NULL)
+        return err_nomem(err);
+    while (*p) {
+        const char *e = strchr(p, ',');
+        size_t l = e != NULL ? (size_t)(e - p) : strlen(p);
+        if (l == 0 || l > 255) {
+            free(w);
+            return err_set(err, DUET_ERR_INPUT, "ALPN list \"%s\": empty or overlong protocol", list);
+        }
+        w[o++] = (unsigned char)l;
+        memcpy(w + o, p, l);
+        o += l;
+        p += l;
+        if (*p == ',')
+            p++;
+    }
+    *out = w;
+    *len = (unsigned int)o;
+    return 0;
+}
+
+struct alpn_cfg {
+    unsigned char *wire;
+    unsigned int len;
+};
+
+static int alpn_idx = -1;
+
+static void
+alpn_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+    struct alpn_cfg *a = ptr;
+
+    (void)parent;
+    (void)ad;
+    (void)idx;
+    (void)argl;
+    (void)argp;
+    if (a != NULL) {
+        free(a->wire);
+        free(a);
+    }
+}
+
+/* Server ALPN: the first of our protocols the client offers; none in common: no ALPN. */
+static int
+alpn_select_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
+               unsigned int inlen, void *arg)
+{
+    struct alpn_cfg *a = arg;
+    unsigned char *sel = NULL;
+
+    (void)ssl;
+    if (SSL_select_next_proto(&sel, outlen, a->wire, a->len, in, inlen) == OPENSSL_NPN_NEGOTIATED) {
+        *out = sel;
+        return SSL_TLSEXT_ERR_OK;
+    }
+    return SSL_TLSEXT_ERR_NOACK;
+}
+
+static SSL_CTX *
+base_ctx(const SSL_METHOD *m, const struct tls_opts *o, struct duet_err *err)
+{
+    SSL_CTX *ctx;
+
+    if (!CRYPTO_THREAD_run_once(&idx_once, idx_init) || trust_idx < 0 || ssl_idx < 0) {
+        err_set(err, DUET_ERR_INTERNAL, "cannot register TLS state");
+        return NULL;
+    }
+    if (alpn_idx < 0)
+        alpn_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, alpn_free_cb);
+    ctx = SSL_CTX_new(m);
+    if (ctx == NULL) {
+        err_set_ssl(err, DUET_ERR_INTERNAL, "cannot create a TLS context");
+        return NULL;
+    }
+    SSL_CTX_set_min_proto_version(ctx, o->tls12 ? TLS1_2_VERSION : TLS1_3_VERSION);
+    SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
+    SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20");
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
+                                 SSL_OP_NO_TICKET | SSL_OP_NO_COMPRESSION);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_num_tickets(ctx, 0);
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    return ctx;
+}
+
+/* A server context; see tls.h. */
+int
+tls_server_ctx_new(const struct tls_opts *o, SSL_CTX **out, struct tls_ctx_info *info,
+                   struct duet_err *err)
+{
+    SSL_CTX *ctx = base_ctx(TLS_server_method(), o, err);
+
+    *out = NULL;
+    if (ctx == NULL)
+        return -1;
+    if (o->cert_file == NULL) {
+        err_set(err, DUET_ERR_INPUT, "the server certificate is required (--cert)");
+        goto err;
+    }
+    if (load_keypair(ctx, o, info, err) != 0 ||
+        load_trust(ctx, o, DUET_PURPOSE_CLIENT, info, err) != 0)
+        goto err;
+    SSL_CTX_set_verify(ctx,
+                       SSL_VERIFY_PEER | (o->verify_optional ? 0 : SSL_VERIFY_FAIL_IF_NO_PEER_CERT),
+                       NULL);
+    if (o->alpn != NULL) {
+        struct alpn_cfg *a = calloc(1, sizeof(*a));
+        if (a == NULL || alpn_wire(o->alpn, &a->wire, &a->len, err) != 0 ||
+            !SSL_CTX_set_ex_data(ctx, alpn_idx, a)) {
+            if (a != NULL && err->kind == DUET_ERR_NONE)
+                err_nomem(err);
+            free(a);
+            goto err;
+        }
+        SSL_CTX_set_alpn_select_cb(ctx, alpn_select_cb, a);
+    }
+    *out = ctx;
+    return 0;
+err:
+    SSL_CTX_free(ctx);
+    return -1;
+}
+
+/* A client context; see tls.h. */
+int
+tls_client_ctx_new(const struct tls_opts *o, SSL_CTX **out, struct tls_ctx_info *info,
+                   struct duet_err *err)
+{
+    SSL_CTX *ctx = base_ctx(TLS_client_method(), o, err);
+
+    *out = NULL;
+    if (ctx == NULL)
+        return -1;
+    if ((o->cert_file != NULL && load_keypair(ctx, o, info, err) != 0) ||
+        load_trust(ctx, o, DUET_PURPOSE_SERVER, info, err) != 0)
+        goto err;
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    if (o->alpn != NULL) {
+        unsigned char *w = NULL;
+        unsigned int len = 0;
+        if (alpn_wire(o->alpn, &w, &len, err) != 0)
+            goto err;
+        SSL_CTX_set_alpn_protos(ctx, w, len);
+        free(w);
+    }
+    *out = ctx;
+    return 0;
+err:
+    SSL_CTX_free(ctx);
+    return -1;
+}
+
+int
+tls_client_set_name(SSL *ssl, const char *name, struct duet_err *err)
+{
+    struct tls_sslstate *st = sslstate(ssl);
+    unsigned char buf[16];
+
+    if (st == NULL || (st->name = strdup(name)) == NULL)
+        return err_nomem(err);
+    /* RFC 6066: SNI carries host names only, never IP literals. */
+    if (inet_pton(AF_INET, name, buf) != 1 && inet_pton(AF_INET6, name, buf) != 1 &&
+        !SSL_set_tlsext_host_name(ssl, name))
+        return err_set_ssl(err, DUET_ERR_INPUT, "server name %s cannot be sent", name);
+    return 0;
+}
+
+int
+tls_peer_identity(SSL *ssl, struct duet_identity **out, struct duet_err *err)
+{
+    X509 *peer = SSL_get0_peer_certificate(ssl);
+
+    *out = NULL;
+    if (peer == NULL)
+        return 0;
+    return identity_from_x509(peer, out, err);
+}

@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * tls.h - OpenSSL contexts for duet's servers and clients, with every peer
+ * certificate checked by the one verification path (verify.c).
+ *
+ * A context is immutable once built: reloading builds a new one and new
+ * connections use it, while open connections keep theirs (SSL objects hold
+ * a reference).  The reason a handshake's verification failed is kept on the
+ * SSL object, in the same words `duet cert verify` uses.
+ */
+#ifndef DUET_LIB_TLS_H
+#define DUET_LIB_TLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/ssl.h>
+
+#include "lib/err.h"
+#include "lib/identity.h"
+
+/* Why a handshake's peer verification failed, for metrics labels. */
+enum tls_fail {
+    TLS_FAIL_NONE = 0,
+    TLS_FAIL_NO_CERT,
+    TLS_FAIL_UNKNOWN_CA,
+    TLS_FAIL_EXPIRED,
+    TLS_FAIL_REVOKED,
+    TLS_FAIL_PURPOSE,
+    TLS_FAIL_NAME,
+    TLS_FAIL_CRL,
+    TLS_FAIL_OTHER,
+    TLS_FAIL_COUNT
+};
+const char *tls_fail_name(enum tls_fail f); /* "no_cert", "unknown_ca", ... */
+
+struct tls_opts {
+    const char *cert_file;       /* our chain, leaf first; NULL: no certificate (tunnel without) */
+    const char *key_file;
+    const char *ca_file;         /* trust anchors for the peer's certificate */
+    const char *const *crl_files;
+    size_t ncrl_files;
+    enum duet_crl_scope crl_scope;
+    bool tls12;                  /* allow TLS 1.2 (default: TLS 1.3 only) */
+    bool verify_optional;        /* server: accept clients without a certificate */
+    bool insecure_key_mode;      /* accept key files readable by group/others */
+    const char *alpn;            /* comma-separated protocols to offer/accept, or NULL */
+    const char *server_name;     /* client: the name the server certificate must carry */
+    bool crl_expired_ok;         /* an expired CRL is still used instead of failing handshakes */
+};
+
+/* The expiry of what a context loaded, for metrics. */
+struct tls_expiry {
+    char *what;      /* "certificate CN=...", "CRL CN=..." */
+    char *file;
+    int64_t not_after;
+};
+
+struct tls_ctx_info {
+    struct tls_expiry *items;
+    size_t nitems;
+    int64_t crl_next_update_min; /* earliest nextUpdate among the CRLs; 0: none */
+};
+void tls_ctx_info_clear(struct tls_ctx_info *info);
+
+/*
+ * A server context: our certificate and key, client certificates required
+ * (or optional) and verified for purpose client against ca_file and the
+ * CRLs.  Fills *info when not NULL.  Files are checked completely; any
+ * problem names the file.
+ */
+int tls_server_ctx_new(const struct tls_opts *o, SSL_CTX **out, struct tls_ctx_info *info,
+                       struct duet_err *err) MUST_CHECK;
+/* A client context: our certificate (optional), the server verified for purpose server. */
+int tls_client_ctx_new(const struct tls_opts *o, SSL_CTX **out, struct tls_ctx_info *info,
+                       struct duet_err *err) MUST_CHECK;
+
+/*
+ * Prepare an SSL for a client connection: SNI and the name its certificate
+ * must match (an IP literal is matched as an IP SAN).
+ */
+int tls_client_set_name(SSL *ssl, const char *name, struct duet_err *err) MUST_CHECK;
+
+/* After a failed handshake: the verification sentence (or NULL) and its category. */
+const char *tls_verify_reason(const SSL *ssl);
+enum tls_fail tls_verify_fail(const SSL *ssl);
+
+/* The verified peer's identity (NULL when the peer sent no certificate). */
+int tls_peer_identity(SSL *ssl, struct duet_identity **out, struct duet_err *err) MUST_CHECK;
+
+#endif

@@ -1,0 +1,251 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * xfcc.c - identity headers for upstreams: X-Forwarded-Client-Cert (Envoy's
+ * syntax, https://www.envoyproxy.io/docs/envoy/latest/configuration/http/
+ * http_conn_man/headers#x-forwarded-client-cert) and PROXY protocol v2 with
+ * SSL TLVs (haproxy doc/proxy-protocol.txt).
+ */
+#include "lib/xfcc.h"
+
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+int
+xfcc_mode_parse(const char *text, enum xfcc_mode *out, struct duet_err *err)
+{
+    if (text != NULL && strcmp(text, "sanitize") == 0)
+        *out = XFCC_SANITIZE;
+    else if (text != NULL && strcmp(text, "sanitize_set") == 0)
+        *out = XFCC_SANITIZE_SET;
+    else if (text != NULL && strcmp(text, "forward_only") == 0)
+        *out = XFCC_FORWARD_ONLY;
+    else if (text != NULL && strcmp(text, "append_forward") == 0)
+        *out = XFCC_APPEND_FORWARD;
+    else
+        return err_set(err, DUET_ERR_INPUT,
+                       "\"%s\" is not a client certificate header mode; expected sanitize, "
+                       "forward_only, append_forward or sanitize_set",
+                       text != NULL ? text : "");
+    return 0;
+}
+
+/* Append "key=value" to a growing string, quoting the value when needed. */
+static void
+put_kv(FILE *f, bool *first, const char *key, const char *value)
+{
+    bool quote = strpbrk(value, ",;=\" \\") != NULL;
+
+    fprintf(f, "%s%s=", *first ? "" : ";", key);
+    *first = false;
+    if (!quote) {
+        fputs(value, f);
+        return;
+    }
+    fputc('"', f);
+    for (const char *p = value; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fputc('\\', f);
+        /* Header values cannot carry control characters. */
+        fputc((unsigned char)*p < 0x20 ? '?' : *p, f);
+    }
+    fputc('"', f);
+}
+
+/* One XFCC element; see xfcc.h. */
+char *
+xfcc_element(const struct duet_identity *id)
+{
+    uint8_t md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    char hash[2 * EVP_MAX_MD_SIZE + 1];
+    char *out = NULL;
+    size_t len = 0;
+    bool first = true;
+    FILE *f;
+
+    if (id->cert == NULL || !X509_digest(id->cert, EVP_sha256(), md, &mdlen))
+        return NULL;
+    for (unsigned int i = 0; i < mdlen; i++)
+        snprintf(hash + 2 * i, 3, "%02x", md[i]);
+    f = open_memstream(&out, &len);
+    if (f == NULL)
+        return NULL;
+    put_kv(f, &first, "Hash", hash);
+    fprintf(f, ";Subject=\"");
+    for (const char *p = id->subject; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fputc('\\', f);
+        fputc((unsigned char)*p < 0x20 ? '?' : *p, f);
+    }
+    fputc('"', f);
+    for (size_t i = 0; i < id->nsans; i++) {
+        if (id->sans[i].type == DUET_SAN_URI)
+            put_kv(f, &first, "URI", id->sans[i].value);
+    }
+    for (size_t i = 0; i < id->nsans; i++) {
+        if (id->sans[i].type == DUET_SAN_DNS)
+            put_kv(f, &first, "DNS", id->sans[i].value);
+    }
+    if (fclose(f) != 0) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* A growing byte buffer for the header. */
+struct bbuf {
+    uint8_t *p;
+    size_t len, cap;
+    bool oom;
+};
+
+static void
+bb_put(struct bbuf *b, const void *data, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n)
+            cap *= 2;
+        uint8_t *np = realloc(b->p, cap);
+        if (np == NULL) {
+            b->oom = true;
+            return;
+        }
+        b->p = np;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, data, n);
+    b->len += n;
+}
+
+static void
+bb_u8(struct bbuf *b, uint8_t v)
+{
+    bb_put(b, &v, 1);
+}
+
+static void
+bb_u16(struct bbuf *b, uint16_t v)
+{
+    uint8_t x[2] = {(uint8_t)(v >> 8), (uint8_t)v};
+    bb_put(b, x, 2);
+}
+
+static void
+bb_tlv(struct bbuf *b, uint8_t type, const void *data, size_t n)
+{
+    bb_u8(b, type);
+    bb_u16(b, (uint16_t)n);
+    bb_put(b, data, n);
+}
+
+/* Build a PROXY v2 header; see xfcc.h. */
+int
+ppv2_build(const struct ppv2_info *info, uint8_t **out, size_t *len, struct duet_err *err)
+{
+    static const uint8_t sig[12] = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D,
+                                    0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A};
+    struct bbuf b = {0};
+    struct bbuf ssl = {0};
+    uint8_t *der = NULL;
+    int derlen = 0;
+    size_t len_at;
+    size_t body;
+
+    *out = NULL;
+    *len = 0;
+    bb_put(&b, sig, sizeof(sig));
+    bb_u8(&b, 0x21); /* version 2, PROXY */
+    if (info->src != NULL && info->dst != NULL && info->src->sa_family == AF_INET &&
+        info->dst->sa_family == AF_INET) {
+        const struct sockaddr_in *s = (const struct sockaddr_in *)(const void *)info->src;
+        const struct sockaddr_in *d = (const struct sockaddr_in *)(const void *)info->dst;
+        bb_u8(&b, 0x11);
+        len_at = b.len;
+        bb_u16(&b, 0);
+        bb_put(&b, &s->sin_addr, 4);
+        bb_put(&b, &d->sin_addr, 4);
+        bb_put(&b, &s->sin_port, 2);
+        bb_put(&b, &d->sin_port, 2);
+    } else if (info->src != NULL && info->dst != NULL && info->src->sa_family == AF_INET6 &&
+               info->dst->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)(const void *)info->src;
+        const struct sockaddr_in6 *d = (const struct sockaddr_in6 *)(const void *)info->dst;
+        bb_u8(&b, 0x21);
+        len_at = b.len;
+        bb_u16(&b, 0);
+        bb_put(&b, &s->sin6_addr, 16);
+        bb_put(&b, &d->sin6_addr, 16);
+        bb_put(&b, &s->sin6_port, 2);
+        bb_put(&b, &d->sin6_port, 2);
+    } else {
+        b.p[12] = 0x20; /* LOCAL: addresses unknown */
+        bb_u8(&b, 0x00);
+        len_at = b.len;
+        bb_u16(&b, 0);
+    }
+    if (info->alpn != NULL)
+        bb_tlv(&b, PP2_TYPE_ALPN, info->alpn, strlen(info->alpn));
+    if (info->sni != NULL)
+        bb_tlv(&b, PP2_TYPE_AUTHORITY, info->sni, strlen(info->sni));
+    /* PP2_TYPE_SSL: client flags, verify result, then sub-TLVs. */
+    {
+        uint8_t client = PP2_CLIENT_SSL;
+        uint8_t verify[4] = {0, 0, 0, 0}; /* 0: the client certificate verified */
+        if (info->id != NULL)
+            client |= info->resumed ? PP2_CLIENT_CERT_SESS : PP2_CLIENT_CERT_CONN;
+        bb_u8(&ssl, client);
+        bb_put(&ssl, verify, 4);
+        if (info->tls_version != NULL)
+            bb_tlv(&ssl, PP2_SUBTYPE_SSL_VERSION, info->tls_version, strlen(info->tls_version));
+        if (info->id != NULL && info->id->cn != NULL)
+            bb_tlv(&ssl, PP2_SUBTYPE_SSL_CN, info->id->cn, strlen(info->id->cn));
+        if (info->cipher != NULL)
+            bb_tlv(&ssl, PP2_SUBTYPE_SSL_CIPHER, info->cipher, strlen(info->cipher));
+        if (ssl.oom) {
+            free(ssl.p);
+            free(b.p);
+            return err_nomem(err);
+        }
+        bb_tlv(&b, PP2_TYPE_SSL, ssl.p, ssl.len);
+        free(ssl.p);
+    }
+    if (info->id != NULL) {
+        const char *uri = NULL;
+        int nuri = 0;
+        for (size_t i = 0; i < info->id->nsans; i++) {
+            if (info->id->sans[i].type == DUET_SAN_URI) {
+                uri = info->id->sans[i].value;
+                nuri++;
+            }
+        }
+        if (nuri == 1)
+            bb_tlv(&b, PP2_TYPE_DUET_URI, uri, strlen(uri));
+        derlen = info->id->cert != NULL ? i2d_X509(info->id->cert, &der) : -1;
+        if (derlen > 0 && derlen <= 0xFFFF)
+            bb_tlv(&b, PP2_TYPE_DUET_CERT, der, (size_t)derlen);
+        OPENSSL_free(der);
+    }
+    if (b.oom) {
+        free(b.p);
+        return err_nomem(err);
+    }
+    body = b.len - (len_at + 2);
+    if (body > 0xFFFF) {
+        free(b.p);
+        return err_set(err, DUET_ERR_INPUT, "PROXY v2 header would be larger than 64 KiB");
+    }
+    b.p[len_at] = (uint8_t)(body >> 8);
+    b.p[len_at + 1] = (uint8_t)body;
+    *out = b.p;
+    *len = b.len;
+    return 0;
+}

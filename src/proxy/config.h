@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * config.h - what `duet proxy` and `duet tunnel` run with, from flags or a
+ * YAML file.  A configuration is parsed and validated completely (files are
+ * loaded by the TLS layer when a generation is built) before it replaces the
+ * running one.
+ */
+#ifndef DUET_PROXY_CONFIG_H
+#define DUET_PROXY_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "lib/err.h"
+#include "lib/policy.h"
+#include "lib/tls.h"
+#include "lib/xfcc.h"
+
+enum proxy_mode { MODE_HTTP = 0, MODE_TCP };
+enum proxy_role { ROLE_SERVER = 0, ROLE_TUNNEL };
+
+/* An address: host:port (numeric IP) or unix:PATH. */
+struct net_addr {
+    char *text;
+    struct sockaddr_storage ss;
+    socklen_t len;
+    bool is_unix;
+};
+
+/* Parse "127.0.0.1:8443", "[::1]:8443" or "unix:/path"; refuses host names. */
+int net_addr_parse(const char *text, bool allow_unix, struct net_addr *out,
+                   struct duet_err *err) MUST_CHECK;
+void net_addr_clear(struct net_addr *a);
+bool net_addr_is_loopback(const struct net_addr *a);
+
+struct listener_cfg {
+    char *name;
+    struct net_addr listen;
+    enum proxy_mode mode;
+    /* TLS toward clients (server role) or toward the target (tunnel role). */
+    char *cert, *key, *cacert;
+    char **crls;
+    size_t ncrls;
+    enum duet_crl_scope crl_scope;
+    bool crl_expired_warn;
+    bool tls12;
+    bool verify_optional;
+    char *alpn;
+    /* Upstreams. */
+    struct net_addr *targets;
+    size_t ntargets;
+    char **target_names; /* tunnel: host names as given, for SNI/verification */
+    bool unsafe_target;
+    bool proxy_protocol;
+    enum xfcc_mode xfcc;
+    /* Optional mTLS to the upstream (server role). */
+    char *up_cert, *up_key, *up_cacert, *up_name;
+    /* Tunnel: the server's name and SPIFFE patterns it must match. */
+    char *server_name;
+    char **verify_uris;
+    size_t nverify_uris;
+    struct policy policy;
+};
+
+struct proxy_cfg {
+    enum proxy_role role;
+    char *config_file; /* NULL when configured by flags */
+    struct listener_cfg *listeners;
+    size_t nlisteners;
+    struct net_addr admin;
+    bool has_admin;
+    char *log_file;
+    int workers;
+    int handshake_timeout_ms;
+    int idle_timeout_ms;
+    long max_conns;
+    size_t max_header_bytes;
+    double fail_per_second; /* per-IP failed-handshake token bucket */
+    double fail_burst;
+    bool insecure_key_mode;
+};
+
+/* `duet proxy` flags (argv after "proxy"); with --config, the YAML file. */
+int proxy_cfg_from_args(int argc, char **argv, enum proxy_role role, struct proxy_cfg *out,
+                        bool *check_only, struct duet_err *err) MUST_CHECK;
+/* Parse a YAML configuration file (used at start and on reload). */
+int proxy_cfg_from_file(const char *path, enum proxy_role role, struct proxy_cfg *out,
+                        struct duet_err *err) MUST_CHECK;
+void proxy_cfg_clear(struct proxy_cfg *c);
+/* Every file a configuration reads, for the change watcher. */
+size_t proxy_cfg_files(const struct proxy_cfg *c, const char **out, size_t max);
+
+#endif

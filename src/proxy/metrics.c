@@ -1,0 +1,236 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * metrics.c - counters, gauges and the handshake histogram; see metrics.h.
+ */
+#include "proxy/metrics.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const double buckets[] = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0};
+#define NBUCKETS (sizeof(buckets) / sizeof(buckets[0]))
+
+static atomic_ulong hs_ok;
+static atomic_ulong hs_fail[TLS_FAIL_COUNT];
+static atomic_ulong hs_bucket[NBUCKETS + 1];
+static atomic_ulong hs_sum_us;
+static atomic_ulong hs_count;
+static atomic_long conn_active;
+static atomic_ulong conn_total;
+static atomic_ulong bytes_up;
+static atomic_ulong bytes_down;
+
+struct series {
+    char *name;
+    char *labels;
+    double value;
+    bool gauge;
+    struct series *next;
+};
+
+static pthread_mutex_t series_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct series *series_head;
+
+void
+metrics_handshake(const char *listener, enum tls_fail fail, double seconds)
+{
+    (void)listener;
+    if (fail == TLS_FAIL_NONE)
+        atomic_fetch_add(&hs_ok, 1);
+    else
+        atomic_fetch_add(&hs_fail[fail < TLS_FAIL_COUNT ? fail : TLS_FAIL_OTHER], 1);
+    size_t i = 0;
+    while (i < NBUCKETS && seconds > buckets[i])
+        i++;
+    atomic_fetch_add(&hs_bucket[i], 1);
+    atomic_fetch_add(&hs_sum_us, (unsigned long)(seconds * 1e6));
+    atomic_fetch_add(&hs_count, 1);
+}
+
+void
+metrics_conn_open(void)
+{
+    atomic_fetch_add(&conn_active, 1);
+    atomic_fetch_add(&conn_total, 1);
+}
+
+void
+metrics_conn_close(void)
+{
+    atomic_fetch_sub(&conn_active, 1);
+}
+
+long
+metrics_conn_active(void)
+{
+    return atomic_load(&conn_active);
+}
+
+void
+metrics_bytes(uint64_t up, uint64_t down)
+{
+    atomic_fetch_add(&bytes_up, up);
+    atomic_fetch_add(&bytes_down, down);
+}
+
+static struct series *
+find_series(const char *name, const char *labels, bool gauge)
+{
+    for (struct series *s = series_head; s != NULL; s = s->next) {
+        if (s->gauge == gauge && strcmp(s->name, name) == 0 && strcmp(s->labels, labels) == 0)
+            return s;
+    }
+    struct series *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return NULL;
+    s->name = strdup(name);
+    s->labels = strdup(labels);
+    s->gauge = gauge;
+    if (s->name == NULL || s->labels == NULL) {
+        free(s->name);
+        free(s->labels);
+        free(s);
+        return NULL;
+    }
+    s->next = series_head;
+    series_head = s;
+    return s;
+}
+
+void
+metrics_count(const char *name, const char *labels, uint64_t delta)
+{
+    pthread_mutex_lock(&series_lock);
+    struct series *s = find_series(name, labels, false);
+    if (s != NULL)
+        s->value += (double)delta;
+    pthread_mutex_unlock(&series_lock);
+}
+
+void
+metrics_gauge_set(const char *name, const char *labels, double value)
+{
+    pthread_mutex_lock(&series_lock);
+    struct series *s = find_series(name, labels, true);
+    if (s != NULL)
+        s->value = value;
+    pthread_mutex_unlock(&series_lock);
+}
+
+void
+metrics_gauge_clear(const char *name)
+{
+    pthread_mutex_lock(&series_lock);
+    for (struct series **pp = &series_head; *pp != NULL;) {
+        struct series *s = *pp;
+        if (s->gauge && strcmp(s->name, name) == 0) {
+            *pp = s->next;
+            free(s->name);
+            free(s->labels);
+            free(s);
+        } else {
+            pp = &s->next;
+        }
+    }
+    pthread_mutex_unlock(&series_lock);
+}
+
+void
+metrics_label(char *buf, size_t len, const char *value)
+{
+    size_t o = 0;
+
+    for (const char *p = value != NULL ? value : ""; *p && o + 3 < len; p++) {
+        if (*p == '\\' || *p == '"') {
+            buf[o++] = '\\';
+            buf[o++] = *p;
+        } else if (*p == '\n') {
+            buf[o++] = '\\';
+            buf[o++] = 'n';
+        } else {
+            buf[o++] = *p;
+        }
+    }
+    buf[o] = '\0';
+}
+
+static const char *
+help_for(const char *name)
+{
+    static const struct {
+        const char *name, *help, *type;
+    } h[] = {
+        {"duet_authz_decisions_total", "Authorization decisions by rule.", "counter"},
+        {"duet_upstream_failures_total", "Failed upstream connections by upstream.", "counter"},
+        {"duet_reloads_total", "Configuration reloads by result.", "counter"},
+        {"duet_throttled_total", "Connections refused by the per-IP failed-handshake limit.", "counter"},
+        {"duet_requests_total", "HTTP requests by listener and status class.", "counter"},
+        {"duet_certificate_expiry_seconds", "Seconds until a loaded certificate expires.", "gauge"},
+        {"duet_crl_expiry_seconds", "Seconds until a loaded CRL passes its nextUpdate.", "gauge"},
+    };
+    for (size_t i = 0; i < sizeof(h) / sizeof(h[0]); i++) {
+        if (strcmp(h[i].name, name) == 0)
+            return h[i].help;
+    }
+    return "duet metric.";
+}
+
+void
+metrics_write(FILE *out)
+{
+    static const char *const reasons[] = {"none",    "no_cert", "unknown_ca", "expired", "revoked",
+                                          "purpose", "name",    "crl",        "other"};
+    unsigned long cum = 0;
+
+    fprintf(out, "# HELP duet_handshakes_total TLS handshakes by result and failure reason.\n"
+                 "# TYPE duet_handshakes_total counter\n");
+    fprintf(out, "duet_handshakes_total{result=\"ok\",reason=\"\"} %lu\n", atomic_load(&hs_ok));
+    for (int i = 1; i < TLS_FAIL_COUNT; i++)
+        fprintf(out, "duet_handshakes_total{result=\"failed\",reason=\"%s\"} %lu\n", reasons[i],
+                atomic_load(&hs_fail[i]));
+    fprintf(out, "# HELP duet_handshake_duration_seconds Time from accept to the end of the "
+                 "handshake.\n# TYPE duet_handshake_duration_seconds histogram\n");
+    for (size_t i = 0; i < NBUCKETS; i++) {
+        cum += atomic_load(&hs_bucket[i]);
+        fprintf(out, "duet_handshake_duration_seconds_bucket{le=\"%g\"} %lu\n", buckets[i], cum);
+    }
+    cum += atomic_load(&hs_bucket[NBUCKETS]);
+    fprintf(out, "duet_handshake_duration_seconds_bucket{le=\"+Inf\"} %lu\n", cum);
+    fprintf(out, "duet_handshake_duration_seconds_sum %.6f\n",
+            (double)atomic_load(&hs_sum_us) / 1e6);
+    fprintf(out, "duet_handshake_duration_seconds_count %lu\n", atomic_load(&hs_count));
+    fprintf(out, "# HELP duet_connections_active Client connections open now.\n"
+                 "# TYPE duet_connections_active gauge\nduet_connections_active %ld\n",
+            atomic_load(&conn_active));
+    fprintf(out, "# HELP duet_connections_total Client connections accepted.\n"
+                 "# TYPE duet_connections_total counter\nduet_connections_total %lu\n",
+            atomic_load(&conn_total));
+    fprintf(out, "# HELP duet_bytes_total Bytes relayed by direction.\n"
+                 "# TYPE duet_bytes_total counter\n"
+                 "duet_bytes_total{direction=\"client_to_upstream\"} %lu\n"
+                 "duet_bytes_total{direction=\"upstream_to_client\"} %lu\n",
+            atomic_load(&bytes_up), atomic_load(&bytes_down));
+    pthread_mutex_lock(&series_lock);
+    /* Group by name: print HELP/TYPE once per name. */
+    for (struct series *s = series_head; s != NULL; s = s->next) {
+        bool first = true;
+        for (struct series *t = series_head; t != s; t = t->next) {
+            if (strcmp(t->name, s->name) == 0) {
+                first = false;
+                break;
+            }
+        }
+        if (!first)
+            continue;
+        fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", s->name, help_for(s->name), s->name,
+                s->gauge ? "gauge" : "counter");
+        for (struct series *t = s; t != NULL; t = t->next) {
+            if (strcmp(t->name, s->name) == 0)
+                fprintf(out, "%s{%s} %.17g\n", t->name, t->labels, t->value);
+        }
+    }
+    pthread_mutex_unlock(&series_lock);
+}

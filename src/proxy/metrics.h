@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * metrics.h - the proxy's Prometheus metrics, shared by worker threads.
+ *
+ * Fixed series (handshake results by reason, the handshake duration
+ * histogram, active connections, bytes) are atomics; labelled series that
+ * depend on configuration (authorization decisions by rule, upstream
+ * failures, reloads) live in a small table under a mutex.
+ */
+#ifndef DUET_PROXY_METRICS_H
+#define DUET_PROXY_METRICS_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "lib/tls.h"
+
+void metrics_handshake(const char *listener, enum tls_fail fail, double seconds);
+void metrics_conn_open(void);
+void metrics_conn_close(void);
+long metrics_conn_active(void);
+void metrics_bytes(uint64_t client_to_upstream, uint64_t upstream_to_client);
+/* Add to a labelled counter, e.g. ("duet_authz_decisions_total", "rule=\"hr\",decision=\"allow\""). */
+void metrics_count(const char *name, const char *labels, uint64_t delta);
+/* Set a labelled gauge (certificate and CRL expiry). */
+void metrics_gauge_set(const char *name, const char *labels, double value);
+/* Drop every gauge of a name (before setting the current ones on reload). */
+void metrics_gauge_clear(const char *name);
+/* Prometheus text exposition format 0.0.4. */
+void metrics_write(FILE *out);
+/* Escape a label value (backslash, quote, newline) into buf. */
+void metrics_label(char *buf, size_t len, const char *value);
+
+#endif

@@ -1,0 +1,1994 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * server.c - the proxy/tunnel engine: workers, generations, connections,
+ * HTTP/1.1 and TCP relaying, the admin listener, reload.
+ *
+ * Threads: worker 0 runs in the main thread and also serves the admin
+ * listener, signals and the file watcher; workers 1..N-1 are threads with
+ * their own event_base and their own listening sockets (SO_REUSEPORT), so the
+ * kernel spreads connections without a shared accept lock.
+ *
+ * Generations: everything a reload can change (TLS contexts, trust, CRLs,
+ * policy, targets) lives in a reference-counted generation.  A connection
+ * takes a reference when it is accepted and keeps it to the end, so a reload
+ * never changes an open connection; new connections take the new generation.
+ * Reloads are built on a separate thread, so loading a large CRL does not
+ * stall handshakes; the swap itself is a pointer under a mutex.
+ *
+ * Connections never free themselves inside a callback: conn_close() marks
+ * the connection closing and schedules the free on the loop.
+ */
+#include "proxy/proxy.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/listener.h>
+#include <event2/thread.h>
+#include <http_parser.h>
+#include <openssl/err.h>
+
+#include "lib/x509util.h"
+#include "proxy/http.h"
+#include "proxy/metrics.h"
+#include "util/log.h"
+
+#define MAX_WORKERS 256
+#define MAX_WATCH 64
+#define UPSTREAM_DOWN_SECONDS 10
+#define RELAY_HIGH_WATER (1024 * 1024)
+
+/* --- generations ----------------------------------------------------------- */
+
+struct gen_listener {
+    const struct listener_cfg *cfg;
+    SSL_CTX *ssl_ctx; /* server: toward clients; tunnel: toward the target */
+    SSL_CTX *up_ctx;  /* server with upstream TLS */
+    struct tls_ctx_info info;
+    atomic_size_t rr;
+    _Atomic int64_t *down_until; /* per target */
+};
+
+struct gen {
+    atomic_int refs;
+    uint64_t id;
+    struct proxy_cfg cfg;
+    struct gen_listener *ls;
+};
+
+static void
+gen_free(struct gen *g)
+{
+    if (g == NULL)
+        return;
+    for (size_t i = 0; g->ls != NULL && i < g->cfg.nlisteners; i++) {
+        SSL_CTX_free(g->ls[i].ssl_ctx);
+        SSL_CTX_free(g->ls[i].up_ctx);
+        tls_ctx_info_clear(&g->ls[i].info);
+        free(g->ls[i].down_until);
+    }
+    free(g->ls);
+    proxy_cfg_clear(&g->cfg);
+    free(g);
+}
+
+static void
+gen_ref(struct gen *g)
+{
+    atomic_fetch_add(&g->refs, 1);
+}
+
+static void
+gen_unref(struct gen *g)
+{
+    if (g != NULL && atomic_fetch_sub(&g->refs, 1) == 1)
+        gen_free(g);
+}
+
+/* Build the TLS contexts of a configuration; takes ownership of cfg on success. */
+static int
+gen_build(struct proxy_cfg *cfg, struct gen **out, struct duet_err *err)
+{
+    static atomic_ulong next_id = 1;
+    struct gen *g = calloc(1, sizeof(*g));
+
+    *out = NULL;
+    if (g == NULL)
+        return err_nomem(err);
+    g->ls = calloc(cfg->nlisteners, sizeof(*g->ls));
+    if (g->ls == NULL) {
+        free(g);
+        return err_nomem(err);
+    }
+    for (size_t i = 0; i < cfg->nlisteners; i++) {
+        struct listener_cfg *l = &cfg->listeners[i];
+        struct gen_listener *gl = &g->ls[i];
+        struct tls_opts o;
+
+        gl->cfg = l;
+        gl->down_until = calloc(l->ntargets, sizeof(*gl->down_until));
+        if (gl->down_until == NULL) {
+            err_nomem(err);
+            goto err;
+        }
+        memset(&o, 0, sizeof(o));
+        o.cert_file = l->cert;
+        o.key_file = l->key;
+        o.ca_file = l->cacert;
+        o.crl_files = (const char *const *)l->crls;
+        o.ncrl_files = l->ncrls;
+        o.crl_scope = l->crl_scope;
+        o.crl_expired_ok = l->crl_expired_warn;
+        o.tls12 = l->tls12;
+        o.verify_optional = l->verify_optional;
+        o.insecure_key_mode = cfg->insecure_key_mode;
+        if (cfg->role == ROLE_SERVER) {
+            o.alpn = l->alpn != NULL ? l->alpn : (l->mode == MODE_HTTP ? "http/1.1" : NULL);
+            if (tls_server_ctx_new(&o, &gl->ssl_ctx, &gl->info, err) != 0)
+                goto err_named;
+            if (l->up_cacert != NULL) {
+                struct tls_opts u;
+                memset(&u, 0, sizeof(u));
+                u.cert_file = l->up_cert;
+                u.key_file = l->up_key;
+                u.ca_file = l->up_cacert;
+                u.insecure_key_mode = cfg->insecure_key_mode;
+                u.tls12 = true;
+                if (tls_client_ctx_new(&u, &gl->up_ctx, &gl->info, err) != 0)
+                    goto err_named;
+            }
+        } else {
+            o.alpn = l->alpn;
+            if (tls_client_ctx_new(&o, &gl->ssl_ctx, &gl->info, err) != 0)
+                goto err_named;
+        }
+        continue;
+    err_named:
+        if (cfg->nlisteners > 1)
+            err_prefix(err, "listener %s", l->name);
+        goto err;
+    }
+    g->cfg = *cfg;
+    memset(cfg, 0, sizeof(*cfg));
+    /* gl->cfg pointed into the caller's array, which now belongs to g->cfg: same memory. */
+    atomic_init(&g->refs, 1);
+    g->id = atomic_fetch_add(&next_id, 1);
+    *out = g;
+    return 0;
+err:
+    for (size_t i = 0; i < cfg->nlisteners; i++) {
+        SSL_CTX_free(g->ls[i].ssl_ctx);
+        SSL_CTX_free(g->ls[i].up_ctx);
+        tls_ctx_info_clear(&g->ls[i].info);
+        free(g->ls[i].down_until);
+    }
+    free(g->ls);
+    free(g);
+    return -1;
+}
+
+int
+proxy_check(const struct proxy_cfg *cfg, struct duet_err *err)
+{
+    struct proxy_cfg copy = *cfg;
+    struct gen *g = NULL;
+    /* gen_build takes ownership; build on a shallow copy and hand the memory back. */
+    if (gen_build(&copy, &g, err) != 0)
+        return -1;
+    memset(&g->cfg, 0, sizeof(g->cfg));
+    for (size_t i = 0; i < cfg->nlisteners; i++) {
+        SSL_CTX_free(g->ls[i].ssl_ctx);
+        SSL_CTX_free(g->ls[i].up_ctx);
+        tls_ctx_info_clear(&g->ls[i].info);
+        free(g->ls[i].down_until);
+    }
+    free(g->ls);
+    free(g);
+    return 0;
+}
+
+/* --- the proxy ------------------------------------------------------------ */
+
+struct proxy;
+
+struct worker {
+    int idx;
+    pthread_t thr;
+    struct event_base *base;
+    struct evconnlistener **lev;
+    size_t nlev;
+    struct proxy *px;
+};
+
+struct file_sig {
+    char *path;
+    struct timespec mtime;
+    off_t size;
+    ino_t ino;
+    bool exists;
+};
+
+struct throttle_entry {
+    uint8_t addr[16];
+    int family;
+    double tokens;
+    double last;
+    bool used;
+};
+#define THROTTLE_SLOTS 4096
+
+struct proxy {
+    pthread_mutex_t lock;
+    struct gen *gen;
+    struct worker workers[MAX_WORKERS];
+    int nworkers;
+    enum proxy_role role;
+    int argc;
+    char **argv;
+    struct evhttp *admin;
+    struct event *sighup, *sigterm, *sigint, *watch_timer;
+    struct file_sig watch[MAX_WATCH];
+    size_t nwatch;
+    atomic_bool reloading;
+    atomic_bool reload_again;
+    bool crl_warned;
+    struct throttle_entry throttle[THROTTLE_SLOTS];
+    pthread_mutex_t throttle_lock;
+};
+
+static struct gen *
+gen_current(struct proxy *px)
+{
+    struct gen *g;
+
+    pthread_mutex_lock(&px->lock);
+    g = px->gen;
+    gen_ref(g);
+    pthread_mutex_unlock(&px->lock);
+    return g;
+}
+
+static double
+now_mono(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* --- per-IP failed-handshake throttle --------------------------------------- */
+
+static void
+addr_key(const struct sockaddr *sa, uint8_t key[16], int *family)
+{
+    memset(key, 0, 16);
+    *family = sa->sa_family;
+    if (sa->sa_family == AF_INET)
+        memcpy(key, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
+    else if (sa->sa_family == AF_INET6)
+        memcpy(key, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, 16);
+}
+
+static struct throttle_entry *
+throttle_slot(struct proxy *px, const struct sockaddr *sa, bool create)
+{
+    uint8_t key[16];
+    int family;
+    uint32_t h = 2166136261u;
+
+    addr_key(sa, key, &family);
+    if (family != AF_INET && family != AF_INET6)
+        return NULL;
+    for (int i = 0; i < 16; i++)
+        h = (h ^ key[i]) * 16777619u;
+    for (int probe = 0; probe < 8; probe++) {
+        struct throttle_entry *e = &px->throttle[(h + (uint32_t)probe) % THROTTLE_SLOTS];
+        if (e->used && e->family == family && memcmp(e->addr, key, 16) == 0)
+            return e;
+        if (!e->used && create) {
+            e->used = true;
+            e->family = family;
+            memcpy(e->addr, key, 16);
+            e->tokens = -1; /* filled on first use */
+            return e;
+        }
+    }
+    if (!create)
+        return NULL;
+    /* Table crowded here: reuse the home slot (forgetting an old address is safe). */
+    struct throttle_entry *e = &px->throttle[h % THROTTLE_SLOTS];
+    e->family = family;
+    memcpy(e->addr, key, 16);
+    e->tokens = -1;
+    return e;
+}
+
+static void
+throttle_refill(const struct proxy_cfg *cfg, struct throttle_entry *e, double now)
+{
+    if (e->tokens < 0) {
+        e->tokens = cfg->fail_burst;
+    } else {
+        e->tokens += (now - e->last) * cfg->fail_per_second;
+        if (e->tokens > cfg->fail_burst)
+            e->tokens = cfg->fail_burst;
+    }
+    e->last = now;
+}
+
+/* Whether this address may start a handshake now. */
+static bool
+throttle_allows(struct proxy *px, const struct proxy_cfg *cfg, const struct sockaddr *sa)
+{
+    bool ok = true;
+    double now = now_mono();
+
+    pthread_mutex_lock(&px->throttle_lock);
+    struct throttle_entry *e = throttle_slot(px, sa, false);
+    if (e != NULL) {
+        throttle_refill(cfg, e, now);
+        ok = e->tokens >= 1.0;
+    }
+    pthread_mutex_unlock(&px->throttle_lock);
+    return ok;
+}
+
+static void
+throttle_failed(struct proxy *px, const struct proxy_cfg *cfg, const struct sockaddr *sa)
+{
+    double now = now_mono();
+
+    pthread_mutex_lock(&px->throttle_lock);
+    struct throttle_entry *e = throttle_slot(px, sa, true);
+    if (e != NULL) {
+        throttle_refill(cfg, e, now);
+        e->tokens -= 1.0;
+    }
+    pthread_mutex_unlock(&px->throttle_lock);
+}
+
+/* --- connections ---------------------------------------------------------- */
+
+enum req_state { REQ_HEADERS = 0, REQ_BODY, REQ_WAIT_RESPONSE };
+
+struct conn {
+    struct worker *w;
+    struct gen *gen;
+    struct gen_listener *gl;
+    struct bufferevent *cbev; /* client side */
+    struct bufferevent *ubev; /* upstream side */
+    SSL *ssl;                 /* the TLS side: client (server role) or upstream (tunnel) */
+    struct sockaddr_storage peer_ss, local_ss;
+    char peer[80];
+    char peer_ip[64];
+    double t_start;
+    struct duet_identity *id;
+    bool closing, handshake_done, close_when_flushed, upstream_connected, upstream_failed;
+    size_t target;
+    int tries;
+    /* HTTP */
+    http_parser req_p, resp_p;
+    enum req_state req_state;
+    struct http_header *hdrs;
+    size_t nhdrs, hcap;
+    char *url;
+    size_t url_len;
+    bool last_was_value;
+    size_t head_bytes;
+    bool too_large, denied, bad_request, chunked_up, head_method, keep_alive;
+    bool resp_started;
+    char method[24];
+    uint64_t up_bytes, down_bytes;
+    size_t pp_len; /* PROXY header bytes at the head of the upstream output */
+};
+
+static void conn_close(struct conn *c);
+static void upstream_connect(struct conn *c);
+static void process_client_http(struct conn *c);
+
+static void
+conn_free_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct conn *c = arg;
+
+    (void)fd;
+    (void)what;
+    if (c->cbev != NULL) {
+        SSL *ssl = bufferevent_openssl_get_ssl(c->cbev);
+        if (ssl != NULL)
+            SSL_shutdown(ssl);
+        bufferevent_free(c->cbev);
+    }
+    if (c->ubev != NULL) {
+        SSL *ssl = bufferevent_openssl_get_ssl(c->ubev);
+        if (ssl != NULL && c->upstream_connected)
+            SSL_shutdown(ssl);
+        bufferevent_free(c->ubev);
+    }
+    metrics_bytes(c->up_bytes, c->down_bytes);
+    metrics_conn_close();
+    identity_free(c->id);
+    for (size_t i = 0; i < c->nhdrs; i++) {
+        free(c->hdrs[i].name);
+        free(c->hdrs[i].value);
+    }
+    free(c->hdrs);
+    free(c->url);
+    gen_unref(c->gen);
+    free(c);
+}
+
+/* Schedule the free; callbacks stop at once. */
+static void
+conn_close(struct conn *c)
+{
+    static const struct timeval zero = {0, 0};
+
+    if (c->closing)
+        return;
+    c->closing = true;
+    if (c->cbev != NULL) {
+        bufferevent_setcb(c->cbev, NULL, NULL, NULL, NULL);
+        bufferevent_disable(c->cbev, EV_READ | EV_WRITE);
+    }
+    if (c->ubev != NULL) {
+        bufferevent_setcb(c->ubev, NULL, NULL, NULL, NULL);
+        bufferevent_disable(c->ubev, EV_READ | EV_WRITE);
+    }
+    if (event_base_once(c->w->base, -1, EV_TIMEOUT, conn_free_cb, c, &zero) != 0)
+        conn_free_cb(-1, 0, c);
+}
+
+static void
+sockaddr_text(const struct sockaddr *sa, char *buf, size_t len, char *ip, size_t iplen)
+{
+    char host[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *s = (const struct sockaddr_in *)(const void *)sa;
+        inet_ntop(AF_INET, &s->sin_addr, host, sizeof(host));
+        port = ntohs(s->sin_port);
+        snprintf(buf, len, "%s:%d", host, port);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)(const void *)sa;
+        inet_ntop(AF_INET6, &s->sin6_addr, host, sizeof(host));
+        port = ntohs(s->sin6_port);
+        snprintf(buf, len, "[%s]:%d", host, port);
+    } else {
+        snprintf(host, sizeof(host), "unix");
+        snprintf(buf, len, "unix");
+    }
+    snprintf(ip, iplen, "%s", host);
+}
+
+static json_t *
+identity_json(const struct duet_identity *id)
+{
+    json_t *sans;
+
+    if (id == NULL)
+        return json_null();
+    sans = json_array();
+    for (size_t i = 0; i < id->nsans; i++) {
+        char buf[600];
+        snprintf(buf, sizeof(buf), "%s:%s", identity_san_tag(id->sans[i].type), id->sans[i].value);
+        json_array_append_new(sans, json_string(buf));
+    }
+    return json_pack("{s:s,s:s,s:o,s:s,s:s,s:s}", "name", id->name, "subject", id->subject, "sans",
+                     sans, "serial", id->serial, "fingerprint", id->fingerprint, "issuer",
+                     id->issuer);
+}
+
+/* The reason a TLS handshake failed, in words, with its metrics category. */
+static void
+handshake_failure(struct bufferevent *bev, SSL *ssl, char *buf, size_t len, enum tls_fail *fail)
+{
+    const char *r = ssl != NULL ? tls_verify_reason(ssl) : NULL;
+    unsigned long e = 0, last = 0;
+
+    /* libevent queues SSL_get_error()'s code too; keep the most specific OpenSSL error. */
+    while (bev != NULL && (e = bufferevent_get_openssl_error(bev)) != 0) {
+        if (ERR_GET_LIB(e) != 0 && (last == 0 || ERR_GET_LIB(last) != ERR_LIB_SSL))
+            last = e;
+    }
+    if (r != NULL) {
+        snprintf(buf, len, "%s", r);
+        *fail = tls_verify_fail(ssl);
+        if (*fail == TLS_FAIL_NONE)
+            *fail = TLS_FAIL_OTHER;
+        return;
+    }
+    if (last != 0 && ERR_GET_REASON(last) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) {
+        snprintf(buf, len, "the client presented no certificate");
+        *fail = TLS_FAIL_NO_CERT;
+        return;
+    }
+    if (last != 0) {
+        const char *rs = ERR_reason_error_string(last);
+        char code[32];
+        snprintf(code, sizeof(code), "error %lx", last);
+        snprintf(buf, len, "TLS handshake failed: %s", rs != NULL ? rs : code);
+        *fail = TLS_FAIL_OTHER;
+        return;
+    }
+    snprintf(buf, len, "the connection closed during the TLS handshake");
+    *fail = TLS_FAIL_OTHER;
+}
+
+static void
+log_handshake(struct conn *c, SSL *ssl, bool ok, const char *reason, double secs)
+{
+    json_t *f = json_pack("{s:s,s:s,s:s}", "listener", c->gl->cfg->name, "peer", c->peer, "result",
+                          ok ? "ok" : "failed");
+
+    if (!ok)
+        json_object_set_new(f, "reason", json_string(reason));
+    json_object_set_new(f, "identity", identity_json(c->id));
+    if (ssl != NULL && ok) {
+        json_object_set_new(f, "tls_version", json_string(SSL_get_version(ssl)));
+        json_object_set_new(f, "cipher", json_string(SSL_get_cipher_name(ssl)));
+        json_object_set_new(f, "resumed", json_boolean(SSL_session_reused(ssl)));
+    }
+    json_object_set_new(f, "duration_ms", json_real((double)((long)(secs * 1e6)) / 1e3));
+    log_event(ok ? "info" : "warn", "handshake", f);
+}
+
+static void
+log_authz(struct conn *c, const struct policy_decision *d, const char *method, const char *host,
+          const char *path)
+{
+    char labels[512], rl[256], ll[128];
+    json_t *f = json_pack("{s:s,s:s,s:s,s:s}", "listener", c->gl->cfg->name, "peer", c->peer,
+                          "decision", d->allow ? "allow" : "deny", "rule", d->rule);
+
+    json_object_set_new(f, "identity", c->id != NULL ? json_string(c->id->name) : json_null());
+    if (method != NULL) {
+        json_object_set_new(f, "method", json_string(method));
+        json_object_set_new(f, "host", host != NULL ? json_string(host) : json_null());
+        json_object_set_new(f, "path", json_string(path));
+    }
+    log_event(d->allow ? "info" : "warn", "authz", f);
+    metrics_label(rl, sizeof(rl), d->rule);
+    metrics_label(ll, sizeof(ll), c->gl->cfg->name);
+    snprintf(labels, sizeof(labels), "listener=\"%s\",rule=\"%s\",decision=\"%s\"", ll, rl,
+             d->allow ? "allow" : "deny");
+    metrics_count("duet_authz_decisions_total", labels, 1);
+}
+
+/* Write a short HTTP response and close once it is flushed. */
+static void
+http_reply_close(struct conn *c, int status, const char *reason, json_t *body)
+{
+    char *text = json_dumps(body, JSON_COMPACT);
+    struct evbuffer *out = bufferevent_get_output(c->cbev);
+    char labels[160], ll[128];
+
+    json_decref(body);
+    evbuffer_add_printf(out,
+                        "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+                        "Content-Length: %zu\r\nConnection: close\r\n\r\n%s\n",
+                        status, reason, text != NULL ? strlen(text) + 1 : 1, text ? text : "");
+    free(text);
+    metrics_label(ll, sizeof(ll), c->gl->cfg->name);
+    snprintf(labels, sizeof(labels), "listener=\"%s\",code=\"%d\"", ll, status);
+    metrics_count("duet_requests_total", labels, 1);
+    c->close_when_flushed = true;
+    bufferevent_disable(c->cbev, EV_READ);
+    if (c->ubev != NULL) {
+        bufferevent_setcb(c->ubev, NULL, NULL, NULL, NULL);
+        bufferevent_free(c->ubev);
+        c->ubev = NULL;
+    }
+    bufferevent_enable(c->cbev, EV_WRITE);
+}
+
+/* --- relaying (TCP mode, tunnel, and after an HTTP upgrade refusal) ------ */
+
+static void
+relay_read(struct bufferevent *from, void *arg)
+{
+    struct conn *c = arg;
+    struct bufferevent *to = from == c->cbev ? c->ubev : c->cbev;
+    size_t n = evbuffer_get_length(bufferevent_get_input(from));
+
+    if (to == NULL)
+        return;
+    if (from == c->cbev)
+        c->up_bytes += n;
+    else
+        c->down_bytes += n;
+    evbuffer_add_buffer(bufferevent_get_output(to), bufferevent_get_input(from));
+    if (evbuffer_get_length(bufferevent_get_output(to)) >= RELAY_HIGH_WATER) {
+        /* Backpressure: stop reading until the other side drains. */
+        bufferevent_disable(from, EV_READ);
+        bufferevent_setwatermark(to, EV_WRITE, RELAY_HIGH_WATER / 2, 0);
+    }
+}
+
+static void
+relay_write(struct bufferevent *to, void *arg)
+{
+    struct conn *c = arg;
+    struct bufferevent *from = to == c->cbev ? c->ubev : c->cbev;
+
+    if (c->close_when_flushed && evbuffer_get_length(bufferevent_get_output(c->cbev)) == 0 &&
+        (c->ubev == NULL || evbuffer_get_length(bufferevent_get_output(c->ubev)) == 0)) {
+        conn_close(c);
+        return;
+    }
+    if (from != NULL && !(bufferevent_get_enabled(from) & EV_READ) && !c->close_when_flushed) {
+        bufferevent_setwatermark(to, EV_WRITE, 0, 0);
+        bufferevent_enable(from, EV_READ);
+    }
+}
+
+/* One side closed: flush what the other side still has to receive, then close. */
+static void
+relay_event(struct bufferevent *bev, short what, void *arg)
+{
+    struct conn *c = arg;
+    struct bufferevent *other = bev == c->cbev ? c->ubev : c->cbev;
+
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
+        if (what & BEV_EVENT_TIMEOUT)
+            log_event("info", "idle_timeout",
+                      json_pack("{s:s,s:s}", "listener", c->gl->cfg->name, "peer", c->peer));
+        if (other != NULL && evbuffer_get_length(bufferevent_get_input(bev)) > 0)
+            relay_read(bev, c);
+        if (other != NULL && evbuffer_get_length(bufferevent_get_output(other)) > 0 &&
+            !(what & BEV_EVENT_TIMEOUT)) {
+            c->close_when_flushed = true;
+            bufferevent_disable(bev, EV_READ);
+            bufferevent_setcb(other, NULL, relay_write, relay_event, c);
+            bufferevent_enable(other, EV_WRITE);
+            return;
+        }
+        conn_close(c);
+    }
+}
+
+static void
+start_relay(struct conn *c)
+{
+    struct timeval idle = {c->gen->cfg.idle_timeout_ms / 1000,
+                           (c->gen->cfg.idle_timeout_ms % 1000) * 1000};
+
+    bufferevent_setcb(c->cbev, relay_read, relay_write, relay_event, c);
+    bufferevent_setcb(c->ubev, relay_read, relay_write, relay_event, c);
+    bufferevent_set_timeouts(c->cbev, &idle, NULL);
+    bufferevent_set_timeouts(c->ubev, &idle, NULL);
+    bufferevent_enable(c->cbev, EV_READ | EV_WRITE);
+    bufferevent_enable(c->ubev, EV_READ | EV_WRITE);
+    if (evbuffer_get_length(bufferevent_get_input(c->cbev)) > 0)
+        relay_read(c->cbev, c);
+}
+
+/* --- upstream connection ----------------------------------------------------- */
+
+static int64_t
+wall_now(void)
+{
+    return (int64_t)time(NULL);
+}
+
+/* Round robin over targets, skipping those marked down (unless all are). */
+static size_t
+pick_target(struct conn *c)
+{
+    const struct listener_cfg *l = c->gl->cfg;
+    size_t start = atomic_fetch_add(&c->gl->rr, 1);
+    int64_t now = wall_now();
+
+    for (size_t k = 0; k < l->ntargets; k++) {
+        size_t i = (start + k) % l->ntargets;
+        if (atomic_load(&c->gl->down_until[i]) <= now)
+            return i;
+    }
+    return start % l->ntargets;
+}
+
+static void upstream_event(struct bufferevent *bev, short what, void *arg);
+static void upstream_read_http(struct bufferevent *bev, void *arg);
+
+static void
+upstream_failed(struct conn *c, const char *why)
+{
+    const struct listener_cfg *l = c->gl->cfg;
+    char labels[300], ul[256];
+    struct evbuffer *saved = NULL;
+
+    atomic_store(&c->gl->down_until[c->target], wall_now() + UPSTREAM_DOWN_SECONDS);
+    log_event("error", "upstream_error",
+              json_pack("{s:s,s:s,s:s,s:s}", "listener", l->name, "peer", c->peer, "upstream",
+                        l->targets[c->target].text, "error", why));
+    metrics_label(ul, sizeof(ul), l->targets[c->target].text);
+    snprintf(labels, sizeof(labels), "upstream=\"%s\"", ul);
+    metrics_count("duet_upstream_failures_total", labels, 1);
+    if (c->ubev != NULL) {
+        /* HTTP: nothing reached the failed upstream; keep the request for the next one. */
+        if (l->mode == MODE_HTTP && c->gen->cfg.role == ROLE_SERVER && !c->upstream_connected &&
+            (saved = evbuffer_new()) != NULL) {
+            evbuffer_add_buffer(saved, bufferevent_get_output(c->ubev));
+            if (c->pp_len > 0)
+                evbuffer_drain(saved, c->pp_len);
+        }
+        bufferevent_free(c->ubev);
+        c->ubev = NULL;
+    }
+    c->upstream_connected = false;
+    /* Try the next target once per target before giving up. */
+    if (++c->tries < (int)l->ntargets && !c->resp_started) {
+        struct evbuffer *pending = saved;
+        saved = NULL;
+        upstream_connect(c);
+        if (pending != NULL && c->ubev != NULL)
+            evbuffer_add_buffer(bufferevent_get_output(c->ubev), pending);
+        if (pending != NULL)
+            evbuffer_free(pending);
+        return;
+    }
+    if (saved != NULL)
+        evbuffer_free(saved);
+    c->upstream_failed = true;
+    if (c->gen->cfg.role == ROLE_SERVER && l->mode == MODE_HTTP && !c->resp_started)
+        http_reply_close(c, 502, "Bad Gateway",
+                         json_pack("{s:s,s:s}", "error", "bad_gateway", "detail",
+                                   "the upstream service could not be reached"));
+    else
+        conn_close(c);
+}
+
+static int
+send_proxy_header(struct conn *c)
+{
+    struct ppv2_info info;
+    uint8_t *hdr = NULL;
+    size_t len = 0;
+    struct duet_err err;
+    const unsigned char *alpn = NULL;
+    unsigned int alen = 0;
+    char alpn_s[256] = "";
+
+    memset(&info, 0, sizeof(info));
+    info.src = (const struct sockaddr *)&c->peer_ss;
+    info.dst = (const struct sockaddr *)&c->local_ss;
+    SSL_get0_alpn_selected(c->ssl, &alpn, &alen);
+    if (alen > 0 && alen < sizeof(alpn_s)) {
+        memcpy(alpn_s, alpn, alen);
+        alpn_s[alen] = '\0';
+        info.alpn = alpn_s;
+    }
+    info.sni = SSL_get_servername(c->ssl, TLSEXT_NAMETYPE_host_name);
+    info.tls_version = SSL_get_version(c->ssl);
+    info.cipher = SSL_get_cipher_name(c->ssl);
+    info.id = c->id;
+    info.resumed = SSL_session_reused(c->ssl);
+    if (ppv2_build(&info, &hdr, &len, &err) != 0) {
+        log_msg("error", "proxy_protocol", "%s", err.msg);
+        return -1;
+    }
+    evbuffer_add(bufferevent_get_output(c->ubev), hdr, len);
+    c->pp_len = len;
+    free(hdr);
+    return 0;
+}
+
+static void
+upstream_connect(struct conn *c)
+{
+    const struct listener_cfg *l = c->gl->cfg;
+    struct duet_err err;
+
+    c->target = pick_target(c);
+    if (c->gl->up_ctx != NULL || c->gen->cfg.role == ROLE_TUNNEL) {
+        SSL_CTX *ctx = c->gen->cfg.role == ROLE_TUNNEL ? c->gl->ssl_ctx : c->gl->up_ctx;
+        SSL *ssl = SSL_new(ctx);
+        const char *name = c->gen->cfg.role == ROLE_TUNNEL
+                               ? l->server_name
+                               : (l->up_name != NULL ? l->up_name : l->target_names[c->target]);
+        if (ssl == NULL || tls_client_set_name(ssl, name, &err) != 0) {
+            SSL_free(ssl);
+            upstream_failed(c, "cannot start TLS toward the upstream");
+            return;
+        }
+        c->ubev = bufferevent_openssl_socket_new(c->w->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
+                                                 BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+        if (c->gen->cfg.role == ROLE_TUNNEL)
+            c->ssl = ssl;
+    } else {
+        c->ubev = bufferevent_socket_new(c->w->base, -1,
+                                         BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+    }
+    if (c->ubev == NULL) {
+        upstream_failed(c, "out of memory");
+        return;
+    }
+    bufferevent_setcb(c->ubev, l->mode == MODE_HTTP && c->gen->cfg.role == ROLE_SERVER
+                                   ? upstream_read_http
+                                   : NULL,
+                      NULL, upstream_event, c);
+    {
+        struct timeval hs = {c->gen->cfg.handshake_timeout_ms / 1000,
+                             (c->gen->cfg.handshake_timeout_ms % 1000) * 1000};
+        bufferevent_set_timeouts(c->ubev, &hs, &hs);
+    }
+    if (c->gen->cfg.role == ROLE_SERVER && l->proxy_protocol && send_proxy_header(c) != 0) {
+        upstream_failed(c, "cannot build the PROXY protocol header");
+        return;
+    }
+    if (bufferevent_socket_connect(c->ubev, (const struct sockaddr *)&l->targets[c->target].ss,
+                                   (int)l->targets[c->target].len) != 0) {
+        upstream_failed(c, strerror(errno));
+        return;
+    }
+    bufferevent_enable(c->ubev, EV_READ | EV_WRITE);
+}
+
+/* The tunnel's server check: its certificate verified; its SPIFFE ID matching. */
+static bool
+tunnel_server_ok(struct conn *c, char *why, size_t len)
+{
+    struct duet_err err;
+    struct policy_request req = {0};
+    struct policy_decision d;
+
+    if (tls_peer_identity(c->ssl, &c->id, &err) != 0 || c->id == NULL) {
+        snprintf(why, len, "the server's certificate cannot be read");
+        return false;
+    }
+    if (c->gl->cfg->policy.nrules == 0)
+        return true;
+    req.id = c->id;
+    d = policy_decide(&c->gl->cfg->policy, &req);
+    if (!d.allow)
+        snprintf(why, len, "server %s does not match --verify-uri", c->id->name);
+    return d.allow;
+}
+
+static void
+upstream_event(struct bufferevent *bev, short what, void *arg)
+{
+    struct conn *c = arg;
+
+    (void)bev;
+    if (what & BEV_EVENT_CONNECTED) {
+        struct timeval idle = {c->gen->cfg.idle_timeout_ms / 1000,
+                               (c->gen->cfg.idle_timeout_ms % 1000) * 1000};
+        c->upstream_connected = true;
+        bufferevent_set_timeouts(c->ubev, &idle, NULL);
+        if (c->gen->cfg.role == ROLE_TUNNEL) {
+            char why[600];
+            double secs = now_mono() - c->t_start;
+            if (!tunnel_server_ok(c, why, sizeof(why))) {
+                log_handshake(c, c->ssl, false, why, secs);
+                metrics_handshake(c->gl->cfg->name, TLS_FAIL_NAME, secs);
+                conn_close(c);
+                return;
+            }
+            c->handshake_done = true;
+            log_handshake(c, c->ssl, true, NULL, secs);
+            metrics_handshake(c->gl->cfg->name, TLS_FAIL_NONE, secs);
+            start_relay(c);
+            return;
+        }
+        if (c->gl->cfg->mode == MODE_TCP)
+            start_relay(c);
+        return;
+    }
+    if (what & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT) && !c->upstream_connected) {
+        char why[600];
+        if (c->gen->cfg.role == ROLE_TUNNEL) {
+            enum tls_fail fail = TLS_FAIL_OTHER;
+            double secs = now_mono() - c->t_start;
+            if (what & BEV_EVENT_TIMEOUT)
+                snprintf(why, sizeof(why), "the TLS handshake with the server timed out");
+            else if (EVUTIL_SOCKET_ERROR() != 0 && bufferevent_get_openssl_error(c->ubev) == 0 &&
+                     tls_verify_reason(c->ssl) == NULL)
+                snprintf(why, sizeof(why), "cannot connect to %s: %s",
+                         c->gl->cfg->targets[c->target].text,
+                         evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+            else
+                handshake_failure(c->ubev, c->ssl, why, sizeof(why), &fail);
+            log_handshake(c, c->ssl, false, why, secs);
+            metrics_handshake(c->gl->cfg->name, fail, secs);
+            conn_close(c);
+            return;
+        }
+        if (what & BEV_EVENT_TIMEOUT)
+            snprintf(why, sizeof(why), "connect timed out");
+        else {
+            unsigned long e = bufferevent_get_openssl_error(c->ubev);
+            const char *vr = bufferevent_openssl_get_ssl(c->ubev)
+                                 ? tls_verify_reason(bufferevent_openssl_get_ssl(c->ubev))
+                                 : NULL;
+            if (vr != NULL)
+                snprintf(why, sizeof(why), "upstream TLS: %s", vr);
+            else if (e != 0)
+                snprintf(why, sizeof(why), "upstream TLS: %s",
+                         ERR_reason_error_string(e) ? ERR_reason_error_string(e) : "error");
+            else
+                snprintf(why, sizeof(why), "%s",
+                         evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+        }
+        upstream_failed(c, why);
+        return;
+    }
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
+        /* HTTP: the upstream went away. */
+        if (c->resp_started) {
+            /* A response read until EOF ends here. */
+            http_parser_execute(&c->resp_p, NULL, NULL, 0);
+            if (evbuffer_get_length(bufferevent_get_output(c->cbev)) > 0) {
+                c->close_when_flushed = true;
+                bufferevent_free(c->ubev);
+                c->ubev = NULL;
+                bufferevent_enable(c->cbev, EV_WRITE);
+            } else {
+                conn_close(c);
+            }
+            return;
+        }
+        bufferevent_free(c->ubev);
+        c->ubev = NULL;
+        c->upstream_connected = false;
+        if (c->req_state != REQ_HEADERS) {
+            /* The request went out but no response came back. */
+            http_reply_close(c, 502, "Bad Gateway",
+                             json_pack("{s:s,s:s}", "error", "bad_gateway", "detail",
+                                       "the upstream closed the connection without a response"));
+        }
+    }
+}
+
+/* --- HTTP: requests ------------------------------------------------------------ */
+
+static int
+on_message_begin(http_parser *p)
+{
+    struct conn *c = p->data;
+
+    for (size_t i = 0; i < c->nhdrs; i++) {
+        free(c->hdrs[i].name);
+        free(c->hdrs[i].value);
+    }
+    c->nhdrs = 0;
+    free(c->url);
+    c->url = NULL;
+    c->url_len = 0;
+    c->last_was_value = false;
+    c->head_bytes = 0;
+    c->req_state = REQ_HEADERS;
+    return 0;
+}
+
+static int
+append(char **dst, size_t *len, const char *at, size_t n)
+{
+    char *nd = realloc(*dst, *len + n + 1);
+
+    if (nd == NULL)
+        return -1;
+    memcpy(nd + *len, at, n);
+    *len += n;
+    nd[*len] = '\0';
+    *dst = nd;
+    return 0;
+}
+
+static bool
+head_limit(struct conn *c, size_t n)
+{
+    c->head_bytes += n;
+    if (c->head_bytes > c->gen->cfg.max_header_bytes) {
+        c->too_large = true;
+        return true;
+    }
+    return false;
+}
+
+static int
+on_url(http_parser *p, const char *at, size_t n)
+{
+    struct conn *c = p->data;
+
+    if (head_limit(c, n) || append(&c->url, &c->url_len, at, n) != 0) {
+        c->too_large = true;
+        return -1;
+    }
+    return 0;
+}
+
+static int
+on_header_field(http_parser *p, const char *at, size_t n)
+{
+    struct conn *c = p->data;
+
+    if (head_limit(c, n))
+        return -1;
+    if (c->nhdrs == 0 || c->last_was_value) {
+        if (c->nhdrs == c->hcap) {
+            size_t cap = c->hcap ? c->hcap * 2 : 16;
+            struct http_header *nh = realloc(c->hdrs, cap * sizeof(*nh));
+            if (nh == NULL)
+                return -1;
+            c->hdrs = nh;
+            c->hcap = cap;
+        }
+        c->hdrs[c->nhdrs].name = NULL;
+        c->hdrs[c->nhdrs].value = NULL;
+        c->nhdrs++;
+        c->last_was_value = false;
+    }
+    size_t len = c->hdrs[c->nhdrs - 1].name ? strlen(c->hdrs[c->nhdrs - 1].name) : 0;
+    return append(&c->hdrs[c->nhdrs - 1].name, &len, at, n);
+}
+
+static int
+on_header_value(http_parser *p, const char *at, size_t n)
+{
+    struct conn *c = p->data;
+    size_t len;
+
+    if (head_limit(c, n) || c->nhdrs == 0)
+        return -1;
+    c->last_was_value = true;
+    len = c->hdrs[c->nhdrs - 1].value ? strlen(c->hdrs[c->nhdrs - 1].value) : 0;
+    if (c->hdrs[c->nhdrs - 1].value == NULL && n == 0)
+        c->hdrs[c->nhdrs - 1].value = strdup("");
+    if (n == 0)
+        return c->hdrs[c->nhdrs - 1].value != NULL ? 0 : -1;
+    return append(&c->hdrs[c->nhdrs - 1].value, &len, at, n);
+}
+
+/* Headers done: decide, then send the rewritten head upstream. */
+static int
+on_headers_complete(http_parser *p)
+{
+    struct conn *c = p->data;
+    const struct listener_cfg *l = c->gl->cfg;
+    struct duet_err err;
+    char *target = NULL;
+    char *head = NULL;
+    size_t hlen = 0;
+    struct http_request r;
+    struct policy_request pr;
+    struct policy_decision d;
+    const char *host;
+
+    for (size_t i = 0; i < c->nhdrs; i++) {
+        if (c->hdrs[i].value == NULL && (c->hdrs[i].value = strdup("")) == NULL)
+            return -1;
+    }
+    snprintf(c->method, sizeof(c->method), "%s", http_method_str((enum http_method)p->method));
+    c->head_method = p->method == HTTP_HEAD;
+    c->keep_alive = http_should_keep_alive(p) != 0;
+    if (p->method == HTTP_CONNECT || p->upgrade) {
+        c->bad_request = true;
+        http_parser_pause(p, 1);
+        return 0;
+    }
+    if (c->url == NULL || http_normalize_target(c->url, &target, &err) != 0) {
+        c->bad_request = true;
+        http_parser_pause(p, 1);
+        return 0;
+    }
+    host = http_header_get(c->hdrs, c->nhdrs, "host");
+    memset(&pr, 0, sizeof(pr));
+    pr.id = c->id;
+    pr.method = c->method;
+    pr.host = host;
+    pr.path = target;
+    d = policy_decide(&l->policy, &pr);
+    log_authz(c, &d, c->method, host, target);
+    if (!d.allow) {
+        c->denied = true;
+        free(c->url);
+        c->url = strdup(d.rule); /* kept for the 403 body */
+        free(target);
+        http_parser_pause(p, 1);
+        return 0;
+    }
+    memset(&r, 0, sizeof(r));
+    r.method = c->method;
+    r.target = target;
+    r.http_major = p->http_major;
+    r.http_minor = p->http_minor;
+    r.headers = c->hdrs;
+    r.nheaders = c->nhdrs;
+    r.client_ip = c->peer_ip;
+    r.id = c->id;
+    r.xfcc = l->xfcc;
+    if (http_build_upstream_head(&r, &head, &hlen, &err) != 0) {
+        free(target);
+        return -1;
+    }
+    free(target);
+    if (c->ubev == NULL) {
+        c->tries = 0;
+        upstream_connect(c);
+        if (c->closing || c->close_when_flushed || c->ubev == NULL) {
+            free(head);
+            http_parser_pause(p, 1);
+            return 0;
+        }
+    }
+    c->chunked_up = (p->flags & F_CHUNKED) != 0;
+    evbuffer_add(bufferevent_get_output(c->ubev), head, hlen);
+    c->up_bytes += hlen;
+    free(head);
+    c->req_state = REQ_BODY;
+    c->resp_started = false;
+    http_parser_init(&c->resp_p, HTTP_RESPONSE);
+    c->resp_p.data = c;
+    return 0;
+}
+
+static int
+on_body(http_parser *p, const char *at, size_t n)
+{
+    struct conn *c = p->data;
+    struct evbuffer *out;
+
+    if (c->ubev == NULL)
+        return 0;
+    out = bufferevent_get_output(c->ubev);
+    if (c->chunked_up)
+        evbuffer_add_printf(out, "%zx\r\n", n);
+    evbuffer_add(out, at, n);
+    if (c->chunked_up)
+        evbuffer_add(out, "\r\n", 2);
+    c->up_bytes += n;
+    return 0;
+}
+
+static int
+on_message_complete(http_parser *p)
+{
+    struct conn *c = p->data;
+
+    if (c->ubev != NULL && c->chunked_up)
+        evbuffer_add(bufferevent_get_output(c->ubev), "0\r\n\r\n", 5);
+    c->req_state = REQ_WAIT_RESPONSE;
+    http_parser_pause(p, 1);
+    return 0;
+}
+
+static const http_parser_settings req_settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+/* Parse what the client sent, one request at a time. */
+static void
+process_client_http(struct conn *c)
+{
+    struct evbuffer *in = bufferevent_get_input(c->cbev);
+
+    while (!c->closing && !c->close_when_flushed && c->req_state != REQ_WAIT_RESPONSE) {
+        struct evbuffer_iovec v;
+        size_t n;
+        enum http_errno e;
+
+        if (evbuffer_get_length(in) == 0)
+            break;
+        if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+            break;
+        n = http_parser_execute(&c->req_p, &req_settings, v.iov_base, v.iov_len);
+        evbuffer_drain(in, n);
+        e = HTTP_PARSER_ERRNO(&c->req_p);
+        if (c->too_large) {
+            http_reply_close(c, 431, "Request Header Fields Too Large",
+                             json_pack("{s:s,s:i}", "error", "header_too_large", "limit_bytes",
+                                       (int)c->gen->cfg.max_header_bytes));
+            return;
+        }
+        if (c->denied) {
+            http_reply_close(c, 403, "Forbidden",
+                             json_pack("{s:s,s:s,s:o}", "error", "forbidden", "rule",
+                                       c->url != NULL ? c->url : "default-deny", "identity",
+                                       c->id != NULL ? json_string(c->id->name) : json_null()));
+            return;
+        }
+        if (c->bad_request || (e != HPE_OK && e != HPE_PAUSED)) {
+            http_reply_close(c, 400, "Bad Request",
+                             json_pack("{s:s,s:s}", "error", "bad_request", "detail",
+                                       c->bad_request ? "unsupported or malformed request target"
+                                                      : http_errno_description(e)));
+            return;
+        }
+        if (e == HPE_PAUSED) {
+            http_parser_pause(&c->req_p, 0);
+            if (c->req_state == REQ_WAIT_RESPONSE)
+                break;
+        }
+        if (c->ubev == NULL && c->req_state != REQ_HEADERS)
+            return; /* upstream failed; the reply is under way */
+    }
+    /* Stop reading while a response is outstanding; resume when it completes. */
+    if (c->req_state == REQ_WAIT_RESPONSE)
+        bufferevent_disable(c->cbev, EV_READ);
+}
+
+/* --- HTTP: responses ---------------------------------------------------------- */
+
+static int
+on_resp_headers_complete(http_parser *p)
+{
+    struct conn *c = p->data;
+
+    /* RFC 9112 6.3: a response to HEAD, and 1xx/204/304, carry no body. */
+    return c->head_method ? 1 : 0;
+}
+
+static int
+on_resp_message_complete(http_parser *p)
+{
+    struct conn *c = p->data;
+    char labels[160], ll[128];
+
+    if (p->status_code >= 100 && p->status_code < 200)
+        return 0; /* an interim response; the final one follows */
+    metrics_label(ll, sizeof(ll), c->gl->cfg->name);
+    snprintf(labels, sizeof(labels), "listener=\"%s\",code=\"%u\"", ll, p->status_code);
+    metrics_count("duet_requests_total", labels, 1);
+    if (!c->keep_alive || !http_should_keep_alive(p)) {
+        c->close_when_flushed = true;
+    } else {
+        c->req_state = REQ_HEADERS;
+    }
+    c->resp_started = false;
+    http_parser_pause(p, 1);
+    return 0;
+}
+
+static const http_parser_settings resp_settings = {
+    .on_headers_complete = on_resp_headers_complete,
+    .on_message_complete = on_resp_message_complete,
+};
+
+static void
+upstream_read_http(struct bufferevent *bev, void *arg)
+{
+    struct conn *c = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    struct evbuffer *out = bufferevent_get_output(c->cbev);
+
+    while (evbuffer_get_length(in) > 0 && !c->closing) {
+        struct evbuffer_iovec v;
+        size_t n;
+        enum http_errno e;
+
+        if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+            break;
+        c->resp_started = true;
+        n = http_parser_execute(&c->resp_p, &resp_settings, v.iov_base, v.iov_len);
+        e = HTTP_PARSER_ERRNO(&c->resp_p);
+        if (e != HPE_OK && e != HPE_PAUSED) {
+            log_event("error", "upstream_error",
+                      json_pack("{s:s,s:s,s:s}", "listener", c->gl->cfg->name, "upstream",
+                                c->gl->cfg->targets[c->target].text, "error",
+                                http_errno_description(e)));
+            conn_close(c);
+            return;
+        }
+        evbuffer_remove_buffer(in, out, n);
+        c->down_bytes += n;
+        if (e == HPE_PAUSED) {
+            http_parser_pause(&c->resp_p, 0);
+            if (c->close_when_flushed) {
+                bufferevent_disable(bev, EV_READ);
+                bufferevent_enable(c->cbev, EV_WRITE);
+                return;
+            }
+            /* Response done: read the client's next request. */
+            http_parser_init(&c->resp_p, HTTP_RESPONSE);
+            c->resp_p.data = c;
+            bufferevent_enable(c->cbev, EV_READ);
+            process_client_http(c);
+            return;
+        }
+    }
+}
+
+/* --- client side ---------------------------------------------------------------- */
+
+static void
+client_read(struct bufferevent *bev, void *arg)
+{
+    struct conn *c = arg;
+
+    (void)bev;
+    if (c->gl->cfg->mode == MODE_HTTP)
+        process_client_http(c);
+}
+
+static void
+client_write(struct bufferevent *bev, void *arg)
+{
+    struct conn *c = arg;
+
+    if (c->close_when_flushed && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+        conn_close(c);
+}
+
+/* The TLS handshake with the client finished. */
+static void
+client_handshake_done(struct conn *c)
+{
+    const struct listener_cfg *l = c->gl->cfg;
+    struct timeval idle = {c->gen->cfg.idle_timeout_ms / 1000,
+                           (c->gen->cfg.idle_timeout_ms % 1000) * 1000};
+    double secs = now_mono() - c->t_start;
+    struct duet_err err;
+
+    c->handshake_done = true;
+    if (tls_peer_identity(c->ssl, &c->id, &err) != 0) {
+        log_handshake(c, c->ssl, false, err.msg, secs);
+        metrics_handshake(l->name, TLS_FAIL_OTHER, secs);
+        conn_close(c);
+        return;
+    }
+    log_handshake(c, c->ssl, true, NULL, secs);
+    metrics_handshake(l->name, TLS_FAIL_NONE, secs);
+    bufferevent_set_timeouts(c->cbev, &idle, NULL);
+    if (l->mode == MODE_TCP) {
+        struct policy_request pr = {0};
+        struct policy_decision d;
+        pr.id = c->id;
+        d = policy_decide(&l->policy, &pr);
+        log_authz(c, &d, NULL, NULL, NULL);
+        if (!d.allow) {
+            conn_close(c);
+            return;
+        }
+        bufferevent_disable(c->cbev, EV_READ); /* until the upstream is there */
+        c->tries = 0;
+        upstream_connect(c);
+        return;
+    }
+    http_parser_init(&c->req_p, HTTP_REQUEST);
+    c->req_p.data = c;
+    http_parser_init(&c->resp_p, HTTP_RESPONSE);
+    c->resp_p.data = c;
+    if (evbuffer_get_length(bufferevent_get_input(c->cbev)) > 0)
+        process_client_http(c);
+}
+
+static void
+client_event(struct bufferevent *bev, short what, void *arg)
+{
+    struct conn *c = arg;
+
+    (void)bev;
+    if (what & BEV_EVENT_CONNECTED) {
+        client_handshake_done(c);
+        return;
+    }
+    if (!c->handshake_done) {
+        char why[900];
+        enum tls_fail fail = TLS_FAIL_OTHER;
+        double secs = now_mono() - c->t_start;
+        if (what & BEV_EVENT_TIMEOUT)
+            snprintf(why, sizeof(why), "the TLS handshake did not finish within %d ms",
+                     c->gen->cfg.handshake_timeout_ms);
+        else
+            handshake_failure(c->cbev, c->ssl, why, sizeof(why), &fail);
+        log_handshake(c, c->ssl, false, why, secs);
+        metrics_handshake(c->gl->cfg->name, fail, secs);
+        throttle_failed(c->w->px, &c->gen->cfg, (const struct sockaddr *)&c->peer_ss);
+        conn_close(c);
+        return;
+    }
+    if (what & BEV_EVENT_TIMEOUT)
+        log_event("info", "idle_timeout",
+                  json_pack("{s:s,s:s}", "listener", c->gl->cfg->name, "peer", c->peer));
+    conn_close(c);
+}
+
+/* The tunnel's client side: plain bytes; the TLS side is the upstream. */
+static void
+tunnel_client_event(struct bufferevent *bev, short what, void *arg)
+{
+    struct conn *c = arg;
+
+    (void)bev;
+    (void)what;
+    conn_close(c);
+}
+
+static void
+accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa, int salen,
+          void *arg)
+{
+    struct worker *w = arg;
+    struct proxy *px = w->px;
+    struct gen *g = gen_current(px);
+    size_t li;
+    struct conn *c = NULL;
+    socklen_t ll;
+
+    for (li = 0; li < w->nlev; li++) {
+        if (w->lev[li] == lev)
+            break;
+    }
+    if (li >= g->cfg.nlisteners) {
+        evutil_closesocket(fd);
+        gen_unref(g);
+        return;
+    }
+    if (metrics_conn_active() >= g->cfg.max_conns) {
+        log_event("warn", "max_connections",
+                  json_pack("{s:s,s:I}", "listener", g->ls[li].cfg->name, "limit",
+                            (json_int_t)g->cfg.max_conns));
+        evutil_closesocket(fd);
+        gen_unref(g);
+        return;
+    }
+    if (g->cfg.role == ROLE_SERVER && !throttle_allows(px, &g->cfg, sa)) {
+        metrics_count("duet_throttled_total", "reason=\"failed_handshakes\"", 1);
+        evutil_closesocket(fd);
+        gen_unref(g);
+        return;
+    }
+    c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        evutil_closesocket(fd);
+        gen_unref(g);
+        return;
+    }
+    metrics_conn_open();
+    c->w = w;
+    c->gen = g;
+    c->gl = &g->ls[li];
+    c->t_start = now_mono();
+    memcpy(&c->peer_ss, sa, (size_t)salen < sizeof(c->peer_ss) ? (size_t)salen : sizeof(c->peer_ss));
+    ll = sizeof(c->local_ss);
+    getsockname(fd, (struct sockaddr *)&c->local_ss, &ll);
+    sockaddr_text(sa, c->peer, sizeof(c->peer), c->peer_ip, sizeof(c->peer_ip));
+    if (sa->sa_family != AF_UNIX) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
+    if (g->cfg.role == ROLE_TUNNEL) {
+        c->cbev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+        if (c->cbev == NULL) {
+            evutil_closesocket(fd);
+            conn_close(c);
+            return;
+        }
+        bufferevent_setcb(c->cbev, NULL, NULL, tunnel_client_event, c);
+        bufferevent_disable(c->cbev, EV_READ);
+        c->tries = 0;
+        upstream_connect(c);
+        return;
+    }
+    c->ssl = SSL_new(c->gl->ssl_ctx);
+    if (c->ssl == NULL) {
+        evutil_closesocket(fd);
+        conn_close(c);
+        return;
+    }
+    c->cbev = bufferevent_openssl_socket_new(w->base, fd, c->ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                             BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+    if (c->cbev == NULL) {
+        SSL_free(c->ssl);
+        evutil_closesocket(fd);
+        conn_close(c);
+        return;
+    }
+    {
+        struct timeval hs = {g->cfg.handshake_timeout_ms / 1000,
+                             (g->cfg.handshake_timeout_ms % 1000) * 1000};
+        bufferevent_set_timeouts(c->cbev, &hs, &hs);
+    }
+    bufferevent_setcb(c->cbev, client_read, client_write, client_event, c);
+    bufferevent_enable(c->cbev, EV_READ | EV_WRITE);
+}
+
+/* --- listeners and workers --------------------------------------------------- */
+
+static evutil_socket_t
+listen_socket(const struct net_addr *a, bool reuseport, struct duet_err *err)
+{
+    evutil_socket_t fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+
+    if (fd < 0) {
+        err_set(err, DUET_ERR_INPUT, "%s: socket: %s", a->text, strerror(errno));
+        return -1;
+    }
+    if (a->is_unix) {
+        const struct sockaddr_un *sun = (const struct sockaddr_un *)(const void *)&a->ss;
+        unlink(sun->sun_path); /* a stale socket from a previous run */
+    } else {
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (reuseport)
+            setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    }
+    if (bind(fd, (const struct sockaddr *)&a->ss, a->len) != 0 || listen(fd, 1024) != 0) {
+        err_set(err, DUET_ERR_INPUT, "%s: cannot listen: %s", a->text, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int
+worker_listen(struct worker *w, const struct proxy_cfg *cfg, evutil_socket_t *shared_unix,
+              struct duet_err *err)
+{
+    w->lev = calloc(cfg->nlisteners, sizeof(*w->lev));
+    if (w->lev == NULL)
+        return err_nomem(err);
+    w->nlev = cfg->nlisteners;
+    for (size_t i = 0; i < cfg->nlisteners; i++) {
+        const struct net_addr *a = &cfg->listeners[i].listen;
+        evutil_socket_t fd;
+        if (a->is_unix) {
+            /* A unix socket cannot be shared with SO_REUSEPORT: one socket, all workers. */
+            if (shared_unix[i] < 0 && (shared_unix[i] = listen_socket(a, false, err)) < 0)
+                return -1;
+            fd = w->idx == 0 ? shared_unix[i] : dup(shared_unix[i]);
+        } else if ((fd = listen_socket(a, cfg->nlisteners > 0, err)) < 0) {
+            return -1;
+        }
+        w->lev[i] = evconnlistener_new(w->base, accept_cb, w,
+                                       LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+        if (w->lev[i] == NULL) {
+            close(fd);
+            return err_set(err, DUET_ERR_INTERNAL, "%s: cannot watch the listening socket",
+                           a->text);
+        }
+    }
+    return 0;
+}
+
+static void *
+worker_main(void *arg)
+{
+    struct worker *w = arg;
+
+    event_base_dispatch(w->base);
+    return NULL;
+}
+
+/* --- admin: /metrics, /healthz, /readyz -------------------------------------- */
+
+static void
+expiry_gauges(struct gen *g)
+{
+    int64_t now = wall_now();
+
+    metrics_gauge_clear("duet_certificate_expiry_seconds");
+    metrics_gauge_clear("duet_crl_expiry_seconds");
+    for (size_t i = 0; i < g->cfg.nlisteners; i++) {
+        const struct tls_ctx_info *info = &g->ls[i].info;
+        for (size_t k = 0; k < info->nitems; k++) {
+            char labels[1200], ln[128], what[600], file[400];
+            bool crl = strncmp(info->items[k].what, "CRL ", 4) == 0;
+            metrics_label(ln, sizeof(ln), g->ls[i].cfg->name);
+            metrics_label(what, sizeof(what), info->items[k].what + (crl ? 4 : 12));
+            metrics_label(file, sizeof(file), info->items[k].file);
+            snprintf(labels, sizeof(labels), "listener=\"%s\",%s=\"%s\",file=\"%s\"", ln,
+                     crl ? "issuer" : "subject", what, file);
+            metrics_gauge_set(crl ? "duet_crl_expiry_seconds" : "duet_certificate_expiry_seconds",
+                              labels, (double)(info->items[k].not_after - now));
+        }
+    }
+}
+
+static void
+admin_metrics(struct evhttp_request *req, void *arg)
+{
+    struct proxy *px = arg;
+    struct evbuffer *b = evbuffer_new();
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    struct gen *g = gen_current(px);
+
+    expiry_gauges(g);
+    gen_unref(g);
+    if (f != NULL) {
+        metrics_write(f);
+        fclose(f);
+    }
+    evbuffer_add(b, text != NULL ? text : "", len);
+    free(text);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+                      "text/plain; version=0.0.4");
+    evhttp_send_reply(req, 200, "OK", b);
+    evbuffer_free(b);
+}
+
+static void
+admin_healthz(struct evhttp_request *req, void *arg)
+{
+    struct evbuffer *b = evbuffer_new();
+
+    (void)arg;
+    evbuffer_add_printf(b, "ok\n");
+    evhttp_send_reply(req, 200, "OK", b);
+    evbuffer_free(b);
+}
+
+/* Whether a target accepts a TCP connection within 300 ms. */
+static bool
+target_reachable(const struct net_addr *a)
+{
+    int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    bool ok = false;
+
+    if (fd < 0)
+        return false;
+    if (connect(fd, (const struct sockaddr *)&a->ss, a->len) == 0) {
+        ok = true;
+    } else if (errno == EINPROGRESS) {
+        struct pollfd p = {fd, POLLOUT, 0};
+        int soerr = 0;
+        socklen_t sl = sizeof(soerr);
+        if (poll(&p, 1, 300) == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 &&
+            soerr == 0)
+            ok = true;
+    }
+    close(fd);
+    return ok;
+}
+
+static void
+admin_readyz(struct evhttp_request *req, void *arg)
+{
+    struct proxy *px = arg;
+    struct gen *g = gen_current(px);
+    struct evbuffer *b = evbuffer_new();
+    bool ready = true;
+
+    for (size_t i = 0; i < g->cfg.nlisteners; i++) {
+        const struct listener_cfg *l = g->ls[i].cfg;
+        bool any = false;
+        for (size_t k = 0; k < l->ntargets && !any; k++)
+            any = target_reachable(&l->targets[k]);
+        evbuffer_add_printf(b, "%s: %s\n", l->name, any ? "upstream reachable"
+                                                        : "no upstream reachable");
+        ready = ready && any;
+    }
+    gen_unref(g);
+    evhttp_send_reply(req, ready ? 200 : 503, ready ? "OK" : "Service Unavailable", b);
+    evbuffer_free(b);
+}
+
+/* --- reload ------------------------------------------------------------------- */
+
+static void
+watch_reset(struct proxy *px, const struct proxy_cfg *cfg)
+{
+    const char *files[MAX_WATCH];
+    size_t n = proxy_cfg_files(cfg, files, MAX_WATCH);
+
+    for (size_t i = 0; i < px->nwatch; i++)
+        free(px->watch[i].path);
+    px->nwatch = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct file_sig *s = &px->watch[px->nwatch];
+        struct stat st;
+        if ((s->path = strdup(files[i])) == NULL)
+            continue;
+        s->exists = stat(files[i], &st) == 0;
+        if (s->exists) {
+            s->mtime = st.st_mtim;
+            s->size = st.st_size;
+            s->ino = st.st_ino;
+        }
+        px->nwatch++;
+    }
+}
+
+static bool
+watch_changed(struct proxy *px)
+{
+    for (size_t i = 0; i < px->nwatch; i++) {
+        struct file_sig *s = &px->watch[i];
+        struct stat st;
+        bool exists = stat(s->path, &st) == 0;
+        if (exists != s->exists)
+            return true;
+        if (exists && (st.st_mtim.tv_sec != s->mtime.tv_sec ||
+                       st.st_mtim.tv_nsec != s->mtime.tv_nsec || st.st_size != s->size ||
+                       st.st_ino != s->ino))
+            return true;
+    }
+    return false;
+}
+
+static int
+cfg_reparse(struct proxy *px, struct proxy_cfg *out, struct duet_err *err)
+{
+    bool check = false;
+
+    return proxy_cfg_from_args(px->argc, px->argv, px->role, out, &check, err);
+}
+
+/* Same listening addresses?  They cannot change without a restart. */
+static bool
+same_listeners(const struct proxy_cfg *a, const struct proxy_cfg *b)
+{
+    if (a->nlisteners != b->nlisteners)
+        return false;
+    for (size_t i = 0; i < a->nlisteners; i++) {
+        if (strcmp(a->listeners[i].listen.text, b->listeners[i].listen.text) != 0)
+            return false;
+    }
+    return true;
+}
+
+static void *
+reload_thread(void *arg)
+{
+    struct proxy *px = arg;
+
+    do {
+        struct proxy_cfg cfg;
+        struct duet_err err;
+        struct gen *g = NULL, *old;
+        double t0 = now_mono();
+
+        atomic_store(&px->reload_again, false);
+        err_clear(&err);
+        if (cfg_reparse(px, &cfg, &err) != 0) {
+            log_event("error", "reload",
+                      json_pack("{s:s,s:s}", "result", "failed", "reason", err.msg));
+            metrics_count("duet_reloads_total", "result=\"failed\"", 1);
+            proxy_cfg_clear(&cfg);
+            continue;
+        }
+        old = gen_current(px);
+        if (!same_listeners(&old->cfg, &cfg)) {
+            log_event("error", "reload",
+                      json_pack("{s:s,s:s}", "result", "failed", "reason",
+                                "listening addresses changed; that needs a restart"));
+            metrics_count("duet_reloads_total", "result=\"failed\"", 1);
+            gen_unref(old);
+            proxy_cfg_clear(&cfg);
+            continue;
+        }
+        gen_unref(old);
+        if (gen_build(&cfg, &g, &err) != 0) {
+            log_event("error", "reload",
+                      json_pack("{s:s,s:s,s:s}", "result", "failed", "reason", err.msg, "kept",
+                                "the previous certificates, trust, CRLs and policy"));
+            metrics_count("duet_reloads_total", "result=\"failed\"", 1);
+            proxy_cfg_clear(&cfg);
+            continue;
+        }
+        pthread_mutex_lock(&px->lock);
+        old = px->gen;
+        px->gen = g;
+        pthread_mutex_unlock(&px->lock);
+        gen_unref(old);
+        log_event("info", "reload",
+                  json_pack("{s:s,s:I,s:f}", "result", "ok", "generation", (json_int_t)g->id,
+                            "duration_ms", (now_mono() - t0) * 1000.0));
+        metrics_count("duet_reloads_total", "result=\"ok\"", 1);
+        px->crl_warned = false;
+    } while (atomic_load(&px->reload_again));
+    atomic_store(&px->reloading, false);
+    return NULL;
+}
+
+static void
+start_reload(struct proxy *px, const char *why)
+{
+    pthread_t t;
+    bool expected = false;
+
+    log_event("info", "reload_requested", json_pack("{s:s}", "trigger", why));
+    if (!atomic_compare_exchange_strong(&px->reloading, &expected, true)) {
+        atomic_store(&px->reload_again, true);
+        return;
+    }
+    if (pthread_create(&t, NULL, reload_thread, px) != 0) {
+        atomic_store(&px->reloading, false);
+        log_msg("error", "reload", "cannot start the reload thread");
+        return;
+    }
+    pthread_detach(t);
+}
+
+static void
+sighup_cb(evutil_socket_t sig, short what, void *arg)
+{
+    (void)sig;
+    (void)what;
+    start_reload(arg, "SIGHUP");
+}
+
+static void
+sigterm_cb(evutil_socket_t sig, short what, void *arg)
+{
+    struct proxy *px = arg;
+
+    (void)what;
+    log_event("info", "shutdown", json_pack("{s:s}", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM"));
+    for (int i = 0; i < px->nworkers; i++)
+        event_base_loopexit(px->workers[i].base, NULL);
+}
+
+/* Every second: changed files trigger a reload; CRLs near or past nextUpdate are reported. */
+static void
+watch_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct proxy *px = arg;
+    struct gen *g;
+
+    (void)fd;
+    (void)what;
+    if (!atomic_load(&px->reloading) && watch_changed(px)) {
+        g = gen_current(px);
+        watch_reset(px, &g->cfg);
+        gen_unref(g);
+        start_reload(px, "file change");
+        return;
+    }
+    g = gen_current(px);
+    if (!atomic_load(&px->reloading)) {
+        /* Keep the watched list in step with the current generation. */
+        static uint64_t seen_gen;
+        if (seen_gen != g->id) {
+            watch_reset(px, &g->cfg);
+            seen_gen = g->id;
+        }
+    }
+    for (size_t i = 0; i < g->cfg.nlisteners && !px->crl_warned; i++) {
+        int64_t nu = g->ls[i].info.crl_next_update_min;
+        int64_t left = nu - wall_now();
+        if (nu != 0 && left < 3600) {
+            char date[32];
+            x509u_fmt_rfc3339(nu, date, sizeof(date));
+            log_event(left < 0 ? "error" : "warn", "crl_stale",
+                      json_pack("{s:s,s:s,s:s,s:s}", "listener", g->ls[i].cfg->name, "next_update",
+                                date, "state", left < 0 ? "expired" : "expires within the hour",
+                                "effect",
+                                left < 0 ? (g->ls[i].cfg->crl_expired_warn
+                                                ? "handshakes continue (crl_expired: warn)"
+                                                : "handshakes that need this CRL are refused")
+                                         : "none yet; publish a fresh CRL"));
+            px->crl_warned = true;
+        }
+    }
+    gen_unref(g);
+}
+
+/* --- run ---------------------------------------------------------------------- */
+
+int
+proxy_run(struct proxy_cfg *cfg, int argc, char **argv)
+{
+    struct proxy *px = calloc(1, sizeof(*px));
+    struct duet_err err;
+    struct gen *g = NULL;
+    evutil_socket_t *shared_unix = NULL;
+    int rc = 1;
+
+    if (px == NULL)
+        fatal("out of memory");
+    signal(SIGPIPE, SIG_IGN);
+    if (evthread_use_pthreads() != 0)
+        fatal("libevent has no thread support");
+    pthread_mutex_init(&px->lock, NULL);
+    pthread_mutex_init(&px->throttle_lock, NULL);
+    px->role = cfg->role;
+    px->argc = argc;
+    px->argv = argv;
+    if (log_open(cfg->log_file, &err) != 0)
+        fatal("%s", err.msg);
+    {
+        int workers = cfg->workers;
+        if (gen_build(cfg, &g, &err) != 0)
+            fatal("%s", err.msg);
+        px->gen = g;
+        px->nworkers = workers > MAX_WORKERS ? MAX_WORKERS : workers;
+    }
+    shared_unix = malloc(g->cfg.nlisteners * sizeof(*shared_unix));
+    if (shared_unix == NULL)
+        fatal("out of memory");
+    for (size_t i = 0; i < g->cfg.nlisteners; i++)
+        shared_unix[i] = -1;
+    for (int i = 0; i < px->nworkers; i++) {
+        struct worker *w = &px->workers[i];
+        w->idx = i;
+        w->px = px;
+        w->base = event_base_new();
+        if (w->base == NULL)
+            fatal("cannot create an event loop");
+        if (worker_listen(w, &g->cfg, shared_unix, &err) != 0)
+            fatal("%s", err.msg);
+    }
+    free(shared_unix);
+    if (g->cfg.has_admin) {
+        px->admin = evhttp_new(px->workers[0].base);
+        const struct sockaddr_in *a4 = (const struct sockaddr_in *)(const void *)&g->cfg.admin.ss;
+        char host[INET6_ADDRSTRLEN];
+        uint16_t port;
+        if (g->cfg.admin.ss.ss_family == AF_INET) {
+            inet_ntop(AF_INET, &a4->sin_addr, host, sizeof(host));
+            port = ntohs(a4->sin_port);
+        } else {
+            const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)(const void *)&g->cfg.admin.ss;
+            inet_ntop(AF_INET6, &a6->sin6_addr, host, sizeof(host));
+            port = ntohs(a6->sin6_port);
+        }
+        if (px->admin == NULL || evhttp_bind_socket(px->admin, host, port) != 0)
+            fatal("--admin %s: cannot listen: %s", g->cfg.admin.text, strerror(errno));
+        evhttp_set_cb(px->admin, "/metrics", admin_metrics, px);
+        evhttp_set_cb(px->admin, "/healthz", admin_healthz, px);
+        evhttp_set_cb(px->admin, "/readyz", admin_readyz, px);
+        evhttp_set_allowed_methods(px->admin, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+    }
+    px->sighup = evsignal_new(px->workers[0].base, SIGHUP, sighup_cb, px);
+    px->sigterm = evsignal_new(px->workers[0].base, SIGTERM, sigterm_cb, px);
+    px->sigint = evsignal_new(px->workers[0].base, SIGINT, sigterm_cb, px);
+    px->watch_timer = event_new(px->workers[0].base, -1, EV_PERSIST, watch_cb, px);
+    {
+        struct timeval one = {1, 0};
+        event_add(px->sighup, NULL);
+        event_add(px->sigterm, NULL);
+        event_add(px->sigint, NULL);
+        event_add(px->watch_timer, &one);
+    }
+    watch_reset(px, &g->cfg);
+    {
+        json_t *ls = json_array();
+        for (size_t i = 0; i < g->cfg.nlisteners; i++) {
+            const struct listener_cfg *l = &g->cfg.listeners[i];
+            json_t *targets = json_array();
+            for (size_t k = 0; k < l->ntargets; k++)
+                json_array_append_new(targets, json_string(l->targets[k].text));
+            json_array_append_new(ls, json_pack("{s:s,s:s,s:s,s:o,s:I}", "name", l->name, "listen",
+                                                l->listen.text, "mode",
+                                                l->mode == MODE_HTTP ? "http" : "tcp", "targets",
+                                                targets, "rules", (json_int_t)l->policy.nrules));
+        }
+        log_event("info", "start",
+                  json_pack("{s:s,s:s,s:i,s:o,s:o}", "role",
+                            px->role == ROLE_SERVER ? "proxy" : "tunnel", "version", DUET_VERSION,
+                            "workers", px->nworkers, "listeners", ls, "admin",
+                            g->cfg.has_admin ? json_string(g->cfg.admin.text) : json_null()));
+    }
+    for (int i = 1; i < px->nworkers; i++) {
+        if (pthread_create(&px->workers[i].thr, NULL, worker_main, &px->workers[i]) != 0)
+            fatal("cannot start worker %d", i);
+    }
+    event_base_dispatch(px->workers[0].base);
+    for (int i = 1; i < px->nworkers; i++)
+        pthread_join(px->workers[i].thr, NULL);
+    rc = 0;
+    /* Exit without tearing down connections one by one: the process ends here. */
+    log_close();
+    return rc;
+}
