@@ -852,7 +852,7 @@ static struct vcase cases[] = {
     {"revoked_leaf_without_reason",
      c_revoked_leaf_no_reason,
      {"certificate " LEAF_LABEL " was revoked on ",
-      "(reason: no reason given) by the CRL of " INT_SUBJECT},
+      "(reason: unspecified) by the CRL of " INT_SUBJECT},
      NULL},
     {"revoked_intermediate", c_revoked_intermediate, {"was revoked on "}, NULL},
     {"crl_revoking_another_serial", c_revoked_other_serial, {NULL}, NULL},
