@@ -101,7 +101,7 @@ const char *
 tls_fail_name(enum tls_fail f)
 {
     static const char *const names[] = {"none",    "no_cert", "unknown_ca", "expired", "revoked",
-                                        "purpose", "name",    "crl",        "other"};
+                                        "purpose", "name",    "crl",        "policy",  "other"};
     return (unsigned)f < TLS_FAIL_COUNT ? names[f] : "other";
 }
 

@@ -30,6 +30,7 @@ enum tls_fail {
     TLS_FAIL_PURPOSE,
     TLS_FAIL_NAME,
     TLS_FAIL_CRL,
+    TLS_FAIL_POLICY, /* verified, but the identity is not allowed (TCP mode, tunnel) */
     TLS_FAIL_OTHER,
     TLS_FAIL_COUNT
 };

@@ -182,7 +182,7 @@ void
 metrics_write(FILE *out)
 {
     static const char *const reasons[] = {"none",    "no_cert", "unknown_ca", "expired", "revoked",
-                                          "purpose", "name",    "crl",        "other"};
+                                          "purpose", "name",    "crl",        "policy",  "other"};
     unsigned long cum = 0;
 
     fprintf(out, "# HELP duet_handshakes_total TLS handshakes by result and failure reason.\n"

@@ -710,6 +710,7 @@ pick_target(struct conn *c)
 
 static void upstream_event(struct bufferevent *bev, short what, void *arg);
 static void upstream_read_http(struct bufferevent *bev, void *arg);
+static void upstream_write_http(struct bufferevent *bev, void *arg);
 
 static void
 upstream_failed(struct conn *c, const char *why)
@@ -824,10 +825,10 @@ upstream_connect(struct conn *c)
         upstream_failed(c, "out of memory");
         return;
     }
-    bufferevent_setcb(c->ubev, l->mode == MODE_HTTP && c->gen->cfg.role == ROLE_SERVER
-                                   ? upstream_read_http
-                                   : NULL,
-                      NULL, upstream_event, c);
+    if (l->mode == MODE_HTTP && c->gen->cfg.role == ROLE_SERVER)
+        bufferevent_setcb(c->ubev, upstream_read_http, upstream_write_http, upstream_event, c);
+    else
+        bufferevent_setcb(c->ubev, NULL, NULL, upstream_event, c);
     {
         struct timeval hs = {c->gen->cfg.handshake_timeout_ms / 1000,
                              (c->gen->cfg.handshake_timeout_ms % 1000) * 1000};
@@ -882,7 +883,7 @@ upstream_event(struct bufferevent *bev, short what, void *arg)
             double secs = now_mono() - c->t_start;
             if (!tunnel_server_ok(c, why, sizeof(why))) {
                 log_handshake(c, c->ssl, false, why, secs);
-                metrics_handshake(c->gl->cfg->name, TLS_FAIL_NAME, secs);
+                metrics_handshake(c->gl->cfg->name, TLS_FAIL_POLICY, secs);
                 conn_close(c);
                 return;
             }
@@ -1229,6 +1230,13 @@ process_client_http(struct conn *c)
         }
         if (c->ubev == NULL && c->req_state != REQ_HEADERS)
             return; /* upstream failed; the reply is under way */
+        if (c->ubev != NULL &&
+            evbuffer_get_length(bufferevent_get_output(c->ubev)) >= RELAY_HIGH_WATER) {
+            /* A large upload: wait until the upstream has taken what we hold. */
+            bufferevent_disable(c->cbev, EV_READ);
+            bufferevent_setwatermark(c->ubev, EV_WRITE, RELAY_HIGH_WATER / 2, 0);
+            return;
+        }
     }
     /* Stop reading while a response is outstanding; resume when it completes. */
     if (c->req_state == REQ_WAIT_RESPONSE)
@@ -1299,6 +1307,12 @@ upstream_read_http(struct bufferevent *bev, void *arg)
         }
         evbuffer_remove_buffer(in, out, n);
         c->down_bytes += n;
+        if (e != HPE_PAUSED && evbuffer_get_length(out) >= RELAY_HIGH_WATER) {
+            /* A large download: wait until the client has taken what we hold. */
+            bufferevent_disable(bev, EV_READ);
+            bufferevent_setwatermark(c->cbev, EV_WRITE, RELAY_HIGH_WATER / 2, 0);
+            return;
+        }
         if (e == HPE_PAUSED) {
             http_parser_pause(&c->resp_p, 0);
             if (c->close_when_flushed) {
@@ -1313,6 +1327,21 @@ upstream_read_http(struct bufferevent *bev, void *arg)
             process_client_http(c);
             return;
         }
+    }
+}
+
+/* The upstream took buffered request bytes: resume reading the client. */
+static void
+upstream_write_http(struct bufferevent *bev, void *arg)
+{
+    struct conn *c = arg;
+
+    if (c->closing || c->close_when_flushed || c->req_state == REQ_WAIT_RESPONSE)
+        return;
+    if (!(bufferevent_get_enabled(c->cbev) & EV_READ)) {
+        bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+        bufferevent_enable(c->cbev, EV_READ);
+        process_client_http(c);
     }
 }
 
@@ -1333,8 +1362,15 @@ client_write(struct bufferevent *bev, void *arg)
 {
     struct conn *c = arg;
 
-    if (c->close_when_flushed && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+    if (c->close_when_flushed && evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
         conn_close(c);
+        return;
+    }
+    if (c->ubev != NULL && c->resp_started && !(bufferevent_get_enabled(c->ubev) & EV_READ)) {
+        bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+        bufferevent_enable(c->ubev, EV_READ);
+        upstream_read_http(c->ubev, c);
+    }
 }
 
 /* The TLS handshake with the client finished. */
@@ -1355,7 +1391,6 @@ client_handshake_done(struct conn *c)
         return;
     }
     log_handshake(c, c->ssl, true, NULL, secs);
-    metrics_handshake(l->name, TLS_FAIL_NONE, secs);
     bufferevent_set_timeouts(c->cbev, &idle, NULL);
     if (l->mode == MODE_TCP) {
         struct policy_request pr = {0};
@@ -1363,6 +1398,8 @@ client_handshake_done(struct conn *c)
         pr.id = c->id;
         d = policy_decide(&l->policy, &pr);
         log_authz(c, &d, NULL, NULL, NULL);
+        /* In TCP mode the connection is the request: a denial counts as a refused handshake. */
+        metrics_handshake(l->name, d.allow ? TLS_FAIL_NONE : TLS_FAIL_POLICY, secs);
         if (!d.allow) {
             conn_close(c);
             return;
@@ -1372,6 +1409,7 @@ client_handshake_done(struct conn *c)
         upstream_connect(c);
         return;
     }
+    metrics_handshake(l->name, TLS_FAIL_NONE, secs);
     http_parser_init(&c->req_p, HTTP_REQUEST);
     c->req_p.data = c;
     http_parser_init(&c->resp_p, HTTP_RESPONSE);
