@@ -25,6 +25,7 @@ usage(FILE *out)
             "  cert inspect FILE...     show certificates, chains, CSRs, CRLs and keys\n"
             "  proxy                    mTLS gateway in front of an HTTP or TCP service\n"
             "  tunnel                   mTLS client side for programs that cannot do it\n"
+            "  bench                    mTLS load generator (full, resume, keepalive, idle)\n"
             "  cert verify LEAF         verify a certificate chain for a purpose and a name\n"
             "  version                  print the version\n"
             "\n"
@@ -48,6 +49,8 @@ main(int argc, char **argv)
         return cmd_proxy(argc - 1, argv + 1);
     if (strcmp(argv[1], "tunnel") == 0)
         return cmd_tunnel(argc - 1, argv + 1);
+    if (strcmp(argv[1], "bench") == 0)
+        return cmd_bench(argc - 1, argv + 1);
     if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
         printf("duet %s\n", duet_version());
         return EXIT_OK;

@@ -877,6 +877,10 @@ upstream_event(struct bufferevent *bev, short what, void *arg)
         struct timeval idle = {c->gen->cfg.idle_timeout_ms / 1000,
                                (c->gen->cfg.idle_timeout_ms % 1000) * 1000};
         c->upstream_connected = true;
+        if (!c->gl->cfg->targets[c->target].is_unix) {
+            int one = 1;
+            setsockopt(bufferevent_getfd(c->ubev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        }
         bufferevent_set_timeouts(c->ubev, &idle, NULL);
         if (c->gen->cfg.role == ROLE_TUNNEL) {
             char why[600];

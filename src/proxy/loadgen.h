@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * loadgen.h - `duet bench`: an mTLS load generator (wrk and h2load cannot
+ * present client certificates).
+ */
+#ifndef DUET_PROXY_LOADGEN_H
+#define DUET_PROXY_LOADGEN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lib/err.h"
+#include "proxy/config.h"
+
+enum bench_mode { BENCH_FULL = 0, BENCH_RESUME, BENCH_KEEPALIVE, BENCH_IDLE };
+
+struct bench_opts {
+    struct net_addr target;
+    const char *server_name;  /* SNI and the name the server certificate must carry */
+    const char *cert, *key, *cacert;
+    enum bench_mode mode;
+    int concurrency;          /* connections in flight (idle: connections held) */
+    int threads;
+    int64_t duration_ms;
+    int64_t warmup_ms;
+    const char *path;         /* HTTP path; NULL with payload */
+    const char *payload;      /* raw TCP: send this, wait for as many bytes back */
+    bool tls12;
+    bool json;
+    bool insecure_key_mode;
+};
+
+/* Run the benchmark and print the report; returns the exit status (1 when any error). */
+int bench_run(const struct bench_opts *o, struct duet_err *err);
+
+#endif
