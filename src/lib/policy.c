@@ -233,6 +233,9 @@ policy_add_rule(struct policy *pol, const char *name, bool allow, const char *co
     if ((host != NULL && (r.host = strdup(host)) == NULL) ||
         (path_prefix != NULL && (r.path_prefix = strdup(path_prefix)) == NULL))
         goto oom;
+    /* Host names compare case-insensitively (RFC 9110 4.2.3): keep the glob lower-case. */
+    for (char *p = r.host; p != NULL && *p; p++)
+        *p = (char)((*p >= 'A' && *p <= 'Z') ? *p + 32 : *p);
     nr = realloc(pol->rules, (pol->nrules + 1) * sizeof(*nr));
     if (nr == NULL)
         goto oom;
@@ -244,17 +247,30 @@ oom:
     return err_nomem(err);
 }
 
-/* Host without a port, compared case-insensitively via a lower-case copy. */
+/*
+ * Host without a port, compared case-insensitively via a lower-case copy (the
+ * rule's glob was lower-cased by policy_add_rule).  An IPv6 literal keeps its
+ * brackets and colons ("[::1]:8443" is "[::1]"); a host too long for any DNS
+ * name never matches rather than being compared truncated.
+ */
 static bool
 host_match(const char *glob, const char *host)
 {
     char buf[256];
     size_t n = 0;
+    const char *p = host;
+    bool v6;
 
     if (host == NULL)
         return false;
-    for (const char *p = host; *p && *p != ':' && n + 1 < sizeof(buf); p++)
+    v6 = *p == '[';
+    for (; *p && (v6 || *p != ':'); p++) {
+        if (n + 1 >= sizeof(buf))
+            return false;
         buf[n++] = (char)((*p >= 'A' && *p <= 'Z') ? *p + 32 : *p);
+        if (v6 && *p == ']')
+            v6 = false;
+    }
     buf[n] = '\0';
     return policy_glob(glob, buf);
 }

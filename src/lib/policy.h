@@ -42,7 +42,7 @@ struct policy_rule {
     size_t nids;
     char **methods;             /* NULL: any method */
     size_t nmethods;
-    char *host;                 /* glob; NULL: any host */
+    char *host;                 /* glob, lower-cased; matched without the port; NULL: any */
     char *path_prefix;          /* NULL: any path */
 };
 

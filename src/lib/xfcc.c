@@ -199,7 +199,11 @@ ppv2_build(const struct ppv2_info *info, uint8_t **out, size_t *len, struct duet
     /* PP2_TYPE_SSL: client flags, verify result, then sub-TLVs. */
     {
         uint8_t client = PP2_CLIENT_SSL;
-        uint8_t verify[4] = {0, 0, 0, 0}; /* 0: the client certificate verified */
+        /*
+         * verify is zero only when the client presented a certificate and it
+         * was verified; non-zero in all other cases (proxy-protocol.txt, PP2_TYPE_SSL).
+         */
+        uint8_t verify[4] = {0, 0, 0, info->id != NULL ? 0 : 1};
         if (info->id != NULL)
             client |= info->resumed ? PP2_CLIENT_CERT_SESS : PP2_CLIENT_CERT_CONN;
         bb_u8(&ssl, client);

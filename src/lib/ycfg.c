@@ -13,37 +13,67 @@
 
 #include "lib/fileio.h"
 
+/* Record libyaml's problem with its 1-based line and column.  Returns -1. */
+static int
+syntax_error(const char *path, const yaml_parser_t *parser, struct duet_err *err)
+{
+    return err_set(err, DUET_ERR_INPUT, "%s:%zu:%zu: %s", path, parser->problem_mark.line + 1,
+                   parser->problem_mark.column + 1,
+                   parser->problem != NULL ? parser->problem : "YAML syntax error");
+}
+
+/*
+ * Load a file into one libyaml document.  A syntax error, or a second
+ * document in the stream (which would otherwise be ignored silently), is
+ * reported with its 1-based line and column.  On failure nothing is left to
+ * free.
+ */
 int
 ycfg_load(const char *path, struct ycfg *y, struct duet_err *err)
 {
     yaml_parser_t parser;
+    yaml_document_t extra;
     uint8_t *data = NULL;
     size_t len = 0;
+    int rc = -1;
 
     memset(y, 0, sizeof(*y));
     if (fileio_read(path, &data, &len, err) != 0)
         return -1;
-    if ((y->path = strdup(path)) == NULL) {
-        free(data);
-        return err_nomem(err);
-    }
     if (!yaml_parser_initialize(&parser)) {
         free(data);
         return err_nomem(err);
     }
     yaml_parser_set_input_string(&parser, data, len);
     if (!yaml_parser_load(&parser, &y->doc)) {
-        err_set(err, DUET_ERR_INPUT, "%s:%zu:%zu: %s", path, parser.problem_mark.line + 1,
-                parser.problem_mark.column + 1,
-                parser.problem != NULL ? parser.problem : "YAML syntax error");
-        yaml_parser_delete(&parser);
-        free(data);
-        return -1;
+        syntax_error(path, &parser, err);
+        goto out;
     }
     y->loaded = true;
+    if (!yaml_parser_load(&parser, &extra)) {
+        syntax_error(path, &parser, err);
+        goto out;
+    }
+    if (yaml_document_get_root_node(&extra) != NULL) {
+        err_set(err, DUET_ERR_INPUT, "%s:%zu:%zu: a second YAML document; expected one per file",
+                path, extra.start_mark.line + 1, extra.start_mark.column + 1);
+        yaml_document_delete(&extra);
+        goto out;
+    }
+    yaml_document_delete(&extra);
+    if ((y->path = strdup(path)) == NULL) {
+        err_nomem(err);
+        goto out;
+    }
+    rc = 0;
+out:
+    if (rc != 0 && y->loaded) {
+        yaml_document_delete(&y->doc);
+        y->loaded = false;
+    }
     yaml_parser_delete(&parser);
     free(data);
-    return 0;
+    return rc;
 }
 
 void
@@ -115,7 +145,8 @@ ycfg_map(struct ycfg *y, yaml_node_t *map, const char *prefix, const struct ycfg
         size_t i;
 
         if (name == NULL)
-            return ycfg_error(y, k, prefix, err, "expected a plain key");
+            return ycfg_error(y, k, prefix[0] ? prefix : "(top level)", err,
+                              "expected a plain key");
         snprintf(path, sizeof(path), "%s%s%s", prefix, prefix[0] ? "." : "", name);
         for (i = 0; i < nkeys; i++) {
             if (strcmp(keys[i].name, name) == 0)

@@ -180,14 +180,16 @@ named_by_connection(const struct http_request *r, const char *name)
 static bool
 hop_by_hop(const struct http_request *r, const char *name)
 {
-    static const char *const hop[] = {"connection", "keep-alive", "proxy-connection",
-                                      "proxy-authenticate", "proxy-authorization", "te",
-                                      "trailer", "upgrade", "x-forwarded-for",
+    static const char *const hop[] = {"connection",       "keep-alive", "te",
+                                      "trailer",          "upgrade",    "x-forwarded-for",
                                       "x-forwarded-proto"};
     for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++) {
         if (strcasecmp(name, hop[i]) == 0)
             return true;
     }
+    /* Proxy-* (Proxy-Connection, Proxy-Authorization, ...) is for this hop only. */
+    if (strncasecmp(name, "proxy-", 6) == 0)
+        return true;
     return named_by_connection(r, name);
 }
 
@@ -200,7 +202,9 @@ http_build_upstream_head(const struct http_request *r, char **out, size_t *len,
     size_t blen = 0;
     FILE *f = open_memstream(&buf, &blen);
     char *mine = NULL;
-    const char *theirs = NULL;
+    char *theirs = NULL; /* every XFCC line the client sent, joined with ',' (RFC 9110 5.3) */
+    size_t tlen = 0;
+    FILE *tf = NULL;
 
     *out = NULL;
     *len = 0;
@@ -214,18 +218,29 @@ http_build_upstream_head(const struct http_request *r, char **out, size_t *len,
         if (strcasecmp(h->name, "x-forwarded-client-cert") == 0) {
             /* Keep the client's copy only where the mode says so. */
             if (r->xfcc == XFCC_FORWARD_ONLY || r->xfcc == XFCC_APPEND_FORWARD) {
-                if (theirs == NULL)
-                    theirs = h->value;
+                if (tf == NULL && (tf = open_memstream(&theirs, &tlen)) == NULL) {
+                    fclose(f);
+                    free(buf);
+                    return err_nomem(err);
+                }
+                fprintf(tf, "%s%s", ftell(tf) > 0 ? "," : "", h->value);
             }
             continue;
         }
         fprintf(f, "%s: %s\r\n", h->name, h->value);
+    }
+    if (tf != NULL && fclose(tf) != 0) {
+        fclose(f);
+        free(buf);
+        free(theirs);
+        return err_nomem(err);
     }
     if (r->id != NULL && r->xfcc != XFCC_FORWARD_ONLY) {
         mine = xfcc_element(r->id);
         if (mine == NULL) {
             fclose(f);
             free(buf);
+            free(theirs);
             return err_nomem(err);
         }
     }
@@ -237,6 +252,7 @@ http_build_upstream_head(const struct http_request *r, char **out, size_t *len,
         fprintf(f, "X-Forwarded-Client-Cert: %s\r\n", mine);
     fprintf(f, "X-Forwarded-For: %s\r\nX-Forwarded-Proto: https\r\n\r\n", r->client_ip);
     free(mine);
+    free(theirs);
     if (fclose(f) != 0) {
         free(buf);
         return err_nomem(err);

@@ -377,6 +377,7 @@ struct conn {
     struct gen_listener *gl;
     struct bufferevent *cbev; /* client side */
     struct bufferevent *ubev; /* upstream side */
+    struct event *hs_timer;   /* server role: the handshake deadline, counted from accept */
     SSL *ssl;                 /* the TLS side: client (server role) or upstream (tunnel) */
     struct sockaddr_storage peer_ss, local_ss;
     char peer[80];
@@ -413,6 +414,8 @@ conn_free_cb(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
+    if (c->hs_timer != NULL)
+        event_free(c->hs_timer);
     if (c->cbev != NULL) {
         SSL *ssl = bufferevent_openssl_get_ssl(c->cbev);
         if (ssl != NULL)
@@ -447,6 +450,8 @@ conn_close(struct conn *c)
     if (c->closing)
         return;
     c->closing = true;
+    if (c->hs_timer != NULL)
+        event_del(c->hs_timer);
     if (c->cbev != NULL) {
         bufferevent_setcb(c->cbev, NULL, NULL, NULL, NULL);
         bufferevent_disable(c->cbev, EV_READ | EV_WRITE);
@@ -1388,6 +1393,8 @@ client_handshake_done(struct conn *c)
     struct duet_err err;
 
     c->handshake_done = true;
+    if (c->hs_timer != NULL)
+        event_del(c->hs_timer);
     if (tls_peer_identity(c->ssl, &c->id, &err) != 0) {
         log_handshake(c, c->ssl, false, err.msg, secs);
         metrics_handshake(l->name, TLS_FAIL_OTHER, secs);
@@ -1420,6 +1427,30 @@ client_handshake_done(struct conn *c)
     c->resp_p.data = c;
     if (evbuffer_get_length(bufferevent_get_input(c->cbev)) > 0)
         process_client_http(c);
+}
+
+/*
+ * The handshake deadline.  The bufferevent's timeouts only notice silence, so
+ * a client sending a byte now and then would keep a handshake open for ever;
+ * this timer ends it when the handshake timeout has passed since accept.
+ */
+static void
+handshake_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct conn *c = arg;
+    char why[128];
+    double secs = now_mono() - c->t_start;
+
+    (void)fd;
+    (void)what;
+    if (c->closing || c->handshake_done)
+        return;
+    snprintf(why, sizeof(why), "the TLS handshake did not finish within %d ms",
+             c->gen->cfg.handshake_timeout_ms);
+    log_handshake(c, c->ssl, false, why, secs);
+    metrics_handshake(c->gl->cfg->name, TLS_FAIL_OTHER, secs);
+    throttle_failed(c->w->px, &c->gen->cfg, (const struct sockaddr *)&c->peer_ss);
+    conn_close(c);
 }
 
 static void
@@ -1548,6 +1579,11 @@ accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa, i
         struct timeval hs = {g->cfg.handshake_timeout_ms / 1000,
                              (g->cfg.handshake_timeout_ms % 1000) * 1000};
         bufferevent_set_timeouts(c->cbev, &hs, &hs);
+        c->hs_timer = evtimer_new(w->base, handshake_deadline_cb, c);
+        if (c->hs_timer == NULL || evtimer_add(c->hs_timer, &hs) != 0) {
+            conn_close(c);
+            return;
+        }
     }
     bufferevent_setcb(c->cbev, client_read, client_write, client_event, c);
     bufferevent_enable(c->cbev, EV_READ | EV_WRITE);

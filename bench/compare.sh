@@ -1,0 +1,220 @@
+#!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
+# Side-by-side mTLS numbers: duet proxy, nginx, HAProxy and stunnel on the
+# same certificates (ECDSA P-256, root -> intermediate -> leaf on both sides,
+# the client sending leaf + intermediate), in front of the same backend, each
+# server with one worker pinned to CPU 0 and the load generator (duet bench)
+# and the backend on CPU 1.  Before its numbers count, each server must refuse
+# a client without a certificate and one from an unknown CA.
+#
+# Measured per server: full handshakes/s and server CPU microseconds per full
+# handshake (utime+stime of the server's processes / handshakes), the same for
+# resumed handshakes, keep-alive requests/s with p50/p99, and RSS per idle
+# mTLS connection (IDLE connections).  The crypto bound comes from openssl speed.
+#
+# Usage: bench/compare.sh [DURATION_SECONDS] > results.md
+# Needs: build/duet, nginx, haproxy, stunnel4 (scripts/deps.sh does not install
+# haproxy and stunnel4: apt-get install haproxy stunnel4).
+set -eu
+
+DUR=${1:-10}
+IDLE=${IDLE:-2000}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+DUET=${DUET:-$ROOT/build/duet}
+W=$(mktemp -d /tmp/duet-bench.XXXXXX)
+PIDS=""
+cleanup() { for p in $PIDS; do kill "$p" 2>/dev/null || true; done; sleep 0.3; rm -rf "$W"; }
+trap cleanup EXIT INT TERM
+ulimit -n 65536 2>/dev/null || true
+
+export DUET_CA_PASSPHRASE=bench-passphrase
+cd "$W"
+"$DUET" ca init --ca-dir ca --name "Bench Corp" >/dev/null
+"$DUET" ca init --ca-dir rogue --name "Rogue Corp" >/dev/null
+mkdir -p c
+"$DUET" cert issue server --profile server --san dns:localhost --san ip:127.0.0.1 --ca-dir ca --out c >/dev/null
+"$DUET" cert issue client --profile client --ca-dir ca --out c >/dev/null
+"$DUET" cert issue rogue --profile client --ca-dir rogue --out c >/dev/null
+"$DUET" ca roots --ca-dir ca > roots.pem
+cat c/server.crt c/server.key > c/server-combined.pem
+chmod 600 c/server-combined.pem
+
+port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+BACK=$(port)
+PORT=$(port)
+
+# The backend: nginx answering "ok" on CPU 1.
+mkdir -p back/logs
+cat > back/nginx.conf <<CONF
+worker_processes 1;
+daemon off;
+pid $W/back/nginx.pid;
+error_log $W/back/logs/error.log;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    server { listen 127.0.0.1:$BACK; keepalive_requests 1000000; location / { return 200 "ok\n"; } }
+}
+CONF
+taskset -c 1 nginx -p "$W/back" -c "$W/back/nginx.conf" &
+PIDS="$PIDS $!"
+sleep 0.5
+
+ticks() { # sum utime+stime (clock ticks) of a process tree
+    total=0
+    for p in $(pgrep -P "$1") "$1"; do
+        set -- $(sed 's/^.*) //' /proc/"$p"/stat 2>/dev/null || echo)
+        [ $# -ge 13 ] && total=$((total + ${12} + ${13}))
+    done
+    echo "$total"
+}
+rss_kb() { # sum VmRSS of a process tree
+    total=0
+    for p in $(pgrep -P "$1") "$1"; do
+        v=$(awk '/^VmRSS/ {print $2}' /proc/"$p"/status 2>/dev/null || echo 0)
+        total=$((total + ${v:-0}))
+    done
+    echo "$total"
+}
+HZ=$(getconf CLK_TCK)
+
+bench() { # mode [extra args]: prints the JSON
+    mode=$1; shift
+    taskset -c 1 "$DUET" bench --target 127.0.0.1:$PORT --server-name localhost --cacert roots.pem \
+        --cert c/client.crt --key c/client.key --mode "$mode" --threads 1 --format json "$@" || true
+}
+field() { /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); print(d$1)"; }
+
+start_server() { # name
+    case $1 in
+    duet)
+        taskset -c 0 "$DUET" proxy --listen 127.0.0.1:$PORT --target 127.0.0.1:$BACK \
+            --cert c/server.crt --key c/server.key --cacert roots.pem --allow any \
+            --workers 1 --log "$W/duet.log" --max-conns 100000 --failed-handshake-burst 1000000 &
+        ;;
+    nginx)
+        mkdir -p ng/logs
+        cat > ng/nginx.conf <<CONF
+worker_processes 1;
+daemon off;
+pid $W/ng/nginx.pid;
+error_log $W/ng/logs/error.log;
+events { worker_connections 65536; }
+http {
+    access_log $W/ng/logs/access.log;
+    upstream back { server 127.0.0.1:$BACK; keepalive 64; }
+    server {
+        listen 127.0.0.1:$PORT ssl;
+        ssl_certificate $W/c/server.crt;
+        ssl_certificate_key $W/c/server.key;
+        ssl_client_certificate $W/roots.pem;
+        ssl_verify_client on;
+        ssl_verify_depth 2;
+        ssl_protocols TLSv1.3;
+        keepalive_requests 1000000;
+        location / {
+            proxy_pass http://back;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header X-Client-DN \$ssl_client_s_dn;
+        }
+    }
+}
+CONF
+        taskset -c 0 nginx -p "$W/ng" -c "$W/ng/nginx.conf" &
+        ;;
+    haproxy)
+        cat > haproxy.cfg <<CONF
+global
+    nbthread 1
+    maxconn 100000
+    ssl-default-bind-options ssl-min-ver TLSv1.3
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+    option http-keep-alive
+frontend f
+    bind 127.0.0.1:$PORT ssl crt $W/c/server-combined.pem ca-file $W/roots.pem verify required
+    http-request set-header X-Client-DN %{+Q}[ssl_c_s_dn]
+    default_backend b
+backend b
+    http-reuse always
+    server s 127.0.0.1:$BACK
+CONF
+        taskset -c 0 haproxy -db -f haproxy.cfg &
+        ;;
+    stunnel)
+        cat > stunnel.conf <<CONF
+foreground = yes
+pid =
+debug = 3
+[b]
+accept = 127.0.0.1:$PORT
+connect = 127.0.0.1:$BACK
+cert = $W/c/server.crt
+key = $W/c/server.key
+CAfile = $W/roots.pem
+verifyChain = yes
+requireCert = yes
+sslVersionMin = TLSv1.3
+CONF
+        taskset -c 0 stunnel stunnel.conf 2>/dev/null &
+        ;;
+    esac
+    SPID=$!
+    PIDS="$PIDS $SPID"
+    sleep 1
+}
+
+stop_server() { kill "$SPID" 2>/dev/null || true; wait "$SPID" 2>/dev/null || true; sleep 0.5; }
+
+refuses() { # the server must refuse no certificate and an unknown CA
+    none=$(taskset -c 1 "$DUET" bench --target 127.0.0.1:$PORT --server-name localhost \
+        --cacert roots.pem --mode full --concurrency 1 --threads 1 --duration 1s --warmup 0s \
+        --format json | field "['completed']" 2>/dev/null || echo "?")
+    rogue=$(taskset -c 1 "$DUET" bench --target 127.0.0.1:$PORT --server-name localhost \
+        --cacert roots.pem --cert c/rogue.crt --key c/rogue.key --mode full --concurrency 1 \
+        --threads 1 --duration 1s --warmup 0s --format json | field "['completed']" 2>/dev/null || echo "?")
+    [ "$none" = 0 ] && [ "$rogue" = 0 ]
+}
+
+echo "| server | refuses no cert / unknown CA | full hs/s | server CPU µs per full hs | resumed hs/s | CPU µs per resumption | keep-alive req/s | p50 / p99 ms | RSS KB per idle conn |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
+for s in duet nginx haproxy stunnel; do
+    start_server $s
+    if refuses; then ok=yes; else ok=NO; fi
+    t0=$(ticks $SPID); j=$(bench full --concurrency 16 --duration ${DUR}s --warmup 1s); t1=$(ticks $SPID)
+    full=$(echo "$j" | field "['completed']"); fr=$(echo "$j" | field "['rate_per_s']")
+    fcpu=$(/usr/bin/python3 -c "print(round(($t1-$t0)*1e6/$HZ/max($full,1)))")
+    t0=$(ticks $SPID); j=$(bench resume --concurrency 16 --duration ${DUR}s --warmup 1s); t1=$(ticks $SPID)
+    res=$(echo "$j" | field "['completed']"); rr=$(echo "$j" | field "['rate_per_s']")
+    rerr=$(echo "$j" | field "['errors_total']")
+    rcpu=$(/usr/bin/python3 -c "print(round(($t1-$t0)*1e6/$HZ/max($res,1)))")
+    [ "$rerr" != 0 ] && rr="$rr ($rerr not resumed)"
+    j=$(bench keepalive --concurrency 32 --duration ${DUR}s --warmup 1s)
+    kr=$(echo "$j" | field "['rate_per_s']"); kp=$(echo "$j" | field "['latency_ms']['p50']")
+    k99=$(echo "$j" | field "['latency_ms']['p99']")
+    r0=$(rss_kb $SPID)
+    taskset -c 1 "$DUET" bench --target 127.0.0.1:$PORT --server-name localhost --cacert roots.pem \
+        --cert c/client.crt --key c/client.key --mode idle --concurrency $IDLE --threads 1 \
+        --duration 6s --warmup 0s --format json > idle.json &
+    IB=$!
+    sleep 4
+    r1=$(rss_kb $SPID)
+    wait $IB || true
+    est=$(field "['established']" < idle.json)
+    per=$(/usr/bin/python3 -c "print(round(($r1-$r0)/max($est,1),1))")
+    printf '| %s | %s | %.0f | %s | %.0f | %s | %.0f | %.2f / %.2f | %s (%s held) |\n' \
+        "$s" "$ok" "$fr" "$fcpu" "$(echo "$rr" | cut -d' ' -f1)" "$rcpu" "$kr" "$kp" "$k99" "$per" "$est"
+    stop_server
+done
+
+# The cryptography of one full mTLS handshake on this core: 2 X25519, 1 ECDSA P-256 sign, 3 verifies.
+speed=$(taskset -c 0 openssl speed -seconds 2 -elapsed ecdsap256 ecdhx25519 2>/dev/null)
+sign=$(echo "$speed" | awk '/256 bits ecdsa \(nistp256\)/ {print $4; exit}')
+verify=$(echo "$speed" | awk '/256 bits ecdsa \(nistp256\)/ {print $5; exit}')
+x=$(echo "$speed" | awk '/253 bits ecdh \(X25519\)/ {print $4; exit}')
+/usr/bin/python3 -c "print('\ncrypto bound per full mTLS handshake: %.0f µs (2 X25519 %.0f, ECDSA sign %.0f, 3 verifies %.0f)' % (2*$x*1e6+$sign*1e6+3*$verify*1e6, 2*$x*1e6, $sign*1e6, 3*$verify*1e6))"
+echo "date: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(openssl version), duration ${DUR}s per run"

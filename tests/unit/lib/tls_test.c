@@ -1,0 +1,1024 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * tls_test.c - unit tests of duet's TLS contexts (src/lib/tls.c), with real
+ * handshakes run in process over a BIO pair: no sockets, no threads.
+ *
+ * A small PKI is written to a temporary directory (a root, a server
+ * certificate, client certificates that are good, revoked, expired, from an
+ * unknown CA or for the wrong purpose, CRLs, keys with safe and loose
+ * modes).  Server-side verification cases are a table: each names the client
+ * certificate, the server options and what the server must report, the
+ * OpenSSL reason of the failed handshake, and the category and sentence
+ * tls_verify_fail()/tls_verify_reason() keep on the SSL.  Client-side name
+ * checks, protocol versions, context construction errors and the expiry
+ * information follow.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "lib/err.h"
+#include "lib/identity.h"
+#include "lib/tls.h"
+#include "testlib/certfactory.h"
+
+#define REVOKED_SERIAL 0x7001
+#define STRANGER_SERIAL 0x7002
+#define EXPIRED_SERIAL 0x7003
+#define SRVONLY_SERIAL 0x7004
+
+struct world {
+    EVP_PKEY *k_root, *k_other, *k_srv, *k_cli, *k_wrong;
+    X509 *root, *other, *srv, *cli;
+    X509_CRL *crl, *crl2;
+    char *dir;
+    char revoked_on[16]; /* "YYYY-MM-DD" of the revocation in crl */
+    char expired_on[16]; /* "YYYY-MM-DD" of the expired client's notAfter */
+    /* files */
+    char *ca, *other_ca, *srv_pem, *srv_key, *cli_pem, *cli_key, *cli_rev, *cli_other, *cli_exp,
+        *cli_srvonly, *crl_pem, *crl2_pem, *crl_nonext, *wrong_key, *missing_key;
+};
+
+static struct world W;
+
+static X509 *
+issue(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key, uint64_t serial,
+      unsigned eku, const char *const *sans, int64_t nb, int64_t na)
+{
+    struct cf_cert_spec s = {
+        .cn = cn,
+        .key = key,
+        .issuer = issuer,
+        .issuer_key = issuer_key,
+        .serial = serial,
+        .bc = CF_BC_LEAF,
+        .eku = eku,
+        .sans = sans,
+        .not_before = nb,
+        .not_after = na,
+    };
+    return cf_cert_new(&s);
+}
+
+/* "YYYY-MM-DD" of an ASN1_TIME, computed independently of x509util. */
+static void
+date_of(const ASN1_TIME *t, char *buf, size_t len)
+{
+    struct tm tm;
+
+    assert_non_null(t);
+    assert_true(ASN1_TIME_to_tm(t, &tm));
+    strftime(buf, len, "%Y-%m-%d", &tm);
+}
+
+static char *
+write_cert(const char *name, X509 *x)
+{
+    char *p = cf_path(W.dir, name);
+
+    cf_write_certs(p, x, NULL);
+    return p;
+}
+
+static char *
+write_key(const char *name, EVP_PKEY *k, mode_t mode)
+{
+    char *p = cf_path(W.dir, name);
+
+    cf_write_key(p, k);
+    assert_int_equal(chmod(p, mode), 0);
+    return p;
+}
+
+static int
+world_setup(void **state)
+{
+    static const char *const srv_sans[] = {"DNS:server.test", "IP:127.0.0.1", NULL};
+    static const char *const cli_sans[] = {"URI:spiffe://test/client", NULL};
+    struct cf_cert_spec ca = {.cn = "TLS Test Root", .bc = CF_BC_CA};
+    struct cf_revoked rev = {.serial = REVOKED_SERIAL, .reason = CRL_REASON_KEY_COMPROMISE};
+    struct cf_crl_spec cs = {0};
+    X509 *x;
+    X509_CRL *c;
+
+    (void)state;
+    W.dir = cf_tmpdir();
+    W.k_root = cf_key_new(CF_KEY_EC_P256);
+    W.k_other = cf_key_new(CF_KEY_EC_P256);
+    W.k_srv = cf_key_new(CF_KEY_EC_P256);
+    W.k_cli = cf_key_new(CF_KEY_EC_P256);
+    W.k_wrong = cf_key_new(CF_KEY_EC_P256);
+    ca.key = W.k_root;
+    W.root = cf_cert_new(&ca);
+    ca.cn = "Other Root";
+    ca.key = W.k_other;
+    W.other = cf_cert_new(&ca);
+
+    W.srv = issue("server.test", W.k_srv, W.root, W.k_root, 0, CF_EKU_SERVER, srv_sans, 0, 0);
+    W.cli = issue("client.test", W.k_cli, W.root, W.k_root, 0, CF_EKU_CLIENT, cli_sans, 0, 0);
+
+    W.ca = write_cert("ca.pem", W.root);
+    W.other_ca = write_cert("other-ca.pem", W.other);
+    W.srv_pem = write_cert("srv.pem", W.srv);
+    W.cli_pem = write_cert("cli.pem", W.cli);
+    W.srv_key = write_key("srv.key", W.k_srv, 0600);
+    W.cli_key = write_key("cli.key", W.k_cli, 0600);
+    W.wrong_key = write_key("wrong.key", W.k_wrong, 0600);
+    W.missing_key = cf_path(W.dir, "missing.key");
+
+    x = issue("revoked.test", W.k_cli, W.root, W.k_root, REVOKED_SERIAL, CF_EKU_CLIENT, cli_sans, 0,
+              0);
+    W.cli_rev = write_cert("cli-rev.pem", x);
+    X509_free(x);
+    x = issue("stranger.test", W.k_cli, W.other, W.k_other, STRANGER_SERIAL, CF_EKU_CLIENT,
+              cli_sans, 0, 0);
+    W.cli_other = write_cert("cli-other.pem", x);
+    X509_free(x);
+    x = issue("expired.test", W.k_cli, W.root, W.k_root, EXPIRED_SERIAL, CF_EKU_CLIENT, cli_sans,
+              -30 * CF_DAY, -10 * CF_DAY - 3600);
+    W.cli_exp = write_cert("cli-exp.pem", x);
+    date_of(X509_get0_notAfter(x), W.expired_on, sizeof(W.expired_on));
+    X509_free(x);
+    x = issue("serveronly.test", W.k_cli, W.root, W.k_root, SRVONLY_SERIAL, CF_EKU_SERVER, cli_sans,
+              0, 0);
+    W.cli_srvonly = write_cert("cli-srvonly.pem", x);
+    X509_free(x);
+
+    cs.issuer = W.root;
+    cs.issuer_key = W.k_root;
+    cs.revoked = &rev;
+    cs.nrevoked = 1;
+    W.crl = cf_crl_new(&cs);
+    date_of(X509_REVOKED_get0_revocationDate(sk_X509_REVOKED_value(X509_CRL_get_REVOKED(W.crl), 0)),
+            W.revoked_on, sizeof(W.revoked_on));
+    W.crl_pem = cf_path(W.dir, "crl.pem");
+    cf_write_crls(W.crl_pem, W.crl, NULL);
+
+    memset(&cs, 0, sizeof(cs));
+    cs.issuer = W.other;
+    cs.issuer_key = W.k_other;
+    cs.last_update = -3600;
+    cs.next_update = 2 * CF_DAY;
+    W.crl2 = cf_crl_new(&cs);
+    W.crl2_pem = cf_path(W.dir, "crl2.pem");
+    cf_write_crls(W.crl2_pem, W.crl2, NULL);
+
+    memset(&cs, 0, sizeof(cs));
+    cs.issuer = W.root;
+    cs.issuer_key = W.k_root;
+    cs.no_next_update = true;
+    c = cf_crl_new(&cs);
+    W.crl_nonext = cf_path(W.dir, "crl-nonext.pem");
+    cf_write_crls(W.crl_nonext, c, NULL);
+    X509_CRL_free(c);
+    return 0;
+}
+
+static int
+world_teardown(void **state)
+{
+    char **files[] = {&W.ca,      &W.other_ca, &W.srv_pem,    &W.srv_key,   &W.cli_pem,
+                      &W.cli_key, &W.cli_rev,  &W.cli_other,  &W.cli_exp,   &W.cli_srvonly,
+                      &W.crl_pem, &W.crl2_pem, &W.crl_nonext, &W.wrong_key, &W.missing_key};
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+        free(*files[i]);
+    X509_free(W.root);
+    X509_free(W.other);
+    X509_free(W.srv);
+    X509_free(W.cli);
+    X509_CRL_free(W.crl);
+    X509_CRL_free(W.crl2);
+    EVP_PKEY_free(W.k_root);
+    EVP_PKEY_free(W.k_other);
+    EVP_PKEY_free(W.k_srv);
+    EVP_PKEY_free(W.k_cli);
+    EVP_PKEY_free(W.k_wrong);
+    cf_tmpdir_remove(W.dir);
+    memset(&W, 0, sizeof(W));
+    return 0;
+}
+
+/* ---- helpers ---- */
+
+static struct tls_opts
+server_opts(void)
+{
+    struct tls_opts o = {0};
+
+    o.cert_file = W.srv_pem;
+    o.key_file = W.srv_key;
+    o.ca_file = W.ca;
+    return o;
+}
+
+/* A client presenting cert (NULL: none), trusting our root. */
+static struct tls_opts
+client_opts(const char *cert)
+{
+    struct tls_opts o = {0};
+
+    o.cert_file = cert;
+    o.key_file = cert != NULL ? W.cli_key : NULL;
+    o.ca_file = W.ca;
+    return o;
+}
+
+static SSL_CTX *
+server_ctx(const struct tls_opts *o)
+{
+    SSL_CTX *ctx = NULL;
+    struct duet_err err;
+
+    err_clear(&err);
+    if (tls_server_ctx_new(o, &ctx, NULL, &err) != 0)
+        fail_msg("tls_server_ctx_new: %s", err.msg);
+    return ctx;
+}
+
+static SSL_CTX *
+client_ctx(const struct tls_opts *o)
+{
+    SSL_CTX *ctx = NULL;
+    struct duet_err err;
+
+    err_clear(&err);
+    if (tls_client_ctx_new(o, &ctx, NULL, &err) != 0)
+        fail_msg("tls_client_ctx_new: %s", err.msg);
+    return ctx;
+}
+
+/* One side of an in-memory handshake. */
+struct side {
+    SSL *ssl;
+    bool done;         /* SSL_do_handshake returned 1 */
+    bool failed;       /* it returned an error other than want-read/write */
+    unsigned long err; /* the first error OpenSSL queued when it failed */
+};
+
+struct conn {
+    struct side s, c;
+};
+
+/* New server and client SSLs joined by a BIO pair. */
+static void
+conn_new(struct conn *k, SSL_CTX *sctx, SSL_CTX *cctx)
+{
+    BIO *bs = NULL, *bc = NULL;
+
+    memset(k, 0, sizeof(*k));
+    k->s.ssl = SSL_new(sctx);
+    k->c.ssl = SSL_new(cctx);
+    assert_non_null(k->s.ssl);
+    assert_non_null(k->c.ssl);
+    assert_int_equal(BIO_new_bio_pair(&bs, 0, &bc, 0), 1);
+    SSL_set_bio(k->s.ssl, bs, bs);
+    SSL_set_bio(k->c.ssl, bc, bc);
+    SSL_set_accept_state(k->s.ssl);
+    SSL_set_connect_state(k->c.ssl);
+}
+
+static void
+conn_free(struct conn *k)
+{
+    SSL_free(k->s.ssl);
+    SSL_free(k->c.ssl);
+    memset(k, 0, sizeof(*k));
+}
+
+static void
+step(struct side *sd)
+{
+    int rc;
+
+    if (sd->done || sd->failed)
+        return;
+    ERR_clear_error();
+    rc = SSL_do_handshake(sd->ssl);
+    if (rc == 1) {
+        sd->done = true;
+        return;
+    }
+    switch (SSL_get_error(sd->ssl, rc)) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+        return;
+    default:
+        sd->failed = true;
+        sd->err = ERR_peek_error();
+        ERR_clear_error();
+    }
+}
+
+/*
+ * Pump both sides until each has finished or failed, or nothing moves.  In
+ * TLS 1.3 the client finishes before the server has judged its certificate;
+ * a refusal then only reaches the client as an alert on its next read.
+ */
+static void
+pump(struct conn *k)
+{
+    for (int i = 0; i < 64 && !((k->s.done || k->s.failed) && (k->c.done || k->c.failed)); i++) {
+        step(&k->c);
+        step(&k->s);
+    }
+}
+
+static void
+assert_ssl_reason(const struct side *sd, int reason)
+{
+    assert_true(sd->failed);
+    if (ERR_GET_LIB(sd->err) != ERR_LIB_SSL || ERR_GET_REASON(sd->err) != reason)
+        fail_msg("handshake failed with \"%s\" (lib %d, reason %d), expected reason %d",
+                 ERR_reason_error_string(sd->err), ERR_GET_LIB(sd->err), ERR_GET_REASON(sd->err),
+                 reason);
+}
+
+/* ---- server-side verification of client certificates ---- */
+
+struct vcase {
+    const char *name;
+    char **cert; /* client certificate file (a world member); NULL: none */
+    bool with_crl;
+    bool verify_optional;
+    /* expectations on the server */
+    bool ok;
+    int ssl_reason; /* OpenSSL reason of the failed handshake */
+    enum tls_fail fail;
+    const char *reason; /* tls_verify_reason() exactly, "@DATE@" standing for date */
+    const char *date;   /* W.revoked_on or W.expired_on */
+    long verify_result; /* SSL_get_verify_result() */
+    const char *peer;   /* with ok: the canonical name of the client's identity; NULL: none */
+};
+
+#define REVOKED_MSG                                                                                \
+    "certificate CN=revoked.test (serial 70:01) was revoked on @DATE@ (reason: keyCompromise) by " \
+    "the CRL of CN=TLS Test Root"
+#define STRANGER_MSG                                                                               \
+    "certificate CN=stranger.test (serial 70:02) was issued by CN=Other Root, which is not "       \
+    "among the trusted certificates (unknown CA, or a missing intermediate: give it after the "    \
+    "leaf or as untrusted)"
+
+static struct vcase vcases[] = {
+    {"valid client certificate", &W.cli_pem, true, false, true, 0, TLS_FAIL_NONE, NULL, NULL,
+     X509_V_OK, "spiffe://test/client"},
+    {"no client certificate", NULL, true, false, false, SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE,
+     TLS_FAIL_NONE, NULL, NULL, X509_V_OK, NULL},
+    {"revoked client certificate", &W.cli_rev, true, false, false, SSL_R_CERTIFICATE_VERIFY_FAILED,
+     TLS_FAIL_REVOKED, REVOKED_MSG, W.revoked_on, X509_V_ERR_CERT_REVOKED, NULL},
+    {"revoked certificate without the CRL", &W.cli_rev, false, false, true, 0, TLS_FAIL_NONE, NULL,
+     NULL, X509_V_OK, "spiffe://test/client"},
+    {"unknown CA", &W.cli_other, true, false, false, SSL_R_CERTIFICATE_VERIFY_FAILED,
+     TLS_FAIL_UNKNOWN_CA, STRANGER_MSG, NULL, X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY, NULL},
+    {"expired", &W.cli_exp, true, false, false, SSL_R_CERTIFICATE_VERIFY_FAILED, TLS_FAIL_EXPIRED,
+     "certificate CN=expired.test (serial 70:03) expired on @DATE@, 10 days ago", W.expired_on,
+     X509_V_ERR_CERT_HAS_EXPIRED, NULL},
+    {"serverAuth only", &W.cli_srvonly, true, false, false, SSL_R_CERTIFICATE_VERIFY_FAILED,
+     TLS_FAIL_PURPOSE,
+     "certificate CN=serveronly.test (serial 70:04) is not valid for TLS client authentication "
+     "(clientAuth): its extended key usage is serverAuth",
+     NULL, -1, NULL},
+    {"verify_optional: no certificate", NULL, true, true, true, 0, TLS_FAIL_NONE, NULL, NULL,
+     X509_V_OK, NULL},
+    {"verify_optional: valid certificate", &W.cli_pem, true, true, true, 0, TLS_FAIL_NONE, NULL,
+     NULL, X509_V_OK, "spiffe://test/client"},
+    {"verify_optional: unknown CA still refused", &W.cli_other, true, true, false,
+     SSL_R_CERTIFICATE_VERIFY_FAILED, TLS_FAIL_UNKNOWN_CA, STRANGER_MSG, NULL,
+     X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY, NULL},
+    {"verify_optional: revoked still refused", &W.cli_rev, true, true, false,
+     SSL_R_CERTIFICATE_VERIFY_FAILED, TLS_FAIL_REVOKED, REVOKED_MSG, W.revoked_on,
+     X509_V_ERR_CERT_REVOKED, NULL},
+};
+
+static void
+run_server_verify(void **state)
+{
+    const struct vcase *c = *state;
+    const char *crls[] = {W.crl_pem};
+    struct tls_opts so = server_opts();
+    struct tls_opts co = client_opts(c->cert != NULL ? *c->cert : NULL);
+    SSL_CTX *sctx, *cctx;
+    struct conn k;
+    struct duet_identity *id = (struct duet_identity *)1;
+    struct duet_err err;
+    const char *why;
+
+    if (c->with_crl) {
+        so.crl_files = crls;
+        so.ncrl_files = 1;
+    }
+    so.verify_optional = c->verify_optional;
+    sctx = server_ctx(&so);
+    cctx = client_ctx(&co);
+    conn_new(&k, sctx, cctx);
+    pump(&k);
+    why = tls_verify_reason(k.s.ssl);
+
+    if (c->ok) {
+        if (!k.s.done || !k.c.done)
+            fail_msg("handshake did not complete (server %s, client %s): %s",
+                     k.s.failed ? "failed" : "stuck", k.c.failed ? "failed" : "stuck",
+                     why != NULL ? why : ERR_reason_error_string(k.s.err));
+        assert_int_equal(SSL_version(k.s.ssl), TLS1_3_VERSION);
+        assert_null(why);
+        assert_int_equal(tls_verify_fail(k.s.ssl), TLS_FAIL_NONE);
+        err_clear(&err);
+        assert_int_equal(tls_peer_identity(k.s.ssl, &id, &err), 0);
+        if (c->peer == NULL) {
+            assert_null(id);
+        } else {
+            assert_non_null(id);
+            assert_string_equal(id->name, c->peer);
+            identity_free(id);
+        }
+        /* The client verified the server too. */
+        err_clear(&err);
+        assert_int_equal(tls_peer_identity(k.c.ssl, &id, &err), 0);
+        assert_non_null(id);
+        assert_string_equal(id->cn, "server.test");
+        identity_free(id);
+    } else {
+        assert_false(k.s.done);
+        assert_ssl_reason(&k.s, c->ssl_reason);
+        assert_int_equal(tls_verify_fail(k.s.ssl), c->fail);
+        if (c->reason == NULL) {
+            assert_null(why);
+        } else {
+            char want[512];
+            const char *at = strstr(c->reason, "@DATE@");
+            if (at != NULL)
+                snprintf(want, sizeof(want), "%.*s%s%s", (int)(at - c->reason), c->reason, c->date,
+                         at + 6);
+            else
+                snprintf(want, sizeof(want), "%s", c->reason);
+            assert_non_null(why);
+            assert_string_equal(why, want);
+        }
+        if (c->verify_result >= 0)
+            assert_int_equal(SSL_get_verify_result(k.s.ssl), c->verify_result);
+        else
+            assert_int_not_equal(SSL_get_verify_result(k.s.ssl), X509_V_OK);
+        err_clear(&err);
+        id = (struct duet_identity *)1;
+        /* No identity comes out of a refused handshake's server side for a missing cert. */
+        if (c->cert == NULL) {
+            assert_int_equal(tls_peer_identity(k.s.ssl, &id, &err), 0);
+            assert_null(id);
+        }
+    }
+    conn_free(&k);
+    SSL_CTX_free(sctx);
+    SSL_CTX_free(cctx);
+}
+
+/* ---- client-side name checks ---- */
+
+struct ncase {
+    const char *name; /* given to tls_client_set_name */
+    bool ok;
+    const char *sni; /* what the server saw; NULL: no SNI */
+};
+
+static struct ncase ncases[] = {
+    {"server.test", true, "server.test"},
+    {"SERVER.Test", true, "SERVER.Test"},
+    {"127.0.0.1", true, NULL},
+    {"wrong.test", false, "wrong.test"},
+    {"127.0.0.2", false, NULL},
+    {"test", false, "test"},
+};
+
+static void
+run_client_name(void **state)
+{
+    const struct ncase *c = *state;
+    struct tls_opts so = server_opts();
+    struct tls_opts co = client_opts(W.cli_pem);
+    SSL_CTX *sctx = server_ctx(&so);
+    SSL_CTX *cctx = client_ctx(&co);
+    struct conn k;
+    struct duet_err err;
+    const char *sni;
+
+    conn_new(&k, sctx, cctx);
+    err_clear(&err);
+    if (tls_client_set_name(k.c.ssl, c->name, &err) != 0)
+        fail_msg("tls_client_set_name: %s", err.msg);
+    pump(&k);
+    if (c->ok) {
+        if (!k.c.done || !k.s.done)
+            fail_msg("handshake to %s failed: %s", c->name,
+                     tls_verify_reason(k.c.ssl) != NULL ? tls_verify_reason(k.c.ssl) : "?");
+        assert_int_equal(tls_verify_fail(k.c.ssl), TLS_FAIL_NONE);
+        assert_null(tls_verify_reason(k.c.ssl));
+    } else {
+        char want[128];
+
+        assert_false(k.c.done);
+        assert_ssl_reason(&k.c, SSL_R_CERTIFICATE_VERIFY_FAILED);
+        assert_int_equal(tls_verify_fail(k.c.ssl), TLS_FAIL_NAME);
+        snprintf(want, sizeof(want), "is not valid for the name %s", c->name);
+        assert_contains(tls_verify_reason(k.c.ssl), want);
+        assert_contains(tls_verify_reason(k.c.ssl), "certificate CN=server.test");
+        /* The server never completes: it gets the client's alert. */
+        assert_false(k.s.done);
+    }
+    sni = SSL_get_servername(k.s.ssl, TLSEXT_NAMETYPE_host_name);
+    if (c->sni == NULL)
+        assert_null(sni);
+    else
+        assert_string_equal(sni, c->sni);
+    conn_free(&k);
+    SSL_CTX_free(sctx);
+    SSL_CTX_free(cctx);
+}
+
+/* Without tls_client_set_name, no name is required (the chain still is). */
+static void
+test_client_no_name_no_sni(void **state)
+{
+    struct tls_opts so = server_opts();
+    struct tls_opts co = client_opts(W.cli_pem);
+    SSL_CTX *sctx, *cctx;
+    struct conn k;
+
+    (void)state;
+    sctx = server_ctx(&so);
+    cctx = client_ctx(&co);
+    conn_new(&k, sctx, cctx);
+    pump(&k);
+    assert_true(k.s.done && k.c.done);
+    assert_null(SSL_get_servername(k.s.ssl, TLSEXT_NAMETYPE_host_name));
+    conn_free(&k);
+    SSL_CTX_free(sctx);
+    SSL_CTX_free(cctx);
+}
+
+/* The client refuses a server its CA file does not vouch for. */
+static void
+test_client_unknown_server_ca(void **state)
+{
+    struct tls_opts so = server_opts();
+    struct tls_opts co = client_opts(W.cli_pem);
+    SSL_CTX *sctx, *cctx;
+    struct conn k;
+
+    (void)state;
+    co.ca_file = W.other_ca;
+    sctx = server_ctx(&so);
+    cctx = client_ctx(&co);
+    conn_new(&k, sctx, cctx);
+    pump(&k);
+    assert_false(k.c.done);
+    assert_ssl_reason(&k.c, SSL_R_CERTIFICATE_VERIFY_FAILED);
+    assert_int_equal(tls_verify_fail(k.c.ssl), TLS_FAIL_UNKNOWN_CA);
+    assert_contains(tls_verify_reason(k.c.ssl), "certificate CN=server.test");
+    conn_free(&k);
+    SSL_CTX_free(sctx);
+    SSL_CTX_free(cctx);
+}
+
+/* ---- protocol versions ---- */
+
+/* A client limited to TLS 1.2 is refused by default and accepted with tls12. */
+static void
+test_tls12(void **state)
+{
+    struct tls_opts so = server_opts();
+    struct tls_opts co = client_opts(W.cli_pem);
+    SSL_CTX *sctx, *cctx;
+    struct conn k;
+    struct duet_identity *id = NULL;
+    struct duet_err err;
+
+    (void)state;
+    co.tls12 = true; /* the client's floor; its ceiling is lowered below */
+    cctx = client_ctx(&co);
+    assert_int_equal(SSL_CTX_set_max_proto_version(cctx, TLS1_2_VERSION), 1);
+
+    sctx = server_ctx(&so);
+    conn_new(&k, sctx, cctx);
+    pump(&k);
+    assert_false(k.s.done);
+    assert_false(k.c.done);
+    assert_ssl_reason(&k.s, SSL_R_UNSUPPORTED_PROTOCOL);
+    conn_free(&k);
+    SSL_CTX_free(sctx);
+
+    so.tls12 = true;
+    sctx = server_ctx(&so);
+    conn_new(&k, sctx, cctx);
+    pump(&k);
+    assert_true(k.s.done && k.c.done);
+    assert_int_equal(SSL_version(k.s.ssl), TLS1_2_VERSION);
+    /* Only AEAD ECDHE suites. */
+    assert_contains(SSL_get_cipher_name(k.s.ssl), "ECDHE-");
+    assert_contains(SSL_get_cipher_name(k.s.ssl), "GCM");
+    err_clear(&err);
+    assert_int_equal(tls_peer_identity(k.s.ssl, &id, &err), 0);
+    assert_non_null(id);
+    assert_string_equal(id->name, "spiffe://test/client");
+    identity_free(id);
+    conn_free(&k);
+    SSL_CTX_free(sctx);
+    SSL_CTX_free(cctx);
+}
+
+/* A TLS 1.2 server still verifies the client in full. */
+static void
+test_tls12_revoked(void **state)
+{
+    const char *crls[] = {W.crl_pem};
+    struct tls_opts so = server_opts();
+    struct tls_opts co = client_opts(W.cli_rev);
+    SSL_CTX *sctx, *cctx;
+    struct conn k;
+
+    (void)state;
+    so.tls12 = true;
+    so.crl_files = crls;
+    so.ncrl_files = 1;
+    co.tls12 = true;
+    sctx = server_ctx(&so);
+    cctx = client_ctx(&co);
+    assert_int_equal(SSL_CTX_set_max_proto_version(cctx, TLS1_2_VERSION), 1);
+    conn_new(&k, sctx, cctx);
+    pump(&k);
+    assert_false(k.s.done);
+    assert_false(k.c.done); /* in 1.2 the client waits for the server's Finished */
+    assert_int_equal(tls_verify_fail(k.s.ssl), TLS_FAIL_REVOKED);
+    assert_contains(tls_verify_reason(k.s.ssl), "was revoked on");
+    conn_free(&k);
+    SSL_CTX_free(sctx);
+    SSL_CTX_free(cctx);
+}
+
+/* ---- ALPN ---- */
+
+static void
+test_alpn(void **state)
+{
+    struct tls_opts so = server_opts();
+    struct tls_opts co = client_opts(W.cli_pem);
+    SSL_CTX *sctx, *cctx;
+    struct conn k;
+    const unsigned char *sel = NULL;
+    unsigned int len = 0;
+
+    (void)state;
+    so.alpn = "h2,http/1.1";
+    co.alpn = "http/1.1";
+    sctx = server_ctx(&so);
+    cctx = client_ctx(&co);
+    conn_new(&k, sctx, cctx);
+    pump(&k);
+    assert_true(k.s.done && k.c.done);
+    SSL_get0_alpn_selected(k.c.ssl, &sel, &len);
+    assert_int_equal(len, 8);
+    assert_memory_equal(sel, "http/1.1", 8);
+    conn_free(&k);
+    SSL_CTX_free(cctx);
+
+    /* Nothing in common: the handshake goes on without ALPN. */
+    co.alpn = "spdy/3";
+    cctx = client_ctx(&co);
+    conn_new(&k, sctx, cctx);
+    pump(&k);
+    assert_true(k.s.done && k.c.done);
+    SSL_get0_alpn_selected(k.c.ssl, &sel, &len);
+    assert_int_equal(len, 0);
+    conn_free(&k);
+    SSL_CTX_free(sctx);
+    SSL_CTX_free(cctx);
+}
+
+/* ---- context construction ---- */
+
+enum which { SERVER, CLIENT };
+
+struct ecase {
+    const char *name;
+    enum which which;
+    void (*tweak)(struct tls_opts *o); /* the expected message: expected_error() */
+};
+
+static void
+t_no_ca(struct tls_opts *o)
+{
+    o->ca_file = NULL;
+}
+static void
+t_no_cert(struct tls_opts *o)
+{
+    o->cert_file = NULL;
+}
+static void
+t_no_key(struct tls_opts *o)
+{
+    o->key_file = NULL;
+}
+static void
+t_missing_key(struct tls_opts *o)
+{
+    o->key_file = W.missing_key;
+}
+static void
+t_wrong_key(struct tls_opts *o)
+{
+    o->key_file = W.wrong_key;
+}
+static void
+t_key_0644(struct tls_opts *o)
+{
+    assert_int_equal(chmod(o->key_file, 0644), 0);
+}
+static void
+t_key_0640(struct tls_opts *o)
+{
+    assert_int_equal(chmod(o->key_file, 0640), 0);
+}
+static void
+t_key_0604(struct tls_opts *o)
+{
+    assert_int_equal(chmod(o->key_file, 0604), 0);
+}
+static void
+t_crl_nonext(struct tls_opts *o)
+{
+    static const char *crls[1];
+
+    crls[0] = W.crl_nonext;
+    o->crl_files = crls;
+    o->ncrl_files = 1;
+}
+static void
+t_bad_alpn(struct tls_opts *o)
+{
+    o->alpn = "h2,,http/1.1";
+}
+static void
+t_client_cert_no_key(struct tls_opts *o)
+{
+    o->cert_file = W.cli_pem;
+    o->key_file = NULL;
+}
+
+static struct ecase ecases[] = {
+    {"server without CA file", SERVER, t_no_ca},
+    {"server without certificate", SERVER, t_no_cert},
+    {"server certificate without key", SERVER, t_no_key},
+    {"missing key file", SERVER, t_missing_key},
+    {"key not matching the certificate", SERVER, t_wrong_key},
+    {"key file mode 0644", SERVER, t_key_0644},
+    {"key file mode 0640", SERVER, t_key_0640},
+    {"key file mode 0604", SERVER, t_key_0604},
+    {"CRL without nextUpdate", SERVER, t_crl_nonext},
+    {"malformed ALPN list", SERVER, t_bad_alpn},
+    {"client without CA file", CLIENT, t_no_ca},
+    {"client certificate without key", CLIENT, t_client_cert_no_key},
+    {"client key file mode 0644", CLIENT, t_key_0644},
+    {"client key not matching", CLIENT, t_wrong_key},
+};
+
+static void
+expected_error(const struct ecase *c, const struct tls_opts *o, char *want, size_t len)
+{
+    if (c->tweak == t_no_ca)
+        snprintf(want, len, "the certificates to trust are required (--cacert)");
+    else if (c->tweak == t_no_cert)
+        snprintf(want, len, "the server certificate is required (--cert)");
+    else if (c->tweak == t_no_key || c->tweak == t_client_cert_no_key)
+        snprintf(want, len, "%s: a certificate needs its key (--key)", o->cert_file);
+    else if (c->tweak == t_missing_key)
+        snprintf(want, len, "%s: no such file", W.missing_key);
+    else if (c->tweak == t_wrong_key)
+        snprintf(want, len, "%s does not belong to the certificate in %s", W.wrong_key,
+                 o->cert_file);
+    else if (c->tweak == t_key_0644 || c->tweak == t_key_0640 || c->tweak == t_key_0604)
+        snprintf(want, len,
+                 "%s: private key is readable by group or others (mode %s); fix with: "
+                 "chmod 600 %s",
+                 o->key_file,
+                 c->tweak == t_key_0644   ? "644"
+                 : c->tweak == t_key_0640 ? "640"
+                                          : "604",
+                 o->key_file);
+    else if (c->tweak == t_crl_nonext)
+        snprintf(want, len, "%s: the CRL of CN=TLS Test Root has no nextUpdate", W.crl_nonext);
+    else if (c->tweak == t_bad_alpn)
+        snprintf(want, len, "ALPN list \"h2,,http/1.1\": empty or overlong protocol");
+    else
+        fail_msg("no expected error for %s", c->name);
+}
+
+static void
+run_ctx_error(void **state)
+{
+    const struct ecase *c = *state;
+    struct tls_opts o = c->which == SERVER ? server_opts() : client_opts(W.cli_pem);
+    SSL_CTX *ctx = (SSL_CTX *)1;
+    struct duet_err err;
+    char want[512];
+    int rc;
+
+    c->tweak(&o);
+    expected_error(c, &o, want, sizeof(want));
+    err_clear(&err);
+    rc = c->which == SERVER ? tls_server_ctx_new(&o, &ctx, NULL, &err)
+                            : tls_client_ctx_new(&o, &ctx, NULL, &err);
+    /* Restore the key's mode for the cases that follow. */
+    if (o.key_file != NULL && o.key_file != W.missing_key)
+        assert_int_equal(chmod(o.key_file, 0600), 0);
+    assert_int_equal(rc, -1);
+    assert_null(ctx);
+    assert_int_equal(err.kind, DUET_ERR_INPUT);
+    assert_string_equal(err.msg, want);
+}
+
+/* insecure_key_mode accepts what the mode check refuses. */
+static void
+test_insecure_key_mode(void **state)
+{
+    struct tls_opts o = server_opts();
+    SSL_CTX *ctx = NULL;
+    struct duet_err err;
+    int rc;
+
+    (void)state;
+    assert_int_equal(chmod(o.key_file, 0644), 0);
+    o.insecure_key_mode = true;
+    err_clear(&err);
+    rc = tls_server_ctx_new(&o, &ctx, NULL, &err);
+    assert_int_equal(chmod(o.key_file, 0600), 0);
+    if (rc != 0)
+        fail_msg("refused: %s", err.msg);
+    assert_non_null(ctx);
+    SSL_CTX_free(ctx);
+}
+
+/* A client context needs no certificate of its own. */
+static void
+test_client_without_cert(void **state)
+{
+    struct tls_opts o = client_opts(NULL);
+    SSL_CTX *ctx = NULL;
+    struct tls_ctx_info info = {0};
+    struct duet_err err;
+
+    (void)state;
+    err_clear(&err);
+    assert_int_equal(tls_client_ctx_new(&o, &ctx, &info, &err), 0);
+    assert_non_null(ctx);
+    assert_int_equal(info.nitems, 0);
+    assert_int_equal(info.crl_next_update_min, 0);
+    SSL_CTX_free(ctx);
+    tls_ctx_info_clear(&info);
+}
+
+/* ---- expiry information ---- */
+
+static int64_t
+epoch(const ASN1_TIME *t)
+{
+    struct tm tm;
+
+    assert_non_null(t);
+    assert_true(ASN1_TIME_to_tm(t, &tm));
+    return (int64_t)timegm(&tm);
+}
+
+static void
+test_ctx_info(void **state)
+{
+    const char *crls[] = {W.crl_pem, W.crl2_pem};
+    struct tls_opts o = server_opts();
+    struct tls_ctx_info info = {0};
+    SSL_CTX *ctx = NULL;
+    struct duet_err err;
+    int64_t nu1 = epoch(X509_CRL_get0_nextUpdate(W.crl));
+    int64_t nu2 = epoch(X509_CRL_get0_nextUpdate(W.crl2));
+
+    (void)state;
+    assert_true(nu2 < nu1); /* the second CRL expires first */
+    o.crl_files = crls;
+    o.ncrl_files = 2;
+    err_clear(&err);
+    if (tls_server_ctx_new(&o, &ctx, &info, &err) != 0)
+        fail_msg("%s", err.msg);
+    assert_int_equal(info.nitems, 3);
+    assert_string_equal(info.items[0].what, "certificate CN=server.test");
+    assert_string_equal(info.items[0].file, W.srv_pem);
+    assert_int_equal(info.items[0].not_after, epoch(X509_get0_notAfter(W.srv)));
+    assert_string_equal(info.items[1].what, "CRL CN=TLS Test Root");
+    assert_string_equal(info.items[1].file, W.crl_pem);
+    assert_int_equal(info.items[1].not_after, nu1);
+    assert_string_equal(info.items[2].what, "CRL CN=Other Root");
+    assert_string_equal(info.items[2].file, W.crl2_pem);
+    assert_int_equal(info.items[2].not_after, nu2);
+    assert_int_equal(info.crl_next_update_min, nu2);
+    tls_ctx_info_clear(&info);
+    assert_int_equal(info.nitems, 0);
+    assert_null(info.items);
+    tls_ctx_info_clear(NULL);
+    SSL_CTX_free(ctx);
+
+    /* A client's certificate is reported the same way. */
+    {
+        struct tls_opts co = client_opts(W.cli_pem);
+        err_clear(&err);
+        assert_int_equal(tls_client_ctx_new(&co, &ctx, &info, &err), 0);
+        assert_int_equal(info.nitems, 1);
+        assert_string_equal(info.items[0].what, "certificate CN=client.test");
+        assert_int_equal(info.items[0].not_after, epoch(X509_get0_notAfter(W.cli)));
+        tls_ctx_info_clear(&info);
+        SSL_CTX_free(ctx);
+    }
+}
+
+/* ---- names of failure categories ---- */
+
+static void
+test_fail_names(void **state)
+{
+    static const struct {
+        enum tls_fail f;
+        const char *name;
+    } t[] = {
+        {TLS_FAIL_NONE, "none"},
+        {TLS_FAIL_NO_CERT, "no_cert"},
+        {TLS_FAIL_UNKNOWN_CA, "unknown_ca"},
+        {TLS_FAIL_EXPIRED, "expired"},
+        {TLS_FAIL_REVOKED, "revoked"},
+        {TLS_FAIL_PURPOSE, "purpose"},
+        {TLS_FAIL_NAME, "name"},
+        {TLS_FAIL_CRL, "crl"},
+        {TLS_FAIL_OTHER, "other"},
+        {TLS_FAIL_COUNT, "other"},
+        {(enum tls_fail)1000, "other"},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+        assert_string_equal(tls_fail_name(t[i].f), t[i].name);
+}
+
+int
+main(void)
+{
+    static const struct CMUnitTest fixed[] = {
+        cmocka_unit_test(test_client_no_name_no_sni),
+        cmocka_unit_test(test_client_unknown_server_ca),
+        cmocka_unit_test(test_tls12),
+        cmocka_unit_test(test_tls12_revoked),
+        cmocka_unit_test(test_alpn),
+        cmocka_unit_test(test_insecure_key_mode),
+        cmocka_unit_test(test_client_without_cert),
+        cmocka_unit_test(test_ctx_info),
+        cmocka_unit_test(test_fail_names),
+    };
+    enum {
+        NV = sizeof(vcases) / sizeof(vcases[0]),
+        NN = sizeof(ncases) / sizeof(ncases[0]),
+        NE = sizeof(ecases) / sizeof(ecases[0]),
+        NF = sizeof(fixed) / sizeof(fixed[0])
+    };
+    static char nnames[NN][96];
+    static char vnames[NV][96];
+    static char enames[NE][96];
+    struct CMUnitTest tests[NV + NN + NE + NF];
+    size_t n = 0;
+
+    /* One named test per table row, so that TAP reports each case. */
+    for (size_t i = 0; i < NV; i++) {
+        snprintf(vnames[i], sizeof(vnames[i]), "server: %s", vcases[i].name);
+        tests[n++] = (struct CMUnitTest){
+            .name = vnames[i], .test_func = run_server_verify, .initial_state = &vcases[i]};
+    }
+    for (size_t i = 0; i < NN; i++) {
+        snprintf(nnames[i], sizeof(nnames[i]), "client name %s", ncases[i].name);
+        tests[n++] = (struct CMUnitTest){
+            .name = nnames[i], .test_func = run_client_name, .initial_state = &ncases[i]};
+    }
+    for (size_t i = 0; i < NE; i++) {
+        snprintf(enames[i], sizeof(enames[i]), "context: %s", ecases[i].name);
+        tests[n++] = (struct CMUnitTest){
+            .name = enames[i], .test_func = run_ctx_error, .initial_state = &ecases[i]};
+    }
+    for (size_t i = 0; i < NF; i++)
+        tests[n++] = fixed[i];
+    return _cmocka_run_group_tests("tls", tests, n, world_setup, world_teardown);
+}

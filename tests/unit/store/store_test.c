@@ -1,0 +1,907 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * store_test.c - unit tests of the certificate inventory (src/store/): the
+ * SQLite backend in a temporary directory and the backend-independent
+ * helpers.  Opening refuses a missing file, a file that is not SQLite and an
+ * SQLite file without our schema, each naming the path; a row survives an
+ * insert/get round trip field by field (the DER blob with its zero bytes,
+ * NULL owner and location); a serial can be stored once; the list filters and
+ * their order; revocation, renewal links, CRL numbers that persist, rollback,
+ * and a second process holding the write lock.  Negative cases assert the
+ * words of the message, not just the failure.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <sqlite3.h>
+
+#include "lib/err.h"
+#include "store/store.h"
+#include "testlib/certfactory.h"
+
+/* A fixed reference time: 2023-11-14T22:13:20Z. */
+#define T0 ((int64_t)1700000000)
+#define T0_TEXT "2023-11-14T22:13:20Z"
+
+/* Per-test state: a fresh directory and a freshly created inventory in it. */
+struct fx {
+    char *dir;
+    char *path;
+    struct store *s;
+};
+
+static int
+setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    struct duet_err err = {0};
+
+    assert_non_null(f);
+    f->dir = cf_tmpdir();
+    f->path = cf_path(f->dir, "inventory.db");
+    if (store_open_sqlite(f->path, true, &f->s, &err) != 0)
+        fail_msg("store_open_sqlite: %s", err.msg);
+    *state = f;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    struct fx *f = *state;
+
+    store_close(f->s);
+    free(f->path);
+    cf_tmpdir_remove(f->dir);
+    free(f);
+    return 0;
+}
+
+/* Close and reopen the fixture's inventory (without create). */
+static void
+reopen(struct fx *f)
+{
+    struct duet_err err = {0};
+
+    store_close(f->s);
+    f->s = NULL;
+    if (store_open_sqlite(f->path, false, &f->s, &err) != 0)
+        fail_msg("reopen: %s", err.msg);
+}
+
+/* A DER stand-in with zero bytes inside, to catch any string handling of the blob. */
+static const uint8_t blob[] = {0x30, 0x82, 0x00, 0x05, 0x00, 0xff, 0x00, 0x01, 0x02};
+
+/* A minimal valid row; strings borrowed (never freed through this record). */
+static struct store_cert
+row(const char *serial, const char *owner, const char *profile, int64_t not_after)
+{
+    struct store_cert c = {0};
+
+    c.serial = (char *)(uintptr_t)serial;
+    c.name = (char *)(uintptr_t)"svc.example";
+    c.subject = (char *)(uintptr_t)"CN=svc.example";
+    c.issuer = (char *)(uintptr_t)"CN=Issuing CA,O=Test";
+    c.sans = (char *)(uintptr_t)"DNS:svc.example";
+    c.profile = (char *)(uintptr_t)profile;
+    c.owner = (char *)(uintptr_t)owner;
+    c.key_fingerprint = (char *)(uintptr_t)"AA:BB";
+    c.not_before = not_after - 1000;
+    c.not_after = not_after;
+    c.issued_at = not_after - 1000;
+    c.status = STORE_VALID;
+    c.der = (uint8_t *)(uintptr_t)blob;
+    c.der_len = sizeof(blob);
+    return c;
+}
+
+static void
+insert_ok(struct store *s, const struct store_cert *c)
+{
+    struct duet_err err = {0};
+
+    if (store_insert(s, c, &err) != 0)
+        fail_msg("store_insert %s: %s", c->serial, err.msg);
+}
+
+static struct store_cert *
+get_ok(struct store *s, const char *serial)
+{
+    struct duet_err err = {0};
+    struct store_cert *c = NULL;
+
+    if (store_get(s, serial, &c, &err) != 0)
+        fail_msg("store_get %s: %s", serial, err.msg);
+    return c;
+}
+
+/* ---- opening ---- */
+
+static void
+test_create_then_reopen(void **state)
+{
+    struct fx *f = *state;
+    struct stat sb;
+
+    assert_int_equal(stat(f->path, &sb), 0);
+    assert_true(S_ISREG(sb.st_mode));
+    struct store_cert c = row("01", NULL, "server", T0);
+    insert_ok(f->s, &c);
+    reopen(f);
+    struct store_cert *got = get_ok(f->s, "01");
+    assert_non_null(got);
+    assert_string_equal(got->serial, "01");
+    store_cert_free(got);
+}
+
+/* Opening with create on an existing inventory keeps its rows and CRL number. */
+static void
+test_create_on_existing_keeps_data(void **state)
+{
+    struct fx *f = *state;
+    struct duet_err err = {0};
+    uint64_t n = 0;
+
+    struct store_cert c = row("01", NULL, "server", T0);
+    insert_ok(f->s, &c);
+    assert_int_equal(store_next_crl_number(f->s, &n, &err), 0);
+    assert_int_equal(n, 1);
+    store_close(f->s);
+    f->s = NULL;
+    if (store_open_sqlite(f->path, true, &f->s, &err) != 0)
+        fail_msg("%s", err.msg);
+    struct store_cert *got = get_ok(f->s, "01");
+    assert_non_null(got);
+    store_cert_free(got);
+    assert_int_equal(store_next_crl_number(f->s, &n, &err), 0);
+    assert_int_equal(n, 2);
+}
+
+static void
+test_open_missing_without_create(void **state)
+{
+    struct fx *f = *state;
+    struct duet_err err = {0};
+    struct store *s = (struct store *)(uintptr_t)1;
+    char *missing = cf_path(f->dir, "nope.db");
+
+    assert_int_equal(store_open_sqlite(missing, false, &s, &err), -1);
+    assert_null(s);
+    assert_contains(err.msg, missing);
+    assert_contains(err.msg, "no inventory here");
+    /* And nothing was created as a side effect. */
+    assert_int_not_equal(access(missing, F_OK), 0);
+    free(missing);
+}
+
+static void
+test_open_create_in_missing_directory(void **state)
+{
+    struct fx *f = *state;
+    struct duet_err err = {0};
+    struct store *s = NULL;
+    char *path = cf_path(f->dir, "no/such/dir/inventory.db");
+
+    assert_int_equal(store_open_sqlite(path, true, &s, &err), -1);
+    assert_null(s);
+    assert_contains(err.msg, path);
+    assert_contains(err.msg, "cannot open inventory");
+    free(path);
+}
+
+static void
+test_open_not_sqlite(void **state)
+{
+    struct fx *f = *state;
+    struct duet_err err = {0};
+    struct store *s = NULL;
+    char *path = cf_path(f->dir, "text.db");
+    char junk[4096];
+
+    for (size_t i = 0; i < sizeof(junk); i++)
+        junk[i] = "this is certainly not an SQLite database\n"[i % 41];
+    cf_write_file(path, junk, sizeof(junk));
+    assert_int_equal(store_open_sqlite(path, false, &s, &err), -1);
+    assert_null(s);
+    assert_contains(err.msg, path);
+    assert_contains(err.msg, "corrupt or not a database");
+    free(path);
+}
+
+/* Run SQL on a new SQLite file, outside the store. */
+static void
+make_sqlite(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    char *msg = NULL;
+
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+        fail_msg("sqlite: %s", msg);
+    sqlite3_close(db);
+}
+
+static void
+test_open_foreign_sqlite(void **state)
+{
+    struct fx *f = *state;
+    struct duet_err err = {0};
+    struct store *s = NULL;
+    char *path = cf_path(f->dir, "other.db");
+
+    make_sqlite(path, "CREATE TABLE notes(id INTEGER PRIMARY KEY, body TEXT);"
+                      "INSERT INTO notes(body) VALUES ('hello');");
+    assert_int_equal(store_open_sqlite(path, false, &s, &err), -1);
+    assert_null(s);
+    assert_contains(err.msg, path);
+    assert_contains(err.msg, "not a duet inventory");
+    free(path);
+}
+
+static void
+test_open_other_schema_version(void **state)
+{
+    struct fx *f = *state;
+    struct duet_err err = {0};
+    struct store *s = NULL;
+    char *path = cf_path(f->dir, "v9.db");
+
+    make_sqlite(path, "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+                      "INSERT INTO meta VALUES ('schema_version', '9');");
+    assert_int_equal(store_open_sqlite(path, false, &s, &err), -1);
+    assert_null(s);
+    assert_contains(err.msg, path);
+    assert_contains(err.msg, "not a duet inventory of schema version 1");
+    free(path);
+}
+
+/* ---- rows ---- */
+
+static void
+test_insert_get_round_trip(void **state)
+{
+    struct fx *f = *state;
+    struct store_cert *got = NULL;
+
+    /* The certificate renewed, with NULL owner and location. */
+    struct store_cert old = row("0A", NULL, "client", T0 + 500);
+    old.location = NULL;
+    insert_ok(f->s, &old);
+
+    struct store_cert c = {
+        .serial = (char *)(uintptr_t) "3F:A1:07",
+        .name = (char *)(uintptr_t) "spiffe://example.org/ns/prod/sa/api",
+        .subject = (char *)(uintptr_t) "CN=api,O=Example\\, Inc.",
+        .issuer = (char *)(uintptr_t) "CN=Example Issuing CA,O=Example",
+        .sans = (char *)(uintptr_t) "DNS:api.example.org, URI:spiffe://example.org/ns/prod/sa/api",
+        .profile = (char *)(uintptr_t) "peer",
+        .owner = (char *)(uintptr_t) "team-api",
+        .location = (char *)(uintptr_t) "k8s/prod/api-0",
+        .key_fingerprint = (char *)(uintptr_t) "01:23:45:67:89:AB:CD:EF",
+        .not_before = T0 - 60,
+        .not_after = T0 + 86400 * 30,
+        .issued_at = T0,
+        .status = STORE_VALID,
+        .renews = (char *)(uintptr_t) "0A",
+        .der = (uint8_t *)(uintptr_t)blob,
+        .der_len = sizeof(blob),
+    };
+    insert_ok(f->s, &c);
+    reopen(f);
+
+    got = get_ok(f->s, "3F:A1:07");
+    assert_non_null(got);
+    assert_string_equal(got->serial, "3F:A1:07");
+    assert_string_equal(got->name, "spiffe://example.org/ns/prod/sa/api");
+    assert_string_equal(got->subject, "CN=api,O=Example\\, Inc.");
+    assert_string_equal(got->issuer, "CN=Example Issuing CA,O=Example");
+    assert_string_equal(got->sans,
+                        "DNS:api.example.org, URI:spiffe://example.org/ns/prod/sa/api");
+    assert_string_equal(got->profile, "peer");
+    assert_string_equal(got->owner, "team-api");
+    assert_string_equal(got->location, "k8s/prod/api-0");
+    assert_string_equal(got->key_fingerprint, "01:23:45:67:89:AB:CD:EF");
+    assert_int_equal(got->not_before, T0 - 60);
+    assert_int_equal(got->not_after, T0 + 86400 * 30);
+    assert_int_equal(got->issued_at, T0);
+    assert_int_equal(got->status, STORE_VALID);
+    assert_string_equal(got->renews, "0A");
+    assert_null(got->renewed_by);
+    assert_int_equal(got->der_len, sizeof(blob));
+    assert_memory_equal(got->der, blob, sizeof(blob));
+    store_cert_free(got);
+
+    got = get_ok(f->s, "0A");
+    assert_non_null(got);
+    assert_null(got->owner);
+    assert_null(got->location);
+    assert_null(got->renews);
+    assert_string_equal(got->profile, "client");
+    store_cert_free(got);
+}
+
+/* Large times (past 2038) and a row inserted already revoked keep their values. */
+static void
+test_insert_revoked_and_64bit_times(void **state)
+{
+    struct fx *f = *state;
+    const int64_t far = (int64_t)4102444800; /* 2100-01-01 */
+
+    struct store_cert c = row("7F", "ops", "server", far);
+    c.status = STORE_REVOKED;
+    c.revoked_at = T0;
+    c.reason = 4;
+    insert_ok(f->s, &c);
+    struct store_cert *got = get_ok(f->s, "7F");
+    assert_non_null(got);
+    assert_int_equal(got->not_after, far);
+    assert_int_equal(got->status, STORE_REVOKED);
+    assert_int_equal(got->revoked_at, T0);
+    assert_int_equal(got->reason, 4);
+    store_cert_free(got);
+}
+
+static void
+test_get_unknown_is_null(void **state)
+{
+    struct fx *f = *state;
+    struct duet_err err = {0};
+    struct store_cert *got = (struct store_cert *)(uintptr_t)1;
+
+    assert_int_equal(store_get(f->s, "DE:AD", &got, &err), 0);
+    assert_null(got);
+}
+
+static void
+test_duplicate_serial_refused(void **state)
+{
+    struct fx *f = *state;
+    struct duet_err err = {0};
+
+    struct store_cert first = row("12:34", "alice", "server", T0);
+    insert_ok(f->s, &first);
+    struct store_cert second = row("12:34", "mallory", "client", T0 + 999);
+    second.name = (char *)(uintptr_t) "evil.example";
+    assert_int_equal(store_insert(f->s, &second, &err), -1);
+    assert_contains(err.msg, "serial 12:34 is already in the inventory");
+    assert_contains(err.msg, f->path);
+
+    struct store_cert *got = get_ok(f->s, "12:34");
+    assert_non_null(got);
+    assert_string_equal(got->name, "svc.example");
+    assert_string_equal(got->owner, "alice");
+    assert_string_equal(got->profile, "server");
+    assert_int_equal(got->not_after, T0);
+    store_cert_free(got);
+
+    struct store_filter all = {.now = T0};
+    struct store_cert **v = NULL;
+    size_t n = 0;
+    assert_int_equal(store_list(f->s, &all, &v, &n, &err), 0);
+    assert_int_equal(n, 1);
+    store_certs_free(v, n);
+}
+
+static void
+test_serial_used(void **state)
+{
+    struct fx *f = *state;
+    struct duet_err err = {0};
+    bool used = true;
+
+    assert_int_equal(store_serial_used(f->s, "01:02", &used, &err), 0);
+    assert_false(used);
+    struct store_cert c = row("01:02", NULL, "server", T0);
+    c.status = STORE_REVOKED;
+    c.revoked_at = T0;
+    insert_ok(f->s, &c);
+    assert_int_equal(store_serial_used(f->s, "01:02", &used, &err), 0);
+    assert_true(used);
+    assert_int_equal(store_serial_used(f->s, "01:03", &used, &err), 0);
+    assert_false(used);
+}
+
+/* ---- listing ---- */
+
+/*
+ * The list fixture, relative to now = T0:
+ *   serial  not_after  status   owner  profile
+ *   B1      -100       valid    bob    client   (expired)
+ *   E1      -10        revoked  bob    server   (expired and revoked)
+ *   X0      0          valid    NULL   server   (expires exactly now: expired)
+ *   C1      +50        revoked  alice  client
+ *   A1      +100       valid    alice  server
+ *   A0      +100       valid    carol  server   (same not_after: ordered by serial)
+ *   D1      +1000      valid    NULL   server
+ * inserted in a scrambled order.
+ */
+static void
+fill_list_fixture(struct store *s)
+{
+    struct store_cert c;
+
+    c = row("D1", NULL, "server", T0 + 1000);
+    insert_ok(s, &c);
+    c = row("A1", "alice", "server", T0 + 100);
+    insert_ok(s, &c);
+    c = row("C1", "alice", "client", T0 + 50);
+    c.status = STORE_REVOKED;
+    c.revoked_at = T0 - 5;
+    c.reason = 1;
+    insert_ok(s, &c);
+    c = row("B1", "bob", "client", T0 - 100);
+    insert_ok(s, &c);
+    c = row("X0", NULL, "server", T0);
+    insert_ok(s, &c);
+    c = row("E1", "bob", "server", T0 - 10);
+    c.status = STORE_REVOKED;
+    c.revoked_at = T0 - 20;
+    c.reason = 5;
+    insert_ok(s, &c);
+    c = row("A0", "carol", "server", T0 + 100);
+    insert_ok(s, &c);
+}
+
+/* The serials of a list, space separated, in order. */
+static void
+list_serials(struct store *s, const struct store_filter *flt, char *buf, size_t len)
+{
+    struct duet_err err = {0};
+    struct store_cert **v = NULL;
+    size_t n = 99;
+
+    if (store_list(s, flt, &v, &n, &err) != 0)
+        fail_msg("store_list: %s", err.msg);
+    buf[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            strncat(buf, " ", len - strlen(buf) - 1);
+        strncat(buf, v[i]->serial, len - strlen(buf) - 1);
+    }
+    store_certs_free(v, n);
+}
+
+static void
+test_list_filters(void **state)
+{
+    struct fx *f = *state;
+    char got[256];
+    static const struct {
+        const char *what;
+        struct store_filter flt;
+        const char *want;
+    } cases[] = {
+        {"everything, by not_after then serial", {.now = T0}, "B1 E1 X0 C1 A0 A1 D1"},
+        {"only_valid", {.now = T0, .only_valid = true}, "A0 A1 D1"},
+        {"only_expired", {.now = T0, .only_expired = true}, "B1 X0"},
+        {"only_revoked", {.now = T0, .only_revoked = true}, "E1 C1"},
+        {"expiring_before (unrevoked only)", {.now = T0, .expiring_before = T0 + 500},
+         "B1 X0 A0 A1"},
+        {"expiring_before and only_valid",
+         {.now = T0, .expiring_before = T0 + 500, .only_valid = true},
+         "A0 A1"},
+        {"owner", {.now = T0, .owner = "alice"}, "C1 A1"},
+        {"owner with only_valid", {.now = T0, .owner = "alice", .only_valid = true}, "A1"},
+        {"profile", {.now = T0, .profile = "client"}, "B1 C1"},
+        {"owner and profile", {.now = T0, .owner = "bob", .profile = "server"}, "E1"},
+        {"unknown owner", {.now = T0, .owner = "nobody"}, ""},
+        {"a later now expires more", {.now = T0 + 100, .only_valid = true}, "D1"},
+    };
+
+    fill_list_fixture(f->s);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        list_serials(f->s, &cases[i].flt, got, sizeof(got));
+        if (strcmp(got, cases[i].want) != 0)
+            fail_msg("%s: got \"%s\", want \"%s\"", cases[i].what, got, cases[i].want);
+    }
+}
+
+static void
+test_list_revoked_by_revocation_time(void **state)
+{
+    struct fx *f = *state;
+    struct duet_err err = {0};
+    struct store_cert **v = NULL;
+    size_t n = 0;
+
+    fill_list_fixture(f->s);
+    /* Revoke A1 before C1's revocation time and D1 after it. */
+    assert_int_equal(store_revoke(f->s, "D1", T0 + 30, 3, &err), 0);
+    assert_int_equal(store_revoke(f->s, "A1", T0 - 7, 1, &err), 0);
+    assert_int_equal(store_list_revoked(f->s, &v, &n, &err), 0);
+    assert_int_equal(n, 4);
+    assert_string_equal(v[0]->serial, "E1"); /* T0 - 20 */
+    assert_string_equal(v[1]->serial, "A1"); /* T0 - 7 */
+    assert_string_equal(v[2]->serial, "C1"); /* T0 - 5 */
+    assert_string_equal(v[3]->serial, "D1"); /* T0 + 30 */
+    assert_int_equal(v[0]->reason, 5);
+    assert_int_equal(v[3]->reason, 3);
+    assert_int_equal(v[3]->revoked_at, T0 + 30);
+    store_certs_free(v, n);
+}
+
+static void
+test_list_revoked_empty(void **state)
+{
+    struct fx *f = *state;
+    struct duet_err err = {0};
+    struct store_cert **v = NULL;
+    size_t n = 42;
+
+    struct store_cert c = row("01", NULL, "server", T0);
+    insert_ok(f->s, &c);
+    assert_int_equal(store_list_revoked(f->s, &v, &n, &err), 0);
+    assert_int_equal(n, 0);
+    store_certs_free(v, n);
+}
+
+/* ---- revocation ---- */
+
+static void
+test_revoke_sets_fields(void **state)
+{
+    struct fx *f = *state;
+    struct duet_err err = {0};
+
+    struct store_cert c = row("AB:CD", "alice", "server", T0 + 1000);
+    insert_ok(f->s, &c);
+    assert_int_equal(store_revoke(f->s, "AB:CD", T0, 1, &err), 0);
+    reopen(f);
+    struct store_cert *got = get_ok(f->s, "AB:CD");
+    assert_non_null(got);
+    assert_int_equal(got->status, STORE_REVOKED);
+    assert_int_equal(got->revoked_at, T0);
+    assert_int_equal(got->reason, 1);
+    assert_string_equal(store_status_text(got, T0), "revoked");
+    /* The rest of the row is untouched. */
+    assert_string_equal(got->owner, "alice");
+    assert_int_equal(got->not_after, T0 + 1000);
+    assert_memory_equal(got->der, blob, sizeof(blob));
+    store_cert_free(got);
+}
+
+static void
+test_revoke_twice_refused(void **state)
+{
+    struct fx *f = *state;
+    struct duet_err err = {0};
+
+    struct store_cert c = row("AB:CD", NULL, "server", T0 + 1000);
+    insert_ok(f->s, &c);
+    assert_int_equal(store_revoke(f->s, "AB:CD", T0, 1, &err), 0);
+    assert_int_equal(store_revoke(f->s, "AB:CD", T0 + 3600, 4, &err), -1);
+    assert_contains(err.msg, "serial AB:CD");
+    assert_contains(err.msg, "already revoked");
+    assert_contains(err.msg, T0_TEXT);
+    assert_contains(err.msg, "keyCompromise");
+
+    /* The first revocation stands. */
+    struct store_cert *got = get_ok(f->s, "AB:CD");
+    assert_non_null(got);
+    assert_int_equal(got->revoked_at, T0);
+    assert_int_equal(got->reason, 1);
+    store_cert_free(got);
+}
+
+static void
+test_revoke_unknown_refused(void **state)
+{
+    struct fx *f = *state;
+    struct duet_err err = {0};
+
+    struct store_cert c = row("01", NULL, "server", T0 + 1000);
+    insert_ok(f->s, &c);
+    assert_int_equal(store_revoke(f->s, "02", T0, 0, &err), -1);
+    assert_contains(err.msg, "serial 02 is not in the inventory");
+    struct store_cert *got = get_ok(f->s, "01");
+    assert_int_equal(got->status, STORE_VALID);
+    store_cert_free(got);
+}
+
+/* ---- renewals, CRL numbers, transactions ---- */
+
+static void
+test_link_renewal(void **state)
+{
+    struct fx *f = *state;
+    struct duet_err err = {0};
+
+    struct store_cert old = row("10", "alice", "server", T0 + 100);
+    insert_ok(f->s, &old);
+    struct store_cert neu = row("20", "alice", "server", T0 + 1000);
+    neu.renews = (char *)(uintptr_t) "10";
+    insert_ok(f->s, &neu);
+    assert_int_equal(store_link_renewal(f->s, "10", "20", &err), 0);
+
+    struct store_cert *got = get_ok(f->s, "10");
+    assert_string_equal(got->renewed_by, "20");
+    assert_null(got->renews);
+    store_cert_free(got);
+    got = get_ok(f->s, "20");
+    assert_string_equal(got->renews, "10");
+    assert_null(got->renewed_by);
+    store_cert_free(got);
+
+    assert_int_equal(store_link_renewal(f->s, "99", "20", &err), -1);
+    assert_contains(err.msg, "serial 99 is not in the inventory");
+}
+
+static void
+test_crl_number_sequence_persists(void **state)
+{
+    struct fx *f = *state;
+    struct duet_err err = {0};
+    uint64_t n = 0;
+
+    for (uint64_t want = 1; want <= 3; want++) {
+        assert_int_equal(store_begin(f->s, &err), 0);
+        assert_int_equal(store_next_crl_number(f->s, &n, &err), 0);
+        assert_int_equal(n, want);
+        assert_int_equal(store_commit(f->s, &err), 0);
+    }
+    reopen(f);
+    assert_int_equal(store_next_crl_number(f->s, &n, &err), 0);
+    assert_int_equal(n, 4);
+
+    /* Durable with the transaction: a rolled back number is taken again. */
+    assert_int_equal(store_begin(f->s, &err), 0);
+    assert_int_equal(store_next_crl_number(f->s, &n, &err), 0);
+    assert_int_equal(n, 5);
+    store_rollback(f->s);
+    assert_int_equal(store_next_crl_number(f->s, &n, &err), 0);
+    assert_int_equal(n, 5);
+}
+
+static void
+test_rollback_discards_insert(void **state)
+{
+    struct fx *f = *state;
+    struct duet_err err = {0};
+    bool used = true;
+
+    assert_int_equal(store_begin(f->s, &err), 0);
+    struct store_cert c = row("0B", NULL, "server", T0);
+    insert_ok(f->s, &c);
+    struct store_cert *got = get_ok(f->s, "0B"); /* visible inside the transaction */
+    assert_non_null(got);
+    store_cert_free(got);
+    store_rollback(f->s);
+
+    assert_int_equal(store_serial_used(f->s, "0B", &used, &err), 0);
+    assert_false(used);
+    reopen(f);
+    got = get_ok(f->s, "0B");
+    assert_null(got);
+
+    /* A committed one stays. */
+    assert_int_equal(store_begin(f->s, &err), 0);
+    insert_ok(f->s, &c);
+    assert_int_equal(store_commit(f->s, &err), 0);
+    reopen(f);
+    got = get_ok(f->s, "0B");
+    assert_non_null(got);
+    store_cert_free(got);
+}
+
+/* Closing with a transaction open rolls it back. */
+static void
+test_close_in_transaction_rolls_back(void **state)
+{
+    struct fx *f = *state;
+    struct duet_err err = {0};
+
+    assert_int_equal(store_begin(f->s, &err), 0);
+    struct store_cert c = row("0C", NULL, "server", T0);
+    insert_ok(f->s, &c);
+    reopen(f);
+    struct store_cert *got = get_ok(f->s, "0C");
+    assert_null(got);
+}
+
+static double
+mono_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * A second process holds BEGIN IMMEDIATE for about a second: store_begin
+ * here waits for it (busy timeout) instead of failing, then sees its row.
+ * (The "locked" failure itself needs the full 10 s timeout; not tested.)
+ */
+static void
+test_second_writer_waits_for_lock(void **state)
+{
+    struct fx *f = *state;
+    struct duet_err err = {0};
+    int ready[2];
+    char byte = 0;
+    int status = 0;
+    bool used = false;
+
+    /* No SQLite connection crosses the fork. */
+    store_close(f->s);
+    f->s = NULL;
+    assert_int_equal(pipe(ready), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct store *s = NULL;
+        struct duet_err cerr = {0};
+        struct store_cert c = row("C0:FF:EE", "child", "server", T0);
+        int rc = 0;
+
+        close(ready[0]);
+        if (store_open_sqlite(f->path, false, &s, &cerr) != 0 || store_begin(s, &cerr) != 0 ||
+            store_insert(s, &c, &cerr) != 0) {
+            fprintf(stderr, "child: %s\n", cerr.msg);
+            rc = 1;
+        }
+        if (write(ready[1], rc == 0 ? "1" : "0", 1) != 1)
+            rc = 1;
+        if (rc == 0) {
+            usleep(1200 * 1000);
+            if (store_commit(s, &cerr) != 0) {
+                fprintf(stderr, "child commit: %s\n", cerr.msg);
+                rc = 1;
+            }
+        }
+        store_close(s);
+        _exit(rc);
+    }
+    close(ready[1]);
+    assert_int_equal(read(ready[0], &byte, 1), 1);
+    close(ready[0]);
+    assert_int_equal(byte, '1');
+
+    if (store_open_sqlite(f->path, false, &f->s, &err) != 0)
+        fail_msg("%s", err.msg);
+    double t = mono_now();
+    if (store_begin(f->s, &err) != 0)
+        fail_msg("store_begin while another process commits: %s", err.msg);
+    double waited = mono_now() - t;
+    assert_true(waited > 0.5);
+    assert_true(waited < 9.0);
+    assert_int_equal(store_serial_used(f->s, "C0:FF:EE", &used, &err), 0);
+    assert_true(used);
+    assert_int_equal(store_commit(f->s, &err), 0);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/* ---- helpers without a database ---- */
+
+static void
+test_serial_canonical(void **state)
+{
+    static const struct {
+        const char *in;
+        const char *want; /* NULL: refused */
+        const char *msg;  /* words of the refusal */
+    } cases[] = {
+        {"3f:a1:07", "3F:A1:07", NULL},
+        {"3FA107", "3F:A1:07", NULL},
+        {"0x3fa107", "3F:A1:07", NULL},
+        {"0X3FA107", "3F:A1:07", NULL},
+        {"00:3F:A1:07", "3F:A1:07", NULL},
+        {"3f a1 07", "3F:A1:07", NULL},
+        {"fa107", "0F:A1:07", NULL},
+        {"7", "07", NULL},
+        {"00", "00", NULL},
+        {"0:0:0", "00", NULL},
+        {"00:80", "80", NULL},
+        {"xyz", NULL, "\"xyz\" is not a serial number"},
+        {"3f:g1", NULL, "\"3f:g1\" is not a serial number"},
+        {"", NULL, "empty serial number"},
+        {"0x", NULL, "\"0x\" is not a serial number"},
+        {"::", NULL, "\"::\" is not a serial number"},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct duet_err err = {0};
+        char *got = store_serial_canonical(cases[i].in, &err);
+        if (cases[i].want != NULL) {
+            if (got == NULL || strcmp(got, cases[i].want) != 0)
+                fail_msg("\"%s\": got %s, want %s (%s)", cases[i].in, got ? got : "NULL",
+                         cases[i].want, err.msg);
+        } else {
+            if (got != NULL)
+                fail_msg("\"%s\": accepted as %s", cases[i].in, got);
+            assert_contains(err.msg, cases[i].msg);
+        }
+        free(got);
+    }
+}
+
+/* A 20-byte serial (the RFC 5280 maximum) round-trips. */
+static void
+test_serial_canonical_long(void **state)
+{
+    struct duet_err err = {0};
+    char *got;
+
+    (void)state;
+    got = store_serial_canonical("7fffffffffffffffffffffffffffffffffffffff", &err);
+    assert_non_null(got);
+    assert_string_equal(got, "7F:FF:FF:FF:FF:FF:FF:FF:FF:FF:FF:FF:FF:FF:FF:FF:FF:FF:FF:FF");
+    free(got);
+}
+
+static void
+test_status_text(void **state)
+{
+    struct store_cert c = {0};
+
+    (void)state;
+    c.not_after = T0 + 1;
+    c.status = STORE_VALID;
+    assert_string_equal(store_status_text(&c, T0), "valid");
+    assert_string_equal(store_status_text(&c, T0 + 1), "expired");
+    assert_string_equal(store_status_text(&c, T0 + 2), "expired");
+    c.status = STORE_REVOKED;
+    assert_string_equal(store_status_text(&c, T0), "revoked");
+    assert_string_equal(store_status_text(&c, T0 + 2), "revoked");
+}
+
+static void
+test_free_null(void **state)
+{
+    (void)state;
+    store_cert_free(NULL);
+    store_certs_free(NULL, 0);
+    store_close(NULL);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_create_then_reopen),
+        T(test_create_on_existing_keeps_data),
+        T(test_open_missing_without_create),
+        T(test_open_create_in_missing_directory),
+        T(test_open_not_sqlite),
+        T(test_open_foreign_sqlite),
+        T(test_open_other_schema_version),
+        T(test_insert_get_round_trip),
+        T(test_insert_revoked_and_64bit_times),
+        T(test_get_unknown_is_null),
+        T(test_duplicate_serial_refused),
+        T(test_serial_used),
+        T(test_list_filters),
+        T(test_list_revoked_by_revocation_time),
+        T(test_list_revoked_empty),
+        T(test_revoke_sets_fields),
+        T(test_revoke_twice_refused),
+        T(test_revoke_unknown_refused),
+        T(test_link_renewal),
+        T(test_crl_number_sequence_persists),
+        T(test_rollback_discards_insert),
+        T(test_close_in_transaction_rolls_back),
+        T(test_second_writer_waits_for_lock),
+        cmocka_unit_test(test_serial_canonical),
+        cmocka_unit_test(test_serial_canonical_long),
+        cmocka_unit_test(test_status_text),
+        cmocka_unit_test(test_free_null),
+    };
+
+    return cmocka_run_group_tests_name("store", tests, NULL, NULL);
+}
