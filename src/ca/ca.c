@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -174,8 +175,9 @@ ca_reason_parse(const char *text)
                                         "superseded",         "cessationOfOperation",
                                         "certificateHold"};
 
+    /* Case-insensitive: RFC 5280 spells "cACompromise", most tools "caCompromise". */
     for (int i = 0; text != NULL && i < (int)(sizeof(names) / sizeof(names[0])); i++) {
-        if (strcmp(text, names[i]) == 0)
+        if (strcasecmp(text, names[i]) == 0)
             return i;
     }
     return -1;
@@ -629,7 +631,7 @@ derive_trust_domain(const char *name)
         return NULL;
     for (const char *p = name; *p; p++) {
         char c = (char)tolower((unsigned char)*p);
-        if (isalnum((unsigned char)c) || c == '.')
+        if (isalnum((unsigned char)c))
             td[n++] = c;
         else if (n > 0 && td[n - 1] != '-')
             td[n++] = '-';
@@ -735,9 +737,6 @@ ca_init(const struct ca_init_opts *o, struct duet_err *err)
                        CA_MIN_PASSPHRASE);
     if (o->name == NULL || o->name[0] == '\0' || strlen(o->name) > 200)
         return err_set(err, DUET_ERR_INPUT, "--name: expected the organisation name (1 to 200 characters)");
-    if (mkdir(o->dir, 0700) != 0 && errno != EEXIST)
-        return err_set(err, DUET_ERR_INPUT, "%s: cannot create the CA directory: %s", o->dir,
-                       strerror(errno));
     if (holds_ca(o->dir))
         return err_set(err, DUET_ERR_INPUT, "%s: already holds a CA; refusing to overwrite it",
                        o->dir);
@@ -756,6 +755,12 @@ ca_init(const struct ca_init_opts *o, struct duet_err *err)
     }
     if (o->npermit_dns + o->npermit_uri > 0 && (nc = name_constraints_value(o, err)) == NULL)
         goto out;
+    /* Everything checked: only now create the directory. */
+    if (mkdir(o->dir, 0700) != 0 && errno != EEXIST) {
+        err_set(err, DUET_ERR_INPUT, "%s: cannot create the CA directory: %s", o->dir,
+                strerror(errno));
+        goto out;
+    }
     if ((root_key = ca_key_generate(o->key_type, err)) == NULL ||
         (int_key = ca_key_generate(o->key_type, err)) == NULL)
         goto out;
@@ -802,14 +807,18 @@ ca_init(const struct ca_init_opts *o, struct duet_err *err)
     spec.basic_constraints = "critical,CA:TRUE,pathlen:0";
     spec.key_usage = "critical,keyCertSign,cRLSign";
     spec.name_constraints = nc;
-    if (sign_and_record(store, &spec, "issuing-ca", NULL, NULL, NULL, now, &inter, err) != 0 ||
-        store_commit(store, err) != 0) {
-        store_rollback(store);
-        goto out;
+    {
+        /* CRL numbers come from one counter, so every CRL of this CA is numbered anew. */
+        uint64_t number = 0;
+        if (sign_and_record(store, &spec, "issuing-ca", NULL, NULL, NULL, now, &inter, err) != 0 ||
+            store_next_crl_number(store, &number, err) != 0 ||
+            (root_crl = build_crl(root, root_key, NULL, 0, number, now, ROOT_CRL_VALIDITY, err)) ==
+                NULL ||
+            store_commit(store, err) != 0) {
+            store_rollback(store);
+            goto out;
+        }
     }
-    root_crl = build_crl(root, root_key, NULL, 0, 1, now, ROOT_CRL_VALIDITY, err);
-    if (root_crl == NULL)
-        goto out;
 
 #define WRITE(name, expr)                                                                          \
     do {                                                                                           \
@@ -922,6 +931,16 @@ ca_open(const char *dir, const char *passphrase, struct ca **out, struct duet_er
         if (path == NULL) {
             err_nomem(err);
             goto err;
+        }
+        {
+            struct stat st;
+            if (stat(path, &st) == 0 && (st.st_mode & 077) != 0) {
+                err_set(err, DUET_ERR_INPUT,
+                        "%s: the CA key is readable by group or others (mode %03o); fix with: "
+                        "chmod 600 %s",
+                        path, (unsigned)(st.st_mode & 0777), path);
+                goto err;
+            }
         }
         if (load_key_file(path, passphrase, &ca->issuing_key, &kerr) != 0) {
             if (strstr(kerr.msg, "passphrase") != NULL)
@@ -1309,4 +1328,71 @@ ca_root_crl(struct ca *ca, X509_CRL **out, struct duet_err *err)
     *out = sk_X509_CRL_shift(crls);
     sk_X509_CRL_pop_free(crls, X509_CRL_free);
     return 0;
+}
+
+/* Renew DIR/root.crl; see ca.h. */
+int
+ca_root_crl_renew(struct ca *ca, const char *root_key_path, const char *passphrase, int64_t now,
+                  int64_t validity, X509_CRL **out, struct duet_err *err)
+{
+    char *path = root_key_path != NULL ? strdup(root_key_path)
+                                       : join_path(ca->dir, CA_FILE_ROOT_KEY);
+    EVP_PKEY *key = NULL;
+    X509_CRL *crl = NULL;
+    uint64_t number = 0;
+    struct duet_err kerr;
+    int rc = -1;
+
+    if (out != NULL)
+        *out = NULL;
+    if (path == NULL)
+        return err_nomem(err);
+    if (validity <= 0) {
+        err_set(err, DUET_ERR_INPUT, "the CRL validity must be positive");
+        goto out;
+    }
+    if (access(path, F_OK) != 0) {
+        err_set(err, DUET_ERR_INPUT,
+                "%s: no root key here%s", path,
+                ca->cfg.offline_root ? " (the root is offline: give its key with --root-key)" : "");
+        goto out;
+    }
+    if (load_key_file(path, passphrase, &key, &kerr) != 0) {
+        if (strstr(kerr.msg, "passphrase") != NULL)
+            err_set(err, DUET_ERR_INPUT, "%s: wrong CA passphrase", path);
+        else
+            *err = kerr;
+        goto out;
+    }
+    if (X509_check_private_key(ca->root, key) != 1) {
+        ERR_clear_error();
+        err_set(err, DUET_ERR_INPUT, "%s is not the key of %s/%s", path, ca->dir, CA_FILE_ROOT_CERT);
+        goto out;
+    }
+    if (store_begin(ca->store, err) != 0)
+        goto out;
+    if (store_next_crl_number(ca->store, &number, err) != 0 ||
+        (crl = build_crl(ca->root, key, NULL, 0, number, now, validity, err)) == NULL ||
+        store_commit(ca->store, err) != 0) {
+        store_rollback(ca->store);
+        goto out;
+    }
+    free(path);
+    path = join_path(ca->dir, CA_FILE_ROOT_CRL);
+    if (path == NULL) {
+        err_nomem(err);
+        goto out;
+    }
+    if (write_crl_pem(path, crl, err) != 0)
+        goto out;
+    if (out != NULL) {
+        *out = crl;
+        crl = NULL;
+    }
+    rc = 0;
+out:
+    X509_CRL_free(crl);
+    EVP_PKEY_free(key);
+    free(path);
+    return rc;
 }

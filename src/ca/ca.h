@@ -119,6 +119,16 @@ int ca_revoke(struct ca *ca, const char *serial, int reason, int64_t when,
 int ca_crl(struct ca *ca, int64_t now, int64_t validity, X509_CRL **out,
            struct duet_err *err) MUST_CHECK;
 
+/*
+ * Sign a fresh root CRL (empty: duet does not revoke issuing CAs) with the
+ * root key - DIR/root.key, or root_key_path for an offline root - decrypted
+ * with the CA passphrase, and replace DIR/root.crl.  *out is owned by the
+ * caller when not NULL.
+ */
+int ca_root_crl_renew(struct ca *ca, const char *root_key_path, const char *passphrase,
+                      int64_t now, int64_t validity, X509_CRL **out,
+                      struct duet_err *err) MUST_CHECK;
+
 /* The last root CRL written in the CA directory (covers the issuing CA). */
 int ca_root_crl(struct ca *ca, X509_CRL **out, struct duet_err *err) MUST_CHECK;
 

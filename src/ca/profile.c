@@ -533,14 +533,22 @@ profile_check(const struct ca_config *cfg, const struct ca_profile *p,
         const struct profile_san *s = &sans[i];
         const struct strlist *l = NULL;
 
-        if (!(p->san_types & s->type))
+        if (!(p->san_types & s->type)) {
+            char allowed[40] = "";
+            static const unsigned bits[] = {PROFILE_SAN_DNS, PROFILE_SAN_IP, PROFILE_SAN_URI,
+                                            PROFILE_SAN_EMAIL};
+            for (size_t k = 0; k < 4; k++) {
+                if (p->san_types & bits[k]) {
+                    if (allowed[0] != '\0')
+                        strcat(allowed, ", ");
+                    strcat(allowed, san_type_name(bits[k]));
+                }
+            }
             return err_set(err, DUET_ERR_INPUT,
-                           "name %s:%s is not allowed by profile %s (it allows %s%s%s%s)",
+                           "name %s:%s is not allowed by profile %s (it allows %s)",
                            san_type_name(s->type), s->value, p->name,
-                           p->san_types & PROFILE_SAN_DNS ? "dns " : "",
-                           p->san_types & PROFILE_SAN_IP ? "ip " : "",
-                           p->san_types & PROFILE_SAN_URI ? "uri " : "",
-                           p->san_types & PROFILE_SAN_EMAIL ? "email " : "");
+                           allowed[0] ? allowed : "no names");
+        }
         if (s->type == PROFILE_SAN_DNS)
             l = &p->dns;
         else if (s->type == PROFILE_SAN_URI)

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/cli.h"
 #include "lib/fileio.h"
@@ -17,8 +18,15 @@ cli_passphrase(const char *file, char **out, struct duet_err *err)
     const char *env = getenv("DUET_CA_PASSPHRASE");
 
     *out = NULL;
-    if (file != NULL)
+    if (file != NULL) {
+        struct stat st;
+        if (stat(file, &st) == 0 && (st.st_mode & 077) != 0)
+            return err_set(err, DUET_ERR_INPUT,
+                           "%s: the passphrase file is readable by group or others (mode %03o); "
+                           "fix with: chmod 600 %s",
+                           file, (unsigned)(st.st_mode & 0777), file);
         return fileio_read_secret(file, out, err);
+    }
     if (env != NULL && env[0] != '\0') {
         *out = strdup(env);
         return *out != NULL ? 0 : err_nomem(err);

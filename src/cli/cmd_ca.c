@@ -13,9 +13,10 @@
 
 #include "cli/cli.h"
 #include "lib/fileio.h"
+#include "lib/x509util.h"
 
 enum { O_CA_DIR = 300, O_NAME, O_KEY_TYPE, O_PERMIT_DNS, O_PERMIT_URI, O_PASSPHRASE_FILE,
-       O_OFFLINE_ROOT, O_TRUST_DOMAIN, O_OUT, O_DER, O_NEXT_UPDATE, O_HELP };
+       O_OFFLINE_ROOT, O_TRUST_DOMAIN, O_OUT, O_DER, O_NEXT_UPDATE, O_HELP, O_ROOT, O_ROOT_KEY };
 
 static void
 ca_usage(FILE *out)
@@ -32,7 +33,11 @@ static void
 crl_usage(FILE *out)
 {
     fprintf(out, "usage: duet crl generate --ca-dir DIR --out FILE [--der] [--next-update 24h]\n"
-                 "                         [--passphrase-file F]\n");
+                 "                         [--passphrase-file F]\n"
+                 "       duet crl generate --root --ca-dir DIR [--root-key F] [--next-update 8760h]\n"
+                 "                         [--out FILE] [--passphrase-file F]\n"
+                 "The first form writes the issuing CA's CRL followed by the root CRL (PEM) or the\n"
+                 "issuing CA's CRL alone (--der).  --root renews DIR/root.crl with the root key.\n");
 }
 
 static int
@@ -160,7 +165,9 @@ ca_roots_cmd(int argc, char **argv)
         }
     }
     if (dir == NULL || optind != argc) {
-        fprintf(stderr, "duet ca roots: --ca-dir DIR is required\n");
+        fprintf(stderr, dir == NULL ? "duet ca roots: --ca-dir DIR is required\n"
+                                    : "duet ca roots: unexpected argument \"%s\"\n",
+                argv[optind]);
         return EXIT_USAGE;
     }
     if (cli_open_ca(dir, false, NULL, &ca, &err) != 0)
@@ -220,10 +227,12 @@ crl_generate_cmd(int argc, char **argv)
         {"der", no_argument, NULL, O_DER},
         {"next-update", required_argument, NULL, O_NEXT_UPDATE},
         {"passphrase-file", required_argument, NULL, O_PASSPHRASE_FILE},
+        {"root", no_argument, NULL, O_ROOT},
+        {"root-key", required_argument, NULL, O_ROOT_KEY},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0}};
-    const char *dir = NULL, *out = NULL, *pass_file = NULL;
-    bool der = false;
+    const char *dir = NULL, *out = NULL, *pass_file = NULL, *root_key = NULL;
+    bool der = false, root = false, validity_given = false;
     int64_t validity = 24 * 3600;
     struct duet_err err = {.kind = DUET_ERR_NONE};
     struct ca *ca = NULL;
@@ -247,7 +256,14 @@ crl_generate_cmd(int argc, char **argv)
         case O_PASSPHRASE_FILE:
             pass_file = optarg;
             break;
+        case O_ROOT:
+            root = true;
+            break;
+        case O_ROOT_KEY:
+            root_key = optarg;
+            break;
         case O_NEXT_UPDATE:
+            validity_given = true;
             if (!ca_duration_parse(optarg, &validity) || validity <= 0) {
                 fprintf(stderr, "duet crl generate: --next-update \"%s\": expected a duration such as 24h or 7d\n",
                         optarg);
@@ -264,6 +280,36 @@ crl_generate_cmd(int argc, char **argv)
             return EXIT_USAGE;
         }
     }
+    if (root) {
+        char *pass = NULL;
+        if (dir == NULL || optind != argc || der) {
+            fprintf(stderr, "duet crl generate --root: --ca-dir DIR is required; --der does not apply\n");
+            crl_usage(stderr);
+            return EXIT_USAGE;
+        }
+        if (!validity_given)
+            validity = 365 * 86400LL;
+        if (cli_passphrase(pass_file, &pass, &err) != 0 ||
+            cli_open_ca(dir, false, NULL, &ca, &err) != 0 ||
+            ca_root_crl_renew(ca, root_key, pass, (int64_t)time(NULL), validity, &root_crl, &err) != 0 ||
+            (out != NULL && write_crls(out, root_crl, NULL, false, &err) != 0)) {
+            fileio_free_secret(pass);
+            rc = cli_fail("duet crl generate", &err);
+            goto done;
+        }
+        fileio_free_secret(pass);
+        {
+            char nu[32];
+            x509u_fmt_rfc3339((int64_t)time(NULL) + validity, nu, sizeof(nu));
+            printf("renewed %s/%s: root CRL, next update %s\n", dir, CA_FILE_ROOT_CRL, nu);
+        }
+        rc = EXIT_OK;
+        goto done;
+    }
+    if (root_key != NULL) {
+        fprintf(stderr, "duet crl generate: --root-key goes with --root\n");
+        return EXIT_USAGE;
+    }
     if (dir == NULL || out == NULL || optind != argc) {
         fprintf(stderr, "duet crl generate: --ca-dir DIR and --out FILE are required\n");
         crl_usage(stderr);
@@ -278,10 +324,22 @@ crl_generate_cmd(int argc, char **argv)
     }
     {
         STACK_OF(X509_REVOKED) *revs = X509_CRL_get_REVOKED(crl);
-        printf("wrote %s: CRL of %s with %d revoked certificate%s, next update in %lld hours%s\n",
-               out, ca_config(ca)->name, revs ? sk_X509_REVOKED_num(revs) : 0,
-               (revs && sk_X509_REVOKED_num(revs) == 1) ? "" : "s", (long long)(validity / 3600),
+        char nu[32];
+        x509u_fmt_rfc3339((int64_t)time(NULL) + validity, nu, sizeof(nu));
+        printf("wrote %s: CRL of %s with %d revoked certificate%s, next update %s%s\n", out,
+               ca_config(ca)->name, revs ? sk_X509_REVOKED_num(revs) : 0,
+               (revs && sk_X509_REVOKED_num(revs) == 1) ? "" : "s", nu,
                der ? "" : ", followed by the root CRL");
+    }
+    if (root_crl != NULL) {
+        int64_t nu = 0;
+        if (x509u_time(X509_CRL_get0_nextUpdate(root_crl), &nu) && nu - (int64_t)time(NULL) < 30 * 86400LL) {
+            char when[32];
+            x509u_fmt_rfc3339(nu, when, sizeof(when));
+            printf("note: the root CRL in the bundle expires %s; renew it with duet crl generate "
+                   "--root --ca-dir %s\n",
+                   when, dir);
+        }
     }
     rc = EXIT_OK;
 done:

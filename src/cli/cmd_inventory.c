@@ -35,6 +35,9 @@ enum opt_bit {
     OB_FORCE = 1u << 20,
 };
 
+/* parse_opts() result for --help: print the usage, exit 0. */
+#define PARSE_HELP 1
+
 struct opts {
     const char *cmd;
     const char *ca_dir, *out, *profile, *owner, *location, *key_type, *pass_file, *format;
@@ -73,6 +76,7 @@ static const struct {
     {{"within", required_argument, NULL, 'i'}, OB_WITHIN},
     {{"name", required_argument, NULL, 'n'}, OB_NAME},
     {{"force", no_argument, NULL, 'F'}, OB_FORCE},
+    {{"help", no_argument, NULL, 'h'}, ~0u},
 };
 #define NOPTS (sizeof(table) / sizeof(table[0]))
 
@@ -93,12 +97,28 @@ parse_opts(int argc, char **argv, unsigned allowed, const char *usage, struct op
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":", lo, NULL)) != -1) {
         unsigned bit = 0;
+        const char *name = NULL;
         for (size_t i = 0; i < NOPTS; i++) {
-            if (table[i].o.val == c)
+            if (table[i].o.val == c) {
                 bit = table[i].bit;
+                name = table[i].o.name;
+            }
+        }
+        if (c == 'h') {
+            fputs(usage, stdout);
+            return PARSE_HELP;
         }
         if (c == ':' || c == '?' || (bit & allowed) == 0) {
-            fprintf(stderr, "%s: %s %s\n%s", o->cmd, argv[optind - 1],
+            /* Name the option itself, not the value that followed it. */
+            const char *what = argv[optind - 1];
+            char buf[64];
+            if (name != NULL) {
+                snprintf(buf, sizeof(buf), "--%s", name);
+                what = buf;
+            } else if (c == '?' && optopt == 0 && optind > 1) {
+                what = argv[optind - 1];
+            }
+            fprintf(stderr, "%s: %s %s\n%s", o->cmd, what,
                     c == ':' ? "needs a value" : "is not an option of this command", usage);
             return -1;
         }
@@ -195,6 +215,34 @@ check_out_dir(const char *dir, struct duet_err *err)
         return err_set(err, DUET_ERR_INPUT, "--out %s: not a directory", dir);
     if (access(dir, W_OK) != 0)
         return err_set(err, DUET_ERR_INPUT, "--out %s: not writable", dir);
+    return 0;
+}
+
+/*
+ * Check that FILE can be written (its directory exists and is writable) and,
+ * unless `force`, does not exist yet: checked before anything is issued, so a
+ * refusal records nothing.
+ */
+static int
+check_out_file(const char *path, bool force, struct duet_err *err)
+{
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    struct stat st;
+
+    if (slash == NULL)
+        snprintf(dir, sizeof(dir), ".");
+    else if (slash == path)
+        snprintf(dir, sizeof(dir), "/");
+    else
+        snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return err_set(err, DUET_ERR_INPUT, "--out %s: directory %s does not exist", path, dir);
+    if (access(dir, W_OK) != 0)
+        return err_set(err, DUET_ERR_INPUT, "--out %s: directory %s is not writable", path, dir);
+    if (!force && stat(path, &st) == 0)
+        return err_set(err, DUET_ERR_INPUT, "--out %s already exists; choose another file or --force",
+                       path);
     return 0;
 }
 
@@ -305,6 +353,7 @@ static const char issue_usage[] =
 int
 cmd_cert_issue(int argc, char **argv)
 {
+    int prc;
     struct opts o = {.cmd = "duet cert issue"};
     struct duet_err err = {.kind = DUET_ERR_NONE};
     struct ca *ca = NULL;
@@ -315,11 +364,13 @@ cmd_cert_issue(int argc, char **argv)
     bool clamped = false;
     int rc = EXIT_USAGE;
 
-    if (parse_opts(argc, argv,
+    if ((prc = parse_opts(argc, argv,
                    OB_CA_DIR | OB_OUT | OB_PROFILE | OB_SAN | OB_TTL | OB_OWNER | OB_LOCATION |
                        OB_KEY_TYPE | OB_PASS | OB_FORCE,
-                   issue_usage, &o) != 0)
+                   issue_usage, &o)) != 0) {
+        rc = prc == PARSE_HELP ? EXIT_OK : EXIT_USAGE;
         goto out;
+    }
     if (o.nargs != 1 || o.ca_dir == NULL || o.out == NULL || o.profile == NULL) {
         fprintf(stderr, "%s: NAME, --profile, --ca-dir and --out are required\n%s", o.cmd,
                 issue_usage);
@@ -426,11 +477,12 @@ csr_sans(X509_REQ *req, char ***v, size_t *n, struct duet_err *err)
 static const char sign_usage[] =
     "usage: duet cert sign CSR --profile P --ca-dir DIR --out FILE [--name CN]\n"
     "                      [--san dns:H|ip:A|uri:U|email:E]... [--ttl 720h] [--owner TEXT]\n"
-    "                      [--location TEXT] [--passphrase-file F]\n";
+    "                      [--location TEXT] [--passphrase-file F] [--force]\n";
 
 int
 cmd_cert_sign(int argc, char **argv)
 {
+    int prc;
     struct opts o = {.cmd = "duet cert sign"};
     struct duet_err err = {.kind = DUET_ERR_NONE};
     struct load_bundle b;
@@ -443,18 +495,20 @@ cmd_cert_sign(int argc, char **argv)
     int rc = EXIT_USAGE;
 
     memset(&b, 0, sizeof(b));
-    if (parse_opts(argc, argv,
+    if ((prc = parse_opts(argc, argv,
                    OB_CA_DIR | OB_OUT | OB_PROFILE | OB_SAN | OB_TTL | OB_OWNER | OB_LOCATION |
-                       OB_PASS | OB_NAME,
-                   sign_usage, &o) != 0)
+                       OB_PASS | OB_NAME | OB_FORCE,
+                   sign_usage, &o)) != 0) {
+        rc = prc == PARSE_HELP ? EXIT_OK : EXIT_USAGE;
         goto out;
+    }
     if (o.nargs != 1 || o.ca_dir == NULL || o.out == NULL || o.profile == NULL) {
         fprintf(stderr, "%s: CSR, --profile, --ca-dir and --out are required\n%s", o.cmd,
                 sign_usage);
         goto out;
     }
     rc = EXIT_INVALID;
-    if (load_bundle_file(o.args[0], NULL, &b, &err) != 0)
+    if (check_out_file(o.out, o.force, &err) != 0 || load_bundle_file(o.args[0], NULL, &b, &err) != 0)
         goto fail;
     if (b.csrs == NULL || sk_X509_REQ_num(b.csrs) != 1) {
         err_set(&err, DUET_ERR_INPUT, "%s: expected exactly one certificate request", o.args[0]);
@@ -597,6 +651,7 @@ static const char list_usage[] =
 int
 cmd_cert_list(int argc, char **argv)
 {
+    int prc;
     struct opts o = {.cmd = "duet cert list"};
     struct duet_err err = {.kind = DUET_ERR_NONE};
     struct ca *ca = NULL;
@@ -607,9 +662,11 @@ cmd_cert_list(int argc, char **argv)
     int rc = EXIT_USAGE;
 
     memset(&f, 0, sizeof(f));
-    if (parse_opts(argc, argv, OB_CA_DIR | OB_EXPIRING | OB_STATUS | OB_OWNER | OB_PROFILE | OB_FORMAT,
-                   list_usage, &o) != 0)
+    if ((prc = parse_opts(argc, argv, OB_CA_DIR | OB_EXPIRING | OB_STATUS | OB_OWNER | OB_PROFILE | OB_FORMAT,
+                   list_usage, &o)) != 0) {
+        rc = prc == PARSE_HELP ? EXIT_OK : EXIT_USAGE;
         goto out;
+    }
     if (o.nargs != 0 || o.ca_dir == NULL) {
         fprintf(stderr, "%s: --ca-dir DIR is required\n%s", o.cmd, list_usage);
         goto out;
@@ -726,6 +783,7 @@ static const char show_usage[] = "usage: duet cert show SERIAL|CERTFILE --ca-dir
 int
 cmd_cert_show(int argc, char **argv)
 {
+    int prc;
     struct opts o = {.cmd = "duet cert show"};
     struct duet_err err = {.kind = DUET_ERR_NONE};
     struct ca *ca = NULL;
@@ -734,8 +792,10 @@ cmd_cert_show(int argc, char **argv)
     int64_t now = (int64_t)time(NULL);
     int rc = EXIT_USAGE;
 
-    if (parse_opts(argc, argv, OB_CA_DIR | OB_FORMAT, show_usage, &o) != 0)
+    if ((prc = parse_opts(argc, argv, OB_CA_DIR | OB_FORMAT, show_usage, &o)) != 0) {
+        rc = prc == PARSE_HELP ? EXIT_OK : EXIT_USAGE;
         goto out;
+    }
     if (o.nargs != 1 || o.ca_dir == NULL) {
         fprintf(stderr, "%s: SERIAL and --ca-dir are required\n%s", o.cmd, show_usage);
         goto out;
@@ -757,7 +817,8 @@ cmd_cert_show(int argc, char **argv)
         json_t *v;
         json_object_foreach(j, key, v) {
             char *text = json_is_string(v) ? strdup(json_string_value(v))
-                                           : json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+                         : json_is_null(v)  ? strdup("-")
+                                            : json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
             printf("%-18s %s\n", key, text != NULL ? text : "");
             free(text);
         }
@@ -801,11 +862,29 @@ cert_sans(X509 *cert, char ***v, size_t *n, struct duet_err *err)
 
 static const char renew_usage[] =
     "usage: duet cert renew SERIAL|CERTFILE --ca-dir DIR --out OUTDIR [--reuse-key] [--ttl D]\n"
-    "                       [--key-type T] [--passphrase-file F]\n";
+    "                       [--key-type T] [--name FILENAME] [--passphrase-file F] [--force]\n"
+    "writes OUTDIR/NAME.crt (and NAME.key unless --reuse-key); NAME defaults to the CN\n";
+
+/* A file name from a CN: characters outside [A-Za-z0-9._-@] become '_'. */
+static void
+file_base(const char *cn, char *buf, size_t len)
+{
+    size_t n = 0;
+
+    for (const char *p = cn; *p && n + 1 < len && n < 64; p++) {
+        bool ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                  (*p >= '0' && *p <= '9') || *p == '.' || *p == '-' || *p == '_' || *p == '@';
+        buf[n++] = ok ? *p : '_';
+    }
+    buf[n] = '\0';
+    if (n == 0 || buf[0] == '.')
+        buf[0] = '_';
+}
 
 int
 cmd_cert_renew(int argc, char **argv)
 {
+    int prc;
     struct opts o = {.cmd = "duet cert renew"};
     struct duet_err err = {.kind = DUET_ERR_NONE};
     struct ca *ca = NULL;
@@ -818,12 +897,23 @@ cmd_cert_renew(int argc, char **argv)
     bool clamped = false;
     int rc = EXIT_USAGE;
 
-    if (parse_opts(argc, argv, OB_CA_DIR | OB_OUT | OB_REUSE_KEY | OB_TTL | OB_KEY_TYPE | OB_PASS,
-                   renew_usage, &o) != 0)
+    if ((prc = parse_opts(argc, argv, OB_CA_DIR | OB_OUT | OB_REUSE_KEY | OB_TTL | OB_KEY_TYPE | OB_PASS | OB_NAME | OB_FORCE,
+                   renew_usage, &o)) != 0) {
+        rc = prc == PARSE_HELP ? EXIT_OK : EXIT_USAGE;
         goto out;
+    }
     if (o.nargs != 1 || o.ca_dir == NULL || o.out == NULL) {
         fprintf(stderr, "%s: SERIAL|CERTFILE, --ca-dir and --out are required\n%s", o.cmd,
                 renew_usage);
+        goto out;
+    }
+    if (o.reuse_key && o.key_type != NULL) {
+        fprintf(stderr, "%s: --key-type makes a new key; it cannot go with --reuse-key\n", o.cmd);
+        goto out;
+    }
+    if (o.name != NULL && !safe_name(o.name)) {
+        fprintf(stderr, "%s: --name \"%s\" must be 1-64 letters, digits, '.', '-', '_' or '@'\n",
+                o.cmd, o.name);
         goto out;
     }
     if (check_out_dir(o.out, &err) != 0 || cli_open_ca(o.ca_dir, true, o.pass_file, &ca, &err) != 0 ||
@@ -832,6 +922,13 @@ cmd_cert_renew(int argc, char **argv)
     if (row->status == STORE_REVOKED) {
         err_set(&err, DUET_ERR_INPUT, "certificate %s (serial %s) is revoked; issue a new one instead",
                 row->name, row->serial);
+        goto fail;
+    }
+    if (strcmp(row->profile, "issuing-ca") == 0) {
+        err_set(&err, DUET_ERR_INPUT,
+                "serial %s is the issuing CA; a new issuing CA needs the root key and is not "
+                "made by duet cert renew",
+                row->serial);
         goto fail;
     }
     if (row->renewed_by != NULL) {
@@ -849,8 +946,24 @@ cmd_cert_renew(int argc, char **argv)
             err_set(&err, DUET_ERR_INTERNAL, "the stored certificate %s cannot be read", row->serial);
         goto fail;
     }
-    if (!safe_name(cn)) {
-        err_set(&err, DUET_ERR_INPUT, "the certificate's CN \"%s\" cannot name a file", cn);
+    {
+        char base[80];
+        if (o.name != NULL)
+            snprintf(base, sizeof(base), "%s", o.name);
+        else
+            file_base(cn, base, sizeof(base));
+        key_path = path_in(o.out, base, ".key");
+        crt_path = path_in(o.out, base, ".crt");
+    }
+    if (key_path == NULL || crt_path == NULL) {
+        err_nomem(&err);
+        goto fail;
+    }
+    if (!o.force && ((!o.reuse_key && access(key_path, F_OK) == 0) || access(crt_path, F_OK) == 0)) {
+        err_set(&err, DUET_ERR_INPUT,
+                "%s or %s already exists; renew into another --out, give --name, or --force to "
+                "replace them",
+                key_path, crt_path);
         goto fail;
     }
     if (o.reuse_key) {
@@ -863,12 +976,6 @@ cmd_cert_renew(int argc, char **argv)
     }
     if (key == NULL)
         goto fail;
-    key_path = path_in(o.out, cn, ".key");
-    crt_path = path_in(o.out, cn, ".crt");
-    if (key_path == NULL || crt_path == NULL) {
-        err_nomem(&err);
-        goto fail;
-    }
     {
         int64_t ttl = o.ttl;
         if (ttl == 0) /* same length of validity as the certificate renewed */
@@ -919,6 +1026,7 @@ static const char revoke_usage[] =
 int
 cmd_cert_revoke(int argc, char **argv)
 {
+    int prc;
     struct opts o = {.cmd = "duet cert revoke"};
     struct duet_err err = {.kind = DUET_ERR_NONE};
     struct ca *ca = NULL;
@@ -926,8 +1034,10 @@ cmd_cert_revoke(int argc, char **argv)
     int reason = 0;
     int rc = EXIT_USAGE;
 
-    if (parse_opts(argc, argv, OB_CA_DIR | OB_REASON, revoke_usage, &o) != 0)
+    if ((prc = parse_opts(argc, argv, OB_CA_DIR | OB_REASON, revoke_usage, &o)) != 0) {
+        rc = prc == PARSE_HELP ? EXIT_OK : EXIT_USAGE;
         goto out;
+    }
     if (o.nargs != 1 || o.ca_dir == NULL) {
         fprintf(stderr, "%s: SERIAL|CERTFILE and --ca-dir are required\n%s", o.cmd, revoke_usage);
         goto out;
@@ -987,6 +1097,7 @@ make_p12(EVP_PKEY *key, X509 *leaf, STACK_OF(X509) *chain, const char *pass, boo
 int
 cmd_cert_export(int argc, char **argv)
 {
+    int prc;
     struct opts o = {.cmd = "duet cert export"};
     struct duet_err err = {.kind = DUET_ERR_NONE};
     STACK_OF(X509) *certs = NULL;
@@ -997,9 +1108,11 @@ cmd_cert_export(int argc, char **argv)
     X509 *leaf;
     int rc = EXIT_USAGE;
 
-    if (parse_opts(argc, argv, OB_CERT | OB_KEY | OB_FORMAT | OB_LEGACY | OB_PASSWORD_FILE | OB_OUT,
-                   export_usage, &o) != 0)
+    if ((prc = parse_opts(argc, argv, OB_CERT | OB_KEY | OB_FORMAT | OB_LEGACY | OB_PASSWORD_FILE | OB_OUT,
+                   export_usage, &o)) != 0) {
+        rc = prc == PARSE_HELP ? EXIT_OK : EXIT_USAGE;
         goto out;
+    }
     if (o.nargs != 0 || o.cert == NULL || o.out == NULL || o.format == NULL) {
         fprintf(stderr, "%s: --cert, --format and --out are required\n%s", o.cmd, export_usage);
         goto out;
@@ -1011,6 +1124,18 @@ cmd_cert_export(int argc, char **argv)
     }
     if (strcmp(o.format, "p12") == 0 && (o.key == NULL || o.password_file == NULL)) {
         fprintf(stderr, "%s: --format p12 needs --key and --password-file\n", o.cmd);
+        goto out;
+    }
+    if (strcmp(o.format, "der") == 0 && (o.key != NULL || o.password_file != NULL)) {
+        fprintf(stderr, "%s: --format der holds the certificate only; --key and --password-file "
+                        "do not apply\n",
+                o.cmd);
+        goto out;
+    }
+    if (strcmp(o.format, "pem") == 0 && o.password_file != NULL) {
+        fprintf(stderr, "%s: --format pem writes the key unencrypted; --password-file applies to "
+                        "p12 only\n",
+                o.cmd);
         goto out;
     }
     if (o.legacy && strcmp(o.format, "p12") != 0) {
@@ -1090,11 +1215,13 @@ prom_label(FILE *f, const char *s)
 
 static const char expiring_usage[] =
     "usage: duet cert expiring --ca-dir DIR --within 30d [--format text|prometheus]\n"
-    "exit 1 when an unrevoked certificate that was not renewed expires within the window\n";
+    "exit 0 none, 1 when an unrevoked certificate that was not renewed expires within the\n"
+    "window (or has expired), 2 when the inventory cannot be read\n";
 
 int
 cmd_cert_expiring(int argc, char **argv)
 {
+    int prc;
     struct opts o = {.cmd = "duet cert expiring"};
     struct duet_err err = {.kind = DUET_ERR_NONE};
     struct ca *ca = NULL;
@@ -1106,8 +1233,10 @@ cmd_cert_expiring(int argc, char **argv)
     int rc = EXIT_USAGE;
 
     memset(&f, 0, sizeof(f));
-    if (parse_opts(argc, argv, OB_CA_DIR | OB_WITHIN | OB_FORMAT, expiring_usage, &o) != 0)
+    if ((prc = parse_opts(argc, argv, OB_CA_DIR | OB_WITHIN | OB_FORMAT, expiring_usage, &o)) != 0) {
+        rc = prc == PARSE_HELP ? EXIT_OK : EXIT_USAGE;
         goto out;
+    }
     if (o.nargs != 0 || o.ca_dir == NULL || !o.has_within) {
         fprintf(stderr, "%s: --ca-dir and --within are required\n%s", o.cmd, expiring_usage);
         goto out;
@@ -1121,10 +1250,11 @@ cmd_cert_expiring(int argc, char **argv)
         }
     }
     f.now = now;
-    f.only_valid = true;
     if (cli_open_ca(o.ca_dir, false, NULL, &ca, &err) != 0 ||
         store_list(ca_store(ca), &f, &rows, &n, &err) != 0) {
-        rc = cli_fail(o.cmd, &err);
+        /* Exit 2, not 1: "cannot tell" must not read as "certificates are expiring". */
+        cli_fail(o.cmd, &err);
+        rc = EXIT_USAGE;
         goto out;
     }
     if (prom) {
@@ -1133,7 +1263,10 @@ cmd_cert_expiring(int argc, char **argv)
     }
     for (size_t i = 0; i < n; i++) {
         const struct store_cert *c = rows[i];
-        bool in_window = c->renewed_by == NULL && c->not_after <= now + o.within;
+        /* Unrevoked and not replaced by a renewal; already expired ones count too. */
+        if (c->status == STORE_REVOKED || c->renewed_by != NULL)
+            continue;
+        bool in_window = c->not_after <= now + o.within;
         if (prom) {
             printf("duet_certificate_expiry_seconds{serial=\"");
             prom_label(stdout, c->serial);
@@ -1147,16 +1280,18 @@ cmd_cert_expiring(int argc, char **argv)
         } else if (in_window) {
             char na[32];
             x509u_fmt_rfc3339(c->not_after, na, sizeof(na));
-            printf("%s (serial %s, profile %s, owner %s) expires %s, in %lld days\n", c->name,
-                   c->serial, c->profile, c->owner ? c->owner : "-", na,
-                   (long long)((c->not_after - now) / 86400));
+            char when[48];
+            x509u_fmt_days(c->not_after, now, when, sizeof(when));
+            printf("%s (serial %s, profile %s, owner %s) %s %s, %s\n", c->name, c->serial,
+                   c->profile, c->owner ? c->owner : "-",
+                   c->not_after <= now ? "EXPIRED on" : "expires", na, when);
         }
         if (in_window)
             hits++;
     }
     if (prom) {
         printf("# HELP duet_certificates_expiring Unrevoked, not renewed certificates expiring "
-               "within the window.\n# TYPE duet_certificates_expiring gauge\n"
+               "within the window or already expired.\n# TYPE duet_certificates_expiring gauge\n"
                "duet_certificates_expiring{within=\"%s\"} %zu\n",
                o.within_text, hits);
     } else if (hits == 0) {

@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -465,8 +467,13 @@ store_open_sqlite(const char *path, bool create, struct store **out, struct duet
     if (!create && stat(path, &sb) != 0)
         return err_set(err, DUET_ERR_INPUT, "%s: no inventory here (run duet ca init first)",
                        path);
-    if (create)
+    if (create) {
+        /* The inventory names owners and locations: readable by its owner only. */
+        int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        if (fd >= 0)
+            close(fd);
         flags |= SQLITE_OPEN_CREATE;
+    }
     ss = calloc(1, sizeof(*ss));
     if (ss == NULL || (ss->path = strdup(path)) == NULL) {
         free(ss);

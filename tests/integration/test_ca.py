@@ -384,6 +384,7 @@ def test_issue_refuses_an_unknown_profile(ca):
 def test_issue_refuses_a_wrong_passphrase(ca, tmp_path):
     wrong = tmp_path / "wrong.pass"
     wrong.write_text("definitely wrong\n")
+    os.chmod(wrong, 0o600)
     with Unchanged(ca):
         p = ca.duet("cert", "issue", "web", "--profile", "server", "--ca-dir", ca.dir,
                     "--out", ca.out, "--passphrase-file", wrong)
@@ -808,6 +809,7 @@ def test_crl_pem_issuing_then_root_with_reasons_dates_and_numbers(ca, tmp_path):
 def test_crl_refuses_a_wrong_passphrase(ca, tmp_path):
     wrong = tmp_path / "wrong"
     wrong.write_text("not the passphrase\n")
+    os.chmod(wrong, 0o600)
     out = tmp_path / "crl.pem"
     p = ca.duet("crl", "generate", "--ca-dir", ca.dir, "--out", out, "--passphrase-file", wrong)
     assert_refused(p, "wrong CA passphrase")
@@ -862,14 +864,18 @@ def test_export_p12(ca, exported, tmp_path, legacy):
 def test_export_der_and_pem(ca, exported, tmp_path):
     crt, key, _ = exported
     der = tmp_path / "web.der"
-    assert_ok(ca.duet("cert", "export", "--cert", crt, "--key", key, "--format", "der",
-                      "--out", der))
+    assert_ok(ca.duet("cert", "export", "--cert", crt, "--format", "der", "--out", der))
     assert serial_of(crt) in colon_hex(text("x509", "-inform", "DER", "-in", der, "-noout",
                                             "-serial").strip().split("=")[1])
     pem = tmp_path / "web.pem"
     assert_ok(ca.duet("cert", "export", "--cert", crt, "--key", key, "--format", "pem",
                       "--out", pem))
     assert pem_blocks(pem)[:2] == pem_blocks(crt)
+    # A DER file holds the certificate only: a key given with it is a mistake, not ignored.
+    p = ca.duet("cert", "export", "--cert", crt, "--key", key, "--format", "der",
+                "--out", tmp_path / "x.der")
+    assert p.returncode == 2 and "--format der holds the certificate only" in p.stderr
+    assert not (tmp_path / "x.der").exists()
 
 
 def test_export_refuses_a_key_that_does_not_match(ca, exported, tmp_path):
@@ -918,3 +924,13 @@ def test_expiring_needs_a_window(ca):
     p = ca.duet("cert", "expiring", "--ca-dir", ca.dir)
     assert p.returncode not in (0, 1), show(p)
     assert "--within" in p.stderr, show(p)
+
+
+def test_signing_refuses_a_passphrase_file_others_can_read(ca, tmp_path):
+    loose = tmp_path / "loose.pass"
+    loose.write_text(ca.passphrase + "\n")
+    os.chmod(loose, 0o644)
+    with Unchanged(ca):
+        p = ca.duet("cert", "issue", "web", "--profile", "server", "--ca-dir", ca.dir,
+                    "--out", ca.out, "--passphrase-file", loose)
+        assert_refused(p, str(loose), "readable by group or others", "chmod 600")

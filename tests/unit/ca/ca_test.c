@@ -9,7 +9,8 @@
  * the issuing CA.  Revocation is checked end to end: the CRL is signed by
  * the issuing CA, lists the serial with its date and reason, numbers
  * increase, and verification with it refuses the revoked certificate and
- * accepts another.  Init and open refusals, policy refusals (which must
+ * accepts another; the root CRL is renewed with the (possibly offline) root
+ * key.  Init and open refusals, policy refusals (which must
  * leave the inventory unchanged) and the small parsers are tables.
  */
 #include <setjmp.h>
@@ -394,13 +395,9 @@ test_init_refusals(void **state)
             fail_msg("%s: accepted", cases[i].what);
         if (strstr(err.msg, cases[i].msg) == NULL)
             fail_msg("%s: expected \"%s\" in \"%s\"", cases[i].what, cases[i].msg, err.msg);
-        /* Nothing written: no CA appears there. */
-        char *cfg = cf_path(dir, CA_FILE_CONFIG);
-        char *key = cf_path(dir, CA_FILE_ISSUING_KEY);
-        assert_int_not_equal(access(cfg, F_OK), 0);
-        assert_int_not_equal(access(key, F_OK), 0);
-        free(cfg);
-        free(key);
+        /* Refused before anything is made: not even the directory. */
+        if (access(dir, F_OK) == 0)
+            fail_msg("%s: %s was created", cases[i].what, dir);
         free(dir);
     }
 }
@@ -479,6 +476,21 @@ test_open_refusals(void **state)
     assert_null(ca);
     assert_contains(err.msg, "wrong CA passphrase");
     assert_contains(err.msg, CA_FILE_ISSUING_KEY);
+
+    /* A CA key readable by others is refused, with the chmod that fixes it. */
+    {
+        char *key = ca_file(CA_FILE_ISSUING_KEY);
+        assert_int_equal(chmod(key, 0640), 0);
+        ca = (struct ca *)(uintptr_t)1;
+        int rc = ca_open(F.dir, PASS, &ca, &err);
+        assert_int_equal(chmod(key, 0600), 0);
+        assert_int_equal(rc, -1);
+        assert_null(ca);
+        assert_contains(err.msg, key);
+        assert_contains(err.msg, "readable by group or others");
+        assert_contains(err.msg, "chmod 600");
+        free(key);
+    }
 
     assert_int_equal(mkdir(empty, 0700), 0);
     ca = (struct ca *)(uintptr_t)1;
@@ -968,6 +980,57 @@ test_crl_refusals(void **state)
     assert_contains(err.msg, "reason code -1 is not valid");
 }
 
+/* A fresh root CRL: signed by the root, numbered after every earlier CRL, written to root.crl. */
+static void
+test_root_crl_renew(void **state)
+{
+    struct duet_err err = {0};
+    X509_CRL *old = NULL, *crl = NULL, *onfile = NULL, *icrl = NULL;
+    int64_t now = (int64_t)time(NULL) - 60;
+    char *ikey = ca_file(CA_FILE_ISSUING_KEY);
+
+    (void)state;
+    if (ca_root_crl(F.ca, &old, &err) != 0)
+        fail_msg("ca_root_crl: %s", err.msg);
+    if (ca_root_crl_renew(F.ca, NULL, PASS, now, 30 * DAY, &crl, &err) != 0)
+        fail_msg("ca_root_crl_renew: %s", err.msg);
+    assert_int_equal(X509_CRL_verify(crl, X509_get0_pubkey(ca_root_cert(F.ca))), 1);
+    assert_int_equal(
+        X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(ca_root_cert(F.ca))), 0);
+    assert_true(crl_number(crl) > crl_number(old));
+    assert_int_equal(asn1_time(X509_CRL_get0_lastUpdate(crl)), now);
+    assert_int_equal(asn1_time(X509_CRL_get0_nextUpdate(crl)), now + 30 * DAY);
+    /* root.crl now holds it. */
+    if (ca_root_crl(F.ca, &onfile, &err) != 0)
+        fail_msg("ca_root_crl: %s", err.msg);
+    assert_int_equal(X509_CRL_cmp(onfile, crl), 0);
+    assert_int_equal(crl_number(onfile), crl_number(crl));
+    /* One counter: the issuing CA's next CRL is numbered after it. */
+    if (ca_crl(F.ca, now, DAY, &icrl, &err) != 0)
+        fail_msg("ca_crl: %s", err.msg);
+    assert_true(crl_number(icrl) > crl_number(crl));
+
+    /* Refusals leave root.crl alone. */
+    assert_int_equal(ca_root_crl_renew(F.ca, NULL, "wrong passphrase!", now, DAY, NULL, &err), -1);
+    assert_contains(err.msg, "wrong CA passphrase");
+    assert_int_equal(ca_root_crl_renew(F.ca, ikey, PASS, now, DAY, NULL, &err), -1);
+    assert_contains(err.msg, ikey);
+    assert_contains(err.msg, "is not the key of");
+    assert_int_equal(ca_root_crl_renew(F.ca, NULL, PASS, now, 0, NULL, &err), -1);
+    assert_contains(err.msg, "validity must be positive");
+    X509_CRL_free(onfile);
+    onfile = NULL;
+    assert_int_equal(ca_root_crl(F.ca, &onfile, &err), 0);
+    assert_int_equal(X509_CRL_cmp(onfile, crl), 0);
+    assert_int_equal(crl_number(onfile), crl_number(crl));
+
+    X509_CRL_free(old);
+    X509_CRL_free(crl);
+    X509_CRL_free(onfile);
+    X509_CRL_free(icrl);
+    free(ikey);
+}
+
 /* ---- CAs made differently ---- */
 
 static struct ca *
@@ -1054,6 +1117,19 @@ test_offline_root_ed25519(void **state)
     if (verify_leaf(ca, cert, DUET_PURPOSE_CLIENT, NULL, NULL, NULL, &err) != 0)
         fail_msg("%s", err.msg);
     X509_free(cert);
+
+    /* The root CRL is renewed only with the offline key given explicitly. */
+    {
+        X509_CRL *crl = NULL;
+        assert_int_equal(ca_root_crl_renew(ca, NULL, PASS, (int64_t)time(NULL), DAY, NULL, &err),
+                         -1);
+        assert_contains(err.msg, "no root key here");
+        assert_contains(err.msg, "the root is offline");
+        if (ca_root_crl_renew(ca, off, PASS, (int64_t)time(NULL), DAY, &crl, &err) != 0)
+            fail_msg("renew with the offline key: %s", err.msg);
+        assert_int_equal(X509_CRL_verify(crl, X509_get0_pubkey(ca_root_cert(ca))), 1);
+        X509_CRL_free(crl);
+    }
     ca_close(ca);
     free(on);
     free(off);
@@ -1210,6 +1286,7 @@ main(void)
         cmocka_unit_test(test_issue_renewal_links),
         cmocka_unit_test(test_revoke_and_crl),
         cmocka_unit_test(test_crl_refusals),
+        cmocka_unit_test(test_root_crl_renew),
         cmocka_unit_test(test_name_constraints),
         cmocka_unit_test(test_offline_root_ed25519),
         cmocka_unit_test(test_key_type_parse),

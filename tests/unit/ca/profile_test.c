@@ -271,7 +271,7 @@ test_check_refuses(void **state)
          {"dns:a.svc.corp.example", "uri:spiffe://corp.example/x"},
          DAY,
          {"name uri:spiffe://corp.example/x is not allowed by profile server",
-          "it allows dns ip"}},
+          "(it allows dns, ip)"}},
         {"email on server",
          "server",
          {"email:a@corp.example"},
