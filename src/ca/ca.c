@@ -735,8 +735,11 @@ ca_init(const struct ca_init_opts *o, struct duet_err *err)
     if (strlen(o->passphrase) < CA_MIN_PASSPHRASE)
         return err_set(err, DUET_ERR_INPUT, "the CA passphrase must have at least %d characters",
                        CA_MIN_PASSPHRASE);
-    if (o->name == NULL || o->name[0] == '\0' || strlen(o->name) > 200)
-        return err_set(err, DUET_ERR_INPUT, "--name: expected the organisation name (1 to 200 characters)");
+    /* The issuing CA's CN is "<name> Issuing CA" and a CN holds at most 64 characters. */
+    if (o->name == NULL || o->name[0] == '\0' || strlen(o->name) > 53)
+        return err_set(err, DUET_ERR_INPUT,
+                       "--name: expected the organisation name, 1 to 53 characters (it becomes "
+                       "\"<name> Issuing CA\", and a CN holds 64)");
     if (holds_ca(o->dir))
         return err_set(err, DUET_ERR_INPUT, "%s: already holds a CA; refusing to overwrite it",
                        o->dir);
@@ -1356,6 +1359,16 @@ ca_root_crl_renew(struct ca *ca, const char *root_key_path, const char *passphra
                 "%s: no root key here%s", path,
                 ca->cfg.offline_root ? " (the root is offline: give its key with --root-key)" : "");
         goto out;
+    }
+    {
+        struct stat st;
+        if (stat(path, &st) == 0 && (st.st_mode & 077) != 0) {
+            err_set(err, DUET_ERR_INPUT,
+                    "%s: the root key is accessible to group or others (mode %03o); fix with: "
+                    "chmod 600 %s",
+                    path, (unsigned)(st.st_mode & 0777), path);
+            goto out;
+        }
     }
     if (load_key_file(path, passphrase, &key, &kerr) != 0) {
         if (strstr(kerr.msg, "passphrase") != NULL)

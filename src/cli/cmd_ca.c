@@ -336,9 +336,10 @@ crl_generate_cmd(int argc, char **argv)
         if (x509u_time(X509_CRL_get0_nextUpdate(root_crl), &nu) && nu - (int64_t)time(NULL) < 30 * 86400LL) {
             char when[32];
             x509u_fmt_rfc3339(nu, when, sizeof(when));
-            printf("note: the root CRL in the bundle expires %s; renew it with duet crl generate "
-                   "--root --ca-dir %s\n",
-                   when, dir);
+            fprintf(stderr,
+                    "duet crl generate: warning: the root CRL in the bundle expires %s; renew it "
+                    "with duet crl generate --root --ca-dir %s\n",
+                    when, dir);
         }
     }
     rc = EXIT_OK;

@@ -108,6 +108,13 @@ static void
 slot_reset(struct slot *s)
 {
     if (s->bev != NULL) {
+        /*
+         * A connection freed without a shutdown makes OpenSSL mark its session
+         * not resumable (ssl_clear_bad_session), which would spoil the ticket
+         * kept for the next connection: close it as a finished one.
+         */
+        if (s->ssl != NULL && s->connected)
+            SSL_set_shutdown(s->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
         bufferevent_free(s->bev);
         s->bev = NULL;
     }
@@ -171,6 +178,36 @@ on_msg_complete(http_parser *p)
 
 static const http_parser_settings resp_settings = {.on_message_complete = on_msg_complete};
 
+/* A full response arrived: check it, keep the session for resumption, count it. */
+static void
+slot_response_done(struct slot *s)
+{
+    const struct bench_opts *o = s->t->o;
+    unsigned code = s->parser.status_code;
+
+    if (code < 200 || code >= 300) {
+        char r[48];
+        snprintf(r, sizeof(r), "HTTP %u", code);
+        op_done(s, false, r);
+        return;
+    }
+    if (o->mode == BENCH_RESUME) {
+        bool reused = SSL_session_reused(s->ssl);
+        SSL_SESSION *sess = SSL_get1_session(s->ssl);
+        if (sess != NULL) {
+            SSL_SESSION_free(s->session);
+            s->session = sess;
+        }
+        if (s->had_session && !reused) {
+            op_done(s, false, "not resumed (the server did a full handshake)");
+            return;
+        }
+        if (reused)
+            s->t->resumed++;
+    }
+    op_done(s, true, NULL);
+}
+
 static void
 slot_read(struct bufferevent *bev, void *arg)
 {
@@ -198,30 +235,8 @@ slot_read(struct bufferevent *bev, void *arg)
             return;
         }
     }
-    if (s->done_resp) {
-        unsigned code = s->parser.status_code;
-        if (code < 200 || code >= 300) {
-            char r[48];
-            snprintf(r, sizeof(r), "HTTP %u", code);
-            op_done(s, false, r);
-            return;
-        }
-        if (o->mode == BENCH_RESUME) {
-            bool reused = SSL_session_reused(s->ssl);
-            SSL_SESSION *sess = SSL_get1_session(s->ssl);
-            if (sess != NULL) {
-                SSL_SESSION_free(s->session);
-                s->session = sess;
-            }
-            if (s->had_session && !reused) {
-                op_done(s, false, "not resumed (the server did a full handshake)");
-                return;
-            }
-            if (reused)
-                s->t->resumed++;
-        }
-        op_done(s, true, NULL);
-    }
+    if (s->done_resp)
+        slot_response_done(s);
 }
 
 static void
@@ -264,6 +279,15 @@ slot_event(struct bufferevent *bev, short what, void *arg)
         slot_send(s);
         s->t_op = start;
         return;
+    }
+    if ((what & BEV_EVENT_EOF) && s->connected && t->o->payload == NULL && !s->done_resp &&
+        t->o->mode != BENCH_IDLE) {
+        /* A response delimited by the end of the connection (HTTP/1.0 style). */
+        http_parser_execute(&s->parser, &resp_settings, NULL, 0);
+        if (s->done_resp) {
+            slot_response_done(s);
+            return;
+        }
     }
     if (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF | BEV_EVENT_TIMEOUT)) {
         char reason[96];
