@@ -213,8 +213,8 @@ done
 
 # The cryptography of one full mTLS handshake on this core: 2 X25519, 1 ECDSA P-256 sign, 3 verifies.
 speed=$(taskset -c 0 openssl speed -seconds 2 -elapsed ecdsap256 ecdhx25519 2>/dev/null)
-signs=$(echo "$speed" | awk '/bits ecdsa \(nistp256\)/ {print $6; exit}')
-verifies=$(echo "$speed" | awk '/bits ecdsa \(nistp256\)/ {print $7; exit}')
+signs=$(echo "$speed" | awk '/bits ecdsa \(nistp256\)/ {print $7; exit}')
+verifies=$(echo "$speed" | awk '/bits ecdsa \(nistp256\)/ {print $8; exit}')
 xs=$(echo "$speed" | awk '/bits ecdh \(X25519\)/ {print $6; exit}')
 /usr/bin/python3 -c "
 s, v, x = 1e6 / $signs, 1e6 / $verifies, 1e6 / $xs
