@@ -236,7 +236,7 @@ http_build_upstream_head(const struct http_request *r, char **out, size_t *len,
         return err_nomem(err);
     }
     if (r->id != NULL && r->xfcc != XFCC_FORWARD_ONLY) {
-        mine = xfcc_element(r->id);
+        mine = r->id_xfcc != NULL ? strdup(r->id_xfcc) : xfcc_element(r->id);
         if (mine == NULL) {
             fclose(f);
             free(buf);

@@ -38,6 +38,7 @@ struct http_request {
     size_t nheaders;
     const char *client_ip;
     const struct duet_identity *id; /* NULL when the client presented no certificate */
+    const char *id_xfcc;            /* xfcc_element(id), computed once per connection; may be NULL */
     enum xfcc_mode xfcc;
 };
 

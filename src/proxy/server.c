@@ -401,6 +401,7 @@ struct conn {
     char method[24];
     uint64_t up_bytes, down_bytes;
     size_t pp_len; /* PROXY header bytes at the head of the upstream output */
+    char *xfcc;    /* the client's X-Forwarded-Client-Cert element, made once */
 };
 
 static void conn_close(struct conn *c);
@@ -431,6 +432,7 @@ conn_free_cb(evutil_socket_t fd, short what, void *arg)
     metrics_bytes(c->up_bytes, c->down_bytes);
     metrics_conn_close();
     identity_free(c->id);
+    free(c->xfcc);
     for (size_t i = 0; i < c->nhdrs; i++) {
         free(c->hdrs[i].name);
         free(c->hdrs[i].value);
@@ -1128,6 +1130,9 @@ on_headers_complete(http_parser *p)
     r.nheaders = c->nhdrs;
     r.client_ip = c->peer_ip;
     r.id = c->id;
+    if (c->id != NULL && c->xfcc == NULL)
+        c->xfcc = xfcc_element(c->id);
+    r.id_xfcc = c->xfcc;
     r.xfcc = l->xfcc;
     if (http_build_upstream_head(&r, &head, &hlen, &err) != 0) {
         free(target);
@@ -1247,9 +1252,11 @@ process_client_http(struct conn *c)
             return;
         }
     }
-    /* Stop reading while a response is outstanding; resume when it completes. */
-    if (c->req_state == REQ_WAIT_RESPONSE)
-        bufferevent_disable(c->cbev, EV_READ);
+    /*
+     * While a response is outstanding, further requests wait in the input
+     * buffer (the read watermark bounds it); reading stays enabled, which
+     * spares two epoll_ctl calls per request.
+     */
 }
 
 /* --- HTTP: responses ---------------------------------------------------------- */
@@ -1332,7 +1339,6 @@ upstream_read_http(struct bufferevent *bev, void *arg)
             /* Response done: read the client's next request. */
             http_parser_init(&c->resp_p, HTTP_RESPONSE);
             c->resp_p.data = c;
-            bufferevent_enable(c->cbev, EV_READ);
             process_client_http(c);
             return;
         }
@@ -1421,6 +1427,8 @@ client_handshake_done(struct conn *c)
         return;
     }
     metrics_handshake(l->name, TLS_FAIL_NONE, secs);
+    /* Pipelined requests wait in the input buffer; this bounds how much of them. */
+    bufferevent_setwatermark(c->cbev, EV_READ, 0, 256 * 1024);
     http_parser_init(&c->req_p, HTTP_REQUEST);
     c->req_p.data = c;
     http_parser_init(&c->resp_p, HTTP_RESPONSE);
