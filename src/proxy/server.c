@@ -402,6 +402,7 @@ struct conn {
     uint64_t up_bytes, down_bytes;
     size_t pp_len; /* PROXY header bytes at the head of the upstream output */
     char *xfcc;    /* the client's X-Forwarded-Client-Cert element, made once */
+    bool client_eof; /* the client finished sending; answer what is in flight, then close */
 };
 
 static void conn_close(struct conn *c);
@@ -1281,7 +1282,7 @@ on_resp_message_complete(http_parser *p)
     metrics_label(ll, sizeof(ll), c->gl->cfg->name);
     snprintf(labels, sizeof(labels), "listener=\"%s\",code=\"%u\"", ll, p->status_code);
     metrics_count("duet_requests_total", labels, 1);
-    if (!c->keep_alive || !http_should_keep_alive(p)) {
+    if (!c->keep_alive || !http_should_keep_alive(p) || c->client_eof) {
         c->close_when_flushed = true;
     } else {
         c->req_state = REQ_HEADERS;
@@ -1484,6 +1485,13 @@ client_event(struct bufferevent *bev, short what, void *arg)
         metrics_handshake(c->gl->cfg->name, fail, secs);
         throttle_failed(c->w->px, &c->gen->cfg, (const struct sockaddr *)&c->peer_ss);
         conn_close(c);
+        return;
+    }
+    if ((what & BEV_EVENT_EOF) && c->gl->cfg->mode == MODE_HTTP && c->ubev != NULL &&
+        c->req_state != REQ_HEADERS && !c->close_when_flushed) {
+        /* A client may half-close after its request: deliver the response first. */
+        c->client_eof = true;
+        bufferevent_disable(c->cbev, EV_READ);
         return;
     }
     if (what & BEV_EVENT_TIMEOUT)
