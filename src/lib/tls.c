@@ -484,6 +484,21 @@ tls_server_ctx_new(const struct tls_opts *o, SSL_CTX **out, struct tls_ctx_info 
     SSL_CTX_set_verify(ctx,
                        SSL_VERIFY_PEER | (o->verify_optional ? 0 : SSL_VERIFY_FAIL_IF_NO_PEER_CERT),
                        NULL);
+    if (o->session_tickets) {
+        /*
+         * Stateless TLS 1.3 tickets (RFC 8446 4.6.1), one per handshake: each
+         * ticket carries the session, client certificate included, so a second
+         * one would double that cost for little gain; a resumption gets a fresh
+         * one because clients use a TLS 1.3 ticket once (RFC 8446 C.4).  The
+         * ticket keys are OpenSSL's, random per context: a reload retires every
+         * ticket.
+         */
+        static const unsigned char sid_ctx[] = "duet-proxy";
+        SSL_CTX_clear_options(ctx, SSL_OP_NO_TICKET);
+        SSL_CTX_set_num_tickets(ctx, 1);
+        SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
+        SSL_CTX_set_timeout(ctx, 3600);
+    }
     if (o->alpn != NULL) {
         struct alpn_cfg *a = calloc(1, sizeof(*a));
         if (a == NULL || alpn_wire(o->alpn, &a->wire, &a->len, err) != 0 ||
@@ -555,4 +570,52 @@ tls_peer_identity(SSL *ssl, struct duet_identity **out, struct duet_err *err)
     if (peer == NULL)
         return 0;
     return identity_from_x509(peer, out, err);
+}
+
+/* Re-check a resumed session's peer; see tls.h. */
+int
+tls_check_resumed(SSL *ssl, struct duet_err *err)
+{
+    struct tls_trust *t = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), trust_idx);
+    struct tls_sslstate *st = sslstate(ssl);
+    X509 *peer = SSL_get0_peer_certificate(ssl);
+    char label[600];
+    char date[32];
+    char days[48];
+    int64_t now = (int64_t)time(NULL);
+    int64_t na = 0, when = 0;
+
+    if (peer == NULL || t == NULL)
+        return 0;
+    x509u_label(peer, label, sizeof(label));
+    if (!x509u_time(X509_get0_notAfter(peer), &na) || na <= now) {
+        x509u_fmt_date(na, date, sizeof(date));
+        x509u_fmt_days(na, now, days, sizeof(days));
+        err_set(err, DUET_ERR_INVALID, "resumed session: certificate %s expired on %s, %s", label,
+                date, days);
+        if (st != NULL) {
+            free(st->reason);
+            st->reason = strdup(err->msg);
+            st->fail = TLS_FAIL_EXPIRED;
+        }
+        return -1;
+    }
+    for (int i = 0; t->crls != NULL && i < sk_X509_CRL_num(t->crls); i++) {
+        X509_CRL *crl = sk_X509_CRL_value(t->crls, i);
+        X509_REVOKED *rev = NULL;
+        if (X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_issuer_name(peer)) != 0 ||
+            X509_CRL_get0_by_cert(crl, &rev, peer) != 1)
+            continue;
+        x509u_time(X509_REVOKED_get0_revocationDate(rev), &when);
+        x509u_fmt_date(when, date, sizeof(date));
+        err_set(err, DUET_ERR_INVALID, "resumed session: certificate %s was revoked on %s", label,
+                date);
+        if (st != NULL) {
+            free(st->reason);
+            st->reason = strdup(err->msg);
+            st->fail = TLS_FAIL_REVOKED;
+        }
+        return -1;
+    }
+    return 0;
 }

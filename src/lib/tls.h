@@ -49,6 +49,7 @@ struct tls_opts {
     const char *alpn;            /* comma-separated protocols to offer/accept, or NULL */
     const char *server_name;     /* client: the name the server certificate must carry */
     bool crl_expired_ok;         /* an expired CRL is still used instead of failing handshakes */
+    bool session_tickets;        /* server: issue one TLS 1.3 ticket per full handshake */
 };
 
 /* The expiry of what a context loaded, for metrics. */
@@ -86,6 +87,16 @@ int tls_client_set_name(SSL *ssl, const char *name, struct duet_err *err) MUST_C
 /* After a failed handshake: the verification sentence (or NULL) and its category. */
 const char *tls_verify_reason(const SSL *ssl);
 enum tls_fail tls_verify_fail(const SSL *ssl);
+
+/*
+ * A resumed session skips certificate verification.  Its tickets are sealed
+ * with keys that belong to one server context, so a reload (new CRLs, trust)
+ * makes earlier tickets useless; within one context, this re-checks what can
+ * change with time alone: the peer certificate's validity, and its serial
+ * against the context's CRLs.  Returns 0 when the session may be used; on
+ * refusal the reason is kept like a verification failure (tls_verify_reason).
+ */
+int tls_check_resumed(SSL *ssl, struct duet_err *err) MUST_CHECK;
 
 /* The verified peer's identity (NULL when the peer sent no certificate). */
 int tls_peer_identity(SSL *ssl, struct duet_identity **out, struct duet_err *err) MUST_CHECK;

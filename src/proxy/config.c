@@ -302,7 +302,7 @@ enum {
     F_MODE, F_ADMIN, F_LOG, F_VERIFY, F_TLS12, F_ALPN, F_XFCC, F_PPV2, F_UNSAFE, F_UP_CERT,
     F_UP_KEY, F_UP_CACERT, F_UP_NAME, F_WORKERS, F_HS_TIMEOUT, F_IDLE_TIMEOUT, F_MAX_CONNS,
     F_MAX_HEADER, F_CONFIG, F_CHECK, F_SERVER_NAME, F_VERIFY_URI, F_DENY, F_INSECURE_KEY, F_HELP,
-    F_FAIL_BURST, F_FAIL_RATE
+    F_FAIL_BURST, F_FAIL_RATE, F_NO_TICKETS
 };
 
 static int
@@ -336,7 +336,7 @@ proxy_usage(FILE *out, enum proxy_role role)
                 "usage: duet proxy --listen ADDR:PORT --target ADDR:PORT|unix:PATH --cert CHAIN.pem\n"
                 "                  --key KEY.pem --cacert ROOTS.pem [--crl CRL.pem]... [--allow PATTERN]...\n"
                 "                  [--mode http|tcp] [--admin ADDR:PORT] [--log FILE]\n"
-                "                  [--verify required|optional] [--tls12] [--alpn LIST]\n"
+                "                  [--verify required|optional] [--tls12] [--no-session-tickets] [--alpn LIST]\n"
                 "                  [--client-cert-header sanitize|forward_only|append_forward|sanitize_set]\n"
                 "                  [--proxy-protocol] [--unsafe-target] [--crl-scope chain|leaf]\n"
                 "                  [--crl-expired reject|warn] [--upstream-cert F --upstream-key F]\n"
@@ -373,6 +373,7 @@ proxy_cfg_from_args(int argc, char **argv, enum proxy_role role, struct proxy_cf
         {"log", required_argument, NULL, F_LOG},
         {"verify", required_argument, NULL, F_VERIFY},
         {"tls12", no_argument, NULL, F_TLS12},
+        {"no-session-tickets", no_argument, NULL, F_NO_TICKETS},
         {"alpn", required_argument, NULL, F_ALPN},
         {"client-cert-header", required_argument, NULL, F_XFCC},
         {"proxy-protocol", no_argument, NULL, F_PPV2},
@@ -518,6 +519,11 @@ proxy_cfg_from_args(int argc, char **argv, enum proxy_role role, struct proxy_cf
             break;
         case F_TLS12:
             l->tls12 = true;
+            break;
+        case F_NO_TICKETS:
+            if (role != ROLE_SERVER)
+                goto unknown;
+            l->no_tickets = true;
             break;
         case F_ALPN:
             if (set_str(&l->alpn, v, err) != 0)
@@ -852,6 +858,17 @@ l_tls12(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err 
 }
 
 static int
+l_tickets(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err)
+{
+    bool on = true;
+
+    if (ycfg_bool(y, v, p, &on, err) != 0)
+        return -1;
+    ((struct lctx *)t)->l->no_tickets = !on;
+    return 0;
+}
+
+static int
 l_ppv2(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err)
 {
     return ycfg_bool(y, v, p, &((struct lctx *)t)->l->proxy_protocol, err);
@@ -1076,6 +1093,7 @@ static const struct ycfg_key listener_keys[] = {
     {"crl_expired", l_crl_expired, false},
     {"verify", l_verify, false},
     {"tls12", l_tls12, false},
+    {"session_tickets", l_tickets, false},
     {"alpn", l_alpn, false},
     {"client_cert_header", l_xfcc, false},
     {"proxy_protocol", l_ppv2, false},

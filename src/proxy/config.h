@@ -47,6 +47,7 @@ struct listener_cfg {
     bool crl_expired_warn;
     bool tls12;
     bool verify_optional;
+    bool no_tickets;     /* server: no TLS session tickets (every connection a full handshake) */
     char *alpn;
     /* Upstreams. */
     struct net_addr *targets;

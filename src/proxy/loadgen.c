@@ -202,7 +202,7 @@ slot_response_done(struct slot *s)
             op_done(s, false, "not resumed (the server did a full handshake)");
             return;
         }
-        if (reused)
+        if (reused && s->t_op >= s->t->t_measure && mono() <= s->t->t_end)
             s->t->resumed++;
     }
     op_done(s, true, NULL);

@@ -143,6 +143,7 @@ gen_build(struct proxy_cfg *cfg, struct gen **out, struct duet_err *err)
         o.insecure_key_mode = cfg->insecure_key_mode;
         if (cfg->role == ROLE_SERVER) {
             o.alpn = l->alpn != NULL ? l->alpn : (l->mode == MODE_HTTP ? "http/1.1" : NULL);
+            o.session_tickets = !l->no_tickets;
             if (tls_server_ctx_new(&o, &gl->ssl_ctx, &gl->info, err) != 0)
                 goto err_named;
             if (l->up_cacert != NULL) {
@@ -1402,6 +1403,12 @@ client_handshake_done(struct conn *c)
     c->handshake_done = true;
     if (c->hs_timer != NULL)
         event_del(c->hs_timer);
+    if (SSL_session_reused(c->ssl) && tls_check_resumed(c->ssl, &err) != 0) {
+        log_handshake(c, c->ssl, false, err.msg, secs);
+        metrics_handshake(l->name, tls_verify_fail(c->ssl), secs);
+        conn_close(c);
+        return;
+    }
     if (tls_peer_identity(c->ssl, &c->id, &err) != 0) {
         log_handshake(c, c->ssl, false, err.msg, secs);
         metrics_handshake(l->name, TLS_FAIL_OTHER, secs);

@@ -897,3 +897,61 @@ def test_nginx_behind_proxy_upstream_mtls(dpki, procs, nginx, tmp_path):
     assert status == 200, body
     assert body.startswith("dn=CN=gateway,O=Test Corp verify=SUCCESS xfcc=" +
                            expected_xfcc(dpki.alice_crt, "alice")), body
+
+
+def _get_once(port, ctx, session=None):
+    """One request on a new connection, offering `session`; returns (status line, session, reused)."""
+    raw = socket.create_connection(("127.0.0.1", port), timeout=5)
+    ts = ctx.wrap_socket(raw, server_hostname="localhost", session=session)
+    try:
+        ts.sendall(b"GET /resume HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        data = b""
+        while True:
+            chunk = ts.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        return data.split(b"\r\n", 1)[0], ts.session, ts.session_reused
+    finally:
+        ts.close()
+
+
+def test_resumption_carries_the_identity_and_reload_retires_tickets(dpki, procs, fresh_echo,
+                                                                     tmp_path):
+    """TLS 1.3 resumption: the resumed connection is forwarded with the client's identity;
+    after the client is revoked and the CRL reloaded, its ticket no longer resumes and the
+    full handshake that follows refuses it."""
+    rita_crt, rita_key = dpki.issue("client", "rita", out=tmp_path / "rita")
+    crl = tmp_path / "crl.pem"
+    shutil.copy(dpki.crl, crl)
+    d = start_duet(procs, dpki.duet_bin, tmp_path / "resume", "proxy",
+                   proxy_args(dpki, "127.0.0.1:%d" % fresh_echo.port, "--allow", "any",
+                              crl=crl), "resume")
+    ctx = client_context(dpki.roots, rita_crt, rita_key)
+    status, session, reused = _get_once(d.port, ctx)
+    assert status == b"HTTP/1.1 200 OK" and not reused
+    assert session is not None
+    mark = d.log.mark()
+    status, session2, reused = _get_once(d.port, ctx, session)
+    assert status == b"HTTP/1.1 200 OK"
+    assert reused, "the second connection should resume with the ticket of the first"
+    hs = d.log.wait_event("handshake", mark, result="ok")
+    assert hs["resumed"] is True
+    assert hs["identity"]["name"] == "spiffe://test-corp/rita"
+    xfcc = header_values(fresh_echo.requests[-1], "X-Forwarded-Client-Cert")
+    assert any("URI=spiffe://test-corp/rita" in v for v in xfcc), xfcc
+
+    dpki.revoke(rita_crt)
+    fresh = dpki.gen_crl(tmp_path / "crl-new.pem")
+    mark = d.log.mark()
+    shutil.copy(fresh, crl)
+    d.proc.send_signal(signal.SIGHUP)
+    d.log.wait_event("reload", mark, result="ok")
+    mark = d.log.mark()
+    with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
+        status, _, reused = _get_once(d.port, ctx, session2)
+        assert not status.startswith(b"HTTP/1.1 200"), "a revoked client must not get through"
+        raise ConnectionError("refused without an exception")
+    hs = d.log.wait_event("handshake", mark, result="failed")
+    assert "was revoked on" in hs["reason"], hs
+    assert "(reason:" in hs["reason"]
