@@ -494,9 +494,16 @@ tls_server_ctx_new(const struct tls_opts *o, SSL_CTX **out, struct tls_ctx_info 
          * ticket.
          */
         static const unsigned char sid_ctx[] = "duet-proxy";
-        SSL_CTX_clear_options(ctx, SSL_OP_NO_TICKET);
+        /*
+         * Stateful TLS 1.3 tickets: with SSL_OP_NO_TICKET kept, OpenSSL stores the
+         * session (a reference to the verified client certificate) in the
+         * context's cache and the ticket is only its identifier, so neither
+         * issuing nor resuming serialises or re-parses the certificate.
+         */
         SSL_CTX_set_num_tickets(ctx, 1);
         SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
+        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+        SSL_CTX_sess_set_cache_size(ctx, 20000);
         SSL_CTX_set_timeout(ctx, 3600);
     }
     if (o->alpn != NULL) {
