@@ -196,6 +196,10 @@ for s in duet nginx haproxy stunnel; do
     j=$(bench keepalive --concurrency 32 --duration ${DUR}s --warmup 1s)
     kr=$(echo "$j" | field "['rate_per_s']"); kp=$(echo "$j" | field "['latency_ms']['p50']")
     k99=$(echo "$j" | field "['latency_ms']['p99']")
+    # Idle memory on a fresh process, so that memory freed by the runs above (and kept by
+    # the allocator) does not hide the cost of the connections.
+    stop_server
+    start_server $s
     r0=$(rss_kb $SPID)
     taskset -c 1 "$DUET" bench --target 127.0.0.1:$PORT --server-name localhost --cacert roots.pem \
         --cert c/client.crt --key c/client.key --mode idle --concurrency $IDLE --threads 1 \

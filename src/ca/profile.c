@@ -19,6 +19,7 @@
 #include <arpa/inet.h>
 
 #include "ca/ca.h"
+#include "lib/policy.h"
 #include "lib/ycfg.h"
 
 static void
@@ -447,30 +448,11 @@ profile_san_parse(const char *text, struct profile_san *out, struct duet_err *er
     return 0;
 }
 
-/* Glob with '*' and '?'; see profile.h. */
+/* Glob with '*' and '?'; see profile.h.  One matcher for CA patterns and proxy rules. */
 bool
 profile_glob(const char *pat, const char *s)
 {
-    const char *star = NULL;
-    const char *back = NULL;
-
-    while (*s) {
-        if (*pat == '*') {
-            star = pat++;
-            back = s;
-        } else if (*pat == '?' || *pat == *s) {
-            pat++;
-            s++;
-        } else if (star != NULL) {
-            pat = star + 1;
-            s = ++back;
-        } else {
-            return false;
-        }
-    }
-    while (*pat == '*')
-        pat++;
-    return *pat == '\0';
+    return policy_glob(pat, s);
 }
 
 static const char *

@@ -437,6 +437,37 @@ out:
     return rc;
 }
 
+/*
+ * Append a GENERAL_NAMES list to *v as the "dns:x", "ip:a", "uri:u", "email:e"
+ * strings `--san` takes; a name of another type is refused, naming `what`.
+ */
+static int
+names_to_sans(GENERAL_NAMES *gens, const char *what, char ***v, size_t *n, struct duet_err *err)
+{
+    for (int i = 0; gens != NULL && i < sk_GENERAL_NAME_num(gens); i++) {
+        const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+        char buf[600];
+        char **nv;
+
+        x509u_general_name(g, buf, sizeof(buf));
+        if (g->type != GEN_DNS && g->type != GEN_IPADD && g->type != GEN_URI &&
+            g->type != GEN_EMAIL)
+            return err_set(err, DUET_ERR_INPUT, "%s asks for %s, a name type duet does not issue",
+                           what, buf);
+        /* "DNS:x" -> "dns:x" */
+        for (char *p = buf; *p && *p != ':'; p++)
+            *p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+        nv = realloc(*v, (*n + 2) * sizeof(char *));
+        if (nv == NULL)
+            return err_nomem(err);
+        *v = nv;
+        if ((nv[*n] = strdup(buf)) == NULL)
+            return err_nomem(err);
+        (*n)++;
+    }
+    return 0;
+}
+
 /* SANs of a CSR's requested extensions as "dns:x" strings (appended to *v). */
 static int
 csr_sans(X509_REQ *req, char ***v, size_t *n, struct duet_err *err)
@@ -444,31 +475,8 @@ csr_sans(X509_REQ *req, char ***v, size_t *n, struct duet_err *err)
     STACK_OF(X509_EXTENSION) *exts = X509_REQ_get_extensions(req);
     GENERAL_NAMES *gens = exts != NULL ? X509V3_get_d2i(exts, NID_subject_alt_name, NULL, NULL)
                                        : NULL;
-    int rc = 0;
+    int rc = names_to_sans(gens, "the CSR", v, n, err);
 
-    for (int i = 0; gens != NULL && i < sk_GENERAL_NAME_num(gens) && rc == 0; i++) {
-        const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
-        char buf[600];
-        x509u_general_name(g, buf, sizeof(buf));
-        if (g->type != GEN_DNS && g->type != GEN_IPADD && g->type != GEN_URI &&
-            g->type != GEN_EMAIL) {
-            rc = err_set(err, DUET_ERR_INPUT, "the CSR asks for %s, a name type duet does not issue",
-                         buf);
-            break;
-        }
-        /* "DNS:x" -> "dns:x" */
-        for (char *p = buf; *p && *p != ':'; p++)
-            *p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
-        char **nv = realloc(*v, (*n + 2) * sizeof(char *));
-        if (nv == NULL || (nv[*n] = strdup(buf)) == NULL) {
-            if (nv != NULL)
-                *v = nv;
-            rc = err_nomem(err);
-            break;
-        }
-        *v = nv;
-        (*n)++;
-    }
     GENERAL_NAMES_free(gens);
     sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
     return rc;
@@ -839,23 +847,8 @@ static int
 cert_sans(X509 *cert, char ***v, size_t *n, struct duet_err *err)
 {
     GENERAL_NAMES *gens = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
-    int rc = 0;
+    int rc = names_to_sans(gens, "the certificate", v, n, err);
 
-    for (int i = 0; gens != NULL && i < sk_GENERAL_NAME_num(gens) && rc == 0; i++) {
-        char buf[600];
-        x509u_general_name(sk_GENERAL_NAME_value(gens, i), buf, sizeof(buf));
-        for (char *p = buf; *p && *p != ':'; p++)
-            *p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
-        char **nv = realloc(*v, (*n + 2) * sizeof(char *));
-        if (nv == NULL || (nv[*n] = strdup(buf)) == NULL) {
-            if (nv != NULL)
-                *v = nv;
-            rc = err_nomem(err);
-            break;
-        }
-        *v = nv;
-        (*n)++;
-    }
     GENERAL_NAMES_free(gens);
     return rc;
 }
