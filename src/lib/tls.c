@@ -12,6 +12,9 @@
 #include "lib/tls.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -25,12 +28,33 @@
 #include "lib/x509util.h"
 
 /* Verification data attached to an SSL_CTX; immutable after construction. */
+/*
+ * The verified-chain cache: a peer presenting a chain this context verified
+ * before skips the chain's path validation (signatures, constraints, policy)
+ * but never the handshake's proof of possession (CertificateVerify, checked by
+ * libssl on every handshake).  A hit still checks time (the chain's validity
+ * and the CRLs' nextUpdate) and looks every certificate up in the CRLs.  The
+ * cache lives in the context, so a reload (new trust, CRLs, certificates)
+ * starts with an empty one.  Direct-mapped and bounded; only successes are
+ * kept, so refusals always carry the full reason.
+ */
+#define CHAIN_CACHE_SLOTS 4096
+
+struct chain_entry {
+    uint8_t key[32];
+    int64_t valid_from;       /* the latest notBefore of the chain */
+    int64_t valid_until;      /* the earliest notAfter, or CRL nextUpdate */
+    STACK_OF(X509) *chain;    /* leaf first, trust anchor last */
+};
+
 struct tls_trust {
     X509_STORE *store;
     STACK_OF(X509_CRL) *crls;
     enum duet_crl_scope scope;
     enum duet_purpose purpose;
     bool crl_expired_ok;
+    pthread_mutex_t cache_lock;
+    struct chain_entry *cache; /* CHAIN_CACHE_SLOTS, or NULL */
 };
 
 /* Per-connection state: the failure sentence and the expected server name. */
@@ -58,6 +82,10 @@ trust_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, v
         return;
     X509_STORE_free(t->store);
     sk_X509_CRL_pop_free(t->crls, X509_CRL_free);
+    for (size_t i = 0; t->cache != NULL && i < CHAIN_CACHE_SLOTS; i++)
+        OSSL_STACK_OF_X509_free(t->cache[i].chain);
+    free(t->cache);
+    pthread_mutex_destroy(&t->cache_lock);
     free(t);
 }
 
@@ -135,6 +163,107 @@ classify(int code)
     }
 }
 
+static atomic_ulong chain_cache_hits;
+
+unsigned long
+tls_chain_cache_hits(void)
+{
+    return atomic_load(&chain_cache_hits);
+}
+
+/* SHA-256 over the expected name and the DER of every certificate presented. */
+static bool
+chain_key(X509_STORE_CTX *ctx, const char *name, uint8_t key[32])
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    STACK_OF(X509) *untrusted = X509_STORE_CTX_get0_untrusted(ctx);
+    X509 *leaf = X509_STORE_CTX_get0_cert(ctx);
+    unsigned int len = 0;
+    bool ok = md != NULL && leaf != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+
+    if (ok && name != NULL)
+        ok = EVP_DigestUpdate(md, name, strlen(name) + 1);
+    for (int i = -1; ok && i < (untrusted != NULL ? sk_X509_num(untrusted) : 0); i++) {
+        X509 *x = i < 0 ? leaf : sk_X509_value(untrusted, i);
+        uint8_t d[EVP_MAX_MD_SIZE];
+        unsigned int dl = 0;
+        ok = X509_digest(x, EVP_sha256(), d, &dl) && EVP_DigestUpdate(md, d, dl);
+    }
+    ok = ok && EVP_DigestFinal_ex(md, key, &len) && len == 32;
+    EVP_MD_CTX_free(md);
+    return ok;
+}
+
+/* Whether a cached chain still holds now: time, and no certificate in a CRL. */
+static bool
+chain_entry_holds(const struct tls_trust *t, const struct chain_entry *e, int64_t now)
+{
+    if (now < e->valid_from || now >= e->valid_until)
+        return false;
+    for (int i = 0; i + 1 < sk_X509_num(e->chain); i++) {
+        X509 *x = sk_X509_value(e->chain, i);
+        for (int k = 0; t->crls != NULL && k < sk_X509_CRL_num(t->crls); k++) {
+            X509_CRL *crl = sk_X509_CRL_value(t->crls, k);
+            X509_REVOKED *rev = NULL;
+            if (X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_issuer_name(x)) == 0 &&
+                X509_CRL_get0_by_cert(crl, &rev, x) == 1)
+                return false;
+        }
+    }
+    return true;
+}
+
+static void
+chain_cache_store(struct tls_trust *t, const uint8_t key[32], X509_STORE_CTX *ctx)
+{
+    STACK_OF(X509) *chain = X509_STORE_CTX_get1_chain(ctx);
+    struct chain_entry e;
+    int64_t v;
+
+    if (chain == NULL)
+        return;
+    memcpy(e.key, key, 32);
+    e.valid_from = INT64_MIN;
+    e.valid_until = INT64_MAX;
+    e.chain = chain;
+    for (int i = 0; i < sk_X509_num(chain); i++) {
+        X509 *x = sk_X509_value(chain, i);
+        if (x509u_time(X509_get0_notBefore(x), &v) && v > e.valid_from)
+            e.valid_from = v;
+        if (!x509u_time(X509_get0_notAfter(x), &v))
+            v = INT64_MIN;
+        if (v < e.valid_until)
+            e.valid_until = v;
+    }
+    for (int k = 0; !t->crl_expired_ok && t->crls != NULL && k < sk_X509_CRL_num(t->crls); k++) {
+        if (x509u_time(X509_CRL_get0_nextUpdate(sk_X509_CRL_value(t->crls, k)), &v) &&
+            v < e.valid_until)
+            e.valid_until = v;
+    }
+    pthread_mutex_lock(&t->cache_lock);
+    struct chain_entry *slot = &t->cache[(key[0] | (key[1] << 8)) % CHAIN_CACHE_SLOTS];
+    OSSL_STACK_OF_X509_free(slot->chain);
+    *slot = e;
+    pthread_mutex_unlock(&t->cache_lock);
+}
+
+/* A cache hit that still holds; see the comment at struct chain_entry. */
+static bool
+chain_cache_hit(struct tls_trust *t, const uint8_t key[32])
+{
+    int64_t now = (int64_t)time(NULL);
+    bool hit = false;
+
+    pthread_mutex_lock(&t->cache_lock);
+    struct chain_entry *slot = &t->cache[(key[0] | (key[1] << 8)) % CHAIN_CACHE_SLOTS];
+    if (slot->chain != NULL && memcmp(slot->key, key, 32) == 0)
+        hit = chain_entry_holds(t, slot, now);
+    pthread_mutex_unlock(&t->cache_lock);
+    if (hit)
+        atomic_fetch_add(&chain_cache_hits, 1);
+    return hit;
+}
+
 /* libssl hands the peer's chain here instead of calling X509_verify_cert. */
 static int
 cert_verify_cb(X509_STORE_CTX *ctx, void *arg)
@@ -144,7 +273,13 @@ cert_verify_cb(X509_STORE_CTX *ctx, void *arg)
     struct tls_sslstate *st = ssl != NULL ? sslstate(ssl) : NULL;
     struct verify_params p;
     struct duet_err err;
+    uint8_t key[32];
+    bool keyed = t->cache != NULL && chain_key(ctx, st != NULL ? st->name : NULL, key);
 
+    if (keyed && chain_cache_hit(t, key)) {
+        X509_STORE_CTX_set_error(ctx, X509_V_OK);
+        return 1;
+    }
     memset(&p, 0, sizeof(p));
     p.store = t->store;
     p.crls = t->crls;
@@ -153,8 +288,11 @@ cert_verify_cb(X509_STORE_CTX *ctx, void *arg)
     p.accept_expired_crl = t->crl_expired_ok;
     p.name = st != NULL ? st->name : NULL;
     err_clear(&err);
-    if (verify_store_ctx(ctx, &p, &err) == 0)
+    if (verify_store_ctx(ctx, &p, &err) == 0) {
+        if (keyed)
+            chain_cache_store(t, key, ctx);
         return 1;
+    }
     if (st != NULL) {
         free(st->reason);
         st->reason = strdup(err.msg);
@@ -300,6 +438,8 @@ load_trust(SSL_CTX *ctx, const struct tls_opts *o, enum duet_purpose purpose,
     t->purpose = purpose;
     t->scope = o->crl_scope;
     t->crl_expired_ok = o->crl_expired_ok;
+    pthread_mutex_init(&t->cache_lock, NULL);
+    t->cache = o->no_chain_cache ? NULL : calloc(CHAIN_CACHE_SLOTS, sizeof(*t->cache));
     if (!SSL_CTX_set_ex_data(ctx, trust_idx, t)) {
         free(t);
         return err_nomem(err);

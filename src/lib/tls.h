@@ -50,6 +50,7 @@ struct tls_opts {
     const char *server_name;     /* client: the name the server certificate must carry */
     bool crl_expired_ok;         /* an expired CRL is still used instead of failing handshakes */
     bool session_tickets;        /* server: issue one TLS 1.3 ticket per full handshake */
+    bool no_chain_cache;         /* verify every presented chain in full (see tls.c) */
 };
 
 /* The expiry of what a context loaded, for metrics. */
@@ -97,6 +98,9 @@ enum tls_fail tls_verify_fail(const SSL *ssl);
  * refusal the reason is kept like a verification failure (tls_verify_reason).
  */
 int tls_check_resumed(SSL *ssl, struct duet_err *err) MUST_CHECK;
+
+/* How many handshakes the verified-chain cache answered, all contexts together. */
+unsigned long tls_chain_cache_hits(void);
 
 /* The verified peer's identity (NULL when the peer sent no certificate). */
 int tls_peer_identity(SSL *ssl, struct duet_identity **out, struct duet_err *err) MUST_CHECK;

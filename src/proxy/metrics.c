@@ -202,6 +202,10 @@ metrics_write(FILE *out)
     fprintf(out, "duet_handshake_duration_seconds_sum %.6f\n",
             (double)atomic_load(&hs_sum_us) / 1e6);
     fprintf(out, "duet_handshake_duration_seconds_count %lu\n", atomic_load(&hs_count));
+    fprintf(out, "# HELP duet_chain_cache_hits_total Handshakes whose client chain was answered by "
+                 "the verified-chain cache.\n# TYPE duet_chain_cache_hits_total counter\n"
+                 "duet_chain_cache_hits_total %lu\n",
+            tls_chain_cache_hits());
     fprintf(out, "# HELP duet_connections_active Client connections open now.\n"
                  "# TYPE duet_connections_active gauge\nduet_connections_active %ld\n",
             atomic_load(&conn_active));

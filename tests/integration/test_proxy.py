@@ -955,3 +955,29 @@ def test_resumption_carries_the_identity_and_reload_retires_tickets(dpki, procs,
     hs = d.log.wait_event("handshake", mark, result="failed")
     assert "was revoked on" in hs["reason"], hs
     assert "(reason:" in hs["reason"]
+
+
+def test_chain_cache_answers_repeat_clients_but_never_an_expired_certificate(
+        dpki, procs, fresh_echo, tmp_path):
+    """A client presenting the same chain again is answered by the verified-chain cache
+    (the metric counts it), yet once its certificate has expired the cached chain is not
+    used: the handshake is refused with the expiry in the log."""
+    short_crt, short_key = dpki.issue("client", "brief", "--ttl", "6s", out=tmp_path / "brief")
+    d = start_duet(procs, dpki.duet_bin, tmp_path / "cache", "proxy",
+                   proxy_args(dpki, "127.0.0.1:%d" % fresh_echo.port, "--allow", "any",
+                              "--no-session-tickets"), "cache")
+    ctx = client_context(dpki.roots, short_crt, short_key)
+    before = metrics(d.admin).get("duet_chain_cache_hits_total", 0)
+    for _ in range(3):
+        status, _, _ = _get_once(d.port, ctx)
+        assert status == b"HTTP/1.1 200 OK"
+    hits = metrics(d.admin).get("duet_chain_cache_hits_total", 0)
+    assert hits - before >= 2, "repeat handshakes with one chain should hit the cache"
+    time.sleep(7)
+    mark = d.log.mark()
+    with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
+        status, _, _ = _get_once(d.port, ctx)
+        assert not status.startswith(b"HTTP/1.1 200"), "an expired certificate must not get in"
+        raise ConnectionError("refused without an exception")
+    hs = d.log.wait_event("handshake", mark, result="failed")
+    assert "expired on" in hs["reason"], hs
