@@ -568,16 +568,21 @@ log_authz(struct conn *c, const struct policy_decision *d, const char *method, c
           const char *path)
 {
     char labels[512], rl[256], ll[128];
-    json_t *f = json_pack("{s:s,s:s,s:s,s:s}", "listener", c->gl->cfg->name, "peer", c->peer,
-                          "decision", d->allow ? "allow" : "deny", "rule", d->rule);
+    struct log_line line;
 
-    json_object_set_new(f, "identity", c->id != NULL ? json_string(c->id->name) : json_null());
+    /* Written for every request: built without a JSON tree. */
+    log_line_begin(&line, d->allow ? "info" : "warn", "authz");
+    log_line_str(&line, "listener", c->gl->cfg->name);
+    log_line_str(&line, "peer", c->peer);
+    log_line_str(&line, "decision", d->allow ? "allow" : "deny");
+    log_line_str(&line, "rule", d->rule);
+    log_line_str(&line, "identity", c->id != NULL ? c->id->name : NULL);
     if (method != NULL) {
-        json_object_set_new(f, "method", json_string(method));
-        json_object_set_new(f, "host", host != NULL ? json_string(host) : json_null());
-        json_object_set_new(f, "path", json_string(path));
+        log_line_str(&line, "method", method);
+        log_line_str(&line, "host", host);
+        log_line_str(&line, "path", path);
     }
-    log_event(d->allow ? "info" : "warn", "authz", f);
+    log_line_end(&line);
     metrics_label(rl, sizeof(rl), d->rule);
     metrics_label(ll, sizeof(ll), c->gl->cfg->name);
     snprintf(labels, sizeof(labels), "listener=\"%s\",rule=\"%s\",decision=\"%s\"", ll, rl,

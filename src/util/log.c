@@ -77,6 +77,136 @@ log_event(const char *level, const char *event, json_t *fields)
     free(line);
 }
 
+/* The length of the valid UTF-8 sequence at p (at most n bytes), or 0. */
+static size_t
+utf8_seq(const unsigned char *p, size_t n)
+{
+    size_t len;
+    unsigned int cp;
+
+    if (p[0] < 0x80)
+        return 1;
+    if (p[0] >= 0xC2 && p[0] <= 0xDF) {
+        len = 2;
+        cp = p[0] & 0x1F;
+    } else if (p[0] >= 0xE0 && p[0] <= 0xEF) {
+        len = 3;
+        cp = p[0] & 0x0F;
+    } else if (p[0] >= 0xF0 && p[0] <= 0xF4) {
+        len = 4;
+        cp = p[0] & 0x07;
+    } else {
+        return 0;
+    }
+    if (len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3F);
+    }
+    if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+        (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+        return 0;
+    return len;
+}
+
+static void
+line_put(struct log_line *l, const char *s, size_t n)
+{
+    if (l->truncated || l->len + n + 2 >= sizeof(l->buf)) {
+        l->truncated = true;
+        return;
+    }
+    memcpy(l->buf + l->len, s, n);
+    l->len += n;
+}
+
+static void
+line_quoted(struct log_line *l, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = strlen(s);
+    char esc[8];
+
+    line_put(l, "\"", 1);
+    for (size_t i = 0; i < n && !l->truncated;) {
+        unsigned char c = p[i];
+        size_t k;
+        if (c == '"' || c == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)c;
+            line_put(l, esc, 2);
+            i++;
+        } else if (c < 0x20 || c == 0x7F) {
+            snprintf(esc, sizeof(esc), "\\u%04x", c);
+            line_put(l, esc, 6);
+            i++;
+        } else if ((k = utf8_seq(p + i, n - i)) > 0) {
+            line_put(l, s + i, k);
+            i += k;
+        } else {
+            snprintf(esc, sizeof(esc), "\\u%04x", c);
+            line_put(l, esc, 6);
+            i++;
+        }
+    }
+    line_put(l, "\"", 1);
+}
+
+void
+log_line_begin(struct log_line *l, const char *level, const char *event)
+{
+    struct timeval tv;
+    struct tm tm;
+    char ts[40];
+
+    gettimeofday(&tv, NULL);
+    gmtime_r(&tv.tv_sec, &tm);
+    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(ts + strlen(ts), sizeof(ts) - strlen(ts), ".%03ldZ", (long)(tv.tv_usec / 1000));
+    l->len = 0;
+    l->truncated = false;
+    line_put(l, "{\"time\":", 8);
+    line_quoted(l, ts);
+    line_put(l, ",\"level\":", 9);
+    line_quoted(l, level);
+    line_put(l, ",\"event\":", 9);
+    line_quoted(l, event);
+    l->last_good = l->len;
+}
+
+void
+log_line_str(struct log_line *l, const char *key, const char *value)
+{
+    if (l->truncated)
+        return;
+    line_put(l, ",", 1);
+    line_quoted(l, key);
+    line_put(l, ":", 1);
+    if (value != NULL)
+        line_quoted(l, value);
+    else
+        line_put(l, "null", 4);
+    if (!l->truncated)
+        l->last_good = l->len;
+}
+
+void
+log_line_end(struct log_line *l)
+{
+    static const char tail[] = ",\"truncated\":true";
+
+    if (l->truncated) {
+        l->len = l->last_good;
+        memcpy(l->buf + l->len, tail, sizeof(tail) - 1);
+        l->len += sizeof(tail) - 1;
+    }
+    l->buf[l->len++] = '}';
+    l->buf[l->len++] = '\n';
+    (void)!write(log_fd, l->buf, l->len);
+}
+
 void
 log_msg(const char *level, const char *event, const char *fmt, ...)
 {
