@@ -20,9 +20,12 @@
 #include <sys/stat.h>
 
 #include <arpa/inet.h>
+#include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
+#include "lib/fileio.h"
 #include "lib/load.h"
 #include "lib/verify.h"
 #include "lib/x509util.h"
@@ -64,7 +67,28 @@ struct tls_sslstate {
     char *name;
 };
 
+/*
+ * Ticket keys shared by several duet instances (RFC 5077 4's recommended
+ * construction, as OpenSSL applies it): a 16-byte name, an AES-256-CBC key and
+ * an HMAC-SHA256 key.  The first key of the file seals new tickets; all of
+ * them open tickets, so keys can be rotated by putting the new one first.
+ */
+#define TICKET_KEY_BYTES 80
+#define MAX_TICKET_KEYS 8
+
+struct ticket_key {
+    unsigned char name[16];
+    unsigned char aes[32];
+    unsigned char hmac[32];
+};
+
+struct ticket_keys {
+    struct ticket_key k[MAX_TICKET_KEYS];
+    int n;
+};
+
 static int trust_idx = -1;
+static int tkeys_idx = -1;
 static int ssl_idx = -1;
 static CRYPTO_ONCE idx_once = CRYPTO_ONCE_STATIC_INIT;
 
@@ -107,8 +131,23 @@ sslstate_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl
 }
 
 static void
+tkeys_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+    (void)parent;
+    (void)ad;
+    (void)idx;
+    (void)argl;
+    (void)argp;
+    if (ptr != NULL) {
+        OPENSSL_cleanse(ptr, sizeof(struct ticket_keys));
+        free(ptr);
+    }
+}
+
+static void
 idx_init(void)
 {
+    tkeys_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, tkeys_free_cb);
     trust_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, trust_free_cb);
     ssl_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, sslstate_free_cb);
 }
@@ -604,6 +643,134 @@ base_ctx(const SSL_METHOD *m, const struct tls_opts *o, struct duet_err *err)
     return ctx;
 }
 
+static int
+hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/*
+ * Read ticket keys: one per line, 160 hex digits (80 bytes: name, AES key,
+ * HMAC key); '#' starts a comment.  The file must be readable by its owner
+ * only, like a private key.
+ */
+static int
+load_ticket_keys(const char *path, bool insecure_mode, struct ticket_keys *out,
+                 struct duet_err *err)
+{
+    uint8_t *data = NULL;
+    size_t len = 0;
+    int line = 0;
+    int rc = -1;
+
+    memset(out, 0, sizeof(*out));
+    if (!insecure_mode && check_key_mode(path, err) != 0)
+        return -1;
+    if (fileio_read(path, &data, &len, err) != 0)
+        return -1;
+    for (char *p = (char *)data; p != NULL && *p != '\0';) {
+        char *nl = strchr(p, '\n');
+        size_t n = nl != NULL ? (size_t)(nl - p) : strlen(p);
+        unsigned char raw[TICKET_KEY_BYTES];
+        size_t k = 0;
+        bool blank = true;
+
+        line++;
+        for (size_t i = 0; i < n; i++) {
+            if (p[i] == '#')
+                break;
+            if (p[i] == ' ' || p[i] == '\t' || p[i] == '\r')
+                continue;
+            blank = false;
+            int hi = hexval((unsigned char)p[i]);
+            int lo = i + 1 < n ? hexval((unsigned char)p[i + 1]) : -1;
+            if (hi < 0 || lo < 0 || k >= sizeof(raw)) {
+                err_set(err, DUET_ERR_INPUT,
+                        "%s:%d: expected %d hex digits (a 16-byte name, a 32-byte AES key, a "
+                        "32-byte HMAC key); generate one with: openssl rand -hex 80",
+                        path, line, 2 * TICKET_KEY_BYTES);
+                goto out;
+            }
+            raw[k++] = (unsigned char)(hi * 16 + lo);
+            i++;
+        }
+        if (!blank) {
+            if (k != sizeof(raw)) {
+                err_set(err, DUET_ERR_INPUT,
+                        "%s:%d: a ticket key is %d hex digits; this line has %zu", path, line,
+                        2 * TICKET_KEY_BYTES, 2 * k);
+                goto out;
+            }
+            if (out->n == MAX_TICKET_KEYS) {
+                err_set(err, DUET_ERR_INPUT, "%s: more than %d ticket keys", path, MAX_TICKET_KEYS);
+                goto out;
+            }
+            memcpy(out->k[out->n].name, raw, 16);
+            memcpy(out->k[out->n].aes, raw + 16, 32);
+            memcpy(out->k[out->n].hmac, raw + 48, 32);
+            out->n++;
+        }
+        OPENSSL_cleanse(raw, sizeof(raw));
+        p = nl != NULL ? nl + 1 : NULL;
+    }
+    if (out->n == 0) {
+        err_set(err, DUET_ERR_INPUT, "%s: no ticket key; generate one with: openssl rand -hex 80",
+                path);
+        goto out;
+    }
+    rc = 0;
+out:
+    OPENSSL_cleanse(data, len);
+    free(data);
+    return rc;
+}
+
+/* Seal (enc) or open a ticket with the shared keys; see load_ticket_keys. */
+static int
+ticket_key_cb(SSL *s, unsigned char key_name[16], unsigned char *iv, EVP_CIPHER_CTX *cctx,
+              EVP_MAC_CTX *hctx, int enc)
+{
+    struct ticket_keys *tk = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(s), tkeys_idx);
+    struct ticket_key *k = NULL;
+    OSSL_PARAM params[3];
+    int i;
+
+    if (tk == NULL || tk->n == 0)
+        return -1;
+    if (enc) {
+        k = &tk->k[0];
+        memcpy(key_name, k->name, 16);
+        if (RAND_bytes(iv, 16) != 1 ||
+            !EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k->aes, iv))
+            return -1;
+        i = 1;
+    } else {
+        for (i = 0; i < tk->n; i++) {
+            if (memcmp(key_name, tk->k[i].name, 16) == 0) {
+                k = &tk->k[i];
+                break;
+            }
+        }
+        if (k == NULL)
+            return 0; /* unknown key: a full handshake */
+        if (!EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k->aes, iv))
+            return -1;
+        i = i == 0 ? 1 : 2; /* an older key: renew the ticket under the current one */
+    }
+    params[0] = OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, k->hmac, 32);
+    params[1] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
+    params[2] = OSSL_PARAM_construct_end();
+    if (!EVP_MAC_CTX_set_params(hctx, params))
+        return -1;
+    return i;
+}
+
 /* A server context; see tls.h. */
 int
 tls_server_ctx_new(const struct tls_opts *o, SSL_CTX **out, struct tls_ctx_info *info,
@@ -624,7 +791,33 @@ tls_server_ctx_new(const struct tls_opts *o, SSL_CTX **out, struct tls_ctx_info 
     SSL_CTX_set_verify(ctx,
                        SSL_VERIFY_PEER | (o->verify_optional ? 0 : SSL_VERIFY_FAIL_IF_NO_PEER_CERT),
                        NULL);
-    if (o->session_tickets) {
+    if (o->session_tickets && o->ticket_keys_file != NULL) {
+        /*
+         * Stateless tickets sealed with shared keys: any duet holding the same
+         * file resumes them.  Each ticket carries the session with the client
+         * certificate, and a resumed session is re-checked (tls_check_resumed)
+         * because a ticket may outlive this configuration.
+         */
+        static const unsigned char sid_ctx[] = "duet-proxy";
+        struct ticket_keys *tk = calloc(1, sizeof(*tk));
+        if (tk == NULL) {
+            err_nomem(err);
+            goto err;
+        }
+        if (load_ticket_keys(o->ticket_keys_file, o->insecure_key_mode, tk, err) != 0 ||
+            !SSL_CTX_set_ex_data(ctx, tkeys_idx, tk)) {
+            OPENSSL_cleanse(tk, sizeof(*tk));
+            free(tk);
+            if (err->kind == DUET_ERR_NONE)
+                err_nomem(err);
+            goto err;
+        }
+        SSL_CTX_clear_options(ctx, SSL_OP_NO_TICKET);
+        SSL_CTX_set_num_tickets(ctx, 1);
+        SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
+        SSL_CTX_set_timeout(ctx, 3600);
+        SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_key_cb);
+    } else if (o->session_tickets) {
         /*
          * Stateless TLS 1.3 tickets (RFC 8446 4.6.1), one per handshake: each
          * ticket carries the session, client certificate included, so a second

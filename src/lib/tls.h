@@ -51,6 +51,7 @@ struct tls_opts {
     bool crl_expired_ok;         /* an expired CRL is still used instead of failing handshakes */
     bool session_tickets;        /* server: issue one TLS 1.3 ticket per full handshake */
     bool no_chain_cache;         /* verify every presented chain in full (see tls.c) */
+    const char *ticket_keys_file; /* server: stateless tickets sealed with these shared keys */
 };
 
 /* The expiry of what a context loaded, for metrics. */

@@ -146,6 +146,7 @@ listener_clear(struct listener_cfg *l)
     free(l->cacert);
     strv_free(l->crls, l->ncrls);
     free(l->alpn);
+    free(l->ticket_keys);
     for (size_t i = 0; i < l->ntargets; i++)
         net_addr_clear(&l->targets[i]);
     free(l->targets);
@@ -302,7 +303,7 @@ enum {
     F_MODE, F_ADMIN, F_LOG, F_VERIFY, F_TLS12, F_ALPN, F_XFCC, F_PPV2, F_UNSAFE, F_UP_CERT,
     F_UP_KEY, F_UP_CACERT, F_UP_NAME, F_WORKERS, F_HS_TIMEOUT, F_IDLE_TIMEOUT, F_MAX_CONNS,
     F_MAX_HEADER, F_CONFIG, F_CHECK, F_SERVER_NAME, F_VERIFY_URI, F_DENY, F_INSECURE_KEY, F_HELP,
-    F_FAIL_BURST, F_FAIL_RATE, F_NO_TICKETS
+    F_FAIL_BURST, F_FAIL_RATE, F_NO_TICKETS, F_TICKET_KEYS
 };
 
 static int
@@ -336,7 +337,8 @@ proxy_usage(FILE *out, enum proxy_role role)
                 "usage: duet proxy --listen ADDR:PORT --target ADDR:PORT|unix:PATH --cert CHAIN.pem\n"
                 "                  --key KEY.pem --cacert ROOTS.pem [--crl CRL.pem]... [--allow PATTERN]...\n"
                 "                  [--mode http|tcp] [--admin ADDR:PORT] [--log FILE]\n"
-                "                  [--verify required|optional] [--tls12] [--no-session-tickets] [--alpn LIST]\n"
+                "                  [--verify required|optional] [--tls12] [--alpn LIST]\n"
+                "                  [--no-session-tickets | --ticket-keys FILE]\n"
                 "                  [--client-cert-header sanitize|forward_only|append_forward|sanitize_set]\n"
                 "                  [--proxy-protocol] [--unsafe-target] [--crl-scope chain|leaf]\n"
                 "                  [--crl-expired reject|warn] [--upstream-cert F --upstream-key F]\n"
@@ -374,6 +376,7 @@ proxy_cfg_from_args(int argc, char **argv, enum proxy_role role, struct proxy_cf
         {"verify", required_argument, NULL, F_VERIFY},
         {"tls12", no_argument, NULL, F_TLS12},
         {"no-session-tickets", no_argument, NULL, F_NO_TICKETS},
+        {"ticket-keys", required_argument, NULL, F_TICKET_KEYS},
         {"alpn", required_argument, NULL, F_ALPN},
         {"client-cert-header", required_argument, NULL, F_XFCC},
         {"proxy-protocol", no_argument, NULL, F_PPV2},
@@ -524,6 +527,12 @@ proxy_cfg_from_args(int argc, char **argv, enum proxy_role role, struct proxy_cf
             if (role != ROLE_SERVER)
                 goto unknown;
             l->no_tickets = true;
+            break;
+        case F_TICKET_KEYS:
+            if (role != ROLE_SERVER)
+                goto unknown;
+            if (set_str(&l->ticket_keys, v, err) != 0)
+                goto out;
             break;
         case F_ALPN:
             if (set_str(&l->alpn, v, err) != 0)
@@ -869,6 +878,12 @@ l_tickets(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_er
 }
 
 static int
+l_ticket_keys(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err)
+{
+    return ycfg_string(y, v, p, &((struct lctx *)t)->l->ticket_keys, err);
+}
+
+static int
 l_ppv2(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err)
 {
     return ycfg_bool(y, v, p, &((struct lctx *)t)->l->proxy_protocol, err);
@@ -1094,6 +1109,7 @@ static const struct ycfg_key listener_keys[] = {
     {"verify", l_verify, false},
     {"tls12", l_tls12, false},
     {"session_tickets", l_tickets, false},
+    {"ticket_keys", l_ticket_keys, false},
     {"alpn", l_alpn, false},
     {"client_cert_header", l_xfcc, false},
     {"proxy_protocol", l_ppv2, false},
@@ -1316,6 +1332,7 @@ proxy_cfg_files(const struct proxy_cfg *c, const char **out, size_t max)
         ADD(l->up_cert);
         ADD(l->up_key);
         ADD(l->up_cacert);
+        ADD(l->ticket_keys);
     }
 #undef ADD
     return n;

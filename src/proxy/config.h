@@ -48,6 +48,7 @@ struct listener_cfg {
     bool tls12;
     bool verify_optional;
     bool no_tickets;     /* server: no TLS session tickets (every connection a full handshake) */
+    char *ticket_keys;   /* server: shared ticket keys file (stateless tickets), or NULL */
     char *alpn;
     /* Upstreams. */
     struct net_addr *targets;

@@ -144,6 +144,7 @@ gen_build(struct proxy_cfg *cfg, struct gen **out, struct duet_err *err)
         if (cfg->role == ROLE_SERVER) {
             o.alpn = l->alpn != NULL ? l->alpn : (l->mode == MODE_HTTP ? "http/1.1" : NULL);
             o.session_tickets = !l->no_tickets;
+            o.ticket_keys_file = l->ticket_keys;
             if (tls_server_ctx_new(&o, &gl->ssl_ctx, &gl->info, err) != 0)
                 goto err_named;
             if (l->up_cacert != NULL) {

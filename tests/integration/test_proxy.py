@@ -981,3 +981,60 @@ def test_chain_cache_answers_repeat_clients_but_never_an_expired_certificate(
         raise ConnectionError("refused without an exception")
     hs = d.log.wait_event("handshake", mark, result="failed")
     assert "expired on" in hs["reason"], hs
+
+
+def test_shared_ticket_keys_resume_across_instances_and_recheck_revocation(
+        dpki, procs, fresh_echo, tmp_path):
+    """Two proxies with the same --ticket-keys file: a ticket from one resumes on the
+    other with the client's identity. Tickets then outlive a reload, so a resumed session is
+    re-checked: once the client is revoked and the CRL reloaded, its resumption is refused."""
+    crt, key = dpki.issue("client", "roaming", out=tmp_path / "roaming")
+    keys = tmp_path / "ticket.keys"
+    keys.write_text(subprocess.run(["openssl", "rand", "-hex", "80"], capture_output=True,
+                                   text=True, check=True).stdout)
+    os.chmod(keys, 0o600)
+    crl = tmp_path / "crl.pem"
+    shutil.copy(dpki.crl, crl)
+    args = proxy_args(dpki, "127.0.0.1:%d" % fresh_echo.port, "--allow", "any",
+                      "--ticket-keys", keys, crl=crl)
+    a = start_duet(procs, dpki.duet_bin, tmp_path / "a", "proxy", args, "a")
+    b = start_duet(procs, dpki.duet_bin, tmp_path / "b", "proxy", args, "b")
+    ctx = client_context(dpki.roots, crt, key)
+    status, ticket, reused = _get_once(a.port, ctx)
+    assert status == b"HTTP/1.1 200 OK" and not reused
+    mark = b.log.mark()
+    status, ticket2, reused = _get_once(b.port, ctx, ticket)
+    assert status == b"HTTP/1.1 200 OK"
+    assert reused, "B should resume the ticket A issued"
+    hs = b.log.wait_event("handshake", mark, result="ok")
+    assert hs["resumed"] is True and hs["identity"]["name"] == "spiffe://test-corp/roaming"
+
+    dpki.revoke(crt)
+    mark = b.log.mark()
+    shutil.copy(dpki.gen_crl(tmp_path / "crl-new.pem"), crl)
+    b.proc.send_signal(signal.SIGHUP)
+    b.log.wait_event("reload", mark, result="ok")
+    mark = b.log.mark()
+    with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
+        status, _, _ = _get_once(b.port, ctx, ticket2)
+        assert not status.startswith(b"HTTP/1.1 200"), "a revoked client must not resume"
+        raise ConnectionError("refused without an exception")
+    hs = b.log.wait_event("handshake", mark, result="failed")
+    assert hs["reason"].startswith("resumed session: certificate"), hs
+    assert "was revoked on" in hs["reason"]
+
+
+def test_ticket_keys_file_is_checked(dpki, tmp_path, run):
+    bad = tmp_path / "bad.keys"
+    bad.write_text("00ff\n")
+    os.chmod(bad, 0o600)
+    p = run("proxy", "--listen", "127.0.0.1:%d" % free_port(), "--target", "127.0.0.1:9",
+            "--cert", dpki.server_crt, "--key", dpki.server_key, "--cacert", dpki.roots,
+            "--allow", "any", "--ticket-keys", bad, "--check")
+    assert p.returncode == 1, p.stderr
+    assert "%s:1: a ticket key is 160 hex digits" % bad in p.stderr
+    os.chmod(bad, 0o644)
+    p = run("proxy", "--listen", "127.0.0.1:%d" % free_port(), "--target", "127.0.0.1:9",
+            "--cert", dpki.server_crt, "--key", dpki.server_key, "--cacert", dpki.roots,
+            "--allow", "any", "--ticket-keys", bad, "--check")
+    assert p.returncode == 1 and "chmod 600" in p.stderr, p.stderr
