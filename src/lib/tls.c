@@ -643,17 +643,6 @@ base_ctx(const SSL_METHOD *m, const struct tls_opts *o, struct duet_err *err)
     return ctx;
 }
 
-static int
-hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 /*
  * Read ticket keys: one per line, 160 hex digits (80 bytes: name, AES key,
@@ -688,8 +677,8 @@ load_ticket_keys(const char *path, bool insecure_mode, struct ticket_keys *out,
             if (p[i] == ' ' || p[i] == '\t' || p[i] == '\r')
                 continue;
             blank = false;
-            int hi = hexval((unsigned char)p[i]);
-            int lo = i + 1 < n ? hexval((unsigned char)p[i + 1]) : -1;
+            int hi = x509u_hexval((unsigned char)p[i]);
+            int lo = i + 1 < n ? x509u_hexval((unsigned char)p[i + 1]) : -1;
             if (hi < 0 || lo < 0 || k >= sizeof(raw)) {
                 err_set(err, DUET_ERR_INPUT,
                         "%s:%d: expected %d hex digits (a 16-byte name, a 32-byte AES key, a "

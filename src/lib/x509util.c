@@ -79,6 +79,18 @@ x509u_name_cn(const X509_NAME *name)
     return s;
 }
 
+int
+x509u_hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 /* Colon hex of a byte string; see x509util.h. */
 char *
 x509u_hex_colon(const uint8_t *buf, size_t len)

@@ -24,6 +24,8 @@ char *x509u_name(const X509_NAME *name);
 char *x509u_name_cn(const X509_NAME *name);
 /* Serial as upper-case hex bytes joined by colons ("3F:A1:07"); NULL on OOM. */
 char *x509u_serial(const ASN1_INTEGER *serial);
+/* The value of one hex digit, or -1. */
+int x509u_hexval(int c);
 /* Bytes as upper-case hex joined by colons; NULL on OOM. */
 char *x509u_hex_colon(const uint8_t *buf, size_t len);
 /* SHA-256 of the certificate's DER as colon hex; NULL on failure. */

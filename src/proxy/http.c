@@ -14,17 +14,8 @@
 #include <string.h>
 #include <strings.h>
 
-static int
-hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
+#include "lib/x509util.h"
+
 
 static bool
 unreserved(unsigned char c)
@@ -61,8 +52,8 @@ http_normalize_target(const char *target, char **out, struct duet_err *err)
     for (size_t i = 0; i < plen; i++) {
         unsigned char c = (unsigned char)target[i];
         if (c == '%') {
-            int hi = i + 2 < plen ? hexval(target[i + 1]) : -1;
-            int lo = i + 2 < plen ? hexval(target[i + 2]) : -1;
+            int hi = i + 2 < plen ? x509u_hexval(target[i + 1]) : -1;
+            int lo = i + 2 < plen ? x509u_hexval(target[i + 2]) : -1;
             if (hi < 0 || lo < 0) {
                 err_set(err, DUET_ERR_INPUT, "malformed percent-encoding in the path");
                 goto out;
