@@ -2030,7 +2030,20 @@ proxy_run(struct proxy_cfg *cfg, int argc, char **argv)
         struct worker *w = &px->workers[i];
         w->idx = i;
         w->px = px;
-        w->base = event_base_new();
+        {
+            /*
+             * epoll with a changelist: an event enabled and disabled again
+             * within one loop iteration (a bufferevent write) costs no
+             * epoll_ctl.  Safe here because no descriptor is dup'd within one
+             * loop (the unix listener is dup'd across workers, each with its
+             * own loop).
+             */
+            struct event_config *ec = event_config_new();
+            if (ec != NULL)
+                event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+            w->base = ec != NULL ? event_base_new_with_config(ec) : event_base_new();
+            event_config_free(ec);
+        }
         if (w->base == NULL)
             fatal("cannot create an event loop");
         if (worker_listen(w, &g->cfg, shared_unix, &err) != 0)
