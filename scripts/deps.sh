@@ -17,6 +17,8 @@ libjansson-dev
 libcmocka-dev
 libsqlite3-dev
 libyaml-dev
+libevent-dev
+libhttp-parser-dev
 python3
 python3-pytest
 curl
