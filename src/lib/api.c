@@ -24,7 +24,7 @@ struct duet_verifier {
     struct duet_err err;
     STACK_OF(X509) *trusted;
     STACK_OF(X509) *untrusted;
-    STACK_OF(X509_CRL) *crls;
+    struct revset *revs;
     X509_STORE *store; /* built from `trusted` on first use after a change */
     char *password;
     char *name;
@@ -52,8 +52,8 @@ duet_verifier_new(void)
         return NULL;
     v->trusted = sk_X509_new_null();
     v->untrusted = sk_X509_new_null();
-    v->crls = sk_X509_CRL_new_null();
-    if (v->trusted == NULL || v->untrusted == NULL || v->crls == NULL) {
+    v->revs = revset_new();
+    if (v->trusted == NULL || v->untrusted == NULL || v->revs == NULL) {
         duet_verifier_free(v);
         return NULL;
     }
@@ -69,7 +69,7 @@ duet_verifier_free(struct duet_verifier *v)
         return;
     OSSL_STACK_OF_X509_free(v->trusted);
     OSSL_STACK_OF_X509_free(v->untrusted);
-    sk_X509_CRL_pop_free(v->crls, X509_CRL_free);
+    revset_free(v->revs);
     X509_STORE_free(v->store);
     fileio_free_secret(v->password);
     free(v->name);
@@ -144,36 +144,10 @@ duet_verifier_add_untrusted_file(struct duet_verifier *v, const char *path)
 int
 duet_verifier_add_crl_file(struct duet_verifier *v, const char *path)
 {
-    STACK_OF(X509_CRL) *crls = NULL;
-    int rc = -1;
-
     err_clear(&v->err);
     if (path == NULL)
         return err_set(&v->err, DUET_ERR_INPUT, "no file given");
-    if (load_crls_file(path, &crls, &v->err) != 0)
-        return -1;
-    for (int i = 0; i < sk_X509_CRL_num(crls); i++) {
-        if (X509_CRL_get0_nextUpdate(sk_X509_CRL_value(crls, i)) == NULL) {
-            char *iss = x509u_name(X509_CRL_get_issuer(sk_X509_CRL_value(crls, i)));
-            err_set(&v->err, DUET_ERR_INPUT,
-                    "%s: the CRL of %s has no nextUpdate, so its freshness cannot be judged", path,
-                    iss != NULL ? iss : "?");
-            free(iss);
-            goto out;
-        }
-    }
-    while (sk_X509_CRL_num(crls) > 0) {
-        X509_CRL *c = sk_X509_CRL_shift(crls);
-        if (!sk_X509_CRL_push(v->crls, c)) {
-            X509_CRL_free(c);
-            err_nomem(&v->err);
-            goto out;
-        }
-    }
-    rc = 0;
-out:
-    sk_X509_CRL_pop_free(crls, X509_CRL_free);
-    return rc;
+    return revset_add_file(v->revs, path, &v->err);
 }
 
 int
@@ -283,7 +257,7 @@ verify_certs(struct duet_verifier *v, STACK_OF(X509) *certs)
     memset(&p, 0, sizeof(p));
     p.store = v->store;
     p.untrusted = v->untrusted;
-    p.crls = v->crls;
+    p.revs = v->revs;
     p.purpose = v->purpose;
     p.name = v->name;
     p.use_time = v->use_time;

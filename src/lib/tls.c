@@ -52,7 +52,7 @@ struct chain_entry {
 
 struct tls_trust {
     X509_STORE *store;
-    STACK_OF(X509_CRL) *crls;
+    struct revset *revs;
     enum duet_crl_scope scope;
     enum duet_purpose purpose;
     bool crl_expired_ok;
@@ -105,7 +105,7 @@ trust_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, v
     if (t == NULL)
         return;
     X509_STORE_free(t->store);
-    sk_X509_CRL_pop_free(t->crls, X509_CRL_free);
+    revset_free(t->revs);
     for (size_t i = 0; t->cache != NULL && i < CHAIN_CACHE_SLOTS; i++)
         OSSL_STACK_OF_X509_free(t->cache[i].chain);
     free(t->cache);
@@ -233,23 +233,20 @@ chain_key(X509_STORE_CTX *ctx, const char *name, uint8_t key[32])
     return ok;
 }
 
-/* Whether a cached chain still holds now: time, and no certificate in a CRL. */
+/* Whether a cached chain still holds now: time, and revocation as on a full check. */
 static bool
 chain_entry_holds(const struct tls_trust *t, const struct chain_entry *e, int64_t now)
 {
+    struct verify_params p;
+    struct duet_err err;
+
     if (now < e->valid_from || now >= e->valid_until)
         return false;
-    for (int i = 0; i + 1 < sk_X509_num(e->chain); i++) {
-        X509 *x = sk_X509_value(e->chain, i);
-        for (int k = 0; t->crls != NULL && k < sk_X509_CRL_num(t->crls); k++) {
-            X509_CRL *crl = sk_X509_CRL_value(t->crls, k);
-            X509_REVOKED *rev = NULL;
-            if (X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_issuer_name(x)) == 0 &&
-                X509_CRL_get0_by_cert(crl, &rev, x) == 1)
-                return false;
-        }
-    }
-    return true;
+    memset(&p, 0, sizeof(p));
+    p.revs = t->revs;
+    p.crl_scope = t->scope;
+    p.accept_expired_crl = t->crl_expired_ok;
+    return verify_revocation(e->chain, &p, now, NULL, NULL, &err) == 0;
 }
 
 static void
@@ -274,9 +271,9 @@ chain_cache_store(struct tls_trust *t, const uint8_t key[32], X509_STORE_CTX *ct
         if (v < e.valid_until)
             e.valid_until = v;
     }
-    for (int k = 0; !t->crl_expired_ok && t->crls != NULL && k < sk_X509_CRL_num(t->crls); k++) {
-        if (x509u_time(X509_CRL_get0_nextUpdate(sk_X509_CRL_value(t->crls, k)), &v) &&
-            v < e.valid_until)
+    for (size_t k = 0; !t->crl_expired_ok && k < revset_count(t->revs); k++) {
+        v = revcrl_next_update(revset_get0(t->revs, k));
+        if (v < e.valid_until)
             e.valid_until = v;
     }
     pthread_mutex_lock(&t->cache_lock);
@@ -321,7 +318,7 @@ cert_verify_cb(X509_STORE_CTX *ctx, void *arg)
     }
     memset(&p, 0, sizeof(p));
     p.store = t->store;
-    p.crls = t->crls;
+    p.revs = t->revs;
     p.crl_scope = t->scope;
     p.purpose = t->purpose;
     p.accept_expired_crl = t->crl_expired_ok;
@@ -507,39 +504,23 @@ load_trust(SSL_CTX *ctx, const struct tls_opts *o, enum duet_purpose purpose,
     OSSL_STACK_OF_X509_free(anchors);
     if (names != NULL)
         SSL_CTX_set_client_CA_list(ctx, names); /* announced in CertificateRequest */
+    if (o->ncrl_files > 0 && (t->revs = revset_new()) == NULL)
+        return err_nomem(err);
     for (size_t i = 0; i < o->ncrl_files; i++) {
-        STACK_OF(X509_CRL) *crls = NULL;
-        if (load_crls_file(o->crl_files[i], &crls, err) != 0)
+        size_t first = revset_count(t->revs);
+        if (revset_add_file(t->revs, o->crl_files[i], err) != 0)
             return -1;
-        if (t->crls == NULL && (t->crls = sk_X509_CRL_new_null()) == NULL) {
-            sk_X509_CRL_pop_free(crls, X509_CRL_free);
-            return err_nomem(err);
-        }
-        while (sk_X509_CRL_num(crls) > 0) {
-            X509_CRL *c = sk_X509_CRL_shift(crls);
-            int64_t nu = 0;
-            char *iss = x509u_name(X509_CRL_get_issuer(c));
-            if (X509_CRL_get0_nextUpdate(c) == NULL ||
-                !x509u_time(X509_CRL_get0_nextUpdate(c), &nu)) {
-                err_set(err, DUET_ERR_INPUT, "%s: the CRL of %s has no nextUpdate", o->crl_files[i],
-                        iss != NULL ? iss : "?");
-                free(iss);
-                X509_CRL_free(c);
-                sk_X509_CRL_pop_free(crls, X509_CRL_free);
-                return -1;
-            }
+        for (size_t k = first; k < revset_count(t->revs); k++) {
+            const struct revcrl *c = revset_get0(t->revs, k);
+            int64_t nu = revcrl_next_update(c);
+            char *iss = x509u_name(revcrl_get0_issuer(c));
             if (info != NULL && (info->crl_next_update_min == 0 || nu < info->crl_next_update_min))
                 info->crl_next_update_min = nu;
-            if (info_add(info, "CRL", iss != NULL ? iss : "?", o->crl_files[i], nu, err) != 0 ||
-                !sk_X509_CRL_push(t->crls, c)) {
-                free(iss);
-                X509_CRL_free(c);
-                sk_X509_CRL_pop_free(crls, X509_CRL_free);
-                return err->kind ? -1 : err_nomem(err);
-            }
+            int rc = info_add(info, "CRL", iss != NULL ? iss : "?", o->crl_files[i], nu, err);
             free(iss);
+            if (rc != 0)
+                return -1;
         }
-        sk_X509_CRL_free(crls);
     }
     (void)now;
     SSL_CTX_set1_verify_cert_store(ctx, t->store);
@@ -929,13 +910,10 @@ tls_check_resumed(SSL *ssl, struct duet_err *err)
         }
         return -1;
     }
-    for (int i = 0; t->crls != NULL && i < sk_X509_CRL_num(t->crls); i++) {
-        X509_CRL *crl = sk_X509_CRL_value(t->crls, i);
-        X509_REVOKED *rev = NULL;
-        if (X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_issuer_name(peer)) != 0 ||
-            X509_CRL_get0_by_cert(crl, &rev, peer) != 1)
-            continue;
-        x509u_time(X509_REVOKED_get0_revocationDate(rev), &when);
+    struct rev_result r;
+    revset_check(t->revs, peer, NULL, now, t->crl_expired_ok, &r);
+    if (r.status == REV_REVOKED) {
+        when = r.date;
         x509u_fmt_date(when, date, sizeof(date));
         err_set(err, DUET_ERR_INVALID, "resumed session: certificate %s was revoked on %s", label,
                 date);

@@ -9,8 +9,11 @@
  * can mask an earlier one.  Trust anchors may be intermediates
  * (X509_V_FLAG_PARTIAL_CHAIN): a certificate given as trusted is trusted.
  * Revocation: with CRLs, every certificate below the trust anchor (or the
- * leaf only, by choice) must be covered by a current CRL from its issuer; a
- * CRL from another issuer does not count, and an expired one is an error.
+ * leaf only, by choice) must be covered by a current CRL from its issuer,
+ * signed by that issuer's key; a CRL from another issuer does not count, and
+ * an expired one is an error.  duet checks this itself once OpenSSL has
+ * accepted the path, from the compact serial sets of revset.c, so a CRL of a
+ * million entries costs a hash lookup, not OpenSSL's parsed CRL objects.
  * After OpenSSL accepts the chain, duet adds what OpenSSL does not enforce:
  * RSA keys under 2048 bits, DSA keys and curves other than P-256/384/521 are
  * refused everywhere in the chain; SHA-1 and MD5 signatures are refused on
@@ -40,7 +43,6 @@ struct vstate {
     int code;       /* first X509_V_ERR_*, or X509_V_OK */
     int depth;      /* chain index of the certificate it concerns */
     X509 *cert;     /* that certificate (a reference) */
-    X509_CRL *crl;  /* the CRL concerned, for CRL errors (a reference) */
 };
 
 static int vstate_idx = -1;
@@ -68,23 +70,12 @@ verify_cb(int ok, X509_STORE_CTX *ctx)
         return ok;
     code = X509_STORE_CTX_get_error(ctx);
     depth = X509_STORE_CTX_get_error_depth(ctx);
-    if (code == X509_V_ERR_CRL_HAS_EXPIRED && st->p->accept_expired_crl)
-        return 1; /* warn mode: the caller reports stale CRLs itself */
-    if (code == X509_V_ERR_UNABLE_TO_GET_CRL) {
-        STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(ctx);
-        if (chain != NULL && depth == sk_X509_num(chain) - 1 &&
-            depth >= X509_STORE_CTX_get_num_untrusted(ctx))
-            return 1;
-    }
     if (st->code == X509_V_OK) {
         X509 *cur = X509_STORE_CTX_get_current_cert(ctx);
-        X509_CRL *crl = X509_STORE_CTX_get0_current_crl(ctx);
         st->code = code;
         st->depth = depth;
         if (cur != NULL && X509_up_ref(cur))
             st->cert = cur;
-        if (crl != NULL && X509_CRL_up_ref(crl))
-            st->crl = crl;
     }
     return 0;
 }
@@ -177,13 +168,13 @@ list_ekus(X509 *cert, char *buf, size_t len)
 
 /* Issuers of the CRLs given, for "the CRLs given are from ..." hints. */
 static void
-list_crl_issuers(STACK_OF(X509_CRL) *crls, char *buf, size_t len)
+list_crl_issuers(const struct revset *rs, char *buf, size_t len)
 {
     size_t off = 0;
 
     buf[0] = '\0';
-    for (int i = 0; crls != NULL && i < sk_X509_CRL_num(crls); i++) {
-        char *n = x509u_name(X509_CRL_get_issuer(sk_X509_CRL_value(crls, i)));
+    for (size_t i = 0; i < revset_count(rs); i++) {
+        char *n = x509u_name(revcrl_get0_issuer(revset_get0(rs, i)));
         if (n != NULL && off < len) {
             int w = snprintf(buf + off, len - off, "%s%s", off ? "; " : "", n);
             if (w > 0)
@@ -198,33 +189,6 @@ purpose_text(enum duet_purpose p)
 {
     return p == DUET_PURPOSE_SERVER ? "TLS server authentication (serverAuth)"
                                     : "TLS client authentication (clientAuth)";
-}
-
-/* Find the entry revoking cert in the CRLs given; fills date and reason. */
-static bool
-find_revocation(STACK_OF(X509_CRL) *crls, X509 *cert, int64_t *when, char *reason, size_t rlen,
-                char **crl_issuer)
-{
-    for (int i = 0; crls != NULL && i < sk_X509_CRL_num(crls); i++) {
-        X509_CRL *crl = sk_X509_CRL_value(crls, i);
-        X509_REVOKED *rev = NULL;
-        if (X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_issuer_name(cert)) != 0)
-            continue;
-        if (X509_CRL_get0_by_cert(crl, &rev, cert) != 1 || rev == NULL)
-            continue;
-        if (!x509u_time(X509_REVOKED_get0_revocationDate(rev), when))
-            *when = 0;
-        ASN1_ENUMERATED *r = X509_REVOKED_get_ext_d2i(rev, NID_crl_reason, NULL, NULL);
-        if (r != NULL) {
-            snprintf(reason, rlen, "%s", x509u_crl_reason(ASN1_ENUMERATED_get(r)));
-            ASN1_ENUMERATED_free(r);
-        } else {
-            snprintf(reason, rlen, "unspecified");
-        }
-        *crl_issuer = x509u_name(X509_CRL_get_issuer(crl));
-        return true;
-    }
-    return false;
 }
 
 /* Which CA's name constraints does cert (at index i) violate? */
@@ -406,71 +370,6 @@ describe_failure(const struct vstate *st, STACK_OF(X509) *chain, struct duet_err
                 hint[0] ? hint : "subject only");
         return;
     }
-    case X509_V_ERR_CERT_REVOKED: {
-        char reason[48] = "";
-        char *ciss = NULL;
-        if (find_revocation(p->crls, cert, &t, reason, sizeof(reason), &ciss)) {
-            x509u_fmt_date(t, date, sizeof(date));
-            err_set(err, DUET_ERR_INVALID,
-                    "certificate %s was revoked on %s (reason: %s) by the CRL of %s", label, date,
-                    reason, ciss != NULL ? ciss : "?");
-        } else {
-            err_set(err, DUET_ERR_INVALID, "certificate %s is revoked", label);
-        }
-        free(ciss);
-        return;
-    }
-    case X509_V_ERR_UNABLE_TO_GET_CRL: {
-        char *iss = x509u_name(X509_get_issuer_name(cert));
-        list_crl_issuers(p->crls, hint, sizeof(hint));
-        err_set(err, DUET_ERR_INVALID,
-                "no CRL from %s was given to check certificate %s for revocation (the CRLs given "
-                "are from: %s)",
-                iss != NULL ? iss : "?", label, hint);
-        free(iss);
-        return;
-    }
-    case X509_V_ERR_CRL_HAS_EXPIRED:
-    case X509_V_ERR_CRL_NOT_YET_VALID:
-    case X509_V_ERR_ERROR_IN_CRL_LAST_UPDATE_FIELD:
-    case X509_V_ERR_ERROR_IN_CRL_NEXT_UPDATE_FIELD:
-    case X509_V_ERR_CRL_SIGNATURE_FAILURE:
-    case X509_V_ERR_UNABLE_TO_DECRYPT_CRL_SIGNATURE:
-    case X509_V_ERR_UNABLE_TO_GET_CRL_ISSUER:
-    case X509_V_ERR_UNHANDLED_CRITICAL_CRL_EXTENSION:
-    case X509_V_ERR_KEYUSAGE_NO_CRL_SIGN:
-    case X509_V_ERR_DIFFERENT_CRL_SCOPE:
-    case X509_V_ERR_CRL_PATH_VALIDATION_ERROR: {
-        char *ciss = st->crl != NULL ? x509u_name(X509_CRL_get_issuer(st->crl))
-                                     : x509u_name(X509_get_issuer_name(cert));
-        const char *who = ciss != NULL ? ciss : "?";
-        if (st->code == X509_V_ERR_CRL_HAS_EXPIRED && st->crl != NULL &&
-            x509u_time(X509_CRL_get0_nextUpdate(st->crl), &t)) {
-            x509u_fmt_date(t, date, sizeof(date));
-            x509u_fmt_days(t, st->now, days, sizeof(days));
-            err_set(err, DUET_ERR_INVALID,
-                    "the CRL of %s, needed to check certificate %s, expired on %s, %s (past its "
-                    "nextUpdate)",
-                    who, label, date, days);
-        } else if (st->code == X509_V_ERR_CRL_NOT_YET_VALID && st->crl != NULL &&
-                   x509u_time(X509_CRL_get0_lastUpdate(st->crl), &t)) {
-            x509u_fmt_date(t, date, sizeof(date));
-            err_set(err, DUET_ERR_INVALID,
-                    "the CRL of %s, needed to check certificate %s, is not valid before %s", who,
-                    label, date);
-        } else if (st->code == X509_V_ERR_CRL_SIGNATURE_FAILURE) {
-            err_set(err, DUET_ERR_INVALID,
-                    "the CRL naming %s as issuer, needed to check certificate %s, is not signed "
-                    "by that CA's key",
-                    who, label);
-        } else {
-            err_set(err, DUET_ERR_INVALID,
-                    "the CRL of %s cannot be used to check certificate %s: %s", who, label,
-                    X509_verify_cert_error_string(st->code));
-        }
-        free(ciss);
-        return;
-    }
     case X509_V_ERR_UNHANDLED_CRITICAL_EXTENSION:
         unsupported_critical(cert, hint, sizeof(hint));
         err_set(err, DUET_ERR_INVALID,
@@ -599,6 +498,102 @@ extra_checks(STACK_OF(X509) *chain, const struct verify_params *p, struct duet_e
     return 0;
 }
 
+/* One sentence for a revocation result other than REV_GOOD; returns its X509_V_ERR_* code. */
+static int
+describe_revocation(const struct rev_result *r, X509 *cert, const struct verify_params *p,
+                    int64_t now, struct duet_err *err)
+{
+    char label[600];
+    char date[32];
+    char days[48];
+    char hint[600];
+    char *who = r->crl != NULL ? x509u_name(revcrl_get0_issuer(r->crl))
+                               : x509u_name(X509_get_issuer_name(cert));
+    const char *w = who != NULL ? who : "?";
+    int code = X509_V_ERR_UNSPECIFIED;
+
+    x509u_label(cert, label, sizeof(label));
+    switch (r->status) {
+    case REV_REVOKED:
+        x509u_fmt_date(r->date, date, sizeof(date));
+        err_set(err, DUET_ERR_INVALID,
+                "certificate %s was revoked on %s (reason: %s) by the CRL of %s", label, date,
+                r->reason >= 0 ? x509u_crl_reason(r->reason) : "unspecified", w);
+        code = X509_V_ERR_CERT_REVOKED;
+        break;
+    case REV_NO_CRL:
+        list_crl_issuers(p->revs, hint, sizeof(hint));
+        err_set(err, DUET_ERR_INVALID,
+                "no CRL from %s was given to check certificate %s for revocation (the CRLs given "
+                "are from: %s)",
+                w, label, hint);
+        code = X509_V_ERR_UNABLE_TO_GET_CRL;
+        break;
+    case REV_CRL_EXPIRED:
+        x509u_fmt_date(revcrl_next_update(r->crl), date, sizeof(date));
+        x509u_fmt_days(revcrl_next_update(r->crl), now, days, sizeof(days));
+        err_set(err, DUET_ERR_INVALID,
+                "the CRL of %s, needed to check certificate %s, expired on %s, %s (past its "
+                "nextUpdate)",
+                w, label, date, days);
+        code = X509_V_ERR_CRL_HAS_EXPIRED;
+        break;
+    case REV_CRL_NOT_YET_VALID:
+        x509u_fmt_date(revcrl_this_update(r->crl), date, sizeof(date));
+        err_set(err, DUET_ERR_INVALID,
+                "the CRL of %s, needed to check certificate %s, is not valid before %s", w, label,
+                date);
+        code = X509_V_ERR_CRL_NOT_YET_VALID;
+        break;
+    case REV_CRL_BAD_SIGNATURE:
+        err_set(err, DUET_ERR_INVALID,
+                "the CRL naming %s as issuer, needed to check certificate %s, is not signed by "
+                "that CA's key",
+                w, label);
+        code = X509_V_ERR_CRL_SIGNATURE_FAILURE;
+        break;
+    case REV_CRL_NO_CRL_SIGN:
+        err_set(err, DUET_ERR_INVALID,
+                "the CRL of %s cannot be used to check certificate %s: the issuing CA's key "
+                "usage does not include cRLSign",
+                w, label);
+        code = X509_V_ERR_KEYUSAGE_NO_CRL_SIGN;
+        break;
+    case REV_GOOD:
+        break;
+    }
+    free(who);
+    return code;
+}
+
+/* Revocation of a verified chain; see verify.h. */
+int
+verify_revocation(STACK_OF(X509) *chain, const struct verify_params *p, int64_t now, int *code,
+                  int *depth, struct duet_err *err)
+{
+    int n = sk_X509_num(chain);
+    int last = n - 1; /* the anchor, not checked */
+
+    if (revset_count(p->revs) == 0)
+        return 0;
+    if (p->crl_scope == DUET_CRL_LEAF && last > 1)
+        last = 1;
+    for (int i = 0; i < last; i++) {
+        struct rev_result r;
+        X509 *cert = sk_X509_value(chain, i);
+        revset_check(p->revs, cert, sk_X509_value(chain, i + 1), now, p->accept_expired_crl, &r);
+        if (r.status == REV_GOOD)
+            continue;
+        int c = describe_revocation(&r, cert, p, now, err);
+        if (code != NULL)
+            *code = c;
+        if (depth != NULL)
+            *depth = i;
+        return -1;
+    }
+    return 0;
+}
+
 /* Apply the parameters to a store context; see verify_store_ctx(). */
 static int
 apply_params(X509_STORE_CTX *ctx, const struct verify_params *p, int64_t now,
@@ -609,12 +604,6 @@ apply_params(X509_STORE_CTX *ctx, const struct verify_params *p, int64_t now,
                           X509_V_FLAG_TRUSTED_FIRST | X509_V_FLAG_POLICY_CHECK;
     int depth = p->max_depth_set ? p->max_depth : VERIFY_DEFAULT_MAX_DEPTH;
 
-    if (p->crls != NULL && sk_X509_CRL_num(p->crls) > 0) {
-        flags |= X509_V_FLAG_CRL_CHECK;
-        if (p->crl_scope == DUET_CRL_CHAIN)
-            flags |= X509_V_FLAG_CRL_CHECK_ALL;
-        X509_STORE_CTX_set0_crls(ctx, p->crls);
-    }
     X509_VERIFY_PARAM_set_flags(vp, flags);
     X509_VERIFY_PARAM_set_depth(vp, depth);
     X509_VERIFY_PARAM_set_time(vp, (time_t)now);
@@ -685,6 +674,12 @@ verify_store_ctx(X509_STORE_CTX *ctx, const struct verify_params *p, struct duet
         err_set(err, DUET_ERR_INTERNAL, "verification produced no chain");
         goto out;
     }
+    if (verify_revocation(chain, p, st.now, &st.code, &st.depth, err) != 0) {
+        X509_STORE_CTX_set_error_depth(ctx, st.depth);
+        X509_STORE_CTX_set_current_cert(ctx, sk_X509_value(chain, st.depth));
+        X509_STORE_CTX_set_error(ctx, st.code);
+        goto out;
+    }
     if (extra_checks(chain, p, err) != 0) {
         X509_STORE_CTX_set_error(ctx, X509_V_ERR_APPLICATION_VERIFICATION);
         goto out;
@@ -692,7 +687,6 @@ verify_store_ctx(X509_STORE_CTX *ctx, const struct verify_params *p, struct duet
     rc = 0;
 out:
     X509_free(st.cert);
-    X509_CRL_free(st.crl);
     ERR_clear_error();
     return rc;
 }

@@ -18,6 +18,7 @@
 #include <openssl/x509.h>
 
 #include "lib/err.h"
+#include "lib/revset.h"
 
 #define VERIFY_DEFAULT_MAX_DEPTH 8
 /* Smallest RSA modulus accepted anywhere in a chain (NIST SP 800-131A). */
@@ -27,7 +28,7 @@
 struct verify_params {
     X509_STORE *store;         /* trust anchors; required */
     STACK_OF(X509) *untrusted; /* candidate intermediates; may be NULL */
-    STACK_OF(X509_CRL) *crls;  /* CRLs; NULL or empty disables revocation checks */
+    const struct revset *revs; /* CRLs; NULL or empty disables revocation checks */
     enum duet_purpose purpose; /* extended key usage the leaf must carry */
     const char *name;          /* DNS name or IP literal the leaf must match; may be NULL */
     bool use_time;             /* verify at `time` instead of now */
@@ -57,6 +58,17 @@ int verify_chain(const struct verify_params *p, X509 *leaf, STACK_OF(X509) *extr
  */
 int verify_store_ctx(X509_STORE_CTX *ctx, const struct verify_params *p,
                      struct duet_err *err) MUST_CHECK;
+
+/*
+ * Revocation of a verified chain (leaf first, trust anchor last): every
+ * certificate below the anchor, or the leaf alone with DUET_CRL_LEAF, must be
+ * covered by a current CRL of its issuer and not be listed.  The anchor is
+ * trusted by configuration and not checked.  On failure returns -1 with the
+ * reason and, when code is not NULL, the X509_V_ERR_* code and the chain
+ * index of the certificate concerned.
+ */
+int verify_revocation(STACK_OF(X509) *chain, const struct verify_params *p, int64_t now,
+                      int *code, int *depth, struct duet_err *err) MUST_CHECK;
 
 /* Check that a name given for verification is a usable DNS name or IP literal. */
 bool verify_name_valid(const char *name);

@@ -14,6 +14,7 @@
 #define _GNU_SOURCE 1
 #endif
 #include "testlib/certfactory.h"
+#include "lib/revset.h"
 
 #include <ftw.h>
 #include <stdarg.h>
@@ -597,4 +598,28 @@ cf_read_file(const char *path, size_t *len)
     buf[n] = '\0';
     *len = n;
     return buf;
+}
+
+/* A revocation set from CRLs; see certfactory.h. */
+struct revset *
+cf_revset(STACK_OF(X509_CRL) * crls)
+{
+    struct revset *rs = revset_new();
+    struct duet_err err;
+
+    if (rs == NULL)
+        cf_die("out of memory");
+    for (int i = 0; crls != NULL && i < sk_X509_CRL_num(crls); i++) {
+        unsigned char *der = NULL;
+        int len = i2d_X509_CRL(sk_X509_CRL_value(crls, i), &der);
+        if (len <= 0)
+            cf_die("cannot encode a CRL");
+        err_clear(&err);
+        if (revset_add_mem(rs, "test CRL", der, (size_t)len, &err) != 0) {
+            fprintf(stderr, "certfactory: %s\n", err.msg);
+            abort();
+        }
+        OPENSSL_free(der);
+    }
+    return rs;
 }

@@ -112,6 +112,8 @@ STACK_OF(X509) * cf_certs(X509 *first, ...);
 STACK_OF(X509_CRL) * cf_crls(X509_CRL *first, ...);
 /* Free a CRL stack and its CRLs; NULL is fine. */
 void cf_crls_free(STACK_OF(X509_CRL) * crls);
+/* The CRLs of a stack (NULL: none) as duet holds them: encoded, then read into a revset. */
+struct revset *cf_revset(STACK_OF(X509_CRL) * crls);
 /* An X509_STORE holding the certificates of a NULL-terminated list. */
 X509_STORE *cf_store(X509 *first, ...);
 

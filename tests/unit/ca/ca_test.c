@@ -220,11 +220,13 @@ verify_leaf(struct ca *ca, X509 *leaf, enum duet_purpose purpose, const char *na
     }
     p.store = store;
     p.untrusted = untrusted;
-    p.crls = crls;
+    struct revset *revs = cf_revset(crls);
+    p.revs = revs;
     p.purpose = purpose;
     p.name = name;
     err_clear(err);
     rc = verify_chain(&p, leaf, NULL, NULL, err);
+    revset_free(revs);
     cf_crls_free(crls);
     OSSL_STACK_OF_X509_free(untrusted);
     X509_STORE_free(store);

@@ -818,7 +818,8 @@ expected_error(const struct ecase *c, const struct tls_opts *o, char *want, size
                                           : "604",
                  o->key_file);
     else if (c->tweak == t_crl_nonext)
-        snprintf(want, len, "%s: the CRL of CN=TLS Test Root has no nextUpdate", W.crl_nonext);
+        snprintf(want, len, "%s: the CRL of CN=TLS Test Root has no nextUpdate, so its freshness cannot be judged",
+                 W.crl_nonext);
     else if (c->tweak == t_bad_alpn)
         snprintf(want, len, "ALPN list \"h2,,http/1.1\": empty or overlong protocol");
     else

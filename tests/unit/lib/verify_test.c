@@ -948,7 +948,8 @@ run_case(void **state)
     c->setup(&r);
     r.p.store = r.store;
     r.p.untrusted = r.untrusted;
-    r.p.crls = r.crls;
+    struct revset *revs = cf_revset(r.crls);
+    r.p.revs = revs;
 
     rc = verify_chain(&r.p, r.leaf, r.extra, &chain, &err);
     if (c->want[0] == NULL) {
@@ -979,6 +980,7 @@ run_case(void **state)
     OSSL_STACK_OF_X509_free(r.extra);
     X509_STORE_free(r.store);
     cf_crls_free(r.crls);
+    revset_free(revs);
     for (size_t i = 0; i < 4; i++)
         X509_free(r.own[i]);
     for (size_t i = 0; i < 2; i++)

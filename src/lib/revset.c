@@ -1,0 +1,969 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * revset.c - CRLs read into compact sets of revoked serials; see revset.h.
+ *
+ * The CRL (RFC 5280 section 5) is walked as DER:
+ *
+ *   CertificateList ::= SEQUENCE { tbsCertList, signatureAlgorithm, signatureValue }
+ *   TBSCertList ::= SEQUENCE { version INTEGER OPTIONAL, signature AlgorithmIdentifier,
+ *       issuer Name, thisUpdate Time, nextUpdate Time OPTIONAL,
+ *       revokedCertificates SEQUENCE OF SEQUENCE { userCertificate INTEGER,
+ *           revocationDate Time, crlEntryExtensions Extensions OPTIONAL } OPTIONAL,
+ *       crlExtensions [0] EXPLICIT Extensions OPTIONAL }
+ *
+ * Only the small parts (issuer, algorithm, signature, CRL extensions) go
+ * through OpenSSL's decoders.  Entries are counted in a first pass and stored
+ * in a second: the serial's DER content bytes in one blob, the revocation date
+ * (32-bit seconds) and reason beside them, and an open-addressing table of
+ * entry numbers at most 3/4 full.
+ */
+#include "lib/revset.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/asn1t.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include "lib/fileio.h"
+#include "lib/x509util.h"
+
+#define REV_NO_REASON 255
+#define REV_MAX_SERIAL 127 /* RFC 5280 allows 20 octets; leave room for odd CAs */
+#define REV_MEMO_KEYS 4
+
+/* One issuer key a CRL's signature verified with. */
+struct memo_key {
+    uint8_t *der;
+    size_t len;
+};
+
+struct revcrl {
+    X509_NAME *issuer;
+    char *source;
+    int64_t this_update;
+    int64_t next_update;
+    bool only_user; /* issuingDistributionPoint: onlyContainsUserCerts */
+    bool only_ca;   /* issuingDistributionPoint: onlyContainsCACerts */
+
+    /* The signature: over a kept digest, or over the kept TBS for EdDSA and RSA-PSS. */
+    X509_ALGOR *alg;
+    ASN1_BIT_STRING *sig;
+    const EVP_MD *md;
+    const char *key_type; /* "EC" or "RSA" for the digest path */
+    uint8_t digest[EVP_MAX_MD_SIZE];
+    unsigned int dlen;
+    ASN1_TYPE *tbs; /* NULL on the digest path */
+
+    pthread_mutex_t memo_lock;
+    atomic_int nmemo;
+    struct memo_key memo[REV_MEMO_KEYS];
+
+    /* The set. */
+    uint32_t n;
+    uint32_t mask;    /* table size - 1 */
+    uint32_t *table;  /* entry number + 1, or 0 */
+    uint32_t *soff;   /* offset of entry i's serial in blob: length byte, then content */
+    uint32_t *date;   /* revocation time, seconds since 1970 */
+    uint8_t *reason;  /* CRLReason, or REV_NO_REASON */
+    uint8_t *blob;
+    size_t bloblen;
+};
+
+struct revset {
+    struct revcrl **crls;
+    size_t n;
+};
+
+/* --- DER --------------------------------------------------------------------- */
+
+struct der {
+    const uint8_t *p;
+    size_t len;
+};
+
+/* The next element of `in`: its tag, its content, and where it starts and ends. */
+static bool
+der_next(struct der *in, unsigned int *tag, struct der *content, struct der *whole)
+{
+    const uint8_t *start = in->p;
+    size_t left = in->len;
+    size_t len = 0;
+    size_t hdr = 2;
+
+    if (left < 2 || (start[0] & 0x1f) == 0x1f)
+        return false;
+    if (start[1] < 0x80) {
+        len = start[1];
+    } else {
+        size_t nb = start[1] & 0x7f;
+        if (nb == 0 || nb > 4 || left < 2 + nb)
+            return false;
+        for (size_t i = 0; i < nb; i++)
+            len = (len << 8) | start[2 + i];
+        hdr = 2 + nb;
+    }
+    if (len > left - hdr)
+        return false;
+    *tag = start[0];
+    content->p = start + hdr;
+    content->len = len;
+    if (whole != NULL) {
+        whole->p = start;
+        whole->len = hdr + len;
+    }
+    in->p += hdr + len;
+    in->len -= hdr + len;
+    return true;
+}
+
+/* Peek at the tag of the next element, or -1 at the end. */
+static int
+der_peek(const struct der *in)
+{
+    return in->len > 0 ? in->p[0] : -1;
+}
+
+static int64_t
+days_from_civil(int64_t y, int64_t m, int64_t d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static bool
+digits(const uint8_t *p, int n, int *out)
+{
+    int v = 0;
+
+    for (int i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return false;
+        v = v * 10 + (p[i] - '0');
+    }
+    *out = v;
+    return true;
+}
+
+/* UTCTime "YYMMDDHHMMSSZ" or GeneralizedTime "YYYYMMDDHHMMSSZ" (RFC 5280 4.1.2.5). */
+static bool
+der_time(unsigned int tag, const struct der *c, int64_t *out)
+{
+    const uint8_t *p = c->p;
+    int y, mo, d, h, mi, s;
+
+    if (tag == 0x17 && c->len == 13) {
+        if (!digits(p, 2, &y))
+            return false;
+        y += y < 50 ? 2000 : 1900;
+        p += 2;
+    } else if (tag == 0x18 && c->len == 15) {
+        if (!digits(p, 4, &y))
+            return false;
+        p += 4;
+    } else {
+        return false;
+    }
+    if (!digits(p, 2, &mo) || !digits(p + 2, 2, &d) || !digits(p + 4, 2, &h) ||
+        !digits(p + 6, 2, &mi) || !digits(p + 8, 2, &s) || p[10] != 'Z')
+        return false;
+    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 59)
+        return false;
+    *out = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s;
+    return true;
+}
+
+/* A DER INTEGER's content is minimal: no redundant leading 00 or FF octet. */
+static bool
+der_int_minimal(const struct der *c)
+{
+    if (c->len == 0)
+        return false;
+    if (c->len == 1)
+        return true;
+    return !((c->p[0] == 0x00 && c->p[1] < 0x80) || (c->p[0] == 0xff && c->p[1] >= 0x80));
+}
+
+static uint32_t
+serial_hash(const uint8_t *p, size_t len)
+{
+    uint32_t h = 2166136261u;
+
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ p[i]) * 16777619u;
+    return h ^ (h >> 15);
+}
+
+/* --- one CRL ------------------------------------------------------------------ */
+
+static void
+revcrl_free(struct revcrl *c)
+{
+    if (c == NULL)
+        return;
+    X509_NAME_free(c->issuer);
+    free(c->source);
+    X509_ALGOR_free(c->alg);
+    ASN1_BIT_STRING_free(c->sig);
+    ASN1_TYPE_free(c->tbs);
+    for (int i = 0; i < REV_MEMO_KEYS; i++)
+        free(c->memo[i].der);
+    pthread_mutex_destroy(&c->memo_lock);
+    free(c->table);
+    free(c->soff);
+    free(c->date);
+    free(c->reason);
+    free(c->blob);
+    free(c);
+}
+
+/* Where a CRL is, for messages: "FILE: the CRL of ISSUER" or "FILE: CRL #n". */
+static void
+crl_where(const char *label, int index, const X509_NAME *issuer, char *buf, size_t len)
+{
+    char *name = issuer != NULL ? x509u_name(issuer) : NULL;
+
+    if (name != NULL)
+        snprintf(buf, len, "%s: the CRL of %s", label, name);
+    else
+        snprintf(buf, len, "%s: CRL #%d", label, index + 1);
+    free(name);
+}
+
+/* The OID of an extension, dotted, for messages. */
+static void
+oid_text(const struct der *oid, char *buf, size_t len)
+{
+    const unsigned char *p = oid->p;
+    ASN1_OBJECT *o = d2i_ASN1_OBJECT(NULL, &p, (long)oid->len);
+
+    snprintf(buf, len, "?");
+    if (o != NULL)
+        OBJ_obj2txt(buf, (int)len, o, 1);
+    ASN1_OBJECT_free(o);
+    ERR_clear_error();
+}
+
+/*
+ * The extensions of one entry: the reason is kept, the invalidity date and
+ * hold instruction are allowed, a certificateIssuer (indirect CRL) and any
+ * other critical extension are refused.
+ */
+static int
+entry_extensions(struct der exts, const char *where, size_t idx, int *reason,
+                 struct duet_err *err)
+{
+    static const uint8_t oid_reason[] = {0x55, 0x1d, 0x15};
+    static const uint8_t oid_invalidity[] = {0x55, 0x1d, 0x18};
+    static const uint8_t oid_hold[] = {0x55, 0x1d, 0x17};
+    static const uint8_t oid_cert_issuer[] = {0x55, 0x1d, 0x1d};
+    unsigned int tag;
+    struct der ext;
+
+    while (exts.len > 0) {
+        struct der oid, v;
+        bool critical = false;
+        if (!der_next(&exts, &tag, &ext, NULL) || tag != 0x30 ||
+            !der_next(&ext, &tag, &oid, NULL) || tag != 0x06)
+            return err_set(err, DUET_ERR_INPUT, "%s: entry %zu has a malformed extension", where,
+                           idx + 1);
+        if (der_peek(&ext) == 0x01) {
+            if (!der_next(&ext, &tag, &v, NULL) || v.len != 1)
+                return err_set(err, DUET_ERR_INPUT,
+                               "%s: entry %zu has a malformed extension", where, idx + 1);
+            critical = v.p[0] != 0;
+        }
+        if (!der_next(&ext, &tag, &v, NULL) || tag != 0x04 || ext.len != 0)
+            return err_set(err, DUET_ERR_INPUT, "%s: entry %zu has a malformed extension", where,
+                           idx + 1);
+        if (oid.len == 3 && memcmp(oid.p, oid_reason, 3) == 0) {
+            struct der e;
+            if (!der_next(&v, &tag, &e, NULL) || tag != 0x0a || e.len != 1 || e.p[0] > 10 ||
+                e.p[0] == 7)
+                return err_set(err, DUET_ERR_INPUT,
+                               "%s: entry %zu has a reasonCode that is not a CRLReason (0-10)",
+                               where, idx + 1);
+            *reason = e.p[0];
+        } else if (oid.len == 3 && memcmp(oid.p, oid_cert_issuer, 3) == 0) {
+            return err_set(err, DUET_ERR_INPUT,
+                           "%s: entry %zu has a certificateIssuer extension; indirect CRLs are "
+                           "not supported",
+                           where, idx + 1);
+        } else if (critical && !(oid.len == 3 && (memcmp(oid.p, oid_invalidity, 3) == 0 ||
+                                                  memcmp(oid.p, oid_hold, 3) == 0))) {
+            char o[80];
+            oid_text(&oid, o, sizeof(o));
+            return err_set(err, DUET_ERR_INPUT,
+                           "%s: entry %zu has a critical extension duet does not handle (OID %s)",
+                           where, idx + 1, o);
+        }
+    }
+    return 0;
+}
+
+/*
+ * Walk revokedCertificates.  With c->soff == NULL only count entries and
+ * serial bytes; otherwise fill the arrays.
+ */
+static int
+walk_entries(struct revcrl *c, struct der list, const char *where, size_t *count,
+             size_t *serial_bytes, struct duet_err *err)
+{
+    size_t n = 0;
+    size_t off = 0;
+    unsigned int tag;
+
+    while (list.len > 0) {
+        struct der entry, serial, t;
+        int64_t when = 0;
+        int reason = REV_NO_REASON;
+        if (!der_next(&list, &tag, &entry, NULL) || tag != 0x30)
+            return err_set(err, DUET_ERR_INPUT, "%s: entry %zu is malformed", where, n + 1);
+        if (!der_next(&entry, &tag, &serial, NULL) || tag != 0x02 || !der_int_minimal(&serial))
+            return err_set(err, DUET_ERR_INPUT,
+                           "%s: entry %zu has a malformed serial number", where, n + 1);
+        if (serial.len > REV_MAX_SERIAL)
+            return err_set(err, DUET_ERR_INPUT,
+                           "%s: entry %zu has a serial number of %zu octets; at most %d are "
+                           "accepted",
+                           where, n + 1, serial.len, REV_MAX_SERIAL);
+        if (!der_next(&entry, &tag, &t, NULL) || !der_time(tag, &t, &when))
+            return err_set(err, DUET_ERR_INPUT,
+                           "%s: entry %zu has a malformed revocation date", where, n + 1);
+        if (entry.len > 0) {
+            struct der exts;
+            if (!der_next(&entry, &tag, &exts, NULL) || tag != 0x30 || entry.len != 0)
+                return err_set(err, DUET_ERR_INPUT, "%s: entry %zu is malformed", where, n + 1);
+            if (entry_extensions(exts, where, n, &reason, err) != 0)
+                return -1;
+        }
+        if (reason == 8) /* removeFromCRL belongs to delta CRLs: not revoked */
+            continue;
+        if (c->soff != NULL) {
+            c->soff[n] = (uint32_t)off;
+            c->blob[off] = (uint8_t)serial.len;
+            memcpy(c->blob + off + 1, serial.p, serial.len);
+            c->date[n] = when < 0 ? 0 : when > (int64_t)UINT32_MAX ? UINT32_MAX : (uint32_t)when;
+            c->reason[n] = (uint8_t)reason;
+        }
+        off += 1 + serial.len;
+        n++;
+        if (n >= UINT32_MAX / 2 || off >= UINT32_MAX)
+            return err_set(err, DUET_ERR_INPUT, "%s: too many entries", where);
+    }
+    *count = n;
+    *serial_bytes = off;
+    return 0;
+}
+
+/* Entry i's serial in the blob. */
+static const uint8_t *
+entry_serial(const struct revcrl *c, uint32_t i, size_t *len)
+{
+    const uint8_t *p = c->blob + c->soff[i];
+
+    *len = p[0];
+    return p + 1;
+}
+
+/* Index of the entry with this serial (DER content bytes), or -1. */
+static int64_t
+set_find(const struct revcrl *c, const uint8_t *s, size_t len)
+{
+    if (c->n == 0)
+        return -1;
+    for (uint32_t h = serial_hash(s, len) & c->mask;; h = (h + 1) & c->mask) {
+        uint32_t e = c->table[h];
+        size_t elen;
+        const uint8_t *es;
+        if (e == 0)
+            return -1;
+        es = entry_serial(c, e - 1, &elen);
+        if (elen == len && memcmp(es, s, len) == 0)
+            return (int64_t)e - 1;
+    }
+}
+
+/* Fill the entries and the hash table. */
+static int
+build_set(struct revcrl *c, struct der list, const char *where, struct duet_err *err)
+{
+    size_t n = 0;
+    size_t bytes = 0;
+    size_t cap = 16;
+
+    if (walk_entries(c, list, where, &n, &bytes, err) != 0)
+        return -1;
+    while (cap < n + n / 3 + 1)
+        cap <<= 1;
+    c->table = calloc(cap, sizeof(*c->table));
+    c->soff = malloc((n ? n : 1) * sizeof(*c->soff));
+    c->date = malloc((n ? n : 1) * sizeof(*c->date));
+    c->reason = malloc(n ? n : 1);
+    c->blob = malloc(bytes ? bytes : 1);
+    if (c->table == NULL || c->soff == NULL || c->date == NULL || c->reason == NULL ||
+        c->blob == NULL)
+        return err_nomem(err);
+    c->mask = (uint32_t)(cap - 1);
+    c->bloblen = bytes;
+    if (walk_entries(c, list, where, &n, &bytes, err) != 0)
+        return -1;
+    c->n = (uint32_t)n;
+    for (uint32_t i = 0; i < n; i++) {
+        size_t len;
+        const uint8_t *s = entry_serial(c, i, &len);
+        if (set_find(c, s, len) >= 0)
+            continue; /* a repeated serial: the first entry stands */
+        uint32_t h = serial_hash(s, len) & c->mask;
+        while (c->table[h] != 0)
+            h = (h + 1) & c->mask;
+        c->table[h] = i + 1;
+    }
+    return 0;
+}
+
+/*
+ * The CRL's own extensions: cRLNumber, authorityKeyIdentifier, freshestCRL
+ * and authorityInfoAccess are fine; an issuingDistributionPoint limited to
+ * user or CA certificates sets the scope, other limits are refused; a delta
+ * CRL and any other critical extension are refused.
+ */
+static int
+crl_extensions(struct revcrl *c, struct der exts_der, const char *where, struct duet_err *err)
+{
+    const unsigned char *p = exts_der.p;
+    STACK_OF(X509_EXTENSION) *exts = d2i_X509_EXTENSIONS(NULL, &p, (long)exts_der.len);
+    int rc = -1;
+
+    if (exts == NULL || p != exts_der.p + exts_der.len) {
+        err_set(err, DUET_ERR_INPUT, "%s has malformed extensions", where);
+        goto out;
+    }
+    for (int i = 0; i < sk_X509_EXTENSION_num(exts); i++) {
+        X509_EXTENSION *ext = sk_X509_EXTENSION_value(exts, i);
+        int nid = OBJ_obj2nid(X509_EXTENSION_get_object(ext));
+        if (nid == NID_delta_crl) {
+            err_set(err, DUET_ERR_INPUT, "%s is a delta CRL; give the complete CRL instead",
+                    where);
+            goto out;
+        }
+        if (nid == NID_issuing_distribution_point) {
+            ISSUING_DIST_POINT *idp = X509V3_EXT_d2i(ext);
+            if (idp == NULL) {
+                err_set(err, DUET_ERR_INPUT, "%s has a malformed issuingDistributionPoint",
+                        where);
+                goto out;
+            }
+            bool partial = idp->onlysomereasons != NULL || idp->indirectCRL || idp->onlyattr;
+            c->only_user = idp->onlyuser != 0;
+            c->only_ca = idp->onlyCA != 0;
+            ISSUING_DIST_POINT_free(idp);
+            if (partial) {
+                err_set(err, DUET_ERR_INPUT,
+                        "%s is an indirect or partial CRL (issuingDistributionPoint with "
+                        "indirectCRL, onlySomeReasons or onlyContainsAttributeCerts), which duet "
+                        "does not support",
+                        where);
+                goto out;
+            }
+            continue;
+        }
+        if (X509_EXTENSION_get_critical(ext) && nid != NID_crl_number &&
+            nid != NID_authority_key_identifier) {
+            char o[80];
+            OBJ_obj2txt(o, sizeof(o), X509_EXTENSION_get_object(ext), 1);
+            err_set(err, DUET_ERR_INPUT,
+                    "%s has a critical extension duet does not handle (OID %s)", where, o);
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+    ERR_clear_error();
+    return rc;
+}
+
+/*
+ * How the signature will be checked: digest-then-verify for ECDSA and RSA
+ * PKCS#1 v1.5 with SHA-2 (only the digest is kept), the whole signed part
+ * for EdDSA and RSA-PSS.  SHA-1 and MD5 are refused, as on certificates.
+ */
+static int
+signature_setup(struct revcrl *c, struct der tbs_whole, const char *where,
+                struct duet_err *err)
+{
+    int nid = OBJ_obj2nid(c->alg->algorithm);
+    int md_nid = NID_undef;
+    int pk_nid = NID_undef;
+
+    if (nid == NID_undef || !OBJ_find_sigid_algs(nid, &md_nid, &pk_nid)) {
+        char o[80];
+        OBJ_obj2txt(o, sizeof(o), c->alg->algorithm, 1);
+        return err_set(err, DUET_ERR_INPUT, "%s is signed with an unknown algorithm (OID %s)",
+                       where, o);
+    }
+    if (md_nid == NID_sha1 || md_nid == NID_md5 || md_nid == NID_md4 || md_nid == NID_md2 ||
+        md_nid == NID_mdc2 || md_nid == NID_ripemd160 || md_nid == NID_md5_sha1)
+        return err_set(err, DUET_ERR_INPUT,
+                       "%s is signed with %s, which is refused as too weak", where,
+                       OBJ_nid2sn(nid));
+    if ((md_nid == NID_sha224 || md_nid == NID_sha256 || md_nid == NID_sha384 ||
+         md_nid == NID_sha512) &&
+        (pk_nid == NID_X9_62_id_ecPublicKey || pk_nid == NID_rsaEncryption)) {
+        c->md = EVP_get_digestbynid(md_nid);
+        c->key_type = pk_nid == NID_rsaEncryption ? "RSA" : "EC";
+        if (c->md == NULL || !EVP_Digest(tbs_whole.p, tbs_whole.len, c->digest, &c->dlen, c->md,
+                                         NULL))
+            return err_set_ssl(err, DUET_ERR_INTERNAL, "%s: cannot hash the CRL", where);
+        return 0;
+    }
+    ASN1_STRING *s = ASN1_STRING_new();
+    c->tbs = ASN1_TYPE_new();
+    if (s == NULL || c->tbs == NULL || !ASN1_STRING_set(s, tbs_whole.p, (int)tbs_whole.len)) {
+        ASN1_STRING_free(s);
+        return err_nomem(err);
+    }
+    ASN1_TYPE_set(c->tbs, V_ASN1_SEQUENCE, s); /* kept as encoded: what was signed */
+    return 0;
+}
+
+/* Read one DER CRL into a new revcrl. */
+static int
+crl_parse(const char *label, int index, const uint8_t *der, size_t len, struct revcrl **out,
+          struct duet_err *err)
+{
+    struct revcrl *c = calloc(1, sizeof(*c));
+    struct der in = {der, len};
+    struct der outer, tbs, tbs_whole, alg1, alg1_whole, alg2_whole, alg2, sig, el, revoked = {0};
+    unsigned int tag;
+    char where[700];
+    int rc = -1;
+
+    *out = NULL;
+    if (c == NULL)
+        return err_nomem(err);
+    pthread_mutex_init(&c->memo_lock, NULL);
+    crl_where(label, index, NULL, where, sizeof(where));
+    if (!der_next(&in, &tag, &outer, NULL) || tag != 0x30 || in.len != 0 ||
+        !der_next(&outer, &tag, &tbs, &tbs_whole) || tag != 0x30 ||
+        !der_next(&outer, &tag, &alg2, &alg2_whole) || tag != 0x30 ||
+        !der_next(&outer, &tag, &sig, NULL) || tag != 0x03 || outer.len != 0) {
+        err_set(err, DUET_ERR_INPUT, "%s is not a DER CertificateList", where);
+        goto out;
+    }
+    if (der_peek(&tbs) == 0x02) {
+        if (!der_next(&tbs, &tag, &el, NULL) || el.len != 1 || el.p[0] != 1) {
+            err_set(err, DUET_ERR_INPUT, "%s has a version other than v2", where);
+            goto out;
+        }
+    }
+    if (!der_next(&tbs, &tag, &alg1, &alg1_whole) || tag != 0x30) {
+        err_set(err, DUET_ERR_INPUT, "%s has a malformed signature algorithm", where);
+        goto out;
+    }
+    if (alg1_whole.len != alg2_whole.len || memcmp(alg1_whole.p, alg2_whole.p, alg1_whole.len) != 0) {
+        err_set(err, DUET_ERR_INPUT,
+                "%s names different signature algorithms inside and outside the signed part",
+                where);
+        goto out;
+    }
+    if (!der_next(&tbs, &tag, &el, &el) || tag != 0x30) {
+        err_set(err, DUET_ERR_INPUT, "%s has a malformed issuer name", where);
+        goto out;
+    }
+    const unsigned char *p = el.p;
+    c->issuer = d2i_X509_NAME(NULL, &p, (long)el.len);
+    if (c->issuer == NULL) {
+        err_set(err, DUET_ERR_INPUT, "%s has a malformed issuer name", where);
+        goto out;
+    }
+    crl_where(label, index, c->issuer, where, sizeof(where));
+    if (!der_next(&tbs, &tag, &el, NULL) || !der_time(tag, &el, &c->this_update)) {
+        err_set(err, DUET_ERR_INPUT, "%s has a malformed thisUpdate", where);
+        goto out;
+    }
+    if (der_peek(&tbs) != 0x17 && der_peek(&tbs) != 0x18) {
+        err_set(err, DUET_ERR_INPUT, "%s has no nextUpdate, so its freshness cannot be judged", where);
+        goto out;
+    }
+    if (!der_next(&tbs, &tag, &el, NULL) || !der_time(tag, &el, &c->next_update)) {
+        err_set(err, DUET_ERR_INPUT, "%s has a malformed nextUpdate", where);
+        goto out;
+    }
+    if (der_peek(&tbs) == 0x30 && !der_next(&tbs, &tag, &revoked, NULL)) {
+        err_set(err, DUET_ERR_INPUT, "%s has a malformed list of revoked certificates", where);
+        goto out;
+    }
+    if (der_peek(&tbs) == 0xa0) {
+        struct der wrap, exts_whole;
+        if (!der_next(&tbs, &tag, &wrap, NULL) || !der_next(&wrap, &tag, &el, &exts_whole) ||
+            tag != 0x30 || wrap.len != 0) {
+            err_set(err, DUET_ERR_INPUT, "%s has malformed extensions", where);
+            goto out;
+        }
+        if (crl_extensions(c, exts_whole, where, err) != 0)
+            goto out;
+    }
+    if (tbs.len != 0) {
+        err_set(err, DUET_ERR_INPUT, "%s has unexpected data after its extensions", where);
+        goto out;
+    }
+    p = alg2_whole.p;
+    c->alg = d2i_X509_ALGOR(NULL, &p, (long)alg2_whole.len);
+    if (c->alg == NULL) {
+        err_set(err, DUET_ERR_INPUT, "%s has a malformed signature algorithm", where);
+        goto out;
+    }
+    c->sig = ASN1_BIT_STRING_new();
+    if (c->sig == NULL || sig.len < 1 || sig.p[0] != 0 ||
+        !ASN1_BIT_STRING_set(c->sig, (unsigned char *)(uintptr_t)(sig.p + 1), (int)sig.len - 1)) {
+        err_set(err, DUET_ERR_INPUT, "%s has a malformed signature", where);
+        goto out;
+    }
+    if (signature_setup(c, tbs_whole, where, err) != 0)
+        goto out;
+    if (build_set(c, revoked, where, err) != 0)
+        goto out;
+    c->source = strdup(label);
+    if (c->source == NULL) {
+        err_nomem(err);
+        goto out;
+    }
+    *out = c;
+    c = NULL;
+    rc = 0;
+out:
+    revcrl_free(c);
+    ERR_clear_error();
+    return rc;
+}
+
+/* --- the set ------------------------------------------------------------------- */
+
+struct revset *
+revset_new(void)
+{
+    return calloc(1, sizeof(struct revset));
+}
+
+void
+revset_free(struct revset *rs)
+{
+    if (rs == NULL)
+        return;
+    for (size_t i = 0; i < rs->n; i++)
+        revcrl_free(rs->crls[i]);
+    free(rs->crls);
+    free(rs);
+}
+
+/* Append the CRLs parsed from one input, all or none. */
+static int
+add_parsed(struct revset *rs, struct revcrl **got, size_t ngot, struct duet_err *err)
+{
+    struct revcrl **grown = realloc(rs->crls, (rs->n + ngot) * sizeof(*grown));
+
+    if (grown == NULL)
+        return err_nomem(err);
+    rs->crls = grown;
+    memcpy(rs->crls + rs->n, got, ngot * sizeof(*got));
+    rs->n += ngot;
+    return 0;
+}
+
+int
+revset_add_mem(struct revset *rs, const char *label, const uint8_t *data, size_t len,
+               struct duet_err *err)
+{
+    struct revcrl **got = NULL;
+    size_t ngot = 0;
+    size_t cap = 0;
+    BIO *bio = NULL;
+    int rc = -1;
+    bool pem = len >= 10 && memmem(data, len < 4096 ? len : 4096, "-----BEGIN", 10) != NULL;
+
+    if (!pem) {
+        struct der in = {data, len};
+        while (in.len > 0) {
+            struct der c, whole;
+            unsigned int tag;
+            struct revcrl *one;
+            if (!der_next(&in, &tag, &c, &whole) || tag != 0x30) {
+                err_set(err, DUET_ERR_INPUT, "%s: expected PEM or DER CRLs", label);
+                goto out;
+            }
+            if (ngot == cap) {
+                cap = cap ? cap * 2 : 4;
+                struct revcrl **g = realloc(got, cap * sizeof(*g));
+                if (g == NULL) {
+                    err_nomem(err);
+                    goto out;
+                }
+                got = g;
+            }
+            if (crl_parse(label, (int)ngot, whole.p, whole.len, &one, err) != 0)
+                goto out;
+            got[ngot++] = one;
+        }
+    } else {
+        bio = BIO_new_mem_buf(data, (int)len);
+        if (bio == NULL || len > INT32_MAX) {
+            err_set(err, DUET_ERR_INPUT, "%s: too large", label);
+            goto out;
+        }
+        for (;;) {
+            char *name = NULL, *header = NULL;
+            unsigned char *der = NULL;
+            long dlen = 0;
+            struct revcrl *one = NULL;
+            if (!PEM_read_bio(bio, &name, &header, &der, &dlen)) {
+                unsigned long e = ERR_peek_last_error();
+                ERR_clear_error();
+                if (ERR_GET_REASON(e) == PEM_R_NO_START_LINE)
+                    break;
+                err_set(err, DUET_ERR_INPUT, "%s: a PEM block cannot be decoded", label);
+                goto out;
+            }
+            int prc = 0;
+            if (strcmp(name, "X509 CRL") == 0) {
+                if (ngot == cap) {
+                    cap = cap ? cap * 2 : 4;
+                    struct revcrl **g = realloc(got, cap * sizeof(*g));
+                    if (g == NULL) {
+                        prc = err_nomem(err);
+                    } else {
+                        got = g;
+                    }
+                }
+                if (prc == 0 && (prc = crl_parse(label, (int)ngot, der, (size_t)dlen, &one, err)) == 0)
+                    got[ngot++] = one;
+            }
+            OPENSSL_free(name);
+            OPENSSL_free(header);
+            OPENSSL_free(der);
+            if (prc != 0)
+                goto out;
+        }
+    }
+    if (ngot == 0) {
+        err_set(err, DUET_ERR_INPUT, "%s: no CRL found", label);
+        goto out;
+    }
+    if (add_parsed(rs, got, ngot, err) != 0)
+        goto out;
+    ngot = 0;
+    rc = 0;
+out:
+    for (size_t i = 0; i < ngot; i++)
+        revcrl_free(got[i]);
+    free(got);
+    BIO_free(bio);
+    ERR_clear_error();
+    return rc;
+}
+
+int
+revset_add_file(struct revset *rs, const char *path, struct duet_err *err)
+{
+    uint8_t *data = NULL;
+    size_t len = 0;
+    int rc;
+
+    if (fileio_read(path, &data, &len, err) != 0)
+        return -1;
+    rc = revset_add_mem(rs, path, data, len, err);
+    free(data);
+    return rc;
+}
+
+size_t
+revset_count(const struct revset *rs)
+{
+    return rs != NULL ? rs->n : 0;
+}
+
+const struct revcrl *
+revset_get0(const struct revset *rs, size_t i)
+{
+    return rs != NULL && i < rs->n ? rs->crls[i] : NULL;
+}
+
+size_t
+revset_bytes(const struct revset *rs)
+{
+    size_t b = 0;
+
+    for (size_t i = 0; rs != NULL && i < rs->n; i++) {
+        const struct revcrl *c = rs->crls[i];
+        b += sizeof(*c) + ((size_t)c->mask + 1) * sizeof(uint32_t) +
+             (size_t)c->n * (2 * sizeof(uint32_t) + 1) + c->bloblen;
+        if (c->tbs != NULL)
+            b += (size_t)ASN1_STRING_length(c->tbs->value.sequence);
+    }
+    return b;
+}
+
+const X509_NAME *
+revcrl_get0_issuer(const struct revcrl *c)
+{
+    return c->issuer;
+}
+
+int64_t
+revcrl_this_update(const struct revcrl *c)
+{
+    return c->this_update;
+}
+
+int64_t
+revcrl_next_update(const struct revcrl *c)
+{
+    return c->next_update;
+}
+
+size_t
+revcrl_entries(const struct revcrl *c)
+{
+    return c->n;
+}
+
+const char *
+revcrl_source(const struct revcrl *c)
+{
+    return c->source;
+}
+
+/* --- checking ------------------------------------------------------------------- */
+
+/* Whether the CRL's signature verifies with the issuer's key, remembering keys that did. */
+static bool
+crl_signed_by(struct revcrl *c, X509 *issuer)
+{
+    const ASN1_BIT_STRING *bits = X509_get0_pubkey_bitstr(issuer);
+    EVP_PKEY *pk = X509_get0_pubkey(issuer);
+    const uint8_t *kd;
+    size_t klen;
+    int n = atomic_load_explicit(&c->nmemo, memory_order_acquire);
+    bool ok = false;
+
+    if (bits == NULL || pk == NULL)
+        return false;
+    kd = ASN1_STRING_get0_data(bits);
+    klen = (size_t)ASN1_STRING_length(bits);
+    for (int i = 0; i < n; i++)
+        if (c->memo[i].len == klen && memcmp(c->memo[i].der, kd, klen) == 0)
+            return true;
+    if (c->tbs == NULL) {
+        EVP_PKEY_CTX *pc = EVP_PKEY_is_a(pk, c->key_type) ? EVP_PKEY_CTX_new_from_pkey(NULL, pk, NULL)
+                                                          : NULL;
+        ok = pc != NULL && EVP_PKEY_verify_init(pc) == 1 &&
+             EVP_PKEY_CTX_set_signature_md(pc, c->md) == 1 &&
+             EVP_PKEY_verify(pc, ASN1_STRING_get0_data(c->sig), (size_t)ASN1_STRING_length(c->sig),
+                             c->digest, c->dlen) == 1;
+        EVP_PKEY_CTX_free(pc);
+    } else {
+        ok = ASN1_item_verify(ASN1_ITEM_rptr(ASN1_ANY), c->alg, c->sig, c->tbs, pk) == 1;
+    }
+    ERR_clear_error();
+    if (!ok)
+        return false;
+    pthread_mutex_lock(&c->memo_lock);
+    n = atomic_load_explicit(&c->nmemo, memory_order_relaxed);
+    if (n < REV_MEMO_KEYS && (c->memo[n].der = malloc(klen)) != NULL) {
+        memcpy(c->memo[n].der, kd, klen);
+        c->memo[n].len = klen;
+        atomic_store_explicit(&c->nmemo, n + 1, memory_order_release);
+    }
+    pthread_mutex_unlock(&c->memo_lock);
+    return true;
+}
+
+/* The certificate's serial as DER INTEGER content, in buf (or -1 when too long). */
+static int
+cert_serial(X509 *cert, uint8_t *buf, size_t cap)
+{
+    const ASN1_INTEGER *s = X509_get0_serialNumber(cert);
+    uint8_t tmp[REV_MAX_SERIAL + 8];
+    unsigned char *p = tmp;
+    struct der in = {tmp, 0}, c;
+    unsigned int tag;
+    int n = i2d_ASN1_INTEGER(s, NULL);
+
+    if (n <= 0 || (size_t)n > sizeof(tmp))
+        return -1;
+    n = i2d_ASN1_INTEGER(s, &p);
+    in.len = (size_t)n;
+    if (n <= 0 || !der_next(&in, &tag, &c, NULL) || c.len > cap)
+        return -1;
+    memcpy(buf, c.p, c.len);
+    return (int)c.len;
+}
+
+void
+revset_check(const struct revset *rs, X509 *cert, X509 *issuer, int64_t now,
+             bool accept_expired, struct rev_result *out)
+{
+    const X509_NAME *iname = X509_get_issuer_name(cert);
+    bool is_ca = (X509_get_extension_flags(cert) & EXFLAG_CA) != 0;
+    struct revcrl *best = NULL;
+    bool named = false;
+    uint8_t serial[REV_MAX_SERIAL + 1];
+    int slen;
+
+    memset(out, 0, sizeof(*out));
+    out->status = REV_NO_CRL;
+    out->reason = -1;
+    for (size_t i = 0; rs != NULL && i < rs->n; i++) {
+        struct revcrl *c = rs->crls[i];
+        if (X509_NAME_cmp(c->issuer, iname) != 0 || (is_ca ? c->only_user : c->only_ca))
+            continue;
+        if (!named && issuer != NULL && (X509_get_extension_flags(issuer) & EXFLAG_KUSAGE) &&
+            !(X509_get_key_usage(issuer) & KU_CRL_SIGN)) {
+            out->status = REV_CRL_NO_CRL_SIGN;
+            out->crl = c;
+            return;
+        }
+        named = true;
+        if (issuer != NULL && !crl_signed_by(c, issuer)) {
+            out->status = REV_CRL_BAD_SIGNATURE;
+            out->crl = c;
+            continue;
+        }
+        /* The newest CRL already in force; a future one only when nothing else is. */
+        if (best == NULL || (best->this_update > now && c->this_update < best->this_update) ||
+            (c->this_update <= now && c->this_update > best->this_update))
+            best = c;
+    }
+    if (best == NULL)
+        return;
+    out->crl = best;
+    if (issuer != NULL && best->this_update > now) {
+        out->status = REV_CRL_NOT_YET_VALID;
+        return;
+    }
+    if (issuer != NULL && best->next_update <= now && !accept_expired) {
+        out->status = REV_CRL_EXPIRED;
+        return;
+    }
+    slen = cert_serial(cert, serial, sizeof(serial));
+    int64_t e = slen > 0 ? set_find(best, serial, (size_t)slen) : -1;
+    if (e >= 0) {
+        out->status = REV_REVOKED;
+        out->date = best->date[e];
+        out->reason = best->reason[e] == REV_NO_REASON ? -1 : best->reason[e];
+        return;
+    }
+    out->status = REV_GOOD;
+}

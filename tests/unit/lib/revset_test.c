@@ -1,0 +1,462 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * revset_test.c - unit tests of the compact revocation set (src/lib/revset.c):
+ * what a CRL must be to load, each status revset_check() reports, the
+ * signature paths (digest for ECDSA and RSA, the kept signed part for
+ * Ed25519), and a large CRL whose every serial is found.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include <openssl/asn1.h>
+#include <openssl/x509v3.h>
+
+#include "lib/err.h"
+#include "lib/revset.h"
+#include "testlib/certfactory.h"
+
+struct world {
+    EVP_PKEY *k_root, *k_int, *k_leaf, *k_other, *k_rsa, *k_ed;
+    X509 *root;     /* CN=Rev Root */
+    X509 *inter;    /* CN=Rev Issuing, by root */
+    X509 *leaf;     /* serial 0x1001, by inter */
+    X509 *leaf_hi;  /* serial 0x80000001 (DER content has a leading 00), by inter */
+    X509 *impostor; /* CN=Rev Issuing again, self-signed with another key */
+    X509 *nosign;   /* CN=Rev NoSign, CA without cRLSign */
+    X509 *rsa_ca;   /* CN=Rev RSA, RSA 2048 */
+    X509 *ed_ca;    /* CN=Rev Ed, Ed25519 */
+};
+
+static struct world W;
+
+static X509 *
+ca_cert(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key, const char *ku)
+{
+    struct cf_cert_spec s = {.cn = cn, .key = key, .issuer = issuer, .issuer_key = issuer_key,
+                             .bc = CF_BC_CA, .key_usage = ku};
+    return cf_cert_new(&s);
+}
+
+static X509 *
+leaf_cert(uint64_t serial)
+{
+    struct cf_cert_spec s = {.cn = "leaf", .key = W.k_leaf, .issuer = W.inter,
+                             .issuer_key = W.k_int, .serial = serial, .bc = CF_BC_LEAF,
+                             .eku = CF_EKU_CLIENT};
+    return cf_cert_new(&s);
+}
+
+static int
+setup(void **state)
+{
+    (void)state;
+    W.k_root = cf_key_new(CF_KEY_EC_P256);
+    W.k_int = cf_key_new(CF_KEY_EC_P256);
+    W.k_leaf = cf_key_new(CF_KEY_EC_P256);
+    W.k_other = cf_key_new(CF_KEY_EC_P256);
+    W.k_rsa = cf_key_new(CF_KEY_RSA_2048);
+    W.k_ed = cf_key_new(CF_KEY_ED25519);
+    W.root = ca_cert("Rev Root", W.k_root, NULL, NULL, NULL);
+    W.inter = ca_cert("Rev Issuing", W.k_int, W.root, W.k_root, NULL);
+    W.leaf = leaf_cert(0x1001);
+    W.leaf_hi = leaf_cert(0x80000001u);
+    W.impostor = ca_cert("Rev Issuing", W.k_other, NULL, NULL, NULL);
+    W.nosign = ca_cert("Rev NoSign", W.k_other, W.root, W.k_root, "critical,keyCertSign");
+    W.rsa_ca = ca_cert("Rev RSA", W.k_rsa, NULL, NULL, NULL);
+    W.ed_ca = ca_cert("Rev Ed", W.k_ed, NULL, NULL, NULL);
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    (void)state;
+    X509 *certs[] = {W.root, W.inter, W.leaf, W.leaf_hi, W.impostor, W.nosign, W.rsa_ca, W.ed_ca};
+    EVP_PKEY *keys[] = {W.k_root, W.k_int, W.k_leaf, W.k_other, W.k_rsa, W.k_ed};
+    for (size_t i = 0; i < sizeof(certs) / sizeof(certs[0]); i++)
+        X509_free(certs[i]);
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+        EVP_PKEY_free(keys[i]);
+    return 0;
+}
+
+/* Add a CRL to a set as DER; returns revset_add_mem's result, message in err. */
+static int
+add_crl(struct revset *rs, X509_CRL *crl, struct duet_err *err)
+{
+    unsigned char *der = NULL;
+    int len = i2d_X509_CRL(crl, &der);
+    int rc;
+
+    assert_true(len > 0);
+    err_clear(err);
+    rc = revset_add_mem(rs, "t.crl", der, (size_t)len, err);
+    OPENSSL_free(der);
+    return rc;
+}
+
+/* A set holding one CRL of issuer, signed by key, listing `revoked`. */
+static struct revset *
+one_crl(X509 *issuer, EVP_PKEY *key, const struct cf_revoked *revoked, size_t n, int64_t last,
+        int64_t next)
+{
+    struct cf_crl_spec s = {.issuer = issuer, .issuer_key = key, .revoked = revoked,
+                            .nrevoked = n, .last_update = last, .next_update = next};
+    X509_CRL *crl = cf_crl_new(&s);
+    struct revset *rs = revset_new();
+    struct duet_err err;
+
+    assert_non_null(rs);
+    if (add_crl(rs, crl, &err) != 0)
+        fail_msg("CRL refused: %s", err.msg);
+    X509_CRL_free(crl);
+    return rs;
+}
+
+static void
+test_good_and_revoked(void **state)
+{
+    (void)state;
+    struct cf_revoked rev[] = {{0x1001, CRL_REASON_KEY_COMPROMISE, -2 * CF_DAY},
+                               {0x80000001u, CF_NO_REASON, 0}};
+    struct revset *rs = one_crl(W.inter, W.k_int, rev, 2, 0, 0);
+    X509 *other = leaf_cert(0x1002);
+    struct rev_result r;
+    int64_t now = time(NULL);
+
+    assert_int_equal(revset_count(rs), 1);
+    assert_int_equal(revcrl_entries(revset_get0(rs, 0)), 2);
+    assert_string_equal(revcrl_source(revset_get0(rs, 0)), "t.crl");
+    revset_check(rs, W.leaf, W.inter, now, false, &r);
+    assert_int_equal(r.status, REV_REVOKED);
+    assert_int_equal(r.reason, CRL_REASON_KEY_COMPROMISE);
+    assert_true(r.date > now - 2 * CF_DAY - 60 && r.date < now - 2 * CF_DAY + 60);
+    revset_check(rs, W.leaf_hi, W.inter, now, false, &r);
+    assert_int_equal(r.status, REV_REVOKED);
+    assert_int_equal(r.reason, -1);
+    revset_check(rs, other, W.inter, now, false, &r);
+    assert_int_equal(r.status, REV_GOOD);
+    /* A resumed session: by name alone. */
+    revset_check(rs, W.leaf, NULL, now, false, &r);
+    assert_int_equal(r.status, REV_REVOKED);
+    revset_check(rs, other, NULL, now, false, &r);
+    assert_int_equal(r.status, REV_GOOD);
+    /* The issuing CA is checked against the root's CRL, and there is none. */
+    revset_check(rs, W.inter, W.root, now, false, &r);
+    assert_int_equal(r.status, REV_NO_CRL);
+    X509_free(other);
+    revset_free(rs);
+}
+
+static void
+test_times(void **state)
+{
+    (void)state;
+    struct cf_revoked rev[] = {{0x1001, CF_NO_REASON, -3 * CF_DAY}};
+    int64_t now = time(NULL);
+    struct rev_result r;
+
+    struct revset *rs = one_crl(W.inter, W.k_int, rev, 1, -10 * CF_DAY, -CF_DAY);
+    revset_check(rs, W.leaf, W.inter, now, false, &r);
+    assert_int_equal(r.status, REV_CRL_EXPIRED);
+    assert_true(revcrl_next_update(r.crl) < now);
+    revset_check(rs, W.leaf, W.inter, now, true, &r); /* warn mode: still revokes */
+    assert_int_equal(r.status, REV_REVOKED);
+    revset_free(rs);
+
+    rs = one_crl(W.inter, W.k_int, NULL, 0, CF_DAY, 7 * CF_DAY);
+    revset_check(rs, W.leaf, W.inter, now, false, &r);
+    assert_int_equal(r.status, REV_CRL_NOT_YET_VALID);
+    revset_free(rs);
+}
+
+static void
+test_signature(void **state)
+{
+    (void)state;
+    struct revset *rs = one_crl(W.inter, W.k_leaf, NULL, 0, 0, 0); /* right name, wrong key */
+    struct rev_result r;
+    int64_t now = time(NULL);
+    struct duet_err err;
+
+    revset_check(rs, W.leaf, W.inter, now, false, &r);
+    assert_int_equal(r.status, REV_CRL_BAD_SIGNATURE);
+    /* The right CRL next to it is the one used. */
+    struct cf_revoked rev[] = {{0x1001, CF_NO_REASON, 0}};
+    struct cf_crl_spec s = {.issuer = W.inter, .issuer_key = W.k_int, .revoked = rev,
+                            .nrevoked = 1};
+    X509_CRL *good = cf_crl_new(&s);
+    assert_int_equal(add_crl(rs, good, &err), 0);
+    revset_check(rs, W.leaf, W.inter, now, false, &r);
+    assert_int_equal(r.status, REV_REVOKED);
+    revset_check(rs, W.leaf, W.inter, now, false, &r); /* the remembered key */
+    assert_int_equal(r.status, REV_REVOKED);
+    /* A different CA of the same name does not verify it. */
+    revset_check(rs, W.leaf, W.impostor, now, false, &r);
+    assert_int_equal(r.status, REV_CRL_BAD_SIGNATURE);
+    X509_CRL_free(good);
+    revset_free(rs);
+}
+
+static void
+test_rsa_and_ed25519(void **state)
+{
+    (void)state;
+    struct cf_revoked rev[] = {{0x77, CRL_REASON_SUPERSEDED, 0}};
+    int64_t now = time(NULL);
+    struct rev_result r;
+    EVP_PKEY *k = cf_key_new(CF_KEY_EC_P256);
+    struct cf_cert_spec ls = {.cn = "x", .key = k, .serial = 0x77, .bc = CF_BC_LEAF,
+                              .eku = CF_EKU_CLIENT};
+
+    for (int i = 0; i < 2; i++) {
+        X509 *ca = i == 0 ? W.rsa_ca : W.ed_ca;
+        EVP_PKEY *cak = i == 0 ? W.k_rsa : W.k_ed;
+        ls.issuer = ca;
+        ls.issuer_key = cak;
+        X509 *leaf = cf_cert_new(&ls);
+        struct revset *rs = one_crl(ca, cak, rev, 1, 0, 0);
+        revset_check(rs, leaf, ca, now, false, &r);
+        assert_int_equal(r.status, REV_REVOKED);
+        assert_int_equal(r.reason, CRL_REASON_SUPERSEDED);
+        revset_check(rs, leaf, W.impostor, now, false, &r);
+        assert_int_not_equal(r.status, REV_REVOKED);
+        revset_free(rs);
+        X509_free(leaf);
+    }
+    EVP_PKEY_free(k);
+}
+
+static void
+test_no_crl_sign(void **state)
+{
+    (void)state;
+    struct cf_cert_spec ls = {.cn = "y", .key = W.k_leaf, .issuer = W.nosign,
+                              .issuer_key = W.k_other, .bc = CF_BC_LEAF, .eku = CF_EKU_CLIENT};
+    X509 *leaf = cf_cert_new(&ls);
+    struct revset *rs = one_crl(W.nosign, W.k_other, NULL, 0, 0, 0);
+    struct rev_result r;
+
+    revset_check(rs, leaf, W.nosign, time(NULL), false, &r);
+    assert_int_equal(r.status, REV_CRL_NO_CRL_SIGN);
+    revset_free(rs);
+    X509_free(leaf);
+}
+
+/* Re-sign a CRL after changing it. */
+static void
+resign(X509_CRL *crl, EVP_PKEY *key)
+{
+    assert_true(X509_CRL_sign(crl, key, EVP_sha256()) > 0);
+}
+
+static X509_CRL *
+plain_crl(const struct cf_revoked *rev, size_t n)
+{
+    struct cf_crl_spec s = {.issuer = W.inter, .issuer_key = W.k_int, .revoked = rev,
+                            .nrevoked = n};
+    return cf_crl_new(&s);
+}
+
+static void
+expect_refused(X509_CRL *crl, const char *fragment)
+{
+    struct revset *rs = revset_new();
+    struct duet_err err;
+
+    assert_int_equal(add_crl(rs, crl, &err), -1);
+    assert_int_equal(err.kind, DUET_ERR_INPUT);
+    if (strstr(err.msg, fragment) == NULL || strstr(err.msg, "t.crl") == NULL)
+        fail_msg("expected \"%s\" in: %s", fragment, err.msg);
+    assert_int_equal(revset_count(rs), 0);
+    revset_free(rs);
+    X509_CRL_free(crl);
+}
+
+static void
+test_refused_crls(void **state)
+{
+    (void)state;
+    X509_CRL *c;
+    ASN1_INTEGER *one = ASN1_INTEGER_new();
+
+    ASN1_INTEGER_set(one, 1);
+    c = plain_crl(NULL, 0);
+    assert_true(X509_CRL_add1_ext_i2d(c, NID_delta_crl, one, 1, 0));
+    resign(c, W.k_int);
+    expect_refused(c, "is a delta CRL");
+
+    c = plain_crl(NULL, 0);
+    ASN1_OBJECT *odd = OBJ_txt2obj("1.3.6.1.4.1.99999.1", 1);
+    ASN1_OCTET_STRING *val = ASN1_OCTET_STRING_new();
+    ASN1_OCTET_STRING_set(val, (const unsigned char *)"\x05\x00", 2);
+    X509_EXTENSION *ext = X509_EXTENSION_create_by_OBJ(NULL, odd, 1, val);
+    assert_true(X509_CRL_add_ext(c, ext, -1));
+    resign(c, W.k_int);
+    expect_refused(c, "critical extension duet does not handle (OID 1.3.6.1.4.1.99999.1)");
+    X509_EXTENSION_free(ext);
+
+    {
+        struct cf_crl_spec s = {.issuer = W.inter, .issuer_key = W.k_int, .no_next_update = true};
+        expect_refused(cf_crl_new(&s), "CN=Rev Issuing has no nextUpdate");
+    }
+    {
+        struct cf_crl_spec s = {.issuer = W.inter, .issuer_key = W.k_int, .digest = CF_SHA1};
+        expect_refused(cf_crl_new(&s), "refused as too weak");
+    }
+
+    /* An entry with an unknown critical extension names the entry. */
+    struct cf_revoked rev[] = {{5, CF_NO_REASON, 0}, {6, CF_NO_REASON, 0}};
+    c = plain_crl(rev, 2);
+    X509_REVOKED *r = sk_X509_REVOKED_value(X509_CRL_get_REVOKED(c), 1);
+    assert_true(X509_REVOKED_add_ext(r, ext = X509_EXTENSION_create_by_OBJ(NULL, odd, 1, val), -1));
+    X509_EXTENSION_free(ext);
+    resign(c, W.k_int);
+    expect_refused(c, "entry 2 has a critical extension");
+
+    /* An indirect CRL. */
+    c = plain_crl(NULL, 0);
+    ISSUING_DIST_POINT *idp = ISSUING_DIST_POINT_new();
+    idp->indirectCRL = 1;
+    assert_true(X509_CRL_add1_ext_i2d(c, NID_issuing_distribution_point, idp, 1, 0));
+    ISSUING_DIST_POINT_free(idp);
+    resign(c, W.k_int);
+    expect_refused(c, "indirect or partial CRL");
+
+    ASN1_OBJECT_free(odd);
+    ASN1_OCTET_STRING_free(val);
+    ASN1_INTEGER_free(one);
+}
+
+static void
+test_scope_and_remove(void **state)
+{
+    (void)state;
+    struct cf_revoked rev[] = {{0x1001, CRL_REASON_REMOVE_FROM_CRL, 0}};
+    X509_CRL *c = plain_crl(rev, 1);
+    struct revset *rs = revset_new();
+    struct duet_err err;
+    struct rev_result r;
+    int64_t now = time(NULL);
+
+    /* removeFromCRL is not a revocation. */
+    assert_int_equal(add_crl(rs, c, &err), 0);
+    assert_int_equal(revcrl_entries(revset_get0(rs, 0)), 0);
+    revset_check(rs, W.leaf, W.inter, now, false, &r);
+    assert_int_equal(r.status, REV_GOOD);
+    revset_free(rs);
+    X509_CRL_free(c);
+
+    /* A root CRL only for CA certificates covers the issuing CA, not a leaf of the root. */
+    struct cf_crl_spec s = {.issuer = W.root, .issuer_key = W.k_root};
+    c = cf_crl_new(&s);
+    ISSUING_DIST_POINT *idp = ISSUING_DIST_POINT_new();
+    idp->onlyCA = 1;
+    assert_true(X509_CRL_add1_ext_i2d(c, NID_issuing_distribution_point, idp, 1, 0));
+    ISSUING_DIST_POINT_free(idp);
+    resign(c, W.k_root);
+    rs = revset_new();
+    assert_int_equal(add_crl(rs, c, &err), 0);
+    revset_check(rs, W.inter, W.root, now, false, &r);
+    assert_int_equal(r.status, REV_GOOD);
+    struct cf_cert_spec ls = {.cn = "z", .key = W.k_leaf, .issuer = W.root, .issuer_key = W.k_root,
+                              .bc = CF_BC_LEAF, .eku = CF_EKU_CLIENT};
+    X509 *leaf = cf_cert_new(&ls);
+    revset_check(rs, leaf, W.root, now, false, &r);
+    assert_int_equal(r.status, REV_NO_CRL);
+    X509_free(leaf);
+    X509_CRL_free(c);
+    revset_free(rs);
+}
+
+static void
+test_pem_file_and_garbage(void **state)
+{
+    (void)state;
+    char *dir = cf_tmpdir();
+    char path[512];
+    struct revset *rs = revset_new();
+    struct duet_err err;
+    struct cf_crl_spec s1 = {.issuer = W.inter, .issuer_key = W.k_int};
+    struct cf_crl_spec s2 = {.issuer = W.root, .issuer_key = W.k_root};
+    X509_CRL *a = cf_crl_new(&s1), *b = cf_crl_new(&s2);
+
+    snprintf(path, sizeof(path), "%s/bundle.pem", dir);
+    cf_write_crls(path, a, b, NULL);
+    err_clear(&err);
+    assert_int_equal(revset_add_file(rs, path, &err), 0);
+    assert_int_equal(revset_count(rs), 2);
+    assert_true(revset_bytes(rs) > 0);
+
+    snprintf(path, sizeof(path), "%s/garbage.crl", dir);
+    cf_write_file(path, "\x30\x05\x01\x02", 4);
+    assert_int_equal(revset_add_file(rs, path, &err), -1);
+    assert_non_null(strstr(err.msg, "garbage.crl"));
+    snprintf(path, sizeof(path), "%s/cert.pem", dir);
+    cf_write_certs(path, W.leaf, NULL);
+    assert_int_equal(revset_add_file(rs, path, &err), -1);
+    assert_non_null(strstr(err.msg, "no CRL found"));
+    assert_int_equal(revset_count(rs), 2);
+    X509_CRL_free(a);
+    X509_CRL_free(b);
+    revset_free(rs);
+    cf_tmpdir_remove(dir);
+}
+
+/* 50,000 entries: every serial found, others not, and about 40 bytes each. */
+static void
+test_large(void **state)
+{
+    (void)state;
+    enum { N = 50000 };
+    struct cf_revoked *rev = calloc(N, sizeof(*rev));
+    int64_t now = time(NULL);
+    struct rev_result r;
+
+    assert_non_null(rev);
+    for (size_t i = 0; i < N; i++) {
+        rev[i].serial = 0x100000 + i * 7;
+        rev[i].reason = (int)(i % 3);
+    }
+    struct revset *rs = one_crl(W.inter, W.k_int, rev, N, 0, 0);
+    assert_int_equal(revcrl_entries(revset_get0(rs, 0)), N);
+    assert_true(revset_bytes(rs) < (size_t)N * 40);
+    EVP_PKEY *k = W.k_leaf;
+    for (size_t i = 0; i < N; i += 997) {
+        struct cf_cert_spec ls = {.cn = "n", .key = k, .issuer = W.inter, .issuer_key = W.k_int,
+                                  .serial = rev[i].serial, .bc = CF_BC_LEAF};
+        X509 *x = cf_cert_new(&ls);
+        revset_check(rs, x, W.inter, now, false, &r);
+        assert_int_equal(r.status, REV_REVOKED);
+        assert_int_equal(r.reason, rev[i].reason);
+        X509_free(x);
+        ls.serial = rev[i].serial + 1;
+        x = cf_cert_new(&ls);
+        revset_check(rs, x, W.inter, now, false, &r);
+        assert_int_equal(r.status, REV_GOOD);
+        X509_free(x);
+    }
+    revset_free(rs);
+    free(rev);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_good_and_revoked), cmocka_unit_test(test_times),
+        cmocka_unit_test(test_signature),        cmocka_unit_test(test_rsa_and_ed25519),
+        cmocka_unit_test(test_no_crl_sign),      cmocka_unit_test(test_refused_crls),
+        cmocka_unit_test(test_scope_and_remove), cmocka_unit_test(test_pem_file_and_garbage),
+        cmocka_unit_test(test_large),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
