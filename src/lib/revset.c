@@ -421,14 +421,16 @@ build_set(struct revcrl *c, struct der list, const char *where, struct duet_err 
         return -1;
     c->n = (uint32_t)n;
     for (uint32_t i = 0; i < n; i++) {
-        size_t len;
+        size_t len, elen;
         const uint8_t *s = entry_serial(c, i, &len);
-        if (set_find(c, s, len) >= 0)
-            continue; /* a repeated serial: the first entry stands */
         uint32_t h = serial_hash(s, len) & c->mask;
-        while (c->table[h] != 0)
-            h = (h + 1) & c->mask;
-        c->table[h] = i + 1;
+        for (; c->table[h] != 0; h = (h + 1) & c->mask) {
+            const uint8_t *es = entry_serial(c, c->table[h] - 1, &elen);
+            if (elen == len && memcmp(es, s, len) == 0)
+                break; /* a repeated serial: the first entry stands */
+        }
+        if (c->table[h] == 0)
+            c->table[h] = i + 1;
     }
     return 0;
 }

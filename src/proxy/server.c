@@ -21,6 +21,7 @@
 #include "proxy/proxy.h"
 
 #include <arpa/inet.h>
+#include <malloc.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -32,7 +33,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -97,11 +100,35 @@ gen_ref(struct gen *g)
     atomic_fetch_add(&g->refs, 1);
 }
 
+static void *
+gen_free_thread(void *arg)
+{
+    gen_free(arg);
+    return NULL;
+}
+
+/*
+ * Drop a reference.  The last one of a retired generation is often dropped by
+ * a worker closing a connection; the generation's memory (tens of MB with a
+ * large CRL) is then freed on a low-priority thread of its own, not on the
+ * worker, so the handshakes in flight do not wait for it.
+ */
 static void
 gen_unref(struct gen *g)
 {
-    if (g != NULL && atomic_fetch_sub(&g->refs, 1) == 1)
-        gen_free(g);
+    pthread_t t;
+    pthread_attr_t attr;
+
+    if (g == NULL || atomic_fetch_sub(&g->refs, 1) != 1)
+        return;
+    if (pthread_attr_init(&attr) == 0) {
+        bool started = pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) == 0 &&
+                       pthread_create(&t, &attr, gen_free_thread, g) == 0;
+        pthread_attr_destroy(&attr);
+        if (started)
+            return;
+    }
+    gen_free(g);
 }
 
 /* Build the TLS contexts of a configuration; takes ownership of cfg on success. */
@@ -1859,6 +1886,13 @@ reload_thread(void *arg)
 {
     struct proxy *px = arg;
 
+    /*
+     * Reading certificates and CRLs (a million serials take most of a second
+     * of CPU) yields to the workers: on a busy core handshakes go first and
+     * the reload takes longer, instead of handshakes waiting for it.
+     */
+    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10) != 0)
+        log_msg("warn", "reload", "cannot lower the reload thread's priority");
     do {
         struct proxy_cfg cfg;
         struct duet_err err;
@@ -2004,6 +2038,13 @@ proxy_run(struct proxy_cfg *cfg, int argc, char **argv)
 
     if (px == NULL)
         fatal("out of memory");
+    /*
+     * Large blocks (a CRL's serial set, file buffers) always come from mmap, so
+     * the memory of a generation retired by a reload goes back to the system
+     * instead of staying in the heap (glibc otherwise raises the threshold
+     * after the first such free).
+     */
+    mallopt(M_MMAP_THRESHOLD, 1024 * 1024);
     signal(SIGPIPE, SIG_IGN);
     if (evthread_use_pthreads() != 0)
         fatal("libevent has no thread support");
