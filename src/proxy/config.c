@@ -26,6 +26,7 @@
 #define DEFAULT_HANDSHAKE_TIMEOUT_MS 10000
 #define DEFAULT_IDLE_TIMEOUT_MS 300000
 #define DEFAULT_MAX_CONNS 10000
+#define DEFAULT_UPSTREAM_KEEPALIVE 32
 #define DEFAULT_MAX_HEADER 16384
 
 /* --- addresses --------------------------------------------------------- */
@@ -187,6 +188,7 @@ cfg_defaults(struct proxy_cfg *c, enum proxy_role role)
     c->idle_timeout_ms = DEFAULT_IDLE_TIMEOUT_MS;
     c->max_conns = DEFAULT_MAX_CONNS;
     c->max_header_bytes = DEFAULT_MAX_HEADER;
+    c->upstream_keepalive = DEFAULT_UPSTREAM_KEEPALIVE;
     c->fail_per_second = 1.0;
     c->fail_burst = 20.0;
 }
@@ -303,7 +305,7 @@ enum {
     F_MODE, F_ADMIN, F_LOG, F_VERIFY, F_TLS12, F_ALPN, F_XFCC, F_PPV2, F_UNSAFE, F_UP_CERT,
     F_UP_KEY, F_UP_CACERT, F_UP_NAME, F_WORKERS, F_HS_TIMEOUT, F_IDLE_TIMEOUT, F_MAX_CONNS,
     F_MAX_HEADER, F_CONFIG, F_CHECK, F_SERVER_NAME, F_VERIFY_URI, F_DENY, F_INSECURE_KEY, F_HELP,
-    F_FAIL_BURST, F_FAIL_RATE, F_NO_TICKETS, F_TICKET_KEYS
+    F_FAIL_BURST, F_FAIL_RATE, F_NO_TICKETS, F_TICKET_KEYS, F_UP_KEEPALIVE
 };
 
 static int
@@ -344,7 +346,7 @@ proxy_usage(FILE *out, enum proxy_role role)
                 "                  [--crl-expired reject|warn] [--upstream-cert F --upstream-key F]\n"
                 "                  [--upstream-cacert F] [--upstream-name NAME] [--workers N]\n"
                 "                  [--handshake-timeout 10s] [--idle-timeout 5m] [--max-conns N]\n"
-                "                  [--max-header-size BYTES]\n"
+                "                  [--max-header-size BYTES] [--upstream-keepalive N]\n"
                 "       duet proxy --config proxy.yaml [--check]\n"
                 "PATTERN: uri:GLOB dns:GLOB ip:ADDR email:GLOB cn:GLOB ou:GLOB o:GLOB issuer:GLOB any\n");
     else
@@ -390,6 +392,7 @@ proxy_cfg_from_args(int argc, char **argv, enum proxy_role role, struct proxy_cf
         {"idle-timeout", required_argument, NULL, F_IDLE_TIMEOUT},
         {"max-conns", required_argument, NULL, F_MAX_CONNS},
         {"max-header-size", required_argument, NULL, F_MAX_HEADER},
+        {"upstream-keepalive", required_argument, NULL, F_UP_KEEPALIVE},
         {"failed-handshake-burst", required_argument, NULL, F_FAIL_BURST},
         {"failed-handshake-rate", required_argument, NULL, F_FAIL_RATE},
         {"config", required_argument, NULL, F_CONFIG},
@@ -595,6 +598,18 @@ proxy_cfg_from_args(int argc, char **argv, enum proxy_role role, struct proxy_cf
                 goto out;
             }
             out->workers = (int)n;
+            break;
+        }
+        case F_UP_KEEPALIVE: {
+            char *end = NULL;
+            long n = strtol(v, &end, 10);
+            lflag = false;
+            if (end == v || *end != '\0' || n < 0 || n > 1024) {
+                err_set(err, DUET_ERR_INPUT,
+                        "--upstream-keepalive \"%s\": expected 0 (off) to 1024 idle connections", v);
+                goto out;
+            }
+            out->upstream_keepalive = (int)n;
             break;
         }
         case F_HS_TIMEOUT:
@@ -1265,6 +1280,19 @@ lim_rate(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err
     return lim_num(y, v, p, &((struct proxy_cfg *)t)->fail_per_second, err);
 }
 
+static int
+lim_up_keepalive(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err)
+{
+    const char *s = ycfg_scalar(v);
+    char *end = NULL;
+    long n = s != NULL ? strtol(s, &end, 10) : -1;
+
+    if (s == NULL || end == s || *end != '\0' || n < 0 || n > 1024)
+        return ycfg_error(y, v, p, err, "expected 0 (off) to 1024 idle connections");
+    ((struct proxy_cfg *)t)->upstream_keepalive = (int)n;
+    return 0;
+}
+
 static const struct ycfg_key limit_keys[] = {
     {"handshake_timeout", lim_hs, false},
     {"idle_timeout", lim_idle, false},
@@ -1272,6 +1300,7 @@ static const struct ycfg_key limit_keys[] = {
     {"max_header_bytes", lim_header, false},
     {"failed_handshake_burst", lim_burst, false},
     {"failed_handshakes_per_second", lim_rate, false},
+    {"upstream_keepalive", lim_up_keepalive, false},
     {NULL, NULL, false},
 };
 

@@ -79,6 +79,7 @@ struct proxy_cfg {
     int idle_timeout_ms;
     long max_conns;
     size_t max_header_bytes;
+    int upstream_keepalive; /* http mode: idle upstream connections kept per worker and target */
     double fail_per_second; /* per-IP failed-handshake token bucket */
     double fail_burst;
     bool insecure_key_mode;

@@ -22,6 +22,8 @@ static atomic_long conn_active;
 static atomic_ulong conn_total;
 static atomic_ulong bytes_up;
 static atomic_ulong bytes_down;
+static atomic_ulong up_new;
+static atomic_ulong up_reused;
 
 struct series {
     char *name;
@@ -74,6 +76,12 @@ metrics_bytes(uint64_t up, uint64_t down)
 {
     atomic_fetch_add(&bytes_up, up);
     atomic_fetch_add(&bytes_down, down);
+}
+
+void
+metrics_upstream_conn(bool reused)
+{
+    atomic_fetch_add(reused ? &up_reused : &up_new, 1);
 }
 
 static struct series *
@@ -217,6 +225,12 @@ metrics_write(FILE *out)
                  "duet_bytes_total{direction=\"client_to_upstream\"} %lu\n"
                  "duet_bytes_total{direction=\"upstream_to_client\"} %lu\n",
             atomic_load(&bytes_up), atomic_load(&bytes_down));
+    fprintf(out, "# HELP duet_upstream_connections_total Upstream connections taken for requests: "
+                 "newly opened, or reused from the idle pool.\n"
+                 "# TYPE duet_upstream_connections_total counter\n"
+                 "duet_upstream_connections_total{kind=\"new\"} %lu\n"
+                 "duet_upstream_connections_total{kind=\"reused\"} %lu\n",
+            atomic_load(&up_new), atomic_load(&up_reused));
     pthread_mutex_lock(&series_lock);
     /* Group by name: print HELP/TYPE once per name. */
     for (struct series *s = series_head; s != NULL; s = s->next) {

@@ -10,6 +10,7 @@
 #ifndef DUET_PROXY_METRICS_H
 #define DUET_PROXY_METRICS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -20,6 +21,8 @@ void metrics_conn_open(void);
 void metrics_conn_close(void);
 long metrics_conn_active(void);
 void metrics_bytes(uint64_t client_to_upstream, uint64_t upstream_to_client);
+/* One upstream connection used for a request: newly opened, or reused from the idle pool. */
+void metrics_upstream_conn(bool reused);
 /* Add to a labelled counter, e.g. ("duet_authz_decisions_total", "rule=\"hr\",decision=\"allow\""). */
 void metrics_count(const char *name, const char *labels, uint64_t delta);
 /* Set a labelled gauge (certificate and CRL expiry). */

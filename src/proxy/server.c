@@ -21,6 +21,7 @@
 #include "proxy/proxy.h"
 
 #include <arpa/inet.h>
+#include <limits.h>
 #include <malloc.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -239,6 +240,8 @@ proxy_check(const struct proxy_cfg *cfg, struct duet_err *err)
 
 struct proxy;
 
+struct pooled;
+
 struct worker {
     int idx;
     pthread_t thr;
@@ -246,6 +249,7 @@ struct worker {
     struct evconnlistener **lev;
     size_t nlev;
     struct proxy *px;
+    struct pooled *pool; /* idle upstream connections (http mode) */
 };
 
 struct file_sig {
@@ -432,11 +436,140 @@ struct conn {
     size_t pp_len; /* PROXY header bytes at the head of the upstream output */
     char *xfcc;    /* the client's X-Forwarded-Client-Cert element, made once */
     bool client_eof; /* the client finished sending; answer what is in flight, then close */
+    bool up_reused;    /* the upstream connection came from the idle pool */
+    bool up_keepalive; /* the last response completed and the upstream keeps the connection */
+    char *retry_head;  /* a bodyless idempotent request sent on a reused connection, for a retry */
+    size_t retry_len;
 };
 
 static void conn_close(struct conn *c);
 static void upstream_connect(struct conn *c);
 static void process_client_http(struct conn *c);
+
+/*
+ * The upstream keep-alive pool (http mode): when a client connection ends
+ * between requests, its upstream connection, if the upstream keeps it alive,
+ * waits here for the next client connection of the same worker, listener and
+ * generation instead of being closed, so a client that connects for one
+ * request does not cost the upstream a new TCP (or TLS) connection.  At most
+ * upstream_keepalive idle connections per target and worker; an idle one that
+ * the upstream closes, or that sends anything, or that waits longer than
+ * POOL_IDLE_SECONDS, is closed.  Not with the PROXY protocol, whose header
+ * describes one client connection.
+ */
+#define POOL_IDLE_SECONDS 30
+
+struct pooled {
+    struct pooled *next;
+    struct worker *w;
+    struct gen *gen; /* a reference */
+    struct gen_listener *gl;
+    size_t target;
+    struct bufferevent *bev;
+};
+
+static void
+pool_drop(struct pooled *e)
+{
+    for (struct pooled **pp = &e->w->pool; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == e) {
+            *pp = e->next;
+            break;
+        }
+    }
+    bufferevent_free(e->bev);
+    gen_unref(e->gen);
+    free(e);
+}
+
+/* An idle upstream connection spoke (it may not) or closed: it goes. */
+static void
+pool_read_cb(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    pool_drop(arg);
+}
+
+static void
+pool_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    (void)bev;
+    (void)what;
+    pool_drop(arg);
+}
+
+/* Whether the upstream connection of a closing client connection can be kept; keeps it. */
+static bool
+pool_put(struct conn *c)
+{
+    const struct proxy_cfg *cfg = &c->gen->cfg;
+    const struct listener_cfg *l = c->gl->cfg;
+    struct timeval idle = {POOL_IDLE_SECONDS, 0};
+    struct pooled *e;
+    int same = 0;
+
+    if (cfg->role != ROLE_SERVER || l->mode != MODE_HTTP || l->proxy_protocol ||
+        cfg->upstream_keepalive <= 0 || !c->upstream_connected || !c->up_keepalive ||
+        c->upstream_failed || c->req_state == REQ_BODY ||
+        evbuffer_get_length(bufferevent_get_output(c->ubev)) > 0 ||
+        evbuffer_get_length(bufferevent_get_input(c->ubev)) > 0)
+        return false;
+    for (e = c->w->pool; e != NULL; e = e->next)
+        if (e->gl == c->gl && e->target == c->target)
+            same++;
+    if (same >= cfg->upstream_keepalive || (e = calloc(1, sizeof(*e))) == NULL)
+        return false;
+    e->w = c->w;
+    e->gen = c->gen;
+    gen_ref(e->gen);
+    e->gl = c->gl;
+    e->target = c->target;
+    e->bev = c->ubev;
+    bufferevent_setcb(e->bev, pool_read_cb, NULL, pool_event_cb, e);
+    bufferevent_set_timeouts(e->bev, &idle, NULL);
+    bufferevent_enable(e->bev, EV_READ);
+    e->next = c->w->pool;
+    c->w->pool = e;
+    return true;
+}
+
+/*
+ * An idle upstream connection for this client connection's listener and
+ * generation, attached to it; false when there is none.  Connections of
+ * older generations met on the way are closed.
+ */
+static bool
+pool_take(struct conn *c)
+{
+    struct pooled **pp = &c->w->pool;
+
+    while (*pp != NULL) {
+        struct pooled *e = *pp;
+        if (e->gen->id < c->gen->id) {
+            pool_drop(e);
+            continue;
+        }
+        if (e->gen != c->gen || e->gl != c->gl) {
+            pp = &e->next;
+            continue;
+        }
+        *pp = e->next;
+        c->ubev = e->bev;
+        c->target = e->target;
+        gen_unref(e->gen); /* the connection holds the same generation */
+        free(e);
+        return true;
+    }
+    return false;
+}
+
+/* Close every idle upstream connection of a worker (at exit). */
+static void
+pool_clear(struct worker *w)
+{
+    while (w->pool != NULL)
+        pool_drop(w->pool);
+}
 
 static void
 conn_free_cb(evutil_socket_t fd, short what, void *arg)
@@ -453,12 +586,13 @@ conn_free_cb(evutil_socket_t fd, short what, void *arg)
             SSL_shutdown(ssl);
         bufferevent_free(c->cbev);
     }
-    if (c->ubev != NULL) {
+    if (c->ubev != NULL && !pool_put(c)) {
         SSL *ssl = bufferevent_openssl_get_ssl(c->ubev);
         if (ssl != NULL && c->upstream_connected)
             SSL_shutdown(ssl);
         bufferevent_free(c->ubev);
     }
+    free(c->retry_head);
     metrics_bytes(c->up_bytes, c->down_bytes);
     metrics_conn_close();
     identity_free(c->id);
@@ -888,6 +1022,31 @@ upstream_connect(struct conn *c)
     bufferevent_enable(c->ubev, EV_READ | EV_WRITE);
 }
 
+/*
+ * An upstream connection for the request being forwarded (http mode): one
+ * from the idle pool when there is one, otherwise a new one.
+ */
+static void
+upstream_for_request(struct conn *c)
+{
+    struct timeval idle = {c->gen->cfg.idle_timeout_ms / 1000,
+                           (c->gen->cfg.idle_timeout_ms % 1000) * 1000};
+
+    c->tries = 0;
+    if (!c->gl->cfg->proxy_protocol && pool_take(c)) {
+        c->upstream_connected = true;
+        c->up_reused = true;
+        bufferevent_setcb(c->ubev, upstream_read_http, upstream_write_http, upstream_event, c);
+        bufferevent_set_timeouts(c->ubev, &idle, NULL);
+        bufferevent_enable(c->ubev, EV_READ | EV_WRITE);
+        metrics_upstream_conn(true);
+        return;
+    }
+    c->up_reused = false;
+    upstream_connect(c);
+    metrics_upstream_conn(false);
+}
+
 /* The tunnel's server check: its certificate verified; its SPIFFE ID matching. */
 static bool
 tunnel_server_ok(struct conn *c, char *why, size_t len)
@@ -999,6 +1158,19 @@ upstream_event(struct bufferevent *bev, short what, void *arg)
         bufferevent_free(c->ubev);
         c->ubev = NULL;
         c->upstream_connected = false;
+        if (c->retry_head != NULL && c->req_state != REQ_HEADERS && !(what & BEV_EVENT_TIMEOUT)) {
+            /* A pooled connection the upstream had closed: the same request on a new one. */
+            char *head = c->retry_head;
+            c->retry_head = NULL;
+            c->up_reused = false;
+            c->tries = 0;
+            upstream_connect(c);
+            metrics_upstream_conn(false);
+            if (c->ubev != NULL && !c->closing)
+                evbuffer_add(bufferevent_get_output(c->ubev), head, c->retry_len);
+            free(head);
+            return;
+        }
         if (c->req_state != REQ_HEADERS) {
             /* The request went out but no response came back. */
             http_reply_close(c, 502, "Bad Gateway",
@@ -1175,8 +1347,7 @@ on_headers_complete(http_parser *p)
     }
     free(target);
     if (c->ubev == NULL) {
-        c->tries = 0;
-        upstream_connect(c);
+        upstream_for_request(c);
         if (c->closing || c->close_when_flushed || c->ubev == NULL) {
             free(head);
             http_parser_pause(p, 1);
@@ -1184,6 +1355,21 @@ on_headers_complete(http_parser *p)
         }
     }
     c->chunked_up = (p->flags & F_CHUNKED) != 0;
+    c->up_keepalive = false;
+    free(c->retry_head);
+    c->retry_head = NULL;
+    /*
+     * A reused connection may have been closed by the upstream just now; a
+     * request without a body and safe to repeat is kept to send again on a
+     * new connection if no response comes back.
+     */
+    if (c->up_reused && !c->chunked_up &&
+        (p->content_length == 0 || p->content_length == ULLONG_MAX) &&
+        (p->method == HTTP_GET || p->method == HTTP_HEAD || p->method == HTTP_OPTIONS) &&
+        (c->retry_head = malloc(hlen)) != NULL) {
+        memcpy(c->retry_head, head, hlen);
+        c->retry_len = hlen;
+    }
     evbuffer_add(bufferevent_get_output(c->ubev), head, hlen);
     c->up_bytes += hlen;
     free(head);
@@ -1313,6 +1499,9 @@ on_resp_message_complete(http_parser *p)
 
     if (p->status_code >= 100 && p->status_code < 200)
         return 0; /* an interim response; the final one follows */
+    c->up_keepalive = http_should_keep_alive(p) != 0;
+    free(c->retry_head);
+    c->retry_head = NULL;
     metrics_label(ll, sizeof(ll), c->gl->cfg->name);
     snprintf(labels, sizeof(labels), "listener=\"%s\",code=\"%u\"", ll, p->status_code);
     metrics_count("duet_requests_total", labels, 1);
@@ -1709,6 +1898,7 @@ worker_main(void *arg)
     struct worker *w = arg;
 
     event_base_dispatch(w->base);
+    pool_clear(w);
     return NULL;
 }
 
@@ -2146,6 +2336,7 @@ proxy_run(struct proxy_cfg *cfg, int argc, char **argv)
             fatal("cannot start worker %d", i);
     }
     event_base_dispatch(px->workers[0].base);
+    pool_clear(&px->workers[0]);
     for (int i = 1; i < px->nworkers; i++)
         pthread_join(px->workers[i].thr, NULL);
     rc = 0;
