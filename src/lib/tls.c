@@ -788,20 +788,15 @@ tls_server_ctx_new(const struct tls_opts *o, SSL_CTX **out, struct tls_ctx_info 
         SSL_CTX_set_timeout(ctx, 3600);
         SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_key_cb);
     } else if (o->session_tickets) {
-        /*
-         * Stateless TLS 1.3 tickets (RFC 8446 4.6.1), one per handshake: each
-         * ticket carries the session, client certificate included, so a second
-         * one would double that cost for little gain; a resumption gets a fresh
-         * one because clients use a TLS 1.3 ticket once (RFC 8446 C.4).  The
-         * ticket keys are OpenSSL's, random per context: a reload retires every
-         * ticket.
-         */
         static const unsigned char sid_ctx[] = "duet-proxy";
         /*
-         * Stateful TLS 1.3 tickets: with SSL_OP_NO_TICKET kept, OpenSSL stores the
-         * session (a reference to the verified client certificate) in the
-         * context's cache and the ticket is only its identifier, so neither
-         * issuing nor resuming serialises or re-parses the certificate.
+         * Stateful TLS 1.3 tickets, one per handshake (a resumption gets a
+         * fresh one: clients use a TLS 1.3 ticket once, RFC 8446 C.4): with
+         * SSL_OP_NO_TICKET kept, OpenSSL stores the session (a reference to the
+         * verified client certificate) in the context's cache and the ticket is
+         * only its identifier, so neither issuing nor resuming serialises or
+         * re-parses the certificate.  The cache belongs to the context: a
+         * reload retires every ticket.
          */
         SSL_CTX_set_num_tickets(ctx, 1);
         SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
