@@ -26,6 +26,7 @@ usage(FILE *out)
             "  proxy                    mTLS gateway in front of an HTTP or TCP service\n"
             "  tunnel                   mTLS client side for programs that cannot do it\n"
             "  bench                    mTLS load generator (full, resume, keepalive, idle)\n"
+            "  ticket-keys rotate FILE  rotate the TLS ticket keys shared by proxies\n"
             "  cert verify LEAF         verify a certificate chain for a purpose and a name\n"
             "  version                  print the version\n"
             "\n"
@@ -51,6 +52,8 @@ main(int argc, char **argv)
         return cmd_tunnel(argc - 1, argv + 1);
     if (strcmp(argv[1], "bench") == 0)
         return cmd_bench(argc - 1, argv + 1);
+    if (strcmp(argv[1], "ticket-keys") == 0)
+        return cmd_ticket_keys(argc - 1, argv + 1);
     if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
         printf("duet %s\n", duet_version());
         return EXIT_OK;

@@ -74,7 +74,7 @@ struct tls_sslstate {
  * them open tickets, so keys can be rotated by putting the new one first.
  */
 #define TICKET_KEY_BYTES 80
-#define MAX_TICKET_KEYS 8
+#define MAX_TICKET_KEYS TLS_MAX_TICKET_KEYS
 
 struct ticket_key {
     unsigned char name[16];
@@ -698,6 +698,75 @@ load_ticket_keys(const char *path, bool insecure_mode, struct ticket_keys *out,
 out:
     OPENSSL_cleanse(data, len);
     free(data);
+    return rc;
+}
+
+/* Rotate a ticket keys file; see tls.h. */
+int
+tls_ticket_keys_rotate(const char *path, int keep, int *nkeys, struct duet_err *err)
+{
+    struct ticket_keys old;
+    unsigned char fresh[TICKET_KEY_BYTES];
+    char *text = NULL;
+    size_t cap, off = 0;
+    int n = 0;
+    int rc = -1;
+    struct stat st;
+
+    memset(&old, 0, sizeof(old));
+    *nkeys = 0;
+    if (keep < 2 || keep > MAX_TICKET_KEYS)
+        return err_set(err, DUET_ERR_INPUT,
+                       "keys to keep: expected 2 to %d (the new key and at least the one before "
+                       "it, which still opens the tickets it sealed)",
+                       MAX_TICKET_KEYS);
+    if (stat(path, &st) == 0) {
+        if (load_ticket_keys(path, false, &old, err) != 0)
+            return -1;
+    } else if (errno != ENOENT) {
+        return err_set(err, DUET_ERR_INPUT, "%s: %s", path, strerror(errno));
+    }
+    if (RAND_bytes(fresh, sizeof(fresh)) != 1) {
+        err_set_ssl(err, DUET_ERR_INTERNAL, "cannot draw a random ticket key");
+        goto out;
+    }
+    cap = (size_t)keep * (2 * TICKET_KEY_BYTES + 1) + 1;
+    if ((text = malloc(cap)) == NULL) {
+        err_nomem(err);
+        goto out;
+    }
+    for (int i = -1; i < old.n && n < keep; i++, n++) {
+        const unsigned char *parts[3];
+        if (i < 0) {
+            parts[0] = fresh;
+            parts[1] = fresh + 16;
+            parts[2] = fresh + 48;
+        } else {
+            parts[0] = old.k[i].name;
+            parts[1] = old.k[i].aes;
+            parts[2] = old.k[i].hmac;
+        }
+        for (int k = 0; k < 3; k++) {
+            size_t len = k == 0 ? 16 : 32;
+            for (size_t j = 0; j < len; j++) {
+                static const char hex[] = "0123456789abcdef";
+                text[off++] = hex[parts[k][j] >> 4];
+                text[off++] = hex[parts[k][j] & 15];
+            }
+        }
+        text[off++] = '\n';
+    }
+    if (fileio_write_atomic(path, (const uint8_t *)text, off, 0600, err) != 0)
+        goto out;
+    *nkeys = n;
+    rc = 0;
+out:
+    OPENSSL_cleanse(fresh, sizeof(fresh));
+    OPENSSL_cleanse(&old, sizeof(old));
+    if (text != NULL) {
+        OPENSSL_cleanse(text, cap);
+        free(text);
+    }
     return rc;
 }
 

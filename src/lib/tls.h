@@ -100,6 +100,19 @@ enum tls_fail tls_verify_fail(const SSL *ssl);
  */
 int tls_check_resumed(SSL *ssl, struct duet_err *err) MUST_CHECK;
 
+/* Most keys a --ticket-keys file may hold. */
+#define TLS_MAX_TICKET_KEYS 8
+
+/*
+ * Rotate a shared ticket keys file (--ticket-keys): a new random key goes
+ * first (it seals new tickets), the keys already there follow (they still open
+ * the tickets they sealed), at most `keep` keys in all.  A missing file is
+ * created with one key.  The file is checked like the proxy checks it (mode
+ * 0600, well-formed keys) and replaced atomically with mode 0600.  *nkeys is
+ * the number of keys written.
+ */
+int tls_ticket_keys_rotate(const char *path, int keep, int *nkeys, struct duet_err *err) MUST_CHECK;
+
 /* How many handshakes the verified-chain cache answered, all contexts together. */
 unsigned long tls_chain_cache_hits(void);
 

@@ -1024,6 +1024,39 @@ def test_shared_ticket_keys_resume_across_instances_and_recheck_revocation(
     assert "was revoked on" in hs["reason"]
 
 
+def test_rotated_ticket_keys_still_open_the_tickets_they_sealed(dpki, procs, fresh_echo,
+                                                                 tmp_path, run):
+    """`duet ticket-keys rotate` on a running pair of proxies: a ticket sealed before the
+    rotation still resumes (the old key stays below the new one); once rotated out (--keep 2,
+    two more rotations) it no longer does, and the client simply gets a full handshake."""
+    keys = tmp_path / "ticket.keys"
+    p = run("ticket-keys", "rotate", keys)
+    assert p.returncode == 0 and "1 key in the file" in p.stdout, p.stderr
+    assert (os.stat(keys).st_mode & 0o777) == 0o600
+    args = proxy_args(dpki, "127.0.0.1:%d" % fresh_echo.port, "--allow", "any",
+                      "--ticket-keys", keys)
+    a = start_duet(procs, dpki.duet_bin, tmp_path / "a", "proxy", args, "a")
+    b = start_duet(procs, dpki.duet_bin, tmp_path / "b", "proxy", args, "b")
+    ctx = alice_ctx(dpki)
+    status, ticket, reused = _get_once(a.port, ctx)
+    assert status == b"HTTP/1.1 200 OK" and not reused
+
+    def rotate_and_reload():
+        marks = (a.log.mark(), b.log.mark())
+        p = run("ticket-keys", "rotate", keys, "--keep", "2")
+        assert p.returncode == 0, p.stderr
+        for d, m in zip((a, b), marks):
+            d.proc.send_signal(signal.SIGHUP)
+            d.log.wait_event("reload", m, result="ok")
+
+    rotate_and_reload()
+    status, _, reused = _get_once(b.port, ctx, ticket)
+    assert status == b"HTTP/1.1 200 OK" and reused, "the old key must still open its ticket"
+    rotate_and_reload()
+    status, _, reused = _get_once(a.port, ctx, ticket)
+    assert status == b"HTTP/1.1 200 OK" and not reused, "a rotated-out key opens nothing"
+
+
 def test_ticket_keys_file_is_checked(dpki, tmp_path, run):
     bad = tmp_path / "bad.keys"
     bad.write_text("00ff\n")

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <cmocka.h>
@@ -977,6 +978,48 @@ test_fail_names(void **state)
         assert_string_equal(tls_fail_name(t[i].f), t[i].name);
 }
 
+/* Ticket key rotation: new key first, old keys after it, bounded; bad files untouched. */
+static void
+test_ticket_keys_rotate(void **state)
+{
+    (void)state;
+    char *path = cf_path(W.dir, "rotate.keys");
+    struct duet_err err;
+    uint8_t *before, *after;
+    size_t blen, alen;
+    int n = 0;
+    struct stat st;
+
+    unlink(path);
+    err_clear(&err);
+    assert_int_equal(tls_ticket_keys_rotate(path, 3, &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    for (int i = 2; i <= 4; i++) {
+        before = cf_read_file(path, &blen);
+        assert_int_equal(tls_ticket_keys_rotate(path, 3, &n, &err), 0);
+        assert_int_equal(n, i < 3 ? i : 3);
+        after = cf_read_file(path, &alen);
+        /* The previous first key is now second: 160 hex digits and a newline per key. */
+        assert_int_equal(alen, (size_t)n * 161);
+        assert_memory_equal(after + 161, before, 161);
+        assert_memory_not_equal(after, before, 160);
+        free(before);
+        free(after);
+    }
+    /* What the proxy would refuse is refused here, and the file is left as it was. */
+    cf_write_file(path, "00ff\n", 5);
+    assert_int_equal(chmod(path, 0600), 0);
+    assert_int_equal(tls_ticket_keys_rotate(path, 3, &n, &err), -1);
+    assert_non_null(strstr(err.msg, "a ticket key is 160 hex digits"));
+    after = cf_read_file(path, &alen);
+    assert_int_equal(alen, 5);
+    free(after);
+    assert_int_equal(tls_ticket_keys_rotate(path, 1, &n, &err), -1);
+    free(path);
+}
+
 int
 main(void)
 {
@@ -990,6 +1033,7 @@ main(void)
         cmocka_unit_test(test_client_without_cert),
         cmocka_unit_test(test_ctx_info),
         cmocka_unit_test(test_fail_names),
+        cmocka_unit_test(test_ticket_keys_rotate),
     };
     enum {
         NV = sizeof(vcases) / sizeof(vcases[0]),
