@@ -447,6 +447,7 @@ static void conn_close(struct conn *c);
 static void upstream_connect(struct conn *c);
 static void process_client_http(struct conn *c);
 static void conn_trim_idle(struct conn *c);
+static void upstream_send(struct conn *c, const char *data, size_t len);
 
 /*
  * The upstream keep-alive pool (http mode): when a client connection ends
@@ -1372,7 +1373,7 @@ on_headers_complete(http_parser *p)
         memcpy(c->retry_head, head, hlen);
         c->retry_len = hlen;
     }
-    evbuffer_add(bufferevent_get_output(c->ubev), head, hlen);
+    upstream_send(c, head, hlen);
     c->up_bytes += hlen;
     free(head);
     c->req_state = REQ_BODY;
@@ -1522,6 +1523,58 @@ static const http_parser_settings resp_settings = {
     .on_message_complete = on_resp_message_complete,
 };
 
+/*
+ * libevent writes a bufferevent's output only once epoll reports the socket
+ * writable: two epoll_ctl calls and a wakeup for every response and every
+ * forwarded request.  When nothing is waiting in the output buffer, duet
+ * writes straight to the socket instead and leaves only what the socket did
+ * not take to the bufferevent.
+ */
+#define DIRECT_WRITE_MAX 15000 /* libevent's SSL write size: a retry is never shorter */
+
+/* Move n bytes from `src` to the client, writing them at once when possible. */
+static void
+client_send(struct conn *c, struct evbuffer *src, size_t n)
+{
+    struct evbuffer *out = bufferevent_get_output(c->cbev);
+    SSL *ssl = bufferevent_openssl_get_ssl(c->cbev);
+
+    if (ssl != NULL && n > 0 && n <= DIRECT_WRITE_MAX && evbuffer_get_length(out) == 0) {
+        unsigned char *p = evbuffer_pullup(src, (ssize_t)n);
+        int w = p != NULL ? SSL_write(ssl, p, (int)n) : -1;
+        if (w > 0) {
+            evbuffer_drain(src, (size_t)w);
+            n -= (size_t)w;
+        } else {
+            /*
+             * Nothing taken (the socket is full, or an error libevent will meet
+             * and report): the bufferevent writes the same bytes, which is the
+             * retry OpenSSL asks for.
+             */
+            ERR_clear_error();
+        }
+    }
+    if (n > 0)
+        evbuffer_remove_buffer(src, out, n);
+}
+
+/* Queue a request head (or any bytes) toward the upstream; see client_send(). */
+static void
+upstream_send(struct conn *c, const char *data, size_t len)
+{
+    struct evbuffer *out = bufferevent_get_output(c->ubev);
+
+    if (c->upstream_connected && c->gl->up_ctx == NULL && evbuffer_get_length(out) == 0) {
+        ssize_t w = send(bufferevent_getfd(c->ubev), data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w > 0) {
+            data += w;
+            len -= (size_t)w;
+        }
+    }
+    if (len > 0)
+        evbuffer_add(out, data, len);
+}
+
 static void
 upstream_read_http(struct bufferevent *bev, void *arg)
 {
@@ -1547,7 +1600,7 @@ upstream_read_http(struct bufferevent *bev, void *arg)
             conn_close(c);
             return;
         }
-        evbuffer_remove_buffer(in, out, n);
+        client_send(c, in, n);
         c->down_bytes += n;
         if (e != HPE_PAUSED && evbuffer_get_length(out) >= RELAY_HIGH_WATER) {
             /* A large download: wait until the client has taken what we hold. */
@@ -1559,7 +1612,10 @@ upstream_read_http(struct bufferevent *bev, void *arg)
             http_parser_pause(&c->resp_p, 0);
             if (c->close_when_flushed) {
                 bufferevent_disable(bev, EV_READ);
-                bufferevent_enable(c->cbev, EV_WRITE);
+                if (evbuffer_get_length(out) == 0)
+                    conn_close(c); /* all written already */
+                else
+                    bufferevent_enable(c->cbev, EV_WRITE);
                 return;
             }
             /* Response done: read the client's next request, or wait for it lean. */

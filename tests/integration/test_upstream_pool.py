@@ -141,3 +141,33 @@ def test_a_pooled_connection_closed_by_the_upstream_is_replaced(pki, procs, tmp_
         assert not [e for e in d.log.events() if e.get("event") == "upstream_error"]
     finally:
         up.close()
+
+
+def test_large_bodies_both_ways_on_one_connection(pki, procs, tmp_path):
+    """A 3 MB upload whose echo comes back as a 3 MB response, twice, then a small request,
+    on one keep-alive connection: nothing lost, reordered or stuck whether duet writes at
+    once or through its buffers."""
+    import http.client
+    import json as _json
+    up = EchoUpstream()
+    try:
+        d = start_duet(procs, str(pki.duet_bin), tmp_path, "proxy",
+                       proxy_args(pki, "127.0.0.1:%d" % up.port, "--allow", "any",
+                                  "--workers", "1"), "large")
+        alice = client_context(pki.roots, pki.alice_crt, pki.alice_key)
+        c = http.client.HTTPSConnection("127.0.0.1", d.port, context=alice, timeout=30)
+        for i in range(2):
+            body = ("%d" % i) * (3 * 1024 * 1024)
+            c.request("POST", "/up%d" % i, body=body.encode(),
+                      headers={"Content-Type": "text/plain"})
+            r = c.getresponse()
+            data = r.read()
+            assert r.status == 200 and len(data) > len(body)
+            echoed = _json.loads(data)
+            assert echoed["path"] == "/up%d" % i and echoed["body"] == body
+        c.request("GET", "/small")
+        r = c.getresponse()
+        assert r.status == 200 and _json.loads(r.read())["path"] == "/small"
+        c.close()
+    finally:
+        up.close()
