@@ -656,24 +656,6 @@ sockaddr_text(const struct sockaddr *sa, char *buf, size_t len, char *ip, size_t
     snprintf(ip, iplen, "%s", host);
 }
 
-static json_t *
-identity_json(const struct duet_identity *id)
-{
-    json_t *sans;
-
-    if (id == NULL)
-        return json_null();
-    sans = json_array();
-    for (size_t i = 0; i < id->nsans; i++) {
-        char buf[600];
-        snprintf(buf, sizeof(buf), "%s:%s", identity_san_tag(id->sans[i].type), id->sans[i].value);
-        json_array_append_new(sans, json_string(buf));
-    }
-    return json_pack("{s:s,s:s,s:o,s:s,s:s,s:s}", "name", id->name, "subject", id->subject, "sans",
-                     sans, "serial", id->serial, "fingerprint", id->fingerprint, "issuer",
-                     id->issuer);
-}
-
 /* The reason a TLS handshake failed, in words, with its metrics category. */
 static void
 handshake_failure(struct bufferevent *bev, SSL *ssl, char *buf, size_t len, enum tls_fail *fail)
@@ -713,19 +695,42 @@ handshake_failure(struct bufferevent *bev, SSL *ssl, char *buf, size_t len, enum
 static void
 log_handshake(struct conn *c, SSL *ssl, bool ok, const char *reason, double secs)
 {
-    json_t *f = json_pack("{s:s,s:s,s:s}", "listener", c->gl->cfg->name, "peer", c->peer, "result",
-                          ok ? "ok" : "failed");
+    const struct duet_identity *id = c->id;
+    struct log_line line;
 
+    /* Written for every connection: built without a JSON tree. */
+    log_line_begin(&line, ok ? "info" : "warn", "handshake");
+    log_line_str(&line, "listener", c->gl->cfg->name);
+    log_line_str(&line, "peer", c->peer);
+    log_line_str(&line, "result", ok ? "ok" : "failed");
     if (!ok)
-        json_object_set_new(f, "reason", json_string(reason));
-    json_object_set_new(f, "identity", identity_json(c->id));
-    if (ssl != NULL && ok) {
-        json_object_set_new(f, "tls_version", json_string(SSL_get_version(ssl)));
-        json_object_set_new(f, "cipher", json_string(SSL_get_cipher_name(ssl)));
-        json_object_set_new(f, "resumed", json_boolean(SSL_session_reused(ssl)));
+        log_line_str(&line, "reason", reason);
+    if (id == NULL) {
+        log_line_str(&line, "identity", NULL);
+    } else {
+        log_line_open(&line, "identity");
+        log_line_str(&line, "name", id->name);
+        log_line_str(&line, "subject", id->subject);
+        log_line_open_array(&line, "sans");
+        for (size_t i = 0; i < id->nsans; i++) {
+            char buf[600];
+            snprintf(buf, sizeof(buf), "%s:%s", identity_san_tag(id->sans[i].type),
+                     id->sans[i].value);
+            log_line_str(&line, NULL, buf);
+        }
+        log_line_close(&line);
+        log_line_str(&line, "serial", id->serial);
+        log_line_str(&line, "fingerprint", id->fingerprint);
+        log_line_str(&line, "issuer", id->issuer);
+        log_line_close(&line);
     }
-    json_object_set_new(f, "duration_ms", json_real((double)((long)(secs * 1e6)) / 1e3));
-    log_event(ok ? "info" : "warn", "handshake", f);
+    if (ssl != NULL && ok) {
+        log_line_str(&line, "tls_version", SSL_get_version(ssl));
+        log_line_str(&line, "cipher", SSL_get_cipher_name(ssl));
+        log_line_bool(&line, "resumed", SSL_session_reused(ssl) != 0);
+    }
+    log_line_num(&line, "duration_ms", secs * 1e3, 3);
+    log_line_end(&line);
 }
 
 static void
@@ -1977,13 +1982,39 @@ worker_listen(struct worker *w, const struct proxy_cfg *cfg, evutil_socket_t *sh
     return 0;
 }
 
+static void
+log_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    log_batch_flush();
+}
+
+/*
+ * The first log line of a loop iteration schedules the flush: a zero timeout
+ * runs on the next turn of the loop, after the events at hand, so the lines
+ * of every request and handshake handled in one turn leave in one write(2).
+ */
+static void
+log_arm(void *arg)
+{
+    static const struct timeval zero = {0, 0};
+    struct worker *w = arg;
+
+    if (event_base_once(w->base, -1, EV_TIMEOUT, log_flush_cb, NULL, &zero) != 0)
+        log_batch_flush();
+}
+
 static void *
 worker_main(void *arg)
 {
     struct worker *w = arg;
 
+    log_batch_begin(log_arm, w);
     event_base_dispatch(w->base);
     pool_clear(w);
+    log_batch_flush();
     return NULL;
 }
 
@@ -2429,8 +2460,10 @@ proxy_run(struct proxy_cfg *cfg, int argc, char **argv)
         if (pthread_create(&px->workers[i].thr, NULL, worker_main, &px->workers[i]) != 0)
             fatal("cannot start worker %d", i);
     }
+    log_batch_begin(log_arm, &px->workers[0]);
     event_base_dispatch(px->workers[0].base);
     pool_clear(&px->workers[0]);
+    log_batch_flush();
     for (int i = 1; i < px->nworkers; i++)
         pthread_join(px->workers[i].thr, NULL);
     rc = 0;

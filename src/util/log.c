@@ -16,6 +16,75 @@
 
 static int log_fd = 2;
 
+/* A thread's batch of lines; see log_batch_begin(). */
+#define BATCH_BYTES (64 * 1024)
+struct batch {
+    char *buf;
+    size_t len;
+    void (*arm)(void *arg);
+    void *arg;
+    bool armed;
+};
+static _Thread_local struct batch batch;
+
+/* The time as RFC 3339 with milliseconds; the part up to the second is kept per thread. */
+static void
+timestamp(char *out, size_t len)
+{
+    static _Thread_local time_t sec = -1;
+    static _Thread_local char head[32];
+    struct timeval tv;
+
+    gettimeofday(&tv, NULL);
+    if (tv.tv_sec != sec) {
+        struct tm tm;
+        gmtime_r(&tv.tv_sec, &tm);
+        strftime(head, sizeof(head), "%Y-%m-%dT%H:%M:%S", &tm);
+        sec = tv.tv_sec;
+    }
+    snprintf(out, len, "%.20s.%03dZ", head, (int)(tv.tv_usec / 1000 % 1000));
+}
+
+/* Write whole lines: straight away, or into this thread's batch. */
+static void
+emit(const char *data, size_t n)
+{
+    if (batch.arm == NULL) {
+        (void)!write(log_fd, data, n);
+        return;
+    }
+    if (batch.len + n > BATCH_BYTES)
+        log_batch_flush();
+    if (n > BATCH_BYTES) {
+        (void)!write(log_fd, data, n);
+        return;
+    }
+    memcpy(batch.buf + batch.len, data, n);
+    batch.len += n;
+    if (!batch.armed) {
+        batch.armed = true;
+        batch.arm(batch.arg);
+    }
+}
+
+void
+log_batch_begin(void (*arm)(void *arg), void *arg)
+{
+    if (batch.buf == NULL && (batch.buf = malloc(BATCH_BYTES)) == NULL)
+        return; /* no batching: lines go out one by one */
+    batch.arm = arm;
+    batch.arg = arg;
+}
+
+void
+log_batch_flush(void)
+{
+    batch.armed = false;
+    if (batch.len > 0)
+        (void)!write(log_fd, batch.buf, batch.len);
+    batch.len = 0;
+}
+
 int
 log_open(const char *path, struct duet_err *err)
 {
@@ -45,9 +114,7 @@ log_close(void)
 void
 log_event(const char *level, const char *event, json_t *fields)
 {
-    struct timeval tv;
-    struct tm tm;
-    char ts[40];
+    char ts[48];
     json_t *o = json_object();
     char *line;
     size_t n;
@@ -56,10 +123,7 @@ log_event(const char *level, const char *event, json_t *fields)
         json_decref(fields);
         return;
     }
-    gettimeofday(&tv, NULL);
-    gmtime_r(&tv.tv_sec, &tm);
-    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(ts + strlen(ts), sizeof(ts) - strlen(ts), ".%03ldZ", (long)(tv.tv_usec / 1000));
+    timestamp(ts, sizeof(ts));
     json_object_set_new(o, "time", json_string(ts));
     json_object_set_new(o, "level", json_string(level));
     json_object_set_new(o, "event", json_string(event));
@@ -73,7 +137,7 @@ log_event(const char *level, const char *event, json_t *fields)
         return;
     n = strlen(line);
     line[n] = '\n'; /* json_dumps leaves room for the terminator; replace it */
-    (void)!write(log_fd, line, n + 1);
+    emit(line, n + 1);
     free(line);
 }
 
@@ -157,15 +221,12 @@ line_quoted(struct log_line *l, const char *s)
 void
 log_line_begin(struct log_line *l, const char *level, const char *event)
 {
-    struct timeval tv;
-    struct tm tm;
-    char ts[40];
+    char ts[48];
 
-    gettimeofday(&tv, NULL);
-    gmtime_r(&tv.tv_sec, &tm);
-    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(ts + strlen(ts), sizeof(ts) - strlen(ts), ".%03ldZ", (long)(tv.tv_usec / 1000));
+    timestamp(ts, sizeof(ts));
     l->len = 0;
+    l->depth = 0;
+    l->first = false;
     l->truncated = false;
     line_put(l, "{\"time\":", 8);
     line_quoted(l, ts);
@@ -176,20 +237,116 @@ log_line_begin(struct log_line *l, const char *level, const char *event)
     l->last_good = l->len;
 }
 
+/* The separator and "key": of a new field (no key inside an array). */
+static void
+line_key(struct log_line *l, const char *key)
+{
+    if (!l->first)
+        line_put(l, ",", 1);
+    l->first = false;
+    if (key != NULL) {
+        line_quoted(l, key);
+        line_put(l, ":", 1);
+    }
+}
+
+/* A field is complete: the line may be cut here (only at the top level). */
+static void
+line_done(struct log_line *l)
+{
+    if (!l->truncated && l->depth == 0)
+        l->last_good = l->len;
+}
+
 void
 log_line_str(struct log_line *l, const char *key, const char *value)
 {
     if (l->truncated)
         return;
-    line_put(l, ",", 1);
-    line_quoted(l, key);
-    line_put(l, ":", 1);
+    line_key(l, key);
     if (value != NULL)
         line_quoted(l, value);
     else
         line_put(l, "null", 4);
-    if (!l->truncated)
-        l->last_good = l->len;
+    line_done(l);
+}
+
+void
+log_line_bool(struct log_line *l, const char *key, bool value)
+{
+    if (l->truncated)
+        return;
+    line_key(l, key);
+    line_put(l, value ? "true" : "false", value ? 4 : 5);
+    line_done(l);
+}
+
+void
+log_line_num(struct log_line *l, const char *key, double value, int decimals)
+{
+    char num[64];
+    int n;
+
+    if (l->truncated)
+        return;
+    n = snprintf(num, sizeof(num), "%.*f", decimals, value);
+    line_key(l, key);
+    line_put(l, num, n > 0 ? (size_t)n : 0);
+    line_done(l);
+}
+
+void
+log_line_strv(struct log_line *l, const char *key, const char *const *values, size_t n)
+{
+    if (l->truncated)
+        return;
+    line_key(l, key);
+    line_put(l, "[", 1);
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            line_put(l, ",", 1);
+        line_quoted(l, values[i]);
+    }
+    line_put(l, "]", 1);
+    line_done(l);
+}
+
+static void
+line_open(struct log_line *l, const char *key, char open, char close)
+{
+    if (l->truncated)
+        return;
+    if (l->depth >= LOG_LINE_DEPTH) {
+        l->truncated = true;
+        return;
+    }
+    line_key(l, key);
+    line_put(l, &open, 1);
+    l->closers[l->depth++] = close;
+    l->first = true;
+}
+
+void
+log_line_open(struct log_line *l, const char *key)
+{
+    line_open(l, key, '{', '}');
+}
+
+void
+log_line_open_array(struct log_line *l, const char *key)
+{
+    line_open(l, key, '[', ']');
+}
+
+void
+log_line_close(struct log_line *l)
+{
+    if (l->truncated || l->depth == 0)
+        return;
+    l->depth--;
+    line_put(l, &l->closers[l->depth], 1);
+    l->first = false;
+    line_done(l);
 }
 
 void
@@ -204,7 +361,7 @@ log_line_end(struct log_line *l)
     }
     l->buf[l->len++] = '}';
     l->buf[l->len++] = '\n';
-    (void)!write(log_fd, l->buf, l->len);
+    emit(l->buf, l->len);
 }
 
 void

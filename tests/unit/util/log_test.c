@@ -105,11 +105,85 @@ test_overlong_line_is_cut_and_marked(void **state)
     free(big);
 }
 
+/* Nested objects, arrays, booleans and numbers parse; so does a batch, once flushed. */
+static int arms;
+
+static void
+count_arm(void *arg)
+{
+    (void)arg;
+    arms++;
+}
+
+static void
+test_nested_and_batched(void **state)
+{
+    struct duet_err err;
+    struct log_line l;
+    const char *sans[] = {"URI:spiffe://x/a", "DNS:a.example"};
+    int fd = mkstemp(path);
+    json_error_t je;
+    json_t *j;
+    FILE *f;
+    char text[8192];
+    size_t n;
+
+    (void)state;
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(log_open(path, &err), 0);
+    log_batch_begin(count_arm, NULL);
+    for (int i = 0; i < 2; i++) {
+        log_line_begin(&l, "info", "handshake");
+        log_line_open(&l, "identity");
+        log_line_str(&l, "name", "a");
+        log_line_strv(&l, "sans", sans, 2);
+        log_line_open_array(&l, "more");
+        log_line_str(&l, NULL, "x\"y");
+        log_line_close(&l);
+        log_line_close(&l);
+        log_line_bool(&l, "resumed", i == 1);
+        log_line_num(&l, "duration_ms", 1.23456, 3);
+        log_line_end(&l);
+    }
+    assert_int_equal(arms, 1); /* the first line armed the flush */
+    f = fopen(path, "r");
+    assert_non_null(f);
+    assert_int_equal(fread(text, 1, sizeof(text), f), 0); /* nothing written yet */
+    fclose(f);
+    log_batch_flush();
+    f = fopen(path, "r");
+    n = fread(text, 1, sizeof(text) - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    log_close();
+    unlink(path);
+    strcpy(path, "/tmp/duet-log-test.XXXXXX");
+    char *second = strchr(text, '\n');
+    assert_non_null(second);
+    *second++ = '\0';
+    for (int i = 0; i < 2; i++) {
+        j = json_loads(i == 0 ? text : second, 0, &je);
+        if (j == NULL)
+            fail_msg("line %d does not parse: %s", i, je.text);
+        json_t *id = json_object_get(j, "identity");
+        assert_string_equal(json_string_value(json_object_get(id, "name")), "a");
+        assert_int_equal(json_array_size(json_object_get(id, "sans")), 2);
+        assert_string_equal(json_string_value(json_array_get(json_object_get(id, "more"), 0)),
+                            "x\"y");
+        assert_true(json_is_boolean(json_object_get(j, "resumed")));
+        assert_true(json_real_value(json_object_get(j, "duration_ms")) > 1.234);
+        json_decref(j);
+    }
+    log_batch_begin(NULL, NULL); /* back to writing every line at once */
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plain_fields),
+        cmocka_unit_test(test_nested_and_batched),
         cmocka_unit_test(test_escaping),
         cmocka_unit_test(test_overlong_line_is_cut_and_marked),
     };
