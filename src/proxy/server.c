@@ -2360,6 +2360,12 @@ proxy_run(struct proxy_cfg *cfg, int argc, char **argv)
      * after the first such free).
      */
     mallopt(M_MMAP_THRESHOLD, 1024 * 1024);
+    /*
+     * Nor does the top of the heap shrink on every free (a TLS record buffer
+     * freed by an idle connection would otherwise cost a brk(2) pair per
+     * request); the periodic malloc_trim() in watch_cb gives memory back.
+     */
+    mallopt(M_TRIM_THRESHOLD, 16 * 1024 * 1024);
     signal(SIGPIPE, SIG_IGN);
     if (evthread_use_pthreads() != 0)
         fatal("libevent has no thread support");
