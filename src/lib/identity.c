@@ -36,8 +36,9 @@ identity_san_tag(enum duet_san_type type)
 void
 identity_free(struct duet_identity *id)
 {
-    if (id == NULL)
+    if (id == NULL || atomic_fetch_sub(&id->refs, 1) != 1)
         return;
+    free(id->xfcc);
     free(id->name);
     free(id->subject);
     free(id->issuer);
@@ -49,6 +50,15 @@ identity_free(struct duet_identity *id)
     free(id->sans);
     X509_free(id->cert);
     free(id);
+}
+
+/* Another reference to a shared identity; see identity.h. */
+struct duet_identity *
+identity_up_ref(struct duet_identity *id)
+{
+    if (id != NULL)
+        atomic_fetch_add(&id->refs, 1);
+    return id;
 }
 
 /* Copy an IA5String SAN value, refusing embedded NULs (a classic spoofing trick). */
@@ -171,6 +181,7 @@ identity_from_x509(X509 *cert, struct duet_identity **out, struct duet_err *err)
     *out = NULL;
     if (id == NULL)
         return err_nomem(err);
+    atomic_init(&id->refs, 1);
     id->subject = x509u_name(X509_get_subject_name(cert));
     id->issuer = x509u_name(X509_get_issuer_name(cert));
     id->cn = x509u_name_cn(X509_get_subject_name(cert));

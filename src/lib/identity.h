@@ -8,6 +8,7 @@
 #define DUET_LIB_IDENTITY_H
 
 #include <stddef.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include <openssl/x509.h>
@@ -31,6 +32,8 @@ struct duet_identity {
     size_t nsans;
     struct identity_san *sans;
     X509 *cert; /* a reference to the certificate it was made from */
+    char *xfcc; /* its X-Forwarded-Client-Cert element when made ahead (shared identities), or NULL */
+    atomic_int refs;
 };
 
 /*
@@ -39,8 +42,13 @@ struct duet_identity {
  * with an embedded NUL is refused.  *out is owned by the caller.
  */
 int identity_from_x509(X509 *cert, struct duet_identity **out, struct duet_err *err) MUST_CHECK;
-/* Free an identity; NULL is fine. */
+/*
+ * Drop a reference to an identity, freeing it with the last one; NULL is
+ * fine.  An identity is immutable once shared: identity_up_ref() gives another
+ * holder (a connection, the verified-chain cache) its own reference.
+ */
 void identity_free(struct duet_identity *id);
+struct duet_identity *identity_up_ref(struct duet_identity *id);
 /* The short type tag of a SAN: "DNS", "IP", "URI", "email". */
 const char *identity_san_tag(enum duet_san_type type);
 

@@ -26,6 +26,8 @@
 #include <openssl/x509v3.h>
 
 #include "lib/fileio.h"
+#include "lib/xfcc.h"
+#include "lib/identity.h"
 #include "lib/load.h"
 #include "lib/verify.h"
 #include "lib/x509util.h"
@@ -48,6 +50,7 @@ struct chain_entry {
     int64_t valid_from;       /* the latest notBefore of the chain */
     int64_t valid_until;      /* the earliest notAfter, or CRL nextUpdate */
     STACK_OF(X509) *chain;    /* leaf first, trust anchor last */
+    struct duet_identity *id; /* the leaf's identity, with its XFCC element, made once */
 };
 
 struct tls_trust {
@@ -65,6 +68,7 @@ struct tls_sslstate {
     char *reason;
     enum tls_fail fail;
     char *name;
+    struct duet_identity *id; /* the verified leaf's identity from the chain cache, or NULL */
 };
 
 /*
@@ -106,8 +110,10 @@ trust_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, v
         return;
     X509_STORE_free(t->store);
     revset_free(t->revs);
-    for (size_t i = 0; t->cache != NULL && i < CHAIN_CACHE_SLOTS; i++)
+    for (size_t i = 0; t->cache != NULL && i < CHAIN_CACHE_SLOTS; i++) {
         OSSL_STACK_OF_X509_free(t->cache[i].chain);
+        identity_free(t->cache[i].id);
+    }
     free(t->cache);
     pthread_mutex_destroy(&t->cache_lock);
     free(t);
@@ -127,6 +133,7 @@ sslstate_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl
         return;
     free(s->reason);
     free(s->name);
+    identity_free(s->id);
     free(s);
 }
 
@@ -218,7 +225,7 @@ chain_key(X509_STORE_CTX *ctx, const char *name, uint8_t key[32])
     STACK_OF(X509) *untrusted = X509_STORE_CTX_get0_untrusted(ctx);
     X509 *leaf = X509_STORE_CTX_get0_cert(ctx);
     unsigned int len = 0;
-    bool ok = md != NULL && leaf != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+    bool ok = md != NULL && leaf != NULL && EVP_DigestInit_ex(md, x509u_sha256(), NULL);
 
     if (ok && name != NULL)
         ok = EVP_DigestUpdate(md, name, strlen(name) + 1);
@@ -226,7 +233,9 @@ chain_key(X509_STORE_CTX *ctx, const char *name, uint8_t key[32])
         X509 *x = i < 0 ? leaf : sk_X509_value(untrusted, i);
         uint8_t d[EVP_MAX_MD_SIZE];
         unsigned int dl = 0;
-        ok = X509_digest(x, EVP_sha256(), d, &dl) && EVP_DigestUpdate(md, d, dl);
+        if (i >= 0 && x == leaf)
+            continue; /* the presented chain starts with the leaf itself */
+        ok = X509_digest(x, x509u_sha256(), d, &dl) && EVP_DigestUpdate(md, d, dl);
     }
     ok = ok && EVP_DigestFinal_ex(md, key, &len) && len == 32;
     EVP_MD_CTX_free(md);
@@ -249,19 +258,28 @@ chain_entry_holds(const struct tls_trust *t, const struct chain_entry *e, int64_
     return verify_revocation(e->chain, &p, now, NULL, NULL, &err) == 0;
 }
 
-static void
+/*
+ * Keep a verified chain, with the leaf's identity and XFCC element made once
+ * for every later connection of the same client; returns another reference
+ * to that identity for the connection at hand (NULL when it cannot be made).
+ */
+static struct duet_identity *
 chain_cache_store(struct tls_trust *t, const uint8_t key[32], X509_STORE_CTX *ctx)
 {
     STACK_OF(X509) *chain = X509_STORE_CTX_get1_chain(ctx);
     struct chain_entry e;
+    struct duet_err err;
     int64_t v;
 
     if (chain == NULL)
-        return;
+        return NULL;
     memcpy(e.key, key, 32);
     e.valid_from = INT64_MIN;
     e.valid_until = INT64_MAX;
     e.chain = chain;
+    e.id = NULL;
+    if (identity_from_x509(sk_X509_value(chain, 0), &e.id, &err) == 0)
+        e.id->xfcc = xfcc_element(e.id); /* before it is shared; NULL is fine */
     for (int i = 0; i < sk_X509_num(chain); i++) {
         X509 *x = sk_X509_value(chain, i);
         if (x509u_time(X509_get0_notBefore(x), &v) && v > e.valid_from)
@@ -279,13 +297,18 @@ chain_cache_store(struct tls_trust *t, const uint8_t key[32], X509_STORE_CTX *ct
     pthread_mutex_lock(&t->cache_lock);
     struct chain_entry *slot = &t->cache[(key[0] | (key[1] << 8)) % CHAIN_CACHE_SLOTS];
     OSSL_STACK_OF_X509_free(slot->chain);
+    identity_free(slot->id);
     *slot = e;
     pthread_mutex_unlock(&t->cache_lock);
+    return identity_up_ref(e.id);
 }
 
-/* A cache hit that still holds; see the comment at struct chain_entry. */
+/*
+ * A cache hit that still holds; see the comment at struct chain_entry.  *id
+ * gets a reference to the cached identity of the leaf.
+ */
 static bool
-chain_cache_hit(struct tls_trust *t, const uint8_t key[32])
+chain_cache_hit(struct tls_trust *t, const uint8_t key[32], struct duet_identity **id)
 {
     int64_t now = (int64_t)time(NULL);
     bool hit = false;
@@ -294,6 +317,8 @@ chain_cache_hit(struct tls_trust *t, const uint8_t key[32])
     struct chain_entry *slot = &t->cache[(key[0] | (key[1] << 8)) % CHAIN_CACHE_SLOTS];
     if (slot->chain != NULL && memcmp(slot->key, key, 32) == 0)
         hit = chain_entry_holds(t, slot, now);
+    if (hit)
+        *id = identity_up_ref(slot->id);
     pthread_mutex_unlock(&t->cache_lock);
     if (hit)
         atomic_fetch_add(&chain_cache_hits, 1);
@@ -312,8 +337,16 @@ cert_verify_cb(X509_STORE_CTX *ctx, void *arg)
     uint8_t key[32];
     bool keyed = t->cache != NULL && chain_key(ctx, st != NULL ? st->name : NULL, key);
 
-    if (keyed && chain_cache_hit(t, key)) {
+    struct duet_identity *id = NULL;
+
+    if (keyed && chain_cache_hit(t, key, &id)) {
         X509_STORE_CTX_set_error(ctx, X509_V_OK);
+        if (st != NULL) {
+            identity_free(st->id);
+            st->id = id;
+        } else {
+            identity_free(id);
+        }
         return 1;
     }
     memset(&p, 0, sizeof(p));
@@ -325,8 +358,15 @@ cert_verify_cb(X509_STORE_CTX *ctx, void *arg)
     p.name = st != NULL ? st->name : NULL;
     err_clear(&err);
     if (verify_store_ctx(ctx, &p, &err) == 0) {
-        if (keyed)
-            chain_cache_store(t, key, ctx);
+        if (keyed) {
+            id = chain_cache_store(t, key, ctx);
+            if (st != NULL) {
+                identity_free(st->id);
+                st->id = id;
+            } else {
+                identity_free(id);
+            }
+        }
         return 1;
     }
     if (st != NULL) {
@@ -939,10 +979,17 @@ int
 tls_peer_identity(SSL *ssl, struct duet_identity **out, struct duet_err *err)
 {
     X509 *peer = SSL_get0_peer_certificate(ssl);
+    struct tls_sslstate *st = SSL_get_ex_data(ssl, ssl_idx);
 
     *out = NULL;
     if (peer == NULL)
         return 0;
+    if (st != NULL && st->id != NULL) {
+        /* Made when the chain was verified (or found in the chain cache). */
+        *out = st->id;
+        st->id = NULL;
+        return 0;
+    }
     return identity_from_x509(peer, out, err);
 }
 

@@ -149,6 +149,24 @@ x509u_serial(const ASN1_INTEGER *serial)
     return s;
 }
 
+static EVP_MD *sha256_md;
+static CRYPTO_ONCE sha256_once = CRYPTO_ONCE_STATIC_INIT;
+
+static void
+sha256_fetch(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+/* SHA-256 fetched once; see x509util.h.  Falls back to the implicit fetch. */
+const EVP_MD *
+x509u_sha256(void)
+{
+    if (!CRYPTO_THREAD_run_once(&sha256_once, sha256_fetch) || sha256_md == NULL)
+        return EVP_sha256();
+    return sha256_md;
+}
+
 /* SHA-256 fingerprint of the certificate DER; see x509util.h. */
 char *
 x509u_fingerprint(const X509 *cert)
@@ -156,7 +174,7 @@ x509u_fingerprint(const X509 *cert)
     uint8_t md[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
 
-    if (!X509_digest(cert, EVP_sha256(), md, &n))
+    if (!X509_digest(cert, x509u_sha256(), md, &n))
         return NULL;
     return x509u_hex_colon(md, n);
 }
@@ -174,7 +192,7 @@ x509u_spki_fingerprint(const EVP_PKEY *pkey)
     len = i2d_PUBKEY(pkey, &der);
     if (len <= 0)
         return NULL;
-    if (EVP_Digest(der, (size_t)len, md, &n, EVP_sha256(), NULL))
+    if (EVP_Digest(der, (size_t)len, md, &n, x509u_sha256(), NULL))
         s = x509u_hex_colon(md, n);
     OPENSSL_free(der);
     return s;

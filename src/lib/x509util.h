@@ -30,6 +30,8 @@ int x509u_hexval(int c);
 char *x509u_hex_colon(const uint8_t *buf, size_t len);
 /* SHA-256 of the certificate's DER as colon hex; NULL on failure. */
 char *x509u_fingerprint(const X509 *cert);
+/* SHA-256, fetched from the provider once for the process (an implicit fetch per use costs). */
+const EVP_MD *x509u_sha256(void);
 /* SHA-256 of the DER SubjectPublicKeyInfo as colon hex; NULL on failure. */
 char *x509u_spki_fingerprint(const EVP_PKEY *pkey);
 /*

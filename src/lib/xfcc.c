@@ -6,6 +6,7 @@
  * SSL TLVs (haproxy doc/proxy-protocol.txt).
  */
 #include "lib/xfcc.h"
+#include "lib/x509util.h"
 
 #include <netinet/in.h>
 #include <stdio.h>
@@ -68,7 +69,7 @@ xfcc_element(const struct duet_identity *id)
     bool first = true;
     FILE *f;
 
-    if (id->cert == NULL || !X509_digest(id->cert, EVP_sha256(), md, &mdlen))
+    if (id->cert == NULL || !X509_digest(id->cert, x509u_sha256(), md, &mdlen))
         return NULL;
     for (unsigned int i = 0; i < mdlen; i++)
         snprintf(hash + 2 * i, 3, "%02x", md[i]);

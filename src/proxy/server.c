@@ -1345,9 +1345,9 @@ on_headers_complete(http_parser *p)
     r.nheaders = c->nhdrs;
     r.client_ip = c->peer_ip;
     r.id = c->id;
-    if (c->id != NULL && c->xfcc == NULL)
+    if (c->id != NULL && c->id->xfcc == NULL && c->xfcc == NULL)
         c->xfcc = xfcc_element(c->id);
-    r.id_xfcc = c->xfcc;
+    r.id_xfcc = c->id != NULL && c->id->xfcc != NULL ? c->id->xfcc : c->xfcc;
     r.xfcc = l->xfcc;
     if (http_build_upstream_head(&r, &head, &hlen, &err) != 0) {
         free(target);
