@@ -279,7 +279,7 @@ host_match(const char *glob, const char *host)
 struct policy_decision
 policy_decide(const struct policy *pol, const struct policy_request *req)
 {
-    struct policy_decision d = {false, "default-deny"};
+    struct policy_decision d = {false, "default-deny", -1};
 
     for (size_t i = 0; i < pol->nrules; i++) {
         const struct policy_rule *r = &pol->rules[i];
@@ -303,6 +303,7 @@ policy_decide(const struct policy *pol, const struct policy_request *req)
             continue;
         d.allow = r->allow;
         d.rule = r->name;
+        d.index = (int)i;
         return d;
     }
     return d;

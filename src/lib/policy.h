@@ -62,6 +62,7 @@ struct policy_request {
 struct policy_decision {
     bool allow;
     const char *rule; /* the deciding rule's name, or "default-deny" */
+    int index;        /* the deciding rule's position, or -1 for the default */
 };
 
 /* Parse one identity pattern such as "uri:spiffe://corp/hr/..."; errors list the types. */

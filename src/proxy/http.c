@@ -9,6 +9,7 @@
 #include "proxy/http.h"
 
 #include <ctype.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -184,71 +185,100 @@ hop_by_hop(const struct http_request *r, const char *name)
     return named_by_connection(r, name);
 }
 
+/* A growing byte buffer for the head; a failed growth is remembered. */
+struct hbuf {
+    char *p;
+    size_t len, cap;
+    bool failed;
+};
+
+static void
+hb_put(struct hbuf *b, const char *s, size_t n)
+{
+    if (b->failed)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 1024;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *np = realloc(b->p, cap);
+        if (np == NULL) {
+            b->failed = true;
+            return;
+        }
+        b->p = np;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void
+hb_str(struct hbuf *b, const char *s)
+{
+    hb_put(b, s, strlen(s));
+}
+
 /* Build the upstream head; see http.h. */
 int
 http_build_upstream_head(const struct http_request *r, char **out, size_t *len,
                          struct duet_err *err)
 {
-    char *buf = NULL;
-    size_t blen = 0;
-    FILE *f = open_memstream(&buf, &blen);
+    struct hbuf b = {0};
     char *mine = NULL;
-    char *theirs = NULL; /* every XFCC line the client sent, joined with ',' (RFC 9110 5.3) */
-    size_t tlen = 0;
-    FILE *tf = NULL;
+    bool theirs = false; /* every XFCC line the client sent, joined with ',' (RFC 9110 5.3) */
+    char ver[16];
 
     *out = NULL;
     *len = 0;
-    if (f == NULL)
-        return err_nomem(err);
-    fprintf(f, "%s %s HTTP/%d.%d\r\n", r->method, r->target, r->http_major, r->http_minor);
+    hb_str(&b, r->method);
+    hb_put(&b, " ", 1);
+    hb_str(&b, r->target);
+    snprintf(ver, sizeof(ver), " HTTP/%d.%d\r\n", r->http_major, r->http_minor);
+    hb_str(&b, ver);
     for (size_t i = 0; i < r->nheaders; i++) {
         const struct http_header *h = &r->headers[i];
-        if (hop_by_hop(r, h->name))
+        if (hop_by_hop(r, h->name) || strcasecmp(h->name, "x-forwarded-client-cert") == 0)
             continue;
-        if (strcasecmp(h->name, "x-forwarded-client-cert") == 0) {
-            /* Keep the client's copy only where the mode says so. */
-            if (r->xfcc == XFCC_FORWARD_ONLY || r->xfcc == XFCC_APPEND_FORWARD) {
-                if (tf == NULL && (tf = open_memstream(&theirs, &tlen)) == NULL) {
-                    fclose(f);
-                    free(buf);
-                    return err_nomem(err);
-                }
-                fprintf(tf, "%s%s", ftell(tf) > 0 ? "," : "", h->value);
-            }
-            continue;
-        }
-        fprintf(f, "%s: %s\r\n", h->name, h->value);
-    }
-    if (tf != NULL && fclose(tf) != 0) {
-        fclose(f);
-        free(buf);
-        free(theirs);
-        return err_nomem(err);
+        hb_str(&b, h->name);
+        hb_put(&b, ": ", 2);
+        hb_str(&b, h->value);
+        hb_put(&b, "\r\n", 2);
     }
     if (r->id != NULL && r->xfcc != XFCC_FORWARD_ONLY) {
         mine = r->id_xfcc != NULL ? strdup(r->id_xfcc) : xfcc_element(r->id);
         if (mine == NULL) {
-            fclose(f);
-            free(buf);
-            free(theirs);
+            free(b.p);
             return err_nomem(err);
         }
     }
-    if (theirs != NULL && mine != NULL)
-        fprintf(f, "X-Forwarded-Client-Cert: %s,%s\r\n", theirs, mine);
-    else if (theirs != NULL)
-        fprintf(f, "X-Forwarded-Client-Cert: %s\r\n", theirs);
-    else if (mine != NULL)
-        fprintf(f, "X-Forwarded-Client-Cert: %s\r\n", mine);
-    fprintf(f, "X-Forwarded-For: %s\r\nX-Forwarded-Proto: https\r\n\r\n", r->client_ip);
+    /* Keep the client's copies only where the mode says so, in the order sent. */
+    if (r->xfcc == XFCC_FORWARD_ONLY || r->xfcc == XFCC_APPEND_FORWARD) {
+        for (size_t i = 0; i < r->nheaders; i++) {
+            const struct http_header *h = &r->headers[i];
+            if (strcasecmp(h->name, "x-forwarded-client-cert") != 0)
+                continue;
+            hb_str(&b, theirs ? "," : "X-Forwarded-Client-Cert: ");
+            hb_str(&b, h->value);
+            theirs = true;
+        }
+    }
+    if (mine != NULL) {
+        hb_str(&b, theirs ? "," : "X-Forwarded-Client-Cert: ");
+        hb_str(&b, mine);
+    }
+    if (theirs || mine != NULL)
+        hb_put(&b, "\r\n", 2);
+    hb_str(&b, "X-Forwarded-For: ");
+    hb_str(&b, r->client_ip);
+    hb_str(&b, "\r\nX-Forwarded-Proto: https\r\n\r\n");
     free(mine);
-    free(theirs);
-    if (fclose(f) != 0) {
-        free(buf);
+    if (b.failed) {
+        free(b.p);
         return err_nomem(err);
     }
-    *out = buf;
-    *len = blen;
+    *out = b.p;
+    *len = b.len;
     return 0;
 }

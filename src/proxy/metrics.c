@@ -28,9 +28,14 @@ static atomic_ulong up_reused;
 struct series {
     char *name;
     char *labels;
-    double value;
+    double value;        /* gauges, under series_lock */
+    atomic_ullong count; /* counters */
     bool gauge;
     struct series *next;
+};
+
+struct metrics_counter {
+    struct series s;
 };
 
 static pthread_mutex_t series_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -91,7 +96,7 @@ find_series(const char *name, const char *labels, bool gauge)
         if (s->gauge == gauge && strcmp(s->name, name) == 0 && strcmp(s->labels, labels) == 0)
             return s;
     }
-    struct series *s = calloc(1, sizeof(*s));
+    struct series *s = calloc(1, sizeof(struct metrics_counter));
     if (s == NULL)
         return NULL;
     s->name = strdup(name);
@@ -111,11 +116,23 @@ find_series(const char *name, const char *labels, bool gauge)
 void
 metrics_count(const char *name, const char *labels, uint64_t delta)
 {
+    metrics_counter_add(metrics_counter(name, labels), delta);
+}
+
+struct metrics_counter *
+metrics_counter(const char *name, const char *labels)
+{
     pthread_mutex_lock(&series_lock);
     struct series *s = find_series(name, labels, false);
-    if (s != NULL)
-        s->value += (double)delta;
     pthread_mutex_unlock(&series_lock);
+    return (struct metrics_counter *)s; /* every series is allocated as a metrics_counter */
+}
+
+void
+metrics_counter_add(struct metrics_counter *c, uint64_t delta)
+{
+    if (c != NULL)
+        atomic_fetch_add(&c->s.count, delta);
 }
 
 void
@@ -246,8 +263,13 @@ metrics_write(FILE *out)
         fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", s->name, help_for(s->name), s->name,
                 s->gauge ? "gauge" : "counter");
         for (struct series *t = s; t != NULL; t = t->next) {
-            if (strcmp(t->name, s->name) == 0)
+            if (strcmp(t->name, s->name) != 0)
+                continue;
+            if (t->gauge)
                 fprintf(out, "%s{%s} %.17g\n", t->name, t->labels, t->value);
+            else
+                fprintf(out, "%s{%s} %llu\n", t->name, t->labels,
+                        (unsigned long long)atomic_load(&t->count));
         }
     }
     pthread_mutex_unlock(&series_lock);

@@ -25,6 +25,14 @@ void metrics_bytes(uint64_t client_to_upstream, uint64_t upstream_to_client);
 void metrics_upstream_conn(bool reused);
 /* Add to a labelled counter, e.g. ("duet_authz_decisions_total", "rule=\"hr\",decision=\"allow\""). */
 void metrics_count(const char *name, const char *labels, uint64_t delta);
+/*
+ * A counter series, found or made once (it lives as long as the process), for
+ * hot paths: metrics_counter_add() is one atomic addition.  NULL when out of
+ * memory; metrics_counter_add() accepts NULL.
+ */
+struct metrics_counter;
+struct metrics_counter *metrics_counter(const char *name, const char *labels);
+void metrics_counter_add(struct metrics_counter *c, uint64_t delta);
 /* Set a labelled gauge (certificate and CRL expiry). */
 void metrics_gauge_set(const char *name, const char *labels, double value);
 /* Drop every gauge of a name (before setting the current ones on reload). */

@@ -70,6 +70,9 @@ struct gen_listener {
     struct tls_ctx_info info;
     atomic_size_t rr;
     _Atomic int64_t *down_until; /* per target */
+    /* Counter series found once, for the per-request metrics. */
+    _Atomic(struct metrics_counter *) *authz; /* (rule index + 1) * 2 + allow */
+    _Atomic(struct metrics_counter *) codes[600];
 };
 
 struct gen {
@@ -89,6 +92,7 @@ gen_free(struct gen *g)
         SSL_CTX_free(g->ls[i].up_ctx);
         tls_ctx_info_clear(&g->ls[i].info);
         free(g->ls[i].down_until);
+        free(g->ls[i].authz);
     }
     free(g->ls);
     proxy_cfg_clear(&g->cfg);
@@ -154,7 +158,8 @@ gen_build(struct proxy_cfg *cfg, struct gen **out, struct duet_err *err)
 
         gl->cfg = l;
         gl->down_until = calloc(l->ntargets, sizeof(*gl->down_until));
-        if (gl->down_until == NULL) {
+        gl->authz = calloc((l->policy.nrules + 1) * 2, sizeof(*gl->authz));
+        if (gl->down_until == NULL || gl->authz == NULL) {
             err_nomem(err);
             goto err;
         }
@@ -753,11 +758,17 @@ log_authz(struct conn *c, const struct policy_decision *d, const char *method, c
         log_line_str(&line, "path", path);
     }
     log_line_end(&line);
-    metrics_label(rl, sizeof(rl), d->rule);
-    metrics_label(ll, sizeof(ll), c->gl->cfg->name);
-    snprintf(labels, sizeof(labels), "listener=\"%s\",rule=\"%s\",decision=\"%s\"", ll, rl,
-             d->allow ? "allow" : "deny");
-    metrics_count("duet_authz_decisions_total", labels, 1);
+    size_t slot = (size_t)(d->index + 1) * 2 + (d->allow ? 1 : 0);
+    struct metrics_counter *m = atomic_load(&c->gl->authz[slot]);
+    if (m == NULL) {
+        metrics_label(rl, sizeof(rl), d->rule);
+        metrics_label(ll, sizeof(ll), c->gl->cfg->name);
+        snprintf(labels, sizeof(labels), "listener=\"%s\",rule=\"%s\",decision=\"%s\"", ll,
+                 rl, d->allow ? "allow" : "deny");
+        m = metrics_counter("duet_authz_decisions_total", labels);
+        atomic_store(&c->gl->authz[slot], m);
+    }
+    metrics_counter_add(m, 1);
 }
 
 /* Write a short HTTP response and close once it is flushed. */
@@ -1510,9 +1521,16 @@ on_resp_message_complete(http_parser *p)
     c->up_keepalive = http_should_keep_alive(p) != 0;
     free(c->retry_head);
     c->retry_head = NULL;
-    metrics_label(ll, sizeof(ll), c->gl->cfg->name);
-    snprintf(labels, sizeof(labels), "listener=\"%s\",code=\"%u\"", ll, p->status_code);
-    metrics_count("duet_requests_total", labels, 1);
+    unsigned int code = p->status_code < 600 ? p->status_code : 0;
+    struct metrics_counter *m = atomic_load(&c->gl->codes[code]);
+    if (m == NULL) {
+        metrics_label(ll, sizeof(ll), c->gl->cfg->name);
+        snprintf(labels, sizeof(labels), "listener=\"%s\",code=\"%u\"", ll, p->status_code);
+        m = metrics_counter("duet_requests_total", labels);
+        if (code != 0)
+            atomic_store(&c->gl->codes[code], m);
+    }
+    metrics_counter_add(m, 1);
     if (!c->keep_alive || !http_should_keep_alive(p) || c->client_eof) {
         c->close_when_flushed = true;
     } else {
