@@ -39,26 +39,10 @@ mkdir -p c
 cat c/server.crt c/server.key > c/server-combined.pem
 chmod 600 c/server-combined.pem
 
-port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. "$ROOT/bench/common.sh"
 BACK=$(port)
 PORT=$(port)
-
-# The backend: nginx answering "ok" on CPU 1.
-mkdir -p back/logs
-cat > back/nginx.conf <<CONF
-worker_processes 1;
-daemon off;
-pid $W/back/nginx.pid;
-error_log $W/back/logs/error.log;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    server { listen 127.0.0.1:$BACK; keepalive_requests 1000000; location / { return 200 "ok\n"; } }
-}
-CONF
-taskset -c 1 nginx -p "$W/back" -c "$W/back/nginx.conf" &
-PIDS="$PIDS $!"
-sleep 0.5
+start_backend "$BACK"
 
 ticks() { # sum utime+stime (clock ticks) of a process tree
     total=0

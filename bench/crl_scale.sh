@@ -64,22 +64,9 @@ if "$DUET" cert verify --trusted roots.pem --purpose client --crl crl.pem c/revo
 fi
 echo
 
-port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. "$ROOT/bench/common.sh"
 BACK=$(port)
-mkdir -p back/logs
-cat > back/nginx.conf <<CONF
-worker_processes 1;
-daemon off;
-pid $W/back/nginx.pid;
-error_log $W/back/logs/error.log;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    server { listen 127.0.0.1:$BACK; location / { return 200 "ok\n"; } }
-}
-CONF
-taskset -c 1 nginx -p "$W/back" -c "$W/back/nginx.conf" &
-PIDS="$PIDS $!"
+start_backend "$BACK"
 
 # start_proxy LOG [--crl F]: starts duet proxy, waits for its start event, sets PPID_ and PORT.
 start_proxy() {

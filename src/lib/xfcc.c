@@ -6,6 +6,7 @@
  * SSL TLVs (haproxy doc/proxy-protocol.txt).
  */
 #include "lib/xfcc.h"
+#include "lib/bbuf.h"
 #include "lib/x509util.h"
 
 #include <netinet/in.h>
@@ -99,45 +100,17 @@ xfcc_element(const struct duet_identity *id)
     return out;
 }
 
-/* A growing byte buffer for the header. */
-struct bbuf {
-    uint8_t *p;
-    size_t len, cap;
-    bool oom;
-};
-
-static void
-bb_put(struct bbuf *b, const void *data, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n)
-            cap *= 2;
-        uint8_t *np = realloc(b->p, cap);
-        if (np == NULL) {
-            b->oom = true;
-            return;
-        }
-        b->p = np;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, data, n);
-    b->len += n;
-}
-
 static void
 bb_u8(struct bbuf *b, uint8_t v)
 {
-    bb_put(b, &v, 1);
+    bbuf_put(b, &v, 1);
 }
 
 static void
 bb_u16(struct bbuf *b, uint16_t v)
 {
     uint8_t x[2] = {(uint8_t)(v >> 8), (uint8_t)v};
-    bb_put(b, x, 2);
+    bbuf_put(b, x, 2);
 }
 
 static void
@@ -145,7 +118,7 @@ bb_tlv(struct bbuf *b, uint8_t type, const void *data, size_t n)
 {
     bb_u8(b, type);
     bb_u16(b, (uint16_t)n);
-    bb_put(b, data, n);
+    bbuf_put(b, data, n);
 }
 
 /* Build a PROXY v2 header; see xfcc.h. */
@@ -163,7 +136,7 @@ ppv2_build(const struct ppv2_info *info, uint8_t **out, size_t *len, struct duet
 
     *out = NULL;
     *len = 0;
-    bb_put(&b, sig, sizeof(sig));
+    bbuf_put(&b, sig, sizeof(sig));
     bb_u8(&b, 0x21); /* version 2, PROXY */
     if (info->src != NULL && info->dst != NULL && info->src->sa_family == AF_INET &&
         info->dst->sa_family == AF_INET) {
@@ -172,10 +145,10 @@ ppv2_build(const struct ppv2_info *info, uint8_t **out, size_t *len, struct duet
         bb_u8(&b, 0x11);
         len_at = b.len;
         bb_u16(&b, 0);
-        bb_put(&b, &s->sin_addr, 4);
-        bb_put(&b, &d->sin_addr, 4);
-        bb_put(&b, &s->sin_port, 2);
-        bb_put(&b, &d->sin_port, 2);
+        bbuf_put(&b, &s->sin_addr, 4);
+        bbuf_put(&b, &d->sin_addr, 4);
+        bbuf_put(&b, &s->sin_port, 2);
+        bbuf_put(&b, &d->sin_port, 2);
     } else if (info->src != NULL && info->dst != NULL && info->src->sa_family == AF_INET6 &&
                info->dst->sa_family == AF_INET6) {
         const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)(const void *)info->src;
@@ -183,10 +156,10 @@ ppv2_build(const struct ppv2_info *info, uint8_t **out, size_t *len, struct duet
         bb_u8(&b, 0x21);
         len_at = b.len;
         bb_u16(&b, 0);
-        bb_put(&b, &s->sin6_addr, 16);
-        bb_put(&b, &d->sin6_addr, 16);
-        bb_put(&b, &s->sin6_port, 2);
-        bb_put(&b, &d->sin6_port, 2);
+        bbuf_put(&b, &s->sin6_addr, 16);
+        bbuf_put(&b, &d->sin6_addr, 16);
+        bbuf_put(&b, &s->sin6_port, 2);
+        bbuf_put(&b, &d->sin6_port, 2);
     } else {
         b.p[12] = 0x20; /* LOCAL: addresses unknown */
         bb_u8(&b, 0x00);
@@ -208,7 +181,7 @@ ppv2_build(const struct ppv2_info *info, uint8_t **out, size_t *len, struct duet
         if (info->id != NULL)
             client |= info->resumed ? PP2_CLIENT_CERT_SESS : PP2_CLIENT_CERT_CONN;
         bb_u8(&ssl, client);
-        bb_put(&ssl, verify, 4);
+        bbuf_put(&ssl, verify, 4);
         if (info->tls_version != NULL)
             bb_tlv(&ssl, PP2_SUBTYPE_SSL_VERSION, info->tls_version, strlen(info->tls_version));
         if (info->id != NULL && info->id->cn != NULL)

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "lib/bbuf.h"
 #include "lib/x509util.h"
 
 
@@ -185,66 +186,31 @@ hop_by_hop(const struct http_request *r, const char *name)
     return named_by_connection(r, name);
 }
 
-/* A growing byte buffer for the head; a failed growth is remembered. */
-struct hbuf {
-    char *p;
-    size_t len, cap;
-    bool failed;
-};
-
-static void
-hb_put(struct hbuf *b, const char *s, size_t n)
-{
-    if (b->failed)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *np = realloc(b->p, cap);
-        if (np == NULL) {
-            b->failed = true;
-            return;
-        }
-        b->p = np;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void
-hb_str(struct hbuf *b, const char *s)
-{
-    hb_put(b, s, strlen(s));
-}
-
 /* Build the upstream head; see http.h. */
 int
 http_build_upstream_head(const struct http_request *r, char **out, size_t *len,
                          struct duet_err *err)
 {
-    struct hbuf b = {0};
+    struct bbuf b = {0};
     char *mine = NULL;
     bool theirs = false; /* every XFCC line the client sent, joined with ',' (RFC 9110 5.3) */
     char ver[16];
 
     *out = NULL;
     *len = 0;
-    hb_str(&b, r->method);
-    hb_put(&b, " ", 1);
-    hb_str(&b, r->target);
+    bbuf_str(&b, r->method);
+    bbuf_put(&b, " ", 1);
+    bbuf_str(&b, r->target);
     snprintf(ver, sizeof(ver), " HTTP/%d.%d\r\n", r->http_major, r->http_minor);
-    hb_str(&b, ver);
+    bbuf_str(&b, ver);
     for (size_t i = 0; i < r->nheaders; i++) {
         const struct http_header *h = &r->headers[i];
         if (hop_by_hop(r, h->name) || strcasecmp(h->name, "x-forwarded-client-cert") == 0)
             continue;
-        hb_str(&b, h->name);
-        hb_put(&b, ": ", 2);
-        hb_str(&b, h->value);
-        hb_put(&b, "\r\n", 2);
+        bbuf_str(&b, h->name);
+        bbuf_put(&b, ": ", 2);
+        bbuf_str(&b, h->value);
+        bbuf_put(&b, "\r\n", 2);
     }
     if (r->id != NULL && r->xfcc != XFCC_FORWARD_ONLY) {
         mine = r->id_xfcc != NULL ? strdup(r->id_xfcc) : xfcc_element(r->id);
@@ -259,26 +225,26 @@ http_build_upstream_head(const struct http_request *r, char **out, size_t *len,
             const struct http_header *h = &r->headers[i];
             if (strcasecmp(h->name, "x-forwarded-client-cert") != 0)
                 continue;
-            hb_str(&b, theirs ? "," : "X-Forwarded-Client-Cert: ");
-            hb_str(&b, h->value);
+            bbuf_str(&b, theirs ? "," : "X-Forwarded-Client-Cert: ");
+            bbuf_str(&b, h->value);
             theirs = true;
         }
     }
     if (mine != NULL) {
-        hb_str(&b, theirs ? "," : "X-Forwarded-Client-Cert: ");
-        hb_str(&b, mine);
+        bbuf_str(&b, theirs ? "," : "X-Forwarded-Client-Cert: ");
+        bbuf_str(&b, mine);
     }
     if (theirs || mine != NULL)
-        hb_put(&b, "\r\n", 2);
-    hb_str(&b, "X-Forwarded-For: ");
-    hb_str(&b, r->client_ip);
-    hb_str(&b, "\r\nX-Forwarded-Proto: https\r\n\r\n");
+        bbuf_put(&b, "\r\n", 2);
+    bbuf_str(&b, "X-Forwarded-For: ");
+    bbuf_str(&b, r->client_ip);
+    bbuf_str(&b, "\r\nX-Forwarded-Proto: https\r\n\r\n");
     free(mine);
-    if (b.failed) {
+    if (b.oom) {
         free(b.p);
         return err_nomem(err);
     }
-    *out = b.p;
+    *out = (char *)b.p;
     *len = b.len;
     return 0;
 }

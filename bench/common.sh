@@ -1,0 +1,25 @@
+# SPDX-License-Identifier: Apache-2.0
+# Shared by the bench/ scripts (sourced, with W set to the work directory and
+# PIDS collecting what to stop): free ports and the trivial backend.
+
+# A TCP port on 127.0.0.1 that nothing listens on now.
+port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# start_backend PORT: nginx answering "ok" on CPU 1, keep-alive for ever.
+start_backend() {
+    mkdir -p "$W/back/logs"
+    cat > "$W/back/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $W/back/nginx.pid;
+error_log $W/back/logs/error.log;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    server { listen 127.0.0.1:$1; keepalive_requests 1000000; location / { return 200 "ok\n"; } }
+}
+CONF
+    taskset -c 1 nginx -p "$W/back" -c "$W/back/nginx.conf" &
+    PIDS="$PIDS $!"
+    sleep 0.5
+}
