@@ -24,6 +24,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <sys/mman.h>
+#include <fcntl.h>
+#include <errno.h>
 
 #include <openssl/asn1t.h>
 #include <openssl/err.h>
@@ -685,6 +690,34 @@ add_parsed(struct revset *rs, struct revcrl **got, size_t ngot, struct duet_err 
     return 0;
 }
 
+/* Decode one PEM body (base64) and read the CRL in it. */
+static int
+pem_crl(const char *label, size_t index, const char *body, size_t n, struct revcrl **out,
+        struct duet_err *err)
+{
+    EVP_ENCODE_CTX *ctx = EVP_ENCODE_CTX_new();
+    unsigned char *der = malloc(n / 4 * 3 + 80);
+    int l1 = 0, l2 = 0;
+    int rc = -1;
+
+    if (ctx == NULL || der == NULL) {
+        err_nomem(err);
+        goto out;
+    }
+    EVP_DecodeInit(ctx);
+    if (EVP_DecodeUpdate(ctx, der, &l1, (const unsigned char *)body, (int)n) < 0 ||
+        EVP_DecodeFinal(ctx, der + l1, &l2) != 1) {
+        err_set(err, DUET_ERR_INPUT, "%s: CRL #%zu is not valid base64", label, index + 1);
+        goto out;
+    }
+    rc = crl_parse(label, (int)index, der, (size_t)(l1 + l2), out, err);
+out:
+    EVP_ENCODE_CTX_free(ctx);
+    free(der);
+    ERR_clear_error();
+    return rc;
+}
+
 int
 revset_add_mem(struct revset *rs, const char *label, const uint8_t *data, size_t len,
                struct duet_err *err)
@@ -692,7 +725,6 @@ revset_add_mem(struct revset *rs, const char *label, const uint8_t *data, size_t
     struct revcrl **got = NULL;
     size_t ngot = 0;
     size_t cap = 0;
-    BIO *bio = NULL;
     int rc = -1;
     bool pem = len >= 10 && memmem(data, len < 4096 ? len : 4096, "-----BEGIN", 10) != NULL;
 
@@ -720,43 +752,40 @@ revset_add_mem(struct revset *rs, const char *label, const uint8_t *data, size_t
             got[ngot++] = one;
         }
     } else {
-        bio = BIO_new_mem_buf(data, (int)len);
-        if (bio == NULL || len > INT32_MAX) {
-            err_set(err, DUET_ERR_INPUT, "%s: too large", label);
-            goto out;
-        }
+        /*
+         * PEM: each "X509 CRL" block is decoded on its own into a DER buffer
+         * freed once its set is built, so a large CRL costs its DER and its set
+         * at the peak, not also copies of its base64.
+         */
+        const char *p = (const char *)data;
+        const char *end = p + len;
         for (;;) {
-            char *name = NULL, *header = NULL;
-            unsigned char *der = NULL;
-            long dlen = 0;
+            static const char begin[] = "-----BEGIN X509 CRL-----";
+            static const char stop[] = "-----END X509 CRL-----";
+            const char *b0 = memmem(p, (size_t)(end - p), begin, sizeof(begin) - 1);
+            const char *body, *e0;
             struct revcrl *one = NULL;
-            if (!PEM_read_bio(bio, &name, &header, &der, &dlen)) {
-                unsigned long e = ERR_peek_last_error();
-                ERR_clear_error();
-                if (ERR_GET_REASON(e) == PEM_R_NO_START_LINE)
-                    break;
-                err_set(err, DUET_ERR_INPUT, "%s: a PEM block cannot be decoded", label);
+            if (b0 == NULL)
+                break;
+            body = b0 + sizeof(begin) - 1;
+            e0 = memmem(body, (size_t)(end - body), stop, sizeof(stop) - 1);
+            if (e0 == NULL || e0 - body > INT32_MAX) {
+                err_set(err, DUET_ERR_INPUT, "%s: CRL #%zu has no END line", label, ngot + 1);
                 goto out;
             }
-            int prc = 0;
-            if (strcmp(name, "X509 CRL") == 0) {
-                if (ngot == cap) {
-                    cap = cap ? cap * 2 : 4;
-                    struct revcrl **g = realloc(got, cap * sizeof(*g));
-                    if (g == NULL) {
-                        prc = err_nomem(err);
-                    } else {
-                        got = g;
-                    }
+            if (ngot == cap) {
+                cap = cap ? cap * 2 : 4;
+                struct revcrl **g = realloc(got, cap * sizeof(*g));
+                if (g == NULL) {
+                    err_nomem(err);
+                    goto out;
                 }
-                if (prc == 0 && (prc = crl_parse(label, (int)ngot, der, (size_t)dlen, &one, err)) == 0)
-                    got[ngot++] = one;
+                got = g;
             }
-            OPENSSL_free(name);
-            OPENSSL_free(header);
-            OPENSSL_free(der);
-            if (prc != 0)
+            if (pem_crl(label, ngot, body, (size_t)(e0 - body), &one, err) != 0)
                 goto out;
+            got[ngot++] = one;
+            p = e0 + sizeof(stop) - 1;
         }
     }
     if (ngot == 0) {
@@ -771,7 +800,6 @@ out:
     for (size_t i = 0; i < ngot; i++)
         revcrl_free(got[i]);
     free(got);
-    BIO_free(bio);
     ERR_clear_error();
     return rc;
 }
@@ -779,14 +807,34 @@ out:
 int
 revset_add_file(struct revset *rs, const char *path, struct duet_err *err)
 {
-    uint8_t *data = NULL;
-    size_t len = 0;
+    struct stat st;
+    void *map;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
     int rc;
 
-    if (fileio_read(path, &data, &len, err) != 0)
-        return -1;
-    rc = revset_add_mem(rs, path, data, len, err);
-    free(data);
+    /* Mapped, not read: the file's pages are the page cache's, not a copy on the heap. */
+    if (fd < 0)
+        return err_set(err, DUET_ERR_INPUT, errno == ENOENT ? "%s: no such file" : "%s: cannot open: %s",
+                       path, strerror(errno));
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0 ||
+        (uint64_t)st.st_size > FILEIO_MAX_INPUT) {
+        int e = errno;
+        close(fd);
+        if (S_ISDIR(st.st_mode))
+            return err_set(err, DUET_ERR_INPUT, "%s: is a directory; expected a file", path);
+        if (st.st_size == 0)
+            return err_set(err, DUET_ERR_INPUT, "%s: file is empty", path);
+        if ((uint64_t)st.st_size > FILEIO_MAX_INPUT)
+            return err_set(err, DUET_ERR_INPUT, "%s: file is %lld bytes; the limit is %u", path,
+                           (long long)st.st_size, FILEIO_MAX_INPUT);
+        return err_set(err, DUET_ERR_INPUT, "%s: cannot read: %s", path, strerror(e));
+    }
+    map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (map == MAP_FAILED)
+        return err_set(err, DUET_ERR_INPUT, "%s: cannot read: %s", path, strerror(errno));
+    rc = revset_add_mem(rs, path, map, (size_t)st.st_size, err);
+    munmap(map, (size_t)st.st_size);
     return rc;
 }
 
