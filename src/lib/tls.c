@@ -860,6 +860,8 @@ tls_server_ctx_new(const struct tls_opts *o, SSL_CTX **out, struct tls_ctx_info 
     *out = NULL;
     if (ctx == NULL)
         return -1;
+    if (o->read_ahead)
+        SSL_CTX_set_read_ahead(ctx, 1);
     if (o->cert_file == NULL) {
         err_set(err, DUET_ERR_INPUT, "the server certificate is required (--cert)");
         goto err;

@@ -51,6 +51,8 @@ struct tls_opts {
     bool crl_expired_ok;         /* an expired CRL is still used instead of failing handshakes */
     bool session_tickets;        /* server: issue one TLS 1.3 ticket per full handshake */
     bool no_chain_cache;         /* verify every presented chain in full (see tls.c) */
+    bool read_ahead;             /* server: read whole socket buffers (the caller must drain
+                                    what OpenSSL holds: SSL_has_pending) */
     const char *ticket_keys_file; /* server: stateless tickets sealed with these shared keys */
 };
 

@@ -177,6 +177,7 @@ gen_build(struct proxy_cfg *cfg, struct gen **out, struct duet_err *err)
         if (cfg->role == ROLE_SERVER) {
             o.alpn = l->alpn != NULL ? l->alpn : (l->mode == MODE_HTTP ? "http/1.1" : NULL);
             o.session_tickets = !l->no_tickets;
+            o.read_ahead = l->mode == MODE_HTTP; /* drained by client_pull() */
             o.ticket_keys_file = l->ticket_keys;
             if (tls_server_ctx_new(&o, &gl->ssl_ctx, &gl->info, err) != 0)
                 goto err_named;
@@ -452,6 +453,7 @@ static void conn_close(struct conn *c);
 static void upstream_connect(struct conn *c);
 static void process_client_http(struct conn *c);
 static void conn_trim_idle(struct conn *c);
+static void client_pull(struct conn *c);
 static void upstream_send(struct conn *c, const char *data, size_t len);
 
 /*
@@ -1439,11 +1441,47 @@ static const http_parser_settings req_settings = {
     .on_message_complete = on_message_complete,
 };
 
+/*
+ * The client side reads with OpenSSL's read-ahead: one read(2) takes a whole
+ * TLS record (and whatever followed it) instead of a 5-byte header and then
+ * the body.  libevent's SSL bufferevent only asks OpenSSL for records while
+ * the socket is readable, so records OpenSSL already holds (a request sent
+ * with the handshake's last flight, pipelined requests, the end of an upload)
+ * are pulled here, up to the same bound as libevent's read watermark.
+ */
+#define CLIENT_READ_HIGH (256 * 1024)
+
+static void
+client_pull(struct conn *c)
+{
+    SSL *ssl = bufferevent_openssl_get_ssl(c->cbev);
+    struct evbuffer *in = bufferevent_get_input(c->cbev);
+
+    if (ssl == NULL || c->closing || !(bufferevent_get_enabled(c->cbev) & EV_READ))
+        return;
+    while (SSL_has_pending(ssl) && evbuffer_get_length(in) < CLIENT_READ_HIGH) {
+        struct evbuffer_iovec v;
+        int r;
+        if (evbuffer_reserve_space(in, 16384, &v, 1) < 1)
+            break;
+        r = SSL_read(ssl, v.iov_base, (int)(v.iov_len > INT32_MAX ? INT32_MAX : v.iov_len));
+        v.iov_len = r > 0 ? (size_t)r : 0;
+        evbuffer_commit_space(in, &v, 1);
+        if (r <= 0) {
+            /* A partial record (the rest comes through the socket) or the end. */
+            ERR_clear_error();
+            break;
+        }
+    }
+}
+
 /* Parse what the client sent, one request at a time. */
 static void
 process_client_http(struct conn *c)
 {
     struct evbuffer *in = bufferevent_get_input(c->cbev);
+
+    client_pull(c);
 
     while (!c->closing && !c->close_when_flushed && c->req_state != REQ_WAIT_RESPONSE) {
         struct evbuffer_iovec v;
@@ -1644,6 +1682,7 @@ upstream_read_http(struct bufferevent *bev, void *arg)
             /* Response done: read the client's next request, or wait for it lean. */
             http_parser_init(&c->resp_p, HTTP_RESPONSE);
             c->resp_p.data = c;
+            client_pull(c);
             if (evbuffer_get_length(bufferevent_get_input(c->cbev)) > 0)
                 process_client_http(c);
             else
@@ -1769,6 +1808,7 @@ client_handshake_done(struct conn *c)
     c->req_p.data = c;
     http_parser_init(&c->resp_p, HTTP_RESPONSE);
     c->resp_p.data = c;
+    client_pull(c);
     if (evbuffer_get_length(bufferevent_get_input(c->cbev)) > 0)
         process_client_http(c);
     else

@@ -171,3 +171,31 @@ def test_large_bodies_both_ways_on_one_connection(pki, procs, tmp_path):
         c.close()
     finally:
         up.close()
+
+
+def test_pipelined_requests_in_separate_records_are_all_answered(pki, procs, tmp_path):
+    """Three requests written back to back (three TLS records, likely one TCP segment) before
+    reading anything: duet answers all three in order, none left waiting in its TLS buffer."""
+    import socket as _socket
+    up = EchoUpstream()
+    try:
+        d = start_duet(procs, str(pki.duet_bin), tmp_path, "proxy",
+                       proxy_args(pki, "127.0.0.1:%d" % up.port, "--allow", "any",
+                                  "--workers", "1"), "pipe")
+        alice = client_context(pki.roots, pki.alice_crt, pki.alice_key)
+        raw = _socket.create_connection(("127.0.0.1", d.port), timeout=10)
+        s = alice.wrap_socket(raw, server_hostname="localhost")
+        for i in range(3):
+            s.sendall(b"GET /p%d HTTP/1.1\r\nHost: localhost\r\n%s\r\n" % (
+                i, b"Connection: close\r\n" if i == 2 else b""))
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        s.close()
+        assert data.count(b"HTTP/1.1 200 OK") == 3, data[:500]
+        assert [r["path"] for r in up.requests] == ["/p0", "/p1", "/p2"]
+    finally:
+        up.close()
