@@ -407,6 +407,7 @@ proxy_cfg_from_args(int argc, char **argv, enum proxy_role role, struct proxy_cf
     size_t nallows = 0;
     const char *config = NULL;
     bool any_listener_flag = false;
+    uint64_t given = 0; /* global flags seen, by F_* - F_LISTEN */
     int c;
     int rc = -1;
 
@@ -684,6 +685,8 @@ proxy_cfg_from_args(int argc, char **argv, enum proxy_role role, struct proxy_cf
         }
         if (lflag)
             any_listener_flag = true;
+        else if (c >= F_LISTEN && c < F_LISTEN + 64)
+            given |= 1ULL << (c - F_LISTEN);
     }
     if (optind != argc) {
         err_set(err, DUET_ERR_INPUT, "unexpected argument \"%s\"", argv[optind]);
@@ -699,7 +702,42 @@ proxy_cfg_from_args(int argc, char **argv, enum proxy_role role, struct proxy_cf
         }
         if (proxy_cfg_from_file(config, role, &file, err) != 0)
             goto out;
-        /* Flags given with --config (admin, log, workers...) override the file. */
+        /* Flags given with --config (admin, log, workers, limits) override the file. */
+        for (int k = 0; k < 64; k++) {
+            if (!(given & (1ULL << k)))
+                continue;
+            switch (k + F_LISTEN) {
+            case F_WORKERS:
+                file.workers = out->workers;
+                break;
+            case F_HS_TIMEOUT:
+                file.handshake_timeout_ms = out->handshake_timeout_ms;
+                break;
+            case F_IDLE_TIMEOUT:
+                file.idle_timeout_ms = out->idle_timeout_ms;
+                break;
+            case F_MAX_CONNS:
+                file.max_conns = out->max_conns;
+                break;
+            case F_MAX_HEADER:
+                file.max_header_bytes = out->max_header_bytes;
+                break;
+            case F_FAIL_BURST:
+                file.fail_burst = out->fail_burst;
+                break;
+            case F_FAIL_RATE:
+                file.fail_per_second = out->fail_per_second;
+                break;
+            case F_UP_KEEPALIVE:
+                file.upstream_keepalive = out->upstream_keepalive;
+                break;
+            case F_INSECURE_KEY:
+                file.insecure_key_mode = true;
+                break;
+            default:
+                break;
+            }
+        }
         if (out->has_admin) {
             net_addr_clear(&file.admin);
             file.admin = out->admin;

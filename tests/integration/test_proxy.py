@@ -432,9 +432,10 @@ workers: 1
     check = subprocess.run([str(dpki.duet_bin), "proxy", "--config", str(cfg), "--check"],
                            capture_output=True, text=True, timeout=30)
     assert check.returncode == 0 and "configuration OK" in check.stdout, check
-    p = procs.start([dpki.duet_bin, "proxy", "--config", cfg], "web")
+    # A global flag given with --config overrides the file (workers: 1 there).
+    p = procs.start([dpki.duet_bin, "proxy", "--config", cfg, "--workers", "2"], "web")
     dl = DuetLog(log, p, procs)
-    dl.wait_event("start")
+    assert dl.wait_event("start")["workers"] == 2
     henry = client_context(dpki.roots, dpki.henry_crt, dpki.henry_key)
     alice = alice_ctx(dpki)
 
