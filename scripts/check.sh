@@ -70,5 +70,19 @@ if [ $built = 1 ]; then
     [ -f "$REPORTS/integration.junit.xml" ] || fail_stage "integration tests left no report"
 fi
 
+if [ -x "$ASAN_BUILD/duet" ]; then
+    # The proxy's event-driven code (connections, pool, reload) under the sanitizers, with real
+    # peers. Leak checking is off: the proxy exits without tearing connections down.
+    stage "proxy integration tests on the ASan + UBSan binary"
+    ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+        DUET_BIN="$(pwd)/$ASAN_BUILD/duet" /usr/bin/python3 -m pytest -q -p no:cacheprovider \
+        --junitxml="$REPORTS/integration-asan.junit.xml" -o junit_suite_name=integration-asan \
+        tests/integration/test_proxy.py tests/integration/test_upstream_pool.py \
+        tests/integration/test_revocation_scale.py tests/integration/test_bench.py ||
+        true
+    [ -f "$REPORTS/integration-asan.junit.xml" ] ||
+        fail_stage "proxy integration tests under ASan left no report"
+fi
+
 stage "summary"
 exec /usr/bin/python3 scripts/junit_summary.py --extra-failures "$stage_failures" "$REPORTS"/*.junit.xml

@@ -722,9 +722,7 @@ int
 revset_add_mem(struct revset *rs, const char *label, const uint8_t *data, size_t len,
                struct duet_err *err)
 {
-    struct revcrl **got = NULL;
-    size_t ngot = 0;
-    size_t cap = 0;
+    struct revset tmp = {0}; /* this input's CRLs, added to rs only when all of them are good */
     int rc = -1;
     bool pem = len >= 10 && memmem(data, len < 4096 ? len : 4096, "-----BEGIN", 10) != NULL;
 
@@ -738,18 +736,12 @@ revset_add_mem(struct revset *rs, const char *label, const uint8_t *data, size_t
                 err_set(err, DUET_ERR_INPUT, "%s: expected PEM or DER CRLs", label);
                 goto out;
             }
-            if (ngot == cap) {
-                cap = cap ? cap * 2 : 4;
-                struct revcrl **g = realloc(got, cap * sizeof(*g));
-                if (g == NULL) {
-                    err_nomem(err);
-                    goto out;
-                }
-                got = g;
-            }
-            if (crl_parse(label, (int)ngot, whole.p, whole.len, &one, err) != 0)
+            if (crl_parse(label, (int)tmp.n, whole.p, whole.len, &one, err) != 0)
                 goto out;
-            got[ngot++] = one;
+            if (add_parsed(&tmp, &one, 1, err) != 0) {
+                revcrl_free(one);
+                goto out;
+            }
         }
     } else {
         /*
@@ -770,36 +762,30 @@ revset_add_mem(struct revset *rs, const char *label, const uint8_t *data, size_t
             body = b0 + sizeof(begin) - 1;
             e0 = memmem(body, (size_t)(end - body), stop, sizeof(stop) - 1);
             if (e0 == NULL || e0 - body > INT32_MAX) {
-                err_set(err, DUET_ERR_INPUT, "%s: CRL #%zu has no END line", label, ngot + 1);
+                err_set(err, DUET_ERR_INPUT, "%s: CRL #%zu has no END line", label, tmp.n + 1);
                 goto out;
             }
-            if (ngot == cap) {
-                cap = cap ? cap * 2 : 4;
-                struct revcrl **g = realloc(got, cap * sizeof(*g));
-                if (g == NULL) {
-                    err_nomem(err);
-                    goto out;
-                }
-                got = g;
-            }
-            if (pem_crl(label, ngot, body, (size_t)(e0 - body), &one, err) != 0)
+            if (pem_crl(label, tmp.n, body, (size_t)(e0 - body), &one, err) != 0)
                 goto out;
-            got[ngot++] = one;
+            if (add_parsed(&tmp, &one, 1, err) != 0) {
+                revcrl_free(one);
+                goto out;
+            }
             p = e0 + sizeof(stop) - 1;
         }
     }
-    if (ngot == 0) {
+    if (tmp.n == 0) {
         err_set(err, DUET_ERR_INPUT, "%s: no CRL found", label);
         goto out;
     }
-    if (add_parsed(rs, got, ngot, err) != 0)
+    if (add_parsed(rs, tmp.crls, tmp.n, err) != 0)
         goto out;
-    ngot = 0;
+    tmp.n = 0;
     rc = 0;
 out:
-    for (size_t i = 0; i < ngot; i++)
-        revcrl_free(got[i]);
-    free(got);
+    for (size_t i = 0; i < tmp.n; i++)
+        revcrl_free(tmp.crls[i]);
+    free(tmp.crls);
     ERR_clear_error();
     return rc;
 }

@@ -503,6 +503,8 @@ bench_run(const struct bench_opts *o, struct duet_err *err)
     }
     nall = 0;
     for (int i = 0; i < o->threads; i++) {
+        if (ts[i].nlat == 0)
+            continue; /* no latency recorded: lat_us may be NULL */
         memcpy(all + nall, ts[i].lat_us, ts[i].nlat * sizeof(*all));
         nall += ts[i].nlat;
     }
