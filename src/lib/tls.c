@@ -325,6 +325,29 @@ chain_cache_hit(struct tls_trust *t, const uint8_t key[32], struct duet_identity
     return hit;
 }
 
+/* Give the connection's state the verified leaf's identity (taking the reference). */
+static void
+sslstate_set0_identity(struct tls_sslstate *st, struct duet_identity *id)
+{
+    if (st == NULL) {
+        identity_free(id);
+        return;
+    }
+    identity_free(st->id);
+    st->id = id;
+}
+
+/* Record why a connection's peer was refused, for the log and the metrics. */
+static void
+sslstate_refuse(struct tls_sslstate *st, const char *reason, enum tls_fail fail)
+{
+    if (st == NULL)
+        return;
+    free(st->reason);
+    st->reason = strdup(reason);
+    st->fail = fail;
+}
+
 /* libssl hands the peer's chain here instead of calling X509_verify_cert. */
 static int
 cert_verify_cb(X509_STORE_CTX *ctx, void *arg)
@@ -341,12 +364,7 @@ cert_verify_cb(X509_STORE_CTX *ctx, void *arg)
 
     if (keyed && chain_cache_hit(t, key, &id)) {
         X509_STORE_CTX_set_error(ctx, X509_V_OK);
-        if (st != NULL) {
-            identity_free(st->id);
-            st->id = id;
-        } else {
-            identity_free(id);
-        }
+        sslstate_set0_identity(st, id);
         return 1;
     }
     memset(&p, 0, sizeof(p));
@@ -358,27 +376,17 @@ cert_verify_cb(X509_STORE_CTX *ctx, void *arg)
     p.name = st != NULL ? st->name : NULL;
     err_clear(&err);
     if (verify_store_ctx(ctx, &p, &err) == 0) {
-        if (keyed) {
-            id = chain_cache_store(t, key, ctx);
-            if (st != NULL) {
-                identity_free(st->id);
-                st->id = id;
-            } else {
-                identity_free(id);
-            }
-        }
+        if (keyed)
+            sslstate_set0_identity(st, chain_cache_store(t, key, ctx));
         return 1;
     }
-    if (st != NULL) {
-        free(st->reason);
-        st->reason = strdup(err.msg);
-        st->fail = (err.kind == DUET_ERR_INVALID &&
-                    X509_STORE_CTX_get_error(ctx) == X509_V_ERR_APPLICATION_VERIFICATION)
-                       ? (strstr(err.msg, "extended key usage") || strstr(err.msg, "CA certificate")
-                              ? TLS_FAIL_PURPOSE
-                              : TLS_FAIL_OTHER)
-                       : classify(X509_STORE_CTX_get_error(ctx));
-    }
+    sslstate_refuse(st, err.msg,
+                    (err.kind == DUET_ERR_INVALID &&
+                     X509_STORE_CTX_get_error(ctx) == X509_V_ERR_APPLICATION_VERIFICATION)
+                        ? (strstr(err.msg, "extended key usage") || strstr(err.msg, "CA certificate")
+                               ? TLS_FAIL_PURPOSE
+                               : TLS_FAIL_OTHER)
+                        : classify(X509_STORE_CTX_get_error(ctx)));
     return 0;
 }
 
@@ -1000,41 +1008,36 @@ int
 tls_check_resumed(SSL *ssl, struct duet_err *err)
 {
     struct tls_trust *t = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), trust_idx);
-    struct tls_sslstate *st = sslstate(ssl);
     X509 *peer = SSL_get0_peer_certificate(ssl);
     char label[600];
     char date[32];
     char days[48];
     int64_t now = (int64_t)time(NULL);
-    int64_t na = 0, when = 0;
+    int64_t na = 0;
+    struct rev_result r;
 
     if (peer == NULL || t == NULL)
         return 0;
-    x509u_label(peer, label, sizeof(label));
     if (!x509u_time(X509_get0_notAfter(peer), &na) || na <= now) {
+        x509u_label(peer, label, sizeof(label));
         x509u_fmt_date(na, date, sizeof(date));
         x509u_fmt_days(na, now, days, sizeof(days));
         err_set(err, DUET_ERR_INVALID, "resumed session: certificate %s expired on %s, %s", label,
                 date, days);
-        if (st != NULL) {
-            free(st->reason);
-            st->reason = strdup(err->msg);
-            st->fail = TLS_FAIL_EXPIRED;
-        }
+        sslstate_refuse(sslstate(ssl), err->msg, TLS_FAIL_EXPIRED);
         return -1;
     }
-    struct rev_result r;
     revset_check(t->revs, peer, NULL, now, t->crl_expired_ok, &r);
     if (r.status == REV_REVOKED) {
-        when = r.date;
-        x509u_fmt_date(when, date, sizeof(date));
-        err_set(err, DUET_ERR_INVALID, "resumed session: certificate %s was revoked on %s", label,
-                date);
-        if (st != NULL) {
-            free(st->reason);
-            st->reason = strdup(err->msg);
-            st->fail = TLS_FAIL_REVOKED;
-        }
+        char *by = x509u_name(revcrl_get0_issuer(r.crl));
+        x509u_label(peer, label, sizeof(label));
+        x509u_fmt_date(r.date, date, sizeof(date));
+        err_set(err, DUET_ERR_INVALID,
+                "resumed session: certificate %s was revoked on %s (reason: %s) by the CRL of %s",
+                label, date, r.reason >= 0 ? x509u_crl_reason(r.reason) : "unspecified",
+                by != NULL ? by : "?");
+        free(by);
+        sslstate_refuse(sslstate(ssl), err->msg, TLS_FAIL_REVOKED);
         return -1;
     }
     return 0;

@@ -1382,18 +1382,18 @@ on_headers_complete(http_parser *p)
     /*
      * A reused connection may have been closed by the upstream just now; a
      * request without a body and safe to repeat is kept to send again on a
-     * new connection if no response comes back.
+     * new connection if no response comes back (the head itself is kept).
      */
-    if (c->up_reused && !c->chunked_up &&
-        (p->content_length == 0 || p->content_length == ULLONG_MAX) &&
-        (p->method == HTTP_GET || p->method == HTTP_HEAD || p->method == HTTP_OPTIONS) &&
-        (c->retry_head = malloc(hlen)) != NULL) {
-        memcpy(c->retry_head, head, hlen);
-        c->retry_len = hlen;
-    }
     upstream_send(c, head, hlen);
     c->up_bytes += hlen;
-    free(head);
+    if (c->up_reused && !c->chunked_up &&
+        (p->content_length == 0 || p->content_length == ULLONG_MAX) &&
+        (p->method == HTTP_GET || p->method == HTTP_HEAD || p->method == HTTP_OPTIONS)) {
+        c->retry_head = head;
+        c->retry_len = hlen;
+    } else {
+        free(head);
+    }
     c->req_state = REQ_BODY;
     c->resp_started = false;
     http_parser_init(&c->resp_p, HTTP_RESPONSE);

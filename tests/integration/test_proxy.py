@@ -1072,3 +1072,49 @@ def test_ticket_keys_file_is_checked(dpki, tmp_path, run):
             "--cert", dpki.server_crt, "--key", dpki.server_key, "--cacert", dpki.roots,
             "--allow", "any", "--ticket-keys", bad, "--check")
     assert p.returncode == 1 and "chmod 600" in p.stderr, p.stderr
+
+
+def test_ticket_keys_rotate_refuses_what_the_proxy_would(tmp_path, run):
+    """`duet ticket-keys rotate` checks the file like the proxy does and leaves a bad one as
+    it was; a wrong --keep is a usage error."""
+    keys = tmp_path / "ticket.keys"
+    keys.write_text("00ff\n")
+    os.chmod(keys, 0o600)
+    p = run("ticket-keys", "rotate", keys)
+    assert p.returncode == 1 and "%s:1: a ticket key is 160 hex digits" % keys in p.stderr, p
+    assert keys.read_text() == "00ff\n"
+    keys.unlink()
+    assert run("ticket-keys", "rotate", keys).returncode == 0
+    os.chmod(keys, 0o644)
+    p = run("ticket-keys", "rotate", keys)
+    assert p.returncode == 1 and "chmod 600" in p.stderr, p.stderr
+    p = run("ticket-keys", "rotate", keys, "--keep", "1")
+    assert p.returncode == 2 and "--keep \"1\": expected 2 to 8" in p.stderr, p.stderr
+    p = run("ticket-keys", "turn", keys)
+    assert p.returncode == 2 and "expected rotate" in p.stderr, p.stderr
+
+
+@pytest.mark.parametrize("value", ["-1", "2000", "many"])
+def test_upstream_keepalive_flag_is_checked(dpki, run, value):
+    p = run("proxy", "--listen", "127.0.0.1:%d" % free_port(), "--target", "127.0.0.1:9",
+            "--cert", dpki.server_crt, "--key", dpki.server_key, "--cacert", dpki.roots,
+            "--allow", "any", "--upstream-keepalive", value, "--check")
+    assert p.returncode == 2, p.stderr
+    assert '--upstream-keepalive "%s": expected 0 (off) to 1024 idle connections' % value \
+        in p.stderr, p.stderr
+
+
+def test_unusable_crl_is_refused_at_start_naming_the_file(dpki, tmp_path, run):
+    """A CRL file that is cut short, or holds no CRL, stops the proxy before it listens, with
+    the file and what is wrong with it."""
+    cut = tmp_path / "cut.pem"
+    text = dpki.crl.read_text()
+    cut.write_text(text[: len(text) // 3])
+    notcrl = tmp_path / "cert-not-crl.pem"
+    notcrl.write_text(dpki.alice_crt.read_text())
+    for crl, words in ((cut, "has no END line"), (notcrl, "no CRL found")):
+        p = run("proxy", "--listen", "127.0.0.1:%d" % free_port(), "--target", "127.0.0.1:9",
+                "--cert", dpki.server_crt, "--key", dpki.server_key, "--cacert", dpki.roots,
+                "--allow", "any", "--crl", crl, "--check")
+        assert p.returncode == 1, p.stderr
+        assert str(crl) in p.stderr and words in p.stderr, p.stderr

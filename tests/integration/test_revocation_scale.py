@@ -131,3 +131,21 @@ def test_proxy_reloads_a_large_crl_while_handshakes_continue(mkcrl, pki, tmp_pat
     finally:
         procs.close()
         up.close()
+
+
+def test_crl_not_signed_by_its_issuer_is_refused(run, mkcrl, pki, tmp_path):
+    """A CRL that names the issuing CA but is signed by another key (here, Other Corp's issuing
+    key) does not count: the check says so instead of treating the client as not revoked."""
+    forged = tmp_path / "forged.pem"
+    p = subprocess.run([str(mkcrl), "--cert", str(pki.ca / "issuing.crt"), "--key",
+                        str(pki.other_ca / "issuing.key"), "--pass-env", "DUET_CA_PASSPHRASE",
+                        "--count", "10", "--out", str(forged)],
+                       capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, DUET_CA_PASSPHRASE=CA_PASSPHRASE))
+    assert p.returncode == 0, p.stderr
+    forged.write_text(forged.read_text() + root_crl_block(pki))
+    p = run("cert", "verify", "--trusted", pki.roots, "--purpose", "client", "--crl", forged,
+            pki.alice_crt)
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert "the CRL naming CN=Test Corp Issuing CA" in p.stderr
+    assert "is not signed by that CA's key" in p.stderr and "CN=alice" in p.stderr
