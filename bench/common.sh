@@ -2,6 +2,17 @@
 # Shared by the bench/ scripts (sourced, with W set to the work directory and
 # PIDS collecting what to stop): free ports and the trivial backend.
 
+# bench_pki: in the current directory, a duet CA "Bench Corp" (ca/), a server
+# certificate for localhost and a client certificate (c/), and roots.pem.
+bench_pki() {
+    "$DUET" ca init --ca-dir ca --name "Bench Corp" >/dev/null
+    mkdir -p c
+    "$DUET" cert issue server --profile server --san dns:localhost --san ip:127.0.0.1 \
+        --ca-dir ca --out c >/dev/null
+    "$DUET" cert issue client --profile client --ca-dir ca --out c >/dev/null
+    "$DUET" ca roots --ca-dir ca > roots.pem
+}
+
 # A TCP port on 127.0.0.1 that nothing listens on now.
 port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 

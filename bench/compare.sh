@@ -29,17 +29,13 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 export DUET_CA_PASSPHRASE=bench-passphrase
 cd "$W"
-"$DUET" ca init --ca-dir ca --name "Bench Corp" >/dev/null
+. "$ROOT/bench/common.sh"
+bench_pki
 "$DUET" ca init --ca-dir rogue --name "Rogue Corp" >/dev/null
-mkdir -p c
-"$DUET" cert issue server --profile server --san dns:localhost --san ip:127.0.0.1 --ca-dir ca --out c >/dev/null
-"$DUET" cert issue client --profile client --ca-dir ca --out c >/dev/null
 "$DUET" cert issue rogue --profile client --ca-dir rogue --out c >/dev/null
-"$DUET" ca roots --ca-dir ca > roots.pem
 cat c/server.crt c/server.key > c/server-combined.pem
 chmod 600 c/server-combined.pem
 
-. "$ROOT/bench/common.sh"
 BACK=$(port)
 PORT=$(port)
 start_backend "$BACK"

@@ -30,12 +30,9 @@ trap cleanup EXIT INT TERM
 
 export DUET_CA_PASSPHRASE=bench-passphrase
 cd "$W"
-"$DUET" ca init --ca-dir ca --name "Bench Corp" >/dev/null
-mkdir -p c
-"$DUET" cert issue server --profile server --san dns:localhost --san ip:127.0.0.1 --ca-dir ca --out c >/dev/null
-"$DUET" cert issue client --profile client --ca-dir ca --out c >/dev/null
+. "$ROOT/bench/common.sh"
+bench_pki
 "$DUET" cert issue revoked --profile client --ca-dir ca --out c >/dev/null
-"$DUET" ca roots --ca-dir ca > roots.pem
 "$DUET" crl generate --ca-dir ca --out duet-crl.pem >/dev/null
 # The root's CRL is the second block of duet's bundle; the issuing CA's is made by mkcrl.
 awk '/BEGIN X509 CRL/ {n++} n == 2' duet-crl.pem > root-crl.pem
@@ -64,7 +61,6 @@ if "$DUET" cert verify --trusted roots.pem --purpose client --crl crl.pem c/revo
 fi
 echo
 
-. "$ROOT/bench/common.sh"
 BACK=$(port)
 start_backend "$BACK"
 
