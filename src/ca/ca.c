@@ -196,19 +196,17 @@ sign_md(EVP_PKEY *key)
     return EVP_sha256();
 }
 
+/*
+ * Add an extension built as a structure (never from a configuration string
+ * that OpenSSL would parse again: a name holding ",IP:..." stays one name).
+ */
 static int
-add_ext(X509 *cert, X509V3_CTX *ctx, int nid, const char *value, struct duet_err *err)
+add_ext(X509 *cert, int nid, void *value, bool critical, struct duet_err *err)
 {
-    X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, ctx, nid, value);
-
-    if (ext == NULL)
-        return err_set_ssl(err, DUET_ERR_INTERNAL, "cannot build extension %s = %s",
-                           OBJ_nid2sn(nid), value);
-    if (!X509_add_ext(cert, ext, -1)) {
-        X509_EXTENSION_free(ext);
+    if (value == NULL)
         return err_nomem(err);
-    }
-    X509_EXTENSION_free(ext);
+    if (X509_add1_ext_i2d(cert, nid, value, critical ? 1 : 0, X509V3_ADD_DEFAULT) != 1)
+        return err_set_ssl(err, DUET_ERR_INTERNAL, "cannot add the %s extension", OBJ_nid2sn(nid));
     return 0;
 }
 
@@ -249,7 +247,13 @@ random_serial(void)
     return ai;
 }
 
-/* What a new certificate is; extensions come as config strings. */
+/* RFC 5280 4.2.1.3 key usage bits. */
+#define SPEC_KU_DIGITAL_SIGNATURE (1u << 0)
+#define SPEC_KU_KEY_ENCIPHERMENT (1u << 2)
+#define SPEC_KU_KEY_CERT_SIGN (1u << 5)
+#define SPEC_KU_CRL_SIGN (1u << 6)
+
+/* What a new certificate is; every extension is a structure or a set of flags. */
 struct cert_spec {
     X509_NAME *subject;
     EVP_PKEY *pubkey;
@@ -258,20 +262,194 @@ struct cert_spec {
     ASN1_INTEGER *serial;
     int64_t not_before;
     int64_t not_after;
-    const char *basic_constraints;
-    const char *key_usage;
-    const char *ext_key_usage;     /* NULL: none */
-    const char *subject_alt_name;  /* NULL: none */
-    const char *name_constraints;  /* NULL: none */
-    const char *crl_dp;            /* NULL: none */
-    const char *aia;               /* NULL: none */
+    bool ca;                       /* basicConstraints CA:TRUE (always critical) */
+    int pathlen;                   /* -1: none */
+    unsigned key_usage;            /* KU_* bits, critical */
+    unsigned eku;                  /* PROFILE_EKU_* bits; 0: no extension */
+    GENERAL_NAMES *san;            /* NULL: none */
+    NAME_CONSTRAINTS *name_constraints; /* NULL: none */
+    const struct strlist *crl_urls;  /* NULL or empty: none */
+    const struct strlist *ocsp_urls; /* NULL or empty: none */
 };
+
+/* A URI GENERAL_NAME for a URL of ca.yaml (checked when ca.yaml was loaded). */
+static GENERAL_NAME *
+uri_name(const char *url)
+{
+    struct profile_san s = {.type = PROFILE_SAN_URI, .value = strdup(url)};
+    GENERAL_NAME *g = s.value != NULL ? profile_san_to_name(&s) : NULL;
+
+    profile_san_clear(&s);
+    return g;
+}
+
+static int
+add_basic_constraints(X509 *x, const struct cert_spec *s, struct duet_err *err)
+{
+    BASIC_CONSTRAINTS *bc = BASIC_CONSTRAINTS_new();
+    int rc;
+
+    if (bc == NULL)
+        return err_nomem(err);
+    bc->ca = s->ca ? 0xff : 0;
+    if (s->pathlen >= 0 && ((bc->pathlen = ASN1_INTEGER_new()) == NULL ||
+                            !ASN1_INTEGER_set(bc->pathlen, s->pathlen))) {
+        BASIC_CONSTRAINTS_free(bc);
+        return err_nomem(err);
+    }
+    rc = add_ext(x, NID_basic_constraints, bc, true, err);
+    BASIC_CONSTRAINTS_free(bc);
+    return rc;
+}
+
+static int
+add_key_usage(X509 *x, unsigned bits, struct duet_err *err)
+{
+    ASN1_BIT_STRING *ku = ASN1_BIT_STRING_new();
+    int rc = -1;
+
+    if (ku == NULL)
+        return err_nomem(err);
+    for (int b = 0; b < 9; b++) {
+        if ((bits & (1u << b)) && !ASN1_BIT_STRING_set_bit(ku, b, 1)) {
+            err_nomem(err);
+            goto out;
+        }
+    }
+    rc = add_ext(x, NID_key_usage, ku, true, err);
+out:
+    ASN1_BIT_STRING_free(ku);
+    return rc;
+}
+
+static int
+add_eku(X509 *x, unsigned eku, struct duet_err *err)
+{
+    EXTENDED_KEY_USAGE *e = sk_ASN1_OBJECT_new_null();
+    int rc;
+
+    if (e == NULL || ((eku & PROFILE_EKU_SERVER) &&
+                      !sk_ASN1_OBJECT_push(e, OBJ_nid2obj(NID_server_auth))) ||
+        ((eku & PROFILE_EKU_CLIENT) && !sk_ASN1_OBJECT_push(e, OBJ_nid2obj(NID_client_auth)))) {
+        sk_ASN1_OBJECT_free(e);
+        return err_nomem(err);
+    }
+    rc = add_ext(x, NID_ext_key_usage, e, false, err);
+    sk_ASN1_OBJECT_free(e); /* the objects are OpenSSL's static ones */
+    return rc;
+}
+
+/* RFC 5280 4.2.1.2 method (1): SHA-1 of the subjectPublicKey BIT STRING. */
+static int
+add_ski(X509 *x, struct duet_err *err)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    ASN1_OCTET_STRING *ski = NULL;
+    int rc;
+
+    if (!X509_pubkey_digest(x, EVP_sha1(), md, &len) || (ski = ASN1_OCTET_STRING_new()) == NULL ||
+        !ASN1_OCTET_STRING_set(ski, md, (int)len)) {
+        ASN1_OCTET_STRING_free(ski);
+        return err_set_ssl(err, DUET_ERR_INTERNAL, "cannot compute the subject key identifier");
+    }
+    rc = add_ext(x, NID_subject_key_identifier, ski, false, err);
+    ASN1_OCTET_STRING_free(ski);
+    return rc;
+}
+
+/* RFC 5280 4.2.1.1: the issuer's subject key identifier; NULL when it has none. */
+static AUTHORITY_KEYID *
+issuer_akid(X509 *issuer, struct duet_err *err)
+{
+    const ASN1_OCTET_STRING *skid = X509_get0_subject_key_id(issuer);
+    AUTHORITY_KEYID *akid;
+
+    if (skid == NULL) {
+        err_set(err, DUET_ERR_INTERNAL, "the issuing certificate has no subject key identifier");
+        return NULL;
+    }
+    akid = AUTHORITY_KEYID_new();
+    if (akid == NULL || (akid->keyid = ASN1_OCTET_STRING_dup(skid)) == NULL) {
+        AUTHORITY_KEYID_free(akid);
+        err_nomem(err);
+        return NULL;
+    }
+    return akid;
+}
+
+/* RFC 5280 4.2.1.13: one distribution point per URL, each a fullName URI. */
+static int
+add_crl_dps(X509 *x, const struct strlist *urls, struct duet_err *err)
+{
+    CRL_DIST_POINTS *dps = sk_DIST_POINT_new_null();
+    int rc = -1;
+
+    if (dps == NULL)
+        return err_nomem(err);
+    for (size_t i = 0; i < urls->n; i++) {
+        DIST_POINT *dp = DIST_POINT_new();
+        GENERAL_NAME *g = uri_name(urls->v[i]);
+        if (dp == NULL || g == NULL || (dp->distpoint = DIST_POINT_NAME_new()) == NULL ||
+            (dp->distpoint->name.fullname = GENERAL_NAMES_new()) == NULL ||
+            !sk_GENERAL_NAME_push(dp->distpoint->name.fullname, g)) {
+            GENERAL_NAME_free(g);
+            DIST_POINT_free(dp);
+            err_nomem(err);
+            goto out;
+        }
+        dp->distpoint->type = 0;
+        if (!sk_DIST_POINT_push(dps, dp)) {
+            DIST_POINT_free(dp);
+            err_nomem(err);
+            goto out;
+        }
+    }
+    rc = add_ext(x, NID_crl_distribution_points, dps, false, err);
+out:
+    sk_DIST_POINT_pop_free(dps, DIST_POINT_free);
+    return rc;
+}
+
+/* RFC 5280 4.2.2.1: an OCSP access description per URL. */
+static int
+add_aia(X509 *x, const struct strlist *urls, struct duet_err *err)
+{
+    AUTHORITY_INFO_ACCESS *aia = sk_ACCESS_DESCRIPTION_new_null();
+    int rc = -1;
+
+    if (aia == NULL)
+        return err_nomem(err);
+    for (size_t i = 0; i < urls->n; i++) {
+        ACCESS_DESCRIPTION *ad = ACCESS_DESCRIPTION_new();
+        GENERAL_NAME *g = uri_name(urls->v[i]);
+        if (ad == NULL || g == NULL) {
+            GENERAL_NAME_free(g);
+            ACCESS_DESCRIPTION_free(ad);
+            err_nomem(err);
+            goto out;
+        }
+        ASN1_OBJECT_free(ad->method);
+        ad->method = OBJ_nid2obj(NID_ad_OCSP);
+        GENERAL_NAME_free(ad->location);
+        ad->location = g;
+        if (!sk_ACCESS_DESCRIPTION_push(aia, ad)) {
+            ACCESS_DESCRIPTION_free(ad);
+            err_nomem(err);
+            goto out;
+        }
+    }
+    rc = add_ext(x, NID_info_access, aia, false, err);
+out:
+    sk_ACCESS_DESCRIPTION_pop_free(aia, ACCESS_DESCRIPTION_free);
+    return rc;
+}
 
 static X509 *
 build_cert(const struct cert_spec *s, struct duet_err *err)
 {
     X509 *x = X509_new();
-    X509V3_CTX ctx;
+    AUTHORITY_KEYID *akid = NULL;
 
     if (x == NULL) {
         err_nomem(err);
@@ -287,27 +465,29 @@ build_cert(const struct cert_spec *s, struct duet_err *err)
         err_set_ssl(err, DUET_ERR_INTERNAL, "cannot fill in the certificate");
         goto err;
     }
-    X509V3_set_ctx(&ctx, s->issuer != NULL ? s->issuer : x, x, NULL, NULL, 0);
-    if (add_ext(x, &ctx, NID_basic_constraints, s->basic_constraints, err) != 0 ||
-        add_ext(x, &ctx, NID_key_usage, s->key_usage, err) != 0 ||
-        (s->ext_key_usage != NULL &&
-         add_ext(x, &ctx, NID_ext_key_usage, s->ext_key_usage, err) != 0) ||
-        (s->subject_alt_name != NULL &&
-         add_ext(x, &ctx, NID_subject_alt_name, s->subject_alt_name, err) != 0) ||
+    if (add_basic_constraints(x, s, err) != 0 || add_key_usage(x, s->key_usage, err) != 0 ||
+        (s->eku != 0 && add_eku(x, s->eku, err) != 0) ||
+        (s->san != NULL && sk_GENERAL_NAME_num(s->san) > 0 &&
+         add_ext(x, NID_subject_alt_name, s->san, false, err) != 0) ||
         (s->name_constraints != NULL &&
-         add_ext(x, &ctx, NID_name_constraints, s->name_constraints, err) != 0) ||
-        add_ext(x, &ctx, NID_subject_key_identifier, "hash", err) != 0 ||
-        (s->issuer != NULL &&
-         add_ext(x, &ctx, NID_authority_key_identifier, "keyid:always", err) != 0) ||
-        (s->crl_dp != NULL && add_ext(x, &ctx, NID_crl_distribution_points, s->crl_dp, err) != 0) ||
-        (s->aia != NULL && add_ext(x, &ctx, NID_info_access, s->aia, err) != 0))
+         add_ext(x, NID_name_constraints, s->name_constraints, true, err) != 0) ||
+        add_ski(x, err) != 0)
+        goto err;
+    if (s->issuer != NULL &&
+        ((akid = issuer_akid(s->issuer, err)) == NULL ||
+         add_ext(x, NID_authority_key_identifier, akid, false, err) != 0))
+        goto err;
+    if ((s->crl_urls != NULL && s->crl_urls->n > 0 && add_crl_dps(x, s->crl_urls, err) != 0) ||
+        (s->ocsp_urls != NULL && s->ocsp_urls->n > 0 && add_aia(x, s->ocsp_urls, err) != 0))
         goto err;
     if (X509_sign(x, s->signer, sign_md(s->signer)) <= 0) {
         err_set_ssl(err, DUET_ERR_INTERNAL, "signing the certificate failed");
         goto err;
     }
+    AUTHORITY_KEYID_free(akid);
     return x;
 err:
+    AUTHORITY_KEYID_free(akid);
     X509_free(x);
     return NULL;
 }
@@ -410,8 +590,7 @@ build_crl(X509 *issuer, EVP_PKEY *key, const struct crl_entry *entries, size_t n
     X509_CRL *crl = X509_CRL_new();
     ASN1_TIME *t = NULL;
     ASN1_INTEGER *num = NULL;
-    X509V3_CTX ctx;
-    X509_EXTENSION *akid = NULL;
+    AUTHORITY_KEYID *akid = NULL;
 
     if (crl == NULL) {
         err_nomem(err);
@@ -467,22 +646,22 @@ build_crl(X509 *issuer, EVP_PKEY *key, const struct crl_entry *entries, size_t n
         err_set_ssl(err, DUET_ERR_INTERNAL, "cannot set the CRL number");
         goto err;
     }
-    X509V3_set_ctx(&ctx, issuer, NULL, NULL, crl, 0);
-    akid = X509V3_EXT_conf_nid(NULL, &ctx, NID_authority_key_identifier, "keyid:always");
-    if (akid == NULL || !X509_CRL_add_ext(crl, akid, -1)) {
-        err_set_ssl(err, DUET_ERR_INTERNAL, "cannot set the CRL authority key identifier");
+    akid = issuer_akid(issuer, err);
+    if (akid == NULL || !X509_CRL_add1_ext_i2d(crl, NID_authority_key_identifier, akid, 0, 0)) {
+        if (akid != NULL)
+            err_set_ssl(err, DUET_ERR_INTERNAL, "cannot set the CRL authority key identifier");
         goto err;
     }
     if (X509_CRL_sign(crl, key, sign_md(key)) <= 0) {
         err_set_ssl(err, DUET_ERR_INTERNAL, "signing the CRL failed");
         goto err;
     }
-    X509_EXTENSION_free(akid);
+    AUTHORITY_KEYID_free(akid);
     ASN1_INTEGER_free(num);
     ASN1_TIME_free(t);
     return crl;
 err:
-    X509_EXTENSION_free(akid);
+    AUTHORITY_KEYID_free(akid);
     ASN1_INTEGER_free(num);
     ASN1_TIME_free(t);
     X509_CRL_free(crl);
@@ -646,48 +825,118 @@ derive_trust_domain(const char *name)
     return td;
 }
 
-/* Name constraints value for the issuing CA from --permit-dns/--permit-uri. */
-static char *
-name_constraints_value(const struct ca_init_opts *o, struct duet_err *err)
+/* Whether a string is visible ASCII and spaces only (safe to echo in a message). */
+static bool
+printable(const char *s)
 {
-    char buf[4096];
-    size_t off = 0;
+    for (; *s; s++) {
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+            return false;
+    }
+    return true;
+}
 
-    buf[0] = '\0';
-    off += (size_t)snprintf(buf + off, sizeof(buf) - off, "critical");
-    for (size_t i = 0; i < o->npermit_dns; i++) {
-        const char *d = o->permit_dns[i];
-        if (d[0] == '\0' || strpbrk(d, ",:/ ") != NULL) {
-            err_set(err, DUET_ERR_INPUT, "--permit-dns \"%s\": expected a DNS suffix such as corp.internal", d);
-            return NULL;
-        }
-        off += (size_t)snprintf(buf + off, sizeof(buf) - off, ",permitted;DNS:%s", d);
+/* A permitted subtree of one name, appended to st. */
+static bool
+push_subtree(STACK_OF(GENERAL_SUBTREE) *st, const struct profile_san *s)
+{
+    GENERAL_SUBTREE *t = GENERAL_SUBTREE_new();
+    GENERAL_NAME *g = profile_san_to_name(s);
+
+    if (t == NULL || g == NULL) {
+        GENERAL_SUBTREE_free(t);
+        GENERAL_NAME_free(g);
+        return false;
     }
-    for (size_t i = 0; i < o->npermit_uri; i++) {
-        /* RFC 5280 4.2.1.10: a URI constraint is a host; take it from a prefix like spiffe://corp/ */
-        const char *u = o->permit_uri[i];
-        const char *host = strstr(u, "://");
-        char h[256];
-        size_t k = 0;
-        host = host != NULL ? host + 3 : u;
-        while (host[k] != '\0' && host[k] != '/' && k + 1 < sizeof(h)) {
-            h[k] = host[k];
-            k++;
-        }
-        h[k] = '\0';
-        if (k == 0 || strpbrk(h, ",: ") != NULL) {
-            err_set(err, DUET_ERR_INPUT,
-                    "--permit-uri \"%s\": expected a URI prefix such as spiffe://corp/ or a host",
-                    u);
-            return NULL;
-        }
-        off += (size_t)snprintf(buf + off, sizeof(buf) - off, ",permitted;URI:%s", h);
+    GENERAL_NAME_free(t->base);
+    t->base = g;
+    if (!sk_GENERAL_SUBTREE_push(st, t)) {
+        GENERAL_SUBTREE_free(t);
+        return false;
     }
-    if (off >= sizeof(buf)) {
-        err_set(err, DUET_ERR_INPUT, "too many name constraints");
+    return true;
+}
+
+/*
+ * Name constraints of the issuing CA from --permit-dns/--permit-uri, built as
+ * a structure.  A DNS constraint is a DNS name (RFC 5280 4.2.1.10: a suffix);
+ * a URI constraint is the host taken from a prefix such as spiffe://corp/.
+ */
+static NAME_CONSTRAINTS *
+name_constraints_new(const struct ca_init_opts *o, struct duet_err *err)
+{
+    NAME_CONSTRAINTS *nc = NAME_CONSTRAINTS_new();
+
+    if (nc == NULL || (nc->permittedSubtrees = sk_GENERAL_SUBTREE_new_null()) == NULL) {
+        NAME_CONSTRAINTS_free(nc);
+        err_nomem(err);
         return NULL;
     }
-    return strdup(buf);
+    for (size_t i = 0; i < o->npermit_dns; i++) {
+        const char *d = o->permit_dns[i];
+        struct profile_san s;
+        char text[300];
+        snprintf(text, sizeof(text), "dns:%s", d[0] == '.' ? d + 1 : d);
+        if (strlen(d) > 253 || d[0] == '*' || profile_san_parse(text, &s, err) != 0) {
+            err_set(err, DUET_ERR_INPUT,
+                    "--permit-dns \"%s\": expected a DNS suffix such as corp.internal",
+                    printable(d) ? d : "(not printable)");
+            goto err;
+        }
+        if (d[0] == '.') {
+            /* ".corp" keeps its leading dot: subdomains only, as OpenSSL reads it. */
+            char *dotted = malloc(strlen(s.value) + 2);
+            if (dotted == NULL) {
+                profile_san_clear(&s);
+                err_nomem(err);
+                goto err;
+            }
+            dotted[0] = '.';
+            strcpy(dotted + 1, s.value);
+            free(s.value);
+            s.value = dotted;
+        }
+        bool ok = push_subtree(nc->permittedSubtrees, &s);
+        profile_san_clear(&s);
+        if (!ok) {
+            err_nomem(err);
+            goto err;
+        }
+    }
+    for (size_t i = 0; i < o->npermit_uri; i++) {
+        const char *u = o->permit_uri[i];
+        const char *host = strstr(u, "://");
+        struct profile_san s;
+        char text[300];
+        size_t k = 0;
+        host = host != NULL ? host + 3 : u;
+        while (host[k] != '\0' && host[k] != '/')
+            k++;
+        if (k == 0 || k > 253 || memchr(host, ':', k) != NULL) {
+            err_set(err, DUET_ERR_INPUT,
+                    "--permit-uri: expected a URI prefix such as spiffe://corp/ or a host");
+            goto err;
+        }
+        snprintf(text, sizeof(text), "dns:%.*s", (int)k, host);
+        if (profile_san_parse(text, &s, err) != 0) {
+            err_set(err, DUET_ERR_INPUT,
+                    "--permit-uri: the host of a URI prefix must be a DNS name, as in "
+                    "spiffe://corp/");
+            goto err;
+        }
+        /* A URI constraint holds the host as an IA5String (RFC 5280 4.2.1.10). */
+        s.type = PROFILE_SAN_URI;
+        bool ok = push_subtree(nc->permittedSubtrees, &s);
+        profile_san_clear(&s);
+        if (!ok) {
+            err_nomem(err);
+            goto err;
+        }
+    }
+    return nc;
+err:
+    NAME_CONSTRAINTS_free(nc);
+    return NULL;
 }
 
 /* Does the directory already hold a CA? */
@@ -721,7 +970,8 @@ ca_init(const struct ca_init_opts *o, struct duet_err *err)
     X509_NAME *root_name = NULL, *int_name = NULL;
     X509_CRL *root_crl = NULL;
     struct store *store = NULL;
-    char *td = NULL, *nc = NULL, *yaml = NULL, *path = NULL;
+    char *td = NULL, *yaml = NULL, *path = NULL;
+    NAME_CONSTRAINTS *nc = NULL;
     char cn[512];
     int64_t now = (int64_t)time(NULL);
     struct cert_spec spec;
@@ -756,7 +1006,7 @@ ca_init(const struct ca_init_opts *o, struct duet_err *err)
             goto out;
         }
     }
-    if (o->npermit_dns + o->npermit_uri > 0 && (nc = name_constraints_value(o, err)) == NULL)
+    if (o->npermit_dns + o->npermit_uri > 0 && (nc = name_constraints_new(o, err)) == NULL)
         goto out;
     /* Everything checked: only now create the directory. */
     if (mkdir(o->dir, 0700) != 0 && errno != EEXIST) {
@@ -784,8 +1034,9 @@ ca_init(const struct ca_init_opts *o, struct duet_err *err)
     spec.serial = random_serial();
     spec.not_before = now - BACKDATE;
     spec.not_after = now + ROOT_VALIDITY;
-    spec.basic_constraints = "critical,CA:TRUE";
-    spec.key_usage = "critical,keyCertSign,cRLSign";
+    spec.ca = true;
+    spec.pathlen = -1;
+    spec.key_usage = SPEC_KU_KEY_CERT_SIGN | SPEC_KU_CRL_SIGN;
     root = build_cert(&spec, err);
     ASN1_INTEGER_free(spec.serial);
     if (root == NULL)
@@ -807,8 +1058,9 @@ ca_init(const struct ca_init_opts *o, struct duet_err *err)
     spec.signer = root_key;
     spec.not_before = now - BACKDATE;
     spec.not_after = now + ISSUING_VALIDITY;
-    spec.basic_constraints = "critical,CA:TRUE,pathlen:0";
-    spec.key_usage = "critical,keyCertSign,cRLSign";
+    spec.ca = true;
+    spec.pathlen = 0;
+    spec.key_usage = SPEC_KU_KEY_CERT_SIGN | SPEC_KU_CRL_SIGN;
     spec.name_constraints = nc;
     {
         /* CRL numbers come from one counter, so every CRL of this CA is numbered anew. */
@@ -866,7 +1118,7 @@ out:
     X509_NAME_free(int_name);
     X509_CRL_free(root_crl);
     free(td);
-    free(nc);
+    NAME_CONSTRAINTS_free(nc);
     free(yaml);
     free(path);
     return rc;
@@ -1014,54 +1266,6 @@ ca_dir(const struct ca *ca)
 
 /* --- issue --------------------------------------------------------------- */
 
-/* "DNS:a,IP:1.2.3.4,URI:x" for the subjectAltName extension. */
-static char *
-san_value(const struct profile_san *sans, size_t n)
-{
-    size_t len = 1;
-    char *v;
-
-    for (size_t i = 0; i < n; i++)
-        len += strlen(sans[i].value) + 8;
-    v = malloc(len);
-    if (v == NULL)
-        return NULL;
-    v[0] = '\0';
-    for (size_t i = 0; i < n; i++) {
-        const char *tag = sans[i].type == PROFILE_SAN_DNS   ? "DNS"
-                          : sans[i].type == PROFILE_SAN_IP  ? "IP"
-                          : sans[i].type == PROFILE_SAN_URI ? "URI"
-                                                            : "email";
-        strcat(v, i ? "," : "");
-        strcat(v, tag);
-        strcat(v, ":");
-        strcat(v, sans[i].value);
-    }
-    return v;
-}
-
-static char *
-url_list_value(const char *prefix, const struct strlist *l)
-{
-    size_t len = 1;
-    char *v;
-
-    if (l->n == 0)
-        return NULL;
-    for (size_t i = 0; i < l->n; i++)
-        len += strlen(prefix) + strlen(l->v[i]) + 2;
-    v = malloc(len);
-    if (v == NULL)
-        return NULL;
-    v[0] = '\0';
-    for (size_t i = 0; i < l->n; i++) {
-        strcat(v, i ? "," : "");
-        strcat(v, prefix);
-        strcat(v, l->v[i]);
-    }
-    return v;
-}
-
 /*
  * Verify a freshly signed certificate against the CA's own chain before it is
  * committed, so that the CA never hands out a certificate its relying parties
@@ -1096,15 +1300,86 @@ out:
     return rc;
 }
 
+/* Append a checked SAN to gens as a new GENERAL_NAME. */
+static int
+push_san(GENERAL_NAMES *gens, const struct profile_san *s, struct duet_err *err)
+{
+    GENERAL_NAME *g = profile_san_to_name(s);
+
+    if (g == NULL || !sk_GENERAL_NAME_push(gens, g)) {
+        GENERAL_NAME_free(g);
+        return err_nomem(err);
+    }
+    return 0;
+}
+
+/*
+ * The subjectAltName to sign, as GENERAL_NAMEs: the --san texts, parsed and
+ * checked for their type, then the names given as structures (a CSR's, the
+ * renewed certificate's), each checked on its exact bytes and rebuilt from
+ * the checked value.  No name ever goes through a configuration string.
+ */
+static GENERAL_NAMES *
+request_names(const struct ca_request *req, struct duet_err *err)
+{
+    GENERAL_NAMES *gens = GENERAL_NAMES_new();
+    int nnames = req->names != NULL ? sk_GENERAL_NAME_num(req->names) : 0;
+
+    if (gens == NULL) {
+        err_nomem(err);
+        return NULL;
+    }
+    for (size_t i = 0; i < req->nsans; i++) {
+        struct profile_san s;
+        int rc = profile_san_parse(req->sans[i], &s, err);
+        if (rc == 0)
+            rc = push_san(gens, &s, err);
+        profile_san_clear(&s);
+        if (rc != 0)
+            goto err;
+    }
+    for (int i = 0; i < nnames; i++) {
+        struct profile_san s;
+        int rc = profile_san_from_name(sk_GENERAL_NAME_value(req->names, i),
+                                       req->names_from != NULL ? req->names_from : "the request",
+                                       &s, err);
+        if (rc == 0)
+            rc = push_san(gens, &s, err);
+        profile_san_clear(&s);
+        if (rc != 0)
+            goto err;
+    }
+    return gens;
+err:
+    GENERAL_NAMES_free(gens);
+    return NULL;
+}
+
+/* The subject CN: 1 to 64 characters, none of them a control character. */
+static int
+check_cn(const char *cn, struct duet_err *err)
+{
+    if (cn == NULL || cn[0] == '\0' || strlen(cn) > 64)
+        return err_set(err, DUET_ERR_INPUT,
+                       "the certificate name (subject CN) must have 1 to 64 characters");
+    for (const char *p = cn; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c < 0x20 || c == 0x7f)
+            return err_set(err, DUET_ERR_INPUT,
+                           "the certificate name (subject CN) holds the control character 0x%02x "
+                           "at offset %zu; expected printable text",
+                           c, (size_t)(p - cn));
+    }
+    return 0;
+}
+
 /* Issue a certificate; see ca.h. */
 int
 ca_issue(struct ca *ca, const struct ca_request *req, X509 **cert_out, bool *clamped,
          struct duet_err *err)
 {
     const struct ca_profile *p = ca_config_profile(&ca->cfg, req->profile);
-    struct profile_san *sans = NULL;
-    size_t nsans = 0;
-    char *san = NULL, *eku = NULL, *crl_dp = NULL, *aia = NULL;
+    GENERAL_NAMES *gens = NULL;
     X509_NAME *subject = NULL;
     struct cert_spec spec;
     int64_t now = req->now != 0 ? req->now : (int64_t)time(NULL);
@@ -1125,13 +1400,13 @@ ca_issue(struct ca *ca, const struct ca_request *req, X509 **cert_out, bool *cla
             off += (size_t)snprintf(names + off, sizeof(names) - off, "%s%s", i ? ", " : "",
                                     ca->cfg.profiles[i].name);
         return err_set(err, DUET_ERR_INPUT, "profile \"%s\" is not in %s; expected one of %s",
-                       req->profile != NULL ? req->profile : "", ca->cfg.path, names);
+                       req->profile != NULL && printable(req->profile) ? req->profile : "",
+                       ca->cfg.path, names);
     }
     if (strcmp(p->name, "issuing-ca") == 0)
         return err_set(err, DUET_ERR_INPUT, "profile issuing-ca is reserved");
-    if (req->cn == NULL || req->cn[0] == '\0' || strlen(req->cn) > 64)
-        return err_set(err, DUET_ERR_INPUT,
-                       "the certificate name (subject CN) must have 1 to 64 characters");
+    if (check_cn(req->cn, err) != 0)
+        return -1;
     if (req->pubkey == NULL)
         return err_set(err, DUET_ERR_INPUT, "no public key to certify");
     {
@@ -1149,15 +1424,11 @@ ca_issue(struct ca *ca, const struct ca_request *req, X509 **cert_out, bool *cla
                            "and Ed25519 keys",
                            desc);
     }
-    sans = calloc(req->nsans + 1, sizeof(*sans));
-    if (sans == NULL)
-        return err_nomem(err);
-    for (; nsans < req->nsans; nsans++) {
-        if (profile_san_parse(req->sans[nsans], &sans[nsans], err) != 0)
-            goto out;
-    }
+    if ((gens = request_names(req, err)) == NULL)
+        goto out;
     ttl = req->ttl > 0 ? req->ttl : p->default_ttl;
-    if (profile_check(&ca->cfg, p, sans, nsans, ttl, err) != 0)
+    /* The policy is checked on the very structure that is signed below. */
+    if (profile_check_names(&ca->cfg, p, gens, ttl, err) != 0)
         goto out;
 
     memset(&spec, 0, sizeof(spec));
@@ -1185,27 +1456,16 @@ ca_issue(struct ca *ca, const struct ca_request *req, X509 **cert_out, bool *cla
         if (clamped != NULL)
             *clamped = true;
     }
-    spec.basic_constraints = "critical,CA:FALSE";
+    spec.ca = false;
+    spec.pathlen = -1;
     /* RSA keys also need keyEncipherment for TLS 1.2 RSA key exchange as a server. */
     spec.key_usage = (EVP_PKEY_is_a(req->pubkey, "RSA") && (p->eku & PROFILE_EKU_SERVER))
-                         ? "critical,digitalSignature,keyEncipherment"
-                         : "critical,digitalSignature";
-    eku = strdup((p->eku & PROFILE_EKU_SERVER) && (p->eku & PROFILE_EKU_CLIENT)
-                     ? "serverAuth,clientAuth"
-                 : (p->eku & PROFILE_EKU_SERVER) ? "serverAuth"
-                                                 : "clientAuth");
-    san = nsans > 0 ? san_value(sans, nsans) : NULL;
-    crl_dp = url_list_value("URI:", &p->crl_urls);
-    aia = url_list_value("OCSP;URI:", &p->ocsp_urls);
-    if (eku == NULL || (nsans > 0 && san == NULL) || (p->crl_urls.n > 0 && crl_dp == NULL) ||
-        (p->ocsp_urls.n > 0 && aia == NULL)) {
-        err_nomem(err);
-        goto out;
-    }
-    spec.ext_key_usage = eku;
-    spec.subject_alt_name = san;
-    spec.crl_dp = crl_dp;
-    spec.aia = aia;
+                         ? SPEC_KU_DIGITAL_SIGNATURE | SPEC_KU_KEY_ENCIPHERMENT
+                         : SPEC_KU_DIGITAL_SIGNATURE;
+    spec.eku = (p->eku & PROFILE_EKU_SERVER) ? p->eku : PROFILE_EKU_CLIENT;
+    spec.san = gens;
+    spec.crl_urls = &p->crl_urls;
+    spec.ocsp_urls = &p->ocsp_urls;
 
     if (store_begin(ca->store, err) != 0)
         goto out;
@@ -1219,13 +1479,7 @@ ca_issue(struct ca *ca, const struct ca_request *req, X509 **cert_out, bool *cla
     }
     rc = 0;
 out:
-    for (size_t i = 0; i < nsans; i++)
-        profile_san_clear(&sans[i]);
-    free(sans);
-    free(san);
-    free(eku);
-    free(crl_dp);
-    free(aia);
+    GENERAL_NAMES_free(gens);
     X509_NAME_free(subject);
     return rc;
 }

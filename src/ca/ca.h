@@ -23,6 +23,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "ca/profile.h"
 #include "lib/err.h"
@@ -89,8 +90,16 @@ const char *ca_dir(const struct ca *ca);
 struct ca_request {
     const char *profile;
     const char *cn;               /* subject commonName */
-    const char *const *sans;      /* "dns:H", "ip:A", "uri:U", "email:E" */
+    const char *const *sans;      /* "dns:H", "ip:A", "uri:U", "email:E" (from --san) */
     size_t nsans;
+    /*
+     * Names given as structures (a CSR's, the renewed certificate's): each is
+     * checked on its exact bytes and issued only if the profile allows it;
+     * never turned into text that is parsed again.  names_from names their
+     * source in messages ("the CSR").
+     */
+    const GENERAL_NAMES *names;
+    const char *names_from;
     int64_t ttl;                  /* seconds; 0: the profile's default */
     const char *owner;
     const char *location;
@@ -100,7 +109,8 @@ struct ca_request {
 };
 
 /*
- * Check the request against its profile, allocate a fresh 128-bit serial,
+ * Build the subjectAltName from the request as GENERAL_NAMEs, check those
+ * against the profile, allocate a fresh 128-bit serial,
  * sign, and record the certificate in the inventory - all in one
  * transaction - then return it (*cert_out owned by the caller).  A validity
  * past the issuing CA's notAfter is cut to it and *clamped is set.

@@ -188,16 +188,39 @@ p_email(struct ycfg *y, yaml_node_t *v, const char *path, void *t, struct duet_e
     return list_key(y, v, path, &((struct ca_profile *)t)->email, err);
 }
 
+/* A list of URLs to embed in certificates: each must be a URI of RFC 3986 characters. */
+static int
+url_list_key(struct ycfg *y, yaml_node_t *v, const char *path, struct strlist *l,
+             struct duet_err *err)
+{
+    if (list_key(y, v, path, l, err) != 0)
+        return -1;
+    for (size_t i = 0; i < l->n; i++) {
+        if (!profile_uri_ok(l->v[i], strlen(l->v[i])))
+            return ycfg_error(y, v, path, err,
+                              "\"%s\" is not a URL; expected scheme://host/path in RFC 3986 "
+                              "characters, e.g. http://ca.corp/issuing.crl",
+                              l->v[i]);
+    }
+    return 0;
+}
+
 static int
 p_crl_urls(struct ycfg *y, yaml_node_t *v, const char *path, void *t, struct duet_err *err)
 {
-    return list_key(y, v, path, &((struct ca_profile *)t)->crl_urls, err);
+    return url_list_key(y, v, path, &((struct ca_profile *)t)->crl_urls, err);
 }
 
 static int
 p_ocsp_urls(struct ycfg *y, yaml_node_t *v, const char *path, void *t, struct duet_err *err)
 {
-    return list_key(y, v, path, &((struct ca_profile *)t)->ocsp_urls, err);
+    return url_list_key(y, v, path, &((struct ca_profile *)t)->ocsp_urls, err);
+}
+
+static int
+p_wildcard(struct ycfg *y, yaml_node_t *v, const char *path, void *t, struct duet_err *err)
+{
+    return ycfg_bool(y, v, path, &((struct ca_profile *)t)->wildcard, err);
 }
 
 static const struct ycfg_key profile_keys[] = {
@@ -207,6 +230,7 @@ static const struct ycfg_key profile_keys[] = {
     {"san_types", p_san_types, true},
     {"require_san", p_require_san, false},
     {"spiffe", p_spiffe, false},
+    {"wildcard", p_wildcard, false},
     {"dns", p_dns, false},
     {"uri", p_uri, false},
     {"email", p_email, false},
@@ -351,6 +375,46 @@ profile_san_clear(struct profile_san *s)
     s->value = NULL;
 }
 
+/*
+ * A name for a message: visible ASCII as is, every other byte as \xNN, cut
+ * (with "...") to fit.  Names come from requests and CSRs: a terminal or log
+ * must never receive their control bytes.
+ */
+static const char *
+quote(const char *s, size_t len, char *buf, size_t cap)
+{
+    size_t o = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        size_t need = (c >= 0x20 && c < 0x7f) ? 1 : 4;
+        if (o + need + 4 > cap) {
+            memcpy(buf + o, "...", 3);
+            o += 3;
+            break;
+        }
+        if (need == 1)
+            buf[o++] = (char)c;
+        else
+            o += (size_t)snprintf(buf + o, cap - o, "\\x%02x", c);
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
+/* The first byte that is not visible ASCII (0x21-0x7e), or -1 when there is none. */
+static long
+first_invisible(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c <= 0x20 || c >= 0x7f)
+            return (long)i;
+    }
+    return -1;
+}
+
+/* RFC 1035 2.3.1 LDH labels (lower case: callers fold), optional leading "*." label. */
 static bool
 dns_name_ok(const char *s)
 {
@@ -374,7 +438,135 @@ dns_name_ok(const char *s)
         if (++label > 63)
             return false;
     }
-    return label > 0;
+    return label > 0 && s[strlen(s) - 1] != '-';
+}
+
+/* RFC 3986 2.2/2.3: unreserved, gen-delims and sub-delims; '%' is checked by the caller. */
+static bool
+uri_char(unsigned char c)
+{
+    return isalnum(c) || strchr("-._~:/?#[]@!$&'()*+,;=", c) != NULL;
+}
+
+/* URI of RFC 3986 characters with a scheme (3.1); see profile.h. */
+bool
+profile_uri_ok(const char *s, size_t len)
+{
+    size_t i = 0;
+
+    if (len == 0 || !isalpha((unsigned char)s[0]))
+        return false;
+    while (i < len && (isalnum((unsigned char)s[i]) || s[i] == '+' || s[i] == '-' || s[i] == '.'))
+        i++;
+    if (i >= len || s[i] != ':' || i + 1 >= len)
+        return false;
+    for (i++; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '%') {
+            if (i + 2 >= len || !isxdigit((unsigned char)s[i + 1]) ||
+                !isxdigit((unsigned char)s[i + 2]))
+                return false;
+            i += 2;
+        } else if (c == 0 || c > 0x7e || !uri_char(c)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* local@domain: visible ASCII, one '@', a DNS domain (RFC 5280 4.2.1.6 rfc822Name). */
+static bool
+email_ok(const char *s)
+{
+    const char *at = strchr(s, '@');
+    char *domain;
+    bool ok;
+
+    if (at == NULL || at == s || at[1] == '\0' || strchr(at + 1, '@') != NULL)
+        return false;
+    if ((domain = strdup(at + 1)) == NULL)
+        return false;
+    for (char *p = domain; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    ok = domain[0] != '*' && dns_name_ok(domain);
+    free(domain);
+    return ok;
+}
+
+/*
+ * Check one value of a known type, from `src` (the text shown in messages:
+ * "--san \"dns:x\"" or "the CSR's DNS name \"x\"").  On success out->value is
+ * the normalised copy: DNS in lower case, IP in canonical text.
+ */
+static int
+san_value(unsigned type, const char *val, size_t len, const char *src, struct profile_san *out,
+          struct duet_err *err)
+{
+    long bad = first_invisible(val, len);
+    char *v = NULL;
+
+    memset(out, 0, sizeof(*out));
+    if (len == 0)
+        return err_set(err, DUET_ERR_INPUT, "%s: the name is empty", src);
+    if (bad >= 0)
+        return err_set(err, DUET_ERR_INPUT,
+                       "%s: byte 0x%02x at offset %ld is a control character, a space or not "
+                       "ASCII; names hold visible ASCII only",
+                       src, (unsigned char)val[bad], bad);
+    if ((v = strndup(val, len)) == NULL)
+        return err_nomem(err);
+    switch (type) {
+    case PROFILE_SAN_DNS:
+        for (char *p = v; *p; p++)
+            *p = (char)tolower((unsigned char)*p);
+        if (!dns_name_ok(v)) {
+            free(v);
+            return err_set(err, DUET_ERR_INPUT,
+                           "%s: not a DNS name (letters, digits, '-' in dot-separated labels; "
+                           "\"*.\" only as the whole first label)",
+                           src);
+        }
+        break;
+    case PROFILE_SAN_IP: {
+        unsigned char buf[16];
+        char canon[INET6_ADDRSTRLEN];
+        if (inet_pton(AF_INET, v, buf) == 1)
+            inet_ntop(AF_INET, buf, canon, sizeof(canon));
+        else if (inet_pton(AF_INET6, v, buf) == 1)
+            inet_ntop(AF_INET6, buf, canon, sizeof(canon));
+        else {
+            free(v);
+            return err_set(err, DUET_ERR_INPUT, "%s: not an IPv4 or IPv6 address", src);
+        }
+        free(v);
+        if ((v = strdup(canon)) == NULL)
+            return err_nomem(err);
+        break;
+    }
+    case PROFILE_SAN_URI:
+        if (!profile_uri_ok(v, len)) {
+            free(v);
+            return err_set(err, DUET_ERR_INPUT,
+                           "%s: not a URI; expected scheme:... in RFC 3986 characters, e.g. "
+                           "spiffe://corp/hr/henry",
+                           src);
+        }
+        break;
+    case PROFILE_SAN_EMAIL:
+        if (!email_ok(v)) {
+            free(v);
+            return err_set(err, DUET_ERR_INPUT,
+                           "%s: not an email address; expected local@domain in visible ASCII",
+                           src);
+        }
+        break;
+    default:
+        free(v);
+        return err_set(err, DUET_ERR_INTERNAL, "%s: unknown SAN type %u", src, type);
+    }
+    out->type = type;
+    out->value = v;
+    return 0;
 }
 
 /* Parse "type:value"; see profile.h. */
@@ -383,69 +575,141 @@ profile_san_parse(const char *text, struct profile_san *out, struct duet_err *er
 {
     const char *colon = strchr(text, ':');
     char type[8];
-    const char *val;
+    char q[300], src[320];
     size_t tlen;
+    unsigned t;
 
     memset(out, 0, sizeof(*out));
+    quote(text, strlen(text), q, sizeof(q));
     if (colon == NULL || (tlen = (size_t)(colon - text)) == 0 || tlen >= sizeof(type))
         return err_set(err, DUET_ERR_INPUT,
                        "--san \"%s\": expected dns:NAME, ip:ADDRESS, uri:URI or email:ADDRESS",
-                       text);
+                       q);
     for (size_t i = 0; i < tlen; i++)
         type[i] = (char)tolower((unsigned char)text[i]);
     type[tlen] = '\0';
-    val = colon + 1;
-    if (*val == '\0')
-        return err_set(err, DUET_ERR_INPUT, "--san \"%s\": the name is empty", text);
-    if (strcmp(type, "dns") == 0) {
-        char *v = strdup(val);
-        if (v == NULL)
-            return err_nomem(err);
-        for (char *p = v; *p; p++)
-            *p = (char)tolower((unsigned char)*p);
-        if (!dns_name_ok(v)) {
-            free(v);
-            return err_set(err, DUET_ERR_INPUT,
-                           "--san \"%s\": not a DNS name (letters, digits, '-' in dot-separated "
-                           "labels; \"*.\" only as the whole first label)",
-                           text);
-        }
-        out->type = PROFILE_SAN_DNS;
-        out->value = v;
-    } else if (strcmp(type, "ip") == 0) {
-        unsigned char buf[16];
+    if (strcmp(type, "dns") == 0)
+        t = PROFILE_SAN_DNS;
+    else if (strcmp(type, "ip") == 0)
+        t = PROFILE_SAN_IP;
+    else if (strcmp(type, "uri") == 0)
+        t = PROFILE_SAN_URI;
+    else if (strcmp(type, "email") == 0)
+        t = PROFILE_SAN_EMAIL;
+    else {
+        char qt[40];
+        return err_set(err, DUET_ERR_INPUT,
+                       "--san \"%s\": unknown type \"%s\"; expected dns, ip, uri or email", q,
+                       quote(type, tlen, qt, sizeof(qt)));
+    }
+    snprintf(src, sizeof(src), "--san \"%s\"", q);
+    return san_value(t, colon + 1, strlen(colon + 1), src, out, err);
+}
+
+static const char *
+gen_type_name(int type)
+{
+    switch (type) {
+    case GEN_OTHERNAME:
+        return "otherName";
+    case GEN_X400:
+        return "x400Address";
+    case GEN_DIRNAME:
+        return "directoryName";
+    case GEN_EDIPARTY:
+        return "ediPartyName";
+    case GEN_RID:
+        return "registeredID";
+    }
+    return "unknown";
+}
+
+/* Check a GENERAL_NAME's exact bytes; see profile.h. */
+int
+profile_san_from_name(const GENERAL_NAME *g, const char *what, struct profile_san *out,
+                      struct duet_err *err)
+{
+    const ASN1_STRING *a = NULL;
+    unsigned type;
+    const char *tag;
+    char q[300], src[400];
+
+    memset(out, 0, sizeof(*out));
+    switch (g->type) {
+    case GEN_DNS:
+        type = PROFILE_SAN_DNS, tag = "DNS", a = g->d.dNSName;
+        break;
+    case GEN_URI:
+        type = PROFILE_SAN_URI, tag = "URI", a = g->d.uniformResourceIdentifier;
+        break;
+    case GEN_EMAIL:
+        type = PROFILE_SAN_EMAIL, tag = "email", a = g->d.rfc822Name;
+        break;
+    case GEN_IPADD: {
+        const ASN1_OCTET_STRING *ip = g->d.iPAddress;
+        int n = ASN1_STRING_length(ip);
         char canon[INET6_ADDRSTRLEN];
-        if (inet_pton(AF_INET, val, buf) == 1)
-            inet_ntop(AF_INET, buf, canon, sizeof(canon));
-        else if (inet_pton(AF_INET6, val, buf) == 1)
-            inet_ntop(AF_INET6, buf, canon, sizeof(canon));
-        else
-            return err_set(err, DUET_ERR_INPUT, "--san \"%s\": not an IPv4 or IPv6 address", text);
+        if ((n != 4 && n != 16) ||
+            inet_ntop(n == 4 ? AF_INET : AF_INET6, ASN1_STRING_get0_data(ip), canon,
+                      sizeof(canon)) == NULL)
+            return err_set(err, DUET_ERR_INPUT,
+                           "%s asks for a malformed IP address name (%d bytes; expected 4 or 16)",
+                           what, n);
         out->type = PROFILE_SAN_IP;
         out->value = strdup(canon);
-    } else if (strcmp(type, "uri") == 0) {
-        const char *sep = strstr(val, "://");
-        if (sep == NULL || sep == val || strpbrk(val, " \t\r\n") != NULL)
-            return err_set(err, DUET_ERR_INPUT,
-                           "--san \"%s\": not a URI; expected scheme://authority/path, e.g. "
-                           "spiffe://corp/hr/henry",
-                           text);
-        out->type = PROFILE_SAN_URI;
-        out->value = strdup(val);
-    } else if (strcmp(type, "email") == 0) {
-        const char *at = strchr(val, '@');
-        if (at == NULL || at == val || at[1] == '\0' || strchr(at + 1, '@') != NULL)
-            return err_set(err, DUET_ERR_INPUT, "--san \"%s\": not an email address", text);
-        out->type = PROFILE_SAN_EMAIL;
-        out->value = strdup(val);
-    } else {
-        return err_set(err, DUET_ERR_INPUT,
-                       "--san \"%s\": unknown type \"%s\"; expected dns, ip, uri or email", text,
-                       type);
+        return out->value != NULL ? 0 : err_nomem(err);
     }
-    if (out->value == NULL)
-        return err_nomem(err);
-    return 0;
+    default:
+        return err_set(err, DUET_ERR_INPUT,
+                       "%s asks for a %s name, a type duet does not issue; expected DNS, IP, URI "
+                       "or email",
+                       what, gen_type_name(g->type));
+    }
+    {
+        const char *d = (const char *)ASN1_STRING_get0_data(a);
+        size_t len = (size_t)ASN1_STRING_length(a);
+        snprintf(src, sizeof(src), "%s: %s name \"%s\"", what, tag, quote(d, len, q, sizeof(q)));
+        return san_value(type, d, len, src, out, err);
+    }
+}
+
+/* A GENERAL_NAME from a checked SAN; see profile.h. */
+GENERAL_NAME *
+profile_san_to_name(const struct profile_san *s)
+{
+    GENERAL_NAME *g = GENERAL_NAME_new();
+    ASN1_STRING *a = NULL;
+    int type;
+
+    if (g == NULL)
+        return NULL;
+    if (s->type == PROFILE_SAN_IP) {
+        unsigned char buf[16];
+        int n = inet_pton(AF_INET, s->value, buf) == 1    ? 4
+                : inet_pton(AF_INET6, s->value, buf) == 1 ? 16
+                                                          : 0;
+        type = GEN_IPADD;
+        a = n > 0 ? ASN1_OCTET_STRING_new() : NULL;
+        if (a != NULL && !ASN1_OCTET_STRING_set(a, buf, n)) {
+            ASN1_OCTET_STRING_free(a);
+            a = NULL;
+        }
+    } else {
+        type = s->type == PROFILE_SAN_DNS   ? GEN_DNS
+               : s->type == PROFILE_SAN_URI ? GEN_URI
+                                            : GEN_EMAIL;
+        a = ASN1_IA5STRING_new();
+        if (a != NULL && !ASN1_STRING_set(a, s->value, (int)strlen(s->value))) {
+            ASN1_IA5STRING_free(a);
+            a = NULL;
+        }
+    }
+    if (a == NULL) {
+        GENERAL_NAME_free(g);
+        return NULL;
+    }
+    GENERAL_NAME_set0_value(g, type, a);
+    return g;
 }
 
 /* Glob with '*' and '?'; see profile.h.  One matcher for CA patterns and proxy rules. */
@@ -493,6 +757,31 @@ join_list(const struct strlist *l, char *buf, size_t len)
         off += (size_t)snprintf(buf + off, len - off, "%s%s", i ? ", " : "", l->v[i]);
 }
 
+/*
+ * SPIFFE ID path (SPIFFE-ID specification 2.2): non-empty segments of
+ * letters, digits, '.', '-' and '_', none of them "." or "..", no trailing
+ * '/', no query, fragment or percent-encoding.
+ */
+static bool
+spiffe_path_ok(const char *path)
+{
+    const char *seg = path;
+
+    for (const char *c = path;; c++) {
+        if (*c == '/' || *c == '\0') {
+            size_t n = (size_t)(c - seg);
+            if (n == 0 || (n == 1 && seg[0] == '.') || (n == 2 && seg[0] == '.' && seg[1] == '.'))
+                return false;
+            if (*c == '\0')
+                return true;
+            seg = c + 1;
+            continue;
+        }
+        if (!(isalnum((unsigned char)*c) || *c == '.' || *c == '-' || *c == '_'))
+            return false;
+    }
+}
+
 /* Check a request against a profile; see profile.h. */
 int
 profile_check(const struct ca_config *cfg, const struct ca_profile *p,
@@ -500,6 +789,7 @@ profile_check(const struct ca_config *cfg, const struct ca_profile *p,
 {
     size_t nuri = 0;
     char pats[512];
+    char prefix[300];
 
     if (ttl > p->max_ttl)
         return err_set(err, DUET_ERR_INPUT,
@@ -511,6 +801,15 @@ profile_check(const struct ca_config *cfg, const struct ca_profile *p,
         return err_set(err, DUET_ERR_INPUT,
                        "profile %s requires at least one subject alternative name (--san)",
                        p->name);
+    snprintf(prefix, sizeof(prefix), "spiffe://%s/", cfg->trust_domain);
+    for (size_t i = 0; i < nsans; i++)
+        nuri += sans[i].type == PROFILE_SAN_URI;
+    /* The SPIFFE rule first: "no SPIFFE ID" says more than "DNS is not allowed". */
+    if (p->spiffe && nuri != 1)
+        return err_set(err, DUET_ERR_INPUT,
+                       "profile %s requires exactly one URI SAN, a SPIFFE ID %s... (SPIFFE "
+                       "rule); %zu given",
+                       p->name, prefix, nuri);
     for (size_t i = 0; i < nsans; i++) {
         const struct profile_san *s = &sans[i];
         const struct strlist *l = NULL;
@@ -531,6 +830,11 @@ profile_check(const struct ca_config *cfg, const struct ca_profile *p,
                            san_type_name(s->type), s->value, p->name,
                            allowed[0] ? allowed : "no names");
         }
+        if (s->type == PROFILE_SAN_DNS && strncmp(s->value, "*.", 2) == 0 && !p->wildcard)
+            return err_set(err, DUET_ERR_INPUT,
+                           "name dns:%s is a wildcard, which profile %s does not issue "
+                           "(wildcard: true in %s allows it)",
+                           s->value, p->name, cfg->path != NULL ? cfg->path : "ca.yaml");
         if (s->type == PROFILE_SAN_DNS)
             l = &p->dns;
         else if (s->type == PROFILE_SAN_URI)
@@ -543,28 +847,47 @@ profile_check(const struct ca_config *cfg, const struct ca_profile *p,
                            "name %s:%s is not allowed by profile %s: it must match one of %s",
                            san_type_name(s->type), s->value, p->name, pats);
         }
-        if (s->type == PROFILE_SAN_URI)
-            nuri++;
     }
-    if (p->spiffe) {
-        char prefix[300];
-        snprintf(prefix, sizeof(prefix), "spiffe://%s/", cfg->trust_domain);
-        if (nuri != 1)
+    for (size_t i = 0; p->spiffe && i < nsans; i++) {
+        const char *v = sans[i].value;
+        if (sans[i].type != PROFILE_SAN_URI)
+            continue;
+        if (strncmp(v, prefix, strlen(prefix)) != 0 || v[strlen(prefix)] == '\0')
             return err_set(err, DUET_ERR_INPUT,
-                           "profile %s requires exactly one URI SAN, a SPIFFE ID %s... (SPIFFE "
-                           "rule); %zu given",
-                           p->name, prefix, nuri);
-        for (size_t i = 0; i < nsans; i++) {
-            if (sans[i].type != PROFILE_SAN_URI)
-                continue;
-            if (strncmp(sans[i].value, prefix, strlen(prefix)) != 0 ||
-                sans[i].value[strlen(prefix)] == '\0')
-                return err_set(err, DUET_ERR_INPUT,
-                               "URI %s is not a SPIFFE ID of trust domain %s; expected %sPATH",
-                               sans[i].value, cfg->trust_domain, prefix);
-        }
+                           "URI %s is not a SPIFFE ID of trust domain %s; expected %sPATH", v,
+                           cfg->trust_domain, prefix);
+        if (!spiffe_path_ok(v + strlen(prefix)))
+            return err_set(err, DUET_ERR_INPUT,
+                           "URI %s is not a SPIFFE ID: its path must be '/'-separated segments "
+                           "of letters, digits, '.', '-' and '_' (SPIFFE ID specification 2.2)",
+                           v);
     }
     return 0;
+}
+
+/* profile_check on the GENERAL_NAMEs that will be signed; see profile.h. */
+int
+profile_check_names(const struct ca_config *cfg, const struct ca_profile *p,
+                    const GENERAL_NAMES *names, int64_t ttl, struct duet_err *err)
+{
+    int n = names != NULL ? sk_GENERAL_NAME_num(names) : 0;
+    struct profile_san *sans = calloc((size_t)n + 1, sizeof(*sans));
+    int k = 0;
+    int rc = -1;
+
+    if (sans == NULL)
+        return err_nomem(err);
+    for (; k < n; k++) {
+        if (profile_san_from_name(sk_GENERAL_NAME_value(names, k), "the certificate", &sans[k],
+                                  err) != 0)
+            goto out;
+    }
+    rc = profile_check(cfg, p, sans, (size_t)n, ttl, err);
+out:
+    for (int i = 0; i < k; i++)
+        profile_san_clear(&sans[i]);
+    free(sans);
+    return rc;
 }
 
 /* The ca.yaml of a new CA; see profile.h. */
@@ -603,6 +926,7 @@ profile_default_yaml(const char *name, const char *trust_domain, const char *key
             "    san_types: [dns, ip]\n"
             "    require_san: true\n"
             "    spiffe: false\n"
+            "    wildcard: false\n"
             "    dns: []\n"
             "    crl_urls: []\n"
             "    ocsp_urls: []\n"
@@ -610,7 +934,8 @@ profile_default_yaml(const char *name, const char *trust_domain, const char *key
             "    extended_key_usage: [clientAuth]\n"
             "    default_ttl: 720h\n"
             "    max_ttl: 2160h\n"
-            "    san_types: [uri, dns, email]\n"
+            "    # The SPIFFE ID only: add dns or email (with patterns) to allow more.\n"
+            "    san_types: [uri]\n"
             "    require_san: true\n"
             "    spiffe: true\n"
             "    uri: [\"spiffe://%s/*\"]\n"

@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <openssl/x509v3.h>
+
 #include "lib/err.h"
 
 #define PROFILE_EKU_SERVER 0x1u
@@ -38,6 +40,7 @@ struct ca_profile {
     unsigned san_types;    /* PROFILE_SAN_* allowed */
     bool require_san;      /* at least one SAN */
     bool spiffe;           /* exactly one URI SAN, spiffe://<trust domain>/... */
+    bool wildcard;         /* DNS names may start with "*." (off unless ca.yaml says so) */
     struct strlist dns;    /* glob patterns a DNS SAN must match; empty: any */
     struct strlist uri;    /* glob patterns a URI SAN must match; empty: any */
     struct strlist email;  /* glob patterns an email SAN must match; empty: any */
@@ -70,9 +73,29 @@ struct profile_san {
     char *value;    /* normalised: DNS lower case, IP in canonical text */
 };
 
-/* Parse "type:value" (type case-insensitive); refuses unknown types and empty values. */
+/*
+ * Parse "type:value" (type case-insensitive) as given to --san.  The value is
+ * checked strictly for its type: DNS names are LDH labels with an optional
+ * leading "*." (whether a wildcard may be issued is the profile's decision),
+ * IP addresses go through inet_pton (v4 or v6), URIs hold RFC 3986 characters
+ * only and start with a scheme, email addresses are local@domain in visible
+ * ASCII.  Control characters, spaces and bytes outside ASCII are refused
+ * everywhere; the message names the SAN (escaped) and what was expected.
+ */
 int profile_san_parse(const char *text, struct profile_san *out, struct duet_err *err) MUST_CHECK;
 void profile_san_clear(struct profile_san *s);
+
+/*
+ * The same checks on a GENERAL_NAME taken from a CSR or a certificate (`what`
+ * names it in messages, e.g. "the CSR"): the exact bytes of the name are
+ * checked, so an embedded NUL, CR or LF is refused, never truncated.  Types
+ * other than DNS, IP, URI and email are refused.
+ */
+int profile_san_from_name(const GENERAL_NAME *g, const char *what, struct profile_san *out,
+                          struct duet_err *err) MUST_CHECK;
+
+/* A new GENERAL_NAME holding a checked SAN, built as a structure; NULL when out of memory. */
+GENERAL_NAME *profile_san_to_name(const struct profile_san *s);
 
 /*
  * Check names and TTL against a profile: every SAN type allowed, every value
@@ -82,6 +105,17 @@ void profile_san_clear(struct profile_san *s);
 int profile_check(const struct ca_config *cfg, const struct ca_profile *p,
                   const struct profile_san *sans, size_t nsans, int64_t ttl,
                   struct duet_err *err) MUST_CHECK;
+
+/*
+ * profile_check on the subjectAltName structure that will be signed: each
+ * GENERAL_NAME is read back from its bytes (profile_san_from_name) and the
+ * whole list checked, so what is checked is exactly what is issued.
+ */
+int profile_check_names(const struct ca_config *cfg, const struct ca_profile *p,
+                        const GENERAL_NAMES *names, int64_t ttl, struct duet_err *err) MUST_CHECK;
+
+/* Whether text is a URI of RFC 3986 characters that starts with a scheme (section 3.1). */
+bool profile_uri_ok(const char *text, size_t len);
 
 /* Glob match with '*' (any run, including dots) and '?', case-sensitive. */
 bool profile_glob(const char *pattern, const char *text);

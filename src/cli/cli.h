@@ -39,11 +39,32 @@ int cmd_cert_expiring(int argc, char **argv);
 
 /* The CA passphrase from --passphrase-file (first line), else DUET_CA_PASSPHRASE. */
 int cli_passphrase(const char *file, char **out, struct duet_err *err);
-/* Open a CA directory; with `signing`, decrypt its issuing key with the passphrase. */
+/*
+ * Open a CA directory; with `signing`, first cli_protect_secrets(), then
+ * decrypt its issuing key with the passphrase.
+ */
 int cli_open_ca(const char *dir, bool signing, const char *passphrase_file, struct ca **out,
                 struct duet_err *err);
-/* Print "cmd: message" on stderr; returns 1 (the operation failed or was refused). */
+/* Print "cmd: message" on stderr, escaped (cli_put_text); returns 1 (failed or refused). */
 int cli_fail(const char *cmd, const struct duet_err *err);
+
+/*
+ * Text from certificates, CSRs and the inventory for a terminal: visible ASCII
+ * and spaces as they are, every other byte (ESC, CR, LF, bytes of UTF-8) as
+ * \xNN, so no escape sequence in a name ever reaches the terminal.  NULL
+ * prints nothing.
+ */
+void cli_put_text(FILE *out, const char *s);
+/* The same escaping into a new string (the caller frees it); NULL when out of memory. */
+char *cli_text(const char *s);
+
+/*
+ * Called before a command reads the CA passphrase or decrypts a CA key: no
+ * core dump (RLIMIT_CORE 0) and not dumpable (PR_SET_DUMPABLE 0, which also
+ * keeps other processes of the same user from reading its memory).  Fails
+ * when either cannot be set; the command must then stop.
+ */
+int cli_protect_secrets(struct duet_err *err);
 
 /* Print one inspected file (the model of inspect_bundle()) for a human. */
 void render_inspect_text(FILE *out, const json_t *file);

@@ -1,11 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cli_common.c - what several subcommands share: the CA passphrase, opening
- * a CA directory, reporting errors.
+ * a CA directory, reporting errors, escaping names for a terminal, and
+ * keeping the decrypted CA key out of core dumps.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include "cli/cli.h"
@@ -47,7 +51,8 @@ cli_open_ca(const char *dir, bool signing, const char *passphrase_file, struct c
     *out = NULL;
     if (dir == NULL)
         return err_set(err, DUET_ERR_INPUT, "--ca-dir DIR is required");
-    if (signing && cli_passphrase(passphrase_file, &pass, err) != 0)
+    if (signing && (cli_protect_secrets(err) != 0 ||
+                    cli_passphrase(passphrase_file, &pass, err) != 0))
         return -1;
     rc = ca_open(dir, pass, out, err);
     fileio_free_secret(pass);
@@ -58,6 +63,65 @@ cli_open_ca(const char *dir, bool signing, const char *passphrase_file, struct c
 int
 cli_fail(const char *cmd, const struct duet_err *err)
 {
-    fprintf(stderr, "%s: %s\n", cmd, err->msg);
+    fprintf(stderr, "%s: ", cmd);
+    cli_put_text(stderr, err->msg);
+    fputc('\n', stderr);
     return EXIT_INVALID;
+}
+
+/* Visible ASCII and space as is, other bytes as \xNN; see cli.h. */
+void
+cli_put_text(FILE *out, const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; p != NULL && *p; p++) {
+        if (*p >= 0x20 && *p < 0x7f)
+            fputc(*p, out);
+        else
+            fprintf(out, "\\x%02x", *p);
+    }
+}
+
+/* cli_put_text into a new string; see cli.h. */
+char *
+cli_text(const char *s)
+{
+    size_t n = 1;
+    char *out, *o;
+
+    if (s == NULL)
+        s = "";
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        n += (*p >= 0x20 && *p < 0x7f) ? 1 : 4;
+    if ((out = malloc(n)) == NULL)
+        return NULL;
+    o = out;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p >= 0x20 && *p < 0x7f) {
+            *o++ = (char)*p;
+        } else {
+            snprintf(o, 5, "\\x%02x", *p);
+            o += 4;
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+/* No core dump, not dumpable; see cli.h. */
+int
+cli_protect_secrets(struct duet_err *err)
+{
+    const struct rlimit none = {0, 0};
+
+    if (setrlimit(RLIMIT_CORE, &none) != 0)
+        return err_set(err, DUET_ERR_INTERNAL,
+                       "cannot turn core dumps off (RLIMIT_CORE) before the CA key is decrypted: "
+                       "%s",
+                       strerror(errno));
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+        return err_set(err, DUET_ERR_INTERNAL,
+                       "cannot make the process non-dumpable (PR_SET_DUMPABLE) before the CA key "
+                       "is decrypted: %s",
+                       strerror(errno));
+    return 0;
 }

@@ -116,7 +116,7 @@ ca_init_cmd(int argc, char **argv)
         ca_usage(stderr);
         goto out;
     }
-    if (cli_passphrase(pass_file, &pass, &err) != 0) {
+    if (cli_protect_secrets(&err) != 0 || cli_passphrase(pass_file, &pass, &err) != 0) {
         rc = cli_fail("duet ca init", &err);
         goto out;
     }
@@ -289,7 +289,7 @@ crl_generate_cmd(int argc, char **argv)
         }
         if (!validity_given)
             validity = 365 * 86400LL;
-        if (cli_passphrase(pass_file, &pass, &err) != 0 ||
+        if (cli_protect_secrets(&err) != 0 || cli_passphrase(pass_file, &pass, &err) != 0 ||
             cli_open_ca(dir, false, NULL, &ca, &err) != 0 ||
             ca_root_crl_renew(ca, root_key, pass, (int64_t)time(NULL), validity, &root_crl, &err) != 0 ||
             (out != NULL && write_crls(out, root_crl, NULL, false, &err) != 0)) {

@@ -93,7 +93,9 @@ verifier_fail(struct duet_verifier *v)
 {
     const char *msg = duet_verifier_error(v);
 
-    fprintf(stderr, "%s\n", msg != NULL ? msg : "verification failed");
+    /* The reason quotes names from the certificate: escaped for the terminal. */
+    cli_put_text(stderr, msg != NULL ? msg : "verification failed");
+    fputc('\n', stderr);
     return duet_verifier_error_kind(v) == DUET_ERR_INVALID ? EXIT_INVALID : EXIT_USAGE;
 }
 
@@ -255,8 +257,13 @@ cmd_cert_verify(int argc, char **argv)
     }
     {
         const struct duet_identity *id = duet_verifier_identity(v);
-        printf("valid: %s (subject %s, serial %s)\n", duet_identity_name(id),
-               duet_identity_subject(id), duet_identity_serial(id));
+        printf("valid: ");
+        cli_put_text(stdout, duet_identity_name(id));
+        printf(" (subject ");
+        cli_put_text(stdout, duet_identity_subject(id));
+        printf(", serial ");
+        cli_put_text(stdout, duet_identity_serial(id));
+        printf(")\n");
     }
     rc = EXIT_OK;
 out:
@@ -337,7 +344,8 @@ cmd_cert_inspect(int argc, char **argv)
         json_t *f;
 
         if (load_bundle_file(argv[i], password, &b, &err) != 0) {
-            fprintf(stderr, "%s\n", err.msg);
+            cli_put_text(stderr, err.msg);
+            fputc('\n', stderr);
             load_bundle_clear(&b);
             rc = EXIT_USAGE;
             continue;
@@ -357,7 +365,8 @@ cmd_cert_inspect(int argc, char **argv)
         }
     }
     if (json) {
-        json_dumpf(all, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        /* ASCII only: names from certificates reach the terminal as \uXXXX, never raw. */
+        json_dumpf(all, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
         fputc('\n', stdout);
     }
 out:

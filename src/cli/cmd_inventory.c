@@ -304,8 +304,9 @@ report_issued(const char *what, X509 *cert, const char *profile, bool clamped,
 
     x509u_time(X509_get0_notAfter(cert), &na);
     x509u_fmt_rfc3339(na, date, sizeof(date));
-    printf("%s %s (serial %s), profile %s, valid until %s\n", what, subj ? subj : "?",
-           serial ? serial : "?", profile, date);
+    printf("%s ", what);
+    cli_put_text(stdout, subj ? subj : "?");
+    printf(" (serial %s), profile %s, valid until %s\n", serial ? serial : "?", profile, date);
     if (clamped)
         printf("note: the validity was cut to the issuing CA's notAfter\n");
     if (key_path != NULL)
@@ -438,48 +439,32 @@ out:
 }
 
 /*
- * Append a GENERAL_NAMES list to *v as the "dns:x", "ip:a", "uri:u", "email:e"
- * strings `--san` takes; a name of another type is refused, naming `what`.
+ * The subjectAltName a CSR asks for, as GENERAL_NAMEs (NULL when it asks for
+ * none).  They go to ca_issue as structures: checked and issued name by name,
+ * never turned into text that is parsed again.
  */
-static int
-names_to_sans(GENERAL_NAMES *gens, const char *what, char ***v, size_t *n, struct duet_err *err)
-{
-    for (int i = 0; gens != NULL && i < sk_GENERAL_NAME_num(gens); i++) {
-        const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
-        char buf[600];
-        char **nv;
-
-        x509u_general_name(g, buf, sizeof(buf));
-        if (g->type != GEN_DNS && g->type != GEN_IPADD && g->type != GEN_URI &&
-            g->type != GEN_EMAIL)
-            return err_set(err, DUET_ERR_INPUT, "%s asks for %s, a name type duet does not issue",
-                           what, buf);
-        /* "DNS:x" -> "dns:x" */
-        for (char *p = buf; *p && *p != ':'; p++)
-            *p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
-        nv = realloc(*v, (*n + 2) * sizeof(char *));
-        if (nv == NULL)
-            return err_nomem(err);
-        *v = nv;
-        if ((nv[*n] = strdup(buf)) == NULL)
-            return err_nomem(err);
-        (*n)++;
-    }
-    return 0;
-}
-
-/* SANs of a CSR's requested extensions as "dns:x" strings (appended to *v). */
-static int
-csr_sans(X509_REQ *req, char ***v, size_t *n, struct duet_err *err)
+static GENERAL_NAMES *
+csr_names(X509_REQ *req)
 {
     STACK_OF(X509_EXTENSION) *exts = X509_REQ_get_extensions(req);
     GENERAL_NAMES *gens = exts != NULL ? X509V3_get_d2i(exts, NID_subject_alt_name, NULL, NULL)
                                        : NULL;
-    int rc = names_to_sans(gens, "the CSR", v, n, err);
 
-    GENERAL_NAMES_free(gens);
     sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
-    return rc;
+    return gens;
+}
+
+/* The value of the first DNS, URI or email name, for a CN (NULL when there is none). */
+static char *
+first_name_text(const GENERAL_NAMES *gens)
+{
+    for (int i = 0; gens != NULL && i < sk_GENERAL_NAME_num(gens); i++) {
+        const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+        if (g->type == GEN_DNS || g->type == GEN_URI || g->type == GEN_EMAIL)
+            return strndup((const char *)ASN1_STRING_get0_data(g->d.ia5),
+                           (size_t)ASN1_STRING_length(g->d.ia5));
+    }
+    return NULL;
 }
 
 static const char sign_usage[] =
@@ -496,8 +481,7 @@ cmd_cert_sign(int argc, char **argv)
     struct load_bundle b;
     struct ca *ca = NULL;
     X509 *cert = NULL;
-    char **names = NULL;
-    size_t nnames = 0;
+    GENERAL_NAMES *names = NULL;
     char *cn = NULL;
     bool clamped = false;
     int rc = EXIT_USAGE;
@@ -531,24 +515,14 @@ cmd_cert_sign(int argc, char **argv)
                 o.args[0]);
         goto fail;
     }
-    for (size_t i = 0; i < o.nsans; i++) {
-        char **nv = realloc(names, (nnames + 2) * sizeof(char *));
-        if (nv == NULL || (nv[nnames] = strdup(o.sans[i])) == NULL) {
-            if (nv != NULL)
-                names = nv;
-            err_nomem(&err);
-            goto fail;
-        }
-        names = nv;
-        nnames++;
-    }
-    if (csr_sans(req, &names, &nnames, &err) != 0)
-        goto fail;
+    names = csr_names(req);
     cn = o.name != NULL ? strdup(o.name) : x509u_name_cn(X509_REQ_get_subject_name(req));
-    if (cn == NULL && nnames > 0) {
-        const char *colon = strchr(names[0], ':');
-        cn = strdup(colon != NULL ? colon + 1 : names[0]);
+    if (cn == NULL && o.nsans > 0) {
+        const char *colon = strchr(o.sans[0], ':');
+        cn = strdup(colon != NULL ? colon + 1 : o.sans[0]);
     }
+    if (cn == NULL)
+        cn = first_name_text(names);
     if (cn == NULL) {
         err_set(&err, DUET_ERR_INPUT, "%s: the CSR has no CN and no SAN; give --name", o.args[0]);
         goto fail;
@@ -558,8 +532,10 @@ cmd_cert_sign(int argc, char **argv)
     {
         struct ca_request creq = {.profile = o.profile,
                                   .cn = cn,
-                                  .sans = (const char *const *)names,
-                                  .nsans = nnames,
+                                  .sans = o.sans,
+                                  .nsans = o.nsans,
+                                  .names = names,
+                                  .names_from = "the CSR",
                                   .ttl = o.ttl,
                                   .owner = o.owner,
                                   .location = o.location,
@@ -575,9 +551,7 @@ cmd_cert_sign(int argc, char **argv)
 fail:
     rc = cli_fail(o.cmd, &err);
 out:
-    for (size_t i = 0; i < nnames; i++)
-        free(names[i]);
-    free(names);
+    GENERAL_NAMES_free(names);
     free(cn);
     X509_free(cert);
     load_bundle_clear(&b);
@@ -588,35 +562,116 @@ out:
 
 /* --- list / show ------------------------------------------------------------ */
 
+/*
+ * A JSON string for inventory text (owner, location, names): as it is when it
+ * is UTF-8, else escaped as cli_text() does, so the row is never dropped.
+ */
 static json_t *
-row_json(const struct store_cert *c, int64_t now, bool full)
+jtext(const char *s)
 {
-    char nb[32], na[32];
-    json_t *sans = json_array();
     json_t *j;
+    char *esc;
 
-    x509u_fmt_rfc3339(c->not_before, nb, sizeof(nb));
-    x509u_fmt_rfc3339(c->not_after, na, sizeof(na));
-    /* sans are stored as "DNS:a, URI:b" */
-    if (c->sans[0] != '\0') {
+    if (s == NULL)
+        return json_null();
+    if ((j = json_string(s)) != NULL)
+        return j;
+    esc = cli_text(s);
+    j = esc != NULL ? json_string(esc) : NULL;
+    free(esc);
+    return j != NULL ? j : json_null();
+}
+
+/*
+ * One GENERAL_NAME as "DNS:x" for JSON, its value whole: a name holding a NUL
+ * is shown escaped rather than cut at the NUL.
+ */
+static json_t *
+name_json(const GENERAL_NAME *g)
+{
+    char buf[600];
+
+    if (g->type == GEN_DNS || g->type == GEN_URI || g->type == GEN_EMAIL) {
+        const char *tag = g->type == GEN_DNS ? "DNS" : g->type == GEN_URI ? "URI" : "email";
+        const unsigned char *d = ASN1_STRING_get0_data(g->d.ia5);
+        size_t n = (size_t)ASN1_STRING_length(g->d.ia5);
+        size_t tl = strlen(tag), o = tl + 1;
+        bool nul = memchr(d, 0, n) != NULL;
+        char *s = malloc(tl + 2 + 4 * n);
+        json_t *j;
+
+        if (s == NULL)
+            return json_null();
+        memcpy(s, tag, tl);
+        s[tl] = ':';
+        for (size_t i = 0; i < n; i++) {
+            if (!nul || (d[i] >= 0x20 && d[i] < 0x7f)) {
+                s[o++] = (char)d[i];
+            } else {
+                snprintf(s + o, 5, "\\x%02x", d[i]);
+                o += 4;
+            }
+        }
+        s[o] = '\0';
+        j = jtext(s);
+        free(s);
+        return j;
+    }
+    x509u_general_name(g, buf, sizeof(buf));
+    return jtext(buf);
+}
+
+/*
+ * The SANs of a row, one JSON string each, read from the certificate itself:
+ * the stored "DNS:a, URI:b" text would split a URI holding ", IP:..." in two.
+ */
+static json_t *
+row_sans(const struct store_cert *c)
+{
+    const unsigned char *p = c->der;
+    X509 *x = c->der != NULL ? d2i_X509(NULL, &p, (long)c->der_len) : NULL;
+    GENERAL_NAMES *gens = x != NULL ? X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL)
+                                    : NULL;
+    json_t *sans = json_array();
+
+    if (x != NULL) {
+        for (int i = 0; sans != NULL && gens != NULL && i < sk_GENERAL_NAME_num(gens); i++)
+            json_array_append_new(sans, name_json(sk_GENERAL_NAME_value(gens, i)));
+    } else if (sans != NULL && c->sans[0] != '\0') {
+        /* No certificate to read: the stored text, split where it was joined. */
         char *copy = strdup(c->sans);
         char *save = NULL;
         for (char *t = copy ? strtok_r(copy, ",", &save) : NULL; t != NULL;
              t = strtok_r(NULL, ",", &save)) {
             while (*t == ' ')
                 t++;
-            json_array_append_new(sans, json_string(t));
+            json_array_append_new(sans, jtext(t));
         }
         free(copy);
     }
-    j = json_pack("{s:s,s:s,s:s,s:o,s:s,s:s?,s:s?,s:s,s:s,s:I,s:s}", "serial", c->serial, "name",
-                  c->name, "subject", c->subject, "sans", sans, "profile", c->profile, "owner",
-                  c->owner, "location", c->location, "not_before", nb, "not_after", na,
-                  "days_left", (json_int_t)((c->not_after - now) / 86400), "status",
+    GENERAL_NAMES_free(gens);
+    X509_free(x);
+    ERR_clear_error();
+    return sans;
+}
+
+static json_t *
+row_json(const struct store_cert *c, int64_t now, bool full)
+{
+    char nb[32], na[32];
+    json_t *j;
+
+    x509u_fmt_rfc3339(c->not_before, nb, sizeof(nb));
+    x509u_fmt_rfc3339(c->not_after, na, sizeof(na));
+    j = json_pack("{s:s,s:o,s:o,s:o,s:s,s:o,s:o,s:s,s:s,s:I,s:s}", "serial", c->serial, "name",
+                  jtext(c->name), "subject", jtext(c->subject), "sans", row_sans(c), "profile",
+                  c->profile, "owner", jtext(c->owner), "location", jtext(c->location),
+                  "not_before", nb, "not_after", na, "days_left",
+                  (json_int_t)((c->not_after - now) / 86400), "status",
                   store_status_text(c, now));
     if (j != NULL && full) {
         char buf[32];
-        json_object_set_new(j, "issuer", json_string(c->issuer));
+        json_object_set_new(j, "issuer", jtext(c->issuer));
         json_object_set_new(j, "key_fingerprint", json_string(c->key_fingerprint));
         x509u_fmt_rfc3339(c->issued_at, buf, sizeof(buf));
         json_object_set_new(j, "issued_at", json_string(buf));
@@ -632,24 +687,30 @@ row_json(const struct store_cert *c, int64_t now, bool full)
     return j;
 }
 
-/* CSV field with RFC 4180 quoting. */
+/*
+ * CSV field with RFC 4180 quoting; bytes outside visible ASCII are written
+ * as \xNN (cli_text), so a field never carries a control sequence or a line
+ * break.
+ */
 static void
 csv_field(FILE *f, const char *s, bool last)
 {
-    if (s == NULL)
-        s = "";
-    if (strpbrk(s, ",\"\n\r") != NULL) {
+    char *t = cli_text(s);
+    const char *v = t != NULL ? t : "";
+
+    if (strpbrk(v, ",\"") != NULL) {
         fputc('"', f);
-        for (const char *p = s; *p; p++) {
+        for (const char *p = v; *p; p++) {
             if (*p == '"')
                 fputc('"', f);
             fputc(*p, f);
         }
         fputc('"', f);
     } else {
-        fputs(s, f);
+        fputs(v, f);
     }
     fputc(last ? '\n' : ',', f);
+    free(t);
 }
 
 static const char list_usage[] =
@@ -712,7 +773,7 @@ cmd_cert_list(int argc, char **argv)
         json_t *arr = json_array();
         for (size_t i = 0; i < n; i++)
             json_array_append_new(arr, row_json(rows[i], now, false));
-        json_dumpf(arr, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        json_dumpf(arr, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
         fputc('\n', stdout);
         json_decref(arr);
     } else if (o.format != NULL && strcmp(o.format, "csv") == 0) {
@@ -736,11 +797,17 @@ cmd_cert_list(int argc, char **argv)
         for (size_t i = 0; i < n; i++) {
             char na[32];
             x509u_fmt_rfc3339(rows[i]->not_after, na, sizeof(na));
+            char *name = cli_text(rows[i]->name);
+            char *owner = rows[i]->owner != NULL ? cli_text(rows[i]->owner) : NULL;
+            char *location = rows[i]->location != NULL ? cli_text(rows[i]->location) : NULL;
             printf("%-47s  %-32s  %-10s  %-12s  %-12s  %-20s  %5lld  %s\n", rows[i]->serial,
-                   rows[i]->name, rows[i]->profile, rows[i]->owner ? rows[i]->owner : "-",
-                   rows[i]->location ? rows[i]->location : "-", na,
+                   name != NULL ? name : "?", rows[i]->profile, owner != NULL ? owner : "-",
+                   location != NULL ? location : "-", na,
                    (long long)((rows[i]->not_after - now) / 86400),
                    store_status_text(rows[i], now));
+            free(name);
+            free(owner);
+            free(location);
         }
         printf("%zu certificate%s\n", n, n == 1 ? "" : "s");
     }
@@ -818,7 +885,7 @@ cmd_cert_show(int argc, char **argv)
     }
     j = row_json(row, now, true);
     if (o.format != NULL && strcmp(o.format, "json") == 0) {
-        json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
         fputc('\n', stdout);
     } else {
         const char *key;
@@ -827,7 +894,9 @@ cmd_cert_show(int argc, char **argv)
             char *text = json_is_string(v) ? strdup(json_string_value(v))
                          : json_is_null(v)  ? strdup("-")
                                             : json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
-            printf("%-18s %s\n", key, text != NULL ? text : "");
+            printf("%-18s ", key);
+            cli_put_text(stdout, text != NULL ? text : "");
+            fputc('\n', stdout);
             free(text);
         }
     }
@@ -841,17 +910,6 @@ out:
 }
 
 /* --- renew / revoke -------------------------------------------------------- */
-
-/* The SANs of a stored certificate, re-parsed from its DER, as "dns:x" strings. */
-static int
-cert_sans(X509 *cert, char ***v, size_t *n, struct duet_err *err)
-{
-    GENERAL_NAMES *gens = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
-    int rc = names_to_sans(gens, "the certificate", v, n, err);
-
-    GENERAL_NAMES_free(gens);
-    return rc;
-}
 
 static const char renew_usage[] =
     "usage: duet cert renew SERIAL|CERTFILE --ca-dir DIR --out OUTDIR [--reuse-key] [--ttl D]\n"
@@ -884,8 +942,7 @@ cmd_cert_renew(int argc, char **argv)
     struct store_cert *row = NULL;
     X509 *old = NULL, *cert = NULL;
     EVP_PKEY *key = NULL;
-    char **names = NULL;
-    size_t nnames = 0;
+    GENERAL_NAMES *names = NULL;
     char *cn = NULL, *key_path = NULL, *crt_path = NULL;
     bool clamped = false;
     int rc = EXIT_USAGE;
@@ -933,12 +990,11 @@ cmd_cert_renew(int argc, char **argv)
         const unsigned char *p = row->der;
         old = d2i_X509(NULL, &p, (long)row->der_len);
     }
-    if (old == NULL || (cn = x509u_name_cn(X509_get_subject_name(old))) == NULL ||
-        cert_sans(old, &names, &nnames, &err) != 0) {
-        if (err.kind == DUET_ERR_NONE || old == NULL || cn == NULL)
-            err_set(&err, DUET_ERR_INTERNAL, "the stored certificate %s cannot be read", row->serial);
+    if (old == NULL || (cn = x509u_name_cn(X509_get_subject_name(old))) == NULL) {
+        err_set(&err, DUET_ERR_INTERNAL, "the stored certificate %s cannot be read", row->serial);
         goto fail;
     }
+    names = X509_get_ext_d2i(old, NID_subject_alt_name, NULL, NULL);
     {
         char base[80];
         if (o.name != NULL)
@@ -975,8 +1031,8 @@ cmd_cert_renew(int argc, char **argv)
             ttl = row->not_after - row->not_before - 60;
         struct ca_request req = {.profile = row->profile,
                                  .cn = cn,
-                                 .sans = (const char *const *)names,
-                                 .nsans = nnames,
+                                 .names = names,
+                                 .names_from = "the certificate renewed",
                                  .ttl = ttl,
                                  .owner = row->owner,
                                  .location = row->location,
@@ -996,9 +1052,7 @@ cmd_cert_renew(int argc, char **argv)
 fail:
     rc = cli_fail(o.cmd, &err);
 out:
-    for (size_t i = 0; i < nnames; i++)
-        free(names[i]);
-    free(names);
+    GENERAL_NAMES_free(names);
     free(cn);
     free(key_path);
     free(crt_path);
@@ -1039,13 +1093,16 @@ cmd_cert_revoke(int argc, char **argv)
         fprintf(stderr, "%s: --reason \"%s\" is not a reason\n%s", o.cmd, o.reason, revoke_usage);
         goto out;
     }
-    if (cli_open_ca(o.ca_dir, false, NULL, &ca, &err) != 0 || find_row(ca, o.args[0], &row, &err) != 0 ||
+    if (cli_protect_secrets(&err) != 0 || cli_open_ca(o.ca_dir, false, NULL, &ca, &err) != 0 ||
+        find_row(ca, o.args[0], &row, &err) != 0 ||
         ca_revoke(ca, row->serial, reason, (int64_t)time(NULL), &err) != 0) {
         rc = cli_fail(o.cmd, &err);
         goto out;
     }
-    printf("revoked %s (serial %s), reason %s; publish it with duet crl generate\n", row->name,
-           row->serial, x509u_crl_reason(reason));
+    printf("revoked ");
+    cli_put_text(stdout, row->name);
+    printf(" (serial %s), reason %s; publish it with duet crl generate\n", row->serial,
+           x509u_crl_reason(reason));
     rc = EXIT_OK;
 out:
     store_cert_free(row);
@@ -1191,15 +1248,23 @@ out:
 
 /* --- expiring --------------------------------------------------------------- */
 
-/* Prometheus label value escaping: backslash, quote, newline. */
+/*
+ * Prometheus label value escaping (backslash, quote, newline); other bytes
+ * outside visible ASCII become the text \xNN (an escaped backslash), so the
+ * exposition stays valid and carries no control sequence.
+ */
 static void
 prom_label(FILE *f, const char *s)
 {
-    for (const char *p = s != NULL ? s : ""; *p; p++) {
+    for (const unsigned char *p = (const unsigned char *)(s != NULL ? s : ""); *p; p++) {
         if (*p == '\\' || *p == '"')
             fputc('\\', f);
         if (*p == '\n') {
             fputs("\\n", f);
+            continue;
+        }
+        if (*p < 0x20 || *p >= 0x7f) {
+            fprintf(f, "\\\\x%02x", *p);
             continue;
         }
         fputc(*p, f);
@@ -1275,9 +1340,10 @@ cmd_cert_expiring(int argc, char **argv)
             x509u_fmt_rfc3339(c->not_after, na, sizeof(na));
             char when[48];
             x509u_fmt_days(c->not_after, now, when, sizeof(when));
-            printf("%s (serial %s, profile %s, owner %s) %s %s, %s\n", c->name, c->serial,
-                   c->profile, c->owner ? c->owner : "-",
-                   c->not_after <= now ? "EXPIRED on" : "expires", na, when);
+            cli_put_text(stdout, c->name);
+            printf(" (serial %s, profile %s, owner ", c->serial, c->profile);
+            cli_put_text(stdout, c->owner ? c->owner : "-");
+            printf(") %s %s, %s\n", c->not_after <= now ? "EXPIRED on" : "expires", na, when);
         }
         if (in_window)
             hits++;

@@ -24,7 +24,8 @@ usage(FILE *out)
             "(default %d).  A missing FILE is created.  The file is written atomically, mode\n"
             "0600; every duet proxy reading it with --ticket-keys reloads it on change.\n"
             "Run it on a schedule shorter than the keys' use, e.g. hourly, and give every\n"
-            "instance behind the load balancer the same file.\n",
+            "instance behind the load balancer the same file.  A ticket resumes only on a\n"
+            "listener with the same name, trust, CRLs and rules as the one that issued it.\n",
             DEFAULT_KEEP);
 }
 

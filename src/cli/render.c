@@ -2,7 +2,8 @@
 /*
  * render.c - text rendering of the inspection model for a human reader,
  * in the spirit of `step certificate inspect --short`: one labelled line per
- * fact, days left spelled out, chains checked link by link.
+ * fact, days left spelled out, chains checked link by link.  Every value goes
+ * through cli_put_text(): a name in a certificate cannot drive the terminal.
  */
 #include <stdbool.h>
 #include <string.h>
@@ -11,10 +12,16 @@
 
 #define LABEL_WIDTH 22
 
+/*
+ * One labelled line.  Values come from the certificate (names, URLs) and are
+ * escaped for the terminal: bytes outside visible ASCII print as \xNN.
+ */
 static void
 line(FILE *out, const char *label, const char *value)
 {
-    fprintf(out, "  %-*s %s\n", LABEL_WIDTH, label, value);
+    fprintf(out, "  %-*s ", LABEL_WIDTH, label);
+    cli_put_text(out, value);
+    fputc('\n', out);
 }
 
 static const char *
@@ -199,8 +206,13 @@ render_crl(FILE *out, const json_t *o)
     line(out, "Revoked certificates:", buf);
     json_array_foreach(revoked, i, r) {
         const char *reason = json_string_value(json_object_get(r, "reason"));
-        fprintf(out, "    %s  %s  %s\n", str(r, "serial"), str(r, "revocation_date"),
-                reason != NULL ? reason : "");
+        fputs("    ", out);
+        cli_put_text(out, str(r, "serial"));
+        fputs("  ", out);
+        cli_put_text(out, str(r, "revocation_date"));
+        fputs("  ", out);
+        cli_put_text(out, reason != NULL ? reason : "");
+        fputc('\n', out);
     }
 }
 
@@ -226,7 +238,10 @@ render_inspect_text(FILE *out, const json_t *file)
         if (strcmp(str(o, "type"), "certificate") == 0)
             ncert++;
     }
-    fprintf(out, "%s (%s)\n", str(file, "file"), str(file, "format"));
+    cli_put_text(out, str(file, "file"));
+    fprintf(out, " (");
+    cli_put_text(out, str(file, "format"));
+    fprintf(out, ")\n");
     json_array_foreach(objs, i, o) {
         const char *type = str(o, "type");
         if (strcmp(type, "certificate") == 0)

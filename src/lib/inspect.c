@@ -41,14 +41,54 @@ jtime(const ASN1_TIME *t)
     return json_string(buf);
 }
 
-/* One GeneralName as a JSON string; see x509u_general_name(). */
+/*
+ * "TAG:" and the bytes of a name as a JSON string.  The bytes are kept whole
+ * when they are UTF-8 without a NUL; otherwise every byte outside visible
+ * ASCII is written as \xNN, so a name is never cut short (a NUL) nor dropped
+ * (invalid UTF-8 makes json_string fail) and the model hides nothing.
+ */
+static json_t *
+tagged_bytes(const char *tag, const unsigned char *d, size_t n)
+{
+    size_t tl = strlen(tag), o = tl + 1;
+    char *s = malloc(tl + 2 + 4 * n);
+    json_t *j = NULL;
+
+    if (s == NULL)
+        return json_null();
+    memcpy(s, tag, tl);
+    s[tl] = ':';
+    memcpy(s + o, d, n);
+    if (memchr(d, 0, n) == NULL)
+        j = json_stringn(s, o + n);
+    if (j == NULL) {
+        for (size_t i = 0; i < n; i++) {
+            if (d[i] >= 0x20 && d[i] < 0x7f) {
+                s[o++] = (char)d[i];
+            } else {
+                snprintf(s + o, 5, "\\x%02x", d[i]);
+                o += 4;
+            }
+        }
+        j = json_stringn(s, o);
+    }
+    free(s);
+    return j != NULL ? j : json_null();
+}
+
+/* One GeneralName as a JSON string; see x509u_general_name() for the other types. */
 static json_t *
 general_name(const GENERAL_NAME *g)
 {
     char buf[600];
+    json_t *j;
 
+    if (g->type == GEN_DNS || g->type == GEN_URI || g->type == GEN_EMAIL)
+        return tagged_bytes(g->type == GEN_DNS ? "DNS" : g->type == GEN_URI ? "URI" : "email",
+                            ASN1_STRING_get0_data(g->d.ia5), (size_t)ASN1_STRING_length(g->d.ia5));
     x509u_general_name(g, buf, sizeof(buf));
-    return json_string(buf);
+    j = json_string(buf);
+    return j != NULL ? j : tagged_bytes("name", (const unsigned char *)buf, strlen(buf));
 }
 
 static json_t *

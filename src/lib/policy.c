@@ -66,6 +66,10 @@ policy_pattern_parse(const char *text, struct policy_pattern *out, struct duet_e
         out->field = PF_ANY;
         return 0;
     }
+    if (text != NULL && strcmp(text, "anonymous") == 0) {
+        out->field = PF_ANONYMOUS;
+        return 0;
+    }
     colon = text != NULL ? strchr(text, ':') : NULL;
     if (colon != NULL) {
         size_t tlen = (size_t)(colon - text);
@@ -96,7 +100,7 @@ policy_pattern_parse(const char *text, struct policy_pattern *out, struct duet_e
     }
     return err_set(err, DUET_ERR_INPUT,
                    "unknown pattern \"%s\"; expected uri:, dns:, ip:, email:, cn:, ou:, o:, "
-                   "issuer: followed by a glob, or any",
+                   "issuer: followed by a glob, any or anonymous",
                    text != NULL ? text : "");
 }
 
@@ -141,9 +145,12 @@ subject_match(const struct duet_identity *id, int nid, const char *glob)
 bool
 policy_pattern_match(const struct policy_pattern *p, const struct duet_identity *id)
 {
-    if (id == NULL)
-        return false;
+    /* A client without a certificate matches "anonymous" and nothing else. */
+    if (id == NULL || p->field == PF_ANONYMOUS)
+        return id == NULL && p->field == PF_ANONYMOUS;
     switch (p->field) {
+    case PF_ANONYMOUS:
+        return false;
     case PF_ANY:
         return true;
     case PF_URI:
@@ -250,8 +257,9 @@ oom:
 /*
  * Host without a port, compared case-insensitively via a lower-case copy (the
  * rule's glob was lower-cased by policy_add_rule).  An IPv6 literal keeps its
- * brackets and colons ("[::1]:8443" is "[::1]"); a host too long for any DNS
- * name never matches rather than being compared truncated.
+ * brackets and colons ("[::1]:8443" is "[::1]"); one trailing dot is dropped;
+ * a host too long for any DNS name never matches rather than being compared
+ * truncated.
  */
 static bool
 host_match(const char *glob, const char *host)
@@ -271,6 +279,9 @@ host_match(const char *glob, const char *host)
         if (v6 && *p == ']')
             v6 = false;
     }
+    /* "admin.corp." is the same host as "admin.corp" (an absolute DNS name). */
+    if (n > 1 && buf[n - 1] == '.')
+        n--;
     buf[n] = '\0';
     return policy_glob(glob, buf);
 }

@@ -15,6 +15,8 @@
  *   o:GLOB      an organization of the subject
  *   issuer:GLOB the issuer DN (RFC 4514)
  *   any         any verified certificate
+ *   anonymous   no certificate at all (a listener with verify: optional); the
+ *               only pattern a client without a certificate can match
  * GLOB uses '*' for any run of characters and '?' for one.
  */
 #ifndef DUET_LIB_POLICY_H
@@ -27,12 +29,12 @@
 #include "lib/identity.h"
 
 enum policy_field {
-    PF_ANY = 0, PF_URI, PF_DNS, PF_IP, PF_EMAIL, PF_CN, PF_OU, PF_O, PF_ISSUER
+    PF_ANY = 0, PF_URI, PF_DNS, PF_IP, PF_EMAIL, PF_CN, PF_OU, PF_O, PF_ISSUER, PF_ANONYMOUS
 };
 
 struct policy_pattern {
     enum policy_field field;
-    char *glob; /* NULL for PF_ANY */
+    char *glob; /* NULL for PF_ANY and PF_ANONYMOUS */
 };
 
 struct policy_rule {

@@ -6,18 +6,23 @@
  * SSL_CTX_set_cert_verify_callback(), so a handshake accepts exactly what
  * `duet cert verify` accepts, and a refusal keeps the same sentence.  TLS 1.3
  * only by default, TLS 1.2 on request with AEAD ECDHE suites only; nothing
- * older.  Session resumption is off: every connection is verified in full
- * (resumption that re-checks revocation is separate work).
+ * older.  A server context may issue session tickets; a session resumes only on
+ * a context bound to the same listener, trust, CRLs, settings and policy (see
+ * "Session binding"), and a resumed session is re-checked for expiry and
+ * revocation (tls_check_resumed).
  */
 #include "lib/tls.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <arpa/inet.h>
 #include <openssl/core_names.h>
@@ -507,10 +512,154 @@ out:
     return rc;
 }
 
-/* Trust anchors, CRLs and the verify callback. */
+/*
+ * Session binding.  OpenSSL resumes a session, stateful or from a ticket, in
+ * TLS 1.2 and 1.3 alike, only on an SSL whose session id context equals the
+ * one the session was made under (ssl_get_prev_session() in ssl/ssl_sess.c
+ * treats a mismatch as a cache miss: a full handshake, with the client's
+ * certificate verified again).  Shared ticket keys open tickets sealed by
+ * another listener or another instance, and tickets outlive a reload; so a
+ * server context's session id context is a SHA-256 over everything that
+ * decided whether a client was let in:
+ *   - the listener's name: two listeners of one configuration never resume
+ *     each other's sessions.  Its listen address is left out on purpose:
+ *     instances behind one load balancer bind different addresses and share
+ *     tickets (--ticket-keys), with the same name, trust and policy;
+ *   - the DER of every certificate loaded from ca_file (sorted digests, so
+ *     the order in the file does not matter);
+ *   - the content of every CRL file, and the CRL scope, expired-CRL handling,
+ *     verify optional and TLS 1.2 settings;
+ *   - the authorization policy, rule by rule.  The policy is decided again on
+ *     every connection (tcp) and request (http), so binding it closes no hole
+ *     of its own; it is bound all the same because it is simpler to reason
+ *     about (a session resumes only under the exact configuration that
+ *     admitted it), at the price of one full handshake per client after a
+ *     reload that changes only the rules.
+ * Not bound: our own certificate and key, the ticket keys (rotation keeps
+ * tickets), ALPN, the chain cache.  Anything that changes the outcome of
+ * verification or authorization and is added to tls_opts or to struct
+ * policy_rule must be added here.
+ */
+#define SESSION_BIND_TAG "duet session binding v1"
+
+/* A length, as 8 big-endian bytes. */
+static bool
+bind_u64(EVP_MD_CTX *md, uint64_t v)
+{
+    unsigned char b[8];
+
+    for (int i = 0; i < 8; i++)
+        b[i] = (unsigned char)(v >> (56 - 8 * i));
+    return EVP_DigestUpdate(md, b, sizeof(b)) == 1;
+}
+
+/* Bytes, prefixed with their length so that no two sequences of fields hash alike. */
+static bool
+bind_bytes(EVP_MD_CTX *md, const void *p, size_t len)
+{
+    return bind_u64(md, len) && (len == 0 || EVP_DigestUpdate(md, p, len) == 1);
+}
+
+/* A string; NULL hashes unlike "". */
+static bool
+bind_str(EVP_MD_CTX *md, const char *str)
+{
+    return str == NULL ? bind_u64(md, UINT64_MAX) : bind_bytes(md, str, strlen(str));
+}
+
+/* Every rule of a policy, in order, with every field policy_decide() reads. */
+static bool
+bind_policy(EVP_MD_CTX *md, const struct policy *pol)
+{
+    bool ok = bind_u64(md, pol != NULL ? pol->nrules : UINT64_MAX);
+
+    for (size_t i = 0; ok && pol != NULL && i < pol->nrules; i++) {
+        const struct policy_rule *r = &pol->rules[i];
+        ok = bind_str(md, r->name) && bind_u64(md, r->allow) && bind_u64(md, r->nids);
+        for (size_t k = 0; ok && k < r->nids; k++)
+            ok = bind_u64(md, (uint64_t)r->ids[k].field) && bind_str(md, r->ids[k].glob);
+        ok = ok && bind_u64(md, r->methods != NULL ? r->nmethods : UINT64_MAX);
+        for (size_t k = 0; ok && r->methods != NULL && k < r->nmethods; k++)
+            ok = bind_str(md, r->methods[k]);
+        ok = ok && bind_str(md, r->host) && bind_str(md, r->path_prefix);
+    }
+    return ok;
+}
+
+/* The content of a file (a CRL file, just loaded), mapped rather than copied. */
+static int
+bind_file(EVP_MD_CTX *md, const char *path, struct duet_err *err)
+{
+    struct stat st;
+    void *map = MAP_FAILED;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int rc = -1;
+
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        err_set(err, DUET_ERR_INPUT, "%s: cannot read it to bind sessions to it: %s", path,
+                strerror(errno));
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode) || st.st_size <= 0) {
+        err_set(err, DUET_ERR_INPUT, "%s: changed while it was read; expected a non-empty file",
+                path);
+        goto out;
+    }
+    map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (map == MAP_FAILED) {
+        err_set(err, DUET_ERR_INPUT, "%s: cannot read it to bind sessions to it: %s", path,
+                strerror(errno));
+        goto out;
+    }
+    if (!bind_bytes(md, map, (size_t)st.st_size)) {
+        err_set_ssl(err, DUET_ERR_INTERNAL, "%s: cannot digest it", path);
+        goto out;
+    }
+    rc = 0;
+out:
+    if (map != MAP_FAILED)
+        munmap(map, (size_t)st.st_size);
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+static int
+digest_cmp(const void *a, const void *b)
+{
+    return memcmp(a, b, 32);
+}
+
+/* The certificates loaded from ca_file, as the sorted SHA-256 digests of their DER. */
+static int
+bind_certs(EVP_MD_CTX *md, STACK_OF(X509) *certs, const char *file, struct duet_err *err)
+{
+    int n = sk_X509_num(certs);
+    uint8_t (*d)[32] = calloc(n > 0 ? (size_t)n : 1, sizeof(*d));
+    bool ok = d != NULL;
+
+    for (int i = 0; ok && i < n; i++) {
+        unsigned int len = 0;
+        ok = X509_digest(sk_X509_value(certs, i), x509u_sha256(), d[i], &len) == 1 && len == 32;
+    }
+    if (ok)
+        qsort(d, (size_t)n, sizeof(*d), digest_cmp);
+    ok = ok && bind_u64(md, (uint64_t)n);
+    for (int i = 0; ok && i < n; i++)
+        ok = EVP_DigestUpdate(md, d[i], 32) == 1;
+    free(d);
+    if (!ok)
+        return err_set_ssl(err, DUET_ERR_INTERNAL, "%s: cannot digest its certificates", file);
+    return 0;
+}
+
+/*
+ * Trust anchors, CRLs and the verify callback.  With `bind` (a server
+ * context), what was loaded is fed to the session binding digest.
+ */
 static int
 load_trust(SSL_CTX *ctx, const struct tls_opts *o, enum duet_purpose purpose,
-           struct tls_ctx_info *info, struct duet_err *err)
+           struct tls_ctx_info *info, EVP_MD_CTX *bind, struct duet_err *err)
 {
     struct tls_trust *t = calloc(1, sizeof(*t));
     STACK_OF(X509) *anchors = NULL;
@@ -532,6 +681,10 @@ load_trust(SSL_CTX *ctx, const struct tls_opts *o, enum duet_purpose purpose,
         return err_set(err, DUET_ERR_INPUT, "the certificates to trust are required (--cacert)");
     if (load_certs_file(o->ca_file, NULL, &anchors, err) != 0)
         return -1;
+    if (bind != NULL && bind_certs(bind, anchors, o->ca_file, err) != 0) {
+        OSSL_STACK_OF_X509_free(anchors);
+        return -1;
+    }
     t->store = X509_STORE_new();
     names = purpose == DUET_PURPOSE_CLIENT ? sk_X509_NAME_new_null() : NULL;
     if (t->store == NULL || (purpose == DUET_PURPOSE_CLIENT && names == NULL)) {
@@ -557,6 +710,8 @@ load_trust(SSL_CTX *ctx, const struct tls_opts *o, enum duet_purpose purpose,
     for (size_t i = 0; i < o->ncrl_files; i++) {
         size_t first = revset_count(t->revs);
         if (revset_add_file(t->revs, o->crl_files[i], err) != 0)
+            return -1;
+        if (bind != NULL && bind_file(bind, o->crl_files[i], err) != 0)
             return -1;
         for (size_t k = first; k < revset_count(t->revs); k++) {
             const struct revcrl *c = revset_get0(t->revs, k);
@@ -864,30 +1019,48 @@ tls_server_ctx_new(const struct tls_opts *o, SSL_CTX **out, struct tls_ctx_info 
                    struct duet_err *err)
 {
     SSL_CTX *ctx = base_ctx(TLS_server_method(), o, err);
+    EVP_MD_CTX *bind = EVP_MD_CTX_new();
+    unsigned char sid_ctx[32];
+    unsigned int sid_len = 0;
 
     *out = NULL;
     if (ctx == NULL)
-        return -1;
+        goto err;
     if (o->read_ahead)
         SSL_CTX_set_read_ahead(ctx, 1);
     if (o->cert_file == NULL) {
         err_set(err, DUET_ERR_INPUT, "the server certificate is required (--cert)");
         goto err;
     }
-    if (load_keypair(ctx, o, info, err) != 0 ||
-        load_trust(ctx, o, DUET_PURPOSE_CLIENT, info, err) != 0)
+    if (bind == NULL || !EVP_DigestInit_ex(bind, x509u_sha256(), NULL) ||
+        !bind_str(bind, SESSION_BIND_TAG) || !bind_str(bind, o->listener)) {
+        err_set_ssl(err, DUET_ERR_INTERNAL, "cannot start the session binding digest");
         goto err;
+    }
+    if (load_keypair(ctx, o, info, err) != 0 ||
+        load_trust(ctx, o, DUET_PURPOSE_CLIENT, info, bind, err) != 0)
+        goto err;
+    /* See "Session binding" above. */
+    if (!bind_u64(bind, (uint64_t)o->crl_scope) || !bind_u64(bind, o->crl_expired_ok) ||
+        !bind_u64(bind, o->verify_optional) || !bind_u64(bind, o->tls12) ||
+        !bind_policy(bind, o->policy) || !EVP_DigestFinal_ex(bind, sid_ctx, &sid_len) ||
+        sid_len != sizeof(sid_ctx) || sid_len > SSL_MAX_SID_CTX_LENGTH ||
+        !SSL_CTX_set_session_id_context(ctx, sid_ctx, sid_len)) {
+        err_set_ssl(err, DUET_ERR_INTERNAL, "cannot bind sessions to this configuration");
+        goto err;
+    }
     SSL_CTX_set_verify(ctx,
                        SSL_VERIFY_PEER | (o->verify_optional ? 0 : SSL_VERIFY_FAIL_IF_NO_PEER_CERT),
                        NULL);
     if (o->session_tickets && o->ticket_keys_file != NULL) {
         /*
          * Stateless tickets sealed with shared keys: any duet holding the same
-         * file resumes them.  Each ticket carries the session with the client
+         * file opens them, and resumes them only under the same session binding
+         * (the same listener name, trust, CRLs and policy; see "Session
+         * binding").  Each ticket carries the session with the client
          * certificate, and a resumed session is re-checked (tls_check_resumed)
-         * because a ticket may outlive this configuration.
+         * for what changes with time alone.
          */
-        static const unsigned char sid_ctx[] = "duet-proxy";
         struct ticket_keys *tk = calloc(1, sizeof(*tk));
         if (tk == NULL) {
             err_nomem(err);
@@ -903,11 +1076,9 @@ tls_server_ctx_new(const struct tls_opts *o, SSL_CTX **out, struct tls_ctx_info 
         }
         SSL_CTX_clear_options(ctx, SSL_OP_NO_TICKET);
         SSL_CTX_set_num_tickets(ctx, 1);
-        SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
         SSL_CTX_set_timeout(ctx, 3600);
         SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_key_cb);
     } else if (o->session_tickets) {
-        static const unsigned char sid_ctx[] = "duet-proxy";
         /*
          * Stateful TLS 1.3 tickets, one per handshake (a resumption gets a
          * fresh one: clients use a TLS 1.3 ticket once, RFC 8446 C.4): with
@@ -918,7 +1089,6 @@ tls_server_ctx_new(const struct tls_opts *o, SSL_CTX **out, struct tls_ctx_info 
          * reload retires every ticket.
          */
         SSL_CTX_set_num_tickets(ctx, 1);
-        SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
         SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
         SSL_CTX_sess_set_cache_size(ctx, 20000);
         SSL_CTX_set_timeout(ctx, 3600);
@@ -934,9 +1104,11 @@ tls_server_ctx_new(const struct tls_opts *o, SSL_CTX **out, struct tls_ctx_info 
         }
         SSL_CTX_set_alpn_select_cb(ctx, alpn_select_cb, a);
     }
+    EVP_MD_CTX_free(bind);
     *out = ctx;
     return 0;
 err:
+    EVP_MD_CTX_free(bind);
     SSL_CTX_free(ctx);
     return -1;
 }
@@ -952,7 +1124,7 @@ tls_client_ctx_new(const struct tls_opts *o, SSL_CTX **out, struct tls_ctx_info 
     if (ctx == NULL)
         return -1;
     if ((o->cert_file != NULL && load_keypair(ctx, o, info, err) != 0) ||
-        load_trust(ctx, o, DUET_PURPOSE_SERVER, info, err) != 0)
+        load_trust(ctx, o, DUET_PURPOSE_SERVER, info, NULL, err) != 0)
         goto err;
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
     if (o->alpn != NULL) {

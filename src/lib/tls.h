@@ -19,6 +19,7 @@
 
 #include "lib/err.h"
 #include "lib/identity.h"
+#include "lib/policy.h"
 
 /* Why a handshake's peer verification failed, for metrics labels. */
 enum tls_fail {
@@ -54,6 +55,8 @@ struct tls_opts {
     bool read_ahead;             /* server: read whole socket buffers (the caller must drain
                                     what OpenSSL holds: SSL_has_pending) */
     const char *ticket_keys_file; /* server: stateless tickets sealed with these shared keys */
+    const char *listener;        /* server: the listener's name, bound into its sessions */
+    const struct policy *policy; /* server: the authorization policy, bound into its sessions */
 };
 
 /* The expiry of what a context loaded, for metrics. */
@@ -93,9 +96,11 @@ const char *tls_verify_reason(const SSL *ssl);
 enum tls_fail tls_verify_fail(const SSL *ssl);
 
 /*
- * A resumed session skips certificate verification.  Its tickets are sealed
- * with keys that belong to one server context, so a reload (new CRLs, trust)
- * makes earlier tickets useless; within one context, this re-checks what can
+ * A resumed session skips certificate verification.  A server context resumes
+ * only sessions made under the same binding (listener name, trust anchors, CRL
+ * contents, verification settings and policy: see "Session binding" in tls.c),
+ * even when several contexts or instances share ticket keys, so a reload that
+ * changes any of these retires earlier sessions.  This re-checks what can
  * change with time alone: the peer certificate's validity, and its serial
  * against the context's CRLs.  Returns 0 when the session may be used; on
  * refusal the reason is kept like a verification failure (tls_verify_reason).

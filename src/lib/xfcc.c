@@ -10,7 +10,6 @@
 #include "lib/x509util.h"
 
 #include <netinet/in.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,68 +35,81 @@ xfcc_mode_parse(const char *text, enum xfcc_mode *out, struct duet_err *err)
     return 0;
 }
 
-/* Append "key=value" to a growing string, quoting the value when needed. */
-static void
-put_kv(FILE *f, bool *first, const char *key, const char *value)
+/* True when the byte goes out as %XX: outside visible ASCII (space aside), or '%' itself. */
+static bool
+needs_pct(unsigned char c)
 {
-    bool quote = strpbrk(value, ",;=\" \\") != NULL;
+    return c == '%' || c < 0x20 || c > 0x7E;
+}
 
-    fprintf(f, "%s%s=", *first ? "" : ";", key);
+/*
+ * Append ";key=value" (no ';' before the first pair), escaped as xfcc.h says:
+ * bytes outside visible ASCII and '%' as %XX, then the value in double quotes,
+ * with '"' and '\' backslash-escaped, when it holds ',', ';', '=', '"', '\' or
+ * a space (or always, with `quote`).  Nothing else reaches the header.
+ */
+static void
+put_kv(struct bbuf *b, bool *first, const char *key, const char *value, bool quote)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    const unsigned char *v = (const unsigned char *)value;
+
+    if (!*first)
+        bbuf_put(b, ";", 1);
     *first = false;
-    if (!quote) {
-        fputs(value, f);
-        return;
-    }
-    fputc('"', f);
-    for (const char *p = value; *p; p++) {
+    bbuf_str(b, key);
+    bbuf_put(b, "=", 1);
+    for (const unsigned char *p = v; *p && !quote; p++)
+        quote = strchr(",;=\"\\ ", *p) != NULL;
+    if (quote)
+        bbuf_put(b, "\"", 1);
+    for (const unsigned char *p = v; *p; p++) {
+        if (needs_pct(*p)) {
+            char pct[3] = {'%', hex[*p >> 4], hex[*p & 0xF]};
+            bbuf_put(b, pct, 3);
+            continue;
+        }
         if (*p == '"' || *p == '\\')
-            fputc('\\', f);
-        /* Header values cannot carry control characters. */
-        fputc((unsigned char)*p < 0x20 ? '?' : *p, f);
+            bbuf_put(b, "\\", 1);
+        bbuf_put(b, p, 1);
     }
-    fputc('"', f);
+    if (quote)
+        bbuf_put(b, "\"", 1);
 }
 
 /* One XFCC element; see xfcc.h. */
 char *
 xfcc_element(const struct duet_identity *id)
 {
+    static const char hexd[] = "0123456789abcdef";
     uint8_t md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
     char hash[2 * EVP_MAX_MD_SIZE + 1];
-    char *out = NULL;
-    size_t len = 0;
+    struct bbuf b = {0};
     bool first = true;
-    FILE *f;
 
     if (id->cert == NULL || !X509_digest(id->cert, x509u_sha256(), md, &mdlen))
         return NULL;
-    for (unsigned int i = 0; i < mdlen; i++)
-        snprintf(hash + 2 * i, 3, "%02x", md[i]);
-    f = open_memstream(&out, &len);
-    if (f == NULL)
-        return NULL;
-    put_kv(f, &first, "Hash", hash);
-    fprintf(f, ";Subject=\"");
-    for (const char *p = id->subject; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fputc('\\', f);
-        fputc((unsigned char)*p < 0x20 ? '?' : *p, f);
+    for (unsigned int i = 0; i < mdlen; i++) {
+        hash[2 * i] = hexd[md[i] >> 4];
+        hash[2 * i + 1] = hexd[md[i] & 0xF];
     }
-    fputc('"', f);
+    hash[2 * mdlen] = '\0';
+    put_kv(&b, &first, "Hash", hash, false);
+    put_kv(&b, &first, "Subject", id->subject != NULL ? id->subject : "", true);
     for (size_t i = 0; i < id->nsans; i++) {
         if (id->sans[i].type == DUET_SAN_URI)
-            put_kv(f, &first, "URI", id->sans[i].value);
+            put_kv(&b, &first, "URI", id->sans[i].value, false);
     }
     for (size_t i = 0; i < id->nsans; i++) {
         if (id->sans[i].type == DUET_SAN_DNS)
-            put_kv(f, &first, "DNS", id->sans[i].value);
+            put_kv(&b, &first, "DNS", id->sans[i].value, false);
     }
-    if (fclose(f) != 0) {
-        free(out);
+    if (b.oom) {
+        free(b.p);
         return NULL;
     }
-    return out;
+    return (char *)b.p;
 }
 
 static void
@@ -113,12 +125,22 @@ bb_u16(struct bbuf *b, uint16_t v)
     bbuf_put(b, x, 2);
 }
 
-static void
-bb_tlv(struct bbuf *b, uint8_t type, const void *data, size_t n)
+/*
+ * Append a TLV.  A value longer than its 16-bit length can say is refused,
+ * naming the TLV, never cut or wrapped (haproxy doc/proxy-protocol.txt 2.2).
+ */
+static int
+bb_tlv(struct bbuf *b, uint8_t type, const char *what, const void *data, size_t n,
+       struct duet_err *err)
 {
+    if (n > 0xFFFF)
+        return err_set(err, DUET_ERR_INPUT,
+                       "the PROXY v2 TLV for %s (0x%02x) would hold %zu bytes; at most 65535 fit",
+                       what, type, n);
     bb_u8(b, type);
     bb_u16(b, (uint16_t)n);
     bbuf_put(b, data, n);
+    return 0;
 }
 
 /* Build a PROXY v2 header; see xfcc.h. */
@@ -161,15 +183,18 @@ ppv2_build(const struct ppv2_info *info, uint8_t **out, size_t *len, struct duet
         bbuf_put(&b, &s->sin6_port, 2);
         bbuf_put(&b, &d->sin6_port, 2);
     } else {
-        b.p[12] = 0x20; /* LOCAL: addresses unknown */
+        if (b.p != NULL)
+            b.p[12] = 0x20; /* LOCAL: addresses unknown */
         bb_u8(&b, 0x00);
         len_at = b.len;
         bb_u16(&b, 0);
     }
-    if (info->alpn != NULL)
-        bb_tlv(&b, PP2_TYPE_ALPN, info->alpn, strlen(info->alpn));
-    if (info->sni != NULL)
-        bb_tlv(&b, PP2_TYPE_AUTHORITY, info->sni, strlen(info->sni));
+    if (info->alpn != NULL &&
+        bb_tlv(&b, PP2_TYPE_ALPN, "ALPN", info->alpn, strlen(info->alpn), err) != 0)
+        goto err;
+    if (info->sni != NULL &&
+        bb_tlv(&b, PP2_TYPE_AUTHORITY, "the server name", info->sni, strlen(info->sni), err) != 0)
+        goto err;
     /* PP2_TYPE_SSL: client flags, verify result, then sub-TLVs. */
     {
         uint8_t client = PP2_CLIENT_SSL;
@@ -182,19 +207,24 @@ ppv2_build(const struct ppv2_info *info, uint8_t **out, size_t *len, struct duet
             client |= info->resumed ? PP2_CLIENT_CERT_SESS : PP2_CLIENT_CERT_CONN;
         bb_u8(&ssl, client);
         bbuf_put(&ssl, verify, 4);
-        if (info->tls_version != NULL)
-            bb_tlv(&ssl, PP2_SUBTYPE_SSL_VERSION, info->tls_version, strlen(info->tls_version));
-        if (info->id != NULL && info->id->cn != NULL)
-            bb_tlv(&ssl, PP2_SUBTYPE_SSL_CN, info->id->cn, strlen(info->id->cn));
-        if (info->cipher != NULL)
-            bb_tlv(&ssl, PP2_SUBTYPE_SSL_CIPHER, info->cipher, strlen(info->cipher));
+        if (info->tls_version != NULL &&
+            bb_tlv(&ssl, PP2_SUBTYPE_SSL_VERSION, "the TLS version", info->tls_version,
+                   strlen(info->tls_version), err) != 0)
+            goto err;
+        if (info->id != NULL && info->id->cn != NULL &&
+            bb_tlv(&ssl, PP2_SUBTYPE_SSL_CN, "the client CN", info->id->cn,
+                   strlen(info->id->cn), err) != 0)
+            goto err;
+        if (info->cipher != NULL &&
+            bb_tlv(&ssl, PP2_SUBTYPE_SSL_CIPHER, "the cipher", info->cipher,
+                   strlen(info->cipher), err) != 0)
+            goto err;
         if (ssl.oom) {
-            free(ssl.p);
-            free(b.p);
-            return err_nomem(err);
+            err_nomem(err);
+            goto err;
         }
-        bb_tlv(&b, PP2_TYPE_SSL, ssl.p, ssl.len);
-        free(ssl.p);
+        if (bb_tlv(&b, PP2_TYPE_SSL, "TLS", ssl.p, ssl.len, err) != 0)
+            goto err;
     }
     if (info->id != NULL) {
         const char *uri = NULL;
@@ -205,25 +235,37 @@ ppv2_build(const struct ppv2_info *info, uint8_t **out, size_t *len, struct duet
                 nuri++;
             }
         }
-        if (nuri == 1)
-            bb_tlv(&b, PP2_TYPE_DUET_URI, uri, strlen(uri));
-        derlen = info->id->cert != NULL ? i2d_X509(info->id->cert, &der) : -1;
-        if (derlen > 0 && derlen <= 0xFFFF)
-            bb_tlv(&b, PP2_TYPE_DUET_CERT, der, (size_t)derlen);
-        OPENSSL_free(der);
+        if (nuri == 1 &&
+            bb_tlv(&b, PP2_TYPE_DUET_URI, "the client URI", uri, strlen(uri), err) != 0)
+            goto err;
+        if (info->id->cert == NULL || (derlen = i2d_X509(info->id->cert, &der)) <= 0) {
+            err_set_ssl(err, DUET_ERR_INTERNAL,
+                        "the client certificate cannot be encoded for the PROXY v2 header");
+            goto err;
+        }
+        if (bb_tlv(&b, PP2_TYPE_DUET_CERT, "the client certificate", der, (size_t)derlen,
+                   err) != 0)
+            goto err;
     }
     if (b.oom) {
-        free(b.p);
-        return err_nomem(err);
+        err_nomem(err);
+        goto err;
     }
     body = b.len - (len_at + 2);
     if (body > 0xFFFF) {
-        free(b.p);
-        return err_set(err, DUET_ERR_INPUT, "PROXY v2 header would be larger than 64 KiB");
+        err_set(err, DUET_ERR_INPUT, "PROXY v2 header would be larger than 64 KiB");
+        goto err;
     }
     b.p[len_at] = (uint8_t)(body >> 8);
     b.p[len_at + 1] = (uint8_t)body;
     *out = b.p;
     *len = b.len;
+    free(ssl.p);
+    OPENSSL_free(der);
     return 0;
+err:
+    free(ssl.p);
+    OPENSSL_free(der);
+    free(b.p);
+    return -1;
 }

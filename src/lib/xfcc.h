@@ -29,8 +29,19 @@ int xfcc_mode_parse(const char *text, enum xfcc_mode *out, struct duet_err *err)
 /*
  * One XFCC element for an identity:
  *   Hash=<sha256 of DER, lower-case hex>;Subject="<RFC 4514>";URI=<uri>;DNS=<dns>...
- * Values with ',', ';', '=' or '"' are quoted, '"' and '\' escaped.
- * Returns a new string (free()) or NULL on OOM.
+ * URIs, then DNS names, in certificate order; the Subject is always quoted.
+ *
+ * Escaping, so that no byte from a certificate reaches the header raw,
+ * whatever the CA signed (Envoy's rules, plus a reversible step for bytes
+ * Envoy leaves undefined):
+ *   1. every byte outside visible ASCII (below 0x20, 0x7F and above, but not
+ *      the space) and every '%' becomes %XX, two upper-case hex digits; so
+ *      "a\r\nb" is a%0D%0Ab, "100%" is 100%25, UTF-8 "é" is %C3%A9;
+ *   2. a value then holding ',', ';', '=', '"', '\' or a space is put in
+ *      double quotes, with '"' and '\' preceded by a backslash.
+ * To read a value back: drop the quotes and the backslash before '"' or '\',
+ * then replace each %XX by its byte.  The element holds only 0x20-0x7E, and
+ * spaces only inside quotes.  Returns a new string (free()) or NULL on OOM.
  */
 char *xfcc_element(const struct duet_identity *id);
 
@@ -64,8 +75,10 @@ struct ppv2_info {
 
 /*
  * Build a PROXY v2 header (PROXY command, TCP over IPv4 or IPv6, or LOCAL
- * when the addresses are not IP) with the TLVs above.  *out is owned by the
- * caller (free()).
+ * when the addresses are not IP) with the TLVs above.  TLV values are binary
+ * and carried as they are; one that does not fit a TLV's 16-bit length, or a
+ * header over 64 KiB, is refused with an error naming it (never cut, wrapped
+ * or left out).  *out is owned by the caller (free()).
  */
 int ppv2_build(const struct ppv2_info *info, uint8_t **out, size_t *len,
                struct duet_err *err) MUST_CHECK;

@@ -25,9 +25,18 @@
 
 #define DEFAULT_HANDSHAKE_TIMEOUT_MS 10000
 #define DEFAULT_IDLE_TIMEOUT_MS 300000
+#define DEFAULT_HEAD_TIMEOUT_MS 10000
 #define DEFAULT_MAX_CONNS 10000
 #define DEFAULT_UPSTREAM_KEEPALIVE 32
 #define DEFAULT_MAX_HEADER 16384
+#define DEFAULT_CONNECT_TIMEOUT_MS 5000
+/*
+ * The failed-handshake limiter counts per client address, and one address
+ * can be a NAT gateway or a load balancer for many clients: the defaults
+ * admit 100 failures at once and 10 a second after that (see docs/proxy.md).
+ */
+#define DEFAULT_FAIL_BURST 100.0
+#define DEFAULT_FAIL_PER_SECOND 10.0
 
 /* --- addresses --------------------------------------------------------- */
 
@@ -173,6 +182,7 @@ proxy_cfg_clear(struct proxy_cfg *c)
     free(c->config_file);
     net_addr_clear(&c->admin);
     free(c->log_file);
+    free(c->throttle_exempt);
     memset(c, 0, sizeof(*c));
 }
 
@@ -186,11 +196,68 @@ cfg_defaults(struct proxy_cfg *c, enum proxy_role role)
     c->workers = ncpu > 0 ? (int)ncpu : 1;
     c->handshake_timeout_ms = DEFAULT_HANDSHAKE_TIMEOUT_MS;
     c->idle_timeout_ms = DEFAULT_IDLE_TIMEOUT_MS;
+    c->head_timeout_ms = DEFAULT_HEAD_TIMEOUT_MS;
     c->max_conns = DEFAULT_MAX_CONNS;
     c->max_header_bytes = DEFAULT_MAX_HEADER;
     c->upstream_keepalive = DEFAULT_UPSTREAM_KEEPALIVE;
-    c->fail_per_second = 1.0;
-    c->fail_burst = 20.0;
+    c->fail_per_second = DEFAULT_FAIL_PER_SECOND;
+    c->fail_burst = DEFAULT_FAIL_BURST;
+    c->connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
+}
+
+/* Add one exempt network to the throttle's list; errors name `what` (the flag or key). */
+static int
+add_throttle_exempt(struct proxy_cfg *c, const char *what, const char *text, struct duet_err *err)
+{
+    struct throttle_cidr cidr;
+    struct throttle_cidr *nv;
+
+    if (throttle_cidr_parse(text, &cidr, err) != 0) {
+        err_prefix(err, "%s", what);
+        return -1;
+    }
+    nv = realloc(c->throttle_exempt, (c->nthrottle_exempt + 1) * sizeof(*nv));
+    if (nv == NULL)
+        return err_nomem(err);
+    c->throttle_exempt = nv;
+    nv[c->nthrottle_exempt++] = cidr;
+    return 0;
+}
+
+/*
+ * Settings that expose something by mistake, checked for flags and YAML
+ * alike (`yaml` chooses the names in the message): h2 offered in http mode,
+ * which speaks HTTP/1.1 only (a client that picks h2 would get nothing back),
+ * and a tunnel's plaintext side, which connects with the tunnel's own client
+ * certificate, reachable from other machines.
+ */
+static int
+check_exposure(const struct proxy_cfg *c, const struct listener_cfg *l, bool yaml,
+               struct duet_err *err)
+{
+    if (c->role == ROLE_SERVER && l->mode == MODE_HTTP && l->alpn != NULL) {
+        const char *p = l->alpn;
+        while (*p != '\0') {
+            size_t n = strcspn(p, ",");
+            if (n == 2 && strncmp(p, "h2", 2) == 0)
+                return err_set(err, DUET_ERR_INPUT,
+                               "%s: %s \"%s\": HTTP/2 (h2) is not supported in http mode; offer "
+                               "http/1.1 only, or use mode tcp to pass h2 through to the target",
+                               l->name, yaml ? "alpn" : "--alpn", l->alpn);
+            p += n;
+            if (*p == ',')
+                p++;
+        }
+    }
+    if (c->role == ROLE_TUNNEL && l->listen.text != NULL && !l->unsafe_listen &&
+        !net_addr_is_loopback(&l->listen))
+        return err_set(err, DUET_ERR_INPUT,
+                       "%s: %s %s is not on loopback or a unix socket: anyone who reaches it "
+                       "would connect with this tunnel's client certificate; listen on "
+                       "127.0.0.1, or set %s if that is intended",
+                       l->name, yaml ? "listen" : "--listen", l->listen.text,
+                       yaml ? "unsafe_listen: true" : "--unsafe-listen");
+    return 0;
 }
 
 static int
@@ -305,7 +372,9 @@ enum {
     F_MODE, F_ADMIN, F_LOG, F_VERIFY, F_TLS12, F_ALPN, F_XFCC, F_PPV2, F_UNSAFE, F_UP_CERT,
     F_UP_KEY, F_UP_CACERT, F_UP_NAME, F_WORKERS, F_HS_TIMEOUT, F_IDLE_TIMEOUT, F_MAX_CONNS,
     F_MAX_HEADER, F_CONFIG, F_CHECK, F_SERVER_NAME, F_VERIFY_URI, F_DENY, F_INSECURE_KEY, F_HELP,
-    F_FAIL_BURST, F_FAIL_RATE, F_NO_TICKETS, F_TICKET_KEYS, F_UP_KEEPALIVE
+    F_FAIL_BURST, F_FAIL_RATE, F_NO_TICKETS, F_TICKET_KEYS, F_UP_KEEPALIVE,
+    F_THROTTLE_EXEMPT, F_CONNECT_TIMEOUT, F_REUSE_PORT, F_UNSAFE_LISTEN,
+    F_FWD_HEADERS, F_HEAD_TIMEOUT
 };
 
 static int
@@ -346,7 +415,11 @@ proxy_usage(FILE *out, enum proxy_role role)
                 "                  [--crl-expired reject|warn] [--upstream-cert F --upstream-key F]\n"
                 "                  [--upstream-cacert F] [--upstream-name NAME] [--workers N]\n"
                 "                  [--handshake-timeout 10s] [--idle-timeout 5m] [--max-conns N]\n"
+                "                  [--request-header-timeout 10s] [--forwarded-headers set|append]\n"
                 "                  [--max-header-size BYTES] [--upstream-keepalive N]\n"
+                "                  [--connect-timeout 5s] [--failed-handshake-burst N]\n"
+                "                  [--failed-handshake-rate R] [--throttle-exempt CIDR]...\n"
+                "                  [--reuse-port]\n"
                 "       duet proxy --config proxy.yaml [--check]\n"
                 "PATTERN: uri:GLOB dns:GLOB ip:ADDR email:GLOB cn:GLOB ou:GLOB o:GLOB issuer:GLOB any\n");
     else
@@ -354,7 +427,8 @@ proxy_usage(FILE *out, enum proxy_role role)
                 "usage: duet tunnel --listen 127.0.0.1:PORT|unix:PATH --target HOST:PORT --cert F --key F\n"
                 "                   --cacert ROOTS.pem --server-name NAME [--verify-uri PATTERN]...\n"
                 "                   [--crl CRL.pem]... [--alpn LIST] [--tls12] [--admin ADDR:PORT]\n"
-                "                   [--log FILE] [--workers N]\n"
+                "                   [--log FILE] [--workers N] [--connect-timeout 5s]\n"
+                "                   [--unsafe-listen] [--reuse-port]\n"
                 "       duet tunnel --config tunnel.yaml [--check]\n");
 }
 
@@ -381,6 +455,8 @@ proxy_cfg_from_args(int argc, char **argv, enum proxy_role role, struct proxy_cf
         {"ticket-keys", required_argument, NULL, F_TICKET_KEYS},
         {"alpn", required_argument, NULL, F_ALPN},
         {"client-cert-header", required_argument, NULL, F_XFCC},
+        {"forwarded-headers", required_argument, NULL, F_FWD_HEADERS},
+        {"request-header-timeout", required_argument, NULL, F_HEAD_TIMEOUT},
         {"proxy-protocol", no_argument, NULL, F_PPV2},
         {"unsafe-target", no_argument, NULL, F_UNSAFE},
         {"upstream-cert", required_argument, NULL, F_UP_CERT},
@@ -395,6 +471,10 @@ proxy_cfg_from_args(int argc, char **argv, enum proxy_role role, struct proxy_cf
         {"upstream-keepalive", required_argument, NULL, F_UP_KEEPALIVE},
         {"failed-handshake-burst", required_argument, NULL, F_FAIL_BURST},
         {"failed-handshake-rate", required_argument, NULL, F_FAIL_RATE},
+        {"throttle-exempt", required_argument, NULL, F_THROTTLE_EXEMPT},
+        {"connect-timeout", required_argument, NULL, F_CONNECT_TIMEOUT},
+        {"reuse-port", no_argument, NULL, F_REUSE_PORT},
+        {"unsafe-listen", no_argument, NULL, F_UNSAFE_LISTEN},
         {"config", required_argument, NULL, F_CONFIG},
         {"check", no_argument, NULL, F_CHECK},
         {"server-name", required_argument, NULL, F_SERVER_NAME},
@@ -548,6 +628,18 @@ proxy_cfg_from_args(int argc, char **argv, enum proxy_role role, struct proxy_cf
                 goto out;
             }
             break;
+        case F_FWD_HEADERS:
+            if (http_fwd_mode_parse(v, &l->forwarded, err) != 0) {
+                err_prefix(err, "--forwarded-headers");
+                goto out;
+            }
+            break;
+        case F_HEAD_TIMEOUT:
+            lflag = false;
+            if (parse_duration_ms("--request-header-timeout", v, &out->head_timeout_ms, err) !=
+                0)
+                goto out;
+            break;
         case F_PPV2:
             l->proxy_protocol = true;
             break;
@@ -622,6 +714,26 @@ proxy_cfg_from_args(int argc, char **argv, enum proxy_role role, struct proxy_cf
             lflag = false;
             if (parse_duration_ms("--idle-timeout", v, &out->idle_timeout_ms, err) != 0)
                 goto out;
+            break;
+        case F_CONNECT_TIMEOUT:
+            lflag = false;
+            if (parse_duration_ms("--connect-timeout", v, &out->connect_timeout_ms, err) != 0)
+                goto out;
+            break;
+        case F_THROTTLE_EXEMPT:
+            lflag = false;
+            if (role != ROLE_SERVER)
+                goto unknown;
+            if (add_throttle_exempt(out, "--throttle-exempt", v, err) != 0)
+                goto out;
+            break;
+        case F_REUSE_PORT:
+            l->reuse_port = true;
+            break;
+        case F_UNSAFE_LISTEN:
+            if (role != ROLE_TUNNEL)
+                goto unknown;
+            l->unsafe_listen = true;
             break;
         case F_MAX_CONNS:
         case F_MAX_HEADER: {
@@ -716,6 +828,9 @@ proxy_cfg_from_args(int argc, char **argv, enum proxy_role role, struct proxy_cf
             case F_IDLE_TIMEOUT:
                 file.idle_timeout_ms = out->idle_timeout_ms;
                 break;
+            case F_HEAD_TIMEOUT:
+                file.head_timeout_ms = out->head_timeout_ms;
+                break;
             case F_MAX_CONNS:
                 file.max_conns = out->max_conns;
                 break;
@@ -730,6 +845,17 @@ proxy_cfg_from_args(int argc, char **argv, enum proxy_role role, struct proxy_cf
                 break;
             case F_UP_KEEPALIVE:
                 file.upstream_keepalive = out->upstream_keepalive;
+                break;
+            case F_CONNECT_TIMEOUT:
+                file.connect_timeout_ms = out->connect_timeout_ms;
+                break;
+            case F_THROTTLE_EXEMPT:
+                /* The flags' list replaces the file's. */
+                free(file.throttle_exempt);
+                file.throttle_exempt = out->throttle_exempt;
+                file.nthrottle_exempt = out->nthrottle_exempt;
+                out->throttle_exempt = NULL;
+                out->nthrottle_exempt = 0;
                 break;
             case F_INSECURE_KEY:
                 file.insecure_key_mode = true;
@@ -762,9 +888,12 @@ proxy_cfg_from_args(int argc, char **argv, enum proxy_role role, struct proxy_cf
             goto out;
     }
     if (l->verify_optional && l->policy.nrules == 0) {
-        /* Optional verification forwards identities; with no rule every request is allowed. */
-        const char *any = "any";
-        if (policy_add_rule(&l->policy, "verify-optional", true, &any, 1, NULL, 0, NULL, NULL,
+        /*
+         * Optional verification forwards identities; with no rule every client is
+         * allowed, with a certificate or without (migration).
+         */
+        static const char *const everyone[] = {"any", "anonymous"};
+        if (policy_add_rule(&l->policy, "verify-optional", true, everyone, 2, NULL, 0, NULL, NULL,
                             err) != 0)
             goto out;
     }
@@ -773,7 +902,7 @@ proxy_cfg_from_args(int argc, char **argv, enum proxy_role role, struct proxy_cf
                             l->nverify_uris, NULL, 0, NULL, NULL, err) != 0)
             goto out;
     }
-    if (validate_listener(out, l, err) != 0)
+    if (check_exposure(out, l, false, err) != 0 || validate_listener(out, l, err) != 0)
         goto out;
     rc = 0;
 out:
@@ -949,6 +1078,22 @@ l_unsafe(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err
 }
 
 static int
+l_reuse_port(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err)
+{
+    return ycfg_bool(y, v, p, &((struct lctx *)t)->l->reuse_port, err);
+}
+
+static int
+l_unsafe_listen(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err)
+{
+    struct lctx *c = t;
+
+    if (c->cfg->role != ROLE_TUNNEL)
+        return ycfg_error(y, v, p, err, "unsafe_listen is a setting of duet tunnel only");
+    return ycfg_bool(y, v, p, &c->l->unsafe_listen, err);
+}
+
+static int
 l_alpn(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err)
 {
     struct lctx *c = t;
@@ -968,6 +1113,17 @@ l_alpn(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *
     }
     strv_free(items, n);
     return c->l->alpn != NULL ? 0 : err_nomem(err);
+}
+
+static int
+l_fwd(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err)
+{
+    struct duet_err e;
+
+    if (ycfg_scalar(v) == NULL ||
+        http_fwd_mode_parse(ycfg_scalar(v), &((struct lctx *)t)->l->forwarded, &e) != 0)
+        return ycfg_error(y, v, p, err, "expected set or append");
+    return 0;
 }
 
 static int
@@ -1165,6 +1321,7 @@ static const struct ycfg_key listener_keys[] = {
     {"ticket_keys", l_ticket_keys, false},
     {"alpn", l_alpn, false},
     {"client_cert_header", l_xfcc, false},
+    {"forwarded_headers", l_fwd, false},
     {"proxy_protocol", l_ppv2, false},
     {"unsafe_target", l_unsafe, false},
     {"target", l_targets, true},
@@ -1172,6 +1329,8 @@ static const struct ycfg_key listener_keys[] = {
     {"rules", l_rules, false},
     {"server_name", l_server_name, false},
     {"verify_uri", l_verify_uri, false},
+    {"reuse_port", l_reuse_port, false},
+    {"unsafe_listen", l_unsafe_listen, false},
     {NULL, NULL, false},
 };
 
@@ -1211,12 +1370,12 @@ c_listeners(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_
                             l->nverify_uris, NULL, 0, NULL, NULL, err) != 0)
             return -1;
         if (c->role == ROLE_SERVER && l->verify_optional && l->policy.nrules == 0) {
-            const char *any = "any";
-            if (policy_add_rule(&l->policy, "verify-optional", true, &any, 1, NULL, 0, NULL, NULL,
-                                err) != 0)
+            static const char *const everyone[] = {"any", "anonymous"};
+            if (policy_add_rule(&l->policy, "verify-optional", true, everyone, 2, NULL, 0, NULL,
+                                NULL, err) != 0)
                 return -1;
         }
-        if (validate_listener(c, l, err) != 0)
+        if (check_exposure(c, l, true, err) != 0 || validate_listener(c, l, err) != 0)
             return ycfg_error(y, ln, path, err, "%s", err->msg);
     }
     return 0;
@@ -1264,12 +1423,59 @@ lim_hs(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *
 }
 
 static int
+lim_head(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err)
+{
+    struct duet_err e;
+    if (ycfg_scalar(v) == NULL ||
+        parse_duration_ms(p, ycfg_scalar(v), &((struct proxy_cfg *)t)->head_timeout_ms, &e) != 0)
+        return ycfg_error(y, v, p, err, "expected a duration such as 10s");
+    return 0;
+}
+
+static int
 lim_idle(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err)
 {
     struct duet_err e;
     if (ycfg_scalar(v) == NULL ||
         parse_duration_ms(p, ycfg_scalar(v), &((struct proxy_cfg *)t)->idle_timeout_ms, &e) != 0)
         return ycfg_error(y, v, p, err, "expected a duration such as 5m");
+    return 0;
+}
+
+static int
+lim_connect(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err)
+{
+    struct duet_err e;
+    if (ycfg_scalar(v) == NULL ||
+        parse_duration_ms(p, ycfg_scalar(v), &((struct proxy_cfg *)t)->connect_timeout_ms, &e) != 0)
+        return ycfg_error(y, v, p, err, "expected a duration such as 5s or 500ms");
+    return 0;
+}
+
+static int
+lim_exempt(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err)
+{
+    struct proxy_cfg *c = t;
+    char **items = NULL;
+    size_t n = 0;
+    struct duet_err e;
+
+    if (c->role != ROLE_SERVER)
+        return ycfg_error(y, v, p, err, "throttle_exempt is a setting of duet proxy only");
+    if (ycfg_scalar(v) != NULL) {
+        if (add_throttle_exempt(c, "throttle_exempt", ycfg_scalar(v), &e) != 0)
+            return ycfg_error(y, v, p, err, "%s", e.msg);
+        return 0;
+    }
+    if (ycfg_strings(y, v, p, &items, &n, err) != 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (add_throttle_exempt(c, "throttle_exempt", items[i], &e) != 0) {
+            strv_free(items, n);
+            return ycfg_error(y, v, p, err, "%s", e.msg);
+        }
+    }
+    strv_free(items, n);
     return 0;
 }
 
@@ -1334,11 +1540,14 @@ lim_up_keepalive(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct 
 static const struct ycfg_key limit_keys[] = {
     {"handshake_timeout", lim_hs, false},
     {"idle_timeout", lim_idle, false},
+    {"request_header_timeout", lim_head, false},
     {"max_connections", lim_conns, false},
     {"max_header_bytes", lim_header, false},
     {"failed_handshake_burst", lim_burst, false},
     {"failed_handshakes_per_second", lim_rate, false},
     {"upstream_keepalive", lim_up_keepalive, false},
+    {"connect_timeout", lim_connect, false},
+    {"throttle_exempt", lim_exempt, false},
     {NULL, NULL, false},
 };
 

@@ -17,6 +17,8 @@
 #include "lib/policy.h"
 #include "lib/tls.h"
 #include "lib/xfcc.h"
+#include "proxy/http.h"
+#include "proxy/throttle.h"
 
 enum proxy_mode { MODE_HTTP = 0, MODE_TCP };
 enum proxy_role { ROLE_SERVER = 0, ROLE_TUNNEL };
@@ -57,6 +59,7 @@ struct listener_cfg {
     bool unsafe_target;
     bool proxy_protocol;
     enum xfcc_mode xfcc;
+    enum http_fwd_mode forwarded; /* http mode: the client's X-Forwarded-For/Forwarded */
     /* Optional mTLS to the upstream (server role). */
     char *up_cert, *up_key, *up_cacert, *up_name;
     /* Tunnel: the server's name and SPIFFE patterns it must match. */
@@ -64,6 +67,8 @@ struct listener_cfg {
     char **verify_uris;
     size_t nverify_uris;
     struct policy policy;
+    bool reuse_port;    /* share the port with another process (SO_REUSEPORT across processes) */
+    bool unsafe_listen; /* tunnel: a plaintext listen address that is not on loopback */
 };
 
 struct proxy_cfg {
@@ -77,11 +82,15 @@ struct proxy_cfg {
     int workers;
     int handshake_timeout_ms;
     int idle_timeout_ms;
+    int head_timeout_ms; /* http mode: a request head must arrive within this, from its first byte */
     long max_conns;
     size_t max_header_bytes;
     int upstream_keepalive; /* http mode: idle upstream connections kept per worker and target */
     double fail_per_second; /* per-IP failed-handshake token bucket */
     double fail_burst;
+    struct throttle_cidr *throttle_exempt; /* never throttled */
+    size_t nthrottle_exempt;
+    int connect_timeout_ms; /* connecting to an upstream, with its TLS handshake */
     bool insecure_key_mode;
 };
 

@@ -1,6 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * http.c - path normalisation and upstream request heads; see http.h.
+ * http.c - the request path of the proxy's http mode without sockets: the
+ * strict head scanner, the reader behind http-parser's callbacks, the checks
+ * of what a head means, path normalisation, the decision and the head sent
+ * upstream; see http.h.
+ *
+ * The rule throughout: parse the client's bytes strictly, decide on what was
+ * parsed, and rebuild what goes upstream from the parsed values.  Nothing
+ * the client wrote about framing (Content-Length, Transfer-Encoding), Host or
+ * identity is copied through, so an upstream with a lenient parser cannot be
+ * shown a different request from the one the policy allowed (RFC 9112 11.2,
+ * request smuggling).
  *
  * Normalising before authorization closes the classic gap where a rule on
  * /hr/ is bypassed with /hr/../customers/ or /%68r/: the policy decides on
@@ -9,6 +19,10 @@
 #include "proxy/http.h"
 
 #include <ctype.h>
+#include <stdarg.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,6 +151,339 @@ out:
     return rc;
 }
 
+/* --- the strict head scanner ------------------------------------------------------------------ */
+
+enum {
+    SC_START = 0, /* before the request line; empty lines are skipped (RFC 9112 2.2) */
+    SC_START_LF,
+    SC_METHOD,
+    SC_TARGET_FIRST,
+    SC_TARGET,
+    SC_VERSION,
+    SC_LINE_LF,
+    SC_FIELD_FIRST,
+    SC_NAME,
+    SC_VALUE,
+    SC_VALUE_LF,
+    SC_END_LF,
+    SC_DONE,
+    SC_ERROR
+};
+
+/* RFC 9110 5.6.2: tchar. */
+static bool
+tchar(unsigned char c)
+{
+    static const char extra[] = "!#$%&'*+-.^_`|~";
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c != 0 && strchr(extra, c) != NULL);
+}
+
+bool
+http_is_token(const char *s)
+{
+    if (s == NULL || *s == '\0')
+        return false;
+    for (; *s; s++) {
+        if (!tchar((unsigned char)*s))
+            return false;
+    }
+    return true;
+}
+
+void
+http_scan_init(struct http_scan *s, size_t max_bytes)
+{
+    memset(s, 0, sizeof(*s));
+    s->state = SC_START;
+    s->max = max_bytes;
+}
+
+/* A byte in words for an error message. */
+static void
+byte_text(unsigned char c, char *buf, size_t len)
+{
+    if (c == '\r')
+        snprintf(buf, len, "CR");
+    else if (c == '\n')
+        snprintf(buf, len, "LF");
+    else if (c == ' ')
+        snprintf(buf, len, "a space");
+    else if (c == '\t')
+        snprintf(buf, len, "a tab");
+    else if (c > 0x20 && c < 0x7f)
+        snprintf(buf, len, "'%c'", c);
+    else
+        snprintf(buf, len, "byte 0x%02x", c);
+}
+
+static int
+scan_fail(struct http_scan *s, int code, int *status, struct duet_err *err, const char *what,
+          unsigned char c)
+{
+    char b[16];
+
+    byte_text(c, b, sizeof(b));
+    s->state = SC_ERROR;
+    *status = code;
+    return err_set(err, DUET_ERR_INPUT, "malformed request head at byte %zu: %s, found %s",
+                   s->bytes, what, b);
+}
+
+/* Feed the scanner; see http.h. */
+int
+http_scan_feed(struct http_scan *s, const char *p, size_t n, size_t *used, int *status,
+               struct duet_err *err)
+{
+    static const char version[] = "HTTP/";
+
+    *used = 0;
+    *status = 0;
+    if (s->state == SC_DONE)
+        return 1;
+    if (s->state == SC_ERROR) {
+        *status = 400;
+        return err_set(err, DUET_ERR_INPUT, "malformed request head");
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (++s->bytes > s->max) {
+            s->state = SC_ERROR;
+            *status = 431;
+            return err_set(err, DUET_ERR_INPUT, "the request head is larger than %zu bytes",
+                           s->max);
+        }
+        switch (s->state) {
+        case SC_START:
+            if (c == '\r')
+                s->state = SC_START_LF;
+            else if (tchar(c))
+                s->state = SC_METHOD;
+            else
+                return scan_fail(s, 400, status, err, "expected a method (a token)", c);
+            break;
+        case SC_START_LF:
+            if (c != '\n')
+                return scan_fail(s, 400, status, err, "expected LF after CR", c);
+            s->state = SC_START;
+            break;
+        case SC_METHOD:
+            if (c == ' ')
+                s->state = SC_TARGET_FIRST;
+            else if (!tchar(c))
+                return scan_fail(s, 400, status, err,
+                                 "expected a method (a token) and one space", c);
+            break;
+        case SC_TARGET_FIRST:
+        case SC_TARGET:
+            if (c > 0x20 && c < 0x7f) {
+                s->state = SC_TARGET;
+            } else if (c == ' ' && s->state == SC_TARGET) {
+                s->state = SC_VERSION;
+                s->vpos = 0;
+            } else {
+                return scan_fail(s, 400, status, err,
+                                 s->state == SC_TARGET_FIRST
+                                     ? "expected a request target after one space"
+                                     : "expected a request target, one space and HTTP/1.1",
+                                 c);
+            }
+            break;
+        case SC_VERSION:
+            /* "HTTP/" DIGIT "." DIGIT CR */
+            if (s->vpos < 5 ? c != (unsigned char)version[s->vpos]
+                            : s->vpos == 6   ? c != '.'
+                              : s->vpos == 8 ? c != '\r'
+                                             : !(c >= '0' && c <= '9'))
+                return scan_fail(s, 400, status, err, "expected HTTP/x.y and CRLF", c);
+            if (s->vpos == 5)
+                s->major = (unsigned char)(c - '0');
+            if (s->vpos == 7)
+                s->minor = (unsigned char)(c - '0');
+            if (s->vpos == 8) {
+                if (s->major != 1 || s->minor > 1) {
+                    s->state = SC_ERROR;
+                    *status = 505;
+                    return err_set(err, DUET_ERR_INPUT,
+                                   "HTTP/%u.%u is not supported; expected HTTP/1.1 or HTTP/1.0",
+                                   s->major, s->minor);
+                }
+                s->state = SC_LINE_LF;
+            }
+            s->vpos++;
+            break;
+        case SC_LINE_LF:
+        case SC_VALUE_LF:
+            if (c != '\n')
+                return scan_fail(s, 400, status, err, "expected LF after CR", c);
+            s->state = SC_FIELD_FIRST;
+            break;
+        case SC_FIELD_FIRST:
+            if (c == '\r')
+                s->state = SC_END_LF;
+            else if (tchar(c))
+                s->state = SC_NAME;
+            else if (c == ' ' || c == '\t')
+                return scan_fail(s, 400, status, err,
+                                 "a field line may not start with whitespace (obsolete line "
+                                 "folding, RFC 9112 5.2)",
+                                 c);
+            else
+                return scan_fail(s, 400, status, err, "expected a header name (a token)", c);
+            break;
+        case SC_NAME:
+            if (c == ':')
+                s->state = SC_VALUE;
+            else if (!tchar(c))
+                return scan_fail(s, 400, status, err,
+                                 "expected a header name (a token) followed directly by ':'", c);
+            break;
+        case SC_VALUE:
+            if (c == '\r')
+                s->state = SC_VALUE_LF;
+            else if (c != '\t' && (c < 0x20 || c == 0x7f))
+                return scan_fail(s, 400, status, err,
+                                 "expected visible characters, spaces or tabs in a header value",
+                                 c);
+            break;
+        case SC_END_LF:
+            if (c != '\n')
+                return scan_fail(s, 400, status, err, "expected LF after CR", c);
+            s->state = SC_DONE;
+            *used = i + 1;
+            return 1;
+        default:
+            return scan_fail(s, 400, status, err, "internal scanner state", c);
+        }
+    }
+    *used = n;
+    return 0;
+}
+
+/* --- the reader behind http-parser's callbacks ------------------------------------------------ */
+
+void
+http_reader_reset(struct http_reader *rd)
+{
+    for (size_t i = 0; i < rd->nhdrs; i++) {
+        free(rd->hdrs[i].name);
+        free(rd->hdrs[i].value);
+    }
+    rd->nhdrs = 0;
+    free(rd->url);
+    rd->url = NULL;
+    rd->url_len = 0;
+    rd->last_was_value = false;
+    rd->head_bytes = 0;
+    rd->too_large = false;
+    rd->nomem = false;
+    http_scan_init(&rd->scan, rd->max_head);
+}
+
+void
+http_reader_clear(struct http_reader *rd)
+{
+    http_reader_reset(rd);
+    free(rd->hdrs);
+    rd->hdrs = NULL;
+    rd->hcap = 0;
+}
+
+static int
+append(char **dst, size_t *len, const char *at, size_t n)
+{
+    char *nd = realloc(*dst, *len + n + 1);
+
+    if (nd == NULL)
+        return -1;
+    memcpy(nd + *len, at, n);
+    *len += n;
+    nd[*len] = '\0';
+    *dst = nd;
+    return 0;
+}
+
+static bool
+head_limit(struct http_reader *rd, size_t n)
+{
+    rd->head_bytes += n;
+    if (rd->head_bytes > rd->max_head) {
+        rd->too_large = true;
+        return true;
+    }
+    return false;
+}
+
+int
+http_reader_on_url(http_parser *p, const char *at, size_t n)
+{
+    struct http_reader *rd = p->data;
+
+    if (head_limit(rd, n))
+        return -1;
+    if (append(&rd->url, &rd->url_len, at, n) != 0) {
+        rd->nomem = true;
+        return -1;
+    }
+    return 0;
+}
+
+int
+http_reader_on_header_field(http_parser *p, const char *at, size_t n)
+{
+    struct http_reader *rd = p->data;
+
+    if (head_limit(rd, n))
+        return -1;
+    if (rd->nhdrs == 0 || rd->last_was_value) {
+        if (rd->nhdrs == rd->hcap) {
+            size_t cap = rd->hcap ? rd->hcap * 2 : 16;
+            struct http_header *nh = realloc(rd->hdrs, cap * sizeof(*nh));
+            if (nh == NULL) {
+                rd->nomem = true;
+                return -1;
+            }
+            rd->hdrs = nh;
+            rd->hcap = cap;
+        }
+        rd->hdrs[rd->nhdrs].name = NULL;
+        rd->hdrs[rd->nhdrs].value = NULL;
+        rd->nhdrs++;
+        rd->last_was_value = false;
+    }
+    size_t len = rd->hdrs[rd->nhdrs - 1].name ? strlen(rd->hdrs[rd->nhdrs - 1].name) : 0;
+    if (append(&rd->hdrs[rd->nhdrs - 1].name, &len, at, n) != 0) {
+        rd->nomem = true;
+        return -1;
+    }
+    return 0;
+}
+
+int
+http_reader_on_header_value(http_parser *p, const char *at, size_t n)
+{
+    struct http_reader *rd = p->data;
+    struct http_header *h;
+    size_t len;
+
+    if (head_limit(rd, n) || rd->nhdrs == 0)
+        return -1;
+    h = &rd->hdrs[rd->nhdrs - 1];
+    rd->last_was_value = true;
+    len = h->value ? strlen(h->value) : 0;
+    if (h->value == NULL && n == 0 && (h->value = strdup("")) == NULL) {
+        rd->nomem = true;
+        return -1;
+    }
+    if (n > 0 && append(&h->value, &len, at, n) != 0) {
+        rd->nomem = true;
+        return -1;
+    }
+    return 0;
+}
+
+/* --- what a head means ------------------------------------------------------------------------ */
+
 const char *
 http_header_get(const struct http_header *h, size_t n, const char *name)
 {
@@ -147,43 +494,274 @@ http_header_get(const struct http_header *h, size_t n, const char *name)
     return NULL;
 }
 
-/* Whether the Connection header lists this name. */
+/* Header names compared as upstreams that fold '_' into '-' (CGI, WSGI) would. */
 static bool
-named_by_connection(const struct http_request *r, const char *name)
+name_folds_to(const char *name, const char *lower_dashed)
 {
-    for (size_t i = 0; i < r->nheaders; i++) {
-        if (strcasecmp(r->headers[i].name, "connection") != 0)
-            continue;
-        const char *p = r->headers[i].value;
-        size_t n = strlen(name);
-        while (*p) {
-            while (*p == ' ' || *p == ',' || *p == '\t')
-                p++;
-            const char *e = p;
-            while (*e && *e != ',' && *e != ' ' && *e != '\t')
-                e++;
-            if ((size_t)(e - p) == n && strncasecmp(p, name, n) == 0)
-                return true;
-            p = e;
-        }
+    for (; *name && *lower_dashed; name++, lower_dashed++) {
+        char c = *name == '_' ? '-' : (char)tolower((unsigned char)*name);
+        if (c != *lower_dashed)
+            return false;
+    }
+    return *name == '\0' && *lower_dashed == '\0';
+}
+
+/* A value with the optional whitespace around it removed (RFC 9110 5.5), in buf. */
+static const char *
+trim_ows(const char *v, char *buf, size_t len)
+{
+    size_t n;
+
+    while (*v == ' ' || *v == '\t')
+        v++;
+    n = strlen(v);
+    while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+        n--;
+    if (n >= len)
+        n = len - 1;
+    memcpy(buf, v, n);
+    buf[n] = '\0';
+    return buf;
+}
+
+/* Calls fn for each comma-separated element of a list value (RFC 9110 5.6.1); stops at true. */
+static bool
+list_any(const char *v, bool (*fn)(const char *el, size_t n, void *arg), void *arg)
+{
+    while (*v) {
+        while (*v == ' ' || *v == '\t' || *v == ',')
+            v++;
+        const char *e = v;
+        while (*e && *e != ',')
+            e++;
+        size_t n = (size_t)(e - v);
+        while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+            n--;
+        if (n > 0 && fn(v, n, arg))
+            return true;
+        v = e;
     }
     return false;
 }
 
 static bool
-hop_by_hop(const struct http_request *r, const char *name)
+el_equals(const char *el, size_t n, void *arg)
 {
-    static const char *const hop[] = {"connection",       "keep-alive", "te",
-                                      "trailer",          "upgrade",    "x-forwarded-for",
-                                      "x-forwarded-proto"};
-    for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++) {
-        if (strcasecmp(name, hop[i]) == 0)
+    const char *want = arg;
+    return strlen(want) == n && strncasecmp(el, want, n) == 0;
+}
+
+static bool
+el_is_framing(const char *el, size_t n, void *arg)
+{
+    static const char *const names[] = {"host", "content-length", "transfer-encoding"};
+    char buf[32];
+
+    (void)arg;
+    if (n >= sizeof(buf))
+        return false;
+    memcpy(buf, el, n);
+    buf[n] = '\0';
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (name_folds_to(buf, names[i]))
+            return true;
+    }
+    return false;
+}
+
+/* RFC 9110 7.2 / RFC 3986 3.2.2: uri-host [ ":" port ]; an empty value is allowed. */
+static bool
+valid_host(const char *h)
+{
+    const char *p = h;
+
+    if (*p == '[') {
+        const char *e = strchr(p, ']');
+        char buf[INET6_ADDRSTRLEN + 1];
+        struct in6_addr a6;
+        if (e == NULL || (size_t)(e - p - 1) >= sizeof(buf))
+            return false;
+        memcpy(buf, p + 1, (size_t)(e - p - 1));
+        buf[e - p - 1] = '\0';
+        if (inet_pton(AF_INET6, buf, &a6) != 1)
+            return false;
+        p = e + 1;
+    } else {
+        /*
+         * A reg-name of letters, digits, '-', '_' and '.' in non-empty labels
+         * (one trailing '.' allowed): RFC 3986 also allows percent-encoding
+         * and sub-delims, which no real host name uses and which would let
+         * "adm%69n.corp" slip past a rule on admin.corp.
+         */
+        const char *label = p;
+        for (; *p && *p != ':'; p++) {
+            unsigned char c = (unsigned char)*p;
+            if (c == '.') {
+                if (p == label)
+                    return false;
+                label = p + 1;
+            } else if (!(isalnum(c) || c == '-' || c == '_')) {
+                return false;
+            }
+        }
+    }
+    if (*p == ':') {
+        p++;
+        size_t digits = strspn(p, "0123456789");
+        if (digits > 5 || p[digits] != '\0')
+            return false;
+        return true;
+    }
+    return *p == '\0';
+}
+
+static int check_fail(int code, int *status, struct duet_err *err, const char *fmt, ...)
+    PRINTF_LIKE(4, 5);
+
+static int
+check_fail(int code, int *status, struct duet_err *err, const char *fmt, ...)
+{
+    char msg[DUET_ERR_MSG_MAX];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    *status = code;
+    return err_set(err, DUET_ERR_INPUT, "%s", msg);
+}
+
+/* Check a parsed head and fill host and framing; see http.h. */
+int
+http_request_check(struct http_request *r, int *status, struct duet_err *err)
+{
+    const char *cl = NULL;
+    int nhost = 0, ncl = 0, nte = 0;
+    bool chunked = false;
+
+    *status = 0;
+    r->host = NULL;
+    r->framing = HTTP_BODY_NONE;
+    r->content_length = 0;
+    for (size_t i = 0; i < r->nheaders; i++) {
+        const struct http_header *h = &r->headers[i];
+        char buf[64];
+        if (!http_is_token(h->name))
+            return check_fail(400, status, err,
+                              "header name \"%s\" is not a token (RFC 9110 5.1)", h->name);
+        if (strpbrk(h->value, "\r\n") != NULL)
+            return check_fail(400, status, err, "header %s: CR or LF in the value", h->name);
+        if (strcasecmp(h->name, "host") == 0) {
+            nhost++;
+            r->host = h->value;
+        } else if (strcasecmp(h->name, "content-length") == 0) {
+            ncl++;
+            cl = h->value;
+        } else if (strcasecmp(h->name, "transfer-encoding") == 0) {
+            nte++;
+            if (strcasecmp(trim_ows(h->value, buf, sizeof(buf)), "chunked") == 0) {
+                chunked = true;
+            } else {
+                *status = 501;
+                return err_set(err, DUET_ERR_INPUT,
+                               "Transfer-Encoding \"%.64s\" is not supported; expected chunked",
+                               h->value);
+            }
+        } else if (name_folds_to(h->name, "host") || name_folds_to(h->name, "content-length") ||
+                   name_folds_to(h->name, "transfer-encoding")) {
+            return check_fail(400, status, err,
+                              "header name \"%s\" is ambiguous: it differs from a framing or "
+                              "Host header only by '_'",
+                              h->name);
+        } else if (strcasecmp(h->name, "connection") == 0 && list_any(h->value, el_is_framing,
+                                                                        NULL)) {
+            return check_fail(400, status, err,
+                              "Connection may not name Host, Content-Length or "
+                              "Transfer-Encoding (\"%s\")",
+                              h->value);
+        }
+    }
+    if (nhost > 1)
+        return check_fail(400, status, err, "more than one Host header");
+    if (nhost == 0 && !(r->http_major == 1 && r->http_minor == 0))
+        return check_fail(400, status, err, "an HTTP/1.1 request without Host");
+    if (r->host != NULL && !valid_host(r->host))
+        return check_fail(400, status, err, "Host \"%.100s\" is not a host[:port]", r->host);
+    if (nte > 0 && (r->http_major == 1 && r->http_minor == 0))
+        return check_fail(400, status, err,
+                          "Transfer-Encoding in an HTTP/1.0 request (RFC 9112 6.1)");
+    if (nte > 1)
+        return check_fail(400, status, err, "more than one Transfer-Encoding header");
+    if (nte > 0 && ncl > 0)
+        return check_fail(400, status, err,
+                          "both Content-Length and Transfer-Encoding (RFC 9112 6.3)");
+    if (ncl > 1)
+        return check_fail(400, status, err, "more than one Content-Length header");
+    if (chunked) {
+        r->framing = HTTP_BODY_CHUNKED;
+    } else if (ncl == 1) {
+        char buf[32];
+        const char *v = trim_ows(cl, buf, sizeof(buf));
+        char *end = NULL;
+        if (*v == '\0' || strspn(v, "0123456789") != strlen(v) || strlen(v) > 18)
+            return check_fail(400, status, err,
+                              "Content-Length \"%.40s\" is not a number of bytes", cl);
+        errno = 0;
+        r->content_length = strtoull(v, &end, 10);
+        r->framing = HTTP_BODY_LENGTH;
+    }
+    return 0;
+}
+
+/* --- the forwarded head ----------------------------------------------------------------------- */
+
+/* Names the proxy sets itself or that belong to this hop, compared with case and '_' folded. */
+static bool
+dropped_name(const struct http_request *r, const char *name)
+{
+    static const char *const names[] = {
+        "connection",      "keep-alive",        "te",          "trailer",
+        "upgrade",         "host",              "content-length", "transfer-encoding",
+        "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port",
+        "forwarded",       "x-real-ip",         "x-forwarded-client-cert"};
+    char lower[8];
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (name_folds_to(name, names[i]))
             return true;
     }
     /* Proxy-* (Proxy-Connection, Proxy-Authorization, ...) is for this hop only. */
-    if (strncasecmp(name, "proxy-", 6) == 0)
+    for (size_t i = 0; i < 6 && name[i]; i++)
+        lower[i] = name[i] == '_' ? '-' : (char)tolower((unsigned char)name[i]);
+    if (strlen(name) >= 6 && memcmp(lower, "proxy-", 6) == 0)
         return true;
-    return named_by_connection(r, name);
+    /* What Connection names is for this hop only (RFC 9110 7.6.1). */
+    for (size_t i = 0; i < r->nheaders; i++) {
+        if (strcasecmp(r->headers[i].name, "connection") == 0 &&
+            list_any(r->headers[i].value, el_equals, (void *)(uintptr_t)name))
+            return true;
+    }
+    return false;
+}
+
+static bool
+value_ok(const char *v)
+{
+    return strpbrk(v, "\r\n") == NULL;
+}
+
+/* Every value of the client's headers spelled exactly `name`, joined with ", ". */
+static void
+put_joined(struct bbuf *b, const struct http_request *r, const char *name, const char *sep,
+           bool *any)
+{
+    for (size_t i = 0; i < r->nheaders; i++) {
+        if (strcasecmp(r->headers[i].name, name) != 0)
+            continue;
+        bbuf_str(b, *any ? sep : "");
+        bbuf_str(b, r->headers[i].value);
+        *any = true;
+    }
 }
 
 /* Build the upstream head; see http.h. */
@@ -194,23 +772,42 @@ http_build_upstream_head(const struct http_request *r, char **out, size_t *len,
     struct bbuf b = {0};
     char *mine = NULL;
     bool theirs = false; /* every XFCC line the client sent, joined with ',' (RFC 9110 5.3) */
-    char ver[16];
+    bool v6 = r->client_ip != NULL && strchr(r->client_ip, ':') != NULL;
+    char num[48];
 
     *out = NULL;
     *len = 0;
+    if (!http_is_token(r->method) || r->target == NULL || strpbrk(r->target, " \r\n") != NULL ||
+        (r->host != NULL && !value_ok(r->host)) || r->client_ip == NULL ||
+        !value_ok(r->client_ip))
+        return err_set(err, DUET_ERR_INPUT, "cannot forward a malformed request line or Host");
     bbuf_str(&b, r->method);
     bbuf_put(&b, " ", 1);
     bbuf_str(&b, r->target);
-    snprintf(ver, sizeof(ver), " HTTP/%d.%d\r\n", r->http_major, r->http_minor);
-    bbuf_str(&b, ver);
+    bbuf_str(&b, r->http_minor == 0 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n");
+    if (r->host != NULL) {
+        bbuf_str(&b, "Host: ");
+        bbuf_str(&b, r->host);
+        bbuf_put(&b, "\r\n", 2);
+    }
     for (size_t i = 0; i < r->nheaders; i++) {
         const struct http_header *h = &r->headers[i];
-        if (hop_by_hop(r, h->name) || strcasecmp(h->name, "x-forwarded-client-cert") == 0)
+        if (dropped_name(r, h->name))
             continue;
+        if (!http_is_token(h->name) || !value_ok(h->value)) {
+            free(b.p);
+            return err_set(err, DUET_ERR_INPUT, "cannot forward header \"%.64s\"", h->name);
+        }
         bbuf_str(&b, h->name);
         bbuf_put(&b, ": ", 2);
         bbuf_str(&b, h->value);
         bbuf_put(&b, "\r\n", 2);
+    }
+    if (r->framing == HTTP_BODY_LENGTH) {
+        snprintf(num, sizeof(num), "Content-Length: %" PRIu64 "\r\n", r->content_length);
+        bbuf_str(&b, num);
+    } else if (r->framing == HTTP_BODY_CHUNKED) {
+        bbuf_str(&b, "Transfer-Encoding: chunked\r\n");
     }
     if (r->id != NULL && r->xfcc != XFCC_FORWARD_ONLY) {
         mine = r->id_xfcc != NULL ? strdup(r->id_xfcc) : xfcc_element(r->id);
@@ -218,17 +815,18 @@ http_build_upstream_head(const struct http_request *r, char **out, size_t *len,
             free(b.p);
             return err_nomem(err);
         }
+        if (!value_ok(mine)) {
+            free(mine);
+            free(b.p);
+            return err_set(err, DUET_ERR_INPUT, "the client's identity cannot be forwarded");
+        }
     }
     /* Keep the client's copies only where the mode says so, in the order sent. */
     if (r->xfcc == XFCC_FORWARD_ONLY || r->xfcc == XFCC_APPEND_FORWARD) {
-        for (size_t i = 0; i < r->nheaders; i++) {
-            const struct http_header *h = &r->headers[i];
-            if (strcasecmp(h->name, "x-forwarded-client-cert") != 0)
-                continue;
-            bbuf_str(&b, theirs ? "," : "X-Forwarded-Client-Cert: ");
-            bbuf_str(&b, h->value);
-            theirs = true;
-        }
+        bbuf_str(&b, "X-Forwarded-Client-Cert: ");
+        put_joined(&b, r, "x-forwarded-client-cert", ",", &theirs);
+        if (!theirs)
+            b.len -= strlen("X-Forwarded-Client-Cert: ");
     }
     if (mine != NULL) {
         bbuf_str(&b, theirs ? "," : "X-Forwarded-Client-Cert: ");
@@ -236,9 +834,26 @@ http_build_upstream_head(const struct http_request *r, char **out, size_t *len,
     }
     if (theirs || mine != NULL)
         bbuf_put(&b, "\r\n", 2);
-    bbuf_str(&b, "X-Forwarded-For: ");
-    bbuf_str(&b, r->client_ip);
-    bbuf_str(&b, "\r\nX-Forwarded-Proto: https\r\n\r\n");
+    /* The forwarding headers (RFC 7239 for Forwarded; the X- ones as nginx and Envoy set them). */
+    {
+        bool any = false;
+        bbuf_str(&b, "X-Forwarded-For: ");
+        if (r->forwarded == HTTP_FWD_APPEND)
+            put_joined(&b, r, "x-forwarded-for", ", ", &any);
+        bbuf_str(&b, any ? ", " : "");
+        bbuf_str(&b, r->client_ip);
+        bbuf_str(&b, "\r\nX-Forwarded-Proto: https\r\nX-Real-IP: ");
+        bbuf_str(&b, r->client_ip);
+        bbuf_str(&b, "\r\nForwarded: ");
+        any = false;
+        if (r->forwarded == HTTP_FWD_APPEND)
+            put_joined(&b, r, "forwarded", ", ", &any);
+        bbuf_str(&b, any ? ", for=" : "for=");
+        bbuf_str(&b, v6 ? "\"[" : "");
+        bbuf_str(&b, r->client_ip);
+        bbuf_str(&b, v6 ? "]\"" : "");
+        bbuf_str(&b, ";proto=https\r\n\r\n");
+    }
     free(mine);
     if (b.oom) {
         free(b.p);
@@ -247,4 +862,116 @@ http_build_upstream_head(const struct http_request *r, char **out, size_t *len,
     *out = (char *)b.p;
     *len = b.len;
     return 0;
+}
+
+int
+http_fwd_mode_parse(const char *text, enum http_fwd_mode *out, struct duet_err *err)
+{
+    if (strcmp(text, "set") == 0)
+        *out = HTTP_FWD_SET;
+    else if (strcmp(text, "append") == 0)
+        *out = HTTP_FWD_APPEND;
+    else
+        return err_set(err, DUET_ERR_INPUT,
+                       "unknown forwarded-headers mode \"%s\"; expected set or append",
+                       text);
+    return 0;
+}
+
+/* --- the decision ----------------------------------------------------------------------------- */
+
+static void
+refuse(struct http_decision *out, int status)
+{
+    out->status = status;
+    free(out->head);
+    out->head = NULL;
+    out->head_len = 0;
+}
+
+/* Decide one request; see http.h. */
+void
+http_decide(const struct http_reader *rd, const http_parser *p, const struct http_context *ctx,
+            struct http_decision *out)
+{
+    struct http_request *r = &out->req;
+    struct policy_request pr;
+    int status = 0;
+
+    memset(out, 0, sizeof(*out));
+    snprintf(out->method, sizeof(out->method), "%s", http_method_str((enum http_method)p->method));
+    r->method = out->method;
+    r->http_major = p->http_major;
+    r->http_minor = p->http_minor;
+    r->headers = rd->hdrs;
+    r->nheaders = rd->nhdrs;
+    r->client_ip = ctx->client_ip;
+    r->id = ctx->id;
+    r->id_xfcc = ctx->id_xfcc;
+    r->xfcc = ctx->xfcc;
+    r->forwarded = ctx->forwarded;
+    for (size_t i = 0; i < rd->nhdrs; i++) {
+        if (rd->hdrs[i].name == NULL || rd->hdrs[i].value == NULL) {
+            err_set(&out->err, DUET_ERR_INPUT, "a header without a name or a value");
+            refuse(out, 400);
+            return;
+        }
+    }
+    if (p->method == HTTP_CONNECT || p->upgrade) {
+        err_set(&out->err, DUET_ERR_INPUT, "CONNECT and protocol upgrades are not supported");
+        refuse(out, 400);
+        return;
+    }
+    if (p->http_major != 1 || p->http_minor > 1) {
+        err_set(&out->err, DUET_ERR_INPUT, "HTTP/%u.%u is not supported", p->http_major,
+                p->http_minor);
+        refuse(out, 505);
+        return;
+    }
+    if (http_request_check(r, &status, &out->err) != 0) {
+        refuse(out, status);
+        return;
+    }
+    /* What the proxy will frame must be what http-parser reads the body by. */
+    if ((r->framing == HTTP_BODY_CHUNKED) != ((p->flags & F_CHUNKED) != 0) ||
+        (r->framing == HTTP_BODY_LENGTH &&
+         (!(p->flags & F_CONTENTLENGTH) || p->content_length != r->content_length)) ||
+        (r->framing == HTTP_BODY_NONE && (p->flags & F_CONTENTLENGTH))) {
+        err_set(&out->err, DUET_ERR_INPUT, "the request's framing is ambiguous");
+        refuse(out, 400);
+        return;
+    }
+    if (rd->url == NULL || http_normalize_target(rd->url, &out->target, &out->err) != 0) {
+        refuse(out, 400);
+        return;
+    }
+    if (strcmp(out->target, "*") == 0 && p->method != HTTP_OPTIONS) {
+        err_set(&out->err, DUET_ERR_INPUT, "the target * is only for OPTIONS");
+        refuse(out, 400);
+        return;
+    }
+    r->target = out->target;
+    memset(&pr, 0, sizeof(pr));
+    pr.id = ctx->id;
+    pr.method = out->method;
+    pr.host = r->host;
+    pr.path = out->target;
+    out->d = policy_decide(ctx->policy, &pr);
+    out->decided = true;
+    if (!out->d.allow) {
+        err_set(&out->err, DUET_ERR_INPUT, "denied by rule %s", out->d.rule);
+        refuse(out, 403);
+        return;
+    }
+    if (http_build_upstream_head(r, &out->head, &out->head_len, &out->err) != 0)
+        refuse(out, out->err.kind == DUET_ERR_NOMEM ? 500 : 400);
+}
+
+void
+http_decision_clear(struct http_decision *d)
+{
+    free(d->target);
+    free(d->head);
+    d->target = NULL;
+    d->head = NULL;
 }

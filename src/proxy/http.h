@@ -10,7 +10,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <stdint.h>
+
+#include <http_parser.h>
+
 #include "lib/err.h"
+#include "lib/policy.h"
 #include "lib/identity.h"
 #include "lib/xfcc.h"
 
@@ -29,6 +34,76 @@ struct http_header {
     char *value;
 };
 
+/*
+ * The strict request-head scanner (RFC 9112 2.2, 3 and 5), fed the client's
+ * bytes before http-parser sees them, so that whatever http-parser would
+ * tolerate (spaces in header names, obsolete line folding, bare LF, odd
+ * versions) never reaches a decision.  It accepts, byte by byte and without
+ * buffering:
+ *   *( CRLF ) method SP request-target SP "HTTP/" DIGIT "." DIGIT CRLF
+ *   *( token ":" *( SP / HTAB / VCHAR / obs-text ) CRLF ) CRLF
+ * and only HTTP/1.0 and HTTP/1.1 (505 for another version).
+ */
+struct http_scan {
+    unsigned char state;
+    unsigned char vpos;       /* position in "HTTP/x.y" */
+    unsigned char major, minor;
+    size_t bytes;             /* head bytes seen, leading empty lines included */
+    size_t max;               /* more than this: 431 */
+};
+
+void http_scan_init(struct http_scan *s, size_t max_bytes);
+
+/*
+ * Feed n bytes.  Returns 1 when the head ended within them (*used: the bytes
+ * up to and including its final LF), 0 when it needs more (*used = n), -1 when
+ * the bytes are not a valid head: *status is 400, 431 or 505 and err says what
+ * was expected at which byte.
+ */
+int http_scan_feed(struct http_scan *s, const char *p, size_t n, size_t *used, int *status,
+                   struct duet_err *err) MUST_CHECK;
+
+/* Whether s is an RFC 9110 token (tchar+). */
+bool http_is_token(const char *s);
+
+/*
+ * What http-parser's callbacks collect of one request head.  The proxy points
+ * http_parser.data at it and uses the three callbacks below; `owner` leads
+ * back to the connection.
+ */
+struct http_reader {
+    struct http_header *hdrs;
+    size_t nhdrs, hcap;
+    char *url;
+    size_t url_len;
+    size_t head_bytes, max_head;
+    bool last_was_value;
+    bool too_large; /* past max_head: 431 */
+    bool nomem;
+    struct http_scan scan;
+    void *owner;
+};
+
+/* Forget the previous request's head (at message begin); the scanner starts over. */
+void http_reader_reset(struct http_reader *rd);
+/* Free everything the reader holds. */
+void http_reader_clear(struct http_reader *rd);
+int http_reader_on_url(http_parser *p, const char *at, size_t n);
+int http_reader_on_header_field(http_parser *p, const char *at, size_t n);
+int http_reader_on_header_value(http_parser *p, const char *at, size_t n);
+
+/* How a request body is framed (RFC 9112 6). */
+enum http_framing { HTTP_BODY_NONE = 0, HTTP_BODY_LENGTH, HTTP_BODY_CHUNKED };
+
+/* What the proxy does with the forwarding headers a client sent itself. */
+enum http_fwd_mode {
+    HTTP_FWD_SET = 0, /* drop the client's; set X-Forwarded-For/-Proto, X-Real-IP, Forwarded */
+    HTTP_FWD_APPEND   /* keep the client's X-Forwarded-For and Forwarded, append ours */
+};
+
+/* Parse "set" or "append". */
+int http_fwd_mode_parse(const char *text, enum http_fwd_mode *out, struct duet_err *err) MUST_CHECK;
+
 /* What the proxy knows of a request when its headers are complete. */
 struct http_request {
     const char *method;
@@ -36,20 +111,79 @@ struct http_request {
     int http_major, http_minor;
     const struct http_header *headers;
     size_t nheaders;
+    const char *host;     /* the one Host value; NULL when an HTTP/1.0 request has none */
+    enum http_framing framing;
+    uint64_t content_length;
     const char *client_ip;
     const struct duet_identity *id; /* NULL when the client presented no certificate */
     const char *id_xfcc;            /* xfcc_element(id), computed once per connection; may be NULL */
     enum xfcc_mode xfcc;
+    enum http_fwd_mode forwarded;
 };
 
 /*
- * The head to send upstream: request line, the client's headers without the
- * hop-by-hop ones (Connection and what it names, Keep-Alive, Proxy-*, TE,
- * Trailer, Upgrade), X-Forwarded-For/-Proto set, X-Forwarded-Client-Cert per
- * the mode.  *out is malloc'd, *len its length.
+ * Check what a request head means once parsed (RFC 9110 / 9112) and fill
+ * r->host, r->framing and r->content_length from the headers: every name a
+ * token; exactly one Host for HTTP/1.1 (at most one for 1.0) holding a valid
+ * uri-host[:port]; at most one Content-Length, all digits; Transfer-Encoding
+ * only as one "chunked" (501 for another coding), never with Content-Length
+ * nor in HTTP/1.0; no header whose name differs from Host, Content-Length or
+ * Transfer-Encoding only by '_' for '-' (ambiguous to upstreams); Connection
+ * never naming Host, Content-Length or Transfer-Encoding.  Returns 0, or -1
+ * with *status (400 or 501) and err naming the header and what was expected.
+ */
+int http_request_check(struct http_request *r, int *status, struct duet_err *err) MUST_CHECK;
+
+/*
+ * The head to send upstream, rebuilt from what was parsed and decided, never
+ * copied: the request line with the normalised target, the one Host, the
+ * client's headers without the hop-by-hop ones (Connection and what it names,
+ * Keep-Alive, Proxy-*, TE, Trailer, Upgrade), without framing, Host and any
+ * identity or forwarding header the proxy sets (X-Forwarded-Client-Cert,
+ * X-Forwarded-For/-Proto/-Host/-Port, Forwarded, X-Real-IP, compared with
+ * case and '-'/'_' folded), then the framing the proxy decided
+ * (Content-Length or chunked), X-Forwarded-Client-Cert per the mode and the
+ * forwarding headers per r->forwarded.  Refuses a name that is not a token
+ * or a value with CR, LF or NUL.  *out is malloc'd, *len its length.
  */
 int http_build_upstream_head(const struct http_request *r, char **out, size_t *len,
                              struct duet_err *err) MUST_CHECK;
+
+/*
+ * Everything decided about one request whose head is complete: the checks of
+ * http_request_check(), agreement with http-parser's own framing, the
+ * normalised target, the policy's decision, and the forwarded head.  Shared by
+ * the proxy and the request-head fuzz target, so both run the same path.
+ */
+struct http_context {
+    const struct policy *policy;
+    const struct duet_identity *id;
+    const char *id_xfcc;
+    const char *client_ip;
+    enum xfcc_mode xfcc;
+    enum http_fwd_mode forwarded;
+};
+
+struct http_decision {
+    int status;                 /* 0: forward; else the status of the refusal */
+    bool decided;               /* the policy was asked (d is set) */
+    struct policy_decision d;
+    struct http_request req;    /* borrows from the reader and from target */
+    char method[24];
+    char *target;               /* normalised, malloc'd; NULL before normalisation */
+    char *head;                 /* the forwarded head when status == 0, malloc'd */
+    size_t head_len;
+    struct duet_err err;        /* why, when status != 0 */
+};
+
+/*
+ * Decide one request: rd and p as left by http-parser when on_headers_complete
+ * runs.  Never fails: out->status says 0 (forward out->head) or the refusal
+ * (400, 403, 500, 501).  Free with http_decision_clear().
+ */
+void http_decide(const struct http_reader *rd, const http_parser *p, const struct http_context *ctx,
+                 struct http_decision *out);
+void http_decision_clear(struct http_decision *d);
 
 /* The value of a header (first occurrence, name case-insensitive), or NULL. */
 const char *http_header_get(const struct http_header *h, size_t n, const char *name);

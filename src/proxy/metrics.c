@@ -163,21 +163,78 @@ metrics_gauge_clear(const char *name)
     pthread_mutex_unlock(&series_lock);
 }
 
+/* The length of the well-formed UTF-8 sequence at p (RFC 3629 section 4), or 0. */
+static size_t
+label_utf8(const unsigned char *p)
+{
+    size_t len = p[0] >= 0xF0 && p[0] <= 0xF4 ? 4 : p[0] >= 0xE0 ? 3 : p[0] >= 0xC2 ? 2 : 0;
+    unsigned char lo = 0x80, hi = 0xBF;
+
+    if (len == 0 || p[0] > 0xF4)
+        return 0;
+    if (p[0] == 0xE0)
+        lo = 0xA0; /* no overlong forms */
+    else if (p[0] == 0xED)
+        hi = 0x9F; /* no surrogates */
+    else if (p[0] == 0xF0)
+        lo = 0x90;
+    else if (p[0] == 0xF4)
+        hi = 0x8F; /* nothing above U+10FFFF */
+    if (p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++) {
+        if (p[i] < 0x80 || p[i] > 0xBF) /* a NUL ends the check too */
+            return 0;
+    }
+    return len;
+}
+
+/*
+ * Escape a label value for the text exposition format 0.0.4: '\' as \\, '"'
+ * as \", newline as \n.  The format has no escape for other control bytes or
+ * for bytes that are not UTF-8 (a scraper refuses the page), so those are
+ * written as the four characters \xHH (the backslash itself escaped).  A value
+ * that does not fit is cut between characters, never inside an escape or a
+ * UTF-8 sequence; buf is always NUL-terminated (len > 0).
+ */
 void
 metrics_label(char *buf, size_t len, const char *value)
 {
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)(value != NULL ? value : "");
     size_t o = 0;
 
-    for (const char *p = value != NULL ? value : ""; *p && o + 3 < len; p++) {
+    if (len == 0)
+        return;
+    while (*p) {
+        char unit[8];
+        size_t ul, used = 1;
         if (*p == '\\' || *p == '"') {
-            buf[o++] = '\\';
-            buf[o++] = *p;
+            unit[0] = '\\';
+            unit[1] = (char)*p;
+            ul = 2;
         } else if (*p == '\n') {
-            buf[o++] = '\\';
-            buf[o++] = 'n';
+            unit[0] = '\\';
+            unit[1] = 'n';
+            ul = 2;
+        } else if (*p >= 0x20 && *p < 0x7F) {
+            unit[0] = (char)*p;
+            ul = 1;
+        } else if (*p >= 0x80 && (used = label_utf8(p)) > 0) {
+            memcpy(unit, p, used);
+            ul = used;
         } else {
-            buf[o++] = *p;
+            used = 1;
+            memcpy(unit, "\\\\x", 3);
+            unit[3] = hex[*p >> 4];
+            unit[4] = hex[*p & 0xF];
+            ul = 5;
         }
+        if (ul >= len - o)
+            break;
+        memcpy(buf + o, unit, ul);
+        o += ul;
+        p += used;
     }
     buf[o] = '\0';
 }

@@ -82,19 +82,30 @@ struct gen {
     struct gen_listener *ls;
 };
 
+/*
+ * Free what gen_build made for n listeners: whole or partly built (calloc'd,
+ * so what was not made yet is NULL).  The one destroy path of a generation's
+ * listeners: gen_free, gen_build's failure and proxy_check all use it.
+ */
+static void
+gen_listeners_free(struct gen_listener *ls, size_t n)
+{
+    for (size_t i = 0; ls != NULL && i < n; i++) {
+        SSL_CTX_free(ls[i].ssl_ctx);
+        SSL_CTX_free(ls[i].up_ctx);
+        tls_ctx_info_clear(&ls[i].info);
+        free(ls[i].down_until);
+        free(ls[i].authz);
+    }
+    free(ls);
+}
+
 static void
 gen_free(struct gen *g)
 {
     if (g == NULL)
         return;
-    for (size_t i = 0; g->ls != NULL && i < g->cfg.nlisteners; i++) {
-        SSL_CTX_free(g->ls[i].ssl_ctx);
-        SSL_CTX_free(g->ls[i].up_ctx);
-        tls_ctx_info_clear(&g->ls[i].info);
-        free(g->ls[i].down_until);
-        free(g->ls[i].authz);
-    }
-    free(g->ls);
+    gen_listeners_free(g->ls, g->cfg.nlisteners);
     proxy_cfg_clear(&g->cfg);
     free(g);
 }
@@ -179,6 +190,8 @@ gen_build(struct proxy_cfg *cfg, struct gen **out, struct duet_err *err)
             o.session_tickets = !l->no_tickets;
             o.read_ahead = l->mode == MODE_HTTP; /* drained by client_pull() */
             o.ticket_keys_file = l->ticket_keys;
+            o.listener = l->name;     /* sessions resume only under this listener, */
+            o.policy = &l->policy;    /* trust and policy (see tls.c "Session binding") */
             if (tls_server_ctx_new(&o, &gl->ssl_ctx, &gl->info, err) != 0)
                 goto err_named;
             if (l->up_cacert != NULL) {
@@ -211,13 +224,8 @@ gen_build(struct proxy_cfg *cfg, struct gen **out, struct duet_err *err)
     *out = g;
     return 0;
 err:
-    for (size_t i = 0; i < cfg->nlisteners; i++) {
-        SSL_CTX_free(g->ls[i].ssl_ctx);
-        SSL_CTX_free(g->ls[i].up_ctx);
-        tls_ctx_info_clear(&g->ls[i].info);
-        free(g->ls[i].down_until);
-    }
-    free(g->ls);
+    /* cfg still belongs to the caller: only what was built here goes. */
+    gen_listeners_free(g->ls, cfg->nlisteners);
     free(g);
     return -1;
 }
@@ -230,14 +238,8 @@ proxy_check(const struct proxy_cfg *cfg, struct duet_err *err)
     /* gen_build takes ownership; build on a shallow copy and hand the memory back. */
     if (gen_build(&copy, &g, err) != 0)
         return -1;
-    memset(&g->cfg, 0, sizeof(g->cfg));
-    for (size_t i = 0; i < cfg->nlisteners; i++) {
-        SSL_CTX_free(g->ls[i].ssl_ctx);
-        SSL_CTX_free(g->ls[i].up_ctx);
-        tls_ctx_info_clear(&g->ls[i].info);
-        free(g->ls[i].down_until);
-    }
-    free(g->ls);
+    /* The configuration's memory is the caller's: free the generation without it. */
+    gen_listeners_free(g->ls, cfg->nlisteners);
     free(g);
     return 0;
 }
@@ -256,6 +258,27 @@ struct worker {
     size_t nlev;
     struct proxy *px;
     struct pooled *pool; /* idle upstream connections (http mode) */
+    struct accept_pause *pause; /* per listener: accept back-off when out of descriptors */
+};
+
+/*
+ * A listener whose accept(2) fails (EMFILE when the process is out of file
+ * descriptors, ENFILE, ENOBUFS, ENOMEM) stays readable: accepting again at
+ * once would spin the worker and flood the log.  It is disabled instead for
+ * ACCEPT_PAUSE_MIN_MS, doubling up to ACCEPT_PAUSE_MAX_MS while the errors go
+ * on; one log line a second says so.  The first accept that works again
+ * resets the delay.
+ */
+#define ACCEPT_PAUSE_MIN_MS 100
+#define ACCEPT_PAUSE_MAX_MS 1000
+
+struct accept_pause {
+    struct worker *w;
+    size_t li;           /* the listener's index */
+    struct event *timer; /* re-enables the listener */
+    int delay_ms;        /* 0: not backing off */
+    double logged;       /* monotonic seconds of the last accept_error line */
+    unsigned long errors; /* accept errors since that line */
 };
 
 struct file_sig {
@@ -266,14 +289,6 @@ struct file_sig {
     bool exists;
 };
 
-struct throttle_entry {
-    uint8_t addr[16];
-    int family;
-    double tokens;
-    double last;
-    bool used;
-};
-#define THROTTLE_SLOTS 4096
 
 struct proxy {
     pthread_mutex_t lock;
@@ -291,8 +306,7 @@ struct proxy {
     atomic_bool reloading;
     atomic_bool reload_again;
     bool crl_warned;
-    struct throttle_entry throttle[THROTTLE_SLOTS];
-    pthread_mutex_t throttle_lock;
+    struct throttle *throttle; /* failed handshakes per client address (throttle.c) */
 };
 
 static struct gen *
@@ -319,92 +333,54 @@ now_mono(void)
 /* --- per-IP failed-handshake throttle --------------------------------------- */
 
 static void
-addr_key(const struct sockaddr *sa, uint8_t key[16], int *family)
+throttle_policy_of(const struct proxy_cfg *cfg, struct throttle_policy *p)
 {
-    memset(key, 0, 16);
-    *family = sa->sa_family;
-    if (sa->sa_family == AF_INET)
-        memcpy(key, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
-    else if (sa->sa_family == AF_INET6)
-        memcpy(key, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, 16);
+    p->per_second = cfg->fail_per_second;
+    p->burst = cfg->fail_burst;
+    p->exempt = cfg->throttle_exempt;
+    p->nexempt = cfg->nthrottle_exempt;
 }
 
-static struct throttle_entry *
-throttle_slot(struct proxy *px, const struct sockaddr *sa, bool create)
-{
-    uint8_t key[16];
-    int family;
-    uint32_t h = 2166136261u;
-
-    addr_key(sa, key, &family);
-    if (family != AF_INET && family != AF_INET6)
-        return NULL;
-    for (int i = 0; i < 16; i++)
-        h = (h ^ key[i]) * 16777619u;
-    for (int probe = 0; probe < 8; probe++) {
-        struct throttle_entry *e = &px->throttle[(h + (uint32_t)probe) % THROTTLE_SLOTS];
-        if (e->used && e->family == family && memcmp(e->addr, key, 16) == 0)
-            return e;
-        if (!e->used && create) {
-            e->used = true;
-            e->family = family;
-            memcpy(e->addr, key, 16);
-            e->tokens = -1; /* filled on first use */
-            return e;
-        }
-    }
-    if (!create)
-        return NULL;
-    /* Table crowded here: reuse the home slot (forgetting an old address is safe). */
-    struct throttle_entry *e = &px->throttle[h % THROTTLE_SLOTS];
-    e->family = family;
-    memcpy(e->addr, key, 16);
-    e->tokens = -1;
-    return e;
-}
-
-static void
-throttle_refill(const struct proxy_cfg *cfg, struct throttle_entry *e, double now)
-{
-    if (e->tokens < 0) {
-        e->tokens = cfg->fail_burst;
-    } else {
-        e->tokens += (now - e->last) * cfg->fail_per_second;
-        if (e->tokens > cfg->fail_burst)
-            e->tokens = cfg->fail_burst;
-    }
-    e->last = now;
-}
-
-/* Whether this address may start a handshake now. */
+/*
+ * Whether this address may start a handshake now; a refusal is counted, and
+ * logged at most once a second per address with the number refused since.
+ */
 static bool
-throttle_allows(struct proxy *px, const struct proxy_cfg *cfg, const struct sockaddr *sa)
+conn_throttle_allows(struct proxy *px, const struct proxy_cfg *cfg, const char *listener,
+                     const struct sockaddr *sa)
 {
-    bool ok = true;
-    double now = now_mono();
+    struct throttle_policy p;
+    uint64_t report = 0;
+    char ip[INET6_ADDRSTRLEN] = "?";
 
-    pthread_mutex_lock(&px->throttle_lock);
-    struct throttle_entry *e = throttle_slot(px, sa, false);
-    if (e != NULL) {
-        throttle_refill(cfg, e, now);
-        ok = e->tokens >= 1.0;
+    throttle_policy_of(cfg, &p);
+    if (throttle_allows(px->throttle, &p, sa, now_mono(), &report))
+        return true;
+    metrics_count("duet_throttled_total", "reason=\"failed_handshakes\"", 1);
+    if (report > 0) {
+        if (sa->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, ip,
+                      sizeof(ip));
+        else if (sa->sa_family == AF_INET6)
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, ip,
+                      sizeof(ip));
+        log_event("warn", "throttled",
+                  json_pack("{s:s,s:s,s:s,s:I,s:f,s:f}", "listener", listener, "peer", ip,
+                            "reason", "too many failed handshakes from this address", "refused",
+                            (json_int_t)report, "burst", cfg->fail_burst, "per_second",
+                            cfg->fail_per_second));
     }
-    pthread_mutex_unlock(&px->throttle_lock);
-    return ok;
+    return false;
 }
 
+/* A handshake from this address failed. */
 static void
-throttle_failed(struct proxy *px, const struct proxy_cfg *cfg, const struct sockaddr *sa)
+conn_throttle_failed(struct proxy *px, const struct proxy_cfg *cfg, const struct sockaddr *sa)
 {
-    double now = now_mono();
+    struct throttle_policy p;
 
-    pthread_mutex_lock(&px->throttle_lock);
-    struct throttle_entry *e = throttle_slot(px, sa, true);
-    if (e != NULL) {
-        throttle_refill(cfg, e, now);
-        e->tokens -= 1.0;
-    }
-    pthread_mutex_unlock(&px->throttle_lock);
+    throttle_policy_of(cfg, &p);
+    throttle_failed(px->throttle, &p, sa, now_mono());
 }
 
 /* --- connections ---------------------------------------------------------- */
@@ -430,15 +406,10 @@ struct conn {
     /* HTTP */
     http_parser req_p, resp_p;
     enum req_state req_state;
-    struct http_header *hdrs;
-    size_t nhdrs, hcap;
-    char *url;
-    size_t url_len;
-    bool last_was_value;
-    size_t head_bytes;
-    bool too_large, denied, bad_request, chunked_up, head_method, keep_alive;
+    struct http_reader rd;     /* the request head being read (p->data of req_p) */
+    struct event *head_timer;  /* the request head deadline, made on first use */
+    bool chunked_up, head_method, keep_alive;
     bool resp_started;
-    char method[24];
     uint64_t up_bytes, down_bytes;
     size_t pp_len; /* PROXY header bytes at the head of the upstream output */
     char *xfcc;    /* the client's X-Forwarded-Client-Cert element, made once */
@@ -447,6 +418,9 @@ struct conn {
     bool up_keepalive; /* the last response completed and the upstream keeps the connection */
     char *retry_head;  /* a bodyless idempotent request sent on a reused connection, for a retry */
     size_t retry_len;
+    /* The idle timeout (see conn_idle_continue): bytes moved at the last check, and when. */
+    uint64_t idle_seen;
+    double idle_since;
 };
 
 static void conn_close(struct conn *c);
@@ -607,12 +581,9 @@ conn_free_cb(evutil_socket_t fd, short what, void *arg)
     metrics_conn_close();
     identity_free(c->id);
     free(c->xfcc);
-    for (size_t i = 0; i < c->nhdrs; i++) {
-        free(c->hdrs[i].name);
-        free(c->hdrs[i].value);
-    }
-    free(c->hdrs);
-    free(c->url);
+    if (c->head_timer != NULL)
+        event_free(c->head_timer);
+    http_reader_clear(&c->rd);
     gen_unref(c->gen);
     free(c);
 }
@@ -628,6 +599,8 @@ conn_close(struct conn *c)
     c->closing = true;
     if (c->hs_timer != NULL)
         event_del(c->hs_timer);
+    if (c->head_timer != NULL)
+        event_del(c->head_timer);
     if (c->cbev != NULL) {
         bufferevent_setcb(c->cbev, NULL, NULL, NULL, NULL);
         bufferevent_disable(c->cbev, EV_READ | EV_WRITE);
@@ -800,6 +773,50 @@ http_reply_close(struct conn *c, int status, const char *reason, json_t *body)
     bufferevent_enable(c->cbev, EV_WRITE);
 }
 
+/* --- the idle timeout ------------------------------------------------------------ */
+
+/*
+ * Idle means no byte in either direction.  Each side's bufferevent has a read
+ * timeout, which only sees that side: during a steady download the client
+ * sends nothing and its timeout fires although the connection is busy.  So a
+ * read timeout is only a check: when bytes moved either way since the last
+ * check, the connection is active, and the side's reading starts again (libevent
+ * stopped it) with a shorter timeout, a quarter of the idle timeout, so that a
+ * connection that then falls silent is closed within a quarter past the idle
+ * timeout.  Returns true when the connection goes on, false when it has been
+ * silent both ways for the idle timeout and must be closed.
+ */
+static bool
+conn_idle_continue(struct conn *c, struct bufferevent *bev)
+{
+    int ms = c->gen->cfg.idle_timeout_ms;
+    uint64_t moved = c->up_bytes + c->down_bytes;
+    double now = now_mono();
+    double left;
+
+    if (moved != c->idle_seen || c->idle_since == 0) {
+        if (moved == c->idle_seen && now - c->t_start >= ms / 1000.0)
+            return false; /* silent since it started, for the whole timeout */
+        c->idle_seen = moved;
+        c->idle_since = now;
+        left = ms / 4000.0;
+    } else {
+        left = ms / 1000.0 - (now - c->idle_since);
+        if (left <= 0.001)
+            return false;
+        if (left > ms / 4000.0)
+            left = ms / 4000.0;
+    }
+    {
+        struct timeval tv = {(time_t)left, (suseconds_t)((left - (double)(time_t)left) * 1e6)};
+        if (tv.tv_sec == 0 && tv.tv_usec < 1000)
+            tv.tv_usec = 1000;
+        bufferevent_set_timeouts(bev, &tv, NULL);
+    }
+    bufferevent_enable(bev, EV_READ);
+    return true;
+}
+
 /* --- relaying (TCP mode, tunnel, and after an HTTP upgrade refusal) ------ */
 
 static void
@@ -847,6 +864,9 @@ relay_event(struct bufferevent *bev, short what, void *arg)
     struct conn *c = arg;
     struct bufferevent *other = bev == c->cbev ? c->ubev : c->cbev;
 
+    if ((what & BEV_EVENT_TIMEOUT) && !(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) &&
+        conn_idle_continue(c, bev))
+        return; /* bytes moved the other way: not idle */
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
         if (what & BEV_EVENT_TIMEOUT)
             log_event("info", "idle_timeout",
@@ -1027,9 +1047,10 @@ upstream_connect(struct conn *c)
     else
         bufferevent_setcb(c->ubev, NULL, NULL, upstream_event, c);
     {
-        struct timeval hs = {c->gen->cfg.handshake_timeout_ms / 1000,
-                             (c->gen->cfg.handshake_timeout_ms % 1000) * 1000};
-        bufferevent_set_timeouts(c->ubev, &hs, &hs);
+        /* Until connected (and, with TLS, the handshake done): the connect timeout. */
+        struct timeval ct = {c->gen->cfg.connect_timeout_ms / 1000,
+                             (c->gen->cfg.connect_timeout_ms % 1000) * 1000};
+        bufferevent_set_timeouts(c->ubev, &ct, &ct);
     }
     if (c->gen->cfg.role == ROLE_SERVER && l->proxy_protocol && send_proxy_header(c) != 0) {
         upstream_failed(c, "cannot build the PROXY protocol header");
@@ -1129,7 +1150,9 @@ upstream_event(struct bufferevent *bev, short what, void *arg)
             enum tls_fail fail = TLS_FAIL_OTHER;
             double secs = now_mono() - c->t_start;
             if (what & BEV_EVENT_TIMEOUT)
-                snprintf(why, sizeof(why), "the TLS handshake with the server timed out");
+                snprintf(why, sizeof(why),
+                         "connecting to %s and the TLS handshake did not finish within %d ms",
+                         c->gl->cfg->targets[c->target].text, c->gen->cfg.connect_timeout_ms);
             else if (EVUTIL_SOCKET_ERROR() != 0 && bufferevent_get_openssl_error(c->ubev) == 0 &&
                      tls_verify_reason(c->ssl) == NULL)
                 snprintf(why, sizeof(why), "cannot connect to %s: %s",
@@ -1143,7 +1166,8 @@ upstream_event(struct bufferevent *bev, short what, void *arg)
             return;
         }
         if (what & BEV_EVENT_TIMEOUT)
-            snprintf(why, sizeof(why), "connect timed out");
+            snprintf(why, sizeof(why), "connect timed out after %d ms",
+                     c->gen->cfg.connect_timeout_ms);
         else {
             unsigned long e = bufferevent_get_openssl_error(c->ubev);
             const char *vr = bufferevent_openssl_get_ssl(c->ubev)
@@ -1160,6 +1184,13 @@ upstream_event(struct bufferevent *bev, short what, void *arg)
         }
         upstream_failed(c, why);
         return;
+    }
+    if ((what & BEV_EVENT_TIMEOUT) && !(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))) {
+        if (conn_idle_continue(c, c->ubev))
+            return; /* the request body is still coming: not idle */
+        log_event("info", "idle_timeout",
+                  json_pack("{s:s,s:s,s:s}", "listener", c->gl->cfg->name, "peer", c->peer,
+                            "side", "upstream"));
     }
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
         /* HTTP: the upstream went away. */
@@ -1203,179 +1234,135 @@ upstream_event(struct bufferevent *bev, short what, void *arg)
 
 /* --- HTTP: requests ------------------------------------------------------------ */
 
+/*
+ * Refuse the request being read: log why (the event `request_refused` names
+ * the listener, peer, identity, status and reason), answer with the status
+ * and close.  Every refusal of the request path but the policy's 403 (logged
+ * as an authz decision) goes through here.
+ */
+static void
+request_refuse(struct conn *c, int status, const char *reason)
+{
+    static const char *const kinds[][2] = {
+        {"400", "bad_request"},        {"408", "request_timeout"},
+        {"431", "header_too_large"},   {"500", "internal_error"},
+        {"501", "not_implemented"},    {"505", "http_version_not_supported"},
+    };
+    const char *kind = "bad_request";
+    char code[8];
+    json_t *body;
+
+    snprintf(code, sizeof(code), "%d", status);
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        if (strcmp(kinds[i][0], code) == 0)
+            kind = kinds[i][1];
+    }
+    log_event(status >= 500 && status != 501 && status != 505 ? "error" : "warn",
+              "request_refused",
+              json_pack("{s:s,s:s,s:o,s:i,s:s}", "listener", c->gl->cfg->name, "peer", c->peer,
+                        "identity", c->id != NULL ? json_string(c->id->name) : json_null(),
+                        "status", status, "reason", reason));
+    if (status == 431)
+        body = json_pack("{s:s,s:s,s:i}", "error", kind, "detail", reason, "limit_bytes",
+                         (int)c->gen->cfg.max_header_bytes);
+    else
+        body = json_pack("{s:s,s:s}", "error", kind, "detail", reason);
+    http_reply_close(c, status, http_status_str((enum http_status)status), body);
+}
+
+/* The request head deadline passed before the head was complete. */
+static void
+head_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct conn *c = arg;
+    char why[128];
+
+    (void)fd;
+    (void)what;
+    if (c->closing || c->close_when_flushed || c->req_state != REQ_HEADERS)
+        return;
+    snprintf(why, sizeof(why), "the request head did not arrive within %d ms",
+             c->gen->cfg.head_timeout_ms);
+    request_refuse(c, 408, why);
+}
+
+/* A request head began and is not complete: it has head_timeout_ms to be. */
+static void
+head_deadline_arm(struct conn *c)
+{
+    struct timeval tv = {c->gen->cfg.head_timeout_ms / 1000,
+                         (c->gen->cfg.head_timeout_ms % 1000) * 1000};
+
+    if (c->gen->cfg.head_timeout_ms <= 0)
+        return;
+    if (c->head_timer == NULL && (c->head_timer = evtimer_new(c->w->base, head_deadline_cb, c)) ==
+                                     NULL)
+        return;
+    evtimer_add(c->head_timer, &tv);
+}
+
 static int
 on_message_begin(http_parser *p)
 {
-    struct conn *c = p->data;
+    struct http_reader *rd = p->data;
+    struct conn *c = rd->owner;
 
-    for (size_t i = 0; i < c->nhdrs; i++) {
-        free(c->hdrs[i].name);
-        free(c->hdrs[i].value);
-    }
-    c->nhdrs = 0;
-    free(c->url);
-    c->url = NULL;
-    c->url_len = 0;
-    c->last_was_value = false;
-    c->head_bytes = 0;
+    /* The scanner has already read this head: keep its state, reset the rest. */
+    struct http_scan scan = rd->scan;
+    http_reader_reset(rd);
+    rd->scan = scan;
     c->req_state = REQ_HEADERS;
     return 0;
 }
 
-static int
-append(char **dst, size_t *len, const char *at, size_t n)
-{
-    char *nd = realloc(*dst, *len + n + 1);
-
-    if (nd == NULL)
-        return -1;
-    memcpy(nd + *len, at, n);
-    *len += n;
-    nd[*len] = '\0';
-    *dst = nd;
-    return 0;
-}
-
-static bool
-head_limit(struct conn *c, size_t n)
-{
-    c->head_bytes += n;
-    if (c->head_bytes > c->gen->cfg.max_header_bytes) {
-        c->too_large = true;
-        return true;
-    }
-    return false;
-}
-
-static int
-on_url(http_parser *p, const char *at, size_t n)
-{
-    struct conn *c = p->data;
-
-    if (head_limit(c, n) || append(&c->url, &c->url_len, at, n) != 0) {
-        c->too_large = true;
-        return -1;
-    }
-    return 0;
-}
-
-static int
-on_header_field(http_parser *p, const char *at, size_t n)
-{
-    struct conn *c = p->data;
-
-    if (head_limit(c, n))
-        return -1;
-    if (c->nhdrs == 0 || c->last_was_value) {
-        if (c->nhdrs == c->hcap) {
-            size_t cap = c->hcap ? c->hcap * 2 : 16;
-            struct http_header *nh = realloc(c->hdrs, cap * sizeof(*nh));
-            if (nh == NULL)
-                return -1;
-            c->hdrs = nh;
-            c->hcap = cap;
-        }
-        c->hdrs[c->nhdrs].name = NULL;
-        c->hdrs[c->nhdrs].value = NULL;
-        c->nhdrs++;
-        c->last_was_value = false;
-    }
-    size_t len = c->hdrs[c->nhdrs - 1].name ? strlen(c->hdrs[c->nhdrs - 1].name) : 0;
-    return append(&c->hdrs[c->nhdrs - 1].name, &len, at, n);
-}
-
-static int
-on_header_value(http_parser *p, const char *at, size_t n)
-{
-    struct conn *c = p->data;
-    size_t len;
-
-    if (head_limit(c, n) || c->nhdrs == 0)
-        return -1;
-    c->last_was_value = true;
-    len = c->hdrs[c->nhdrs - 1].value ? strlen(c->hdrs[c->nhdrs - 1].value) : 0;
-    if (c->hdrs[c->nhdrs - 1].value == NULL && n == 0)
-        c->hdrs[c->nhdrs - 1].value = strdup("");
-    if (n == 0)
-        return c->hdrs[c->nhdrs - 1].value != NULL ? 0 : -1;
-    return append(&c->hdrs[c->nhdrs - 1].value, &len, at, n);
-}
-
-/* Headers done: decide, then send the rewritten head upstream. */
+/* Headers done: decide, then send the head rebuilt from what was parsed upstream. */
 static int
 on_headers_complete(http_parser *p)
 {
-    struct conn *c = p->data;
+    struct http_reader *rd = p->data;
+    struct conn *c = rd->owner;
     const struct listener_cfg *l = c->gl->cfg;
-    struct duet_err err;
-    char *target = NULL;
-    char *head = NULL;
-    size_t hlen = 0;
-    struct http_request r;
-    struct policy_request pr;
-    struct policy_decision d;
-    const char *host;
+    struct http_context ctx;
+    struct http_decision d;
 
-    for (size_t i = 0; i < c->nhdrs; i++) {
-        if (c->hdrs[i].value == NULL && (c->hdrs[i].value = strdup("")) == NULL)
-            return -1;
-    }
-    snprintf(c->method, sizeof(c->method), "%s", http_method_str((enum http_method)p->method));
+    if (c->head_timer != NULL && evtimer_pending(c->head_timer, NULL))
+        event_del(c->head_timer);
     c->head_method = p->method == HTTP_HEAD;
     c->keep_alive = http_should_keep_alive(p) != 0;
-    if (p->method == HTTP_CONNECT || p->upgrade) {
-        c->bad_request = true;
-        http_parser_pause(p, 1);
-        return 0;
-    }
-    if (c->url == NULL || http_normalize_target(c->url, &target, &err) != 0) {
-        c->bad_request = true;
-        http_parser_pause(p, 1);
-        return 0;
-    }
-    host = http_header_get(c->hdrs, c->nhdrs, "host");
-    memset(&pr, 0, sizeof(pr));
-    pr.id = c->id;
-    pr.method = c->method;
-    pr.host = host;
-    pr.path = target;
-    d = policy_decide(&l->policy, &pr);
-    log_authz(c, &d, c->method, host, target);
-    if (!d.allow) {
-        c->denied = true;
-        free(c->url);
-        c->url = strdup(d.rule); /* kept for the 403 body */
-        free(target);
-        http_parser_pause(p, 1);
-        return 0;
-    }
-    memset(&r, 0, sizeof(r));
-    r.method = c->method;
-    r.target = target;
-    r.http_major = p->http_major;
-    r.http_minor = p->http_minor;
-    r.headers = c->hdrs;
-    r.nheaders = c->nhdrs;
-    r.client_ip = c->peer_ip;
-    r.id = c->id;
     if (c->id != NULL && c->id->xfcc == NULL && c->xfcc == NULL)
         c->xfcc = xfcc_element(c->id);
-    r.id_xfcc = c->id != NULL && c->id->xfcc != NULL ? c->id->xfcc : c->xfcc;
-    r.xfcc = l->xfcc;
-    if (http_build_upstream_head(&r, &head, &hlen, &err) != 0) {
-        free(target);
-        return -1;
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.policy = &l->policy;
+    ctx.id = c->id;
+    ctx.id_xfcc = c->id != NULL && c->id->xfcc != NULL ? c->id->xfcc : c->xfcc;
+    ctx.client_ip = c->peer_ip;
+    ctx.xfcc = l->xfcc;
+    ctx.forwarded = l->forwarded;
+    http_decide(rd, p, &ctx, &d);
+    if (d.decided)
+        log_authz(c, &d.d, d.method, d.req.host, d.target);
+    if (d.status == 403) {
+        http_reply_close(c, 403, "Forbidden",
+                         json_pack("{s:s,s:s,s:o}", "error", "forbidden", "rule", d.d.rule,
+                                   "identity",
+                                   c->id != NULL ? json_string(c->id->name) : json_null()));
+    } else if (d.status != 0) {
+        request_refuse(c, d.status, d.err.msg);
     }
-    free(target);
+    if (d.status != 0) {
+        http_decision_clear(&d);
+        http_parser_pause(p, 1);
+        return 0;
+    }
     if (c->ubev == NULL) {
         upstream_for_request(c);
         if (c->closing || c->close_when_flushed || c->ubev == NULL) {
-            free(head);
+            http_decision_clear(&d);
             http_parser_pause(p, 1);
             return 0;
         }
     }
-    c->chunked_up = (p->flags & F_CHUNKED) != 0;
+    c->chunked_up = d.req.framing == HTTP_BODY_CHUNKED;
     c->up_keepalive = false;
     free(c->retry_head);
     c->retry_head = NULL;
@@ -1384,16 +1371,15 @@ on_headers_complete(http_parser *p)
      * request without a body and safe to repeat is kept to send again on a
      * new connection if no response comes back (the head itself is kept).
      */
-    upstream_send(c, head, hlen);
-    c->up_bytes += hlen;
-    if (c->up_reused && !c->chunked_up &&
-        (p->content_length == 0 || p->content_length == ULLONG_MAX) &&
+    upstream_send(c, d.head, d.head_len);
+    c->up_bytes += d.head_len;
+    if (c->up_reused && d.req.framing == HTTP_BODY_NONE &&
         (p->method == HTTP_GET || p->method == HTTP_HEAD || p->method == HTTP_OPTIONS)) {
-        c->retry_head = head;
-        c->retry_len = hlen;
-    } else {
-        free(head);
+        c->retry_head = d.head;
+        c->retry_len = d.head_len;
+        d.head = NULL;
     }
+    http_decision_clear(&d);
     c->req_state = REQ_BODY;
     c->resp_started = false;
     http_parser_init(&c->resp_p, HTTP_RESPONSE);
@@ -1404,7 +1390,7 @@ on_headers_complete(http_parser *p)
 static int
 on_body(http_parser *p, const char *at, size_t n)
 {
-    struct conn *c = p->data;
+    struct conn *c = ((struct http_reader *)p->data)->owner;
     struct evbuffer *out;
 
     if (c->ubev == NULL)
@@ -1422,20 +1408,22 @@ on_body(http_parser *p, const char *at, size_t n)
 static int
 on_message_complete(http_parser *p)
 {
-    struct conn *c = p->data;
+    struct conn *c = ((struct http_reader *)p->data)->owner;
 
+    /* Trailers are not forwarded: the upstream sees the body the proxy framed, then its end. */
     if (c->ubev != NULL && c->chunked_up)
         evbuffer_add(bufferevent_get_output(c->ubev), "0\r\n\r\n", 5);
     c->req_state = REQ_WAIT_RESPONSE;
+    http_scan_init(&c->rd.scan, c->gen->cfg.max_header_bytes); /* for the next request */
     http_parser_pause(p, 1);
     return 0;
 }
 
 static const http_parser_settings req_settings = {
     .on_message_begin = on_message_begin,
-    .on_url = on_url,
-    .on_header_field = on_header_field,
-    .on_header_value = on_header_value,
+    .on_url = http_reader_on_url,
+    .on_header_field = http_reader_on_header_field,
+    .on_header_value = http_reader_on_header_value,
     .on_headers_complete = on_headers_complete,
     .on_body = on_body,
     .on_message_complete = on_message_complete,
@@ -1492,27 +1480,39 @@ process_client_http(struct conn *c)
             break;
         if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
             break;
+        if (c->req_state == REQ_HEADERS) {
+            /* The strict scanner reads the head's bytes before http-parser does. */
+            size_t used;
+            int status, r;
+            struct duet_err err;
+            r = http_scan_feed(&c->rd.scan, v.iov_base, v.iov_len, &used, &status, &err);
+            if (r < 0) {
+                request_refuse(c, status, err.msg);
+                return;
+            }
+            /* Most heads arrive whole: the deadline is armed only for one that does not. */
+            if (r == 0 && (c->head_timer == NULL || !evtimer_pending(c->head_timer, NULL)))
+                head_deadline_arm(c);
+        }
         n = http_parser_execute(&c->req_p, &req_settings, v.iov_base, v.iov_len);
+        if (c->closing || c->close_when_flushed)
+            return; /* refused inside a callback; the reply is under way */
         evbuffer_drain(in, n);
         e = HTTP_PARSER_ERRNO(&c->req_p);
-        if (c->too_large) {
-            http_reply_close(c, 431, "Request Header Fields Too Large",
-                             json_pack("{s:s,s:i}", "error", "header_too_large", "limit_bytes",
-                                       (int)c->gen->cfg.max_header_bytes));
+        if (c->rd.too_large) {
+            char why[96];
+            snprintf(why, sizeof(why), "the request head is larger than %zu bytes",
+                     c->gen->cfg.max_header_bytes);
+            request_refuse(c, 431, why);
             return;
         }
-        if (c->denied) {
-            http_reply_close(c, 403, "Forbidden",
-                             json_pack("{s:s,s:s,s:o}", "error", "forbidden", "rule",
-                                       c->url != NULL ? c->url : "default-deny", "identity",
-                                       c->id != NULL ? json_string(c->id->name) : json_null()));
+        if (c->rd.nomem) {
+            request_refuse(c, 500, "out of memory");
             return;
         }
-        if (c->bad_request || (e != HPE_OK && e != HPE_PAUSED)) {
-            http_reply_close(c, 400, "Bad Request",
-                             json_pack("{s:s,s:s}", "error", "bad_request", "detail",
-                                       c->bad_request ? "unsupported or malformed request target"
-                                                      : http_errno_description(e)));
+        if (e != HPE_OK && e != HPE_PAUSED) {
+            request_refuse(c, e == HPE_INVALID_TRANSFER_ENCODING ? 501 : 400,
+                           http_errno_description(e));
             return;
         }
         if (e == HPE_PAUSED) {
@@ -1805,7 +1805,10 @@ client_handshake_done(struct conn *c)
     /* Pipelined requests wait in the input buffer; this bounds how much of them. */
     bufferevent_setwatermark(c->cbev, EV_READ, 0, 256 * 1024);
     http_parser_init(&c->req_p, HTTP_REQUEST);
-    c->req_p.data = c;
+    c->rd.owner = c;
+    c->rd.max_head = c->gen->cfg.max_header_bytes;
+    http_scan_init(&c->rd.scan, c->gen->cfg.max_header_bytes);
+    c->req_p.data = &c->rd;
     http_parser_init(&c->resp_p, HTTP_RESPONSE);
     c->resp_p.data = c;
     client_pull(c);
@@ -1835,7 +1838,7 @@ handshake_deadline_cb(evutil_socket_t fd, short what, void *arg)
              c->gen->cfg.handshake_timeout_ms);
     log_handshake(c, c->ssl, false, why, secs);
     metrics_handshake(c->gl->cfg->name, TLS_FAIL_OTHER, secs);
-    throttle_failed(c->w->px, &c->gen->cfg, (const struct sockaddr *)&c->peer_ss);
+    conn_throttle_failed(c->w->px, &c->gen->cfg, (const struct sockaddr *)&c->peer_ss);
     conn_close(c);
 }
 
@@ -1860,7 +1863,7 @@ client_event(struct bufferevent *bev, short what, void *arg)
             handshake_failure(c->cbev, c->ssl, why, sizeof(why), &fail);
         log_handshake(c, c->ssl, false, why, secs);
         metrics_handshake(c->gl->cfg->name, fail, secs);
-        throttle_failed(c->w->px, &c->gen->cfg, (const struct sockaddr *)&c->peer_ss);
+        conn_throttle_failed(c->w->px, &c->gen->cfg, (const struct sockaddr *)&c->peer_ss);
         conn_close(c);
         return;
     }
@@ -1871,6 +1874,9 @@ client_event(struct bufferevent *bev, short what, void *arg)
         bufferevent_disable(c->cbev, EV_READ);
         return;
     }
+    if ((what & BEV_EVENT_TIMEOUT) && !(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) &&
+        conn_idle_continue(c, c->cbev))
+        return; /* the response is still coming: not idle */
     if (what & BEV_EVENT_TIMEOUT)
         log_event("info", "idle_timeout",
                   json_pack("{s:s,s:s}", "listener", c->gl->cfg->name, "peer", c->peer));
@@ -1916,8 +1922,9 @@ accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa, i
         gen_unref(g);
         return;
     }
-    if (g->cfg.role == ROLE_SERVER && !throttle_allows(px, &g->cfg, sa)) {
-        metrics_count("duet_throttled_total", "reason=\"failed_handshakes\"", 1);
+    w->pause[li].delay_ms = 0; /* accepting works (again) */
+    if (g->cfg.role == ROLE_SERVER &&
+        !conn_throttle_allows(px, &g->cfg, g->ls[li].cfg->name, sa)) {
         evutil_closesocket(fd);
         gen_unref(g);
         return;
@@ -1984,30 +1991,144 @@ accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa, i
 
 /* --- listeners and workers --------------------------------------------------- */
 
-static evutil_socket_t
-listen_socket(const struct net_addr *a, bool reuseport, struct duet_err *err)
+/*
+ * Whether another socket already listens where a listener is configured, so
+ * that a second `duet proxy` started by mistake on a port in use fails instead
+ * of silently taking part of the traffic: the workers' sockets carry
+ * SO_REUSEPORT (each worker has its own, and the kernel spreads connections),
+ * and the kernel lets any socket of the same user that also sets it join the
+ * port.  A probe socket without SO_REUSEPORT cannot bind an address another
+ * socket listens on, whatever that socket's options, so its bind tells.  It is
+ * closed before the workers bind: a process that binds the port in the
+ * microseconds between is not detected (a second duet doing the same probe at
+ * the same instant would be: one of the two binds fails).  With reuse_port the
+ * operator shares the port on purpose (a restart overlapping the old process).
+ *
+ * A unix socket path that accepts a connection belongs to a running process
+ * and is refused (reuse_port or not: the path cannot be shared); one that
+ * refuses connections is a stale socket from an earlier run and is removed.
+ */
+static int
+listen_probe(const struct listener_cfg *l, struct duet_err *err)
 {
+    const struct net_addr *a = &l->listen;
+    evutil_socket_t fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    int rc = 0;
+
+    if (fd < 0)
+        return err_set(err, DUET_ERR_INPUT, "listener %s: %s: socket: %s", l->name, a->text,
+                       strerror(errno));
+    if (a->is_unix) {
+        const struct sockaddr_un *sun = (const struct sockaddr_un *)(const void *)&a->ss;
+        if (connect(fd, (const struct sockaddr *)&a->ss, a->len) == 0)
+            rc = err_set(err, DUET_ERR_INPUT,
+                         "listener %s: %s: address already in use: another process accepts "
+                         "connections on this socket",
+                         l->name, a->text);
+        else if (errno == ECONNREFUSED)
+            unlink(sun->sun_path); /* a stale socket from a previous run */
+    } else if (!l->reuse_port) {
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (bind(fd, (const struct sockaddr *)&a->ss, a->len) != 0 && errno == EADDRINUSE)
+            rc = err_set(err, DUET_ERR_INPUT,
+                         "listener %s: %s: address already in use: another process listens "
+                         "there (give --reuse-port, or reuse_port: true in YAML, to share the "
+                         "port on purpose)",
+                         l->name, a->text);
+    }
+    close(fd);
+    return rc;
+}
+
+/* A listening socket for one worker; SO_REUSEPORT on TCP, so every worker has its own. */
+static evutil_socket_t
+listen_socket(const struct listener_cfg *l, struct duet_err *err)
+{
+    const struct net_addr *a = &l->listen;
     evutil_socket_t fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
 
     if (fd < 0) {
-        err_set(err, DUET_ERR_INPUT, "%s: socket: %s", a->text, strerror(errno));
+        err_set(err, DUET_ERR_INPUT, "listener %s: %s: socket: %s", l->name, a->text,
+                strerror(errno));
         return -1;
     }
-    if (a->is_unix) {
-        const struct sockaddr_un *sun = (const struct sockaddr_un *)(const void *)&a->ss;
-        unlink(sun->sun_path); /* a stale socket from a previous run */
-    } else {
+    if (!a->is_unix) {
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (reuseport)
-            setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
     }
     if (bind(fd, (const struct sockaddr *)&a->ss, a->len) != 0 || listen(fd, 1024) != 0) {
-        err_set(err, DUET_ERR_INPUT, "%s: cannot listen: %s", a->text, strerror(errno));
+        err_set(err, DUET_ERR_INPUT, "listener %s: %s: cannot listen: %s", l->name, a->text,
+                strerror(errno));
         close(fd);
         return -1;
     }
     return fd;
+}
+
+static bool
+accept_error_is_resource(int e)
+{
+    return e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM;
+}
+
+/* The back-off is over: accept again. */
+static void
+accept_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct accept_pause *ap = arg;
+
+    (void)fd;
+    (void)what;
+    evconnlistener_enable(ap->w->lev[ap->li]);
+}
+
+/*
+ * accept(2) failed with an error libevent does not retry by itself (see
+ * struct accept_pause): stop accepting on this listener for a while, and say
+ * so at most once a second, with the count of errors since the last line.
+ */
+static void
+accept_error_cb(struct evconnlistener *lev, void *arg)
+{
+    struct worker *w = arg; /* libevent passes the accept callback's argument */
+    struct accept_pause *ap = NULL;
+    int e = EVUTIL_SOCKET_ERROR();
+    double now = now_mono();
+    struct timeval tv;
+
+    for (size_t i = 0; i < w->nlev && ap == NULL; i++) {
+        if (w->lev[i] == lev)
+            ap = &w->pause[i];
+    }
+    if (ap == NULL || ap->timer == NULL) {
+        evconnlistener_disable(lev); /* not ours to resume: never spin */
+        return;
+    }
+    ap->errors++;
+    ap->delay_ms = ap->delay_ms == 0 ? ACCEPT_PAUSE_MIN_MS
+                                     : (ap->delay_ms * 2 > ACCEPT_PAUSE_MAX_MS
+                                            ? ACCEPT_PAUSE_MAX_MS
+                                            : ap->delay_ms * 2);
+    if (!accept_error_is_resource(e))
+        ap->delay_ms = ACCEPT_PAUSE_MIN_MS; /* unexpected: a short pause, not a spin */
+    if (ap->logged == 0 || now - ap->logged >= 1.0) {
+        struct gen *g = gen_current(ap->w->px);
+        const char *name = ap->li < g->cfg.nlisteners ? g->cfg.listeners[ap->li].name : "?";
+        log_event("error", "accept_error",
+                  json_pack("{s:s,s:i,s:s,s:I,s:i}", "listener", name, "worker", ap->w->idx,
+                            "error", strerror(e), "errors", (json_int_t)ap->errors,
+                            "retry_ms", ap->delay_ms));
+        gen_unref(g);
+        ap->logged = now;
+        ap->errors = 0;
+    }
+    evconnlistener_disable(lev);
+    tv.tv_sec = ap->delay_ms / 1000;
+    tv.tv_usec = (ap->delay_ms % 1000) * 1000;
+    if (evtimer_add(ap->timer, &tv) != 0)
+        evconnlistener_enable(lev);
 }
 
 static int
@@ -2015,27 +2136,37 @@ worker_listen(struct worker *w, const struct proxy_cfg *cfg, evutil_socket_t *sh
               struct duet_err *err)
 {
     w->lev = calloc(cfg->nlisteners, sizeof(*w->lev));
-    if (w->lev == NULL)
+    w->pause = calloc(cfg->nlisteners, sizeof(*w->pause));
+    if (w->lev == NULL || w->pause == NULL)
         return err_nomem(err);
     w->nlev = cfg->nlisteners;
     for (size_t i = 0; i < cfg->nlisteners; i++) {
-        const struct net_addr *a = &cfg->listeners[i].listen;
+        const struct listener_cfg *l = &cfg->listeners[i];
+        const struct net_addr *a = &l->listen;
         evutil_socket_t fd;
+        /* Before the first worker binds: is the address someone else's? */
+        if (w->idx == 0 && listen_probe(l, err) != 0)
+            return -1;
         if (a->is_unix) {
             /* A unix socket cannot be shared with SO_REUSEPORT: one socket, all workers. */
-            if (shared_unix[i] < 0 && (shared_unix[i] = listen_socket(a, false, err)) < 0)
+            if (shared_unix[i] < 0 && (shared_unix[i] = listen_socket(l, err)) < 0)
                 return -1;
             fd = w->idx == 0 ? shared_unix[i] : dup(shared_unix[i]);
-        } else if ((fd = listen_socket(a, cfg->nlisteners > 0, err)) < 0) {
+        } else if ((fd = listen_socket(l, err)) < 0) {
             return -1;
         }
         w->lev[i] = evconnlistener_new(w->base, accept_cb, w,
                                        LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
-        if (w->lev[i] == NULL) {
-            close(fd);
+        w->pause[i].w = w;
+        w->pause[i].li = i;
+        w->pause[i].timer = evtimer_new(w->base, accept_resume_cb, &w->pause[i]);
+        if (w->lev[i] == NULL || w->pause[i].timer == NULL) {
+            if (w->lev[i] == NULL)
+                close(fd);
             return err_set(err, DUET_ERR_INTERNAL, "%s: cannot watch the listening socket",
                            a->text);
         }
+        evconnlistener_set_error_cb(w->lev[i], accept_error_cb);
     }
     return 0;
 }
@@ -2136,49 +2267,149 @@ admin_healthz(struct evhttp_request *req, void *arg)
     evbuffer_free(b);
 }
 
-/* Whether a target accepts a TCP connection within 300 ms. */
-static bool
-target_reachable(const struct net_addr *a)
+static void
+admin_accept_resume_cb(evutil_socket_t fd, short what, void *arg)
 {
-    int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    bool ok = false;
+    (void)fd;
+    (void)what;
+    evconnlistener_enable(arg);
+}
 
-    if (fd < 0)
-        return false;
-    if (connect(fd, (const struct sockaddr *)&a->ss, a->len) == 0) {
-        ok = true;
-    } else if (errno == EINPROGRESS) {
-        struct pollfd p = {fd, POLLOUT, 0};
-        int soerr = 0;
-        socklen_t sl = sizeof(soerr);
-        if (poll(&p, 1, 300) == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 &&
-            soerr == 0)
-            ok = true;
+/* The admin listener's accept(2) failed: the same back-off as accept_error_cb, a fixed 1 s. */
+static void
+admin_accept_error_cb(struct evconnlistener *lev, void *arg)
+{
+    static double logged;
+    struct timeval one = {1, 0};
+    double now = now_mono();
+
+    (void)arg;
+    if (logged == 0 || now - logged >= 1.0) {
+        log_event("error", "accept_error",
+                  json_pack("{s:s,s:s,s:i}", "listener", "admin", "error",
+                            strerror(EVUTIL_SOCKET_ERROR()), "retry_ms", 1000));
+        logged = now;
     }
-    close(fd);
-    return ok;
+    evconnlistener_disable(lev);
+    if (event_base_once(evconnlistener_get_base(lev), -1, EV_TIMEOUT, admin_accept_resume_cb, lev,
+                        &one) != 0)
+        evconnlistener_enable(lev);
+}
+
+/*
+ * /readyz: whether each listener has a target that accepts a TCP connection
+ * within READYZ_PROBE_MS.  The probes are non-blocking connects on the admin
+ * worker's loop, all at once; the answer goes out when the last one is done,
+ * and the worker serves connections meanwhile.
+ */
+#define READYZ_PROBE_MS 300
+
+struct readyz;
+
+struct readyz_probe {
+    struct readyz *rz;
+    size_t li;
+    struct bufferevent *bev;
+};
+
+struct readyz {
+    struct evhttp_request *req;
+    struct gen *g;         /* a reference: the listeners and targets probed */
+    size_t pending;        /* probes not done yet, plus one while they are being started */
+    bool *reachable;       /* per listener */
+    struct readyz_probe *probes;
+};
+
+static void
+readyz_finish(struct readyz *rz)
+{
+    struct evbuffer *b = evbuffer_new();
+    bool ready = true;
+
+    for (size_t i = 0; i < rz->g->cfg.nlisteners; i++) {
+        if (b != NULL)
+            evbuffer_add_printf(b, "%s: %s\n", rz->g->ls[i].cfg->name,
+                                rz->reachable[i] ? "upstream reachable" : "no upstream reachable");
+        ready = ready && rz->reachable[i];
+    }
+    evhttp_send_reply(rz->req, ready ? 200 : 503, ready ? "OK" : "Service Unavailable", b);
+    if (b != NULL)
+        evbuffer_free(b);
+    gen_unref(rz->g);
+    free(rz->reachable);
+    free(rz->probes);
+    free(rz);
+}
+
+static void
+readyz_done(struct readyz *rz)
+{
+    if (--rz->pending == 0)
+        readyz_finish(rz);
+}
+
+static void
+readyz_probe_cb(struct bufferevent *bev, short what, void *arg)
+{
+    struct readyz_probe *p = arg;
+
+    if (what & BEV_EVENT_CONNECTED)
+        p->rz->reachable[p->li] = true;
+    bufferevent_free(bev);
+    p->bev = NULL;
+    readyz_done(p->rz);
 }
 
 static void
 admin_readyz(struct evhttp_request *req, void *arg)
 {
     struct proxy *px = arg;
-    struct gen *g = gen_current(px);
-    struct evbuffer *b = evbuffer_new();
-    bool ready = true;
+    struct readyz *rz = calloc(1, sizeof(*rz));
+    struct event_base *base = px->workers[0].base;
+    struct timeval tv = {0, READYZ_PROBE_MS * 1000};
+    size_t n = 0, k = 0;
 
-    for (size_t i = 0; i < g->cfg.nlisteners; i++) {
-        const struct listener_cfg *l = g->ls[i].cfg;
-        bool any = false;
-        for (size_t k = 0; k < l->ntargets && !any; k++)
-            any = target_reachable(&l->targets[k]);
-        evbuffer_add_printf(b, "%s: %s\n", l->name, any ? "upstream reachable"
-                                                        : "no upstream reachable");
-        ready = ready && any;
+    if (rz == NULL) {
+        evhttp_send_error(req, 500, "out of memory");
+        return;
     }
-    gen_unref(g);
-    evhttp_send_reply(req, ready ? 200 : 503, ready ? "OK" : "Service Unavailable", b);
-    evbuffer_free(b);
+    rz->req = req;
+    rz->g = gen_current(px);
+    for (size_t i = 0; i < rz->g->cfg.nlisteners; i++)
+        n += rz->g->ls[i].cfg->ntargets;
+    rz->reachable = calloc(rz->g->cfg.nlisteners + 1, sizeof(*rz->reachable));
+    rz->probes = calloc(n + 1, sizeof(*rz->probes));
+    rz->pending = 1;
+    if (rz->reachable == NULL || rz->probes == NULL) {
+        gen_unref(rz->g);
+        free(rz->reachable);
+        free(rz->probes);
+        free(rz);
+        evhttp_send_error(req, 500, "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < rz->g->cfg.nlisteners; i++) {
+        const struct listener_cfg *l = rz->g->ls[i].cfg;
+        for (size_t t = 0; t < l->ntargets; t++, k++) {
+            struct readyz_probe *p = &rz->probes[k];
+            p->rz = rz;
+            p->li = i;
+            p->bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+            if (p->bev == NULL)
+                continue; /* counts as unreachable */
+            bufferevent_setcb(p->bev, NULL, NULL, readyz_probe_cb, p);
+            bufferevent_set_timeouts(p->bev, &tv, &tv);
+            rz->pending++;
+            if (bufferevent_socket_connect(p->bev, (const struct sockaddr *)&l->targets[t].ss,
+                                           (int)l->targets[t].len) != 0) {
+                /* Failed at once, without a callback (no socket, say): unreachable. */
+                bufferevent_free(p->bev);
+                p->bev = NULL;
+                rz->pending--;
+            }
+        }
+    }
+    readyz_done(rz);
 }
 
 /* --- reload ------------------------------------------------------------------- */
@@ -2428,7 +2659,8 @@ proxy_run(struct proxy_cfg *cfg, int argc, char **argv)
     if (evthread_use_pthreads() != 0)
         fatal("libevent has no thread support");
     pthread_mutex_init(&px->lock, NULL);
-    pthread_mutex_init(&px->throttle_lock, NULL);
+    if ((px->throttle = throttle_new()) == NULL)
+        fatal("out of memory");
     px->role = cfg->role;
     px->argc = argc;
     px->argv = argv;
@@ -2483,8 +2715,11 @@ proxy_run(struct proxy_cfg *cfg, int argc, char **argv)
             inet_ntop(AF_INET6, &a6->sin6_addr, host, sizeof(host));
             port = ntohs(a6->sin6_port);
         }
-        if (px->admin == NULL || evhttp_bind_socket(px->admin, host, port) != 0)
+        struct evhttp_bound_socket *bound =
+            px->admin != NULL ? evhttp_bind_socket_with_handle(px->admin, host, port) : NULL;
+        if (bound == NULL)
             fatal("--admin %s: cannot listen: %s", g->cfg.admin.text, strerror(errno));
+        evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(bound), admin_accept_error_cb);
         evhttp_set_cb(px->admin, "/metrics", admin_metrics, px);
         evhttp_set_cb(px->admin, "/healthz", admin_healthz, px);
         evhttp_set_cb(px->admin, "/readyz", admin_readyz, px);

@@ -1,11 +1,20 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * log.c - JSON lines to stderr or a file; see log.h.
+ *
+ * One escaper (escape_unit, put_quoted) serves the per-request line builder,
+ * log_event and log_msg, so every line follows the same rules: RFC 8259
+ * escaping, no raw control byte, invalid UTF-8 shown byte by byte, long values
+ * cut inside their string.  Nothing is formatted into a buffer that input can
+ * overflow: the line builder's buffer is written only through sink_put(),
+ * which checks the room left, and log_event() grows its buffer.
  */
 #include "util/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,37 +120,48 @@ log_close(void)
     log_fd = 2;
 }
 
-void
-log_event(const char *level, const char *event, json_t *fields)
-{
-    char ts[48];
-    json_t *o = json_object();
-    char *line;
-    size_t n;
+/*
+ * Where escaped text goes: a log_line's buffer (fixed; cap keeps room back for
+ * the closers and the "truncated" field) or a growing heap buffer (log_event).
+ * A put that does not fit sets `failed` and writes nothing.
+ */
+struct sink {
+    char *p;
+    size_t len;
+    size_t cap;
+    bool grow;
+    bool failed;
+};
 
-    if (o == NULL) {
-        json_decref(fields);
-        return;
+static bool
+sink_put(struct sink *s, const void *data, size_t n)
+{
+    if (s->failed)
+        return false;
+    if (n == 0)
+        return true;
+    if (s->len > s->cap || n > s->cap - s->len) {
+        size_t cap = s->cap;
+        char *p;
+        if (!s->grow || s->len > s->cap || n > SIZE_MAX / 4 - s->len) {
+            s->failed = true;
+            return false;
+        }
+        while (n > cap - s->len)
+            cap = cap * 2 + 64;
+        if ((p = realloc(s->p, cap)) == NULL) {
+            s->failed = true;
+            return false;
+        }
+        s->p = p;
+        s->cap = cap;
     }
-    timestamp(ts, sizeof(ts));
-    json_object_set_new(o, "time", json_string(ts));
-    json_object_set_new(o, "level", json_string(level));
-    json_object_set_new(o, "event", json_string(event));
-    if (fields != NULL) {
-        json_object_update(o, fields);
-        json_decref(fields);
-    }
-    line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
-    json_decref(o);
-    if (line == NULL)
-        return;
-    n = strlen(line);
-    line[n] = '\n'; /* json_dumps leaves room for the terminator; replace it */
-    emit(line, n + 1);
-    free(line);
+    memcpy(s->p + s->len, data, n);
+    s->len += n;
+    return true;
 }
 
-/* The length of the valid UTF-8 sequence at p (at most n bytes), or 0. */
+/* The length of the valid UTF-8 sequence at p (at most n bytes), or 0 (RFC 3629 section 4). */
 static size_t
 utf8_seq(const unsigned char *p, size_t n)
 {
@@ -175,110 +195,335 @@ utf8_seq(const unsigned char *p, size_t n)
     return len;
 }
 
-static void
-line_put(struct log_line *l, const char *s, size_t n)
+/*
+ * The escaped form of the character at p (n bytes left) into unit; returns its
+ * length and sets *used to the input bytes it stands for.  See log.h for the
+ * rules: RFC 8259 escapes, controls (C0, DEL, C1) as \u00XX, a byte that does
+ * not start valid UTF-8 as the code point U+00XX, NUL as U+2400.
+ */
+static size_t
+escape_unit(const unsigned char *p, size_t n, char unit[8], size_t *used)
 {
-    if (l->truncated || l->len + n + 2 >= sizeof(l->buf)) {
-        l->truncated = true;
-        return;
+    static const char hex[] = "0123456789abcdef";
+    unsigned char c = p[0];
+    unsigned int cp;
+    size_t k;
+
+    *used = 1;
+    switch (c) {
+    case '"':
+    case '\\':
+        unit[0] = '\\';
+        unit[1] = (char)c;
+        return 2;
+    case '\b':
+        memcpy(unit, "\\b", 2);
+        return 2;
+    case '\f':
+        memcpy(unit, "\\f", 2);
+        return 2;
+    case '\n':
+        memcpy(unit, "\\n", 2);
+        return 2;
+    case '\r':
+        memcpy(unit, "\\r", 2);
+        return 2;
+    case '\t':
+        memcpy(unit, "\\t", 2);
+        return 2;
+    case '\0':
+        memcpy(unit, "\xe2\x90\x80", 3);
+        return 3;
+    default:
+        break;
     }
-    memcpy(l->buf + l->len, s, n);
-    l->len += n;
+    if ((k = utf8_seq(p, n)) > 1) {
+        *used = k;
+        if (k == 2 && c == 0xC2 && p[1] < 0xA0) {
+            cp = p[1]; /* a C1 control, U+0080-U+009F */
+            goto u00;
+        }
+        memcpy(unit, p, k);
+        return k;
+    }
+    cp = c;
+    if (c >= 0x20 && c < 0x7F) {
+        unit[0] = (char)c;
+        return 1;
+    }
+    if (c >= 0xA0) { /* not UTF-8 here: the code point U+00XX, two bytes */
+        unit[0] = (char)(0xC0 | (c >> 6));
+        unit[1] = (char)(0x80 | (c & 0x3F));
+        return 2;
+    }
+u00:
+    memcpy(unit, "\\u00", 4);
+    unit[4] = hex[cp >> 4];
+    unit[5] = hex[cp & 0xF];
+    return 6;
 }
 
-static void
-line_quoted(struct log_line *l, const char *s)
+/*
+ * A JSON string of the n bytes at v, its escaped form at most `limit` bytes
+ * (at least the mark's length plus a little); a longer one is cut on a unit
+ * boundary and ends with LOG_TRUNCATED_MARK, and *cut is set.  False when the
+ * sink is full.
+ */
+static bool
+put_quoted(struct sink *s, const char *v, size_t n, size_t limit, bool *cut)
 {
-    const unsigned char *p = (const unsigned char *)s;
-    size_t n = strlen(s);
-    char esc[8];
+    const unsigned char *p = (const unsigned char *)v;
+    const size_t marklen = sizeof(LOG_TRUNCATED_MARK) - 1;
+    size_t start, keep;
+    char unit[8];
 
-    line_put(l, "\"", 1);
-    for (size_t i = 0; i < n && !l->truncated;) {
-        unsigned char c = p[i];
-        size_t k;
-        if (c == '"' || c == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)c;
-            line_put(l, esc, 2);
-            i++;
-        } else if (c < 0x20 || c == 0x7F) {
-            snprintf(esc, sizeof(esc), "\\u%04x", c);
-            line_put(l, esc, 6);
-            i++;
-        } else if ((k = utf8_seq(p + i, n - i)) > 0) {
-            line_put(l, s + i, k);
-            i += k;
-        } else {
-            snprintf(esc, sizeof(esc), "\\u%04x", c);
-            line_put(l, esc, 6);
-            i++;
+    if (!sink_put(s, "\"", 1))
+        return false;
+    start = keep = s->len;
+    for (size_t i = 0; i < n;) {
+        size_t used;
+        size_t ul = escape_unit(p + i, n - i, unit, &used);
+        if (s->len - start + ul > limit) {
+            s->len = keep;
+            sink_put(s, LOG_TRUNCATED_MARK, marklen);
+            *cut = true;
+            break;
         }
+        if (!sink_put(s, unit, ul))
+            return false;
+        if (s->len - start + marklen <= limit)
+            keep = s->len;
+        i += used;
     }
-    line_put(l, "\"", 1);
+    return sink_put(s, "\"", 1);
+}
+
+/* ---- log_event: a JSON tree written with the same escaping ---- */
+
+#define EVENT_DEPTH 32
+
+static bool put_value(struct sink *s, json_t *v, int depth, bool *cut);
+
+/* The members of an object, "k":v,... (first: no comma before the first one). */
+static bool
+put_members(struct sink *s, json_t *o, int depth, bool first, bool *cut)
+{
+    const char *key;
+    size_t klen;
+    json_t *v;
+
+    json_object_keylen_foreach(o, key, klen, v)
+    {
+        if (!first)
+            sink_put(s, ",", 1);
+        first = false;
+        put_quoted(s, key, klen, LOG_VALUE_MAX, cut);
+        sink_put(s, ":", 1);
+        put_value(s, v, depth + 1, cut);
+    }
+    return !s->failed;
+}
+
+static bool
+put_value(struct sink *s, json_t *v, int depth, bool *cut)
+{
+    char num[64];
+    int n;
+
+    if (depth > EVENT_DEPTH) {
+        *cut = true;
+        return sink_put(s, "null", 4);
+    }
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        sink_put(s, "{", 1);
+        put_members(s, v, depth, true, cut);
+        return sink_put(s, "}", 1);
+    case JSON_ARRAY:
+        sink_put(s, "[", 1);
+        for (size_t i = 0; i < json_array_size(v); i++) {
+            if (i > 0)
+                sink_put(s, ",", 1);
+            put_value(s, json_array_get(v, i), depth + 1, cut);
+        }
+        return sink_put(s, "]", 1);
+    case JSON_STRING:
+        return put_quoted(s, json_string_value(v), json_string_length(v), LOG_VALUE_MAX, cut);
+    case JSON_INTEGER:
+        n = snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        return sink_put(s, num, (size_t)n);
+    case JSON_REAL:
+        if (!isfinite(json_real_value(v)))
+            return sink_put(s, "null", 4);
+        /* jansson's form with JSON_REAL_PRECISION(6): %.6g, with ".0" when it looks integral */
+        n = snprintf(num, sizeof(num), "%.6g", json_real_value(v));
+        if (strpbrk(num, ".e") == NULL)
+            n = snprintf(num, sizeof(num), "%.6g.0", json_real_value(v));
+        return sink_put(s, num, (size_t)n);
+    case JSON_TRUE:
+        return sink_put(s, "true", 4);
+    case JSON_FALSE:
+        return sink_put(s, "false", 5);
+    case JSON_NULL:
+    default:
+        return sink_put(s, "null", 4);
+    }
+}
+
+void
+log_event(const char *level, const char *event, json_t *fields)
+{
+    char ts[48];
+    json_t *o = json_object();
+    struct sink s = {.grow = true};
+    bool cut = false;
+
+    if (o == NULL) {
+        json_decref(fields);
+        return;
+    }
+    timestamp(ts, sizeof(ts));
+    json_object_set_new(o, "time", json_string(ts));
+    json_object_set_new(o, "level", json_string(level));
+    json_object_set_new(o, "event", json_string(event));
+    if (fields != NULL) {
+        json_object_update(o, fields);
+        json_decref(fields);
+    }
+    sink_put(&s, "{", 1);
+    put_members(&s, o, 0, true, &cut);
+    if (cut && json_object_get(o, "truncated") == NULL)
+        sink_put(&s, ",\"truncated\":true", 17);
+    sink_put(&s, "}\n", 2);
+    json_decref(o);
+    if (!s.failed)
+        emit(s.p, s.len);
+    free(s.p);
+}
+
+/* ---- log_line: per-request lines in a fixed buffer ---- */
+
+static const char line_tail[] = ",\"truncated\":true";
+
+/*
+ * The line's buffer as a sink.  Kept back: a closer for each open level (and
+ * `extra` for levels about to open), the tail and "}\n"; so len + depth + the
+ * tail + 2 never exceeds the buffer, and closing and ending always have room.
+ */
+static struct sink
+line_sink(struct log_line *l, size_t extra)
+{
+    size_t keep = (size_t)l->depth + extra + sizeof(line_tail) - 1 + 2;
+
+    return (struct sink){.p = l->buf, .len = l->len, .cap = sizeof(l->buf) - keep};
+}
+
+/* The limit for a string written now: LOG_VALUE_MAX, or what the line has left. */
+static size_t
+line_limit(const struct sink *s)
+{
+    size_t left = s->cap - s->len;
+
+    left = left > 2 ? left - 2 : 0; /* the quotes */
+    return left < LOG_VALUE_MAX ? left : LOG_VALUE_MAX;
 }
 
 void
 log_line_begin(struct log_line *l, const char *level, const char *event)
 {
     char ts[48];
+    struct sink s;
+    bool cut = false;
 
     timestamp(ts, sizeof(ts));
     l->len = 0;
     l->depth = 0;
+    l->skipped = 0;
     l->first = false;
+    l->nospace = false;
     l->truncated = false;
-    line_put(l, "{\"time\":", 8);
-    line_quoted(l, ts);
-    line_put(l, ",\"level\":", 9);
-    line_quoted(l, level);
-    line_put(l, ",\"event\":", 9);
-    line_quoted(l, event);
-    l->last_good = l->len;
+    s = line_sink(l, 0);
+    sink_put(&s, "{\"time\":", 8);
+    put_quoted(&s, ts, strlen(ts), LOG_VALUE_MAX, &cut);
+    sink_put(&s, ",\"level\":", 9);
+    put_quoted(&s, level, strlen(level), LOG_VALUE_MAX, &cut);
+    sink_put(&s, ",\"event\":", 9);
+    put_quoted(&s, event, strlen(event), LOG_VALUE_MAX, &cut);
+    l->len = s.failed ? 1 : s.len; /* cannot fail with short names; "{" if it did */
+    l->first = s.failed;
+    l->truncated = cut || s.failed;
 }
 
-/* The separator and "key": of a new field (no key inside an array). */
-static void
-line_key(struct log_line *l, const char *key)
+/*
+ * Start a field: the comma and, in an object, "key":.  False (and the line
+ * marked truncated) when it is inside a container that was left out.
+ */
+static bool
+field_begin(struct log_line *l, struct sink *s, const char *key, size_t extra)
 {
-    if (!l->first)
-        line_put(l, ",", 1);
-    l->first = false;
-    if (key != NULL) {
-        line_quoted(l, key);
-        line_put(l, ":", 1);
+    bool cut = false;
+    bool in_array = l->depth > 0 && l->closers[l->depth - 1] == ']';
+
+    if (l->skipped > 0) {
+        l->truncated = true;
+        return false;
     }
+    *s = line_sink(l, extra);
+    if (!l->first)
+        sink_put(s, ",", 1);
+    if (!in_array) {
+        const char *k = key != NULL ? key : "";
+        put_quoted(s, k, strlen(k), LOG_VALUE_MAX, &cut);
+        sink_put(s, ":", 1);
+    }
+    l->truncated |= cut;
+    return true;
 }
 
-/* A field is complete: the line may be cut here (only at the top level). */
-static void
-line_done(struct log_line *l)
+/* Finish a field: keep it, or, when it did not fit, leave it out whole. */
+static bool
+field_end(struct log_line *l, struct sink *s, bool cut)
 {
-    if (!l->truncated && l->depth == 0)
-        l->last_good = l->len;
+    if (s->failed) {
+        l->truncated = true;
+        return false;
+    }
+    l->len = s->len;
+    l->first = false;
+    l->truncated |= cut;
+    return true;
+}
+
+void
+log_line_strn(struct log_line *l, const char *key, const char *value, size_t n)
+{
+    struct sink s;
+    bool cut = false;
+
+    if (!field_begin(l, &s, key, 0))
+        return;
+    if (value == NULL)
+        sink_put(&s, "null", 4);
+    else
+        put_quoted(&s, value, n, line_limit(&s), &cut);
+    field_end(l, &s, cut);
 }
 
 void
 log_line_str(struct log_line *l, const char *key, const char *value)
 {
-    if (l->truncated)
-        return;
-    line_key(l, key);
-    if (value != NULL)
-        line_quoted(l, value);
-    else
-        line_put(l, "null", 4);
-    line_done(l);
+    log_line_strn(l, key, value, value != NULL ? strlen(value) : 0);
 }
 
 void
 log_line_bool(struct log_line *l, const char *key, bool value)
 {
-    if (l->truncated)
+    struct sink s;
+
+    if (!field_begin(l, &s, key, 0))
         return;
-    line_key(l, key);
-    line_put(l, value ? "true" : "false", value ? 4 : 5);
-    line_done(l);
+    sink_put(&s, value ? "true" : "false", value ? 4 : 5);
+    field_end(l, &s, false);
 }
 
 void
@@ -286,42 +531,51 @@ log_line_num(struct log_line *l, const char *key, double value, int decimals)
 {
     char num[64];
     int n;
+    struct sink s;
 
-    if (l->truncated)
+    if (!field_begin(l, &s, key, 0))
         return;
-    n = snprintf(num, sizeof(num), "%.*f", decimals, value);
-    line_key(l, key);
-    line_put(l, num, n > 0 ? (size_t)n : 0);
-    line_done(l);
+    if (!isfinite(value)) {
+        sink_put(&s, "null", 4); /* JSON has no NaN or infinity */
+    } else {
+        decimals = decimals < 0 ? 0 : decimals > 17 ? 17 : decimals;
+        /*
+         * Beyond 1e15, %f writes integers of many digits that readers (jansson) cannot hold
+         * in a 64-bit integer; %.17g keeps an exponent from 1e17 on and is at most 24 bytes.
+         */
+        if (fabs(value) < 1e15)
+            n = snprintf(num, sizeof(num), "%.*f", decimals, value);
+        else
+            n = snprintf(num, sizeof(num), "%.17g", value);
+        sink_put(&s, num, n > 0 ? (size_t)n : 0);
+    }
+    field_end(l, &s, false);
 }
 
 void
 log_line_strv(struct log_line *l, const char *key, const char *const *values, size_t n)
 {
-    if (l->truncated)
-        return;
-    line_key(l, key);
-    line_put(l, "[", 1);
-    for (size_t i = 0; i < n; i++) {
-        if (i > 0)
-            line_put(l, ",", 1);
-        line_quoted(l, values[i]);
-    }
-    line_put(l, "]", 1);
-    line_done(l);
+    log_line_open_array(l, key);
+    for (size_t i = 0; i < n; i++)
+        log_line_str(l, NULL, values[i]);
+    log_line_close(l);
 }
 
 static void
 line_open(struct log_line *l, const char *key, char open, char close)
 {
-    if (l->truncated)
-        return;
-    if (l->depth >= LOG_LINE_DEPTH) {
+    struct sink s;
+
+    if (l->skipped > 0 || l->depth >= LOG_LINE_DEPTH || !field_begin(l, &s, key, 1)) {
+        l->skipped++;
         l->truncated = true;
         return;
     }
-    line_key(l, key);
-    line_put(l, &open, 1);
+    sink_put(&s, &open, 1);
+    if (!field_end(l, &s, false)) {
+        l->skipped++;
+        return;
+    }
     l->closers[l->depth++] = close;
     l->first = true;
 }
@@ -341,23 +595,25 @@ log_line_open_array(struct log_line *l, const char *key)
 void
 log_line_close(struct log_line *l)
 {
-    if (l->truncated || l->depth == 0)
+    if (l->skipped > 0) {
+        l->skipped--;
         return;
-    l->depth--;
-    line_put(l, &l->closers[l->depth], 1);
+    }
+    if (l->depth == 0)
+        return;
+    /* room for every closer is kept back (line_sink) */
+    l->buf[l->len++] = l->closers[--l->depth];
     l->first = false;
-    line_done(l);
 }
 
 void
 log_line_end(struct log_line *l)
 {
-    static const char tail[] = ",\"truncated\":true";
-
+    while (l->depth > 0)
+        l->buf[l->len++] = l->closers[--l->depth];
     if (l->truncated) {
-        l->len = l->last_good;
-        memcpy(l->buf + l->len, tail, sizeof(tail) - 1);
-        l->len += sizeof(tail) - 1;
+        memcpy(l->buf + l->len, line_tail, sizeof(line_tail) - 1);
+        l->len += sizeof(line_tail) - 1;
     }
     l->buf[l->len++] = '}';
     l->buf[l->len++] = '\n';
@@ -367,13 +623,30 @@ log_line_end(struct log_line *l)
 void
 log_msg(const char *level, const char *event, const char *fmt, ...)
 {
-    char msg[1024];
+    char small[256];
+    char *msg = small;
     va_list ap;
+    int n;
 
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    n = vsnprintf(small, sizeof(small), fmt, ap);
     va_end(ap);
-    log_event(level, event, json_pack("{s:s}", "msg", msg));
+    if (n < 0)
+        n = 0;
+    if ((size_t)n >= sizeof(small)) {
+        /* the whole message on the heap; it is cut like any value when written */
+        if ((msg = malloc((size_t)n + 1)) != NULL) {
+            va_start(ap, fmt);
+            vsnprintf(msg, (size_t)n + 1, fmt, ap);
+            va_end(ap);
+        } else {
+            msg = small;
+            n = (int)sizeof(small) - 1;
+        }
+    }
+    log_event(level, event, json_pack("{s:o}", "msg", json_stringn_nocheck(msg, (size_t)n)));
+    if (msg != small)
+        free(msg);
 }
 
 void

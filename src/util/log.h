@@ -22,29 +22,52 @@ void log_close(void);
 
 /*
  * Write one event; takes ownership of `fields` (may be NULL).  level is
- * "info", "warn" or "error".
+ * "info", "warn" or "error".  Strings anywhere in `fields` (even made with
+ * json_string_nocheck) are written as described below.
  */
 void log_event(const char *level, const char *event, json_t *fields);
 
 /*
+ * How values are written, in every line (log_line_*, log_event, log_msg):
+ * strings are escaped per RFC 8259 and the line never holds a raw control
+ * byte, so one event is always one line.  Bytes that are not valid UTF-8
+ * (overlong forms, surrogates, cut sequences) are shown one by one as the code
+ * point U+00XX; a NUL byte is shown as U+2400 (SYMBOL FOR NULL), since many
+ * JSON readers refuse \u0000.  A string whose escaped form is longer than
+ * LOG_VALUE_MAX bytes is cut inside the string, on a character and escape
+ * boundary, and ends with LOG_TRUNCATED_MARK; the line then also gets
+ * "truncated": true.  Numbers that JSON cannot hold (NaN, infinities) are null.
+ */
+#define LOG_VALUE_MAX 1024
+#define LOG_TRUNCATED_MARK "\xe2\x80\xa6[truncated]" /* "...[truncated]", U+2026 first */
+
+/*
  * A line built field by field into a fixed buffer, for events written per
- * request: no JSON tree, one write(2).  Strings are escaped per RFC 8259;
- * bytes that are not valid UTF-8 are written as \u00XX.  A line that would
- * not fit is cut at the last whole field and gets "truncated": true.
+ * request: no JSON tree, one write(2).  Every write into the buffer is
+ * bounded; room for closing what is open and for "truncated": true is kept
+ * back, so the line is valid JSON whatever is added.  A field that does not
+ * fit is left out whole (the line gets "truncated": true) and later, smaller
+ * fields may still go in.  A key given inside an array is ignored; a NULL key
+ * inside an object is written as "".  Containers deeper than LOG_LINE_DEPTH
+ * and what is added in them are left out; log_line_end() closes what is open.
  */
 #define LOG_LINE_DEPTH 8
+#define LOG_LINE_MAX 8192
 struct log_line {
-    char buf[4096];
+    char buf[LOG_LINE_MAX];
     size_t len;
-    size_t last_good; /* length after the last complete top-level field */
-    int depth;        /* objects and arrays opened and not yet closed */
+    int depth;        /* objects and arrays written and not yet closed */
+    int skipped;      /* objects and arrays left out (no room, too deep) and not yet closed */
     char closers[LOG_LINE_DEPTH];
-    bool first;       /* no field yet in the innermost open object */
-    bool truncated;
+    bool first;       /* no field yet in the innermost open container */
+    bool nospace;     /* the field being written did not fit */
+    bool truncated;   /* a value was cut or a field left out */
 };
 void log_line_begin(struct log_line *l, const char *level, const char *event);
 /* Add "key": "value" (or null when value is NULL). */
 void log_line_str(struct log_line *l, const char *key, const char *value);
+/* Add "key": "value" from n bytes that may hold anything, NUL included. */
+void log_line_strn(struct log_line *l, const char *key, const char *value, size_t n);
 /* Add "key": true/false. */
 void log_line_bool(struct log_line *l, const char *key, bool value);
 /* Add "key": a number with `decimals` digits after the point. */
@@ -72,7 +95,8 @@ void log_line_end(struct log_line *l);
 void log_batch_begin(void (*arm)(void *arg), void *arg);
 void log_batch_flush(void);
 
-/* A message-only event: {"event":..., "msg": "..."}. */
+/* A message-only event: {"event":..., "msg": "..."}; the message has no length limit before
+ * it is cut like any value. */
 void log_msg(const char *level, const char *event, const char *fmt, ...) PRINTF_LIKE(3, 4);
 
 /* Print "duet: message" to stderr and exit(2): only during start-up. */

@@ -808,6 +808,112 @@ test_issue_refusals_leave_inventory(void **state)
     EVP_PKEY_free(weak);
 }
 
+/* A GENERAL_NAME of an IA5 type with exactly these bytes (NULs and CR LF included). */
+static GENERAL_NAME *
+ia5_name(int type, const char *bytes, size_t len)
+{
+    GENERAL_NAME *g = GENERAL_NAME_new();
+    ASN1_IA5STRING *a = ASN1_IA5STRING_new();
+
+    assert_non_null(g);
+    assert_non_null(a);
+    assert_true(ASN1_STRING_set(a, bytes, (int)len));
+    GENERAL_NAME_set0_value(g, type, a);
+    return g;
+}
+
+/* The number of subjectAltName entries of a certificate. */
+static int
+san_count(X509 *cert)
+{
+    GENERAL_NAMES *gens = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+    int n = gens != NULL ? sk_GENERAL_NAME_num(gens) : 0;
+
+    GENERAL_NAMES_free(gens);
+    return n;
+}
+
+/*
+ * SAN injection (issue 9 item 4): a name holding ",IP:..." stays one name,
+ * whether it comes from --san text or from a CSR's GENERAL_NAMEs, and names
+ * with CR, LF or NUL are refused with the byte named.
+ */
+static void
+test_issue_san_injection(void **state)
+{
+    static const char *const injected[] = {"uri:urn:x:y,IP:10.9.8.7,DNS:evil.example"};
+    static const char *const spiffe_injected[] = {"uri:spiffe://" TD "/x,IP:10.9.8.7,DNS:*"};
+    static const char comma_ip[] = "spiffe://" TD "/x,IP:127.0.0.1";
+    static const char crlf[] = "spiffe://" TD "/x\r\nIP:127.0.0.1";
+    static const char nul[] = "spiffe://" TD "/x\0,IP:127.0.0.1";
+    struct ca_request r = {0};
+    struct duet_err err = {0};
+    GENERAL_NAMES *names = GENERAL_NAMES_new();
+    X509 *cert = NULL;
+    size_t before;
+
+    (void)state;
+    /* --san text on a profile with every type and no pattern: one URI, nothing else. */
+    cert = issue_ok(F.ca, "device", "dev", injected, 1, 0, 0, NULL);
+    assert_int_equal(san_count(cert), 1);
+    assert_true(has_san(cert, GEN_URI, "urn:x:y,IP:10.9.8.7,DNS:evil.example"));
+    assert_false(has_san(cert, GEN_IPADD, "10.9.8.7"));
+    X509_free(cert);
+
+    /* A CSR's URI holding ",IP:127.0.0.1": copied as the one URI it is. */
+    assert_true(sk_GENERAL_NAME_push(names, ia5_name(GEN_URI, comma_ip, strlen(comma_ip))));
+    r.profile = "device";
+    r.cn = "dev";
+    r.pubkey = F.leaf_key;
+    r.names = names;
+    r.names_from = "the CSR";
+    if (ca_issue(F.ca, &r, &cert, NULL, &err) != 0)
+        fail_msg("%s", err.msg);
+    assert_int_equal(san_count(cert), 1);
+    assert_true(has_san(cert, GEN_URI, comma_ip));
+    assert_false(has_san(cert, GEN_IPADD, "127.0.0.1"));
+    X509_free(cert);
+    cert = NULL;
+
+    before = inventory_count(F.ca);
+    /* The SPIFFE profile refuses the injected text outright. */
+    r.names = NULL;
+    r.profile = "client";
+    r.sans = spiffe_injected;
+    r.nsans = 1;
+    assert_int_equal(ca_issue(F.ca, &r, &cert, NULL, &err), -1);
+    assert_contains(err.msg, "is not a SPIFFE ID: its path must be");
+
+    /* CR LF and NUL in a CSR's URI: refused, the byte and the source named, escaped. */
+    r.profile = "device";
+    r.sans = NULL;
+    r.nsans = 0;
+    r.names = names;
+    sk_GENERAL_NAME_pop_free(names, GENERAL_NAME_free);
+    names = GENERAL_NAMES_new();
+    r.names = names;
+    assert_true(sk_GENERAL_NAME_push(names, ia5_name(GEN_URI, crlf, sizeof(crlf) - 1)));
+    assert_int_equal(ca_issue(F.ca, &r, &cert, NULL, &err), -1);
+    assert_contains(err.msg, "the CSR: URI name \"spiffe://" TD "/x\\x0d\\x0aIP:127.0.0.1\"");
+    assert_contains(err.msg, "byte 0x0d at offset");
+    assert_null(strchr(err.msg, '\r'));
+    GENERAL_NAME_free(sk_GENERAL_NAME_pop(names));
+    assert_true(sk_GENERAL_NAME_push(names, ia5_name(GEN_URI, nul, sizeof(nul) - 1)));
+    assert_int_equal(ca_issue(F.ca, &r, &cert, NULL, &err), -1);
+    assert_contains(err.msg, "byte 0x00 at offset");
+
+    /* A control character in the CN is refused too. */
+    r.names = NULL;
+    r.sans = injected;
+    r.nsans = 1;
+    r.cn = "dev\x1b[2J";
+    assert_int_equal(ca_issue(F.ca, &r, &cert, NULL, &err), -1);
+    assert_contains(err.msg, "control character 0x1b at offset 3");
+    assert_null(cert);
+    assert_int_equal(inventory_count(F.ca), before);
+    GENERAL_NAMES_free(names);
+}
+
 /* Renewal links both rows. */
 static void
 test_issue_renewal_links(void **state)
@@ -1285,6 +1391,7 @@ main(void)
         cmocka_unit_test(test_issue_explicit_ttl),
         cmocka_unit_test(test_issue_clamped),
         cmocka_unit_test(test_issue_refusals_leave_inventory),
+        cmocka_unit_test(test_issue_san_injection),
         cmocka_unit_test(test_issue_renewal_links),
         cmocka_unit_test(test_revoke_and_crl),
         cmocka_unit_test(test_crl_refusals),

@@ -45,6 +45,10 @@ test_san_parse_accepts(void **state)
         {"ip:::1", PROFILE_SAN_IP, "::1"},
         {"uri:spiffe://corp.example/ns/prod/sa/api", PROFILE_SAN_URI,
          "spiffe://corp.example/ns/prod/sa/api"},
+        /* One URI, whatever it holds: ',' is an RFC 3986 sub-delim. */
+        {"uri:urn:x,IP:10.9.8.7,DNS:*", PROFILE_SAN_URI, "urn:x,IP:10.9.8.7,DNS:*"},
+        {"uri:https://corp.example/a%20b?q=1#f", PROFILE_SAN_URI,
+         "https://corp.example/a%20b?q=1#f"},
         {"URI:https://corp.example/x", PROFILE_SAN_URI, "https://corp.example/x"},
         {"email:Henry@corp.example", PROFILE_SAN_EMAIL, "Henry@corp.example"},
         {"EMAIL:ops@corp.example", PROFILE_SAN_EMAIL, "ops@corp.example"},
@@ -89,6 +93,17 @@ test_san_parse_refuses(void **state)
         {"uri:corp.example/x", "not a URI"},
         {"email:nobody", "not an email address"},
         {"email:@corp.example", "not an email address"},
+        /* issue 9 item 4: control characters, spaces, characters invalid for the type */
+        {"uri:spiffe://corp/x\r\nIP:127.0.0.1", "byte 0x0d at offset 15"},
+        {"uri:spiffe://corp/x y", "byte 0x20 at offset 15"},
+        {"dns:evil.example\x1b", "byte 0x1b at offset 12"},
+        {"email:a b@corp.example", "byte 0x20"},
+        {"email:a@corp_example", "not an email address"},
+        {"uri:spiffe://corp/x\"y", "not a URI"},
+        {"uri:spiffe://corp/%zz", "not a URI"},
+        {"uri:1http://corp/x", "not a URI"},
+        {"dns:a-.corp.example", "not a DNS name"},
+        {"ip:10.0.0.1,IP:1.2.3.4", "not an IPv4 or IPv6 address"},
     };
 
     (void)state;
@@ -101,9 +116,91 @@ test_san_parse_refuses(void **state)
         }
         assert_null(s.value);
         assert_contains(err.msg, cases[i].msg);
-        if (cases[i].in[0] != '\0')
+        if (cases[i].in[0] != '\0' && strpbrk(cases[i].in, "\r\n\x1b") == NULL)
             assert_contains(err.msg, cases[i].in); /* the message quotes the input */
+        /* ... escaped: no control byte of a name reaches a message */
+        assert_null(strpbrk(err.msg, "\r\n\x1b"));
         profile_san_clear(&s);
+    }
+}
+
+/* ---- profile_san_from_name: names from a CSR, checked on their exact bytes ---- */
+
+static GENERAL_NAME *
+name_of(int type, const char *bytes, size_t len)
+{
+    GENERAL_NAME *g = GENERAL_NAME_new();
+    ASN1_OCTET_STRING *a = ASN1_OCTET_STRING_new(); /* IA5String and OCTET STRING alike */
+
+    assert_non_null(g);
+    assert_non_null(a);
+    assert_true(ASN1_STRING_set(a, bytes, (int)len));
+    if (type != GEN_IPADD)
+        a->type = V_ASN1_IA5STRING;
+    GENERAL_NAME_set0_value(g, type, a);
+    return g;
+}
+
+static void
+test_san_from_name(void **state)
+{
+    static const struct {
+        int type;
+        const char *bytes;
+        size_t len;
+        unsigned want_type; /* 0: refused */
+        const char *want;   /* the value, or words of the refusal */
+    } cases[] = {
+        {GEN_URI, "spiffe://c/x,IP:127.0.0.1", 25, PROFILE_SAN_URI, "spiffe://c/x,IP:127.0.0.1"},
+        {GEN_DNS, "API.Corp.Example", 16, PROFILE_SAN_DNS, "api.corp.example"},
+        {GEN_EMAIL, "ops@corp.example", 16, PROFILE_SAN_EMAIL, "ops@corp.example"},
+        {GEN_IPADD, "\x7f\x00\x00\x01", 4, PROFILE_SAN_IP, "127.0.0.1"},
+        {GEN_URI, "spiffe://c/x\r\nIP:1.2.3.4", 24, 0,
+         "the CSR: URI name \"spiffe://c/x\\x0d\\x0aIP:1.2.3.4\": byte 0x0d at offset 12"},
+        {GEN_URI, "spiffe://c/x\0IP:1.2.3.4", 23, 0, "byte 0x00 at offset 12"},
+        {GEN_DNS, "a.example\x1b[2J", 13, 0, "byte 0x1b at offset 9"},
+        {GEN_DNS, "a,b.example", 11, 0, "not a DNS name"},
+        {GEN_IPADD, "\x7f\x00\x00\x01\x01", 5, 0, "malformed IP address name (5 bytes"},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        GENERAL_NAME *g = name_of(cases[i].type, cases[i].bytes, cases[i].len);
+        struct profile_san s;
+        struct duet_err err = {0};
+        int rc = profile_san_from_name(g, "the CSR", &s, &err);
+
+        if (cases[i].want_type != 0) {
+            if (rc != 0)
+                fail_msg("case %zu refused: %s", i, err.msg);
+            assert_int_equal(s.type, cases[i].want_type);
+            assert_string_equal(s.value, cases[i].want);
+            /* and back to a structure: the same type, one name */
+            GENERAL_NAME *back = profile_san_to_name(&s);
+            assert_non_null(back);
+            assert_int_equal(back->type, cases[i].type);
+            GENERAL_NAME_free(back);
+        } else {
+            if (rc == 0)
+                fail_msg("case %zu accepted as \"%s\"", i, s.value);
+            assert_null(s.value);
+            assert_contains(err.msg, cases[i].want);
+            assert_null(strpbrk(err.msg, "\r\n\x1b"));
+        }
+        profile_san_clear(&s);
+        GENERAL_NAME_free(g);
+    }
+    {
+        /* Types duet does not issue are named. */
+        GENERAL_NAME *g = GENERAL_NAME_new();
+        struct profile_san s;
+        struct duet_err err = {0};
+        X509_NAME *dn = X509_NAME_new();
+        assert_non_null(g);
+        GENERAL_NAME_set0_value(g, GEN_DIRNAME, dn);
+        assert_int_equal(profile_san_from_name(g, "the CSR", &s, &err), -1);
+        assert_contains(err.msg, "the CSR asks for a directoryName name");
+        GENERAL_NAME_free(g);
     }
 }
 
@@ -326,6 +423,22 @@ test_check_refuses(void **state)
          {"uri:spiffe://corp.example/"},
          DAY,
          {"URI spiffe://corp.example/ is not a SPIFFE ID"}},
+        {"SPIFFE: injected names in the path",
+         "client",
+         {"uri:spiffe://corp.example/x,IP:10.9.8.7,DNS:*"},
+         DAY,
+         {"is not a SPIFFE ID: its path must be", "SPIFFE ID specification"}},
+        {"SPIFFE: dot segment",
+         "client",
+         {"uri:spiffe://corp.example/a/../b"},
+         DAY,
+         {"is not a SPIFFE ID: its path must be"}},
+        {"wildcard without wildcard: true",
+         "server",
+         {"dns:*.svc.corp.example"},
+         DAY,
+         {"name dns:*.svc.corp.example is a wildcard, which profile server does not issue",
+          "wildcard: true"}},
         {"ttl over max",
          "server",
          {"dns:a.svc.corp.example"},
@@ -421,12 +534,14 @@ test_default_yaml_loads(void **state)
     assert_int_equal(p->san_types, PROFILE_SAN_DNS | PROFILE_SAN_IP);
     assert_true(p->require_san);
     assert_false(p->spiffe);
+    assert_false(p->wildcard);
 
     p = ca_config_profile(&c, "client");
     assert_non_null(p);
     assert_int_equal(p->eku, PROFILE_EKU_CLIENT);
     assert_true(p->spiffe);
-    assert_true(p->san_types & PROFILE_SAN_URI);
+    /* issue 9 item 11: a client asserts its SPIFFE ID only, no DNS or email name. */
+    assert_int_equal(p->san_types, PROFILE_SAN_URI);
     assert_int_equal(p->uri.n, 1);
     assert_string_equal(p->uri.v[0], "spiffe://acme.example/*");
     assert_true(p->default_ttl <= p->max_ttl);
@@ -611,6 +726,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_san_parse_accepts),
         cmocka_unit_test(test_san_parse_refuses),
+        cmocka_unit_test(test_san_from_name),
         cmocka_unit_test(test_glob),
         cmocka_unit_test(test_config_profile_lookup),
         cmocka_unit_test(test_check_accepts),

@@ -125,6 +125,48 @@ test_leaf_fields(void **state)
     json_decref(j);
 }
 
+/*
+ * Names holding a NUL, CR LF or bytes that are not UTF-8 (issue 9 item 11):
+ * the model keeps every name, whole; what JSON cannot hold is escaped \xNN.
+ */
+static void
+test_sans_with_hostile_bytes(void **state)
+{
+    struct pki *p = *state;
+    X509 *x = cf_cert_new(&(struct cf_cert_spec){.cn = "evil", .key = p->leaf_key});
+    GENERAL_NAMES *gens = GENERAL_NAMES_new();
+    static const struct {
+        int type;
+        const char *bytes;
+        size_t len;
+        const char *want;
+    } names[] = {
+        {GEN_DNS, "a\0.evil", 7, "DNS:a\\x00.evil"},
+        {GEN_URI, "spiffe://x/\xff\xfe", 13, "URI:spiffe://x/\\xff\\xfe"},
+        {GEN_URI, "spiffe://x/y\r\nIP:1.2.3.4", 24, "URI:spiffe://x/y\r\nIP:1.2.3.4"},
+    };
+    json_t *j, *sans;
+
+    (void)state;
+    assert_non_null(x);
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        GENERAL_NAME *g = GENERAL_NAME_new();
+        ASN1_IA5STRING *a = ASN1_IA5STRING_new();
+        assert_true(ASN1_STRING_set(a, names[i].bytes, (int)names[i].len));
+        GENERAL_NAME_set0_value(g, names[i].type, a);
+        assert_true(sk_GENERAL_NAME_push(gens, g) > 0);
+    }
+    assert_int_equal(X509_add1_ext_i2d(x, NID_subject_alt_name, gens, 0, X509V3_ADD_DEFAULT), 1);
+    j = inspect_cert(x, (int64_t)time(NULL));
+    sans = json_object_get(j, "sans");
+    assert_int_equal(json_array_size(sans), 3);
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        assert_string_equal(json_string_value(json_array_get(sans, i)), names[i].want);
+    json_decref(j);
+    GENERAL_NAMES_free(gens);
+    X509_free(x);
+}
+
 static void
 test_ca_constraints(void **state)
 {
@@ -292,6 +334,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_leaf_fields),
+        cmocka_unit_test(test_sans_with_hostile_bytes),
         cmocka_unit_test(test_ca_constraints),
         cmocka_unit_test(test_expired_days),
         cmocka_unit_test(test_chain_signed_by_next),

@@ -31,7 +31,7 @@
 
 #define ISSUER_DN "CN=Policy CA,O=Corp"
 #define UNKNOWN_TAIL                                                                               \
-    "; expected uri:, dns:, ip:, email:, cn:, ou:, o:, issuer: followed by a glob, or any"
+    "; expected uri:, dns:, ip:, email:, cn:, ou:, o:, issuer: followed by a glob, any or anonymous"
 
 /* Identities every table uses, made once. */
 struct world {
@@ -181,6 +181,7 @@ static struct pcase pcases[] = {
     {"o:Corp", PF_O, "Corp", NULL},
     {"issuer:CN=Policy CA,*", PF_ISSUER, "CN=Policy CA,*", NULL},
     {"any", PF_ANY, NULL, NULL},
+    {"anonymous", PF_ANONYMOUS, NULL, NULL},
     {"URI:spiffe://x", PF_URI, "spiffe://x", NULL},
     {"cn:a:b", PF_CN, "a:b", NULL},
     {"spife:x", PF_ANY, NULL, "unknown pattern \"spife:x\"" UNKNOWN_TAIL},
@@ -378,6 +379,21 @@ test_match_null_identity(void **state)
     }
 }
 
+/* "anonymous" matches the absent identity (verify: optional, no certificate) and no other. */
+static void
+test_match_anonymous(void **state)
+{
+    struct policy_pattern p;
+    struct duet_err err;
+
+    (void)state;
+    err_clear(&err);
+    assert_int_equal(policy_pattern_parse("anonymous", &p, &err), 0);
+    assert_true(policy_pattern_match(&p, NULL));
+    assert_false(policy_pattern_match(&p, W.one));
+    policy_pattern_clear(&p);
+}
+
 /* ---- decisions ---- */
 
 /*
@@ -424,6 +440,10 @@ static struct dcase dcases[] = {
     {"method case-insensitive", ID_ONE, "get", "api.corp", "/hr/x", true, "hr-read"},
     {"rule method case-insensitive", ID_ONE, "HEAD", "api.corp", "/hr/x", true, "hr-read"},
     {"host without port, any case", ID_ONE, "GET", "API.Corp:8443", "/hr/x", true, "hr-read"},
+    {"absolute host name (trailing dot)", ID_ONE, "GET", "api.corp.:8443", "/hr/x", true,
+     "hr-read"},
+    {"two trailing dots are not the host", ID_ONE, "GET", "api.corp..", "/hr/x", false,
+     "hr-deny-rest"},
     {"first match wins: method falls through", ID_ONE, "POST", "api.corp", "/hr/x", false,
      "hr-deny-rest"},
     {"first match wins: host falls through", ID_ONE, "GET", "other.corp", "/hr/x", false,
@@ -598,6 +618,7 @@ main(void)
         cmocka_unit_test(test_glob),
         cmocka_unit_test(test_match),
         cmocka_unit_test(test_match_null_identity),
+        cmocka_unit_test(test_match_anonymous),
         cmocka_unit_test(test_empty_policy),
         cmocka_unit_test(test_tcp_mode),
         cmocka_unit_test(test_add_rule_copies),

@@ -33,6 +33,7 @@
 
 #include "lib/err.h"
 #include "lib/identity.h"
+#include "lib/policy.h"
 #include "lib/tls.h"
 #include "testlib/certfactory.h"
 
@@ -668,6 +669,325 @@ test_tls12_revoked(void **state)
     SSL_CTX_free(cctx);
 }
 
+/* ---- resumption bound to the configuration that verified the session ---- */
+
+/*
+ * Server options that issue stateless tickets sealed with the shared keys in
+ * `keys`, trusting `ca`, at the protocol version of the test (TLS 1.2 or 1.3).
+ */
+static struct tls_opts
+resume_opts(const char *ca, const char *keys, int version)
+{
+    struct tls_opts o = server_opts();
+
+    o.ca_file = ca;
+    o.session_tickets = true;
+    o.ticket_keys_file = keys;
+    o.tls12 = version == TLS1_2_VERSION;
+    o.listener = "web";
+    return o;
+}
+
+/* A client presenting `cert`, at exactly `version`, that asks for tickets. */
+static SSL_CTX *
+resume_client(const char *cert, int version)
+{
+    struct tls_opts co = client_opts(cert);
+    SSL_CTX *cctx;
+
+    co.tls12 = version == TLS1_2_VERSION;
+    cctx = client_ctx(&co);
+    assert_int_equal(SSL_CTX_set_max_proto_version(cctx, version), 1);
+    SSL_CTX_clear_options(cctx, SSL_OP_NO_TICKET); /* TLS 1.2 tickets need the extension */
+    return cctx;
+}
+
+/*
+ * A full handshake on sctx; returns the client's resumable session (in TLS
+ * 1.3 the ticket arrives after the handshake: a read takes it in).
+ */
+static SSL_SESSION *
+full_session(SSL_CTX *sctx, SSL_CTX *cctx)
+{
+    struct conn k;
+    SSL_SESSION *sess;
+    unsigned char b;
+
+    conn_new(&k, sctx, cctx);
+    pump(&k);
+    assert_true(k.s.done && k.c.done);
+    assert_false(SSL_session_reused(k.s.ssl));
+    assert_int_equal(SSL_read(k.c.ssl, &b, 1), -1);
+    assert_int_equal(SSL_get_error(k.c.ssl, -1), SSL_ERROR_WANT_READ);
+    sess = SSL_get1_session(k.c.ssl);
+    assert_non_null(sess);
+    assert_true(SSL_SESSION_is_resumable(sess));
+    assert_true(SSL_SESSION_has_ticket(sess));
+    SSL_shutdown(k.c.ssl); /* freed without it, the client's session is marked not resumable */
+    conn_free(&k);
+    assert_true(SSL_SESSION_is_resumable(sess));
+    return sess;
+}
+
+/*
+ * Offer a copy of sess on a new connection to sctx and run the handshake; the
+ * caller frees k.  A copy, because a client marks the session it offered on a
+ * failed connection as not resumable.
+ */
+static void
+offer(struct conn *k, SSL_CTX *sctx, SSL_CTX *cctx, SSL_SESSION *sess)
+{
+    SSL_SESSION *copy = SSL_SESSION_dup(sess);
+
+    assert_non_null(copy);
+    conn_new(k, sctx, cctx);
+    assert_int_equal(SSL_set_session(k->c.ssl, copy), 1);
+    SSL_SESSION_free(copy);
+    pump(k);
+}
+
+/* The session resumed on sctx, passed tls_check_resumed, and carries `name`. */
+static void
+assert_resumes(SSL_CTX *sctx, SSL_CTX *cctx, SSL_SESSION *sess, const char *name)
+{
+    struct conn k;
+    struct duet_identity *id = NULL;
+    struct duet_err err;
+
+    offer(&k, sctx, cctx, sess);
+    assert_true(k.s.done && k.c.done);
+    assert_true(SSL_session_reused(k.s.ssl));
+    assert_true(SSL_session_reused(k.c.ssl));
+    err_clear(&err);
+    assert_int_equal(tls_check_resumed(k.s.ssl, &err), 0);
+    assert_int_equal(tls_peer_identity(k.s.ssl, &id, &err), 0);
+    assert_non_null(id);
+    assert_string_equal(id->name, name);
+    identity_free(id);
+    conn_free(&k);
+}
+
+/*
+ * The session did not resume on sctx: a full handshake ran instead, which
+ * accepts the client (fail TLS_FAIL_NONE) or refuses it with `fail`.
+ */
+static void
+assert_full(SSL_CTX *sctx, SSL_CTX *cctx, SSL_SESSION *sess, enum tls_fail fail)
+{
+    struct conn k;
+
+    offer(&k, sctx, cctx, sess);
+    assert_false(SSL_session_reused(k.s.ssl));
+    assert_false(SSL_session_reused(k.c.ssl));
+    if (fail == TLS_FAIL_NONE) {
+        assert_true(k.s.done && k.c.done);
+        assert_non_null(SSL_get0_peer_certificate(k.s.ssl));
+        assert_int_equal(SSL_get_verify_result(k.s.ssl), X509_V_OK);
+    } else {
+        assert_false(k.s.done);
+        assert_ssl_reason(&k.s, SSL_R_CERTIFICATE_VERIFY_FAILED);
+        assert_int_equal(tls_verify_fail(k.s.ssl), fail);
+    }
+    conn_free(&k);
+}
+
+/*
+ * Two servers share ticket keys.  A session verified by one that trusts the
+ * "Other Root" (an attacker's CA) must not resume on one that does not, nor
+ * after that CA is removed from the trust file; the same configuration built
+ * again (a reload that changed nothing, or another instance) does resume.
+ */
+static void
+run_resume_bound_to_trust(void **state)
+{
+    int version = *(const int *)*state;
+    char *keys = cf_path(W.dir, "resume.keys");
+    char *both = cf_path(W.dir, "both-ca.pem");
+    struct tls_opts evil_o, good_o, both_o;
+    SSL_CTX *evil, *evil_again, *good, *both_ctx, *root_only, *c_other, *c_good;
+    SSL_SESSION *s_other, *s_good;
+    struct duet_err err;
+    int n = 0;
+
+    unlink(keys);
+    err_clear(&err);
+    assert_int_equal(tls_ticket_keys_rotate(keys, 2, &n, &err), 0);
+    cf_write_certs(both, W.root, W.other, NULL);
+    evil_o = resume_opts(W.other_ca, keys, version);
+    good_o = resume_opts(W.ca, keys, version);
+    both_o = resume_opts(both, keys, version);
+    c_other = resume_client(W.cli_other, version);
+    c_good = resume_client(W.cli_pem, version);
+
+    /* From the listener trusting "Other Root" to one that never did. */
+    evil = server_ctx(&evil_o);
+    s_other = full_session(evil, c_other);
+    good = server_ctx(&good_o);
+    assert_full(good, c_other, s_other, TLS_FAIL_UNKNOWN_CA);
+    /* The same inputs again: the session is theirs. */
+    evil_again = server_ctx(&evil_o);
+    assert_resumes(evil_again, c_other, s_other, "spiffe://test/client");
+    SSL_SESSION_free(s_other);
+
+    /* "Other Root" removed from the trust file, as a reload would: no resumption. */
+    both_ctx = server_ctx(&both_o);
+    s_other = full_session(both_ctx, c_other);
+    s_good = full_session(both_ctx, c_good);
+    cf_write_certs(both, W.root, NULL);
+    root_only = server_ctx(&both_o);
+    assert_full(root_only, c_other, s_other, TLS_FAIL_UNKNOWN_CA);
+    /* A client the new trust still accepts is verified again, in full, and let in. */
+    assert_full(root_only, c_good, s_good, TLS_FAIL_NONE);
+
+    SSL_SESSION_free(s_other);
+    SSL_SESSION_free(s_good);
+    SSL_CTX_free(evil);
+    SSL_CTX_free(evil_again);
+    SSL_CTX_free(good);
+    SSL_CTX_free(both_ctx);
+    SSL_CTX_free(root_only);
+    SSL_CTX_free(c_other);
+    SSL_CTX_free(c_good);
+    unlink(keys);
+    unlink(both);
+    free(keys);
+    free(both);
+}
+
+static void
+bind_name(struct tls_opts *o)
+{
+    o->listener = "admin";
+}
+
+static void
+bind_crl(struct tls_opts *o)
+{
+    static const char *crls[1];
+
+    crls[0] = W.crl_pem;
+    o->crl_files = crls;
+    o->ncrl_files = 1;
+}
+
+static void
+bind_optional(struct tls_opts *o)
+{
+    o->verify_optional = true;
+}
+
+static void
+bind_scope(struct tls_opts *o)
+{
+    o->crl_scope = DUET_CRL_LEAF;
+}
+
+static void
+bind_expired_ok(struct tls_opts *o)
+{
+    o->crl_expired_ok = true;
+}
+
+static void
+bind_tls12(struct tls_opts *o)
+{
+    o->tls12 = true;
+}
+
+static struct policy bind_pol;
+
+static void
+bind_policy(struct tls_opts *o)
+{
+    o->policy = &bind_pol;
+}
+
+/* What a session is bound to: changing any one of these retires it. */
+struct bcase {
+    const char *name;
+    void (*tweak)(struct tls_opts *o);
+};
+
+static struct bcase bcases[] = {
+    {"listener name", bind_name},
+    {"CRLs", bind_crl},
+    {"verify optional", bind_optional},
+    {"CRL scope", bind_scope},
+    {"expired CRLs accepted", bind_expired_ok},
+    {"TLS 1.2 allowed", bind_tls12},
+    {"policy", bind_policy},
+};
+
+/*
+ * One session; each setting that decides verification or authorization,
+ * changed alone, makes a server that will not resume it (the client is
+ * verified again in full), while what does not (the server's ticket keys
+ * rotated, the chain cache off) keeps it.
+ */
+static void
+test_resume_bound_to_settings(void **state)
+{
+    char *keys = cf_path(W.dir, "bind.keys");
+    const char *allow = "uri:spiffe://test/*";
+    struct tls_opts base;
+    SSL_CTX *cctx, *sctx;
+    SSL_SESSION *sess;
+    struct duet_err err;
+    int n = 0;
+
+    (void)state;
+    unlink(keys);
+    err_clear(&err);
+    assert_int_equal(tls_ticket_keys_rotate(keys, 3, &n, &err), 0);
+    memset(&bind_pol, 0, sizeof(bind_pol));
+    assert_int_equal(policy_add_rule(&bind_pol, "all", true, &allow, 1, NULL, 0, NULL, NULL, &err),
+                     0);
+    base = resume_opts(W.ca, keys, TLS1_3_VERSION);
+    cctx = resume_client(W.cli_pem, TLS1_3_VERSION);
+    sctx = server_ctx(&base);
+    sess = full_session(sctx, cctx);
+    SSL_CTX_free(sctx);
+
+    for (size_t i = 0; i < sizeof(bcases) / sizeof(bcases[0]); i++) {
+        struct tls_opts o = base;
+        print_message("changed: %s\n", bcases[i].name);
+        bcases[i].tweak(&o);
+        sctx = server_ctx(&o);
+        assert_full(sctx, cctx, sess, TLS_FAIL_NONE);
+        SSL_CTX_free(sctx);
+    }
+    /* A policy is bound by its content: the same rules built again resume. */
+    {
+        struct tls_opts a = base, b = base;
+        struct policy again = {0};
+        SSL_SESSION *ps;
+        a.policy = &bind_pol;
+        assert_int_equal(policy_add_rule(&again, "all", true, &allow, 1, NULL, 0, NULL, NULL, &err),
+                         0);
+        b.policy = &again;
+        sctx = server_ctx(&a);
+        ps = full_session(sctx, cctx);
+        SSL_CTX_free(sctx);
+        sctx = server_ctx(&b);
+        assert_resumes(sctx, cctx, ps, "spiffe://test/client");
+        SSL_CTX_free(sctx);
+        SSL_SESSION_free(ps);
+        policy_clear(&again);
+    }
+    /* Not bound: rotated ticket keys (the old key still opens it), the chain cache. */
+    assert_int_equal(tls_ticket_keys_rotate(keys, 3, &n, &err), 0);
+    base.no_chain_cache = true;
+    sctx = server_ctx(&base);
+    assert_resumes(sctx, cctx, sess, "spiffe://test/client");
+    SSL_CTX_free(sctx);
+
+    policy_clear(&bind_pol);
+    SSL_SESSION_free(sess);
+    SSL_CTX_free(cctx);
+    unlink(keys);
+    free(keys);
+}
+
 /* ---- ALPN ---- */
 
 static void
@@ -1034,6 +1354,7 @@ main(void)
         cmocka_unit_test(test_ctx_info),
         cmocka_unit_test(test_fail_names),
         cmocka_unit_test(test_ticket_keys_rotate),
+        cmocka_unit_test(test_resume_bound_to_settings),
     };
     enum {
         NV = sizeof(vcases) / sizeof(vcases[0]),
@@ -1044,7 +1365,9 @@ main(void)
     static char nnames[NN][96];
     static char vnames[NV][96];
     static char enames[NE][96];
-    struct CMUnitTest tests[NV + NN + NE + NF];
+    static int versions[] = {TLS1_3_VERSION, TLS1_2_VERSION};
+    static char rnames[2][96];
+    struct CMUnitTest tests[NV + NN + NE + NF + 2];
     size_t n = 0;
 
     /* One named test per table row, so that TAP reports each case. */
@@ -1062,6 +1385,13 @@ main(void)
         snprintf(enames[i], sizeof(enames[i]), "context: %s", ecases[i].name);
         tests[n++] = (struct CMUnitTest){
             .name = enames[i], .test_func = run_ctx_error, .initial_state = &ecases[i]};
+    }
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(rnames[i], sizeof(rnames[i]), "resumption bound to trust, TLS 1.%d",
+                 versions[i] == TLS1_3_VERSION ? 3 : 2);
+        tests[n++] = (struct CMUnitTest){.name = rnames[i],
+                                         .test_func = run_resume_bound_to_trust,
+                                         .initial_state = &versions[i]};
     }
     for (size_t i = 0; i < NF; i++)
         tests[n++] = fixed[i];

@@ -21,6 +21,7 @@
 
 #include "lib/err.h"
 #include "lib/identity.h"
+#include "lib/policy.h"
 #include "lib/xfcc.h"
 #include "proxy/http.h"
 #include "testlib/certfactory.h"
@@ -191,7 +192,7 @@ group_teardown(void **state)
  * in its value; those it must see are listed in KEPT, in order.
  */
 static const char *const client_headers[][2] = {
-    {"Host", "api.corp"},
+    {"Host", "drop: rebuilt from the one parsed Host"},
     {"Connection", "keep-alive, X-Secret,\tx-other"},
     {"Keep-Alive", "drop timeout=5"},
     {"X-Secret", "drop named by Connection"},
@@ -210,14 +211,26 @@ static const char *const client_headers[][2] = {
     {"Content-Length", "5"},
     {"x-forwarded-client-cert", THEIRS2},
     {"X-Connection-Info", "kept: a name that merely contains connection"},
+    {"X_Forwarded_Client_Cert", "drop a look-alike of the identity header"},
+    {"x-forwarded_for", "drop a look-alike"},
+    {"X-Real-IP", "drop 6.6.6.6"},
+    {"Forwarded", "drop for=6.6.6.6"},
+    {"X-Forwarded-Host", "drop evil"},
+    {"Content_Length", "drop a framing look-alike"},
+    {"Transfer-Encoding", "drop: framing is the proxy's"},
+    {"Proxy_Authorization", "drop Proxy-* spelled with '_'"},
+    {"X-Kept_Name", "kept: other names with '_' pass"},
 };
 
 #define KEPT                                                                                       \
     "Host: api.corp\r\n"                                                                           \
     "Accept: */*\r\n"                                                                              \
-    "Content-Length: 5\r\n"                                                                        \
-    "X-Connection-Info: kept: a name that merely contains connection\r\n"
-#define FORWARDED "X-Forwarded-For: 192.0.2.7\r\nX-Forwarded-Proto: https\r\n\r\n"
+    "X-Connection-Info: kept: a name that merely contains connection\r\n"                          \
+    "X-Kept_Name: kept: other names with '_' pass\r\n"                                             \
+    "Content-Length: 5\r\n"
+#define FORWARDED                                                                                  \
+    "X-Forwarded-For: 192.0.2.7\r\nX-Forwarded-Proto: https\r\nX-Real-IP: 192.0.2.7\r\n"            \
+    "Forwarded: for=192.0.2.7;proto=https\r\n\r\n"
 
 enum xf { XF_NONE, XF_THEIRS, XF_MINE, XF_BOTH };
 
@@ -272,6 +285,9 @@ run_head(void **state)
     r.http_minor = 1;
     r.headers = h;
     r.nheaders = nh;
+    r.host = "api.corp";
+    r.framing = HTTP_BODY_LENGTH;
+    r.content_length = 5;
     r.client_ip = "192.0.2.7";
     r.id = c->with_id ? id : NULL;
     r.xfcc = c->mode;
@@ -333,9 +349,310 @@ test_head_minimal(void **state)
     err_clear(&err);
     assert_int_equal(http_build_upstream_head(&r, &out, &len, &err), 0);
     assert_string_equal(out, "GET / HTTP/1.0\r\nX-Forwarded-For: 2001:db8::7\r\n"
-                             "X-Forwarded-Proto: https\r\n\r\n");
+                             "X-Forwarded-Proto: https\r\nX-Real-IP: 2001:db8::7\r\n"
+                             "Forwarded: for=\"[2001:db8::7]\";proto=https\r\n\r\n");
     assert_int_equal(len, strlen(out));
     free(out);
+}
+
+
+/* ---- the strict head scanner ---- */
+
+struct scase {
+    const char *name;
+    const char *in;
+    int want;        /* 1 complete, 0 more, -1 refused */
+    int status;      /* when refused */
+    const char *msg; /* a part of the message, when refused */
+};
+
+static struct scase scases[] = {
+    {"minimal", "GET / HTTP/1.1\r\nHost: a\r\n\r\n", 1, 0, NULL},
+    {"leading empty lines", "\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", 1, 0, NULL},
+    {"http/1.0 no headers", "GET / HTTP/1.0\r\n\r\n", 1, 0, NULL},
+    {"value with tab, obs-text", "GET / HTTP/1.1\r\nX-A:\t\xff v \r\n\r\n", 1, 0, NULL},
+    {"empty value", "GET / HTTP/1.1\r\nX-A:\r\n\r\n", 1, 0, NULL},
+    {"incomplete", "GET / HTTP/1.1\r\nHost: a\r\n", 0, 0, NULL},
+    {"space before colon", "GET / HTTP/1.1\r\nContent-Length : 5\r\n\r\n", -1, 400,
+     "followed directly by ':'"},
+    {"leading space on a field line", "GET / HTTP/1.1\r\n Host: a\r\n\r\n", -1, 400,
+     "obsolete line folding"},
+    {"folded value", "GET / HTTP/1.1\r\nX-A: a\r\n\tb\r\n\r\n", -1, 400, "obsolete line folding"},
+    {"bare LF", "GET / HTTP/1.1\nHost: a\n\n", -1, 400, "found LF"},
+    {"bare CR in a value", "GET / HTTP/1.1\r\nX-A: a\rb\r\n\r\n", -1, 400, "expected LF"},
+    {"control in a value", "GET / HTTP/1.1\r\nX-A: a\x01"
+                           "b\r\n\r\n", -1, 400, "byte 0x01"},
+    {"DEL in a value", "GET / HTTP/1.1\r\nX-A: a\x7f\r\n\r\n", -1, 400, "byte 0x7f"},
+    {"control in a name", "GET / HTTP/1.1\r\nX\x01: a\r\n\r\n", -1, 400, "a token"},
+    {"empty name", "GET / HTTP/1.1\r\n: a\r\n\r\n", -1, 400, "a header name"},
+    {"two spaces in the request line", "GET  / HTTP/1.1\r\n\r\n", -1, 400, "request target"},
+    {"HTTP/0.9 request line", "GET /\r\n\r\n", -1, 400, "HTTP/1.1"},
+    {"lower-case version", "GET / http/1.1\r\n\r\n", -1, 400, "HTTP/x.y"},
+    {"HTTP/2.0", "GET / HTTP/2.0\r\n\r\n", -1, 505, "HTTP/2.0 is not supported"},
+    {"HTTP/1.2", "GET / HTTP/1.2\r\n\r\n", -1, 505, "HTTP/1.2"},
+    {"HTTP/0.9 spelled", "GET / HTTP/0.9\r\n\r\n", -1, 505, "HTTP/0.9"},
+    {"two-digit version", "GET / HTTP/11.1\r\n\r\n", -1, 400, "HTTP/x.y"},
+    {"space in the method", "G T / HTTP/1.1\r\n\r\n", -1, 400, "HTTP/x.y"},
+    {"tab in the target", "GET /a\tb HTTP/1.1\r\n\r\n", -1, 400, "a tab"},
+    {"too large",
+     "GET / HTTP/1.1\r\nX-A: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n",
+     -1, 431, "larger than 100 bytes"},
+};
+
+static void
+run_scan(void **state)
+{
+    const struct scase *c = *state;
+    struct http_scan s;
+    struct duet_err err;
+    size_t used = 0, n = strlen(c->in);
+    int status = 0, r;
+
+    /* Whole, then one byte at a time: the same verdict at the same byte. */
+    http_scan_init(&s, 100);
+    err_clear(&err);
+    r = http_scan_feed(&s, c->in, n, &used, &status, &err);
+    assert_int_equal(r, c->want);
+    if (r < 0) {
+        assert_int_equal(status, c->status);
+        if (strstr(err.msg, c->msg) == NULL)
+            fail_msg("message \"%s\" lacks \"%s\"", err.msg, c->msg);
+    } else if (r == 1) {
+        assert_int_equal(used, n);
+    }
+    http_scan_init(&s, 100);
+    for (size_t i = 0; i < n; i++) {
+        int status1 = 0;
+        size_t used1 = 0;
+        int r1 = http_scan_feed(&s, c->in + i, 1, &used1, &status1, &err);
+        if (r1 != 0) {
+            assert_int_equal(r1, c->want);
+            assert_int_equal(status1, c->status);
+            if (r1 == 1)
+                assert_int_equal(i + 1, n);
+            return;
+        }
+    }
+    assert_int_equal(c->want, 0);
+}
+
+/* A head followed by a body: the scanner stops at the head's last byte. */
+static void
+test_scan_stops_at_head_end(void **state)
+{
+    static const char in[] = "POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcGET";
+    struct http_scan s;
+    struct duet_err err;
+    size_t used = 0;
+    int status = 0;
+
+    (void)state;
+    http_scan_init(&s, 16384);
+    assert_int_equal(http_scan_feed(&s, in, sizeof(in) - 1, &used, &status, &err), 1);
+    assert_int_equal(used, sizeof(in) - 1 - strlen("abcGET"));
+}
+
+/* ---- what a head means ---- */
+
+struct ccase {
+    const char *name;
+    int minor;
+    const char *h[4][2];
+    int status;      /* 0 accepted */
+    const char *msg; /* part of the message when refused; the Host when accepted */
+    enum http_framing framing;
+};
+
+static struct ccase ccases[] = {
+    {"plain", 1, {{"Host", "a.corp:8443"}}, 0, "a.corp:8443", HTTP_BODY_NONE},
+    {"content-length", 1, {{"Host", "a"}, {"content-length", " 12 "}}, 0, "a", HTTP_BODY_LENGTH},
+    {"chunked", 1, {{"Host", "a"}, {"Transfer-Encoding", "Chunked"}}, 0, "a", HTTP_BODY_CHUNKED},
+    {"ipv6 host", 1, {{"Host", "[2001:db8::1]:443"}}, 0, "[2001:db8::1]:443", HTTP_BODY_NONE},
+    {"http/1.0 without host", 0, {{"X-A", "b"}}, 0, NULL, HTTP_BODY_NONE},
+    {"no host", 1, {{"X-A", "b"}}, 400, "without Host", 0},
+    {"two hosts", 1, {{"Host", "a"}, {"host", "b"}}, 400, "more than one Host", 0},
+    {"host with a space", 1, {{"Host", "a b"}}, 400, "is not a host", 0},
+    {"host with a slash", 1, {{"Host", "a/b"}}, 400, "is not a host", 0},
+    {"host with a long port", 1, {{"Host", "a:123456"}}, 400, "is not a host", 0},
+    {"bad ipv6 host", 1, {{"Host", "[zz::1]"}}, 400, "is not a host", 0},
+    {"percent-encoded host", 1, {{"Host", "adm%69n.corp"}}, 400, "is not a host", 0},
+    {"host with an empty label", 1, {{"Host", "a..corp"}}, 400, "is not a host", 0},
+    {"host with a sub-delim", 1, {{"Host", "a;b.corp"}}, 400, "is not a host", 0},
+    {"absolute host name", 1, {{"Host", "admin.corp.:443"}}, 0, "admin.corp.:443",
+     HTTP_BODY_NONE},
+    {"name not a token", 1, {{"Host", "a"}, {"X A", "b"}}, 400, "not a token", 0},
+    {"transfer-encoding look-alike", 1, {{"Host", "a"}, {"transfer_encoding", "chunked"}}, 400,
+     "ambiguous", 0},
+    {"content-length look-alike", 1, {{"Host", "a"}, {"Content_Length", "3"}}, 400, "ambiguous",
+     0},
+    {"two content-lengths", 1,
+     {{"Host", "a"}, {"Content-Length", "3"}, {"Content-Length", "3"}}, 400,
+     "more than one Content-Length", 0},
+    {"content-length with a sign", 1, {{"Host", "a"}, {"Content-Length", "+3"}}, 400,
+     "not a number", 0},
+    {"content-length list", 1, {{"Host", "a"}, {"Content-Length", "3, 3"}}, 400, "not a number",
+     0},
+    {"content-length huge", 1, {{"Host", "a"}, {"Content-Length", "99999999999999999999"}}, 400,
+     "not a number", 0},
+    {"both framings", 1,
+     {{"Host", "a"}, {"Content-Length", "3"}, {"Transfer-Encoding", "chunked"}}, 400,
+     "both Content-Length and Transfer-Encoding", 0},
+    {"gzip, chunked", 1, {{"Host", "a"}, {"Transfer-Encoding", "gzip, chunked"}}, 501,
+     "expected chunked", 0},
+    {"chunked twice", 1,
+     {{"Host", "a"}, {"Transfer-Encoding", "chunked"}, {"Transfer-Encoding", "chunked"}}, 400,
+     "more than one Transfer", 0},
+    {"chunked in http/1.0", 0, {{"Transfer-Encoding", "chunked"}}, 400, "HTTP/1.0", 0},
+    {"connection names content-length", 1,
+     {{"Host", "a"}, {"Connection", "close, Content-Length"}}, 400, "Connection may not name", 0},
+    {"connection names host", 1, {{"Host", "a"}, {"Connection", "host"}}, 400,
+     "Connection may not name", 0},
+    {"connection names transfer_encoding", 1,
+     {{"Host", "a"}, {"Connection", "Transfer_Encoding"}}, 400, "Connection may not name", 0},
+};
+
+static void
+run_check(void **state)
+{
+    const struct ccase *c = *state;
+    struct http_header h[4];
+    struct http_request r;
+    struct duet_err err;
+    int status = -1;
+    size_t n = 0;
+
+    char names[4][64], values[4][64];
+
+    for (; n < 4 && c->h[n][0] != NULL; n++) {
+        snprintf(names[n], sizeof(names[n]), "%s", c->h[n][0]);
+        snprintf(values[n], sizeof(values[n]), "%s", c->h[n][1]);
+        h[n].name = names[n];
+        h[n].value = values[n];
+    }
+    memset(&r, 0, sizeof(r));
+    r.http_major = 1;
+    r.http_minor = c->minor;
+    r.headers = h;
+    r.nheaders = n;
+    err_clear(&err);
+    if (c->status == 0) {
+        if (http_request_check(&r, &status, &err) != 0)
+            fail_msg("refused: %s", err.msg);
+        if (c->msg == NULL)
+            assert_null(r.host);
+        else
+            assert_string_equal(r.host, c->msg);
+        assert_int_equal(r.framing, c->framing);
+        if (c->framing == HTTP_BODY_LENGTH)
+            assert_int_equal(r.content_length, 12);
+        return;
+    }
+    assert_int_equal(http_request_check(&r, &status, &err), -1);
+    assert_int_equal(status, c->status);
+    if (strstr(err.msg, c->msg) == NULL)
+        fail_msg("message \"%s\" lacks \"%s\"", err.msg, c->msg);
+}
+
+/* ---- the whole decision, from the client's bytes ---- */
+
+struct parsed_req {
+    struct http_reader rd;
+    http_parser p;
+    bool done;
+};
+
+static int
+dcb_headers_complete(http_parser *p)
+{
+    ((struct parsed_req *)((struct http_reader *)p->data)->owner)->done = true;
+    http_parser_pause(p, 1);
+    return 0;
+}
+
+static const http_parser_settings dsettings = {
+    .on_url = http_reader_on_url,
+    .on_header_field = http_reader_on_header_field,
+    .on_header_value = http_reader_on_header_value,
+    .on_headers_complete = dcb_headers_complete,
+};
+
+struct dcase {
+    const char *name;
+    const char *in;
+    int status;
+    const char *want; /* the forwarded head (status 0), the rule (403) or part of the reason */
+};
+
+#define FWD_ALICE                                                                                  \
+    "X-Forwarded-For: 192.0.2.7\r\nX-Forwarded-Proto: https\r\nX-Real-IP: 192.0.2.7\r\n"            \
+    "Forwarded: for=192.0.2.7;proto=https\r\n\r\n"
+
+static struct dcase dcases[] = {
+    {"allowed", "GET /public/a HTTP/1.1\r\nhost: x\r\nAccept: */*\r\n\r\n", 0,
+     "GET /public/a HTTP/1.1\r\nHost: x\r\nAccept: */*\r\nX-Forwarded-Client-Cert: XFCC\r\n"
+     FWD_ALICE},
+    {"framing regenerated", "POST /public/a HTTP/1.1\r\nHost: x\r\ncontent-length:  5\r\n\r\n", 0,
+     "POST /public/a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nX-Forwarded-Client-Cert: XFCC\r\n"
+     FWD_ALICE},
+    {"smuggling through Connection",
+     "POST /public/a HTTP/1.1\r\nHost: x\r\nConnection: Content-Length\r\nContent-Length: 5\r\n\r\n",
+     400, "Connection may not name"},
+    {"denied path", "GET /admin HTTP/1.1\r\nHost: x\r\n\r\n", 403, "default-deny"},
+    {"dot segments decided after normalising", "GET /public/../admin HTTP/1.1\r\nHost: x\r\n\r\n",
+     403, "default-deny"},
+    {"upgrade", "GET /public/a HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: ws\r\n\r\n",
+     400, "upgrades"},
+    {"asterisk for GET", "GET * HTTP/1.1\r\nHost: x\r\n\r\n", 400, "only for OPTIONS"},
+    {"absolute form", "GET http://x/public/a HTTP/1.1\r\nHost: x\r\n\r\n", 400, "must start with /"},
+};
+
+static void
+run_decide(void **state)
+{
+    const struct dcase *c = *state;
+    struct parsed_req pr;
+    struct http_context ctx;
+    struct http_decision d;
+    struct policy pol = {0};
+    struct duet_err err;
+    const char *const any[] = {"any"};
+    size_t used = 0;
+    int status = 0;
+
+    memset(&pr, 0, sizeof(pr));
+    pr.rd.owner = &pr;
+    pr.rd.max_head = 16384;
+    http_scan_init(&pr.rd.scan, 16384);
+    assert_int_equal(http_scan_feed(&pr.rd.scan, c->in, strlen(c->in), &used, &status, &err), 1);
+    http_parser_init(&pr.p, HTTP_REQUEST);
+    pr.p.data = &pr.rd;
+    http_parser_execute(&pr.p, &dsettings, c->in, used);
+    assert_true(pr.done);
+    assert_int_equal(
+        policy_add_rule(&pol, "public", true, any, 1, NULL, 0, NULL, "/public/", &err), 0);
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.policy = &pol;
+    ctx.id = id;
+    ctx.id_xfcc = "XFCC";
+    ctx.client_ip = "192.0.2.7";
+    http_decide(&pr.rd, &pr.p, &ctx, &d);
+    assert_int_equal(d.status, c->status);
+    if (c->status == 0) {
+        assert_string_equal(d.head, c->want);
+        assert_int_equal(d.head_len, strlen(c->want));
+    } else if (c->status == 403) {
+        assert_true(d.decided);
+        assert_string_equal(d.d.rule, c->want);
+        assert_null(d.head);
+    } else {
+        assert_null(d.head);
+        if (strstr(d.err.msg, c->want) == NULL)
+            fail_msg("message \"%s\" lacks \"%s\"", d.err.msg, c->want);
+    }
+    http_decision_clear(&d);
+    http_reader_clear(&pr.rd);
+    policy_clear(&pol);
 }
 
 int
@@ -345,15 +662,20 @@ main(void)
         cmocka_unit_test(test_normalize_idempotent),
         cmocka_unit_test(test_header_get),
         cmocka_unit_test(test_head_minimal),
+        cmocka_unit_test(test_scan_stops_at_head_end),
     };
     enum {
         NN = sizeof(ncases) / sizeof(ncases[0]),
         NH = sizeof(hcases) / sizeof(hcases[0]),
-        NF = sizeof(fixed) / sizeof(fixed[0])
+        NF = sizeof(fixed) / sizeof(fixed[0]),
+        NS = sizeof(scases) / sizeof(scases[0]),
+        NC = sizeof(ccases) / sizeof(ccases[0]),
+        ND = sizeof(dcases) / sizeof(dcases[0])
     };
+    static char snames[NS][96], cnames[NC][96], dnames[ND][96];
     static char nnames[NN][96];
     static char hnames[NH][96];
-    struct CMUnitTest tests[NN + NH + NF];
+    struct CMUnitTest tests[NN + NH + NF + NS + NC + ND];
     size_t n = 0;
 
     /* One named test per table row, so that TAP reports each case. */
@@ -371,6 +693,21 @@ main(void)
         snprintf(hnames[i], sizeof(hnames[i]), "upstream head: %s", hcases[i].name);
         tests[n++] = (struct CMUnitTest){
             .name = hnames[i], .test_func = run_head, .initial_state = &hcases[i]};
+    }
+    for (size_t i = 0; i < NS; i++) {
+        snprintf(snames[i], sizeof(snames[i]), "scan: %s", scases[i].name);
+        tests[n++] = (struct CMUnitTest){
+            .name = snames[i], .test_func = run_scan, .initial_state = &scases[i]};
+    }
+    for (size_t i = 0; i < NC; i++) {
+        snprintf(cnames[i], sizeof(cnames[i]), "check: %s", ccases[i].name);
+        tests[n++] = (struct CMUnitTest){
+            .name = cnames[i], .test_func = run_check, .initial_state = &ccases[i]};
+    }
+    for (size_t i = 0; i < ND; i++) {
+        snprintf(dnames[i], sizeof(dnames[i]), "decide: %s", dcases[i].name);
+        tests[n++] = (struct CMUnitTest){
+            .name = dnames[i], .test_func = run_decide, .initial_state = &dcases[i]};
     }
     for (size_t i = 0; i < NF; i++)
         tests[n++] = fixed[i];
