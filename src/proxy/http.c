@@ -615,6 +615,36 @@ valid_host(const char *h)
     return *p == '\0';
 }
 
+/*
+ * A client's value as it may appear in a reason (a log line, a 400 body):
+ * visible ASCII and spaces as they are, any other byte as \xNN, at most max
+ * bytes of the value, "..." when cut.  buf must hold 4 * max + 4 bytes.
+ */
+static const char *
+shown(const char *v, size_t max, char *buf, size_t len)
+{
+    size_t o = 0, i = 0;
+
+    for (; v[i] && i < max && o + 5 < len; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if (c >= 0x20 && c < 0x7f && c != '\\') {
+            buf[o++] = (char)c;
+        } else {
+            snprintf(buf + o, len - o, "\\x%02x", c);
+            o += 4;
+        }
+    }
+    if (v[i] && o + 4 < len) {
+        memcpy(buf + o, "...", 3);
+        o += 3;
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
+#define SHOWN_MAX 64
+#define SHOWN_LEN (4 * SHOWN_MAX + 4)
+
 static int check_fail(int code, int *status, struct duet_err *err, const char *fmt, ...)
     PRINTF_LIKE(4, 5);
 
@@ -645,12 +675,14 @@ http_request_check(struct http_request *r, int *status, struct duet_err *err)
     r->content_length = 0;
     for (size_t i = 0; i < r->nheaders; i++) {
         const struct http_header *h = &r->headers[i];
-        char buf[64];
+        char buf[64], sh[SHOWN_LEN];
         if (!http_is_token(h->name))
             return check_fail(400, status, err,
-                              "header name \"%s\" is not a token (RFC 9110 5.1)", h->name);
+                              "header name \"%s\" is not a token (RFC 9110 5.1)",
+                              shown(h->name, SHOWN_MAX, sh, sizeof(sh)));
         if (strpbrk(h->value, "\r\n") != NULL)
-            return check_fail(400, status, err, "header %s: CR or LF in the value", h->name);
+            return check_fail(400, status, err, "header %s: CR or LF in the value",
+                              shown(h->name, SHOWN_MAX, sh, sizeof(sh)));
         if (strcasecmp(h->name, "host") == 0) {
             nhost++;
             r->host = h->value;
@@ -664,29 +696,32 @@ http_request_check(struct http_request *r, int *status, struct duet_err *err)
             } else {
                 *status = 501;
                 return err_set(err, DUET_ERR_INPUT,
-                               "Transfer-Encoding \"%.64s\" is not supported; expected chunked",
-                               h->value);
+                               "Transfer-Encoding \"%s\" is not supported; expected chunked",
+                               shown(h->value, SHOWN_MAX, sh, sizeof(sh)));
             }
         } else if (name_folds_to(h->name, "host") || name_folds_to(h->name, "content-length") ||
                    name_folds_to(h->name, "transfer-encoding")) {
             return check_fail(400, status, err,
                               "header name \"%s\" is ambiguous: it differs from a framing or "
                               "Host header only by '_'",
-                              h->name);
+                              shown(h->name, SHOWN_MAX, sh, sizeof(sh)));
         } else if (strcasecmp(h->name, "connection") == 0 && list_any(h->value, el_is_framing,
                                                                         NULL)) {
             return check_fail(400, status, err,
                               "Connection may not name Host, Content-Length or "
                               "Transfer-Encoding (\"%s\")",
-                              h->value);
+                              shown(h->value, SHOWN_MAX, sh, sizeof(sh)));
         }
     }
     if (nhost > 1)
         return check_fail(400, status, err, "more than one Host header");
     if (nhost == 0 && !(r->http_major == 1 && r->http_minor == 0))
         return check_fail(400, status, err, "an HTTP/1.1 request without Host");
-    if (r->host != NULL && !valid_host(r->host))
-        return check_fail(400, status, err, "Host \"%.100s\" is not a host[:port]", r->host);
+    if (r->host != NULL && !valid_host(r->host)) {
+        char sh[SHOWN_LEN];
+        return check_fail(400, status, err, "Host \"%s\" is not a host[:port]",
+                          shown(r->host, SHOWN_MAX, sh, sizeof(sh)));
+    }
     if (nte > 0 && (r->http_major == 1 && r->http_minor == 0))
         return check_fail(400, status, err,
                           "Transfer-Encoding in an HTTP/1.0 request (RFC 9112 6.1)");
@@ -702,10 +737,11 @@ http_request_check(struct http_request *r, int *status, struct duet_err *err)
     } else if (ncl == 1) {
         char buf[32];
         const char *v = trim_ows(cl, buf, sizeof(buf));
-        char *end = NULL;
+        char *end = NULL, sh[SHOWN_LEN];
         if (*v == '\0' || strspn(v, "0123456789") != strlen(v) || strlen(v) > 18)
             return check_fail(400, status, err,
-                              "Content-Length \"%.40s\" is not a number of bytes", cl);
+                              "Content-Length \"%s\" is not a number of bytes",
+                              shown(cl, SHOWN_MAX, sh, sizeof(sh)));
         errno = 0;
         r->content_length = strtoull(v, &end, 10);
         r->framing = HTTP_BODY_LENGTH;
@@ -796,7 +832,9 @@ http_build_upstream_head(const struct http_request *r, char **out, size_t *len,
             continue;
         if (!http_is_token(h->name) || !value_ok(h->value)) {
             free(b.p);
-            return err_set(err, DUET_ERR_INPUT, "cannot forward header \"%.64s\"", h->name);
+            char sh[SHOWN_LEN];
+            return err_set(err, DUET_ERR_INPUT, "cannot forward header \"%s\"",
+                           shown(h->name, SHOWN_MAX, sh, sizeof(sh)));
         }
         bbuf_str(&b, h->name);
         bbuf_put(&b, ": ", 2);

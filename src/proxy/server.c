@@ -693,10 +693,18 @@ log_handshake(struct conn *c, SSL *ssl, bool ok, const char *reason, double secs
         log_line_str(&line, "subject", id->subject);
         log_line_open_array(&line, "sans");
         for (size_t i = 0; i < id->nsans; i++) {
-            char buf[600];
-            snprintf(buf, sizeof(buf), "%s:%s", identity_san_tag(id->sans[i].type),
-                     id->sans[i].value);
+            /* "URI:..." whole; the log cuts a value too long for a line inside its string. */
+            const char *tag = identity_san_tag(id->sans[i].type);
+            size_t n = strlen(tag) + 1 + strlen(id->sans[i].value) + 1;
+            char small[256], *buf = n <= sizeof(small) ? small : malloc(n);
+            if (buf == NULL)
+                continue;
+            memcpy(buf, tag, strlen(tag));
+            buf[strlen(tag)] = ':';
+            memcpy(buf + strlen(tag) + 1, id->sans[i].value, strlen(id->sans[i].value) + 1);
             log_line_str(&line, NULL, buf);
+            if (buf != small)
+                free(buf);
         }
         log_line_close(&line);
         log_line_str(&line, "serial", id->serial);
