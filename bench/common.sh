@@ -13,6 +13,9 @@ bench_pki() {
     "$DUET" ca roots --ca-dir ca > roots.pem
 }
 
+# field EXPR: a value of the JSON on stdin, e.g. field "['completed']".
+field() { /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); print(d$1)"; }
+
 # A TCP port on 127.0.0.1 that nothing listens on now.
 port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 

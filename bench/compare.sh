@@ -63,7 +63,6 @@ bench() { # mode [extra args]: prints the JSON
     taskset -c 1 "$DUET" bench --target 127.0.0.1:$PORT --server-name localhost --cacert roots.pem \
         --cert c/client.crt --key c/client.key --mode "$mode" --threads 1 --format json "$@" || true
 }
-field() { /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); print(d$1)"; }
 
 start_server() { # name
     case $1 in

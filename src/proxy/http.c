@@ -53,6 +53,8 @@ http_normalize_target(const char *target, char **out, struct duet_err *err)
     int rc = -1;
 
     *out = NULL;
+    if (strchr(target, '#') != NULL)
+        return err_set(err, DUET_ERR_INPUT, "a fragment ('#') in a request target (RFC 9112 3.2)");
     if (strcmp(target, "*") == 0) {
         *out = strdup("*");
         return *out != NULL ? 0 : err_nomem(err);
@@ -90,6 +92,16 @@ http_normalize_target(const char *target, char **out, struct duet_err *err)
             i += 2;
         } else if (c == '\\' || c < 0x21 || c == 0x7f) {
             err_set(err, DUET_ERR_INPUT, "invalid character in the path");
+            goto out;
+        } else if (c == ';') {
+            /*
+             * Path parameters: Tomcat, Jetty and Spring drop ";..." from each
+             * segment before resolving dots, so /public/..;/admin is /admin
+             * to them; refused rather than guessed.
+             */
+            err_set(err, DUET_ERR_INPUT,
+                    "';' in the path (path parameters) is refused: servers that strip them "
+                    "would see another path");
             goto out;
         } else {
             dec[d++] = (char)c;
@@ -484,6 +496,9 @@ http_reader_on_header_value(http_parser *p, const char *at, size_t n)
 
 /* --- what a head means ------------------------------------------------------------------------ */
 
+/* Options a request's Connection headers may list together (close, keep-alive, a few names). */
+#define HTTP_MAX_CONNECTION_OPTIONS 32
+
 const char *
 http_header_get(const struct http_header *h, size_t n, const char *name)
 {
@@ -545,10 +560,11 @@ list_any(const char *v, bool (*fn)(const char *el, size_t n, void *arg), void *a
 }
 
 static bool
-el_equals(const char *el, size_t n, void *arg)
+el_count(const char *el, size_t n, void *arg)
 {
-    const char *want = arg;
-    return strlen(want) == n && strncasecmp(el, want, n) == 0;
+    (void)el;
+    (void)n;
+    return ++*(size_t *)arg > HTTP_MAX_CONNECTION_OPTIONS;
 }
 
 static bool
@@ -669,6 +685,8 @@ http_request_check(struct http_request *r, int *status, struct duet_err *err)
     int nhost = 0, ncl = 0, nte = 0;
     bool chunked = false;
 
+    size_t nconn = 0;
+
     *status = 0;
     r->host = NULL;
     r->framing = HTTP_BODY_NONE;
@@ -705,18 +723,29 @@ http_request_check(struct http_request *r, int *status, struct duet_err *err)
                               "header name \"%s\" is ambiguous: it differs from a framing or "
                               "Host header only by '_'",
                               shown(h->name, SHOWN_MAX, sh, sizeof(sh)));
-        } else if (strcasecmp(h->name, "connection") == 0 && list_any(h->value, el_is_framing,
-                                                                        NULL)) {
-            return check_fail(400, status, err,
-                              "Connection may not name Host, Content-Length or "
-                              "Transfer-Encoding (\"%s\")",
-                              shown(h->value, SHOWN_MAX, sh, sizeof(sh)));
+        } else if (strcasecmp(h->name, "connection") == 0) {
+            if (list_any(h->value, el_is_framing, NULL))
+                return check_fail(400, status, err,
+                                  "Connection may not name Host, Content-Length or "
+                                  "Transfer-Encoding (\"%s\")",
+                                  shown(h->value, SHOWN_MAX, sh, sizeof(sh)));
+            /* Each header is looked up in these options: their number is bounded. */
+            if (list_any(h->value, el_count, &nconn))
+                return check_fail(400, status, err, "more than %d Connection options",
+                                  HTTP_MAX_CONNECTION_OPTIONS);
         }
     }
     if (nhost > 1)
         return check_fail(400, status, err, "more than one Host header");
-    if (nhost == 0 && !(r->http_major == 1 && r->http_minor == 0))
-        return check_fail(400, status, err, "an HTTP/1.1 request without Host");
+    /*
+     * RFC 9112 3.2 lets HTTP/1.0 omit Host and HTTP/1.1 send it empty; both
+     * are refused, so that a rule denying by host can never be skipped by a
+     * request the upstream routes to its default host.
+     */
+    if (nhost == 0)
+        return check_fail(400, status, err, "a request without Host");
+    if (r->host[0] == '\0' || r->host[0] == ':')
+        return check_fail(400, status, err, "an empty Host");
     if (r->host != NULL && !valid_host(r->host)) {
         char sh[SHOWN_LEN];
         return check_fail(400, status, err, "Host \"%s\" is not a host[:port]",
@@ -751,9 +780,28 @@ http_request_check(struct http_request *r, int *status, struct duet_err *err)
 
 /* --- the forwarded head ----------------------------------------------------------------------- */
 
+/* The options the request's Connection headers list, collected once per request. */
+struct conn_opts {
+    const char *el[HTTP_MAX_CONNECTION_OPTIONS];
+    size_t len[HTTP_MAX_CONNECTION_OPTIONS];
+    size_t n;
+};
+
+static bool
+el_collect(const char *el, size_t n, void *arg)
+{
+    struct conn_opts *o = arg;
+
+    if (o->n == HTTP_MAX_CONNECTION_OPTIONS)
+        return true;
+    o->el[o->n] = el;
+    o->len[o->n++] = n;
+    return false;
+}
+
 /* Names the proxy sets itself or that belong to this hop, compared with case and '_' folded. */
 static bool
-dropped_name(const struct http_request *r, const char *name)
+dropped_name(const struct conn_opts *opts, const char *name)
 {
     static const char *const names[] = {
         "connection",      "keep-alive",        "te",          "trailer",
@@ -772,9 +820,8 @@ dropped_name(const struct http_request *r, const char *name)
     if (strlen(name) >= 6 && memcmp(lower, "proxy-", 6) == 0)
         return true;
     /* What Connection names is for this hop only (RFC 9110 7.6.1). */
-    for (size_t i = 0; i < r->nheaders; i++) {
-        if (strcasecmp(r->headers[i].name, "connection") == 0 &&
-            list_any(r->headers[i].value, el_equals, (void *)(uintptr_t)name))
+    for (size_t i = 0; i < opts->n; i++) {
+        if (opts->len[i] == strlen(name) && strncasecmp(opts->el[i], name, opts->len[i]) == 0)
             return true;
     }
     return false;
@@ -809,6 +856,7 @@ http_build_upstream_head(const struct http_request *r, char **out, size_t *len,
     char *mine = NULL;
     bool theirs = false; /* every XFCC line the client sent, joined with ',' (RFC 9110 5.3) */
     bool v6 = r->client_ip != NULL && strchr(r->client_ip, ':') != NULL;
+    struct conn_opts opts = {.n = 0};
     char num[48];
 
     *out = NULL;
@@ -827,8 +875,12 @@ http_build_upstream_head(const struct http_request *r, char **out, size_t *len,
         bbuf_put(&b, "\r\n", 2);
     }
     for (size_t i = 0; i < r->nheaders; i++) {
+        if (strcasecmp(r->headers[i].name, "connection") == 0)
+            list_any(r->headers[i].value, el_collect, &opts);
+    }
+    for (size_t i = 0; i < r->nheaders; i++) {
         const struct http_header *h = &r->headers[i];
-        if (dropped_name(r, h->name))
+        if (dropped_name(&opts, h->name))
             continue;
         if (!http_is_token(h->name) || !value_ok(h->value)) {
             free(b.p);
@@ -929,7 +981,7 @@ refuse(struct http_decision *out, int status)
 
 /* Decide one request; see http.h. */
 void
-http_decide(const struct http_reader *rd, const http_parser *p, const struct http_context *ctx,
+http_decide(struct http_reader *rd, const http_parser *p, const struct http_context *ctx,
             struct http_decision *out)
 {
     struct http_request *r = &out->req;
@@ -949,11 +1001,18 @@ http_decide(const struct http_reader *rd, const http_parser *p, const struct htt
     r->xfcc = ctx->xfcc;
     r->forwarded = ctx->forwarded;
     for (size_t i = 0; i < rd->nhdrs; i++) {
-        if (rd->hdrs[i].name == NULL || rd->hdrs[i].value == NULL) {
-            err_set(&out->err, DUET_ERR_INPUT, "a header without a name or a value");
+        char *v = rd->hdrs[i].value;
+        if (v == NULL && rd->hdrs[i].name != NULL)
+            v = rd->hdrs[i].value = strdup(""); /* "Name:" with nothing after it */
+        if (rd->hdrs[i].name == NULL || v == NULL) {
+            err_set(&out->err, DUET_ERR_INPUT, "a header without a name, or out of memory");
             refuse(out, 400);
             return;
         }
+        /* A field value is without the whitespace around it (RFC 9110 5.5). */
+        size_t n = strlen(v);
+        while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+            v[--n] = '\0';
     }
     if (p->method == HTTP_CONNECT || p->upgrade) {
         err_set(&out->err, DUET_ERR_INPUT, "CONNECT and protocol upgrades are not supported");

@@ -178,10 +178,10 @@ struct http_decision {
 
 /*
  * Decide one request: rd and p as left by http-parser when on_headers_complete
- * runs.  Never fails: out->status says 0 (forward out->head) or the refusal
+ * runs (the values in rd lose their trailing whitespace).  Never fails: out->status says 0 (forward out->head) or the refusal
  * (400, 403, 500, 501).  Free with http_decision_clear().
  */
-void http_decide(const struct http_reader *rd, const http_parser *p, const struct http_context *ctx,
+void http_decide(struct http_reader *rd, const http_parser *p, const struct http_context *ctx,
                  struct http_decision *out);
 void http_decision_clear(struct http_decision *d);
 

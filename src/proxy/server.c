@@ -1577,7 +1577,18 @@ on_resp_message_complete(http_parser *p)
             atomic_store(&c->gl->codes[code], m);
     }
     metrics_counter_add(m, 1);
-    if (!c->keep_alive || !http_should_keep_alive(p) || c->client_eof) {
+    if (c->req_state != REQ_WAIT_RESPONSE) {
+        /*
+         * The upstream answered before the request's body was all read (a
+         * 401 after the head, say).  What the client still sends must reach
+         * nobody: that upstream would read it as the next request, and a
+         * pooled connection would hand it to another client.  The response
+         * goes out, then both connections close; neither is reused.
+         */
+        c->up_keepalive = false;
+        c->close_when_flushed = true;
+        bufferevent_disable(c->cbev, EV_READ);
+    } else if (!c->keep_alive || !http_should_keep_alive(p) || c->client_eof) {
         c->close_when_flushed = true;
     } else {
         c->req_state = REQ_HEADERS;
@@ -1651,6 +1662,23 @@ upstream_read_http(struct bufferevent *bev, void *arg)
     struct evbuffer *in = bufferevent_get_input(bev);
     struct evbuffer *out = bufferevent_get_output(c->cbev);
 
+    if (c->req_state == REQ_HEADERS && evbuffer_get_length(in) > 0 && !c->closing) {
+        /*
+         * No request is outstanding: bytes from the upstream now answer
+         * nothing the proxy sent (a response to a request it never saw).
+         * They are not passed on; the connection is dropped, and the next
+         * request gets a new one.
+         */
+        log_event("error", "upstream_error",
+                  json_pack("{s:s,s:s,s:s,s:s}", "listener", c->gl->cfg->name, "peer", c->peer,
+                            "upstream", c->gl->cfg->targets[c->target].text, "error",
+                            "the upstream sent bytes while no request was outstanding"));
+        bufferevent_free(c->ubev);
+        c->ubev = NULL;
+        c->upstream_connected = false;
+        c->up_keepalive = false;
+        return;
+    }
     while (evbuffer_get_length(in) > 0 && !c->closing) {
         struct evbuffer_iovec v;
         size_t n;

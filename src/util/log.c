@@ -269,6 +269,13 @@ u00:
  * boundary and ends with LOG_TRUNCATED_MARK, and *cut is set.  False when the
  * sink is full.
  */
+/* A byte that stands for itself in a JSON string. */
+static inline bool
+plain(unsigned char c)
+{
+    return (unsigned char)(c - 0x20) < 0x5F && c != '"' && c != '\\';
+}
+
 static bool
 put_quoted(struct sink *s, const char *v, size_t n, size_t limit, bool *cut)
 {
@@ -277,12 +284,40 @@ put_quoted(struct sink *s, const char *v, size_t n, size_t limit, bool *cut)
     size_t start, keep;
     char unit[8];
 
+    /* Most values are short and plain: quoted and copied at once (a log line per request). */
+    if (n + marklen <= limit && !s->failed && s->len <= s->cap && n + 2 <= s->cap - s->len) {
+        size_t i = 0;
+        while (i < n && plain(p[i]))
+            i++;
+        if (i == n) {
+            s->p[s->len] = '"';
+            memcpy(s->p + s->len + 1, v, n);
+            s->p[s->len + 1 + n] = '"';
+            s->len += n + 2;
+            return true;
+        }
+    }
     if (!sink_put(s, "\"", 1))
         return false;
     start = keep = s->len;
     for (size_t i = 0; i < n;) {
-        size_t used;
-        size_t ul = escape_unit(p + i, n - i, unit, &used);
+        size_t used, ul, r = 0;
+        size_t room = limit > s->len - start ? limit - (s->len - start) : 0;
+        /*
+         * A run of characters that stand for themselves goes in with one copy
+         * (most values are plain ASCII: this is the per-request cost of a log
+         * line); the run is looked at only as far as it could still fit.
+         */
+        while (i + r < n && r < room && plain(p[i + r]))
+            r++;
+        if (r > 0 && r + marklen <= room) {
+            if (!sink_put(s, p + i, r))
+                return false;
+            keep = s->len;
+            i += r;
+            continue;
+        }
+        ul = escape_unit(p + i, n - i, unit, &used);
         if (s->len - start + ul > limit) {
             s->len = keep;
             sink_put(s, LOG_TRUNCATED_MARK, marklen);

@@ -20,6 +20,7 @@ import http.client
 import http.server
 import json
 import os
+import select
 import shutil
 import signal
 import socket
@@ -441,6 +442,56 @@ def https_request(port, path, ctx, headers=None, timeout=5):
     except ValueError:
         pass
     return r.status, body, c
+
+
+def mtls_exchange(port, ctx, parts, pause=0.0, timeout=5):
+    """Send raw bytes over mTLS (a list: one write each, `pause` seconds apart) and read until
+    the proxy closes or `timeout`.  What arrives between parts is read without blocking (an
+    answer sent before the client finished must be seen before the connection is reset under
+    it, and a socket readable only because of a TLS 1.3 session ticket must not stop the
+    sender)."""
+    raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    s = ctx.wrap_socket(raw, server_hostname="localhost")
+    out, closed = b"", False
+    if not isinstance(parts, (list, tuple)):
+        parts = [parts]
+    try:
+        for part in parts:
+            try:
+                s.sendall(part)
+            except (ssl.SSLError, OSError):
+                break
+            deadline = time.monotonic() + pause
+            s.setblocking(False)
+            while time.monotonic() < deadline:
+                r, _, _ = select.select([s], [], [], max(0, deadline - time.monotonic()))
+                if not r:
+                    break
+                try:
+                    d = s.recv(65536)
+                except ssl.SSLWantReadError:
+                    continue
+                except (ssl.SSLError, OSError):
+                    closed = True
+                    break
+                if not d:
+                    closed = True
+                    break
+                out += d
+            s.settimeout(timeout)
+            if closed:
+                break
+        while not closed:
+            d = s.recv(65536)
+            if not d:
+                break
+            out += d
+    except (socket.timeout, ssl.SSLError, OSError):
+        pass
+    finally:
+        s.close()
+    return out
 
 
 def refused_attempt(port, ctx, timeout=5):

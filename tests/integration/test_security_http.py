@@ -12,16 +12,14 @@ The policy: alice may use /public/ only; every other path is denied.
 
 import json
 import re
-import select
 import socket
-import ssl
 import threading
 import time
 
 import pytest
 
 from proxyutil import (DuetLog, EchoUpstream, Procs, ProxyPKI, client_context, free_port,
-                       leaf_der, sha256_hex)
+                       leaf_der, mtls_exchange, sha256_hex)
 
 
 # --- upstreams and clients ---------------------------------------------------------------------
@@ -122,37 +120,9 @@ def values(req, name):
 
 
 def exchange(port, ctx, data, timeout=5, pause=None):
-    """Send raw bytes over mTLS and read until the proxy closes (or timeout)."""
-    raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    s = ctx.wrap_socket(raw, server_hostname="localhost")
-    out = b""
-    try:
-        if isinstance(data, (list, tuple)):
-            # Read what arrives between the parts: an answer sent before the client finished
-            # must be seen before the connection is reset under it.
-            for part in data:
-                s.sendall(part)
-                deadline = time.monotonic() + (pause or 0)
-                while time.monotonic() < deadline:
-                    r, _, _ = select.select([s], [], [], max(0, deadline - time.monotonic()))
-                    if not r:
-                        break
-                    d = s.recv(65536)
-                    if not d:
-                        return out
-                    out += d
-        else:
-            s.sendall(data)
-        while True:
-            d = s.recv(65536)
-            if not d:
-                break
-            out += d
-    except (socket.timeout, ssl.SSLError, ConnectionError):
-        pass
-    finally:
-        s.close()
-    return out
+    """Send raw bytes over mTLS (a list: one write each, `pause` seconds apart) and read until
+    the proxy closes (or timeout)."""
+    return mtls_exchange(port, ctx, data, pause=pause or 0.0, timeout=timeout)
 
 
 def statuses(resp):

@@ -31,6 +31,9 @@
 #define E_CHAR "invalid character in the path"
 #define E_ROOT "the path climbs above the root"
 #define E_SLASH "request target must start with /"
+#define E_PARAM                                                                                    \
+    "';' in the path (path parameters) is refused: servers that strip them would see another path"
+#define E_FRAG "a fragment ('#') in a request target (RFC 9112 3.2)"
 
 /* ---- http_normalize_target ---- */
 
@@ -87,6 +90,11 @@ static struct ncase ncases[] = {
     {"", NULL, E_SLASH},
     {"a/b", NULL, E_SLASH},
     {"http://host/a", NULL, E_SLASH},
+    {"/public/..;/admin", NULL, E_PARAM},
+    {"/a;jsessionid=1/b", NULL, E_PARAM},
+    {"/a%3Bb", "/a%3Bb", NULL},
+    {"/a?x=1;y=2", "/a?x=1;y=2", NULL},
+    {"/a#frag", NULL, E_FRAG},
 };
 
 static void
@@ -469,8 +477,14 @@ static struct ccase ccases[] = {
     {"content-length", 1, {{"Host", "a"}, {"content-length", " 12 "}}, 0, "a", HTTP_BODY_LENGTH},
     {"chunked", 1, {{"Host", "a"}, {"Transfer-Encoding", "Chunked"}}, 0, "a", HTTP_BODY_CHUNKED},
     {"ipv6 host", 1, {{"Host", "[2001:db8::1]:443"}}, 0, "[2001:db8::1]:443", HTTP_BODY_NONE},
-    {"http/1.0 without host", 0, {{"X-A", "b"}}, 0, NULL, HTTP_BODY_NONE},
+    {"http/1.0 without host", 0, {{"X-A", "b"}}, 400, "without Host", 0},
     {"no host", 1, {{"X-A", "b"}}, 400, "without Host", 0},
+    {"empty host", 1, {{"Host", ""}}, 400, "an empty Host", 0},
+    {"host with only a port", 1, {{"Host", ":443"}}, 400, "an empty Host", 0},
+    {"33 connection options", 1,
+     {{"Host", "a"},
+      {"Connection", "a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q,r,s,t,u,v,w,x,y,z,a1,b1,c1,d1,e1,f1,g1"}},
+     400, "more than 32 Connection options", 0},
     {"two hosts", 1, {{"Host", "a"}, {"host", "b"}}, 400, "more than one Host", 0},
     {"host with a space", 1, {{"Host", "a b"}}, 400, "is not a host", 0},
     {"host with a slash", 1, {{"Host", "a/b"}}, 400, "is not a host", 0},
@@ -503,7 +517,8 @@ static struct ccase ccases[] = {
     {"chunked twice", 1,
      {{"Host", "a"}, {"Transfer-Encoding", "chunked"}, {"Transfer-Encoding", "chunked"}}, 400,
      "more than one Transfer", 0},
-    {"chunked in http/1.0", 0, {{"Transfer-Encoding", "chunked"}}, 400, "HTTP/1.0", 0},
+    {"chunked in http/1.0", 0, {{"Host", "a"}, {"Transfer-Encoding", "chunked"}}, 400, "HTTP/1.0",
+     0},
     {"connection names content-length", 1,
      {{"Host", "a"}, {"Connection", "close, Content-Length"}}, 400, "Connection may not name", 0},
     {"connection names host", 1, {{"Host", "a"}, {"Connection", "host"}}, 400,
@@ -522,7 +537,7 @@ run_check(void **state)
     int status = -1;
     size_t n = 0;
 
-    char names[4][64], values[4][64];
+    char names[4][64], values[4][256];
 
     for (; n < 4 && c->h[n][0] != NULL; n++) {
         snprintf(names[n], sizeof(names[n]), "%s", c->h[n][0]);
@@ -605,6 +620,12 @@ static struct dcase dcases[] = {
      400, "upgrades"},
     {"asterisk for GET", "GET * HTTP/1.1\r\nHost: x\r\n\r\n", 400, "only for OPTIONS"},
     {"absolute form", "GET http://x/public/a HTTP/1.1\r\nHost: x\r\n\r\n", 400, "must start with /"},
+    {"path parameters", "GET /public/..;/admin HTTP/1.1\r\nHost: x\r\n\r\n", 400,
+     "path parameters"},
+    {"fragment", "GET /public/a#b HTTP/1.1\r\nHost: x\r\n\r\n", 400, "fragment"},
+    {"whitespace around values", "GET /public/a HTTP/1.1\r\nHost: x \t\r\nX-A: b  \r\n\r\n", 0,
+     "GET /public/a HTTP/1.1\r\nHost: x\r\nX-A: b\r\nX-Forwarded-Client-Cert: XFCC\r\n" FWD_ALICE},
+    {"http/1.0 without host", "GET /public/a HTTP/1.0\r\n\r\n", 400, "without Host"},
 };
 
 static void
