@@ -151,3 +151,71 @@ def make_ca(run_env, tmp_path_factory):
         return ca
 
     return _make
+
+
+# --- duet proxy and duet tunnel (helpers in proxyutil.py) -----------------------------------
+
+from proxyutil import (EchoUpstream, Procs, ProxyPKI, RawUpstream,  # noqa: E402
+                       client_context)
+
+
+@pytest.fixture(scope="module")
+def dpki(duet_bin, tmp_path_factory):
+    """The proxy tests' PKI (proxyutil.ProxyPKI), made once per test module."""
+    if not (duet_bin.is_file() and os.access(duet_bin, os.X_OK)):
+        pytest.fail("duet binary not found or not executable at %s" % duet_bin, pytrace=False)
+    return ProxyPKI(duet_bin, tmp_path_factory.mktemp("proxy-pki"))
+
+
+@pytest.fixture(scope="module")
+def module_procs(tmp_path_factory):
+    """Processes started for a whole test module, stopped at its end."""
+    procs = Procs(tmp_path_factory.mktemp("procs"))
+    yield procs
+    procs.close()
+
+
+@pytest.fixture
+def procs(tmp_path):
+    """Processes started by one test, stopped at its end."""
+    procs = Procs(tmp_path)
+    yield procs
+    procs.close()
+
+
+@pytest.fixture(scope="module")
+def echo():
+    """An HTTP upstream answering each request with the request as JSON (Python's http.server)."""
+    up = EchoUpstream()
+    yield up
+    up.close()
+
+
+@pytest.fixture
+def fresh_echo():
+    up = EchoUpstream()
+    yield up
+    up.close()
+
+
+@pytest.fixture(scope="module")
+def raw_up():
+    """An upstream that records every byte and parses requests strictly."""
+    up = RawUpstream()
+    yield up
+    up.close()
+
+
+@pytest.fixture
+def alice(dpki):
+    return client_context(dpki.roots, dpki.alice_crt, dpki.alice_key)
+
+
+@pytest.fixture
+def henry(dpki):
+    return client_context(dpki.roots, dpki.henry_crt, dpki.henry_key)
+
+
+@pytest.fixture
+def bob(dpki):
+    return client_context(dpki.roots, dpki.bob_crt, dpki.bob_key)

@@ -20,6 +20,7 @@ import http.client
 import http.server
 import json
 import os
+import re
 import select
 import shutil
 import signal
@@ -256,6 +257,46 @@ def wait_metric(port, series, expected, timeout=3):
         time.sleep(0.05)
 
 
+class HttpProxy:
+    """A running `duet proxy` started by start_http_proxy()."""
+
+    def __init__(self, port, log, proc):
+        self.port, self.log, self.proc = port, log, proc
+
+
+ALICE_PUBLIC_RULES = """\
+      - {name: alice-public, allow: ["uri:spiffe://test-corp/alice"], path_prefix: /public/}
+"""
+
+
+def start_http_proxy(dpki, procs, workdir, upstream_port, rules=ALICE_PUBLIC_RULES, extra_yaml="",
+                     extra_args=()):
+    """`duet proxy --config` with one http listener "web" on a free port in front of
+    127.0.0.1:upstream_port, ProxyPKI's certificates and CRL, the YAML `rules` (list items)
+    and `extra_yaml` (listener keys); waits for its start event."""
+    port, log = free_port(), workdir / "proxy.log"
+    cfg = workdir / "proxy.yaml"
+    cfg.write_text("""\
+listeners:
+  - name: web
+    listen: 127.0.0.1:%(port)d
+    mode: http
+    cert: %(cert)s
+    key: %(key)s
+    cacert: %(roots)s
+    crl: [%(crl)s]
+    target: [127.0.0.1:%(up)d]
+%(extra)s    rules:
+%(rules)slog: %(log)s
+workers: 1
+""" % dict(port=port, cert=dpki.server_crt, key=dpki.server_key, roots=dpki.roots,
+           crl=dpki.crl, up=upstream_port, log=log, extra=extra_yaml, rules=rules))
+    p = procs.start([dpki.duet_bin, "proxy", "--config", cfg, *extra_args], workdir.name)
+    dl = DuetLog(log, p, procs)
+    dl.wait_event("start", timeout=10)
+    return HttpProxy(port, dl, p)
+
+
 # --- upstreams --------------------------------------------------------------------------------
 
 class _EchoHandler(http.server.BaseHTTPRequestHandler):
@@ -308,6 +349,116 @@ class EchoUpstream:
     def close(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+class TcpServer:
+    """A TCP server on 127.0.0.1 (a free port) that hands each connection to self._conn(sock)
+    on a thread of its own.  Subclasses write _conn; close() stops accepting."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.lock = threading.Lock()
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.closed:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._conn, args=(c,), daemon=True).start()
+
+    def _conn(self, c):
+        raise NotImplementedError
+
+    def close(self):
+        self.closed = True
+        self.sock.close()
+
+
+class RawUpstream(TcpServer):
+    """An HTTP/1.1 upstream that keeps every byte it receives and parses requests strictly
+    (RFC 9112: CRLF lines, token names, one Content-Length or chunked).  Each request is
+    answered with 200 and its index; bytes it cannot parse close the connection and are
+    recorded as an error."""
+
+    TOKEN = re.compile(rb"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+    def __init__(self):
+        self.requests = []
+        self.errors = []
+        self.raw = []
+        super().__init__()
+
+    def _conn(self, c):
+        buf = b""
+        c.settimeout(30)
+        try:
+            while True:
+                while b"\r\n\r\n" not in buf:
+                    d = c.recv(65536)
+                    if not d:
+                        return
+                    with self.lock:
+                        self.raw.append(d)
+                    buf += d
+                head, buf = buf.split(b"\r\n\r\n", 1)
+                lines = head.split(b"\r\n")
+                method, target, version = lines[0].split(b" ")
+                headers = []
+                for ln in lines[1:]:
+                    name, sep, value = ln.partition(b":")
+                    if not sep or not self.TOKEN.match(name) or b"\n" in ln or b"\r" in ln:
+                        raise ValueError("bad field line %r" % ln)
+                    headers.append((name.decode(), value.strip(b" \t").decode("latin-1")))
+                names = [n.lower() for n, _ in headers]
+                body = b""
+                if "transfer-encoding" in names:
+                    assert "content-length" not in names, "both framings"
+                    while True:
+                        while b"\r\n" not in buf:
+                            buf += c.recv(65536)
+                        size_line, buf = buf.split(b"\r\n", 1)
+                        size = int(size_line, 16)
+                        while len(buf) < size + 2:
+                            buf += c.recv(65536)
+                        body += buf[:size]
+                        assert buf[size:size + 2] == b"\r\n"
+                        buf = buf[size + 2:]
+                        if size == 0:
+                            break
+                elif "content-length" in names:
+                    assert names.count("content-length") == 1
+                    n = int(dict((k.lower(), v) for k, v in headers)["content-length"])
+                    while len(buf) < n:
+                        buf += c.recv(65536)
+                    body, buf = buf[:n], buf[n:]
+                with self.lock:
+                    self.requests.append({"method": method.decode(), "target": target.decode(),
+                                          "version": version.decode(), "headers": headers,
+                                          "head": head, "body": body})
+                    idx = len(self.requests)
+                reply = b'{"n":%d}' % idx
+                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                          b"Content-Length: %d\r\n\r\n%s" % (len(reply), reply))
+        except Exception as e:  # a parse failure is what the tests look for
+            with self.lock:
+                self.errors.append(repr(e))
+        finally:
+            c.close()
+
+
+def values(req, name):
+    return [v for k, v in req["headers"] if k.lower() == name.lower()]
+
+
+def statuses(resp):
+    return [int(m) for m in re.findall(rb"HTTP/1\.1 (\d{3}) ", resp)]
 
 
 def header_values(req, name):
@@ -374,25 +525,10 @@ class ProxyV2Upstream:
     parsed (or {"error": ...}), then echoes every byte it receives."""
 
     def __init__(self):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        self.accepted = 0
-        self.parsed = []
-        self.closing = False
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self):
-        while not self.closing:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            self.accepted += 1
-            threading.Thread(target=self._conn, args=(c,), daemon=True).start()
+        self.requests = []
+        self.errors = []
+        self.raw = []
+        super().__init__()
 
     def _conn(self, c):
         with c:

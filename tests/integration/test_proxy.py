@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from proxyutil import (DuetLog, EchoUpstream, Procs, ProxyPKI, ProxyV2Upstream, admin_get,
-                       cert_serial, client_context, free_port, header_values, https_request,
-                       leaf_der, metrics, refused_attempt, sha256_hex, wait_metric, wait_port)
+from proxyutil import (DuetLog, ProxyV2Upstream, admin_get, cert_serial, client_context, free_port,
+                       header_values, https_request, leaf_der, metrics, refused_attempt, sha256_hex,
+                       wait_metric, wait_port)
 
 HS_FAILED = 'duet_handshakes_total{result="failed",reason="%s"}'
 HS_OK = 'duet_handshakes_total{result="ok",reason=""}'
@@ -31,41 +31,6 @@ REQUEST = b"GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
 
 
 # --- fixtures --------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def dpki(duet_bin, tmp_path_factory):
-    if not (duet_bin.is_file() and os.access(duet_bin, os.X_OK)):
-        pytest.fail("duet binary not found or not executable at %s" % duet_bin, pytrace=False)
-    return ProxyPKI(duet_bin, tmp_path_factory.mktemp("proxy-pki"))
-
-
-@pytest.fixture(scope="module")
-def module_procs(tmp_path_factory):
-    procs = Procs(tmp_path_factory.mktemp("proxy-procs"))
-    yield procs
-    procs.close()
-
-
-@pytest.fixture
-def procs(tmp_path):
-    procs = Procs(tmp_path)
-    yield procs
-    procs.close()
-
-
-@pytest.fixture(scope="module")
-def echo():
-    up = EchoUpstream()
-    yield up
-    up.close()
-
-
-@pytest.fixture
-def fresh_echo():
-    up = EchoUpstream()
-    yield up
-    up.close()
-
 
 class Duet:
     """A running `duet proxy` or `duet tunnel`."""

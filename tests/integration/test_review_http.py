@@ -14,16 +14,12 @@ the cause and the suggested fix.
 """
 
 import os
-import select
-import socket
-import ssl
-import threading
 import time
 
 import pytest
 
-from proxyutil import DuetLog, Procs, ProxyPKI, client_context, free_port, mtls_exchange as xchg
-from test_security_http import RawUpstream, statuses, values
+from proxyutil import (TcpServer, mtls_exchange as xchg, start_http_proxy, statuses,
+                       values)
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -39,36 +35,12 @@ ALICE_PUBLIC = """\
 """
 
 
-class Proxy:
-    def __init__(self, port, log, proc):
-        self.port, self.log, self.proc = port, log, proc
+def start_proxy(dpki, module_procs, workdir, upstream_port, rules=ALICE_PUBLIC, extra_args=()):
+    return start_http_proxy(dpki, module_procs, workdir, upstream_port, rules=rules,
+                            extra_args=extra_args)
 
 
-def start_proxy(dpki, procs, workdir, upstream_port, rules=ALICE_PUBLIC, extra_args=()):
-    port, log = free_port(), workdir / "proxy.log"
-    cfg = workdir / "proxy.yaml"
-    cfg.write_text("""\
-listeners:
-  - name: web
-    listen: 127.0.0.1:%(port)d
-    mode: http
-    cert: %(cert)s
-    key: %(key)s
-    cacert: %(roots)s
-    crl: [%(crl)s]
-    target: [127.0.0.1:%(up)d]
-    rules:
-%(rules)slog: %(log)s
-workers: 1
-""" % dict(port=port, cert=dpki.server_crt, key=dpki.server_key, roots=dpki.roots,
-           crl=dpki.crl, up=upstream_port, log=log, rules=rules))
-    p = procs.start([dpki.duet_bin, "proxy", "--config", cfg, *extra_args], workdir.name)
-    dl = DuetLog(log, p, procs)
-    dl.wait_event("start", timeout=10)
-    return Proxy(port, dl, p)
-
-
-class EarlyUpstream:
+class EarlyUpstream(TcpServer):
     """Answers every request as soon as its head is in (401, keep-alive), as a service that
     checks a header before it reads the body does.  `discard`: then reads and drops the
     Content-Length bytes of the body (RFC 9110 allows it to keep the connection that way);
@@ -77,22 +49,8 @@ class EarlyUpstream:
 
     def __init__(self, discard):
         self.discard = discard
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
         self.heads = []
-        self.lock = threading.Lock()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._conn, args=(c,), daemon=True).start()
+        super().__init__()
 
     def _conn(self, c):
         buf = b""
@@ -125,9 +83,6 @@ class EarlyUpstream:
         finally:
             c.close()
 
-    def close(self):
-        self.sock.close()
-
 
 SMUGGLED = (b"GET /admin/secret HTTP/1.1\r\nHost: localhost\r\n"
             b"X-Forwarded-Client-Cert: URI=spiffe://test-corp/root\r\n\r\n")
@@ -135,40 +90,11 @@ SMUGGLED = (b"GET /admin/secret HTTP/1.1\r\nHost: localhost\r\n"
 
 # --- fixtures --------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def dpki(duet_bin, tmp_path_factory):
-    return ProxyPKI(duet_bin, tmp_path_factory.mktemp("review-http-pki"))
-
-
-@pytest.fixture(scope="module")
-def procs(tmp_path_factory):
-    p = Procs(tmp_path_factory.mktemp("review-http-procs"))
-    yield p
-    p.close()
-
-
-@pytest.fixture(scope="module")
-def raw_up():
-    up = RawUpstream()
-    yield up
-    up.close()
-
-
-@pytest.fixture
-def alice(dpki):
-    return client_context(dpki.roots, dpki.alice_crt, dpki.alice_key)
-
-
-@pytest.fixture
-def bob(dpki):
-    return client_context(dpki.roots, dpki.bob_crt, dpki.bob_key)
-
-
 # --- an upstream that answers before the body is complete ---------------------------------------
 
-def test_body_after_an_early_answer_is_never_a_request(dpki, procs, tmp_path, alice):
+def test_body_after_an_early_answer_is_never_a_request(dpki, module_procs, tmp_path, alice):
     up = EarlyUpstream(discard=False)
-    p = start_proxy(dpki, procs, tmp_path, up.port)
+    p = start_proxy(dpki, module_procs, tmp_path, up.port)
     try:
         resp = xchg(p.port, alice,
                     [b"POST /public/form HTTP/1.1\r\nHost: localhost\r\n"
@@ -189,10 +115,10 @@ def test_body_after_an_early_answer_is_never_a_request(dpki, procs, tmp_path, al
 
 
 @pytest.mark.parametrize("discard", [False, True], ids=["naive-upstream", "discarding-upstream"])
-def test_pool_never_keeps_a_connection_with_an_unfinished_body(dpki, procs, tmp_path, alice, bob,
+def test_pool_never_keeps_a_connection_with_an_unfinished_body(dpki, module_procs, tmp_path, alice, bob,
                                                                discard):
     up = EarlyUpstream(discard=discard)
-    p = start_proxy(dpki, procs, tmp_path, up.port, extra_args=("--upstream-keepalive", "4"))
+    p = start_proxy(dpki, module_procs, tmp_path, up.port, extra_args=("--upstream-keepalive", "4"))
     try:
         # alice: a head announcing 1000 bytes, the early 401, a start of a request, then gone.
         xchg(p.port, alice,
@@ -215,11 +141,11 @@ def test_pool_never_keeps_a_connection_with_an_unfinished_body(dpki, procs, tmp_
 
 @pytest.mark.parametrize("target", [b"/public/..;/admin/secret", b"/public/%2e%2e;/admin/secret",
                                     b"/public/..;jsessionid=1/admin/secret"])
-def test_path_parameters_cannot_climb_out_of_an_allowed_prefix(dpki, procs, tmp_path, raw_up,
+def test_path_parameters_cannot_climb_out_of_an_allowed_prefix(dpki, module_procs, tmp_path, raw_up,
                                                                alice, target):
     # Tomcat, Jetty and Spring drop ";params" from each segment before resolving dots:
     # /public/..;/admin/secret is /admin/secret to them, while the policy saw /public/.
-    p = start_proxy(dpki, procs, tmp_path, raw_up.port)
+    p = start_proxy(dpki, module_procs, tmp_path, raw_up.port)
     before = len(raw_up.requests)
     resp = xchg(p.port, alice,
                 b"GET " + target + b" HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
@@ -242,11 +168,11 @@ HOST_DENY = """\
     b"GET /x HTTP/1.1\r\nHost:\r\nConnection: close\r\n\r\n",
     b"GET /x HTTP/1.1\r\nHost: :443\r\nConnection: close\r\n\r\n",
 ], ids=["http10-no-host", "http10-empty-host", "http11-empty-host", "port-only-host"])
-def test_no_host_cannot_skip_a_rule_that_denies_by_host(dpki, procs, tmp_path, raw_up, alice,
+def test_no_host_cannot_skip_a_rule_that_denies_by_host(dpki, module_procs, tmp_path, raw_up, alice,
                                                         head):
     # An upstream routes a request without a host name to its default virtual host, which may
     # well be admin.corp: the policy must decide on the host the upstream will use.
-    p = start_proxy(dpki, procs, tmp_path, raw_up.port, rules=HOST_DENY)
+    p = start_proxy(dpki, module_procs, tmp_path, raw_up.port, rules=HOST_DENY)
     before = len(raw_up.requests)
     resp = xchg(p.port, alice, head)
     time.sleep(0.2)
@@ -267,13 +193,13 @@ def test_no_host_cannot_skip_a_rule_that_denies_by_host(dpki, procs, tmp_path, r
 
 # --- CPU --------------------------------------------------------------------------------------
 
-def test_connection_lists_cost_linear_time(dpki, procs, tmp_path, raw_up, alice):
+def test_connection_lists_cost_linear_time(dpki, module_procs, tmp_path, raw_up, alice):
     # Each forwarded header was looked up in every Connection list (dropped_name): a 64 KB head
     # with 8,000 empty headers and one 16,000-element Connection list cost ~0.9 s of the
     # worker's CPU, during which every other connection of that worker waits.  A request may
     # list at most 32 Connection options (400 beyond), and the lookup is linear.
     limit = 65536
-    p = start_proxy(dpki, procs, tmp_path, raw_up.port,
+    p = start_proxy(dpki, module_procs, tmp_path, raw_up.port,
                     extra_args=("--max-header-size", str(limit)))
     base = b"GET /public/cpu HTTP/1.1\r\nHost: localhost\r\n"
     budget = limit - len(base) - 200

@@ -18,14 +18,13 @@ import json
 import os
 import socket
 import ssl
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from proxyutil import (DuetLog, EchoUpstream, Procs, ProxyPKI, client_context, free_port,
-                       header_values, leaf_der, openssl, sha256_hex)
+from proxyutil import (DuetLog, client_context, free_port, header_values, leaf_der, openssl,
+                       sha256_hex)
 
 MARK = "\u2026[truncated]"
 MAX_HEADER = 16384
@@ -34,49 +33,28 @@ SIZES = (3900, 8192, 61440)
 
 # --- fixtures and helpers --------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def dpki(duet_bin, tmp_path_factory):
-    if not (duet_bin.is_file() and os.access(duet_bin, os.X_OK)):
-        pytest.fail("duet binary not found or not executable at %s" % duet_bin, pytrace=False)
-    return ProxyPKI(duet_bin, tmp_path_factory.mktemp("hdrlog-pki"))
-
-
-@pytest.fixture(scope="module")
-def procs(tmp_path_factory):
-    p = Procs(tmp_path_factory.mktemp("hdrlog-procs"))
-    yield p
-    p.close()
-
-
-@pytest.fixture(scope="module")
-def echo():
-    up = EchoUpstream()
-    yield up
-    up.close()
-
-
 class Proxy:
-    def __init__(self, proc, port, log, procs):
-        self.proc, self.port, self.log, self.procs = proc, port, log, procs
+    def __init__(self, proc, port, log, module_procs):
+        self.proc, self.port, self.log, self.procs = proc, port, log, module_procs
 
     def alive(self):
         assert self.proc.poll() is None, "the proxy exited (%s); stderr:\n%s" % (
             self.proc.returncode, self.procs.stderr(self.proc))
 
 
-def start_proxy(procs, dpki, workdir, name, target, *extra, cacert=None):
+def start_proxy(module_procs, dpki, workdir, name, target, *extra, cacert=None):
     """`duet proxy` in http mode on a free port; waits for its start event."""
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     log = workdir / (name + ".log")
-    p = procs.start([dpki.duet_bin, "proxy", "--listen", "127.0.0.1:%d" % port,
+    p = module_procs.start([dpki.duet_bin, "proxy", "--listen", "127.0.0.1:%d" % port,
                      "--target", target, "--cert", dpki.server_crt, "--key", dpki.server_key,
                      "--cacert", cacert or dpki.roots, "--workers", "1",
                      "--max-header-size", str(MAX_HEADER), *extra, "--log", log], name)
-    dl = DuetLog(log, p, procs)
+    dl = DuetLog(log, p, module_procs)
     dl.wait_event("start", timeout=10)
-    return Proxy(p, port, dl, procs)
+    return Proxy(p, port, dl, module_procs)
 
 
 def raw_exchange(port, ctx, data, timeout=10):
@@ -153,8 +131,8 @@ def works_after(proxy, dpki):
 # --- item 3: long Host headers and the log ------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def policy_proxy(procs, dpki, echo, tmp_path_factory):
-    return start_proxy(procs, dpki, tmp_path_factory.mktemp("hdrlog-policy"), "policy",
+def policy_proxy(module_procs, dpki, echo, tmp_path_factory):
+    return start_proxy(module_procs, dpki, tmp_path_factory.mktemp("hdrlog-policy"), "policy",
                        "127.0.0.1:%d" % echo.port, "--allow", "uri:spiffe://test-corp/alice")
 
 
@@ -189,8 +167,8 @@ def test_long_host_over_mtls(policy_proxy, dpki, echo, who, size):
 
 
 @pytest.fixture(scope="module")
-def optional_proxy(procs, dpki, echo, tmp_path_factory):
-    return start_proxy(procs, dpki, tmp_path_factory.mktemp("hdrlog-optional"), "optional",
+def optional_proxy(module_procs, dpki, echo, tmp_path_factory):
+    return start_proxy(module_procs, dpki, tmp_path_factory.mktemp("hdrlog-optional"), "optional",
                        "127.0.0.1:%d" % echo.port, "--verify", "optional",
                        "--allow", "uri:spiffe://test-corp/alice")
 
@@ -285,70 +263,23 @@ def evil(request, tmp_path_factory):
     return d, uri, rendered
 
 
-class RawUpstream:
-    """Records every byte of each request head, answers 200 and closes."""
-
-    def __init__(self):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.port = self.sock.getsockname()[1]
-        self.heads = []
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            with c:
-                c.settimeout(5)
-                buf = b""
-                try:
-                    while b"\r\n\r\n" not in buf:
-                        chunk = c.recv(65536)
-                        if not chunk:
-                            break
-                        buf += chunk
-                    time.sleep(0.2)  # anything sent after the head (a smuggled body) too
-                    c.settimeout(0.2)
-                    try:
-                        buf += c.recv(65536)
-                    except OSError:
-                        pass
-                    self.heads.append(buf)
-                    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
-                              b"Connection: close\r\n\r\nok")
-                except OSError:
-                    self.heads.append(buf)
-
-    def close(self):
-        self.sock.close()
-
-
-@pytest.fixture
-def raw_upstream():
-    up = RawUpstream()
-    yield up
-    up.close()
-
-
-def test_crlf_in_uri_san_is_escaped_in_xfcc(procs, dpki, evil, raw_upstream, tmp_path):
+def test_crlf_in_uri_san_is_escaped_in_xfcc(module_procs, dpki, evil, raw_up, tmp_path):
     """The upstream receives one X-Forwarded-Client-Cert line with CR LF as %0D%0A, and no
     Transfer-Encoding header the certificate tried to add."""
     evil, uri, rendered = evil
     roots = tmp_path / "roots.pem"
     roots.write_text(Path(dpki.roots).read_text() + (evil / "ca.crt").read_text())
-    px = start_proxy(procs, dpki, tmp_path, "crlf", "127.0.0.1:%d" % raw_upstream.port,
+    before, before_raw = len(raw_up.requests), len(raw_up.raw)
+    px = start_proxy(module_procs, dpki, tmp_path, "crlf", "127.0.0.1:%d" % raw_up.port,
                      "--allow", "cn:crlf-client", cacert=roots)
     ctx = client_context(dpki.roots, evil / "leaf.crt", evil / "leaf.key")
     resp = raw_exchange(px.port, ctx, request(b"localhost", "/xfcc"))
     assert status_of(resp) == 200, resp[:300]
-    assert len(raw_upstream.heads) == 1
-    head = raw_upstream.heads[0]
-    assert head.endswith(b"\r\n\r\n"), "bytes after the head: %r" % head
-    lines = head[:-4].split(b"\r\n")
+    time.sleep(0.2)
+    assert raw_up.errors == [] and len(raw_up.requests) == before + 1
+    head = raw_up.requests[before]["head"]
+    assert b"".join(raw_up.raw[before_raw:]) == head + b"\r\n\r\n", "bytes after the head"
+    lines = head.split(b"\r\n")
     assert all(b"\r" not in ln and b"\n" not in ln for ln in lines)
     names = [ln.split(b":", 1)[0].strip().lower() for ln in lines[1:]]
     assert b"transfer-encoding" not in names, head

@@ -7,117 +7,20 @@ the JSON log, and the exact bytes the upstream received.  Two upstreams: Python'
 `http.server` (a lenient parser, as many real services are: what it runs is what an attacker
 reaches) and a raw upstream that records every byte and parses what arrives strictly.
 
-The policy: alice may use /public/ only; every other path is denied.
+The policy: alice may use /public/ only; every other path is denied.  The fixtures (dpki,
+module_procs, echo, raw_up, alice, henry) are in conftest.py.
 """
 
 import json
-import re
-import socket
-import threading
 import time
 
 import pytest
 
-from proxyutil import (DuetLog, EchoUpstream, Procs, ProxyPKI, client_context, free_port,
-                       leaf_der, mtls_exchange, sha256_hex)
+from proxyutil import (leaf_der, mtls_exchange, sha256_hex, start_http_proxy, statuses,
+                       values)
 
 
 # --- upstreams and clients ---------------------------------------------------------------------
-
-class RawUpstream:
-    """An HTTP/1.1 upstream that keeps every byte it receives and parses requests strictly
-    (RFC 9112: CRLF lines, token names, one Content-Length or chunked).  Each request is
-    answered with 200 and its index; bytes it cannot parse close the connection and are
-    recorded as an error."""
-
-    TOKEN = re.compile(rb"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
-
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        self.requests = []
-        self.errors = []
-        self.raw = []
-        self.lock = threading.Lock()
-        self.closed = False
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while not self.closed:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._conn, args=(c,), daemon=True).start()
-
-    def _conn(self, c):
-        buf = b""
-        c.settimeout(30)
-        try:
-            while True:
-                while b"\r\n\r\n" not in buf:
-                    d = c.recv(65536)
-                    if not d:
-                        return
-                    with self.lock:
-                        self.raw.append(d)
-                    buf += d
-                head, buf = buf.split(b"\r\n\r\n", 1)
-                lines = head.split(b"\r\n")
-                method, target, version = lines[0].split(b" ")
-                headers = []
-                for ln in lines[1:]:
-                    name, sep, value = ln.partition(b":")
-                    if not sep or not self.TOKEN.match(name) or b"\n" in ln or b"\r" in ln:
-                        raise ValueError("bad field line %r" % ln)
-                    headers.append((name.decode(), value.strip(b" \t").decode("latin-1")))
-                names = [n.lower() for n, _ in headers]
-                body = b""
-                if "transfer-encoding" in names:
-                    assert "content-length" not in names, "both framings"
-                    while True:
-                        while b"\r\n" not in buf:
-                            buf += c.recv(65536)
-                        size_line, buf = buf.split(b"\r\n", 1)
-                        size = int(size_line, 16)
-                        while len(buf) < size + 2:
-                            buf += c.recv(65536)
-                        body += buf[:size]
-                        assert buf[size:size + 2] == b"\r\n"
-                        buf = buf[size + 2:]
-                        if size == 0:
-                            break
-                elif "content-length" in names:
-                    assert names.count("content-length") == 1
-                    n = int(dict((k.lower(), v) for k, v in headers)["content-length"])
-                    while len(buf) < n:
-                        buf += c.recv(65536)
-                    body, buf = buf[:n], buf[n:]
-                with self.lock:
-                    self.requests.append({"method": method.decode(), "target": target.decode(),
-                                          "version": version.decode(), "headers": headers,
-                                          "head": head, "body": body})
-                    idx = len(self.requests)
-                reply = b'{"n":%d}' % idx
-                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                          b"Content-Length: %d\r\n\r\n%s" % (len(reply), reply))
-        except Exception as e:  # a parse failure is what the tests look for
-            with self.lock:
-                self.errors.append(repr(e))
-        finally:
-            c.close()
-
-    def close(self):
-        self.closed = True
-        self.sock.close()
-
-
-def values(req, name):
-    return [v for k, v in req["headers"] if k.lower() == name.lower()]
-
 
 def exchange(port, ctx, data, timeout=5, pause=None):
     """Send raw bytes over mTLS (a list: one write each, `pause` seconds apart) and read until
@@ -125,66 +28,11 @@ def exchange(port, ctx, data, timeout=5, pause=None):
     return mtls_exchange(port, ctx, data, pause=pause or 0.0, timeout=timeout)
 
 
-def statuses(resp):
-    return [int(m) for m in re.findall(rb"HTTP/1\.1 (\d{3}) ", resp)]
-
-
 # --- fixtures --------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def dpki(duet_bin, tmp_path_factory):
-    return ProxyPKI(duet_bin, tmp_path_factory.mktemp("sec-http-pki"))
-
-
-@pytest.fixture(scope="module")
-def module_procs(tmp_path_factory):
-    procs = Procs(tmp_path_factory.mktemp("sec-http-procs"))
-    yield procs
-    procs.close()
-
-
-class Proxy:
-    def __init__(self, port, log, upstream):
-        self.port, self.log, self.up = port, log, upstream
-
-
 def start_proxy(dpki, procs, workdir, upstream, extra_yaml="", extra_args=()):
-    port, log = free_port(), workdir / "proxy.log"
-    cfg = workdir / "proxy.yaml"
-    cfg.write_text("""\
-listeners:
-  - name: web
-    listen: 127.0.0.1:%(port)d
-    mode: http
-    cert: %(cert)s
-    key: %(key)s
-    cacert: %(roots)s
-    crl: [%(crl)s]
-    target: [127.0.0.1:%(up)d]
-%(extra)s    rules:
-      - {name: alice-public, allow: ["uri:spiffe://test-corp/alice"], path_prefix: /public/}
-log: %(log)s
-workers: 1
-""" % dict(port=port, cert=dpki.server_crt, key=dpki.server_key, roots=dpki.roots,
-           crl=dpki.crl, up=upstream.port, log=log, extra=extra_yaml))
-    p = procs.start([dpki.duet_bin, "proxy", "--config", cfg, *extra_args], workdir.name)
-    dl = DuetLog(log, p, procs)
-    dl.wait_event("start", timeout=10)
-    return Proxy(port, dl, upstream)
-
-
-@pytest.fixture(scope="module")
-def echo():
-    up = EchoUpstream()
-    yield up
-    up.close()
-
-
-@pytest.fixture(scope="module")
-def raw_up():
-    up = RawUpstream()
-    yield up
-    up.close()
+    return start_http_proxy(dpki, procs, workdir, upstream.port, extra_yaml=extra_yaml,
+                            extra_args=extra_args)
 
 
 @pytest.fixture(scope="module")
@@ -199,14 +47,10 @@ def strict(dpki, module_procs, raw_up, tmp_path_factory):
     return start_proxy(dpki, module_procs, tmp_path_factory.mktemp("strict"), raw_up)
 
 
-@pytest.fixture
-def alice(dpki):
-    return client_context(dpki.roots, dpki.alice_crt, dpki.alice_key)
 
 
-@pytest.fixture
-def henry(dpki):
-    return client_context(dpki.roots, dpki.henry_crt, dpki.henry_key)
+
+
 
 
 def xfcc_of(dpki, name):

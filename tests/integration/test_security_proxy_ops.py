@@ -15,7 +15,6 @@
 """
 
 import concurrent.futures
-import json
 import os
 import socket
 import ssl
@@ -26,8 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from proxyutil import (DuetLog, EchoUpstream, Procs, ProxyPKI, admin_get, client_context,
-                       free_port, header_values, https_request, metrics, wait_metric)
+from proxyutil import (DuetLog, TcpServer, admin_get, client_context, free_port, header_values,
+                       https_request, metrics)
 
 REPO = Path(__file__).resolve().parents[2]
 ALICE = "uri:spiffe://test-corp/alice"
@@ -37,27 +36,6 @@ CHUNK_GAP = 0.2
 
 
 # --- fixtures and helpers ---------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def dpki(duet_bin, tmp_path_factory):
-    if not (duet_bin.is_file() and os.access(duet_bin, os.X_OK)):
-        pytest.fail("duet binary not found or not executable at %s" % duet_bin, pytrace=False)
-    return ProxyPKI(duet_bin, tmp_path_factory.mktemp("ops-pki"))
-
-
-@pytest.fixture
-def procs(tmp_path):
-    p = Procs(tmp_path)
-    yield p
-    p.close()
-
-
-@pytest.fixture(scope="module")
-def echo():
-    up = EchoUpstream()
-    yield up
-    up.close()
-
 
 class Duet:
     def __init__(self, proc, port, admin, log):
@@ -183,7 +161,7 @@ def blackhole():
     b.close()
 
 
-class SlowUpstream:
+class SlowUpstream(TcpServer):
     """A raw upstream for one-way transfers, chosen by what the client sends first:
     DOWN\\n             tcp: CHUNKS lines, one every CHUNK_GAP, then close
     UP\\n ... END\\n     tcp: counts the lines until END, answers "GOT n\\n"
@@ -192,21 +170,8 @@ class SlowUpstream:
     """
 
     def __init__(self):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
         self.errors = []
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._conn, args=(c,), daemon=True).start()
+        super().__init__()
 
     def _conn(self, c):
         with c:
@@ -262,9 +227,6 @@ class SlowUpstream:
                               b"\r\n\r\n%s" % (len(answer), answer))
             except OSError as e:
                 self.errors.append(str(e))
-
-    def close(self):
-        self.sock.close()
 
 
 @pytest.fixture

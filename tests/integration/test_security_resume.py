@@ -20,20 +20,13 @@ from pathlib import Path
 
 import pytest
 
-from proxyutil import DuetLog, EchoUpstream, Procs, ProxyPKI, free_port, openssl
+from proxyutil import DuetLog, free_port, openssl
 
 REQUEST = b"GET /resume HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
 ALICE = "spiffe://test-corp/alice"
 
 
 # --- fixtures --------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def dpki(duet_bin, tmp_path_factory):
-    if not (duet_bin.is_file() and os.access(duet_bin, os.X_OK)):
-        pytest.fail("duet binary not found or not executable at %s" % duet_bin, pytrace=False)
-    return ProxyPKI(duet_bin, tmp_path_factory.mktemp("resume-pki"))
-
 
 @pytest.fixture(scope="module")
 def evil(tmp_path_factory):
@@ -56,20 +49,6 @@ def evil(tmp_path_factory):
             "-days", "1", "-extfile", ext, "-out", crt)
     os.chmod(key, 0o600)
     return {"root": root, "crt": crt, "key": key}
-
-
-@pytest.fixture
-def procs(tmp_path):
-    procs = Procs(tmp_path)
-    yield procs
-    procs.close()
-
-
-@pytest.fixture
-def echo():
-    up = EchoUpstream()
-    yield up
-    up.close()
 
 
 def ticket_keys(path):
@@ -151,20 +130,20 @@ def assert_refused_not_resumed(port, dpki, crt, key, sess, log):
 # --- tests -----------------------------------------------------------------------------------
 
 def test_ticket_from_listener_trusting_evil_ca_does_not_resume_on_the_other(
-        dpki, evil, procs, echo, tmp_path):
+        dpki, evil, procs, fresh_echo, tmp_path):
     """Two listeners share ticket keys; one trusts Evil Root.  Its ticket, offered to the
     listener that trusts only Test Corp, falls back to a full handshake that refuses the Evil
     certificate; a ticket of the good listener still resumes there (the normal case)."""
     keys = ticket_keys(tmp_path / "ticket.keys")
     p_evil, p_good = free_port(), free_port()
     log, _ = start_config(procs, dpki, tmp_path, [
-        listener_yaml("evil", p_evil, dpki, evil["root"], keys, echo.port, "any"),
-        listener_yaml("good", p_good, dpki, dpki.roots, keys, echo.port, "uri:" + ALICE)])
+        listener_yaml("evil", p_evil, dpki, evil["root"], keys, fresh_echo.port, "any"),
+        listener_yaml("good", p_good, dpki, dpki.roots, keys, fresh_echo.port, "uri:" + ALICE)])
     sess = tmp_path / "evil.sess"
     get_ticket(p_evil, dpki, evil["crt"], evil["key"], sess, log)
-    before = len(echo.requests)
+    before = len(fresh_echo.requests)
     assert_refused_not_resumed(p_good, dpki, evil["crt"], evil["key"], sess, log)
-    assert len(echo.requests) == before, "nothing may reach the good listener's upstream"
+    assert len(fresh_echo.requests) == before, "nothing may reach the good listener's upstream"
 
     # The normal case: alice's own ticket from the good listener resumes on it.
     good_sess = tmp_path / "good.sess"
@@ -176,7 +155,7 @@ def test_ticket_from_listener_trusting_evil_ca_does_not_resume_on_the_other(
     assert hs["resumed"] is True and hs["identity"]["name"] == ALICE, hs
 
 
-def test_removing_a_ca_and_reloading_retires_its_tickets(dpki, evil, procs, echo, tmp_path):
+def test_removing_a_ca_and_reloading_retires_its_tickets(dpki, evil, procs, fresh_echo, tmp_path):
     """A ticket verified against Evil Root stops resuming once Evil Root is removed from the
     trust file and the proxy reloaded (SIGHUP): the full handshake refuses it.  A reload
     that changes nothing keeps tickets resuming (a no-op reload is not a new trust)."""
@@ -186,7 +165,7 @@ def test_removing_a_ca_and_reloading_retires_its_tickets(dpki, evil, procs, echo
     cacert.write_text(roots + Path(evil["root"]).read_text())
     port = free_port()
     log, proc = start_config(procs, dpki, tmp_path, [
-        listener_yaml("web", port, dpki, cacert, keys, echo.port, "uri:" + ALICE)])
+        listener_yaml("web", port, dpki, cacert, keys, fresh_echo.port, "uri:" + ALICE)])
 
     def reload():
         mark = log.mark()
@@ -206,7 +185,7 @@ def test_removing_a_ca_and_reloading_retires_its_tickets(dpki, evil, procs, echo
     assert_refused_not_resumed(port, dpki, evil["crt"], evil["key"], sess, log)
 
 
-def test_resumed_session_is_still_rechecked_for_expiry(dpki, procs, echo, tmp_path):
+def test_resumed_session_is_still_rechecked_for_expiry(dpki, procs, fresh_echo, tmp_path):
     """Binding sessions does not replace the re-check of a resumed session: a ticket whose
     client certificate has expired since still resumes (same configuration) but is refused
     by tls_check_resumed, with the expiry in the log."""
@@ -214,7 +193,7 @@ def test_resumed_session_is_still_rechecked_for_expiry(dpki, procs, echo, tmp_pa
     keys = ticket_keys(tmp_path / "ticket.keys")
     port = free_port()
     log, _ = start_config(procs, dpki, tmp_path, [
-        listener_yaml("web", port, dpki, dpki.roots, keys, echo.port, "uri:" + ALICE)])
+        listener_yaml("web", port, dpki, dpki.roots, keys, fresh_echo.port, "uri:" + ALICE)])
     sess = tmp_path / "brief.sess"
     get_ticket(port, dpki, crt, key, sess, log)
     time.sleep(6)

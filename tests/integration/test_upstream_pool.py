@@ -8,22 +8,9 @@ import signal
 import socket
 import threading
 
-import pytest
 
-from proxyutil import EchoUpstream, Procs, ProxyPKI, client_context, https_request
+from proxyutil import EchoUpstream, client_context, https_request
 from test_proxy import proxy_args, start_duet
-
-
-@pytest.fixture(scope="module")
-def pki(duet_bin, tmp_path_factory):
-    return ProxyPKI(duet_bin, tmp_path_factory.mktemp("pool-pki"))
-
-
-@pytest.fixture
-def procs(tmp_path):
-    p = Procs(tmp_path)
-    yield p
-    p.close()
 
 
 def one_request_per_connection(d, ctx, n, path="/"):
@@ -36,13 +23,13 @@ def one_request_per_connection(d, ctx, n, path="/"):
     return out
 
 
-def test_upstream_connection_is_reused_across_client_connections(pki, procs, tmp_path):
+def test_upstream_connection_is_reused_across_client_connections(dpki, procs, tmp_path):
     up = EchoUpstream()
     try:
-        d = start_duet(procs, str(pki.duet_bin), tmp_path, "proxy",
-                       proxy_args(pki, "127.0.0.1:%d" % up.port, "--allow", "any",
+        d = start_duet(procs, str(dpki.duet_bin), tmp_path, "proxy",
+                       proxy_args(dpki, "127.0.0.1:%d" % up.port, "--allow", "any",
                                   "--workers", "1"), "pool")
-        alice = client_context(pki.roots, pki.alice_crt, pki.alice_key)
+        alice = client_context(dpki.roots, dpki.alice_crt, dpki.alice_key)
         assert one_request_per_connection(d, alice, 4) == [200] * 4
         ports = {r["peer"][1] for r in up.requests}
         assert len(up.requests) == 4 and len(ports) == 1, up.requests
@@ -61,13 +48,13 @@ def test_upstream_connection_is_reused_across_client_connections(pki, procs, tmp
         up.close()
 
 
-def test_upstream_keepalive_zero_turns_the_pool_off(pki, procs, tmp_path):
+def test_upstream_keepalive_zero_turns_the_pool_off(dpki, procs, tmp_path):
     up = EchoUpstream()
     try:
-        d = start_duet(procs, str(pki.duet_bin), tmp_path, "proxy",
-                       proxy_args(pki, "127.0.0.1:%d" % up.port, "--allow", "any",
+        d = start_duet(procs, str(dpki.duet_bin), tmp_path, "proxy",
+                       proxy_args(dpki, "127.0.0.1:%d" % up.port, "--allow", "any",
                                   "--workers", "1", "--upstream-keepalive", "0"), "nopool")
-        alice = client_context(pki.roots, pki.alice_crt, pki.alice_key)
+        alice = client_context(dpki.roots, dpki.alice_crt, dpki.alice_key)
         assert one_request_per_connection(d, alice, 3) == [200] * 3
         assert len({r["peer"][1] for r in up.requests}) == 3
         assert d.metrics()['duet_upstream_connections_total{kind="reused"}'] == 0
@@ -124,13 +111,13 @@ class ClosingUpstream:
         self.sock.close()
 
 
-def test_a_pooled_connection_closed_by_the_upstream_is_replaced(pki, procs, tmp_path):
+def test_a_pooled_connection_closed_by_the_upstream_is_replaced(dpki, procs, tmp_path):
     up = ClosingUpstream()
     try:
-        d = start_duet(procs, str(pki.duet_bin), tmp_path, "proxy",
-                       proxy_args(pki, "127.0.0.1:%d" % up.port, "--allow", "any",
+        d = start_duet(procs, str(dpki.duet_bin), tmp_path, "proxy",
+                       proxy_args(dpki, "127.0.0.1:%d" % up.port, "--allow", "any",
                                   "--workers", "1"), "stale")
-        alice = client_context(pki.roots, pki.alice_crt, pki.alice_key)
+        alice = client_context(dpki.roots, dpki.alice_crt, dpki.alice_key)
         statuses = one_request_per_connection(d, alice, 3)
         assert statuses == [200, 200, 200], statuses
         # Each reused connection was closed under the request, and the request went again on
@@ -143,7 +130,7 @@ def test_a_pooled_connection_closed_by_the_upstream_is_replaced(pki, procs, tmp_
         up.close()
 
 
-def test_large_bodies_both_ways_on_one_connection(pki, procs, tmp_path):
+def test_large_bodies_both_ways_on_one_connection(dpki, procs, tmp_path):
     """A 3 MB upload whose echo comes back as a 3 MB response, twice, then a small request,
     on one keep-alive connection: nothing lost, reordered or stuck whether duet writes at
     once or through its buffers."""
@@ -151,10 +138,10 @@ def test_large_bodies_both_ways_on_one_connection(pki, procs, tmp_path):
     import json as _json
     up = EchoUpstream()
     try:
-        d = start_duet(procs, str(pki.duet_bin), tmp_path, "proxy",
-                       proxy_args(pki, "127.0.0.1:%d" % up.port, "--allow", "any",
+        d = start_duet(procs, str(dpki.duet_bin), tmp_path, "proxy",
+                       proxy_args(dpki, "127.0.0.1:%d" % up.port, "--allow", "any",
                                   "--workers", "1"), "large")
-        alice = client_context(pki.roots, pki.alice_crt, pki.alice_key)
+        alice = client_context(dpki.roots, dpki.alice_crt, dpki.alice_key)
         c = http.client.HTTPSConnection("127.0.0.1", d.port, context=alice, timeout=30)
         for i in range(2):
             body = ("%d" % i) * (3 * 1024 * 1024)
@@ -173,16 +160,16 @@ def test_large_bodies_both_ways_on_one_connection(pki, procs, tmp_path):
         up.close()
 
 
-def test_pipelined_requests_in_separate_records_are_all_answered(pki, procs, tmp_path):
+def test_pipelined_requests_in_separate_records_are_all_answered(dpki, procs, tmp_path):
     """Three requests written back to back (three TLS records, likely one TCP segment) before
     reading anything: duet answers all three in order, none left waiting in its TLS buffer."""
     import socket as _socket
     up = EchoUpstream()
     try:
-        d = start_duet(procs, str(pki.duet_bin), tmp_path, "proxy",
-                       proxy_args(pki, "127.0.0.1:%d" % up.port, "--allow", "any",
+        d = start_duet(procs, str(dpki.duet_bin), tmp_path, "proxy",
+                       proxy_args(dpki, "127.0.0.1:%d" % up.port, "--allow", "any",
                                   "--workers", "1"), "pipe")
-        alice = client_context(pki.roots, pki.alice_crt, pki.alice_key)
+        alice = client_context(dpki.roots, dpki.alice_crt, dpki.alice_key)
         raw = _socket.create_connection(("127.0.0.1", d.port), timeout=10)
         s = alice.wrap_socket(raw, server_hostname="localhost")
         for i in range(3):
