@@ -12,6 +12,7 @@
  */
 #include "ca/ca.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -29,6 +30,7 @@
 #include <openssl/rsa.h>
 #include <openssl/x509v3.h>
 
+#include "lib/bbuf.h"
 #include "lib/fileio.h"
 #include "lib/identity.h"
 #include "lib/load.h"
@@ -678,18 +680,23 @@ row_from_cert(X509 *cert, const char *profile, const char *owner, const char *lo
     struct duet_identity *id = NULL;
     uint8_t *der = NULL;
     int len;
-    char sans[4096];
-    size_t off = 0;
+    struct bbuf sans = {0};
 
     memset(row, 0, sizeof(*row));
     if (identity_from_x509(cert, &id, err) != 0)
         return -1;
-    sans[0] = '\0';
-    for (size_t i = 0; i < id->nsans && off < sizeof(sans); i++)
-        off += (size_t)snprintf(sans + off, sizeof(sans) - off, "%s%s:%s", i ? ", " : "",
-                                identity_san_tag(id->sans[i].type), id->sans[i].value);
+    /* Every name, however many: the row lists what the certificate holds. */
+    for (size_t i = 0; i < id->nsans; i++) {
+        bbuf_str(&sans, i ? ", " : "");
+        bbuf_str(&sans, identity_san_tag(id->sans[i].type));
+        bbuf_put(&sans, ":", 1);
+        bbuf_str(&sans, id->sans[i].value);
+    }
+    bbuf_put(&sans, "", 1);
     len = i2d_X509(cert, &der);
-    if (len <= 0) {
+    if (len <= 0 || sans.oom) {
+        OPENSSL_free(der);
+        free(sans.p);
         identity_free(id);
         return err_nomem(err);
     }
@@ -698,7 +705,7 @@ row_from_cert(X509 *cert, const char *profile, const char *owner, const char *lo
     row->subject = id->subject;
     row->issuer = id->issuer;
     id->serial = id->name = id->subject = id->issuer = NULL;
-    row->sans = strdup(sans);
+    row->sans = (char *)sans.p;
     row->profile = strdup(profile);
     row->owner = owner != NULL ? strdup(owner) : NULL;
     row->location = location != NULL ? strdup(location) : NULL;
@@ -1373,6 +1380,54 @@ check_cn(const char *cn, struct duet_err *err)
     return 0;
 }
 
+/*
+ * Whether a CN is one of the names certified: a DNS name or email address
+ * (case-insensitive), an IP address's text, a URI, or the path of a SPIFFE ID
+ * ("alice" for spiffe://corp/alice).
+ */
+static bool
+cn_certified(const char *cn, const GENERAL_NAMES *gens)
+{
+    for (int i = 0; i < sk_GENERAL_NAME_num(gens); i++) {
+        const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+        const ASN1_STRING *v = NULL;
+        char ip[INET6_ADDRSTRLEN];
+        switch (g->type) {
+        case GEN_DNS:
+        case GEN_EMAIL:
+            v = g->d.ia5;
+            if ((size_t)ASN1_STRING_length(v) == strlen(cn) &&
+                strncasecmp((const char *)ASN1_STRING_get0_data(v), cn, strlen(cn)) == 0)
+                return true;
+            break;
+        case GEN_URI: {
+            const char *u = (const char *)ASN1_STRING_get0_data(g->d.ia5);
+            size_t n = (size_t)ASN1_STRING_length(g->d.ia5);
+            const char *path;
+            if (n == strlen(cn) && memcmp(u, cn, n) == 0)
+                return true;
+            if (n > 9 && strncmp(u, "spiffe://", 9) == 0 &&
+                (path = memchr(u + 9, '/', n - 9)) != NULL &&
+                (size_t)(u + n - path - 1) == strlen(cn) && memcmp(path + 1, cn, strlen(cn)) == 0)
+                return true;
+            break;
+        }
+        case GEN_IPADD: {
+            int len = ASN1_STRING_length(g->d.ip);
+            const unsigned char *d = ASN1_STRING_get0_data(g->d.ip);
+            if (((len == 4 && inet_ntop(AF_INET, d, ip, sizeof(ip)) != NULL) ||
+                 (len == 16 && inet_ntop(AF_INET6, d, ip, sizeof(ip)) != NULL)) &&
+                strcmp(ip, cn) == 0)
+                return true;
+            break;
+        }
+        default:
+            break;
+        }
+    }
+    return false;
+}
+
 /* Issue a certificate; see ca.h. */
 int
 ca_issue(struct ca *ca, const struct ca_request *req, X509 **cert_out, bool *clamped,
@@ -1430,6 +1485,13 @@ ca_issue(struct ca *ca, const struct ca_request *req, X509 **cert_out, bool *cla
     /* The policy is checked on the very structure that is signed below. */
     if (profile_check_names(&ca->cfg, p, gens, ttl, err) != 0)
         goto out;
+    if (req->cn_from_request && !cn_certified(req->cn, gens)) {
+        err_set(err, DUET_ERR_INPUT,
+                "%s: its subject CN \"%s\" is none of the names being certified; give --name to "
+                "choose the certificate's name",
+                req->names_from != NULL ? req->names_from : "the request", req->cn);
+        goto out;
+    }
 
     memset(&spec, 0, sizeof(spec));
     subject = make_name(ca->cfg.name, req->cn);

@@ -100,6 +100,13 @@ struct ca_request {
      */
     const GENERAL_NAMES *names;
     const char *names_from;
+    /*
+     * The CN came from the request (a CSR's subject), not from the operator:
+     * it must then be one of the names certified (a DNS name, an address, an
+     * email address, a URI or a SPIFFE ID's path), never a free choice of
+     * whoever wrote the CSR.
+     */
+    bool cn_from_request;
     int64_t ttl;                  /* seconds; 0: the profile's default */
     const char *owner;
     const char *location;

@@ -438,7 +438,14 @@ dns_name_ok(const char *s)
         if (++label > 63)
             return false;
     }
-    return label > 0 && s[strlen(s) - 1] != '-';
+    if (label == 0 || s[strlen(s) - 1] == '-')
+        return false;
+    /*
+     * A last label of digits only is an IPv4 address written as a name
+     * ("127.0.0.1"): certified as a DNS name, it matches that address in
+     * verifiers that check host names as text (RFC 1123 2.1, CA/B BR 7.1.4.2.1).
+     */
+    return strspn(s + strlen(s) - label, "0123456789") != label;
 }
 
 /* RFC 3986 2.2/2.3: unreserved, gen-delims and sub-delims; '%' is checked by the caller. */

@@ -483,6 +483,7 @@ cmd_cert_sign(int argc, char **argv)
     X509 *cert = NULL;
     GENERAL_NAMES *names = NULL;
     char *cn = NULL;
+    bool cn_from_csr = false;
     bool clamped = false;
     int rc = EXIT_USAGE;
 
@@ -517,6 +518,7 @@ cmd_cert_sign(int argc, char **argv)
     }
     names = csr_names(req);
     cn = o.name != NULL ? strdup(o.name) : x509u_name_cn(X509_REQ_get_subject_name(req));
+    cn_from_csr = o.name == NULL && cn != NULL;
     if (cn == NULL && o.nsans > 0) {
         const char *colon = strchr(o.sans[0], ':');
         cn = strdup(colon != NULL ? colon + 1 : o.sans[0]);
@@ -536,6 +538,7 @@ cmd_cert_sign(int argc, char **argv)
                                   .nsans = o.nsans,
                                   .names = names,
                                   .names_from = "the CSR",
+                                  .cn_from_request = cn_from_csr,
                                   .ttl = o.ttl,
                                   .owner = o.owner,
                                   .location = o.location,

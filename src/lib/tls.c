@@ -639,8 +639,17 @@ bind_certs(EVP_MD_CTX *md, STACK_OF(X509) *certs, const char *file, struct duet_
     bool ok = d != NULL;
 
     for (int i = 0; ok && i < n; i++) {
+        /*
+         * The certificate with its trust settings (a TRUSTED CERTIFICATE's
+         * purposes, which OpenSSL honours): withdrawing clientAuth from an
+         * anchor must retire the sessions it verified, like removing it.
+         */
+        unsigned char *der = NULL;
         unsigned int len = 0;
-        ok = X509_digest(sk_X509_value(certs, i), x509u_sha256(), d[i], &len) == 1 && len == 32;
+        int dlen = i2d_X509_AUX(sk_X509_value(certs, i), &der);
+        ok = dlen > 0 && EVP_Digest(der, (size_t)dlen, d[i], &len, x509u_sha256(), NULL) == 1 &&
+             len == 32;
+        OPENSSL_free(der);
     }
     if (ok)
         qsort(d, (size_t)n, sizeof(*d), digest_cmp);

@@ -342,8 +342,9 @@ throttle_policy_of(const struct proxy_cfg *cfg, struct throttle_policy *p)
 }
 
 /*
- * Whether this address may start a handshake now; a refusal is counted, and
- * logged at most once a second per address with the number refused since.
+ * Whether this address may start a handshake now (it takes a token that a
+ * successful handshake gives back); a refusal is counted, and logged at most
+ * once a second per address with the number refused since.
  */
 static bool
 conn_throttle_allows(struct proxy *px, const struct proxy_cfg *cfg, const char *listener,
@@ -354,7 +355,7 @@ conn_throttle_allows(struct proxy *px, const struct proxy_cfg *cfg, const char *
     char ip[INET6_ADDRSTRLEN] = "?";
 
     throttle_policy_of(cfg, &p);
-    if (throttle_allows(px->throttle, &p, sa, now_mono(), &report))
+    if (throttle_take(px->throttle, &p, sa, now_mono(), &report))
         return true;
     metrics_count("duet_throttled_total", "reason=\"failed_handshakes\"", 1);
     if (report > 0) {
@@ -373,14 +374,14 @@ conn_throttle_allows(struct proxy *px, const struct proxy_cfg *cfg, const char *
     return false;
 }
 
-/* A handshake from this address failed. */
+/* A handshake from this address succeeded: the token taken at accept comes back. */
 static void
-conn_throttle_failed(struct proxy *px, const struct proxy_cfg *cfg, const struct sockaddr *sa)
+conn_throttle_succeeded(struct proxy *px, const struct proxy_cfg *cfg, const struct sockaddr *sa)
 {
     struct throttle_policy p;
 
     throttle_policy_of(cfg, &p);
-    throttle_failed(px->throttle, &p, sa, now_mono());
+    throttle_give_back(px->throttle, &p, sa, now_mono());
 }
 
 /* --- connections ---------------------------------------------------------- */
@@ -1819,6 +1820,7 @@ client_handshake_done(struct conn *c)
         return;
     }
     log_handshake(c, c->ssl, true, NULL, secs);
+    conn_throttle_succeeded(c->w->px, &c->gen->cfg, (const struct sockaddr *)&c->peer_ss);
     bufferevent_set_timeouts(c->cbev, &idle, NULL);
     if (l->mode == MODE_TCP) {
         struct policy_request pr = {0};
@@ -1874,7 +1876,6 @@ handshake_deadline_cb(evutil_socket_t fd, short what, void *arg)
              c->gen->cfg.handshake_timeout_ms);
     log_handshake(c, c->ssl, false, why, secs);
     metrics_handshake(c->gl->cfg->name, TLS_FAIL_OTHER, secs);
-    conn_throttle_failed(c->w->px, &c->gen->cfg, (const struct sockaddr *)&c->peer_ss);
     conn_close(c);
 }
 
@@ -1899,8 +1900,7 @@ client_event(struct bufferevent *bev, short what, void *arg)
             handshake_failure(c->cbev, c->ssl, why, sizeof(why), &fail);
         log_handshake(c, c->ssl, false, why, secs);
         metrics_handshake(c->gl->cfg->name, fail, secs);
-        conn_throttle_failed(c->w->px, &c->gen->cfg, (const struct sockaddr *)&c->peer_ss);
-        conn_close(c);
+            conn_close(c);
         return;
     }
     if ((what & BEV_EVENT_EOF) && c->gl->cfg->mode == MODE_HTTP && c->ubev != NULL &&

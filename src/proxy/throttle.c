@@ -2,13 +2,15 @@
 /*
  * throttle.c - the per-address failed-handshake limiter; see throttle.h.
  *
- * A bucket is created full when its address first fails, and is never
- * mistaken for a new one afterwards: an earlier version marked "not yet
- * filled" with a negative balance, so an address whose concurrent failures
- * drove its balance below zero was refilled to the full burst, and a client
- * keeping many handshakes in flight was never throttled.  Now a balance below
- * zero is a debt, bounded by -burst, that the address pays back at the refill
- * rate before it may connect again.
+ * Every handshake takes a token when it is accepted and a successful one
+ * gives it back, so a handshake that fails (or never finishes) costs its
+ * token.  Taking the token at accept, not when the failure is known, is what
+ * makes concurrency useless to an attacker: an address can never have more
+ * handshakes in flight than it has tokens, so a wave of connections opened at
+ * once gets at most `burst` of them started.  (Earlier versions counted only
+ * failures: a first version refilled a balance driven below zero as if it were
+ * new, and a second let every connection accepted before the first failure
+ * landed through, so waves of concurrent failures were never throttled.)
  */
 #include "proxy/throttle.h"
 
@@ -59,19 +61,22 @@ throttle_bucket_refill(struct throttle_bucket *b, const struct throttle_policy *
 }
 
 bool
-throttle_bucket_allows(struct throttle_bucket *b, const struct throttle_policy *p, double now)
+throttle_bucket_take(struct throttle_bucket *b, const struct throttle_policy *p, double now)
 {
     throttle_bucket_refill(b, p, now);
-    return b->tokens >= 1.0;
+    if (b->tokens < 1.0)
+        return false;
+    b->tokens -= 1.0;
+    return true;
 }
 
 void
-throttle_bucket_fail(struct throttle_bucket *b, const struct throttle_policy *p, double now)
+throttle_bucket_give(struct throttle_bucket *b, const struct throttle_policy *p, double now)
 {
     throttle_bucket_refill(b, p, now);
-    b->tokens -= 1.0;
-    if (b->tokens < -p->burst)
-        b->tokens = -p->burst;
+    b->tokens += 1.0;
+    if (b->tokens > p->burst)
+        b->tokens = p->burst;
 }
 
 /* --- addresses ----------------------------------------------------------------- */
@@ -271,8 +276,8 @@ slot_find(struct throttle *t, const struct throttle_policy *p, const struct sock
 }
 
 bool
-throttle_allows(struct throttle *t, const struct throttle_policy *p, const struct sockaddr *sa,
-                double now, uint64_t *log_refused)
+throttle_take(struct throttle *t, const struct throttle_policy *p, const struct sockaddr *sa,
+              double now, uint64_t *log_refused)
 {
     bool ok = true;
 
@@ -280,8 +285,8 @@ throttle_allows(struct throttle *t, const struct throttle_policy *p, const struc
     if (throttle_exempt(p, sa))
         return true;
     pthread_mutex_lock(&t->lock);
-    struct throttle_entry *e = slot_find(t, p, sa, now, false);
-    if (e != NULL && !throttle_bucket_allows(&e->bucket, p, now)) {
+    struct throttle_entry *e = slot_find(t, p, sa, now, true);
+    if (e != NULL && !throttle_bucket_take(&e->bucket, p, now)) {
         ok = false;
         e->refused++;
         if (!e->ever_logged || now - e->logged >= THROTTLE_LOG_SECONDS) {
@@ -296,14 +301,14 @@ throttle_allows(struct throttle *t, const struct throttle_policy *p, const struc
 }
 
 void
-throttle_failed(struct throttle *t, const struct throttle_policy *p, const struct sockaddr *sa,
-                double now)
+throttle_give_back(struct throttle *t, const struct throttle_policy *p, const struct sockaddr *sa,
+                   double now)
 {
     if (throttle_exempt(p, sa))
         return;
     pthread_mutex_lock(&t->lock);
-    struct throttle_entry *e = slot_find(t, p, sa, now, true);
+    struct throttle_entry *e = slot_find(t, p, sa, now, false);
     if (e != NULL)
-        throttle_bucket_fail(&e->bucket, p, now);
+        throttle_bucket_give(&e->bucket, p, now);
     pthread_mutex_unlock(&t->lock);
 }

@@ -2,9 +2,12 @@
 /*
  * throttle.h - the per-address failed-handshake limiter of `duet proxy`.
  *
- * Each client address has a token bucket: a failed handshake takes a token,
- * `per_second` tokens come back each second, up to `burst`.  An address with
- * less than one token is disconnected at accept, before any TLS work.  IPv6
+ * Each client address has a token bucket: every handshake takes a token when
+ * it is accepted and a successful one gives it back, so only failed (or
+ * abandoned) handshakes cost; `per_second` tokens come back each second, up
+ * to `burst`.  An address with less than one token is disconnected at accept,
+ * before any TLS work, and no address has more than `burst` handshakes in
+ * flight.  IPv6
  * addresses are counted per /64 (one host usually holds a whole /64);
  * IPv4-mapped IPv6 addresses count as the IPv4 address.  Addresses inside an
  * exempt CIDR are never throttled (a NAT gateway or a load balancer that
@@ -50,11 +53,10 @@ void throttle_bucket_init(struct throttle_bucket *b, const struct throttle_polic
 /* Return the tokens earned since the last refill, up to burst. */
 void throttle_bucket_refill(struct throttle_bucket *b, const struct throttle_policy *p,
                             double now);
-/* Whether a handshake may start: at least one token after the refill. */
-bool throttle_bucket_allows(struct throttle_bucket *b, const struct throttle_policy *p,
-                            double now);
-/* A handshake failed: take a token after the refill (down to -burst at most). */
-void throttle_bucket_fail(struct throttle_bucket *b, const struct throttle_policy *p, double now);
+/* A handshake may start if, after the refill, there is a token: it is taken (true). */
+bool throttle_bucket_take(struct throttle_bucket *b, const struct throttle_policy *p, double now);
+/* A handshake succeeded: its token comes back (never above burst). */
+void throttle_bucket_give(struct throttle_bucket *b, const struct throttle_policy *p, double now);
 
 /*
  * Parse "10.0.0.0/8", "2001:db8::/32" or a bare address (a /32 or /128).
@@ -74,15 +76,16 @@ struct throttle *throttle_new(void);
 void throttle_free(struct throttle *t);
 
 /*
- * Whether the address may start a handshake now (true for exempt addresses
- * and for non-IP sockets).  When it may not, *log_refused is set to the
- * number of refusals of this address to report (non-zero at most once a
- * second per address, so a flood makes one log line a second), else 0.
+ * Whether the address may start a handshake now, taking its token (always
+ * true for exempt addresses and non-IP sockets).  When it may not,
+ * *log_refused is set to the number of refusals of this address to report
+ * (non-zero at most once a second per address, so a flood makes one log line
+ * a second), else 0.
  */
-bool throttle_allows(struct throttle *t, const struct throttle_policy *p,
-                     const struct sockaddr *sa, double now, uint64_t *log_refused);
-/* Count a failed handshake of the address (nothing for exempt addresses). */
-void throttle_failed(struct throttle *t, const struct throttle_policy *p,
-                     const struct sockaddr *sa, double now);
+bool throttle_take(struct throttle *t, const struct throttle_policy *p, const struct sockaddr *sa,
+                   double now, uint64_t *log_refused);
+/* A handshake of the address succeeded: its token comes back. */
+void throttle_give_back(struct throttle *t, const struct throttle_policy *p,
+                        const struct sockaddr *sa, double now);
 
 #endif

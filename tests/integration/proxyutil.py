@@ -363,6 +363,7 @@ class TcpServer:
         self.port = self.sock.getsockname()[1]
         self.lock = threading.Lock()
         self.closed = False
+        self.accepted = 0
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self):
@@ -371,6 +372,7 @@ class TcpServer:
                 c, _ = self.sock.accept()
             except OSError:
                 return
+            self.accepted += 1
             threading.Thread(target=self._conn, args=(c,), daemon=True).start()
 
     def _conn(self, c):
@@ -520,14 +522,12 @@ def parse_proxy_v2(sock):
     return out
 
 
-class ProxyV2Upstream:
+class ProxyV2Upstream(TcpServer):
     """TCP upstream: parses the PROXY v2 header, sends back one JSON line with what it
     parsed (or {"error": ...}), then echoes every byte it receives."""
 
     def __init__(self):
-        self.requests = []
-        self.errors = []
-        self.raw = []
+        self.parsed = []
         super().__init__()
 
     def _conn(self, c):
@@ -549,10 +549,6 @@ class ProxyV2Upstream:
                     c.sendall(data)
             except OSError:
                 return
-
-    def close(self):
-        self.closing = True
-        self.sock.close()
 
 
 # --- clients ----------------------------------------------------------------------------------

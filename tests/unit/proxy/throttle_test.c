@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * throttle_test.c - unit tests of the failed-handshake limiter
- * (src/proxy/throttle.c): the bucket arithmetic (a debt is never mistaken
- * for a new address), the table keyed by address (IPv4, IPv4-mapped, IPv6
+ * (src/proxy/throttle.c): the bucket arithmetic (a token per handshake in flight,
+ * given back on success), the table keyed by address (IPv4, IPv4-mapped, IPv6
  * per /64), exempt networks, and the exact errors of the CIDR parser.
  */
 #include <setjmp.h>
@@ -45,24 +45,29 @@ sa_of(const char *ip)
 /* ---- buckets ---- */
 
 static void
-test_bucket_debt_is_not_a_fresh_bucket(void **state)
+test_bucket_a_token_per_handshake_in_flight(void **state)
 {
     struct throttle_policy p = {.per_second = 1.0, .burst = 3.0};
     struct throttle_bucket b;
+    int started = 0;
 
     (void)state;
     throttle_bucket_init(&b, &p, 100.0);
-    assert_true(throttle_bucket_allows(&b, &p, 100.0));
-    /* Ten handshakes in flight at once all fail: the balance goes below zero. */
+    /* Ten handshakes arrive at once: only three start. */
     for (int i = 0; i < 10; i++)
-        throttle_bucket_fail(&b, &p, 100.0);
-    assert_true(b.tokens == -3.0); /* the debt stops at -burst */
-    assert_false(throttle_bucket_allows(&b, &p, 100.0));
-    /* Not refilled to the burst: it earns 1 token a second from -3. */
-    assert_false(throttle_bucket_allows(&b, &p, 103.5));
-    assert_true(throttle_bucket_allows(&b, &p, 104.0));
-    /* Never above the burst. */
-    assert_true(throttle_bucket_allows(&b, &p, 1000.0));
+        started += throttle_bucket_take(&b, &p, 100.0) ? 1 : 0;
+    assert_int_equal(started, 3);
+    assert_true(b.tokens == 0.0);
+    /* Two succeed and give their tokens back; the failed one keeps its token. */
+    throttle_bucket_give(&b, &p, 100.0);
+    throttle_bucket_give(&b, &p, 100.0);
+    assert_true(b.tokens == 2.0);
+    /* One token a second comes back, never above the burst. */
+    assert_true(throttle_bucket_take(&b, &p, 100.0));
+    assert_true(throttle_bucket_take(&b, &p, 100.0));
+    assert_false(throttle_bucket_take(&b, &p, 100.5));
+    assert_true(throttle_bucket_take(&b, &p, 101.0));
+    throttle_bucket_give(&b, &p, 1000.0);
     assert_true(b.tokens == 3.0);
 }
 
@@ -75,42 +80,48 @@ test_bucket_time_going_back_earns_nothing(void **state)
     (void)state;
     throttle_bucket_init(&b, &p, 50.0);
     for (int i = 0; i < 5; i++)
-        throttle_bucket_fail(&b, &p, 50.0);
-    assert_false(throttle_bucket_allows(&b, &p, 49.0));
+        assert_true(throttle_bucket_take(&b, &p, 50.0));
+    assert_false(throttle_bucket_take(&b, &p, 49.0));
     assert_true(b.tokens == 0.0);
 }
 
 /* ---- the table ---- */
 
 static void
-test_table_throttles_after_burst_and_concurrent_failures_stay_throttled(void **state)
+test_table_waves_of_concurrent_handshakes_stay_limited(void **state)
 {
     struct throttle_policy p = {.per_second = 1.0, .burst = 5.0};
     struct throttle *t = throttle_new();
     struct sockaddr_storage a = sa_of("192.0.2.7"), other = sa_of("192.0.2.8");
     uint64_t logged = 99;
+    int started = 0;
 
     (void)state;
     assert_non_null(t);
-    /* An address without failures is allowed and has no entry. */
-    assert_true(throttle_allows(t, &p, SA(a), 10.0, &logged));
-    assert_int_equal(logged, 0);
-    /* 50 handshakes were admitted together, and all fail. */
-    for (int i = 0; i < 50; i++)
-        throttle_failed(t, &p, SA(a), 10.0);
-    assert_false(throttle_allows(t, &p, SA(a), 10.0, &logged));
-    assert_int_equal(logged, 1); /* the first refusal is reported */
-    for (int i = 0; i < 9; i++) {
-        assert_false(throttle_allows(t, &p, SA(a), 10.1, &logged));
-        assert_int_equal(logged, 0); /* then at most once a second */
+    /* Successful handshakes cost nothing, however many. */
+    for (int i = 0; i < 100; i++) {
+        assert_true(throttle_take(t, &p, SA(a), 10.0, &logged));
+        throttle_give_back(t, &p, SA(a), 10.0);
     }
-    assert_false(throttle_allows(t, &p, SA(a), 11.0, &logged));
-    assert_int_equal(logged, 10); /* with the count since the last report */
-    /* Five seconds later it is still paying its debt of 5; at 16 s it has 1 token. */
-    assert_false(throttle_allows(t, &p, SA(a), 15.5, &logged));
-    assert_true(throttle_allows(t, &p, SA(a), 16.0, &logged));
+    /* A wave of 50 connections at once: 5 start, all fail (no token comes back). */
+    for (int i = 0; i < 50; i++)
+        started += throttle_take(t, &p, SA(a), 10.0, &logged) ? 1 : 0;
+    assert_int_equal(started, 5);
+    assert_false(throttle_take(t, &p, SA(a), 10.0, &logged));
+    assert_int_equal(logged, 0); /* 45 refusals counted above; the first was reported */
+    for (int i = 0; i < 9; i++) {
+        assert_false(throttle_take(t, &p, SA(a), 10.1, &logged));
+        assert_int_equal(logged, 0); /* at most once a second */
+    }
+    assert_false(throttle_take(t, &p, SA(a), 10.9, &logged));
+    assert_true(throttle_take(t, &p, SA(a), 11.0, &logged)); /* a token a second */
+    /* The next wave, after 4.5 s of pay-back, starts 4 handshakes, not 50. */
+    started = 0;
+    for (int i = 0; i < 50; i++)
+        started += throttle_take(t, &p, SA(a), 15.5, &logged) ? 1 : 0;
+    assert_int_equal(started, 4);
     /* Another address is not affected. */
-    assert_true(throttle_allows(t, &p, SA(other), 10.0, &logged));
+    assert_true(throttle_take(t, &p, SA(other), 10.0, &logged));
     throttle_free(t);
 }
 
@@ -126,15 +137,15 @@ test_table_ipv4_mapped_and_ipv6_per_64(void **state)
 
     (void)state;
     assert_non_null(t);
-    throttle_failed(t, &p, SA(v4), 1.0);
-    throttle_failed(t, &p, SA(mapped), 1.0);
-    assert_false(throttle_allows(t, &p, SA(v4), 1.0, &logged));
-    assert_false(throttle_allows(t, &p, SA(mapped), 1.0, &logged));
-    throttle_failed(t, &p, SA(h1), 1.0);
-    throttle_failed(t, &p, SA(h2), 1.0);
-    assert_false(throttle_allows(t, &p, SA(h1), 1.0, &logged));
-    assert_false(throttle_allows(t, &p, SA(h2), 1.0, &logged));
-    assert_true(throttle_allows(t, &p, SA(next64), 1.0, &logged));
+    assert_true(throttle_take(t, &p, SA(v4), 1.0, &logged));
+    assert_true(throttle_take(t, &p, SA(mapped), 1.0, &logged));
+    assert_false(throttle_take(t, &p, SA(v4), 1.0, &logged));
+    assert_false(throttle_take(t, &p, SA(mapped), 1.0, &logged));
+    assert_true(throttle_take(t, &p, SA(h1), 1.0, &logged));
+    assert_true(throttle_take(t, &p, SA(h2), 1.0, &logged));
+    assert_false(throttle_take(t, &p, SA(h1), 1.0, &logged));
+    assert_false(throttle_take(t, &p, SA(h2), 1.0, &logged));
+    assert_true(throttle_take(t, &p, SA(next64), 1.0, &logged));
     throttle_free(t);
 }
 
@@ -155,17 +166,12 @@ test_exempt_networks_are_never_throttled(void **state)
     assert_int_equal(throttle_cidr_parse("fd00:1::/32", &nets[1], &err), 0);
     struct throttle_policy p = {.per_second = 0.001, .burst = 1.0, .exempt = nets, .nexempt = 2};
     for (int i = 0; i < 100; i++) {
-        throttle_failed(t, &p, SA(in4), 1.0);
-        throttle_failed(t, &p, SA(mapped), 1.0);
-        throttle_failed(t, &p, SA(in6), 1.0);
-        throttle_failed(t, &p, SA(out4), 1.0);
-        throttle_failed(t, &p, SA(out6), 1.0);
+        assert_true(throttle_take(t, &p, SA(in4), 1.0, &logged));
+        assert_true(throttle_take(t, &p, SA(mapped), 1.0, &logged));
+        assert_true(throttle_take(t, &p, SA(in6), 1.0, &logged));
+        assert_int_equal(throttle_take(t, &p, SA(out4), 1.0, &logged), i == 0);
+        assert_int_equal(throttle_take(t, &p, SA(out6), 1.0, &logged), i == 0);
     }
-    assert_true(throttle_allows(t, &p, SA(in4), 1.0, &logged));
-    assert_true(throttle_allows(t, &p, SA(mapped), 1.0, &logged));
-    assert_true(throttle_allows(t, &p, SA(in6), 1.0, &logged));
-    assert_false(throttle_allows(t, &p, SA(out4), 1.0, &logged));
-    assert_false(throttle_allows(t, &p, SA(out6), 1.0, &logged));
     throttle_free(t);
 }
 
@@ -221,9 +227,9 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_bucket_debt_is_not_a_fresh_bucket),
+        cmocka_unit_test(test_bucket_a_token_per_handshake_in_flight),
         cmocka_unit_test(test_bucket_time_going_back_earns_nothing),
-        cmocka_unit_test(test_table_throttles_after_burst_and_concurrent_failures_stay_throttled),
+        cmocka_unit_test(test_table_waves_of_concurrent_handshakes_stay_limited),
         cmocka_unit_test(test_table_ipv4_mapped_and_ipv6_per_64),
         cmocka_unit_test(test_exempt_networks_are_never_throttled),
         cmocka_unit_test(test_cidr_parse_table),
