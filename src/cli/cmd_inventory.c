@@ -443,15 +443,25 @@ out:
  * none).  They go to ca_issue as structures: checked and issued name by name,
  * never turned into text that is parsed again.
  */
-static GENERAL_NAMES *
-csr_names(X509_REQ *req)
+static int
+csr_names(X509_REQ *req, const char *file, GENERAL_NAMES **out, struct duet_err *err)
 {
     STACK_OF(X509_EXTENSION) *exts = X509_REQ_get_extensions(req);
-    GENERAL_NAMES *gens = exts != NULL ? X509V3_get_d2i(exts, NID_subject_alt_name, NULL, NULL)
-                                       : NULL;
+    int crit = -1;
 
+    /* crit: -1 no SAN extension, -2 more than one, else it is there (and decoded or not). */
+    *out = exts != NULL ? X509V3_get_d2i(exts, NID_subject_alt_name, &crit, NULL) : NULL;
     sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
-    return gens;
+    ERR_clear_error();
+    if (crit == -2)
+        return err_set(err, DUET_ERR_INPUT,
+                       "%s: the CSR has more than one subjectAltName extension; refusing it",
+                       file);
+    if (crit >= 0 && *out == NULL)
+        return err_set(err, DUET_ERR_INPUT,
+                       "%s: the CSR's subjectAltName extension cannot be decoded; refusing it",
+                       file);
+    return 0;
 }
 
 /* The value of the first DNS, URI or email name, for a CN (NULL when there is none). */
@@ -516,7 +526,8 @@ cmd_cert_sign(int argc, char **argv)
                 o.args[0]);
         goto fail;
     }
-    names = csr_names(req);
+    if (csr_names(req, o.args[0], &names, &err) != 0)
+        goto fail;
     cn = o.name != NULL ? strdup(o.name) : x509u_name_cn(X509_REQ_get_subject_name(req));
     cn_from_csr = o.name == NULL && cn != NULL;
     if (cn == NULL && o.nsans > 0) {

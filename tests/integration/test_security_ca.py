@@ -85,6 +85,28 @@ def sign(ca, csr, profile, out, *extra):
 
 # --- item 4: SAN injection ---------------------------------------------------------------------
 
+@pytest.mark.parametrize("second,why", [
+    # a second subjectAltName extension, written by its OID so that openssl adds both
+    (b"2.5.29.17=DER:301482126576696c2e64656d6f2e696e7465726e616c",
+     "more than one subjectAltName extension"),
+    # a subjectAltName extension that is not a GeneralNames
+    (b"2.5.29.17=DER:0403616263", "cannot be decoded"),
+])
+def test_csr_with_two_or_undecodable_san_extensions_is_refused(ca, tmp_path, second, why):
+    d = tmp_path
+    cnf = d / "two.cnf"
+    first = b"subjectAltName=DNS:x.demo.internal\n" if b"30148212" in second else b""
+    cnf.write_bytes(b"[req]\ndistinguished_name=dn\nprompt=no\nreq_extensions=ext\n"
+                    b"[dn]\nCN=x.demo.internal\n[ext]\n" + first + second + b"\n")
+    openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", d / "two.key", "-config", cnf, "-out", d / "two.csr")
+    out = d / "two.crt"
+    p = sign(ca, d / "two.csr", "server", out)
+    assert p.returncode == 1, show(p)
+    assert why in p.stderr, show(p)
+    assert not out.exists()
+
+
 def test_san_flag_injection_in_a_client_uri_is_refused(ca):
     p = ca.issue("x", "client", "--san", "uri:spiffe://demo-corp/x,IP:10.9.8.7,DNS:*")
     assert p.returncode != 0, "issued a client certificate from an injected --san\n" + show(p)
