@@ -30,6 +30,7 @@
 #define DEFAULT_UPSTREAM_KEEPALIVE 32
 #define DEFAULT_MAX_HEADER 16384
 #define DEFAULT_CONNECT_TIMEOUT_MS 5000
+#define DEFAULT_DRAIN_TIMEOUT_MS 30000
 /*
  * The failed-handshake limiter counts per client address, and one address
  * can be a NAT gateway or a load balancer for many clients: the defaults
@@ -203,6 +204,7 @@ cfg_defaults(struct proxy_cfg *c, enum proxy_role role)
     c->fail_per_second = DEFAULT_FAIL_PER_SECOND;
     c->fail_burst = DEFAULT_FAIL_BURST;
     c->connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
+    c->drain_timeout_ms = DEFAULT_DRAIN_TIMEOUT_MS;
 }
 
 /* Add one exempt network to the throttle's list; errors name `what` (the flag or key). */
@@ -374,7 +376,7 @@ enum {
     F_MAX_HEADER, F_CONFIG, F_CHECK, F_SERVER_NAME, F_VERIFY_URI, F_DENY, F_INSECURE_KEY, F_HELP,
     F_FAIL_BURST, F_FAIL_RATE, F_NO_TICKETS, F_TICKET_KEYS, F_UP_KEEPALIVE,
     F_THROTTLE_EXEMPT, F_CONNECT_TIMEOUT, F_REUSE_PORT, F_UNSAFE_LISTEN,
-    F_FWD_HEADERS, F_HEAD_TIMEOUT
+    F_FWD_HEADERS, F_HEAD_TIMEOUT, F_DRAIN_TIMEOUT
 };
 
 static int
@@ -416,6 +418,7 @@ proxy_usage(FILE *out, enum proxy_role role)
                 "                  [--upstream-cacert F] [--upstream-name NAME] [--workers N]\n"
                 "                  [--handshake-timeout 10s] [--idle-timeout 5m] [--max-conns N]\n"
                 "                  [--request-header-timeout 10s] [--forwarded-headers set|append]\n"
+                "                  [--drain-timeout 30s]\n"
                 "                  [--max-header-size BYTES] [--upstream-keepalive N]\n"
                 "                  [--connect-timeout 5s] [--failed-handshake-burst N]\n"
                 "                  [--failed-handshake-rate R] [--throttle-exempt CIDR]...\n"
@@ -473,6 +476,7 @@ proxy_cfg_from_args(int argc, char **argv, enum proxy_role role, struct proxy_cf
         {"failed-handshake-rate", required_argument, NULL, F_FAIL_RATE},
         {"throttle-exempt", required_argument, NULL, F_THROTTLE_EXEMPT},
         {"connect-timeout", required_argument, NULL, F_CONNECT_TIMEOUT},
+        {"drain-timeout", required_argument, NULL, F_DRAIN_TIMEOUT},
         {"reuse-port", no_argument, NULL, F_REUSE_PORT},
         {"unsafe-listen", no_argument, NULL, F_UNSAFE_LISTEN},
         {"config", required_argument, NULL, F_CONFIG},
@@ -720,6 +724,11 @@ proxy_cfg_from_args(int argc, char **argv, enum proxy_role role, struct proxy_cf
             if (parse_duration_ms("--connect-timeout", v, &out->connect_timeout_ms, err) != 0)
                 goto out;
             break;
+        case F_DRAIN_TIMEOUT:
+            lflag = false;
+            if (parse_duration_ms("--drain-timeout", v, &out->drain_timeout_ms, err) != 0)
+                goto out;
+            break;
         case F_THROTTLE_EXEMPT:
             lflag = false;
             if (role != ROLE_SERVER)
@@ -848,6 +857,9 @@ proxy_cfg_from_args(int argc, char **argv, enum proxy_role role, struct proxy_cf
                 break;
             case F_CONNECT_TIMEOUT:
                 file.connect_timeout_ms = out->connect_timeout_ms;
+                break;
+            case F_DRAIN_TIMEOUT:
+                file.drain_timeout_ms = out->drain_timeout_ms;
                 break;
             case F_THROTTLE_EXEMPT:
                 /* The flags' list replaces the file's. */
@@ -1453,6 +1465,16 @@ lim_connect(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_
 }
 
 static int
+lim_drain(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err)
+{
+    struct duet_err e;
+    if (ycfg_scalar(v) == NULL ||
+        parse_duration_ms(p, ycfg_scalar(v), &((struct proxy_cfg *)t)->drain_timeout_ms, &e) != 0)
+        return ycfg_error(y, v, p, err, "expected a duration such as 30s");
+    return 0;
+}
+
+static int
 lim_exempt(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err)
 {
     struct proxy_cfg *c = t;
@@ -1547,6 +1569,7 @@ static const struct ycfg_key limit_keys[] = {
     {"failed_handshakes_per_second", lim_rate, false},
     {"upstream_keepalive", lim_up_keepalive, false},
     {"connect_timeout", lim_connect, false},
+    {"drain_timeout", lim_drain, false},
     {"throttle_exempt", lim_exempt, false},
     {NULL, NULL, false},
 };

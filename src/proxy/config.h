@@ -91,6 +91,7 @@ struct proxy_cfg {
     struct throttle_cidr *throttle_exempt; /* never throttled */
     size_t nthrottle_exempt;
     int connect_timeout_ms; /* connecting to an upstream, with its TLS handshake */
+    int drain_timeout_ms;   /* SIGTERM: how long open connections may finish */
     bool insecure_key_mode;
 };
 

@@ -259,6 +259,8 @@ struct worker {
     struct proxy *px;
     struct pooled *pool; /* idle upstream connections (http mode) */
     struct accept_pause *pause; /* per listener: accept back-off when out of descriptors */
+    struct conn *conns;  /* its open client connections (for draining) */
+    bool draining;       /* SIGTERM: no new connections, open ones finish */
 };
 
 /*
@@ -307,6 +309,9 @@ struct proxy {
     atomic_bool reload_again;
     bool crl_warned;
     struct throttle *throttle; /* failed handshakes per client address (throttle.c) */
+    atomic_bool draining;      /* SIGTERM received: see sigterm_cb */
+    double drain_deadline;     /* monotonic */
+    struct event *drain_timer;
 };
 
 static struct gen *
@@ -422,6 +427,7 @@ struct conn {
     /* The idle timeout (see conn_idle_continue): bytes moved at the last check, and when. */
     uint64_t idle_seen;
     double idle_since;
+    struct conn *wprev, *wnext; /* the worker's list of open connections */
 };
 
 static void conn_close(struct conn *c);
@@ -578,6 +584,12 @@ conn_free_cb(evutil_socket_t fd, short what, void *arg)
         bufferevent_free(c->ubev);
     }
     free(c->retry_head);
+    if (c->wprev != NULL)
+        c->wprev->wnext = c->wnext;
+    else if (c->w->conns == c)
+        c->w->conns = c->wnext;
+    if (c->wnext != NULL)
+        c->wnext->wprev = c->wprev;
     metrics_bytes(c->up_bytes, c->down_bytes);
     metrics_conn_close();
     identity_free(c->id);
@@ -1589,7 +1601,7 @@ on_resp_message_complete(http_parser *p)
         c->up_keepalive = false;
         c->close_when_flushed = true;
         bufferevent_disable(c->cbev, EV_READ);
-    } else if (!c->keep_alive || !http_should_keep_alive(p) || c->client_eof) {
+    } else if (!c->keep_alive || !http_should_keep_alive(p) || c->client_eof || c->w->draining) {
         c->close_when_flushed = true;
     } else {
         c->req_state = REQ_HEADERS;
@@ -1973,6 +1985,10 @@ accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa, i
     }
     metrics_conn_open();
     c->w = w;
+    c->wnext = w->conns;
+    if (w->conns != NULL)
+        w->conns->wprev = c;
+    w->conns = c;
     c->gen = g;
     c->gl = &g->ls[li];
     c->t_start = now_mono();
@@ -2117,7 +2133,8 @@ accept_resume_cb(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    evconnlistener_enable(ap->w->lev[ap->li]);
+    if (ap->w->lev[ap->li] != NULL) /* NULL once the worker drains */
+        evconnlistener_enable(ap->w->lev[ap->li]);
 }
 
 /*
@@ -2405,6 +2422,17 @@ admin_readyz(struct evhttp_request *req, void *arg)
     struct timeval tv = {0, READYZ_PROBE_MS * 1000};
     size_t n = 0, k = 0;
 
+    if (atomic_load(&px->draining)) {
+        /* Shutting down: a load balancer sends nothing new here. */
+        struct evbuffer *b = evbuffer_new();
+        if (b != NULL)
+            evbuffer_add_printf(b, "draining: shutting down\n");
+        evhttp_send_reply(req, 503, "Service Unavailable", b);
+        if (b != NULL)
+            evbuffer_free(b);
+        free(rz);
+        return;
+    }
     if (rz == NULL) {
         evhttp_send_error(req, 500, "out of memory");
         return;
@@ -2600,15 +2628,99 @@ sighup_cb(evutil_socket_t sig, short what, void *arg)
     start_reload(arg, "SIGHUP");
 }
 
+/*
+ * In a worker's own thread, once SIGTERM arrived: its listening sockets close
+ * (a new connection is refused, or goes to the process that replaces this
+ * one), idle upstream connections go, and client connections waiting for
+ * their next request close; the others finish what they are doing (an HTTP
+ * connection closes after the response in flight).
+ */
+static void
+worker_drain_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+
+    (void)fd;
+    (void)what;
+    w->draining = true;
+    for (size_t i = 0; i < w->nlev; i++) {
+        if (w->lev[i] != NULL) {
+            evconnlistener_free(w->lev[i]);
+            w->lev[i] = NULL;
+        }
+        if (w->pause != NULL && w->pause[i].timer != NULL)
+            event_del(w->pause[i].timer);
+    }
+    pool_clear(w);
+    for (struct conn *c = w->conns, *next; c != NULL; c = next) {
+        next = c->wnext; /* conn_close only schedules the free */
+        if (!c->closing && c->handshake_done && c->gl->cfg->mode == MODE_HTTP &&
+            c->gen->cfg.role == ROLE_SERVER && c->req_state == REQ_HEADERS &&
+            c->rd.scan.bytes == 0 && !c->resp_started &&
+            evbuffer_get_length(bufferevent_get_input(c->cbev)) == 0)
+            conn_close(c);
+    }
+}
+
+/* Every 100 ms while draining: done when no connection is open or the drain timeout passed. */
+static void
+drain_check_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct proxy *px = arg;
+    long open = (long)metrics_conn_active();
+
+    (void)fd;
+    (void)what;
+    if (open > 0 && now_mono() < px->drain_deadline)
+        return;
+    log_event(open > 0 ? "warn" : "info", "shutdown",
+              json_pack("{s:s,s:I}", "phase", open > 0 ? "drain_timeout" : "drained",
+                        "open_connections", (json_int_t)open));
+    event_del(px->drain_timer);
+    for (int i = 0; i < px->nworkers; i++)
+        event_base_loopexit(px->workers[i].base, NULL);
+}
+
+/*
+ * SIGTERM (or SIGINT): stop accepting and let open connections finish, for
+ * at most the drain timeout; a second signal ends the process at once.
+ */
 static void
 sigterm_cb(evutil_socket_t sig, short what, void *arg)
 {
+    static const struct timeval zero = {0, 0}, tick = {0, 100000};
     struct proxy *px = arg;
+    struct gen *g;
+    int drain_ms;
 
     (void)what;
-    log_event("info", "shutdown", json_pack("{s:s}", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM"));
-    for (int i = 0; i < px->nworkers; i++)
-        event_base_loopexit(px->workers[i].base, NULL);
+    if (atomic_exchange(&px->draining, true)) {
+        log_event("warn", "shutdown",
+                  json_pack("{s:s,s:s,s:I}", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM",
+                            "phase", "forced", "open_connections",
+                            (json_int_t)metrics_conn_active()));
+        for (int i = 0; i < px->nworkers; i++)
+            event_base_loopexit(px->workers[i].base, NULL);
+        return;
+    }
+    g = gen_current(px);
+    drain_ms = g->cfg.drain_timeout_ms;
+    gen_unref(g);
+    log_event("info", "shutdown",
+              json_pack("{s:s,s:s,s:I,s:i}", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM",
+                        "phase", "draining", "open_connections",
+                        (json_int_t)metrics_conn_active(), "drain_timeout_ms", drain_ms));
+    px->drain_deadline = now_mono() + drain_ms / 1000.0;
+    for (int i = 0; i < px->nworkers; i++) {
+        if (event_base_once(px->workers[i].base, -1, EV_TIMEOUT, worker_drain_cb,
+                            &px->workers[i], &zero) != 0)
+            event_base_loopexit(px->workers[i].base, NULL);
+    }
+    px->drain_timer = event_new(px->workers[0].base, -1, EV_PERSIST, drain_check_cb, px);
+    if (px->drain_timer == NULL || event_add(px->drain_timer, &tick) != 0) {
+        for (int i = 0; i < px->nworkers; i++)
+            event_base_loopexit(px->workers[i].base, NULL);
+    }
 }
 
 /* Every second: changed files trigger a reload; CRLs near or past nextUpdate are reported. */

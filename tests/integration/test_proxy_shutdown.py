@@ -1,0 +1,162 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Graceful shutdown of `duet proxy` (issue 11, B): SIGTERM stops accepting, lets the requests
+in flight finish for at most --drain-timeout, closes idle keep-alive connections at once, and
+answers /readyz with 503 meanwhile; a second SIGTERM ends the process at once.
+
+The upstream is a raw HTTP server whose `/slow/N` answers after N tenths of a second, so a
+request can be in flight when the signal arrives.
+"""
+
+import signal
+import socket
+import ssl
+import time
+
+from proxyutil import TcpServer, admin_get, client_context, statuses
+from test_security_proxy_ops import ALICE, pargs, start
+
+
+class SlowAnswers(TcpServer):
+    """HTTP/1.1 keep-alive upstream: `GET /slow/N` is answered after N/10 s, anything else at
+    once, each with a 200 and the path as the body."""
+
+    def _conn(self, c):
+        buf = b""
+        c.settimeout(30)
+        try:
+            while True:
+                while b"\r\n\r\n" not in buf:
+                    d = c.recv(65536)
+                    if not d:
+                        return
+                    buf += d
+                head, buf = buf.split(b"\r\n\r\n", 1)
+                path = head.split(b" ")[1]
+                if path.startswith(b"/slow/"):
+                    time.sleep(int(path[6:]) / 10)
+                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(path), path))
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+
+def tls(port, dpki):
+    ctx = client_context(dpki.roots, dpki.alice_crt, dpki.alice_key)
+    return ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10),
+                           server_hostname="localhost")
+
+
+def get(s, path):
+    s.sendall(b"GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n" % path)
+
+
+def read_all(s):
+    out = b""
+    try:
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            out += d
+    except (OSError, ssl.SSLError):
+        pass
+    return out
+
+
+def proxy(procs, dpki, tmp_path, up, *extra):
+    return start(procs, dpki.duet_bin, tmp_path, "proxy",
+                 pargs(dpki, "127.0.0.1:%d" % up.port, "--allow", ALICE, "--workers", "2",
+                       *extra), "drain")
+
+
+def test_sigterm_lets_a_request_in_flight_finish_and_refuses_new_ones(dpki, procs, tmp_path):
+    up = SlowAnswers()
+    d = proxy(procs, dpki, tmp_path, up)
+    idle = tls(d.port, dpki)           # an idle keep-alive connection: closed at once
+    get(idle, b"/fast")
+    assert idle.recv(65536).startswith(b"HTTP/1.1 200")
+    busy = tls(d.port, dpki)
+    get(busy, b"/slow/20")             # answered 2 s later
+    time.sleep(0.3)
+    mark = d.log.mark()
+    t0 = time.monotonic()
+    d.proc.send_signal(signal.SIGTERM)
+    ev = d.log.wait_event("shutdown", mark, phase="draining")
+    assert ev["open_connections"] == 2 and ev["drain_timeout_ms"] == 30000, ev
+    # The idle connection is closed without waiting for the slow one.
+    assert read_all(idle) == b""
+    assert time.monotonic() - t0 < 1.5
+    # While draining: no new connection, and /readyz says so.
+    try:
+        socket.create_connection(("127.0.0.1", d.port), timeout=2).close()
+        refused = False
+    except ConnectionRefusedError:
+        refused = True
+    assert refused, "a new connection was accepted while draining"
+    status, text = admin_get(d.admin, "/readyz")
+    assert status == 503 and "draining" in text
+    # The request in flight gets its whole answer, then the connection and the process end.
+    resp = read_all(busy)
+    assert statuses(resp) == [200] and resp.endswith(b"/slow/20"), resp
+    d.proc.wait(timeout=5)
+    assert d.proc.returncode == 0
+    took = time.monotonic() - t0
+    assert 1.5 < took < 4, took
+    ev = d.log.wait_event("shutdown", mark, phase="drained")
+    assert ev["open_connections"] == 0
+    up.close()
+
+
+def test_drain_timeout_bounds_the_wait(dpki, procs, tmp_path):
+    up = SlowAnswers()
+    d = proxy(procs, dpki, tmp_path, up, "--drain-timeout", "1s")
+    s = tls(d.port, dpki)
+    get(s, b"/slow/100")               # 10 s: longer than the drain timeout
+    time.sleep(0.3)
+    mark = d.log.mark()
+    t0 = time.monotonic()
+    d.proc.send_signal(signal.SIGTERM)
+    d.proc.wait(timeout=5)
+    took = time.monotonic() - t0
+    assert 0.9 < took < 2.5, took
+    ev = d.log.wait_event("shutdown", mark, phase="drain_timeout")
+    assert ev["open_connections"] == 1
+    s.close()
+    up.close()
+
+
+def test_second_sigterm_ends_at_once(dpki, procs, tmp_path):
+    up = SlowAnswers()
+    d = proxy(procs, dpki, tmp_path, up)
+    s = tls(d.port, dpki)
+    get(s, b"/slow/100")
+    time.sleep(0.3)
+    mark = d.log.mark()
+    t0 = time.monotonic()
+    d.proc.send_signal(signal.SIGTERM)
+    d.log.wait_event("shutdown", mark, phase="draining")
+    d.proc.send_signal(signal.SIGTERM)
+    d.proc.wait(timeout=5)
+    assert time.monotonic() - t0 < 2
+    assert d.log.wait_event("shutdown", mark, phase="forced")["open_connections"] == 1
+    s.close()
+    up.close()
+
+
+def test_a_keepalive_client_gets_its_response_then_the_connection_closes(dpki, procs, tmp_path):
+    """A request that arrives on a kept-alive connection while draining (before it could be
+    closed as idle: it was mid-response) is answered, and then the connection closes."""
+    up = SlowAnswers()
+    d = proxy(procs, dpki, tmp_path, up)
+    s = tls(d.port, dpki)
+    get(s, b"/slow/10")
+    time.sleep(0.2)
+    mark = d.log.mark()
+    d.proc.send_signal(signal.SIGTERM)
+    d.log.wait_event("shutdown", mark, phase="draining")
+    resp = read_all(s)
+    assert statuses(resp) == [200], resp
+    d.proc.wait(timeout=5)
+    assert d.proc.returncode == 0
+    up.close()
