@@ -301,7 +301,7 @@ struct proxy {
     int argc;
     char **argv;
     struct evhttp *admin;
-    struct event *sighup, *sigterm, *sigint, *watch_timer;
+    struct event *sighup, *sigterm, *sigint, *sigusr1, *watch_timer;
     unsigned long ticks; /* watch_cb runs, one a second */
     struct file_sig watch[MAX_WATCH];
     size_t nwatch;
@@ -2628,6 +2628,22 @@ sighup_cb(evutil_socket_t sig, short what, void *arg)
     start_reload(arg, "SIGHUP");
 }
 
+/* SIGUSR1: reopen the log file (logrotate moved it; no copytruncate needed). */
+static void
+sigusr1_cb(evutil_socket_t sig, short what, void *arg)
+{
+    struct duet_err err;
+
+    (void)sig;
+    (void)what;
+    (void)arg;
+    log_batch_flush(); /* this thread's lines so far belong to the old file */
+    if (log_reopen(&err) != 0)
+        log_event("error", "log_reopen", json_pack("{s:s}", "error", err.msg));
+    else
+        log_event("info", "log_reopen", json_pack("{s:s}", "signal", "SIGUSR1"));
+}
+
 /*
  * In a worker's own thread, once SIGTERM arrived: its listening sockets close
  * (a new connection is refused, or goes to the process that replaces this
@@ -2876,12 +2892,14 @@ proxy_run(struct proxy_cfg *cfg, int argc, char **argv)
     px->sighup = evsignal_new(px->workers[0].base, SIGHUP, sighup_cb, px);
     px->sigterm = evsignal_new(px->workers[0].base, SIGTERM, sigterm_cb, px);
     px->sigint = evsignal_new(px->workers[0].base, SIGINT, sigterm_cb, px);
+    px->sigusr1 = evsignal_new(px->workers[0].base, SIGUSR1, sigusr1_cb, px);
     px->watch_timer = event_new(px->workers[0].base, -1, EV_PERSIST, watch_cb, px);
     {
         struct timeval one = {1, 0};
         event_add(px->sighup, NULL);
         event_add(px->sigterm, NULL);
         event_add(px->sigint, NULL);
+        event_add(px->sigusr1, NULL);
         event_add(px->watch_timer, &one);
     }
     watch_reset(px, &g->cfg);

@@ -94,6 +94,8 @@ log_batch_flush(void)
     batch.len = 0;
 }
 
+static char log_path[4096]; /* the log file's path, for log_reopen(); empty: stderr */
+
 int
 log_open(const char *path, struct duet_err *err)
 {
@@ -101,14 +103,45 @@ log_open(const char *path, struct duet_err *err)
 
     if (path == NULL) {
         log_fd = 2;
+        log_path[0] = '\0';
         return 0;
     }
+    if (strlen(path) >= sizeof(log_path))
+        return err_set(err, DUET_ERR_INPUT, "%s: the log file's path is too long", path);
     fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
     if (fd < 0)
         return err_set(err, DUET_ERR_INPUT, "%s: cannot open the log: %s", path, strerror(errno));
     if (log_fd > 2)
         close(log_fd);
     log_fd = fd;
+    memcpy(log_path, path, strlen(path) + 1);
+    return 0;
+}
+
+/*
+ * Open the log file's path again (after logrotate moved it): the new file
+ * takes the place of the old one under the same descriptor with dup2(2),
+ * which is atomic, so a thread writing a line at that moment writes it whole
+ * to one file or the other, never to a closed descriptor.
+ */
+int
+log_reopen(struct duet_err *err)
+{
+    int fd;
+
+    if (log_path[0] == '\0' || log_fd <= 2)
+        return 0; /* stderr: nothing to reopen */
+    fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return err_set(err, DUET_ERR_INPUT, "%s: cannot reopen the log: %s", log_path,
+                       strerror(errno));
+    if (dup3(fd, log_fd, O_CLOEXEC) < 0) {
+        int e = errno;
+        close(fd);
+        return err_set(err, DUET_ERR_INPUT, "%s: cannot reopen the log: %s", log_path,
+                       strerror(e));
+    }
+    close(fd);
     return 0;
 }
 

@@ -19,6 +19,8 @@
 /* Send events to a file (appending, 0640) or, with NULL, to stderr. */
 int log_open(const char *path, struct duet_err *err) MUST_CHECK;
 void log_close(void);
+/* Reopen the log file by its path (SIGUSR1, after logrotate); nothing for stderr. */
+int log_reopen(struct duet_err *err) MUST_CHECK;
 
 /*
  * Write one event; takes ownership of `fields` (may be NULL).  level is

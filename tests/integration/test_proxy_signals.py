@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Graceful shutdown of `duet proxy` (issue 11, B): SIGTERM stops accepting, lets the requests
-in flight finish for at most --drain-timeout, closes idle keep-alive connections at once, and
-answers /readyz with 503 meanwhile; a second SIGTERM ends the process at once.
+"""Signals to `duet proxy` (issue 11, B). Graceful shutdown: SIGTERM stops accepting, lets the
+requests in flight finish for at most --drain-timeout, closes idle keep-alive connections at
+once, and answers /readyz with 503 meanwhile; a second SIGTERM ends the process at once.
+SIGUSR1 reopens the log file after logrotate moved it.
 
 The upstream is a raw HTTP server whose `/slow/N` answers after N tenths of a second, so a
 request can be in flight when the signal arrives.
@@ -159,4 +160,30 @@ def test_a_keepalive_client_gets_its_response_then_the_connection_closes(dpki, p
     assert statuses(resp) == [200], resp
     d.proc.wait(timeout=5)
     assert d.proc.returncode == 0
+    up.close()
+
+
+def test_sigusr1_reopens_the_log_after_it_was_moved(dpki, procs, tmp_path):
+    up = SlowAnswers()
+    d = proxy(procs, dpki, tmp_path, up)
+    s = tls(d.port, dpki)
+    get(s, b"/before")
+    assert s.recv(65536).startswith(b"HTTP/1.1 200")
+    d.log.wait_event("authz", 0, path="/before")
+    rotated = d.log.path.with_name(d.log.path.name + ".1")
+    d.log.path.rename(rotated)
+    d.proc.send_signal(signal.SIGUSR1)
+    deadline = time.monotonic() + 5
+    while not d.log.path.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert d.log.path.exists(), "no new log file after SIGUSR1"
+    ev = d.log.wait_event("log_reopen", 0)
+    assert ev["signal"] == "SIGUSR1"
+    get(s, b"/after")                  # on the same connection, a worker thread's line
+    assert s.recv(65536).startswith(b"HTTP/1.1 200")
+    d.log.wait_event("authz", 0, path="/after")
+    old = rotated.read_text()
+    assert '"/before"' in old and '"/after"' not in old
+    assert '"/before"' not in d.log.path.read_text()
+    s.close()
     up.close()
