@@ -631,6 +631,48 @@ test_nested_and_batched(void **state)
     log_batch_begin(NULL, NULL); /* back to writing every line at once */
 }
 
+/* The log moved away and reopened: earlier lines in the moved file, later ones in the new. */
+static void
+test_reopen_after_move(void **state)
+{
+    char dir[] = "/tmp/duet-log-reopen.XXXXXX";
+    char live[64], moved[64], buf[256];
+    struct duet_err err;
+    FILE *f;
+    size_t n;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(live, sizeof(live), "%s/proxy.jsonl", dir);
+    snprintf(moved, sizeof(moved), "%s/proxy.jsonl.1", dir);
+    assert_int_equal(log_open(live, &err), 0);
+    log_event("info", "first", NULL);
+    assert_int_equal(rename(live, moved), 0);
+    assert_int_equal(log_reopen(&err), 0);
+    log_event("info", "second", NULL);
+    log_close();
+    f = fopen(moved, "r");
+    assert_non_null(f);
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    assert_non_null(strstr(buf, "\"first\""));
+    assert_null(strstr(buf, "\"second\""));
+    f = fopen(live, "r");
+    assert_non_null(f);
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    assert_non_null(strstr(buf, "\"second\""));
+    assert_null(strstr(buf, "\"first\""));
+    /* On stderr there is nothing to reopen. */
+    assert_int_equal(log_open(NULL, &err), 0);
+    assert_int_equal(log_reopen(&err), 0);
+    unlink(live);
+    unlink(moved);
+    rmdir(dir);
+}
+
 int
 main(void)
 {
@@ -647,6 +689,7 @@ main(void)
         cmocka_unit_test(test_structure_misuse),
         cmocka_unit_test(test_full_line),
         cmocka_unit_test(test_metrics_label),
+        cmocka_unit_test(test_reopen_after_move),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
