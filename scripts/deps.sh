@@ -26,6 +26,7 @@ nginx
 gnutls-bin
 libnss3-tools
 openjdk-17-jre-headless
+systemd
 "
 
 missing=""

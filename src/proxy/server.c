@@ -55,6 +55,7 @@
 #include "proxy/http.h"
 #include "proxy/metrics.h"
 #include "util/log.h"
+#include "util/notify.h"
 
 #define MAX_WORKERS 256
 #define MAX_WATCH 64
@@ -2598,6 +2599,7 @@ reload_thread(void *arg)
         px->crl_warned = false;
     } while (atomic_load(&px->reload_again));
     atomic_store(&px->reloading, false);
+    (void)notify_send("READY=1\nSTATUS=serving"); /* reloaded, or kept the previous state */
     return NULL;
 }
 
@@ -2608,6 +2610,7 @@ start_reload(struct proxy *px, const char *why)
     bool expected = false;
 
     log_event("info", "reload_requested", json_pack("{s:s}", "trigger", why));
+    (void)notify_reloading(); /* READY=1 again when the reload thread is done */
     if (!atomic_compare_exchange_strong(&px->reloading, &expected, true)) {
         atomic_store(&px->reload_again, true);
         return;
@@ -2722,6 +2725,7 @@ sigterm_cb(evutil_socket_t sig, short what, void *arg)
     g = gen_current(px);
     drain_ms = g->cfg.drain_timeout_ms;
     gen_unref(g);
+    (void)notify_send("STOPPING=1\nSTATUS=draining open connections");
     log_event("info", "shutdown",
               json_pack("{s:s,s:s,s:I,s:i}", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM",
                         "phase", "draining", "open_connections",
@@ -2925,6 +2929,9 @@ proxy_run(struct proxy_cfg *cfg, int argc, char **argv)
         if (pthread_create(&px->workers[i].thr, NULL, worker_main, &px->workers[i]) != 0)
             fatal("cannot start worker %d", i);
     }
+    /* The sockets listen and every worker runs: ready (systemd Type=notify). */
+    if (notify_send("READY=1\nSTATUS=serving") != 0)
+        log_msg("warn", "notify", "cannot notify the service manager at $NOTIFY_SOCKET");
     log_batch_begin(log_arm, &px->workers[0]);
     event_base_dispatch(px->workers[0].base);
     pool_clear(&px->workers[0]);

@@ -2,18 +2,20 @@
 """Signals to `duet proxy` (issue 11, B). Graceful shutdown: SIGTERM stops accepting, lets the
 requests in flight finish for at most --drain-timeout, closes idle keep-alive connections at
 once, and answers /readyz with 503 meanwhile; a second SIGTERM ends the process at once.
-SIGUSR1 reopens the log file after logrotate moved it.
+SIGUSR1 reopens the log file after logrotate moved it.  Under systemd (Type=notify), the
+proxy says READY, RELOADING and STOPPING on $NOTIFY_SOCKET.
 
 The upstream is a raw HTTP server whose `/slow/N` answers after N tenths of a second, so a
 request can be in flight when the signal arrives.
 """
 
+import os
 import signal
 import socket
 import ssl
 import time
 
-from proxyutil import TcpServer, admin_get, client_context, statuses
+from proxyutil import DuetLog, TcpServer, admin_get, client_context, free_port, statuses
 from test_security_proxy_ops import ALICE, pargs, start
 
 
@@ -186,4 +188,35 @@ def test_sigusr1_reopens_the_log_after_it_was_moved(dpki, procs, tmp_path):
     assert '"/before"' in old and '"/after"' not in old
     assert '"/before"' not in d.log.path.read_text()
     s.close()
+    up.close()
+
+
+def test_systemd_notify_ready_reloading_stopping(dpki, procs, tmp_path):
+    """Type=notify: READY=1 once the sockets listen, RELOADING=1 (with MONOTONIC_USEC) then
+    READY=1 around a SIGHUP reload, STOPPING=1 on SIGTERM, on $NOTIFY_SOCKET."""
+    up = SlowAnswers()
+    sock_path = tmp_path / "notify.sock"
+    ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    ns.bind(str(sock_path))
+    ns.settimeout(10)
+    port, log = free_port(), tmp_path / "notify.log"
+    p = procs.start([dpki.duet_bin, "proxy", "--listen", "127.0.0.1:%d" % port,
+                     *pargs(dpki, "127.0.0.1:%d" % up.port, "--allow", ALICE),
+                     "--log", log], "notify", env=dict(os.environ, NOTIFY_SOCKET=str(sock_path)))
+    dl = DuetLog(log, p, procs)
+    ready = ns.recv(4096).decode()
+    assert "READY=1" in ready.split("\n"), ready
+    assert dl.events() and dl.events()[0]["event"] == "start"  # logged before READY
+    p.send_signal(signal.SIGHUP)
+    reloading = ns.recv(4096).decode().split("\n")
+    assert "RELOADING=1" in reloading, reloading
+    usec = [ln for ln in reloading if ln.startswith("MONOTONIC_USEC=")]
+    assert len(usec) == 1 and int(usec[0].split("=")[1]) > 0, reloading
+    again = ns.recv(4096).decode()
+    assert "READY=1" in again.split("\n"), again
+    dl.wait_event("reload", 0, result="ok")
+    p.send_signal(signal.SIGTERM)
+    assert "STOPPING=1" in ns.recv(4096).decode().split("\n")
+    p.wait(timeout=10)
+    ns.close()
     up.close()

@@ -1,0 +1,36 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The systemd units in dist/: systemd itself accepts them (`systemd-analyze verify`), they
+use the readiness protocol duet speaks (Type=notify), reload by SIGHUP, leave the drain its
+time, and run confined."""
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+UNITS = sorted((REPO / "dist").glob("*.service"))
+
+
+def test_units_exist():
+    assert [u.name for u in UNITS] == ["duet-proxy.service", "duet-tunnel.service"]
+
+
+@pytest.mark.parametrize("unit", UNITS, ids=[u.name for u in UNITS])
+def test_unit_is_valid_and_confined(unit, duet_bin, tmp_path):
+    text = unit.read_text()
+    local = tmp_path / unit.name
+    local.write_text(text.replace("/usr/bin/duet", str(duet_bin)))
+    p = subprocess.run(["systemd-analyze", "verify", "--man=no", str(local)],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0 and p.stdout + p.stderr == "", p.stdout + p.stderr
+    keys = dict(re.findall(r"^(\w+)=(.*)$", text, re.M))
+    assert keys["Type"] == "notify" and keys["NotifyAccess"] == "main"
+    assert keys["ExecReload"] == "/bin/kill -HUP $MAINPID"
+    assert keys["ExecStartPre"].endswith("--check")
+    # Longer than the default drain timeout (30 s), so that a stop is not cut short.
+    assert int(keys["TimeoutStopSec"]) > 30
+    for k in ("NoNewPrivileges", "ProtectSystem", "ProtectHome", "PrivateTmp"):
+        assert keys[k] in ("yes", "strict"), k
+    assert keys["User"] == "duet"
