@@ -2380,11 +2380,26 @@ readyz_finish(struct readyz *rz)
     struct evbuffer *b = evbuffer_new();
     bool ready = true;
 
+    int64_t now = wall_now();
+
     for (size_t i = 0; i < rz->g->cfg.nlisteners; i++) {
-        if (b != NULL)
-            evbuffer_add_printf(b, "%s: %s\n", rz->g->ls[i].cfg->name,
+        const struct gen_listener *gl = &rz->g->ls[i];
+        int64_t crl_next = gl->info.crl_next_update_min;
+        /*
+         * A CRL past its nextUpdate (with crl_expired: reject) refuses every
+         * client whose chain needs it: not ready, rather than ready while
+         * clients are told their certificate cannot be checked.
+         */
+        bool stale = crl_next != 0 && crl_next < now && !gl->cfg->crl_expired_warn;
+        if (b != NULL) {
+            evbuffer_add_printf(b, "%s: %s\n", gl->cfg->name,
                                 rz->reachable[i] ? "upstream reachable" : "no upstream reachable");
-        ready = ready && rz->reachable[i];
+            if (stale)
+                evbuffer_add_printf(b, "%s: a CRL passed its nextUpdate %lld s ago; reload a "
+                                       "newer one\n",
+                                    gl->cfg->name, (long long)(now - crl_next));
+        }
+        ready = ready && rz->reachable[i] && !stale;
     }
     evhttp_send_reply(rz->req, ready ? 200 : 503, ready ? "OK" : "Service Unavailable", b);
     if (b != NULL)
