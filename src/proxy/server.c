@@ -687,7 +687,8 @@ handshake_failure(struct bufferevent *bev, SSL *ssl, char *buf, size_t len, enum
 }
 
 static void
-log_handshake(struct conn *c, SSL *ssl, bool ok, const char *reason, double secs)
+log_handshake(struct conn *c, SSL *ssl, bool ok, const char *reason, enum tls_fail fail,
+              double secs)
 {
     const struct duet_identity *id = c->id;
     struct log_line line;
@@ -697,8 +698,12 @@ log_handshake(struct conn *c, SSL *ssl, bool ok, const char *reason, double secs
     log_line_str(&line, "listener", c->gl->cfg->name);
     log_line_str(&line, "peer", c->peer);
     log_line_str(&line, "result", ok ? "ok" : "failed");
-    if (!ok)
+    if (!ok) {
         log_line_str(&line, "reason", reason);
+        /* The same category as the metric's label, for machines: no_cert, revoked, ... */
+        log_line_str(&line, "reason_code", tls_fail_name(fail != TLS_FAIL_NONE ? fail
+                                                                              : TLS_FAIL_OTHER));
+    }
     if (id == NULL) {
         log_line_str(&line, "identity", NULL);
     } else {
@@ -733,6 +738,14 @@ log_handshake(struct conn *c, SSL *ssl, bool ok, const char *reason, double secs
     }
     log_line_num(&line, "duration_ms", secs * 1e3, 3);
     log_line_end(&line);
+}
+
+/* A handshake refused (or a verified peer refused by policy): logged with its reason, counted. */
+static void
+handshake_refused(struct conn *c, SSL *ssl, enum tls_fail fail, const char *reason, double secs)
+{
+    log_handshake(c, ssl, false, reason, fail, secs);
+    metrics_handshake(c->gl->cfg->name, fail, secs);
 }
 
 static void
@@ -1151,13 +1164,12 @@ upstream_event(struct bufferevent *bev, short what, void *arg)
             char why[600];
             double secs = now_mono() - c->t_start;
             if (!tunnel_server_ok(c, why, sizeof(why))) {
-                log_handshake(c, c->ssl, false, why, secs);
-                metrics_handshake(c->gl->cfg->name, TLS_FAIL_POLICY, secs);
+                handshake_refused(c, c->ssl, TLS_FAIL_POLICY, why, secs);
                 conn_close(c);
                 return;
             }
             c->handshake_done = true;
-            log_handshake(c, c->ssl, true, NULL, secs);
+            log_handshake(c, c->ssl, true, NULL, TLS_FAIL_NONE, secs);
             metrics_handshake(c->gl->cfg->name, TLS_FAIL_NONE, secs);
             start_relay(c);
             return;
@@ -1182,8 +1194,7 @@ upstream_event(struct bufferevent *bev, short what, void *arg)
                          evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
             else
                 handshake_failure(c->ubev, c->ssl, why, sizeof(why), &fail);
-            log_handshake(c, c->ssl, false, why, secs);
-            metrics_handshake(c->gl->cfg->name, fail, secs);
+            handshake_refused(c, c->ssl, fail, why, secs);
             conn_close(c);
             return;
         }
@@ -1821,18 +1832,16 @@ client_handshake_done(struct conn *c)
     if (c->hs_timer != NULL)
         event_del(c->hs_timer);
     if (SSL_session_reused(c->ssl) && tls_check_resumed(c->ssl, &err) != 0) {
-        log_handshake(c, c->ssl, false, err.msg, secs);
-        metrics_handshake(l->name, tls_verify_fail(c->ssl), secs);
+        handshake_refused(c, c->ssl, tls_verify_fail(c->ssl), err.msg, secs);
         conn_close(c);
         return;
     }
     if (tls_peer_identity(c->ssl, &c->id, &err) != 0) {
-        log_handshake(c, c->ssl, false, err.msg, secs);
-        metrics_handshake(l->name, TLS_FAIL_OTHER, secs);
+        handshake_refused(c, c->ssl, TLS_FAIL_OTHER, err.msg, secs);
         conn_close(c);
         return;
     }
-    log_handshake(c, c->ssl, true, NULL, secs);
+    log_handshake(c, c->ssl, true, NULL, TLS_FAIL_NONE, secs);
     conn_throttle_succeeded(c->w->px, &c->gen->cfg, (const struct sockaddr *)&c->peer_ss);
     bufferevent_set_timeouts(c->cbev, &idle, NULL);
     if (l->mode == MODE_TCP) {
@@ -1887,8 +1896,7 @@ handshake_deadline_cb(evutil_socket_t fd, short what, void *arg)
         return;
     snprintf(why, sizeof(why), "the TLS handshake did not finish within %d ms",
              c->gen->cfg.handshake_timeout_ms);
-    log_handshake(c, c->ssl, false, why, secs);
-    metrics_handshake(c->gl->cfg->name, TLS_FAIL_OTHER, secs);
+    handshake_refused(c, c->ssl, TLS_FAIL_OTHER, why, secs);
     conn_close(c);
 }
 
@@ -1911,8 +1919,7 @@ client_event(struct bufferevent *bev, short what, void *arg)
                      c->gen->cfg.handshake_timeout_ms);
         else
             handshake_failure(c->cbev, c->ssl, why, sizeof(why), &fail);
-        log_handshake(c, c->ssl, false, why, secs);
-        metrics_handshake(c->gl->cfg->name, fail, secs);
+        handshake_refused(c, c->ssl, fail, why, secs);
             conn_close(c);
         return;
     }

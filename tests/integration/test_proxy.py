@@ -342,6 +342,7 @@ def test_refused_client_logged_and_counted(basic, dpki, echo, case, name, reason
     assert kind != "response", "a refused client got an answer: %r" % detail
     ev = basic.log.wait_event("handshake", mark, result="failed")
     assert words in ev["reason"], ev
+    assert ev["reason_code"] == reason, ev  # the metric's category, for machines
     if name is not None:
         # The same sentence `duet cert verify` prints for this certificate.
         assert ev["reason"] == cert_verify_reason(dpki, getattr(dpki, name + "_crt"))
