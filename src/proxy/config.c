@@ -183,6 +183,7 @@ proxy_cfg_clear(struct proxy_cfg *c)
     free(c->config_file);
     net_addr_clear(&c->admin);
     free(c->log_file);
+    free(c->log_level);
     free(c->throttle_exempt);
     memset(c, 0, sizeof(*c));
 }
@@ -376,8 +377,18 @@ enum {
     F_MAX_HEADER, F_CONFIG, F_CHECK, F_SERVER_NAME, F_VERIFY_URI, F_DENY, F_INSECURE_KEY, F_HELP,
     F_FAIL_BURST, F_FAIL_RATE, F_NO_TICKETS, F_TICKET_KEYS, F_UP_KEEPALIVE,
     F_THROTTLE_EXEMPT, F_CONNECT_TIMEOUT, F_REUSE_PORT, F_UNSAFE_LISTEN,
-    F_FWD_HEADERS, F_HEAD_TIMEOUT, F_DRAIN_TIMEOUT
+    F_FWD_HEADERS, F_HEAD_TIMEOUT, F_DRAIN_TIMEOUT, F_LOG_LEVEL
 };
+
+/* Whether a log level name is known, without setting it (that happens at start). */
+static int
+log_level_check(const char *v, struct duet_err *err)
+{
+    if (strcmp(v, "debug") != 0 && strcmp(v, "info") != 0 && strcmp(v, "warn") != 0 &&
+        strcmp(v, "error") != 0)
+        return err_set(err, DUET_ERR_INPUT, "\"%s\": expected debug, info, warn or error", v);
+    return 0;
+}
 
 static int
 parse_duration_ms(const char *flag, const char *v, int *out, struct duet_err *err)
@@ -418,7 +429,7 @@ proxy_usage(FILE *out, enum proxy_role role)
                 "                  [--upstream-cacert F] [--upstream-name NAME] [--workers N]\n"
                 "                  [--handshake-timeout 10s] [--idle-timeout 5m] [--max-conns N]\n"
                 "                  [--request-header-timeout 10s] [--forwarded-headers set|append]\n"
-                "                  [--drain-timeout 30s]\n"
+                "                  [--drain-timeout 30s] [--log-level debug|info|warn|error]\n"
                 "                  [--max-header-size BYTES] [--upstream-keepalive N]\n"
                 "                  [--connect-timeout 5s] [--failed-handshake-burst N]\n"
                 "                  [--failed-handshake-rate R] [--throttle-exempt CIDR]...\n"
@@ -452,6 +463,7 @@ proxy_cfg_from_args(int argc, char **argv, enum proxy_role role, struct proxy_cf
         {"mode", required_argument, NULL, F_MODE},
         {"admin", required_argument, NULL, F_ADMIN},
         {"log", required_argument, NULL, F_LOG},
+        {"log-level", required_argument, NULL, F_LOG_LEVEL},
         {"verify", required_argument, NULL, F_VERIFY},
         {"tls12", no_argument, NULL, F_TLS12},
         {"no-session-tickets", no_argument, NULL, F_NO_TICKETS},
@@ -597,6 +609,13 @@ proxy_cfg_from_args(int argc, char **argv, enum proxy_role role, struct proxy_cf
             lflag = false;
             if (set_str(&out->log_file, v, err) != 0)
                 goto out;
+            break;
+        case F_LOG_LEVEL:
+            lflag = false;
+            if (log_level_check(v, err) != 0 || set_str(&out->log_level, v, err) != 0) {
+                err_prefix(err, "--log-level");
+                goto out;
+            }
             break;
         case F_VERIFY:
             if (strcmp(v, "required") == 0)
@@ -886,6 +905,11 @@ proxy_cfg_from_args(int argc, char **argv, enum proxy_role role, struct proxy_cf
             free(file.log_file);
             file.log_file = out->log_file;
             out->log_file = NULL;
+        }
+        if (out->log_level != NULL) {
+            free(file.log_level);
+            file.log_level = out->log_level;
+            out->log_level = NULL;
         }
         proxy_cfg_clear(out);
         *out = file;
@@ -1412,6 +1436,16 @@ c_log(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *e
 }
 
 static int
+c_log_level(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err)
+{
+    struct duet_err e;
+
+    if (ycfg_scalar(v) == NULL || log_level_check(ycfg_scalar(v), &e) != 0)
+        return ycfg_error(y, v, p, err, "expected debug, info, warn or error");
+    return ycfg_string(y, v, p, &((struct proxy_cfg *)t)->log_level, err);
+}
+
+static int
 c_workers(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err)
 {
     const char *s = ycfg_scalar(v);
@@ -1584,6 +1618,7 @@ static const struct ycfg_key top_keys[] = {
     {"listeners", c_listeners, true},
     {"admin", c_admin, false},
     {"log", c_log, false},
+    {"log_level", c_log_level, false},
     {"workers", c_workers, false},
     {"limits", c_limits, false},
     {NULL, NULL, false},

@@ -79,6 +79,7 @@ struct proxy_cfg {
     struct net_addr admin;
     bool has_admin;
     char *log_file;
+    char *log_level; /* NULL: info */
     int workers;
     int handshake_timeout_ms;
     int idle_timeout_ms;

@@ -2854,7 +2854,8 @@ proxy_run(struct proxy_cfg *cfg, int argc, char **argv)
     px->role = cfg->role;
     px->argc = argc;
     px->argv = argv;
-    if (log_open(cfg->log_file, &err) != 0)
+    if (log_open(cfg->log_file, &err) != 0 ||
+        (cfg->log_level != NULL && log_set_level(cfg->log_level, &err) != 0))
         fatal("%s", err.msg);
     {
         int workers = cfg->workers;

@@ -16,6 +16,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,6 +96,41 @@ log_batch_flush(void)
 }
 
 static char log_path[4096]; /* the log file's path, for log_reopen(); empty: stderr */
+static atomic_int log_min = 1; /* see log_set_level: 0 debug, 1 info, 2 warn, 3 error */
+
+/* A level's rank; an unknown level counts as info. */
+static int
+level_rank(const char *level)
+{
+    static const char *const names[] = {"debug", "info", "warn", "error"};
+
+    for (int i = 0; i < 4; i++) {
+        if (level != NULL && strcmp(level, names[i]) == 0)
+            return i;
+    }
+    return 1;
+}
+
+static bool
+level_on(const char *level)
+{
+    return level_rank(level) >= atomic_load_explicit(&log_min, memory_order_relaxed);
+}
+
+int
+log_set_level(const char *name, struct duet_err *err)
+{
+    static const char *const names[] = {"debug", "info", "warn", "error"};
+
+    for (int i = 0; i < 4; i++) {
+        if (strcmp(name, names[i]) == 0) {
+            atomic_store(&log_min, i);
+            return 0;
+        }
+    }
+    return err_set(err, DUET_ERR_INPUT,
+                   "log level \"%s\": expected debug, info, warn or error", name);
+}
 
 int
 log_open(const char *path, struct duet_err *err)
@@ -442,11 +478,11 @@ void
 log_event(const char *level, const char *event, json_t *fields)
 {
     char ts[48];
-    json_t *o = json_object();
+    json_t *o = NULL;
     struct sink s = {.grow = true};
     bool cut = false;
 
-    if (o == NULL) {
+    if (!level_on(level) || (o = json_object()) == NULL) {
         json_decref(fields);
         return;
     }
@@ -503,10 +539,13 @@ log_line_begin(struct log_line *l, const char *level, const char *event)
     struct sink s;
     bool cut = false;
 
-    timestamp(ts, sizeof(ts));
     l->len = 0;
     l->depth = 0;
     l->skipped = 0;
+    l->off = !level_on(level);
+    if (l->off)
+        return;
+    timestamp(ts, sizeof(ts));
     l->first = false;
     l->nospace = false;
     l->truncated = false;
@@ -530,8 +569,11 @@ static bool
 field_begin(struct log_line *l, struct sink *s, const char *key, size_t extra)
 {
     bool cut = false;
-    bool in_array = l->depth > 0 && l->closers[l->depth - 1] == ']';
+    bool in_array;
 
+    if (l->off)
+        return false;
+    in_array = l->depth > 0 && l->closers[l->depth - 1] == ']';
     if (l->skipped > 0) {
         l->truncated = true;
         return false;
@@ -634,6 +676,8 @@ line_open(struct log_line *l, const char *key, char open, char close)
 {
     struct sink s;
 
+    if (l->off)
+        return;
     if (l->skipped > 0 || l->depth >= LOG_LINE_DEPTH || !field_begin(l, &s, key, 1)) {
         l->skipped++;
         l->truncated = true;
@@ -663,6 +707,8 @@ log_line_open_array(struct log_line *l, const char *key)
 void
 log_line_close(struct log_line *l)
 {
+    if (l->off)
+        return;
     if (l->skipped > 0) {
         l->skipped--;
         return;
@@ -677,6 +723,8 @@ log_line_close(struct log_line *l)
 void
 log_line_end(struct log_line *l)
 {
+    if (l->off)
+        return;
     while (l->depth > 0)
         l->buf[l->len++] = l->closers[--l->depth];
     if (l->truncated) {
@@ -696,6 +744,8 @@ log_msg(const char *level, const char *event, const char *fmt, ...)
     va_list ap;
     int n;
 
+    if (!level_on(level))
+        return;
     va_start(ap, fmt);
     n = vsnprintf(small, sizeof(small), fmt, ap);
     va_end(ap);

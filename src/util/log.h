@@ -19,6 +19,11 @@
 /* Send events to a file (appending, 0640) or, with NULL, to stderr. */
 int log_open(const char *path, struct duet_err *err) MUST_CHECK;
 void log_close(void);
+/*
+ * The least severe level written: "debug", "info" (the default), "warn" or
+ * "error"; lines of a lower level cost nothing.  Anything else is refused.
+ */
+int log_set_level(const char *name, struct duet_err *err) MUST_CHECK;
 /* Reopen the log file by its path (SIGUSR1, after logrotate); nothing for stderr. */
 int log_reopen(struct duet_err *err) MUST_CHECK;
 
@@ -64,6 +69,7 @@ struct log_line {
     bool first;       /* no field yet in the innermost open container */
     bool nospace;     /* the field being written did not fit */
     bool truncated;   /* a value was cut or a field left out */
+    bool off;         /* below the log level: nothing is built or written */
 };
 void log_line_begin(struct log_line *l, const char *level, const char *event);
 /* Add "key": "value" (or null when value is NULL). */

@@ -673,6 +673,48 @@ test_reopen_after_move(void **state)
     rmdir(dir);
 }
 
+/* Below the level nothing is built or written; at or above it, as usual. */
+static void
+test_log_level(void **state)
+{
+    char file[] = "/tmp/duet-log-level.XXXXXX";
+    struct duet_err err;
+    struct log_line l;
+    char buf[512];
+    int fd = mkstemp(file);
+    ssize_t n;
+
+    (void)state;
+    assert_true(fd >= 0);
+    assert_int_equal(log_open(file, &err), 0);
+    assert_int_equal(log_set_level("warn", &err), 0);
+    log_line_begin(&l, "info", "authz");
+    log_line_open(&l, "identity");
+    log_line_str(&l, "name", "x");
+    log_line_close(&l);
+    log_line_num(&l, "n", 1.5, 1);
+    log_line_end(&l);
+    log_event("info", "quiet", NULL);
+    log_msg("debug", "quiet", "%s", "no");
+    log_line_begin(&l, "warn", "loud");
+    log_line_str(&l, "k", "v");
+    log_line_end(&l);
+    log_event("error", "louder", json_pack("{s:s}", "k", "v"));
+    assert_int_equal(log_set_level("chatty", &err), -1);
+    assert_string_equal(err.msg, "log level \"chatty\": expected debug, info, warn or error");
+    assert_int_equal(log_set_level("info", &err), 0);
+    log_close();
+    n = read(fd, buf, sizeof(buf) - 1);
+    assert_true(n > 0);
+    buf[n] = '\0';
+    close(fd);
+    unlink(file);
+    assert_null(strstr(buf, "quiet"));
+    assert_null(strstr(buf, "authz"));
+    assert_non_null(strstr(buf, "\"event\":\"loud\""));
+    assert_non_null(strstr(buf, "\"event\":\"louder\""));
+}
+
 int
 main(void)
 {
@@ -690,6 +732,7 @@ main(void)
         cmocka_unit_test(test_full_line),
         cmocka_unit_test(test_metrics_label),
         cmocka_unit_test(test_reopen_after_move),
+        cmocka_unit_test(test_log_level),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
