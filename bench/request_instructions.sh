@@ -32,6 +32,7 @@ for dur in 2 6; do
         --key c/server.key --cacert roots.pem --allow any --workers 1 --log "$W/duet.log" \
         --max-conns 100000 >/dev/null 2>"$W/valgrind.$dur" &
     VP=$!
+    PIDS="$PIDS $VP" # stopped by the trap if anything below fails
     sleep 4
     n=$("$DUET" bench --target 127.0.0.1:$PORT --server-name localhost --cacert roots.pem \
         --cert c/client.crt --key c/client.key --mode keepalive --concurrency 4 --threads 1 \
