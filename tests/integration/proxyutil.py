@@ -378,6 +378,20 @@ class TcpServer:
     def _conn(self, c):
         raise NotImplementedError
 
+    def recv_head(self, c, buf, record=None):
+        """Read from c until buf holds a whole request head: (head, rest), or (None, buf) when
+        the peer closed first.  Each chunk read is appended to `record` when given."""
+        while b"\r\n\r\n" not in buf:
+            d = c.recv(65536)
+            if not d:
+                return None, buf
+            if record is not None:
+                with self.lock:
+                    record.append(d)
+            buf += d
+        head, rest = buf.split(b"\r\n\r\n", 1)
+        return head, rest
+
     def close(self):
         self.closed = True
         self.sock.close()
@@ -402,14 +416,9 @@ class RawUpstream(TcpServer):
         c.settimeout(30)
         try:
             while True:
-                while b"\r\n\r\n" not in buf:
-                    d = c.recv(65536)
-                    if not d:
-                        return
-                    with self.lock:
-                        self.raw.append(d)
-                    buf += d
-                head, buf = buf.split(b"\r\n\r\n", 1)
+                head, buf = self.recv_head(c, buf, self.raw)
+                if head is None:
+                    return
                 lines = head.split(b"\r\n")
                 method, target, version = lines[0].split(b" ")
                 headers = []

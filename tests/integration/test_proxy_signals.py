@@ -28,12 +28,9 @@ class SlowAnswers(TcpServer):
         c.settimeout(30)
         try:
             while True:
-                while b"\r\n\r\n" not in buf:
-                    d = c.recv(65536)
-                    if not d:
-                        return
-                    buf += d
-                head, buf = buf.split(b"\r\n\r\n", 1)
+                head, buf = self.recv_head(c, buf)
+                if head is None:
+                    return
                 path = head.split(b" ")[1]
                 if path.startswith(b"/slow/"):
                     time.sleep(int(path[6:]) / 10)

@@ -57,12 +57,9 @@ class EarlyUpstream(TcpServer):
         c.settimeout(20)
         try:
             while True:
-                while b"\r\n\r\n" not in buf:
-                    d = c.recv(65536)
-                    if not d:
-                        return
-                    buf += d
-                head, buf = buf.split(b"\r\n\r\n", 1)
+                head, buf = self.recv_head(c, buf)
+                if head is None:
+                    return
                 with self.lock:
                     self.heads.append(head)
                 c.sendall(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 2\r\n\r\nno")
