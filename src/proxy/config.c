@@ -441,7 +441,8 @@ proxy_usage(FILE *out, enum proxy_role role)
                 "usage: duet tunnel --listen 127.0.0.1:PORT|unix:PATH --target HOST:PORT --cert F --key F\n"
                 "                   --cacert ROOTS.pem --server-name NAME [--verify-uri PATTERN]...\n"
                 "                   [--crl CRL.pem]... [--alpn LIST] [--tls12] [--admin ADDR:PORT]\n"
-                "                   [--log FILE] [--workers N] [--connect-timeout 5s]\n"
+                "                   [--log FILE] [--log-level L] [--workers N]\n"
+                "                   [--connect-timeout 5s] [--idle-timeout 5m] [--drain-timeout 30s]\n"
                 "                   [--unsafe-listen] [--reuse-port]\n"
                 "       duet tunnel --config tunnel.yaml [--check]\n");
 }
@@ -652,12 +653,16 @@ proxy_cfg_from_args(int argc, char **argv, enum proxy_role role, struct proxy_cf
             }
             break;
         case F_FWD_HEADERS:
+            if (role != ROLE_SERVER)
+                goto unknown;
             if (http_fwd_mode_parse(v, &l->forwarded, err) != 0) {
                 err_prefix(err, "--forwarded-headers");
                 goto out;
             }
             break;
         case F_HEAD_TIMEOUT:
+            if (role != ROLE_SERVER)
+                goto unknown;
             lflag = false;
             if (parse_duration_ms("--request-header-timeout", v, &out->head_timeout_ms, err) !=
                 0)
@@ -817,9 +822,19 @@ proxy_cfg_from_args(int argc, char **argv, enum proxy_role role, struct proxy_cf
             proxy_usage(stderr, role);
             goto out;
         default:
-        unknown:
-            err_set(err, DUET_ERR_INPUT, "%s is not an option of duet %s", argv[optind - 1],
+        unknown: {
+            /* The option's name (argv[optind - 1] is its value when it takes one). */
+            const char *name = argv[optind - 1];
+            for (size_t k = 0; opts[k].name != NULL; k++) {
+                if (opts[k].val == c) {
+                    name = opts[k].name;
+                    break;
+                }
+            }
+            err_set(err, DUET_ERR_INPUT, "%s%s is not an option of duet %s",
+                    name != argv[optind - 1] ? "--" : "", name,
                     role == ROLE_SERVER ? "proxy" : "tunnel");
+        }
             proxy_usage(stderr, role);
             goto out;
         }
@@ -1156,6 +1171,8 @@ l_fwd(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *e
 {
     struct duet_err e;
 
+    if (((struct lctx *)t)->cfg->role != ROLE_SERVER)
+        return ycfg_error(y, v, p, err, "forwarded_headers is a setting of duet proxy only");
     if (ycfg_scalar(v) == NULL ||
         http_fwd_mode_parse(ycfg_scalar(v), &((struct lctx *)t)->l->forwarded, &e) != 0)
         return ycfg_error(y, v, p, err, "expected set or append");
@@ -1472,6 +1489,8 @@ static int
 lim_head(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err)
 {
     struct duet_err e;
+    if (((struct proxy_cfg *)t)->role != ROLE_SERVER)
+        return ycfg_error(y, v, p, err, "request_header_timeout is a setting of duet proxy only");
     if (ycfg_scalar(v) == NULL ||
         parse_duration_ms(p, ycfg_scalar(v), &((struct proxy_cfg *)t)->head_timeout_ms, &e) != 0)
         return ycfg_error(y, v, p, err, "expected a duration such as 10s");

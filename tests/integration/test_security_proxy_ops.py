@@ -794,3 +794,65 @@ listeners:
     else:
         assert p.returncode != 0
         assert "listener two" in p.stderr and "missing.crt" in p.stderr, p.stderr
+
+
+# --- bad values of the settings this work added, as flags and as YAML keys -------------------
+
+BAD_FLAGS = [
+    ("proxy", ["--forwarded-headers", "bogus"],
+     '--forwarded-headers: unknown forwarded-headers mode "bogus"; expected set or append'),
+    ("proxy", ["--request-header-timeout", "soon"],
+     '--request-header-timeout "soon": expected a duration such as 10s, 500ms or 5m'),
+    ("proxy", ["--drain-timeout", "0"],
+     '--drain-timeout "0": expected a duration such as 10s, 500ms or 5m'),
+    ("proxy", ["--unsafe-listen"], "--unsafe-listen is not an option of duet proxy"),
+    ("tunnel", ["--forwarded-headers", "set"], "--forwarded-headers is not an option of duet tunnel"),
+    ("tunnel", ["--request-header-timeout", "1s"],
+     "--request-header-timeout is not an option of duet tunnel"),
+    ("tunnel", ["--throttle-exempt", "10.0.0.0/8"],
+     "--throttle-exempt is not an option of duet tunnel"),
+]
+
+
+@pytest.mark.parametrize("sub,flags,message", BAD_FLAGS, ids=[" ".join(c[1]) + " " + c[0]
+                                                               for c in BAD_FLAGS])
+def test_bad_flag_values_are_refused_naming_the_flag(dpki, echo, run, sub, flags, message):
+    args = pargs(dpki, "127.0.0.1:%d" % echo.port, "--allow", "any") if sub == "proxy" else \
+        ["--target", "127.0.0.1:%d" % echo.port, "--cert", dpki.alice_crt, "--key",
+         dpki.alice_key, "--cacert", dpki.roots, "--server-name", "localhost"]
+    p = run(sub, *args, "--listen", "127.0.0.1:%d" % free_port(), *flags, "--check")
+    assert p.returncode == 2 and message in p.stderr, p.stderr
+
+
+BAD_KEYS = [
+    ("proxy", "", "    forwarded_headers: bogus\n", "forwarded_headers: expected set or append"),
+    ("proxy", "limits:\n  request_header_timeout: soon\n", "",
+     "request_header_timeout: expected a duration such as 10s"),
+    ("proxy", "limits:\n  drain_timeout: 0\n", "", "drain_timeout: expected a duration such as 30s"),
+    ("proxy", "", "    reuse_port: maybe\n", "reuse_port"),
+    ("proxy", "", "    unsafe_listen: true\n", "unsafe_listen is a setting of duet tunnel only"),
+    ("tunnel", "", "    forwarded_headers: set\n",
+     "forwarded_headers is a setting of duet proxy only"),
+    ("tunnel", "limits:\n  request_header_timeout: 1s\n", "",
+     "request_header_timeout is a setting of duet proxy only"),
+    ("tunnel", "limits:\n  throttle_exempt: [10.0.0.0/8]\n", "",
+     "throttle_exempt is a setting of duet proxy only"),
+]
+
+
+@pytest.mark.parametrize("sub,top,listener,message", BAD_KEYS,
+                         ids=[c[0] + ": " + (c[1] + c[2]).strip().replace("\n", " ")
+                              for c in BAD_KEYS])
+def test_bad_yaml_values_are_refused_naming_the_key(dpki, echo, tmp_path, run, sub, top,
+                                                    listener, message):
+    if sub == "proxy":
+        lst = ("    cert: %s\n    key: %s\n    cacert: %s\n    rules: [{allow: [any]}]\n"
+               % (dpki.server_crt, dpki.server_key, dpki.roots))
+    else:
+        lst = ("    cert: %s\n    key: %s\n    cacert: %s\n    server_name: localhost\n"
+               % (dpki.alice_crt, dpki.alice_key, dpki.roots))
+    cfg = yaml_config(tmp_path / "bad.yaml", "%slisteners:\n  - listen: 127.0.0.1:%d\n"
+                      "    target: 127.0.0.1:%d\n%s%s" % (top, free_port(), echo.port, lst,
+                                                          listener))
+    p = run(sub, "--config", cfg, "--check")
+    assert p.returncode != 0 and "bad.yaml:" in p.stderr and message in p.stderr, p.stderr
