@@ -921,14 +921,17 @@ name_constraints_new(const struct ca_init_opts *o, struct duet_err *err)
             k++;
         if (k == 0 || k > 253 || memchr(host, ':', k) != NULL) {
             err_set(err, DUET_ERR_INPUT,
-                    "--permit-uri: expected a URI prefix such as spiffe://corp/ or a host");
+                    "--permit-uri \"%.100s\": expected a URI prefix such as spiffe://corp/ or a "
+                    "host",
+                    printable(u) ? u : "(not printable)");
             goto err;
         }
         snprintf(text, sizeof(text), "dns:%.*s", (int)k, host);
         if (profile_san_parse(text, &s, err) != 0) {
             err_set(err, DUET_ERR_INPUT,
-                    "--permit-uri: the host of a URI prefix must be a DNS name, as in "
-                    "spiffe://corp/");
+                    "--permit-uri \"%.100s\": the host of a URI prefix must be a DNS name, as "
+                    "in spiffe://corp/",
+                    printable(u) ? u : "(not printable)");
             goto err;
         }
         /* A URI constraint holds the host as an IA5String (RFC 5280 4.2.1.10). */

@@ -236,7 +236,8 @@ http_reader_reset(struct http_reader *rd)
     rd->nhdrs = 0;
     free(rd->url);
     rd->url = NULL;
-    rd->url_len = 0;
+    rd->url_len = rd->url_cap = 0;
+    rd->name_len = rd->name_cap = rd->value_len = rd->value_cap = 0;
     rd->last_was_value = false;
     rd->head_bytes = 0;
     rd->too_large = false;
@@ -254,16 +255,26 @@ http_reader_clear(struct http_reader *rd)
 }
 
 static int
-append(char **dst, size_t *len, const char *at, size_t n)
+append(char **dst, size_t *len, size_t *cap, const char *at, size_t n)
 {
-    char *nd = realloc(*dst, *len + n + 1);
-
-    if (nd == NULL)
-        return -1;
-    memcpy(nd + *len, at, n);
+    /*
+     * http-parser hands a value over in as many pieces as the client sent
+     * records: the buffer grows by doubling, so a head trickled a byte at a
+     * time costs no more than one sent whole.
+     */
+    if (*dst == NULL || *len + n + 1 > *cap) {
+        size_t c = *cap > 0 ? *cap : 32;
+        char *nd;
+        while (c < *len + n + 1)
+            c *= 2;
+        if ((nd = realloc(*dst, c)) == NULL)
+            return -1;
+        *dst = nd;
+        *cap = c;
+    }
+    memcpy(*dst + *len, at, n);
     *len += n;
-    nd[*len] = '\0';
-    *dst = nd;
+    (*dst)[*len] = '\0';
     return 0;
 }
 
@@ -285,7 +296,7 @@ http_reader_on_url(http_parser *p, const char *at, size_t n)
 
     if (head_limit(rd, n))
         return -1;
-    if (append(&rd->url, &rd->url_len, at, n) != 0) {
+    if (append(&rd->url, &rd->url_len, &rd->url_cap, at, n) != 0) {
         rd->nomem = true;
         return -1;
     }
@@ -314,9 +325,9 @@ http_reader_on_header_field(http_parser *p, const char *at, size_t n)
         rd->hdrs[rd->nhdrs].value = NULL;
         rd->nhdrs++;
         rd->last_was_value = false;
+        rd->name_len = rd->name_cap = rd->value_len = rd->value_cap = 0;
     }
-    size_t len = rd->hdrs[rd->nhdrs - 1].name ? strlen(rd->hdrs[rd->nhdrs - 1].name) : 0;
-    if (append(&rd->hdrs[rd->nhdrs - 1].name, &len, at, n) != 0) {
+    if (append(&rd->hdrs[rd->nhdrs - 1].name, &rd->name_len, &rd->name_cap, at, n) != 0) {
         rd->nomem = true;
         return -1;
     }
@@ -328,18 +339,13 @@ http_reader_on_header_value(http_parser *p, const char *at, size_t n)
 {
     struct http_reader *rd = p->data;
     struct http_header *h;
-    size_t len;
 
     if (head_limit(rd, n) || rd->nhdrs == 0)
         return -1;
     h = &rd->hdrs[rd->nhdrs - 1];
     rd->last_was_value = true;
-    len = h->value ? strlen(h->value) : 0;
-    if (h->value == NULL && n == 0 && (h->value = strdup("")) == NULL) {
-        rd->nomem = true;
-        return -1;
-    }
-    if (n > 0 && append(&h->value, &len, at, n) != 0) {
+    /* An empty value is "" (it may come as a call with no bytes, or none at all). */
+    if (append(&h->value, &rd->value_len, &rd->value_cap, at, n) != 0) {
         rd->nomem = true;
         return -1;
     }

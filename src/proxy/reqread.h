@@ -61,7 +61,9 @@ struct http_reader {
     struct http_header *hdrs;
     size_t nhdrs, hcap;
     char *url;
-    size_t url_len;
+    size_t url_len, url_cap;
+    /* Length and room of the last header's name and value: a piece is appended in O(piece). */
+    size_t name_len, name_cap, value_len, value_cap;
     size_t head_bytes, max_head;
     bool last_was_value;
     bool too_large; /* past max_head: 431 */

@@ -347,6 +347,9 @@ throttle_policy_of(const struct proxy_cfg *cfg, struct throttle_policy *p)
     p->nexempt = cfg->nthrottle_exempt;
 }
 
+static void sockaddr_text(const struct sockaddr *sa, char *buf, size_t len, char *ip,
+                          size_t iplen);
+
 /*
  * Whether this address may start a handshake now (it takes a token that a
  * successful handshake gives back); a refusal is counted, and logged at most
@@ -365,12 +368,8 @@ conn_throttle_allows(struct proxy *px, const struct proxy_cfg *cfg, const char *
         return true;
     metrics_count("duet_throttled_total", "reason=\"failed_handshakes\"", 1);
     if (report > 0) {
-        if (sa->sa_family == AF_INET)
-            inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, ip,
-                      sizeof(ip));
-        else if (sa->sa_family == AF_INET6)
-            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, ip,
-                      sizeof(ip));
+        char peer[80];
+        sockaddr_text(sa, peer, sizeof(peer), ip, sizeof(ip));
         log_event("warn", "throttled",
                   json_pack("{s:s,s:s,s:s,s:I,s:f,s:f}", "listener", listener, "peer", ip,
                             "reason", "too many failed handshakes from this address", "refused",
@@ -1988,6 +1987,8 @@ accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa, i
     c = calloc(1, sizeof(*c));
     if (c == NULL) {
         evutil_closesocket(fd);
+        if (g->cfg.role == ROLE_SERVER) /* the proxy's failure, not the client's */
+            conn_throttle_succeeded(px, &g->cfg, sa);
         gen_unref(g);
         return;
     }
@@ -2024,6 +2025,7 @@ accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa, i
     c->ssl = SSL_new(c->gl->ssl_ctx);
     if (c->ssl == NULL) {
         evutil_closesocket(fd);
+        conn_throttle_succeeded(px, &g->cfg, sa); /* the proxy's failure, not the client's */
         conn_close(c);
         return;
     }
@@ -2032,6 +2034,7 @@ accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa, i
     if (c->cbev == NULL) {
         SSL_free(c->ssl);
         evutil_closesocket(fd);
+        conn_throttle_succeeded(px, &g->cfg, sa);
         conn_close(c);
         return;
     }
@@ -2041,6 +2044,7 @@ accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa, i
         bufferevent_set_timeouts(c->cbev, &hs, &hs);
         c->hs_timer = evtimer_new(w->base, handshake_deadline_cb, c);
         if (c->hs_timer == NULL || evtimer_add(c->hs_timer, &hs) != 0) {
+            conn_throttle_succeeded(px, &g->cfg, sa);
             conn_close(c);
             return;
         }
@@ -2575,6 +2579,7 @@ reload_thread(void *arg)
      */
     if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10) != 0)
         log_msg("warn", "reload", "cannot lower the reload thread's priority");
+again:
     do {
         struct proxy_cfg cfg;
         struct duet_err err;
@@ -2621,6 +2626,17 @@ reload_thread(void *arg)
         px->crl_warned = false;
     } while (atomic_load(&px->reload_again));
     atomic_store(&px->reloading, false);
+    {
+        /*
+         * A request that arrived between the last check and the store found
+         * `reloading` still set and only raised reload_again: take it here
+         * (unless a new reload thread already did).
+         */
+        bool expected = false;
+        if (atomic_load(&px->reload_again) &&
+            atomic_compare_exchange_strong(&px->reloading, &expected, true))
+            goto again;
+    }
     (void)notify_send("READY=1\nSTATUS=serving"); /* reloaded, or kept the previous state */
     return NULL;
 }
@@ -2640,6 +2656,7 @@ start_reload(struct proxy *px, const char *why)
     if (pthread_create(&t, NULL, reload_thread, px) != 0) {
         atomic_store(&px->reloading, false);
         log_msg("error", "reload", "cannot start the reload thread");
+        (void)notify_send("READY=1\nSTATUS=serving"); /* the running state stays */
         return;
     }
     pthread_detach(t);
