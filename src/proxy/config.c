@@ -20,6 +20,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "util/log.h"
+
 #include "ca/ca.h"
 #include "lib/ycfg.h"
 
@@ -379,16 +381,6 @@ enum {
     F_THROTTLE_EXEMPT, F_CONNECT_TIMEOUT, F_REUSE_PORT, F_UNSAFE_LISTEN,
     F_FWD_HEADERS, F_HEAD_TIMEOUT, F_DRAIN_TIMEOUT, F_LOG_LEVEL
 };
-
-/* Whether a log level name is known, without setting it (that happens at start). */
-static int
-log_level_check(const char *v, struct duet_err *err)
-{
-    if (strcmp(v, "debug") != 0 && strcmp(v, "info") != 0 && strcmp(v, "warn") != 0 &&
-        strcmp(v, "error") != 0)
-        return err_set(err, DUET_ERR_INPUT, "\"%s\": expected debug, info, warn or error", v);
-    return 0;
-}
 
 static int
 parse_duration_ms(const char *flag, const char *v, int *out, struct duet_err *err)

@@ -98,17 +98,33 @@ log_batch_flush(void)
 static char log_path[4096]; /* the log file's path, for log_reopen(); empty: stderr */
 static atomic_int log_min = 1; /* see log_set_level: 0 debug, 1 info, 2 warn, 3 error */
 
+static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+/* A level's rank, or -1 for a name that is not a level. */
+static int
+level_find(const char *level)
+{
+    for (int i = 0; i < 4; i++) {
+        if (level != NULL && strcmp(level, level_names[i]) == 0)
+            return i;
+    }
+    return -1;
+}
+
 /* A level's rank; an unknown level counts as info. */
 static int
 level_rank(const char *level)
 {
-    static const char *const names[] = {"debug", "info", "warn", "error"};
+    int r = level_find(level);
+    return r >= 0 ? r : 1;
+}
 
-    for (int i = 0; i < 4; i++) {
-        if (level != NULL && strcmp(level, names[i]) == 0)
-            return i;
-    }
-    return 1;
+int
+log_level_check(const char *name, struct duet_err *err)
+{
+    if (level_find(name) < 0)
+        return err_set(err, DUET_ERR_INPUT, "\"%s\": expected debug, info, warn or error", name);
+    return 0;
 }
 
 static bool
@@ -120,16 +136,13 @@ level_on(const char *level)
 int
 log_set_level(const char *name, struct duet_err *err)
 {
-    static const char *const names[] = {"debug", "info", "warn", "error"};
+    int r = level_find(name);
 
-    for (int i = 0; i < 4; i++) {
-        if (strcmp(name, names[i]) == 0) {
-            atomic_store(&log_min, i);
-            return 0;
-        }
-    }
-    return err_set(err, DUET_ERR_INPUT,
-                   "log level \"%s\": expected debug, info, warn or error", name);
+    if (r < 0)
+        return err_set(err, DUET_ERR_INPUT,
+                       "log level \"%s\": expected debug, info, warn or error", name);
+    atomic_store(&log_min, r);
+    return 0;
 }
 
 int

@@ -24,6 +24,8 @@ void log_close(void);
  * "error"; lines of a lower level cost nothing.  Anything else is refused.
  */
 int log_set_level(const char *name, struct duet_err *err) MUST_CHECK;
+/* Whether name is a level, without setting it (configuration checks): 0, or -1 and why. */
+int log_level_check(const char *name, struct duet_err *err) MUST_CHECK;
 /* Reopen the log file by its path (SIGUSR1, after logrotate); nothing for stderr. */
 int log_reopen(struct duet_err *err) MUST_CHECK;
 
