@@ -5,7 +5,8 @@
  * libduet loads certificates and keys, turns a verified certificate into an
  * identity and verifies chains for mutual TLS.  It is shaped like OpenBSD's
  * libtls: opaque objects, secure defaults, the last error kept on the object
- * and readable as one sentence with duet_verifier_error().  No OpenSSL type
+ * and readable as one sentence with duet_verifier_error() and as a stable
+ * code with duet_verifier_error_code().  No OpenSSL type
  * appears here.  Every call returns 0 on success and -1 on failure, an object
  * or NULL, or a documented value.
  */
@@ -98,6 +99,13 @@ const struct duet_identity *duet_verifier_identity(const struct duet_verifier *v
 /* The last error as one sentence, or NULL when there is none. */
 const char *duet_verifier_error(const struct duet_verifier *v);
 enum duet_err_kind duet_verifier_error_kind(const struct duet_verifier *v);
+/*
+ * Why the last verification refused the certificate, for programs: a stable
+ * snake_case name ("expired", "unknown_ca", "revoked", "name", "purpose",
+ * "crl_stale", ...: the list is in docs/libduet.md), borrowed and never
+ * reworded.  NULL when the last error is not DUET_ERR_INVALID, or none.
+ */
+const char *duet_verifier_error_code(const struct duet_verifier *v);
 
 /*
  * Identity of a verified certificate.  Strings are borrowed and valid as long

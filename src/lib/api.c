@@ -22,6 +22,7 @@
 
 struct duet_verifier {
     struct duet_err err;
+    enum verify_fail fail; /* category of the last verification */
     STACK_OF(X509) *trusted;
     STACK_OF(X509) *untrusted;
     struct revset *revs;
@@ -274,7 +275,7 @@ verify_certs(struct duet_verifier *v, STACK_OF(X509) *certs)
             goto out;
         }
     }
-    if (verify_chain(&p, leaf, extra, NULL, &v->err) != 0)
+    if (verify_chain_ex(&p, leaf, extra, NULL, &v->fail, &v->err) != 0)
         goto out;
     if (identity_from_x509(leaf, &v->identity, &v->err) != 0)
         goto out;
@@ -291,6 +292,7 @@ duet_verifier_verify_file(struct duet_verifier *v, const char *leaf_path)
     int rc;
 
     err_clear(&v->err);
+    v->fail = VERIFY_OK;
     identity_free(v->identity);
     v->identity = NULL;
     if (leaf_path == NULL)
@@ -309,6 +311,7 @@ duet_verifier_verify_mem(struct duet_verifier *v, const uint8_t *data, size_t le
     int rc;
 
     err_clear(&v->err);
+    v->fail = VERIFY_OK;
     identity_free(v->identity);
     v->identity = NULL;
     if (load_certs_mem("certificate", data, len, v->password, &certs, &v->err) != 0)
@@ -334,6 +337,19 @@ enum duet_err_kind
 duet_verifier_error_kind(const struct duet_verifier *v)
 {
     return v->err.kind;
+}
+
+/*
+ * The category of the last error when a certificate was refused
+ * (DUET_ERR_INVALID), as verify.c names it; NULL for any other error or none.
+ */
+const char *
+duet_verifier_error_code(const struct duet_verifier *v)
+{
+    if (v->err.kind != DUET_ERR_INVALID)
+        return NULL;
+    return verify_fail_code(v->fail == VERIFY_OK || v->fail == VERIFY_ERROR ? VERIFY_OTHER
+                                                                          : v->fail);
 }
 
 const char *

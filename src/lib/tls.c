@@ -68,10 +68,10 @@ struct tls_trust {
     struct chain_entry *cache; /* CHAIN_CACHE_SLOTS, or NULL */
 };
 
-/* Per-connection state: the failure sentence and the expected server name. */
+/* Per-connection state: the failure sentence and category, the expected server name. */
 struct tls_sslstate {
     char *reason;
-    enum tls_fail fail;
+    enum verify_fail fail; /* VERIFY_OK until a refusal */
     char *name;
     struct duet_identity *id; /* the verified leaf's identity from the chain cache, or NULL */
 };
@@ -176,6 +176,7 @@ sslstate(SSL *ssl)
     return s;
 }
 
+/* The label of a metrics category; see tls.h. */
 const char *
 tls_fail_name(enum tls_fail f)
 {
@@ -184,30 +185,33 @@ tls_fail_name(enum tls_fail f)
     return (unsigned)f < TLS_FAIL_COUNT ? names[f] : "other";
 }
 
-static enum tls_fail
-classify(int code)
+/*
+ * The metrics label of a verification category.  The labels are coarser than
+ * the categories and are part of the metrics and log contract: a category
+ * added to verify.h is "other" here until a label is agreed for it.
+ */
+enum tls_fail
+tls_fail_of(enum verify_fail f)
 {
-    switch (code) {
-    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
-    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
-    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
-    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
-    case X509_V_ERR_CERT_UNTRUSTED:
+    switch (f) {
+    case VERIFY_OK:
+        return TLS_FAIL_NONE;
+    case VERIFY_UNKNOWN_CA:
         return TLS_FAIL_UNKNOWN_CA;
-    case X509_V_ERR_CERT_HAS_EXPIRED:
-    case X509_V_ERR_CERT_NOT_YET_VALID:
+    case VERIFY_EXPIRED:
+    case VERIFY_NOT_YET_VALID:
         return TLS_FAIL_EXPIRED;
-    case X509_V_ERR_CERT_REVOKED:
+    case VERIFY_REVOKED:
         return TLS_FAIL_REVOKED;
-    case X509_V_ERR_INVALID_PURPOSE:
+    case VERIFY_BAD_EKU:
+    case VERIFY_LEAF_IS_CA:
         return TLS_FAIL_PURPOSE;
-    case X509_V_ERR_HOSTNAME_MISMATCH:
-    case X509_V_ERR_IP_ADDRESS_MISMATCH:
+    case VERIFY_NAME_MISMATCH:
         return TLS_FAIL_NAME;
-    case X509_V_ERR_UNABLE_TO_GET_CRL:
-    case X509_V_ERR_CRL_HAS_EXPIRED:
-    case X509_V_ERR_CRL_NOT_YET_VALID:
-    case X509_V_ERR_CRL_SIGNATURE_FAILURE:
+    case VERIFY_CRL_MISSING:
+    case VERIFY_CRL_STALE:
+    case VERIFY_CRL_NOT_YET_VALID:
+    case VERIFY_CRL_BAD_SIGNATURE:
         return TLS_FAIL_CRL;
     default:
         return TLS_FAIL_OTHER;
@@ -260,7 +264,7 @@ chain_entry_holds(const struct tls_trust *t, const struct chain_entry *e, int64_
     p.revs = t->revs;
     p.crl_scope = t->scope;
     p.accept_expired_crl = t->crl_expired_ok;
-    return verify_revocation(e->chain, &p, now, NULL, NULL, &err) == 0;
+    return verify_revocation(e->chain, &p, now, NULL, NULL, NULL, &err) == 0;
 }
 
 /*
@@ -344,7 +348,7 @@ sslstate_set0_identity(struct tls_sslstate *st, struct duet_identity *id)
 
 /* Record why a connection's peer was refused, for the log and the metrics. */
 static void
-sslstate_refuse(struct tls_sslstate *st, const char *reason, enum tls_fail fail)
+sslstate_refuse(struct tls_sslstate *st, const char *reason, enum verify_fail fail)
 {
     if (st == NULL)
         return;
@@ -362,6 +366,7 @@ cert_verify_cb(X509_STORE_CTX *ctx, void *arg)
     struct tls_sslstate *st = ssl != NULL ? sslstate(ssl) : NULL;
     struct verify_params p;
     struct duet_err err;
+    enum verify_fail fail = VERIFY_ERROR;
     uint8_t key[32];
     bool keyed = t->cache != NULL && chain_key(ctx, st != NULL ? st->name : NULL, key);
 
@@ -380,21 +385,16 @@ cert_verify_cb(X509_STORE_CTX *ctx, void *arg)
     p.accept_expired_crl = t->crl_expired_ok;
     p.name = st != NULL ? st->name : NULL;
     err_clear(&err);
-    if (verify_store_ctx(ctx, &p, &err) == 0) {
+    if (verify_store_ctx(ctx, &p, &fail, &err) == 0) {
         if (keyed)
             sslstate_set0_identity(st, chain_cache_store(t, key, ctx));
         return 1;
     }
-    sslstate_refuse(st, err.msg,
-                    (err.kind == DUET_ERR_INVALID &&
-                     X509_STORE_CTX_get_error(ctx) == X509_V_ERR_APPLICATION_VERIFICATION)
-                        ? (strstr(err.msg, "extended key usage") || strstr(err.msg, "CA certificate")
-                               ? TLS_FAIL_PURPOSE
-                               : TLS_FAIL_OTHER)
-                        : classify(X509_STORE_CTX_get_error(ctx)));
+    sslstate_refuse(st, err.msg, fail);
     return 0;
 }
 
+/* The sentence of the last refusal on an SSL; see tls.h. */
 const char *
 tls_verify_reason(const SSL *ssl)
 {
@@ -403,12 +403,20 @@ tls_verify_reason(const SSL *ssl)
     return s != NULL ? s->reason : NULL;
 }
 
+/* The metrics label of the last refusal on an SSL; see tls.h. */
 enum tls_fail
 tls_verify_fail(const SSL *ssl)
 {
+    return tls_fail_of(tls_verify_category(ssl));
+}
+
+/* The category of the last refusal on an SSL; see tls.h. */
+enum verify_fail
+tls_verify_category(const SSL *ssl)
+{
     struct tls_sslstate *s = ssl_idx >= 0 ? SSL_get_ex_data(ssl, ssl_idx) : NULL;
 
-    return s != NULL ? s->fail : TLS_FAIL_NONE;
+    return s != NULL ? s->fail : VERIFY_OK;
 }
 
 void
@@ -1205,7 +1213,7 @@ tls_check_resumed(SSL *ssl, struct duet_err *err)
         x509u_fmt_days(na, now, days, sizeof(days));
         err_set(err, DUET_ERR_INVALID, "resumed session: certificate %s expired on %s, %s", label,
                 date, days);
-        sslstate_refuse(sslstate(ssl), err->msg, TLS_FAIL_EXPIRED);
+        sslstate_refuse(sslstate(ssl), err->msg, VERIFY_EXPIRED);
         return -1;
     }
     revset_check(t->revs, peer, NULL, now, t->crl_expired_ok, &r);
@@ -1218,7 +1226,7 @@ tls_check_resumed(SSL *ssl, struct duet_err *err)
                 label, date, r.reason >= 0 ? x509u_crl_reason(r.reason) : "unspecified",
                 by != NULL ? by : "?");
         free(by);
-        sslstate_refuse(sslstate(ssl), err->msg, TLS_FAIL_REVOKED);
+        sslstate_refuse(sslstate(ssl), err->msg, VERIFY_REVOKED);
         return -1;
     }
     return 0;

@@ -6,7 +6,8 @@
  * A context is immutable once built: reloading builds a new one and new
  * connections use it, while open connections keep theirs (SSL objects hold
  * a reference).  The reason a handshake's verification failed is kept on the
- * SSL object, in the same words `duet cert verify` uses.
+ * SSL object, in the same words `duet cert verify` uses, with its category
+ * (enum verify_fail) and the metrics label derived from it (enum tls_fail).
  */
 #ifndef DUET_LIB_TLS_H
 #define DUET_LIB_TLS_H
@@ -20,8 +21,13 @@
 #include "lib/err.h"
 #include "lib/identity.h"
 #include "lib/policy.h"
+#include "lib/verify.h"
 
-/* Why a handshake's peer verification failed, for metrics labels. */
+/*
+ * Why a handshake's peer verification failed, for metrics labels and log
+ * reason codes: coarser than enum verify_fail (tls_fail_of()).  The names are
+ * a contract with dashboards; the order is that of tls_fail_name().
+ */
 enum tls_fail {
     TLS_FAIL_NONE = 0,
     TLS_FAIL_NO_CERT,
@@ -36,6 +42,8 @@ enum tls_fail {
     TLS_FAIL_COUNT
 };
 const char *tls_fail_name(enum tls_fail f); /* "no_cert", "unknown_ca", ... */
+/* The label of a verification category: VERIFY_OK is TLS_FAIL_NONE; never NO_CERT or POLICY. */
+enum tls_fail tls_fail_of(enum verify_fail f);
 
 struct tls_opts {
     const char *cert_file;       /* our chain, leaf first; NULL: no certificate (tunnel without) */
@@ -91,8 +99,13 @@ int tls_client_ctx_new(const struct tls_opts *o, SSL_CTX **out, struct tls_ctx_i
  */
 int tls_client_set_name(SSL *ssl, const char *name, struct duet_err *err) MUST_CHECK;
 
-/* After a failed handshake: the verification sentence (or NULL) and its category. */
+/*
+ * After a failed handshake: the verification sentence (or NULL), its category
+ * (VERIFY_OK when verification refused nothing) and that category's metrics
+ * label (tls_fail_of(tls_verify_category(ssl))).
+ */
 const char *tls_verify_reason(const SSL *ssl);
+enum verify_fail tls_verify_category(const SSL *ssl);
 enum tls_fail tls_verify_fail(const SSL *ssl);
 
 /*

@@ -20,6 +20,9 @@
  * every certificate whose signature the chain relies on; the leaf must carry
  * the extended key usage of the purpose (absence is not "any" in duet) and
  * must not be a CA certificate when a TLS purpose is asked.
+ * Every failure has a category (enum verify_fail) beside its sentence: from
+ * OpenSSL's error code for the checks OpenSSL runs, set where duet's own
+ * checks fail for the others.
  */
 #include "lib/verify.h"
 
@@ -35,6 +38,134 @@
 #include <openssl/x509v3.h>
 
 #include "lib/x509util.h"
+
+/* Machine names of the categories; stable, used in logs and by libduet's users. */
+static const char *const fail_codes[VERIFY_FAIL_COUNT] = {
+    [VERIFY_OK] = "ok",
+    [VERIFY_ERROR] = "error",
+    [VERIFY_EXPIRED] = "expired",
+    [VERIFY_NOT_YET_VALID] = "not_yet_valid",
+    [VERIFY_UNKNOWN_CA] = "unknown_ca",
+    [VERIFY_ANCHOR_REJECTED] = "anchor_rejected",
+    [VERIFY_BAD_SIGNATURE] = "bad_signature",
+    [VERIFY_NOT_CA] = "not_ca",
+    [VERIFY_PATH_LENGTH] = "path_length",
+    [VERIFY_TOO_DEEP] = "too_deep",
+    [VERIFY_BAD_EKU] = "purpose",
+    [VERIFY_LEAF_IS_CA] = "leaf_is_ca",
+    [VERIFY_NAME_MISMATCH] = "name",
+    [VERIFY_NAME_CONSTRAINTS] = "name_constraints",
+    [VERIFY_CERT_POLICY] = "cert_policy",
+    [VERIFY_CRITICAL_EXTENSION] = "critical_extension",
+    [VERIFY_MALFORMED] = "malformed",
+    [VERIFY_WEAK_KEY] = "weak_key",
+    [VERIFY_WEAK_SIGNATURE] = "weak_signature",
+    [VERIFY_REVOKED] = "revoked",
+    [VERIFY_CRL_MISSING] = "crl_missing",
+    [VERIFY_CRL_STALE] = "crl_stale",
+    [VERIFY_CRL_NOT_YET_VALID] = "crl_not_yet_valid",
+    [VERIFY_CRL_BAD_SIGNATURE] = "crl_bad_signature",
+    [VERIFY_CRL_NO_CRL_SIGN] = "crl_no_crl_sign",
+    [VERIFY_OTHER] = "other",
+};
+
+/* The machine name of a category; see verify.h. */
+const char *
+verify_fail_code(enum verify_fail f)
+{
+    return (unsigned)f < VERIFY_FAIL_COUNT ? fail_codes[f] : fail_codes[VERIFY_OTHER];
+}
+
+/*
+ * The category of a failure OpenSSL reported (an X509_V_ERR_* code).  Codes
+ * OpenSSL cannot report here (CRL checking is duet's own) are mapped all the
+ * same, so that the category never depends on where a code came from.
+ */
+static enum verify_fail
+fail_of_x509(int code)
+{
+    switch (code) {
+    case X509_V_ERR_CERT_HAS_EXPIRED:
+        return VERIFY_EXPIRED;
+    case X509_V_ERR_CERT_NOT_YET_VALID:
+        return VERIFY_NOT_YET_VALID;
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+    case X509_V_ERR_CERT_UNTRUSTED:
+        return VERIFY_UNKNOWN_CA;
+    case X509_V_ERR_CERT_REJECTED:
+        return VERIFY_ANCHOR_REJECTED;
+    case X509_V_ERR_CERT_SIGNATURE_FAILURE:
+    case X509_V_ERR_UNABLE_TO_DECRYPT_CERT_SIGNATURE:
+    case X509_V_ERR_UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY:
+        return VERIFY_BAD_SIGNATURE;
+    case X509_V_ERR_INVALID_CA:
+    case X509_V_ERR_KEYUSAGE_NO_CERTSIGN:
+        return VERIFY_NOT_CA;
+    case X509_V_ERR_PATH_LENGTH_EXCEEDED:
+        return VERIFY_PATH_LENGTH;
+    case X509_V_ERR_CERT_CHAIN_TOO_LONG:
+        return VERIFY_TOO_DEEP;
+    case X509_V_ERR_INVALID_PURPOSE:
+        return VERIFY_BAD_EKU;
+    case X509_V_ERR_HOSTNAME_MISMATCH:
+    case X509_V_ERR_IP_ADDRESS_MISMATCH:
+        return VERIFY_NAME_MISMATCH;
+    case X509_V_ERR_PERMITTED_VIOLATION:
+    case X509_V_ERR_EXCLUDED_VIOLATION:
+    case X509_V_ERR_SUBTREE_MINMAX:
+    case X509_V_ERR_UNSUPPORTED_CONSTRAINT_TYPE:
+    case X509_V_ERR_UNSUPPORTED_CONSTRAINT_SYNTAX:
+    case X509_V_ERR_UNSUPPORTED_NAME_SYNTAX:
+        return VERIFY_NAME_CONSTRAINTS;
+    case X509_V_ERR_INVALID_POLICY_EXTENSION:
+    case X509_V_ERR_NO_EXPLICIT_POLICY:
+        return VERIFY_CERT_POLICY;
+    case X509_V_ERR_UNHANDLED_CRITICAL_EXTENSION:
+        return VERIFY_CRITICAL_EXTENSION;
+    /* The RFC 5280 profile that X509_V_FLAG_X509_STRICT enforces. */
+    case X509_V_ERR_ERROR_IN_CERT_NOT_BEFORE_FIELD:
+    case X509_V_ERR_ERROR_IN_CERT_NOT_AFTER_FIELD:
+    case X509_V_ERR_INVALID_EXTENSION:
+    case X509_V_ERR_PATHLEN_INVALID_FOR_NON_CA:
+    case X509_V_ERR_PATHLEN_WITHOUT_KU_KEY_CERT_SIGN:
+    case X509_V_ERR_KU_KEY_CERT_SIGN_INVALID_FOR_NON_CA:
+    case X509_V_ERR_ISSUER_NAME_EMPTY:
+    case X509_V_ERR_SUBJECT_NAME_EMPTY:
+    case X509_V_ERR_MISSING_AUTHORITY_KEY_IDENTIFIER:
+    case X509_V_ERR_MISSING_SUBJECT_KEY_IDENTIFIER:
+    case X509_V_ERR_EMPTY_SUBJECT_ALT_NAME:
+    case X509_V_ERR_EMPTY_SUBJECT_SAN_NOT_CRITICAL:
+    case X509_V_ERR_CA_BCONS_NOT_CRITICAL:
+    case X509_V_ERR_AUTHORITY_KEY_IDENTIFIER_CRITICAL:
+    case X509_V_ERR_SUBJECT_KEY_IDENTIFIER_CRITICAL:
+    case X509_V_ERR_CA_CERT_MISSING_KEY_USAGE:
+    case X509_V_ERR_EXTENSIONS_REQUIRE_VERSION_3:
+        return VERIFY_MALFORMED;
+    case X509_V_ERR_EE_KEY_TOO_SMALL:
+    case X509_V_ERR_CA_KEY_TOO_SMALL:
+    case X509_V_ERR_EC_KEY_EXPLICIT_PARAMS:
+        return VERIFY_WEAK_KEY;
+    case X509_V_ERR_CA_MD_TOO_WEAK:
+        return VERIFY_WEAK_SIGNATURE;
+    case X509_V_ERR_CERT_REVOKED:
+        return VERIFY_REVOKED;
+    case X509_V_ERR_UNABLE_TO_GET_CRL:
+        return VERIFY_CRL_MISSING;
+    case X509_V_ERR_CRL_HAS_EXPIRED:
+        return VERIFY_CRL_STALE;
+    case X509_V_ERR_CRL_NOT_YET_VALID:
+        return VERIFY_CRL_NOT_YET_VALID;
+    case X509_V_ERR_CRL_SIGNATURE_FAILURE:
+        return VERIFY_CRL_BAD_SIGNATURE;
+    case X509_V_ERR_KEYUSAGE_NO_CRL_SIGN:
+        return VERIFY_CRL_NO_CRL_SIGN;
+    default:
+        return VERIFY_OTHER;
+    }
+}
 
 /* What the verification callback saw first. */
 struct vstate {
@@ -225,10 +356,11 @@ unsupported_critical(X509 *cert, char *buf, size_t len)
 }
 
 /*
- * One sentence for the first failure, naming the certificate and the check.
- * `chain` is the chain as far as OpenSSL built it.
+ * One sentence for the first failure OpenSSL reported, naming the certificate
+ * and the check; returns its category.  `chain` is the chain as far as
+ * OpenSSL built it.
  */
-static void
+static enum verify_fail
 describe_failure(const struct vstate *st, STACK_OF(X509) *chain, struct duet_err *err)
 {
     const struct verify_params *p = st->p;
@@ -238,6 +370,7 @@ describe_failure(const struct vstate *st, STACK_OF(X509) *chain, struct duet_err
     char days[48];
     char hint[600];
     int64_t t = 0;
+    enum verify_fail fail = fail_of_x509(st->code);
 
     if (cert == NULL && chain != NULL && st->depth >= 0 && st->depth < sk_X509_num(chain))
         cert = sk_X509_value(chain, st->depth);
@@ -252,18 +385,18 @@ describe_failure(const struct vstate *st, STACK_OF(X509) *chain, struct duet_err
         x509u_fmt_date(t, date, sizeof(date));
         x509u_fmt_days(t, st->now, days, sizeof(days));
         err_set(err, DUET_ERR_INVALID, "certificate %s expired on %s, %s", label, date, days);
-        return;
+        return fail;
     case X509_V_ERR_CERT_NOT_YET_VALID:
         x509u_time(X509_get0_notBefore(cert), &t);
         x509u_fmt_date(t, date, sizeof(date));
         x509u_fmt_days(t, st->now, days, sizeof(days));
         err_set(err, DUET_ERR_INVALID, "certificate %s is not valid before %s (%s)", label, date,
                 days);
-        return;
+        return fail;
     case X509_V_ERR_ERROR_IN_CERT_NOT_BEFORE_FIELD:
     case X509_V_ERR_ERROR_IN_CERT_NOT_AFTER_FIELD:
         err_set(err, DUET_ERR_INVALID, "certificate %s has a malformed validity period", label);
-        return;
+        return fail;
     case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
     case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY: {
         char *iss = x509u_name(X509_get_issuer_name(cert));
@@ -272,22 +405,22 @@ describe_failure(const struct vstate *st, STACK_OF(X509) *chain, struct duet_err
                 "(unknown CA, or a missing intermediate: give it after the leaf or as untrusted)",
                 label, iss != NULL ? iss : "?");
         free(iss);
-        return;
+        return fail;
     }
     case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
         err_set(err, DUET_ERR_INVALID,
                 "certificate %s is self-signed and not among the trusted certificates", label);
-        return;
+        return fail;
     case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
         err_set(err, DUET_ERR_INVALID,
                 "the chain ends at self-signed certificate %s, which is not among the trusted "
                 "certificates (unknown CA)",
                 label);
-        return;
+        return fail;
     case X509_V_ERR_CERT_UNTRUSTED:
     case X509_V_ERR_CERT_REJECTED:
         err_set(err, DUET_ERR_INVALID, "certificate %s is not trusted for this purpose", label);
-        return;
+        return fail;
     case X509_V_ERR_CERT_SIGNATURE_FAILURE:
     case X509_V_ERR_UNABLE_TO_DECRYPT_CERT_SIGNATURE:
     case X509_V_ERR_UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY: {
@@ -296,21 +429,21 @@ describe_failure(const struct vstate *st, STACK_OF(X509) *chain, struct duet_err
                 "the signature on certificate %s does not verify with the key of its issuer %s",
                 label, iss != NULL ? iss : "?");
         free(iss);
-        return;
+        return fail;
     }
     case X509_V_ERR_INVALID_CA: {
         err_set(err, DUET_ERR_INVALID,
                 "certificate %s issues other certificates in this chain but is not a CA "
                 "(basicConstraints CA:TRUE is missing)",
                 label);
-        return;
+        return fail;
     }
     case X509_V_ERR_KEYUSAGE_NO_CERTSIGN:
         err_set(err, DUET_ERR_INVALID,
                 "CA certificate %s has a key usage without keyCertSign, so it may not sign "
                 "certificates",
                 label);
-        return;
+        return fail;
     case X509_V_ERR_PATH_LENGTH_EXCEEDED: {
         BASIC_CONSTRAINTS *bc = X509_get_ext_d2i(cert, NID_basic_constraints, NULL, NULL);
         long plen = (bc != NULL && bc->pathlen != NULL) ? ASN1_INTEGER_get(bc->pathlen) : -1;
@@ -319,7 +452,7 @@ describe_failure(const struct vstate *st, STACK_OF(X509) *chain, struct duet_err
                 "CA certificate %s allows %ld intermediate CA certificate%s below it "
                 "(pathLenConstraint) but the chain has %d",
                 label, plen, plen == 1 ? "" : "s", st->depth - 1);
-        return;
+        return fail;
     }
     case X509_V_ERR_CERT_CHAIN_TOO_LONG:
         /* OpenSSL names the certificate where the depth ran out; the chain is the leaf's. */
@@ -329,7 +462,7 @@ describe_failure(const struct vstate *st, STACK_OF(X509) *chain, struct duet_err
                 "the chain of certificate %s needs more intermediate CA certificates than the "
                 "maximum depth of %d allows",
                 label, p->max_depth_set ? p->max_depth : VERIFY_DEFAULT_MAX_DEPTH);
-        return;
+        return fail;
     case X509_V_ERR_INVALID_PURPOSE:
         list_ekus(cert, hint, sizeof(hint));
         if (st->depth == 0 && hint[0] != '\0')
@@ -345,14 +478,14 @@ describe_failure(const struct vstate *st, STACK_OF(X509) *chain, struct duet_err
                     "CA certificate %s may not issue certificates for %s: its extended key usage "
                     "is %s",
                     label, purpose_text(p->purpose), hint[0] ? hint : "restricted");
-        return;
+        return fail;
     case X509_V_ERR_HOSTNAME_MISMATCH:
     case X509_V_ERR_IP_ADDRESS_MISMATCH:
         list_sans(cert, hint, sizeof(hint));
         err_set(err, DUET_ERR_INVALID, "certificate %s is not valid for the name %s (%s%s)", label,
                 p->name != NULL ? p->name : "?", hint[0] ? "its names: " : "",
                 hint[0] ? hint : "it has no subject alternative names; the subject CN is not used");
-        return;
+        return fail;
     case X509_V_ERR_PERMITTED_VIOLATION:
     case X509_V_ERR_EXCLUDED_VIOLATION:
     case X509_V_ERR_SUBTREE_MINMAX:
@@ -368,18 +501,18 @@ describe_failure(const struct vstate *st, STACK_OF(X509) *chain, struct duet_err
                 "certificate %s has a name outside the name constraints of %s (%s; names: %s)",
                 label, calabel, X509_verify_cert_error_string(st->code),
                 hint[0] ? hint : "subject only");
-        return;
+        return fail;
     }
     case X509_V_ERR_UNHANDLED_CRITICAL_EXTENSION:
         unsupported_critical(cert, hint, sizeof(hint));
         err_set(err, DUET_ERR_INVALID,
                 "certificate %s has a critical extension duet does not handle (OID %s)", label,
                 hint);
-        return;
+        return fail;
     default:
         err_set(err, DUET_ERR_INVALID, "certificate %s failed the check: %s", label,
                 X509_verify_cert_error_string(st->code));
-        return;
+        return fail;
     }
 }
 
@@ -459,10 +592,12 @@ sig_acceptable(X509 *cert, char *why, size_t len)
 /*
  * Checks beyond OpenSSL's on an accepted chain: key strength of every
  * certificate, signature digests of all but the trust anchor (whose own
- * signature nothing relies on), and the leaf's role for a TLS purpose.
+ * signature nothing relies on), and the leaf's role for a TLS purpose.  On
+ * failure returns -1 with the sentence and the category in *fail.
  */
 static int
-extra_checks(STACK_OF(X509) *chain, const struct verify_params *p, struct duet_err *err)
+extra_checks(STACK_OF(X509) *chain, const struct verify_params *p, enum verify_fail *fail,
+             struct duet_err *err)
 {
     int n = sk_X509_num(chain);
     char label[600];
@@ -472,10 +607,12 @@ extra_checks(STACK_OF(X509) *chain, const struct verify_params *p, struct duet_e
         X509 *c = sk_X509_value(chain, i);
         if (!key_acceptable(c, why, sizeof(why))) {
             x509u_label(c, label, sizeof(label));
+            *fail = VERIFY_WEAK_KEY;
             return err_set(err, DUET_ERR_INVALID, "certificate %s has a weak key: %s", label, why);
         }
         if (i < n - 1 && !sig_acceptable(c, why, sizeof(why))) {
             x509u_label(c, label, sizeof(label));
+            *fail = VERIFY_WEAK_SIGNATURE;
             return err_set(err, DUET_ERR_INVALID, "certificate %s has a weak signature: %s",
                            label, why);
         }
@@ -485,23 +622,31 @@ extra_checks(STACK_OF(X509) *chain, const struct verify_params *p, struct duet_e
         uint32_t flags = X509_get_extension_flags(leaf);
         uint32_t want = p->purpose == DUET_PURPOSE_SERVER ? XKU_SSL_SERVER : XKU_SSL_CLIENT;
         x509u_label(leaf, label, sizeof(label));
-        if ((flags & EXFLAG_CA) != 0)
+        if ((flags & EXFLAG_CA) != 0) {
+            *fail = VERIFY_LEAF_IS_CA;
             return err_set(err, DUET_ERR_INVALID,
                            "certificate %s is a CA certificate (CA:TRUE), not one for %s", label,
                            purpose_text(p->purpose));
-        if ((flags & EXFLAG_XKUSAGE) == 0 || (X509_get_extended_key_usage(leaf) & want) == 0)
+        }
+        if ((flags & EXFLAG_XKUSAGE) == 0 ||
+            (X509_get_extended_key_usage(leaf) & want) == 0) {
+            *fail = VERIFY_BAD_EKU;
             return err_set(err, DUET_ERR_INVALID,
                            "certificate %s is not valid for %s: it has no extended key usage "
                            "for it",
                            label, purpose_text(p->purpose));
+        }
     }
     return 0;
 }
 
-/* One sentence for a revocation result other than REV_GOOD; returns its X509_V_ERR_* code. */
+/*
+ * One sentence for a revocation result other than REV_GOOD, its category in
+ * *fail; returns its X509_V_ERR_* code.
+ */
 static int
 describe_revocation(const struct rev_result *r, X509 *cert, const struct verify_params *p,
-                    int64_t now, struct duet_err *err)
+                    int64_t now, enum verify_fail *fail, struct duet_err *err)
 {
     char label[600];
     char date[32];
@@ -512,6 +657,8 @@ describe_revocation(const struct rev_result *r, X509 *cert, const struct verify_
     const char *w = who != NULL ? who : "?";
     int code = X509_V_ERR_UNSPECIFIED;
 
+    *fail = VERIFY_OTHER;
+
     x509u_label(cert, label, sizeof(label));
     switch (r->status) {
     case REV_REVOKED:
@@ -520,6 +667,7 @@ describe_revocation(const struct rev_result *r, X509 *cert, const struct verify_
                 "certificate %s was revoked on %s (reason: %s) by the CRL of %s", label, date,
                 r->reason >= 0 ? x509u_crl_reason(r->reason) : "unspecified", w);
         code = X509_V_ERR_CERT_REVOKED;
+        *fail = VERIFY_REVOKED;
         break;
     case REV_NO_CRL:
         list_crl_issuers(p->revs, hint, sizeof(hint));
@@ -528,6 +676,7 @@ describe_revocation(const struct rev_result *r, X509 *cert, const struct verify_
                 "are from: %s)",
                 w, label, hint);
         code = X509_V_ERR_UNABLE_TO_GET_CRL;
+        *fail = VERIFY_CRL_MISSING;
         break;
     case REV_CRL_EXPIRED:
         x509u_fmt_date(revcrl_next_update(r->crl), date, sizeof(date));
@@ -537,6 +686,7 @@ describe_revocation(const struct rev_result *r, X509 *cert, const struct verify_
                 "nextUpdate)",
                 w, label, date, days);
         code = X509_V_ERR_CRL_HAS_EXPIRED;
+        *fail = VERIFY_CRL_STALE;
         break;
     case REV_CRL_NOT_YET_VALID:
         x509u_fmt_date(revcrl_this_update(r->crl), date, sizeof(date));
@@ -544,6 +694,7 @@ describe_revocation(const struct rev_result *r, X509 *cert, const struct verify_
                 "the CRL of %s, needed to check certificate %s, is not valid before %s", w, label,
                 date);
         code = X509_V_ERR_CRL_NOT_YET_VALID;
+        *fail = VERIFY_CRL_NOT_YET_VALID;
         break;
     case REV_CRL_BAD_SIGNATURE:
         err_set(err, DUET_ERR_INVALID,
@@ -551,6 +702,7 @@ describe_revocation(const struct rev_result *r, X509 *cert, const struct verify_
                 "that CA's key",
                 w, label);
         code = X509_V_ERR_CRL_SIGNATURE_FAILURE;
+        *fail = VERIFY_CRL_BAD_SIGNATURE;
         break;
     case REV_CRL_NO_CRL_SIGN:
         err_set(err, DUET_ERR_INVALID,
@@ -558,6 +710,7 @@ describe_revocation(const struct rev_result *r, X509 *cert, const struct verify_
                 "usage does not include cRLSign",
                 w, label);
         code = X509_V_ERR_KEYUSAGE_NO_CRL_SIGN;
+        *fail = VERIFY_CRL_NO_CRL_SIGN;
         break;
     case REV_GOOD:
         break;
@@ -569,7 +722,7 @@ describe_revocation(const struct rev_result *r, X509 *cert, const struct verify_
 /* Revocation of a verified chain; see verify.h. */
 int
 verify_revocation(STACK_OF(X509) *chain, const struct verify_params *p, int64_t now, int *code,
-                  int *depth, struct duet_err *err)
+                  int *depth, enum verify_fail *fail, struct duet_err *err)
 {
     int n = sk_X509_num(chain);
     int last = n - 1; /* the anchor, not checked */
@@ -584,7 +737,10 @@ verify_revocation(STACK_OF(X509) *chain, const struct verify_params *p, int64_t 
         revset_check(p->revs, cert, sk_X509_value(chain, i + 1), now, p->accept_expired_crl, &r);
         if (r.status == REV_GOOD)
             continue;
-        int c = describe_revocation(&r, cert, p, now, err);
+        enum verify_fail f;
+        int c = describe_revocation(&r, cert, p, now, &f, err);
+        if (fail != NULL)
+            *fail = f;
         if (code != NULL)
             *code = c;
         if (depth != NULL)
@@ -634,13 +790,17 @@ apply_params(X509_STORE_CTX *ctx, const struct verify_params *p, int64_t now,
 
 /* Verify with a caller-initialised context; see verify.h. */
 int
-verify_store_ctx(X509_STORE_CTX *ctx, const struct verify_params *p, struct duet_err *err)
+verify_store_ctx(X509_STORE_CTX *ctx, const struct verify_params *p, enum verify_fail *fail,
+                 struct duet_err *err)
 {
     struct vstate st;
     STACK_OF(X509) *chain;
+    enum verify_fail f = VERIFY_ERROR;
     int rc = -1;
     int ok;
 
+    if (fail != NULL)
+        *fail = VERIFY_ERROR; /* until verification has run */
     memset(&st, 0, sizeof(st));
     st.p = p;
     st.code = X509_V_OK;
@@ -666,7 +826,7 @@ verify_store_ctx(X509_STORE_CTX *ctx, const struct verify_params *p, struct duet
             err_set_ssl(err, DUET_ERR_INTERNAL, "certificate verification could not run");
             goto out;
         }
-        describe_failure(&st, chain, err);
+        f = describe_failure(&st, chain, err);
         X509_STORE_CTX_set_error(ctx, st.code);
         goto out;
     }
@@ -674,18 +834,21 @@ verify_store_ctx(X509_STORE_CTX *ctx, const struct verify_params *p, struct duet
         err_set(err, DUET_ERR_INTERNAL, "verification produced no chain");
         goto out;
     }
-    if (verify_revocation(chain, p, st.now, &st.code, &st.depth, err) != 0) {
+    if (verify_revocation(chain, p, st.now, &st.code, &st.depth, &f, err) != 0) {
         X509_STORE_CTX_set_error_depth(ctx, st.depth);
         X509_STORE_CTX_set_current_cert(ctx, sk_X509_value(chain, st.depth));
         X509_STORE_CTX_set_error(ctx, st.code);
         goto out;
     }
-    if (extra_checks(chain, p, err) != 0) {
+    if (extra_checks(chain, p, &f, err) != 0) {
         X509_STORE_CTX_set_error(ctx, X509_V_ERR_APPLICATION_VERIFICATION);
         goto out;
     }
+    f = VERIFY_OK;
     rc = 0;
 out:
+    if (fail != NULL)
+        *fail = f;
     X509_free(st.cert);
     ERR_clear_error();
     return rc;
@@ -696,10 +859,20 @@ int
 verify_chain(const struct verify_params *p, X509 *leaf, STACK_OF(X509) *extra,
              STACK_OF(X509) **chain_out, struct duet_err *err)
 {
+    return verify_chain_ex(p, leaf, extra, chain_out, NULL, err);
+}
+
+/* Verify a leaf and report the category of the outcome; see verify.h. */
+int
+verify_chain_ex(const struct verify_params *p, X509 *leaf, STACK_OF(X509) *extra,
+                STACK_OF(X509) **chain_out, enum verify_fail *fail, struct duet_err *err)
+{
     X509_STORE_CTX *ctx = NULL;
     STACK_OF(X509) *untrusted = NULL;
     int rc = -1;
 
+    if (fail != NULL)
+        *fail = VERIFY_ERROR; /* until verification has run */
     if (chain_out != NULL)
         *chain_out = NULL;
     if (p->store == NULL)
@@ -726,11 +899,13 @@ verify_chain(const struct verify_params *p, X509 *leaf, STACK_OF(X509) *extra,
         err_set_ssl(err, DUET_ERR_NOMEM, "cannot start verification");
         goto out;
     }
-    if (verify_store_ctx(ctx, p, err) != 0)
+    if (verify_store_ctx(ctx, p, fail, err) != 0)
         goto out;
     if (chain_out != NULL) {
         *chain_out = X509_STORE_CTX_get1_chain(ctx);
         if (*chain_out == NULL) {
+            if (fail != NULL)
+                *fail = VERIFY_ERROR;
             err_nomem(err);
             goto out;
         }

@@ -7,7 +7,10 @@
  * from trust anchors and untrusted certificates, purpose, name, time,
  * revocation by CRL, strict X.509 checks, depth, basic constraints, path
  * length, name constraints, policy, weak keys and weak signatures.  A failure
- * is one sentence naming the certificate (subject and serial) and the check.
+ * is one sentence naming the certificate (subject and serial) and the check,
+ * and a category (enum verify_fail) for machines: metrics, log reason codes
+ * and the throttle decide on the category, never on the words, so a sentence
+ * can be reworded without moving a metric.
  */
 #ifndef DUET_LIB_VERIFY_H
 #define DUET_LIB_VERIFY_H
@@ -21,6 +24,44 @@
 #include "lib/revset.h"
 
 #define VERIFY_DEFAULT_MAX_DEPTH 8
+
+/*
+ * The category of a verification's first failure: one per distinct cause an
+ * operator or a metric tells apart.  Each has a stable machine name
+ * (verify_fail_code()); values may be reordered, names never change.
+ */
+enum verify_fail {
+    VERIFY_OK = 0,              /* "ok": the chain verified */
+    VERIFY_ERROR,               /* "error": verification could not run (input, memory) */
+    VERIFY_EXPIRED,             /* "expired": a certificate is past its notAfter */
+    VERIFY_NOT_YET_VALID,       /* "not_yet_valid": a certificate is before its notBefore */
+    VERIFY_UNKNOWN_CA,          /* "unknown_ca": no path to a trusted certificate */
+    VERIFY_ANCHOR_REJECTED,     /* "anchor_rejected": the trust anchor's settings refuse it */
+    VERIFY_BAD_SIGNATURE,       /* "bad_signature": a signature does not verify */
+    VERIFY_NOT_CA,              /* "not_ca": an issuer is not a CA or may not sign certificates */
+    VERIFY_PATH_LENGTH,         /* "path_length": a pathLenConstraint is exceeded */
+    VERIFY_TOO_DEEP,            /* "too_deep": more intermediates than the maximum depth */
+    VERIFY_BAD_EKU,             /* "purpose": not valid for the purpose (extended key usage) */
+    VERIFY_LEAF_IS_CA,          /* "leaf_is_ca": a CA certificate presented for TLS */
+    VERIFY_NAME_MISMATCH,       /* "name": not valid for the name asked for */
+    VERIFY_NAME_CONSTRAINTS,    /* "name_constraints": a name outside an issuer's constraints */
+    VERIFY_CERT_POLICY,         /* "cert_policy": certificate policy processing failed */
+    VERIFY_CRITICAL_EXTENSION,  /* "critical_extension": an unhandled critical extension */
+    VERIFY_MALFORMED,           /* "malformed": not a well-formed RFC 5280 certificate */
+    VERIFY_WEAK_KEY,            /* "weak_key": a key below duet's minimum */
+    VERIFY_WEAK_SIGNATURE,      /* "weak_signature": SHA-1, MD5 or an unsupported algorithm */
+    VERIFY_REVOKED,             /* "revoked": listed on its issuer's CRL */
+    VERIFY_CRL_MISSING,         /* "crl_missing": no CRL of an issuer among those given */
+    VERIFY_CRL_STALE,           /* "crl_stale": the issuer's CRL is past its nextUpdate */
+    VERIFY_CRL_NOT_YET_VALID,   /* "crl_not_yet_valid": the CRL is before its thisUpdate */
+    VERIFY_CRL_BAD_SIGNATURE,   /* "crl_bad_signature": the CRL is not signed by its issuer */
+    VERIFY_CRL_NO_CRL_SIGN,     /* "crl_no_crl_sign": the issuer's key may not sign CRLs */
+    VERIFY_OTHER,               /* "other": any other check of OpenSSL's */
+    VERIFY_FAIL_COUNT
+};
+
+/* The stable machine name of a category ("expired", "unknown_ca", ...); "other" if unknown. */
+const char *verify_fail_code(enum verify_fail f);
 /* Smallest RSA modulus accepted anywhere in a chain (NIST SP 800-131A). */
 #define VERIFY_MIN_RSA_BITS 2048
 
@@ -51,12 +92,22 @@ int verify_chain(const struct verify_params *p, X509 *leaf, STACK_OF(X509) *extr
                  STACK_OF(X509) **chain_out, struct duet_err *err) MUST_CHECK;
 
 /*
+ * verify_chain(), and the category of the outcome in *fail when fail is not
+ * NULL: VERIFY_OK on success, VERIFY_ERROR when verification could not run
+ * (err->kind other than DUET_ERR_INVALID), else the cause of the failure.
+ */
+int verify_chain_ex(const struct verify_params *p, X509 *leaf, STACK_OF(X509) *extra,
+                    STACK_OF(X509) **chain_out, enum verify_fail *fail,
+                    struct duet_err *err) MUST_CHECK;
+
+/*
  * Verify with a store context the caller initialised (the TLS handshake
  * hands one over with the peer's chain).  Applies the parameters other than
  * store and untrusted, runs the verification and the checks OpenSSL does not
- * do, and sets the context's error on failure.  Returns 0 or -1 as above.
+ * do, and sets the context's error on failure.  Returns 0 or -1 as above,
+ * with the category in *fail (when not NULL) as verify_chain_ex() does.
  */
-int verify_store_ctx(X509_STORE_CTX *ctx, const struct verify_params *p,
+int verify_store_ctx(X509_STORE_CTX *ctx, const struct verify_params *p, enum verify_fail *fail,
                      struct duet_err *err) MUST_CHECK;
 
 /*
@@ -64,11 +115,13 @@ int verify_store_ctx(X509_STORE_CTX *ctx, const struct verify_params *p,
  * certificate below the anchor, or the leaf alone with DUET_CRL_LEAF, must be
  * covered by a current CRL of its issuer and not be listed.  The anchor is
  * trusted by configuration and not checked.  On failure returns -1 with the
- * reason and, when code is not NULL, the X509_V_ERR_* code and the chain
- * index of the certificate concerned.
+ * reason; when not NULL, *code is the X509_V_ERR_* code, *depth the chain
+ * index of the certificate concerned and *fail the category (VERIFY_REVOKED
+ * or a VERIFY_CRL_*).
  */
 int verify_revocation(STACK_OF(X509) *chain, const struct verify_params *p, int64_t now,
-                      int *code, int *depth, struct duet_err *err) MUST_CHECK;
+                      int *code, int *depth, enum verify_fail *fail,
+                      struct duet_err *err) MUST_CHECK;
 
 /* Check that a name given for verification is a usable DNS name or IP literal. */
 bool verify_name_valid(const char *name);

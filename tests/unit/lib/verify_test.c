@@ -765,6 +765,130 @@ c_bc_not_critical(struct vrun *r)
     set_untrusted(r, cf_certs(ca, NULL));
 }
 
+/* Extend a certificate with `ext` and sign it again with `key`; returns a fresh copy, owned. */
+static X509 *
+with_ext(X509 *x, X509_EXTENSION *ext, EVP_PKEY *key)
+{
+    unsigned char *der = NULL;
+    const unsigned char *q;
+    X509 *fresh;
+    int len;
+
+    assert_int_equal(X509_add_ext(x, ext, -1), 1);
+    assert_true(X509_sign(x, key, EVP_sha256()) > 0);
+    len = i2d_X509(x, &der);
+    assert_true(len > 0);
+    q = der;
+    fresh = d2i_X509(NULL, &q, len);
+    assert_non_null(fresh);
+    OPENSSL_free(der);
+    X509_EXTENSION_free(ext);
+    X509_free(x);
+    return fresh;
+}
+
+static void
+c_bad_signature(struct vrun *r)
+{
+    /* Names the intermediate as issuer but is signed by another key. */
+    struct cf_cert_spec s = leaf_spec("forged.example", 0x2030);
+
+    s.issuer_key = W.k_other;
+    set_leaf(r, &s);
+}
+
+static void
+c_anchor_rejected(struct vrun *r)
+{
+    /* The root is in the store, but its trust settings reject every use. */
+    X509 *root = own(r, X509_dup(W.root));
+
+    assert_int_equal(X509_add1_reject_object(root, OBJ_nid2obj(NID_anyExtendedKeyUsage)), 1);
+    set_store(r, cf_store(root, NULL));
+}
+
+static void
+c_critical_extension(struct vrun *r)
+{
+    struct cf_cert_spec s = leaf_spec("critical.example", 0x2031);
+    ASN1_OBJECT *obj = OBJ_txt2obj("1.3.6.1.4.1.55555.1", 1);
+    ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
+    X509_EXTENSION *ext;
+
+    assert_non_null(obj);
+    assert_non_null(os);
+    assert_int_equal(ASN1_OCTET_STRING_set(os, (const unsigned char *)"\x05\x00", 2), 1);
+    ext = X509_EXTENSION_create_by_OBJ(NULL, obj, 1, os);
+    assert_non_null(ext);
+    ASN1_OBJECT_free(obj);
+    ASN1_OCTET_STRING_free(os);
+    X509_free(r->leaf);
+    r->leaf = with_ext(cf_cert_new(&s), ext, W.k_int);
+}
+
+static void
+c_cert_policy(struct vrun *r)
+{
+    /* An intermediate requiring an explicit policy, over a leaf that names none. */
+    struct cf_cert_spec is = {.cn = "Policy Intermediate",
+                              .key = W.k_extra,
+                              .issuer = W.root,
+                              .issuer_key = W.k_root,
+                              .serial = 0x3601,
+                              .bc = CF_BC_CA};
+    struct cf_cert_spec s = leaf_spec("nopolicy.example", 0x2032);
+    X509V3_CTX v3;
+    X509_EXTENSION *ext;
+    X509 *ca;
+
+    X509V3_set_ctx(&v3, W.root, NULL, NULL, NULL, 0);
+    ext = X509V3_EXT_nconf_nid(NULL, &v3, NID_policy_constraints,
+                               "critical,requireExplicitPolicy:0");
+    assert_non_null(ext);
+    ca = own(r, with_ext(cf_cert_new(&is), ext, W.k_root));
+    s.issuer = ca;
+    s.issuer_key = W.k_extra;
+    set_leaf(r, &s);
+    set_untrusted(r, cf_certs(ca, NULL));
+}
+
+static void
+c_crl_not_yet_valid(struct vrun *r)
+{
+    struct cf_crl_spec cs = {.issuer = W.inter,
+                             .issuer_key = W.k_int,
+                             .last_update = 2 * CF_DAY,
+                             .next_update = 9 * CF_DAY};
+    X509_CRL *c = cf_crl_new(&cs);
+
+    r->crls = cf_crls(W.crl_root, c, NULL);
+    X509_CRL_free(c);
+}
+
+static void
+c_crl_no_crl_sign(struct vrun *r)
+{
+    /* The issuing CA's keyUsage allows certificates but not CRLs. */
+    struct cf_cert_spec is = {.cn = "No CRL Intermediate",
+                              .key = W.k_extra,
+                              .issuer = W.root,
+                              .issuer_key = W.k_root,
+                              .serial = 0x3701,
+                              .bc = CF_BC_CA,
+                              .key_usage = "critical,keyCertSign"};
+    X509 *ca = own(r, cf_cert_new(&is));
+    struct cf_cert_spec s = leaf_spec("under-nocrl.example", 0x2033);
+    struct cf_crl_spec cs = {.issuer = ca, .issuer_key = W.k_extra};
+    X509_CRL *c = cf_crl_new(&cs);
+
+    s.issuer = ca;
+    s.issuer_key = W.k_extra;
+    set_leaf(r, &s);
+    set_untrusted(r, cf_certs(ca, NULL));
+    r->crls = cf_crls(W.crl_root, c, NULL);
+    X509_CRL_free(c);
+}
+
 static struct vcase cases[] = {
     {"valid_chain", c_default, {NULL}, check_full_chain},
     {"expired_leaf", c_expired, {"expired on ", "10 days ago"}, NULL},
@@ -926,7 +1050,117 @@ static struct vcase cases[] = {
      c_bc_not_critical,
      {"certificate CN=Lax Intermediate (serial 35:01) failed the check: "},
      NULL},
+    {"bad_signature",
+     c_bad_signature,
+     {"the signature on certificate CN=forged.example (serial 20:30) does not verify with the key "
+      "of its issuer " INT_SUBJECT},
+     NULL},
+    {"anchor_rejected",
+     c_anchor_rejected,
+     {"is not trusted for this purpose"},
+     NULL},
+    {"unhandled_critical_extension",
+     c_critical_extension,
+     {"certificate CN=critical.example (serial 20:31) has a critical extension duet does not "
+      "handle (OID 1.3.6.1.4.1.55555.1)"},
+     NULL},
+    {"explicit_policy_required", c_cert_policy, {"no explicit policy"}, NULL},
+    {"crl_not_yet_valid",
+     c_crl_not_yet_valid,
+     {"the CRL of " INT_SUBJECT ", needed to check certificate " LEAF_LABEL
+      ", is not valid before "},
+     NULL},
+    {"crl_issuer_without_crl_sign",
+     c_crl_no_crl_sign,
+     {"the CRL of CN=No CRL Intermediate cannot be used to check certificate "
+      "CN=under-nocrl.example (serial 20:33): the issuing CA's key usage does not include "
+      "cRLSign"},
+     NULL},
 };
+
+/*
+ * The category each case must report, and its machine name: the names are a
+ * contract (logs, libduet's duet_verifier_error_code()), so they are spelled
+ * out here rather than taken from verify_fail_code().  Every case of the
+ * table must be listed.
+ */
+static const struct {
+    const char *name;
+    enum verify_fail fail;
+    const char *code;
+} case_fails[] = {
+    {"valid_chain", VERIFY_OK, "ok"},
+    {"expired_leaf", VERIFY_EXPIRED, "expired"},
+    {"not_yet_valid", VERIFY_NOT_YET_VALID, "not_yet_valid"},
+    {"use_time_makes_expired_valid", VERIFY_OK, "ok"},
+    {"client_only_eku_as_server", VERIFY_BAD_EKU, "purpose"},
+    {"client_only_eku_as_client", VERIFY_OK, "ok"},
+    {"no_eku_refused_for_purpose", VERIFY_BAD_EKU, "purpose"},
+    {"no_eku_fine_without_purpose", VERIFY_OK, "ok"},
+    {"dns_name_match", VERIFY_OK, "ok"},
+    {"dns_name_case_insensitive", VERIFY_OK, "ok"},
+    {"dns_name_mismatch", VERIFY_NAME_MISMATCH, "name"},
+    {"ip_match", VERIFY_OK, "ok"},
+    {"ip_mismatch", VERIFY_NAME_MISMATCH, "name"},
+    {"subject_cn_not_used_for_name", VERIFY_NAME_MISMATCH, "name"},
+    {"wildcard_matches_one_label", VERIFY_OK, "ok"},
+    {"wildcard_not_two_labels", VERIFY_NAME_MISMATCH, "name"},
+    {"wildcard_not_bare_domain", VERIFY_NAME_MISMATCH, "name"},
+    {"partial_wildcard_refused", VERIFY_NAME_MISMATCH, "name"},
+    {"unknown_ca", VERIFY_UNKNOWN_CA, "unknown_ca"},
+    {"untrusted_root_in_chain", VERIFY_UNKNOWN_CA, "unknown_ca"},
+    {"intermediate_ca_false", VERIFY_NOT_CA, "not_ca"},
+    {"intermediate_without_basic_constraints", VERIFY_NOT_CA, "not_ca"},
+    {"path_length_exceeded", VERIFY_PATH_LENGTH, "path_length"},
+    {"name_constraints_violated", VERIFY_NAME_CONSTRAINTS, "name_constraints"},
+    {"name_constraints_met", VERIFY_OK, "ok"},
+    {"revoked_leaf", VERIFY_REVOKED, "revoked"},
+    {"revoked_leaf_without_reason", VERIFY_REVOKED, "revoked"},
+    {"revoked_intermediate", VERIFY_REVOKED, "revoked"},
+    {"crl_revoking_another_serial", VERIFY_OK, "ok"},
+    {"crl_from_wrong_issuer", VERIFY_CRL_MISSING, "crl_missing"},
+    {"crl_expired", VERIFY_CRL_STALE, "crl_stale"},
+    {"crl_signed_by_wrong_key", VERIFY_CRL_BAD_SIGNATURE, "crl_bad_signature"},
+    {"crl_empty_list_disables_revocation", VERIFY_OK, "ok"},
+    {"crl_scope_leaf_only", VERIFY_OK, "ok"},
+    {"crl_scope_chain_all_crls", VERIFY_OK, "ok"},
+    {"crl_scope_chain_anchor_needs_no_crl", VERIFY_OK, "ok"},
+    {"crl_scope_chain_intermediate_issuer_crl_missing", VERIFY_CRL_MISSING, "crl_missing"},
+    {"chain_out_of_order", VERIFY_OK, "ok"},
+    {"self_signed_leaf_not_trusted", VERIFY_UNKNOWN_CA, "unknown_ca"},
+    {"too_deep", VERIFY_TOO_DEEP, "too_deep"},
+    {"depth_two_allowed", VERIFY_OK, "ok"},
+    {"depth_zero_refuses_intermediate", VERIFY_TOO_DEEP, "too_deep"},
+    {"rsa1024_leaf_weak_key", VERIFY_WEAK_KEY, "weak_key"},
+    {"rsa1024_intermediate_weak_key", VERIFY_WEAK_KEY, "weak_key"},
+    {"rsa2048_leaf_accepted", VERIFY_OK, "ok"},
+    {"p384_leaf_accepted", VERIFY_OK, "ok"},
+    {"ed25519_leaf_accepted", VERIFY_OK, "ok"},
+    {"sha1_leaf_weak_signature", VERIFY_WEAK_SIGNATURE, "weak_signature"},
+    {"sha1_signed_anchor_accepted", VERIFY_OK, "ok"},
+    {"ca_certificate_as_leaf", VERIFY_BAD_EKU, "purpose"},
+    {"ca_certificate_with_server_eku_as_leaf", VERIFY_LEAF_IS_CA, "leaf_is_ca"},
+    {"intermediate_as_trust_anchor", VERIFY_OK, "ok"},
+    {"ca_basic_constraints_not_critical", VERIFY_MALFORMED, "malformed"},
+    {"bad_signature", VERIFY_BAD_SIGNATURE, "bad_signature"},
+    {"anchor_rejected", VERIFY_ANCHOR_REJECTED, "anchor_rejected"},
+    {"unhandled_critical_extension", VERIFY_CRITICAL_EXTENSION, "critical_extension"},
+    {"explicit_policy_required", VERIFY_CERT_POLICY, "cert_policy"},
+    {"crl_not_yet_valid", VERIFY_CRL_NOT_YET_VALID, "crl_not_yet_valid"},
+    {"crl_issuer_without_crl_sign", VERIFY_CRL_NO_CRL_SIGN, "crl_no_crl_sign"},
+};
+
+/* The category a case of the table must report; fails the test for an unlisted case. */
+static size_t
+case_fail_index(const char *name)
+{
+    for (size_t i = 0; i < sizeof(case_fails) / sizeof(case_fails[0]); i++) {
+        if (strcmp(case_fails[i].name, name) == 0)
+            return i;
+    }
+    fail_msg("case %s has no category in case_fails", name);
+    return 0;
+}
 
 /* Run one table case: build the default run, let the case change it, verify, compare. */
 static void
@@ -936,6 +1170,8 @@ run_case(void **state)
     struct vrun r;
     struct duet_err err;
     STACK_OF(X509) *chain = NULL;
+    enum verify_fail fail = VERIFY_ERROR;
+    size_t k;
     int rc;
 
     memset(&r, 0, sizeof(r));
@@ -951,7 +1187,13 @@ run_case(void **state)
     struct revset *revs = cf_revset(r.crls);
     r.p.revs = revs;
 
-    rc = verify_chain(&r.p, r.leaf, r.extra, &chain, &err);
+    rc = verify_chain_ex(&r.p, r.leaf, r.extra, &chain, &fail, &err);
+    /* The category is data beside the sentence: asserted apart from the words. */
+    k = case_fail_index(c->name);
+    if (fail != case_fails[k].fail)
+        fail_msg("%s: category %s, expected %s (%s)", c->name, verify_fail_code(fail),
+                 case_fails[k].code, err.msg);
+    assert_string_equal(verify_fail_code(fail), case_fails[k].code);
     if (c->want[0] == NULL) {
         if (rc != 0)
             fail_msg("%s: expected a valid chain, got: %s", c->name, err.msg);
@@ -1045,12 +1287,14 @@ test_verify_store_ctx_sets_error(void **state)
     X509_STORE_CTX *ctx = X509_STORE_CTX_new();
     struct verify_params p = {.store = st, .purpose = DUET_PURPOSE_SERVER};
     struct duet_err err;
+    enum verify_fail fail = VERIFY_OK;
 
     (void)state;
     err_clear(&err);
     assert_non_null(ctx);
     assert_int_equal(X509_STORE_CTX_init(ctx, st, W.leaf, un), 1);
-    assert_int_equal(verify_store_ctx(ctx, &p, &err), -1);
+    assert_int_equal(verify_store_ctx(ctx, &p, &fail, &err), -1);
+    assert_int_equal(fail, VERIFY_UNKNOWN_CA);
     assert_int_equal(err.kind, DUET_ERR_INVALID);
     assert_contains(err.msg, "(unknown CA");
     assert_int_equal(X509_STORE_CTX_get_error(ctx), X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY);
@@ -1070,6 +1314,7 @@ test_verify_store_ctx_extra_check_error(void **state)
     struct cf_cert_spec s = leaf_spec("server-only.example", 0x2020);
     X509 *leaf;
     struct duet_err err;
+    enum verify_fail fail = VERIFY_OK;
 
     (void)state;
     s.eku = 0;
@@ -1077,7 +1322,8 @@ test_verify_store_ctx_extra_check_error(void **state)
     err_clear(&err);
     assert_non_null(ctx);
     assert_int_equal(X509_STORE_CTX_init(ctx, st, leaf, un), 1);
-    assert_int_equal(verify_store_ctx(ctx, &p, &err), -1);
+    assert_int_equal(verify_store_ctx(ctx, &p, &fail, &err), -1);
+    assert_int_equal(fail, VERIFY_BAD_EKU);
     assert_int_equal(err.kind, DUET_ERR_INVALID);
     assert_contains(err.msg, "certificate CN=server-only.example (serial 20:20) is not valid for "
                              "TLS client authentication (clientAuth)");
@@ -1347,6 +1593,96 @@ empty_crl(X509 *issuer, EVP_PKEY *key)
     return cf_crl_new(&cs);
 }
 
+/*
+ * Every category a certificate can cause is produced by some case of the
+ * table; the two that none can (verification not run, a check of OpenSSL's
+ * duet has no category for) are covered below.
+ */
+static void
+test_every_category_has_a_case(void **state)
+{
+    bool seen[VERIFY_FAIL_COUNT] = {false};
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(case_fails) / sizeof(case_fails[0]); i++)
+        seen[case_fails[i].fail] = true;
+    for (int f = 0; f < VERIFY_FAIL_COUNT; f++) {
+        if (f != VERIFY_ERROR && f != VERIFY_OTHER && !seen[f])
+            fail_msg("no case produces category %s", verify_fail_code(f));
+    }
+}
+
+/* The machine names: snake_case, distinct, and "other" outside the enum. */
+static void
+test_fail_codes(void **state)
+{
+    (void)state;
+    for (int f = 0; f < VERIFY_FAIL_COUNT; f++) {
+        const char *c = verify_fail_code(f);
+        assert_non_null(c);
+        assert_true(c[0] != '\0');
+        assert_int_equal(strspn(c, "abcdefghijklmnopqrstuvwxyz_"), strlen(c));
+        for (int g = 0; g < f; g++)
+            assert_string_not_equal(verify_fail_code(g), c);
+    }
+    assert_string_equal(verify_fail_code(VERIFY_ERROR), "error");
+    assert_string_equal(verify_fail_code(VERIFY_OTHER), "other");
+    assert_string_equal(verify_fail_code(VERIFY_FAIL_COUNT), "other");
+    assert_string_equal(verify_fail_code((enum verify_fail)-1), "other");
+}
+
+/* Verification that cannot run reports VERIFY_ERROR, whatever the certificate. */
+static void
+test_error_category(void **state)
+{
+    X509_STORE *st = cf_store(W.root, NULL);
+    struct verify_params none = {0};
+    struct verify_params bad = {.store = st, .name = "not a name"};
+    enum verify_fail fail = VERIFY_OK;
+    struct duet_err err;
+
+    (void)state;
+    err_clear(&err);
+    assert_int_equal(verify_chain_ex(&none, W.leaf, NULL, NULL, &fail, &err), -1);
+    assert_int_equal(err.kind, DUET_ERR_INPUT);
+    assert_int_equal(fail, VERIFY_ERROR);
+    fail = VERIFY_OK;
+    assert_int_equal(verify_chain_ex(&bad, W.leaf, NULL, NULL, &fail, &err), -1);
+    assert_int_equal(err.kind, DUET_ERR_INPUT);
+    assert_int_equal(fail, VERIFY_ERROR);
+    X509_STORE_free(st);
+}
+
+/* The public API reports the same machine name, and none for unreadable input. */
+static void
+test_api_error_code(void **state)
+{
+    struct duet_verifier *v = duet_verifier_new();
+    char *p;
+
+    (void)state;
+    assert_non_null(v);
+    assert_null(duet_verifier_error_code(v));
+    p = wfile("root.pem");
+    assert_int_equal(duet_verifier_add_trusted_file(v, p), 0);
+    free(p);
+    p = wfile("expired-chain.pem");
+    assert_int_equal(duet_verifier_verify_file(v, p), -1);
+    free(p);
+    assert_int_equal(duet_verifier_error_kind(v), DUET_ERR_INVALID);
+    assert_string_equal(duet_verifier_error_code(v), "expired");
+    p = wfile("leaf-chain.pem");
+    assert_int_equal(duet_verifier_verify_file(v, p), 0);
+    free(p);
+    assert_null(duet_verifier_error_code(v));
+    p = wfile("no-such-file.pem");
+    assert_int_equal(duet_verifier_verify_file(v, p), -1);
+    free(p);
+    assert_int_equal(duet_verifier_error_kind(v), DUET_ERR_INPUT);
+    assert_null(duet_verifier_error_code(v));
+    duet_verifier_free(v);
+}
+
 static int
 world_setup(void **state)
 {
@@ -1489,6 +1825,10 @@ main(void)
         cmocka_unit_test(test_api_missing_file_is_input),
         cmocka_unit_test(test_api_no_trusted_is_input),
         cmocka_unit_test(test_api_bad_chain_is_invalid),
+        cmocka_unit_test(test_every_category_has_a_case),
+        cmocka_unit_test(test_fail_codes),
+        cmocka_unit_test(test_error_category),
+        cmocka_unit_test(test_api_error_code),
     };
     enum { NCASES = sizeof(cases) / sizeof(cases[0]), NFIXED = sizeof(fixed) / sizeof(fixed[0]) };
     struct CMUnitTest tests[NCASES + NFIXED];
