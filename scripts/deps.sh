@@ -21,6 +21,7 @@ libevent-dev
 libhttp-parser-dev
 python3
 python3-pytest
+man-db
 curl
 nginx
 gnutls-bin
