@@ -348,8 +348,9 @@ duet_verifier_error_code(const struct duet_verifier *v)
 {
     if (v->err.kind != DUET_ERR_INVALID)
         return NULL;
-    return verify_fail_code(v->fail == VERIFY_OK || v->fail == VERIFY_ERROR ? VERIFY_OTHER
-                                                                          : v->fail);
+    if (v->fail == VERIFY_OK || v->fail == VERIFY_ERROR)
+        return verify_fail_code(VERIFY_OTHER); /* not from a verification; never expected */
+    return verify_fail_code(v->fail);
 }
 
 const char *

@@ -31,32 +31,32 @@
  * (verify_fail_code()); values may be reordered, names never change.
  */
 enum verify_fail {
-    VERIFY_OK = 0,              /* "ok": the chain verified */
-    VERIFY_ERROR,               /* "error": verification could not run (input, memory) */
-    VERIFY_EXPIRED,             /* "expired": a certificate is past its notAfter */
-    VERIFY_NOT_YET_VALID,       /* "not_yet_valid": a certificate is before its notBefore */
-    VERIFY_UNKNOWN_CA,          /* "unknown_ca": no path to a trusted certificate */
-    VERIFY_ANCHOR_REJECTED,     /* "anchor_rejected": the trust anchor's settings refuse it */
-    VERIFY_BAD_SIGNATURE,       /* "bad_signature": a signature does not verify */
-    VERIFY_NOT_CA,              /* "not_ca": an issuer is not a CA or may not sign certificates */
-    VERIFY_PATH_LENGTH,         /* "path_length": a pathLenConstraint is exceeded */
-    VERIFY_TOO_DEEP,            /* "too_deep": more intermediates than the maximum depth */
-    VERIFY_BAD_EKU,             /* "purpose": not valid for the purpose (extended key usage) */
-    VERIFY_LEAF_IS_CA,          /* "leaf_is_ca": a CA certificate presented for TLS */
-    VERIFY_NAME_MISMATCH,       /* "name": not valid for the name asked for */
-    VERIFY_NAME_CONSTRAINTS,    /* "name_constraints": a name outside an issuer's constraints */
-    VERIFY_CERT_POLICY,         /* "cert_policy": certificate policy processing failed */
-    VERIFY_CRITICAL_EXTENSION,  /* "critical_extension": an unhandled critical extension */
-    VERIFY_MALFORMED,           /* "malformed": not a well-formed RFC 5280 certificate */
-    VERIFY_WEAK_KEY,            /* "weak_key": a key below duet's minimum */
-    VERIFY_WEAK_SIGNATURE,      /* "weak_signature": SHA-1, MD5 or an unsupported algorithm */
-    VERIFY_REVOKED,             /* "revoked": listed on its issuer's CRL */
-    VERIFY_CRL_MISSING,         /* "crl_missing": no CRL of an issuer among those given */
-    VERIFY_CRL_STALE,           /* "crl_stale": the issuer's CRL is past its nextUpdate */
-    VERIFY_CRL_NOT_YET_VALID,   /* "crl_not_yet_valid": the CRL is before its thisUpdate */
-    VERIFY_CRL_BAD_SIGNATURE,   /* "crl_bad_signature": the CRL is not signed by its issuer */
-    VERIFY_CRL_NO_CRL_SIGN,     /* "crl_no_crl_sign": the issuer's key may not sign CRLs */
-    VERIFY_OTHER,               /* "other": any other check of OpenSSL's */
+    VERIFY_OK = 0,             /* "ok": the chain verified */
+    VERIFY_ERROR,              /* "error": verification could not run (input, memory) */
+    VERIFY_EXPIRED,            /* "expired": a certificate is past its notAfter */
+    VERIFY_NOT_YET_VALID,      /* "not_yet_valid": a certificate is before its notBefore */
+    VERIFY_UNKNOWN_CA,         /* "unknown_ca": no path to a trusted certificate */
+    VERIFY_ANCHOR_REJECTED,    /* "anchor_rejected": the trust anchor's settings refuse it */
+    VERIFY_BAD_SIGNATURE,      /* "bad_signature": a signature does not verify */
+    VERIFY_NOT_CA,             /* "not_ca": an issuer is not a CA or may not sign certificates */
+    VERIFY_PATH_LENGTH,        /* "path_length": a pathLenConstraint is exceeded */
+    VERIFY_TOO_DEEP,           /* "too_deep": more intermediates than the maximum depth */
+    VERIFY_BAD_EKU,            /* "purpose": not valid for the purpose (extended key usage) */
+    VERIFY_LEAF_IS_CA,         /* "leaf_is_ca": a CA certificate presented for TLS */
+    VERIFY_NAME_MISMATCH,      /* "name": not valid for the name asked for */
+    VERIFY_NAME_CONSTRAINTS,   /* "name_constraints": a name outside an issuer's constraints */
+    VERIFY_CERT_POLICY,        /* "cert_policy": certificate policy processing failed */
+    VERIFY_CRITICAL_EXTENSION, /* "critical_extension": an unhandled critical extension */
+    VERIFY_MALFORMED,          /* "malformed": not a well-formed RFC 5280 certificate */
+    VERIFY_WEAK_KEY,           /* "weak_key": a key below duet's minimum */
+    VERIFY_WEAK_SIGNATURE,     /* "weak_signature": SHA-1, MD5 or an unsupported algorithm */
+    VERIFY_REVOKED,            /* "revoked": listed on its issuer's CRL */
+    VERIFY_CRL_MISSING,        /* "crl_missing": no CRL of an issuer among those given */
+    VERIFY_CRL_STALE,          /* "crl_stale": the issuer's CRL is past its nextUpdate */
+    VERIFY_CRL_NOT_YET_VALID,  /* "crl_not_yet_valid": the CRL is before its thisUpdate */
+    VERIFY_CRL_BAD_SIGNATURE,  /* "crl_bad_signature": the CRL is not signed by its issuer */
+    VERIFY_CRL_NO_CRL_SIGN,    /* "crl_no_crl_sign": the issuer's key may not sign CRLs */
+    VERIFY_OTHER,              /* "other": any other check of OpenSSL's */
     VERIFY_FAIL_COUNT
 };
 
