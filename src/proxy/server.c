@@ -54,6 +54,7 @@
 #include "lib/x509util.h"
 #include "proxy/http.h"
 #include "proxy/metrics.h"
+#include "proxy/ppv2.h"
 #include "util/log.h"
 #include "util/notify.h"
 
