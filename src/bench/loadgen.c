@@ -9,7 +9,7 @@
  * handshake (with OpenSSL's reason, e.g. an alert from a server that refused
  * the certificate), not resumed, HTTP status, short read, timeout.
  */
-#include "proxy/loadgen.h"
+#include "bench/loadgen.h"
 
 #include <errno.h>
 #include <math.h>

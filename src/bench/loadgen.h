@@ -3,8 +3,8 @@
  * loadgen.h - `duet bench`: an mTLS load generator (wrk and h2load cannot
  * present client certificates).
  */
-#ifndef DUET_PROXY_LOADGEN_H
-#define DUET_PROXY_LOADGEN_H
+#ifndef DUET_BENCH_LOADGEN_H
+#define DUET_BENCH_LOADGEN_H
 
 #include <stdbool.h>
 #include <stdint.h>
