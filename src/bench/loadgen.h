@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #include "lib/err.h"
-#include "proxy/config.h"
+#include "util/net_addr.h"
 
 enum bench_mode { BENCH_FULL = 0, BENCH_RESUME, BENCH_KEEPALIVE, BENCH_IDLE };
 
