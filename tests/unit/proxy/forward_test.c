@@ -30,9 +30,9 @@
 #define ALICE_XFCC "Hash=aa;Subject=\"CN=alice\";URI=" ALICE_URI
 #define CLIENT_IP "192.0.2.7"
 /* What the proxy adds after the client's headers: identity, then forwarding (mode set). */
-#define ADDED                                                                                      \
-    "X-Forwarded-Client-Cert: " ALICE_XFCC "\r\n"                                                \
-    "X-Forwarded-For: " CLIENT_IP "\r\nX-Forwarded-Proto: https\r\nX-Real-IP: " CLIENT_IP "\r\n"   \
+#define ADDED                                                                                     \
+    "X-Forwarded-Client-Cert: " ALICE_XFCC "\r\n"                                               \
+    "X-Forwarded-For: " CLIENT_IP "\r\nX-Forwarded-Proto: https\r\nX-Real-IP: " CLIENT_IP "\r\n"  \
     "Forwarded: for=" CLIENT_IP ";proto=https\r\n\r\n"
 
 static struct identity_san alice_san = {DUET_SAN_URI, (char *)ALICE_URI};
