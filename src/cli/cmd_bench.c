@@ -10,7 +10,7 @@
 
 #include "ca/ca.h"
 #include "cli/cli.h"
-#include "proxy/loadgen.h"
+#include "bench/loadgen.h"
 
 static void
 usage(FILE *out)

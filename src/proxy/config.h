@@ -19,23 +19,10 @@
 #include "lib/xfcc.h"
 #include "proxy/http.h"
 #include "proxy/throttle.h"
+#include "util/net_addr.h"
 
 enum proxy_mode { MODE_HTTP = 0, MODE_TCP };
 enum proxy_role { ROLE_SERVER = 0, ROLE_TUNNEL };
-
-/* An address: host:port (numeric IP) or unix:PATH. */
-struct net_addr {
-    char *text;
-    struct sockaddr_storage ss;
-    socklen_t len;
-    bool is_unix;
-};
-
-/* Parse "127.0.0.1:8443", "[::1]:8443" or "unix:/path"; refuses host names. */
-int net_addr_parse(const char *text, bool allow_unix, struct net_addr *out,
-                   struct duet_err *err) MUST_CHECK;
-void net_addr_clear(struct net_addr *a);
-bool net_addr_is_loopback(const struct net_addr *a);
 
 struct listener_cfg {
     char *name;

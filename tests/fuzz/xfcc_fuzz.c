@@ -28,6 +28,7 @@
 #include "lib/err.h"
 #include "lib/identity.h"
 #include "lib/xfcc.h"
+#include "proxy/ppv2.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

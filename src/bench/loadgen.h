@@ -3,14 +3,14 @@
  * loadgen.h - `duet bench`: an mTLS load generator (wrk and h2load cannot
  * present client certificates).
  */
-#ifndef DUET_PROXY_LOADGEN_H
-#define DUET_PROXY_LOADGEN_H
+#ifndef DUET_BENCH_LOADGEN_H
+#define DUET_BENCH_LOADGEN_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "lib/err.h"
-#include "proxy/config.h"
+#include "util/net_addr.h"
 
 enum bench_mode { BENCH_FULL = 0, BENCH_RESUME, BENCH_KEEPALIVE, BENCH_IDLE };
 

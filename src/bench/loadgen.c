@@ -9,7 +9,7 @@
  * handshake (with OpenSSL's reason, e.g. an alert from a server that refused
  * the certificate), not resumed, HTTP status, short read, timeout.
  */
-#include "proxy/loadgen.h"
+#include "bench/loadgen.h"
 
 #include <errno.h>
 #include <math.h>
@@ -447,7 +447,8 @@ bench_run(const struct bench_opts *o, struct duet_err *err)
         return -1;
     if (o->mode == BENCH_RESUME) {
         SSL_CTX_clear_options(ctx, SSL_OP_NO_TICKET);
-        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+        SSL_CTX_set_session_cache_mode(ctx,
+                                       SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
     }
     ts = calloc((size_t)o->threads, sizeof(*ts));
     if (ts == NULL) {
@@ -515,7 +516,8 @@ bench_run(const struct bench_opts *o, struct duet_err *err)
         for (int k = 0; k < errors.n; k++)
             json_object_set_new(er, errors.name[k], json_integer((json_int_t)errors.count[k]));
         json_t *j = json_pack(
-            "{s:s,s:s,s:i,s:i,s:f,s:I,s:f,s:{s:f,s:f,s:f,s:f},s:I,s:o}", "mode", mode_name(o->mode),
+            "{s:s,s:s,s:i,s:i,s:f,s:I,s:f,s:{s:f,s:f,s:f,s:f},s:I,s:o}", "mode",
+            mode_name(o->mode),
             "target", o->target.text, "concurrency", o->concurrency, "threads", o->threads,
             "duration_s", secs, "completed", (json_int_t)ok, "rate_per_s",
             o->mode == BENCH_IDLE ? 0.0 : (double)ok / secs, "latency_ms", "p50", PCT(0.5), "p90",

@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * tunnel.c - `duet tunnel`, the client side: a local plaintext connection is
+ * carried over mTLS to the server.  The TLS handshake is the upstream's, so
+ * the handshake log line, its metric and the server's check (its certificate
+ * verified, its SPIFFE ID matching --verify-uri) happen when the upstream
+ * connects; then bytes are relayed both ways (relay.c).
+ */
+#include "proxy/proxy_int.h"
+
+#include <stdio.h>
+
+#include <event2/bufferevent_ssl.h>
+
+/* The tunnel's client side: plain bytes; any event ends the connection. */
+static void
+tunnel_client_event(struct bufferevent *bev, short what, void *arg)
+{
+    struct conn *c = arg;
+
+    (void)bev;
+    (void)what;
+    conn_close(c);
+}
+
+/* Accepted: the client side waits (not read) until the server is connected. */
+static void
+tunnel_start(struct conn *c, evutil_socket_t fd)
+{
+    c->cbev =
+        bufferevent_socket_new(c->w->base, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+    if (c->cbev == NULL) {
+        evutil_closesocket(fd);
+        conn_close(c);
+        return;
+    }
+    bufferevent_setcb(c->cbev, NULL, NULL, tunnel_client_event, c);
+    bufferevent_disable(c->cbev, EV_READ);
+    c->tries = 0;
+    upstream_connect(c);
+}
+
+/* The tunnel's server check: its certificate verified; its SPIFFE ID matching. */
+static bool
+tunnel_server_ok(struct conn *c, char *why, size_t len)
+{
+    struct duet_err err;
+    struct policy_request req = {0};
+    struct policy_decision d;
+
+    if (tls_peer_identity(c->ssl, &c->id, &err) != 0 || c->id == NULL) {
+        snprintf(why, len, "the server's certificate cannot be read");
+        return false;
+    }
+    if (c->gl->cfg->policy.nrules == 0)
+        return true;
+    req.id = c->id;
+    d = policy_decide(&c->gl->cfg->policy, &req);
+    if (!d.allow)
+        snprintf(why, len, "server %s does not match --verify-uri", c->id->name);
+    return d.allow;
+}
+
+/* Connected and the TLS handshake with the server done: check it, then relay. */
+static void
+tunnel_upstream_connected(struct conn *c)
+{
+    char why[600];
+    double secs = now_mono() - c->t_start;
+
+    if (!tunnel_server_ok(c, why, sizeof(why))) {
+        struct conn_refusal r = {
+            .kind = CONN_REFUSE_HANDSHAKE, .fail = TLS_FAIL_POLICY, .reason = why, .secs = secs};
+        conn_refuse(c, &r);
+        return;
+    }
+    c->state = CONN_OPEN;
+    conn_log_handshake(c, c->ssl, true, NULL, TLS_FAIL_NONE, secs);
+    metrics_handshake(c->gl->cfg->name, TLS_FAIL_NONE, secs);
+    relay_start(c);
+}
+
+/* Connecting or the TLS handshake with the server failed: a refused handshake. */
+static void
+tunnel_upstream_failed(struct conn *c, short what)
+{
+    char why[600];
+    struct conn_refusal r = {.kind = CONN_REFUSE_HANDSHAKE, .fail = TLS_FAIL_OTHER};
+
+    r.secs = now_mono() - c->t_start;
+    if (what & BEV_EVENT_TIMEOUT)
+        snprintf(why, sizeof(why),
+                 "connecting to %s and the TLS handshake did not finish within %d ms",
+                 c->gl->cfg->targets[c->target].text, c->gen->cfg.connect_timeout_ms);
+    else if (EVUTIL_SOCKET_ERROR() != 0 && bufferevent_get_openssl_error(c->ubev) == 0 &&
+             tls_verify_reason(c->ssl) == NULL)
+        snprintf(why, sizeof(why), "cannot connect to %s: %s",
+                 c->gl->cfg->targets[c->target].text,
+                 evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+    else
+        conn_handshake_failure(c->ubev, c->ssl, why, sizeof(why), &r.fail);
+    r.reason = why;
+    conn_refuse(c, &r);
+}
+
+const struct conn_mode tunnel_mode = {
+    .name = "tunnel",
+    .client_tls = false,
+    .start = tunnel_start,
+    .upstream_connected = tunnel_upstream_connected,
+    .upstream_failed = tunnel_upstream_failed,
+};
