@@ -1019,7 +1019,7 @@ cmd_name(enum proxy_role role)
     return role == ROLE_SERVER ? "proxy" : "tunnel";
 }
 
-/* "duet proxy"'s rows refused by name: "LOCATOR is a setting of duet tunnel only". */
+/* A row the command does not take is refused by name: "LOC is a setting of duet tunnel only". */
 static int
 row_refuse(const struct cfg_row *r, enum proxy_role role, const char *loc, struct duet_err *err)
 {
@@ -1267,6 +1267,10 @@ wrap(FILE *out, const char *text, int first, int col)
     fputc('\n', out);
 }
 
+/*
+ * The usage line; with every_setting, each flag the command takes, by group, with
+ * its default and its YAML key (the tunnel's help leaves out the CMD_QUIET rows).
+ */
 void
 proxy_cfg_usage(FILE *out, enum proxy_role role, bool every_setting)
 {
@@ -1339,6 +1343,12 @@ flag_text(const struct cfg_row *r, const char *optarg_)
     return optarg_;
 }
 
+/*
+ * Flags: every value is parsed and stored as it comes (so the first bad one is
+ * reported, by its flag); with --config, the file is read and the flags of the
+ * top level and the limits are applied on it again, in order.  On failure the
+ * caller clears `out`; --help prints the help and fails with DUET_ERR_NONE.
+ */
 int
 proxy_cfg_from_args(int argc, char **argv, enum proxy_role role, struct proxy_cfg *out,
                     bool *check_only, struct duet_err *err)
@@ -1650,6 +1660,7 @@ yaml_listeners(struct ycfg *y, yaml_node_t *v, const char *p, struct cfg_ctx *x,
     return 0;
 }
 
+/* The YAML file through the table; on failure `out` is cleared. */
 int
 proxy_cfg_from_file(const char *path, enum proxy_role role, struct proxy_cfg *out,
                     struct duet_err *err)
@@ -1677,6 +1688,7 @@ proxy_cfg_from_file(const char *path, enum proxy_role role, struct proxy_cfg *ou
 
 /* --- the table, read-only -------------------------------------------------- */
 
+/* Row i of the table, for the help's readers and the tests; NULL past the end. */
 const struct proxy_setting *
 proxy_setting_get(size_t i)
 {
