@@ -30,7 +30,7 @@ usage(FILE *out)
             "  cert verify LEAF         verify a certificate chain for a purpose and a name\n"
             "  version                  print the version\n"
             "\n"
-            "Run 'duet <command> --help' for a command's options.\n");
+            "Run 'duet <command> --help' (or 'duet help proxy|tunnel') for a command's options.\n");
 }
 
 int
@@ -57,6 +57,13 @@ main(int argc, char **argv)
     if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
         printf("duet %s\n", duet_version());
         return EXIT_OK;
+    }
+    if (strcmp(argv[1], "help") == 0 && argc > 2 &&
+        (strcmp(argv[2], "proxy") == 0 || strcmp(argv[2], "tunnel") == 0)) {
+        /* `duet help proxy` is `duet proxy --help`: every flag, from the settings table. */
+        char help[] = "--help";
+        char *hargv[] = {argv[2], help, NULL};
+        return strcmp(argv[2], "proxy") == 0 ? cmd_proxy(2, hargv) : cmd_tunnel(2, hargv);
     }
     if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
         strcmp(argv[1], "-h") == 0) {

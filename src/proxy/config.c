@@ -2,11 +2,17 @@
 /*
  * config.c - `duet proxy` / `duet tunnel` configuration from flags or YAML.
  *
- * Flags describe one listener (the ghostunnel-style one-liner); the YAML file
- * describes several, each key parsed by its own function through a table.
- * Validation happens here for everything that does not need the files'
- * contents: addresses, modes, rule patterns, and the rule that a plaintext
- * target must be on loopback or a unix socket unless unsafe_target is set.
+ * Every setting is one row of a table (see "the settings table" below): its
+ * flag, its YAML key, the commands that take it, the kind of its value, the
+ * function that stores it, its default and its help line.  The flags, the
+ * YAML walker, the defaults and `--help` are all made from that table, so a
+ * flag and its key accept the same values and refuse the others with the
+ * same words ("--drain-timeout: ..." or "proxy.yaml:3:18: limits.drain_timeout:
+ * ...").  Flags describe one listener (the ghostunnel-style one-liner); the
+ * YAML file describes several.  Validation happens here for everything that
+ * does not need the files' contents: addresses, modes, rule patterns, and the
+ * rule that a plaintext target must be on loopback or a unix socket unless
+ * unsafe_target is set.
  */
 #include "proxy/config.h"
 
@@ -25,21 +31,6 @@
 #include "ca/ca.h"
 #include "lib/ycfg.h"
 
-#define DEFAULT_HANDSHAKE_TIMEOUT_MS 10000
-#define DEFAULT_IDLE_TIMEOUT_MS 300000
-#define DEFAULT_HEAD_TIMEOUT_MS 10000
-#define DEFAULT_MAX_CONNS 10000
-#define DEFAULT_UPSTREAM_KEEPALIVE 32
-#define DEFAULT_MAX_HEADER 16384
-#define DEFAULT_CONNECT_TIMEOUT_MS 5000
-#define DEFAULT_DRAIN_TIMEOUT_MS 30000
-/*
- * The failed-handshake limiter counts per client address, and one address
- * can be a NAT gateway or a load balancer for many clients: the defaults
- * admit 100 failures at once and 10 a second after that (see docs/proxy.md).
- */
-#define DEFAULT_FAIL_BURST 100.0
-#define DEFAULT_FAIL_PER_SECOND 10.0
 
 /* --- clearing ----------------------------------------------------------- */
 
@@ -90,45 +81,6 @@ proxy_cfg_clear(struct proxy_cfg *c)
     free(c->log_level);
     free(c->throttle_exempt);
     memset(c, 0, sizeof(*c));
-}
-
-static void
-cfg_defaults(struct proxy_cfg *c, enum proxy_role role)
-{
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-
-    memset(c, 0, sizeof(*c));
-    c->role = role;
-    c->workers = ncpu > 0 ? (int)ncpu : 1;
-    c->handshake_timeout_ms = DEFAULT_HANDSHAKE_TIMEOUT_MS;
-    c->idle_timeout_ms = DEFAULT_IDLE_TIMEOUT_MS;
-    c->head_timeout_ms = DEFAULT_HEAD_TIMEOUT_MS;
-    c->max_conns = DEFAULT_MAX_CONNS;
-    c->max_header_bytes = DEFAULT_MAX_HEADER;
-    c->upstream_keepalive = DEFAULT_UPSTREAM_KEEPALIVE;
-    c->fail_per_second = DEFAULT_FAIL_PER_SECOND;
-    c->fail_burst = DEFAULT_FAIL_BURST;
-    c->connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
-    c->drain_timeout_ms = DEFAULT_DRAIN_TIMEOUT_MS;
-}
-
-/* Add one exempt network to the throttle's list; errors name `what` (the flag or key). */
-static int
-add_throttle_exempt(struct proxy_cfg *c, const char *what, const char *text, struct duet_err *err)
-{
-    struct throttle_cidr cidr;
-    struct throttle_cidr *nv;
-
-    if (throttle_cidr_parse(text, &cidr, err) != 0) {
-        err_prefix(err, "%s", what);
-        return -1;
-    }
-    nv = realloc(c->throttle_exempt, (c->nthrottle_exempt + 1) * sizeof(*nv));
-    if (nv == NULL)
-        return err_nomem(err);
-    c->throttle_exempt = nv;
-    nv[c->nthrottle_exempt++] = cidr;
-    return 0;
 }
 
 /*
@@ -206,10 +158,8 @@ add_target(struct listener_cfg *l, const char *text, bool tunnel, struct duet_er
     if (nn == NULL)
         return err_nomem(err);
     l->target_names = nn;
-    if (net_addr_parse(text, !tunnel, &l->targets[l->ntargets], err) != 0) {
-        err_prefix(err, "target");
+    if (net_addr_parse(text, !tunnel, &l->targets[l->ntargets], err) != 0)
         return -1;
-    }
     /* The host part as given, for the tunnel's SNI and name check. */
     {
         char host[256] = "";
@@ -272,860 +222,7 @@ validate_listener(const struct proxy_cfg *c, struct listener_cfg *l, struct duet
     return 0;
 }
 
-/* --- flags ----------------------------------------------------------------- */
-
-enum {
-    F_LISTEN = 400, F_TARGET, F_CERT, F_KEY, F_CACERT, F_CRL, F_CRL_SCOPE, F_CRL_EXPIRED, F_ALLOW,
-    F_MODE, F_ADMIN, F_LOG, F_VERIFY, F_TLS12, F_ALPN, F_XFCC, F_PPV2, F_UNSAFE, F_UP_CERT,
-    F_UP_KEY, F_UP_CACERT, F_UP_NAME, F_WORKERS, F_HS_TIMEOUT, F_IDLE_TIMEOUT, F_MAX_CONNS,
-    F_MAX_HEADER, F_CONFIG, F_CHECK, F_SERVER_NAME, F_VERIFY_URI, F_DENY, F_INSECURE_KEY, F_HELP,
-    F_FAIL_BURST, F_FAIL_RATE, F_NO_TICKETS, F_TICKET_KEYS, F_UP_KEEPALIVE,
-    F_THROTTLE_EXEMPT, F_CONNECT_TIMEOUT, F_REUSE_PORT, F_UNSAFE_LISTEN,
-    F_FWD_HEADERS, F_HEAD_TIMEOUT, F_DRAIN_TIMEOUT, F_LOG_LEVEL
-};
-
-static int
-parse_duration_ms(const char *flag, const char *v, int *out, struct duet_err *err)
-{
-    int64_t s = 0;
-    char *end = NULL;
-    long ms;
-
-    /* "250ms" is accepted besides ca_duration_parse's units. */
-    size_t n = strlen(v);
-    if (n > 2 && strcmp(v + n - 2, "ms") == 0) {
-        ms = strtol(v, &end, 10);
-        if (end == v + n - 2 && ms > 0 && ms < 86400000) {
-            *out = (int)ms;
-            return 0;
-        }
-    } else if (ca_duration_parse(v, &s) && s > 0 && s < 86400) {
-        *out = (int)(s * 1000);
-        return 0;
-    }
-    return err_set(err, DUET_ERR_INPUT, "%s \"%s\": expected a duration such as 10s, 500ms or 5m",
-                   flag, v);
-}
-
-static void
-proxy_usage(FILE *out, enum proxy_role role)
-{
-    if (role == ROLE_SERVER)
-        fprintf(out,
-                "usage: duet proxy --listen ADDR:PORT --target ADDR:PORT|unix:PATH --cert CHAIN.pem\n"
-                "                  --key KEY.pem --cacert ROOTS.pem [--crl CRL.pem]... [--allow PATTERN]...\n"
-                "                  [--mode http|tcp] [--admin ADDR:PORT] [--log FILE]\n"
-                "                  [--verify required|optional] [--tls12] [--alpn LIST]\n"
-                "                  [--no-session-tickets | --ticket-keys FILE]\n"
-                "                  [--client-cert-header sanitize|forward_only|append_forward|sanitize_set]\n"
-                "                  [--proxy-protocol] [--unsafe-target] [--crl-scope chain|leaf]\n"
-                "                  [--crl-expired reject|warn] [--upstream-cert F --upstream-key F]\n"
-                "                  [--upstream-cacert F] [--upstream-name NAME] [--workers N]\n"
-                "                  [--handshake-timeout 10s] [--idle-timeout 5m] [--max-conns N]\n"
-                "                  [--request-header-timeout 10s] [--forwarded-headers set|append]\n"
-                "                  [--drain-timeout 30s] [--log-level debug|info|warn|error]\n"
-                "                  [--max-header-size BYTES] [--upstream-keepalive N]\n"
-                "                  [--connect-timeout 5s] [--failed-handshake-burst N]\n"
-                "                  [--failed-handshake-rate R] [--throttle-exempt CIDR]...\n"
-                "                  [--reuse-port]\n"
-                "       duet proxy --config proxy.yaml [--check]\n"
-                "PATTERN: uri:GLOB dns:GLOB ip:ADDR email:GLOB cn:GLOB ou:GLOB o:GLOB issuer:GLOB any\n");
-    else
-        fprintf(out,
-                "usage: duet tunnel --listen 127.0.0.1:PORT|unix:PATH --target HOST:PORT --cert F --key F\n"
-                "                   --cacert ROOTS.pem --server-name NAME [--verify-uri PATTERN]...\n"
-                "                   [--crl CRL.pem]... [--alpn LIST] [--tls12] [--admin ADDR:PORT]\n"
-                "                   [--log FILE] [--log-level L] [--workers N]\n"
-                "                   [--connect-timeout 5s] [--idle-timeout 5m] [--drain-timeout 30s]\n"
-                "                   [--unsafe-listen] [--reuse-port]\n"
-                "       duet tunnel --config tunnel.yaml [--check]\n");
-}
-
-int
-proxy_cfg_from_args(int argc, char **argv, enum proxy_role role, struct proxy_cfg *out,
-                    bool *check_only, struct duet_err *err)
-{
-    static const struct option opts[] = {
-        {"listen", required_argument, NULL, F_LISTEN},
-        {"target", required_argument, NULL, F_TARGET},
-        {"cert", required_argument, NULL, F_CERT},
-        {"key", required_argument, NULL, F_KEY},
-        {"cacert", required_argument, NULL, F_CACERT},
-        {"crl", required_argument, NULL, F_CRL},
-        {"crl-scope", required_argument, NULL, F_CRL_SCOPE},
-        {"crl-expired", required_argument, NULL, F_CRL_EXPIRED},
-        {"allow", required_argument, NULL, F_ALLOW},
-        {"mode", required_argument, NULL, F_MODE},
-        {"admin", required_argument, NULL, F_ADMIN},
-        {"log", required_argument, NULL, F_LOG},
-        {"log-level", required_argument, NULL, F_LOG_LEVEL},
-        {"verify", required_argument, NULL, F_VERIFY},
-        {"tls12", no_argument, NULL, F_TLS12},
-        {"no-session-tickets", no_argument, NULL, F_NO_TICKETS},
-        {"ticket-keys", required_argument, NULL, F_TICKET_KEYS},
-        {"alpn", required_argument, NULL, F_ALPN},
-        {"client-cert-header", required_argument, NULL, F_XFCC},
-        {"forwarded-headers", required_argument, NULL, F_FWD_HEADERS},
-        {"request-header-timeout", required_argument, NULL, F_HEAD_TIMEOUT},
-        {"proxy-protocol", no_argument, NULL, F_PPV2},
-        {"unsafe-target", no_argument, NULL, F_UNSAFE},
-        {"upstream-cert", required_argument, NULL, F_UP_CERT},
-        {"upstream-key", required_argument, NULL, F_UP_KEY},
-        {"upstream-cacert", required_argument, NULL, F_UP_CACERT},
-        {"upstream-name", required_argument, NULL, F_UP_NAME},
-        {"workers", required_argument, NULL, F_WORKERS},
-        {"handshake-timeout", required_argument, NULL, F_HS_TIMEOUT},
-        {"idle-timeout", required_argument, NULL, F_IDLE_TIMEOUT},
-        {"max-conns", required_argument, NULL, F_MAX_CONNS},
-        {"max-header-size", required_argument, NULL, F_MAX_HEADER},
-        {"upstream-keepalive", required_argument, NULL, F_UP_KEEPALIVE},
-        {"failed-handshake-burst", required_argument, NULL, F_FAIL_BURST},
-        {"failed-handshake-rate", required_argument, NULL, F_FAIL_RATE},
-        {"throttle-exempt", required_argument, NULL, F_THROTTLE_EXEMPT},
-        {"connect-timeout", required_argument, NULL, F_CONNECT_TIMEOUT},
-        {"drain-timeout", required_argument, NULL, F_DRAIN_TIMEOUT},
-        {"reuse-port", no_argument, NULL, F_REUSE_PORT},
-        {"unsafe-listen", no_argument, NULL, F_UNSAFE_LISTEN},
-        {"config", required_argument, NULL, F_CONFIG},
-        {"check", no_argument, NULL, F_CHECK},
-        {"server-name", required_argument, NULL, F_SERVER_NAME},
-        {"verify-uri", required_argument, NULL, F_VERIFY_URI},
-        {"insecure-key-mode", no_argument, NULL, F_INSECURE_KEY},
-        {"help", no_argument, NULL, F_HELP},
-        {NULL, 0, NULL, 0}};
-    struct listener_cfg *l;
-    char **allows = NULL;
-    size_t nallows = 0;
-    const char *config = NULL;
-    bool any_listener_flag = false;
-    uint64_t given = 0; /* global flags seen, by F_* - F_LISTEN */
-    int c;
-    int rc = -1;
-
-    *check_only = false;
-    cfg_defaults(out, role);
-    out->listeners = calloc(1, sizeof(*out->listeners));
-    if (out->listeners == NULL)
-        return err_nomem(err);
-    out->nlisteners = 1;
-    l = &out->listeners[0];
-    if ((l->name = strdup(role == ROLE_SERVER ? "proxy" : "tunnel")) == NULL)
-        return err_nomem(err);
-    if (role == ROLE_TUNNEL)
-        l->mode = MODE_TCP;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-        const char *v = optarg;
-        bool lflag = true;
-        switch (c) {
-        case F_LISTEN:
-            net_addr_clear(&l->listen);
-            if (net_addr_parse(v, role == ROLE_TUNNEL, &l->listen, err) != 0) {
-                err_prefix(err, "--listen");
-                goto out;
-            }
-            break;
-        case F_TARGET:
-            if (add_target(l, v, role == ROLE_TUNNEL, err) != 0)
-                goto out;
-            break;
-        case F_CERT:
-            if (set_str(&l->cert, v, err) != 0)
-                goto out;
-            break;
-        case F_KEY:
-            if (set_str(&l->key, v, err) != 0)
-                goto out;
-            break;
-        case F_CACERT:
-            if (set_str(&l->cacert, v, err) != 0)
-                goto out;
-            break;
-        case F_CRL:
-            if (strv_push(&l->crls, &l->ncrls, v, err) != 0)
-                goto out;
-            break;
-        case F_CRL_SCOPE:
-            if (strcmp(v, "chain") == 0)
-                l->crl_scope = DUET_CRL_CHAIN;
-            else if (strcmp(v, "leaf") == 0)
-                l->crl_scope = DUET_CRL_LEAF;
-            else {
-                err_set(err, DUET_ERR_INPUT, "--crl-scope \"%s\": expected chain or leaf", v);
-                goto out;
-            }
-            break;
-        case F_CRL_EXPIRED:
-            if (strcmp(v, "reject") == 0)
-                l->crl_expired_warn = false;
-            else if (strcmp(v, "warn") == 0)
-                l->crl_expired_warn = true;
-            else {
-                err_set(err, DUET_ERR_INPUT, "--crl-expired \"%s\": expected reject or warn", v);
-                goto out;
-            }
-            break;
-        case F_ALLOW:
-            if (role != ROLE_SERVER)
-                goto unknown;
-            {
-                char **nv = realloc(allows, (nallows + 1) * sizeof(char *));
-                if (nv == NULL) {
-                    err_nomem(err);
-                    goto out;
-                }
-                allows = nv;
-                allows[nallows++] = optarg;
-            }
-            break;
-        case F_MODE:
-            if (strcmp(v, "http") == 0)
-                l->mode = MODE_HTTP;
-            else if (strcmp(v, "tcp") == 0)
-                l->mode = MODE_TCP;
-            else {
-                err_set(err, DUET_ERR_INPUT, "--mode \"%s\": expected http or tcp", v);
-                goto out;
-            }
-            if (role != ROLE_SERVER)
-                goto unknown;
-            break;
-        case F_ADMIN:
-            lflag = false;
-            net_addr_clear(&out->admin);
-            if (net_addr_parse(v, false, &out->admin, err) != 0) {
-                err_prefix(err, "--admin");
-                goto out;
-            }
-            out->has_admin = true;
-            break;
-        case F_LOG:
-            lflag = false;
-            if (set_str(&out->log_file, v, err) != 0)
-                goto out;
-            break;
-        case F_LOG_LEVEL:
-            lflag = false;
-            if (log_level_check(v, err) != 0 || set_str(&out->log_level, v, err) != 0) {
-                err_prefix(err, "--log-level");
-                goto out;
-            }
-            break;
-        case F_VERIFY:
-            if (strcmp(v, "required") == 0)
-                l->verify_optional = false;
-            else if (strcmp(v, "optional") == 0)
-                l->verify_optional = true;
-            else {
-                err_set(err, DUET_ERR_INPUT, "--verify \"%s\": expected required or optional", v);
-                goto out;
-            }
-            break;
-        case F_TLS12:
-            l->tls12 = true;
-            break;
-        case F_NO_TICKETS:
-            if (role != ROLE_SERVER)
-                goto unknown;
-            l->no_tickets = true;
-            break;
-        case F_TICKET_KEYS:
-            if (role != ROLE_SERVER)
-                goto unknown;
-            if (set_str(&l->ticket_keys, v, err) != 0)
-                goto out;
-            break;
-        case F_ALPN:
-            if (set_str(&l->alpn, v, err) != 0)
-                goto out;
-            break;
-        case F_XFCC:
-            if (xfcc_mode_parse(v, &l->xfcc, err) != 0) {
-                err_prefix(err, "--client-cert-header");
-                goto out;
-            }
-            break;
-        case F_FWD_HEADERS:
-            if (role != ROLE_SERVER)
-                goto unknown;
-            if (http_fwd_mode_parse(v, &l->forwarded, err) != 0) {
-                err_prefix(err, "--forwarded-headers");
-                goto out;
-            }
-            break;
-        case F_HEAD_TIMEOUT:
-            if (role != ROLE_SERVER)
-                goto unknown;
-            lflag = false;
-            if (parse_duration_ms("--request-header-timeout", v, &out->head_timeout_ms, err) !=
-                0)
-                goto out;
-            break;
-        case F_PPV2:
-            l->proxy_protocol = true;
-            break;
-        case F_UNSAFE:
-            l->unsafe_target = true;
-            break;
-        case F_UP_CERT:
-            if (set_str(&l->up_cert, v, err) != 0)
-                goto out;
-            break;
-        case F_UP_KEY:
-            if (set_str(&l->up_key, v, err) != 0)
-                goto out;
-            break;
-        case F_UP_CACERT:
-            if (set_str(&l->up_cacert, v, err) != 0)
-                goto out;
-            break;
-        case F_UP_NAME:
-            if (set_str(&l->up_name, v, err) != 0)
-                goto out;
-            break;
-        case F_SERVER_NAME:
-            if (role != ROLE_TUNNEL)
-                goto unknown;
-            if (set_str(&l->server_name, v, err) != 0)
-                goto out;
-            break;
-        case F_VERIFY_URI:
-            if (role != ROLE_TUNNEL)
-                goto unknown;
-            {
-                struct policy_pattern pp;
-                if (policy_pattern_parse(v, &pp, err) != 0) {
-                    err_prefix(err, "--verify-uri");
-                    goto out;
-                }
-                policy_pattern_clear(&pp);
-            }
-            if (strv_push(&l->verify_uris, &l->nverify_uris, v, err) != 0)
-                goto out;
-            break;
-        case F_WORKERS: {
-            char *end = NULL;
-            long n = strtol(v, &end, 10);
-            lflag = false;
-            if (end == v || *end != '\0' || n < 1 || n > 256) {
-                err_set(err, DUET_ERR_INPUT, "--workers \"%s\": expected 1 to 256", v);
-                goto out;
-            }
-            out->workers = (int)n;
-            break;
-        }
-        case F_UP_KEEPALIVE: {
-            char *end = NULL;
-            long n = strtol(v, &end, 10);
-            lflag = false;
-            if (end == v || *end != '\0' || n < 0 || n > 1024) {
-                err_set(err, DUET_ERR_INPUT,
-                        "--upstream-keepalive \"%s\": expected 0 (off) to 1024 idle connections", v);
-                goto out;
-            }
-            out->upstream_keepalive = (int)n;
-            break;
-        }
-        case F_HS_TIMEOUT:
-            lflag = false;
-            if (parse_duration_ms("--handshake-timeout", v, &out->handshake_timeout_ms, err) != 0)
-                goto out;
-            break;
-        case F_IDLE_TIMEOUT:
-            lflag = false;
-            if (parse_duration_ms("--idle-timeout", v, &out->idle_timeout_ms, err) != 0)
-                goto out;
-            break;
-        case F_CONNECT_TIMEOUT:
-            lflag = false;
-            if (parse_duration_ms("--connect-timeout", v, &out->connect_timeout_ms, err) != 0)
-                goto out;
-            break;
-        case F_DRAIN_TIMEOUT:
-            lflag = false;
-            if (parse_duration_ms("--drain-timeout", v, &out->drain_timeout_ms, err) != 0)
-                goto out;
-            break;
-        case F_THROTTLE_EXEMPT:
-            lflag = false;
-            if (role != ROLE_SERVER)
-                goto unknown;
-            if (add_throttle_exempt(out, "--throttle-exempt", v, err) != 0)
-                goto out;
-            break;
-        case F_REUSE_PORT:
-            l->reuse_port = true;
-            break;
-        case F_UNSAFE_LISTEN:
-            if (role != ROLE_TUNNEL)
-                goto unknown;
-            l->unsafe_listen = true;
-            break;
-        case F_MAX_CONNS:
-        case F_MAX_HEADER: {
-            char *end = NULL;
-            long n = strtol(v, &end, 10);
-            lflag = false;
-            if (end == v || *end != '\0' || n < 1 || n > 100000000) {
-                err_set(err, DUET_ERR_INPUT, "%s \"%s\": expected a positive number",
-                        c == F_MAX_CONNS ? "--max-conns" : "--max-header-size", v);
-                goto out;
-            }
-            if (c == F_MAX_CONNS)
-                out->max_conns = n;
-            else
-                out->max_header_bytes = (size_t)n;
-            break;
-        }
-        case F_FAIL_BURST:
-        case F_FAIL_RATE: {
-            char *end = NULL;
-            double d = strtod(v, &end);
-            lflag = false;
-            if (end == v || *end != '\0' || d <= 0) {
-                err_set(err, DUET_ERR_INPUT, "%s \"%s\": expected a positive number",
-                        c == F_FAIL_BURST ? "--failed-handshake-burst" : "--failed-handshake-rate",
-                        v);
-                goto out;
-            }
-            if (c == F_FAIL_BURST)
-                out->fail_burst = d;
-            else
-                out->fail_per_second = d;
-            break;
-        }
-        case F_INSECURE_KEY:
-            lflag = false;
-            out->insecure_key_mode = true;
-            break;
-        case F_CONFIG:
-            lflag = false;
-            config = v;
-            break;
-        case F_CHECK:
-            lflag = false;
-            *check_only = true;
-            break;
-        case F_HELP:
-            proxy_usage(stdout, role);
-            err_set(err, DUET_ERR_NONE, "help");
-            goto out;
-        case ':':
-            err_set(err, DUET_ERR_INPUT, "%s needs a value", argv[optind - 1]);
-            proxy_usage(stderr, role);
-            goto out;
-        default:
-        unknown: {
-            /* The option's name (argv[optind - 1] is its value when it takes one). */
-            const char *name = argv[optind - 1];
-            for (size_t k = 0; opts[k].name != NULL; k++) {
-                if (opts[k].val == c) {
-                    name = opts[k].name;
-                    break;
-                }
-            }
-            err_set(err, DUET_ERR_INPUT, "%s%s is not an option of duet %s",
-                    name != argv[optind - 1] ? "--" : "", name,
-                    role == ROLE_SERVER ? "proxy" : "tunnel");
-        }
-            proxy_usage(stderr, role);
-            goto out;
-        }
-        if (lflag)
-            any_listener_flag = true;
-        else if (c >= F_LISTEN && c < F_LISTEN + 64)
-            given |= 1ULL << (c - F_LISTEN);
-    }
-    if (optind != argc) {
-        err_set(err, DUET_ERR_INPUT, "unexpected argument \"%s\"", argv[optind]);
-        proxy_usage(stderr, role);
-        goto out;
-    }
-    if (config != NULL) {
-        struct proxy_cfg file;
-        if (any_listener_flag) {
-            err_set(err, DUET_ERR_INPUT,
-                    "--config describes the listeners; listener flags cannot be combined with it");
-            goto out;
-        }
-        if (proxy_cfg_from_file(config, role, &file, err) != 0)
-            goto out;
-        /* Flags given with --config (admin, log, workers, limits) override the file. */
-        for (int k = 0; k < 64; k++) {
-            if (!(given & (1ULL << k)))
-                continue;
-            switch (k + F_LISTEN) {
-            case F_WORKERS:
-                file.workers = out->workers;
-                break;
-            case F_HS_TIMEOUT:
-                file.handshake_timeout_ms = out->handshake_timeout_ms;
-                break;
-            case F_IDLE_TIMEOUT:
-                file.idle_timeout_ms = out->idle_timeout_ms;
-                break;
-            case F_HEAD_TIMEOUT:
-                file.head_timeout_ms = out->head_timeout_ms;
-                break;
-            case F_MAX_CONNS:
-                file.max_conns = out->max_conns;
-                break;
-            case F_MAX_HEADER:
-                file.max_header_bytes = out->max_header_bytes;
-                break;
-            case F_FAIL_BURST:
-                file.fail_burst = out->fail_burst;
-                break;
-            case F_FAIL_RATE:
-                file.fail_per_second = out->fail_per_second;
-                break;
-            case F_UP_KEEPALIVE:
-                file.upstream_keepalive = out->upstream_keepalive;
-                break;
-            case F_CONNECT_TIMEOUT:
-                file.connect_timeout_ms = out->connect_timeout_ms;
-                break;
-            case F_DRAIN_TIMEOUT:
-                file.drain_timeout_ms = out->drain_timeout_ms;
-                break;
-            case F_THROTTLE_EXEMPT:
-                /* The flags' list replaces the file's. */
-                free(file.throttle_exempt);
-                file.throttle_exempt = out->throttle_exempt;
-                file.nthrottle_exempt = out->nthrottle_exempt;
-                out->throttle_exempt = NULL;
-                out->nthrottle_exempt = 0;
-                break;
-            case F_INSECURE_KEY:
-                file.insecure_key_mode = true;
-                break;
-            default:
-                break;
-            }
-        }
-        if (out->has_admin) {
-            net_addr_clear(&file.admin);
-            file.admin = out->admin;
-            file.has_admin = true;
-            memset(&out->admin, 0, sizeof(out->admin));
-        }
-        if (out->log_file != NULL) {
-            free(file.log_file);
-            file.log_file = out->log_file;
-            out->log_file = NULL;
-        }
-        if (out->log_level != NULL) {
-            free(file.log_level);
-            file.log_level = out->log_level;
-            out->log_level = NULL;
-        }
-        proxy_cfg_clear(out);
-        *out = file;
-        rc = 0;
-        goto out;
-    }
-    for (size_t i = 0; i < nallows; i++) {
-        char name[300];
-        const char *pat = allows[i];
-        snprintf(name, sizeof(name), "--allow %s", pat);
-        if (policy_add_rule(&l->policy, name, true, &pat, 1, NULL, 0, NULL, NULL, err) != 0)
-            goto out;
-    }
-    if (l->verify_optional && l->policy.nrules == 0) {
-        /*
-         * Optional verification forwards identities; with no rule every client is
-         * allowed, with a certificate or without (migration).
-         */
-        static const char *const everyone[] = {"any", "anonymous"};
-        if (policy_add_rule(&l->policy, "verify-optional", true, everyone, 2, NULL, 0, NULL, NULL,
-                            err) != 0)
-            goto out;
-    }
-    if (role == ROLE_TUNNEL && l->nverify_uris > 0) {
-        if (policy_add_rule(&l->policy, "--verify-uri", true, (const char *const *)l->verify_uris,
-                            l->nverify_uris, NULL, 0, NULL, NULL, err) != 0)
-            goto out;
-    }
-    if (check_exposure(out, l, false, err) != 0 || validate_listener(out, l, err) != 0)
-        goto out;
-    rc = 0;
-out:
-    free(allows);
-    if (rc != 0 && err->kind != DUET_ERR_NONE) {
-        /* keep the message; the caller prints it */
-    }
-    return rc;
-}
-
-/* --- YAML ------------------------------------------------------------------ */
-
-struct lctx {
-    struct proxy_cfg *cfg;
-    struct listener_cfg *l;
-};
-
-#define LSTR(fn, field)                                                                            \
-    static int fn(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err)   \
-    {                                                                                              \
-        return ycfg_string(y, v, p, &((struct lctx *)t)->l->field, err);                          \
-    }
-LSTR(l_name, name)
-LSTR(l_cert, cert)
-LSTR(l_key, key)
-LSTR(l_cacert, cacert)
-LSTR(l_server_name, server_name)
-#undef LSTR
-
-static int
-l_listen(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err)
-{
-    struct lctx *c = t;
-    const char *s = ycfg_scalar(v);
-    struct duet_err e;
-
-    if (s == NULL || net_addr_parse(s, c->cfg->role == ROLE_TUNNEL, &c->l->listen, &e) != 0)
-        return ycfg_error(y, v, p, err, "%s", s == NULL ? "expected an address" : e.msg);
-    return 0;
-}
-
-static int
-l_targets(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err)
-{
-    struct lctx *c = t;
-    char **items = NULL;
-    size_t n = 0;
-    struct duet_err e;
-
-    if (ycfg_scalar(v) != NULL) {
-        if (add_target(c->l, ycfg_scalar(v), c->cfg->role == ROLE_TUNNEL, &e) != 0)
-            return ycfg_error(y, v, p, err, "%s", e.msg);
-        return 0;
-    }
-    if (ycfg_strings(y, v, p, &items, &n, err) != 0)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        if (add_target(c->l, items[i], c->cfg->role == ROLE_TUNNEL, &e) != 0) {
-            strv_free(items, n);
-            return ycfg_error(y, v, p, err, "%s", e.msg);
-        }
-    }
-    strv_free(items, n);
-    return 0;
-}
-
-static int
-l_crl(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err)
-{
-    struct lctx *c = t;
-
-    if (ycfg_scalar(v) != NULL)
-        return strv_push(&c->l->crls, &c->l->ncrls, ycfg_scalar(v), err);
-    strv_free(c->l->crls, c->l->ncrls);
-    c->l->crls = NULL;
-    c->l->ncrls = 0;
-    return ycfg_strings(y, v, p, &c->l->crls, &c->l->ncrls, err);
-}
-
-static int
-l_mode(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err)
-{
-    struct lctx *c = t;
-    const char *s = ycfg_scalar(v);
-
-    if (s != NULL && strcmp(s, "http") == 0)
-        c->l->mode = MODE_HTTP;
-    else if (s != NULL && strcmp(s, "tcp") == 0)
-        c->l->mode = MODE_TCP;
-    else
-        return ycfg_error(y, v, p, err, "\"%s\" is not a mode; expected http or tcp", s ? s : "");
-    return 0;
-}
-
-static int
-l_crl_scope(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err)
-{
-    struct lctx *c = t;
-    const char *s = ycfg_scalar(v);
-
-    if (s != NULL && strcmp(s, "chain") == 0)
-        c->l->crl_scope = DUET_CRL_CHAIN;
-    else if (s != NULL && strcmp(s, "leaf") == 0)
-        c->l->crl_scope = DUET_CRL_LEAF;
-    else
-        return ycfg_error(y, v, p, err, "\"%s\": expected chain or leaf", s ? s : "");
-    return 0;
-}
-
-static int
-l_crl_expired(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err)
-{
-    struct lctx *c = t;
-    const char *s = ycfg_scalar(v);
-
-    if (s != NULL && strcmp(s, "reject") == 0)
-        c->l->crl_expired_warn = false;
-    else if (s != NULL && strcmp(s, "warn") == 0)
-        c->l->crl_expired_warn = true;
-    else
-        return ycfg_error(y, v, p, err, "\"%s\": expected reject or warn", s ? s : "");
-    return 0;
-}
-
-static int
-l_verify(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err)
-{
-    struct lctx *c = t;
-    const char *s = ycfg_scalar(v);
-
-    if (s != NULL && strcmp(s, "required") == 0)
-        c->l->verify_optional = false;
-    else if (s != NULL && strcmp(s, "optional") == 0)
-        c->l->verify_optional = true;
-    else
-        return ycfg_error(y, v, p, err, "\"%s\": expected required or optional", s ? s : "");
-    return 0;
-}
-
-static int
-l_tls12(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err)
-{
-    return ycfg_bool(y, v, p, &((struct lctx *)t)->l->tls12, err);
-}
-
-static int
-l_tickets(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err)
-{
-    bool on = true;
-
-    if (ycfg_bool(y, v, p, &on, err) != 0)
-        return -1;
-    ((struct lctx *)t)->l->no_tickets = !on;
-    return 0;
-}
-
-static int
-l_ticket_keys(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err)
-{
-    return ycfg_string(y, v, p, &((struct lctx *)t)->l->ticket_keys, err);
-}
-
-static int
-l_ppv2(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err)
-{
-    return ycfg_bool(y, v, p, &((struct lctx *)t)->l->proxy_protocol, err);
-}
-
-static int
-l_unsafe(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err)
-{
-    return ycfg_bool(y, v, p, &((struct lctx *)t)->l->unsafe_target, err);
-}
-
-static int
-l_reuse_port(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err)
-{
-    return ycfg_bool(y, v, p, &((struct lctx *)t)->l->reuse_port, err);
-}
-
-static int
-l_unsafe_listen(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err)
-{
-    struct lctx *c = t;
-
-    if (c->cfg->role != ROLE_TUNNEL)
-        return ycfg_error(y, v, p, err, "unsafe_listen is a setting of duet tunnel only");
-    return ycfg_bool(y, v, p, &c->l->unsafe_listen, err);
-}
-
-static int
-l_alpn(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err)
-{
-    struct lctx *c = t;
-    char **items = NULL;
-    size_t n = 0, len = 1;
-
-    if (ycfg_strings(y, v, p, &items, &n, err) != 0)
-        return -1;
-    for (size_t i = 0; i < n; i++)
-        len += strlen(items[i]) + 1;
-    free(c->l->alpn);
-    c->l->alpn = calloc(1, len);
-    for (size_t i = 0; c->l->alpn != NULL && i < n; i++) {
-        if (i)
-            strcat(c->l->alpn, ",");
-        strcat(c->l->alpn, items[i]);
-    }
-    strv_free(items, n);
-    return c->l->alpn != NULL ? 0 : err_nomem(err);
-}
-
-static int
-l_fwd(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err)
-{
-    struct duet_err e;
-
-    if (((struct lctx *)t)->cfg->role != ROLE_SERVER)
-        return ycfg_error(y, v, p, err, "forwarded_headers is a setting of duet proxy only");
-    if (ycfg_scalar(v) == NULL ||
-        http_fwd_mode_parse(ycfg_scalar(v), &((struct lctx *)t)->l->forwarded, &e) != 0)
-        return ycfg_error(y, v, p, err, "expected set or append");
-    return 0;
-}
-
-static int
-l_xfcc(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err)
-{
-    struct duet_err e;
-
-    if (xfcc_mode_parse(ycfg_scalar(v), &((struct lctx *)t)->l->xfcc, &e) != 0)
-        return ycfg_error(y, v, p, err, "%s", e.msg);
-    return 0;
-}
-
-static int
-up_str(struct ycfg *y, yaml_node_t *v, const char *p, char **dst, struct duet_err *err)
-{
-    return ycfg_string(y, v, p, dst, err);
-}
-
-static int
-u_cert(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err)
-{
-    return up_str(y, v, p, &((struct lctx *)t)->l->up_cert, err);
-}
-
-static int
-u_key(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err)
-{
-    return up_str(y, v, p, &((struct lctx *)t)->l->up_key, err);
-}
-
-static int
-u_cacert(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err)
-{
-    return up_str(y, v, p, &((struct lctx *)t)->l->up_cacert, err);
-}
-
-static int
-u_name(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err)
-{
-    return up_str(y, v, p, &((struct lctx *)t)->l->up_name, err);
-}
-
-static const struct ycfg_key upstream_keys[] = {
-    {"cert", u_cert, false},
-    {"key", u_key, false},
-    {"cacert", u_cacert, true},
-    {"server_name", u_name, false},
-    {NULL, NULL, false},
-};
-
-static int
-l_upstream_tls(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err)
-{
-    return ycfg_map(y, v, p, upstream_keys, t, err);
-}
+/* --- YAML rules ------------------------------------------------------------- */
 
 /* One rule: {name, allow|deny: [patterns], methods, host, path_prefix}. */
 struct rule_tmp {
@@ -1202,10 +299,14 @@ static const struct ycfg_key rule_keys[] = {
     {NULL, NULL, false},
 };
 
+/*
+ * The YAML `rules` of a listener: an ordered list of {name, allow|deny,
+ * methods, host, path_prefix}; each pattern is checked here, with its path.
+ */
 static int
-l_rules(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err)
+yaml_rules(struct ycfg *y, yaml_node_t *v, const char *p, struct listener_cfg *l,
+           struct duet_err *err)
 {
-    struct lctx *c = t;
     int idx = 0;
 
     if (v == NULL || v->type != YAML_SEQUENCE_NODE)
@@ -1225,7 +326,7 @@ l_rules(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err 
             rc = ycfg_error(y, rn, path, err, "a rule has either allow or deny, with patterns");
         if (rc == 0) {
             snprintf(defname, sizeof(defname), "rule %d", idx + 1);
-            rc = policy_add_rule(&c->l->policy, r.name != NULL ? r.name : defname, r.nallow > 0,
+            rc = policy_add_rule(&l->policy, r.name != NULL ? r.name : defname, r.nallow > 0,
                                  (const char *const *)(r.nallow > 0 ? r.allow : r.deny),
                                  r.nallow > 0 ? r.nallow : r.ndeny,
                                  (const char *const *)r.methods, r.nmethods, r.host,
@@ -1245,46 +346,1191 @@ l_rules(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err 
     return 0;
 }
 
-static int
-l_verify_uri(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err)
-{
-    struct lctx *c = t;
-    return pattern_list(y, v, p, &c->l->verify_uris, &c->l->nverify_uris, err);
-}
 
-static const struct ycfg_key listener_keys[] = {
-    {"name", l_name, false},
-    {"listen", l_listen, true},
-    {"mode", l_mode, false},
-    {"cert", l_cert, false},
-    {"key", l_key, false},
-    {"cacert", l_cacert, true},
-    {"crl", l_crl, false},
-    {"crl_scope", l_crl_scope, false},
-    {"crl_expired", l_crl_expired, false},
-    {"verify", l_verify, false},
-    {"tls12", l_tls12, false},
-    {"session_tickets", l_tickets, false},
-    {"ticket_keys", l_ticket_keys, false},
-    {"alpn", l_alpn, false},
-    {"client_cert_header", l_xfcc, false},
-    {"forwarded_headers", l_fwd, false},
-    {"proxy_protocol", l_ppv2, false},
-    {"unsafe_target", l_unsafe, false},
-    {"target", l_targets, true},
-    {"upstream_tls", l_upstream_tls, false},
-    {"rules", l_rules, false},
-    {"server_name", l_server_name, false},
-    {"verify_uri", l_verify_uri, false},
-    {"reuse_port", l_reuse_port, false},
-    {"unsafe_listen", l_unsafe_listen, false},
-    {NULL, NULL, false},
+/* --- the settings table ---------------------------------------------------- */
+
+/* Where a setting's YAML key lives. */
+enum cfg_at {
+    AT_TOP,      /* the top level of the file */
+    AT_LIMITS,   /* limits: */
+    AT_LISTENER, /* listeners[N]: */
+    AT_UPSTREAM, /* listeners[N].upstream_tls: */
 };
 
+/* The commands that take a setting (config.h). */
+#define CMD_PROXY PROXY_SETTING_PROXY
+#define CMD_TUNNEL PROXY_SETTING_TUNNEL
+#define CMD_BOTH (CMD_PROXY | CMD_TUNNEL)
+#define CMD_QUIET PROXY_SETTING_QUIET
+
+/* The kinds of value; one parser each, for flags and YAML alike. */
+enum cfg_kind {
+    KIND_STRING,   /* any text */
+    KIND_PATH,     /* a file name */
+    KIND_ADDR,     /* ADDR:PORT or unix:PATH; which forms are allowed is the setter's */
+    KIND_BOOL,     /* a flag without value; true or false (yes/no, on/off) in YAML */
+    KIND_INT,      /* a whole number from min to max */
+    KIND_NUMBER,   /* a positive number, fractions allowed */
+    KIND_DURATION, /* 500ms, 10s, 5m, 1h: milliseconds, more than 0 and less than a day */
+    KIND_ENUM,     /* one of names[] */
+    KIND_CSV,      /* a comma-separated list as a flag; a list (or that text) in YAML */
+    KIND_PATTERN,  /* an identity pattern (docs/proxy.md#patterns) */
+    KIND_CIDR,     /* an IPv4 or IPv6 network, or one address */
+    KIND_RULES,    /* YAML only: the ordered rules */
+};
+
+/* Options of a row. */
+#define OPT_REPEAT 0x1u /* a flag given several times adds; in YAML, one value or a list */
+#define OPT_NEGATE 0x2u /* the flag means false (--no-session-tickets vs session_tickets) */
+#define OPT_YREQ 0x4u   /* the YAML key is required in its mapping */
+#define OPT_META 0x8u   /* says what to do, not how to run (--config, --check, --help) */
+
+/* How help groups the settings. */
+enum cfg_group { G_LISTEN, G_TLS, G_ACCESS, G_UPSTREAM, G_LIMITS, G_RUN, G_COUNT };
+
+/* One parsed value, by kind. */
+union cfg_val {
+    const char *s; /* STRING, PATH, ADDR, CSV, PATTERN, CIDR: the text, valid during the call */
+    bool b;        /* BOOL */
+    long n;        /* INT */
+    double d;      /* NUMBER */
+    int ms;        /* DURATION */
+    int e;         /* ENUM: the index in names[] */
+};
+
+/* What a setter writes into, and what --config/--check/--help ask for. */
+struct cfg_ctx {
+    struct proxy_cfg *cfg;
+    struct listener_cfg *l; /* the listener being described; NULL at the top level */
+    enum proxy_role role;
+    const char *config; /* --config */
+    bool check;         /* --check */
+    bool help;          /* --help */
+};
+
+struct cfg_row {
+    struct proxy_setting pub; /* flag, key, arg, help, default as shown; see config.h */
+    enum cfg_at at;
+    enum cfg_kind kind;
+    unsigned opt;
+    long min, max;            /* KIND_INT */
+    const char *expect;       /* KIND_INT: what the message says is expected, after "expected" */
+    const char *const *names; /* KIND_ENUM, NULL-terminated; also what help lists */
+    const char *dflt;         /* a value applied before the flags or the file, or NULL */
+    const char *targ, *thelp; /* the tunnel's placeholder and help line, when they differ */
+    enum cfg_group group;
+    /* Store a parsed value; errors are the message's body, without the flag or key. */
+    int (*set)(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err);
+    void (*reset)(struct proxy_cfg *c); /* OPT_REPEAT at the top: empty the list */
+};
+
+
+/* The setters: one per setting, storing what the kind's parser produced. */
+#define SET_LSTR(fn, field)                                                                        \
+    static int fn(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)                 \
+    {                                                                                              \
+        return set_str(&x->l->field, v->s, err);                                                   \
+    }
+#define SET_LBOOL(fn, field)                                                                       \
+    static int fn(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)                 \
+    {                                                                                              \
+        (void)err;                                                                                 \
+        x->l->field = v->b;                                                                        \
+        return 0;                                                                                  \
+    }
+#define SET_GMS(fn, field)                                                                         \
+    static int fn(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)                 \
+    {                                                                                              \
+        (void)err;                                                                                 \
+        x->cfg->field = v->ms;                                                                     \
+        return 0;                                                                                  \
+    }
+
+SET_LSTR(s_name, name)
+SET_LSTR(s_cert, cert)
+SET_LSTR(s_key, key)
+SET_LSTR(s_cacert, cacert)
+SET_LSTR(s_ticket_keys, ticket_keys)
+SET_LSTR(s_alpn, alpn)
+SET_LSTR(s_up_cert, up_cert)
+SET_LSTR(s_up_key, up_key)
+SET_LSTR(s_up_cacert, up_cacert)
+SET_LSTR(s_up_name, up_name)
+SET_LSTR(s_server_name, server_name)
+SET_LBOOL(s_tls12, tls12)
+SET_LBOOL(s_ppv2, proxy_protocol)
+SET_LBOOL(s_unsafe_target, unsafe_target)
+SET_LBOOL(s_reuse_port, reuse_port)
+SET_LBOOL(s_unsafe_listen, unsafe_listen)
+SET_GMS(s_hs_timeout, handshake_timeout_ms)
+SET_GMS(s_idle_timeout, idle_timeout_ms)
+SET_GMS(s_head_timeout, head_timeout_ms)
+SET_GMS(s_connect_timeout, connect_timeout_ms)
+SET_GMS(s_drain_timeout, drain_timeout_ms)
+#undef SET_LSTR
+#undef SET_LBOOL
+#undef SET_GMS
+
 static int
-c_listeners(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err)
+s_listen(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
 {
-    struct proxy_cfg *c = t;
+    net_addr_clear(&x->l->listen);
+    return net_addr_parse(v->s, x->role == ROLE_TUNNEL, &x->l->listen, err);
+}
+
+static int
+s_target(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
+{
+    return add_target(x->l, v->s, x->role == ROLE_TUNNEL, err);
+}
+
+static int
+s_mode(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
+{
+    (void)err;
+    x->l->mode = v->e == 0 ? MODE_HTTP : MODE_TCP;
+    return 0;
+}
+
+static int
+s_crl(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
+{
+    return strv_push(&x->l->crls, &x->l->ncrls, v->s, err);
+}
+
+static int
+s_crl_scope(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
+{
+    (void)err;
+    x->l->crl_scope = v->e == 0 ? DUET_CRL_CHAIN : DUET_CRL_LEAF;
+    return 0;
+}
+
+static int
+s_crl_expired(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
+{
+    (void)err;
+    x->l->crl_expired_warn = v->e == 1;
+    return 0;
+}
+
+static int
+s_verify(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
+{
+    (void)err;
+    x->l->verify_optional = v->e == 1;
+    return 0;
+}
+
+static int
+s_tickets(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
+{
+    (void)err;
+    x->l->no_tickets = !v->b;
+    return 0;
+}
+
+static const char *const xfcc_names[] = {"sanitize", "forward_only", "append_forward",
+                                         "sanitize_set", NULL};
+
+static int
+s_xfcc(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
+{
+    return xfcc_mode_parse(xfcc_names[v->e], &x->l->xfcc, err);
+}
+
+static const char *const fwd_names[] = {"set", "append", NULL};
+
+static int
+s_forwarded(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
+{
+    return http_fwd_mode_parse(fwd_names[v->e], &x->l->forwarded, err);
+}
+
+/* --allow PATTERN: one rule, named after the flag, in the order given. */
+static int
+s_allow(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
+{
+    char name[300];
+    const char *pat = v->s;
+
+    snprintf(name, sizeof(name), "--allow %s", pat);
+    return policy_add_rule(&x->l->policy, name, true, &pat, 1, NULL, 0, NULL, NULL, err);
+}
+
+static int
+s_verify_uri(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
+{
+    return strv_push(&x->l->verify_uris, &x->l->nverify_uris, v->s, err);
+}
+
+static int
+s_upstream_keepalive(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
+{
+    (void)err;
+    x->cfg->upstream_keepalive = (int)v->n;
+    return 0;
+}
+
+static int
+s_max_conns(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
+{
+    (void)err;
+    x->cfg->max_conns = v->n;
+    return 0;
+}
+
+static int
+s_max_header(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
+{
+    (void)err;
+    x->cfg->max_header_bytes = (size_t)v->n;
+    return 0;
+}
+
+static int
+s_fail_burst(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
+{
+    (void)err;
+    x->cfg->fail_burst = v->d;
+    return 0;
+}
+
+static int
+s_fail_rate(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
+{
+    (void)err;
+    x->cfg->fail_per_second = v->d;
+    return 0;
+}
+
+static int
+s_throttle_exempt(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
+{
+    struct proxy_cfg *c = x->cfg;
+    struct throttle_cidr cidr;
+    struct throttle_cidr *nv;
+
+    if (throttle_cidr_parse(v->s, &cidr, err) != 0)
+        return -1;
+    nv = realloc(c->throttle_exempt, (c->nthrottle_exempt + 1) * sizeof(*nv));
+    if (nv == NULL)
+        return err_nomem(err);
+    c->throttle_exempt = nv;
+    nv[c->nthrottle_exempt++] = cidr;
+    return 0;
+}
+
+static void
+r_throttle_exempt(struct proxy_cfg *c)
+{
+    free(c->throttle_exempt);
+    c->throttle_exempt = NULL;
+    c->nthrottle_exempt = 0;
+}
+
+static int
+s_admin(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
+{
+    net_addr_clear(&x->cfg->admin);
+    x->cfg->has_admin = false;
+    if (net_addr_parse(v->s, false, &x->cfg->admin, err) != 0)
+        return -1;
+    x->cfg->has_admin = true;
+    return 0;
+}
+
+static int
+s_log(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
+{
+    return set_str(&x->cfg->log_file, v->s, err);
+}
+
+/* The level names are util/log.c's; its check says "\"loud\": expected debug, ...". */
+static int
+s_log_level(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
+{
+    if (log_level_check(v->s, err) != 0)
+        return -1;
+    return set_str(&x->cfg->log_level, v->s, err);
+}
+
+static int
+s_workers(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
+{
+    (void)err;
+    x->cfg->workers = (int)v->n;
+    return 0;
+}
+
+static int
+s_insecure_key(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
+{
+    (void)err;
+    x->cfg->insecure_key_mode = v->b;
+    return 0;
+}
+
+static int
+s_config(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
+{
+    (void)err;
+    x->config = v->s;
+    return 0;
+}
+
+static int
+s_check(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
+{
+    (void)err;
+    x->check = v->b;
+    return 0;
+}
+
+static int
+s_help(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
+{
+    (void)err;
+    x->help = v->b;
+    return 0;
+}
+
+static const char *const mode_names[] = {"http", "tcp", NULL};
+static const char *const scope_names[] = {"chain", "leaf", NULL};
+static const char *const expired_names[] = {"reject", "warn", NULL};
+static const char *const verify_names[] = {"required", "optional", NULL};
+
+#define P(flag_, key_, cmds_, arg_, shown_, help_)                                                 \
+    .pub = {.flag = flag_, .key = key_, .commands = cmds_, .arg = arg_, .shown = shown_,           \
+            .help = help_}
+
+/*
+ * Every setting of duet proxy and duet tunnel, in the order help lists them.
+ *
+ * A row with a default (`dflt`) has it applied, through its own parser, before
+ * the flags or the file are read; `shown` is what help and the docs say.
+ *
+ * Settings in only one of the two forms, and why:
+ * - --allow (flags) and rules (YAML): each --allow is one allow rule, named
+ *   "--allow PATTERN", the one-line form of `rules`.  Ordered rules with deny,
+ *   methods, hosts and paths have no readable form as flags, and a second way
+ *   to write allow rules in a file would compete with `rules` over the order.
+ * - --config, --check, --help: they say what to do, not how to run.
+ *
+ * Settings marked CMD_QUIET are the proxy's but duet tunnel accepts them
+ * (flags and YAML) without effect: it did before this table existed, so a
+ * tunnel command line or file carrying them keeps working.  The tunnel's help
+ * does not list them.  The http-only settings (forwarded headers, the request
+ * header timeout) and the throttle's exempt list are refused by the tunnel by
+ * name, as before; in tcp mode they are accepted and unused, as before.
+ *
+ * The failed-handshake limiter counts per client address, and one address can
+ * be a NAT gateway or a load balancer for many clients: the defaults admit 100
+ * failures at once and 10 a second after that (see docs/proxy.md).
+ */
+static const struct cfg_row rows[] = {
+    /* Where to listen and where to go. */
+    {P("listen", "listen", CMD_BOTH, "ADDR:PORT", NULL, "where clients connect (numeric address)"),
+     .at = AT_LISTENER, .kind = KIND_ADDR, .opt = OPT_YREQ, .group = G_LISTEN, .set = s_listen,
+     .targ = "127.0.0.1:PORT|unix:PATH", .thelp = "the local plaintext side"},
+    {P("target", "target", CMD_BOTH, "ADDR:PORT|unix:PATH", NULL,
+       "the service; repeat for several (round robin)"),
+     .at = AT_LISTENER, .kind = KIND_ADDR, .opt = OPT_REPEAT | OPT_YREQ, .group = G_LISTEN,
+     .set = s_target, .targ = "HOST:PORT",
+     .thelp = "the mTLS server (a name is resolved at start); repeat for several"},
+    {P("name", "name", CMD_BOTH, "NAME", "the command's name; listener-N in YAML",
+       "the listener's name in logs and metrics"),
+     .at = AT_LISTENER, .kind = KIND_STRING, .group = G_LISTEN, .set = s_name},
+    {P("mode", "mode", CMD_PROXY, "http|tcp", "http",
+       "HTTP/1.1 (identity header, per-request policy) or raw TCP"),
+     .at = AT_LISTENER, .kind = KIND_ENUM, .names = mode_names, .dflt = "http",
+     .group = G_LISTEN, .set = s_mode},
+    {P("unsafe-target", "unsafe_target", CMD_PROXY | CMD_QUIET, NULL, "off",
+       "allow a plaintext target that is not on loopback or a unix socket"),
+     .at = AT_LISTENER, .kind = KIND_BOOL, .group = G_LISTEN, .set = s_unsafe_target},
+    {P("unsafe-listen", "unsafe_listen", CMD_TUNNEL, NULL, "off",
+       "allow a listen address that is not on loopback or a unix socket"),
+     .at = AT_LISTENER, .kind = KIND_BOOL, .group = G_LISTEN, .set = s_unsafe_listen},
+    {P("reuse-port", "reuse_port", CMD_BOTH, NULL, "off",
+       "share the listening port with another process on purpose"),
+     .at = AT_LISTENER, .kind = KIND_BOOL, .group = G_LISTEN, .set = s_reuse_port},
+
+    /* TLS. */
+    {P("cert", "cert", CMD_BOTH, "CHAIN.pem", NULL, "the certificate presented, leaf first"),
+     .at = AT_LISTENER, .kind = KIND_PATH, .group = G_TLS, .set = s_cert},
+    {P("key", "key", CMD_BOTH, "KEY.pem", NULL,
+       "its private key (refused if readable by group or others)"),
+     .at = AT_LISTENER, .kind = KIND_PATH, .group = G_TLS, .set = s_key},
+    {P("cacert", "cacert", CMD_BOTH, "ROOTS.pem", NULL, "the CAs trusted for the peer's chain"),
+     .at = AT_LISTENER, .kind = KIND_PATH, .opt = OPT_YREQ, .group = G_TLS, .set = s_cacert},
+    {P("crl", "crl", CMD_BOTH, "CRL.pem", "none",
+       "CRLs to check the peer's chain against; repeatable"),
+     .at = AT_LISTENER, .kind = KIND_PATH, .opt = OPT_REPEAT, .group = G_TLS, .set = s_crl},
+    {P("crl-scope", "crl_scope", CMD_BOTH, "chain|leaf", "chain",
+       "with CRLs, check every certificate below the anchor, or the leaf only"),
+     .at = AT_LISTENER, .kind = KIND_ENUM, .names = scope_names, .dflt = "chain",
+     .group = G_TLS, .set = s_crl_scope},
+    {P("crl-expired", "crl_expired", CMD_BOTH, "reject|warn", "reject",
+       "a CRL past its nextUpdate: refuse the handshakes that need it, or log"),
+     .at = AT_LISTENER, .kind = KIND_ENUM, .names = expired_names, .dflt = "reject",
+     .group = G_TLS, .set = s_crl_expired},
+    {P("verify", "verify", CMD_PROXY | CMD_QUIET, "required|optional", "required",
+       "optional also admits clients without a certificate"),
+     .at = AT_LISTENER, .kind = KIND_ENUM, .names = verify_names, .dflt = "required",
+     .group = G_TLS, .set = s_verify},
+    {P("tls12", "tls12", CMD_BOTH, NULL, "off", "also allow TLS 1.2 (AEAD ECDHE suites only)"),
+     .at = AT_LISTENER, .kind = KIND_BOOL, .group = G_TLS, .set = s_tls12},
+    {P("alpn", "alpn", CMD_BOTH, "LIST", "none; http/1.1 in http mode",
+       "protocols to negotiate, comma-separated (a list in YAML)"),
+     .at = AT_LISTENER, .kind = KIND_CSV, .group = G_TLS, .set = s_alpn},
+    {P("no-session-tickets", "session_tickets", CMD_PROXY, NULL, "tickets on",
+       "no TLS session tickets: every connection a full handshake"),
+     .at = AT_LISTENER, .kind = KIND_BOOL, .opt = OPT_NEGATE, .dflt = "true", .group = G_TLS,
+     .set = s_tickets},
+    {P("ticket-keys", "ticket_keys", CMD_PROXY, "FILE", "off",
+       "ticket keys shared by several instances (mode 0600)"),
+     .at = AT_LISTENER, .kind = KIND_PATH, .group = G_TLS, .set = s_ticket_keys},
+
+    /* Who may connect (proxy), which server is accepted (tunnel). */
+    {P("allow", NULL, CMD_PROXY, "PATTERN", "none: every client denied",
+       "admit identities matching PATTERN; repeatable, first match wins"),
+     .at = AT_LISTENER, .kind = KIND_PATTERN, .opt = OPT_REPEAT, .group = G_ACCESS,
+     .set = s_allow},
+    {P(NULL, "rules", CMD_PROXY, NULL, "none: every client denied",
+       "ordered allow/deny rules with methods, host and path_prefix"),
+     .at = AT_LISTENER, .kind = KIND_RULES, .group = G_ACCESS},
+    {P("server-name", "server_name", CMD_TUNNEL, "NAME", NULL,
+       "sent as SNI and required in the server's certificate"),
+     .at = AT_LISTENER, .kind = KIND_STRING, .group = G_ACCESS, .set = s_server_name},
+    {P("verify-uri", "verify_uri", CMD_TUNNEL, "PATTERN", "none",
+       "the server's identity must also match; repeatable"),
+     .at = AT_LISTENER, .kind = KIND_PATTERN, .opt = OPT_REPEAT, .group = G_ACCESS,
+     .set = s_verify_uri},
+
+    /* What the service receives. */
+    {P("client-cert-header", "client_cert_header", CMD_PROXY | CMD_QUIET,
+       "sanitize|forward_only|append_forward|sanitize_set", "sanitize",
+       "http mode: what happens to a client's X-Forwarded-Client-Cert"),
+     .at = AT_LISTENER, .kind = KIND_ENUM, .names = xfcc_names, .dflt = "sanitize",
+     .group = G_UPSTREAM, .set = s_xfcc},
+    {P("forwarded-headers", "forwarded_headers", CMD_PROXY, "set|append", "set",
+       "http mode: replace the client's X-Forwarded-For/Forwarded, or append"),
+     .at = AT_LISTENER, .kind = KIND_ENUM, .names = fwd_names, .dflt = "set",
+     .group = G_UPSTREAM, .set = s_forwarded},
+    {P("proxy-protocol", "proxy_protocol", CMD_PROXY | CMD_QUIET, NULL, "off",
+       "tcp mode: send a PROXY protocol v2 header with SSL TLVs first"),
+     .at = AT_LISTENER, .kind = KIND_BOOL, .group = G_UPSTREAM, .set = s_ppv2},
+    {P("upstream-cert", "cert", CMD_PROXY | CMD_QUIET, "FILE", "off",
+       "mTLS to the target: duet's client certificate"),
+     .at = AT_UPSTREAM, .kind = KIND_PATH, .group = G_UPSTREAM, .set = s_up_cert},
+    {P("upstream-key", "key", CMD_PROXY | CMD_QUIET, "FILE", NULL, "mTLS to the target: its key"),
+     .at = AT_UPSTREAM, .kind = KIND_PATH, .group = G_UPSTREAM, .set = s_up_key},
+    {P("upstream-cacert", "cacert", CMD_PROXY | CMD_QUIET, "FILE", NULL,
+       "mTLS to the target: the CAs trusted for the target's certificate"),
+     .at = AT_UPSTREAM, .kind = KIND_PATH, .opt = OPT_YREQ, .group = G_UPSTREAM,
+     .set = s_up_cacert},
+    {P("upstream-name", "server_name", CMD_PROXY | CMD_QUIET, "NAME", "the target's address",
+       "mTLS to the target: the name its certificate must carry"),
+     .at = AT_UPSTREAM, .kind = KIND_STRING, .group = G_UPSTREAM, .set = s_up_name},
+    {P("upstream-keepalive", "upstream_keepalive", CMD_PROXY | CMD_QUIET, "N", "32",
+       "http mode: idle upstream connections kept per worker and target"),
+     .at = AT_LIMITS, .kind = KIND_INT, .min = 0, .max = 1024,
+     .expect = "0 (off) to 1024 idle connections", .dflt = "32", .group = G_UPSTREAM,
+     .set = s_upstream_keepalive},
+
+    /* Limits and timeouts. */
+    {P("handshake-timeout", "handshake_timeout", CMD_BOTH, "DURATION", "10s",
+       "close a connection whose TLS handshake has not finished"),
+     .at = AT_LIMITS, .kind = KIND_DURATION, .dflt = "10s", .group = G_LIMITS,
+     .set = s_hs_timeout},
+    {P("idle-timeout", "idle_timeout", CMD_BOTH, "DURATION", "5m",
+       "close a connection on which no byte moved this long"),
+     .at = AT_LIMITS, .kind = KIND_DURATION, .dflt = "5m", .group = G_LIMITS,
+     .set = s_idle_timeout},
+    {P("request-header-timeout", "request_header_timeout", CMD_PROXY, "DURATION", "10s",
+       "http mode: a request head must be complete this long after its first byte"),
+     .at = AT_LIMITS, .kind = KIND_DURATION, .dflt = "10s", .group = G_LIMITS,
+     .set = s_head_timeout},
+    {P("connect-timeout", "connect_timeout", CMD_BOTH, "DURATION", "5s",
+       "give up connecting to an upstream (TLS included) after this long"),
+     .at = AT_LIMITS, .kind = KIND_DURATION, .dflt = "5s", .group = G_LIMITS,
+     .set = s_connect_timeout},
+    {P("drain-timeout", "drain_timeout", CMD_BOTH, "DURATION", "30s",
+       "on SIGTERM, how long open connections may finish"),
+     .at = AT_LIMITS, .kind = KIND_DURATION, .dflt = "30s", .group = G_LIMITS,
+     .set = s_drain_timeout},
+    {P("max-conns", "max_connections", CMD_BOTH, "N", "10000",
+       "refuse connections beyond this many open"),
+     .at = AT_LIMITS, .kind = KIND_INT, .min = 1, .max = 100000000,
+     .expect = "a positive number", .dflt = "10000", .group = G_LIMITS, .set = s_max_conns},
+    {P("max-header-size", "max_header_bytes", CMD_PROXY | CMD_QUIET, "BYTES", "16384",
+       "http mode: larger request heads get 431"),
+     .at = AT_LIMITS, .kind = KIND_INT, .min = 1, .max = 100000000,
+     .expect = "a positive number", .dflt = "16384", .group = G_LIMITS, .set = s_max_header},
+    {P("failed-handshake-burst", "failed_handshake_burst", CMD_PROXY | CMD_QUIET, "N", "100",
+       "failed handshakes one client address may make at once"),
+     .at = AT_LIMITS, .kind = KIND_NUMBER, .dflt = "100", .group = G_LIMITS,
+     .set = s_fail_burst},
+    {P("failed-handshake-rate", "failed_handshakes_per_second", CMD_PROXY | CMD_QUIET, "R", "10",
+       "then this many a second"),
+     .at = AT_LIMITS, .kind = KIND_NUMBER, .dflt = "10", .group = G_LIMITS, .set = s_fail_rate},
+    {P("throttle-exempt", "throttle_exempt", CMD_PROXY, "CIDR", "none",
+       "never throttle clients from this network; repeatable"),
+     .at = AT_LIMITS, .kind = KIND_CIDR, .opt = OPT_REPEAT, .group = G_LIMITS,
+     .set = s_throttle_exempt, .reset = r_throttle_exempt},
+
+    /* Running. */
+    {P("admin", "admin", CMD_BOTH, "ADDR:PORT", "off", "/metrics, /healthz and /readyz here"),
+     .at = AT_TOP, .kind = KIND_ADDR, .group = G_RUN, .set = s_admin},
+    {P("log", "log", CMD_BOTH, "FILE", "stderr", "JSON lines here (SIGUSR1 reopens it)"),
+     .at = AT_TOP, .kind = KIND_PATH, .group = G_RUN, .set = s_log},
+    {P("log-level", "log_level", CMD_BOTH, "debug|info|warn|error", "info",
+       "the least severe lines written"),
+     .at = AT_TOP, .kind = KIND_STRING, .group = G_RUN, .set = s_log_level},
+    {P("workers", "workers", CMD_BOTH, "N", "one per core",
+       "worker threads, each with its own listening socket"),
+     .at = AT_TOP, .kind = KIND_INT, .min = 1, .max = 256, .expect = "1 to 256", .group = G_RUN,
+     .set = s_workers},
+    {P("insecure-key-mode", "insecure_key_mode", CMD_BOTH, NULL, "off",
+       "accept key files readable by group or others"),
+     .at = AT_TOP, .kind = KIND_BOOL, .group = G_RUN, .set = s_insecure_key},
+    {P("config", NULL, CMD_BOTH, "FILE", NULL,
+       "read the listeners from YAML; flags of this group and of the limits override it"),
+     .at = AT_TOP, .kind = KIND_PATH, .opt = OPT_META, .group = G_RUN, .set = s_config},
+    {P("check", NULL, CMD_BOTH, NULL, NULL,
+       "load everything, print \"configuration OK\" or the first error, exit"),
+     .at = AT_TOP, .kind = KIND_BOOL, .opt = OPT_META, .group = G_RUN, .set = s_check},
+    {P("help", NULL, CMD_BOTH, NULL, NULL, "print this help"),
+     .at = AT_TOP, .kind = KIND_BOOL, .opt = OPT_META, .group = G_RUN, .set = s_help},
+};
+#undef P
+
+#define NROWS (sizeof(rows) / sizeof(rows[0]))
+/* getopt_long's value for row i is ROW_OPT + i. */
+#define ROW_OPT 1000
+
+/* Whether `role` takes the row (CMD_QUIET rows: accepted by the tunnel, without effect). */
+static bool
+row_taken(const struct cfg_row *r, enum proxy_role role)
+{
+    return (r->pub.commands & (role == ROLE_SERVER ? CMD_PROXY : (CMD_TUNNEL | CMD_QUIET))) != 0;
+}
+
+static const char *
+cmd_name(enum proxy_role role)
+{
+    return role == ROLE_SERVER ? "proxy" : "tunnel";
+}
+
+/* A row the command does not take is refused by name: "LOC is a setting of duet tunnel only". */
+static int
+row_refuse(const struct cfg_row *r, enum proxy_role role, const char *loc, struct duet_err *err)
+{
+    if (row_taken(r, role))
+        return 0;
+    return err_set(err, DUET_ERR_INPUT, "%s is a setting of duet %s only", loc,
+                   role == ROLE_SERVER ? "tunnel" : "proxy");
+}
+
+/*
+ * "250ms" besides ca_duration_parse's units; more than 0 and less than a day.
+ * Stores milliseconds.
+ */
+static bool
+duration_ms(const char *v, int *out)
+{
+    int64_t s = 0;
+    char *end = NULL;
+    long ms;
+    size_t n = strlen(v);
+
+    if (n > 2 && strcmp(v + n - 2, "ms") == 0) {
+        ms = strtol(v, &end, 10);
+        if (end == v + n - 2 && ms > 0 && ms < 86400000) {
+            *out = (int)ms;
+            return true;
+        }
+        return false;
+    }
+    if (ca_duration_parse(v, &s) && s > 0 && s < 86400) {
+        *out = (int)(s * 1000);
+        return true;
+    }
+    return false;
+}
+
+/* "a, b or c" from a NULL-terminated list. */
+static void
+names_text(const char *const *names, char *buf, size_t len)
+{
+    size_t off = 0, n = 0;
+
+    while (names[n] != NULL)
+        n++;
+    buf[0] = '\0';
+    for (size_t i = 0; i < n && off < len; i++)
+        off += (size_t)snprintf(buf + off, len - off, "%s%s",
+                                i == 0 ? "" : i + 1 == n ? " or " : ", ", names[i]);
+}
+
+/*
+ * Parse `text` as the row's kind.  The error is the message's body: the value
+ * in quotes and what was expected, or the lower parser's sentence (addresses,
+ * patterns, networks), which names the value itself.
+ */
+static int
+value_parse(const struct cfg_row *r, const char *text, union cfg_val *v, struct duet_err *err)
+{
+    char *end = NULL;
+    char names[200];
+
+    memset(v, 0, sizeof(*v));
+    switch (r->kind) {
+    case KIND_BOOL:
+        if (strcmp(text, "true") == 0 || strcmp(text, "yes") == 0 || strcmp(text, "on") == 0)
+            v->b = true;
+        else if (strcmp(text, "false") == 0 || strcmp(text, "no") == 0 ||
+                 strcmp(text, "off") == 0)
+            v->b = false;
+        else
+            return err_set(err, DUET_ERR_INPUT, "\"%s\": expected true or false", text);
+        return 0;
+    case KIND_INT:
+        v->n = strtol(text, &end, 10);
+        if (end == text || *end != '\0' || v->n < r->min || v->n > r->max)
+            return err_set(err, DUET_ERR_INPUT, "\"%s\": expected %s", text, r->expect);
+        return 0;
+    case KIND_NUMBER:
+        v->d = strtod(text, &end);
+        if (end == text || *end != '\0' || !(v->d > 0) || v->d > 1e15)
+            return err_set(err, DUET_ERR_INPUT, "\"%s\": expected a positive number", text);
+        return 0;
+    case KIND_DURATION:
+        if (!duration_ms(text, &v->ms))
+            return err_set(err, DUET_ERR_INPUT,
+                           "\"%s\": expected a duration such as 10s, 500ms or 5m", text);
+        return 0;
+    case KIND_ENUM:
+        for (int i = 0; r->names[i] != NULL; i++) {
+            if (strcmp(text, r->names[i]) == 0) {
+                v->e = i;
+                return 0;
+            }
+        }
+        names_text(r->names, names, sizeof(names));
+        return err_set(err, DUET_ERR_INPUT, "\"%s\": expected %s", text, names);
+    case KIND_PATTERN: {
+        struct policy_pattern pp;
+        if (policy_pattern_parse(text, &pp, err) != 0)
+            return -1;
+        policy_pattern_clear(&pp);
+        v->s = text;
+        return 0;
+    }
+    case KIND_STRING:
+    case KIND_PATH:
+    case KIND_ADDR:
+    case KIND_CSV:
+    case KIND_CIDR:
+    case KIND_RULES:
+        v->s = text;
+        return 0;
+    }
+    return err_set(err, DUET_ERR_INTERNAL, "unknown kind of setting");
+}
+
+/*
+ * Parse one value of a row and store it.  `loc` names where the value came
+ * from: "--drain-timeout", or "proxy.yaml:3:18: limits.drain_timeout".  Every
+ * error is "LOC needs a value" or "LOC: BODY", the same body for both.
+ */
+static int
+row_apply(const struct cfg_row *r, struct cfg_ctx *x, const char *loc, const char *text,
+          struct duet_err *err)
+{
+    union cfg_val v;
+    struct duet_err e;
+
+    err_clear(&e);
+    if (text == NULL || text[0] == '\0')
+        return err_set(err, DUET_ERR_INPUT, "%s needs a value", loc);
+    if (value_parse(r, text, &v, &e) != 0 || r->set(x, &v, &e) != 0)
+        return err_set(err, e.kind != DUET_ERR_NONE ? e.kind : DUET_ERR_INPUT, "%s: %s", loc,
+                       e.msg);
+    return 0;
+}
+
+/* Apply the defaults of the rows at `at` and `also`, whichever command takes them. */
+static int
+apply_defaults(struct cfg_ctx *x, enum cfg_at at, enum cfg_at also, struct duet_err *err)
+{
+    for (size_t i = 0; i < NROWS; i++) {
+        if (rows[i].dflt != NULL && (rows[i].at == at || rows[i].at == also) &&
+            row_apply(&rows[i], x, "default", rows[i].dflt, err) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int
+cfg_defaults(struct proxy_cfg *c, enum proxy_role role, struct duet_err *err)
+{
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    struct cfg_ctx x = {.cfg = c, .role = role};
+
+    memset(c, 0, sizeof(*c));
+    c->role = role;
+    c->workers = ncpu > 0 ? (int)ncpu : 1;
+    return apply_defaults(&x, AT_TOP, AT_LIMITS, err);
+}
+
+/* A new listener's defaults; `name` may be NULL (YAML names it after its keys are read). */
+static int
+listener_init(struct cfg_ctx *x, struct listener_cfg *l, const char *name, struct duet_err *err)
+{
+    x->l = l;
+    if (name != NULL && (l->name = strdup(name)) == NULL)
+        return err_nomem(err);
+    if (apply_defaults(x, AT_LISTENER, AT_UPSTREAM, err) != 0)
+        return -1;
+    if (x->role == ROLE_TUNNEL)
+        l->mode = MODE_TCP;
+    return 0;
+}
+
+/*
+ * What a listener's settings imply, for flags and YAML alike: the tunnel's
+ * --verify-uri patterns become one rule named "--verify-uri" (the name in logs
+ * and metrics, whichever way it was given); optional verification without
+ * rules lets everyone through (a migration); then the checks.  `yaml` chooses
+ * the names in the exposure messages.
+ */
+static int
+listener_finish(struct cfg_ctx *x, struct listener_cfg *l, bool yaml, struct duet_err *err)
+{
+    static const char *const everyone[] = {"any", "anonymous"};
+
+    if (x->role == ROLE_TUNNEL && l->nverify_uris > 0 &&
+        policy_add_rule(&l->policy, "--verify-uri", true, (const char *const *)l->verify_uris,
+                        l->nverify_uris, NULL, 0, NULL, NULL, err) != 0)
+        return -1;
+    if (x->role == ROLE_SERVER && l->verify_optional && l->policy.nrules == 0 &&
+        policy_add_rule(&l->policy, "verify-optional", true, everyone, 2, NULL, 0, NULL, NULL,
+                        err) != 0)
+        return -1;
+    if (check_exposure(x->cfg, l, yaml, err) != 0 || validate_listener(x->cfg, l, err) != 0)
+        return -1;
+    return 0;
+}
+
+/* --- help ------------------------------------------------------------------ */
+
+static const char *const group_titles[2][G_COUNT] = {
+    {"Listener and service", "TLS toward clients", "Who may connect", "What the service receives",
+     "Limits and timeouts", "Running"},
+    {"Listener and server", "TLS toward the server", "Which server is accepted",
+     "What the service receives", "Limits and timeouts", "Running"},
+};
+
+/* The YAML place of a row, e.g. "limits.drain_timeout" or "listeners[].cert". */
+static void
+row_yaml_path(const struct cfg_row *r, char *buf, size_t len)
+{
+    static const char *const at_prefix[] = {"", "limits.", "listeners[].",
+                                            "listeners[].upstream_tls."};
+
+    if (r->pub.key == NULL)
+        snprintf(buf, len, "-");
+    else
+        snprintf(buf, len, "%s%s", at_prefix[r->at], r->pub.key);
+}
+
+/* Print `text` from column `first`, wrapped before column 100 with lines indented to `col`. */
+static void
+wrap(FILE *out, const char *text, int first, int col)
+{
+    int at = first;
+    const char *p = text;
+
+    while (*p != '\0') {
+        size_t w = strcspn(p, " ");
+        if (at > first && at + 1 + (int)w > 100) {
+            fprintf(out, "\n%*s", col, "");
+            at = first = col;
+        } else if (at > first) {
+            fputc(' ', out);
+            at++;
+        }
+        fprintf(out, "%.*s", (int)w, p);
+        at += (int)w;
+        p += w;
+        while (*p == ' ')
+            p++;
+    }
+    fputc('\n', out);
+}
+
+/*
+ * The usage line; with every_setting, each flag the command takes, by group, with
+ * its default and its YAML key (the tunnel's help leaves out the CMD_QUIET rows).
+ */
+void
+proxy_cfg_usage(FILE *out, enum proxy_role role, bool every_setting)
+{
+    const char *cmd = cmd_name(role);
+    int r = role == ROLE_SERVER ? 0 : 1;
+    char line[1024];
+
+    if (role == ROLE_SERVER)
+        snprintf(line, sizeof(line), "usage: duet proxy --listen ADDR:PORT --target "
+                 "ADDR:PORT|unix:PATH --cert CHAIN.pem --key KEY.pem --cacert ROOTS.pem "
+                 "[--allow PATTERN]... [options]");
+    else
+        snprintf(line, sizeof(line), "usage: duet tunnel --listen 127.0.0.1:PORT|unix:PATH "
+                 "--target HOST:PORT --cacert ROOTS.pem --server-name NAME [--cert CHAIN.pem "
+                 "--key KEY.pem] [--verify-uri PATTERN]... [options]");
+    wrap(out, line, 0, (int)strlen("usage: duet  ") + (int)strlen(cmd));
+    fprintf(out, "       duet %s --config %s.yaml [--check]\n", cmd, cmd);
+    if (!every_setting) {
+        fprintf(out, "Run 'duet %s --help' for every setting.\n", cmd);
+        return;
+    }
+    for (int g = 0; g < G_COUNT; g++) {
+        bool title = false;
+        for (size_t i = 0; i < NROWS; i++) {
+            const struct cfg_row *row = &rows[i];
+            char left[128], right[600], path[96];
+            const char *arg;
+            if ((int)row->group != g || row->pub.flag == NULL ||
+                (row->pub.commands & (role == ROLE_SERVER ? CMD_PROXY : CMD_TUNNEL)) == 0)
+                continue;
+            if (!title) {
+                fprintf(out, "\n%s:\n", group_titles[r][g]);
+                title = true;
+            }
+            arg = role == ROLE_TUNNEL && row->targ != NULL ? row->targ : row->pub.arg;
+            snprintf(left, sizeof(left), "  --%s%s%s", row->pub.flag, arg ? " " : "",
+                     arg ? arg : "");
+            row_yaml_path(row, path, sizeof(path));
+            snprintf(right, sizeof(right), "%s%s%s%s%s%s",
+                     role == ROLE_TUNNEL && row->thelp != NULL ? row->thelp : row->pub.help,
+                     row->pub.shown != NULL ? " (default " : "",
+                     row->pub.shown != NULL ? row->pub.shown : "",
+                     row->pub.shown != NULL ? ")" : "", row->pub.key != NULL ? "; YAML " : "",
+                     row->pub.key != NULL ? path : "");
+            if (strlen(left) + 2 > 36) {
+                fprintf(out, "%s\n%*s", left, 36, "");
+            } else {
+                fprintf(out, "%-36s", left);
+            }
+            wrap(out, right, 36, 36);
+        }
+    }
+    if (role == ROLE_SERVER)
+        fprintf(out, "\nYAML only: listeners[].rules, ordered allow/deny rules with methods, host "
+                     "and path_prefix\n(the flags' --allow is one allow rule each).\n");
+    fprintf(out, "\nPATTERN: uri:GLOB dns:GLOB ip:ADDR email:GLOB cn:GLOB ou:GLOB o:GLOB "
+                 "issuer:GLOB any anonymous\n"
+                 "DURATION: 500ms, 10s, 5m, 1h.  Flags given with --config override the file's "
+                 "top level and limits.\nEvery setting in detail: docs/proxy.md.\n");
+}
+
+/* --- flags ----------------------------------------------------------------- */
+
+/* The text a flag carries: its argument, or "true"/"false" for a flag without one. */
+static const char *
+flag_text(const struct cfg_row *r, const char *optarg_)
+{
+    if (r->kind == KIND_BOOL)
+        return (r->opt & OPT_NEGATE) ? "false" : "true";
+    return optarg_;
+}
+
+/*
+ * Flags: every value is parsed and stored as it comes (so the first bad one is
+ * reported, by its flag); with --config, the file is read and the flags of the
+ * top level and the limits are applied on it again, in order.  On failure the
+ * caller clears `out`; --help prints the help and fails with DUET_ERR_NONE.
+ */
+int
+proxy_cfg_from_args(int argc, char **argv, enum proxy_role role, struct proxy_cfg *out,
+                    bool *check_only, struct duet_err *err)
+{
+    struct option opts[NROWS + 1];
+    struct cfg_ctx x;
+    size_t *given = NULL; /* the row of each flag, in order */
+    const char **values = NULL;
+    size_t ngiven = 0, nopts = 0;
+    bool listener_flag = false;
+    int c;
+    int rc = -1;
+
+    *check_only = false;
+    memset(&x, 0, sizeof(x));
+    for (size_t i = 0; i < NROWS; i++) {
+        if (rows[i].pub.flag == NULL)
+            continue;
+        opts[nopts].name = rows[i].pub.flag;
+        opts[nopts].has_arg = rows[i].kind == KIND_BOOL ? no_argument : required_argument;
+        opts[nopts].flag = NULL;
+        opts[nopts++].val = ROW_OPT + (int)i;
+    }
+    memset(&opts[nopts], 0, sizeof(opts[nopts]));
+    if (cfg_defaults(out, role, err) != 0)
+        return -1;
+    given = calloc((size_t)argc + 1, sizeof(*given));
+    values = calloc((size_t)argc + 1, sizeof(*values));
+    out->listeners = calloc(1, sizeof(*out->listeners));
+    if (given == NULL || values == NULL || out->listeners == NULL) {
+        err_nomem(err);
+        goto out;
+    }
+    out->nlisteners = 1;
+    x.cfg = out;
+    x.role = role;
+    if (listener_init(&x, &out->listeners[0], cmd_name(role), err) != 0)
+        goto out;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+        const struct cfg_row *row;
+        char loc[64];
+
+        if (c == ':') {
+            err_set(err, DUET_ERR_INPUT, "%s needs a value", argv[optind - 1]);
+            proxy_cfg_usage(stderr, role, false);
+            goto out;
+        }
+        if (c < ROW_OPT || c >= ROW_OPT + (int)NROWS) {
+            err_set(err, DUET_ERR_INPUT, "%s is not a setting of duet %s", argv[optind - 1],
+                    cmd_name(role));
+            proxy_cfg_usage(stderr, role, false);
+            goto out;
+        }
+        row = &rows[c - ROW_OPT];
+        snprintf(loc, sizeof(loc), "--%s", row->pub.flag);
+        if (row_refuse(row, role, loc, err) != 0) {
+            proxy_cfg_usage(stderr, role, false);
+            goto out;
+        }
+        if (row->at == AT_LISTENER || row->at == AT_UPSTREAM)
+            listener_flag = true;
+        given[ngiven] = (size_t)(c - ROW_OPT);
+        values[ngiven++] = optarg;
+        if (row_apply(row, &x, loc, flag_text(row, optarg), err) != 0)
+            goto out;
+        if (x.help) {
+            proxy_cfg_usage(stdout, role, true);
+            err_set(err, DUET_ERR_NONE, "help");
+            goto out;
+        }
+    }
+    if (optind != argc) {
+        err_set(err, DUET_ERR_INPUT, "unexpected argument \"%s\"", argv[optind]);
+        proxy_cfg_usage(stderr, role, false);
+        goto out;
+    }
+    *check_only = x.check;
+    if (x.config != NULL) {
+        struct proxy_cfg file;
+        struct cfg_ctx fx = {.role = role};
+        bool reset[NROWS];
+
+        if (listener_flag) {
+            err_set(err, DUET_ERR_INPUT,
+                    "--config describes the listeners; listener flags cannot be combined with it");
+            goto out;
+        }
+        if (proxy_cfg_from_file(x.config, role, &file, err) != 0)
+            goto out;
+        /* Flags given with --config (top level and limits) override the file. */
+        fx.cfg = &file;
+        memset(reset, 0, sizeof(reset));
+        for (size_t k = 0; k < ngiven; k++) {
+            const struct cfg_row *row = &rows[given[k]];
+            char loc[64];
+            if (row->opt & OPT_META)
+                continue;
+            if (row->reset != NULL && !reset[given[k]]) {
+                row->reset(&file); /* the flags' list replaces the file's */
+                reset[given[k]] = true;
+            }
+            snprintf(loc, sizeof(loc), "--%s", row->pub.flag);
+            if (row_apply(row, &fx, loc, flag_text(row, values[k]), err) != 0) {
+                proxy_cfg_clear(&file);
+                goto out;
+            }
+        }
+        proxy_cfg_clear(out);
+        *out = file;
+        rc = 0;
+        goto out;
+    }
+    if (listener_finish(&x, &out->listeners[0], false, err) != 0)
+        goto out;
+    rc = 0;
+out:
+    free(given);
+    free(values);
+    return rc;
+}
+
+/* --- YAML ------------------------------------------------------------------ */
+
+/* "FILE:LINE:COL: keypath" for a node (1-based, as ycfg_error writes it). */
+static void
+yaml_loc(const struct ycfg *y, const yaml_node_t *n, const char *path, char *buf, size_t len)
+{
+    if (n != NULL)
+        snprintf(buf, len, "%s:%zu:%zu: %s", y->path, n->start_mark.line + 1,
+                 n->start_mark.column + 1, path);
+    else
+        snprintf(buf, len, "%s: %s", y->path, path);
+}
+
+/* A row's value from its YAML node: one scalar, or a list for OPT_REPEAT and KIND_CSV rows. */
+static int
+yaml_value(const struct cfg_row *r, struct ycfg *y, yaml_node_t *v, const char *path,
+           struct cfg_ctx *x, struct duet_err *err)
+{
+    char loc[400];
+
+    yaml_loc(y, v, path, loc, sizeof(loc));
+    if (r->kind == KIND_RULES)
+        return yaml_rules(y, v, path, x->l, err);
+    if (v != NULL && v->type == YAML_SEQUENCE_NODE && (r->opt & OPT_REPEAT)) {
+        for (yaml_node_item_t *it = v->data.sequence.items.start;
+             it < v->data.sequence.items.top; it++) {
+            yaml_node_t *item = ycfg_node(y, *it);
+            yaml_loc(y, item, path, loc, sizeof(loc));
+            if (ycfg_scalar(item) == NULL)
+                return err_set(err, DUET_ERR_INPUT, "%s: expected a list of values", loc);
+            if (row_apply(r, x, loc, ycfg_scalar(item), err) != 0)
+                return -1;
+        }
+        return 0;
+    }
+    if (v != NULL && v->type == YAML_SEQUENCE_NODE && r->kind == KIND_CSV) {
+        char joined[1024];
+        size_t off = 0;
+        joined[0] = '\0';
+        for (yaml_node_item_t *it = v->data.sequence.items.start;
+             it < v->data.sequence.items.top; it++) {
+            const char *s = ycfg_scalar(ycfg_node(y, *it));
+            if (s == NULL || off + strlen(s) + 2 > sizeof(joined))
+                return err_set(err, DUET_ERR_INPUT, "%s: expected a short list of values", loc);
+            off += (size_t)snprintf(joined + off, sizeof(joined) - off, "%s%s", off ? "," : "", s);
+        }
+        return row_apply(r, x, loc, joined, err);
+    }
+    if (ycfg_scalar(v) == NULL)
+        return err_set(err, DUET_ERR_INPUT, "%s: expected %s", loc,
+                       (r->opt & OPT_REPEAT) || r->kind == KIND_CSV ? "a value or a list of values"
+                                                                    : "one value");
+    return row_apply(r, x, loc, ycfg_scalar(v), err);
+}
+
+static int yaml_listeners(struct ycfg *y, yaml_node_t *v, const char *p, struct cfg_ctx *x,
+                          struct duet_err *err);
+
+/* The mappings inside a level: "limits" and "listeners" at the top, "upstream_tls" per listener. */
+static const struct {
+    enum cfg_at at;
+    const char *key;
+    enum cfg_at inner; /* AT_TOP: the list of listeners */
+    bool required;
+} sections[] = {
+    {AT_TOP, "listeners", AT_TOP, true},
+    {AT_TOP, "limits", AT_LIMITS, false},
+    {AT_LISTENER, "upstream_tls", AT_UPSTREAM, false},
+};
+#define NSECTIONS (sizeof(sections) / sizeof(sections[0]))
+
+static const char *const at_names[] = {"the top level", "limits", "a listener", "upstream_tls"};
+
+/*
+ * Walk one mapping with the table: each key is a row of this level (or a
+ * section); an unknown key is refused with the same words as an unknown flag,
+ * a key of the other command by name, a key given twice or a required one
+ * missing with its place.
+ */
+static int
+yaml_level(struct ycfg *y, yaml_node_t *map, const char *prefix, enum cfg_at at,
+           struct cfg_ctx *x, struct duet_err *err)
+{
+    bool seen[NROWS + NSECTIONS];
+    const char *cmd = cmd_name(x->role);
+
+    memset(seen, 0, sizeof(seen));
+    if (map == NULL || map->type != YAML_MAPPING_NODE)
+        return ycfg_error(y, map, prefix[0] ? prefix : "(top level)", err,
+                          "expected a mapping of keys to values");
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *k = ycfg_node(y, p->key);
+        yaml_node_t *v = ycfg_node(y, p->value);
+        const char *name = ycfg_scalar(k);
+        const struct cfg_row *row = NULL;
+        char path[256], loc[400];
+        size_t idx = NROWS + NSECTIONS;
+        int rc;
+
+        if (name == NULL)
+            return ycfg_error(y, k, prefix[0] ? prefix : "(top level)", err,
+                              "expected a plain key");
+        snprintf(path, sizeof(path), "%s%s%s", prefix, prefix[0] ? "." : "", name);
+        yaml_loc(y, k, path, loc, sizeof(loc));
+        for (size_t s = 0; s < NSECTIONS; s++) {
+            if (sections[s].at == at && strcmp(sections[s].key, name) == 0)
+                idx = NROWS + s;
+        }
+        for (size_t i = 0; idx == NROWS + NSECTIONS && i < NROWS; i++) {
+            if (rows[i].at == at && rows[i].pub.key != NULL && strcmp(rows[i].pub.key, name) == 0)
+                idx = i;
+        }
+        if (idx == NROWS + NSECTIONS) {
+            for (size_t i = 0; i < NROWS; i++) {
+                if (rows[i].pub.key != NULL && strcmp(rows[i].pub.key, name) == 0 &&
+                    row_taken(&rows[i], x->role))
+                    return err_set(err, DUET_ERR_INPUT,
+                                   "%s is not a setting of duet %s here; it belongs in %s", loc,
+                                   cmd, at_names[rows[i].at]);
+            }
+            return err_set(err, DUET_ERR_INPUT, "%s is not a setting of duet %s", loc, cmd);
+        }
+        if (seen[idx])
+            return ycfg_error(y, k, path, err, "key given twice");
+        seen[idx] = true;
+        if (idx >= NROWS) {
+            const enum cfg_at inner = sections[idx - NROWS].inner;
+            rc = inner == AT_TOP ? yaml_listeners(y, v, path, x, err)
+                                 : yaml_level(y, v, path, inner, x, err);
+            if (rc != 0)
+                return -1;
+            continue;
+        }
+        row = &rows[idx];
+        if (row_refuse(row, x->role, loc, err) != 0 || yaml_value(row, y, v, path, x, err) != 0)
+            return -1;
+    }
+    for (size_t i = 0; i < NROWS + NSECTIONS; i++) {
+        bool req = i < NROWS ? rows[i].at == at && (rows[i].opt & OPT_YREQ)
+                             : sections[i - NROWS].at == at && sections[i - NROWS].required;
+        if (req && !seen[i]) {
+            char path[256];
+            snprintf(path, sizeof(path), "%s%s%s", prefix, prefix[0] ? "." : "",
+                     i < NROWS ? rows[i].pub.key : sections[i - NROWS].key);
+            return ycfg_error(y, map, path, err, "required key is missing");
+        }
+    }
+    return 0;
+}
+
+static int
+yaml_listeners(struct ycfg *y, yaml_node_t *v, const char *p, struct cfg_ctx *x,
+               struct duet_err *err)
+{
+    struct proxy_cfg *c = x->cfg;
     size_t n;
     int idx = 0;
 
@@ -1297,14 +1543,12 @@ c_listeners(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_
     for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
          it++, idx++) {
         struct listener_cfg *l = &c->listeners[c->nlisteners++];
-        struct lctx lc = {c, l};
-        char path[64];
+        char path[300];
         yaml_node_t *ln = ycfg_node(y, *it);
 
         snprintf(path, sizeof(path), "%s[%d]", p, idx);
-        if (c->role == ROLE_TUNNEL)
-            l->mode = MODE_TCP;
-        if (ycfg_map(y, ln, path, listener_keys, &lc, err) != 0)
+        if (listener_init(x, l, NULL, err) != 0 ||
+            yaml_level(y, ln, path, AT_LISTENER, x, err) != 0)
             return -1;
         if (l->name == NULL) {
             char nm[32];
@@ -1312,241 +1556,28 @@ c_listeners(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_
             if ((l->name = strdup(nm)) == NULL)
                 return err_nomem(err);
         }
-        if (c->role == ROLE_TUNNEL && l->nverify_uris > 0 &&
-            policy_add_rule(&l->policy, "verify_uri", true, (const char *const *)l->verify_uris,
-                            l->nverify_uris, NULL, 0, NULL, NULL, err) != 0)
-            return -1;
-        if (c->role == ROLE_SERVER && l->verify_optional && l->policy.nrules == 0) {
-            static const char *const everyone[] = {"any", "anonymous"};
-            if (policy_add_rule(&l->policy, "verify-optional", true, everyone, 2, NULL, 0, NULL,
-                                NULL, err) != 0)
-                return -1;
-        }
-        if (check_exposure(c, l, true, err) != 0 || validate_listener(c, l, err) != 0)
+        if (listener_finish(x, l, true, err) != 0)
             return ycfg_error(y, ln, path, err, "%s", err->msg);
     }
+    x->l = NULL;
     return 0;
 }
 
-static int
-c_admin(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err)
-{
-    struct proxy_cfg *c = t;
-    struct duet_err e;
-
-    if (ycfg_scalar(v) == NULL || net_addr_parse(ycfg_scalar(v), false, &c->admin, &e) != 0)
-        return ycfg_error(y, v, p, err, "%s", ycfg_scalar(v) ? e.msg : "expected ADDRESS:PORT");
-    c->has_admin = true;
-    return 0;
-}
-
-static int
-c_log(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err)
-{
-    return ycfg_string(y, v, p, &((struct proxy_cfg *)t)->log_file, err);
-}
-
-static int
-c_log_level(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err)
-{
-    struct duet_err e;
-
-    if (ycfg_scalar(v) == NULL || log_level_check(ycfg_scalar(v), &e) != 0)
-        return ycfg_error(y, v, p, err, "expected debug, info, warn or error");
-    return ycfg_string(y, v, p, &((struct proxy_cfg *)t)->log_level, err);
-}
-
-static int
-c_workers(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err)
-{
-    const char *s = ycfg_scalar(v);
-    char *end = NULL;
-    long n = s != NULL ? strtol(s, &end, 10) : 0;
-
-    if (s == NULL || end == s || *end != '\0' || n < 1 || n > 256)
-        return ycfg_error(y, v, p, err, "expected a number of workers 1 to 256");
-    ((struct proxy_cfg *)t)->workers = (int)n;
-    return 0;
-}
-
-static int
-lim_hs(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err)
-{
-    struct duet_err e;
-    if (ycfg_scalar(v) == NULL ||
-        parse_duration_ms(p, ycfg_scalar(v), &((struct proxy_cfg *)t)->handshake_timeout_ms, &e) != 0)
-        return ycfg_error(y, v, p, err, "expected a duration such as 10s");
-    return 0;
-}
-
-static int
-lim_head(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err)
-{
-    struct duet_err e;
-    if (((struct proxy_cfg *)t)->role != ROLE_SERVER)
-        return ycfg_error(y, v, p, err, "request_header_timeout is a setting of duet proxy only");
-    if (ycfg_scalar(v) == NULL ||
-        parse_duration_ms(p, ycfg_scalar(v), &((struct proxy_cfg *)t)->head_timeout_ms, &e) != 0)
-        return ycfg_error(y, v, p, err, "expected a duration such as 10s");
-    return 0;
-}
-
-static int
-lim_idle(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err)
-{
-    struct duet_err e;
-    if (ycfg_scalar(v) == NULL ||
-        parse_duration_ms(p, ycfg_scalar(v), &((struct proxy_cfg *)t)->idle_timeout_ms, &e) != 0)
-        return ycfg_error(y, v, p, err, "expected a duration such as 5m");
-    return 0;
-}
-
-static int
-lim_connect(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err)
-{
-    struct duet_err e;
-    if (ycfg_scalar(v) == NULL ||
-        parse_duration_ms(p, ycfg_scalar(v), &((struct proxy_cfg *)t)->connect_timeout_ms, &e) != 0)
-        return ycfg_error(y, v, p, err, "expected a duration such as 5s or 500ms");
-    return 0;
-}
-
-static int
-lim_drain(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err)
-{
-    struct duet_err e;
-    if (ycfg_scalar(v) == NULL ||
-        parse_duration_ms(p, ycfg_scalar(v), &((struct proxy_cfg *)t)->drain_timeout_ms, &e) != 0)
-        return ycfg_error(y, v, p, err, "expected a duration such as 30s");
-    return 0;
-}
-
-static int
-lim_exempt(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err)
-{
-    struct proxy_cfg *c = t;
-    char **items = NULL;
-    size_t n = 0;
-    struct duet_err e;
-
-    if (c->role != ROLE_SERVER)
-        return ycfg_error(y, v, p, err, "throttle_exempt is a setting of duet proxy only");
-    if (ycfg_scalar(v) != NULL) {
-        if (add_throttle_exempt(c, "throttle_exempt", ycfg_scalar(v), &e) != 0)
-            return ycfg_error(y, v, p, err, "%s", e.msg);
-        return 0;
-    }
-    if (ycfg_strings(y, v, p, &items, &n, err) != 0)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        if (add_throttle_exempt(c, "throttle_exempt", items[i], &e) != 0) {
-            strv_free(items, n);
-            return ycfg_error(y, v, p, err, "%s", e.msg);
-        }
-    }
-    strv_free(items, n);
-    return 0;
-}
-
-static int
-lim_num(struct ycfg *y, yaml_node_t *v, const char *p, double *out, struct duet_err *err)
-{
-    const char *s = ycfg_scalar(v);
-    char *end = NULL;
-    double d = s != NULL ? strtod(s, &end) : 0;
-
-    if (s == NULL || end == s || *end != '\0' || d <= 0)
-        return ycfg_error(y, v, p, err, "expected a positive number");
-    *out = d;
-    return 0;
-}
-
-static int
-lim_conns(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err)
-{
-    double d;
-    if (lim_num(y, v, p, &d, err) != 0)
-        return -1;
-    ((struct proxy_cfg *)t)->max_conns = (long)d;
-    return 0;
-}
-
-static int
-lim_header(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err)
-{
-    double d;
-    if (lim_num(y, v, p, &d, err) != 0)
-        return -1;
-    ((struct proxy_cfg *)t)->max_header_bytes = (size_t)d;
-    return 0;
-}
-
-static int
-lim_burst(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err)
-{
-    return lim_num(y, v, p, &((struct proxy_cfg *)t)->fail_burst, err);
-}
-
-static int
-lim_rate(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err)
-{
-    return lim_num(y, v, p, &((struct proxy_cfg *)t)->fail_per_second, err);
-}
-
-static int
-lim_up_keepalive(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err)
-{
-    const char *s = ycfg_scalar(v);
-    char *end = NULL;
-    long n = s != NULL ? strtol(s, &end, 10) : -1;
-
-    if (s == NULL || end == s || *end != '\0' || n < 0 || n > 1024)
-        return ycfg_error(y, v, p, err, "expected 0 (off) to 1024 idle connections");
-    ((struct proxy_cfg *)t)->upstream_keepalive = (int)n;
-    return 0;
-}
-
-static const struct ycfg_key limit_keys[] = {
-    {"handshake_timeout", lim_hs, false},
-    {"idle_timeout", lim_idle, false},
-    {"request_header_timeout", lim_head, false},
-    {"max_connections", lim_conns, false},
-    {"max_header_bytes", lim_header, false},
-    {"failed_handshake_burst", lim_burst, false},
-    {"failed_handshakes_per_second", lim_rate, false},
-    {"upstream_keepalive", lim_up_keepalive, false},
-    {"connect_timeout", lim_connect, false},
-    {"drain_timeout", lim_drain, false},
-    {"throttle_exempt", lim_exempt, false},
-    {NULL, NULL, false},
-};
-
-static int
-c_limits(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err)
-{
-    return ycfg_map(y, v, p, limit_keys, t, err);
-}
-
-static const struct ycfg_key top_keys[] = {
-    {"listeners", c_listeners, true},
-    {"admin", c_admin, false},
-    {"log", c_log, false},
-    {"log_level", c_log_level, false},
-    {"workers", c_workers, false},
-    {"limits", c_limits, false},
-    {NULL, NULL, false},
-};
-
+/* The YAML file through the table; on failure `out` is cleared. */
 int
 proxy_cfg_from_file(const char *path, enum proxy_role role, struct proxy_cfg *out,
                     struct duet_err *err)
 {
     struct ycfg y;
+    struct cfg_ctx x = {.cfg = out, .role = role};
 
-    cfg_defaults(out, role);
+    if (cfg_defaults(out, role, err) != 0) {
+        proxy_cfg_clear(out);
+        return -1;
+    }
     if (ycfg_load(path, &y, err) != 0)
         return -1;
-    if (ycfg_map(&y, ycfg_root(&y), "", top_keys, out, err) != 0 ||
+    if (yaml_level(&y, ycfg_root(&y), "", AT_TOP, &x, err) != 0 ||
         (out->config_file = strdup(path)) == NULL) {
         if (err->kind == DUET_ERR_NONE)
             err_nomem(err);
@@ -1556,6 +1587,15 @@ proxy_cfg_from_file(const char *path, enum proxy_role role, struct proxy_cfg *ou
     }
     ycfg_free(&y);
     return 0;
+}
+
+/* --- the table, read-only -------------------------------------------------- */
+
+/* Row i of the table, for the help's readers and the tests; NULL past the end. */
+const struct proxy_setting *
+proxy_setting_get(size_t i)
+{
+    return i < NROWS ? &rows[i].pub : NULL;
 }
 
 size_t

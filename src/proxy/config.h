@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/socket.h>
 
 #include "lib/err.h"
@@ -92,5 +93,30 @@ int proxy_cfg_from_file(const char *path, enum proxy_role role, struct proxy_cfg
 void proxy_cfg_clear(struct proxy_cfg *c);
 /* Every file a configuration reads, for the change watcher. */
 size_t proxy_cfg_files(const struct proxy_cfg *c, const char **out, size_t max);
+
+/*
+ * The settings table: every setting of duet proxy and duet tunnel, from which
+ * the flags, the YAML keys, the defaults and the help are made (config.c).
+ */
+#define PROXY_SETTING_PROXY 0x1u  /* duet proxy takes it */
+#define PROXY_SETTING_TUNNEL 0x2u /* duet tunnel takes it */
+#define PROXY_SETTING_QUIET 0x4u  /* the proxy's; duet tunnel accepts it without effect */
+
+struct proxy_setting {
+    const char *flag;  /* without "--"; NULL: YAML only */
+    const char *key;   /* the YAML key in its section; NULL: flags only */
+    unsigned commands; /* PROXY_SETTING_* */
+    const char *arg;   /* the flag's value as help names it ("DURATION"); NULL: no value */
+    const char *shown; /* the default as help and the docs say it, or NULL */
+    const char *help;  /* one line */
+};
+
+/* Row i of the table (borrowed, static), or NULL past its end. */
+const struct proxy_setting *proxy_setting_get(size_t i);
+/*
+ * The usage of `duet proxy` or `duet tunnel`; with every_setting, each flag
+ * the command takes, grouped, with its default and its YAML key.
+ */
+void proxy_cfg_usage(FILE *out, enum proxy_role role, bool every_setting);
 
 #endif

@@ -1067,7 +1067,7 @@ def test_upstream_keepalive_flag_is_checked(dpki, run, value):
             "--cert", dpki.server_crt, "--key", dpki.server_key, "--cacert", dpki.roots,
             "--allow", "any", "--upstream-keepalive", value, "--check")
     assert p.returncode == 2, p.stderr
-    assert '--upstream-keepalive "%s": expected 0 (off) to 1024 idle connections' % value \
+    assert '--upstream-keepalive: "%s": expected 0 (off) to 1024 idle connections' % value \
         in p.stderr, p.stderr
 
 
