@@ -317,34 +317,6 @@ report_issued(const char *what, X509 *cert, const char *profile, bool clamped,
     free(subj);
 }
 
-/* Default SANs when none are given: dns:NAME for servers, the SPIFFE ID for clients/peers. */
-static int
-default_sans(const struct ca *ca, const char *profile, const char *name, const char ***sans,
-             size_t *nsans, char **owned)
-{
-    const struct ca_profile *p = ca_config_profile(ca_config(ca), profile);
-    size_t n;
-
-    *owned = NULL;
-    if (p == NULL || *nsans > 0)
-        return 0;
-    if (p->spiffe) {
-        n = strlen(ca_config(ca)->trust_domain) + strlen(name) + 16;
-        if ((*owned = malloc(n)) == NULL)
-            return -1;
-        snprintf(*owned, n, "uri:spiffe://%s/%s", ca_config(ca)->trust_domain, name);
-    } else if ((p->san_types & PROFILE_SAN_DNS) && p->require_san) {
-        n = strlen(name) + 8;
-        if ((*owned = malloc(n)) == NULL)
-            return -1;
-        snprintf(*owned, n, "dns:%s", name);
-    } else {
-        return 0;
-    }
-    (*sans)[(*nsans)++] = *owned;
-    return 0;
-}
-
 static const char issue_usage[] =
     "usage: duet cert issue NAME --profile server|client|peer|device --ca-dir DIR --out OUTDIR\n"
     "                       [--san dns:H|ip:A|uri:U|email:E]... [--ttl 720h] [--owner TEXT]\n"
@@ -360,8 +332,7 @@ cmd_cert_issue(int argc, char **argv)
     struct ca *ca = NULL;
     EVP_PKEY *key = NULL;
     X509 *cert = NULL;
-    char *key_path = NULL, *crt_path = NULL, *dsan = NULL;
-    enum ca_key_type kt;
+    char *key_path = NULL, *crt_path = NULL;
     bool clamped = false;
     int rc = EXIT_USAGE;
 
@@ -398,14 +369,6 @@ cmd_cert_issue(int argc, char **argv)
                 key_path, crt_path);
         goto fail;
     }
-    if (ca_key_type_parse(o.key_type != NULL ? o.key_type : ca_config(ca)->key_type, &kt, &err) !=
-            0 ||
-        (key = ca_key_generate(kt, &err)) == NULL)
-        goto fail;
-    if (default_sans(ca, o.profile, o.args[0], &o.sans, &o.nsans, &dsan) != 0) {
-        err_nomem(&err);
-        goto fail;
-    }
     {
         struct ca_request req = {.profile = o.profile,
                                  .cn = o.args[0],
@@ -413,9 +376,8 @@ cmd_cert_issue(int argc, char **argv)
                                  .nsans = o.nsans,
                                  .ttl = o.ttl,
                                  .owner = o.owner,
-                                 .location = o.location,
-                                 .pubkey = key};
-        if (ca_issue(ca, &req, &cert, &clamped, &err) != 0)
+                                 .location = o.location};
+        if (ca_issue_keypair(ca, &req, o.key_type, &cert, &key, &clamped, &err) != 0)
             goto fail;
     }
     /* Recorded in the inventory: now the files. */
@@ -432,49 +394,9 @@ out:
     X509_free(cert);
     free(key_path);
     free(crt_path);
-    free(dsan);
     ca_close(ca);
     opts_free(&o);
     return rc;
-}
-
-/*
- * The subjectAltName a CSR asks for, as GENERAL_NAMEs (NULL when it asks for
- * none).  They go to ca_issue as structures: checked and issued name by name,
- * never turned into text that is parsed again.
- */
-static int
-csr_names(X509_REQ *req, const char *file, GENERAL_NAMES **out, struct duet_err *err)
-{
-    STACK_OF(X509_EXTENSION) *exts = X509_REQ_get_extensions(req);
-    int crit = -1;
-
-    /* crit: -1 no SAN extension, -2 more than one, else it is there (and decoded or not). */
-    *out = exts != NULL ? X509V3_get_d2i(exts, NID_subject_alt_name, &crit, NULL) : NULL;
-    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
-    ERR_clear_error();
-    if (crit == -2)
-        return err_set(err, DUET_ERR_INPUT,
-                       "%s: the CSR has more than one subjectAltName extension; refusing it",
-                       file);
-    if (crit >= 0 && *out == NULL)
-        return err_set(err, DUET_ERR_INPUT,
-                       "%s: the CSR's subjectAltName extension cannot be decoded; refusing it",
-                       file);
-    return 0;
-}
-
-/* The value of the first DNS, URI or email name, for a CN (NULL when there is none). */
-static char *
-first_name_text(const GENERAL_NAMES *gens)
-{
-    for (int i = 0; gens != NULL && i < sk_GENERAL_NAME_num(gens); i++) {
-        const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
-        if (g->type == GEN_DNS || g->type == GEN_URI || g->type == GEN_EMAIL)
-            return strndup((const char *)ASN1_STRING_get0_data(g->d.ia5),
-                           (size_t)ASN1_STRING_length(g->d.ia5));
-    }
-    return NULL;
 }
 
 static const char sign_usage[] =
@@ -490,14 +412,15 @@ cmd_cert_sign(int argc, char **argv)
     struct duet_err err = {.kind = DUET_ERR_NONE};
     struct load_bundle b;
     struct ca *ca = NULL;
+    struct ca_sign_opts sopts;
+    struct ca_csr csr;
     X509 *cert = NULL;
-    GENERAL_NAMES *names = NULL;
-    char *cn = NULL;
-    bool cn_from_csr = false;
     bool clamped = false;
     int rc = EXIT_USAGE;
 
     memset(&b, 0, sizeof(b));
+    memset(&sopts, 0, sizeof(sopts));
+    memset(&csr, 0, sizeof(csr));
     if ((prc = parse_opts(argc, argv,
                    OB_CA_DIR | OB_OUT | OB_PROFILE | OB_SAN | OB_TTL | OB_OWNER | OB_LOCATION |
                        OB_PASS | OB_NAME | OB_FORCE,
@@ -517,46 +440,17 @@ cmd_cert_sign(int argc, char **argv)
         err_set(&err, DUET_ERR_INPUT, "%s: expected exactly one certificate request", o.args[0]);
         goto fail;
     }
-    X509_REQ *req = sk_X509_REQ_value(b.csrs, 0);
-    EVP_PKEY *pk = X509_REQ_get0_pubkey(req);
-    if (pk == NULL || X509_REQ_verify(req, pk) != 1) {
-        ERR_clear_error();
-        err_set(&err, DUET_ERR_INPUT,
-                "%s: the CSR's signature does not verify with its own key; refusing it",
-                o.args[0]);
+    sopts.profile = o.profile;
+    sopts.name = o.name;
+    sopts.sans = o.sans;
+    sopts.nsans = o.nsans;
+    sopts.ttl = o.ttl;
+    sopts.owner = o.owner;
+    sopts.location = o.location;
+    if (ca_csr_check(sk_X509_REQ_value(b.csrs, 0), o.args[0], &sopts, &csr, &err) != 0 ||
+        cli_open_ca(o.ca_dir, true, o.pass_file, &ca, &err) != 0 ||
+        ca_sign_csr(ca, &csr, &sopts, &cert, &clamped, &err) != 0)
         goto fail;
-    }
-    if (csr_names(req, o.args[0], &names, &err) != 0)
-        goto fail;
-    cn = o.name != NULL ? strdup(o.name) : x509u_name_cn(X509_REQ_get_subject_name(req));
-    cn_from_csr = o.name == NULL && cn != NULL;
-    if (cn == NULL && o.nsans > 0) {
-        const char *colon = strchr(o.sans[0], ':');
-        cn = strdup(colon != NULL ? colon + 1 : o.sans[0]);
-    }
-    if (cn == NULL)
-        cn = first_name_text(names);
-    if (cn == NULL) {
-        err_set(&err, DUET_ERR_INPUT, "%s: the CSR has no CN and no SAN; give --name", o.args[0]);
-        goto fail;
-    }
-    if (cli_open_ca(o.ca_dir, true, o.pass_file, &ca, &err) != 0)
-        goto fail;
-    {
-        struct ca_request creq = {.profile = o.profile,
-                                  .cn = cn,
-                                  .sans = o.sans,
-                                  .nsans = o.nsans,
-                                  .names = names,
-                                  .names_from = "the CSR",
-                                  .cn_from_request = cn_from_csr,
-                                  .ttl = o.ttl,
-                                  .owner = o.owner,
-                                  .location = o.location,
-                                  .pubkey = pk};
-        if (ca_issue(ca, &creq, &cert, &clamped, &err) != 0)
-            goto fail;
-    }
     if (write_chain(o.out, cert, ca_issuing_cert(ca), &err) != 0)
         goto fail;
     report_issued("signed", cert, o.profile, clamped, NULL, o.out);
@@ -565,8 +459,7 @@ cmd_cert_sign(int argc, char **argv)
 fail:
     rc = cli_fail(o.cmd, &err);
 out:
-    GENERAL_NAMES_free(names);
-    free(cn);
+    ca_csr_clear(&csr);
     X509_free(cert);
     load_bundle_clear(&b);
     ca_close(ca);
@@ -954,13 +847,14 @@ cmd_cert_renew(int argc, char **argv)
     struct duet_err err = {.kind = DUET_ERR_NONE};
     struct ca *ca = NULL;
     struct store_cert *row = NULL;
-    X509 *old = NULL, *cert = NULL;
+    struct ca_renewal renewal;
+    X509 *cert = NULL;
     EVP_PKEY *key = NULL;
-    GENERAL_NAMES *names = NULL;
-    char *cn = NULL, *key_path = NULL, *crt_path = NULL;
+    char *key_path = NULL, *crt_path = NULL;
     bool clamped = false;
     int rc = EXIT_USAGE;
 
+    memset(&renewal, 0, sizeof(renewal));
     if ((prc = parse_opts(argc, argv, OB_CA_DIR | OB_OUT | OB_REUSE_KEY | OB_TTL | OB_KEY_TYPE | OB_PASS | OB_NAME | OB_FORCE,
                    renew_usage, &o)) != 0) {
         rc = prc == PARSE_HELP ? EXIT_OK : EXIT_USAGE;
@@ -983,38 +877,14 @@ cmd_cert_renew(int argc, char **argv)
     if (check_out_dir(o.out, &err) != 0 || cli_open_ca(o.ca_dir, true, o.pass_file, &ca, &err) != 0 ||
         find_row(ca, o.args[0], &row, &err) != 0)
         goto fail;
-    if (row->status == STORE_REVOKED) {
-        err_set(&err, DUET_ERR_INPUT, "certificate %s (serial %s) is revoked; issue a new one instead",
-                row->name, row->serial);
+    if (ca_renew_check(row, &renewal, &err) != 0)
         goto fail;
-    }
-    if (strcmp(row->profile, "issuing-ca") == 0) {
-        err_set(&err, DUET_ERR_INPUT,
-                "serial %s is the issuing CA; a new issuing CA needs the root key and is not "
-                "made by duet cert renew",
-                row->serial);
-        goto fail;
-    }
-    if (row->renewed_by != NULL) {
-        err_set(&err, DUET_ERR_INPUT, "certificate %s (serial %s) was already renewed by %s",
-                row->name, row->serial, row->renewed_by);
-        goto fail;
-    }
-    {
-        const unsigned char *p = row->der;
-        old = d2i_X509(NULL, &p, (long)row->der_len);
-    }
-    if (old == NULL || (cn = x509u_name_cn(X509_get_subject_name(old))) == NULL) {
-        err_set(&err, DUET_ERR_INTERNAL, "the stored certificate %s cannot be read", row->serial);
-        goto fail;
-    }
-    names = X509_get_ext_d2i(old, NID_subject_alt_name, NULL, NULL);
     {
         char base[80];
         if (o.name != NULL)
             snprintf(base, sizeof(base), "%s", o.name);
         else
-            file_base(cn, base, sizeof(base));
+            file_base(renewal.cn, base, sizeof(base));
         key_path = path_in(o.out, base, ".key");
         crt_path = path_in(o.out, base, ".crt");
     }
@@ -1029,30 +899,10 @@ cmd_cert_renew(int argc, char **argv)
                 key_path, crt_path);
         goto fail;
     }
-    if (o.reuse_key) {
-        key = X509_get_pubkey(old);
-    } else {
-        enum ca_key_type kt;
-        if (ca_key_type_parse(o.key_type != NULL ? o.key_type : ca_config(ca)->key_type, &kt, &err) != 0)
-            goto fail;
-        key = ca_key_generate(kt, &err);
-    }
-    if (key == NULL)
-        goto fail;
     {
-        int64_t ttl = o.ttl;
-        if (ttl == 0) /* same length of validity as the certificate renewed */
-            ttl = row->not_after - row->not_before - 60;
-        struct ca_request req = {.profile = row->profile,
-                                 .cn = cn,
-                                 .names = names,
-                                 .names_from = "the certificate renewed",
-                                 .ttl = ttl,
-                                 .owner = row->owner,
-                                 .location = row->location,
-                                 .pubkey = key,
-                                 .renews = row->serial};
-        if (ca_issue(ca, &req, &cert, &clamped, &err) != 0)
+        struct ca_renew_opts ropts = {.reuse_key = o.reuse_key, .key_type = o.key_type,
+                                      .ttl = o.ttl};
+        if (ca_renew(ca, &renewal, &ropts, &cert, &key, &clamped, &err) != 0)
             goto fail;
     }
     if ((!o.reuse_key && write_key(key_path, key, &err) != 0) ||
@@ -1066,12 +916,10 @@ cmd_cert_renew(int argc, char **argv)
 fail:
     rc = cli_fail(o.cmd, &err);
 out:
-    GENERAL_NAMES_free(names);
-    free(cn);
+    ca_renewal_clear(&renewal);
     free(key_path);
     free(crt_path);
     EVP_PKEY_free(key);
-    X509_free(old);
     X509_free(cert);
     store_cert_free(row);
     ca_close(ca);
