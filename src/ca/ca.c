@@ -27,7 +27,6 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
-#include <openssl/rsa.h>
 #include <openssl/x509v3.h>
 
 #include "lib/bbuf.h"
@@ -53,68 +52,6 @@ struct ca {
 };
 
 /* --- small parsers ------------------------------------------------------ */
-
-int
-ca_key_type_parse(const char *text, enum ca_key_type *out, struct duet_err *err)
-{
-    static const struct {
-        const char *name;
-        enum ca_key_type t;
-    } types[] = {{"p256", CA_KEY_P256},
-                 {"p384", CA_KEY_P384},
-                 {"ed25519", CA_KEY_ED25519},
-                 {"rsa3072", CA_KEY_RSA3072}};
-
-    for (size_t i = 0; text != NULL && i < sizeof(types) / sizeof(types[0]); i++) {
-        if (strcmp(text, types[i].name) == 0) {
-            *out = types[i].t;
-            return 0;
-        }
-    }
-    return err_set(err, DUET_ERR_INPUT,
-                   "key type \"%s\" is not supported; expected p256, p384, ed25519 or rsa3072",
-                   text != NULL ? text : "");
-}
-
-const char *
-ca_key_type_name(enum ca_key_type t)
-{
-    switch (t) {
-    case CA_KEY_P256:
-        return "p256";
-    case CA_KEY_P384:
-        return "p384";
-    case CA_KEY_ED25519:
-        return "ed25519";
-    case CA_KEY_RSA3072:
-        return "rsa3072";
-    }
-    return "?";
-}
-
-EVP_PKEY *
-ca_key_generate(enum ca_key_type t, struct duet_err *err)
-{
-    EVP_PKEY *k = NULL;
-
-    switch (t) {
-    case CA_KEY_P256:
-        k = EVP_EC_gen("P-256");
-        break;
-    case CA_KEY_P384:
-        k = EVP_EC_gen("P-384");
-        break;
-    case CA_KEY_ED25519:
-        k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
-        break;
-    case CA_KEY_RSA3072:
-        k = EVP_RSA_gen(3072);
-        break;
-    }
-    if (k == NULL)
-        err_set_ssl(err, DUET_ERR_INTERNAL, "cannot generate a %s key", ca_key_type_name(t));
-    return k;
-}
 
 /* "720h", "30d", "1h30m", "1w", "3600s", or bare seconds; see ca.h. */
 bool
@@ -1467,21 +1404,8 @@ ca_issue(struct ca *ca, const struct ca_request *req, X509 **cert_out, bool *cla
         return -1;
     if (req->pubkey == NULL)
         return err_set(err, DUET_ERR_INPUT, "no public key to certify");
-    {
-        /* The subject's key must be as strong as what verification accepts. */
-        char desc[64];
-        int bits = 0;
-        x509u_key_describe(req->pubkey, desc, sizeof(desc), &bits);
-        if (((EVP_PKEY_is_a(req->pubkey, "RSA") && bits < 2048)) ||
-            !(EVP_PKEY_is_a(req->pubkey, "RSA") || EVP_PKEY_is_a(req->pubkey, "EC") ||
-              EVP_PKEY_is_a(req->pubkey, "ED25519")) ||
-            (EVP_PKEY_is_a(req->pubkey, "EC") && strcmp(desc, "EC P-256") != 0 &&
-             strcmp(desc, "EC P-384") != 0 && strcmp(desc, "EC P-521") != 0))
-            return err_set(err, DUET_ERR_INPUT,
-                           "the subject's key is %s; duet issues for RSA 2048+, EC P-256/384/521 "
-                           "and Ed25519 keys",
-                           desc);
-    }
+    if (ca_key_check_subject(req->pubkey, err) != 0)
+        return -1;
     if ((gens = request_names(req, err)) == NULL)
         goto out;
     ttl = req->ttl > 0 ? req->ttl : p->default_ttl;

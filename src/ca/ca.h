@@ -25,6 +25,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "ca/keys.h"
 #include "ca/profile.h"
 #include "lib/err.h"
 #include "store/store.h"
@@ -40,14 +41,6 @@
 
 /* Shortest accepted CA passphrase. */
 #define CA_MIN_PASSPHRASE 8
-
-enum ca_key_type { CA_KEY_P256 = 0, CA_KEY_P384, CA_KEY_ED25519, CA_KEY_RSA3072 };
-
-/* Parse "p256", "p384", "ed25519", "rsa3072". */
-int ca_key_type_parse(const char *text, enum ca_key_type *out, struct duet_err *err) MUST_CHECK;
-const char *ca_key_type_name(enum ca_key_type t);
-/* A new private key of the type; NULL with the reason on failure. */
-EVP_PKEY *ca_key_generate(enum ca_key_type t, struct duet_err *err);
 
 struct ca_init_opts {
     const char *dir;

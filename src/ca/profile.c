@@ -18,7 +18,8 @@
 
 #include <arpa/inet.h>
 
-#include "ca/ca.h"
+#include "ca/ca.h" /* ca_duration_parse, until durations move to src/lib */
+#include "ca/keys.h"
 #include "lib/policy.h"
 #include "lib/ycfg.h"
 
