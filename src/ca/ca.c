@@ -25,7 +25,6 @@
 
 #include <openssl/bn.h>
 #include <openssl/err.h>
-#include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
@@ -33,6 +32,7 @@
 #include "lib/fileio.h"
 #include "lib/identity.h"
 #include "lib/load.h"
+#include "lib/pemout.h"
 #include "lib/verify.h"
 #include "lib/x509util.h"
 
@@ -442,75 +442,6 @@ join_path(const char *dir, const char *name)
     if (p != NULL)
         snprintf(p, n, "%s/%s", dir, name);
     return p;
-}
-
-/* Serialise a BIO's contents to a file atomically. */
-static int
-write_bio(BIO *bio, const char *path, mode_t mode, struct duet_err *err)
-{
-    char *data = NULL;
-    long n = BIO_get_mem_data(bio, &data);
-
-    if (n <= 0)
-        return err_set(err, DUET_ERR_INTERNAL, "%s: nothing to write", path);
-    return fileio_write_atomic(path, (const uint8_t *)data, (size_t)n, mode, err);
-}
-
-/* Write a private key as encrypted PKCS#8 PEM, mode 0600. */
-static int
-write_encrypted_key(const char *path, EVP_PKEY *key, const char *passphrase,
-                    struct duet_err *err)
-{
-    BIO *bio = BIO_new(BIO_s_mem());
-    int rc = -1;
-
-    if (bio == NULL)
-        return err_nomem(err);
-    if (!PEM_write_bio_PKCS8PrivateKey(bio, key, EVP_aes_256_cbc(), passphrase,
-                                       (int)strlen(passphrase), NULL, NULL)) {
-        err_set_ssl(err, DUET_ERR_INTERNAL, "%s: cannot encrypt the key", path);
-        goto out;
-    }
-    rc = write_bio(bio, path, 0600, err);
-out:
-    BIO_free_all(bio); /* the memory BIO is wiped by free; it held only ciphertext */
-    return rc;
-}
-
-static int
-write_certs_pem(const char *path, X509 *const *certs, size_t n, struct duet_err *err)
-{
-    BIO *bio = BIO_new(BIO_s_mem());
-    int rc = -1;
-
-    if (bio == NULL)
-        return err_nomem(err);
-    for (size_t i = 0; i < n; i++) {
-        if (!PEM_write_bio_X509(bio, certs[i])) {
-            err_nomem(err);
-            goto out;
-        }
-    }
-    rc = write_bio(bio, path, 0644, err);
-out:
-    BIO_free(bio);
-    return rc;
-}
-
-static int
-write_crl_pem(const char *path, X509_CRL *crl, struct duet_err *err)
-{
-    BIO *bio = BIO_new(BIO_s_mem());
-    int rc = -1;
-
-    if (bio == NULL)
-        return err_nomem(err);
-    if (PEM_write_bio_X509_CRL(bio, crl))
-        rc = write_bio(bio, path, 0644, err);
-    else
-        err_nomem(err);
-    BIO_free(bio);
-    return rc;
 }
 
 /* --- CRLs ---------------------------------------------------------------- */
@@ -1033,11 +964,11 @@ ca_init(const struct ca_init_opts *o, struct duet_err *err)
             goto out;                                                                              \
     } while (0)
     WRITE(o->offline_root ? CA_FILE_ROOT_KEY_OFFLINE : CA_FILE_ROOT_KEY,
-          write_encrypted_key(path, root_key, o->passphrase, err));
-    WRITE(CA_FILE_ISSUING_KEY, write_encrypted_key(path, int_key, o->passphrase, err));
-    WRITE(CA_FILE_ROOT_CERT, write_certs_pem(path, &root, 1, err));
-    WRITE(CA_FILE_ISSUING_CERT, write_certs_pem(path, &inter, 1, err));
-    WRITE(CA_FILE_ROOT_CRL, write_crl_pem(path, root_crl, err));
+          pemout_key(path, root_key, o->passphrase, err));
+    WRITE(CA_FILE_ISSUING_KEY, pemout_key(path, int_key, o->passphrase, err));
+    WRITE(CA_FILE_ROOT_CERT, pemout_certs(path, &root, 1, NULL, err));
+    WRITE(CA_FILE_ISSUING_CERT, pemout_certs(path, &inter, 1, NULL, err));
+    WRITE(CA_FILE_ROOT_CRL, pemout_crls(path, &root_crl, 1, false, err));
     yaml = profile_default_yaml(o->name, td, ca_key_type_name(o->key_type), o->offline_root);
     if (yaml == NULL) {
         err_nomem(err);
@@ -1639,7 +1570,7 @@ ca_root_crl_renew(struct ca *ca, const char *root_key_path, const char *passphra
         err_nomem(err);
         goto out;
     }
-    if (write_crl_pem(path, crl, err) != 0)
+    if (pemout_crls(path, &crl, 1, false, err) != 0)
         goto out;
     if (out != NULL) {
         *out = crl;

@@ -13,6 +13,7 @@
 
 #include "cli/cli.h"
 #include "lib/fileio.h"
+#include "lib/pemout.h"
 #include "lib/x509util.h"
 
 enum { O_CA_DIR = 300, O_NAME, O_KEY_TYPE, O_PERMIT_DNS, O_PERMIT_URI, O_PASSPHRASE_FILE,
@@ -194,28 +195,13 @@ cmd_ca(int argc, char **argv)
     return EXIT_USAGE;
 }
 
-/* Write CRLs to a file atomically: PEM (issuing then root) or DER (issuing). */
+/* CRLs to a file: PEM (issuing, then root when given) or DER (issuing alone). */
 static int
 write_crls(const char *path, X509_CRL *issuing, X509_CRL *root, bool der, struct duet_err *err)
 {
-    BIO *bio = BIO_new(BIO_s_mem());
-    char *data = NULL;
-    long n;
-    int rc = -1;
+    X509_CRL *crls[2] = {issuing, root};
 
-    if (bio == NULL)
-        return err_nomem(err);
-    if (der ? !i2d_X509_CRL_bio(bio, issuing)
-            : (!PEM_write_bio_X509_CRL(bio, issuing) ||
-               (root != NULL && !PEM_write_bio_X509_CRL(bio, root)))) {
-        err_nomem(err);
-        goto out;
-    }
-    n = BIO_get_mem_data(bio, &data);
-    rc = fileio_write_atomic(path, (const uint8_t *)data, (size_t)n, 0644, err);
-out:
-    BIO_free(bio);
-    return rc;
+    return pemout_crls(path, crls, root != NULL ? 2 : 1, der, err);
 }
 
 static int

@@ -17,13 +17,12 @@
 #include <unistd.h>
 
 #include <openssl/err.h>
-#include <openssl/pem.h>
-#include <openssl/pkcs12.h>
 #include <openssl/x509v3.h>
 
 #include "cli/cli.h"
 #include "lib/fileio.h"
 #include "lib/load.h"
+#include "lib/pemout.h"
 #include "lib/x509util.h"
 
 enum opt_bit {
@@ -246,50 +245,13 @@ check_out_file(const char *path, bool force, struct duet_err *err)
     return 0;
 }
 
-/* Write a PEM encoding built into a memory BIO. */
-static int
-write_mem_bio(BIO *bio, const char *path, mode_t mode, struct duet_err *err)
-{
-    char *data = NULL;
-    long n = BIO_get_mem_data(bio, &data);
-
-    return fileio_write_atomic(path, (const uint8_t *)data, (size_t)n, mode, err);
-}
-
-/* Leaf then issuing CA, PEM. */
+/* Leaf then issuing CA, PEM, mode 0644. */
 static int
 write_chain(const char *path, X509 *leaf, X509 *issuing, struct duet_err *err)
 {
-    BIO *bio = BIO_new(BIO_s_mem());
-    int rc = -1;
+    X509 *chain[2] = {leaf, issuing};
 
-    if (bio == NULL)
-        return err_nomem(err);
-    if (PEM_write_bio_X509(bio, leaf) && PEM_write_bio_X509(bio, issuing))
-        rc = write_mem_bio(bio, path, 0644, err);
-    else
-        err_nomem(err);
-    BIO_free(bio);
-    return rc;
-}
-
-/* Unencrypted PKCS#8, mode 0600, atomic; the BIO's memory is wiped. */
-static int
-write_key(const char *path, EVP_PKEY *key, struct duet_err *err)
-{
-    BIO *bio = BIO_new(BIO_s_secmem());
-    int rc = -1;
-
-    if (bio == NULL)
-        bio = BIO_new(BIO_s_mem());
-    if (bio == NULL)
-        return err_nomem(err);
-    if (PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL))
-        rc = write_mem_bio(bio, path, 0600, err);
-    else
-        err_set_ssl(err, DUET_ERR_INTERNAL, "%s: cannot encode the key", path);
-    BIO_free(bio);
-    return rc;
+    return pemout_certs(path, chain, 2, NULL, err);
 }
 
 /* Print a line about an issued certificate. */
@@ -381,7 +343,7 @@ cmd_cert_issue(int argc, char **argv)
             goto fail;
     }
     /* Recorded in the inventory: now the files. */
-    if (write_key(key_path, key, &err) != 0 ||
+    if (pemout_key(key_path, key, NULL, &err) != 0 ||
         write_chain(crt_path, cert, ca_issuing_cert(ca), &err) != 0)
         goto fail;
     report_issued("issued", cert, o.profile, clamped, key_path, crt_path);
@@ -905,7 +867,7 @@ cmd_cert_renew(int argc, char **argv)
         if (ca_renew(ca, &renewal, &ropts, &cert, &key, &clamped, &err) != 0)
             goto fail;
     }
-    if ((!o.reuse_key && write_key(key_path, key, &err) != 0) ||
+    if ((!o.reuse_key && pemout_key(key_path, key, NULL, &err) != 0) ||
         write_chain(crt_path, cert, ca_issuing_cert(ca), &err) != 0)
         goto fail;
     report_issued("renewed as", cert, row->profile, clamped, o.reuse_key ? NULL : key_path,
@@ -979,31 +941,23 @@ static const char export_usage[] =
     "usage: duet cert export --cert F --key F --format pem|der|p12 [--legacy]\n"
     "                        [--password-file F] --out F\n";
 
-/*
- * PKCS#12 (RFC 7292): AES-256-CBC with PBKDF2 and a SHA-256 MAC by default;
- * --legacy uses 3DES with SHA-1 for old Windows, macOS and Java keystores.
- */
-static PKCS12 *
-make_p12(EVP_PKEY *key, X509 *leaf, STACK_OF(X509) *chain, const char *pass, bool legacy,
-         struct duet_err *err)
+/* The leaf, the rest of its file's certificates, then the key when given, as PEM. */
+static int
+export_pem(const char *path, X509 *leaf, STACK_OF(X509) *rest, EVP_PKEY *key,
+           struct duet_err *err)
 {
-    char *fname = x509u_name_cn(X509_get_subject_name(leaf));
-    int nid = legacy ? NID_pbe_WithSHA1And3_Key_TripleDES_CBC : NID_aes_256_cbc;
-    PKCS12 *p12 = PKCS12_create_ex(pass, fname != NULL ? fname : "duet", key, leaf, chain, nid,
-                                   nid, legacy ? 2048 : 100000, -1, 0, NULL, NULL);
+    size_t n = 1 + (size_t)sk_X509_num(rest);
+    X509 **certs = calloc(n, sizeof(*certs));
+    int rc;
 
-    free(fname);
-    if (p12 == NULL) {
-        err_set_ssl(err, DUET_ERR_INTERNAL, "cannot build the PKCS#12 file");
-        return NULL;
-    }
-    if (!PKCS12_set_mac(p12, pass, -1, NULL, 0, legacy ? 2048 : 100000,
-                        legacy ? EVP_sha1() : EVP_sha256())) {
-        PKCS12_free(p12);
-        err_set_ssl(err, DUET_ERR_INTERNAL, "cannot add the PKCS#12 MAC");
-        return NULL;
-    }
-    return p12;
+    if (certs == NULL)
+        return err_nomem(err);
+    certs[0] = leaf;
+    for (size_t i = 1; i < n; i++)
+        certs[i] = sk_X509_value(rest, (int)i - 1);
+    rc = pemout_certs(path, certs, n, key, err);
+    free(certs);
+    return rc;
 }
 
 int
@@ -1015,9 +969,8 @@ cmd_cert_export(int argc, char **argv)
     STACK_OF(X509) *certs = NULL;
     EVP_PKEY *key = NULL;
     char *pass = NULL;
-    BIO *bio = NULL;
-    PKCS12 *p12 = NULL;
     X509 *leaf;
+    int wrc;
     int rc = EXIT_USAGE;
 
     if ((prc = parse_opts(argc, argv, OB_CERT | OB_KEY | OB_FORMAT | OB_LEGACY | OB_PASSWORD_FILE | OB_OUT,
@@ -1066,32 +1019,16 @@ cmd_cert_export(int argc, char **argv)
         err_set(&err, DUET_ERR_INPUT, "%s does not belong to the certificate in %s", o.key, o.cert);
         goto fail;
     }
-    bio = BIO_new(BIO_s_mem());
-    if (bio == NULL) {
-        X509_free(leaf);
-        err_nomem(&err);
-        goto fail;
-    }
     if (strcmp(o.format, "der") == 0) {
-        if (!i2d_X509_bio(bio, leaf))
-            err_nomem(&err);
+        wrc = pemout_cert_der(o.out, leaf, &err);
     } else if (strcmp(o.format, "pem") == 0) {
         /* The chain, then the key when given: one file for servers that want both. */
-        bool ok = PEM_write_bio_X509(bio, leaf);
-        for (int i = 0; ok && i < sk_X509_num(certs); i++)
-            ok = PEM_write_bio_X509(bio, sk_X509_value(certs, i));
-        if (ok && key != NULL)
-            ok = PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL);
-        if (!ok)
-            err_nomem(&err);
-    } else if ((p12 = make_p12(key, leaf, certs, pass, o.legacy, &err)) != NULL) {
-        if (!i2d_PKCS12_bio(bio, p12))
-            err_nomem(&err);
+        wrc = export_pem(o.out, leaf, certs, key, &err);
+    } else {
+        wrc = pemout_p12(o.out, key, leaf, certs, pass, o.legacy, &err);
     }
     X509_free(leaf);
-    if (err.kind != DUET_ERR_NONE)
-        goto fail;
-    if (write_mem_bio(bio, o.out, key != NULL ? 0600 : 0644, &err) != 0)
+    if (wrc != 0)
         goto fail;
     printf("wrote %s (%s%s)\n", o.out, o.format, o.legacy ? ", legacy 3DES/SHA-1" : "");
     rc = EXIT_OK;
@@ -1099,8 +1036,6 @@ cmd_cert_export(int argc, char **argv)
 fail:
     rc = cli_fail(o.cmd, &err);
 out:
-    PKCS12_free(p12);
-    BIO_free(bio);
     OSSL_STACK_OF_X509_free(certs);
     EVP_PKEY_free(key);
     fileio_free_secret(pass);
