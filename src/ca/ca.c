@@ -53,58 +53,6 @@ struct ca {
 
 /* --- small parsers ------------------------------------------------------ */
 
-/* "720h", "30d", "1h30m", "1w", "3600s", or bare seconds; see ca.h. */
-bool
-ca_duration_parse(const char *text, int64_t *seconds)
-{
-    const char *p = text;
-    int64_t total = 0;
-
-    if (text == NULL || *text == '\0')
-        return false;
-    while (*p) {
-        int64_t v = 0;
-        int64_t unit;
-        if (!isdigit((unsigned char)*p))
-            return false;
-        while (isdigit((unsigned char)*p)) {
-            if (v > 1000000000LL)
-                return false;
-            v = v * 10 + (*p++ - '0');
-        }
-        switch (*p) {
-        case 's':
-            unit = 1;
-            break;
-        case 'm':
-            unit = 60;
-            break;
-        case 'h':
-            unit = 3600;
-            break;
-        case 'd':
-            unit = 86400;
-            break;
-        case 'w':
-            unit = 7 * 86400;
-            break;
-        case '\0':
-            if (p == text || total != 0)
-                return false;
-            *seconds = v; /* bare number: seconds */
-            return true;
-        default:
-            return false;
-        }
-        p++;
-        total += v * unit;
-        if (total > 100LL * 365 * 86400)
-            return false;
-    }
-    *seconds = total;
-    return true;
-}
-
 /* RFC 5280 5.3.1 reason names accepted by `duet cert revoke --reason`. */
 int
 ca_reason_parse(const char *text)

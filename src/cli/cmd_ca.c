@@ -12,6 +12,7 @@
 #include <openssl/pem.h>
 
 #include "cli/cli.h"
+#include "lib/duration.h"
 #include "lib/fileio.h"
 #include "lib/pemout.h"
 #include "lib/x509util.h"
@@ -250,7 +251,7 @@ crl_generate_cmd(int argc, char **argv)
             break;
         case O_NEXT_UPDATE:
             validity_given = true;
-            if (!ca_duration_parse(optarg, &validity) || validity <= 0) {
+            if (duration_parse(optarg, &validity, &err) != 0 || validity <= 0) {
                 fprintf(stderr, "duet crl generate: --next-update \"%s\": expected a duration such as 24h or 7d\n",
                         optarg);
                 return EXIT_USAGE;

@@ -20,6 +20,7 @@
 #include <openssl/x509v3.h>
 
 #include "cli/cli.h"
+#include "lib/duration.h"
 #include "lib/fileio.h"
 #include "lib/load.h"
 #include "lib/pemout.h"
@@ -84,6 +85,7 @@ static int
 parse_opts(int argc, char **argv, unsigned allowed, const char *usage, struct opts *o)
 {
     struct option lo[NOPTS + 1];
+    struct duet_err derr; /* the messages below name the option and give its examples */
     int c;
 
     memset(lo, 0, sizeof(lo));
@@ -141,14 +143,14 @@ parse_opts(int argc, char **argv, unsigned allowed, const char *usage, struct op
         case 'n': o->name = optarg; break;
         case 'F': o->force = true; break;
         case 't':
-            if (!ca_duration_parse(optarg, &o->ttl) || o->ttl <= 0) {
+            if (duration_parse(optarg, &o->ttl, &derr) != 0 || o->ttl <= 0) {
                 fprintf(stderr, "%s: --ttl \"%s\": expected a duration such as 720h or 30d\n",
                         o->cmd, optarg);
                 return -1;
             }
             break;
         case 'e':
-            if (!ca_duration_parse(optarg, &o->expiring)) {
+            if (duration_parse(optarg, &o->expiring, &derr) != 0) {
                 fprintf(stderr, "%s: --expiring \"%s\": expected a duration such as 30d\n",
                         o->cmd, optarg);
                 return -1;
@@ -156,7 +158,7 @@ parse_opts(int argc, char **argv, unsigned allowed, const char *usage, struct op
             o->has_expiring = true;
             break;
         case 'i':
-            if (!ca_duration_parse(optarg, &o->within)) {
+            if (duration_parse(optarg, &o->within, &derr) != 0) {
                 fprintf(stderr, "%s: --within \"%s\": expected a duration such as 30d\n", o->cmd,
                         optarg);
                 return -1;
