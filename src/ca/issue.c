@@ -110,8 +110,7 @@ csr_names(X509_REQ *req, const char *from, GENERAL_NAMES **out, struct duet_err 
     ERR_clear_error();
     if (crit == -2)
         return err_set(err, DUET_ERR_INPUT,
-                       "%s: the CSR has more than one subjectAltName extension; refusing it",
-                       from);
+                       "%s: the CSR has more than one subjectAltName extension; refusing it", from);
     if (crit >= 0 && *out == NULL)
         return err_set(err, DUET_ERR_INPUT,
                        "%s: the CSR's subjectAltName extension cannot be decoded; refusing it",

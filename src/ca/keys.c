@@ -90,8 +90,7 @@ ca_key_check_subject(EVP_PKEY *key, struct duet_err *err)
 
     x509u_key_describe(key, desc, sizeof(desc), &bits);
     if (((EVP_PKEY_is_a(key, "RSA") && bits < 2048)) ||
-        !(EVP_PKEY_is_a(key, "RSA") || EVP_PKEY_is_a(key, "EC") ||
-          EVP_PKEY_is_a(key, "ED25519")) ||
+        !(EVP_PKEY_is_a(key, "RSA") || EVP_PKEY_is_a(key, "EC") || EVP_PKEY_is_a(key, "ED25519")) ||
         (EVP_PKEY_is_a(key, "EC") && strcmp(desc, "EC P-256") != 0 &&
          strcmp(desc, "EC P-384") != 0 && strcmp(desc, "EC P-521") != 0))
         return err_set(err, DUET_ERR_INPUT,

@@ -102,9 +102,8 @@ duration_parse_ms(const char *text, int64_t min_ms, int64_t max_ms, int64_t *ms,
                        "\"%s\" is not a duration; expected e.g. 10s, 500ms, 5m",
                        text != NULL ? text : "");
     if (v < min_ms || v > max_ms)
-        return err_set(err, DUET_ERR_INPUT,
-                       "\"%s\" is out of range; expected %lld ms to %lld ms", text,
-                       (long long)min_ms, (long long)max_ms);
+        return err_set(err, DUET_ERR_INPUT, "\"%s\" is out of range; expected %lld ms to %lld ms",
+                       text, (long long)min_ms, (long long)max_ms);
     *ms = v;
     return 0;
 }

@@ -128,14 +128,14 @@ pemout_crls(const char *path, X509_CRL *const *crls, size_t n, bool der, struct 
 
 /* PKCS#12; see pemout.h. */
 int
-pemout_p12(const char *path, EVP_PKEY *key, X509 *leaf, STACK_OF(X509) *chain,
+pemout_p12(const char *path, EVP_PKEY *key, X509 *leaf, STACK_OF(X509) * chain,
            const char *password, bool legacy, struct duet_err *err)
 {
     char *fname = x509u_name_cn(X509_get_subject_name(leaf));
     int nid = legacy ? NID_pbe_WithSHA1And3_Key_TripleDES_CBC : NID_aes_256_cbc;
     int iter = legacy ? 2048 : 100000;
-    PKCS12 *p12 = PKCS12_create_ex(password, fname != NULL ? fname : "duet", key, leaf, chain,
-                                   nid, nid, iter, -1, 0, NULL, NULL);
+    PKCS12 *p12 = PKCS12_create_ex(password, fname != NULL ? fname : "duet", key, leaf, chain, nid,
+                                   nid, iter, -1, 0, NULL, NULL);
     BIO *bio = NULL;
     int rc = -1;
 

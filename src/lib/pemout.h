@@ -48,7 +48,7 @@ int pemout_crls(const char *path, X509_CRL *const *crls, size_t n, bool der,
  * (100,000 iterations); with legacy, 3DES with SHA-1 (2,048 iterations) for
  * old Windows, macOS and Java keystores.  The friendly name is the leaf's CN.
  */
-int pemout_p12(const char *path, EVP_PKEY *key, X509 *leaf, STACK_OF(X509) *chain,
+int pemout_p12(const char *path, EVP_PKEY *key, X509 *leaf, STACK_OF(X509) * chain,
                const char *password, bool legacy, struct duet_err *err) MUST_CHECK;
 
 #endif

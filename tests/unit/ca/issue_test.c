@@ -150,8 +150,8 @@ make_csr(const char *cn, const char *const *sans, bool ask_ca)
     assert_non_null(name);
     assert_non_null(exts);
     if (cn != NULL)
-        assert_true(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
-                                               (const unsigned char *)cn, -1, -1, 0));
+        assert_true(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cn,
+                                               -1, -1, 0));
     assert_true(X509_REQ_set_subject_name(req, name));
     assert_true(X509_REQ_set_pubkey(req, F.key));
     X509V3_set_ctx(&ctx, NULL, NULL, req, NULL, 0);
@@ -166,8 +166,8 @@ make_csr(const char *cn, const char *const *sans, bool ask_ca)
         sk_X509_EXTENSION_push(exts, e);
     }
     if (ask_ca) {
-        X509_EXTENSION *e = X509V3_EXT_nconf_nid(NULL, &ctx, NID_basic_constraints,
-                                                 "critical,CA:TRUE");
+        X509_EXTENSION *e =
+            X509V3_EXT_nconf_nid(NULL, &ctx, NID_basic_constraints, "critical,CA:TRUE");
         assert_non_null(e);
         sk_X509_EXTENSION_push(exts, e);
     }
@@ -290,8 +290,8 @@ test_sign_bad_signature(void **state)
     (void)state;
     assert_true(X509_REQ_sign(req, other, EVP_sha256()) > 0); /* signed by another key */
     assert_int_equal(ca_csr_check(req, "req.csr", &o, &csr, &err), -1);
-    assert_string_equal(err.msg,
-                        "req.csr: the CSR's signature does not verify with its own key; refusing it");
+    assert_string_equal(
+        err.msg, "req.csr: the CSR's signature does not verify with its own key; refusing it");
     assert_null(csr.cn);
     assert_null(csr.names);
     EVP_PKEY_free(other);
@@ -449,9 +449,8 @@ test_renew_keeps_identity_and_links(void **state)
     assert_string_equal(cn_new, cn_old);
     assert_string_equal(sans_new, sans_old);
     assert_int_equal(X509_NAME_cmp(X509_get_subject_name(old), X509_get_subject_name(cert)), 0);
-    assert_int_not_equal(ASN1_INTEGER_cmp(X509_get0_serialNumber(old),
-                                          X509_get0_serialNumber(cert)),
-                         0);
+    assert_int_not_equal(
+        ASN1_INTEGER_cmp(X509_get0_serialNumber(old), X509_get0_serialNumber(cert)), 0);
     assert_non_null(key);
     assert_true(EVP_PKEY_is_a(key, "EC"));
     assert_int_equal(X509_check_private_key(cert, key), 1);
@@ -480,8 +479,10 @@ test_renew_keeps_identity_and_links(void **state)
     assert_int_equal(ca_renew_check(after, &r2, &err), -1);
     assert_null(r2.old);
     char want[512];
-    snprintf(want, sizeof(want), "certificate renew.corp.example (serial %s) was already "
-             "renewed by %s", row->serial, new_row->serial);
+    snprintf(want, sizeof(want),
+             "certificate renew.corp.example (serial %s) was already "
+             "renewed by %s",
+             row->serial, new_row->serial);
     assert_string_equal(err.msg, want);
 
     /* The renewal itself renews, with the same key when asked. */

@@ -47,9 +47,14 @@ test_subject_keys(void **state)
         const char *key;
         const char *refused; /* the description in the message; NULL: accepted */
     } cases[] = {
-        {"p256", NULL},          {"p384", NULL},        {"p521", NULL},
-        {"ed25519", NULL},       {"rsa2048", NULL},     {"rsa1024", "RSA 1024"},
-        {"secp256k1", "EC secp256k1"}, {"ed448", "Ed448"},
+        {"p256", NULL},
+        {"p384", NULL},
+        {"p521", NULL},
+        {"ed25519", NULL},
+        {"rsa2048", NULL},
+        {"rsa1024", "RSA 1024"},
+        {"secp256k1", "EC secp256k1"},
+        {"ed448", "Ed448"},
     };
 
     (void)state;

@@ -46,8 +46,8 @@ setup(void **state)
     F.k_leaf = cf_key_new(CF_KEY_EC_P256);
     s = (struct cf_cert_spec){.cn = "Pemout CA", .key = F.k_ca, .bc = CF_BC_CA};
     F.ca = cf_cert_new(&s);
-    s = (struct cf_cert_spec){.cn = "leaf.example", .key = F.k_leaf, .issuer = F.ca,
-                              .issuer_key = F.k_ca};
+    s = (struct cf_cert_spec){
+        .cn = "leaf.example", .key = F.k_leaf, .issuer = F.ca, .issuer_key = F.k_ca};
     F.leaf = cf_cert_new(&s);
     c = (struct cf_crl_spec){.issuer = F.ca, .issuer_key = F.k_ca, .number = 1};
     F.crl1 = cf_crl_new(&c);
@@ -247,7 +247,7 @@ p12_algs(const char *path, const char *pass, int *mac_nid, int *key_pbe_nid)
     PKCS12 *p12 = d2i_PKCS12(NULL, &q, (long)len);
     const X509_ALGOR *macalg = NULL;
     const ASN1_OBJECT *obj = NULL;
-    STACK_OF(PKCS7) *safes;
+    STACK_OF(PKCS7) * safes;
 
     assert_non_null(p12);
     PKCS12_get0_mac(NULL, &macalg, NULL, NULL, p12);
@@ -336,9 +336,9 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_certs),   cmocka_unit_test(test_cert_der),
-        cmocka_unit_test(test_key),     cmocka_unit_test(test_crls),
-        cmocka_unit_test(test_p12),     cmocka_unit_test(test_missing_dir),
+        cmocka_unit_test(test_certs), cmocka_unit_test(test_cert_der),
+        cmocka_unit_test(test_key),   cmocka_unit_test(test_crls),
+        cmocka_unit_test(test_p12),   cmocka_unit_test(test_missing_dir),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
