@@ -298,6 +298,73 @@ test_sign_bad_signature(void **state)
     X509_REQ_free(req);
 }
 
+/* A CSR whose extensions are a raw list: two SAN extensions, or one that does not decode. */
+static X509_REQ *
+make_csr_raw_sans(bool twice)
+{
+    static const unsigned char garbage[] = {0x30, 0x03, 0x82, 0x05, 0x61}; /* length past the end */
+    X509_REQ *req = X509_REQ_new();
+    X509_NAME *name = X509_NAME_new();
+    STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
+    ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
+    X509V3_CTX ctx;
+
+    assert_non_null(req);
+    assert_non_null(exts);
+    assert_non_null(os);
+    assert_true(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+                                           (const unsigned char *)"api.corp.example", -1, -1, 0));
+    assert_true(X509_REQ_set_subject_name(req, name));
+    assert_true(X509_REQ_set_pubkey(req, F.key));
+    X509V3_set_ctx(&ctx, NULL, NULL, req, NULL, 0);
+    if (twice) {
+        for (int i = 0; i < 2; i++) {
+            X509_EXTENSION *e = X509V3_EXT_nconf_nid(
+                NULL, &ctx, NID_subject_alt_name, i ? "DNS:evil.example" : "DNS:api.corp.example");
+            assert_non_null(e);
+            sk_X509_EXTENSION_push(exts, e);
+        }
+    } else {
+        assert_true(ASN1_OCTET_STRING_set(os, garbage, sizeof(garbage)));
+        X509_EXTENSION *e = X509_EXTENSION_create_by_NID(NULL, NID_subject_alt_name, 0, os);
+        assert_non_null(e);
+        sk_X509_EXTENSION_push(exts, e);
+    }
+    assert_true(X509_REQ_add_extensions(req, exts));
+    assert_true(X509_REQ_sign(req, F.key, EVP_sha256()) > 0);
+    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+    ASN1_OCTET_STRING_free(os);
+    X509_NAME_free(name);
+    return req;
+}
+
+/* SAN extensions that cannot be read as one list of names: the CSR is refused. */
+static void
+test_sign_bad_san_extensions(void **state)
+{
+    static const struct {
+        bool twice;
+        const char *want;
+    } cases[] = {
+        {true, "req.csr: the CSR has more than one subjectAltName extension; refusing it"},
+        {false, "req.csr: the CSR's subjectAltName extension cannot be decoded; refusing it"},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        X509_REQ *req = make_csr_raw_sans(cases[i].twice);
+        struct ca_sign_opts o = {.profile = "server"};
+        struct ca_csr csr;
+        struct duet_err err = {0};
+
+        assert_int_equal(ca_csr_check(req, "req.csr", &o, &csr, &err), -1);
+        assert_string_equal(err.msg, cases[i].want);
+        assert_null(csr.names);
+        assert_null(csr.cn);
+        X509_REQ_free(req);
+    }
+}
+
 /* CA:TRUE asked for in a CSR is ignored: the certificate is a leaf of the profile. */
 static void
 test_sign_ignores_ca_request(void **state)
@@ -561,6 +628,7 @@ main(void)
         cmocka_unit_test(test_sign_valid_csr),
         cmocka_unit_test(test_sign_refusals),
         cmocka_unit_test(test_sign_bad_signature),
+        cmocka_unit_test(test_sign_bad_san_extensions),
         cmocka_unit_test(test_sign_ignores_ca_request),
         cmocka_unit_test(test_sign_name_given),
         cmocka_unit_test(test_default_san),
