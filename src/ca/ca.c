@@ -25,15 +25,14 @@
 
 #include <openssl/bn.h>
 #include <openssl/err.h>
-#include <openssl/pem.h>
 #include <openssl/rand.h>
-#include <openssl/rsa.h>
 #include <openssl/x509v3.h>
 
 #include "lib/bbuf.h"
 #include "lib/fileio.h"
 #include "lib/identity.h"
 #include "lib/load.h"
+#include "lib/pemout.h"
 #include "lib/verify.h"
 #include "lib/x509util.h"
 
@@ -53,120 +52,6 @@ struct ca {
 };
 
 /* --- small parsers ------------------------------------------------------ */
-
-int
-ca_key_type_parse(const char *text, enum ca_key_type *out, struct duet_err *err)
-{
-    static const struct {
-        const char *name;
-        enum ca_key_type t;
-    } types[] = {{"p256", CA_KEY_P256},
-                 {"p384", CA_KEY_P384},
-                 {"ed25519", CA_KEY_ED25519},
-                 {"rsa3072", CA_KEY_RSA3072}};
-
-    for (size_t i = 0; text != NULL && i < sizeof(types) / sizeof(types[0]); i++) {
-        if (strcmp(text, types[i].name) == 0) {
-            *out = types[i].t;
-            return 0;
-        }
-    }
-    return err_set(err, DUET_ERR_INPUT,
-                   "key type \"%s\" is not supported; expected p256, p384, ed25519 or rsa3072",
-                   text != NULL ? text : "");
-}
-
-const char *
-ca_key_type_name(enum ca_key_type t)
-{
-    switch (t) {
-    case CA_KEY_P256:
-        return "p256";
-    case CA_KEY_P384:
-        return "p384";
-    case CA_KEY_ED25519:
-        return "ed25519";
-    case CA_KEY_RSA3072:
-        return "rsa3072";
-    }
-    return "?";
-}
-
-EVP_PKEY *
-ca_key_generate(enum ca_key_type t, struct duet_err *err)
-{
-    EVP_PKEY *k = NULL;
-
-    switch (t) {
-    case CA_KEY_P256:
-        k = EVP_EC_gen("P-256");
-        break;
-    case CA_KEY_P384:
-        k = EVP_EC_gen("P-384");
-        break;
-    case CA_KEY_ED25519:
-        k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
-        break;
-    case CA_KEY_RSA3072:
-        k = EVP_RSA_gen(3072);
-        break;
-    }
-    if (k == NULL)
-        err_set_ssl(err, DUET_ERR_INTERNAL, "cannot generate a %s key", ca_key_type_name(t));
-    return k;
-}
-
-/* "720h", "30d", "1h30m", "1w", "3600s", or bare seconds; see ca.h. */
-bool
-ca_duration_parse(const char *text, int64_t *seconds)
-{
-    const char *p = text;
-    int64_t total = 0;
-
-    if (text == NULL || *text == '\0')
-        return false;
-    while (*p) {
-        int64_t v = 0;
-        int64_t unit;
-        if (!isdigit((unsigned char)*p))
-            return false;
-        while (isdigit((unsigned char)*p)) {
-            if (v > 1000000000LL)
-                return false;
-            v = v * 10 + (*p++ - '0');
-        }
-        switch (*p) {
-        case 's':
-            unit = 1;
-            break;
-        case 'm':
-            unit = 60;
-            break;
-        case 'h':
-            unit = 3600;
-            break;
-        case 'd':
-            unit = 86400;
-            break;
-        case 'w':
-            unit = 7 * 86400;
-            break;
-        case '\0':
-            if (p == text || total != 0)
-                return false;
-            *seconds = v; /* bare number: seconds */
-            return true;
-        default:
-            return false;
-        }
-        p++;
-        total += v * unit;
-        if (total > 100LL * 365 * 86400)
-            return false;
-    }
-    *seconds = total;
-    return true;
-}
 
 /* RFC 5280 5.3.1 reason names accepted by `duet cert revoke --reason`. */
 int
@@ -505,75 +390,6 @@ join_path(const char *dir, const char *name)
     if (p != NULL)
         snprintf(p, n, "%s/%s", dir, name);
     return p;
-}
-
-/* Serialise a BIO's contents to a file atomically. */
-static int
-write_bio(BIO *bio, const char *path, mode_t mode, struct duet_err *err)
-{
-    char *data = NULL;
-    long n = BIO_get_mem_data(bio, &data);
-
-    if (n <= 0)
-        return err_set(err, DUET_ERR_INTERNAL, "%s: nothing to write", path);
-    return fileio_write_atomic(path, (const uint8_t *)data, (size_t)n, mode, err);
-}
-
-/* Write a private key as encrypted PKCS#8 PEM, mode 0600. */
-static int
-write_encrypted_key(const char *path, EVP_PKEY *key, const char *passphrase,
-                    struct duet_err *err)
-{
-    BIO *bio = BIO_new(BIO_s_mem());
-    int rc = -1;
-
-    if (bio == NULL)
-        return err_nomem(err);
-    if (!PEM_write_bio_PKCS8PrivateKey(bio, key, EVP_aes_256_cbc(), passphrase,
-                                       (int)strlen(passphrase), NULL, NULL)) {
-        err_set_ssl(err, DUET_ERR_INTERNAL, "%s: cannot encrypt the key", path);
-        goto out;
-    }
-    rc = write_bio(bio, path, 0600, err);
-out:
-    BIO_free_all(bio); /* the memory BIO is wiped by free; it held only ciphertext */
-    return rc;
-}
-
-static int
-write_certs_pem(const char *path, X509 *const *certs, size_t n, struct duet_err *err)
-{
-    BIO *bio = BIO_new(BIO_s_mem());
-    int rc = -1;
-
-    if (bio == NULL)
-        return err_nomem(err);
-    for (size_t i = 0; i < n; i++) {
-        if (!PEM_write_bio_X509(bio, certs[i])) {
-            err_nomem(err);
-            goto out;
-        }
-    }
-    rc = write_bio(bio, path, 0644, err);
-out:
-    BIO_free(bio);
-    return rc;
-}
-
-static int
-write_crl_pem(const char *path, X509_CRL *crl, struct duet_err *err)
-{
-    BIO *bio = BIO_new(BIO_s_mem());
-    int rc = -1;
-
-    if (bio == NULL)
-        return err_nomem(err);
-    if (PEM_write_bio_X509_CRL(bio, crl))
-        rc = write_bio(bio, path, 0644, err);
-    else
-        err_nomem(err);
-    BIO_free(bio);
-    return rc;
 }
 
 /* --- CRLs ---------------------------------------------------------------- */
@@ -1096,11 +912,11 @@ ca_init(const struct ca_init_opts *o, struct duet_err *err)
             goto out;                                                                              \
     } while (0)
     WRITE(o->offline_root ? CA_FILE_ROOT_KEY_OFFLINE : CA_FILE_ROOT_KEY,
-          write_encrypted_key(path, root_key, o->passphrase, err));
-    WRITE(CA_FILE_ISSUING_KEY, write_encrypted_key(path, int_key, o->passphrase, err));
-    WRITE(CA_FILE_ROOT_CERT, write_certs_pem(path, &root, 1, err));
-    WRITE(CA_FILE_ISSUING_CERT, write_certs_pem(path, &inter, 1, err));
-    WRITE(CA_FILE_ROOT_CRL, write_crl_pem(path, root_crl, err));
+          pemout_key(path, root_key, o->passphrase, err));
+    WRITE(CA_FILE_ISSUING_KEY, pemout_key(path, int_key, o->passphrase, err));
+    WRITE(CA_FILE_ROOT_CERT, pemout_certs(path, &root, 1, NULL, err));
+    WRITE(CA_FILE_ISSUING_CERT, pemout_certs(path, &inter, 1, NULL, err));
+    WRITE(CA_FILE_ROOT_CRL, pemout_crls(path, &root_crl, 1, false, err));
     yaml = profile_default_yaml(o->name, td, ca_key_type_name(o->key_type), o->offline_root);
     if (yaml == NULL) {
         err_nomem(err);
@@ -1467,21 +1283,8 @@ ca_issue(struct ca *ca, const struct ca_request *req, X509 **cert_out, bool *cla
         return -1;
     if (req->pubkey == NULL)
         return err_set(err, DUET_ERR_INPUT, "no public key to certify");
-    {
-        /* The subject's key must be as strong as what verification accepts. */
-        char desc[64];
-        int bits = 0;
-        x509u_key_describe(req->pubkey, desc, sizeof(desc), &bits);
-        if (((EVP_PKEY_is_a(req->pubkey, "RSA") && bits < 2048)) ||
-            !(EVP_PKEY_is_a(req->pubkey, "RSA") || EVP_PKEY_is_a(req->pubkey, "EC") ||
-              EVP_PKEY_is_a(req->pubkey, "ED25519")) ||
-            (EVP_PKEY_is_a(req->pubkey, "EC") && strcmp(desc, "EC P-256") != 0 &&
-             strcmp(desc, "EC P-384") != 0 && strcmp(desc, "EC P-521") != 0))
-            return err_set(err, DUET_ERR_INPUT,
-                           "the subject's key is %s; duet issues for RSA 2048+, EC P-256/384/521 "
-                           "and Ed25519 keys",
-                           desc);
-    }
+    if (ca_key_check_subject(req->pubkey, err) != 0)
+        return -1;
     if ((gens = request_names(req, err)) == NULL)
         goto out;
     ttl = req->ttl > 0 ? req->ttl : p->default_ttl;
@@ -1715,7 +1518,7 @@ ca_root_crl_renew(struct ca *ca, const char *root_key_path, const char *passphra
         err_nomem(err);
         goto out;
     }
-    if (write_crl_pem(path, crl, err) != 0)
+    if (pemout_crls(path, &crl, 1, false, err) != 0)
         goto out;
     if (out != NULL) {
         *out = crl;

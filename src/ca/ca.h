@@ -25,6 +25,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "ca/keys.h"
 #include "ca/profile.h"
 #include "lib/err.h"
 #include "store/store.h"
@@ -40,14 +41,6 @@
 
 /* Shortest accepted CA passphrase. */
 #define CA_MIN_PASSPHRASE 8
-
-enum ca_key_type { CA_KEY_P256 = 0, CA_KEY_P384, CA_KEY_ED25519, CA_KEY_RSA3072 };
-
-/* Parse "p256", "p384", "ed25519", "rsa3072". */
-int ca_key_type_parse(const char *text, enum ca_key_type *out, struct duet_err *err) MUST_CHECK;
-const char *ca_key_type_name(enum ca_key_type t);
-/* A new private key of the type; NULL with the reason on failure. */
-EVP_PKEY *ca_key_generate(enum ca_key_type t, struct duet_err *err);
 
 struct ca_init_opts {
     const char *dir;
@@ -125,6 +118,104 @@ struct ca_request {
 int ca_issue(struct ca *ca, const struct ca_request *req, X509 **cert_out, bool *clamped,
              struct duet_err *err) MUST_CHECK;
 
+/* --- issue.c: the rules of `duet cert issue`, `sign` and `renew`, for every front end --- */
+
+/*
+ * The SAN a certificate of `profile` gets when the requester names none: the
+ * SPIFFE ID "uri:spiffe://<trust domain>/<name>" for a SPIFFE profile, else
+ * "dns:<name>" for a profile that allows and requires DNS names, else none.
+ * *out is a new string (the caller frees it) or NULL when there is no
+ * default (an unknown profile included: ca_issue names that error).
+ */
+int ca_default_san(const struct ca_config *cfg, const char *profile, const char *name, char **out,
+                   struct duet_err *err) MUST_CHECK;
+
+/*
+ * Issue with a key the CA makes: a new key of key_type (NULL: ca.yaml's
+ * key_type), the default SAN when req->nsans is 0, then ca_issue() with
+ * req->pubkey set to the new key (req->pubkey is ignored).  On success *cert
+ * and *key belong to the caller; on failure both are NULL and nothing was
+ * recorded.
+ */
+int ca_issue_keypair(struct ca *ca, const struct ca_request *req, const char *key_type,
+                     X509 **cert, EVP_PKEY **key, bool *clamped, struct duet_err *err) MUST_CHECK;
+
+/* What the signer of a CSR adds to it (`duet cert sign`'s options); strings borrowed. */
+struct ca_sign_opts {
+    const char *profile;
+    const char *name;          /* the certificate's CN; NULL: the CSR's CN */
+    const char *const *sans;   /* more names, "dns:H", "ip:A", "uri:U", "email:E" */
+    size_t nsans;
+    int64_t ttl;               /* 0: the profile's default */
+    const char *owner;
+    const char *location;
+    int64_t now;               /* 0: now */
+};
+
+/* A CSR that passed ca_csr_check(), ready for ca_sign_csr(). */
+struct ca_csr {
+    EVP_PKEY *pubkey;          /* borrowed from the X509_REQ, which must outlive this */
+    GENERAL_NAMES *names;      /* the subjectAltName it asks for; NULL: none */
+    char *cn;                  /* the CN to certify */
+    bool cn_from_request;      /* the CN is the CSR's: it must be a name certified */
+};
+
+/*
+ * Check a CSR before the CA key is touched: its signature verifies with its
+ * own key; it has at most one subjectAltName extension and that one decodes;
+ * a CN is found - o->name, else the CSR's subject CN, else the value of the
+ * first of o->sans, else the first DNS, URI or email name it asks for.  Every
+ * other extension it asks for (basicConstraints CA:TRUE, key usages, name
+ * constraints...) is ignored: the profile decides them.  `from` names the
+ * CSR in messages (its file).  Fill *out (ca_csr_clear frees it).
+ */
+int ca_csr_check(X509_REQ *req, const char *from, const struct ca_sign_opts *o,
+                 struct ca_csr *out, struct duet_err *err) MUST_CHECK;
+void ca_csr_clear(struct ca_csr *c);
+
+/*
+ * Sign a checked CSR under o->profile: its names (as structures, each checked
+ * on its exact bytes) and o->sans must all be allowed by the profile, and a CN
+ * taken from the CSR must be one of the names certified.  Recorded in the
+ * inventory as ca_issue() does; *cert belongs to the caller.
+ */
+int ca_sign_csr(struct ca *ca, const struct ca_csr *csr, const struct ca_sign_opts *o,
+                X509 **cert, bool *clamped, struct duet_err *err) MUST_CHECK;
+
+/* The certificate a renewal starts from (ca_renew_check). */
+struct ca_renewal {
+    const struct store_cert *row; /* borrowed: the inventory row renewed */
+    X509 *old;                    /* the certificate renewed, decoded from the row */
+    char *cn;                     /* its subject CN, kept */
+    GENERAL_NAMES *names;         /* its subjectAltName, kept; NULL: none */
+};
+
+/*
+ * Whether the certificate of `row` may be renewed: not revoked, not the
+ * issuing CA, not renewed already, and readable.  Fill *out with the identity
+ * the renewal keeps (ca_renewal_clear frees it; row must outlive it).
+ */
+int ca_renew_check(const struct store_cert *row, struct ca_renewal *out,
+                   struct duet_err *err) MUST_CHECK;
+void ca_renewal_clear(struct ca_renewal *r);
+
+/* How to renew. */
+struct ca_renew_opts {
+    bool reuse_key;            /* certify the renewed certificate's key again */
+    const char *key_type;      /* else a new key of this type; NULL: ca.yaml's key_type */
+    int64_t ttl;               /* 0: as long as the certificate renewed */
+    int64_t now;               /* 0: now */
+};
+
+/*
+ * Renew: the same CN, names, profile, owner and location, with the old key or
+ * a new one, recorded in the inventory as renewing the old serial (and the old
+ * row as renewed by the new one) in the same transaction.  *cert belongs to
+ * the caller; so does *key, the new private key (NULL with reuse_key).
+ */
+int ca_renew(struct ca *ca, const struct ca_renewal *r, const struct ca_renew_opts *o, X509 **cert,
+             EVP_PKEY **key, bool *clamped, struct duet_err *err) MUST_CHECK;
+
 /* Revoke by canonical serial; refuses unknown and already revoked serials. */
 int ca_revoke(struct ca *ca, const char *serial, int reason, int64_t when,
               struct duet_err *err) MUST_CHECK;
@@ -151,8 +242,5 @@ int ca_root_crl(struct ca *ca, X509_CRL **out, struct duet_err *err) MUST_CHECK;
 
 /* Parse an RFC 5280 reason name ("keyCompromise"); returns the code or -1. */
 int ca_reason_parse(const char *text);
-
-/* Parse a duration: "720h", "30d", "90m", "3600s", "1h30m", "1w"; false on error. */
-bool ca_duration_parse(const char *text, int64_t *seconds);
 
 #endif

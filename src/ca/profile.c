@@ -18,7 +18,8 @@
 
 #include <arpa/inet.h>
 
-#include "ca/ca.h"
+#include "ca/keys.h"
+#include "lib/duration.h"
 #include "lib/policy.h"
 #include "lib/ycfg.h"
 
@@ -102,8 +103,9 @@ static int
 duration_key(struct ycfg *y, yaml_node_t *v, const char *path, int64_t *out, struct duet_err *err)
 {
     const char *s = ycfg_scalar(v);
+    struct duet_err derr;
 
-    if (s == NULL || !ca_duration_parse(s, out) || *out <= 0)
+    if (s == NULL || duration_parse(s, out, &derr) != 0 || *out <= 0)
         return ycfg_error(y, v, path, err, "\"%s\" is not a duration; expected e.g. 720h, 30d, 1h30m",
                           s != NULL ? s : "(not a scalar)");
     return 0;

@@ -3,13 +3,18 @@
  * cli.h - the `duet` command line: subcommand entry points and the text
  * renderer of inspection results.  Subcommands parse arguments and call the
  * layers below; exit statuses follow each command's documented contract.
+ * One file per command, named after it (`duet cert renew` is
+ * cmd_cert_renew.c); cmd_<family>.c holds a family's usage and dispatch.  The
+ * certificate commands share one option table (cli_opts.c) and what they show
+ * of the inventory (cli_inventory.c).
  */
 #ifndef DUET_CLI_H
 #define DUET_CLI_H
 
-#include <stdio.h>
-
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
 
 #include <jansson.h>
 
@@ -23,6 +28,10 @@ int cmd_cert(int argc, char **argv);
 int cmd_cert_inspect(int argc, char **argv);
 int cmd_cert_verify(int argc, char **argv);
 int cmd_ca(int argc, char **argv);
+int cmd_ca_init(int argc, char **argv);
+int cmd_ca_roots(int argc, char **argv);
+/* The usage of `duet ca init` and `duet ca roots`, on out. */
+void cli_ca_usage(FILE *out);
 int cmd_crl(int argc, char **argv);
 int cmd_proxy(int argc, char **argv);
 int cmd_tunnel(int argc, char **argv);
@@ -68,5 +77,83 @@ int cli_protect_secrets(struct duet_err *err);
 
 /* Print one inspected file (the model of inspect_bundle()) for a human. */
 void render_inspect_text(FILE *out, const json_t *file);
+
+/* --- the certificate commands' shared options (cli_opts.c) --- */
+
+/* The options of the cert commands, as bits: each command names those it accepts. */
+enum cli_opt_bit {
+    OB_CA_DIR = 1u << 0, OB_OUT = 1u << 1, OB_PROFILE = 1u << 2, OB_SAN = 1u << 3,
+    OB_TTL = 1u << 4, OB_OWNER = 1u << 5, OB_LOCATION = 1u << 6, OB_KEY_TYPE = 1u << 7,
+    OB_PASS = 1u << 8, OB_FORMAT = 1u << 9, OB_EXPIRING = 1u << 10, OB_STATUS = 1u << 11,
+    OB_REASON = 1u << 12, OB_REUSE_KEY = 1u << 13, OB_CERT = 1u << 14, OB_KEY = 1u << 15,
+    OB_LEGACY = 1u << 16, OB_PASSWORD_FILE = 1u << 17, OB_WITHIN = 1u << 18, OB_NAME = 1u << 19,
+    OB_FORCE = 1u << 20,
+};
+
+/* cli_parse_opts() result for --help: the usage was printed, exit 0. */
+#define CLI_PARSE_HELP 1
+
+/* What cli_parse_opts() read; strings point into argv. */
+struct cli_opts {
+    /* set by the caller: the command, for messages ("duet cert issue") */
+    const char *cmd;
+    const char *ca_dir, *out, *profile, *owner, *location, *key_type, *pass_file, *format;
+    const char *status, *reason, *cert, *key, *password_file, *name;
+    const char **sans;
+    size_t nsans;
+    int64_t ttl, expiring, within;
+    const char *within_text;
+    bool has_expiring, has_within, reuse_key, legacy, force;
+    char **args;
+    int nargs;
+};
+
+/*
+ * Parse argv with the one option table, accepting only the options whose bits
+ * are in `allowed`; positional arguments go to o->args.  --help prints usage
+ * on stdout and returns CLI_PARSE_HELP; an unknown, misplaced or valueless
+ * option, or a bad duration, is reported on stderr (naming o->cmd and the
+ * option) and returns -1.  Free with cli_opts_free() in every case.
+ */
+int cli_parse_opts(int argc, char **argv, unsigned allowed, const char *usage,
+                   struct cli_opts *o);
+void cli_opts_free(struct cli_opts *o);
+/* Whether NAME can name files: 1-64 letters, digits, '.', '-', '_', '@', no leading '.'. */
+bool cli_safe_name(const char *name);
+/* A new string "DIR/NAME.EXT" (ext with its dot); NULL when out of memory. */
+char *cli_path_in(const char *dir, const char *name, const char *ext);
+/* Refuse (as --out DIR) a directory that is missing, not a directory or not writable. */
+int cli_check_out_dir(const char *dir, struct duet_err *err);
+/*
+ * Refuse (as --out FILE) a file whose directory is missing or not writable,
+ * or that exists already unless `force`: checked before anything is issued.
+ */
+int cli_check_out_file(const char *path, bool force, struct duet_err *err);
+
+/* --- the inventory and what is issued, for the certificate commands (cli_inventory.c) --- */
+
+/*
+ * Find the inventory row of ARG: a certificate file (its first certificate's
+ * serial) or a serial number in any form openssl prints.  *row is owned by
+ * the caller; refused: an unreadable file, a text that is no serial, a serial
+ * the inventory does not hold.
+ */
+int cli_find_row(struct ca *ca, const char *arg, struct store_cert **row, struct duet_err *err);
+/*
+ * An inventory row as a JSON object (serial, name, subject, SANs read from
+ * the certificate, profile, owner, location, validity, days left, status);
+ * `full` adds issuer, key fingerprint, issue and revocation data and the
+ * renewal links.  Text that is not UTF-8 is escaped, never dropped.
+ */
+json_t *cli_row_json(const struct store_cert *c, int64_t now, bool full);
+/*
+ * Print "WHAT SUBJECT (serial S), profile P, valid until T", the note when the
+ * validity was cut to the issuing CA's, and the key and certificate paths
+ * when not NULL.
+ */
+void cli_report_issued(const char *what, X509 *cert, const char *profile, bool clamped,
+                       const char *key_path, const char *crt_path);
+/* Write leaf then issuing CA as PEM to path (0644, atomically). */
+int cli_write_chain(const char *path, X509 *leaf, X509 *issuing, struct duet_err *err);
 
 #endif

@@ -8,9 +8,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "ca/ca.h"
-#include "cli/cli.h"
 #include "bench/loadgen.h"
+#include "cli/cli.h"
+#include "lib/duration.h"
 
 static void
 usage(FILE *out)
@@ -53,6 +53,7 @@ cmd_bench(int argc, char **argv)
     const char *target = NULL;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     int64_t secs;
+    struct duet_err derr; /* the message names the flag instead */
     int c, rc;
 
     memset(&o, 0, sizeof(o));
@@ -98,7 +99,7 @@ cmd_bench(int argc, char **argv)
         }
         case B_DUR:
         case B_WARM:
-            if (!ca_duration_parse(optarg, &secs) || (c == B_DUR && secs <= 0)) {
+            if (duration_parse(optarg, &secs, &derr) != 0 || (c == B_DUR && secs <= 0)) {
                 fprintf(stderr, "duet bench: %s \"%s\": expected a duration such as 10s\n",
                         c == B_DUR ? "--duration" : "--warmup", optarg);
                 return EXIT_USAGE;

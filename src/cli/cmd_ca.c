@@ -1,180 +1,24 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * cmd_ca.c - `duet ca init`, `duet ca roots` and `duet crl generate`.
- * Exit 0 on success, 1 when the operation fails or is refused (nothing is
- * written then), 2 on usage errors.
+ * cmd_ca.c - `duet ca <sub>`: the usage of the family and the dispatch to
+ * cmd_ca_init.c and cmd_ca_roots.c.
  */
-#include <getopt.h>
-#include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
-#include <time.h>
-
-#include <openssl/pem.h>
 
 #include "cli/cli.h"
-#include "lib/fileio.h"
-#include "lib/x509util.h"
 
-enum { O_CA_DIR = 300, O_NAME, O_KEY_TYPE, O_PERMIT_DNS, O_PERMIT_URI, O_PASSPHRASE_FILE,
-       O_OFFLINE_ROOT, O_TRUST_DOMAIN, O_OUT, O_DER, O_NEXT_UPDATE, O_HELP, O_ROOT, O_ROOT_KEY };
-
-static void
-ca_usage(FILE *out)
+/* The usage of `duet ca`; see cli.h. */
+void
+cli_ca_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: duet ca init --ca-dir DIR --name \"Org Name\" [--key-type p256|p384|ed25519|rsa3072]\n"
-            "                    [--trust-domain TD] [--permit-dns SUFFIX]... [--permit-uri PREFIX]...\n"
-            "                    [--offline-root] [--passphrase-file F]\n"
-            "       duet ca roots --ca-dir DIR\n"
-            "The CA passphrase comes from --passphrase-file F or DUET_CA_PASSPHRASE.\n");
-}
-
-static void
-crl_usage(FILE *out)
-{
-    fprintf(out, "usage: duet crl generate --ca-dir DIR --out FILE [--der] [--next-update 24h]\n"
-                 "                         [--passphrase-file F]\n"
-                 "       duet crl generate --root --ca-dir DIR [--root-key F] [--next-update 8760h]\n"
-                 "                         [--out FILE] [--passphrase-file F]\n"
-                 "The first form writes the issuing CA's CRL followed by the root CRL (PEM) or the\n"
-                 "issuing CA's CRL alone (--der).  --root renews DIR/root.crl with the root key.\n");
-}
-
-static int
-ca_init_cmd(int argc, char **argv)
-{
-    static const struct option opts[] = {
-        {"ca-dir", required_argument, NULL, O_CA_DIR},
-        {"name", required_argument, NULL, O_NAME},
-        {"key-type", required_argument, NULL, O_KEY_TYPE},
-        {"trust-domain", required_argument, NULL, O_TRUST_DOMAIN},
-        {"permit-dns", required_argument, NULL, O_PERMIT_DNS},
-        {"permit-uri", required_argument, NULL, O_PERMIT_URI},
-        {"offline-root", no_argument, NULL, O_OFFLINE_ROOT},
-        {"passphrase-file", required_argument, NULL, O_PASSPHRASE_FILE},
-        {"help", no_argument, NULL, O_HELP},
-        {NULL, 0, NULL, 0}};
-    struct ca_init_opts o;
-    const char **dns = calloc((size_t)argc + 1, sizeof(char *));
-    const char **uri = calloc((size_t)argc + 1, sizeof(char *));
-    const char *pass_file = NULL;
-    char *pass = NULL;
-    struct duet_err err = {.kind = DUET_ERR_NONE};
-    int rc = EXIT_USAGE;
-    int c;
-
-    memset(&o, 0, sizeof(o));
-    o.key_type = CA_KEY_P256;
-    o.permit_dns = dns;
-    o.permit_uri = uri;
-    if (dns == NULL || uri == NULL)
-        goto out;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-        switch (c) {
-        case O_CA_DIR:
-            o.dir = optarg;
-            break;
-        case O_NAME:
-            o.name = optarg;
-            break;
-        case O_TRUST_DOMAIN:
-            o.trust_domain = optarg;
-            break;
-        case O_KEY_TYPE:
-            if (ca_key_type_parse(optarg, &o.key_type, &err) != 0) {
-                fprintf(stderr, "duet ca init: --key-type: %s\n", err.msg);
-                goto out;
-            }
-            break;
-        case O_PERMIT_DNS:
-            dns[o.npermit_dns++] = optarg;
-            break;
-        case O_PERMIT_URI:
-            uri[o.npermit_uri++] = optarg;
-            break;
-        case O_OFFLINE_ROOT:
-            o.offline_root = true;
-            break;
-        case O_PASSPHRASE_FILE:
-            pass_file = optarg;
-            break;
-        case O_HELP:
-            ca_usage(stdout);
-            rc = EXIT_OK;
-            goto out;
-        default:
-            fprintf(stderr, "duet ca init: %s %s\n", argv[optind - 1],
-                    c == ':' ? "needs a value" : "is not an option");
-            ca_usage(stderr);
-            goto out;
-        }
-    }
-    if (optind != argc || o.dir == NULL || o.name == NULL) {
-        fprintf(stderr, "duet ca init: --ca-dir DIR and --name \"Org Name\" are required\n");
-        ca_usage(stderr);
-        goto out;
-    }
-    if (cli_protect_secrets(&err) != 0 || cli_passphrase(pass_file, &pass, &err) != 0) {
-        rc = cli_fail("duet ca init", &err);
-        goto out;
-    }
-    o.passphrase = pass;
-    if (ca_init(&o, &err) != 0) {
-        rc = cli_fail("duet ca init", &err);
-        goto out;
-    }
-    printf("created CA \"%s\" in %s: %s, %s, %s%s, inventory %s\n", o.name, o.dir,
-           CA_FILE_ROOT_CERT, CA_FILE_ISSUING_CERT, CA_FILE_CONFIG,
-           o.offline_root ? ", root key in " CA_FILE_ROOT_KEY_OFFLINE " (move it offline)" : "",
-           CA_FILE_INVENTORY);
-    printf("trust bundle for clients and servers: duet ca roots --ca-dir %s\n", o.dir);
-    rc = EXIT_OK;
-out:
-    fileio_free_secret(pass);
-    free(dns);
-    free(uri);
-    return rc;
-}
-
-static int
-ca_roots_cmd(int argc, char **argv)
-{
-    static const struct option opts[] = {{"ca-dir", required_argument, NULL, O_CA_DIR},
-                                         {"help", no_argument, NULL, O_HELP},
-                                         {NULL, 0, NULL, 0}};
-    const char *dir = NULL;
-    struct duet_err err = {.kind = DUET_ERR_NONE};
-    struct ca *ca = NULL;
-    int c;
-
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-        if (c == O_CA_DIR) {
-            dir = optarg;
-        } else if (c == O_HELP) {
-            ca_usage(stdout);
-            return EXIT_OK;
-        } else {
-            fprintf(stderr, "duet ca roots: %s %s\n", argv[optind - 1],
-                    c == ':' ? "needs a value" : "is not an option");
-            ca_usage(stderr);
-            return EXIT_USAGE;
-        }
-    }
-    if (dir == NULL || optind != argc) {
-        fprintf(stderr, dir == NULL ? "duet ca roots: --ca-dir DIR is required\n"
-                                    : "duet ca roots: unexpected argument \"%s\"\n",
-                argv[optind]);
-        return EXIT_USAGE;
-    }
-    if (cli_open_ca(dir, false, NULL, &ca, &err) != 0)
-        return cli_fail("duet ca roots", &err);
-    PEM_write_X509(stdout, ca_root_cert(ca));
-    ca_close(ca);
-    return EXIT_OK;
+    fprintf(out, "usage: duet ca init --ca-dir DIR --name \"Org Name\" [--key-type "
+                 "p256|p384|ed25519|rsa3072]\n"
+                 "                    [--trust-domain TD] [--permit-dns SUFFIX]... [--permit-uri "
+                 "PREFIX]...\n"
+                 "                    [--offline-root] [--passphrase-file F]\n"
+                 "       duet ca roots --ca-dir DIR\n"
+                 "The CA passphrase comes from --passphrase-file F or DUET_CA_PASSPHRASE.\n");
 }
 
 /* `duet ca <sub>`. */
@@ -182,185 +26,14 @@ int
 cmd_ca(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "init") == 0)
-        return ca_init_cmd(argc - 1, argv + 1);
+        return cmd_ca_init(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "roots") == 0)
-        return ca_roots_cmd(argc - 1, argv + 1);
+        return cmd_ca_roots(argc - 1, argv + 1);
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0)) {
-        ca_usage(stdout);
+        cli_ca_usage(stdout);
         return EXIT_OK;
     }
     fprintf(stderr, "duet ca: expected init or roots\n");
-    ca_usage(stderr);
-    return EXIT_USAGE;
-}
-
-/* Write CRLs to a file atomically: PEM (issuing then root) or DER (issuing). */
-static int
-write_crls(const char *path, X509_CRL *issuing, X509_CRL *root, bool der, struct duet_err *err)
-{
-    BIO *bio = BIO_new(BIO_s_mem());
-    char *data = NULL;
-    long n;
-    int rc = -1;
-
-    if (bio == NULL)
-        return err_nomem(err);
-    if (der ? !i2d_X509_CRL_bio(bio, issuing)
-            : (!PEM_write_bio_X509_CRL(bio, issuing) ||
-               (root != NULL && !PEM_write_bio_X509_CRL(bio, root)))) {
-        err_nomem(err);
-        goto out;
-    }
-    n = BIO_get_mem_data(bio, &data);
-    rc = fileio_write_atomic(path, (const uint8_t *)data, (size_t)n, 0644, err);
-out:
-    BIO_free(bio);
-    return rc;
-}
-
-static int
-crl_generate_cmd(int argc, char **argv)
-{
-    static const struct option opts[] = {
-        {"ca-dir", required_argument, NULL, O_CA_DIR},
-        {"out", required_argument, NULL, O_OUT},
-        {"der", no_argument, NULL, O_DER},
-        {"next-update", required_argument, NULL, O_NEXT_UPDATE},
-        {"passphrase-file", required_argument, NULL, O_PASSPHRASE_FILE},
-        {"root", no_argument, NULL, O_ROOT},
-        {"root-key", required_argument, NULL, O_ROOT_KEY},
-        {"help", no_argument, NULL, O_HELP},
-        {NULL, 0, NULL, 0}};
-    const char *dir = NULL, *out = NULL, *pass_file = NULL, *root_key = NULL;
-    bool der = false, root = false, validity_given = false;
-    int64_t validity = 24 * 3600;
-    struct duet_err err = {.kind = DUET_ERR_NONE};
-    struct ca *ca = NULL;
-    X509_CRL *crl = NULL, *root_crl = NULL;
-    int rc = EXIT_USAGE;
-    int c;
-
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-        switch (c) {
-        case O_CA_DIR:
-            dir = optarg;
-            break;
-        case O_OUT:
-            out = optarg;
-            break;
-        case O_DER:
-            der = true;
-            break;
-        case O_PASSPHRASE_FILE:
-            pass_file = optarg;
-            break;
-        case O_ROOT:
-            root = true;
-            break;
-        case O_ROOT_KEY:
-            root_key = optarg;
-            break;
-        case O_NEXT_UPDATE:
-            validity_given = true;
-            if (!ca_duration_parse(optarg, &validity) || validity <= 0) {
-                fprintf(stderr, "duet crl generate: --next-update \"%s\": expected a duration such as 24h or 7d\n",
-                        optarg);
-                return EXIT_USAGE;
-            }
-            break;
-        case O_HELP:
-            crl_usage(stdout);
-            return EXIT_OK;
-        default:
-            fprintf(stderr, "duet crl generate: %s %s\n", argv[optind - 1],
-                    c == ':' ? "needs a value" : "is not an option");
-            crl_usage(stderr);
-            return EXIT_USAGE;
-        }
-    }
-    if (root) {
-        char *pass = NULL;
-        if (dir == NULL || optind != argc || der) {
-            fprintf(stderr, "duet crl generate --root: --ca-dir DIR is required; --der does not apply\n");
-            crl_usage(stderr);
-            return EXIT_USAGE;
-        }
-        if (!validity_given)
-            validity = 365 * 86400LL;
-        if (cli_protect_secrets(&err) != 0 || cli_passphrase(pass_file, &pass, &err) != 0 ||
-            cli_open_ca(dir, false, NULL, &ca, &err) != 0 ||
-            ca_root_crl_renew(ca, root_key, pass, (int64_t)time(NULL), validity, &root_crl, &err) != 0 ||
-            (out != NULL && write_crls(out, root_crl, NULL, false, &err) != 0)) {
-            fileio_free_secret(pass);
-            rc = cli_fail("duet crl generate", &err);
-            goto done;
-        }
-        fileio_free_secret(pass);
-        {
-            char nu[32];
-            x509u_fmt_rfc3339((int64_t)time(NULL) + validity, nu, sizeof(nu));
-            printf("renewed %s/%s: root CRL, next update %s\n", dir, CA_FILE_ROOT_CRL, nu);
-        }
-        rc = EXIT_OK;
-        goto done;
-    }
-    if (root_key != NULL) {
-        fprintf(stderr, "duet crl generate: --root-key goes with --root\n");
-        return EXIT_USAGE;
-    }
-    if (dir == NULL || out == NULL || optind != argc) {
-        fprintf(stderr, "duet crl generate: --ca-dir DIR and --out FILE are required\n");
-        crl_usage(stderr);
-        return EXIT_USAGE;
-    }
-    if (cli_open_ca(dir, true, pass_file, &ca, &err) != 0 ||
-        (!der && ca_root_crl(ca, &root_crl, &err) != 0) ||
-        ca_crl(ca, (int64_t)time(NULL), validity, &crl, &err) != 0 ||
-        write_crls(out, crl, root_crl, der, &err) != 0) {
-        rc = cli_fail("duet crl generate", &err);
-        goto done;
-    }
-    {
-        STACK_OF(X509_REVOKED) *revs = X509_CRL_get_REVOKED(crl);
-        char nu[32];
-        x509u_fmt_rfc3339((int64_t)time(NULL) + validity, nu, sizeof(nu));
-        printf("wrote %s: CRL of %s with %d revoked certificate%s, next update %s%s\n", out,
-               ca_config(ca)->name, revs ? sk_X509_REVOKED_num(revs) : 0,
-               (revs && sk_X509_REVOKED_num(revs) == 1) ? "" : "s", nu,
-               der ? "" : ", followed by the root CRL");
-    }
-    if (root_crl != NULL) {
-        int64_t nu = 0;
-        if (x509u_time(X509_CRL_get0_nextUpdate(root_crl), &nu) && nu - (int64_t)time(NULL) < 30 * 86400LL) {
-            char when[32];
-            x509u_fmt_rfc3339(nu, when, sizeof(when));
-            fprintf(stderr,
-                    "duet crl generate: warning: the root CRL in the bundle expires %s; renew it "
-                    "with duet crl generate --root --ca-dir %s\n",
-                    when, dir);
-        }
-    }
-    rc = EXIT_OK;
-done:
-    X509_CRL_free(crl);
-    X509_CRL_free(root_crl);
-    ca_close(ca);
-    return rc;
-}
-
-/* `duet crl <sub>`. */
-int
-cmd_crl(int argc, char **argv)
-{
-    if (argc >= 2 && strcmp(argv[1], "generate") == 0)
-        return crl_generate_cmd(argc - 1, argv + 1);
-    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0)) {
-        crl_usage(stdout);
-        return EXIT_OK;
-    }
-    fprintf(stderr, "duet crl: expected generate\n");
-    crl_usage(stderr);
+    cli_ca_usage(stderr);
     return EXIT_USAGE;
 }

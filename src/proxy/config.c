@@ -26,11 +26,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "util/log.h"
-
-#include "ca/ca.h"
+#include "lib/duration.h"
 #include "lib/ycfg.h"
-
+#include "util/log.h"
 
 /* --- clearing ----------------------------------------------------------- */
 
@@ -932,31 +930,17 @@ row_refuse(const struct cfg_row *r, enum proxy_role role, const char *loc, struc
                    role == ROLE_SERVER ? "tunnel" : "proxy");
 }
 
-/*
- * "250ms" besides ca_duration_parse's units; more than 0 and less than a day.
- * Stores milliseconds.
- */
+/* A duration of more than 0 and less than a day (lib/duration.h's syntax), in milliseconds. */
 static bool
 duration_ms(const char *v, int *out)
 {
-    int64_t s = 0;
-    char *end = NULL;
-    long ms;
-    size_t n = strlen(v);
+    struct duet_err e;
+    int64_t ms = 0;
 
-    if (n > 2 && strcmp(v + n - 2, "ms") == 0) {
-        ms = strtol(v, &end, 10);
-        if (end == v + n - 2 && ms > 0 && ms < 86400000) {
-            *out = (int)ms;
-            return true;
-        }
+    if (duration_parse_ms(v, 1, 86399999, &ms, &e) != 0)
         return false;
-    }
-    if (ca_duration_parse(v, &s) && s > 0 && s < 86400) {
-        *out = (int)(s * 1000);
-        return true;
-    }
-    return false;
+    *out = (int)ms;
+    return true;
 }
 
 /* "a, b or c" from a NULL-terminated list. */

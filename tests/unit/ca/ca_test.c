@@ -1331,48 +1331,6 @@ test_reason_parse(void **state)
     }
 }
 
-static void
-test_duration_parse(void **state)
-{
-    static const struct {
-        const char *in;
-        bool ok;
-        int64_t want;
-    } cases[] = {
-        {"720h", true, 2592000},
-        {"30d", true, 2592000},
-        {"90m", true, 5400},
-        {"3600s", true, 3600},
-        {"1h30m", true, 5400},
-        {"1w", true, 604800},
-        {"2w3d", true, 17 * 86400},
-        {"1d1h1m1s", true, 86400 + 3600 + 60 + 1},
-        {"", false, 0},
-        {"h", false, 0},
-        {"-1h", false, 0},
-        {"10x", false, 0},
-        {"1h30", false, 0},
-        {"1.5h", false, 0},
-        {" 1h", false, 0},
-        {"1h ", false, 0},
-        {"1H", false, 0},
-        {"99999999999999h", false, 0},
-        {NULL, false, 0},
-    };
-
-    (void)state;
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        int64_t got = -12345;
-        bool ok = ca_duration_parse(cases[i].in, &got);
-        const char *in = cases[i].in != NULL ? cases[i].in : "NULL";
-        if (ok != cases[i].ok)
-            fail_msg("ca_duration_parse(\"%s\") = %s", in, ok ? "true" : "false");
-        if (ok && got != cases[i].want)
-            fail_msg("ca_duration_parse(\"%s\") = %lld, want %lld", in, (long long)got,
-                     (long long)cases[i].want);
-    }
-}
-
 int
 main(void)
 {
@@ -1401,7 +1359,6 @@ main(void)
         cmocka_unit_test(test_key_type_parse),
         cmocka_unit_test(test_key_generate),
         cmocka_unit_test(test_reason_parse),
-        cmocka_unit_test(test_duration_parse),
     };
 
     return cmocka_run_group_tests_name("ca", tests, group_setup, group_teardown);

@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * cmd_ca_init.c - `duet ca init`: a new CA directory (ca_init) with its keys
+ * encrypted under the CA passphrase.  Exit 0 on success, 1 when it fails or is
+ * refused (nothing is left then), 2 on usage errors.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "lib/fileio.h"
+
+enum {
+    O_CA_DIR = 300,
+    O_NAME,
+    O_KEY_TYPE,
+    O_PERMIT_DNS,
+    O_PERMIT_URI,
+    O_PASSPHRASE_FILE,
+    O_OFFLINE_ROOT,
+    O_TRUST_DOMAIN,
+    O_HELP
+};
+
+/* `duet ca init`; see cli_ca_usage(). */
+int
+cmd_ca_init(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"ca-dir", required_argument, NULL, O_CA_DIR},
+        {"name", required_argument, NULL, O_NAME},
+        {"key-type", required_argument, NULL, O_KEY_TYPE},
+        {"trust-domain", required_argument, NULL, O_TRUST_DOMAIN},
+        {"permit-dns", required_argument, NULL, O_PERMIT_DNS},
+        {"permit-uri", required_argument, NULL, O_PERMIT_URI},
+        {"offline-root", no_argument, NULL, O_OFFLINE_ROOT},
+        {"passphrase-file", required_argument, NULL, O_PASSPHRASE_FILE},
+        {"help", no_argument, NULL, O_HELP},
+        {NULL, 0, NULL, 0}};
+    struct ca_init_opts o;
+    const char **dns = calloc((size_t)argc + 1, sizeof(char *));
+    const char **uri = calloc((size_t)argc + 1, sizeof(char *));
+    const char *pass_file = NULL;
+    char *pass = NULL;
+    struct duet_err err = {.kind = DUET_ERR_NONE};
+    int rc = EXIT_USAGE;
+    int c;
+
+    memset(&o, 0, sizeof(o));
+    o.key_type = CA_KEY_P256;
+    o.permit_dns = dns;
+    o.permit_uri = uri;
+    if (dns == NULL || uri == NULL)
+        goto out;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+        switch (c) {
+        case O_CA_DIR:
+            o.dir = optarg;
+            break;
+        case O_NAME:
+            o.name = optarg;
+            break;
+        case O_TRUST_DOMAIN:
+            o.trust_domain = optarg;
+            break;
+        case O_KEY_TYPE:
+            if (ca_key_type_parse(optarg, &o.key_type, &err) != 0) {
+                fprintf(stderr, "duet ca init: --key-type: %s\n", err.msg);
+                goto out;
+            }
+            break;
+        case O_PERMIT_DNS:
+            dns[o.npermit_dns++] = optarg;
+            break;
+        case O_PERMIT_URI:
+            uri[o.npermit_uri++] = optarg;
+            break;
+        case O_OFFLINE_ROOT:
+            o.offline_root = true;
+            break;
+        case O_PASSPHRASE_FILE:
+            pass_file = optarg;
+            break;
+        case O_HELP:
+            cli_ca_usage(stdout);
+            rc = EXIT_OK;
+            goto out;
+        default:
+            fprintf(stderr, "duet ca init: %s %s\n", argv[optind - 1],
+                    c == ':' ? "needs a value" : "is not an option");
+            cli_ca_usage(stderr);
+            goto out;
+        }
+    }
+    if (optind != argc || o.dir == NULL || o.name == NULL) {
+        fprintf(stderr, "duet ca init: --ca-dir DIR and --name \"Org Name\" are required\n");
+        cli_ca_usage(stderr);
+        goto out;
+    }
+    if (cli_protect_secrets(&err) != 0 || cli_passphrase(pass_file, &pass, &err) != 0) {
+        rc = cli_fail("duet ca init", &err);
+        goto out;
+    }
+    o.passphrase = pass;
+    if (ca_init(&o, &err) != 0) {
+        rc = cli_fail("duet ca init", &err);
+        goto out;
+    }
+    printf("created CA \"%s\" in %s: %s, %s, %s%s, inventory %s\n", o.name, o.dir,
+           CA_FILE_ROOT_CERT, CA_FILE_ISSUING_CERT, CA_FILE_CONFIG,
+           o.offline_root ? ", root key in " CA_FILE_ROOT_KEY_OFFLINE " (move it offline)" : "",
+           CA_FILE_INVENTORY);
+    printf("trust bundle for clients and servers: duet ca roots --ca-dir %s\n", o.dir);
+    rc = EXIT_OK;
+out:
+    fileio_free_secret(pass);
+    free(dns);
+    free(uri);
+    return rc;
+}

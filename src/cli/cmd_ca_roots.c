@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * cmd_ca_roots.c - `duet ca roots`: the CA's trust bundle (its root
+ * certificate) on stdout.  Exit 0, 1 when the CA cannot be opened, 2 on usage
+ * errors.
+ */
+#include <getopt.h>
+#include <stdio.h>
+
+#include <openssl/pem.h>
+
+#include "cli/cli.h"
+
+enum { O_CA_DIR = 300, O_HELP };
+
+/* `duet ca roots`: the root certificate, PEM, on stdout. */
+int
+cmd_ca_roots(int argc, char **argv)
+{
+    static const struct option opts[] = {{"ca-dir", required_argument, NULL, O_CA_DIR},
+                                         {"help", no_argument, NULL, O_HELP},
+                                         {NULL, 0, NULL, 0}};
+    const char *dir = NULL;
+    struct duet_err err = {.kind = DUET_ERR_NONE};
+    struct ca *ca = NULL;
+    int c;
+
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+        if (c == O_CA_DIR) {
+            dir = optarg;
+        } else if (c == O_HELP) {
+            cli_ca_usage(stdout);
+            return EXIT_OK;
+        } else {
+            fprintf(stderr, "duet ca roots: %s %s\n", argv[optind - 1],
+                    c == ':' ? "needs a value" : "is not an option");
+            cli_ca_usage(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (dir == NULL || optind != argc) {
+        fprintf(stderr,
+                dir == NULL ? "duet ca roots: --ca-dir DIR is required\n"
+                            : "duet ca roots: unexpected argument \"%s\"\n",
+                argv[optind]);
+        return EXIT_USAGE;
+    }
+    if (cli_open_ca(dir, false, NULL, &ca, &err) != 0)
+        return cli_fail("duet ca roots", &err);
+    PEM_write_X509(stdout, ca_root_cert(ca));
+    ca_close(ca);
+    return EXIT_OK;
+}

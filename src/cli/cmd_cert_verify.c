@@ -1,0 +1,226 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * cmd_cert_verify.c - `duet cert verify`, the contract of DESIGN.md: exit 0
+ * valid, 1 invalid with a one-line reason on stderr, 2 usage error or
+ * unreadable input.  Verification itself is libduet's (duet_verifier), the
+ * one path the proxy, the tunnel and the agent also take.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "duet.h"
+#include "lib/x509util.h"
+
+enum {
+    OPT_TRUSTED = 256,
+    OPT_UNTRUSTED,
+    OPT_PURPOSE,
+    OPT_NAME,
+    OPT_AT,
+    OPT_CRL,
+    OPT_CRL_SCOPE,
+    OPT_MAX_DEPTH,
+    OPT_PASSWORD_FILE,
+    OPT_HELP
+};
+
+static void
+verify_usage(FILE *out)
+{
+    fprintf(
+        out,
+        "usage: duet cert verify --trusted ROOTS.pem [--untrusted CHAIN.pem]...\n"
+        "                        [--purpose server|client] [--name HOSTNAME_OR_IP]\n"
+        "                        [--at RFC3339_TIME] [--crl CRL.pem]... [--crl-scope chain|leaf]\n"
+        "                        [--max-depth N] [--password-file F] LEAF.pem\n"
+        "exit 0 valid, 1 invalid (reason on stderr), 2 usage error or unreadable input\n");
+}
+
+/* Report a verifier error and map it to the exit status of the contract. */
+static int
+verifier_fail(struct duet_verifier *v)
+{
+    const char *msg = duet_verifier_error(v);
+
+    /* The reason quotes names from the certificate: escaped for the terminal. */
+    cli_put_text(stderr, msg != NULL ? msg : "verification failed");
+    fputc('\n', stderr);
+    return duet_verifier_error_kind(v) == DUET_ERR_INVALID ? EXIT_INVALID : EXIT_USAGE;
+}
+
+/*
+ * `duet cert verify`.  Files are loaded in the order given; any unreadable
+ * one ends the command with exit 2 before verification starts.
+ */
+int
+cmd_cert_verify(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"trusted", required_argument, NULL, OPT_TRUSTED},
+        {"untrusted", required_argument, NULL, OPT_UNTRUSTED},
+        {"purpose", required_argument, NULL, OPT_PURPOSE},
+        {"name", required_argument, NULL, OPT_NAME},
+        {"at", required_argument, NULL, OPT_AT},
+        {"crl", required_argument, NULL, OPT_CRL},
+        {"crl-scope", required_argument, NULL, OPT_CRL_SCOPE},
+        {"max-depth", required_argument, NULL, OPT_MAX_DEPTH},
+        {"password-file", required_argument, NULL, OPT_PASSWORD_FILE},
+        {"help", no_argument, NULL, OPT_HELP},
+        {NULL, 0, NULL, 0}};
+    struct duet_verifier *v = duet_verifier_new();
+    const char **trusted = calloc((size_t)argc, sizeof(char *));
+    const char **untrusted = calloc((size_t)argc, sizeof(char *));
+    const char **crls = calloc((size_t)argc, sizeof(char *));
+    const char *password_file = NULL;
+    int ntrusted = 0, nuntrusted = 0, ncrls = 0;
+    int rc = EXIT_USAGE;
+    int c;
+
+    if (v == NULL || trusted == NULL || untrusted == NULL || crls == NULL) {
+        fprintf(stderr, "duet cert verify: out of memory\n");
+        goto out;
+    }
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_TRUSTED:
+            trusted[ntrusted++] = optarg;
+            break;
+        case OPT_UNTRUSTED:
+            untrusted[nuntrusted++] = optarg;
+            break;
+        case OPT_CRL:
+            crls[ncrls++] = optarg;
+            break;
+        case OPT_PASSWORD_FILE:
+            password_file = optarg;
+            break;
+        case OPT_PURPOSE:
+            if (strcmp(optarg, "server") == 0) {
+                (void)duet_verifier_set_purpose(v, DUET_PURPOSE_SERVER);
+            } else if (strcmp(optarg, "client") == 0) {
+                (void)duet_verifier_set_purpose(v, DUET_PURPOSE_CLIENT);
+            } else {
+                fprintf(stderr, "duet cert verify: --purpose \"%s\": expected server or client\n",
+                        optarg);
+                verify_usage(stderr);
+                goto out;
+            }
+            break;
+        case OPT_NAME:
+            if (duet_verifier_set_name(v, optarg) != 0) {
+                fprintf(stderr, "duet cert verify: --name: %s\n", duet_verifier_error(v));
+                verify_usage(stderr);
+                goto out;
+            }
+            break;
+        case OPT_AT: {
+            int64_t t;
+            if (!x509u_parse_time(optarg, &t)) {
+                fprintf(stderr,
+                        "duet cert verify: --at \"%s\": expected an RFC 3339 time such as "
+                        "2026-10-01T12:00:00Z\n",
+                        optarg);
+                verify_usage(stderr);
+                goto out;
+            }
+            (void)duet_verifier_set_time(v, t);
+            break;
+        }
+        case OPT_CRL_SCOPE:
+            if (strcmp(optarg, "chain") == 0) {
+                (void)duet_verifier_set_crl_scope(v, DUET_CRL_CHAIN);
+            } else if (strcmp(optarg, "leaf") == 0) {
+                (void)duet_verifier_set_crl_scope(v, DUET_CRL_LEAF);
+            } else {
+                fprintf(stderr, "duet cert verify: --crl-scope \"%s\": expected chain or leaf\n",
+                        optarg);
+                verify_usage(stderr);
+                goto out;
+            }
+            break;
+        case OPT_MAX_DEPTH: {
+            char *end = NULL;
+            long d = strtol(optarg, &end, 10);
+            if (end == optarg || *end != '\0' || duet_verifier_set_max_depth(v, (int)d) != 0 ||
+                d < 0 || d > 32) {
+                fprintf(stderr, "duet cert verify: --max-depth \"%s\": expected 0 to 32\n", optarg);
+                verify_usage(stderr);
+                goto out;
+            }
+            break;
+        }
+        case OPT_HELP:
+            verify_usage(stdout);
+            rc = EXIT_OK;
+            goto out;
+        case ':':
+            fprintf(stderr, "duet cert verify: %s needs a value\n", argv[optind - 1]);
+            verify_usage(stderr);
+            goto out;
+        default:
+            fprintf(stderr, "duet cert verify: unknown option %s\n", argv[optind - 1]);
+            verify_usage(stderr);
+            goto out;
+        }
+    }
+    if (optind != argc - 1) {
+        fprintf(stderr, optind >= argc ? "duet cert verify: no certificate to verify was given\n"
+                                       : "duet cert verify: exactly one certificate file is "
+                                         "verified at a time\n");
+        verify_usage(stderr);
+        goto out;
+    }
+    if (ntrusted == 0) {
+        fprintf(stderr, "duet cert verify: --trusted ROOTS.pem is required\n");
+        verify_usage(stderr);
+        goto out;
+    }
+    if (password_file != NULL && duet_verifier_set_password_file(v, password_file) != 0) {
+        rc = verifier_fail(v);
+        goto out;
+    }
+    for (int i = 0; i < ntrusted; i++) {
+        if (duet_verifier_add_trusted_file(v, trusted[i]) != 0) {
+            rc = verifier_fail(v);
+            goto out;
+        }
+    }
+    for (int i = 0; i < nuntrusted; i++) {
+        if (duet_verifier_add_untrusted_file(v, untrusted[i]) != 0) {
+            rc = verifier_fail(v);
+            goto out;
+        }
+    }
+    for (int i = 0; i < ncrls; i++) {
+        if (duet_verifier_add_crl_file(v, crls[i]) != 0) {
+            rc = verifier_fail(v);
+            goto out;
+        }
+    }
+    if (duet_verifier_verify_file(v, argv[optind]) != 0) {
+        rc = verifier_fail(v);
+        goto out;
+    }
+    {
+        const struct duet_identity *id = duet_verifier_identity(v);
+        printf("valid: ");
+        cli_put_text(stdout, duet_identity_name(id));
+        printf(" (subject ");
+        cli_put_text(stdout, duet_identity_subject(id));
+        printf(", serial ");
+        cli_put_text(stdout, duet_identity_serial(id));
+        printf(")\n");
+    }
+    rc = EXIT_OK;
+out:
+    free(trusted);
+    free(untrusted);
+    free(crls);
+    duet_verifier_free(v);
+    return rc;
+}

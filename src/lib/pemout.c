@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * pemout.c - writers of certificates, keys, CRLs and PKCS#12 files: each
+ * encodes into a memory BIO and hands the bytes to fileio_write_atomic() with
+ * the mode its content calls for.
+ */
+#include "lib/pemout.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+
+#include <openssl/pem.h>
+#include <openssl/pkcs12.h>
+
+#include "lib/fileio.h"
+#include "lib/x509util.h"
+
+/* A memory BIO; in the secure heap when asked and OpenSSL has one. */
+static BIO *
+mem_bio(bool secret)
+{
+    BIO *bio = secret ? BIO_new(BIO_s_secmem()) : NULL;
+
+    return bio != NULL ? bio : BIO_new(BIO_s_mem());
+}
+
+/* Write what a memory BIO holds to path, atomically, with mode. */
+static int
+write_bio(BIO *bio, const char *path, mode_t mode, struct duet_err *err)
+{
+    char *data = NULL;
+    long n = BIO_get_mem_data(bio, &data);
+
+    if (n <= 0)
+        return err_set(err, DUET_ERR_INTERNAL, "%s: nothing to write", path);
+    return fileio_write_atomic(path, (const uint8_t *)data, (size_t)n, mode, err);
+}
+
+/* Certificates, then an optional key, as PEM; see pemout.h. */
+int
+pemout_certs(const char *path, X509 *const *certs, size_t n, EVP_PKEY *key, struct duet_err *err)
+{
+    BIO *bio = mem_bio(key != NULL);
+    int rc = -1;
+
+    if (bio == NULL)
+        return err_nomem(err);
+    for (size_t i = 0; i < n; i++) {
+        if (!PEM_write_bio_X509(bio, certs[i])) {
+            err_nomem(err);
+            goto out;
+        }
+    }
+    if (key != NULL && !PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL)) {
+        err_set_ssl(err, DUET_ERR_INTERNAL, "%s: cannot encode the key", path);
+        goto out;
+    }
+    rc = write_bio(bio, path, key != NULL ? 0600 : 0644, err);
+out:
+    BIO_free(bio);
+    return rc;
+}
+
+/* One certificate as DER; see pemout.h. */
+int
+pemout_cert_der(const char *path, X509 *cert, struct duet_err *err)
+{
+    BIO *bio = mem_bio(false);
+    int rc = -1;
+
+    if (bio == NULL)
+        return err_nomem(err);
+    if (i2d_X509_bio(bio, cert))
+        rc = write_bio(bio, path, 0644, err);
+    else
+        err_nomem(err);
+    BIO_free(bio);
+    return rc;
+}
+
+/* A private key as PKCS#8 PEM, encrypted or not; see pemout.h. */
+int
+pemout_key(const char *path, EVP_PKEY *key, const char *passphrase, struct duet_err *err)
+{
+    BIO *bio = mem_bio(passphrase == NULL);
+    int rc = -1;
+
+    if (bio == NULL)
+        return err_nomem(err);
+    if (passphrase != NULL) {
+        if (!PEM_write_bio_PKCS8PrivateKey(bio, key, EVP_aes_256_cbc(), passphrase,
+                                           (int)strlen(passphrase), NULL, NULL)) {
+            err_set_ssl(err, DUET_ERR_INTERNAL, "%s: cannot encrypt the key", path);
+            goto out;
+        }
+    } else if (!PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL)) {
+        err_set_ssl(err, DUET_ERR_INTERNAL, "%s: cannot encode the key", path);
+        goto out;
+    }
+    rc = write_bio(bio, path, 0600, err);
+out:
+    BIO_free(bio);
+    return rc;
+}
+
+/* CRLs as PEM, or the first as DER; see pemout.h. */
+int
+pemout_crls(const char *path, X509_CRL *const *crls, size_t n, bool der, struct duet_err *err)
+{
+    BIO *bio = mem_bio(false);
+    bool ok = n > 0;
+    int rc = -1;
+
+    if (bio == NULL)
+        return err_nomem(err);
+    if (der)
+        ok = ok && i2d_X509_CRL_bio(bio, crls[0]);
+    for (size_t i = 0; !der && ok && i < n; i++)
+        ok = PEM_write_bio_X509_CRL(bio, crls[i]);
+    if (ok)
+        rc = write_bio(bio, path, 0644, err);
+    else
+        err_nomem(err);
+    BIO_free(bio);
+    return rc;
+}
+
+/* PKCS#12; see pemout.h. */
+int
+pemout_p12(const char *path, EVP_PKEY *key, X509 *leaf, STACK_OF(X509) * chain,
+           const char *password, bool legacy, struct duet_err *err)
+{
+    char *fname = x509u_name_cn(X509_get_subject_name(leaf));
+    int nid = legacy ? NID_pbe_WithSHA1And3_Key_TripleDES_CBC : NID_aes_256_cbc;
+    int iter = legacy ? 2048 : 100000;
+    PKCS12 *p12 = PKCS12_create_ex(password, fname != NULL ? fname : "duet", key, leaf, chain, nid,
+                                   nid, iter, -1, 0, NULL, NULL);
+    BIO *bio = NULL;
+    int rc = -1;
+
+    free(fname);
+    if (p12 == NULL)
+        return err_set_ssl(err, DUET_ERR_INTERNAL, "cannot build the PKCS#12 file");
+    if (!PKCS12_set_mac(p12, password, -1, NULL, 0, iter, legacy ? EVP_sha1() : EVP_sha256())) {
+        err_set_ssl(err, DUET_ERR_INTERNAL, "cannot add the PKCS#12 MAC");
+        goto out;
+    }
+    if ((bio = mem_bio(false)) == NULL || !i2d_PKCS12_bio(bio, p12)) {
+        err_nomem(err);
+        goto out;
+    }
+    rc = write_bio(bio, path, 0600, err);
+out:
+    BIO_free(bio);
+    PKCS12_free(p12);
+    return rc;
+}
