@@ -555,7 +555,7 @@ forward_upstream_closed(struct conn *c, short what)
 {
     if (c->h1.resp_started) {
         /* A response read until EOF ends here. */
-        http_parser_execute(&c->h1.resp_p, NULL, NULL, 0);
+        http_parser_execute(&c->h1.resp_p, &resp_settings, NULL, 0);
         if (evbuffer_get_length(bufferevent_get_output(c->cbev)) > 0) {
             c->state = CONN_FLUSHING;
             bufferevent_free(c->ubev);

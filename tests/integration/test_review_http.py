@@ -10,7 +10,8 @@ the cause and the suggested fix.
   next client's request is read as the tail of the first client's bytes;
 - path parameters (`..;`) that Java servlet containers resolve as `..`;
 - a request with no Host, or an empty host, skips a rule that denies by host;
-- `Connection` lists are re-read for every header: CPU quadratic in the head size.
+- `Connection` lists are re-read for every header: CPU quadratic in the head size;
+- a response that ends when the upstream closes (no length, no chunking) crashed the proxy.
 """
 
 import os
@@ -210,3 +211,31 @@ def test_connection_lists_cost_linear_time(dpki, module_procs, tmp_path, raw_up,
         spent = proc_cpu_seconds(p.proc.pid) - before
         assert statuses(resp) == [status], resp[:200]
         assert spent < 0.25, "one %d-byte request cost %.2f s of CPU" % (len(req), spent)
+
+
+# --- a response that ends when the upstream closes -------------------------------------------
+
+class EofUpstream(TcpServer):
+    """Answers with no Content-Length and no chunking: the body ends when it closes
+    (RFC 9112 6.3, the last rule), as old CGI-style services do."""
+
+    def _conn(self, c):
+        try:
+            head, _ = self.recv_head(c, b"")
+            if head is not None:
+                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nbody until eof")
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+
+def test_a_response_ended_by_the_upstream_closing_reaches_the_client(dpki, module_procs,
+                                                                      tmp_path, alice):
+    up = EofUpstream()
+    d = start_proxy(dpki, module_procs, tmp_path, up.port)
+    for i in range(2):
+        raw = xchg(d.port, alice, [b"GET /public/eof HTTP/1.1\r\nHost: localhost\r\n\r\n"])
+        assert raw.startswith(b"HTTP/1.1 200") and raw.endswith(b"\r\n\r\nbody until eof"), raw
+    assert d.proc.poll() is None, "the proxy exited on a response ended by EOF"
+    up.close()
