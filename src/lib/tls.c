@@ -66,6 +66,8 @@ struct tls_trust {
     bool crl_expired_ok;
     pthread_mutex_t cache_lock;
     struct chain_entry *cache; /* CHAIN_CACHE_SLOTS, or NULL */
+    bool bound;                /* server: binding holds the session binding digest */
+    unsigned char binding[32];
 };
 
 /* Per-connection state: the failure sentence and category, the expected server name. */
@@ -74,6 +76,7 @@ struct tls_sslstate {
     enum verify_fail fail; /* VERIFY_OK until a refusal */
     char *name;
     struct duet_identity *id; /* the verified leaf's identity from the chain cache, or NULL */
+    X509 *presented;          /* the leaf of a chain verification refused, for the log */
 };
 
 /*
@@ -139,6 +142,7 @@ sslstate_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl
     free(s->reason);
     free(s->name);
     identity_free(s->id);
+    X509_free(s->presented);
     free(s);
 }
 
@@ -391,7 +395,23 @@ cert_verify_cb(X509_STORE_CTX *ctx, void *arg)
         return 1;
     }
     sslstate_refuse(st, err.msg, fail);
+    if (st != NULL && X509_STORE_CTX_get0_cert(ctx) != NULL &&
+        X509_up_ref(X509_STORE_CTX_get0_cert(ctx))) {
+        X509_free(st->presented);
+        st->presented = X509_STORE_CTX_get0_cert(ctx);
+    }
     return 0;
+}
+
+/* The certificate a refused peer presented; see tls.h. */
+X509 *
+tls_presented_cert(const SSL *ssl)
+{
+    struct tls_sslstate *s = ssl_idx >= 0 ? SSL_get_ex_data(ssl, ssl_idx) : NULL;
+
+    if (s != NULL && s->presented != NULL)
+        return s->presented;
+    return SSL_get0_peer_certificate(ssl); /* a resumed session refused by tls_check_resumed */
 }
 
 /* The sentence of the last refusal on an SSL; see tls.h. */
@@ -1066,6 +1086,13 @@ tls_server_ctx_new(const struct tls_opts *o, SSL_CTX **out, struct tls_ctx_info 
         err_set_ssl(err, DUET_ERR_INTERNAL, "cannot bind sessions to this configuration");
         goto err;
     }
+    {
+        struct tls_trust *t = SSL_CTX_get_ex_data(ctx, trust_idx);
+        if (t != NULL) {
+            memcpy(t->binding, sid_ctx, sizeof(t->binding));
+            t->bound = true;
+        }
+    }
     SSL_CTX_set_verify(ctx,
                        SSL_VERIFY_PEER | (o->verify_optional ? 0 : SSL_VERIFY_FAIL_IF_NO_PEER_CERT),
                        NULL);
@@ -1192,12 +1219,16 @@ tls_peer_identity(SSL *ssl, struct duet_identity **out, struct duet_err *err)
     return identity_from_x509(peer, out, err);
 }
 
-/* Re-check a resumed session's peer; see tls.h. */
-int
-tls_check_resumed(SSL *ssl, struct duet_err *err)
+/*
+ * What can make a certificate verified earlier invalid without its chain
+ * changing: its validity ends, or a CRL of trust t lists it.  `what` starts
+ * the sentence ("resumed session", "open connection").  0 when it still
+ * holds; otherwise the sentence in err and the category in *fail.
+ */
+static int
+recheck_leaf(const struct tls_trust *t, X509 *peer, const char *what, enum verify_fail *fail,
+             struct duet_err *err)
 {
-    struct tls_trust *t = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), trust_idx);
-    X509 *peer = SSL_get0_peer_certificate(ssl);
     char label[600];
     char date[32];
     char days[48];
@@ -1205,16 +1236,13 @@ tls_check_resumed(SSL *ssl, struct duet_err *err)
     int64_t na = 0;
     struct rev_result r;
 
-    if (peer == NULL || t == NULL)
-        return 0;
     if (!x509u_time(X509_get0_notAfter(peer), &na) || na <= now) {
         x509u_label(peer, label, sizeof(label));
         x509u_fmt_date(na, date, sizeof(date));
         x509u_fmt_days(na, now, days, sizeof(days));
-        err_set(err, DUET_ERR_INVALID, "resumed session: certificate %s expired on %s, %s", label,
-                date, days);
-        sslstate_refuse(sslstate(ssl), err->msg, VERIFY_EXPIRED);
-        return -1;
+        *fail = VERIFY_EXPIRED;
+        return err_set(err, DUET_ERR_INVALID, "%s: certificate %s expired on %s, %s", what,
+                       label, date, days);
     }
     revset_check(t->revs, peer, NULL, now, t->crl_expired_ok, &r);
     if (r.status == REV_REVOKED) {
@@ -1222,12 +1250,77 @@ tls_check_resumed(SSL *ssl, struct duet_err *err)
         x509u_label(peer, label, sizeof(label));
         x509u_fmt_date(r.date, date, sizeof(date));
         err_set(err, DUET_ERR_INVALID,
-                "resumed session: certificate %s was revoked on %s (reason: %s) by the CRL of %s",
+                "%s: certificate %s was revoked on %s (reason: %s) by the CRL of %s", what,
                 label, date, r.reason >= 0 ? x509u_crl_reason(r.reason) : "unspecified",
                 by != NULL ? by : "?");
         free(by);
-        sslstate_refuse(sslstate(ssl), err->msg, VERIFY_REVOKED);
+        *fail = VERIFY_REVOKED;
         return -1;
     }
     return 0;
+}
+
+/* Re-check a resumed session's peer; see tls.h. */
+int
+tls_check_resumed(SSL *ssl, struct duet_err *err)
+{
+    struct tls_trust *t = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), trust_idx);
+    X509 *peer = SSL_get0_peer_certificate(ssl);
+    enum verify_fail fail = VERIFY_OK;
+
+    if (peer == NULL || t == NULL)
+        return 0;
+    if (recheck_leaf(t, peer, "resumed session", &fail, err) != 0) {
+        sslstate_refuse(sslstate(ssl), err->msg, fail);
+        return -1;
+    }
+    return 0;
+}
+
+/* Verify an open connection's peer again, under another context's trust; see tls.h. */
+int
+tls_reverify(SSL_CTX *ctx, SSL *ssl, enum verify_fail *fail, struct duet_err *err)
+{
+    struct tls_trust *t = SSL_CTX_get_ex_data(ctx, trust_idx);
+    X509 *peer = SSL_get0_peer_certificate(ssl);
+    STACK_OF(X509) *sent = SSL_get_peer_cert_chain(ssl);
+    struct tls_sslstate *st = SSL_get_ex_data(ssl, ssl_idx);
+    X509_STORE_CTX *xc = NULL;
+    struct verify_params p;
+    int rc = -1;
+
+    *fail = VERIFY_OK;
+    if (peer == NULL || t == NULL)
+        return 0;
+    if (SSL_session_reused(ssl) || sent == NULL) {
+        /* A resumed session carries the leaf alone: what can be checked on it. */
+        return recheck_leaf(t, peer, "open connection", fail, err);
+    }
+    if ((xc = X509_STORE_CTX_new()) == NULL || !X509_STORE_CTX_init(xc, t->store, peer, sent)) {
+        *fail = VERIFY_ERROR;
+        err_set_ssl(err, DUET_ERR_INTERNAL, "cannot verify the open connection's certificate");
+        goto out;
+    }
+    memset(&p, 0, sizeof(p));
+    p.store = t->store;
+    p.revs = t->revs;
+    p.crl_scope = t->scope;
+    p.purpose = t->purpose;
+    p.accept_expired_crl = t->crl_expired_ok;
+    p.name = st != NULL ? st->name : NULL;
+    rc = verify_store_ctx(xc, &p, fail, err);
+out:
+    X509_STORE_CTX_free(xc);
+    return rc;
+}
+
+/* Whether two server contexts bind sessions alike; see tls.h. */
+bool
+tls_same_binding(SSL_CTX *a, SSL_CTX *b)
+{
+    const struct tls_trust *ta = SSL_CTX_get_ex_data(a, trust_idx);
+    const struct tls_trust *tb = SSL_CTX_get_ex_data(b, trust_idx);
+
+    return ta != NULL && tb != NULL && ta->bound && tb->bound &&
+           memcmp(ta->binding, tb->binding, sizeof(ta->binding)) == 0;
 }

@@ -120,6 +120,30 @@ enum tls_fail tls_verify_fail(const SSL *ssl);
  */
 int tls_check_resumed(SSL *ssl, struct duet_err *err) MUST_CHECK;
 
+/*
+ * Verify an open connection's peer certificate again, as a new handshake on
+ * server context ctx would (a reload's: new anchors, new CRLs), with the
+ * chain the peer sent at its handshake.  A resumed session's peer sent no
+ * chain: its leaf is checked for expiry and against ctx's CRLs.  Returns 0
+ * when the certificate is still accepted (or the peer sent none); otherwise
+ * -1 with the sentence in err and the category in *fail.
+ */
+int tls_reverify(SSL_CTX *ctx, SSL *ssl, enum verify_fail *fail, struct duet_err *err);
+
+/*
+ * Whether two server contexts bind sessions alike (the same listener name,
+ * anchors, CRL contents, verification settings and policy): a connection
+ * verified under one is verified under the other.
+ */
+bool tls_same_binding(SSL_CTX *a, SSL_CTX *b);
+
+/*
+ * The certificate a refused peer presented (the leaf of the chain the
+ * verification refused, or a refused resumed session's), for the log; NULL
+ * when it sent none.  Not verified: never an identity.  Owned by ssl.
+ */
+X509 *tls_presented_cert(const SSL *ssl);
+
 /* Most keys a --ticket-keys file may hold. */
 #define TLS_MAX_TICKET_KEYS 8
 

@@ -411,8 +411,8 @@ struct cfg_row {
     enum cfg_at at;
     enum cfg_kind kind;
     unsigned opt;
-    long min, max;            /* KIND_INT */
-    const char *expect;       /* KIND_INT: what the message says is expected, after "expected" */
+    long min, max;            /* KIND_INT; max: KIND_DURATION's longest in ms (0: a day) */
+    const char *expect;       /* KIND_INT, _DURATION: what the message says after "expected" */
     const char *const *names; /* KIND_ENUM, NULL-terminated; also what help lists */
     const char *dflt;         /* a value applied before the flags or the file, or NULL */
     const char *targ, *thelp; /* the tunnel's placeholder and help line, when they differ */
@@ -465,6 +465,7 @@ SET_GMS(s_idle_timeout, idle_timeout_ms)
 SET_GMS(s_head_timeout, head_timeout_ms)
 SET_GMS(s_connect_timeout, connect_timeout_ms)
 SET_GMS(s_drain_timeout, drain_timeout_ms)
+SET_GMS(s_max_lifetime, max_lifetime_ms)
 #undef SET_LSTR
 #undef SET_LBOOL
 #undef SET_GMS
@@ -857,6 +858,11 @@ static const struct cfg_row rows[] = {
        "on SIGTERM, how long open connections may finish"),
      .at = AT_LIMITS, .kind = KIND_DURATION, .dflt = "30s", .group = G_LIMITS,
      .set = s_drain_timeout},
+    {P("max-connection-lifetime", "max_connection_lifetime", CMD_BOTH, "DURATION", "off",
+       "end any connection this long after accept (http: after the response in flight)"),
+     .at = AT_LIMITS, .kind = KIND_DURATION, .max = 7L * 86400 * 1000,
+     .expect = "a duration such as 30m, 12h or 1d, at most 7d", .group = G_LIMITS,
+     .set = s_max_lifetime},
     {P("max-conns", "max_connections", CMD_BOTH, "N", "10000",
        "refuse connections beyond this many open"),
      .at = AT_LIMITS, .kind = KIND_INT, .min = 1, .max = 100000000,
@@ -930,14 +936,14 @@ row_refuse(const struct cfg_row *r, enum proxy_role role, const char *loc, struc
                    role == ROLE_SERVER ? "tunnel" : "proxy");
 }
 
-/* A duration of more than 0 and less than a day (lib/duration.h's syntax), in milliseconds. */
+/* A duration (lib/duration.h's syntax) of 1 ms to max_ms, in milliseconds. */
 static bool
-duration_ms(const char *v, int *out)
+duration_ms(const char *v, int64_t max_ms, int *out)
 {
     struct duet_err e;
     int64_t ms = 0;
 
-    if (duration_parse_ms(v, 1, 86399999, &ms, &e) != 0)
+    if (duration_parse_ms(v, 1, max_ms, &ms, &e) != 0)
         return false;
     *out = (int)ms;
     return true;
@@ -990,9 +996,10 @@ value_parse(const struct cfg_row *r, const char *text, union cfg_val *v, struct 
             return err_set(err, DUET_ERR_INPUT, "\"%s\": expected a positive number", text);
         return 0;
     case KIND_DURATION:
-        if (!duration_ms(text, &v->ms))
-            return err_set(err, DUET_ERR_INPUT,
-                           "\"%s\": expected a duration such as 10s, 500ms or 5m", text);
+        if (!duration_ms(text, r->max > 0 ? r->max : 86399999, &v->ms))
+            return err_set(err, DUET_ERR_INPUT, "\"%s\": expected %s", text,
+                           r->expect != NULL ? r->expect
+                                             : "a duration such as 10s, 500ms or 5m");
         return 0;
     case KIND_ENUM:
         for (int i = 0; r->names[i] != NULL; i++) {

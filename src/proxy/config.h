@@ -81,6 +81,7 @@ struct proxy_cfg {
     size_t nthrottle_exempt;
     int connect_timeout_ms; /* connecting to an upstream, with its TLS handshake */
     int drain_timeout_ms;   /* SIGTERM: how long open connections may finish */
+    int max_lifetime_ms;    /* any connection ends this long after accept; 0: no bound */
     bool insecure_key_mode;
 };
 

@@ -20,6 +20,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
 
+#include "lib/x509util.h"
 #include "util/log.h"
 
 /* --- the failed-handshake throttle ------------------------------------------ */
@@ -86,6 +87,8 @@ conn_free_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     if (c->hs_timer != NULL)
         event_free(c->hs_timer);
+    if (c->life_timer != NULL)
+        event_free(c->life_timer);
     if (c->cbev != NULL) {
         SSL *ssl = bufferevent_openssl_get_ssl(c->cbev);
         if (ssl != NULL)
@@ -121,6 +124,8 @@ conn_close(struct conn *c)
     c->state = CONN_CLOSING;
     if (c->hs_timer != NULL)
         event_del(c->hs_timer);
+    if (c->life_timer != NULL)
+        event_del(c->life_timer);
     if (c->mode->stop != NULL)
         c->mode->stop(c);
     if (c->cbev != NULL) {
@@ -198,6 +203,31 @@ conn_handshake_failure(struct bufferevent *bev, SSL *ssl, char *buf, size_t len,
     *fail = TLS_FAIL_OTHER;
 }
 
+/*
+ * What a refused client presented, so that an operator can tell who it was:
+ * its subject, serial and issuer, marked unverified (never an identity).
+ */
+static void
+log_presented(struct log_line *line, X509 *cert)
+{
+    char *subject, *issuer, *serial;
+
+    if (cert == NULL)
+        return;
+    subject = x509u_name(X509_get_subject_name(cert));
+    issuer = x509u_name(X509_get_issuer_name(cert));
+    serial = x509u_serial(X509_get0_serialNumber(cert));
+    log_line_open(line, "client_cert");
+    log_line_bool(line, "verified", false);
+    log_line_str(line, "subject", subject);
+    log_line_str(line, "serial", serial);
+    log_line_str(line, "issuer", issuer);
+    log_line_close(line);
+    free(subject);
+    free(issuer);
+    free(serial);
+}
+
 /* The `handshake` line: result, reason, identity, TLS parameters, duration. */
 void
 conn_log_handshake(struct conn *c, SSL *ssl, bool ok, const char *reason, enum tls_fail fail,
@@ -219,6 +249,8 @@ conn_log_handshake(struct conn *c, SSL *ssl, bool ok, const char *reason, enum t
     }
     if (id == NULL) {
         log_line_str(&line, "identity", NULL);
+        if (!ok && ssl != NULL)
+            log_presented(&line, tls_presented_cert(ssl));
     } else {
         log_line_open(&line, "identity");
         log_line_str(&line, "name", id->name);
@@ -348,6 +380,92 @@ conn_refuse(struct conn *c, const struct conn_refusal *r)
     case CONN_REFUSE_REQUEST:
         conn_refuse_request(c, r->status, r->reason);
         return;
+    }
+}
+
+/* --- connections that must end: revoked on reload, too old ---------------------- */
+
+/* End a connection at its mode's next boundary, logged and counted; see proxy_int.h. */
+void
+conn_retire(struct conn *c, const char *code, const char *reason)
+{
+    char labels[200], ll[128], cl[48];
+    struct log_line line;
+
+    if (c->state != CONN_OPEN || c->retiring)
+        return;
+    c->retiring = true;
+    log_line_begin(&line, "info", "connection_closed");
+    log_line_str(&line, "listener", c->gl->cfg->name);
+    log_line_str(&line, "peer", c->peer);
+    if (c->id == NULL) {
+        log_line_str(&line, "identity", NULL);
+    } else {
+        log_line_open(&line, "identity");
+        log_line_str(&line, "name", c->id->name);
+        log_line_str(&line, "serial", c->id->serial);
+        log_line_str(&line, "issuer", c->id->issuer);
+        log_line_close(&line);
+    }
+    log_line_str(&line, "reason", reason);
+    log_line_str(&line, "reason_code", code);
+    log_line_num(&line, "age_ms", (now_mono() - c->t_start) * 1e3, 0);
+    log_line_end(&line);
+    metrics_label(ll, sizeof(ll), c->gl->cfg->name);
+    metrics_label(cl, sizeof(cl), code);
+    snprintf(labels, sizeof(labels), "listener=\"%s\",reason=\"%s\"", ll, cl);
+    metrics_count("duet_connections_closed_total", labels, 1);
+    if (c->mode->retire != NULL)
+        c->mode->retire(c);
+    else
+        conn_close(c);
+}
+
+/* --max-connection-lifetime passed since accept. */
+static void
+lifetime_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct conn *c = arg;
+    char why[160];
+
+    (void)fd;
+    (void)what;
+    if (c->state == CONN_HANDSHAKE) {
+        conn_close(c); /* the handshake deadline is normally shorter; nothing to answer */
+        return;
+    }
+    snprintf(why, sizeof(why),
+             "the connection reached its maximum lifetime of %d ms (--max-connection-lifetime)",
+             c->gen->cfg.max_lifetime_ms);
+    conn_retire(c, "max_lifetime", why);
+}
+
+/* Revalidate a worker's open connections under generation g; see proxy_int.h. */
+void
+conn_revalidate(struct worker *w, struct gen *g)
+{
+    for (struct conn *c = w->conns, *next; c != NULL; c = next) {
+        const struct gen_listener *ngl = NULL;
+        enum verify_fail vf = VERIFY_OK;
+        struct duet_err err;
+
+        next = c->wnext; /* conn_retire may schedule the free, never do it here */
+        if (c->state != CONN_OPEN || c->retiring || c->gen == g || !c->mode->client_tls ||
+            c->ssl == NULL)
+            continue;
+        for (size_t i = 0; i < g->nls; i++) {
+            if (strcmp(g->ls[i].cfg->name, c->gl->cfg->name) == 0)
+                ngl = &g->ls[i];
+        }
+        /* A listener the reload removed keeps its connections until they end. */
+        if (ngl == NULL || ngl->ssl_ctx == NULL ||
+            tls_same_binding(c->gl->ssl_ctx, ngl->ssl_ctx))
+            continue;
+        err_clear(&err);
+        if (tls_reverify(ngl->ssl_ctx, c->ssl, &vf, &err) != 0) {
+            enum tls_fail f = tls_fail_of(vf);
+            conn_retire(c, tls_fail_name(f != TLS_FAIL_NONE ? f : TLS_FAIL_OTHER), err.msg);
+        }
     }
 }
 
@@ -657,4 +775,11 @@ conn_accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *
         mode->start(c, fd);
     else
         conn_start_tls(c, fd);
+    if (g->cfg.max_lifetime_ms > 0 && c->state != CONN_CLOSING) {
+        struct timeval tv = {g->cfg.max_lifetime_ms / 1000,
+                             (g->cfg.max_lifetime_ms % 1000) * 1000};
+        c->life_timer = evtimer_new(w->base, lifetime_cb, c);
+        if (c->life_timer != NULL)
+            evtimer_add(c->life_timer, &tv);
+    }
 }

@@ -439,6 +439,38 @@ client_send(struct conn *c, struct evbuffer *src, size_t n)
         evbuffer_remove_buffer(src, out, n);
 }
 
+/*
+ * A retiring connection (conn_retire) whose next response has not begun: its
+ * head gets "Connection: close", so the client knows the connection ends
+ * after it.  Returns how many bytes of the head come before the header is
+ * added (the head up to its last line's end; v then points at them), 0 when
+ * it cannot be added (an interim 1xx response, a head over 64 KiB), or -1
+ * while the head has not all arrived.
+ */
+static ssize_t
+close_cut(struct conn *c, struct evbuffer *in, struct evbuffer_iovec *v)
+{
+    size_t len = evbuffer_get_length(in);
+    size_t lim = len < 65536 ? len : 65536;
+    unsigned char *d = evbuffer_pullup(in, (ssize_t)lim);
+    const unsigned char *crlf = d != NULL ? memmem(d, lim, "\r\n\r\n", 4) : NULL;
+    const unsigned char *lf = d != NULL ? memmem(d, lim, "\n\n", 2) : NULL;
+    size_t cut;
+
+    if (d != NULL && crlf == NULL && lf == NULL && lim < 65536)
+        return -1;
+    c->h1.close_sent = true; /* decided for this response, either way */
+    if (d == NULL || (crlf == NULL && lf == NULL))
+        return 0;
+    if (lim > 9 && memcmp(d, "HTTP/1.", 7) == 0 && d[9] == '1')
+        return 0;
+    cut = crlf != NULL && (lf == NULL || crlf < lf) ? (size_t)(crlf - d) + 2
+                                                     : (size_t)(lf - d) + 1;
+    v->iov_base = d;
+    v->iov_len = lim;
+    return (ssize_t)cut;
+}
+
 /* The upstream sent bytes: a response, passed to the client as it is parsed. */
 static void
 forward_upstream_readable(struct conn *c)
@@ -468,12 +500,17 @@ forward_upstream_readable(struct conn *c)
     while (evbuffer_get_length(in) > 0 && c->state != CONN_CLOSING) {
         struct evbuffer_iovec v;
         size_t n;
+        ssize_t cut = 0;
         enum http_errno e;
 
         if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
             break;
+        if (c->retiring && !c->h1.close_sent && !c->h1.resp_started &&
+            (cut = close_cut(c, in, &v)) < 0)
+            return; /* the rest of the head comes in the next read */
         c->h1.resp_started = true;
-        n = http_parser_execute(&c->h1.resp_p, &resp_settings, v.iov_base, v.iov_len);
+        n = http_parser_execute(&c->h1.resp_p, &resp_settings, v.iov_base,
+                                cut > 0 ? (size_t)cut : v.iov_len);
         e = HTTP_PARSER_ERRNO(&c->h1.resp_p);
         if (e != HPE_OK && e != HPE_PAUSED) {
             log_event("error", "upstream_error",
@@ -485,6 +522,8 @@ forward_upstream_readable(struct conn *c)
         }
         client_send(c, in, n);
         c->down_bytes += n;
+        if (cut > 0 && n == (size_t)cut && e == HPE_OK)
+            evbuffer_add(out, "Connection: close\r\n", 19);
         if (e != HPE_PAUSED && evbuffer_get_length(out) >= RELAY_HIGH_WATER) {
             /* A large download: wait until the client has taken what we hold. */
             bufferevent_disable(bev, EV_READ);
@@ -646,6 +685,23 @@ forward_handshake_done(struct conn *c, double secs)
         conn_trim_idle(c);
 }
 
+/*
+ * conn_retire(): no request is read any more; a response in flight goes out
+ * (with Connection: close when its head has not begun), then the close.
+ */
+static void
+forward_retire(struct conn *c)
+{
+    if (c->h1.req_state == REQ_HEADERS && !c->h1.resp_started) {
+        conn_close(c); /* nothing in flight: a head begun now is never answered */
+        return;
+    }
+    c->h1.keep_alive = false; /* on_resp_message_complete: close once written */
+    c->h1.close_sent = c->h1.resp_started;
+    if (c->h1.req_state == REQ_WAIT_RESPONSE)
+        bufferevent_disable(c->cbev, EV_READ);
+}
+
 static void
 forward_stop(struct conn *c)
 {
@@ -680,4 +736,5 @@ const struct conn_mode forward_mode = {
     .reply = forward_reply,
     .stop = forward_stop,
     .release = forward_release,
+    .retire = forward_retire,
 };

@@ -249,6 +249,9 @@ help_for(const char *name)
         {"duet_upstream_failures_total", "Failed upstream connections by upstream.", "counter"},
         {"duet_reloads_total", "Configuration reloads by result.", "counter"},
         {"duet_throttled_total", "Connections refused by the per-IP failed-handshake limit.", "counter"},
+        {"duet_connections_closed_total",
+         "Open connections the proxy ended: certificate no longer valid after a reload "
+         "(reason as in handshakes), or max_lifetime.", "counter"},
         {"duet_requests_total", "HTTP requests by listener and status class.", "counter"},
         {"duet_certificate_expiry_seconds", "Seconds until a loaded certificate expires.", "gauge"},
         {"duet_crl_expiry_seconds", "Seconds until a loaded CRL passes its nextUpdate.", "gauge"},
@@ -263,16 +266,14 @@ help_for(const char *name)
 void
 metrics_write(FILE *out)
 {
-    static const char *const reasons[] = {"none",    "no_cert", "unknown_ca", "expired", "revoked",
-                                          "purpose", "name",    "crl",        "policy",  "other"};
     unsigned long cum = 0;
 
     fprintf(out, "# HELP duet_handshakes_total TLS handshakes by result and failure reason.\n"
                  "# TYPE duet_handshakes_total counter\n");
     fprintf(out, "duet_handshakes_total{result=\"ok\",reason=\"\"} %lu\n", atomic_load(&hs_ok));
     for (int i = 1; i < TLS_FAIL_COUNT; i++)
-        fprintf(out, "duet_handshakes_total{result=\"failed\",reason=\"%s\"} %lu\n", reasons[i],
-                atomic_load(&hs_fail[i]));
+        fprintf(out, "duet_handshakes_total{result=\"failed\",reason=\"%s\"} %lu\n",
+                tls_fail_name((enum tls_fail)i), atomic_load(&hs_fail[i]));
     fprintf(out, "# HELP duet_handshake_duration_seconds Time from accept to the end of the "
                  "handshake.\n# TYPE duet_handshake_duration_seconds histogram\n");
     for (size_t i = 0; i < NBUCKETS; i++) {

@@ -229,6 +229,7 @@ struct conn_h1 {
     bool up_keepalive; /* the last response completed and the upstream keeps the connection */
     char *retry_head;  /* a bodyless idempotent request sent on a reused connection, for a retry */
     size_t retry_len;
+    bool close_sent;   /* retiring: this response's head said Connection: close (or cannot) */
 };
 
 struct conn_mode;
@@ -259,6 +260,8 @@ struct conn {
     double idle_since;
     struct conn *wprev, *wnext; /* the worker's list of open connections */
     struct conn_h1 h1;          /* HTTP/1 mode only */
+    struct event *life_timer;   /* --max-connection-lifetime, counted from accept */
+    bool retiring;              /* conn_retire() ran: it ends at the mode's next boundary */
 };
 
 /*
@@ -306,6 +309,8 @@ struct conn_mode {
     /* conn_close(): the mode's timers stop.  Then, at the free: its memory goes. */
     void (*stop)(struct conn *c);
     void (*release)(struct conn *c);
+    /* conn_retire(): end the connection at its next boundary; NULL: close now. */
+    void (*retire)(struct conn *c);
 };
 
 extern const struct conn_mode forward_mode; /* forward.c: HTTP/1 */
@@ -339,6 +344,20 @@ struct conn_refusal {
 void conn_refuse(struct conn *c, const struct conn_refusal *r);
 /* Schedule the free; callbacks stop at once.  Safe to call twice. */
 void conn_close(struct conn *c);
+/*
+ * End an open connection that must not go on (code: its certificate no
+ * longer verifies after a reload, as tls_fail_name() says, or
+ * "max_lifetime"): logged as `connection_closed` with the reason, counted in
+ * duet_connections_closed_total, then the mode's retire hook ends it at its
+ * next boundary (HTTP: after the response in flight), or it closes now.
+ */
+void conn_retire(struct conn *c, const char *code, const char *reason);
+/*
+ * After a reload, on the worker's own loop: every open client connection
+ * whose certificate the new generation g would refuse (new CRLs, anchors
+ * taken away) is retired with the reason.
+ */
+void conn_revalidate(struct worker *w, struct gen *g);
 /* libevent's accept callback of every listener (arg: the worker). */
 void conn_accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
                     int salen, void *arg);

@@ -87,6 +87,37 @@ same_listeners(const struct proxy_cfg *a, const struct proxy_cfg *b)
     return true;
 }
 
+/* On a worker's loop after a reload: its open connections meet the new trust. */
+static void
+revalidate_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    struct gen *g = gen_current(w->px);
+
+    (void)fd;
+    (void)what;
+    conn_revalidate(w, g);
+    gen_unref(g);
+}
+
+/*
+ * Ask every worker to check its open connections against the generation just
+ * installed: a CRL that now lists a client, or anchors that no longer include
+ * its CA, end that client's connections (conn_revalidate).
+ */
+static void
+revalidate_all(struct proxy *px)
+{
+    static const struct timeval zero = {0, 0};
+
+    for (int i = 0; i < px->nworkers; i++) {
+        struct worker *w = &px->workers[i];
+        if (w->base != NULL &&
+            event_base_once(w->base, -1, EV_TIMEOUT, revalidate_cb, w, &zero) != 0)
+            log_msg("error", "reload", "cannot ask a worker to check its open connections");
+    }
+}
+
 static void *
 reload_thread(void *arg)
 {
@@ -144,6 +175,7 @@ again:
                             "duration_ms", (now_mono() - t0) * 1000.0));
         metrics_count("duet_reloads_total", "result=\"ok\"", 1);
         px->crl_warned = false;
+        revalidate_all(px);
     } while (atomic_load(&px->reload_again));
     atomic_store(&px->reloading, false);
     {

@@ -669,6 +669,95 @@ test_tls12_revoked(void **state)
     SSL_CTX_free(cctx);
 }
 
+/* ---- open connections under a reload's trust (tls_reverify) ---- */
+
+/* A client accepted earlier meets the trust a reload brings: same, new CRL, other anchors. */
+static void
+test_reverify_open_connection(void **state)
+{
+    const char *crls[] = {W.crl_pem};
+    struct tls_opts so = server_opts(), so_crl = server_opts(), so_other = server_opts();
+    struct tls_opts co = client_opts(W.cli_rev);
+    SSL_CTX *sctx, *s_same, *s_crl, *s_other, *cctx;
+    enum verify_fail vf = VERIFY_ERROR;
+    struct duet_err err;
+    struct conn k;
+
+    (void)state;
+    so_crl.crl_files = crls;
+    so_crl.ncrl_files = 1;
+    so_other.ca_file = W.other_ca;
+    sctx = server_ctx(&so);
+    s_same = server_ctx(&so);
+    s_crl = server_ctx(&so_crl);
+    s_other = server_ctx(&so_other);
+    cctx = client_ctx(&co);
+    conn_new(&k, sctx, cctx);
+    pump(&k);
+    assert_true(k.s.done);
+    assert_true(tls_same_binding(sctx, s_same));
+    assert_false(tls_same_binding(sctx, s_crl));
+    assert_false(tls_same_binding(sctx, s_other));
+    err_clear(&err);
+    assert_int_equal(tls_reverify(s_same, k.s.ssl, &vf, &err), 0);
+    assert_int_equal(vf, VERIFY_OK);
+    /* The reload's CRL lists the client: refused as a handshake would be, by category. */
+    assert_int_equal(tls_reverify(s_crl, k.s.ssl, &vf, &err), -1);
+    assert_int_equal(vf, VERIFY_REVOKED);
+    assert_int_equal(tls_fail_of(vf), TLS_FAIL_REVOKED);
+    assert_contains(err.msg, "was revoked on");
+    /* The reload's anchors no longer include the client's CA. */
+    err_clear(&err);
+    assert_int_equal(tls_reverify(s_other, k.s.ssl, &vf, &err), -1);
+    assert_int_equal(tls_fail_of(vf), TLS_FAIL_UNKNOWN_CA);
+    conn_free(&k);
+    /* A client without a certificate (verify optional) has nothing to check again. */
+    so.verify_optional = true;
+    SSL_CTX_free(sctx);
+    sctx = server_ctx(&so);
+    SSL_CTX_free(cctx);
+    co = client_opts(NULL);
+    cctx = client_ctx(&co);
+    conn_new(&k, sctx, cctx);
+    pump(&k);
+    assert_true(k.s.done);
+    assert_int_equal(tls_reverify(s_crl, k.s.ssl, &vf, &err), 0);
+    conn_free(&k);
+    SSL_CTX_free(sctx);
+    SSL_CTX_free(s_same);
+    SSL_CTX_free(s_crl);
+    SSL_CTX_free(s_other);
+    SSL_CTX_free(cctx);
+}
+
+/* A refused client's certificate stays readable for the log; an accepted one is the peer's. */
+static void
+test_presented_cert_of_a_refused_client(void **state)
+{
+    const char *crls[] = {W.crl_pem};
+    struct tls_opts so = server_opts();
+    struct tls_opts co = client_opts(W.cli_rev);
+    SSL_CTX *sctx, *cctx;
+    X509 *p;
+    struct conn k;
+
+    (void)state;
+    so.crl_files = crls;
+    so.ncrl_files = 1;
+    sctx = server_ctx(&so);
+    cctx = client_ctx(&co);
+    conn_new(&k, sctx, cctx);
+    pump(&k);
+    assert_false(k.s.done);
+    assert_null(SSL_get0_peer_certificate(k.s.ssl));
+    p = tls_presented_cert(k.s.ssl);
+    assert_non_null(p);
+    assert_int_equal(ASN1_INTEGER_get(X509_get0_serialNumber(p)), REVOKED_SERIAL);
+    conn_free(&k);
+    SSL_CTX_free(sctx);
+    SSL_CTX_free(cctx);
+}
+
 /* ---- resumption bound to the configuration that verified the session ---- */
 
 /*
@@ -1489,6 +1578,8 @@ main(void)
         cmocka_unit_test(test_client_unknown_server_ca),
         cmocka_unit_test(test_tls12),
         cmocka_unit_test(test_tls12_revoked),
+        cmocka_unit_test(test_reverify_open_connection),
+        cmocka_unit_test(test_presented_cert_of_a_refused_client),
         cmocka_unit_test(test_alpn),
         cmocka_unit_test(test_insecure_key_mode),
         cmocka_unit_test(test_client_without_cert),

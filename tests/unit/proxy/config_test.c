@@ -122,6 +122,10 @@ static const struct sample samples[] = {
     {PX, {{"connect-timeout", "--connect-timeout", "2s", S_LIMITS, "connect_timeout: 2s"}}},
     {PX, {{"drain-timeout", "--drain-timeout", "45s", S_LIMITS, "drain_timeout: 45s"}}},
     {TN, {{"drain-timeout", "--drain-timeout", "1m", S_LIMITS, "drain_timeout: 1m"}}},
+    {PX, {{"max-connection-lifetime", "--max-connection-lifetime", "36h", S_LIMITS,
+           "max_connection_lifetime: 36h"}}},
+    {TN, {{"max-connection-lifetime", "--max-connection-lifetime", "90s", S_LIMITS,
+           "max_connection_lifetime: 90s"}}},
     {PX, {{"max-conns", "--max-conns", "500", S_LIMITS, "max_connections: 500"}}},
     {PX, {{"max-header-size", "--max-header-size", "8192", S_LIMITS,
            "max_header_bytes: 8192"}}},
@@ -395,6 +399,7 @@ cfg_diff(const struct proxy_cfg *a, const struct proxy_cfg *b)
          "throttle_exempt");
     DIFF(a->connect_timeout_ms == b->connect_timeout_ms, "connect_timeout_ms");
     DIFF(a->drain_timeout_ms == b->drain_timeout_ms, "drain_timeout_ms");
+    DIFF(a->max_lifetime_ms == b->max_lifetime_ms, "max_lifetime_ms");
     DIFF(a->insecure_key_mode == b->insecure_key_mode, "insecure_key_mode");
     return NULL;
 }
@@ -478,6 +483,7 @@ test_defaults_are_the_same_both_ways(void **state)
         if (d != NULL)
             fail_msg("%s defaults differ in %s", r == 0 ? "proxy" : "tunnel", d);
         assert_int_equal(a.drain_timeout_ms, 30000);
+        assert_int_equal(a.max_lifetime_ms, 0); /* off unless set */
         assert_int_equal(a.upstream_keepalive, 32);
         assert_true(a.fail_burst == 100.0 && a.fail_per_second == 10.0);
         assert_int_equal(a.listeners[0].mode, role == ROLE_SERVER ? MODE_HTTP : MODE_TCP);
@@ -602,6 +608,12 @@ static const struct bad bads[] = {
     {TN, "--connect-timeout", "--connect-timeout 0", "limits.connect_timeout",
      "limits:\n  connect_timeout: 0", NULL,
      ": \"0\": expected a duration such as 10s, 500ms or 5m"},
+    {PX, "--max-connection-lifetime", "--max-connection-lifetime 8d",
+     "limits.max_connection_lifetime", "limits:\n  max_connection_lifetime: 8d", NULL,
+     ": \"8d\": expected a duration such as 30m, 12h or 1d, at most 7d"},
+    {TN, "--max-connection-lifetime", "--max-connection-lifetime 0",
+     "limits.max_connection_lifetime", "limits:\n  max_connection_lifetime: 0", NULL,
+     ": \"0\": expected a duration such as 30m, 12h or 1d, at most 7d"},
     {PX, "--idle-timeout", "--idle-timeout 2d", "limits.idle_timeout",
      "limits:\n  idle_timeout: 2d", NULL, ": \"2d\": expected a duration such as 10s, 500ms or 5m"},
     /* not one of the names */
