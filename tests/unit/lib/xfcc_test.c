@@ -30,98 +30,11 @@
 #include "lib/identity.h"
 #include "lib/xfcc.h"
 #include "testlib/certfactory.h"
+#include "testlib/idworld.h"
 
 /* The known certificate's subject, as identity.c renders it (RFC 4514). */
-#define KNOWN_SUBJECT "CN=svc \\\"one\\\"\\, two,O=Corp"
 /* ...and inside the XFCC Subject quotes, with '\' and '"' escaped once more. */
-#define KNOWN_SUBJECT_Q "CN=svc \\\\\\\"one\\\\\\\"\\\\, two,O=Corp"
-
-struct world {
-    EVP_PKEY *k_ca, *k_leaf;
-    X509 *ca;
-    X509 *known; /* CN=svc "one", two; O=Corp; two URIs, two DNS, email, IP */
-    struct duet_identity *id_known;
-    struct duet_identity *id_one;  /* one URI SAN, CN one.corp */
-    struct duet_identity *id_nocn; /* one URI SAN, no subject */
-};
-
-static struct world W;
-
-static struct duet_identity *
-identity_of(X509 *x)
-{
-    struct duet_identity *id = NULL;
-    struct duet_err err;
-
-    err_clear(&err);
-    if (identity_from_x509(x, &id, &err) != 0)
-        fail_msg("identity_from_x509: %s", err.msg);
-    return id;
-}
-
-static X509 *
-leaf(const char *cn, const char *o, const char *const *sans)
-{
-    struct cf_cert_spec s = {
-        .cn = cn,
-        .o = o,
-        .key = W.k_leaf,
-        .issuer = W.ca,
-        .issuer_key = W.k_ca,
-        .bc = CF_BC_LEAF,
-        .eku = CF_EKU_CLIENT,
-        .sans = sans,
-    };
-    return cf_cert_new(&s);
-}
-
-static int
-world_setup(void **state)
-{
-    static const char *const known_sans[] = {"DNS:svc.corp",
-                                             "URI:spiffe://corp/ns/prod/sa/svc",
-                                             "email:svc@corp.example",
-                                             "IP:10.9.8.7",
-                                             "DNS:*.svc.corp",
-                                             "URI:https://corp.example/svc",
-                                             NULL};
-    static const char *const one_sans[] = {"URI:spiffe://corp/one", NULL};
-    static const char *const nocn_sans[] = {"URI:spiffe://corp/nocn", NULL};
-    struct cf_cert_spec ca = {.cn = "XFCC CA", .bc = CF_BC_CA};
-    X509 *x;
-
-    (void)state;
-    W.k_ca = cf_key_new(CF_KEY_EC_P256);
-    W.k_leaf = cf_key_new(CF_KEY_EC_P256);
-    ca.key = W.k_ca;
-    W.ca = cf_cert_new(&ca);
-    W.known = leaf("svc \"one\", two", "Corp", known_sans);
-    W.id_known = identity_of(W.known);
-    x = leaf("one.corp", NULL, one_sans);
-    W.id_one = identity_of(x);
-    X509_free(x);
-    x = leaf(NULL, NULL, nocn_sans);
-    W.id_nocn = identity_of(x);
-    X509_free(x);
-    assert_string_equal(W.id_known->subject, KNOWN_SUBJECT);
-    assert_null(W.id_nocn->cn);
-    return 0;
-}
-
-static int
-world_teardown(void **state)
-{
-    (void)state;
-    identity_free(W.id_known);
-    identity_free(W.id_one);
-    identity_free(W.id_nocn);
-    X509_free(W.known);
-    X509_free(W.ca);
-    EVP_PKEY_free(W.k_ca);
-    EVP_PKEY_free(W.k_leaf);
-    memset(&W, 0, sizeof(W));
-    return 0;
-}
+#define IDW_KNOWN_SUBJECT_Q "CN=svc \\\\\\\"one\\\\\\\"\\\\, two,O=Corp"
 
 /* Lower-case hex SHA-256 of the certificate's DER, computed independently. */
 static void
@@ -207,12 +120,12 @@ test_element_known(void **state)
     char *got;
 
     (void)state;
-    sha256_hex(W.known, hash);
+    sha256_hex(IDW.known, hash);
     snprintf(want, sizeof(want),
-             "Hash=%s;Subject=\"" KNOWN_SUBJECT_Q "\";URI=spiffe://corp/ns/prod/sa/svc;"
+             "Hash=%s;Subject=\"" IDW_KNOWN_SUBJECT_Q "\";URI=spiffe://corp/ns/prod/sa/svc;"
              "URI=https://corp.example/svc;DNS=svc.corp;DNS=*.svc.corp",
              hash);
-    got = xfcc_element(W.id_known);
+    got = xfcc_element(IDW.id_known);
     assert_non_null(got);
     assert_string_equal(got, want);
     free(got);
@@ -226,9 +139,9 @@ test_element_one(void **state)
     char *got;
 
     (void)state;
-    sha256_hex(W.id_one->cert, hash);
+    sha256_hex(IDW.id_one->cert, hash);
     snprintf(want, sizeof(want), "Hash=%s;Subject=\"CN=one.corp\";URI=spiffe://corp/one", hash);
-    got = xfcc_element(W.id_one);
+    got = xfcc_element(IDW.id_one);
     assert_non_null(got);
     assert_string_equal(got, want);
     free(got);
@@ -256,7 +169,7 @@ test_element_quoting(void **state)
     char hash[65];
 
     (void)state;
-    sha256_hex(W.id_one->cert, hash);
+    sha256_hex(IDW.id_one->cert, hash);
     for (size_t i = 0; i < sizeof(qcases) / sizeof(qcases[0]); i++) {
         char subject[] = "CN=x";
         char value[128];
@@ -270,7 +183,7 @@ test_element_quoting(void **state)
         sans[1] = (struct identity_san){DUET_SAN_DNS, value};
         memset(&fake, 0, sizeof(fake));
         fake.subject = subject;
-        fake.cert = W.id_one->cert;
+        fake.cert = IDW.id_one->cert;
         fake.sans = sans;
         fake.nsans = 2;
         snprintf(want, sizeof(want), "Hash=%s;Subject=\"CN=x\";URI=%s;DNS=%s", hash,
@@ -290,7 +203,7 @@ test_element_skips_other_sans(void **state)
     char *got;
 
     (void)state;
-    got = xfcc_element(W.id_known);
+    got = xfcc_element(IDW.id_known);
     assert_non_null(got);
     assert_null(strstr(got, "10.9.8.7"));
     assert_null(strstr(got, "svc@corp.example"));
@@ -395,7 +308,7 @@ kv_free(struct kv *kv, size_t n)
         free(kv[i].val);
 }
 
-/* An identity with the test's subject and one URI and one DNS value; cert from W. */
+/* An identity with the test's subject and one URI and one DNS value; cert from IDW. */
 static char *
 element_of(const char *subject, const char *uri, const char *dns)
 {
@@ -406,7 +319,7 @@ element_of(const char *subject, const char *uri, const char *dns)
     sans[1] = (struct identity_san){DUET_SAN_DNS, (char *)(uintptr_t)dns};
     memset(&fake, 0, sizeof(fake));
     fake.subject = (char *)(uintptr_t)subject;
-    fake.cert = W.id_one->cert;
+    fake.cert = IDW.id_one->cert;
     fake.sans = sans;
     fake.nsans = 2;
     return xfcc_element(&fake);
@@ -435,7 +348,7 @@ test_element_escapes(void **state)
     char hash[65];
 
     (void)state;
-    sha256_hex(W.id_one->cert, hash);
+    sha256_hex(IDW.id_one->cert, hash);
     for (size_t i = 0; i < sizeof(ecases) / sizeof(ecases[0]); i++) {
         char want[512];
         char *got = element_of("CN=x", ecases[i].value, ecases[i].value);
@@ -458,7 +371,7 @@ test_subject_escapes(void **state)
     char *got;
 
     (void)state;
-    sha256_hex(W.id_one->cert, hash);
+    sha256_hex(IDW.id_one->cert, hash);
     got = element_of("CN=a\r\nX-Evil: 1,O=\xff\"%", "urn:u", "d.example");
     assert_non_null(got);
     snprintf(want, sizeof(want),
@@ -524,55 +437,28 @@ test_every_byte_round_trips(void **state)
  * holds only visible ASCII and gives back the exact names.  A DNS name with a
  * NUL makes no identity at all.
  */
-struct rawsan {
-    int type; /* GEN_DNS, GEN_URI, GEN_EMAIL */
-    const char *v;
-    size_t n;
-};
-
-static X509 *
-leaf_raw_sans(const char *cn, const struct rawsan *r, size_t n)
-{
-    X509 *x = leaf(cn, "Corp", NULL);
-    GENERAL_NAMES *g = GENERAL_NAMES_new();
-
-    assert_non_null(g);
-    for (size_t i = 0; i < n; i++) {
-        GENERAL_NAME *gn = GENERAL_NAME_new();
-        ASN1_IA5STRING *s = ASN1_IA5STRING_new();
-        assert_true(gn != NULL && s != NULL);
-        assert_true(ASN1_STRING_set(s, r[i].v, (int)r[i].n));
-        GENERAL_NAME_set0_value(gn, r[i].type, s);
-        assert_true(sk_GENERAL_NAME_push(g, gn) > 0);
-    }
-    assert_int_equal(X509_add1_ext_i2d(x, NID_subject_alt_name, g, 0, X509V3_ADD_REPLACE), 1);
-    GENERAL_NAMES_free(g);
-    assert_true(X509_sign(x, W.k_ca, EVP_sha256()) > 0);
-    return x;
-}
-
 static void
 test_certificate_with_raw_sans(void **state)
 {
     static const char uri[] = "spiffe://t/x\r\nTransfer-Encoding: chunked";
     static const char dns[] = "a\r\nb\x7f\xc3\xa9.example";
     static const char email[] = "m\r\n@x.example";
-    static const struct rawsan r[] = {
+    static const struct idw_rawsan r[] = {
         {GEN_URI, uri, sizeof(uri) - 1},
         {GEN_DNS, dns, sizeof(dns) - 1},
         {GEN_EMAIL, email, sizeof(email) - 1},
     };
-    static const struct rawsan nul[] = {{GEN_DNS, "ok.example\0.evil", 16}};
+    static const struct idw_rawsan nul[] = {{GEN_DNS, "ok.example\0.evil", 16}};
     struct duet_identity *id = NULL;
     struct duet_err err;
     struct kv kv[8];
     char hash[65];
-    X509 *x = leaf_raw_sans("svc\r\nX: y", r, 3);
+    X509 *x = idw_leaf_raw_sans("svc\r\nX: y", r, 3);
     char *got;
     size_t n;
 
     (void)state;
-    id = identity_of(x);
+    id = idw_identity_of(x);
     got = xfcc_element(id);
     assert_non_null(got);
     assert_null(strchr(got, '\r'));
@@ -593,7 +479,7 @@ test_certificate_with_raw_sans(void **state)
     identity_free(id);
     X509_free(x);
 
-    x = leaf_raw_sans("nul", nul, 1);
+    x = idw_leaf_raw_sans("nul", nul, 1);
     err_clear(&err);
     id = NULL;
     assert_int_equal(identity_from_x509(x, &id, &err), -1);
@@ -615,5 +501,5 @@ main(void)
         cmocka_unit_test(test_certificate_with_raw_sans),
     };
 
-    return cmocka_run_group_tests_name("xfcc", tests, world_setup, world_teardown);
+    return cmocka_run_group_tests_name("xfcc", tests, idw_setup, idw_teardown);
 }

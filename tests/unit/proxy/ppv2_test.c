@@ -29,124 +29,9 @@
 #include "lib/identity.h"
 #include "proxy/ppv2.h"
 #include "testlib/certfactory.h"
+#include "testlib/idworld.h"
 
 /* The known certificate's subject, as identity.c renders it (RFC 4514). */
-#define KNOWN_SUBJECT "CN=svc \\\"one\\\"\\, two,O=Corp"
-
-struct world {
-    EVP_PKEY *k_ca, *k_leaf;
-    X509 *ca;
-    X509 *known; /* CN=svc "one", two; O=Corp; two URIs, two DNS, email, IP */
-    struct duet_identity *id_known;
-    struct duet_identity *id_one;  /* one URI SAN, CN one.corp */
-    struct duet_identity *id_nocn; /* one URI SAN, no subject */
-};
-
-static struct world W;
-
-static struct duet_identity *
-identity_of(X509 *x)
-{
-    struct duet_identity *id = NULL;
-    struct duet_err err;
-
-    err_clear(&err);
-    if (identity_from_x509(x, &id, &err) != 0)
-        fail_msg("identity_from_x509: %s", err.msg);
-    return id;
-}
-
-static X509 *
-leaf(const char *cn, const char *o, const char *const *sans)
-{
-    struct cf_cert_spec s = {
-        .cn = cn,
-        .o = o,
-        .key = W.k_leaf,
-        .issuer = W.ca,
-        .issuer_key = W.k_ca,
-        .bc = CF_BC_LEAF,
-        .eku = CF_EKU_CLIENT,
-        .sans = sans,
-    };
-    return cf_cert_new(&s);
-}
-
-static int
-world_setup(void **state)
-{
-    static const char *const known_sans[] = {"DNS:svc.corp",
-                                             "URI:spiffe://corp/ns/prod/sa/svc",
-                                             "email:svc@corp.example",
-                                             "IP:10.9.8.7",
-                                             "DNS:*.svc.corp",
-                                             "URI:https://corp.example/svc",
-                                             NULL};
-    static const char *const one_sans[] = {"URI:spiffe://corp/one", NULL};
-    static const char *const nocn_sans[] = {"URI:spiffe://corp/nocn", NULL};
-    struct cf_cert_spec ca = {.cn = "XFCC CA", .bc = CF_BC_CA};
-    X509 *x;
-
-    (void)state;
-    W.k_ca = cf_key_new(CF_KEY_EC_P256);
-    W.k_leaf = cf_key_new(CF_KEY_EC_P256);
-    ca.key = W.k_ca;
-    W.ca = cf_cert_new(&ca);
-    W.known = leaf("svc \"one\", two", "Corp", known_sans);
-    W.id_known = identity_of(W.known);
-    x = leaf("one.corp", NULL, one_sans);
-    W.id_one = identity_of(x);
-    X509_free(x);
-    x = leaf(NULL, NULL, nocn_sans);
-    W.id_nocn = identity_of(x);
-    X509_free(x);
-    assert_string_equal(W.id_known->subject, KNOWN_SUBJECT);
-    assert_null(W.id_nocn->cn);
-    return 0;
-}
-
-static int
-world_teardown(void **state)
-{
-    (void)state;
-    identity_free(W.id_known);
-    identity_free(W.id_one);
-    identity_free(W.id_nocn);
-    X509_free(W.known);
-    X509_free(W.ca);
-    EVP_PKEY_free(W.k_ca);
-    EVP_PKEY_free(W.k_leaf);
-    memset(&W, 0, sizeof(W));
-    return 0;
-}
-
-/* A leaf whose SANs are IA5Strings of any bytes and length, built with the OpenSSL API. */
-struct rawsan {
-    int type; /* GEN_DNS, GEN_URI, GEN_EMAIL */
-    const char *v;
-    size_t n;
-};
-
-static X509 *
-leaf_raw_sans(const char *cn, const struct rawsan *r, size_t n)
-{
-    X509 *x = leaf(cn, "Corp", NULL);
-    GENERAL_NAMES *g = GENERAL_NAMES_new();
-
-    assert_non_null(g);
-    for (size_t i = 0; i < n; i++) {
-        GENERAL_NAME *gn = GENERAL_NAME_new();
-        ASN1_IA5STRING *s = ASN1_IA5STRING_new();
-        assert_true(gn != NULL && s != NULL);
-        assert_true(ASN1_STRING_set(s, r[i].v, (int)r[i].n));
-        GENERAL_NAME_set0_value(gn, r[i].type, s);
-        assert_true(sk_GENERAL_NAME_push(g, gn) > 0);
-    }
-    assert_int_equal(X509_add1_ext_i2d(x, NID_subject_alt_name, g, 0, X509V3_ADD_REPLACE), 1);
-    GENERAL_NAMES_free(g);
-    assert_true(X509_sign(x, W.k_ca, EVP_sha256()) > 0);
-    return x;
-}
 
 /* ---- ppv2_build ---- */
 
@@ -250,7 +135,7 @@ enum idsel { NO_ID = 0, ID_ONE, ID_KNOWN, ID_NOCN };
 static const struct duet_identity *
 idsel(enum idsel s)
 {
-    return s == ID_ONE ? W.id_one : s == ID_KNOWN ? W.id_known : s == ID_NOCN ? W.id_nocn : NULL;
+    return s == ID_ONE ? IDW.id_one : s == ID_KNOWN ? IDW.id_known : s == ID_NOCN ? IDW.id_nocn : NULL;
 }
 
 struct ppcase {
@@ -426,12 +311,12 @@ run_ppv2(void **state)
 static void
 test_ppv2_oversized_values(void **state)
 {
-    static const struct rawsan big_template = {GEN_DNS, NULL, 0};
+    static const struct idw_rawsan big_template = {GEN_DNS, NULL, 0};
     struct sockaddr_in a;
     struct ppv2_info info;
     struct duet_identity fake;
     struct duet_err err;
-    struct rawsan big = big_template;
+    struct idw_rawsan big = big_template;
     char *v = malloc(70001);
     char want[256];
     uint8_t *buf = NULL;
@@ -452,7 +337,7 @@ test_ppv2_oversized_values(void **state)
     /* a certificate of more than 64 KiB (a long DNS name), with no SAN in the identity */
     big.v = v;
     big.n = 70000;
-    x = leaf_raw_sans("big", &big, 1);
+    x = idw_leaf_raw_sans("big", &big, 1);
     derlen = i2d_X509(x, NULL);
     assert_true(derlen > 0xFFFF);
     memset(&fake, 0, sizeof(fake));
@@ -473,7 +358,7 @@ test_ppv2_oversized_values(void **state)
     memset(&fake, 0, sizeof(fake));
     fake.subject = (char *)"CN=x";
     fake.cn = v;
-    fake.cert = W.id_one->cert;
+    fake.cert = IDW.id_one->cert;
     err_clear(&err);
     assert_int_equal(ppv2_build(&info, &buf, &len, &err), -1);
     assert_string_equal(err.msg, "the PROXY v2 TLV for the client CN (0x22) would hold 70000 "
@@ -500,5 +385,5 @@ main(void)
         tests[n++] = (struct CMUnitTest){
             .name = names[i], .test_func = run_ppv2, .initial_state = &ppcases[i]};
     }
-    return _cmocka_run_group_tests("ppv2", tests, n, world_setup, world_teardown);
+    return _cmocka_run_group_tests("ppv2", tests, n, idw_setup, idw_teardown);
 }
