@@ -269,3 +269,103 @@ def test_websocket_upgrade_with_a_body_or_not_get_is_refused(dpki, procs, tmp_pa
     assert up.heads == []
 
 
+
+
+# --- upgrade-then-smuggle, a misbehaving upstream, the relay's idle timeout --------------------------
+
+def test_bytes_sent_before_the_answer_wait_for_it(dpki, procs, tmp_path):
+    """A request pipelined behind an upgrade request is not read until the upstream has
+    answered: after a 200 it is parsed as a request of its own and meets the policy; after a
+    101 the bytes pipelined behind the upgrade are WebSocket frames and reach the upstream."""
+    up = WsUpstream()
+    d = ws_proxy(dpki, procs, tmp_path, up, "ws-pipelined")
+    s = connect(d.port, dpki, dpki.alice_crt, dpki.alice_key)
+    s.sendall(ws_upgrade_head(b"/plain", base64.b64encode(os.urandom(16)))
+              + b"GET /secret HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    head, body = response(s)
+    assert head.startswith(b"HTTP/1.1 200") and body == b"/plain", (head, body)
+    head, body = response(s)
+    assert head is not None and head.startswith(b"HTTP/1.1 403"), (head, body)
+    assert not any(h.split(b" ")[1] == b"/secret" for h in up.heads), up.heads
+    ev = d.log.wait(lambda e: e.get("event") == "authz" and e.get("path") == "/secret")
+    assert ev["decision"] == "deny", ev
+    s.close()
+
+    s = connect(d.port, dpki, dpki.alice_crt, dpki.alice_key)
+    key = base64.b64encode(os.urandom(16))
+    s.sendall(ws_upgrade_head(b"/ws", key) + ws_frame(b"early"))
+    head, rest = read_head(s)
+    assert head.startswith(b"HTTP/1.1 101"), head
+    assert ws_read(BufSock(s, rest)) == (1, b"EARLY")
+    s.close()
+
+
+class Bad101Upstream(TcpServer):
+    """An upstream that answers 101 to any request, upgrade or not."""
+
+    def _conn(self, c):
+        try:
+            head, _ = self.recv_head(c, b"")
+            if head is not None:
+                c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                          b"Connection: Upgrade\r\n\r\n")
+                c.recv(1)
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+
+def test_101_to_a_request_without_upgrade_is_an_upstream_error(dpki, procs, tmp_path):
+    up = Bad101Upstream()
+    d = ws_proxy(dpki, procs, tmp_path, up, "bad101")
+    s = connect(d.port, dpki, dpki.alice_crt, dpki.alice_key)
+    request(s, b"/plain")
+    head, body = response(s)
+    assert head is not None and head.startswith(b"HTTP/1.1 502"), (head, body)
+    ev = d.log.wait(lambda e: e.get("event") == "upstream_error")
+    assert "101" in ev["error"], ev
+    s.close()
+
+
+def test_the_relay_ends_after_the_idle_timeout(dpki, procs, tmp_path):
+    up = WsUpstream()
+    (tmp_path / "ws-idle").mkdir()
+    d = start_http_proxy(dpki, procs, tmp_path / "ws-idle", up.port, rules=WS_RULES,
+                         extra_args=("--idle-timeout", "1s"))
+    s = connect(d.port, dpki, dpki.alice_crt, dpki.alice_key)
+    s.sendall(ws_upgrade_head(b"/ws", base64.b64encode(os.urandom(16))))
+    head, _ = read_head(s)
+    assert head.startswith(b"HTTP/1.1 101"), head
+    s.sendall(ws_frame(b"ping"))
+    assert ws_read(s) == (1, b"PING")
+    s.settimeout(10)
+    assert s.recv(100) == b""  # closed by the proxy, silent both ways for 1 s
+    d.log.wait(lambda e: e.get("event") == "idle_timeout")
+    s.close()
+
+
+def test_an_upstream_connection_that_carried_an_upgrade_is_not_pooled(dpki, procs, tmp_path):
+    """Upstream connections are kept for the next client, except one that carried an upgrade
+    request, even one the upstream refused."""
+    import time
+    up = WsUpstream()
+    d = ws_proxy(dpki, procs, tmp_path, up, "ws-pool")
+
+    def one(extra_head=None):
+        s = connect(d.port, dpki, dpki.alice_crt, dpki.alice_key)
+        if extra_head is None:
+            request(s, b"/plain")
+        else:
+            s.sendall(extra_head)
+        head, body = response(s)
+        assert head.startswith(b"HTTP/1.1 200") and body == b"/plain", (head, body)
+        s.close()
+        time.sleep(0.3)  # the proxy frees the connection and pools its upstream
+
+    one()
+    one()
+    assert up.accepted == 1  # the second client reused the first one's upstream connection
+    one(ws_upgrade_head(b"/plain", base64.b64encode(os.urandom(16))))
+    one()
+    assert up.accepted == 2, up.accepted
