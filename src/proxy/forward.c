@@ -8,6 +8,13 @@
  * keep-alive on both sides, pipelined requests waiting their turn, and a
  * bodyless idempotent request retried once when a pooled upstream connection
  * turns out to be closed.
+ *
+ * WebSocket: an upgrade request is decided like any other; while its answer
+ * is awaited the client's next bytes wait unread; a 101 that answers it
+ * turns the connection into relay.c's byte relay (its mode becomes
+ * relay_mode), any other answer keeps it in HTTP, the next bytes being read
+ * as a new request.  An upstream connection that carried an upgrade is never
+ * reused.
  */
 #include "proxy/proxy_int.h"
 
@@ -23,6 +30,7 @@
 #include "util/log.h"
 
 static void process_client_http(struct conn *c);
+static void forward_release(struct conn *c);
 
 /* Write a short HTTP response and close once it is flushed (the mode's reply hook). */
 static void
@@ -133,11 +141,23 @@ forward_decide(const struct listener_cfg *l, const struct duet_identity *id,
 static bool
 forward_request(struct conn *c, const http_parser *p, struct http_decision *d)
 {
+    if (c->ubev != NULL && c->h1.upgrading) {
+        /*
+         * That connection carried an upgrade the upstream did not take: what
+         * it would make of the next request is not worth finding out.
+         */
+        bufferevent_setcb(c->ubev, NULL, NULL, NULL, NULL);
+        bufferevent_free(c->ubev);
+        c->ubev = NULL;
+        c->up = UP_NONE;
+    }
     if (c->ubev == NULL) {
         upstream_for_request(c);
         if (c->state >= CONN_FLUSHING || c->ubev == NULL)
             return false;
     }
+    c->h1.upgrading = d->req.upgrade != HTTP_UPGRADE_NONE;
+    c->h1.resp_from = c->down_bytes;
     c->h1.chunked_up = d->req.framing == HTTP_BODY_CHUNKED;
     c->h1.up_keepalive = false;
     free(c->h1.retry_head);
@@ -325,8 +345,18 @@ process_client_http(struct conn *c)
         }
         if (e == HPE_PAUSED) {
             http_parser_pause(&c->h1.req_p, 0);
-            if (c->h1.req_state == REQ_WAIT_RESPONSE)
+            if (c->h1.req_state == REQ_WAIT_RESPONSE) {
+                /*
+                 * After a head with Upgrade, http-parser takes what follows
+                 * for another protocol: the next request, if the upstream
+                 * does not switch, is read by a parser started afresh.
+                 */
+                if (c->h1.req_p.upgrade) {
+                    http_parser_init(&c->h1.req_p, HTTP_REQUEST);
+                    c->h1.req_p.data = &c->h1.rd;
+                }
                 break;
+            }
         }
         if (c->ubev == NULL && c->h1.req_state != REQ_HEADERS)
             return; /* upstream failed; the reply is under way */
@@ -399,8 +429,28 @@ on_resp_message_complete(http_parser *p)
     return 0;
 }
 
+/*
+ * A response head is complete: a 101 switches the connection only when it
+ * answers the WebSocket upgrade the proxy forwarded, and says so (Upgrade and
+ * Connection: upgrade, which http-parser reports as p->upgrade); 2 tells
+ * http-parser that the head ends the HTTP part.  Any other 101 is an error
+ * (forward_bad_switch).  Other responses go on as usual.
+ */
+static int
+on_resp_head(http_parser *p)
+{
+    struct conn *c = p->data;
+
+    if (p->status_code == 101)
+        return c->h1.upgrading && p->upgrade && c->h1.req_state == REQ_WAIT_RESPONSE &&
+                       c->state == CONN_OPEN
+                   ? 2
+                   : -1;
+    return on_resp_headers_complete(p);
+}
+
 static const http_parser_settings resp_settings = {
-    .on_headers_complete = on_resp_headers_complete,
+    .on_headers_complete = on_resp_head,
     .on_message_complete = on_resp_message_complete,
 };
 
@@ -471,6 +521,76 @@ close_cut(struct conn *c, struct evbuffer *in, struct evbuffer_iovec *v)
     return (ssize_t)cut;
 }
 
+/*
+ * The upstream answered 101 to a WebSocket upgrade, and its head is queued
+ * for the client: the connection leaves HTTP for good and becomes a relay of
+ * bytes both ways (relay.c, with TCP mode's backpressure, idle timeout,
+ * draining and close).  What the client sent after its request waited
+ * unread in the input buffer; it goes to the upstream now, and so do the
+ * bytes that followed the 101.  The upstream connection is never pooled
+ * (relay_mode has no upstream_reusable).
+ */
+static void
+forward_switch_protocols(struct conn *c)
+{
+    SSL *ssl = bufferevent_openssl_get_ssl(c->cbev);
+    struct metrics_counter *m = atomic_load(&c->gl->codes[101]);
+    char labels[160], ll[128];
+
+    if (m == NULL) {
+        metrics_label(ll, sizeof(ll), c->gl->cfg->name);
+        snprintf(labels, sizeof(labels), "listener=\"%s\",code=\"101\"", ll);
+        m = metrics_counter("duet_requests_total", labels);
+        atomic_store(&c->gl->codes[101], m);
+    }
+    metrics_counter_add(m, 1);
+    /*
+     * The relay reads as TCP mode does, one record at a time: records that
+     * OpenSSL's read-ahead already holds are pulled now, and no more are
+     * read ahead, so none waits unseen for the socket to be readable again.
+     */
+    client_pull(c);
+    if (ssl != NULL)
+        SSL_set_read_ahead(ssl, 0);
+    bufferevent_setwatermark(c->cbev, EV_READ, 0, 0);
+    bufferevent_setwatermark(c->cbev, EV_WRITE, 0, 0);
+    bufferevent_setwatermark(c->ubev, EV_WRITE, 0, 0);
+    forward_release(c);
+    c->mode = &relay_mode;
+    if (c->retiring) {
+        /* Retired (conn_retire) while the upgrade was answered: no relay begins. */
+        c->state = CONN_FLUSHING;
+        bufferevent_disable(c->cbev, EV_READ);
+        bufferevent_enable(c->cbev, EV_WRITE);
+        return;
+    }
+    relay_start(c);
+}
+
+/*
+ * The upstream answered 101 to a request that asked for no upgrade (or
+ * without saying to what): an upstream error.  The client gets a 502 when
+ * nothing of that response has reached it yet; otherwise the connection ends.
+ */
+static void
+forward_bad_switch(struct conn *c)
+{
+    const char *why = c->h1.upgrading
+                          ? "the upstream answered 101 without Upgrade and Connection: upgrade"
+                          : "the upstream switched protocols (101) for a request that asked for "
+                            "no upgrade";
+
+    log_event("error", "upstream_error",
+              json_pack("{s:s,s:s,s:s,s:s}", "listener", c->gl->cfg->name, "peer", c->peer,
+                        "upstream", c->gl->cfg->targets[c->target].text, "error", why));
+    if (c->down_bytes != c->h1.resp_from) {
+        conn_close(c);
+        return;
+    }
+    forward_reply(c, 502, "Bad Gateway",
+                  json_pack("{s:s,s:s}", "error", "bad_gateway", "detail", why));
+}
+
 /* The upstream sent bytes: a response, passed to the client as it is parsed. */
 static void
 forward_upstream_readable(struct conn *c)
@@ -512,6 +632,10 @@ forward_upstream_readable(struct conn *c)
         n = http_parser_execute(&c->h1.resp_p, &resp_settings, v.iov_base,
                                 cut > 0 ? (size_t)cut : v.iov_len);
         e = HTTP_PARSER_ERRNO(&c->h1.resp_p);
+        if (e == HPE_CB_headers_complete && c->h1.resp_p.status_code == 101) {
+            forward_bad_switch(c);
+            return;
+        }
         if (e != HPE_OK && e != HPE_PAUSED) {
             log_event("error", "upstream_error",
                       json_pack("{s:s,s:s,s:s}", "listener", c->gl->cfg->name, "upstream",
@@ -524,6 +648,10 @@ forward_upstream_readable(struct conn *c)
         c->down_bytes += n;
         if (cut > 0 && n == (size_t)cut && e == HPE_OK)
             evbuffer_add(out, "Connection: close\r\n", 19);
+        if (c->h1.resp_p.upgrade) {
+            forward_switch_protocols(c); /* a 101 that on_resp_head accepted */
+            return;
+        }
         if (e != HPE_PAUSED && evbuffer_get_length(out) >= RELAY_HIGH_WATER) {
             /* A large download: wait until the client has taken what we hold. */
             bufferevent_disable(bev, EV_READ);
@@ -653,7 +781,7 @@ forward_upstream_answering(const struct conn *c)
 static bool
 forward_upstream_reusable(const struct conn *c)
 {
-    return c->h1.up_keepalive && c->h1.req_state != REQ_BODY;
+    return c->h1.up_keepalive && c->h1.req_state != REQ_BODY && !c->h1.upgrading;
 }
 
 /* Between requests, nothing of the next one read yet. */
@@ -709,12 +837,15 @@ forward_stop(struct conn *c)
         event_del(c->h1.head_timer);
 }
 
+/* The HTTP/1 part's memory goes (at the free, or when the connection becomes a relay). */
 static void
 forward_release(struct conn *c)
 {
     free(c->h1.retry_head);
+    c->h1.retry_head = NULL;
     if (c->h1.head_timer != NULL)
         event_free(c->h1.head_timer);
+    c->h1.head_timer = NULL;
     http_reader_clear(&c->h1.rd);
 }
 

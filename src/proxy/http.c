@@ -14,6 +14,13 @@
  * Normalising before authorization closes the classic gap where a rule on
  * /hr/ is bypassed with /hr/../customers/ or /%68r/: the policy decides on
  * the normalised path, and the upstream receives exactly that path.
+ *
+ * Upgrades: a WebSocket upgrade is a GET without a body, decided like any
+ * request, and its rebuilt head carries "Upgrade: websocket" and
+ * "Connection: Upgrade" (the switch itself is forward.c's, on the upstream's
+ * 101).  Every other Upgrade, and HTTP2-Settings, is dropped: an h2c upgrade
+ * passed through would let the client speak HTTP/2 to the upstream on a
+ * connection whose later requests the proxy never sees ("h2c smuggling").
  */
 #include "proxy/http.h"
 
@@ -475,7 +482,8 @@ dropped_name(const struct conn_opts *opts, const char *name)
         "connection",      "keep-alive",        "te",          "trailer",
         "upgrade",         "host",              "content-length", "transfer-encoding",
         "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port",
-        "forwarded",       "x-real-ip",         "x-forwarded-client-cert"};
+        "forwarded",       "x-real-ip",         "x-forwarded-client-cert",
+        "http2-settings"};
     char lower[8];
 
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -561,6 +569,8 @@ http_build_upstream_head(const struct http_request *r, char **out, size_t *len,
         bbuf_str(&b, h->value);
         bbuf_put(&b, "\r\n", 2);
     }
+    if (r->upgrade == HTTP_UPGRADE_WEBSOCKET)
+        bbuf_str(&b, "Upgrade: websocket\r\nConnection: Upgrade\r\n");
     if (r->framing == HTTP_BODY_LENGTH) {
         snprintf(num, sizeof(num), "Content-Length: %" PRIu64 "\r\n", r->content_length);
         bbuf_str(&b, num);
@@ -638,6 +648,36 @@ http_fwd_mode_parse(const char *text, enum http_fwd_mode *out, struct duet_err *
 
 /* --- the decision ----------------------------------------------------------------------------- */
 
+/* One element of a list header equal to a token, case-insensitively (arg: the token). */
+static bool
+el_is(const char *el, size_t n, void *arg)
+{
+    const char *token = arg;
+
+    return strlen(token) == n && strncasecmp(el, token, n) == 0;
+}
+
+/*
+ * Whether a request asks for a switch to WebSocket (RFC 9110 7.8, RFC 6455
+ * 4.1): a Connection header lists "upgrade" and an Upgrade header lists
+ * "websocket" (both compared case-insensitively, over every line of each).
+ * Other protocols the Upgrade lists are not relayed.
+ */
+static bool
+asks_websocket(const struct http_request *r)
+{
+    bool conn = false, ws = false;
+
+    for (size_t i = 0; i < r->nheaders; i++) {
+        const struct http_header *h = &r->headers[i];
+        if (!conn && strcasecmp(h->name, "connection") == 0)
+            conn = list_any(h->value, el_is, (void *)"upgrade");
+        else if (!ws && strcasecmp(h->name, "upgrade") == 0)
+            ws = list_any(h->value, el_is, (void *)"websocket");
+    }
+    return conn && ws;
+}
+
 static void
 refuse(struct http_decision *out, int status)
 {
@@ -682,8 +722,8 @@ http_decide(struct http_reader *rd, const http_parser *p, const struct http_cont
         while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
             v[--n] = '\0';
     }
-    if (p->method == HTTP_CONNECT || p->upgrade) {
-        err_set(&out->err, DUET_ERR_INPUT, "CONNECT and protocol upgrades are not supported");
+    if (p->method == HTTP_CONNECT) {
+        err_set(&out->err, DUET_ERR_INPUT, "CONNECT is not supported: duet proxy opens no tunnels");
         refuse(out, 400);
         return;
     }
@@ -705,6 +745,32 @@ http_decide(struct http_reader *rd, const http_parser *p, const struct http_cont
         err_set(&out->err, DUET_ERR_INPUT, "the request's framing is ambiguous");
         refuse(out, 400);
         return;
+    }
+    /*
+     * An upgrade is looked at only when http-parser saw one too (Upgrade and
+     * Connection: upgrade), so that both read the request the same way: a
+     * WebSocket one is relayed once the upstream answers 101, and must be a
+     * GET without a body (whose bytes would precede the switch); any other
+     * (h2c, unknown, HTTP/1.0, no "upgrade" in Connection) is an ordinary
+     * request whose Upgrade is dropped.
+     */
+    if (p->upgrade && p->http_minor == 1 && asks_websocket(r)) {
+        if (p->method != HTTP_GET) {
+            err_set(&out->err, DUET_ERR_INPUT,
+                    "a WebSocket upgrade must be a GET request (RFC 6455 4.1), not %s",
+                    out->method);
+            refuse(out, 400);
+            return;
+        }
+        if (r->framing == HTTP_BODY_CHUNKED ||
+            (r->framing == HTTP_BODY_LENGTH && r->content_length > 0)) {
+            err_set(&out->err, DUET_ERR_INPUT,
+                    "a WebSocket upgrade request may not have a body (Content-Length or "
+                    "Transfer-Encoding)");
+            refuse(out, 400);
+            return;
+        }
+        r->upgrade = HTTP_UPGRADE_WEBSOCKET;
     }
     if (rd->url == NULL || http_normalize_target(rd->url, &out->target, &out->err) != 0) {
         refuse(out, 400);

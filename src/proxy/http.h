@@ -33,6 +33,13 @@ int http_normalize_target(const char *target, char **out, struct duet_err *err) 
 /* How a request body is framed (RFC 9112 6). */
 enum http_framing { HTTP_BODY_NONE = 0, HTTP_BODY_LENGTH, HTTP_BODY_CHUNKED };
 
+/*
+ * A protocol switch a request asks for (RFC 9110 7.8) that the proxy relays:
+ * WebSocket only (RFC 6455).  Any other Upgrade (h2c above all, which would
+ * carry requests the proxy never sees) is taken out of the request.
+ */
+enum http_upgrade { HTTP_UPGRADE_NONE = 0, HTTP_UPGRADE_WEBSOCKET };
+
 /* What the proxy does with the forwarding headers a client sent itself. */
 enum http_fwd_mode {
     HTTP_FWD_SET = 0, /* drop the client's; set X-Forwarded-For/-Proto, X-Real-IP, Forwarded */
@@ -57,6 +64,7 @@ struct http_request {
     const char *id_xfcc;            /* xfcc_element(id), computed once per connection; may be NULL */
     enum xfcc_mode xfcc;
     enum http_fwd_mode forwarded;
+    enum http_upgrade upgrade; /* decided: WEBSOCKET forwards Upgrade and Connection */
 };
 
 /*
@@ -76,13 +84,15 @@ int http_request_check(struct http_request *r, int *status, struct duet_err *err
  * The head to send upstream, rebuilt from what was parsed and decided, never
  * copied: the request line with the normalised target, the one Host, the
  * client's headers without the hop-by-hop ones (Connection and what it names,
- * Keep-Alive, Proxy-*, TE, Trailer, Upgrade), without framing, Host and any
- * identity or forwarding header the proxy sets (X-Forwarded-Client-Cert,
- * X-Forwarded-For/-Proto/-Host/-Port, Forwarded, X-Real-IP, compared with
- * case and '-'/'_' folded), then the framing the proxy decided
- * (Content-Length or chunked), X-Forwarded-Client-Cert per the mode and the
- * forwarding headers per r->forwarded.  Refuses a name that is not a token
- * or a value with CR, LF or NUL.  *out is malloc'd, *len its length.
+ * Keep-Alive, Proxy-*, TE, Trailer, Upgrade, HTTP2-Settings), without
+ * framing, Host and any identity or forwarding header the proxy sets
+ * (X-Forwarded-Client-Cert, X-Forwarded-For/-Proto/-Host/-Port, Forwarded,
+ * X-Real-IP, compared with case and '-'/'_' folded), then, with r->upgrade
+ * WEBSOCKET and only then, "Upgrade: websocket" and "Connection: Upgrade",
+ * the framing the proxy decided (Content-Length or chunked),
+ * X-Forwarded-Client-Cert per the mode and the forwarding headers per
+ * r->forwarded.  Refuses a name that is not a token or a value with CR, LF
+ * or NUL.  *out is malloc'd, *len its length.
  */
 int http_build_upstream_head(const struct http_request *r, char **out, size_t *len,
                              struct duet_err *err) MUST_CHECK;
@@ -116,8 +126,13 @@ struct http_decision {
 
 /*
  * Decide one request: rd and p as left by http-parser when on_headers_complete
- * runs (the values in rd lose their trailing whitespace).  Never fails: out->status says 0 (forward out->head) or the refusal
- * (400, 403, 500, 501).  Free with http_decision_clear().
+ * runs (the values in rd lose their trailing whitespace).  Never fails:
+ * out->status says 0 (forward out->head) or the refusal (400, 403, 500, 501,
+ * 505).  out->req.upgrade is WEBSOCKET when an HTTP/1.1 request asks for one
+ * (Upgrade lists "websocket" and Connection lists "upgrade", both as
+ * http-parser read them too); such a request must be a GET without a body
+ * (400 otherwise).  Any other Upgrade is dropped and the request forwarded as
+ * an ordinary one; CONNECT is refused (400).  Free with http_decision_clear().
  */
 void http_decide(struct http_reader *rd, const http_parser *p, const struct http_context *ctx,
                  struct http_decision *out);

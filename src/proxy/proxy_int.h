@@ -230,6 +230,13 @@ struct conn_h1 {
     char *retry_head;  /* a bodyless idempotent request sent on a reused connection, for a retry */
     size_t retry_len;
     bool close_sent;   /* retiring: this response's head said Connection: close (or cannot) */
+    /*
+     * The upstream connection carried a WebSocket upgrade request: only its
+     * 101 switches the connection to a relay (relay_mode), and it is never
+     * reused, whatever the answer.
+     */
+    bool upgrading;
+    uint64_t resp_from; /* down_bytes when the request went out: what of its response was sent */
 };
 
 struct conn_mode;

@@ -4,7 +4,9 @@
  * policy decides on the identity alone (the connection is the request), an
  * upstream is connected (with the PROXY v2 header when configured), and bytes
  * are relayed both ways with backpressure until either side ends.  The
- * tunnel (tunnel.c) relays with the same functions.
+ * tunnel (tunnel.c) relays with the same functions, and so does an HTTP
+ * connection once its upstream accepted a WebSocket upgrade (forward.c
+ * switches its mode to relay_mode).
  */
 #include "proxy/proxy_int.h"
 
@@ -79,7 +81,12 @@ relay_event(struct bufferevent *bev, short what, void *arg)
     }
 }
 
-/* Relay both ways from now on: the relay takes both bufferevents' callbacks. */
+/*
+ * Relay both ways from now on: the relay takes both bufferevents' callbacks.
+ * Bytes already read on either side (an HTTP connection switching after a
+ * 101: the client's after its upgrade request, the upstream's after the 101)
+ * are passed on first.
+ */
 void
 relay_start(struct conn *c)
 {
@@ -94,6 +101,8 @@ relay_start(struct conn *c)
     bufferevent_enable(c->ubev, EV_READ | EV_WRITE);
     if (evbuffer_get_length(bufferevent_get_input(c->cbev)) > 0)
         relay_read(c->cbev, c);
+    if (evbuffer_get_length(bufferevent_get_input(c->ubev)) > 0)
+        relay_read(c->ubev, c);
 }
 
 /* The client is verified: the policy decides on its identity, then the upstream. */

@@ -12,8 +12,12 @@
  * target, Host and framing are those the policy decided on; it carries the
  * verified identity's X-Forwarded-Client-Cert once and no other identity or
  * forwarding header the client could have written (names compared with case
- * and '-'/'_' folded); and deciding the forwarded head again gives the same
- * decision.  A forwarded request always went through an allowing rule.
+ * and '-'/'_' folded); it says "Upgrade: websocket" and "Connection:
+ * Upgrade", once each, when the decision is a WebSocket upgrade (then a GET
+ * in HTTP/1.1 without a body, which http-parser reads as an upgrade too) and
+ * no Upgrade, Connection or HTTP2-Settings otherwise (no h2c upgrade gets
+ * through); and deciding the forwarded head again gives the same decision.
+ * A forwarded request always went through an allowing rule.
  *
  * The first input byte chooses the client (alice, bob or none) and the modes.
  */
@@ -238,14 +242,30 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (ctx.forwarded == HTTP_FWD_SET)
             assert(strcmp(http_header_get(out.rd.hdrs, out.rd.nhdrs, "x-forwarded-for"),
                           ctx.client_ip) == 0);
-        for (size_t i = 0; i < out.rd.nhdrs; i++) {
-            assert(!folds_to(out.rd.hdrs[i].name, "connection"));
+        for (size_t i = 0; i < out.rd.nhdrs; i++)
             assert(strncasecmp(out.rd.hdrs[i].name, "proxy-", 6) != 0);
+    }
+    /* Upgrade: WebSocket only, spelled by the proxy; nothing else of the client's. */
+    {
+        size_t ws = d.req.upgrade == HTTP_UPGRADE_WEBSOCKET ? 1 : 0;
+        const char *u = http_header_get(out.rd.hdrs, out.rd.nhdrs, "upgrade");
+        const char *cn = http_header_get(out.rd.hdrs, out.rd.nhdrs, "connection");
+        assert(d.req.upgrade == HTTP_UPGRADE_NONE || d.req.upgrade == HTTP_UPGRADE_WEBSOCKET);
+        assert(count_folded(&out.rd, "upgrade") == ws);
+        assert(count_folded(&out.rd, "connection") == ws);
+        assert(count_folded(&out.rd, "http2-settings") == 0);
+        assert(out.p.upgrade == ws);
+        if (ws) {
+            assert(strcmp(u, "websocket") == 0 && strcmp(cn, "Upgrade") == 0);
+            assert(in.p.method == HTTP_GET && in.p.http_minor == 1);
+            assert(d.req.framing == HTTP_BODY_NONE ||
+                   (d.req.framing == HTTP_BODY_LENGTH && d.req.content_length == 0));
         }
     }
     /* The same request decided again, from what the upstream reads: the same decision. */
     http_decide(&out.rd, &out.p, &ctx, &again);
     assert(again.status == 0 && again.d.index == d.d.index);
+    assert(again.req.upgrade == d.req.upgrade);
     assert(strcmp(again.target, d.target) == 0);
     http_decision_clear(&again);
     http_decision_clear(&d);

@@ -794,3 +794,51 @@ class ProxyPKI:
         shutil.copyfile(self.out / (name + ".key"), key)
         os.chmod(key, 0o600)
         return crt, key
+
+
+# --- raw HTTP/1.1 over mTLS, one request at a time ---------------------------------------------
+
+def mtls_connect(port, dpki, crt, key):
+    """A TLS socket to the proxy on 127.0.0.1:port with crt/key, trusting dpki.roots."""
+    ctx = client_context(dpki.roots, crt, key)
+    return ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10),
+                           server_hostname="localhost")
+
+
+def send_get(s, path, extra=b""):
+    """Send `GET path` with Host: localhost and the extra header bytes."""
+    s.sendall(b"GET %s HTTP/1.1\r\nHost: localhost\r\n%s\r\n" % (path, extra))
+
+
+def read_response(s, timeout=10):
+    """One whole response (Content-Length framed) -> (head bytes, body), or (None, rest) at EOF."""
+    s.settimeout(timeout)
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        d = s.recv(65536)
+        if not d:
+            return None, buf
+        buf += d
+    head, body = buf.split(b"\r\n\r\n", 1)
+    n = 0
+    for line in head.split(b"\r\n")[1:]:
+        k, _, v = line.partition(b":")
+        if k.strip().lower() == b"content-length":
+            n = int(v.strip())
+    while len(body) < n:
+        d = s.recv(65536)
+        if not d:
+            return None, head + b"\r\n\r\n" + body
+        body += d
+    return head, body
+
+
+def closed_by_peer(s, timeout=8):
+    """True when the proxy closes s (EOF or reset) within timeout, with no bytes first."""
+    s.settimeout(timeout)
+    try:
+        return s.recv(1) == b""
+    except (ConnectionResetError, ssl.SSLError):
+        return True
+    except socket.timeout:
+        return False

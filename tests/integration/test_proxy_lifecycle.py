@@ -17,8 +17,10 @@ import socket
 import ssl
 import time
 
-from proxyutil import (DuetLog, TcpServer, cert_serial, client_context, free_port, metrics,
+from proxyutil import (DuetLog, TcpServer, cert_serial, free_port, metrics,
                        openssl)
+from proxyutil import closed_by_peer, mtls_connect as connect, read_response as response
+from proxyutil import send_get as request
 from test_proxy_signals import SlowAnswers
 from test_security_proxy_ops import ALICE, start
 
@@ -35,59 +37,10 @@ def args(dpki, target, *extra, cacert=None, crl=None):
     return a + list(extra)
 
 
-def connect(port, dpki, crt, key):
-    ctx = client_context(dpki.roots, crt, key)
-    return ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10),
-                           server_hostname="localhost")
-
-
-def request(s, path, extra=b""):
-    s.sendall(b"GET %s HTTP/1.1\r\nHost: localhost\r\n%s\r\n" % (path, extra))
-
-
-def response(s, timeout=10):
-    """One whole response (Content-Length framed) -> (head bytes, body), or (None, rest) at EOF."""
-    s.settimeout(timeout)
-    buf = b""
-    while b"\r\n\r\n" not in buf:
-        d = s.recv(65536)
-        if not d:
-            return None, buf
-        buf += d
-    head, body = buf.split(b"\r\n\r\n", 1)
-    n = 0
-    for line in head.split(b"\r\n")[1:]:
-        k, _, v = line.partition(b":")
-        if k.strip().lower() == b"content-length":
-            n = int(v.strip())
-    while len(body) < n:
-        d = s.recv(65536)
-        if not d:
-            return None, head + b"\r\n\r\n" + body
-        body += d
-    return head, body
-
-
-def closed_by_peer(s, timeout=8):
-    """True when the proxy closes s (EOF or reset) within timeout, with no bytes first."""
-    s.settimeout(timeout)
-    try:
-        return s.recv(1) == b""
-    except (ConnectionResetError, ssl.SSLError):
-        return True
-    except socket.timeout:
-        return False
-
-
 def reload_with(d, mark):
     d.proc.send_signal(signal.SIGHUP)
     reloads = d.log.wait_reloads_settled(mark)
     assert reloads[-1]["result"] == "ok", reloads
-
-
-def closed_events(d, mark, name):
-    return [e for e in d.log.since(mark, "connection_closed")
-            if (e.get("identity") or {}).get("name") == name]
 
 
 class Echo(TcpServer):

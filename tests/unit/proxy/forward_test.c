@@ -6,8 +6,8 @@
  * the reader's callbacks) and decided against a listener's configuration
  * (its rules, its X-Forwarded-Client-Cert and forwarding modes) for a client
  * identity.  Each case asserts the decision (status, deciding rule or the
- * refusal's words) and, when the request is forwarded, the exact head bytes
- * the upstream receives.
+ * refusal's words, whether it is a WebSocket upgrade) and, when the request
+ * is forwarded, the exact head bytes the upstream receives.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -112,7 +112,12 @@ struct fcase {
     int status;       /* 0: forwarded */
     const char *rule; /* the deciding rule, when the policy was asked */
     const char *want; /* the forwarded head (status 0) or the refusal's words */
+    bool websocket;   /* the request is a WebSocket upgrade (d.req.upgrade), allowed or not */
 };
+
+#define WS_ASK                                                                                    \
+    "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"                  \
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
 
 static struct fcase fcases[] = {
     {"allowed request", XFCC_SANITIZE, HTTP_FWD_SET, false,
@@ -157,6 +162,37 @@ static struct fcase fcases[] = {
      "Content_Length"},
     {"two Host headers", XFCC_SANITIZE, HTTP_FWD_SET, false,
      "GET /api/items HTTP/1.1\r\nHost: api.corp\r\nHost: evil.corp\r\n\r\n", 400, NULL, "Host"},
+    /* Upgrades: a WebSocket one meets the rules like any request; others are taken out. */
+    {"websocket upgrade allowed, identity header replaced", XFCC_SANITIZE, HTTP_FWD_SET, false,
+     "GET /api/live HTTP/1.1\r\nHost: api.corp\r\n" WS_ASK
+     "X-Forwarded-Client-Cert: URI=spiffe://corp/root\r\n\r\n",
+     0, "alice-read",
+     "GET /api/live HTTP/1.1\r\nHost: api.corp\r\nSec-WebSocket-Version: 13\r\n"
+     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+     ADDED,
+     true},
+    {"websocket upgrade denied by a path rule", XFCC_SANITIZE, HTTP_FWD_SET, false,
+     "GET /api/admin/live HTTP/1.1\r\nHost: api.corp\r\n" WS_ASK "\r\n", 403, "no-admin", NULL,
+     true},
+    {"websocket upgrade denied without a certificate", XFCC_SANITIZE, HTTP_FWD_SET, true,
+     "GET /api/live HTTP/1.1\r\nHost: api.corp\r\n" WS_ASK "\r\n", 403, "default-deny", NULL,
+     true},
+    {"websocket upgrade with POST refused before the rules", XFCC_SANITIZE, HTTP_FWD_SET, false,
+     "POST /api/live HTTP/1.1\r\nHost: api.corp\r\n" WS_ASK "\r\n", 400, NULL,
+     "a WebSocket upgrade must be a GET request (RFC 6455 4.1), not POST"},
+    {"websocket upgrade with a body refused before the rules", XFCC_SANITIZE, HTTP_FWD_SET,
+     false, "GET /api/live HTTP/1.1\r\nHost: api.corp\r\n" WS_ASK "Content-Length: 5\r\n\r\n",
+     400, NULL, "a WebSocket upgrade request may not have a body"},
+    {"h2c upgrade taken out", XFCC_SANITIZE, HTTP_FWD_SET, false,
+     "GET /api/items HTTP/1.1\r\nHost: api.corp\r\nUpgrade: h2c\r\n"
+     "Connection: Upgrade, HTTP2-Settings\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n",
+     0, "alice-read", "GET /api/items HTTP/1.1\r\nHost: api.corp\r\n" ADDED},
+    {"Upgrade without Connection: upgrade taken out", XFCC_SANITIZE, HTTP_FWD_SET, false,
+     "GET /api/items HTTP/1.1\r\nHost: api.corp\r\nUpgrade: websocket\r\n\r\n", 0,
+     "alice-read", "GET /api/items HTTP/1.1\r\nHost: api.corp\r\n" ADDED},
+    {"Connection: upgrade without Upgrade taken out", XFCC_SANITIZE, HTTP_FWD_SET, false,
+     "GET /api/items HTTP/1.1\r\nHost: api.corp\r\nConnection: upgrade\r\n\r\n", 0,
+     "alice-read", "GET /api/items HTTP/1.1\r\nHost: api.corp\r\n" ADDED},
 };
 
 static void
@@ -180,6 +216,7 @@ run_forward(void **state)
     } else {
         assert_false(d.decided); /* refused before the policy was asked */
     }
+    assert_int_equal(d.req.upgrade, c->websocket ? HTTP_UPGRADE_WEBSOCKET : HTTP_UPGRADE_NONE);
     if (c->status == 0) {
         assert_non_null(d.head);
         assert_string_equal(d.head, c->want);

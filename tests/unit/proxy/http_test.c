@@ -521,8 +521,66 @@ static struct dcase dcases[] = {
     {"denied path", "GET /admin HTTP/1.1\r\nHost: x\r\n\r\n", 403, "default-deny"},
     {"dot segments decided after normalising", "GET /public/../admin HTTP/1.1\r\nHost: x\r\n\r\n",
      403, "default-deny"},
-    {"upgrade", "GET /public/a HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: ws\r\n\r\n",
-     400, "upgrades"},
+    /* Upgrades: WebSocket is forwarded as one; anything else is an ordinary request. */
+    {"websocket upgrade",
+     "GET /public/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+     "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+     0,
+     "GET /public/ws HTTP/1.1\r\nHost: x\r\nSec-WebSocket-Version: 13\r\n"
+     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+     "X-Forwarded-Client-Cert: XFCC\r\n" FWD_ALICE},
+    {"websocket tokens in any case, among others",
+     "GET /public/ws HTTP/1.1\r\nHost: x\r\nconnection: keep-alive, UPGRADE\r\n"
+     "upgrade: h2c, WebSocket\r\n\r\n",
+     0,
+     "GET /public/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+     "X-Forwarded-Client-Cert: XFCC\r\n" FWD_ALICE},
+    {"websocket with Content-Length: 0",
+     "GET /public/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+     "Content-Length: 0\r\n\r\n",
+     0,
+     "GET /public/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+     "Content-Length: 0\r\nX-Forwarded-Client-Cert: XFCC\r\n" FWD_ALICE},
+    {"websocket upgrade with POST",
+     "POST /public/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+     400, "a WebSocket upgrade must be a GET request (RFC 6455 4.1), not POST"},
+    {"websocket upgrade with a body",
+     "GET /public/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+     "Content-Length: 5\r\n\r\n",
+     400, "a WebSocket upgrade request may not have a body"},
+    {"websocket upgrade with a chunked body",
+     "GET /public/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+     "Transfer-Encoding: chunked\r\n\r\n",
+     400, "a WebSocket upgrade request may not have a body"},
+    {"websocket upgrade denied by the policy",
+     "GET /admin HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+     403, "default-deny"},
+    {"h2c upgrade taken out",
+     "GET /public/a HTTP/1.1\r\nHost: x\r\nUpgrade: h2c\r\n"
+     "Connection: Upgrade, HTTP2-Settings\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n",
+     0, "GET /public/a HTTP/1.1\r\nHost: x\r\nX-Forwarded-Client-Cert: XFCC\r\n" FWD_ALICE},
+    {"h2c upgrade with a body taken out",
+     "POST /public/a HTTP/1.1\r\nHost: x\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n"
+     "HTTP2-Settings: AAMAAABkAAQAAP__\r\nContent-Length: 2\r\n\r\n",
+     0,
+     "POST /public/a HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+     "X-Forwarded-Client-Cert: XFCC\r\n" FWD_ALICE},
+    {"HTTP2-Settings not named by Connection",
+     "GET /public/a HTTP/1.1\r\nHost: x\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n", 0,
+     "GET /public/a HTTP/1.1\r\nHost: x\r\nX-Forwarded-Client-Cert: XFCC\r\n" FWD_ALICE},
+    {"unknown upgrade taken out",
+     "GET /public/a HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: ws\r\n\r\n", 0,
+     "GET /public/a HTTP/1.1\r\nHost: x\r\nX-Forwarded-Client-Cert: XFCC\r\n" FWD_ALICE},
+    {"Connection: upgrade without Upgrade",
+     "GET /public/a HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\n\r\n", 0,
+     "GET /public/a HTTP/1.1\r\nHost: x\r\nX-Forwarded-Client-Cert: XFCC\r\n" FWD_ALICE},
+    {"Upgrade: websocket without Connection: upgrade",
+     "GET /public/a HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: keep-alive\r\n\r\n",
+     0, "GET /public/a HTTP/1.1\r\nHost: x\r\nX-Forwarded-Client-Cert: XFCC\r\n" FWD_ALICE},
+    {"websocket upgrade in HTTP/1.0 taken out",
+     "GET /public/a HTTP/1.0\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+     0, "GET /public/a HTTP/1.0\r\nHost: x\r\nX-Forwarded-Client-Cert: XFCC\r\n" FWD_ALICE},
+    {"CONNECT", "CONNECT x:443 HTTP/1.1\r\nHost: x:443\r\n\r\n", 400, "CONNECT is not supported"},
     {"asterisk for GET", "GET * HTTP/1.1\r\nHost: x\r\n\r\n", 400, "only for OPTIONS"},
     {"absolute form", "GET http://x/public/a HTTP/1.1\r\nHost: x\r\n\r\n", 400, "must start with /"},
     {"path parameters", "GET /public/..;/admin HTTP/1.1\r\nHost: x\r\n\r\n", 400,
