@@ -40,7 +40,7 @@
 struct ca_ocsp_signer {
     X509 *cert;
     EVP_PKEY *key;
-    char *serial;      /* canonical, as in the inventory */
+    char *serial; /* canonical, as in the inventory */
     int64_t not_before;
     int64_t not_after;
 };
@@ -233,8 +233,11 @@ ca_ocsp_signer_ensure(struct ca *ca, int64_t now, int64_t ttl, struct ca_ocsp_si
         *issued = false;
     if (ttl == 0)
         ttl = CA_OCSP_SIGNER_TTL;
-    if (ttl < 0)
-        return err_set(err, DUET_ERR_INPUT, "the OCSP signer's validity must be positive");
+    /* Shorter, and a signer would be due for renewal again almost as soon as it is made. */
+    if (ttl < CA_OCSP_SIGNER_MIN_TTL)
+        return err_set(err, DUET_ERR_INPUT,
+                       "the OCSP signer's validity must be at least %lld seconds (1h)",
+                       (long long)CA_OCSP_SIGNER_MIN_TTL);
     if (cur == NULL) {
         signer_load(ca, &loaded);
         cur = loaded;
@@ -269,7 +272,7 @@ out:
 struct answer_ctx {
     struct ca *ca;
     X509 *issuing;
-    char *issuer_text;  /* the issuing CA's subject as the inventory spells it */
+    char *issuer_text; /* the issuing CA's subject as the inventory spells it */
     struct ca_ocsp_summary *sum;
 };
 
@@ -356,8 +359,8 @@ answer_one(struct answer_ctx *a, OCSP_BASICRESP *bs, OCSP_CERTID *cid, ASN1_TIME
         }
         /* The issuing CA itself is in the inventory, but the root issued it. */
         if (row != NULL && strcmp(row->issuer, a->issuer_text) == 0) {
-            status = row->status == STORE_REVOKED ? V_OCSP_CERTSTATUS_REVOKED
-                                                  : V_OCSP_CERTSTATUS_GOOD;
+            status =
+                row->status == STORE_REVOKED ? V_OCSP_CERTSTATUS_REVOKED : V_OCSP_CERTSTATUS_GOOD;
             /* RFC 5280 5.3.1, as in the CRL: unspecified is left out. */
             if (status == V_OCSP_CERTSTATUS_REVOKED && row->reason > 0)
                 reason = row->reason;
@@ -467,16 +470,15 @@ answer(struct ca *ca, const struct ca_ocsp_signer *signer, const uint8_t *req, s
     }
     if (validity <= 0)
         validity = CA_OCSP_VALIDITY;
+    /* Never an answer that outlives the certificate of its signer. */
+    sum->next_update = now + validity < signer->not_after ? now + validity : signer->not_after;
     if ((a.issuer_text = x509u_name(X509_get_subject_name(a.issuing))) == NULL ||
         (bs = OCSP_BASICRESP_new()) == NULL ||
         (this_upd = ASN1_GENERALIZEDTIME_set(NULL, (time_t)now)) == NULL ||
-        (next_upd = ASN1_GENERALIZEDTIME_set(
-             NULL, (time_t)(now + validity < signer->not_after ? now + validity
-                                                               : signer->not_after))) == NULL) {
+        (next_upd = ASN1_GENERALIZEDTIME_set(NULL, (time_t)sum->next_update)) == NULL) {
         err_nomem(err);
         goto out;
     }
-    sum->next_update = now + validity < signer->not_after ? now + validity : signer->not_after;
     for (int i = 0; i < n; i++) {
         bool ours = false;
         if (answer_one(&a, bs, OCSP_onereq_get0_id(OCSP_request_onereq_get0(rq, i)), this_upd,
@@ -519,8 +521,8 @@ out:
 
 /* Answer one request; see ocsp.h. */
 int
-ca_ocsp_respond(struct ca *ca, const struct ca_ocsp_signer *signer, const uint8_t *req,
-                size_t len, int64_t now, int64_t validity, uint8_t **resp, size_t *resp_len,
+ca_ocsp_respond(struct ca *ca, const struct ca_ocsp_signer *signer, const uint8_t *req, size_t len,
+                int64_t now, int64_t validity, uint8_t **resp, size_t *resp_len,
                 struct ca_ocsp_summary *sum, struct duet_err *err)
 {
     OCSP_BASICRESP *bs = NULL;

@@ -20,6 +20,8 @@
 
 /* Default life of the delegated signer's certificate; renewed with a third of it left. */
 #define CA_OCSP_SIGNER_TTL (7 * 86400LL)
+/* Shortest life a signer is issued for. */
+#define CA_OCSP_SIGNER_MIN_TTL 3600LL
 /* Default nextUpdate - thisUpdate of an answer. */
 #define CA_OCSP_VALIDITY 3600LL
 /* Largest DER OCSPRequest read; larger ones get malformedRequest without being decoded. */
@@ -38,12 +40,13 @@ struct ca_ocsp_signer;
  * CA_PROFILE_OCSP_SIGNER and not revoked there, its key matching, and more
  * than a third of its life left.  A *signer that is NULL is first looked for
  * in DIR/ocsp-signer.crt and DIR/ocsp-signer.key; a signer that fails any of
- * these checks is replaced by a new one (a new key of ca.yaml's key_type,
- * valid ttl seconds - 0: CA_OCSP_SIGNER_TTL - recorded as renewing the one
- * replaced), whose key and certificate are then written to the CA directory
- * (key encrypted with the CA passphrase, both atomically).  *issued (may be
- * NULL) tells whether a new certificate was issued.  Needs a CA opened with
- * its passphrase.  On failure *signer is left as it was.
+ * these checks is replaced by a new one: a new key of ca.yaml's key_type,
+ * valid ttl seconds (0: CA_OCSP_SIGNER_TTL; less than CA_OCSP_SIGNER_MIN_TTL
+ * is refused), recorded as renewing the one replaced, its key and
+ * certificate then written to the CA directory (the key encrypted with the
+ * CA passphrase, both atomically).  *issued (may be NULL) tells whether a new
+ * certificate was issued.  Needs a CA opened with its passphrase.  On
+ * failure *signer is left as it was.
  */
 int ca_ocsp_signer_ensure(struct ca *ca, int64_t now, int64_t ttl, struct ca_ocsp_signer **signer,
                           bool *issued, struct duet_err *err) MUST_CHECK;
@@ -53,9 +56,9 @@ X509 *ca_ocsp_signer_cert(const struct ca_ocsp_signer *s);
 
 /* What an answer said, for the caller's output, logs and metrics. */
 struct ca_ocsp_summary {
-    int status;      /* OCSPResponseStatus: OCSP_RESPONSE_STATUS_* */
+    int status; /* OCSPResponseStatus: OCSP_RESPONSE_STATUS_* */
     size_t good, revoked, unknown;
-    bool nonce;      /* the request's nonce was echoed */
+    bool nonce; /* the request's nonce was echoed */
     int64_t next_update;
 };
 

@@ -46,9 +46,9 @@ static struct {
     struct ca *ca;
     struct ca_ocsp_signer *signer;
     int64_t now;
-    X509 *good;      /* issued by the CA */
-    X509 *revoked;   /* issued, then revoked with keyCompromise */
-    X509 *other_ca;  /* another CA, with the same subject as the issuing CA */
+    X509 *good;     /* issued by the CA */
+    X509 *revoked;  /* issued, then revoked with keyCompromise */
+    X509 *other_ca; /* another CA, with the same subject as the issuing CA */
     EVP_PKEY *other_key;
     X509 *other_leaf;
 } F;
@@ -112,10 +112,10 @@ group_setup(void **state)
     {
         EVP_PKEY *k = cf_key_new(CF_KEY_EC_P256);
         F.other_leaf = cf_cert_new(&(struct cf_cert_spec){.cn = "other.example",
-                                                           .key = k,
-                                                           .issuer = F.other_ca,
-                                                           .issuer_key = F.other_key,
-                                                           .bc = CF_BC_LEAF});
+                                                          .key = k,
+                                                          .issuer = F.other_ca,
+                                                          .issuer_key = F.other_key,
+                                                          .bc = CF_BC_LEAF});
         EVP_PKEY_free(k);
     }
     return 0;
@@ -235,10 +235,10 @@ all_ours(OCSP_BASICRESP *bs)
         int nid;
         assert_int_equal(OCSP_id_get0_info(NULL, &alg, NULL, NULL, id), 1);
         nid = OBJ_obj2nid(alg);
-        mine = nid == NID_sha1 || nid == NID_sha256
-                   ? id_of(nid == NID_sha1 ? EVP_sha1() : EVP_sha256(), F.good,
-                           ca_issuing_cert(F.ca))
-                   : NULL;
+        mine =
+            nid == NID_sha1 || nid == NID_sha256
+                ? id_of(nid == NID_sha1 ? EVP_sha1() : EVP_sha256(), F.good, ca_issuing_cert(F.ca))
+                : NULL;
         bool same = mine != NULL && OCSP_id_issuer_cmp(id, mine) == 0;
         OCSP_CERTID_free(mine);
         OCSP_CERTID_free(id);
@@ -263,9 +263,9 @@ ask_der_with(struct ca_ocsp_signer *signer, const uint8_t *der, size_t len, int6
     const unsigned char *p;
 
     memset(a, 0, sizeof(*a));
-    assert_int_equal(ca_ocsp_respond(F.ca, signer, der, len, now, validity, &out, &out_len,
-                                     &a->sum, &a->err),
-                     0);
+    assert_int_equal(
+        ca_ocsp_respond(F.ca, signer, der, len, now, validity, &out, &out_len, &a->sum, &a->err),
+        0);
     p = out;
     a->resp = d2i_OCSP_RESPONSE(NULL, &p, (long)out_len);
     assert_non_null(a->resp);
@@ -302,8 +302,8 @@ ask(OCSP_REQUEST *req, int64_t now, struct answer *a)
 
 /* The status the response gives for id, with the reason, revocation and update times. */
 static int
-status_of(const struct answer *a, OCSP_CERTID *id, int *reason, int64_t *revtime,
-          int64_t *this_upd, int64_t *next_upd)
+status_of(const struct answer *a, OCSP_CERTID *id, int *reason, int64_t *revtime, int64_t *this_upd,
+          int64_t *next_upd)
 {
     ASN1_GENERALIZEDTIME *rt = NULL, *tu = NULL, *nu = NULL;
     int status = -1, r = -1;
@@ -474,9 +474,9 @@ test_other_issuers(void **state)
 
     /* The issuing CA's serial under the issuing CA: its row is the root's, so unknown. */
     {
-        OCSP_CERTID *self = OCSP_cert_id_new(EVP_sha1(), X509_get_subject_name(iss),
-                                             X509_get0_pubkey_bitstr(iss),
-                                             X509_get0_serialNumber(iss));
+        OCSP_CERTID *self =
+            OCSP_cert_id_new(EVP_sha1(), X509_get_subject_name(iss), X509_get0_pubkey_bitstr(iss),
+                             X509_get0_serialNumber(iss));
         assert_non_null(self);
         req = request(OCSP_CERTID_dup(self), NULL);
         ask(req, F.now, &a);
@@ -497,9 +497,8 @@ test_other_issuers(void **state)
         const unsigned char *p;
         X509_STORE *st = trust_at(F.now);
         memset(&a, 0, sizeof(a));
-        assert_int_equal(ca_ocsp_respond(F.ca, F.signer, der, len, F.now, 0, &out, &out_len,
-                                         &a.sum, &a.err),
-                         0);
+        assert_int_equal(
+            ca_ocsp_respond(F.ca, F.signer, der, len, F.now, 0, &out, &out_len, &a.sum, &a.err), 0);
         p = out;
         a.resp = d2i_OCSP_RESPONSE(NULL, &p, (long)out_len);
         assert_int_equal(OCSP_response_status(a.resp), OCSP_RESPONSE_STATUS_SUCCESSFUL);
@@ -602,8 +601,8 @@ test_malformed(void **state)
                 assert_int_equal(a.sum.good, CA_OCSP_MAX_CERTS);
             } else {
                 assert_int_equal(a.status, OCSP_RESPONSE_STATUS_MALFORMEDREQUEST);
-                assert_contains(a.err.msg, counts[c] == 10000 ? "expected 1 to 65536"
-                                                              : "answers 1 to 32");
+                assert_contains(a.err.msg,
+                                counts[c] == 10000 ? "expected 1 to 65536" : "answers 1 to 32");
             }
             answer_clear(&a);
             OCSP_REQUEST_free(req);
@@ -800,6 +799,11 @@ test_signer_reused_across_opens(void **state)
     assert_contains(err.msg, "without its passphrase");
     assert_null(s2);
     ca_close(ca2);
+
+    /* A life too short to be worth a signer. */
+    assert_int_equal(ca_ocsp_signer_ensure(F.ca, F.now, 60, &s2, NULL, &err), -1);
+    assert_contains(err.msg, "at least 3600 seconds");
+    assert_null(s2);
 }
 
 /*
