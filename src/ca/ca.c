@@ -48,6 +48,7 @@ struct ca {
     X509 *root;
     X509 *issuing;
     EVP_PKEY *issuing_key; /* NULL when opened without a passphrase */
+    char *passphrase;      /* kept (wiped at close) for the keys the CA writes itself */
     struct store *store;
 };
 
@@ -72,9 +73,9 @@ ca_reason_parse(const char *text)
 
 /* --- certificate construction ------------------------------------------ */
 
-/* The digest to sign with: none for EdDSA, SHA-384 for P-384 keys, else SHA-256. */
-static const EVP_MD *
-sign_md(EVP_PKEY *key)
+/* The digest to sign with; see ca.h. */
+const EVP_MD *
+ca_sign_md(EVP_PKEY *key)
 {
     if (EVP_PKEY_is_a(key, "ED25519") || EVP_PKEY_is_a(key, "ED448"))
         return NULL;
@@ -139,6 +140,8 @@ random_serial(void)
 #define SPEC_KU_KEY_ENCIPHERMENT (1u << 2)
 #define SPEC_KU_KEY_CERT_SIGN (1u << 5)
 #define SPEC_KU_CRL_SIGN (1u << 6)
+/* Beside the PROFILE_EKU_* bits: id-kp-OCSPSigning (RFC 6960 4.2.2.2). */
+#define SPEC_EKU_OCSP_SIGN (1u << 8)
 
 /* What a new certificate is; every extension is a structure or a set of flags. */
 struct cert_spec {
@@ -157,6 +160,7 @@ struct cert_spec {
     NAME_CONSTRAINTS *name_constraints; /* NULL: none */
     const struct strlist *crl_urls;  /* NULL or empty: none */
     const struct strlist *ocsp_urls; /* NULL or empty: none */
+    bool ocsp_nocheck;               /* id-pkix-ocsp-nocheck (RFC 6960 4.2.2.2.1) */
 };
 
 /* A URI GENERAL_NAME for a URL of ca.yaml (checked when ca.yaml was loaded). */
@@ -217,7 +221,8 @@ add_eku(X509 *x, unsigned eku, struct duet_err *err)
 
     if (e == NULL || ((eku & PROFILE_EKU_SERVER) &&
                       !sk_ASN1_OBJECT_push(e, OBJ_nid2obj(NID_server_auth))) ||
-        ((eku & PROFILE_EKU_CLIENT) && !sk_ASN1_OBJECT_push(e, OBJ_nid2obj(NID_client_auth)))) {
+        ((eku & PROFILE_EKU_CLIENT) && !sk_ASN1_OBJECT_push(e, OBJ_nid2obj(NID_client_auth))) ||
+        ((eku & SPEC_EKU_OCSP_SIGN) && !sk_ASN1_OBJECT_push(e, OBJ_nid2obj(NID_OCSP_sign)))) {
         sk_ASN1_OBJECT_free(e);
         return err_nomem(err);
     }
@@ -360,6 +365,13 @@ build_cert(const struct cert_spec *s, struct duet_err *err)
          add_ext(x, NID_name_constraints, s->name_constraints, true, err) != 0) ||
         add_ski(x, err) != 0)
         goto err;
+    if (s->ocsp_nocheck) {
+        ASN1_NULL *nul = ASN1_NULL_new();
+        int rc = add_ext(x, NID_id_pkix_OCSP_noCheck, nul, false, err);
+        ASN1_NULL_free(nul);
+        if (rc != 0)
+            goto err;
+    }
     if (s->issuer != NULL &&
         ((akid = issuer_akid(s->issuer, err)) == NULL ||
          add_ext(x, NID_authority_key_identifier, akid, false, err) != 0))
@@ -367,7 +379,7 @@ build_cert(const struct cert_spec *s, struct duet_err *err)
     if ((s->crl_urls != NULL && s->crl_urls->n > 0 && add_crl_dps(x, s->crl_urls, err) != 0) ||
         (s->ocsp_urls != NULL && s->ocsp_urls->n > 0 && add_aia(x, s->ocsp_urls, err) != 0))
         goto err;
-    if (X509_sign(x, s->signer, sign_md(s->signer)) <= 0) {
+    if (X509_sign(x, s->signer, ca_sign_md(s->signer)) <= 0) {
         err_set_ssl(err, DUET_ERR_INTERNAL, "signing the certificate failed");
         goto err;
     }
@@ -470,7 +482,7 @@ build_crl(X509 *issuer, EVP_PKEY *key, const struct crl_entry *entries, size_t n
             err_set_ssl(err, DUET_ERR_INTERNAL, "cannot set the CRL authority key identifier");
         goto err;
     }
-    if (X509_CRL_sign(crl, key, sign_md(key)) <= 0) {
+    if (X509_CRL_sign(crl, key, ca_sign_md(key)) <= 0) {
         err_set_ssl(err, DUET_ERR_INTERNAL, "signing the CRL failed");
         goto err;
     }
@@ -970,6 +982,32 @@ load_one_cert(const char *dir, const char *name, X509 **out, struct duet_err *er
     return 0;
 }
 
+/*
+ * Decrypt a CA key file with the passphrase: refused when the file is
+ * readable by group or others, and a wrong passphrase said as such.
+ */
+static int
+read_key(const char *path, const char *passphrase, EVP_PKEY **key, struct duet_err *err)
+{
+    struct duet_err kerr;
+    struct stat st;
+
+    *key = NULL;
+    if (stat(path, &st) == 0 && (st.st_mode & 077) != 0)
+        return err_set(err, DUET_ERR_INPUT,
+                       "%s: the CA key is readable by group or others (mode %03o); fix with: "
+                       "chmod 600 %s",
+                       path, (unsigned)(st.st_mode & 0777), path);
+    if (load_key_file(path, passphrase, key, &kerr) != 0) {
+        if (strstr(kerr.msg, "passphrase") != NULL)
+            err_set(err, DUET_ERR_INPUT, "%s: wrong CA passphrase", path);
+        else
+            *err = kerr;
+        return -1;
+    }
+    return 0;
+}
+
 /* Open a CA directory; see ca.h. */
 int
 ca_open(const char *dir, const char *passphrase, struct ca **out, struct duet_err *err)
@@ -1006,30 +1044,14 @@ ca_open(const char *dir, const char *passphrase, struct ca **out, struct duet_er
     if (store_open_sqlite(path, false, &ca->store, err) != 0)
         goto err;
     if (passphrase != NULL) {
-        struct duet_err kerr;
         free(path);
         path = join_path(dir, CA_FILE_ISSUING_KEY);
-        if (path == NULL) {
+        if (path == NULL || (ca->passphrase = strdup(passphrase)) == NULL) {
             err_nomem(err);
             goto err;
         }
-        {
-            struct stat st;
-            if (stat(path, &st) == 0 && (st.st_mode & 077) != 0) {
-                err_set(err, DUET_ERR_INPUT,
-                        "%s: the CA key is readable by group or others (mode %03o); fix with: "
-                        "chmod 600 %s",
-                        path, (unsigned)(st.st_mode & 0777), path);
-                goto err;
-            }
-        }
-        if (load_key_file(path, passphrase, &ca->issuing_key, &kerr) != 0) {
-            if (strstr(kerr.msg, "passphrase") != NULL)
-                err_set(err, DUET_ERR_INPUT, "%s: wrong CA passphrase", path);
-            else
-                *err = kerr;
+        if (read_key(path, passphrase, &ca->issuing_key, err) != 0)
             goto err;
-        }
         if (X509_check_private_key(ca->issuing, ca->issuing_key) != 1) {
             ERR_clear_error();
             err_set(err, DUET_ERR_INPUT, "%s does not belong to %s/%s", path, dir,
@@ -1055,6 +1077,7 @@ ca_close(struct ca *ca)
     X509_free(ca->root);
     X509_free(ca->issuing);
     EVP_PKEY_free(ca->issuing_key); /* EVP_PKEY_free clears private key material */
+    fileio_free_secret(ca->passphrase);
     ca_config_clear(&ca->cfg);
     free(ca->dir);
     free(ca);
@@ -1088,6 +1111,39 @@ const char *
 ca_dir(const struct ca *ca)
 {
     return ca->dir;
+}
+
+/* Write DIR/name encrypted with the CA passphrase; see ca.h. */
+int
+ca_key_write(struct ca *ca, const char *name, EVP_PKEY *key, struct duet_err *err)
+{
+    char *path;
+    int rc;
+
+    if (ca->passphrase == NULL)
+        return err_set(err, DUET_ERR_INPUT, "the CA was opened without its passphrase");
+    if ((path = join_path(ca->dir, name)) == NULL)
+        return err_nomem(err);
+    rc = pemout_key(path, key, ca->passphrase, err);
+    free(path);
+    return rc;
+}
+
+/* Read DIR/name with the CA passphrase; see ca.h. */
+int
+ca_key_read(struct ca *ca, const char *name, EVP_PKEY **key, struct duet_err *err)
+{
+    char *path;
+    int rc;
+
+    *key = NULL;
+    if (ca->passphrase == NULL)
+        return err_set(err, DUET_ERR_INPUT, "the CA was opened without its passphrase");
+    if ((path = join_path(ca->dir, name)) == NULL)
+        return err_nomem(err);
+    rc = read_key(path, ca->passphrase, key, err);
+    free(path);
+    return rc;
 }
 
 /* --- issue --------------------------------------------------------------- */
@@ -1277,8 +1333,8 @@ ca_issue(struct ca *ca, const struct ca_request *req, X509 **cert_out, bool *cla
                        req->profile != NULL && printable(req->profile) ? req->profile : "",
                        ca->cfg.path, names);
     }
-    if (strcmp(p->name, "issuing-ca") == 0)
-        return err_set(err, DUET_ERR_INPUT, "profile issuing-ca is reserved");
+    if (strcmp(p->name, "issuing-ca") == 0 || strcmp(p->name, CA_PROFILE_OCSP_SIGNER) == 0)
+        return err_set(err, DUET_ERR_INPUT, "profile %s is reserved", p->name);
     if (check_cn(req->cn, err) != 0)
         return -1;
     if (req->pubkey == NULL)
@@ -1348,6 +1404,62 @@ ca_issue(struct ca *ca, const struct ca_request *req, X509 **cert_out, bool *cla
     rc = 0;
 out:
     GENERAL_NAMES_free(gens);
+    X509_NAME_free(subject);
+    return rc;
+}
+
+/* Issue the delegated OCSP signing certificate; see ca.h. */
+int
+ca_issue_ocsp_signer(struct ca *ca, EVP_PKEY *pubkey, const char *renews, int64_t now,
+                     int64_t ttl, X509 **cert_out, struct duet_err *err)
+{
+    X509_NAME *subject = NULL;
+    struct cert_spec spec;
+    char cn[128];
+    int64_t ca_end = 0;
+    int rc = -1;
+
+    *cert_out = NULL;
+    if (ca->issuing_key == NULL)
+        return err_set(err, DUET_ERR_INPUT, "the CA was opened without its passphrase");
+    if (ttl <= 0)
+        return err_set(err, DUET_ERR_INPUT, "the OCSP signer's validity must be positive");
+    if (ca_key_check_subject(pubkey, err) != 0)
+        return -1;
+    if (!x509u_time(X509_get0_notAfter(ca->issuing), &ca_end))
+        return err_set(err, DUET_ERR_INTERNAL, "the issuing CA's notAfter cannot be read");
+    if (ca_end <= now)
+        return err_set(err, DUET_ERR_INPUT, "the issuing CA expired; it cannot issue any more");
+    /* A CN holds 64 characters and a CA name 53: the long form when it fits. */
+    snprintf(cn, sizeof(cn), "%s OCSP responder", ca->cfg.name);
+    if (strlen(cn) > 64)
+        snprintf(cn, sizeof(cn), "%s OCSP", ca->cfg.name);
+    if ((subject = make_name(ca->cfg.name, cn)) == NULL)
+        return err_set_ssl(err, DUET_ERR_INTERNAL, "cannot build the OCSP signer's subject");
+    memset(&spec, 0, sizeof(spec));
+    spec.subject = subject;
+    spec.pubkey = pubkey;
+    spec.issuer = ca->issuing;
+    spec.signer = ca->issuing_key;
+    spec.not_before = now - BACKDATE;
+    spec.not_after = now + ttl < ca_end ? now + ttl : ca_end;
+    spec.ca = false;
+    spec.pathlen = -1;
+    spec.key_usage = SPEC_KU_DIGITAL_SIGNATURE;
+    spec.eku = SPEC_EKU_OCSP_SIGN;
+    spec.ocsp_nocheck = true;
+    if (store_begin(ca->store, err) != 0)
+        goto out;
+    if (sign_and_record(ca->store, &spec, CA_PROFILE_OCSP_SIGNER, NULL, NULL, renews, now,
+                        cert_out, err) != 0 ||
+        self_check(ca, *cert_out, now, err) != 0 || store_commit(ca->store, err) != 0) {
+        store_rollback(ca->store);
+        X509_free(*cert_out);
+        *cert_out = NULL;
+        goto out;
+    }
+    rc = 0;
+out:
     X509_NAME_free(subject);
     return rc;
 }

@@ -11,6 +11,8 @@
  *   issuing.crt    the issuing intermediate (pathlen 0)
  *   issuing.key    its key, encrypted with the CA passphrase
  *   inventory.db   the SQLite inventory (WAL)
+ *   ocsp-signer.crt, ocsp-signer.key   the delegated OCSP signer (ocsp.c), its key
+ *                  encrypted like issuing.key; made and renewed by the CA itself
  * Every certificate issued is recorded in the inventory in the transaction
  * that allocates its serial, before it is returned (DESIGN.md "Inventory").
  */
@@ -38,6 +40,11 @@
 #define CA_FILE_ISSUING_CERT "issuing.crt"
 #define CA_FILE_ISSUING_KEY "issuing.key"
 #define CA_FILE_INVENTORY "inventory.db"
+#define CA_FILE_OCSP_CERT "ocsp-signer.crt"
+#define CA_FILE_OCSP_KEY "ocsp-signer.key"
+
+/* The inventory profile of the delegated OCSP signer: reserved, as issuing-ca is. */
+#define CA_PROFILE_OCSP_SIGNER "ocsp-signer"
 
 /* Shortest accepted CA passphrase. */
 #define CA_MIN_PASSPHRASE 8
@@ -79,6 +86,19 @@ X509 *ca_issuing_cert(const struct ca *ca); /* borrowed */
 X509 *ca_root_cert(const struct ca *ca);    /* borrowed */
 const char *ca_dir(const struct ca *ca);
 
+/* The digest a CA key signs with: none for EdDSA, SHA-384 for P-384 keys, else SHA-256. */
+const EVP_MD *ca_sign_md(EVP_PKEY *key);
+
+/*
+ * A key the CA keeps in its directory (DIR/name), encrypted with the CA
+ * passphrase as issuing.key is (encrypted PKCS#8, mode 0600, written
+ * atomically).  Both need a CA opened with its passphrase.  ca_key_read
+ * refuses a file readable by group or others and says "wrong CA passphrase"
+ * when it does not decrypt; *key belongs to the caller.
+ */
+int ca_key_write(struct ca *ca, const char *name, EVP_PKEY *key, struct duet_err *err) MUST_CHECK;
+int ca_key_read(struct ca *ca, const char *name, EVP_PKEY **key, struct duet_err *err) MUST_CHECK;
+
 /* What to issue; strings borrowed for the call. */
 struct ca_request {
     const char *profile;
@@ -117,6 +137,18 @@ struct ca_request {
  */
 int ca_issue(struct ca *ca, const struct ca_request *req, X509 **cert_out, bool *clamped,
              struct duet_err *err) MUST_CHECK;
+
+/*
+ * Issue the CA's delegated OCSP signing certificate (RFC 6960 4.2.2.2) for
+ * pubkey: subject "O=<name>, CN=<name> OCSP responder", keyUsage
+ * digitalSignature, extendedKeyUsage id-kp-OCSPSigning only, id-pkix-ocsp-nocheck,
+ * no SAN, valid ttl seconds (cut to the issuing CA's notAfter).  Recorded in
+ * the inventory under the profile CA_PROFILE_OCSP_SIGNER in the transaction
+ * that draws its serial, as renewing `renews` when that is not NULL.
+ * *cert_out belongs to the caller.  ocsp.c decides when to call it.
+ */
+int ca_issue_ocsp_signer(struct ca *ca, EVP_PKEY *pubkey, const char *renews, int64_t now,
+                         int64_t ttl, X509 **cert_out, struct duet_err *err) MUST_CHECK;
 
 /* --- issue.c: the rules of `duet cert issue`, `sign` and `renew`, for every front end --- */
 

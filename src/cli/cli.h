@@ -33,6 +33,7 @@ int cmd_ca_roots(int argc, char **argv);
 /* The usage of `duet ca init` and `duet ca roots`, on out. */
 void cli_ca_usage(FILE *out);
 int cmd_crl(int argc, char **argv);
+int cmd_ocsp(int argc, char **argv);
 int cmd_proxy(int argc, char **argv);
 int cmd_tunnel(int argc, char **argv);
 int cmd_bench(int argc, char **argv);

@@ -22,6 +22,7 @@ usage(FILE *out)
             "  cert export              PEM, DER or PKCS#12 (modern or --legacy)\n"
             "  cert expiring            exit 1 when certificates expire soon (cron, alerts)\n"
             "  crl generate             the CA's CRL\n"
+            "  ocsp respond             answer an OCSP request from a file (offline responder)\n"
             "  cert inspect FILE...     show certificates, chains, CSRs, CRLs and keys\n"
             "  proxy                    mTLS gateway in front of an HTTP or TCP service\n"
             "  tunnel                   mTLS client side for programs that cannot do it\n"
@@ -46,6 +47,8 @@ main(int argc, char **argv)
         return cmd_ca(argc - 1, argv + 1);
     if (strcmp(argv[1], "crl") == 0)
         return cmd_crl(argc - 1, argv + 1);
+    if (strcmp(argv[1], "ocsp") == 0)
+        return cmd_ocsp(argc - 1, argv + 1);
     if (strcmp(argv[1], "proxy") == 0)
         return cmd_proxy(argc - 1, argv + 1);
     if (strcmp(argv[1], "tunnel") == 0)

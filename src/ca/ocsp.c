@@ -1,0 +1,560 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * ocsp.c - the CA's OCSP responder (RFC 6960): the delegated signer and the
+ * answers.
+ *
+ * The signer is a certificate the issuing CA gives one of its own keys
+ * (RFC 6960 4.2.2.2: id-kp-OCSPSigning, with id-pkix-ocsp-nocheck so that
+ * relying parties do not ask about the responder itself), short-lived and
+ * renewed with a third of its life left.  Like every certificate it is in the
+ * inventory before it is used; its key sits beside issuing.key, encrypted
+ * with the same passphrase, so a restart reuses it.  Two processes renewing
+ * at once may leave the key of one beside the certificate of the other: the
+ * next load sees that the key does not match and issues a new signer.
+ *
+ * Answers are computed from the inventory when asked for - nothing is
+ * pre-signed - so a revocation is in the next response.  Everything in a
+ * request is hostile: its size and the number of certificates it asks about
+ * are bounded before any work, every failure to decode is a
+ * malformedRequest, and a CertID only ever selects a row by its canonical
+ * serial after its issuer hashes matched the issuing CA's.
+ */
+#include "ca/ocsp.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ocsp.h>
+
+#include "lib/load.h"
+#include "lib/pemout.h"
+#include "lib/x509util.h"
+
+/* RFC 5280 4.1.2.2: conforming serials have at most 20 octets. */
+#define MAX_SERIAL_OCTETS 20
+
+struct ca_ocsp_signer {
+    X509 *cert;
+    EVP_PKEY *key;
+    char *serial; /* canonical, as in the inventory */
+    int64_t not_before;
+    int64_t not_after;
+};
+
+/* Free a signer; NULL is fine. */
+void
+ca_ocsp_signer_free(struct ca_ocsp_signer *s)
+{
+    if (s == NULL)
+        return;
+    X509_free(s->cert);
+    EVP_PKEY_free(s->key); /* EVP_PKEY_free clears private key material */
+    free(s->serial);
+    free(s);
+}
+
+/* The signer's certificate; see ocsp.h. */
+X509 *
+ca_ocsp_signer_cert(const struct ca_ocsp_signer *s)
+{
+    return s->cert;
+}
+
+/* RFC 6960 4.2.1 OCSPResponseStatus names; see ocsp.h. */
+const char *
+ca_ocsp_status_name(int status)
+{
+    switch (status) {
+    case OCSP_RESPONSE_STATUS_SUCCESSFUL:
+        return "successful";
+    case OCSP_RESPONSE_STATUS_MALFORMEDREQUEST:
+        return "malformedRequest";
+    case OCSP_RESPONSE_STATUS_INTERNALERROR:
+        return "internalError";
+    case OCSP_RESPONSE_STATUS_TRYLATER:
+        return "tryLater";
+    case OCSP_RESPONSE_STATUS_SIGREQUIRED:
+        return "sigRequired";
+    case OCSP_RESPONSE_STATUS_UNAUTHORIZED:
+        return "unauthorized";
+    default:
+        return "unknown";
+    }
+}
+
+/* --- the delegated signer --------------------------------------------------- */
+
+/* A signer of cert and key (both taken); NULL when memory runs out (both freed then). */
+static struct ca_ocsp_signer *
+signer_new(X509 *cert, EVP_PKEY *key, struct duet_err *err)
+{
+    struct ca_ocsp_signer *s = calloc(1, sizeof(*s));
+
+    if (s == NULL) {
+        X509_free(cert);
+        EVP_PKEY_free(key);
+        err_nomem(err);
+        return NULL;
+    }
+    s->cert = cert;
+    s->key = key;
+    s->serial = x509u_serial(X509_get0_serialNumber(cert));
+    if (s->serial == NULL || !x509u_time(X509_get0_notBefore(cert), &s->not_before) ||
+        !x509u_time(X509_get0_notAfter(cert), &s->not_after)) {
+        ca_ocsp_signer_free(s);
+        err_set(err, DUET_ERR_INTERNAL, "the OCSP signer's serial or validity cannot be read");
+        return NULL;
+    }
+    return s;
+}
+
+/*
+ * Whether s may sign at now and for a while: issued by the issuing CA, its
+ * key matching, in the inventory as the OCSP signer and not revoked there,
+ * with more than a third of its life left.  False with the reason in *why
+ * (a short text); -1 only when the inventory cannot be read.
+ */
+static int
+signer_usable(struct ca *ca, const struct ca_ocsp_signer *s, int64_t now, bool *usable,
+              const char **why, struct duet_err *err)
+{
+    X509 *issuing = ca_issuing_cert(ca);
+    struct store_cert *row = NULL;
+
+    *usable = false;
+    if (X509_check_private_key(s->cert, s->key) != 1) {
+        ERR_clear_error();
+        *why = "its key does not match its certificate";
+        return 0;
+    }
+    if (X509_check_issued(issuing, s->cert) != X509_V_OK ||
+        X509_verify(s->cert, X509_get0_pubkey(issuing)) != 1) {
+        ERR_clear_error();
+        *why = "it was not issued by the issuing CA";
+        return 0;
+    }
+    if (now < s->not_before || (s->not_after - now) * 3 <= s->not_after - s->not_before) {
+        *why = "less than a third of its life is left";
+        return 0;
+    }
+    if (store_get(ca_store(ca), s->serial, &row, err) != 0)
+        return -1;
+    if (row == NULL || strcmp(row->profile, CA_PROFILE_OCSP_SIGNER) != 0)
+        *why = "the inventory does not hold it as the OCSP signer";
+    else if (row->status == STORE_REVOKED)
+        *why = "it is revoked";
+    else
+        *usable = true;
+    store_cert_free(row);
+    return 0;
+}
+
+/* The signer in the CA directory; *out NULL when there is none or it cannot be read. */
+static void
+signer_load(struct ca *ca, struct ca_ocsp_signer **out)
+{
+    char *path = NULL;
+    STACK_OF(X509) *certs = NULL;
+    EVP_PKEY *key = NULL;
+    struct duet_err lerr;
+    size_t n;
+
+    *out = NULL;
+    n = strlen(ca_dir(ca)) + sizeof(CA_FILE_OCSP_CERT) + 2;
+    if ((path = malloc(n)) == NULL)
+        return;
+    snprintf(path, n, "%s/%s", ca_dir(ca), CA_FILE_OCSP_CERT);
+    if (access(path, F_OK) == 0 && load_certs_file(path, NULL, &certs, &lerr) == 0 &&
+        sk_X509_num(certs) == 1 && ca_key_read(ca, CA_FILE_OCSP_KEY, &key, &lerr) == 0)
+        *out = signer_new(sk_X509_shift(certs), key, &lerr);
+    else
+        EVP_PKEY_free(key);
+    ERR_clear_error();
+    OSSL_STACK_OF_X509_free(certs);
+    free(path);
+}
+
+/* Issue a new signer renewing `renews` (may be NULL) and write its files. */
+static int
+signer_issue(struct ca *ca, const char *renews, int64_t now, int64_t ttl,
+             struct ca_ocsp_signer **out, struct duet_err *err)
+{
+    enum ca_key_type kt;
+    EVP_PKEY *key = NULL;
+    X509 *cert = NULL;
+    char *path = NULL;
+    size_t n;
+    int rc = -1;
+
+    *out = NULL;
+    if (ca_key_type_parse(ca_config(ca)->key_type, &kt, err) != 0 ||
+        (key = ca_key_generate(kt, err)) == NULL)
+        goto out;
+    if (ca_issue_ocsp_signer(ca, key, renews, now, ttl, &cert, err) != 0)
+        goto out;
+    /* Recorded: now the files, the key first so that a certificate never waits for it. */
+    n = strlen(ca_dir(ca)) + sizeof(CA_FILE_OCSP_CERT) + 2;
+    if ((path = malloc(n)) == NULL) {
+        err_nomem(err);
+        goto out;
+    }
+    snprintf(path, n, "%s/%s", ca_dir(ca), CA_FILE_OCSP_CERT);
+    if (ca_key_write(ca, CA_FILE_OCSP_KEY, key, err) != 0 ||
+        pemout_certs(path, &cert, 1, NULL, err) != 0) {
+        err_prefix(err, "the new OCSP signer (recorded in the inventory) cannot be saved");
+        goto out;
+    }
+    *out = signer_new(cert, key, err);
+    cert = NULL;
+    key = NULL;
+    rc = *out != NULL ? 0 : -1;
+out:
+    X509_free(cert);
+    EVP_PKEY_free(key);
+    free(path);
+    return rc;
+}
+
+/* Keep, load or issue the delegated signer; see ocsp.h. */
+int
+ca_ocsp_signer_ensure(struct ca *ca, int64_t now, int64_t ttl, struct ca_ocsp_signer **signer,
+                      bool *issued, struct duet_err *err)
+{
+    struct ca_ocsp_signer *cur = *signer, *loaded = NULL, *fresh = NULL;
+    const char *why = NULL;
+    bool usable = false;
+    int rc = -1;
+
+    if (issued != NULL)
+        *issued = false;
+    if (ttl == 0)
+        ttl = CA_OCSP_SIGNER_TTL;
+    /* Shorter, and a signer would be due for renewal again almost as soon as it is made. */
+    if (ttl < CA_OCSP_SIGNER_MIN_TTL)
+        return err_set(err, DUET_ERR_INPUT,
+                       "the OCSP signer's validity must be at least %lld seconds (1h)",
+                       (long long)CA_OCSP_SIGNER_MIN_TTL);
+    if (cur == NULL) {
+        signer_load(ca, &loaded);
+        cur = loaded;
+    }
+    if (cur != NULL && signer_usable(ca, cur, now, &usable, &why, err) != 0)
+        goto out;
+    if (usable) {
+        *signer = cur;
+        loaded = NULL;
+        rc = 0;
+        goto out;
+    }
+    if (signer_issue(ca, cur != NULL ? cur->serial : NULL, now, ttl, &fresh, err) != 0) {
+        if (why != NULL)
+            err_prefix(err, "the OCSP signer must be replaced (%s)", why);
+        goto out;
+    }
+    if (*signer != NULL)
+        ca_ocsp_signer_free(*signer);
+    *signer = fresh;
+    if (issued != NULL)
+        *issued = true;
+    rc = 0;
+out:
+    ca_ocsp_signer_free(loaded);
+    return rc;
+}
+
+/* --- answers ---------------------------------------------------------------- */
+
+/* What one answer is built from, computed once per request. */
+struct answer_ctx {
+    struct ca *ca;
+    X509 *issuing;
+    char *issuer_text; /* the issuing CA's subject as the inventory spells it */
+    struct ca_ocsp_summary *sum;
+};
+
+/* The digest of a CertID's hashAlgorithm, among those accepted; NULL for another. */
+static const EVP_MD *
+certid_md(const ASN1_OBJECT *alg)
+{
+    switch (OBJ_obj2nid(alg)) {
+    case NID_sha1:
+        return EVP_sha1();
+    case NID_sha256:
+        return EVP_sha256();
+    case NID_sha384:
+        return EVP_sha384();
+    case NID_sha512:
+        return EVP_sha512();
+    default:
+        return NULL;
+    }
+}
+
+/* Whether an OCTET STRING holds exactly len bytes equal to md. */
+static bool
+hash_equal(const ASN1_OCTET_STRING *h, const unsigned char *md, unsigned int len)
+{
+    return h != NULL && ASN1_STRING_length(h) == (int)len &&
+           memcmp(ASN1_STRING_get0_data(h), md, len) == 0;
+}
+
+/*
+ * Whether a CertID names the issuing CA (RFC 6960 4.1.1): issuerNameHash is
+ * the hash of its subject's DER, issuerKeyHash that of its subjectPublicKey
+ * BIT STRING value, with the CertID's own algorithm.
+ */
+static bool
+certid_ours(const struct answer_ctx *a, OCSP_CERTID *cid, ASN1_INTEGER **serial)
+{
+    ASN1_OCTET_STRING *name_hash = NULL, *key_hash = NULL;
+    ASN1_OBJECT *alg = NULL;
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    const EVP_MD *dgst;
+
+    *serial = NULL;
+    if (!OCSP_id_get0_info(&name_hash, &alg, &key_hash, serial, cid) ||
+        (dgst = certid_md(alg)) == NULL)
+        return false;
+    if (!X509_NAME_digest(X509_get_subject_name(a->issuing), dgst, md, &len) ||
+        !hash_equal(name_hash, md, len))
+        return false;
+    if (!X509_pubkey_digest(a->issuing, dgst, md, &len) || !hash_equal(key_hash, md, len))
+        return false;
+    return true;
+}
+
+/*
+ * Add the SingleResponse of one CertID to bs (RFC 6960 4.2.1), with the
+ * request's CertID as it came.  *ours is set when the CertID names the
+ * issuing CA.  -1 when the inventory cannot be read or OpenSSL fails.
+ */
+static int
+answer_one(struct answer_ctx *a, OCSP_BASICRESP *bs, OCSP_CERTID *cid, ASN1_TIME *this_upd,
+           ASN1_TIME *next_upd, bool *ours, struct duet_err *err)
+{
+    ASN1_INTEGER *serial = NULL;
+    struct store_cert *row = NULL;
+    ASN1_TIME *revtime = NULL;
+    char *text = NULL;
+    int status = V_OCSP_CERTSTATUS_UNKNOWN;
+    int reason = OCSP_REVOKED_STATUS_NOSTATUS;
+    int rc = -1;
+
+    *ours = certid_ours(a, cid, &serial);
+    /* Never a lookup for a negative or oversized serial: no such row can exist. */
+    if (*ours && serial != NULL && ASN1_STRING_type(serial) == V_ASN1_INTEGER &&
+        ASN1_STRING_length(serial) > 0 && ASN1_STRING_length(serial) <= MAX_SERIAL_OCTETS) {
+        if ((text = x509u_serial(serial)) == NULL) {
+            err_nomem(err);
+            goto out;
+        }
+        if (store_get(ca_store(a->ca), text, &row, err) != 0) {
+            err_prefix(err, "the inventory cannot be read");
+            goto out;
+        }
+        /* The issuing CA itself is in the inventory, but the root issued it. */
+        if (row != NULL && strcmp(row->issuer, a->issuer_text) == 0) {
+            status =
+                row->status == STORE_REVOKED ? V_OCSP_CERTSTATUS_REVOKED : V_OCSP_CERTSTATUS_GOOD;
+            /* RFC 5280 5.3.1, as in the CRL: unspecified is left out. */
+            if (status == V_OCSP_CERTSTATUS_REVOKED && row->reason > 0)
+                reason = row->reason;
+        }
+    }
+    if (status == V_OCSP_CERTSTATUS_REVOKED &&
+        (revtime = ASN1_GENERALIZEDTIME_set(NULL, (time_t)row->revoked_at)) == NULL) {
+        err_nomem(err);
+        goto out;
+    }
+    if (OCSP_basic_add1_status(bs, cid, status, reason, revtime, this_upd, next_upd) == NULL) {
+        err_set_ssl(err, DUET_ERR_INTERNAL, "cannot add a status to the OCSP response");
+        goto out;
+    }
+    if (status == V_OCSP_CERTSTATUS_GOOD)
+        a->sum->good++;
+    else if (status == V_OCSP_CERTSTATUS_REVOKED)
+        a->sum->revoked++;
+    else
+        a->sum->unknown++;
+    rc = 0;
+out:
+    ASN1_TIME_free(revtime);
+    store_cert_free(row);
+    free(text);
+    return rc;
+}
+
+/*
+ * The request's nonce (RFC 8954): none is fine, else exactly one whose value
+ * - the OCTET STRING inside extnValue, or for older clients extnValue itself
+ * - has 1 to CA_OCSP_MAX_NONCE octets.  *present tells whether there is one.
+ */
+static int
+nonce_check(OCSP_REQUEST *rq, bool *present, struct duet_err *err)
+{
+    int idx = OCSP_REQUEST_get_ext_by_NID(rq, NID_id_pkix_OCSP_Nonce, -1);
+    const ASN1_OCTET_STRING *v;
+    ASN1_OCTET_STRING *inner;
+    const unsigned char *p;
+    int len;
+
+    *present = idx >= 0;
+    if (idx < 0)
+        return 0;
+    if (OCSP_REQUEST_get_ext_by_NID(rq, NID_id_pkix_OCSP_Nonce, idx) >= 0)
+        return err_set(err, DUET_ERR_INPUT, "the request has more than one nonce");
+    v = X509_EXTENSION_get_data(OCSP_REQUEST_get_ext(rq, idx));
+    len = ASN1_STRING_length(v);
+    p = ASN1_STRING_get0_data(v);
+    inner = d2i_ASN1_OCTET_STRING(NULL, &p, len);
+    if (inner != NULL && p == ASN1_STRING_get0_data(v) + len)
+        len = ASN1_STRING_length(inner);
+    ASN1_OCTET_STRING_free(inner);
+    ERR_clear_error();
+    if (len < 1 || len > CA_OCSP_MAX_NONCE)
+        return err_set(err, DUET_ERR_INPUT,
+                       "the request's nonce has %d octets; RFC 8954 allows 1 to %d", len,
+                       CA_OCSP_MAX_NONCE);
+    return 0;
+}
+
+/*
+ * Decode and answer a request into *bs (signed); returns the response status
+ * (successful only with *bs set), with err saying why for another.
+ */
+static int
+answer(struct ca *ca, const struct ca_ocsp_signer *signer, const uint8_t *req, size_t len,
+       int64_t now, int64_t validity, OCSP_BASICRESP **bs_out, struct ca_ocsp_summary *sum,
+       struct duet_err *err)
+{
+    struct answer_ctx a = {.ca = ca, .issuing = ca_issuing_cert(ca), .sum = sum};
+    OCSP_REQUEST *rq = NULL;
+    OCSP_BASICRESP *bs = NULL;
+    STACK_OF(X509) *extra = NULL;
+    ASN1_TIME *this_upd = NULL, *next_upd = NULL;
+    const unsigned char *p = req;
+    int status = OCSP_RESPONSE_STATUS_MALFORMEDREQUEST;
+    bool nonce = false, any_ours = false;
+    int n;
+
+    *bs_out = NULL;
+    if (len == 0 || len > CA_OCSP_MAX_REQUEST) {
+        err_set(err, DUET_ERR_INPUT, "the request has %zu bytes; expected 1 to %u", len,
+                CA_OCSP_MAX_REQUEST);
+        goto out;
+    }
+    rq = d2i_OCSP_REQUEST(NULL, &p, (long)len);
+    ERR_clear_error();
+    if (rq == NULL || p != req + len) {
+        err_set(err, DUET_ERR_INPUT, "the request is not one DER OCSPRequest (RFC 6960 4.1.1)");
+        goto out;
+    }
+    n = OCSP_request_onereq_count(rq);
+    if (n < 1 || n > CA_OCSP_MAX_CERTS) {
+        err_set(err, DUET_ERR_INPUT,
+                "the request asks about %d certificates; this responder answers 1 to %d", n,
+                CA_OCSP_MAX_CERTS);
+        goto out;
+    }
+    if (nonce_check(rq, &nonce, err) != 0)
+        goto out;
+    status = OCSP_RESPONSE_STATUS_INTERNALERROR;
+    if (signer == NULL || now < signer->not_before || now >= signer->not_after) {
+        err_set(err, DUET_ERR_INPUT, "the OCSP signer is not valid now; it must be renewed");
+        goto out;
+    }
+    if (validity <= 0)
+        validity = CA_OCSP_VALIDITY;
+    /* Never an answer that outlives the certificate of its signer. */
+    sum->next_update = now + validity < signer->not_after ? now + validity : signer->not_after;
+    if ((a.issuer_text = x509u_name(X509_get_subject_name(a.issuing))) == NULL ||
+        (bs = OCSP_BASICRESP_new()) == NULL ||
+        (this_upd = ASN1_GENERALIZEDTIME_set(NULL, (time_t)now)) == NULL ||
+        (next_upd = ASN1_GENERALIZEDTIME_set(NULL, (time_t)sum->next_update)) == NULL) {
+        err_nomem(err);
+        goto out;
+    }
+    for (int i = 0; i < n; i++) {
+        bool ours = false;
+        if (answer_one(&a, bs, OCSP_onereq_get0_id(OCSP_request_onereq_get0(rq, i)), this_upd,
+                       next_upd, &ours, err) != 0)
+            goto out;
+        any_ours = any_ours || ours;
+    }
+    if (!any_ours) {
+        status = OCSP_RESPONSE_STATUS_UNAUTHORIZED;
+        err_set(err, DUET_ERR_INPUT,
+                "the request asks only about certificates of another issuer; this responder "
+                "answers for %s",
+                a.issuer_text);
+        goto out;
+    }
+    if (nonce && OCSP_copy_nonce(bs, rq) != 1) {
+        err_set_ssl(err, DUET_ERR_INTERNAL, "cannot echo the request's nonce");
+        goto out;
+    }
+    /* The issuing CA too, so that a relying party holding only the root can build the chain. */
+    if ((extra = sk_X509_new_null()) == NULL || !sk_X509_push(extra, a.issuing) ||
+        !OCSP_basic_sign(bs, signer->cert, signer->key, ca_sign_md(signer->key), extra,
+                         OCSP_RESPID_KEY)) {
+        err_set_ssl(err, DUET_ERR_INTERNAL, "signing the OCSP response failed");
+        goto out;
+    }
+    sum->nonce = nonce;
+    status = OCSP_RESPONSE_STATUS_SUCCESSFUL;
+    *bs_out = bs;
+    bs = NULL;
+out:
+    sk_X509_free(extra);
+    ASN1_TIME_free(this_upd);
+    ASN1_TIME_free(next_upd);
+    OCSP_BASICRESP_free(bs);
+    OCSP_REQUEST_free(rq);
+    free(a.issuer_text);
+    return status;
+}
+
+/* Answer one request; see ocsp.h. */
+int
+ca_ocsp_respond(struct ca *ca, const struct ca_ocsp_signer *signer, const uint8_t *req, size_t len,
+                int64_t now, int64_t validity, uint8_t **resp, size_t *resp_len,
+                struct ca_ocsp_summary *sum, struct duet_err *err)
+{
+    OCSP_BASICRESP *bs = NULL;
+    OCSP_RESPONSE *r = NULL;
+    unsigned char *der = NULL;
+    int dlen;
+    int rc = -1;
+
+    *resp = NULL;
+    *resp_len = 0;
+    memset(sum, 0, sizeof(*sum));
+    err_clear(err);
+    sum->status = answer(ca, signer, req, len, now, validity, &bs, sum, err);
+    if (sum->status != OCSP_RESPONSE_STATUS_SUCCESSFUL) {
+        /* An unsuccessful response says nothing about any certificate (RFC 6960 4.2.1). */
+        sum->good = sum->revoked = sum->unknown = 0;
+        sum->next_update = 0;
+    }
+    /* An error status goes out without responseBytes; err keeps the reason for the caller. */
+    r = OCSP_response_create(sum->status, bs);
+    if (r == NULL || (dlen = i2d_OCSP_RESPONSE(r, &der)) <= 0 ||
+        (*resp = malloc((size_t)dlen)) == NULL) {
+        ERR_clear_error();
+        err_nomem(err);
+        goto out;
+    }
+    memcpy(*resp, der, (size_t)dlen);
+    *resp_len = (size_t)dlen;
+    rc = 0;
+out:
+    OPENSSL_free(der);
+    OCSP_RESPONSE_free(r);
+    OCSP_BASICRESP_free(bs);
+    return rc;
+}

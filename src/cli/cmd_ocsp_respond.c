@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * cmd_ocsp_respond.c - `duet ocsp` and its one subcommand, `duet ocsp
+ * respond`: answer one DER OCSP request from a file with the CA's responder
+ * (src/ca/ocsp.c), offline - for stapling on hosts that cannot reach the CA,
+ * and to check the responder before it is served.  The delegated OCSP signer
+ * is made, or renewed, on the way.  Exit 0 when a successful response was
+ * written, 1 when the response written has another status (the reason on
+ * stderr) or nothing could be written, 2 on usage errors.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ca/ocsp.h"
+#include "cli/cli.h"
+#include "lib/duration.h"
+#include "lib/fileio.h"
+#include "lib/x509util.h"
+
+enum { O_CA_DIR = 300, O_REQUEST, O_OUT, O_VALIDITY, O_SIGNER_TTL, O_PASSPHRASE_FILE, O_HELP };
+
+static void
+ocsp_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: duet ocsp respond --ca-dir DIR --request REQ.der --out RESP.der\n"
+            "                         [--validity 1h] [--signer-ttl 7d] [--passphrase-file F]\n"
+            "Answers one DER OCSP request (RFC 6960) from the inventory, signed by the CA's\n"
+            "delegated OCSP signer, which is issued or renewed first when needed.\n");
+}
+
+/* A duration option that must be positive; false after printing the usage error. */
+static bool
+parse_duration_opt(const char *name, const char *text, int64_t *out)
+{
+    struct duet_err err = {.kind = DUET_ERR_NONE};
+
+    if (duration_parse(text, out, &err) != 0 || *out <= 0) {
+        fprintf(stderr, "duet ocsp respond: %s \"", name);
+        cli_put_text(stderr, text);
+        fprintf(stderr, "\": expected a positive duration such as 1h or 7d\n");
+        return false;
+    }
+    return true;
+}
+
+/* `duet ocsp respond`; see ocsp_usage(). */
+static int
+ocsp_respond_cmd(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"ca-dir", required_argument, NULL, O_CA_DIR},
+        {"request", required_argument, NULL, O_REQUEST},
+        {"out", required_argument, NULL, O_OUT},
+        {"validity", required_argument, NULL, O_VALIDITY},
+        {"signer-ttl", required_argument, NULL, O_SIGNER_TTL},
+        {"passphrase-file", required_argument, NULL, O_PASSPHRASE_FILE},
+        {"help", no_argument, NULL, O_HELP},
+        {NULL, 0, NULL, 0}};
+    const char *dir = NULL, *req_path = NULL, *out = NULL, *pass_file = NULL;
+    int64_t validity = CA_OCSP_VALIDITY, signer_ttl = CA_OCSP_SIGNER_TTL;
+    int64_t now = (int64_t)time(NULL);
+    struct duet_err err = {.kind = DUET_ERR_NONE}, rerr = {.kind = DUET_ERR_NONE};
+    struct ca *ca = NULL;
+    struct ca_ocsp_signer *signer = NULL;
+    struct ca_ocsp_summary sum;
+    uint8_t *req = NULL, *resp = NULL;
+    size_t req_len = 0, resp_len = 0;
+    bool issued = false;
+    int rc = EXIT_USAGE;
+    int c;
+
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+        switch (c) {
+        case O_CA_DIR:
+            dir = optarg;
+            break;
+        case O_REQUEST:
+            req_path = optarg;
+            break;
+        case O_OUT:
+            out = optarg;
+            break;
+        case O_PASSPHRASE_FILE:
+            pass_file = optarg;
+            break;
+        case O_VALIDITY:
+            if (!parse_duration_opt("--validity", optarg, &validity))
+                return EXIT_USAGE;
+            break;
+        case O_SIGNER_TTL:
+            if (!parse_duration_opt("--signer-ttl", optarg, &signer_ttl))
+                return EXIT_USAGE;
+            break;
+        case O_HELP:
+            ocsp_usage(stdout);
+            return EXIT_OK;
+        default:
+            fprintf(stderr, "duet ocsp respond: %s %s\n", argv[optind - 1],
+                    c == ':' ? "needs a value" : "is not an option");
+            ocsp_usage(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (dir == NULL || req_path == NULL || out == NULL || optind != argc) {
+        fprintf(stderr, "duet ocsp respond: --ca-dir DIR, --request FILE and --out FILE are "
+                        "required\n");
+        ocsp_usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (fileio_read(req_path, &req, &req_len, &err) != 0 ||
+        cli_open_ca(dir, true, pass_file, &ca, &err) != 0 ||
+        ca_ocsp_signer_ensure(ca, now, signer_ttl, &signer, &issued, &err) != 0) {
+        rc = cli_fail("duet ocsp respond", &err);
+        goto out;
+    }
+    if (issued) {
+        X509 *sc = ca_ocsp_signer_cert(signer);
+        char *serial = x509u_serial(X509_get0_serialNumber(sc));
+        char until[32] = "?";
+        int64_t na = 0;
+        if (x509u_time(X509_get0_notAfter(sc), &na))
+            x509u_fmt_rfc3339(na, until, sizeof(until));
+        printf("issued the OCSP signer (serial %s), valid until %s, recorded in the inventory as "
+               "profile %s\n",
+               serial != NULL ? serial : "?", until, CA_PROFILE_OCSP_SIGNER);
+        free(serial);
+    }
+    if (ca_ocsp_respond(ca, signer, req, req_len, now, validity, &resp, &resp_len, &sum, &rerr) !=
+            0 ||
+        fileio_write_atomic(out, resp, resp_len, 0644, &err) != 0) {
+        /* No response: ca_ocsp_respond's reason; else the write's. */
+        rc = cli_fail("duet ocsp respond", resp == NULL ? &rerr : &err);
+        goto out;
+    }
+    printf("wrote %s: %s", out, ca_ocsp_status_name(sum.status));
+    if (sum.status == 0) {
+        char nu[32];
+        x509u_fmt_rfc3339(sum.next_update, nu, sizeof(nu));
+        printf(", %zu good, %zu revoked, %zu unknown, %s, next update %s", sum.good, sum.revoked,
+               sum.unknown, sum.nonce ? "nonce echoed" : "no nonce", nu);
+    }
+    printf("\n");
+    if (sum.status != 0) {
+        rc = cli_fail("duet ocsp respond", &rerr);
+        goto out;
+    }
+    rc = EXIT_OK;
+out:
+    free(req);
+    free(resp);
+    ca_ocsp_signer_free(signer);
+    ca_close(ca);
+    return rc;
+}
+
+/* `duet ocsp <sub>`. */
+int
+cmd_ocsp(int argc, char **argv)
+{
+    if (argc >= 2 && strcmp(argv[1], "respond") == 0)
+        return ocsp_respond_cmd(argc - 1, argv + 1);
+    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0)) {
+        ocsp_usage(stdout);
+        return EXIT_OK;
+    }
+    fprintf(stderr, "duet ocsp: expected respond\n");
+    ocsp_usage(stderr);
+    return EXIT_USAGE;
+}
