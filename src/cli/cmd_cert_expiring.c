@@ -89,6 +89,13 @@ cmd_cert_expiring(int argc, char **argv)
         if (c->status == STORE_REVOKED || c->renewed_by != NULL)
             continue;
         bool in_window = c->not_after <= now + o.within;
+        /*
+         * The OCSP signer lives days and the CA server renews it: it counts
+         * only once it has expired (the responder then cannot answer).
+         */
+        if (c->profile != NULL && strcmp(c->profile, CA_PROFILE_OCSP_SIGNER) == 0 &&
+            c->not_after > now)
+            in_window = false;
         if (prom) {
             printf("duet_certificate_expiry_seconds{serial=\"");
             prom_label(stdout, c->serial);
