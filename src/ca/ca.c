@@ -1303,6 +1303,22 @@ cn_certified(const char *cn, const GENERAL_NAMES *gens)
     return false;
 }
 
+/* The request's step inside the issuance transaction, given the new serial. */
+static int
+run_in_txn(struct ca *ca, const struct ca_request *req, X509 *cert, struct duet_err *err)
+{
+    char *serial;
+    int rc;
+
+    if (req->in_txn == NULL)
+        return 0;
+    if ((serial = x509u_serial(X509_get0_serialNumber(cert))) == NULL)
+        return err_nomem(err);
+    rc = req->in_txn(ca->store, serial, req->in_txn_arg, err);
+    free(serial);
+    return rc;
+}
+
 /* Issue a certificate; see ca.h. */
 int
 ca_issue(struct ca *ca, const struct ca_request *req, X509 **cert_out, bool *clamped,
@@ -1395,7 +1411,8 @@ ca_issue(struct ca *ca, const struct ca_request *req, X509 **cert_out, bool *cla
         goto out;
     if (sign_and_record(ca->store, &spec, p->name, req->owner, req->location, req->renews, now,
                         cert_out, err) != 0 ||
-        self_check(ca, *cert_out, now, err) != 0 || store_commit(ca->store, err) != 0) {
+        self_check(ca, *cert_out, now, err) != 0 || run_in_txn(ca, req, *cert_out, err) != 0 ||
+        store_commit(ca->store, err) != 0) {
         store_rollback(ca->store);
         X509_free(*cert_out);
         *cert_out = NULL;

@@ -126,6 +126,15 @@ struct ca_request {
     EVP_PKEY *pubkey;             /* the subject's public key */
     const char *renews;           /* canonical serial this renews, or NULL */
     int64_t now;                  /* issuance time; 0: now */
+    /*
+     * Run inside the issuance transaction once the certificate is signed,
+     * recorded and self-checked, just before the commit, with its canonical
+     * serial; a failure rolls the whole issuance back.  Token redemption
+     * (token.c) spends the token here, so that a token is used exactly when
+     * a certificate is issued for it.  NULL: nothing.
+     */
+    int (*in_txn)(struct store *s, const char *serial, void *arg, struct duet_err *err);
+    void *in_txn_arg;
 };
 
 /*

@@ -30,7 +30,8 @@ int cmd_cert_verify(int argc, char **argv);
 int cmd_ca(int argc, char **argv);
 int cmd_ca_init(int argc, char **argv);
 int cmd_ca_roots(int argc, char **argv);
-/* The usage of `duet ca init` and `duet ca roots`, on out. */
+int cmd_ca_token(int argc, char **argv);
+/* The usage of `duet ca init`, `roots` and `token`, on out. */
 void cli_ca_usage(FILE *out);
 int cmd_crl(int argc, char **argv);
 int cmd_ocsp(int argc, char **argv);
@@ -88,7 +89,7 @@ enum cli_opt_bit {
     OB_PASS = 1u << 8, OB_FORMAT = 1u << 9, OB_EXPIRING = 1u << 10, OB_STATUS = 1u << 11,
     OB_REASON = 1u << 12, OB_REUSE_KEY = 1u << 13, OB_CERT = 1u << 14, OB_KEY = 1u << 15,
     OB_LEGACY = 1u << 16, OB_PASSWORD_FILE = 1u << 17, OB_WITHIN = 1u << 18, OB_NAME = 1u << 19,
-    OB_FORCE = 1u << 20,
+    OB_FORCE = 1u << 20, OB_TOKEN = 1u << 21, OB_LIST = 1u << 22,
 };
 
 /* cli_parse_opts() result for --help: the usage was printed, exit 0. */
@@ -99,12 +100,12 @@ struct cli_opts {
     /* set by the caller: the command, for messages ("duet cert issue") */
     const char *cmd;
     const char *ca_dir, *out, *profile, *owner, *location, *key_type, *pass_file, *format;
-    const char *status, *reason, *cert, *key, *password_file, *name;
+    const char *status, *reason, *cert, *key, *password_file, *name, *token;
     const char **sans;
     size_t nsans;
     int64_t ttl, expiring, within;
     const char *within_text;
-    bool has_expiring, has_within, reuse_key, legacy, force;
+    bool has_expiring, has_within, reuse_key, legacy, force, list;
     char **args;
     int nargs;
 };

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cli_opts.c - the one option table of the certificate commands (`duet cert
- * issue`, `sign`, `list`, `show`, `renew`, `revoke`, `export`, `expiring`)
- * and its parser, plus the checks on names and output paths they share.
+ * issue`, `sign`, `list`, `show`, `renew`, `revoke`, `export`, `expiring`,
+ * and `duet ca token`) and its parser, plus the checks on names and output paths they share.
  *
  * Each command names the options it accepts, so a stray option is an error
  * that names the option (never the value after it) rather than something
@@ -44,6 +44,8 @@ static const struct {
     {{"within", required_argument, NULL, 'i'}, OB_WITHIN},
     {{"name", required_argument, NULL, 'n'}, OB_NAME},
     {{"force", no_argument, NULL, 'F'}, OB_FORCE},
+    {{"token", required_argument, NULL, 'T'}, OB_TOKEN},
+    {{"list", no_argument, NULL, 'I'}, OB_LIST},
     {{"help", no_argument, NULL, 'h'}, ~0u},
 };
 #define NOPTS (sizeof(table) / sizeof(table[0]))
@@ -145,6 +147,12 @@ cli_parse_opts(int argc, char **argv, unsigned allowed, const char *usage, struc
             break;
         case 'F':
             o->force = true;
+            break;
+        case 'T':
+            o->token = optarg;
+            break;
+        case 'I':
+            o->list = true;
             break;
         case 't':
             if (duration_parse(optarg, &o->ttl, &derr) != 0 || o->ttl <= 0) {

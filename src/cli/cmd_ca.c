@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cmd_ca.c - `duet ca <sub>`: the usage of the family and the dispatch to
- * cmd_ca_init.c and cmd_ca_roots.c.
+ * cmd_ca_init.c, cmd_ca_roots.c and cmd_ca_token.c.
  */
 #include <stdio.h>
 #include <string.h>
@@ -18,6 +18,9 @@ cli_ca_usage(FILE *out)
                  "PREFIX]...\n"
                  "                    [--offline-root] [--passphrase-file F]\n"
                  "       duet ca roots --ca-dir DIR\n"
+                 "       duet ca token NAME --profile P --ca-dir DIR [--san S]... [--owner O]\n"
+                 "                     [--location L] [--ttl 15m] [--passphrase-file F]\n"
+                 "       duet ca token --list --ca-dir DIR [--format text|json]\n"
                  "The CA passphrase comes from --passphrase-file F or DUET_CA_PASSPHRASE.\n");
 }
 
@@ -29,11 +32,13 @@ cmd_ca(int argc, char **argv)
         return cmd_ca_init(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "roots") == 0)
         return cmd_ca_roots(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "token") == 0)
+        return cmd_ca_token(argc - 1, argv + 1);
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0)) {
         cli_ca_usage(stdout);
         return EXIT_OK;
     }
-    fprintf(stderr, "duet ca: expected init or roots\n");
+    fprintf(stderr, "duet ca: expected init, roots or token\n");
     cli_ca_usage(stderr);
     return EXIT_USAGE;
 }

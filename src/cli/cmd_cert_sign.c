@@ -1,20 +1,41 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cmd_cert_sign.c - `duet cert sign`: a certificate for a CSR under a profile.  The CSR only
- * proposes; ca_csr_check() and ca_sign_csr() decide.  The chain is written to
- * --out once the inventory has recorded it.
+ * proposes; ca_csr_check() and ca_sign_csr() decide.  With --token, the
+ * enrollment token's binding replaces --profile, --san, --name, --owner and
+ * --location, and ca_token_redeem() decides (offline enrollment, before
+ * `duet ca serve`).  The chain is written to --out once the inventory has
+ * recorded it.
  * Exit 0 on success, 1 when the operation fails or is refused, 2 on usage errors.
  */
 #include <stdio.h>
 #include <string.h>
 
+#include "ca/token.h"
 #include "cli/cli.h"
 #include "lib/load.h"
 
 static const char sign_usage[] =
     "usage: duet cert sign CSR --profile P --ca-dir DIR --out FILE [--name CN]\n"
     "                      [--san dns:H|ip:A|uri:U|email:E]... [--ttl 720h] [--owner TEXT]\n"
-    "                      [--location TEXT] [--passphrase-file F] [--force]\n";
+    "                      [--location TEXT] [--passphrase-file F] [--force]\n"
+    "       duet cert sign CSR --token TOKEN --ca-dir DIR --out FILE [--passphrase-file F]\n"
+    "                      [--force]\n";
+
+/* With --token: the token's binding, the CSR's key; see ca_token_redeem(). */
+static int
+sign_with_token(const struct cli_opts *o, X509_REQ *req, struct ca **ca, X509 **cert,
+                bool *clamped, char **profile, struct duet_err *err)
+{
+    struct store_token *row = NULL;
+
+    if (cli_open_ca(o->ca_dir, true, o->pass_file, ca, err) != 0 ||
+        ca_token_redeem(*ca, o->token, req, o->args[0], 0, cert, clamped, &row, err) != 0)
+        return -1;
+    *profile = row != NULL ? strdup(row->profile) : NULL;
+    store_token_free(row);
+    return *profile != NULL ? 0 : err_nomem(err);
+}
 
 /* `duet cert sign`; see the usage above. */
 int
@@ -28,6 +49,7 @@ cmd_cert_sign(int argc, char **argv)
     struct ca_sign_opts sopts;
     struct ca_csr csr;
     X509 *cert = NULL;
+    char *token_profile = NULL;
     bool clamped = false;
     int rc = EXIT_USAGE;
 
@@ -36,14 +58,24 @@ cmd_cert_sign(int argc, char **argv)
     memset(&csr, 0, sizeof(csr));
     if ((prc = cli_parse_opts(argc, argv,
                               OB_CA_DIR | OB_OUT | OB_PROFILE | OB_SAN | OB_TTL | OB_OWNER |
-                                  OB_LOCATION | OB_PASS | OB_NAME | OB_FORCE,
+                                  OB_LOCATION | OB_PASS | OB_NAME | OB_FORCE | OB_TOKEN,
                               sign_usage, &o)) != 0) {
         rc = prc == CLI_PARSE_HELP ? EXIT_OK : EXIT_USAGE;
         goto out;
     }
-    if (o.nargs != 1 || o.ca_dir == NULL || o.out == NULL || o.profile == NULL) {
-        fprintf(stderr, "%s: CSR, --profile, --ca-dir and --out are required\n%s", o.cmd,
-                sign_usage);
+    if (o.token != NULL && (o.profile != NULL || o.nsans > 0 || o.name != NULL ||
+                            o.owner != NULL || o.location != NULL || o.ttl != 0)) {
+        /* The token binds all of these: two sources for one answer is a mistake. */
+        fprintf(stderr,
+                "%s: --token replaces --profile, --san, --name, --ttl, --owner and --location; "
+                "give either the token or those\n%s",
+                o.cmd, sign_usage);
+        goto out;
+    }
+    if (o.nargs != 1 || o.ca_dir == NULL || o.out == NULL ||
+        (o.profile == NULL && o.token == NULL)) {
+        fprintf(stderr, "%s: CSR, --profile (or --token), --ca-dir and --out are required\n%s",
+                o.cmd, sign_usage);
         goto out;
     }
     rc = EXIT_INVALID;
@@ -54,26 +86,34 @@ cmd_cert_sign(int argc, char **argv)
         err_set(&err, DUET_ERR_INPUT, "%s: expected exactly one certificate request", o.args[0]);
         goto fail;
     }
-    sopts.profile = o.profile;
-    sopts.name = o.name;
-    sopts.sans = o.sans;
-    sopts.nsans = o.nsans;
-    sopts.ttl = o.ttl;
-    sopts.owner = o.owner;
-    sopts.location = o.location;
-    if (ca_csr_check(sk_X509_REQ_value(b.csrs, 0), o.args[0], &sopts, &csr, &err) != 0 ||
-        cli_open_ca(o.ca_dir, true, o.pass_file, &ca, &err) != 0 ||
-        ca_sign_csr(ca, &csr, &sopts, &cert, &clamped, &err) != 0)
-        goto fail;
+    if (o.token != NULL) {
+        if (sign_with_token(&o, sk_X509_REQ_value(b.csrs, 0), &ca, &cert, &clamped,
+                            &token_profile, &err) != 0)
+            goto fail;
+    } else {
+        sopts.profile = o.profile;
+        sopts.name = o.name;
+        sopts.sans = o.sans;
+        sopts.nsans = o.nsans;
+        sopts.ttl = o.ttl;
+        sopts.owner = o.owner;
+        sopts.location = o.location;
+        if (ca_csr_check(sk_X509_REQ_value(b.csrs, 0), o.args[0], &sopts, &csr, &err) != 0 ||
+            cli_open_ca(o.ca_dir, true, o.pass_file, &ca, &err) != 0 ||
+            ca_sign_csr(ca, &csr, &sopts, &cert, &clamped, &err) != 0)
+            goto fail;
+    }
     if (cli_write_chain(o.out, cert, ca_issuing_cert(ca), &err) != 0)
         goto fail;
-    cli_report_issued("signed", cert, o.profile, clamped, NULL, o.out);
+    cli_report_issued("signed", cert, token_profile != NULL ? token_profile : o.profile, clamped,
+                      NULL, o.out);
     rc = EXIT_OK;
     goto out;
 fail:
     rc = cli_fail(o.cmd, &err);
 out:
     ca_csr_clear(&csr);
+    free(token_profile);
     X509_free(cert);
     load_bundle_clear(&b);
     ca_close(ca);

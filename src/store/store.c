@@ -80,6 +80,67 @@ store_next_crl_number(struct store *s, uint64_t *number, struct duet_err *err)
     return s->ops->next_crl_number(s, number, err);
 }
 
+int
+store_token_insert(struct store *s, const struct store_token *t, struct duet_err *err)
+{
+    for (size_t i = 0; i < t->nsans; i++) {
+        if (strchr(t->sans[i], '\n') != NULL)
+            return err_set(err, DUET_ERR_INPUT, "a token's name cannot hold a newline");
+    }
+    return s->ops->token_insert(s, t, err);
+}
+
+int
+store_token_get(struct store *s, const char *id, struct store_token **out, struct duet_err *err)
+{
+    return s->ops->token_get(s, id, out, err);
+}
+
+int
+store_token_redeem(struct store *s, const char *id, const char *serial, int64_t now,
+                   enum store_token_state *state, struct store_token **row, struct duet_err *err)
+{
+    if (row != NULL)
+        *row = NULL;
+    return s->ops->token_redeem(s, id, serial, now, state, row, err);
+}
+
+int
+store_token_list(struct store *s, struct store_token ***out, size_t *n, struct duet_err *err)
+{
+    return s->ops->token_list(s, out, n, err);
+}
+
+/* Free a token record; NULL is fine. */
+void
+store_token_free(struct store_token *t)
+{
+    if (t == NULL)
+        return;
+    free(t->id);
+    free(t->name);
+    free(t->profile);
+    for (size_t i = 0; t->sans != NULL && i < t->nsans; i++)
+        free(t->sans[i]);
+    free(t->sans);
+    free(t->owner);
+    free(t->location);
+    free(t->serial);
+    free(t->created_by);
+    free(t);
+}
+
+/* Free a list of token records and the list; NULL is fine. */
+void
+store_tokens_free(struct store_token **v, size_t n)
+{
+    if (v == NULL)
+        return;
+    for (size_t i = 0; i < n; i++)
+        store_token_free(v[i]);
+    free(v);
+}
+
 /* Close a store; NULL is fine. */
 void
 store_close(struct store *s)

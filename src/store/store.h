@@ -44,6 +44,36 @@ struct store_cert {
     size_t der_len;
 };
 
+/*
+ * One enrollment token (DESIGN.md "Lifecycle").  The token's text is never
+ * stored: `id` is the SHA-256 of it, lower-case hex, and a presented token is
+ * found by hashing it.  The row binds what the certificate will be (name,
+ * profile, SANs, inventory fields) and records its single use.  Strings are
+ * owned by the record (store_token_free).
+ */
+struct store_token {
+    char *id;          /* SHA-256 of the token text, 64 lower-case hex digits */
+    char *name;        /* the certificate's CN */
+    char *profile;
+    char **sans;       /* "dns:H", "ip:A", "uri:U", "email:E"; none holds '\n' */
+    size_t nsans;
+    char *owner;       /* may be NULL */
+    char *location;    /* may be NULL */
+    int64_t created_at;
+    int64_t expires_at; /* usable while now < expires_at */
+    int64_t used_at;    /* 0: unused */
+    char *serial;       /* the certificate it produced, or NULL while unused */
+    char *created_by;   /* who made it (a login name), may be NULL */
+};
+
+/* What store_token_redeem found. */
+enum store_token_state {
+    STORE_TOKEN_REDEEMED = 0, /* it was unused and unexpired: now marked used */
+    STORE_TOKEN_UNKNOWN,      /* no token has this id */
+    STORE_TOKEN_USED,         /* used before (used_at, serial in the row) */
+    STORE_TOKEN_EXPIRED,      /* unused, but expires_at <= now */
+};
+
 /* What `duet cert list` filters on; zero values mean "any". */
 struct store_filter {
     int64_t now;             /* reference time for expired/expiring */
@@ -59,9 +89,11 @@ struct store;
 
 /*
  * Open (creating when `create` is set) the SQLite inventory at path, in WAL
- * mode with a busy timeout.  A missing file without `create`, a file that is
- * not a duet inventory, and a corrupt database are refused with a message
- * naming the path.
+ * mode with a busy timeout.  An inventory of an older schema version is
+ * migrated in place, in one transaction, and the new version recorded.  A
+ * missing file without `create`, a file that is not a duet inventory, a
+ * corrupt database and one whose schema version is newer than this binary
+ * knows are refused with a message naming the path.
  */
 int store_open_sqlite(const char *path, bool create, struct store **out,
                       struct duet_err *err) MUST_CHECK;
@@ -103,6 +135,33 @@ int store_link_renewal(struct store *s, const char *old_serial, const char *new_
                        struct duet_err *err) MUST_CHECK;
 /* Take the next CRL number (1, 2, ...), durable with the transaction. */
 int store_next_crl_number(struct store *s, uint64_t *number, struct duet_err *err) MUST_CHECK;
+
+/*
+ * Record a new token.  An id already present fails and says so; a SAN holding
+ * a newline is refused (the list is stored one name a line).
+ */
+int store_token_insert(struct store *s, const struct store_token *t,
+                       struct duet_err *err) MUST_CHECK;
+/* Fetch a token by id; *out is NULL when there is none. */
+int store_token_get(struct store *s, const char *id, struct store_token **out,
+                    struct duet_err *err) MUST_CHECK;
+/*
+ * Use a token once: mark it used at `now` by `serial` only if it exists, is
+ * unused and now < expires_at - decided by one conditional update whose count
+ * of changed rows says whether this call won, so two redemptions racing (in
+ * two processes, two CA nodes) cannot both succeed.  Returns 0 with *state
+ * saying what happened, and *row (when row is not NULL) the token as it is
+ * after the call (NULL for an unknown id); -1 only when the store fails.
+ * Inside a transaction, a rollback makes the token unused again.
+ */
+int store_token_redeem(struct store *s, const char *id, const char *serial, int64_t now,
+                       enum store_token_state *state, struct store_token **row,
+                       struct duet_err *err) MUST_CHECK;
+/* Every token, newest first (for `duet ca token --list`). */
+int store_token_list(struct store *s, struct store_token ***out, size_t *n,
+                     struct duet_err *err) MUST_CHECK;
+void store_token_free(struct store_token *t);
+void store_tokens_free(struct store_token **v, size_t n);
 
 void store_cert_free(struct store_cert *c);
 void store_certs_free(struct store_cert **v, size_t n);

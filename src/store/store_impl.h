@@ -24,6 +24,14 @@ struct store_ops {
     int (*link_renewal)(struct store *s, const char *old_serial, const char *new_serial,
                         struct duet_err *err);
     int (*next_crl_number)(struct store *s, uint64_t *number, struct duet_err *err);
+    int (*token_insert)(struct store *s, const struct store_token *t, struct duet_err *err);
+    int (*token_get)(struct store *s, const char *id, struct store_token **out,
+                     struct duet_err *err);
+    int (*token_redeem)(struct store *s, const char *id, const char *serial, int64_t now,
+                        enum store_token_state *state, struct store_token **row,
+                        struct duet_err *err);
+    int (*token_list)(struct store *s, struct store_token ***out, size_t *n,
+                      struct duet_err *err);
     void (*close)(struct store *s);
 };
 

@@ -20,7 +20,16 @@
 #include "lib/x509util.h"
 #include "store/store_impl.h"
 
-#define SCHEMA_VERSION "1"
+/*
+ * The schema this binary writes.  Version 1 is the inventory of certificates
+ * as duet first made it; each later version is one migration below, applied
+ * in order inside one transaction when an older inventory is opened (a new
+ * inventory is made as version 1, then migrated, so every path runs the same
+ * statements).  meta.schema_version is the version in force (duet releases
+ * before version 2 check it and refuse anything else); schema_migrations
+ * records when each migration ran.
+ */
+#define SCHEMA_VERSION 2
 #define BUSY_TIMEOUT_MS 10000
 
 struct sqlite_store {
@@ -30,7 +39,8 @@ struct sqlite_store {
     bool in_txn;
 };
 
-static const char schema_sql[] =
+/* Version 1, exactly as the first inventories were made. */
+static const char schema_v1_sql[] =
     "CREATE TABLE IF NOT EXISTS meta ("
     "  key TEXT PRIMARY KEY,"
     "  value TEXT NOT NULL);"
@@ -55,8 +65,41 @@ static const char schema_sql[] =
     "  der BLOB NOT NULL);"
     "CREATE INDEX IF NOT EXISTS certificates_not_after ON certificates(not_after);"
     "CREATE INDEX IF NOT EXISTS certificates_owner ON certificates(owner);"
-    "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '" SCHEMA_VERSION "');"
+    "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '1');"
     "INSERT OR IGNORE INTO meta(key, value) VALUES ('crl_number', '0');";
+
+/*
+ * The migrations, in order: migrations[i] takes the schema from version i + 1
+ * to i + 2.  Never edit one that has shipped; add the next.
+ */
+static const struct {
+    const char *what;
+    const char *sql;
+} migrations[] = {
+    {"enrollment tokens",
+     "CREATE TABLE schema_migrations ("
+     "  version INTEGER PRIMARY KEY,"
+     "  applied_at INTEGER NOT NULL,"
+     "  description TEXT NOT NULL);"
+     /* id is the SHA-256 of the token: the token itself is never stored. */
+     "CREATE TABLE tokens ("
+     "  id TEXT PRIMARY KEY,"
+     "  name TEXT NOT NULL,"
+     "  profile TEXT NOT NULL,"
+     "  sans TEXT NOT NULL,"
+     "  owner TEXT,"
+     "  location TEXT,"
+     "  created_at INTEGER NOT NULL,"
+     "  expires_at INTEGER NOT NULL,"
+     "  used_at INTEGER,"
+     "  serial TEXT REFERENCES certificates(serial),"
+     "  created_by TEXT,"
+     "  CHECK ((used_at IS NULL) = (serial IS NULL)));"
+     "CREATE INDEX tokens_created_at ON tokens(created_at);"},
+};
+
+_Static_assert(SCHEMA_VERSION == 1 + sizeof(migrations) / sizeof(migrations[0]),
+               "SCHEMA_VERSION must be 1 + the number of migrations");
 
 static const char columns[] =
     "serial, name, subject, issuer, sans, profile, owner, location, key_fingerprint, "
@@ -428,6 +471,239 @@ sq_next_crl_number(struct store *s, uint64_t *number, struct duet_err *err)
     return 0;
 }
 
+/* --- enrollment tokens --------------------------------------------------- */
+
+static const char token_columns[] =
+    "id, name, profile, sans, owner, location, created_at, expires_at, used_at, serial, "
+    "created_by";
+
+/* The SANs one a line, as stored; NULL when out of memory. */
+static char *
+sans_join(char *const *sans, size_t n)
+{
+    size_t len = 1;
+    char *out, *p;
+
+    for (size_t i = 0; i < n; i++)
+        len += strlen(sans[i]) + 1;
+    if ((out = malloc(len)) == NULL)
+        return NULL;
+    p = out;
+    for (size_t i = 0; i < n; i++) {
+        size_t l = strlen(sans[i]);
+        if (i > 0)
+            *p++ = '\n';
+        memcpy(p, sans[i], l);
+        p += l;
+    }
+    *p = '\0';
+    return out;
+}
+
+/* Split the stored SANs into t->sans; -1 when out of memory. */
+static int
+sans_split(const char *text, struct store_token *t)
+{
+    size_t n = *text != '\0' ? 1 : 0;
+
+    for (const char *p = text; *p; p++)
+        n += *p == '\n';
+    if ((t->sans = calloc(n + 1, sizeof(char *))) == NULL)
+        return -1;
+    for (const char *p = text; t->nsans < n; t->nsans++) {
+        const char *nl = strchr(p, '\n');
+        size_t l = nl != NULL ? (size_t)(nl - p) : strlen(p);
+        if ((t->sans[t->nsans] = strndup(p, l)) == NULL)
+            return -1;
+        p += l + (nl != NULL);
+    }
+    return 0;
+}
+
+/* One row (selected with `token_columns`) as a record; NULL on OOM. */
+static struct store_token *
+row_to_token(sqlite3_stmt *st)
+{
+    struct store_token *t = calloc(1, sizeof(*t));
+    const unsigned char *sans;
+
+    if (t == NULL)
+        return NULL;
+    t->id = col_text(st, 0);
+    t->name = col_text(st, 1);
+    t->profile = col_text(st, 2);
+    sans = sqlite3_column_text(st, 3);
+    t->owner = col_text(st, 4);
+    t->location = col_text(st, 5);
+    t->created_at = sqlite3_column_int64(st, 6);
+    t->expires_at = sqlite3_column_int64(st, 7);
+    t->used_at = sqlite3_column_int64(st, 8);
+    t->serial = col_text(st, 9);
+    t->created_by = col_text(st, 10);
+    if (t->id == NULL || t->name == NULL || t->profile == NULL ||
+        sans_split(sans != NULL ? (const char *)sans : "", t) != 0) {
+        store_token_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+static int
+sq_token_insert(struct store *s, const struct store_token *t, struct duet_err *err)
+{
+    struct sqlite_store *ss = (struct sqlite_store *)s;
+    sqlite3_stmt *st = NULL;
+    char *sans = sans_join(t->sans, t->nsans);
+    int rc;
+
+    if (sans == NULL)
+        return err_nomem(err);
+    if (prepare(ss,
+                "INSERT INTO tokens (id, name, profile, sans, owner, location, created_at, "
+                "expires_at, used_at, serial, created_by) VALUES (?,?,?,?,?,?,?,?,NULL,NULL,?)",
+                &st, err) != 0) {
+        free(sans);
+        return -1;
+    }
+    bind_text(st, 1, t->id);
+    bind_text(st, 2, t->name);
+    bind_text(st, 3, t->profile);
+    bind_text(st, 4, sans);
+    bind_text(st, 5, t->owner);
+    bind_text(st, 6, t->location);
+    sqlite3_bind_int64(st, 7, t->created_at);
+    sqlite3_bind_int64(st, 8, t->expires_at);
+    bind_text(st, 9, t->created_by);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    free(sans);
+    /* The id only: it is a hash, but a token's traces stay out of messages. */
+    if (rc == SQLITE_CONSTRAINT)
+        return err_set(err, DUET_ERR_INPUT, "%s: this token is already in the inventory",
+                       ss->path);
+    if (rc != SQLITE_DONE)
+        return db_err(ss, err, "recording a token");
+    return 0;
+}
+
+static int
+sq_token_get(struct store *s, const char *id, struct store_token **out, struct duet_err *err)
+{
+    struct sqlite_store *ss = (struct sqlite_store *)s;
+    sqlite3_stmt *st = NULL;
+    char sql[256];
+    int rc;
+
+    *out = NULL;
+    snprintf(sql, sizeof(sql), "SELECT %s FROM tokens WHERE id = ?", token_columns);
+    if (prepare(ss, sql, &st, err) != 0)
+        return -1;
+    bind_text(st, 1, id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *out = row_to_token(st);
+        sqlite3_finalize(st);
+        return *out != NULL ? 0 : err_nomem(err);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return db_err(ss, err, "reading a token");
+    return 0;
+}
+
+/*
+ * The single statement that decides a redemption: it changes the row only
+ * while the token is unused and unexpired, and SQLite runs it under the
+ * database's write lock, so of two racing calls exactly one changes a row.
+ */
+static int
+sq_token_redeem(struct store *s, const char *id, const char *serial, int64_t now,
+                enum store_token_state *state, struct store_token **row, struct duet_err *err)
+{
+    struct sqlite_store *ss = (struct sqlite_store *)s;
+    struct store_token *t = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    if (serial == NULL)
+        return err_set(err, DUET_ERR_INTERNAL, "a token is redeemed for a certificate's serial");
+    if (prepare(ss,
+                "UPDATE tokens SET used_at = ?1, serial = ?2 "
+                "WHERE id = ?3 AND used_at IS NULL AND expires_at > ?1",
+                &st, err) != 0)
+        return -1;
+    sqlite3_bind_int64(st, 1, now);
+    bind_text(st, 2, serial);
+    bind_text(st, 3, id);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return db_err(ss, err, "redeeming a token");
+    if (sqlite3_changes(ss->db) == 1) {
+        *state = STORE_TOKEN_REDEEMED;
+        if (row == NULL)
+            return 0;
+        return sq_token_get(s, id, row, err);
+    }
+    /* Nothing changed: say why, from the row as it is now. */
+    if (sq_token_get(s, id, &t, err) != 0)
+        return -1;
+    if (t == NULL)
+        *state = STORE_TOKEN_UNKNOWN;
+    else if (t->serial != NULL)
+        *state = STORE_TOKEN_USED;
+    else
+        *state = STORE_TOKEN_EXPIRED;
+    if (row != NULL)
+        *row = t;
+    else
+        store_token_free(t);
+    return 0;
+}
+
+static int
+sq_token_list(struct store *s, struct store_token ***out, size_t *n, struct duet_err *err)
+{
+    struct sqlite_store *ss = (struct sqlite_store *)s;
+    sqlite3_stmt *st = NULL;
+    struct store_token **v = NULL;
+    size_t len = 0, cap = 0;
+    char sql[256];
+    int rc;
+
+    *out = NULL;
+    *n = 0;
+    snprintf(sql, sizeof(sql), "SELECT %s FROM tokens ORDER BY created_at DESC, id",
+             token_columns);
+    if (prepare(ss, sql, &st, err) != 0)
+        return -1;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (len == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            struct store_token **nv = realloc(v, ncap * sizeof(*v));
+            if (nv == NULL)
+                goto oom;
+            v = nv;
+            cap = ncap;
+        }
+        if ((v[len] = row_to_token(st)) == NULL)
+            goto oom;
+        len++;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        store_tokens_free(v, len);
+        return db_err(ss, err, "listing tokens");
+    }
+    *out = v;
+    *n = len;
+    return 0;
+oom:
+    sqlite3_finalize(st);
+    store_tokens_free(v, len);
+    return err_nomem(err);
+}
+
 static void
 sq_close(struct store *s)
 {
@@ -451,16 +727,116 @@ static const struct store_ops sqlite_ops = {
     .revoke = sq_revoke,
     .link_renewal = sq_link_renewal,
     .next_crl_number = sq_next_crl_number,
+    .token_insert = sq_token_insert,
+    .token_get = sq_token_get,
+    .token_redeem = sq_token_redeem,
+    .token_list = sq_token_list,
     .close = sq_close,
 };
+
+/* --- schema versions ------------------------------------------------------ */
+
+/*
+ * The schema version of an open inventory (meta.schema_version).  A database
+ * without it, or with a value that is not a positive number, is not a duet
+ * inventory; a corrupt file says so.
+ */
+static int
+schema_version(struct sqlite_store *ss, int *version, struct duet_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    const unsigned char *text;
+    char *end = NULL;
+    long v = 0;
+    int rc = -1;
+
+    if (sqlite3_prepare_v2(ss->db, "SELECT value FROM meta WHERE key = 'schema_version'", -1, &st,
+                           NULL) != SQLITE_OK) {
+        int code = sqlite3_errcode(ss->db);
+        if (code == SQLITE_NOTADB || code == SQLITE_CORRUPT)
+            db_err(ss, err, "reading the schema");
+        else
+            err_set(err, DUET_ERR_INPUT, "%s: not a duet inventory (%s)", ss->path,
+                    sqlite3_errmsg(ss->db));
+        goto out;
+    }
+    if (sqlite3_step(st) != SQLITE_ROW || (text = sqlite3_column_text(st, 0)) == NULL ||
+        (v = strtol((const char *)text, &end, 10)) <= 0 || *end != '\0' || v > 1000000) {
+        err_set(err, DUET_ERR_INPUT, "%s: not a duet inventory (no schema version it knows)",
+                ss->path);
+        goto out;
+    }
+    *version = (int)v;
+    rc = 0;
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* The refusal of an inventory written by a newer duet. */
+static int
+schema_newer(struct sqlite_store *ss, int version, struct duet_err *err)
+{
+    return err_set(err, DUET_ERR_INPUT,
+                   "%s: inventory schema version %d is newer than this duet knows (%d); it was "
+                   "written by a newer duet: use that version (or newer), never an older one",
+                   ss->path, version, SCHEMA_VERSION);
+}
+
+/*
+ * Bring the schema to SCHEMA_VERSION inside the caller's open transaction:
+ * read the version again (another process may have migrated meanwhile), run
+ * each later migration in order, record each in schema_migrations and set
+ * meta.schema_version.  Any failure leaves the caller to roll back, so an
+ * inventory is never half migrated.
+ */
+static int
+schema_upgrade(struct sqlite_store *ss, struct duet_err *err)
+{
+    int version = 0;
+
+    if (schema_version(ss, &version, err) != 0)
+        return -1;
+    if (version > SCHEMA_VERSION)
+        return schema_newer(ss, version, err);
+    for (; version < SCHEMA_VERSION; version++) {
+        sqlite3_stmt *st = NULL;
+        char what[96];
+        int rc;
+
+        snprintf(what, sizeof(what), "migrating the schema to version %d (%s)", version + 1,
+                 migrations[version - 1].what);
+        if (exec(ss, migrations[version - 1].sql, what, err) != 0)
+            return -1;
+        if (prepare(ss,
+                    "INSERT INTO schema_migrations (version, applied_at, description) "
+                    "VALUES (?, strftime('%s', 'now'), ?)",
+                    &st, err) != 0)
+            return -1;
+        sqlite3_bind_int(st, 1, version + 1);
+        sqlite3_bind_text(st, 2, migrations[version - 1].what, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        sqlite3_finalize(st);
+        if (rc != SQLITE_DONE)
+            return db_err(ss, err, what);
+        if (prepare(ss, "UPDATE meta SET value = ? WHERE key = 'schema_version'", &st, err) != 0)
+            return -1;
+        sqlite3_bind_int(st, 1, version + 1);
+        rc = sqlite3_step(st);
+        sqlite3_finalize(st);
+        if (rc != SQLITE_DONE || sqlite3_changes(ss->db) != 1)
+            return db_err(ss, err, what);
+    }
+    return 0;
+}
 
 /* Open or create the SQLite inventory; see store.h. */
 int
 store_open_sqlite(const char *path, bool create, struct store **out, struct duet_err *err)
 {
     struct sqlite_store *ss = NULL;
-    sqlite3_stmt *st = NULL;
     struct stat sb;
+    int version = 0;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX;
 
     *out = NULL;
@@ -492,36 +868,33 @@ store_open_sqlite(const char *path, bool create, struct store **out, struct duet
         exec(ss, "PRAGMA foreign_keys=ON", "enabling foreign keys", err) != 0)
         goto err;
     if (create) {
+        /* A new inventory is made as version 1, then migrated like any other. */
         if (exec(ss, "BEGIN IMMEDIATE", "creating the schema", err) != 0)
             goto err;
-        if (exec(ss, schema_sql, "creating the schema", err) != 0 ||
-            exec(ss, "COMMIT", "creating the schema", err) != 0) {
+        if (exec(ss, schema_v1_sql, "creating the schema", err) != 0 ||
+            schema_upgrade(ss, err) != 0 || exec(ss, "COMMIT", "creating the schema", err) != 0) {
             (void)sqlite3_exec(ss->db, "ROLLBACK", NULL, NULL, NULL);
             goto err;
         }
     }
-    /* Is it ours, and a version we understand? */
-    if (sqlite3_prepare_v2(ss->db, "SELECT value FROM meta WHERE key = 'schema_version'", -1, &st,
-                           NULL) != SQLITE_OK) {
-        int code = sqlite3_errcode(ss->db);
-        if (code == SQLITE_NOTADB || code == SQLITE_CORRUPT)
-            db_err(ss, err, "reading the schema");
-        else
-            err_set(err, DUET_ERR_INPUT, "%s: not a duet inventory (%s)", path,
-                    sqlite3_errmsg(ss->db));
+    /* Is it ours, and a version we understand?  Older ones are migrated in place. */
+    if (schema_version(ss, &version, err) != 0)
+        goto err;
+    if (version > SCHEMA_VERSION) {
+        schema_newer(ss, version, err);
         goto err;
     }
-    if (sqlite3_step(st) != SQLITE_ROW ||
-        strcmp((const char *)sqlite3_column_text(st, 0), SCHEMA_VERSION) != 0) {
-        err_set(err, DUET_ERR_INPUT, "%s: not a duet inventory of schema version %s", path,
-                SCHEMA_VERSION);
-        goto err;
+    if (version < SCHEMA_VERSION) {
+        if (exec(ss, "BEGIN IMMEDIATE", "migrating the schema", err) != 0)
+            goto err;
+        if (schema_upgrade(ss, err) != 0 || exec(ss, "COMMIT", "migrating the schema", err) != 0) {
+            (void)sqlite3_exec(ss->db, "ROLLBACK", NULL, NULL, NULL);
+            goto err;
+        }
     }
-    sqlite3_finalize(st);
     *out = &ss->base;
     return 0;
 err:
-    sqlite3_finalize(st);
     sqlite3_close(ss->db);
     free(ss->path);
     free(ss);

@@ -7,8 +7,14 @@
  * insert/get round trip field by field (the DER blob with its zero bytes,
  * NULL owner and location); a serial can be stored once; the list filters and
  * their order; revocation, renewal links, CRL numbers that persist, rollback,
- * and a second process holding the write lock.  Negative cases assert the
- * words of the message, not just the failure.
+ * and a second process holding the write lock.  Enrollment tokens: a round
+ * trip, one redemption only (then "used" with its date and serial), expiry,
+ * unknown ids, a rollback that gives the token back, and two handles racing
+ * for the same token with exactly one winner.  Schema versions: an inventory
+ * made by the first schema (its statements copied here) is migrated in place
+ * and keeps its rows; a failed migration leaves it as it was; a newer version
+ * is refused.  Negative cases assert the words of the message, not just the
+ * failure.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -264,7 +271,7 @@ test_open_other_schema_version(void **state)
     assert_int_equal(store_open_sqlite(path, false, &s, &err), -1);
     assert_null(s);
     assert_contains(err.msg, path);
-    assert_contains(err.msg, "not a duet inventory of schema version 1");
+    assert_contains(err.msg, "inventory schema version 9 is newer than this duet knows (2)");
     free(path);
 }
 
@@ -867,6 +874,375 @@ test_status_text(void **state)
     assert_string_equal(store_status_text(&c, T0 + 2), "revoked");
 }
 
+/* ---- schema versions ---- */
+
+/* The inventory as duet made it before enrollment tokens (schema version 1), verbatim. */
+static const char schema_v1[] =
+    "CREATE TABLE IF NOT EXISTS meta ("
+    "  key TEXT PRIMARY KEY,"
+    "  value TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS certificates ("
+    "  serial TEXT PRIMARY KEY,"
+    "  name TEXT NOT NULL,"
+    "  subject TEXT NOT NULL,"
+    "  issuer TEXT NOT NULL,"
+    "  sans TEXT NOT NULL,"
+    "  profile TEXT NOT NULL,"
+    "  owner TEXT,"
+    "  location TEXT,"
+    "  key_fingerprint TEXT NOT NULL,"
+    "  not_before INTEGER NOT NULL,"
+    "  not_after INTEGER NOT NULL,"
+    "  issued_at INTEGER NOT NULL,"
+    "  status INTEGER NOT NULL DEFAULT 0 CHECK (status IN (0, 1)),"
+    "  revoked_at INTEGER,"
+    "  reason INTEGER,"
+    "  renews TEXT REFERENCES certificates(serial),"
+    "  renewed_by TEXT REFERENCES certificates(serial),"
+    "  der BLOB NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS certificates_not_after ON certificates(not_after);"
+    "CREATE INDEX IF NOT EXISTS certificates_owner ON certificates(owner);"
+    "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '1');"
+    "INSERT OR IGNORE INTO meta(key, value) VALUES ('crl_number', '0');";
+
+/* One text value from an SQLite file, read outside the store (NULL: no row). */
+static char *
+sql_text(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    char *out = NULL;
+
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW &&
+        sqlite3_column_text(st, 0) != NULL)
+        out = strdup((const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return out;
+}
+
+static void
+test_migrate_v1_in_place(void **state)
+{
+    struct fx *f = *state;
+    struct duet_err err = {0};
+    struct store *s = NULL;
+    struct store_token **v = NULL;
+    size_t n = 9;
+    char *path = cf_path(f->dir, "v1.db");
+    char *text;
+
+    make_sqlite(path, schema_v1);
+    make_sqlite(path, "INSERT INTO certificates (serial, name, subject, issuer, sans, profile, "
+                      "key_fingerprint, not_before, not_after, issued_at, der) VALUES ('0A', "
+                      "'old.example', 'CN=old.example', 'CN=CA', 'DNS:old.example', 'server', "
+                      "'AA', 1, 2, 1, x'3000');"
+                      "UPDATE meta SET value = '7' WHERE key = 'crl_number';");
+    if (store_open_sqlite(path, false, &s, &err) != 0)
+        fail_msg("open v1: %s", err.msg);
+    /* The old rows are there, the token table is new and empty. */
+    struct store_cert *c = get_ok(s, "0A");
+    assert_non_null(c);
+    assert_string_equal(c->name, "old.example");
+    store_cert_free(c);
+    uint64_t crl = 0;
+    assert_int_equal(store_next_crl_number(s, &crl, &err), 0);
+    assert_int_equal(crl, 8);
+    assert_int_equal(store_token_list(s, &v, &n, &err), 0);
+    assert_int_equal(n, 0);
+    store_tokens_free(v, n);
+    store_close(s);
+    /* The version is recorded, with the migration that brought it. */
+    text = sql_text(path, "SELECT value FROM meta WHERE key = 'schema_version'");
+    assert_string_equal(text, "2");
+    free(text);
+    text = sql_text(path, "SELECT description FROM schema_migrations WHERE version = 2");
+    assert_string_equal(text, "enrollment tokens");
+    free(text);
+    /* Opening again migrates nothing more. */
+    s = NULL;
+    if (store_open_sqlite(path, false, &s, &err) != 0)
+        fail_msg("reopen: %s", err.msg);
+    store_close(s);
+    text = sql_text(path, "SELECT COUNT(*) FROM schema_migrations");
+    assert_string_equal(text, "1");
+    free(text);
+    free(path);
+}
+
+/* A migration that fails leaves the inventory exactly as it was (one transaction). */
+static void
+test_migrate_failure_rolls_back(void **state)
+{
+    struct fx *f = *state;
+    struct duet_err err = {0};
+    struct store *s = NULL;
+    char *path = cf_path(f->dir, "v1-clash.db");
+    char *text;
+
+    make_sqlite(path, schema_v1);
+    /* Something in the way of the migration's second statement. */
+    make_sqlite(path, "CREATE TABLE tokens (x INTEGER);");
+    assert_int_equal(store_open_sqlite(path, false, &s, &err), -1);
+    assert_null(s);
+    assert_contains(err.msg, path);
+    assert_contains(err.msg, "migrating the schema to version 2 (enrollment tokens)");
+    text = sql_text(path, "SELECT value FROM meta WHERE key = 'schema_version'");
+    assert_string_equal(text, "1");
+    free(text);
+    text = sql_text(path, "SELECT name FROM sqlite_master WHERE name = 'schema_migrations'");
+    assert_null(text);
+    free(path);
+}
+
+/* A new inventory is at the current version, with its migration recorded. */
+static void
+test_create_records_version(void **state)
+{
+    struct fx *f = *state;
+    char *text = sql_text(f->path, "SELECT value FROM meta WHERE key = 'schema_version'");
+
+    assert_string_equal(text, "2");
+    free(text);
+    text = sql_text(f->path, "SELECT version FROM schema_migrations");
+    assert_string_equal(text, "2");
+    free(text);
+}
+
+/* ---- enrollment tokens ---- */
+
+#define ID_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define ID_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+
+/* A token row; strings borrowed. */
+static struct store_token
+token(const char *id, int64_t created, int64_t expires)
+{
+    static const char *const sans[] = {"uri:spiffe://corp/a", "dns:a.corp.example"};
+    struct store_token t = {0};
+
+    t.id = (char *)(uintptr_t)id;
+    t.name = (char *)(uintptr_t)"a";
+    t.profile = (char *)(uintptr_t)"peer";
+    t.sans = (char **)(uintptr_t)sans;
+    t.nsans = 2;
+    t.location = (char *)(uintptr_t)"rack 4";
+    t.created_at = created;
+    t.expires_at = expires;
+    t.created_by = (char *)(uintptr_t)"alice";
+    return t;
+}
+
+static void
+token_insert_ok(struct store *s, const struct store_token *t)
+{
+    struct duet_err err = {0};
+
+    if (store_token_insert(s, t, &err) != 0)
+        fail_msg("store_token_insert: %s", err.msg);
+}
+
+static void
+test_token_round_trip_and_list(void **state)
+{
+    struct fx *f = *state;
+    struct duet_err err = {0};
+    struct store_token a = token(ID_A, T0, T0 + 900), b = token(ID_B, T0 + 5, T0 + 905);
+    struct store_token *got = NULL, **v = NULL;
+    size_t n = 0;
+
+    b.nsans = 0;
+    token_insert_ok(f->s, &a);
+    token_insert_ok(f->s, &b);
+    reopen(f);
+    assert_int_equal(store_token_get(f->s, ID_A, &got, &err), 0);
+    assert_non_null(got);
+    assert_string_equal(got->id, ID_A);
+    assert_string_equal(got->name, "a");
+    assert_string_equal(got->profile, "peer");
+    assert_int_equal(got->nsans, 2);
+    assert_string_equal(got->sans[0], "uri:spiffe://corp/a");
+    assert_string_equal(got->sans[1], "dns:a.corp.example");
+    assert_null(got->owner);
+    assert_string_equal(got->location, "rack 4");
+    assert_int_equal(got->created_at, T0);
+    assert_int_equal(got->expires_at, T0 + 900);
+    assert_int_equal(got->used_at, 0);
+    assert_null(got->serial);
+    assert_string_equal(got->created_by, "alice");
+    store_token_free(got);
+    got = NULL;
+    assert_int_equal(store_token_get(f->s, "00", &got, &err), 0);
+    assert_null(got);
+    /* Newest first; a token without SANs has none. */
+    assert_int_equal(store_token_list(f->s, &v, &n, &err), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(v[0]->id, ID_B);
+    assert_int_equal(v[0]->nsans, 0);
+    assert_string_equal(v[1]->id, ID_A);
+    store_tokens_free(v, n);
+    /* An id is stored once; a newline in a name is refused. */
+    assert_int_equal(store_token_insert(f->s, &a, &err), -1);
+    assert_contains(err.msg, "this token is already in the inventory");
+    static const char *const bad[] = {"dns:a\nb"};
+    b.id = (char *)(uintptr_t) "cc";
+    b.sans = (char **)(uintptr_t)bad;
+    b.nsans = 1;
+    assert_int_equal(store_token_insert(f->s, &b, &err), -1);
+    assert_contains(err.msg, "a token's name cannot hold a newline");
+}
+
+static void
+test_token_redeem_once(void **state)
+{
+    struct fx *f = *state;
+    struct duet_err err = {0};
+    struct store_token a = token(ID_A, T0, T0 + 900);
+    struct store_cert c1 = row("01", NULL, "peer", T0 + 3600);
+    struct store_cert c2 = row("02", NULL, "peer", T0 + 3600);
+    struct store_token *got = NULL;
+    enum store_token_state st = STORE_TOKEN_UNKNOWN;
+
+    insert_ok(f->s, &c1);
+    insert_ok(f->s, &c2);
+    token_insert_ok(f->s, &a);
+    assert_int_equal(store_token_redeem(f->s, ID_A, "01", T0 + 60, &st, &got, &err), 0);
+    assert_int_equal(st, STORE_TOKEN_REDEEMED);
+    assert_non_null(got);
+    assert_int_equal(got->used_at, T0 + 60);
+    assert_string_equal(got->serial, "01");
+    store_token_free(got);
+    /* Twice: refused, with when and for which certificate it was used. */
+    assert_int_equal(store_token_redeem(f->s, ID_A, "02", T0 + 61, &st, &got, &err), 0);
+    assert_int_equal(st, STORE_TOKEN_USED);
+    assert_int_equal(got->used_at, T0 + 60);
+    assert_string_equal(got->serial, "01");
+    store_token_free(got);
+    /* Unknown. */
+    assert_int_equal(store_token_redeem(f->s, ID_B, "02", T0 + 61, &st, &got, &err), 0);
+    assert_int_equal(st, STORE_TOKEN_UNKNOWN);
+    assert_null(got);
+    /* Expired: at expires_at it is already too late, and it stays unused. */
+    struct store_token b = token(ID_B, T0, T0 + 900);
+    token_insert_ok(f->s, &b);
+    assert_int_equal(store_token_redeem(f->s, ID_B, "02", T0 + 900, &st, NULL, &err), 0);
+    assert_int_equal(st, STORE_TOKEN_EXPIRED);
+    assert_int_equal(store_token_get(f->s, ID_B, &got, &err), 0);
+    assert_int_equal(got->used_at, 0);
+    assert_null(got->serial);
+    store_token_free(got);
+}
+
+/* Inside a transaction, a rollback gives the token back. */
+static void
+test_token_redeem_rolled_back(void **state)
+{
+    struct fx *f = *state;
+    struct duet_err err = {0};
+    struct store_token a = token(ID_A, T0, T0 + 900);
+    struct store_cert c1 = row("01", NULL, "peer", T0 + 3600);
+    enum store_token_state st = STORE_TOKEN_UNKNOWN;
+
+    token_insert_ok(f->s, &a);
+    assert_int_equal(store_begin(f->s, &err), 0);
+    insert_ok(f->s, &c1);
+    assert_int_equal(store_token_redeem(f->s, ID_A, "01", T0 + 1, &st, NULL, &err), 0);
+    assert_int_equal(st, STORE_TOKEN_REDEEMED);
+    store_rollback(f->s);
+    reopen(f);
+    assert_int_equal(store_token_redeem(f->s, ID_A, "01", T0 + 2, &st, NULL, &err), -1);
+    /* The certificate row went with the rollback too: the serial must exist. */
+    assert_contains(err.msg, "redeeming a token failed");
+    assert_int_equal(store_begin(f->s, &err), 0);
+    insert_ok(f->s, &c1);
+    assert_int_equal(store_token_redeem(f->s, ID_A, "01", T0 + 2, &st, NULL, &err), 0);
+    assert_int_equal(st, STORE_TOKEN_REDEEMED);
+    assert_int_equal(store_commit(f->s, &err), 0);
+}
+
+#define RACE_TOKENS 16
+
+struct racer {
+    const char *path;
+    const char *serial;
+    pthread_barrier_t *start;
+    int wins;
+    int errors;
+};
+
+/* One contender: its own store handle, every token once, as fast as it can. */
+static void *
+race(void *arg)
+{
+    struct racer *r = arg;
+    struct duet_err err = {0};
+    struct store *s = NULL;
+
+    if (store_open_sqlite(r->path, false, &s, &err) != 0) {
+        r->errors++;
+        pthread_barrier_wait(r->start);
+        return NULL;
+    }
+    pthread_barrier_wait(r->start);
+    for (int i = 0; i < RACE_TOKENS; i++) {
+        char id[16];
+        enum store_token_state st = STORE_TOKEN_UNKNOWN;
+        snprintf(id, sizeof(id), "race%02d", i);
+        if (store_token_redeem(s, id, r->serial, T0 + 1, &st, NULL, &err) != 0)
+            r->errors++;
+        else if (st == STORE_TOKEN_REDEEMED)
+            r->wins++;
+        else if (st != STORE_TOKEN_USED)
+            r->errors++;
+    }
+    store_close(s);
+    return NULL;
+}
+
+/* Two handles on one file redeem the same tokens at once: each token has exactly one winner. */
+static void
+test_token_race_one_winner(void **state)
+{
+    struct fx *f = *state;
+    pthread_barrier_t start;
+    pthread_t th[2];
+    struct racer r[2] = {{.path = f->path, .serial = "01", .start = &start},
+                         {.path = f->path, .serial = "02", .start = &start}};
+    struct store_cert c1 = row("01", NULL, "peer", T0 + 3600);
+    struct store_cert c2 = row("02", NULL, "peer", T0 + 3600);
+    struct store_token **v = NULL;
+    struct duet_err err = {0};
+    size_t n = 0;
+
+    insert_ok(f->s, &c1);
+    insert_ok(f->s, &c2);
+    for (int i = 0; i < RACE_TOKENS; i++) {
+        char id[16];
+        snprintf(id, sizeof(id), "race%02d", i);
+        struct store_token t = token(id, T0, T0 + 900);
+        token_insert_ok(f->s, &t);
+    }
+    assert_int_equal(pthread_barrier_init(&start, NULL, 2), 0);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, race, &r[i]), 0);
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&start);
+    assert_int_equal(r[0].errors + r[1].errors, 0);
+    assert_int_equal(r[0].wins + r[1].wins, RACE_TOKENS);
+    /* And the inventory agrees: each token used once, by its winner's serial. */
+    assert_int_equal(store_token_list(f->s, &v, &n, &err), 0);
+    assert_int_equal(n, RACE_TOKENS);
+    int by1 = 0;
+    for (size_t i = 0; i < n; i++) {
+        assert_non_null(v[i]->serial);
+        by1 += strcmp(v[i]->serial, "01") == 0;
+    }
+    assert_int_equal(by1, r[0].wins);
+    store_tokens_free(v, n);
+}
+
 static void
 test_free_null(void **state)
 {
@@ -874,6 +1250,8 @@ test_free_null(void **state)
     store_cert_free(NULL);
     store_certs_free(NULL, 0);
     store_close(NULL);
+    store_token_free(NULL);
+    store_tokens_free(NULL, 0);
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -905,6 +1283,13 @@ main(void)
         T(test_rollback_discards_insert),
         T(test_close_in_transaction_rolls_back),
         T(test_second_writer_waits_for_lock),
+        T(test_migrate_v1_in_place),
+        T(test_migrate_failure_rolls_back),
+        T(test_create_records_version),
+        T(test_token_round_trip_and_list),
+        T(test_token_redeem_once),
+        T(test_token_redeem_rolled_back),
+        T(test_token_race_one_winner),
         cmocka_unit_test(test_serial_canonical),
         cmocka_unit_test(test_serial_canonical_long),
         cmocka_unit_test(test_status_text),
