@@ -98,6 +98,13 @@ def test_good_revoked_and_signer_in_inventory(ocsp_ca, tmp_path):
     # The table shows it too, for an operator.
     t = ca.duet("cert", "list", "--ca-dir", ca.dir)
     assert "ocsp-signer" in t.stdout, show(t)
+    # The signer lives days and is renewed by the CA: a 30-day expiry check does not list it
+    # (only the client certificate, which lives less), the Prometheus gauge still shows it.
+    e = ca.duet("cert", "expiring", "--ca-dir", ca.dir, "--within", "30d")
+    assert "ocsp-signer" not in e.stdout + e.stderr, show(e)
+    e = ca.duet("cert", "expiring", "--ca-dir", ca.dir, "--within", "30d", "--format",
+                "prometheus")
+    assert 'profile="ocsp-signer"' in e.stdout, show(e)
 
     # A second run reuses the signer: no new row.
     p = respond(ca, req, tmp_path / "resp2.der")
