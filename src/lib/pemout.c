@@ -6,12 +6,15 @@
  */
 #include "lib/pemout.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
 
+#include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/pkcs12.h>
+#include <openssl/rand.h>
 
 #include "lib/fileio.h"
 #include "lib/x509util.h"
@@ -89,8 +92,17 @@ pemout_key(const char *path, EVP_PKEY *key, const char *passphrase, struct duet_
     if (bio == NULL)
         return err_nomem(err);
     if (passphrase != NULL) {
-        if (!PEM_write_bio_PKCS8PrivateKey(bio, key, EVP_aes_256_cbc(), passphrase,
-                                           (int)strlen(passphrase), NULL, NULL)) {
+        unsigned char salt[PEMOUT_KDF_SALT_BYTES];
+        PKCS8_PRIV_KEY_INFO *p8 = EVP_PKEY2PKCS8(key);
+        X509_SIG *sig = NULL;
+        bool ok = p8 != NULL && RAND_bytes(salt, sizeof(salt)) == 1 &&
+                  (sig = PKCS8_encrypt_ex(-1, EVP_aes_256_cbc(), passphrase,
+                                          (int)strlen(passphrase), salt, (int)sizeof(salt),
+                                          PEMOUT_KDF_ITERATIONS, p8, NULL, NULL)) != NULL &&
+                  PEM_write_bio_PKCS8(bio, sig);
+        PKCS8_PRIV_KEY_INFO_free(p8);
+        X509_SIG_free(sig);
+        if (!ok) {
             err_set_ssl(err, DUET_ERR_INTERNAL, "%s: cannot encrypt the key", path);
             goto out;
         }
@@ -101,6 +113,57 @@ pemout_key(const char *path, EVP_PKEY *key, const char *passphrase, struct duet_
     rc = write_bio(bio, path, 0600, err);
 out:
     BIO_free(bio);
+    return rc;
+}
+
+/* How an encrypted key file is protected; see pemout.h. */
+int
+pemout_key_kdf(const char *path, long *iterations, char *desc, size_t len,
+               struct duet_err *err)
+{
+    BIO *in = BIO_new_file(path, "r");
+    X509_SIG *sig = NULL;
+    const X509_ALGOR *alg = NULL;
+    PBE2PARAM *pbe2 = NULL;
+    PBKDF2PARAM *kdf = NULL;
+    char cipher[64] = "?", prf[64] = "hmacWithSHA1";
+    int rc = -1;
+
+    *iterations = 0;
+    snprintf(desc, len, "not an encrypted PKCS#8 key");
+    if (in == NULL)
+        return err_set_ssl(err, DUET_ERR_INPUT, "%s: cannot read the key file", path);
+    if ((sig = PEM_read_bio_PKCS8(in, NULL, NULL, NULL)) == NULL) {
+        ERR_clear_error();
+        rc = 0; /* unencrypted, or not PKCS#8: nothing to describe */
+        goto out;
+    }
+    X509_SIG_get0(sig, &alg, NULL);
+    if (OBJ_obj2nid(alg->algorithm) != NID_pbes2 ||
+        (pbe2 = ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(PBE2PARAM), alg->parameter)) == NULL) {
+        snprintf(desc, len, "encrypted with %s", OBJ_nid2ln(OBJ_obj2nid(alg->algorithm)));
+        rc = 0;
+        goto out;
+    }
+    OBJ_obj2txt(cipher, sizeof(cipher), pbe2->encryption->algorithm, 0);
+    if (OBJ_obj2nid(pbe2->keyfunc->algorithm) != NID_id_pbkdf2 ||
+        (kdf = ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(PBKDF2PARAM),
+                                         pbe2->keyfunc->parameter)) == NULL) {
+        snprintf(desc, len, "PBES2 %s, key derivation %s", cipher,
+                 OBJ_nid2ln(OBJ_obj2nid(pbe2->keyfunc->algorithm)));
+        rc = 0;
+        goto out;
+    }
+    if (kdf->prf != NULL)
+        OBJ_obj2txt(prf, sizeof(prf), kdf->prf->algorithm, 0);
+    *iterations = ASN1_INTEGER_get(kdf->iter);
+    snprintf(desc, len, "PBES2 %s, PBKDF2-%s, %ld iterations", cipher, prf, *iterations);
+    rc = 0;
+out:
+    PBKDF2PARAM_free(kdf);
+    PBE2PARAM_free(pbe2);
+    X509_SIG_free(sig);
+    BIO_free(in);
     return rc;
 }
 

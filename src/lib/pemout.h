@@ -30,13 +30,31 @@ int pemout_certs(const char *path, X509 *const *certs, size_t n, EVP_PKEY *key,
 int pemout_cert_der(const char *path, X509 *cert, struct duet_err *err) MUST_CHECK;
 
 /*
- * A private key as PKCS#8 PEM, mode 0600: encrypted with AES-256-CBC under
- * the passphrase (PBKDF2) when passphrase is not NULL, else unencrypted.
- * The unencrypted encoding is built in OpenSSL's secure heap when it has one
- * and wiped when freed.
+ * The key derivation of encrypted keys: PBKDF2-HMAC-SHA256 with this many
+ * iterations (OWASP's 2023 recommendation for that function) and a 16-byte
+ * random salt.  Opening such a key costs about a quarter of a second, which
+ * is the point: a stolen key file resists guessing of its passphrase.
+ */
+#define PEMOUT_KDF_ITERATIONS 600000
+#define PEMOUT_KDF_SALT_BYTES 16
+
+/*
+ * A private key as PKCS#8 PEM, mode 0600: encrypted (PBES2: AES-256-CBC,
+ * PBKDF2 as above) under the passphrase when passphrase is not NULL, else
+ * unencrypted.  The unencrypted encoding is built in OpenSSL's secure heap
+ * when it has one and wiped when freed.
  */
 int pemout_key(const char *path, EVP_PKEY *key, const char *passphrase,
                struct duet_err *err) MUST_CHECK;
+
+/*
+ * How an encrypted PKCS#8 PEM key file is protected: *iterations of PBKDF2
+ * (0 when the file is not PBES2 with PBKDF2: unencrypted, or another
+ * scheme), and its words in desc ("PBES2 aes-256-cbc, PBKDF2-hmacWithSHA256,
+ * 2048 iterations").  Reads the file only; no passphrase needed.
+ */
+int pemout_key_kdf(const char *path, long *iterations, char *desc, size_t len,
+                   struct duet_err *err) MUST_CHECK;
 
 /* CRLs as PEM in the order given, or, with der, the first one as DER; mode 0644. */
 int pemout_crls(const char *path, X509_CRL *const *crls, size_t n, bool der,

@@ -189,6 +189,20 @@ test_key(void **state)
     assert_int_equal(load_key_file(e, "a long passphrase", &k, &err), 0);
     assert_int_equal(EVP_PKEY_eq(k, F.k_leaf), 1);
     EVP_PKEY_free(k);
+    {
+        /* The key derivation is today's: PBKDF2-HMAC-SHA256, 600,000 iterations. */
+        long iter = -1;
+        char desc[160];
+        assert_int_equal(pemout_key_kdf(e, &iter, desc, sizeof(desc), &err), 0);
+        assert_int_equal(iter, PEMOUT_KDF_ITERATIONS);
+        assert_int_equal(iter, 600000);
+        assert_string_equal(desc,
+                            "PBES2 aes-256-cbc, PBKDF2-hmacWithSHA256, 600000 iterations");
+        /* An unencrypted key has none. */
+        assert_int_equal(pemout_key_kdf(p, &iter, desc, sizeof(desc), &err), 0);
+        assert_int_equal(iter, 0);
+        assert_string_equal(desc, "not an encrypted PKCS#8 key");
+    }
     free(e);
     free(p);
 }
