@@ -982,12 +982,9 @@ load_one_cert(const char *dir, const char *name, X509 **out, struct duet_err *er
     return 0;
 }
 
-/*
- * Decrypt a CA key file with the passphrase: refused when the file is
- * readable by group or others, and a wrong passphrase said as such.
- */
-static int
-read_key(const char *path, const char *passphrase, EVP_PKEY **key, struct duet_err *err)
+/* Decrypt a CA key file; see ca.h. */
+int
+ca_read_key_file(const char *path, const char *passphrase, EVP_PKEY **key, struct duet_err *err)
 {
     struct duet_err kerr;
     struct stat st;
@@ -1050,7 +1047,7 @@ ca_open(const char *dir, const char *passphrase, struct ca **out, struct duet_er
             err_nomem(err);
             goto err;
         }
-        if (read_key(path, passphrase, &ca->issuing_key, err) != 0)
+        if (ca_read_key_file(path, passphrase, &ca->issuing_key, err) != 0)
             goto err;
         if (X509_check_private_key(ca->issuing, ca->issuing_key) != 1) {
             ERR_clear_error();
@@ -1141,7 +1138,7 @@ ca_key_read(struct ca *ca, const char *name, EVP_PKEY **key, struct duet_err *er
         return err_set(err, DUET_ERR_INPUT, "the CA was opened without its passphrase");
     if ((path = join_path(ca->dir, name)) == NULL)
         return err_nomem(err);
-    rc = read_key(path, ca->passphrase, key, err);
+    rc = ca_read_key_file(path, ca->passphrase, key, err);
     free(path);
     return rc;
 }
@@ -1594,7 +1591,6 @@ ca_root_crl_renew(struct ca *ca, const char *root_key_path, const char *passphra
     EVP_PKEY *key = NULL;
     X509_CRL *crl = NULL;
     uint64_t number = 0;
-    struct duet_err kerr;
     int rc = -1;
 
     if (out != NULL)
@@ -1621,13 +1617,8 @@ ca_root_crl_renew(struct ca *ca, const char *root_key_path, const char *passphra
             goto out;
         }
     }
-    if (load_key_file(path, passphrase, &key, &kerr) != 0) {
-        if (strstr(kerr.msg, "passphrase") != NULL)
-            err_set(err, DUET_ERR_INPUT, "%s: wrong CA passphrase", path);
-        else
-            *err = kerr;
+    if (ca_read_key_file(path, passphrase, &key, err) != 0)
         goto out;
-    }
     if (X509_check_private_key(ca->root, key) != 1) {
         ERR_clear_error();
         err_set(err, DUET_ERR_INPUT, "%s is not the key of %s/%s", path, ca->dir, CA_FILE_ROOT_CERT);

@@ -281,6 +281,14 @@ int ca_root_crl_renew(struct ca *ca, const char *root_key_path, const char *pass
 /* The last root CRL written in the CA directory (covers the issuing CA). */
 int ca_root_crl(struct ca *ca, X509_CRL **out, struct duet_err *err) MUST_CHECK;
 
+/*
+ * Decrypt a CA key file with the passphrase: refused when the file is
+ * readable by group or others (the message says how to fix it), and a wrong
+ * passphrase said as such ("PATH: wrong CA passphrase").
+ */
+int ca_read_key_file(const char *path, const char *passphrase, EVP_PKEY **key,
+                     struct duet_err *err) MUST_CHECK;
+
 /* Parse an RFC 5280 reason name ("keyCompromise"); returns the code or -1. */
 int ca_reason_parse(const char *text);
 

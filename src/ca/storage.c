@@ -19,7 +19,6 @@
 
 #include "ca/ca.h"
 #include "lib/fileio.h"
-#include "lib/load.h"
 #include "lib/pemout.h"
 
 #define MAX_KEYS 32
@@ -112,17 +111,8 @@ ca_rekey_storage(const char *dir, const char *passphrase, const char *new_passph
     }
     /* Everything opens first: nothing changes unless all of it can. */
     for (size_t i = 0; i < nk; i++) {
-        struct stat st;
-        struct duet_err kerr;
-        if (stat(paths[i], &st) == 0 && (st.st_mode & 077) != 0) {
-            err_set(err, DUET_ERR_INPUT,
-                    "%s: the key is readable by group or others (mode %03o); fix with: "
-                    "chmod 600 %s",
-                    paths[i], (unsigned)(st.st_mode & 0777), paths[i]);
-            goto out;
-        }
-        if (load_key_file(paths[i], passphrase, &keys[i], &kerr) != 0) {
-            err_set(err, DUET_ERR_INPUT, "%s: %s (nothing was changed)", paths[i], kerr.msg);
+        if (ca_read_key_file(paths[i], passphrase, &keys[i], err) != 0) {
+            err_prefix(err, "nothing was changed");
             goto out;
         }
     }
