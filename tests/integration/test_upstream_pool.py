@@ -102,9 +102,11 @@ class ClosingUpstream:
                     self.closed_unanswered += 1
                     return
                 body = b"served\n"
-                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+                # Counted before the answer leaves: the test reads the count as soon as the
+                # client has the response.
                 self.answered += 1
                 served += 1
+                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
 
     def close(self):
         self.stop = True
