@@ -36,7 +36,7 @@ $(ASAN_BUILD)/build.ninja:
 
 asan: deps $(ASAN_BUILD)/build.ninja
 	ninja -C $(ASAN_BUILD)
-	ASAN_OPTIONS=fast_unwind_on_malloc=0 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp meson test -C $(ASAN_BUILD) --suite unit --print-errorlogs
+	meson test -C $(ASAN_BUILD) --suite unit --print-errorlogs
 
 unit: build
 	meson test -C $(BUILD) --suite unit --print-errorlogs

@@ -52,8 +52,7 @@ if [ ! -f "$ASAN_BUILD/build.ninja" ]; then
         fail_stage "meson setup $ASAN_BUILD"
 fi
 if ninja -C "$ASAN_BUILD"; then
-    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:fast_unwind_on_malloc=0 UBSAN_OPTIONS=print_stacktrace=1 \
-        LSAN_OPTIONS=suppressions="$(pwd)/tests/lsan.supp" \
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
         meson test -C "$ASAN_BUILD" --suite unit --print-errorlogs --num-processes 2 \
         >"$REPORTS/asan.log" 2>&1 || true
     tail -n 25 "$REPORTS/asan.log"
