@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cmd_ca.c - `duet ca <sub>`: the usage of the family and the dispatch to
- * cmd_ca_init.c, cmd_ca_roots.c and cmd_ca_token.c.
+ * cmd_ca_init.c, cmd_ca_roots.c, cmd_ca_token.c and cmd_ca_serve.c.
  */
 #include <stdio.h>
 #include <string.h>
@@ -21,6 +21,9 @@ cli_ca_usage(FILE *out)
                  "       duet ca token NAME --profile P --ca-dir DIR [--san S]... [--owner O]\n"
                  "                     [--location L] [--ttl 15m] [--passphrase-file F]\n"
                  "       duet ca token --list --ca-dir DIR [--format text|json]\n"
+                 "       duet ca serve --ca-dir DIR --listen ADDR:PORT [--http-listen ADDR:PORT]\n"
+                 "                     [--server-name NAME]... [--admin-identity PATTERN]... "
+                 "(--help)\n"
                  "The CA passphrase comes from --passphrase-file F or DUET_CA_PASSPHRASE.\n");
 }
 
@@ -34,11 +37,13 @@ cmd_ca(int argc, char **argv)
         return cmd_ca_roots(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "token") == 0)
         return cmd_ca_token(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "serve") == 0)
+        return cmd_ca_serve(argc - 1, argv + 1);
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0)) {
         cli_ca_usage(stdout);
         return EXIT_OK;
     }
-    fprintf(stderr, "duet ca: expected init, roots or token\n");
+    fprintf(stderr, "duet ca: expected init, roots, token or serve\n");
     cli_ca_usage(stderr);
     return EXIT_USAGE;
 }
