@@ -301,7 +301,7 @@ caserver_api_renew(struct careq *r)
     }
     ro.reuse_key = csrv == NULL;
     if (ca_renew_check(row, &ren, &err) != 0) {
-        caserver_reply_error(r, 409, "conflict", "%s", err.msg);
+        caserver_reply_error(r, 403, "forbidden", "%s", err.msg);
         goto out;
     }
     have_ren = true;

@@ -29,6 +29,7 @@
 #include "lib/x509util.h"
 #include "util/log.h"
 #include "util/net_addr.h"
+#include "util/notify.h"
 
 /* The profile of the server's own certificate. */
 #define SERVER_PROFILE "server"
@@ -427,6 +428,7 @@ stop_cb(evutil_socket_t sig, short what, void *arg)
 
     (void)what;
     log_msg("info", "ca_serve_stop", "signal %d: stopping", (int)sig);
+    (void)notify_send("STOPPING=1");
     event_base_loopexit(s->base, NULL);
 }
 
@@ -572,6 +574,8 @@ caserver_run(struct ca *ca, const struct caserver_opts *o, struct duet_err *err)
             ca_dir(ca), o->listen, o->http_listen != NULL ? " and http://" : "",
             o->http_listen != NULL ? o->http_listen : "", s.cert_serial, s.root_sha256);
     log_batch_flush();
+    /* Type=notify: ready once both listeners accept (nothing without NOTIFY_SOCKET). */
+    (void)notify_send("READY=1\nSTATUS=serving");
     if (event_base_dispatch(s.base) != 0) {
         err_set(err, DUET_ERR_INTERNAL, "the event loop failed");
         goto out;
