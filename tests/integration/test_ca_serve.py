@@ -484,3 +484,70 @@ def test_kill_during_enrollments_loses_nothing(make_ca, duet_bin):
     p = ca.duet("ca", "token", "--list", "--ca-dir", ca.dir, "--format", "json")
     used = [t for t in json.loads(p.stdout) if t["serial"]]
     assert len(used) == len(names) and all(t["serial"] in inv for t in used)
+
+
+def cert_serial_of(path):
+    out = openssl("x509", "-in", path, "-noout", "-serial").stdout.decode()
+    return out.strip().split("=", 1)[1]
+
+
+def test_server_certificate_kept_then_renewed_and_linked(make_ca, duet_bin):
+    ca = make_ca("Own Cert Corp")
+    srv = CAServer(duet_bin, ca).start()
+    crt = ca.dir / "ca-server.crt"
+    first = cert_serial_of(crt)
+    assert oct(os.stat(ca.dir / "ca-server.key").st_mode & 0o777) == "0o600"
+    # The clients' view: the API's certificate verifies against the root, for 127.0.0.1.
+    st, _, _ = srv.request("GET", "/healthz")
+    assert st == 200
+    srv.stop()
+    srv.start()
+    assert cert_serial_of(crt) == first  # still good: kept
+    srv.stop()
+    # A new --server-name: a new certificate, recorded as renewing the old one.
+    srv2 = CAServer(duet_bin, ca, "--server-name", "ca.corp.example").start()
+    try:
+        second = cert_serial_of(crt)
+        assert second != first
+        txt = openssl("x509", "-in", crt, "-noout", "-text").stdout.decode()
+        assert "DNS:ca.corp.example" in txt and "IP Address:127.0.0.1" in txt
+        p = ca.duet("cert", "show", second, "--ca-dir", ca.dir, "--format", "json")
+        row = json.loads(p.stdout)
+        assert int(row["renews"].replace(":", ""), 16) == int(first, 16), row
+        assert row["owner"] == "duet-ca-serve" and row["profile"] == "server"
+    finally:
+        srv2.stop()
+
+
+def test_crl_signed_again_before_a_third_of_its_life_is_left(make_ca, duet_bin):
+    ca = make_ca("CRL Timer Corp")
+    srv = CAServer(duet_bin, ca, "--crl-validity", "3s").start()
+    try:
+        def last_update():
+            st, _, der = srv.request("GET", "/crl", tls=False)
+            assert st == 200
+            txt = openssl("crl", "-inform", "DER", "-noout", "-lastupdate", "-nextupdate",
+                          inp=der).stdout.decode()
+            return txt
+        a = last_update()
+        time.sleep(3.2)
+        b = last_update()
+        assert a != b, (a, b)
+        st, _, m = srv.request("GET", "/metrics")
+        age = re.search(rb"^duet_ca_crl_age_seconds (\d+)$", m, re.M)
+        assert age and int(age.group(1)) <= 3, m
+    finally:
+        srv.stop()
+
+
+def test_slow_clients_are_cut_off(srv):
+    """A client that never finishes its handshake or its headers is disconnected."""
+    t0 = time.monotonic()
+    with socket.create_connection(("127.0.0.1", srv.port)) as a, \
+            socket.create_connection(("127.0.0.1", srv.http_port)) as b:
+        b.sendall(b"GET /crl HTTP/1.1\r\nHost: x\r\n")
+        a.settimeout(30)
+        b.settimeout(30)
+        assert a.recv(100) == b""
+        assert b.recv(100) == b""
+    assert time.monotonic() - t0 < 25
