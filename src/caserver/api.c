@@ -110,8 +110,7 @@ token_state(struct careq *r, const char *token, struct duet_err *err)
     char id[65], when[32];
     int rc = -1;
 
-    if (ca_token_id(token, id, err) != 0 ||
-        store_token_get(ca_store(r->s->ca), id, &t, err) != 0)
+    if (ca_token_id(token, id, err) != 0 || store_token_get(ca_store(r->s->ca), id, &t, err) != 0)
         return -1;
     if (t == NULL) {
         err_set(err, DUET_ERR_INPUT, "unknown enrollment token (not made by this CA, or mistyped)");
@@ -359,7 +358,8 @@ caserver_api_revoke(struct careq *r)
                              "with the serial in hex");
         goto out;
     }
-    if (json_object_get(j, "reason") != NULL && (rtext == NULL || (reason = ca_reason_parse(rtext)) < 0)) {
+    if (json_object_get(j, "reason") != NULL &&
+        (rtext == NULL || (reason = ca_reason_parse(rtext)) < 0)) {
         caserver_reply_error(r, 400, "bad_request",
                              "\"reason\" must be an RFC 5280 reason name such as keyCompromise, "
                              "superseded, cessationOfOperation or affiliationChanged");
@@ -367,8 +367,8 @@ caserver_api_revoke(struct careq *r)
     }
     if (strcmp(serial, caller->serial) != 0 && !is_admin(r)) {
         caserver_reply_error(r, 403, "forbidden",
-                             "%s may revoke its own certificate only (serial %s), not %s", r->id->name,
-                             caller->serial, serial);
+                             "%s may revoke its own certificate only (serial %s), not %s",
+                             r->id->name, caller->serial, serial);
         goto out;
     }
     if (store_get(ca_store(r->s->ca), serial, &row, &err) != 0) {
@@ -376,8 +376,10 @@ caserver_api_revoke(struct careq *r)
         goto out;
     }
     if (row == NULL) {
-        caserver_reply_error(r, 404, "not_found", "no certificate with serial %s was issued by "
-                                                  "this CA", serial);
+        caserver_reply_error(r, 404, "not_found",
+                             "no certificate with serial %s was issued by "
+                             "this CA",
+                             serial);
         goto out;
     }
     if (row->status == STORE_REVOKED) {
@@ -401,8 +403,8 @@ caserver_api_revoke(struct careq *r)
                 serial, err.msg);
     x509u_fmt_rfc3339(now, when, sizeof(when));
     caserver_reply_json(r, 200,
-                        json_pack("{s:s, s:s, s:s}", "serial", serial, "revoked_at", when,
-                                  "reason", x509u_crl_reason(reason)));
+                        json_pack("{s:s, s:s, s:s}", "serial", serial, "revoked_at", when, "reason",
+                                  x509u_crl_reason(reason)));
 out:
     free(serial);
     store_cert_free(row);

@@ -29,16 +29,16 @@
 
 /* What `duet ca serve` was told; strings borrowed for the life of the server. */
 struct caserver_opts {
-    const char *listen;                /* HTTPS API, "ADDR:PORT" */
-    const char *http_listen;           /* plain HTTP for /crl, /roots.pem, /ocsp; may be NULL */
-    const char *const *server_names;   /* names of the server certificate ("dns"/"ip" inferred) */
+    const char *listen;              /* HTTPS API, "ADDR:PORT" */
+    const char *http_listen;         /* plain HTTP for /crl, /roots.pem, /ocsp; may be NULL */
+    const char *const *server_names; /* names of the server certificate ("dns"/"ip" inferred) */
     size_t nserver_names;
-    const char *const *admin_ids;      /* identity patterns allowed to revoke any certificate */
+    const char *const *admin_ids; /* identity patterns allowed to revoke any certificate */
     size_t nadmin_ids;
-    const char *public_url;            /* base of crl_url/ocsp_url in /v1/ca; may be NULL */
-    int64_t crl_validity;              /* seconds */
-    int64_t ocsp_validity;             /* seconds */
-    size_t max_body;                   /* bytes */
+    const char *public_url; /* base of crl_url/ocsp_url in /v1/ca; may be NULL */
+    int64_t crl_validity;   /* seconds */
+    int64_t ocsp_validity;  /* seconds */
+    size_t max_body;        /* bytes */
 };
 
 /*

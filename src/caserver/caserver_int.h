@@ -30,21 +30,21 @@ struct casrv {
     struct event_base *base;
     struct evhttp *https;
     struct evhttp *http;
-    SSL_CTX *ssl_ctx;                  /* new connections use it; replaced on renewal */
+    SSL_CTX *ssl_ctx; /* new connections use it; replaced on renewal */
     struct policy_pattern *admins;
     size_t nadmins;
     struct ca_ocsp_signer *signer;
-    uint8_t *crl_der;                  /* the current CRL, served from memory */
+    uint8_t *crl_der; /* the current CRL, served from memory */
     size_t crl_der_len;
     char *crl_pem;
     size_t crl_pem_len;
     int64_t crl_this_update;
     int64_t crl_next_update;
-    char *roots_pem;                   /* root certificate(s) */
-    char *chain_pem;                   /* issuing CA, then root */
+    char *roots_pem; /* root certificate(s) */
+    char *chain_pem; /* issuing CA, then root */
     char *root_sha256;
     char *issuing_sha256;
-    int64_t cert_not_before;           /* the server certificate's validity */
+    int64_t cert_not_before; /* the server certificate's validity */
     int64_t cert_not_after;
     char *cert_serial;
 };
@@ -53,16 +53,16 @@ struct casrv {
 struct careq {
     struct casrv *s;
     struct evhttp_request *req;
-    const char *endpoint;              /* "/v1/enroll", ... or "other" */
-    bool tls;                          /* came on the HTTPS listener */
+    const char *endpoint; /* "/v1/enroll", ... or "other" */
+    bool tls;             /* came on the HTTPS listener */
     double t0;
-    char peer[64];                     /* "ADDR:PORT" */
-    struct duet_identity *id;          /* verified client certificate, or NULL */
-    char *issued;                      /* serial issued, or NULL */
-    char *revoked;                     /* serial revoked, or NULL */
-    char *renews;                      /* serial renewed, or NULL */
-    const char *refusal;               /* error code of a refusal, or NULL */
-    char detail[512];                  /* its sentence, for the log */
+    char peer[64];            /* "ADDR:PORT" */
+    struct duet_identity *id; /* verified client certificate, or NULL */
+    char *issued;             /* serial issued, or NULL */
+    char *revoked;            /* serial revoked, or NULL */
+    char *renews;             /* serial renewed, or NULL */
+    const char *refusal;      /* error code of a refusal, or NULL */
+    char detail[512];         /* its sentence, for the log */
 };
 
 /* --- server.c --- */

@@ -62,14 +62,14 @@ req_finish(struct careq *r, int status)
     snprintf(labels, sizeof(labels), "endpoint=\"%s\",status=\"%s\"", r->endpoint, st);
     caserver_metric_add("duet_ca_requests_total", labels, 1);
     if (r->refusal != NULL) {
-        snprintf(labels, sizeof(labels), "endpoint=\"%s\",reason=\"%s\"", r->endpoint,
-                 r->refusal);
+        snprintf(labels, sizeof(labels), "endpoint=\"%s\",reason=\"%s\"", r->endpoint, r->refusal);
         caserver_metric_add("duet_ca_refused_total", labels, 1);
     }
     log_line_begin(&l, status >= 500 ? "error" : "info", "ca_request");
-    log_line_str(&l, "method", evhttp_request_get_command(r->req) == EVHTTP_REQ_POST ? "POST"
-                               : evhttp_request_get_command(r->req) == EVHTTP_REQ_GET ? "GET"
-                                                                                       : "other");
+    log_line_str(&l, "method",
+                 evhttp_request_get_command(r->req) == EVHTTP_REQ_POST  ? "POST"
+                 : evhttp_request_get_command(r->req) == EVHTTP_REQ_GET ? "GET"
+                                                                        : "other");
     /* An OCSP GET carries a long base64 path: the log cuts it like any value. */
     log_line_str(&l, "path", uri != NULL ? uri : "");
     log_line_str(&l, "endpoint", r->endpoint);

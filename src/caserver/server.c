@@ -138,8 +138,7 @@ server_cert_usable(struct casrv *s, const char *crt, const char *key, int64_t no
     int64_t nb = 0, na = 0;
     bool ok = cert != NULL && pk != NULL && X509_check_issued(issuing, cert) == X509_V_OK &&
               X509_verify(cert, X509_get0_pubkey(issuing)) == 1 &&
-              X509_check_private_key(cert, pk) == 1 &&
-              x509u_time(X509_get0_notBefore(cert), &nb) &&
+              X509_check_private_key(cert, pk) == 1 && x509u_time(X509_get0_notBefore(cert), &nb) &&
               x509u_time(X509_get0_notAfter(cert), &na) && now < na - (na - nb) / 3;
 
     for (size_t i = 0; ok && i < s->o->nserver_names; i++) {
@@ -307,15 +306,27 @@ struct route {
     bool public;
 };
 
-enum route_id { R_CA, R_ENROLL, R_RENEW, R_REVOKE, R_ROOTS, R_CHAIN, R_CRL, R_CRL_PEM,
-                R_OCSP, R_HEALTHZ, R_METRICS, R_COUNT };
+enum route_id {
+    R_CA,
+    R_ENROLL,
+    R_RENEW,
+    R_REVOKE,
+    R_ROOTS,
+    R_CHAIN,
+    R_CRL,
+    R_CRL_PEM,
+    R_OCSP,
+    R_HEALTHZ,
+    R_METRICS,
+    R_COUNT
+};
 
 static const struct route routes[R_COUNT] = {
-    [R_CA] = {"/v1/ca", false},         [R_ENROLL] = {"/v1/enroll", false},
-    [R_RENEW] = {"/v1/renew", false},   [R_REVOKE] = {"/v1/revoke", false},
-    [R_ROOTS] = {"/roots.pem", true},   [R_CHAIN] = {"/chain.pem", true},
-    [R_CRL] = {"/crl", true},           [R_CRL_PEM] = {"/crl.pem", true},
-    [R_OCSP] = {"/ocsp", true},         [R_HEALTHZ] = {"/healthz", false},
+    [R_CA] = {"/v1/ca", false},        [R_ENROLL] = {"/v1/enroll", false},
+    [R_RENEW] = {"/v1/renew", false},  [R_REVOKE] = {"/v1/revoke", false},
+    [R_ROOTS] = {"/roots.pem", true},  [R_CHAIN] = {"/chain.pem", true},
+    [R_CRL] = {"/crl", true},          [R_CRL_PEM] = {"/crl.pem", true},
+    [R_OCSP] = {"/ocsp", true},        [R_HEALTHZ] = {"/healthz", false},
     [R_METRICS] = {"/metrics", false},
 };
 
@@ -338,22 +349,45 @@ dispatch(struct evhttp_request *req, struct casrv *s, bool tls)
     }
     caserver_req_begin(&r, s, req, id < R_COUNT ? routes[id].path : "other", tls);
     switch (id) {
-    case R_CA: caserver_api_ca(&r); break;
-    case R_ENROLL: caserver_api_enroll(&r); break;
-    case R_RENEW: caserver_api_renew(&r); break;
-    case R_REVOKE: caserver_api_revoke(&r); break;
-    case R_ROOTS: caserver_pub_pem(&r, s->roots_pem); break;
-    case R_CHAIN: caserver_pub_pem(&r, s->chain_pem); break;
-    case R_CRL: caserver_pub_crl(&r, false); break;
-    case R_CRL_PEM: caserver_pub_crl(&r, true); break;
-    case R_OCSP: caserver_pub_ocsp(&r, path + strlen(routes[R_OCSP].path)); break;
-    case R_HEALTHZ: caserver_pub_healthz(&r); break;
-    case R_METRICS: caserver_pub_metrics(&r); break;
+    case R_CA:
+        caserver_api_ca(&r);
+        break;
+    case R_ENROLL:
+        caserver_api_enroll(&r);
+        break;
+    case R_RENEW:
+        caserver_api_renew(&r);
+        break;
+    case R_REVOKE:
+        caserver_api_revoke(&r);
+        break;
+    case R_ROOTS:
+        caserver_pub_pem(&r, s->roots_pem);
+        break;
+    case R_CHAIN:
+        caserver_pub_pem(&r, s->chain_pem);
+        break;
+    case R_CRL:
+        caserver_pub_crl(&r, false);
+        break;
+    case R_CRL_PEM:
+        caserver_pub_crl(&r, true);
+        break;
+    case R_OCSP:
+        caserver_pub_ocsp(&r, path + strlen(routes[R_OCSP].path));
+        break;
+    case R_HEALTHZ:
+        caserver_pub_healthz(&r);
+        break;
+    case R_METRICS:
+        caserver_pub_metrics(&r);
+        break;
     default:
         caserver_reply_error(&r, 404, "not_found",
                              "no such endpoint%s; see docs/ca-server.md for the API",
-                             tls ? "" : " on the plain HTTP listener (it serves /crl, /crl.pem, "
-                                        "/roots.pem, /chain.pem and /ocsp)");
+                             tls ? ""
+                                 : " on the plain HTTP listener (it serves /crl, /crl.pem, "
+                                   "/roots.pem, /chain.pem and /ocsp)");
         break;
     }
 }
@@ -462,9 +496,8 @@ listener_new(struct casrv *s, const char *text, bool tls, struct duet_err *err)
     evhttp_set_flags(h, EVHTTP_SERVER_LINGERING_CLOSE);
     /* Every method reaches the routes, which answer 405 in the API's error format. */
     evhttp_set_allowed_methods(h, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
-                                      EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-                                      EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
-                                      EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
+                                      EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
+                                      EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
     if (tls) {
         evhttp_set_bevcb(h, bev_cb, s);
         evhttp_set_gencb(h, https_cb, s);

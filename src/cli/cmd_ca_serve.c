@@ -19,8 +19,19 @@
 #include "util/log.h"
 
 enum {
-    O_CA_DIR = 300, O_LISTEN, O_HTTP_LISTEN, O_LOG, O_LOG_LEVEL, O_SERVER_NAME, O_ADMIN,
-    O_CRL_VALIDITY, O_OCSP_VALIDITY, O_MAX_BODY, O_PASSPHRASE_FILE, O_PUBLIC_URL, O_HELP
+    O_CA_DIR = 300,
+    O_LISTEN,
+    O_HTTP_LISTEN,
+    O_LOG,
+    O_LOG_LEVEL,
+    O_SERVER_NAME,
+    O_ADMIN,
+    O_CRL_VALIDITY,
+    O_OCSP_VALIDITY,
+    O_MAX_BODY,
+    O_PASSPHRASE_FILE,
+    O_PUBLIC_URL,
+    O_HELP
 };
 
 /* Most --server-name and --admin-identity options. */
@@ -98,13 +109,27 @@ cmd_ca_serve(int argc, char **argv)
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
         switch (c) {
-        case O_CA_DIR: dir = optarg; break;
-        case O_LISTEN: so.listen = optarg; break;
-        case O_HTTP_LISTEN: so.http_listen = optarg; break;
-        case O_LOG: log_path = optarg; break;
-        case O_LOG_LEVEL: level = optarg; break;
-        case O_PASSPHRASE_FILE: pass_file = optarg; break;
-        case O_PUBLIC_URL: so.public_url = optarg; break;
+        case O_CA_DIR:
+            dir = optarg;
+            break;
+        case O_LISTEN:
+            so.listen = optarg;
+            break;
+        case O_HTTP_LISTEN:
+            so.http_listen = optarg;
+            break;
+        case O_LOG:
+            log_path = optarg;
+            break;
+        case O_LOG_LEVEL:
+            level = optarg;
+            break;
+        case O_PASSPHRASE_FILE:
+            pass_file = optarg;
+            break;
+        case O_PUBLIC_URL:
+            so.public_url = optarg;
+            break;
         case O_SERVER_NAME:
             if (!push("--server-name", names, &so.nserver_names, optarg))
                 return EXIT_USAGE;
@@ -131,7 +156,9 @@ cmd_ca_serve(int argc, char **argv)
             }
             so.max_body = (size_t)mb;
             break;
-        case O_HELP: fputs(serve_usage, stdout); return EXIT_OK;
+        case O_HELP:
+            fputs(serve_usage, stdout);
+            return EXIT_OK;
         default:
             fprintf(stderr, "duet ca serve: %s %s\n", argv[optind - 1],
                     c == ':' ? "needs a value" : "is not an option");
