@@ -243,6 +243,15 @@ caller_row(struct careq *r, const char *what)
                              when, x509u_crl_reason(row->reason));
         goto err;
     }
+    /* Checked again per request: a kept-alive connection may outlive its certificate. */
+    if (caserver_now() >= row->not_after || caserver_now() < row->not_before) {
+        x509u_fmt_rfc3339(row->not_after, when, sizeof(when));
+        caserver_reply_error(r, 401, "unauthorized",
+                             "the client certificate (serial %s) is not valid now (valid until "
+                             "%s)",
+                             serial, when);
+        goto err;
+    }
     OPENSSL_free(der);
     free(serial);
     return row;

@@ -551,3 +551,30 @@ def test_slow_clients_are_cut_off(srv):
         assert a.recv(100) == b""
         assert b.recv(100) == b""
     assert time.monotonic() - t0 < 25
+
+
+def test_certificate_expiring_on_a_kept_alive_connection_renews_nothing(srv):
+    """Validity is checked per request, not only at the handshake."""
+    ca = srv.ca
+    crt, key, serial = ca.issued("shortlived", "client", "--ttl", "4s")
+    conn = http.client.HTTPSConnection("127.0.0.1", srv.port, timeout=20,
+                                       context=srv.context(crt, key))
+    try:
+        conn.request("GET", "/healthz")
+        r = conn.getresponse()
+        assert r.status == 200 and r.read() == b"ok\n"
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:  # keep the connection alive past the expiry
+            time.sleep(1)
+            conn.request("GET", "/healthz")
+            r = conn.getresponse()
+            r.read()
+        before = serials(ca)
+        conn.request("POST", "/v1/renew", body="{}",
+                     headers={"Content-Type": "application/json"})
+        r = conn.getresponse()
+        err = json.loads(r.read())
+        assert r.status == 401 and "not valid now" in err["detail"], err
+        assert serials(ca) == before
+    finally:
+        conn.close()
