@@ -30,7 +30,9 @@ struct casrv {
     struct event_base *base;
     struct evhttp *https;
     struct evhttp *http;
-    SSL_CTX *ssl_ctx; /* new connections use it; replaced on renewal */
+    struct evconnlistener *lev[2]; /* their sockets: HTTPS, plain HTTP (or NULL) */
+    struct event *accept_backoff;  /* re-enables them after an accept() error */
+    SSL_CTX *ssl_ctx;              /* new connections use it; replaced on renewal */
     struct policy_pattern *admins;
     size_t nadmins;
     struct ca_ocsp_signer *signer;

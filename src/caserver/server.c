@@ -466,6 +466,45 @@ stop_cb(evutil_socket_t sig, short what, void *arg)
     event_base_loopexit(s->base, NULL);
 }
 
+/*
+ * The server accept_error_cb() pauses: a listener's callback argument is
+ * evhttp's own, so the one server of the process is found here.
+ */
+static struct casrv *accept_srv;
+
+/* Accept again after the pause accept_error_cb() made. */
+static void
+accept_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct casrv *s = arg;
+
+    (void)fd;
+    (void)what;
+    for (int i = 0; i < 2; i++) {
+        if (s->lev[i] != NULL)
+            evconnlistener_enable(s->lev[i]);
+    }
+}
+
+/*
+ * accept() failed (out of descriptors, most likely): stop accepting for
+ * 100 ms rather than spin on a socket that stays readable.
+ */
+static void
+accept_error_cb(struct evconnlistener *lev, void *arg)
+{
+    struct casrv *s = accept_srv;
+    const struct timeval pause = {0, 100000};
+    int e = EVUTIL_SOCKET_ERROR();
+
+    (void)arg;
+    log_msg("warn", "ca_accept", "accept failed: %s; pausing for 100 ms",
+            evutil_socket_error_to_string(e));
+    evconnlistener_disable(lev);
+    if (s->accept_backoff != NULL)
+        event_add(s->accept_backoff, &pause);
+}
+
 /* An evhttp on a listening socket bound to addr; the callback gets s. */
 static struct evhttp *
 listener_new(struct casrv *s, const char *text, bool tls, struct duet_err *err)
@@ -489,6 +528,8 @@ listener_new(struct casrv *s, const char *text, bool tls, struct duet_err *err)
         err_nomem(err);
         goto out;
     }
+    s->lev[tls ? 0 : 1] = lev;
+    evconnlistener_set_error_cb(lev, accept_error_cb);
     evhttp_set_timeout(h, CASERVER_TIMEOUT);
     evhttp_set_max_headers_size(h, 16384);
     evhttp_set_max_body_size(h, (ev_ssize_t)s->o->max_body);
@@ -551,6 +592,8 @@ casrv_clear(struct casrv *s)
     for (size_t i = 0; i < s->nadmins; i++)
         policy_pattern_clear(&s->admins[i]);
     free(s->admins);
+    if (s->accept_backoff != NULL)
+        event_free(s->accept_backoff);
     if (s->https != NULL)
         evhttp_free(s->https);
     if (s->http != NULL)
@@ -589,6 +632,11 @@ caserver_run(struct ca *ca, const struct caserver_opts *o, struct duet_err *err)
         ca_ocsp_signer_ensure(ca, now, 0, &s.signer, NULL, err) != 0 ||
         caserver_crl_refresh(&s, err) != 0)
         goto out;
+    if ((s.accept_backoff = evtimer_new(s.base, accept_resume_cb, &s)) == NULL) {
+        err_nomem(err);
+        goto out;
+    }
+    accept_srv = &s;
     if ((s.https = listener_new(&s, o->listen, true, err)) == NULL ||
         (o->http_listen != NULL && (s.http = listener_new(&s, o->http_listen, false, err)) == NULL))
         goto out;
@@ -621,6 +669,7 @@ out:
         event_free(term);
     if (intr != NULL)
         event_free(intr);
+    accept_srv = NULL;
     casrv_clear(&s);
     if (s.base != NULL)
         event_base_free(s.base);

@@ -14,6 +14,7 @@ import http.client
 import json
 import os
 import re
+import resource
 import signal
 import socket
 import ssl
@@ -36,8 +37,8 @@ def free_port():
 class CAServer:
     """One `duet ca serve` process on free ports; start() again after stop() or kill()."""
 
-    def __init__(self, duet_bin, ca, *extra):
-        self.duet_bin, self.ca, self.extra = duet_bin, ca, extra
+    def __init__(self, duet_bin, ca, *extra, nofile=None):
+        self.duet_bin, self.ca, self.extra, self.nofile = duet_bin, ca, extra, nofile
         self.port, self.http_port = free_port(), free_port()
         self.log = ca.base / "ca-serve.jsonl"
         self.proc = None
@@ -52,7 +53,10 @@ class CAServer:
              "--http-listen", "127.0.0.1:%d" % self.http_port,
              "--server-name", "localhost", "--server-name", "127.0.0.1",
              "--log", str(self.log), *map(str, self.extra)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.stderr, env=env)
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.stderr, env=env,
+            preexec_fn=(lambda: resource.setrlimit(resource.RLIMIT_NOFILE,
+                                                   (self.nofile, self.nofile)))
+            if self.nofile else None)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, "duet ca serve exited with %s: %s" % (
@@ -578,3 +582,33 @@ def test_certificate_expiring_on_a_kept_alive_connection_renews_nothing(srv):
         assert serials(ca) == before
     finally:
         conn.close()
+
+
+def test_out_of_descriptors_pauses_accepting_and_recovers(make_ca, duet_bin):
+    ca = make_ca("Descriptor Corp")
+    srv = CAServer(duet_bin, ca, nofile=48).start()
+    socks = []
+    try:
+        for _ in range(80):
+            socks.append(socket.create_connection(("127.0.0.1", srv.port), timeout=5))
+        time.sleep(0.5)
+        assert srv.proc.poll() is None
+        warn = [x for x in srv.lines() if x["event"] == "ca_accept"]
+        assert warn and warn[0]["level"] == "warn", srv.lines()[-3:]
+        for s in socks:
+            s.close()
+        socks = []
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                st, _, body = srv.request("GET", "/healthz")
+                if st == 200:
+                    break
+            except (OSError, ssl.SSLError):
+                pass
+            assert time.monotonic() < deadline, "the server does not accept again"
+            time.sleep(0.2)
+    finally:
+        for s in socks:
+            s.close()
+        srv.stop()
