@@ -243,16 +243,17 @@ void ca_renewal_clear(struct ca_renewal *r);
 /* How to renew. */
 struct ca_renew_opts {
     bool reuse_key;            /* certify the renewed certificate's key again */
+    EVP_PKEY *pubkey;          /* else this key (a checked CSR's: rekey by its holder) */
     const char *key_type;      /* else a new key of this type; NULL: ca.yaml's key_type */
     int64_t ttl;               /* 0: as long as the certificate renewed */
     int64_t now;               /* 0: now */
 };
 
 /*
- * Renew: the same CN, names, profile, owner and location, with the old key or
- * a new one, recorded in the inventory as renewing the old serial (and the old
+ * Renew: the same CN, names, profile, owner and location, with the old key,
+ * o->pubkey or a new one, recorded in the inventory as renewing the old serial (and the old
  * row as renewed by the new one) in the same transaction.  *cert belongs to
- * the caller; so does *key, the new private key (NULL with reuse_key).
+ * the caller; so does *key, the new private key (NULL with reuse_key or pubkey).
  */
 int ca_renew(struct ca *ca, const struct ca_renewal *r, const struct ca_renew_opts *o, X509 **cert,
              EVP_PKEY **key, bool *clamped, struct duet_err *err) MUST_CHECK;

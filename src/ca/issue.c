@@ -256,6 +256,10 @@ ca_renew(struct ca *ca, const struct ca_renewal *r, const struct ca_renew_opts *
         if ((pub = X509_get_pubkey(r->old)) == NULL)
             return err_set_ssl(err, DUET_ERR_INTERNAL,
                                "the key of the stored certificate %s cannot be read", row->serial);
+    } else if (o->pubkey != NULL) {
+        if (!EVP_PKEY_up_ref(o->pubkey))
+            return err_nomem(err);
+        pub = o->pubkey;
     } else if ((*key = new_key(ca, o->key_type, err)) == NULL) {
         return -1;
     }

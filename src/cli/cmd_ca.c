@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cmd_ca.c - `duet ca <sub>`: the usage of the family and the dispatch to
- * cmd_ca_init.c, cmd_ca_roots.c, cmd_ca_token.c and cmd_ca_rekey.c.
+ * cmd_ca_init.c, cmd_ca_roots.c, cmd_ca_token.c, cmd_ca_rekey.c and
+ * cmd_ca_serve.c.
  */
 #include <stdio.h>
 #include <string.h>
@@ -23,6 +24,9 @@ cli_ca_usage(FILE *out)
                  "       duet ca token --list --ca-dir DIR [--format text|json]\n"
                  "       duet ca rekey-storage --ca-dir DIR [--passphrase-file F] "
                  "[--new-passphrase-file F2]\n"
+                 "       duet ca serve --ca-dir DIR --listen ADDR:PORT [--http-listen ADDR:PORT]\n"
+                 "                     [--server-name NAME]... [--admin-identity PATTERN]... "
+                 "(--help)\n"
                  "The CA passphrase comes from --passphrase-file F or DUET_CA_PASSPHRASE.\n");
 }
 
@@ -38,11 +42,13 @@ cmd_ca(int argc, char **argv)
         return cmd_ca_token(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "rekey-storage") == 0)
         return cmd_ca_rekey(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "serve") == 0)
+        return cmd_ca_serve(argc - 1, argv + 1);
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0)) {
         cli_ca_usage(stdout);
         return EXIT_OK;
     }
-    fprintf(stderr, "duet ca: expected init, roots, token or rekey-storage\n");
+    fprintf(stderr, "duet ca: expected init, roots, token, rekey-storage or serve\n");
     cli_ca_usage(stderr);
     return EXIT_USAGE;
 }

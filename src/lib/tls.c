@@ -723,8 +723,8 @@ load_trust(SSL_CTX *ctx, const struct tls_opts *o, enum duet_purpose purpose,
         return -1;
     }
     t->store = X509_STORE_new();
-    names = purpose == DUET_PURPOSE_CLIENT ? sk_X509_NAME_new_null() : NULL;
-    if (t->store == NULL || (purpose == DUET_PURPOSE_CLIENT && names == NULL)) {
+    names = purpose != DUET_PURPOSE_SERVER ? sk_X509_NAME_new_null() : NULL;
+    if (t->store == NULL || (purpose != DUET_PURPOSE_SERVER && names == NULL)) {
         OSSL_STACK_OF_X509_free(anchors);
         sk_X509_NAME_pop_free(names, X509_NAME_free);
         return err_nomem(err);
@@ -1075,10 +1075,11 @@ tls_server_ctx_new(const struct tls_opts *o, SSL_CTX **out, struct tls_ctx_info 
         goto err;
     }
     if (load_keypair(ctx, o, info, err) != 0 ||
-        load_trust(ctx, o, DUET_PURPOSE_CLIENT, info, bind, err) != 0)
+        load_trust(ctx, o, o->any_purpose ? DUET_PURPOSE_ANY : DUET_PURPOSE_CLIENT, info, bind,
+                   err) != 0)
         goto err;
     /* See "Session binding" above. */
-    if (!bind_u64(bind, (uint64_t)o->crl_scope) || !bind_u64(bind, o->crl_expired_ok) ||
+    if (!bind_u64(bind, (uint64_t)o->crl_scope) || !bind_u64(bind, o->any_purpose) || !bind_u64(bind, o->crl_expired_ok) ||
         !bind_u64(bind, o->verify_optional) || !bind_u64(bind, o->tls12) ||
         !bind_policy(bind, o->policy) || !EVP_DigestFinal_ex(bind, sid_ctx, &sid_len) ||
         sid_len != sizeof(sid_ctx) || sid_len > SSL_MAX_SID_CTX_LENGTH ||

@@ -54,6 +54,8 @@ struct tls_opts {
     enum duet_crl_scope crl_scope;
     bool tls12;                  /* allow TLS 1.2 (default: TLS 1.3 only) */
     bool verify_optional;        /* server: accept clients without a certificate */
+    bool any_purpose;            /* server: client certificates of any extended key usage
+                                    (the CA server renews server certificates over mTLS) */
     bool insecure_key_mode;      /* accept key files readable by group/others */
     const char *alpn;            /* comma-separated protocols to offer/accept, or NULL */
     const char *server_name;     /* client: the name the server certificate must carry */

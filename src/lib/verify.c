@@ -768,6 +768,9 @@ apply_params(X509_STORE_CTX *ctx, const struct verify_params *p, int64_t now,
                                                         : X509_PURPOSE_SSL_CLIENT;
         if (!X509_VERIFY_PARAM_set_purpose(vp, purpose))
             return err_set_ssl(err, DUET_ERR_INTERNAL, "cannot set verification purpose");
+    } else if (!X509_VERIFY_PARAM_set_purpose(vp, X509_PURPOSE_ANY)) {
+        /* A TLS handshake's context comes with OpenSSL's TLS purpose: any means any. */
+        return err_set_ssl(err, DUET_ERR_INTERNAL, "cannot set verification purpose");
     }
     if (p->name != NULL) {
         if (!verify_name_valid(p->name))

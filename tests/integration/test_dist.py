@@ -14,7 +14,8 @@ UNITS = sorted((REPO / "dist").glob("*.service"))
 
 
 def test_units_exist():
-    assert [u.name for u in UNITS] == ["duet-proxy.service", "duet-tunnel.service"]
+    assert [u.name for u in UNITS] == ["duet-ca.service", "duet-proxy.service",
+                                       "duet-tunnel.service"]
 
 
 @pytest.mark.parametrize("unit", UNITS, ids=[u.name for u in UNITS])
@@ -27,10 +28,16 @@ def test_unit_is_valid_and_confined(unit, duet_bin, tmp_path):
     assert p.returncode == 0 and p.stdout + p.stderr == "", p.stdout + p.stderr
     keys = dict(re.findall(r"^(\w+)=(.*)$", text, re.M))
     assert keys["Type"] == "notify" and keys["NotifyAccess"] == "main"
-    assert keys["ExecReload"] == "/bin/kill -HUP $MAINPID"
-    assert keys["ExecStartPre"].endswith("--check")
-    # Longer than the default drain timeout (30 s), so that a stop is not cut short.
-    assert int(keys["TimeoutStopSec"]) > 30
+    if unit.name == "duet-ca.service":
+        # The CA server: no reload, the passphrase from a file, never on the command line.
+        assert "ExecReload" not in keys and "passphrase" not in keys["ExecStart"]
+        assert keys["Environment"].startswith("DUET_CA_PASSPHRASE_FILE=")
+        assert keys["LimitCORE"] == "0"
+    else:
+        assert keys["ExecReload"] == "/bin/kill -HUP $MAINPID"
+        assert keys["ExecStartPre"].endswith("--check")
+        # Longer than the default drain timeout (30 s), so that a stop is not cut short.
+        assert int(keys["TimeoutStopSec"]) > 30
     for k in ("NoNewPrivileges", "ProtectSystem", "ProtectHome", "PrivateTmp"):
         assert keys[k] in ("yes", "strict"), k
     assert keys["User"] == "duet"

@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * caserver_int.h - what the files of `duet ca serve` share: the server's
+ * state (server.c), the request context with its reply and audit line
+ * (request.c), the endpoints (api.c: the /v1 endpoints; pub.c: CRL, roots, OCSP,
+ * health, metrics) and the counters (camet.c).
+ */
+#ifndef DUET_CASERVER_INT_H
+#define DUET_CASERVER_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <event2/http.h>
+#include <jansson.h>
+#include <openssl/ssl.h>
+
+#include "ca/ca.h"
+#include "ca/ocsp.h"
+#include "caserver/caserver.h"
+#include "lib/identity.h"
+#include "lib/policy.h"
+
+/* The server's state; one per process, used from the one event loop only. */
+struct casrv {
+    struct ca *ca;
+    const struct caserver_opts *o;
+    struct event_base *base;
+    struct evhttp *https;
+    struct evhttp *http;
+    struct evconnlistener *lev[2]; /* their sockets: HTTPS, plain HTTP (or NULL) */
+    struct event *accept_backoff;  /* re-enables them after an accept() error */
+    SSL_CTX *ssl_ctx;              /* new connections use it; replaced on renewal */
+    struct policy_pattern *admins;
+    size_t nadmins;
+    struct ca_ocsp_signer *signer;
+    uint8_t *crl_der; /* the current CRL, served from memory */
+    size_t crl_der_len;
+    char *crl_pem;
+    size_t crl_pem_len;
+    int64_t crl_this_update;
+    int64_t crl_next_update;
+    char *roots_pem; /* root certificate(s) */
+    char *chain_pem; /* issuing CA, then root */
+    char *root_sha256;
+    char *issuing_sha256;
+    int64_t cert_not_before; /* the server certificate's validity */
+    int64_t cert_not_after;
+    char *cert_serial;
+};
+
+/* Which endpoint a request is for, for metrics and the audit log. */
+struct careq {
+    struct casrv *s;
+    struct evhttp_request *req;
+    const char *endpoint; /* "/v1/enroll", ... or "other" */
+    bool tls;             /* came on the HTTPS listener */
+    double t0;
+    char peer[64];            /* "ADDR:PORT" */
+    struct duet_identity *id; /* verified client certificate, or NULL */
+    char *issued;             /* serial issued, or NULL */
+    char *revoked;            /* serial revoked, or NULL */
+    char *renews;             /* serial renewed, or NULL */
+    const char *refusal;      /* error code of a refusal, or NULL */
+    char detail[512];         /* its sentence, for the log */
+};
+
+/* --- server.c --- */
+/* Sign the CRL again now and keep it in memory: after a revocation and from the timer. */
+int caserver_crl_refresh(struct casrv *s, struct duet_err *err) MUST_CHECK;
+/* Wall-clock seconds, and a monotonic time in seconds for durations. */
+int64_t caserver_now(void);
+double caserver_mono(void);
+
+/* --- request.c --- */
+/* Start a request's context: endpoint, peer, verified identity (HTTPS). */
+void caserver_req_begin(struct careq *r, struct casrv *s, struct evhttp_request *req,
+                        const char *endpoint, bool tls);
+/* Answer with a body (may be NULL) of a content type, log the audit line, count it, end. */
+void caserver_reply(struct careq *r, int status, const char *ctype, const void *body, size_t len);
+/* Answer a JSON object (taken) with status. */
+void caserver_reply_json(struct careq *r, int status, json_t *obj);
+/* Answer {"error": code, "detail": sentence} with status; counted as a refusal. */
+void caserver_reply_error(struct careq *r, int status, const char *code, const char *fmt, ...)
+    PRINTF_LIKE(4, 5);
+/* Whether the method is one of `allowed` (EVHTTP_REQ_* bits); else 405 has been answered. */
+bool caserver_method_ok(struct careq *r, int allowed);
+/*
+ * The request body as a JSON object, with its Content-Type checked: NULL
+ * after answering 415 (not application/json), 413 (over --max-body) or 400
+ * (not JSON, not an object).
+ */
+json_t *caserver_body_json(struct careq *r);
+
+/* --- api.c --- */
+void caserver_api_ca(struct careq *r);
+void caserver_api_enroll(struct careq *r);
+void caserver_api_renew(struct careq *r);
+void caserver_api_revoke(struct careq *r);
+
+/* --- pub.c --- */
+void caserver_pub_crl(struct careq *r, bool pem);
+void caserver_pub_pem(struct careq *r, const char *pem);
+void caserver_pub_ocsp(struct careq *r, const char *path);
+void caserver_pub_healthz(struct careq *r);
+void caserver_pub_metrics(struct careq *r);
+
+/* --- camet.c: counters for /metrics (one thread) --- */
+/* Add delta to the counter `name` with `labels` ("a=\"x\",b=\"y\"", or "" for none). */
+void caserver_metric_add(const char *name, const char *labels, double delta);
+/* Record one OCSP answer's duration in the histogram. */
+void caserver_metric_ocsp_duration(double seconds);
+/* Prometheus text of every counter, the histogram and the gauges given. */
+void caserver_metrics_write(FILE *out, const struct casrv *s, int64_t now);
+/* Free the counters (at exit). */
+void caserver_metrics_clear(void);
+
+#endif

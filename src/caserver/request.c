@@ -1,0 +1,228 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * request.c - one request of `duet ca serve` from start to answer: who asks
+ * (peer address, the verified client certificate), the checks every /v1
+ * endpoint shares (method, Content-Type, size, a JSON object), the answer,
+ * the error format of docs/ca-server.md, and the audit line (`ca_request`)
+ * with the counters of every request.  Request bodies are never logged: an
+ * enrollment token's text reaches neither the log nor a message.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/http.h>
+
+#include "caserver/caserver_int.h"
+#include "lib/tls.h"
+#include "util/log.h"
+
+/* Start a request's context; see caserver_int.h. */
+void
+caserver_req_begin(struct careq *r, struct casrv *s, struct evhttp_request *req,
+                   const char *endpoint, bool tls)
+{
+    struct evhttp_connection *conn = evhttp_request_get_connection(req);
+    char *addr = NULL;
+    ev_uint16_t port = 0;
+
+    memset(r, 0, sizeof(*r));
+    r->s = s;
+    r->req = req;
+    r->endpoint = endpoint;
+    r->tls = tls;
+    r->t0 = caserver_mono();
+    if (conn != NULL) {
+        evhttp_connection_get_peer(conn, &addr, &port);
+        snprintf(r->peer, sizeof(r->peer), "%s:%u", addr != NULL ? addr : "?", (unsigned)port);
+    }
+    if (tls && conn != NULL) {
+        struct bufferevent *bev = evhttp_connection_get_bufferevent(conn);
+        SSL *ssl = bev != NULL ? bufferevent_openssl_get_ssl(bev) : NULL;
+        struct duet_err err = {.kind = DUET_ERR_NONE};
+        if (ssl != NULL && tls_peer_identity(ssl, &r->id, &err) != 0)
+            r->id = NULL;
+    }
+}
+
+/* The audit line and the counters of an answered request. */
+static void
+req_finish(struct careq *r, int status)
+{
+    struct log_line l;
+    char labels[160], st[8];
+    const char *uri = evhttp_request_get_uri(r->req);
+
+    snprintf(st, sizeof(st), "%d", status);
+    snprintf(labels, sizeof(labels), "endpoint=\"%s\",status=\"%s\"", r->endpoint, st);
+    caserver_metric_add("duet_ca_requests_total", labels, 1);
+    if (r->refusal != NULL) {
+        snprintf(labels, sizeof(labels), "endpoint=\"%s\",reason=\"%s\"", r->endpoint, r->refusal);
+        caserver_metric_add("duet_ca_refused_total", labels, 1);
+    }
+    log_line_begin(&l, status >= 500 ? "error" : "info", "ca_request");
+    log_line_str(&l, "method",
+                 evhttp_request_get_command(r->req) == EVHTTP_REQ_POST  ? "POST"
+                 : evhttp_request_get_command(r->req) == EVHTTP_REQ_GET ? "GET"
+                                                                        : "other");
+    /* An OCSP GET carries a long base64 path: the log cuts it like any value. */
+    log_line_str(&l, "path", uri != NULL ? uri : "");
+    log_line_str(&l, "endpoint", r->endpoint);
+    log_line_str(&l, "listener", r->tls ? "https" : "http");
+    log_line_str(&l, "peer", r->peer);
+    log_line_str(&l, "identity", r->id != NULL ? r->id->name : NULL);
+    log_line_str(&l, "identity_serial", r->id != NULL ? r->id->serial : NULL);
+    log_line_num(&l, "status", status, 0);
+    if (r->issued != NULL)
+        log_line_str(&l, "issued", r->issued);
+    if (r->renews != NULL)
+        log_line_str(&l, "renews", r->renews);
+    if (r->revoked != NULL)
+        log_line_str(&l, "revoked", r->revoked);
+    if (r->refusal != NULL) {
+        log_line_str(&l, "error", r->refusal);
+        log_line_str(&l, "detail", r->detail);
+    }
+    log_line_num(&l, "duration_ms", (caserver_mono() - r->t0) * 1000.0, 3);
+    log_line_end(&l);
+    identity_free(r->id);
+    free(r->issued);
+    free(r->revoked);
+    free(r->renews);
+    r->id = NULL;
+    r->issued = r->revoked = r->renews = NULL;
+}
+
+/* Answer; see caserver_int.h. */
+void
+caserver_reply(struct careq *r, int status, const char *ctype, const void *body, size_t len)
+{
+    struct evbuffer *b = evbuffer_new();
+    struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
+
+    if (ctype != NULL)
+        evhttp_add_header(h, "Content-Type", ctype);
+    evhttp_add_header(h, "Cache-Control", "no-store");
+    if (b != NULL && body != NULL && len > 0)
+        evbuffer_add(b, body, len);
+    evhttp_send_reply(r->req, status, status < 300 ? "OK" : "Error", b);
+    if (b != NULL)
+        evbuffer_free(b);
+    req_finish(r, status);
+}
+
+/* Answer a JSON object; see caserver_int.h. */
+void
+caserver_reply_json(struct careq *r, int status, json_t *obj)
+{
+    char *text = obj != NULL ? json_dumps(obj, JSON_COMPACT) : NULL;
+
+    json_decref(obj);
+    if (text == NULL) {
+        static const char oom[] =
+            "{\"error\":\"internal_error\",\"detail\":\"out of memory building the answer\"}";
+        r->refusal = "internal_error";
+        caserver_reply(r, 500, "application/json", oom, sizeof(oom) - 1);
+        return;
+    }
+    caserver_reply(r, status, "application/json", text, strlen(text));
+    free(text);
+}
+
+/* Answer an error; see caserver_int.h. */
+void
+caserver_reply_error(struct careq *r, int status, const char *code, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(r->detail, sizeof(r->detail), fmt, ap);
+    va_end(ap);
+    r->refusal = code;
+    caserver_reply_json(r, status, json_pack("{s:s, s:s}", "error", code, "detail", r->detail));
+}
+
+/* The name of a method bit, for messages. */
+static const char *
+method_name(int m)
+{
+    return m == EVHTTP_REQ_GET ? "GET" : m == EVHTTP_REQ_POST ? "POST" : "HEAD";
+}
+
+/* Check the method; see caserver_int.h. */
+bool
+caserver_method_ok(struct careq *r, int allowed)
+{
+    int m = (int)evhttp_request_get_command(r->req);
+    char list[32] = "";
+
+    if ((m & allowed) != 0)
+        return true;
+    for (int bit = EVHTTP_REQ_GET; bit <= EVHTTP_REQ_POST; bit <<= 1) {
+        if ((allowed & bit) == 0)
+            continue;
+        if (list[0] != '\0')
+            strncat(list, ", ", sizeof(list) - strlen(list) - 1);
+        strncat(list, method_name(bit), sizeof(list) - strlen(list) - 1);
+    }
+    evhttp_add_header(evhttp_request_get_output_headers(r->req), "Allow", list);
+    caserver_reply_error(r, 405, "method_not_allowed", "%s takes %s only", r->endpoint, list);
+    return false;
+}
+
+/* Whether a Content-Type header is application/json (parameters such as charset allowed). */
+static bool
+is_json_type(const char *ct)
+{
+    static const char want[] = "application/json";
+    size_t n = sizeof(want) - 1;
+
+    if (ct == NULL || strncasecmp(ct, want, n) != 0)
+        return false;
+    return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
+}
+
+/* The body as a JSON object; see caserver_int.h. */
+json_t *
+caserver_body_json(struct careq *r)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
+    const char *ct = evhttp_find_header(evhttp_request_get_input_headers(r->req), "Content-Type");
+    size_t len = in != NULL ? evbuffer_get_length(in) : 0;
+    json_error_t jerr;
+    json_t *j;
+
+    if (!is_json_type(ct)) {
+        caserver_reply_error(r, 415, "unsupported_media_type",
+                             "the request body must be Content-Type: application/json");
+        return NULL;
+    }
+    if (len > r->s->o->max_body) {
+        caserver_reply_error(r, 413, "payload_too_large",
+                             "the request body has %zu bytes; at most %zu are accepted", len,
+                             r->s->o->max_body);
+        return NULL;
+    }
+    /* Strict: no duplicate keys, no NUL in strings; jansson bounds the nesting depth. */
+    j = json_loadb(len > 0 ? (const char *)evbuffer_pullup(in, -1) : "", len,
+                   JSON_REJECT_DUPLICATES, &jerr);
+    if (j == NULL) {
+        /* jerr.text quotes the input ("near '...'"), which may be a token: not repeated. */
+        caserver_reply_error(r, 400, "bad_request",
+                             "the request body is not JSON (error at line %d, column %d); "
+                             "expected an object",
+                             jerr.line, jerr.column);
+        return NULL;
+    }
+    if (!json_is_object(j)) {
+        json_decref(j);
+        caserver_reply_error(r, 400, "bad_request", "the request body must be a JSON object");
+        return NULL;
+    }
+    return j;
+}

@@ -1,0 +1,677 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * server.c - `duet ca serve` itself: what it prepares before it listens (the
+ * server certificate, the anchors client certificates are verified
+ * against, the OCSP signer, the CRL, the roots), the two listeners (evhttp
+ * over TLS for the API, plain evhttp for what is public), the routing of
+ * paths to endpoints, the timer that keeps the CRL, the server certificate
+ * and the OCSP signer fresh, and a clean stop on SIGTERM.
+ */
+#include <arpa/inet.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/listener.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+
+#include "caserver/caserver_int.h"
+#include "lib/pemout.h"
+#include "lib/tls.h"
+#include "lib/x509util.h"
+#include "util/log.h"
+#include "util/net_addr.h"
+#include "util/notify.h"
+
+/* The profile of the server's own certificate. */
+#define SERVER_PROFILE "server"
+
+/* Wall-clock seconds; see caserver_int.h. */
+int64_t
+caserver_now(void)
+{
+    return (int64_t)time(NULL);
+}
+
+/* Monotonic seconds; see caserver_int.h. */
+double
+caserver_mono(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A new string "DIR/NAME"; NULL when out of memory. */
+static char *
+path_in(const struct casrv *s, const char *name)
+{
+    char *p = NULL;
+
+    if (asprintf(&p, "%s/%s", ca_dir(s->ca), name) < 0)
+        return NULL;
+    return p;
+}
+
+/* Certificates as one PEM string (malloc'd); NULL when out of memory. */
+static char *
+certs_pem(X509 *const *v, size_t n)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    char *data = NULL, *out = NULL;
+    long len = 0;
+    bool ok = b != NULL;
+
+    for (size_t i = 0; ok && i < n; i++)
+        ok = PEM_write_bio_X509(b, v[i]) == 1;
+    if (ok && (len = BIO_get_mem_data(b, &data)) > 0 && (out = malloc((size_t)len + 1)) != NULL) {
+        memcpy(out, data, (size_t)len);
+        out[len] = '\0';
+    }
+    BIO_free(b);
+    return out;
+}
+
+/* Sign the CRL again; see caserver_int.h. */
+int
+caserver_crl_refresh(struct casrv *s, struct duet_err *err)
+{
+    X509_CRL *crl = NULL;
+    unsigned char *der = NULL;
+    char *pem = NULL, *data = NULL;
+    BIO *b = NULL;
+    int64_t now = caserver_now();
+    long plen;
+    int len, rc = -1;
+
+    if (ca_crl(s->ca, now, s->o->crl_validity, &crl, err) != 0)
+        return -1;
+    len = i2d_X509_CRL(crl, &der);
+    b = BIO_new(BIO_s_mem());
+    if (len <= 0 || b == NULL || PEM_write_bio_X509_CRL(b, crl) != 1 ||
+        (plen = BIO_get_mem_data(b, &data)) <= 0 || (pem = malloc((size_t)plen)) == NULL) {
+        err_set_ssl(err, DUET_ERR_INTERNAL, "cannot encode the CRL");
+        goto out;
+    }
+    memcpy(pem, data, (size_t)plen);
+    OPENSSL_free(s->crl_der);
+    free(s->crl_pem);
+    s->crl_der = der;
+    s->crl_der_len = (size_t)len;
+    s->crl_pem = pem;
+    s->crl_pem_len = (size_t)plen;
+    s->crl_this_update = now;
+    s->crl_next_update = now + s->o->crl_validity;
+    der = NULL;
+    rc = 0;
+    log_msg("info", "ca_crl", "signed the CRL, valid until %lld (%lld s)",
+            (long long)s->crl_next_update, (long long)s->o->crl_validity);
+out:
+    OPENSSL_free(der);
+    BIO_free(b);
+    X509_CRL_free(crl);
+    return rc;
+}
+
+/*
+ * Whether the server certificate on disk can be kept at `now`: issued by
+ * this issuing CA, its key matching, every --server-name on it, and more than
+ * a third of its life left.  Fills the validity and serial of s on success.
+ */
+static bool
+server_cert_usable(struct casrv *s, const char *crt, const char *key, int64_t now)
+{
+    BIO *b = BIO_new_file(crt, "r");
+    X509 *cert = b != NULL ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+    BIO *kb = BIO_new_file(key, "r");
+    EVP_PKEY *pk = kb != NULL ? PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL) : NULL;
+    X509 *issuing = ca_issuing_cert(s->ca);
+    int64_t nb = 0, na = 0;
+    bool ok = cert != NULL && pk != NULL && X509_check_issued(issuing, cert) == X509_V_OK &&
+              X509_verify(cert, X509_get0_pubkey(issuing)) == 1 &&
+              X509_check_private_key(cert, pk) == 1 && x509u_time(X509_get0_notBefore(cert), &nb) &&
+              x509u_time(X509_get0_notAfter(cert), &na) && now < na - (na - nb) / 3;
+
+    for (size_t i = 0; ok && i < s->o->nserver_names; i++) {
+        const char *n = s->o->server_names[i];
+        ok = X509_check_ip_asc(cert, n, 0) == 1 || X509_check_host(cert, n, 0, 0, NULL) == 1;
+    }
+    if (ok) {
+        free(s->cert_serial);
+        s->cert_serial = x509u_serial(X509_get0_serialNumber(cert));
+        s->cert_not_before = nb;
+        s->cert_not_after = na;
+    }
+    ERR_clear_error();
+    EVP_PKEY_free(pk);
+    BIO_free(kb);
+    X509_free(cert);
+    BIO_free(b);
+    return ok;
+}
+
+/* The SANs of the server certificate from --server-name: "ip:" for addresses, else "dns:". */
+static char **
+server_sans(const struct caserver_opts *o)
+{
+    char **v = calloc(o->nserver_names + 1, sizeof(char *));
+    unsigned char buf[16];
+
+    for (size_t i = 0; v != NULL && i < o->nserver_names; i++) {
+        const char *n = o->server_names[i];
+        bool ip = inet_pton(AF_INET, n, buf) == 1 || inet_pton(AF_INET6, n, buf) == 1;
+        if (asprintf(&v[i], "%s:%s", ip ? "ip" : "dns", n) < 0)
+            v[i] = NULL;
+        if (v[i] == NULL) {
+            for (size_t k = 0; k < i; k++)
+                free(v[k]);
+            free(v);
+            return NULL;
+        }
+    }
+    return v;
+}
+
+/*
+ * The serial the new server certificate renews: the one in ca-server.crt
+ * when the inventory holds it valid and not yet renewed (NULL otherwise).
+ */
+static char *
+server_cert_renews(struct casrv *s, const char *crt)
+{
+    struct duet_err err = {.kind = DUET_ERR_NONE};
+    BIO *b = BIO_new_file(crt, "r");
+    X509 *cert = b != NULL ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+    char *raw = cert != NULL ? x509u_serial(X509_get0_serialNumber(cert)) : NULL;
+    char *canon = raw != NULL ? store_serial_canonical(raw, &err) : NULL;
+    struct store_cert *row = NULL;
+
+    if (canon != NULL && (store_get(ca_store(s->ca), canon, &row, &err) != 0 || row == NULL ||
+                          row->status != STORE_VALID || row->renewed_by != NULL ||
+                          strcmp(row->profile, SERVER_PROFILE) != 0)) {
+        free(canon);
+        canon = NULL;
+    }
+    ERR_clear_error();
+    store_cert_free(row);
+    free(raw);
+    X509_free(cert);
+    BIO_free(b);
+    return canon;
+}
+
+/* A TLS context for the API from the files on disk; replaces s->ssl_ctx. */
+static int
+server_ctx_load(struct casrv *s, const char *crt, const char *key, const char *trust,
+                struct duet_err *err)
+{
+    struct tls_opts to = {.cert_file = crt,
+                          .key_file = key,
+                          .ca_file = trust,
+                          .verify_optional = true,
+                          .any_purpose = true,
+                          .listener = "ca-serve"};
+    SSL_CTX *ctx = NULL;
+
+    if (tls_server_ctx_new(&to, &ctx, NULL, err) != 0)
+        return -1;
+    /* Connections open keep the old context: their SSL objects hold a reference. */
+    SSL_CTX_free(s->ssl_ctx);
+    s->ssl_ctx = ctx;
+    return 0;
+}
+
+/*
+ * Make sure the server certificate is usable at now: keep the one on disk,
+ * or issue a new one (profile server, a new key), write key and chain, and
+ * load a new TLS context.  At start (s->ssl_ctx NULL) the context is loaded
+ * in every case.
+ */
+static int
+server_cert_ensure(struct casrv *s, int64_t now, struct duet_err *err)
+{
+    char *crt = path_in(s, CASERVER_FILE_CERT), *key = path_in(s, CASERVER_FILE_KEY);
+    char *trust = path_in(s, CASERVER_FILE_TRUST);
+    char **sans = NULL, *renews = NULL;
+    X509 *cert = NULL;
+    EVP_PKEY *pk = NULL;
+    bool clamped = false;
+    int rc = -1;
+
+    if (crt == NULL || key == NULL || trust == NULL) {
+        err_nomem(err);
+        goto out;
+    }
+    if (server_cert_usable(s, crt, key, now)) {
+        rc = s->ssl_ctx == NULL ? server_ctx_load(s, crt, key, trust, err) : 0;
+        goto out;
+    }
+    if ((sans = server_sans(s->o)) == NULL) {
+        err_nomem(err);
+        goto out;
+    }
+    renews = server_cert_renews(s, crt);
+    {
+        struct ca_request req = {.profile = SERVER_PROFILE,
+                                 .cn = s->o->server_names[0],
+                                 .sans = (const char *const *)sans,
+                                 .nsans = s->o->nserver_names,
+                                 .owner = "duet-ca-serve",
+                                 .renews = renews,
+                                 .now = now};
+        if (ca_issue_keypair(s->ca, &req, NULL, &cert, &pk, &clamped, err) != 0) {
+            err_prefix(err, "the CA server's own certificate (profile %s)", SERVER_PROFILE);
+            goto out;
+        }
+    }
+    {
+        X509 *chain[2] = {cert, ca_issuing_cert(s->ca)};
+        if (pemout_key(key, pk, NULL, err) != 0 || pemout_certs(crt, chain, 2, NULL, err) != 0)
+            goto out;
+    }
+    if (!server_cert_usable(s, crt, key, now)) {
+        err_set(err, DUET_ERR_INTERNAL, "%s: the certificate just issued cannot be used", crt);
+        goto out;
+    }
+    if (server_ctx_load(s, crt, key, trust, err) != 0)
+        goto out;
+    log_msg("info", "ca_server_certificate", "issued the CA server's certificate, serial %s%s%s",
+            s->cert_serial, renews != NULL ? ", renewing " : "", renews != NULL ? renews : "");
+    rc = 0;
+out:
+    for (size_t i = 0; sans != NULL && i < s->o->nserver_names; i++)
+        free(sans[i]);
+    free(sans);
+    free(renews);
+    EVP_PKEY_free(pk);
+    X509_free(cert);
+    free(crt);
+    free(key);
+    free(trust);
+    return rc;
+}
+
+/* Routes of the HTTPS listener and of the plain one (public: usable without TLS). */
+struct route {
+    const char *path;
+    bool public;
+};
+
+enum route_id {
+    R_CA,
+    R_ENROLL,
+    R_RENEW,
+    R_REVOKE,
+    R_ROOTS,
+    R_CHAIN,
+    R_CRL,
+    R_CRL_PEM,
+    R_OCSP,
+    R_HEALTHZ,
+    R_METRICS,
+    R_COUNT
+};
+
+static const struct route routes[R_COUNT] = {
+    [R_CA] = {"/v1/ca", false},        [R_ENROLL] = {"/v1/enroll", false},
+    [R_RENEW] = {"/v1/renew", false},  [R_REVOKE] = {"/v1/revoke", false},
+    [R_ROOTS] = {"/roots.pem", true},  [R_CHAIN] = {"/chain.pem", true},
+    [R_CRL] = {"/crl", true},          [R_CRL_PEM] = {"/crl.pem", true},
+    [R_OCSP] = {"/ocsp", true},        [R_HEALTHZ] = {"/healthz", false},
+    [R_METRICS] = {"/metrics", false},
+};
+
+/* One request on either listener. */
+static void
+dispatch(struct evhttp_request *req, struct casrv *s, bool tls)
+{
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
+    struct careq r;
+    int id = R_COUNT;
+
+    for (int i = 0; path != NULL && i < R_COUNT; i++) {
+        size_t n = strlen(routes[i].path);
+        if ((tls || routes[i].public) && strncmp(path, routes[i].path, n) == 0 &&
+            (path[n] == '\0' || (i == R_OCSP && path[n] == '/'))) {
+            id = i;
+            break;
+        }
+    }
+    caserver_req_begin(&r, s, req, id < R_COUNT ? routes[id].path : "other", tls);
+    switch (id) {
+    case R_CA:
+        caserver_api_ca(&r);
+        break;
+    case R_ENROLL:
+        caserver_api_enroll(&r);
+        break;
+    case R_RENEW:
+        caserver_api_renew(&r);
+        break;
+    case R_REVOKE:
+        caserver_api_revoke(&r);
+        break;
+    case R_ROOTS:
+        caserver_pub_pem(&r, s->roots_pem);
+        break;
+    case R_CHAIN:
+        caserver_pub_pem(&r, s->chain_pem);
+        break;
+    case R_CRL:
+        caserver_pub_crl(&r, false);
+        break;
+    case R_CRL_PEM:
+        caserver_pub_crl(&r, true);
+        break;
+    case R_OCSP:
+        caserver_pub_ocsp(&r, path + strlen(routes[R_OCSP].path));
+        break;
+    case R_HEALTHZ:
+        caserver_pub_healthz(&r);
+        break;
+    case R_METRICS:
+        caserver_pub_metrics(&r);
+        break;
+    default:
+        caserver_reply_error(&r, 404, "not_found",
+                             "no such endpoint%s; see docs/ca-server.md for the API",
+                             tls ? ""
+                                 : " on the plain HTTP listener (it serves /crl, /crl.pem, "
+                                   "/roots.pem, /chain.pem and /ocsp)");
+        break;
+    }
+}
+
+/* The HTTPS listener's requests; a connection without TLS gets a bare 500, never the API. */
+static void
+https_cb(struct evhttp_request *req, void *arg)
+{
+    struct evhttp_connection *conn = evhttp_request_get_connection(req);
+    struct bufferevent *bev = conn != NULL ? evhttp_connection_get_bufferevent(conn) : NULL;
+
+    if (bev == NULL || bufferevent_openssl_get_ssl(bev) == NULL) {
+        evhttp_send_error(req, 500, NULL);
+        return;
+    }
+    dispatch(req, arg, true);
+}
+
+/* The plain HTTP listener's requests. */
+static void
+http_cb(struct evhttp_request *req, void *arg)
+{
+    dispatch(req, arg, false);
+}
+
+/*
+ * A TLS bufferevent for each accepted connection, on the current context.
+ * Without one (out of memory), a plain bufferevent: https_cb then drops the
+ * connection rather than answering in clear.
+ */
+static struct bufferevent *
+bev_cb(struct event_base *base, void *arg)
+{
+    struct casrv *s = arg;
+    SSL *ssl = SSL_new(s->ssl_ctx);
+    struct bufferevent *bev;
+
+    if (ssl == NULL)
+        return bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                         BEV_OPT_CLOSE_ON_FREE);
+    if (bev != NULL)
+        bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    return bev;
+}
+
+/* The timer: the CRL before a third of its life is left, the server certificate, the signer. */
+static void
+tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct casrv *s = arg;
+    struct duet_err err = {.kind = DUET_ERR_NONE};
+    int64_t now = caserver_now();
+
+    (void)fd;
+    (void)what;
+    if (now >= s->crl_next_update - s->o->crl_validity / 3 && caserver_crl_refresh(s, &err) != 0)
+        log_msg("error", "ca_crl", "cannot sign the CRL: %s", err.msg);
+    if (server_cert_ensure(s, now, &err) != 0)
+        log_msg("error", "ca_server_certificate", "cannot renew the server certificate: %s",
+                err.msg);
+    if (ca_ocsp_signer_ensure(s->ca, now, 0, &s->signer, NULL, &err) != 0)
+        log_msg("error", "ca_ocsp_signer", "cannot renew the OCSP signer: %s", err.msg);
+    log_batch_flush();
+}
+
+/* SIGTERM, SIGINT: stop accepting, finish the loop. */
+static void
+stop_cb(evutil_socket_t sig, short what, void *arg)
+{
+    struct casrv *s = arg;
+
+    (void)what;
+    log_msg("info", "ca_serve_stop", "signal %d: stopping", (int)sig);
+    (void)notify_send("STOPPING=1");
+    event_base_loopexit(s->base, NULL);
+}
+
+/*
+ * The server accept_error_cb() pauses: a listener's callback argument is
+ * evhttp's own, so the one server of the process is found here.
+ */
+static struct casrv *accept_srv;
+
+/* Accept again after the pause accept_error_cb() made. */
+static void
+accept_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct casrv *s = arg;
+
+    (void)fd;
+    (void)what;
+    for (int i = 0; i < 2; i++) {
+        if (s->lev[i] != NULL)
+            evconnlistener_enable(s->lev[i]);
+    }
+}
+
+/*
+ * accept() failed (out of descriptors, most likely): stop accepting for
+ * 100 ms rather than spin on a socket that stays readable.
+ */
+static void
+accept_error_cb(struct evconnlistener *lev, void *arg)
+{
+    struct casrv *s = accept_srv;
+    const struct timeval pause = {0, 100000};
+    int e = EVUTIL_SOCKET_ERROR();
+
+    (void)arg;
+    log_msg("warn", "ca_accept", "accept failed: %s; pausing for 100 ms",
+            evutil_socket_error_to_string(e));
+    evconnlistener_disable(lev);
+    if (s->accept_backoff != NULL)
+        event_add(s->accept_backoff, &pause);
+}
+
+/* An evhttp on a listening socket bound to addr; the callback gets s. */
+static struct evhttp *
+listener_new(struct casrv *s, const char *text, bool tls, struct duet_err *err)
+{
+    struct net_addr a;
+    struct evconnlistener *lev = NULL;
+    struct evhttp *h = NULL;
+
+    if (net_addr_parse(text, false, &a, err) != 0)
+        return NULL;
+    lev = evconnlistener_new_bind(s->base, NULL, NULL,
+                                  LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
+                                  128, (struct sockaddr *)&a.ss, a.len);
+    if (lev == NULL) {
+        err_set(err, DUET_ERR_INPUT, "cannot listen on %s: %s", a.text,
+                evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+        goto out;
+    }
+    if ((h = evhttp_new(s->base)) == NULL || evhttp_bind_listener(h, lev) == NULL) {
+        evconnlistener_free(lev);
+        err_nomem(err);
+        goto out;
+    }
+    s->lev[tls ? 0 : 1] = lev;
+    evconnlistener_set_error_cb(lev, accept_error_cb);
+    evhttp_set_timeout(h, CASERVER_TIMEOUT);
+    evhttp_set_max_headers_size(h, 16384);
+    evhttp_set_max_body_size(h, (ev_ssize_t)s->o->max_body);
+    /* Read (and drop) an oversized body after the 413, so the client sees the answer. */
+    evhttp_set_flags(h, EVHTTP_SERVER_LINGERING_CLOSE);
+    /* Every method reaches the routes, which answer 405 in the API's error format. */
+    evhttp_set_allowed_methods(h, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+                                      EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
+                                      EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
+    if (tls) {
+        evhttp_set_bevcb(h, bev_cb, s);
+        evhttp_set_gencb(h, https_cb, s);
+    } else {
+        evhttp_set_gencb(h, http_cb, s);
+    }
+out:
+    net_addr_clear(&a);
+    return h;
+}
+
+/* What does not change while the server runs: roots, chain, fingerprints, admin patterns. */
+static int
+prepare(struct casrv *s, struct duet_err *err)
+{
+    X509 *root = ca_root_cert(s->ca), *issuing = ca_issuing_cert(s->ca);
+    X509 *chain[2] = {issuing, root};
+    char *trust = path_in(s, CASERVER_FILE_TRUST);
+    int rc = -1;
+
+    s->roots_pem = certs_pem(&root, 1);
+    s->chain_pem = certs_pem(chain, 2);
+    s->root_sha256 = x509u_fingerprint(root);
+    s->issuing_sha256 = x509u_fingerprint(issuing);
+    s->admins = calloc(s->o->nadmin_ids + 1, sizeof(*s->admins));
+    if (trust == NULL || s->roots_pem == NULL || s->chain_pem == NULL || s->root_sha256 == NULL ||
+        s->issuing_sha256 == NULL || s->admins == NULL) {
+        err_nomem(err);
+        goto out;
+    }
+    for (size_t i = 0; i < s->o->nadmin_ids; i++) {
+        if (policy_pattern_parse(s->o->admin_ids[i], &s->admins[i], err) != 0) {
+            err_prefix(err, "--admin-identity %s", s->o->admin_ids[i]);
+            goto out;
+        }
+        s->nadmins++;
+    }
+    /* Client certificates verify to the issuing CA, then the root: both are anchors. */
+    if (pemout_certs(trust, chain, 2, NULL, err) != 0)
+        goto out;
+    rc = 0;
+out:
+    free(trust);
+    return rc;
+}
+
+/* Free what prepare() and the run made. */
+static void
+casrv_clear(struct casrv *s)
+{
+    for (size_t i = 0; i < s->nadmins; i++)
+        policy_pattern_clear(&s->admins[i]);
+    free(s->admins);
+    if (s->accept_backoff != NULL)
+        event_free(s->accept_backoff);
+    if (s->https != NULL)
+        evhttp_free(s->https);
+    if (s->http != NULL)
+        evhttp_free(s->http);
+    SSL_CTX_free(s->ssl_ctx);
+    ca_ocsp_signer_free(s->signer);
+    OPENSSL_free(s->crl_der);
+    free(s->crl_pem);
+    free(s->roots_pem);
+    free(s->chain_pem);
+    free(s->root_sha256);
+    free(s->issuing_sha256);
+    free(s->cert_serial);
+    caserver_metrics_clear();
+}
+
+/* Serve; see caserver.h. */
+int
+caserver_run(struct ca *ca, const struct caserver_opts *o, struct duet_err *err)
+{
+    struct casrv s = {.ca = ca, .o = o};
+    struct event *tick = NULL, *term = NULL, *intr = NULL;
+    int64_t period = o->crl_validity / 6;
+    struct timeval tv;
+    int64_t now = caserver_now();
+    int rc = -1;
+
+    if (o->nserver_names == 0)
+        return err_set(err, DUET_ERR_INPUT, "at least one --server-name is needed");
+    signal(SIGPIPE, SIG_IGN);
+    if ((s.base = event_base_new()) == NULL) {
+        err_nomem(err);
+        goto out;
+    }
+    if (prepare(&s, err) != 0 || server_cert_ensure(&s, now, err) != 0 ||
+        ca_ocsp_signer_ensure(ca, now, 0, &s.signer, NULL, err) != 0 ||
+        caserver_crl_refresh(&s, err) != 0)
+        goto out;
+    if ((s.accept_backoff = evtimer_new(s.base, accept_resume_cb, &s)) == NULL) {
+        err_nomem(err);
+        goto out;
+    }
+    accept_srv = &s;
+    if ((s.https = listener_new(&s, o->listen, true, err)) == NULL ||
+        (o->http_listen != NULL && (s.http = listener_new(&s, o->http_listen, false, err)) == NULL))
+        goto out;
+    tv.tv_sec = period < 1 ? 1 : period > 60 ? 60 : (time_t)period;
+    tv.tv_usec = 0;
+    tick = event_new(s.base, -1, EV_PERSIST, tick_cb, &s);
+    term = evsignal_new(s.base, SIGTERM, stop_cb, &s);
+    intr = evsignal_new(s.base, SIGINT, stop_cb, &s);
+    if (tick == NULL || term == NULL || intr == NULL || event_add(tick, &tv) != 0 ||
+        event_add(term, NULL) != 0 || event_add(intr, NULL) != 0) {
+        err_nomem(err);
+        goto out;
+    }
+    log_msg("info", "ca_serve_start",
+            "serving the CA of %s on https://%s%s%s, server certificate serial %s, root %s",
+            ca_dir(ca), o->listen, o->http_listen != NULL ? " and http://" : "",
+            o->http_listen != NULL ? o->http_listen : "", s.cert_serial, s.root_sha256);
+    log_batch_flush();
+    /* Type=notify: ready once both listeners accept (nothing without NOTIFY_SOCKET). */
+    (void)notify_send("READY=1\nSTATUS=serving");
+    if (event_base_dispatch(s.base) != 0) {
+        err_set(err, DUET_ERR_INTERNAL, "the event loop failed");
+        goto out;
+    }
+    rc = 0;
+out:
+    if (tick != NULL)
+        event_free(tick);
+    if (term != NULL)
+        event_free(term);
+    if (intr != NULL)
+        event_free(intr);
+    accept_srv = NULL;
+    casrv_clear(&s);
+    if (s.base != NULL)
+        event_base_free(s.base);
+    return rc;
+}
