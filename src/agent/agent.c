@@ -40,6 +40,7 @@
 #include "lib/verify.h"
 #include "lib/x509util.h"
 #include "util/log.h"
+#include "util/notify.h"
 
 #define HTTP_TIMEOUT 15
 #define HOOK_TIMEOUT_MS 60000
@@ -60,11 +61,19 @@ struct agent {
 };
 
 static volatile sig_atomic_t stop_signal;
+static volatile sig_atomic_t wake_signal;
 
 static void
 on_stop(int sig)
 {
     stop_signal = sig;
+}
+
+/* SIGHUP: refresh the CRL and roots files now. */
+static void
+on_wake(int sig)
+{
+    wake_signal = sig;
 }
 
 static int64_t
@@ -892,7 +901,7 @@ next_renewal(const struct agent *a, const struct agent_cert_cfg *c)
 static void
 sleep_until(int64_t t)
 {
-    while (!stop_signal && now_s() < t) {
+    while (!stop_signal && !wake_signal && now_s() < t) {
         struct timespec ts = {0, 250 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
@@ -913,6 +922,8 @@ run_daemon(struct agent *a, struct duet_err *err)
     sa.sa_handler = on_stop;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = on_wake;
+    sigaction(SIGHUP, &sa, NULL);
     for (size_t i = 0; i < cfg->ncerts; i++) {
         cs[i].c = &cfg->certs[i];
         cs[i].next = access(cs[i].c->cert, F_OK) != 0 ? 0 : next_renewal(a, cs[i].c);
@@ -920,8 +931,15 @@ run_daemon(struct agent *a, struct duet_err *err)
                  json_pack("{s:I}", "renew_in", (json_int_t)(cs[i].next - now_s())));
     }
     log_event("info", "agent_started", json_pack("{s:i}", "certificates", (int)cfg->ncerts));
+    if (notify_send("READY=1\nSTATUS=keeping certificates fresh") != 0)
+        log_msg("warn", "agent_notify", "the service manager could not be told we are ready");
     while (!stop_signal) {
         int64_t next;
+        if (wake_signal) {
+            wake_signal = 0;
+            refresh_next = 0;
+            log_event("info", "agent_wake", json_pack("{s:s}", "signal", "SIGHUP"));
+        }
         for (size_t i = 0; i < cfg->ncerts && !stop_signal; i++) {
             struct duet_err e;
             const char *token = NULL;
@@ -965,6 +983,7 @@ run_daemon(struct agent *a, struct duet_err *err)
             next = cs[i].next < next ? cs[i].next : next;
         sleep_until(next);
     }
+    (void)notify_send("STOPPING=1");
     log_event("info", "agent_stopped",
               json_pack("{s:s}", "signal", strsignal(stop_signal != 0 ? stop_signal : SIGTERM)));
     free(cs);
