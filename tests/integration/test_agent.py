@@ -346,3 +346,9 @@ def test_rekey_renewal_installs_a_new_matching_key(duet_bin, ca, tmp_path):
     assert stat.S_IMODE(os.stat(host / "web.key").st_mode) == 0o600
     assert pub_of_cert(host / "web.crt") == pub_of_key(host / "web.key")
     assert not list(host.glob("*.agent-new"))
+
+
+def test_example_configuration_is_valid(duet_bin):
+    example = Path(__file__).resolve().parents[2] / "dist" / "agent.yaml"
+    r = agent(duet_bin, "--config", str(example), "--check")
+    assert r.returncode == 0 and r.stdout == "configuration OK\n", r.stderr
