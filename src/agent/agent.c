@@ -331,9 +331,9 @@ bootstrap(struct agent *a, struct duet_err *err)
     }
     if (pemout_certs(a->root_path, &root, 1, NULL, err) != 0)
         goto out;
-    log_event("info", "agent_bootstrap",
-              json_pack("{s:s, s:s}", "root_sha256", cfg->root_fingerprint, "stored",
-                        a->root_path));
+    log_event(
+        "info", "agent_bootstrap",
+        json_pack("{s:s, s:s}", "root_sha256", cfg->root_fingerprint, "stored", a->root_path));
 trust:
     memset(&o, 0, sizeof(o));
     o.ca_file = a->root_path;
@@ -351,7 +351,7 @@ out:
 /* What the CA issued (enroll and renew answer alike). */
 struct issued {
     X509 *leaf;
-    STACK_OF(X509) *chain;
+    STACK_OF(X509) * chain;
     char serial[128];
     int64_t renew_after;
 };
@@ -402,11 +402,13 @@ issued_parse(struct agent *a, const struct agent_resp *r, EVP_PKEY *key, struct 
         certs = NULL;
     }
     if (X509_check_private_key(is->leaf, key) != 1) {
-        err_set(err, DUET_ERR_INVALID, "the CA issued a certificate for another key; not installed");
+        err_set(err, DUET_ERR_INVALID,
+                "the CA issued a certificate for another key; not installed");
         goto out;
     }
     if (load_certs_file(a->root_path, NULL, &anchors, err) != 0 ||
-        (store = X509_STORE_new()) == NULL || !X509_STORE_add_cert(store, sk_X509_value(anchors, 0))) {
+        (store = X509_STORE_new()) == NULL ||
+        !X509_STORE_add_cert(store, sk_X509_value(anchors, 0))) {
         if (store == NULL)
             err_nomem(err);
         goto out;
@@ -582,16 +584,15 @@ run_hook(const struct agent_cert_cfg *c)
                      json_pack("{s:s}", "pid_file", c->pid_file));
             return;
         }
-        log_cert("info", "agent_hook", c, NULL,
-                 json_pack("{s:s, s:I}", "signal", strsignal(c->hook_signal), "pid",
-                           (json_int_t)pid));
+        log_cert(
+            "info", "agent_hook", c, NULL,
+            json_pack("{s:s, s:I}", "signal", strsignal(c->hook_signal), "pid", (json_int_t)pid));
     }
 }
 
 /* Enroll c: a new key, a CSR, the token; see the top of the file. */
 static int
-enroll(struct agent *a, const struct agent_cert_cfg *c, const char *token_arg,
-       struct duet_err *err)
+enroll(struct agent *a, const struct agent_cert_cfg *c, const char *token_arg, struct duet_err *err)
 {
     EVP_PKEY *key = NULL;
     char *csr = NULL, *token = NULL, *body = NULL;
@@ -723,8 +724,7 @@ out:
 
 /* Fetch one distribution file (/crl.pem, /roots.pem) into path after checking what it is. */
 static int
-refresh_file(struct agent *a, const char *urlpath, const char *path, bool crl,
-             struct duet_err *err)
+refresh_file(struct agent *a, const char *urlpath, const char *path, bool crl, struct duet_err *err)
 {
     struct agent_resp r;
     STACK_OF(X509) *certs = NULL;
@@ -835,8 +835,7 @@ act(struct agent *a, const struct agent_cert_cfg *c, const char *token, bool *ac
 
 /* The token --token gives, for the one certificate that needs enrolling. */
 static int
-token_for(const struct agent_cfg *cfg, const char *token, const struct agent_cert_cfg *c,
-          const char **out, struct duet_err *err)
+token_for(const struct agent_cfg *cfg, const char *token, const char **out, struct duet_err *err)
 {
     size_t missing = 0;
 
@@ -851,7 +850,6 @@ token_for(const struct agent_cfg *cfg, const char *token, const struct agent_cer
                        "token_file",
                        missing);
     *out = token;
-    (void)c;
     return 0;
 }
 
@@ -866,7 +864,7 @@ run_once(struct agent *a, struct duet_err *err)
         struct duet_err e;
         bool acted = false;
 
-        if (token_for(a->cfg, a->opts->token, c, &token, &e) != 0 ||
+        if (token_for(a->cfg, a->opts->token, &token, &e) != 0 ||
             act(a, c, token, &acted, &e) != 0) {
             log_cert("error", "agent_failed", c, e.msg, NULL);
             *err = e;
@@ -946,7 +944,7 @@ run_daemon(struct agent *a, struct duet_err *err)
             bool acted = false;
             if (now_s() < cs[i].next)
                 continue;
-            if (token_for(cfg, a->opts->token, cs[i].c, &token, &e) == 0 &&
+            if (token_for(cfg, a->opts->token, &token, &e) == 0 &&
                 act(a, cs[i].c, token, &acted, &e) == 0) {
                 cs[i].attempt = 0;
                 cs[i].next = next_renewal(a, cs[i].c);
@@ -960,8 +958,8 @@ run_daemon(struct agent *a, struct duet_err *err)
                 return -1;
             }
             {
-                int64_t d = agent_backoff(cs[i].attempt++, cfg->backoff_min, cfg->backoff_max,
-                                          rnd64());
+                int64_t d =
+                    agent_backoff(cs[i].attempt++, cfg->backoff_min, cfg->backoff_max, rnd64());
                 cs[i].next = now_s() + d;
                 log_cert("warn", "agent_retry", cs[i].c, e.msg,
                          json_pack("{s:I, s:i}", "retry_in", (json_int_t)d, "attempt",
@@ -1033,8 +1031,9 @@ agent_status(const struct agent_cfg *cfg, json_t **out, struct duet_err *err)
             return err_nomem(err);
         }
         if (cert_current(cfg, c, &ci, &e) != 0) {
-            json_object_set_new(o, "state", json_string(access(c->cert, F_OK) != 0 ? "not_enrolled"
-                                                                                    : "unreadable"));
+            json_object_set_new(
+                o, "state",
+                json_string(access(c->cert, F_OK) != 0 ? "not_enrolled" : "unreadable"));
             json_object_set_new(o, "error", json_string(e.msg));
         } else {
             char na[40], ra[40];

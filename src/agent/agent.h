@@ -53,7 +53,7 @@ struct agent_cert_cfg {
     enum agent_hook_kind hook;
     char **hook_argv; /* AGENT_HOOK_EXEC: NULL-terminated */
     size_t hook_argc;
-    int hook_signal;  /* AGENT_HOOK_SIGNAL */
+    int hook_signal; /* AGENT_HOOK_SIGNAL */
     char *pid_file;
 };
 
@@ -63,10 +63,10 @@ struct agent_cfg {
     size_t nurls;
     char *root_fingerprint; /* upper-case colon hex */
     char *state_dir;
-    char *log; /* NULL: stderr */
-    int64_t refresh;         /* seconds between CRL and roots refreshes (default 1h) */
-    int64_t backoff_min;     /* seconds (default 5) */
-    int64_t backoff_max;     /* seconds (default 600) */
+    char *log;           /* NULL: stderr */
+    int64_t refresh;     /* seconds between CRL and roots refreshes (default 1h) */
+    int64_t backoff_min; /* seconds (default 5) */
+    int64_t backoff_max; /* seconds (default 600) */
     struct agent_cert_cfg *certs;
     size_t ncerts;
 };

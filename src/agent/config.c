@@ -39,8 +39,8 @@ agent_url_parse(const char *text, struct agent_url *u, struct duet_err *err)
     h = text + 8;
     end = h + strcspn(h, "/");
     if (*end == '/' && end[1] != '\0')
-        return err_set(err, DUET_ERR_INPUT, "\"%s\": a CA URL has no path; expected https://HOST:PORT",
-                       text);
+        return err_set(err, DUET_ERR_INPUT,
+                       "\"%s\": a CA URL has no path; expected https://HOST:PORT", text);
     if (*h == '[') {
         const char *rb = memchr(h, ']', (size_t)(end - h));
         if (rb == NULL)
@@ -244,10 +244,10 @@ k_backoff_max(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct due
 
 /* --- keys of one certificate --- */
 
-#define CERT_STR(fn, field)                                                                      \
-    static int fn(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err) \
-    {                                                                                            \
-        return ycfg_string(y, v, p, &((struct agent_cert_cfg *)t)->field, err);                  \
+#define CERT_STR(fn, field)                                                                        \
+    static int fn(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err)    \
+    {                                                                                              \
+        return ycfg_string(y, v, p, &((struct agent_cert_cfg *)t)->field, err);                    \
     }
 CERT_STR(c_name, name)
 CERT_STR(c_cert, cert)
@@ -279,7 +279,7 @@ static const struct {
     const char *name;
     int sig;
 } signals[] = {
-    {"SIGHUP", SIGHUP}, {"SIGUSR1", SIGUSR1}, {"SIGUSR2", SIGUSR2},
+    {"SIGHUP", SIGHUP},   {"SIGUSR1", SIGUSR1}, {"SIGUSR2", SIGUSR2},
     {"SIGTERM", SIGTERM}, {"SIGINT", SIGINT},
 };
 
@@ -338,24 +338,18 @@ c_on_renew(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_e
         return 0;
     }
     if (c->hook_signal == 0 || c->pid_file == NULL)
-        return ycfg_error(y, v, p, err,
-                          "expected {exec: [program, args...]} or {signal: SIGHUP, pid_file: PATH}");
+        return ycfg_error(
+            y, v, p, err,
+            "expected {exec: [program, args...]} or {signal: SIGHUP, pid_file: PATH}");
     c->hook = AGENT_HOOK_SIGNAL;
     return 0;
 }
 
 static const struct ycfg_key cert_keys[] = {
-    {"name", c_name, true},
-    {"cert", c_cert, true},
-    {"key", c_key, true},
-    {"chain", c_chain, false},
-    {"roots", c_roots, false},
-    {"crl", c_crl, false},
-    {"key_type", c_key_type, false},
-    {"rekey", c_rekey, false},
-    {"token_file", c_token_file, false},
-    {"on_renew", c_on_renew, false},
-    {NULL, NULL, false},
+    {"name", c_name, true},          {"cert", c_cert, true},    {"key", c_key, true},
+    {"chain", c_chain, false},       {"roots", c_roots, false}, {"crl", c_crl, false},
+    {"key_type", c_key_type, false}, {"rekey", c_rekey, false}, {"token_file", c_token_file, false},
+    {"on_renew", c_on_renew, false}, {NULL, NULL, false},
 };
 
 /* Whether a certificate name can name the state file: letters, digits, '.', '-', '_', '@'. */

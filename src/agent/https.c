@@ -152,8 +152,8 @@ parse_answer(const struct agent_url *u, char *raw, size_t len, struct agent_resp
         blen = (size_t)n;
     } else if (clen >= 0) {
         if ((size_t)clen > blen)
-            return err_set(err, DUET_ERR_INPUT, "%s: answer cut short (%zu of %ld bytes)",
-                           u->text, blen, clen);
+            return err_set(err, DUET_ERR_INPUT, "%s: answer cut short (%zu of %ld bytes)", u->text,
+                           blen, clen);
         blen = (size_t)clen;
     }
     if ((r->body = malloc(blen + 1)) == NULL)

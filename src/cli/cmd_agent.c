@@ -37,7 +37,8 @@ status_text(const json_t *arr)
     size_t i;
     json_t *o;
 
-    json_array_foreach(arr, i, o) {
+    json_array_foreach(arr, i, o)
+    {
         const char *state = json_string_value(json_object_get(o, "state"));
         cli_put_text(stdout, json_string_value(json_object_get(o, "name")));
         printf(": %s", state);

@@ -85,7 +85,6 @@ def log_events(host):
 
 def wait_until_due(duet_bin, cfg):
     """Sleep until the certificate is past renew_after (as --status computes it)."""
-    st = json.loads(agent(duet_bin, "--config", str(cfg), "--status", "--format", "json").stdout)
     while True:
         st = json.loads(agent(duet_bin, "--config", str(cfg), "--status", "--format",
                               "json").stdout)

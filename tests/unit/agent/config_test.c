@@ -20,9 +20,14 @@
 #include "agent/agent.h"
 #include "lib/err.h"
 
-#define FP "3f:1a:00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff:00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd"
-#define FPU "3F:1A:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD"
-#define HEAD "ca_url: https://ca.example:8443\nroot_fingerprint: \"" FP "\"\nstate_dir: /var/lib/a\n"
+#define FP                                                                                         \
+    "3f:1a:00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff:00:11:22:33:44:55:66:77:88:99:aa:bb:"   \
+    "cc:dd"
+#define FPU                                                                                        \
+    "3F:1A:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:"   \
+    "CC:DD"
+#define HEAD                                                                                       \
+    "ca_url: https://ca.example:8443\nroot_fingerprint: \"" FP "\"\nstate_dir: /var/lib/a\n"
 #define CERT "certificates:\n  - name: web\n    cert: /e/web.crt\n    key: /e/web.key\n"
 
 static char path[64];
@@ -144,7 +149,8 @@ struct ecase {
 };
 
 static struct ecase ecases[] = {
-    {"http_url", "ca_url: http://ca:80\n", "1:9: ca_url: \"http://ca:80\": expected https://HOST:PORT"},
+    {"http_url", "ca_url: http://ca:80\n",
+     "1:9: ca_url: \"http://ca:80\": expected https://HOST:PORT"},
     {"url_path", "ca_url: https://ca:80/x\n",
      "1:9: ca_url: \"https://ca:80/x\": a CA URL has no path; expected https://HOST:PORT"},
     {"url_port", "ca_url: [https://ca:99999]\n",
@@ -166,18 +172,20 @@ static struct ecase ecases[] = {
      "(it names the state file)"},
     {"same_file", HEAD "certificates:\n  - {name: w, cert: a, key: a}\n",
      "5:5: certificates[0]: cert and key must be two files"},
-    {"twice", HEAD "certificates:\n  - {name: w, cert: a, key: b}\n  - {name: w, cert: c, key: d}\n",
+    {"twice",
+     HEAD "certificates:\n  - {name: w, cert: a, key: b}\n  - {name: w, cert: c, key: d}\n",
      "6:5: certificates[1]: name \"w\" is given twice"},
-    {"key_type", HEAD "certificates:\n  - {name: w, cert: a, key: b, key_type: rsa1024}\n",
-     NULL},
-    {"hook_both", HEAD "certificates:\n  - {name: w, cert: a, key: b, on_renew: {exec: [x], "
-                       "signal: HUP}}\n",
+    {"key_type", HEAD "certificates:\n  - {name: w, cert: a, key: b, key_type: rsa1024}\n", NULL},
+    {"hook_both",
+     HEAD "certificates:\n  - {name: w, cert: a, key: b, on_renew: {exec: [x], "
+          "signal: HUP}}\n",
      "5:42: certificates[0].on_renew: either exec, or signal with pid_file; not both"},
     {"hook_nopid", HEAD "certificates:\n  - {name: w, cert: a, key: b, on_renew: {signal: HUP}}\n",
      "5:42: certificates[0].on_renew: expected {exec: [program, args...]} or {signal: SIGHUP, "
      "pid_file: PATH}"},
-    {"hook_signal", HEAD "certificates:\n  - {name: w, cert: a, key: b, on_renew: {signal: KILL, "
-                         "pid_file: p}}\n",
+    {"hook_signal",
+     HEAD "certificates:\n  - {name: w, cert: a, key: b, on_renew: {signal: KILL, "
+          "pid_file: p}}\n",
      "5:51: certificates[0].on_renew.signal: \"KILL\": expected SIGHUP, SIGUSR1, SIGUSR2, SIGTERM "
      "or SIGINT"},
     {"backoff", HEAD "backoff_min: 10m\nbackoff_max: 1m\n" CERT, NULL},
