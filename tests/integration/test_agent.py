@@ -244,12 +244,14 @@ def start_daemon(duet_bin, cfg):
 
 
 def stop_daemon(p):
+    """SIGTERM; the daemon exits 0 (its exit status, and stderr when it is not)."""
     p.send_signal(signal.SIGTERM)
     try:
-        p.wait(timeout=10)
+        _, err = p.communicate(timeout=10)
     except subprocess.TimeoutExpired:
         p.kill()
-        p.wait()
+        _, err = p.communicate()
+    return p.returncode, err
 
 
 def test_daemon_renews_in_a_row_with_signal_hook_and_matching_files(duet_bin, ca, tmp_path):
@@ -309,7 +311,8 @@ def test_daemon_backs_off_while_the_ca_is_down_then_recovers(duet_bin, ca, tmp_p
         ca.up()
         assert wait_for(lambda: serial_of(host / "web.crt") != old_serial, 30, step=0.5)
     finally:
-        stop_daemon(p)
+        rc, err = stop_daemon(p)
+    assert rc == 0, err
     assert pub_of_cert(host / "web.crt") == pub_of_key(host / "web.key")
     assert (host / "hook.marks").read_text().count("renewed") >= 2
 
@@ -351,3 +354,18 @@ def test_example_configuration_is_valid(duet_bin):
     example = Path(__file__).resolve().parents[2] / "dist" / "agent.yaml"
     r = agent(duet_bin, "--config", str(example), "--check")
     assert r.returncode == 0 and r.stdout == "configuration OK\n", r.stderr
+
+
+def test_sighup_refreshes_crl_and_roots(duet_bin, ca, tmp_path):
+    host, cfg = enroll(duet_bin, ca, tmp_path)
+    p = start_daemon(duet_bin, cfg)
+    try:
+        assert wait_for(lambda: len(ca.saw("GET", "/crl.pem")) >= 2, 20)
+        (host / "crl.pem").unlink()
+        (host / "roots.pem").unlink()
+        p.send_signal(signal.SIGHUP)
+        assert wait_for(lambda: (host / "crl.pem").exists() and (host / "roots.pem").exists(), 20)
+    finally:
+        rc, err = stop_daemon(p)
+    assert rc == 0, err
+    assert any(e["event"] == "agent_wake" for e in log_events(host))
