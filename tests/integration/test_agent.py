@@ -369,3 +369,20 @@ def test_sighup_refreshes_crl_and_roots(duet_bin, ca, tmp_path):
         rc, err = stop_daemon(p)
     assert rc == 0, err
     assert any(e["event"] == "agent_wake" for e in log_events(host))
+
+
+def test_failover_to_the_next_ca_url(duet_bin, ca, tmp_path):
+    host = tmp_path / "host"
+    cfg = write_config(tmp_path / "agent.yaml", ca, host)
+    dead = "https://127.0.0.1:%d" % FakeCA._free_port()
+    cfg.write_text(cfg.read_text().replace("ca_url: %s\n" % ca.url,
+                                           "ca_url: [%s, %s]\n" % (dead, ca.url)))
+    (host / "token").write_text(ca.token() + "\n")
+    r = agent(duet_bin, "--config", str(cfg), "--once")
+    assert r.returncode == 0, r.stderr
+    assert pub_of_cert(host / "web.crt") == pub_of_key(host / "web.key")
+    # Both down: the error names the first URL tried.
+    ca.down()
+    (host / "crl.pem").unlink()
+    r = agent(duet_bin, "--config", str(cfg), "--once")
+    assert r.returncode == 1 and "no CA URL answered" in r.stderr, r.stderr
