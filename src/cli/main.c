@@ -28,6 +28,7 @@ usage(FILE *out)
             "  tunnel                   mTLS client side for programs that cannot do it\n"
             "  bench                    mTLS load generator (full, resume, keepalive, idle)\n"
             "  ticket-keys rotate FILE  rotate the TLS ticket keys shared by proxies\n"
+            "  agent                    keep this host's certificates fresh (enroll, renew)\n"
             "  cert verify LEAF         verify a certificate chain for a purpose and a name\n"
             "  version                  print the version\n"
             "\n"
@@ -57,6 +58,8 @@ main(int argc, char **argv)
         return cmd_bench(argc - 1, argv + 1);
     if (strcmp(argv[1], "ticket-keys") == 0)
         return cmd_ticket_keys(argc - 1, argv + 1);
+    if (strcmp(argv[1], "agent") == 0)
+        return cmd_agent(argc - 1, argv + 1);
     if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
         printf("duet %s\n", duet_version());
         return EXIT_OK;

@@ -10,12 +10,15 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-UNITS = sorted((REPO / "dist").glob("*.service"))
+UNITS = [REPO / "dist" / n for n in ("duet-ca.service", "duet-proxy.service",
+                                      "duet-tunnel.service")]
+AGENT_UNITS = ["duet-agent.service", "duet-agent-once.service", "duet-agent.timer"]
 
 
 def test_units_exist():
-    assert [u.name for u in UNITS] == ["duet-ca.service", "duet-proxy.service",
-                                       "duet-tunnel.service"]
+    names = sorted(u.name for u in (REPO / "dist").iterdir()
+                   if u.suffix in (".service", ".timer"))
+    assert names == sorted([u.name for u in UNITS] + AGENT_UNITS)
 
 
 @pytest.mark.parametrize("unit", UNITS, ids=[u.name for u in UNITS])
@@ -41,3 +44,25 @@ def test_unit_is_valid_and_confined(unit, duet_bin, tmp_path):
     for k in ("NoNewPrivileges", "ProtectSystem", "ProtectHome", "PrivateTmp"):
         assert keys[k] in ("yes", "strict"), k
     assert keys["User"] == "duet"
+
+
+def test_agent_units_are_valid_and_confined(duet_bin, tmp_path):
+    """The agent's daemon, its --once service and the timer, verified together."""
+    local = []
+    for name in AGENT_UNITS:
+        p = tmp_path / name
+        p.write_text((REPO / "dist" / name).read_text().replace("/usr/bin/duet", str(duet_bin)))
+        local.append(str(p))
+    p = subprocess.run(["systemd-analyze", "verify", "--man=no", *local],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0 and p.stdout + p.stderr == "", p.stdout + p.stderr
+    daemon = dict(re.findall(r"^(\w+)=(.*)$", (REPO / "dist" / AGENT_UNITS[0]).read_text(), re.M))
+    once = dict(re.findall(r"^(\w+)=(.*)$", (REPO / "dist" / AGENT_UNITS[1]).read_text(), re.M))
+    timer = dict(re.findall(r"^(\w+)=(.*)$", (REPO / "dist" / AGENT_UNITS[2]).read_text(), re.M))
+    assert daemon["Type"] == "notify" and daemon["ExecStartPre"].endswith("--check")
+    assert once["Type"] == "oneshot" and once["ExecStart"].endswith("--once")
+    assert timer["Unit"] == "duet-agent-once.service"
+    for keys in (daemon, once):
+        for k in ("NoNewPrivileges", "ProtectSystem", "ProtectHome", "PrivateTmp"):
+            assert keys[k] in ("yes", "strict"), k
+        assert keys["User"] == "duet" and keys["CapabilityBoundingSet"] == "CAP_KILL"

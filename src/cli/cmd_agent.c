@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * cmd_agent.c - `duet agent --config FILE [--once | --status | --check]`:
+ * keeps this host's certificates fresh against `duet ca serve` (docs/agent.md).
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/agent.h"
+#include "cli/cli.h"
+#include "util/log.h"
+
+static void
+usage(FILE *out)
+{
+    fprintf(out,
+            "usage: duet agent --config FILE [--token TOKEN] [--once]\n"
+            "       duet agent --config FILE --status [--format text|json]\n"
+            "       duet agent --config FILE --check\n"
+            "Keep this host's certificates fresh: enroll each once with a one-time token (the\n"
+            "key is made here and never leaves the host), renew at about two thirds of the\n"
+            "lifetime over mTLS, write files atomically, run each certificate's on_renew hook,\n"
+            "and keep the CA's CRL and roots fresh.  The CA is trusted only after its root\n"
+            "matches root_fingerprint.\n"
+            "  --once      do what is due now and exit: 0 when nothing was due or it worked,\n"
+            "              1 on a failure (files left as they were)\n"
+            "  --token T   the enrollment token (duet ca token) of the certificate to enroll\n"
+            "  --status    print each certificate's serial, expiry and renewal time\n"
+            "  --check     check the configuration and print \"configuration OK\"\n");
+}
+
+static void
+status_text(const json_t *arr)
+{
+    size_t i;
+    json_t *o;
+
+    json_array_foreach(arr, i, o)
+    {
+        const char *state = json_string_value(json_object_get(o, "state"));
+        cli_put_text(stdout, json_string_value(json_object_get(o, "name")));
+        printf(": %s", state);
+        if (json_object_get(o, "serial") != NULL) {
+            printf(", serial %s, not after %s, renew after %s, %lld s left",
+                   json_string_value(json_object_get(o, "serial")),
+                   json_string_value(json_object_get(o, "not_after")),
+                   json_string_value(json_object_get(o, "renew_after")),
+                   (long long)json_integer_value(json_object_get(o, "seconds_left")));
+        } else {
+            printf(" (");
+            cli_put_text(stdout, json_string_value(json_object_get(o, "error")));
+            printf(")");
+        }
+        printf("\n");
+    }
+}
+
+/* `duet agent`: exit 0 done, 1 failed, 2 usage or configuration error. */
+int
+cmd_agent(int argc, char **argv)
+{
+    enum { A_CONFIG = 700, A_ONCE, A_TOKEN, A_STATUS, A_FORMAT, A_CHECK, A_HELP };
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, A_CONFIG}, {"once", no_argument, NULL, A_ONCE},
+        {"token", required_argument, NULL, A_TOKEN},   {"status", no_argument, NULL, A_STATUS},
+        {"format", required_argument, NULL, A_FORMAT}, {"check", no_argument, NULL, A_CHECK},
+        {"help", no_argument, NULL, A_HELP},           {NULL, 0, NULL, 0},
+    };
+    struct agent_run_opts ro = {0};
+    struct agent_cfg cfg;
+    struct duet_err err;
+    const char *config = NULL, *format = "text";
+    bool status = false, check = false;
+    int c, rc = EXIT_USAGE;
+
+    memset(&cfg, 0, sizeof(cfg));
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case A_CONFIG:
+            config = optarg;
+            break;
+        case A_ONCE:
+            ro.once = true;
+            break;
+        case A_TOKEN:
+            ro.token = optarg;
+            break;
+        case A_STATUS:
+            status = true;
+            break;
+        case A_FORMAT:
+            format = optarg;
+            break;
+        case A_CHECK:
+            check = true;
+            break;
+        case A_HELP:
+            usage(stdout);
+            return EXIT_OK;
+        default:
+            usage(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind != argc || config == NULL) {
+        fprintf(stderr, "duet agent: %s\n",
+                config == NULL ? "--config FILE is required" : "unexpected argument");
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if ((status + check + ro.once > 1) || ((status || check) && ro.token != NULL)) {
+        fprintf(stderr, "duet agent: --once, --status and --check go alone\n");
+        return EXIT_USAGE;
+    }
+    if (strcmp(format, "text") != 0 && strcmp(format, "json") != 0) {
+        fprintf(stderr, "duet agent: --format \"%s\": expected text or json\n", format);
+        return EXIT_USAGE;
+    }
+    if (agent_config_load(config, &cfg, &err) != 0) {
+        fprintf(stderr, "duet agent: ");
+        cli_put_text(stderr, err.msg);
+        fprintf(stderr, "\n");
+        goto out;
+    }
+    if (check) {
+        printf("configuration OK\n");
+        rc = EXIT_OK;
+        goto out;
+    }
+    if (status) {
+        json_t *arr = NULL;
+        if (agent_status(&cfg, &arr, &err) != 0) {
+            rc = cli_fail("duet agent", &err);
+            goto out;
+        }
+        if (strcmp(format, "json") == 0) {
+            char *s = json_dumps(arr, JSON_INDENT(2));
+            if (s != NULL)
+                printf("%s\n", s);
+            free(s);
+        } else {
+            status_text(arr);
+        }
+        json_decref(arr);
+        rc = EXIT_OK;
+        goto out;
+    }
+    if (log_open(cfg.log, &err) != 0) {
+        rc = cli_fail("duet agent", &err);
+        goto out;
+    }
+    rc = agent_run(&cfg, &ro, &err) == 0 ? EXIT_OK : cli_fail("duet agent", &err);
+    log_close();
+out:
+    agent_config_free(&cfg);
+    return rc;
+}
