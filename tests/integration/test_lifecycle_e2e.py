@@ -1,0 +1,222 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The certificate lifecycle end to end, with no human after the first token (issue 10):
+`duet ca serve` issues, `duet agent` enrolls a host and keeps its certificate fresh under a
+profile of 60-second certificates, `duet proxy` serves with those files and is told by the
+agent's hook, and clients connect in a loop all along.
+
+Asserted as a user would see it: no client request fails, the proxy presents each new
+certificate, the hook ran for each renewal, and after the CA server is killed during a renewal
+window and started again the agent recovers and the inventory holds every certificate, each
+renewal linked to its predecessor.
+"""
+
+import json
+import os
+import re
+import socket
+import ssl
+import subprocess
+import threading
+import time
+
+from conftest import show
+from proxyutil import DuetLog, Procs, free_port
+from test_ca_serve import CAServer, make_token
+
+TTL = 60
+
+
+def set_server_ttl(ca, ttl):
+    """The CA's `server` profile issues certificates of ttl seconds."""
+    path = ca.dir / "ca.yaml"
+    text = path.read_text()
+    text, n = re.subn(r"(  server:\n(?:    .*\n)*?    default_ttl: )\S+", r"\g<1>%ds" % ttl, text)
+    assert n == 1, text
+    path.write_text(text)
+
+
+def inventory(ca, name):
+    """The inventory rows of one identity, each with its renewal links (cert show)."""
+    rows = [r for r in ca.list() if r["name"] == name]
+    out = []
+    for r in rows:
+        p = ca.duet("cert", "show", r["serial"], "--ca-dir", ca.dir)
+        assert p.returncode == 0, show(p)
+        fields = dict(re.findall(r"^(\w+)\s+(.*)$", p.stdout, re.M))
+        out.append({"serial": r["serial"], "renews": fields.get("renews", "-"),
+                    "renewed_by": fields.get("renewed_by", "-")})
+    return out
+
+
+class Clients:
+    """A client connecting to the proxy again and again (a new TLS connection each time),
+    recording each answer and the serial of the certificate the proxy presented."""
+
+    def __init__(self, port, ctx):
+        self.port, self.ctx = port, ctx
+        self.ok, self.failures, self.serials = 0, [], []
+        self.stop = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self.stop:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=5) as raw:
+                    with self.ctx.wrap_socket(raw, server_hostname="localhost") as s:
+                        der = s.getpeercert(binary_form=True)
+                        s.sendall(b"GET /e2e HTTP/1.1\r\nHost: localhost\r\n"
+                                  b"Connection: close\r\n\r\n")
+                        data = b""
+                        while True:
+                            d = s.recv(65536)
+                            if not d:
+                                break
+                            data += d
+                if not data.startswith(b"HTTP/1.1 200"):
+                    self.failures.append(data[:200])
+                else:
+                    self.ok += 1
+                    serial = subprocess.run(["openssl", "x509", "-inform", "DER", "-noout",
+                                             "-serial"], input=der, capture_output=True,
+                                            check=True).stdout.strip()
+                    if not self.serials or self.serials[-1] != serial:
+                        self.serials.append(serial)
+            except (OSError, ssl.SSLError) as e:
+                self.failures.append(repr(e))
+            time.sleep(0.2)
+
+    def finish(self):
+        self.stop = True
+        self.thread.join(timeout=10)
+
+
+def test_agent_keeps_a_proxy_serving_through_renewals_and_a_ca_outage(duet_bin, make_ca,
+                                                                        tmp_path):
+    ca = make_ca("Lifecycle Corp")
+    set_server_ttl(ca, TTL)
+    server = CAServer(duet_bin, ca).start()
+    procs = Procs(tmp_path)
+    try:
+        # The host: a token, then `duet agent --once` enrolls (the key never leaves it).
+        host = tmp_path / "host"
+        (host / "state").mkdir(parents=True)
+        token = host / "web.token"
+        token.write_text(make_token(ca, "web", "server", "--san", "dns:localhost",
+                                    "--san", "ip:127.0.0.1") + "\n")
+        os.chmod(token, 0o600)
+        fp = subprocess.run(["openssl", "x509", "-in", str(ca.root), "-noout", "-fingerprint",
+                             "-sha256"], capture_output=True, text=True,
+                            check=True).stdout.strip().split("=", 1)[1]
+        hooks = host / "hooks.log"
+        pid_file = host / "proxy.pid"
+        cfg = host / "agent.yaml"
+        cfg.write_text("""\
+ca_url: https://localhost:%(port)d
+root_fingerprint: "%(fp)s"
+state_dir: %(host)s/state
+log: %(host)s/agent.jsonl
+backoff_min: 1s
+backoff_max: 4s
+certificates:
+  - name: web
+    cert: %(host)s/web.crt
+    key: %(host)s/web.key
+    token_file: %(token)s
+    on_renew:
+      exec: ["/bin/sh", "-c", "date +%%s >> %(hooks)s; kill -HUP $(cat %(pid)s) || true"]
+""" % dict(port=server.port, fp=fp, host=host, token=token, hooks=hooks, pid=pid_file))
+        p = subprocess.run([str(duet_bin), "agent", "--config", str(cfg), "--once"],
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, show(p)
+        assert not token.exists(), "the token file is deleted after use"
+        assert os.stat(host / "web.key").st_mode & 0o777 == 0o600
+
+        # duet proxy serves with the agent's files; alice comes from the CLI (a year).
+        alice_crt, alice_key, _ = ca.issued("alice", "client")
+        roots = tmp_path / "roots.pem"
+        roots.write_text(ca.duet("ca", "roots", "--ca-dir", ca.dir).stdout)
+        up = socket.socket()
+        up.bind(("127.0.0.1", 0))
+        up.listen(64)
+
+        def upstream():
+            while True:
+                try:
+                    c, _ = up.accept()
+                except OSError:
+                    return
+                with c:
+                    buf = b""
+                    while b"\r\n\r\n" not in buf:
+                        d = c.recv(65536)
+                        if not d:
+                            break
+                        buf += d
+                    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close"
+                              b"\r\n\r\nok\n")
+
+        threading.Thread(target=upstream, daemon=True).start()
+        port = free_port()
+        log = tmp_path / "proxy.jsonl"
+        proxy = procs.start([duet_bin, "proxy", "--listen", "127.0.0.1:%d" % port,
+                             "--target", "127.0.0.1:%d" % up.getsockname()[1],
+                             "--cert", host / "web.crt", "--key", host / "web.key",
+                             "--cacert", roots, "--allow", "any", "--log", log], "proxy")
+        pid_file.write_text("%d\n" % proxy.pid)
+        DuetLog(log, proxy, procs).wait_event("start", timeout=15)
+
+        agent = procs.start([duet_bin, "agent", "--config", cfg], "agent")
+        ctx = ssl.create_default_context(cafile=str(roots))
+        ctx.load_cert_chain(str(alice_crt), str(alice_key))
+        clients = Clients(port, ctx)
+
+        # Two renewals with the CA up (a 60 s certificate is renewed about every 40 s).
+        deadline = time.monotonic() + 150
+        while time.monotonic() < deadline and len(clients.serials) < 3:
+            time.sleep(1)
+        assert len(clients.serials) >= 3, (clients.serials, clients.failures)
+
+        # The CA server dies; the agent's next renewal window passes while it is down.
+        server.kill()
+        time.sleep(45)
+        assert agent.poll() is None, procs.stderr(agent)
+        server.start()
+        seen = len(clients.serials)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(clients.serials) <= seen:
+            time.sleep(1)
+        clients.finish()
+        assert len(clients.serials) > seen, "no renewal after the CA came back"
+        assert clients.failures == [], clients.failures[:5]
+        assert clients.ok > 100, clients.ok
+
+        events = [json.loads(x) for x in (host / "agent.jsonl").read_text().splitlines()]
+        kinds = [e["event"] for e in events]
+        assert "agent_enrolled" in kinds and kinds.count("agent_renewed") >= 3, kinds
+        failed = [e for e in events if e["event"] not in ("agent_enrolled", "agent_renewed",
+                                                          "agent_hook", "agent_scheduled",
+                                                          "agent_started", "agent_bootstrap",
+                                                          "agent_nothing_due")]
+        assert failed, "the outage left no trace in the agent's log: %s" % kinds
+        assert all("seconds_left" in e for e in failed if e.get("certificate") == "web"), failed
+        assert len(hooks.read_text().split()) >= 3
+
+        # Every certificate the agent got is in the inventory, each renewal linked to its
+        # predecessor (the CA server's own certificate, also named localhost, has its own chain).
+        got = [e["serial"] for e in events if e["event"] in ("agent_enrolled", "agent_renewed")]
+        by = {r["serial"]: r for r in inventory(ca, "localhost")}
+        assert by[got[0]]["renews"] == "-", by[got[0]]
+        chain, cur = [], by[got[0]]
+        while True:
+            chain.append(cur["serial"])
+            if cur["renewed_by"] == "-":
+                break
+            nxt = by[cur["renewed_by"]]
+            assert nxt["renews"] == cur["serial"], (cur, nxt)
+            cur = nxt
+        assert chain == got, (chain, got)
+    finally:
+        procs.close()
+        if server.proc is not None and server.proc.poll() is None:
+            server.stop()
