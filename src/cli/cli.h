@@ -59,6 +59,12 @@ int cli_passphrase(const char *file, char **out, struct duet_err *err);
  */
 int cli_open_ca(const char *dir, bool signing, const char *passphrase_file, struct ca **out,
                 struct duet_err *err);
+/*
+ * Parse a duration option that must be positive; on error print "CMD: NAME
+ * \"TEXT\": expected a positive duration such as EXAMPLES" and return false.
+ */
+bool cli_positive_duration(const char *cmd, const char *name, const char *text,
+                           const char *examples, int64_t *out);
 /* Print "cmd: message" on stderr, escaped (cli_put_text); returns 1 (failed or refused). */
 int cli_fail(const char *cmd, const struct duet_err *err);
 

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "cli/cli.h"
+#include "lib/duration.h"
 #include "lib/fileio.h"
 
 /* The CA passphrase from --passphrase-file, else DUET_CA_PASSPHRASE; see cli.h. */
@@ -124,4 +125,19 @@ cli_protect_secrets(struct duet_err *err)
                        "is decrypted: %s",
                        strerror(errno));
     return 0;
+}
+
+/* A duration option that must be positive; see cli.h. */
+bool
+cli_positive_duration(const char *cmd, const char *name, const char *text, const char *examples,
+                      int64_t *out)
+{
+    struct duet_err err = {.kind = DUET_ERR_NONE};
+
+    if (duration_parse(text, out, &err) == 0 && *out > 0)
+        return true;
+    fprintf(stderr, "%s: %s \"", cmd, name);
+    cli_put_text(stderr, text);
+    fprintf(stderr, "\": expected a positive duration such as %s\n", examples);
+    return false;
 }

@@ -47,21 +47,6 @@ static const char serve_usage[] =
     "The passphrase comes from --passphrase-file, DUET_CA_PASSPHRASE_FILE or "
     "DUET_CA_PASSPHRASE.\n";
 
-/* A duration option that must be positive; false after printing the usage error. */
-static bool
-positive_duration(const char *name, const char *text, int64_t *out)
-{
-    struct duet_err err = {.kind = DUET_ERR_NONE};
-
-    if (duration_parse(text, out, &err) != 0 || *out <= 0) {
-        fprintf(stderr, "duet ca serve: %s \"", name);
-        cli_put_text(stderr, text);
-        fprintf(stderr, "\": expected a positive duration such as 1h or 24h\n");
-        return false;
-    }
-    return true;
-}
-
 /* Add a repeated option's value; false after printing the usage error. */
 static bool
 push(const char *name, const char **v, size_t *n, const char *value)
@@ -139,11 +124,13 @@ cmd_ca_serve(int argc, char **argv)
                 return EXIT_USAGE;
             break;
         case O_CRL_VALIDITY:
-            if (!positive_duration("--crl-validity", optarg, &so.crl_validity))
+            if (!cli_positive_duration("duet ca serve", "--crl-validity", optarg, "1h or 24h",
+                                       &so.crl_validity))
                 return EXIT_USAGE;
             break;
         case O_OCSP_VALIDITY:
-            if (!positive_duration("--ocsp-validity", optarg, &so.ocsp_validity))
+            if (!cli_positive_duration("duet ca serve", "--ocsp-validity", optarg, "1h or 24h",
+                                       &so.ocsp_validity))
                 return EXIT_USAGE;
             break;
         case O_MAX_BODY:

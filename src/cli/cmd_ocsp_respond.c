@@ -32,21 +32,6 @@ ocsp_usage(FILE *out)
             "delegated OCSP signer, which is issued or renewed first when needed.\n");
 }
 
-/* A duration option that must be positive; false after printing the usage error. */
-static bool
-parse_duration_opt(const char *name, const char *text, int64_t *out)
-{
-    struct duet_err err = {.kind = DUET_ERR_NONE};
-
-    if (duration_parse(text, out, &err) != 0 || *out <= 0) {
-        fprintf(stderr, "duet ocsp respond: %s \"", name);
-        cli_put_text(stderr, text);
-        fprintf(stderr, "\": expected a positive duration such as 1h or 7d\n");
-        return false;
-    }
-    return true;
-}
-
 /* `duet ocsp respond`; see ocsp_usage(). */
 static int
 ocsp_respond_cmd(int argc, char **argv)
@@ -90,11 +75,13 @@ ocsp_respond_cmd(int argc, char **argv)
             pass_file = optarg;
             break;
         case O_VALIDITY:
-            if (!parse_duration_opt("--validity", optarg, &validity))
+            if (!cli_positive_duration("duet ocsp respond", "--validity", optarg, "1h or 7d",
+                                       &validity))
                 return EXIT_USAGE;
             break;
         case O_SIGNER_TTL:
-            if (!parse_duration_opt("--signer-ttl", optarg, &signer_ttl))
+            if (!cli_positive_duration("duet ocsp respond", "--signer-ttl", optarg, "1h or 7d",
+                                       &signer_ttl))
                 return EXIT_USAGE;
             break;
         case O_HELP:
