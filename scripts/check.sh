@@ -78,7 +78,7 @@ if [ -x "$ASAN_BUILD/duet" ]; then
         DUET_BIN="$(pwd)/$ASAN_BUILD/duet" /usr/bin/python3 -m pytest -q -p no:cacheprovider \
         --junitxml="$REPORTS/integration-asan.junit.xml" -o junit_suite_name=integration-asan \
         tests/integration/test_proxy.py tests/integration/test_upstream_pool.py \
-        tests/integration/test_revocation_scale.py tests/integration/test_bench.py \
+        tests/integration/test_revocation_scale.py \
         tests/integration/test_security_http.py tests/integration/test_security_proxy_ops.py \
         tests/integration/test_security_headers_log.py tests/integration/test_security_resume.py \
         tests/integration/test_review_http.py tests/integration/test_proxy_signals.py \

@@ -76,21 +76,22 @@ def test_reload_with_a_crl_revoking_a_client_closes_its_open_connection(dpki, pr
         request(s, b"/before")
         head, body = response(s)
         assert head.startswith(b"HTTP/1.1 200") and body == b"/before"
-    # dave has a request in flight when the reload lands: it is answered, then closed.
-    request(dave, b"/slow/25")
-    time.sleep(0.3)
-
-    mark = d.log.mark()
+    # The CA's work first (signing a CRL takes a moment, more on a sanitizer build), so that
+    # the reload surely lands while dave's slow request is in flight: it is answered, then
+    # his connection closes.
     dpki.revoke(carol_crt)
     dpki.revoke(dave_crt)
     staged = tmp_path / "crl.new"
     dpki.gen_crl(staged)
+    request(dave, b"/slow/40")
+    time.sleep(0.3)
+    mark = d.log.mark()
     os.replace(staged, crl)
     reload_with(d, mark)
 
     assert closed_by_peer(carol), "carol's idle connection stayed open after her revocation"
     head, body = response(dave)
-    assert head is not None and head.startswith(b"HTTP/1.1 200") and body == b"/slow/25", \
+    assert head is not None and head.startswith(b"HTTP/1.1 200") and body == b"/slow/40", \
         "the request in flight was cut: %r" % body
     assert b"connection: close" in head.lower(), head
     assert closed_by_peer(dave), "dave's connection stayed open after his revocation"
