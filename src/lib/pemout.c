@@ -82,6 +82,27 @@ pemout_cert_der(const char *path, X509 *cert, struct duet_err *err)
     return rc;
 }
 
+/* The PBKDF2 iterations of keys written now: the default or DUET_CA_KDF_ITERATIONS. */
+static int
+kdf_iterations(int *iter, struct duet_err *err)
+{
+    const char *e = getenv("DUET_CA_KDF_ITERATIONS");
+    char *end = NULL;
+    long n;
+
+    *iter = PEMOUT_KDF_ITERATIONS;
+    if (e == NULL || e[0] == '\0')
+        return 0;
+    n = strtol(e, &end, 10);
+    if (end == e || *end != '\0' || n < PEMOUT_KDF_MIN_ITERATIONS || n > 100000000)
+        return err_set(err, DUET_ERR_INPUT,
+                       "DUET_CA_KDF_ITERATIONS \"%s\": expected a number of PBKDF2 iterations "
+                       "from %d up (default %d)",
+                       e, PEMOUT_KDF_MIN_ITERATIONS, PEMOUT_KDF_ITERATIONS);
+    *iter = (int)n;
+    return 0;
+}
+
 /* A private key as PKCS#8 PEM, encrypted or not; see pemout.h. */
 int
 pemout_key(const char *path, EVP_PKEY *key, const char *passphrase, struct duet_err *err)
@@ -93,13 +114,17 @@ pemout_key(const char *path, EVP_PKEY *key, const char *passphrase, struct duet_
         return err_nomem(err);
     if (passphrase != NULL) {
         unsigned char salt[PEMOUT_KDF_SALT_BYTES];
-        PKCS8_PRIV_KEY_INFO *p8 = EVP_PKEY2PKCS8(key);
+        PKCS8_PRIV_KEY_INFO *p8 = NULL;
         X509_SIG *sig = NULL;
-        bool ok = p8 != NULL && RAND_bytes(salt, sizeof(salt)) == 1 &&
-                  (sig = PKCS8_encrypt_ex(-1, EVP_aes_256_cbc(), passphrase,
-                                          (int)strlen(passphrase), salt, (int)sizeof(salt),
-                                          PEMOUT_KDF_ITERATIONS, p8, NULL, NULL)) != NULL &&
-                  PEM_write_bio_PKCS8(bio, sig);
+        int iter = 0;
+        bool ok;
+        if (kdf_iterations(&iter, err) != 0)
+            goto out;
+        p8 = EVP_PKEY2PKCS8(key);
+        ok = p8 != NULL && RAND_bytes(salt, sizeof(salt)) == 1 &&
+             (sig = PKCS8_encrypt_ex(-1, EVP_aes_256_cbc(), passphrase, (int)strlen(passphrase),
+                                     salt, (int)sizeof(salt), iter, p8, NULL, NULL)) != NULL &&
+             PEM_write_bio_PKCS8(bio, sig);
         PKCS8_PRIV_KEY_INFO_free(p8);
         X509_SIG_free(sig);
         if (!ok) {

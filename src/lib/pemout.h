@@ -37,6 +37,14 @@ int pemout_cert_der(const char *path, X509 *cert, struct duet_err *err) MUST_CHE
  */
 #define PEMOUT_KDF_ITERATIONS 600000
 #define PEMOUT_KDF_SALT_BYTES 16
+/*
+ * DUET_CA_KDF_ITERATIONS in the environment sets the iterations of the keys
+ * a command writes instead, from this many up: for test environments that
+ * make hundreds of throw-away CAs.  Each key file records its own count, so
+ * reading never depends on it; `duet ca rekey-storage` without it brings a
+ * key back to the default.
+ */
+#define PEMOUT_KDF_MIN_ITERATIONS 1000
 
 /*
  * A private key as PKCS#8 PEM, mode 0600: encrypted (PBES2: AES-256-CBC,

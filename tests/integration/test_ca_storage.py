@@ -8,7 +8,9 @@ import os
 import re
 import subprocess
 
-from conftest import show
+from conftest import DuetCA, show
+
+DEFAULT_KDF = {"DUET_CA_KDF_ITERATIONS": None}  # duet's own default, not the tests' setting
 
 
 def kdf(path):
@@ -33,10 +35,28 @@ def weaken(path, passphrase):
     os.chmod(path, 0o600)
 
 
-def test_new_keys_use_600000_iterations(make_ca):
-    ca = make_ca("Storage Corp")
+def test_new_keys_use_600000_iterations(run_env, tmp_path):
+    ca = DuetCA(run_env, tmp_path, "Storage Corp")
+    p = ca.init(env=DEFAULT_KDF)
+    assert p.returncode == 0, show(p)
     for name in ("root.key", "issuing.key"):
         assert kdf(ca.dir / name) == (600000, "hmacWithSHA256"), name
+
+
+def test_kdf_iterations_setting(run_env, tmp_path):
+    """DUET_CA_KDF_ITERATIONS (for test environments) sets the count of keys written; a bad
+    value is refused by name before anything is written."""
+    ca = DuetCA(run_env, tmp_path / "a", "Quick Corp")
+    p = ca.init(env={"DUET_CA_KDF_ITERATIONS": "5000"})
+    assert p.returncode == 0, show(p)
+    assert kdf(ca.dir / "issuing.key") == (5000, "hmacWithSHA256")
+    for bad in ("999", "lots", "-1"):
+        ca = DuetCA(run_env, tmp_path / ("bad" + bad), "Bad Corp")
+        p = ca.init(env={"DUET_CA_KDF_ITERATIONS": bad})
+        assert p.returncode != 0, show(p)
+        assert 'DUET_CA_KDF_ITERATIONS "%s": expected a number of PBKDF2 iterations' % bad \
+            in p.stderr, show(p)
+        assert not (ca.dir / "issuing.key").exists()
 
 
 def test_rekey_storage_upgrades_old_keys(make_ca, tmp_path):
@@ -44,7 +64,8 @@ def test_rekey_storage_upgrades_old_keys(make_ca, tmp_path):
     for name in ("root.key", "issuing.key"):
         weaken(ca.dir / name, ca.passphrase)
         assert kdf(ca.dir / name)[0] == 2048
-    p = ca.duet("ca", "rekey-storage", "--ca-dir", ca.dir, "--passphrase-file", ca.passfile)
+    p = ca.duet("ca", "rekey-storage", "--ca-dir", ca.dir, "--passphrase-file", ca.passfile,
+                env=DEFAULT_KDF)
     assert p.returncode == 0, show(p)
     for name in ("issuing.key", "root.key"):
         assert re.search(re.escape(name) + r": PBES2 aes-256-cbc, PBKDF2-hmacWithSHA256, 2048 "
