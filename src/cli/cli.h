@@ -77,6 +77,12 @@ int cli_fail(const char *cmd, const struct duet_err *err);
 void cli_put_text(FILE *out, const char *s);
 /* The same escaping into a new string (the caller frees it); NULL when out of memory. */
 char *cli_text(const char *s);
+/*
+ * A JSON string for inventory text (owner, location, names): as it is when it
+ * is UTF-8, else escaped as cli_text() does, so a row is never dropped; NULL
+ * text is JSON null.
+ */
+json_t *cli_json_text(const char *s);
 
 /*
  * Called before a command reads the CA passphrase or decrypts a CA key: no

@@ -88,12 +88,9 @@ cli_find_row(struct ca *ca, const char *arg, struct store_cert **row, struct due
 
 /* --- rows as JSON ---------------------------------------------------------- */
 
-/*
- * A JSON string for inventory text (owner, location, names): as it is when it
- * is UTF-8, else escaped as cli_text() does, so the row is never dropped.
- */
-static json_t *
-jtext(const char *s)
+/* Inventory text as a JSON string; see cli.h. */
+json_t *
+cli_json_text(const char *s)
 {
     json_t *j;
     char *esc;
@@ -139,12 +136,12 @@ name_json(const GENERAL_NAME *g)
             }
         }
         s[o] = '\0';
-        j = jtext(s);
+        j = cli_json_text(s);
         free(s);
         return j;
     }
     x509u_general_name(g, buf, sizeof(buf));
-    return jtext(buf);
+    return cli_json_text(buf);
 }
 
 /*
@@ -170,7 +167,7 @@ row_sans(const struct store_cert *c)
              t = strtok_r(NULL, ",", &save)) {
             while (*t == ' ')
                 t++;
-            json_array_append_new(sans, jtext(t));
+            json_array_append_new(sans, cli_json_text(t));
         }
         free(copy);
     }
@@ -190,13 +187,14 @@ cli_row_json(const struct store_cert *c, int64_t now, bool full)
     x509u_fmt_rfc3339(c->not_before, nb, sizeof(nb));
     x509u_fmt_rfc3339(c->not_after, na, sizeof(na));
     j = json_pack("{s:s,s:o,s:o,s:o,s:s,s:o,s:o,s:s,s:s,s:I,s:s}", "serial", c->serial, "name",
-                  jtext(c->name), "subject", jtext(c->subject), "sans", row_sans(c), "profile",
-                  c->profile, "owner", jtext(c->owner), "location", jtext(c->location),
-                  "not_before", nb, "not_after", na, "days_left",
+                  cli_json_text(c->name), "subject", cli_json_text(c->subject), "sans",
+                  row_sans(c), "profile", c->profile, "owner", cli_json_text(c->owner),
+                  "location", cli_json_text(c->location), "not_before", nb, "not_after", na,
+                  "days_left",
                   (json_int_t)((c->not_after - now) / 86400), "status", store_status_text(c, now));
     if (j != NULL && full) {
         char buf[32];
-        json_object_set_new(j, "issuer", jtext(c->issuer));
+        json_object_set_new(j, "issuer", cli_json_text(c->issuer));
         json_object_set_new(j, "key_fingerprint", json_string(c->key_fingerprint));
         x509u_fmt_rfc3339(c->issued_at, buf, sizeof(buf));
         json_object_set_new(j, "issued_at", json_string(buf));

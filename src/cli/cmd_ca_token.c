@@ -45,23 +45,6 @@ token_status(const struct store_token *t, int64_t now)
     return t->expires_at <= now ? "expired" : "unused";
 }
 
-/* Inventory text as a JSON string: as it is when UTF-8, else escaped (cli_text). */
-static json_t *
-jtext(const char *s)
-{
-    json_t *j;
-    char *esc;
-
-    if (s == NULL)
-        return json_null();
-    if ((j = json_string(s)) != NULL)
-        return j;
-    esc = cli_text(s);
-    j = esc != NULL ? json_string(esc) : NULL;
-    free(esc);
-    return j != NULL ? j : json_null();
-}
-
 static json_t *
 jtime(int64_t t)
 {
@@ -80,16 +63,16 @@ token_json(const struct store_token *t, int64_t now)
     json_t *o = json_object(), *sans = json_array();
 
     for (size_t i = 0; i < t->nsans; i++)
-        json_array_append_new(sans, jtext(t->sans[i]));
+        json_array_append_new(sans, cli_json_text(t->sans[i]));
     json_object_set_new(o, "id", json_string(t->id));
-    json_object_set_new(o, "name", jtext(t->name));
-    json_object_set_new(o, "profile", jtext(t->profile));
+    json_object_set_new(o, "name", cli_json_text(t->name));
+    json_object_set_new(o, "profile", cli_json_text(t->profile));
     json_object_set_new(o, "sans", sans);
-    json_object_set_new(o, "owner", jtext(t->owner));
-    json_object_set_new(o, "location", jtext(t->location));
+    json_object_set_new(o, "owner", cli_json_text(t->owner));
+    json_object_set_new(o, "location", cli_json_text(t->location));
     json_object_set_new(o, "status", json_string(token_status(t, now)));
     json_object_set_new(o, "created_at", jtime(t->created_at));
-    json_object_set_new(o, "created_by", jtext(t->created_by));
+    json_object_set_new(o, "created_by", cli_json_text(t->created_by));
     json_object_set_new(o, "expires_at", jtime(t->expires_at));
     json_object_set_new(o, "used_at", jtime(t->used_at));
     json_object_set_new(o, "serial", t->serial != NULL ? json_string(t->serial) : json_null());
