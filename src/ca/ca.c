@@ -1480,8 +1480,10 @@ out:
 
 /* --- revoke and CRL -------------------------------------------------------- */
 
+/* Revoke by canonical serial, recording who; see ca.h. */
 int
-ca_revoke(struct ca *ca, const char *serial, int reason, int64_t when, struct duet_err *err)
+ca_revoke(struct ca *ca, const char *serial, int reason, int64_t when, const char *by,
+          struct duet_err *err)
 {
     struct store_cert *c = NULL;
 
@@ -1499,7 +1501,7 @@ ca_revoke(struct ca *ca, const char *serial, int reason, int64_t when, struct du
     store_cert_free(c);
     if (store_begin(ca->store, err) != 0)
         return -1;
-    if (store_revoke(ca->store, serial, when, reason, err) != 0 ||
+    if (store_revoke(ca->store, serial, when, reason, by, err) != 0 ||
         store_commit(ca->store, err) != 0) {
         store_rollback(ca->store);
         return -1;

@@ -240,6 +240,27 @@ int ca_renew_check(const struct store_cert *row, struct ca_renewal *out,
                    struct duet_err *err) MUST_CHECK;
 void ca_renewal_clear(struct ca_renewal *r);
 
+/* When a certificate may renew by presenting itself (ca_renew_window). */
+struct ca_window {
+    bool in_grace;       /* past its notAfter, within its profile's renew_grace */
+    int64_t grace;       /* the profile's renew_grace in seconds; 0: off */
+    char grace_text[24]; /* "off", or the grace as a duration ("72h", "30d", "90s") */
+};
+
+/*
+ * Whether the certificate of inventory row `row` may renew at `now` by
+ * presenting itself (POST /v1/renew): while it is valid, and after its
+ * notAfter for its profile's renew_grace (ca.yaml), measured from the row's
+ * not_after - never from anything the client sends.  Refused, with a sentence
+ * naming the serial and what to do: a revoked row (even expired), a row not
+ * valid yet, an expired issuing CA or OCSP signer (never renewed this way),
+ * an expired row whose profile has no grace ("renew_grace: off") or whose
+ * grace has ended (when it ended).  Fills *out either way.  Whether the row
+ * was renewed already is ca_renew_check's to say.
+ */
+int ca_renew_window(const struct ca_config *cfg, const struct store_cert *row, int64_t now,
+                    struct ca_window *out, struct duet_err *err) MUST_CHECK;
+
 /* How to renew. */
 struct ca_renew_opts {
     bool reuse_key;            /* certify the renewed certificate's key again */
@@ -258,8 +279,12 @@ struct ca_renew_opts {
 int ca_renew(struct ca *ca, const struct ca_renewal *r, const struct ca_renew_opts *o, X509 **cert,
              EVP_PKEY **key, bool *clamped, struct duet_err *err) MUST_CHECK;
 
-/* Revoke by canonical serial; refuses unknown and already revoked serials. */
-int ca_revoke(struct ca *ca, const char *serial, int reason, int64_t when,
+/*
+ * Revoke by canonical serial; refuses unknown and already revoked serials and
+ * the issuing CA.  `by` says who revoked it, kept in the inventory as given
+ * ("cli:alice", "uri:spiffe://corp/admin/alice"; NULL: not known).
+ */
+int ca_revoke(struct ca *ca, const char *serial, int reason, int64_t when, const char *by,
               struct duet_err *err) MUST_CHECK;
 
 /*

@@ -229,6 +229,74 @@ ca_renew_check(const struct store_cert *row, struct ca_renewal *out, struct duet
     return 0;
 }
 
+/* A duration as ca.yaml would write it: the largest unit that divides it ("72h", "30d"). */
+static void
+duration_text(int64_t s, char *buf, size_t len)
+{
+    if (s % 86400 == 0)
+        snprintf(buf, len, "%lldd", (long long)(s / 86400));
+    else if (s % 3600 == 0)
+        snprintf(buf, len, "%lldh", (long long)(s / 3600));
+    else if (s % 60 == 0)
+        snprintf(buf, len, "%lldm", (long long)(s / 60));
+    else
+        snprintf(buf, len, "%llds", (long long)s);
+}
+
+/* When a row may renew by presenting itself; see ca.h. */
+int
+ca_renew_window(const struct ca_config *cfg, const struct store_cert *row, int64_t now,
+                struct ca_window *out, struct duet_err *err)
+{
+    const struct ca_profile *p = ca_config_profile(cfg, row->profile);
+    bool ca_row = strcmp(row->profile, "issuing-ca") == 0 ||
+                  strcmp(row->profile, CA_PROFILE_OCSP_SIGNER) == 0;
+    char when[32], end[32];
+
+    memset(out, 0, sizeof(*out));
+    out->grace = p != NULL && !ca_row ? p->renew_grace : 0;
+    if (out->grace > 0)
+        duration_text(out->grace, out->grace_text, sizeof(out->grace_text));
+    else
+        snprintf(out->grace_text, sizeof(out->grace_text), "off");
+    if (row->status == STORE_REVOKED) {
+        x509u_fmt_rfc3339(row->revoked_at, when, sizeof(when));
+        return err_set(err, DUET_ERR_INPUT,
+                       "certificate %s was revoked on %s (%s); a revoked certificate never "
+                       "renews: enroll again with a new token (duet ca token)",
+                       row->serial, when, x509u_crl_reason(row->reason));
+    }
+    if (now < row->not_before) {
+        x509u_fmt_rfc3339(row->not_before, when, sizeof(when));
+        return err_set(err, DUET_ERR_INPUT, "certificate %s is not valid yet (valid from %s)",
+                       row->serial, when);
+    }
+    if (now < row->not_after)
+        return 0;
+    x509u_fmt_rfc3339(row->not_after, when, sizeof(when));
+    if (ca_row)
+        return err_set(err, DUET_ERR_INPUT,
+                       "certificate %s (profile %s) expired at %s; the CA's own certificates "
+                       "are never renewed after expiry",
+                       row->serial, row->profile, when);
+    if (out->grace == 0)
+        return err_set(err, DUET_ERR_INPUT,
+                       "the client certificate (serial %s) expired at %s, and profile %s allows "
+                       "no renewal after expiry (renew_grace: off); enroll again with a new "
+                       "token (duet ca token)",
+                       row->serial, when, row->profile);
+    if (now >= row->not_after + out->grace) {
+        x509u_fmt_rfc3339(row->not_after + out->grace, end, sizeof(end));
+        return err_set(err, DUET_ERR_INPUT,
+                       "the client certificate (serial %s) expired at %s; profile %s allows "
+                       "renewal for %s after expiry (renew_grace), which ended at %s; enroll "
+                       "again with a new token (duet ca token)",
+                       row->serial, when, row->profile, out->grace_text, end);
+    }
+    out->in_grace = true;
+    return 0;
+}
+
 /* Free what ca_renew_check filled; the row is not touched. */
 void
 ca_renewal_clear(struct ca_renewal *r)

@@ -124,6 +124,37 @@ p_max_ttl(struct ycfg *y, yaml_node_t *v, const char *path, void *t, struct duet
 }
 
 static int
+p_api_ttl(struct ycfg *y, yaml_node_t *v, const char *path, void *t, struct duet_err *err)
+{
+    return duration_key(y, v, path, &((struct ca_profile *)t)->api_ttl, err);
+}
+
+/* renew_grace: 0 or off (no renewal after expiry), else a duration of at most 30 days. */
+static int
+p_renew_grace(struct ycfg *y, yaml_node_t *v, const char *path, void *t, struct duet_err *err)
+{
+    struct ca_profile *p = t;
+    const char *s = ycfg_scalar(v);
+    struct duet_err derr;
+
+    if (s != NULL && (strcmp(s, "0") == 0 || strcmp(s, "off") == 0)) {
+        p->renew_grace = 0;
+        return 0;
+    }
+    if (s == NULL || duration_parse(s, &p->renew_grace, &derr) != 0 || p->renew_grace < 0)
+        return ycfg_error(y, v, path, err,
+                          "\"%s\" is not a grace period; expected 0 (off) or a duration of at "
+                          "most 30d, e.g. 72h",
+                          s != NULL ? s : "(not a scalar)");
+    if (p->renew_grace > PROFILE_MAX_RENEW_GRACE)
+        return ycfg_error(y, v, path, err,
+                          "%s is longer than 30 days; the grace after expiry is for machines "
+                          "that were off a while, at most 30d (720h): enroll the others again",
+                          s);
+    return 0;
+}
+
+static int
 p_san_types(struct ycfg *y, yaml_node_t *v, const char *path, void *t, struct duet_err *err)
 {
     struct ca_profile *p = t;
@@ -229,6 +260,8 @@ static const struct ycfg_key profile_keys[] = {
     {"extended_key_usage", p_eku, true},
     {"default_ttl", p_default_ttl, true},
     {"max_ttl", p_max_ttl, true},
+    {"api_ttl", p_api_ttl, false},
+    {"renew_grace", p_renew_grace, false},
     {"san_types", p_san_types, true},
     {"require_san", p_require_san, false},
     {"spiffe", p_spiffe, false},
@@ -289,6 +322,19 @@ c_offline_root(struct ycfg *y, yaml_node_t *v, const char *path, void *t, struct
     return ycfg_bool(y, v, path, &((struct ca_config *)t)->offline_root, err);
 }
 
+/* The value node of `key` in a mapping (the mapping itself when the key is absent). */
+static yaml_node_t *
+map_value(struct ycfg *y, yaml_node_t *map, const char *key)
+{
+    for (yaml_node_pair_t *pp = map->data.mapping.pairs.start; pp < map->data.mapping.pairs.top;
+         pp++) {
+        const char *k = ycfg_scalar(ycfg_node(y, pp->key));
+        if (k != NULL && strcmp(k, key) == 0)
+            return ycfg_node(y, pp->value);
+    }
+    return map;
+}
+
 static int
 c_profiles(struct ycfg *y, yaml_node_t *v, const char *path, void *t, struct duet_err *err)
 {
@@ -323,6 +369,16 @@ c_profiles(struct ycfg *y, yaml_node_t *v, const char *path, void *t, struct due
         if (p->default_ttl > p->max_ttl)
             return ycfg_error(y, ycfg_node(y, pp->value), ppath, err,
                               "default_ttl is longer than max_ttl");
+        if (p->api_ttl > p->max_ttl) {
+            char kpath[300];
+            snprintf(kpath, sizeof(kpath), "%s.api_ttl", ppath);
+            return ycfg_error(y, map_value(y, ycfg_node(y, pp->value), "api_ttl"), kpath, err,
+                              "%s is longer than max_ttl (%s); expected at most that",
+                              ycfg_scalar(map_value(y, ycfg_node(y, pp->value), "api_ttl")),
+                              ycfg_scalar(map_value(y, ycfg_node(y, pp->value), "max_ttl")));
+        }
+        if (p->api_ttl == 0)
+            p->api_ttl = p->default_ttl < PROFILE_API_TTL ? p->default_ttl : PROFILE_API_TTL;
         if (p->spiffe && !(p->san_types & PROFILE_SAN_URI))
             return ycfg_error(y, ycfg_node(y, pp->value), ppath, err,
                               "spiffe: true needs uri among san_types");
@@ -923,6 +979,10 @@ profile_default_yaml(const char *name, const char *trust_domain, const char *key
             "# duet CA configuration, written by `duet ca init`.\n"
             "# Profiles decide what the CA puts in a certificate; requests only propose names.\n"
             "# Durations: s, m, h, d, w (e.g. 720h, 30d, 1h30m).  Patterns: '*' matches any run.\n"
+            "# default_ttl: what duet cert issue/sign give; api_ttl: what duet ca serve gives\n"
+            "# (enrollment and renewal; at most max_ttl).  renew_grace: how long after expiry a\n"
+            "# certificate may still renew over the API (machines that were off): 0 is off,\n"
+            "# at most 30d.\n"
             "name: \"%s\"\n"
             "trust_domain: %s\n"
             "key_type: %s\n"
@@ -932,6 +992,8 @@ profile_default_yaml(const char *name, const char *trust_domain, const char *key
             "    extended_key_usage: [serverAuth]\n"
             "    default_ttl: 2160h\n"
             "    max_ttl: 8760h\n"
+            "    api_ttl: 24h\n"
+            "    renew_grace: 0\n"
             "    san_types: [dns, ip]\n"
             "    require_san: true\n"
             "    spiffe: false\n"
@@ -943,6 +1005,8 @@ profile_default_yaml(const char *name, const char *trust_domain, const char *key
             "    extended_key_usage: [clientAuth]\n"
             "    default_ttl: 720h\n"
             "    max_ttl: 2160h\n"
+            "    api_ttl: 24h\n"
+            "    renew_grace: 0\n"
             "    # The SPIFFE ID only: add dns or email (with patterns) to allow more.\n"
             "    san_types: [uri]\n"
             "    require_san: true\n"
@@ -954,6 +1018,8 @@ profile_default_yaml(const char *name, const char *trust_domain, const char *key
             "    extended_key_usage: [serverAuth, clientAuth]\n"
             "    default_ttl: 720h\n"
             "    max_ttl: 2160h\n"
+            "    api_ttl: 24h\n"
+            "    renew_grace: 0\n"
             "    san_types: [uri, dns, ip]\n"
             "    require_san: true\n"
             "    spiffe: true\n"
@@ -964,6 +1030,8 @@ profile_default_yaml(const char *name, const char *trust_domain, const char *key
             "    extended_key_usage: [clientAuth]\n"
             "    default_ttl: 8760h\n"
             "    max_ttl: 17520h\n"
+            "    api_ttl: 24h\n"
+            "    renew_grace: 0\n"
             "    san_types: [dns, ip, uri, email]\n"
             "    require_san: false\n"
             "    spiffe: false\n"

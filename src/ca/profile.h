@@ -22,6 +22,11 @@
 #define PROFILE_EKU_SERVER 0x1u
 #define PROFILE_EKU_CLIENT 0x2u
 
+/* api_ttl when ca.yaml gives none: short-lived certificates for hosts that renew themselves. */
+#define PROFILE_API_TTL ((int64_t)24 * 3600)
+/* The longest renew_grace: a grace is for machines off a short while, not a second lifetime. */
+#define PROFILE_MAX_RENEW_GRACE ((int64_t)30 * 24 * 3600)
+
 #define PROFILE_SAN_DNS 0x1u
 #define PROFILE_SAN_IP 0x2u
 #define PROFILE_SAN_URI 0x4u
@@ -37,6 +42,18 @@ struct ca_profile {
     unsigned eku;          /* PROFILE_EKU_* */
     int64_t default_ttl;   /* seconds */
     int64_t max_ttl;
+    /*
+     * Validity of what `duet ca serve` issues (enrollment and renewal):
+     * ca.yaml's api_ttl (at most max_ttl), else PROFILE_API_TTL or default_ttl
+     * when that is shorter.
+     */
+    int64_t api_ttl;
+    /*
+     * How long after its notAfter a certificate of this profile may still
+     * renew over the API (a machine that was off); 0: not at all (the
+     * default).  At most PROFILE_MAX_RENEW_GRACE.
+     */
+    int64_t renew_grace;
     unsigned san_types;    /* PROFILE_SAN_* allowed */
     bool require_san;      /* at least one SAN */
     bool spiffe;           /* exactly one URI SAN, spiffe://<trust domain>/... */

@@ -470,7 +470,8 @@ redeem_in_txn(struct store *s, const char *serial, void *arg, struct duet_err *e
 /* Redeem a token with a CSR; see token.h. */
 int
 ca_token_redeem(struct ca *ca, const char *token, X509_REQ *req, const char *from, int64_t now,
-                X509 **cert, bool *clamped, struct store_token **row, struct duet_err *err)
+                int64_t ttl, X509 **cert, bool *clamped, struct store_token **row,
+                struct duet_err *err)
 {
     struct redeem_ctx ctx = {.now = now != 0 ? now : (int64_t)time(NULL)};
     struct store_token *t = NULL;
@@ -509,6 +510,7 @@ ca_token_redeem(struct ca *ca, const char *token, X509_REQ *req, const char *fro
                                .owner = t->owner,
                                .location = t->location,
                                .pubkey = X509_REQ_get0_pubkey(req),
+                               .ttl = ttl,
                                .now = ctx.now,
                                .in_txn = redeem_in_txn,
                                .in_txn_arg = &ctx};

@@ -100,18 +100,24 @@ parse_csr(struct careq *r, const json_t *v)
 }
 
 /*
- * Why a token is refused before its CSR is looked at (0: it may be used).
- * The text of the token is never put in a message.
+ * Why a token is refused before its CSR is looked at (0: it may be used), and
+ * the validity the API gives under its profile (api_ttl) in *api_ttl when not
+ * NULL.  The text of the token is never put in a message.
  */
 static int
-token_state(struct careq *r, const char *token, struct duet_err *err)
+token_state(struct careq *r, const char *token, int64_t *api_ttl, struct duet_err *err)
 {
     struct store_token *t = NULL;
+    const struct ca_profile *p;
     char id[65], when[32];
     int rc = -1;
 
     if (ca_token_id(token, id, err) != 0 || store_token_get(ca_store(r->s->ca), id, &t, err) != 0)
         return -1;
+    /* What the API issues under the token's profile (an unknown profile: ca_issue says so). */
+    p = t != NULL ? ca_config_profile(ca_config(r->s->ca), t->profile) : NULL;
+    if (api_ttl != NULL)
+        *api_ttl = p != NULL ? p->api_ttl : 0;
     if (t == NULL) {
         err_set(err, DUET_ERR_INPUT, "unknown enrollment token (not made by this CA, or mistyped)");
     } else if (t->serial != NULL) {
@@ -163,6 +169,7 @@ caserver_api_enroll(struct careq *r)
     X509_REQ *csr = NULL;
     X509 *cert = NULL;
     bool clamped = false;
+    int64_t ttl = 0;
 
     if (!caserver_method_ok(r, EVHTTP_REQ_POST) || (j = caserver_body_json(r)) == NULL)
         return;
@@ -173,7 +180,7 @@ caserver_api_enroll(struct careq *r)
                              "CERTIFICATE REQUEST-----...\"}");
         goto out;
     }
-    if (token_state(r, token, &err) != 0) {
+    if (token_state(r, token, &ttl, &err) != 0) {
         if (err.kind == DUET_ERR_INPUT)
             caserver_reply_error(r, 403, "token_refused", "%s", err.msg);
         else
@@ -182,10 +189,11 @@ caserver_api_enroll(struct careq *r)
     }
     if ((csr = parse_csr(r, json_object_get(j, "csr"))) == NULL)
         goto out;
-    if (ca_token_redeem(r->s->ca, token, csr, "the CSR", caserver_now(), &cert, &clamped, NULL,
-                        &err) != 0) {
+    /* Short-lived by default: the profile's api_ttl, not the default_ttl of duet cert sign. */
+    if (ca_token_redeem(r->s->ca, token, csr, "the CSR", caserver_now(), ttl, &cert, &clamped,
+                        NULL, &err) != 0) {
         /* The token may have been spent meanwhile: then that is the reason. */
-        if (token_state(r, token, &again) != 0 && again.kind == DUET_ERR_INPUT)
+        if (token_state(r, token, NULL, &again) != 0 && again.kind == DUET_ERR_INPUT)
             caserver_reply_error(r, 403, "token_refused", "%s", again.msg);
         else if (err.kind == DUET_ERR_INPUT)
             caserver_reply_error(r, 400, "csr_refused", "%s", err.msg);
@@ -202,10 +210,12 @@ out:
 
 /*
  * The inventory row of the verified client certificate: the same bytes as
- * recorded, not revoked.  NULL after answering 401 (or 500).
+ * recorded, not revoked, valid now - or, with expired_ok (renewal, which
+ * decides on the grace), possibly past its notAfter.  NULL after answering
+ * 401 (or 500).
  */
 static struct store_cert *
-caller_row(struct careq *r, const char *what)
+caller_row(struct careq *r, const char *what, bool expired_ok)
 {
     struct duet_err err = {.kind = DUET_ERR_NONE};
     struct store_cert *row = NULL;
@@ -244,7 +254,7 @@ caller_row(struct careq *r, const char *what)
         goto err;
     }
     /* Checked again per request: a kept-alive connection may outlive its certificate. */
-    if (caserver_now() >= row->not_after || caserver_now() < row->not_before) {
+    if ((!expired_ok && caserver_now() >= row->not_after) || caserver_now() < row->not_before) {
         x509u_fmt_rfc3339(row->not_after, when, sizeof(when));
         caserver_reply_error(r, 401, "unauthorized",
                              "the client certificate (serial %s) is not valid now (valid until "
@@ -262,6 +272,30 @@ err:
     return NULL;
 }
 
+/*
+ * Answer 401 for an expired client certificate that may not renew: the
+ * sentence (serial, when it expired, the profile's grace, the fix) and the
+ * same as fields for programs.
+ */
+static void
+reply_expired(struct careq *r, const struct store_cert *row, const struct ca_window *win,
+              const char *sentence)
+{
+    size_t n = strlen(sentence);
+
+    /* Cut (never overflowed): the sentence is the CA's own, from ca_renew_window. */
+    if (n >= sizeof(r->detail))
+        n = sizeof(r->detail) - 1;
+    memcpy(r->detail, sentence, n);
+    r->detail[n] = '\0';
+    r->refusal = "certificate_expired";
+    caserver_reply_json(r, 401,
+                        json_pack("{s:s, s:s, s:s, s:o, s:s, s:s}", "error", "certificate_expired",
+                                  "detail", r->detail, "serial", row->serial, "expired_at",
+                                  json_time(row->not_after), "profile", row->profile,
+                                  "renew_grace", win->grace_text));
+}
+
 /* POST /v1/renew; see docs/ca-server.md. */
 void
 caserver_api_renew(struct careq *r)
@@ -275,10 +309,12 @@ caserver_api_renew(struct careq *r)
     X509 *cert = NULL;
     EVP_PKEY *key = NULL;
     bool clamped = false, have_ren = false;
+    struct ca_window win;
+    const struct ca_profile *prof;
 
     if (!caserver_method_ok(r, EVHTTP_REQ_POST) || (j = caserver_body_json(r)) == NULL)
         return;
-    if ((row = caller_row(r, "POST /v1/renew")) == NULL)
+    if ((row = caller_row(r, "POST /v1/renew", true)) == NULL)
         goto out;
     if (row->renewed_by != NULL) {
         snprintf(r->detail, sizeof(r->detail),
@@ -295,6 +331,19 @@ caserver_api_renew(struct careq *r)
                              "the OCSP signer is renewed by the CA server itself");
         goto out;
     }
+    /* Expired: renewed only within its profile's grace, counted from the row's not_after. */
+    if (ca_renew_window(ca_config(r->s->ca), row, caserver_now(), &win, &err) != 0) {
+        if (caserver_now() >= row->not_after)
+            reply_expired(r, row, &win, err.msg);
+        else
+            caserver_reply_error(r, 401, "unauthorized", "%s", err.msg);
+        goto out;
+    }
+    r->grace_renewal = win.in_grace;
+    r->expired_at = win.in_grace ? row->not_after : 0;
+    /* Short-lived by default: the profile's api_ttl (0 for a profile gone from ca.yaml). */
+    prof = ca_config_profile(ca_config(r->s->ca), row->profile);
+    ro.ttl = prof != NULL ? prof->api_ttl : 0;
     csrv = json_object_get(j, "csr");
     if (csrv != NULL) {
         if ((csr = parse_csr(r, csrv)) == NULL)
@@ -321,7 +370,7 @@ caserver_api_renew(struct careq *r)
             caserver_reply_error(r, 500, "internal_error", "%s", err.msg);
         goto out;
     }
-    reply_issued(r, cert, "renew");
+    reply_issued(r, cert, win.in_grace ? "renew_grace" : "renew");
 out:
     if (have_ren)
         ca_renewal_clear(&ren);
@@ -343,6 +392,23 @@ is_admin(const struct careq *r)
     return false;
 }
 
+/*
+ * The caller's identity as the inventory keeps who revoked: its canonical
+ * name with the type it came from, as --admin-identity patterns write it -
+ * "uri:" for the one URI SAN, "dns:" for the first DNS SAN, else "cn:".
+ */
+static void
+caller_text(const struct duet_identity *id, char *buf, size_t len)
+{
+    size_t nuri = 0, ndns = 0;
+
+    for (size_t i = 0; i < id->nsans; i++) {
+        nuri += id->sans[i].type == DUET_SAN_URI;
+        ndns += id->sans[i].type == DUET_SAN_DNS;
+    }
+    snprintf(buf, len, "%s:%s", nuri == 1 ? "uri" : ndns > 0 ? "dns" : "cn", id->name);
+}
+
 /* POST /v1/revoke; see docs/ca-server.md. */
 void
 caserver_api_revoke(struct careq *r)
@@ -350,14 +416,14 @@ caserver_api_revoke(struct careq *r)
     struct duet_err err = {.kind = DUET_ERR_NONE};
     struct store_cert *caller = NULL, *row = NULL;
     const char *stext, *rtext;
-    char *serial = NULL, when[32];
+    char *serial = NULL, when[32], by[300];
     json_t *j = NULL;
     int reason = 0;
     int64_t now = caserver_now();
 
     if (!caserver_method_ok(r, EVHTTP_REQ_POST) || (j = caserver_body_json(r)) == NULL)
         return;
-    if ((caller = caller_row(r, "POST /v1/revoke")) == NULL)
+    if ((caller = caller_row(r, "POST /v1/revoke", false)) == NULL)
         goto out;
     stext = json_string_value(json_object_get(j, "serial"));
     rtext = json_string_value(json_object_get(j, "reason"));
@@ -401,7 +467,8 @@ caserver_api_revoke(struct careq *r)
         caserver_reply_error(r, 403, "forbidden", "the issuing CA is not revoked over the API");
         goto out;
     }
-    if (ca_revoke(r->s->ca, serial, reason, now, &err) != 0) {
+    caller_text(r->id, by, sizeof(by));
+    if (ca_revoke(r->s->ca, serial, reason, now, by, &err) != 0) {
         caserver_reply_error(r, 500, "internal_error", "%s", err.msg);
         goto out;
     }

@@ -63,6 +63,8 @@ struct careq {
     char *issued;             /* serial issued, or NULL */
     char *revoked;            /* serial revoked, or NULL */
     char *renews;             /* serial renewed, or NULL */
+    bool grace_renewal;       /* renews an expired certificate within its profile's grace */
+    int64_t expired_at;       /* then: when that certificate expired */
     const char *refusal;      /* error code of a refusal, or NULL */
     char detail[512];         /* its sentence, for the log */
 };

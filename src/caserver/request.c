@@ -20,6 +20,7 @@
 
 #include "caserver/caserver_int.h"
 #include "lib/tls.h"
+#include "lib/x509util.h"
 #include "util/log.h"
 
 /* Start a request's context; see caserver_int.h. */
@@ -82,6 +83,12 @@ req_finish(struct careq *r, int status)
         log_line_str(&l, "issued", r->issued);
     if (r->renews != NULL)
         log_line_str(&l, "renews", r->renews);
+    if (r->grace_renewal) {
+        char when[32];
+        x509u_fmt_rfc3339(r->expired_at, when, sizeof(when));
+        log_line_bool(&l, "grace_renewal", true);
+        log_line_str(&l, "expired_at", when);
+    }
     if (r->revoked != NULL)
         log_line_str(&l, "revoked", r->revoked);
     if (r->refusal != NULL) {

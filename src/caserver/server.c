@@ -219,6 +219,8 @@ server_ctx_load(struct casrv *s, const char *crt, const char *key, const char *t
                           .ca_file = trust,
                           .verify_optional = true,
                           .any_purpose = true,
+                          /* POST /v1/renew decides on an expired one (a profile's renew_grace) */
+                          .expired_leaf_ok = true,
                           .listener = "ca-serve"};
     SSL_CTX *ctx = NULL;
 
@@ -348,6 +350,20 @@ dispatch(struct evhttp_request *req, struct casrv *s, bool tls)
         }
     }
     caserver_req_begin(&r, s, req, id < R_COUNT ? routes[id].path : "other", tls);
+    /*
+     * The TLS layer lets a client certificate past its notAfter through (and
+     * only that failure): renewal decides on it, every other endpoint refuses it.
+     */
+    if (r.id != NULL && caserver_now() >= r.id->not_after && id != R_RENEW) {
+        char when[32];
+        x509u_fmt_rfc3339(r.id->not_after, when, sizeof(when));
+        caserver_reply_error(&r, 401, "certificate_expired",
+                             "the client certificate (serial %s) expired at %s; only POST "
+                             "/v1/renew accepts an expired certificate, within its profile's "
+                             "renew_grace",
+                             r.id->serial, when);
+        return;
+    }
     switch (id) {
     case R_CA:
         caserver_api_ca(&r);

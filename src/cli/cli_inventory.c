@@ -177,6 +177,13 @@ row_sans(const struct store_cert *c)
     return sans;
 }
 
+/* Who revoked a revoked row: "unknown" for a revocation the inventory predates recording. */
+static json_t *
+revoked_by(const struct store_cert *c)
+{
+    return c->revoked_by != NULL ? cli_json_text(c->revoked_by) : json_string("unknown");
+}
+
 /* One inventory row as JSON; see cli.h. */
 json_t *
 cli_row_json(const struct store_cert *c, int64_t now, bool full)
@@ -192,6 +199,8 @@ cli_row_json(const struct store_cert *c, int64_t now, bool full)
                   "location", cli_json_text(c->location), "not_before", nb, "not_after", na,
                   "days_left",
                   (json_int_t)((c->not_after - now) / 86400), "status", store_status_text(c, now));
+    if (j != NULL && !full && c->status == STORE_REVOKED)
+        json_object_set_new(j, "revoked_by", revoked_by(c));
     if (j != NULL && full) {
         char buf[32];
         json_object_set_new(j, "issuer", cli_json_text(c->issuer));
@@ -202,6 +211,7 @@ cli_row_json(const struct store_cert *c, int64_t now, bool full)
             x509u_fmt_rfc3339(c->revoked_at, buf, sizeof(buf));
             json_object_set_new(j, "revoked_at", json_string(buf));
             json_object_set_new(j, "revocation_reason", json_string(x509u_crl_reason(c->reason)));
+            json_object_set_new(j, "revoked_by", revoked_by(c));
         }
         json_object_set_new(j, "renews", c->renews ? json_string(c->renews) : json_null());
         json_object_set_new(j, "renewed_by",

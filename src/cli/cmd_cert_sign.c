@@ -30,7 +30,7 @@ sign_with_token(const struct cli_opts *o, X509_REQ *req, struct ca **ca, X509 **
     struct store_token *row = NULL;
 
     if (cli_open_ca(o->ca_dir, true, o->pass_file, ca, err) != 0 ||
-        ca_token_redeem(*ca, o->token, req, o->args[0], 0, cert, clamped, &row, err) != 0)
+        ca_token_redeem(*ca, o->token, req, o->args[0], 0, 0, cert, clamped, &row, err) != 0)
         return -1;
     *profile = row != NULL ? strdup(row->profile) : NULL;
     store_token_free(row);

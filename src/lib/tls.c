@@ -64,6 +64,7 @@ struct tls_trust {
     enum duet_crl_scope scope;
     enum duet_purpose purpose;
     bool crl_expired_ok;
+    bool expired_leaf_ok;
     pthread_mutex_t cache_lock;
     struct chain_entry *cache; /* CHAIN_CACHE_SLOTS, or NULL */
     bool bound;                /* server: binding holds the session binding digest */
@@ -387,6 +388,7 @@ cert_verify_cb(X509_STORE_CTX *ctx, void *arg)
     p.crl_scope = t->scope;
     p.purpose = t->purpose;
     p.accept_expired_crl = t->crl_expired_ok;
+    p.accept_expired_leaf = t->expired_leaf_ok;
     p.name = st != NULL ? st->name : NULL;
     err_clear(&err);
     if (verify_store_ctx(ctx, &p, &fail, &err) == 0) {
@@ -708,6 +710,7 @@ load_trust(SSL_CTX *ctx, const struct tls_opts *o, enum duet_purpose purpose,
     t->purpose = purpose;
     t->scope = o->crl_scope;
     t->crl_expired_ok = o->crl_expired_ok;
+    t->expired_leaf_ok = o->expired_leaf_ok;
     pthread_mutex_init(&t->cache_lock, NULL);
     t->cache = o->no_chain_cache ? NULL : calloc(CHAIN_CACHE_SLOTS, sizeof(*t->cache));
     if (!SSL_CTX_set_ex_data(ctx, trust_idx, t)) {
@@ -1081,6 +1084,7 @@ tls_server_ctx_new(const struct tls_opts *o, SSL_CTX **out, struct tls_ctx_info 
     /* See "Session binding" above. */
     if (!bind_u64(bind, (uint64_t)o->crl_scope) || !bind_u64(bind, o->any_purpose) || !bind_u64(bind, o->crl_expired_ok) ||
         !bind_u64(bind, o->verify_optional) || !bind_u64(bind, o->tls12) ||
+        !bind_u64(bind, o->expired_leaf_ok) ||
         !bind_policy(bind, o->policy) || !EVP_DigestFinal_ex(bind, sid_ctx, &sid_len) ||
         sid_len != sizeof(sid_ctx) || sid_len > SSL_MAX_SID_CTX_LENGTH ||
         !SSL_CTX_set_session_id_context(ctx, sid_ctx, sid_len)) {
@@ -1308,6 +1312,7 @@ tls_reverify(SSL_CTX *ctx, SSL *ssl, enum verify_fail *fail, struct duet_err *er
     p.crl_scope = t->scope;
     p.purpose = t->purpose;
     p.accept_expired_crl = t->crl_expired_ok;
+    p.accept_expired_leaf = t->expired_leaf_ok;
     p.name = st != NULL ? st->name : NULL;
     rc = verify_store_ctx(xc, &p, fail, err);
 out:

@@ -56,6 +56,9 @@ struct tls_opts {
     bool verify_optional;        /* server: accept clients without a certificate */
     bool any_purpose;            /* server: client certificates of any extended key usage
                                     (the CA server renews server certificates over mTLS) */
+    bool expired_leaf_ok;        /* server: a client certificate past its notAfter (and only
+                                    that) passes to the application, which decides on it
+                                    (the CA server's renewal grace; verify.h) */
     bool insecure_key_mode;      /* accept key files readable by group/others */
     const char *alpn;            /* comma-separated protocols to offer/accept, or NULL */
     const char *server_name;     /* client: the name the server certificate must carry */

@@ -78,6 +78,13 @@ struct verify_params {
     int max_depth;             /* CA certificates allowed between leaf and anchor */
     enum duet_crl_scope crl_scope;
     bool accept_expired_crl;   /* an expired CRL still revokes but does not fail (warn mode) */
+    /*
+     * The leaf past its notAfter is not a failure (X509_V_ERR_CERT_HAS_EXPIRED
+     * at depth 0 only; every other check, the issuers' validity included,
+     * still applies).  For `duet ca serve`, whose renewal endpoint decides on
+     * an expired certificate from its inventory row (a profile's renew_grace).
+     */
+    bool accept_expired_leaf;
 };
 
 /*

@@ -62,9 +62,10 @@ store_list_revoked(struct store *s, struct store_cert ***out, size_t *n, struct 
 }
 
 int
-store_revoke(struct store *s, const char *serial, int64_t when, int reason, struct duet_err *err)
+store_revoke(struct store *s, const char *serial, int64_t when, int reason, const char *by,
+             struct duet_err *err)
 {
-    return s->ops->revoke(s, serial, when, reason, err);
+    return s->ops->revoke(s, serial, when, reason, by, err);
 }
 
 int
@@ -165,6 +166,7 @@ store_cert_free(struct store_cert *c)
     free(c->key_fingerprint);
     free(c->renews);
     free(c->renewed_by);
+    free(c->revoked_by);
     free(c->der);
     free(c);
 }

@@ -4,9 +4,9 @@
  *
  * Every certificate the CA signs is a row: serial, canonical name, subject,
  * SANs, profile, owner, location, key fingerprint, validity, status,
- * revocation time and reason, the certificate it renews, and its DER.  The CA
- * inserts the row inside the transaction in which it picks the serial, before
- * the certificate leaves the CA (DESIGN.md, "Inventory").  SQLite is the
+ * revocation time, reason and who revoked it, the certificate it renews, and
+ * its DER.  The CA inserts the row inside the transaction in which it picks
+ * the serial, before the certificate leaves the CA (DESIGN.md, "Inventory").  SQLite is the
  * embedded default; a PostgreSQL store can implement the same operations.
  */
 #ifndef DUET_STORE_H
@@ -38,6 +38,13 @@ struct store_cert {
     enum store_status status;
     int64_t revoked_at; /* when status is STORE_REVOKED */
     int reason;         /* RFC 5280 reason code when revoked */
+    /*
+     * Who revoked it, when revoked: "cli:<login>" for `duet cert revoke`, the
+     * API caller's identity ("uri:spiffe://corp/admin/alice", "dns:host") for
+     * POST /v1/revoke.  NULL: not revoked, or revoked before the inventory
+     * recorded it (schema version 3).
+     */
+    char *revoked_by;
     char *renews;       /* serial of the certificate this one renews, or NULL */
     char *renewed_by;   /* serial of the certificate that renewed this one, or NULL */
     uint8_t *der;
@@ -124,11 +131,12 @@ int store_list(struct store *s, const struct store_filter *f, struct store_cert 
 int store_list_revoked(struct store *s, struct store_cert ***out, size_t *n,
                        struct duet_err *err) MUST_CHECK;
 /*
- * Mark a row revoked at `when` with an RFC 5280 reason code.  Fails for an
- * unknown serial and for one already revoked (the message gives the date and
- * reason of the first revocation).
+ * Mark a row revoked at `when` with an RFC 5280 reason code, by `by` (who
+ * revoked it, kept as given; NULL: not known).  Fails for an unknown serial
+ * and for one already revoked (the message gives the date and reason of the
+ * first revocation).
  */
-int store_revoke(struct store *s, const char *serial, int64_t when, int reason,
+int store_revoke(struct store *s, const char *serial, int64_t when, int reason, const char *by,
                  struct duet_err *err) MUST_CHECK;
 /* Record that `new_serial` renews `old_serial`. */
 int store_link_renewal(struct store *s, const char *old_serial, const char *new_serial,

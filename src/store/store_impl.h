@@ -19,7 +19,7 @@ struct store_ops {
                struct duet_err *err);
     int (*list)(struct store *s, const struct store_filter *f, bool revoked_only,
                 struct store_cert ***out, size_t *n, struct duet_err *err);
-    int (*revoke)(struct store *s, const char *serial, int64_t when, int reason,
+    int (*revoke)(struct store *s, const char *serial, int64_t when, int reason, const char *by,
                   struct duet_err *err);
     int (*link_renewal)(struct store *s, const char *old_serial, const char *new_serial,
                         struct duet_err *err);

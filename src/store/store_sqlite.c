@@ -29,7 +29,7 @@
  * before version 2 check it and refuse anything else); schema_migrations
  * records when each migration ran.
  */
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 #define BUSY_TIMEOUT_MS 10000
 
 struct sqlite_store {
@@ -96,6 +96,8 @@ static const struct {
      "  created_by TEXT,"
      "  CHECK ((used_at IS NULL) = (serial IS NULL)));"
      "CREATE INDEX tokens_created_at ON tokens(created_at);"},
+    /* NULL in rows revoked before it: who revoked those was never recorded. */
+    {"who revoked", "ALTER TABLE certificates ADD COLUMN revoked_by TEXT;"},
 };
 
 _Static_assert(SCHEMA_VERSION == 1 + sizeof(migrations) / sizeof(migrations[0]),
@@ -103,7 +105,8 @@ _Static_assert(SCHEMA_VERSION == 1 + sizeof(migrations) / sizeof(migrations[0]),
 
 static const char columns[] =
     "serial, name, subject, issuer, sans, profile, owner, location, key_fingerprint, "
-    "not_before, not_after, issued_at, status, revoked_at, reason, renews, renewed_by, der";
+    "not_before, not_after, issued_at, status, revoked_at, reason, renews, renewed_by, der, "
+    "revoked_by";
 
 /* Record a SQLite failure, naming the inventory file and telling locks apart. */
 static int
@@ -210,8 +213,8 @@ sq_insert(struct store *s, const struct store_cert *c, struct duet_err *err)
     if (prepare(ss,
                 "INSERT INTO certificates (serial, name, subject, issuer, sans, profile, owner, "
                 "location, key_fingerprint, not_before, not_after, issued_at, status, revoked_at, "
-                "reason, renews, renewed_by, der) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "reason, renews, renewed_by, der, revoked_by) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 &st, err) != 0)
         return -1;
     bind_text(st, 1, c->serial);
@@ -237,6 +240,7 @@ sq_insert(struct store *s, const struct store_cert *c, struct duet_err *err)
     bind_text(st, 16, c->renews);
     bind_text(st, 17, c->renewed_by);
     sqlite3_bind_blob(st, 18, c->der, (int)c->der_len, SQLITE_TRANSIENT);
+    bind_text(st, 19, c->status == STORE_REVOKED ? c->revoked_by : NULL);
     rc = sqlite3_step(st);
     sqlite3_finalize(st);
     if (rc == SQLITE_CONSTRAINT)
@@ -288,6 +292,7 @@ row_to_cert(sqlite3_stmt *st)
         memcpy(c->der, blob, (size_t)n);
         c->der_len = (size_t)n;
     }
+    c->revoked_by = col_text(st, 18);
     if (c->serial == NULL || c->name == NULL || c->subject == NULL || c->issuer == NULL ||
         c->sans == NULL || c->profile == NULL || c->key_fingerprint == NULL || c->der == NULL) {
         store_cert_free(c);
@@ -389,7 +394,8 @@ oom:
 }
 
 static int
-sq_revoke(struct store *s, const char *serial, int64_t when, int reason, struct duet_err *err)
+sq_revoke(struct store *s, const char *serial, int64_t when, int reason, const char *by,
+          struct duet_err *err)
 {
     struct sqlite_store *ss = (struct sqlite_store *)s;
     struct store_cert *c = NULL;
@@ -412,13 +418,14 @@ sq_revoke(struct store *s, const char *serial, int64_t when, int reason, struct 
     }
     store_cert_free(c);
     if (prepare(ss,
-                "UPDATE certificates SET status = 1, revoked_at = ?, reason = ? "
+                "UPDATE certificates SET status = 1, revoked_at = ?, reason = ?, revoked_by = ? "
                 "WHERE serial = ? AND status = 0",
                 &st, err) != 0)
         return -1;
     sqlite3_bind_int64(st, 1, when);
     sqlite3_bind_int(st, 2, reason);
-    bind_text(st, 3, serial);
+    bind_text(st, 3, by);
+    bind_text(st, 4, serial);
     rc = sqlite3_step(st);
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE)

@@ -1006,9 +1006,9 @@ test_revoke_and_crl(void **state)
     serial_of(a, serial_a, sizeof(serial_a));
     serial_of(c, serial_c, sizeof(serial_c));
 
-    if (ca_revoke(F.ca, serial_a, CRL_REASON_KEY_COMPROMISE, when_a, &err) != 0)
+    if (ca_revoke(F.ca, serial_a, CRL_REASON_KEY_COMPROMISE, when_a, NULL, &err) != 0)
         fail_msg("ca_revoke: %s", err.msg);
-    if (ca_revoke(F.ca, serial_c, CRL_REASON_UNSPECIFIED, when_c, &err) != 0)
+    if (ca_revoke(F.ca, serial_c, CRL_REASON_UNSPECIFIED, when_c, NULL, &err) != 0)
         fail_msg("ca_revoke: %s", err.msg);
     assert_int_equal(store_get(ca_store(F.ca), serial_a, &row, &err), 0);
     assert_int_equal(row->status, STORE_REVOKED);
@@ -1017,10 +1017,10 @@ test_revoke_and_crl(void **state)
     store_cert_free(row);
 
     /* Revoking again, or an unknown serial, is refused. */
-    assert_int_equal(ca_revoke(F.ca, serial_a, CRL_REASON_SUPERSEDED, now, &err), -1);
+    assert_int_equal(ca_revoke(F.ca, serial_a, CRL_REASON_SUPERSEDED, now, NULL, &err), -1);
     assert_contains(err.msg, "already revoked");
     assert_contains(err.msg, "keyCompromise");
-    assert_int_equal(ca_revoke(F.ca, "01:02:03", CRL_REASON_SUPERSEDED, now, &err), -1);
+    assert_int_equal(ca_revoke(F.ca, "01:02:03", CRL_REASON_SUPERSEDED, now, NULL, &err), -1);
     assert_contains(err.msg, "serial 01:02:03 is not in the inventory");
 
     /* The CRL. */
@@ -1082,9 +1082,9 @@ test_crl_refusals(void **state)
     assert_int_equal(ca_crl(F.ca, (int64_t)time(NULL), 0, &crl, &err), -1);
     assert_null(crl);
     assert_contains(err.msg, "validity must be positive");
-    assert_int_equal(ca_revoke(F.ca, "01:02", 7, (int64_t)time(NULL), &err), -1);
+    assert_int_equal(ca_revoke(F.ca, "01:02", 7, (int64_t)time(NULL), NULL, &err), -1);
     assert_contains(err.msg, "reason code 7 is not valid");
-    assert_int_equal(ca_revoke(F.ca, "01:02", -1, (int64_t)time(NULL), &err), -1);
+    assert_int_equal(ca_revoke(F.ca, "01:02", -1, (int64_t)time(NULL), NULL, &err), -1);
     assert_contains(err.msg, "reason code -1 is not valid");
 }
 

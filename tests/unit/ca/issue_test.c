@@ -9,7 +9,8 @@
  * and nothing else it asked for (CA:TRUE); a refusal names the rule and
  * leaves the inventory unchanged.  A renewal keeps the identity and links
  * the two inventory rows both ways; a revoked or already renewed certificate
- * cannot be renewed.
+ * cannot be renewed.  The renewal window: while valid, then within the
+ * profile's renew_grace from the row's notAfter, never for a revoked or CA row.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -589,7 +590,7 @@ test_revoked_cannot_renew(void **state)
     char want[256];
 
     (void)state;
-    if (ca_revoke(F.ca, row->serial, 1, (int64_t)time(NULL), &err) != 0)
+    if (ca_revoke(F.ca, row->serial, 1, (int64_t)time(NULL), NULL, &err) != 0)
         fail_msg("ca_revoke: %s", err.msg);
     if (store_get(ca_store(F.ca), row->serial, &revoked, &err) != 0)
         fail_msg("store_get: %s", err.msg);
@@ -621,6 +622,121 @@ test_issuing_ca_cannot_renew(void **state)
     store_cert_free(row);
 }
 
+/*
+ * When a certificate may renew by presenting itself: while valid, then for
+ * its profile's renew_grace counted from the row's not_after; never when
+ * revoked (expired or not), not yet valid, or a CA row, whatever ca.yaml says.
+ */
+static void
+test_renew_window(void **state)
+{
+    static struct ca_profile profiles[] = {
+        {.name = (char *)"client", .renew_grace = 36 * 3600},
+        {.name = (char *)"server", .renew_grace = 0},
+        /* An operator naming profiles after the CA's own rows gives them no grace. */
+        {.name = (char *)"issuing-ca", .renew_grace = 36 * 3600},
+        {.name = (char *)CA_PROFILE_OCSP_SIGNER, .renew_grace = 36 * 3600},
+    };
+    static const struct ca_config cfg = {.trust_domain = (char *)TD,
+                                         .profiles = profiles,
+                                         .nprofiles = 4};
+    const int64_t na = 1700000000, g = 36 * 3600;
+    static const struct {
+        const char *what, *profile;
+        bool revoked;
+        int64_t at; /* relative to not_after */
+        int rc;
+        bool in_grace;
+        const char *grace_text;
+        const char *msg[3];
+    } cases[] = {
+        {"valid", "client", false, -1, 0, false, "36h", {NULL}},
+        {"valid, grace off", "server", false, -3600, 0, false, "off", {NULL}},
+        {"at notAfter", "client", false, 0, 0, true, "36h", {NULL}},
+        {"last second of the grace", "client", false, 36 * 3600 - 1, 0, true, "36h", {NULL}},
+        {"grace ended",
+         "client",
+         false,
+         36 * 3600,
+         -1,
+         false,
+         "36h",
+         {"(serial 0A) expired at 2023-11-14T22:13:20Z",
+          "profile client allows renewal for 36h after expiry (renew_grace), which ended at "
+          "2023-11-16T10:13:20Z",
+          "enroll again with a new token (duet ca token)"}},
+        {"grace off",
+         "server",
+         false,
+         1,
+         -1,
+         false,
+         "off",
+         {"(serial 0A) expired at 2023-11-14T22:13:20Z",
+          "profile server allows no renewal after expiry (renew_grace: off)",
+          "enroll again with a new token"}},
+        {"profile gone from ca.yaml", "gone", false, 1, -1, false, "off", {"renew_grace: off"}},
+        {"revoked, then expired within the grace",
+         "client",
+         true,
+         60,
+         -1,
+         false,
+         "36h",
+         {"certificate 0A was revoked on", "(keyCompromise)", "a revoked certificate never renews"}},
+        {"revoked, still valid", "client", true, -60, -1, false, "36h", {"was revoked on"}},
+        {"not valid yet",
+         "client",
+         false,
+         -2000000,
+         -1,
+         false,
+         "36h",
+         {"certificate 0A is not valid yet (valid from "}},
+        {"issuing CA expired",
+         "issuing-ca",
+         false,
+         1,
+         -1,
+         false,
+         "off",
+         {"profile issuing-ca", "never renewed after expiry"}},
+        {"OCSP signer expired",
+         CA_PROFILE_OCSP_SIGNER,
+         false,
+         1,
+         -1,
+         false,
+         "off",
+         {"profile " CA_PROFILE_OCSP_SIGNER, "never renewed after expiry"}},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct store_cert row = {.serial = (char *)"0A",
+                                 .profile = (char *)(uintptr_t)cases[i].profile,
+                                 .not_before = na - 1000000,
+                                 .not_after = na,
+                                 .status = cases[i].revoked ? STORE_REVOKED : STORE_VALID,
+                                 .revoked_at = na - 100,
+                                 .reason = 1};
+        struct ca_window w;
+        struct duet_err err = {0};
+        int rc = ca_renew_window(&cfg, &row, na + cases[i].at, &w, &err);
+
+        if (rc != cases[i].rc)
+            fail_msg("%s: returned %d (%s)", cases[i].what, rc, err.msg);
+        assert_int_equal(w.in_grace, cases[i].in_grace);
+        assert_string_equal(w.grace_text, cases[i].grace_text);
+        assert_int_equal(w.grace, strcmp(cases[i].grace_text, "off") == 0 ? 0 : g);
+        for (size_t k = 0; k < 3 && cases[i].msg[k] != NULL; k++) {
+            if (strstr(err.msg, cases[i].msg[k]) == NULL)
+                fail_msg("%s: expected \"%s\" in \"%s\"", cases[i].what, cases[i].msg[k],
+                         err.msg);
+        }
+    }
+}
+
 int
 main(void)
 {
@@ -636,6 +752,7 @@ main(void)
         cmocka_unit_test(test_renew_keeps_identity_and_links),
         cmocka_unit_test(test_revoked_cannot_renew),
         cmocka_unit_test(test_issuing_ca_cannot_renew),
+        cmocka_unit_test(test_renew_window),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

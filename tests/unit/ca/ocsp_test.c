@@ -101,7 +101,7 @@ group_setup(void **state)
     F.good = issue("good.example");
     F.revoked = issue("revoked.example");
     serial = serial_of(F.revoked);
-    if (ca_revoke(F.ca, serial, CRL_REASON_KEY_COMPROMISE, F.now - 100, &err) != 0) {
+    if (ca_revoke(F.ca, serial, CRL_REASON_KEY_COMPROMISE, F.now - 100, NULL, &err) != 0) {
         fprintf(stderr, "revoke: %s\n", err.msg);
         return -1;
     }
@@ -708,7 +708,7 @@ test_revocation_is_immediate(void **state)
     ask(req, F.now, &a);
     assert_int_equal(status_of(&a, id, NULL, NULL, NULL, NULL), V_OCSP_CERTSTATUS_GOOD);
     answer_clear(&a);
-    assert_int_equal(ca_revoke(F.ca, serial, 0, F.now, &err), 0);
+    assert_int_equal(ca_revoke(F.ca, serial, 0, F.now, NULL, &err), 0);
     ask(req, F.now, &a);
     assert_int_equal(status_of(&a, id, &reason, NULL, NULL, NULL), V_OCSP_CERTSTATUS_REVOKED);
     /* unspecified is left out, as in the CRL */
@@ -866,7 +866,7 @@ test_signer_renewal(void **state)
     }
 
     /* Revoked: replaced at once. */
-    assert_int_equal(ca_revoke(F.ca, new_serial, CRL_REASON_KEY_COMPROMISE, later, &err), 0);
+    assert_int_equal(ca_revoke(F.ca, new_serial, CRL_REASON_KEY_COMPROMISE, later, NULL, &err), 0);
     assert_int_equal(ca_ocsp_signer_ensure(F.ca, later + 120, 0, &s, &issued, &err), 0);
     assert_true(issued);
     free(old_serial);

@@ -535,6 +535,13 @@ test_default_yaml_loads(void **state)
     assert_true(p->require_san);
     assert_false(p->spiffe);
     assert_false(p->wildcard);
+    /* What duet ca serve issues: a day; no renewal after expiry. */
+    assert_int_equal(p->api_ttl, 24 * HOUR);
+    assert_int_equal(p->renew_grace, 0);
+    for (size_t i = 0; i < c.nprofiles; i++) {
+        assert_int_equal(c.profiles[i].api_ttl, 24 * HOUR);
+        assert_int_equal(c.profiles[i].renew_grace, 0);
+    }
 
     p = ca_config_profile(&c, "client");
     assert_non_null(p);
@@ -573,6 +580,14 @@ test_default_yaml_loads(void **state)
     ca_config_clear(NULL);
 }
 
+/* A profile "server" whose line 9 is replaced by the case's line. */
+#define YAML_HEAD                                                                                  \
+    "name: Corp\n"                                                                                 \
+    "trust_domain: corp\n"                                                                         \
+    "profiles:\n"                                                                                  \
+    "  server:\n"                                                                                  \
+    "    extended_key_usage: [serverAuth]\n"
+
 static void
 test_default_yaml_defaults(void **state)
 {
@@ -599,16 +614,52 @@ test_default_yaml_defaults(void **state)
     assert_true(c.profiles[0].require_san); /* default on */
     assert_false(c.profiles[0].spiffe);
     assert_int_equal(c.profiles[0].default_ttl, HOUR);
+    /* A ca.yaml from before api_ttl: 24h, or default_ttl when that is shorter; grace off. */
+    assert_int_equal(c.profiles[0].api_ttl, HOUR);
+    assert_int_equal(c.profiles[0].renew_grace, 0);
+    ca_config_clear(&c);
+    if (load_text("name: X\ntrust_domain: x\nprofiles:\n  s:\n    extended_key_usage: "
+                  "[serverAuth]\n    default_ttl: 720h\n    max_ttl: 2160h\n    san_types: [dns]\n",
+                  &c, &err) != 0)
+        fail_msg("%s", err.msg);
+    assert_int_equal(c.profiles[0].api_ttl, 24 * HOUR);
+    assert_int_equal(c.profiles[0].renew_grace, 0);
     ca_config_clear(&c);
 }
 
-/* A profile "server" whose line 9 is replaced by the case's line. */
-#define YAML_HEAD                                                                                  \
-    "name: Corp\n"                                                                                 \
-    "trust_domain: corp\n"                                                                         \
-    "profiles:\n"                                                                                  \
-    "  server:\n"                                                                                  \
-    "    extended_key_usage: [serverAuth]\n"
+/* api_ttl and renew_grace as written: any order, "off" or 0, up to the bounds. */
+static void
+test_api_ttl_and_grace_keys(void **state)
+{
+    static const struct {
+        const char *lines;
+        int64_t api_ttl, grace;
+    } cases[] = {
+        {"    api_ttl: 2h\n    renew_grace: 72h\n", 2 * HOUR, 72 * HOUR},
+        {"    renew_grace: off\n    api_ttl: 48h\n", 48 * HOUR, 0},
+        {"    renew_grace: 0\n", 24 * HOUR, 0},
+        {"    renew_grace: 0s\n", 24 * HOUR, 0},
+        {"    renew_grace: 30d\n", 24 * HOUR, 30 * DAY},
+        {"    renew_grace: 90s\n", 24 * HOUR, 90},
+        {"    api_ttl: 48h\n    renew_grace: 1h30m\n", 48 * HOUR, 90 * 60},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct ca_config c;
+        struct duet_err err = {0};
+        char yaml[512];
+
+        snprintf(yaml, sizeof(yaml),
+                 YAML_HEAD "    default_ttl: 24h\n    max_ttl: 48h\n    san_types: [dns]\n%s",
+                 cases[i].lines);
+        if (load_text(yaml, &c, &err) != 0)
+            fail_msg("case %zu refused: %s", i, err.msg);
+        assert_int_equal(c.profiles[0].api_ttl, cases[i].api_ttl);
+        assert_int_equal(c.profiles[0].renew_grace, cases[i].grace);
+        ca_config_clear(&c);
+    }
+}
 
 static void
 test_config_errors(void **state)
@@ -658,6 +709,32 @@ test_config_errors(void **state)
         {"default over max",
          YAML_HEAD "    default_ttl: 48h\n    max_ttl: 24h\n    san_types: [dns]\n",
          {"ca.yaml:5:5: profiles.server:", "default_ttl is longer than max_ttl"}},
+        {"grace over 30 days",
+         YAML_HEAD "    default_ttl: 24h\n    max_ttl: 48h\n    san_types: [dns]\n"
+                   "    renew_grace: 31d\n",
+         {"ca.yaml:9:18: profiles.server.renew_grace:", "31d is longer than 30 days",
+          "at most 30d (720h)"}},
+        {"grace not a duration",
+         YAML_HEAD "    default_ttl: 24h\n    max_ttl: 48h\n    san_types: [dns]\n"
+                   "    renew_grace: soon\n",
+         {"ca.yaml:9:18: profiles.server.renew_grace:", "\"soon\" is not a grace period",
+          "expected 0 (off) or a duration of at most 30d"}},
+        {"grace negative",
+         YAML_HEAD "    default_ttl: 24h\n    max_ttl: 48h\n    san_types: [dns]\n"
+                   "    renew_grace: -1h\n",
+         {"ca.yaml:9:18: profiles.server.renew_grace:", "\"-1h\" is not a grace period"}},
+        {"grace a list",
+         YAML_HEAD "    default_ttl: 24h\n    max_ttl: 48h\n    san_types: [dns]\n"
+                   "    renew_grace: [1h]\n",
+         {"ca.yaml:9:18: profiles.server.renew_grace:", "(not a scalar)"}},
+        {"api_ttl over max_ttl",
+         YAML_HEAD "    default_ttl: 24h\n    api_ttl: 72h\n    max_ttl: 48h\n"
+                   "    san_types: [dns]\n",
+         {"ca.yaml:7:14: profiles.server.api_ttl:", "72h is longer than max_ttl (48h)"}},
+        {"api_ttl zero",
+         YAML_HEAD "    default_ttl: 24h\n    max_ttl: 48h\n    san_types: [dns]\n"
+                   "    api_ttl: 0\n",
+         {"ca.yaml:9:14: profiles.server.api_ttl:", "\"0\" is not a duration"}},
         {"spiffe without uri",
          YAML_HEAD "    default_ttl: 24h\n    max_ttl: 48h\n    san_types: [dns]\n"
                    "    spiffe: true\n",
@@ -733,6 +810,7 @@ main(void)
         cmocka_unit_test(test_check_refuses),
         cmocka_unit_test(test_default_yaml_loads),
         cmocka_unit_test(test_default_yaml_defaults),
+        cmocka_unit_test(test_api_ttl_and_grace_keys),
         cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_config_missing_file),
     };

@@ -315,7 +315,7 @@ test_redeem_issues_the_binding_once(void **state)
     size_t before = inventory_count();
 
     (void)state;
-    if (ca_token_redeem(F.ca, tok, req, "host.csr", now + 5, &cert, &clamped, &used, &err) != 0)
+    if (ca_token_redeem(F.ca, tok, req, "host.csr", now + 5, 0, &cert, &clamped, &used, &err) != 0)
         fail_msg("redeem: %s", err.msg);
     assert_false(clamped);
     /* Every bound name, the token's name as CN, the host's key; not a CA. */
@@ -347,7 +347,7 @@ test_redeem_issues_the_binding_once(void **state)
     x509u_fmt_rfc3339(now + 5, when, sizeof(when));
     snprintf(want, sizeof(want), "enrollment token already used on %s (certificate serial %s)",
              when, serial);
-    assert_int_equal(ca_token_redeem(F.ca, tok, req, "host.csr", now + 6, &again, NULL, NULL, &err),
+    assert_int_equal(ca_token_redeem(F.ca, tok, req, "host.csr", now + 6, 0, &again, NULL, NULL, &err),
                      -1);
     assert_null(again);
     assert_contains(err.msg, want);
@@ -374,7 +374,7 @@ test_redeem_subset(void **state)
     X509 *cert = NULL;
 
     (void)state;
-    if (ca_token_redeem(F.ca, tok, req, "host.csr", now, &cert, NULL, NULL, &err) != 0)
+    if (ca_token_redeem(F.ca, tok, req, "host.csr", now, 0, &cert, NULL, NULL, &err) != 0)
         fail_msg("redeem: %s", err.msg);
     char *names = sans_text(cert);
     assert_string_equal(names, "DNS:www." TD);
@@ -399,12 +399,12 @@ test_redeem_expired_unknown_malformed(void **state)
     assert_int_equal(ca_token_create(F.ca, &o, &tok, NULL, &err), 0);
     x509u_fmt_rfc3339(now + 60, when, sizeof(when));
     snprintf(want, sizeof(want), "enrollment token expired at %s", when);
-    assert_int_equal(ca_token_redeem(F.ca, tok, req, "h.csr", now + 60, &cert, NULL, NULL, &err),
+    assert_int_equal(ca_token_redeem(F.ca, tok, req, "h.csr", now + 60, 0, &cert, NULL, NULL, &err),
                      -1);
     assert_contains(err.msg, want);
     assert_unused(tok);
     /* One second earlier it was still good. */
-    assert_int_equal(ca_token_redeem(F.ca, tok, req, "h.csr", now + 59, &cert, NULL, NULL, &err),
+    assert_int_equal(ca_token_redeem(F.ca, tok, req, "h.csr", now + 59, 0, &cert, NULL, NULL, &err),
                      0);
     X509_free(cert);
     cert = NULL;
@@ -413,7 +413,7 @@ test_redeem_expired_unknown_malformed(void **state)
     char unknown[CA_TOKEN_LEN + 1];
     memcpy(unknown, tok, sizeof(unknown));
     unknown[10] = unknown[10] == 'A' ? 'B' : 'A';
-    assert_int_equal(ca_token_redeem(F.ca, unknown, req, "h.csr", now, &cert, NULL, NULL, &err),
+    assert_int_equal(ca_token_redeem(F.ca, unknown, req, "h.csr", now, 0, &cert, NULL, NULL, &err),
                      -1);
     assert_contains(err.msg, "unknown enrollment token");
     assert_null(strstr(err.msg, unknown + 6));
@@ -423,7 +423,7 @@ test_redeem_expired_unknown_malformed(void **state)
                                       "duet1_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA+",
                                       "duet1_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAB"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        assert_int_equal(ca_token_redeem(F.ca, bad[i], req, "h.csr", now, &cert, NULL, NULL, &err),
+        assert_int_equal(ca_token_redeem(F.ca, bad[i], req, "h.csr", now, 0, &cert, NULL, NULL, &err),
                          -1);
         assert_contains(err.msg, "not a duet enrollment token");
         if (bad[i][0] != '\0')
@@ -481,7 +481,7 @@ test_redeem_refuses_what_the_token_does_not_bind(void **state)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         X509_REQ *req = make_csr(cases[i].nids, cases[i].values);
         memset(&err, 0, sizeof(err));
-        if (ca_token_redeem(F.ca, tok, req, "h.csr", now, &cert, NULL, NULL, &err) == 0)
+        if (ca_token_redeem(F.ca, tok, req, "h.csr", now, 0, &cert, NULL, NULL, &err) == 0)
             fail_msg("%s: issued", cases[i].what);
         assert_null(cert);
         if (strstr(err.msg, cases[i].want) == NULL)
@@ -496,7 +496,7 @@ test_redeem_refuses_what_the_token_does_not_bind(void **state)
         X509_REQ *req = csr_san(NULL);
         EVP_PKEY *other_key = cf_key_new(CF_KEY_EC_P256);
         assert_true(X509_REQ_sign(req, other_key, EVP_sha256()) > 0);
-        assert_int_equal(ca_token_redeem(F.ca, tok, req, "h.csr", now, &cert, NULL, NULL, &err),
+        assert_int_equal(ca_token_redeem(F.ca, tok, req, "h.csr", now, 0, &cert, NULL, NULL, &err),
                          -1);
         assert_contains(err.msg, "the CSR's signature does not verify with its own key");
         EVP_PKEY_free(other_key);
@@ -505,7 +505,7 @@ test_redeem_refuses_what_the_token_does_not_bind(void **state)
     }
     /* The right CSR: the client certificate the token binds, clientAuth only. */
     X509_REQ *req = csr_san("URI:spiffe://" TD "/a");
-    if (ca_token_redeem(F.ca, tok, req, "h.csr", now, &cert, NULL, NULL, &err) != 0)
+    if (ca_token_redeem(F.ca, tok, req, "h.csr", now, 0, &cert, NULL, NULL, &err) != 0)
         fail_msg("redeem: %s", err.msg);
     assert_true(X509_get_extended_key_usage(cert) == XKU_SSL_CLIENT);
     assert_int_equal(X509_check_ca(cert), 0);
@@ -539,7 +539,7 @@ test_failure_inside_issuance_leaves_token_unused(void **state)
                      "BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
                      NULL, NULL, &msg) != SQLITE_OK)
         fail_msg("trigger: %s", msg);
-    assert_int_equal(ca_token_redeem(F.ca, tok, req, "h.csr", now, &cert, NULL, NULL, &err), -1);
+    assert_int_equal(ca_token_redeem(F.ca, tok, req, "h.csr", now, 0, &cert, NULL, NULL, &err), -1);
     assert_null(cert);
     assert_contains(err.msg, "injected failure");
     assert_int_equal(inventory_count(), before);
@@ -547,7 +547,7 @@ test_failure_inside_issuance_leaves_token_unused(void **state)
     assert_int_equal(sqlite3_exec(db, "DROP TRIGGER fail_redeem", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     /* The same token then works, once. */
-    if (ca_token_redeem(F.ca, tok, req, "h.csr", now, &cert, NULL, NULL, &err) != 0)
+    if (ca_token_redeem(F.ca, tok, req, "h.csr", now, 0, &cert, NULL, NULL, &err) != 0)
         fail_msg("redeem: %s", err.msg);
     assert_int_equal(inventory_count(), before + 1);
     X509_free(cert);

@@ -189,6 +189,53 @@ c_use_time_past(struct vrun *r)
     r->dyn[0][0] = '\0';
 }
 
+/* accept_expired_leaf waives the leaf's expiry and nothing else. */
+static void
+c_expired_leaf_accepted(struct vrun *r)
+{
+    c_expired(r);
+    r->p.accept_expired_leaf = true;
+    r->dyn[0][0] = '\0';
+}
+
+static void
+c_not_yet_valid_not_waived(struct vrun *r)
+{
+    c_not_yet_valid(r);
+    r->p.accept_expired_leaf = true;
+}
+
+static void
+c_expired_leaf_other_ca_not_waived(struct vrun *r)
+{
+    c_expired(r);
+    r->p.accept_expired_leaf = true;
+    set_store(r, cf_store(W.other, NULL));
+    r->dyn[0][0] = '\0';
+}
+
+/* An expired intermediate (the leaf itself valid): still refused with the flag. */
+static void
+c_expired_intermediate_not_waived(struct vrun *r)
+{
+    struct cf_cert_spec is = {.cn = "Expired Intermediate",
+                              .key = W.k_extra,
+                              .issuer = W.root,
+                              .issuer_key = W.k_root,
+                              .serial = 0x3101,
+                              .bc = CF_BC_CA,
+                              .not_before = -30 * CF_DAY,
+                              .not_after = -CF_DAY};
+    X509 *ca = own(r, cf_cert_new(&is));
+    struct cf_cert_spec s = leaf_spec("under-expired.example", 0x3102);
+
+    s.issuer = ca;
+    s.issuer_key = W.k_extra;
+    set_leaf(r, &s);
+    set_untrusted(r, cf_certs(ca, NULL));
+    r->p.accept_expired_leaf = true;
+}
+
 static void
 c_client_only_as_server(struct vrun *r)
 {
@@ -914,6 +961,16 @@ static struct vcase cases[] = {
     {"expired_leaf", c_expired, {"expired on ", "10 days ago"}, NULL},
     {"not_yet_valid", c_not_yet_valid, {"is not valid before "}, NULL},
     {"use_time_makes_expired_valid", c_use_time_past, {NULL}, NULL},
+    {"expired_leaf_accepted_on_request", c_expired_leaf_accepted, {NULL}, check_full_chain},
+    {"not_yet_valid_not_waived", c_not_yet_valid_not_waived, {"is not valid before "}, NULL},
+    {"expired_leaf_other_ca_not_waived",
+     c_expired_leaf_other_ca_not_waived,
+     {"which is not among the trusted certificates"},
+     NULL},
+    {"expired_intermediate_not_waived",
+     c_expired_intermediate_not_waived,
+     {"certificate CN=Expired Intermediate", "expired on "},
+     NULL},
     {"client_only_eku_as_server",
      c_client_only_as_server,
      {"certificate CN=client.example (serial 20:03) is not valid for TLS server authentication "
@@ -1110,6 +1167,10 @@ static const struct {
     const char *code;
 } case_fails[] = {
     {"valid_chain", VERIFY_OK, "ok"},
+    {"expired_leaf_accepted_on_request", VERIFY_OK, "ok"},
+    {"not_yet_valid_not_waived", VERIFY_NOT_YET_VALID, "not_yet_valid"},
+    {"expired_leaf_other_ca_not_waived", VERIFY_UNKNOWN_CA, "unknown_ca"},
+    {"expired_intermediate_not_waived", VERIFY_EXPIRED, "expired"},
     {"expired_leaf", VERIFY_EXPIRED, "expired"},
     {"not_yet_valid", VERIFY_NOT_YET_VALID, "not_yet_valid"},
     {"use_time_makes_expired_valid", VERIFY_OK, "ok"},

@@ -12,8 +12,9 @@
  * unknown ids, a rollback that gives the token back, and two handles racing
  * for the same token with exactly one winner.  Schema versions: an inventory
  * made by the first schema (its statements copied here) is migrated in place
- * and keeps its rows; a failed migration leaves it as it was; a newer version
- * is refused.  Negative cases assert the words of the message, not just the
+ * and keeps its rows; one of version 2 gains who revoked (unknown for its
+ * earlier revocations); a failed migration leaves it as it was; a newer
+ * version is refused.  Negative cases assert the words of the message, not just the
  * failure.
  */
 #include <setjmp.h>
@@ -271,7 +272,7 @@ test_open_other_schema_version(void **state)
     assert_int_equal(store_open_sqlite(path, false, &s, &err), -1);
     assert_null(s);
     assert_contains(err.msg, path);
-    assert_contains(err.msg, "inventory schema version 9 is newer than this duet knows (2)");
+    assert_contains(err.msg, "inventory schema version 9 is newer than this duet knows (3)");
     free(path);
 }
 
@@ -526,8 +527,8 @@ test_list_revoked_by_revocation_time(void **state)
 
     fill_list_fixture(f->s);
     /* Revoke A1 before C1's revocation time and D1 after it. */
-    assert_int_equal(store_revoke(f->s, "D1", T0 + 30, 3, &err), 0);
-    assert_int_equal(store_revoke(f->s, "A1", T0 - 7, 1, &err), 0);
+    assert_int_equal(store_revoke(f->s, "D1", T0 + 30, 3, NULL, &err), 0);
+    assert_int_equal(store_revoke(f->s, "A1", T0 - 7, 1, NULL, &err), 0);
     assert_int_equal(store_list_revoked(f->s, &v, &n, &err), 0);
     assert_int_equal(n, 4);
     assert_string_equal(v[0]->serial, "E1"); /* T0 - 20 */
@@ -565,13 +566,15 @@ test_revoke_sets_fields(void **state)
 
     struct store_cert c = row("AB:CD", "alice", "server", T0 + 1000);
     insert_ok(f->s, &c);
-    assert_int_equal(store_revoke(f->s, "AB:CD", T0, 1, &err), 0);
+    assert_int_equal(store_revoke(f->s, "AB:CD", T0, 1, "uri:spiffe://corp/admin/alice", &err),
+                     0);
     reopen(f);
     struct store_cert *got = get_ok(f->s, "AB:CD");
     assert_non_null(got);
     assert_int_equal(got->status, STORE_REVOKED);
     assert_int_equal(got->revoked_at, T0);
     assert_int_equal(got->reason, 1);
+    assert_string_equal(got->revoked_by, "uri:spiffe://corp/admin/alice");
     assert_string_equal(store_status_text(got, T0), "revoked");
     /* The rest of the row is untouched. */
     assert_string_equal(got->owner, "alice");
@@ -588,8 +591,8 @@ test_revoke_twice_refused(void **state)
 
     struct store_cert c = row("AB:CD", NULL, "server", T0 + 1000);
     insert_ok(f->s, &c);
-    assert_int_equal(store_revoke(f->s, "AB:CD", T0, 1, &err), 0);
-    assert_int_equal(store_revoke(f->s, "AB:CD", T0 + 3600, 4, &err), -1);
+    assert_int_equal(store_revoke(f->s, "AB:CD", T0, 1, "cli:alice", &err), 0);
+    assert_int_equal(store_revoke(f->s, "AB:CD", T0 + 3600, 4, "cli:mallory", &err), -1);
     assert_contains(err.msg, "serial AB:CD");
     assert_contains(err.msg, "already revoked");
     assert_contains(err.msg, T0_TEXT);
@@ -600,6 +603,7 @@ test_revoke_twice_refused(void **state)
     assert_non_null(got);
     assert_int_equal(got->revoked_at, T0);
     assert_int_equal(got->reason, 1);
+    assert_string_equal(got->revoked_by, "cli:alice");
     store_cert_free(got);
 }
 
@@ -611,7 +615,7 @@ test_revoke_unknown_refused(void **state)
 
     struct store_cert c = row("01", NULL, "server", T0 + 1000);
     insert_ok(f->s, &c);
-    assert_int_equal(store_revoke(f->s, "02", T0, 0, &err), -1);
+    assert_int_equal(store_revoke(f->s, "02", T0, 0, NULL, &err), -1);
     assert_contains(err.msg, "serial 02 is not in the inventory");
     struct store_cert *got = get_ok(f->s, "01");
     assert_int_equal(got->status, STORE_VALID);
@@ -953,12 +957,15 @@ test_migrate_v1_in_place(void **state)
     assert_int_equal(n, 0);
     store_tokens_free(v, n);
     store_close(s);
-    /* The version is recorded, with the migration that brought it. */
+    /* The version is recorded, with the migrations that brought it. */
     text = sql_text(path, "SELECT value FROM meta WHERE key = 'schema_version'");
-    assert_string_equal(text, "2");
+    assert_string_equal(text, "3");
     free(text);
     text = sql_text(path, "SELECT description FROM schema_migrations WHERE version = 2");
     assert_string_equal(text, "enrollment tokens");
+    free(text);
+    text = sql_text(path, "SELECT description FROM schema_migrations WHERE version = 3");
+    assert_string_equal(text, "who revoked");
     free(text);
     /* Opening again migrates nothing more. */
     s = NULL;
@@ -966,7 +973,87 @@ test_migrate_v1_in_place(void **state)
         fail_msg("reopen: %s", err.msg);
     store_close(s);
     text = sql_text(path, "SELECT COUNT(*) FROM schema_migrations");
-    assert_string_equal(text, "1");
+    assert_string_equal(text, "2");
+    free(text);
+    free(path);
+}
+
+/* Version 2 as duet made it before who revoked was recorded: version 1 plus tokens, verbatim. */
+static const char schema_v2_tokens[] =
+    "CREATE TABLE schema_migrations ("
+    "  version INTEGER PRIMARY KEY,"
+    "  applied_at INTEGER NOT NULL,"
+    "  description TEXT NOT NULL);"
+    "CREATE TABLE tokens ("
+    "  id TEXT PRIMARY KEY,"
+    "  name TEXT NOT NULL,"
+    "  profile TEXT NOT NULL,"
+    "  sans TEXT NOT NULL,"
+    "  owner TEXT,"
+    "  location TEXT,"
+    "  created_at INTEGER NOT NULL,"
+    "  expires_at INTEGER NOT NULL,"
+    "  used_at INTEGER,"
+    "  serial TEXT REFERENCES certificates(serial),"
+    "  created_by TEXT,"
+    "  CHECK ((used_at IS NULL) = (serial IS NULL)));"
+    "CREATE INDEX tokens_created_at ON tokens(created_at);"
+    "INSERT INTO schema_migrations VALUES (2, 1700000000, 'enrollment tokens');"
+    "UPDATE meta SET value = '2' WHERE key = 'schema_version';";
+
+/*
+ * An inventory of version 2 with a revoked row and a valid one: migrated in
+ * place, the revoked row keeps its revocation and says nobody knows who
+ * (NULL), the valid one can be revoked with who did it, and a token survives.
+ */
+static void
+test_migrate_v2_who_revoked(void **state)
+{
+    struct fx *f = *state;
+    struct duet_err err = {0};
+    struct store *s = NULL;
+    struct store_token *t = NULL;
+    char *path = cf_path(f->dir, "v2.db");
+    char *text;
+
+    make_sqlite(path, schema_v1);
+    make_sqlite(path, schema_v2_tokens);
+    make_sqlite(path, "INSERT INTO certificates (serial, name, subject, issuer, sans, profile, "
+                      "key_fingerprint, not_before, not_after, issued_at, status, revoked_at, "
+                      "reason, der) VALUES ('0A', 'old.example', 'CN=old.example', 'CN=CA', "
+                      "'DNS:old.example', 'server', 'AA', 1, 2, 1, 1, 1700000000, 1, x'3000');"
+                      "INSERT INTO certificates (serial, name, subject, issuer, sans, profile, "
+                      "key_fingerprint, not_before, not_after, issued_at, der) VALUES ('0B', "
+                      "'new.example', 'CN=new.example', 'CN=CA', 'DNS:new.example', 'server', "
+                      "'BB', 1, 2, 1, x'3000');"
+                      "INSERT INTO tokens (id, name, profile, sans, created_at, expires_at) "
+                      "VALUES ('t1', 'a', 'peer', '', 1, 2);");
+    if (store_open_sqlite(path, false, &s, &err) != 0)
+        fail_msg("open v2: %s", err.msg);
+    struct store_cert *c = get_ok(s, "0A");
+    assert_non_null(c);
+    assert_int_equal(c->status, STORE_REVOKED);
+    assert_int_equal(c->revoked_at, T0);
+    assert_int_equal(c->reason, 1);
+    assert_null(c->revoked_by);
+    store_cert_free(c);
+    assert_int_equal(store_revoke(s, "0B", T0 + 5, 4, "cli:alice", &err), 0);
+    c = get_ok(s, "0B");
+    assert_string_equal(c->revoked_by, "cli:alice");
+    store_cert_free(c);
+    assert_int_equal(store_token_get(s, "t1", &t, &err), 0);
+    assert_non_null(t);
+    assert_string_equal(t->profile, "peer");
+    store_token_free(t);
+    store_close(s);
+    text = sql_text(path, "SELECT value FROM meta WHERE key = 'schema_version'");
+    assert_string_equal(text, "3");
+    free(text);
+    text = sql_text(path, "SELECT description FROM schema_migrations WHERE version = 3");
+    assert_string_equal(text, "who revoked");
+    free(text);
+    text = sql_text(path, "SELECT COUNT(*) FROM schema_migrations");
+    assert_string_equal(text, "2");
     free(text);
     free(path);
 }
@@ -1003,10 +1090,10 @@ test_create_records_version(void **state)
     struct fx *f = *state;
     char *text = sql_text(f->path, "SELECT value FROM meta WHERE key = 'schema_version'");
 
-    assert_string_equal(text, "2");
+    assert_string_equal(text, "3");
     free(text);
-    text = sql_text(f->path, "SELECT version FROM schema_migrations");
-    assert_string_equal(text, "2");
+    text = sql_text(f->path, "SELECT group_concat(version) FROM schema_migrations");
+    assert_string_equal(text, "2,3");
     free(text);
 }
 
@@ -1284,6 +1371,7 @@ main(void)
         T(test_close_in_transaction_rolls_back),
         T(test_second_writer_waits_for_lock),
         T(test_migrate_v1_in_place),
+        T(test_migrate_v2_who_revoked),
         T(test_migrate_failure_rolls_back),
         T(test_create_records_version),
         T(test_token_round_trip_and_list),
