@@ -8,10 +8,12 @@
  * and the OCSP signer fresh, and a clean stop on SIGTERM.
  */
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include <event2/buffer.h>
@@ -430,6 +432,42 @@ http_cb(struct evhttp_request *req, void *arg)
 }
 
 /*
+ * The audit line of a handshake refused because the client certificate did
+ * not verify (another CA's, not yet valid, a bad signature...): the peer, the
+ * sentence of the verification and its category, when the fatal alert goes
+ * out.  evhttp closes such connections without a request to log.
+ */
+static void
+handshake_info_cb(const SSL *ssl, int where, int ret)
+{
+    const char *reason = (where & SSL_CB_WRITE_ALERT) != 0 ? tls_verify_reason(ssl) : NULL;
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    char addr[INET6_ADDRSTRLEN] = "?", peer[64];
+    struct log_line l;
+    int port = 0;
+
+    if (reason == NULL || strcmp(SSL_alert_type_string((int)ret), "F") != 0)
+        return;
+    if (getpeername(SSL_get_fd(ssl), (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET6) {
+            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, addr, sizeof(addr));
+            port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+        } else if (ss.ss_family == AF_INET) {
+            inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, addr, sizeof(addr));
+            port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        }
+    }
+    snprintf(peer, sizeof(peer), "%s:%d", addr, port);
+    log_line_begin(&l, "info", "ca_handshake_refused");
+    log_line_str(&l, "peer", peer);
+    log_line_str(&l, "reason", verify_fail_code(tls_verify_category(ssl)));
+    log_line_str(&l, "alert", SSL_alert_desc_string_long((int)ret));
+    log_line_str(&l, "detail", reason);
+    log_line_end(&l);
+}
+
+/*
  * A TLS bufferevent for each accepted connection, on the current context.
  * Without one (out of memory), a plain bufferevent: https_cb then drops the
  * connection rather than answering in clear.
@@ -443,6 +481,7 @@ bev_cb(struct event_base *base, void *arg)
 
     if (ssl == NULL)
         return bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    SSL_set_info_callback(ssl, handshake_info_cb);
     bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
                                          BEV_OPT_CLOSE_ON_FREE);
     if (bev != NULL)

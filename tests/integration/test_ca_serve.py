@@ -578,7 +578,9 @@ def test_certificate_expiring_on_a_kept_alive_connection_renews_nothing(srv):
                      headers={"Content-Type": "application/json"})
         r = conn.getresponse()
         err = json.loads(r.read())
-        assert r.status == 401 and "not valid now" in err["detail"], err
+        assert r.status == 401 and err["error"] == "certificate_expired", err
+        assert "allows no renewal after expiry (renew_grace: off)" in err["detail"], err
+        assert err["renew_grace"] == "off" and err["profile"] == "client", err
         assert serials(ca) == before
     finally:
         conn.close()
