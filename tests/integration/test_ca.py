@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import pwd
 import re
 import sqlite3
 import stat
@@ -570,7 +571,10 @@ def test_list_json_csv_table_and_filters(ca):
 
     rows = ca.list()
     for r in rows:
-        assert set(r) == LIST_KEYS, r
+        # A revoked row also says who revoked it: this user, with the CLI.
+        assert set(r) == LIST_KEYS | ({"revoked_by"} if r["serial"] == dev else set()), r
+        if r["serial"] == dev:
+            assert r["revoked_by"] == "cli:" + pwd.getpwuid(os.geteuid()).pw_name, r
         assert re.fullmatch(SERIAL_RE, r["serial"]), r["serial"]
         assert isinstance(r["days_left"], int) and isinstance(r["sans"], list), r
     by = {r["serial"]: r for r in rows}

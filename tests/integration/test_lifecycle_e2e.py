@@ -27,11 +27,14 @@ TTL = 60
 
 
 def set_server_ttl(ca, ttl):
-    """The CA's `server` profile issues certificates of ttl seconds."""
+    """The CA's `server` profile issues certificates of ttl seconds (duet ca serve gives
+    api_ttl, duet cert issue default_ttl)."""
     path = ca.dir / "ca.yaml"
     text = path.read_text()
-    text, n = re.subn(r"(  server:\n(?:    .*\n)*?    default_ttl: )\S+", r"\g<1>%ds" % ttl, text)
-    assert n == 1, text
+    for key in ("default_ttl", "api_ttl"):
+        text, n = re.subn(r"(  server:\n(?:    .*\n)*?    %s: )\S+" % key, r"\g<1>%ds" % ttl,
+                          text)
+        assert n == 1, text
     path.write_text(text)
 
 
