@@ -80,14 +80,14 @@ int ca_token_id(const char *token, char id[65], struct duet_err *err) MUST_CHECK
  * the key is the CSR's.  Its validity is ttl seconds (0: the profile's
  * default_ttl; `duet ca serve` gives the profile's api_ttl), checked against
  * the profile's max_ttl: tokens bind no validity of their own.  The token is
- * marked used and the certificate
- * recorded in one transaction: a refusal or failure leaves the token unused
- * (the host may retry until it expires), a success leaves both recorded.
+ * marked used and the certificate recorded in one transaction: a refusal or
+ * failure leaves the token unused (the host may retry until it expires), a
+ * success leaves both recorded.
  * *cert belongs to the caller; *row, when row is not NULL, is the token as
  * used.
  */
-int ca_token_redeem(struct ca *ca, const char *token, X509_REQ *req, const char *from,
-                    int64_t now, int64_t ttl, X509 **cert, bool *clamped,
-                    struct store_token **row, struct duet_err *err) MUST_CHECK;
+int ca_token_redeem(struct ca *ca, const char *token, X509_REQ *req, const char *from, int64_t now,
+                    int64_t ttl, X509 **cert, bool *clamped, struct store_token **row,
+                    struct duet_err *err) MUST_CHECK;
 
 #endif

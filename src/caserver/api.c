@@ -4,8 +4,10 @@
  * GET /v1/ca, POST /v1/enroll (a one-time token and a CSR), POST /v1/renew
  * and POST /v1/revoke (by the verified client certificate).  The client
  * certificate has passed the TLS layer's verification against this CA's
- * anchors; here it must also be in the inventory, byte for byte, and not
- * revoked, since the TLS layer holds no CRL.
+ * anchors - except its notAfter, which the TLS layer leaves to this file;
+ * here it must also be in the inventory, byte for byte, not revoked (the TLS
+ * layer holds no CRL) and valid now, or, for renewal only, expired less than
+ * its profile's renew_grace ago (ca_renew_window).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -190,8 +192,8 @@ caserver_api_enroll(struct careq *r)
     if ((csr = parse_csr(r, json_object_get(j, "csr"))) == NULL)
         goto out;
     /* Short-lived by default: the profile's api_ttl, not the default_ttl of duet cert sign. */
-    if (ca_token_redeem(r->s->ca, token, csr, "the CSR", caserver_now(), ttl, &cert, &clamped,
-                        NULL, &err) != 0) {
+    if (ca_token_redeem(r->s->ca, token, csr, "the CSR", caserver_now(), ttl, &cert, &clamped, NULL,
+                        &err) != 0) {
         /* The token may have been spent meanwhile: then that is the reason. */
         if (token_state(r, token, NULL, &again) != 0 && again.kind == DUET_ERR_INPUT)
             caserver_reply_error(r, 403, "token_refused", "%s", again.msg);
@@ -292,8 +294,8 @@ reply_expired(struct careq *r, const struct store_cert *row, const struct ca_win
     caserver_reply_json(r, 401,
                         json_pack("{s:s, s:s, s:s, s:o, s:s, s:s}", "error", "certificate_expired",
                                   "detail", r->detail, "serial", row->serial, "expired_at",
-                                  json_time(row->not_after), "profile", row->profile,
-                                  "renew_grace", win->grace_text));
+                                  json_time(row->not_after), "profile", row->profile, "renew_grace",
+                                  win->grace_text));
 }
 
 /* POST /v1/renew; see docs/ca-server.md. */
@@ -311,6 +313,7 @@ caserver_api_renew(struct careq *r)
     bool clamped = false, have_ren = false;
     struct ca_window win;
     const struct ca_profile *prof;
+    int64_t now = caserver_now();
 
     if (!caserver_method_ok(r, EVHTTP_REQ_POST) || (j = caserver_body_json(r)) == NULL)
         return;
@@ -332,15 +335,13 @@ caserver_api_renew(struct careq *r)
         goto out;
     }
     /* Expired: renewed only within its profile's grace, counted from the row's not_after. */
-    if (ca_renew_window(ca_config(r->s->ca), row, caserver_now(), &win, &err) != 0) {
-        if (caserver_now() >= row->not_after)
+    if (ca_renew_window(ca_config(r->s->ca), row, now, &win, &err) != 0) {
+        if (now >= row->not_after)
             reply_expired(r, row, &win, err.msg);
         else
             caserver_reply_error(r, 401, "unauthorized", "%s", err.msg);
         goto out;
     }
-    r->grace_renewal = win.in_grace;
-    r->expired_at = win.in_grace ? row->not_after : 0;
     /* Short-lived by default: the profile's api_ttl (0 for a profile gone from ca.yaml). */
     prof = ca_config_profile(ca_config(r->s->ca), row->profile);
     ro.ttl = prof != NULL ? prof->api_ttl : 0;
@@ -370,6 +371,9 @@ caserver_api_renew(struct careq *r)
             caserver_reply_error(r, 500, "internal_error", "%s", err.msg);
         goto out;
     }
+    /* The audit line says when a renewal came after expiry, within the grace. */
+    r->grace_renewal = win.in_grace;
+    r->expired_at = win.in_grace ? row->not_after : 0;
     reply_issued(r, cert, win.in_grace ? "renew_grace" : "renew");
 out:
     if (have_ren)

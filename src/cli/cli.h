@@ -160,7 +160,8 @@ int cli_find_row(struct ca *ca, const char *arg, struct store_cert **row, struct
  * An inventory row as a JSON object (serial, name, subject, SANs read from
  * the certificate, profile, owner, location, validity, days left, status,
  * and who revoked it when revoked); `full` adds issuer, key fingerprint,
- * issue and revocation data and the renewal links.  Text that is not UTF-8 is escaped, never dropped.
+ * issue and revocation data and the renewal links.  Text that is not UTF-8
+ * is escaped, never dropped.
  */
 json_t *cli_row_json(const struct store_cert *c, int64_t now, bool full);
 /*

@@ -1082,9 +1082,9 @@ tls_server_ctx_new(const struct tls_opts *o, SSL_CTX **out, struct tls_ctx_info 
                    err) != 0)
         goto err;
     /* See "Session binding" above. */
-    if (!bind_u64(bind, (uint64_t)o->crl_scope) || !bind_u64(bind, o->any_purpose) || !bind_u64(bind, o->crl_expired_ok) ||
-        !bind_u64(bind, o->verify_optional) || !bind_u64(bind, o->tls12) ||
-        !bind_u64(bind, o->expired_leaf_ok) ||
+    if (!bind_u64(bind, (uint64_t)o->crl_scope) || !bind_u64(bind, o->any_purpose) ||
+        !bind_u64(bind, o->crl_expired_ok) || !bind_u64(bind, o->verify_optional) ||
+        !bind_u64(bind, o->tls12) || !bind_u64(bind, o->expired_leaf_ok) ||
         !bind_policy(bind, o->policy) || !EVP_DigestFinal_ex(bind, sid_ctx, &sid_len) ||
         sid_len != sizeof(sid_ctx) || sid_len > SSL_MAX_SID_CTX_LENGTH ||
         !SSL_CTX_set_session_id_context(ctx, sid_ctx, sid_len)) {

@@ -637,9 +637,8 @@ test_renew_window(void **state)
         {.name = (char *)"issuing-ca", .renew_grace = 36 * 3600},
         {.name = (char *)CA_PROFILE_OCSP_SIGNER, .renew_grace = 36 * 3600},
     };
-    static const struct ca_config cfg = {.trust_domain = (char *)TD,
-                                         .profiles = profiles,
-                                         .nprofiles = 4};
+    static const struct ca_config cfg = {
+        .trust_domain = (char *)TD, .profiles = profiles, .nprofiles = 4};
     const int64_t na = 1700000000, g = 36 * 3600;
     static const struct {
         const char *what, *profile;
@@ -683,7 +682,8 @@ test_renew_window(void **state)
          -1,
          false,
          "36h",
-         {"certificate 0A was revoked on", "(keyCompromise)", "a revoked certificate never renews"}},
+         {"certificate 0A was revoked on", "(keyCompromise)",
+          "a revoked certificate never renews"}},
         {"revoked, still valid", "client", true, -60, -1, false, "36h", {"was revoked on"}},
         {"not valid yet",
          "client",
@@ -731,8 +731,7 @@ test_renew_window(void **state)
         assert_int_equal(w.grace, strcmp(cases[i].grace_text, "off") == 0 ? 0 : g);
         for (size_t k = 0; k < 3 && cases[i].msg[k] != NULL; k++) {
             if (strstr(err.msg, cases[i].msg[k]) == NULL)
-                fail_msg("%s: expected \"%s\" in \"%s\"", cases[i].what, cases[i].msg[k],
-                         err.msg);
+                fail_msg("%s: expected \"%s\" in \"%s\"", cases[i].what, cases[i].msg[k], err.msg);
         }
     }
 }

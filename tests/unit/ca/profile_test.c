@@ -754,9 +754,7 @@ test_config_errors(void **state)
         {"name not a string",
          "name: [a, b]\ntrust_domain: corp\n",
          {"ca.yaml:1:7: name:", "expected a string"}},
-        {"YAML syntax",
-         "name: Corp\ntrust_domain: [corp\n",
-         {"ca.yaml:"}},
+        {"YAML syntax", "name: Corp\ntrust_domain: [corp\n", {"ca.yaml:"}},
         {"top level not a mapping", "- a\n- b\n", {"ca.yaml:1:1:", "expected a mapping"}},
     };
 
@@ -801,18 +799,12 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_san_parse_accepts),
-        cmocka_unit_test(test_san_parse_refuses),
-        cmocka_unit_test(test_san_from_name),
-        cmocka_unit_test(test_glob),
-        cmocka_unit_test(test_config_profile_lookup),
-        cmocka_unit_test(test_check_accepts),
-        cmocka_unit_test(test_check_refuses),
-        cmocka_unit_test(test_default_yaml_loads),
-        cmocka_unit_test(test_default_yaml_defaults),
-        cmocka_unit_test(test_api_ttl_and_grace_keys),
-        cmocka_unit_test(test_config_errors),
-        cmocka_unit_test(test_config_missing_file),
+        cmocka_unit_test(test_san_parse_accepts),     cmocka_unit_test(test_san_parse_refuses),
+        cmocka_unit_test(test_san_from_name),         cmocka_unit_test(test_glob),
+        cmocka_unit_test(test_config_profile_lookup), cmocka_unit_test(test_check_accepts),
+        cmocka_unit_test(test_check_refuses),         cmocka_unit_test(test_default_yaml_loads),
+        cmocka_unit_test(test_default_yaml_defaults), cmocka_unit_test(test_api_ttl_and_grace_keys),
+        cmocka_unit_test(test_config_errors),         cmocka_unit_test(test_config_missing_file),
     };
 
     return cmocka_run_group_tests_name("profile", tests, setup, teardown);

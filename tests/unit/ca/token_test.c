@@ -347,8 +347,8 @@ test_redeem_issues_the_binding_once(void **state)
     x509u_fmt_rfc3339(now + 5, when, sizeof(when));
     snprintf(want, sizeof(want), "enrollment token already used on %s (certificate serial %s)",
              when, serial);
-    assert_int_equal(ca_token_redeem(F.ca, tok, req, "host.csr", now + 6, 0, &again, NULL, NULL, &err),
-                     -1);
+    assert_int_equal(
+        ca_token_redeem(F.ca, tok, req, "host.csr", now + 6, 0, &again, NULL, NULL, &err), -1);
     assert_null(again);
     assert_contains(err.msg, want);
     assert_null(strstr(err.msg, tok));
@@ -423,8 +423,8 @@ test_redeem_expired_unknown_malformed(void **state)
                                       "duet1_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA+",
                                       "duet1_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAB"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        assert_int_equal(ca_token_redeem(F.ca, bad[i], req, "h.csr", now, 0, &cert, NULL, NULL, &err),
-                         -1);
+        assert_int_equal(
+            ca_token_redeem(F.ca, bad[i], req, "h.csr", now, 0, &cert, NULL, NULL, &err), -1);
         assert_contains(err.msg, "not a duet enrollment token");
         if (bad[i][0] != '\0')
             assert_null(strstr(err.msg, bad[i]));

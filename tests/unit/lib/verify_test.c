@@ -1132,10 +1132,7 @@ static struct vcase cases[] = {
      {"the signature on certificate CN=forged.example (serial 20:30) does not verify with the key "
       "of its issuer " INT_SUBJECT},
      NULL},
-    {"anchor_rejected",
-     c_anchor_rejected,
-     {"is not trusted for this purpose"},
-     NULL},
+    {"anchor_rejected", c_anchor_rejected, {"is not trusted for this purpose"}, NULL},
     {"unhandled_critical_extension",
      c_critical_extension,
      {"certificate CN=critical.example (serial 20:31) has a critical extension duet does not "

@@ -566,8 +566,7 @@ test_revoke_sets_fields(void **state)
 
     struct store_cert c = row("AB:CD", "alice", "server", T0 + 1000);
     insert_ok(f->s, &c);
-    assert_int_equal(store_revoke(f->s, "AB:CD", T0, 1, "uri:spiffe://corp/admin/alice", &err),
-                     0);
+    assert_int_equal(store_revoke(f->s, "AB:CD", T0, 1, "uri:spiffe://corp/admin/alice", &err), 0);
     reopen(f);
     struct store_cert *got = get_ok(f->s, "AB:CD");
     assert_non_null(got);
