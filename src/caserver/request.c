@@ -98,6 +98,27 @@ req_finish(struct careq *r, int status)
     r->issued = r->revoked = r->renews = NULL;
 }
 
+/*
+ * Whether the request announced a body that libevent left unread on the
+ * connection: it reads one only for the methods it knows may have one
+ * (2.1.12: GET, POST, PUT, PATCH, DELETE, OPTIONS, CONNECT).  After a HEAD,
+ * a TRACE or an unknown method with a Content-Length or Transfer-Encoding,
+ * the body's bytes would be read as the next request: the answer closes the
+ * connection instead.
+ */
+static bool
+body_left_unread(struct evhttp_request *req)
+{
+    enum evhttp_cmd_type m = evhttp_request_get_command(req);
+    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+    bool read = m == EVHTTP_REQ_GET || m == EVHTTP_REQ_POST || m == EVHTTP_REQ_PUT ||
+                m == EVHTTP_REQ_PATCH || m == EVHTTP_REQ_DELETE || m == EVHTTP_REQ_OPTIONS ||
+                m == EVHTTP_REQ_CONNECT;
+
+    return !read && (evhttp_find_header(in, "Content-Length") != NULL ||
+                     evhttp_find_header(in, "Transfer-Encoding") != NULL);
+}
+
 /* Answer; see caserver_int.h. */
 void
 caserver_reply(struct careq *r, int status, const char *ctype, const void *body, size_t len)
@@ -108,6 +129,8 @@ caserver_reply(struct careq *r, int status, const char *ctype, const void *body,
     if (ctype != NULL)
         evhttp_add_header(h, "Content-Type", ctype);
     evhttp_add_header(h, "Cache-Control", "no-store");
+    if (body_left_unread(r->req))
+        evhttp_add_header(h, "Connection", "close");
     if (b != NULL && body != NULL && len > 0)
         evbuffer_add(b, body, len);
     evhttp_send_reply(r->req, status, status < 300 ? "OK" : "Error", b);
@@ -175,6 +198,21 @@ caserver_method_ok(struct careq *r, int allowed)
     return false;
 }
 
+/* Check the body's size; see caserver_int.h. */
+bool
+caserver_body_size_ok(struct careq *r)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
+    size_t len = in != NULL ? evbuffer_get_length(in) : 0;
+
+    if (len <= r->s->o->max_body)
+        return true;
+    caserver_reply_error(r, 413, "payload_too_large",
+                         "the request body has %zu bytes; at most %zu are accepted (--max-body)",
+                         len, r->s->o->max_body);
+    return false;
+}
+
 /* Whether a Content-Type header is application/json (parameters such as charset allowed). */
 static bool
 is_json_type(const char *ct)
@@ -202,12 +240,8 @@ caserver_body_json(struct careq *r)
                              "the request body must be Content-Type: application/json");
         return NULL;
     }
-    if (len > r->s->o->max_body) {
-        caserver_reply_error(r, 413, "payload_too_large",
-                             "the request body has %zu bytes; at most %zu are accepted", len,
-                             r->s->o->max_body);
+    if (!caserver_body_size_ok(r))
         return NULL;
-    }
     /* Strict: no duplicate keys, no NUL in strings; jansson bounds the nesting depth. */
     j = json_loadb(len > 0 ? (const char *)evbuffer_pullup(in, -1) : "", len,
                    JSON_REJECT_DUPLICATES, &jerr);
