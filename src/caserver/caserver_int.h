@@ -102,6 +102,12 @@ void caserver_reply_error(struct careq *r, int status, const char *code, const c
 /* Whether the method is one of `allowed` (EVHTTP_REQ_* bits); else 405 has been answered. */
 bool caserver_method_ok(struct careq *r, int allowed);
 /*
+ * Whether the request's framing is unambiguous: at most one Content-Length,
+ * and not with a Transfer-Encoding; else 400 has been answered, closing the
+ * connection.
+ */
+bool caserver_framing_ok(struct careq *r);
+/*
  * Whether the body fits --max-body; else 413 has been answered.  Every
  * request is checked before its endpoint runs: libevent reads bodies up to
  * CASERVER_BODY_READ_FACTOR times that, so that this answer is the API's.

@@ -17,6 +17,7 @@
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/http.h>
+#include <event2/keyvalq_struct.h>
 
 #include "caserver/caserver_int.h"
 #include "lib/tls.h"
@@ -195,6 +196,39 @@ caserver_method_ok(struct careq *r, int allowed)
     }
     evhttp_add_header(evhttp_request_get_output_headers(r->req), "Allow", list);
     caserver_reply_error(r, 405, "method_not_allowed", "%s takes %s only", r->endpoint, list);
+    return false;
+}
+
+/* How many headers of this name the request has (names compare without case). */
+static int
+header_count(struct evkeyvalq *h, const char *name)
+{
+    const struct evkeyval *kv;
+    int n = 0;
+
+    for (kv = h->tqh_first; kv != NULL; kv = kv->next.tqe_next) {
+        if (strcasecmp(kv->key, name) == 0)
+            n++;
+    }
+    return n;
+}
+
+/* Check the framing; see caserver_int.h. */
+bool
+caserver_framing_ok(struct careq *r)
+{
+    struct evkeyvalq *in = evhttp_request_get_input_headers(r->req);
+    int cl = header_count(in, "Content-Length"), te = header_count(in, "Transfer-Encoding");
+
+    if (cl <= 1 && (cl == 0 || te == 0))
+        return true;
+    /* The bytes after what libevent took as the body must not be read as a request. */
+    evhttp_add_header(evhttp_request_get_output_headers(r->req), "Connection", "close");
+    caserver_reply_error(r, 400, "bad_request",
+                         "the request has %s; expected one Content-Length or a Transfer-Encoding "
+                         "(RFC 9112 section 6.3)",
+                         cl > 1 ? "more than one Content-Length"
+                                : "both Content-Length and Transfer-Encoding");
     return false;
 }
 

@@ -349,7 +349,7 @@ dispatch(struct evhttp_request *req, struct casrv *s, bool tls)
         }
     }
     caserver_req_begin(&r, s, req, id < R_COUNT ? routes[id].path : "other", tls);
-    if (!caserver_body_size_ok(&r))
+    if (!caserver_framing_ok(&r) || !caserver_body_size_ok(&r))
         return;
     switch (id) {
     case R_CA:

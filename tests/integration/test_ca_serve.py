@@ -375,8 +375,10 @@ def test_bad_input_each_with_json_error_and_nothing_issued(srv):
     st, _, err = srv.request("POST", "/v1/enroll", json.dumps({"token": tok, "csr": csr}),
                              ctype="text/plain")
     assert st == 415 and err["error"] == "unsupported_media_type", err
-    st, resp, _ = srv.request("POST", "/v1/enroll", b"{" + b" " * (10 * 1024 * 1024) + b"}")
-    assert st == 413
+    st, resp, err = srv.request("POST", "/v1/enroll", b"{" + b" " * (100 * 1024) + b"}")
+    assert st == 413 and err["error"] == "payload_too_large", err
+    assert err["detail"] == ("the request body has 102402 bytes; at most 65536 are accepted "
+                             "(--max-body)"), err
     st, _, err = srv.request("GET", "/v1/nothing")
     assert st == 404 and err["error"] == "not_found", err
     st, _, err = srv.request("GET", "/v1/enroll", tls=False)

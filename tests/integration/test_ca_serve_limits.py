@@ -181,6 +181,59 @@ def test_https_listener_counts_failed_handshakes_and_timeouts_once(capped):
     wait_for("descriptors back", lambda: fds(srv) == base)
 
 
+def test_every_way_a_connection_ends_is_uncounted(capped):
+    """Each ending path of evhttp, on both listeners: the gauges go back, no descriptor stays."""
+    srv = capped
+    base = fds(srv)
+    req = b"GET /roots.pem HTTP/1.1\r\nHost: ca\r\n\r\n"
+    plain = [
+        b"",                                                     # EOF before a byte
+        b"GET /roots.pem HTTP/1.1\r\nHost:",                     # EOF inside the head
+        req,                                                     # answered, kept alive, EOF
+        req + req,                                               # two answers, then EOF
+        b"GET /roots.pem HTTP/1.0\r\n\r\n",                      # HTTP/1.0: closed after it
+        b"HELLO\r\n\r\n",                                          # libevent's 400
+        b"POST /ocsp HTTP/1.1\r\nHost: ca\r\nContent-Length: 10\r\n\r\nabc",  # EOF in a body
+        b"BREW /crl HTTP/1.1\r\nHost: ca\r\nContent-Length: 3\r\n\r\nabc",     # 405, closed
+        b"POST /ocsp HTTP/1.1\r\nHost: ca\r\nContent-Type: application/ocsp-request\r\n"
+        b"Content-Length: 300000\r\n\r\n" + b"\0" * 300000,      # libevent's 413, lingering
+    ]
+    for data in plain * 2:
+        with socket.create_connection(("127.0.0.1", srv.http_port), timeout=10) as s:
+            if data:
+                s.sendall(data)
+            s.shutdown(socket.SHUT_WR)
+            read_all(s)
+    for data in (b"", b"\x16\x03\x01\x00\x05hello", b"GET / HTTP/1.1\r\n\r\n"):
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
+            if data:
+                s.sendall(data)
+            s.shutdown(socket.SHUT_WR)
+            read_all(s)
+    for close_early in (False, True):
+        with tls_sock(srv) as s:  # handshake done, then a request or not
+            if not close_early:
+                s.sendall(b"GET /healthz HTTP/1.1\r\nHost: ca\r\n\r\n")
+                s.settimeout(10)
+                assert s.recv(100).startswith(b"HTTP/1.1 200")
+    # A client that vanishes without a FIN: the server's timeout ends it.
+    gone = socket.create_connection(("127.0.0.1", srv.http_port), timeout=10)
+    gone.sendall(b"GET /roots.pem HTTP/1.1\r\n")
+    wait_for("everything closed", lambda: metric(srv, "duet_ca_connections", "http") == 1 and
+             metric(srv, "duet_ca_connections", "https") == 1)
+    wait_for("the idle one timed out", lambda: metric(srv, "duet_ca_connections", "http") == 0,
+             timeout=20)
+    gone.close()
+    wait_for("descriptors back", lambda: fds(srv) == base)
+    # And the cap still admits four at a time on each listener.
+    idle = [socket.create_connection(("127.0.0.1", srv.http_port), timeout=10)
+            for _ in range(4)]
+    wait_for("4 accepted", lambda: metric(srv, "duet_ca_connections", "http") == 4)
+    for s in idle:
+        s.close()
+    wait_for("all closed", lambda: metric(srv, "duet_ca_connections", "http") == 0)
+
+
 def test_body_over_max_body_gets_the_api_413(srv_limits):
     srv = srv_limits
     ca = srv.ca
@@ -278,6 +331,38 @@ def test_methods_nobody_serves_get_the_api_405(srv_limits):
     json_error(ans[0], 404, "not_found")
     st, _, body = srv.request("GET", "/healthz")
     assert st == 200 and body == b"ok\n"
+
+
+def test_ambiguous_framing_gets_400_and_a_close(srv_limits):
+    """Two Content-Lengths, or one with Transfer-Encoding (RFC 9112 6.3): nothing smuggled."""
+    srv = srv_limits
+    before = serials(srv.ca)
+    smuggled = b"GET /v1/nothing HTTP/1.1\r\nHost: ca\r\n\r\n"
+    head = b"POST /v1/renew HTTP/1.1\r\nHost: ca\r\nContent-Type: application/json\r\n"
+    # Two lengths: libevent takes the first; the server refuses the request, in JSON.
+    with tls_sock(srv) as s:
+        s.sendall(head + b"Content-Length: 2\r\nContent-Length: %d\r\n\r\n{}"
+                  % (2 + len(smuggled)) + smuggled)
+        ans = responses(read_all(s))
+    assert len(ans) == 1, ans
+    err = json_error(ans[0], 400, "bad_request")
+    assert err["detail"] == ("the request has more than one Content-Length; expected one "
+                             "Content-Length or a Transfer-Encoding (RFC 9112 section 6.3)"), err
+    assert ans[0][1]["connection"] == "close"
+    # A length and another coding: libevent reads the length; the server refuses it.
+    with tls_sock(srv) as s:
+        s.sendall(head + b"Content-Length: 2\r\nTransfer-Encoding: gzip\r\n\r\n{}" + smuggled)
+        ans = responses(read_all(s))
+    assert len(ans) == 1, ans
+    err = json_error(ans[0], 400, "bad_request")
+    assert "both Content-Length and Transfer-Encoding" in err["detail"], err
+    # A length and chunks: libevent refuses it itself (its HTML 400, documented), and closes.
+    with tls_sock(srv) as s:
+        s.sendall(head + b"Content-Length: 7\r\nTransfer-Encoding: chunked\r\n\r\n"
+                  b"2\r\n{}\r\n0\r\n\r\n" + smuggled)
+        ans = responses(read_all(s))
+    assert len(ans) == 1 and ans[0][0] == 400 and ans[0][1]["connection"] == "close", ans
+    assert serials(srv.ca) == before
 
 
 def test_unparsable_requests_get_libevents_400_and_a_close(srv_limits):
