@@ -349,19 +349,15 @@ def test_ambiguous_framing_gets_400_and_a_close(srv_limits):
     assert err["detail"] == ("the request has more than one Content-Length; expected one "
                              "Content-Length or a Transfer-Encoding (RFC 9112 section 6.3)"), err
     assert ans[0][1]["connection"] == "close"
-    # A length and another coding: libevent reads the length; the server refuses it.
-    with tls_sock(srv) as s:
-        s.sendall(head + b"Content-Length: 2\r\nTransfer-Encoding: gzip\r\n\r\n{}" + smuggled)
-        ans = responses(read_all(s))
-    assert len(ans) == 1, ans
-    err = json_error(ans[0], 400, "bad_request")
-    assert "both Content-Length and Transfer-Encoding" in err["detail"], err
-    # A length and chunks: libevent refuses it itself (its HTML 400, documented), and closes.
-    with tls_sock(srv) as s:
-        s.sendall(head + b"Content-Length: 7\r\nTransfer-Encoding: chunked\r\n\r\n"
-                  b"2\r\n{}\r\n0\r\n\r\n" + smuggled)
-        ans = responses(read_all(s))
-    assert len(ans) == 1 and ans[0][0] == 400 and ans[0][1]["connection"] == "close", ans
+    # A length beside a Transfer-Encoding: Debian's libevent 2.1.12 refuses it itself (its
+    # HTML 400, documented); the server would refuse it in JSON.  Either way, one 400, closed.
+    for te in (b"chunked", b"gzip"):
+        with tls_sock(srv) as s:
+            s.sendall(head + b"Content-Length: 7\r\nTransfer-Encoding: " + te + b"\r\n\r\n"
+                      b"2\r\n{}\r\n0\r\n\r\n" + smuggled)
+            ans = responses(read_all(s))
+        assert len(ans) == 1 and ans[0][0] == 400, ans
+        assert ans[0][1]["connection"] == "close", ans
     assert serials(srv.ca) == before
 
 
