@@ -113,11 +113,22 @@ bool caserver_framing_ok(struct careq *r);
  * CASERVER_BODY_READ_FACTOR times that, so that this answer is the API's.
  */
 bool caserver_body_size_ok(struct careq *r);
+/* Why a request is refused: the HTTP status, the error code and its sentence. */
+struct caserver_refusal {
+    int status;
+    const char *code;
+    char detail[256];
+};
 /*
- * The request body as a JSON object, with its Content-Type checked: NULL
- * after answering 415 (not application/json), 413 (over --max-body) or 400
- * (not JSON, not an object).
+ * The decision on a /v1 request body of len bytes (no NUL needed) sent with
+ * Content-Type ctype (may be NULL): the JSON object it is (the caller's), or
+ * NULL with ref filled: 415 (not application/json), 413 (over max bytes),
+ * 400 (not strict JSON, duplicate keys included, or not an object).  The
+ * sentence never quotes the body: it may hold an enrollment token.
  */
+json_t *caserver_json_body(const char *ctype, const char *body, size_t len, size_t max,
+                           struct caserver_refusal *ref);
+/* caserver_json_body() on the request; NULL after answering its refusal. */
 json_t *caserver_body_json(struct careq *r);
 
 /* --- api.c --- */

@@ -259,6 +259,54 @@ is_json_type(const char *ct)
     return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
 }
 
+/* Refuse: fill ref with status, code and sentence; NULL for the caller to return. */
+static json_t *
+refuse(struct caserver_refusal *ref, int status, const char *code, const char *fmt, ...)
+    PRINTF_LIKE(4, 5);
+
+static json_t *
+refuse(struct caserver_refusal *ref, int status, const char *code, const char *fmt, ...)
+{
+    va_list ap;
+
+    ref->status = status;
+    ref->code = code;
+    va_start(ap, fmt);
+    vsnprintf(ref->detail, sizeof(ref->detail), fmt, ap);
+    va_end(ap);
+    return NULL;
+}
+
+/* Decide on a body; see caserver_int.h. */
+json_t *
+caserver_json_body(const char *ctype, const char *body, size_t len, size_t max,
+                   struct caserver_refusal *ref)
+{
+    json_error_t jerr;
+    json_t *j;
+
+    if (!is_json_type(ctype))
+        return refuse(ref, 415, "unsupported_media_type",
+                      "the request body must be Content-Type: application/json");
+    if (len > max)
+        return refuse(ref, 413, "payload_too_large",
+                      "the request body has %zu bytes; at most %zu are accepted (--max-body)", len,
+                      max);
+    /* Strict: no duplicate keys, no NUL in strings; jansson bounds the nesting depth. */
+    j = json_loadb(len > 0 ? body : "", len, JSON_REJECT_DUPLICATES, &jerr);
+    /* jerr.text quotes the input ("near '...'"), which may be a token: never repeated. */
+    if (j == NULL)
+        return refuse(ref, 400, "bad_request",
+                      "the request body is not JSON (error at line %d, column %d); expected an "
+                      "object",
+                      jerr.line, jerr.column);
+    if (!json_is_object(j)) {
+        json_decref(j);
+        return refuse(ref, 400, "bad_request", "the request body must be a JSON object");
+    }
+    return j;
+}
+
 /* The body as a JSON object; see caserver_int.h. */
 json_t *
 caserver_body_json(struct careq *r)
@@ -266,31 +314,11 @@ caserver_body_json(struct careq *r)
     struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
     const char *ct = evhttp_find_header(evhttp_request_get_input_headers(r->req), "Content-Type");
     size_t len = in != NULL ? evbuffer_get_length(in) : 0;
-    json_error_t jerr;
-    json_t *j;
+    const char *body = len > 0 ? (const char *)evbuffer_pullup(in, -1) : "";
+    struct caserver_refusal ref;
+    json_t *j = caserver_json_body(ct, body, len, r->s->o->max_body, &ref);
 
-    if (!is_json_type(ct)) {
-        caserver_reply_error(r, 415, "unsupported_media_type",
-                             "the request body must be Content-Type: application/json");
-        return NULL;
-    }
-    if (!caserver_body_size_ok(r))
-        return NULL;
-    /* Strict: no duplicate keys, no NUL in strings; jansson bounds the nesting depth. */
-    j = json_loadb(len > 0 ? (const char *)evbuffer_pullup(in, -1) : "", len,
-                   JSON_REJECT_DUPLICATES, &jerr);
-    if (j == NULL) {
-        /* jerr.text quotes the input ("near '...'"), which may be a token: not repeated. */
-        caserver_reply_error(r, 400, "bad_request",
-                             "the request body is not JSON (error at line %d, column %d); "
-                             "expected an object",
-                             jerr.line, jerr.column);
-        return NULL;
-    }
-    if (!json_is_object(j)) {
-        json_decref(j);
-        caserver_reply_error(r, 400, "bad_request", "the request body must be a JSON object");
-        return NULL;
-    }
+    if (j == NULL)
+        caserver_reply_error(r, ref.status, ref.code, "%s", ref.detail);
     return j;
 }
