@@ -95,8 +95,7 @@ connections_write(FILE *out, const struct casrv *s)
     for (int i = 0; i < 2; i++) {
         long w = caserver_conns_waiting(&s->lst[i]);
         if (w >= 0)
-            fprintf(out, "duet_ca_connections_waiting{listener=\"%s\"} %ld\n", s->lst[i].name,
-                    w);
+            fprintf(out, "duet_ca_connections_waiting{listener=\"%s\"} %ld\n", s->lst[i].name, w);
     }
 }
 

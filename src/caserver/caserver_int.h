@@ -46,7 +46,7 @@ struct casrv {
     struct evhttp *http;
     struct caserver_listener lst[2]; /* their sockets: HTTPS, plain HTTP (lev NULL) */
     struct event *accept_backoff;    /* re-enables them after an accept() error */
-    SSL_CTX *ssl_ctx;              /* new connections use it; replaced on renewal */
+    SSL_CTX *ssl_ctx;                /* new connections use it; replaced on renewal */
     struct policy_pattern *admins;
     size_t nadmins;
     struct ca_ocsp_signer *signer;

@@ -260,9 +260,8 @@ is_json_type(const char *ct)
 }
 
 /* Refuse: fill ref with status, code and sentence; NULL for the caller to return. */
-static json_t *
-refuse(struct caserver_refusal *ref, int status, const char *code, const char *fmt, ...)
-    PRINTF_LIKE(4, 5);
+static json_t *refuse(struct caserver_refusal *ref, int status, const char *code, const char *fmt,
+                      ...) PRINTF_LIKE(4, 5);
 
 static json_t *
 refuse(struct caserver_refusal *ref, int status, const char *code, const char *fmt, ...)

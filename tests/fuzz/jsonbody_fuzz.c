@@ -36,8 +36,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define MAX 512
 
 static const char *const ctypes[] = {
-    "application/json", "application/json; charset=utf-8", "APPLICATION/JSON",
-    "application/json ", "application/jsonx", "text/plain", "application/json;", NULL, "",
+    "application/json",
+    "application/json; charset=utf-8",
+    "APPLICATION/JSON",
+    "application/json ",
+    "application/jsonx",
+    "text/plain",
+    "application/json;",
+    NULL,
+    "",
 };
 #define NCTYPES (sizeof(ctypes) / sizeof(ctypes[0]))
 
@@ -70,12 +77,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&ref, 0, sizeof(ref));
     j = caserver_json_body(ct, body, len, MAX, &ref);
 
-    strict = is_json_ct(ct) && len <= MAX ? json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr)
-                                         : NULL;
+    strict =
+        is_json_ct(ct) && len <= MAX ? json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
     if (!is_json_ct(ct)) {
         assert(j == NULL && ref.status == 415 && strcmp(ref.code, "unsupported_media_type") == 0);
-        assert(strcmp(ref.detail, "the request body must be Content-Type: application/json") ==
-               0);
+        assert(strcmp(ref.detail, "the request body must be Content-Type: application/json") == 0);
     } else if (len > MAX) {
         assert(j == NULL && ref.status == 413 && strcmp(ref.code, "payload_too_large") == 0);
         snprintf(want, sizeof(want),

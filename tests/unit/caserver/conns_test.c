@@ -86,8 +86,7 @@ setup(void **state)
     lev = evconnlistener_new_bind(w->s.base, NULL, NULL, LEV_OPT_CLOSE_ON_FREE, 16,
                                   (struct sockaddr *)&w->addr, sizeof(w->addr));
     assert_non_null(lev);
-    assert_int_equal(getsockname(evconnlistener_get_fd(lev), (struct sockaddr *)&w->addr, &len),
-                     0);
+    assert_int_equal(getsockname(evconnlistener_get_fd(lev), (struct sockaddr *)&w->addr, &len), 0);
     w->h = evhttp_new(w->s.base);
     assert_non_null(evhttp_bind_listener(w->h, lev));
     caserver_conns_listen(&w->s.lst[1], lev);
@@ -207,12 +206,11 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_cap_holds_the_third_until_one_closes, setup,
+        cmocka_unit_test_setup_teardown(test_cap_holds_the_third_until_one_closes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tls_connection_uncounted_when_its_ssl_is_freed, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_tls_connection_uncounted_when_its_ssl_is_freed,
+        cmocka_unit_test_setup_teardown(test_plain_bufferevent_freed_before_answering_is_uncounted,
                                         setup, teardown),
-        cmocka_unit_test_setup_teardown(
-            test_plain_bufferevent_freed_before_answering_is_uncounted, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
