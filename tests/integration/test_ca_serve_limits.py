@@ -22,6 +22,19 @@ def fds(srv):
     return len(os.listdir("/proc/%d/fd" % srv.proc.pid))
 
 
+def quiet_fds(srv):
+    """The server's descriptors once nothing but a /metrics request is open (and that closed)."""
+    wait_for("idle listeners", lambda: metric(srv, "duet_ca_connections", "http") == 0 and
+             metric(srv, "duet_ca_connections", "https") == 1)
+    last = None
+    while True:
+        time.sleep(0.3)
+        n = fds(srv)
+        if n == last:
+            return n
+        last = n
+
+
 def metric(srv, name, listener=None):
     st, _, m = srv.request("GET", "/metrics")
     assert st == 200, m
@@ -106,7 +119,7 @@ def test_max_connections_flag_checked(make_ca, duet_bin, tmp_path):
 
 def test_plain_listener_stops_at_the_cap_and_resumes_when_one_closes(capped):
     srv = capped
-    base = fds(srv)
+    base = quiet_fds(srv)
     idle = [socket.create_connection(("127.0.0.1", srv.http_port), timeout=10)
             for _ in range(4)]
     wait_for("4 accepted", lambda: fds(srv) == base + 4)
@@ -143,7 +156,7 @@ def test_plain_listener_stops_at_the_cap_and_resumes_when_one_closes(capped):
 
 def test_https_listener_counts_failed_handshakes_and_timeouts_once(capped):
     srv = capped
-    base = fds(srv)
+    base = quiet_fds(srv)
     # Handshakes that fail (plain HTTP on the TLS port) end their connections: nothing stays.
     for _ in range(12):
         with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
@@ -184,7 +197,7 @@ def test_https_listener_counts_failed_handshakes_and_timeouts_once(capped):
 def test_every_way_a_connection_ends_is_uncounted(capped):
     """Each ending path of evhttp, on both listeners: the gauges go back, no descriptor stays."""
     srv = capped
-    base = fds(srv)
+    base = quiet_fds(srv)
     req = b"GET /roots.pem HTTP/1.1\r\nHost: ca\r\n\r\n"
     plain = [
         b"",                                                     # EOF before a byte
