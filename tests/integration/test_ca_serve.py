@@ -35,7 +35,9 @@ def free_port():
 
 
 class CAServer:
-    """One `duet ca serve` process on free ports; start() again after stop() or kill()."""
+    """One `duet ca serve` process on free ports; start() again after stop() or kill().
+
+    nofile: the descriptor limit it starts with, N or (soft, hard)."""
 
     def __init__(self, duet_bin, ca, *extra, nofile=None):
         self.duet_bin, self.ca, self.extra, self.nofile = duet_bin, ca, extra, nofile
@@ -54,8 +56,9 @@ class CAServer:
              "--server-name", "localhost", "--server-name", "127.0.0.1",
              "--log", str(self.log), *map(str, self.extra)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.stderr, env=env,
-            preexec_fn=(lambda: resource.setrlimit(resource.RLIMIT_NOFILE,
-                                                   (self.nofile, self.nofile)))
+            preexec_fn=(lambda: resource.setrlimit(
+                resource.RLIMIT_NOFILE, self.nofile if isinstance(self.nofile, tuple)
+                else (self.nofile, self.nofile)))
             if self.nofile else None)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:

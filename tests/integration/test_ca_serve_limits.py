@@ -117,6 +117,38 @@ def test_max_connections_flag_checked(make_ca, duet_bin, tmp_path):
                 % bad) in p.stderr, p.stderr
 
 
+def soft_nofile(srv):
+    for line in open("/proc/%d/limits" % srv.proc.pid):
+        if line.startswith("Max open files"):
+            return int(line.split()[3])
+    raise AssertionError("no descriptor limit in /proc/PID/limits")
+
+
+def test_descriptor_limit_raised_to_what_the_caps_need(make_ca, duet_bin):
+    ca = make_ca("Nofile Corp")
+    # Room under the hard limit: the soft one is raised to 2 x 300 + 64.
+    srv = CAServer(duet_bin, ca, "--max-connections", "300", nofile=(100, 4096)).start()
+    try:
+        assert soft_nofile(srv) == 664
+        assert not [x for x in srv.lines() if x["event"] == "ca_limits"]
+    finally:
+        srv.stop()
+    # No room: it serves, and says why accepting will pause before the cap.
+    srv = CAServer(duet_bin, ca, "--max-connections", "300", nofile=100).start()
+    try:
+        assert soft_nofile(srv) == 100
+        warn = [x for x in srv.lines() if x["event"] == "ca_limits"]
+        assert len(warn) == 1 and warn[0]["level"] == "warn", warn
+        assert warn[0]["msg"] == (
+            "the descriptor limit (RLIMIT_NOFILE) is 100, below the 664 that --max-connections "
+            "300 needs on both listeners; descriptors run out first and accepting pauses "
+            "(ca_accept): raise LimitNOFILE or lower --max-connections"), warn
+        st, _, body = srv.request("GET", "/healthz")
+        assert st == 200 and body == b"ok\n"
+    finally:
+        srv.stop()
+
+
 def test_plain_listener_stops_at_the_cap_and_resumes_when_one_closes(capped):
     srv = capped
     base = quiet_fds(srv)
