@@ -79,6 +79,26 @@ seen_before(size_t i)
     return false;
 }
 
+/* The listeners' gauges: connections open, the cap, those the kernel holds unaccepted. */
+static void
+connections_write(FILE *out, const struct casrv *s)
+{
+    fprintf(out, "# TYPE duet_ca_connections gauge\n");
+    for (int i = 0; i < 2; i++) {
+        if (s->lst[i].lev != NULL)
+            fprintf(out, "duet_ca_connections{listener=\"%s\"} %zu\n", s->lst[i].name,
+                    s->lst[i].open);
+    }
+    fprintf(out, "# TYPE duet_ca_connections_max gauge\nduet_ca_connections_max %zu\n",
+            s->o->max_connections);
+    fprintf(out, "# TYPE duet_ca_connections_waiting gauge\n");
+    for (int i = 0; i < 2; i++) {
+        long w = caserver_conns_waiting(&s->lst[i]);
+        if (w >= 0)
+            fprintf(out, "duet_ca_connections_waiting{listener=\"%s\"} %ld\n", s->lst[i].name, w);
+    }
+}
+
 /* The exposition; see caserver_int.h. */
 void
 caserver_metrics_write(FILE *out, const struct casrv *s, int64_t now)
@@ -112,6 +132,7 @@ caserver_metrics_write(FILE *out, const struct casrv *s, int64_t now)
             "# TYPE duet_ca_server_certificate_expiry_seconds gauge\n"
             "duet_ca_server_certificate_expiry_seconds %lld\n",
             (long long)(s->cert_not_after - now));
+    connections_write(out, s);
 }
 
 /* Free the table; see caserver_int.h. */

@@ -19,6 +19,13 @@
 /* Defaults of the options (docs/ca-server.md "Running it"). */
 #define CASERVER_CRL_VALIDITY (24 * 3600LL)
 #define CASERVER_MAX_BODY 65536
+#define CASERVER_MAX_CONNECTIONS 1024
+/*
+ * The HTTP layer reads a body of at most this many times --max-body: up to
+ * there the server answers 413 itself (JSON); beyond, libevent refuses it
+ * unread with its own 413 page (docs/ca-server.md, Conventions).
+ */
+#define CASERVER_BODY_READ_FACTOR 4
 /* Seconds a client has to send a request's headers and body, and to read the answer. */
 #define CASERVER_TIMEOUT 10
 /* Files of the server's own certificate in the CA directory. */
@@ -39,6 +46,7 @@ struct caserver_opts {
     int64_t crl_validity;   /* seconds */
     int64_t ocsp_validity;  /* seconds */
     size_t max_body;        /* bytes */
+    size_t max_connections; /* open connections per listener */
 };
 
 /*

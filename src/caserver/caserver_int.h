@@ -3,7 +3,8 @@
  * caserver_int.h - what the files of `duet ca serve` share: the server's
  * state (server.c), the request context with its reply and audit line
  * (request.c), the endpoints (api.c: the /v1 endpoints; pub.c: CRL, roots, OCSP,
- * health, metrics) and the counters (camet.c).
+ * health, metrics), the counters (camet.c) and the listeners' connections
+ * (conns.c).
  */
 #ifndef DUET_CASERVER_INT_H
 #define DUET_CASERVER_INT_H
@@ -23,6 +24,19 @@
 #include "lib/identity.h"
 #include "lib/policy.h"
 
+struct casrv;
+
+/* One listener and its connections (conns.c). */
+struct caserver_listener {
+    struct casrv *s;
+    const char *name;           /* "https" or "http": the label in the log and the metrics */
+    struct evconnlistener *lev; /* its listening socket (evhttp's), or NULL */
+    size_t open;                /* connections accepted and not closed yet */
+    bool at_cap;                /* not accepting: --max-connections are open */
+    double warned_at;           /* monotonic time of the last ca_connections warning */
+    unsigned long unwarned;     /* times the cap was reached since */
+};
+
 /* The server's state; one per process, used from the one event loop only. */
 struct casrv {
     struct ca *ca;
@@ -30,9 +44,9 @@ struct casrv {
     struct event_base *base;
     struct evhttp *https;
     struct evhttp *http;
-    struct evconnlistener *lev[2]; /* their sockets: HTTPS, plain HTTP (or NULL) */
-    struct event *accept_backoff;  /* re-enables them after an accept() error */
-    SSL_CTX *ssl_ctx;              /* new connections use it; replaced on renewal */
+    struct caserver_listener lst[2]; /* their sockets: HTTPS, plain HTTP (lev NULL) */
+    struct event *accept_backoff;    /* re-enables them after an accept() error */
+    SSL_CTX *ssl_ctx;                /* new connections use it; replaced on renewal */
     struct policy_pattern *admins;
     size_t nadmins;
     struct ca_ocsp_signer *signer;
@@ -90,10 +104,33 @@ void caserver_reply_error(struct careq *r, int status, const char *code, const c
 /* Whether the method is one of `allowed` (EVHTTP_REQ_* bits); else 405 has been answered. */
 bool caserver_method_ok(struct careq *r, int allowed);
 /*
- * The request body as a JSON object, with its Content-Type checked: NULL
- * after answering 415 (not application/json), 413 (over --max-body) or 400
- * (not JSON, not an object).
+ * Whether the request's framing is unambiguous: at most one Content-Length,
+ * and not with a Transfer-Encoding; else 400 has been answered, closing the
+ * connection.
  */
+bool caserver_framing_ok(struct careq *r);
+/*
+ * Whether the body fits --max-body; else 413 has been answered.  Every
+ * request is checked before its endpoint runs: libevent reads bodies up to
+ * CASERVER_BODY_READ_FACTOR times that, so that this answer is the API's.
+ */
+bool caserver_body_size_ok(struct careq *r);
+/* Why a request is refused: the HTTP status, the error code and its sentence. */
+struct caserver_refusal {
+    int status;
+    const char *code;
+    char detail[256];
+};
+/*
+ * The decision on a /v1 request body of len bytes (no NUL needed) sent with
+ * Content-Type ctype (may be NULL): the JSON object it is (the caller's), or
+ * NULL with ref filled: 415 (not application/json), 413 (over max bytes),
+ * 400 (not strict JSON, duplicate keys included, or not an object).  The
+ * sentence never quotes the body: it may hold an enrollment token.
+ */
+json_t *caserver_json_body(const char *ctype, const char *body, size_t len, size_t max,
+                           struct caserver_refusal *ref);
+/* caserver_json_body() on the request; NULL after answering its refusal. */
 json_t *caserver_body_json(struct careq *r);
 
 /* --- api.c --- */
@@ -108,6 +145,22 @@ void caserver_pub_pem(struct careq *r, const char *pem);
 void caserver_pub_ocsp(struct careq *r, const char *path);
 void caserver_pub_healthz(struct careq *r);
 void caserver_pub_metrics(struct careq *r);
+
+/* --- conns.c: counting connections, --max-connections, accept() pauses --- */
+/* Set up s->lst and the accept() pause timer (s->base made).  -1: out of memory. */
+int caserver_conns_init(struct casrv *s, struct duet_err *err) MUST_CHECK;
+/* l accepts on lev (bound to its evhttp): count, cap and pause it. */
+void caserver_conns_listen(struct caserver_listener *l, struct evconnlistener *lev);
+/*
+ * Count the bufferevent evhttp gets for a connection l accepted (a TLS one,
+ * or a plain socket one) until the connection ends; returns it.  At
+ * --max-connections, l stops accepting.  NULL in, NULL out.
+ */
+struct bufferevent *caserver_conn_counted(struct caserver_listener *l, struct bufferevent *bev);
+/* Before the evhttps are freed: never accept again, free the pause timer. */
+void caserver_conns_stop(struct casrv *s);
+/* Connections the kernel holds in l's accept queue, or -1 when unknown. */
+long caserver_conns_waiting(const struct caserver_listener *l);
 
 /* --- camet.c: counters for /metrics (one thread) --- */
 /* Add delta to the counter `name` with `labels` ("a=\"x\",b=\"y\"", or "" for none). */

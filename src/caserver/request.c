@@ -17,6 +17,7 @@
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/http.h>
+#include <event2/keyvalq_struct.h>
 
 #include "caserver/caserver_int.h"
 #include "lib/tls.h"
@@ -105,6 +106,27 @@ req_finish(struct careq *r, int status)
     r->issued = r->revoked = r->renews = NULL;
 }
 
+/*
+ * Whether the request announced a body that libevent left unread on the
+ * connection: it reads one only for the methods it knows may have one
+ * (2.1.12: GET, POST, PUT, PATCH, DELETE, OPTIONS, CONNECT).  After a HEAD,
+ * a TRACE or an unknown method with a Content-Length or Transfer-Encoding,
+ * the body's bytes would be read as the next request: the answer closes the
+ * connection instead.
+ */
+static bool
+body_left_unread(struct evhttp_request *req)
+{
+    enum evhttp_cmd_type m = evhttp_request_get_command(req);
+    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+    bool read = m == EVHTTP_REQ_GET || m == EVHTTP_REQ_POST || m == EVHTTP_REQ_PUT ||
+                m == EVHTTP_REQ_PATCH || m == EVHTTP_REQ_DELETE || m == EVHTTP_REQ_OPTIONS ||
+                m == EVHTTP_REQ_CONNECT;
+
+    return !read && (evhttp_find_header(in, "Content-Length") != NULL ||
+                     evhttp_find_header(in, "Transfer-Encoding") != NULL);
+}
+
 /* Answer; see caserver_int.h. */
 void
 caserver_reply(struct careq *r, int status, const char *ctype, const void *body, size_t len)
@@ -115,6 +137,8 @@ caserver_reply(struct careq *r, int status, const char *ctype, const void *body,
     if (ctype != NULL)
         evhttp_add_header(h, "Content-Type", ctype);
     evhttp_add_header(h, "Cache-Control", "no-store");
+    if (body_left_unread(r->req))
+        evhttp_add_header(h, "Connection", "close");
     if (b != NULL && body != NULL && len > 0)
         evbuffer_add(b, body, len);
     evhttp_send_reply(r->req, status, status < 300 ? "OK" : "Error", b);
@@ -182,6 +206,54 @@ caserver_method_ok(struct careq *r, int allowed)
     return false;
 }
 
+/* How many headers of this name the request has (names compare without case). */
+static int
+header_count(struct evkeyvalq *h, const char *name)
+{
+    const struct evkeyval *kv;
+    int n = 0;
+
+    for (kv = h->tqh_first; kv != NULL; kv = kv->next.tqe_next) {
+        if (strcasecmp(kv->key, name) == 0)
+            n++;
+    }
+    return n;
+}
+
+/* Check the framing; see caserver_int.h. */
+bool
+caserver_framing_ok(struct careq *r)
+{
+    struct evkeyvalq *in = evhttp_request_get_input_headers(r->req);
+    int cl = header_count(in, "Content-Length"), te = header_count(in, "Transfer-Encoding");
+
+    if (cl <= 1 && (cl == 0 || te == 0))
+        return true;
+    /* The bytes after what libevent took as the body must not be read as a request. */
+    evhttp_add_header(evhttp_request_get_output_headers(r->req), "Connection", "close");
+    caserver_reply_error(r, 400, "bad_request",
+                         "the request has %s; expected one Content-Length or a Transfer-Encoding "
+                         "(RFC 9112 section 6.3)",
+                         cl > 1 ? "more than one Content-Length"
+                                : "both Content-Length and Transfer-Encoding");
+    return false;
+}
+
+/* Check the body's size; see caserver_int.h. */
+bool
+caserver_body_size_ok(struct careq *r)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
+    size_t len = in != NULL ? evbuffer_get_length(in) : 0;
+
+    if (len <= r->s->o->max_body)
+        return true;
+    caserver_reply_error(r, 413, "payload_too_large",
+                         "the request body has %zu bytes; at most %zu are accepted (--max-body)",
+                         len, r->s->o->max_body);
+    return false;
+}
+
 /* Whether a Content-Type header is application/json (parameters such as charset allowed). */
 static bool
 is_json_type(const char *ct)
@@ -194,6 +266,53 @@ is_json_type(const char *ct)
     return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
 }
 
+/* Refuse: fill ref with status, code and sentence; NULL for the caller to return. */
+static json_t *refuse(struct caserver_refusal *ref, int status, const char *code, const char *fmt,
+                      ...) PRINTF_LIKE(4, 5);
+
+static json_t *
+refuse(struct caserver_refusal *ref, int status, const char *code, const char *fmt, ...)
+{
+    va_list ap;
+
+    ref->status = status;
+    ref->code = code;
+    va_start(ap, fmt);
+    vsnprintf(ref->detail, sizeof(ref->detail), fmt, ap);
+    va_end(ap);
+    return NULL;
+}
+
+/* Decide on a body; see caserver_int.h. */
+json_t *
+caserver_json_body(const char *ctype, const char *body, size_t len, size_t max,
+                   struct caserver_refusal *ref)
+{
+    json_error_t jerr;
+    json_t *j;
+
+    if (!is_json_type(ctype))
+        return refuse(ref, 415, "unsupported_media_type",
+                      "the request body must be Content-Type: application/json");
+    if (len > max)
+        return refuse(ref, 413, "payload_too_large",
+                      "the request body has %zu bytes; at most %zu are accepted (--max-body)", len,
+                      max);
+    /* Strict: no duplicate keys, no NUL in strings; jansson bounds the nesting depth. */
+    j = json_loadb(len > 0 ? body : "", len, JSON_REJECT_DUPLICATES, &jerr);
+    /* jerr.text quotes the input ("near '...'"), which may be a token: never repeated. */
+    if (j == NULL)
+        return refuse(ref, 400, "bad_request",
+                      "the request body is not JSON (error at line %d, column %d); expected an "
+                      "object",
+                      jerr.line, jerr.column);
+    if (!json_is_object(j)) {
+        json_decref(j);
+        return refuse(ref, 400, "bad_request", "the request body must be a JSON object");
+    }
+    return j;
+}
+
 /* The body as a JSON object; see caserver_int.h. */
 json_t *
 caserver_body_json(struct careq *r)
@@ -201,35 +320,11 @@ caserver_body_json(struct careq *r)
     struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
     const char *ct = evhttp_find_header(evhttp_request_get_input_headers(r->req), "Content-Type");
     size_t len = in != NULL ? evbuffer_get_length(in) : 0;
-    json_error_t jerr;
-    json_t *j;
+    const char *body = len > 0 ? (const char *)evbuffer_pullup(in, -1) : "";
+    struct caserver_refusal ref;
+    json_t *j = caserver_json_body(ct, body, len, r->s->o->max_body, &ref);
 
-    if (!is_json_type(ct)) {
-        caserver_reply_error(r, 415, "unsupported_media_type",
-                             "the request body must be Content-Type: application/json");
-        return NULL;
-    }
-    if (len > r->s->o->max_body) {
-        caserver_reply_error(r, 413, "payload_too_large",
-                             "the request body has %zu bytes; at most %zu are accepted", len,
-                             r->s->o->max_body);
-        return NULL;
-    }
-    /* Strict: no duplicate keys, no NUL in strings; jansson bounds the nesting depth. */
-    j = json_loadb(len > 0 ? (const char *)evbuffer_pullup(in, -1) : "", len,
-                   JSON_REJECT_DUPLICATES, &jerr);
-    if (j == NULL) {
-        /* jerr.text quotes the input ("near '...'"), which may be a token: not repeated. */
-        caserver_reply_error(r, 400, "bad_request",
-                             "the request body is not JSON (error at line %d, column %d); "
-                             "expected an object",
-                             jerr.line, jerr.column);
-        return NULL;
-    }
-    if (!json_is_object(j)) {
-        json_decref(j);
-        caserver_reply_error(r, 400, "bad_request", "the request body must be a JSON object");
-        return NULL;
-    }
+    if (j == NULL)
+        caserver_reply_error(r, ref.status, ref.code, "%s", ref.detail);
     return j;
 }

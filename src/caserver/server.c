@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -352,6 +353,8 @@ dispatch(struct evhttp_request *req, struct casrv *s, bool tls)
         }
     }
     caserver_req_begin(&r, s, req, id < R_COUNT ? routes[id].path : "other", tls);
+    if (!caserver_framing_ok(&r) || !caserver_body_size_ok(&r))
+        return;
     /*
      * The TLS layer lets a client certificate past its notAfter through (and
      * only that failure): renewal decides on it, every other endpoint refuses it.
@@ -489,6 +492,22 @@ bev_cb(struct event_base *base, void *arg)
     return bev;
 }
 
+/* The HTTPS listener's bufferevents: bev_cb's, counted for --max-connections. */
+static struct bufferevent *
+https_bev_cb(struct event_base *base, void *arg)
+{
+    struct caserver_listener *l = arg;
+
+    return caserver_conn_counted(l, bev_cb(base, l->s));
+}
+
+/* The plain listener's bufferevents (those evhttp would make), counted. */
+static struct bufferevent *
+http_bev_cb(struct event_base *base, void *arg)
+{
+    return caserver_conn_counted(arg, bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE));
+}
+
 /* The timer: the CRL before a third of its life is left, the server certificate, the signer. */
 static void
 tick_cb(evutil_socket_t fd, short what, void *arg)
@@ -521,45 +540,6 @@ stop_cb(evutil_socket_t sig, short what, void *arg)
     event_base_loopexit(s->base, NULL);
 }
 
-/*
- * The server accept_error_cb() pauses: a listener's callback argument is
- * evhttp's own, so the one server of the process is found here.
- */
-static struct casrv *accept_srv;
-
-/* Accept again after the pause accept_error_cb() made. */
-static void
-accept_resume_cb(evutil_socket_t fd, short what, void *arg)
-{
-    struct casrv *s = arg;
-
-    (void)fd;
-    (void)what;
-    for (int i = 0; i < 2; i++) {
-        if (s->lev[i] != NULL)
-            evconnlistener_enable(s->lev[i]);
-    }
-}
-
-/*
- * accept() failed (out of descriptors, most likely): stop accepting for
- * 100 ms rather than spin on a socket that stays readable.
- */
-static void
-accept_error_cb(struct evconnlistener *lev, void *arg)
-{
-    struct casrv *s = accept_srv;
-    const struct timeval pause = {0, 100000};
-    int e = EVUTIL_SOCKET_ERROR();
-
-    (void)arg;
-    log_msg("warn", "ca_accept", "accept failed: %s; pausing for 100 ms",
-            evutil_socket_error_to_string(e));
-    evconnlistener_disable(lev);
-    if (s->accept_backoff != NULL)
-        event_add(s->accept_backoff, &pause);
-}
-
 /* An evhttp on a listening socket bound to addr; the callback gets s. */
 static struct evhttp *
 listener_new(struct casrv *s, const char *text, bool tls, struct duet_err *err)
@@ -583,21 +563,28 @@ listener_new(struct casrv *s, const char *text, bool tls, struct duet_err *err)
         err_nomem(err);
         goto out;
     }
-    s->lev[tls ? 0 : 1] = lev;
-    evconnlistener_set_error_cb(lev, accept_error_cb);
+    caserver_conns_listen(&s->lst[tls ? 0 : 1], lev);
     evhttp_set_timeout(h, CASERVER_TIMEOUT);
     evhttp_set_max_headers_size(h, 16384);
-    evhttp_set_max_body_size(h, (ev_ssize_t)s->o->max_body);
-    /* Read (and drop) an oversized body after the 413, so the client sees the answer. */
+    /*
+     * dispatch() answers a body over --max-body with the API's 413; libevent's
+     * own limit, further out, only bounds what a connection may make the
+     * server hold (it refuses a larger body unread, with its HTML 413).
+     */
+    evhttp_set_max_body_size(h, (ev_ssize_t)(s->o->max_body * CASERVER_BODY_READ_FACTOR));
+    /* Read (and drop) a body over that after the 413, so the client sees the answer. */
     evhttp_set_flags(h, EVHTTP_SERVER_LINGERING_CLOSE);
-    /* Every method reaches the routes, which answer 405 in the API's error format. */
-    evhttp_set_allowed_methods(h, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
-                                      EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
-                                      EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
+    /*
+     * Every method reaches the routes, which answer 405 in the API's error
+     * format: all bits, so that a method libevent does not know (its
+     * EVHTTP_REQ_UNKNOWN_) gets that too instead of libevent's HTML 501.
+     */
+    evhttp_set_allowed_methods(h, 0xffff);
     if (tls) {
-        evhttp_set_bevcb(h, bev_cb, s);
+        evhttp_set_bevcb(h, https_bev_cb, &s->lst[0]);
         evhttp_set_gencb(h, https_cb, s);
     } else {
+        evhttp_set_bevcb(h, http_bev_cb, &s->lst[1]);
         evhttp_set_gencb(h, http_cb, s);
     }
 out:
@@ -640,6 +627,36 @@ out:
     return rc;
 }
 
+/* Descriptors kept beside the connections: the listeners, the inventory, the log, epoll... */
+#define FD_SPARE 64
+
+/*
+ * Raise the soft limit of descriptors to what --max-connections needs on the
+ * listeners (as far as the hard limit allows), and warn when it stays below:
+ * then accept() runs out of descriptors before the cap is reached, and
+ * pauses (ca_accept) instead.
+ */
+static void
+nofile_fit(const struct caserver_opts *o)
+{
+    rlim_t need = (rlim_t)o->max_connections * (o->http_listen != NULL ? 2 : 1) + FD_SPARE;
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= need)
+        return;
+    rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need ? rl.rlim_max : need;
+    if (setrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur >= need)
+        return;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    log_msg("warn", "ca_limits",
+            "the descriptor limit (RLIMIT_NOFILE) is %llu, below the %llu that --max-connections "
+            "%zu needs on %s; descriptors run out first and accepting pauses (ca_accept): raise "
+            "LimitNOFILE or lower --max-connections",
+            (unsigned long long)rl.rlim_cur, (unsigned long long)need, o->max_connections,
+            o->http_listen != NULL ? "both listeners" : "the listener");
+}
+
 /* Free what prepare() and the run made. */
 static void
 casrv_clear(struct casrv *s)
@@ -647,8 +664,8 @@ casrv_clear(struct casrv *s)
     for (size_t i = 0; i < s->nadmins; i++)
         policy_pattern_clear(&s->admins[i]);
     free(s->admins);
-    if (s->accept_backoff != NULL)
-        event_free(s->accept_backoff);
+    /* Connections the evhttps free below must not make a listener accept again. */
+    caserver_conns_stop(s);
     if (s->https != NULL)
         evhttp_free(s->https);
     if (s->http != NULL)
@@ -687,11 +704,9 @@ caserver_run(struct ca *ca, const struct caserver_opts *o, struct duet_err *err)
         ca_ocsp_signer_ensure(ca, now, 0, &s.signer, NULL, err) != 0 ||
         caserver_crl_refresh(&s, err) != 0)
         goto out;
-    if ((s.accept_backoff = evtimer_new(s.base, accept_resume_cb, &s)) == NULL) {
-        err_nomem(err);
+    if (caserver_conns_init(&s, err) != 0)
         goto out;
-    }
-    accept_srv = &s;
+    nofile_fit(o);
     if ((s.https = listener_new(&s, o->listen, true, err)) == NULL ||
         (o->http_listen != NULL && (s.http = listener_new(&s, o->http_listen, false, err)) == NULL))
         goto out;
@@ -724,7 +739,6 @@ out:
         event_free(term);
     if (intr != NULL)
         event_free(intr);
-    accept_srv = NULL;
     casrv_clear(&s);
     if (s.base != NULL)
         event_base_free(s.base);

@@ -29,6 +29,7 @@ enum {
     O_CRL_VALIDITY,
     O_OCSP_VALIDITY,
     O_MAX_BODY,
+    O_MAX_CONNECTIONS,
     O_PASSPHRASE_FILE,
     O_PUBLIC_URL,
     O_HELP
@@ -41,8 +42,8 @@ static const char serve_usage[] =
     "usage: duet ca serve --ca-dir DIR --listen ADDR:PORT [--http-listen ADDR:PORT]\n"
     "                     [--server-name NAME]... [--admin-identity PATTERN]...\n"
     "                     [--public-url http://HOST:PORT] [--crl-validity 24h]\n"
-    "                     [--ocsp-validity 1h] [--max-body 65536] [--log FILE]\n"
-    "                     [--log-level info] [--passphrase-file F]\n"
+    "                     [--ocsp-validity 1h] [--max-body 65536] [--max-connections 1024]\n"
+    "                     [--log FILE] [--log-level info] [--passphrase-file F]\n"
     "Serves enrollment, renewal, revocation, the CRL, the roots and OCSP (docs/ca-server.md).\n"
     "The passphrase comes from --passphrase-file, DUET_CA_PASSPHRASE_FILE or "
     "DUET_CA_PASSPHRASE.\n";
@@ -74,13 +75,15 @@ cmd_ca_serve(int argc, char **argv)
         {"crl-validity", required_argument, NULL, O_CRL_VALIDITY},
         {"ocsp-validity", required_argument, NULL, O_OCSP_VALIDITY},
         {"max-body", required_argument, NULL, O_MAX_BODY},
+        {"max-connections", required_argument, NULL, O_MAX_CONNECTIONS},
         {"passphrase-file", required_argument, NULL, O_PASSPHRASE_FILE},
         {"public-url", required_argument, NULL, O_PUBLIC_URL},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0}};
     struct caserver_opts so = {.crl_validity = CASERVER_CRL_VALIDITY,
                                .ocsp_validity = CA_OCSP_VALIDITY,
-                               .max_body = CASERVER_MAX_BODY};
+                               .max_body = CASERVER_MAX_BODY,
+                               .max_connections = CASERVER_MAX_CONNECTIONS};
     const char *names[MAX_REPEAT], *admins[MAX_REPEAT];
     const char *dir = NULL, *log_path = NULL, *level = NULL, *pass_file = NULL;
     char host[256];
@@ -142,6 +145,16 @@ cmd_ca_serve(int argc, char **argv)
                 return EXIT_USAGE;
             }
             so.max_body = (size_t)mb;
+            break;
+        case O_MAX_CONNECTIONS:
+            mb = strtoull(optarg, &end, 10);
+            if (end == optarg || *end != '\0' || optarg[0] == '-' || mb < 1 || mb > 1000000) {
+                fprintf(stderr, "duet ca serve: --max-connections \"");
+                cli_put_text(stderr, optarg);
+                fprintf(stderr, "\": expected a number of connections from 1 to 1000000\n");
+                return EXIT_USAGE;
+            }
+            so.max_connections = (size_t)mb;
             break;
         case O_HELP:
             fputs(serve_usage, stdout);

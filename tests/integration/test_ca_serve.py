@@ -35,7 +35,9 @@ def free_port():
 
 
 class CAServer:
-    """One `duet ca serve` process on free ports; start() again after stop() or kill()."""
+    """One `duet ca serve` process on free ports; start() again after stop() or kill().
+
+    nofile: the descriptor limit it starts with, N or (soft, hard)."""
 
     def __init__(self, duet_bin, ca, *extra, nofile=None):
         self.duet_bin, self.ca, self.extra, self.nofile = duet_bin, ca, extra, nofile
@@ -54,8 +56,9 @@ class CAServer:
              "--server-name", "localhost", "--server-name", "127.0.0.1",
              "--log", str(self.log), *map(str, self.extra)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.stderr, env=env,
-            preexec_fn=(lambda: resource.setrlimit(resource.RLIMIT_NOFILE,
-                                                   (self.nofile, self.nofile)))
+            preexec_fn=(lambda: resource.setrlimit(
+                resource.RLIMIT_NOFILE, self.nofile if isinstance(self.nofile, tuple)
+                else (self.nofile, self.nofile)))
             if self.nofile else None)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -375,8 +378,10 @@ def test_bad_input_each_with_json_error_and_nothing_issued(srv):
     st, _, err = srv.request("POST", "/v1/enroll", json.dumps({"token": tok, "csr": csr}),
                              ctype="text/plain")
     assert st == 415 and err["error"] == "unsupported_media_type", err
-    st, resp, _ = srv.request("POST", "/v1/enroll", b"{" + b" " * (10 * 1024 * 1024) + b"}")
-    assert st == 413
+    st, resp, err = srv.request("POST", "/v1/enroll", b"{" + b" " * (100 * 1024) + b"}")
+    assert st == 413 and err["error"] == "payload_too_large", err
+    assert err["detail"] == ("the request body has 102402 bytes; at most 65536 are accepted "
+                             "(--max-body)"), err
     st, _, err = srv.request("GET", "/v1/nothing")
     assert st == 404 and err["error"] == "not_found", err
     st, _, err = srv.request("GET", "/v1/enroll", tls=False)
