@@ -625,7 +625,7 @@ commit(struct agent *a, const struct agent_cert_cfg *c, const struct agent_issue
         return err_nomem(err);
     if (state_write(a->cfg, c, is->serial, renew_after, event, token_file, &e) != 0)
         log_cert("warn", "agent_state", c, e.msg, NULL);
-    else if (agent_pending_write(pending, is, &e) != 0)
+    if (agent_pending_write(pending, is, &e) != 0)
         log_cert("warn", "agent_pending", c, e.msg, json_pack("{s:s}", "file", pending));
     else
         kept = true;
@@ -658,7 +658,8 @@ install_pending(struct agent *a, const struct agent_cert_cfg *c, bool *found,
     *found = true;
     st = state_get(a->cfg, c, is.serial);
     event = json_string_value(json_object_get(st, "event"));
-    if (event == NULL || (strcmp(event, "agent_enrolled") != 0 && strcmp(event, "agent_renewed") != 0))
+    if (event == NULL ||
+        (strcmp(event, "agent_enrolled") != 0 && strcmp(event, "agent_renewed") != 0))
         event = missing(c->cert) ? "agent_enrolled" : "agent_renewed";
     /* The token file named when it was spent, and only the configured one. */
     tf = json_string_value(json_object_get(st, "token_file"));

@@ -203,11 +203,12 @@ check_one(const char *label, int i, X509_CRL *crl, STACK_OF(X509) * issuers,
     int64_t tu = 0, tn = 0;
     char when[40], why[200];
     bool named = false;
+    X509 *signer;
     int rc = -1;
 
     if (iss == NULL)
         return err_nomem(err);
-    if (signer_of(crl, issuers, &named) == NULL) {
+    if ((signer = signer_of(crl, issuers, &named)) == NULL) {
         if (named)
             err_set(err, DUET_ERR_INVALID,
                     "%s: CRL %d (issuer %s): its signature does not verify with the key of the "
@@ -218,6 +219,15 @@ check_one(const char *label, int i, X509_CRL *crl, STACK_OF(X509) * issuers,
                     "%s: CRL %d: its issuer %s is neither the pinned root nor a CA of the chain "
                     "issued to this host",
                     label, i + 1, iss);
+        goto out;
+    }
+    /* RFC 5280 4.2.1.3: a key that signs CRLs has cRLSign when keyUsage is present. */
+    if ((X509_get_extension_flags(signer) & EXFLAG_KUSAGE) != 0 &&
+        (X509_get_key_usage(signer) & KU_CRL_SIGN) == 0) {
+        err_set(err, DUET_ERR_INVALID,
+                "%s: CRL %d (issuer %s): the issuer's keyUsage does not allow signing CRLs "
+                "(no cRLSign)",
+                label, i + 1, iss);
         goto out;
     }
     if (!x509u_time(X509_CRL_get0_lastUpdate(crl), &tu) || nu == NULL || !x509u_time(nu, &tn)) {

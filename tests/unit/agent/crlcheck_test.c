@@ -235,6 +235,33 @@ test_forged_local_copy_counts_for_nothing(void **state)
 }
 
 static void
+test_issuer_without_crl_sign(void **state)
+{
+    struct duet_err err;
+    EVP_PKEY *k = cf_key_new(CF_KEY_EC_P256);
+    X509 *ca = cf_cert_new(&(struct cf_cert_spec){.cn = "Signing Only CA",
+                                                  .o = "Demo",
+                                                  .key = k,
+                                                  .issuer = P.root,
+                                                  .issuer_key = P.root_key,
+                                                  .bc = CF_BC_CA,
+                                                  .key_usage = "critical,keyCertSign"});
+    STACK_OF(X509) *chain = cf_certs(ca, NULL);
+    size_t n;
+    uint8_t *pem = crl_pem(ca, k, 1, 0, 0, &n);
+
+    (void)state;
+    remove(P.local);
+    assert_int_equal(check(pem, n, chain, &err), -1);
+    assert_string_equal(err.msg, "GET /crl.pem: CRL 1 (issuer CN=Signing Only CA,O=Demo): the "
+                                 "issuer's keyUsage does not allow signing CRLs (no cRLSign)");
+    free(pem);
+    OSSL_STACK_OF_X509_free(chain);
+    X509_free(ca);
+    EVP_PKEY_free(k);
+}
+
+static void
 test_not_a_crl(void **state)
 {
     struct duet_err err;
@@ -259,6 +286,7 @@ main(void)
         cmocka_unit_test(test_times),
         cmocka_unit_test(test_older_than_the_local_copy),
         cmocka_unit_test(test_forged_local_copy_counts_for_nothing),
+        cmocka_unit_test(test_issuer_without_crl_sign),
         cmocka_unit_test(test_not_a_crl),
     };
     return cmocka_run_group_tests_name("agent_crlcheck", tests, setup, teardown);
