@@ -11,11 +11,10 @@
  * every later connection, checked by the one verification path (lib/tls.h)
  * with the CA's host name.  Nothing else is sent before that check.
  *
- * Files: a new key and its certificate are each written completely to a
- * temporary file (fsync) and then renamed key first, certificate second, so
- * that what is on disk is the old pair or the new one except for the moment
- * between two renames; a renewal that keeps the key replaces the certificate
- * alone.  A file is never deleted, whatever the CA answers.
+ * Files: what the CA issued is kept in the state directory before the live
+ * files are written (install.c), so that a certificate the CA issued is never
+ * lost; the next run installs a pending one before asking the CA for
+ * anything.  A live file is never deleted, whatever the CA answers.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,6 +30,7 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "agent/agent.h"
 #include "lib/fileio.h"
@@ -102,6 +102,20 @@ path_join(const char *dir, const char *name, const char *ext)
     return p;
 }
 
+/* Whether path does not exist (also when a component of it is not a directory). */
+static bool
+missing(const char *path)
+{
+    return access(path, F_OK) != 0 && (errno == ENOENT || errno == ENOTDIR);
+}
+
+/* STATE_DIR/NAME.pending.pem: what the CA issued until it is installed (install.c). */
+static char *
+pending_path(const struct agent_cfg *cfg, const struct agent_cert_cfg *c)
+{
+    return path_join(cfg->state_dir, c->name, ".pending.pem");
+}
+
 /* --- what a certificate file holds --- */
 
 struct certinfo {
@@ -140,25 +154,43 @@ info_of(X509 *x, struct certinfo *ci, struct duet_err *err)
     return 0;
 }
 
-/* The state file STATE_DIR/NAME.json: {"serial", "renew_after"} of the last issuance. */
-static void
-state_read(const struct agent_cfg *cfg, const struct agent_cert_cfg *c, struct certinfo *ci)
+/*
+ * The state file STATE_DIR/NAME.json, of the last issuance: {"serial",
+ * "renew_after", "event"} and, for an enrollment with a token file,
+ * "token_file" (deleted once the certificate is installed).  It is written as
+ * soon as the CA has issued, before the certificate is installed.  Returns the
+ * parsed file when it names `serial` (json_decref), else NULL.
+ */
+static json_t *
+state_get(const struct agent_cfg *cfg, const struct agent_cert_cfg *c, const char *serial)
 {
     char *p = path_join(cfg->state_dir, c->name, ".json");
     json_t *j = p != NULL ? json_load_file(p, 0, NULL) : NULL;
-    const char *serial = json_string_value(json_object_get(j, "serial"));
+    const char *s = json_string_value(json_object_get(j, "serial"));
+
+    free(p);
+    if (s == NULL || strcmp(s, serial) != 0) {
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}
+
+static void
+state_read(const struct agent_cfg *cfg, const struct agent_cert_cfg *c, struct certinfo *ci)
+{
+    json_t *j = state_get(cfg, c, ci->serial);
     const char *ra = json_string_value(json_object_get(j, "renew_after"));
     int64_t t = 0;
 
-    if (serial != NULL && ra != NULL && strcmp(serial, ci->serial) == 0 && x509u_parse_time(ra, &t))
+    if (ra != NULL && x509u_parse_time(ra, &t))
         ci->renew_after = t;
     json_decref(j);
-    free(p);
 }
 
 static int
 state_write(const struct agent_cfg *cfg, const struct agent_cert_cfg *c, const char *serial,
-            int64_t renew_after, struct duet_err *err)
+            int64_t renew_after, const char *event, const char *token_file, struct duet_err *err)
 {
     char *p = path_join(cfg->state_dir, c->name, ".json");
     char ra[40];
@@ -167,7 +199,9 @@ state_write(const struct agent_cfg *cfg, const struct agent_cert_cfg *c, const c
     int rc = -1;
 
     x509u_fmt_rfc3339(renew_after, ra, sizeof(ra));
-    j = json_pack("{s:s, s:s}", "serial", serial, "renew_after", ra);
+    j = json_pack("{s:s, s:s, s:s}", "serial", serial, "renew_after", ra, "event", event);
+    if (j != NULL && token_file != NULL)
+        json_object_set_new(j, "token_file", json_string(token_file));
     if (p == NULL || j == NULL || (text = json_dumps(j, JSON_COMPACT)) == NULL) {
         err_nomem(err);
         goto out;
@@ -348,29 +382,14 @@ out:
     return rc;
 }
 
-/* What the CA issued (enroll and renew answer alike). */
-struct issued {
-    X509 *leaf;
-    STACK_OF(X509) * chain;
-    char serial[128];
-    int64_t renew_after;
-};
-
-static void
-issued_clear(struct issued *is)
-{
-    X509_free(is->leaf);
-    OSSL_STACK_OF_X509_free(is->chain);
-    memset(is, 0, sizeof(*is));
-}
-
 /*
- * Read an issuance answer and check it: the certificate certifies `key`'s
- * public key and verifies against our root with the chain given.
+ * Read an issuance answer (enroll and renew answer alike) and check it: the
+ * certificate certifies `key`'s public key and verifies against our root with
+ * the chain given.  *renew_after: when to renew it.
  */
 static int
-issued_parse(struct agent *a, const struct agent_resp *r, EVP_PKEY *key, struct issued *is,
-             struct duet_err *err)
+issued_parse(struct agent *a, const struct agent_resp *r, EVP_PKEY *key, struct agent_issued *is,
+             int64_t *renew_after, struct duet_err *err)
 {
     json_t *j = json_loads(r->body, 0, NULL);
     const char *pem = json_string_value(json_object_get(j, "certificate"));
@@ -424,9 +443,9 @@ issued_parse(struct agent *a, const struct agent_resp *r, EVP_PKEY *key, struct 
     if (info_of(is->leaf, &ci, err) != 0)
         goto out;
     snprintf(is->serial, sizeof(is->serial), "%s", ci.serial);
-    if (ra == NULL || !x509u_parse_time(ra, &is->renew_after))
-        is->renew_after = 0;
-    is->renew_after = agent_renew_base(ci.not_before, ci.not_after, is->renew_after);
+    if (ra == NULL || !x509u_parse_time(ra, renew_after))
+        *renew_after = 0;
+    *renew_after = agent_renew_base(ci.not_before, ci.not_after, *renew_after);
     rc = 0;
 out:
     OSSL_STACK_OF_X509_free(certs);
@@ -436,93 +455,55 @@ out:
     return rc;
 }
 
-/* fsync the directory of path, so that renames in it are durable. */
-static void
-sync_dir(const char *path)
-{
-    char *d = strdup(path);
-    char *slash = d != NULL ? strrchr(d, '/') : NULL;
-    int fd;
-
-    if (d == NULL)
-        return;
-    if (slash == d)
-        slash[1] = '\0';
-    else if (slash != NULL)
-        *slash = '\0';
-    fd = open(slash != NULL ? d : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
-    free(d);
-}
-
-/* Install what the CA issued: key (when new) and certificate, then the chain and state files. */
-static int
-install(struct agent *a, const struct agent_cert_cfg *c, EVP_PKEY *newkey, struct issued *is,
-        struct duet_err *err)
-{
-    size_t n = 1 + (size_t)sk_X509_num(is->chain);
-    X509 **v = calloc(n, sizeof(*v));
-    char *knew = NULL, *cnew = NULL;
-    int rc = -1;
-
-    if (v == NULL)
-        return err_nomem(err);
-    v[0] = is->leaf;
-    for (size_t i = 1; i < n; i++)
-        v[i] = sk_X509_value(is->chain, (int)i - 1);
-    if (newkey != NULL) {
-        if (asprintf(&knew, "%s.agent-new", c->key) < 0 ||
-            asprintf(&cnew, "%s.agent-new", c->cert) < 0) {
-            knew = cnew = NULL;
-            err_nomem(err);
-            goto out;
-        }
-        if (pemout_key(knew, newkey, NULL, err) != 0 || pemout_certs(cnew, v, n, NULL, err) != 0)
-            goto out;
-        /* Key first, certificate right after: both complete and synced already. */
-        if (rename(knew, c->key) != 0 || rename(cnew, c->cert) != 0) {
-            err_set(err, DUET_ERR_INPUT, "%s: cannot install the new key and certificate: %s",
-                    c->cert, strerror(errno));
-            goto out;
-        }
-        sync_dir(c->key);
-        sync_dir(c->cert);
-    } else if (pemout_certs(c->cert, v, n, NULL, err) != 0) {
-        goto out;
-    }
-    if (c->chain != NULL && n > 1 && pemout_certs(c->chain, v + 1, n - 1, NULL, err) != 0)
-        goto out;
-    if (state_write(a->cfg, c, is->serial, is->renew_after, err) != 0)
-        goto out;
-    rc = 0;
-out:
-    if (rc != 0 && knew != NULL) {
-        (void)unlink(knew);
-        (void)unlink(cnew);
-    }
-    free(knew);
-    free(cnew);
-    free(v);
-    return rc;
-}
-
-/* A CSR for key with an empty subject (the token or the presented certificate binds the names). */
+/*
+ * A CSR for key with an empty subject (the token or the presented certificate
+ * binds the names) and, when sans are given, a subjectAltName request built
+ * as GENERAL_NAMEs: the CA signs only what the token allows and refuses a
+ * name beyond it.
+ */
 static char *
-csr_pem(EVP_PKEY *key, struct duet_err *err)
+csr_pem(EVP_PKEY *key, const struct profile_san *sans, size_t nsans, struct duet_err *err)
 {
     X509_REQ *req = X509_REQ_new();
     BIO *b = BIO_new(BIO_s_mem());
     const EVP_MD *md = EVP_PKEY_get_id(key) == EVP_PKEY_ED25519 ? NULL : x509u_sha256();
+    GENERAL_NAMES *gens = NULL;
+    STACK_OF(X509_EXTENSION) *exts = NULL;
     char *out = NULL;
     char *data;
     long len;
 
     if (req == NULL || b == NULL || !X509_REQ_set_version(req, 0) ||
-        !X509_REQ_set_pubkey(req, key) || !X509_REQ_sign(req, key, md) ||
-        !PEM_write_bio_X509_REQ(b, req)) {
+        !X509_REQ_set_pubkey(req, key)) {
+        err_set_ssl(err, DUET_ERR_INTERNAL, "cannot make a certificate request");
+        goto out;
+    }
+    if (nsans > 0) {
+        X509_EXTENSION *ext = NULL;
+        if ((gens = GENERAL_NAMES_new()) == NULL || (exts = sk_X509_EXTENSION_new_null()) == NULL) {
+            err_nomem(err);
+            goto out;
+        }
+        for (size_t i = 0; i < nsans; i++) {
+            GENERAL_NAME *g = profile_san_to_name(&sans[i]);
+            if (g == NULL || !sk_GENERAL_NAME_push(gens, g)) {
+                GENERAL_NAME_free(g);
+                err_nomem(err);
+                goto out;
+            }
+        }
+        if ((ext = X509V3_EXT_i2d(NID_subject_alt_name, 0, gens)) == NULL ||
+            !sk_X509_EXTENSION_push(exts, ext)) {
+            X509_EXTENSION_free(ext);
+            err_set_ssl(err, DUET_ERR_INTERNAL, "cannot encode the subjectAltName request");
+            goto out;
+        }
+        if (!X509_REQ_add_extensions(req, exts)) {
+            err_set_ssl(err, DUET_ERR_INTERNAL, "cannot add the subjectAltName request");
+            goto out;
+        }
+    }
+    if (!X509_REQ_sign(req, key, md) || !PEM_write_bio_X509_REQ(b, req)) {
         err_set_ssl(err, DUET_ERR_INTERNAL, "cannot make a certificate request");
         goto out;
     }
@@ -530,6 +511,8 @@ csr_pem(EVP_PKEY *key, struct duet_err *err)
     if ((out = strndup(data, (size_t)len)) == NULL)
         err_nomem(err);
 out:
+    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+    GENERAL_NAMES_free(gens);
     BIO_free(b);
     X509_REQ_free(req);
     return out;
@@ -590,6 +573,106 @@ run_hook(const struct agent_cert_cfg *c)
     }
 }
 
+/*
+ * Install what the CA issued (kept in `pending` when kept is true) into c's
+ * files, then let the pending copy and a spent token file go, log `event` and
+ * run the hook.  recovered: it comes from an earlier run's pending copy.
+ */
+static int
+finish(const struct agent_cert_cfg *c, const struct agent_issued *is, const char *pending,
+       bool kept, const char *token_file, const char *event, bool recovered,
+       struct duet_err *err)
+{
+    if (agent_install(c, is, err) != 0) {
+        struct duet_err e = *err;
+        if (kept)
+            err_set(err, e.kind,
+                    "%s; the certificate the CA issued (serial %s) is kept in %s and the next run "
+                    "installs it without asking the CA again",
+                    e.msg, is->serial, pending);
+        else
+            err_set(err, e.kind,
+                    "%s; the certificate the CA issued (serial %s) could be neither installed nor "
+                    "kept in the state directory: enroll again with a new token",
+                    e.msg, is->serial);
+        return -1;
+    }
+    if (unlink(pending) != 0 && errno != ENOENT)
+        log_cert("warn", "agent_pending", c, strerror(errno), json_pack("{s:s}", "file", pending));
+    if (token_file != NULL && unlink(token_file) != 0 && errno != ENOENT)
+        log_cert("warn", "agent_token", c, strerror(errno),
+                 json_pack("{s:s}", "token_file", token_file));
+    log_cert("info", event, c, NULL, json_pack("{s:b}", "pending", recovered));
+    run_hook(c);
+    return 0;
+}
+
+/*
+ * The CA has issued `is` for c: nothing may lose it now.  The state file and
+ * the pending copy first (a failure there is logged, and installing goes on),
+ * then the live files.
+ */
+static int
+commit(struct agent *a, const struct agent_cert_cfg *c, const struct agent_issued *is,
+       int64_t renew_after, const char *event, const char *token_file, struct duet_err *err)
+{
+    char *pending = pending_path(a->cfg, c);
+    struct duet_err e;
+    bool kept = false;
+    int rc;
+
+    if (pending == NULL)
+        return err_nomem(err);
+    if (state_write(a->cfg, c, is->serial, renew_after, event, token_file, &e) != 0)
+        log_cert("warn", "agent_state", c, e.msg, NULL);
+    if (agent_pending_write(pending, is, &e) != 0)
+        log_cert("warn", "agent_pending", c, e.msg, json_pack("{s:s}", "file", pending));
+    else
+        kept = true;
+    rc = finish(c, is, pending, kept, token_file, event, false, err);
+    free(pending);
+    return rc;
+}
+
+/*
+ * Install what an earlier run kept in the state directory (the CA issued it,
+ * the live files could not be written then).  *found tells whether there was
+ * anything; an unusable pending copy is an error naming it.
+ */
+static int
+install_pending(struct agent *a, const struct agent_cert_cfg *c, bool *found,
+                struct duet_err *err)
+{
+    char *pending = pending_path(a->cfg, c);
+    struct agent_issued is;
+    json_t *st = NULL;
+    const char *event, *tf;
+    int rc = -1;
+
+    *found = false;
+    if (pending == NULL)
+        return err_nomem(err);
+    rc = agent_pending_read(pending, c->key, &is, err);
+    if (rc <= 0)
+        goto out;
+    *found = true;
+    st = state_get(a->cfg, c, is.serial);
+    event = json_string_value(json_object_get(st, "event"));
+    if (event == NULL ||
+        (strcmp(event, "agent_enrolled") != 0 && strcmp(event, "agent_renewed") != 0))
+        event = missing(c->cert) ? "agent_enrolled" : "agent_renewed";
+    /* The token file named when it was spent, and only the configured one. */
+    tf = json_string_value(json_object_get(st, "token_file"));
+    if (tf != NULL && (c->token_file == NULL || strcmp(tf, c->token_file) != 0))
+        tf = NULL;
+    rc = finish(c, &is, pending, true, tf, event, true, err);
+out:
+    json_decref(st);
+    agent_issued_clear(&is);
+    free(pending);
+    return rc;
+}
+
 /* Enroll c: a new key, a CSR, the token; see the top of the file. */
 static int
 enroll(struct agent *a, const struct agent_cert_cfg *c, const char *token_arg, struct duet_err *err)
@@ -597,7 +680,8 @@ enroll(struct agent *a, const struct agent_cert_cfg *c, const char *token_arg, s
     EVP_PKEY *key = NULL;
     char *csr = NULL, *token = NULL, *body = NULL;
     struct agent_resp r;
-    struct issued is;
+    struct agent_issued is;
+    int64_t renew_after = 0;
     json_t *req = NULL;
     int rc = -1;
 
@@ -624,7 +708,8 @@ enroll(struct agent *a, const struct agent_cert_cfg *c, const char *token_arg, s
     }
     if (bootstrap(a, err) != 0)
         goto out;
-    if ((key = ca_key_generate(c->key_type, err)) == NULL || (csr = csr_pem(key, err)) == NULL)
+    if ((key = ca_key_generate(c->key_type, err)) == NULL ||
+        (csr = csr_pem(key, c->sans, c->nsans, err)) == NULL)
         goto out;
     req = json_pack("{s:s, s:s}", "token", token, "csr", csr);
     if (req == NULL || (body = json_dumps(req, JSON_COMPACT)) == NULL) {
@@ -637,13 +722,13 @@ enroll(struct agent *a, const struct agent_cert_cfg *c, const char *token_arg, s
         api_refusal(&r, "enrollment", err);
         goto out;
     }
-    if (issued_parse(a, &r, key, &is, err) != 0 || install(a, c, key, &is, err) != 0)
+    if (issued_parse(a, &r, key, &is, &renew_after, err) != 0)
         goto out;
-    if (token_arg == NULL && unlink(c->token_file) != 0 && errno != ENOENT)
-        log_cert("warn", "agent_token", c, strerror(errno),
-                 json_pack("{s:s}", "token_file", c->token_file));
-    log_cert("info", "agent_enrolled", c, NULL, NULL);
-    run_hook(c);
+    is.newkey = key;
+    key = NULL;
+    if (commit(a, c, &is, renew_after, "agent_enrolled", token_arg == NULL ? c->token_file : NULL,
+               err) != 0)
+        goto out;
     rc = 0;
 out:
     if (body != NULL)
@@ -655,7 +740,7 @@ out:
     free(token);
     free(csr);
     EVP_PKEY_free(key);
-    issued_clear(&is);
+    agent_issued_clear(&is);
     agent_resp_clear(&r);
     return rc;
 }
@@ -668,8 +753,9 @@ renew(struct agent *a, const struct agent_cert_cfg *c, struct duet_err *err)
     EVP_PKEY *cur = NULL, *newkey = NULL;
     char *csr = NULL, *body = NULL;
     struct agent_resp r;
-    struct issued is;
+    struct agent_issued is;
     struct tls_opts o;
+    int64_t renew_after = 0;
     int rc = -1;
 
     memset(&r, 0, sizeof(r));
@@ -685,7 +771,7 @@ renew(struct agent *a, const struct agent_cert_cfg *c, struct duet_err *err)
     if (c->rekey) {
         json_t *j;
         if ((newkey = ca_key_generate(c->key_type, err)) == NULL ||
-            (csr = csr_pem(newkey, err)) == NULL)
+            (csr = csr_pem(newkey, NULL, 0, err)) == NULL)
             goto out;
         j = json_pack("{s:s}", "csr", csr);
         body = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
@@ -705,11 +791,12 @@ renew(struct agent *a, const struct agent_cert_cfg *c, struct duet_err *err)
     }
     if (newkey == NULL && load_key_file(c->key, NULL, &cur, err) != 0)
         goto out;
-    if (issued_parse(a, &r, newkey != NULL ? newkey : cur, &is, err) != 0 ||
-        install(a, c, newkey, &is, err) != 0)
+    if (issued_parse(a, &r, newkey != NULL ? newkey : cur, &is, &renew_after, err) != 0)
         goto out;
-    log_cert("info", "agent_renewed", c, NULL, NULL);
-    run_hook(c);
+    is.newkey = newkey;
+    newkey = NULL;
+    if (commit(a, c, &is, renew_after, "agent_renewed", NULL, err) != 0)
+        goto out;
     rc = 0;
 out:
     free(body);
@@ -717,19 +804,69 @@ out:
     EVP_PKEY_free(cur);
     EVP_PKEY_free(newkey);
     SSL_CTX_free(mtls);
-    issued_clear(&is);
+    agent_issued_clear(&is);
     agent_resp_clear(&r);
     return rc;
 }
 
+/*
+ * The CA certificates for checking a CRL: the pinned root (*root) and what
+ * follows the leaf in the certificate file and the chain file (*chain); when
+ * the host has none yet, the CA's GET /chain.pem over the verified connection.
+ * issuers_of in crlcheck.c keeps only those that verify against the root.
+ */
+static int
+crl_issuers(struct agent *a, const struct agent_cert_cfg *c, X509 **root, STACK_OF(X509) **chain,
+            struct duet_err *err)
+{
+    STACK_OF(X509) *anchors = NULL;
+    const char *files[2] = {c->cert, c->chain};
+
+    *root = NULL;
+    if ((*chain = sk_X509_new_null()) == NULL)
+        return err_nomem(err);
+    if (load_certs_file(a->root_path, NULL, &anchors, err) != 0)
+        return -1;
+    *root = sk_X509_shift(anchors);
+    OSSL_STACK_OF_X509_free(anchors);
+    for (size_t f = 0; f < 3; f++) {
+        STACK_OF(X509) *certs = NULL;
+        struct agent_resp r;
+        struct duet_err e;
+
+        memset(&r, 0, sizeof(r));
+        if (f < 2 && (files[f] == NULL || missing(files[f]) ||
+                      load_certs_file(files[f], NULL, &certs, &e) != 0))
+            continue;
+        if (f == 2 && (sk_X509_num(*chain) > 0 ||
+                       ca_request(a, a->ctx, true, "GET", "/chain.pem", NULL, &r, &e) != 0 ||
+                       r.status != 200 ||
+                       load_certs_mem("/chain.pem", (const uint8_t *)r.body, r.len, NULL, &certs,
+                                      &e) != 0)) {
+            agent_resp_clear(&r);
+            continue;
+        }
+        agent_resp_clear(&r);
+        if (f == 0)
+            X509_free(sk_X509_shift(certs));
+        while (sk_X509_num(certs) > 0) {
+            X509 *x = sk_X509_shift(certs);
+            if (!sk_X509_push(*chain, x))
+                X509_free(x);
+        }
+        OSSL_STACK_OF_X509_free(certs);
+    }
+    return 0;
+}
+
 /* Fetch one distribution file (/crl.pem, /roots.pem) into path after checking what it is. */
 static int
-refresh_file(struct agent *a, const char *urlpath, const char *path, bool crl, struct duet_err *err)
+refresh_file(struct agent *a, const struct agent_cert_cfg *c, const char *urlpath,
+             const char *path, bool crl, struct duet_err *err)
 {
     struct agent_resp r;
     STACK_OF(X509) *certs = NULL;
-    X509_CRL *x = NULL;
-    BIO *b = NULL;
+    X509 *root = NULL;
     int rc = -1;
 
     memset(&r, 0, sizeof(r));
@@ -740,10 +877,14 @@ refresh_file(struct agent *a, const char *urlpath, const char *path, bool crl, s
         goto out;
     }
     if (crl) {
-        if ((b = BIO_new_mem_buf(r.body, (int)r.len)) == NULL ||
-            (x = PEM_read_bio_X509_CRL(b, NULL, NULL, NULL)) == NULL) {
-            err_set_ssl(err, DUET_ERR_INPUT, "GET %s: not a PEM CRL; %s kept as it was", urlpath,
-                        path);
+        char label[64];
+        struct duet_err e;
+        snprintf(label, sizeof(label), "GET %s", urlpath);
+        if (crl_issuers(a, c, &root, &certs, err) != 0)
+            goto out;
+        if (agent_crl_check(label, (const uint8_t *)r.body, r.len, root, certs, path, now_s(),
+                            &e) != 0) {
+            err_set(err, e.kind, "%s; %s kept as it was", e.msg, path);
             goto out;
         }
     } else {
@@ -764,8 +905,7 @@ refresh_file(struct agent *a, const char *urlpath, const char *path, bool crl, s
     }
     rc = fileio_write_atomic(path, (const uint8_t *)r.body, r.len, 0644, err);
 out:
-    BIO_free(b);
-    X509_CRL_free(x);
+    X509_free(root);
     OSSL_STACK_OF_X509_free(certs);
     agent_resp_clear(&r);
     return rc;
@@ -790,13 +930,13 @@ refresh_all(struct agent *a, bool only_stale, struct duet_err *err)
         const struct agent_cert_cfg *c = &a->cfg->certs[i];
         struct duet_err e;
         if (c->crl != NULL && (!only_stale || stale(a->cfg, c->crl)) &&
-            (bootstrap(a, &e) != 0 || refresh_file(a, "/crl.pem", c->crl, true, &e) != 0)) {
+            (bootstrap(a, &e) != 0 || refresh_file(a, c, "/crl.pem", c->crl, true, &e) != 0)) {
             log_cert("warn", "agent_refresh_failed", c, e.msg, json_pack("{s:s}", "file", c->crl));
             *err = e;
             rc = -1;
         }
         if (c->roots != NULL && (!only_stale || stale(a->cfg, c->roots)) &&
-            (bootstrap(a, &e) != 0 || refresh_file(a, "/roots.pem", c->roots, false, &e) != 0)) {
+            (bootstrap(a, &e) != 0 || refresh_file(a, c, "/roots.pem", c->roots, false, &e) != 0)) {
             log_cert("warn", "agent_refresh_failed", c, e.msg,
                      json_pack("{s:s}", "file", c->roots));
             *err = e;
@@ -807,8 +947,9 @@ refresh_all(struct agent *a, bool only_stale, struct duet_err *err)
 }
 
 /*
- * Act on one certificate: enroll when it has no certificate file, renew when
- * past its renewal time.  *acted tells whether anything was due.
+ * Act on one certificate: install what an earlier run kept pending, else
+ * enroll when it has no certificate file, renew when past its renewal time.
+ * *acted tells whether anything was due.
  */
 static int
 act(struct agent *a, const struct agent_cert_cfg *c, const char *token, bool *acted,
@@ -818,7 +959,13 @@ act(struct agent *a, const struct agent_cert_cfg *c, const char *token, bool *ac
     struct duet_err e;
 
     *acted = false;
-    if (access(c->cert, F_OK) != 0 && errno == ENOENT) {
+    if (install_pending(a, c, acted, err) != 0) {
+        *acted = true;
+        return -1;
+    }
+    if (*acted)
+        return 0;
+    if (missing(c->cert)) {
         *acted = true;
         return enroll(a, c, token, err);
     }
@@ -837,18 +984,18 @@ act(struct agent *a, const struct agent_cert_cfg *c, const char *token, bool *ac
 static int
 token_for(const struct agent_cfg *cfg, const char *token, const char **out, struct duet_err *err)
 {
-    size_t missing = 0;
+    size_t n = 0;
 
     *out = NULL;
     if (token == NULL)
         return 0;
     for (size_t i = 0; i < cfg->ncerts; i++)
-        missing += access(cfg->certs[i].cert, F_OK) != 0;
-    if (missing > 1)
+        n += missing(cfg->certs[i].cert);
+    if (n > 1)
         return err_set(err, DUET_ERR_INPUT,
                        "--token is for one certificate, and %zu need enrolling: give each a "
                        "token_file",
-                       missing);
+                       n);
     *out = token;
     return 0;
 }
@@ -923,10 +1070,26 @@ run_daemon(struct agent *a, struct duet_err *err)
     sa.sa_handler = on_wake;
     sigaction(SIGHUP, &sa, NULL);
     for (size_t i = 0; i < cfg->ncerts; i++) {
+        char *pending = pending_path(cfg, &cfg->certs[i]);
+        json_t *f;
+
         cs[i].c = &cfg->certs[i];
-        cs[i].next = access(cs[i].c->cert, F_OK) != 0 ? 0 : next_renewal(a, cs[i].c);
-        log_cert("info", "agent_scheduled", cs[i].c, NULL,
-                 json_pack("{s:I}", "renew_in", (json_int_t)(cs[i].next - now_s())));
+        if (pending != NULL && !missing(pending)) {
+            /* An earlier run's issuance waits in the state directory: install it first. */
+            cs[i].next = 0;
+            f = json_pack("{s:s, s:s}", "action", "install_pending", "pending", pending);
+        } else if (missing(cs[i].c->cert)) {
+            cs[i].next = 0;
+            f = json_pack("{s:s}", "action", "enroll");
+        } else {
+            int64_t in;
+            cs[i].next = next_renewal(a, cs[i].c);
+            in = cs[i].next - now_s();
+            f = json_pack("{s:s, s:I}", "action", "renew", "renew_in",
+                          (json_int_t)(in > 0 ? in : 0));
+        }
+        free(pending);
+        log_cert("info", "agent_scheduled", cs[i].c, NULL, f);
     }
     log_event("info", "agent_started", json_pack("{s:i}", "certificates", (int)cfg->ncerts));
     if (notify_send("READY=1\nSTATUS=keeping certificates fresh") != 0)
@@ -1033,7 +1196,7 @@ agent_status(const struct agent_cfg *cfg, json_t **out, struct duet_err *err)
         if (cert_current(cfg, c, &ci, &e) != 0) {
             json_object_set_new(
                 o, "state",
-                json_string(access(c->cert, F_OK) != 0 ? "not_enrolled" : "unreadable"));
+                json_string(missing(c->cert) ? "not_enrolled" : "unreadable"));
             json_object_set_new(o, "error", json_string(e.msg));
         } else {
             char na[40], ra[40];
@@ -1048,6 +1211,12 @@ agent_status(const struct agent_cfg *cfg, json_t **out, struct duet_err *err)
             json_object_set_new(o, "not_after", json_string(na));
             json_object_set_new(o, "renew_after", json_string(ra));
             json_object_set_new(o, "seconds_left", json_integer(ci.not_after - now));
+        }
+        {
+            char *pending = pending_path(cfg, c);
+            if (pending != NULL && !missing(pending))
+                json_object_set_new(o, "pending", json_string(pending));
+            free(pending);
         }
         json_array_append_new(arr, o);
     }

@@ -13,7 +13,10 @@
  * working certificate is never deleted.
  *
  * Modules: config.c (the YAML file), schedule.c (when to renew, backoff),
- * https.c (a small blocking HTTPS client), agent.c (the lifecycle).
+ * https.c (a small blocking HTTPS client), install.c (what the CA issued:
+ * kept pending in the state directory, then installed), crlcheck.c (a
+ * fetched CRL checked before it replaces the local copy), agent.c (the
+ * lifecycle).
  */
 #ifndef DUET_AGENT_AGENT_H
 #define DUET_AGENT_AGENT_H
@@ -26,6 +29,7 @@
 #include <openssl/ssl.h>
 
 #include "ca/keys.h"
+#include "ca/profile.h"
 #include "lib/err.h"
 
 /* --- configuration (config.c) --- */
@@ -47,7 +51,10 @@ struct agent_cert_cfg {
     char *chain;      /* optional: the issuing chain alone */
     char *roots;      /* optional: the CA roots for local relying parties */
     char *crl;        /* optional: the CA's CRL, kept fresh */
+    char *bundle;     /* optional: leaf, chain and key in one file (0600), one rename */
     char *token_file; /* optional: the enrollment token, deleted after use */
+    struct profile_san *sans; /* names the enrollment CSR asks for (the token decides) */
+    size_t nsans;
     enum ca_key_type key_type;
     bool rekey; /* renew with a new key each time */
     enum agent_hook_kind hook;
@@ -129,6 +136,66 @@ int agent_https(SSL_CTX *ctx, bool verify_name, const struct agent_url *u, const
                 struct duet_err *err) MUST_CHECK;
 void agent_resp_clear(struct agent_resp *r);
 
+/* --- installation (install.c) --- */
+
+/* What the CA issued, until it is installed. */
+struct agent_issued {
+    X509 *leaf;
+    STACK_OF(X509) * chain; /* the issuing chain that follows the leaf (no root) */
+    EVP_PKEY *newkey;       /* the key made for it (enrollment, rekey); NULL: the key file stays */
+    char serial[128];       /* the leaf's, colon hex */
+};
+
+void agent_issued_clear(struct agent_issued *is);
+
+/*
+ * Keep what the CA issued in the state directory before any live file is
+ * touched: `pending` (STATE_DIR/NAME.pending.pem) receives the leaf, the chain
+ * and the new key when there is one (then mode 0600), atomically.  Once the CA has
+ * issued, a failure to write the live files loses nothing: the next run
+ * installs from there without asking the CA again.
+ */
+int agent_pending_write(const char *pending, const struct agent_issued *is,
+                        struct duet_err *err) MUST_CHECK;
+/*
+ * Read a pending issuance: 1 and *is filled (owned by the caller) when
+ * `pending` exists, 0 when it does not, -1 when it cannot be used (err names
+ * the file).  A pending file without a key is for the key in key_path: the
+ * certificate must certify that key, as a pending key must match its
+ * certificate.
+ */
+int agent_pending_read(const char *pending, const char *key_path, struct agent_issued *is,
+                       struct duet_err *err) MUST_CHECK;
+
+/*
+ * Install `is` into the files of c.  A new key and its certificate are written
+ * completely to NAME.agent-new files first, then renamed key first,
+ * certificate second; a kept key means the certificate alone is replaced.
+ * Then the chain file, and the bundle (leaf, chain, key: one file, one
+ * rename, so its reader always holds a matching pair).  Errors name the
+ * file.
+ */
+int agent_install(const struct agent_cert_cfg *c, const struct agent_issued *is,
+                  struct duet_err *err) MUST_CHECK;
+
+/* --- CRLs (crlcheck.c) --- */
+
+/*
+ * Whether a fetched CRL file (PEM: one CRL or several, e.g. the issuing CA's
+ * and the root's) may replace the local copy at `local`.  Each CRL must pass
+ * duet's CRL checks (lib/revset.h: structure, a nextUpdate, no delta CRL, no
+ * critical extension duet does not handle), name an issuer among `root` and
+ * the certificates of `chain` that verify against it, carry that issuer's
+ * signature, and be current at `now` (thisUpdate at most 5 minutes ahead,
+ * nextUpdate after now).  A CRL older than the local copy's CRL of the same
+ * issuer (a lower cRLNumber, or an earlier thisUpdate without numbers) is
+ * refused; a local copy that fails these checks itself counts for nothing.
+ * 0 when it may replace it; -1 with the reason in err.
+ */
+int agent_crl_check(const char *label, const uint8_t *data, size_t len, X509 *root,
+                    STACK_OF(X509) * chain, const char *local, int64_t now,
+                    struct duet_err *err) MUST_CHECK;
+
 /* --- the lifecycle (agent.c) --- */
 
 struct agent_run_opts {
@@ -146,7 +213,8 @@ int agent_run(const struct agent_cfg *cfg, const struct agent_run_opts *opts,
 
 /*
  * Each certificate's state as a JSON array (name, state, serial, not_after,
- * renew_after, seconds_left) into *out (owned by the caller).  Reads files
+ * renew_after, seconds_left, and pending: the file of an issued certificate
+ * waiting to be installed) into *out (owned by the caller).  Reads files
  * only; nothing goes over the network.
  */
 int agent_status(const struct agent_cfg *cfg, json_t **out, struct duet_err *err) MUST_CHECK;

@@ -119,7 +119,11 @@ cert_cfg_clear(struct agent_cert_cfg *c)
     free(c->chain);
     free(c->roots);
     free(c->crl);
+    free(c->bundle);
     free(c->token_file);
+    for (size_t i = 0; i < c->nsans; i++)
+        profile_san_clear(&c->sans[i]);
+    free(c->sans);
     for (size_t i = 0; i < c->hook_argc; i++)
         free(c->hook_argv[i]);
     free(c->hook_argv);
@@ -255,6 +259,7 @@ CERT_STR(c_key, key)
 CERT_STR(c_chain, chain)
 CERT_STR(c_roots, roots)
 CERT_STR(c_crl, crl)
+CERT_STR(c_bundle, bundle)
 CERT_STR(c_token_file, token_file)
 
 static int
@@ -266,6 +271,36 @@ c_key_type(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_e
         return ycfg_error(y, v, p, err, "expected a key type");
     if (ca_key_type_parse(s, &((struct agent_cert_cfg *)t)->key_type, err) != 0)
         return ycfg_error(y, v, p, err, "%s", err->msg);
+    return 0;
+}
+
+/* sans: [dns:H, ip:A, uri:U, email:E]: checked as `duet ca token --san` checks them. */
+static int
+c_sans(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err)
+{
+    struct agent_cert_cfg *c = t;
+    int idx = 0;
+
+    if (v == NULL || v->type != YAML_SEQUENCE_NODE)
+        return ycfg_error(y, v, p, err, "expected a list such as [dns:web-01.corp.example]");
+    c->nsans = 0;
+    c->sans = calloc((size_t)(v->data.sequence.items.top - v->data.sequence.items.start) + 1,
+                     sizeof(*c->sans));
+    if (c->sans == NULL)
+        return err_nomem(err);
+    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+         it++, idx++) {
+        yaml_node_t *n = ycfg_node(y, *it);
+        const char *s = ycfg_scalar(n);
+        char path[300];
+
+        snprintf(path, sizeof(path), "%s[%d]", p, idx);
+        if (s == NULL)
+            return ycfg_error(y, n, path, err, "expected dns:H, ip:A, uri:U or email:E");
+        if (profile_san_parse(s, &c->sans[c->nsans], err) != 0)
+            return ycfg_error(y, n, path, err, "%s", err->msg);
+        c->nsans++;
+    }
     return 0;
 }
 
@@ -349,7 +384,8 @@ static const struct ycfg_key cert_keys[] = {
     {"name", c_name, true},          {"cert", c_cert, true},    {"key", c_key, true},
     {"chain", c_chain, false},       {"roots", c_roots, false}, {"crl", c_crl, false},
     {"key_type", c_key_type, false}, {"rekey", c_rekey, false}, {"token_file", c_token_file, false},
-    {"on_renew", c_on_renew, false}, {NULL, NULL, false},
+    {"on_renew", c_on_renew, false}, {"bundle", c_bundle, false}, {"sans", c_sans, false},
+    {NULL, NULL, false},
 };
 
 /* Whether a certificate name can name the state file: letters, digits, '.', '-', '_', '@'. */
@@ -397,6 +433,11 @@ k_certificates(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct du
                               cc->name);
         if (strcmp(cc->cert, cc->key) == 0)
             return ycfg_error(y, cn, path, err, "cert and key must be two files");
+        if (cc->bundle != NULL &&
+            (strcmp(cc->bundle, cc->cert) == 0 || strcmp(cc->bundle, cc->key) == 0 ||
+             (cc->chain != NULL && strcmp(cc->bundle, cc->chain) == 0)))
+            return ycfg_error(y, cn, path, err,
+                              "bundle must be a file of its own, not cert, key or chain");
         for (size_t j = 0; j + 1 < c->ncerts; j++) {
             if (strcmp(c->certs[j].name, cc->name) == 0)
                 return ycfg_error(y, cn, path, err, "name \"%s\" is given twice", cc->name);

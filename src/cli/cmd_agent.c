@@ -2,11 +2,16 @@
 /*
  * cmd_agent.c - `duet agent --config FILE [--once | --status | --check]`:
  * keeps this host's certificates fresh against `duet ca serve` (docs/agent.md).
+ * The enrollment token comes from token_file, DUET_AGENT_TOKEN or --token
+ * (which the process list shows).
  */
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/crypto.h>
 
 #include "agent/agent.h"
 #include "cli/cli.h"
@@ -26,7 +31,10 @@ usage(FILE *out)
             "matches root_fingerprint.\n"
             "  --once      do what is due now and exit: 0 when nothing was due or it worked,\n"
             "              1 on a failure (files left as they were)\n"
-            "  --token T   the enrollment token (duet ca token) of the certificate to enroll\n"
+            "  --token T   the enrollment token (duet ca token) of the certificate to enroll;\n"
+            "              it shows in the process list: prefer token_file, or the\n"
+            "              DUET_AGENT_TOKEN environment variable (--token wins when both\n"
+            "              are given; hooks do not inherit it)\n"
             "  --status    print each certificate's serial, expiry and renewal time\n"
             "  --check     check the configuration and print \"configuration OK\"\n");
 }
@@ -53,8 +61,29 @@ status_text(const json_t *arr)
             cli_put_text(stdout, json_string_value(json_object_get(o, "error")));
             printf(")");
         }
+        if (json_object_get(o, "pending") != NULL) {
+            printf("; issued and pending installation from ");
+            cli_put_text(stdout, json_string_value(json_object_get(o, "pending")));
+        }
         printf("\n");
     }
+}
+
+/*
+ * The token from DUET_AGENT_TOKEN, taken out of the environment so that no
+ * hook inherits it; NULL when unset or empty.  Owned by the caller.
+ */
+static char *
+token_from_env(void)
+{
+    const char *v = getenv("DUET_AGENT_TOKEN");
+    char *t = v != NULL && v[0] != '\0' ? strdup(v) : NULL;
+
+    if (v != NULL) {
+        OPENSSL_cleanse((void *)(uintptr_t)v, strlen(v));
+        unsetenv("DUET_AGENT_TOKEN");
+    }
+    return t;
 }
 
 /* `duet agent`: exit 0 done, 1 failed, 2 usage or configuration error. */
@@ -72,6 +101,7 @@ cmd_agent(int argc, char **argv)
     struct agent_cfg cfg;
     struct duet_err err;
     const char *config = NULL, *format = "text";
+    char *env_token = token_from_env();
     bool status = false, check = false;
     int c, rc = EXIT_USAGE;
 
@@ -99,26 +129,29 @@ cmd_agent(int argc, char **argv)
             break;
         case A_HELP:
             usage(stdout);
-            return EXIT_OK;
+            rc = EXIT_OK;
+            goto out;
         default:
             usage(stderr);
-            return EXIT_USAGE;
+            goto out;
         }
     }
     if (optind != argc || config == NULL) {
         fprintf(stderr, "duet agent: %s\n",
                 config == NULL ? "--config FILE is required" : "unexpected argument");
         usage(stderr);
-        return EXIT_USAGE;
+        goto out;
     }
     if ((status + check + ro.once > 1) || ((status || check) && ro.token != NULL)) {
         fprintf(stderr, "duet agent: --once, --status and --check go alone\n");
-        return EXIT_USAGE;
+        goto out;
     }
     if (strcmp(format, "text") != 0 && strcmp(format, "json") != 0) {
         fprintf(stderr, "duet agent: --format \"%s\": expected text or json\n", format);
-        return EXIT_USAGE;
+        goto out;
     }
+    if (ro.token == NULL)
+        ro.token = env_token;
     if (agent_config_load(config, &cfg, &err) != 0) {
         fprintf(stderr, "duet agent: ");
         cli_put_text(stderr, err.msg);
@@ -155,6 +188,10 @@ cmd_agent(int argc, char **argv)
     rc = agent_run(&cfg, &ro, &err) == 0 ? EXIT_OK : cli_fail("duet agent", &err);
     log_close();
 out:
+    if (env_token != NULL) {
+        OPENSSL_cleanse(env_token, strlen(env_token));
+        free(env_token);
+    }
     agent_config_free(&cfg);
     return rc;
 }

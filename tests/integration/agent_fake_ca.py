@@ -13,6 +13,7 @@ issuing CA), as the contract requires.
 It can fail on demand: `fail = 503` answers every request with a 503,
 `fail = "close"` closes connections without an answer, `down()` / `up()` stop
 and restart the listener on the same port (connection refused meanwhile).
+`crl_override` set to a text serves that text as /crl.pem (an old, forged or broken CRL).
 Every request is recorded in `requests` as (method, path, status).
 """
 import json
@@ -100,7 +101,8 @@ class _Handler(BaseHTTPRequestHandler):
             with open(fake.issuing) as a, open(fake.root) as b:
                 self._send(200, a.read() + b.read(), "application/x-pem-file")
         elif self.path == "/crl.pem":
-            self._send(200, fake.crl_pem(), "application/x-pem-file")
+            crl = fake.crl_override if fake.crl_override is not None else fake.crl_pem()
+            self._send(200, crl, "application/x-pem-file")
         else:
             self._error(404, "not_found", "no such endpoint")
 
@@ -144,6 +146,7 @@ class FakeCA:
         self.ca = os.path.join(self.dir, "ca")
         self.requests = []
         self.fail = None
+        self.crl_override = None  # the text GET /crl.pem serves instead of a fresh CRL
         self.lock = threading.Lock()
         os.makedirs(self.dir, exist_ok=True)
         self._run("ca", "init", "--ca-dir", self.ca, "--name", "Demo",

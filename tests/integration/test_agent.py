@@ -386,3 +386,248 @@ def test_failover_to_the_next_ca_url(duet_bin, ca, tmp_path):
     (host / "crl.pem").unlink()
     r = agent(duet_bin, "--config", str(cfg), "--once")
     assert r.returncode == 1 and "no CA URL answered" in r.stderr, r.stderr
+
+
+def ca_cli(ca, *args):
+    r = subprocess.run([ca.duet, *args], capture_output=True, text=True,
+                       env={**os.environ, "DUET_CA_PASSPHRASE": "fake-ca-passphrase"})
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+WEB = "spiffe://demo.internal/web"  # the inventory name of what ca.token() binds
+
+
+def inventory_of(ca, name):
+    rows = json.loads(ca_cli(ca, "cert", "list", "--ca-dir", ca.ca, "--format", "json"))
+    return [r for r in rows if r["name"] == name]
+
+
+def tokens_of(ca, name):
+    rows = json.loads(ca_cli(ca, "ca", "token", "--list", "--ca-dir", ca.ca, "--format", "json"))
+    return [t for t in rows if t["name"] == name]
+
+
+def colon_serial(path):
+    s = serial_of(path).split("=", 1)[1]
+    return ":".join(s[i:i + 2] for i in range(0, len(s), 2))
+
+
+def test_issued_certificate_survives_a_failed_install_and_is_installed_next_run(
+        duet_bin, ca, tmp_path):
+    host = tmp_path / "host"
+    cfg = write_config(tmp_path / "agent.yaml", ca, host)
+    certs = host / "certs"
+    text = cfg.read_text()
+    for f in ("web.crt", "web.key"):
+        text = text.replace("%s/%s" % (host, f), "%s/%s" % (certs, f))
+    cfg.write_text(text)
+    # Where a directory is expected, a regular file: no write there succeeds, even as root.
+    certs.write_text("not a directory\n")
+    (host / "token").write_text(ca.token() + "\n")
+    r = agent(duet_bin, "--config", str(cfg), "--once")
+    assert r.returncode == 1
+    assert str(certs / "web.") in r.stderr and "Not a directory" in r.stderr, r.stderr
+    failed = [e for e in log_events(host) if e["event"] == "agent_failed"]
+    assert failed and str(certs) in failed[-1]["error"], failed
+    # The CA issued (the token is spent): exactly one certificate, one enrollment.
+    assert len(ca.saw("POST", "/v1/enroll")) == 1
+    rows = inventory_of(ca, WEB)
+    assert len(rows) == 1, rows
+    tok = tokens_of(ca, "web")
+    assert len(tok) == 1 and tok[0]["status"] == "used" and tok[0]["serial"] == rows[0]["serial"]
+    st = json.loads(agent(duet_bin, "--config", str(cfg), "--status", "--format", "json").stdout)
+    assert st[0]["state"] == "not_enrolled" and st[0]["pending"] == str(host / "state" /
+                                                                         "web.pending.pem"), st
+    assert "pending" in agent(duet_bin, "--config", str(cfg), "--status").stdout
+    # The operator fixes the directory; the next run installs what was issued, asking nothing.
+    certs.unlink()
+    certs.mkdir()
+    r = agent(duet_bin, "--config", str(cfg), "--once")
+    assert r.returncode == 0, r.stderr
+    assert len(ca.saw("POST", "/v1/enroll")) == 1, "no second issuance"
+    assert len(inventory_of(ca, WEB)) == 1
+    assert colon_serial(certs / "web.crt") == rows[0]["serial"]
+    assert pub_of_cert(certs / "web.crt") == pub_of_key(certs / "web.key")
+    assert stat.S_IMODE(os.stat(certs / "web.key").st_mode) == 0o600
+    assert not (host / "token").exists(), "the token file is deleted once installed"
+    assert sorted(p.name for p in (host / "state").iterdir()) == ["root.pem", "web.json"]
+    ev = [e for e in log_events(host) if e["event"] == "agent_enrolled"]
+    assert len(ev) == 1 and ev[0]["serial"] == rows[0]["serial"] and ev[0]["pending"] is True
+    st = json.loads(agent(duet_bin, "--config", str(cfg), "--status", "--format", "json").stdout)
+    assert st[0]["state"] == "valid" and "pending" not in st[0]
+
+
+def chattr(flag, path):
+    return subprocess.run(["chattr", flag, str(path)], capture_output=True, text=True)
+
+
+def test_renewed_certificate_survives_a_failed_install_and_is_not_renewed_twice(
+        duet_bin, ca, tmp_path):
+    host, cfg = enroll(duet_bin, ca, tmp_path)
+    before = colon_serial(host / "web.crt")
+    wait_until_due(duet_bin, cfg)
+    # An immutable directory: the renewed certificate cannot be written, even as root.
+    if chattr("+i", host).returncode != 0:
+        pytest.skip("chattr +i is not supported here")
+    try:
+        r = agent(duet_bin, "--config", str(cfg), "--once")
+    finally:
+        chattr("-i", host)
+    assert r.returncode == 1
+    assert str(host / "web.crt") in r.stderr, r.stderr
+    assert colon_serial(host / "web.crt") == before, "the working certificate is kept"
+    assert len(ca.saw("POST", "/v1/renew")) == 1
+    renewed = [x for x in inventory_of(ca, WEB) if x["serial"] != before]
+    assert len(renewed) == 1
+    # The CA will not renew the old certificate again (409): the issued one must not be lost.
+    r = agent(duet_bin, "--config", str(cfg), "--once")
+    assert r.returncode == 0, r.stderr
+    assert len(ca.saw("POST", "/v1/renew")) == 1, "no second renewal"
+    assert colon_serial(host / "web.crt") == renewed[0]["serial"]
+    assert pub_of_cert(host / "web.crt") == pub_of_key(host / "web.key")
+    ev = [e for e in log_events(host) if e["event"] == "agent_renewed"]
+    assert len(ev) == 1 and ev[0]["serial"] == renewed[0]["serial"] and ev[0]["pending"] is True
+
+
+def crl_number(pem_text):
+    r = subprocess.run(["openssl", "crl", "-noout", "-crlnumber"], input=pem_text,
+                       capture_output=True, text=True, check=True)
+    return int(r.stdout.strip().split("=", 1)[1], 16)
+
+
+def age(path, seconds=7200):
+    t = time.time() - seconds
+    os.utime(path, (t, t))
+
+
+def test_fetched_crl_is_checked_before_it_replaces_the_local_copy(duet_bin, ca, tmp_path):
+    old = ca.crl_pem()
+    host, cfg = enroll(duet_bin, ca, tmp_path)
+    good = (host / "crl.pem").read_text()
+    assert crl_number(good) > crl_number(old)
+    # A CRL naming the same issuer, signed by another key (another CA of the same name).
+    other = FakeCA(tmp_path / "other-ca", ca.duet, ttl="60s")
+    other.down()
+    forged = other.crl_pem()
+    ca.crl_override = forged
+    age(host / "crl.pem")
+    r = agent(duet_bin, "--config", str(cfg), "--once")
+    assert r.returncode == 1
+    assert "signature" in r.stderr and "kept as it was" in r.stderr, r.stderr
+    assert (host / "crl.pem").read_text() == good
+    ev = [e for e in log_events(host) if e["event"] == "agent_refresh_failed"]
+    assert ev and ev[-1]["file"] == str(host / "crl.pem") and "signature" in ev[-1]["error"]
+    # An older CRL (a lower CRL number) of the right CA never replaces a newer one.
+    ca.crl_override = old
+    r = agent(duet_bin, "--config", str(cfg), "--once")
+    assert r.returncode == 1
+    assert "older" in r.stderr and "CRL number" in r.stderr, r.stderr
+    assert (host / "crl.pem").read_text() == good
+    # An expired CRL is refused too.
+    expired = tmp_path / "expired.pem"
+    ca_cli(ca, "crl", "generate", "--ca-dir", ca.ca, "--out", str(expired), "--next-update", "1s")
+    time.sleep(2)
+    ca.crl_override = expired.read_text()
+    r = agent(duet_bin, "--config", str(cfg), "--once")
+    assert r.returncode == 1 and "nextUpdate" in r.stderr, r.stderr
+    assert (host / "crl.pem").read_text() == good
+    # Not a CRL at all.
+    ca.crl_override = "hello\n"
+    r = agent(duet_bin, "--config", str(cfg), "--once")
+    assert r.returncode == 1 and "not a PEM CRL" in r.stderr, r.stderr
+    # A newer good one replaces it.
+    ca.crl_override = None
+    r = agent(duet_bin, "--config", str(cfg), "--once")
+    assert r.returncode == 0, r.stderr
+    assert crl_number((host / "crl.pem").read_text()) > crl_number(good)
+
+
+def test_rekey_with_a_bundle_always_holds_a_matching_pair(duet_bin, ca, tmp_path):
+    host = tmp_path / "host"
+    cfg = write_config(tmp_path / "agent.yaml", ca, host)
+    cfg.write_text(cfg.read_text().replace(
+        "    token_file:", "    rekey: true\n    bundle: %s/web.pem\n    token_file:" % host))
+    (host / "token").write_text(ca.token() + "\n")
+    r = agent(duet_bin, "--config", str(cfg), "--once")
+    assert r.returncode == 0, r.stderr
+    bundle = host / "web.pem"
+    assert stat.S_IMODE(os.stat(bundle).st_mode) == 0o600
+    text = bundle.read_text()
+    assert text.count("BEGIN CERTIFICATE") == 2 and text.count("BEGIN PRIVATE KEY") == 1
+    assert pub_of_cert(bundle) == pub_of_key(bundle) == pub_of_key(host / "web.key")
+    assert (host / "web.crt").read_text() in text
+    mismatches, reads = [], [0]
+    stop = threading.Event()
+
+    def reader():
+        while not stop.is_set():
+            # One read of the one file: the key and the certificate of the same moment.
+            data = bundle.read_bytes()
+            c = subprocess.run(["openssl", "x509", "-noout", "-pubkey"], input=data,
+                               capture_output=True).stdout
+            k = subprocess.run(["openssl", "pkey", "-pubout"], input=data,
+                               capture_output=True).stdout
+            reads[0] += 1
+            if not c or c != k:
+                mismatches.append((c, k))
+
+    t = threading.Thread(target=reader, daemon=True)
+    t.start()
+    keys = {pub_of_key(bundle)}
+    try:
+        for _ in range(2):
+            wait_until_due(duet_bin, cfg)
+            r = agent(duet_bin, "--config", str(cfg), "--once")
+            assert r.returncode == 0, r.stderr
+            keys.add(pub_of_key(bundle))
+    finally:
+        stop.set()
+        t.join()
+    assert len(keys) == 3, "each renewal brings a new key"
+    assert reads[0] > 10 and mismatches == []
+    assert pub_of_cert(bundle) == pub_of_key(host / "web.key")
+
+
+def test_scheduled_log_before_the_first_enrollment(duet_bin, ca, tmp_path):
+    host = tmp_path / "host"
+    cfg = write_config(tmp_path / "agent.yaml", ca, host)
+    (host / "token").write_text(ca.token() + "\n")
+    p = start_daemon(duet_bin, cfg)
+    try:
+        assert wait_for(lambda: any(e["event"] == "agent_enrolled" for e in log_events(host)),
+                        30)
+    finally:
+        rc, err = stop_daemon(p)
+    assert rc == 0, err
+    sched = [e for e in log_events(host) if e["event"] == "agent_scheduled"]
+    assert len(sched) == 1, sched
+    assert sched[0]["action"] == "enroll" and "renew_in" not in sched[0], sched
+    # Enrolled: the next start schedules a renewal inside the certificate's life.
+    p = start_daemon(duet_bin, cfg)
+    try:
+        assert wait_for(lambda: len([e for e in log_events(host)
+                                     if e["event"] == "agent_scheduled"]) == 2, 10)
+    finally:
+        rc, err = stop_daemon(p)
+    sched = [e for e in log_events(host) if e["event"] == "agent_scheduled"][-1]
+    assert sched["action"] == "renew" and 0 <= sched["renew_in"] <= sched["seconds_left"], sched
+
+
+def test_token_from_the_environment_not_seen_by_hooks(duet_bin, ca, tmp_path):
+    host = tmp_path / "host"
+    env_dump = tmp_path / "hook.env"
+    cfg = write_config(tmp_path / "agent.yaml", ca, host,
+                       hook={"exec": ["sh", "-c", "env > %s" % env_dump]})
+    token = ca.token()
+    r = subprocess.run([str(duet_bin), "agent", "--config", str(cfg), "--once"],
+                       capture_output=True, text=True, timeout=60,
+                       env={**os.environ, "DUET_AGENT_TOKEN": token})
+    assert r.returncode == 0, r.stderr
+    assert pub_of_cert(host / "web.crt") == pub_of_key(host / "web.key")
+    assert tokens_of(ca, "web")[0]["status"] == "used"
+    assert env_dump.exists() and token not in env_dump.read_text()
+    assert "DUET_AGENT_TOKEN" not in env_dump.read_text()
+    assert token not in (host / "agent.log").read_text()
+    h = agent(duet_bin, "--help").stdout
+    assert "DUET_AGENT_TOKEN" in h and "process list" in h, h

@@ -223,3 +223,111 @@ certificates:
         procs.close()
         if server.proc is not None and server.proc.poll() is None:
             server.stop()
+
+
+def root_fingerprint(ca):
+    return subprocess.run(["openssl", "x509", "-in", str(ca.root), "-noout", "-fingerprint",
+                           "-sha256"], capture_output=True, text=True,
+                          check=True).stdout.strip().split("=", 1)[1]
+
+
+def agent_host(base, name, server, fp, token, sans=()):
+    """A host directory with its agent.yaml and its token file; returns (dir, config)."""
+    host = base / name
+    host.mkdir(parents=True)
+    (host / "token").write_text(token + "\n")
+    os.chmod(host / "token", 0o600)
+    cfg = host / "agent.yaml"
+    extra = "    sans: [%s]\n" % ", ".join(sans) if sans else ""
+    cfg.write_text("""\
+ca_url: https://localhost:%(port)d
+root_fingerprint: "%(fp)s"
+state_dir: %(host)s/state
+log: %(host)s/agent.jsonl
+certificates:
+  - name: %(name)s
+    cert: %(host)s/%(name)s.crt
+    key: %(host)s/%(name)s.key
+    token_file: %(host)s/token
+%(extra)s""" % dict(port=server.port, fp=fp, host=host, name=name, extra=extra))
+    return host, cfg
+
+
+def run_agent(duet_bin, cfg):
+    return subprocess.run([str(duet_bin), "agent", "--config", str(cfg), "--once"],
+                          capture_output=True, text=True, timeout=60)
+
+
+def agent_log(host):
+    return [json.loads(x) for x in (host / "agent.jsonl").read_text().splitlines()]
+
+
+def test_two_hosts_enroll_and_tokens_are_refused_with_the_reason(duet_bin, make_ca, tmp_path):
+    ca = make_ca("Two Hosts Corp")
+    server = CAServer(duet_bin, ca).start()
+    try:
+        fp = root_fingerprint(ca)
+        before = len(ca.list())
+        toks = {n: make_token(ca, n, "server", "--san", "dns:%s.corp.example" % n,
+                              "--owner", "team-" + n) for n in ("host-a", "host-b")}
+        hosts = {}
+        for n, tok in toks.items():
+            host, cfg = agent_host(tmp_path, n, server, fp, tok)
+            p = run_agent(duet_bin, cfg)
+            assert p.returncode == 0, show(p)
+            assert not (host / "token").exists()
+            ev = [e for e in agent_log(host) if e["event"] == "agent_enrolled"]
+            assert len(ev) == 1, agent_log(host)
+            hosts[n] = (host, ev[0]["serial"])
+        sa, sb = hosts["host-a"][1], hosts["host-b"][1]
+        assert sa != sb
+        ca_a = (hosts["host-a"][0] / "host-a.crt").read_text()
+        assert ca_a != (hosts["host-b"][0] / "host-b.crt").read_text()
+        rows = ca.list()
+        assert len(rows) == before + 2
+        by = {r["serial"]: r for r in rows}
+        assert by[sa]["owner"] == "team-host-a" and by[sa]["sans"] == ["DNS:host-a.corp.example"]
+        assert by[sb]["owner"] == "team-host-b" and by[sb]["sans"] == ["DNS:host-b.corp.example"]
+
+        # A third host with host A's token: refused, the reason in its exit and its log.
+        host_c, cfg = agent_host(tmp_path, "host-c", server, fp, toks["host-a"])
+        p = run_agent(duet_bin, cfg)
+        assert p.returncode == 1, show(p)
+        assert "token_refused" in p.stderr and "already used" in p.stderr and sa in p.stderr, \
+            show(p)
+        failed = [e for e in agent_log(host_c) if e["event"] == "agent_failed"]
+        assert failed and "already used" in failed[-1]["error"], failed
+        assert not (host_c / "host-c.crt").exists() and not (host_c / "host-c.key").exists()
+
+        # An expired token: refused with the reason.
+        late = make_token(ca, "host-d", "server", "--san", "dns:host-d.corp.example",
+                          "--ttl", "1s")
+        time.sleep(1.5)
+        host_d, cfg = agent_host(tmp_path, "host-d", server, fp, late)
+        p = run_agent(duet_bin, cfg)
+        assert p.returncode == 1, show(p)
+        assert "token_refused" in p.stderr and "expired at" in p.stderr, show(p)
+        assert not (host_d / "host-d.crt").exists()
+
+        # A host asking for a name its token does not bind: refused, nothing issued, and the
+        # token is not spent (the same host enrolls once it asks only for its own name).
+        tok = make_token(ca, "host-e", "server", "--san", "dns:host-e.corp.example")
+        host_e, cfg = agent_host(tmp_path, "host-e", server, fp, tok,
+                                 sans=["dns:host-e.corp.example", "dns:evil.example"])
+        p = run_agent(duet_bin, cfg)
+        assert p.returncode == 1, show(p)
+        assert "csr_refused" in p.stderr and "evil.example" in p.stderr, show(p)
+        failed = [e for e in agent_log(host_e) if e["event"] == "agent_failed"]
+        assert failed and "evil.example" in failed[-1]["error"], failed
+        assert len(ca.list()) == before + 2
+        assert not (host_e / "host-e.crt").exists() and not (host_e / "host-e.key").exists()
+        cfg.write_text(cfg.read_text().replace(", dns:evil.example", ""))
+        p = run_agent(duet_bin, cfg)
+        assert p.returncode == 0, show(p)
+        assert len(ca.list()) == before + 3
+        reqs = [x for x in server.lines() if x["event"] == "ca_request"
+                and x["path"] == "/v1/enroll"]
+        assert [(x["status"], x.get("error")) for x in reqs if x["status"] != 200] == [
+            (403, "token_refused"), (403, "token_refused"), (400, "csr_refused")], reqs
+    finally:
+        server.stop()

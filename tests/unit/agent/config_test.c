@@ -77,7 +77,8 @@ test_full(void **state)
                "certificates:\n"
                "  - name: web\n    cert: /e/web.crt\n    key: /e/web.key\n    chain: /e/chain.pem\n"
                "    roots: /e/roots.pem\n    crl: /e/crl.pem\n    key_type: ed25519\n"
-               "    rekey: true\n    token_file: /e/token\n"
+               "    rekey: true\n    token_file: /e/token\n    bundle: /e/web.pem\n"
+               "    sans: [dns:Web-01.Corp.Example, \"uri:spiffe://corp/web\", ip:10.0.0.1]\n"
                "    on_renew: {exec: [systemctl, reload, nginx]}\n"
                "  - name: proxy\n    cert: /e/p.crt\n    key: /e/p.key\n"
                "    on_renew: {signal: SIGHUP, pid_file: /run/duet.pid}\n");
@@ -100,6 +101,15 @@ test_full(void **state)
     assert_string_equal(c.certs[0].hook_argv[2], "nginx");
     assert_null(c.certs[0].hook_argv[3]);
     assert_string_equal(c.certs[0].token_file, "/e/token");
+    assert_string_equal(c.certs[0].bundle, "/e/web.pem");
+    assert_int_equal(c.certs[0].nsans, 3);
+    assert_int_equal(c.certs[0].sans[0].type, PROFILE_SAN_DNS);
+    assert_string_equal(c.certs[0].sans[0].value, "web-01.corp.example");
+    assert_int_equal(c.certs[0].sans[1].type, PROFILE_SAN_URI);
+    assert_string_equal(c.certs[0].sans[1].value, "spiffe://corp/web");
+    assert_int_equal(c.certs[0].sans[2].type, PROFILE_SAN_IP);
+    assert_null(c.certs[1].bundle);
+    assert_int_equal(c.certs[1].nsans, 0);
     assert_int_equal(c.certs[1].key_type, CA_KEY_P256);
     assert_false(c.certs[1].rekey);
     assert_int_equal(c.certs[1].hook, AGENT_HOOK_SIGNAL);
@@ -189,6 +199,13 @@ static struct ecase ecases[] = {
      "5:51: certificates[0].on_renew.signal: \"KILL\": expected SIGHUP, SIGUSR1, SIGUSR2, SIGTERM "
      "or SIGINT"},
     {"backoff", HEAD "backoff_min: 10m\nbackoff_max: 1m\n" CERT, NULL},
+    {"bundle_is_cert", HEAD "certificates:\n  - {name: w, cert: a, key: b, bundle: a}\n",
+     "5:5: certificates[0]: bundle must be a file of its own, not cert, key or chain"},
+    {"sans_scalar", HEAD "certificates:\n  - {name: w, cert: a, key: b, sans: dns:x}\n",
+     "5:38: certificates[0].sans: expected a list such as [dns:web-01.corp.example]"},
+    {"sans_bad",
+     HEAD "certificates:\n  - {name: w, cert: a, key: b, sans: [dns:ok, \"dns:a b\"]}\n", NULL},
+    {"sans_type", HEAD "certificates:\n  - {name: w, cert: a, key: b, sans: [rid:1.2.3]}\n", NULL},
 };
 
 static void
