@@ -538,7 +538,7 @@ row_from_cert(X509 *cert, const char *profile, const char *owner, const char *lo
     row->owner = owner != NULL ? strdup(owner) : NULL;
     row->location = location != NULL ? strdup(location) : NULL;
     row->renews = renews != NULL ? strdup(renews) : NULL;
-    row->key_fingerprint = x509u_spki_fingerprint(X509_get0_pubkey(cert));
+    row->key_fingerprint = x509u_cert_spki_fingerprint(cert);
     row->not_before = id->not_before;
     row->not_after = id->not_after;
     row->issued_at = now;

@@ -198,6 +198,25 @@ x509u_spki_fingerprint(const EVP_PKEY *pkey)
     return s;
 }
 
+/* SHA-256 of a certificate's SubjectPublicKeyInfo; see x509util.h. */
+char *
+x509u_cert_spki_fingerprint(const X509 *cert)
+{
+    uint8_t *der = NULL;
+    uint8_t md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    int len;
+    char *s = NULL;
+
+    len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &der);
+    if (len <= 0)
+        return NULL;
+    if (EVP_Digest(der, (size_t)len, md, &n, x509u_sha256(), NULL))
+        s = x509u_hex_colon(md, n);
+    OPENSSL_free(der);
+    return s;
+}
+
 /* Subject and serial of a certificate as used in every message. */
 void
 x509u_label(const X509 *cert, char *buf, size_t len)

@@ -35,6 +35,13 @@ const EVP_MD *x509u_sha256(void);
 /* SHA-256 of the DER SubjectPublicKeyInfo as colon hex; NULL on failure. */
 char *x509u_spki_fingerprint(const EVP_PKEY *pkey);
 /*
+ * SHA-256 of a certificate's SubjectPublicKeyInfo exactly as the certificate
+ * carries it, as colon hex; NULL on failure.  The same value as
+ * x509u_spki_fingerprint() of its key for the keys duet writes, without
+ * OpenSSL 3.0's encoder (which costs a CA several times the signature).
+ */
+char *x509u_cert_spki_fingerprint(const X509 *cert);
+/*
  * How a certificate is named in messages: "CN=alice,O=Corp (serial 3F:A1)".
  * Never NULL: falls back to a fixed text when memory runs out.
  */

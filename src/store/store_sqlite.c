@@ -37,6 +37,13 @@ struct sqlite_store {
     sqlite3 *db;
     char *path;
     bool in_txn;
+    /*
+     * The lookup by serial, prepared once: OCSP and every renewal, revocation
+     * and issuance ask for one row, and preparing the statement cost more than
+     * running it.  Reset after each use, so it never holds a read transaction
+     * (and an old snapshot of the inventory) between calls.
+     */
+    sqlite3_stmt *get_st;
 };
 
 /* Version 1, exactly as the first inventories were made. */
@@ -305,25 +312,30 @@ static int
 sq_get(struct store *s, const char *serial, struct store_cert **out, struct duet_err *err)
 {
     struct sqlite_store *ss = (struct sqlite_store *)s;
-    sqlite3_stmt *st = NULL;
+    sqlite3_stmt *st;
     char sql[512];
     int rc;
 
     *out = NULL;
-    snprintf(sql, sizeof(sql), "SELECT %s FROM certificates WHERE serial = ?", columns);
-    if (prepare(ss, sql, &st, err) != 0)
-        return -1;
+    if (ss->get_st == NULL) {
+        snprintf(sql, sizeof(sql), "SELECT %s FROM certificates WHERE serial = ?", columns);
+        if (prepare(ss, sql, &ss->get_st, err) != 0)
+            return -1;
+    }
+    st = ss->get_st;
     bind_text(st, 1, serial);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         *out = row_to_cert(st);
-        sqlite3_finalize(st);
-        return *out != NULL ? 0 : err_nomem(err);
+        rc = *out != NULL ? 0 : err_nomem(err);
+    } else if (rc == SQLITE_DONE) {
+        rc = 0;
+    } else {
+        rc = db_err(ss, err, "reading a certificate");
     }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE)
-        return db_err(ss, err, "reading a certificate");
-    return 0;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
 }
 
 static int
@@ -718,6 +730,7 @@ sq_close(struct store *s)
 
     if (ss->in_txn)
         sq_rollback(s);
+    sqlite3_finalize(ss->get_st);
     sqlite3_close(ss->db);
     free(ss->path);
     free(ss);

@@ -591,6 +591,28 @@ def test_certificate_expiring_on_a_kept_alive_connection_renews_nothing(srv):
         conn.close()
 
 
+def test_kept_alive_answers_do_not_wait_for_the_clients_delayed_ack(srv):
+    """An HTTPS answer is two TLS records (head, body).  With Nagle's algorithm on the
+    server's socket the body waits for the client's delayed ACK of the head, 40 ms on
+    Linux, on every request of a kept-alive connection after the first: an agent or a
+    script renewing over one connection would get 25 answers a second at most."""
+    conn = http.client.HTTPSConnection("127.0.0.1", srv.port, timeout=20,
+                                       context=srv.context())
+    took = []
+    try:
+        for _ in range(21):
+            t0 = time.monotonic()
+            conn.request("GET", "/healthz")
+            r = conn.getresponse()
+            assert r.status == 200 and r.read() == b"ok\n"
+            took.append(time.monotonic() - t0)
+    finally:
+        conn.close()
+    took = sorted(took[1:])
+    # Delayed ACKs make every one of these at least 40 ms; without them each is about 1 ms.
+    assert took[len(took) // 2] < 0.030, ["%.1f ms" % (t * 1000) for t in took]
+
+
 def test_out_of_descriptors_pauses_accepting_and_recovers(make_ca, duet_bin):
     ca = make_ca("Descriptor Corp")
     srv = CAServer(duet_bin, ca, nofile=48).start()

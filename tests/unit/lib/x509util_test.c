@@ -277,6 +277,11 @@ test_fingerprints(void **state)
     want = x509u_hex_colon(md, n);
     assert_string_not_equal(got, want);
     assert_int_equal(strlen(got), 95);
+    free(want);
+    /* The certificate's SubjectPublicKeyInfo, as it carries it, gives the same digest. */
+    want = x509u_cert_spki_fingerprint(x);
+    assert_non_null(want);
+    assert_string_equal(want, got);
     free(got);
     free(want);
     X509_free(x);

@@ -582,6 +582,43 @@ test_revoke_sets_fields(void **state)
     store_cert_free(got);
 }
 
+/*
+ * A long-lived handle (duet ca serve answering OCSP) sees a revocation made
+ * through another handle (duet cert revoke, another process) on its very next
+ * lookup: the lookup it keeps prepared holds no snapshot between calls.
+ */
+static void
+test_lookup_sees_revocation_by_another_handle(void **state)
+{
+    struct fx *f = *state;
+    struct duet_err err = {0};
+    struct store *other = NULL;
+    struct store_cert *got;
+
+    struct store_cert c = row("AB:CD", NULL, "server", T0 + 1000);
+    insert_ok(f->s, &c);
+    got = get_ok(f->s, "AB:CD");
+    assert_non_null(got);
+    assert_int_equal(got->status, STORE_VALID);
+    store_cert_free(got);
+    assert_null(get_ok(f->s, "EF:01"));
+    if (store_open_sqlite(f->path, false, &other, &err) != 0)
+        fail_msg("second handle: %s", err.msg);
+    assert_int_equal(store_revoke(other, "AB:CD", T0, 1, &err), 0);
+    got = get_ok(f->s, "AB:CD");
+    assert_non_null(got);
+    assert_int_equal(got->status, STORE_REVOKED);
+    assert_int_equal(got->reason, 1);
+    store_cert_free(got);
+    /* And a row inserted by the other handle is found at once. */
+    struct store_cert d = row("EF:01", NULL, "server", T0 + 1000);
+    insert_ok(other, &d);
+    got = get_ok(f->s, "EF:01");
+    assert_non_null(got);
+    store_cert_free(got);
+    store_close(other);
+}
+
 static void
 test_revoke_twice_refused(void **state)
 {
@@ -1362,6 +1399,7 @@ main(void)
         T(test_list_revoked_by_revocation_time),
         T(test_list_revoked_empty),
         T(test_revoke_sets_fields),
+        T(test_lookup_sees_revocation_by_another_handle),
         T(test_revoke_twice_refused),
         T(test_revoke_unknown_refused),
         T(test_link_renewal),
