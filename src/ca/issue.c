@@ -271,7 +271,7 @@ ca_renew_window(const struct ca_config *cfg, const struct store_cert *row, int64
         return err_set(err, DUET_ERR_INPUT, "certificate %s is not valid yet (valid from %s)",
                        row->serial, when);
     }
-    if (now < row->not_after)
+    if (now <= row->not_after) /* valid through its notAfter second (RFC 5280 4.1.2.5) */
         return 0;
     x509u_fmt_rfc3339(row->not_after, when, sizeof(when));
     if (ca_row)

@@ -256,7 +256,7 @@ caller_row(struct careq *r, const char *what, bool expired_ok)
         goto err;
     }
     /* Checked again per request: a kept-alive connection may outlive its certificate. */
-    if ((!expired_ok && caserver_now() >= row->not_after) || caserver_now() < row->not_before) {
+    if ((!expired_ok && caserver_now() > row->not_after) || caserver_now() < row->not_before) {
         x509u_fmt_rfc3339(row->not_after, when, sizeof(when));
         caserver_reply_error(r, 401, "unauthorized",
                              "the client certificate (serial %s) is not valid now (valid until "
@@ -336,7 +336,7 @@ caserver_api_renew(struct careq *r)
     }
     /* Expired: renewed only within its profile's grace, counted from the row's not_after. */
     if (ca_renew_window(ca_config(r->s->ca), row, now, &win, &err) != 0) {
-        if (now >= row->not_after)
+        if (now > row->not_after)
             reply_expired(r, row, &win, err.msg);
         else
             caserver_reply_error(r, 401, "unauthorized", "%s", err.msg);

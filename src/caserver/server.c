@@ -360,7 +360,7 @@ dispatch(struct evhttp_request *req, struct casrv *s, bool tls)
      * The TLS layer lets a client certificate past its notAfter through (and
      * only that failure): renewal decides on it, every other endpoint refuses it.
      */
-    if (r.id != NULL && caserver_now() >= r.id->not_after && id != R_RENEW) {
+    if (r.id != NULL && caserver_now() > r.id->not_after && id != R_RENEW) {
         char when[32];
         x509u_fmt_rfc3339(r.id->not_after, when, sizeof(when));
         caserver_reply_error(&r, 401, "certificate_expired",

@@ -186,6 +186,33 @@ vstate_idx_init(void)
 }
 
 /*
+ * Failures OpenSSL reports that RFC 5280 does not make failures:
+ * - RFC 5280 4.1.2.5: "The validity period for a certificate is the period of
+ *   time from notBefore through notAfter, inclusive."  OpenSSL counts a
+ *   certificate whose notAfter equals the verification time as expired; it is
+ *   valid for that last second.
+ * - RFC 5280 4.2.1.9 tells CAs to mark basicConstraints critical ("Conforming
+ *   CAs MUST include this extension ... and MUST mark it critical"), a rule for
+ *   issuers; section 6 path validation only needs cA TRUE, and pyca and Go
+ *   accept the non-critical form.  Strict mode refuses it; duet accepts it and
+ *   keeps every other check strict mode makes.
+ */
+static bool
+rfc5280_not_a_failure(int code, X509_STORE_CTX *ctx, int64_t now)
+{
+    X509 *cur = X509_STORE_CTX_get_current_cert(ctx);
+
+    switch (code) {
+    case X509_V_ERR_CERT_HAS_EXPIRED:
+        return cur != NULL && ASN1_TIME_cmp_time_t(X509_get0_notAfter(cur), (time_t)now) == 0;
+    case X509_V_ERR_CA_BCONS_NOT_CRITICAL:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/*
  * OpenSSL calls this for each check.  The first failure is recorded and ends
  * the verification, except a missing CRL for a trust anchor: an anchor is
  * trusted by configuration, and nothing above it could have revoked it; and an
@@ -202,6 +229,10 @@ verify_cb(int ok, X509_STORE_CTX *ctx)
         return ok;
     code = X509_STORE_CTX_get_error(ctx);
     depth = X509_STORE_CTX_get_error_depth(ctx);
+    if (rfc5280_not_a_failure(code, ctx, st->now)) {
+        X509_STORE_CTX_set_error(ctx, X509_V_OK);
+        return 1;
+    }
     if (code == X509_V_ERR_CERT_HAS_EXPIRED && depth == 0 && st->p->accept_expired_leaf)
         return 1; /* the caller decides on an expired leaf (verify.h) */
     if (st->code == X509_V_OK) {

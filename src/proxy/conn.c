@@ -10,11 +10,14 @@
 #include "proxy/proxy_int.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent_ssl.h>
@@ -22,6 +25,126 @@
 
 #include "lib/x509util.h"
 #include "util/log.h"
+
+/* --- lingering close after a fatal alert ----------------------------------------- */
+
+/*
+ * A client refused at the handshake has often written already: with TLS 1.3
+ * its side of the handshake ends before the proxy looks at its certificate,
+ * and clients send their request at once.  Closing the socket with that
+ * request unread makes the kernel answer with a reset, and the client reports
+ * "connection reset" instead of the alert (certificate_required, unknown_ca)
+ * that says what is wrong.  So a refused socket is shut for writing (the alert
+ * and a FIN go out) and what the client still sends is read and dropped, up to
+ * LINGER_BYTES or LINGER_SECS, whichever comes first, then it is closed.
+ * Bounded per worker: past LINGER_MAX a refused socket is closed at once, so
+ * a flood of bad handshakes cannot hold descriptors (the throttle limits it
+ * further).
+ */
+#define LINGER_SECS 2.0
+#define LINGER_BYTES (64 * 1024)
+#define LINGER_MAX 256
+
+struct conn_linger {
+    struct conn_linger *prev, *next;
+    struct worker *w;
+    struct event *ev;
+    evutil_socket_t fd;
+    size_t left;     /* bytes still read before closing regardless */
+    double deadline; /* now_mono() time after which it closes regardless */
+};
+
+static void
+linger_end(struct conn_linger *l)
+{
+    if (l->prev != NULL)
+        l->prev->next = l->next;
+    else
+        l->w->lingering = l->next;
+    if (l->next != NULL)
+        l->next->prev = l->prev;
+    l->w->nlingering--;
+    event_free(l->ev);
+    evutil_closesocket(l->fd);
+    free(l);
+}
+
+static void
+linger_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct conn_linger *l = arg;
+    char buf[4096];
+    double left_s = l->deadline - now_mono();
+    struct timeval tv;
+    ssize_t n = 0;
+
+    if (what & EV_READ) {
+        n = recv(fd, buf, l->left < sizeof(buf) ? l->left : sizeof(buf), 0);
+        if (n > 0)
+            l->left -= (size_t)n;
+    }
+    /* EOF, an error, the byte budget or the deadline: done. */
+    if (n == 0 && (what & EV_READ) != 0) {
+        linger_end(l);
+        return;
+    }
+    if ((n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) || l->left == 0 ||
+        left_s <= 0) {
+        linger_end(l);
+        return;
+    }
+    tv.tv_sec = (time_t)left_s;
+    tv.tv_usec = (suseconds_t)((left_s - (double)tv.tv_sec) * 1e6);
+    if (event_add(l->ev, &tv) != 0)
+        linger_end(l);
+}
+
+/*
+ * Keep the client socket of c open past the bufferevent's free, shut for
+ * writing and drained as above.  Returns quietly when it cannot (at the cap,
+ * out of descriptors or memory): the socket then closes with the bufferevent.
+ */
+static void
+linger_start(struct conn *c)
+{
+    static const struct timeval first = {(time_t)LINGER_SECS, 0};
+    struct worker *w = c->w;
+    evutil_socket_t fd = bufferevent_getfd(c->cbev);
+    struct conn_linger *l;
+
+    if (fd < 0 || w->nlingering >= LINGER_MAX || (l = calloc(1, sizeof(*l))) == NULL)
+        return;
+    /* Our own descriptor of the socket: the bufferevent closes its one. */
+    if ((l->fd = dup(fd)) < 0) {
+        free(l);
+        return;
+    }
+    l->ev = event_new(w->base, l->fd, EV_READ, linger_cb, l);
+    if (l->ev == NULL || evutil_make_socket_nonblocking(l->fd) != 0 ||
+        shutdown(l->fd, SHUT_WR) != 0 || event_add(l->ev, &first) != 0) {
+        if (l->ev != NULL)
+            event_free(l->ev);
+        evutil_closesocket(l->fd);
+        free(l);
+        return;
+    }
+    l->w = w;
+    l->left = LINGER_BYTES;
+    l->deadline = now_mono() + LINGER_SECS;
+    l->next = w->lingering;
+    if (w->lingering != NULL)
+        w->lingering->prev = l;
+    w->lingering = l;
+    w->nlingering++;
+}
+
+/* Close the lingering sockets of a worker that stops; see proxy_int.h. */
+void
+conn_linger_clear(struct worker *w)
+{
+    while (w->lingering != NULL)
+        linger_end(w->lingering);
+}
 
 /* --- the failed-handshake throttle ------------------------------------------ */
 
@@ -93,6 +216,8 @@ conn_free_cb(evutil_socket_t fd, short what, void *arg)
         SSL *ssl = bufferevent_openssl_get_ssl(c->cbev);
         if (ssl != NULL)
             SSL_shutdown(ssl);
+        if (c->linger)
+            linger_start(c);
         bufferevent_free(c->cbev);
     }
     if (c->ubev != NULL)
@@ -362,6 +487,7 @@ conn_refuse(struct conn *c, const struct conn_refusal *r)
     case CONN_REFUSE_HANDSHAKE:
         /* The token the throttle took at accept is not given back: the address pays. */
         conn_log_handshake(c, c->ssl, false, r->reason, r->fail, r->secs);
+        c->linger = true;
         metrics_handshake(c->gl->cfg->name, r->fail, r->secs);
         conn_close(c);
         return;

@@ -122,6 +122,8 @@ struct worker {
     struct pooled *pool;        /* idle upstream connections (http mode) */
     struct accept_pause *pause; /* per listener: accept back-off when out of descriptors */
     struct conn *conns;         /* its open client connections (for draining) */
+    struct conn_linger *lingering;   /* refused sockets closing gracefully (conn.c) */
+    unsigned nlingering;
     bool draining;              /* SIGTERM: no new connections, open ones finish */
 };
 
@@ -269,6 +271,7 @@ struct conn {
     struct conn_h1 h1;          /* HTTP/1 mode only */
     struct event *life_timer;   /* --max-connection-lifetime, counted from accept */
     bool retiring;              /* conn_retire() ran: it ends at the mode's next boundary */
+    bool linger;                /* a fatal alert was sent: close gracefully (conn.c) */
 };
 
 /*
@@ -370,6 +373,8 @@ void conn_accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct socka
                     int salen, void *arg);
 /* Draining: close the worker's connections that wait for their next request. */
 void conn_drain_idle(struct worker *w);
+/* Close at once the sockets still lingering after a refused handshake (worker exit). */
+void conn_linger_clear(struct worker *w);
 /*
  * A side's read timeout fired: true when bytes moved either way since the
  * last check (the connection goes on, the side reads again), false when it

@@ -51,6 +51,7 @@ worker_main(void *arg)
 
     log_batch_begin(log_arm, w);
     event_base_dispatch(w->base);
+    conn_linger_clear(w);
     upstream_pool_clear(w);
     log_batch_flush();
     return NULL;

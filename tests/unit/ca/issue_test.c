@@ -651,7 +651,9 @@ test_renew_window(void **state)
     } cases[] = {
         {"valid", "client", false, -1, 0, false, "36h", {NULL}},
         {"valid, grace off", "server", false, -3600, 0, false, "off", {NULL}},
-        {"at notAfter", "client", false, 0, 0, true, "36h", {NULL}},
+        /* RFC 5280 4.1.2.5: valid through its notAfter second, in grace one second later. */
+        {"at notAfter", "client", false, 0, 0, false, "36h", {NULL}},
+        {"a second after notAfter", "client", false, 1, 0, true, "36h", {NULL}},
         {"last second of the grace", "client", false, 36 * 3600 - 1, 0, true, "36h", {NULL}},
         {"grace ended",
          "client",

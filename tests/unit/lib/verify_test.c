@@ -236,6 +236,29 @@ c_expired_intermediate_not_waived(struct vrun *r)
     r->p.accept_expired_leaf = true;
 }
 
+/* RFC 5280 4.1.2.5: the validity period includes notAfter; the leaf is valid at that second. */
+static void
+c_valid_at_not_after(struct vrun *r)
+{
+    struct cf_cert_spec s = leaf_spec("last-second.example", 0x2040);
+    struct tm tm;
+
+    s.not_before = -30 * CF_DAY;
+    s.not_after = -10 * CF_DAY;
+    set_leaf(r, &s);
+    assert_int_equal(ASN1_TIME_to_tm(X509_get0_notAfter(r->leaf), &tm), 1);
+    r->p.use_time = true;
+    r->p.time = (int64_t)timegm(&tm);
+}
+
+/* Its twin one second later has expired. */
+static void
+c_expired_after_not_after(struct vrun *r)
+{
+    c_valid_at_not_after(r);
+    r->p.time += 1;
+}
+
 static void
 c_client_only_as_server(struct vrun *r)
 {
@@ -812,6 +835,26 @@ c_bc_not_critical(struct vrun *r)
     set_untrusted(r, cf_certs(ca, NULL));
 }
 
+/* Strict mode's profile stays: a CA certificate without keyUsage is refused (RFC 5280 4.2.1.3). */
+static void
+c_ca_without_key_usage(struct vrun *r)
+{
+    struct cf_cert_spec is = {.cn = "No KU Intermediate",
+                              .key = W.k_extra,
+                              .issuer = W.root,
+                              .issuer_key = W.k_root,
+                              .serial = 0x3502,
+                              .bc = CF_BC_CA,
+                              .key_usage = CF_KU_NONE};
+    X509 *ca = own(r, cf_cert_new(&is));
+    struct cf_cert_spec s = leaf_spec("under-noku.example", 0x2041);
+
+    s.issuer = ca;
+    s.issuer_key = W.k_extra;
+    set_leaf(r, &s);
+    set_untrusted(r, cf_certs(ca, NULL));
+}
+
 /* Extend a certificate with `ext` and sign it again with `key`; returns a fresh copy, owned. */
 static X509 *
 with_ext(X509 *x, X509_EXTENSION *ext, EVP_PKEY *key)
@@ -971,6 +1014,11 @@ static struct vcase cases[] = {
      c_expired_intermediate_not_waived,
      {"certificate CN=Expired Intermediate", "expired on "},
      NULL},
+    {"valid_at_its_not_after_second", c_valid_at_not_after, {NULL}, NULL},
+    {"expired_one_second_after_not_after",
+     c_expired_after_not_after,
+     {"certificate CN=last-second.example (serial 20:40) expired on "},
+     NULL},
     {"client_only_eku_as_server",
      c_client_only_as_server,
      {"certificate CN=client.example (serial 20:03) is not valid for TLS server authentication "
@@ -1123,9 +1171,11 @@ static struct vcase cases[] = {
       "for TLS server authentication (serverAuth)"},
      NULL},
     {"intermediate_as_trust_anchor", c_partial_chain, {NULL}, check_partial_chain},
-    {"ca_basic_constraints_not_critical",
-     c_bc_not_critical,
-     {"certificate CN=Lax Intermediate (serial 35:01) failed the check: "},
+    /* RFC 5280 4.2.1.9 tells CAs to mark it critical; a validator accepts it either way. */
+    {"ca_basic_constraints_not_critical", c_bc_not_critical, {NULL}, NULL},
+    {"ca_without_key_usage",
+     c_ca_without_key_usage,
+     {"certificate CN=No KU Intermediate (serial 35:02) failed the check: "},
      NULL},
     {"bad_signature",
      c_bad_signature,
@@ -1219,7 +1269,10 @@ static const struct {
     {"ca_certificate_as_leaf", VERIFY_BAD_EKU, "purpose"},
     {"ca_certificate_with_server_eku_as_leaf", VERIFY_LEAF_IS_CA, "leaf_is_ca"},
     {"intermediate_as_trust_anchor", VERIFY_OK, "ok"},
-    {"ca_basic_constraints_not_critical", VERIFY_MALFORMED, "malformed"},
+    {"ca_basic_constraints_not_critical", VERIFY_OK, "ok"},
+    {"ca_without_key_usage", VERIFY_MALFORMED, "malformed"},
+    {"valid_at_its_not_after_second", VERIFY_OK, "ok"},
+    {"expired_one_second_after_not_after", VERIFY_EXPIRED, "expired"},
     {"bad_signature", VERIFY_BAD_SIGNATURE, "bad_signature"},
     {"anchor_rejected", VERIFY_ANCHOR_REJECTED, "anchor_rejected"},
     {"unhandled_critical_extension", VERIFY_CRITICAL_EXTENSION, "critical_extension"},

@@ -604,7 +604,7 @@ test_lookup_sees_revocation_by_another_handle(void **state)
     assert_null(get_ok(f->s, "EF:01"));
     if (store_open_sqlite(f->path, false, &other, &err) != 0)
         fail_msg("second handle: %s", err.msg);
-    assert_int_equal(store_revoke(other, "AB:CD", T0, 1, &err), 0);
+    assert_int_equal(store_revoke(other, "AB:CD", T0, 1, "cli:test", &err), 0);
     got = get_ok(f->s, "AB:CD");
     assert_non_null(got);
     assert_int_equal(got->status, STORE_REVOKED);
