@@ -298,6 +298,39 @@ reply_expired(struct careq *r, const struct store_cert *row, const struct ca_win
                                   win->grace_text));
 }
 
+/* Answer 409: the certificate has a successor already. */
+static void
+reply_already_renewed(struct careq *r, const char *serial, const char *successor)
+{
+    snprintf(r->detail, sizeof(r->detail),
+             "certificate %s was renewed already, by certificate %s; renew with that one", serial,
+             successor);
+    r->refusal = "already_renewed";
+    caserver_reply_json(r, 409, json_pack("{s:s, s:s, s:s}", "error", "already_renewed", "detail",
+                                          r->detail, "successor", successor));
+}
+
+/*
+ * After a failed renewal: if another process renewed the certificate between
+ * our check and our transaction (the store links a renewal only to a
+ * certificate not renewed yet), answer the 409 that check would have given.
+ */
+static bool
+renewed_meanwhile(struct careq *r, const char *serial)
+{
+    struct duet_err err = {.kind = DUET_ERR_NONE};
+    struct store_cert *now_row = NULL;
+    bool yes = false;
+
+    if (store_get(ca_store(r->s->ca), serial, &now_row, &err) == 0 && now_row != NULL &&
+        now_row->renewed_by != NULL) {
+        reply_already_renewed(r, serial, now_row->renewed_by);
+        yes = true;
+    }
+    store_cert_free(now_row);
+    return yes;
+}
+
 /* POST /v1/renew; see docs/ca-server.md. */
 void
 caserver_api_renew(struct careq *r)
@@ -320,13 +353,7 @@ caserver_api_renew(struct careq *r)
     if ((row = caller_row(r, "POST /v1/renew", true)) == NULL)
         goto out;
     if (row->renewed_by != NULL) {
-        snprintf(r->detail, sizeof(r->detail),
-                 "certificate %s was renewed already, by certificate %s; renew with that one",
-                 row->serial, row->renewed_by);
-        r->refusal = "already_renewed";
-        caserver_reply_json(r, 409,
-                            json_pack("{s:s, s:s, s:s}", "error", "already_renewed", "detail",
-                                      r->detail, "successor", row->renewed_by));
+        reply_already_renewed(r, row->serial, row->renewed_by);
         goto out;
     }
     if (strcmp(row->profile, CA_PROFILE_OCSP_SIGNER) == 0) {
@@ -365,6 +392,8 @@ caserver_api_renew(struct careq *r)
     have_ren = true;
     r->renews = strdup(row->serial);
     if (ca_renew(r->s->ca, &ren, &ro, &cert, &key, &clamped, &err) != 0) {
+        if (renewed_meanwhile(r, row->serial))
+            goto out;
         if (err.kind == DUET_ERR_INPUT)
             caserver_reply_error(r, 400, "csr_refused", "%s", err.msg);
         else

@@ -455,7 +455,17 @@ sq_link_renewal(struct store *s, const char *old_serial, const char *new_serial,
     sqlite3_stmt *st = NULL;
     int rc;
 
-    if (prepare(ss, "UPDATE certificates SET renewed_by = ? WHERE serial = ?", &st, err) != 0)
+    struct store_cert *row = NULL;
+
+    /*
+     * Only a certificate not renewed yet: two renewals of one certificate
+     * racing from two processes (duet ca serve, duet cert renew) each checked
+     * renewed_by before their transaction; the second one fails here, inside
+     * its transaction, so its certificate is never committed.
+     */
+    if (prepare(ss,
+                "UPDATE certificates SET renewed_by = ? WHERE serial = ? AND renewed_by IS NULL",
+                &st, err) != 0)
         return -1;
     bind_text(st, 1, new_serial);
     bind_text(st, 2, old_serial);
@@ -463,9 +473,17 @@ sq_link_renewal(struct store *s, const char *old_serial, const char *new_serial,
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE)
         return db_err(ss, err, "linking a renewal");
-    if (sqlite3_changes(ss->db) != 1)
+    if (sqlite3_changes(ss->db) == 1)
+        return 0;
+    if (store_get(s, old_serial, &row, err) != 0)
+        return -1;
+    if (row == NULL)
         return err_set(err, DUET_ERR_INPUT, "serial %s is not in the inventory", old_serial);
-    return 0;
+    rc = err_set(err, DUET_ERR_INPUT,
+                 "certificate %s was renewed already, by certificate %s; renew with that one",
+                 old_serial, row->renewed_by != NULL ? row->renewed_by : "?");
+    store_cert_free(row);
+    return rc;
 }
 
 static int

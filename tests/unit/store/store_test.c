@@ -684,6 +684,17 @@ test_link_renewal(void **state)
 
     assert_int_equal(store_link_renewal(f->s, "99", "20", &err), -1);
     assert_contains(err.msg, "serial 99 is not in the inventory");
+
+    /* A second renewal of 10 (a race lost between two processes) is refused, 20 stays. */
+    struct store_cert other = row("30", "alice", "server", T0 + 1000);
+    other.renews = (char *)(uintptr_t) "10";
+    insert_ok(f->s, &other);
+    assert_int_equal(store_link_renewal(f->s, "10", "30", &err), -1);
+    assert_int_equal(err.kind, DUET_ERR_INPUT);
+    assert_contains(err.msg, "certificate 10 was renewed already, by certificate 20");
+    got = get_ok(f->s, "10");
+    assert_string_equal(got->renewed_by, "20");
+    store_cert_free(got);
 }
 
 static void
