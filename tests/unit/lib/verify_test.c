@@ -2054,6 +2054,82 @@ test_api_verify_mem(void **state)
     duet_verifier_free(v);
 }
 
+/*
+ * The policy inputs and the valid policy set through the public API: a CA
+ * requiring an explicit policy over a leaf under POL1 (RFC 5280 6.1).
+ */
+static void
+test_api_policies(void **state)
+{
+    struct cf_cert_spec is = {.cn = "Policy CA",
+                              .key = W.k_extra,
+                              .issuer = W.root,
+                              .issuer_key = W.k_root,
+                              .serial = 0x3801,
+                              .bc = CF_BC_CA,
+                              .extensions = pol_ca_p1_explicit};
+    struct cf_cert_spec s = leaf_spec("policy.example", 0x2050);
+    struct duet_verifier *v = api_verifier();
+    char *path = wfile("policy-chain.pem");
+    char *plain = wfile("leaf-chain.pem");
+    X509 *ca = cf_cert_new(&is);
+    X509 *leaf;
+
+    (void)state;
+    s.issuer = ca;
+    s.issuer_key = W.k_extra;
+    s.extensions = pol_p1;
+    leaf = cf_cert_new(&s);
+    cf_write_certs(path, leaf, ca, NULL);
+    /* Defaults: any policy acceptable; the set the chain is valid for is reported. */
+    if (duet_verifier_verify_file(v, path) != 0)
+        fail_msg("expected valid: %s", duet_verifier_error(v));
+    assert_int_equal(duet_verifier_policy_count(v), 1);
+    assert_string_equal(duet_verifier_policy(v, 0), POL1);
+    assert_null(duet_verifier_policy(v, 1));
+    /* Only POL2 acceptable: refused, and the refusal forgets the last set. */
+    assert_int_equal(duet_verifier_add_policy(v, POL2), 0);
+    assert_int_equal(duet_verifier_verify_file(v, path), -1);
+    assert_int_equal(duet_verifier_error_kind(v), DUET_ERR_INVALID);
+    assert_string_equal(duet_verifier_error_code(v), "cert_policy");
+    assert_contains(duet_verifier_error(v), "acceptable: " POL2 "; the chain allows: " POL1);
+    assert_int_equal(duet_verifier_policy_count(v), 0);
+    /* POL1 added: valid for POL1 only. */
+    assert_int_equal(duet_verifier_add_policy(v, POL1), 0);
+    assert_int_equal(duet_verifier_verify_file(v, path), 0);
+    assert_int_equal(duet_verifier_policy_count(v), 1);
+    assert_string_equal(duet_verifier_policy(v, 0), POL1);
+    /* Names, empty arcs and leading zeros are not OIDs; the set is unchanged. */
+    assert_int_equal(duet_verifier_add_policy(v, "anyPolicy"), -1);
+    assert_int_equal(duet_verifier_error_kind(v), DUET_ERR_INPUT);
+    assert_string_equal(duet_verifier_error(v),
+                        "policy \"anyPolicy\" is not an OID in dotted decimal such as "
+                        "2.23.140.1.2.1 (2.5.29.32.0 is anyPolicy)");
+    assert_int_equal(duet_verifier_add_policy(v, "1..2"), -1);
+    assert_int_equal(duet_verifier_add_policy(v, "1.02"), -1);
+    assert_int_equal(duet_verifier_add_policy(v, "1.2."), -1);
+    assert_int_equal(duet_verifier_add_policy(v, "7"), -1);
+    assert_int_equal(duet_verifier_set_policy_flags(v, 0x8), -1);
+    assert_string_equal(duet_verifier_error(v), "unknown policy flags 0x8");
+    /* NULL: any policy again; an explicit policy required of a chain naming none. */
+    assert_int_equal(duet_verifier_add_policy(v, NULL), 0);
+    assert_int_equal(duet_verifier_set_policy_flags(v, DUET_POLICY_REQUIRE_EXPLICIT), 0);
+    assert_int_equal(duet_verifier_verify_file(v, path), 0);
+    assert_int_equal(duet_verifier_verify_file(v, plain), -1);
+    assert_string_equal(duet_verifier_error_code(v), "cert_policy");
+    assert_contains(duet_verifier_error(v),
+                    "the verification requires an explicit policy (require-explicit-policy)");
+    /* Without the requirement the same chain is valid for no policy. */
+    assert_int_equal(duet_verifier_set_policy_flags(v, 0), 0);
+    assert_int_equal(duet_verifier_verify_file(v, plain), 0);
+    assert_int_equal(duet_verifier_policy_count(v), 0);
+    X509_free(ca);
+    X509_free(leaf);
+    free(path);
+    free(plain);
+    duet_verifier_free(v);
+}
+
 static void
 test_api_missing_file_is_input(void **state)
 {
@@ -2354,6 +2430,7 @@ main(void)
         cmocka_unit_test(test_fail_codes),
         cmocka_unit_test(test_error_category),
         cmocka_unit_test(test_api_error_code),
+        cmocka_unit_test(test_api_policies),
     };
     enum { NCASES = sizeof(cases) / sizeof(cases[0]), NFIXED = sizeof(fixed) / sizeof(fixed[0]) };
     struct CMUnitTest tests[NCASES + NFIXED];
