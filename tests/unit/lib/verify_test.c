@@ -2055,6 +2055,72 @@ test_api_verify_mem(void **state)
 }
 
 /*
+ * The TLS handshake's path: a store context set up as libssl sets it up
+ * (X509_STORE_CTX_set_default "ssl_client", its SSL_CTX's flags inherited,
+ * here an explicit policy and both inhibits), verified by verify_store_ctx()
+ * with the proxy's zero parameters: RFC 5280's default inputs apply (the
+ * CA's anyPolicy counts), and the
+ * verdicts and sentences are those of verify_chain_ex().
+ */
+static void
+test_tls_context_policy_defaults(void **state)
+{
+    struct cf_cert_spec is = {.cn = "Policy CA",
+                              .key = W.k_extra,
+                              .issuer = W.root,
+                              .issuer_key = W.k_root,
+                              .serial = 0x3801,
+                              .bc = CF_BC_CA,
+                              .extensions = pol_ca_any_explicit};
+    X509 *ca = cf_cert_new(&is);
+    X509_STORE *st = cf_store(W.root, NULL);
+    STACK_OF(X509) *un = cf_certs(ca, NULL);
+    const char *const *leaf_exts[2] = {pol_p1, NULL};
+
+    (void)state;
+    for (size_t i = 0; i < 2; i++) {
+        struct cf_cert_spec s = leaf_spec("policy.example", 0x2050);
+        struct verify_params p = {.store = st, .untrusted = un, .purpose = DUET_PURPOSE_CLIENT};
+        X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+        struct duet_err err, err2;
+        enum verify_fail fail = VERIFY_ERROR, fail2 = VERIFY_ERROR;
+        X509 *leaf;
+        int rc, rc2;
+
+        s.issuer = ca;
+        s.issuer_key = W.k_extra;
+        s.extensions = leaf_exts[i];
+        leaf = cf_cert_new(&s);
+        err_clear(&err);
+        err_clear(&err2);
+        assert_non_null(ctx);
+        assert_int_equal(X509_STORE_CTX_init(ctx, st, leaf, un), 1);
+        assert_int_equal(X509_STORE_CTX_set_default(ctx, "ssl_client"), 1);
+        X509_VERIFY_PARAM_set_flags(X509_STORE_CTX_get0_param(ctx),
+                                    X509_V_FLAG_EXPLICIT_POLICY | X509_V_FLAG_INHIBIT_ANY |
+                                        X509_V_FLAG_INHIBIT_MAP);
+        rc = verify_store_ctx(ctx, &p, &fail, &err);
+        rc2 = verify_chain_ex(&p, leaf, NULL, NULL, &fail2, &err2);
+        assert_int_equal(rc, rc2);
+        assert_int_equal(fail, fail2);
+        assert_string_equal(err.msg, err2.msg);
+        if (i == 0) {
+            assert_int_equal(rc, 0);
+        } else {
+            assert_int_equal(rc, -1);
+            assert_int_equal(fail, VERIFY_CERT_POLICY);
+            assert_int_equal(X509_STORE_CTX_get_error(ctx), X509_V_ERR_NO_EXPLICIT_POLICY);
+            assert_contains(err.msg, "the policyConstraints of CN=Policy CA (serial 38:01)");
+        }
+        X509_STORE_CTX_free(ctx);
+        X509_free(leaf);
+    }
+    X509_free(ca);
+    X509_STORE_free(st);
+    OSSL_STACK_OF_X509_free(un);
+}
+
+/*
  * The policy inputs and the valid policy set through the public API: a CA
  * requiring an explicit policy over a leaf under POL1 (RFC 5280 6.1).
  */
@@ -2431,6 +2497,7 @@ main(void)
         cmocka_unit_test(test_error_category),
         cmocka_unit_test(test_api_error_code),
         cmocka_unit_test(test_api_policies),
+        cmocka_unit_test(test_tls_context_policy_defaults),
     };
     enum { NCASES = sizeof(cases) / sizeof(cases[0]), NFIXED = sizeof(fixed) / sizeof(fixed[0]) };
     struct CMUnitTest tests[NCASES + NFIXED];
