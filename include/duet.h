@@ -85,6 +85,25 @@ int duet_verifier_set_max_depth(struct duet_verifier *v, int depth);
 int duet_verifier_set_crl_scope(struct duet_verifier *v, enum duet_crl_scope scope);
 
 /*
+ * Certificate policies (RFC 5280 6.1).  By default any policy is acceptable
+ * (user-initial-policy-set = {anyPolicy}) and none is required; a chain whose
+ * CAs require an explicit policy (policyConstraints) must then be valid for
+ * at least one policy.
+ */
+enum duet_policy_flag {
+    DUET_POLICY_REQUIRE_EXPLICIT = 0x1, /* initial-explicit-policy */
+    DUET_POLICY_INHIBIT_MAPPING = 0x2,  /* initial-policy-mapping-inhibit */
+    DUET_POLICY_INHIBIT_ANY = 0x4       /* initial-any-policy-inhibit */
+};
+/*
+ * Add a policy OID in dotted decimal ("2.23.140.1.2.1"; "2.5.29.32.0" is
+ * anyPolicy) to the acceptable set; NULL empties it, back to any policy.
+ */
+int duet_verifier_add_policy(struct duet_verifier *v, const char *oid);
+/* DUET_POLICY_* bits, or 0 (the default) for none. */
+int duet_verifier_set_policy_flags(struct duet_verifier *v, unsigned flags);
+
+/*
  * Verify the first certificate in a file as the leaf; any further
  * certificates in the file are used as untrusted intermediates.  Returns 0
  * when valid and -1 otherwise; duet_verifier_error_kind() tells an invalid
@@ -96,6 +115,16 @@ int duet_verifier_verify_mem(struct duet_verifier *v, const uint8_t *data, size_
 
 /* The identity of the leaf of the last successful verification; borrowed. */
 const struct duet_identity *duet_verifier_identity(const struct duet_verifier *v);
+/*
+ * The valid policy set of the last successful verification (RFC 5280 6.1.6):
+ * the acceptable policies the chain is valid for, in the trust anchor's
+ * policy domain, as dotted OIDs ("2.5.29.32.0" when valid for any policy).
+ * Zero policies when a certificate names none and none was required.
+ * Strings are borrowed until the next verification.
+ */
+size_t duet_verifier_policy_count(const struct duet_verifier *v);
+/* The i-th policy of that set; NULL when i is out of range. */
+const char *duet_verifier_policy(const struct duet_verifier *v, size_t i);
 /* The last error as one sentence, or NULL when there is none. */
 const char *duet_verifier_error(const struct duet_verifier *v);
 enum duet_err_kind duet_verifier_error_kind(const struct duet_verifier *v);

@@ -6,6 +6,7 @@
  * one path the proxy, the tunnel and the agent also take.
  */
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,11 @@ enum {
     OPT_CRL_SCOPE,
     OPT_MAX_DEPTH,
     OPT_PASSWORD_FILE,
+    OPT_POLICY,
+    OPT_REQUIRE_EXPLICIT_POLICY,
+    OPT_INHIBIT_POLICY_MAPPING,
+    OPT_INHIBIT_ANY_POLICY,
+    OPT_FORMAT,
     OPT_HELP
 };
 
@@ -35,8 +41,63 @@ verify_usage(FILE *out)
         "usage: duet cert verify --trusted ROOTS.pem [--untrusted CHAIN.pem]...\n"
         "                        [--purpose server|client] [--name HOSTNAME_OR_IP]\n"
         "                        [--at RFC3339_TIME] [--crl CRL.pem]... [--crl-scope chain|leaf]\n"
-        "                        [--max-depth N] [--password-file F] LEAF.pem\n"
+        "                        [--max-depth N] [--password-file F] [--policy OID]...\n"
+        "                        [--require-explicit-policy] [--inhibit-policy-mapping]\n"
+        "                        [--inhibit-any-policy] [--format text|json] LEAF.pem\n"
         "exit 0 valid, 1 invalid (reason on stderr), 2 usage error or unreadable input\n");
+}
+
+/* The valid policy set for a reader: "none", or OIDs with anyPolicy named. */
+static void
+print_policies(const struct duet_verifier *v)
+{
+    size_t n = duet_verifier_policy_count(v);
+
+    printf("policies: ");
+    if (n == 0)
+        printf("none");
+    for (size_t i = 0; i < n; i++) {
+        const char *oid = duet_verifier_policy(v, i);
+        printf("%s%s%s", i ? ", " : "", oid,
+               strcmp(oid, "2.5.29.32.0") == 0 ? " (anyPolicy)" : "");
+    }
+    printf("\n");
+}
+
+/*
+ * The outcome as one JSON object on stdout: valid with the identity and the
+ * valid policy set, or invalid with the category and the reason.  ASCII only:
+ * names from certificates arrive as \uXXXX, never raw.
+ */
+static void
+print_json(const struct duet_verifier *v, bool valid)
+{
+    json_t *o = json_object();
+    json_t *pols = json_array();
+
+    if (o == NULL || pols == NULL) {
+        json_decref(o);
+        json_decref(pols);
+        fprintf(stderr, "duet cert verify: out of memory\n");
+        return;
+    }
+    json_object_set_new(o, "valid", json_boolean(valid));
+    if (valid) {
+        const struct duet_identity *id = duet_verifier_identity(v);
+        json_object_set_new(o, "name", cli_json_text(duet_identity_name(id)));
+        json_object_set_new(o, "subject", cli_json_text(duet_identity_subject(id)));
+        json_object_set_new(o, "serial", cli_json_text(duet_identity_serial(id)));
+        for (size_t i = 0; i < duet_verifier_policy_count(v); i++)
+            json_array_append_new(pols, json_string(duet_verifier_policy(v, i)));
+        json_object_set_new(o, "policies", pols);
+    } else {
+        json_decref(pols);
+        json_object_set_new(o, "code", json_string(duet_verifier_error_code(v)));
+        json_object_set_new(o, "error", cli_json_text(duet_verifier_error(v)));
+    }
+    json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
+    fputc('\n', stdout);
+    json_decref(o);
 }
 
 /* Report a verifier error and map it to the exit status of the contract. */
@@ -68,6 +129,11 @@ cmd_cert_verify(int argc, char **argv)
         {"crl-scope", required_argument, NULL, OPT_CRL_SCOPE},
         {"max-depth", required_argument, NULL, OPT_MAX_DEPTH},
         {"password-file", required_argument, NULL, OPT_PASSWORD_FILE},
+        {"policy", required_argument, NULL, OPT_POLICY},
+        {"require-explicit-policy", no_argument, NULL, OPT_REQUIRE_EXPLICIT_POLICY},
+        {"inhibit-policy-mapping", no_argument, NULL, OPT_INHIBIT_POLICY_MAPPING},
+        {"inhibit-any-policy", no_argument, NULL, OPT_INHIBIT_ANY_POLICY},
+        {"format", required_argument, NULL, OPT_FORMAT},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0}};
     struct duet_verifier *v = duet_verifier_new();
@@ -75,6 +141,9 @@ cmd_cert_verify(int argc, char **argv)
     const char **untrusted = calloc((size_t)argc, sizeof(char *));
     const char **crls = calloc((size_t)argc, sizeof(char *));
     const char *password_file = NULL;
+    unsigned policy_flags = 0;
+    bool policy_asked = false; /* any policy option: the text output always names the set */
+    bool json = false;
     int ntrusted = 0, nuntrusted = 0, ncrls = 0;
     int rc = EXIT_USAGE;
     int c;
@@ -154,6 +223,38 @@ cmd_cert_verify(int argc, char **argv)
             }
             break;
         }
+        case OPT_POLICY:
+            if (duet_verifier_add_policy(v, optarg) != 0) {
+                fprintf(stderr, "duet cert verify: --policy: %s\n", duet_verifier_error(v));
+                verify_usage(stderr);
+                goto out;
+            }
+            policy_asked = true;
+            break;
+        case OPT_REQUIRE_EXPLICIT_POLICY:
+            policy_flags |= DUET_POLICY_REQUIRE_EXPLICIT;
+            policy_asked = true;
+            break;
+        case OPT_INHIBIT_POLICY_MAPPING:
+            policy_flags |= DUET_POLICY_INHIBIT_MAPPING;
+            policy_asked = true;
+            break;
+        case OPT_INHIBIT_ANY_POLICY:
+            policy_flags |= DUET_POLICY_INHIBIT_ANY;
+            policy_asked = true;
+            break;
+        case OPT_FORMAT:
+            if (strcmp(optarg, "json") == 0) {
+                json = true;
+            } else if (strcmp(optarg, "text") == 0) {
+                json = false;
+            } else {
+                fprintf(stderr, "duet cert verify: --format \"%s\": expected text or json\n",
+                        optarg);
+                verify_usage(stderr);
+                goto out;
+            }
+            break;
         case OPT_HELP:
             verify_usage(stdout);
             rc = EXIT_OK;
@@ -180,6 +281,7 @@ cmd_cert_verify(int argc, char **argv)
         verify_usage(stderr);
         goto out;
     }
+    (void)duet_verifier_set_policy_flags(v, policy_flags); /* only known bits */
     if (password_file != NULL && duet_verifier_set_password_file(v, password_file) != 0) {
         rc = verifier_fail(v);
         goto out;
@@ -203,10 +305,14 @@ cmd_cert_verify(int argc, char **argv)
         }
     }
     if (duet_verifier_verify_file(v, argv[optind]) != 0) {
+        if (json && duet_verifier_error_kind(v) == DUET_ERR_INVALID)
+            print_json(v, false);
         rc = verifier_fail(v);
         goto out;
     }
-    {
+    if (json) {
+        print_json(v, true);
+    } else {
         const struct duet_identity *id = duet_verifier_identity(v);
         printf("valid: ");
         cli_put_text(stdout, duet_identity_name(id));
@@ -215,6 +321,8 @@ cmd_cert_verify(int argc, char **argv)
         printf(", serial ");
         cli_put_text(stdout, duet_identity_serial(id));
         printf(")\n");
+        if (policy_asked || duet_verifier_policy_count(v) > 0)
+            print_policies(v);
     }
     rc = EXIT_OK;
 out:

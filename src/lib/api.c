@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/err.h>
+#include <openssl/objects.h>
 #include <openssl/x509.h>
 
 #include "duet.h"
@@ -34,6 +36,10 @@ struct duet_verifier {
     int64_t time;
     int max_depth;
     enum duet_crl_scope crl_scope;
+    STACK_OF(ASN1_OBJECT) *policies; /* user-initial-policy-set; empty: anyPolicy */
+    unsigned policy_flags;           /* DUET_POLICY_* */
+    char **valid_policies;           /* of the last successful verification */
+    size_t nvalid_policies;
     struct duet_identity *identity;
 };
 
@@ -54,12 +60,24 @@ duet_verifier_new(void)
     v->trusted = sk_X509_new_null();
     v->untrusted = sk_X509_new_null();
     v->revs = revset_new();
-    if (v->trusted == NULL || v->untrusted == NULL || v->revs == NULL) {
+    v->policies = sk_ASN1_OBJECT_new_null();
+    if (v->trusted == NULL || v->untrusted == NULL || v->revs == NULL || v->policies == NULL) {
         duet_verifier_free(v);
         return NULL;
     }
     v->max_depth = VERIFY_DEFAULT_MAX_DEPTH;
     return v;
+}
+
+/* Forget the valid policy set of the last verification. */
+static void
+clear_valid_policies(struct duet_verifier *v)
+{
+    for (size_t i = 0; i < v->nvalid_policies; i++)
+        free(v->valid_policies[i]);
+    free(v->valid_policies);
+    v->valid_policies = NULL;
+    v->nvalid_policies = 0;
 }
 
 /* Free a verifier and everything it holds; NULL is fine. */
@@ -74,6 +92,8 @@ duet_verifier_free(struct duet_verifier *v)
     X509_STORE_free(v->store);
     fileio_free_secret(v->password);
     free(v->name);
+    verify_policies_free(v->policies);
+    clear_valid_policies(v);
     identity_free(v->identity);
     free(v);
 }
@@ -222,6 +242,105 @@ duet_verifier_set_crl_scope(struct duet_verifier *v, enum duet_crl_scope scope)
     return 0;
 }
 
+/*
+ * A policy OID in dotted decimal only: digits and single dots, at least two
+ * arcs; OpenSSL's parser alone would also take names ("anyPolicy") and
+ * leading zeros.
+ */
+static bool
+policy_oid_valid(const char *oid)
+{
+    size_t arcs = 0;
+
+    for (const char *c = oid; *c != '\0'; c++) {
+        if (*c == '.')
+            return false; /* empty arc */
+        if (*c == '0' && c[1] >= '0' && c[1] <= '9')
+            return false; /* leading zero */
+        while (*c >= '0' && *c <= '9')
+            c++;
+        arcs++;
+        if (*c == '\0')
+            break;
+        if (*c != '.' || c[1] == '\0')
+            return false;
+    }
+    return arcs >= 2;
+}
+
+int
+duet_verifier_add_policy(struct duet_verifier *v, const char *oid)
+{
+    ASN1_OBJECT *o;
+
+    err_clear(&v->err);
+    if (oid == NULL) {
+        sk_ASN1_OBJECT_pop_free(v->policies, ASN1_OBJECT_free);
+        v->policies = sk_ASN1_OBJECT_new_null();
+        return v->policies != NULL ? 0 : err_nomem(&v->err);
+    }
+    if (!policy_oid_valid(oid) || (o = OBJ_txt2obj(oid, 1)) == NULL) {
+        ERR_clear_error();
+        return err_set(&v->err, DUET_ERR_INPUT,
+                       "policy \"%s\" is not an OID in dotted decimal such as 2.23.140.1.2.1 "
+                       "(2.5.29.32.0 is anyPolicy)",
+                       oid);
+    }
+    if (!sk_ASN1_OBJECT_push(v->policies, o)) {
+        ASN1_OBJECT_free(o);
+        return err_nomem(&v->err);
+    }
+    return 0;
+}
+
+int
+duet_verifier_set_policy_flags(struct duet_verifier *v, unsigned flags)
+{
+    const unsigned known =
+        DUET_POLICY_REQUIRE_EXPLICIT | DUET_POLICY_INHIBIT_MAPPING | DUET_POLICY_INHIBIT_ANY;
+
+    err_clear(&v->err);
+    if ((flags & ~known) != 0)
+        return err_set(&v->err, DUET_ERR_INPUT, "unknown policy flags 0x%x", flags & ~known);
+    v->policy_flags = flags;
+    return 0;
+}
+
+/* Keep a verification's valid policy set as dotted OIDs on the verifier. */
+static int
+keep_valid_policies(struct duet_verifier *v, STACK_OF(ASN1_OBJECT) *set)
+{
+    int n = sk_ASN1_OBJECT_num(set);
+
+    if (n <= 0)
+        return 0;
+    v->valid_policies = calloc((size_t)n, sizeof(char *));
+    if (v->valid_policies == NULL)
+        return err_nomem(&v->err);
+    for (int i = 0; i < n; i++) {
+        char buf[128];
+        int len = OBJ_obj2txt(buf, sizeof(buf), sk_ASN1_OBJECT_value(set, i), 1);
+        if (len <= 0 || (size_t)len >= sizeof(buf))
+            return err_set(&v->err, DUET_ERR_INTERNAL, "a valid policy OID cannot be written");
+        if ((v->valid_policies[i] = strdup(buf)) == NULL)
+            return err_nomem(&v->err);
+        v->nvalid_policies++;
+    }
+    return 0;
+}
+
+size_t
+duet_verifier_policy_count(const struct duet_verifier *v)
+{
+    return v->nvalid_policies;
+}
+
+const char *
+duet_verifier_policy(const struct duet_verifier *v, size_t i)
+{
+    return i < v->nvalid_policies ? v->valid_policies[i] : NULL;
+}
+
 /* Build the trust store from the anchors added so far. */
 static int
 build_store(struct duet_verifier *v)
@@ -250,6 +369,7 @@ verify_certs(struct duet_verifier *v, STACK_OF(X509) *certs)
 {
     struct verify_params p;
     STACK_OF(X509) *extra = NULL;
+    STACK_OF(ASN1_OBJECT) *valid = NULL;
     X509 *leaf = sk_X509_value(certs, 0);
     int rc = -1;
 
@@ -266,6 +386,11 @@ verify_certs(struct duet_verifier *v, STACK_OF(X509) *certs)
     p.max_depth_set = true;
     p.max_depth = v->max_depth;
     p.crl_scope = v->crl_scope;
+    p.policies = v->policies;
+    p.require_explicit_policy = (v->policy_flags & DUET_POLICY_REQUIRE_EXPLICIT) != 0;
+    p.inhibit_policy_mapping = (v->policy_flags & DUET_POLICY_INHIBIT_MAPPING) != 0;
+    p.inhibit_any_policy = (v->policy_flags & DUET_POLICY_INHIBIT_ANY) != 0;
+    p.valid_policies = &valid;
     extra = sk_X509_new_null();
     if (extra == NULL)
         return err_nomem(&v->err);
@@ -277,10 +402,15 @@ verify_certs(struct duet_verifier *v, STACK_OF(X509) *certs)
     }
     if (verify_chain_ex(&p, leaf, extra, NULL, &v->fail, &v->err) != 0)
         goto out;
+    if (keep_valid_policies(v, valid) != 0) {
+        clear_valid_policies(v);
+        goto out;
+    }
     if (identity_from_x509(leaf, &v->identity, &v->err) != 0)
         goto out;
     rc = 0;
 out:
+    verify_policies_free(valid);
     sk_X509_free(extra);
     return rc;
 }
@@ -295,6 +425,7 @@ duet_verifier_verify_file(struct duet_verifier *v, const char *leaf_path)
     v->fail = VERIFY_OK;
     identity_free(v->identity);
     v->identity = NULL;
+    clear_valid_policies(v);
     if (leaf_path == NULL)
         return err_set(&v->err, DUET_ERR_INPUT, "no certificate file given");
     if (load_certs_file(leaf_path, v->password, &certs, &v->err) != 0)
@@ -314,6 +445,7 @@ duet_verifier_verify_mem(struct duet_verifier *v, const uint8_t *data, size_t le
     v->fail = VERIFY_OK;
     identity_free(v->identity);
     v->identity = NULL;
+    clear_valid_policies(v);
     if (load_certs_mem("certificate", data, len, v->password, &certs, &v->err) != 0)
         return -1;
     rc = verify_certs(v, certs);

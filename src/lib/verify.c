@@ -20,6 +20,10 @@
  * every certificate whose signature the chain relies on; the leaf must carry
  * the extended key usage of the purpose (absence is not "any" in duet) and
  * must not be a CA certificate when a TLS purpose is asked.
+ * Certificate policies (RFC 5280 6.1): OpenSSL's policy tree with the
+ * inputs of 6.1.1 (c), (e), (f), (g) from the parameters, whose zero value is
+ * the RFC's default (user-initial-policy-set {anyPolicy}, the three others
+ * false); a successful verification can report its valid policy set.
  * Every failure has a category (enum verify_fail) beside its sentence: from
  * OpenSSL's error code for the checks OpenSSL runs, set where duet's own
  * checks fail for the others.
@@ -174,6 +178,8 @@ struct vstate {
     int code;       /* first X509_V_ERR_*, or X509_V_OK */
     int depth;      /* chain index of the certificate it concerns */
     X509 *cert;     /* that certificate (a reference) */
+    /* The context's policy tree after a failure (borrowed): what the chain allows. */
+    X509_POLICY_TREE *tree;
 };
 
 static int vstate_idx = -1;
@@ -389,6 +395,150 @@ unsupported_critical(X509 *cert, char *buf, size_t len)
     }
 }
 
+/* One policy OID for a reader: "anyPolicy" for 2.5.29.32.0, else dotted decimal. */
+static void
+policy_text(const ASN1_OBJECT *oid, char *buf, size_t len)
+{
+    if (OBJ_obj2nid(oid) == NID_any_policy)
+        snprintf(buf, len, "anyPolicy");
+    else if (OBJ_obj2txt(buf, (int)len, oid, 1) <= 0)
+        snprintf(buf, len, "?");
+}
+
+/* Append "item" to a comma-separated list in buf, bounded. */
+static void
+list_append(char *buf, size_t len, size_t *off, const char *item)
+{
+    if (*off < len) {
+        int w = snprintf(buf + *off, len - *off, "%s%s", *off ? ", " : "", item);
+        if (w > 0)
+            *off += (size_t)w;
+    }
+}
+
+/* The user-initial-policy-set (RFC 5280 6.1.1 (c)) in words. */
+static void
+acceptable_policies(const struct verify_params *p, char *buf, size_t len)
+{
+    size_t off = 0;
+
+    buf[0] = '\0';
+    for (int i = 0; p->policies != NULL && i < sk_ASN1_OBJECT_num(p->policies); i++) {
+        char one[96];
+        const ASN1_OBJECT *oid = sk_ASN1_OBJECT_value(p->policies, i);
+        if (OBJ_obj2nid(oid) == NID_any_policy)
+            break;
+        policy_text(oid, one, sizeof(one));
+        list_append(buf, len, &off, one);
+    }
+    if (off == 0 || len == 0)
+        snprintf(buf, len, "any policy");
+}
+
+/*
+ * Which certificate's policyConstraints made an explicit policy required, or
+ * NULL when none did (the parameters did).  The explicit_policy counter of
+ * RFC 5280 6.1.2 (d), 6.1.4 (h), (i) and 6.1.5 (a), (b), walked as OpenSSL
+ * walks it: from below the trust anchor (whose extensions are not processed)
+ * to the leaf, one less for each certificate that is not self-issued, lowered
+ * to requireExplicitPolicy where a certificate asks for less.
+ */
+static X509 *
+explicit_policy_source(STACK_OF(X509) *chain)
+{
+    int n = chain != NULL ? sk_X509_num(chain) - 1 : 0;
+    long explicit_policy = n + 1;
+    X509 *by = NULL;
+
+    for (int i = n - 1; i >= 0 && explicit_policy > 0; i--) {
+        X509 *x = sk_X509_value(chain, i);
+        POLICY_CONSTRAINTS *pc = X509_get_ext_d2i(x, NID_policy_constraints, NULL, NULL);
+        if ((X509_get_extension_flags(x) & EXFLAG_SI) == 0)
+            explicit_policy--;
+        if (pc != NULL && pc->requireExplicitPolicy != NULL) {
+            long skip = ASN1_INTEGER_get(pc->requireExplicitPolicy);
+            if (skip >= 0 && skip < explicit_policy) {
+                explicit_policy = skip;
+                by = x;
+            }
+        }
+        POLICY_CONSTRAINTS_free(pc);
+    }
+    return explicit_policy == 0 ? by : NULL;
+}
+
+/*
+ * What the chain allows when no acceptable policy is valid: the
+ * authority-constrained policy set of the policy tree when OpenSSL kept it,
+ * else why the valid_policy_tree became NULL (RFC 5280 6.1.3 (e): a
+ * certificate without certificatePolicies; (d): no policy in common).
+ */
+static void
+allowed_policies(X509_POLICY_TREE *tree, STACK_OF(X509) *chain, char *buf, size_t len)
+{
+    STACK_OF(X509_POLICY_NODE) *nodes = tree != NULL ? X509_policy_tree_get0_policies(tree) : NULL;
+    int n = chain != NULL ? sk_X509_num(chain) - 1 : 0;
+    size_t off = 0;
+
+    buf[0] = '\0';
+    for (int i = 0; i < sk_X509_POLICY_NODE_num(nodes); i++) {
+        char one[96];
+        policy_text(X509_policy_node_get0_policy(sk_X509_POLICY_NODE_value(nodes, i)), one,
+                    sizeof(one));
+        list_append(buf, len, &off, one);
+    }
+    if (off > 0)
+        return;
+    for (int i = n - 1; i >= 0; i--) {
+        X509 *x = sk_X509_value(chain, i);
+        if (X509_get_ext_by_NID(x, NID_certificate_policies, -1) < 0) {
+            char label[600];
+            x509u_label(x, label, sizeof(label));
+            snprintf(buf, len, "no policy (certificate %s has no certificatePolicies extension)",
+                     label);
+            return;
+        }
+    }
+    snprintf(buf, len,
+             "no policy (none is named by every certificate, by anyPolicy where it is not "
+             "inhibited, or through a policy mapping where mapping is not inhibited)");
+}
+
+/*
+ * RFC 5280 6.1.5 (g), 6.1.6: an explicit policy is required and the chain is
+ * valid for none of the acceptable ones.  The sentence names the leaf, who
+ * required the explicit policy, what was acceptable and what the chain allows.
+ */
+static void
+describe_policy_refusal(const struct vstate *st, STACK_OF(X509) *chain, struct duet_err *err)
+{
+    X509 *leaf = chain != NULL && sk_X509_num(chain) > 0 ? sk_X509_value(chain, 0) : st->cert;
+    X509 *by = st->p->require_explicit_policy ? NULL : explicit_policy_source(chain);
+    char label[600] = "(unknown)";
+    char who[700];
+    char acceptable[400];
+    char allowed[800];
+
+    if (leaf != NULL)
+        x509u_label(leaf, label, sizeof(label));
+    if (by != NULL) {
+        char bylabel[600];
+        x509u_label(by, bylabel, sizeof(bylabel));
+        snprintf(who, sizeof(who),
+                 "the policyConstraints of %s require an explicit policy (requireExplicitPolicy)",
+                 bylabel);
+    } else {
+        snprintf(who, sizeof(who),
+                 "the verification requires an explicit policy (require-explicit-policy)");
+    }
+    acceptable_policies(st->p, acceptable, sizeof(acceptable));
+    allowed_policies(st->tree, chain, allowed, sizeof(allowed));
+    err_set(err, DUET_ERR_INVALID,
+            "certificate %s is not valid for an acceptable certificate policy and %s: "
+            "acceptable: %s; the chain allows: %s",
+            label, who, acceptable, allowed);
+}
+
 /*
  * One sentence for the first failure OpenSSL reported, naming the certificate
  * and the check; returns its category.  `chain` is the chain as far as
@@ -537,6 +687,17 @@ describe_failure(const struct vstate *st, STACK_OF(X509) *chain, struct duet_err
                 hint[0] ? hint : "subject only");
         return fail;
     }
+    case X509_V_ERR_NO_EXPLICIT_POLICY:
+        describe_policy_refusal(st, chain, err);
+        return fail;
+    case X509_V_ERR_INVALID_POLICY_EXTENSION:
+        /* RFC 5280 4.2.1.4 (no policy twice), 4.2.1.5 and 6.1.4 (a) (no anyPolicy mapped). */
+        err_set(err, DUET_ERR_INVALID,
+                "certificate %s has an invalid certificate policy extension: a policy named "
+                "twice, a mapping to or from anyPolicy, or a malformed certificatePolicies, "
+                "policyMappings, policyConstraints or inhibitAnyPolicy",
+                label);
+        return fail;
     case X509_V_ERR_UNHANDLED_CRITICAL_EXTENSION:
         unsupported_critical(cert, hint, sizeof(hint));
         err_set(err, DUET_ERR_INVALID,
@@ -784,6 +945,56 @@ verify_revocation(STACK_OF(X509) *chain, const struct verify_params *p, int64_t 
     return 0;
 }
 
+/* {anyPolicy}, the default user-initial-policy-set; built once, never freed. */
+static STACK_OF(ASN1_OBJECT) *any_policy_set;
+static CRYPTO_ONCE any_policy_once = CRYPTO_ONCE_STATIC_INIT;
+
+static void
+any_policy_init(void)
+{
+    STACK_OF(ASN1_OBJECT) *sk = sk_ASN1_OBJECT_new_null();
+
+    /* OBJ_nid2obj() lends a static object: nothing to free with the stack. */
+    if (sk != NULL && !sk_ASN1_OBJECT_push(sk, OBJ_nid2obj(NID_any_policy))) {
+        sk_ASN1_OBJECT_free(sk);
+        sk = NULL;
+    }
+    any_policy_set = sk;
+}
+
+/*
+ * RFC 5280 6.1.1: the inputs of policy processing.  (c) user-initial-policy-set
+ * is {anyPolicy} unless the parameters name policies; (e) initial-policy-
+ * mapping-inhibit, (f) initial-explicit-policy and (g) initial-any-policy-
+ * inhibit are false unless asked for.  The flags are cleared first: a TLS
+ * handshake's context inherits its SSL_CTX's, and the parameters decide.
+ */
+static int
+apply_policy_params(X509_VERIFY_PARAM *vp, const struct verify_params *p, struct duet_err *err)
+{
+    unsigned long flags = 0;
+    STACK_OF(ASN1_OBJECT) *set = p->policies;
+
+    X509_VERIFY_PARAM_clear_flags(vp, X509_V_FLAG_EXPLICIT_POLICY | X509_V_FLAG_INHIBIT_MAP |
+                                          X509_V_FLAG_INHIBIT_ANY);
+    if (p->require_explicit_policy)
+        flags |= X509_V_FLAG_EXPLICIT_POLICY;
+    if (p->inhibit_policy_mapping)
+        flags |= X509_V_FLAG_INHIBIT_MAP;
+    if (p->inhibit_any_policy)
+        flags |= X509_V_FLAG_INHIBIT_ANY;
+    if (flags != 0)
+        X509_VERIFY_PARAM_set_flags(vp, flags);
+    if (set == NULL || sk_ASN1_OBJECT_num(set) == 0) {
+        if (!CRYPTO_THREAD_run_once(&any_policy_once, any_policy_init) || any_policy_set == NULL)
+            return err_nomem(err);
+        set = any_policy_set;
+    }
+    if (!X509_VERIFY_PARAM_set1_policies(vp, set))
+        return err_nomem(err);
+    return 0;
+}
+
 /* Apply the parameters to a store context; see verify_store_ctx(). */
 static int
 apply_params(X509_STORE_CTX *ctx, const struct verify_params *p, int64_t now,
@@ -795,6 +1006,8 @@ apply_params(X509_STORE_CTX *ctx, const struct verify_params *p, int64_t now,
     int depth = p->max_depth_set ? p->max_depth : VERIFY_DEFAULT_MAX_DEPTH;
 
     X509_VERIFY_PARAM_set_flags(vp, flags);
+    if (apply_policy_params(vp, p, err) != 0)
+        return -1;
     X509_VERIFY_PARAM_set_depth(vp, depth);
     X509_VERIFY_PARAM_set_time(vp, (time_t)now);
     if (p->purpose != DUET_PURPOSE_ANY) {
@@ -863,6 +1076,7 @@ verify_store_ctx(X509_STORE_CTX *ctx, const struct verify_params *p, enum verify
             err_set_ssl(err, DUET_ERR_INTERNAL, "certificate verification could not run");
             goto out;
         }
+        st.tree = X509_STORE_CTX_get0_policy_tree(ctx);
         f = describe_failure(&st, chain, err);
         X509_STORE_CTX_set_error(ctx, st.code);
         goto out;
@@ -912,6 +1126,8 @@ verify_chain_ex(const struct verify_params *p, X509 *leaf, STACK_OF(X509) *extra
         *fail = VERIFY_ERROR; /* until verification has run */
     if (chain_out != NULL)
         *chain_out = NULL;
+    if (p->valid_policies != NULL)
+        *p->valid_policies = NULL;
     if (p->store == NULL)
         return err_set(err, DUET_ERR_INPUT, "no trusted certificates were given");
     untrusted = sk_X509_new_null();
@@ -938,6 +1154,11 @@ verify_chain_ex(const struct verify_params *p, X509 *leaf, STACK_OF(X509) *extra
     }
     if (verify_store_ctx(ctx, p, fail, err) != 0)
         goto out;
+    if (p->valid_policies != NULL && verify_valid_policies(ctx, p->valid_policies, err) != 0) {
+        if (fail != NULL)
+            *fail = VERIFY_ERROR;
+        goto out;
+    }
     if (chain_out != NULL) {
         *chain_out = X509_STORE_CTX_get1_chain(ctx);
         if (*chain_out == NULL) {
@@ -949,7 +1170,56 @@ verify_chain_ex(const struct verify_params *p, X509 *leaf, STACK_OF(X509) *extra
     }
     rc = 0;
 out:
+    if (rc != 0 && p->valid_policies != NULL) {
+        verify_policies_free(*p->valid_policies);
+        *p->valid_policies = NULL;
+    }
     X509_STORE_CTX_free(ctx);
     sk_X509_free(untrusted); /* the certificates belong to the caller */
     return rc;
+}
+
+/* Free a stack of policy OIDs; see verify.h. */
+void
+verify_policies_free(STACK_OF(ASN1_OBJECT) *policies)
+{
+    sk_ASN1_OBJECT_pop_free(policies, ASN1_OBJECT_free);
+}
+
+/*
+ * The valid policy set of a successful verification; see verify.h.  With
+ * anyPolicy in the user-initial-policy-set OpenSSL 3.0 lends the
+ * authority-constrained policy set (RFC 5280 6.1.5 (g)(iii): the whole tree),
+ * else the user-constrained one (6.1.5 (g)(ii)); a node's valid_policy is
+ * the policy in the trust anchor's domain, as 6.1.6 reports it.
+ */
+int
+verify_valid_policies(X509_STORE_CTX *ctx, STACK_OF(ASN1_OBJECT) **out, struct duet_err *err)
+{
+    X509_POLICY_TREE *tree = X509_STORE_CTX_get0_policy_tree(ctx);
+    STACK_OF(X509_POLICY_NODE) *nodes = tree != NULL ? X509_policy_tree_get0_user_policies(tree)
+                                                     : NULL;
+    STACK_OF(ASN1_OBJECT) *set = sk_ASN1_OBJECT_new_null();
+
+    *out = NULL;
+    if (set == NULL)
+        return err_nomem(err);
+    for (int i = 0; i < sk_X509_POLICY_NODE_num(nodes); i++) {
+        const ASN1_OBJECT *oid =
+            X509_policy_node_get0_policy(sk_X509_POLICY_NODE_value(nodes, i));
+        bool seen = false;
+        ASN1_OBJECT *copy;
+        for (int j = 0; j < sk_ASN1_OBJECT_num(set) && !seen; j++)
+            seen = OBJ_cmp(sk_ASN1_OBJECT_value(set, j), oid) == 0;
+        if (seen || oid == NULL)
+            continue;
+        copy = OBJ_dup(oid);
+        if (copy == NULL || !sk_ASN1_OBJECT_push(set, copy)) {
+            ASN1_OBJECT_free(copy);
+            verify_policies_free(set);
+            return err_nomem(err);
+        }
+    }
+    *out = set;
+    return 0;
 }

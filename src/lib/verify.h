@@ -85,6 +85,22 @@ struct verify_params {
      * an expired certificate from its inventory row (a profile's renew_grace).
      */
     bool accept_expired_leaf;
+    /*
+     * RFC 5280 6.1.1 (c), (e), (f), (g): the inputs of certificate policy
+     * processing.  The zero value is the RFC's default: policies NULL or empty
+     * is user-initial-policy-set = {anyPolicy}; initial-explicit-policy,
+     * initial-policy-mapping-inhibit and initial-any-policy-inhibit false.
+     */
+    STACK_OF(ASN1_OBJECT) *policies; /* user-initial-policy-set; borrowed */
+    bool require_explicit_policy;    /* initial-explicit-policy */
+    bool inhibit_policy_mapping;     /* initial-policy-mapping-inhibit */
+    bool inhibit_any_policy;         /* initial-any-policy-inhibit */
+    /*
+     * When not NULL, a successful verify_chain()/verify_chain_ex() stores here
+     * the valid policy set (verify_valid_policies()); the caller frees it with
+     * verify_policies_free().  Set to NULL on failure.
+     */
+    STACK_OF(ASN1_OBJECT) **valid_policies;
 };
 
 /*
@@ -129,6 +145,20 @@ int verify_store_ctx(X509_STORE_CTX *ctx, const struct verify_params *p, enum ve
 int verify_revocation(STACK_OF(X509) *chain, const struct verify_params *p, int64_t now,
                       int *code, int *depth, enum verify_fail *fail,
                       struct duet_err *err) MUST_CHECK;
+
+/*
+ * The valid policy set of a verification that succeeded on ctx (RFC 5280
+ * 6.1.5 (g), 6.1.6): the policies of the user-constrained policy set, in the
+ * trust anchor's policy domain (before any policy mapping), without
+ * duplicates; {anyPolicy} when the chain is valid for any policy; empty when
+ * the valid_policy_tree is NULL (some certificate names no policy).  Stores a
+ * new stack in *out (the caller frees it with verify_policies_free()).
+ */
+int verify_valid_policies(X509_STORE_CTX *ctx, STACK_OF(ASN1_OBJECT) **out,
+                          struct duet_err *err) MUST_CHECK;
+
+/* Free a stack of policy OIDs and its objects; NULL is fine. */
+void verify_policies_free(STACK_OF(ASN1_OBJECT) *policies);
 
 /* Check that a name given for verification is a usable DNS name or IP literal. */
 bool verify_name_valid(const char *name);

@@ -322,3 +322,226 @@ def test_bad_crl_scope(run, pki):
     assert p.returncode == 2, show(p)
     for needle in ('"all"', "chain", "leaf"):  # the bad value and the allowed ones (STYLE.md)
         assert needle in p.stderr, show(p)
+
+
+# --- certificate policies (RFC 5280 6.1) ----------------------------------------------------
+#
+# A policy PKI made with the openssl CLI: one root, CAs carrying certificatePolicies,
+# policyConstraints, policyMappings and inhibitAnyPolicy, and leaves under them.
+
+import json  # noqa: E402
+import subprocess  # noqa: E402
+
+P1 = "1.3.6.1.4.1.55555.7.1"
+P2 = "1.3.6.1.4.1.55555.7.2"
+ANY = "2.5.29.32.0"
+
+# The policy extensions of each section; CA_LINES or LEAF_LINES are added to each.
+POLICY_EXT = """\
+[ ca_base ]
+[ ca_p1_explicit ]
+certificatePolicies = {P1}
+policyConstraints = critical, requireExplicitPolicy:0
+[ ca_map ]
+certificatePolicies = {P1}
+policyMappings = critical, {P1}:{P2}
+policyConstraints = critical, requireExplicitPolicy:0
+[ ca_any_explicit ]
+certificatePolicies = {ANY}
+policyConstraints = critical, requireExplicitPolicy:0
+[ ca_any_inhibit0 ]
+certificatePolicies = {ANY}
+policyConstraints = critical, requireExplicitPolicy:0
+inhibitAnyPolicy = critical, 0
+[ ca_any ]
+certificatePolicies = {ANY}
+[ ca_any_nomap ]
+certificatePolicies = {ANY}
+policyConstraints = critical, requireExplicitPolicy:0, inhibitPolicyMapping:0
+[ leaf_p1 ]
+certificatePolicies = {P1}
+[ leaf_p2 ]
+certificatePolicies = {P2}
+[ leaf_none ]
+""".format(P1=P1, P2=P2, ANY=ANY)
+
+ROOT_LINES = ("basicConstraints = critical, CA:TRUE\nkeyUsage = critical, keyCertSign, cRLSign\n"
+              "subjectKeyIdentifier = hash\n")
+CA_LINES = ROOT_LINES + "authorityKeyIdentifier = keyid:always\n"
+LEAF_LINES = ("basicConstraints = critical, CA:FALSE\nkeyUsage = critical, digitalSignature\n"
+              "extendedKeyUsage = serverAuth\nsubjectAltName = DNS:policy.example\n"
+              "subjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid:always\n")
+
+
+class PolicyPKI:
+    def __init__(self, d):
+        self.d = d
+        ext = ["[ root ]\n" + ROOT_LINES]
+        for block in POLICY_EXT.split("[ ")[1:]:
+            name, body = block.split(" ]\n", 1)
+            ext.append("[ %s ]\n%s%s" % (name, CA_LINES if name.startswith("ca_") else LEAF_LINES,
+                                         body))
+        (d / "ext.cnf").write_text("\n".join(ext))
+        self.serial = 0x5000
+        self.root = self._cert("root", None, "root", "Policy Test Root")
+
+    def _sh(self, *argv):
+        subprocess.run(argv, check=True, capture_output=True, cwd=self.d)
+
+    def _cert(self, name, issuer, section, cn):
+        """Key and certificate `name` (EC P-256) signed by `issuer` (None: self-signed)."""
+        self._sh("openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+                 "-out", "%s.key" % name)
+        self.serial += 1
+        if issuer is None:
+            self._sh("openssl", "req", "-new", "-x509", "-key", "%s.key" % name, "-subj",
+                     "/CN=%s" % cn, "-days", "30", "-set_serial", str(self.serial),
+                     "-config", "ext.cnf", "-extensions", section, "-out", "%s.pem" % name)
+        else:
+            self._sh("openssl", "req", "-new", "-key", "%s.key" % name, "-subj", "/CN=%s" % cn,
+                     "-config", "ext.cnf", "-out", "%s.csr" % name)
+            self._sh("openssl", "x509", "-req", "-in", "%s.csr" % name, "-CA",
+                     "%s.pem" % issuer, "-CAkey", "%s.key" % issuer, "-set_serial",
+                     str(self.serial), "-days", "20", "-extfile", "ext.cnf", "-extensions",
+                     section, "-out", "%s.pem" % name)
+        return self.d / ("%s.pem" % name)
+
+    def chain(self, name, cas, leaf_section):
+        """A leaf under the CAs (top first), written leaf first with the CAs after it."""
+        issuer = "root"
+        for i, section in enumerate(cas):
+            ca = "%s-ca%d" % (name, i)
+            self._cert(ca, issuer, section, "%s CA %d" % (name, i))
+            issuer = ca
+        leaf = self._cert(name, issuer, leaf_section, "%s.example" % name)
+        path = self.d / ("%s-chain.pem" % name)
+        parts = [leaf.read_text()]
+        for i in reversed(range(len(cas))):
+            parts.append((self.d / ("%s-ca%d.pem" % (name, i))).read_text())
+        path.write_text("".join(parts))
+        return path
+
+
+@pytest.fixture(scope="module")
+def ppki(tmp_path_factory):
+    p = PolicyPKI(tmp_path_factory.mktemp("policy-pki"))
+    p.explicit = p.chain("explicit", ["ca_p1_explicit"], "leaf_p1")
+    p.explicit_none = p.chain("explicitnone", ["ca_p1_explicit"], "leaf_none")
+    p.mapped = p.chain("mapped", ["ca_map"], "leaf_p2")
+    p.nomap = p.chain("nomap", ["ca_any_nomap", "ca_map"], "leaf_p2")
+    p.under_any = p.chain("underany", ["ca_any_explicit"], "leaf_p1")
+    p.any_inhibited = p.chain("anyinhibited", ["ca_any_inhibit0", "ca_any"], "leaf_p1")
+    p.plain = p.chain("plain", ["ca_base"], "leaf_none")
+    return p
+
+
+def verify_policy(run, ppki, chain, *flags):
+    return run("cert", "verify", "--trusted", ppki.root, "--purpose", "server", *flags, chain)
+
+
+def policies_line(p):
+    lines = [line for line in p.stdout.splitlines() if line.startswith("policies:")]
+    assert len(lines) == 1, show(p)
+    return lines[0]
+
+
+def test_policy_default_inputs_accept_required_explicit_policy(run, ppki):
+    """The wrong refusal of issue 12: a CA requiring an explicit policy, a leaf under it."""
+    p = verify_policy(run, ppki, ppki.explicit)
+    assert_valid(p)
+    assert policies_line(p) == "policies: " + P1, show(p)
+
+
+def test_policy_required_by_ca_and_leaf_names_none(run, ppki):
+    reason = assert_invalid(verify_policy(run, ppki, ppki.explicit_none), None,
+                            "is not valid for an acceptable certificate policy",
+                            "the policyConstraints of CN=explicitnone CA 0",
+                            "require an explicit policy (requireExplicitPolicy)",
+                            "acceptable: any policy",
+                            "the chain allows: no policy (certificate CN=explicitnone.example")
+    assert "has no certificatePolicies extension" in reason
+
+
+def test_policy_json_reports_the_set_and_the_refusal(run, ppki):
+    p = verify_policy(run, ppki, ppki.explicit, "--format", "json")
+    assert p.returncode == 0, show(p)
+    out = json.loads(p.stdout)
+    assert out["valid"] is True and out["policies"] == [P1], show(p)
+    assert out["name"] == "policy.example", show(p)
+    p = verify_policy(run, ppki, ppki.explicit_none, "--format", "json")
+    assert p.returncode == 1, show(p)
+    out = json.loads(p.stdout)
+    assert out["valid"] is False and out["code"] == "cert_policy", show(p)
+    assert out["error"] == p.stderr.strip(), show(p)
+    p = verify_policy(run, ppki, ppki.plain, "--format", "json")
+    assert json.loads(p.stdout)["policies"] == [], show(p)
+
+
+def test_policy_flag_met_and_unmet(run, ppki):
+    p = verify_policy(run, ppki, ppki.explicit, "--policy", P1)
+    assert_valid(p)
+    assert policies_line(p) == "policies: " + P1, show(p)
+    assert_invalid(verify_policy(run, ppki, ppki.explicit, "--policy", P2), None,
+                   "acceptable: %s; the chain allows: %s" % (P2, P1))
+    # Several --policy: the chain is valid for the one it allows.
+    p = verify_policy(run, ppki, ppki.explicit, "--policy", P2, "--policy", P1)
+    assert_valid(p)
+    assert policies_line(p) == "policies: " + P1, show(p)
+
+
+def test_policy_flag_without_explicit_requirement_reports_none(run, ppki):
+    """RFC 5280 6.1.5 (g): no explicit policy required, so valid, for no acceptable policy."""
+    p = verify_policy(run, ppki, ppki.plain, "--policy", P1)
+    assert_valid(p)
+    assert policies_line(p) == "policies: none", show(p)
+
+
+def test_require_explicit_policy_flag(run, ppki):
+    p = verify_policy(run, ppki, ppki.plain)
+    assert_valid(p)
+    assert not [ln for ln in p.stdout.splitlines() if ln.startswith("policies:")], show(p)
+    assert_invalid(verify_policy(run, ppki, ppki.plain, "--require-explicit-policy"), None,
+                   "the verification requires an explicit policy (require-explicit-policy)",
+                   "the chain allows: no policy")
+    p = verify_policy(run, ppki, ppki.under_any, "--require-explicit-policy")
+    assert_valid(p)
+    assert policies_line(p) == "policies: " + P1, show(p)
+
+
+def test_inhibit_policy_mapping_flag(run, ppki):
+    p = verify_policy(run, ppki, ppki.mapped)
+    assert_valid(p)
+    assert policies_line(p) == "policies: " + P1, show(p)  # the issuer's domain
+    assert_invalid(verify_policy(run, ppki, ppki.mapped, "--inhibit-policy-mapping"), None,
+                   "is not valid for an acceptable certificate policy",
+                   "the chain allows: no policy")
+
+
+def test_inhibit_policy_mapping_constraint(run, ppki):
+    assert_invalid(verify_policy(run, ppki, ppki.nomap), None,
+                   "the policyConstraints of CN=nomap CA 0")
+
+
+def test_inhibit_any_policy_flag(run, ppki):
+    p = verify_policy(run, ppki, ppki.under_any)
+    assert_valid(p)
+    assert policies_line(p) == "policies: " + P1, show(p)
+    assert_invalid(verify_policy(run, ppki, ppki.under_any, "--inhibit-any-policy"), None,
+                   "the policyConstraints of CN=underany CA 0",
+                   "the chain allows: no policy")
+
+
+def test_inhibit_any_policy_extension(run, ppki):
+    assert_invalid(verify_policy(run, ppki, ppki.any_inhibited), None,
+                   "is not valid for an acceptable certificate policy")
+
+
+@pytest.mark.parametrize("oid", ["anyPolicy", "1..2", "1.02", "1.2.", "x"])
+def test_bad_policy_oid_is_usage(run, ppki, oid):
+    assert_usage(verify_policy(run, ppki, ppki.explicit, "--policy", oid), '"%s"' % oid,
+                 "dotted decimal")
+
+
+def test_bad_format_is_usage(run, ppki):
+    assert_usage(verify_policy(run, ppki, ppki.explicit, "--format", "yaml"), '"yaml"',
+                 "text or json")

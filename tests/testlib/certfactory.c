@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include <openssl/bio.h>
+#include <openssl/conf.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
@@ -216,6 +217,35 @@ cf_cert_new(const struct cf_cert_spec *spec)
         char *v = cf_join("critical,", spec->name_constraints);
         cf_add_ext(x, &ctx, NID_name_constraints, v);
         free(v);
+    }
+    if (spec->extensions != NULL) {
+        /* certificatePolicies is read through a (here empty) configuration database. */
+        CONF *conf = NCONF_new(NULL);
+        if (conf == NULL)
+            cf_die("out of memory");
+        X509V3_set_nconf(&ctx, conf);
+        for (size_t i = 0; spec->extensions[i] != NULL; i++) {
+            const char *eq = strchr(spec->extensions[i], '=');
+            X509_EXTENSION *ext;
+            char sn[64];
+            int nid;
+            if (eq == NULL || (size_t)(eq - spec->extensions[i]) >= sizeof(sn))
+                cf_die("an extension is \"shortName=value\"");
+            memcpy(sn, spec->extensions[i], (size_t)(eq - spec->extensions[i]));
+            sn[eq - spec->extensions[i]] = '\0';
+            if ((nid = OBJ_sn2nid(sn)) == NID_undef)
+                cf_die("unknown extension short name");
+            ext = X509V3_EXT_nconf_nid(conf, &ctx, nid, eq + 1);
+            if (ext == NULL) {
+                fprintf(stderr, "certfactory: bad value for %s: %s\n", sn, eq + 1);
+                cf_die("cannot make extension");
+            }
+            if (!X509_add_ext(x, ext, -1))
+                cf_die("cannot add extension");
+            X509_EXTENSION_free(ext);
+        }
+        X509V3_set_ctx_nodb(&ctx);
+        NCONF_free(conf);
     }
     /* SKI before AKI: a self-signed certificate's AKI copies its own SKI. */
     cf_add_ext(x, &ctx, NID_subject_key_identifier, "hash");

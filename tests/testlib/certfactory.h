@@ -76,6 +76,13 @@ struct cf_cert_spec {
     const char *const *sans;
     const char *const *name_constraints;
     enum cf_digest digest;
+    /*
+     * Further extensions, NULL-terminated, each "shortName=config value" as
+     * X509V3_EXT_conf_nid() reads it: "certificatePolicies=1.2.3,1.2.4",
+     * "policyConstraints=critical,requireExplicitPolicy:0",
+     * "policyMappings=1.2.3:1.2.4", "inhibitAnyPolicy=critical,0".
+     */
+    const char *const *extensions;
 };
 
 /* One revoked certificate in a CRL. */
