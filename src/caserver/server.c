@@ -684,6 +684,7 @@ casrv_clear(struct casrv *s)
         evhttp_free(s->http);
     SSL_CTX_free(s->ssl_ctx);
     ca_ocsp_signer_free(s->signer);
+    ca_ocsp_cache_free(s->ocsp_cache);
     OPENSSL_free(s->crl_der);
     free(s->crl_pem);
     free(s->roots_pem);
@@ -718,6 +719,11 @@ caserver_run(struct ca *ca, const struct caserver_opts *o, struct duet_err *err)
         goto out;
     if (caserver_conns_init(&s, err) != 0)
         goto out;
+    if (o->ocsp_cache_age > 0 &&
+        (s.ocsp_cache = ca_ocsp_cache_new(CA_OCSP_CACHE_ENTRIES, o->ocsp_cache_age)) == NULL) {
+        err_nomem(err);
+        goto out;
+    }
     nofile_fit(o);
     if ((s.https = listener_new(&s, o->listen, true, err)) == NULL ||
         (o->http_listen != NULL && (s.http = listener_new(&s, o->http_listen, false, err)) == NULL))
