@@ -13,11 +13,16 @@
  * next load sees that the key does not match and issues a new signer.
  *
  * Answers are computed from the inventory when asked for - nothing is
- * pre-signed - so a revocation is in the next response.  Everything in a
- * request is hostile: its size and the number of certificates it asks about
- * are bounded before any work, every failure to decode is a
- * malformedRequest, and a CertID only ever selects a row by its canonical
- * serial after its issuer hashes matched the issuing CA's.
+ * pre-signed - so a revocation is in the next response.  `duet ca serve`
+ * passes a cache (ocspcache.c): a signed answer to one CertID without a
+ * nonce is served again while the inventory's generation and the signer are
+ * those it was signed under, for less than the cache's age; the commonest
+ * request is looked up there before it is even decoded (plain_certid).
+ *
+ * Everything in a request is hostile: its size and the number of
+ * certificates it asks about are bounded before any work, every failure to
+ * decode is a malformedRequest, and a CertID only ever selects a row by its
+ * canonical serial after its issuer hashes matched the issuing CA's.
  */
 #include "ca/ocsp.h"
 
@@ -565,6 +570,65 @@ cache_key(OCSP_REQUEST *rq, bool nonce, uint8_t *key)
 }
 
 /*
+ * One DER SEQUENCE header at p (n bytes available): its tag, then its length
+ * in the minimal form DER requires (short form below 128, else 0x81 or 0x82
+ * and no leading zero; requests are at most CA_OCSP_MAX_REQUEST bytes).
+ * Returns the header's size with *content set, 0 for anything else.
+ */
+static size_t
+der_seq(const uint8_t *p, size_t n, size_t *content)
+{
+    if (n < 2 || p[0] != 0x30)
+        return 0;
+    if (p[1] < 0x80) {
+        *content = p[1];
+        return 2;
+    }
+    if (p[1] == 0x81 && n >= 3 && p[2] >= 0x80) {
+        *content = p[2];
+        return 3;
+    }
+    if (p[1] == 0x82 && n >= 4 && p[2] != 0) {
+        *content = (size_t)p[2] << 8 | p[3];
+        return 4;
+    }
+    return 0;
+}
+
+/*
+ * The CertID of a request in the plainest form, found without decoding it:
+ * OCSPRequest { tbsRequest { requestList { Request { reqCert } } } } and
+ * nothing else - no version, requestorName, extension (so no nonce),
+ * singleRequestExtensions or signature - each SEQUENCE exactly filling the
+ * one around it and the last byte of the request.  That is what `openssl
+ * ocsp -no_nonce`, browsers and Go send.  *cid points into req.  The bytes
+ * only select a kept answer: a kept key is the DER of a CertID that was
+ * decoded and answered in full, and such a request decodes to exactly that
+ * CertID, alone and without a nonce, so its answer is the same.  False for
+ * any other shape: the request is then decoded in full.
+ */
+static bool
+plain_certid(const uint8_t *req, size_t len, const uint8_t **cid, size_t *clen)
+{
+    const uint8_t *p = req;
+    size_t n = len, c = 0, h;
+
+    /* OCSPRequest, TBSRequest, requestList, Request: each only wraps the next */
+    for (int depth = 0; depth < 4; depth++) {
+        if ((h = der_seq(p, n, &c)) == 0 || h + c != n)
+            return false;
+        p += h;
+        n = c;
+    }
+    /* reqCert: a CertID filling the Request */
+    if ((h = der_seq(p, n, &c)) == 0 || h + c != n)
+        return false;
+    *cid = p;
+    *clen = n;
+    return true;
+}
+
+/*
  * An answer of the cache for rq, at now, into *resp (malloc'd) and *sum;
  * false when there is none.  The epoch is set first: the inventory's
  * generation, read now (any write since the answers were signed forgets
@@ -626,7 +690,8 @@ ca_ocsp_respond_cached(struct ca *ca, const struct ca_ocsp_signer *signer,
     OCSP_RESPONSE *r = NULL;
     unsigned char *der = NULL;
     uint8_t key[CA_OCSP_CACHE_MAX_KEY];
-    size_t klen = 0;
+    const uint8_t *plain = NULL;
+    size_t klen = 0, plen = 0;
     bool nonce = false, cacheable = false;
     int dlen;
     int rc = -1;
@@ -635,13 +700,24 @@ ca_ocsp_respond_cached(struct ca *ca, const struct ca_ocsp_signer *signer,
     *resp_len = 0;
     memset(sum, 0, sizeof(*sum));
     err_clear(err);
-    sum->status = request_decode(req, len, &rq, &nonce, err);
-    if (sum->status == OCSP_RESPONSE_STATUS_SUCCESSFUL) {
-        klen = cache_key(rq, nonce, key);
-        if (cache_answer(ca, signer, cache, key, klen, now, resp, resp_len, sum, &cacheable)) {
+    /* The common request, answered from the cache without decoding it. */
+    if (cache != NULL && plain_certid(req, len, &plain, &plen) && plen <= CA_OCSP_CACHE_MAX_KEY) {
+        if (cache_answer(ca, signer, cache, plain, plen, now, resp, resp_len, sum, &cacheable)) {
             rc = 0;
             goto out;
         }
+    }
+    sum->status = request_decode(req, len, &rq, &nonce, err);
+    if (sum->status == OCSP_RESPONSE_STATUS_SUCCESSFUL) {
+        klen = cache_key(rq, nonce, key);
+        /* Looked up already under these very bytes? Else (another encoding) now. */
+        if ((plain == NULL || klen != plen || memcmp(key, plain, klen) != 0) &&
+            cache_answer(ca, signer, cache, key, klen, now, resp, resp_len, sum, &cacheable)) {
+            rc = 0;
+            goto out;
+        }
+        /* cache_answer() said whether the epoch could be set: only then is it kept */
+        cacheable = cacheable && klen > 0;
         sum->status = answer(ca, signer, rq, nonce, now, validity, &bs, sum, err);
     }
     if (sum->status != OCSP_RESPONSE_STATUS_SUCCESSFUL) {

@@ -3,8 +3,10 @@
  * ocsp.h - the CA's OCSP responder (RFC 6960), without sockets: a delegated
  * signer the CA issues and renews itself, and answers computed from the
  * inventory at the moment they are asked for, so that a revocation shows in
- * the very next response.  `duet ocsp respond` and, later, `duet ca serve`
- * call these functions; the transport (HTTP GET/POST) is theirs.
+ * the very next response; `duet ca serve` serves a signed answer again while
+ * the inventory and the signer are unchanged (ca_ocsp_respond_cached).  `duet
+ * ocsp respond` and `duet ca serve` call these functions; the transport (HTTP
+ * GET/POST) is theirs.
  */
 #ifndef DUET_CA_OCSP_H
 #define DUET_CA_OCSP_H
@@ -64,7 +66,7 @@ X509 *ca_ocsp_signer_cert(const struct ca_ocsp_signer *s);
 struct ca_ocsp_summary {
     int status; /* OCSPResponseStatus: OCSP_RESPONSE_STATUS_* */
     size_t good, revoked, unknown;
-    bool nonce; /* the request's nonce was echoed */
+    bool nonce;          /* the request's nonce was echoed */
     int64_t this_update; /* of a successful answer (when it was signed) */
     int64_t next_update;
     const char *cache; /* CA_OCSP_CACHE_*; NULL without a cache */
@@ -110,8 +112,8 @@ int ca_ocsp_respond(struct ca *ca, const struct ca_ocsp_signer *signer, const ui
  * chain of one CA and one validity; sum->cache says hit, miss or bypass.
  */
 int ca_ocsp_respond_cached(struct ca *ca, const struct ca_ocsp_signer *signer,
-                           struct ca_ocsp_cache *cache, const uint8_t *req, size_t len,
-                           int64_t now, int64_t validity, uint8_t **resp, size_t *resp_len,
+                           struct ca_ocsp_cache *cache, const uint8_t *req, size_t len, int64_t now,
+                           int64_t validity, uint8_t **resp, size_t *resp_len,
                            struct ca_ocsp_summary *sum, struct duet_err *err) MUST_CHECK;
 
 /* RFC 6960 4.2.1 name of an OCSPResponseStatus ("malformedRequest"), or "unknown". */

@@ -71,8 +71,8 @@ const uint8_t *ca_ocsp_cache_get(struct ca_ocsp_cache *c, const uint8_t *key, si
  * False when nothing was kept: a key or answer over the limits above, or no
  * memory (the cache is an optimisation: the caller goes on).
  */
-bool ca_ocsp_cache_put(struct ca_ocsp_cache *c, const uint8_t *key, size_t klen,
-                       const uint8_t *der, size_t len, const struct ca_ocsp_cache_meta *meta);
+bool ca_ocsp_cache_put(struct ca_ocsp_cache *c, const uint8_t *key, size_t klen, const uint8_t *der,
+                       size_t len, const struct ca_ocsp_cache_meta *meta);
 
 /* The counts; see struct ca_ocsp_cache_stats. */
 void ca_ocsp_cache_stats(const struct ca_ocsp_cache *c, struct ca_ocsp_cache_stats *st);

@@ -709,7 +709,20 @@ caserver_run(struct ca *ca, const struct caserver_opts *o, struct duet_err *err)
     if (o->nserver_names == 0)
         return err_set(err, DUET_ERR_INPUT, "at least one --server-name is needed");
     signal(SIGPIPE, SIG_IGN);
-    if ((s.base = event_base_new()) == NULL) {
+    {
+        /*
+         * epoll with a changelist, as the proxy: evhttp disables reading while
+         * it answers and enables it again in the same loop iteration; with the
+         * changelist that costs no epoll_ctl (two fewer per OCSP answer).  No
+         * descriptor is dup'd in this process.
+         */
+        struct event_config *ec = event_config_new();
+        if (ec != NULL)
+            event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+        s.base = ec != NULL ? event_base_new_with_config(ec) : event_base_new();
+        event_config_free(ec);
+    }
+    if (s.base == NULL) {
         err_nomem(err);
         goto out;
     }

@@ -1033,6 +1033,152 @@ test_cache_bypass(void **state)
     ca_ocsp_cache_free(cache);
 }
 
+/* Whether der decodes to a request of exactly one CertID whose DER is key, without a nonce. */
+static bool
+decodes_to(const uint8_t *der, size_t len, const uint8_t *key, size_t klen)
+{
+    const unsigned char *p = der;
+    OCSP_REQUEST *rq = d2i_OCSP_REQUEST(NULL, &p, (long)len);
+    unsigned char *k = NULL;
+    int n = 0;
+    bool same = false;
+
+    if (rq != NULL && p == der + len && OCSP_request_onereq_count(rq) == 1 &&
+        OCSP_REQUEST_get_ext_by_NID(rq, NID_id_pkix_OCSP_Nonce, -1) < 0) {
+        n = i2d_OCSP_CERTID(OCSP_onereq_get0_id(OCSP_request_onereq_get0(rq, 0)), &k);
+        same = n > 0 && (size_t)n == klen && memcmp(k, key, klen) == 0;
+    }
+    OPENSSL_free(k);
+    OCSP_REQUEST_free(rq);
+    ERR_clear_error();
+    return same;
+}
+
+/*
+ * One mangled request through a warm cache and without one: the same
+ * response status, a successful answer telling the truth, and an answer from
+ * the cache only for a request that decodes to the very CertID kept, alone
+ * and without a nonce.
+ */
+static void
+check_cached_mangled(struct ca_ocsp_cache *cache, const uint8_t *der, size_t len,
+                     const uint8_t *key, size_t klen, size_t *hits)
+{
+    struct answer plain, cached;
+    uint8_t *out = NULL;
+    size_t out_len = 0;
+    const unsigned char *p;
+
+    ask_der_with(F.signer, der, len, F.now, 0, &plain);
+    memset(&cached, 0, sizeof(cached));
+    assert_int_equal(ca_ocsp_respond_cached(F.ca, F.signer, cache, der, len, F.now, 0, &out,
+                                            &out_len, &cached.sum, &cached.err),
+                     0);
+    assert_int_equal(cached.sum.status, plain.status);
+    p = out;
+    cached.resp = d2i_OCSP_RESPONSE(NULL, &p, (long)out_len);
+    assert_non_null(cached.resp);
+    assert_int_equal(OCSP_response_status(cached.resp), plain.status);
+    if (plain.status == OCSP_RESPONSE_STATUS_SUCCESSFUL) {
+        cached.bs = OCSP_response_get1_basic(cached.resp);
+        assert_non_null(cached.bs);
+        assert_int_equal(OCSP_resp_count(cached.bs), OCSP_resp_count(plain.bs));
+        for (int i = 0; i < OCSP_resp_count(cached.bs); i++) {
+            OCSP_SINGLERESP *sr = OCSP_resp_get0(cached.bs, i);
+            OCSP_CERTID *id = OCSP_CERTID_dup(OCSP_SINGLERESP_get0_id(sr));
+            assert_int_equal(OCSP_single_get0_status(sr, NULL, NULL, NULL, NULL),
+                             expected_status(id));
+            OCSP_CERTID_free(id);
+        }
+    }
+    if (cached.sum.cache != NULL && strcmp(cached.sum.cache, CA_OCSP_CACHE_HIT) == 0) {
+        assert_true(decodes_to(der, len, key, klen));
+        (*hits)++;
+    }
+    free(out);
+    answer_clear(&cached);
+    answer_clear(&plain);
+}
+
+/*
+ * The common request (one CertID, nothing else) is answered from the cache
+ * without being decoded; every other form is decoded first.  Truncations, bit
+ * flips, a byte appended and lengths in a longer form than DER's: each gets
+ * the status it gets without a cache, and a kept answer only when it still
+ * asks exactly the kept question.  The same CertID asked with a requestor
+ * name (not the plainest form) gets the kept answer through the decoder.
+ */
+static void
+test_cache_plain_requests(void **state)
+{
+    struct ca_ocsp_cache *cache = ca_ocsp_cache_new(0, 0);
+    OCSP_CERTID *id = id_of(EVP_sha1(), F.good, ca_issuing_cert(F.ca));
+    OCSP_REQUEST *req = request(OCSP_CERTID_dup(id), NULL);
+    uint8_t *key = NULL, *copy, *d1 = NULL, *d2 = NULL;
+    size_t len, klen, l1, l2, hits = 0;
+    uint8_t *der = req_der(req, &len);
+    struct answer a;
+    int n;
+
+    (void)state;
+    n = i2d_OCSP_CERTID(id, &key);
+    assert_true(n > 0);
+    klen = (size_t)n;
+    ask_cached(cache, F.signer, req, F.now, &a, &d1, &l1);
+    assert_string_equal(a.sum.cache, CA_OCSP_CACHE_MISS);
+    answer_clear(&a);
+    /* with a requestor name: decoded, then the kept answer */
+    {
+        OCSP_REQUEST *named = request(OCSP_CERTID_dup(id), NULL);
+        X509_NAME *nm = X509_NAME_new();
+        assert_int_equal(X509_NAME_add_entry_by_txt(nm, "CN", MBSTRING_ASC,
+                                                    (const unsigned char *)"asker", -1, -1, 0),
+                         1);
+        assert_int_equal(OCSP_request_set1_name(named, nm), 1);
+        ask_cached(cache, F.signer, named, F.now, &a, &d2, &l2);
+        assert_string_equal(a.sum.cache, CA_OCSP_CACHE_HIT);
+        assert_true(same_bytes(d1, l1, d2, l2));
+        answer_clear(&a);
+        free(d2);
+        X509_NAME_free(nm);
+        OCSP_REQUEST_free(named);
+    }
+    copy = malloc(len + 2);
+    assert_non_null(copy);
+    check_cached_mangled(cache, der, len, key, klen, &hits);
+    assert_int_equal(hits, 1);
+    for (size_t i = 0; i < len; i++)
+        check_cached_mangled(cache, der, i, key, klen, &hits);
+    for (size_t bit = 0; bit < len * 8; bit++) {
+        memcpy(copy, der, len);
+        copy[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+        check_cached_mangled(cache, copy, len, key, klen, &hits);
+    }
+    /* a byte after the request */
+    memcpy(copy, der, len);
+    copy[len] = 0;
+    check_cached_mangled(cache, copy, len + 1, key, klen, &hits);
+    /* the outer length as 0x81 LL (BER, not DER) */
+    assert_true(der[0] == 0x30 && der[1] < 0x80);
+    copy[0] = 0x30;
+    copy[1] = 0x81;
+    memcpy(copy + 2, der + 1, len - 1);
+    check_cached_mangled(cache, copy, len + 1, key, klen, &hits);
+    /*
+     * OpenSSL's decoder takes the longer length form (and a flip or two it
+     * reads leniently) as the same question: those got the kept answer, after
+     * decoding, which check_cached_mangled() made sure of.
+     */
+    assert_true(hits >= 2);
+    free(copy);
+    free(d1);
+    OPENSSL_free(key);
+    OPENSSL_free(der);
+    OCSP_REQUEST_free(req);
+    OCSP_CERTID_free(id);
+    ca_ocsp_cache_free(cache);
+}
+
 /*
  * Another signer forgets the answers, even with the inventory unchanged
  * since: after a rotation, no answer of the old signer is served again.
@@ -1269,6 +1415,7 @@ main(void)
         cmocka_unit_test(test_cache_sees_another_handles_commit),
         cmocka_unit_test(test_cache_age),
         cmocka_unit_test(test_cache_bypass),
+        cmocka_unit_test(test_cache_plain_requests),
         cmocka_unit_test(test_signer_profile_reserved),
         cmocka_unit_test(test_signer_renewal),
         cmocka_unit_test(test_cache_new_signer),

@@ -161,13 +161,13 @@ test_limits(void **state)
     (void)state;
     assert_non_null(big);
     ca_ocsp_cache_epoch(c, 1, "AA");
-    assert_false(ca_ocsp_cache_put(c, big, CA_OCSP_CACHE_MAX_KEY + 1, (const uint8_t *)"a", 1,
-                                   &META));
+    assert_false(
+        ca_ocsp_cache_put(c, big, CA_OCSP_CACHE_MAX_KEY + 1, (const uint8_t *)"a", 1, &META));
     assert_null(ca_ocsp_cache_get(c, big, CA_OCSP_CACHE_MAX_KEY + 1, T0, &len, &m));
     assert_true(ca_ocsp_cache_put(c, big, CA_OCSP_CACHE_MAX_KEY, (const uint8_t *)"a", 1, &META));
     assert_non_null(ca_ocsp_cache_get(c, big, CA_OCSP_CACHE_MAX_KEY, T0, &len, &m));
-    assert_false(ca_ocsp_cache_put(c, (const uint8_t *)"k", 1, big, CA_OCSP_CACHE_MAX_ANSWER + 1,
-                                   &META));
+    assert_false(
+        ca_ocsp_cache_put(c, (const uint8_t *)"k", 1, big, CA_OCSP_CACHE_MAX_ANSWER + 1, &META));
     assert_false(ca_ocsp_cache_put(c, (const uint8_t *)"k", 1, big, 0, &META));
     assert_false(ca_ocsp_cache_put(c, big, 0, (const uint8_t *)"a", 1, &META));
     free(big);
