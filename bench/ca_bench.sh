@@ -16,8 +16,9 @@
 # inventory, and cfssl's certdb to hold as many rows as were signed.
 #
 # OCSP: answers per second with p50/p99 from ab (-k, POST, the same DER
-# request without a nonce to all): duet ca serve (answers signed when asked,
-# from the inventory), cfssl ocspserve (answers pre-signed with `cfssl
+# request without a nonce to all): duet ca serve (answers from the inventory,
+# a signed answer reused while the inventory and the signer are unchanged, for
+# at most --ocsp-cache-age, 60 s), cfssl ocspserve (answers pre-signed with `cfssl
 # ocspsign`, served from a file), openssl ocsp (signs when asked, one
 # connection at a time; its default, not -multi).  Each responder's answer to
 # the very request ab sends is verified with `openssl ocsp -respin` first; a
@@ -418,7 +419,7 @@ print()
 print("| responder | answers | answers/s | each round | p50 / p99 ms | server CPU µs per answer | errors | kept alive |")
 print("|---|---|---:|---|---:|---:|---:|---:|")
 oc = {}
-for s, how in (("duet", "signed when asked, status read from the inventory"),
+for s, how in (("duet", "from the inventory; a signed answer reused while nothing changed, 60 s at most"),
                ("cfssl-ocspserve", "pre-signed (cfssl ocspsign), from a file loaded at start"),
                ("openssl-ocsp", "signed when asked, from index.txt; one connection at a time")):
     x = oc[s] = summary("ocsp", s, "server_cpu_us")

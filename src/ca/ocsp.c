@@ -13,11 +13,16 @@
  * next load sees that the key does not match and issues a new signer.
  *
  * Answers are computed from the inventory when asked for - nothing is
- * pre-signed - so a revocation is in the next response.  Everything in a
- * request is hostile: its size and the number of certificates it asks about
- * are bounded before any work, every failure to decode is a
- * malformedRequest, and a CertID only ever selects a row by its canonical
- * serial after its issuer hashes matched the issuing CA's.
+ * pre-signed - so a revocation is in the next response.  `duet ca serve`
+ * passes a cache (ocspcache.c): a signed answer to one CertID without a
+ * nonce is served again while the inventory's generation and the signer are
+ * those it was signed under, for less than the cache's age; the commonest
+ * request is looked up there before it is even decoded (plain_certid).
+ *
+ * Everything in a request is hostile: its size and the number of
+ * certificates it asks about are bounded before any work, every failure to
+ * decode is a malformedRequest, and a CertID only ever selects a row by its
+ * canonical serial after its issuer hashes matched the issuing CA's.
  */
 #include "ca/ocsp.h"
 
@@ -424,46 +429,66 @@ nonce_check(OCSP_REQUEST *rq, bool *present, struct duet_err *err)
 }
 
 /*
- * Decode and answer a request into *bs (signed); returns the response status
- * (successful only with *bs set), with err saying why for another.
+ * Decode a request and check what every answer needs checked: its size, one
+ * DER OCSPRequest with nothing after it, 1 to CA_OCSP_MAX_CERTS CertIDs, at
+ * most one nonce of an allowed length (*nonce says whether there is one).
+ * Returns successful with *rq_out set, else malformedRequest with err saying
+ * why.
  */
 static int
-answer(struct ca *ca, const struct ca_ocsp_signer *signer, const uint8_t *req, size_t len,
-       int64_t now, int64_t validity, OCSP_BASICRESP **bs_out, struct ca_ocsp_summary *sum,
-       struct duet_err *err)
+request_decode(const uint8_t *req, size_t len, OCSP_REQUEST **rq_out, bool *nonce,
+               struct duet_err *err)
 {
-    struct answer_ctx a = {.ca = ca, .issuing = ca_issuing_cert(ca), .sum = sum};
     OCSP_REQUEST *rq = NULL;
-    OCSP_BASICRESP *bs = NULL;
-    STACK_OF(X509) *extra = NULL;
-    ASN1_TIME *this_upd = NULL, *next_upd = NULL;
     const unsigned char *p = req;
-    int status = OCSP_RESPONSE_STATUS_MALFORMEDREQUEST;
-    bool nonce = false, any_ours = false;
     int n;
 
-    *bs_out = NULL;
+    *rq_out = NULL;
     if (len == 0 || len > CA_OCSP_MAX_REQUEST) {
         err_set(err, DUET_ERR_INPUT, "the request has %zu bytes; expected 1 to %u", len,
                 CA_OCSP_MAX_REQUEST);
-        goto out;
+        return OCSP_RESPONSE_STATUS_MALFORMEDREQUEST;
     }
     rq = d2i_OCSP_REQUEST(NULL, &p, (long)len);
     ERR_clear_error();
     if (rq == NULL || p != req + len) {
         err_set(err, DUET_ERR_INPUT, "the request is not one DER OCSPRequest (RFC 6960 4.1.1)");
-        goto out;
+        goto err;
     }
     n = OCSP_request_onereq_count(rq);
     if (n < 1 || n > CA_OCSP_MAX_CERTS) {
         err_set(err, DUET_ERR_INPUT,
                 "the request asks about %d certificates; this responder answers 1 to %d", n,
                 CA_OCSP_MAX_CERTS);
-        goto out;
+        goto err;
     }
-    if (nonce_check(rq, &nonce, err) != 0)
-        goto out;
-    status = OCSP_RESPONSE_STATUS_INTERNALERROR;
+    if (nonce_check(rq, nonce, err) != 0)
+        goto err;
+    *rq_out = rq;
+    return OCSP_RESPONSE_STATUS_SUCCESSFUL;
+err:
+    OCSP_REQUEST_free(rq);
+    return OCSP_RESPONSE_STATUS_MALFORMEDREQUEST;
+}
+
+/*
+ * Answer a decoded request into *bs (signed); returns the response status
+ * (successful only with *bs set), with err saying why for another.
+ */
+static int
+answer(struct ca *ca, const struct ca_ocsp_signer *signer, OCSP_REQUEST *rq, bool nonce,
+       int64_t now, int64_t validity, OCSP_BASICRESP **bs_out, struct ca_ocsp_summary *sum,
+       struct duet_err *err)
+{
+    struct answer_ctx a = {.ca = ca, .issuing = ca_issuing_cert(ca), .sum = sum};
+    OCSP_BASICRESP *bs = NULL;
+    STACK_OF(X509) *extra = NULL;
+    ASN1_TIME *this_upd = NULL, *next_upd = NULL;
+    int status = OCSP_RESPONSE_STATUS_INTERNALERROR;
+    bool any_ours = false;
+    int n = OCSP_request_onereq_count(rq);
+
+    *bs_out = NULL;
     if (signer == NULL || now < signer->not_before || now >= signer->not_after) {
         err_set(err, DUET_ERR_INPUT, "the OCSP signer is not valid now; it must be renewed");
         goto out;
@@ -471,6 +496,7 @@ answer(struct ca *ca, const struct ca_ocsp_signer *signer, const uint8_t *req, s
     if (validity <= 0)
         validity = CA_OCSP_VALIDITY;
     /* Never an answer that outlives the certificate of its signer. */
+    sum->this_update = now;
     sum->next_update = now + validity < signer->not_after ? now + validity : signer->not_after;
     if ((a.issuer_text = x509u_name(X509_get_subject_name(a.issuing))) == NULL ||
         (bs = OCSP_BASICRESP_new()) == NULL ||
@@ -514,9 +540,132 @@ out:
     ASN1_TIME_free(this_upd);
     ASN1_TIME_free(next_upd);
     OCSP_BASICRESP_free(bs);
-    OCSP_REQUEST_free(rq);
     free(a.issuer_text);
     return status;
+}
+
+/*
+ * The cache key of a request that may be answered from the cache - one
+ * CertID, no nonce - into key (CA_OCSP_CACHE_MAX_KEY bytes): the DER of its
+ * CertID, which the answer echoes, so hash algorithm (with its parameters),
+ * issuer name and key hashes and serial all take part.  0 when the request
+ * may not be (or its CertID is too large to be) answered from the cache.
+ */
+static size_t
+cache_key(OCSP_REQUEST *rq, bool nonce, uint8_t *key)
+{
+    OCSP_CERTID *cid;
+    unsigned char *p = key;
+    int n;
+
+    if (nonce || OCSP_request_onereq_count(rq) != 1)
+        return 0;
+    cid = OCSP_onereq_get0_id(OCSP_request_onereq_get0(rq, 0));
+    n = i2d_OCSP_CERTID(cid, NULL);
+    if (n <= 0 || n > CA_OCSP_CACHE_MAX_KEY || i2d_OCSP_CERTID(cid, &p) != n) {
+        ERR_clear_error();
+        return 0;
+    }
+    return (size_t)n;
+}
+
+/*
+ * One DER SEQUENCE header at p (n bytes available): its tag, then its length
+ * in the minimal form DER requires (short form below 128, else 0x81 or 0x82
+ * and no leading zero; requests are at most CA_OCSP_MAX_REQUEST bytes).
+ * Returns the header's size with *content set, 0 for anything else.
+ */
+static size_t
+der_seq(const uint8_t *p, size_t n, size_t *content)
+{
+    if (n < 2 || p[0] != 0x30)
+        return 0;
+    if (p[1] < 0x80) {
+        *content = p[1];
+        return 2;
+    }
+    if (p[1] == 0x81 && n >= 3 && p[2] >= 0x80) {
+        *content = p[2];
+        return 3;
+    }
+    if (p[1] == 0x82 && n >= 4 && p[2] != 0) {
+        *content = (size_t)p[2] << 8 | p[3];
+        return 4;
+    }
+    return 0;
+}
+
+/*
+ * The CertID of a request in the plainest form, found without decoding it:
+ * OCSPRequest { tbsRequest { requestList { Request { reqCert } } } } and
+ * nothing else - no version, requestorName, extension (so no nonce),
+ * singleRequestExtensions or signature - each SEQUENCE exactly filling the
+ * one around it and the last byte of the request.  That is what `openssl
+ * ocsp -no_nonce`, browsers and Go send.  *cid points into req.  The bytes
+ * only select a kept answer: a kept key is the DER of a CertID that was
+ * decoded and answered in full, and such a request decodes to exactly that
+ * CertID, alone and without a nonce, so its answer is the same.  False for
+ * any other shape: the request is then decoded in full.
+ */
+static bool
+plain_certid(const uint8_t *req, size_t len, const uint8_t **cid, size_t *clen)
+{
+    const uint8_t *p = req;
+    size_t n = len, c = 0, h;
+
+    /* OCSPRequest, TBSRequest, requestList, Request: each only wraps the next */
+    for (int depth = 0; depth < 4; depth++) {
+        if ((h = der_seq(p, n, &c)) == 0 || h + c != n)
+            return false;
+        p += h;
+        n = c;
+    }
+    /* reqCert: a CertID filling the Request */
+    if ((h = der_seq(p, n, &c)) == 0 || h + c != n)
+        return false;
+    *cid = p;
+    *clen = n;
+    return true;
+}
+
+/*
+ * An answer of the cache for rq, at now, into *resp (malloc'd) and *sum;
+ * false when there is none.  The epoch is set first: the inventory's
+ * generation, read now (any write since the answers were signed forgets
+ * them), and the signer.  *cacheable tells the caller to keep what it signs.
+ */
+static bool
+cache_answer(struct ca *ca, const struct ca_ocsp_signer *signer, struct ca_ocsp_cache *cache,
+             const uint8_t *key, size_t klen, int64_t now, uint8_t **resp, size_t *resp_len,
+             struct ca_ocsp_summary *sum, bool *cacheable)
+{
+    struct duet_err gerr = {.kind = DUET_ERR_NONE};
+    struct ca_ocsp_cache_meta m;
+    const uint8_t *der;
+    uint64_t gen = 0;
+    size_t len = 0;
+
+    *cacheable = false;
+    if (cache == NULL || klen == 0 || signer == NULL)
+        return false;
+    /* Without a generation, nothing can be trusted unchanged: answer fresh, keep nothing. */
+    if (store_generation(ca_store(ca), &gen, &gerr) != 0)
+        return false;
+    ca_ocsp_cache_epoch(cache, gen, signer->serial);
+    *cacheable = true;
+    if ((der = ca_ocsp_cache_get(cache, key, klen, now, &len, &m)) == NULL ||
+        (*resp = malloc(len)) == NULL)
+        return false;
+    memcpy(*resp, der, len);
+    *resp_len = len;
+    sum->status = OCSP_RESPONSE_STATUS_SUCCESSFUL;
+    sum->good = m.good;
+    sum->revoked = m.revoked;
+    sum->unknown = m.unknown;
+    sum->this_update = m.this_update;
+    sum->next_update = m.next_update;
+    sum->cache = CA_OCSP_CACHE_HIT;
+    return true;
 }
 
 /* Answer one request; see ocsp.h. */
@@ -525,9 +674,25 @@ ca_ocsp_respond(struct ca *ca, const struct ca_ocsp_signer *signer, const uint8_
                 int64_t now, int64_t validity, uint8_t **resp, size_t *resp_len,
                 struct ca_ocsp_summary *sum, struct duet_err *err)
 {
+    return ca_ocsp_respond_cached(ca, signer, NULL, req, len, now, validity, resp, resp_len, sum,
+                                  err);
+}
+
+/* Answer one request, from the cache when the rule allows; see ocsp.h. */
+int
+ca_ocsp_respond_cached(struct ca *ca, const struct ca_ocsp_signer *signer,
+                       struct ca_ocsp_cache *cache, const uint8_t *req, size_t len, int64_t now,
+                       int64_t validity, uint8_t **resp, size_t *resp_len,
+                       struct ca_ocsp_summary *sum, struct duet_err *err)
+{
+    OCSP_REQUEST *rq = NULL;
     OCSP_BASICRESP *bs = NULL;
     OCSP_RESPONSE *r = NULL;
     unsigned char *der = NULL;
+    uint8_t key[CA_OCSP_CACHE_MAX_KEY];
+    const uint8_t *plain = NULL;
+    size_t klen = 0, plen = 0;
+    bool nonce = false, cacheable = false;
     int dlen;
     int rc = -1;
 
@@ -535,12 +700,35 @@ ca_ocsp_respond(struct ca *ca, const struct ca_ocsp_signer *signer, const uint8_
     *resp_len = 0;
     memset(sum, 0, sizeof(*sum));
     err_clear(err);
-    sum->status = answer(ca, signer, req, len, now, validity, &bs, sum, err);
+    /* The common request, answered from the cache without decoding it. */
+    if (cache != NULL && plain_certid(req, len, &plain, &plen) && plen <= CA_OCSP_CACHE_MAX_KEY) {
+        if (cache_answer(ca, signer, cache, plain, plen, now, resp, resp_len, sum, &cacheable)) {
+            rc = 0;
+            goto out;
+        }
+    }
+    sum->status = request_decode(req, len, &rq, &nonce, err);
+    if (sum->status == OCSP_RESPONSE_STATUS_SUCCESSFUL) {
+        klen = cache_key(rq, nonce, key);
+        /* Looked up already under these very bytes? Else (another encoding) now. */
+        if ((plain == NULL || klen != plen || memcmp(key, plain, klen) != 0) &&
+            cache_answer(ca, signer, cache, key, klen, now, resp, resp_len, sum, &cacheable)) {
+            rc = 0;
+            goto out;
+        }
+        /* cache_answer() said whether the epoch could be set: only then is it kept */
+        cacheable = cacheable && klen > 0;
+        sum->status = answer(ca, signer, rq, nonce, now, validity, &bs, sum, err);
+    }
     if (sum->status != OCSP_RESPONSE_STATUS_SUCCESSFUL) {
         /* An unsuccessful response says nothing about any certificate (RFC 6960 4.2.1). */
         sum->good = sum->revoked = sum->unknown = 0;
-        sum->next_update = 0;
+        sum->this_update = sum->next_update = 0;
+        sum->nonce = false;
+        cacheable = false;
     }
+    if (cache != NULL)
+        sum->cache = cacheable ? CA_OCSP_CACHE_MISS : CA_OCSP_CACHE_BYPASS;
     /* An error status goes out without responseBytes; err keeps the reason for the caller. */
     r = OCSP_response_create(sum->status, bs);
     if (r == NULL || (dlen = i2d_OCSP_RESPONSE(r, &der)) <= 0 ||
@@ -551,10 +739,19 @@ ca_ocsp_respond(struct ca *ca, const struct ca_ocsp_signer *signer, const uint8_
     }
     memcpy(*resp, der, (size_t)dlen);
     *resp_len = (size_t)dlen;
+    if (cacheable) {
+        struct ca_ocsp_cache_meta m = {.this_update = sum->this_update,
+                                       .next_update = sum->next_update,
+                                       .good = sum->good,
+                                       .revoked = sum->revoked,
+                                       .unknown = sum->unknown};
+        (void)ca_ocsp_cache_put(cache, key, klen, *resp, *resp_len, &m);
+    }
     rc = 0;
 out:
     OPENSSL_free(der);
     OCSP_RESPONSE_free(r);
     OCSP_BASICRESP_free(bs);
+    OCSP_REQUEST_free(rq);
     return rc;
 }

@@ -3,8 +3,10 @@
  * ocsp.h - the CA's OCSP responder (RFC 6960), without sockets: a delegated
  * signer the CA issues and renews itself, and answers computed from the
  * inventory at the moment they are asked for, so that a revocation shows in
- * the very next response.  `duet ocsp respond` and, later, `duet ca serve`
- * call these functions; the transport (HTTP GET/POST) is theirs.
+ * the very next response; `duet ca serve` serves a signed answer again while
+ * the inventory and the signer are unchanged (ca_ocsp_respond_cached).  `duet
+ * ocsp respond` and `duet ca serve` call these functions; the transport (HTTP
+ * GET/POST) is theirs.
  */
 #ifndef DUET_CA_OCSP_H
 #define DUET_CA_OCSP_H
@@ -16,6 +18,7 @@
 #include <openssl/x509.h>
 
 #include "ca/ca.h"
+#include "ca/ocspcache.h"
 #include "lib/err.h"
 
 /* Default life of the delegated signer's certificate; renewed with a third of it left. */
@@ -54,12 +57,19 @@ void ca_ocsp_signer_free(struct ca_ocsp_signer *s);
 /* The signer's certificate, borrowed from s. */
 X509 *ca_ocsp_signer_cert(const struct ca_ocsp_signer *s);
 
+/* Where an answer of ca_ocsp_respond_cached() came from (ca_ocsp_summary.cache). */
+#define CA_OCSP_CACHE_HIT "hit"       /* from the cache: signed before, nothing changed since */
+#define CA_OCSP_CACHE_MISS "miss"     /* signed now, and kept for the next requests */
+#define CA_OCSP_CACHE_BYPASS "bypass" /* signed now, never kept: a nonce, several CertIDs... */
+
 /* What an answer said, for the caller's output, logs and metrics. */
 struct ca_ocsp_summary {
     int status; /* OCSPResponseStatus: OCSP_RESPONSE_STATUS_* */
     size_t good, revoked, unknown;
-    bool nonce; /* the request's nonce was echoed */
+    bool nonce;          /* the request's nonce was echoed */
+    int64_t this_update; /* of a successful answer (when it was signed) */
     int64_t next_update;
+    const char *cache; /* CA_OCSP_CACHE_*; NULL without a cache */
 };
 
 /*
@@ -86,6 +96,25 @@ struct ca_ocsp_summary {
 int ca_ocsp_respond(struct ca *ca, const struct ca_ocsp_signer *signer, const uint8_t *req,
                     size_t len, int64_t now, int64_t validity, uint8_t **resp, size_t *resp_len,
                     struct ca_ocsp_summary *sum, struct duet_err *err) MUST_CHECK;
+
+/*
+ * ca_ocsp_respond(), with answers reused from `cache` (may be NULL: none)
+ * under the rule of docs/ca-server.md.  Only a request asking about exactly
+ * one CertID, without a nonce, answered successfully (good, revoked, or
+ * unknown for the issuing CA), is looked up and kept, under the DER of its
+ * CertID.  Before each lookup the cache's epoch is set to the inventory's
+ * generation (store_generation: any write to the inventory, by this process
+ * or another, forgets every answer) and the signer's serial (a new signer
+ * forgets them too).  A kept answer is the same bytes again, so its
+ * thisUpdate is when it was signed: it is served for less than the cache's
+ * max age after that, never at or past its nextUpdate.  A request with a
+ * nonce is always signed now and never kept.  One cache serves one signer
+ * chain of one CA and one validity; sum->cache says hit, miss or bypass.
+ */
+int ca_ocsp_respond_cached(struct ca *ca, const struct ca_ocsp_signer *signer,
+                           struct ca_ocsp_cache *cache, const uint8_t *req, size_t len, int64_t now,
+                           int64_t validity, uint8_t **resp, size_t *resp_len,
+                           struct ca_ocsp_summary *sum, struct duet_err *err) MUST_CHECK;
 
 /* RFC 6960 4.2.1 name of an OCSPResponseStatus ("malformedRequest"), or "unknown". */
 const char *ca_ocsp_status_name(int status);

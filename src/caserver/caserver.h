@@ -28,6 +28,8 @@
 #define CASERVER_BODY_READ_FACTOR 4
 /* Seconds a client has to send a request's headers and body, and to read the answer. */
 #define CASERVER_TIMEOUT 10
+/* Longest --ocsp-cache-age, seconds. */
+#define CASERVER_OCSP_CACHE_AGE_MAX 300
 /* Files of the server's own certificate in the CA directory. */
 #define CASERVER_FILE_CERT "ca-server.crt"
 #define CASERVER_FILE_KEY "ca-server.key"
@@ -45,6 +47,7 @@ struct caserver_opts {
     const char *public_url; /* base of crl_url/ocsp_url in /v1/ca; may be NULL */
     int64_t crl_validity;   /* seconds */
     int64_t ocsp_validity;  /* seconds */
+    int64_t ocsp_cache_age; /* longest reuse of a signed answer, seconds; 0: never reused */
     size_t max_body;        /* bytes */
     size_t max_connections; /* open connections per listener */
 };

@@ -50,6 +50,7 @@ struct casrv {
     struct policy_pattern *admins;
     size_t nadmins;
     struct ca_ocsp_signer *signer;
+    struct ca_ocsp_cache *ocsp_cache; /* signed answers reused; NULL with --ocsp-cache-age 0 */
     uint8_t *crl_der; /* the current CRL, served from memory */
     size_t crl_der_len;
     char *crl_pem;

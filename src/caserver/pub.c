@@ -113,8 +113,8 @@ caserver_pub_ocsp(struct careq *r, const char *path)
                              "OCSP is POST /ocsp or GET /ocsp/{base64 request}");
         return;
     }
-    if (ca_ocsp_respond(r->s->ca, r->s->signer, req, len, caserver_now(), r->s->o->ocsp_validity,
-                        &resp, &resp_len, &sum, &err) != 0) {
+    if (ca_ocsp_respond_cached(r->s->ca, r->s->signer, r->s->ocsp_cache, req, len, caserver_now(),
+                               r->s->o->ocsp_validity, &resp, &resp_len, &sum, &err) != 0) {
         free(req);
         caserver_reply_error(r, 500, "internal_error", "%s", err.msg);
         return;
@@ -122,6 +122,10 @@ caserver_pub_ocsp(struct careq *r, const char *path)
     free(req);
     snprintf(labels, sizeof(labels), "status=\"%s\"", ca_ocsp_status_name(sum.status));
     caserver_metric_add("duet_ca_ocsp_requests_total", labels, 1);
+    if (sum.cache != NULL) {
+        snprintf(labels, sizeof(labels), "result=\"%s\"", sum.cache);
+        caserver_metric_add("duet_ca_ocsp_cache_total", labels, 1);
+    }
     caserver_metric_ocsp_duration(caserver_mono() - t0);
     caserver_reply(r, 200, "application/ocsp-response", resp, resp_len);
     free(resp);

@@ -684,6 +684,7 @@ casrv_clear(struct casrv *s)
         evhttp_free(s->http);
     SSL_CTX_free(s->ssl_ctx);
     ca_ocsp_signer_free(s->signer);
+    ca_ocsp_cache_free(s->ocsp_cache);
     OPENSSL_free(s->crl_der);
     free(s->crl_pem);
     free(s->roots_pem);
@@ -708,7 +709,20 @@ caserver_run(struct ca *ca, const struct caserver_opts *o, struct duet_err *err)
     if (o->nserver_names == 0)
         return err_set(err, DUET_ERR_INPUT, "at least one --server-name is needed");
     signal(SIGPIPE, SIG_IGN);
-    if ((s.base = event_base_new()) == NULL) {
+    {
+        /*
+         * epoll with a changelist, as the proxy: evhttp disables reading while
+         * it answers and enables it again in the same loop iteration; with the
+         * changelist that costs no epoll_ctl (two fewer per OCSP answer).  No
+         * descriptor is dup'd in this process.
+         */
+        struct event_config *ec = event_config_new();
+        if (ec != NULL)
+            event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+        s.base = ec != NULL ? event_base_new_with_config(ec) : event_base_new();
+        event_config_free(ec);
+    }
+    if (s.base == NULL) {
         err_nomem(err);
         goto out;
     }
@@ -718,6 +732,11 @@ caserver_run(struct ca *ca, const struct caserver_opts *o, struct duet_err *err)
         goto out;
     if (caserver_conns_init(&s, err) != 0)
         goto out;
+    if (o->ocsp_cache_age > 0 &&
+        (s.ocsp_cache = ca_ocsp_cache_new(CA_OCSP_CACHE_ENTRIES, o->ocsp_cache_age)) == NULL) {
+        err_nomem(err);
+        goto out;
+    }
     nofile_fit(o);
     if ((s.https = listener_new(&s, o->listen, true, err)) == NULL ||
         (o->http_listen != NULL && (s.http = listener_new(&s, o->http_listen, false, err)) == NULL))

@@ -28,6 +28,7 @@ enum {
     O_ADMIN,
     O_CRL_VALIDITY,
     O_OCSP_VALIDITY,
+    O_OCSP_CACHE_AGE,
     O_MAX_BODY,
     O_MAX_CONNECTIONS,
     O_PASSPHRASE_FILE,
@@ -42,8 +43,9 @@ static const char serve_usage[] =
     "usage: duet ca serve --ca-dir DIR --listen ADDR:PORT [--http-listen ADDR:PORT]\n"
     "                     [--server-name NAME]... [--admin-identity PATTERN]...\n"
     "                     [--public-url http://HOST:PORT] [--crl-validity 24h]\n"
-    "                     [--ocsp-validity 1h] [--max-body 65536] [--max-connections 1024]\n"
-    "                     [--log FILE] [--log-level info] [--passphrase-file F]\n"
+    "                     [--ocsp-validity 1h] [--ocsp-cache-age 60s] [--max-body 65536]\n"
+    "                     [--max-connections 1024] [--log FILE] [--log-level info]\n"
+    "                     [--passphrase-file F]\n"
     "Serves enrollment, renewal, revocation, the CRL, the roots and OCSP (docs/ca-server.md).\n"
     "The passphrase comes from --passphrase-file, DUET_CA_PASSPHRASE_FILE or "
     "DUET_CA_PASSPHRASE.\n";
@@ -74,6 +76,7 @@ cmd_ca_serve(int argc, char **argv)
         {"admin-identity", required_argument, NULL, O_ADMIN},
         {"crl-validity", required_argument, NULL, O_CRL_VALIDITY},
         {"ocsp-validity", required_argument, NULL, O_OCSP_VALIDITY},
+        {"ocsp-cache-age", required_argument, NULL, O_OCSP_CACHE_AGE},
         {"max-body", required_argument, NULL, O_MAX_BODY},
         {"max-connections", required_argument, NULL, O_MAX_CONNECTIONS},
         {"passphrase-file", required_argument, NULL, O_PASSPHRASE_FILE},
@@ -82,6 +85,7 @@ cmd_ca_serve(int argc, char **argv)
         {NULL, 0, NULL, 0}};
     struct caserver_opts so = {.crl_validity = CASERVER_CRL_VALIDITY,
                                .ocsp_validity = CA_OCSP_VALIDITY,
+                               .ocsp_cache_age = CA_OCSP_CACHE_AGE,
                                .max_body = CASERVER_MAX_BODY,
                                .max_connections = CASERVER_MAX_CONNECTIONS};
     const char *names[MAX_REPEAT], *admins[MAX_REPEAT];
@@ -135,6 +139,16 @@ cmd_ca_serve(int argc, char **argv)
             if (!cli_positive_duration("duet ca serve", "--ocsp-validity", optarg, "1h or 24h",
                                        &so.ocsp_validity))
                 return EXIT_USAGE;
+            break;
+        case O_OCSP_CACHE_AGE:
+            /* Short by design: a reused answer's thisUpdate is as old as this. */
+            if (duration_parse(optarg, &so.ocsp_cache_age, &err) != 0 || so.ocsp_cache_age < 0 ||
+                so.ocsp_cache_age > CASERVER_OCSP_CACHE_AGE_MAX) {
+                fprintf(stderr, "duet ca serve: --ocsp-cache-age \"");
+                cli_put_text(stderr, optarg);
+                fprintf(stderr, "\": expected a duration from 0s (answers never reused) to 5m\n");
+                return EXIT_USAGE;
+            }
             break;
         case O_MAX_BODY:
             mb = strtoull(optarg, &end, 10);

@@ -107,6 +107,12 @@ store_token_redeem(struct store *s, const char *id, const char *serial, int64_t 
 }
 
 int
+store_generation(struct store *s, uint64_t *gen, struct duet_err *err)
+{
+    return s->ops->generation(s, gen, err);
+}
+
+int
 store_token_list(struct store *s, struct store_token ***out, size_t *n, struct duet_err *err)
 {
     return s->ops->token_list(s, out, n, err);

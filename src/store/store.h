@@ -171,6 +171,17 @@ int store_token_list(struct store *s, struct store_token ***out, size_t *n,
 void store_token_free(struct store_token *t);
 void store_tokens_free(struct store_token **v, size_t n);
 
+/*
+ * The inventory's generation as this handle sees it: a number that changes
+ * whenever anything may have been written to the inventory since the last
+ * call - by this handle (any statement that changed a row, committed or not)
+ * or by another connection that committed, in this process or another one -
+ * and stays the same otherwise.  Cheap enough to ask before every OCSP
+ * answer (SQLite: PRAGMA data_version and the handle's own change count, no
+ * table read).  Never the same number again after it changed.
+ */
+int store_generation(struct store *s, uint64_t *gen, struct duet_err *err) MUST_CHECK;
+
 void store_cert_free(struct store_cert *c);
 void store_certs_free(struct store_cert **v, size_t n);
 /* "valid", "expired" or "revoked" at time now. */

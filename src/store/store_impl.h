@@ -32,6 +32,7 @@ struct store_ops {
                         struct duet_err *err);
     int (*token_list)(struct store *s, struct store_token ***out, size_t *n,
                       struct duet_err *err);
+    int (*generation)(struct store *s, uint64_t *gen, struct duet_err *err);
     void (*close)(struct store *s);
 };
 

@@ -44,6 +44,15 @@ struct sqlite_store {
      * (and an old snapshot of the inventory) between calls.
      */
     sqlite3_stmt *get_st;
+    /*
+     * store_generation(): PRAGMA data_version changes when another connection
+     * commits, sqlite3_total_changes64() when this one changes a row; gen
+     * moves on when either differs from what the last call saw.
+     */
+    sqlite3_stmt *dv_st;
+    int64_t seen_dv;
+    int64_t seen_own;
+    uint64_t gen;
 };
 
 /* Version 1, exactly as the first inventories were made. */
@@ -741,6 +750,32 @@ oom:
     return err_nomem(err);
 }
 
+static int
+sq_generation(struct store *s, uint64_t *gen, struct duet_err *err)
+{
+    struct sqlite_store *ss = (struct sqlite_store *)s;
+    int64_t dv, own;
+
+    if (ss->dv_st == NULL && prepare(ss, "PRAGMA data_version", &ss->dv_st, err) != 0)
+        return -1;
+    if (sqlite3_step(ss->dv_st) != SQLITE_ROW) {
+        db_err(ss, err, "reading the data version");
+        sqlite3_reset(ss->dv_st);
+        return -1;
+    }
+    dv = sqlite3_column_int64(ss->dv_st, 0);
+    sqlite3_reset(ss->dv_st);
+    own = (int64_t)sqlite3_total_changes64(ss->db);
+    /* The first call moves gen from 0 (never returned) to 1. */
+    if (ss->gen == 0 || dv != ss->seen_dv || own != ss->seen_own) {
+        ss->gen++;
+        ss->seen_dv = dv;
+        ss->seen_own = own;
+    }
+    *gen = ss->gen;
+    return 0;
+}
+
 static void
 sq_close(struct store *s)
 {
@@ -749,6 +784,7 @@ sq_close(struct store *s)
     if (ss->in_txn)
         sq_rollback(s);
     sqlite3_finalize(ss->get_st);
+    sqlite3_finalize(ss->dv_st);
     sqlite3_close(ss->db);
     free(ss->path);
     free(ss);
@@ -769,6 +805,7 @@ static const struct store_ops sqlite_ops = {
     .token_get = sq_token_get,
     .token_redeem = sq_token_redeem,
     .token_list = sq_token_list,
+    .generation = sq_generation,
     .close = sq_close,
 };
 

@@ -720,6 +720,511 @@ test_revocation_is_immediate(void **state)
     X509_free(cert);
 }
 
+/* ---- answers reused from the cache ---- */
+
+/* One answer through the cache: the DER kept in *der (the caller frees it), and verified. */
+static void
+ask_cached(struct ca_ocsp_cache *cache, struct ca_ocsp_signer *signer, OCSP_REQUEST *req,
+           int64_t now, struct answer *a, uint8_t **der, size_t *der_len)
+{
+    size_t len;
+    uint8_t *rq = req_der(req, &len);
+    const unsigned char *p;
+
+    memset(a, 0, sizeof(*a));
+    assert_int_equal(ca_ocsp_respond_cached(F.ca, signer, cache, rq, len, now, 0, der, der_len,
+                                            &a->sum, &a->err),
+                     0);
+    OPENSSL_free(rq);
+    p = *der;
+    a->resp = d2i_OCSP_RESPONSE(NULL, &p, (long)*der_len);
+    assert_non_null(a->resp);
+    a->status = OCSP_response_status(a->resp);
+    assert_int_equal(a->status, a->sum.status);
+    a->bs = OCSP_response_get1_basic(a->resp);
+    ERR_clear_error();
+    if (a->status == OCSP_RESPONSE_STATUS_SUCCESSFUL) {
+        X509_STORE *st = trust_at(now);
+        assert_int_equal(OCSP_basic_verify(a->bs, NULL, st, 0), 1);
+        X509_STORE_free(st);
+    }
+}
+
+/* Whether two answers are the same bytes. */
+static bool
+same_bytes(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+    return alen == blen && memcmp(a, b, alen) == 0;
+}
+
+/*
+ * Without a nonce, the second answer is the first one's bytes, until this
+ * process revokes the certificate: then `revoked` at once, signed afresh, and
+ * that answer reused in turn.
+ */
+static void
+test_cache_hit_then_own_revocation(void **state)
+{
+    struct ca_ocsp_cache *cache = ca_ocsp_cache_new(0, 0);
+    X509 *cert = issue("cached.example");
+    OCSP_CERTID *id = id_of(EVP_sha1(), cert, ca_issuing_cert(F.ca));
+    OCSP_REQUEST *req = request(OCSP_CERTID_dup(id), NULL);
+    struct duet_err err = {0};
+    struct answer a;
+    uint8_t *d1 = NULL, *d2 = NULL, *d3 = NULL, *d4 = NULL;
+    size_t l1, l2, l3, l4;
+    int64_t tu = 0;
+    char *serial = serial_of(cert);
+
+    (void)state;
+    assert_non_null(cache);
+    ask_cached(cache, F.signer, req, F.now, &a, &d1, &l1);
+    assert_int_equal(status_of(&a, id, NULL, NULL, NULL, NULL), V_OCSP_CERTSTATUS_GOOD);
+    assert_string_equal(a.sum.cache, CA_OCSP_CACHE_MISS);
+    answer_clear(&a);
+    ask_cached(cache, F.signer, req, F.now + 5, &a, &d2, &l2);
+    assert_string_equal(a.sum.cache, CA_OCSP_CACHE_HIT);
+    assert_true(same_bytes(d1, l1, d2, l2));
+    /* the reused answer says when it was signed, not when it was asked for */
+    assert_int_equal(status_of(&a, id, NULL, NULL, &tu, NULL), V_OCSP_CERTSTATUS_GOOD);
+    assert_int_equal(tu, F.now);
+    assert_int_equal(a.sum.this_update, F.now);
+    assert_int_equal(a.sum.good, 1);
+    answer_clear(&a);
+
+    assert_int_equal(ca_revoke(F.ca, serial, CRL_REASON_KEY_COMPROMISE, F.now + 6, NULL, &err), 0);
+    ask_cached(cache, F.signer, req, F.now + 7, &a, &d3, &l3);
+    assert_int_equal(status_of(&a, id, NULL, NULL, &tu, NULL), V_OCSP_CERTSTATUS_REVOKED);
+    assert_string_equal(a.sum.cache, CA_OCSP_CACHE_MISS);
+    assert_int_equal(tu, F.now + 7);
+    answer_clear(&a);
+    ask_cached(cache, F.signer, req, F.now + 8, &a, &d4, &l4);
+    assert_string_equal(a.sum.cache, CA_OCSP_CACHE_HIT);
+    assert_int_equal(a.sum.revoked, 1);
+    assert_true(same_bytes(d3, l3, d4, l4));
+    answer_clear(&a);
+    free(d1);
+    free(d2);
+    free(d3);
+    free(d4);
+    free(serial);
+    OCSP_REQUEST_free(req);
+    OCSP_CERTID_free(id);
+    X509_free(cert);
+    ca_ocsp_cache_free(cache);
+}
+
+/*
+ * A revocation committed by another handle on the same inventory (as `duet
+ * cert revoke` in another process does while `duet ca serve` runs) is seen
+ * by the very next answer; so is an issuance by another handle, for a serial
+ * answered `unknown` and cached before.
+ */
+static void
+test_cache_sees_another_handles_commit(void **state)
+{
+    struct ca_ocsp_cache *cache = ca_ocsp_cache_new(0, 0);
+    X509 *cert = issue("other-handle.example");
+    OCSP_CERTID *id = id_of(EVP_sha256(), cert, ca_issuing_cert(F.ca));
+    OCSP_REQUEST *req = request(OCSP_CERTID_dup(id), NULL);
+    struct duet_err err = {0};
+    struct store *other = NULL;
+    char *inv = cf_path(F.dir, CA_FILE_INVENTORY);
+    char *serial = serial_of(cert);
+    struct answer a;
+    uint8_t *d = NULL;
+    size_t l;
+
+    (void)state;
+    ask_cached(cache, F.signer, req, F.now, &a, &d, &l);
+    assert_int_equal(status_of(&a, id, NULL, NULL, NULL, NULL), V_OCSP_CERTSTATUS_GOOD);
+    answer_clear(&a);
+    free(d);
+    ask_cached(cache, F.signer, req, F.now, &a, &d, &l);
+    assert_string_equal(a.sum.cache, CA_OCSP_CACHE_HIT);
+    answer_clear(&a);
+    free(d);
+    if (store_open_sqlite(inv, false, &other, &err) != 0)
+        fail_msg("second handle: %s", err.msg);
+    assert_int_equal(store_revoke(other, serial, F.now, 1, "cli:test", &err), 0);
+    ask_cached(cache, F.signer, req, F.now + 1, &a, &d, &l);
+    assert_int_equal(status_of(&a, id, NULL, NULL, NULL, NULL), V_OCSP_CERTSTATUS_REVOKED);
+    assert_string_equal(a.sum.cache, CA_OCSP_CACHE_MISS);
+    answer_clear(&a);
+    free(d);
+
+    /* unknown is cached too, and forgotten when another handle writes the inventory */
+    {
+        static const uint8_t sn[16] = {0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88,
+                                       0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xf0, 0x01};
+        OCSP_CERTID *uid = id_serial(sn, sizeof(sn), false);
+        OCSP_REQUEST *ureq = request(OCSP_CERTID_dup(uid), NULL);
+        struct store_cert row = {0};
+        static const uint8_t blob[] = {0x30, 0x00};
+        ask_cached(cache, F.signer, ureq, F.now + 2, &a, &d, &l);
+        assert_int_equal(status_of(&a, uid, NULL, NULL, NULL, NULL), V_OCSP_CERTSTATUS_UNKNOWN);
+        answer_clear(&a);
+        free(d);
+        ask_cached(cache, F.signer, ureq, F.now + 2, &a, &d, &l);
+        assert_string_equal(a.sum.cache, CA_OCSP_CACHE_HIT);
+        assert_int_equal(a.sum.unknown, 1);
+        answer_clear(&a);
+        free(d);
+        /* a row of another serial: any write to the inventory forgets the answers */
+        row.serial = (char *)(uintptr_t) "01:02:03";
+        row.name = row.subject = row.sans = row.profile = row.key_fingerprint =
+            (char *)(uintptr_t) "x";
+        row.issuer = (char *)(uintptr_t) "CN=elsewhere";
+        row.der = (uint8_t *)(uintptr_t)blob;
+        row.der_len = sizeof(blob);
+        assert_int_equal(store_insert(other, &row, &err), 0);
+        ask_cached(cache, F.signer, ureq, F.now + 3, &a, &d, &l);
+        assert_string_equal(a.sum.cache, CA_OCSP_CACHE_MISS);
+        answer_clear(&a);
+        free(d);
+        OCSP_REQUEST_free(ureq);
+        OCSP_CERTID_free(uid);
+    }
+    store_close(other);
+    free(inv);
+    free(serial);
+    OCSP_REQUEST_free(req);
+    OCSP_CERTID_free(id);
+    X509_free(cert);
+    ca_ocsp_cache_free(cache);
+}
+
+/* An answer is reused for less than the cache's age after its thisUpdate, then signed again. */
+static void
+test_cache_age(void **state)
+{
+    struct ca_ocsp_cache *cache = ca_ocsp_cache_new(0, 60);
+    OCSP_CERTID *id = id_of(EVP_sha1(), F.good, ca_issuing_cert(F.ca));
+    OCSP_REQUEST *req = request(OCSP_CERTID_dup(id), NULL);
+    struct answer a;
+    uint8_t *d = NULL;
+    size_t l;
+    int64_t tu = 0;
+
+    (void)state;
+    ask_cached(cache, F.signer, req, F.now, &a, &d, &l);
+    answer_clear(&a);
+    free(d);
+    ask_cached(cache, F.signer, req, F.now + 59, &a, &d, &l);
+    assert_string_equal(a.sum.cache, CA_OCSP_CACHE_HIT);
+    assert_int_equal(status_of(&a, id, NULL, NULL, &tu, NULL), V_OCSP_CERTSTATUS_GOOD);
+    assert_int_equal(tu, F.now);
+    answer_clear(&a);
+    free(d);
+    ask_cached(cache, F.signer, req, F.now + 60, &a, &d, &l);
+    assert_string_equal(a.sum.cache, CA_OCSP_CACHE_MISS);
+    assert_int_equal(status_of(&a, id, NULL, NULL, &tu, NULL), V_OCSP_CERTSTATUS_GOOD);
+    assert_int_equal(tu, F.now + 60);
+    answer_clear(&a);
+    free(d);
+    OCSP_REQUEST_free(req);
+    OCSP_CERTID_free(id);
+    ca_ocsp_cache_free(cache);
+}
+
+/*
+ * A request with a nonce is signed afresh every time, its nonce echoed, and
+ * never kept; so is one asking about two certificates.  A CertID with
+ * oversized algorithm parameters is answered but never kept.
+ */
+static void
+test_cache_bypass(void **state)
+{
+    struct ca_ocsp_cache *cache = ca_ocsp_cache_new(0, 0);
+    OCSP_CERTID *id = id_of(EVP_sha1(), F.good, ca_issuing_cert(F.ca));
+    struct answer a;
+    uint8_t *d = NULL;
+    size_t l;
+
+    (void)state;
+    for (int i = 0; i < 2; i++) {
+        OCSP_REQUEST *req = request(OCSP_CERTID_dup(id), NULL);
+        assert_int_equal(OCSP_request_add1_nonce(req, NULL, 16), 1);
+        ask_cached(cache, F.signer, req, F.now, &a, &d, &l);
+        assert_string_equal(a.sum.cache, CA_OCSP_CACHE_BYPASS);
+        assert_int_equal(OCSP_check_nonce(req, a.bs), 1);
+        assert_true(a.sum.nonce);
+        answer_clear(&a);
+        free(d);
+        OCSP_REQUEST_free(req);
+    }
+    /* the nonce's answer was not kept: the first request without one is signed now */
+    {
+        OCSP_REQUEST *req = request(OCSP_CERTID_dup(id), NULL);
+        ask_cached(cache, F.signer, req, F.now, &a, &d, &l);
+        assert_string_equal(a.sum.cache, CA_OCSP_CACHE_MISS);
+        answer_clear(&a);
+        free(d);
+        /* and a nonce request never gets the kept answer (no nonce in it) */
+        assert_int_equal(OCSP_request_add1_nonce(req, NULL, 16), 1);
+        ask_cached(cache, F.signer, req, F.now, &a, &d, &l);
+        assert_string_equal(a.sum.cache, CA_OCSP_CACHE_BYPASS);
+        assert_int_equal(OCSP_check_nonce(req, a.bs), 1);
+        answer_clear(&a);
+        free(d);
+        OCSP_REQUEST_free(req);
+    }
+    for (int i = 0; i < 2; i++) {
+        OCSP_REQUEST *req = request(OCSP_CERTID_dup(id), OCSP_CERTID_dup(id), NULL);
+        ask_cached(cache, F.signer, req, F.now, &a, &d, &l);
+        assert_string_equal(a.sum.cache, CA_OCSP_CACHE_BYPASS);
+        assert_int_equal(a.sum.good, 2);
+        answer_clear(&a);
+        free(d);
+        OCSP_REQUEST_free(req);
+    }
+    /* SEQUENCE { SEQUENCE { sha1, OCTET STRING of 300 bytes }, name hash, key hash, serial } */
+    {
+        ASN1_OCTET_STRING *nh = NULL, *kh = NULL;
+        ASN1_INTEGER *sn = NULL;
+        uint8_t der[512], *p = der;
+        const unsigned char *cp = der;
+        size_t params = 300, alg_len = 7 + 4 + params;
+        size_t body = 4 + alg_len + 22 + 22;
+        OCSP_CERTID *big;
+        OCSP_REQUEST *req;
+        int snlen;
+        assert_int_equal(OCSP_id_get0_info(&nh, NULL, &kh, &sn, id), 1);
+        snlen = i2d_ASN1_INTEGER(sn, NULL);
+        body += (size_t)snlen;
+        *p++ = 0x30, *p++ = 0x82, *p++ = (uint8_t)(body >> 8), *p++ = (uint8_t)body;
+        *p++ = 0x30, *p++ = 0x82, *p++ = (uint8_t)(alg_len >> 8), *p++ = (uint8_t)alg_len;
+        memcpy(p, "\x06\x05\x2b\x0e\x03\x02\x1a", 7);
+        p += 7;
+        *p++ = 0x04, *p++ = 0x82, *p++ = (uint8_t)(params >> 8), *p++ = (uint8_t)params;
+        memset(p, 0xab, params);
+        p += params;
+        *p++ = 0x04, *p++ = 20;
+        memcpy(p, ASN1_STRING_get0_data(nh), 20);
+        p += 20;
+        *p++ = 0x04, *p++ = 20;
+        memcpy(p, ASN1_STRING_get0_data(kh), 20);
+        p += 20;
+        assert_int_equal(i2d_ASN1_INTEGER(sn, &p), snlen);
+        big = d2i_OCSP_CERTID(NULL, &cp, (long)(p - der));
+        assert_non_null(big);
+        assert_true(i2d_OCSP_CERTID(big, NULL) > CA_OCSP_CACHE_MAX_KEY);
+        req = request(big, NULL);
+        for (int i = 0; i < 2; i++) {
+            ask_cached(cache, F.signer, req, F.now, &a, &d, &l);
+            assert_int_equal(a.status, OCSP_RESPONSE_STATUS_SUCCESSFUL);
+            assert_string_equal(a.sum.cache, CA_OCSP_CACHE_BYPASS);
+            answer_clear(&a);
+            free(d);
+        }
+        OCSP_REQUEST_free(req);
+    }
+    /* unsuccessful answers are never kept: another issuer's certificate */
+    {
+        OCSP_REQUEST *req = request(id_of(EVP_sha1(), F.other_leaf, F.other_ca), NULL);
+        ask_cached(cache, F.signer, req, F.now, &a, &d, &l);
+        assert_int_equal(a.status, OCSP_RESPONSE_STATUS_UNAUTHORIZED);
+        assert_string_equal(a.sum.cache, CA_OCSP_CACHE_BYPASS);
+        answer_clear(&a);
+        free(d);
+        OCSP_REQUEST_free(req);
+    }
+    OCSP_CERTID_free(id);
+    ca_ocsp_cache_free(cache);
+}
+
+/* Whether der decodes to a request of exactly one CertID whose DER is key, without a nonce. */
+static bool
+decodes_to(const uint8_t *der, size_t len, const uint8_t *key, size_t klen)
+{
+    const unsigned char *p = der;
+    OCSP_REQUEST *rq = d2i_OCSP_REQUEST(NULL, &p, (long)len);
+    unsigned char *k = NULL;
+    int n = 0;
+    bool same = false;
+
+    if (rq != NULL && p == der + len && OCSP_request_onereq_count(rq) == 1 &&
+        OCSP_REQUEST_get_ext_by_NID(rq, NID_id_pkix_OCSP_Nonce, -1) < 0) {
+        n = i2d_OCSP_CERTID(OCSP_onereq_get0_id(OCSP_request_onereq_get0(rq, 0)), &k);
+        same = n > 0 && (size_t)n == klen && memcmp(k, key, klen) == 0;
+    }
+    OPENSSL_free(k);
+    OCSP_REQUEST_free(rq);
+    ERR_clear_error();
+    return same;
+}
+
+/*
+ * One mangled request through a warm cache and without one: the same
+ * response status, a successful answer telling the truth, and an answer from
+ * the cache only for a request that decodes to the very CertID kept, alone
+ * and without a nonce.
+ */
+static void
+check_cached_mangled(struct ca_ocsp_cache *cache, const uint8_t *der, size_t len,
+                     const uint8_t *key, size_t klen, size_t *hits)
+{
+    struct answer plain, cached;
+    uint8_t *out = NULL;
+    size_t out_len = 0;
+    const unsigned char *p;
+
+    ask_der_with(F.signer, der, len, F.now, 0, &plain);
+    memset(&cached, 0, sizeof(cached));
+    assert_int_equal(ca_ocsp_respond_cached(F.ca, F.signer, cache, der, len, F.now, 0, &out,
+                                            &out_len, &cached.sum, &cached.err),
+                     0);
+    assert_int_equal(cached.sum.status, plain.status);
+    p = out;
+    cached.resp = d2i_OCSP_RESPONSE(NULL, &p, (long)out_len);
+    assert_non_null(cached.resp);
+    assert_int_equal(OCSP_response_status(cached.resp), plain.status);
+    if (plain.status == OCSP_RESPONSE_STATUS_SUCCESSFUL) {
+        cached.bs = OCSP_response_get1_basic(cached.resp);
+        assert_non_null(cached.bs);
+        assert_int_equal(OCSP_resp_count(cached.bs), OCSP_resp_count(plain.bs));
+        for (int i = 0; i < OCSP_resp_count(cached.bs); i++) {
+            OCSP_SINGLERESP *sr = OCSP_resp_get0(cached.bs, i);
+            OCSP_CERTID *id = OCSP_CERTID_dup(OCSP_SINGLERESP_get0_id(sr));
+            assert_int_equal(OCSP_single_get0_status(sr, NULL, NULL, NULL, NULL),
+                             expected_status(id));
+            OCSP_CERTID_free(id);
+        }
+    }
+    if (cached.sum.cache != NULL && strcmp(cached.sum.cache, CA_OCSP_CACHE_HIT) == 0) {
+        assert_true(decodes_to(der, len, key, klen));
+        (*hits)++;
+    }
+    free(out);
+    answer_clear(&cached);
+    answer_clear(&plain);
+}
+
+/*
+ * The common request (one CertID, nothing else) is answered from the cache
+ * without being decoded; every other form is decoded first.  Truncations, bit
+ * flips, a byte appended and lengths in a longer form than DER's: each gets
+ * the status it gets without a cache, and a kept answer only when it still
+ * asks exactly the kept question.  The same CertID asked with a requestor
+ * name (not the plainest form) gets the kept answer through the decoder.
+ */
+static void
+test_cache_plain_requests(void **state)
+{
+    struct ca_ocsp_cache *cache = ca_ocsp_cache_new(0, 0);
+    OCSP_CERTID *id = id_of(EVP_sha1(), F.good, ca_issuing_cert(F.ca));
+    OCSP_REQUEST *req = request(OCSP_CERTID_dup(id), NULL);
+    uint8_t *key = NULL, *copy, *d1 = NULL, *d2 = NULL;
+    size_t len, klen, l1, l2, hits = 0;
+    uint8_t *der = req_der(req, &len);
+    struct answer a;
+    int n;
+
+    (void)state;
+    n = i2d_OCSP_CERTID(id, &key);
+    assert_true(n > 0);
+    klen = (size_t)n;
+    ask_cached(cache, F.signer, req, F.now, &a, &d1, &l1);
+    assert_string_equal(a.sum.cache, CA_OCSP_CACHE_MISS);
+    answer_clear(&a);
+    /* with a requestor name: decoded, then the kept answer */
+    {
+        OCSP_REQUEST *named = request(OCSP_CERTID_dup(id), NULL);
+        X509_NAME *nm = X509_NAME_new();
+        assert_int_equal(X509_NAME_add_entry_by_txt(nm, "CN", MBSTRING_ASC,
+                                                    (const unsigned char *)"asker", -1, -1, 0),
+                         1);
+        assert_int_equal(OCSP_request_set1_name(named, nm), 1);
+        ask_cached(cache, F.signer, named, F.now, &a, &d2, &l2);
+        assert_string_equal(a.sum.cache, CA_OCSP_CACHE_HIT);
+        assert_true(same_bytes(d1, l1, d2, l2));
+        answer_clear(&a);
+        free(d2);
+        X509_NAME_free(nm);
+        OCSP_REQUEST_free(named);
+    }
+    copy = malloc(len + 2);
+    assert_non_null(copy);
+    check_cached_mangled(cache, der, len, key, klen, &hits);
+    assert_int_equal(hits, 1);
+    for (size_t i = 0; i < len; i++)
+        check_cached_mangled(cache, der, i, key, klen, &hits);
+    for (size_t bit = 0; bit < len * 8; bit++) {
+        memcpy(copy, der, len);
+        copy[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+        check_cached_mangled(cache, copy, len, key, klen, &hits);
+    }
+    /* a byte after the request */
+    memcpy(copy, der, len);
+    copy[len] = 0;
+    check_cached_mangled(cache, copy, len + 1, key, klen, &hits);
+    /* the outer length as 0x81 LL (BER, not DER) */
+    assert_true(der[0] == 0x30 && der[1] < 0x80);
+    copy[0] = 0x30;
+    copy[1] = 0x81;
+    memcpy(copy + 2, der + 1, len - 1);
+    check_cached_mangled(cache, copy, len + 1, key, klen, &hits);
+    /*
+     * OpenSSL's decoder takes the longer length form (and a flip or two it
+     * reads leniently) as the same question: those got the kept answer, after
+     * decoding, which check_cached_mangled() made sure of.
+     */
+    assert_true(hits >= 2);
+    free(copy);
+    free(d1);
+    OPENSSL_free(key);
+    OPENSSL_free(der);
+    OCSP_REQUEST_free(req);
+    OCSP_CERTID_free(id);
+    ca_ocsp_cache_free(cache);
+}
+
+/*
+ * Another signer forgets the answers, even with the inventory unchanged
+ * since: after a rotation, no answer of the old signer is served again.
+ */
+static void
+test_cache_new_signer(void **state)
+{
+    struct ca_ocsp_cache *cache = ca_ocsp_cache_new(0, 0);
+    OCSP_CERTID *id = id_of(EVP_sha1(), F.good, ca_issuing_cert(F.ca));
+    OCSP_REQUEST *req = request(OCSP_CERTID_dup(id), NULL);
+    struct ca_ocsp_signer *next = NULL;
+    struct duet_err err = {0};
+    struct answer a;
+    uint8_t *d = NULL;
+    size_t l;
+    X509 *who = NULL;
+    /* F.signer still valid; the one on disk (test_signer_renewal's, or a new one) too */
+    int64_t at = F.now + 5 * 86400 + 200;
+    char *s1 = serial_of(ca_ocsp_signer_cert(F.signer)), *s2;
+
+    (void)state;
+    assert_int_equal(ca_ocsp_signer_ensure(F.ca, at, 0, &next, NULL, &err), 0);
+    s2 = serial_of(ca_ocsp_signer_cert(next));
+    assert_string_not_equal(s1, s2);
+    /* the old signer's answer, kept after the inventory last changed */
+    ask_cached(cache, F.signer, req, at, &a, &d, &l);
+    answer_clear(&a);
+    free(d);
+    ask_cached(cache, F.signer, req, at, &a, &d, &l);
+    assert_string_equal(a.sum.cache, CA_OCSP_CACHE_HIT);
+    answer_clear(&a);
+    free(d);
+    ask_cached(cache, next, req, at, &a, &d, &l);
+    assert_string_equal(a.sum.cache, CA_OCSP_CACHE_MISS);
+    assert_int_equal(OCSP_resp_get0_signer(a.bs, &who, NULL), 1);
+    assert_int_equal(X509_cmp(who, ca_ocsp_signer_cert(next)), 0);
+    answer_clear(&a);
+    free(d);
+    free(s1);
+    free(s2);
+    ca_ocsp_signer_free(next);
+    OCSP_REQUEST_free(req);
+    OCSP_CERTID_free(id);
+    ca_ocsp_cache_free(cache);
+}
+
 /* ---- the delegated signer ---- */
 
 /* The signer certificate: what RFC 6960 4.2.2.2 asks, in the inventory, key encrypted. */
@@ -906,8 +1411,14 @@ main(void)
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_mangled_requests),
         cmocka_unit_test(test_revocation_is_immediate),
+        cmocka_unit_test(test_cache_hit_then_own_revocation),
+        cmocka_unit_test(test_cache_sees_another_handles_commit),
+        cmocka_unit_test(test_cache_age),
+        cmocka_unit_test(test_cache_bypass),
+        cmocka_unit_test(test_cache_plain_requests),
         cmocka_unit_test(test_signer_profile_reserved),
         cmocka_unit_test(test_signer_renewal),
+        cmocka_unit_test(test_cache_new_signer),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -619,6 +619,81 @@ test_lookup_sees_revocation_by_another_handle(void **state)
     store_close(other);
 }
 
+/* The generation as the handle sees it now. */
+static uint64_t
+gen_of(struct store *s)
+{
+    struct duet_err err = {0};
+    uint64_t g = 0;
+
+    if (store_generation(s, &g, &err) != 0)
+        fail_msg("store_generation: %s", err.msg);
+    assert_true(g != 0);
+    return g;
+}
+
+/*
+ * store_generation() stays put while nothing is written and reads go on, and
+ * moves on at once after a write through this handle (a revocation, an
+ * insert, a transaction that is rolled back), a commit through another handle
+ * (a revocation, an insert, a token redeemed), and never comes back to a value
+ * it had.  It is what the OCSP cache of `duet ca serve` trusts to see a `duet
+ * cert revoke` run by another process.
+ */
+static void
+test_generation_moves_on_every_write(void **state)
+{
+    struct fx *f = *state;
+    struct duet_err err = {0};
+    struct store *other = NULL;
+    struct store_cert *got;
+    uint64_t g0, g1, g2, g3, g4, g5;
+    uint64_t number = 0;
+
+    struct store_cert c = row("AB:CD", NULL, "server", T0 + 1000);
+    struct store_cert d = row("EF:01", NULL, "server", T0 + 1000);
+    struct store_cert e = row("EF:02", NULL, "server", T0 + 1000);
+    g0 = gen_of(f->s);
+    assert_int_equal(gen_of(f->s), g0);
+    insert_ok(f->s, &c);
+    g1 = gen_of(f->s);
+    assert_true(g1 != g0);
+    /* reads change nothing */
+    got = get_ok(f->s, "AB:CD");
+    store_cert_free(got);
+    assert_null(get_ok(f->s, "77:77"));
+    assert_int_equal(gen_of(f->s), g1);
+    /* another handle's commits */
+    if (store_open_sqlite(f->path, false, &other, &err) != 0)
+        fail_msg("second handle: %s", err.msg);
+    assert_int_equal(gen_of(f->s), g1);
+    assert_int_equal(store_revoke(other, "AB:CD", T0, 1, "cli:test", &err), 0);
+    g2 = gen_of(f->s);
+    assert_true(g2 != g1 && g2 != g0);
+    assert_int_equal(gen_of(f->s), g2);
+    insert_ok(other, &d);
+    g3 = gen_of(f->s);
+    assert_true(g3 != g2 && g3 != g1 && g3 != g0);
+    /* a transaction of this handle, rolled back: written, so not trusted as unchanged */
+    assert_int_equal(store_begin(f->s, &err), 0);
+    assert_int_equal(store_next_crl_number(f->s, &number, &err), 0);
+    store_rollback(f->s);
+    g4 = gen_of(f->s);
+    assert_true(g4 != g3);
+    /* another handle's own writes, seen from it too */
+    {
+        uint64_t o0 = gen_of(other), o1;
+        insert_ok(f->s, &e);
+        assert_int_equal(gen_of(other) != o0, true);
+        o1 = gen_of(other);
+        assert_int_equal(gen_of(other), o1);
+    }
+    g5 = gen_of(f->s);
+    assert_true(g5 != g4);
+    assert_int_equal(gen_of(f->s), g5);
+    store_close(other);
+}
+
 static void
 test_revoke_twice_refused(void **state)
 {
@@ -1411,6 +1486,7 @@ main(void)
         T(test_list_revoked_empty),
         T(test_revoke_sets_fields),
         T(test_lookup_sees_revocation_by_another_handle),
+        T(test_generation_moves_on_every_write),
         T(test_revoke_twice_refused),
         T(test_revoke_unknown_refused),
         T(test_link_renewal),
