@@ -76,6 +76,8 @@ struct cf_cert_spec {
     const char *const *sans;
     const char *const *name_constraints;
     enum cf_digest digest;
+    /* crlDistributionPoints as a configuration value ("URI:http://x/a.crl"); NULL: none */
+    const char *crl_dp;
 };
 
 /* One revoked certificate in a CRL. */
@@ -97,6 +99,12 @@ struct cf_crl_spec {
     bool no_next_update; /* omit nextUpdate (RFC 5280 requires it) */
     uint64_t number;     /* cRLNumber; 0: 1 */
     enum cf_digest digest;
+    bool number_critical; /* mark cRLNumber critical (RFC 5280 5.2.3 forbids it) */
+    /*
+     * issuingDistributionPoint as a configuration value, e.g.
+     * "critical,fullname:URI:http://x/a.crl,onlyuser:TRUE"; NULL: none.
+     */
+    const char *idp;
 };
 
 /* A new key of the given type. */
