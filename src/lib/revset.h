@@ -57,7 +57,7 @@ struct rev_result {
     int reason;               /* REV_REVOKED: CRLReason code, -1 when absent */
     enum rev_scope scope;     /* REV_CRL_OUT_OF_SCOPE: why the CRL does not cover it */
     /* REV_CRL_BAD_SIGNATURE, REV_CRL_NO_CRL_SIGN: why another signer was refused, or "" */
-    char signer_why[512];
+    char signer_why[768];
 };
 
 /*

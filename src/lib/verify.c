@@ -953,8 +953,7 @@ out:
         x509u_label(anchor, alabel, sizeof(alabel));
         snprintf(why, len,
                  "certificate %s has that name and signs the CRL, but is not that CA's CRL "
-                 "signer: its path must validate to the same trust anchor, %s (RFC 5280 6.3.3 "
-                 "(f)), and %s",
+                 "signer: its path must validate to the same trust anchor, %s, and %s",
                  label, alabel, e.msg);
     }
     X509_STORE_CTX_free(ctx);
