@@ -9,9 +9,11 @@
  * can mask an earlier one.  Trust anchors may be intermediates
  * (X509_V_FLAG_PARTIAL_CHAIN): a certificate given as trusted is trusted.
  * Revocation: with CRLs, every certificate below the trust anchor (or the
- * leaf only, by choice) must be covered by a current CRL from its issuer,
- * signed by that issuer's key; a CRL from another issuer does not count, and
- * an expired one is an error.  duet checks this itself once OpenSSL has
+ * leaf only, by choice) must be covered by a current CRL from its issuer
+ * whose scope includes it (RFC 5280 6.3.3 (b)(2)), signed by that issuer's
+ * key or by another certificate of the same CA name that validates to the
+ * same trust anchor (6.3.3 (f)); a CRL from another issuer does not count,
+ * and an expired one is an error.  duet checks this itself once OpenSSL has
  * accepted the path, from the compact serial sets of revset.c, so a CRL of a
  * million entries costs a hash lookup, not OpenSSL's parsed CRL objects.
  * After OpenSSL accepts the chain, duet adds what OpenSSL does not enforce:
