@@ -1152,7 +1152,8 @@ revset_check_ex(const struct revset *rs, X509 *cert, X509 *issuer, int64_t now,
         enum rev_scope sc;
         if (X509_NAME_cmp(c->issuer, iname) != 0)
             continue;
-        sc = crl_scope(c, cert, is_ca);
+        sc = c->only_user || c->only_ca || c->idp_names != NULL ? crl_scope(c, cert, is_ca)
+                                                                : REV_SCOPE_OK;
         if (sc != REV_SCOPE_OK) {
             if (outside == NULL) {
                 outside = c;
