@@ -876,8 +876,9 @@ pool_push(STACK_OF(X509) *pool, X509 *x)
 }
 
 /*
- * Every certificate at hand, up-referenced: the chain, the untrusted ones
- * and the trusted store's.  NULL when memory runs out.
+ * Every certificate at hand, up-referenced: the verified chain, the trusted
+ * store's, then the untrusted ones (which a TLS peer chooses, so they come
+ * last).  NULL when memory runs out.
  */
 static STACK_OF(X509) *
 signer_pool(const struct crl_signers *s)
@@ -887,8 +888,6 @@ signer_pool(const struct crl_signers *s)
 
     for (int i = 0; ok && i < sk_X509_num(s->chain); i++)
         ok = pool_push(pool, sk_X509_value(s->chain, i));
-    for (int i = 0; ok && s->untrusted != NULL && i < sk_X509_num(s->untrusted); i++)
-        ok = pool_push(pool, sk_X509_value(s->untrusted, i));
     if (ok && s->store != NULL && X509_STORE_lock(s->store)) {
         STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(s->store);
         for (int i = 0; ok && i < sk_X509_OBJECT_num(objs); i++) {
@@ -898,6 +897,8 @@ signer_pool(const struct crl_signers *s)
         }
         X509_STORE_unlock(s->store);
     }
+    for (int i = 0; ok && s->untrusted != NULL && i < sk_X509_num(s->untrusted); i++)
+        ok = pool_push(pool, sk_X509_value(s->untrusted, i));
     if (!ok) {
         OSSL_STACK_OF_X509_free(pool);
         return NULL;
@@ -965,6 +966,13 @@ out:
 }
 
 /*
+ * At most this many certificates are tried as a CRL's signer per CRL and
+ * certificate: each costs a signature verification, and a TLS peer can send
+ * many certificates of its issuer's name.
+ */
+#define VERIFY_MAX_CRL_SIGNERS 8
+
+/*
  * The rev_signers search: certificates at hand named as the certificate's
  * issuer, other than that issuer and the certificate itself, that verify the
  * CRL, carry keyUsage with cRLSign (required here, not only honoured when
@@ -980,6 +988,7 @@ signer_find(void *arg, const struct revcrl *crl, X509 *cert, X509 *issuer, char 
     STACK_OF(X509) *pool = signer_pool(s);
     char label[600];
     bool ok = false;
+    int tried = 0;
 
     for (int i = 0; pool != NULL && !ok && i < sk_X509_num(pool); i++) {
         X509 *x = sk_X509_value(pool, i);
@@ -989,7 +998,14 @@ signer_find(void *arg, const struct revcrl *crl, X509 *cert, X509 *issuer, char 
             continue;
         for (int j = 0; j < i && !seen; j++)
             seen = X509_cmp(sk_X509_value(pool, j), x) == 0;
-        if (seen || !revcrl_verify(crl, x))
+        if (seen)
+            continue;
+        if (++tried > VERIFY_MAX_CRL_SIGNERS) {
+            snprintf(why, len, "more than %d certificates of that name were tried as its signer",
+                     VERIFY_MAX_CRL_SIGNERS);
+            break;
+        }
+        if (!revcrl_verify(crl, x))
             continue;
         if (!(X509_get_extension_flags(x) & EXFLAG_KUSAGE) ||
             !(X509_get_key_usage(x) & KU_CRL_SIGN)) {

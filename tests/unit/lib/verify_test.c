@@ -1239,6 +1239,29 @@ c_crl_signer_under_other_anchor_ignored(struct vrun *r)
     X509_CRL_free(real);
 }
 
+static void
+c_crl_signer_search_bounded(struct vrun *r)
+{
+    /*
+     * A peer sends nine certificates of its issuer's name that may sign CRLs
+     * before the real CRL signer: the search stops after eight signatures.
+     */
+    STACK_OF(X509) *sk = sk_X509_new_null();
+
+    crl_signer(r, "critical,cRLSign", W.root, W.k_root, false, 0);
+    assert_non_null(sk);
+    for (uint64_t i = 0; i < 9; i++) {
+        struct cf_cert_spec js = {.cn = "Duet Test Intermediate", .o = "Duet Test",
+                                  .key = W.k_other, .serial = 0x0300 + i, .bc = CF_BC_CA};
+        assert_true(sk_X509_push(sk, cf_cert_new(&js)));
+    }
+    for (int i = 0; i < sk_X509_num(r->untrusted); i++) {
+        X509 *x = sk_X509_value(r->untrusted, i);
+        assert_true(X509_up_ref(x) && sk_X509_push(sk, x));
+    }
+    set_untrusted(r, sk);
+}
+
 /* ---- end of CRL scope and CRL signers ---- */
 
 static struct vcase cases[] = {
@@ -1503,6 +1526,11 @@ static struct vcase cases[] = {
      c_crl_signer_under_other_anchor_ignored,
      {"certificate " LEAF_LABEL " was revoked on ", "by the CRL of " INT_SUBJECT},
      NULL},
+    {"crl_signer_search_bounded",
+     c_crl_signer_search_bounded,
+     {"is not signed by that CA's key; more than 8 certificates of that name were tried as its "
+      "signer"},
+     NULL},
     /* ---- end of CRL scope and CRL signers ---- */
 };
 
@@ -1600,6 +1628,7 @@ static const struct {
     {"crl_separate_signer_revoked", VERIFY_CRL_BAD_SIGNATURE, "crl_bad_signature"},
     {"crl_signer_under_other_anchor_refused", VERIFY_CRL_BAD_SIGNATURE, "crl_bad_signature"},
     {"crl_signer_under_other_anchor_ignored", VERIFY_REVOKED, "revoked"},
+    {"crl_signer_search_bounded", VERIFY_CRL_BAD_SIGNATURE, "crl_bad_signature"},
     /* ---- end of CRL scope and CRL signers ---- */
 };
 
