@@ -58,6 +58,11 @@ struct revcrl {
     bool only_user; /* issuingDistributionPoint: onlyContainsUserCerts */
     bool only_ca;   /* issuingDistributionPoint: onlyContainsCACerts */
     GENERAL_NAMES *idp_names; /* issuingDistributionPoint: its distributionPoint, or NULL */
+    ASN1_OCTET_STRING *idp_der; /* issuingDistributionPoint as encoded, or NULL */
+    ASN1_OCTET_STRING *akid;    /* authorityKeyIdentifier's keyIdentifier, or NULL */
+    ASN1_INTEGER *number;       /* cRLNumber, or NULL */
+    bool delta;                 /* a delta CRL (deltaCRLIndicator, RFC 5280 5.2.4) */
+    ASN1_INTEGER *base;         /* a delta CRL's BaseCRLNumber */
 
     /* The signature: over a kept digest, or over the kept TBS for EdDSA and RSA-PSS. */
     X509_ALGOR *alg;
@@ -86,6 +91,7 @@ struct revcrl {
 struct revset {
     struct revcrl **crls;
     size_t n;
+    size_t ndelta; /* how many of them are delta CRLs */
 };
 
 /* --- DER --------------------------------------------------------------------- */
@@ -220,6 +226,10 @@ revcrl_free(struct revcrl *c)
         return;
     X509_NAME_free(c->issuer);
     GENERAL_NAMES_free(c->idp_names);
+    ASN1_OCTET_STRING_free(c->idp_der);
+    ASN1_OCTET_STRING_free(c->akid);
+    ASN1_INTEGER_free(c->number);
+    ASN1_INTEGER_free(c->base);
     free(c->source);
     X509_ALGOR_free(c->alg);
     ASN1_BIT_STRING_free(c->sig);
@@ -355,7 +365,7 @@ walk_entries(struct revcrl *c, struct der list, const char *where, size_t *count
             if (entry_extensions(exts, where, n, &reason, err) != 0)
                 return -1;
         }
-        if (reason == 8) /* removeFromCRL belongs to delta CRLs: not revoked */
+        if (reason == 8 && !c->delta) /* removeFromCRL belongs to delta CRLs: not revoked */
             continue;
         if (c->soff != NULL) {
             c->soff[n] = (uint32_t)off;
@@ -540,16 +550,39 @@ crl_extensions(struct revcrl *c, struct der exts_der, const char *where, struct 
     for (int i = 0; i < sk_X509_EXTENSION_num(exts); i++) {
         X509_EXTENSION *ext = sk_X509_EXTENSION_value(exts, i);
         int nid = OBJ_obj2nid(X509_EXTENSION_get_object(ext));
+        /* RFC 5280 5.2.4: "The delta CRL indicator is a critical CRL extension". */
         if (nid == NID_delta_crl) {
-            err_set(err, DUET_ERR_INPUT, "%s is a delta CRL; give the complete CRL instead",
-                    where);
-            goto out;
+            c->delta = true;
+            if (!X509_EXTENSION_get_critical(ext) || c->base != NULL ||
+                (c->base = X509V3_EXT_d2i(ext)) == NULL) {
+                err_set(err, DUET_ERR_INPUT,
+                        "%s has a deltaCRLIndicator that is not critical, repeated or "
+                        "malformed (RFC 5280 5.2.4)",
+                        where);
+                goto out;
+            }
+            continue;
         }
         if (nid == NID_issuing_distribution_point) {
+            if (c->idp_der != NULL ||
+                (c->idp_der = ASN1_OCTET_STRING_dup(X509_EXTENSION_get_data(ext))) == NULL) {
+                err_set(err, DUET_ERR_INPUT, "%s has a repeated issuingDistributionPoint", where);
+                goto out;
+            }
             if (idp_read(c, ext, where, err) != 0)
                 goto out;
             continue;
         }
+        if (nid == NID_authority_key_identifier && c->akid == NULL) {
+            AUTHORITY_KEYID *ak = X509V3_EXT_d2i(ext);
+            if (ak != NULL) {
+                c->akid = ak->keyid;
+                ak->keyid = NULL;
+            }
+            AUTHORITY_KEYID_free(ak);
+        }
+        if (nid == NID_crl_number && c->number == NULL)
+            c->number = X509V3_EXT_d2i(ext);
         /*
          * RFC 5280 5.2.3: "conforming CRL issuers MUST ... mark this extension
          * as non-critical."  A CRL that breaks this is refused, not guessed at.
@@ -569,6 +602,13 @@ crl_extensions(struct revcrl *c, struct der exts_der, const char *where, struct 
                     "%s has a critical extension duet does not handle (OID %s)", where, o);
             goto out;
         }
+    }
+    if (c->delta && c->number == NULL) {
+        err_set(err, DUET_ERR_INPUT,
+                "%s is a delta CRL without a cRLNumber, so it cannot be matched to a complete "
+                "CRL (RFC 5280 5.2.4)",
+                where);
+        goto out;
     }
     rc = 0;
 out:
@@ -762,6 +802,8 @@ add_parsed(struct revset *rs, struct revcrl **got, size_t ngot, struct duet_err 
     rs->crls = grown;
     memcpy(rs->crls + rs->n, got, ngot * sizeof(*got));
     rs->n += ngot;
+    for (size_t i = 0; i < ngot; i++)
+        rs->ndelta += got[i]->delta;
     return 0;
 }
 
@@ -1096,12 +1138,61 @@ crl_scope(const struct revcrl *c, X509 *cert, bool is_ca)
     return why;
 }
 
+/* Both absent, or both present and equal. */
+static bool
+same_octets(const ASN1_OCTET_STRING *a, const ASN1_OCTET_STRING *b)
+{
+    return a == NULL ? b == NULL : b != NULL && ASN1_STRING_cmp(a, b) == 0;
+}
+
+/*
+ * The delta CRL to apply over the complete CRL `full`, or NULL: RFC 5280
+ * 5.2.4 and 6.3.3 (c), the same issuer, the same scope (the same
+ * issuingDistributionPoint, or none in both), the same authorityKeyIdentifier,
+ * "the CRL number of the complete CRL is equal to or greater than the
+ * BaseCRLNumber specified in the delta CRL" and "less than the CRL number of
+ * the delta CRL", in force (thisUpdate passed), and signed as a complete CRL
+ * must be.  The one with the highest number wins.
+ */
+static const struct revcrl *
+delta_for(const struct revset *rs, const struct revcrl *full, X509 *cert, X509 *issuer,
+          bool may_sign, int64_t now, const struct rev_signers *alt)
+{
+    const struct revcrl *best = NULL;
+    char why[256];
+
+    if (full->number == NULL)
+        return NULL;
+    for (size_t i = 0; i < rs->n; i++) {
+        struct revcrl *d = rs->crls[i];
+        if (!d->delta || X509_NAME_cmp(d->issuer, full->issuer) != 0 ||
+            ASN1_INTEGER_cmp(d->base, full->number) > 0 ||
+            ASN1_INTEGER_cmp(full->number, d->number) >= 0 || !same_octets(d->idp_der, full->idp_der) ||
+            !same_octets(d->akid, full->akid) || d->this_update > now)
+            continue;
+        if (best != NULL && ASN1_INTEGER_cmp(d->number, best->number) <= 0)
+            continue;
+        if (issuer != NULL && !(may_sign && crl_signed_by(d, issuer)) &&
+            !(alt != NULL && alt->find(alt->arg, d, cert, issuer, why, sizeof(why))))
+            continue;
+        best = d;
+    }
+    return best;
+}
+
 /* See revset.h. */
 bool
 revcrl_verify(const struct revcrl *c, X509 *signer)
 {
     /* The memo is the one part of a CRL that changes after loading; it has its own lock. */
     return crl_signed_by((struct revcrl *)(uintptr_t)c, signer);
+}
+
+/* See revset.h. */
+bool
+revcrl_is_delta(const struct revcrl *c)
+{
+    return c->delta;
 }
 
 /* See revset.h. */
@@ -1150,7 +1241,7 @@ revset_check_ex(const struct revset *rs, X509 *cert, X509 *issuer, int64_t now,
     for (size_t i = 0; rs != NULL && i < rs->n; i++) {
         struct revcrl *c = rs->crls[i];
         enum rev_scope sc;
-        if (X509_NAME_cmp(c->issuer, iname) != 0)
+        if (c->delta || X509_NAME_cmp(c->issuer, iname) != 0)
             continue;
         sc = c->only_user || c->only_ca || c->idp_names != NULL ? crl_scope(c, cert, is_ca)
                                                                 : REV_SCOPE_OK;
@@ -1193,6 +1284,35 @@ revset_check_ex(const struct revset *rs, X509 *cert, X509 *issuer, int64_t now,
     }
     slen = cert_serial(cert, serial, sizeof(serial));
     int64_t e = slen > 0 ? set_find(best, serial, (size_t)slen) : -1;
+    const struct revcrl *d = rs->ndelta > 0 ? delta_for(rs, best, cert, issuer, may_sign, now, alt)
+                                            : NULL;
+    if (d != NULL) {
+        int64_t de = slen > 0 ? set_find(d, serial, (size_t)slen) : -1;
+        if (issuer != NULL && d->next_update <= now && !accept_expired) {
+            out->status = REV_CRL_EXPIRED;
+            out->crl = d;
+            return;
+        }
+        /*
+         * RFC 5280 5.3.1: removeFromCRL "indicates that a certificate is to be
+         * removed from a CRL because either the certificate expired or was
+         * removed from hold": it releases a certificateHold, never another
+         * revocation of the complete CRL.
+         */
+        if (de >= 0 && d->reason[de] == 8) {
+            if (e < 0 || best->reason[e] == 6) {
+                out->crl = d;
+                out->status = REV_GOOD;
+                return;
+            }
+        } else if (de >= 0) {
+            out->status = REV_REVOKED;
+            out->crl = d;
+            out->date = d->date[de];
+            out->reason = d->reason[de] == REV_NO_REASON ? -1 : d->reason[de];
+            return;
+        }
+    }
     if (e >= 0) {
         out->status = REV_REVOKED;
         out->date = best->date[e];

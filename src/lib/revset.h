@@ -82,8 +82,9 @@ void revset_free(struct revset *rs);
 /*
  * Add the CRLs of a file (PEM with one or more "X509 CRL" blocks, or DER).
  * Each CRL is checked as it is read: structure, version, matching signature
- * algorithms, a strong signature digest, a nextUpdate, no delta or indirect
- * CRL, a non-critical cRLNumber (RFC 5280 5.2.3), an issuingDistributionPoint
+ * algorithms, a strong signature digest, a nextUpdate, no indirect CRL, a
+ * delta CRL only with a critical deltaCRLIndicator and a cRLNumber (RFC 5280
+ * 5.2.4), a non-critical cRLNumber (RFC 5280 5.2.3), an issuingDistributionPoint
  * that is not empty and asserts at most one "only contains" (5.2.5), and no
  * critical extension duet does not handle.  Errors name the file
  * and the CRL (by issuer) or the entry at fault.  On error nothing of the
@@ -107,6 +108,8 @@ int64_t revcrl_next_update(const struct revcrl *c);
 size_t revcrl_entries(const struct revcrl *c);
 /* The file the CRL came from. */
 const char *revcrl_source(const struct revcrl *c);
+/* Whether it is a delta CRL (RFC 5280 5.2.4), which only counts beside its complete CRL. */
+bool revcrl_is_delta(const struct revcrl *c);
 /*
  * The names of the CRL's issuingDistributionPoint (a relative name already
  * resolved against the CRL's issuer), or NULL when it names none.
@@ -123,8 +126,14 @@ bool revcrl_verify(const struct revcrl *c, X509 *signer);
  * CRLs naming the issuer whose signature verifies with the issuer's key and
  * whose scope covers the certificate, the newest is used.  With `issuer` NULL
  * (a resumed session, where only the leaf is kept) CRLs are matched by name
- * alone and only a listing counts: the result is REV_REVOKED or REV_GOOD.
- * With accept_expired, an expired CRL still revokes but does not fail.
+ * alone and only a listing counts: the result is REV_REVOKED, or REV_GOOD (or
+ * a status saying no CRL covers it).  With accept_expired, an expired CRL
+ * still revokes but does not fail.  A delta CRL never counts alone: it is
+ * applied over the complete CRL chosen (RFC 5280 5.2.4, 6.3.3 (c)) when it
+ * has the same issuer, scope and authority key, its BaseCRLNumber is at most
+ * the complete CRL's number and its own number is higher; the newest such
+ * delta wins.  A certificate it lists is revoked; its removeFromCRL releases
+ * only a certificateHold of the complete CRL.
  */
 void revset_check(const struct revset *rs, X509 *cert, X509 *issuer, int64_t now,
                   bool accept_expired, struct rev_result *out);

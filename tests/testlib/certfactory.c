@@ -230,8 +230,9 @@ cf_cert_new(const struct cf_cert_spec *spec)
 /*
  * Make a CRL from spec: version 2, the issuer's subject, lastUpdate,
  * nextUpdate (unless left out), cRLNumber (critical on request), an
- * issuingDistributionPoint when asked, authorityKeyIdentifier and the
- * revoked entries with their reasons.  The result is owned by the caller.
+ * issuingDistributionPoint and deltaCRLIndicator when asked,
+ * authorityKeyIdentifier and the revoked entries with their reasons.  The
+ * result is owned by the caller.
  */
 X509_CRL *
 cf_crl_new(const struct cf_crl_spec *spec)
@@ -289,6 +290,13 @@ cf_crl_new(const struct cf_crl_spec *spec)
         cf_die("cannot set cRLNumber");
     X509V3_set_ctx(&ctx, spec->issuer, NULL, NULL, crl, 0);
     X509V3_set_ctx_nodb(&ctx);
+    if (spec->delta_base != 0) {
+        ASN1_INTEGER *base = ASN1_INTEGER_new();
+        if (base == NULL || !ASN1_INTEGER_set_uint64(base, spec->delta_base) ||
+            !X509_CRL_add1_ext_i2d(crl, NID_delta_crl, base, 1, 0))
+            cf_die("cannot set deltaCRLIndicator");
+        ASN1_INTEGER_free(base);
+    }
     if (spec->idp != NULL) {
         ext = X509V3_EXT_conf_nid(NULL, &ctx, NID_issuing_distribution_point, spec->idp);
         if (ext == NULL || !X509_CRL_add_ext(crl, ext, -1)) {

@@ -105,6 +105,7 @@ struct cf_crl_spec {
      * "critical,fullname:URI:http://x/a.crl,onlyuser:TRUE"; NULL: none.
      */
     const char *idp;
+    uint64_t delta_base; /* nonzero: a delta CRL (critical deltaCRLIndicator) on this base */
 };
 
 /* A new key of the given type. */

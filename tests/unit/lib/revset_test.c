@@ -290,9 +290,10 @@ test_refused_crls(void **state)
 
     ASN1_INTEGER_set(one, 1);
     c = plain_crl(NULL, 0);
-    assert_true(X509_CRL_add1_ext_i2d(c, NID_delta_crl, one, 1, 0));
+    assert_true(X509_CRL_add1_ext_i2d(c, NID_delta_crl, one, 0, 0));
     resign(c, W.k_int);
-    expect_refused(c, "is a delta CRL");
+    expect_refused(c, "has a deltaCRLIndicator that is not critical, repeated or malformed "
+                      "(RFC 5280 5.2.4)");
 
     c = plain_crl(NULL, 0);
     ASN1_OBJECT *odd = OBJ_txt2obj("1.3.6.1.4.1.99999.1", 1);
@@ -754,6 +755,121 @@ test_other_signer(void **state)
     }
 }
 
+/* ---- delta CRLs (RFC 5280 5.2.4, 6.3.3 (c)) ---- */
+
+/* Add a CRL of W.inter made from spec to rs; fails the test when refused. */
+static void
+add_spec(struct revset *rs, const struct cf_crl_spec *spec)
+{
+    X509_CRL *crl = cf_crl_new(spec);
+    struct duet_err err;
+
+    if (add_crl(rs, crl, &err) != 0)
+        fail_msg("CRL refused: %s", err.msg);
+    X509_CRL_free(crl);
+}
+
+static void
+test_delta(void **state)
+{
+    (void)state;
+    struct cf_revoked full_rev[] = {{0x7001, CRL_REASON_CERTIFICATE_HOLD, 0},
+                                    {0x7002, CRL_REASON_KEY_COMPROMISE, 0}};
+    struct cf_revoked delta_rev[] = {{0x1001, CRL_REASON_KEY_COMPROMISE, 0},
+                                     {0x7001, CRL_REASON_REMOVE_FROM_CRL, 0},
+                                     {0x7002, CRL_REASON_REMOVE_FROM_CRL, 0}};
+    struct cf_crl_spec full = {.issuer = W.inter, .issuer_key = W.k_int, .revoked = full_rev,
+                               .nrevoked = 2, .number = 5, .last_update = -7200,
+                               .next_update = 7 * CF_DAY};
+    struct cf_crl_spec delta = {.issuer = W.inter, .issuer_key = W.k_int, .revoked = delta_rev,
+                                .nrevoked = 3, .number = 6, .delta_base = 5};
+    X509 *held = leaf_cert(0x7001), *compromised = leaf_cert(0x7002);
+    int64_t now = time(NULL);
+    struct rev_result r;
+    struct revset *rs = revset_new();
+
+    /* The complete CRL alone. */
+    add_spec(rs, &full);
+    revset_check(rs, W.leaf, W.inter, now, false, &r);
+    assert_int_equal(r.status, REV_GOOD);
+    revset_check(rs, held, W.inter, now, false, &r);
+    assert_int_equal(r.status, REV_REVOKED);
+    /* With its delta: the delta's revocation counts, and its removeFromCRL releases the hold. */
+    add_spec(rs, &delta);
+    assert_true(revcrl_is_delta(revset_get0(rs, 1)));
+    revset_check(rs, W.leaf, W.inter, now, false, &r);
+    assert_int_equal(r.status, REV_REVOKED);
+    assert_ptr_equal(r.crl, revset_get0(rs, 1));
+    assert_int_equal(r.reason, CRL_REASON_KEY_COMPROMISE);
+    revset_check(rs, W.leaf, NULL, now, false, &r);
+    assert_int_equal(r.status, REV_REVOKED);
+    revset_check(rs, held, W.inter, now, false, &r);
+    assert_int_equal(r.status, REV_GOOD);
+    /* removeFromCRL does not undo a revocation other than certificateHold (RFC 5280 5.3.1). */
+    revset_check(rs, compromised, W.inter, now, false, &r);
+    assert_int_equal(r.status, REV_REVOKED);
+    assert_int_equal(r.reason, CRL_REASON_KEY_COMPROMISE);
+    revset_free(rs);
+
+    /* A delta alone covers nothing. */
+    rs = revset_new();
+    add_spec(rs, &delta);
+    revset_check(rs, W.leaf, W.inter, now, false, &r);
+    assert_int_equal(r.status, REV_NO_CRL);
+    revset_free(rs);
+
+    /* Deltas that do not apply to this complete CRL: each leaves the leaf good. */
+    {
+        struct cf_crl_spec later_base = delta, older = delta, other_scope = delta;
+        struct cf_crl_spec other_key = delta;
+        struct cf_crl_spec full7 = full;
+        later_base.delta_base = 6; /* the complete CRL (5) is older than its base */
+        other_scope.idp = "critical,onlyuser:TRUE";
+        other_key.issuer_key = W.k_other;
+        full7.number = 7; /* a complete CRL newer than the delta (6) */
+        const struct cf_crl_spec *fulls[] = {&full, &full, &full, &full7};
+        const struct cf_crl_spec *deltas[] = {&later_base, &other_scope, &other_key, &older};
+        for (size_t i = 0; i < 4; i++) {
+            rs = revset_new();
+            add_spec(rs, fulls[i]);
+            add_spec(rs, deltas[i]);
+            revset_check(rs, W.leaf, W.inter, now, false, &r);
+            if (r.status != REV_GOOD)
+                fail_msg("delta %zu applied: status %d", i, (int)r.status);
+            revset_free(rs);
+        }
+    }
+
+    /* The newest delta applies; an expired one is an error, not a pass, but still revokes. */
+    {
+        struct cf_crl_spec stale = delta;
+        struct cf_crl_spec d7 = delta;
+        stale.last_update = -3600;
+        stale.next_update = -60;
+        d7.number = 7;
+        d7.nrevoked = 0;
+        rs = revset_new();
+        add_spec(rs, &full);
+        add_spec(rs, &delta);
+        add_spec(rs, &d7);
+        revset_check(rs, W.leaf, W.inter, now, false, &r);
+        /* A delta holds every change since its base: the newest alone decides. */
+        assert_int_equal(r.status, REV_GOOD);
+        revset_free(rs);
+        rs = revset_new();
+        add_spec(rs, &full);
+        add_spec(rs, &stale);
+        revset_check(rs, W.leaf, W.inter, now, false, &r);
+        assert_int_equal(r.status, REV_CRL_EXPIRED);
+        assert_ptr_equal(r.crl, revset_get0(rs, 1));
+        revset_check(rs, W.leaf, W.inter, now, true, &r);
+        assert_int_equal(r.status, REV_REVOKED);
+        revset_free(rs);
+    }
+    X509_free(held);
+    X509_free(compromised);
+}
+
 int
 main(void)
 {
@@ -768,6 +884,7 @@ main(void)
         cmocka_unit_test(test_idp_distribution_point),
         cmocka_unit_test(test_user_only_scope),
         cmocka_unit_test(test_other_signer),
+        cmocka_unit_test(test_delta),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1262,6 +1262,38 @@ c_crl_signer_search_bounded(struct vrun *r)
     set_untrusted(r, sk);
 }
 
+/* The intermediate's complete CRL #5 putting the leaf on hold, and a delta #6 on it listing `dr`. */
+static void
+full_and_delta(struct vrun *r, const struct cf_revoked *dr)
+{
+    struct cf_revoked hold = {0x1001, CRL_REASON_CERTIFICATE_HOLD, 0};
+    struct cf_crl_spec fs = {.issuer = W.inter, .issuer_key = W.k_int, .revoked = &hold,
+                             .nrevoked = 1, .number = 5};
+    struct cf_crl_spec ds = {.issuer = W.inter, .issuer_key = W.k_int, .revoked = dr,
+                             .nrevoked = 1, .number = 6, .delta_base = 5};
+    X509_CRL *f = cf_crl_new(&fs), *d = cf_crl_new(&ds);
+
+    r->crls = cf_crls(W.crl_root, f, d, NULL);
+    X509_CRL_free(f);
+    X509_CRL_free(d);
+}
+
+static void
+c_crl_delta_revokes(struct vrun *r)
+{
+    struct cf_revoked dr = {0x1001, CRL_REASON_KEY_COMPROMISE, 0};
+
+    full_and_delta(r, &dr);
+}
+
+static void
+c_crl_delta_releases_hold(struct vrun *r)
+{
+    struct cf_revoked dr = {0x1001, CRL_REASON_REMOVE_FROM_CRL, 0};
+
+    full_and_delta(r, &dr);
+}
+
 /* ---- end of CRL scope and CRL signers ---- */
 
 static struct vcase cases[] = {
@@ -1526,6 +1558,12 @@ static struct vcase cases[] = {
      c_crl_signer_under_other_anchor_ignored,
      {"certificate " LEAF_LABEL " was revoked on ", "by the CRL of " INT_SUBJECT},
      NULL},
+    {"crl_delta_revokes",
+     c_crl_delta_revokes,
+     {"certificate " LEAF_LABEL " was revoked on ", "(reason: keyCompromise) by the CRL of "
+      INT_SUBJECT},
+     NULL},
+    {"crl_delta_releases_hold", c_crl_delta_releases_hold, {NULL}, NULL},
     {"crl_signer_search_bounded",
      c_crl_signer_search_bounded,
      {"is not signed by that CA's key; more than 8 certificates of that name were tried as its "
@@ -1629,6 +1667,8 @@ static const struct {
     {"crl_signer_under_other_anchor_refused", VERIFY_CRL_BAD_SIGNATURE, "crl_bad_signature"},
     {"crl_signer_under_other_anchor_ignored", VERIFY_REVOKED, "revoked"},
     {"crl_signer_search_bounded", VERIFY_CRL_BAD_SIGNATURE, "crl_bad_signature"},
+    {"crl_delta_revokes", VERIFY_REVOKED, "revoked"},
+    {"crl_delta_releases_hold", VERIFY_OK, "ok"},
     /* ---- end of CRL scope and CRL signers ---- */
 };
 
