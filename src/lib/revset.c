@@ -1167,7 +1167,8 @@ delta_for(const struct revset *rs, const struct revcrl *full, X509 *cert, X509 *
         struct revcrl *d = rs->crls[i];
         if (!d->delta || X509_NAME_cmp(d->issuer, full->issuer) != 0 ||
             ASN1_INTEGER_cmp(d->base, full->number) > 0 ||
-            ASN1_INTEGER_cmp(full->number, d->number) >= 0 || !same_octets(d->idp_der, full->idp_der) ||
+            ASN1_INTEGER_cmp(full->number, d->number) >= 0 ||
+            !same_octets(d->idp_der, full->idp_der) ||
             !same_octets(d->akid, full->akid) || d->this_update > now)
             continue;
         if (best != NULL && ASN1_INTEGER_cmp(d->number, best->number) <= 0)
@@ -1223,7 +1224,10 @@ revset_check_ex(const struct revset *rs, X509 *cert, X509 *issuer, int64_t now,
 {
     const X509_NAME *iname = X509_get_issuer_name(cert);
     bool is_ca = (X509_get_extension_flags(cert) & EXFLAG_CA) != 0;
-    /* RFC 5280 6.3.3 (f): "If a key usage extension is present ..., verify that the cRLSign bit is set." */
+    /*
+     * RFC 5280 6.3.3 (f): "If a key usage extension is present in the CRL
+     * issuer's certificate, verify that the cRLSign bit is set."
+     */
     bool may_sign = issuer == NULL || !(X509_get_extension_flags(issuer) & EXFLAG_KUSAGE) ||
                     (X509_get_key_usage(issuer) & KU_CRL_SIGN);
     struct revcrl *best = NULL;
@@ -1299,8 +1303,8 @@ revset_check_ex(const struct revset *rs, X509 *cert, X509 *issuer, int64_t now,
          * removed from hold": it releases a certificateHold, never another
          * revocation of the complete CRL.
          */
-        if (de >= 0 && d->reason[de] == 8) {
-            if (e < 0 || best->reason[e] == 6) {
+        if (de >= 0 && d->reason[de] == CRL_REASON_REMOVE_FROM_CRL) {
+            if (e < 0 || best->reason[e] == CRL_REASON_CERTIFICATE_HOLD) {
                 out->crl = d;
                 out->status = REV_GOOD;
                 return;

@@ -1262,7 +1262,7 @@ c_crl_signer_search_bounded(struct vrun *r)
     set_untrusted(r, sk);
 }
 
-/* The intermediate's complete CRL #5 putting the leaf on hold, and a delta #6 on it listing `dr`. */
+/* The intermediate's complete CRL #5 putting the leaf on hold, and a delta #6 listing `dr`. */
 static void
 full_and_delta(struct vrun *r, const struct cf_revoked *dr)
 {
