@@ -7,7 +7,8 @@
  * file outlives the connection and other programs trust it: so each CRL in
  * it must be signed by the pinned root or a CA certificate that verifies
  * against it, be current, pass the checks duet applies to every CRL it loads
- * (lib/revset.h: no delta CRL, no critical extension duet does not handle),
+ * (lib/revset.h: no critical extension duet does not handle), not be a delta
+ * CRL (the file must stand alone),
  * and be no older than the local copy (RFC 5280 5.2.3: cRLNumber increases).
  * A bad answer keeps the good file.
  */
@@ -290,6 +291,13 @@ agent_crl_check(const char *label, const uint8_t *data, size_t len, X509 *root,
     }
     if (revset_add_mem(rs, label, data, len, err) != 0)
         goto out;
+    for (size_t i = 0; i < revset_count(rs); i++) {
+        if (revcrl_is_delta(revset_get0(rs, i))) {
+            err_set(err, DUET_ERR_INPUT,
+                    "%s: CRL #%zu is a delta CRL; the local copy must be complete", label, i + 1);
+            goto out;
+        }
+    }
     if ((issuers = issuers_of(root, chain, now)) == NULL) {
         err_nomem(err);
         goto out;

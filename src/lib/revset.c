@@ -57,6 +57,12 @@ struct revcrl {
     int64_t next_update;
     bool only_user; /* issuingDistributionPoint: onlyContainsUserCerts */
     bool only_ca;   /* issuingDistributionPoint: onlyContainsCACerts */
+    GENERAL_NAMES *idp_names; /* issuingDistributionPoint: its distributionPoint, or NULL */
+    ASN1_OCTET_STRING *idp_der; /* issuingDistributionPoint as encoded, or NULL */
+    ASN1_OCTET_STRING *akid;    /* authorityKeyIdentifier's keyIdentifier, or NULL */
+    ASN1_INTEGER *number;       /* cRLNumber, or NULL */
+    bool delta;                 /* a delta CRL (deltaCRLIndicator, RFC 5280 5.2.4) */
+    ASN1_INTEGER *base;         /* a delta CRL's BaseCRLNumber */
 
     /* The signature: over a kept digest, or over the kept TBS for EdDSA and RSA-PSS. */
     X509_ALGOR *alg;
@@ -85,6 +91,7 @@ struct revcrl {
 struct revset {
     struct revcrl **crls;
     size_t n;
+    size_t ndelta; /* how many of them are delta CRLs */
 };
 
 /* --- DER --------------------------------------------------------------------- */
@@ -218,6 +225,11 @@ revcrl_free(struct revcrl *c)
     if (c == NULL)
         return;
     X509_NAME_free(c->issuer);
+    GENERAL_NAMES_free(c->idp_names);
+    ASN1_OCTET_STRING_free(c->idp_der);
+    ASN1_OCTET_STRING_free(c->akid);
+    ASN1_INTEGER_free(c->number);
+    ASN1_INTEGER_free(c->base);
     free(c->source);
     X509_ALGOR_free(c->alg);
     ASN1_BIT_STRING_free(c->sig);
@@ -353,7 +365,7 @@ walk_entries(struct revcrl *c, struct der list, const char *where, size_t *count
             if (entry_extensions(exts, where, n, &reason, err) != 0)
                 return -1;
         }
-        if (reason == 8) /* removeFromCRL belongs to delta CRLs: not revoked */
+        if (reason == 8 && !c->delta) /* removeFromCRL belongs to delta CRLs: not revoked */
             continue;
         if (c->soff != NULL) {
             c->soff[n] = (uint32_t)off;
@@ -441,10 +453,88 @@ build_set(struct revcrl *c, struct der list, const char *where, struct duet_err 
 }
 
 /*
- * The CRL's own extensions: cRLNumber, authorityKeyIdentifier, freshestCRL
- * and authorityInfoAccess are fine; an issuingDistributionPoint limited to
- * user or CA certificates sets the scope, other limits are refused; a delta
- * CRL and any other critical extension are refused.
+ * The issuingDistributionPoint (RFC 5280 5.2.5): its scope (user or CA
+ * certificates only) and its distributionPoint names are kept for
+ * revset_check(); a relative name is resolved against the CRL's issuer, as
+ * 5.2.5 and 4.2.1.13 say.  An indirect or partial CRL, an empty extension
+ * ("MUST NOT issue CRLs where the DER encoding of the issuing distribution
+ * point extension is an empty sequence") and one asserting more than one
+ * "only contains" ("at most one of onlyContainsUserCerts, onlyContainsCACerts,
+ * and onlyContainsAttributeCerts may be set to TRUE") are refused.
+ */
+static int
+idp_read(struct revcrl *c, X509_EXTENSION *ext, const char *where, struct duet_err *err)
+{
+    ISSUING_DIST_POINT *idp = X509V3_EXT_d2i(ext);
+    GENERAL_NAME *dn = NULL;
+    int rc = -1;
+
+    if (idp == NULL) {
+        err_set(err, DUET_ERR_INPUT, "%s has a malformed issuingDistributionPoint", where);
+        goto out;
+    }
+    if (idp->onlysomereasons != NULL || idp->indirectCRL || idp->onlyattr) {
+        err_set(err, DUET_ERR_INPUT,
+                "%s is an indirect or partial CRL (issuingDistributionPoint with "
+                "indirectCRL, onlySomeReasons or onlyContainsAttributeCerts), which duet "
+                "does not support",
+                where);
+        goto out;
+    }
+    if (idp->onlyuser && idp->onlyCA) {
+        err_set(err, DUET_ERR_INPUT,
+                "%s has an issuingDistributionPoint asserting both onlyContainsUserCerts and "
+                "onlyContainsCACerts; RFC 5280 5.2.5 allows at most one",
+                where);
+        goto out;
+    }
+    if (idp->distpoint == NULL && !idp->onlyuser && !idp->onlyCA) {
+        err_set(err, DUET_ERR_INPUT,
+                "%s has an empty issuingDistributionPoint, which RFC 5280 5.2.5 forbids", where);
+        goto out;
+    }
+    c->only_user = idp->onlyuser != 0;
+    c->only_ca = idp->onlyCA != 0;
+    if (idp->distpoint != NULL && idp->distpoint->type == 0) {
+        c->idp_names = idp->distpoint->name.fullname;
+        idp->distpoint->name.fullname = NULL;
+    } else if (idp->distpoint != NULL) {
+        c->idp_names = GENERAL_NAMES_new();
+        dn = GENERAL_NAME_new();
+        if (c->idp_names == NULL || dn == NULL ||
+            !DIST_POINT_set_dpname(idp->distpoint, c->issuer) ||
+            idp->distpoint->dpname == NULL) {
+            err_set(err, DUET_ERR_INPUT,
+                    "%s has an issuingDistributionPoint whose relative name cannot be used",
+                    where);
+            goto out;
+        }
+        dn->type = GEN_DIRNAME;
+        dn->d.directoryName = idp->distpoint->dpname;
+        idp->distpoint->dpname = NULL;
+        if (!sk_GENERAL_NAME_push(c->idp_names, dn)) {
+            err_nomem(err);
+            goto out;
+        }
+        dn = NULL;
+    }
+    if (c->idp_names != NULL && sk_GENERAL_NAME_num(c->idp_names) == 0) {
+        err_set(err, DUET_ERR_INPUT,
+                "%s has an issuingDistributionPoint with an empty distributionPoint", where);
+        goto out;
+    }
+    rc = 0;
+out:
+    GENERAL_NAME_free(dn);
+    ISSUING_DIST_POINT_free(idp);
+    return rc;
+}
+
+/*
+ * The CRL's own extensions: a non-critical cRLNumber, authorityKeyIdentifier,
+ * freshestCRL and authorityInfoAccess are fine; an issuingDistributionPoint
+ * sets the scope (idp_read()); a delta CRL and any other critical extension
+ * are refused.
  */
 static int
 crl_extensions(struct revcrl *c, struct der exts_der, const char *where, struct duet_err *err)
@@ -460,31 +550,49 @@ crl_extensions(struct revcrl *c, struct der exts_der, const char *where, struct 
     for (int i = 0; i < sk_X509_EXTENSION_num(exts); i++) {
         X509_EXTENSION *ext = sk_X509_EXTENSION_value(exts, i);
         int nid = OBJ_obj2nid(X509_EXTENSION_get_object(ext));
+        /* RFC 5280 5.2.4: "The delta CRL indicator is a critical CRL extension". */
         if (nid == NID_delta_crl) {
-            err_set(err, DUET_ERR_INPUT, "%s is a delta CRL; give the complete CRL instead",
-                    where);
-            goto out;
-        }
-        if (nid == NID_issuing_distribution_point) {
-            ISSUING_DIST_POINT *idp = X509V3_EXT_d2i(ext);
-            if (idp == NULL) {
-                err_set(err, DUET_ERR_INPUT, "%s has a malformed issuingDistributionPoint",
-                        where);
-                goto out;
-            }
-            bool partial = idp->onlysomereasons != NULL || idp->indirectCRL || idp->onlyattr;
-            c->only_user = idp->onlyuser != 0;
-            c->only_ca = idp->onlyCA != 0;
-            ISSUING_DIST_POINT_free(idp);
-            if (partial) {
+            c->delta = true;
+            if (!X509_EXTENSION_get_critical(ext) || c->base != NULL ||
+                (c->base = X509V3_EXT_d2i(ext)) == NULL) {
                 err_set(err, DUET_ERR_INPUT,
-                        "%s is an indirect or partial CRL (issuingDistributionPoint with "
-                        "indirectCRL, onlySomeReasons or onlyContainsAttributeCerts), which duet "
-                        "does not support",
+                        "%s has a deltaCRLIndicator that is not critical, repeated or "
+                        "malformed (RFC 5280 5.2.4)",
                         where);
                 goto out;
             }
             continue;
+        }
+        if (nid == NID_issuing_distribution_point) {
+            if (c->idp_der != NULL ||
+                (c->idp_der = ASN1_OCTET_STRING_dup(X509_EXTENSION_get_data(ext))) == NULL) {
+                err_set(err, DUET_ERR_INPUT, "%s has a repeated issuingDistributionPoint", where);
+                goto out;
+            }
+            if (idp_read(c, ext, where, err) != 0)
+                goto out;
+            continue;
+        }
+        if (nid == NID_authority_key_identifier && c->akid == NULL) {
+            AUTHORITY_KEYID *ak = X509V3_EXT_d2i(ext);
+            if (ak != NULL) {
+                c->akid = ak->keyid;
+                ak->keyid = NULL;
+            }
+            AUTHORITY_KEYID_free(ak);
+        }
+        if (nid == NID_crl_number && c->number == NULL)
+            c->number = X509V3_EXT_d2i(ext);
+        /*
+         * RFC 5280 5.2.3: "conforming CRL issuers MUST ... mark this extension
+         * as non-critical."  A CRL that breaks this is refused, not guessed at.
+         */
+        if (nid == NID_crl_number && X509_EXTENSION_get_critical(ext)) {
+            err_set(err, DUET_ERR_INPUT,
+                    "%s marks its cRLNumber extension critical; RFC 5280 5.2.3 requires it "
+                    "non-critical",
+                    where);
+            goto out;
         }
         if (X509_EXTENSION_get_critical(ext) && nid != NID_crl_number &&
             nid != NID_authority_key_identifier) {
@@ -494,6 +602,13 @@ crl_extensions(struct revcrl *c, struct der exts_der, const char *where, struct 
                     "%s has a critical extension duet does not handle (OID %s)", where, o);
             goto out;
         }
+    }
+    if (c->delta && c->number == NULL) {
+        err_set(err, DUET_ERR_INPUT,
+                "%s is a delta CRL without a cRLNumber, so it cannot be matched to a complete "
+                "CRL (RFC 5280 5.2.4)",
+                where);
+        goto out;
     }
     rc = 0;
 out:
@@ -687,6 +802,8 @@ add_parsed(struct revset *rs, struct revcrl **got, size_t ngot, struct duet_err 
     rs->crls = grown;
     memcpy(rs->crls + rs->n, got, ngot * sizeof(*got));
     rs->n += ngot;
+    for (size_t i = 0; i < ngot; i++)
+        rs->ndelta += got[i]->delta;
     return 0;
 }
 
@@ -947,34 +1064,202 @@ cert_serial(X509 *cert, uint8_t *buf, size_t cap)
     return (int)c.len;
 }
 
+/* Whether a name of the CRL's issuingDistributionPoint is among `names`. */
+static bool
+idp_names_match(const GENERAL_NAMES *idp, const GENERAL_NAMES *names)
+{
+    for (int i = 0; i < sk_GENERAL_NAME_num(idp); i++)
+        for (int j = 0; j < sk_GENERAL_NAME_num(names); j++)
+            if (GENERAL_NAME_cmp(sk_GENERAL_NAME_value(idp, i),
+                                 sk_GENERAL_NAME_value(names, j)) == 0)
+                return true;
+    return false;
+}
+
+/* Whether a name of the CRL's issuingDistributionPoint is the directoryName `name`. */
+static bool
+idp_names_dirname(const GENERAL_NAMES *idp, const X509_NAME *name)
+{
+    for (int i = 0; i < sk_GENERAL_NAME_num(idp); i++) {
+        const GENERAL_NAME *g = sk_GENERAL_NAME_value(idp, i);
+        if (g->type == GEN_DIRNAME && X509_NAME_cmp(g->d.directoryName, name) == 0)
+            return true;
+    }
+    return false;
+}
+
+/*
+ * Whether a CRL of the certificate's issuer covers it, RFC 5280 6.3.3 (b)(2):
+ * (ii) onlyContainsUserCerts excludes a certificate with cA TRUE, (iii)
+ * onlyContainsCACerts one without; (i) when the issuingDistributionPoint
+ * names a distributionPoint, one of its names must be a name of one of the
+ * certificate's CRL distribution points.  Only the certificate's points that
+ * a complete, direct CRL can serve count: a point with cRLIssuer needs an
+ * indirect CRL (6.3.3 (b)(1)), and one with reasons is covered only for those
+ * reasons (6.3.3 (d)), never completely.  6.3.3 ends: "If the revocation
+ * status has not been determined, repeat the process above with any
+ * available CRLs not specified in a distribution point but issued by the
+ * certificate issuer. For the processing of such a CRL, assume a DP with
+ * both the reasons and the cRLIssuer fields omitted and a distribution point
+ * name of the certificate issuer."  So a distributionPoint that is the
+ * issuer's own name as a directoryName matches every certificate, with or
+ * without CRL distribution points, and any other name matches none of a
+ * certificate that has no CRL distribution point.  The certificate's
+ * extension is read only for a CRL that names a distributionPoint.
+ */
+static enum rev_scope
+crl_scope(const struct revcrl *c, X509 *cert, bool is_ca)
+{
+    CRL_DIST_POINTS *cdp;
+    const X509_NAME *iname = X509_get_issuer_name(cert);
+    enum rev_scope why;
+
+    if (is_ca ? c->only_user : c->only_ca)
+        return is_ca ? REV_SCOPE_USER_ONLY : REV_SCOPE_CA_ONLY;
+    if (c->idp_names == NULL || idp_names_dirname(c->idp_names, iname))
+        return REV_SCOPE_OK;
+    cdp = X509_get_ext_d2i(cert, NID_crl_distribution_points, NULL, NULL);
+    why = cdp != NULL && sk_DIST_POINT_num(cdp) > 0 ? REV_SCOPE_DP_MISMATCH : REV_SCOPE_DP_NO_CDP;
+    for (int i = 0; cdp != NULL && i < sk_DIST_POINT_num(cdp) && why != REV_SCOPE_OK; i++) {
+        DIST_POINT *dp = sk_DIST_POINT_value(cdp, i);
+        if (dp->distpoint == NULL || dp->CRLissuer != NULL || dp->reasons != NULL)
+            continue;
+        if (dp->distpoint->type == 0) {
+            if (idp_names_match(c->idp_names, dp->distpoint->name.fullname))
+                why = REV_SCOPE_OK;
+        } else if (DIST_POINT_set_dpname(dp->distpoint, iname) &&
+                   dp->distpoint->dpname != NULL &&
+                   idp_names_dirname(c->idp_names, dp->distpoint->dpname)) {
+            why = REV_SCOPE_OK; /* nameRelativeToCRLIssuer: relative to the certificate's issuer */
+        }
+    }
+    CRL_DIST_POINTS_free(cdp);
+    ERR_clear_error();
+    return why;
+}
+
+/* Both absent, or both present and equal. */
+static bool
+same_octets(const ASN1_OCTET_STRING *a, const ASN1_OCTET_STRING *b)
+{
+    return a == NULL ? b == NULL : b != NULL && ASN1_STRING_cmp(a, b) == 0;
+}
+
+/*
+ * The delta CRL to apply over the complete CRL `full`, or NULL: RFC 5280
+ * 5.2.4 and 6.3.3 (c), the same issuer, the same scope (the same
+ * issuingDistributionPoint, or none in both), the same authorityKeyIdentifier,
+ * "the CRL number of the complete CRL is equal to or greater than the
+ * BaseCRLNumber specified in the delta CRL" and "less than the CRL number of
+ * the delta CRL", in force (thisUpdate passed), and signed as a complete CRL
+ * must be.  The one with the highest number wins.
+ */
+static const struct revcrl *
+delta_for(const struct revset *rs, const struct revcrl *full, X509 *cert, X509 *issuer,
+          bool may_sign, int64_t now, const struct rev_signers *alt)
+{
+    const struct revcrl *best = NULL;
+    char why[256];
+
+    if (full->number == NULL)
+        return NULL;
+    for (size_t i = 0; i < rs->n; i++) {
+        struct revcrl *d = rs->crls[i];
+        if (!d->delta || X509_NAME_cmp(d->issuer, full->issuer) != 0 ||
+            ASN1_INTEGER_cmp(d->base, full->number) > 0 ||
+            ASN1_INTEGER_cmp(full->number, d->number) >= 0 ||
+            !same_octets(d->idp_der, full->idp_der) ||
+            !same_octets(d->akid, full->akid) || d->this_update > now)
+            continue;
+        if (best != NULL && ASN1_INTEGER_cmp(d->number, best->number) <= 0)
+            continue;
+        if (issuer != NULL && !(may_sign && crl_signed_by(d, issuer)) &&
+            !(alt != NULL && alt->find(alt->arg, d, cert, issuer, why, sizeof(why))))
+            continue;
+        best = d;
+    }
+    return best;
+}
+
+/* See revset.h. */
+bool
+revcrl_verify(const struct revcrl *c, X509 *signer)
+{
+    /* The memo is the one part of a CRL that changes after loading; it has its own lock. */
+    return crl_signed_by((struct revcrl *)(uintptr_t)c, signer);
+}
+
+/* See revset.h. */
+bool
+revcrl_is_delta(const struct revcrl *c)
+{
+    return c->delta;
+}
+
+/* See revset.h. */
+const GENERAL_NAMES *
+revcrl_idp_names(const struct revcrl *c)
+{
+    return c->idp_names;
+}
+
+/* See revset.h. */
 void
 revset_check(const struct revset *rs, X509 *cert, X509 *issuer, int64_t now,
              bool accept_expired, struct rev_result *out)
 {
+    revset_check_ex(rs, cert, issuer, now, accept_expired, NULL, out);
+}
+
+/*
+ * See revset.h.  The usual case costs what it did before scopes and other
+ * signers: a name comparison, two flags and a pointer test per CRL, then the
+ * remembered key.  The certificate's CRL distribution points are read only
+ * for a CRL that names a distributionPoint, and other signers are looked for
+ * only when the issuer's own key does not verify a CRL.
+ */
+void
+revset_check_ex(const struct revset *rs, X509 *cert, X509 *issuer, int64_t now,
+                bool accept_expired, const struct rev_signers *alt, struct rev_result *out)
+{
     const X509_NAME *iname = X509_get_issuer_name(cert);
     bool is_ca = (X509_get_extension_flags(cert) & EXFLAG_CA) != 0;
+    /*
+     * RFC 5280 6.3.3 (f): "If a key usage extension is present in the CRL
+     * issuer's certificate, verify that the cRLSign bit is set."
+     */
+    bool may_sign = issuer == NULL || !(X509_get_extension_flags(issuer) & EXFLAG_KUSAGE) ||
+                    (X509_get_key_usage(issuer) & KU_CRL_SIGN);
     struct revcrl *best = NULL;
-    bool named = false;
+    const struct revcrl *unsigned_crl = NULL; /* in scope, but no acceptable signer */
+    const struct revcrl *outside = NULL;      /* the first CRL whose scope excludes it */
     uint8_t serial[REV_MAX_SERIAL + 1];
     int slen;
 
-    memset(out, 0, sizeof(*out));
     out->status = REV_NO_CRL;
+    out->crl = NULL;
+    out->date = 0;
     out->reason = -1;
+    out->scope = REV_SCOPE_OK;
+    out->signer_why[0] = '\0';
     for (size_t i = 0; rs != NULL && i < rs->n; i++) {
         struct revcrl *c = rs->crls[i];
-        if (X509_NAME_cmp(c->issuer, iname) != 0 || (is_ca ? c->only_user : c->only_ca))
+        enum rev_scope sc;
+        if (c->delta || X509_NAME_cmp(c->issuer, iname) != 0)
             continue;
-        if (!named && issuer != NULL && (X509_get_extension_flags(issuer) & EXFLAG_KUSAGE) &&
-            !(X509_get_key_usage(issuer) & KU_CRL_SIGN)) {
-            out->status = REV_CRL_NO_CRL_SIGN;
-            out->crl = c;
-            return;
+        sc = c->only_user || c->only_ca || c->idp_names != NULL ? crl_scope(c, cert, is_ca)
+                                                                : REV_SCOPE_OK;
+        if (sc != REV_SCOPE_OK) {
+            if (outside == NULL) {
+                outside = c;
+                out->scope = sc;
+            }
+            continue;
         }
-        named = true;
-        if (issuer != NULL && !crl_signed_by(c, issuer)) {
-            out->status = REV_CRL_BAD_SIGNATURE;
-            out->crl = c;
+        if (issuer != NULL && !(may_sign && crl_signed_by(c, issuer)) &&
+            !(alt != NULL &&
+              alt->find(alt->arg, c, cert, issuer, out->signer_why, sizeof(out->signer_why)))) {
+            unsigned_crl = c;
             continue;
         }
         /* The newest CRL already in force; a future one only when nothing else is. */
@@ -982,8 +1267,16 @@ revset_check(const struct revset *rs, X509 *cert, X509 *issuer, int64_t now,
             (c->this_update <= now && c->this_update > best->this_update))
             best = c;
     }
-    if (best == NULL)
+    if (best == NULL) {
+        if (unsigned_crl != NULL) {
+            out->status = may_sign ? REV_CRL_BAD_SIGNATURE : REV_CRL_NO_CRL_SIGN;
+            out->crl = unsigned_crl;
+        } else if (outside != NULL) {
+            out->status = REV_CRL_OUT_OF_SCOPE;
+            out->crl = outside;
+        }
         return;
+    }
     out->crl = best;
     if (issuer != NULL && best->this_update > now) {
         out->status = REV_CRL_NOT_YET_VALID;
@@ -995,6 +1288,35 @@ revset_check(const struct revset *rs, X509 *cert, X509 *issuer, int64_t now,
     }
     slen = cert_serial(cert, serial, sizeof(serial));
     int64_t e = slen > 0 ? set_find(best, serial, (size_t)slen) : -1;
+    const struct revcrl *d = rs->ndelta > 0 ? delta_for(rs, best, cert, issuer, may_sign, now, alt)
+                                            : NULL;
+    if (d != NULL) {
+        int64_t de = slen > 0 ? set_find(d, serial, (size_t)slen) : -1;
+        if (issuer != NULL && d->next_update <= now && !accept_expired) {
+            out->status = REV_CRL_EXPIRED;
+            out->crl = d;
+            return;
+        }
+        /*
+         * RFC 5280 5.3.1: removeFromCRL "indicates that a certificate is to be
+         * removed from a CRL because either the certificate expired or was
+         * removed from hold": it releases a certificateHold, never another
+         * revocation of the complete CRL.
+         */
+        if (de >= 0 && d->reason[de] == CRL_REASON_REMOVE_FROM_CRL) {
+            if (e < 0 || best->reason[e] == CRL_REASON_CERTIFICATE_HOLD) {
+                out->crl = d;
+                out->status = REV_GOOD;
+                return;
+            }
+        } else if (de >= 0) {
+            out->status = REV_REVOKED;
+            out->crl = d;
+            out->date = d->date[de];
+            out->reason = d->reason[de] == REV_NO_REASON ? -1 : d->reason[de];
+            return;
+        }
+    }
     if (e >= 0) {
         out->status = REV_REVOKED;
         out->date = best->date[e];

@@ -9,9 +9,11 @@
  * can mask an earlier one.  Trust anchors may be intermediates
  * (X509_V_FLAG_PARTIAL_CHAIN): a certificate given as trusted is trusted.
  * Revocation: with CRLs, every certificate below the trust anchor (or the
- * leaf only, by choice) must be covered by a current CRL from its issuer,
- * signed by that issuer's key; a CRL from another issuer does not count, and
- * an expired one is an error.  duet checks this itself once OpenSSL has
+ * leaf only, by choice) must be covered by a current CRL from its issuer
+ * whose scope includes it (RFC 5280 6.3.3 (b)(2)), signed by that issuer's
+ * key or by another certificate of the same CA name that validates to the
+ * same trust anchor (6.3.3 (f)); a CRL from another issuer does not count,
+ * and an expired one is an error.  duet checks this itself once OpenSSL has
  * accepted the path, from the compact serial sets of revset.c, so a CRL of a
  * million entries costs a hash lookup, not OpenSSL's parsed CRL objects.
  * After OpenSSL accepts the chain, duet adds what OpenSSL does not enforce:
@@ -157,6 +159,7 @@ fail_of_x509(int code)
     case X509_V_ERR_CERT_REVOKED:
         return VERIFY_REVOKED;
     case X509_V_ERR_UNABLE_TO_GET_CRL:
+    case X509_V_ERR_DIFFERENT_CRL_SCOPE:
         return VERIFY_CRL_MISSING;
     case X509_V_ERR_CRL_HAS_EXPIRED:
         return VERIFY_CRL_STALE;
@@ -835,6 +838,91 @@ extra_checks(STACK_OF(X509) *chain, const struct verify_params *p, enum verify_f
     return 0;
 }
 
+/* The names of a CRL's issuingDistributionPoint, or of a certificate's CRL distribution points. */
+static void
+names_text(const GENERAL_NAMES *names, char *buf, size_t len)
+{
+    size_t off = 0;
+
+    buf[0] = '\0';
+    for (int i = 0; names != NULL && i < sk_GENERAL_NAME_num(names) && off < len; i++) {
+        char one[300];
+        x509u_general_name(sk_GENERAL_NAME_value(names, i), one, sizeof(one));
+        int w = snprintf(buf + off, len - off, "%s%s", off ? ", " : "", one);
+        if (w > 0)
+            off += (size_t)w;
+    }
+}
+
+/* The full names of a certificate's CRL distribution points, or "" when it has none. */
+static void
+cdp_text(X509 *cert, char *buf, size_t len)
+{
+    CRL_DIST_POINTS *cdp = X509_get_ext_d2i(cert, NID_crl_distribution_points, NULL, NULL);
+    size_t off = 0;
+
+    buf[0] = '\0';
+    for (int i = 0; cdp != NULL && i < sk_DIST_POINT_num(cdp) && off < len; i++) {
+        DIST_POINT *dp = sk_DIST_POINT_value(cdp, i);
+        char one[400];
+        if (dp->distpoint != NULL && dp->distpoint->type == 0)
+            names_text(dp->distpoint->name.fullname, one, sizeof(one));
+        else
+            snprintf(one, sizeof(one), "%s", dp->distpoint != NULL ? "a relative name"
+                                                                   : "one without a name");
+        if (dp->CRLissuer != NULL || dp->reasons != NULL)
+            snprintf(one + strlen(one), sizeof(one) - strlen(one), " (%s)",
+                     dp->CRLissuer != NULL ? "with a cRLIssuer" : "for some reasons only");
+        int w = snprintf(buf + off, len - off, "%s%s", off ? "; " : "", one);
+        if (w > 0)
+            off += (size_t)w;
+    }
+    CRL_DIST_POINTS_free(cdp);
+    ERR_clear_error();
+}
+
+/*
+ * Why a CRL of the certificate's issuer does not cover it (RFC 5280 6.3.3
+ * (b)(2)), as the end of a sentence.
+ */
+static void
+scope_text(const struct rev_result *r, X509 *cert, char *buf, size_t len)
+{
+    char idp[600];
+    char cdp[600];
+
+    names_text(revcrl_idp_names(r->crl), idp, sizeof(idp));
+    switch (r->scope) {
+    case REV_SCOPE_USER_ONLY:
+        snprintf(buf, len,
+                 "its issuingDistributionPoint limits it to end-entity certificates "
+                 "(onlyContainsUserCerts) and this is a CA certificate");
+        break;
+    case REV_SCOPE_CA_ONLY:
+        snprintf(buf, len,
+                 "its issuingDistributionPoint limits it to CA certificates "
+                 "(onlyContainsCACerts) and this is not a CA certificate");
+        break;
+    case REV_SCOPE_DP_MISMATCH:
+        cdp_text(cert, cdp, sizeof(cdp));
+        snprintf(buf, len,
+                 "its issuingDistributionPoint is %s, which is none of the certificate's CRL "
+                 "distribution points (%s)",
+                 idp, cdp);
+        break;
+    case REV_SCOPE_DP_NO_CDP:
+        snprintf(buf, len,
+                 "its issuingDistributionPoint is %s and the certificate has no CRL "
+                 "distribution point, so only a CRL for all of the issuer's certificates covers "
+                 "it (RFC 5280 6.3.3)",
+                 idp);
+        break;
+    case REV_SCOPE_OK:
+        snprintf(buf, len, "its scope excludes it");
+        break;
+    }
+}
+
 /*
  * One sentence for a revocation result other than REV_GOOD, its category in
  * *fail; returns its X509_V_ERR_* code.
@@ -846,7 +934,7 @@ describe_revocation(const struct rev_result *r, X509 *cert, const struct verify_
     char label[600];
     char date[32];
     char days[48];
-    char hint[600];
+    char hint[1400];
     char *who = r->crl != NULL ? x509u_name(revcrl_get0_issuer(r->crl))
                                : x509u_name(X509_get_issuer_name(cert));
     const char *w = who != NULL ? who : "?";
@@ -894,18 +982,26 @@ describe_revocation(const struct rev_result *r, X509 *cert, const struct verify_
     case REV_CRL_BAD_SIGNATURE:
         err_set(err, DUET_ERR_INVALID,
                 "the CRL naming %s as issuer, needed to check certificate %s, is not signed by "
-                "that CA's key",
-                w, label);
+                "that CA's key%s%s",
+                w, label, r->signer_why[0] != '\0' ? "; " : "", r->signer_why);
         code = X509_V_ERR_CRL_SIGNATURE_FAILURE;
         *fail = VERIFY_CRL_BAD_SIGNATURE;
         break;
     case REV_CRL_NO_CRL_SIGN:
         err_set(err, DUET_ERR_INVALID,
                 "the CRL of %s cannot be used to check certificate %s: the issuing CA's key "
-                "usage does not include cRLSign",
-                w, label);
+                "usage does not include cRLSign%s%s",
+                w, label, r->signer_why[0] != '\0' ? "; " : "", r->signer_why);
         code = X509_V_ERR_KEYUSAGE_NO_CRL_SIGN;
         *fail = VERIFY_CRL_NO_CRL_SIGN;
+        break;
+    case REV_CRL_OUT_OF_SCOPE:
+        scope_text(r, cert, hint, sizeof(hint));
+        err_set(err, DUET_ERR_INVALID,
+                "no CRL given covers certificate %s: the CRL of %s (%s) does not count, as %s",
+                label, w, revcrl_source(r->crl), hint);
+        code = X509_V_ERR_DIFFERENT_CRL_SCOPE;
+        *fail = VERIFY_CRL_MISSING;
         break;
     case REV_GOOD:
         break;
@@ -914,13 +1010,193 @@ describe_revocation(const struct rev_result *r, X509 *cert, const struct verify_
     return code;
 }
 
-/* Revocation of a verified chain; see verify.h. */
-int
-verify_revocation(STACK_OF(X509) *chain, const struct verify_params *p, int64_t now, int *code,
-                  int *depth, enum verify_fail *fail, struct duet_err *err)
+static int store_ctx_verify(X509_STORE_CTX *ctx, const struct verify_params *p, int nest,
+                            enum verify_fail *fail, struct duet_err *err);
+
+/* What the search for another signer of a CRL needs (RFC 5280 6.3.3 (f)). */
+struct crl_signers {
+    const struct verify_params *p;
+    STACK_OF(X509) *chain;     /* the verified chain; its last certificate is the trust anchor */
+    X509_STORE *store;         /* the trusted certificates; may be NULL */
+    STACK_OF(X509) *untrusted; /* may be NULL */
+    int64_t now;
+    int nest;                  /* 0: the chain asked for; 1: a CRL signer's own path */
+};
+
+/* Push an up-referenced certificate; false when memory runs out. */
+static bool
+pool_push(STACK_OF(X509) *pool, X509 *x)
+{
+    if (!X509_up_ref(x))
+        return false;
+    if (!sk_X509_push(pool, x)) {
+        X509_free(x);
+        return false;
+    }
+    return true;
+}
+
+/*
+ * Every certificate at hand, up-referenced: the verified chain, the trusted
+ * store's, then the untrusted ones (which a TLS peer chooses, so they come
+ * last).  NULL when memory runs out.
+ */
+static STACK_OF(X509) *
+signer_pool(const struct crl_signers *s)
+{
+    STACK_OF(X509) *pool = sk_X509_new_null();
+    bool ok = pool != NULL;
+
+    for (int i = 0; ok && i < sk_X509_num(s->chain); i++)
+        ok = pool_push(pool, sk_X509_value(s->chain, i));
+    if (ok && s->store != NULL && X509_STORE_lock(s->store)) {
+        STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(s->store);
+        for (int i = 0; ok && i < sk_X509_OBJECT_num(objs); i++) {
+            X509 *x = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, i));
+            if (x != NULL)
+                ok = pool_push(pool, x);
+        }
+        X509_STORE_unlock(s->store);
+    }
+    for (int i = 0; ok && s->untrusted != NULL && i < sk_X509_num(s->untrusted); i++)
+        ok = pool_push(pool, sk_X509_value(s->untrusted, i));
+    if (!ok) {
+        OSSL_STACK_OF_X509_free(pool);
+        return NULL;
+    }
+    return pool;
+}
+
+/*
+ * Whether `signer`, a certificate of the CRL issuer's name that verifies the
+ * CRL and may sign CRLs, is an authority for it: RFC 5280 6.3.3 (f), "Obtain
+ * and validate the certification path for the issuer of the complete CRL.
+ * The trust anchor for the certification path MUST be the same as the trust
+ * anchor used to validate the target certificate."  The trust anchor itself
+ * qualifies (a CA's new self-signed root after a key rollover).  Any other
+ * certificate is verified as duet verifies any chain, at the same time, with
+ * the anchor as the only trusted certificate and everything at hand as
+ * untrusted, and its own path checked for revocation with the same CRLs and
+ * scope, but only by CRLs its issuers' own keys signed: a CRL signer cannot
+ * vouch for itself.  On refusal, the reason in `why`.
+ */
+static bool
+signer_accepted(const struct crl_signers *s, X509 *signer, STACK_OF(X509) *pool, char *why,
+                size_t len)
+{
+    X509 *anchor = sk_X509_value(s->chain, sk_X509_num(s->chain) - 1);
+    X509_STORE *st = NULL;
+    X509_STORE_CTX *ctx = NULL;
+    struct verify_params q = *s->p;
+    struct duet_err e;
+    char label[600];
+    char alabel[600];
+    bool ok = false;
+
+    if (X509_cmp(signer, anchor) == 0)
+        return true;
+    err_clear(&e);
+    st = X509_STORE_new();
+    ctx = X509_STORE_CTX_new();
+    q.store = st;
+    q.untrusted = pool;
+    q.purpose = DUET_PURPOSE_ANY;
+    q.name = NULL;
+    q.use_time = true;
+    q.time = s->now;
+    q.accept_expired_leaf = false;
+    if (st == NULL || ctx == NULL || !X509_STORE_add_cert(st, anchor) ||
+        !X509_STORE_CTX_init(ctx, st, signer, pool)) {
+        snprintf(e.msg, sizeof(e.msg), "out of memory");
+        goto out;
+    }
+    ok = store_ctx_verify(ctx, &q, s->nest + 1, NULL, &e) == 0;
+out:
+    if (!ok) {
+        x509u_label(signer, label, sizeof(label));
+        x509u_label(anchor, alabel, sizeof(alabel));
+        snprintf(why, len,
+                 "certificate %s has that name and signs the CRL, but is not that CA's CRL "
+                 "signer: its path must validate to the same trust anchor, %s, and %s",
+                 label, alabel, e.msg);
+    }
+    X509_STORE_CTX_free(ctx);
+    X509_STORE_free(st);
+    ERR_clear_error();
+    return ok;
+}
+
+/*
+ * At most this many certificates are tried as a CRL's signer per CRL and
+ * certificate: each costs a signature verification, and a TLS peer can send
+ * many certificates of its issuer's name.
+ */
+#define VERIFY_MAX_CRL_SIGNERS 8
+
+/*
+ * The rev_signers search: certificates at hand named as the certificate's
+ * issuer, other than that issuer and the certificate itself, that verify the
+ * CRL, carry keyUsage with cRLSign (required here, not only honoured when
+ * present: a certificate that signs CRLs for another key of its CA says so)
+ * and are accepted by signer_accepted().
+ */
+static bool
+signer_find(void *arg, const struct revcrl *crl, X509 *cert, X509 *issuer, char *why,
+            size_t len)
+{
+    const struct crl_signers *s = arg;
+    const X509_NAME *name = X509_get_issuer_name(cert);
+    STACK_OF(X509) *pool = signer_pool(s);
+    char label[600];
+    bool ok = false;
+    int tried = 0;
+
+    for (int i = 0; pool != NULL && !ok && i < sk_X509_num(pool); i++) {
+        X509 *x = sk_X509_value(pool, i);
+        bool seen = false;
+        if (X509_NAME_cmp(X509_get_subject_name(x), name) != 0 || X509_cmp(x, issuer) == 0 ||
+            X509_cmp(x, cert) == 0)
+            continue;
+        for (int j = 0; j < i && !seen; j++)
+            seen = X509_cmp(sk_X509_value(pool, j), x) == 0;
+        if (seen)
+            continue;
+        if (++tried > VERIFY_MAX_CRL_SIGNERS) {
+            snprintf(why, len, "more than %d certificates of that name were tried as its signer",
+                     VERIFY_MAX_CRL_SIGNERS);
+            break;
+        }
+        if (!revcrl_verify(crl, x))
+            continue;
+        if (!(X509_get_extension_flags(x) & EXFLAG_KUSAGE) ||
+            !(X509_get_key_usage(x) & KU_CRL_SIGN)) {
+            x509u_label(x, label, sizeof(label));
+            snprintf(why, len,
+                     "certificate %s has that name and signs the CRL, but its key usage does "
+                     "not include cRLSign",
+                     label);
+            continue;
+        }
+        ok = signer_accepted(s, x, pool, why, len);
+    }
+    OSSL_STACK_OF_X509_free(pool);
+    return ok;
+}
+
+/*
+ * Revocation of a chain: verify_revocation(), with the certificates among
+ * which other CRL signers are looked for.  `nest` > 0 checks a CRL signer's
+ * own path, where no other signer is looked for.
+ */
+static int
+revocation_check(STACK_OF(X509) *chain, const struct verify_params *p, int64_t now,
+                 X509_STORE *store, STACK_OF(X509) *untrusted, int nest, int *code, int *depth,
+                 enum verify_fail *fail, struct duet_err *err)
 {
     int n = sk_X509_num(chain);
     int last = n - 1; /* the anchor, not checked */
+    struct crl_signers s = {p, chain, store, untrusted, now, nest};
+    struct rev_signers alt = {signer_find, &s};
 
     if (revset_count(p->revs) == 0)
         return 0;
@@ -929,7 +1205,8 @@ verify_revocation(STACK_OF(X509) *chain, const struct verify_params *p, int64_t 
     for (int i = 0; i < last; i++) {
         struct rev_result r;
         X509 *cert = sk_X509_value(chain, i);
-        revset_check(p->revs, cert, sk_X509_value(chain, i + 1), now, p->accept_expired_crl, &r);
+        revset_check_ex(p->revs, cert, sk_X509_value(chain, i + 1), now, p->accept_expired_crl,
+                        nest == 0 ? &alt : NULL, &r);
         if (r.status == REV_GOOD)
             continue;
         enum verify_fail f;
@@ -995,6 +1272,14 @@ apply_policy_params(X509_VERIFY_PARAM *vp, const struct verify_params *p, struct
     return 0;
 }
 
+/* Revocation of a verified chain; see verify.h. */
+int
+verify_revocation(STACK_OF(X509) *chain, const struct verify_params *p, int64_t now, int *code,
+                  int *depth, enum verify_fail *fail, struct duet_err *err)
+{
+    return revocation_check(chain, p, now, p->store, p->untrusted, 0, code, depth, fail, err);
+}
+
 /* Apply the parameters to a store context; see verify_store_ctx(). */
 static int
 apply_params(X509_STORE_CTX *ctx, const struct verify_params *p, int64_t now,
@@ -1043,6 +1328,14 @@ int
 verify_store_ctx(X509_STORE_CTX *ctx, const struct verify_params *p, enum verify_fail *fail,
                  struct duet_err *err)
 {
+    return store_ctx_verify(ctx, p, 0, fail, err);
+}
+
+/* verify_store_ctx(); `nest` > 0 verifies a CRL signer's path (see revocation_check()). */
+static int
+store_ctx_verify(X509_STORE_CTX *ctx, const struct verify_params *p, int nest,
+                 enum verify_fail *fail, struct duet_err *err)
+{
     struct vstate st;
     STACK_OF(X509) *chain;
     enum verify_fail f = VERIFY_ERROR;
@@ -1085,7 +1378,9 @@ verify_store_ctx(X509_STORE_CTX *ctx, const struct verify_params *p, enum verify
         err_set(err, DUET_ERR_INTERNAL, "verification produced no chain");
         goto out;
     }
-    if (verify_revocation(chain, p, st.now, &st.code, &st.depth, &f, err) != 0) {
+    if (revocation_check(chain, p, st.now, X509_STORE_CTX_get0_store(ctx),
+                         X509_STORE_CTX_get0_untrusted(ctx), nest, &st.code, &st.depth, &f,
+                         err) != 0) {
         X509_STORE_CTX_set_error_depth(ctx, st.depth);
         X509_STORE_CTX_set_current_cert(ctx, sk_X509_value(chain, st.depth));
         X509_STORE_CTX_set_error(ctx, st.code);

@@ -136,7 +136,10 @@ int verify_store_ctx(X509_STORE_CTX *ctx, const struct verify_params *p, enum ve
 /*
  * Revocation of a verified chain (leaf first, trust anchor last): every
  * certificate below the anchor, or the leaf alone with DUET_CRL_LEAF, must be
- * covered by a current CRL of its issuer and not be listed.  The anchor is
+ * covered by a current CRL of its issuer and not be listed.  A CRL the
+ * issuer's key does not verify may be signed by another certificate of the
+ * same CA among the chain, p->untrusted and p->store (RFC 5280 6.3.3 (f)),
+ * accepted only when it validates to the chain's trust anchor.  The anchor is
  * trusted by configuration and not checked.  On failure returns -1 with the
  * reason; when not NULL, *code is the X509_V_ERR_* code, *depth the chain
  * index of the certificate concerned and *fail the category (VERIFY_REVOKED

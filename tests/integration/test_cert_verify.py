@@ -545,3 +545,230 @@ def test_bad_policy_oid_is_usage(run, ppki, oid):
 def test_bad_format_is_usage(run, ppki):
     assert_usage(verify_policy(run, ppki, ppki.explicit, "--format", "yaml"), '"yaml"',
                  "text or json")
+
+
+# --- CRL scope and CRL signers (RFC 5280 5.2.5, 6.3.3) --------------------------------------
+#
+# Built with the openssl CLI here, apart from the shared PKI: a root that issues leaves
+# directly and publishes partitioned CRLs (issuingDistributionPoint part1 / part2), and a
+# root that rolled its key over (a new self-signed root of the same name, a self-issued
+# certificate carrying the old key under the new one, CRLs signed with the new key).
+
+from pathlib import Path  # noqa: E402
+
+from pki import CA, openssl  # noqa: E402
+
+SCOPE_EXT = """\
+[ req ]
+distinguished_name = req_dn
+prompt = no
+[ req_dn ]
+CN = unused
+[ v3_root ]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+[ v3_part1 ]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:part1.example
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+crlDistributionPoints = URI:http://crl.example/part1.crl
+[ v3_part2 ]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:part2.example
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+crlDistributionPoints = URI:http://crl.example/part2.crl
+[ v3_leaf ]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:roll.example
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+[ idp1_ext ]
+authorityKeyIdentifier = keyid:always
+issuingDistributionPoint = critical, @idp1
+[ idp1 ]
+fullname = URI:http://crl.example/part1.crl
+[ idp2_ext ]
+authorityKeyIdentifier = keyid:always
+issuingDistributionPoint = critical, @idp2
+[ idp2 ]
+fullname = URI:http://crl.example/part2.crl
+[ idp_none_ext ]
+authorityKeyIdentifier = keyid:always
+[ crlnum_critical_ext ]
+authorityKeyIdentifier = keyid:always
+2.5.29.20 = critical, DER:02:01:07
+"""
+
+
+class ScopePKI:
+    """The files of the CRL scope and key rollover tests; attributes are Paths."""
+
+    def __init__(self, directory):
+        self.dir = Path(directory)
+        self.ext_cnf = self.dir / "scope-ext.cnf"
+        self.ext_cnf.write_text(SCOPE_EXT)
+        self._partitions()
+        self._rollover()
+
+    def p(self, name):
+        return self.dir / name
+
+    def key(self, name):
+        path = self.p(name + ".key")
+        openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+                "-out", path)
+        return path
+
+    def csr(self, name, key, subj):
+        path = self.p(name + ".csr")
+        openssl("req", "-new", "-config", self.ext_cnf, "-key", key, "-subj", subj, "-out", path)
+        return path
+
+    def root(self, name, key, subj):
+        path = self.p(name + ".pem")
+        openssl("req", "-x509", "-new", "-config", self.ext_cnf, "-extensions", "v3_root",
+                "-key", key, "-subj", subj, "-days", "3650", "-sha256", "-out", path)
+        return path
+
+    def issue(self, ca, name, subj, ext):
+        out = self.p(name + ".pem")
+        ca.sign(self.csr(name, self.key(name), subj), out, ext)
+        return out
+
+    def gencrl(self, ca, out, section):
+        """A CRL with the extensions of `section` (openssl ca reads them from its own file)."""
+        cnf = ca.cnf.read_text()
+        if "[ %s ]" % section not in cnf:
+            ca.cnf.write_text(cnf + "\n" + SCOPE_EXT[SCOPE_EXT.index("[ idp1_ext ]"):])
+        openssl("ca", "-batch", "-config", ca.cnf, "-gencrl", "-crldays", "30",
+                "-crlexts", section, "-out", out)
+        return out
+
+    def _partitions(self):
+        subj = "/O=Duet Scope/CN=Duet Scope Root CA"
+        self.part_root = self.root("part-root", self.key("part-root"), subj)
+        ca = CA(self, "part", self.part_root, self.p("part-root.key"), "7A01")
+        self.part1_leaf = self.issue(ca, "part1-leaf", "/CN=part1.example", "v3_part1")
+        self.part2_leaf = self.issue(ca, "part2-leaf", "/CN=part2.example", "v3_part2")
+        # Partition 1's CRL is made before partition 2's leaf is revoked: it lists nothing.
+        self.part1_crl = self.gencrl(ca, self.p("part1.crl"), "idp1_ext")
+        ca.revoke(self.part2_leaf, "keyCompromise")
+        self.part2_crl = self.gencrl(ca, self.p("part2.crl"), "idp2_ext")
+        # A critical cRLNumber: written by hand, with openssl's own cRLNumber turned off.
+        self.gencrl(ca, self.p("unused.crl"), "idp1_ext")
+        nonum = CA(self, "part-nonum", self.part_root, self.p("part-root.key"), "7A80")
+        nonum.cnf.write_text(ca.cnf.read_text().replace(str(ca.dir), str(nonum.dir))
+                             .replace("crlnumber = $dir/crlnumber\n", ""))
+        self.crlnum_critical_crl = self.gencrl(nonum, self.p("crlnum-critical.crl"),
+                                               "crlnum_critical_ext")
+
+    def _rollover(self):
+        subj = "/O=Duet Roll/CN=Duet Roll Root CA"
+        old_key = self.key("roll-old")
+        self.old_root = self.root("roll-old", old_key, subj)
+        old = CA(self, "roll-old", self.old_root, old_key, "5E01")
+        self.old_leaf = self.issue(old, "roll-revoked", "/CN=roll.example", "v3_leaf")
+        self.old_leaf_good = self.issue(old, "roll-good", "/CN=roll.example", "v3_leaf")
+        old.revoke(self.old_leaf, "keyCompromise")
+        # The new key: a new self-signed root of the same name, and the old key certified
+        # under it (a self-issued certificate, RFC 5280 6.1 "self-issued").
+        new_key = self.key("roll-new")
+        self.new_root = self.root("roll-new", new_key, subj)
+        new = CA(self, "roll-new", self.new_root, new_key, "5E80")
+        (new.dir / "index.txt").write_bytes((old.dir / "index.txt").read_bytes())
+        self.old_with_new = self.p("roll-old-with-new.pem")
+        new.sign(self.csr("roll-old-with-new", old_key, subj), self.old_with_new, "v3_root")
+        self.new_crl = self.gencrl(new, self.p("roll-new.crl"), "idp_none_ext")
+
+        # Someone else's CA of the same name, with its own empty CRL made later.
+        rogue_key = self.key("roll-rogue")
+        self.rogue_root = self.root("roll-rogue", rogue_key, subj)
+        rogue = CA(self, "roll-rogue", self.rogue_root, rogue_key, "0BAD80")
+        self.rogue_crl = self.gencrl(rogue, self.p("roll-rogue.crl"), "idp_none_ext")
+
+
+@pytest.fixture(scope="module")
+def scope_pki(tmp_path_factory):
+    return ScopePKI(tmp_path_factory.mktemp("crlscope"))
+
+
+def test_crl_of_own_partition_covers(run, scope_pki):
+    s = scope_pki
+    assert_valid(run("cert", "verify", "--trusted", s.part_root, "--crl", s.part1_crl,
+                     "--purpose", "server", s.part1_leaf))
+
+
+def test_crl_of_other_partition_does_not_pass_a_revoked_leaf(run, pki, scope_pki):
+    """The revoked leaf of partition 2 with partition 1's CRL (which does not list it): the
+    CRL does not cover it, so it is refused as not covered, never accepted as valid."""
+    s = scope_pki
+    reason = assert_invalid(
+        run("cert", "verify", "--trusted", s.part_root, "--crl", s.part1_crl,
+            "--purpose", "server", s.part2_leaf),
+        pki.serial(s.part2_leaf), "no CRL given covers certificate CN=part2.example",
+        "the CRL of CN=Duet Scope Root CA,O=Duet Scope (%s) does not count" % s.part1_crl,
+        "its issuingDistributionPoint is URI:http://crl.example/part1.crl, which is none of "
+        "the certificate's CRL distribution points (URI:http://crl.example/part2.crl)")
+    assert "valid:" not in reason
+    # With its own partition's CRL it is found revoked.
+    assert_invalid(
+        run("cert", "verify", "--trusted", s.part_root, "--crl", s.part1_crl, "--crl",
+            s.part2_crl, "--purpose", "server", s.part2_leaf),
+        pki.serial(s.part2_leaf), "was revoked on", "reason: keyCompromise",
+        "by the CRL of CN=Duet Scope Root CA,O=Duet Scope")
+
+
+def test_crl_with_critical_crl_number_refused(run, scope_pki):
+    s = scope_pki
+    assert_bad_input(
+        run("cert", "verify", "--trusted", s.part_root, "--crl", s.crlnum_critical_crl,
+            "--purpose", "server", s.part1_leaf),
+        s.crlnum_critical_crl,
+        "the CRL of CN=Duet Scope Root CA,O=Duet Scope marks its cRLNumber extension critical; "
+        "RFC 5280 5.2.3 requires it non-critical")
+
+
+def test_rollover_leaf_revoked_by_new_key_crl(run, pki, scope_pki):
+    """A leaf of the old key, on the path leaf -> old key under the new -> new root, is found
+    revoked by the CRL the new key signed."""
+    s = scope_pki
+    assert_invalid(
+        run("cert", "verify", "--trusted", s.new_root, "--untrusted", s.old_with_new,
+            "--crl", s.new_crl, "--purpose", "server", s.old_leaf),
+        pki.serial(s.old_leaf), "was revoked on", "reason: keyCompromise",
+        "by the CRL of CN=Duet Roll Root CA,O=Duet Roll")
+
+
+def test_rollover_good_leaf_covered_by_new_key_crl(run, scope_pki):
+    s = scope_pki
+    assert_valid(run("cert", "verify", "--trusted", s.new_root, "--untrusted", s.old_with_new,
+                     "--crl", s.new_crl, "--purpose", "server", s.old_leaf_good))
+
+
+def test_crl_of_same_named_rogue_ca_does_not_count(run, pki, scope_pki):
+    """Another CA of the same name, even trusted for its own chains, cannot sign CRLs for this
+    one: its newer empty CRL does not hide the revocation, and alone it covers nothing."""
+    s = scope_pki
+    assert_invalid(
+        run("cert", "verify", "--trusted", s.new_root, "--trusted", s.rogue_root,
+            "--untrusted", s.old_with_new, "--crl", s.rogue_crl, "--crl", s.new_crl,
+            "--purpose", "server", s.old_leaf),
+        pki.serial(s.old_leaf), "was revoked on", "by the CRL of CN=Duet Roll Root CA")
+    assert_invalid(
+        run("cert", "verify", "--trusted", s.new_root, "--trusted", s.rogue_root,
+            "--untrusted", s.old_with_new, "--crl", s.rogue_crl, "--purpose", "server",
+            s.old_leaf_good),
+        pki.serial(s.old_leaf_good), "is not signed by that CA's key",
+        "has that name and signs the CRL, but is not that CA's CRL signer: its path must "
+        "validate to the same trust anchor, CN=Duet Roll Root CA,O=Duet Roll (serial %s)"
+        % pki.serial(s.new_root))

@@ -247,6 +247,8 @@ cf_cert_new(const struct cf_cert_spec *spec)
         X509V3_set_ctx_nodb(&ctx);
         NCONF_free(conf);
     }
+    if (spec->crl_dp != NULL)
+        cf_add_ext(x, &ctx, NID_crl_distribution_points, spec->crl_dp);
     /* SKI before AKI: a self-signed certificate's AKI copies its own SKI. */
     cf_add_ext(x, &ctx, NID_subject_key_identifier, "hash");
     cf_add_ext(x, &ctx, NID_authority_key_identifier, "keyid:always");
@@ -257,8 +259,10 @@ cf_cert_new(const struct cf_cert_spec *spec)
 
 /*
  * Make a CRL from spec: version 2, the issuer's subject, lastUpdate,
- * nextUpdate (unless left out), cRLNumber, authorityKeyIdentifier and the
- * revoked entries with their reasons.  The result is owned by the caller.
+ * nextUpdate (unless left out), cRLNumber (critical on request), an
+ * issuingDistributionPoint and deltaCRLIndicator when asked,
+ * authorityKeyIdentifier and the revoked entries with their reasons.  The
+ * result is owned by the caller.
  */
 X509_CRL *
 cf_crl_new(const struct cf_crl_spec *spec)
@@ -312,10 +316,25 @@ cf_crl_new(const struct cf_crl_spec *spec)
             cf_die("cannot add revoked entry");
     }
     if (!ASN1_INTEGER_set_uint64(num, spec->number != 0 ? spec->number : 1) ||
-        !X509_CRL_add1_ext_i2d(crl, NID_crl_number, num, 0, 0))
+        !X509_CRL_add1_ext_i2d(crl, NID_crl_number, num, spec->number_critical, 0))
         cf_die("cannot set cRLNumber");
     X509V3_set_ctx(&ctx, spec->issuer, NULL, NULL, crl, 0);
     X509V3_set_ctx_nodb(&ctx);
+    if (spec->delta_base != 0) {
+        ASN1_INTEGER *base = ASN1_INTEGER_new();
+        if (base == NULL || !ASN1_INTEGER_set_uint64(base, spec->delta_base) ||
+            !X509_CRL_add1_ext_i2d(crl, NID_delta_crl, base, 1, 0))
+            cf_die("cannot set deltaCRLIndicator");
+        ASN1_INTEGER_free(base);
+    }
+    if (spec->idp != NULL) {
+        ext = X509V3_EXT_conf_nid(NULL, &ctx, NID_issuing_distribution_point, spec->idp);
+        if (ext == NULL || !X509_CRL_add_ext(crl, ext, -1)) {
+            fprintf(stderr, "certfactory: bad issuingDistributionPoint: %s\n", spec->idp);
+            cf_die("cannot add CRL issuingDistributionPoint");
+        }
+        X509_EXTENSION_free(ext);
+    }
     ext = X509V3_EXT_conf_nid(NULL, &ctx, NID_authority_key_identifier, "keyid:always");
     if (ext == NULL || !X509_CRL_add_ext(crl, ext, -1))
         cf_die("cannot add CRL authorityKeyIdentifier");

@@ -83,6 +83,8 @@ struct cf_cert_spec {
      * "policyMappings=1.2.3:1.2.4", "inhibitAnyPolicy=critical,0".
      */
     const char *const *extensions;
+    /* crlDistributionPoints as a configuration value ("URI:http://x/a.crl"); NULL: none */
+    const char *crl_dp;
 };
 
 /* One revoked certificate in a CRL. */
@@ -104,6 +106,13 @@ struct cf_crl_spec {
     bool no_next_update; /* omit nextUpdate (RFC 5280 requires it) */
     uint64_t number;     /* cRLNumber; 0: 1 */
     enum cf_digest digest;
+    bool number_critical; /* mark cRLNumber critical (RFC 5280 5.2.3 forbids it) */
+    /*
+     * issuingDistributionPoint as a configuration value, e.g.
+     * "critical,fullname:URI:http://x/a.crl,onlyuser:TRUE"; NULL: none.
+     */
+    const char *idp;
+    uint64_t delta_base; /* nonzero: a delta CRL (critical deltaCRLIndicator) on this base */
 };
 
 /* A new key of the given type. */

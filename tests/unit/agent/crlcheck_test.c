@@ -167,6 +167,27 @@ test_issuer_not_chained_to_the_root(void **state)
 }
 
 static void
+test_delta_crl_refused(void **state)
+{
+    struct duet_err err;
+    size_t n;
+    X509_CRL *crl = cf_crl_new(&(struct cf_crl_spec){.issuer = P.issuing,
+                                                     .issuer_key = P.issuing_key,
+                                                     .number = 8,
+                                                     .delta_base = 7});
+    uint8_t *pem = cf_crl_pem(crl, &n);
+
+    (void)state;
+    remove(P.local);
+    /* duet reads delta CRLs beside complete ones; the local copy must stand alone. */
+    assert_int_equal(check(pem, n, P.chain, &err), -1);
+    assert_string_equal(err.msg,
+                        "GET /crl.pem: CRL #1 is a delta CRL; the local copy must be complete");
+    X509_CRL_free(crl);
+    free(pem);
+}
+
+static void
 test_times(void **state)
 {
     struct duet_err err;
@@ -283,6 +304,7 @@ main(void)
         cmocka_unit_test(test_issuing_and_root_crls_accepted),
         cmocka_unit_test(test_signed_by_another_key),
         cmocka_unit_test(test_issuer_not_chained_to_the_root),
+        cmocka_unit_test(test_delta_crl_refused),
         cmocka_unit_test(test_times),
         cmocka_unit_test(test_older_than_the_local_copy),
         cmocka_unit_test(test_forged_local_copy_counts_for_nothing),

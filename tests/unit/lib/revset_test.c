@@ -290,9 +290,10 @@ test_refused_crls(void **state)
 
     ASN1_INTEGER_set(one, 1);
     c = plain_crl(NULL, 0);
-    assert_true(X509_CRL_add1_ext_i2d(c, NID_delta_crl, one, 1, 0));
+    assert_true(X509_CRL_add1_ext_i2d(c, NID_delta_crl, one, 0, 0));
     resign(c, W.k_int);
-    expect_refused(c, "is a delta CRL");
+    expect_refused(c, "has a deltaCRLIndicator that is not critical, repeated or malformed "
+                      "(RFC 5280 5.2.4)");
 
     c = plain_crl(NULL, 0);
     ASN1_OBJECT *odd = OBJ_txt2obj("1.3.6.1.4.1.99999.1", 1);
@@ -371,7 +372,9 @@ test_scope_and_remove(void **state)
                               .bc = CF_BC_LEAF, .eku = CF_EKU_CLIENT};
     X509 *leaf = cf_cert_new(&ls);
     revset_check(rs, leaf, W.root, now, false, &r);
-    assert_int_equal(r.status, REV_NO_CRL);
+    assert_int_equal(r.status, REV_CRL_OUT_OF_SCOPE);
+    assert_int_equal(r.scope, REV_SCOPE_CA_ONLY);
+    assert_ptr_equal(r.crl, revset_get0(rs, 0));
     X509_free(leaf);
     X509_CRL_free(c);
     revset_free(rs);
@@ -448,6 +451,425 @@ test_large(void **state)
     free(rev);
 }
 
+/* ---- CRL scope, critical cRLNumber and other signers (RFC 5280 5.2.3, 5.2.5, 6.3.3) ---- */
+
+/* A set holding one CRL of W.inter from spec fields; fails the test when refused. */
+static struct revset *
+spec_set(const struct cf_crl_spec *spec)
+{
+    X509_CRL *crl = cf_crl_new(spec);
+    struct revset *rs = revset_new();
+    struct duet_err err;
+
+    if (add_crl(rs, crl, &err) != 0)
+        fail_msg("CRL refused: %s", err.msg);
+    X509_CRL_free(crl);
+    return rs;
+}
+
+/* A leaf of W.inter with crlDistributionPoints `dp` (NULL: none). */
+static X509 *
+leaf_with_dp(uint64_t serial, const char *dp)
+{
+    struct cf_cert_spec s = {.cn = "dp", .key = W.k_leaf, .issuer = W.inter,
+                             .issuer_key = W.k_int, .serial = serial, .bc = CF_BC_LEAF,
+                             .eku = CF_EKU_CLIENT, .crl_dp = dp};
+    return cf_cert_new(&s);
+}
+
+/* A CRL of W.inter whose issuingDistributionPoint is the relative name CN=<cn>. */
+static X509_CRL *
+crl_idp_relative(const char *cn)
+{
+    X509_CRL *c = plain_crl(NULL, 0);
+    ISSUING_DIST_POINT *idp = ISSUING_DIST_POINT_new();
+    X509_NAME *rdn = X509_NAME_new();
+
+    assert_true(X509_NAME_add_entry_by_txt(rdn, "CN", MBSTRING_UTF8, (const unsigned char *)cn,
+                                           -1, -1, 0));
+    idp->distpoint = DIST_POINT_NAME_new();
+    idp->distpoint->type = 1;
+    idp->distpoint->name.relativename = sk_X509_NAME_ENTRY_new_null();
+    sk_X509_NAME_ENTRY_push(idp->distpoint->name.relativename,
+                            X509_NAME_ENTRY_dup(X509_NAME_get_entry(rdn, 0)));
+    assert_true(X509_CRL_add1_ext_i2d(c, NID_issuing_distribution_point, idp, 1, 0));
+    ISSUING_DIST_POINT_free(idp);
+    X509_NAME_free(rdn);
+    resign(c, W.k_int);
+    return c;
+}
+
+static void
+test_crl_number_critical(void **state)
+{
+    (void)state;
+    struct cf_crl_spec s = {.issuer = W.inter, .issuer_key = W.k_int, .number_critical = true};
+    struct cf_crl_spec twin = {.issuer = W.inter, .issuer_key = W.k_int};
+    struct revset *rs;
+
+    /* RFC 5280 5.2.3: cRLNumber MUST be non-critical. */
+    expect_refused(cf_crl_new(&s), "t.crl: the CRL of CN=Rev Issuing marks its cRLNumber "
+                                   "extension critical; RFC 5280 5.2.3 requires it non-critical");
+    rs = spec_set(&twin);
+    assert_int_equal(revset_count(rs), 1);
+    revset_free(rs);
+}
+
+static void
+test_idp_load_rules(void **state)
+{
+    (void)state;
+    struct cf_crl_spec both = {.issuer = W.inter, .issuer_key = W.k_int,
+                               .idp = "critical,onlyuser:TRUE,onlyCA:TRUE"};
+    struct cf_crl_spec user = {.issuer = W.inter, .issuer_key = W.k_int,
+                               .idp = "critical,onlyuser:TRUE"};
+    X509_CRL *c;
+    struct revset *rs;
+    const GENERAL_NAMES *names;
+    struct duet_err err;
+    char *dn;
+
+    expect_refused(cf_crl_new(&both), "asserting both onlyContainsUserCerts and "
+                                      "onlyContainsCACerts; RFC 5280 5.2.5 allows at most one");
+    /* An IDP that is an empty SEQUENCE. */
+    c = plain_crl(NULL, 0);
+    ISSUING_DIST_POINT *idp = ISSUING_DIST_POINT_new();
+    assert_true(X509_CRL_add1_ext_i2d(c, NID_issuing_distribution_point, idp, 1, 0));
+    ISSUING_DIST_POINT_free(idp);
+    resign(c, W.k_int);
+    expect_refused(c, "has an empty issuingDistributionPoint, which RFC 5280 5.2.5 forbids");
+
+    rs = spec_set(&user);
+    assert_null(revcrl_idp_names(revset_get0(rs, 0)));
+    revset_free(rs);
+    /* A relative name is resolved against the CRL's issuer (RFC 5280 5.2.5). */
+    rs = revset_new();
+    c = crl_idp_relative("Part 2");
+    assert_int_equal(add_crl(rs, c, &err), 0);
+    X509_CRL_free(c);
+    names = revcrl_idp_names(revset_get0(rs, 0));
+    assert_non_null(names);
+    assert_int_equal(sk_GENERAL_NAME_num(names), 1);
+    assert_int_equal(sk_GENERAL_NAME_value(names, 0)->type, GEN_DIRNAME);
+    dn = X509_NAME_oneline(sk_GENERAL_NAME_value(names, 0)->d.directoryName, NULL, 0);
+    assert_string_equal(dn, "/CN=Rev Issuing/CN=Part 2");
+    OPENSSL_free(dn);
+    revset_free(rs);
+}
+
+static void
+test_idp_distribution_point(void **state)
+{
+    (void)state;
+    struct cf_revoked rev[] = {{0x5001, CRL_REASON_KEY_COMPROMISE, 0}};
+    struct cf_crl_spec a = {.issuer = W.inter, .issuer_key = W.k_int,
+                            .idp = "critical,fullname:URI:http://crl.example/a.crl"};
+    struct cf_crl_spec b = {.issuer = W.inter, .issuer_key = W.k_int, .revoked = rev,
+                            .nrevoked = 1, .idp = "critical,fullname:URI:http://crl.example/b.crl"};
+    X509 *in_a = leaf_with_dp(0x5001, "URI:http://crl.example/a.crl");
+    X509 *in_b = leaf_with_dp(0x5001, "URI:http://crl.example/b.crl");
+    X509 *no_cdp = leaf_with_dp(0x5001, NULL);
+    int64_t now = time(NULL);
+    struct rev_result r;
+    struct revset *rs;
+
+    /* Valid twin: the CRL of the certificate's own distribution point covers it. */
+    rs = spec_set(&a);
+    revset_check(rs, in_a, W.inter, now, false, &r);
+    assert_int_equal(r.status, REV_GOOD);
+    /* 6.3.3 (b)(2)(i): another point's CRL does not; it is not "good". */
+    revset_check(rs, in_b, W.inter, now, false, &r);
+    assert_int_equal(r.status, REV_CRL_OUT_OF_SCOPE);
+    assert_int_equal(r.scope, REV_SCOPE_DP_MISMATCH);
+    /* No CRL distribution point: only a CRL for the issuer's whole name covers it. */
+    revset_check(rs, no_cdp, W.inter, now, false, &r);
+    assert_int_equal(r.status, REV_CRL_OUT_OF_SCOPE);
+    assert_int_equal(r.scope, REV_SCOPE_DP_NO_CDP);
+    /* Not even a resumed session's check (no issuer) takes it. */
+    revset_check(rs, in_b, NULL, now, false, &r);
+    assert_int_equal(r.status, REV_CRL_OUT_OF_SCOPE);
+    revset_free(rs);
+
+    /* A CRL of point b listing the serial revokes the certificate of point b only. */
+    rs = spec_set(&b);
+    revset_check(rs, in_b, W.inter, now, false, &r);
+    assert_int_equal(r.status, REV_REVOKED);
+    revset_check(rs, in_b, NULL, now, false, &r);
+    assert_int_equal(r.status, REV_REVOKED);
+    revset_check(rs, in_a, NULL, now, false, &r);
+    assert_int_equal(r.status, REV_CRL_OUT_OF_SCOPE);
+    revset_free(rs);
+
+    /* Both partitions given: each certificate is judged by its own. */
+    {
+        X509_CRL *ca = cf_crl_new(&a), *cb = cf_crl_new(&b);
+        struct duet_err err;
+        rs = revset_new();
+        assert_int_equal(add_crl(rs, ca, &err), 0);
+        assert_int_equal(add_crl(rs, cb, &err), 0);
+        revset_check(rs, in_a, W.inter, now, false, &r);
+        assert_int_equal(r.status, REV_GOOD);
+        revset_check(rs, in_b, W.inter, now, false, &r);
+        assert_int_equal(r.status, REV_REVOKED);
+        revset_free(rs);
+        X509_CRL_free(ca);
+        X509_CRL_free(cb);
+    }
+
+    /* An IDP naming the issuer's own name is the default point: it covers every certificate. */
+    {
+        X509_CRL *c = plain_crl(NULL, 0);
+        ISSUING_DIST_POINT *idp = ISSUING_DIST_POINT_new();
+        GENERAL_NAME *g = GENERAL_NAME_new();
+        struct duet_err err;
+        idp->distpoint = DIST_POINT_NAME_new();
+        idp->distpoint->type = 0;
+        idp->distpoint->name.fullname = GENERAL_NAMES_new();
+        g->type = GEN_DIRNAME;
+        g->d.directoryName = X509_NAME_dup(X509_get_subject_name(W.inter));
+        sk_GENERAL_NAME_push(idp->distpoint->name.fullname, g);
+        assert_true(X509_CRL_add1_ext_i2d(c, NID_issuing_distribution_point, idp, 1, 0));
+        ISSUING_DIST_POINT_free(idp);
+        resign(c, W.k_int);
+        rs = revset_new();
+        assert_int_equal(add_crl(rs, c, &err), 0);
+        revset_check(rs, no_cdp, W.inter, now, false, &r);
+        assert_int_equal(r.status, REV_GOOD);
+        revset_check(rs, in_b, W.inter, now, false, &r);
+        assert_int_equal(r.status, REV_GOOD);
+        revset_free(rs);
+        X509_CRL_free(c);
+    }
+
+    /* A relative point name: resolved against the issuer, it is not the issuer's own name. */
+    {
+        X509_CRL *c = crl_idp_relative("Part 2");
+        struct duet_err err;
+        rs = revset_new();
+        assert_int_equal(add_crl(rs, c, &err), 0);
+        revset_check(rs, in_a, W.inter, now, false, &r);
+        assert_int_equal(r.status, REV_CRL_OUT_OF_SCOPE);
+        assert_int_equal(r.scope, REV_SCOPE_DP_MISMATCH);
+        revset_free(rs);
+        X509_CRL_free(c);
+    }
+    X509_free(in_a);
+    X509_free(in_b);
+    X509_free(no_cdp);
+}
+
+static void
+test_user_only_scope(void **state)
+{
+    (void)state;
+    struct cf_crl_spec user = {.issuer = W.root, .issuer_key = W.k_root,
+                               .idp = "critical,onlyuser:TRUE"};
+    struct cf_cert_spec ls = {.cn = "u", .key = W.k_leaf, .issuer = W.root, .issuer_key = W.k_root,
+                              .bc = CF_BC_LEAF, .eku = CF_EKU_CLIENT};
+    X509 *leaf = cf_cert_new(&ls);
+    X509_CRL *c = cf_crl_new(&user);
+    struct revset *rs = revset_new();
+    struct duet_err err;
+    struct rev_result r;
+    int64_t now = time(NULL);
+
+    /* 6.3.3 (b)(2)(ii): a CRL of user certificates only does not cover the issuing CA. */
+    assert_int_equal(add_crl(rs, c, &err), 0);
+    revset_check(rs, leaf, W.root, now, false, &r);
+    assert_int_equal(r.status, REV_GOOD);
+    revset_check(rs, W.inter, W.root, now, false, &r);
+    assert_int_equal(r.status, REV_CRL_OUT_OF_SCOPE);
+    assert_int_equal(r.scope, REV_SCOPE_USER_ONLY);
+    revset_free(rs);
+    X509_CRL_free(c);
+    X509_free(leaf);
+}
+
+/* A rev_signers search for the tests: accepts `ok` when it verifies the CRL; counts calls. */
+struct fake_signers {
+    X509 *ok;
+    int calls;
+};
+
+static bool
+fake_find(void *arg, const struct revcrl *crl, X509 *cert, X509 *issuer, char *why, size_t len)
+{
+    struct fake_signers *f = arg;
+
+    (void)cert;
+    (void)issuer;
+    f->calls++;
+    if (f->ok != NULL && revcrl_verify(crl, f->ok))
+        return true;
+    snprintf(why, len, "no signer for the test");
+    return false;
+}
+
+static void
+test_other_signer(void **state)
+{
+    (void)state;
+    struct cf_revoked rev[] = {{0x1001, CRL_REASON_KEY_COMPROMISE, 0}};
+    /* A CRL of "Rev Issuing" signed with another key (the impostor's, standing for a new key). */
+    struct revset *rs = one_crl(W.inter, W.k_other, rev, 1, 0, 0);
+    struct fake_signers f = {NULL, 0};
+    struct rev_signers alt = {fake_find, &f};
+    struct rev_result r;
+    int64_t now = time(NULL);
+
+    /* No other signer: the issuer's key does not verify it. */
+    revset_check_ex(rs, W.leaf, W.inter, now, false, &alt, &r);
+    assert_int_equal(r.status, REV_CRL_BAD_SIGNATURE);
+    assert_string_equal(r.signer_why, "no signer for the test");
+    assert_int_equal(f.calls, 1);
+    /* A signer the search accepts makes it count. */
+    f.ok = W.impostor;
+    revset_check_ex(rs, W.leaf, W.inter, now, false, &alt, &r);
+    assert_int_equal(r.status, REV_REVOKED);
+    assert_int_equal(f.calls, 2);
+    revset_free(rs);
+
+    /* The issuer's own key verifies it: no search at all. */
+    rs = one_crl(W.inter, W.k_int, rev, 1, 0, 0);
+    f.calls = 0;
+    revset_check_ex(rs, W.leaf, W.inter, now, false, &alt, &r);
+    assert_int_equal(r.status, REV_REVOKED);
+    assert_int_equal(f.calls, 0);
+    revset_free(rs);
+
+    /* An issuer without cRLSign: another signer is looked for, and counts. */
+    {
+        struct cf_cert_spec ls = {.cn = "y", .key = W.k_leaf, .issuer = W.nosign,
+                                  .issuer_key = W.k_other, .bc = CF_BC_LEAF,
+                                  .eku = CF_EKU_CLIENT};
+        X509 *leaf = cf_cert_new(&ls);
+        rs = one_crl(W.nosign, W.k_int, NULL, 0, 0, 0);
+        f.ok = NULL;
+        revset_check_ex(rs, leaf, W.nosign, now, false, &alt, &r);
+        assert_int_equal(r.status, REV_CRL_NO_CRL_SIGN);
+        f.ok = W.inter; /* holds W.k_int */
+        revset_check_ex(rs, leaf, W.nosign, now, false, &alt, &r);
+        assert_int_equal(r.status, REV_GOOD);
+        revset_free(rs);
+        X509_free(leaf);
+    }
+}
+
+/* ---- delta CRLs (RFC 5280 5.2.4, 6.3.3 (c)) ---- */
+
+/* Add a CRL of W.inter made from spec to rs; fails the test when refused. */
+static void
+add_spec(struct revset *rs, const struct cf_crl_spec *spec)
+{
+    X509_CRL *crl = cf_crl_new(spec);
+    struct duet_err err;
+
+    if (add_crl(rs, crl, &err) != 0)
+        fail_msg("CRL refused: %s", err.msg);
+    X509_CRL_free(crl);
+}
+
+static void
+test_delta(void **state)
+{
+    (void)state;
+    struct cf_revoked full_rev[] = {{0x7001, CRL_REASON_CERTIFICATE_HOLD, 0},
+                                    {0x7002, CRL_REASON_KEY_COMPROMISE, 0}};
+    struct cf_revoked delta_rev[] = {{0x1001, CRL_REASON_KEY_COMPROMISE, 0},
+                                     {0x7001, CRL_REASON_REMOVE_FROM_CRL, 0},
+                                     {0x7002, CRL_REASON_REMOVE_FROM_CRL, 0}};
+    struct cf_crl_spec full = {.issuer = W.inter, .issuer_key = W.k_int, .revoked = full_rev,
+                               .nrevoked = 2, .number = 5, .last_update = -7200,
+                               .next_update = 7 * CF_DAY};
+    struct cf_crl_spec delta = {.issuer = W.inter, .issuer_key = W.k_int, .revoked = delta_rev,
+                                .nrevoked = 3, .number = 6, .delta_base = 5};
+    X509 *held = leaf_cert(0x7001), *compromised = leaf_cert(0x7002);
+    int64_t now = time(NULL);
+    struct rev_result r;
+    struct revset *rs = revset_new();
+
+    /* The complete CRL alone. */
+    add_spec(rs, &full);
+    revset_check(rs, W.leaf, W.inter, now, false, &r);
+    assert_int_equal(r.status, REV_GOOD);
+    revset_check(rs, held, W.inter, now, false, &r);
+    assert_int_equal(r.status, REV_REVOKED);
+    /* With its delta: the delta's revocation counts, and its removeFromCRL releases the hold. */
+    add_spec(rs, &delta);
+    assert_true(revcrl_is_delta(revset_get0(rs, 1)));
+    revset_check(rs, W.leaf, W.inter, now, false, &r);
+    assert_int_equal(r.status, REV_REVOKED);
+    assert_ptr_equal(r.crl, revset_get0(rs, 1));
+    assert_int_equal(r.reason, CRL_REASON_KEY_COMPROMISE);
+    revset_check(rs, W.leaf, NULL, now, false, &r);
+    assert_int_equal(r.status, REV_REVOKED);
+    revset_check(rs, held, W.inter, now, false, &r);
+    assert_int_equal(r.status, REV_GOOD);
+    /* removeFromCRL does not undo a revocation other than certificateHold (RFC 5280 5.3.1). */
+    revset_check(rs, compromised, W.inter, now, false, &r);
+    assert_int_equal(r.status, REV_REVOKED);
+    assert_int_equal(r.reason, CRL_REASON_KEY_COMPROMISE);
+    revset_free(rs);
+
+    /* A delta alone covers nothing. */
+    rs = revset_new();
+    add_spec(rs, &delta);
+    revset_check(rs, W.leaf, W.inter, now, false, &r);
+    assert_int_equal(r.status, REV_NO_CRL);
+    revset_free(rs);
+
+    /* Deltas that do not apply to this complete CRL: each leaves the leaf good. */
+    {
+        struct cf_crl_spec later_base = delta, older = delta, other_scope = delta;
+        struct cf_crl_spec other_key = delta;
+        struct cf_crl_spec full7 = full;
+        later_base.delta_base = 6; /* the complete CRL (5) is older than its base */
+        other_scope.idp = "critical,onlyuser:TRUE";
+        other_key.issuer_key = W.k_other;
+        full7.number = 7; /* a complete CRL newer than the delta (6) */
+        const struct cf_crl_spec *fulls[] = {&full, &full, &full, &full7};
+        const struct cf_crl_spec *deltas[] = {&later_base, &other_scope, &other_key, &older};
+        for (size_t i = 0; i < 4; i++) {
+            rs = revset_new();
+            add_spec(rs, fulls[i]);
+            add_spec(rs, deltas[i]);
+            revset_check(rs, W.leaf, W.inter, now, false, &r);
+            if (r.status != REV_GOOD)
+                fail_msg("delta %zu applied: status %d", i, (int)r.status);
+            revset_free(rs);
+        }
+    }
+
+    /* The newest delta applies; an expired one is an error, not a pass, but still revokes. */
+    {
+        struct cf_crl_spec stale = delta;
+        struct cf_crl_spec d7 = delta;
+        stale.last_update = -3600;
+        stale.next_update = -60;
+        d7.number = 7;
+        d7.nrevoked = 0;
+        rs = revset_new();
+        add_spec(rs, &full);
+        add_spec(rs, &delta);
+        add_spec(rs, &d7);
+        revset_check(rs, W.leaf, W.inter, now, false, &r);
+        /* A delta holds every change since its base: the newest alone decides. */
+        assert_int_equal(r.status, REV_GOOD);
+        revset_free(rs);
+        rs = revset_new();
+        add_spec(rs, &full);
+        add_spec(rs, &stale);
+        revset_check(rs, W.leaf, W.inter, now, false, &r);
+        assert_int_equal(r.status, REV_CRL_EXPIRED);
+        assert_ptr_equal(r.crl, revset_get0(rs, 1));
+        revset_check(rs, W.leaf, W.inter, now, true, &r);
+        assert_int_equal(r.status, REV_REVOKED);
+        revset_free(rs);
+    }
+    X509_free(held);
+    X509_free(compromised);
+}
+
 int
 main(void)
 {
@@ -457,6 +879,12 @@ main(void)
         cmocka_unit_test(test_no_crl_sign),      cmocka_unit_test(test_refused_crls),
         cmocka_unit_test(test_scope_and_remove), cmocka_unit_test(test_pem_file_and_garbage),
         cmocka_unit_test(test_large),
+        cmocka_unit_test(test_crl_number_critical),
+        cmocka_unit_test(test_idp_load_rules),
+        cmocka_unit_test(test_idp_distribution_point),
+        cmocka_unit_test(test_user_only_scope),
+        cmocka_unit_test(test_other_signer),
+        cmocka_unit_test(test_delta),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

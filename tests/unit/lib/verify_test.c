@@ -1341,6 +1341,303 @@ c_pol_constraint_without_policies(struct vrun *r)
     pol_chain(r, ca, NULL, pol_p1);
 }
 
+/* ---- CRL scope and CRL signers (RFC 5280 5.2.5, 6.3.3) ---- */
+
+#define DP_A "URI:http://crl.example/a.crl"
+#define DP_B "URI:http://crl.example/b.crl"
+
+/* The default leaf, with crlDistributionPoints `dp` (NULL: none), serial 0x2101. */
+static void
+leaf_with_dp(struct vrun *r, const char *dp)
+{
+    struct cf_cert_spec s = leaf_spec("dp.example", 0x2101);
+
+    s.crl_dp = dp;
+    set_leaf(r, &s);
+}
+
+/* The run's CRLs: the root's empty CRL, then one of the intermediate from `cs`. */
+static void
+crls_root_and(struct vrun *r, const struct cf_crl_spec *cs)
+{
+    X509_CRL *c = cf_crl_new(cs);
+
+    r->crls = cf_crls(W.crl_root, c, NULL);
+    X509_CRL_free(c);
+}
+
+static void
+c_crl_idp_own_point(struct vrun *r)
+{
+    struct cf_crl_spec cs = {.issuer = W.inter, .issuer_key = W.k_int,
+                             .idp = "critical,fullname:" DP_A};
+
+    leaf_with_dp(r, DP_A);
+    crls_root_and(r, &cs);
+}
+
+static void
+c_crl_idp_other_point(struct vrun *r)
+{
+    /* A partitioned CRL of the leaf's issuer, but for another partition: it must not pass it. */
+    struct cf_crl_spec cs = {.issuer = W.inter, .issuer_key = W.k_int,
+                             .idp = "critical,fullname:" DP_A};
+
+    leaf_with_dp(r, DP_B);
+    crls_root_and(r, &cs);
+}
+
+static void
+c_crl_idp_leaf_without_cdp(struct vrun *r)
+{
+    struct cf_crl_spec cs = {.issuer = W.inter, .issuer_key = W.k_int,
+                             .idp = "critical,fullname:" DP_A};
+
+    leaf_with_dp(r, NULL);
+    crls_root_and(r, &cs);
+}
+
+static void
+c_crl_idp_no_point_covers_all(struct vrun *r)
+{
+    /* Without an issuingDistributionPoint a CRL covers every point of its issuer. */
+    struct cf_crl_spec cs = {.issuer = W.inter, .issuer_key = W.k_int};
+
+    leaf_with_dp(r, DP_B);
+    crls_root_and(r, &cs);
+}
+
+static void
+c_crl_idp_user_only_for_leaf(struct vrun *r)
+{
+    struct cf_crl_spec cs = {.issuer = W.inter, .issuer_key = W.k_int,
+                             .idp = "critical,onlyuser:TRUE"};
+
+    crls_root_and(r, &cs);
+}
+
+static void
+c_crl_idp_ca_only_for_leaf(struct vrun *r)
+{
+    struct cf_crl_spec cs = {.issuer = W.inter, .issuer_key = W.k_int,
+                             .idp = "critical,onlyCA:TRUE"};
+
+    crls_root_and(r, &cs);
+}
+
+static void
+c_crl_idp_user_only_for_intermediate(struct vrun *r)
+{
+    struct cf_crl_spec cs = {.issuer = W.root, .issuer_key = W.k_root,
+                             .idp = "critical,onlyuser:TRUE"};
+    X509_CRL *c = cf_crl_new(&cs);
+
+    r->crls = cf_crls(c, W.crl_int, NULL);
+    X509_CRL_free(c);
+}
+
+static void
+c_crl_idp_ca_only_for_intermediate(struct vrun *r)
+{
+    struct cf_crl_spec cs = {.issuer = W.root, .issuer_key = W.k_root,
+                             .idp = "critical,onlyCA:TRUE"};
+    X509_CRL *c = cf_crl_new(&cs);
+
+    r->crls = cf_crls(c, W.crl_int, NULL);
+    X509_CRL_free(c);
+}
+
+/*
+ * A key rollover of the root: the new root (same name, new key) is the trust
+ * anchor, a self-issued certificate carries the old key under the new one,
+ * and a leaf issued with the old key is revoked by a CRL signed with the new.
+ */
+static void
+rollover(struct vrun *r, bool revoke)
+{
+    EVP_PKEY *k_new = r->keys[0] = cf_key_new(CF_KEY_EC_P256);
+    struct cf_cert_spec ns = {.cn = "Duet Test Root", .o = "Duet Test", .key = k_new,
+                              .serial = 0x0101, .bc = CF_BC_CA};
+    X509 *new_root = own(r, cf_cert_new(&ns));
+    struct cf_cert_spec ls = {.cn = "Duet Test Root", .o = "Duet Test", .key = W.k_root,
+                              .issuer = new_root, .issuer_key = k_new, .serial = 0x0102,
+                              .bc = CF_BC_CA};
+    X509 *old_with_new = own(r, cf_cert_new(&ls));
+    struct cf_cert_spec s = leaf_spec("rollover.example", 0x2102);
+    struct cf_revoked rev = {0x2102, CRL_REASON_KEY_COMPROMISE, 0};
+    struct cf_crl_spec cs = {.issuer = new_root, .issuer_key = k_new, .revoked = &rev,
+                             .nrevoked = revoke ? 1 : 0};
+    X509_CRL *c = cf_crl_new(&cs);
+
+    s.issuer = W.root; /* the old key, and the same name */
+    s.issuer_key = W.k_root;
+    set_leaf(r, &s);
+    set_store(r, cf_store(new_root, NULL));
+    set_untrusted(r, cf_certs(old_with_new, NULL));
+    r->crls = cf_crls(c, NULL);
+    X509_CRL_free(c);
+}
+
+static void
+c_crl_rollover_new_key_revokes(struct vrun *r)
+{
+    rollover(r, true);
+}
+
+static void
+c_crl_rollover_new_key_covers(struct vrun *r)
+{
+    rollover(r, false);
+}
+
+/*
+ * A separate CRL signer of the intermediate: same name, its own key,
+ * keyUsage `ku`, issued by `by` (key `by_key`).  The intermediate's CRL is
+ * signed with that key and revokes the leaf when `revoke`.
+ */
+static X509 *
+crl_signer(struct vrun *r, const char *ku, X509 *by, EVP_PKEY *by_key, bool revoke,
+           int64_t last_update)
+{
+    EVP_PKEY *k = r->keys[0] = cf_key_new(CF_KEY_EC_P256);
+    struct cf_cert_spec ss = {.cn = "Duet Test Intermediate", .o = "Duet Test", .key = k,
+                              .issuer = by, .issuer_key = by_key, .serial = 0x0201,
+                              .bc = CF_BC_LEAF, .key_usage = ku};
+    X509 *signer = own(r, cf_cert_new(&ss));
+    struct cf_revoked rev = {0x1001, CRL_REASON_KEY_COMPROMISE, 0};
+    struct cf_crl_spec cs = {.issuer = W.inter, .issuer_key = k, .revoked = &rev,
+                             .nrevoked = revoke ? 1 : 0, .last_update = last_update,
+                             .next_update = last_update != 0 ? 7 * CF_DAY : 0};
+    X509_CRL *c = cf_crl_new(&cs);
+
+    set_untrusted(r, cf_certs(W.inter, signer, NULL));
+    r->crls = cf_crls(W.crl_root, c, NULL);
+    X509_CRL_free(c);
+    return signer;
+}
+
+static void
+c_crl_separate_signer_revokes(struct vrun *r)
+{
+    crl_signer(r, "critical,cRLSign", W.root, W.k_root, true, 0);
+}
+
+static void
+c_crl_separate_signer_covers(struct vrun *r)
+{
+    crl_signer(r, "critical,cRLSign", W.root, W.k_root, false, 0);
+}
+
+static void
+c_crl_separate_signer_without_crl_sign(struct vrun *r)
+{
+    crl_signer(r, "critical,digitalSignature", W.root, W.k_root, false, 0);
+}
+
+static void
+c_crl_separate_signer_revoked(struct vrun *r)
+{
+    /* The root has revoked the CRL signer: its CRLs no longer count. */
+    struct cf_revoked rev = {0x0201, CRL_REASON_KEY_COMPROMISE, 0};
+    struct cf_crl_spec rs = {.issuer = W.root, .issuer_key = W.k_root, .revoked = &rev,
+                             .nrevoked = 1};
+    X509_CRL *root_crl = cf_crl_new(&rs);
+    X509_CRL *c;
+
+    crl_signer(r, "critical,cRLSign", W.root, W.k_root, false, 0);
+    c = sk_X509_CRL_value(r->crls, 1);
+    X509_CRL_up_ref(c);
+    cf_crls_free(r->crls);
+    r->crls = cf_crls(root_crl, c, NULL);
+    X509_CRL_free(c);
+    X509_CRL_free(root_crl);
+}
+
+static void
+c_crl_signer_under_other_anchor_refused(struct vrun *r)
+{
+    /*
+     * An attacker's CA named like the intermediate, under another root that is
+     * trusted too: its CRL must not count for the intermediate's leaves.
+     */
+    crl_signer(r, "critical,cRLSign", W.other, W.k_other, false, 0);
+    set_store(r, cf_store(W.root, W.other, NULL));
+}
+
+static void
+c_crl_signer_under_other_anchor_ignored(struct vrun *r)
+{
+    /* The same attacker's newer, empty CRL beside the real one that revokes the leaf. */
+    X509_CRL *real = crl_revoking(W.inter, W.k_int, 0x1001, CRL_REASON_KEY_COMPROMISE);
+    X509_CRL *fake;
+
+    crl_signer(r, "critical,cRLSign", W.other, W.k_other, false, -60);
+    set_store(r, cf_store(W.root, W.other, NULL));
+    fake = sk_X509_CRL_value(r->crls, 1);
+    X509_CRL_up_ref(fake);
+    cf_crls_free(r->crls);
+    r->crls = cf_crls(W.crl_root, fake, real, NULL);
+    X509_CRL_free(fake);
+    X509_CRL_free(real);
+}
+
+static void
+c_crl_signer_search_bounded(struct vrun *r)
+{
+    /*
+     * A peer sends nine certificates of its issuer's name that may sign CRLs
+     * before the real CRL signer: the search stops after eight signatures.
+     */
+    STACK_OF(X509) *sk = sk_X509_new_null();
+
+    crl_signer(r, "critical,cRLSign", W.root, W.k_root, false, 0);
+    assert_non_null(sk);
+    for (uint64_t i = 0; i < 9; i++) {
+        struct cf_cert_spec js = {.cn = "Duet Test Intermediate", .o = "Duet Test",
+                                  .key = W.k_other, .serial = 0x0300 + i, .bc = CF_BC_CA};
+        assert_true(sk_X509_push(sk, cf_cert_new(&js)));
+    }
+    for (int i = 0; i < sk_X509_num(r->untrusted); i++) {
+        X509 *x = sk_X509_value(r->untrusted, i);
+        assert_true(X509_up_ref(x) && sk_X509_push(sk, x));
+    }
+    set_untrusted(r, sk);
+}
+
+/* The intermediate's complete CRL #5 putting the leaf on hold, and a delta #6 listing `dr`. */
+static void
+full_and_delta(struct vrun *r, const struct cf_revoked *dr)
+{
+    struct cf_revoked hold = {0x1001, CRL_REASON_CERTIFICATE_HOLD, 0};
+    struct cf_crl_spec fs = {.issuer = W.inter, .issuer_key = W.k_int, .revoked = &hold,
+                             .nrevoked = 1, .number = 5};
+    struct cf_crl_spec ds = {.issuer = W.inter, .issuer_key = W.k_int, .revoked = dr,
+                             .nrevoked = 1, .number = 6, .delta_base = 5};
+    X509_CRL *f = cf_crl_new(&fs), *d = cf_crl_new(&ds);
+
+    r->crls = cf_crls(W.crl_root, f, d, NULL);
+    X509_CRL_free(f);
+    X509_CRL_free(d);
+}
+
+static void
+c_crl_delta_revokes(struct vrun *r)
+{
+    struct cf_revoked dr = {0x1001, CRL_REASON_KEY_COMPROMISE, 0};
+
+    full_and_delta(r, &dr);
+}
+
+static void
+c_crl_delta_releases_hold(struct vrun *r)
+{
+    struct cf_revoked dr = {0x1001, CRL_REASON_REMOVE_FROM_CRL, 0};
+
+    full_and_delta(r, &dr);
+}
+
+/* ---- end of CRL scope and CRL signers ---- */
+
 static struct vcase cases[] = {
     {"valid_chain", c_default, {NULL}, check_full_chain},
     {"expired_leaf", c_expired, {"expired on ", "10 days ago"}, NULL},
@@ -1615,6 +1912,79 @@ static struct vcase cases[] = {
       "the chain allows: no policy (certificate CN=Policy CA (serial 38:01) has no "
       "certificatePolicies extension)"},
      NULL},
+    /* ---- CRL scope and CRL signers (RFC 5280 5.2.5, 6.3.3) ---- */
+    {"crl_idp_own_distribution_point", c_crl_idp_own_point, {NULL}, NULL},
+    {"crl_idp_other_distribution_point",
+     c_crl_idp_other_point,
+     {"no CRL given covers certificate CN=dp.example (serial 21:01): the CRL of " INT_SUBJECT
+      " (", "does not count, as its issuingDistributionPoint is " DP_A ", which is none of the "
+      "certificate's CRL distribution points (" DP_B ")"},
+     NULL},
+    {"crl_idp_leaf_without_distribution_point",
+     c_crl_idp_leaf_without_cdp,
+     {"no CRL given covers certificate CN=dp.example (serial 21:01)",
+      "its issuingDistributionPoint is " DP_A " and the certificate has no CRL distribution "
+      "point"},
+     NULL},
+    {"crl_without_idp_covers_every_point", c_crl_idp_no_point_covers_all, {NULL}, NULL},
+    {"crl_idp_user_only_covers_leaf", c_crl_idp_user_only_for_leaf, {NULL}, NULL},
+    {"crl_idp_ca_only_excludes_leaf",
+     c_crl_idp_ca_only_for_leaf,
+     {"no CRL given covers certificate " LEAF_LABEL,
+      "limits it to CA certificates (onlyContainsCACerts) and this is not a CA certificate"},
+     NULL},
+    {"crl_idp_user_only_excludes_intermediate",
+     c_crl_idp_user_only_for_intermediate,
+     {"no CRL given covers certificate " INT_LABEL ": the CRL of " ROOT_SUBJECT,
+      "limits it to end-entity certificates (onlyContainsUserCerts) and this is a CA "
+      "certificate"},
+     NULL},
+    {"crl_idp_ca_only_covers_intermediate", c_crl_idp_ca_only_for_intermediate, {NULL}, NULL},
+    {"crl_rollover_new_key_revokes_old_key_leaf",
+     c_crl_rollover_new_key_revokes,
+     {"certificate CN=rollover.example (serial 21:02) was revoked on ",
+      "(reason: keyCompromise) by the CRL of " ROOT_SUBJECT},
+     NULL},
+    {"crl_rollover_new_key_covers_old_key_leaf", c_crl_rollover_new_key_covers, {NULL}, NULL},
+    {"crl_separate_signer_revokes",
+     c_crl_separate_signer_revokes,
+     {"certificate " LEAF_LABEL " was revoked on ", "by the CRL of " INT_SUBJECT},
+     NULL},
+    {"crl_separate_signer_covers", c_crl_separate_signer_covers, {NULL}, NULL},
+    {"crl_separate_signer_without_crl_sign",
+     c_crl_separate_signer_without_crl_sign,
+     {"the CRL naming " INT_SUBJECT " as issuer, needed to check certificate " LEAF_LABEL
+      ", is not signed by that CA's key; certificate " INT_SUBJECT " (serial 02:01) has that "
+      "name and signs the CRL, but its key usage does not include cRLSign"},
+     NULL},
+    {"crl_separate_signer_revoked",
+     c_crl_separate_signer_revoked,
+     {"is not signed by that CA's key; certificate " INT_SUBJECT " (serial 02:01) has that name "
+      "and signs the CRL, but is not that CA's CRL signer",
+      "certificate " INT_SUBJECT " (serial 02:01) was revoked on "},
+     NULL},
+    {"crl_signer_under_other_anchor_refused",
+     c_crl_signer_under_other_anchor_refused,
+     {"is not signed by that CA's key; certificate " INT_SUBJECT " (serial 02:01) has that name "
+      "and signs the CRL, but is not that CA's CRL signer: its path must validate to the same "
+      "trust anchor, " ROOT_SUBJECT " (serial 01)"},
+     NULL},
+    {"crl_signer_under_other_anchor_ignored",
+     c_crl_signer_under_other_anchor_ignored,
+     {"certificate " LEAF_LABEL " was revoked on ", "by the CRL of " INT_SUBJECT},
+     NULL},
+    {"crl_delta_revokes",
+     c_crl_delta_revokes,
+     {"certificate " LEAF_LABEL " was revoked on ", "(reason: keyCompromise) by the CRL of "
+      INT_SUBJECT},
+     NULL},
+    {"crl_delta_releases_hold", c_crl_delta_releases_hold, {NULL}, NULL},
+    {"crl_signer_search_bounded",
+     c_crl_signer_search_bounded,
+     {"is not signed by that CA's key; more than 8 certificates of that name were tried as its "
+      "signer"},
+     NULL},
+    /* ---- end of CRL scope and CRL signers ---- */
 };
 
 /*
@@ -1715,6 +2085,27 @@ static const struct {
     {"policy_any_policy_inhibited_by_extension", VERIFY_CERT_POLICY, "cert_policy"},
     {"policy_any_policy_allowed_one_more", VERIFY_OK, "ok"},
     {"policy_constraints_without_policies", VERIFY_CERT_POLICY, "cert_policy"},
+    /* ---- CRL scope and CRL signers (RFC 5280 5.2.5, 6.3.3) ---- */
+    {"crl_idp_own_distribution_point", VERIFY_OK, "ok"},
+    {"crl_idp_other_distribution_point", VERIFY_CRL_MISSING, "crl_missing"},
+    {"crl_idp_leaf_without_distribution_point", VERIFY_CRL_MISSING, "crl_missing"},
+    {"crl_without_idp_covers_every_point", VERIFY_OK, "ok"},
+    {"crl_idp_user_only_covers_leaf", VERIFY_OK, "ok"},
+    {"crl_idp_ca_only_excludes_leaf", VERIFY_CRL_MISSING, "crl_missing"},
+    {"crl_idp_user_only_excludes_intermediate", VERIFY_CRL_MISSING, "crl_missing"},
+    {"crl_idp_ca_only_covers_intermediate", VERIFY_OK, "ok"},
+    {"crl_rollover_new_key_revokes_old_key_leaf", VERIFY_REVOKED, "revoked"},
+    {"crl_rollover_new_key_covers_old_key_leaf", VERIFY_OK, "ok"},
+    {"crl_separate_signer_revokes", VERIFY_REVOKED, "revoked"},
+    {"crl_separate_signer_covers", VERIFY_OK, "ok"},
+    {"crl_separate_signer_without_crl_sign", VERIFY_CRL_BAD_SIGNATURE, "crl_bad_signature"},
+    {"crl_separate_signer_revoked", VERIFY_CRL_BAD_SIGNATURE, "crl_bad_signature"},
+    {"crl_signer_under_other_anchor_refused", VERIFY_CRL_BAD_SIGNATURE, "crl_bad_signature"},
+    {"crl_signer_under_other_anchor_ignored", VERIFY_REVOKED, "revoked"},
+    {"crl_signer_search_bounded", VERIFY_CRL_BAD_SIGNATURE, "crl_bad_signature"},
+    {"crl_delta_revokes", VERIFY_REVOKED, "revoked"},
+    {"crl_delta_releases_hold", VERIFY_OK, "ok"},
+    /* ---- end of CRL scope and CRL signers ---- */
 };
 
 /* The category a case of the table must report; fails the test for an unlisted case. */
