@@ -55,13 +55,32 @@ serial_problem(const ASN1_INTEGER *serial)
     return NULL;
 }
 
+/*
+ * Whether the certificate has an authorityInfoAccess without any access
+ * description.  Only a value of 4 bytes or less can be an empty SEQUENCE
+ * (30 00, or a longer length form); anything longer is not decoded again.
+ */
+static bool
+aia_empty(X509 *cert)
+{
+    int idx = X509_get_ext_by_NID(cert, NID_info_access, -1);
+    AUTHORITY_INFO_ACCESS *aia;
+    bool empty;
+
+    if (idx < 0 || ASN1_STRING_length(X509_EXTENSION_get_data(X509_get_ext(cert, idx))) > 4)
+        return false;
+    aia = X509_get_ext_d2i(cert, NID_info_access, NULL, NULL);
+    empty = aia == NULL || sk_ACCESS_DESCRIPTION_num(aia) == 0;
+    AUTHORITY_INFO_ACCESS_free(aia);
+    return empty;
+}
+
 /* One certificate; see certprofile.h. */
 int
 certprofile_check(X509 *cert, int i, int n, enum verify_fail *fail, struct duet_err *err)
 {
     char label[600];
     const char *why;
-    int crit = -1;
     int idx;
 
     if (i < n - 1 && (why = serial_problem(X509_get0_serialNumber(cert))) != NULL) {
@@ -82,10 +101,7 @@ certprofile_check(X509 *cert, int i, int n, enum verify_fail *fail, struct duet_
                        "subject is empty)",
                        label);
     }
-    AUTHORITY_INFO_ACCESS *aia = X509_get_ext_d2i(cert, NID_info_access, &crit, NULL);
-    bool aia_empty = aia != NULL && sk_ACCESS_DESCRIPTION_num(aia) == 0;
-    AUTHORITY_INFO_ACCESS_free(aia);
-    if (aia_empty) {
+    if (aia_empty(cert)) {
         x509u_label(cert, label, sizeof(label));
         *fail = VERIFY_MALFORMED;
         return err_set(err, DUET_ERR_INVALID,
@@ -93,10 +109,9 @@ certprofile_check(X509 *cert, int i, int n, enum verify_fail *fail, struct duet_
                        "4.2.2.1: it holds at least one access description)",
                        label);
     }
-    AUTHORITY_KEYID *akid = X509_get_ext_d2i(cert, NID_authority_key_identifier, &crit, NULL);
-    bool no_keyid = akid != NULL && akid->keyid == NULL;
-    AUTHORITY_KEYID_free(akid);
-    if (no_keyid) {
+    /* OpenSSL's cached AKI: keyIdentifier or NULL, without decoding it again. */
+    if (X509_get0_authority_key_id(cert) == NULL &&
+        X509_get_ext_by_NID(cert, NID_authority_key_identifier, -1) >= 0) {
         x509u_label(cert, label, sizeof(label));
         *fail = VERIFY_MALFORMED;
         return err_set(err, DUET_ERR_INVALID,

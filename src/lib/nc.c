@@ -269,10 +269,10 @@ check_structure(X509 *cert, int i, const struct ncfail *f)
                        "certificate %s has a nameConstraints extension that cannot be decoded",
                        label);
     }
-    x509u_label(cert, label, sizeof(label));
     np = nc->permittedSubtrees != NULL ? sk_GENERAL_SUBTREE_num(nc->permittedSubtrees) : -1;
     ne = nc->excludedSubtrees != NULL ? sk_GENERAL_SUBTREE_num(nc->excludedSubtrees) : -1;
     if (i == 0 && (X509_get_extension_flags(cert) & EXFLAG_CA) == 0) {
+        x509u_label(cert, label, sizeof(label));
         set_fail(f, VERIFY_MALFORMED, X509_V_ERR_INVALID_EXTENSION, i);
         err_set(f->err, DUET_ERR_INVALID,
                 "certificate %s carries a nameConstraints extension but is not a CA certificate "
@@ -281,6 +281,7 @@ check_structure(X509 *cert, int i, const struct ncfail *f)
         goto out;
     }
     if (np <= 0 && ne <= 0) {
+        x509u_label(cert, label, sizeof(label));
         set_fail(f, VERIFY_MALFORMED, X509_V_ERR_INVALID_EXTENSION, i);
         err_set(f->err, DUET_ERR_INVALID,
                 "certificate %s has a nameConstraints extension without any permitted or "
@@ -289,6 +290,7 @@ check_structure(X509 *cert, int i, const struct ncfail *f)
         goto out;
     }
     if (np == 0 || ne == 0) {
+        x509u_label(cert, label, sizeof(label));
         set_fail(f, VERIFY_MALFORMED, X509_V_ERR_INVALID_EXTENSION, i);
         err_set(f->err, DUET_ERR_INVALID,
                 "certificate %s has a nameConstraints extension with an empty list of %s "
@@ -306,17 +308,15 @@ out:
 }
 
 /*
- * The DNS names of the subjectAltName of the certificate at index i: host
- * names, with a wildcard left-most label in the leaf only.
+ * The DNS names of the subjectAltName of the certificate at index i (`gens`,
+ * may be NULL): host names, with a wildcard left-most label in the leaf only.
  */
 static int
-check_dns_sans(X509 *cert, int i, const struct ncfail *f)
+check_dns_sans(X509 *cert, int i, const GENERAL_NAMES *gens, const struct ncfail *f)
 {
-    GENERAL_NAMES *gens = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
     char label[600];
     char shown[300];
     char why[160];
-    int rc = 0;
 
     for (int k = 0; gens != NULL && k < sk_GENERAL_NAME_num(gens); k++) {
         const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, k);
@@ -330,14 +330,12 @@ check_dns_sans(X509 *cert, int i, const struct ncfail *f)
         x509u_label(cert, label, sizeof(label));
         printable(s, len, shown, sizeof(shown));
         set_fail(f, VERIFY_MALFORMED, X509_V_ERR_UNSUPPORTED_NAME_SYNTAX, i);
-        rc = err_set(f->err, DUET_ERR_INVALID,
-                     "certificate %s has the DNS name \"%s\" in its subject alternative names, "
-                     "which is not a valid host name: %s (RFC 1034 3.5, RFC 1123 2.1)",
-                     label, shown, why);
-        break;
+        return err_set(f->err, DUET_ERR_INVALID,
+                       "certificate %s has the DNS name \"%s\" in its subject alternative "
+                       "names, which is not a valid host name: %s (RFC 1034 3.5, RFC 1123 2.1)",
+                       label, shown, why);
     }
-    GENERAL_NAMES_free(gens);
-    return rc;
+    return 0;
 }
 
 /*
@@ -406,12 +404,11 @@ check_wildcard(X509 *leaf, const char *name, size_t len, X509 *ca, const NAME_CO
                    label, shown, calabel);
 }
 
-/* Every wildcard DNS name of the leaf against the constraints of every CA above it. */
+/* Every wildcard DNS name of the leaf (`gens`) against the constraints of every CA above it. */
 static int
-check_wildcards(STACK_OF(X509) *chain, const struct ncfail *f)
+check_wildcards(STACK_OF(X509) *chain, const GENERAL_NAMES *gens, const struct ncfail *f)
 {
     X509 *leaf = sk_X509_value(chain, 0);
-    GENERAL_NAMES *gens = X509_get_ext_d2i(leaf, NID_subject_alt_name, NULL, NULL);
     int rc = 0;
 
     for (int k = 0; rc == 0 && gens != NULL && k < sk_GENERAL_NAME_num(gens); k++) {
@@ -425,15 +422,26 @@ check_wildcards(STACK_OF(X509) *chain, const struct ncfail *f)
             continue;
         for (int j = 1; rc == 0 && j < sk_X509_num(chain); j++) {
             X509 *ca = sk_X509_value(chain, j);
-            NAME_CONSTRAINTS *nc = X509_get_ext_d2i(ca, NID_name_constraints, NULL, NULL);
-            if (nc == NULL)
+            NAME_CONSTRAINTS *nc;
+            if (X509_get_ext_by_NID(ca, NID_name_constraints, -1) < 0)
                 continue;
+            nc = X509_get_ext_d2i(ca, NID_name_constraints, NULL, NULL);
+            if (nc == NULL)
+                continue; /* refused by check_structure() already */
             rc = check_wildcard(leaf, s, len, ca, nc, f);
             NAME_CONSTRAINTS_free(nc);
         }
     }
-    GENERAL_NAMES_free(gens);
     return rc;
+}
+
+/* The subjectAltName of a certificate decoded, or NULL when it has none. */
+static GENERAL_NAMES *
+sans_of(X509 *cert)
+{
+    if (X509_get_ext_by_NID(cert, NID_subject_alt_name, -1) < 0)
+        return NULL;
+    return X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
 }
 
 /* The checks of this module on an accepted chain; see nc.h. */
@@ -442,19 +450,33 @@ nc_check_chain(STACK_OF(X509) *chain, enum verify_fail *fail, int *code, int *de
                struct duet_err *err)
 {
     struct ncfail f = {fail, code, depth, err};
+    GENERAL_NAMES *leaf_sans;
     int n = sk_X509_num(chain);
+    int rc;
 
     if (n < 1)
         return 0;
     /* The constraints first, from the anchor down: they decide what the names below mean. */
     for (int i = n - 1; i >= 0; i--) {
-        if (check_structure(sk_X509_value(chain, i), i, &f) != 0)
+        X509 *cert = sk_X509_value(chain, i);
+        if (X509_get_ext_by_NID(cert, NID_name_constraints, -1) >= 0 &&
+            check_structure(cert, i, &f) != 0)
             return -1;
     }
     /* The anchor is trusted by configuration; its own names are not relied on. */
-    for (int i = 0; i < n - 1; i++) {
-        if (check_dns_sans(sk_X509_value(chain, i), i, &f) != 0)
+    for (int i = 1; i < n - 1; i++) {
+        GENERAL_NAMES *gens = sans_of(sk_X509_value(chain, i));
+        rc = check_dns_sans(sk_X509_value(chain, i), i, gens, &f);
+        GENERAL_NAMES_free(gens);
+        if (rc != 0)
             return -1;
     }
-    return check_wildcards(chain, &f);
+    if (n < 2)
+        return 0; /* a leaf given as trusted */
+    leaf_sans = sans_of(sk_X509_value(chain, 0));
+    rc = check_dns_sans(sk_X509_value(chain, 0), 0, leaf_sans, &f);
+    if (rc == 0)
+        rc = check_wildcards(chain, leaf_sans, &f);
+    GENERAL_NAMES_free(leaf_sans);
+    return rc;
 }
