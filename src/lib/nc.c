@@ -426,8 +426,8 @@ check_wildcards(STACK_OF(X509) *chain, const GENERAL_NAMES *gens, const struct n
             if (X509_get_ext_by_NID(ca, NID_name_constraints, -1) < 0)
                 continue;
             nc = X509_get_ext_d2i(ca, NID_name_constraints, NULL, NULL);
-            if (nc == NULL)
-                continue; /* refused by check_structure() already */
+            if (nc == NULL) /* it decoded in check_structure(): out of memory; fail closed */
+                return err_nomem(f->err);
             rc = check_wildcard(leaf, s, len, ca, nc, f);
             NAME_CONSTRAINTS_free(nc);
         }
@@ -435,13 +435,19 @@ check_wildcards(STACK_OF(X509) *chain, const GENERAL_NAMES *gens, const struct n
     return rc;
 }
 
-/* The subjectAltName of a certificate decoded, or NULL when it has none. */
-static GENERAL_NAMES *
-sans_of(X509 *cert)
+/*
+ * The subjectAltName of a certificate decoded into *out (NULL when it has
+ * none).  One that is present but does not decode fails closed: OpenSSL
+ * accepted the certificate, so that is memory running out.
+ */
+static int
+sans_of(X509 *cert, GENERAL_NAMES **out, struct duet_err *err)
 {
+    *out = NULL;
     if (X509_get_ext_by_NID(cert, NID_subject_alt_name, -1) < 0)
-        return NULL;
-    return X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+        return 0;
+    *out = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+    return *out != NULL ? 0 : err_nomem(err);
 }
 
 /* The checks of this module on an accepted chain; see nc.h. */
@@ -465,7 +471,9 @@ nc_check_chain(STACK_OF(X509) *chain, enum verify_fail *fail, int *code, int *de
     }
     /* The anchor is trusted by configuration; its own names are not relied on. */
     for (int i = 1; i < n - 1; i++) {
-        GENERAL_NAMES *gens = sans_of(sk_X509_value(chain, i));
+        GENERAL_NAMES *gens;
+        if (sans_of(sk_X509_value(chain, i), &gens, err) != 0)
+            return -1;
         rc = check_dns_sans(sk_X509_value(chain, i), i, gens, &f);
         GENERAL_NAMES_free(gens);
         if (rc != 0)
@@ -473,7 +481,8 @@ nc_check_chain(STACK_OF(X509) *chain, enum verify_fail *fail, int *code, int *de
     }
     if (n < 2)
         return 0; /* a leaf given as trusted */
-    leaf_sans = sans_of(sk_X509_value(chain, 0));
+    if (sans_of(sk_X509_value(chain, 0), &leaf_sans, err) != 0)
+        return -1;
     rc = check_dns_sans(sk_X509_value(chain, 0), 0, leaf_sans, &f);
     if (rc == 0)
         rc = check_wildcards(chain, leaf_sans, &f);

@@ -19,7 +19,11 @@
  * refused everywhere in the chain; SHA-1 and MD5 signatures are refused on
  * every certificate whose signature the chain relies on; the leaf must carry
  * the extended key usage of the purpose (absence is not "any" in duet) and
- * must not be a CA certificate when a TLS purpose is asked.
+ * must not be a CA certificate when a TLS purpose is asked; name constraints
+ * as RFC 5280 4.2.1.10 means them, where OpenSSL reads names as text (nc.c:
+ * wildcards, the extension's structure, DNS name syntax); the parts of the
+ * RFC 5280 profile strict mode leaves out (certprofile.c).  DNS constraints
+ * are not applied to the subject CN of a leaf with subjectAltNames.
  * Every failure has a category (enum verify_fail) beside its sentence: from
  * OpenSSL's error code for the checks OpenSSL runs, set where duet's own
  * checks fail for the others.
