@@ -711,25 +711,25 @@ name_constraints_new(const struct ca_init_opts *o, struct duet_err *err)
         const char *d = o->permit_dns[i];
         struct profile_san s;
         char text[300];
-        snprintf(text, sizeof(text), "dns:%s", d[0] == '.' ? d + 1 : d);
+        if (d[0] == '.') {
+            /*
+             * RFC 5280 4.2.1.10: a dNSName constraint is a name, which holds
+             * itself and every name under it; the leading period is the URI
+             * and email form, and verifiers refuse it in a DNS constraint.
+             */
+            err_set(err, DUET_ERR_INPUT,
+                    "--permit-dns \"%.100s\": a DNS name constraint has no leading period "
+                    "(RFC 5280 4.2.1.10); write %.100s, which permits that name and every "
+                    "name under it",
+                    printable(d) ? d : "(not printable)", printable(d) ? d + 1 : "the name");
+            goto err;
+        }
+        snprintf(text, sizeof(text), "dns:%s", d);
         if (strlen(d) > 253 || d[0] == '*' || profile_san_parse(text, &s, err) != 0) {
             err_set(err, DUET_ERR_INPUT,
                     "--permit-dns \"%s\": expected a DNS suffix such as corp.internal",
                     printable(d) ? d : "(not printable)");
             goto err;
-        }
-        if (d[0] == '.') {
-            /* ".corp" keeps its leading dot: subdomains only, as OpenSSL reads it. */
-            char *dotted = malloc(strlen(s.value) + 2);
-            if (dotted == NULL) {
-                profile_san_clear(&s);
-                err_nomem(err);
-                goto err;
-            }
-            dotted[0] = '.';
-            strcpy(dotted + 1, s.value);
-            free(s.value);
-            s.value = dotted;
         }
         bool ok = push_subtree(nc->permittedSubtrees, &s);
         profile_san_clear(&s);

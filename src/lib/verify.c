@@ -21,7 +21,11 @@
  * refused everywhere in the chain; SHA-1 and MD5 signatures are refused on
  * every certificate whose signature the chain relies on; the leaf must carry
  * the extended key usage of the purpose (absence is not "any" in duet) and
- * must not be a CA certificate when a TLS purpose is asked.
+ * must not be a CA certificate when a TLS purpose is asked; name constraints
+ * as RFC 5280 4.2.1.10 means them, where OpenSSL reads names as text (nc.c:
+ * wildcards, the extension's structure, DNS name syntax); the parts of the
+ * RFC 5280 profile strict mode leaves out (certprofile.c).  DNS constraints
+ * are not applied to the subject CN of a leaf with subjectAltNames.
  * Certificate policies (RFC 5280 6.1): OpenSSL's policy tree with the
  * inputs of 6.1.1 (c), (e), (f), (g) from the parameters, whose zero value is
  * the RFC's default (user-initial-policy-set {anyPolicy}, the three others
@@ -43,6 +47,8 @@
 #include <openssl/core_names.h>
 #include <openssl/x509v3.h>
 
+#include "lib/certprofile.h"
+#include "lib/nc.h"
 #include "lib/x509util.h"
 
 /* Machine names of the categories; stable, used in logs and by libduet's users. */
@@ -377,6 +383,8 @@ constraining_ca(STACK_OF(X509) *chain, int i)
         if (nc == NULL)
             continue;
         int rc = NAME_CONSTRAINTS_check(leaf, nc);
+        if (rc == X509_V_OK && i == 0)
+            rc = NAME_CONSTRAINTS_check_CN(leaf, nc); /* a leaf without subjectAltNames */
         NAME_CONSTRAINTS_free(nc);
         if (rc != X509_V_OK)
             return ca;
@@ -1323,6 +1331,28 @@ apply_params(X509_STORE_CTX *ctx, const struct verify_params *p, int64_t now,
     return 0;
 }
 
+/*
+ * RFC 5280 4.2.1.10 applies DNS name constraints to dNSName subjectAltNames;
+ * a subject CN is no DNS name, and duet never matches a host name against
+ * one.  OpenSSL 3.0 also applies them to a host-like CN of a leaf without a
+ * dNSName (NAME_CONSTRAINTS_check_CN) unless the host flags say never to use
+ * the subject; duet says so for a leaf that has subjectAltNames, as pyca and
+ * Go do.  Every name OpenSSL checks otherwise (each subjectAltName of every
+ * type, the subject as a directoryName, emailAddress attributes of the
+ * subject) is still checked.  A leaf without subjectAltNames keeps the CN
+ * check: its CN is then its canonical name in duet's identity.
+ */
+static void
+subject_cn_unconstrained(X509_STORE_CTX *ctx)
+{
+    X509 *leaf = X509_STORE_CTX_get0_cert(ctx);
+    X509_VERIFY_PARAM *vp = X509_STORE_CTX_get0_param(ctx);
+
+    if (leaf != NULL && X509_get_ext_by_NID(leaf, NID_subject_alt_name, -1) >= 0)
+        X509_VERIFY_PARAM_set_hostflags(vp, X509_VERIFY_PARAM_get_hostflags(vp) |
+                                                X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
+}
+
 /* Verify with a caller-initialised context; see verify.h. */
 int
 verify_store_ctx(X509_STORE_CTX *ctx, const struct verify_params *p, enum verify_fail *fail,
@@ -1353,6 +1383,7 @@ store_ctx_verify(X509_STORE_CTX *ctx, const struct verify_params *p, int nest,
         return err_set(err, DUET_ERR_INTERNAL, "cannot register verification state");
     if (apply_params(ctx, p, st.now, err) != 0)
         return -1;
+    subject_cn_unconstrained(ctx);
     X509_STORE_CTX_set_verify_cb(ctx, verify_cb);
     if (!X509_STORE_CTX_set_ex_data(ctx, vstate_idx, &st))
         return err_nomem(err);
@@ -1388,6 +1419,17 @@ store_ctx_verify(X509_STORE_CTX *ctx, const struct verify_params *p, int nest,
     }
     if (extra_checks(chain, p, &f, err) != 0) {
         X509_STORE_CTX_set_error(ctx, X509_V_ERR_APPLICATION_VERIFICATION);
+        goto out;
+    }
+    if (nc_check_chain(chain, &f, &st.code, &st.depth, err) != 0 ||
+        certprofile_check_chain(chain, &f, &st.depth, err) != 0) {
+        if (err->kind != DUET_ERR_INVALID)
+            f = VERIFY_ERROR;
+        X509_STORE_CTX_set_error_depth(ctx, st.depth);
+        X509_STORE_CTX_set_current_cert(ctx, sk_X509_value(chain, st.depth));
+        X509_STORE_CTX_set_error(ctx, f == VERIFY_NAME_CONSTRAINTS
+                                          ? st.code
+                                          : X509_V_ERR_APPLICATION_VERIFICATION);
         goto out;
     }
     f = VERIFY_OK;

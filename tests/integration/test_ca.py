@@ -207,6 +207,17 @@ def test_init_refuses_an_unreadable_passphrase_file(run_env, tmp_path):
     assert not (tmp_path / "ca").exists() or not any((tmp_path / "ca").iterdir())
 
 
+def test_init_refuses_a_dns_constraint_with_a_leading_period(run_env, tmp_path):
+    # RFC 5280 4.2.1.10: ".corp" is the URI/email form; duet's verifier refuses it in a DNS
+    # constraint, so a CA made with it could issue nothing that verifies.
+    p = run_env("ca", "init", "--ca-dir", tmp_path / "ca", "--name", "Demo Corp",
+                "--permit-dns", ".corp", env={"DUET_CA_PASSPHRASE": "init passphrase"})
+    assert_refused(p, '--permit-dns ".corp": a DNS name constraint has no leading period '
+                      "(RFC 5280 4.2.1.10); write corp, which permits that name and every name "
+                      "under it")
+    assert not (tmp_path / "ca").exists() or not any((tmp_path / "ca").iterdir())
+
+
 def test_passphrase_from_the_environment(run_env, tmp_path):
     env = {"DUET_CA_PASSPHRASE": "env passphrase 1"}
     cadir, out = tmp_path / "ca", tmp_path / "out"
@@ -277,10 +288,10 @@ def test_roots_prints_the_trust_bundle(ca):
 
 
 def test_name_constraints_from_init_are_enforced_at_issue(make_ca):
-    ca = make_ca("Acme", "--trust-domain", "acme.test", "--permit-dns", ".acme.test",
+    ca = make_ca("Acme", "--trust-domain", "acme.test", "--permit-dns", "acme.test",
                  "--permit-uri", "spiffe://acme.test/")
     nc = ext(ca.issuing, "nameConstraints")
-    assert "critical" in nc and "DNS:.acme.test" in nc and "acme.test" in nc.split("URI:")[1], nc
+    assert "critical" in nc and "DNS:acme.test" in nc and "acme.test" in nc.split("URI:")[1], nc
 
     crt, _, _ = ca.issued("www.acme.test", "server")
     assert verify(ca, crt, "sslserver").returncode == 0

@@ -772,3 +772,58 @@ def test_crl_of_same_named_rogue_ca_does_not_count(run, pki, scope_pki):
         "has that name and signs the CRL, but is not that CA's CRL signer: its path must "
         "validate to the same trust anchor, CN=Duet Roll Root CA,O=Duet Roll (serial %s)"
         % pki.serial(s.new_root))
+
+
+# --- name constraints (RFC 5280 4.2.1.10) ------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def nc_chains(tmp_path_factory):
+    from ncpki import NCChain
+    base = tmp_path_factory.mktemp("nc")
+    return {
+        "excluding": NCChain(base / "excl", "Excluding CA", ["excluded;DNS:bar.example.com"]),
+        "permitting": NCChain(base / "perm", "Permitting CA",
+                              ["permitted;DNS:corp", "permitted;IP:10.0.0.0/255.0.0.0"]),
+    }
+
+
+def test_wildcard_that_can_match_an_excluded_name_is_refused(run, nc_chains):
+    c = nc_chains["excluding"]
+    chain, _, crt = c.leaf("wild", "wild.example.com", ["DNS:*.example.com"])
+    assert_invalid(run("cert", "verify", "--trusted", c.root, "--purpose", "server", chain),
+                   c.serial(crt),
+                   "certificate CN=wild.example.com,O=NC Test (serial %s) has the wildcard DNS "
+                   "name *.example.com, which can stand for names in the excluded subtree "
+                   "DNS:bar.example.com of the name constraints of CN=Excluding CA,O=NC Test "
+                   "(serial %s) (RFC 5280 4.2.1.10)" % (c.serial(crt), c.serial(c.inter)))
+    # Its twin: a plain name beside the excluded one is fine, and so is the wildcard under a
+    # CA that excludes a name it cannot stand for.
+    chain, _, _ = c.leaf("foo", "foo.example.com", ["DNS:foo.example.com"])
+    assert_valid(run("cert", "verify", "--trusted", c.root, "--purpose", "server",
+                     "--name", "foo.example.com", chain))
+
+
+def test_dns_constraints_leave_the_cn_of_a_leaf_with_sans_alone(run, nc_chains):
+    c = nc_chains["permitting"]
+    # Only an IP address (inside) beside a host-like CN outside the DNS constraint.
+    chain, _, _ = c.leaf("iponly", "evil.example", ["IP:10.0.0.7"])
+    assert_valid(run("cert", "verify", "--trusted", c.root, "--purpose", "server",
+                     "--name", "10.0.0.7", chain))
+    # The IP address outside is still refused, and so is a DNS name outside.
+    for name, san in (("ipout", "IP:192.168.0.7"), ("dnsout", "DNS:evil.example")):
+        chain, _, crt = c.leaf(name, "evil.example", [san])
+        assert_invalid(run("cert", "verify", "--trusted", c.root, "--purpose", "server", chain),
+                       c.serial(crt), "has a name outside the name constraints of "
+                       "CN=Permitting CA,O=NC Test")
+
+
+def test_malformed_dns_name_under_a_permitted_subtree_is_refused(run, nc_chains):
+    c = nc_chains["permitting"]
+    chain, _, crt = c.leaf("under", "app.corp", ["DNS:my_app.corp"])
+    assert_invalid(run("cert", "verify", "--trusted", c.root, "--purpose", "server", chain),
+                   c.serial(crt),
+                   "has the DNS name \"my_app.corp\" in its subject alternative names, which is "
+                   "not a valid host name: '_' is not allowed in a host name")
+    chain, _, _ = c.leaf("hyphen", "my-app.corp", ["DNS:my-app.corp"])
+    assert_valid(run("cert", "verify", "--trusted", c.root, "--purpose", "server",
+                     "--name", "my-app.corp", chain))

@@ -252,14 +252,27 @@ def test_inspect_json_is_valid_and_exact(run, evil_chain):
 
 def test_verify_escapes_names_valid_and_invalid(run, evil_chain):
     d = evil_chain
+    # A DNS name with control bytes is no host name (RFC 1034 3.5): refused, the name escaped.
     p = run("cert", "verify", "--trusted", d / "root.crt", d / "leaf.crt")
-    assert p.returncode == 0, show(p)
+    assert p.returncode == 1, show(p)
     assert_no_control(p)
-    assert "\\x1b" in p.stdout, show(p)
+    assert ('has the DNS name "evil\\x1b]0;pwned\\x07.example" in its subject alternative names, '
+            "which is not a valid host name: byte 0x1B is not allowed") in p.stderr, show(p)
     p = run("cert", "verify", "--trusted", d / "root.crt", "--purpose", "server", "--name",
             "good.example", d / "leaf.crt")
     assert p.returncode == 1, show(p)
     assert_no_control(p)
+    # The same CN and URI beside a plain DNS name verify, and the valid line is escaped too.
+    cnf = (d / "leaf.cnf").read_bytes().replace(b"DNS.1=evil\x1b]0;pwned\x07.example",
+                                                b"DNS.1=good.example")
+    (d / "plain.cnf").write_bytes(cnf)
+    openssl("x509", "-req", "-in", d / "leaf.csr", "-CA", d / "root.crt", "-CAkey",
+            d / "root.key", "-CAcreateserial", "-days", "10", "-extfile", d / "plain.cnf",
+            "-extensions", "v3", "-out", d / "plain.crt")
+    p = run("cert", "verify", "--trusted", d / "root.crt", d / "plain.crt")
+    assert p.returncode == 0, show(p)
+    assert_no_control(p)
+    assert "\\x1b" in p.stdout, show(p)
 
 
 def test_inventory_owner_with_escapes_is_escaped_everywhere(ca):

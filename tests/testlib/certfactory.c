@@ -26,6 +26,7 @@
 
 #include <openssl/bio.h>
 #include <openssl/conf.h>
+#include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
@@ -111,6 +112,24 @@ cf_add_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value)
     X509_EXTENSION_free(ext);
 }
 
+/* Add one extension from its DER value. */
+static void
+cf_add_raw_ext(X509 *x, const struct cf_raw_ext *r)
+{
+    ASN1_OBJECT *obj = OBJ_txt2obj(r->oid, 0);
+    ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
+    X509_EXTENSION *ext;
+
+    if (obj == NULL || os == NULL || !ASN1_OCTET_STRING_set(os, r->der, (int)r->len))
+        cf_die("cannot make raw extension");
+    ext = X509_EXTENSION_create_by_OBJ(NULL, obj, r->critical ? 1 : 0, os);
+    if (ext == NULL || !X509_add_ext(x, ext, -1))
+        cf_die("cannot add raw extension");
+    X509_EXTENSION_free(ext);
+    ASN1_OBJECT_free(obj);
+    ASN1_OCTET_STRING_free(os);
+}
+
 /* Join a NULL-terminated list with commas after an optional prefix; malloc'd. */
 static char *
 cf_join(const char *prefix, const char *const *list)
@@ -168,9 +187,16 @@ cf_cert_new(const struct cf_cert_spec *spec)
     issuer = spec->issuer != NULL ? spec->issuer : x;
     if (!X509_set_version(x, X509_VERSION_3))
         cf_die("cannot set version");
-    if (!ASN1_INTEGER_set_uint64(X509_get_serialNumber(x),
-                                 spec->serial != 0 ? spec->serial : cf_next_serial++))
+    if (spec->serial_hex != NULL) {
+        BIGNUM *bn = NULL;
+        if (!BN_hex2bn(&bn, spec->serial_hex) ||
+            BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)) == NULL)
+            cf_die("cannot set serial from hex");
+        BN_free(bn);
+    } else if (!ASN1_INTEGER_set_uint64(X509_get_serialNumber(x),
+                                        spec->serial != 0 ? spec->serial : cf_next_serial++)) {
         cf_die("cannot set serial");
+    }
     cf_name_add(name, NID_organizationName, spec->o);
     cf_name_add(name, NID_organizationalUnitName, spec->ou);
     cf_name_add(name, NID_commonName, spec->cn);
@@ -209,12 +235,12 @@ cf_cert_new(const struct cf_cert_spec *spec)
         cf_add_ext(x, &ctx, NID_ext_key_usage, buf);
     }
     if (spec->sans != NULL && spec->sans[0] != NULL) {
-        char *v = cf_join("", spec->sans);
+        char *v = cf_join(spec->san_critical ? "critical," : "", spec->sans);
         cf_add_ext(x, &ctx, NID_subject_alt_name, v);
         free(v);
     }
     if (spec->name_constraints != NULL && spec->name_constraints[0] != NULL) {
-        char *v = cf_join("critical,", spec->name_constraints);
+        char *v = cf_join(spec->nc_noncritical ? "" : "critical,", spec->name_constraints);
         cf_add_ext(x, &ctx, NID_name_constraints, v);
         free(v);
     }
@@ -251,7 +277,10 @@ cf_cert_new(const struct cf_cert_spec *spec)
         cf_add_ext(x, &ctx, NID_crl_distribution_points, spec->crl_dp);
     /* SKI before AKI: a self-signed certificate's AKI copies its own SKI. */
     cf_add_ext(x, &ctx, NID_subject_key_identifier, "hash");
-    cf_add_ext(x, &ctx, NID_authority_key_identifier, "keyid:always");
+    if (!spec->no_aki)
+        cf_add_ext(x, &ctx, NID_authority_key_identifier, "keyid:always");
+    for (const struct cf_raw_ext *r = spec->raw_exts; r != NULL && r->oid != NULL; r++)
+        cf_add_raw_ext(x, r);
     if (X509_sign(x, signer, cf_md(signer, spec->digest)) <= 0)
         cf_die("cannot sign certificate");
     return x;

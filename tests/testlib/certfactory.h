@@ -57,6 +57,14 @@ enum cf_digest { CF_SHA256 = 0, CF_SHA1 };
  * configuration values: {"DNS:a.example", "IP:10.0.0.1", NULL} and
  * {"permitted;DNS:.corp", "excluded;IP:10.0.0.0/255.0.0.0", NULL}.
  */
+/* An extension given as its DER value, for what the configuration syntax cannot write. */
+struct cf_raw_ext {
+    const char *oid; /* dotted or short name; NULL ends a list */
+    bool critical;
+    const uint8_t *der;
+    size_t len;
+};
+
 struct cf_cert_spec {
     const char *cn; /* subject commonName; NULL: none */
     const char *o;  /* subject organizationName; NULL: none */
@@ -85,6 +93,12 @@ struct cf_cert_spec {
     const char *const *extensions;
     /* crlDistributionPoints as a configuration value ("URI:http://x/a.crl"); NULL: none */
     const char *crl_dp;
+    /* RFC 5280 profile cases: */
+    const char *serial_hex;            /* hex, '-' first for negative; overrides serial */
+    bool san_critical;                 /* subjectAltName marked critical */
+    bool nc_noncritical;               /* nameConstraints not marked critical */
+    bool no_aki;                       /* no authorityKeyIdentifier */
+    const struct cf_raw_ext *raw_exts; /* added after the others, up to oid == NULL */
 };
 
 /* One revoked certificate in a CRL. */

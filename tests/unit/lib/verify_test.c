@@ -458,7 +458,7 @@ c_pathlen_exceeded(struct vrun *r)
 static void
 nc_chain(struct vrun *r, const char *leaf_san)
 {
-    static const char *const nc[] = {"permitted;DNS:.corp", NULL};
+    static const char *const nc[] = {"permitted;DNS:corp", NULL};
     const char *sans[] = {leaf_san, NULL};
     struct cf_cert_spec is = {.cn = "Corp Intermediate",
                               .key = W.k_extra,
@@ -1638,6 +1638,440 @@ c_crl_delta_releases_hold(struct vrun *r)
 
 /* ---- end of CRL scope and CRL signers ---- */
 
+/* ---- RFC 5280 4.2.1.10 name constraints, and the names they apply to ---- */
+
+/* An intermediate CA under the root with the given constraints (key k_extra). */
+static X509 *
+nc_ca(struct vrun *r, const char *cn, uint64_t serial, const char *const *nc)
+{
+    struct cf_cert_spec is = {.cn = cn,
+                              .key = W.k_extra,
+                              .issuer = W.root,
+                              .issuer_key = W.k_root,
+                              .serial = serial,
+                              .bc = CF_BC_CA,
+                              .name_constraints = nc};
+    X509 *ca = own(r, cf_cert_new(&is));
+
+    set_untrusted(r, cf_certs(ca, NULL));
+    return ca;
+}
+
+/* A leaf under `ca` (key k_extra) with the given subject CN and names. */
+static void
+nc_leaf(struct vrun *r, X509 *ca, const char *cn, uint64_t serial, const char *const *sans)
+{
+    struct cf_cert_spec s = leaf_spec(cn, serial);
+
+    s.sans = sans;
+    s.issuer = ca;
+    s.issuer_key = W.k_extra;
+    set_leaf(r, &s);
+}
+
+/* A leaf carrying nameConstraints, critical or not, under the intermediate. */
+static void
+ee_with_nc(struct vrun *r, bool critical)
+{
+    static const char *const nc[] = {"permitted;DNS:example", NULL};
+    struct cf_cert_spec s = leaf_spec("nc-leaf.example", 0x2050);
+
+    s.name_constraints = nc;
+    s.nc_noncritical = !critical;
+    set_leaf(r, &s);
+}
+
+static void
+c_nc_in_leaf_critical(struct vrun *r)
+{
+    ee_with_nc(r, true);
+}
+
+static void
+c_nc_in_leaf_noncritical(struct vrun *r)
+{
+    ee_with_nc(r, false);
+}
+
+/* An intermediate whose nameConstraints value is the DER given, over a plain leaf. */
+static void
+nc_raw_chain(struct vrun *r, const uint8_t *der, size_t len)
+{
+    const struct cf_raw_ext raw[] = {{"nameConstraints", true, der, len}, {NULL, false, NULL, 0}};
+    struct cf_cert_spec is = {.cn = "Raw NC Intermediate",
+                              .key = W.k_extra,
+                              .issuer = W.root,
+                              .issuer_key = W.k_root,
+                              .serial = 0x3701,
+                              .bc = CF_BC_CA,
+                              .raw_exts = raw};
+    X509 *ca = own(r, cf_cert_new(&is));
+
+    set_untrusted(r, cf_certs(ca, NULL));
+    nc_leaf(r, ca, "under-raw.example", 0x2051, NULL);
+}
+
+static void
+c_nc_no_subtrees(struct vrun *r)
+{
+    static const uint8_t der[] = {0x30, 0x00};
+    nc_raw_chain(r, der, sizeof(der));
+}
+
+static void
+c_nc_both_lists_empty(struct vrun *r)
+{
+    static const uint8_t der[] = {0x30, 0x04, 0xa0, 0x00, 0xa1, 0x00};
+    nc_raw_chain(r, der, sizeof(der));
+}
+
+static void
+c_nc_excluded_only(struct vrun *r)
+{
+    static const char *const nc[] = {"excluded;DNS:bad.example", NULL};
+    static const char *const sans[] = {"DNS:good.example", NULL};
+    nc_leaf(r, nc_ca(r, "Excluding Intermediate", 0x3702, nc), "good.example", 0x2052, sans);
+}
+
+static void
+c_nc_dns_leading_period(struct vrun *r)
+{
+    static const char *const nc[] = {"permitted;DNS:.corp", NULL};
+    static const char *const sans[] = {"DNS:app.corp", NULL};
+    nc_leaf(r, nc_ca(r, "Dotted Intermediate", 0x3703, nc), "app.corp", 0x2053, sans);
+}
+
+static void
+c_nc_invalid_dns_san(struct vrun *r)
+{
+    static const char *const nc[] = {"permitted;DNS:corp", NULL};
+    static const char *const sans[] = {"DNS:.app.corp", "DNS:app.corp", NULL};
+    nc_leaf(r, nc_ca(r, "Corp Intermediate", 0x3201, nc), "app.corp", 0x2054, sans);
+}
+
+static void
+c_dns_san_underscore(struct vrun *r)
+{
+    static const char *const sans[] = {"DNS:my_host.example", NULL};
+    struct cf_cert_spec s = leaf_spec("my_host.example", 0x2055);
+
+    s.sans = sans;
+    set_leaf(r, &s);
+}
+
+static void
+c_dns_san_hyphen(struct vrun *r)
+{
+    static const char *const sans[] = {"DNS:my-host.example", NULL};
+    struct cf_cert_spec s = leaf_spec("my-host.example", 0x2056);
+
+    s.sans = sans;
+    set_leaf(r, &s);
+}
+
+static void
+c_dns_san_wildcard_in_intermediate(struct vrun *r)
+{
+    static const char *const isans[] = {"DNS:*.example.com", NULL};
+    struct cf_cert_spec is = {.cn = "Wildcard Intermediate",
+                              .key = W.k_extra,
+                              .issuer = W.root,
+                              .issuer_key = W.k_root,
+                              .serial = 0x3704,
+                              .bc = CF_BC_CA,
+                              .sans = isans};
+    X509 *ca = own(r, cf_cert_new(&is));
+
+    set_untrusted(r, cf_certs(ca, NULL));
+    nc_leaf(r, ca, "a.example.com", 0x2057, NULL);
+}
+
+/* "*.example.com" under an intermediate with the given constraints. */
+static void
+wildcard_under(struct vrun *r, const char *constraint)
+{
+    const char *nc[] = {constraint, NULL};
+    static const char *const sans[] = {"DNS:*.example.com", NULL};
+    nc_leaf(r, nc_ca(r, "Wildcard NC Intermediate", 0x3705, nc), "wild-nc.example", 0x2058,
+            sans);
+}
+
+static void
+c_wildcard_vs_excluded(struct vrun *r)
+{
+    wildcard_under(r, "excluded;DNS:bar.example.com");
+}
+
+static void
+c_wildcard_vs_excluded_deeper(struct vrun *r)
+{
+    /* No single label on top of example.com is, or is under, a.bar.example.com. */
+    wildcard_under(r, "excluded;DNS:a.bar.example.com");
+}
+
+static void
+c_wildcard_vs_excluded_parent(struct vrun *r)
+{
+    wildcard_under(r, "excluded;DNS:example.com");
+}
+
+static void
+c_wildcard_within_permitted(struct vrun *r)
+{
+    wildcard_under(r, "permitted;DNS:example.com");
+}
+
+static void
+c_wildcard_outside_permitted(struct vrun *r)
+{
+    wildcard_under(r, "permitted;DNS:bar.example.com");
+}
+
+/*
+ * The subject CN and name constraints: a host-like CN outside the DNS
+ * constraints, beside a name of another type that the constraints permit or
+ * not.  Only the CN is ever outside; the other name decides.
+ */
+static void
+cn_beside(struct vrun *r, const char *constraint, const char *san)
+{
+    const char *nc[] = {"permitted;DNS:corp", constraint, NULL};
+    const char *sans[] = {san, NULL};
+    nc_leaf(r, nc_ca(r, "CN Test Intermediate", 0x3706, nc), "evil.com", 0x2059,
+            san != NULL ? sans : NULL);
+}
+
+static void
+c_cn_ip_san_inside(struct vrun *r)
+{
+    cn_beside(r, "permitted;IP:10.0.0.0/255.0.0.0", "IP:10.1.2.3");
+}
+
+static void
+c_cn_ip_san_outside(struct vrun *r)
+{
+    cn_beside(r, "permitted;IP:10.0.0.0/255.0.0.0", "IP:192.168.1.1");
+}
+
+static void
+c_cn_email_san_inside(struct vrun *r)
+{
+    cn_beside(r, "permitted;email:corp", "email:ops@corp");
+}
+
+static void
+c_cn_email_san_outside(struct vrun *r)
+{
+    cn_beside(r, "permitted;email:corp", "email:ops@evil.com");
+}
+
+static void
+c_cn_uri_san_inside(struct vrun *r)
+{
+    cn_beside(r, "permitted;URI:app.corp", "URI:spiffe://app.corp/svc");
+}
+
+static void
+c_cn_uri_san_outside(struct vrun *r)
+{
+    cn_beside(r, "permitted;URI:app.corp", "URI:spiffe://evil.com/svc");
+}
+
+static void
+c_cn_dns_san_outside(struct vrun *r)
+{
+    cn_beside(r, "permitted;IP:10.0.0.0/255.0.0.0", "DNS:evil.com");
+}
+
+static void
+c_cn_without_sans(struct vrun *r)
+{
+    cn_beside(r, "permitted;IP:10.0.0.0/255.0.0.0", NULL);
+}
+
+/* A directoryName constraint O=Corp (and DNS corp) on an intermediate, over a leaf with org `o`. */
+static void
+cn_dirname(struct vrun *r, const char *o)
+{
+    static const char *const dns[] = {"permitted;DNS:corp", NULL};
+    static const char *const sans[] = {"IP:10.0.0.1", NULL};
+    struct cf_cert_spec is = {.cn = "DirName Intermediate",
+                              .key = W.k_extra,
+                              .issuer = W.root,
+                              .issuer_key = W.k_root,
+                              .serial = 0x3707,
+                              .bc = CF_BC_CA};
+    NAME_CONSTRAINTS *nc = NAME_CONSTRAINTS_new();
+    GENERAL_SUBTREE *dn = GENERAL_SUBTREE_new();
+    GENERAL_SUBTREE *host = GENERAL_SUBTREE_new();
+    X509_NAME *name = X509_NAME_new();
+    X509_EXTENSION *ext;
+    X509 *ca;
+
+    (void)dns;
+    assert_true(nc != NULL && dn != NULL && host != NULL && name != NULL);
+    assert_true(X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *)"Corp",
+                                           -1, -1, 0));
+    dn->base->type = GEN_DIRNAME;
+    dn->base->d.directoryName = name;
+    host->base->type = GEN_DNS;
+    host->base->d.dNSName = ASN1_IA5STRING_new();
+    assert_true(ASN1_STRING_set(host->base->d.dNSName, "corp", 4));
+    nc->permittedSubtrees = sk_GENERAL_SUBTREE_new_null();
+    assert_true(sk_GENERAL_SUBTREE_push(nc->permittedSubtrees, dn) > 0);
+    assert_true(sk_GENERAL_SUBTREE_push(nc->permittedSubtrees, host) > 0);
+    ext = X509V3_EXT_i2d(NID_name_constraints, 1, nc);
+    assert_non_null(ext);
+    NAME_CONSTRAINTS_free(nc);
+    ca = own(r, with_ext(cf_cert_new(&is), ext, W.k_root));
+    set_untrusted(r, cf_certs(ca, NULL));
+    {
+        struct cf_cert_spec s = leaf_spec("evil.com", 0x205a);
+        s.o = o;
+        s.sans = sans;
+        s.issuer = ca;
+        s.issuer_key = W.k_extra;
+        set_leaf(r, &s);
+    }
+}
+
+static void
+c_cn_dirname_inside(struct vrun *r)
+{
+    cn_dirname(r, "Corp");
+}
+
+static void
+c_cn_dirname_outside(struct vrun *r)
+{
+    cn_dirname(r, "Evil");
+}
+
+/* ---- RFC 5280 profile checks strict mode leaves out ---- */
+
+static void
+c_san_critical_with_subject(struct vrun *r)
+{
+    struct cf_cert_spec s = leaf_spec("critsan.example", 0x2060);
+
+    s.san_critical = true;
+    set_leaf(r, &s);
+}
+
+static void
+c_san_critical_empty_subject(struct vrun *r)
+{
+    struct cf_cert_spec s = leaf_spec(NULL, 0x2061);
+
+    s.san_critical = true;
+    set_leaf(r, &s);
+}
+
+static void
+leaf_with_serial(struct vrun *r, const char *hex)
+{
+    struct cf_cert_spec s = leaf_spec("serial.example", 0);
+
+    s.serial_hex = hex;
+    set_leaf(r, &s);
+}
+
+static void
+c_serial_21_octets(struct vrun *r)
+{
+    leaf_with_serial(r, "0102030405060708090A0B0C0D0E0F101112131415");
+}
+
+static void
+c_serial_20_octets(struct vrun *r)
+{
+    leaf_with_serial(r, "7F02030405060708090A0B0C0D0E0F1011121314");
+}
+
+static void
+c_serial_20_octets_top_bit(struct vrun *r)
+{
+    /* 20 octets of magnitude with the top bit set: 21 in DER. */
+    leaf_with_serial(r, "8102030405060708090A0B0C0D0E0F1011121314");
+}
+
+static void
+c_serial_zero(struct vrun *r)
+{
+    leaf_with_serial(r, "0");
+}
+
+static void
+c_serial_negative(struct vrun *r)
+{
+    leaf_with_serial(r, "-2062");
+}
+
+static void
+leaf_with_aia(struct vrun *r, const uint8_t *der, size_t len)
+{
+    const struct cf_raw_ext raw[] = {{"authorityInfoAccess", false, der, len},
+                                     {NULL, false, NULL, 0}};
+    struct cf_cert_spec s = leaf_spec("aia.example", 0x2063);
+
+    s.raw_exts = raw;
+    set_leaf(r, &s);
+}
+
+static void
+c_aia_empty(struct vrun *r)
+{
+    static const uint8_t der[] = {0x30, 0x00};
+    leaf_with_aia(r, der, sizeof(der));
+}
+
+static void
+c_aia_ocsp(struct vrun *r)
+{
+    /* SEQUENCE { SEQUENCE { id-ad-ocsp, [6] "http://o.example" } } */
+    static const uint8_t der[] = {0x30, 0x1e, 0x30, 0x1c, 0x06, 0x08, 0x2b, 0x06, 0x01, 0x05,
+                                  0x05, 0x07, 0x30, 0x01, 0x86, 0x10, 'h',  't',  't',  'p',
+                                  ':',  '/',  '/',  'o',  '.',  'e',  'x',  'a',  'm',  'p',
+                                  'l',  'e'};
+    leaf_with_aia(r, der, sizeof(der));
+}
+
+/* A root whose AKI is absent, or present without keyIdentifier, over a leaf it signs. */
+static void
+root_aki(struct vrun *r, bool present)
+{
+    static const uint8_t empty_aki[] = {0x30, 0x00};
+    const struct cf_raw_ext raw[] = {{"authorityKeyIdentifier", false, empty_aki,
+                                      sizeof(empty_aki)},
+                                     {NULL, false, NULL, 0}};
+    struct cf_cert_spec rs = {.cn = present ? "Keyless AKI Root" : "No AKI Root",
+                              .key = W.k_other,
+                              .serial = present ? 0x3801 : 0x3802,
+                              .bc = CF_BC_CA,
+                              .no_aki = true,
+                              .raw_exts = present ? raw : NULL};
+    X509 *root = own(r, cf_cert_new(&rs));
+    struct cf_cert_spec s = leaf_spec("under-aki-root.example", 0x2064);
+
+    s.issuer = root;
+    s.issuer_key = W.k_other;
+    set_leaf(r, &s);
+    set_store(r, cf_store(root, NULL));
+    set_untrusted(r, cf_certs(NULL));
+}
+
+static void
+c_root_aki_without_keyid(struct vrun *r)
+{
+    root_aki(r, true);
+}
+
+static void
+c_root_without_aki(struct vrun *r)
+{
+    root_aki(r, false);
+}
+
 static struct vcase cases[] = {
     {"valid_chain", c_default, {NULL}, check_full_chain},
     {"expired_leaf", c_expired, {"expired on ", "10 days ago"}, NULL},
@@ -1985,6 +2419,156 @@ static struct vcase cases[] = {
       "signer"},
      NULL},
     /* ---- end of CRL scope and CRL signers ---- */
+    /* RFC 5280 4.2.1.10: name constraints, their structure and the names under them. */
+    {"nc_in_end_entity_critical",
+     c_nc_in_leaf_critical,
+     {"certificate CN=nc-leaf.example (serial 20:50) carries a nameConstraints extension but is "
+      "not a CA certificate (RFC 5280 4.2.1.10: it MUST be used only in a CA certificate)"},
+     NULL},
+    {"nc_in_end_entity_noncritical",
+     c_nc_in_leaf_noncritical,
+     {"certificate CN=nc-leaf.example (serial 20:50) carries a nameConstraints extension but is "
+      "not a CA certificate"},
+     NULL},
+    {"nc_without_subtrees",
+     c_nc_no_subtrees,
+     {"certificate CN=Raw NC Intermediate (serial 37:01) has a nameConstraints extension "
+      "without any permitted or excluded subtree (RFC 5280 4.2.1.10: at least one of them MUST "
+      "be present)"},
+     NULL},
+    {"nc_both_lists_empty",
+     c_nc_both_lists_empty,
+     {"certificate CN=Raw NC Intermediate (serial 37:01) has a nameConstraints extension "
+      "without any permitted or excluded subtree"},
+     NULL},
+    {"nc_excluded_only_accepted", c_nc_excluded_only, {NULL}, NULL},
+    {"nc_dns_leading_period",
+     c_nc_dns_leading_period,
+     {"certificate CN=Dotted Intermediate (serial 37:03) has the permitted DNS name constraint "
+      "\".corp\", which is malformed: a dNSName constraint has no leading period (RFC 5280 "
+      "4.2.1.10; that form is for URI and email constraints), and \"corp\" would hold that name "
+      "and every name under it"},
+     NULL},
+    {"nc_invalid_dns_san_under_permitted",
+     c_nc_invalid_dns_san,
+     {"certificate CN=app.corp (serial 20:54) has the DNS name \".app.corp\" in its subject "
+      "alternative names, which is not a valid host name: it has an empty label (a leading or "
+      "doubled dot) (RFC 1034 3.5, RFC 1123 2.1)"},
+     NULL},
+    {"dns_san_underscore",
+     c_dns_san_underscore,
+     {"certificate CN=my_host.example (serial 20:55) has the DNS name \"my_host.example\" in its "
+      "subject alternative names, which is not a valid host name: '_' is not allowed in a host "
+      "name"},
+     NULL},
+    {"dns_san_hyphen_accepted", c_dns_san_hyphen, {NULL}, NULL},
+    {"dns_san_wildcard_in_intermediate",
+     c_dns_san_wildcard_in_intermediate,
+     {"certificate CN=Wildcard Intermediate (serial 37:04) has the DNS name \"*.example.com\" in "
+      "its subject alternative names, which is not a valid host name: a wildcard is allowed only "
+      "as the whole left-most label of an end-entity certificate's name"},
+     NULL},
+    {"wildcard_vs_excluded_name",
+     c_wildcard_vs_excluded,
+     {"certificate CN=wild-nc.example (serial 20:58) has the wildcard DNS name *.example.com, "
+      "which can stand for names in the excluded subtree DNS:bar.example.com of the name "
+      "constraints of CN=Wildcard NC Intermediate (serial 37:05) (RFC 5280 4.2.1.10)"},
+     NULL},
+    {"wildcard_vs_excluded_deeper_name", c_wildcard_vs_excluded_deeper, {NULL}, NULL},
+    {"wildcard_vs_excluded_parent",
+     c_wildcard_vs_excluded_parent,
+     {"certificate CN=wild-nc.example (serial 20:58) has a name outside the name constraints of "
+      "CN=Wildcard NC Intermediate (serial 37:05)"},
+     NULL},
+    {"wildcard_within_permitted", c_wildcard_within_permitted, {NULL}, NULL},
+    {"wildcard_outside_permitted",
+     c_wildcard_outside_permitted,
+     {"certificate CN=wild-nc.example (serial 20:58) has a name outside the name constraints of "
+      "CN=Wildcard NC Intermediate (serial 37:05)"},
+     NULL},
+    /* DNS constraints do not apply to the subject CN of a leaf with subjectAltNames. */
+    {"cn_outside_dns_nc_ip_san_inside", c_cn_ip_san_inside, {NULL}, NULL},
+    {"cn_outside_dns_nc_ip_san_outside",
+     c_cn_ip_san_outside,
+     {"certificate CN=evil.com (serial 20:59) has a name outside the name constraints of "
+      "CN=CN Test Intermediate (serial 37:06)",
+      "names: IP:192.168.1.1)"},
+     NULL},
+    {"cn_outside_dns_nc_email_san_inside", c_cn_email_san_inside, {NULL}, NULL},
+    {"cn_outside_dns_nc_email_san_outside",
+     c_cn_email_san_outside,
+     {"certificate CN=evil.com (serial 20:59) has a name outside the name constraints of "
+      "CN=CN Test Intermediate (serial 37:06)",
+      "names: email:ops@evil.com)"},
+     NULL},
+    {"cn_outside_dns_nc_uri_san_inside", c_cn_uri_san_inside, {NULL}, NULL},
+    {"cn_outside_dns_nc_uri_san_outside",
+     c_cn_uri_san_outside,
+     {"certificate CN=evil.com (serial 20:59) has a name outside the name constraints of "
+      "CN=CN Test Intermediate (serial 37:06)",
+      "names: URI:spiffe://evil.com/svc)"},
+     NULL},
+    {"cn_outside_dns_nc_dns_san_outside",
+     c_cn_dns_san_outside,
+     {"certificate CN=evil.com (serial 20:59) has a name outside the name constraints of "
+      "CN=CN Test Intermediate (serial 37:06)",
+      "names: DNS:evil.com)"},
+     NULL},
+    {"cn_outside_dns_nc_without_sans",
+     c_cn_without_sans,
+     {"certificate CN=evil.com (serial 20:59) has a name outside the name constraints of "
+      "CN=CN Test Intermediate (serial 37:06)",
+      "names: subject only)"},
+     NULL},
+    {"cn_outside_dns_nc_dirname_inside", c_cn_dirname_inside, {NULL}, NULL},
+    {"cn_outside_dns_nc_dirname_outside",
+     c_cn_dirname_outside,
+     {"certificate CN=evil.com,O=Evil (serial 20:5A) has a name outside the name constraints of "
+      "CN=DirName Intermediate (serial 37:07)"},
+     NULL},
+    /* RFC 5280 profile checks beyond OpenSSL's strict mode (certprofile.c). */
+    {"san_critical_with_subject",
+     c_san_critical_with_subject,
+     {"certificate CN=critsan.example (serial 20:60) has a critical subjectAltName extension "
+      "beside a non-empty subject (RFC 5280 4.2.1.6: it is critical only when the subject is "
+      "empty)"},
+     NULL},
+    {"san_critical_empty_subject_accepted", c_san_critical_empty_subject, {NULL}, NULL},
+    {"serial_21_octets",
+     c_serial_21_octets,
+     {"certificate CN=serial.example (serial 01:02:03:04:05:06:07:08:09:0A:0B:0C:0D:0E:0F:10:11:"
+      "12:13:14:15) has a malformed serial number: it is longer than 20 octets (RFC 5280 "
+      "4.1.2.2)"},
+     NULL},
+    {"serial_20_octets_accepted", c_serial_20_octets, {NULL}, NULL},
+    {"serial_20_octets_top_bit",
+     c_serial_20_octets_top_bit,
+     {"has a malformed serial number: it is longer than 20 octets (RFC 5280 4.1.2.2)"},
+     NULL},
+    {"serial_zero",
+     c_serial_zero,
+     {"certificate CN=serial.example (serial 00) has a malformed serial number: it is zero; a "
+      "serial number MUST be a positive integer (RFC 5280 4.1.2.2)"},
+     NULL},
+    {"serial_negative",
+     c_serial_negative,
+     {"certificate CN=serial.example (serial ",
+      "has a malformed serial number: it is negative; a serial number MUST be a positive "
+      "integer (RFC 5280 4.1.2.2)"},
+     NULL},
+    {"aia_empty",
+     c_aia_empty,
+     {"certificate CN=aia.example (serial 20:63) has an empty authorityInfoAccess extension (RFC "
+      "5280 4.2.2.1: it holds at least one access description)"},
+     NULL},
+    {"aia_with_ocsp_accepted", c_aia_ocsp, {NULL}, NULL},
+    {"root_aki_without_keyid",
+     c_root_aki_without_keyid,
+     {"certificate CN=Keyless AKI Root (serial 38:01) has an authorityKeyIdentifier extension "
+      "without keyIdentifier (RFC 5280 4.2.1.1: keyIdentifier MUST be included; a self-signed "
+      "certificate may leave the whole extension out instead)"},
+     NULL},
+    {"root_without_aki_accepted", c_root_without_aki, {NULL}, NULL},
 };
 
 /*
@@ -2106,6 +2690,42 @@ static const struct {
     {"crl_delta_revokes", VERIFY_REVOKED, "revoked"},
     {"crl_delta_releases_hold", VERIFY_OK, "ok"},
     /* ---- end of CRL scope and CRL signers ---- */
+    {"nc_in_end_entity_critical", VERIFY_MALFORMED, "malformed"},
+    {"nc_in_end_entity_noncritical", VERIFY_MALFORMED, "malformed"},
+    {"nc_without_subtrees", VERIFY_MALFORMED, "malformed"},
+    {"nc_both_lists_empty", VERIFY_MALFORMED, "malformed"},
+    {"nc_excluded_only_accepted", VERIFY_OK, "ok"},
+    {"nc_dns_leading_period", VERIFY_MALFORMED, "malformed"},
+    {"nc_invalid_dns_san_under_permitted", VERIFY_MALFORMED, "malformed"},
+    {"dns_san_underscore", VERIFY_MALFORMED, "malformed"},
+    {"dns_san_hyphen_accepted", VERIFY_OK, "ok"},
+    {"dns_san_wildcard_in_intermediate", VERIFY_MALFORMED, "malformed"},
+    {"wildcard_vs_excluded_name", VERIFY_NAME_CONSTRAINTS, "name_constraints"},
+    {"wildcard_vs_excluded_deeper_name", VERIFY_OK, "ok"},
+    {"wildcard_vs_excluded_parent", VERIFY_NAME_CONSTRAINTS, "name_constraints"},
+    {"wildcard_within_permitted", VERIFY_OK, "ok"},
+    {"wildcard_outside_permitted", VERIFY_NAME_CONSTRAINTS, "name_constraints"},
+    {"cn_outside_dns_nc_ip_san_inside", VERIFY_OK, "ok"},
+    {"cn_outside_dns_nc_ip_san_outside", VERIFY_NAME_CONSTRAINTS, "name_constraints"},
+    {"cn_outside_dns_nc_email_san_inside", VERIFY_OK, "ok"},
+    {"cn_outside_dns_nc_email_san_outside", VERIFY_NAME_CONSTRAINTS, "name_constraints"},
+    {"cn_outside_dns_nc_uri_san_inside", VERIFY_OK, "ok"},
+    {"cn_outside_dns_nc_uri_san_outside", VERIFY_NAME_CONSTRAINTS, "name_constraints"},
+    {"cn_outside_dns_nc_dns_san_outside", VERIFY_NAME_CONSTRAINTS, "name_constraints"},
+    {"cn_outside_dns_nc_without_sans", VERIFY_NAME_CONSTRAINTS, "name_constraints"},
+    {"cn_outside_dns_nc_dirname_inside", VERIFY_OK, "ok"},
+    {"cn_outside_dns_nc_dirname_outside", VERIFY_NAME_CONSTRAINTS, "name_constraints"},
+    {"san_critical_with_subject", VERIFY_MALFORMED, "malformed"},
+    {"san_critical_empty_subject_accepted", VERIFY_OK, "ok"},
+    {"serial_21_octets", VERIFY_MALFORMED, "malformed"},
+    {"serial_20_octets_accepted", VERIFY_OK, "ok"},
+    {"serial_20_octets_top_bit", VERIFY_MALFORMED, "malformed"},
+    {"serial_zero", VERIFY_MALFORMED, "malformed"},
+    {"serial_negative", VERIFY_MALFORMED, "malformed"},
+    {"aia_empty", VERIFY_MALFORMED, "malformed"},
+    {"aia_with_ocsp_accepted", VERIFY_OK, "ok"},
+    {"root_aki_without_keyid", VERIFY_MALFORMED, "malformed"},
+    {"root_without_aki_accepted", VERIFY_OK, "ok"},
 };
 
 /* The category a case of the table must report; fails the test for an unlisted case. */
