@@ -65,6 +65,11 @@ int cli_open_ca(const char *dir, bool signing, const char *passphrase_file, stru
  */
 bool cli_positive_duration(const char *cmd, const char *name, const char *text,
                            const char *examples, int64_t *out);
+/*
+ * Parse --format: NULL or "text" sets *json false, "json" true; anything else
+ * prints "CMD: --format \"TEXT\": expected text or json" (escaped) and returns false.
+ */
+bool cli_format(const char *cmd, const char *text, bool *json);
 /* Print "cmd: message" on stderr, escaped (cli_put_text); returns 1 (failed or refused). */
 int cli_fail(const char *cmd, const struct duet_err *err);
 

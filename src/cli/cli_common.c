@@ -127,6 +127,24 @@ cli_protect_secrets(struct duet_err *err)
     return 0;
 }
 
+/* The --format option; see cli.h. */
+bool
+cli_format(const char *cmd, const char *text, bool *json)
+{
+    if (text == NULL || strcmp(text, "text") == 0) {
+        *json = false;
+        return true;
+    }
+    if (strcmp(text, "json") == 0) {
+        *json = true;
+        return true;
+    }
+    fprintf(stderr, "%s: --format \"", cmd);
+    cli_put_text(stderr, text);
+    fprintf(stderr, "\": expected text or json\n");
+    return false;
+}
+
 /* A duration option that must be positive; see cli.h. */
 bool
 cli_positive_duration(const char *cmd, const char *name, const char *text, const char *examples,

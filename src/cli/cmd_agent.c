@@ -146,10 +146,8 @@ cmd_agent(int argc, char **argv)
         fprintf(stderr, "duet agent: --once, --status and --check go alone\n");
         goto out;
     }
-    if (strcmp(format, "text") != 0 && strcmp(format, "json") != 0) {
-        fprintf(stderr, "duet agent: --format \"%s\": expected text or json\n", format);
+    if (!cli_format("duet agent", format, &(bool){false}))
         goto out;
-    }
     if (ro.token == NULL)
         ro.token = env_token;
     if (agent_config_load(config, &cfg, &err) != 0) {

@@ -107,11 +107,8 @@ cmd_bench(int argc, char **argv)
             if (c == B_DUR) o.duration_ms = secs * 1000; else o.warmup_ms = secs * 1000;
             break;
         case B_FORMAT:
-            if (strcmp(optarg, "json") == 0) o.json = true;
-            else if (strcmp(optarg, "text") != 0) {
-                fprintf(stderr, "duet bench: --format \"%s\": expected text or json\n", optarg);
+            if (!cli_format("duet bench", optarg, &o.json))
                 return EXIT_USAGE;
-            }
             break;
         case B_HELP:
             usage(stdout);

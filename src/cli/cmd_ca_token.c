@@ -152,10 +152,8 @@ cmd_ca_token(int argc, char **argv)
                     token_usage);
             goto out;
         }
-        if (o.format != NULL && strcmp(o.format, "text") != 0 && strcmp(o.format, "json") != 0) {
-            fprintf(stderr, "%s: --format \"%s\": expected text or json\n", o.cmd, o.format);
+        if (!cli_format(o.cmd, o.format, &(bool){false}))
             goto out;
-        }
         rc = list_tokens(&o);
         goto out;
     }

@@ -47,13 +47,7 @@ cmd_cert_inspect(int argc, char **argv)
     while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
         switch (c) {
         case OPT_FORMAT:
-            if (strcmp(optarg, "json") == 0) {
-                json = true;
-            } else if (strcmp(optarg, "text") == 0) {
-                json = false;
-            } else {
-                fprintf(stderr, "duet cert inspect: --format \"%s\": expected text or json\n",
-                        optarg);
+            if (!cli_format("duet cert inspect", optarg, &json)) {
                 goto out;
             }
             break;

@@ -35,10 +35,8 @@ cmd_cert_show(int argc, char **argv)
         fprintf(stderr, "%s: SERIAL and --ca-dir are required\n%s", o.cmd, show_usage);
         goto out;
     }
-    if (o.format != NULL && strcmp(o.format, "json") != 0 && strcmp(o.format, "text") != 0) {
-        fprintf(stderr, "%s: --format \"%s\": expected text or json\n", o.cmd, o.format);
+    if (!cli_format(o.cmd, o.format, &(bool){false}))
         goto out;
-    }
     if (cli_open_ca(o.ca_dir, false, NULL, &ca, &err) != 0 ||
         cli_find_row(ca, o.args[0], &row, &err) != 0) {
         rc = cli_fail(o.cmd, &err);

@@ -244,13 +244,7 @@ cmd_cert_verify(int argc, char **argv)
             policy_asked = true;
             break;
         case OPT_FORMAT:
-            if (strcmp(optarg, "json") == 0) {
-                json = true;
-            } else if (strcmp(optarg, "text") == 0) {
-                json = false;
-            } else {
-                fprintf(stderr, "duet cert verify: --format \"%s\": expected text or json\n",
-                        optarg);
+            if (!cli_format("duet cert verify", optarg, &json)) {
                 verify_usage(stderr);
                 goto out;
             }
