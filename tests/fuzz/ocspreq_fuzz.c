@@ -388,8 +388,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     klen = plain_key(data, size, &key);
     /* OCSPREQ_FUZZ_VERBOSE=1: what each input got, to see that a corpus reaches the cache. */
     if (getenv("OCSPREQ_FUZZ_VERBOSE") != NULL)
-        fprintf(stderr, "%s cache=%s good=%zu revoked=%zu unknown=%zu\n",
-                ca_ocsp_status_name(sc.status), sc.cache, sc.good, sc.revoked, sc.unknown);
+        fprintf(stderr, "%s cache=%s good=%zu revoked=%zu unknown=%zu%s%s\n",
+                ca_ocsp_status_name(sc.status), sc.cache, sc.good, sc.revoked, sc.unknown,
+                ec.msg[0] != '\0' ? ": " : "", ec.msg);
     if (strcmp(sc.cache, CA_OCSP_CACHE_HIT) == 0) {
         bool known = false;
         for (size_t i = 0; klen > 0 && i < F.nkept; i++)
