@@ -3,7 +3,10 @@
  * csr_fuzz.c - libFuzzer target for the rules that decide what a CSR may get
  * from the CA (src/ca/token.c's ca_token_redeem, which `duet ca serve`'s
  * enrollment calls, and src/ca/issue.c's ca_csr_check/ca_sign_csr behind
- * `duet cert sign`).  The first byte chooses a token binding; the rest is
+ * `duet cert sign`).  The first byte chooses the path (0x80: signed under
+ * profile server, else a token of binding byte % 3) and whether the CSR is
+ * signed again with a key of the target's (0x40), so that mutations of its
+ * names and extensions get past the check of its signature; the rest is
  * taken as a DER CSR.  Property: a certificate issued holds only names the
  * token binds (the direct path: only DNS and IP names, which the server
  * profile allows, each one the CSR asked for), its CN is the token's name,
@@ -20,9 +23,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/x509v3.h>
 
 #include "ca/ca.h"
@@ -59,6 +64,7 @@ static struct {
     char dir[64];
     char cadir[96];
     struct ca *ca;
+    EVP_PKEY *key; /* signs a CSR again (0x40) */
 } F;
 
 static int
@@ -104,6 +110,8 @@ setup(void)
     o.passphrase = PASS;
     if (ca_init(&o, &err) != 0 || ca_open(F.cadir, PASS, &F.ca, &err) != 0)
         fail("CA", err.msg);
+    if ((F.key = EVP_EC_gen("P-256")) == NULL)
+        fail("key", NULL);
     F.ready = true;
 }
 
@@ -194,7 +202,7 @@ check_cert(X509 *cert, const char *profile, uint32_t xku, const char *cn)
     }
 }
 
-/* Every SAN of cert is one of allowed[] (strings compared exactly). */
+/* Every SAN of cert is one of allowed[] (exactly; DNS names in any case, RFC 4343). */
 static void
 check_sans(X509 *cert, const char *const *allowed, size_t nallowed, const char *why)
 {
@@ -205,7 +213,8 @@ check_sans(X509 *cert, const char *const *allowed, size_t nallowed, const char *
         bool ok = false;
         if (san_text(sk_GENERAL_NAME_value(gens, i), text, sizeof(text)))
             for (size_t j = 0; j < nallowed && !ok; j++)
-                ok = strcmp(text, allowed[j]) == 0;
+                ok = strcmp(text, allowed[j]) == 0 ||
+                     (strncmp(text, "dns:", 4) == 0 && strcasecmp(text, allowed[j]) == 0);
         if (!ok)
             fail(why, text);
     }
@@ -265,7 +274,7 @@ by_sign(X509_REQ *req)
     ca_csr_clear(&csr);
 }
 
-/* The first byte chooses the binding; the rest is a DER CSR. */
+/* The first byte chooses the path and binding (see the top of this file); the rest is a DER CSR. */
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -281,10 +290,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ERR_clear_error();
     if (req == NULL)
         return 0;
+    if ((data[0] & 0x40) &&
+        (!X509_REQ_set_pubkey(req, F.key) || X509_REQ_sign(req, F.key, EVP_sha256()) <= 0)) {
+        X509_REQ_free(req);
+        ERR_clear_error();
+        return 0;
+    }
     if (data[0] & 0x80)
         by_sign(req);
     else
-        by_token(&BINDINGS[data[0] % NBINDINGS], req);
+        by_token(&BINDINGS[(data[0] & 0x3f) % NBINDINGS], req);
     X509_REQ_free(req);
     ERR_clear_error();
     return 0;
