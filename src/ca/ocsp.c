@@ -431,9 +431,9 @@ nonce_check(OCSP_REQUEST *rq, bool *present, struct duet_err *err)
 /*
  * Decode a request and check what every answer needs checked: its size, one
  * DER OCSPRequest with nothing after it, 1 to CA_OCSP_MAX_CERTS CertIDs that
- * each encode again (to be echoed), at most one nonce of an allowed length (*nonce says whether there is one).
- * Returns successful with *rq_out set, else malformedRequest with err saying
- * why.
+ * each encode again (to be echoed), at most one nonce of an allowed length
+ * (*nonce says whether there is one).  Returns successful with *rq_out set,
+ * else malformedRequest with err saying why.
  */
 static int
 request_decode(const uint8_t *req, size_t len, OCSP_REQUEST **rq_out, bool *nonce,

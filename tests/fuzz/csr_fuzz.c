@@ -237,7 +237,8 @@ by_token(const struct binding *b, X509_REQ *req)
         check_refusal(&err);
     } else {
         check_cert(cert, b->profile, b->xku, b->name);
-        check_sans(cert, b->allowed, b->nallowed, "a certificate holds a name the token never bound");
+        check_sans(cert, b->allowed, b->nallowed,
+                   "a certificate holds a name the token never bound");
     }
     X509_free(cert);
     ca_token_text_free(token);
