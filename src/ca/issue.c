@@ -150,6 +150,21 @@ ca_csr_check(X509_REQ *req, const char *from, const struct ca_sign_opts *o, stru
         goto err;
     out->cn = o->name != NULL ? strdup(o->name) : x509u_name_cn(X509_REQ_get_subject_name(req));
     out->cn_from_request = o->name == NULL && out->cn != NULL;
+    /*
+     * A CN from the request must be one of the names certified, all of them
+     * printable ASCII: one that is not is refused here, without quoting it
+     * (a C1 control or a bidi override would reach terminals and logs).
+     */
+    for (size_t i = 0; out->cn_from_request && out->cn[i] != '\0'; i++) {
+        unsigned char c = (unsigned char)out->cn[i];
+        if (c < 0x20 || c > 0x7e) {
+            err_set(err, DUET_ERR_INPUT,
+                    "%s: its subject CN holds the byte 0x%02x at offset %zu, which none of the "
+                    "names certified can hold; give --name to choose the certificate's name",
+                    from, c, i);
+            goto err;
+        }
+    }
     if (out->cn == NULL && o->nsans > 0) {
         const char *colon = strchr(o->sans[0], ':');
         out->cn = strdup(colon != NULL ? colon + 1 : o->sans[0]);

@@ -430,10 +430,10 @@ nonce_check(OCSP_REQUEST *rq, bool *present, struct duet_err *err)
 
 /*
  * Decode a request and check what every answer needs checked: its size, one
- * DER OCSPRequest with nothing after it, 1 to CA_OCSP_MAX_CERTS CertIDs, at
- * most one nonce of an allowed length (*nonce says whether there is one).
- * Returns successful with *rq_out set, else malformedRequest with err saying
- * why.
+ * DER OCSPRequest with nothing after it, 1 to CA_OCSP_MAX_CERTS CertIDs that
+ * each encode again (to be echoed), at most one nonce of an allowed length
+ * (*nonce says whether there is one).  Returns successful with *rq_out set,
+ * else malformedRequest with err saying why.
  */
 static int
 request_decode(const uint8_t *req, size_t len, OCSP_REQUEST **rq_out, bool *nonce,
@@ -461,6 +461,23 @@ request_decode(const uint8_t *req, size_t len, OCSP_REQUEST **rq_out, bool *nonc
                 "the request asks about %d certificates; this responder answers 1 to %d", n,
                 CA_OCSP_MAX_CERTS);
         goto err;
+    }
+    /*
+     * Each CertID is echoed in the answer, which copies it by encoding it
+     * again: one OpenSSL decodes but cannot encode (odd hashAlgorithm
+     * parameters) is the request's fault, not the responder's.
+     */
+    for (int i = 0; i < n; i++) {
+        OCSP_CERTID *copy = OCSP_CERTID_dup(OCSP_onereq_get0_id(OCSP_request_onereq_get0(rq, i)));
+        ERR_clear_error();
+        if (copy == NULL) {
+            err_set(err, DUET_ERR_INPUT,
+                    "CertID %d of the request cannot be echoed: it does not encode again as "
+                    "DER (RFC 6960 4.1.1)",
+                    i + 1);
+            goto err;
+        }
+        OCSP_CERTID_free(copy);
     }
     if (nonce_check(rq, nonce, err) != 0)
         goto err;

@@ -83,7 +83,8 @@ struct ca_ocsp_summary {
  * the signer's notAfter.  A nonce is echoed.  The response status is
  * malformedRequest for input that does not decode (with trailing bytes
  * included), is larger than CA_OCSP_MAX_REQUEST, asks about no certificate
- * or more than CA_OCSP_MAX_CERTS, or carries more than one nonce or one
+ * or more than CA_OCSP_MAX_CERTS, has a CertID that does not encode again
+ * (so cannot be echoed), or carries more than one nonce or one
  * outside 1..CA_OCSP_MAX_NONCE octets; unauthorized when no CertID names the
  * issuing CA (RFC 6960 2.3, RFC 5019 2.2.3); internalError when the
  * inventory cannot be read or the signer is not valid at now.  A request's

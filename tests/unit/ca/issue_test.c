@@ -277,6 +277,41 @@ test_sign_refusals(void **state)
     assert_int_equal(inventory_count(), before);
 }
 
+/*
+ * A CSR's CN with characters no certified name has (here U+0085 NEXT LINE, a
+ * C1 control, and U+202E RIGHT-TO-LEFT OVERRIDE) is refused without quoting
+ * it: the refusal reaches terminals and logs (found by
+ * tests/fuzz/csr_fuzz.c).  With --name the CSR's CN is not used: signed.
+ */
+static void
+test_sign_unprintable_cn(void **state)
+{
+    static const char *const dns[] = {"DNS:host.example", NULL};
+    X509_REQ *req = make_csr("host\xc2\x85\xe2\x80\xae" "example", dns, false);
+    struct duet_err err = {0};
+    X509 *cert = NULL;
+    size_t before = inventory_count();
+
+    (void)state;
+    assert_int_not_equal(sign(req, "server", NULL, &cert, &err), 0);
+    assert_null(cert);
+    assert_int_equal(err.kind, DUET_ERR_INPUT);
+    for (const char *p = err.msg; *p != '\0'; p++)
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+            fail_msg("an unprintable byte 0x%02x in \"%s\"", (unsigned char)*p, err.msg);
+    if (strstr(err.msg, "req.csr: its subject CN holds the byte 0xc2 at offset 4") == NULL ||
+        strstr(err.msg, "give --name") == NULL)
+        fail_msg("got \"%s\"", err.msg);
+    assert_int_equal(inventory_count(), before);
+    if (sign(req, "server", "host.example", &cert, &err) != 0)
+        fail_msg("sign with --name: %s", err.msg);
+    char *cn = subject_cn(cert);
+    assert_string_equal(cn, "host.example");
+    free(cn);
+    X509_free(cert);
+    X509_REQ_free(req);
+}
+
 /* A CSR whose signature is not made by its key is refused before anything else. */
 static void
 test_sign_bad_signature(void **state)
@@ -744,6 +779,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sign_valid_csr),
         cmocka_unit_test(test_sign_refusals),
+        cmocka_unit_test(test_sign_unprintable_cn),
         cmocka_unit_test(test_sign_bad_signature),
         cmocka_unit_test(test_sign_bad_san_extensions),
         cmocka_unit_test(test_sign_ignores_ca_request),

@@ -665,6 +665,43 @@ check_mangled(const uint8_t *der, size_t len, size_t *successes)
 }
 
 /* Truncations and bit flips of a valid request: well-formed responses, never a false one. */
+/*
+ * A CertID whose hashAlgorithm parameters OpenSSL decodes but cannot encode
+ * again (here an empty constructed element of tag [UNIVERSAL 0] where NULL
+ * was), beside a CertID of ours: anyone can send it, so the answer is
+ * malformedRequest naming the CertID, never internalError (found by
+ * tests/fuzz/ocspreq_fuzz.c).
+ */
+static void
+test_certid_not_echoable(void **state)
+{
+    static const uint8_t sha1_null[] = {0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a, 0x05, 0x00};
+    struct answer a;
+    OCSP_REQUEST *req;
+    size_t len, hits = 0;
+    uint8_t *der;
+
+    (void)state;
+    req = request(id_of(EVP_sha256(), F.good, ca_issuing_cert(F.ca)),
+                  id_of(EVP_sha1(), F.revoked, ca_issuing_cert(F.ca)), NULL);
+    der = req_der(req, &len);
+    for (size_t i = 0; i + sizeof(sha1_null) <= len; i++) {
+        if (memcmp(der + i, sha1_null, sizeof(sha1_null)) == 0) {
+            der[i + 7] = 0x20; /* NULL becomes an empty constructed [UNIVERSAL 0] */
+            hits++;
+        }
+    }
+    assert_int_equal(hits, 1);
+    ask_der_with(F.signer, der, len, F.now, 0, &a);
+    assert_int_equal(a.status, OCSP_RESPONSE_STATUS_MALFORMEDREQUEST);
+    assert_int_equal(a.err.kind, DUET_ERR_INPUT);
+    assert_contains(a.err.msg, "CertID 2 of the request");
+    assert_int_equal(a.sum.good + a.sum.revoked + a.sum.unknown, 0);
+    answer_clear(&a);
+    OPENSSL_free(der);
+    OCSP_REQUEST_free(req);
+}
+
 static void
 test_mangled_requests(void **state)
 {
@@ -1410,6 +1447,7 @@ main(void)
         cmocka_unit_test(test_odd_serials),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_mangled_requests),
+        cmocka_unit_test(test_certid_not_echoable),
         cmocka_unit_test(test_revocation_is_immediate),
         cmocka_unit_test(test_cache_hit_then_own_revocation),
         cmocka_unit_test(test_cache_sees_another_handles_commit),
