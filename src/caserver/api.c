@@ -192,8 +192,8 @@ caserver_api_enroll(struct careq *r)
     if ((csr = parse_csr(r, json_object_get(j, "csr"))) == NULL)
         goto out;
     /* Short-lived by default: the profile's api_ttl, not the default_ttl of duet cert sign. */
-    if (ca_token_redeem(r->s->ca, token, csr, "the CSR", caserver_now(), ttl, &cert, &clamped, NULL,
-                        &err) != 0) {
+    if (ca_token_redeem(r->s->ca, token, csr, "POST /v1/enroll", caserver_now(), ttl, &cert,
+                        &clamped, NULL, &err) != 0) {
         /* The token may have been spent meanwhile: then that is the reason. */
         if (token_state(r, token, NULL, &again) != 0 && again.kind == DUET_ERR_INPUT)
             caserver_reply_error(r, 403, "token_refused", "%s", again.msg);
