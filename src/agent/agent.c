@@ -1214,8 +1214,11 @@ agent_status(const struct agent_cfg *cfg, json_t **out, struct duet_err *err)
         }
         {
             char *pending = pending_path(cfg, c);
-            if (pending != NULL && !missing(pending))
+            /* Issued and kept: the next run installs it without asking the CA. */
+            if (pending != NULL && !missing(pending)) {
                 json_object_set_new(o, "pending", json_string(pending));
+                json_object_set_new(o, "state", json_string("install_pending"));
+            }
             free(pending);
         }
         json_array_append_new(arr, o);

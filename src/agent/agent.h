@@ -214,7 +214,8 @@ int agent_run(const struct agent_cfg *cfg, const struct agent_run_opts *opts,
 /*
  * Each certificate's state as a JSON array (name, state, serial, not_after,
  * renew_after, seconds_left, and pending: the file of an issued certificate
- * waiting to be installed) into *out (owned by the caller).  Reads files
+ * waiting to be installed, which makes the state install_pending) into *out
+ * (owned by the caller).  Reads files
  * only; nothing goes over the network.
  */
 int agent_status(const struct agent_cfg *cfg, json_t **out, struct duet_err *err) MUST_CHECK;

@@ -437,7 +437,7 @@ def test_issued_certificate_survives_a_failed_install_and_is_installed_next_run(
     tok = tokens_of(ca, "web")
     assert len(tok) == 1 and tok[0]["status"] == "used" and tok[0]["serial"] == rows[0]["serial"]
     st = json.loads(agent(duet_bin, "--config", str(cfg), "--status", "--format", "json").stdout)
-    assert st[0]["state"] == "not_enrolled" and st[0]["pending"] == str(host / "state" /
+    assert st[0]["state"] == "install_pending" and st[0]["pending"] == str(host / "state" /
                                                                          "web.pending.pem"), st
     assert "pending" in agent(duet_bin, "--config", str(cfg), "--status").stdout
     # The operator fixes the directory; the next run installs what was issued, asking nothing.
