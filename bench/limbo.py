@@ -73,6 +73,26 @@ OPENSSL_PURPOSE_BY_EKU = {"anyExtendedKeyUsage": "any", "serverAuth": "sslserver
                           "clientAuth": "sslclient"}
 
 
+TIME_LIMIT = 60  # seconds per verifier run
+
+
+class Timeout:
+    """What a verifier that ran out of time is recorded as."""
+    returncode = "timeout"
+    stdout = ""
+
+    def __init__(self):
+        self.stderr = "no verdict within %d seconds" % TIME_LIMIT
+
+
+def run(cmd):
+    """Run a verifier with a time limit (a denial-of-service testcase must not stop the run)."""
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=TIME_LIMIT)
+    except subprocess.TimeoutExpired:
+        return Timeout()
+
+
 def write_pems(path, pems):
     """Write the PEM strings of a list into one file (none: no file), return its path."""
     if not pems:
@@ -184,7 +204,7 @@ def run_duet(duet, tc, opts, d):
     for i, crl in enumerate(tc.get("crls") or []):
         cmd += ["--crl", write_pems(os.path.join(d, "crl%d.pem" % i), [crl])]
     cmd += opts + [leaf]
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    p = run(cmd)
     if p.returncode == 0:
         return "accept", ""
     verdict, detail = duet_verdict(p)
@@ -193,8 +213,7 @@ def run_duet(duet, tc, opts, d):
     for code, opt in (("[name]", "--name"), ("[purpose]", "--purpose")):
         if verdict == "reject" and detail.startswith(code) and opt in cmd:
             i = cmd.index(opt)
-            q = subprocess.run(cmd[:i] + cmd[i + 2:], capture_output=True, text=True,
-                               timeout=60)
+            q = run(cmd[:i] + cmd[i + 2:])
             alone = ("accept" if q.returncode == 0 else
                      "%s %s" % duet_verdict(q))
             detail += " {without %s %s: %s}" % (opt, cmd[i + 1], alone)
@@ -212,7 +231,7 @@ def duet_verdict(p):
     if p.returncode == 2:
         # An input refused when read (a certificate duet cannot parse): a refusal.
         return "reject", "[input, exit 2] %s" % p.stderr.strip()
-    return "error", "exit %d: %s" % (p.returncode, p.stderr.strip()[-300:])
+    return "error", "exit %s: %s" % (p.returncode, p.stderr.strip()[-300:])
 
 
 def run_openssl(openssl, tc, opts, d):
@@ -229,13 +248,13 @@ def run_openssl(openssl, tc, opts, d):
     if crls:
         cmd += ["-CRLfile", crls, "-crl_check_all"]
     cmd += opts + [leaf]
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    p = run(cmd)
     if p.returncode == 0 and p.stdout.strip().endswith(": OK"):
         return "accept", ""
     lines = [ln for ln in (p.stderr + p.stdout).splitlines() if ln.startswith("error ")]
     if p.returncode in (1, 2):
         return "reject", (lines[0] if lines else (p.stderr.strip() or p.stdout.strip())[:300])
-    return "error", "exit %d: %s" % (p.returncode, p.stderr.strip()[-300:])
+    return "error", "exit %s: %s" % (p.returncode, p.stderr.strip()[-300:])
 
 
 def outcome(expected, verdict):
