@@ -4,8 +4,9 @@
  * strict mode (X509_V_FLAG_X509_STRICT) leaves unchecked, checked by duet on
  * a chain OpenSSL accepted: the serial number (4.1.2.2), the criticality of
  * subjectAltName beside a non-empty subject (4.2.1.6), an empty
- * authorityInfoAccess (4.2.2.1) and an authorityKeyIdentifier without
- * keyIdentifier (4.2.1.1).
+ * authorityInfoAccess (4.2.2.1), an authorityKeyIdentifier without
+ * keyIdentifier or, on a certificate that is not self-signed, none at all
+ * (4.2.1.1), and a known extension whose value is not DER of its syntax (4.2).
  */
 #ifndef DUET_LIB_CERTPROFILE_H
 #define DUET_LIB_CERTPROFILE_H

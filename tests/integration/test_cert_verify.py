@@ -827,3 +827,34 @@ def test_malformed_dns_name_under_a_permitted_subtree_is_refused(run, nc_chains)
     chain, _, _ = c.leaf("hyphen", "my-app.corp", ["DNS:my-app.corp"])
     assert_valid(run("cert", "verify", "--trusted", c.root, "--purpose", "server",
                      "--name", "my-app.corp", chain))
+
+
+def test_an_extension_that_is_not_der_is_refused(run, tmp_path):
+    """x509-limbo webpki::malformed-aia: a leaf made by openssl with garbage as its
+    authorityInfoAccess; the twin with a real one verifies."""
+    ext = tmp_path / "ext.cnf"
+    ext.write_text("[ root ]\n" + ROOT_LINES + "[ good ]\n" + LEAF_LINES +
+                   "authorityInfoAccess = OCSP;URI:http://ocsp.example\n"
+                   "[ bad ]\n" + LEAF_LINES + "1.3.6.1.5.5.7.1.1 = DER:6d616c666f726d6564\n")
+
+    def sh(*argv):
+        subprocess.run(argv, check=True, capture_output=True, cwd=tmp_path)
+
+    for name in ("root", "leaf"):
+        sh("openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+           "-out", "%s.key" % name)
+    sh("openssl", "req", "-new", "-x509", "-key", "root.key", "-subj", "/CN=AIA Root",
+       "-days", "30", "-set_serial", "4096", "-config", str(ext), "-extensions", "root",
+       "-out", "root.pem")
+    sh("openssl", "req", "-new", "-key", "leaf.key", "-subj", "/CN=policy.example",
+       "-config", str(ext), "-out", "leaf.csr")
+    for serial, section in ((4097, "good"), (4098, "bad")):
+        sh("openssl", "x509", "-req", "-in", "leaf.csr", "-CA", "root.pem", "-CAkey", "root.key",
+           "-set_serial", str(serial), "-days", "20", "-extfile", str(ext), "-extensions",
+           section, "-out", "%s.pem" % section)
+    assert_valid(run("cert", "verify", "--trusted", tmp_path / "root.pem", "--purpose", "server",
+                     "--name", "policy.example", tmp_path / "good.pem"))
+    assert_invalid(run("cert", "verify", "--trusted", tmp_path / "root.pem", "--purpose",
+                       "server", "--name", "policy.example", tmp_path / "bad.pem"),
+                   "10:02", "CN=policy.example", "has a malformed authorityInfoAccess extension",
+                   "is not the DER of the extension's syntax (RFC 5280 4.2)")

@@ -162,6 +162,89 @@ test_aki(void **state)
     assert_int_equal(check(&keyid, 0, 1, msg, sizeof(msg)), 0);
 }
 
+/* An extension OpenSSL knows whose value does not decode as its syntax (RFC 5280 4.2). */
+static void
+test_malformed_known_extension(void **state)
+{
+    static const uint8_t garbage[] = {'m', 'a', 'l', 'f', 'o', 'r', 'm', 'e', 'd'};
+    /* A valid AIA (one OCSP URI) followed by one stray byte. */
+    static const uint8_t trailing[] = {0x30, 0x1e, 0x30, 0x1c, 0x06, 0x08, 0x2b, 0x06, 0x01,
+                                       0x05, 0x05, 0x07, 0x30, 0x01, 0x86, 0x10, 'h',  't',
+                                       't',  'p',  ':',  '/',  '/',  'o',  '.',  'e',  'x',
+                                       'a',  'm',  'p',  'l',  'e',  0x00};
+    /* subjectInfoAccess with one caRepository URI: well-formed. */
+    static const uint8_t sia[] = {0x30, 0x1e, 0x30, 0x1c, 0x06, 0x08, 0x2b, 0x06, 0x01, 0x05,
+                                  0x05, 0x07, 0x30, 0x05, 0x86, 0x10, 'h',  't',  't',  'p',
+                                  ':',  '/',  '/',  'r',  '.',  'e',  'x',  'a',  'm',  'p',
+                                  'l',  'e'};
+    static const struct {
+        const char *ext;
+        const uint8_t *der;
+        size_t len;
+        const char *sentence; /* NULL: accepted */
+    } cases[] = {
+        {"authorityInfoAccess", garbage, sizeof(garbage),
+         "certificate CN=ext (serial 41) has a malformed authorityInfoAccess extension: its "
+         "value is not the DER of the extension's syntax (RFC 5280 4.2)"},
+        {"authorityInfoAccess", trailing, sizeof(trailing),
+         "certificate CN=ext (serial 41) has a malformed authorityInfoAccess extension: its "
+         "value is not the DER of the extension's syntax (RFC 5280 4.2)"},
+        {"subjectInfoAccess", garbage, sizeof(garbage),
+         "certificate CN=ext (serial 41) has a malformed subjectInfoAccess extension: its "
+         "value is not the DER of the extension's syntax (RFC 5280 4.2)"},
+        {"issuerAltName", garbage, sizeof(garbage),
+         "certificate CN=ext (serial 41) has a malformed issuerAltName extension: its value "
+         "is not the DER of the extension's syntax (RFC 5280 4.2)"},
+        {"freshestCRL", garbage, sizeof(garbage),
+         "certificate CN=ext (serial 41) has a malformed freshestCRL extension: its value is "
+         "not the DER of the extension's syntax (RFC 5280 4.2)"},
+        {"subjectInfoAccess", sia, sizeof(sia), NULL},
+        {"1.3.6.1.4.1.55555.1", garbage, sizeof(garbage), NULL}, /* unknown, not critical */
+    };
+    char msg[DUET_ERR_MSG_MAX];
+
+    (void)state;
+    for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+        const struct cf_raw_ext raw[] = {{cases[k].ext, false, cases[k].der, cases[k].len},
+                                         {NULL, false, NULL, 0}};
+        struct cf_cert_spec s = {.cn = "ext", .key = key, .serial = 0x41, .raw_exts = raw};
+        int rc = check(&s, 0, 2, msg, sizeof(msg));
+        if (cases[k].sentence == NULL) {
+            if (rc != 0)
+                fail_msg("case %zu (%s) refused: %s", k, cases[k].ext, msg);
+            continue;
+        }
+        if (rc == 0)
+            fail_msg("case %zu (%s) accepted", k, cases[k].ext);
+        assert_string_equal(msg, cases[k].sentence);
+        assert_int_equal(check(&s, 1, 2, msg, sizeof(msg)), -1); /* the anchor too */
+    }
+}
+
+/* A trust anchor that is not self-signed must name its issuer's key (RFC 5280 4.2.1.1). */
+static void
+test_anchor_not_self_signed_without_aki(void **state)
+{
+    EVP_PKEY *ikey = cf_key_new(CF_KEY_EC_P256);
+    struct cf_cert_spec root = {.cn = "Other Root", .key = ikey, .serial = 0x50, .bc = CF_BC_CA};
+    X509 *issuer = cf_cert_new(&root);
+    struct cf_cert_spec bare = {.cn = "Cross", .key = key, .serial = 0x51, .bc = CF_BC_CA,
+                                .issuer = issuer, .issuer_key = ikey, .no_aki = true};
+    struct cf_cert_spec with_aki = {.cn = "Cross", .key = key, .serial = 0x52, .bc = CF_BC_CA,
+                                    .issuer = issuer, .issuer_key = ikey};
+    char msg[DUET_ERR_MSG_MAX];
+
+    (void)state;
+    assert_int_equal(check(&bare, 0, 1, msg, sizeof(msg)), -1);
+    assert_string_equal(msg, "certificate CN=Cross (serial 51) is not self-signed and has no "
+                             "authorityKeyIdentifier extension (RFC 5280 4.2.1.1: only a "
+                             "self-signed certificate may leave it out)");
+    assert_int_equal(check(&bare, 1, 2, msg, sizeof(msg)), -1); /* as the anchor of a chain */
+    assert_int_equal(check(&with_aki, 0, 1, msg, sizeof(msg)), 0);
+    X509_free(issuer);
+    EVP_PKEY_free(ikey);
+}
+
 int
 main(void)
 {
@@ -170,6 +253,8 @@ main(void)
         cmocka_unit_test(test_san_critical),
         cmocka_unit_test(test_aia),
         cmocka_unit_test(test_aki),
+        cmocka_unit_test(test_malformed_known_extension),
+        cmocka_unit_test(test_anchor_not_self_signed_without_aki),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
