@@ -444,9 +444,11 @@ schedule(struct crl_src *s, int64_t ms)
 
 /*
  * Check the CRL in `path` for source s exactly as a --crl file is checked
- * (revset_add_file), plus what only a fetched CRL needs: one CRL, signed by
- * a CA of the listener, thisUpdate not in the future, nextUpdate not passed
- * (unless allow_expired).  Fills the CRL's number and times.  On refusal,
+ * (revset_add_file), plus what only a fetched CRL needs: each CRL of the
+ * file (one, or a bundle such as `duet crl generate` writes) signed by a CA
+ * of the listener, its thisUpdate not in the future, its nextUpdate not
+ * passed (unless allow_expired).  Fills the first CRL's number and
+ * thisUpdate, and the earliest nextUpdate.  On refusal,
  * code (a metric label) and why (a sentence) say why.
  */
 static int
@@ -457,7 +459,6 @@ crl_check(struct crl_src *s, const char *path, bool allow_expired, ASN1_INTEGER 
     struct duet_err e;
     const struct revcrl *c;
     char *iss = NULL;
-    bool named = false, verified = false;
     int64_t now = (int64_t)time(NULL);
     char date[40];
     int rc = -1;
@@ -474,56 +475,69 @@ crl_check(struct crl_src *s, const char *path, bool allow_expired, ASN1_INTEGER 
         snprintf(why, wlen, "not a valid CRL: %.1000s", e.msg);
         goto out;
     }
-    if (revset_count(rs) != 1) {
-        snprintf(code, clen, "not_a_crl");
-        snprintf(why, wlen, "the reply holds %zu CRLs; a CRL URL serves one", revset_count(rs));
-        goto out;
-    }
-    c = revset_get0(rs, 0);
-    iss = x509u_name(revcrl_get0_issuer(c));
-    for (int i = 0; i < sk_X509_num(s->signers) && !verified; i++) {
-        X509 *ca = sk_X509_value(s->signers, i);
-        if (X509_NAME_cmp(X509_get_subject_name(ca), revcrl_get0_issuer(c)) != 0)
-            continue;
-        named = true;
-        verified = revcrl_verify(c, ca);
-    }
-    if (!named) {
-        snprintf(code, clen, "unknown_issuer");
-        snprintf(why, wlen,
-                 "the CRL is issued by \"%s\", which is none of the CAs of the listener "
-                 "(--cacert, or the CA certificates of its --cert chain)",
-                 iss != NULL ? iss : "?");
-        goto out;
-    }
-    if (!verified) {
-        snprintf(code, clen, "bad_signature");
-        snprintf(why, wlen, "bad signature: the CRL does not verify with the key of \"%s\"",
-                 iss != NULL ? iss : "?");
-        goto out;
-    }
-    *tu = revcrl_this_update(c);
-    *nu = revcrl_next_update(c);
-    if (*tu > now + CLOCK_SKEW) {
-        x509u_fmt_rfc3339(*tu, date, sizeof(date));
-        snprintf(code, clen, "not_yet_valid");
-        snprintf(why, wlen, "the CRL's thisUpdate %s is in the future", date);
-        goto out;
-    }
-    if (!allow_expired && *nu <= now) {
-        x509u_fmt_rfc3339(*nu, date, sizeof(date));
-        snprintf(code, clen, "expired");
-        snprintf(why, wlen, "the CRL is expired: its nextUpdate %s has passed", date);
-        goto out;
-    }
-    if (revcrl_get0_number(c) != NULL &&
-        (*number = ASN1_INTEGER_dup(revcrl_get0_number(c))) == NULL) {
-        snprintf(code, clen, "internal");
-        snprintf(why, wlen, "out of memory");
-        goto out;
+    for (size_t k = 0; k < revset_count(rs); k++) {
+        bool named = false, verified = false;
+        int64_t t, n;
+        c = revset_get0(rs, k);
+        OPENSSL_free(iss);
+        iss = x509u_name(revcrl_get0_issuer(c));
+        for (int i = 0; i < sk_X509_num(s->signers) && !verified; i++) {
+            X509 *ca = sk_X509_value(s->signers, i);
+            if (X509_NAME_cmp(X509_get_subject_name(ca), revcrl_get0_issuer(c)) != 0)
+                continue;
+            named = true;
+            verified = revcrl_verify(c, ca);
+        }
+        if (!named) {
+            snprintf(code, clen, "unknown_issuer");
+            snprintf(why, wlen,
+                     "the CRL is issued by \"%s\", which is none of the CAs of the listener "
+                     "(--cacert, or the CA certificates of its --cert chain)",
+                     iss != NULL ? iss : "?");
+            goto out;
+        }
+        if (!verified) {
+            snprintf(code, clen, "bad_signature");
+            snprintf(why, wlen, "bad signature: the CRL does not verify with the key of \"%s\"",
+                     iss != NULL ? iss : "?");
+            goto out;
+        }
+        t = revcrl_this_update(c);
+        n = revcrl_next_update(c);
+        if (t > now + CLOCK_SKEW) {
+            x509u_fmt_rfc3339(t, date, sizeof(date));
+            snprintf(code, clen, "not_yet_valid");
+            snprintf(why, wlen, "the CRL of \"%s\" has a thisUpdate %s in the future",
+                     iss != NULL ? iss : "?", date);
+            goto out;
+        }
+        if (!allow_expired && n <= now) {
+            x509u_fmt_rfc3339(n, date, sizeof(date));
+            snprintf(code, clen, "expired");
+            snprintf(why, wlen, "the CRL of \"%s\" is expired: its nextUpdate %s has passed",
+                     iss != NULL ? iss : "?", date);
+            goto out;
+        }
+        if (k == 0) {
+            /* The first CRL (a bundle's issuing CA's) decides whether it is newer. */
+            *tu = t;
+            *nu = n;
+            if (revcrl_get0_number(c) != NULL &&
+                (*number = ASN1_INTEGER_dup(revcrl_get0_number(c))) == NULL) {
+                snprintf(code, clen, "internal");
+                snprintf(why, wlen, "out of memory");
+                goto out;
+            }
+        } else if (n < *nu) {
+            *nu = n; /* fetched again before the earliest nextUpdate */
+        }
     }
     rc = 0;
 out:
+    if (rc != 0) {
+        ASN1_INTEGER_free(*number);
+        *number = NULL;
+    }
     OPENSSL_free(iss);
     revset_free(rs);
     return rc;
