@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "proxy/crlfetch.h"
+#include "proxy/crlplan.h"
 #include "proxy/proxy.h"
 
 static int
@@ -28,7 +28,7 @@ run(int argc, char **argv, enum proxy_role role)
     }
     if (check) {
         int rc;
-        crlfetch_check_report(&cfg, stdout);
+        crlplan_check_report(&cfg, stdout);
         rc = proxy_check(&cfg, &err);
         proxy_cfg_clear(&cfg);
         if (rc != 0) {

@@ -28,7 +28,7 @@
 
 #include "lib/duration.h"
 #include "lib/ycfg.h"
-#include "proxy/crlfetch.h"
+#include "proxy/crlplan.h"
 #include "util/log.h"
 
 /* --- clearing ----------------------------------------------------------- */
@@ -506,7 +506,7 @@ s_crl_url(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
 {
     struct crl_url u;
 
-    if (crlfetch_url_parse(v->s, &u, err) != 0)
+    if (crlplan_url_parse(v->s, &u, err) != 0)
         return -1;
     return strv_push(&x->l->crl_urls, &x->l->ncrl_urls, v->s, err);
 }
@@ -1204,7 +1204,7 @@ crl_expand(struct proxy_cfg *c, struct duet_err *err)
     char dflt[4096];
 
     if (c->crl_cache == NULL) {
-        crlfetch_default_dir(dflt, sizeof(dflt));
+        crlplan_default_dir(dflt, sizeof(dflt));
         if ((c->crl_cache = strdup(dflt)) == NULL)
             return err_nomem(err);
     }
@@ -1221,14 +1221,14 @@ crl_expand(struct proxy_cfg *c, struct duet_err *err)
         l->ncrl_fetched = 0;
         if (l->ncrl_urls == 0 && !l->crl_from_cdp)
             continue;
-        if (crlfetch_listener_urls(l, &urls, &n, err) != 0) {
+        if (crlplan_listener_urls(l, &urls, &n, err) != 0) {
             err_prefix(err, "%s: CRL URLs", l->name);
             return -1;
         }
         for (size_t k = 0; k < n; k++) {
             char path[4096];
             int rc = 0;
-            if (!crlfetch_cache_name(c->crl_cache, urls[k], path, sizeof(path)))
+            if (!crlplan_cache_name(c->crl_cache, urls[k], path, sizeof(path)))
                 rc = err_set(err, DUET_ERR_INPUT, "%s: the CRL cache directory name is too long",
                              l->name);
             if (rc == 0)

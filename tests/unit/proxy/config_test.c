@@ -636,6 +636,17 @@ static const struct bad bads[] = {
     /* not one of the names */
     {PX, "--crl-scope", "--crl-scope root", "listeners[0].crl_scope", NULL, "crl_scope: root",
      ": \"root\": expected chain or leaf"},
+    /* CRLs by URL */
+    {PX, "--crl-url", "--crl-url https://ca/crl", "listeners[0].crl_urls", NULL,
+     "crl_urls: https://ca/crl",
+     ": CRL URL \"https://ca/crl\": https:// is not supported; a CRL is signed by its CA, so "
+     "duet fetches it over http://"},
+    {TN, "--crl-url", "--crl-url ldap://ca/x", "listeners[0].crl_urls", NULL,
+     "crl_urls: [\"ldap://ca/x\"]", ": CRL URL \"ldap://ca/x\": expected http://HOST[:PORT]/PATH"},
+    {PX, "--crl-max-size", "--crl-max-size 10", "crl_max_size", "crl_max_size: 10", NULL,
+     ": \"10\": expected 1024 to 1073741824 bytes"},
+    {PX, "--crl-refresh", "--crl-refresh 0", "crl_refresh", "crl_refresh: 0", NULL,
+     ": \"0\": expected a duration such as 10s, 500ms or 5m"},
     {PX, "--log-level", "--log-level loud", "log_level", "log_level: loud", NULL,
      ": \"loud\": expected debug, info, warn or error"},
     {PX, "--forwarded-headers", "--forwarded-headers bogus", "listeners[0].forwarded_headers",
