@@ -1221,10 +1221,8 @@ crl_expand(struct proxy_cfg *c, struct duet_err *err)
         l->ncrl_fetched = 0;
         if (l->ncrl_urls == 0 && !l->crl_from_cdp)
             continue;
-        if (crlplan_listener_urls(l, &urls, &n, err) != 0) {
-            err_prefix(err, "%s: CRL URLs", l->name);
+        if (crlplan_listener_urls(l, &urls, &n, err) != 0)
             return -1;
-        }
         for (size_t k = 0; k < n; k++) {
             char path[4096];
             int rc = 0;

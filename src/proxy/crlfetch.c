@@ -54,6 +54,22 @@
 
 enum src_state { ST_IDLE = 0, ST_CONNECT, ST_HEAD, ST_BODY };
 
+/* What decides whether a CRL replaces another: its first CRL's issuer, number and times. */
+struct crl_facts {
+    X509_NAME *issuer;
+    ASN1_INTEGER *number; /* NULL: none */
+    int64_t this_update;
+    int64_t next_update;  /* the earliest of the file's CRLs */
+};
+
+static void
+facts_clear(struct crl_facts *f)
+{
+    X509_NAME_free(f->issuer);
+    ASN1_INTEGER_free(f->number);
+    memset(f, 0, sizeof(*f));
+}
+
 struct crl_src {
     struct crlfetch *f;
     char *url;
@@ -62,8 +78,7 @@ struct crl_src {
     STACK_OF(X509) *signers; /* CAs of the listeners that use it: the CRL's possible signers */
     /* The CRL in the cache file, once checked. */
     bool have;
-    ASN1_INTEGER *number;
-    int64_t this_update, next_update;
+    struct crl_facts cur;
     unsigned char sha[32];
     int failures;
     struct event *timer;
@@ -152,8 +167,8 @@ schedule(struct crl_src *s, int64_t ms)
  * code (a metric label) and why (a sentence) say why.
  */
 static int
-crl_check(struct crl_src *s, const char *path, bool allow_expired, ASN1_INTEGER **number,
-          int64_t *tu, int64_t *nu, char *code, size_t clen, char *why, size_t wlen)
+crl_check(struct crl_src *s, const char *path, bool allow_expired, struct crl_facts *out,
+          char *code, size_t clen, char *why, size_t wlen)
 {
     struct revset *rs = revset_new();
     struct duet_err e;
@@ -163,7 +178,7 @@ crl_check(struct crl_src *s, const char *path, bool allow_expired, ASN1_INTEGER 
     char date[40];
     int rc = -1;
 
-    *number = NULL;
+    memset(out, 0, sizeof(*out));
     if (rs == NULL) {
         snprintf(code, clen, "internal");
         snprintf(why, wlen, "out of memory");
@@ -220,24 +235,23 @@ crl_check(struct crl_src *s, const char *path, bool allow_expired, ASN1_INTEGER 
         }
         if (k == 0) {
             /* The first CRL (a bundle's issuing CA's) decides whether it is newer. */
-            *tu = t;
-            *nu = n;
-            if (revcrl_get0_number(c) != NULL &&
-                (*number = ASN1_INTEGER_dup(revcrl_get0_number(c))) == NULL) {
+            out->this_update = t;
+            out->next_update = n;
+            if ((out->issuer = X509_NAME_dup(revcrl_get0_issuer(c))) == NULL ||
+                (revcrl_get0_number(c) != NULL &&
+                 (out->number = ASN1_INTEGER_dup(revcrl_get0_number(c))) == NULL)) {
                 snprintf(code, clen, "internal");
                 snprintf(why, wlen, "out of memory");
                 goto out;
             }
-        } else if (n < *nu) {
-            *nu = n; /* fetched again before the earliest nextUpdate */
+        } else if (n < out->next_update) {
+            out->next_update = n; /* fetched again before the earliest nextUpdate */
         }
     }
     rc = 0;
 out:
-    if (rc != 0) {
-        ASN1_INTEGER_free(*number);
-        *number = NULL;
-    }
+    if (rc != 0)
+        facts_clear(out);
     OPENSSL_free(iss);
     revset_free(rs);
     return rc;
@@ -293,28 +307,38 @@ fetch_end(struct crl_src *s)
     }
     if (s->ok) {
         unsigned char sha[32];
-        ASN1_INTEGER *num = NULL;
-        int64_t tu = 0, nu = 0;
+        struct crl_facts got;
+        char *iss = NULL, *was = NULL;
+        memset(&got, 0, sizeof(got));
         EVP_DigestFinal_ex(s->md, sha, NULL);
         fetch_reset(s);
         if (s->have && memcmp(sha, s->sha, sizeof(sha)) == 0) {
             unchanged = true;
-        } else if (crl_check(s, s->tmp, false, &num, &tu, &nu, s->code, sizeof(s->code), s->why,
+        } else if (crl_check(s, s->tmp, false, &got, s->code, sizeof(s->code), s->why,
                              sizeof(s->why)) != 0) {
             s->ok = false;
-        } else if (s->have && num != NULL && s->number != NULL &&
-                   ASN1_INTEGER_cmp(num, s->number) <= 0) {
-            char *a = x509u_serial(num), *b = x509u_serial(s->number);
+        } else if (s->have && X509_NAME_cmp(got.issuer, s->cur.issuer) != 0) {
+            /* Another trusted CA's CRL at this URL would leave this one's clients unchecked. */
+            iss = x509u_name(got.issuer);
+            was = x509u_name(s->cur.issuer);
+            s->ok = false;
+            snprintf(s->code, sizeof(s->code), "issuer_changed");
+            snprintf(s->why, sizeof(s->why),
+                     "the CRL is issued by \"%s\", not by \"%s\" like the current one",
+                     iss != NULL ? iss : "?", was != NULL ? was : "?");
+        } else if (s->have && got.number != NULL && s->cur.number != NULL &&
+                   ASN1_INTEGER_cmp(got.number, s->cur.number) <= 0) {
+            iss = x509u_serial(got.number);
+            was = x509u_serial(s->cur.number);
             s->ok = false;
             snprintf(s->code, sizeof(s->code), "not_newer");
             snprintf(s->why, sizeof(s->why),
-                     "its CRLNumber %s is not above the current CRL's %s", a != NULL ? a : "?",
-                     b != NULL ? b : "?");
-            OPENSSL_free(a);
-            OPENSSL_free(b);
-        } else if (s->have && (num == NULL || s->number == NULL) && tu <= s->this_update) {
-            x509u_fmt_rfc3339(tu, date, sizeof(date));
-            x509u_fmt_rfc3339(s->this_update, cur, sizeof(cur));
+                     "its CRLNumber %s is not above the current CRL's %s",
+                     iss != NULL ? iss : "?", was != NULL ? was : "?");
+        } else if (s->have && (got.number == NULL || s->cur.number == NULL) &&
+                   got.this_update <= s->cur.this_update) {
+            x509u_fmt_rfc3339(got.this_update, date, sizeof(date));
+            x509u_fmt_rfc3339(s->cur.this_update, cur, sizeof(cur));
             s->ok = false;
             snprintf(s->code, sizeof(s->code), "not_newer");
             snprintf(s->why, sizeof(s->why),
@@ -325,16 +349,14 @@ fetch_end(struct crl_src *s)
             snprintf(s->why, sizeof(s->why), "cannot rename %s to %s and sync its directory: %s",
                      s->tmp, s->path, strerror(errno));
         } else {
-            char *nums = num != NULL ? x509u_serial(num) : NULL;
-            ASN1_INTEGER_free(s->number);
-            s->number = num;
-            num = NULL;
-            s->this_update = tu;
-            s->next_update = nu;
+            char *nums = got.number != NULL ? x509u_serial(got.number) : NULL;
+            facts_clear(&s->cur);
+            s->cur = got;
+            memset(&got, 0, sizeof(got));
             memcpy(s->sha, sha, sizeof(sha));
             s->have = true;
-            x509u_fmt_rfc3339(tu, date, sizeof(date));
-            x509u_fmt_rfc3339(nu, cur, sizeof(cur));
+            x509u_fmt_rfc3339(s->cur.this_update, date, sizeof(date));
+            x509u_fmt_rfc3339(s->cur.next_update, cur, sizeof(cur));
             log_event("info", "crl_fetched",
                       json_pack("{s:s,s:s,s:I,s:s,s:s,s:s?,s:f}", "url", s->url, "file", s->path,
                                 "bytes", (json_int_t)s->got, "this_update", date, "next_update",
@@ -342,11 +364,13 @@ fetch_end(struct crl_src *s)
                                 (mono() - s->t0) * 1000.0));
             OPENSSL_free(nums);
         }
-        ASN1_INTEGER_free(num);
+        OPENSSL_free(iss);
+        OPENSSL_free(was);
+        facts_clear(&got);
         if (!s->ok) {
             char kept[200];
             if (s->have) {
-                x509u_fmt_rfc3339(s->this_update, cur, sizeof(cur));
+                x509u_fmt_rfc3339(s->cur.this_update, cur, sizeof(cur));
                 snprintf(kept, sizeof(kept), "the current CRL (thisUpdate %s)", cur);
             } else {
                 snprintf(kept, sizeof(kept), "none");
@@ -368,8 +392,8 @@ fetch_end(struct crl_src *s)
         metrics_gauge_set("duet_crl_fetch_last_success_timestamp_seconds", labels,
                           (double)time(NULL));
         s->failures = 0;
-        next_ms = crlplan_refresh_delay_ms((int64_t)time(NULL) * 1000, s->this_update,
-                                            s->next_update, s->f->refresh_ms, rand01());
+        next_ms = crlplan_refresh_delay_ms((int64_t)time(NULL) * 1000, s->cur.this_update,
+                                           s->cur.next_update, s->f->refresh_ms, rand01());
         if (unchanged)
             log_msg("debug", "crl_unchanged", "%s: the CRL is the one in %s", s->url, s->path);
     } else {
@@ -697,12 +721,11 @@ src_load_cache(struct crl_src *s)
 {
     FILE *fp;
     char code[32], why[1200];
-    ASN1_INTEGER *num = NULL;
-    int64_t tu = 0, nu = 0;
+    struct crl_facts got;
 
     if (access(s->path, F_OK) != 0)
         return;
-    if (crl_check(s, s->path, true, &num, &tu, &nu, code, sizeof(code), why, sizeof(why)) != 0) {
+    if (crl_check(s, s->path, true, &got, code, sizeof(code), why, sizeof(why)) != 0) {
         log_event("warn", "crl_rejected",
                   json_pack("{s:s,s:s,s:s,s:s,s:s}", "url", s->url, "file", s->path, "reason",
                             why, "code", code, "kept", "none: the cached copy is not used"));
@@ -721,9 +744,7 @@ src_load_cache(struct crl_src *s)
         fclose(fp);
     }
     s->have = true;
-    s->number = num;
-    s->this_update = tu;
-    s->next_update = nu;
+    s->cur = got;
 }
 
 static void *

@@ -216,18 +216,19 @@ url_push(char ***v, size_t *n, const char *s, struct duet_err *err)
 
 /* The http:// fullName URIs of the CRL distribution points of each certificate of a file. */
 static int
-cdp_urls(const char *file, char ***v, size_t *n, struct duet_err *err)
+cdp_urls(const char *file, char ***v, size_t *n, bool *read, size_t *seen,
+         struct duet_err *err)
 {
     STACK_OF(X509) *certs = NULL;
-    int rc = -1;
-
     struct duet_err e;
+    int rc = -1;
 
     /* An unreadable file is left to the TLS layer, which names it when it loads it. */
     if (load_certs_file(file, NULL, &certs, &e) != 0) {
         rc = 0;
         goto out;
     }
+    *read = true;
     for (int i = 0; i < sk_X509_num(certs); i++) {
         STACK_OF(DIST_POINT) *dps =
             X509_get_ext_d2i(sk_X509_value(certs, i), NID_crl_distribution_points, NULL, NULL);
@@ -249,6 +250,7 @@ cdp_urls(const char *file, char ***v, size_t *n, struct duet_err *err)
                 url[len] = '\0';
                 if (crlplan_url_parse(url, &u, &e) != 0)
                     continue; /* ldap://, https:// or malformed: skipped */
+                (*seen)++;
                 if (url_push(v, n, url, err) != 0) {
                     sk_DIST_POINT_pop_free(dps, DIST_POINT_free);
                     goto out;
@@ -275,10 +277,20 @@ crlplan_listener_urls(const struct listener_cfg *l, char ***urls, size_t *n,
             goto err;
     }
     if (l->crl_from_cdp) {
-        if (l->cacert != NULL && cdp_urls(l->cacert, urls, n, err) != 0)
+        bool read = false;
+        size_t seen = 0;
+        if (l->cacert != NULL && cdp_urls(l->cacert, urls, n, &read, &seen, err) != 0)
             goto err;
-        if (l->cert != NULL && cdp_urls(l->cert, urls, n, err) != 0)
+        if (l->cert != NULL && cdp_urls(l->cert, urls, n, &read, &seen, err) != 0)
             goto err;
+        if (read && seen == 0) {
+            err_set(err, DUET_ERR_INPUT,
+                    "%s: --crl-from-cdp: no http:// CRL distribution point in the certificates "
+                    "of %s%s%s; name the CRL with --crl-url",
+                    l->name, l->cacert != NULL ? l->cacert : "", l->cert != NULL ? " or " : "",
+                    l->cert != NULL ? l->cert : "");
+            goto err;
+        }
     }
     return 0;
 err:
@@ -298,10 +310,6 @@ crlplan_check_report(struct proxy_cfg *cfg, FILE *out)
         struct listener_cfg *l = &cfg->listeners[i];
         size_t first = l->ncrls - l->ncrl_fetched;
         size_t keep = first;
-        if (l->crl_from_cdp && l->ncrl_fetched == 0)
-            fprintf(out, "%s: --crl-from-cdp: no http:// CRL distribution point in %s%s%s\n",
-                    l->name, l->cacert != NULL ? l->cacert : "--cacert",
-                    l->cert != NULL ? " or " : "", l->cert != NULL ? l->cert : "");
         for (size_t k = 0; k < l->ncrl_fetched; k++) {
             const char *path = l->crls[first + k];
             bool cached = access(path, R_OK) == 0;

@@ -69,7 +69,10 @@ int64_t crlplan_retry_delay_ms(int failures, int64_t cap_ms, double u);
  * The URLs a listener fetches: its --crl-url list, then, with
  * --crl-from-cdp, the http:// CRL distribution points of the certificates of
  * its --cacert file and of its own --cert chain (duplicates removed, other
- * schemes skipped).  *urls is the caller's (free each and the array).
+ * schemes skipped).  With --crl-from-cdp, readable files that name no
+ * http:// distribution point are an error (the operator asked for
+ * revocation and would get none); an unreadable file is left to the TLS
+ * layer, which names it.  *urls is the caller's (free each and the array).
  */
 int crlplan_listener_urls(const struct listener_cfg *l, char ***urls, size_t *n,
                            struct duet_err *err) MUST_CHECK;

@@ -278,6 +278,11 @@ def _bad_bodies(dpki, tmp_path):
     return good, {
         "bad-signature": (newer, "ok", 200, "bad_signature",
                           "bad signature: the CRL does not verify with the key of"),
+        "another-trusted-issuer": ((dpki.ca / "root.crl").read_bytes(), "ok", 200,
+                                   "issuer_changed",
+                                   'the CRL is issued by "CN=Test Corp Root CA,O=Test Corp", not '
+                                   'by "CN=Test Corp Issuing CA,O=Test Corp" like the current '
+                                   'one'),
         "other-ca": (other, "ok", 200, "unknown_issuer",
                      "which is none of the CAs of the listener"),
         "older-crl-number": (old, "ok", 200, "not_newer", "is not above the current CRL's"),
@@ -295,7 +300,7 @@ def _bad_bodies(dpki, tmp_path):
     }
 
 
-BAD = ["bad-signature", "other-ca", "older-crl-number", "expired", "garbage", "truncated",
+BAD = ["bad-signature", "another-trusted-issuer", "other-ca", "older-crl-number", "expired", "garbage", "truncated",
        "oversize-announced", "oversize-streamed", "slow-body", "http-404"]
 
 
@@ -415,6 +420,16 @@ def test_crl_from_cdp_fetches_the_distribution_point_of_the_ca_profile(duet_bin,
     s.sendall(b"cdp")
     assert s.recv(16) == b"cdp"
     s.close()
+
+
+def test_crl_from_cdp_without_a_distribution_point_is_an_error(dpki, run):
+    p = run("proxy", "--listen", "127.0.0.1:%d" % free_port(), "--target", "127.0.0.1:1",
+            "--allow", "any", "--cert", dpki.server_crt, "--key", dpki.server_key, "--cacert",
+            dpki.roots, "--crl-from-cdp", "--check")
+    assert p.returncode == 2, show(p)
+    assert ("proxy: --crl-from-cdp: no http:// CRL distribution point in the certificates of "
+            "%s or %s; name the CRL with --crl-url" % (dpki.roots, dpki.server_crt)) in p.stderr, \
+        show(p)
 
 
 def test_tunnel_fetches_its_crl_url_too(dpki, procs, tmp_path, crlsrv):
