@@ -46,9 +46,9 @@
 #include "proxy/metrics.h"
 #include "util/log.h"
 
-#define HEAD_MAX 16384      /* the reply's status line and headers */
-#define CLOCK_SKEW 300      /* seconds a thisUpdate may be ahead of our clock */
-#define TOTAL_FACTOR 30     /* a whole fetch may take this many read timeouts */
+#define HEAD_MAX 16384  /* the reply's status line and headers */
+#define CLOCK_SKEW 300  /* seconds a thisUpdate may be ahead of our clock */
+#define TOTAL_FACTOR 30 /* a whole fetch may take this many read timeouts */
 
 /* --- the fetcher --------------------------------------------------------------- */
 
@@ -59,7 +59,7 @@ struct crl_facts {
     X509_NAME *issuer;
     ASN1_INTEGER *number; /* NULL: none */
     int64_t this_update;
-    int64_t next_update;  /* the earliest of the file's CRLs */
+    int64_t next_update; /* the earliest of the file's CRLs */
 };
 
 static void
@@ -75,7 +75,7 @@ struct crl_src {
     char *url;
     struct crl_url u;
     char *path, *tmp;
-    STACK_OF(X509) *signers; /* CAs of the listeners that use it: the CRL's possible signers */
+    STACK_OF(X509) * signers; /* CAs of the listeners that use it: the CRL's possible signers */
     /* The CRL in the cache file, once checked. */
     bool have;
     struct crl_facts cur;
@@ -332,8 +332,7 @@ fetch_end(struct crl_src *s)
             was = x509u_serial(s->cur.number);
             s->ok = false;
             snprintf(s->code, sizeof(s->code), "not_newer");
-            snprintf(s->why, sizeof(s->why),
-                     "its CRLNumber %s is not above the current CRL's %s",
+            snprintf(s->why, sizeof(s->why), "its CRLNumber %s is not above the current CRL's %s",
                      iss != NULL ? iss : "?", was != NULL ? was : "?");
         } else if (s->have && (got.number == NULL || s->cur.number == NULL) &&
                    got.this_update <= s->cur.this_update) {
@@ -341,8 +340,8 @@ fetch_end(struct crl_src *s)
             x509u_fmt_rfc3339(s->cur.this_update, cur, sizeof(cur));
             s->ok = false;
             snprintf(s->code, sizeof(s->code), "not_newer");
-            snprintf(s->why, sizeof(s->why),
-                     "its thisUpdate %s is not after the current CRL's %s", date, cur);
+            snprintf(s->why, sizeof(s->why), "its thisUpdate %s is not after the current CRL's %s",
+                     date, cur);
         } else if (rename(s->tmp, s->path) != 0 || !sync_dir(s->path)) {
             s->ok = false;
             snprintf(s->code, sizeof(s->code), "cache");
@@ -360,8 +359,7 @@ fetch_end(struct crl_src *s)
             log_event("info", "crl_fetched",
                       json_pack("{s:s,s:s,s:I,s:s,s:s,s:s?,s:f}", "url", s->url, "file", s->path,
                                 "bytes", (json_int_t)s->got, "this_update", date, "next_update",
-                                cur, "crl_number", nums, "duration_ms",
-                                (mono() - s->t0) * 1000.0));
+                                cur, "crl_number", nums, "duration_ms", (mono() - s->t0) * 1000.0));
             OPENSSL_free(nums);
         }
         OPENSSL_free(iss);
@@ -411,8 +409,7 @@ fetch_end(struct crl_src *s)
     schedule(s, next_ms);
 }
 
-static void
-fetch_fail(struct crl_src *s, const char *code, const char *fmt, ...) PRINTF_LIKE(3, 4);
+static void fetch_fail(struct crl_src *s, const char *code, const char *fmt, ...) PRINTF_LIKE(3, 4);
 
 static void
 fetch_fail(struct crl_src *s, const char *code, const char *fmt, ...)
@@ -468,8 +465,9 @@ parse_head(struct crl_src *s, const char *head)
             }
             s->clen = (int64_t)n;
         } else if (strncasecmp(line, "Transfer-Encoding:", 18) == 0) {
-            fetch_fail(s, "http", "the reply to an HTTP/1.0 request is sent with a "
-                                  "Transfer-Encoding, which HTTP/1.0 does not have");
+            fetch_fail(s, "http",
+                       "the reply to an HTTP/1.0 request is sent with a "
+                       "Transfer-Encoding, which HTTP/1.0 does not have");
             return -1;
         }
     }
@@ -488,8 +486,9 @@ take_body(struct crl_src *s, struct evbuffer *in)
         if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
             break;
         if (s->got + v.iov_len > s->f->max_bytes) {
-            fetch_fail(s, "too_large", "the reply is larger than the limit of %llu bytes "
-                                       "(--crl-max-size)",
+            fetch_fail(s, "too_large",
+                       "the reply is larger than the limit of %llu bytes "
+                       "(--crl-max-size)",
                        (unsigned long long)s->f->max_bytes);
             return -1;
         }
@@ -560,8 +559,7 @@ event_cb(struct bufferevent *bev, short what, void *arg)
         bool v6 = strchr(s->u.host, ':') != NULL;
         int n;
         if (s->u.port == 80)
-            snprintf(hostport, sizeof(hostport), "%s%s%s", v6 ? "[" : "", s->u.host,
-                     v6 ? "]" : "");
+            snprintf(hostport, sizeof(hostport), "%s%s%s", v6 ? "[" : "", s->u.host, v6 ? "]" : "");
         else
             snprintf(hostport, sizeof(hostport), "%s%s%s:%d", v6 ? "[" : "", s->u.host,
                      v6 ? "]" : "", s->u.port);
@@ -646,8 +644,8 @@ fetch_begin(struct crl_src *s)
     s->st = ST_CONNECT;
     bufferevent_setcb(s->bev, read_cb, NULL, event_cb, s);
     bufferevent_set_timeouts(s->bev, &tv, &tv);
-    if (bufferevent_socket_connect_hostname(s->bev, s->f->dns, AF_UNSPEC, s->u.host,
-                                            s->u.port) != 0) {
+    if (bufferevent_socket_connect_hostname(s->bev, s->f->dns, AF_UNSPEC, s->u.host, s->u.port) !=
+        0) {
         int dnserr = bufferevent_socket_get_dns_error(s->bev);
         if (dnserr != 0)
             fetch_fail(s, "dns", "DNS: cannot resolve %s: %s", s->u.host,
@@ -727,8 +725,8 @@ src_load_cache(struct crl_src *s)
         return;
     if (crl_check(s, s->path, true, &got, code, sizeof(code), why, sizeof(why)) != 0) {
         log_event("warn", "crl_rejected",
-                  json_pack("{s:s,s:s,s:s,s:s,s:s}", "url", s->url, "file", s->path, "reason",
-                            why, "code", code, "kept", "none: the cached copy is not used"));
+                  json_pack("{s:s,s:s,s:s,s:s,s:s}", "url", s->url, "file", s->path, "reason", why,
+                            "code", code, "kept", "none: the cached copy is not used"));
         return;
     }
     if ((fp = fopen(s->path, "rb")) != NULL) {
@@ -810,6 +808,15 @@ crlfetch_start(const struct proxy_cfg *cfg, struct crlfetch **out, struct duet_e
                                               EVDNS_BASE_DISABLE_WHEN_INACTIVE)) == NULL) {
         err_set(err, DUET_ERR_INTERNAL, "cannot set up the CRL fetcher's event loop and resolver");
         goto err;
+    }
+    {
+        /* Name resolution is bounded like the rest of a fetch (evdns's own defaults: 5 s, 3 tries).
+         */
+        char secs[24];
+        snprintf(secs, sizeof(secs), "%lld",
+                 (long long)(f->timeout_ms < 1000 ? 1 : f->timeout_ms / 1000));
+        (void)evdns_base_set_option(f->dns, "timeout:", secs);
+        (void)evdns_base_set_option(f->dns, "attempts:", "2");
     }
     f->starting = true;
     f->pending = f->n;

@@ -89,8 +89,7 @@ crlplan_url_parse(const char *text, struct crl_url *out, struct duet_err *err)
                            text);
         out->port = (int)port;
     } else if (hend != path) {
-        return err_set(err, DUET_ERR_INPUT, "CRL URL \"%s\": unexpected text after the host",
-                       text);
+        return err_set(err, DUET_ERR_INPUT, "CRL URL \"%s\": unexpected text after the host", text);
     }
     if (*path == '\0')
         path = "/";
@@ -153,8 +152,8 @@ crlplan_default_dir(char *buf, size_t len)
 
 /* When to fetch again; see crlplan.h. */
 int64_t
-crlplan_refresh_delay_ms(int64_t now_ms, int64_t this_update, int64_t next_update,
-                          int64_t cap_ms, double u)
+crlplan_refresh_delay_ms(int64_t now_ms, int64_t this_update, int64_t next_update, int64_t cap_ms,
+                         double u)
 {
     int64_t validity_ms = (next_update - this_update) * 1000;
     int64_t delay;
@@ -216,8 +215,7 @@ url_push(char ***v, size_t *n, const char *s, struct duet_err *err)
 
 /* The http:// fullName URIs of the CRL distribution points of each certificate of a file. */
 static int
-cdp_urls(const char *file, char ***v, size_t *n, bool *read, size_t *seen,
-         struct duet_err *err)
+cdp_urls(const char *file, char ***v, size_t *n, bool *read, size_t *seen, struct duet_err *err)
 {
     STACK_OF(X509) *certs = NULL;
     struct duet_err e;
@@ -267,8 +265,7 @@ out:
 
 /* A listener's URLs; see crlplan.h. */
 int
-crlplan_listener_urls(const struct listener_cfg *l, char ***urls, size_t *n,
-                       struct duet_err *err)
+crlplan_listener_urls(const struct listener_cfg *l, char ***urls, size_t *n, struct duet_err *err)
 {
     *urls = NULL;
     *n = 0;

@@ -56,7 +56,7 @@ void crlplan_default_dir(char *buf, size_t len);
  * do not fetch together), and never sooner than 1000 ms.
  */
 int64_t crlplan_refresh_delay_ms(int64_t now_ms, int64_t this_update, int64_t next_update,
-                                  int64_t cap_ms, double u);
+                                 int64_t cap_ms, double u);
 
 /*
  * Milliseconds until the next attempt after `failures` (>= 1) failed fetches
@@ -75,7 +75,7 @@ int64_t crlplan_retry_delay_ms(int failures, int64_t cap_ms, double u);
  * layer, which names it.  *urls is the caller's (free each and the array).
  */
 int crlplan_listener_urls(const struct listener_cfg *l, char ***urls, size_t *n,
-                           struct duet_err *err) MUST_CHECK;
+                          struct duet_err *err) MUST_CHECK;
 
 /*
  * --check: print what would be fetched, one line per URL, with its cache

@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 
 from conftest import show
-from proxyutil import (CA_PASSPHRASE, closed_by_peer, client_context, free_port, metrics, mtls_connect,
-                       refused_attempt)
+from proxyutil import (CA_PASSPHRASE, client_context, closed_by_peer, free_port, metrics,
+                       mtls_connect, refused_attempt)
 from test_proxy_lifecycle import Echo
 from test_security_proxy_ops import start
 
@@ -302,8 +302,8 @@ def _bad_bodies(dpki, tmp_path):
     }
 
 
-BAD = ["bad-signature", "another-trusted-issuer", "other-ca", "older-crl-number", "expired", "garbage", "truncated",
-       "oversize-announced", "oversize-streamed", "slow-body", "http-404"]
+BAD = ["bad-signature", "another-trusted-issuer", "other-ca", "older-crl-number", "expired",
+       "garbage", "truncated", "oversize-announced", "oversize-streamed", "slow-body", "http-404"]
 
 
 @pytest.mark.parametrize("case", BAD)

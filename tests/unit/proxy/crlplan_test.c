@@ -82,16 +82,16 @@ test_cache_name(void **state)
     char a[512], b[512], c[512];
 
     (void)state;
-    assert_true(crlplan_cache_name("/var/cache/duet/crl", "http://ca.example.com/crl", a,
-                                    sizeof(a)));
-    assert_true(crlplan_cache_name("/var/cache/duet/crl", "http://ca.example.com/crl", b,
-                                    sizeof(b)));
+    assert_true(
+        crlplan_cache_name("/var/cache/duet/crl", "http://ca.example.com/crl", a, sizeof(a)));
+    assert_true(
+        crlplan_cache_name("/var/cache/duet/crl", "http://ca.example.com/crl", b, sizeof(b)));
     assert_string_equal(a, b); /* a restart finds the same file */
     assert_int_equal(strncmp(a, "/var/cache/duet/crl/ca.example.com-", 35), 0);
     assert_int_equal(strlen(a), 35 + 16 + 4);
     assert_string_equal(a + strlen(a) - 4, ".crl");
-    assert_true(crlplan_cache_name("/var/cache/duet/crl", "http://ca.example.com/crl2", c,
-                                    sizeof(c)));
+    assert_true(
+        crlplan_cache_name("/var/cache/duet/crl", "http://ca.example.com/crl2", c, sizeof(c)));
     assert_string_not_equal(a, c); /* another URL, another file */
     /* An IPv6 host keeps no ':' in the name; nothing leaves the directory. */
     assert_true(crlplan_cache_name("/d", "http://[::1]:8/x/../../y", c, sizeof(c)));
@@ -150,8 +150,8 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_url_good),      cmocka_unit_test(test_url_refused),
-        cmocka_unit_test(test_cache_name),    cmocka_unit_test(test_refresh_delay),
+        cmocka_unit_test(test_url_good),    cmocka_unit_test(test_url_refused),
+        cmocka_unit_test(test_cache_name),  cmocka_unit_test(test_refresh_delay),
         cmocka_unit_test(test_retry_delay),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
