@@ -196,6 +196,18 @@ def test_server_down_and_no_cache_fails_the_start_naming_the_url(dpki, tmp_path,
     assert "crl_fetch_failed" in (tmp_path / "down.log").read_text()
 
 
+def test_a_name_that_does_not_resolve_fails_the_start_with_dns(dpki, tmp_path, run):
+    url = "http://no-such-host.invalid/crl"
+    p = run("proxy", "--listen", "127.0.0.1:%d" % free_port(), "--target", "127.0.0.1:1",
+            "--mode", "tcp", "--allow", "any", "--cert", dpki.server_crt, "--key",
+            dpki.server_key, "--cacert", dpki.roots, "--crl-url", url, "--crl-cache",
+            tmp_path / "cache", "--crl-fetch-timeout", "1s", "--log", tmp_path / "dns.log")
+    assert p.returncode != 0, show(p)
+    assert ("cannot fetch the CRL at %s: DNS: cannot resolve no-such-host.invalid: " % url) \
+        in p.stderr, show(p)
+    assert "; no cached copy in %s/no-such-host.invalid-" % (tmp_path / "cache") in p.stderr
+
+
 def test_server_down_with_a_cached_copy_starts_offline(dpki, procs, tmp_path):
     srv = CrlServer()
     good = der_crl(dpki, tmp_path / "good.crl")
