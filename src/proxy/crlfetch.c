@@ -776,6 +776,31 @@ mkdirs(const char *dir, struct duet_err *err)
     return 0;
 }
 
+/* A fetcher that did not start (its thread never ran): everything it holds. */
+static void
+crlfetch_free(struct crlfetch *f)
+{
+    if (f == NULL)
+        return;
+    for (size_t i = 0; i < f->n; i++) {
+        struct crl_src *s = &f->srcs[i];
+        fetch_reset(s);
+        if (s->timer != NULL)
+            event_free(s->timer);
+        facts_clear(&s->cur);
+        OSSL_STACK_OF_X509_free(s->signers);
+        free(s->url);
+        free(s->path);
+        free(s->tmp);
+    }
+    free(f->srcs);
+    if (f->dns != NULL)
+        evdns_base_free(f->dns, 0);
+    if (f->base != NULL)
+        event_base_free(f->base);
+    free(f);
+}
+
 /* Fetch every URL now, then keep them fresh; see crlfetch.h. */
 int
 crlfetch_start(const struct proxy_cfg *cfg, struct crlfetch **out, struct duet_err *err)
@@ -852,6 +877,6 @@ crlfetch_start(const struct proxy_cfg *cfg, struct crlfetch **out, struct duet_e
     *out = f;
     return 0;
 err:
-    /* Start-up only: the process exits on this error, the fetcher is left to it. */
+    crlfetch_free(f);
     return -1;
 }
