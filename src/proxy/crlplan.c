@@ -318,6 +318,10 @@ crlplan_check_report(struct proxy_cfg *cfg, FILE *out)
             else
                 free(l->crls[first + k]);
         }
+        for (size_t k = 0; k < l->ncrl_fetched; k++)
+            free(l->crl_fetch_urls[k]);
+        free(l->crl_fetch_urls);
+        l->crl_fetch_urls = NULL;
         l->ncrls = keep;
         l->ncrl_fetched = 0; /* what is left is checked like any CRL file */
     }
