@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "proxy/crlplan.h"
 #include "proxy/proxy.h"
 
 static int
@@ -26,7 +27,9 @@ run(int argc, char **argv, enum proxy_role role)
         return EXIT_USAGE;
     }
     if (check) {
-        int rc = proxy_check(&cfg, &err);
+        int rc;
+        crlplan_check_report(&cfg, stdout);
+        rc = proxy_check(&cfg, &err);
         proxy_cfg_clear(&cfg);
         if (rc != 0) {
             fprintf(stderr, "%s: %s\n", cmd, err.msg);

@@ -1325,3 +1325,10 @@ revset_check_ex(const struct revset *rs, X509 *cert, X509 *issuer, int64_t now,
     }
     out->status = REV_GOOD;
 }
+
+/* Its cRLNumber, or NULL; see revset.h. */
+const ASN1_INTEGER *
+revcrl_get0_number(const struct revcrl *c)
+{
+    return c->number;
+}

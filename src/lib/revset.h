@@ -108,6 +108,8 @@ int64_t revcrl_next_update(const struct revcrl *c);
 size_t revcrl_entries(const struct revcrl *c);
 /* The file the CRL came from. */
 const char *revcrl_source(const struct revcrl *c);
+/* Its cRLNumber (RFC 5280 5.2.3), or NULL when it has none; borrowed. */
+const ASN1_INTEGER *revcrl_get0_number(const struct revcrl *c);
 /* Whether it is a delta CRL (RFC 5280 5.2.4), which only counts beside its complete CRL. */
 bool revcrl_is_delta(const struct revcrl *c);
 /*

@@ -28,6 +28,7 @@
 
 #include "lib/duration.h"
 #include "lib/ycfg.h"
+#include "proxy/crlplan.h"
 #include "util/log.h"
 
 /* --- clearing ----------------------------------------------------------- */
@@ -49,6 +50,8 @@ listener_clear(struct listener_cfg *l)
     free(l->key);
     free(l->cacert);
     strv_free(l->crls, l->ncrls);
+    strv_free(l->crl_urls, l->ncrl_urls);
+    strv_free(l->crl_fetch_urls, l->ncrl_fetched);
     free(l->alpn);
     free(l->ticket_keys);
     for (size_t i = 0; i < l->ntargets; i++)
@@ -78,6 +81,7 @@ proxy_cfg_clear(struct proxy_cfg *c)
     free(c->log_file);
     free(c->log_level);
     free(c->throttle_exempt);
+    free(c->crl_cache);
     memset(c, 0, sizeof(*c));
 }
 
@@ -498,6 +502,56 @@ s_crl(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
 }
 
 static int
+s_crl_url(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
+{
+    struct crl_url u;
+
+    if (crlplan_url_parse(v->s, &u, err) != 0)
+        return -1;
+    return strv_push(&x->l->crl_urls, &x->l->ncrl_urls, v->s, err);
+}
+
+static int
+s_crl_from_cdp(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
+{
+    (void)err;
+    x->l->crl_from_cdp = v->b;
+    return 0;
+}
+
+static int
+s_crl_cache(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
+{
+    free(x->cfg->crl_cache);
+    x->cfg->crl_cache = NULL;
+    return set_str(&x->cfg->crl_cache, v->s, err);
+}
+
+static int
+s_crl_refresh(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
+{
+    (void)err;
+    x->cfg->crl_refresh_ms = v->ms;
+    return 0;
+}
+
+static int
+s_crl_timeout(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
+{
+    (void)err;
+    x->cfg->crl_timeout_ms = v->ms;
+    return 0;
+}
+
+static int
+s_crl_max_size(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
+{
+    (void)err;
+    x->cfg->crl_max_bytes = v->n;
+    return 0;
+}
+
+static int
 s_crl_scope(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
 {
     (void)err;
@@ -765,6 +819,28 @@ static const struct cfg_row rows[] = {
     {P("crl", "crl", CMD_BOTH, "CRL.pem", "none",
        "CRLs to check the peer's chain against; repeatable"),
      .at = AT_LISTENER, .kind = KIND_PATH, .opt = OPT_REPEAT, .group = G_TLS, .set = s_crl},
+    {P("crl-url", "crl_urls", CMD_BOTH, "URL", "none",
+       "fetch a CRL from this http:// URL at start and before its nextUpdate; repeatable"),
+     .at = AT_LISTENER, .kind = KIND_STRING, .opt = OPT_REPEAT, .group = G_TLS,
+     .set = s_crl_url},
+    {P("crl-from-cdp", "crl_from_cdp", CMD_BOTH, NULL, "off",
+       "also fetch the http:// CRL distribution points of --cacert and --cert"),
+     .at = AT_LISTENER, .kind = KIND_BOOL, .group = G_TLS, .set = s_crl_from_cdp},
+    {P("crl-cache", "crl_cache", CMD_BOTH, "DIR",
+       "$CACHE_DIRECTORY/crl, /var/cache/duet/crl (root), ~/.cache/duet/crl",
+       "where fetched CRLs are kept, so a restart works offline"),
+     .at = AT_TOP, .kind = KIND_PATH, .group = G_TLS, .set = s_crl_cache},
+    {P("crl-refresh", "crl_refresh", CMD_BOTH, "DURATION", "1h",
+       "fetch each CRL URL again at least this often (else at 2/3 of its validity)"),
+     .at = AT_TOP, .kind = KIND_DURATION, .dflt = "1h", .group = G_TLS, .set = s_crl_refresh},
+    {P("crl-fetch-timeout", "crl_fetch_timeout", CMD_BOTH, "DURATION", "10s",
+       "give up a CRL fetch when connecting or a read waits this long"),
+     .at = AT_TOP, .kind = KIND_DURATION, .dflt = "10s", .group = G_TLS, .set = s_crl_timeout},
+    {P("crl-max-size", "crl_max_size", CMD_BOTH, "BYTES", "134217728",
+       "refuse a fetched CRL larger than this (128 MiB: a million entries in PEM, twice)"),
+     .at = AT_TOP, .kind = KIND_INT, .min = 1024, .max = 1073741824,
+     .expect = "1024 to 1073741824 bytes", .dflt = "134217728", .group = G_TLS,
+     .set = s_crl_max_size},
     {P("crl-scope", "crl_scope", CMD_BOTH, "chain|leaf", "chain",
        "with CRLs, check every certificate below the anchor, or the leaf only"),
      .at = AT_LISTENER, .kind = KIND_ENUM, .names = scope_names, .dflt = "chain",
@@ -1114,6 +1190,60 @@ listener_finish(struct cfg_ctx *x, struct listener_cfg *l, bool yaml, struct due
     return 0;
 }
 
+/*
+ * CRLs by URL: each listener's URLs (--crl-url, and with --crl-from-cdp the
+ * distribution points of its --cacert and --cert files) and their cache files
+ * in the cache directory, appended to its CRL files so that they are loaded,
+ * watched and reloaded like --crl files.  Run once the whole configuration is
+ * known (the cache directory may come after the listeners); running it again
+ * first takes out what the last run appended.
+ */
+static int
+crl_expand(struct proxy_cfg *c, struct duet_err *err)
+{
+    char dflt[4096];
+
+    if (c->crl_cache == NULL) {
+        crlplan_default_dir(dflt, sizeof(dflt));
+        if ((c->crl_cache = strdup(dflt)) == NULL)
+            return err_nomem(err);
+    }
+    for (size_t i = 0; i < c->nlisteners; i++) {
+        struct listener_cfg *l = &c->listeners[i];
+        char **urls = NULL;
+        size_t n = 0;
+
+        for (size_t k = l->ncrls - l->ncrl_fetched; k < l->ncrls; k++)
+            free(l->crls[k]);
+        l->ncrls -= l->ncrl_fetched;
+        strv_free(l->crl_fetch_urls, l->ncrl_fetched);
+        l->crl_fetch_urls = NULL;
+        l->ncrl_fetched = 0;
+        if (l->ncrl_urls == 0 && !l->crl_from_cdp)
+            continue;
+        if (crlplan_listener_urls(l, &urls, &n, err) != 0)
+            return -1;
+        for (size_t k = 0; k < n; k++) {
+            char path[4096];
+            int rc = 0;
+            if (!crlplan_cache_name(c->crl_cache, urls[k], path, sizeof(path)))
+                rc = err_set(err, DUET_ERR_INPUT, "%s: the CRL cache directory name is too long",
+                             l->name);
+            if (rc == 0)
+                rc = strv_push(&l->crls, &l->ncrls, path, err);
+            if (rc != 0) {
+                for (size_t j = 0; j < k; j++)
+                    free(l->crls[--l->ncrls]);
+                strv_free(urls, n);
+                return -1;
+            }
+        }
+        l->crl_fetch_urls = urls;
+        l->ncrl_fetched = n;
+    }
+    return 0;
+}
+
 /* --- help ------------------------------------------------------------------ */
 
 static const char *const group_titles[2][G_COUNT] = {
@@ -1354,10 +1484,10 @@ proxy_cfg_from_args(int argc, char **argv, enum proxy_role role, struct proxy_cf
         }
         proxy_cfg_clear(out);
         *out = file;
-        rc = 0;
+        rc = crl_expand(out, err);
         goto out;
     }
-    if (listener_finish(&x, &out->listeners[0], false, err) != 0)
+    if (listener_finish(&x, &out->listeners[0], false, err) != 0 || crl_expand(out, err) != 0)
         goto out;
     rc = 0;
 out:
@@ -1569,7 +1699,7 @@ proxy_cfg_from_file(const char *path, enum proxy_role role, struct proxy_cfg *ou
     if (ycfg_load(path, &y, err) != 0)
         return -1;
     if (yaml_level(&y, ycfg_root(&y), "", AT_TOP, &x, err) != 0 ||
-        (out->config_file = strdup(path)) == NULL) {
+        (out->config_file = strdup(path)) == NULL || crl_expand(out, err) != 0) {
         if (err->kind == DUET_ERR_NONE)
             err_nomem(err);
         ycfg_free(&y);

@@ -35,6 +35,16 @@ struct listener_cfg {
     size_t ncrls;
     enum duet_crl_scope crl_scope;
     bool crl_expired_warn;
+    /*
+     * CRLs by URL (crlfetch.c): the URLs given, and --crl-from-cdp.  Their
+     * cache files are the last ncrl_fetched entries of crls, fetched from
+     * crl_fetch_urls[k] (set once the configuration is complete).
+     */
+    char **crl_urls;
+    size_t ncrl_urls;
+    bool crl_from_cdp;
+    char **crl_fetch_urls;
+    size_t ncrl_fetched;
     bool tls12;
     bool verify_optional;
     bool no_tickets;     /* server: no TLS session tickets (every connection a full handshake) */
@@ -83,6 +93,11 @@ struct proxy_cfg {
     int drain_timeout_ms;   /* SIGTERM: how long open connections may finish */
     int max_lifetime_ms;    /* any connection ends this long after accept; 0: no bound */
     bool insecure_key_mode;
+    /* CRLs by URL: the cache directory, the refresh cap, the fetch timeout, the size limit. */
+    char *crl_cache;
+    int crl_refresh_ms;
+    int crl_timeout_ms;
+    long crl_max_bytes;
 };
 
 /* `duet proxy` flags (argv after "proxy"); with --config, the YAML file. */

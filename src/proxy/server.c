@@ -17,6 +17,7 @@
 
 #include <event2/thread.h>
 
+#include "proxy/crlfetch.h"
 #include "util/log.h"
 #include "util/notify.h"
 
@@ -112,6 +113,10 @@ proxy_run(struct proxy_cfg *cfg, int argc, char **argv)
         fatal("%s", err.msg);
     {
         int workers = cfg->workers;
+        struct crlfetch *crls = NULL;
+        /* CRLs by URL are fetched (or found in the cache) before anything loads them. */
+        if (crlfetch_start(cfg, &crls, &err) != 0)
+            fatal("%s", err.msg);
         if (gen_build(cfg, &g, &err) != 0)
             fatal("%s", err.msg);
         px->gen = g;

@@ -131,7 +131,7 @@ main(int argc, char **argv)
     const char *pass_env = NULL;
     const char *revoke[64];
     int nrevoke = 0;
-    long count = 0, days = 7;
+    long count = 0, days = 7, number = 1;
     int der = 0;
 
     for (int i = 1; i < argc; i++) {
@@ -143,7 +143,7 @@ main(int argc, char **argv)
         }
         if (v == NULL)
             die("usage: mkcrl --cert F --key F --count N --out F [--revoke CERT]... [--days D] "
-                "[--pass-env VAR] [--der]");
+                "[--pass-env VAR] [--number 1..127] [--der]");
         if (strcmp(a, "--cert") == 0)
             cert_path = v;
         else if (strcmp(a, "--key") == 0)
@@ -156,6 +156,8 @@ main(int argc, char **argv)
             days = strtol(v, NULL, 10);
         else if (strcmp(a, "--pass-env") == 0)
             pass_env = v;
+        else if (strcmp(a, "--number") == 0)
+            number = strtol(v, NULL, 10);
         else if (strcmp(a, "--revoke") == 0 && nrevoke < 64)
             revoke[nrevoke++] = v;
         else
@@ -164,6 +166,8 @@ main(int argc, char **argv)
     }
     if (cert_path == NULL || key_path == NULL || out_path == NULL || count < 0)
         die("--cert, --key, --count and --out are required");
+    if (number < 1 || number > 127)
+        die("--number: expected 1 to 127 (one octet)");
 
     X509 *issuer = read_cert(cert_path);
     FILE *kf = fopen(key_path, "r");
@@ -222,11 +226,11 @@ main(int argc, char **argv)
     utctime(&tbs, now + days * 86400);
     if (list.len > 0)
         wrap(&tbs, 0x30, &list);
-    /* crlExtensions [0] { SEQUENCE { Extension cRLNumber 1 } } */
+    /* crlExtensions [0] { SEQUENCE { Extension cRLNumber --number } } */
     {
-        /* Extension ::= SEQUENCE { 2.5.29.20, OCTET STRING { INTEGER 1 } } */
-        static const uint8_t ext[] = {0x30, 0x0c, 0x30, 0x0a, 0x06, 0x03, 0x55,
-                                      0x1d, 0x14, 0x04, 0x03, 0x02, 0x01, 0x01};
+        /* Extension ::= SEQUENCE { 2.5.29.20, OCTET STRING { INTEGER number } } */
+        const uint8_t ext[] = {0x30, 0x0c, 0x30, 0x0a, 0x06, 0x03, 0x55,
+                               0x1d, 0x14, 0x04, 0x03, 0x02, 0x01, (uint8_t)number};
         struct buf e = {0};
         put(&e, ext, sizeof(ext));
         wrap(&revs, 0xa0, &e);

@@ -83,6 +83,15 @@ static const struct sample samples[] = {
     {PX, {{"cacert", "--cacert", "r2.pem", S_LISTENER, "cacert: r2.pem"}}},
     {PX, {{"crl", "--crl", "a.pem b.pem", S_LISTENER, "crl: [a.pem, b.pem]"}}},
     {TN, {{"crl", "--crl", "a.pem", S_LISTENER, "crl: a.pem"}}},
+    {PX, {{"crl-url", "--crl-url", "http://ca.test/crl http://10.0.0.1:8080/i.crl", S_LISTENER,
+           "crl_urls: [\"http://ca.test/crl\", \"http://10.0.0.1:8080/i.crl\"]"}}},
+    {TN, {{"crl-url", "--crl-url", "http://ca.test/crl", S_LISTENER,
+           "crl_urls: http://ca.test/crl"}}},
+    {PX, {{"crl-from-cdp", "--crl-from-cdp", NULL, S_LISTENER, "crl_from_cdp: true"}}},
+    {PX, {{"crl-cache", "--crl-cache", "/var/tmp/crls", S_TOP, "crl_cache: /var/tmp/crls"}}},
+    {PX, {{"crl-refresh", "--crl-refresh", "5m", S_TOP, "crl_refresh: 5m"}}},
+    {PX, {{"crl-fetch-timeout", "--crl-fetch-timeout", "3s", S_TOP, "crl_fetch_timeout: 3s"}}},
+    {PX, {{"crl-max-size", "--crl-max-size", "1048576", S_TOP, "crl_max_size: 1048576"}}},
     {PX, {{"crl-scope", "--crl-scope", "leaf", S_LISTENER, "crl_scope: leaf"}}},
     {PX, {{"crl-expired", "--crl-expired", "warn", S_LISTENER, "crl_expired: warn"}}},
     {PX, {{"verify", "--verify", "optional", S_LISTENER, "verify: optional"}}},
@@ -340,6 +349,10 @@ listener_diff(const struct listener_cfg *a, const struct listener_cfg *b)
     DIFF(str_eq(a->key, b->key), "key");
     DIFF(str_eq(a->cacert, b->cacert), "cacert");
     DIFF(strv_eq(a->crls, a->ncrls, b->crls, b->ncrls), "crls");
+    DIFF(strv_eq(a->crl_urls, a->ncrl_urls, b->crl_urls, b->ncrl_urls), "crl_urls");
+    DIFF(a->crl_from_cdp == b->crl_from_cdp, "crl_from_cdp");
+    DIFF(strv_eq(a->crl_fetch_urls, a->ncrl_fetched, b->crl_fetch_urls, b->ncrl_fetched),
+         "crl_fetch_urls");
     DIFF(a->crl_scope == b->crl_scope, "crl_scope");
     DIFF(a->crl_expired_warn == b->crl_expired_warn, "crl_expired_warn");
     DIFF(a->tls12 == b->tls12, "tls12");
@@ -401,6 +414,10 @@ cfg_diff(const struct proxy_cfg *a, const struct proxy_cfg *b)
     DIFF(a->drain_timeout_ms == b->drain_timeout_ms, "drain_timeout_ms");
     DIFF(a->max_lifetime_ms == b->max_lifetime_ms, "max_lifetime_ms");
     DIFF(a->insecure_key_mode == b->insecure_key_mode, "insecure_key_mode");
+    DIFF(str_eq(a->crl_cache, b->crl_cache), "crl_cache");
+    DIFF(a->crl_refresh_ms == b->crl_refresh_ms, "crl_refresh_ms");
+    DIFF(a->crl_timeout_ms == b->crl_timeout_ms, "crl_timeout_ms");
+    DIFF(a->crl_max_bytes == b->crl_max_bytes, "crl_max_bytes");
     return NULL;
 }
 
@@ -619,6 +636,17 @@ static const struct bad bads[] = {
     /* not one of the names */
     {PX, "--crl-scope", "--crl-scope root", "listeners[0].crl_scope", NULL, "crl_scope: root",
      ": \"root\": expected chain or leaf"},
+    /* CRLs by URL */
+    {PX, "--crl-url", "--crl-url https://ca/crl", "listeners[0].crl_urls", NULL,
+     "crl_urls: https://ca/crl",
+     ": CRL URL \"https://ca/crl\": https:// is not supported; a CRL is signed by its CA, so "
+     "duet fetches it over http://"},
+    {TN, "--crl-url", "--crl-url ldap://ca/x", "listeners[0].crl_urls", NULL,
+     "crl_urls: [\"ldap://ca/x\"]", ": CRL URL \"ldap://ca/x\": expected http://HOST[:PORT]/PATH"},
+    {PX, "--crl-max-size", "--crl-max-size 10", "crl_max_size", "crl_max_size: 10", NULL,
+     ": \"10\": expected 1024 to 1073741824 bytes"},
+    {PX, "--crl-refresh", "--crl-refresh 0", "crl_refresh", "crl_refresh: 0", NULL,
+     ": \"0\": expected a duration such as 10s, 500ms or 5m"},
     {PX, "--log-level", "--log-level loud", "log_level", "log_level: loud", NULL,
      ": \"loud\": expected debug, info, warn or error"},
     {PX, "--forwarded-headers", "--forwarded-headers bogus", "listeners[0].forwarded_headers",
