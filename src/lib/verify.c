@@ -1488,7 +1488,8 @@ another_path_may_help(enum verify_fail f, int depth)
 /*
  * How promising a failed path is, for the failure reported when no path
  * validates: a path that reached a trust anchor beats one that did not
- * (unknown_ca); then the failure nearest the leaf (a smaller chain index:
+ * (unknown_ca, or too_deep: OpenSSL's own path grew past the depth bound
+ * before it reached one, as round a cycle of cross-signatures); then the failure nearest the leaf (a smaller chain index:
  * OpenSSL checks signatures and validity from the anchor down, so more of
  * the path checked out); on a tie the path tried first, so the failure is
  * today's when no other path does better.
@@ -1496,8 +1497,8 @@ another_path_may_help(enum verify_fail f, int depth)
 static bool
 more_promising(enum verify_fail f, int depth, enum verify_fail best_f, int best_depth)
 {
-    bool anchored = f != VERIFY_UNKNOWN_CA;
-    bool best_anchored = best_f != VERIFY_UNKNOWN_CA;
+    bool anchored = f != VERIFY_UNKNOWN_CA && f != VERIFY_TOO_DEEP;
+    bool best_anchored = best_f != VERIFY_UNKNOWN_CA && best_f != VERIFY_TOO_DEEP;
 
     if (anchored != best_anchored)
         return anchored;
