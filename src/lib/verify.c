@@ -30,6 +30,12 @@
  * inputs of 6.1.1 (c), (e), (f), (g) from the parameters, whose zero value is
  * the RFC's default (user-initial-policy-set {anyPolicy}, the three others
  * false); a successful verification can report its valid policy set.
+ * Path building (RFC 4158): OpenSSL keeps the first issuer it finds at each
+ * step; when that path fails for a reason another issuer could change, the
+ * other paths to a trusted certificate are enumerated (pathbuild.c, bounded
+ * in counts) and each is verified in full as above; the first that validates
+ * wins, else the most promising failure is reported.  The first path costs
+ * exactly what it did before.
  * Every failure has a category (enum verify_fail) beside its sentence: from
  * OpenSSL's error code for the checks OpenSSL runs, set where duet's own
  * checks fail for the others.
