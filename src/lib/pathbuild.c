@@ -24,8 +24,9 @@
 
 /* The state of one search. */
 struct walk {
-    STACK_OF(X509) *trusted;
     STACK_OF(X509) *pool; /* trusted then untrusted, without duplicates; borrowed certs */
+    int ntrusted;         /* pool[0 .. ntrusted - 1] are the trusted ones */
+    bool *reach;          /* per pool entry: some chain of issuers by name leads to a trusted one */
     STACK_OF(X509) *path;
     int64_t now;
     const struct pathbuild_limits *lim;
@@ -86,13 +87,73 @@ valid_at(X509 *x, int64_t now)
            ASN1_TIME_cmp_time_t(X509_get0_notAfter(x), t) >= 0;
 }
 
-/* The sort rank of a candidate issuer: lower is tried first (RFC 4158 3.5). */
+/* The sort rank of pool entry i as a candidate issuer: lower is tried first (RFC 4158 3.5). */
 static int
-rank_of(const struct walk *w, X509 *x)
+rank_of(const struct walk *w, int i)
 {
-    if (holds(w->trusted, x))
+    if (i < w->ntrusted)
         return 0;
-    return valid_at(x, w->now) ? 1 : 2;
+    return valid_at(sk_X509_value(w->pool, i), w->now) ? 1 : 2;
+}
+
+/* Whether x is a trusted certificate of the pool. */
+static bool
+is_trusted(const struct walk *w, X509 *x)
+{
+    for (int i = 0; i < w->ntrusted; i++) {
+        if (X509_cmp(sk_X509_value(w->pool, i), x) == 0)
+            return true;
+    }
+    return false;
+}
+
+/*
+ * RFC 4158 3.5 also prunes branches that cannot end at a trust anchor.  Which
+ * untrusted certificates can reach a trusted one through issuers matched by
+ * name and key identifier alone (no signature): computed once, so that a peer
+ * that sends certificates naming only each other (a mesh of its own CAs)
+ * costs name comparisons, not signature checks.  false when memory runs out.
+ */
+static bool
+reachability(struct walk *w, int max_len)
+{
+    int n = sk_X509_num(w->pool);
+    int nu = n - w->ntrusted;
+    bool *adj = NULL;
+    bool changed = true;
+
+    w->reach = calloc((size_t)n, sizeof(*w->reach));
+    if (w->reach == NULL)
+        return false;
+    for (int i = 0; i < w->ntrusted; i++)
+        w->reach[i] = true;
+    if (nu == 0)
+        return true;
+    adj = calloc((size_t)nu * (size_t)n, sizeof(*adj));
+    if (adj == NULL)
+        return false;
+    for (int u = 0; u < nu; u++) {
+        X509 *x = sk_X509_value(w->pool, w->ntrusted + u);
+        for (int j = 0; j < n; j++)
+            adj[(size_t)u * (size_t)n + (size_t)j] =
+                j != w->ntrusted + u && X509_check_issued(sk_X509_value(w->pool, j), x) ==
+                                            X509_V_OK;
+    }
+    for (int round = 0; changed && round < max_len; round++) {
+        changed = false;
+        for (int u = 0; u < nu; u++) {
+            if (w->reach[w->ntrusted + u])
+                continue;
+            for (int j = 0; j < n && !w->reach[w->ntrusted + u]; j++) {
+                if (adj[(size_t)u * (size_t)n + (size_t)j] && w->reach[j]) {
+                    w->reach[w->ntrusted + u] = true;
+                    changed = true;
+                }
+            }
+        }
+    }
+    free(adj);
+    return true;
 }
 
 /*
@@ -109,7 +170,7 @@ extend(struct walk *w)
     int ncand = 0;
     int rc = 0;
 
-    if (holds(w->trusted, cur)) {
+    if (is_trusted(w, cur)) {
         /* A trusted certificate ends the path (X509_V_FLAG_PARTIAL_CHAIN). */
         if (w->stats->paths >= w->lim->max_paths) {
             w->stats->limited = true;
@@ -122,12 +183,12 @@ extend(struct walk *w)
         w->stats->limited = true; /* a longer path would be refused as too deep anyway */
         return 0;
     }
-    /* The candidates in rank order, at most max_issuers of them. */
+    /* The candidates that may lead to an anchor, in rank order, at most max_issuers of them. */
     for (int r = 0; r <= 2; r++) {
         for (int i = 0; i < sk_X509_num(w->pool); i++) {
             X509 *x = sk_X509_value(w->pool, i);
-            if (X509_check_issued(x, cur) != X509_V_OK || on_path(w->path, x) ||
-                rank_of(w, x) != r)
+            if (!w->reach[i] || rank_of(w, i) != r || X509_check_issued(x, cur) != X509_V_OK ||
+                on_path(w->path, x))
                 continue;
             if (ncand >= w->lim->max_issuers || ncand >= PATHBUILD_MAX_ISSUERS) {
                 w->stats->limited = true;
@@ -160,7 +221,7 @@ pathbuild_run(X509 *leaf, STACK_OF(X509) *trusted, STACK_OF(X509) *untrusted, in
               const struct pathbuild_limits *lim, pathbuild_try_fn fn, void *arg,
               struct pathbuild_stats *stats)
 {
-    struct walk w = {trusted, NULL, NULL, now, lim, fn, arg, stats};
+    struct walk w = {NULL, 0, NULL, NULL, now, lim, fn, arg, stats};
     int rc = -1;
 
     stats->paths = 0;
@@ -175,13 +236,17 @@ pathbuild_run(X509 *leaf, STACK_OF(X509) *trusted, STACK_OF(X509) *untrusted, in
         if (!holds(w.pool, x) && !sk_X509_push(w.pool, x))
             goto out;
     }
+    w.ntrusted = sk_X509_num(w.pool);
     for (int i = 0; untrusted != NULL && i < sk_X509_num(untrusted); i++) {
         X509 *x = sk_X509_value(untrusted, i);
         if (!holds(w.pool, x) && !sk_X509_push(w.pool, x))
             goto out;
     }
+    if (!reachability(&w, lim->max_len))
+        goto out;
     rc = extend(&w);
 out:
+    free(w.reach);
     sk_X509_free(w.pool); /* the certificates belong to the caller */
     sk_X509_free(w.path);
     return rc;

@@ -109,9 +109,10 @@ class PathPKI:
                 "-extensions", section, "-out", "%s.pem" % name, cwd=self.d)
         return self.d / ("%s.pem" % name)
 
-    def lookalikes(self, count):
-        """`count` more certificates of Paths CA, each by Paths Other Root."""
-        return [self._sign("twin%d" % i, "ca.csr", "other", "ca") for i in range(count)]
+    def lookalikes(self, tag, count, issuer, section):
+        """`count` more certificates of Paths CA, each by `issuer` with extensions `section`."""
+        return [self._sign("%s-twin%d" % (tag, i), "ca.csr", issuer, section)
+                for i in range(count)]
 
     def bundle(self, name, *certs):
         """A chain file: the leaf, then the certificates given, in that order."""
@@ -184,22 +185,41 @@ def test_no_path_validates_reports_the_one_that_reached_the_trusted_root(run, pa
     assert out["error"] == p.stderr.strip(), show(p)
 
 
-def test_many_lookalike_issuers_are_bounded(run, paths):
-    """40 certificates of Paths CA by the untrusted root before the good one: the search
-    follows at most 8 candidates, stops, refuses at once and says why."""
-    twins = paths.lookalikes(40)
-    chain = paths.bundle("many", *twins, paths.other, paths.by_root)
-    start = time.monotonic()
+def test_lookalikes_that_cannot_reach_the_trusted_root_are_not_followed(run, paths):
+    """40 certificates of Paths CA by the untrusted root before the good one: none of them
+    names a trusted certificate up its chain, so none is followed (RFC 4158 3.5)."""
+    twins = paths.lookalikes("other", 40, "other", "ca")
+    chain = paths.bundle("many-other", *twins, paths.other, paths.by_root)
     p = verify(run, paths, chain)
+    assert p.returncode == 0 and p.stdout.startswith("valid:"), show(p)
+
+
+def test_many_candidate_issuers_are_bounded(run, paths):
+    """40 certificates of Paths CA by the trusted root, each excluding the leaf's name, before
+    the good one: the search follows at most 8 candidates per certificate, stops, refuses at
+    once and says why (the good one, 41st, is beyond the bound)."""
+    twins = paths.lookalikes("nc", 40, "root", "ca_nc")
+    chain = paths.bundle("many-nc", *twins, paths.by_root)
+    start = time.monotonic()
+    p = verify(run, paths, chain, "--format", "json")
     elapsed = time.monotonic() - start
     assert p.returncode == 1, show(p)
+    out = json.loads(p.stdout)
+    assert out["code"] == "name_constraints", show(p)
     reason = p.stderr.strip()
-    assert "\n" not in reason, show(p)
-    assert "which is not among the trusted certificates (unknown CA" in reason, show(p)
+    assert "\n" not in reason and reason == out["error"], show(p)
+    assert reason.startswith(
+        "certificate CN=paths.example,O=Paths Test (serial %s) has a name outside the name "
+        "constraints of %s (serial %s)" % (paths.serial(paths.leaf), CA_NAME,
+                                           paths.serial(twins[0]))), show(p)
     assert reason.endswith("; path building stopped at its bounds (8 issuers per certificate, "
-                           "32 paths, 128 signatures) after 0 other certification paths, "
+                           "32 paths, 128 signatures) after 7 other certification paths, "
                            "none valid"), show(p)
     assert elapsed < 5, "took %.1f s" % elapsed
+    # Within the bound, the good certificate is found.
+    chain = paths.bundle("some-nc", *twins[:5], paths.by_root)
+    p = verify(run, paths, chain)
+    assert p.returncode == 0 and p.stdout.startswith("valid:"), show(p)
 
 
 # --- the proxy: the same verdicts from the one verification path --------------------------
