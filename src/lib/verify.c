@@ -1495,10 +1495,11 @@ another_path_may_help(enum verify_fail f, int depth)
  * How promising a failed path is, for the failure reported when no path
  * validates: a path that reached a trust anchor beats one that did not
  * (unknown_ca, or too_deep: OpenSSL's own path grew past the depth bound
- * before it reached one, as round a cycle of cross-signatures); then the failure nearest the leaf (a smaller chain index:
- * OpenSSL checks signatures and validity from the anchor down, so more of
- * the path checked out); on a tie the path tried first, so the failure is
- * today's when no other path does better.
+ * before it reached one, as round a cycle of cross-signatures); then the
+ * failure nearest the leaf (a smaller chain index: OpenSSL checks signatures
+ * and validity from the anchor down, so more of the path checked out); on a
+ * tie the path tried first, so the failure is today's when no other path
+ * does better.
  */
 static bool
 more_promising(enum verify_fail f, int depth, enum verify_fail best_f, int best_depth)
@@ -1727,12 +1728,13 @@ build_paths(X509_STORE_CTX *ctx, const struct verify_params *p, enum verify_fail
     X509_STORE_CTX_set_error(ctx, s.best_code != X509_V_OK ? s.best_code
                                                            : X509_V_ERR_APPLICATION_VERIFICATION);
     if (stats.limited)
-        append_clause(err, "; path building stopped at its bounds (%d issuers per certificate, "
-                   "%d paths, %d signatures) after %d other certification paths, none valid",
-                   lim.max_issuers, lim.max_paths, lim.max_sigchecks, s.tried);
+        append_clause(err,
+                      "; path building stopped at its bounds (%d issuers per certificate, "
+                      "%d paths, %d signatures) after %d other certification paths, none valid",
+                      lim.max_issuers, lim.max_paths, lim.max_sigchecks, s.tried);
     else if (s.tried > 0)
         append_clause(err, "; %d other certification path%s tried, none valid", s.tried,
-                   s.tried == 1 ? " was" : "s were");
+                      s.tried == 1 ? " was" : "s were");
 out:
     X509_STORE_CTX_free(s.found);
     OSSL_STACK_OF_X509_free(trusted);
