@@ -30,12 +30,19 @@
  * inputs of 6.1.1 (c), (e), (f), (g) from the parameters, whose zero value is
  * the RFC's default (user-initial-policy-set {anyPolicy}, the three others
  * false); a successful verification can report its valid policy set.
+ * Path building (RFC 4158): OpenSSL keeps the first issuer it finds at each
+ * step; when that path fails for a reason another issuer could change, the
+ * other paths to a trusted certificate are enumerated (pathbuild.c, bounded
+ * in counts) and each is verified in full as above; the first that validates
+ * wins, else the most promising failure is reported.  The first path costs
+ * exactly what it did before.
  * Every failure has a category (enum verify_fail) beside its sentence: from
  * OpenSSL's error code for the checks OpenSSL runs, set where duet's own
  * checks fail for the others.
  */
 #include "lib/verify.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +56,7 @@
 
 #include "lib/certprofile.h"
 #include "lib/nc.h"
+#include "lib/pathbuild.h"
 #include "lib/x509util.h"
 
 /* Machine names of the categories; stable, used in logs and by libduet's users. */
@@ -799,18 +807,21 @@ sig_acceptable(X509 *cert, char *why, size_t len)
  * Checks beyond OpenSSL's on an accepted chain: key strength of every
  * certificate, signature digests of all but the trust anchor (whose own
  * signature nothing relies on), and the leaf's role for a TLS purpose.  On
- * failure returns -1 with the sentence and the category in *fail.
+ * failure returns -1 with the sentence, the category in *fail and the chain
+ * index of the certificate concerned in *depth.
  */
 static int
 extra_checks(STACK_OF(X509) *chain, const struct verify_params *p, enum verify_fail *fail,
-             struct duet_err *err)
+             int *depth, struct duet_err *err)
 {
     int n = sk_X509_num(chain);
     char label[600];
     char why[256];
 
+    *depth = 0;
     for (int i = 0; i < n; i++) {
         X509 *c = sk_X509_value(chain, i);
+        *depth = i;
         if (!key_acceptable(c, why, sizeof(why))) {
             x509u_label(c, label, sizeof(label));
             *fail = VERIFY_WEAK_KEY;
@@ -823,6 +834,7 @@ extra_checks(STACK_OF(X509) *chain, const struct verify_params *p, enum verify_f
                            label, why);
         }
     }
+    *depth = 0;
     if (p->purpose != DUET_PURPOSE_ANY) {
         X509 *leaf = sk_X509_value(chain, 0);
         uint32_t flags = X509_get_extension_flags(leaf);
@@ -1361,10 +1373,17 @@ verify_store_ctx(X509_STORE_CTX *ctx, const struct verify_params *p, enum verify
     return store_ctx_verify(ctx, p, 0, fail, err);
 }
 
-/* verify_store_ctx(); `nest` > 0 verifies a CRL signer's path (see revocation_check()). */
+/*
+ * One verification of the path OpenSSL builds on ctx, and duet's checks on
+ * it: verify_store_ctx() without path building.  CRL signers other than the
+ * issuers are looked for among `signers` and `pool` (the trusted and
+ * untrusted certificates of the verification asked for, which an attempt on
+ * another path keeps).  The chain index of the certificate a failure
+ * concerns is in *depth (-1 when verification could not run).
+ */
 static int
-store_ctx_verify(X509_STORE_CTX *ctx, const struct verify_params *p, int nest,
-                 enum verify_fail *fail, struct duet_err *err)
+attempt(X509_STORE_CTX *ctx, const struct verify_params *p, int nest, X509_STORE *signers,
+        STACK_OF(X509) *pool, enum verify_fail *fail, int *depth, struct duet_err *err)
 {
     struct vstate st;
     STACK_OF(X509) *chain;
@@ -1409,15 +1428,15 @@ store_ctx_verify(X509_STORE_CTX *ctx, const struct verify_params *p, int nest,
         err_set(err, DUET_ERR_INTERNAL, "verification produced no chain");
         goto out;
     }
-    if (revocation_check(chain, p, st.now, X509_STORE_CTX_get0_store(ctx),
-                         X509_STORE_CTX_get0_untrusted(ctx), nest, &st.code, &st.depth, &f,
+    if (revocation_check(chain, p, st.now, signers, pool, nest, &st.code, &st.depth, &f,
                          err) != 0) {
         X509_STORE_CTX_set_error_depth(ctx, st.depth);
         X509_STORE_CTX_set_current_cert(ctx, sk_X509_value(chain, st.depth));
         X509_STORE_CTX_set_error(ctx, st.code);
         goto out;
     }
-    if (extra_checks(chain, p, &f, err) != 0) {
+    if (extra_checks(chain, p, &f, &st.depth, err) != 0) {
+        X509_STORE_CTX_set_error_depth(ctx, st.depth);
         X509_STORE_CTX_set_error(ctx, X509_V_ERR_APPLICATION_VERIFICATION);
         goto out;
     }
@@ -1437,8 +1456,307 @@ store_ctx_verify(X509_STORE_CTX *ctx, const struct verify_params *p, int nest,
 out:
     if (fail != NULL)
         *fail = f;
+    *depth = st.depth;
     X509_free(st.cert);
     ERR_clear_error();
+    return rc;
+}
+
+/*
+ * Whether another path could end a failure: not when it concerns the leaf
+ * alone (its own validity, name, purpose, role, encoding, key, signature
+ * algorithm, or its serial on its issuer's CRL), which every path shares,
+ * nor when verification could not run.
+ */
+static bool
+another_path_may_help(enum verify_fail f, int depth)
+{
+    switch (f) {
+    case VERIFY_OK:
+    case VERIFY_ERROR:
+    case VERIFY_NAME_MISMATCH:
+    case VERIFY_LEAF_IS_CA:
+        return false;
+    case VERIFY_EXPIRED:
+    case VERIFY_NOT_YET_VALID:
+    case VERIFY_BAD_EKU:
+    case VERIFY_REVOKED:
+    case VERIFY_MALFORMED:
+    case VERIFY_CRITICAL_EXTENSION:
+    case VERIFY_WEAK_KEY:
+    case VERIFY_WEAK_SIGNATURE:
+        return depth != 0;
+    default:
+        return true;
+    }
+}
+
+/*
+ * How promising a failed path is, for the failure reported when no path
+ * validates: a path that reached a trust anchor beats one that did not
+ * (unknown_ca, or too_deep: OpenSSL's own path grew past the depth bound
+ * before it reached one, as round a cycle of cross-signatures); then the
+ * failure nearest the leaf (a smaller chain index: OpenSSL checks signatures
+ * and validity from the anchor down, so more of the path checked out); on a
+ * tie the path tried first, so the failure is today's when no other path
+ * does better.
+ */
+static bool
+more_promising(enum verify_fail f, int depth, enum verify_fail best_f, int best_depth)
+{
+    bool anchored = f != VERIFY_UNKNOWN_CA && f != VERIFY_TOO_DEEP;
+    bool best_anchored = best_f != VERIFY_UNKNOWN_CA && best_f != VERIFY_TOO_DEEP;
+
+    if (anchored != best_anchored)
+        return anchored;
+    return depth >= 0 && depth < best_depth;
+}
+
+/* The path search of one verification (RFC 4158): what each attempt needs and what it found. */
+struct search {
+    X509_STORE_CTX *ctx;         /* the verification asked for */
+    const struct verify_params *p;
+    STACK_OF(X509) *first;       /* the path of the first attempt; borrowed from ctx */
+    X509_STORE_CTX *found;       /* the attempt that validated, or NULL */
+    /* The most promising failure so far (the first attempt's to begin with). */
+    enum verify_fail best_f;
+    int best_depth;
+    int best_code;               /* its X509_V_ERR_* code, for the context */
+    struct duet_err best_err;
+    int tried;                   /* paths verified besides the first */
+    struct duet_err *err;        /* where a failure to run goes */
+};
+
+/* Whether a candidate path is the one the first attempt verified. */
+static bool
+same_path(STACK_OF(X509) *a, STACK_OF(X509) *b)
+{
+    if (a == NULL || b == NULL || sk_X509_num(a) != sk_X509_num(b))
+        return false;
+    for (int i = 0; i < sk_X509_num(a); i++) {
+        if (X509_cmp(sk_X509_value(a, i), sk_X509_value(b, i)) != 0)
+            return false;
+    }
+    return true;
+}
+
+/*
+ * The pathbuild_try_fn of a search: verify one candidate path in full, as
+ * the first attempt was (OpenSSL strict mode, then duet's checks, the
+ * revocation of the path and the same parameters), with the path's anchor as
+ * the only trusted certificate and its intermediates as the only untrusted
+ * ones.  Returns 1 when the path validated (kept in s->found), 0 after a
+ * failure (kept when more promising), -1 when verification could not run.
+ */
+static int
+try_path(void *arg, STACK_OF(X509) *path)
+{
+    struct search *s = arg;
+    int n = sk_X509_num(path);
+    X509_STORE *st = NULL;
+    X509_STORE_CTX *ctx = NULL;
+    STACK_OF(X509) *mid = NULL;
+    struct duet_err e;
+    enum verify_fail f = VERIFY_ERROR;
+    int depth = -1;
+    int rc = -1;
+
+    if (same_path(path, s->first))
+        return 0; /* its failure is known */
+    err_clear(&e);
+    st = X509_STORE_new();
+    ctx = X509_STORE_CTX_new();
+    mid = sk_X509_new_null();
+    if (st == NULL || ctx == NULL || mid == NULL ||
+        !X509_STORE_add_cert(st, sk_X509_value(path, n - 1))) {
+        err_nomem(s->err);
+        goto out;
+    }
+    for (int i = 1; i < n - 1; i++) {
+        if (!sk_X509_push(mid, sk_X509_value(path, i))) {
+            err_nomem(s->err);
+            goto out;
+        }
+    }
+    if (!X509_STORE_CTX_init(ctx, st, sk_X509_value(path, 0), mid)) {
+        err_set_ssl(s->err, DUET_ERR_NOMEM, "cannot start verification");
+        goto out;
+    }
+    /* The settings the first attempt started from (a TLS handshake's, for one). */
+    if (!X509_VERIFY_PARAM_set1(X509_STORE_CTX_get0_param(ctx),
+                                X509_STORE_CTX_get0_param(s->ctx))) {
+        err_nomem(s->err);
+        goto out;
+    }
+    s->tried++;
+    if (attempt(ctx, s->p, 0, X509_STORE_CTX_get0_store(s->ctx),
+                X509_STORE_CTX_get0_untrusted(s->ctx), &f, &depth, &e) == 0) {
+        s->found = ctx;
+        ctx = NULL;
+        rc = 1;
+        goto out;
+    }
+    if (e.kind != DUET_ERR_INVALID) {
+        *s->err = e;
+        goto out;
+    }
+    if (more_promising(f, depth, s->best_f, s->best_depth)) {
+        s->best_f = f;
+        s->best_depth = depth;
+        s->best_code = X509_STORE_CTX_get_error(ctx);
+        s->best_err = e;
+    }
+    rc = 0;
+out:
+    X509_STORE_CTX_free(ctx);
+    X509_STORE_free(st);
+    sk_X509_free(mid); /* the certificates belong to the search */
+    ERR_clear_error();
+    return rc;
+}
+
+/* The trusted certificates of a store, up-referenced; NULL when memory runs out. */
+static STACK_OF(X509) *
+store_certs(X509_STORE *store)
+{
+    STACK_OF(X509) *sk = sk_X509_new_null();
+    bool ok = sk != NULL;
+
+    if (ok && store != NULL && X509_STORE_lock(store)) {
+        STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(store);
+        for (int i = 0; ok && i < sk_X509_OBJECT_num(objs); i++) {
+            X509 *x = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, i));
+            if (x != NULL)
+                ok = pool_push(sk, x);
+        }
+        X509_STORE_unlock(store);
+    }
+    if (!ok) {
+        OSSL_STACK_OF_X509_free(sk);
+        return NULL;
+    }
+    return sk;
+}
+
+/* Append a clause to a failure's sentence, cut at the buffer's end. */
+static void PRINTF_LIKE(2, 3)
+append_clause(struct duet_err *err, const char *fmt, ...)
+{
+    size_t len = strlen(err->msg);
+    va_list ap;
+
+    if (len + 1 >= sizeof(err->msg))
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err->msg + len, sizeof(err->msg) - len, fmt, ap);
+    va_end(ap);
+}
+
+/*
+ * Path building after the first path failed (RFC 4158; RFC 5280 6.1 leaves
+ * finding the path to the relying party): every other path from the leaf to
+ * a trusted certificate, depth first and bounded (pathbuild.h), each
+ * verified in full by try_path().  On the first that validates, ctx takes its
+ * chain and no error, and *fail is VERIFY_OK.  When none does, err and ctx
+ * hold the most promising failure (more_promising()), with a clause saying
+ * how many paths were tried and whether a bound ended the search.  The
+ * first attempt's failure is in *fail, *depth and err on entry.
+ */
+static int
+build_paths(X509_STORE_CTX *ctx, const struct verify_params *p, enum verify_fail *fail,
+            int depth, struct duet_err *err)
+{
+    struct search s;
+    struct pathbuild_limits lim;
+    struct pathbuild_stats stats;
+    STACK_OF(X509) *trusted = store_certs(X509_STORE_CTX_get0_store(ctx));
+    STACK_OF(X509) *chain = NULL;
+    struct duet_err run;
+    int64_t now = p->use_time ? p->time : (int64_t)time(NULL);
+    int found;
+    int rc = -1;
+
+    memset(&s, 0, sizeof(s));
+    err_clear(&run);
+    s.ctx = ctx;
+    s.p = p;
+    s.first = X509_STORE_CTX_get0_chain(ctx);
+    s.best_f = *fail;
+    s.best_depth = depth;
+    s.best_code = X509_STORE_CTX_get_error(ctx);
+    s.best_err = *err;
+    s.err = &run;
+    if (trusted == NULL) {
+        *fail = VERIFY_ERROR;
+        return err_nomem(err);
+    }
+    pathbuild_limits_default(&lim, p->max_depth_set ? p->max_depth : VERIFY_DEFAULT_MAX_DEPTH);
+    found = pathbuild_run(X509_STORE_CTX_get0_cert(ctx), trusted,
+                          X509_STORE_CTX_get0_untrusted(ctx), now, &lim, try_path, &s, &stats);
+    if (found < 0) {
+        if (run.kind == DUET_ERR_NONE)
+            err_nomem(&run);
+        *err = run;
+        *fail = VERIFY_ERROR;
+        goto out;
+    }
+    if (found == 1 && s.found != NULL) {
+        chain = X509_STORE_CTX_get1_chain(s.found);
+        if (chain == NULL) {
+            *fail = VERIFY_ERROR;
+            err_nomem(err);
+            goto out;
+        }
+        if (p->valid_policies != NULL &&
+            verify_valid_policies(s.found, p->valid_policies, err) != 0) {
+            OSSL_STACK_OF_X509_free(chain);
+            *fail = VERIFY_ERROR;
+            goto out;
+        }
+        X509_STORE_CTX_set0_verified_chain(ctx, chain);
+        X509_STORE_CTX_set_error_depth(ctx, 0);
+        X509_STORE_CTX_set_current_cert(ctx, X509_STORE_CTX_get0_cert(ctx));
+        X509_STORE_CTX_set_error(ctx, X509_V_OK);
+        err_clear(err);
+        *fail = VERIFY_OK;
+        rc = 0;
+        goto out;
+    }
+    *err = s.best_err;
+    *fail = s.best_f;
+    X509_STORE_CTX_set_error_depth(ctx, s.best_depth);
+    X509_STORE_CTX_set_error(ctx, s.best_code != X509_V_OK ? s.best_code
+                                                           : X509_V_ERR_APPLICATION_VERIFICATION);
+    if (stats.limited)
+        append_clause(err,
+                      "; path building stopped at its bounds (%d issuers per certificate, "
+                      "%d paths, %d signatures) after %d other certification paths, none valid",
+                      lim.max_issuers, lim.max_paths, lim.max_sigchecks, s.tried);
+    else if (s.tried > 0)
+        append_clause(err, "; %d other certification path%s tried, none valid", s.tried,
+                      s.tried == 1 ? " was" : "s were");
+out:
+    X509_STORE_CTX_free(s.found);
+    OSSL_STACK_OF_X509_free(trusted);
+    return rc;
+}
+
+/* verify_store_ctx(); `nest` > 0 verifies a CRL signer's path (see revocation_check()). */
+static int
+store_ctx_verify(X509_STORE_CTX *ctx, const struct verify_params *p, int nest,
+                 enum verify_fail *fail, struct duet_err *err)
+{
+    enum verify_fail f = VERIFY_ERROR;
+    int depth = -1;
+    int rc;
+
+    rc = attempt(ctx, p, nest, X509_STORE_CTX_get0_store(ctx), X509_STORE_CTX_get0_untrusted(ctx),
+                 &f, &depth, err);
+    /* Only a failed path pays for path building; a CRL signer's own path does not search. */
+    if (rc != 0 && nest == 0 && err->kind == DUET_ERR_INVALID && another_path_may_help(f, depth))
+        rc = build_paths(ctx, p, &f, depth, err);
+    if (fail != NULL)
+        *fail = f;
     return rc;
 }
 
@@ -1491,7 +1809,9 @@ verify_chain_ex(const struct verify_params *p, X509 *leaf, STACK_OF(X509) *extra
     }
     if (verify_store_ctx(ctx, p, fail, err) != 0)
         goto out;
-    if (p->valid_policies != NULL && verify_valid_policies(ctx, p->valid_policies, err) != 0) {
+    /* A path other than the first one stored its policies already (build_paths()). */
+    if (p->valid_policies != NULL && *p->valid_policies == NULL &&
+        verify_valid_policies(ctx, p->valid_policies, err) != 0) {
         if (fail != NULL)
             *fail = VERIFY_ERROR;
         goto out;

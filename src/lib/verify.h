@@ -4,7 +4,8 @@
  *
  * The proxy's handshake callback, the tunnel, `duet cert verify` and the
  * agent all verify through verify_chain()/verify_store_ctx(): chain building
- * from trust anchors and untrusted certificates, purpose, name, time,
+ * from trust anchors and untrusted certificates (and, when that path fails,
+ * the other candidate paths, bounded: pathbuild.h), purpose, name, time,
  * revocation by CRL, strict X.509 checks, depth, basic constraints, path
  * length, name constraints, policy, weak keys and weak signatures.  A failure
  * is one sentence naming the certificate (subject and serial) and the check,
@@ -127,7 +128,10 @@ int verify_chain_ex(const struct verify_params *p, X509 *leaf, STACK_OF(X509) *e
  * Verify with a store context the caller initialised (the TLS handshake
  * hands one over with the peer's chain).  Applies the parameters other than
  * store and untrusted, runs the verification and the checks OpenSSL does not
- * do, and sets the context's error on failure.  Returns 0 or -1 as above,
+ * do, and sets the context's error on failure.  When the path OpenSSL built
+ * fails and another one validates (path building, see verify.c), the
+ * context's verified chain is that path and its error X509_V_OK, as libssl
+ * reads them after its verification callback.  Returns 0 or -1 as above,
  * with the category in *fail (when not NULL) as verify_chain_ex() does.
  */
 int verify_store_ctx(X509_STORE_CTX *ctx, const struct verify_params *p, enum verify_fail *fail,

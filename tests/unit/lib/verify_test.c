@@ -58,7 +58,7 @@ struct vrun {
     X509_STORE *store;
     STACK_OF(X509_CRL) * crls;
     struct verify_params p;
-    X509 *own[4];      /* certificates made by the case */
+    X509 *own[8];      /* certificates made by the case */
     EVP_PKEY *keys[2]; /* keys made by the case */
     char dyn[2][256];  /* expected fragments computed by the case */
 };
@@ -2072,6 +2072,312 @@ c_root_without_aki(struct vrun *r)
     root_aki(r, false);
 }
 
+/*
+ * ---- path building (RFC 4158): several certificates could issue the same one ----
+ *
+ * OpenSSL 3.0 picks one issuer per step (the first time-valid one that
+ * matches by name and key identifier, the trusted store first) and never
+ * goes back; duet tries the other candidates when that path fails.  Each
+ * case gives a bundle whose first-matching issuer is the wrong one.
+ */
+
+/* The intermediate a path case expects in the verified chain (chain[1]). */
+static X509 *path_want;
+
+static void
+check_path_mid(struct vrun *r, STACK_OF(X509) * chain)
+{
+    (void)r;
+    assert_true(sk_X509_num(chain) >= 3);
+    assert_int_equal(X509_cmp(sk_X509_value(chain, 1), path_want), 0);
+}
+
+/* A twin of the test intermediate (its subject and key) issued as the spec's fields say. */
+static X509 *
+int_twin(struct vrun *r, uint64_t serial, X509 *issuer, EVP_PKEY *issuer_key)
+{
+    struct cf_cert_spec s = {.cn = "Duet Test Intermediate",
+                             .o = "Duet Test",
+                             .key = W.k_int,
+                             .issuer = issuer,
+                             .issuer_key = issuer_key,
+                             .serial = serial,
+                             .bc = CF_BC_CA};
+
+    return own(r, cf_cert_new(&s));
+}
+
+/*
+ * (1) A cross-signed intermediate: the same CA (subject and key) certified by
+ * an untrusted root, first in the bundle, and by the trusted root.  OpenSSL
+ * follows the first to Other Root and reports an unknown CA.
+ */
+static void
+c_path_cross_signed(struct vrun *r)
+{
+    X509 *by_other = int_twin(r, 0x3301, W.other, W.k_other);
+    X509 *by_root = int_twin(r, 0x3302, W.root, W.k_root);
+
+    set_untrusted(r, cf_certs(by_other, W.other, by_root, NULL));
+    path_want = by_root;
+}
+
+/* (1) Neither cross-certificate leads to the trust store: refused as before. */
+static void
+c_path_cross_signed_no_anchor(struct vrun *r)
+{
+    X509 *by_other = int_twin(r, 0x3303, W.other, W.k_other);
+
+    set_untrusted(r, cf_certs(by_other, W.other, NULL));
+}
+
+/* A twin of the intermediate with a validity window; NULL issuer: the root. */
+static X509 *
+int_twin_dated(struct vrun *r, uint64_t serial, int64_t nb, int64_t na, EVP_PKEY *key)
+{
+    struct cf_cert_spec s = {.cn = "Duet Test Intermediate",
+                             .o = "Duet Test",
+                             .key = key,
+                             .issuer = W.root,
+                             .issuer_key = W.k_root,
+                             .serial = serial,
+                             .bc = CF_BC_CA,
+                             .not_before = nb,
+                             .not_after = na};
+
+    return own(r, cf_cert_new(&s));
+}
+
+/* (2) An expired intermediate and its renewal (same subject and key), expired one first. */
+static void
+c_path_renewed_after_expired(struct vrun *r)
+{
+    X509 *old = int_twin_dated(r, 0x3311, -2 * CF_YEAR, -CF_DAY, W.k_int);
+    X509 *renewed = int_twin_dated(r, 0x3312, -2 * CF_DAY, CF_YEAR, W.k_int);
+
+    set_untrusted(r, cf_certs(old, renewed, NULL));
+    path_want = renewed;
+}
+
+/* (2) The same, renewal first. */
+static void
+c_path_renewed_before_expired(struct vrun *r)
+{
+    X509 *old = int_twin_dated(r, 0x3313, -2 * CF_YEAR, -CF_DAY, W.k_int);
+    X509 *renewed = int_twin_dated(r, 0x3314, -2 * CF_DAY, CF_YEAR, W.k_int);
+
+    set_untrusted(r, cf_certs(renewed, old, NULL));
+    path_want = renewed;
+}
+
+/*
+ * (2) The expired intermediate is a trusted certificate (an anchor under
+ * partial-chain trust) and its renewal comes in the bundle: OpenSSL looks in
+ * the trust store first, stops at the expired anchor and reports it expired.
+ */
+static void
+c_path_renewed_beside_expired_anchor(struct vrun *r)
+{
+    X509 *old = int_twin_dated(r, 0x3315, -2 * CF_YEAR, -CF_DAY, W.k_int);
+    X509 *renewed = int_twin_dated(r, 0x3316, -2 * CF_DAY, CF_YEAR, W.k_int);
+
+    set_store(r, cf_store(W.root, old, NULL));
+    set_untrusted(r, cf_certs(renewed, NULL));
+    path_want = renewed;
+}
+
+/*
+ * (2) A renewal under a new key: the leaf signed by the new key, the expired
+ * intermediate of the old key first in the bundle.
+ */
+static void
+c_path_renewed_new_key(struct vrun *r)
+{
+    X509 *old = int_twin_dated(r, 0x3317, -2 * CF_YEAR, -CF_DAY, W.k_int);
+    X509 *renewed = int_twin_dated(r, 0x3318, -2 * CF_DAY, CF_YEAR, W.k_extra);
+    struct cf_cert_spec s = leaf_spec("renewed-key.example", 0x2301);
+
+    s.issuer = renewed;
+    s.issuer_key = W.k_extra;
+    set_leaf(r, &s);
+    set_untrusted(r, cf_certs(old, renewed, NULL));
+    path_want = renewed;
+}
+
+/* (3) A twin of the intermediate whose name constraints exclude the leaf, first in the bundle. */
+static void
+c_path_name_constraints_alternative(struct vrun *r)
+{
+    static const char *const nc[] = {"permitted;DNS:other.example", NULL};
+    struct cf_cert_spec s = {.cn = "Duet Test Intermediate",
+                             .o = "Duet Test",
+                             .key = W.k_int,
+                             .issuer = W.root,
+                             .issuer_key = W.k_root,
+                             .serial = 0x3321,
+                             .bc = CF_BC_CA,
+                             .name_constraints = nc};
+    X509 *constrained = own(r, cf_cert_new(&s));
+    X509 *open_twin = int_twin(r, 0x3322, W.root, W.k_root);
+
+    set_untrusted(r, cf_certs(constrained, open_twin, NULL));
+    path_want = open_twin;
+}
+
+/* (3) A twin whose pathLenConstraint 0 forbids the CA below it; the other twin allows it. */
+static void
+c_path_length_alternative(struct vrun *r)
+{
+    struct cf_cert_spec s = {.cn = "Duet Test Intermediate",
+                             .o = "Duet Test",
+                             .key = W.k_int,
+                             .issuer = W.root,
+                             .issuer_key = W.k_root,
+                             .serial = 0x3331,
+                             .bc = CF_BC_CA,
+                             .has_pathlen = true,
+                             .pathlen = 0};
+    X509 *short_twin = own(r, cf_cert_new(&s));
+    X509 *open_twin = int_twin(r, 0x3332, W.root, W.k_root);
+
+    X509_free(r->leaf);
+    r->leaf = W.leaf2;
+    X509_up_ref(r->leaf);
+    set_untrusted(r, cf_certs(W.int2, short_twin, open_twin, NULL));
+    path_want = W.int2;
+}
+
+/* The path case above must verify through the twin without pathLenConstraint. */
+static void
+check_path_length(struct vrun *r, STACK_OF(X509) * chain)
+{
+    (void)r;
+    assert_int_equal(sk_X509_num(chain), 4);
+    assert_int_equal(X509_cmp(sk_X509_value(chain, 1), W.int2), 0);
+    assert_int_equal(ASN1_INTEGER_get(X509_get0_serialNumber(sk_X509_value(chain, 2))), 0x3332);
+}
+
+/*
+ * (3) A twin that requires an explicit policy the leaf does not carry, first;
+ * the other twin allows the leaf's policy.  The valid policy set reported is
+ * the path's that validated.
+ */
+static void
+c_path_policy_alternative(struct vrun *r)
+{
+    static const char *const strict[] = {"certificatePolicies=" POL2,
+                                         "policyConstraints=critical,requireExplicitPolicy:0",
+                                         NULL};
+    struct cf_cert_spec s = {.cn = "Duet Test Intermediate",
+                             .o = "Duet Test",
+                             .key = W.k_int,
+                             .issuer = W.root,
+                             .issuer_key = W.k_root,
+                             .serial = 0x3341,
+                             .bc = CF_BC_CA,
+                             .extensions = strict};
+    X509 *strict_twin = own(r, cf_cert_new(&s));
+    X509 *p1_twin;
+    struct cf_cert_spec l = leaf_spec("policy-path.example", 0x2302);
+
+    s.serial = 0x3342;
+    s.extensions = pol_p1;
+    p1_twin = own(r, cf_cert_new(&s));
+    l.extensions = pol_p1;
+    set_leaf(r, &l);
+    set_untrusted(r, cf_certs(strict_twin, p1_twin, NULL));
+    pol_report(r);
+    path_want = p1_twin;
+}
+
+static void
+check_path_policy(struct vrun *r, STACK_OF(X509) * chain)
+{
+    check_path_mid(r, chain);
+    check_pol1(r, chain);
+}
+
+/*
+ * (5) No path validates: the first (to an untrusted root) ends at no anchor,
+ * the other reaches the trusted root through an expired intermediate.  The
+ * most promising failure is the one that reached a trust anchor.
+ */
+static void
+c_path_none_reports_anchored(struct vrun *r)
+{
+    X509 *by_other = int_twin(r, 0x3351, W.other, W.k_other);
+    X509 *expired = int_twin_dated(r, 0x3352, -2 * CF_YEAR, -10 * CF_DAY - 3600, W.k_int);
+
+    set_untrusted(r, cf_certs(by_other, W.other, expired, NULL));
+}
+
+/*
+ * (5) Two twins, both excluding the leaf by name constraints: equally
+ * promising, so the failure reported is the first path's, naming the first
+ * twin, and says that another path was tried.
+ */
+static void
+c_path_none_keeps_first(struct vrun *r)
+{
+    static const char *const nc[] = {"permitted;DNS:other.example", NULL};
+    struct cf_cert_spec s = {.cn = "Duet Test Intermediate",
+                             .o = "Duet Test",
+                             .key = W.k_int,
+                             .issuer = W.root,
+                             .issuer_key = W.k_root,
+                             .serial = 0x3361,
+                             .bc = CF_BC_CA,
+                             .name_constraints = nc};
+    X509 *a = own(r, cf_cert_new(&s));
+    X509 *b;
+
+    s.serial = 0x3362;
+    b = own(r, cf_cert_new(&s));
+    set_untrusted(r, cf_certs(a, b, NULL));
+}
+
+/*
+ * What a peer holding only its own key could send: a twin of the
+ * intermediate (same subject, and the key identifier of the real one)
+ * without constraints but signed by the peer's key, beside a real
+ * constrained twin.  The forged twin's signature does not verify under the
+ * root, so no path other than the constrained one exists.
+ */
+static void
+c_path_forged_twin_refused(struct vrun *r)
+{
+    static const char *const nc[] = {"permitted;DNS:other.example", NULL};
+    struct cf_cert_spec s = {.cn = "Duet Test Intermediate",
+                             .o = "Duet Test",
+                             .key = W.k_int,
+                             .issuer = W.root,
+                             .issuer_key = W.k_root,
+                             .serial = 0x3371,
+                             .bc = CF_BC_CA,
+                             .name_constraints = nc};
+    X509 *constrained = own(r, cf_cert_new(&s));
+    X509 *forged;
+
+    s.serial = 0x3372;
+    s.name_constraints = NULL;
+    s.issuer_key = W.k_other; /* the root's name and key identifier, the peer's signature */
+    forged = own(r, cf_cert_new(&s));
+    set_untrusted(r, cf_certs(forged, constrained, NULL));
+}
+
+/*
+ * A leaf whose own failure no path can change (its name) is not searched:
+ * the sentence is exactly the first path's, with no clause about paths.
+ */
+static void
+c_path_leaf_failure_not_searched(struct vrun *r)
+{
+    X509 *by_root = int_twin(r, 0x3381, W.root, W.k_root);
+
+    set_untrusted(r, cf_certs(W.inter, by_root, NULL));
+    r->p.name = "b.example";
+}
+
 static struct vcase cases[] = {
     {"valid_chain", c_default, {NULL}, check_full_chain},
     {"expired_leaf", c_expired, {"expired on ", "10 days ago"}, NULL},
@@ -2569,6 +2875,40 @@ static struct vcase cases[] = {
       "certificate may leave the whole extension out instead)"},
      NULL},
     {"root_without_aki_accepted", c_root_without_aki, {NULL}, NULL},
+    {"path_cross_signed", c_path_cross_signed, {NULL}, check_path_mid},
+    {"path_cross_signed_no_anchor",
+     c_path_cross_signed_no_anchor,
+     {"the chain ends at self-signed certificate CN=Other Root (serial 03), which is not "
+      "among the trusted certificates (unknown CA)"},
+     NULL},
+    {"path_renewed_after_expired", c_path_renewed_after_expired, {NULL}, check_path_mid},
+    {"path_renewed_before_expired", c_path_renewed_before_expired, {NULL}, check_path_mid},
+    {"path_renewed_beside_expired_anchor",
+     c_path_renewed_beside_expired_anchor,
+     {NULL},
+     check_path_mid},
+    {"path_renewed_new_key", c_path_renewed_new_key, {NULL}, check_path_mid},
+    {"path_name_constraints_alternative",
+     c_path_name_constraints_alternative,
+     {NULL},
+     check_path_mid},
+    {"path_length_alternative", c_path_length_alternative, {NULL}, check_path_length},
+    {"path_policy_alternative", c_path_policy_alternative, {NULL}, check_path_policy},
+    {"path_none_reports_anchored",
+     c_path_none_reports_anchored,
+     {INT_SUBJECT " (serial 33:52) expired on ", "10 days ago",
+      "; 1 other certification path was tried, none valid"},
+     NULL},
+    {"path_none_keeps_first",
+     c_path_none_keeps_first,
+     {"CN=a.example (serial 10:01)", INT_SUBJECT " (serial 33:61)",
+      "; 1 other certification path was tried, none valid"},
+     NULL},
+    {"path_forged_twin_refused",
+     c_path_forged_twin_refused,
+     {INT_SUBJECT " (serial 33:71)"},
+     NULL},
+    {"path_leaf_failure_not_searched", c_path_leaf_failure_not_searched, {"b.example"}, NULL},
 };
 
 /*
@@ -2726,6 +3066,19 @@ static const struct {
     {"aia_with_ocsp_accepted", VERIFY_OK, "ok"},
     {"root_aki_without_keyid", VERIFY_MALFORMED, "malformed"},
     {"root_without_aki_accepted", VERIFY_OK, "ok"},
+    {"path_cross_signed", VERIFY_OK, "ok"},
+    {"path_cross_signed_no_anchor", VERIFY_UNKNOWN_CA, "unknown_ca"},
+    {"path_renewed_after_expired", VERIFY_OK, "ok"},
+    {"path_renewed_before_expired", VERIFY_OK, "ok"},
+    {"path_renewed_beside_expired_anchor", VERIFY_OK, "ok"},
+    {"path_renewed_new_key", VERIFY_OK, "ok"},
+    {"path_name_constraints_alternative", VERIFY_OK, "ok"},
+    {"path_length_alternative", VERIFY_OK, "ok"},
+    {"path_policy_alternative", VERIFY_OK, "ok"},
+    {"path_none_reports_anchored", VERIFY_EXPIRED, "expired"},
+    {"path_none_keeps_first", VERIFY_NAME_CONSTRAINTS, "name_constraints"},
+    {"path_forged_twin_refused", VERIFY_NAME_CONSTRAINTS, "name_constraints"},
+    {"path_leaf_failure_not_searched", VERIFY_NAME_MISMATCH, "name"},
 };
 
 /* The category a case of the table must report; fails the test for an unlisted case. */
@@ -2801,7 +3154,7 @@ run_case(void **state)
     X509_STORE_free(r.store);
     cf_crls_free(r.crls);
     revset_free(revs);
-    for (size_t i = 0; i < 4; i++)
+    for (size_t i = 0; i < sizeof(r.own) / sizeof(r.own[0]); i++)
         X509_free(r.own[i]);
     for (size_t i = 0; i < 2; i++)
         EVP_PKEY_free(r.keys[i]);
@@ -2910,6 +3263,286 @@ test_verify_store_ctx_extra_check_error(void **state)
     X509_free(leaf);
     X509_STORE_free(st);
     OSSL_STACK_OF_X509_free(un);
+}
+
+/* ---- path building: the pathological inputs, bounded ---- */
+
+/* CPU seconds since start. */
+static double
+cpu_since(clock_t start)
+{
+    return (double)(clock() - start) / CLOCKS_PER_SEC;
+}
+
+/* Verify leaf against store and bundle as the server purpose; the sentence in err. */
+static int
+path_verify(X509 *leaf, X509_STORE *st, STACK_OF(X509) * un, enum verify_fail *fail,
+            struct duet_err *err)
+{
+    struct verify_params p = {.store = st, .untrusted = un, .purpose = DUET_PURPOSE_SERVER};
+
+    err_clear(err);
+    return verify_chain_ex(&p, leaf, NULL, NULL, fail, err);
+}
+
+/*
+ * (4) 50 certificates of the intermediate's subject and key, each certified
+ * by a root that is not trusted (and not given): none can lead to a trust
+ * anchor, so none is followed (RFC 4158 3.5), no signature is checked and the
+ * refusal is the first path's sentence, unchanged.
+ */
+static void
+test_path_fifty_twins_pruned(void **state)
+{
+    STACK_OF(X509) *un = sk_X509_new_null();
+    X509_STORE *st = cf_store(W.root, NULL);
+    struct duet_err err;
+    enum verify_fail fail = VERIFY_OK;
+    clock_t start;
+    double spent;
+
+    (void)state;
+    assert_non_null(un);
+    for (size_t i = 0; i < 50; i++) {
+        struct cf_cert_spec s = {.cn = "Duet Test Intermediate",
+                                 .o = "Duet Test",
+                                 .key = W.k_int,
+                                 .issuer = W.other,
+                                 .issuer_key = W.k_other,
+                                 .serial = 0x3400 + i,
+                                 .bc = CF_BC_CA};
+        assert_true(sk_X509_push(un, cf_cert_new(&s)));
+    }
+    start = clock();
+    assert_int_equal(path_verify(W.leaf, st, un, &fail, &err), -1);
+    spent = cpu_since(start);
+    assert_int_equal(fail, VERIFY_UNKNOWN_CA);
+    assert_int_equal(err.kind, DUET_ERR_INVALID);
+    assert_string_equal(err.msg, "certificate CN=Duet Test Intermediate,O=Duet Test (serial 34:00) "
+                                 "was issued by CN=Other Root, which is not among the trusted "
+                                 "certificates (unknown CA, or a missing intermediate: give it "
+                                 "after the leaf or as untrusted)");
+    if (spent > 0.5)
+        fail_msg("50 look-alike issuers took %.3f s of CPU", spent);
+    OSSL_STACK_OF_X509_free(un);
+    X509_STORE_free(st);
+}
+
+/*
+ * (4) What a peer can make without any CA's key: 50 certificates of the
+ * intermediate's subject, each naming the trusted root as issuer (its name
+ * and key identifier) but signed by the peer's key.  Each could lead to the
+ * anchor by name, so the search follows 8 of them, checks their signatures,
+ * stops at its bound and says so; it ends fast.
+ */
+static void
+test_path_fifty_forged_twins_bounded(void **state)
+{
+    STACK_OF(X509) *un = sk_X509_new_null();
+    X509_STORE *st = cf_store(W.root, NULL);
+    struct duet_err err;
+    enum verify_fail fail = VERIFY_OK;
+    clock_t start;
+    double spent;
+
+    (void)state;
+    assert_non_null(un);
+    for (size_t i = 0; i < 50; i++) {
+        struct cf_cert_spec s = {.cn = "Duet Test Intermediate",
+                                 .o = "Duet Test",
+                                 .key = W.k_int,
+                                 .issuer = W.root,
+                                 .issuer_key = W.k_other,
+                                 .serial = 0x3900 + i,
+                                 .bc = CF_BC_CA};
+        assert_true(sk_X509_push(un, cf_cert_new(&s)));
+    }
+    start = clock();
+    assert_int_equal(path_verify(W.leaf, st, un, &fail, &err), -1);
+    spent = cpu_since(start);
+    assert_int_equal(fail, VERIFY_BAD_SIGNATURE);
+    assert_contains(err.msg, "the signature on certificate CN=Duet Test Intermediate,O=Duet Test "
+                             "(serial 39:00) does not verify with the key of its issuer "
+                             "CN=Duet Test Root,O=Duet Test");
+    assert_contains(err.msg, "; path building stopped at its bounds (8 issuers per certificate, "
+                             "32 paths, 128 signatures) after 0 other certification paths, "
+                             "none valid");
+    if (spent > 0.5)
+        fail_msg("50 forged issuers took %.3f s of CPU", spent);
+    OSSL_STACK_OF_X509_free(un);
+    X509_STORE_free(st);
+}
+
+/*
+ * (4) A cycle of cross-signatures: CA A certified by B, B by A, 20 twins of
+ * each, no trusted certificate among them: refused as OpenSSL's path is,
+ * fast (pathbuild_test.c walks a ring that names the anchor).
+ */
+static void
+test_path_cross_signature_cycle(void **state)
+{
+    EVP_PKEY *ka = cf_key_new(CF_KEY_EC_P256);
+    EVP_PKEY *kb = cf_key_new(CF_KEY_EC_P256);
+    struct cf_cert_spec sa = {.cn = "Cycle A", .key = ka, .serial = 0x3500, .bc = CF_BC_CA};
+    struct cf_cert_spec sb = {.cn = "Cycle B", .key = kb, .serial = 0x3501, .bc = CF_BC_CA};
+    X509 *a0 = cf_cert_new(&sa); /* self-signed, only to name A as an issuer */
+    X509 *b0 = cf_cert_new(&sb);
+    STACK_OF(X509) *un = sk_X509_new_null();
+    X509_STORE *st = cf_store(W.root, NULL);
+    struct cf_cert_spec ls = leaf_spec("cycle.example", 0x2303);
+    X509 *leaf;
+    struct duet_err err;
+    enum verify_fail fail = VERIFY_OK;
+    clock_t start;
+    double spent;
+
+    (void)state;
+    assert_non_null(un);
+    for (int i = 0; i < 20; i++) {
+        sa.issuer = b0;
+        sa.issuer_key = kb;
+        sa.serial = 0x3510 + (uint64_t)i;
+        assert_true(sk_X509_push(un, cf_cert_new(&sa)));
+        sb.issuer = a0;
+        sb.issuer_key = ka;
+        sb.serial = 0x3540 + (uint64_t)i;
+        assert_true(sk_X509_push(un, cf_cert_new(&sb)));
+    }
+    ls.issuer = a0;
+    ls.issuer_key = ka;
+    leaf = cf_cert_new(&ls);
+    start = clock();
+    assert_int_equal(path_verify(leaf, st, un, &fail, &err), -1);
+    spent = cpu_since(start);
+    /*
+     * OpenSSL's own path goes round the cycle until the depth bound; no
+     * certificate of the ring names a trusted one, so the search follows none.
+     */
+    assert_int_equal(fail, VERIFY_TOO_DEEP);
+    assert_string_equal(err.msg, "the chain of certificate CN=cycle.example (serial 23:03) needs "
+                                 "more intermediate CA certificates than the maximum depth of 8 "
+                                 "allows");
+    if (spent > 0.5)
+        fail_msg("a cycle of cross-signatures took %.3f s of CPU", spent);
+    X509_free(leaf);
+    X509_free(a0);
+    X509_free(b0);
+    EVP_PKEY_free(ka);
+    EVP_PKEY_free(kb);
+    OSSL_STACK_OF_X509_free(un);
+    X509_STORE_free(st);
+}
+
+/*
+ * (4) More complete paths than the bound, none valid: 8 twins of the
+ * intermediate, each excluding the leaf by name constraints, under 8 twins of
+ * the second intermediate: 64 paths to the root.  32 are tried in full; the
+ * reported failure is the first path's.
+ */
+static void
+test_path_complete_paths_bounded(void **state)
+{
+    static const char *const nc[] = {"permitted;DNS:other.example", NULL};
+    STACK_OF(X509) *un = sk_X509_new_null();
+    X509_STORE *st = cf_store(W.root, NULL);
+    struct duet_err err;
+    enum verify_fail fail = VERIFY_OK;
+    X509 *first_int = NULL;
+    clock_t start;
+    double spent;
+
+    (void)state;
+    assert_non_null(un);
+    for (int i = 0; i < 8; i++) {
+        struct cf_cert_spec s = {.cn = "Duet Test Intermediate 2",
+                                 .key = W.k_int2,
+                                 .issuer = W.inter,
+                                 .issuer_key = W.k_int,
+                                 .serial = 0x3600 + (uint64_t)i,
+                                 .bc = CF_BC_CA};
+        assert_true(sk_X509_push(un, cf_cert_new(&s)));
+    }
+    for (int i = 0; i < 8; i++) {
+        struct cf_cert_spec s = {.cn = "Duet Test Intermediate",
+                                 .o = "Duet Test",
+                                 .key = W.k_int,
+                                 .issuer = W.root,
+                                 .issuer_key = W.k_root,
+                                 .serial = 0x3700 + (uint64_t)i,
+                                 .bc = CF_BC_CA,
+                                 .name_constraints = nc};
+        X509 *x = cf_cert_new(&s);
+        if (first_int == NULL)
+            first_int = x;
+        assert_true(sk_X509_push(un, x));
+    }
+    (void)first_int;
+    start = clock();
+    assert_int_equal(path_verify(W.leaf2, st, un, &fail, &err), -1);
+    spent = cpu_since(start);
+    assert_int_equal(fail, VERIFY_NAME_CONSTRAINTS);
+    /* The first path: the first twin of each (OpenSSL takes the first time-valid match). */
+    assert_contains(err.msg, "certificate CN=deep.example (serial 10:02) has a name outside the "
+                             "name constraints of CN=Duet Test Intermediate,O=Duet Test "
+                             "(serial 37:00)");
+    assert_contains(err.msg, "; path building stopped at its bounds (8 issuers per certificate, "
+                             "32 paths, 128 signatures) after 31 other certification paths, "
+                             "none valid");
+    if (spent > 2.0)
+        fail_msg("32 complete paths took %.3f s of CPU", spent);
+    OSSL_STACK_OF_X509_free(un);
+    X509_STORE_free(st);
+}
+
+/*
+ * One verification path for the TLS handshake too: verify_store_ctx() on a
+ * context the caller made with a bundle whose first-matching issuer leads to
+ * an untrusted root leaves the context with the path that validated and no
+ * error, as libssl reads it.
+ */
+static void
+test_path_store_ctx_takes_the_valid_path(void **state)
+{
+    struct cf_cert_spec s = {.cn = "Duet Test Intermediate",
+                             .o = "Duet Test",
+                             .key = W.k_int,
+                             .issuer = W.other,
+                             .issuer_key = W.k_other,
+                             .serial = 0x3801,
+                             .bc = CF_BC_CA};
+    X509 *by_other = cf_cert_new(&s);
+    X509 *by_root;
+    STACK_OF(X509) *un;
+    X509_STORE *st = cf_store(W.root, NULL);
+    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+    struct verify_params p = {.store = st, .purpose = DUET_PURPOSE_SERVER};
+    STACK_OF(X509) *chain;
+    struct duet_err err;
+    enum verify_fail fail = VERIFY_ERROR;
+
+    (void)state;
+    s.issuer = W.root;
+    s.issuer_key = W.k_root;
+    s.serial = 0x3802;
+    by_root = cf_cert_new(&s);
+    un = cf_certs(by_other, W.other, by_root, NULL);
+    err_clear(&err);
+    assert_non_null(ctx);
+    assert_int_equal(X509_STORE_CTX_init(ctx, st, W.leaf, un), 1);
+    assert_int_equal(verify_store_ctx(ctx, &p, &fail, &err), 0);
+    assert_int_equal(fail, VERIFY_OK);
+    assert_int_equal(err.kind, DUET_ERR_NONE);
+    assert_int_equal(X509_STORE_CTX_get_error(ctx), X509_V_OK);
+    chain = X509_STORE_CTX_get0_chain(ctx);
+    assert_int_equal(sk_X509_num(chain), 3);
+    assert_int_equal(X509_cmp(sk_X509_value(chain, 0), W.leaf), 0);
+    assert_int_equal(X509_cmp(sk_X509_value(chain, 1), by_root), 0);
+    assert_int_equal(X509_cmp(sk_X509_value(chain, 2), W.root), 0);
+    X509_STORE_CTX_free(ctx);
+    X509_free(by_other);
+    X509_free(by_root);
+    OSSL_STACK_OF_X509_free(un);
+    X509_STORE_free(st);
 }
 
 /* ---- the public API on files ---- */
@@ -3534,6 +4167,11 @@ main(void)
         cmocka_unit_test(test_no_store_is_input_error),
         cmocka_unit_test(test_verify_store_ctx_sets_error),
         cmocka_unit_test(test_verify_store_ctx_extra_check_error),
+        cmocka_unit_test(test_path_fifty_twins_pruned),
+        cmocka_unit_test(test_path_fifty_forged_twins_bounded),
+        cmocka_unit_test(test_path_cross_signature_cycle),
+        cmocka_unit_test(test_path_complete_paths_bounded),
+        cmocka_unit_test(test_path_store_ctx_takes_the_valid_path),
         cmocka_unit_test(test_api_valid_chain_file),
         cmocka_unit_test(test_api_untrusted_file),
         cmocka_unit_test(test_api_expired_is_invalid),
