@@ -197,6 +197,7 @@ struct vstate {
     X509 *cert;     /* that certificate (a reference) */
     /* The context's policy tree after a failure (borrowed): what the chain allows. */
     X509_POLICY_TREE *tree;
+    X509_STORE_CTX *ctx; /* the verification, for a look at its trusted certificates */
 };
 
 static int vstate_idx = -1;
@@ -559,6 +560,57 @@ describe_policy_refusal(const struct vstate *st, STACK_OF(X509) *chain, struct d
 }
 
 /*
+ * Why a trusted certificate with the name of cert's issuer is not its issuer
+ * (RFC 5280 6.1: the issuer is matched by name, and by key through the
+ * authorityKeyIdentifier 4.2.1.1), into why; returns the trusted certificate
+ * (a reference the caller frees) or NULL when the trust store has none of
+ * that name.  Only on a refusal: it never costs an accepted chain anything.
+ */
+static X509 *
+issuer_near_miss(X509_STORE_CTX *ctx, X509 *cert, char *why, size_t len)
+{
+    STACK_OF(X509) *named;
+    X509 *cand = NULL;
+    int code, ski;
+
+    if (ctx == NULL || cert == NULL ||
+        (named = X509_STORE_CTX_get1_certs(ctx, X509_get_issuer_name(cert))) == NULL)
+        return NULL;
+    if (sk_X509_num(named) > 0 && X509_up_ref(sk_X509_value(named, 0)))
+        cand = sk_X509_value(named, 0);
+    OSSL_STACK_OF_X509_free(named);
+    if (cand == NULL)
+        return NULL;
+    code = X509_check_issued(cand, cert);
+    ski = X509_get_ext_by_NID(cand, NID_subject_key_identifier, -1);
+    if (ski >= 0 && X509_EXTENSION_get_critical(X509_get_ext(cand, ski)))
+        snprintf(why, len, "its subjectKeyIdentifier is marked critical (RFC 5280 4.2.1.2: "
+                 "conforming CAs MUST mark it non-critical)");
+    else if ((X509_get_extension_flags(cand) & EXFLAG_KUSAGE) != 0 &&
+             (X509_get_key_usage(cand) & KU_KEY_CERT_SIGN) == 0)
+        snprintf(why, len, "its keyUsage does not allow certificate signing (keyCertSign)");
+    else if ((X509_get_extension_flags(cand) & EXFLAG_INVALID) != 0)
+        snprintf(why, len, "it has an invalid extension (for example a critical "
+                 "subjectKeyIdentifier, or two extensions of one type)");
+    else if ((X509_get_extension_flags(cert) & EXFLAG_INVALID) != 0)
+        snprintf(why, len, "the certificate it issued has an invalid extension (for example "
+                 "two extensions of one type), so no issuer can be matched to it");
+    else if (code == X509_V_ERR_AKID_SKID_MISMATCH)
+        snprintf(why, len, "its subjectKeyIdentifier is not the certificate's "
+                 "authorityKeyIdentifier (another key of that name)");
+    else if (code == X509_V_ERR_AKID_ISSUER_SERIAL_MISMATCH)
+        snprintf(why, len, "its issuer and serial number are not the ones the certificate's "
+                 "authorityKeyIdentifier names");
+    else if (code == X509_V_ERR_KEYUSAGE_NO_CERTSIGN)
+        snprintf(why, len, "its keyUsage does not allow certificate signing (keyCertSign)");
+    else if (code == X509_V_OK && X509_verify(cert, X509_get0_pubkey(cand)) != 1)
+        snprintf(why, len, "its key does not verify the certificate's signature");
+    else
+        snprintf(why, len, "%s", X509_verify_cert_error_string(code));
+    return cand;
+}
+
+/*
  * One sentence for the first failure OpenSSL reported, naming the certificate
  * and the check; returns its category.  `chain` is the chain as far as
  * OpenSSL built it.
@@ -603,10 +655,22 @@ describe_failure(const struct vstate *st, STACK_OF(X509) *chain, struct duet_err
     case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
     case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY: {
         char *iss = x509u_name(X509_get_issuer_name(cert));
-        err_set(err, DUET_ERR_INVALID,
-                "certificate %s was issued by %s, which is not among the trusted certificates "
-                "(unknown CA, or a missing intermediate: give it after the leaf or as untrusted)",
-                label, iss != NULL ? iss : "?");
+        X509 *near = issuer_near_miss(st->ctx, cert, hint, sizeof(hint));
+        if (near != NULL) {
+            char nlabel[600];
+            x509u_label(near, nlabel, sizeof(nlabel));
+            err_set(err, DUET_ERR_INVALID,
+                    "certificate %s was issued by %s, and the trusted certificate %s has that "
+                    "name but cannot be its issuer: %s",
+                    label, iss != NULL ? iss : "?", nlabel, hint);
+            X509_free(near);
+        } else {
+            err_set(err, DUET_ERR_INVALID,
+                    "certificate %s was issued by %s, which is not among the trusted "
+                    "certificates (unknown CA, or a missing intermediate: give it after the leaf "
+                    "or as untrusted)",
+                    label, iss != NULL ? iss : "?");
+        }
         free(iss);
         return fail;
     }
@@ -635,6 +699,16 @@ describe_failure(const struct vstate *st, STACK_OF(X509) *chain, struct duet_err
         return fail;
     }
     case X509_V_ERR_INVALID_CA: {
+        /* OpenSSL's CA check also fails a CA whose keyUsage lacks keyCertSign (4.2.1.3). */
+        if ((X509_get_extension_flags(cert) & (EXFLAG_CA | EXFLAG_KUSAGE)) ==
+                (EXFLAG_CA | EXFLAG_KUSAGE) &&
+            (X509_get_key_usage(cert) & KU_KEY_CERT_SIGN) == 0) {
+            err_set(err, DUET_ERR_INVALID,
+                    "CA certificate %s has a key usage without keyCertSign, so it may not sign "
+                    "certificates",
+                    label);
+            return fail;
+        }
         err_set(err, DUET_ERR_INVALID,
                 "certificate %s issues other certificates in this chain but is not a CA "
                 "(basicConstraints CA:TRUE is missing)",
@@ -1395,6 +1469,7 @@ attempt(X509_STORE_CTX *ctx, const struct verify_params *p, int nest, X509_STORE
         *fail = VERIFY_ERROR; /* until verification has run */
     memset(&st, 0, sizeof(st));
     st.p = p;
+    st.ctx = ctx;
     st.code = X509_V_OK;
     st.depth = -1;
     st.now = p->use_time ? p->time : (int64_t)time(NULL);

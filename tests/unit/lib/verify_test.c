@@ -382,6 +382,31 @@ c_unknown_ca(struct vrun *r)
     set_store(r, cf_store(W.other, NULL));
 }
 
+/* The trusted root has the issuer's name and key but may not sign certificates. */
+static void
+c_trusted_root_cannot_sign(struct vrun *r)
+{
+    struct cf_cert_spec rs = {.cn = "Duet Test Root",
+                              .o = "Duet Test",
+                              .key = W.k_root,
+                              .serial = 0x0501,
+                              .bc = CF_BC_CA,
+                              .key_usage = "critical, digitalSignature, cRLSign"};
+    set_store(r, cf_store(own(r, cf_cert_new(&rs)), NULL));
+}
+
+/* The trusted root has the issuer's name but another key. */
+static void
+c_trusted_root_other_key(struct vrun *r)
+{
+    struct cf_cert_spec rs = {.cn = "Duet Test Root",
+                              .o = "Duet Test",
+                              .key = W.k_other,
+                              .serial = 0x0502,
+                              .bc = CF_BC_CA};
+    set_store(r, cf_store(own(r, cf_cert_new(&rs)), NULL));
+}
+
 static void
 c_root_only_untrusted(struct vrun *r)
 {
@@ -2449,6 +2474,18 @@ static struct vcase cases[] = {
       ", which is not among the trusted certificates",
       "(unknown CA"},
      NULL},
+    {"trusted_root_cannot_sign",
+     c_trusted_root_cannot_sign,
+     {"CA certificate " ROOT_SUBJECT " (serial 05:01) has a key usage without keyCertSign, so "
+      "it may not sign certificates"},
+     NULL},
+    {"trusted_root_other_key",
+     c_trusted_root_other_key,
+     {"certificate " INT_LABEL " was issued by " ROOT_SUBJECT ", and the trusted certificate "
+      ROOT_SUBJECT " (serial 05:02) has that name but cannot be its issuer: its "
+      "subjectKeyIdentifier is not the certificate's authorityKeyIdentifier (another key of "
+      "that name)"},
+     NULL},
     {"untrusted_root_in_chain",
      c_root_only_untrusted,
      {"the chain ends at self-signed certificate " ROOT_SUBJECT
@@ -2945,6 +2982,8 @@ static const struct {
     {"wildcard_not_bare_domain", VERIFY_NAME_MISMATCH, "name"},
     {"partial_wildcard_refused", VERIFY_NAME_MISMATCH, "name"},
     {"unknown_ca", VERIFY_UNKNOWN_CA, "unknown_ca"},
+    {"trusted_root_cannot_sign", VERIFY_NOT_CA, "not_ca"},
+    {"trusted_root_other_key", VERIFY_UNKNOWN_CA, "unknown_ca"},
     {"untrusted_root_in_chain", VERIFY_UNKNOWN_CA, "unknown_ca"},
     {"intermediate_ca_false", VERIFY_NOT_CA, "not_ca"},
     {"intermediate_without_basic_constraints", VERIFY_NOT_CA, "not_ca"},
