@@ -43,6 +43,7 @@
 #define REV_NO_REASON 255
 #define REV_MAX_SERIAL 127 /* RFC 5280 allows 20 octets; leave room for odd CAs */
 #define REV_MEMO_KEYS 4
+#define REV_MAX_ENTRY_ISSUERS 1024 /* distinct certificateIssuer values per indirect CRL */
 
 /* One issuer key a CRL's signature verified with. */
 struct memo_key {
@@ -86,6 +87,19 @@ struct revcrl {
     uint8_t *reason;  /* CRLReason, or REV_NO_REASON */
     uint8_t *blob;
     size_t bloblen;
+
+    /*
+     * An indirect CRL (RFC 5280 5.2.5 indirectCRL): the certificate issuer of
+     * each entry (5.3.3).  Issuer 0 is the CRL's own issuer; issuer k > 0 is
+     * the k-th distinct certificateIssuer value, kept as its names and its DER.
+     * Only indirect CRLs have `eiss`, so an ordinary CRL's entries cost what
+     * they did; an entry's key in the table is (issuer number, serial).
+     */
+    bool indirect;
+    uint16_t *eiss;            /* issuer number of entry i, or NULL for a direct CRL */
+    uint32_t nci;              /* issuers known, counting issuer 0 */
+    GENERAL_NAMES **ci_names;  /* [k], k >= 1; [0] unused */
+    struct memo_key *ci_der;   /* [k]: the certificateIssuer value as encoded */
 };
 
 struct revset {
@@ -242,6 +256,13 @@ revcrl_free(struct revcrl *c)
     free(c->date);
     free(c->reason);
     free(c->blob);
+    free(c->eiss);
+    for (uint32_t k = 1; k < c->nci; k++) {
+        GENERAL_NAMES_free(c->ci_names[k]);
+        free(c->ci_der[k].der);
+    }
+    free(c->ci_names);
+    free(c->ci_der);
     free(c);
 }
 
@@ -274,12 +295,15 @@ oid_text(const struct der *oid, char *buf, size_t len)
 
 /*
  * The extensions of one entry: the reason is kept, the invalidity date and
- * hold instruction are allowed, a certificateIssuer (indirect CRL) and any
- * other critical extension are refused.
+ * hold instruction are allowed, a certificateIssuer's value is returned in
+ * *ci (RFC 5280 5.3.3: "If used by conforming CRL issuers, this extension
+ * MUST always be critical", so a non-critical one is refused, and it belongs
+ * to indirect CRLs only: "identifies the certificate issuer associated with
+ * an entry in an indirect CRL"), and any other critical extension is refused.
  */
 static int
-entry_extensions(struct der exts, const char *where, size_t idx, int *reason,
-                 struct duet_err *err)
+entry_extensions(const struct revcrl *c, struct der exts, const char *where, size_t idx,
+                 int *reason, struct der *ci, struct duet_err *err)
 {
     static const uint8_t oid_reason[] = {0x55, 0x1d, 0x15};
     static const uint8_t oid_invalidity[] = {0x55, 0x1d, 0x18};
@@ -313,10 +337,18 @@ entry_extensions(struct der exts, const char *where, size_t idx, int *reason,
                                where, idx + 1);
             *reason = e.p[0];
         } else if (oid.len == 3 && memcmp(oid.p, oid_cert_issuer, 3) == 0) {
-            return err_set(err, DUET_ERR_INPUT,
-                           "%s: entry %zu has a certificateIssuer extension; indirect CRLs are "
-                           "not supported",
-                           where, idx + 1);
+            if (!c->indirect)
+                return err_set(err, DUET_ERR_INPUT,
+                               "%s: entry %zu has a certificateIssuer extension, but the CRL is "
+                               "not indirect (no indirectCRL in its issuingDistributionPoint; "
+                               "RFC 5280 5.3.3)",
+                               where, idx + 1);
+            if (!critical)
+                return err_set(err, DUET_ERR_INPUT,
+                               "%s: entry %zu has a certificateIssuer extension that is not "
+                               "critical; RFC 5280 5.3.3 requires it critical",
+                               where, idx + 1);
+            *ci = v;
         } else if (critical && !(oid.len == 3 && (memcmp(oid.p, oid_invalidity, 3) == 0 ||
                                                   memcmp(oid.p, oid_hold, 3) == 0))) {
             char o[80];
@@ -330,8 +362,77 @@ entry_extensions(struct der exts, const char *where, size_t idx, int *reason,
 }
 
 /*
+ * The issuer number of a certificateIssuer value `ci` (its OCTET STRING
+ * content) in an indirect CRL, adding it when new; -1 with err set when it is
+ * malformed, names no directoryName (RFC 5280 5.3.3: "Conforming CRL issuers
+ * MUST include in this extension the distinguished name (DN) from the issuer
+ * field of the certificate that corresponds to this CRL entry") or is one
+ * issuer too many.  `prev` is the previous entry's number, tried first.
+ */
+static int
+entry_issuer_number(struct revcrl *c, struct der ci, uint32_t prev, const char *where,
+                    size_t idx, struct duet_err *err)
+{
+    const unsigned char *p = ci.p;
+    GENERAL_NAMES *gn = NULL;
+    bool dn = false;
+
+    if (prev > 0 && c->ci_der[prev].len == ci.len && memcmp(c->ci_der[prev].der, ci.p, ci.len) == 0)
+        return (int)prev;
+    for (uint32_t k = 1; k < c->nci; k++)
+        if (c->ci_der[k].len == ci.len && memcmp(c->ci_der[k].der, ci.p, ci.len) == 0)
+            return (int)k;
+    gn = d2i_GENERAL_NAMES(NULL, &p, (long)ci.len);
+    for (int i = 0; gn != NULL && i < sk_GENERAL_NAME_num(gn); i++)
+        dn = dn || sk_GENERAL_NAME_value(gn, i)->type == GEN_DIRNAME;
+    ERR_clear_error();
+    if (gn == NULL || p != ci.p + ci.len || !dn) {
+        GENERAL_NAMES_free(gn);
+        return err_set(err, DUET_ERR_INPUT,
+                       "%s: entry %zu has a certificateIssuer that is malformed or names no "
+                       "directoryName (RFC 5280 5.3.3)",
+                       where, idx + 1);
+    }
+    if (c->nci >= REV_MAX_ENTRY_ISSUERS) {
+        GENERAL_NAMES_free(gn);
+        return err_set(err, DUET_ERR_INPUT,
+                       "%s: entry %zu: the CRL names more than %d certificate issuers; duet "
+                       "accepts at most that many",
+                       where, idx + 1, REV_MAX_ENTRY_ISSUERS - 1);
+    }
+    if (c->nci == 0)
+        c->nci = 1; /* issuer 0: the CRL issuer */
+    if (c->ci_names == NULL || c->nci % 16 == 0) {
+        size_t cap = ((size_t)c->nci + 16) & ~(size_t)15;
+        GENERAL_NAMES **nn = realloc(c->ci_names, cap * sizeof(*nn));
+        if (nn != NULL)
+            c->ci_names = nn;
+        struct memo_key *nd = nn != NULL ? realloc(c->ci_der, cap * sizeof(*nd)) : NULL;
+        if (nd == NULL) {
+            GENERAL_NAMES_free(gn);
+            return err_nomem(err);
+        }
+        c->ci_der = nd;
+    }
+    c->ci_der[c->nci].der = malloc(ci.len ? ci.len : 1);
+    if (c->ci_der[c->nci].der == NULL) {
+        GENERAL_NAMES_free(gn);
+        return err_nomem(err);
+    }
+    memcpy(c->ci_der[c->nci].der, ci.p, ci.len);
+    c->ci_der[c->nci].len = ci.len;
+    c->ci_names[c->nci] = gn;
+    return (int)c->nci++;
+}
+
+/*
  * Walk revokedCertificates.  With c->soff == NULL only count entries and
- * serial bytes; otherwise fill the arrays.
+ * serial bytes; otherwise fill the arrays.  In an indirect CRL each entry's
+ * certificate issuer is found as RFC 5280 5.3.3 says: "If this extension is
+ * not present on the first entry in an indirect CRL, the certificate issuer
+ * defaults to the CRL issuer. On subsequent entries in an indirect CRL, if
+ * this extension is not present, the certificate issuer for the entry is the
+ * same as that for the preceding entry."
  */
 static int
 walk_entries(struct revcrl *c, struct der list, const char *where, size_t *count,
@@ -339,10 +440,12 @@ walk_entries(struct revcrl *c, struct der list, const char *where, size_t *count
 {
     size_t n = 0;
     size_t off = 0;
+    size_t seen = 0; /* entries read, including removeFromCRL ones not kept */
+    uint32_t cur = 0; /* the certificate issuer carried from entry to entry */
     unsigned int tag;
 
     while (list.len > 0) {
-        struct der entry, serial, t;
+        struct der entry, serial, t, ci = {NULL, 0};
         int64_t when = 0;
         int reason = REV_NO_REASON;
         if (!der_next(&list, &tag, &entry, NULL) || tag != 0x30)
@@ -362,12 +465,21 @@ walk_entries(struct revcrl *c, struct der list, const char *where, size_t *count
             struct der exts;
             if (!der_next(&entry, &tag, &exts, NULL) || tag != 0x30 || entry.len != 0)
                 return err_set(err, DUET_ERR_INPUT, "%s: entry %zu is malformed", where, n + 1);
-            if (entry_extensions(exts, where, n, &reason, err) != 0)
+            if (entry_extensions(c, exts, where, n, &reason, &ci, err) != 0)
                 return -1;
         }
+        if (ci.p != NULL) {
+            int k = entry_issuer_number(c, ci, cur, where, seen, err);
+            if (k < 0)
+                return -1;
+            cur = (uint32_t)k;
+        }
+        seen++;
         if (reason == 8 && !c->delta) /* removeFromCRL belongs to delta CRLs: not revoked */
             continue;
         if (c->soff != NULL) {
+            if (c->eiss != NULL)
+                c->eiss[n] = (uint16_t)cur;
             c->soff[n] = (uint32_t)off;
             c->blob[off] = (uint8_t)serial.len;
             memcpy(c->blob + off + 1, serial.p, serial.len);
@@ -394,22 +506,69 @@ entry_serial(const struct revcrl *c, uint32_t i, size_t *len)
     return p + 1;
 }
 
-/* Index of the entry with this serial (DER content bytes), or -1. */
+/* Entry i's issuer number: always 0 in a direct CRL. */
+static uint32_t
+entry_issuer(const struct revcrl *c, uint32_t i)
+{
+    return c->eiss != NULL ? c->eiss[i] : 0;
+}
+
+/* Where the key (issuer number, serial) starts probing; a direct CRL hashes the serial alone. */
+static uint32_t
+key_hash(uint32_t iss, const uint8_t *s, size_t len)
+{
+    return serial_hash(s, len) ^ (iss * 0x9e3779b1u);
+}
+
+/* Index of the entry of issuer number `iss` with this serial (DER content bytes), or -1. */
 static int64_t
-set_find(const struct revcrl *c, const uint8_t *s, size_t len)
+set_find(const struct revcrl *c, uint32_t iss, const uint8_t *s, size_t len)
 {
     if (c->n == 0)
         return -1;
-    for (uint32_t h = serial_hash(s, len) & c->mask;; h = (h + 1) & c->mask) {
+    for (uint32_t h = key_hash(iss, s, len) & c->mask;; h = (h + 1) & c->mask) {
         uint32_t e = c->table[h];
         size_t elen;
         const uint8_t *es;
         if (e == 0)
             return -1;
         es = entry_serial(c, e - 1, &elen);
-        if (elen == len && memcmp(es, s, len) == 0)
+        if (elen == len && memcmp(es, s, len) == 0 && entry_issuer(c, e - 1) == iss)
             return (int64_t)e - 1;
     }
+}
+
+/* Whether issuer number k of the CRL is the certificate issuer `name` (RFC 5280 5.3.3). */
+static bool
+issuer_number_is(const struct revcrl *c, uint32_t k, const X509_NAME *name)
+{
+    if (k == 0)
+        return X509_NAME_cmp(c->issuer, name) == 0;
+    for (int i = 0; i < sk_GENERAL_NAME_num(c->ci_names[k]); i++) {
+        const GENERAL_NAME *g = sk_GENERAL_NAME_value(c->ci_names[k], i);
+        if (g->type == GEN_DIRNAME && X509_NAME_cmp(g->d.directoryName, name) == 0)
+            return true;
+    }
+    return false;
+}
+
+/*
+ * The entry of the CRL listing the certificate of issuer `iname` and this
+ * serial, or -1: RFC 5280 6.3.3 (i), "If an entry is found that matches the
+ * certificate issuer and serial number as described in Section 5.3.3".  In a
+ * direct CRL every entry's issuer is the CRL's, which the caller matched.
+ */
+static int64_t
+entry_find(const struct revcrl *c, const X509_NAME *iname, const uint8_t *s, size_t len)
+{
+    int64_t e = -1;
+
+    if (c->eiss == NULL)
+        return set_find(c, 0, s, len);
+    for (uint32_t k = 0; k < (c->nci ? c->nci : 1) && e < 0; k++)
+        if (issuer_number_is(c, k, iname))
+            e = set_find(c, k, s, len);
+    return e;
 }
 
 /* Fill the entries and the hash table. */
@@ -426,6 +585,8 @@ build_set(struct revcrl *c, struct der list, const char *where, struct duet_err 
         cap <<= 1;
     c->table = calloc(cap, sizeof(*c->table));
     c->soff = malloc((n ? n : 1) * sizeof(*c->soff));
+    if (c->indirect && (c->eiss = malloc((n ? n : 1) * sizeof(*c->eiss))) == NULL)
+        return err_nomem(err);
     c->date = malloc((n ? n : 1) * sizeof(*c->date));
     c->reason = malloc(n ? n : 1);
     c->blob = malloc(bytes ? bytes : 1);
@@ -440,11 +601,12 @@ build_set(struct revcrl *c, struct der list, const char *where, struct duet_err 
     for (uint32_t i = 0; i < n; i++) {
         size_t len, elen;
         const uint8_t *s = entry_serial(c, i, &len);
-        uint32_t h = serial_hash(s, len) & c->mask;
+        uint32_t iss = entry_issuer(c, i);
+        uint32_t h = key_hash(iss, s, len) & c->mask;
         for (; c->table[h] != 0; h = (h + 1) & c->mask) {
             const uint8_t *es = entry_serial(c, c->table[h] - 1, &elen);
-            if (elen == len && memcmp(es, s, len) == 0)
-                break; /* a repeated serial: the first entry stands */
+            if (elen == len && memcmp(es, s, len) == 0 && entry_issuer(c, c->table[h] - 1) == iss)
+                break; /* a repeated (issuer, serial): the first entry stands */
         }
         if (c->table[h] == 0)
             c->table[h] = i + 1;
@@ -456,7 +618,8 @@ build_set(struct revcrl *c, struct der list, const char *where, struct duet_err 
  * The issuingDistributionPoint (RFC 5280 5.2.5): its scope (user or CA
  * certificates only) and its distributionPoint names are kept for
  * revset_check(); a relative name is resolved against the CRL's issuer, as
- * 5.2.5 and 4.2.1.13 say.  An indirect or partial CRL, an empty extension
+ * 5.2.5 and 4.2.1.13 say; indirectCRL makes the CRL indirect (its entries
+ * name their certificate issuers, walk_entries()).  A partial CRL, an empty extension
  * ("MUST NOT issue CRLs where the DER encoding of the issuing distribution
  * point extension is an empty sequence") and one asserting more than one
  * "only contains" ("at most one of onlyContainsUserCerts, onlyContainsCACerts,
@@ -473,11 +636,10 @@ idp_read(struct revcrl *c, X509_EXTENSION *ext, const char *where, struct duet_e
         err_set(err, DUET_ERR_INPUT, "%s has a malformed issuingDistributionPoint", where);
         goto out;
     }
-    if (idp->onlysomereasons != NULL || idp->indirectCRL || idp->onlyattr) {
+    if (idp->onlysomereasons != NULL || idp->onlyattr) {
         err_set(err, DUET_ERR_INPUT,
-                "%s is an indirect or partial CRL (issuingDistributionPoint with "
-                "indirectCRL, onlySomeReasons or onlyContainsAttributeCerts), which duet "
-                "does not support",
+                "%s is a partial CRL (issuingDistributionPoint with onlySomeReasons or "
+                "onlyContainsAttributeCerts), which duet does not support",
                 where);
         goto out;
     }
@@ -488,11 +650,12 @@ idp_read(struct revcrl *c, X509_EXTENSION *ext, const char *where, struct duet_e
                 where);
         goto out;
     }
-    if (idp->distpoint == NULL && !idp->onlyuser && !idp->onlyCA) {
+    if (idp->distpoint == NULL && !idp->onlyuser && !idp->onlyCA && !idp->indirectCRL) {
         err_set(err, DUET_ERR_INPUT,
                 "%s has an empty issuingDistributionPoint, which RFC 5280 5.2.5 forbids", where);
         goto out;
     }
+    c->indirect = idp->indirectCRL != 0;
     c->only_user = idp->onlyuser != 0;
     c->only_ca = idp->onlyCA != 0;
     if (idp->distpoint != NULL && idp->distpoint->type == 0) {
@@ -962,6 +1125,9 @@ revset_bytes(const struct revset *rs)
         const struct revcrl *c = rs->crls[i];
         b += sizeof(*c) + ((size_t)c->mask + 1) * sizeof(uint32_t) +
              (size_t)c->n * (2 * sizeof(uint32_t) + 1) + c->bloblen;
+        if (c->eiss != NULL)
+            b += (size_t)c->n * sizeof(*c->eiss) + (size_t)c->nci * (sizeof(GENERAL_NAMES *) +
+                                                                     sizeof(struct memo_key));
         if (c->tbs != NULL)
             b += (size_t)ASN1_STRING_length(c->tbs->value.sequence);
     }
@@ -1138,6 +1304,58 @@ crl_scope(const struct revcrl *c, X509 *cert, bool is_ca)
     return why;
 }
 
+/*
+ * Whether an indirect CRL whose issuer is not the certificate's serves it,
+ * with its scope in *sc; false when the certificate names the CRL's issuer in
+ * none of its distribution points' cRLIssuer (the CRL is then not one for it).
+ * RFC 5280 6.3.3 (b)(1): "If the DP includes cRLIssuer, then verify that the
+ * issuer field in the complete CRL matches cRLIssuer in the DP and that the
+ * complete CRL contains an issuing distribution point extension with the
+ * indirectCRL boolean asserted."  (b)(2)(i): "If the distribution point name
+ * is present in the IDP CRL extension and the distribution field is present
+ * in the DP, then verify that one of the names in the IDP matches one of the
+ * names in the DP.  If the distribution point name is present in the IDP CRL
+ * extension and the distribution field is omitted from the DP, then verify
+ * that one of the names in the IDP matches one of the names in the cRLIssuer
+ * field of the DP."  (ii) and (iii) as for any CRL.  The cRLIssuer must name
+ * the CRL issuer as a directoryName (names compare as DNs); a point with
+ * reasons is skipped as crl_scope() skips it (6.3.3 (d): partial coverage).
+ * A nameRelativeToCRLIssuer is resolved against the cRLIssuer (4.2.1.13: "If
+ * the cRLIssuer field in the DistributionPoint is present, then the name
+ * fragment is appended to the distinguished name that it contains").
+ */
+static bool
+indirect_for(const struct revcrl *c, X509 *cert, bool is_ca, enum rev_scope *sc)
+{
+    CRL_DIST_POINTS *cdp = X509_get_ext_d2i(cert, NID_crl_distribution_points, NULL, NULL);
+    bool named = false;
+
+    *sc = REV_SCOPE_DP_MISMATCH;
+    for (int i = 0; cdp != NULL && i < sk_DIST_POINT_num(cdp) && *sc != REV_SCOPE_OK; i++) {
+        DIST_POINT *dp = sk_DIST_POINT_value(cdp, i);
+        if (dp->CRLissuer == NULL || dp->reasons != NULL ||
+            !idp_names_dirname(dp->CRLissuer, c->issuer))
+            continue;
+        named = true;
+        if (c->idp_names == NULL)
+            *sc = REV_SCOPE_OK;
+        else if (dp->distpoint == NULL)
+            *sc = idp_names_match(c->idp_names, dp->CRLissuer) ? REV_SCOPE_OK : *sc;
+        else if (dp->distpoint->type == 0)
+            *sc = idp_names_match(c->idp_names, dp->distpoint->name.fullname) ? REV_SCOPE_OK
+                                                                               : *sc;
+        else if (DIST_POINT_set_dpname(dp->distpoint, c->issuer) &&
+                 dp->distpoint->dpname != NULL &&
+                 idp_names_dirname(c->idp_names, dp->distpoint->dpname))
+            *sc = REV_SCOPE_OK;
+    }
+    CRL_DIST_POINTS_free(cdp);
+    ERR_clear_error();
+    if (named && *sc == REV_SCOPE_OK && (is_ca ? c->only_user : c->only_ca))
+        *sc = is_ca ? REV_SCOPE_USER_ONLY : REV_SCOPE_CA_ONLY;
+    return named;
+}
+
 /* Both absent, or both present and equal. */
 static bool
 same_octets(const ASN1_OCTET_STRING *a, const ASN1_OCTET_STRING *b)
@@ -1160,6 +1378,8 @@ delta_for(const struct revset *rs, const struct revcrl *full, X509 *cert, X509 *
 {
     const struct revcrl *best = NULL;
     char why[256];
+    /* An indirect CRL of another issuer: the certificate's issuer's key is not its signer. */
+    bool other = X509_NAME_cmp(full->issuer, X509_get_issuer_name(cert)) != 0;
 
     if (full->number == NULL)
         return NULL;
@@ -1173,7 +1393,7 @@ delta_for(const struct revset *rs, const struct revcrl *full, X509 *cert, X509 *
             continue;
         if (best != NULL && ASN1_INTEGER_cmp(d->number, best->number) <= 0)
             continue;
-        if (issuer != NULL && !(may_sign && crl_signed_by(d, issuer)) &&
+        if (issuer != NULL && !(!other && may_sign && crl_signed_by(d, issuer)) &&
             !(alt != NULL && alt->find(alt->arg, d, cert, issuer, why, sizeof(why))))
             continue;
         best = d;
@@ -1232,6 +1452,7 @@ revset_check_ex(const struct revset *rs, X509 *cert, X509 *issuer, int64_t now,
                     (X509_get_key_usage(issuer) & KU_CRL_SIGN);
     struct revcrl *best = NULL;
     const struct revcrl *unsigned_crl = NULL; /* in scope, but no acceptable signer */
+    bool unsigned_other = false;              /* ... and an indirect CRL of another issuer */
     const struct revcrl *outside = NULL;      /* the first CRL whose scope excludes it */
     uint8_t serial[REV_MAX_SERIAL + 1];
     int slen;
@@ -1245,10 +1466,17 @@ revset_check_ex(const struct revset *rs, X509 *cert, X509 *issuer, int64_t now,
     for (size_t i = 0; rs != NULL && i < rs->n; i++) {
         struct revcrl *c = rs->crls[i];
         enum rev_scope sc;
-        if (c->delta || X509_NAME_cmp(c->issuer, iname) != 0)
+        bool other = false; /* an indirect CRL of another issuer (RFC 5280 6.3.3 (b)(1)) */
+        if (c->delta)
             continue;
-        sc = c->only_user || c->only_ca || c->idp_names != NULL ? crl_scope(c, cert, is_ca)
-                                                                : REV_SCOPE_OK;
+        if (X509_NAME_cmp(c->issuer, iname) != 0) {
+            if (!c->indirect || !indirect_for(c, cert, is_ca, &sc))
+                continue;
+            other = true;
+        } else {
+            sc = c->only_user || c->only_ca || c->idp_names != NULL ? crl_scope(c, cert, is_ca)
+                                                                    : REV_SCOPE_OK;
+        }
         if (sc != REV_SCOPE_OK) {
             if (outside == NULL) {
                 outside = c;
@@ -1256,10 +1484,17 @@ revset_check_ex(const struct revset *rs, X509 *cert, X509 *issuer, int64_t now,
             }
             continue;
         }
-        if (issuer != NULL && !(may_sign && crl_signed_by(c, issuer)) &&
+        /*
+         * 6.3.3 (f): the CRL issuer's path is validated; an indirect CRL of
+         * another issuer is never signed by the certificate's issuer, so only
+         * `alt` (a certificate of the CRL issuer's name, same trust anchor,
+         * cRLSign) can accept it.
+         */
+        if (issuer != NULL && !(!other && may_sign && crl_signed_by(c, issuer)) &&
             !(alt != NULL &&
               alt->find(alt->arg, c, cert, issuer, out->signer_why, sizeof(out->signer_why)))) {
             unsigned_crl = c;
+            unsigned_other = other;
             continue;
         }
         /* The newest CRL already in force; a future one only when nothing else is. */
@@ -1269,7 +1504,8 @@ revset_check_ex(const struct revset *rs, X509 *cert, X509 *issuer, int64_t now,
     }
     if (best == NULL) {
         if (unsigned_crl != NULL) {
-            out->status = may_sign ? REV_CRL_BAD_SIGNATURE : REV_CRL_NO_CRL_SIGN;
+            out->status = may_sign || unsigned_other ? REV_CRL_BAD_SIGNATURE
+                                                     : REV_CRL_NO_CRL_SIGN;
             out->crl = unsigned_crl;
         } else if (outside != NULL) {
             out->status = REV_CRL_OUT_OF_SCOPE;
@@ -1287,11 +1523,11 @@ revset_check_ex(const struct revset *rs, X509 *cert, X509 *issuer, int64_t now,
         return;
     }
     slen = cert_serial(cert, serial, sizeof(serial));
-    int64_t e = slen > 0 ? set_find(best, serial, (size_t)slen) : -1;
+    int64_t e = slen > 0 ? entry_find(best, iname, serial, (size_t)slen) : -1;
     const struct revcrl *d = rs->ndelta > 0 ? delta_for(rs, best, cert, issuer, may_sign, now, alt)
                                             : NULL;
     if (d != NULL) {
-        int64_t de = slen > 0 ? set_find(d, serial, (size_t)slen) : -1;
+        int64_t de = slen > 0 ? entry_find(d, iname, serial, (size_t)slen) : -1;
         if (issuer != NULL && d->next_update <= now && !accept_expired) {
             out->status = REV_CRL_EXPIRED;
             out->crl = d;

@@ -1142,8 +1142,10 @@ out:
 #define VERIFY_MAX_CRL_SIGNERS 8
 
 /*
- * The rev_signers search: certificates at hand named as the certificate's
- * issuer, other than that issuer and the certificate itself, that verify the
+ * The rev_signers search: certificates at hand named as the CRL's issuer (the
+ * certificate's issuer, or for an indirect CRL the cRLIssuer its distribution
+ * point names, RFC 5280 6.3.3 (b)(1) and (f)), other than the certificate's
+ * issuer and the certificate itself, that verify the
  * CRL, carry keyUsage with cRLSign (required here, not only honoured when
  * present: a certificate that signs CRLs for another key of its CA says so)
  * and are accepted by signer_accepted().
@@ -1153,7 +1155,7 @@ signer_find(void *arg, const struct revcrl *crl, X509 *cert, X509 *issuer, char 
             size_t len)
 {
     const struct crl_signers *s = arg;
-    const X509_NAME *name = X509_get_issuer_name(cert);
+    const X509_NAME *name = revcrl_get0_issuer(crl);
     STACK_OF(X509) *pool = signer_pool(s);
     char label[600];
     bool ok = false;
