@@ -283,9 +283,17 @@ crl_where(const char *label, int index, const X509_NAME *issuer, char *buf, size
 static void
 oid_text(const struct der *oid, char *buf, size_t len)
 {
-    const unsigned char *p = oid->p;
-    ASN1_OBJECT *o = d2i_ASN1_OBJECT(NULL, &p, (long)oid->len);
+    uint8_t tlv[2 + 127];
+    const unsigned char *p = tlv;
+    ASN1_OBJECT *o = NULL;
 
+    /* `oid` is the content octets: rebuild the OBJECT IDENTIFIER's TLV to decode it. */
+    if (oid->len < 128) {
+        tlv[0] = 0x06;
+        tlv[1] = (uint8_t)oid->len;
+        memcpy(tlv + 2, oid->p, oid->len);
+        o = d2i_ASN1_OBJECT(NULL, &p, (long)oid->len + 2);
+    }
     snprintf(buf, len, "?");
     if (o != NULL)
         OBJ_obj2txt(buf, (int)len, o, 1);

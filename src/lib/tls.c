@@ -266,6 +266,12 @@ chain_entry_holds(const struct tls_trust *t, const struct chain_entry *e, int64_
     if (now < e->valid_from || now >= e->valid_until)
         return false;
     memset(&p, 0, sizeof(p));
+    /*
+     * The trusted certificates too: a CRL signed by another certificate of its
+     * CA, or an indirect CRL's issuer, is found there as on the full check;
+     * without them such a chain would be verified in full on every handshake.
+     */
+    p.store = t->store;
     p.revs = t->revs;
     p.crl_scope = t->scope;
     p.accept_expired_crl = t->crl_expired_ok;

@@ -1189,6 +1189,10 @@ signer_find(void *arg, const struct revcrl *crl, X509 *cert, X509 *issuer, char 
         }
         ok = signer_accepted(s, x, pool, why, len);
     }
+    if (!ok && tried == 0 && X509_NAME_cmp(name, X509_get_issuer_name(cert)) != 0)
+        snprintf(why, len,
+                 "it is an indirect CRL of another issuer, and no certificate of that name was "
+                 "given to validate as its signer (RFC 5280 6.3.3 (f))");
     OSSL_STACK_OF_X509_free(pool);
     return ok;
 }
