@@ -291,8 +291,13 @@ verify_name_valid(const char *name)
             label = 0;
             continue;
         }
+        /*
+         * Letters, digits and '-' only (RFC 5280 4.2.1.6: a dNSName is in the
+         * "preferred name syntax" of RFC 1034 3.5, as modified by RFC 1123):
+         * a name with '_' could never match a certificate's DNS name.
+         */
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_'))
+              c == '-'))
             return false;
         if (++label > 63)
             return false;
@@ -1320,8 +1325,12 @@ apply_params(X509_STORE_CTX *ctx, const struct verify_params *p, int64_t now,
     }
     if (p->name != NULL) {
         if (!verify_name_valid(p->name))
-            return err_set(err, DUET_ERR_INPUT,
-                           "name %s is neither a DNS name nor an IP address", p->name);
+            return err_set(err, DUET_ERR_INPUT, "name %s is neither a DNS name nor an IP address%s",
+                           p->name,
+                           strchr(p->name, '_') != NULL
+                               ? " (a DNS name holds letters, digits, '-' and '.', never '_'; "
+                                 "no certificate's DNS name could match it)"
+                               : "");
         if (is_ip_literal(p->name)) {
             if (!X509_VERIFY_PARAM_set1_ip_asc(vp, p->name))
                 return err_set_ssl(err, DUET_ERR_INPUT, "name %s is not a usable IP address",

@@ -2823,6 +2823,9 @@ test_name_valid(void **state)
     assert_false(verify_name_valid("a..example"));
     assert_false(verify_name_valid(".example"));
     assert_false(verify_name_valid("bad name"));
+    /* RFC 5280 4.2.1.6, RFC 1123: '_' is in no hostname, so it could match no DNS SAN. */
+    assert_false(verify_name_valid("a_b.example"));
+    assert_false(verify_name_valid("_srv.example"));
 }
 
 static void
@@ -2838,6 +2841,13 @@ test_invalid_name_is_input_error(void **state)
     assert_int_equal(verify_chain(&p, W.leaf, NULL, NULL, &err), -1);
     assert_int_equal(err.kind, DUET_ERR_INPUT);
     assert_string_equal(err.msg, "name not a name is neither a DNS name nor an IP address");
+    p.name = "a_b.example";
+    err_clear(&err);
+    assert_int_equal(verify_chain(&p, W.leaf, NULL, NULL, &err), -1);
+    assert_int_equal(err.kind, DUET_ERR_INPUT);
+    assert_string_equal(err.msg, "name a_b.example is neither a DNS name nor an IP address (a DNS "
+                                 "name holds letters, digits, '-' and '.', never '_'; no "
+                                 "certificate's DNS name could match it)");
     X509_STORE_free(st);
     OSSL_STACK_OF_X509_free(un);
 }
