@@ -185,8 +185,9 @@ sslstate(SSL *ssl)
 const char *
 tls_fail_name(enum tls_fail f)
 {
-    static const char *const names[] = {"none",    "no_cert", "unknown_ca", "expired", "revoked",
-                                        "purpose", "name",    "crl",        "policy",  "other"};
+    static const char *const names[] = {"none",    "no_cert", "unknown_ca", "expired",
+                                        "revoked", "purpose", "name",       "crl",
+                                        "policy",  "name_constraints",      "other"};
     return (unsigned)f < TLS_FAIL_COUNT ? names[f] : "other";
 }
 
@@ -213,6 +214,8 @@ tls_fail_of(enum verify_fail f)
         return TLS_FAIL_PURPOSE;
     case VERIFY_NAME_MISMATCH:
         return TLS_FAIL_NAME;
+    case VERIFY_NAME_CONSTRAINTS:
+        return TLS_FAIL_NAME_CONSTRAINTS;
     case VERIFY_CRL_MISSING:
     case VERIFY_CRL_STALE:
     case VERIFY_CRL_NOT_YET_VALID:

@@ -38,6 +38,7 @@ enum tls_fail {
     TLS_FAIL_NAME,
     TLS_FAIL_CRL,
     TLS_FAIL_POLICY, /* verified, but the identity is not allowed (TCP mode, tunnel) */
+    TLS_FAIL_NAME_CONSTRAINTS, /* a name outside an issuer's nameConstraints (RFC 5280 4.2.1.10) */
     TLS_FAIL_OTHER,
     TLS_FAIL_COUNT
 };
