@@ -105,7 +105,8 @@ struct revcrl {
 struct revset {
     struct revcrl **crls;
     size_t n;
-    size_t ndelta; /* how many of them are delta CRLs */
+    size_t ndelta;     /* how many of them are delta CRLs */
+    bool insecure_dsa; /* DSA-signed CRLs are accepted (revset_insecure_crl_dsa()) */
 };
 
 /* --- DER --------------------------------------------------------------------- */
@@ -794,7 +795,7 @@ out:
  * for EdDSA and RSA-PSS.  SHA-1 and MD5 are refused, as on certificates.
  */
 static int
-signature_setup(struct revcrl *c, struct der tbs_whole, const char *where,
+signature_setup(struct revcrl *c, struct der tbs_whole, const char *where, bool allow_dsa,
                 struct duet_err *err)
 {
     int nid = OBJ_obj2nid(c->alg->algorithm);
@@ -812,6 +813,17 @@ signature_setup(struct revcrl *c, struct der tbs_whole, const char *where,
         return err_set(err, DUET_ERR_INPUT,
                        "%s is signed with %s, which is refused as too weak", where,
                        OBJ_nid2sn(nid));
+    /*
+     * DSA: gone from TLS 1.3 and FIPS 186-5 (no longer approved for signing),
+     * and from duet's certificate chains (a DSA key is a weak key there); a
+     * legacy CRL signer's DSA signature counts only when asked for.
+     */
+    if (pk_nid == NID_dsa && !allow_dsa)
+        return err_set(err, DUET_ERR_INPUT,
+                       "%s is signed with %s (DSA), a legacy algorithm duet refuses by default; "
+                       "to accept it, pass --insecure-crl-signature dsa (YAML "
+                       "insecure_crl_signature: dsa)",
+                       where, OBJ_nid2sn(nid));
     if ((md_nid == NID_sha224 || md_nid == NID_sha256 || md_nid == NID_sha384 ||
          md_nid == NID_sha512) &&
         (pk_nid == NID_X9_62_id_ecPublicKey || pk_nid == NID_rsaEncryption)) {
@@ -834,8 +846,8 @@ signature_setup(struct revcrl *c, struct der tbs_whole, const char *where,
 
 /* Read one DER CRL into a new revcrl. */
 static int
-crl_parse(const char *label, int index, const uint8_t *der, size_t len, struct revcrl **out,
-          struct duet_err *err)
+crl_parse(const char *label, int index, const uint8_t *der, size_t len, bool allow_dsa,
+          struct revcrl **out, struct duet_err *err)
 {
     struct revcrl *c = calloc(1, sizeof(*c));
     struct der in = {der, len};
@@ -925,7 +937,7 @@ crl_parse(const char *label, int index, const uint8_t *der, size_t len, struct r
         err_set(err, DUET_ERR_INPUT, "%s has a malformed signature", where);
         goto out;
     }
-    if (signature_setup(c, tbs_whole, where, err) != 0)
+    if (signature_setup(c, tbs_whole, where, allow_dsa, err) != 0)
         goto out;
     if (build_set(c, revoked, where, err) != 0)
         goto out;
@@ -980,8 +992,8 @@ add_parsed(struct revset *rs, struct revcrl **got, size_t ngot, struct duet_err 
 
 /* Decode one PEM body (base64) and read the CRL in it. */
 static int
-pem_crl(const char *label, size_t index, const char *body, size_t n, struct revcrl **out,
-        struct duet_err *err)
+pem_crl(const char *label, size_t index, const char *body, size_t n, bool allow_dsa,
+        struct revcrl **out, struct duet_err *err)
 {
     EVP_ENCODE_CTX *ctx = EVP_ENCODE_CTX_new();
     unsigned char *der = malloc(n / 4 * 3 + 80);
@@ -998,7 +1010,7 @@ pem_crl(const char *label, size_t index, const char *body, size_t n, struct revc
         err_set(err, DUET_ERR_INPUT, "%s: CRL #%zu is not valid base64", label, index + 1);
         goto out;
     }
-    rc = crl_parse(label, (int)index, der, (size_t)(l1 + l2), out, err);
+    rc = crl_parse(label, (int)index, der, (size_t)(l1 + l2), allow_dsa, out, err);
 out:
     EVP_ENCODE_CTX_free(ctx);
     free(der);
@@ -1024,7 +1036,8 @@ revset_add_mem(struct revset *rs, const char *label, const uint8_t *data, size_t
                 err_set(err, DUET_ERR_INPUT, "%s: expected PEM or DER CRLs", label);
                 goto out;
             }
-            if (crl_parse(label, (int)tmp.n, whole.p, whole.len, &one, err) != 0)
+            if (crl_parse(label, (int)tmp.n, whole.p, whole.len, rs->insecure_dsa, &one, err) !=
+                0)
                 goto out;
             if (add_parsed(&tmp, &one, 1, err) != 0) {
                 revcrl_free(one);
@@ -1053,7 +1066,8 @@ revset_add_mem(struct revset *rs, const char *label, const uint8_t *data, size_t
                 err_set(err, DUET_ERR_INPUT, "%s: CRL #%zu has no END line", label, tmp.n + 1);
                 goto out;
             }
-            if (pem_crl(label, tmp.n, body, (size_t)(e0 - body), &one, err) != 0)
+            if (pem_crl(label, tmp.n, body, (size_t)(e0 - body), rs->insecure_dsa, &one, err) !=
+                0)
                 goto out;
             if (add_parsed(&tmp, &one, 1, err) != 0) {
                 revcrl_free(one);
@@ -1110,6 +1124,20 @@ revset_add_file(struct revset *rs, const char *path, struct duet_err *err)
     rc = revset_add_mem(rs, path, map, (size_t)st.st_size, err);
     munmap(map, (size_t)st.st_size);
     return rc;
+}
+
+/* See revset.h. */
+void
+revset_insecure_crl_dsa(struct revset *rs)
+{
+    rs->insecure_dsa = true;
+}
+
+/* See revset.h. */
+bool
+revset_allows_crl_dsa(const struct revset *rs)
+{
+    return rs != NULL && rs->insecure_dsa;
 }
 
 size_t

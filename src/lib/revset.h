@@ -98,6 +98,15 @@ int revset_add_file(struct revset *rs, const char *path, struct duet_err *err) M
 int revset_add_mem(struct revset *rs, const char *label, const uint8_t *data, size_t len,
                    struct duet_err *err) MUST_CHECK;
 
+/*
+ * Accept CRLs signed with DSA from now on (`--insecure-crl-signature dsa`);
+ * by default revset_add_file() refuses them, naming the file, the algorithm
+ * and that flag.  The CRL signer's own DSA key is then accepted too, for
+ * signing CRLs only (revset_allows_crl_dsa(), verify.c).
+ */
+void revset_insecure_crl_dsa(struct revset *rs);
+bool revset_allows_crl_dsa(const struct revset *rs);
+
 /* Number of CRLs held. */
 size_t revset_count(const struct revset *rs);
 /* The i-th CRL (0 <= i < revset_count). */

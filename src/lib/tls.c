@@ -756,6 +756,8 @@ load_trust(SSL_CTX *ctx, const struct tls_opts *o, enum duet_purpose purpose,
         SSL_CTX_set_client_CA_list(ctx, names); /* announced in CertificateRequest */
     if (o->ncrl_files > 0 && (t->revs = revset_new()) == NULL)
         return err_nomem(err);
+    if (t->revs != NULL && o->insecure_crl_dsa)
+        revset_insecure_crl_dsa(t->revs);
     for (size_t i = 0; i < o->ncrl_files; i++) {
         size_t first = revset_count(t->revs);
         if (revset_add_file(t->revs, o->crl_files[i], err) != 0)
@@ -1092,7 +1094,8 @@ tls_server_ctx_new(const struct tls_opts *o, SSL_CTX **out, struct tls_ctx_info 
         goto err;
     /* See "Session binding" above. */
     if (!bind_u64(bind, (uint64_t)o->crl_scope) || !bind_u64(bind, o->any_purpose) ||
-        !bind_u64(bind, o->crl_expired_ok) || !bind_u64(bind, o->verify_optional) ||
+        !bind_u64(bind, o->crl_expired_ok) || !bind_u64(bind, o->insecure_crl_dsa) ||
+        !bind_u64(bind, o->verify_optional) ||
         !bind_u64(bind, o->tls12) || !bind_u64(bind, o->expired_leaf_ok) ||
         !bind_policy(bind, o->policy) || !EVP_DigestFinal_ex(bind, sid_ctx, &sid_len) ||
         sid_len != sizeof(sid_ctx) || sid_len > SSL_MAX_SID_CTX_LENGTH ||

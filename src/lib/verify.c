@@ -801,14 +801,29 @@ sig_acceptable(X509 *cert, char *why, size_t len)
 }
 
 /*
+ * Whether a CRL signer's own key may be DSA: only on the path of a CRL
+ * signer (nest > 0), only its own key (the first certificate), only with
+ * `--insecure-crl-signature dsa`, and only of 2048 bits or more (NIST SP
+ * 800-131A: DSA below 2048 bits is disallowed even for legacy use).
+ */
+static bool
+legacy_dsa_signer(X509 *cert, const struct verify_params *p, int nest, int i)
+{
+    EVP_PKEY *pk = X509_get0_pubkey(cert);
+
+    return nest > 0 && i == 0 && revset_allows_crl_dsa(p->revs) && pk != NULL &&
+           EVP_PKEY_is_a(pk, "DSA") && EVP_PKEY_get_bits(pk) >= 2048;
+}
+
+/*
  * Checks beyond OpenSSL's on an accepted chain: key strength of every
  * certificate, signature digests of all but the trust anchor (whose own
  * signature nothing relies on), and the leaf's role for a TLS purpose.  On
  * failure returns -1 with the sentence and the category in *fail.
  */
 static int
-extra_checks(STACK_OF(X509) *chain, const struct verify_params *p, enum verify_fail *fail,
-             struct duet_err *err)
+extra_checks(STACK_OF(X509) *chain, const struct verify_params *p, int nest,
+             enum verify_fail *fail, struct duet_err *err)
 {
     int n = sk_X509_num(chain);
     char label[600];
@@ -816,7 +831,7 @@ extra_checks(STACK_OF(X509) *chain, const struct verify_params *p, enum verify_f
 
     for (int i = 0; i < n; i++) {
         X509 *c = sk_X509_value(chain, i);
-        if (!key_acceptable(c, why, sizeof(why))) {
+        if (!key_acceptable(c, why, sizeof(why)) && !legacy_dsa_signer(c, p, nest, i)) {
             x509u_label(c, label, sizeof(label));
             *fail = VERIFY_WEAK_KEY;
             return err_set(err, DUET_ERR_INVALID, "certificate %s has a weak key: %s", label, why);
@@ -1432,7 +1447,7 @@ store_ctx_verify(X509_STORE_CTX *ctx, const struct verify_params *p, int nest,
         X509_STORE_CTX_set_error(ctx, st.code);
         goto out;
     }
-    if (extra_checks(chain, p, &f, err) != 0) {
+    if (extra_checks(chain, p, nest, &f, err) != 0) {
         X509_STORE_CTX_set_error(ctx, X509_V_ERR_APPLICATION_VERIFICATION);
         goto out;
     }

@@ -35,6 +35,7 @@ struct listener_cfg {
     size_t ncrls;
     enum duet_crl_scope crl_scope;
     bool crl_expired_warn;
+    bool insecure_crl_dsa; /* insecure_crl_signature: dsa */
     bool tls12;
     bool verify_optional;
     bool no_tickets;     /* server: no TLS session tickets (every connection a full handshake) */
