@@ -1636,6 +1636,80 @@ c_crl_delta_releases_hold(struct vrun *r)
     full_and_delta(r, &dr);
 }
 
+/*
+ * Indirect CRLs (RFC 5280 5.2.5, 5.3.3, 6.3.3 (b)(1), (f)): a CRL issuer
+ * "Duet Test CRL Issuer" (cRLSign) certified by `by`, an indirect CRL it signs
+ * with `entries`, and a leaf (serial 0x1001, under the intermediate) that names
+ * the CRL issuer as its distribution point's cRLIssuer when `cdp`.
+ */
+static void
+indirect_setup(struct vrun *r, X509 *by, EVP_PKEY *by_key, const struct cf_revoked *entries,
+               size_t n, bool cdp)
+{
+    EVP_PKEY *k = r->keys[0] = cf_key_new(CF_KEY_EC_P256);
+    struct cf_cert_spec ss = {.cn = "Duet Test CRL Issuer", .o = "Duet Test", .key = k,
+                              .issuer = by, .issuer_key = by_key, .serial = 0x0301,
+                              .bc = CF_BC_LEAF, .key_usage = "critical,cRLSign"};
+    X509 *ci = own(r, cf_cert_new(&ss));
+    struct cf_cert_spec ls = leaf_spec("a.example", 0x1001);
+    struct cf_crl_spec cs = {.issuer = ci, .issuer_key = k, .revoked = entries, .nrevoked = n,
+                             .idp = "critical,indirectCRL:TRUE"};
+    X509_CRL *c = cf_crl_new(&cs);
+
+    if (cdp)
+        ls.crl_issuer_dp = X509_get_subject_name(ci);
+    set_leaf(r, &ls);
+    set_untrusted(r, cf_certs(W.inter, ci, NULL));
+    r->crls = cf_crls(W.crl_root, c, NULL);
+    X509_CRL_free(c);
+}
+
+static void
+c_crl_indirect_revokes(struct vrun *r)
+{
+    struct cf_revoked e[] = {
+        {0x1001, CRL_REASON_KEY_COMPROMISE, 0, X509_get_subject_name(W.inter), false}};
+
+    indirect_setup(r, W.root, W.k_root, e, 1, true);
+}
+
+static void
+c_crl_indirect_other_issuer_same_serial(struct vrun *r)
+{
+    /* (root, 0x1001) is listed: the intermediate's 0x1001 is not. */
+    struct cf_revoked e[] = {
+        {0x1001, CRL_REASON_KEY_COMPROMISE, 0, X509_get_subject_name(W.root), false}};
+
+    indirect_setup(r, W.root, W.k_root, e, 1, true);
+}
+
+static void
+c_crl_indirect_issuer_carried_over(struct vrun *r)
+{
+    /* 5.3.3: 0x1001 has no certificateIssuer; the entry before names the intermediate. */
+    struct cf_revoked e[] = {{0x0fff, CF_NO_REASON, 0, X509_get_subject_name(W.inter), false},
+                             {0x1001, CRL_REASON_KEY_COMPROMISE, 0, NULL, false}};
+
+    indirect_setup(r, W.root, W.k_root, e, 2, true);
+}
+
+static void
+c_crl_indirect_cdp_not_naming_issuer(struct vrun *r)
+{
+    struct cf_revoked e[] = {
+        {0x1001, CRL_REASON_KEY_COMPROMISE, 0, X509_get_subject_name(W.inter), false}};
+
+    indirect_setup(r, W.root, W.k_root, e, 1, false);
+}
+
+static void
+c_crl_indirect_signer_other_anchor(struct vrun *r)
+{
+    /* A CRL issuer of that name under another root, trusted too: not the leaf's anchor. */
+    indirect_setup(r, W.other, W.k_other, NULL, 0, true);
+    set_store(r, cf_store(W.root, W.other, NULL));
+}
+
 /* ---- end of CRL scope and CRL signers ---- */
 
 /* ---- RFC 5280 4.2.1.10 name constraints, and the names they apply to ---- */
@@ -2413,6 +2487,29 @@ static struct vcase cases[] = {
       INT_SUBJECT},
      NULL},
     {"crl_delta_releases_hold", c_crl_delta_releases_hold, {NULL}, NULL},
+    {"crl_indirect_revokes",
+     c_crl_indirect_revokes,
+     {"certificate " LEAF_LABEL " was revoked on ",
+      "by the CRL of CN=Duet Test CRL Issuer,O=Duet Test"},
+     NULL},
+    {"crl_indirect_other_issuer_same_serial", c_crl_indirect_other_issuer_same_serial, {NULL},
+     NULL},
+    {"crl_indirect_issuer_carried_over",
+     c_crl_indirect_issuer_carried_over,
+     {"certificate " LEAF_LABEL " was revoked on ",
+      "by the CRL of CN=Duet Test CRL Issuer,O=Duet Test"},
+     NULL},
+    {"crl_indirect_cdp_not_naming_issuer",
+     c_crl_indirect_cdp_not_naming_issuer,
+     {"no CRL from " INT_SUBJECT " was given to check certificate " LEAF_LABEL},
+     NULL},
+    {"crl_indirect_signer_other_anchor",
+     c_crl_indirect_signer_other_anchor,
+     {"the CRL naming CN=Duet Test CRL Issuer,O=Duet Test as issuer, needed to check "
+      "certificate " LEAF_LABEL ", is not signed by that CA's key; certificate CN=Duet Test CRL "
+      "Issuer,O=Duet Test (serial 03:01) has that name and signs the CRL, but is not that CA's "
+      "CRL signer: its path must validate to the same trust anchor, " ROOT_SUBJECT},
+     NULL},
     {"crl_signer_search_bounded",
      c_crl_signer_search_bounded,
      {"is not signed by that CA's key; more than 8 certificates of that name were tried as its "
@@ -2689,6 +2786,11 @@ static const struct {
     {"crl_signer_search_bounded", VERIFY_CRL_BAD_SIGNATURE, "crl_bad_signature"},
     {"crl_delta_revokes", VERIFY_REVOKED, "revoked"},
     {"crl_delta_releases_hold", VERIFY_OK, "ok"},
+    {"crl_indirect_revokes", VERIFY_REVOKED, "revoked"},
+    {"crl_indirect_other_issuer_same_serial", VERIFY_OK, "ok"},
+    {"crl_indirect_issuer_carried_over", VERIFY_REVOKED, "revoked"},
+    {"crl_indirect_cdp_not_naming_issuer", VERIFY_CRL_MISSING, "crl_missing"},
+    {"crl_indirect_signer_other_anchor", VERIFY_CRL_BAD_SIGNATURE, "crl_bad_signature"},
     /* ---- end of CRL scope and CRL signers ---- */
     {"nc_in_end_entity_critical", VERIFY_MALFORMED, "malformed"},
     {"nc_in_end_entity_noncritical", VERIFY_MALFORMED, "malformed"},
