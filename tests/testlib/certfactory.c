@@ -26,6 +26,7 @@
 
 #include <openssl/bio.h>
 #include <openssl/conf.h>
+#include <openssl/dsa.h>
 #include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -74,6 +75,22 @@ cf_key_new(enum cf_key_type type)
     case CF_KEY_ED25519:
         k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
         break;
+    case CF_KEY_DSA_1024:
+    case CF_KEY_DSA_2048: {
+        EVP_PKEY_CTX *pc = EVP_PKEY_CTX_new_from_name(NULL, "DSA", NULL);
+        EVP_PKEY_CTX *kc = NULL;
+        EVP_PKEY *params = NULL;
+        if (pc != NULL && EVP_PKEY_paramgen_init(pc) == 1 &&
+            EVP_PKEY_CTX_set_dsa_paramgen_bits(pc, type == CF_KEY_DSA_1024 ? 1024 : 2048) == 1 &&
+            EVP_PKEY_paramgen(pc, &params) == 1 &&
+            (kc = EVP_PKEY_CTX_new_from_pkey(NULL, params, NULL)) != NULL &&
+            EVP_PKEY_keygen_init(kc) == 1)
+            (void)EVP_PKEY_keygen(kc, &k);
+        EVP_PKEY_CTX_free(kc);
+        EVP_PKEY_CTX_free(pc);
+        EVP_PKEY_free(params);
+        break;
+    }
     }
     if (k == NULL)
         cf_die("cannot generate key");

@@ -36,7 +36,9 @@ enum cf_key_type {
     CF_KEY_EC_P384,
     CF_KEY_RSA_1024,
     CF_KEY_RSA_2048,
-    CF_KEY_ED25519
+    CF_KEY_ED25519,
+    CF_KEY_DSA_1024, /* legacy: for the DSA-signed CRL cases */
+    CF_KEY_DSA_2048
 };
 
 /* basicConstraints: absent, CA:FALSE, or CA:TRUE. */

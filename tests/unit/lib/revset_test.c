@@ -905,6 +905,43 @@ test_indirect_memory(void **state)
     revset_free(indirect);
 }
 
+/* DSA-signed CRLs: refused unless asked for, then verified with the DSA key. */
+static void
+test_dsa_signed(void **state)
+{
+    (void)state;
+    EVP_PKEY *k = cf_key_new(CF_KEY_DSA_2048);
+    X509 *signer = ca_cert("Rev Issuing", k, W.root, W.k_root, "critical,cRLSign");
+    struct cf_revoked rev[] = {{0x1001, CRL_REASON_KEY_COMPROMISE, 0, NULL, false}};
+    struct cf_crl_spec s = {.issuer = W.inter, .issuer_key = k, .revoked = rev, .nrevoked = 1};
+    X509_CRL *crl = cf_crl_new(&s);
+    struct revset *rs = revset_new();
+    struct fake_signers f = {signer, 0};
+    struct rev_signers alt = {fake_find, &f};
+    struct rev_result r;
+    struct duet_err err;
+
+    assert_false(revset_allows_crl_dsa(rs));
+    assert_int_equal(add_crl(rs, crl, &err), -1);
+    assert_string_equal(err.msg, "t.crl: the CRL of CN=Rev Issuing is signed with dsa_with_SHA256 "
+                                 "(DSA), a legacy algorithm duet refuses by default; to accept "
+                                 "it, pass --insecure-crl-signature dsa (YAML "
+                                 "insecure_crl_signature: dsa)");
+    assert_int_equal(revset_count(rs), 0);
+    revset_insecure_crl_dsa(rs);
+    assert_true(revset_allows_crl_dsa(rs));
+    if (add_crl(rs, crl, &err) != 0)
+        fail_msg("CRL refused: %s", err.msg);
+    assert_true(revcrl_verify(revset_get0(rs, 0), signer));
+    assert_false(revcrl_verify(revset_get0(rs, 0), W.inter));
+    revset_check_ex(rs, W.leaf, W.inter, time(NULL), false, &alt, &r);
+    assert_int_equal(r.status, REV_REVOKED);
+    revset_free(rs);
+    X509_CRL_free(crl);
+    X509_free(signer);
+    EVP_PKEY_free(k);
+}
+
 /* ---- delta CRLs (RFC 5280 5.2.4, 6.3.3 (c)) ---- */
 
 /* Add a CRL of W.inter made from spec to rs; fails the test when refused. */
@@ -1037,6 +1074,7 @@ main(void)
         cmocka_unit_test(test_delta),
         cmocka_unit_test(test_indirect),
         cmocka_unit_test(test_indirect_memory),
+        cmocka_unit_test(test_dsa_signed),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

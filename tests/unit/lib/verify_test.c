@@ -2930,6 +2930,60 @@ test_name_valid(void **state)
     assert_false(verify_name_valid("_srv.example"));
 }
 
+/* The verdict on W.leaf when the intermediate's CRL (revoking it) is signed by a DSA signer. */
+static enum verify_fail
+dsa_signer_verdict(enum cf_key_type kt, bool insecure, struct duet_err *err)
+{
+    EVP_PKEY *k = cf_key_new(kt);
+    struct cf_cert_spec ss = {.cn = "Duet Test Intermediate", .o = "Duet Test", .key = k,
+                              .issuer = W.root, .issuer_key = W.k_root, .serial = 0x0401,
+                              .bc = CF_BC_LEAF, .key_usage = "critical,cRLSign"};
+    X509 *signer = cf_cert_new(&ss);
+    struct cf_revoked rev = {0x1001, CRL_REASON_KEY_COMPROMISE, 0, NULL, false};
+    struct cf_crl_spec cs = {.issuer = W.inter, .issuer_key = k, .revoked = &rev, .nrevoked = 1};
+    X509_CRL *crl = cf_crl_new(&cs);
+    X509_STORE *st = cf_store(W.root, NULL);
+    STACK_OF(X509) *un = cf_certs(W.inter, signer, NULL);
+    struct revset *rs = revset_new();
+    unsigned char *der = NULL;
+    int len = i2d_X509_CRL(crl, &der);
+    struct verify_params p = {.store = st, .untrusted = un, .revs = rs};
+    enum verify_fail f = VERIFY_OK;
+
+    if (insecure)
+        revset_insecure_crl_dsa(rs);
+    err_clear(err);
+    assert_int_equal(revset_add_mem(rs, "dsa.crl", der, (size_t)len, err), 0);
+    OPENSSL_free(der);
+    der = NULL;
+    len = i2d_X509_CRL(W.crl_root, &der); /* the root's CRL covers the intermediate */
+    assert_int_equal(revset_add_mem(rs, "root.crl", der, (size_t)len, err), 0);
+    if (verify_chain_ex(&p, W.leaf, NULL, NULL, &f, err) == 0)
+        f = VERIFY_OK;
+    OPENSSL_free(der);
+    revset_free(rs);
+    OSSL_STACK_OF_X509_free(un);
+    X509_STORE_free(st);
+    X509_CRL_free(crl);
+    X509_free(signer);
+    EVP_PKEY_free(k);
+    return f;
+}
+
+static void
+test_dsa_crl_signer(void **state)
+{
+    struct duet_err err;
+
+    (void)state;
+    /* With the flag, a DSA 2048 CRL signer (not a CA of the chain) counts: the leaf is revoked. */
+    assert_int_equal(dsa_signer_verdict(CF_KEY_DSA_2048, true, &err), VERIFY_REVOKED);
+    assert_non_null(strstr(err.msg, "was revoked on"));
+    /* A DSA key below 2048 bits is a weak key even for a CRL signer. */
+    assert_int_equal(dsa_signer_verdict(CF_KEY_DSA_1024, true, &err), VERIFY_CRL_BAD_SIGNATURE);
+    assert_non_null(strstr(err.msg, "has a weak key: its key is DSA 1024"));
+}
+
 static void
 test_invalid_name_is_input_error(void **state)
 {
@@ -3643,6 +3697,7 @@ main(void)
     static const struct CMUnitTest fixed[] = {
         cmocka_unit_test(test_name_valid),
         cmocka_unit_test(test_invalid_name_is_input_error),
+        cmocka_unit_test(test_dsa_crl_signer),
         cmocka_unit_test(test_no_store_is_input_error),
         cmocka_unit_test(test_verify_store_ctx_sets_error),
         cmocka_unit_test(test_verify_store_ctx_extra_check_error),
