@@ -294,7 +294,8 @@ cf_cert_new(const struct cf_cert_spec *spec)
         CRL_DIST_POINTS *cdp = sk_DIST_POINT_new_null();
         DIST_POINT *dp = DIST_POINT_new();
         GENERAL_NAME *gn = GENERAL_NAME_new();
-        if (cdp == NULL || dp == NULL || gn == NULL || (dp->CRLissuer = GENERAL_NAMES_new()) == NULL)
+        if (cdp == NULL || dp == NULL || gn == NULL ||
+            (dp->CRLissuer = GENERAL_NAMES_new()) == NULL)
             cf_die("cannot make a distribution point");
         gn->type = GEN_DIRNAME;
         if ((gn->d.directoryName = X509_NAME_dup(spec->crl_issuer_dp)) == NULL ||
