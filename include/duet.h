@@ -73,6 +73,12 @@ int duet_verifier_add_trusted_mem(struct duet_verifier *v, const uint8_t *data, 
 int duet_verifier_add_untrusted_file(struct duet_verifier *v, const char *path);
 /* Add every CRL in a PEM or DER file. */
 int duet_verifier_add_crl_file(struct duet_verifier *v, const char *path);
+/*
+ * Accept CRLs signed with DSA (a legacy algorithm, refused by default), and a
+ * DSA key of 2048 bits or more for a CRL signer's own certificate.  Applies to
+ * the CRLs added after it.
+ */
+void duet_verifier_insecure_crl_dsa(struct duet_verifier *v);
 /* Password for PKCS#12 files, read from the first line of a file. */
 int duet_verifier_set_password_file(struct duet_verifier *v, const char *path);
 int duet_verifier_set_purpose(struct duet_verifier *v, enum duet_purpose purpose);

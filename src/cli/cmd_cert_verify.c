@@ -30,6 +30,7 @@ enum {
     OPT_INHIBIT_POLICY_MAPPING,
     OPT_INHIBIT_ANY_POLICY,
     OPT_FORMAT,
+    OPT_INSECURE_CRL_SIGNATURE,
     OPT_HELP
 };
 
@@ -43,7 +44,8 @@ verify_usage(FILE *out)
         "                        [--at RFC3339_TIME] [--crl CRL.pem]... [--crl-scope chain|leaf]\n"
         "                        [--max-depth N] [--password-file F] [--policy OID]...\n"
         "                        [--require-explicit-policy] [--inhibit-policy-mapping]\n"
-        "                        [--inhibit-any-policy] [--format text|json] LEAF.pem\n"
+        "                        [--inhibit-any-policy] [--format text|json]\n"
+        "                        [--insecure-crl-signature dsa] LEAF.pem\n"
         "exit 0 valid, 1 invalid (reason on stderr), 2 usage error or unreadable input\n");
 }
 
@@ -134,6 +136,7 @@ cmd_cert_verify(int argc, char **argv)
         {"inhibit-policy-mapping", no_argument, NULL, OPT_INHIBIT_POLICY_MAPPING},
         {"inhibit-any-policy", no_argument, NULL, OPT_INHIBIT_ANY_POLICY},
         {"format", required_argument, NULL, OPT_FORMAT},
+        {"insecure-crl-signature", required_argument, NULL, OPT_INSECURE_CRL_SIGNATURE},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0}};
     struct duet_verifier *v = duet_verifier_new();
@@ -248,6 +251,17 @@ cmd_cert_verify(int argc, char **argv)
                 verify_usage(stderr);
                 goto out;
             }
+            break;
+        case OPT_INSECURE_CRL_SIGNATURE:
+            if (strcmp(optarg, "dsa") != 0) {
+                fprintf(stderr,
+                        "duet cert verify: --insecure-crl-signature \"%s\": expected dsa (the "
+                        "only legacy CRL signature duet can be told to accept)\n",
+                        optarg);
+                verify_usage(stderr);
+                goto out;
+            }
+            duet_verifier_insecure_crl_dsa(v);
             break;
         case OPT_HELP:
             verify_usage(stdout);

@@ -171,6 +171,13 @@ duet_verifier_add_crl_file(struct duet_verifier *v, const char *path)
     return revset_add_file(v->revs, path, &v->err);
 }
 
+/* See duet.h. */
+void
+duet_verifier_insecure_crl_dsa(struct duet_verifier *v)
+{
+    revset_insecure_crl_dsa(v->revs);
+}
+
 int
 duet_verifier_set_password_file(struct duet_verifier *v, const char *path)
 {

@@ -43,6 +43,7 @@
 #define REV_NO_REASON 255
 #define REV_MAX_SERIAL 127 /* RFC 5280 allows 20 octets; leave room for odd CAs */
 #define REV_MEMO_KEYS 4
+#define REV_MAX_ENTRY_ISSUERS 1024 /* distinct certificateIssuer values per indirect CRL */
 
 /* One issuer key a CRL's signature verified with. */
 struct memo_key {
@@ -86,12 +87,26 @@ struct revcrl {
     uint8_t *reason;  /* CRLReason, or REV_NO_REASON */
     uint8_t *blob;
     size_t bloblen;
+
+    /*
+     * An indirect CRL (RFC 5280 5.2.5 indirectCRL): the certificate issuer of
+     * each entry (5.3.3).  Issuer 0 is the CRL's own issuer; issuer k > 0 is
+     * the k-th distinct certificateIssuer value, kept as its names and its DER.
+     * Only indirect CRLs have `eiss`, so an ordinary CRL's entries cost what
+     * they did; an entry's key in the table is (issuer number, serial).
+     */
+    bool indirect;
+    uint16_t *eiss;            /* issuer number of entry i, or NULL for a direct CRL */
+    uint32_t nci;              /* issuers known, counting issuer 0 */
+    GENERAL_NAMES **ci_names;  /* [k], k >= 1; [0] unused */
+    struct memo_key *ci_der;   /* [k]: the certificateIssuer value as encoded */
 };
 
 struct revset {
     struct revcrl **crls;
     size_t n;
-    size_t ndelta; /* how many of them are delta CRLs */
+    size_t ndelta;     /* how many of them are delta CRLs */
+    bool insecure_dsa; /* DSA-signed CRLs are accepted (revset_insecure_crl_dsa()) */
 };
 
 /* --- DER --------------------------------------------------------------------- */
@@ -242,6 +257,13 @@ revcrl_free(struct revcrl *c)
     free(c->date);
     free(c->reason);
     free(c->blob);
+    free(c->eiss);
+    for (uint32_t k = 1; k < c->nci; k++) {
+        GENERAL_NAMES_free(c->ci_names[k]);
+        free(c->ci_der[k].der);
+    }
+    free(c->ci_names);
+    free(c->ci_der);
     free(c);
 }
 
@@ -262,9 +284,17 @@ crl_where(const char *label, int index, const X509_NAME *issuer, char *buf, size
 static void
 oid_text(const struct der *oid, char *buf, size_t len)
 {
-    const unsigned char *p = oid->p;
-    ASN1_OBJECT *o = d2i_ASN1_OBJECT(NULL, &p, (long)oid->len);
+    uint8_t tlv[2 + 127];
+    const unsigned char *p = tlv;
+    ASN1_OBJECT *o = NULL;
 
+    /* `oid` is the content octets: rebuild the OBJECT IDENTIFIER's TLV to decode it. */
+    if (oid->len < 128) {
+        tlv[0] = 0x06;
+        tlv[1] = (uint8_t)oid->len;
+        memcpy(tlv + 2, oid->p, oid->len);
+        o = d2i_ASN1_OBJECT(NULL, &p, (long)oid->len + 2);
+    }
     snprintf(buf, len, "?");
     if (o != NULL)
         OBJ_obj2txt(buf, (int)len, o, 1);
@@ -274,12 +304,15 @@ oid_text(const struct der *oid, char *buf, size_t len)
 
 /*
  * The extensions of one entry: the reason is kept, the invalidity date and
- * hold instruction are allowed, a certificateIssuer (indirect CRL) and any
- * other critical extension are refused.
+ * hold instruction are allowed, a certificateIssuer's value is returned in
+ * *ci (RFC 5280 5.3.3: "If used by conforming CRL issuers, this extension
+ * MUST always be critical", so a non-critical one is refused, and it belongs
+ * to indirect CRLs only: "identifies the certificate issuer associated with
+ * an entry in an indirect CRL"), and any other critical extension is refused.
  */
 static int
-entry_extensions(struct der exts, const char *where, size_t idx, int *reason,
-                 struct duet_err *err)
+entry_extensions(const struct revcrl *c, struct der exts, const char *where, size_t idx,
+                 int *reason, struct der *ci, struct duet_err *err)
 {
     static const uint8_t oid_reason[] = {0x55, 0x1d, 0x15};
     static const uint8_t oid_invalidity[] = {0x55, 0x1d, 0x18};
@@ -313,10 +346,18 @@ entry_extensions(struct der exts, const char *where, size_t idx, int *reason,
                                where, idx + 1);
             *reason = e.p[0];
         } else if (oid.len == 3 && memcmp(oid.p, oid_cert_issuer, 3) == 0) {
-            return err_set(err, DUET_ERR_INPUT,
-                           "%s: entry %zu has a certificateIssuer extension; indirect CRLs are "
-                           "not supported",
-                           where, idx + 1);
+            if (!c->indirect)
+                return err_set(err, DUET_ERR_INPUT,
+                               "%s: entry %zu has a certificateIssuer extension, but the CRL is "
+                               "not indirect (no indirectCRL in its issuingDistributionPoint; "
+                               "RFC 5280 5.3.3)",
+                               where, idx + 1);
+            if (!critical)
+                return err_set(err, DUET_ERR_INPUT,
+                               "%s: entry %zu has a certificateIssuer extension that is not "
+                               "critical; RFC 5280 5.3.3 requires it critical",
+                               where, idx + 1);
+            *ci = v;
         } else if (critical && !(oid.len == 3 && (memcmp(oid.p, oid_invalidity, 3) == 0 ||
                                                   memcmp(oid.p, oid_hold, 3) == 0))) {
             char o[80];
@@ -330,8 +371,77 @@ entry_extensions(struct der exts, const char *where, size_t idx, int *reason,
 }
 
 /*
+ * The issuer number of a certificateIssuer value `ci` (its OCTET STRING
+ * content) in an indirect CRL, adding it when new; -1 with err set when it is
+ * malformed, names no directoryName (RFC 5280 5.3.3: "Conforming CRL issuers
+ * MUST include in this extension the distinguished name (DN) from the issuer
+ * field of the certificate that corresponds to this CRL entry") or is one
+ * issuer too many.  `prev` is the previous entry's number, tried first.
+ */
+static int
+entry_issuer_number(struct revcrl *c, struct der ci, uint32_t prev, const char *where,
+                    size_t idx, struct duet_err *err)
+{
+    const unsigned char *p = ci.p;
+    GENERAL_NAMES *gn = NULL;
+    bool dn = false;
+
+    if (prev > 0 && c->ci_der[prev].len == ci.len && memcmp(c->ci_der[prev].der, ci.p, ci.len) == 0)
+        return (int)prev;
+    for (uint32_t k = 1; k < c->nci; k++)
+        if (c->ci_der[k].len == ci.len && memcmp(c->ci_der[k].der, ci.p, ci.len) == 0)
+            return (int)k;
+    gn = d2i_GENERAL_NAMES(NULL, &p, (long)ci.len);
+    for (int i = 0; gn != NULL && i < sk_GENERAL_NAME_num(gn); i++)
+        dn = dn || sk_GENERAL_NAME_value(gn, i)->type == GEN_DIRNAME;
+    ERR_clear_error();
+    if (gn == NULL || p != ci.p + ci.len || !dn) {
+        GENERAL_NAMES_free(gn);
+        return err_set(err, DUET_ERR_INPUT,
+                       "%s: entry %zu has a certificateIssuer that is malformed or names no "
+                       "directoryName (RFC 5280 5.3.3)",
+                       where, idx + 1);
+    }
+    if (c->nci >= REV_MAX_ENTRY_ISSUERS) {
+        GENERAL_NAMES_free(gn);
+        return err_set(err, DUET_ERR_INPUT,
+                       "%s: entry %zu: the CRL names more than %d certificate issuers; duet "
+                       "accepts at most that many",
+                       where, idx + 1, REV_MAX_ENTRY_ISSUERS - 1);
+    }
+    if (c->nci == 0)
+        c->nci = 1; /* issuer 0: the CRL issuer */
+    if (c->ci_names == NULL || c->nci % 16 == 0) {
+        size_t cap = ((size_t)c->nci + 16) & ~(size_t)15;
+        GENERAL_NAMES **nn = realloc(c->ci_names, cap * sizeof(*nn));
+        if (nn != NULL)
+            c->ci_names = nn;
+        struct memo_key *nd = nn != NULL ? realloc(c->ci_der, cap * sizeof(*nd)) : NULL;
+        if (nd == NULL) {
+            GENERAL_NAMES_free(gn);
+            return err_nomem(err);
+        }
+        c->ci_der = nd;
+    }
+    c->ci_der[c->nci].der = malloc(ci.len ? ci.len : 1);
+    if (c->ci_der[c->nci].der == NULL) {
+        GENERAL_NAMES_free(gn);
+        return err_nomem(err);
+    }
+    memcpy(c->ci_der[c->nci].der, ci.p, ci.len);
+    c->ci_der[c->nci].len = ci.len;
+    c->ci_names[c->nci] = gn;
+    return (int)c->nci++;
+}
+
+/*
  * Walk revokedCertificates.  With c->soff == NULL only count entries and
- * serial bytes; otherwise fill the arrays.
+ * serial bytes; otherwise fill the arrays.  In an indirect CRL each entry's
+ * certificate issuer is found as RFC 5280 5.3.3 says: "If this extension is
+ * not present on the first entry in an indirect CRL, the certificate issuer
+ * defaults to the CRL issuer. On subsequent entries in an indirect CRL, if
+ * this extension is not present, the certificate issuer for the entry is the
+ * same as that for the preceding entry."
  */
 static int
 walk_entries(struct revcrl *c, struct der list, const char *where, size_t *count,
@@ -339,10 +449,12 @@ walk_entries(struct revcrl *c, struct der list, const char *where, size_t *count
 {
     size_t n = 0;
     size_t off = 0;
+    size_t seen = 0; /* entries read, including removeFromCRL ones not kept */
+    uint32_t cur = 0; /* the certificate issuer carried from entry to entry */
     unsigned int tag;
 
     while (list.len > 0) {
-        struct der entry, serial, t;
+        struct der entry, serial, t, ci = {NULL, 0};
         int64_t when = 0;
         int reason = REV_NO_REASON;
         if (!der_next(&list, &tag, &entry, NULL) || tag != 0x30)
@@ -362,12 +474,21 @@ walk_entries(struct revcrl *c, struct der list, const char *where, size_t *count
             struct der exts;
             if (!der_next(&entry, &tag, &exts, NULL) || tag != 0x30 || entry.len != 0)
                 return err_set(err, DUET_ERR_INPUT, "%s: entry %zu is malformed", where, n + 1);
-            if (entry_extensions(exts, where, n, &reason, err) != 0)
+            if (entry_extensions(c, exts, where, n, &reason, &ci, err) != 0)
                 return -1;
         }
+        if (ci.p != NULL) {
+            int k = entry_issuer_number(c, ci, cur, where, seen, err);
+            if (k < 0)
+                return -1;
+            cur = (uint32_t)k;
+        }
+        seen++;
         if (reason == 8 && !c->delta) /* removeFromCRL belongs to delta CRLs: not revoked */
             continue;
         if (c->soff != NULL) {
+            if (c->eiss != NULL)
+                c->eiss[n] = (uint16_t)cur;
             c->soff[n] = (uint32_t)off;
             c->blob[off] = (uint8_t)serial.len;
             memcpy(c->blob + off + 1, serial.p, serial.len);
@@ -394,22 +515,69 @@ entry_serial(const struct revcrl *c, uint32_t i, size_t *len)
     return p + 1;
 }
 
-/* Index of the entry with this serial (DER content bytes), or -1. */
+/* Entry i's issuer number: always 0 in a direct CRL. */
+static uint32_t
+entry_issuer(const struct revcrl *c, uint32_t i)
+{
+    return c->eiss != NULL ? c->eiss[i] : 0;
+}
+
+/* Where the key (issuer number, serial) starts probing; a direct CRL hashes the serial alone. */
+static uint32_t
+key_hash(uint32_t iss, const uint8_t *s, size_t len)
+{
+    return serial_hash(s, len) ^ (iss * 0x9e3779b1u);
+}
+
+/* Index of the entry of issuer number `iss` with this serial (DER content bytes), or -1. */
 static int64_t
-set_find(const struct revcrl *c, const uint8_t *s, size_t len)
+set_find(const struct revcrl *c, uint32_t iss, const uint8_t *s, size_t len)
 {
     if (c->n == 0)
         return -1;
-    for (uint32_t h = serial_hash(s, len) & c->mask;; h = (h + 1) & c->mask) {
+    for (uint32_t h = key_hash(iss, s, len) & c->mask;; h = (h + 1) & c->mask) {
         uint32_t e = c->table[h];
         size_t elen;
         const uint8_t *es;
         if (e == 0)
             return -1;
         es = entry_serial(c, e - 1, &elen);
-        if (elen == len && memcmp(es, s, len) == 0)
+        if (elen == len && memcmp(es, s, len) == 0 && entry_issuer(c, e - 1) == iss)
             return (int64_t)e - 1;
     }
+}
+
+/* Whether issuer number k of the CRL is the certificate issuer `name` (RFC 5280 5.3.3). */
+static bool
+issuer_number_is(const struct revcrl *c, uint32_t k, const X509_NAME *name)
+{
+    if (k == 0)
+        return X509_NAME_cmp(c->issuer, name) == 0;
+    for (int i = 0; i < sk_GENERAL_NAME_num(c->ci_names[k]); i++) {
+        const GENERAL_NAME *g = sk_GENERAL_NAME_value(c->ci_names[k], i);
+        if (g->type == GEN_DIRNAME && X509_NAME_cmp(g->d.directoryName, name) == 0)
+            return true;
+    }
+    return false;
+}
+
+/*
+ * The entry of the CRL listing the certificate of issuer `iname` and this
+ * serial, or -1: RFC 5280 6.3.3 (i), "If an entry is found that matches the
+ * certificate issuer and serial number as described in Section 5.3.3".  In a
+ * direct CRL every entry's issuer is the CRL's, which the caller matched.
+ */
+static int64_t
+entry_find(const struct revcrl *c, const X509_NAME *iname, const uint8_t *s, size_t len)
+{
+    int64_t e = -1;
+
+    if (c->eiss == NULL)
+        return set_find(c, 0, s, len);
+    for (uint32_t k = 0; k < (c->nci ? c->nci : 1) && e < 0; k++)
+        if (issuer_number_is(c, k, iname))
+            e = set_find(c, k, s, len);
+    return e;
 }
 
 /* Fill the entries and the hash table. */
@@ -426,6 +594,8 @@ build_set(struct revcrl *c, struct der list, const char *where, struct duet_err 
         cap <<= 1;
     c->table = calloc(cap, sizeof(*c->table));
     c->soff = malloc((n ? n : 1) * sizeof(*c->soff));
+    if (c->indirect && (c->eiss = malloc((n ? n : 1) * sizeof(*c->eiss))) == NULL)
+        return err_nomem(err);
     c->date = malloc((n ? n : 1) * sizeof(*c->date));
     c->reason = malloc(n ? n : 1);
     c->blob = malloc(bytes ? bytes : 1);
@@ -440,11 +610,12 @@ build_set(struct revcrl *c, struct der list, const char *where, struct duet_err 
     for (uint32_t i = 0; i < n; i++) {
         size_t len, elen;
         const uint8_t *s = entry_serial(c, i, &len);
-        uint32_t h = serial_hash(s, len) & c->mask;
+        uint32_t iss = entry_issuer(c, i);
+        uint32_t h = key_hash(iss, s, len) & c->mask;
         for (; c->table[h] != 0; h = (h + 1) & c->mask) {
             const uint8_t *es = entry_serial(c, c->table[h] - 1, &elen);
-            if (elen == len && memcmp(es, s, len) == 0)
-                break; /* a repeated serial: the first entry stands */
+            if (elen == len && memcmp(es, s, len) == 0 && entry_issuer(c, c->table[h] - 1) == iss)
+                break; /* a repeated (issuer, serial): the first entry stands */
         }
         if (c->table[h] == 0)
             c->table[h] = i + 1;
@@ -456,7 +627,8 @@ build_set(struct revcrl *c, struct der list, const char *where, struct duet_err 
  * The issuingDistributionPoint (RFC 5280 5.2.5): its scope (user or CA
  * certificates only) and its distributionPoint names are kept for
  * revset_check(); a relative name is resolved against the CRL's issuer, as
- * 5.2.5 and 4.2.1.13 say.  An indirect or partial CRL, an empty extension
+ * 5.2.5 and 4.2.1.13 say; indirectCRL makes the CRL indirect (its entries
+ * name their certificate issuers, walk_entries()).  A partial CRL, an empty extension
  * ("MUST NOT issue CRLs where the DER encoding of the issuing distribution
  * point extension is an empty sequence") and one asserting more than one
  * "only contains" ("at most one of onlyContainsUserCerts, onlyContainsCACerts,
@@ -473,11 +645,10 @@ idp_read(struct revcrl *c, X509_EXTENSION *ext, const char *where, struct duet_e
         err_set(err, DUET_ERR_INPUT, "%s has a malformed issuingDistributionPoint", where);
         goto out;
     }
-    if (idp->onlysomereasons != NULL || idp->indirectCRL || idp->onlyattr) {
+    if (idp->onlysomereasons != NULL || idp->onlyattr) {
         err_set(err, DUET_ERR_INPUT,
-                "%s is an indirect or partial CRL (issuingDistributionPoint with "
-                "indirectCRL, onlySomeReasons or onlyContainsAttributeCerts), which duet "
-                "does not support",
+                "%s is a partial CRL (issuingDistributionPoint with onlySomeReasons or "
+                "onlyContainsAttributeCerts), which duet does not support",
                 where);
         goto out;
     }
@@ -488,11 +659,12 @@ idp_read(struct revcrl *c, X509_EXTENSION *ext, const char *where, struct duet_e
                 where);
         goto out;
     }
-    if (idp->distpoint == NULL && !idp->onlyuser && !idp->onlyCA) {
+    if (idp->distpoint == NULL && !idp->onlyuser && !idp->onlyCA && !idp->indirectCRL) {
         err_set(err, DUET_ERR_INPUT,
                 "%s has an empty issuingDistributionPoint, which RFC 5280 5.2.5 forbids", where);
         goto out;
     }
+    c->indirect = idp->indirectCRL != 0;
     c->only_user = idp->onlyuser != 0;
     c->only_ca = idp->onlyCA != 0;
     if (idp->distpoint != NULL && idp->distpoint->type == 0) {
@@ -623,7 +795,7 @@ out:
  * for EdDSA and RSA-PSS.  SHA-1 and MD5 are refused, as on certificates.
  */
 static int
-signature_setup(struct revcrl *c, struct der tbs_whole, const char *where,
+signature_setup(struct revcrl *c, struct der tbs_whole, const char *where, bool allow_dsa,
                 struct duet_err *err)
 {
     int nid = OBJ_obj2nid(c->alg->algorithm);
@@ -641,6 +813,17 @@ signature_setup(struct revcrl *c, struct der tbs_whole, const char *where,
         return err_set(err, DUET_ERR_INPUT,
                        "%s is signed with %s, which is refused as too weak", where,
                        OBJ_nid2sn(nid));
+    /*
+     * DSA: gone from TLS 1.3 and FIPS 186-5 (no longer approved for signing),
+     * and from duet's certificate chains (a DSA key is a weak key there); a
+     * legacy CRL signer's DSA signature counts only when asked for.
+     */
+    if (pk_nid == NID_dsa && !allow_dsa)
+        return err_set(err, DUET_ERR_INPUT,
+                       "%s is signed with %s (DSA), a legacy algorithm duet refuses by default; "
+                       "to accept it, pass --insecure-crl-signature dsa (YAML "
+                       "insecure_crl_signature: dsa)",
+                       where, OBJ_nid2sn(nid));
     if ((md_nid == NID_sha224 || md_nid == NID_sha256 || md_nid == NID_sha384 ||
          md_nid == NID_sha512) &&
         (pk_nid == NID_X9_62_id_ecPublicKey || pk_nid == NID_rsaEncryption)) {
@@ -663,8 +846,8 @@ signature_setup(struct revcrl *c, struct der tbs_whole, const char *where,
 
 /* Read one DER CRL into a new revcrl. */
 static int
-crl_parse(const char *label, int index, const uint8_t *der, size_t len, struct revcrl **out,
-          struct duet_err *err)
+crl_parse(const char *label, int index, const uint8_t *der, size_t len, bool allow_dsa,
+          struct revcrl **out, struct duet_err *err)
 {
     struct revcrl *c = calloc(1, sizeof(*c));
     struct der in = {der, len};
@@ -754,7 +937,7 @@ crl_parse(const char *label, int index, const uint8_t *der, size_t len, struct r
         err_set(err, DUET_ERR_INPUT, "%s has a malformed signature", where);
         goto out;
     }
-    if (signature_setup(c, tbs_whole, where, err) != 0)
+    if (signature_setup(c, tbs_whole, where, allow_dsa, err) != 0)
         goto out;
     if (build_set(c, revoked, where, err) != 0)
         goto out;
@@ -809,8 +992,8 @@ add_parsed(struct revset *rs, struct revcrl **got, size_t ngot, struct duet_err 
 
 /* Decode one PEM body (base64) and read the CRL in it. */
 static int
-pem_crl(const char *label, size_t index, const char *body, size_t n, struct revcrl **out,
-        struct duet_err *err)
+pem_crl(const char *label, size_t index, const char *body, size_t n, bool allow_dsa,
+        struct revcrl **out, struct duet_err *err)
 {
     EVP_ENCODE_CTX *ctx = EVP_ENCODE_CTX_new();
     unsigned char *der = malloc(n / 4 * 3 + 80);
@@ -827,7 +1010,7 @@ pem_crl(const char *label, size_t index, const char *body, size_t n, struct revc
         err_set(err, DUET_ERR_INPUT, "%s: CRL #%zu is not valid base64", label, index + 1);
         goto out;
     }
-    rc = crl_parse(label, (int)index, der, (size_t)(l1 + l2), out, err);
+    rc = crl_parse(label, (int)index, der, (size_t)(l1 + l2), allow_dsa, out, err);
 out:
     EVP_ENCODE_CTX_free(ctx);
     free(der);
@@ -853,7 +1036,8 @@ revset_add_mem(struct revset *rs, const char *label, const uint8_t *data, size_t
                 err_set(err, DUET_ERR_INPUT, "%s: expected PEM or DER CRLs", label);
                 goto out;
             }
-            if (crl_parse(label, (int)tmp.n, whole.p, whole.len, &one, err) != 0)
+            if (crl_parse(label, (int)tmp.n, whole.p, whole.len, rs->insecure_dsa, &one, err) !=
+                0)
                 goto out;
             if (add_parsed(&tmp, &one, 1, err) != 0) {
                 revcrl_free(one);
@@ -882,7 +1066,8 @@ revset_add_mem(struct revset *rs, const char *label, const uint8_t *data, size_t
                 err_set(err, DUET_ERR_INPUT, "%s: CRL #%zu has no END line", label, tmp.n + 1);
                 goto out;
             }
-            if (pem_crl(label, tmp.n, body, (size_t)(e0 - body), &one, err) != 0)
+            if (pem_crl(label, tmp.n, body, (size_t)(e0 - body), rs->insecure_dsa, &one, err) !=
+                0)
                 goto out;
             if (add_parsed(&tmp, &one, 1, err) != 0) {
                 revcrl_free(one);
@@ -941,6 +1126,20 @@ revset_add_file(struct revset *rs, const char *path, struct duet_err *err)
     return rc;
 }
 
+/* See revset.h. */
+void
+revset_insecure_crl_dsa(struct revset *rs)
+{
+    rs->insecure_dsa = true;
+}
+
+/* See revset.h. */
+bool
+revset_allows_crl_dsa(const struct revset *rs)
+{
+    return rs != NULL && rs->insecure_dsa;
+}
+
 size_t
 revset_count(const struct revset *rs)
 {
@@ -962,6 +1161,9 @@ revset_bytes(const struct revset *rs)
         const struct revcrl *c = rs->crls[i];
         b += sizeof(*c) + ((size_t)c->mask + 1) * sizeof(uint32_t) +
              (size_t)c->n * (2 * sizeof(uint32_t) + 1) + c->bloblen;
+        if (c->eiss != NULL)
+            b += (size_t)c->n * sizeof(*c->eiss) + (size_t)c->nci * (sizeof(GENERAL_NAMES *) +
+                                                                     sizeof(struct memo_key));
         if (c->tbs != NULL)
             b += (size_t)ASN1_STRING_length(c->tbs->value.sequence);
     }
@@ -1138,6 +1340,58 @@ crl_scope(const struct revcrl *c, X509 *cert, bool is_ca)
     return why;
 }
 
+/*
+ * Whether an indirect CRL whose issuer is not the certificate's serves it,
+ * with its scope in *sc; false when the certificate names the CRL's issuer in
+ * none of its distribution points' cRLIssuer (the CRL is then not one for it).
+ * RFC 5280 6.3.3 (b)(1): "If the DP includes cRLIssuer, then verify that the
+ * issuer field in the complete CRL matches cRLIssuer in the DP and that the
+ * complete CRL contains an issuing distribution point extension with the
+ * indirectCRL boolean asserted."  (b)(2)(i): "If the distribution point name
+ * is present in the IDP CRL extension and the distribution field is present
+ * in the DP, then verify that one of the names in the IDP matches one of the
+ * names in the DP.  If the distribution point name is present in the IDP CRL
+ * extension and the distribution field is omitted from the DP, then verify
+ * that one of the names in the IDP matches one of the names in the cRLIssuer
+ * field of the DP."  (ii) and (iii) as for any CRL.  The cRLIssuer must name
+ * the CRL issuer as a directoryName (names compare as DNs); a point with
+ * reasons is skipped as crl_scope() skips it (6.3.3 (d): partial coverage).
+ * A nameRelativeToCRLIssuer is resolved against the cRLIssuer (4.2.1.13: "If
+ * the cRLIssuer field in the DistributionPoint is present, then the name
+ * fragment is appended to the distinguished name that it contains").
+ */
+static bool
+indirect_for(const struct revcrl *c, X509 *cert, bool is_ca, enum rev_scope *sc)
+{
+    CRL_DIST_POINTS *cdp = X509_get_ext_d2i(cert, NID_crl_distribution_points, NULL, NULL);
+    bool named = false;
+
+    *sc = REV_SCOPE_DP_MISMATCH;
+    for (int i = 0; cdp != NULL && i < sk_DIST_POINT_num(cdp) && *sc != REV_SCOPE_OK; i++) {
+        DIST_POINT *dp = sk_DIST_POINT_value(cdp, i);
+        if (dp->CRLissuer == NULL || dp->reasons != NULL ||
+            !idp_names_dirname(dp->CRLissuer, c->issuer))
+            continue;
+        named = true;
+        if (c->idp_names == NULL)
+            *sc = REV_SCOPE_OK;
+        else if (dp->distpoint == NULL)
+            *sc = idp_names_match(c->idp_names, dp->CRLissuer) ? REV_SCOPE_OK : *sc;
+        else if (dp->distpoint->type == 0)
+            *sc = idp_names_match(c->idp_names, dp->distpoint->name.fullname) ? REV_SCOPE_OK
+                                                                               : *sc;
+        else if (DIST_POINT_set_dpname(dp->distpoint, c->issuer) &&
+                 dp->distpoint->dpname != NULL &&
+                 idp_names_dirname(c->idp_names, dp->distpoint->dpname))
+            *sc = REV_SCOPE_OK;
+    }
+    CRL_DIST_POINTS_free(cdp);
+    ERR_clear_error();
+    if (named && *sc == REV_SCOPE_OK && (is_ca ? c->only_user : c->only_ca))
+        *sc = is_ca ? REV_SCOPE_USER_ONLY : REV_SCOPE_CA_ONLY;
+    return named;
+}
+
 /* Both absent, or both present and equal. */
 static bool
 same_octets(const ASN1_OCTET_STRING *a, const ASN1_OCTET_STRING *b)
@@ -1160,6 +1414,8 @@ delta_for(const struct revset *rs, const struct revcrl *full, X509 *cert, X509 *
 {
     const struct revcrl *best = NULL;
     char why[256];
+    /* An indirect CRL of another issuer: the certificate's issuer's key is not its signer. */
+    bool other = X509_NAME_cmp(full->issuer, X509_get_issuer_name(cert)) != 0;
 
     if (full->number == NULL)
         return NULL;
@@ -1173,7 +1429,7 @@ delta_for(const struct revset *rs, const struct revcrl *full, X509 *cert, X509 *
             continue;
         if (best != NULL && ASN1_INTEGER_cmp(d->number, best->number) <= 0)
             continue;
-        if (issuer != NULL && !(may_sign && crl_signed_by(d, issuer)) &&
+        if (issuer != NULL && !(!other && may_sign && crl_signed_by(d, issuer)) &&
             !(alt != NULL && alt->find(alt->arg, d, cert, issuer, why, sizeof(why))))
             continue;
         best = d;
@@ -1232,6 +1488,7 @@ revset_check_ex(const struct revset *rs, X509 *cert, X509 *issuer, int64_t now,
                     (X509_get_key_usage(issuer) & KU_CRL_SIGN);
     struct revcrl *best = NULL;
     const struct revcrl *unsigned_crl = NULL; /* in scope, but no acceptable signer */
+    bool unsigned_other = false;              /* ... and an indirect CRL of another issuer */
     const struct revcrl *outside = NULL;      /* the first CRL whose scope excludes it */
     uint8_t serial[REV_MAX_SERIAL + 1];
     int slen;
@@ -1245,10 +1502,17 @@ revset_check_ex(const struct revset *rs, X509 *cert, X509 *issuer, int64_t now,
     for (size_t i = 0; rs != NULL && i < rs->n; i++) {
         struct revcrl *c = rs->crls[i];
         enum rev_scope sc;
-        if (c->delta || X509_NAME_cmp(c->issuer, iname) != 0)
+        bool other = false; /* an indirect CRL of another issuer (RFC 5280 6.3.3 (b)(1)) */
+        if (c->delta)
             continue;
-        sc = c->only_user || c->only_ca || c->idp_names != NULL ? crl_scope(c, cert, is_ca)
-                                                                : REV_SCOPE_OK;
+        if (X509_NAME_cmp(c->issuer, iname) != 0) {
+            if (!c->indirect || !indirect_for(c, cert, is_ca, &sc))
+                continue;
+            other = true;
+        } else {
+            sc = c->only_user || c->only_ca || c->idp_names != NULL ? crl_scope(c, cert, is_ca)
+                                                                    : REV_SCOPE_OK;
+        }
         if (sc != REV_SCOPE_OK) {
             if (outside == NULL) {
                 outside = c;
@@ -1256,10 +1520,17 @@ revset_check_ex(const struct revset *rs, X509 *cert, X509 *issuer, int64_t now,
             }
             continue;
         }
-        if (issuer != NULL && !(may_sign && crl_signed_by(c, issuer)) &&
+        /*
+         * 6.3.3 (f): the CRL issuer's path is validated; an indirect CRL of
+         * another issuer is never signed by the certificate's issuer, so only
+         * `alt` (a certificate of the CRL issuer's name, same trust anchor,
+         * cRLSign) can accept it.
+         */
+        if (issuer != NULL && !(!other && may_sign && crl_signed_by(c, issuer)) &&
             !(alt != NULL &&
               alt->find(alt->arg, c, cert, issuer, out->signer_why, sizeof(out->signer_why)))) {
             unsigned_crl = c;
+            unsigned_other = other;
             continue;
         }
         /* The newest CRL already in force; a future one only when nothing else is. */
@@ -1269,7 +1540,8 @@ revset_check_ex(const struct revset *rs, X509 *cert, X509 *issuer, int64_t now,
     }
     if (best == NULL) {
         if (unsigned_crl != NULL) {
-            out->status = may_sign ? REV_CRL_BAD_SIGNATURE : REV_CRL_NO_CRL_SIGN;
+            out->status = may_sign || unsigned_other ? REV_CRL_BAD_SIGNATURE
+                                                     : REV_CRL_NO_CRL_SIGN;
             out->crl = unsigned_crl;
         } else if (outside != NULL) {
             out->status = REV_CRL_OUT_OF_SCOPE;
@@ -1287,11 +1559,11 @@ revset_check_ex(const struct revset *rs, X509 *cert, X509 *issuer, int64_t now,
         return;
     }
     slen = cert_serial(cert, serial, sizeof(serial));
-    int64_t e = slen > 0 ? set_find(best, serial, (size_t)slen) : -1;
+    int64_t e = slen > 0 ? entry_find(best, iname, serial, (size_t)slen) : -1;
     const struct revcrl *d = rs->ndelta > 0 ? delta_for(rs, best, cert, issuer, may_sign, now, alt)
                                             : NULL;
     if (d != NULL) {
-        int64_t de = slen > 0 ? set_find(d, serial, (size_t)slen) : -1;
+        int64_t de = slen > 0 ? entry_find(d, iname, serial, (size_t)slen) : -1;
         if (issuer != NULL && d->next_update <= now && !accept_expired) {
             out->status = REV_CRL_EXPIRED;
             out->crl = d;

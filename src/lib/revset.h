@@ -63,9 +63,11 @@ struct rev_result {
 /*
  * Certificates other than the issuer's that may sign its CRLs (RFC 5280
  * 6.3.3 (f)): another key of the same CA (key rollover) or a CRL-signing
- * certificate of the same name.  `find` is called only for a CRL that names
- * the certificate's issuer, covers the certificate and does not verify with
- * the issuer's own key (or when that key may not sign CRLs); it returns true
+ * certificate of the same name, or the signer of an indirect CRL whose issuer
+ * the certificate's cRLIssuer names (the name is revcrl_get0_issuer(crl)).
+ * `find` is called only for a CRL that serves the certificate, covers it and
+ * does not verify with the issuer's own key (or when that key may not sign
+ * CRLs, or the CRL is an indirect one of another issuer); it returns true
  * when a certificate it accepts as the CRL's signer verifies the signature
  * (revcrl_verify()), else false with the reason it refused a candidate in
  * `why` (left empty when there was none).
@@ -82,7 +84,8 @@ void revset_free(struct revset *rs);
 /*
  * Add the CRLs of a file (PEM with one or more "X509 CRL" blocks, or DER).
  * Each CRL is checked as it is read: structure, version, matching signature
- * algorithms, a strong signature digest, a nextUpdate, no indirect CRL, a
+ * algorithms, a strong signature digest, a nextUpdate, certificateIssuer
+ * entries (critical) only in an indirect CRL (RFC 5280 5.2.5, 5.3.3), a
  * delta CRL only with a critical deltaCRLIndicator and a cRLNumber (RFC 5280
  * 5.2.4), a non-critical cRLNumber (RFC 5280 5.2.3), an issuingDistributionPoint
  * that is not empty and asserts at most one "only contains" (5.2.5), and no
@@ -94,6 +97,15 @@ int revset_add_file(struct revset *rs, const char *path, struct duet_err *err) M
 /* The same for CRLs in memory; `label` names them in errors. */
 int revset_add_mem(struct revset *rs, const char *label, const uint8_t *data, size_t len,
                    struct duet_err *err) MUST_CHECK;
+
+/*
+ * Accept CRLs signed with DSA from now on (`--insecure-crl-signature dsa`);
+ * by default revset_add_file() refuses them, naming the file, the algorithm
+ * and that flag.  The CRL signer's own DSA key is then accepted too, for
+ * signing CRLs only (revset_allows_crl_dsa(), verify.c).
+ */
+void revset_insecure_crl_dsa(struct revset *rs);
+bool revset_allows_crl_dsa(const struct revset *rs);
 
 /* Number of CRLs held. */
 size_t revset_count(const struct revset *rs);
@@ -126,7 +138,11 @@ bool revcrl_verify(const struct revcrl *c, X509 *signer);
 /*
  * Revocation status of `cert`, issued by `issuer`, at time `now`.  Among the
  * CRLs naming the issuer whose signature verifies with the issuer's key and
- * whose scope covers the certificate, the newest is used.  With `issuer` NULL
+ * whose scope covers the certificate, the newest is used; an indirect CRL of
+ * another issuer serves it when the certificate names that issuer as the
+ * cRLIssuer of a distribution point (RFC 5280 6.3.3 (b)(1)), and in an
+ * indirect CRL an entry lists it only when the entry's certificate issuer
+ * (5.3.3) is its issuer.  With `issuer` NULL
  * (a resumed session, where only the leaf is kept) CRLs are matched by name
  * alone and only a listing counts: the result is REV_REVOKED, or REV_GOOD (or
  * a status saying no CRL covers it).  With accept_expired, an expired CRL

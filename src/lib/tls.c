@@ -185,8 +185,9 @@ sslstate(SSL *ssl)
 const char *
 tls_fail_name(enum tls_fail f)
 {
-    static const char *const names[] = {"none",    "no_cert", "unknown_ca", "expired", "revoked",
-                                        "purpose", "name",    "crl",        "policy",  "other"};
+    static const char *const names[] = {"none",    "no_cert", "unknown_ca", "expired",
+                                        "revoked", "purpose", "name",       "crl",
+                                        "policy",  "name_constraints",      "other"};
     return (unsigned)f < TLS_FAIL_COUNT ? names[f] : "other";
 }
 
@@ -213,6 +214,8 @@ tls_fail_of(enum verify_fail f)
         return TLS_FAIL_PURPOSE;
     case VERIFY_NAME_MISMATCH:
         return TLS_FAIL_NAME;
+    case VERIFY_NAME_CONSTRAINTS:
+        return TLS_FAIL_NAME_CONSTRAINTS;
     case VERIFY_CRL_MISSING:
     case VERIFY_CRL_STALE:
     case VERIFY_CRL_NOT_YET_VALID:
@@ -266,6 +269,12 @@ chain_entry_holds(const struct tls_trust *t, const struct chain_entry *e, int64_
     if (now < e->valid_from || now >= e->valid_until)
         return false;
     memset(&p, 0, sizeof(p));
+    /*
+     * The trusted certificates too: a CRL signed by another certificate of its
+     * CA, or an indirect CRL's issuer, is found there as on the full check;
+     * without them such a chain would be verified in full on every handshake.
+     */
+    p.store = t->store;
     p.revs = t->revs;
     p.crl_scope = t->scope;
     p.accept_expired_crl = t->crl_expired_ok;
@@ -747,6 +756,8 @@ load_trust(SSL_CTX *ctx, const struct tls_opts *o, enum duet_purpose purpose,
         SSL_CTX_set_client_CA_list(ctx, names); /* announced in CertificateRequest */
     if (o->ncrl_files > 0 && (t->revs = revset_new()) == NULL)
         return err_nomem(err);
+    if (t->revs != NULL && o->insecure_crl_dsa)
+        revset_insecure_crl_dsa(t->revs);
     for (size_t i = 0; i < o->ncrl_files; i++) {
         size_t first = revset_count(t->revs);
         if (revset_add_file(t->revs, o->crl_files[i], err) != 0)
@@ -1083,7 +1094,8 @@ tls_server_ctx_new(const struct tls_opts *o, SSL_CTX **out, struct tls_ctx_info 
         goto err;
     /* See "Session binding" above. */
     if (!bind_u64(bind, (uint64_t)o->crl_scope) || !bind_u64(bind, o->any_purpose) ||
-        !bind_u64(bind, o->crl_expired_ok) || !bind_u64(bind, o->verify_optional) ||
+        !bind_u64(bind, o->crl_expired_ok) || !bind_u64(bind, o->insecure_crl_dsa) ||
+        !bind_u64(bind, o->verify_optional) ||
         !bind_u64(bind, o->tls12) || !bind_u64(bind, o->expired_leaf_ok) ||
         !bind_policy(bind, o->policy) || !EVP_DigestFinal_ex(bind, sid_ctx, &sid_len) ||
         sid_len != sizeof(sid_ctx) || sid_len > SSL_MAX_SID_CTX_LENGTH ||

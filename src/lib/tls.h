@@ -38,6 +38,7 @@ enum tls_fail {
     TLS_FAIL_NAME,
     TLS_FAIL_CRL,
     TLS_FAIL_POLICY, /* verified, but the identity is not allowed (TCP mode, tunnel) */
+    TLS_FAIL_NAME_CONSTRAINTS, /* a name outside an issuer's nameConstraints (RFC 5280 4.2.1.10) */
     TLS_FAIL_OTHER,
     TLS_FAIL_COUNT
 };
@@ -63,6 +64,7 @@ struct tls_opts {
     const char *alpn;            /* comma-separated protocols to offer/accept, or NULL */
     const char *server_name;     /* client: the name the server certificate must carry */
     bool crl_expired_ok;         /* an expired CRL is still used instead of failing handshakes */
+    bool insecure_crl_dsa;       /* accept DSA-signed CRLs (revset_insecure_crl_dsa()) */
     bool session_tickets;        /* server: issue one TLS 1.3 ticket per full handshake */
     bool no_chain_cache;         /* verify every presented chain in full (see tls.c) */
     bool read_ahead;             /* server: read whole socket buffers (the caller must drain

@@ -300,8 +300,13 @@ verify_name_valid(const char *name)
             label = 0;
             continue;
         }
+        /*
+         * Letters, digits and '-' only (RFC 5280 4.2.1.6: a dNSName is in the
+         * "preferred name syntax" of RFC 1034 3.5, as modified by RFC 1123):
+         * a name with '_' could never match a certificate's DNS name.
+         */
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_'))
+              c == '-'))
             return false;
         if (++label > 63)
             return false;
@@ -878,6 +883,21 @@ sig_acceptable(X509 *cert, char *why, size_t len)
 }
 
 /*
+ * Whether a CRL signer's own key may be DSA: only on the path of a CRL
+ * signer (nest > 0), only its own key (the first certificate), only with
+ * `--insecure-crl-signature dsa`, and only of 2048 bits or more (NIST SP
+ * 800-131A: DSA below 2048 bits is disallowed even for legacy use).
+ */
+static bool
+legacy_dsa_signer(X509 *cert, const struct verify_params *p, int nest, int i)
+{
+    EVP_PKEY *pk = X509_get0_pubkey(cert);
+
+    return nest > 0 && i == 0 && revset_allows_crl_dsa(p->revs) && pk != NULL &&
+           EVP_PKEY_is_a(pk, "DSA") && EVP_PKEY_get_bits(pk) >= 2048;
+}
+
+/*
  * Checks beyond OpenSSL's on an accepted chain: key strength of every
  * certificate, signature digests of all but the trust anchor (whose own
  * signature nothing relies on), and the leaf's role for a TLS purpose.  On
@@ -885,8 +905,8 @@ sig_acceptable(X509 *cert, char *why, size_t len)
  * index of the certificate concerned in *depth.
  */
 static int
-extra_checks(STACK_OF(X509) *chain, const struct verify_params *p, enum verify_fail *fail,
-             int *depth, struct duet_err *err)
+extra_checks(STACK_OF(X509) *chain, const struct verify_params *p, int nest,
+             enum verify_fail *fail, int *depth, struct duet_err *err)
 {
     int n = sk_X509_num(chain);
     char label[600];
@@ -896,7 +916,7 @@ extra_checks(STACK_OF(X509) *chain, const struct verify_params *p, enum verify_f
     for (int i = 0; i < n; i++) {
         X509 *c = sk_X509_value(chain, i);
         *depth = i;
-        if (!key_acceptable(c, why, sizeof(why))) {
+        if (!key_acceptable(c, why, sizeof(why)) && !legacy_dsa_signer(c, p, nest, i)) {
             x509u_label(c, label, sizeof(label));
             *fail = VERIFY_WEAK_KEY;
             return err_set(err, DUET_ERR_INVALID, "certificate %s has a weak key: %s", label, why);
@@ -1228,8 +1248,10 @@ out:
 #define VERIFY_MAX_CRL_SIGNERS 8
 
 /*
- * The rev_signers search: certificates at hand named as the certificate's
- * issuer, other than that issuer and the certificate itself, that verify the
+ * The rev_signers search: certificates at hand named as the CRL's issuer (the
+ * certificate's issuer, or for an indirect CRL the cRLIssuer its distribution
+ * point names, RFC 5280 6.3.3 (b)(1) and (f)), other than the certificate's
+ * issuer and the certificate itself, that verify the
  * CRL, carry keyUsage with cRLSign (required here, not only honoured when
  * present: a certificate that signs CRLs for another key of its CA says so)
  * and are accepted by signer_accepted().
@@ -1239,7 +1261,7 @@ signer_find(void *arg, const struct revcrl *crl, X509 *cert, X509 *issuer, char 
             size_t len)
 {
     const struct crl_signers *s = arg;
-    const X509_NAME *name = X509_get_issuer_name(cert);
+    const X509_NAME *name = revcrl_get0_issuer(crl);
     STACK_OF(X509) *pool = signer_pool(s);
     char label[600];
     bool ok = false;
@@ -1273,6 +1295,10 @@ signer_find(void *arg, const struct revcrl *crl, X509 *cert, X509 *issuer, char 
         }
         ok = signer_accepted(s, x, pool, why, len);
     }
+    if (!ok && tried == 0 && X509_NAME_cmp(name, X509_get_issuer_name(cert)) != 0)
+        snprintf(why, len,
+                 "it is an indirect CRL of another issuer, and no certificate of that name was "
+                 "given to validate as its signer (RFC 5280 6.3.3 (f))");
     OSSL_STACK_OF_X509_free(pool);
     return ok;
 }
@@ -1400,8 +1426,12 @@ apply_params(X509_STORE_CTX *ctx, const struct verify_params *p, int64_t now,
     }
     if (p->name != NULL) {
         if (!verify_name_valid(p->name))
-            return err_set(err, DUET_ERR_INPUT,
-                           "name %s is neither a DNS name nor an IP address", p->name);
+            return err_set(err, DUET_ERR_INPUT, "name %s is neither a DNS name nor an IP address%s",
+                           p->name,
+                           strchr(p->name, '_') != NULL
+                               ? " (a DNS name holds letters, digits, '-' and '.', never '_'; "
+                                 "no certificate's DNS name could match it)"
+                               : "");
         if (is_ip_literal(p->name)) {
             if (!X509_VERIFY_PARAM_set1_ip_asc(vp, p->name))
                 return err_set_ssl(err, DUET_ERR_INPUT, "name %s is not a usable IP address",
@@ -1510,7 +1540,7 @@ attempt(X509_STORE_CTX *ctx, const struct verify_params *p, int nest, X509_STORE
         X509_STORE_CTX_set_error(ctx, st.code);
         goto out;
     }
-    if (extra_checks(chain, p, &f, &st.depth, err) != 0) {
+    if (extra_checks(chain, p, nest, &f, &st.depth, err) != 0) {
         X509_STORE_CTX_set_error_depth(ctx, st.depth);
         X509_STORE_CTX_set_error(ctx, X509_V_ERR_APPLICATION_VERIFICATION);
         goto out;

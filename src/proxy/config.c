@@ -568,6 +568,14 @@ s_crl_expired(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
 }
 
 static int
+s_insecure_crl_sig(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
+{
+    (void)err;
+    x->l->insecure_crl_dsa = v->e == 1;
+    return 0;
+}
+
+static int
 s_verify(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
 {
     (void)err;
@@ -751,6 +759,7 @@ s_help(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
 static const char *const mode_names[] = {"http", "tcp", NULL};
 static const char *const scope_names[] = {"chain", "leaf", NULL};
 static const char *const expired_names[] = {"reject", "warn", NULL};
+static const char *const legacy_sig_names[] = {"none", "dsa", NULL};
 static const char *const verify_names[] = {"required", "optional", NULL};
 
 #define P(flag_, key_, cmds_, arg_, shown_, help_)                                                 \
@@ -849,6 +858,10 @@ static const struct cfg_row rows[] = {
        "a CRL past its nextUpdate: refuse the handshakes that need it, or log"),
      .at = AT_LISTENER, .kind = KIND_ENUM, .names = expired_names, .dflt = "reject",
      .group = G_TLS, .set = s_crl_expired},
+    {P("insecure-crl-signature", "insecure_crl_signature", CMD_BOTH, "none|dsa", "none",
+       "dsa: also accept CRLs signed with DSA, a legacy algorithm (refused by default)"),
+     .at = AT_LISTENER, .kind = KIND_ENUM, .names = legacy_sig_names, .dflt = "none",
+     .group = G_TLS, .set = s_insecure_crl_sig},
     {P("verify", "verify", CMD_PROXY | CMD_QUIET, "required|optional", "required",
        "optional also admits clients without a certificate"),
      .at = AT_LISTENER, .kind = KIND_ENUM, .names = verify_names, .dflt = "required",

@@ -45,6 +45,7 @@ struct listener_cfg {
     bool crl_from_cdp;
     char **crl_fetch_urls;
     size_t ncrl_fetched;
+    bool insecure_crl_dsa; /* insecure_crl_signature: dsa */
     bool tls12;
     bool verify_optional;
     bool no_tickets;     /* server: no TLS session tickets (every connection a full handshake) */

@@ -87,6 +87,7 @@ gen_listener_tls(const struct proxy_cfg *cfg, const struct listener_cfg *l,
     o.ncrl_files = l->ncrls;
     o.crl_scope = l->crl_scope;
     o.crl_expired_ok = l->crl_expired_warn;
+    o.insecure_crl_dsa = l->insecure_crl_dsa;
     o.tls12 = l->tls12;
     o.verify_optional = l->verify_optional;
     o.insecure_key_mode = cfg->insecure_key_mode;

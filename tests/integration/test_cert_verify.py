@@ -316,6 +316,13 @@ def test_bad_at_time(run, pki, when):
                  when)
 
 
+def test_name_with_underscore_is_a_usage_error(run, pki):
+    """'_' is in no hostname (RFC 1123), so such a --name could never match a DNS SAN."""
+    p = run("cert", "verify", "--trusted", pki.root, "--purpose", "server",
+            "--name", "a_b.server.example", pki.server_chain)
+    assert_usage(p, '--name: name "a_b.server.example" is neither a DNS name nor an IP address')
+
+
 def test_bad_crl_scope(run, pki):
     p = run("cert", "verify", "--trusted", pki.root, "--crl", pki.int_crl, "--crl-scope", "all",
             pki.server_chain)

@@ -53,9 +53,11 @@ def test_wildcard_client_under_an_excluding_ca_is_refused(dpki, nc, proxy, echo)
     port, admin, log = proxy
     chain, key, crt = nc.leaf("wild-client", "wild-client", ["DNS:*.example.com"])
     # The metric and reason_code labels are the coarse set dashboards rely on (tls.h): a
-    # name-constraint refusal counts as "other"; the sentence says what it was.
-    series = HS_FAILED % "other"
+    # name-constraint refusal has its own label, not "other"; the sentence says what it was.
+    series = HS_FAILED % "name_constraints"
+    other = HS_FAILED % "other"
     before = metrics(admin).get(series, 0)
+    other_before = metrics(admin).get(other, 0)
     requests_before = len(echo.requests)
     mark = log.mark()
     kind, detail = refused_attempt(port, client_context(dpki.roots, chain, key))
@@ -66,10 +68,11 @@ def test_wildcard_client_under_an_excluding_ca_is_refused(dpki, nc, proxy, echo)
             "DNS:bar.example.com of the name constraints of CN=Excluding CA,O=NC Test "
             "(serial %s) (RFC 5280 4.2.1.10)" % (nc.serial(crt), nc.serial(nc.inter)))
     assert ev["reason"] == want, ev
-    assert ev["reason_code"] == "other", ev
+    assert ev["reason_code"] == "name_constraints", ev
     # One verification path: the CLI says the same.
     assert cert_verify(dpki, nc, chain) == (1, want)
     wait_metric(admin, series, before + 1)
+    assert metrics(admin).get(other, 0) == other_before
     assert log.since(mark, "authz") == []
     assert len(echo.requests) == requests_before
 

@@ -26,6 +26,7 @@
 
 #include <openssl/bio.h>
 #include <openssl/conf.h>
+#include <openssl/dsa.h>
 #include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -74,6 +75,22 @@ cf_key_new(enum cf_key_type type)
     case CF_KEY_ED25519:
         k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
         break;
+    case CF_KEY_DSA_1024:
+    case CF_KEY_DSA_2048: {
+        EVP_PKEY_CTX *pc = EVP_PKEY_CTX_new_from_name(NULL, "DSA", NULL);
+        EVP_PKEY_CTX *kc = NULL;
+        EVP_PKEY *params = NULL;
+        if (pc != NULL && EVP_PKEY_paramgen_init(pc) == 1 &&
+            EVP_PKEY_CTX_set_dsa_paramgen_bits(pc, type == CF_KEY_DSA_1024 ? 1024 : 2048) == 1 &&
+            EVP_PKEY_paramgen(pc, &params) == 1 &&
+            (kc = EVP_PKEY_CTX_new_from_pkey(NULL, params, NULL)) != NULL &&
+            EVP_PKEY_keygen_init(kc) == 1)
+            (void)EVP_PKEY_keygen(kc, &k);
+        EVP_PKEY_CTX_free(kc);
+        EVP_PKEY_CTX_free(pc);
+        EVP_PKEY_free(params);
+        break;
+    }
     }
     if (k == NULL)
         cf_die("cannot generate key");
@@ -273,8 +290,36 @@ cf_cert_new(const struct cf_cert_spec *spec)
         X509V3_set_ctx_nodb(&ctx);
         NCONF_free(conf);
     }
-    if (spec->crl_dp != NULL)
+    if (spec->crl_issuer_dp != NULL) {
+        CRL_DIST_POINTS *cdp = sk_DIST_POINT_new_null();
+        DIST_POINT *dp = DIST_POINT_new();
+        GENERAL_NAME *gn = GENERAL_NAME_new();
+        if (cdp == NULL || dp == NULL || gn == NULL ||
+            (dp->CRLissuer = GENERAL_NAMES_new()) == NULL)
+            cf_die("cannot make a distribution point");
+        gn->type = GEN_DIRNAME;
+        if ((gn->d.directoryName = X509_NAME_dup(spec->crl_issuer_dp)) == NULL ||
+            !sk_GENERAL_NAME_push(dp->CRLissuer, gn))
+            cf_die("cannot make a cRLIssuer");
+        if (spec->crl_issuer_dp_uri != NULL) {
+            GENERAL_NAME *u = GENERAL_NAME_new();
+            ASN1_IA5STRING *ia5 = ASN1_IA5STRING_new();
+            if (u == NULL || ia5 == NULL || !ASN1_STRING_set(ia5, spec->crl_issuer_dp_uri, -1) ||
+                (dp->distpoint = DIST_POINT_NAME_new()) == NULL ||
+                (dp->distpoint->name.fullname = GENERAL_NAMES_new()) == NULL)
+                cf_die("cannot make a distributionPoint");
+            dp->distpoint->type = 0;
+            GENERAL_NAME_set0_value(u, GEN_URI, ia5);
+            if (!sk_GENERAL_NAME_push(dp->distpoint->name.fullname, u))
+                cf_die("cannot make a distributionPoint");
+        }
+        if (!sk_DIST_POINT_push(cdp, dp) ||
+            !X509_add1_ext_i2d(x, NID_crl_distribution_points, cdp, 0, 0))
+            cf_die("cannot add crlDistributionPoints");
+        sk_DIST_POINT_pop_free(cdp, DIST_POINT_free);
+    } else if (spec->crl_dp != NULL) {
         cf_add_ext(x, &ctx, NID_crl_distribution_points, spec->crl_dp);
+    }
     /* SKI before AKI: a self-signed certificate's AKI copies its own SKI. */
     cf_add_ext(x, &ctx, NID_subject_key_identifier, "hash");
     if (!spec->no_aki)
@@ -304,6 +349,7 @@ cf_crl_new(const struct cf_crl_spec *spec)
     time_t now = time(NULL);
     int64_t lu = spec->last_update;
     int64_t nu = spec->next_update;
+    bool keep_order = false;
 
     if (crl == NULL || t == NULL || num == NULL || spec->issuer == NULL || spec->issuer_key == NULL)
         cf_die("cannot start CRL");
@@ -341,6 +387,20 @@ cf_crl_new(const struct cf_crl_spec *spec)
                 cf_die("cannot set revocation reason");
             ASN1_ENUMERATED_free(e);
         }
+        if (r->cert_issuer != NULL) {
+            GENERAL_NAMES *ci = GENERAL_NAMES_new();
+            GENERAL_NAME *g = GENERAL_NAME_new();
+            if (ci == NULL || g == NULL ||
+                (g->d.directoryName = X509_NAME_dup(r->cert_issuer)) == NULL)
+                cf_die("cannot make certificateIssuer");
+            g->type = GEN_DIRNAME;
+            if (!sk_GENERAL_NAME_push(ci, g) ||
+                !X509_REVOKED_add1_ext_i2d(rev, NID_certificate_issuer, ci, !r->ci_noncritical,
+                                           0))
+                cf_die("cannot set certificateIssuer");
+            GENERAL_NAMES_free(ci);
+            keep_order = true;
+        }
         if (!X509_CRL_add0_revoked(crl, rev))
             cf_die("cannot add revoked entry");
     }
@@ -368,7 +428,8 @@ cf_crl_new(const struct cf_crl_spec *spec)
     if (ext == NULL || !X509_CRL_add_ext(crl, ext, -1))
         cf_die("cannot add CRL authorityKeyIdentifier");
     X509_EXTENSION_free(ext);
-    if (!X509_CRL_sort(crl) ||
+    /* certificateIssuer carries over to the entries after it: their order is their meaning. */
+    if ((!keep_order && !X509_CRL_sort(crl)) ||
         X509_CRL_sign(crl, spec->issuer_key, cf_md(spec->issuer_key, spec->digest)) <= 0)
         cf_die("cannot sign CRL");
     ASN1_TIME_free(t);

@@ -36,7 +36,9 @@ enum cf_key_type {
     CF_KEY_EC_P384,
     CF_KEY_RSA_1024,
     CF_KEY_RSA_2048,
-    CF_KEY_ED25519
+    CF_KEY_ED25519,
+    CF_KEY_DSA_1024, /* legacy: for the DSA-signed CRL cases */
+    CF_KEY_DSA_2048
 };
 
 /* basicConstraints: absent, CA:FALSE, or CA:TRUE. */
@@ -93,6 +95,13 @@ struct cf_cert_spec {
     const char *const *extensions;
     /* crlDistributionPoints as a configuration value ("URI:http://x/a.crl"); NULL: none */
     const char *crl_dp;
+    /*
+     * A CRL distribution point whose cRLIssuer is this directoryName (RFC 5280
+     * 4.2.1.13, for an indirect CRL), with crl_issuer_dp_uri as its fullName
+     * or no distributionPoint when that is NULL; replaces crl_dp.  NULL: none.
+     */
+    const X509_NAME *crl_issuer_dp;
+    const char *crl_issuer_dp_uri;
     /* RFC 5280 profile cases: */
     const char *serial_hex;            /* hex, '-' first for negative; overrides serial */
     bool san_critical;                 /* subjectAltName marked critical */
@@ -107,6 +116,12 @@ struct cf_revoked {
     uint64_t serial;
     int reason;   /* CRL_REASON_* (0 is unspecified) or CF_NO_REASON */
     int64_t when; /* revocation date, offset from now; 0: one hour ago */
+    /*
+     * certificateIssuer entry extension (RFC 5280 5.3.3) naming this DN;
+     * NULL: none.  A CRL with such entries keeps its entries in the order given.
+     */
+    const X509_NAME *cert_issuer;
+    bool ci_noncritical; /* certificateIssuer not marked critical */
 };
 
 /* What a CRL looks like; issuer, issuer_key required. */

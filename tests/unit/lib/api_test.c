@@ -241,6 +241,29 @@ test_add_crl_without_next_update(void **state)
     duet_verifier_free(v);
 }
 
+/* A DSA-signed CRL: refused by default, naming the file, the algorithm and the flag. */
+static void
+test_dsa_crl_needs_the_legacy_setting(void **state)
+{
+    struct duet_verifier *v = verifier();
+    char *p = fpath("dsa.crl");
+    char want[1024];
+
+    (void)state;
+    assert_int_equal(duet_verifier_add_crl_file(v, p), -1);
+    snprintf(want, sizeof(want),
+             "%s: the CRL of " CA_SUBJECT " is signed with dsa_with_SHA256 (DSA), a legacy "
+             "algorithm duet refuses by default; to accept it, pass --insecure-crl-signature dsa "
+             "(YAML insecure_crl_signature: dsa)",
+             p);
+    assert_int_equal(duet_verifier_error_kind(v), DUET_ERR_INPUT);
+    assert_string_equal(duet_verifier_error(v), want);
+    duet_verifier_insecure_crl_dsa(v);
+    assert_int_equal(duet_verifier_add_crl_file(v, p), 0);
+    free(p);
+    duet_verifier_free(v);
+}
+
 static void
 test_add_crl_file_errors(void **state)
 {
@@ -417,6 +440,16 @@ setup(void **state)
     cf_write_crls(p, crl, NULL);
     free(p);
     X509_CRL_free(crl);
+    {
+        EVP_PKEY *dk = cf_key_new(CF_KEY_DSA_2048);
+        cs = (struct cf_crl_spec){.issuer = F.ca, .issuer_key = dk};
+        crl = cf_crl_new(&cs);
+        p = fpath("dsa.crl");
+        cf_write_crls(p, crl, NULL);
+        free(p);
+        X509_CRL_free(crl);
+        EVP_PKEY_free(dk);
+    }
 
     ca = cf_certs(F.ca, NULL);
     p12 = PKCS12_create_ex("p12-pass", "svc", F.k_leaf, F.leaf, ca, 0, 0, 0, 0, 0, NULL, NULL);
@@ -467,6 +500,7 @@ main(void)
         cmocka_unit_test(test_setters_refuse_out_of_range),
         cmocka_unit_test(test_pkcs12_with_password_file),
         cmocka_unit_test(test_verify_file_input_errors),
+        cmocka_unit_test(test_dsa_crl_needs_the_legacy_setting),
     };
 
     return cmocka_run_group_tests_name("api", tests, setup, teardown);

@@ -323,14 +323,25 @@ test_refused_crls(void **state)
     resign(c, W.k_int);
     expect_refused(c, "entry 2 has a critical extension");
 
-    /* An indirect CRL. */
-    c = plain_crl(NULL, 0);
-    ISSUING_DIST_POINT *idp = ISSUING_DIST_POINT_new();
-    idp->indirectCRL = 1;
-    assert_true(X509_CRL_add1_ext_i2d(c, NID_issuing_distribution_point, idp, 1, 0));
-    ISSUING_DIST_POINT_free(idp);
-    resign(c, W.k_int);
-    expect_refused(c, "indirect or partial CRL");
+    /* An indirect CRL that is also partial (onlySomeReasons). */
+    {
+        struct cf_crl_spec s = {.issuer = W.inter, .issuer_key = W.k_int,
+                                .idp = "critical,indirectCRL:TRUE,onlysomereasons:keyCompromise"};
+        expect_refused(cf_crl_new(&s), "is a partial CRL (issuingDistributionPoint with "
+                                       "onlySomeReasons");
+    }
+    /* RFC 5280 5.3.3: certificateIssuer only in an indirect CRL, and always critical. */
+    {
+        struct cf_revoked ci[] = {{5, CF_NO_REASON, 0, X509_get_subject_name(W.root), false}};
+        struct cf_crl_spec s = {.issuer = W.inter, .issuer_key = W.k_int, .revoked = ci,
+                                .nrevoked = 1};
+        expect_refused(cf_crl_new(&s), "entry 1 has a certificateIssuer extension, but the CRL "
+                                       "is not indirect");
+        ci[0].ci_noncritical = true;
+        s.idp = "critical,indirectCRL:TRUE";
+        expect_refused(cf_crl_new(&s), "entry 1 has a certificateIssuer extension that is not "
+                                       "critical; RFC 5280 5.3.3 requires it critical");
+    }
 
     ASN1_OBJECT_free(odd);
     ASN1_OCTET_STRING_free(val);
@@ -755,6 +766,182 @@ test_other_signer(void **state)
     }
 }
 
+/* ---- indirect CRLs (RFC 5280 5.2.5, 5.3.3, 6.3.3 (b)(1)) ---- */
+
+static void add_spec(struct revset *rs, const struct cf_crl_spec *spec);
+
+/* A leaf of issuer/key with this serial, naming `crl_issuer` as cRLIssuer (NULL: no CDP). */
+static X509 *
+ind_leaf(X509 *issuer, EVP_PKEY *key, uint64_t serial, X509 *crl_issuer, const char *uri)
+{
+    struct cf_cert_spec s = {.cn = "ind", .key = W.k_leaf, .issuer = issuer, .issuer_key = key,
+                             .serial = serial, .bc = CF_BC_LEAF, .eku = CF_EKU_CLIENT,
+                             .crl_issuer_dp = crl_issuer ? X509_get_subject_name(crl_issuer) : NULL,
+                             .crl_issuer_dp_uri = uri};
+    return cf_cert_new(&s);
+}
+
+static void
+test_indirect(void **state)
+{
+    (void)state;
+    EVP_PKEY *k_ci = cf_key_new(CF_KEY_EC_P256);
+    EVP_PKEY *k_b = cf_key_new(CF_KEY_EC_P256);
+    X509 *ci = ca_cert("Rev CRL Issuer", k_ci, W.root, W.k_root, NULL);
+    X509 *b = ca_cert("Rev Issuing B", k_b, W.root, W.k_root, NULL);
+    const X509_NAME *na = X509_get_subject_name(W.inter);
+    const X509_NAME *nb = X509_get_subject_name(b);
+    /*
+     * 5.3.3: the first entry has no certificateIssuer, so it is the CRL
+     * issuer's; 0x2002 carries A's over from the entry before it.
+     */
+    struct cf_revoked rev[] = {{0x4000, CF_NO_REASON, 0, NULL, false},
+                               {0x2001, CRL_REASON_KEY_COMPROMISE, 0, na, false},
+                               {0x2002, CF_NO_REASON, 0, NULL, false},
+                               {0x3000, CF_NO_REASON, 0, nb, false}};
+    struct cf_crl_spec spec = {.issuer = ci, .issuer_key = k_ci, .revoked = rev, .nrevoked = 4,
+                               .idp = "critical,indirectCRL:TRUE"};
+    struct fake_signers f = {ci, 0};
+    struct rev_signers alt = {fake_find, &f};
+    struct revset *rs = revset_new();
+    struct rev_result r;
+    int64_t now = time(NULL);
+    X509 *a1 = ind_leaf(W.inter, W.k_int, 0x2001, ci, NULL);
+    X509 *a2 = ind_leaf(W.inter, W.k_int, 0x2002, ci, NULL);
+    X509 *a4 = ind_leaf(W.inter, W.k_int, 0x4000, ci, NULL);
+    X509 *b1 = ind_leaf(b, k_b, 0x2001, ci, NULL);
+    X509 *b3 = ind_leaf(b, k_b, 0x3000, ci, NULL);
+    X509 *a1_nocdp = ind_leaf(W.inter, W.k_int, 0x2001, NULL, NULL);
+    X509 *a1_other = ind_leaf(W.inter, W.k_int, 0x2001, b, NULL); /* names B as its CRL issuer */
+    X509 *c4 = ind_leaf(ci, k_ci, 0x4000, NULL, NULL);
+
+    add_spec(rs, &spec);
+    assert_int_equal(revcrl_entries(revset_get0(rs, 0)), 4);
+    revset_check_ex(rs, a1, W.inter, now, false, &alt, &r);
+    assert_int_equal(r.status, REV_REVOKED);
+    assert_int_equal(r.reason, CRL_REASON_KEY_COMPROMISE);
+    assert_ptr_equal(r.crl, revset_get0(rs, 0));
+    revset_check_ex(rs, a2, W.inter, now, false, &alt, &r); /* carried over */
+    assert_int_equal(r.status, REV_REVOKED);
+    revset_check_ex(rs, b3, b, now, false, &alt, &r);
+    assert_int_equal(r.status, REV_REVOKED);
+    /* An entry of issuer A with serial S does not revoke serial S of issuer B. */
+    revset_check_ex(rs, b1, b, now, false, &alt, &r);
+    assert_int_equal(r.status, REV_GOOD);
+    assert_ptr_equal(r.crl, revset_get0(rs, 0));
+    /* Nor does the first entry (the CRL issuer's own) revoke A's 0x4000... */
+    revset_check_ex(rs, a4, W.inter, now, false, &alt, &r);
+    assert_int_equal(r.status, REV_GOOD);
+    /* ...but it revokes the CRL issuer's own 0x4000, signed with its own key: no search. */
+    f.calls = 0;
+    revset_check_ex(rs, c4, ci, now, false, &alt, &r);
+    assert_int_equal(r.status, REV_REVOKED);
+    assert_int_equal(f.calls, 0);
+    /* A certificate whose CDP does not name the CRL issuer: the CRL is not for it. */
+    revset_check_ex(rs, a1_nocdp, W.inter, now, false, &alt, &r);
+    assert_int_equal(r.status, REV_NO_CRL);
+    revset_check_ex(rs, a1_other, W.inter, now, false, &alt, &r);
+    assert_int_equal(r.status, REV_NO_CRL);
+    /* The certificate's issuer's key is never the signer; no accepted signer: refused. */
+    f.ok = W.inter;
+    revset_check_ex(rs, a1, W.inter, now, false, &alt, &r);
+    assert_int_equal(r.status, REV_CRL_BAD_SIGNATURE);
+    revset_check_ex(rs, a1, W.inter, now, false, NULL, &r);
+    assert_int_equal(r.status, REV_CRL_BAD_SIGNATURE);
+    /* A resumed session (no issuer): matched by the cRLIssuer name and the entry's issuer. */
+    revset_check_ex(rs, a1, NULL, now, false, NULL, &r);
+    assert_int_equal(r.status, REV_REVOKED);
+    revset_check_ex(rs, b1, NULL, now, false, NULL, &r);
+    assert_int_equal(r.status, REV_GOOD);
+    revset_free(rs);
+
+    /*
+     * 6.3.3 (b)(2)(i): an issuingDistributionPoint naming a URI serves a point
+     * with that URI, not one with only the cRLIssuer.
+     */
+    spec.idp = "critical,fullname:URI:http://x/ind.crl,indirectCRL:TRUE";
+    rs = revset_new();
+    add_spec(rs, &spec);
+    f.ok = ci;
+    {
+        X509 *u = ind_leaf(W.inter, W.k_int, 0x2001, ci, "http://x/ind.crl");
+        X509 *v = ind_leaf(W.inter, W.k_int, 0x2001, ci, "http://x/other.crl");
+        revset_check_ex(rs, u, W.inter, now, false, &alt, &r);
+        assert_int_equal(r.status, REV_REVOKED);
+        revset_check_ex(rs, v, W.inter, now, false, &alt, &r);
+        assert_int_equal(r.status, REV_CRL_OUT_OF_SCOPE);
+        assert_int_equal(r.scope, REV_SCOPE_DP_MISMATCH);
+        revset_check_ex(rs, a1, W.inter, now, false, &alt, &r);
+        assert_int_equal(r.status, REV_CRL_OUT_OF_SCOPE);
+        X509_free(u);
+        X509_free(v);
+    }
+    revset_free(rs);
+
+    X509 *certs[] = {ci, b, a1, a2, a4, b1, b3, a1_nocdp, a1_other, c4};
+    for (size_t i = 0; i < sizeof(certs) / sizeof(certs[0]); i++)
+        X509_free(certs[i]);
+    EVP_PKEY_free(k_ci);
+    EVP_PKEY_free(k_b);
+}
+
+/* An ordinary CRL costs what it did: no per-entry issuer number. */
+static void
+test_indirect_memory(void **state)
+{
+    (void)state;
+    struct cf_revoked rev[64];
+    struct revset *direct, *indirect = revset_new();
+    struct cf_crl_spec spec = {.issuer = W.inter, .issuer_key = W.k_int, .revoked = rev,
+                               .nrevoked = 64, .idp = "critical,indirectCRL:TRUE"};
+
+    for (size_t i = 0; i < 64; i++)
+        rev[i] = (struct cf_revoked){0x100 + i, CF_NO_REASON, 0, NULL, false};
+    direct = one_crl(W.inter, W.k_int, rev, 64, 0, 0);
+    add_spec(indirect, &spec);
+    /* Same entries; the indirect one adds 2 bytes per entry for the issuer number. */
+    assert_int_equal(revset_bytes(indirect) - revset_bytes(direct), 64 * sizeof(uint16_t));
+    revset_free(direct);
+    revset_free(indirect);
+}
+
+/* DSA-signed CRLs: refused unless asked for, then verified with the DSA key. */
+static void
+test_dsa_signed(void **state)
+{
+    (void)state;
+    EVP_PKEY *k = cf_key_new(CF_KEY_DSA_2048);
+    X509 *signer = ca_cert("Rev Issuing", k, W.root, W.k_root, "critical,cRLSign");
+    struct cf_revoked rev[] = {{0x1001, CRL_REASON_KEY_COMPROMISE, 0, NULL, false}};
+    struct cf_crl_spec s = {.issuer = W.inter, .issuer_key = k, .revoked = rev, .nrevoked = 1};
+    X509_CRL *crl = cf_crl_new(&s);
+    struct revset *rs = revset_new();
+    struct fake_signers f = {signer, 0};
+    struct rev_signers alt = {fake_find, &f};
+    struct rev_result r;
+    struct duet_err err;
+
+    assert_false(revset_allows_crl_dsa(rs));
+    assert_int_equal(add_crl(rs, crl, &err), -1);
+    assert_string_equal(err.msg, "t.crl: the CRL of CN=Rev Issuing is signed with dsa_with_SHA256 "
+                                 "(DSA), a legacy algorithm duet refuses by default; to accept "
+                                 "it, pass --insecure-crl-signature dsa (YAML "
+                                 "insecure_crl_signature: dsa)");
+    assert_int_equal(revset_count(rs), 0);
+    revset_insecure_crl_dsa(rs);
+    assert_true(revset_allows_crl_dsa(rs));
+    if (add_crl(rs, crl, &err) != 0)
+        fail_msg("CRL refused: %s", err.msg);
+    assert_true(revcrl_verify(revset_get0(rs, 0), signer));
+    assert_false(revcrl_verify(revset_get0(rs, 0), W.inter));
+    revset_check_ex(rs, W.leaf, W.inter, time(NULL), false, &alt, &r);
+    assert_int_equal(r.status, REV_REVOKED);
+    revset_free(rs);
+    X509_CRL_free(crl);
+    X509_free(signer);
+    EVP_PKEY_free(k);
+}
+
 /* ---- delta CRLs (RFC 5280 5.2.4, 6.3.3 (c)) ---- */
 
 /* Add a CRL of W.inter made from spec to rs; fails the test when refused. */
@@ -885,6 +1072,9 @@ main(void)
         cmocka_unit_test(test_user_only_scope),
         cmocka_unit_test(test_other_signer),
         cmocka_unit_test(test_delta),
+        cmocka_unit_test(test_indirect),
+        cmocka_unit_test(test_indirect_memory),
+        cmocka_unit_test(test_dsa_signed),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1661,6 +1661,80 @@ c_crl_delta_releases_hold(struct vrun *r)
     full_and_delta(r, &dr);
 }
 
+/*
+ * Indirect CRLs (RFC 5280 5.2.5, 5.3.3, 6.3.3 (b)(1), (f)): a CRL issuer
+ * "Duet Test CRL Issuer" (cRLSign) certified by `by`, an indirect CRL it signs
+ * with `entries`, and a leaf (serial 0x1001, under the intermediate) that names
+ * the CRL issuer as its distribution point's cRLIssuer when `cdp`.
+ */
+static void
+indirect_setup(struct vrun *r, X509 *by, EVP_PKEY *by_key, const struct cf_revoked *entries,
+               size_t n, bool cdp)
+{
+    EVP_PKEY *k = r->keys[0] = cf_key_new(CF_KEY_EC_P256);
+    struct cf_cert_spec ss = {.cn = "Duet Test CRL Issuer", .o = "Duet Test", .key = k,
+                              .issuer = by, .issuer_key = by_key, .serial = 0x0301,
+                              .bc = CF_BC_LEAF, .key_usage = "critical,cRLSign"};
+    X509 *ci = own(r, cf_cert_new(&ss));
+    struct cf_cert_spec ls = leaf_spec("a.example", 0x1001);
+    struct cf_crl_spec cs = {.issuer = ci, .issuer_key = k, .revoked = entries, .nrevoked = n,
+                             .idp = "critical,indirectCRL:TRUE"};
+    X509_CRL *c = cf_crl_new(&cs);
+
+    if (cdp)
+        ls.crl_issuer_dp = X509_get_subject_name(ci);
+    set_leaf(r, &ls);
+    set_untrusted(r, cf_certs(W.inter, ci, NULL));
+    r->crls = cf_crls(W.crl_root, c, NULL);
+    X509_CRL_free(c);
+}
+
+static void
+c_crl_indirect_revokes(struct vrun *r)
+{
+    struct cf_revoked e[] = {
+        {0x1001, CRL_REASON_KEY_COMPROMISE, 0, X509_get_subject_name(W.inter), false}};
+
+    indirect_setup(r, W.root, W.k_root, e, 1, true);
+}
+
+static void
+c_crl_indirect_other_issuer_same_serial(struct vrun *r)
+{
+    /* (root, 0x1001) is listed: the intermediate's 0x1001 is not. */
+    struct cf_revoked e[] = {
+        {0x1001, CRL_REASON_KEY_COMPROMISE, 0, X509_get_subject_name(W.root), false}};
+
+    indirect_setup(r, W.root, W.k_root, e, 1, true);
+}
+
+static void
+c_crl_indirect_issuer_carried_over(struct vrun *r)
+{
+    /* 5.3.3: 0x1001 has no certificateIssuer; the entry before names the intermediate. */
+    struct cf_revoked e[] = {{0x0fff, CF_NO_REASON, 0, X509_get_subject_name(W.inter), false},
+                             {0x1001, CRL_REASON_KEY_COMPROMISE, 0, NULL, false}};
+
+    indirect_setup(r, W.root, W.k_root, e, 2, true);
+}
+
+static void
+c_crl_indirect_cdp_not_naming_issuer(struct vrun *r)
+{
+    struct cf_revoked e[] = {
+        {0x1001, CRL_REASON_KEY_COMPROMISE, 0, X509_get_subject_name(W.inter), false}};
+
+    indirect_setup(r, W.root, W.k_root, e, 1, false);
+}
+
+static void
+c_crl_indirect_signer_other_anchor(struct vrun *r)
+{
+    /* A CRL issuer of that name under another root, trusted too: not the leaf's anchor. */
+    indirect_setup(r, W.other, W.k_other, NULL, 0, true);
+    set_store(r, cf_store(W.root, W.other, NULL));
+}
+
 /* ---- end of CRL scope and CRL signers ---- */
 
 /* ---- RFC 5280 4.2.1.10 name constraints, and the names they apply to ---- */
@@ -2756,6 +2830,29 @@ static struct vcase cases[] = {
       INT_SUBJECT},
      NULL},
     {"crl_delta_releases_hold", c_crl_delta_releases_hold, {NULL}, NULL},
+    {"crl_indirect_revokes",
+     c_crl_indirect_revokes,
+     {"certificate " LEAF_LABEL " was revoked on ",
+      "by the CRL of CN=Duet Test CRL Issuer,O=Duet Test"},
+     NULL},
+    {"crl_indirect_other_issuer_same_serial", c_crl_indirect_other_issuer_same_serial, {NULL},
+     NULL},
+    {"crl_indirect_issuer_carried_over",
+     c_crl_indirect_issuer_carried_over,
+     {"certificate " LEAF_LABEL " was revoked on ",
+      "by the CRL of CN=Duet Test CRL Issuer,O=Duet Test"},
+     NULL},
+    {"crl_indirect_cdp_not_naming_issuer",
+     c_crl_indirect_cdp_not_naming_issuer,
+     {"no CRL from " INT_SUBJECT " was given to check certificate " LEAF_LABEL},
+     NULL},
+    {"crl_indirect_signer_other_anchor",
+     c_crl_indirect_signer_other_anchor,
+     {"the CRL naming CN=Duet Test CRL Issuer,O=Duet Test as issuer, needed to check "
+      "certificate " LEAF_LABEL ", is not signed by that CA's key; certificate CN=Duet Test CRL "
+      "Issuer,O=Duet Test (serial 03:01) has that name and signs the CRL, but is not that CA's "
+      "CRL signer: its path must validate to the same trust anchor, " ROOT_SUBJECT},
+     NULL},
     {"crl_signer_search_bounded",
      c_crl_signer_search_bounded,
      {"is not signed by that CA's key; more than 8 certificates of that name were tried as its "
@@ -3068,6 +3165,11 @@ static const struct {
     {"crl_signer_search_bounded", VERIFY_CRL_BAD_SIGNATURE, "crl_bad_signature"},
     {"crl_delta_revokes", VERIFY_REVOKED, "revoked"},
     {"crl_delta_releases_hold", VERIFY_OK, "ok"},
+    {"crl_indirect_revokes", VERIFY_REVOKED, "revoked"},
+    {"crl_indirect_other_issuer_same_serial", VERIFY_OK, "ok"},
+    {"crl_indirect_issuer_carried_over", VERIFY_REVOKED, "revoked"},
+    {"crl_indirect_cdp_not_naming_issuer", VERIFY_CRL_MISSING, "crl_missing"},
+    {"crl_indirect_signer_other_anchor", VERIFY_CRL_BAD_SIGNATURE, "crl_bad_signature"},
     /* ---- end of CRL scope and CRL signers ---- */
     {"nc_in_end_entity_critical", VERIFY_MALFORMED, "malformed"},
     {"nc_in_end_entity_noncritical", VERIFY_MALFORMED, "malformed"},
@@ -3215,6 +3317,63 @@ test_name_valid(void **state)
     assert_false(verify_name_valid("a..example"));
     assert_false(verify_name_valid(".example"));
     assert_false(verify_name_valid("bad name"));
+    /* RFC 5280 4.2.1.6, RFC 1123: '_' is in no hostname, so it could match no DNS SAN. */
+    assert_false(verify_name_valid("a_b.example"));
+    assert_false(verify_name_valid("_srv.example"));
+}
+
+/* The verdict on W.leaf when the intermediate's CRL (revoking it) is signed by a DSA signer. */
+static enum verify_fail
+dsa_signer_verdict(enum cf_key_type kt, bool insecure, struct duet_err *err)
+{
+    EVP_PKEY *k = cf_key_new(kt);
+    struct cf_cert_spec ss = {.cn = "Duet Test Intermediate", .o = "Duet Test", .key = k,
+                              .issuer = W.root, .issuer_key = W.k_root, .serial = 0x0401,
+                              .bc = CF_BC_LEAF, .key_usage = "critical,cRLSign"};
+    X509 *signer = cf_cert_new(&ss);
+    struct cf_revoked rev = {0x1001, CRL_REASON_KEY_COMPROMISE, 0, NULL, false};
+    struct cf_crl_spec cs = {.issuer = W.inter, .issuer_key = k, .revoked = &rev, .nrevoked = 1};
+    X509_CRL *crl = cf_crl_new(&cs);
+    X509_STORE *st = cf_store(W.root, NULL);
+    STACK_OF(X509) *un = cf_certs(W.inter, signer, NULL);
+    struct revset *rs = revset_new();
+    unsigned char *der = NULL;
+    int len = i2d_X509_CRL(crl, &der);
+    struct verify_params p = {.store = st, .untrusted = un, .revs = rs};
+    enum verify_fail f = VERIFY_OK;
+
+    if (insecure)
+        revset_insecure_crl_dsa(rs);
+    err_clear(err);
+    assert_int_equal(revset_add_mem(rs, "dsa.crl", der, (size_t)len, err), 0);
+    OPENSSL_free(der);
+    der = NULL;
+    len = i2d_X509_CRL(W.crl_root, &der); /* the root's CRL covers the intermediate */
+    assert_int_equal(revset_add_mem(rs, "root.crl", der, (size_t)len, err), 0);
+    if (verify_chain_ex(&p, W.leaf, NULL, NULL, &f, err) == 0)
+        f = VERIFY_OK;
+    OPENSSL_free(der);
+    revset_free(rs);
+    OSSL_STACK_OF_X509_free(un);
+    X509_STORE_free(st);
+    X509_CRL_free(crl);
+    X509_free(signer);
+    EVP_PKEY_free(k);
+    return f;
+}
+
+static void
+test_dsa_crl_signer(void **state)
+{
+    struct duet_err err;
+
+    (void)state;
+    /* With the flag, a DSA 2048 CRL signer (not a CA of the chain) counts: the leaf is revoked. */
+    assert_int_equal(dsa_signer_verdict(CF_KEY_DSA_2048, true, &err), VERIFY_REVOKED);
+    assert_non_null(strstr(err.msg, "was revoked on"));
+    /* A DSA key below 2048 bits is a weak key even for a CRL signer. */
+    assert_int_equal(dsa_signer_verdict(CF_KEY_DSA_1024, true, &err), VERIFY_CRL_BAD_SIGNATURE);
+    assert_non_null(strstr(err.msg, "has a weak key: its key is DSA 1024"));
 }
 
 static void
@@ -3230,6 +3389,13 @@ test_invalid_name_is_input_error(void **state)
     assert_int_equal(verify_chain(&p, W.leaf, NULL, NULL, &err), -1);
     assert_int_equal(err.kind, DUET_ERR_INPUT);
     assert_string_equal(err.msg, "name not a name is neither a DNS name nor an IP address");
+    p.name = "a_b.example";
+    err_clear(&err);
+    assert_int_equal(verify_chain(&p, W.leaf, NULL, NULL, &err), -1);
+    assert_int_equal(err.kind, DUET_ERR_INPUT);
+    assert_string_equal(err.msg, "name a_b.example is neither a DNS name nor an IP address (a DNS "
+                                 "name holds letters, digits, '-' and '.', never '_'; no "
+                                 "certificate's DNS name could match it)");
     X509_STORE_free(st);
     OSSL_STACK_OF_X509_free(un);
 }
@@ -4203,6 +4369,7 @@ main(void)
     static const struct CMUnitTest fixed[] = {
         cmocka_unit_test(test_name_valid),
         cmocka_unit_test(test_invalid_name_is_input_error),
+        cmocka_unit_test(test_dsa_crl_signer),
         cmocka_unit_test(test_no_store_is_input_error),
         cmocka_unit_test(test_verify_store_ctx_sets_error),
         cmocka_unit_test(test_verify_store_ctx_extra_check_error),

@@ -94,6 +94,10 @@ static const struct sample samples[] = {
     {PX, {{"crl-max-size", "--crl-max-size", "1048576", S_TOP, "crl_max_size: 1048576"}}},
     {PX, {{"crl-scope", "--crl-scope", "leaf", S_LISTENER, "crl_scope: leaf"}}},
     {PX, {{"crl-expired", "--crl-expired", "warn", S_LISTENER, "crl_expired: warn"}}},
+    {PX, {{"insecure-crl-signature", "--insecure-crl-signature", "dsa", S_LISTENER,
+           "insecure_crl_signature: dsa"}}},
+    {TN, {{"insecure-crl-signature", "--insecure-crl-signature", "dsa", S_LISTENER,
+           "insecure_crl_signature: dsa"}}},
     {PX, {{"verify", "--verify", "optional", S_LISTENER, "verify: optional"}}},
     {PX, {{"tls12", "--tls12", NULL, S_LISTENER, "tls12: true"}}},
     {PX, {{"alpn", "--alpn", "spdy/3,http/1.1", S_LISTENER, "alpn: [spdy/3, http/1.1]"}}},
@@ -355,6 +359,7 @@ listener_diff(const struct listener_cfg *a, const struct listener_cfg *b)
          "crl_fetch_urls");
     DIFF(a->crl_scope == b->crl_scope, "crl_scope");
     DIFF(a->crl_expired_warn == b->crl_expired_warn, "crl_expired_warn");
+    DIFF(a->insecure_crl_dsa == b->insecure_crl_dsa, "insecure_crl_dsa");
     DIFF(a->tls12 == b->tls12, "tls12");
     DIFF(a->verify_optional == b->verify_optional, "verify_optional");
     DIFF(a->no_tickets == b->no_tickets, "no_tickets");
