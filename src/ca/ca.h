@@ -56,6 +56,13 @@ struct ca_init_opts {
     enum ca_key_type key_type;
     const char *passphrase;    /* required: CA keys are never stored unencrypted */
     bool offline_root;         /* root key written to root-offline.key, to be moved away */
+    /*
+     * The inventory: NULL for inventory.db in the directory, else a
+     * PostgreSQL URL whose database must not hold an inventory yet.  ca.yaml
+     * records it as `store:` without its password (libpq then takes it from
+     * PGPASSFILE or PGPASSWORD).
+     */
+    const char *store;
     const char *const *permit_dns; /* name constraints on the issuing CA */
     size_t npermit_dns;
     const char *const *permit_uri;

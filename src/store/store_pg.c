@@ -1,0 +1,1285 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * store_pg.c - the inventory on PostgreSQL (libpq), for several CA nodes on
+ * one database.
+ *
+ * The same contracts as store_sqlite.c, kept by the database: the serial is
+ * the primary key (never stored twice, rows never deleted); every write
+ * transaction first updates the one row of duet_meta, which both serialises
+ * writers as SQLite's BEGIN IMMEDIATE does (so no two transactions can
+ * deadlock: the meta row is always the first lock taken) and moves
+ * duet_meta.generation on, the change counter every node reads before an
+ * OCSP answer; CRL numbers come from the same row, so they grow across nodes
+ * in commit order; token redemption and renewal links are conditional
+ * UPDATEs whose row count says who won.  Every statement is prepared, with
+ * its values as parameters: no SQL is ever built from input.  The
+ * connection string may hold a password: messages name the server with it
+ * replaced by "***" (store_url_redact), never as given.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libpq-fe.h>
+
+#include "lib/x509util.h"
+#include "store/store_impl.h"
+
+/* The schema this binary writes: 1 + the number of migrations below. */
+#define PG_SCHEMA_VERSION 1
+
+/* Taken (per transaction) while the schema is created or migrated: one node migrates. */
+#define PG_SCHEMA_LOCK 0x64756574 /* "duet" */
+
+/* Version 1: everything duet's SQLite inventory holds at its version 3. */
+static const char schema_v1_sql[] =
+    "CREATE TABLE duet_schema ("
+    "  version integer PRIMARY KEY,"
+    "  applied_at bigint NOT NULL,"
+    "  description text NOT NULL);"
+    "CREATE TABLE duet_meta ("
+    "  id integer PRIMARY KEY CHECK (id = 1),"
+    "  crl_number bigint NOT NULL,"
+    "  generation bigint NOT NULL);"
+    "INSERT INTO duet_meta (id, crl_number, generation) VALUES (1, 0, 1);"
+    "CREATE TABLE duet_certificates ("
+    "  serial text PRIMARY KEY,"
+    "  name text NOT NULL,"
+    "  subject text NOT NULL,"
+    "  issuer text NOT NULL,"
+    "  sans text NOT NULL,"
+    "  profile text NOT NULL,"
+    "  owner text,"
+    "  location text,"
+    "  key_fingerprint text NOT NULL,"
+    "  not_before bigint NOT NULL,"
+    "  not_after bigint NOT NULL,"
+    "  issued_at bigint NOT NULL,"
+    "  status integer NOT NULL DEFAULT 0 CHECK (status IN (0, 1)),"
+    "  revoked_at bigint,"
+    "  reason integer,"
+    "  renews text REFERENCES duet_certificates(serial),"
+    "  renewed_by text REFERENCES duet_certificates(serial),"
+    "  der bytea NOT NULL,"
+    "  revoked_by text);"
+    "CREATE INDEX duet_certificates_not_after ON duet_certificates(not_after);"
+    "CREATE INDEX duet_certificates_owner ON duet_certificates(owner);"
+    "CREATE TABLE duet_tokens ("
+    "  id text PRIMARY KEY,"
+    "  name text NOT NULL,"
+    "  profile text NOT NULL,"
+    "  sans text NOT NULL,"
+    "  owner text,"
+    "  location text,"
+    "  created_at bigint NOT NULL,"
+    "  expires_at bigint NOT NULL,"
+    "  used_at bigint,"
+    "  serial text REFERENCES duet_certificates(serial),"
+    "  created_by text,"
+    "  CHECK ((used_at IS NULL) = (serial IS NULL)));"
+    "CREATE INDEX duet_tokens_created_at ON duet_tokens(created_at);";
+
+#define CERT_COLUMNS                                                                               \
+    "serial, name, subject, issuer, sans, profile, owner, location, key_fingerprint, "            \
+    "not_before, not_after, issued_at, status, revoked_at, reason, renews, renewed_by, der, "     \
+    "revoked_by"
+#define TOKEN_COLUMNS                                                                              \
+    "id, name, profile, sans, owner, location, created_at, expires_at, used_at, serial, "         \
+    "created_by"
+
+/* The prepared statements, by index. */
+enum pg_stmt {
+    ST_BUMP,
+    ST_GEN,
+    ST_SERIAL_USED,
+    ST_INSERT,
+    ST_GET,
+    ST_LIST,
+    ST_LIST_REVOKED,
+    ST_REVOKE,
+    ST_LINK,
+    ST_CRL,
+    ST_TOK_INSERT,
+    ST_TOK_GET,
+    ST_TOK_REDEEM,
+    ST_TOK_LIST,
+    ST_COUNT
+};
+
+static const char *const stmt_sql[ST_COUNT] = {
+    [ST_BUMP] = "UPDATE duet_meta SET generation = generation + 1 WHERE id = 1",
+    [ST_GEN] = "SELECT generation FROM duet_meta WHERE id = 1",
+    [ST_SERIAL_USED] = "SELECT 1 FROM duet_certificates WHERE serial = $1",
+    [ST_INSERT] = "INSERT INTO duet_certificates (" CERT_COLUMNS ") VALUES "
+                  "($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)",
+    [ST_GET] = "SELECT " CERT_COLUMNS " FROM duet_certificates WHERE serial = $1",
+    [ST_LIST] = "SELECT " CERT_COLUMNS " FROM duet_certificates WHERE "
+                "($1::bigint = 0 OR (status = 0 AND not_after < $1::bigint)) AND "
+                "($2::integer = 0 OR (status = 0 AND not_after > $5::bigint)) AND "
+                "($3::integer = 0 OR (status = 0 AND not_after <= $5::bigint)) AND "
+                "($4::integer = 0 OR status = 1) AND "
+                "($6::text IS NULL OR owner = $6::text) AND "
+                "($7::text IS NULL OR profile = $7::text) "
+                "ORDER BY not_after, serial",
+    [ST_LIST_REVOKED] = "SELECT " CERT_COLUMNS " FROM duet_certificates WHERE status = 1 "
+                        "ORDER BY revoked_at, serial",
+    [ST_REVOKE] = "UPDATE duet_certificates SET status = 1, revoked_at = $1, reason = $2, "
+                  "revoked_by = $3 WHERE serial = $4 AND status = 0",
+    [ST_LINK] = "UPDATE duet_certificates SET renewed_by = $1 "
+                "WHERE serial = $2 AND renewed_by IS NULL",
+    [ST_CRL] = "UPDATE duet_meta SET crl_number = crl_number + 1 WHERE id = 1 "
+               "RETURNING crl_number",
+    [ST_TOK_INSERT] = "INSERT INTO duet_tokens (id, name, profile, sans, owner, location, "
+                      "created_at, expires_at, used_at, serial, created_by) "
+                      "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,NULL,NULL,$9)",
+    [ST_TOK_GET] = "SELECT " TOKEN_COLUMNS " FROM duet_tokens WHERE id = $1",
+    [ST_TOK_REDEEM] = "UPDATE duet_tokens SET used_at = $1, serial = $2 "
+                      "WHERE id = $3 AND used_at IS NULL AND expires_at > $1",
+    [ST_TOK_LIST] = "SELECT " TOKEN_COLUMNS " FROM duet_tokens ORDER BY created_at DESC, id",
+};
+
+struct pg_store {
+    struct store base;
+    PGconn *conn;
+    char *url;      /* as given, for reconnecting */
+    char *where;    /* the URL with its password masked, for messages */
+    char *password; /* the URL's password (NULL: none), scrubbed from server messages */
+    bool in_txn;
+    bool prepared[ST_COUNT];
+    /* store_generation(): gen moves on whenever duet_meta.generation differs from seen. */
+    long long seen;
+    uint64_t gen;
+};
+
+/* --- connection strings ---------------------------------------------------- */
+
+/* Whether text is a PostgreSQL URL (postgres:// or postgresql://); see store.h. */
+bool
+store_is_postgres_url(const char *text)
+{
+    return text != NULL &&
+           (strncmp(text, "postgres://", 11) == 0 || strncmp(text, "postgresql://", 13) == 0);
+}
+
+/* Where the authority of a URL ends (the first '/', '?' or '#' after the scheme). */
+static size_t
+authority_end(const char *url, size_t start)
+{
+    size_t i = start;
+
+    while (url[i] != '\0' && url[i] != '/' && url[i] != '?' && url[i] != '#')
+        i++;
+    return i;
+}
+
+/* A copy of url with its password masked or removed; see store.h. */
+char *
+store_url_redact(const char *url, const char *mask)
+{
+    const char *scheme_end = strstr(url, "://");
+    size_t len = strlen(url);
+    size_t start, aend, at = 0, colon = 0;
+    char *out, *o;
+    const char *q;
+
+    if (scheme_end == NULL)
+        return strdup(url);
+    start = (size_t)(scheme_end - url) + 3;
+    aend = authority_end(url, start);
+    /* userinfo ends at the last '@' of the authority; its password after the first ':'. */
+    for (size_t i = start; i < aend; i++) {
+        if (url[i] == '@')
+            at = i;
+    }
+    if (at != 0) {
+        for (size_t i = start; i < at; i++) {
+            if (url[i] == ':') {
+                colon = i;
+                break;
+            }
+        }
+    }
+    if (mask == NULL)
+        mask = "";
+    /* Room for the URL and a mask in place of every part. */
+    out = malloc(len + 4 * (strlen(mask) + 2) + 1);
+    if (out == NULL)
+        return NULL;
+    o = out;
+    if (colon != 0) {
+        memcpy(o, url, colon);
+        o += colon;
+        if (*mask != '\0') {
+            *o++ = ':';
+            o = stpcpy(o, mask);
+        }
+        memcpy(o, url + at, aend - at);
+        o += aend - at;
+    } else {
+        memcpy(o, url, aend);
+        o += aend;
+    }
+    /* The path as is, then each query parameter; password=... masked or dropped. */
+    q = strchr(url + aend, '?');
+    if (q == NULL) {
+        o = stpcpy(o, url + aend);
+        return out;
+    }
+    memcpy(o, url + aend, (size_t)(q - (url + aend)));
+    o += q - (url + aend);
+    {
+        const char *p = q + 1;
+        bool first = true;
+
+        while (*p != '\0' && *p != '#') {
+            size_t n = strcspn(p, "&#");
+            bool is_pw = n >= 9 && strncmp(p, "password=", 9) == 0;
+
+            if (!(is_pw && *mask == '\0')) {
+                *o++ = first ? '?' : '&';
+                first = false;
+                if (is_pw) {
+                    o = stpcpy(o, "password=");
+                    o = stpcpy(o, mask);
+                } else {
+                    memcpy(o, p, n);
+                    o += n;
+                }
+            }
+            p += n;
+            if (*p == '&')
+                p++;
+        }
+        o = stpcpy(o, p);
+    }
+    return out;
+}
+
+/* Whether the URL holds a password (in its userinfo or as ?password=); see store.h. */
+bool
+store_url_has_password(const char *url)
+{
+    char *bare = store_url_redact(url, NULL);
+    bool has = bare == NULL || strcmp(bare, url) != 0;
+
+    free(bare);
+    return has;
+}
+
+/* The URL's password, percent-decoded, for scrubbing messages; NULL when it has none. */
+static char *
+url_password(const char *url)
+{
+    const char *scheme_end = strstr(url, "://");
+    const char *s = NULL;
+    size_t n = 0;
+    char *out;
+    size_t o = 0;
+
+    if (scheme_end != NULL) {
+        size_t start = (size_t)(scheme_end - url) + 3;
+        size_t aend = authority_end(url, start);
+        const char *at = NULL;
+        for (size_t i = start; i < aend; i++) {
+            if (url[i] == '@')
+                at = url + i;
+        }
+        if (at != NULL) {
+            const char *c = memchr(url + start, ':', (size_t)(at - (url + start)));
+            if (c != NULL) {
+                s = c + 1;
+                n = (size_t)(at - s);
+            }
+        }
+        if (s == NULL && (s = strstr(url, "password=")) != NULL) {
+            s += 9;
+            n = strcspn(s, "&#");
+        }
+    }
+    if (s == NULL || n == 0 || (out = malloc(n + 1)) == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '%' && i + 2 < n + 1 && isxdigit((unsigned char)s[i + 1]) &&
+            isxdigit((unsigned char)s[i + 2])) {
+            char hex[3] = {s[i + 1], s[i + 2], '\0'};
+            out[o++] = (char)strtol(hex, NULL, 16);
+            i += 2;
+        } else {
+            out[o++] = s[i];
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
+/* Check an inventory's schema version against the one this duet writes; see store.h. */
+int
+store_pg_check_version(const char *where, long version, long known, struct duet_err *err)
+{
+    if (version < 1)
+        return err_set(err, DUET_ERR_INPUT,
+                       "%s: not a duet inventory (schema version %ld; expected 1 to %ld)", where,
+                       version, known);
+    if (version > known)
+        return err_set(err, DUET_ERR_INPUT,
+                       "%s: inventory schema version %ld is newer than this duet knows (%ld); it "
+                       "was written by a newer duet: use that version (or newer), never an older "
+                       "one",
+                       where, version, known);
+    return 0;
+}
+
+/* --- statements ------------------------------------------------------------ */
+
+/*
+ * A server message on one line, without its trailing newline and with the
+ * password (should a server ever echo it) masked.
+ */
+static void
+server_message(struct pg_store *ps, const char *msg, char *buf, size_t len)
+{
+    size_t n;
+    char *hit;
+
+    snprintf(buf, len, "%s", msg != NULL ? msg : "");
+    for (char *p = buf; *p; p++) {
+        if (*p == '\n' || *p == '\r' || *p == '\t')
+            *p = ' ';
+    }
+    n = strlen(buf);
+    while (n > 0 && buf[n - 1] == ' ')
+        buf[--n] = '\0';
+    if (ps->password != NULL && ps->password[0] != '\0') {
+        while ((hit = strstr(buf, ps->password)) != NULL)
+            memset(hit, '*', strlen(ps->password));
+    }
+}
+
+/* Record a failure of `what`, naming the server. */
+static int
+pg_fail(struct pg_store *ps, const PGresult *res, const char *what, struct duet_err *err)
+{
+    char msg[512];
+    const char *state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+    server_message(ps, res != NULL ? PQresultErrorMessage(res) : PQerrorMessage(ps->conn), msg,
+                   sizeof(msg));
+    if (msg[0] == '\0')
+        server_message(ps, PQerrorMessage(ps->conn), msg, sizeof(msg));
+    if (PQstatus(ps->conn) == CONNECTION_BAD)
+        return err_set(err, DUET_ERR_INPUT,
+                       "%s: lost the connection to the inventory database (%s): %s", ps->where,
+                       what, msg);
+    if (state != NULL && (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 ||
+                          strcmp(state, "55P03") == 0))
+        return err_set(err, DUET_ERR_INPUT,
+                       "%s: the inventory is busy with another node (%s: %s); try again",
+                       ps->where, what, msg);
+    return err_set(err, DUET_ERR_INPUT, "%s: %s failed: %s", ps->where, what, msg);
+}
+
+/* Reconnect after a lost connection, outside a transaction only; prepared statements go. */
+static bool
+pg_reconnect(struct pg_store *ps)
+{
+    if (ps->in_txn || PQstatus(ps->conn) != CONNECTION_BAD)
+        return false;
+    PQreset(ps->conn);
+    memset(ps->prepared, 0, sizeof(ps->prepared));
+    return PQstatus(ps->conn) == CONNECTION_OK;
+}
+
+/*
+ * Run prepared statement `st` with text parameters (and, where formats says
+ * so, binary ones of the given lengths); results are text.  *res is the
+ * result for a command that succeeded (the caller clears it), NULL after a
+ * failure recorded in err.  A connection lost outside a transaction is
+ * re-established once.
+ */
+static int
+pg_run(struct pg_store *ps, enum pg_stmt st, int n, const char *const *values, const int *lengths,
+       const int *formats, const char *what, PGresult **res, struct duet_err *err)
+{
+    char name[16];
+    PGresult *r = NULL;
+
+    *res = NULL;
+    snprintf(name, sizeof(name), "duet_%d", (int)st);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (!ps->prepared[st]) {
+            r = PQprepare(ps->conn, name, stmt_sql[st], 0, NULL);
+            if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+                if (attempt == 0 && pg_reconnect(ps)) {
+                    PQclear(r);
+                    continue;
+                }
+                pg_fail(ps, r, what, err);
+                PQclear(r);
+                return -1;
+            }
+            PQclear(r);
+            ps->prepared[st] = true;
+        }
+        r = PQexecPrepared(ps->conn, name, n, values, lengths, formats, 0);
+        if (PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK) {
+            *res = r;
+            return 0;
+        }
+        if (attempt == 0 && pg_reconnect(ps)) {
+            PQclear(r);
+            continue;
+        }
+        break;
+    }
+    pg_fail(ps, r, what, err);
+    PQclear(r);
+    return -1;
+}
+
+/* A statement without parameters or rows (BEGIN, COMMIT), through the simple protocol. */
+static int
+pg_command(struct pg_store *ps, const char *sql, const char *what, struct duet_err *err)
+{
+    PGresult *r = PQexec(ps->conn, sql);
+
+    if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
+        if (!ps->in_txn && strcmp(sql, "BEGIN") == 0 && pg_reconnect(ps)) {
+            PQclear(r);
+            r = PQexec(ps->conn, sql);
+            if (PQresultStatus(r) == PGRES_COMMAND_OK) {
+                PQclear(r);
+                return 0;
+            }
+        }
+        pg_fail(ps, r, what, err);
+        PQclear(r);
+        return -1;
+    }
+    PQclear(r);
+    return 0;
+}
+
+static long long
+num(const char *text)
+{
+    return text != NULL ? strtoll(text, NULL, 10) : 0;
+}
+
+static char *
+field(const PGresult *r, int row, int col)
+{
+    return PQgetisnull(r, row, col) ? NULL : strdup(PQgetvalue(r, row, col));
+}
+
+/* --- transactions ---------------------------------------------------------- */
+
+static void pg_rollback(struct store *s);
+
+/*
+ * Open a write transaction: BEGIN, then lock duet_meta's row by moving the
+ * generation on, as SQLite's BEGIN IMMEDIATE takes the write lock at once.
+ */
+static int
+pg_begin(struct store *s, struct duet_err *err)
+{
+    struct pg_store *ps = (struct pg_store *)s;
+    PGresult *r = NULL;
+
+    if (pg_command(ps, "BEGIN", "starting a transaction", err) != 0)
+        return -1;
+    ps->in_txn = true;
+    if (pg_run(ps, ST_BUMP, 0, NULL, NULL, NULL, "starting a transaction", &r, err) != 0) {
+        pg_rollback(s);
+        return -1;
+    }
+    PQclear(r);
+    return 0;
+}
+
+static int
+pg_commit(struct store *s, struct duet_err *err)
+{
+    struct pg_store *ps = (struct pg_store *)s;
+    PGresult *r = PQexec(ps->conn, "COMMIT");
+    int rc = 0;
+
+    /* A COMMIT of a failed transaction answers ROLLBACK: that is a failure too. */
+    if (PQresultStatus(r) != PGRES_COMMAND_OK || strcmp(PQcmdStatus(r), "COMMIT") != 0) {
+        if (PQresultStatus(r) == PGRES_COMMAND_OK)
+            rc = err_set(err, DUET_ERR_INPUT,
+                         "%s: the transaction was rolled back by the server", ps->where);
+        else
+            rc = pg_fail(ps, r, "committing", err);
+        PQclear(PQexec(ps->conn, "ROLLBACK"));
+    }
+    PQclear(r);
+    ps->in_txn = false;
+    return rc;
+}
+
+static void
+pg_rollback(struct store *s)
+{
+    struct pg_store *ps = (struct pg_store *)s;
+
+    if (ps->in_txn)
+        PQclear(PQexec(ps->conn, "ROLLBACK"));
+    ps->in_txn = false;
+}
+
+/*
+ * A write outside the caller's transaction runs in one of its own, so that it
+ * too takes the meta row first and moves the generation on.  *own says
+ * whether write_done() must end it.
+ */
+static int
+write_start(struct pg_store *ps, bool *own, struct duet_err *err)
+{
+    *own = false;
+    if (ps->in_txn)
+        return 0;
+    if (pg_begin(&ps->base, err) != 0)
+        return -1;
+    *own = true;
+    return 0;
+}
+
+static int
+write_done(struct pg_store *ps, bool own, int rc, struct duet_err *err)
+{
+    if (!own)
+        return rc;
+    if (rc != 0) {
+        pg_rollback(&ps->base);
+        return rc;
+    }
+    return pg_commit(&ps->base, err);
+}
+
+/* --- certificates ---------------------------------------------------------- */
+
+static int
+pg_serial_used(struct store *s, const char *serial, bool *used, struct duet_err *err)
+{
+    struct pg_store *ps = (struct pg_store *)s;
+    PGresult *r = NULL;
+    const char *v[1] = {serial};
+
+    if (pg_run(ps, ST_SERIAL_USED, 1, v, NULL, NULL, "looking up a serial", &r, err) != 0)
+        return -1;
+    *used = PQntuples(r) > 0;
+    PQclear(r);
+    return 0;
+}
+
+static int
+pg_insert(struct store *s, const struct store_cert *c, struct duet_err *err)
+{
+    struct pg_store *ps = (struct pg_store *)s;
+    char nb[24], na[24], ia[24], st[4], ra[24], rs[8];
+    const char *v[19];
+    int lengths[19] = {0};
+    int formats[19] = {0};
+    PGresult *r = NULL;
+    bool own = false;
+    int rc;
+
+    snprintf(nb, sizeof(nb), "%lld", (long long)c->not_before);
+    snprintf(na, sizeof(na), "%lld", (long long)c->not_after);
+    snprintf(ia, sizeof(ia), "%lld", (long long)c->issued_at);
+    snprintf(st, sizeof(st), "%d", (int)c->status);
+    snprintf(ra, sizeof(ra), "%lld", (long long)c->revoked_at);
+    snprintf(rs, sizeof(rs), "%d", c->reason);
+    v[0] = c->serial;
+    v[1] = c->name;
+    v[2] = c->subject;
+    v[3] = c->issuer;
+    v[4] = c->sans != NULL ? c->sans : "";
+    v[5] = c->profile;
+    v[6] = c->owner;
+    v[7] = c->location;
+    v[8] = c->key_fingerprint;
+    v[9] = nb;
+    v[10] = na;
+    v[11] = ia;
+    v[12] = st;
+    v[13] = c->status == STORE_REVOKED ? ra : NULL;
+    v[14] = c->status == STORE_REVOKED ? rs : NULL;
+    v[15] = c->renews;
+    v[16] = c->renewed_by;
+    v[17] = (const char *)c->der;
+    lengths[17] = (int)c->der_len;
+    formats[17] = 1;
+    v[18] = c->status == STORE_REVOKED ? c->revoked_by : NULL;
+    if (write_start(ps, &own, err) != 0)
+        return -1;
+    rc = pg_run(ps, ST_INSERT, 19, v, lengths, formats, "recording a certificate", &r, err);
+    if (rc != 0 && strstr(err->msg, "duet_certificates_pkey") != NULL)
+        rc = err_set(err, DUET_ERR_INPUT, "%s: serial %s is already in the inventory", ps->where,
+                     c->serial);
+    PQclear(r);
+    return write_done(ps, own, rc, err);
+}
+
+/* Row `i` (selected with CERT_COLUMNS) as a record; NULL on OOM. */
+static struct store_cert *
+row_to_cert(const PGresult *r, int i)
+{
+    struct store_cert *c = calloc(1, sizeof(*c));
+    unsigned char *der;
+    size_t n = 0;
+
+    if (c == NULL)
+        return NULL;
+    c->serial = field(r, i, 0);
+    c->name = field(r, i, 1);
+    c->subject = field(r, i, 2);
+    c->issuer = field(r, i, 3);
+    c->sans = field(r, i, 4);
+    c->profile = field(r, i, 5);
+    c->owner = field(r, i, 6);
+    c->location = field(r, i, 7);
+    c->key_fingerprint = field(r, i, 8);
+    c->not_before = num(PQgetvalue(r, i, 9));
+    c->not_after = num(PQgetvalue(r, i, 10));
+    c->issued_at = num(PQgetvalue(r, i, 11));
+    c->status = num(PQgetvalue(r, i, 12)) == 1 ? STORE_REVOKED : STORE_VALID;
+    c->revoked_at = num(PQgetvalue(r, i, 13));
+    c->reason = (int)num(PQgetvalue(r, i, 14));
+    c->renews = field(r, i, 15);
+    c->renewed_by = field(r, i, 16);
+    der = PQunescapeBytea((const unsigned char *)PQgetvalue(r, i, 17), &n);
+    if (der != NULL && n > 0 && (c->der = malloc(n)) != NULL) {
+        memcpy(c->der, der, n);
+        c->der_len = n;
+    }
+    PQfreemem(der);
+    c->revoked_by = field(r, i, 18);
+    if (c->serial == NULL || c->name == NULL || c->subject == NULL || c->issuer == NULL ||
+        c->sans == NULL || c->profile == NULL || c->key_fingerprint == NULL || c->der == NULL) {
+        store_cert_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+static int
+pg_get(struct store *s, const char *serial, struct store_cert **out, struct duet_err *err)
+{
+    struct pg_store *ps = (struct pg_store *)s;
+    PGresult *r = NULL;
+    const char *v[1] = {serial};
+    int rc = 0;
+
+    *out = NULL;
+    if (pg_run(ps, ST_GET, 1, v, NULL, NULL, "reading a certificate", &r, err) != 0)
+        return -1;
+    if (PQntuples(r) > 0 && (*out = row_to_cert(r, 0)) == NULL)
+        rc = err_nomem(err);
+    PQclear(r);
+    return rc;
+}
+
+static int
+pg_list(struct store *s, const struct store_filter *f, bool revoked_only, struct store_cert ***out,
+        size_t *n, struct duet_err *err)
+{
+    struct pg_store *ps = (struct pg_store *)s;
+    char eb[24], ov[4], oe[4], orv[4], now[24];
+    const char *v[7];
+    PGresult *r = NULL;
+    struct store_cert **list = NULL;
+    int rows, rc;
+
+    *out = NULL;
+    *n = 0;
+    if (revoked_only) {
+        rc = pg_run(ps, ST_LIST_REVOKED, 0, NULL, NULL, NULL, "listing certificates", &r, err);
+    } else {
+        snprintf(eb, sizeof(eb), "%lld", (long long)f->expiring_before);
+        snprintf(ov, sizeof(ov), "%d", f->only_valid ? 1 : 0);
+        snprintf(oe, sizeof(oe), "%d", f->only_expired ? 1 : 0);
+        snprintf(orv, sizeof(orv), "%d", f->only_revoked ? 1 : 0);
+        snprintf(now, sizeof(now), "%lld", (long long)f->now);
+        v[0] = eb;
+        v[1] = ov;
+        v[2] = oe;
+        v[3] = orv;
+        v[4] = now;
+        v[5] = f->owner;
+        v[6] = f->profile;
+        rc = pg_run(ps, ST_LIST, 7, v, NULL, NULL, "listing certificates", &r, err);
+    }
+    if (rc != 0)
+        return -1;
+    rows = PQntuples(r);
+    if (rows > 0 && (list = calloc((size_t)rows, sizeof(*list))) == NULL)
+        goto oom;
+    for (int i = 0; i < rows; i++) {
+        if ((list[i] = row_to_cert(r, i)) == NULL) {
+            store_certs_free(list, (size_t)i);
+            goto oom;
+        }
+    }
+    PQclear(r);
+    *out = list;
+    *n = (size_t)rows;
+    return 0;
+oom:
+    PQclear(r);
+    return err_nomem(err);
+}
+
+static int
+pg_revoke(struct store *s, const char *serial, int64_t when, int reason, const char *by,
+          struct duet_err *err)
+{
+    struct pg_store *ps = (struct pg_store *)s;
+    struct store_cert *c = NULL;
+    char w[24], rs[8];
+    const char *v[4] = {w, rs, by, serial};
+    PGresult *r = NULL;
+    bool own = false;
+    int rc = -1;
+
+    if (write_start(ps, &own, err) != 0)
+        return -1;
+    if (pg_get(s, serial, &c, err) != 0)
+        goto out;
+    if (c == NULL) {
+        err_set(err, DUET_ERR_INPUT, "serial %s is not in the inventory %s", serial, ps->where);
+        goto out;
+    }
+    if (c->status == STORE_REVOKED) {
+        char when_s[32];
+        x509u_fmt_rfc3339(c->revoked_at, when_s, sizeof(when_s));
+        err_set(err, DUET_ERR_INPUT,
+                "certificate %s (serial %s) is already revoked, since %s (reason: %s)", c->name,
+                serial, when_s, x509u_crl_reason(c->reason));
+        goto out;
+    }
+    snprintf(w, sizeof(w), "%lld", (long long)when);
+    snprintf(rs, sizeof(rs), "%d", reason);
+    if (pg_run(ps, ST_REVOKE, 4, v, NULL, NULL, "revoking a certificate", &r, err) != 0)
+        goto out;
+    if (strcmp(PQcmdTuples(r), "1") != 0) {
+        err_set(err, DUET_ERR_INPUT, "serial %s could not be revoked", serial);
+        goto out;
+    }
+    rc = 0;
+out:
+    PQclear(r);
+    store_cert_free(c);
+    return write_done(ps, own, rc, err);
+}
+
+/*
+ * Only a certificate not renewed yet: of two renewals racing on two nodes the
+ * second one's UPDATE waits for the first one's row lock, then finds
+ * renewed_by set and changes nothing, so its certificate is never committed.
+ */
+static int
+pg_link_renewal(struct store *s, const char *old_serial, const char *new_serial,
+                struct duet_err *err)
+{
+    struct pg_store *ps = (struct pg_store *)s;
+    const char *v[2] = {new_serial, old_serial};
+    struct store_cert *row = NULL;
+    PGresult *r = NULL;
+    bool own = false;
+    int rc = -1;
+
+    if (write_start(ps, &own, err) != 0)
+        return -1;
+    if (pg_run(ps, ST_LINK, 2, v, NULL, NULL, "linking a renewal", &r, err) != 0)
+        goto out;
+    if (strcmp(PQcmdTuples(r), "1") == 0) {
+        rc = 0;
+        goto out;
+    }
+    if (pg_get(s, old_serial, &row, err) != 0)
+        goto out;
+    if (row == NULL)
+        err_set(err, DUET_ERR_INPUT, "serial %s is not in the inventory", old_serial);
+    else
+        err_set(err, DUET_ERR_INPUT,
+                "certificate %s was renewed already, by certificate %s; renew with that one",
+                old_serial, row->renewed_by != NULL ? row->renewed_by : "?");
+out:
+    PQclear(r);
+    store_cert_free(row);
+    return write_done(ps, own, rc, err);
+}
+
+/* The next CRL number from duet_meta's row: locked until commit, so numbers follow commits. */
+static int
+pg_next_crl_number(struct store *s, uint64_t *number, struct duet_err *err)
+{
+    struct pg_store *ps = (struct pg_store *)s;
+    PGresult *r = NULL;
+    bool own = false;
+    int rc = -1;
+
+    if (write_start(ps, &own, err) != 0)
+        return -1;
+    if (pg_run(ps, ST_CRL, 0, NULL, NULL, NULL, "taking the next CRL number", &r, err) != 0)
+        goto out;
+    if (PQntuples(r) != 1) {
+        err_set(err, DUET_ERR_INPUT, "%s: the inventory has no CRL counter (duet_meta is empty)",
+                ps->where);
+        goto out;
+    }
+    *number = (uint64_t)num(PQgetvalue(r, 0, 0));
+    rc = 0;
+out:
+    PQclear(r);
+    return write_done(ps, own, rc, err);
+}
+
+/* --- enrollment tokens ----------------------------------------------------- */
+
+/* The SANs one a line, as stored; NULL when out of memory. */
+static char *
+sans_join(char *const *sans, size_t n)
+{
+    size_t len = 1;
+    char *out, *p;
+
+    for (size_t i = 0; i < n; i++)
+        len += strlen(sans[i]) + 1;
+    if ((out = malloc(len)) == NULL)
+        return NULL;
+    p = out;
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            *p++ = '\n';
+        p = stpcpy(p, sans[i]);
+    }
+    *p = '\0';
+    return out;
+}
+
+/* Split the stored SANs into t->sans; -1 when out of memory. */
+static int
+sans_split(const char *text, struct store_token *t)
+{
+    size_t n = *text != '\0' ? 1 : 0;
+
+    for (const char *p = text; *p; p++)
+        n += *p == '\n';
+    if ((t->sans = calloc(n + 1, sizeof(char *))) == NULL)
+        return -1;
+    for (const char *p = text; t->nsans < n; t->nsans++) {
+        const char *nl = strchr(p, '\n');
+        size_t l = nl != NULL ? (size_t)(nl - p) : strlen(p);
+        if ((t->sans[t->nsans] = strndup(p, l)) == NULL)
+            return -1;
+        p += l + (nl != NULL);
+    }
+    return 0;
+}
+
+/* Row `i` (selected with TOKEN_COLUMNS) as a record; NULL on OOM. */
+static struct store_token *
+row_to_token(const PGresult *r, int i)
+{
+    struct store_token *t = calloc(1, sizeof(*t));
+
+    if (t == NULL)
+        return NULL;
+    t->id = field(r, i, 0);
+    t->name = field(r, i, 1);
+    t->profile = field(r, i, 2);
+    t->owner = field(r, i, 4);
+    t->location = field(r, i, 5);
+    t->created_at = num(PQgetvalue(r, i, 6));
+    t->expires_at = num(PQgetvalue(r, i, 7));
+    t->used_at = num(PQgetvalue(r, i, 8));
+    t->serial = field(r, i, 9);
+    t->created_by = field(r, i, 10);
+    if (t->id == NULL || t->name == NULL || t->profile == NULL ||
+        sans_split(PQgetvalue(r, i, 3), t) != 0) {
+        store_token_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+static int
+pg_token_insert(struct store *s, const struct store_token *t, struct duet_err *err)
+{
+    struct pg_store *ps = (struct pg_store *)s;
+    char *sans = sans_join(t->sans, t->nsans);
+    char ca[24], ea[24];
+    const char *v[9];
+    PGresult *r = NULL;
+    bool own = false;
+    int rc;
+
+    if (sans == NULL)
+        return err_nomem(err);
+    snprintf(ca, sizeof(ca), "%lld", (long long)t->created_at);
+    snprintf(ea, sizeof(ea), "%lld", (long long)t->expires_at);
+    v[0] = t->id;
+    v[1] = t->name;
+    v[2] = t->profile;
+    v[3] = sans;
+    v[4] = t->owner;
+    v[5] = t->location;
+    v[6] = ca;
+    v[7] = ea;
+    v[8] = t->created_by;
+    if (write_start(ps, &own, err) != 0) {
+        free(sans);
+        return -1;
+    }
+    rc = pg_run(ps, ST_TOK_INSERT, 9, v, NULL, NULL, "recording a token", &r, err);
+    /* The id only: it is a hash, but a token's traces stay out of messages. */
+    if (rc != 0 && strstr(err->msg, "duet_tokens_pkey") != NULL)
+        rc = err_set(err, DUET_ERR_INPUT, "%s: this token is already in the inventory",
+                     ps->where);
+    PQclear(r);
+    free(sans);
+    return write_done(ps, own, rc, err);
+}
+
+static int
+pg_token_get(struct store *s, const char *id, struct store_token **out, struct duet_err *err)
+{
+    struct pg_store *ps = (struct pg_store *)s;
+    const char *v[1] = {id};
+    PGresult *r = NULL;
+    int rc = 0;
+
+    *out = NULL;
+    if (pg_run(ps, ST_TOK_GET, 1, v, NULL, NULL, "reading a token", &r, err) != 0)
+        return -1;
+    if (PQntuples(r) > 0 && (*out = row_to_token(r, 0)) == NULL)
+        rc = err_nomem(err);
+    PQclear(r);
+    return rc;
+}
+
+/*
+ * One conditional UPDATE decides a redemption: a second node's UPDATE waits
+ * for the first one's row lock, then finds used_at set and changes nothing,
+ * so exactly one of two racing calls changes a row.
+ */
+static int
+pg_token_redeem(struct store *s, const char *id, const char *serial, int64_t now,
+                enum store_token_state *state, struct store_token **row, struct duet_err *err)
+{
+    struct pg_store *ps = (struct pg_store *)s;
+    struct store_token *t = NULL;
+    char nw[24];
+    const char *v[3] = {nw, serial, id};
+    PGresult *r = NULL;
+    bool own = false, won;
+    int rc = -1;
+
+    if (serial == NULL)
+        return err_set(err, DUET_ERR_INTERNAL, "a token is redeemed for a certificate's serial");
+    snprintf(nw, sizeof(nw), "%lld", (long long)now);
+    if (write_start(ps, &own, err) != 0)
+        return -1;
+    if (pg_run(ps, ST_TOK_REDEEM, 3, v, NULL, NULL, "redeeming a token", &r, err) != 0)
+        goto out;
+    won = strcmp(PQcmdTuples(r), "1") == 0;
+    if (pg_token_get(s, id, &t, err) != 0)
+        goto out;
+    if (won)
+        *state = STORE_TOKEN_REDEEMED;
+    else if (t == NULL)
+        *state = STORE_TOKEN_UNKNOWN;
+    else if (t->serial != NULL)
+        *state = STORE_TOKEN_USED;
+    else
+        *state = STORE_TOKEN_EXPIRED;
+    if (row != NULL) {
+        *row = t;
+        t = NULL;
+    }
+    rc = 0;
+out:
+    PQclear(r);
+    store_token_free(t);
+    return write_done(ps, own, rc, err);
+}
+
+static int
+pg_token_list(struct store *s, struct store_token ***out, size_t *n, struct duet_err *err)
+{
+    struct pg_store *ps = (struct pg_store *)s;
+    struct store_token **list = NULL;
+    PGresult *r = NULL;
+    int rows;
+
+    *out = NULL;
+    *n = 0;
+    if (pg_run(ps, ST_TOK_LIST, 0, NULL, NULL, NULL, "listing tokens", &r, err) != 0)
+        return -1;
+    rows = PQntuples(r);
+    if (rows > 0 && (list = calloc((size_t)rows, sizeof(*list))) == NULL)
+        goto oom;
+    for (int i = 0; i < rows; i++) {
+        if ((list[i] = row_to_token(r, i)) == NULL) {
+            store_tokens_free(list, (size_t)i);
+            goto oom;
+        }
+    }
+    PQclear(r);
+    *out = list;
+    *n = (size_t)rows;
+    return 0;
+oom:
+    PQclear(r);
+    return err_nomem(err);
+}
+
+/*
+ * duet_meta.generation as this connection sees it: every write transaction,
+ * on any node, moved it on; this handle's own uncommitted writes are visible
+ * to it.  One indexed read of one row.
+ */
+static int
+pg_generation(struct store *s, uint64_t *gen, struct duet_err *err)
+{
+    struct pg_store *ps = (struct pg_store *)s;
+    PGresult *r = NULL;
+    long long g;
+
+    if (pg_run(ps, ST_GEN, 0, NULL, NULL, NULL, "reading the inventory's generation", &r,
+               err) != 0)
+        return -1;
+    if (PQntuples(r) != 1) {
+        PQclear(r);
+        return err_set(err, DUET_ERR_INPUT, "%s: the inventory has no generation (duet_meta "
+                       "is empty)", ps->where);
+    }
+    g = num(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    /* The first call moves gen from 0 (never returned) to 1. */
+    if (ps->gen == 0 || g != ps->seen) {
+        ps->gen++;
+        ps->seen = g;
+    }
+    *gen = ps->gen;
+    return 0;
+}
+
+static void
+pg_close(struct store *s)
+{
+    struct pg_store *ps = (struct pg_store *)s;
+
+    if (ps->in_txn)
+        pg_rollback(s);
+    PQfinish(ps->conn);
+    free(ps->url);
+    free(ps->where);
+    if (ps->password != NULL) {
+        memset(ps->password, 0, strlen(ps->password));
+        free(ps->password);
+    }
+    free(ps);
+}
+
+static const struct store_ops pg_ops = {
+    .begin = pg_begin,
+    .commit = pg_commit,
+    .rollback = pg_rollback,
+    .serial_used = pg_serial_used,
+    .insert = pg_insert,
+    .get = pg_get,
+    .list = pg_list,
+    .revoke = pg_revoke,
+    .link_renewal = pg_link_renewal,
+    .next_crl_number = pg_next_crl_number,
+    .token_insert = pg_token_insert,
+    .token_get = pg_token_get,
+    .token_redeem = pg_token_redeem,
+    .token_list = pg_token_list,
+    .generation = pg_generation,
+    .close = pg_close,
+};
+
+/* --- opening and the schema ------------------------------------------------ */
+
+/* The schema version in force, 0 when the database holds no duet inventory. */
+static int
+schema_version(struct pg_store *ps, long *version, struct duet_err *err)
+{
+    PGresult *r = PQexec(ps->conn, "SELECT to_regclass('duet_schema') IS NOT NULL");
+    int rc = -1;
+
+    *version = 0;
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        pg_fail(ps, r, "reading the schema version", err);
+        goto out;
+    }
+    if (strcmp(PQgetvalue(r, 0, 0), "t") != 0) {
+        rc = 0;
+        goto out;
+    }
+    PQclear(r);
+    r = PQexec(ps->conn, "SELECT coalesce(max(version), 0) FROM duet_schema");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        pg_fail(ps, r, "reading the schema version", err);
+        goto out;
+    }
+    *version = (long)num(PQgetvalue(r, 0, 0));
+    rc = 0;
+out:
+    PQclear(r);
+    return rc;
+}
+
+/*
+ * The schema's versions, in order: migrations[i] takes version i to i + 1
+ * (the first one makes the inventory).  Never edit one that has shipped; add
+ * the next.
+ */
+static const struct {
+    const char *what;
+    const char *sql;
+} migrations[] = {
+    {"the inventory", schema_v1_sql},
+};
+
+_Static_assert(PG_SCHEMA_VERSION == sizeof(migrations) / sizeof(migrations[0]),
+               "PG_SCHEMA_VERSION must be 1 + the number of migrations");
+
+/* Record version v as applied, inside the open transaction. */
+static int
+schema_record(struct pg_store *ps, long v, const char *what, struct duet_err *err)
+{
+    char vs[24], at[24];
+    const char *vals[3] = {vs, at, what};
+    PGresult *r;
+    int rc = 0;
+
+    snprintf(vs, sizeof(vs), "%ld", v);
+    snprintf(at, sizeof(at), "%lld", (long long)time(NULL));
+    r = PQexecParams(ps->conn,
+                     "INSERT INTO duet_schema (version, applied_at, description) "
+                     "VALUES ($1, $2, $3)",
+                     3, NULL, vals, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        rc = pg_fail(ps, r, "recording the schema version", err);
+    PQclear(r);
+    return rc;
+}
+
+/*
+ * Create (with `create`) or migrate the schema, in one transaction under an
+ * advisory lock, so that two nodes starting at once never both do it and an
+ * inventory is never half made or half migrated.
+ */
+static int
+schema_prepare(struct pg_store *ps, bool create, struct duet_err *err)
+{
+    char lock[64];
+    long version = 0;
+
+    if (pg_command(ps, "BEGIN", "preparing the schema", err) != 0)
+        return -1;
+    ps->in_txn = true;
+    snprintf(lock, sizeof(lock), "SELECT pg_advisory_xact_lock(%d)", PG_SCHEMA_LOCK);
+    if (pg_command(ps, lock, "locking the schema", err) != 0 ||
+        schema_version(ps, &version, err) != 0)
+        goto err;
+    if (create && version != 0) {
+        err_set(err, DUET_ERR_INPUT,
+                "%s: this database already holds a duet inventory (schema version %ld); "
+                "refusing to make another one in it",
+                ps->where, version);
+        goto err;
+    }
+    if (!create && version == 0) {
+        err_set(err, DUET_ERR_INPUT,
+                "%s: no duet inventory in this database (create one with duet ca init --store)",
+                ps->where);
+        goto err;
+    }
+    if (version != 0 && store_pg_check_version(ps->where, version, PG_SCHEMA_VERSION, err) != 0)
+        goto err;
+    for (; version < PG_SCHEMA_VERSION; version++) {
+        char what[128];
+        snprintf(what, sizeof(what), "migrating the schema to version %ld (%s)", version + 1,
+                 migrations[version].what);
+        if (pg_command(ps, migrations[version].sql, what, err) != 0 ||
+            schema_record(ps, version + 1, migrations[version].what, err) != 0)
+            goto err;
+    }
+    if (pg_command(ps, "COMMIT", "preparing the schema", err) != 0)
+        goto err;
+    ps->in_txn = false;
+    return 0;
+err:
+    pg_rollback(&ps->base);
+    return -1;
+}
+
+/* Open (creating the schema when `create` is set) the inventory at a URL; see store.h. */
+int
+store_open_postgres(const char *url, bool create, struct store **out, struct duet_err *err)
+{
+    struct pg_store *ps = NULL;
+    char msg[512];
+
+    *out = NULL;
+    if (!store_is_postgres_url(url))
+        return err_set(err, DUET_ERR_INPUT,
+                       "store: expected a PostgreSQL URL (postgres://[user@]host[:port]/database)");
+    for (const unsigned char *p = (const unsigned char *)url; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f)
+            return err_set(err, DUET_ERR_INPUT,
+                           "store: the PostgreSQL URL holds a control character; expected "
+                           "visible characters only");
+    }
+    ps = calloc(1, sizeof(*ps));
+    if (ps == NULL)
+        return err_nomem(err);
+    ps->base.ops = &pg_ops;
+    if ((ps->url = strdup(url)) == NULL || (ps->where = store_url_redact(url, "***")) == NULL) {
+        err_nomem(err);
+        goto err;
+    }
+    ps->password = url_password(url);
+    ps->conn = PQconnectdb(url);
+    if (ps->conn == NULL) {
+        err_nomem(err);
+        goto err;
+    }
+    if (PQstatus(ps->conn) != CONNECTION_OK) {
+        server_message(ps, PQerrorMessage(ps->conn), msg, sizeof(msg));
+        if (strstr(msg, "password authentication failed") != NULL ||
+            strstr(msg, "no password supplied") != NULL ||
+            strstr(msg, "authentication failed") != NULL)
+            err_set(err, DUET_ERR_INPUT,
+                    "%s: authentication failed at the inventory database (%s); give the "
+                    "password through PGPASSFILE or PGPASSWORD",
+                    ps->where, msg);
+        else
+            err_set(err, DUET_ERR_INPUT,
+                    "%s: cannot connect to the inventory database (%s); expected a PostgreSQL "
+                    "server there",
+                    ps->where, msg);
+        goto err;
+    }
+    if (PQserverVersion(ps->conn) < 100000) {
+        err_set(err, DUET_ERR_INPUT, "%s: PostgreSQL %d is too old for duet; expected 10 or newer",
+                ps->where, PQserverVersion(ps->conn) / 10000);
+        goto err;
+    }
+    if (pg_command(ps, "SET client_min_messages = warning", "setting up the session", err) != 0 ||
+        schema_prepare(ps, create, err) != 0)
+        goto err;
+    *out = &ps->base;
+    return 0;
+err:
+    pg_close(&ps->base);
+    return -1;
+}

@@ -1,0 +1,282 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The CA's inventory on PostgreSQL (`duet ca init --store postgres://...`, `store:` in ca.yaml)
+against a real server: a cluster started here from Debian's postgresql package (pgcluster.py).
+
+What a user checks: the rows in the database itself (read with psql), `duet cert list`, the
+CRL and OCSP answers read by `openssl`; several processes on one inventory - a revocation by
+`duet cert revoke` shows in the very next OCSP answer of a running `duet ca serve`, two times
+fifty `duet cert issue` in parallel record every certificate under its own serial, one token
+raced by two `ca serve` nodes yields exactly one certificate, CRL numbers from two processes
+only grow; and a password given in the URL never appears in any output or in ca.yaml.
+"""
+
+import concurrent.futures
+import json
+import re
+
+import pytest
+
+import pgcluster
+from conftest import DuetCA, show
+from test_ca_serve import CAServer, make_csr, make_token, openssl
+
+WHY = pgcluster.missing()
+pytestmark = pytest.mark.skipif(WHY is not None, reason=WHY or "")
+
+
+@pytest.fixture(scope="module")
+def pg(tmp_path_factory):
+    c = pgcluster.PgCluster(tmp_path_factory.mktemp("pg")).start()
+    yield c
+    c.stop()
+
+
+@pytest.fixture
+def pgca(pg, run_env, tmp_path_factory):
+    """A CA whose inventory is a fresh PostgreSQL database."""
+    url, db = pg.new_database()
+    ca = DuetCA(run_env, tmp_path_factory.mktemp("pgca"), "PG Corp")
+    p = ca.init("--store", url)
+    assert p.returncode == 0, show(p)
+    ca.url, ca.db = url, db
+    return ca
+
+
+def rows(pg, db, sql):
+    out = pg.sql(sql, db=db)
+    return [line.split("|") for line in out.splitlines() if line]
+
+
+def test_init_issue_list_revoke_crl_on_postgres(pg, pgca):
+    ca = pgca
+    p = ca.init("--store", ca.url)
+    assert p.returncode == 1 and "already holds a CA" in p.stderr, show(p)
+    # ca.yaml names the database; no inventory.db was made
+    assert 'store: "%s"' % ca.url in (ca.dir / "ca.yaml").read_text()
+    assert not (ca.dir / "inventory.db").exists()
+    # the issuing CA is a row of the database, with its schema version recorded
+    assert rows(pg, ca.db, "SELECT profile FROM duet_certificates") == [["issuing-ca"]]
+    assert rows(pg, ca.db, "SELECT version, description FROM duet_schema") == [
+        ["1", "the inventory"]]
+    crt, _, serial = ca.issued("web", "server", "--san", "dns:web.example", "--owner", "team-a")
+    got = rows(pg, ca.db, "SELECT name, owner, status, length(der) > 100 FROM duet_certificates "
+                          "WHERE serial = '%s'" % serial)
+    assert got == [["web.example", "team-a", "0", "t"]]
+    row = ca.row(serial)
+    assert row["status"] == "valid" and row["owner"] == "team-a"
+    # revoke, then the CRL lists it
+    p = ca.duet("cert", "revoke", serial, "--ca-dir", ca.dir, "--reason", "keyCompromise")
+    assert p.returncode == 0, show(p)
+    assert ca.row(serial)["status"] == "revoked"
+    p = ca.duet("cert", "revoke", serial, "--ca-dir", ca.dir)
+    assert p.returncode == 1 and "already revoked" in p.stderr, show(p)
+    crl = ca.base / "ca.crl"
+    p = ca.crl(crl)
+    assert p.returncode == 0, show(p)
+    txt = openssl("crl", "-in", crl, "-noout", "-text").stdout.decode()
+    assert serial.replace(":", "") in txt.replace(":", "").upper(), txt
+    assert "Key Compromise" in txt
+    assert rows(pg, ca.db, "SELECT status, reason FROM duet_certificates WHERE serial = '%s'"
+                % serial) == [["1", "1"]]
+
+
+def test_a_database_that_holds_an_inventory_is_not_made_again(pg, pgca, run_env,
+                                                             tmp_path_factory):
+    other = DuetCA(run_env, tmp_path_factory.mktemp("pgca2"), "Other Corp")
+    p = other.init("--store", pgca.url)
+    assert p.returncode == 1, show(p)
+    assert "already holds a duet inventory (schema version 1)" in p.stderr, show(p)
+    # and the inventory there is untouched
+    assert len(rows(pg, pgca.db, "SELECT serial FROM duet_certificates")) == 1
+
+
+def test_a_schema_newer_than_this_duet_is_refused(pg, pgca):
+    pg.sql("INSERT INTO duet_schema VALUES (7, 0, 'from the future')", db=pgca.db)
+    p = pgca.duet("cert", "list", "--ca-dir", pgca.dir)
+    assert p.returncode == 1, show(p)
+    assert "inventory schema version 7 is newer than this duet knows (1)" in p.stderr, show(p)
+    assert "127.0.0.1:%d/%s" % (pg.port, pgca.db) in p.stderr
+
+
+def test_unreachable_server_and_missing_inventory_are_named(pg, run_env, tmp_path_factory):
+    ca = DuetCA(run_env, tmp_path_factory.mktemp("pgbad"), "Bad Corp")
+    port = pgcluster.free_port()
+    p = ca.init("--store", "postgres://postgres@127.0.0.1:%d/nowhere" % port)
+    assert p.returncode == 1, show(p)
+    assert ("postgres://postgres@127.0.0.1:%d/nowhere: cannot connect to the inventory "
+            "database" % port) in p.stderr, show(p)
+    assert not (ca.dir / "ca.yaml").exists()
+    # a database without an inventory, named in ca.yaml by hand
+    url, db = pg.new_database()
+    made = DuetCA(run_env, tmp_path_factory.mktemp("pgempty"), "Empty Corp")
+    assert made.init().returncode == 0
+    y = made.dir / "ca.yaml"
+    y.write_text(y.read_text() + 'store: "%s"\n' % url)
+    p = made.duet("cert", "list", "--ca-dir", made.dir)
+    assert p.returncode == 1, show(p)
+    assert "%s: no duet inventory in this database" % url in p.stderr, show(p)
+
+
+def test_a_password_in_the_url_never_appears(pg, run_env, tmp_path_factory):
+    url, db = pg.new_database()
+    pw_url = url.replace("postgres@", "%s:%s@" % (pgcluster.PASSWORD_ROLE, pgcluster.PASSWORD))
+    bad_url = url.replace("postgres@", "%s:wrong-%s@" % (pgcluster.PASSWORD_ROLE,
+                                                          pgcluster.PASSWORD))
+    # a wrong password: refused, naming the server with the password masked
+    ca = DuetCA(run_env, tmp_path_factory.mktemp("pgpw"), "Secret Corp")
+    p = ca.init("--store", bad_url)
+    assert p.returncode == 1, show(p)
+    assert "authentication failed" in p.stderr, show(p)
+    assert "%s:***@127.0.0.1:%d/%s" % (pgcluster.PASSWORD_ROLE, pg.port, db) in p.stderr
+    assert pgcluster.PASSWORD not in p.stdout + p.stderr
+    # the right one: the CA is made, ca.yaml holds the URL without it
+    p = ca.init("--store", pw_url)
+    assert p.returncode == 0, show(p)
+    assert pgcluster.PASSWORD not in p.stdout + p.stderr
+    assert "password of --store is not written" in p.stdout
+    yaml = (ca.dir / "ca.yaml").read_text()
+    assert pgcluster.PASSWORD not in yaml
+    assert 'store: "postgres://%s@127.0.0.1:%d/%s"' % (pgcluster.PASSWORD_ROLE, pg.port,
+                                                       db) in yaml
+    # later commands: without the password, a clear refusal; with PGPASSWORD, they work
+    p = ca.duet("cert", "list", "--ca-dir", ca.dir, env={"PGPASSWORD": None,
+                                                         "PGPASSFILE": "/nonexistent"})
+    assert p.returncode == 1 and "authentication failed" in p.stderr, show(p)
+    assert "PGPASSFILE or PGPASSWORD" in p.stderr
+    p = ca.duet("cert", "list", "--ca-dir", ca.dir, "--format", "json",
+                env={"PGPASSWORD": pgcluster.PASSWORD})
+    assert p.returncode == 0, show(p)
+    assert [r["profile"] for r in json.loads(p.stdout)] == ["issuing-ca"]
+    # a password in ca.yaml itself (written by hand) is masked in messages too
+    y = ca.dir / "ca.yaml"
+    y.write_text(yaml.replace('store: "postgres://%s@' % pgcluster.PASSWORD_ROLE,
+                              'store: "postgres://%s:x%s@' % (pgcluster.PASSWORD_ROLE,
+                                                              pgcluster.PASSWORD)))
+    p = ca.duet("cert", "list", "--ca-dir", ca.dir)
+    assert p.returncode == 1 and "authentication failed" in p.stderr, show(p)
+    assert pgcluster.PASSWORD not in p.stdout + p.stderr
+
+
+def serve(duet_bin, ca):
+    return CAServer(duet_bin, ca, "--admin-identity", "dns:admin.corp.example").start()
+
+
+def ocsp_status(ca, port, crt):
+    p = openssl("ocsp", "-issuer", ca.issuing, "-cert", crt, "-CAfile", ca.root, "-url",
+                "http://127.0.0.1:%d/ocsp" % port, "-no_nonce")
+    out = p.stdout.decode() + p.stderr.decode()
+    assert "Response verify OK" in out, out
+    m = re.search(r": (good|revoked|unknown)\n", out)
+    assert m, out
+    return m.group(1)
+
+
+def test_serve_enrolls_by_token_and_answers_ocsp_fresh_after_a_revocation_elsewhere(
+        pg, pgca, duet_bin):
+    ca = pgca
+    srv = serve(duet_bin, ca)
+    try:
+        tok = make_token(ca, "node1", "server", "--san", "dns:node1.corp.example")
+        _, csr = make_csr(ca, "node1")
+        st, _, ans = srv.request("POST", "/v1/enroll", {"token": tok, "csr": csr})
+        assert st == 200, ans
+        serial = ans["serial"]
+        crt = ca.base / "node1.crt"
+        crt.write_text(ans["certificate"])
+        assert rows(pg, ca.db, "SELECT serial FROM duet_tokens WHERE used_at IS NOT NULL") == [
+            [serial]]
+        assert ocsp_status(ca, srv.http_port, crt) == "good"
+        assert ocsp_status(ca, srv.http_port, crt) == "good"  # now a reused answer
+        # another process revokes on the same database: the very next answer says so
+        p = ca.duet("cert", "revoke", serial, "--ca-dir", ca.dir, "--reason", "keyCompromise")
+        assert p.returncode == 0, show(p)
+        assert ocsp_status(ca, srv.http_port, crt) == "revoked"
+        # the token cannot be used again
+        _, csr2 = make_csr(ca, "node1b")
+        st, _, err = srv.request("POST", "/v1/enroll", {"token": tok, "csr": csr2})
+        assert st == 403 and "already used" in err["detail"], err
+    finally:
+        srv.stop()
+
+
+def test_one_token_raced_by_two_nodes_yields_one_certificate(pg, pgca, duet_bin):
+    ca = pgca
+    a, b = serve(duet_bin, ca), serve(duet_bin, ca)
+    try:
+        for i in range(5):
+            tok = make_token(ca, "race%d" % i, "server", "--san", "dns:race%d.corp.example" % i)
+            csrs = [make_csr(ca, "race%d-%s" % (i, n))[1] for n in "ab"]
+            with concurrent.futures.ThreadPoolExecutor(2) as ex:
+                fa = ex.submit(a.request, "POST", "/v1/enroll", {"token": tok, "csr": csrs[0]})
+                fb = ex.submit(b.request, "POST", "/v1/enroll", {"token": tok, "csr": csrs[1]})
+                res = [fa.result(), fb.result()]
+            ok = [r for r in res if r[0] == 200]
+            refused = [r for r in res if r[0] != 200]
+            assert len(ok) == 1 and len(refused) == 1, res
+            assert refused[0][0] == 403 and "already used" in refused[0][2]["detail"], res
+            got = rows(pg, ca.db, "SELECT serial FROM duet_certificates WHERE name = 'race%d.corp.example'"
+                       % i)
+            assert got == [[ok[0][2]["serial"]]]
+    finally:
+        a.stop()
+        b.stop()
+
+
+def test_two_processes_issue_in_parallel_without_reusing_a_serial(pg, pgca):
+    ca = pgca
+
+    def issue(i):
+        return ca.issue("par%03d" % i, "server", "--san", "dns:par%03d.example" % i)
+
+    with concurrent.futures.ThreadPoolExecutor(2) as ex:
+        results = list(ex.map(issue, range(100)))
+    serials = []
+    for p in results:
+        assert p.returncode == 0, show(p)
+        serials.append(re.search(r"serial ([0-9A-F:]+)", p.stdout).group(1))
+    assert len(set(serials)) == 100
+    db = {r[0]: r[1] for r in rows(pg, ca.db, "SELECT serial, name FROM duet_certificates "
+                                              "WHERE profile = 'server'")}
+    assert len(db) == 100
+    for i, s in enumerate(serials):
+        assert db[s] == "par%03d.example" % i
+        # the certificate on disk is the one recorded
+        der = openssl("x509", "-in", ca.out / ("par%03d.crt" % i), "-outform", "DER").stdout
+        assert rows(pg, ca.db, "SELECT encode(der, 'hex') FROM duet_certificates WHERE "
+                               "serial = '%s'" % s) == [[der.hex()]]
+
+
+def test_crl_numbers_grow_across_two_processes(pg, pgca):
+    ca = pgca
+
+    def gen(i):
+        out = ca.base / ("crl%02d.pem" % i)
+        p = ca.crl(out)
+        assert p.returncode == 0, show(p)
+        txt = openssl("crl", "-in", out, "-noout", "-text").stdout.decode()
+        return int(re.search(r"X509v3 CRL Number: *\n *(\d+)", txt).group(1))
+
+    with concurrent.futures.ThreadPoolExecutor(2) as ex:
+        numbers = list(ex.map(gen, range(20)))
+    assert len(set(numbers)) == 20, numbers
+    last = int(pg.sql("SELECT crl_number FROM duet_meta", db=ca.db))
+    assert last == max(numbers)
+    assert gen(99) == last + 1
+
+
+def test_the_sqlite_default_is_unchanged(make_ca):
+    ca = make_ca("Lite Corp")
+    assert (ca.dir / "inventory.db").exists()
+    assert "store:" not in (ca.dir / "ca.yaml").read_text()
+    p = ca.init("--store", "mysql://x")
+    assert p.returncode == 2 and "--store: expected sqlite or a PostgreSQL URL" in p.stderr
+
+
+def test_store_key_in_ca_yaml_is_checked(make_ca):
+    ca = make_ca("Yaml Corp")
+    y = ca.dir / "ca.yaml"
+    y.write_text(y.read_text() + 'store: "mysql://root:hunter2@db/x"\n')
+    p = ca.duet("cert", "list", "--ca-dir", ca.dir)
+    assert p.returncode == 1, show(p)
+    assert "store: expected sqlite or a PostgreSQL URL" in p.stderr
+    assert "hunter2" not in p.stderr
