@@ -116,11 +116,12 @@ class PgCluster:
         self._as_user(Path(self.bindir) / "pg_ctl", "-D", self.data, "-m", "immediate",
                       "-w", "stop")
         # Never leave a server behind: the postmaster this cluster started, by its pid.
-        if pid is not None:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        try:
+            cmdline = Path("/proc/%d/cmdline" % pid).read_bytes() if pid else b""
+        except OSError:
+            cmdline = b""
+        if str(self.data).encode() in cmdline:
+            os.kill(pid, signal.SIGKILL)
 
 
 def missing():
