@@ -33,7 +33,11 @@
 /* Taken (per transaction) while the schema is created or migrated: one node migrates. */
 #define PG_SCHEMA_LOCK 0x64756574 /* "duet" */
 
-/* Version 1: everything duet's SQLite inventory holds at its version 3. */
+/*
+ * Version 1: everything duet's SQLite inventory holds at its version 3.  The
+ * references between rows are checked at commit, so that `duet ca migrate`
+ * copies rows in any order.
+ */
 static const char schema_v1_sql[] =
     "CREATE TABLE duet_schema ("
     "  version integer PRIMARY KEY,"
@@ -60,8 +64,8 @@ static const char schema_v1_sql[] =
     "  status integer NOT NULL DEFAULT 0 CHECK (status IN (0, 1)),"
     "  revoked_at bigint,"
     "  reason integer,"
-    "  renews text REFERENCES duet_certificates(serial),"
-    "  renewed_by text REFERENCES duet_certificates(serial),"
+    "  renews text REFERENCES duet_certificates(serial) DEFERRABLE INITIALLY DEFERRED,"
+    "  renewed_by text REFERENCES duet_certificates(serial) DEFERRABLE INITIALLY DEFERRED,"
     "  der bytea NOT NULL,"
     "  revoked_by text);"
     "CREATE INDEX duet_certificates_not_after ON duet_certificates(not_after);"
@@ -76,7 +80,7 @@ static const char schema_v1_sql[] =
     "  created_at bigint NOT NULL,"
     "  expires_at bigint NOT NULL,"
     "  used_at bigint,"
-    "  serial text REFERENCES duet_certificates(serial),"
+    "  serial text REFERENCES duet_certificates(serial) DEFERRABLE INITIALLY DEFERRED,"
     "  created_by text,"
     "  CHECK ((used_at IS NULL) = (serial IS NULL)));"
     "CREATE INDEX duet_tokens_created_at ON duet_tokens(created_at);";

@@ -280,3 +280,93 @@ def test_store_key_in_ca_yaml_is_checked(make_ca):
     assert p.returncode == 1, show(p)
     assert "store: expected sqlite or a PostgreSQL URL" in p.stderr
     assert "hunter2" not in p.stderr
+
+
+def crl_number(path):
+    txt = openssl("crl", "-in", path, "-noout", "-text").stdout.decode()
+    return int(re.search(r"X509v3 CRL Number: *\n *(\d+)", txt).group(1))
+
+
+def test_migrate_copies_and_verifies_the_sqlite_inventory(pg, make_ca):
+    ca = make_ca("Move Corp")
+    _, _, kept = ca.issued("kept", "server", "--san", "dns:kept.example", "--owner", "ops")
+    _, _, gone = ca.issued("gone", "server", "--san", "dns:gone.example")
+    p = ca.duet("cert", "revoke", gone, "--ca-dir", ca.dir, "--reason", "superseded")
+    assert p.returncode == 0, show(p)
+    # a renewal with a shorter life: the new row sorts before the one it renews
+    out = ca.base / "renewed"
+    out.mkdir()
+    p = ca.duet("cert", "renew", kept, "--ca-dir", ca.dir, "--out", out, "--ttl", "1h",
+                "--passphrase-file", ca.passfile)
+    assert p.returncode == 0, show(p)
+    used = make_token(ca, "used", "server", "--san", "dns:used.example")
+    _, csr = make_csr(ca, "used")
+    (ca.base / "used.csr").write_text(csr)
+    p = ca.duet("cert", "sign", ca.base / "used.csr", "--token", used, "--ca-dir", ca.dir,
+                "--out", ca.base / "used.crt", "--passphrase-file", ca.passfile)
+    assert p.returncode == 0, show(p)
+    unused = make_token(ca, "later", "server", "--san", "dns:later.example")
+    for i in range(3):
+        assert ca.crl(ca.base / ("before%d.crl" % i)).returncode == 0
+    last = crl_number(ca.base / "before2.crl")
+    before = sorted(ca.list(), key=lambda r: r["serial"])
+    sqlite_bytes = (ca.dir / "inventory.db").read_bytes()
+
+    url, db = pg.new_database()
+    pw_url = url.replace("postgres@", "%s:%s@" % (pgcluster.PASSWORD_ROLE, pgcluster.PASSWORD))
+    p = ca.duet("ca", "migrate", "--ca-dir", ca.dir, "--to", pw_url)
+    assert p.returncode == 0, show(p)
+    assert pgcluster.PASSWORD not in p.stdout + p.stderr
+    assert ("copied %d certificates and 2 tokens to postgres://%s:***@127.0.0.1:%d/%s (CRL "
+            "number %d); verified: the count and every serial match"
+            % (len(before), pgcluster.PASSWORD_ROLE, pg.port, db, last)) in p.stdout, show(p)
+    yaml = (ca.dir / "ca.yaml").read_text()
+    assert pgcluster.PASSWORD not in yaml
+    assert 'store: "postgres://%s@127.0.0.1:%d/%s"' % (pgcluster.PASSWORD_ROLE, pg.port,
+                                                       db) in yaml
+    # the SQLite file is left as it was (a backup up to the migration)
+    assert (ca.dir / "inventory.db").read_bytes() == sqlite_bytes
+    # the database holds every serial with its DER
+    db_rows = rows(pg, db, "SELECT serial, status, renews, renewed_by FROM duet_certificates")
+    assert sorted(r[0] for r in db_rows) == [r["serial"] for r in before]
+    renewal = [r for r in db_rows if r[2] == kept]
+    assert len(renewal) == 1 and [r[3] for r in db_rows if r[0] == kept] == [renewal[0][0]]
+    assert [r[1] for r in db_rows if r[0] == gone] == ["1"]
+    # the CA now works on PostgreSQL, with the same inventory as before
+    env = {"PGPASSWORD": pgcluster.PASSWORD}
+    p = ca.duet("cert", "list", "--ca-dir", ca.dir, "--format", "json", env=env)
+    assert p.returncode == 0, show(p)
+    after = sorted(json.loads(p.stdout), key=lambda r: r["serial"])
+    assert len(after) == len(before)
+    for a, b in zip(after, before):
+        # days_left is counted from now, which moved on
+        assert {k: (a.get(k), b.get(k)) for k in set(a) | set(b)
+                if a.get(k) != b.get(k) and k != "days_left"} == {}
+    # CRL numbers go on from SQLite's
+    p = ca.duet("crl", "generate", "--ca-dir", ca.dir, "--out", ca.base / "after.crl",
+                "--passphrase-file", ca.passfile, env=env)
+    assert p.returncode == 0, show(p)
+    assert crl_number(ca.base / "after.crl") == last + 1
+    # the used token stays used, the unused one still works once
+    p = ca.duet("cert", "sign", ca.base / "used.csr", "--token", used, "--ca-dir", ca.dir,
+                "--out", ca.base / "used2.crt", "--passphrase-file", ca.passfile, env=env)
+    assert p.returncode == 1 and "already used" in p.stderr, show(p)
+    _, csr = make_csr(ca, "later")
+    (ca.base / "later.csr").write_text(csr)
+    p = ca.duet("cert", "sign", ca.base / "later.csr", "--token", unused, "--ca-dir", ca.dir,
+                "--out", ca.base / "later.crt", "--passphrase-file", ca.passfile, env=env)
+    assert p.returncode == 0, show(p)
+    # a second migration is refused: the CA is on PostgreSQL now
+    p = ca.duet("ca", "migrate", "--ca-dir", ca.dir, "--to", url, env=env)
+    assert p.returncode == 1 and "on PostgreSQL already" in p.stderr, show(p)
+
+
+def test_migrate_into_a_database_holding_an_inventory_is_refused(pg, pgca, make_ca):
+    ca = make_ca("Late Corp")
+    ca.issued("x", "server", "--san", "dns:x.example")
+    yaml = (ca.dir / "ca.yaml").read_text()
+    p = ca.duet("ca", "migrate", "--ca-dir", ca.dir, "--to", pgca.url)
+    assert p.returncode == 1, show(p)
+    assert "already holds a duet inventory" in p.stderr, show(p)
+    assert (ca.dir / "ca.yaml").read_text() == yaml
+    assert len(rows(pg, pgca.db, "SELECT serial FROM duet_certificates")) == 1
