@@ -120,8 +120,8 @@ int store_open_postgres(const char *url, bool create, struct store **out,
 /* Whether text names a PostgreSQL inventory (starts with postgres:// or postgresql://). */
 bool store_is_postgres_url(const char *text);
 /*
- * A copy of a URL with its password (after the user name, or a password=
- * query parameter) replaced by mask, or removed with the separator when mask
+ * A copy of a URL with its passwords (after the user name, and the password=
+ * and sslpassword= query parameters) replaced by mask, or removed with the separator when mask
  * is NULL; the rest as given.  NULL when out of memory.
  */
 char *store_url_redact(const char *url, const char *mask);

@@ -178,7 +178,7 @@ authority_end(const char *url, size_t start)
     return i;
 }
 
-/* A copy of url with its password masked or removed; see store.h. */
+/* A copy of url with its passwords (password=, sslpassword=) masked or removed; see store.h. */
 char *
 store_url_redact(const char *url, const char *mask)
 {
@@ -239,13 +239,16 @@ store_url_redact(const char *url, const char *mask)
 
         while (*p != '\0' && *p != '#') {
             size_t n = strcspn(p, "&#");
-            bool is_pw = n >= 9 && strncmp(p, "password=", 9) == 0;
+            size_t klen = strcspn(p, "=&#");
+            bool is_pw = p[klen] == '=' && ((klen == 8 && strncmp(p, "password", 8) == 0) ||
+                                            (klen == 11 && strncmp(p, "sslpassword", 11) == 0));
 
             if (!(is_pw && *mask == '\0')) {
                 *o++ = first ? '?' : '&';
                 first = false;
                 if (is_pw) {
-                    o = stpcpy(o, "password=");
+                    memcpy(o, p, klen + 1);
+                    o += klen + 1;
                     o = stpcpy(o, mask);
                 } else {
                     memcpy(o, p, n);

@@ -129,6 +129,10 @@ def test_a_password_in_the_url_never_appears(pg, run_env, tmp_path_factory):
     assert "authentication failed" in p.stderr, show(p)
     assert "%s:***@127.0.0.1:%d/%s" % (pgcluster.PASSWORD_ROLE, pg.port, db) in p.stderr
     assert pgcluster.PASSWORD not in p.stdout + p.stderr
+    # a mistyped option with the URL as its value: the option's name only
+    p = ca.duet("ca", "init", "--ca-dir", ca.dir, "--name", "X", "--stroe=" + pw_url)
+    assert p.returncode == 2 and "--stroe is not an option" in p.stderr, show(p)
+    assert pgcluster.PASSWORD not in p.stdout + p.stderr
     # the right one: the CA is made, ca.yaml holds the URL without it
     p = ca.init("--store", pw_url)
     assert p.returncode == 0, show(p)
@@ -195,6 +199,26 @@ def test_serve_enrolls_by_token_and_answers_ocsp_fresh_after_a_revocation_elsewh
         _, csr2 = make_csr(ca, "node1b")
         st, _, err = srv.request("POST", "/v1/enroll", {"token": tok, "csr": csr2})
         assert st == 403 and "already used" in err["detail"], err
+    finally:
+        srv.stop()
+
+
+def test_serve_carries_on_after_the_database_restarts(pg, pgca, duet_bin):
+    ca = pgca
+    srv = serve(duet_bin, ca)
+    try:
+        crt, _, serial = ca.issued("steady", "server", "--san", "dns:steady.example")
+        assert ocsp_status(ca, srv.http_port, crt) == "good"
+        pg.restart()  # every connection of ca serve is cut
+        # the next request reconnects; a revocation made after the restart shows
+        p = ca.duet("cert", "revoke", serial, "--ca-dir", ca.dir)
+        assert p.returncode == 0, show(p)
+        assert ocsp_status(ca, srv.http_port, crt) == "revoked"
+        _, csr = make_csr(ca, "after-restart")
+        tok = make_token(ca, "after-restart", "server", "--san", "dns:after-restart.example")
+        st, _, ans = srv.request("POST", "/v1/enroll", {"token": tok, "csr": csr})
+        assert st == 200, ans
+        assert srv.proc.poll() is None
     finally:
         srv.stop()
 

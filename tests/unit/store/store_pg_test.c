@@ -85,6 +85,9 @@ test_redact_query_parameter(void **state)
                  "postgres://db/ca?sslmode=verify-full&connect_timeout=5");
     check_redact("postgres://db/ca?password=a&password=b#frag",
                  "postgres://db/ca?password=***&password=***#frag", "postgres://db/ca#frag");
+    /* the client key's password too */
+    check_redact("postgres://db/ca?sslkey=k.pem&sslpassword=kp",
+                 "postgres://db/ca?sslkey=k.pem&sslpassword=***", "postgres://db/ca?sslkey=k.pem");
     /* a parameter merely ending in "password" is left alone */
     check_redact("postgres://db/ca?xpassword=1", "postgres://db/ca?xpassword=1",
                  "postgres://db/ca?xpassword=1");
