@@ -48,8 +48,8 @@ verify_rows(struct store_cert **src, size_t nsrc, struct store_cert **dst, size_
             (a->status == STORE_REVOKED &&
              (a->revoked_at != b->revoked_at || a->reason != b->reason)))
             return err_set(err, DUET_ERR_INPUT,
-                           "%s: serial %s differs between the SQLite inventory and the copy",
-                           where, a->serial);
+                           "%s: serial %s differs between the SQLite inventory and the copy", where,
+                           a->serial);
     }
     return 0;
 }
@@ -111,8 +111,7 @@ copy_tokens(struct store *dst, struct store_token **v, size_t n, struct duet_err
             return -1;
         if (v[i]->serial == NULL)
             continue;
-        if (store_token_redeem(dst, v[i]->id, v[i]->serial, v[i]->used_at, &state, NULL, err) !=
-            0)
+        if (store_token_redeem(dst, v[i]->id, v[i]->serial, v[i]->used_at, &state, NULL, err) != 0)
             return -1;
         if (state != STORE_TOKEN_REDEEMED)
             return err_set(err, DUET_ERR_INPUT,

@@ -16,7 +16,6 @@
  * connection string may hold a password: messages name the server with it
  * replaced by "***" (store_url_redact), never as given.
  */
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,11 +85,11 @@ static const char schema_v1_sql[] =
     "CREATE INDEX duet_tokens_created_at ON duet_tokens(created_at);";
 
 #define CERT_COLUMNS                                                                               \
-    "serial, name, subject, issuer, sans, profile, owner, location, key_fingerprint, "            \
-    "not_before, not_after, issued_at, status, revoked_at, reason, renews, renewed_by, der, "     \
+    "serial, name, subject, issuer, sans, profile, owner, location, key_fingerprint, "             \
+    "not_before, not_after, issued_at, status, revoked_at, reason, renews, renewed_by, der, "      \
     "revoked_by"
 #define TOKEN_COLUMNS                                                                              \
-    "id, name, profile, sans, owner, location, created_at, expires_at, used_at, serial, "         \
+    "id, name, profile, sans, owner, location, created_at, expires_at, used_at, serial, "          \
     "created_by"
 
 /* The prepared statements, by index. */
@@ -157,187 +156,6 @@ struct pg_store {
     uint64_t gen;
 };
 
-/* --- connection strings ---------------------------------------------------- */
-
-/* Whether text is a PostgreSQL URL (postgres:// or postgresql://); see store.h. */
-bool
-store_is_postgres_url(const char *text)
-{
-    return text != NULL &&
-           (strncmp(text, "postgres://", 11) == 0 || strncmp(text, "postgresql://", 13) == 0);
-}
-
-/* Where the authority of a URL ends (the first '/', '?' or '#' after the scheme). */
-static size_t
-authority_end(const char *url, size_t start)
-{
-    size_t i = start;
-
-    while (url[i] != '\0' && url[i] != '/' && url[i] != '?' && url[i] != '#')
-        i++;
-    return i;
-}
-
-/* A copy of url with its passwords (password=, sslpassword=) masked or removed; see store.h. */
-char *
-store_url_redact(const char *url, const char *mask)
-{
-    const char *scheme_end = strstr(url, "://");
-    size_t len = strlen(url);
-    size_t start, aend, at = 0, colon = 0;
-    char *out, *o;
-    const char *q;
-
-    if (scheme_end == NULL)
-        return strdup(url);
-    start = (size_t)(scheme_end - url) + 3;
-    aend = authority_end(url, start);
-    /* userinfo ends at the last '@' of the authority; its password after the first ':'. */
-    for (size_t i = start; i < aend; i++) {
-        if (url[i] == '@')
-            at = i;
-    }
-    if (at != 0) {
-        for (size_t i = start; i < at; i++) {
-            if (url[i] == ':') {
-                colon = i;
-                break;
-            }
-        }
-    }
-    if (mask == NULL)
-        mask = "";
-    /* Room for the URL and a mask in place of every part. */
-    out = malloc(len + 4 * (strlen(mask) + 2) + 1);
-    if (out == NULL)
-        return NULL;
-    o = out;
-    if (colon != 0) {
-        memcpy(o, url, colon);
-        o += colon;
-        if (*mask != '\0') {
-            *o++ = ':';
-            o = stpcpy(o, mask);
-        }
-        memcpy(o, url + at, aend - at);
-        o += aend - at;
-    } else {
-        memcpy(o, url, aend);
-        o += aend;
-    }
-    /* The path as is, then each query parameter; password=... masked or dropped. */
-    q = strchr(url + aend, '?');
-    if (q == NULL) {
-        o = stpcpy(o, url + aend);
-        return out;
-    }
-    memcpy(o, url + aend, (size_t)(q - (url + aend)));
-    o += q - (url + aend);
-    {
-        const char *p = q + 1;
-        bool first = true;
-
-        while (*p != '\0' && *p != '#') {
-            size_t n = strcspn(p, "&#");
-            size_t klen = strcspn(p, "=&#");
-            bool is_pw = p[klen] == '=' && ((klen == 8 && strncmp(p, "password", 8) == 0) ||
-                                            (klen == 11 && strncmp(p, "sslpassword", 11) == 0));
-
-            if (!(is_pw && *mask == '\0')) {
-                *o++ = first ? '?' : '&';
-                first = false;
-                if (is_pw) {
-                    memcpy(o, p, klen + 1);
-                    o += klen + 1;
-                    o = stpcpy(o, mask);
-                } else {
-                    memcpy(o, p, n);
-                    o += n;
-                }
-            }
-            p += n;
-            if (*p == '&')
-                p++;
-        }
-        o = stpcpy(o, p);
-    }
-    return out;
-}
-
-/* Whether the URL holds a password (in its userinfo or as ?password=); see store.h. */
-bool
-store_url_has_password(const char *url)
-{
-    char *bare = store_url_redact(url, NULL);
-    bool has = bare == NULL || strcmp(bare, url) != 0;
-
-    free(bare);
-    return has;
-}
-
-/* The URL's password, percent-decoded, for scrubbing messages; NULL when it has none. */
-static char *
-url_password(const char *url)
-{
-    const char *scheme_end = strstr(url, "://");
-    const char *s = NULL;
-    size_t n = 0;
-    char *out;
-    size_t o = 0;
-
-    if (scheme_end != NULL) {
-        size_t start = (size_t)(scheme_end - url) + 3;
-        size_t aend = authority_end(url, start);
-        const char *at = NULL;
-        for (size_t i = start; i < aend; i++) {
-            if (url[i] == '@')
-                at = url + i;
-        }
-        if (at != NULL) {
-            const char *c = memchr(url + start, ':', (size_t)(at - (url + start)));
-            if (c != NULL) {
-                s = c + 1;
-                n = (size_t)(at - s);
-            }
-        }
-        if (s == NULL && (s = strstr(url, "password=")) != NULL) {
-            s += 9;
-            n = strcspn(s, "&#");
-        }
-    }
-    if (s == NULL || n == 0 || (out = malloc(n + 1)) == NULL)
-        return NULL;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '%' && i + 2 < n + 1 && isxdigit((unsigned char)s[i + 1]) &&
-            isxdigit((unsigned char)s[i + 2])) {
-            char hex[3] = {s[i + 1], s[i + 2], '\0'};
-            out[o++] = (char)strtol(hex, NULL, 16);
-            i += 2;
-        } else {
-            out[o++] = s[i];
-        }
-    }
-    out[o] = '\0';
-    return out;
-}
-
-/* Check an inventory's schema version against the one this duet writes; see store.h. */
-int
-store_pg_check_version(const char *where, long version, long known, struct duet_err *err)
-{
-    if (version < 1)
-        return err_set(err, DUET_ERR_INPUT,
-                       "%s: not a duet inventory (schema version %ld; expected 1 to %ld)", where,
-                       version, known);
-    if (version > known)
-        return err_set(err, DUET_ERR_INPUT,
-                       "%s: inventory schema version %ld is newer than this duet knows (%ld); it "
-                       "was written by a newer duet: use that version (or newer), never an older "
-                       "one",
-                       where, version, known);
-    return 0;
-}
-
 /* --- statements ------------------------------------------------------------ */
 
 /*
@@ -379,11 +197,11 @@ pg_fail(struct pg_store *ps, const PGresult *res, const char *what, struct duet_
         return err_set(err, DUET_ERR_INPUT,
                        "%s: lost the connection to the inventory database (%s): %s", ps->where,
                        what, msg);
-    if (state != NULL && (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 ||
-                          strcmp(state, "55P03") == 0))
+    if (state != NULL &&
+        (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 || strcmp(state, "55P03") == 0))
         return err_set(err, DUET_ERR_INPUT,
-                       "%s: the inventory is busy with another node (%s: %s); try again",
-                       ps->where, what, msg);
+                       "%s: the inventory is busy with another node (%s: %s); try again", ps->where,
+                       what, msg);
     return err_set(err, DUET_ERR_INPUT, "%s: %s failed: %s", ps->where, what, msg);
 }
 
@@ -515,8 +333,8 @@ pg_commit(struct store *s, struct duet_err *err)
     /* A COMMIT of a failed transaction answers ROLLBACK: that is a failure too. */
     if (PQresultStatus(r) != PGRES_COMMAND_OK || strcmp(PQcmdStatus(r), "COMMIT") != 0) {
         if (PQresultStatus(r) == PGRES_COMMAND_OK)
-            rc = err_set(err, DUET_ERR_INPUT,
-                         "%s: the transaction was rolled back by the server", ps->where);
+            rc = err_set(err, DUET_ERR_INPUT, "%s: the transaction was rolled back by the server",
+                         ps->where);
         else
             rc = pg_fail(ps, r, "committing", err);
         PQclear(PQexec(ps->conn, "ROLLBACK"));
@@ -945,8 +763,7 @@ pg_token_insert(struct store *s, const struct store_token *t, struct duet_err *e
     rc = pg_run(ps, ST_TOK_INSERT, 9, v, NULL, NULL, "recording a token", &r, err);
     /* The id only: it is a hash, but a token's traces stay out of messages. */
     if (rc != 0 && strstr(err->msg, "duet_tokens_pkey") != NULL)
-        rc = err_set(err, DUET_ERR_INPUT, "%s: this token is already in the inventory",
-                     ps->where);
+        rc = err_set(err, DUET_ERR_INPUT, "%s: this token is already in the inventory", ps->where);
     PQclear(r);
     free(sans);
     return write_done(ps, own, rc, err);
@@ -1057,13 +874,14 @@ pg_generation(struct store *s, uint64_t *gen, struct duet_err *err)
     PGresult *r = NULL;
     long long g;
 
-    if (pg_run(ps, ST_GEN, 0, NULL, NULL, NULL, "reading the inventory's generation", &r,
-               err) != 0)
+    if (pg_run(ps, ST_GEN, 0, NULL, NULL, NULL, "reading the inventory's generation", &r, err) != 0)
         return -1;
     if (PQntuples(r) != 1) {
         PQclear(r);
-        return err_set(err, DUET_ERR_INPUT, "%s: the inventory has no generation (duet_meta "
-                       "is empty)", ps->where);
+        return err_set(err, DUET_ERR_INPUT,
+                       "%s: the inventory has no generation (duet_meta "
+                       "is empty)",
+                       ps->where);
     }
     g = num(PQgetvalue(r, 0, 0));
     PQclear(r);
@@ -1229,6 +1047,14 @@ err:
     return -1;
 }
 
+/* The server's notices and warnings are not duet's output: libpq would print them on stderr. */
+static void
+quiet_notice(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
 /* Open (creating the schema when `create` is set) the inventory at a URL; see store.h. */
 int
 store_open_postgres(const char *url, bool create, struct store **out, struct duet_err *err)
@@ -1254,12 +1080,26 @@ store_open_postgres(const char *url, bool create, struct store **out, struct due
         err_nomem(err);
         goto err;
     }
-    ps->password = url_password(url);
-    ps->conn = PQconnectdb(url);
+    ps->password = store_url_password(url);
+    {
+        /*
+         * Defaults before the URL, which overrides them, kept by every
+         * reconnection: a server that does not answer is given up after
+         * 10 s, not the kernel's TCP timeout; a write waits for another
+         * node's transaction as long as SQLite's busy timeout, then fails
+         * saying so.
+         */
+        static const char *const keys[] = {"connect_timeout", "application_name", "options",
+                                           "dbname", NULL};
+        const char *values[] = {"10", "duet", "-c lock_timeout=10s -c client_min_messages=warning",
+                                url, NULL};
+        ps->conn = PQconnectdbParams(keys, values, 1);
+    }
     if (ps->conn == NULL) {
         err_nomem(err);
         goto err;
     }
+    PQsetNoticeProcessor(ps->conn, quiet_notice, NULL);
     if (PQstatus(ps->conn) != CONNECTION_OK) {
         server_message(ps, PQerrorMessage(ps->conn), msg, sizeof(msg));
         if (strstr(msg, "password authentication failed") != NULL ||
@@ -1281,8 +1121,7 @@ store_open_postgres(const char *url, bool create, struct store **out, struct due
                 ps->where, PQserverVersion(ps->conn) / 10000);
         goto err;
     }
-    if (pg_command(ps, "SET client_min_messages = warning", "setting up the session", err) != 0 ||
-        schema_prepare(ps, create, err) != 0)
+    if (schema_prepare(ps, create, err) != 0)
         goto err;
     *out = &ps->base;
     return 0;

@@ -16,7 +16,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 PASSWORD_ROLE = "duet_pw"
@@ -98,6 +97,13 @@ class PgCluster:
                            capture_output=True, text=True, timeout=60)
         assert r.returncode == 0, r.stdout + r.stderr
         return r.stdout.strip()
+
+    def psql_popen(self, statements, db="postgres"):
+        """psql running `statements` (a script) as the superuser, in the background."""
+        return subprocess.Popen([str(Path(self.bindir) / "psql"), "-h", "127.0.0.1", "-p",
+                                 str(self.port), "-U", "postgres", "-d", db, "-X", "-q",
+                                 "-v", "ON_ERROR_STOP=1", "-c", statements],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def new_database(self):
         """A fresh empty database; its URL (no password: trust for the superuser)."""

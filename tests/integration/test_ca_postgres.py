@@ -13,6 +13,7 @@ only grow; and a password given in the URL never appears in any output or in ca.
 import concurrent.futures
 import json
 import re
+import time
 
 import pytest
 
@@ -221,6 +222,32 @@ def test_serve_carries_on_after_the_database_restarts(pg, pgca, duet_bin):
         assert srv.proc.poll() is None
     finally:
         srv.stop()
+
+
+def test_a_writer_held_up_by_another_node_gives_up_saying_so(pg, pgca):
+    ca = pgca
+    before = rows(pg, ca.db, "SELECT count(*) FROM duet_certificates")
+    # another node's write transaction that does not end for 20 s
+    holder = pg.psql_popen("BEGIN; UPDATE duet_meta SET generation = generation + 1; "
+                           "SELECT pg_sleep(20); COMMIT;", db=ca.db)
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not rows(
+                pg, ca.db, "SELECT 1 FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+                           "WHERE a.query LIKE '%pg_sleep%' AND l.mode = 'RowExclusiveLock'"):
+            time.sleep(0.1)
+        t0 = time.monotonic()
+        p = ca.issue("waiting", "server", "--san", "dns:waiting.example")
+        waited = time.monotonic() - t0
+    finally:
+        holder.kill()
+        holder.wait()
+    assert p.returncode == 1, show(p)
+    assert "the inventory is busy with another node" in p.stderr and "try again" in p.stderr, \
+        show(p)
+    assert 9 <= waited < 19, waited
+    assert rows(pg, ca.db, "SELECT count(*) FROM duet_certificates") == before
+    assert not (ca.out / "waiting.crt").exists()
 
 
 def test_one_token_raced_by_two_nodes_yields_one_certificate(pg, pgca, duet_bin):

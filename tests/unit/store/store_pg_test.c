@@ -11,6 +11,7 @@
  * operations against a real server are tested by
  * tests/integration/test_ca_postgres.py.
  */
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -78,8 +78,8 @@ static void
 test_redact_query_parameter(void **state)
 {
     (void)state;
-    check_redact("postgres://duet@db/ca?password=s3cret",
-                 "postgres://duet@db/ca?password=***", "postgres://duet@db/ca");
+    check_redact("postgres://duet@db/ca?password=s3cret", "postgres://duet@db/ca?password=***",
+                 "postgres://duet@db/ca");
     check_redact("postgres://db/ca?sslmode=verify-full&password=s3cret&connect_timeout=5",
                  "postgres://db/ca?sslmode=verify-full&password=***&connect_timeout=5",
                  "postgres://db/ca?sslmode=verify-full&connect_timeout=5");
@@ -164,8 +164,7 @@ test_open_names_an_unreachable_server_without_its_password(void **state)
     int port = dead_port();
 
     (void)state;
-    snprintf(url, sizeof(url), "postgres://duet:Pa55-w0rd@127.0.0.1:%d/ca?connect_timeout=5",
-             port);
+    snprintf(url, sizeof(url), "postgres://duet:Pa55-w0rd@127.0.0.1:%d/ca?connect_timeout=5", port);
     snprintf(want, sizeof(want),
              "postgres://duet:***@127.0.0.1:%d/ca?connect_timeout=5: cannot connect to the "
              "inventory database (",
