@@ -10,7 +10,9 @@ raced by two `ca serve` nodes yields exactly one certificate, CRL numbers from t
 only grow; and a password given in the URL never appears in any output or in ca.yaml.
 """
 
+import base64
 import concurrent.futures
+import http.client
 import json
 import re
 import time
@@ -271,6 +273,64 @@ def test_one_token_raced_by_two_nodes_yields_one_certificate(pg, pgca, duet_bin)
     finally:
         a.stop()
         b.stop()
+
+
+def test_a_node_killed_while_enrolling_loses_no_certificate(pg, pgca, duet_bin):
+    """Two nodes enroll hosts at once; node A is SIGKILLed halfway.  Every certificate a
+    client received is a row, with the very DER it received; no serial twice; node B goes on
+    and enrolls what A left, each token exactly once."""
+    ca = pgca
+    n = 24
+    toks = [make_token(ca, "k%02d" % i, "server", "--san", "dns:k%02d.example" % i)
+            for i in range(n)]
+    csrs = [make_csr(ca, "k%02d" % i)[1] for i in range(n)]
+    a, b = serve(duet_bin, ca), serve(duet_bin, ca)
+    got = {}
+
+    def enroll(i, node):
+        try:
+            st, _, ans = node.request("POST", "/v1/enroll", {"token": toks[i], "csr": csrs[i]})
+        except (OSError, http.client.HTTPException):
+            return i, None
+        return i, (st, ans)
+
+    try:
+        with concurrent.futures.ThreadPoolExecutor(2) as ex:
+            futs = [ex.submit(enroll, i, a if i % 2 == 0 else b) for i in range(n)]
+            for k, f in enumerate(concurrent.futures.as_completed(futs)):
+                if k == n // 3:
+                    a.kill()
+                i, res = f.result()
+                if res is not None and res[0] == 200:
+                    got[i] = res[1]
+        # what A never answered, B enrolls now (a token A used is refused as used)
+        for i in range(n):
+            if i not in got:
+                _, res = enroll(i, b)
+                assert res is not None, i
+                if res[0] == 200:
+                    got[i] = res[1]
+                else:
+                    assert res[0] == 403 and "already used" in res[1]["detail"], res
+    finally:
+        if a.proc.poll() is None:
+            a.stop()
+        b.stop()
+    db = {r[0]: (r[1], r[2]) for r in rows(
+        pg, ca.db, "SELECT serial, name, encode(der, 'hex') FROM duet_certificates "
+                   "WHERE name LIKE 'k__.example'")}
+    serials = [ans["serial"] for ans in got.values()]
+    assert len(set(serials)) == len(serials)
+    for i, ans in got.items():
+        name, der_hex = db[ans["serial"]]
+        assert name == "k%02d.example" % i
+        pem = "".join(ans["certificate"].split("-----")[2].split())
+        assert der_hex == base64.b64decode(pem).hex()
+    # each token yielded at most one certificate, and the used ones name theirs
+    used = rows(pg, ca.db, "SELECT name, serial FROM duet_tokens WHERE serial IS NOT NULL")
+    assert len(used) == len({r[0] for r in used}) == len(db)
+    # at most those A was answering when killed (two threads: two) never reached their client
+    assert len(got) >= n - 2
 
 
 def test_two_processes_issue_in_parallel_without_reusing_a_serial(pg, pgca):
