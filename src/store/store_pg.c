@@ -21,10 +21,8 @@
 #include <string.h>
 #include <time.h>
 
-#include <libpq-fe.h>
-
 #include "lib/x509util.h"
-#include "store/store_impl.h"
+#include "store/store_pg.h"
 
 /* The schema this binary writes: 1 + the number of migrations below. */
 #define PG_SCHEMA_VERSION 1
@@ -92,25 +90,6 @@ static const char schema_v1_sql[] =
     "id, name, profile, sans, owner, location, created_at, expires_at, used_at, serial, "          \
     "created_by"
 
-/* The prepared statements, by index. */
-enum pg_stmt {
-    ST_BUMP,
-    ST_GEN,
-    ST_SERIAL_USED,
-    ST_INSERT,
-    ST_GET,
-    ST_LIST,
-    ST_LIST_REVOKED,
-    ST_REVOKE,
-    ST_LINK,
-    ST_CRL,
-    ST_TOK_INSERT,
-    ST_TOK_GET,
-    ST_TOK_REDEEM,
-    ST_TOK_LIST,
-    ST_COUNT
-};
-
 static const char *const stmt_sql[ST_COUNT] = {
     [ST_BUMP] = "UPDATE duet_meta SET generation = generation + 1 WHERE id = 1",
     [ST_GEN] = "SELECT generation FROM duet_meta WHERE id = 1",
@@ -141,19 +120,6 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_TOK_REDEEM] = "UPDATE duet_tokens SET used_at = $1, serial = $2 "
                       "WHERE id = $3 AND used_at IS NULL AND expires_at > $1",
     [ST_TOK_LIST] = "SELECT " TOKEN_COLUMNS " FROM duet_tokens ORDER BY created_at DESC, id",
-};
-
-struct pg_store {
-    struct store base;
-    PGconn *conn;
-    char *url;      /* as given, for reconnecting */
-    char *where;    /* the URL with its password masked, for messages */
-    char *password; /* the URL's password (NULL: none), scrubbed from server messages */
-    bool in_txn;
-    bool prepared[ST_COUNT];
-    /* store_generation(): gen moves on whenever duet_meta.generation differs from seen. */
-    long long seen;
-    uint64_t gen;
 };
 
 /* --- statements ------------------------------------------------------------ */
@@ -223,9 +189,10 @@ pg_reconnect(struct pg_store *ps)
  * failure recorded in err.  A connection lost outside a transaction is
  * re-established once.
  */
-static int
-pg_run(struct pg_store *ps, enum pg_stmt st, int n, const char *const *values, const int *lengths,
-       const int *formats, const char *what, PGresult **res, struct duet_err *err)
+int
+store_pg_run(struct pg_store *ps, enum pg_stmt st, int n, const char *const *values,
+             const int *lengths, const int *formats, const char *what, PGresult **res,
+             struct duet_err *err)
 {
     char name[16];
     PGresult *r = NULL;
@@ -286,14 +253,16 @@ pg_command(struct pg_store *ps, const char *sql, const char *what, struct duet_e
     return 0;
 }
 
-static long long
-num(const char *text)
+/* See store_pg.h. */
+long long
+store_pg_num(const char *text)
 {
     return text != NULL ? strtoll(text, NULL, 10) : 0;
 }
 
-static char *
-field(const PGresult *r, int row, int col)
+/* See store_pg.h. */
+char *
+store_pg_field(const PGresult *r, int row, int col)
 {
     return PQgetisnull(r, row, col) ? NULL : strdup(PQgetvalue(r, row, col));
 }
@@ -315,7 +284,7 @@ pg_begin(struct store *s, struct duet_err *err)
     if (pg_command(ps, "BEGIN", "starting a transaction", err) != 0)
         return -1;
     ps->in_txn = true;
-    if (pg_run(ps, ST_BUMP, 0, NULL, NULL, NULL, "starting a transaction", &r, err) != 0) {
+    if (store_pg_run(ps, ST_BUMP, 0, NULL, NULL, NULL, "starting a transaction", &r, err) != 0) {
         pg_rollback(s);
         return -1;
     }
@@ -357,10 +326,10 @@ pg_rollback(struct store *s)
 /*
  * A write outside the caller's transaction runs in one of its own, so that it
  * too takes the meta row first and moves the generation on.  *own says
- * whether write_done() must end it.
+ * whether store_pg_write_done() must end it.
  */
-static int
-write_start(struct pg_store *ps, bool *own, struct duet_err *err)
+int
+store_pg_write_start(struct pg_store *ps, bool *own, struct duet_err *err)
 {
     *own = false;
     if (ps->in_txn)
@@ -371,8 +340,9 @@ write_start(struct pg_store *ps, bool *own, struct duet_err *err)
     return 0;
 }
 
-static int
-write_done(struct pg_store *ps, bool own, int rc, struct duet_err *err)
+/* See store_pg.h. */
+int
+store_pg_write_done(struct pg_store *ps, bool own, int rc, struct duet_err *err)
 {
     if (!own)
         return rc;
@@ -392,7 +362,7 @@ pg_serial_used(struct store *s, const char *serial, bool *used, struct duet_err 
     PGresult *r = NULL;
     const char *v[1] = {serial};
 
-    if (pg_run(ps, ST_SERIAL_USED, 1, v, NULL, NULL, "looking up a serial", &r, err) != 0)
+    if (store_pg_run(ps, ST_SERIAL_USED, 1, v, NULL, NULL, "looking up a serial", &r, err) != 0)
         return -1;
     *used = PQntuples(r) > 0;
     PQclear(r);
@@ -438,14 +408,14 @@ pg_insert(struct store *s, const struct store_cert *c, struct duet_err *err)
     lengths[17] = (int)c->der_len;
     formats[17] = 1;
     v[18] = c->status == STORE_REVOKED ? c->revoked_by : NULL;
-    if (write_start(ps, &own, err) != 0)
+    if (store_pg_write_start(ps, &own, err) != 0)
         return -1;
-    rc = pg_run(ps, ST_INSERT, 19, v, lengths, formats, "recording a certificate", &r, err);
+    rc = store_pg_run(ps, ST_INSERT, 19, v, lengths, formats, "recording a certificate", &r, err);
     if (rc != 0 && strstr(err->msg, "duet_certificates_pkey") != NULL)
         rc = err_set(err, DUET_ERR_INPUT, "%s: serial %s is already in the inventory", ps->where,
                      c->serial);
     PQclear(r);
-    return write_done(ps, own, rc, err);
+    return store_pg_write_done(ps, own, rc, err);
 }
 
 /* Row `i` (selected with CERT_COLUMNS) as a record; NULL on OOM. */
@@ -458,30 +428,30 @@ row_to_cert(const PGresult *r, int i)
 
     if (c == NULL)
         return NULL;
-    c->serial = field(r, i, 0);
-    c->name = field(r, i, 1);
-    c->subject = field(r, i, 2);
-    c->issuer = field(r, i, 3);
-    c->sans = field(r, i, 4);
-    c->profile = field(r, i, 5);
-    c->owner = field(r, i, 6);
-    c->location = field(r, i, 7);
-    c->key_fingerprint = field(r, i, 8);
-    c->not_before = num(PQgetvalue(r, i, 9));
-    c->not_after = num(PQgetvalue(r, i, 10));
-    c->issued_at = num(PQgetvalue(r, i, 11));
-    c->status = num(PQgetvalue(r, i, 12)) == 1 ? STORE_REVOKED : STORE_VALID;
-    c->revoked_at = num(PQgetvalue(r, i, 13));
-    c->reason = (int)num(PQgetvalue(r, i, 14));
-    c->renews = field(r, i, 15);
-    c->renewed_by = field(r, i, 16);
+    c->serial = store_pg_field(r, i, 0);
+    c->name = store_pg_field(r, i, 1);
+    c->subject = store_pg_field(r, i, 2);
+    c->issuer = store_pg_field(r, i, 3);
+    c->sans = store_pg_field(r, i, 4);
+    c->profile = store_pg_field(r, i, 5);
+    c->owner = store_pg_field(r, i, 6);
+    c->location = store_pg_field(r, i, 7);
+    c->key_fingerprint = store_pg_field(r, i, 8);
+    c->not_before = store_pg_num(PQgetvalue(r, i, 9));
+    c->not_after = store_pg_num(PQgetvalue(r, i, 10));
+    c->issued_at = store_pg_num(PQgetvalue(r, i, 11));
+    c->status = store_pg_num(PQgetvalue(r, i, 12)) == 1 ? STORE_REVOKED : STORE_VALID;
+    c->revoked_at = store_pg_num(PQgetvalue(r, i, 13));
+    c->reason = (int)store_pg_num(PQgetvalue(r, i, 14));
+    c->renews = store_pg_field(r, i, 15);
+    c->renewed_by = store_pg_field(r, i, 16);
     der = PQunescapeBytea((const unsigned char *)PQgetvalue(r, i, 17), &n);
     if (der != NULL && n > 0 && (c->der = malloc(n)) != NULL) {
         memcpy(c->der, der, n);
         c->der_len = n;
     }
     PQfreemem(der);
-    c->revoked_by = field(r, i, 18);
+    c->revoked_by = store_pg_field(r, i, 18);
     if (c->serial == NULL || c->name == NULL || c->subject == NULL || c->issuer == NULL ||
         c->sans == NULL || c->profile == NULL || c->key_fingerprint == NULL || c->der == NULL) {
         store_cert_free(c);
@@ -499,7 +469,7 @@ pg_get(struct store *s, const char *serial, struct store_cert **out, struct duet
     int rc = 0;
 
     *out = NULL;
-    if (pg_run(ps, ST_GET, 1, v, NULL, NULL, "reading a certificate", &r, err) != 0)
+    if (store_pg_run(ps, ST_GET, 1, v, NULL, NULL, "reading a certificate", &r, err) != 0)
         return -1;
     if (PQntuples(r) > 0 && (*out = row_to_cert(r, 0)) == NULL)
         rc = err_nomem(err);
@@ -521,7 +491,8 @@ pg_list(struct store *s, const struct store_filter *f, bool revoked_only, struct
     *out = NULL;
     *n = 0;
     if (revoked_only) {
-        rc = pg_run(ps, ST_LIST_REVOKED, 0, NULL, NULL, NULL, "listing certificates", &r, err);
+        rc =
+            store_pg_run(ps, ST_LIST_REVOKED, 0, NULL, NULL, NULL, "listing certificates", &r, err);
     } else {
         snprintf(eb, sizeof(eb), "%lld", (long long)f->expiring_before);
         snprintf(ov, sizeof(ov), "%d", f->only_valid ? 1 : 0);
@@ -535,7 +506,7 @@ pg_list(struct store *s, const struct store_filter *f, bool revoked_only, struct
         v[4] = now;
         v[5] = f->owner;
         v[6] = f->profile;
-        rc = pg_run(ps, ST_LIST, 7, v, NULL, NULL, "listing certificates", &r, err);
+        rc = store_pg_run(ps, ST_LIST, 7, v, NULL, NULL, "listing certificates", &r, err);
     }
     if (rc != 0)
         return -1;
@@ -569,7 +540,7 @@ pg_revoke(struct store *s, const char *serial, int64_t when, int reason, const c
     bool own = false;
     int rc = -1;
 
-    if (write_start(ps, &own, err) != 0)
+    if (store_pg_write_start(ps, &own, err) != 0)
         return -1;
     if (pg_get(s, serial, &c, err) != 0)
         goto out;
@@ -587,7 +558,7 @@ pg_revoke(struct store *s, const char *serial, int64_t when, int reason, const c
     }
     snprintf(w, sizeof(w), "%lld", (long long)when);
     snprintf(rs, sizeof(rs), "%d", reason);
-    if (pg_run(ps, ST_REVOKE, 4, v, NULL, NULL, "revoking a certificate", &r, err) != 0)
+    if (store_pg_run(ps, ST_REVOKE, 4, v, NULL, NULL, "revoking a certificate", &r, err) != 0)
         goto out;
     if (strcmp(PQcmdTuples(r), "1") != 0) {
         err_set(err, DUET_ERR_INPUT, "serial %s could not be revoked", serial);
@@ -597,7 +568,7 @@ pg_revoke(struct store *s, const char *serial, int64_t when, int reason, const c
 out:
     PQclear(r);
     store_cert_free(c);
-    return write_done(ps, own, rc, err);
+    return store_pg_write_done(ps, own, rc, err);
 }
 
 /*
@@ -616,9 +587,9 @@ pg_link_renewal(struct store *s, const char *old_serial, const char *new_serial,
     bool own = false;
     int rc = -1;
 
-    if (write_start(ps, &own, err) != 0)
+    if (store_pg_write_start(ps, &own, err) != 0)
         return -1;
-    if (pg_run(ps, ST_LINK, 2, v, NULL, NULL, "linking a renewal", &r, err) != 0)
+    if (store_pg_run(ps, ST_LINK, 2, v, NULL, NULL, "linking a renewal", &r, err) != 0)
         goto out;
     if (strcmp(PQcmdTuples(r), "1") == 0) {
         rc = 0;
@@ -635,7 +606,7 @@ pg_link_renewal(struct store *s, const char *old_serial, const char *new_serial,
 out:
     PQclear(r);
     store_cert_free(row);
-    return write_done(ps, own, rc, err);
+    return store_pg_write_done(ps, own, rc, err);
 }
 
 /* The next CRL number from duet_meta's row: locked until commit, so numbers follow commits. */
@@ -647,219 +618,20 @@ pg_next_crl_number(struct store *s, uint64_t *number, struct duet_err *err)
     bool own = false;
     int rc = -1;
 
-    if (write_start(ps, &own, err) != 0)
+    if (store_pg_write_start(ps, &own, err) != 0)
         return -1;
-    if (pg_run(ps, ST_CRL, 0, NULL, NULL, NULL, "taking the next CRL number", &r, err) != 0)
+    if (store_pg_run(ps, ST_CRL, 0, NULL, NULL, NULL, "taking the next CRL number", &r, err) != 0)
         goto out;
     if (PQntuples(r) != 1) {
         err_set(err, DUET_ERR_INPUT, "%s: the inventory has no CRL counter (duet_meta is empty)",
                 ps->where);
         goto out;
     }
-    *number = (uint64_t)num(PQgetvalue(r, 0, 0));
+    *number = (uint64_t)store_pg_num(PQgetvalue(r, 0, 0));
     rc = 0;
 out:
     PQclear(r);
-    return write_done(ps, own, rc, err);
-}
-
-/* --- enrollment tokens ----------------------------------------------------- */
-
-/* The SANs one a line, as stored; NULL when out of memory. */
-static char *
-sans_join(char *const *sans, size_t n)
-{
-    size_t len = 1;
-    char *out, *p;
-
-    for (size_t i = 0; i < n; i++)
-        len += strlen(sans[i]) + 1;
-    if ((out = malloc(len)) == NULL)
-        return NULL;
-    p = out;
-    for (size_t i = 0; i < n; i++) {
-        if (i > 0)
-            *p++ = '\n';
-        p = stpcpy(p, sans[i]);
-    }
-    *p = '\0';
-    return out;
-}
-
-/* Split the stored SANs into t->sans; -1 when out of memory. */
-static int
-sans_split(const char *text, struct store_token *t)
-{
-    size_t n = *text != '\0' ? 1 : 0;
-
-    for (const char *p = text; *p; p++)
-        n += *p == '\n';
-    if ((t->sans = calloc(n + 1, sizeof(char *))) == NULL)
-        return -1;
-    for (const char *p = text; t->nsans < n; t->nsans++) {
-        const char *nl = strchr(p, '\n');
-        size_t l = nl != NULL ? (size_t)(nl - p) : strlen(p);
-        if ((t->sans[t->nsans] = strndup(p, l)) == NULL)
-            return -1;
-        p += l + (nl != NULL);
-    }
-    return 0;
-}
-
-/* Row `i` (selected with TOKEN_COLUMNS) as a record; NULL on OOM. */
-static struct store_token *
-row_to_token(const PGresult *r, int i)
-{
-    struct store_token *t = calloc(1, sizeof(*t));
-
-    if (t == NULL)
-        return NULL;
-    t->id = field(r, i, 0);
-    t->name = field(r, i, 1);
-    t->profile = field(r, i, 2);
-    t->owner = field(r, i, 4);
-    t->location = field(r, i, 5);
-    t->created_at = num(PQgetvalue(r, i, 6));
-    t->expires_at = num(PQgetvalue(r, i, 7));
-    t->used_at = num(PQgetvalue(r, i, 8));
-    t->serial = field(r, i, 9);
-    t->created_by = field(r, i, 10);
-    if (t->id == NULL || t->name == NULL || t->profile == NULL ||
-        sans_split(PQgetvalue(r, i, 3), t) != 0) {
-        store_token_free(t);
-        return NULL;
-    }
-    return t;
-}
-
-static int
-pg_token_insert(struct store *s, const struct store_token *t, struct duet_err *err)
-{
-    struct pg_store *ps = (struct pg_store *)s;
-    char *sans = sans_join(t->sans, t->nsans);
-    char ca[24], ea[24];
-    const char *v[9];
-    PGresult *r = NULL;
-    bool own = false;
-    int rc;
-
-    if (sans == NULL)
-        return err_nomem(err);
-    snprintf(ca, sizeof(ca), "%lld", (long long)t->created_at);
-    snprintf(ea, sizeof(ea), "%lld", (long long)t->expires_at);
-    v[0] = t->id;
-    v[1] = t->name;
-    v[2] = t->profile;
-    v[3] = sans;
-    v[4] = t->owner;
-    v[5] = t->location;
-    v[6] = ca;
-    v[7] = ea;
-    v[8] = t->created_by;
-    if (write_start(ps, &own, err) != 0) {
-        free(sans);
-        return -1;
-    }
-    rc = pg_run(ps, ST_TOK_INSERT, 9, v, NULL, NULL, "recording a token", &r, err);
-    /* The id only: it is a hash, but a token's traces stay out of messages. */
-    if (rc != 0 && strstr(err->msg, "duet_tokens_pkey") != NULL)
-        rc = err_set(err, DUET_ERR_INPUT, "%s: this token is already in the inventory", ps->where);
-    PQclear(r);
-    free(sans);
-    return write_done(ps, own, rc, err);
-}
-
-static int
-pg_token_get(struct store *s, const char *id, struct store_token **out, struct duet_err *err)
-{
-    struct pg_store *ps = (struct pg_store *)s;
-    const char *v[1] = {id};
-    PGresult *r = NULL;
-    int rc = 0;
-
-    *out = NULL;
-    if (pg_run(ps, ST_TOK_GET, 1, v, NULL, NULL, "reading a token", &r, err) != 0)
-        return -1;
-    if (PQntuples(r) > 0 && (*out = row_to_token(r, 0)) == NULL)
-        rc = err_nomem(err);
-    PQclear(r);
-    return rc;
-}
-
-/*
- * One conditional UPDATE decides a redemption: a second node's UPDATE waits
- * for the first one's row lock, then finds used_at set and changes nothing,
- * so exactly one of two racing calls changes a row.
- */
-static int
-pg_token_redeem(struct store *s, const char *id, const char *serial, int64_t now,
-                enum store_token_state *state, struct store_token **row, struct duet_err *err)
-{
-    struct pg_store *ps = (struct pg_store *)s;
-    struct store_token *t = NULL;
-    char nw[24];
-    const char *v[3] = {nw, serial, id};
-    PGresult *r = NULL;
-    bool own = false, won;
-    int rc = -1;
-
-    if (serial == NULL)
-        return err_set(err, DUET_ERR_INTERNAL, "a token is redeemed for a certificate's serial");
-    snprintf(nw, sizeof(nw), "%lld", (long long)now);
-    if (write_start(ps, &own, err) != 0)
-        return -1;
-    if (pg_run(ps, ST_TOK_REDEEM, 3, v, NULL, NULL, "redeeming a token", &r, err) != 0)
-        goto out;
-    won = strcmp(PQcmdTuples(r), "1") == 0;
-    if (pg_token_get(s, id, &t, err) != 0)
-        goto out;
-    if (won)
-        *state = STORE_TOKEN_REDEEMED;
-    else if (t == NULL)
-        *state = STORE_TOKEN_UNKNOWN;
-    else if (t->serial != NULL)
-        *state = STORE_TOKEN_USED;
-    else
-        *state = STORE_TOKEN_EXPIRED;
-    if (row != NULL) {
-        *row = t;
-        t = NULL;
-    }
-    rc = 0;
-out:
-    PQclear(r);
-    store_token_free(t);
-    return write_done(ps, own, rc, err);
-}
-
-static int
-pg_token_list(struct store *s, struct store_token ***out, size_t *n, struct duet_err *err)
-{
-    struct pg_store *ps = (struct pg_store *)s;
-    struct store_token **list = NULL;
-    PGresult *r = NULL;
-    int rows;
-
-    *out = NULL;
-    *n = 0;
-    if (pg_run(ps, ST_TOK_LIST, 0, NULL, NULL, NULL, "listing tokens", &r, err) != 0)
-        return -1;
-    rows = PQntuples(r);
-    if (rows > 0 && (list = calloc((size_t)rows, sizeof(*list))) == NULL)
-        goto oom;
-    for (int i = 0; i < rows; i++) {
-        if ((list[i] = row_to_token(r, i)) == NULL) {
-            store_tokens_free(list, (size_t)i);
-            goto oom;
-        }
-    }
-    PQclear(r);
-    *out = list;
-    *n = (size_t)rows;
-    return 0;
-oom:
-    PQclear(r);
-    return err_nomem(err);
+    return store_pg_write_done(ps, own, rc, err);
 }
 
 /*
@@ -874,7 +646,8 @@ pg_generation(struct store *s, uint64_t *gen, struct duet_err *err)
     PGresult *r = NULL;
     long long g;
 
-    if (pg_run(ps, ST_GEN, 0, NULL, NULL, NULL, "reading the inventory's generation", &r, err) != 0)
+    if (store_pg_run(ps, ST_GEN, 0, NULL, NULL, NULL, "reading the inventory's generation", &r,
+                     err) != 0)
         return -1;
     if (PQntuples(r) != 1) {
         PQclear(r);
@@ -883,7 +656,7 @@ pg_generation(struct store *s, uint64_t *gen, struct duet_err *err)
                        "is empty)",
                        ps->where);
     }
-    g = num(PQgetvalue(r, 0, 0));
+    g = store_pg_num(PQgetvalue(r, 0, 0));
     PQclear(r);
     /* The first call moves gen from 0 (never returned) to 1. */
     if (ps->gen == 0 || g != ps->seen) {
@@ -922,10 +695,10 @@ static const struct store_ops pg_ops = {
     .revoke = pg_revoke,
     .link_renewal = pg_link_renewal,
     .next_crl_number = pg_next_crl_number,
-    .token_insert = pg_token_insert,
-    .token_get = pg_token_get,
-    .token_redeem = pg_token_redeem,
-    .token_list = pg_token_list,
+    .token_insert = store_pg_token_insert,
+    .token_get = store_pg_token_get,
+    .token_redeem = store_pg_token_redeem,
+    .token_list = store_pg_token_list,
     .generation = pg_generation,
     .close = pg_close,
 };
@@ -954,7 +727,7 @@ schema_version(struct pg_store *ps, long *version, struct duet_err *err)
         pg_fail(ps, r, "reading the schema version", err);
         goto out;
     }
-    *version = (long)num(PQgetvalue(r, 0, 0));
+    *version = (long)store_pg_num(PQgetvalue(r, 0, 0));
     rc = 0;
 out:
     PQclear(r);
