@@ -16,6 +16,8 @@ openssl
 libjansson-dev
 libcmocka-dev
 libsqlite3-dev
+libpq-dev
+postgresql
 libyaml-dev
 libevent-dev
 libhttp-parser-dev

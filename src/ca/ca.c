@@ -794,6 +794,41 @@ holds_ca(const char *dir)
     return false;
 }
 
+/*
+ * Add `store: URL` to ca.yaml's text, the URL without its password and
+ * double-quoted (YAML escapes for '"' and '\\').
+ */
+static int
+append_store(char **yaml, const char *url)
+{
+    char *bare = store_url_redact(url, NULL);
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f;
+
+    if (bare == NULL || (f = open_memstream(&out, &len)) == NULL) {
+        free(bare);
+        return -1;
+    }
+    fprintf(f, "%s# The inventory (duet ca init --store); its password is never written here:\n"
+               "# libpq reads it from PGPASSFILE (~/.pgpass) or PGPASSWORD.\nstore: \"",
+            *yaml);
+    for (const char *p = bare; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fputc('\\', f);
+        fputc(*p, f);
+    }
+    fputs("\"\n", f);
+    free(bare);
+    if (fclose(f) != 0 || out == NULL) {
+        free(out);
+        return -1;
+    }
+    free(*yaml);
+    *yaml = out;
+    return 0;
+}
+
 /* Create a CA directory; see ca.h. */
 int
 ca_init(const struct ca_init_opts *o, struct duet_err *err)
@@ -887,7 +922,10 @@ ca_init(const struct ca_init_opts *o, struct duet_err *err)
         goto out;
     }
     wrote = true;
-    if (store_open_sqlite(path, true, &store, err) != 0 || store_begin(store, err) != 0)
+    if (o->store != NULL ? store_open_postgres(o->store, true, &store, err) != 0
+                         : store_open_sqlite(path, true, &store, err) != 0)
+        goto out;
+    if (store_begin(store, err) != 0)
         goto out;
     memset(&spec, 0, sizeof(spec));
     spec.subject = int_name;
@@ -931,6 +969,10 @@ ca_init(const struct ca_init_opts *o, struct duet_err *err)
     WRITE(CA_FILE_ROOT_CRL, pemout_crls(path, &root_crl, 1, false, err));
     yaml = profile_default_yaml(o->name, td, ca_key_type_name(o->key_type), o->offline_root);
     if (yaml == NULL) {
+        err_nomem(err);
+        goto out;
+    }
+    if (o->store != NULL && append_store(&yaml, o->store) != 0) {
         err_nomem(err);
         goto out;
     }
@@ -1038,8 +1080,12 @@ ca_open(const char *dir, const char *passphrase, struct ca **out, struct duet_er
         err_nomem(err);
         goto err;
     }
-    if (store_open_sqlite(path, false, &ca->store, err) != 0)
+    if (ca->cfg.store != NULL && strcmp(ca->cfg.store, "sqlite") != 0) {
+        if (store_open_postgres(ca->cfg.store, false, &ca->store, err) != 0)
+            goto err;
+    } else if (store_open_sqlite(path, false, &ca->store, err) != 0) {
         goto err;
+    }
     if (passphrase != NULL) {
         free(path);
         path = join_path(dir, CA_FILE_ISSUING_KEY);

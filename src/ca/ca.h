@@ -56,6 +56,13 @@ struct ca_init_opts {
     enum ca_key_type key_type;
     const char *passphrase;    /* required: CA keys are never stored unencrypted */
     bool offline_root;         /* root key written to root-offline.key, to be moved away */
+    /*
+     * The inventory: NULL for inventory.db in the directory, else a
+     * PostgreSQL URL whose database must not hold an inventory yet.  ca.yaml
+     * records it as `store:` without its password (libpq then takes it from
+     * PGPASSFILE or PGPASSWORD).
+     */
+    const char *store;
     const char *const *permit_dns; /* name constraints on the issuing CA */
     size_t npermit_dns;
     const char *const *permit_uri;
@@ -98,6 +105,25 @@ const EVP_MD *ca_sign_md(EVP_PKEY *key);
  */
 int ca_key_write(struct ca *ca, const char *name, EVP_PKEY *key, struct duet_err *err) MUST_CHECK;
 int ca_key_read(struct ca *ca, const char *name, EVP_PKEY **key, struct duet_err *err) MUST_CHECK;
+
+/* What ca_migrate copied. */
+struct ca_migrate_result {
+    size_t certs;
+    size_t tokens;
+    uint64_t crl_number;  /* the last CRL number taken, where the copy's counter stands */
+    bool config_updated;  /* ca.yaml now names the copy (store: was absent) */
+};
+
+/*
+ * Copy the CA's SQLite inventory into the PostgreSQL database at url (which
+ * must not hold an inventory yet), in one transaction there while the SQLite
+ * one is locked against writers; then read the copy back and verify the
+ * count and every serial (its DER, status and revocation) and the tokens; then
+ * add `store:` (without the password) to ca.yaml when it has none.  The
+ * SQLite file is left unchanged.  A CA already on PostgreSQL is refused.
+ */
+int ca_migrate(struct ca *ca, const char *url, struct ca_migrate_result *res,
+               struct duet_err *err) MUST_CHECK;
 
 /* What to issue; strings borrowed for the call. */
 struct ca_request {

@@ -22,6 +22,7 @@
 #include "lib/duration.h"
 #include "lib/policy.h"
 #include "lib/ycfg.h"
+#include "store/store.h"
 
 static void
 strlist_clear(struct strlist *l)
@@ -53,6 +54,7 @@ ca_config_clear(struct ca_config *c)
     free(c->name);
     free(c->trust_domain);
     free(c->key_type);
+    free(c->store);
     for (size_t i = 0; i < c->nprofiles; i++)
         profile_clear(&c->profiles[i]);
     free(c->profiles);
@@ -322,6 +324,24 @@ c_offline_root(struct ycfg *y, yaml_node_t *v, const char *path, void *t, struct
     return ycfg_bool(y, v, path, &((struct ca_config *)t)->offline_root, err);
 }
 
+/*
+ * store: "sqlite" (inventory.db in the CA directory, the default) or a
+ * PostgreSQL URL.  The value is never echoed: it may hold a password.
+ */
+static int
+c_store(struct ycfg *y, yaml_node_t *v, const char *path, void *t, struct duet_err *err)
+{
+    struct ca_config *c = t;
+
+    if (ycfg_string(y, v, path, &c->store, err) != 0)
+        return -1;
+    if (strcmp(c->store, "sqlite") != 0 && !store_is_postgres_url(c->store))
+        return ycfg_error(y, v, path, err,
+                          "expected sqlite or a PostgreSQL URL "
+                          "(postgres://[user@]host[:port]/database)");
+    return 0;
+}
+
 /* The value node of `key` in a mapping (the mapping itself when the key is absent). */
 static yaml_node_t *
 map_value(struct ycfg *y, yaml_node_t *map, const char *key)
@@ -391,6 +411,7 @@ static const struct ycfg_key config_keys[] = {
     {"trust_domain", c_trust_domain, true},
     {"key_type", c_key_type, false},
     {"offline_root", c_offline_root, false},
+    {"store", c_store, false},
     {"profiles", c_profiles, true},
     {NULL, NULL, false},
 };

@@ -71,6 +71,7 @@ struct ca_config {
     char *trust_domain;   /* SPIFFE trust domain */
     char *key_type;       /* for new leaf keys by default */
     bool offline_root;
+    char *store;          /* store: NULL or "sqlite": inventory.db; else a PostgreSQL URL */
     struct ca_profile *profiles;
     size_t nprofiles;
 };

@@ -33,7 +33,8 @@ int cmd_ca_roots(int argc, char **argv);
 int cmd_ca_token(int argc, char **argv);
 int cmd_ca_rekey(int argc, char **argv);
 int cmd_ca_serve(int argc, char **argv);
-/* The usage of `duet ca init`, `roots`, `token`, `rekey-storage` and `serve`, on out. */
+int cmd_ca_migrate(int argc, char **argv);
+/* The usage of `duet ca init`, `roots`, `token`, `rekey-storage`, `migrate` and `serve`. */
 void cli_ca_usage(FILE *out);
 int cmd_crl(int argc, char **argv);
 int cmd_ocsp(int argc, char **argv);

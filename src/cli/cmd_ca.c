@@ -17,13 +17,15 @@ cli_ca_usage(FILE *out)
                  "p256|p384|ed25519|rsa3072]\n"
                  "                    [--trust-domain TD] [--permit-dns SUFFIX]... [--permit-uri "
                  "PREFIX]...\n"
-                 "                    [--offline-root] [--passphrase-file F]\n"
+                 "                    [--offline-root] [--passphrase-file F] "
+                 "[--store sqlite|postgres://...]\n"
                  "       duet ca roots --ca-dir DIR\n"
                  "       duet ca token NAME --profile P --ca-dir DIR [--san S]... [--owner O]\n"
                  "                     [--location L] [--ttl 15m] [--passphrase-file F]\n"
                  "       duet ca token --list --ca-dir DIR [--format text|json]\n"
                  "       duet ca rekey-storage --ca-dir DIR [--passphrase-file F] "
                  "[--new-passphrase-file F2]\n"
+                 "       duet ca migrate --ca-dir DIR --to postgres://...\n"
                  "       duet ca serve --ca-dir DIR --listen ADDR:PORT [--http-listen ADDR:PORT]\n"
                  "                     [--server-name NAME]... [--admin-identity PATTERN]... "
                  "(--help)\n"
@@ -44,11 +46,13 @@ cmd_ca(int argc, char **argv)
         return cmd_ca_rekey(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "serve") == 0)
         return cmd_ca_serve(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "migrate") == 0)
+        return cmd_ca_migrate(argc - 1, argv + 1);
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0)) {
         cli_ca_usage(stdout);
         return EXIT_OK;
     }
-    fprintf(stderr, "duet ca: expected init, roots, token, rekey-storage or serve\n");
+    fprintf(stderr, "duet ca: expected init, roots, token, rekey-storage, migrate or serve\n");
     cli_ca_usage(stderr);
     return EXIT_USAGE;
 }

@@ -21,6 +21,7 @@ enum {
     O_PASSPHRASE_FILE,
     O_OFFLINE_ROOT,
     O_TRUST_DOMAIN,
+    O_STORE,
     O_HELP
 };
 
@@ -37,6 +38,7 @@ cmd_ca_init(int argc, char **argv)
         {"permit-uri", required_argument, NULL, O_PERMIT_URI},
         {"offline-root", no_argument, NULL, O_OFFLINE_ROOT},
         {"passphrase-file", required_argument, NULL, O_PASSPHRASE_FILE},
+        {"store", required_argument, NULL, O_STORE},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0}};
     struct ca_init_opts o;
@@ -44,6 +46,7 @@ cmd_ca_init(int argc, char **argv)
     const char **uri = calloc((size_t)argc + 1, sizeof(char *));
     const char *pass_file = NULL;
     char *pass = NULL;
+    char *store_where = NULL;
     struct duet_err err = {.kind = DUET_ERR_NONE};
     int rc = EXIT_USAGE;
     int c;
@@ -85,13 +88,26 @@ cmd_ca_init(int argc, char **argv)
         case O_PASSPHRASE_FILE:
             pass_file = optarg;
             break;
+        case O_STORE:
+            if (strcmp(optarg, "sqlite") == 0) {
+                o.store = NULL;
+            } else if (store_is_postgres_url(optarg)) {
+                o.store = optarg;
+            } else {
+                /* Not echoed: a mistyped URL may still hold a password. */
+                fprintf(stderr, "duet ca init: --store: expected sqlite or a PostgreSQL URL "
+                                "(postgres://[user@]host[:port]/database)\n");
+                goto out;
+            }
+            break;
         case O_HELP:
             cli_ca_usage(stdout);
             rc = EXIT_OK;
             goto out;
         default:
-            fprintf(stderr, "duet ca init: %s %s\n", argv[optind - 1],
-                    c == ':' ? "needs a value" : "is not an option");
+            /* The option's name only: a value may be a URL with a password. */
+            fprintf(stderr, "duet ca init: %.*s %s\n", (int)strcspn(argv[optind - 1], "="),
+                    argv[optind - 1], c == ':' ? "needs a value" : "is not an option");
             cli_ca_usage(stderr);
             goto out;
         }
@@ -110,13 +126,18 @@ cmd_ca_init(int argc, char **argv)
         rc = cli_fail("duet ca init", &err);
         goto out;
     }
+    store_where = o.store != NULL ? store_url_redact(o.store, "***") : NULL;
     printf("created CA \"%s\" in %s: %s, %s, %s%s, inventory %s\n", o.name, o.dir,
            CA_FILE_ROOT_CERT, CA_FILE_ISSUING_CERT, CA_FILE_CONFIG,
            o.offline_root ? ", root key in " CA_FILE_ROOT_KEY_OFFLINE " (move it offline)" : "",
-           CA_FILE_INVENTORY);
+           o.store == NULL ? CA_FILE_INVENTORY : store_where != NULL ? store_where : "PostgreSQL");
+    if (o.store != NULL && store_url_has_password(o.store))
+        printf("note: the password of --store is not written to %s: give it to every duet "
+               "command through PGPASSFILE (~/.pgpass) or PGPASSWORD\n", CA_FILE_CONFIG);
     printf("trust bundle for clients and servers: duet ca roots --ca-dir %s\n", o.dir);
     rc = EXIT_OK;
 out:
+    free(store_where);
     fileio_free_secret(pass);
     free(dns);
     free(uri);

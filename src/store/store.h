@@ -104,6 +104,36 @@ struct store;
  */
 int store_open_sqlite(const char *path, bool create, struct store **out,
                       struct duet_err *err) MUST_CHECK;
+/*
+ * Open (creating the schema when `create` is set) the PostgreSQL inventory at
+ * url (postgres://[user[:password]@]host[:port]/database[?param=value...],
+ * libpq's environment - PGPASSFILE, PGPASSWORD, PGSSLMODE - filling what it
+ * leaves out).  The schema is made and migrated by duet in one transaction
+ * under an advisory lock.  Refused, each naming the server with its password
+ * masked: a URL of another kind, a server that cannot be reached, failed
+ * authentication, a database without a duet inventory (without `create`), one
+ * that already holds one (with `create`), and a schema version newer than
+ * this duet knows.
+ */
+int store_open_postgres(const char *url, bool create, struct store **out,
+                        struct duet_err *err) MUST_CHECK;
+/* Whether text names a PostgreSQL inventory (starts with postgres:// or postgresql://). */
+bool store_is_postgres_url(const char *text);
+/*
+ * A copy of a URL with its passwords (after the user name, and the password=
+ * and sslpassword= query parameters) replaced by mask, or removed with the separator when mask
+ * is NULL; the rest as given.  NULL when out of memory.
+ */
+char *store_url_redact(const char *url, const char *mask);
+/* Whether a URL holds a password. */
+bool store_url_has_password(const char *url);
+/*
+ * Check a PostgreSQL inventory's schema version against `known` (the
+ * version this duet writes): below 1 is not a duet inventory, above known
+ * was written by a newer duet; both are refused naming `where`.
+ */
+int store_pg_check_version(const char *where, long version, long known,
+                           struct duet_err *err) MUST_CHECK;
 void store_close(struct store *s);
 
 /*

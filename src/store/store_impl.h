@@ -40,4 +40,11 @@ struct store {
     const struct store_ops *ops;
 };
 
+/*
+ * The password of a PostgreSQL URL (after the user name, else a password=
+ * parameter), percent-decoded, for scrubbing it from a server's messages;
+ * NULL when there is none (or out of memory).  The caller wipes and frees it.
+ */
+char *store_url_password(const char *url);
+
 #endif

@@ -1,0 +1,483 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The CA's inventory on PostgreSQL (`duet ca init --store postgres://...`, `store:` in ca.yaml)
+against a real server: a cluster started here from Debian's postgresql package (pgcluster.py).
+
+What a user checks: the rows in the database itself (read with psql), `duet cert list`, the
+CRL and OCSP answers read by `openssl`; several processes on one inventory - a revocation by
+`duet cert revoke` shows in the very next OCSP answer of a running `duet ca serve`, two times
+fifty `duet cert issue` in parallel record every certificate under its own serial, one token
+raced by two `ca serve` nodes yields exactly one certificate, CRL numbers from two processes
+only grow; and a password given in the URL never appears in any output or in ca.yaml.
+"""
+
+import base64
+import concurrent.futures
+import http.client
+import json
+import re
+import time
+
+import pytest
+
+import pgcluster
+from conftest import DuetCA, show
+from test_ca_serve import CAServer, make_csr, make_token, openssl
+
+WHY = pgcluster.missing()
+pytestmark = pytest.mark.skipif(WHY is not None, reason=WHY or "")
+
+
+@pytest.fixture(scope="module")
+def pg(tmp_path_factory):
+    c = pgcluster.PgCluster(tmp_path_factory.mktemp("pg")).start()
+    yield c
+    c.stop()
+
+
+@pytest.fixture
+def pgca(pg, run_env, tmp_path_factory):
+    """A CA whose inventory is a fresh PostgreSQL database."""
+    url, db = pg.new_database()
+    ca = DuetCA(run_env, tmp_path_factory.mktemp("pgca"), "PG Corp")
+    p = ca.init("--store", url)
+    assert p.returncode == 0, show(p)
+    ca.url, ca.db = url, db
+    return ca
+
+
+def rows(pg, db, sql):
+    out = pg.sql(sql, db=db)
+    return [line.split("|") for line in out.splitlines() if line]
+
+
+def test_init_issue_list_revoke_crl_on_postgres(pg, pgca):
+    ca = pgca
+    p = ca.init("--store", ca.url)
+    assert p.returncode == 1 and "already holds a CA" in p.stderr, show(p)
+    # ca.yaml names the database; no inventory.db was made
+    assert 'store: "%s"' % ca.url in (ca.dir / "ca.yaml").read_text()
+    assert not (ca.dir / "inventory.db").exists()
+    # the issuing CA is a row of the database, with its schema version recorded
+    assert rows(pg, ca.db, "SELECT profile FROM duet_certificates") == [["issuing-ca"]]
+    assert rows(pg, ca.db, "SELECT version, description FROM duet_schema") == [
+        ["1", "the inventory"]]
+    crt, _, serial = ca.issued("web", "server", "--san", "dns:web.example", "--owner", "team-a")
+    got = rows(pg, ca.db, "SELECT name, owner, status, length(der) > 100 FROM duet_certificates "
+                          "WHERE serial = '%s'" % serial)
+    assert got == [["web.example", "team-a", "0", "t"]]
+    row = ca.row(serial)
+    assert row["status"] == "valid" and row["owner"] == "team-a"
+    # revoke, then the CRL lists it
+    p = ca.duet("cert", "revoke", serial, "--ca-dir", ca.dir, "--reason", "keyCompromise")
+    assert p.returncode == 0, show(p)
+    assert ca.row(serial)["status"] == "revoked"
+    p = ca.duet("cert", "revoke", serial, "--ca-dir", ca.dir)
+    assert p.returncode == 1 and "already revoked" in p.stderr, show(p)
+    crl = ca.base / "ca.crl"
+    p = ca.crl(crl)
+    assert p.returncode == 0, show(p)
+    txt = openssl("crl", "-in", crl, "-noout", "-text").stdout.decode()
+    assert serial.replace(":", "") in txt.replace(":", "").upper(), txt
+    assert "Key Compromise" in txt
+    assert rows(pg, ca.db, "SELECT status, reason FROM duet_certificates WHERE serial = '%s'"
+                % serial) == [["1", "1"]]
+
+
+def test_a_database_that_holds_an_inventory_is_not_made_again(pg, pgca, run_env,
+                                                             tmp_path_factory):
+    other = DuetCA(run_env, tmp_path_factory.mktemp("pgca2"), "Other Corp")
+    p = other.init("--store", pgca.url)
+    assert p.returncode == 1, show(p)
+    assert "already holds a duet inventory (schema version 1)" in p.stderr, show(p)
+    # and the inventory there is untouched
+    assert len(rows(pg, pgca.db, "SELECT serial FROM duet_certificates")) == 1
+
+
+def test_a_schema_newer_than_this_duet_is_refused(pg, pgca):
+    pg.sql("INSERT INTO duet_schema VALUES (7, 0, 'from the future')", db=pgca.db)
+    p = pgca.duet("cert", "list", "--ca-dir", pgca.dir)
+    assert p.returncode == 1, show(p)
+    assert "inventory schema version 7 is newer than this duet knows (1)" in p.stderr, show(p)
+    assert "127.0.0.1:%d/%s" % (pg.port, pgca.db) in p.stderr
+
+
+def test_unreachable_server_and_missing_inventory_are_named(pg, run_env, tmp_path_factory):
+    ca = DuetCA(run_env, tmp_path_factory.mktemp("pgbad"), "Bad Corp")
+    port = pgcluster.free_port()
+    p = ca.init("--store", "postgres://postgres@127.0.0.1:%d/nowhere" % port)
+    assert p.returncode == 1, show(p)
+    assert ("postgres://postgres@127.0.0.1:%d/nowhere: cannot connect to the inventory "
+            "database" % port) in p.stderr, show(p)
+    assert not (ca.dir / "ca.yaml").exists()
+    # a database without an inventory, named in ca.yaml by hand
+    url, db = pg.new_database()
+    made = DuetCA(run_env, tmp_path_factory.mktemp("pgempty"), "Empty Corp")
+    assert made.init().returncode == 0
+    y = made.dir / "ca.yaml"
+    y.write_text(y.read_text() + 'store: "%s"\n' % url)
+    p = made.duet("cert", "list", "--ca-dir", made.dir)
+    assert p.returncode == 1, show(p)
+    assert "%s: no duet inventory in this database" % url in p.stderr, show(p)
+
+
+def test_a_password_in_the_url_never_appears(pg, run_env, tmp_path_factory):
+    url, db = pg.new_database()
+    pw_url = url.replace("postgres@", "%s:%s@" % (pgcluster.PASSWORD_ROLE, pgcluster.PASSWORD))
+    bad_url = url.replace("postgres@", "%s:wrong-%s@" % (pgcluster.PASSWORD_ROLE,
+                                                          pgcluster.PASSWORD))
+    # a wrong password: refused, naming the server with the password masked
+    ca = DuetCA(run_env, tmp_path_factory.mktemp("pgpw"), "Secret Corp")
+    p = ca.init("--store", bad_url)
+    assert p.returncode == 1, show(p)
+    assert "authentication failed" in p.stderr, show(p)
+    assert "%s:***@127.0.0.1:%d/%s" % (pgcluster.PASSWORD_ROLE, pg.port, db) in p.stderr
+    assert pgcluster.PASSWORD not in p.stdout + p.stderr
+    # a mistyped option with the URL as its value: the option's name only
+    p = ca.duet("ca", "init", "--ca-dir", ca.dir, "--name", "X", "--stroe=" + pw_url)
+    assert p.returncode == 2 and "--stroe is not an option" in p.stderr, show(p)
+    assert pgcluster.PASSWORD not in p.stdout + p.stderr
+    # the right one: the CA is made, ca.yaml holds the URL without it
+    p = ca.init("--store", pw_url)
+    assert p.returncode == 0, show(p)
+    assert pgcluster.PASSWORD not in p.stdout + p.stderr
+    assert "password of --store is not written" in p.stdout
+    yaml = (ca.dir / "ca.yaml").read_text()
+    assert pgcluster.PASSWORD not in yaml
+    assert 'store: "postgres://%s@127.0.0.1:%d/%s"' % (pgcluster.PASSWORD_ROLE, pg.port,
+                                                       db) in yaml
+    # later commands: without the password, a clear refusal; with PGPASSWORD, they work
+    p = ca.duet("cert", "list", "--ca-dir", ca.dir, env={"PGPASSWORD": None,
+                                                         "PGPASSFILE": "/nonexistent"})
+    assert p.returncode == 1 and "authentication failed" in p.stderr, show(p)
+    assert "PGPASSFILE or PGPASSWORD" in p.stderr
+    p = ca.duet("cert", "list", "--ca-dir", ca.dir, "--format", "json",
+                env={"PGPASSWORD": pgcluster.PASSWORD})
+    assert p.returncode == 0, show(p)
+    assert [r["profile"] for r in json.loads(p.stdout)] == ["issuing-ca"]
+    # a password in ca.yaml itself (written by hand) is masked in messages too
+    y = ca.dir / "ca.yaml"
+    y.write_text(yaml.replace('store: "postgres://%s@' % pgcluster.PASSWORD_ROLE,
+                              'store: "postgres://%s:x%s@' % (pgcluster.PASSWORD_ROLE,
+                                                              pgcluster.PASSWORD)))
+    p = ca.duet("cert", "list", "--ca-dir", ca.dir)
+    assert p.returncode == 1 and "authentication failed" in p.stderr, show(p)
+    assert pgcluster.PASSWORD not in p.stdout + p.stderr
+
+
+def serve(duet_bin, ca):
+    return CAServer(duet_bin, ca, "--admin-identity", "dns:admin.corp.example").start()
+
+
+def ocsp_status(ca, port, crt):
+    p = openssl("ocsp", "-issuer", ca.issuing, "-cert", crt, "-CAfile", ca.root, "-url",
+                "http://127.0.0.1:%d/ocsp" % port, "-no_nonce")
+    out = p.stdout.decode() + p.stderr.decode()
+    assert "Response verify OK" in out, out
+    m = re.search(r": (good|revoked|unknown)\n", out)
+    assert m, out
+    return m.group(1)
+
+
+def test_serve_enrolls_by_token_and_answers_ocsp_fresh_after_a_revocation_elsewhere(
+        pg, pgca, duet_bin):
+    ca = pgca
+    srv = serve(duet_bin, ca)
+    try:
+        tok = make_token(ca, "node1", "server", "--san", "dns:node1.corp.example")
+        _, csr = make_csr(ca, "node1")
+        st, _, ans = srv.request("POST", "/v1/enroll", {"token": tok, "csr": csr})
+        assert st == 200, ans
+        serial = ans["serial"]
+        crt = ca.base / "node1.crt"
+        crt.write_text(ans["certificate"])
+        assert rows(pg, ca.db, "SELECT serial FROM duet_tokens WHERE used_at IS NOT NULL") == [
+            [serial]]
+        assert ocsp_status(ca, srv.http_port, crt) == "good"
+        assert ocsp_status(ca, srv.http_port, crt) == "good"  # now a reused answer
+        # another process revokes on the same database: the very next answer says so
+        p = ca.duet("cert", "revoke", serial, "--ca-dir", ca.dir, "--reason", "keyCompromise")
+        assert p.returncode == 0, show(p)
+        assert ocsp_status(ca, srv.http_port, crt) == "revoked"
+        # the token cannot be used again
+        _, csr2 = make_csr(ca, "node1b")
+        st, _, err = srv.request("POST", "/v1/enroll", {"token": tok, "csr": csr2})
+        assert st == 403 and "already used" in err["detail"], err
+    finally:
+        srv.stop()
+
+
+def test_serve_carries_on_after_the_database_restarts(pg, pgca, duet_bin):
+    ca = pgca
+    srv = serve(duet_bin, ca)
+    try:
+        crt, _, serial = ca.issued("steady", "server", "--san", "dns:steady.example")
+        assert ocsp_status(ca, srv.http_port, crt) == "good"
+        pg.restart()  # every connection of ca serve is cut
+        # the next request reconnects; a revocation made after the restart shows
+        p = ca.duet("cert", "revoke", serial, "--ca-dir", ca.dir)
+        assert p.returncode == 0, show(p)
+        assert ocsp_status(ca, srv.http_port, crt) == "revoked"
+        _, csr = make_csr(ca, "after-restart")
+        tok = make_token(ca, "after-restart", "server", "--san", "dns:after-restart.example")
+        st, _, ans = srv.request("POST", "/v1/enroll", {"token": tok, "csr": csr})
+        assert st == 200, ans
+        assert srv.proc.poll() is None
+    finally:
+        srv.stop()
+
+
+def test_a_writer_held_up_by_another_node_gives_up_saying_so(pg, pgca):
+    ca = pgca
+    before = rows(pg, ca.db, "SELECT count(*) FROM duet_certificates")
+    # another node's write transaction that does not end for 20 s
+    holder = pg.psql_popen("BEGIN; UPDATE duet_meta SET generation = generation + 1; "
+                           "SELECT pg_sleep(20); COMMIT;", db=ca.db)
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not rows(
+                pg, ca.db, "SELECT 1 FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+                           "WHERE a.query LIKE '%pg_sleep%' AND l.mode = 'RowExclusiveLock'"):
+            time.sleep(0.1)
+        t0 = time.monotonic()
+        p = ca.issue("waiting", "server", "--san", "dns:waiting.example")
+        waited = time.monotonic() - t0
+    finally:
+        holder.kill()
+        holder.wait()
+    assert p.returncode == 1, show(p)
+    assert "the inventory is busy with another node" in p.stderr and "try again" in p.stderr, \
+        show(p)
+    assert 9 <= waited < 19, waited
+    assert rows(pg, ca.db, "SELECT count(*) FROM duet_certificates") == before
+    assert not (ca.out / "waiting.crt").exists()
+
+
+def test_one_token_raced_by_two_nodes_yields_one_certificate(pg, pgca, duet_bin):
+    ca = pgca
+    a, b = serve(duet_bin, ca), serve(duet_bin, ca)
+    try:
+        for i in range(5):
+            tok = make_token(ca, "race%d" % i, "server", "--san", "dns:race%d.corp.example" % i)
+            csrs = [make_csr(ca, "race%d-%s" % (i, n))[1] for n in "ab"]
+            with concurrent.futures.ThreadPoolExecutor(2) as ex:
+                fa = ex.submit(a.request, "POST", "/v1/enroll", {"token": tok, "csr": csrs[0]})
+                fb = ex.submit(b.request, "POST", "/v1/enroll", {"token": tok, "csr": csrs[1]})
+                res = [fa.result(), fb.result()]
+            ok = [r for r in res if r[0] == 200]
+            refused = [r for r in res if r[0] != 200]
+            assert len(ok) == 1 and len(refused) == 1, res
+            assert refused[0][0] == 403 and "already used" in refused[0][2]["detail"], res
+            got = rows(pg, ca.db, "SELECT serial FROM duet_certificates WHERE name = 'race%d.corp.example'"
+                       % i)
+            assert got == [[ok[0][2]["serial"]]]
+    finally:
+        a.stop()
+        b.stop()
+
+
+def test_a_node_killed_while_enrolling_loses_no_certificate(pg, pgca, duet_bin):
+    """Two nodes enroll hosts at once; node A is SIGKILLed halfway.  Every certificate a
+    client received is a row, with the very DER it received; no serial twice; node B goes on
+    and enrolls what A left, each token exactly once."""
+    ca = pgca
+    n = 24
+    toks = [make_token(ca, "k%02d" % i, "server", "--san", "dns:k%02d.example" % i)
+            for i in range(n)]
+    csrs = [make_csr(ca, "k%02d" % i)[1] for i in range(n)]
+    a, b = serve(duet_bin, ca), serve(duet_bin, ca)
+    got = {}
+
+    def enroll(i, node):
+        try:
+            st, _, ans = node.request("POST", "/v1/enroll", {"token": toks[i], "csr": csrs[i]})
+        except (OSError, http.client.HTTPException):
+            return i, None
+        return i, (st, ans)
+
+    try:
+        with concurrent.futures.ThreadPoolExecutor(2) as ex:
+            futs = [ex.submit(enroll, i, a if i % 2 == 0 else b) for i in range(n)]
+            for k, f in enumerate(concurrent.futures.as_completed(futs)):
+                if k == n // 3:
+                    a.kill()
+                i, res = f.result()
+                if res is not None and res[0] == 200:
+                    got[i] = res[1]
+        # what A never answered, B enrolls now (a token A used is refused as used)
+        for i in range(n):
+            if i not in got:
+                _, res = enroll(i, b)
+                assert res is not None, i
+                if res[0] == 200:
+                    got[i] = res[1]
+                else:
+                    assert res[0] == 403 and "already used" in res[1]["detail"], res
+    finally:
+        if a.proc.poll() is None:
+            a.stop()
+        b.stop()
+    db = {r[0]: (r[1], r[2]) for r in rows(
+        pg, ca.db, "SELECT serial, name, encode(der, 'hex') FROM duet_certificates "
+                   "WHERE name LIKE 'k__.example'")}
+    serials = [ans["serial"] for ans in got.values()]
+    assert len(set(serials)) == len(serials)
+    for i, ans in got.items():
+        name, der_hex = db[ans["serial"]]
+        assert name == "k%02d.example" % i
+        pem = "".join(ans["certificate"].split("-----")[2].split())
+        assert der_hex == base64.b64decode(pem).hex()
+    # each token yielded at most one certificate, and the used ones name theirs
+    used = rows(pg, ca.db, "SELECT name, serial FROM duet_tokens WHERE serial IS NOT NULL")
+    assert len(used) == len({r[0] for r in used}) == len(db)
+    # at most those A was answering when killed (two threads: two) never reached their client
+    assert len(got) >= n - 2
+
+
+def test_two_processes_issue_in_parallel_without_reusing_a_serial(pg, pgca):
+    ca = pgca
+
+    def issue(i):
+        return ca.issue("par%03d" % i, "server", "--san", "dns:par%03d.example" % i)
+
+    with concurrent.futures.ThreadPoolExecutor(2) as ex:
+        results = list(ex.map(issue, range(100)))
+    serials = []
+    for p in results:
+        assert p.returncode == 0, show(p)
+        serials.append(re.search(r"serial ([0-9A-F:]+)", p.stdout).group(1))
+    assert len(set(serials)) == 100
+    db = {r[0]: r[1] for r in rows(pg, ca.db, "SELECT serial, name FROM duet_certificates "
+                                              "WHERE profile = 'server'")}
+    assert len(db) == 100
+    for i, s in enumerate(serials):
+        assert db[s] == "par%03d.example" % i
+        # the certificate on disk is the one recorded
+        der = openssl("x509", "-in", ca.out / ("par%03d.crt" % i), "-outform", "DER").stdout
+        assert rows(pg, ca.db, "SELECT encode(der, 'hex') FROM duet_certificates WHERE "
+                               "serial = '%s'" % s) == [[der.hex()]]
+
+
+def test_crl_numbers_grow_across_two_processes(pg, pgca):
+    ca = pgca
+
+    def gen(i):
+        out = ca.base / ("crl%02d.pem" % i)
+        p = ca.crl(out)
+        assert p.returncode == 0, show(p)
+        txt = openssl("crl", "-in", out, "-noout", "-text").stdout.decode()
+        return int(re.search(r"X509v3 CRL Number: *\n *(\d+)", txt).group(1))
+
+    with concurrent.futures.ThreadPoolExecutor(2) as ex:
+        numbers = list(ex.map(gen, range(20)))
+    assert len(set(numbers)) == 20, numbers
+    last = int(pg.sql("SELECT crl_number FROM duet_meta", db=ca.db))
+    assert last == max(numbers)
+    assert gen(99) == last + 1
+
+
+def test_the_sqlite_default_is_unchanged(make_ca):
+    ca = make_ca("Lite Corp")
+    assert (ca.dir / "inventory.db").exists()
+    assert "store:" not in (ca.dir / "ca.yaml").read_text()
+    p = ca.init("--store", "mysql://x")
+    assert p.returncode == 2 and "--store: expected sqlite or a PostgreSQL URL" in p.stderr
+
+
+def test_store_key_in_ca_yaml_is_checked(make_ca):
+    ca = make_ca("Yaml Corp")
+    y = ca.dir / "ca.yaml"
+    y.write_text(y.read_text() + 'store: "mysql://root:hunter2@db/x"\n')
+    p = ca.duet("cert", "list", "--ca-dir", ca.dir)
+    assert p.returncode == 1, show(p)
+    assert "store: expected sqlite or a PostgreSQL URL" in p.stderr
+    assert "hunter2" not in p.stderr
+
+
+def crl_number(path):
+    txt = openssl("crl", "-in", path, "-noout", "-text").stdout.decode()
+    return int(re.search(r"X509v3 CRL Number: *\n *(\d+)", txt).group(1))
+
+
+def test_migrate_copies_and_verifies_the_sqlite_inventory(pg, make_ca):
+    ca = make_ca("Move Corp")
+    _, _, kept = ca.issued("kept", "server", "--san", "dns:kept.example", "--owner", "ops")
+    _, _, gone = ca.issued("gone", "server", "--san", "dns:gone.example")
+    p = ca.duet("cert", "revoke", gone, "--ca-dir", ca.dir, "--reason", "superseded")
+    assert p.returncode == 0, show(p)
+    # a renewal with a shorter life: the new row sorts before the one it renews
+    out = ca.base / "renewed"
+    out.mkdir()
+    p = ca.duet("cert", "renew", kept, "--ca-dir", ca.dir, "--out", out, "--ttl", "1h",
+                "--passphrase-file", ca.passfile)
+    assert p.returncode == 0, show(p)
+    used = make_token(ca, "used", "server", "--san", "dns:used.example")
+    _, csr = make_csr(ca, "used")
+    (ca.base / "used.csr").write_text(csr)
+    p = ca.duet("cert", "sign", ca.base / "used.csr", "--token", used, "--ca-dir", ca.dir,
+                "--out", ca.base / "used.crt", "--passphrase-file", ca.passfile)
+    assert p.returncode == 0, show(p)
+    unused = make_token(ca, "later", "server", "--san", "dns:later.example")
+    for i in range(3):
+        assert ca.crl(ca.base / ("before%d.crl" % i)).returncode == 0
+    last = crl_number(ca.base / "before2.crl")
+    before = sorted(ca.list(), key=lambda r: r["serial"])
+    sqlite_bytes = (ca.dir / "inventory.db").read_bytes()
+
+    url, db = pg.new_database()
+    pw_url = url.replace("postgres@", "%s:%s@" % (pgcluster.PASSWORD_ROLE, pgcluster.PASSWORD))
+    p = ca.duet("ca", "migrate", "--ca-dir", ca.dir, "--to", pw_url)
+    assert p.returncode == 0, show(p)
+    assert pgcluster.PASSWORD not in p.stdout + p.stderr
+    assert ("copied %d certificates and 2 tokens to postgres://%s:***@127.0.0.1:%d/%s (CRL "
+            "number %d); verified: the count and every serial match"
+            % (len(before), pgcluster.PASSWORD_ROLE, pg.port, db, last)) in p.stdout, show(p)
+    yaml = (ca.dir / "ca.yaml").read_text()
+    assert pgcluster.PASSWORD not in yaml
+    assert 'store: "postgres://%s@127.0.0.1:%d/%s"' % (pgcluster.PASSWORD_ROLE, pg.port,
+                                                       db) in yaml
+    # the SQLite file is left as it was (a backup up to the migration)
+    assert (ca.dir / "inventory.db").read_bytes() == sqlite_bytes
+    # the database holds every serial with its DER
+    db_rows = rows(pg, db, "SELECT serial, status, renews, renewed_by FROM duet_certificates")
+    assert sorted(r[0] for r in db_rows) == [r["serial"] for r in before]
+    renewal = [r for r in db_rows if r[2] == kept]
+    assert len(renewal) == 1 and [r[3] for r in db_rows if r[0] == kept] == [renewal[0][0]]
+    assert [r[1] for r in db_rows if r[0] == gone] == ["1"]
+    # the CA now works on PostgreSQL, with the same inventory as before
+    env = {"PGPASSWORD": pgcluster.PASSWORD}
+    p = ca.duet("cert", "list", "--ca-dir", ca.dir, "--format", "json", env=env)
+    assert p.returncode == 0, show(p)
+    after = sorted(json.loads(p.stdout), key=lambda r: r["serial"])
+    assert len(after) == len(before)
+    for a, b in zip(after, before):
+        # days_left is counted from now, which moved on
+        assert {k: (a.get(k), b.get(k)) for k in set(a) | set(b)
+                if a.get(k) != b.get(k) and k != "days_left"} == {}
+    # CRL numbers go on from SQLite's
+    p = ca.duet("crl", "generate", "--ca-dir", ca.dir, "--out", ca.base / "after.crl",
+                "--passphrase-file", ca.passfile, env=env)
+    assert p.returncode == 0, show(p)
+    assert crl_number(ca.base / "after.crl") == last + 1
+    # the used token stays used, the unused one still works once
+    p = ca.duet("cert", "sign", ca.base / "used.csr", "--token", used, "--ca-dir", ca.dir,
+                "--out", ca.base / "used2.crt", "--passphrase-file", ca.passfile, env=env)
+    assert p.returncode == 1 and "already used" in p.stderr, show(p)
+    _, csr = make_csr(ca, "later")
+    (ca.base / "later.csr").write_text(csr)
+    p = ca.duet("cert", "sign", ca.base / "later.csr", "--token", unused, "--ca-dir", ca.dir,
+                "--out", ca.base / "later.crt", "--passphrase-file", ca.passfile, env=env)
+    assert p.returncode == 0, show(p)
+    # a second migration is refused: the CA is on PostgreSQL now
+    p = ca.duet("ca", "migrate", "--ca-dir", ca.dir, "--to", url, env=env)
+    assert p.returncode == 1 and "on PostgreSQL already" in p.stderr, show(p)
+
+
+def test_migrate_into_a_database_holding_an_inventory_is_refused(pg, pgca, make_ca):
+    ca = make_ca("Late Corp")
+    ca.issued("x", "server", "--san", "dns:x.example")
+    yaml = (ca.dir / "ca.yaml").read_text()
+    p = ca.duet("ca", "migrate", "--ca-dir", ca.dir, "--to", pgca.url)
+    assert p.returncode == 1, show(p)
+    assert "already holds a duet inventory" in p.stderr, show(p)
+    assert (ca.dir / "ca.yaml").read_text() == yaml
+    assert len(rows(pg, pgca.db, "SELECT serial FROM duet_certificates")) == 1
