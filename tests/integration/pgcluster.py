@@ -5,7 +5,7 @@ initdb and pg_ctl refuse to run as root, so the cluster belongs to a system user
 made by the package; else the one named by DUET_PG_USER) and lives in a temporary directory
 given to that user.  It listens on 127.0.0.1 on a free port only (no Unix socket in /run), with
 `trust` for the user duet connects as and scram-sha-256 for a role with a password (the
-tests of failed authentication).  Missing binaries skip the tests with a message saying which
+tests of failed authentication).  Missing binaries fail the tests with a message saying which
 package to install; scripts/deps.sh installs it, so CI always runs them.
 """
 

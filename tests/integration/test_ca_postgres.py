@@ -24,7 +24,13 @@ from conftest import DuetCA, show
 from test_ca_serve import CAServer, make_csr, make_token, openssl
 
 WHY = pgcluster.missing()
-pytestmark = pytest.mark.skipif(WHY is not None, reason=WHY or "")
+
+
+@pytest.fixture(autouse=True)
+def _postgres_present():
+    """Every test runs (scripts/deps.sh installs the server): a missing one fails, naming it."""
+    if WHY is not None:
+        pytest.fail(WHY, pytrace=False)
 
 
 @pytest.fixture(scope="module")
