@@ -502,11 +502,16 @@ https_bev_cb(struct event_base *base, void *arg)
     return caserver_conn_counted(l, bev_cb(base, l->s));
 }
 
-/* The plain listener's bufferevents (those evhttp would make), counted. */
+/* The plain listener's bufferevents (those evhttp would make), counted, OCSP on the lean path. */
 static struct bufferevent *
 http_bev_cb(struct event_base *base, void *arg)
 {
-    return caserver_conn_counted(arg, bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE));
+    struct caserver_listener *l = arg;
+    struct bufferevent *bev =
+        caserver_conn_counted(l, bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE));
+
+    caserver_lean_watch(l->s, bev);
+    return bev;
 }
 
 /* The timer: the CRL before a third of its life is left, the server certificate, the signer. */
