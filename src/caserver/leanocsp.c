@@ -97,8 +97,6 @@ lean_answer(struct bufferevent *bev, void *evcon, const struct leanhttp_req *r, 
     if (n <= 0 || (size_t)n >= sizeof(head) || evbuffer_add(out, head, (size_t)n) != 0 ||
         evbuffer_add(out, resp, resp_len) != 0)
         goto out;
-    /* evhttp leaves writing off while it reads a request: on, to send this. */
-    bufferevent_enable(bev, EV_WRITE);
     evhttp_connection_get_peer(evcon, &addr, &port);
     snprintf(peer, sizeof(peer), "%s:%u", addr != NULL ? addr : "?", (unsigned)port);
     caserver_audit_ocsp(r->post ? "POST" : "GET", r->target, r->target_len, peer, t0);
@@ -107,6 +105,26 @@ out:
     free(resp);
     free(der);
     return rc;
+}
+
+/*
+ * Send what the answers put in the output buffer now, in one writev, rather
+ * than a loop iteration later from a write event (two epoll_ctl fewer per
+ * answer); whatever the socket does not take is left to the bufferevent,
+ * whose write event and timeout then apply as to any answer.
+ */
+static void
+lean_flush(struct bufferevent *bev)
+{
+    struct evbuffer *out = bufferevent_get_output(bev);
+
+    if (evbuffer_get_length(out) == 0)
+        return;
+    (void)evbuffer_write(out, bufferevent_getfd(bev));
+    if (evbuffer_get_length(out) > 0)
+        bufferevent_enable(bev, EV_WRITE);
+    else if ((bufferevent_get_enabled(bev) & EV_WRITE) != 0)
+        bufferevent_disable(bev, EV_WRITE);
 }
 
 /* Give the connection to evhttp from the request at the start of its input on. */
@@ -128,31 +146,33 @@ lean_read_cb(struct bufferevent *bev, void *evcon)
 {
     struct evbuffer *in = bufferevent_get_input(bev);
     size_t max = LEANHTTP_MAX_HEAD + lean_srv->o->max_body;
+    bool pass = false;
 
-    for (;;) {
+    while (!pass && evbuffer_get_length(in) > 0) {
         size_t n = evbuffer_get_length(in), take = n < max ? n : max;
         struct leanhttp_req r;
         enum leanhttp_verdict v;
-        double t0;
+        double t0 = caserver_mono();
         const uint8_t *p;
 
-        if (n == 0)
-            return;
-        if (evbuffer_get_length(bufferevent_get_output(bev)) > LEAN_OUT_MAX)
+        /* Answers the client leaves unread: evhttp answers one at a time from here. */
+        pass = evbuffer_get_length(bufferevent_get_output(bev)) > LEAN_OUT_MAX ||
+               (p = evbuffer_pullup(in, (ev_ssize_t)take)) == NULL;
+        if (pass)
             break;
-        if ((p = evbuffer_pullup(in, (ev_ssize_t)take)) == NULL)
-            break;
-        t0 = caserver_mono();
         v = caserver_leanhttp_parse(p, take, lean_srv->o->max_body, &r);
-        if (v == LEANHTTP_MORE && take < n)
-            break; /* cannot be one: more than the longest request read here */
-        if (v == LEANHTTP_MORE)
-            return;
-        if (v != LEANHTTP_OCSP || lean_answer(bev, evcon, &r, t0) != 0)
+        if (v == LEANHTTP_MORE) {
+            /* More than the longest request read here cannot be one. */
+            pass = take < n;
             break;
-        evbuffer_drain(in, r.total);
+        }
+        pass = v != LEANHTTP_OCSP || lean_answer(bev, evcon, &r, t0) != 0;
+        if (!pass)
+            evbuffer_drain(in, r.total);
     }
-    lean_hand_over(bev, evcon);
+    lean_flush(bev);
+    if (pass)
+        lean_hand_over(bev, evcon);
 }
 
 /*
