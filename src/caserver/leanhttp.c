@@ -178,6 +178,7 @@ caserver_leanhttp_parse(const uint8_t *buf, size_t len, size_t max_body, struct 
                 return LEANHTTP_PASS;
             keep_alive = true;
         } else if (name_is(p, (size_t)(colon - p), "transfer-encoding") ||
+                   name_is(p, (size_t)(colon - p), "proxy-connection") ||
                    name_is(p, (size_t)(colon - p), "expect") ||
                    name_is(p, (size_t)(colon - p), "upgrade")) {
             return LEANHTTP_PASS;

@@ -40,9 +40,9 @@ struct leanhttp_req {
  * Read the request at the start of buf[0..len): LEANHTTP_OCSP (r filled),
  * LEANHTTP_MORE or LEANHTTP_PASS.  A POST body over max_body bytes, a head
  * over LEANHTTP_MAX_HEAD, any byte or header outside the strict grammar
- * (bare LF, obs-fold, control bytes, Transfer-Encoding, Expect, Upgrade, more
- * than one Content-Length, Content-Type or Connection, a Connection other
- * than keep-alive, a body on GET) is PASS.  A verdict on a prefix of buf is
+ * (bare LF, obs-fold, control bytes, Transfer-Encoding, Expect, Upgrade,
+ * Proxy-Connection, more than one Content-Length, Content-Type or
+ * Connection, a Connection other than keep-alive, a body on GET) is PASS.  A verdict on a prefix of buf is
  * MORE or the verdict on buf; bytes after r->total never change it.
  */
 enum leanhttp_verdict caserver_leanhttp_parse(const uint8_t *buf, size_t len, size_t max_body,

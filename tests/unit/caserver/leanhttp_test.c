@@ -160,6 +160,7 @@ test_passed_on(void **state)
         "POST /ocsp HTTP/1.1\r\nContent-Type: application/ocsp-request\r\nExpect: 100-continue"
         "\r\nContent-Length: 2\r\n\r\nhi",
         "GET /ocsp/abc HTTP/1.1\r\nConnection: close\r\n\r\n",
+        "GET /ocsp/abc HTTP/1.1\r\nProxy-Connection: close\r\n\r\n",
         "GET /ocsp/abc HTTP/1.1\r\nConnection: keep-alive, Upgrade\r\nUpgrade: h2c\r\n\r\n",
         "GET /ocsp/abc HTTP/1.1\r\nConnection: keep-alive\r\nConnection: keep-alive\r\n\r\n",
         /* bytes outside the grammar */
