@@ -24,9 +24,9 @@ static const char get_line[] = "GET /ocsp/";
 static bool
 is_tchar(uint8_t c)
 {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-')
         return true;
-    return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+    return c != '\0' && strchr("!#$%&'*+.^_`|~", c) != NULL;
 }
 
 static bool

@@ -58,6 +58,31 @@ http_date(void)
     return text;
 }
 
+/* Append the text s at *at (the caller has the room). */
+static void
+put_str(char **at, const char *s)
+{
+    size_t n = strlen(s);
+
+    memcpy(*at, s, n);
+    *at += n;
+}
+
+/* Append v in decimal at *at. */
+static void
+put_uint(char **at, size_t v)
+{
+    char d[24];
+    size_t n = 0;
+
+    do {
+        d[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+    while (n > 0)
+        *(*at)++ = d[--n];
+}
+
 /*
  * Answer the request r on bev: 0 when the answer is in the output buffer
  * (audited, counted), -1 when evhttp is to read the request instead.
@@ -70,9 +95,9 @@ lean_answer(struct bufferevent *bev, void *evcon, const struct leanhttp_req *r, 
     uint8_t *der = NULL, *resp = NULL;
     const uint8_t *req;
     size_t len, resp_len = 0;
-    char head[256], peer[64], *addr = NULL;
+    char head[256], peer[64], *at, *addr = NULL;
     ev_uint16_t port = 0;
-    int n, rc = -1;
+    int rc = -1;
 
     if (r->post) {
         req = r->body;
@@ -89,16 +114,31 @@ lean_answer(struct bufferevent *bev, void *evcon, const struct leanhttp_req *r, 
     }
     if (caserver_ocsp_answer(lean_srv, req, len, t0, &resp, &resp_len, &err) != 0)
         goto out; /* evhttp tries again and answers the 500 with its reason */
-    n = snprintf(head, sizeof(head),
-                 "HTTP/1.%d 200 OK\r\nContent-Type: application/ocsp-response\r\n"
-                 "Cache-Control: no-store\r\n%s%s%sContent-Length: %zu\r\n\r\n",
-                 r->minor, r->minor == 1 ? "Date: " : "Connection: keep-alive",
-                 r->minor == 1 ? http_date() : "", "\r\n", resp_len);
-    if (n <= 0 || (size_t)n >= sizeof(head) || evbuffer_add(out, head, (size_t)n) != 0 ||
-        evbuffer_add(out, resp, resp_len) != 0)
+    /* evhttp's head for this answer, in its order, built without printf */
+    at = head;
+    put_str(&at, r->minor == 1 ? "HTTP/1.1" : "HTTP/1.0");
+    put_str(&at, " 200 OK\r\nContent-Type: application/ocsp-response\r\n"
+                 "Cache-Control: no-store\r\n");
+    if (r->minor == 1) {
+        put_str(&at, "Date: ");
+        put_str(&at, http_date());
+        put_str(&at, "\r\n");
+    } else {
+        put_str(&at, "Connection: keep-alive\r\n");
+    }
+    put_str(&at, "Content-Length: ");
+    put_uint(&at, resp_len);
+    put_str(&at, "\r\n\r\n");
+    /* Room for both first: never half an answer in the buffer */
+    if (evbuffer_expand(out, (size_t)(at - head) + resp_len) != 0 ||
+        evbuffer_add(out, head, (size_t)(at - head)) != 0 || evbuffer_add(out, resp, resp_len) != 0)
         goto out;
     evhttp_connection_get_peer(evcon, &addr, &port);
-    snprintf(peer, sizeof(peer), "%s:%u", addr != NULL ? addr : "?", (unsigned)port);
+    at = peer;
+    put_str(&at, addr != NULL && strlen(addr) < sizeof(peer) - 8 ? addr : "?");
+    *at++ = ':';
+    put_uint(&at, port);
+    *at = '\0';
     caserver_audit_ocsp(r->post ? "POST" : "GET", r->target, r->target_len, peer, t0);
     rc = 0;
 out:
