@@ -13,6 +13,7 @@
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <openssl/evp.h>
+#include <openssl/ocsp.h>
 
 #include "caserver/caserver_int.h"
 
@@ -78,9 +79,16 @@ caserver_ocsp_answer(struct casrv *s, const uint8_t *req, size_t len, double t0,
     if (ca_ocsp_respond_cached(s->ca, s->signer, s->ocsp_cache, req, len, caserver_now(),
                                s->o->ocsp_validity, resp, resp_len, &sum, err) != 0)
         return -1;
-    snprintf(labels, sizeof(labels), "status=\"%s\"", ca_ocsp_status_name(sum.status));
-    caserver_metric_add("duet_ca_ocsp_requests_total", labels, 1);
-    if (sum.cache != NULL) {
+    /* The commonest labels are literals: no formatting on the cached path. */
+    if (sum.status == OCSP_RESPONSE_STATUS_SUCCESSFUL) {
+        caserver_metric_add("duet_ca_ocsp_requests_total", "status=\"successful\"", 1);
+    } else {
+        snprintf(labels, sizeof(labels), "status=\"%s\"", ca_ocsp_status_name(sum.status));
+        caserver_metric_add("duet_ca_ocsp_requests_total", labels, 1);
+    }
+    if (sum.cache != NULL && strcmp(sum.cache, CA_OCSP_CACHE_HIT) == 0) {
+        caserver_metric_add("duet_ca_ocsp_cache_total", "result=\"" CA_OCSP_CACHE_HIT "\"", 1);
+    } else if (sum.cache != NULL) {
         snprintf(labels, sizeof(labels), "result=\"%s\"", sum.cache);
         caserver_metric_add("duet_ca_ocsp_cache_total", labels, 1);
     }
