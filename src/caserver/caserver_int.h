@@ -161,8 +161,8 @@ bool caserver_ocsp_get_der(const char *path, uint8_t **out, size_t *len);
  * (malloc'd) and count it (requests by status, cache results, the duration
  * since t0).  -1 with err when no answer could be made (nothing counted).
  */
-int caserver_ocsp_answer(struct casrv *s, const uint8_t *req, size_t len, double t0,
-                         uint8_t **resp, size_t *resp_len, struct duet_err *err) MUST_CHECK;
+int caserver_ocsp_answer(struct casrv *s, const uint8_t *req, size_t len, double t0, uint8_t **resp,
+                         size_t *resp_len, struct duet_err *err) MUST_CHECK;
 
 /* --- leanocsp.c: OCSP on the plain listener without evhttp's request path --- */
 /*

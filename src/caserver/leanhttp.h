@@ -27,13 +27,13 @@ enum leanhttp_verdict {
 
 /* An OCSP request read from the start of a buffer (pointers into it). */
 struct leanhttp_req {
-    bool post;             /* POST /ocsp (else GET /ocsp/...) */
-    int minor;             /* HTTP/1.minor: 0 (then keep-alive was asked) or 1 */
-    const char *target;    /* the request-target as sent: "/ocsp" or "/ocsp/{base64}" */
+    bool post;          /* POST /ocsp (else GET /ocsp/...) */
+    int minor;          /* HTTP/1.minor: 0 (then keep-alive was asked) or 1 */
+    const char *target; /* the request-target as sent: "/ocsp" or "/ocsp/{base64}" */
     size_t target_len;
-    const uint8_t *body;   /* POST: the request's body, else NULL */
+    const uint8_t *body; /* POST: the request's body, else NULL */
     size_t body_len;
-    size_t total;          /* bytes of the request (head and body): the next one starts there */
+    size_t total; /* bytes of the request (head and body): the next one starts there */
 };
 
 /*
@@ -42,8 +42,9 @@ struct leanhttp_req {
  * over LEANHTTP_MAX_HEAD, any byte or header outside the strict grammar
  * (bare LF, obs-fold, control bytes, Transfer-Encoding, Expect, Upgrade,
  * Proxy-Connection, more than one Content-Length, Content-Type or
- * Connection, a Connection other than keep-alive, a body on GET) is PASS.  A verdict on a prefix of buf is
- * MORE or the verdict on buf; bytes after r->total never change it.
+ * Connection, a Connection other than keep-alive, a body on GET) is PASS.
+ * A verdict on a prefix of buf is MORE or the verdict on buf; bytes after
+ * r->total never change it.
  */
 enum leanhttp_verdict caserver_leanhttp_parse(const uint8_t *buf, size_t len, size_t max_body,
                                               struct leanhttp_req *r);

@@ -214,10 +214,8 @@ test_body_limit_is_the_callers(void **state)
     struct leanhttp_req r;
 
     (void)state;
-    assert_int_equal(caserver_leanhttp_parse((const uint8_t *)s, strlen(s), 10, &r),
-                     LEANHTTP_PASS);
-    assert_int_equal(caserver_leanhttp_parse((const uint8_t *)s, strlen(s), 11, &r),
-                     LEANHTTP_OCSP);
+    assert_int_equal(caserver_leanhttp_parse((const uint8_t *)s, strlen(s), 10, &r), LEANHTTP_PASS);
+    assert_int_equal(caserver_leanhttp_parse((const uint8_t *)s, strlen(s), 11, &r), LEANHTTP_OCSP);
     /* Body not all there yet: wait. */
     assert_int_equal(caserver_leanhttp_parse((const uint8_t *)s, strlen(s) - 1, 11, &r),
                      LEANHTTP_MORE);

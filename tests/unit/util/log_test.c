@@ -438,9 +438,9 @@ test_numbers(void **state)
 static void
 test_numbers_as_printf_writes_them(void **state)
 {
-    static const double edge[] = {0,      0.0005, 0.0015, 0.00049999, 1.0005, 2.5,    0.125,
-                                  200,    999.9995, 12.3456, 0.001,  1e9 - 1, 1e9,   123456.7894,
-                                  -0.2,   -3.5,   0.9999996};
+    static const double edge[] = {0,     0.0005,      0.0015,   0.00049999, 1.0005,   2.5,
+                                  0.125, 200,         999.9995, 12.3456,    0.001,    1e9 - 1,
+                                  1e9,   123456.7894, -0.2,     -3.5,       0.9999996};
     uint64_t x = 0x9e3779b97f4a7c15ULL;
 
     (void)state;
@@ -468,8 +468,7 @@ test_numbers_as_printf_writes_them(void **state)
         j = capture_end(&text);
         snprintf(key, sizeof(key), "\"n\":");
         at = text != NULL ? strstr(text, key) : NULL;
-        if (at == NULL || strncmp(at + 4, want, strlen(want)) != 0 ||
-            at[4 + strlen(want)] != '}')
+        if (at == NULL || strncmp(at + 4, want, strlen(want)) != 0 || at[4 + strlen(want)] != '}')
             fail_msg("%.17g with %d decimals: %s, printf writes %s", v, dec, text, want);
         free(text);
         json_decref(j);
