@@ -95,6 +95,12 @@ double caserver_mono(void);
 /* Start a request's context: endpoint, peer, verified identity (HTTPS). */
 void caserver_req_begin(struct careq *r, struct casrv *s, struct evhttp_request *req,
                         const char *endpoint, bool tls);
+/*
+ * The audit line (ca_request) and request counter of a 200 OCSP answer the
+ * plain listener's lean path sent: the fields req_finish() writes for it.
+ */
+void caserver_audit_ocsp(const char *method, const char *path, size_t path_len, const char *peer,
+                         double t0);
 /* Answer with a body (may be NULL) of a content type, log the audit line, count it, end. */
 void caserver_reply(struct careq *r, int status, const char *ctype, const void *body, size_t len);
 /* Answer a JSON object (taken) with status. */
@@ -144,6 +150,28 @@ void caserver_api_revoke(struct careq *r);
 void caserver_pub_crl(struct careq *r, bool pem);
 void caserver_pub_pem(struct careq *r, const char *pem);
 void caserver_pub_ocsp(struct careq *r, const char *path);
+/*
+ * The DER of the request in GET /ocsp/{base64} (path: what follows "/ocsp/";
+ * RFC 6960 A.1: base64, then URL encoding), malloc'd; false when it does not
+ * decode.
+ */
+bool caserver_ocsp_get_der(const char *path, uint8_t **out, size_t *len);
+/*
+ * Answer one DER OCSP request (the cache, else a signature) into *resp
+ * (malloc'd) and count it (requests by status, cache results, the duration
+ * since t0).  -1 with err when no answer could be made (nothing counted).
+ */
+int caserver_ocsp_answer(struct casrv *s, const uint8_t *req, size_t len, double t0, uint8_t **resp,
+                         size_t *resp_len, struct duet_err *err) MUST_CHECK;
+
+/* --- leanocsp.c: OCSP on the plain listener without evhttp's request path --- */
+/*
+ * Watch a plain connection's first bytes (bev: the bufferevent evhttp is
+ * given for it): from then on, OCSP requests are read and answered on the
+ * lean path, and the connection is handed to evhttp, for good, at the first
+ * request it does not read.  Out of memory: evhttp serves it all.
+ */
+void caserver_lean_watch(struct casrv *s, struct bufferevent *bev);
 void caserver_pub_healthz(struct careq *r);
 void caserver_pub_metrics(struct careq *r);
 

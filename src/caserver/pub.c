@@ -13,6 +13,7 @@
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <openssl/evp.h>
+#include <openssl/ocsp.h>
 
 #include "caserver/caserver_int.h"
 
@@ -37,12 +38,9 @@ caserver_pub_pem(struct careq *r, const char *pem)
     caserver_reply(r, 200, "application/x-pem-file", pem, strlen(pem));
 }
 
-/*
- * The DER request of GET /ocsp/{base64} (RFC 6960 A.1: base64, then URL
- * encoding); false when it does not decode.  *out is malloc'd.
- */
-static bool
-ocsp_get_request(const char *path, uint8_t **out, size_t *len)
+/* The DER request of GET /ocsp/{base64}; see caserver_int.h. */
+bool
+caserver_ocsp_get_der(const char *path, uint8_t **out, size_t *len)
 {
     size_t tlen = 0, pad = 0;
     char *text = evhttp_uridecode(path, 0, &tlen);
@@ -70,15 +68,41 @@ ocsp_get_request(const char *path, uint8_t **out, size_t *len)
     return true;
 }
 
+/* Answer one DER OCSP request and count it; see caserver_int.h. */
+int
+caserver_ocsp_answer(struct casrv *s, const uint8_t *req, size_t len, double t0, uint8_t **resp,
+                     size_t *resp_len, struct duet_err *err)
+{
+    struct ca_ocsp_summary sum;
+    char labels[64];
+
+    if (ca_ocsp_respond_cached(s->ca, s->signer, s->ocsp_cache, req, len, caserver_now(),
+                               s->o->ocsp_validity, resp, resp_len, &sum, err) != 0)
+        return -1;
+    /* The commonest labels are literals: no formatting on the cached path. */
+    if (sum.status == OCSP_RESPONSE_STATUS_SUCCESSFUL) {
+        caserver_metric_add("duet_ca_ocsp_requests_total", "status=\"successful\"", 1);
+    } else {
+        snprintf(labels, sizeof(labels), "status=\"%s\"", ca_ocsp_status_name(sum.status));
+        caserver_metric_add("duet_ca_ocsp_requests_total", labels, 1);
+    }
+    if (sum.cache != NULL && strcmp(sum.cache, CA_OCSP_CACHE_HIT) == 0) {
+        caserver_metric_add("duet_ca_ocsp_cache_total", "result=\"" CA_OCSP_CACHE_HIT "\"", 1);
+    } else if (sum.cache != NULL) {
+        snprintf(labels, sizeof(labels), "result=\"%s\"", sum.cache);
+        caserver_metric_add("duet_ca_ocsp_cache_total", labels, 1);
+    }
+    caserver_metric_ocsp_duration(caserver_mono() - t0);
+    return 0;
+}
+
 /* POST /ocsp, GET /ocsp/{base64}; see caserver_int.h. */
 void
 caserver_pub_ocsp(struct careq *r, const char *path)
 {
     struct duet_err err = {.kind = DUET_ERR_NONE};
-    struct ca_ocsp_summary sum;
     uint8_t *req = NULL, *resp = NULL;
     size_t len = 0, resp_len = 0;
-    char labels[64];
     double t0 = caserver_mono();
     enum evhttp_cmd_type m = evhttp_request_get_command(r->req);
 
@@ -99,7 +123,7 @@ caserver_pub_ocsp(struct careq *r, const char *path)
         }
         evbuffer_copyout(in, req, len);
     } else if (m == EVHTTP_REQ_GET && path[0] == '/') {
-        if (!ocsp_get_request(path + 1, &req, &len)) {
+        if (!caserver_ocsp_get_der(path + 1, &req, &len)) {
             caserver_reply_error(r, 400, "bad_request",
                                  "GET /ocsp/{request}: the request must be DER in base64, URL "
                                  "encoded (RFC 6960 appendix A.1)");
@@ -113,20 +137,12 @@ caserver_pub_ocsp(struct careq *r, const char *path)
                              "OCSP is POST /ocsp or GET /ocsp/{base64 request}");
         return;
     }
-    if (ca_ocsp_respond_cached(r->s->ca, r->s->signer, r->s->ocsp_cache, req, len, caserver_now(),
-                               r->s->o->ocsp_validity, &resp, &resp_len, &sum, &err) != 0) {
+    if (caserver_ocsp_answer(r->s, req, len, t0, &resp, &resp_len, &err) != 0) {
         free(req);
         caserver_reply_error(r, 500, "internal_error", "%s", err.msg);
         return;
     }
     free(req);
-    snprintf(labels, sizeof(labels), "status=\"%s\"", ca_ocsp_status_name(sum.status));
-    caserver_metric_add("duet_ca_ocsp_requests_total", labels, 1);
-    if (sum.cache != NULL) {
-        snprintf(labels, sizeof(labels), "result=\"%s\"", sum.cache);
-        caserver_metric_add("duet_ca_ocsp_cache_total", labels, 1);
-    }
-    caserver_metric_ocsp_duration(caserver_mono() - t0);
     caserver_reply(r, 200, "application/ocsp-response", resp, resp_len);
     free(resp);
 }

@@ -502,11 +502,16 @@ https_bev_cb(struct event_base *base, void *arg)
     return caserver_conn_counted(l, bev_cb(base, l->s));
 }
 
-/* The plain listener's bufferevents (those evhttp would make), counted. */
+/* The plain listener's bufferevents (those evhttp would make), counted, OCSP on the lean path. */
 static struct bufferevent *
 http_bev_cb(struct event_base *base, void *arg)
 {
-    return caserver_conn_counted(arg, bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE));
+    struct caserver_listener *l = arg;
+    struct bufferevent *bev =
+        caserver_conn_counted(l, bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE));
+
+    caserver_lean_watch(l->s, bev);
+    return bev;
 }
 
 /* The timer: the CRL before a third of its life is left, the server certificate, the signer. */
@@ -527,6 +532,32 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
     if (ca_ocsp_signer_ensure(s->ca, now, 0, &s->signer, NULL, &err) != 0)
         log_msg("error", "ca_ocsp_signer", "cannot renew the OCSP signer: %s", err.msg);
     log_batch_flush();
+}
+
+/* The loop turn after log lines were written: write them, in one write(2). */
+static void
+log_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    log_batch_flush();
+}
+
+/*
+ * The first log line of a loop iteration schedules the flush, as the proxy
+ * does: a zero timeout runs on the next turn of the loop, after the events at
+ * hand, so the audit lines of every request answered in one turn leave in
+ * one write(2) instead of one each.
+ */
+static void
+log_arm(void *arg)
+{
+    static const struct timeval zero = {0, 0};
+    struct event_base *base = arg;
+
+    if (event_base_once(base, -1, EV_TIMEOUT, log_flush_cb, NULL, &zero) != 0)
+        log_batch_flush();
 }
 
 /* SIGTERM, SIGINT: stop accepting, finish the loop. */
@@ -756,6 +787,7 @@ caserver_run(struct ca *ca, const struct caserver_opts *o, struct duet_err *err)
             ca_dir(ca), o->listen, o->http_listen != NULL ? " and http://" : "",
             o->http_listen != NULL ? o->http_listen : "", s.cert_serial, s.root_sha256);
     log_batch_flush();
+    log_batch_begin(log_arm, s.base);
     /* Type=notify: ready once both listeners accept (nothing without NOTIFY_SOCKET). */
     (void)notify_send("READY=1\nSTATUS=serving");
     if (event_base_dispatch(s.base) != 0) {
@@ -764,6 +796,9 @@ caserver_run(struct ca *ca, const struct caserver_opts *o, struct duet_err *err)
     }
     rc = 0;
 out:
+    /* Lines from here on go out one by one: the loop that flushed them ends. */
+    log_batch_flush();
+    log_batch_begin(NULL, NULL);
     if (tick != NULL)
         event_free(tick);
     if (term != NULL)

@@ -52,7 +52,65 @@ timestamp(char *out, size_t len)
         strftime(head, sizeof(head), "%Y-%m-%dT%H:%M:%S", &tm);
         sec = tv.tv_sec;
     }
-    snprintf(out, len, "%.20s.%03dZ", head, (int)(tv.tv_usec / 1000 % 1000));
+    {
+        /* "%.20s.%03dZ" by hand: this runs for every log line */
+        size_t hl = strnlen(head, 20);
+        int ms = (int)(tv.tv_usec / 1000 % 1000);
+        if (len < hl + 6) {
+            snprintf(out, len, "%.20s.%03dZ", head, ms);
+            return;
+        }
+        memcpy(out, head, hl);
+        out[hl] = '.';
+        out[hl + 1] = (char)('0' + ms / 100);
+        out[hl + 2] = (char)('0' + ms / 10 % 10);
+        out[hl + 3] = (char)('0' + ms % 10);
+        out[hl + 4] = 'Z';
+        out[hl + 5] = '\0';
+    }
+}
+
+/*
+ * "%.*f" of a value from 0 to below 1e9 with at most 3 decimals, without
+ * printf (every audit line has two numbers); false (nothing written) when the
+ * value is outside that range or its scaled value lies so near a rounding tie
+ * that only printf's exact rounding can say which way it goes.
+ */
+static bool
+fixed_fast(double value, int decimals, char *out, size_t len, int *n)
+{
+    static const double scales[4] = {1, 10, 100, 1000};
+    char digits[24];
+    double scaled, frac;
+    uint64_t r, ip, fp;
+    size_t nd = 0, k = 0;
+
+    if (decimals > 3 || !(value >= 0) || value * scales[decimals] >= 1e9 || len < 24)
+        return false;
+    scaled = value * scales[decimals];
+    frac = scaled - floor(scaled);
+    if (fabs(frac - 0.5) < 1e-6)
+        return false;
+    r = (uint64_t)llround(scaled);
+    ip = r / (uint64_t)scales[decimals];
+    fp = r % (uint64_t)scales[decimals];
+    do {
+        digits[nd++] = (char)('0' + ip % 10);
+        ip /= 10;
+    } while (ip > 0);
+    while (nd > 0)
+        out[k++] = digits[--nd];
+    if (decimals > 0) {
+        out[k++] = '.';
+        for (int d = decimals - 1; d >= 0; d--) {
+            out[k + (size_t)d] = (char)('0' + fp % 10);
+            fp /= 10;
+        }
+        k += (size_t)decimals;
+    }
+    out[k] = '\0';
+    *n = (int)k;
+    return true;
 }
 
 /* Write whole lines: straight away, or into this thread's batch. */
@@ -666,7 +724,9 @@ log_line_num(struct log_line *l, const char *key, double value, int decimals)
          * Beyond 1e15, %f writes integers of many digits that readers (jansson) cannot hold
          * in a 64-bit integer; %.17g keeps an exponent from 1e17 on and is at most 24 bytes.
          */
-        if (fabs(value) < 1e15)
+        if (fixed_fast(value, decimals, num, sizeof(num), &n))
+            ;
+        else if (fabs(value) < 1e15)
             n = snprintf(num, sizeof(num), "%.*f", decimals, value);
         else
             n = snprintf(num, sizeof(num), "%.17g", value);

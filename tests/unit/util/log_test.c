@@ -430,6 +430,51 @@ test_numbers(void **state)
     json_decref(j);
 }
 
+/*
+ * Numbers with 0 to 3 decimals (the audit lines' status and duration_ms) are
+ * written without printf: the text is the one "%.*f" gives, ties and edges
+ * included.
+ */
+static void
+test_numbers_as_printf_writes_them(void **state)
+{
+    static const double edge[] = {0,     0.0005,      0.0015,   0.00049999, 1.0005,   2.5,
+                                  0.125, 200,         999.9995, 12.3456,    0.001,    1e9 - 1,
+                                  1e9,   123456.7894, -0.2,     -3.5,       0.9999996};
+    uint64_t x = 0x9e3779b97f4a7c15ULL;
+
+    (void)state;
+    for (size_t i = 0; i < 2000; i++) {
+        double v;
+        int dec = (int)(i % 4);
+        char want[64], *text = NULL, key[8];
+        struct log_line l;
+        json_t *j;
+        const char *at;
+
+        if (i < sizeof(edge) / sizeof(edge[0]) * 4) {
+            v = edge[i / 4];
+        } else {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            v = (double)(x % 100000000) / (double)(1u << (x >> 60));
+        }
+        snprintf(want, sizeof(want), "%.*f", dec, v);
+        capture_begin();
+        log_line_begin(&l, "info", "x");
+        log_line_num(&l, "n", v, dec);
+        log_line_end(&l);
+        j = capture_end(&text);
+        snprintf(key, sizeof(key), "\"n\":");
+        at = text != NULL ? strstr(text, key) : NULL;
+        if (at == NULL || strncmp(at + 4, want, strlen(want)) != 0 || at[4 + strlen(want)] != '}')
+            fail_msg("%.17g with %d decimals: %s, printf writes %s", v, dec, text, want);
+        free(text);
+        json_decref(j);
+    }
+}
+
 /* Containers left open, closed twice, nested too deep, keys where none go: still JSON. */
 static void
 test_structure_misuse(void **state)
@@ -733,6 +778,7 @@ main(void)
         cmocka_unit_test(test_metrics_label),
         cmocka_unit_test(test_reopen_after_move),
         cmocka_unit_test(test_log_level),
+        cmocka_unit_test(test_numbers_as_printf_writes_them),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

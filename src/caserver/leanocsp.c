@@ -1,0 +1,251 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * leanocsp.c - OCSP answers on `duet ca serve`'s plain listener without
+ * libevent's HTTP request path (its request object, header lists, reply
+ * headers): the commonest request the CA server gets, answered in a few
+ * microseconds from the cache of signed answers.
+ *
+ * evhttp still owns every connection (its bufferevent, timeouts, the
+ * connection count of conns.c, the close).  When a connection's first bytes
+ * arrive, an input-buffer callback swaps evhttp's read callback on that
+ * bufferevent for lean_read_cb(), keeping evhttp's write and event callbacks
+ * and their argument (evhttp's connection).  lean_read_cb() reads requests
+ * from the start of the input buffer with the strict reader of leanhttp.c:
+ * an OCSP request it fully reads is answered (one prebuilt head and the DER,
+ * the same head evhttp writes) and removed; a prefix stays in the buffer
+ * until more arrives.  At the first request it does not read (another
+ * endpoint, anything outside its grammar, an answer it cannot make, or
+ * answers piling up unread by the client), evhttp's read callback is put
+ * back and called on the untouched buffer: evhttp reads the connection from
+ * that request boundary on, for good, exactly as if its earlier requests had
+ * never been there, so every other request keeps evhttp's behaviour, limits
+ * and error answers.  A connection is never taken back from evhttp.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+
+#include "caserver/caserver_int.h"
+#include "caserver/leanhttp.h"
+#include "util/log.h"
+
+/* Answers written and not yet sent past which the connection goes to evhttp (one at a time). */
+#define LEAN_OUT_MAX (64 * 1024)
+
+/* The one server of the process, and evhttp's read callback, as first seen. */
+static struct casrv *lean_srv;
+static bufferevent_data_cb evhttp_read;
+
+/* The Date header's value of the current second (evhttp's format). */
+static const char *
+http_date(void)
+{
+    static time_t last = -1;
+    static char text[64];
+    time_t now = time(NULL);
+    struct tm tm;
+
+    if (now != last && gmtime_r(&now, &tm) != NULL) {
+        strftime(text, sizeof(text), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        last = now;
+    }
+    return text;
+}
+
+/* Append the text s at *at (the caller has the room). */
+static void
+put_str(char **at, const char *s)
+{
+    size_t n = strlen(s);
+
+    memcpy(*at, s, n);
+    *at += n;
+}
+
+/* Append v in decimal at *at. */
+static void
+put_uint(char **at, size_t v)
+{
+    char d[24];
+    size_t n = 0;
+
+    do {
+        d[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+    while (n > 0)
+        *(*at)++ = d[--n];
+}
+
+/*
+ * Answer the request r on bev: 0 when the answer is in the output buffer
+ * (audited, counted), -1 when evhttp is to read the request instead.
+ */
+static int
+lean_answer(struct bufferevent *bev, void *evcon, const struct leanhttp_req *r, double t0)
+{
+    struct duet_err err = {.kind = DUET_ERR_NONE};
+    struct evbuffer *out = bufferevent_get_output(bev);
+    uint8_t *der = NULL, *resp = NULL;
+    const uint8_t *req;
+    size_t len, resp_len = 0;
+    char head[256], peer[64], *at, *addr = NULL;
+    ev_uint16_t port = 0;
+    int rc = -1;
+
+    if (r->post) {
+        req = r->body;
+        len = r->body_len;
+    } else {
+        /* "/ocsp/" + at most LEANHTTP_MAX_HEAD bytes: a copy with its NUL for the decoder */
+        char path[LEANHTTP_MAX_HEAD + 1];
+        size_t plen = r->target_len - 6;
+        memcpy(path, r->target + 6, plen);
+        path[plen] = '\0';
+        if (!caserver_ocsp_get_der(path, &der, &len))
+            return -1; /* evhttp answers its 400 */
+        req = der;
+    }
+    if (caserver_ocsp_answer(lean_srv, req, len, t0, &resp, &resp_len, &err) != 0)
+        goto out; /* evhttp tries again and answers the 500 with its reason */
+    /* evhttp's head for this answer, in its order, built without printf */
+    at = head;
+    put_str(&at, r->minor == 1 ? "HTTP/1.1" : "HTTP/1.0");
+    put_str(&at, " 200 OK\r\nContent-Type: application/ocsp-response\r\n"
+                 "Cache-Control: no-store\r\n");
+    if (r->minor == 1) {
+        put_str(&at, "Date: ");
+        put_str(&at, http_date());
+        put_str(&at, "\r\n");
+    } else {
+        put_str(&at, "Connection: keep-alive\r\n");
+    }
+    put_str(&at, "Content-Length: ");
+    put_uint(&at, resp_len);
+    put_str(&at, "\r\n\r\n");
+    /* Room for both first: never half an answer in the buffer */
+    if (evbuffer_expand(out, (size_t)(at - head) + resp_len) != 0 ||
+        evbuffer_add(out, head, (size_t)(at - head)) != 0 || evbuffer_add(out, resp, resp_len) != 0)
+        goto out;
+    evhttp_connection_get_peer(evcon, &addr, &port);
+    at = peer;
+    put_str(&at, addr != NULL && strlen(addr) < sizeof(peer) - 8 ? addr : "?");
+    *at++ = ':';
+    put_uint(&at, port);
+    *at = '\0';
+    caserver_audit_ocsp(r->post ? "POST" : "GET", r->target, r->target_len, peer, t0);
+    rc = 0;
+out:
+    free(resp);
+    free(der);
+    return rc;
+}
+
+/*
+ * Send what the answers put in the output buffer now, in one writev, rather
+ * than a loop iteration later from a write event (two epoll_ctl fewer per
+ * answer); whatever the socket does not take is left to the bufferevent,
+ * whose write event and timeout then apply as to any answer.
+ */
+static void
+lean_flush(struct bufferevent *bev)
+{
+    struct evbuffer *out = bufferevent_get_output(bev);
+
+    if (evbuffer_get_length(out) == 0)
+        return;
+    (void)evbuffer_write(out, bufferevent_getfd(bev));
+    if (evbuffer_get_length(out) > 0)
+        bufferevent_enable(bev, EV_WRITE);
+    else if ((bufferevent_get_enabled(bev) & EV_WRITE) != 0)
+        bufferevent_disable(bev, EV_WRITE);
+}
+
+/* Give the connection to evhttp from the request at the start of its input on. */
+static void
+lean_hand_over(struct bufferevent *bev, void *evcon)
+{
+    bufferevent_data_cb wcb = NULL;
+    bufferevent_event_cb ecb = NULL;
+
+    bufferevent_getcb(bev, NULL, &wcb, &ecb, NULL);
+    bufferevent_setcb(bev, evhttp_read, wcb, ecb, evcon);
+    if (evbuffer_get_length(bufferevent_get_input(bev)) > 0)
+        evhttp_read(bev, evcon);
+}
+
+/* The connection's read callback while it is on the lean path. */
+static void
+lean_read_cb(struct bufferevent *bev, void *evcon)
+{
+    struct evbuffer *in = bufferevent_get_input(bev);
+    size_t max = LEANHTTP_MAX_HEAD + lean_srv->o->max_body;
+    bool pass = false;
+
+    while (!pass && evbuffer_get_length(in) > 0) {
+        size_t n = evbuffer_get_length(in), take = n < max ? n : max;
+        struct leanhttp_req r;
+        enum leanhttp_verdict v;
+        double t0 = caserver_mono();
+        const uint8_t *p;
+
+        /* Answers the client leaves unread: evhttp answers one at a time from here. */
+        pass = evbuffer_get_length(bufferevent_get_output(bev)) > LEAN_OUT_MAX ||
+               (p = evbuffer_pullup(in, (ev_ssize_t)take)) == NULL;
+        if (pass)
+            break;
+        v = caserver_leanhttp_parse(p, take, lean_srv->o->max_body, &r);
+        if (v == LEANHTTP_MORE) {
+            /* More than the longest request read here cannot be one. */
+            pass = take < n;
+            break;
+        }
+        pass = v != LEANHTTP_OCSP || lean_answer(bev, evcon, &r, t0) != 0;
+        if (!pass)
+            evbuffer_drain(in, r.total);
+    }
+    lean_flush(bev);
+    if (pass)
+        lean_hand_over(bev, evcon);
+}
+
+/*
+ * A watched connection's first bytes: evhttp has set its callbacks by now;
+ * put lean_read_cb() in the place of its read callback.
+ */
+static void
+lean_first_bytes_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+    struct bufferevent *bev = arg;
+    bufferevent_data_cb rcb = NULL, wcb = NULL;
+    bufferevent_event_cb ecb = NULL;
+    void *evcon = NULL;
+
+    if (info->n_added == 0)
+        return;
+    evbuffer_remove_cb(buf, lean_first_bytes_cb, arg);
+    bufferevent_getcb(bev, &rcb, &wcb, &ecb, &evcon);
+    if (rcb == NULL || evcon == NULL || lean_srv == NULL)
+        return;
+    if (evhttp_read == NULL)
+        evhttp_read = rcb;
+    if (rcb != evhttp_read)
+        return; /* not evhttp's reading state as known: leave it to evhttp */
+    bufferevent_setcb(bev, lean_read_cb, wcb, ecb, evcon);
+}
+
+/* Watch a plain connection; see caserver_int.h. */
+void
+caserver_lean_watch(struct casrv *s, struct bufferevent *bev)
+{
+    if (bev == NULL)
+        return;
+    lean_srv = s;
+    (void)evbuffer_add_cb(bufferevent_get_input(bev), lean_first_bytes_cb, bev);
+}
