@@ -31,6 +31,8 @@
 #define PATHBUILD_MAX_PATHS 32
 /* Signatures checked while looking for issuers, in one search. */
 #define PATHBUILD_MAX_SIGCHECKS 128
+/* Of those, signatures that did not verify, in one search. */
+#define PATHBUILD_MAX_BAD_SIGCHECKS 8
 
 /* The bounds of one search; pathbuild_limits_default() fills the constants above. */
 struct pathbuild_limits {
@@ -38,12 +40,14 @@ struct pathbuild_limits {
     int max_len; /* certificates in a path, leaf and trust anchor included */
     int max_paths;
     int max_sigchecks;
+    int max_badsigs; /* signature checks that failed */
 };
 
 /* What a search did. */
 struct pathbuild_stats {
     int paths;     /* complete paths handed to the callback */
     int sigchecks; /* signatures checked */
+    int badsigs;   /* of those, the ones that did not verify */
     bool limited;  /* a bound cut the search short: some path may not have been tried */
 };
 
