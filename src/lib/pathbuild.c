@@ -23,6 +23,9 @@
 #include <openssl/evp.h>
 #include <openssl/x509v3.h>
 
+/* Certificates pushed on the path, per signature check allowed. */
+#define PATHBUILD_STEPS_PER_SIGCHECK 8
+
 /* The state of one search. */
 struct walk {
     STACK_OF(X509) *pool; /* trusted then untrusted, without duplicates; borrowed certs */
@@ -37,6 +40,7 @@ struct walk {
     int *rowlen;          /* per pool entry: -1 until its row is made */
     signed char *sig;     /* [i * n + j]: 0 unknown, 1 pool[j]'s key verifies pool[i], -1 not */
     signed char *anch;    /* per pool entry: 0 unknown, 1 anchored, -1 not (anchored()) */
+    int steps;            /* certificates pushed on the path */
     int *list;            /* anchored()'s work list */
     bool *mark;           /* ... and its membership */
     STACK_OF(X509) *path;
@@ -162,25 +166,20 @@ reachability(struct walk *w, int max_len)
 /*
  * The candidate issuers of x (pool entry `self`, or -1 for the leaf): the
  * reachable pool entries X509_check_issued() accepts, in rank order, at most
- * `max` of them; *more is set when there are others.  Subject hashes are
- * compared first, so a pool of unrelated names costs integer comparisons.
+ * `max` of them.  Subject hashes are compared first, so a pool of unrelated
+ * names costs integer comparisons.
  */
 static int
-candidates(const struct walk *w, X509 *x, int self, int *out, int max, bool *more)
+candidates(const struct walk *w, X509 *x, int self, int *out, int max)
 {
     unsigned long iss = self >= 0 ? w->iss[self] : X509_issuer_name_hash(x);
     int len = 0;
 
-    *more = false;
-    for (int r = 0; r <= 2; r++) {
-        for (int j = 0; j < w->n; j++) {
+    for (int r = 0; r <= 2 && len < max; r++) {
+        for (int j = 0; j < w->n && len < max; j++) {
             if (j == self || w->rank[j] != r || !w->reach[j] || w->subj[j] != iss ||
                 X509_check_issued(sk_X509_value(w->pool, j), x) != X509_V_OK)
                 continue;
-            if (len >= max) {
-                *more = true;
-                return len;
-            }
             out[len++] = j;
         }
     }
@@ -195,11 +194,9 @@ candidates(const struct walk *w, X509 *x, int self, int *out, int max, bool *mor
 static const int *
 row(struct walk *w, int i, int *len)
 {
-    bool more;
-
     if (w->rowlen[i] < 0)
         w->rowlen[i] = candidates(w, sk_X509_value(w->pool, i), i,
-                                  w->rows + (size_t)i * (size_t)w->k, w->k, &more);
+                                  w->rows + (size_t)i * (size_t)w->k, w->k);
     *len = w->rowlen[i];
     return w->rows + (size_t)i * (size_t)w->k;
 }
@@ -354,8 +351,7 @@ extend(struct walk *w, int cur)
     if (cur >= 0) {
         r = row(w, cur, &len);
     } else {
-        bool more;
-        len = candidates(w, x, -1, leafrow, PATHBUILD_MAX_ISSUERS + 2, &more);
+        len = candidates(w, x, -1, leafrow, PATHBUILD_MAX_ISSUERS + 2);
         r = leafrow;
     }
     /* The candidates not on the path yet, in rank order, at most max_issuers of them. */
@@ -381,6 +377,11 @@ extend(struct walk *w, int cur)
             return 0; /* the signature budget is spent: stats->limited says so */
         if (ok == 0)
             continue;
+        /* Signatures already checked are free: the edges followed have a bound of their own. */
+        if (++w->steps > PATHBUILD_STEPS_PER_SIGCHECK * w->lim->max_sigchecks) {
+            w->stats->limited = true;
+            return 0;
+        }
         if (!sk_X509_push(w->path, sk_X509_value(w->pool, cand[i])))
             return -1;
         rc = extend(w, cand[i]);
