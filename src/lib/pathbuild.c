@@ -17,16 +17,32 @@
 #include "lib/pathbuild.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include <openssl/evp.h>
 #include <openssl/x509v3.h>
 
+/* Certificates pushed on the path, per signature check allowed. */
+#define PATHBUILD_STEPS_PER_SIGCHECK 8
+
 /* The state of one search. */
 struct walk {
     STACK_OF(X509) *pool; /* trusted then untrusted, without duplicates; borrowed certs */
+    int n;                /* certificates in the pool */
     int ntrusted;         /* pool[0 .. ntrusted - 1] are the trusted ones */
-    bool *reach;          /* per pool entry: some chain of issuers by name leads to a trusted one */
+    unsigned long *subj;  /* per pool entry: hash of the subject name */
+    unsigned long *iss;   /* ... and of the issuer name */
+    signed char *rank;    /* per pool entry: sort rank as a candidate issuer (rank_of()) */
+    bool *reach;          /* per pool entry: some chain of issuer names leads to a trusted one */
+    int k;                /* candidate issuers kept per certificate (rows) */
+    int *rows;            /* per pool entry, k slots: its candidate issuers, in rank order */
+    int *rowlen;          /* per pool entry: -1 until its row is made */
+    signed char *sig;     /* [i * n + j]: 0 unknown, 1 pool[j]'s key verifies pool[i], -1 not */
+    signed char *anch;    /* per pool entry: 0 unknown, 1 anchored, -1 not (anchored()) */
+    int steps;            /* certificates pushed on the path */
+    int *list;            /* anchored()'s work list */
+    bool *mark;           /* ... and its membership */
     STACK_OF(X509) *path;
     int64_t now;
     const struct pathbuild_limits *lim;
@@ -43,14 +59,27 @@ pathbuild_limits_default(struct pathbuild_limits *lim, int max_depth)
     lim->max_len = max_depth + 2; /* the leaf and the anchor do not count (X509_VERIFY_PARAM) */
     lim->max_paths = PATHBUILD_MAX_PATHS;
     lim->max_sigchecks = PATHBUILD_MAX_SIGCHECKS;
+    lim->max_badsigs = PATHBUILD_MAX_BAD_SIGCHECKS;
 }
 
-/* Whether sk holds x (the same encoding). */
+/*
+ * Whether sk holds x (the same encoding).  The signature values are compared
+ * first: two certificates with one signature value are one certificate, so a
+ * pool of hundreds costs memcmp()s, not X509_cmp()s.
+ */
 static bool
 holds(STACK_OF(X509) *sk, X509 *x)
 {
+    const ASN1_BIT_STRING *sx;
+    const ASN1_BIT_STRING *sy;
+
+    X509_get0_signature(&sx, NULL, x);
     for (int i = 0; sk != NULL && i < sk_X509_num(sk); i++) {
-        if (X509_cmp(sk_X509_value(sk, i), x) == 0)
+        X509 *y = sk_X509_value(sk, i);
+        X509_get0_signature(&sy, NULL, y);
+        if (sx != NULL && sy != NULL && ASN1_STRING_cmp(sx, sy) != 0)
+            continue;
+        if (X509_cmp(y, x) == 0)
             return true;
     }
     return false;
@@ -109,68 +138,204 @@ is_trusted(const struct walk *w, X509 *x)
 
 /*
  * RFC 4158 3.5 also prunes branches that cannot end at a trust anchor.  Which
- * untrusted certificates can reach a trusted one through issuers matched by
- * name and key identifier alone (no signature): computed once, so that a peer
- * that sends certificates naming only each other (a mesh of its own CAs)
- * costs name comparisons, not signature checks.  false when memory runs out.
+ * untrusted certificates can reach a trusted one through issuer names alone
+ * (hashes compared, no signature and no extension parsed): a peer's
+ * certificates that name only each other are never candidates.  Computed
+ * once, in at most max_len rounds.
  */
-static bool
+static void
 reachability(struct walk *w, int max_len)
 {
-    int n = sk_X509_num(w->pool);
-    int nu = n - w->ntrusted;
-    bool *adj = NULL;
     bool changed = true;
 
-    w->reach = calloc((size_t)n, sizeof(*w->reach));
-    if (w->reach == NULL)
-        return false;
     for (int i = 0; i < w->ntrusted; i++)
         w->reach[i] = true;
-    if (nu == 0)
-        return true;
-    adj = calloc((size_t)nu * (size_t)n, sizeof(*adj));
-    if (adj == NULL)
-        return false;
-    for (int u = 0; u < nu; u++) {
-        X509 *x = sk_X509_value(w->pool, w->ntrusted + u);
-        for (int j = 0; j < n; j++)
-            adj[(size_t)u * (size_t)n + (size_t)j] =
-                j != w->ntrusted + u && X509_check_issued(sk_X509_value(w->pool, j), x) ==
-                                            X509_V_OK;
-    }
     for (int round = 0; changed && round < max_len; round++) {
         changed = false;
-        for (int u = 0; u < nu; u++) {
-            if (w->reach[w->ntrusted + u])
-                continue;
-            for (int j = 0; j < n && !w->reach[w->ntrusted + u]; j++) {
-                if (adj[(size_t)u * (size_t)n + (size_t)j] && w->reach[j]) {
-                    w->reach[w->ntrusted + u] = true;
+        for (int u = w->ntrusted; u < w->n; u++) {
+            for (int j = 0; j < w->n && !w->reach[u]; j++) {
+                if (j != u && w->reach[j] && w->subj[j] == w->iss[u]) {
+                    w->reach[u] = true;
                     changed = true;
                 }
             }
         }
     }
-    free(adj);
-    return true;
 }
 
 /*
- * Extend the path from its last certificate.  Returns 1 when the callback
- * stopped the search, 0 to go on, -1 on an error; a bound reached sets
- * stats->limited and returns 0 up to the top (no other path is started once
- * the path or signature budget is spent).
+ * The candidate issuers of x (pool entry `self`, or -1 for the leaf): the
+ * reachable pool entries X509_check_issued() accepts, in rank order, at most
+ * `max` of them.  Subject hashes are compared first, so a pool of unrelated
+ * names costs integer comparisons.
  */
 static int
-extend(struct walk *w)
+candidates(const struct walk *w, X509 *x, int self, int *out, int max)
 {
-    X509 *cur = sk_X509_value(w->path, sk_X509_num(w->path) - 1);
-    X509 *cand[PATHBUILD_MAX_ISSUERS];
+    unsigned long iss = self >= 0 ? w->iss[self] : X509_issuer_name_hash(x);
+    int len = 0;
+
+    for (int r = 0; r <= 2 && len < max; r++) {
+        for (int j = 0; j < w->n && len < max; j++) {
+            if (j == self || w->rank[j] != r || !w->reach[j] || w->subj[j] != iss ||
+                X509_check_issued(sk_X509_value(w->pool, j), x) != X509_V_OK)
+                continue;
+            out[len++] = j;
+        }
+    }
+    return len;
+}
+
+/*
+ * The candidate issuers of pool entry i, made once: the first k of them,
+ * enough for every walk (max_issuers beyond the at most max_len that a path
+ * can hold, and one more to tell that there are more than max_issuers).
+ */
+static const int *
+row(struct walk *w, int i, int *len)
+{
+    if (w->rowlen[i] < 0)
+        w->rowlen[i] = candidates(w, sk_X509_value(w->pool, i), i,
+                                  w->rows + (size_t)i * (size_t)w->k, w->k);
+    *len = w->rowlen[i];
+    return w->rows + (size_t)i * (size_t)w->k;
+}
+
+/*
+ * Whether the key of pool entry j verifies the signature on x (pool entry i,
+ * or -1 for the leaf), each pair checked once.  Returns 1 or 0, or -1 when
+ * the signature budget (max_sigchecks checks, max_badsigs of them failed)
+ * is spent.
+ */
+static int
+sig_ok(struct walk *w, int i, X509 *x, int j)
+{
+    signed char *memo = i >= 0 ? &w->sig[(size_t)i * (size_t)w->n + (size_t)j] : NULL;
+    EVP_PKEY *k;
+    bool ok;
+
+    if (memo != NULL && *memo != 0)
+        return *memo > 0;
+    if (w->stats->sigchecks >= w->lim->max_sigchecks ||
+        w->stats->badsigs >= w->lim->max_badsigs) {
+        w->stats->limited = true;
+        return -1;
+    }
+    w->stats->sigchecks++;
+    k = X509_get0_pubkey(sk_X509_value(w->pool, j));
+    ok = k != NULL && X509_verify(x, k) == 1;
+    if (!ok)
+        w->stats->badsigs++;
+    if (memo != NULL)
+        *memo = ok ? 1 : -1;
+    return ok ? 1 : 0;
+}
+
+/* Whether pool entry i is known to be anchored: trusted, or signed by an anchored key. */
+static bool
+is_anchored(const struct walk *w, int i)
+{
+    return i < w->ntrusted || w->anch[i] > 0;
+}
+
+/*
+ * Whether pool entry c is anchored: a chain of at most max_len certificates,
+ * each signed by the key of the next, runs from it to a trusted certificate
+ * (RFC 4158 3.5 pruning, with signatures).  The keys that check a signature
+ * here are only those of anchored certificates, found from the trusted end
+ * down (a trusted key, or one a trusted key certified, and so on): a key of
+ * the peer's own choosing never verifies anything, so a peer without a CA's
+ * signature cannot make the search spend more than failed checks with the
+ * trust store's keys.  Every path the walk can complete passes only through
+ * anchored certificates (each is signed by the next), so nothing valid is
+ * pruned.  Returns 1 or 0, or -1 when the signature budget is spent.
+ */
+static int
+anchored(struct walk *w, int c)
+{
+    int nlist = 0;
+    int rc = 0;
+
+    if (is_anchored(w, c))
+        return 1;
+    if (w->anch[c] < 0)
+        return 0;
+    /* The certificates above c by candidate issuer, not known either way. */
+    w->list[nlist++] = c;
+    w->mark[c] = true;
+    for (int l = 0; l < nlist; l++) {
+        int u = w->list[l];
+        int len;
+        const int *r;
+        if (is_anchored(w, u))
+            continue;
+        r = row(w, u, &len);
+        for (int m = 0; m < len; m++) {
+            if (!w->mark[r[m]] && w->anch[r[m]] >= 0) {
+                w->mark[r[m]] = true;
+                w->list[nlist++] = r[m];
+            }
+        }
+    }
+    /* From the trusted end down: round d finds those d signatures away. */
+    for (int round = 0; round < w->lim->max_len && rc == 0; round++) {
+        bool changed = false;
+        for (int l = 0; l < nlist && rc == 0; l++) {
+            int u = w->list[l];
+            int len;
+            const int *r;
+            if (is_anchored(w, u))
+                continue;
+            r = row(w, u, &len);
+            for (int m = 0; m < len; m++) {
+                int ok;
+                if (!is_anchored(w, r[m]))
+                    continue;
+                ok = sig_ok(w, u, sk_X509_value(w->pool, u), r[m]);
+                if (ok < 0) {
+                    rc = -1;
+                    break;
+                }
+                if (ok > 0) {
+                    w->anch[u] = 1;
+                    changed = true;
+                    break;
+                }
+            }
+            if (w->anch[c] > 0)
+                rc = 1;
+        }
+        if (!changed)
+            break;
+    }
+    for (int l = 0; l < nlist; l++) {
+        int u = w->list[l];
+        w->mark[u] = false;
+        /* The rounds ended without a budget cut: the others are known not anchored. */
+        if (rc == 0 && !is_anchored(w, u))
+            w->anch[u] = -1;
+    }
+    return rc;
+}
+
+/*
+ * Extend the path from its last certificate (pool entry `cur`, or -1 for the
+ * leaf).  Returns 1 when the callback stopped the search, 0 to go on, -1 on
+ * an error; a bound reached sets stats->limited and returns 0 up to the top
+ * (no other path is started once the path or signature budget is spent).
+ */
+static int
+extend(struct walk *w, int cur)
+{
+    X509 *x = sk_X509_value(w->path, sk_X509_num(w->path) - 1);
+    int leafrow[PATHBUILD_MAX_ISSUERS + 2];
+    int cand[PATHBUILD_MAX_ISSUERS];
+    const int *r;
+    int len;
     int ncand = 0;
     int rc = 0;
 
-    if (is_trusted(w, cur)) {
+    if (cur >= 0 ? cur < w->ntrusted : is_trusted(w, x)) {
         /* A trusted certificate ends the path (X509_V_FLAG_PARTIAL_CHAIN). */
         if (w->stats->paths >= w->lim->max_paths) {
             w->stats->limited = true;
@@ -183,33 +348,43 @@ extend(struct walk *w)
         w->stats->limited = true; /* a longer path would be refused as too deep anyway */
         return 0;
     }
-    /* The candidates that may lead to an anchor, in rank order, at most max_issuers of them. */
-    for (int r = 0; r <= 2; r++) {
-        for (int i = 0; i < sk_X509_num(w->pool); i++) {
-            X509 *x = sk_X509_value(w->pool, i);
-            if (!w->reach[i] || rank_of(w, i) != r || X509_check_issued(x, cur) != X509_V_OK ||
-                on_path(w->path, x))
-                continue;
-            if (ncand >= w->lim->max_issuers || ncand >= PATHBUILD_MAX_ISSUERS) {
-                w->stats->limited = true;
-                break;
-            }
-            cand[ncand++] = x;
+    if (cur >= 0) {
+        r = row(w, cur, &len);
+    } else {
+        len = candidates(w, x, -1, leafrow, PATHBUILD_MAX_ISSUERS + 2);
+        r = leafrow;
+    }
+    /* The candidates not on the path yet, in rank order, at most max_issuers of them. */
+    for (int m = 0; m < len; m++) {
+        if (on_path(w->path, sk_X509_value(w->pool, r[m])))
+            continue;
+        if (ncand >= w->lim->max_issuers || ncand >= PATHBUILD_MAX_ISSUERS) {
+            w->stats->limited = true;
+            break;
         }
+        cand[ncand++] = r[m];
     }
     for (int i = 0; i < ncand && rc == 0; i++) {
-        EVP_PKEY *k = X509_get0_pubkey(cand[i]);
-        if (w->stats->paths >= w->lim->max_paths ||
-            w->stats->sigchecks >= w->lim->max_sigchecks) {
+        int ok;
+        if (w->stats->paths >= w->lim->max_paths) {
             w->stats->limited = true;
             return 0;
         }
-        w->stats->sigchecks++;
-        if (k == NULL || X509_verify(cur, k) != 1)
+        ok = anchored(w, cand[i]);
+        if (ok > 0)
+            ok = sig_ok(w, cur, x, cand[i]);
+        if (ok < 0)
+            return 0; /* the signature budget is spent: stats->limited says so */
+        if (ok == 0)
             continue;
-        if (!sk_X509_push(w->path, cand[i]))
+        /* Signatures already checked are free: the edges followed have a bound of their own. */
+        if (++w->steps > PATHBUILD_STEPS_PER_SIGCHECK * w->lim->max_sigchecks) {
+            w->stats->limited = true;
+            return 0;
+        }
+        if (!sk_X509_push(w->path, sk_X509_value(w->pool, cand[i])))
             return -1;
-        rc = extend(w);
+        rc = extend(w, cand[i]);
         (void)sk_X509_pop(w->path);
     }
     return rc;
@@ -221,11 +396,19 @@ pathbuild_run(X509 *leaf, STACK_OF(X509) *trusted, STACK_OF(X509) *untrusted, in
               const struct pathbuild_limits *lim, pathbuild_try_fn fn, void *arg,
               struct pathbuild_stats *stats)
 {
-    struct walk w = {NULL, 0, NULL, NULL, now, lim, fn, arg, stats};
+    struct walk w;
+    size_t n;
     int rc = -1;
 
+    memset(&w, 0, sizeof(w));
+    w.now = now;
+    w.lim = lim;
+    w.fn = fn;
+    w.arg = arg;
+    w.stats = stats;
     stats->paths = 0;
     stats->sigchecks = 0;
+    stats->badsigs = 0;
     stats->limited = false;
     w.pool = sk_X509_new_null();
     w.path = sk_X509_new_null();
@@ -242,11 +425,41 @@ pathbuild_run(X509 *leaf, STACK_OF(X509) *trusted, STACK_OF(X509) *untrusted, in
         if (!holds(w.pool, x) && !sk_X509_push(w.pool, x))
             goto out;
     }
-    if (!reachability(&w, lim->max_len))
+    w.n = sk_X509_num(w.pool);
+    n = (size_t)w.n + 1; /* never a zero-size allocation */
+    w.k = PATHBUILD_MAX_ISSUERS + (lim->max_len > 0 ? lim->max_len : 0) + 1;
+    w.subj = calloc(n, sizeof(*w.subj));
+    w.iss = calloc(n, sizeof(*w.iss));
+    w.rank = calloc(n, sizeof(*w.rank));
+    w.reach = calloc(n, sizeof(*w.reach));
+    w.rows = calloc(n * (size_t)w.k, sizeof(*w.rows));
+    w.rowlen = calloc(n, sizeof(*w.rowlen));
+    w.sig = calloc(n * n, sizeof(*w.sig));
+    w.anch = calloc(n, sizeof(*w.anch));
+    w.list = calloc(n, sizeof(*w.list));
+    w.mark = calloc(n, sizeof(*w.mark));
+    if (w.subj == NULL || w.iss == NULL || w.rank == NULL || w.reach == NULL || w.rows == NULL ||
+        w.rowlen == NULL || w.sig == NULL || w.anch == NULL || w.list == NULL || w.mark == NULL)
         goto out;
-    rc = extend(&w);
+    for (int i = 0; i < w.n; i++) {
+        w.subj[i] = X509_subject_name_hash(sk_X509_value(w.pool, i));
+        w.iss[i] = X509_issuer_name_hash(sk_X509_value(w.pool, i));
+        w.rank[i] = (signed char)rank_of(&w, i);
+        w.rowlen[i] = -1;
+    }
+    reachability(&w, lim->max_len);
+    rc = extend(&w, -1);
 out:
+    free(w.subj);
+    free(w.iss);
+    free(w.rank);
     free(w.reach);
+    free(w.rows);
+    free(w.rowlen);
+    free(w.sig);
+    free(w.anch);
+    free(w.list);
+    free(w.mark);
     sk_X509_free(w.pool); /* the certificates belong to the caller */
     sk_X509_free(w.path);
     return rc;

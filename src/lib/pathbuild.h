@@ -11,9 +11,11 @@
  * with different constraints), pathbuild_run() walks the candidate paths from
  * the leaf to a trusted certificate and hands each complete one to a
  * callback, which verifies it in full.  The walk is bounded in issuers per
- * certificate, length, complete paths and signature checks, none of which
- * depends on the clock: a peer that sends many look-alike certificates or a
- * cycle of cross-signatures gets a refusal, not a long search.
+ * certificate, length, complete paths and signature checks (and failed
+ * ones), none of which depends on the clock: a peer that sends many
+ * look-alike certificates or a cycle of cross-signatures gets a refusal, not
+ * a long search, and a peer without a CA's signature pays for at most
+ * PATHBUILD_MAX_BAD_SIGCHECKS checks with the trust store's keys.
  */
 #ifndef DUET_LIB_PATHBUILD_H
 #define DUET_LIB_PATHBUILD_H
@@ -31,6 +33,8 @@
 #define PATHBUILD_MAX_PATHS 32
 /* Signatures checked while looking for issuers, in one search. */
 #define PATHBUILD_MAX_SIGCHECKS 128
+/* Of those, signatures that did not verify, in one search. */
+#define PATHBUILD_MAX_BAD_SIGCHECKS 8
 
 /* The bounds of one search; pathbuild_limits_default() fills the constants above. */
 struct pathbuild_limits {
@@ -38,12 +42,14 @@ struct pathbuild_limits {
     int max_len; /* certificates in a path, leaf and trust anchor included */
     int max_paths;
     int max_sigchecks;
+    int max_badsigs; /* signature checks that failed */
 };
 
 /* What a search did. */
 struct pathbuild_stats {
     int paths;     /* complete paths handed to the callback */
     int sigchecks; /* signatures checked */
+    int badsigs;   /* of those, the ones that did not verify */
     bool limited;  /* a bound cut the search short: some path may not have been tried */
 };
 
@@ -64,8 +70,12 @@ void pathbuild_limits_default(struct pathbuild_limits *lim, int max_depth);
  * At each certificate the candidates are those X509_check_issued() accepts,
  * not already on the path (by certificate, or by subject and key: RFC 4158
  * 5.2 loop detection), tried trusted first, then valid at `now`, then in the
- * order given; the first max_issuers of them whose key verifies the
- * certificate's signature are followed.  A path ends at the first trusted
+ * order given; of the first max_issuers of them, those that are anchored (a
+ * chain of signatures runs from them to a trusted certificate, checked from
+ * the trusted end: no key a trusted key has not vouched for ever checks a
+ * signature) and whose key verifies the certificate's signature are
+ * followed.  A search checks at most max_sigchecks signatures, at most
+ * max_badsigs of which fail.  A path ends at the first trusted
  * certificate (every trusted certificate is an anchor, as with
  * X509_V_FLAG_PARTIAL_CHAIN).  Returns 1 when the callback stopped the
  * search, 0 when it ended (all paths tried or a bound reached: see

@@ -247,17 +247,114 @@ test_cycle(void **state)
     assert_int_equal(seen.n, 0);
     assert_false(stats.limited);
     /*
-     * The leaf by A (by B) and by A (self-signed, whose issuers are both
-     * itself: the loop), A by B and by B-forged, B-forged by the root (fails);
-     * B's issuers are certificates of A, already on the path: the loop.
+     * Before a candidate's key checks anything, the candidate must be
+     * anchored: from the root down, only B-forged names the root, and a key
+     * that is not the root's signed it (one failed check); so nothing of the ring is
+     * anchored, and no key of the ring checks a signature (it took 5 checks
+     * when keys were tried from the leaf up).
      */
-    assert_int_equal(stats.sigchecks, 5);
+    assert_int_equal(stats.sigchecks, 1);
+    assert_int_equal(stats.badsigs, 1);
     X509_free(b_forged);
     X509_free(b0);
     X509_free(a_by_b);
     X509_free(a0);
     X509_free(b_by_a);
     EVP_PKEY_free(kb);
+    OSSL_STACK_OF_X509_free(tr);
+    OSSL_STACK_OF_X509_free(un);
+}
+
+/*
+ * What a client can send without any CA's key, to make the walk work: levels
+ * of look-alikes of the trusted root (its subject as subject and issuer, no
+ * key identifiers), each level's certificates signed by the next level's key,
+ * the last level by a key that is not the root's, and a leaf signed by the
+ * first level's key.  Every certificate of a level verifies every one of the
+ * level below, so a walk that checks signatures with the keys of the peer's
+ * own certificates branches at every level until its signature budget is
+ * spent, with keys the peer chose (an RSA key whose public exponent is as
+ * long as its modulus costs a private-key operation per check).  None of
+ * these certificates is signed by a trusted key, so the walk checks no
+ * signature with their keys, follows none of them, and pays a few failed
+ * checks with the root's key at most.
+ */
+static void
+test_forged_lookalikes_of_the_anchor(void **state)
+{
+    enum { LEVELS = 9, WIDTH = 7 };
+    EVP_PKEY *keys[LEVELS];
+    STACK_OF(X509) *tr = cf_certs(root, NULL);
+    STACK_OF(X509) *un = sk_X509_new_null();
+    struct pathbuild_limits lim;
+    struct pathbuild_stats stats;
+    struct seen seen = {0};
+    struct cf_cert_spec s;
+    X509 *forged_leaf;
+    X509 *level0 = NULL;
+
+    (void)state;
+    assert_non_null(un);
+    for (int d = 0; d < LEVELS; d++)
+        keys[d] = cf_key_new(CF_KEY_EC_P256);
+    for (int d = 0; d < LEVELS; d++) {
+        for (int i = 0; i < WIDTH; i++) {
+            s = (struct cf_cert_spec){.cn = "Root",
+                                      .key = keys[d],
+                                      .issuer = root,
+                                      .issuer_key = d + 1 < LEVELS ? keys[d + 1] : k_other,
+                                      .serial = 0x500 + (uint64_t)(d * WIDTH + i),
+                                      .bc = CF_BC_CA,
+                                      .no_aki = true};
+            X509 *x = cf_cert_new(&s);
+            assert_non_null(x);
+            assert_true(sk_X509_push(un, x));
+            if (level0 == NULL)
+                level0 = x;
+        }
+    }
+    s = (struct cf_cert_spec){.cn = "attacker.example",
+                              .key = k_leaf,
+                              .issuer = level0,
+                              .issuer_key = keys[0],
+                              .serial = 0x5ff,
+                              .bc = CF_BC_LEAF,
+                              .no_aki = true};
+    forged_leaf = cf_cert_new(&s);
+    pathbuild_limits_default(&lim, 8);
+    assert_int_equal(pathbuild_run(forged_leaf, tr, un, (int64_t)time(NULL), &lim, record, &seen,
+                                   &stats),
+                     0);
+    assert_int_equal(seen.n, 0);
+    assert_int_equal(stats.paths, 0);
+    /* At most the failed-signature budget, every check with the root's key. */
+    if (stats.sigchecks > PATHBUILD_MAX_BAD_SIGCHECKS)
+        fail_msg("the forged look-alikes cost %d signature checks", stats.sigchecks);
+    assert_int_equal(stats.sigchecks, stats.badsigs);
+    /* One level, all of one key, 60 of them: the same. */
+    OSSL_STACK_OF_X509_free(un);
+    un = sk_X509_new_null();
+    for (int i = 0; i < 60; i++) {
+        s = (struct cf_cert_spec){.cn = "Root",
+                                  .key = keys[0],
+                                  .issuer = root,
+                                  .issuer_key = keys[1],
+                                  .serial = 0x600 + (uint64_t)i,
+                                  .bc = CF_BC_CA,
+                                  .no_aki = true};
+        assert_true(sk_X509_push(un, cf_cert_new(&s)));
+    }
+    seen = (struct seen){0};
+    assert_int_equal(pathbuild_run(forged_leaf, tr, un, (int64_t)time(NULL), &lim, record, &seen,
+                                   &stats),
+                     0);
+    assert_int_equal(seen.n, 0);
+    if (stats.sigchecks > PATHBUILD_MAX_BAD_SIGCHECKS)
+        fail_msg("60 forged look-alikes of one key cost %d signature checks", stats.sigchecks);
+    assert_true(stats.limited); /* the failed-signature budget ended the search */
+    X509_free(forged_leaf);
+    for (int d = 0; d < LEVELS; d++)
+        EVP_PKEY_free(keys[d]);
     OSSL_STACK_OF_X509_free(tr);
     OSSL_STACK_OF_X509_free(un);
 }
@@ -270,6 +367,7 @@ main(void)
         cmocka_unit_test(test_signature_and_stop),
         cmocka_unit_test(test_bounds),
         cmocka_unit_test(test_cycle),
+        cmocka_unit_test(test_forged_lookalikes_of_the_anchor),
     };
 
     return cmocka_run_group_tests_name("pathbuild", tests, setup, teardown);
