@@ -481,7 +481,7 @@ c_pathlen_exceeded(struct vrun *r)
 }
 
 static void
-nc_chain(struct vrun *r, const char *leaf_san)
+nc_chain_crit(struct vrun *r, const char *leaf_san, bool noncritical)
 {
     static const char *const nc[] = {"permitted;DNS:corp", NULL};
     const char *sans[] = {leaf_san, NULL};
@@ -491,7 +491,8 @@ nc_chain(struct vrun *r, const char *leaf_san)
                               .issuer_key = W.k_root,
                               .serial = 0x3201,
                               .bc = CF_BC_CA,
-                              .name_constraints = nc};
+                              .name_constraints = nc,
+                              .nc_noncritical = noncritical};
     X509 *ca = own(r, cf_cert_new(&is));
     struct cf_cert_spec s = leaf_spec(leaf_san + 4, 0x2009);
 
@@ -500,6 +501,25 @@ nc_chain(struct vrun *r, const char *leaf_san)
     s.issuer_key = W.k_extra;
     set_leaf(r, &s);
     set_untrusted(r, cf_certs(ca, NULL));
+}
+
+static void
+nc_chain(struct vrun *r, const char *leaf_san)
+{
+    nc_chain_crit(r, leaf_san, false);
+}
+
+/* A CA's nameConstraints not marked critical still binds (cert-verify.md). */
+static void
+c_name_constraints_noncritical_violated(struct vrun *r)
+{
+    nc_chain_crit(r, "DNS:evil.com", true);
+}
+
+static void
+c_name_constraints_noncritical_met(struct vrun *r)
+{
+    nc_chain_crit(r, "DNS:app.corp", true);
 }
 
 static void
@@ -2587,6 +2607,13 @@ static struct vcase cases[] = {
       "names: DNS:evil.com)"},
      NULL},
     {"name_constraints_met", c_name_constraints_met, {NULL}, NULL},
+    {"name_constraints_noncritical_violated",
+     c_name_constraints_noncritical_violated,
+     {"certificate CN=evil.com (serial 20:09) has a name outside the name constraints of "
+      "CN=Corp Intermediate (serial 32:01)",
+      "names: DNS:evil.com)"},
+     NULL},
+    {"name_constraints_noncritical_met", c_name_constraints_noncritical_met, {NULL}, NULL},
     {"revoked_leaf", c_revoked_leaf, {"was revoked on "}, NULL},
     {"revoked_leaf_without_reason",
      c_revoked_leaf_no_reason,
@@ -3087,6 +3114,8 @@ static const struct {
     {"path_length_exceeded", VERIFY_PATH_LENGTH, "path_length"},
     {"name_constraints_violated", VERIFY_NAME_CONSTRAINTS, "name_constraints"},
     {"name_constraints_met", VERIFY_OK, "ok"},
+    {"name_constraints_noncritical_violated", VERIFY_NAME_CONSTRAINTS, "name_constraints"},
+    {"name_constraints_noncritical_met", VERIFY_OK, "ok"},
     {"revoked_leaf", VERIFY_REVOKED, "revoked"},
     {"revoked_leaf_without_reason", VERIFY_REVOKED, "revoked"},
     {"revoked_intermediate", VERIFY_REVOKED, "revoked"},
