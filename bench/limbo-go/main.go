@@ -13,10 +13,10 @@
 // the features max-chain-depth and has-crl, a max_chain_depth, signature_algorithms, a key_usage
 // list without digitalSignature, and CLIENT testcases. expected_peer_names is not read, as there.
 //
-// Two differences from that harness, neither of which changes a verdict of a well-formed suite:
+// Three differences from that harness, none of which changes a verdict of a well-formed suite:
 // "context" is the crypto/x509 error of every refusal (there, only of verdicts that differ from
-// the expected one), and a peer certificate that is not one PEM CERTIFICATE block is a FAILURE
-// with a reason (there, a missing block dereferences a nil pointer); an extended key usage that
+// the expected one); a peer certificate that is not one PEM CERTIFICATE block is a FAILURE with
+// a reason (there, a missing block dereferences a nil pointer); an extended key usage that
 // x509-limbo does not know is skipped (there, the generated schema refuses the whole file).
 package main
 
