@@ -1,7 +1,8 @@
 #!/usr/bin/python3
-"""Run the x509-limbo conformance suite against `duet cert verify` and `openssl verify`.
+"""Run the x509-limbo conformance suite against `duet cert verify`, `openssl verify` and Go.
 
 Usage: /usr/bin/python3 bench/limbo.py LIMBO.json DUET_BINARY [--openssl PATH | --no-openssl]
+                                       [--go-harness PATH | --go-results FILE]
                                        [--results FILE] [--limbo-results FILE] [--only SUBSTRING]
                                        [--markdown] [--all-features]
 
@@ -12,7 +13,9 @@ For each testcase the certificates are written to a temporary directory, `duet c
 `expected_result`. A testcase that asks for something duet does not model is skipped with the
 reason. `openssl verify` runs in the same pass, configured as x509-limbo's own OpenSSL harness
 configures OpenSSL (strict mode, partial chains, security level 2, the host or IP, the purpose
-only when the testcase names an extended key usage), for a same-run comparison.
+only when the testcase names an extended key usage), for a same-run comparison. Go's
+crypto/x509 joins the comparison with --go-harness (the program built from bench/limbo-go, run
+once on LIMBO.json) or --go-results (a results file of x509-limbo's Go harness).
 
 Standard library only. Exit status: 0 when the suite ran (whatever the verdicts), 2 on a usage
 or input error.
@@ -257,6 +260,32 @@ def run_openssl(openssl, tc, opts, d):
     return "error", "exit %s: %s" % (p.returncode, p.stderr.strip()[-300:])
 
 
+def go_verdicts(args):
+    """Go's verdicts by testcase id, {id: (verdict, detail)}, and the harness name.
+
+    The input is x509-limbo's result format (actual_result SUCCESS, FAILURE or SKIPPED; context):
+    the output of bench/limbo-go run on the suite (--go-harness), or a file written by it or by
+    x509-limbo's own Go harness (--go-results).
+    """
+    if args.go_harness:
+        p = subprocess.run([args.go_harness, args.limbo], capture_output=True, text=True,
+                           timeout=TIME_LIMIT * 10)
+        if p.returncode != 0:
+            raise ValueError("%s exited %d: %s" % (args.go_harness, p.returncode,
+                                                   p.stderr.strip()[-300:]))
+        data = json.loads(p.stdout)
+    else:
+        with open(args.go_results, encoding="utf-8") as f:
+            data = json.load(f)
+    verdict = {"SUCCESS": "accept", "FAILURE": "reject", "SKIPPED": "skipped"}
+    out = {}
+    for r in data["results"]:
+        if r["actual_result"] not in verdict:
+            raise ValueError("%s: actual_result %r" % (r["id"], r["actual_result"]))
+        out[r["id"]] = (verdict[r["actual_result"]], r.get("context") or "")
+    return out, data.get("harness", "go")
+
+
 def outcome(expected, verdict):
     """The table column of a verdict."""
     if verdict == "skipped":
@@ -278,6 +307,10 @@ def main():
     ap.add_argument("duet")
     ap.add_argument("--openssl", default="openssl")
     ap.add_argument("--no-openssl", action="store_true")
+    go = ap.add_mutually_exclusive_group()
+    go.add_argument("--go-harness", help="bench/limbo-go binary: run Go's crypto/x509 too")
+    go.add_argument("--go-results",
+                    help="add Go's verdicts from this file (x509-limbo's result format)")
     ap.add_argument("--results", help="write every verdict as JSON to this file")
     ap.add_argument("--only", help="run only testcases whose id contains this")
     ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
@@ -297,18 +330,30 @@ def main():
         return 2
     cases = [tc for tc in suite["testcases"] if not args.only or args.only in tc["id"]]
     verifiers = ["duet"] + ([] if args.no_openssl else ["openssl"])
+    go_harness = None
+    if args.go_harness or args.go_results:
+        try:
+            go_results, go_harness = go_verdicts(args)
+        except (OSError, ValueError, KeyError, subprocess.TimeoutExpired) as e:
+            print("Go verdicts: %s" % e, file=sys.stderr)
+            return 2
+        verifiers.append("go")
     counts = {v: dict.fromkeys(COLUMNS, 0) for v in verifiers}
     results = []
     for tc in cases:
         row = {"id": tc["id"], "expected": tc["expected_result"]}
         with tempfile.TemporaryDirectory(prefix="limbo-") as d:
             for v in verifiers:
-                plan, why = duet_plan(tc, args.all_features) if v == "duet" else openssl_plan(tc)
-                if plan is None:
-                    verdict, detail = "skipped", why
-                elif v == "duet":
-                    verdict, detail = run_duet(args.duet, tc, plan, d)
+                if v == "go":
+                    verdict, detail = go_results.get(tc["id"], ("skipped", "no Go verdict"))
+                    plan = why = None
                 else:
+                    plan, why = (duet_plan(tc, args.all_features) if v == "duet" else
+                                 openssl_plan(tc))
+                    verdict, detail = "skipped", why
+                if plan is not None and v == "duet":
+                    verdict, detail = run_duet(args.duet, tc, plan, d)
+                elif plan is not None:
                     verdict, detail = run_openssl(args.openssl, tc, plan, d)
                 row[v] = {"verdict": verdict, "detail": detail,
                           "outcome": outcome(tc["expected_result"], verdict)}
@@ -318,6 +363,8 @@ def main():
     print("x509-limbo: %d testcases (%d SUCCESS, %d FAILURE expected)" % (
         len(cases), sum(r["expected"] == "SUCCESS" for r in results),
         sum(r["expected"] == "FAILURE" for r in results)))
+    if go_harness:
+        print("go: %s" % go_harness)
     if args.markdown:
         print("\n| verifier | " + " | ".join(COLUMNS) + " |")
         print("| --- " * (len(COLUMNS) + 1) + "|")
@@ -342,11 +389,17 @@ def main():
         print("\nnotes on testcases of this suite:")
         for i in notes:
             print("- %s: %s" % (i, SUITE_NOTES[i]))
-    if "openssl" in verifiers:
-        better = [r["id"] for r in results
-                  if r["duet"]["outcome"] in ("wrong accepts", "wrong refusals")
-                  and r["openssl"]["outcome"] in ("correct accepts", "correct rejects")]
-        print("\nopenssl right where duet is wrong: %s" % (", ".join(better) or "none"))
+    right, wrong = ("correct accepts", "correct rejects"), ("wrong accepts", "wrong refusals")
+    for v in verifiers[1:]:
+        for good, bad in ((v, "duet"), ("duet", v)):
+            diff = [r for r in results
+                    if r[bad]["outcome"] in wrong and r[good]["outcome"] in right]
+            print("\n%s right where %s is wrong: %s" % (good, bad, "" if diff else "none"))
+            for r in diff:
+                print("- %s (expected %s): %s; %s" % (
+                    r["id"], r["expected"],
+                    *("%s %s%s" % (w, r[w]["verdict"], r[w]["detail"] and ": " + r[w]["detail"])
+                      for w in (bad, good))))
     if args.results:
         with open(args.results, "w", encoding="utf-8") as f:
             json.dump({"testcases": len(cases), "counts": counts, "results": results}, f,

@@ -1,0 +1,3 @@
+module duet/bench/limbo-go
+
+go 1.19
