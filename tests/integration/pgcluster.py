@@ -16,6 +16,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 from pathlib import Path
 
 PASSWORD_ROLE = "duet_pw"
@@ -38,10 +39,14 @@ def free_port():
 class PgCluster:
     """initdb + pg_ctl start in base (a fresh directory); stop() at the end."""
 
-    def __init__(self, base):
+    def __init__(self, base=None):
+        """base: a fresh directory, or None for one of its own under the system's temporary
+        directory (world-traversable, unlike pytest's, whose parent another pytest run may
+        close again to 0700 while the cluster runs); removed by stop()."""
         self.bindir = pg_bindir()
         self.user = os.environ.get("DUET_PG_USER", "postgres")
-        self.base = Path(base)
+        self.own_base = base is None
+        self.base = Path(tempfile.mkdtemp(prefix="duet-pg-") if base is None else base)
         self.data = self.base / "data"
         self.port = free_port()
         self.started = False
@@ -121,6 +126,8 @@ class PgCluster:
 
     def stop(self):
         if not self.started:
+            if self.own_base:
+                shutil.rmtree(self.base, ignore_errors=True)
             return
         self.started = False
         pidfile = self.data / "postmaster.pid"
@@ -134,6 +141,8 @@ class PgCluster:
             cmdline = b""
         if str(self.data).encode() in cmdline:
             os.kill(pid, signal.SIGKILL)
+        if self.own_base:
+            shutil.rmtree(self.base, ignore_errors=True)
 
 
 def missing():

@@ -34,8 +34,8 @@ def _postgres_present():
 
 
 @pytest.fixture(scope="module")
-def pg(tmp_path_factory):
-    c = pgcluster.PgCluster(tmp_path_factory.mktemp("pg")).start()
+def pg():
+    c = pgcluster.PgCluster().start()
     yield c
     c.stop()
 
