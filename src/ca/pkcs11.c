@@ -229,12 +229,14 @@ ca_pkcs11_uri_parse(const char *text, struct ca_pkcs11_uri *out, struct duet_err
         goto err;
     }
     if (u.object == NULL && u.id == NULL) {
-        err_set(err, DUET_ERR_INPUT, "pkcs11 URI: no key named; expected object=LABEL or id=%%XX..");
+        err_set(err, DUET_ERR_INPUT,
+                "pkcs11 URI: no key named; expected object=LABEL or id=%%XX..");
         goto err;
     }
     if (u.pin_source != NULL && strncmp(u.pin_source, "file:", 5) != 0 && u.pin_source[0] != '/') {
-        err_set(err, DUET_ERR_INPUT,
-                "pkcs11 URI: pin-source: expected file:/PATH (a file of mode 0600 holding the PIN)");
+        err_set(
+            err, DUET_ERR_INPUT,
+            "pkcs11 URI: pin-source: expected file:/PATH (a file of mode 0600 holding the PIN)");
         goto err;
     }
     *out = u;
@@ -309,8 +311,8 @@ read_pin(const struct ca_pkcs11_uri *u, char **pin, struct duet_err *err)
 
     *pin = NULL;
     if (u->pin_source != NULL) {
-        const char *path = strncmp(u->pin_source, "file:", 5) == 0 ? u->pin_source + 5
-                                                                     : u->pin_source;
+        const char *path =
+            strncmp(u->pin_source, "file:", 5) == 0 ? u->pin_source + 5 : u->pin_source;
         struct stat st;
         if (stat(path, &st) != 0)
             return err_set(err, DUET_ERR_INPUT, "%s: the PIN file (pin-source) cannot be read",
@@ -341,8 +343,8 @@ static bool
 token_matches(const struct ca_pkcs11_uri *u, const PKCS11_TOKEN *t)
 {
     return t != NULL && t->initialized && field_matches(u->token, t->label) &&
-           field_matches(u->serial, t->serialnr) && field_matches(u->manufacturer, t->manufacturer) &&
-           field_matches(u->model, t->model);
+           field_matches(u->serial, t->serialnr) &&
+           field_matches(u->manufacturer, t->manufacturer) && field_matches(u->model, t->model);
 }
 
 static bool
@@ -350,8 +352,7 @@ key_matches(const struct ca_pkcs11_uri *u, const PKCS11_KEY *k)
 {
     if (u->object != NULL && (k->label == NULL || strcmp(u->object, k->label) != 0))
         return false;
-    if (u->id != NULL &&
-        (k->id_len != u->id_len || memcmp(k->id, u->id, u->id_len) != 0))
+    if (u->id != NULL && (k->id_len != u->id_len || memcmp(k->id, u->id, u->id_len) != 0))
         return false;
     return true;
 }

@@ -27,9 +27,9 @@
 
 /* What a pkcs11: URI names; every string is decoded (no %XX left), NULL when absent. */
 struct ca_pkcs11_uri {
-    char *token;        /* path: token label */
-    char *object;       /* path: object label */
-    uint8_t *id;        /* path: CKA_ID bytes */
+    char *token;  /* path: token label */
+    char *object; /* path: object label */
+    uint8_t *id;  /* path: CKA_ID bytes */
     size_t id_len;
     char *serial;       /* path: token serial number */
     char *manufacturer; /* path: token manufacturer */

@@ -129,8 +129,8 @@ test_with_pin_file(void **state)
     assert_string_equal(out, want);
     free(out);
     /* Two places naming the PIN is one too many. */
-    assert_null(ca_pkcs11_uri_with_pin_file("pkcs11:token=t;object=k?pin-source=file:/x", path,
-                                            &err));
+    assert_null(
+        ca_pkcs11_uri_with_pin_file("pkcs11:token=t;object=k?pin-source=file:/x", path, &err));
     assert_non_null(strstr(err.msg, "give one of them"));
     unlink(path);
     assert_null(ca_pkcs11_uri_with_pin_file("pkcs11:token=t;object=k", path, &err));
