@@ -1172,8 +1172,8 @@ ca_open(const char *dir, const char *passphrase, struct ca **out, struct duet_er
         }
         if (X509_check_private_key(ca->issuing, ca->issuing_key) != 1) {
             ERR_clear_error();
-            err_set(err, DUET_ERR_INPUT, "%s does not belong to %s/%s", path, dir,
-                    CA_FILE_ISSUING_CERT);
+            err_set(err, DUET_ERR_INPUT, "%s%s does not belong to %s/%s", path,
+                    ca->hsm != NULL ? ": the token's key" : "", dir, CA_FILE_ISSUING_CERT);
             goto err;
         }
     }

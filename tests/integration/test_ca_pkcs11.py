@@ -164,6 +164,34 @@ def test_init_refuses_a_uri_naming_nothing_and_leaves_no_ca(token, run_env, tmp_
     assert not (ca.dir / "ca.yaml").exists()
 
 
+def test_rsa_key_by_id_weak_key_refused_and_a_foreign_key_named(token, make_ca, run_env,
+                                                                tmp_path):
+    from conftest import DuetCA
+    for label, kid, kind in (("rsaca", "02", "rsa:2048"), ("weak", "03", "rsa:1024")):
+        token.sh("pkcs11-tool", "--module", MODULE, "--token-label", "duet-ca", "--login",
+                 "--pin", PIN, "--keypairgen", "--key-type", kind, "--label", label, "--id", kid)
+    # An RSA key named by its CKA_ID alone.
+    ca = make_ca("RSA HSM Corp", "--key-uri",
+                 "pkcs11:token=duet-ca;id=%02?module-path=" + MODULE)
+    assert "Public-Key: (2048 bit)" in openssl("x509", "-in", ca.issuing, "-noout",
+                                               "-text").stdout.decode()
+    crt, _, _ = ca.issued("r1", "server", "--san", "dns:r1.corp.example")
+    assert openssl("verify", "-CAfile", ca.root, "-untrusted", ca.issuing, crt).returncode == 0
+    # A key too weak to certify is refused before anything is made.
+    weak = DuetCA(run_env, tmp_path / "w", "Weak Corp")
+    p = weak.init("--key-uri", "pkcs11:token=duet-ca;object=weak?module-path=" + MODULE)
+    assert p.returncode == 1, show(p)
+    assert "the token's key cannot be a CA key: the subject's key is RSA 1024" in p.stderr
+    assert not weak.dir.exists() or not any(weak.dir.iterdir())
+    # ca.yaml pointed at another key of the token: named, nothing signed.
+    y = ca.dir / "ca.yaml"
+    y.write_text(y.read_text().replace("id=%02", "object=issuing"))
+    p = ca.issue("r2", "server", "--san", "dns:r2.corp.example")
+    assert p.returncode == 1, show(p)
+    assert ("pkcs11:token=duet-ca;object=issuing?module-path=%s: the token's key does not "
+            "belong to %s/issuing.crt" % (MODULE, ca.dir)) in p.stderr, show(p)
+
+
 def test_pin_file_recorded_as_pin_source(token, run_env, tmp_path, monkeypatch):
     from conftest import DuetCA
     monkeypatch.delenv("DUET_PKCS11_PIN")
