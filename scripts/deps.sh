@@ -17,6 +17,9 @@ libjansson-dev
 libcmocka-dev
 libsqlite3-dev
 libpq-dev
+libp11-dev
+softhsm2
+opensc
 postgresql
 libyaml-dev
 libevent-dev

@@ -28,6 +28,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
+#include "ca/pkcs11.h"
 #include "lib/bbuf.h"
 #include "lib/fileio.h"
 #include "lib/identity.h"
@@ -48,6 +49,7 @@ struct ca {
     X509 *root;
     X509 *issuing;
     EVP_PKEY *issuing_key; /* NULL when opened without a passphrase */
+    struct ca_pkcs11 *hsm; /* the token holding issuing_key, when ca.yaml has key_uri */
     char *passphrase;      /* kept (wiped at close) for the keys the CA writes itself */
     struct store *store;
 };
@@ -829,6 +831,60 @@ append_store(char **yaml, const char *url)
     return 0;
 }
 
+/*
+ * Add `key_uri: URI` to ca.yaml's text.  The parser has checked that the
+ * URI holds visible ASCII only and no '"' or '\\', and never a PIN.
+ */
+static int
+append_key_uri(char **yaml, const char *uri)
+{
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+
+    if (f == NULL)
+        return -1;
+    fprintf(f,
+            "%s# The issuing key lives in this PKCS#11 token (duet ca init --key-uri); the PIN\n"
+            "# comes from pin-source or $" CA_PKCS11_PIN_ENV ", never from this file.\n"
+            "key_uri: \"%s\"\n",
+            *yaml, uri);
+    if (fclose(f) != 0 || out == NULL) {
+        free(out);
+        return -1;
+    }
+    free(*yaml);
+    *yaml = out;
+    return 0;
+}
+
+/*
+ * The issuing key of `ca init --key-uri`: the URI as ca.yaml will record it
+ * (with --pin-file as its pin-source), opened in its token, a key duet
+ * certifies.  *key is a reference of the caller's, to free before *hsm.
+ */
+static int
+open_token_key(const struct ca_init_opts *o, char **uri, struct ca_pkcs11 **hsm, EVP_PKEY **key,
+               struct duet_err *err)
+{
+    EVP_PKEY *k = NULL;
+
+    *uri = o->pin_file != NULL ? ca_pkcs11_uri_with_pin_file(o->key_uri, o->pin_file, err)
+                               : strdup(o->key_uri);
+    if (*uri == NULL)
+        return o->pin_file != NULL ? -1 : err_nomem(err);
+    if (ca_pkcs11_open(*uri, hsm, &k, err) != 0)
+        return -1;
+    if (ca_key_check_subject(k, err) != 0) {
+        err_prefix(err, "%s: the token's key cannot be a CA key", o->key_uri);
+        return -1;
+    }
+    if (!EVP_PKEY_up_ref(k))
+        return err_nomem(err);
+    *key = k;
+    return 0;
+}
+
 /* Create a CA directory; see ca.h. */
 int
 ca_init(const struct ca_init_opts *o, struct duet_err *err)
@@ -839,6 +895,8 @@ ca_init(const struct ca_init_opts *o, struct duet_err *err)
                                        CA_FILE_ISSUING_KEY,  CA_FILE_INVENTORY,
                                        CA_FILE_INVENTORY "-wal", CA_FILE_INVENTORY "-shm"};
     EVP_PKEY *root_key = NULL, *int_key = NULL;
+    struct ca_pkcs11 *hsm = NULL;
+    char *key_uri = NULL;
     X509 *root = NULL, *inter = NULL;
     X509_NAME *root_name = NULL, *int_name = NULL;
     X509_CRL *root_crl = NULL;
@@ -881,6 +939,8 @@ ca_init(const struct ca_init_opts *o, struct duet_err *err)
     }
     if (o->npermit_dns + o->npermit_uri > 0 && (nc = name_constraints_new(o, err)) == NULL)
         goto out;
+    if (o->key_uri != NULL && open_token_key(o, &key_uri, &hsm, &int_key, err) != 0)
+        goto out;
     /* Everything checked: only now create the directory. */
     if (mkdir(o->dir, 0700) != 0 && errno != EEXIST) {
         err_set(err, DUET_ERR_INPUT, "%s: cannot create the CA directory: %s", o->dir,
@@ -888,7 +948,7 @@ ca_init(const struct ca_init_opts *o, struct duet_err *err)
         goto out;
     }
     if ((root_key = ca_key_generate(o->key_type, err)) == NULL ||
-        (int_key = ca_key_generate(o->key_type, err)) == NULL)
+        (int_key == NULL && (int_key = ca_key_generate(o->key_type, err)) == NULL))
         goto out;
 
     snprintf(cn, sizeof(cn), "%s Root CA", o->name);
@@ -963,7 +1023,8 @@ ca_init(const struct ca_init_opts *o, struct duet_err *err)
     } while (0)
     WRITE(o->offline_root ? CA_FILE_ROOT_KEY_OFFLINE : CA_FILE_ROOT_KEY,
           pemout_key(path, root_key, o->passphrase, err));
-    WRITE(CA_FILE_ISSUING_KEY, pemout_key(path, int_key, o->passphrase, err));
+    if (hsm == NULL)
+        WRITE(CA_FILE_ISSUING_KEY, pemout_key(path, int_key, o->passphrase, err));
     WRITE(CA_FILE_ROOT_CERT, pemout_certs(path, &root, 1, NULL, err));
     WRITE(CA_FILE_ISSUING_CERT, pemout_certs(path, &inter, 1, NULL, err));
     WRITE(CA_FILE_ROOT_CRL, pemout_crls(path, &root_crl, 1, false, err));
@@ -972,7 +1033,8 @@ ca_init(const struct ca_init_opts *o, struct duet_err *err)
         err_nomem(err);
         goto out;
     }
-    if (o->store != NULL && append_store(&yaml, o->store) != 0) {
+    if ((o->store != NULL && append_store(&yaml, o->store) != 0) ||
+        (key_uri != NULL && append_key_uri(&yaml, key_uri) != 0)) {
         err_nomem(err);
         goto out;
     }
@@ -992,8 +1054,9 @@ out:
     }
     EVP_PKEY_free(root_key);
     EVP_PKEY_free(int_key);
+    free(key_uri);
     X509_free(root);
-    X509_free(inter);
+    X509_free(inter); /* holds a reference to int_key: freed before the token is closed */
     X509_NAME_free(root_name);
     X509_NAME_free(int_name);
     X509_CRL_free(root_crl);
@@ -1001,6 +1064,7 @@ out:
     NAME_CONSTRAINTS_free(nc);
     free(yaml);
     free(path);
+    ca_pkcs11_close(hsm);
     return rc;
 }
 
@@ -1088,17 +1152,28 @@ ca_open(const char *dir, const char *passphrase, struct ca **out, struct duet_er
     }
     if (passphrase != NULL) {
         free(path);
-        path = join_path(dir, CA_FILE_ISSUING_KEY);
+        path = ca->cfg.key_uri != NULL ? strdup(ca->cfg.key_uri)
+                                       : join_path(dir, CA_FILE_ISSUING_KEY);
         if (path == NULL || (ca->passphrase = strdup(passphrase)) == NULL) {
             err_nomem(err);
             goto err;
         }
-        if (ca_read_key_file(path, passphrase, &ca->issuing_key, err) != 0)
+        if (ca->cfg.key_uri != NULL) {
+            EVP_PKEY *k = NULL;
+            if (ca_pkcs11_open(ca->cfg.key_uri, &ca->hsm, &k, err) != 0)
+                goto err;
+            if (!EVP_PKEY_up_ref(k)) {
+                err_nomem(err);
+                goto err;
+            }
+            ca->issuing_key = k;
+        } else if (ca_read_key_file(path, passphrase, &ca->issuing_key, err) != 0) {
             goto err;
+        }
         if (X509_check_private_key(ca->issuing, ca->issuing_key) != 1) {
             ERR_clear_error();
-            err_set(err, DUET_ERR_INPUT, "%s does not belong to %s/%s", path, dir,
-                    CA_FILE_ISSUING_CERT);
+            err_set(err, DUET_ERR_INPUT, "%s%s does not belong to %s/%s", path,
+                    ca->hsm != NULL ? ": the token's key" : "", dir, CA_FILE_ISSUING_CERT);
             goto err;
         }
     }
@@ -1120,6 +1195,7 @@ ca_close(struct ca *ca)
     X509_free(ca->root);
     X509_free(ca->issuing);
     EVP_PKEY_free(ca->issuing_key); /* EVP_PKEY_free clears private key material */
+    ca_pkcs11_close(ca->hsm);       /* after the key: its methods live in the module */
     fileio_free_secret(ca->passphrase);
     ca_config_clear(&ca->cfg);
     free(ca->dir);

@@ -67,6 +67,14 @@ struct ca_init_opts {
     size_t npermit_dns;
     const char *const *permit_uri;
     size_t npermit_uri;
+    /*
+     * The issuing key in a PKCS#11 token (RFC 7512 URI), NULL: a new key in
+     * issuing.key.  The key must exist in the token; ca.yaml records the URI
+     * as `key_uri:` and no issuing key file is written.  pin_file (optional)
+     * names a 0600 file holding the PIN, recorded as the URI's pin-source.
+     */
+    const char *key_uri;
+    const char *pin_file;
 };
 
 /*
@@ -80,8 +88,9 @@ struct ca;
 
 /*
  * Open a CA directory.  With a passphrase the issuing key is decrypted for
- * signing (a wrong passphrase is refused); with NULL the CA opens read-only
- * for listing and inspection.
+ * signing (a wrong passphrase is refused), or, when ca.yaml has key_uri:,
+ * reached in its PKCS#11 token with the PIN (see ca/pkcs11.h); with NULL the
+ * CA opens read-only for listing and inspection.
  */
 int ca_open(const char *dir, const char *passphrase, struct ca **out,
             struct duet_err *err) MUST_CHECK;

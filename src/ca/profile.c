@@ -19,6 +19,7 @@
 #include <arpa/inet.h>
 
 #include "ca/keys.h"
+#include "ca/pkcs11.h"
 #include "lib/duration.h"
 #include "lib/policy.h"
 #include "lib/ycfg.h"
@@ -55,6 +56,7 @@ ca_config_clear(struct ca_config *c)
     free(c->trust_domain);
     free(c->key_type);
     free(c->store);
+    free(c->key_uri);
     for (size_t i = 0; i < c->nprofiles; i++)
         profile_clear(&c->profiles[i]);
     free(c->profiles);
@@ -342,6 +344,21 @@ c_store(struct ycfg *y, yaml_node_t *v, const char *path, void *t, struct duet_e
     return 0;
 }
 
+static int
+c_key_uri(struct ycfg *y, yaml_node_t *v, const char *path, void *t, struct duet_err *err)
+{
+    struct ca_config *c = t;
+    struct ca_pkcs11_uri u;
+    struct duet_err perr;
+
+    if (ycfg_string(y, v, path, &c->key_uri, err) != 0)
+        return -1;
+    if (ca_pkcs11_uri_parse(c->key_uri, &u, &perr) != 0)
+        return ycfg_error(y, v, path, err, "%s", perr.msg);
+    ca_pkcs11_uri_clear(&u);
+    return 0;
+}
+
 /* The value node of `key` in a mapping (the mapping itself when the key is absent). */
 static yaml_node_t *
 map_value(struct ycfg *y, yaml_node_t *map, const char *key)
@@ -412,6 +429,7 @@ static const struct ycfg_key config_keys[] = {
     {"key_type", c_key_type, false},
     {"offline_root", c_offline_root, false},
     {"store", c_store, false},
+    {"key_uri", c_key_uri, false},
     {"profiles", c_profiles, true},
     {NULL, NULL, false},
 };

@@ -72,6 +72,7 @@ struct ca_config {
     char *key_type;       /* for new leaf keys by default */
     bool offline_root;
     char *store;          /* store: NULL or "sqlite": inventory.db; else a PostgreSQL URL */
+    char *key_uri;        /* key_uri: the issuing key in a PKCS#11 token (RFC 7512), or NULL */
     struct ca_profile *profiles;
     size_t nprofiles;
 };

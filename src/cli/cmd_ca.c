@@ -19,6 +19,8 @@ cli_ca_usage(FILE *out)
                  "PREFIX]...\n"
                  "                    [--offline-root] [--passphrase-file F] "
                  "[--store sqlite|postgres://...]\n"
+                 "                    [--key-uri 'pkcs11:token=T;object=K?module-path=M' "
+                 "[--pin-file F]]\n"
                  "       duet ca roots --ca-dir DIR\n"
                  "       duet ca token NAME --profile P --ca-dir DIR [--san S]... [--owner O]\n"
                  "                     [--location L] [--ttl 15m] [--passphrase-file F]\n"
@@ -29,7 +31,9 @@ cli_ca_usage(FILE *out)
                  "       duet ca serve --ca-dir DIR --listen ADDR:PORT [--http-listen ADDR:PORT]\n"
                  "                     [--server-name NAME]... [--admin-identity PATTERN]... "
                  "(--help)\n"
-                 "The CA passphrase comes from --passphrase-file F or DUET_CA_PASSPHRASE.\n");
+                 "The CA passphrase comes from --passphrase-file F or DUET_CA_PASSPHRASE; a\n"
+                 "token's PIN from --pin-file F (0600, remembered in ca.yaml) or "
+                 "DUET_PKCS11_PIN.\n");
 }
 
 /* `duet ca <sub>`. */

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cmd_ca_init.c - `duet ca init`: a new CA directory (ca_init) with its keys
- * encrypted under the CA passphrase.  Exit 0 on success, 1 when it fails or is
+ * encrypted under the CA passphrase, or the issuing key in a PKCS#11 token
+ * (--key-uri, --pin-file).  Exit 0 on success, 1 when it fails or is
  * refused (nothing is left then), 2 on usage errors.
  */
 #include <getopt.h>
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ca/pkcs11.h"
 #include "cli/cli.h"
 #include "lib/fileio.h"
 
@@ -22,6 +24,8 @@ enum {
     O_OFFLINE_ROOT,
     O_TRUST_DOMAIN,
     O_STORE,
+    O_KEY_URI,
+    O_PIN_FILE,
     O_HELP
 };
 
@@ -39,6 +43,8 @@ cmd_ca_init(int argc, char **argv)
         {"offline-root", no_argument, NULL, O_OFFLINE_ROOT},
         {"passphrase-file", required_argument, NULL, O_PASSPHRASE_FILE},
         {"store", required_argument, NULL, O_STORE},
+        {"key-uri", required_argument, NULL, O_KEY_URI},
+        {"pin-file", required_argument, NULL, O_PIN_FILE},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0}};
     struct ca_init_opts o;
@@ -100,6 +106,17 @@ cmd_ca_init(int argc, char **argv)
                 goto out;
             }
             break;
+        case O_KEY_URI:
+            if (!ca_pkcs11_is_uri(optarg)) {
+                fprintf(stderr, "duet ca init: --key-uri: expected a PKCS#11 URI "
+                                "(pkcs11:token=LABEL;object=LABEL, RFC 7512)\n");
+                goto out;
+            }
+            o.key_uri = optarg;
+            break;
+        case O_PIN_FILE:
+            o.pin_file = optarg;
+            break;
         case O_HELP:
             cli_ca_usage(stdout);
             rc = EXIT_OK;
@@ -115,6 +132,10 @@ cmd_ca_init(int argc, char **argv)
     if (optind != argc || o.dir == NULL || o.name == NULL) {
         fprintf(stderr, "duet ca init: --ca-dir DIR and --name \"Org Name\" are required\n");
         cli_ca_usage(stderr);
+        goto out;
+    }
+    if (o.pin_file != NULL && o.key_uri == NULL) {
+        fprintf(stderr, "duet ca init: --pin-file goes with --key-uri (the PIN of its token)\n");
         goto out;
     }
     if (cli_protect_secrets(&err) != 0 || cli_passphrase(pass_file, &pass, &err) != 0) {
@@ -134,6 +155,9 @@ cmd_ca_init(int argc, char **argv)
     if (o.store != NULL && store_url_has_password(o.store))
         printf("note: the password of --store is not written to %s: give it to every duet "
                "command through PGPASSFILE (~/.pgpass) or PGPASSWORD\n", CA_FILE_CONFIG);
+    if (o.key_uri != NULL)
+        printf("the issuing key stays in its PKCS#11 token (key_uri in %s); no issuing key "
+               "file was written\n", CA_FILE_CONFIG);
     printf("trust bundle for clients and servers: duet ca roots --ca-dir %s\n", o.dir);
     rc = EXIT_OK;
 out:

@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * pkcs11.h - the CA's issuing key in a PKCS#11 token: RFC 7512 URIs
+ * (`key_uri: pkcs11:token=...;object=...` in ca.yaml, `duet ca init
+ * --key-uri`), the PIN, and an EVP_PKEY that signs inside the token.
+ *
+ * The key is reached through libp11's own API (PKCS11_*), not OpenSSL's
+ * deprecated ENGINE interface: libp11 hands back an EVP_PKEY whose RSA or
+ * EC_KEY method calls C_Sign, which OpenSSL 3.0 treats as a "foreign" legacy
+ * key and signs with through X509_sign, X509_CRL_sign and OCSP_basic_sign
+ * alike.  The private key never leaves the token.
+ */
+#ifndef DUET_CA_PKCS11_H
+#define DUET_CA_PKCS11_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+
+#include "lib/err.h"
+
+/* The environment variables the PIN and the module come from. */
+#define CA_PKCS11_PIN_ENV "DUET_PKCS11_PIN"
+#define CA_PKCS11_MODULE_ENV "DUET_PKCS11_MODULE"
+
+/* What a pkcs11: URI names; every string is decoded (no %XX left), NULL when absent. */
+struct ca_pkcs11_uri {
+    char *token;  /* path: token label */
+    char *object; /* path: object label */
+    uint8_t *id;  /* path: CKA_ID bytes */
+    size_t id_len;
+    char *serial;       /* path: token serial number */
+    char *manufacturer; /* path: token manufacturer */
+    char *model;        /* path: token model */
+    char *module_path;  /* query: the PKCS#11 module to load */
+    char *pin_source;   /* query: "file:/path" (or an absolute path) holding the PIN */
+};
+
+/*
+ * Parse an RFC 7512 URI.  A token (token, serial, manufacturer or model) and
+ * a key (object or id) must be named; type, when given, must be "private".
+ * pin-value is refused (a PIN would sit in ca.yaml and in process lists), and
+ * no message ever repeats a pin-value.  Unknown attributes are refused with
+ * the list of those understood.
+ */
+int ca_pkcs11_uri_parse(const char *text, struct ca_pkcs11_uri *out,
+                        struct duet_err *err) MUST_CHECK;
+void ca_pkcs11_uri_clear(struct ca_pkcs11_uri *u);
+
+/* Whether text starts with "pkcs11:" (case-insensitive scheme). */
+bool ca_pkcs11_is_uri(const char *text);
+
+/*
+ * The same URI with pin-source=file:PATH set (PATH made absolute), for
+ * ca.yaml; the result is the caller's to free, NULL on error.
+ */
+char *ca_pkcs11_uri_with_pin_file(const char *text, const char *pin_file, struct duet_err *err);
+
+struct ca_pkcs11;
+
+/*
+ * Load the module (module-path, else $DUET_PKCS11_MODULE), find the token and
+ * log in with the PIN (pin-source=file:..., else $DUET_PKCS11_PIN), find the
+ * one private key the URI names.  *key signs through the token and stays valid
+ * until ca_pkcs11_close(*out); it is the handle's, not the caller's, and
+ * every object holding a reference to it (an X509 made with it as public key,
+ * an EVP_PKEY_CTX) must be freed before the handle is closed.  Errors
+ * name the URI (which never holds a PIN) and say what was wrong: no such
+ * module, token or key, or that the token refused the PIN.
+ */
+int ca_pkcs11_open(const char *uri, struct ca_pkcs11 **out, EVP_PKEY **key,
+                   struct duet_err *err) MUST_CHECK;
+void ca_pkcs11_close(struct ca_pkcs11 *p);
+
+#endif
