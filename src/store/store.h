@@ -200,7 +200,7 @@ int store_crl_get(struct store *s, bool with_der, struct store_crl **out, uint64
 /*
  * Publish a CRL, inside the transaction that took its number: it replaces the
  * one published only when its number is greater, so the published CRL never
- * goes back.
+ * goes back; one not newer is refused, saying so.
  */
 int store_crl_put(struct store *s, const struct store_crl *c, struct duet_err *err) MUST_CHECK;
 void store_crl_free(struct store_crl *c);

@@ -39,6 +39,11 @@ struct store_ops {
     void (*close)(struct store *s);
 };
 
+/* The refusal of store_crl_put for a CRL not newer than the published one (where, number). */
+#define STORE_CRL_NOT_NEWER                                                                        \
+    "%s: CRL number %llu is not above the CRL already published; CRL numbers only grow (the "     \
+    "published CRL's number is above the inventory's CRL counter: was the inventory edited?)"
+
 struct store {
     const struct store_ops *ops;
 };

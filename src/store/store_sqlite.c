@@ -608,6 +608,9 @@ sq_crl_put(struct store *s, const struct store_crl *c, struct duet_err *err)
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE)
         return db_err(ss, err, "publishing the CRL");
+    if (sqlite3_changes(ss->db) != 1)
+        return err_set(err, DUET_ERR_INPUT, STORE_CRL_NOT_NEWER, ss->path,
+                       (unsigned long long)c->number);
     return 0;
 }
 

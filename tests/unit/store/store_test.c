@@ -838,7 +838,9 @@ test_crl_published_newest_only(void **state)
     insert_ok(f->s, &b);
     assert_int_equal(store_revoke(f->s, "0A", T0, 1, NULL, &err), 0);
     assert_int_equal(crl_put(f->s, 5, 1, &err), 0);
-    assert_int_equal(crl_put(f->s, 4, 0, &err), 0); /* older: kept out */
+    assert_int_equal(crl_put(f->s, 4, 0, &err), -1); /* older: refused, kept out */
+    assert_contains(err.msg, "CRL number 4 is not above the CRL already published");
+    assert_int_equal(crl_put(f->s, 5, 0, &err), -1); /* the same number again too */
     if (store_open_sqlite(f->path, false, &other, &err) != 0)
         fail_msg("second handle: %s", err.msg);
     assert_int_equal(store_crl_get(other, false, &c, &revoked, &err), 0);
