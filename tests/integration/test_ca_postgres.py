@@ -506,6 +506,70 @@ def test_a_restarted_node_serves_the_newest_crl(pg, pgca, duet_bin):
         b.stop()
 
 
+def test_an_agent_renews_through_node_b_when_node_a_is_killed(pg, pgca, duet_bin, tmp_path):
+    """`duet agent` with both nodes in ca_url: enrolled through A; A is SIGKILLed; at its
+    renewal time the agent renews through B, and the inventory links the two certificates."""
+    ca = pgca
+    nodes = []
+    for name in "ab":
+        node = CAServer(duet_bin, ca, "--admin-identity", "dns:admin.corp.example")
+        node.log = ca.base / ("node-%s.jsonl" % name)
+        nodes.append(node.start())
+    a, b = nodes
+    try:
+        st, _, desc = a.request("GET", "/v1/ca")
+        assert st == 200, desc
+        host = tmp_path / "host"
+        host.mkdir()
+        (host / "token").write_text(
+            make_token(ca, "web", "server", "--san", "dns:web.example") + "\n")
+        cfg = tmp_path / "agent.yaml"
+        cfg.write_text(
+            "ca_url: [https://127.0.0.1:%d, https://127.0.0.1:%d]\n"
+            "root_fingerprint: \"%s\"\n"
+            "state_dir: %s/state\n"
+            "log: %s/agent.log\n"
+            "certificates:\n"
+            "  - name: web\n"
+            "    cert: %s/web.crt\n"
+            "    key: %s/web.key\n"
+            "    chain: %s/chain.pem\n"
+            "    roots: %s/roots.pem\n"
+            "    crl: %s/crl.pem\n"
+            "    token_file: %s/token\n"
+            % ((a.port, b.port, desc["root_sha256"]) + (host,) * 8))
+
+        def serial_on_disk():
+            out = openssl("x509", "-in", host / "web.crt", "-noout", "-serial").stdout.decode()
+            return out.strip().split("=")[1].lstrip("0")
+
+        def requests(node, path):
+            return [x for x in node.lines() if x["event"] == "ca_request" and x["path"] == path]
+
+        p = ca.duet("agent", "--config", cfg, "--once")
+        assert p.returncode == 0, show(p)
+        first = serial_on_disk()
+        assert [x["status"] for x in requests(a, "/v1/enroll")] == [200]
+        a.kill()
+        # its renewal time has come (as if two thirds of the lifetime had passed)
+        state = host / "state" / "web.json"
+        js = json.loads(state.read_text())
+        js["renew_after"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 2))
+        state.write_text(json.dumps(js))
+        p = ca.duet("agent", "--config", cfg, "--once")
+        assert p.returncode == 0, show(p)
+        second = serial_on_disk()
+        assert second != first
+        assert [x["status"] for x in requests(b, "/v1/renew")] == [200]
+        assert requests(a, "/v1/renew") == []
+        got = rows(pg, ca.db, "SELECT replace(serial, ':', ''), replace(renews, ':', '') FROM "
+                              "duet_certificates WHERE name = 'web.example' ORDER BY issued_at, "
+                              "renews NULLS FIRST")
+        assert [[x.lstrip("0") for x in r] for r in got] == [[first, ""], [second, first]], got
+    finally:
+        b.stop()
+
+
 def test_the_sqlite_default_is_unchanged(make_ca):
     ca = make_ca("Lite Corp")
     assert (ca.dir / "inventory.db").exists()
