@@ -1596,8 +1596,8 @@ ca_crl(struct ca *ca, int64_t now, int64_t validity, X509_CRL **out, struct duet
         goto rollback;
     {
         /* Published in the same transaction: every process on the inventory serves it. */
-        struct store_crl pub = {.number = number, .this_update = now,
-                                .next_update = now + validity, .revoked = n};
+        struct store_crl pub = {
+            .number = number, .this_update = now, .next_update = now + validity, .revoked = n};
         unsigned char *der = NULL;
         int len = i2d_X509_CRL(*out, &der);
         pub.der = der;

@@ -57,8 +57,8 @@ struct casrv {
     size_t crl_pem_len;
     int64_t crl_this_update;
     int64_t crl_next_update;
-    uint64_t crl_number;   /* its CRL number */
-    uint64_t crl_gen;      /* the inventory's generation when it was last found current */
+    uint64_t crl_number; /* its CRL number */
+    uint64_t crl_gen;    /* the inventory's generation when it was last found current */
     bool crl_gen_known;
     char *roots_pem; /* root certificate(s) */
     char *chain_pem; /* issuing CA, then root */

@@ -729,8 +729,7 @@ pg_crl_put(struct store *s, const struct store_crl *c, struct duet_err *err)
     if (store_pg_run(ps, ST_CRL_PUT, 5, v, lengths, formats, "publishing the CRL", &r, err) != 0)
         goto out;
     if (strcmp(PQcmdTuples(r), "1") != 0) {
-        err_set(err, DUET_ERR_INPUT, STORE_CRL_NOT_NEWER, ps->where,
-                (unsigned long long)c->number);
+        err_set(err, DUET_ERR_INPUT, STORE_CRL_NOT_NEWER, ps->where, (unsigned long long)c->number);
         goto out;
     }
     rc = 0;

@@ -802,9 +802,12 @@ test_crl_number_sequence_persists(void **state)
 static int
 crl_put(struct store *s, uint64_t number, uint64_t revoked, struct duet_err *err)
 {
-    struct store_crl c = {.number = number, .this_update = T0 + (int64_t)number,
-                          .next_update = T0 + 100 + (int64_t)number, .revoked = revoked,
-                          .der = (uint8_t *)(uintptr_t)blob, .der_len = sizeof(blob)};
+    struct store_crl c = {.number = number,
+                          .this_update = T0 + (int64_t)number,
+                          .next_update = T0 + 100 + (int64_t)number,
+                          .revoked = revoked,
+                          .der = (uint8_t *)(uintptr_t)blob,
+                          .der_len = sizeof(blob)};
 
     if (store_begin(s, err) != 0)
         return -1;
@@ -866,8 +869,11 @@ test_crl_published_newest_only(void **state)
     store_crl_free(c);
     /* Rolled back with its transaction. */
     {
-        struct store_crl n7 = {.number = 7, .this_update = T0, .next_update = T0 + 1,
-                               .der = (uint8_t *)(uintptr_t)blob, .der_len = sizeof(blob)};
+        struct store_crl n7 = {.number = 7,
+                               .this_update = T0,
+                               .next_update = T0 + 1,
+                               .der = (uint8_t *)(uintptr_t)blob,
+                               .der_len = sizeof(blob)};
         assert_int_equal(store_begin(f->s, &err), 0);
         assert_int_equal(store_crl_put(f->s, &n7, &err), 0);
         store_rollback(f->s);
