@@ -257,24 +257,49 @@ log_cert(const char *level, const char *event, const struct agent_cert_cfg *c, c
 
 /*
  * One request to the CA, trying each configured URL from the one that
- * answered last; a URL that gives any HTTP answer ends the search.
+ * answered last.  A URL that gives an HTTP answer ends the search, unless
+ * the answer is a server error (5xx: a node that lost its database, a load
+ * balancer with no node behind it) and another URL is left: then the next
+ * one is tried, and the first server error is the answer only when no URL
+ * gives a better one.  A server error commits nothing on a duet CA node, so
+ * asking another node is safe.
  */
 static int
 ca_request(struct agent *a, SSL_CTX *ctx, bool verify, const char *method, const char *path,
            const char *json, struct agent_resp *r, struct duet_err *err)
 {
     struct duet_err first;
+    struct agent_resp failed = {0}; /* the first server error, kept while others are tried */
+    size_t failed_url = 0;
+    bool have_failed = false;
 
     err_clear(&first);
     for (size_t i = 0; i < a->cfg->nurls; i++) {
         size_t u = (a->url + i) % a->cfg->nurls;
         if (agent_https(ctx, verify, &a->cfg->urls[u], method, path, json, HTTP_TIMEOUT, r, err) ==
             0) {
+            if (r->status >= 500 && r->status <= 599) {
+                if (!have_failed) {
+                    failed = *r;
+                    failed_url = u;
+                    have_failed = true;
+                    memset(r, 0, sizeof(*r));
+                } else {
+                    agent_resp_clear(r);
+                }
+                continue;
+            }
+            agent_resp_clear(&failed);
             a->url = u;
             return 0;
         }
         if (i == 0)
             first = *err;
+    }
+    if (have_failed) {
+        *r = failed;
+        a->url = failed_url;
+        return 0;
     }
     if (a->cfg->nurls > 1) {
         *err = first;

@@ -1670,6 +1670,24 @@ ca_crl(struct ca *ca, int64_t now, int64_t validity, X509_CRL **out, struct duet
     *out = build_crl(ca->issuing, ca->issuing_key, entries, k, number, now, validity, err);
     if (*out == NULL)
         goto rollback;
+    {
+        /* Published in the same transaction: every process on the inventory serves it. */
+        struct store_crl pub = {
+            .number = number, .this_update = now, .next_update = now + validity, .revoked = n};
+        unsigned char *der = NULL;
+        int len = i2d_X509_CRL(*out, &der);
+        pub.der = der;
+        pub.der_len = len > 0 ? (size_t)len : 0;
+        if (len <= 0 || store_crl_put(ca->store, &pub, err) != 0) {
+            if (len <= 0)
+                err_set_ssl(err, DUET_ERR_INTERNAL, "cannot encode the CRL");
+            OPENSSL_free(der);
+            X509_CRL_free(*out);
+            *out = NULL;
+            goto rollback;
+        }
+        OPENSSL_free(der);
+    }
     if (store_commit(ca->store, err) != 0) {
         X509_CRL_free(*out);
         *out = NULL;

@@ -324,10 +324,26 @@ int ca_revoke(struct ca *ca, const char *serial, int reason, int64_t when, const
 
 /*
  * A CRL v2 of the issuing CA listing every revoked certificate with its
- * revocation date and reason, a fresh CRL number and nextUpdate = now + validity.
+ * revocation date and reason, a fresh CRL number and nextUpdate = now + validity,
+ * published in the inventory (store_crl_put) in the transaction that took its
+ * number.
  */
 int ca_crl(struct ca *ca, int64_t now, int64_t validity, X509_CRL **out,
            struct duet_err *err) MUST_CHECK;
+
+/*
+ * The CRL to serve at `now` by a process that serves CRL number `have` (0:
+ * none yet), for several processes on one inventory (crlpub.c).  The newest
+ * published CRL is current when it lists every revocation in the inventory
+ * (its count of revoked rows is today's) and more than a third of its life
+ * is left.  *out is a newer CRL to serve instead (the published one when it
+ * is current and newer than `have` - signed by this issuing CA, else it is
+ * not taken - or one signed now, with validity, when none is current), or
+ * NULL when the one numbered `have` stays current.  *made (when not NULL)
+ * says whether *out was signed now rather than taken from the inventory.
+ */
+int ca_crl_current(struct ca *ca, int64_t now, int64_t validity, uint64_t have, X509_CRL **out,
+                   bool *made, struct duet_err *err) MUST_CHECK;
 
 /*
  * Sign a fresh root CRL (empty: duet does not revoke issuing CAs) with the

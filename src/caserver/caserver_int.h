@@ -57,6 +57,9 @@ struct casrv {
     size_t crl_pem_len;
     int64_t crl_this_update;
     int64_t crl_next_update;
+    uint64_t crl_number; /* its CRL number */
+    uint64_t crl_gen;    /* the inventory's generation when it was last found current */
+    bool crl_gen_known;
     char *roots_pem; /* root certificate(s) */
     char *chain_pem; /* issuing CA, then root */
     char *root_sha256;
@@ -85,8 +88,19 @@ struct careq {
 };
 
 /* --- server.c --- */
-/* Sign the CRL again now and keep it in memory: after a revocation and from the timer. */
+/*
+ * Bring the CRL in memory up to date now (at start, after a revocation): the
+ * newest one published in the inventory when it is current, else one signed
+ * now (ca_crl_current).
+ */
 int caserver_crl_refresh(struct casrv *s, struct duet_err *err) MUST_CHECK;
+/*
+ * Before serving /crl and on the timer: refresh only when the inventory's
+ * generation moved since the CRL was last found current (any process wrote:
+ * a revocation, a CRL published by another node) or a third of its life is
+ * left.  A failure is logged and the CRL in memory stays.
+ */
+void caserver_crl_check(struct casrv *s);
 /* Wall-clock seconds, and a monotonic time in seconds for durations. */
 int64_t caserver_now(void);
 double caserver_mono(void);

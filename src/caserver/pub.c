@@ -23,6 +23,8 @@ caserver_pub_crl(struct careq *r, bool pem)
 {
     if (!caserver_method_ok(r, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD))
         return;
+    /* Another node may have revoked or published a newer CRL: never serve an older one. */
+    caserver_crl_check(r->s);
     if (pem)
         caserver_reply(r, 200, "application/x-pem-file", r->s->crl_pem, r->s->crl_pem_len);
     else

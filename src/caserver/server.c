@@ -85,24 +85,25 @@ certs_pem(X509 *const *v, size_t n)
     return out;
 }
 
-/* Sign the CRL again; see caserver_int.h. */
-int
-caserver_crl_refresh(struct casrv *s, struct duet_err *err)
+/* Keep a CRL as the one served: its DER, PEM, dates and number. */
+static int
+crl_install(struct casrv *s, X509_CRL *crl, struct duet_err *err)
 {
-    X509_CRL *crl = NULL;
     unsigned char *der = NULL;
     char *pem = NULL, *data = NULL;
-    BIO *b = NULL;
-    int64_t now = caserver_now();
-    long plen;
-    int len, rc = -1;
+    BIO *b = BIO_new(BIO_s_mem());
+    ASN1_INTEGER *num = X509_CRL_get_ext_d2i(crl, NID_crl_number, NULL, NULL);
+    uint64_t number = 0;
+    int64_t tu = 0, nu = 0;
+    long plen = 0;
+    int len = i2d_X509_CRL(crl, &der);
+    int rc = -1;
 
-    if (ca_crl(s->ca, now, s->o->crl_validity, &crl, err) != 0)
-        return -1;
-    len = i2d_X509_CRL(crl, &der);
-    b = BIO_new(BIO_s_mem());
     if (len <= 0 || b == NULL || PEM_write_bio_X509_CRL(b, crl) != 1 ||
-        (plen = BIO_get_mem_data(b, &data)) <= 0 || (pem = malloc((size_t)plen)) == NULL) {
+        (plen = BIO_get_mem_data(b, &data)) <= 0 || (pem = malloc((size_t)plen)) == NULL ||
+        num == NULL || ASN1_INTEGER_get_uint64(&number, num) != 1 ||
+        !x509u_time(X509_CRL_get0_lastUpdate(crl), &tu) ||
+        !x509u_time(X509_CRL_get0_nextUpdate(crl), &nu)) {
         err_set_ssl(err, DUET_ERR_INTERNAL, "cannot encode the CRL");
         goto out;
     }
@@ -113,17 +114,74 @@ caserver_crl_refresh(struct casrv *s, struct duet_err *err)
     s->crl_der_len = (size_t)len;
     s->crl_pem = pem;
     s->crl_pem_len = (size_t)plen;
-    s->crl_this_update = now;
-    s->crl_next_update = now + s->o->crl_validity;
+    s->crl_this_update = tu;
+    s->crl_next_update = nu;
+    s->crl_number = number;
     der = NULL;
+    pem = NULL;
     rc = 0;
-    log_msg("info", "ca_crl", "signed the CRL, valid until %lld (%lld s)",
-            (long long)s->crl_next_update, (long long)s->o->crl_validity);
 out:
     OPENSSL_free(der);
+    free(pem);
     BIO_free(b);
+    ASN1_INTEGER_free(num);
+    return rc;
+}
+
+/* Bring the CRL up to date; see caserver_int.h. */
+int
+caserver_crl_refresh(struct casrv *s, struct duet_err *err)
+{
+    struct duet_err gerr = {.kind = DUET_ERR_NONE};
+    X509_CRL *crl = NULL;
+    uint64_t gen = 0;
+    bool made = false;
+    bool gen_ok;
+    int rc = -1;
+
+    /* The generation first: a write after it moves it on, and the next check looks again. */
+    gen_ok = store_generation(ca_store(s->ca), &gen, &gerr) == 0;
+    if (ca_crl_current(s->ca, caserver_now(), s->o->crl_validity, s->crl_number, &crl, &made,
+                       err) != 0)
+        return -1;
+    if (crl != NULL && crl_install(s, crl, err) != 0)
+        goto out;
+    if (crl != NULL && made)
+        log_msg("info", "ca_crl", "signed CRL number %llu, valid until %lld (%lld s)",
+                (unsigned long long)s->crl_number, (long long)s->crl_next_update,
+                (long long)(s->crl_next_update - s->crl_this_update));
+    else if (crl != NULL)
+        log_msg("info", "ca_crl",
+                "serving CRL number %llu, published in the inventory by another process, valid "
+                "until %lld",
+                (unsigned long long)s->crl_number, (long long)s->crl_next_update);
+    s->crl_gen = gen;
+    s->crl_gen_known = gen_ok;
+    rc = 0;
+out:
     X509_CRL_free(crl);
     return rc;
+}
+
+/* Refresh the CRL when the inventory moved or its life runs short; see caserver_int.h. */
+void
+caserver_crl_check(struct casrv *s)
+{
+    struct duet_err err = {.kind = DUET_ERR_NONE};
+    int64_t now = caserver_now();
+    uint64_t gen = 0;
+
+    if (store_generation(ca_store(s->ca), &gen, &err) != 0) {
+        log_msg("warn", "ca_crl", "cannot tell whether the CRL is current, serving number %llu: %s",
+                (unsigned long long)s->crl_number, err.msg);
+        return;
+    }
+    if (s->crl_gen_known && gen == s->crl_gen &&
+        now < s->crl_next_update - (s->crl_next_update - s->crl_this_update) / 3)
+        return;
+    if (caserver_crl_refresh(s, &err) != 0)
+        log_msg("error", "ca_crl", "cannot bring the CRL up to date, serving number %llu: %s",
+                (unsigned long long)s->crl_number, err.msg);
 }
 
 /*
@@ -514,7 +572,10 @@ http_bev_cb(struct event_base *base, void *arg)
     return bev;
 }
 
-/* The timer: the CRL before a third of its life is left, the server certificate, the signer. */
+/*
+ * The timer: the CRL (another node's, or a new one before a third of its life is
+ * left), the server certificate, the signer.
+ */
 static void
 tick_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -524,8 +585,7 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    if (now >= s->crl_next_update - s->o->crl_validity / 3 && caserver_crl_refresh(s, &err) != 0)
-        log_msg("error", "ca_crl", "cannot sign the CRL: %s", err.msg);
+    caserver_crl_check(s);
     if (server_cert_ensure(s, now, &err) != 0)
         log_msg("error", "ca_server_certificate", "cannot renew the server certificate: %s",
                 err.msg);

@@ -82,6 +82,31 @@ store_next_crl_number(struct store *s, uint64_t *number, struct duet_err *err)
 }
 
 int
+store_crl_get(struct store *s, bool with_der, struct store_crl **out, uint64_t *revoked,
+              struct duet_err *err)
+{
+    *out = NULL;
+    *revoked = 0;
+    return s->ops->crl_get(s, with_der, out, revoked, err);
+}
+
+int
+store_crl_put(struct store *s, const struct store_crl *c, struct duet_err *err)
+{
+    return s->ops->crl_put(s, c, err);
+}
+
+/* Free a published CRL's record; see store.h. */
+void
+store_crl_free(struct store_crl *c)
+{
+    if (c == NULL)
+        return;
+    free(c->der);
+    free(c);
+}
+
+int
 store_token_insert(struct store *s, const struct store_token *t, struct duet_err *err)
 {
     for (size_t i = 0; i < t->nsans; i++) {

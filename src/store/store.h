@@ -175,6 +175,37 @@ int store_link_renewal(struct store *s, const char *old_serial, const char *new_
 int store_next_crl_number(struct store *s, uint64_t *number, struct duet_err *err) MUST_CHECK;
 
 /*
+ * The issuing CA's newest published CRL: every CRL that ca_crl signs is
+ * recorded, so that every process on the inventory (several `duet ca serve`
+ * nodes) serves the same document, or a newer one.  der is NULL when it was
+ * not asked for.
+ */
+struct store_crl {
+    uint64_t number;
+    int64_t this_update;
+    int64_t next_update;
+    uint64_t revoked; /* revoked rows in the inventory when it was signed */
+    uint8_t *der;
+    size_t der_len;
+};
+
+/*
+ * The newest published CRL (*out NULL when none was published yet; its DER
+ * only with with_der) and the number of revoked rows in the inventory now
+ * (revocations are never undone, so the set of revoked certificates changed
+ * exactly when this number did), read together, at one moment.
+ */
+int store_crl_get(struct store *s, bool with_der, struct store_crl **out, uint64_t *revoked,
+                  struct duet_err *err) MUST_CHECK;
+/*
+ * Publish a CRL, inside the transaction that took its number: it replaces the
+ * one published only when its number is greater, so the published CRL never
+ * goes back; one not newer is refused, saying so.
+ */
+int store_crl_put(struct store *s, const struct store_crl *c, struct duet_err *err) MUST_CHECK;
+void store_crl_free(struct store_crl *c);
+
+/*
  * Record a new token.  An id already present fails and says so; a SAN holding
  * a newline is refused (the list is stored one name a line).
  */

@@ -24,6 +24,9 @@ struct store_ops {
     int (*link_renewal)(struct store *s, const char *old_serial, const char *new_serial,
                         struct duet_err *err);
     int (*next_crl_number)(struct store *s, uint64_t *number, struct duet_err *err);
+    int (*crl_get)(struct store *s, bool with_der, struct store_crl **out, uint64_t *revoked,
+                   struct duet_err *err);
+    int (*crl_put)(struct store *s, const struct store_crl *c, struct duet_err *err);
     int (*token_insert)(struct store *s, const struct store_token *t, struct duet_err *err);
     int (*token_get)(struct store *s, const char *id, struct store_token **out,
                      struct duet_err *err);
@@ -35,6 +38,11 @@ struct store_ops {
     int (*generation)(struct store *s, uint64_t *gen, struct duet_err *err);
     void (*close)(struct store *s);
 };
+
+/* The refusal of store_crl_put for a CRL not newer than the published one (where, number). */
+#define STORE_CRL_NOT_NEWER                                                                        \
+    "%s: CRL number %llu is not above the CRL already published; CRL numbers only grow (the "     \
+    "published CRL's number is above the inventory's CRL counter: was the inventory edited?)"
 
 struct store {
     const struct store_ops *ops;

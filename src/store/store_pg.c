@@ -25,7 +25,7 @@
 #include "store/store_pg.h"
 
 /* The schema this binary writes: 1 + the number of migrations below. */
-#define PG_SCHEMA_VERSION 1
+#define PG_SCHEMA_VERSION 2
 
 /* Taken (per transaction) while the schema is created or migrated: one node migrates. */
 #define PG_SCHEMA_LOCK 0x64756574 /* "duet" */
@@ -82,6 +82,21 @@ static const char schema_v1_sql[] =
     "  CHECK ((used_at IS NULL) = (serial IS NULL)));"
     "CREATE INDEX duet_tokens_created_at ON duet_tokens(created_at);";
 
+/*
+ * Version 2: the newest CRL signed, one row, which every node serves (a node
+ * adopts it when another one published it); the revoked rows indexed, to
+ * count and list them without a scan.
+ */
+static const char schema_v2_sql[] =
+    "CREATE TABLE duet_crl ("
+    "  id integer PRIMARY KEY CHECK (id = 1),"
+    "  number bigint NOT NULL,"
+    "  this_update bigint NOT NULL,"
+    "  next_update bigint NOT NULL,"
+    "  revoked bigint NOT NULL,"
+    "  der bytea NOT NULL);"
+    "CREATE INDEX duet_certificates_revoked ON duet_certificates(revoked_at) WHERE status = 1;";
+
 #define CERT_COLUMNS                                                                               \
     "serial, name, subject, issuer, sans, profile, owner, location, key_fingerprint, "             \
     "not_before, not_after, issued_at, status, revoked_at, reason, renews, renewed_by, der, "      \
@@ -113,6 +128,14 @@ static const char *const stmt_sql[ST_COUNT] = {
                 "WHERE serial = $2 AND renewed_by IS NULL",
     [ST_CRL] = "UPDATE duet_meta SET crl_number = crl_number + 1 WHERE id = 1 "
                "RETURNING crl_number",
+    [ST_CRL_GET] = "SELECT (SELECT count(*) FROM duet_certificates WHERE status = 1), c.number, "
+                   "c.this_update, c.next_update, c.revoked, CASE WHEN $1::boolean THEN c.der END "
+                   "FROM (SELECT 1) AS one LEFT JOIN duet_crl c ON c.id = 1",
+    [ST_CRL_PUT] = "INSERT INTO duet_crl (id, number, this_update, next_update, revoked, der) "
+                   "VALUES (1, $1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET "
+                   "number = excluded.number, this_update = excluded.this_update, "
+                   "next_update = excluded.next_update, revoked = excluded.revoked, "
+                   "der = excluded.der WHERE excluded.number > duet_crl.number",
     [ST_TOK_INSERT] = "INSERT INTO duet_tokens (id, name, profile, sans, owner, location, "
                       "created_at, expires_at, used_at, serial, created_by) "
                       "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,NULL,NULL,$9)",
@@ -634,6 +657,87 @@ out:
     return store_pg_write_done(ps, own, rc, err);
 }
 
+/* The published CRL and the count of revoked rows, in one statement (one snapshot). */
+static int
+pg_crl_get(struct store *s, bool with_der, struct store_crl **out, uint64_t *revoked,
+           struct duet_err *err)
+{
+    struct pg_store *ps = (struct pg_store *)s;
+    const char *v[1] = {with_der ? "true" : "false"};
+    struct store_crl *c = NULL;
+    PGresult *r = NULL;
+    int rc = -1;
+
+    if (store_pg_run(ps, ST_CRL_GET, 1, v, NULL, NULL, "reading the published CRL", &r, err) != 0)
+        return -1;
+    if (PQntuples(r) != 1) {
+        err_set(err, DUET_ERR_INPUT, "%s: reading the published CRL returned %d rows", ps->where,
+                PQntuples(r));
+        goto out;
+    }
+    *revoked = (uint64_t)store_pg_num(PQgetvalue(r, 0, 0));
+    if (!PQgetisnull(r, 0, 1)) {
+        if ((c = calloc(1, sizeof(*c))) == NULL) {
+            err_nomem(err);
+            goto out;
+        }
+        c->number = (uint64_t)store_pg_num(PQgetvalue(r, 0, 1));
+        c->this_update = store_pg_num(PQgetvalue(r, 0, 2));
+        c->next_update = store_pg_num(PQgetvalue(r, 0, 3));
+        c->revoked = (uint64_t)store_pg_num(PQgetvalue(r, 0, 4));
+        if (with_der && !PQgetisnull(r, 0, 5)) {
+            size_t n = 0;
+            unsigned char *der = PQunescapeBytea((const unsigned char *)PQgetvalue(r, 0, 5), &n);
+            if (der == NULL || (n > 0 && (c->der = malloc(n)) == NULL)) {
+                PQfreemem(der);
+                store_crl_free(c);
+                c = NULL;
+                err_nomem(err);
+                goto out;
+            }
+            memcpy(c->der, der, n);
+            c->der_len = n;
+            PQfreemem(der);
+        }
+    }
+    *out = c;
+    rc = 0;
+out:
+    PQclear(r);
+    return rc;
+}
+
+/* Replace the published CRL with a newer one only (the number decides). */
+static int
+pg_crl_put(struct store *s, const struct store_crl *c, struct duet_err *err)
+{
+    struct pg_store *ps = (struct pg_store *)s;
+    char num[24], tu[24], nu[24], rev[24];
+    const char *v[5] = {num, tu, nu, rev, (const char *)c->der};
+    const int lengths[5] = {0, 0, 0, 0, (int)c->der_len};
+    const int formats[5] = {0, 0, 0, 0, 1};
+    PGresult *r = NULL;
+    bool own = false;
+    int rc = -1;
+
+    snprintf(num, sizeof(num), "%llu", (unsigned long long)c->number);
+    snprintf(tu, sizeof(tu), "%lld", (long long)c->this_update);
+    snprintf(nu, sizeof(nu), "%lld", (long long)c->next_update);
+    snprintf(rev, sizeof(rev), "%llu", (unsigned long long)c->revoked);
+    if (store_pg_write_start(ps, &own, err) != 0)
+        return -1;
+    if (store_pg_run(ps, ST_CRL_PUT, 5, v, lengths, formats, "publishing the CRL", &r, err) != 0)
+        goto out;
+    if (strcmp(PQcmdTuples(r), "1") != 0) {
+        err_set(err, DUET_ERR_INPUT, STORE_CRL_NOT_NEWER, ps->where, (unsigned long long)c->number);
+        goto out;
+    }
+    rc = 0;
+out:
+    PQclear(r);
+    return store_pg_write_done(ps, own, rc, err);
+}
+
 /*
  * duet_meta.generation as this connection sees it: every write transaction,
  * on any node, moved it on; this handle's own uncommitted writes are visible
@@ -695,6 +799,8 @@ static const struct store_ops pg_ops = {
     .revoke = pg_revoke,
     .link_renewal = pg_link_renewal,
     .next_crl_number = pg_next_crl_number,
+    .crl_get = pg_crl_get,
+    .crl_put = pg_crl_put,
     .token_insert = store_pg_token_insert,
     .token_get = store_pg_token_get,
     .token_redeem = store_pg_token_redeem,
@@ -744,6 +850,7 @@ static const struct {
     const char *sql;
 } migrations[] = {
     {"the inventory", schema_v1_sql},
+    {"the published CRL", schema_v2_sql},
 };
 
 _Static_assert(PG_SCHEMA_VERSION == sizeof(migrations) / sizeof(migrations[0]),

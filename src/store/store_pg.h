@@ -25,6 +25,8 @@ enum pg_stmt {
     ST_REVOKE,
     ST_LINK,
     ST_CRL,
+    ST_CRL_GET,
+    ST_CRL_PUT,
     ST_TOK_INSERT,
     ST_TOK_GET,
     ST_TOK_REDEEM,

@@ -29,7 +29,7 @@
  * before version 2 check it and refuse anything else); schema_migrations
  * records when each migration ran.
  */
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 #define BUSY_TIMEOUT_MS 10000
 
 struct sqlite_store {
@@ -114,6 +114,19 @@ static const struct {
      "CREATE INDEX tokens_created_at ON tokens(created_at);"},
     /* NULL in rows revoked before it: who revoked those was never recorded. */
     {"who revoked", "ALTER TABLE certificates ADD COLUMN revoked_by TEXT;"},
+    /*
+     * The newest CRL signed, one row, which every process on the inventory
+     * serves; the revoked rows indexed, to count and list them without a scan.
+     */
+    {"the published CRL",
+     "CREATE TABLE crl ("
+     "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+     "  number INTEGER NOT NULL,"
+     "  this_update INTEGER NOT NULL,"
+     "  next_update INTEGER NOT NULL,"
+     "  revoked INTEGER NOT NULL,"
+     "  der BLOB NOT NULL);"
+     "CREATE INDEX certificates_revoked ON certificates(revoked_at) WHERE status = 1;"},
 };
 
 _Static_assert(SCHEMA_VERSION == 1 + sizeof(migrations) / sizeof(migrations[0]),
@@ -517,6 +530,90 @@ sq_next_crl_number(struct store *s, uint64_t *number, struct duet_err *err)
     return 0;
 }
 
+/* The published CRL and the count of revoked rows, in one statement (one snapshot). */
+static int
+sq_crl_get(struct store *s, bool with_der, struct store_crl **out, uint64_t *revoked,
+           struct duet_err *err)
+{
+    struct sqlite_store *ss = (struct sqlite_store *)s;
+    struct store_crl *c = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc = -1;
+
+    if (prepare(ss,
+                "SELECT (SELECT count(*) FROM certificates WHERE status = 1), crl.number, "
+                "crl.this_update, crl.next_update, crl.revoked, CASE WHEN ?1 THEN crl.der END "
+                "FROM (SELECT 1) LEFT JOIN crl ON crl.id = 1",
+                &st, err) != 0)
+        return -1;
+    sqlite3_bind_int(st, 1, with_der ? 1 : 0);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        db_err(ss, err, "reading the published CRL");
+        goto out;
+    }
+    *revoked = (uint64_t)sqlite3_column_int64(st, 0);
+    if (sqlite3_column_type(st, 1) != SQLITE_NULL) {
+        if ((c = calloc(1, sizeof(*c))) == NULL) {
+            err_nomem(err);
+            goto out;
+        }
+        c->number = (uint64_t)sqlite3_column_int64(st, 1);
+        c->this_update = sqlite3_column_int64(st, 2);
+        c->next_update = sqlite3_column_int64(st, 3);
+        c->revoked = (uint64_t)sqlite3_column_int64(st, 4);
+        if (with_der) {
+            const void *blob = sqlite3_column_blob(st, 5);
+            int len = sqlite3_column_bytes(st, 5);
+            if (blob != NULL && len > 0 && (c->der = malloc((size_t)len)) == NULL) {
+                store_crl_free(c);
+                c = NULL;
+                err_nomem(err);
+                goto out;
+            }
+            if (blob != NULL && len > 0) {
+                memcpy(c->der, blob, (size_t)len);
+                c->der_len = (size_t)len;
+            }
+        }
+    }
+    *out = c;
+    rc = 0;
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Replace the published CRL with a newer one only (the number decides). */
+static int
+sq_crl_put(struct store *s, const struct store_crl *c, struct duet_err *err)
+{
+    struct sqlite_store *ss = (struct sqlite_store *)s;
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    if (prepare(ss,
+                "INSERT INTO crl (id, number, this_update, next_update, revoked, der) "
+                "VALUES (1, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                "number = excluded.number, this_update = excluded.this_update, "
+                "next_update = excluded.next_update, revoked = excluded.revoked, "
+                "der = excluded.der WHERE excluded.number > crl.number",
+                &st, err) != 0)
+        return -1;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)c->number);
+    sqlite3_bind_int64(st, 2, c->this_update);
+    sqlite3_bind_int64(st, 3, c->next_update);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)c->revoked);
+    sqlite3_bind_blob(st, 5, c->der, (int)c->der_len, SQLITE_TRANSIENT);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return db_err(ss, err, "publishing the CRL");
+    if (sqlite3_changes(ss->db) != 1)
+        return err_set(err, DUET_ERR_INPUT, STORE_CRL_NOT_NEWER, ss->path,
+                       (unsigned long long)c->number);
+    return 0;
+}
+
 /* --- enrollment tokens --------------------------------------------------- */
 
 static const char token_columns[] =
@@ -801,6 +898,8 @@ static const struct store_ops sqlite_ops = {
     .revoke = sq_revoke,
     .link_renewal = sq_link_renewal,
     .next_crl_number = sq_next_crl_number,
+    .crl_get = sq_crl_get,
+    .crl_put = sq_crl_put,
     .token_insert = sq_token_insert,
     .token_get = sq_token_get,
     .token_redeem = sq_token_redeem,

@@ -388,6 +388,74 @@ def test_failover_to_the_next_ca_url(duet_bin, ca, tmp_path):
     assert r.returncode == 1 and "no CA URL answered" in r.stderr, r.stderr
 
 
+class FailingNode:
+    """A CA URL that answers every request with a server error, over TLS with the fake CA's
+    own server certificate (a node that lost its database, a load balancer without nodes)."""
+
+    def __init__(self, ca, status=500):
+        import http.server
+        import ssl
+
+        node = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def _fail(self):
+                node.seen.append((self.command, self.path))
+                n = int(self.headers.get("Content-Length") or 0)
+                if n:
+                    self.rfile.read(n)
+                body = json.dumps({"error": "internal_error",
+                                   "detail": "the inventory cannot be reached"}).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = _fail
+
+            def log_message(self, *args):
+                pass
+
+        self.seen = []
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(ca.server_cert, ca.server_key)
+        self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+        self.url = "https://127.0.0.1:%d" % self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_a_node_answering_server_errors_is_passed_over_for_the_next_ca_url(duet_bin, ca,
+                                                                          tmp_path):
+    host = tmp_path / "host"
+    cfg = write_config(tmp_path / "agent.yaml", ca, host)
+    bad = FailingNode(ca)
+    try:
+        cfg.write_text(cfg.read_text().replace("ca_url: %s\n" % ca.url,
+                                               "ca_url: [%s, %s]\n" % (bad.url, ca.url)))
+        (host / "token").write_text(ca.token() + "\n")
+        r = agent(duet_bin, "--config", str(cfg), "--once")
+        assert r.returncode == 0, r.stderr
+        assert pub_of_cert(host / "web.crt") == pub_of_key(host / "web.key")
+        # the failing node was asked first, and the enrollment went to the next one
+        assert ("GET", "/roots.pem") in bad.seen, bad.seen
+        assert [x for x in ca.requests if x[1] == "/v1/enroll"] == [("POST", "/v1/enroll", 200)]
+        # every URL failing (the fake CA with 503): the first server error is the one reported
+        ca.fail = 503
+        (host / "crl.pem").unlink()
+        r = agent(duet_bin, "--config", str(cfg), "--once")
+        assert r.returncode == 1, r.stderr
+        assert "GET /crl.pem: HTTP 500" in r.stderr, r.stderr
+    finally:
+        ca.fail = None
+        bad.stop()
+
+
 def ca_cli(ca, *args):
     r = subprocess.run([ca.duet, *args], capture_output=True, text=True,
                        env={**os.environ, "DUET_CA_PASSPHRASE": "fake-ca-passphrase"})

@@ -65,8 +65,8 @@ def test_init_issue_list_revoke_crl_on_postgres(pg, pgca):
     assert not (ca.dir / "inventory.db").exists()
     # the issuing CA is a row of the database, with its schema version recorded
     assert rows(pg, ca.db, "SELECT profile FROM duet_certificates") == [["issuing-ca"]]
-    assert rows(pg, ca.db, "SELECT version, description FROM duet_schema") == [
-        ["1", "the inventory"]]
+    assert rows(pg, ca.db, "SELECT version, description FROM duet_schema ORDER BY version") == [
+        ["1", "the inventory"], ["2", "the published CRL"]]
     crt, _, serial = ca.issued("web", "server", "--san", "dns:web.example", "--owner", "team-a")
     got = rows(pg, ca.db, "SELECT name, owner, status, length(der) > 100 FROM duet_certificates "
                           "WHERE serial = '%s'" % serial)
@@ -94,7 +94,7 @@ def test_a_database_that_holds_an_inventory_is_not_made_again(pg, pgca, run_env,
     other = DuetCA(run_env, tmp_path_factory.mktemp("pgca2"), "Other Corp")
     p = other.init("--store", pgca.url)
     assert p.returncode == 1, show(p)
-    assert "already holds a duet inventory (schema version 1)" in p.stderr, show(p)
+    assert "already holds a duet inventory (schema version 2)" in p.stderr, show(p)
     # and the inventory there is untouched
     assert len(rows(pg, pgca.db, "SELECT serial FROM duet_certificates")) == 1
 
@@ -103,7 +103,7 @@ def test_a_schema_newer_than_this_duet_is_refused(pg, pgca):
     pg.sql("INSERT INTO duet_schema VALUES (7, 0, 'from the future')", db=pgca.db)
     p = pgca.duet("cert", "list", "--ca-dir", pgca.dir)
     assert p.returncode == 1, show(p)
-    assert "inventory schema version 7 is newer than this duet knows (1)" in p.stderr, show(p)
+    assert "inventory schema version 7 is newer than this duet knows (2)" in p.stderr, show(p)
     assert "127.0.0.1:%d/%s" % (pg.port, pgca.db) in p.stderr
 
 
@@ -379,6 +379,195 @@ def test_crl_numbers_grow_across_two_processes(pg, pgca):
     last = int(pg.sql("SELECT crl_number FROM duet_meta", db=ca.db))
     assert last == max(numbers)
     assert gen(99) == last + 1
+
+
+def served_crl(node):
+    """(CRL number, DER, text) of the CRL a node serves now, as openssl reads it."""
+    st, resp, der = node.request("GET", "/crl", tls=False)
+    assert st == 200 and resp.getheader("Content-Type") == "application/pkix-crl", (st, der)
+    p = openssl("crl", "-inform", "DER", "-noout", "-text", inp=der)
+    assert p.returncode == 0, p.stderr
+    txt = p.stdout.decode()
+    return int(re.search(r"X509v3 CRL Number: *\n *(\d+)", txt).group(1)), der, txt
+
+
+def lists(txt, serial):
+    return serial.replace(":", "") in txt.replace(":", "").upper()
+
+
+def holder_revokes(node, crt, key, serial):
+    st, _, ans = node.request("POST", "/v1/revoke", {"serial": serial, "reason": "superseded"},
+                              cert=crt, key=key)
+    assert st == 200 and ans["serial"] == serial, ans
+
+
+@pytest.fixture(params=["postgres", "sqlite"])
+def anyca(request, make_ca):
+    """A CA on PostgreSQL, or on one SQLite file (several processes on one machine)."""
+    if request.param == "sqlite":
+        return make_ca("Lite Nodes")
+    return request.getfixturevalue("pgca")
+
+
+def test_a_revocation_on_one_node_is_in_the_next_crl_of_the_other(anyca, duet_bin):
+    ca = anyca
+    a, b = serve(duet_bin, ca), serve(duet_bin, ca)
+    try:
+        # both serve one document: the second node took the CRL the first one signed
+        na, da, _ = served_crl(a)
+        nb, db, _ = served_crl(b)
+        assert (na, da) == (nb, db)
+        # the holder revokes through node A: node B's very next CRL lists it, numbered >= A's
+        crt, key, serial = ca.issued("gone", "server", "--san", "dns:gone.example")
+        holder_revokes(a, crt, key, serial)
+        nb2, db2, tb2 = served_crl(b)
+        na2, da2, ta2 = served_crl(a)
+        assert lists(tb2, serial) and lists(ta2, serial), tb2
+        assert nb2 > nb and nb2 >= na2 and (na2, da2) == (nb2, db2)
+        # a revocation by `duet cert revoke` (no node involved): both next CRLs list it
+        _, _, other = ca.issued("other", "server", "--san", "dns:other.example")
+        p = ca.duet("cert", "revoke", other, "--ca-dir", ca.dir)
+        assert p.returncode == 0, show(p)
+        nb3, db3, tb3 = served_crl(b)
+        na3, da3, ta3 = served_crl(a)
+        assert lists(tb3, other) and lists(tb3, serial) and nb3 > nb2
+        assert (na3, da3) == (nb3, db3)
+        # one of the two signed it, the other took it from the inventory, saying so
+        took = [x for x in b.lines() + a.lines() if x.get("event") == "ca_crl" and
+                "published in the inventory by another process" in x.get("msg", "")]
+        assert took, b.lines()[-5:]
+    finally:
+        a.stop()
+        b.stop()
+
+
+def test_crl_numbers_seen_polling_two_nodes_never_go_backwards(pg, pgca, duet_bin):
+    ca = pgca
+    a, b = serve(duet_bin, ca), serve(duet_bin, ca)
+    certs = [ca.issued("r%02d" % i, "server", "--san", "dns:r%02d.example" % i)
+             for i in range(12)]
+    stop = [False]
+    seen = []
+
+    def poll():
+        # fetched in turn from each node while revocations go on; read by openssl afterwards
+        while not stop[0]:
+            for node in (a, b):
+                st, _, der = node.request("GET", "/crl", tls=False)
+                assert st == 200, der
+                seen.append(der)
+
+    try:
+        with concurrent.futures.ThreadPoolExecutor(3) as ex:
+            poller = ex.submit(poll)
+            # revocations alternate between the nodes, two at a time
+            revs = [ex.submit(holder_revokes, (a, b)[i % 2], crt, key, serial)
+                    for i, (crt, key, serial) in enumerate(certs)]
+            for f in revs:
+                f.result()
+            stop[0] = True
+            poller.result()
+        numbers = []
+        for der in seen:
+            p = openssl("crl", "-inform", "DER", "-noout", "-crlnumber", inp=der)
+            assert p.returncode == 0, p.stderr
+            numbers.append(int(p.stdout.decode().split("=")[1], 16))
+        assert len(numbers) > 10 and len(set(numbers)) > 2, numbers
+        assert numbers == sorted(numbers), numbers
+        seen = numbers
+        # in the end, both serve one document listing every revocation
+        na, da, ta = served_crl(a)
+        nb, db, _ = served_crl(b)
+        assert (na, da) == (nb, db) and na >= seen[-1]
+        for _, _, serial in certs:
+            assert lists(ta, serial), serial
+        assert int(pg.sql("SELECT number FROM duet_crl", db=ca.db)) == na
+    finally:
+        a.stop()
+        b.stop()
+
+
+def test_a_restarted_node_serves_the_newest_crl(pg, pgca, duet_bin):
+    ca = pgca
+    a, b = serve(duet_bin, ca), serve(duet_bin, ca)
+    try:
+        n0, _, _ = served_crl(b)
+        b.kill()
+        for i in range(3):
+            crt, key, serial = ca.issued("late%d" % i, "server", "--san", "dns:late%d.example" % i)
+            holder_revokes(a, crt, key, serial)
+        na, da, ta = served_crl(a)
+        assert na > n0 and lists(ta, serial)
+        b.start()
+        nb, db, _ = served_crl(b)
+        assert (nb, db) == (na, da)
+    finally:
+        a.stop()
+        b.stop()
+
+
+def test_an_agent_renews_through_node_b_when_node_a_is_killed(pg, pgca, duet_bin, tmp_path):
+    """`duet agent` with both nodes in ca_url: enrolled through A; A is SIGKILLed; at its
+    renewal time the agent renews through B, and the inventory links the two certificates."""
+    ca = pgca
+    nodes = []
+    for name in "ab":
+        node = CAServer(duet_bin, ca, "--admin-identity", "dns:admin.corp.example")
+        node.log = ca.base / ("node-%s.jsonl" % name)
+        nodes.append(node.start())
+    a, b = nodes
+    try:
+        st, _, desc = a.request("GET", "/v1/ca")
+        assert st == 200, desc
+        host = tmp_path / "host"
+        host.mkdir()
+        (host / "token").write_text(
+            make_token(ca, "web", "server", "--san", "dns:web.example") + "\n")
+        cfg = tmp_path / "agent.yaml"
+        cfg.write_text(
+            "ca_url: [https://127.0.0.1:%d, https://127.0.0.1:%d]\n"
+            "root_fingerprint: \"%s\"\n"
+            "state_dir: %s/state\n"
+            "log: %s/agent.log\n"
+            "certificates:\n"
+            "  - name: web\n"
+            "    cert: %s/web.crt\n"
+            "    key: %s/web.key\n"
+            "    chain: %s/chain.pem\n"
+            "    roots: %s/roots.pem\n"
+            "    crl: %s/crl.pem\n"
+            "    token_file: %s/token\n"
+            % ((a.port, b.port, desc["root_sha256"]) + (host,) * 8))
+
+        def serial_on_disk():
+            out = openssl("x509", "-in", host / "web.crt", "-noout", "-serial").stdout.decode()
+            return out.strip().split("=")[1].lstrip("0")
+
+        def requests(node, path):
+            return [x for x in node.lines() if x["event"] == "ca_request" and x["path"] == path]
+
+        p = ca.duet("agent", "--config", cfg, "--once")
+        assert p.returncode == 0, show(p)
+        first = serial_on_disk()
+        assert [x["status"] for x in requests(a, "/v1/enroll")] == [200]
+        a.kill()
+        # its renewal time has come (as if two thirds of the lifetime had passed)
+        state = host / "state" / "web.json"
+        js = json.loads(state.read_text())
+        js["renew_after"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 2))
+        state.write_text(json.dumps(js))
+        p = ca.duet("agent", "--config", cfg, "--once")
+        assert p.returncode == 0, show(p)
+        second = serial_on_disk()
+        assert second != first
+        assert [x["status"] for x in requests(b, "/v1/renew")] == [200]
+        assert requests(a, "/v1/renew") == []
+        got = rows(pg, ca.db, "SELECT replace(serial, ':', ''), replace(renews, ':', '') FROM "
+                              "duet_certificates WHERE name = 'web.example' ORDER BY issued_at, "
+                              "renews NULLS FIRST")
+        assert [[x.lstrip("0") for x in r] for r in got] == [[first, ""], [second, first]], got
+    finally:
+        b.stop()
 
 
 def test_the_sqlite_default_is_unchanged(make_ca):

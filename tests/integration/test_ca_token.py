@@ -188,12 +188,13 @@ def test_old_inventory_migrated(ca):
     db = ca.dir / "inventory.db"
     con = sqlite3.connect(db)
     con.executescript("DROP TABLE tokens; DROP TABLE schema_migrations;"
+                      "DROP TABLE crl; DROP INDEX certificates_revoked;"
                       "ALTER TABLE certificates DROP COLUMN revoked_by;"
                       "UPDATE meta SET value = '1' WHERE key = 'schema_version';")
     con.close()
     token(ca, "m", "client")
     con = sqlite3.connect(db)
-    assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("3",)
+    assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("4",)
     con.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     con.commit()
     con.close()

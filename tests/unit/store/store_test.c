@@ -272,7 +272,7 @@ test_open_other_schema_version(void **state)
     assert_int_equal(store_open_sqlite(path, false, &s, &err), -1);
     assert_null(s);
     assert_contains(err.msg, path);
-    assert_contains(err.msg, "inventory schema version 9 is newer than this duet knows (3)");
+    assert_contains(err.msg, "inventory schema version 9 is newer than this duet knows (4)");
     free(path);
 }
 
@@ -798,6 +798,93 @@ test_crl_number_sequence_persists(void **state)
     assert_int_equal(n, 5);
 }
 
+/* Publish a CRL record (DER: the blob) in a transaction of its own. */
+static int
+crl_put(struct store *s, uint64_t number, uint64_t revoked, struct duet_err *err)
+{
+    struct store_crl c = {.number = number,
+                          .this_update = T0 + (int64_t)number,
+                          .next_update = T0 + 100 + (int64_t)number,
+                          .revoked = revoked,
+                          .der = (uint8_t *)(uintptr_t)blob,
+                          .der_len = sizeof(blob)};
+
+    if (store_begin(s, err) != 0)
+        return -1;
+    if (store_crl_put(s, &c, err) != 0) {
+        store_rollback(s);
+        return -1;
+    }
+    return store_commit(s, err);
+}
+
+/*
+ * The published CRL: none at first, then the newest one only (a lower number
+ * never replaces it), read by another handle, DER only when asked, with the
+ * count of revoked rows moving on each revocation.
+ */
+static void
+test_crl_published_newest_only(void **state)
+{
+    struct fx *f = *state;
+    struct duet_err err = {0};
+    struct store *other = NULL;
+    struct store_crl *c = NULL;
+    uint64_t revoked = 99;
+    struct store_cert a = row("0A", NULL, "server", T0 + 1000);
+    struct store_cert b = row("0B", NULL, "server", T0 + 1000);
+
+    assert_int_equal(store_crl_get(f->s, true, &c, &revoked, &err), 0);
+    assert_null(c);
+    assert_int_equal(revoked, 0);
+    insert_ok(f->s, &a);
+    insert_ok(f->s, &b);
+    assert_int_equal(store_revoke(f->s, "0A", T0, 1, NULL, &err), 0);
+    assert_int_equal(crl_put(f->s, 5, 1, &err), 0);
+    assert_int_equal(crl_put(f->s, 4, 0, &err), -1); /* older: refused, kept out */
+    assert_contains(err.msg, "CRL number 4 is not above the CRL already published");
+    assert_int_equal(crl_put(f->s, 5, 0, &err), -1); /* the same number again too */
+    if (store_open_sqlite(f->path, false, &other, &err) != 0)
+        fail_msg("second handle: %s", err.msg);
+    assert_int_equal(store_crl_get(other, false, &c, &revoked, &err), 0);
+    assert_non_null(c);
+    assert_int_equal(c->number, 5);
+    assert_int_equal(c->this_update, T0 + 5);
+    assert_int_equal(c->next_update, T0 + 105);
+    assert_int_equal(c->revoked, 1);
+    assert_null(c->der);
+    assert_int_equal(revoked, 1);
+    store_crl_free(c);
+    /* A revocation elsewhere moves the count the next look reads. */
+    assert_int_equal(store_revoke(other, "0B", T0, 1, NULL, &err), 0);
+    assert_int_equal(store_crl_get(f->s, true, &c, &revoked, &err), 0);
+    assert_int_equal(revoked, 2);
+    assert_int_equal(c->der_len, sizeof(blob));
+    assert_memory_equal(c->der, blob, sizeof(blob));
+    store_crl_free(c);
+    assert_int_equal(crl_put(other, 6, 2, &err), 0);
+    assert_int_equal(store_crl_get(f->s, false, &c, &revoked, &err), 0);
+    assert_int_equal(c->number, 6);
+    assert_int_equal(c->revoked, 2);
+    store_crl_free(c);
+    /* Rolled back with its transaction. */
+    {
+        struct store_crl n7 = {.number = 7,
+                               .this_update = T0,
+                               .next_update = T0 + 1,
+                               .der = (uint8_t *)(uintptr_t)blob,
+                               .der_len = sizeof(blob)};
+        assert_int_equal(store_begin(f->s, &err), 0);
+        assert_int_equal(store_crl_put(f->s, &n7, &err), 0);
+        store_rollback(f->s);
+    }
+    reopen(f);
+    assert_int_equal(store_crl_get(f->s, false, &c, &revoked, &err), 0);
+    assert_int_equal(c->number, 6);
+    store_crl_free(c);
+    store_close(other);
+}
+
 static void
 test_rollback_discards_insert(void **state)
 {
@@ -1081,7 +1168,7 @@ test_migrate_v1_in_place(void **state)
     store_close(s);
     /* The version is recorded, with the migrations that brought it. */
     text = sql_text(path, "SELECT value FROM meta WHERE key = 'schema_version'");
-    assert_string_equal(text, "3");
+    assert_string_equal(text, "4");
     free(text);
     text = sql_text(path, "SELECT description FROM schema_migrations WHERE version = 2");
     assert_string_equal(text, "enrollment tokens");
@@ -1089,13 +1176,16 @@ test_migrate_v1_in_place(void **state)
     text = sql_text(path, "SELECT description FROM schema_migrations WHERE version = 3");
     assert_string_equal(text, "who revoked");
     free(text);
+    text = sql_text(path, "SELECT description FROM schema_migrations WHERE version = 4");
+    assert_string_equal(text, "the published CRL");
+    free(text);
     /* Opening again migrates nothing more. */
     s = NULL;
     if (store_open_sqlite(path, false, &s, &err) != 0)
         fail_msg("reopen: %s", err.msg);
     store_close(s);
     text = sql_text(path, "SELECT COUNT(*) FROM schema_migrations");
-    assert_string_equal(text, "2");
+    assert_string_equal(text, "3");
     free(text);
     free(path);
 }
@@ -1169,13 +1259,13 @@ test_migrate_v2_who_revoked(void **state)
     store_token_free(t);
     store_close(s);
     text = sql_text(path, "SELECT value FROM meta WHERE key = 'schema_version'");
-    assert_string_equal(text, "3");
+    assert_string_equal(text, "4");
     free(text);
     text = sql_text(path, "SELECT description FROM schema_migrations WHERE version = 3");
     assert_string_equal(text, "who revoked");
     free(text);
     text = sql_text(path, "SELECT COUNT(*) FROM schema_migrations");
-    assert_string_equal(text, "2");
+    assert_string_equal(text, "3");
     free(text);
     free(path);
 }
@@ -1212,10 +1302,10 @@ test_create_records_version(void **state)
     struct fx *f = *state;
     char *text = sql_text(f->path, "SELECT value FROM meta WHERE key = 'schema_version'");
 
-    assert_string_equal(text, "3");
+    assert_string_equal(text, "4");
     free(text);
     text = sql_text(f->path, "SELECT group_concat(version) FROM schema_migrations");
-    assert_string_equal(text, "2,3");
+    assert_string_equal(text, "2,3,4");
     free(text);
 }
 
@@ -1461,6 +1551,7 @@ test_free_null(void **state)
     store_close(NULL);
     store_token_free(NULL);
     store_tokens_free(NULL, 0);
+    store_crl_free(NULL);
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1491,6 +1582,7 @@ main(void)
         T(test_revoke_unknown_refused),
         T(test_link_renewal),
         T(test_crl_number_sequence_persists),
+        T(test_crl_published_newest_only),
         T(test_rollback_discards_insert),
         T(test_close_in_transaction_rolls_back),
         T(test_second_writer_waits_for_lock),
