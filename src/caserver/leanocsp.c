@@ -306,22 +306,23 @@ lean_ev_read(evutil_socket_t fd, short what, void *arg)
     void *cbarg = NULL;
     short ev = BEV_EVENT_READING;
     ssize_t n = -1;
+    int e = ENOMEM;
 
     bufferevent_incref(bev);
     if (what == EV_TIMEOUT) {
         ev |= BEV_EVENT_TIMEOUT;
     } else {
         evbuffer_unfreeze(in, 0);
-        errno = ENOMEM;
         if (evbuffer_reserve_space(in, LEAN_READ_MAX, &v, 1) == 1) {
             do {
                 n = recv(fd, v.iov_base, v.iov_len, 0);
-            } while (n < 0 && errno == EINTR);
+                e = errno;
+            } while (n < 0 && e == EINTR);
             v.iov_len = n > 0 ? (size_t)n : 0;
             (void)evbuffer_commit_space(in, &v, n > 0 ? 1 : 0);
         }
         evbuffer_freeze(in, 0);
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        if (n < 0 && (e == EAGAIN || e == EWOULDBLOCK))
             goto out;
         ev |= n == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR;
     }
