@@ -230,8 +230,7 @@ lean_own_reads(struct bufferevent *bev)
         bev_read_fn = fn;
     bufferevent_getwatermark(bev, EV_READ, &low, &high);
     if (fn != bev_read_fn || event_get_callback_arg(ev) != bev ||
-        event_get_fd(ev) != bufferevent_getfd(bev) || event_get_fd(ev) < 0 || low != 0 ||
-        high != 0)
+        event_get_fd(ev) != bufferevent_getfd(bev) || event_get_fd(ev) < 0 || low != 0 || high != 0)
         return; /* not libevent's reading as known: libevent keeps reading */
     lean_set_read_fn(bev, lean_ev_read);
 }

@@ -66,9 +66,9 @@ struct sqlite_store {
     int64_t seen_dv;
     int64_t seen_own;
     uint64_t gen;
-    bool wal;                            /* journal_mode is WAL (else no wal-index: PRAGMA always) */
-    bool have_hdr;                       /* seen_hdr holds a valid header */
-    uint8_t seen_hdr[WALIDX_HDR_BYTES];  /* read just before the last PRAGMA data_version */
+    bool wal;                           /* journal_mode is WAL (else no wal-index: PRAGMA always) */
+    bool have_hdr;                      /* seen_hdr holds a valid header */
+    uint8_t seen_hdr[WALIDX_HDR_BYTES]; /* read just before the last PRAGMA data_version */
 };
 
 /* Version 1, exactly as the first inventories were made. */

@@ -741,6 +741,29 @@ test_generation_skips_sqlite_while_unchanged(void **state)
     g2 = gen_of(f->s);
     assert_true(g2 != g1);
     assert_int_equal(gen_of(f->s), g2);
+    /* a write by another process (its own mapping of the `-shm` file), as `duet cert revoke` */
+    {
+        int status = -1;
+        pid_t pid = fork();
+
+        if (pid == 0) {
+            sqlite3 *db = NULL;
+            int rc = sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK &&
+                     sqlite3_exec(db, "UPDATE certificates SET reason = 5 WHERE serial = 'AB:CD'",
+                                  NULL, NULL, NULL) == SQLITE_OK;
+            sqlite3_close(db);
+            _exit(rc ? 0 : 1);
+        }
+        assert_true(pid > 0);
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        reads = store_generation_reads(f->s);
+        g1 = gen_of(f->s);
+        assert_true(g1 != g2);
+        assert_int_equal(store_generation_reads(f->s), reads + 1);
+        g2 = g1;
+        assert_int_equal(gen_of(f->s), g2);
+    }
     /* this handle's own write */
     assert_int_equal(store_revoke(f->s, "AB:CD", T0, 1, "cli:test", &(struct duet_err){0}), -1);
     {
