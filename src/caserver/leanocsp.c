@@ -20,14 +20,30 @@
  * that request boundary on, for good, exactly as if its earlier requests had
  * never been there, so every other request keeps evhttp's behaviour, limits
  * and error answers.  A connection is never taken back from evhttp.
+ *
+ * Reading without FIONREAD: libevent 2.1's socket bufferevent reads with
+ * evbuffer_read(), which asks the kernel how much is waiting (an
+ * ioctl(FIONREAD)) before each readv.  While a connection is on the lean
+ * path, the bufferevent's own read event (struct bufferevent's ev_read,
+ * event2/bufferevent_struct.h) runs lean_ev_read() instead of libevent's
+ * read callback: one recv() into the input buffer's free space, then
+ * lean_read_cb().  It is the same event, armed and disarmed by
+ * bufferevent_enable/disable with evhttp's read timeout, freed with the
+ * bufferevent, so evhttp's timeouts, the connection count and the close are
+ * untouched; end of stream, an error and the read timeout go to evhttp's
+ * event callback exactly as libevent's read callback would send them.  The
+ * hand-over to evhttp puts libevent's read callback back first.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_struct.h>
 #include <event2/event.h>
 #include <event2/http.h>
 
@@ -38,9 +54,17 @@
 /* Answers written and not yet sent past which the connection goes to evhttp (one at a time). */
 #define LEAN_OUT_MAX (64 * 1024)
 
+/* Bytes one recv() of the lean path asks for (libevent's own most per read). */
+#define LEAN_READ_MAX 16384
+
 /* The one server of the process, and evhttp's read callback, as first seen. */
 static struct casrv *lean_srv;
 static bufferevent_data_cb evhttp_read;
+
+/* libevent's callback of a socket bufferevent's read event, as first seen. */
+static event_callback_fn bev_read_fn;
+
+static void lean_ev_read(evutil_socket_t fd, short what, void *arg);
 
 /* The Date header's value of the current second (evhttp's format). */
 static const char *
@@ -167,6 +191,50 @@ lean_flush(struct bufferevent *bev)
         bufferevent_disable(bev, EV_WRITE);
 }
 
+/*
+ * Run fn as bev's read event callback (lean_ev_read, or libevent's own back):
+ * the event is disarmed, assigned with the same descriptor, flags and
+ * argument, and armed again (with the read timeout) if reading was on.
+ */
+static void
+lean_set_read_fn(struct bufferevent *bev, event_callback_fn fn)
+{
+    struct event *ev = &bev->ev_read;
+    bool reading = (bufferevent_get_enabled(bev) & EV_READ) != 0;
+
+    if (event_get_callback(ev) == fn)
+        return;
+    if (reading)
+        bufferevent_disable(bev, EV_READ);
+    (void)event_assign(ev, event_get_base(ev), event_get_fd(ev), event_get_events(ev), fn,
+                       event_get_callback_arg(ev));
+    if (reading)
+        bufferevent_enable(bev, EV_READ);
+}
+
+/*
+ * Read bev's socket on the lean path: a connection whose read event is
+ * libevent's own (as first seen), on its descriptor, with the bufferevent
+ * as its argument, and no read watermark (a limit libevent would apply).
+ */
+static void
+lean_own_reads(struct bufferevent *bev)
+{
+    struct event *ev = &bev->ev_read;
+    event_callback_fn fn = event_get_callback(ev);
+    size_t low = 0, high = 0;
+
+    if (fn == lean_ev_read)
+        return; /* already */
+    if (bev_read_fn == NULL)
+        bev_read_fn = fn;
+    bufferevent_getwatermark(bev, EV_READ, &low, &high);
+    if (fn != bev_read_fn || event_get_callback_arg(ev) != bev ||
+        event_get_fd(ev) != bufferevent_getfd(bev) || event_get_fd(ev) < 0 || low != 0 || high != 0)
+        return; /* not libevent's reading as known: libevent keeps reading */
+    lean_set_read_fn(bev, lean_ev_read);
+}
+
 /* Give the connection to evhttp from the request at the start of its input on. */
 static void
 lean_hand_over(struct bufferevent *bev, void *evcon)
@@ -174,6 +242,8 @@ lean_hand_over(struct bufferevent *bev, void *evcon)
     bufferevent_data_cb wcb = NULL;
     bufferevent_event_cb ecb = NULL;
 
+    if (bev_read_fn != NULL && event_get_callback(&bev->ev_read) == lean_ev_read)
+        lean_set_read_fn(bev, bev_read_fn);
     bufferevent_getcb(bev, NULL, &wcb, &ecb, NULL);
     bufferevent_setcb(bev, evhttp_read, wcb, ecb, evcon);
     if (evbuffer_get_length(bufferevent_get_input(bev)) > 0)
@@ -213,6 +283,60 @@ lean_read_cb(struct bufferevent *bev, void *evcon)
     lean_flush(bev);
     if (pass)
         lean_hand_over(bev, evcon);
+    else
+        lean_own_reads(bev);
+}
+
+/*
+ * bev's read event while the connection is on the lean path (in the place
+ * of libevent's read callback, which it follows step by step without
+ * FIONREAD): one recv() into the input buffer, then lean_read_cb().  The
+ * read timeout, end of stream and an error disable reading and go to the
+ * bufferevent's event callback (evhttp's), as libevent's would.
+ */
+static void
+lean_ev_read(evutil_socket_t fd, short what, void *arg)
+{
+    struct bufferevent *bev = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    struct evbuffer_iovec v;
+    bufferevent_data_cb rcb = NULL;
+    bufferevent_event_cb ecb = NULL;
+    void *cbarg = NULL;
+    short ev = BEV_EVENT_READING;
+    ssize_t n = -1;
+    int e = ENOMEM;
+
+    bufferevent_incref(bev);
+    if (what == EV_TIMEOUT) {
+        ev |= BEV_EVENT_TIMEOUT;
+    } else {
+        evbuffer_unfreeze(in, 0);
+        if (evbuffer_reserve_space(in, LEAN_READ_MAX, &v, 1) == 1) {
+            do {
+                n = recv(fd, v.iov_base, v.iov_len, 0);
+                e = errno;
+            } while (n < 0 && e == EINTR);
+            v.iov_len = n > 0 ? (size_t)n : 0;
+            (void)evbuffer_commit_space(in, &v, n > 0 ? 1 : 0);
+        }
+        evbuffer_freeze(in, 0);
+        if (n < 0 && (e == EAGAIN || e == EWOULDBLOCK))
+            goto out;
+        ev |= n == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR;
+    }
+    if (n > 0) {
+        bufferevent_getcb(bev, &rcb, NULL, NULL, &cbarg);
+        if (rcb != NULL)
+            rcb(bev, cbarg);
+    } else {
+        bufferevent_disable(bev, EV_READ);
+        bufferevent_getcb(bev, NULL, NULL, &ecb, &cbarg);
+        if (ecb != NULL)
+            ecb(bev, ev, cbarg);
+    }
+out:
+    bufferevent_decref(bev);
 }
 
 /*

@@ -137,6 +137,12 @@ store_generation(struct store *s, uint64_t *gen, struct duet_err *err)
     return s->ops->generation(s, gen, err);
 }
 
+uint64_t
+store_generation_reads(const struct store *s)
+{
+    return s->generation_reads;
+}
+
 int
 store_token_list(struct store *s, struct store_token ***out, size_t *n, struct duet_err *err)
 {

@@ -242,6 +242,13 @@ void store_tokens_free(struct store_token **v, size_t n);
  * table read).  Never the same number again after it changed.
  */
 int store_generation(struct store *s, uint64_t *gen, struct duet_err *err) MUST_CHECK;
+/*
+ * How many store_generation() calls asked the database itself (PostgreSQL:
+ * every call; SQLite: only those where the wal-index header in the `-shm`
+ * mapping had changed, could not be read or was not trusted - the others
+ * made no system call).  For tests and the performance notes.
+ */
+uint64_t store_generation_reads(const struct store *s);
 
 void store_cert_free(struct store_cert *c);
 void store_certs_free(struct store_cert **v, size_t n);

@@ -46,6 +46,8 @@ struct store_ops {
 
 struct store {
     const struct store_ops *ops;
+    /* Times the generation op asked the database (store_generation_reads()). */
+    uint64_t generation_reads;
 };
 
 /*

@@ -750,6 +750,7 @@ pg_generation(struct store *s, uint64_t *gen, struct duet_err *err)
     PGresult *r = NULL;
     long long g;
 
+    s->generation_reads++;
     if (store_pg_run(ps, ST_GEN, 0, NULL, NULL, NULL, "reading the inventory's generation", &r,
                      err) != 0)
         return -1;

@@ -32,6 +32,16 @@
 #define SCHEMA_VERSION 4
 #define BUSY_TIMEOUT_MS 10000
 
+/*
+ * The wal-index header at the start of the `-shm` file, as SQLite documents
+ * it (https://www.sqlite.org/walformat.html, "The WAL-Index Header"): two
+ * copies of 48 bytes; its first field is the format version, 3007000 since
+ * SQLite 3.7.0, and byte 12 (isInit) is 1 once it is built.
+ */
+#define WALIDX_HDR_BYTES 48
+#define WALIDX_VERSION 3007000u
+#define WALIDX_REGION 32768
+
 struct sqlite_store {
     struct store base;
     sqlite3 *db;
@@ -47,12 +57,18 @@ struct sqlite_store {
     /*
      * store_generation(): PRAGMA data_version changes when another connection
      * commits, sqlite3_total_changes64() when this one changes a row; gen
-     * moves on when either differs from what the last call saw.
+     * moves on when either differs from what the last call saw.  The
+     * PRAGMA takes and drops a WAL read lock (two fcntl); it is skipped while
+     * the wal-index header (walidx_header()) is byte for byte the one read
+     * just before the last PRAGMA, and nothing else says otherwise.
      */
     sqlite3_stmt *dv_st;
     int64_t seen_dv;
     int64_t seen_own;
     uint64_t gen;
+    bool wal;                           /* journal_mode is WAL (else no wal-index: PRAGMA always) */
+    bool have_hdr;                      /* seen_hdr holds a valid header */
+    uint8_t seen_hdr[WALIDX_HDR_BYTES]; /* read just before the last PRAGMA data_version */
 };
 
 /* Version 1, exactly as the first inventories were made. */
@@ -847,12 +863,62 @@ oom:
     return err_nomem(err);
 }
 
+/*
+ * Copy the inventory's wal-index header, from SQLite's own mapping of the
+ * `-shm` file (the VFS's xShmMap on the connection's file: the memory every
+ * SQLite connection on this inventory, in any process, reads and writes),
+ * into hdr.  Every commit in WAL mode, by any connection, rewrites it before
+ * the commit counts as done: it bumps iChange and mxFrame (the frames of
+ * the log) within one log, and a new log gets new salts; so an unchanged
+ * header means no commit since.  True only when the header can be trusted:
+ * WAL mode, region 0 already mapped by SQLite, the documented version, built
+ * (isInit), and both copies equal (a writer is not halfway through: SQLite's
+ * readers use the same test).  False sends the caller to the PRAGMA.
+ */
+static bool
+walidx_header(struct sqlite_store *ss, uint8_t hdr[WALIDX_HDR_BYTES])
+{
+    sqlite3_file *f = NULL;
+    void volatile *p = NULL;
+    uint8_t second[WALIDX_HDR_BYTES];
+    const uint8_t *shm;
+    uint32_t version;
+
+    if (!ss->wal ||
+        sqlite3_file_control(ss->db, "main", SQLITE_FCNTL_FILE_POINTER, &f) != SQLITE_OK ||
+        f == NULL || f->pMethods == NULL || f->pMethods->iVersion < 2 ||
+        f->pMethods->xShmMap == NULL ||
+        f->pMethods->xShmMap(f, 0, WALIDX_REGION, 0, &p) != SQLITE_OK || p == NULL)
+        return false;
+    shm = (const uint8_t *)(uintptr_t)p;
+    /* In SQLite's order: the first copy, a barrier, the second (writers go the other way). */
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    memcpy(hdr, shm, WALIDX_HDR_BYTES);
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    memcpy(second, shm + WALIDX_HDR_BYTES, WALIDX_HDR_BYTES);
+    memcpy(&version, hdr, sizeof(version));
+    return version == WALIDX_VERSION && hdr[12] == 1 &&
+           memcmp(hdr, second, WALIDX_HDR_BYTES) == 0;
+}
+
 static int
 sq_generation(struct store *s, uint64_t *gen, struct duet_err *err)
 {
     struct sqlite_store *ss = (struct sqlite_store *)s;
+    uint8_t hdr[WALIDX_HDR_BYTES];
+    bool have_hdr;
     int64_t dv, own;
 
+    own = (int64_t)sqlite3_total_changes64(ss->db);
+    /* Nothing committed anywhere and nothing changed here since the last PRAGMA: gen as it is. */
+    if (ss->gen != 0 && ss->have_hdr && own == ss->seen_own && walidx_header(ss, hdr) &&
+        memcmp(hdr, ss->seen_hdr, WALIDX_HDR_BYTES) == 0) {
+        *gen = ss->gen;
+        return 0;
+    }
+    /* The header before the PRAGMA: a commit in between makes the next call ask again. */
+    have_hdr = walidx_header(ss, hdr);
+    s->generation_reads++;
     if (ss->dv_st == NULL && prepare(ss, "PRAGMA data_version", &ss->dv_st, err) != 0)
         return -1;
     if (sqlite3_step(ss->dv_st) != SQLITE_ROW) {
@@ -869,6 +935,9 @@ sq_generation(struct store *s, uint64_t *gen, struct duet_err *err)
         ss->seen_dv = dv;
         ss->seen_own = own;
     }
+    ss->have_hdr = have_hdr;
+    if (have_hdr)
+        memcpy(ss->seen_hdr, hdr, WALIDX_HDR_BYTES);
     *gen = ss->gen;
     return 0;
 }
@@ -1004,6 +1073,29 @@ schema_upgrade(struct sqlite_store *ss, struct duet_err *err)
     return 0;
 }
 
+/*
+ * Put the inventory in WAL mode, and note whether it is (a file system
+ * without shared memory leaves it in another mode: store_generation() then
+ * always asks SQLite).
+ */
+static int
+journal_wal(struct sqlite_store *ss, struct duet_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    const unsigned char *mode;
+
+    if (prepare(ss, "PRAGMA journal_mode=WAL", &st, err) != 0)
+        return -1;
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        return db_err(ss, err, "enabling WAL");
+    }
+    mode = sqlite3_column_text(st, 0);
+    ss->wal = mode != NULL && strcmp((const char *)mode, "wal") == 0;
+    sqlite3_finalize(st);
+    return 0;
+}
+
 /* Open or create the SQLite inventory; see store.h. */
 int
 store_open_sqlite(const char *path, bool create, struct store **out, struct duet_err *err)
@@ -1037,7 +1129,7 @@ store_open_sqlite(const char *path, bool create, struct store **out, struct duet
     }
     sqlite3_busy_timeout(ss->db, BUSY_TIMEOUT_MS);
     sqlite3_extended_result_codes(ss->db, 0);
-    if (exec(ss, "PRAGMA journal_mode=WAL", "enabling WAL", err) != 0 ||
+    if (journal_wal(ss, err) != 0 ||
         exec(ss, "PRAGMA synchronous=FULL", "setting synchronous", err) != 0 ||
         exec(ss, "PRAGMA foreign_keys=ON", "enabling foreign keys", err) != 0)
         goto err;

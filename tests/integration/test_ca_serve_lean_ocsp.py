@@ -282,3 +282,48 @@ def test_lean_connections_count_toward_max_connections(make_ca, duet_bin, req):
         wait_for("all closed", lambda: metric(srv, "duet_ca_connections", "http") == 0)
     finally:
         srv.stop()
+
+
+def test_lean_reads_end_reset_and_timeout_close_and_uncount(make_ca, duet_bin):
+    """On the lean path the server reads the socket itself (one recv per read, no FIONREAD):
+    a client that closes after its answers, one that resets the connection in the middle of a
+    request, and one that stops halfway through a head are each closed and uncounted, as
+    evhttp's reading would, the last after the read timeout (10 s); others are answered."""
+    ca = make_ca("Lean Ends Corp")
+    srv = CAServer(duet_bin, ca).start()
+    try:
+        crt, _, _ = ca.issued("ends", "server", "--san", "dns:ends.example")
+        f = ca.base / "ends.req"
+        assert openssl("ocsp", "-issuer", ca.issuing, "-cert", crt, "-reqout", f,
+                       "-no_nonce").returncode == 0
+        der = f.read_bytes()
+        wait_for("no connection", lambda: metric(srv, "duet_ca_connections", "http") == 0)
+        socks = []
+        for _ in range(3):
+            s = conn(srv, timeout=30)
+            # two answers each: the second request is read by the lean path's own recv
+            s.sendall(post(der))
+            assert read_answers(s, 1)[0][0] == 200
+            s.sendall(post(der))
+            assert read_answers(s, 1)[0][0] == 200
+            socks.append(s)
+        assert metric(srv, "duet_ca_connections", "http") == 3
+        closed, reset, stalled = socks
+        closed.close()
+        reset.sendall(post(der)[:20])
+        reset.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        reset.close()
+        t0 = time.monotonic()
+        stalled.sendall(post(der)[:30])
+        wait_for("two closed", lambda: metric(srv, "duet_ca_connections", "http") == 1)
+        with conn(srv) as s:
+            s.sendall(post(der, b"Connection: close\r\n"))
+            assert responses(read_all(s))[0][0] == 200
+        assert read_all(stalled, timeout=30) == b""  # closed by the server, no answer
+        took = time.monotonic() - t0
+        stalled.close()
+        assert 8 < took < 25, took
+        wait_for("all closed", lambda: metric(srv, "duet_ca_connections", "http") == 0)
+        assert srv.proc.poll() is None
+    finally:
+        srv.stop()

@@ -24,7 +24,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -692,6 +694,165 @@ test_generation_moves_on_every_write(void **state)
     assert_true(g5 != g4);
     assert_int_equal(gen_of(f->s), g5);
     store_close(other);
+}
+
+/* Run sql on the inventory through a connection of SQLite's own, as the sqlite3 shell would. */
+static void
+raw_exec(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK ||
+        sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+        fail_msg("%s: %s", sql, db != NULL ? sqlite3_errmsg(db) : "no memory");
+    sqlite3_close(db);
+}
+
+/*
+ * While nothing is written, store_generation() does not ask SQLite (no
+ * PRAGMA, so no read lock and no system call): the wal-index header it
+ * compares is unchanged.  A commit by any connection - another duet handle,
+ * or SQLite's own shell knowing nothing of duet - and this handle's own
+ * writes move the generation on at the next call.
+ */
+static void
+test_generation_skips_sqlite_while_unchanged(void **state)
+{
+    struct fx *f = *state;
+    struct store_cert c = row("AB:CD", NULL, "server", T0 + 1000);
+    uint64_t g0, g1, g2, g3, reads;
+
+    insert_ok(f->s, &c);
+    g0 = gen_of(f->s);
+    g0 = gen_of(f->s);
+    reads = store_generation_reads(f->s);
+    for (int i = 0; i < 1000; i++)
+        assert_int_equal(gen_of(f->s), g0);
+    assert_int_equal(store_generation_reads(f->s), reads);
+    /* a revocation written by a client that knows nothing of duet */
+    raw_exec(f->path, "UPDATE certificates SET status = 1, revoked_at = 5 WHERE serial = 'AB:CD'");
+    g1 = gen_of(f->s);
+    assert_true(g1 != g0);
+    assert_int_equal(store_generation_reads(f->s), reads + 1);
+    assert_int_equal(gen_of(f->s), g1);
+    /* a commit that only checkpoints and restarts the log, then a write in the new log */
+    raw_exec(f->path, "PRAGMA wal_checkpoint(TRUNCATE)");
+    raw_exec(f->path, "UPDATE certificates SET reason = 4 WHERE serial = 'AB:CD'");
+    g2 = gen_of(f->s);
+    assert_true(g2 != g1);
+    assert_int_equal(gen_of(f->s), g2);
+    /* a write by another process (its own mapping of the `-shm` file), as `duet cert revoke` */
+    {
+        int status = -1;
+        pid_t pid = fork();
+
+        if (pid == 0) {
+            sqlite3 *db = NULL;
+            int rc = sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK &&
+                     sqlite3_exec(db, "UPDATE certificates SET reason = 5 WHERE serial = 'AB:CD'",
+                                  NULL, NULL, NULL) == SQLITE_OK;
+            sqlite3_close(db);
+            _exit(rc ? 0 : 1);
+        }
+        assert_true(pid > 0);
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        reads = store_generation_reads(f->s);
+        g1 = gen_of(f->s);
+        assert_true(g1 != g2);
+        assert_int_equal(store_generation_reads(f->s), reads + 1);
+        g2 = g1;
+        assert_int_equal(gen_of(f->s), g2);
+    }
+    /* this handle's own write */
+    assert_int_equal(store_revoke(f->s, "AB:CD", T0, 1, "cli:test", &(struct duet_err){0}), -1);
+    {
+        struct store_cert d = row("EF:01", NULL, "server", T0 + 1000);
+        insert_ok(f->s, &d);
+    }
+    g3 = gen_of(f->s);
+    assert_true(g3 != g2);
+    assert_int_equal(gen_of(f->s), g3);
+}
+
+/* The inventory's `-shm` file mapped as SQLite maps it (the test's own mapping). */
+static uint8_t *
+map_shm(const char *path, int *fd)
+{
+    char shm[1024];
+    void *p;
+
+    snprintf(shm, sizeof(shm), "%s-shm", path);
+    if ((*fd = open(shm, O_RDWR)) < 0)
+        fail_msg("%s: cannot open", shm);
+    p = mmap(NULL, 32768, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
+    if (p == MAP_FAILED)
+        fail_msg("%s: cannot map", shm);
+    return p;
+}
+
+/*
+ * A wal-index header that cannot be trusted is never taken as "unchanged":
+ * two copies that differ (a writer halfway through, or a scribbled file),
+ * a header not built (isInit 0) or of another format version all send
+ * store_generation() to SQLite, which sees the write that was made.
+ */
+static void
+test_generation_distrusts_a_bad_header(void **state)
+{
+    struct fx *f = *state;
+    struct store_cert c = row("AB:CD", NULL, "server", T0 + 1000);
+    uint64_t g0, g1, reads;
+    uint8_t *shm;
+    int fd = -1;
+
+    insert_ok(f->s, &c);
+    g0 = gen_of(f->s);
+    g0 = gen_of(f->s);
+    shm = map_shm(f->path, &fd);
+    /* the second copy differs: asked (SQLite rebuilds the header, and may say it changed) */
+    reads = store_generation_reads(f->s);
+    shm[48 + 8] ^= 0x55;
+    (void)gen_of(f->s);
+    assert_true(store_generation_reads(f->s) > reads);
+    /* the header read before that PRAGMA was the bad one: asked once more, then trusted */
+    (void)gen_of(f->s);
+    reads = store_generation_reads(f->s);
+    g0 = gen_of(f->s);
+    assert_int_equal(store_generation_reads(f->s), reads);
+    /* both copies not built: asked again */
+    shm[12] = 0;
+    shm[48 + 12] = 0;
+    (void)gen_of(f->s);
+    assert_true(store_generation_reads(f->s) > reads);
+    (void)gen_of(f->s);
+    reads = store_generation_reads(f->s);
+    g0 = gen_of(f->s);
+    assert_int_equal(store_generation_reads(f->s), reads);
+    /* another format version in both copies: never trusted; SQLite itself refuses it */
+    {
+        uint32_t v = 3007001, old;
+        struct duet_err err = {0};
+        uint64_t g = 0;
+
+        memcpy(&old, shm, sizeof(old));
+        memcpy(shm, &v, sizeof(v));
+        memcpy(shm + 48, &v, sizeof(v));
+        int rc;
+
+        reads = store_generation_reads(f->s);
+        rc = store_generation(f->s, &g, &err);
+        assert_true(store_generation_reads(f->s) > reads);
+        assert_true(rc != 0 || g != 0);
+        memcpy(shm, &old, sizeof(old));
+        memcpy(shm + 48, &old, sizeof(old));
+    }
+    /* a write by another connection after all this is seen */
+    raw_exec(f->path, "UPDATE certificates SET status = 1, revoked_at = 5 WHERE serial = 'AB:CD'");
+    g1 = gen_of(f->s);
+    assert_true(g1 != g0);
+    munmap(shm, 32768);
+    close(fd);
 }
 
 static void
@@ -1578,6 +1739,8 @@ main(void)
         T(test_revoke_sets_fields),
         T(test_lookup_sees_revocation_by_another_handle),
         T(test_generation_moves_on_every_write),
+        T(test_generation_skips_sqlite_while_unchanged),
+        T(test_generation_distrusts_a_bad_header),
         T(test_revoke_twice_refused),
         T(test_revoke_unknown_refused),
         T(test_link_renewal),
