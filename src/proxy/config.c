@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -526,6 +527,22 @@ s_ocsp_staple(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
 static int
 s_ocsp_staple_url(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
 {
+    struct crl_url u;
+
+    if (strncasecmp(v->s, "http://", 7) != 0)
+        return err_set(err, DUET_ERR_INPUT,
+                       "OCSP URL \"%.200s\": only http:// is supported; an OCSP response is "
+                       "signed by its responder, so duet fetches it over http://",
+                       v->s);
+    if (crlplan_url_parse(v->s, &u, err) != 0) {
+        char msg[DUET_ERR_MSG_MAX];
+        /* The parser speaks of CRL URLs; this one is an OCSP responder's. */
+        if (strncmp(err->msg, "CRL URL", 7) == 0) {
+            snprintf(msg, sizeof(msg), "OCSP URL%.*s", (int)sizeof(msg) - 16, err->msg + 7);
+            memcpy(err->msg, msg, sizeof(msg));
+        }
+        return -1;
+    }
     free(x->l->ocsp_staple_url);
     x->l->ocsp_staple_url = NULL;
     return set_str(&x->l->ocsp_staple_url, v->s, err);
@@ -1245,6 +1262,10 @@ staple_expand(struct proxy_cfg *c, struct duet_err *err)
         l->staple_url = l->staple_file = NULL;
         if (!l->ocsp_staple)
             continue;
+        if (l->cert == NULL)
+            return err_set(err, DUET_ERR_INPUT,
+                           "%s: --ocsp-staple staples a response for --cert, which is not given",
+                           l->name);
         if (staple_listener_url(l, &l->staple_url, err) != 0) {
             if (c->nlisteners > 1)
                 err_prefix(err, "listener %s", l->name);

@@ -33,9 +33,8 @@
 
 #define STAPLE_MAX_BYTES 65536 /* a cached response larger than this is not read */
 
-static int
-refuse(char *code, size_t clen, char *why, size_t wlen, const char *c, const char *fmt, ...)
-    PRINTF_LIKE(6, 7);
+static int refuse(char *code, size_t clen, char *why, size_t wlen, const char *c, const char *fmt,
+                  ...) PRINTF_LIKE(6, 7);
 
 static int
 refuse(char *code, size_t clen, char *why, size_t wlen, const char *c, const char *fmt, ...)
@@ -96,7 +95,7 @@ staple_check(const unsigned char *der, size_t len, X509 *leaf, X509 *issuer, int
     const unsigned char *p = der;
     OCSP_RESPONSE *resp = NULL;
     OCSP_BASICRESP *bs = NULL;
-    STACK_OF(X509) *extra = NULL;
+    STACK_OF(X509) *extra = NULL, *only = NULL;
     X509 *signer = NULL;
     char *serial = x509u_serial(X509_get0_serialNumber(leaf));
     const char *sn = serial != NULL ? serial : "?";
@@ -129,7 +128,9 @@ staple_check(const unsigned char *der, size_t len, X509 *leaf, X509 *issuer, int
                "certificate it carries");
         goto out;
     }
-    if (OCSP_basic_verify(bs, extra, NULL, OCSP_NOVERIFY | OCSP_NOCHAIN) != 1) {
+    /* The signature checked with that signer's key, not with another of the same name. */
+    if ((only = sk_X509_new_null()) == NULL || !sk_X509_push(only, signer) ||
+        OCSP_basic_verify(bs, only, NULL, OCSP_NOINTERN | OCSP_NOVERIFY | OCSP_NOCHAIN) != 1) {
         char *who = x509u_name(X509_get_subject_name(signer));
         refuse(code, clen, why, wlen, "bad_signature",
                "bad signature: the response does not verify with the key of \"%s\"",
@@ -192,14 +193,15 @@ staple_check(const unsigned char *der, size_t len, X509 *leaf, X509 *issuer, int
     }
     if (out->next_update <= now) {
         x509u_fmt_rfc3339(out->next_update, date, sizeof(date));
-        refuse(code, clen, why, wlen, "expired", "the response is expired: its nextUpdate %s has passed",
-               date);
+        refuse(code, clen, why, wlen, "expired",
+               "the response is expired: its nextUpdate %s has passed", date);
         goto out;
     }
     rc = 0;
 out:
     OPENSSL_free(serial);
     sk_X509_free(extra);
+    sk_X509_free(only);
     OCSP_BASICRESP_free(bs);
     OCSP_RESPONSE_free(resp);
     return rc;
@@ -207,10 +209,10 @@ out:
 
 /* The issuer of the chain's first certificate; see staple.h. */
 X509 *
-staple_find_issuer(STACK_OF(X509) *chain, STACK_OF(X509) *extra)
+staple_find_issuer(STACK_OF(X509) * chain, STACK_OF(X509) * extra)
 {
     X509 *leaf = sk_X509_value(chain, 0);
-    STACK_OF(X509) *lists[2] = {chain, extra};
+    STACK_OF(X509) * lists[2] = {chain, extra};
 
     if (leaf == NULL)
         return NULL;
@@ -379,8 +381,7 @@ staple_free(struct staple *st)
 
 /* Load a listener's staple and set the status callback; see staple.h. */
 int
-staple_attach(const struct listener_cfg *l, SSL_CTX *ctx, struct staple **out,
-              struct duet_err *err)
+staple_attach(const struct listener_cfg *l, SSL_CTX *ctx, struct staple **out, struct duet_err *err)
 {
     struct staple *st = calloc(1, sizeof(*st));
     STACK_OF(X509) *chain = NULL;

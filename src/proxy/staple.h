@@ -33,7 +33,7 @@
 
 /* What a checked response says (staple_check). */
 struct staple_facts {
-    int status;         /* V_OCSP_CERTSTATUS_GOOD, _REVOKED or _UNKNOWN */
+    int status; /* V_OCSP_CERTSTATUS_GOOD, _REVOKED or _UNKNOWN */
     int64_t this_update;
     int64_t next_update;
     int64_t revoked_at; /* status revoked: when */
@@ -60,7 +60,7 @@ int staple_check(const unsigned char *der, size_t len, X509 *leaf, X509 *issuer,
  * and signature), else among `extra` (may be NULL).  Borrowed; NULL when
  * none is there.
  */
-X509 *staple_find_issuer(STACK_OF(X509) *chain, STACK_OF(X509) *extra);
+X509 *staple_find_issuer(STACK_OF(X509) * chain, STACK_OF(X509) * extra);
 
 /*
  * The path of a GET request for the status of leaf (RFC 6960 appendix A.1):
