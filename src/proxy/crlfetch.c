@@ -17,6 +17,11 @@
  *
  * http:// only: a CRL carries its own signature, which is what duet trusts,
  * not the transport (RFC 5280 section 5; CDPs are http:// in practice).
+ *
+ * A source may also be the OCSP response a listener staples (--ocsp-staple):
+ * the same client sends an RFC 6960 GET, staple_end() checks the answer with
+ * staple_check() and renames it into place, or removes the cached one when
+ * the responder says revoked; the schedules are the CRLs'.
  */
 #include "proxy/crlfetch.h"
 
