@@ -103,6 +103,13 @@ def test_staples_good_then_nothing_once_revoked(loop, procs, tmp_path):
     assert 3000 < m['duet_ocsp_staple_expiry_seconds{listener="proxy"}'] <= 3600, m
     assert 0 <= m['duet_ocsp_staple_age_seconds{listener="proxy"}'] < 600, m
 
+    # GnuTLS asks too, and checks the staple against the CA.
+    g = subprocess.run(["gnutls-cli", "--ocsp", "--x509cafile", str(ca.root), "-p", str(d.port),
+                        "localhost"], stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                       timeout=20)
+    assert "- Options: OCSP status request," in g.stdout, g.stdout + g.stderr
+    assert "- Status: The certificate is trusted." in g.stdout, g.stdout + g.stderr
+
     # A client that does not ask gets no staple.
     out = s_client(d.port, status=False)
     assert "Verify return code" in out or "Cipher" in out, out
@@ -235,13 +242,15 @@ def make_bad(case, ca, crt, other_crt):
     if case == "unknown":
         return response(leaf, issuer, issuer, ikey, status="unknown"), "unknown", \
             'status "unknown", not "good"'
+    if case == "too_large":
+        return b"\x30" * 70000, "too_large", "more than the limit of 65536"
     if case == "garbage":
         return b"<html>not OCSP</html>", "not_ocsp", "the reply is not a DER OCSP response"
     raise AssertionError(case)
 
 
 @pytest.mark.parametrize("case", ["another_certificate", "expired", "bad_signature", "stranger",
-                                  "revoked", "unknown", "garbage"])
+                                  "revoked", "unknown", "garbage", "too_large"])
 def test_a_bad_response_is_not_stapled_and_the_reason_logged(make_ca, duet_bin, procs,
                                                              tmp_path, case):
     ca = make_ca("Fake Responder Corp")
@@ -284,5 +293,40 @@ def test_a_good_response_from_the_fake_responder_is_stapled(make_ca, duet_bin, p
                   "good")
         d.log.wait_event("ocsp_staple_fetched")
         assert stapled_serial(s_client(d.port)) == bare(serial)
+    finally:
+        fake.close()
+
+
+def test_a_staple_past_its_next_update_is_no_longer_sent(make_ca, duet_bin, procs, tmp_path):
+    """A response valid for a few seconds is stapled, then, once its nextUpdate passes and the
+    responder has nothing newer, the handshakes get no staple and the log says so once."""
+    ca = make_ca("Short Staple Corp")
+    crt, key, serial = ca.issued("localhost", "server", "--san", "dns:localhost", "--san",
+                                 "ip:127.0.0.1")
+    issuer, ikey = load_issuer(ca)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    fake = CrlServer()
+    try:
+        fake.body = response(leaf_of(crt), issuer, issuer, ikey,
+                             this=now - datetime.timedelta(seconds=1),
+                             nxt=now + datetime.timedelta(seconds=5))
+        d = start(procs, duet_bin, tmp_path, "proxy",
+                  proxy_args(ca, crt, key, tmp_path / "cache", "--ocsp-staple-url", fake.url),
+                  "short")
+        d.log.wait_event("ocsp_staple_fetched")
+        assert stapled_serial(s_client(d.port)) == bare(serial)
+        time.sleep(max(0.0, (now + datetime.timedelta(seconds=6)
+                             - datetime.datetime.now(datetime.timezone.utc)).total_seconds()))
+        out = s_client(d.port)
+        assert "OCSP response: no response sent" in out, out
+        s_client(d.port)
+        # The proxy itself noticed: at the handshake, or when a reload read the cached file.
+        ev = d.log.wait(lambda e: e.get("event") == "ocsp_staple_failed" and
+                        e.get("code") == "expired" and e.get("source") in ("handshake", "cache"),
+                        timeout=10)
+        assert ev["listener"] == "proxy", ev
+        fails = [e for e in d.log.events() if e.get("event") == "ocsp_staple_failed"
+                 and e.get("source") == "handshake"]
+        assert len(fails) <= 1, fails
     finally:
         fake.close()
