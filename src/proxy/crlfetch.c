@@ -912,7 +912,8 @@ staple_load_cache(struct crl_src *s)
 
     err_clear(&e);
     if (access(s->path, F_OK) != 0 || load_certs_file(s->cert, NULL, &chain, &e) != 0 ||
-        (iss = staple_find_issuer(chain, NULL)) == NULL || fileio_read(s->path, &der, &len, &e) != 0)
+        (iss = staple_find_issuer(chain, NULL)) == NULL ||
+        fileio_read(s->path, &der, &len, &e) != 0)
         goto out;
     if (staple_check(der, len, sk_X509_value(chain, 0), iss, (int64_t)time(NULL), &got, code,
                      sizeof(code), why, sizeof(why)) == 0) {
