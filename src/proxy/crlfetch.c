@@ -1022,6 +1022,17 @@ crlfetch_free(struct crlfetch *f)
     free(f);
 }
 
+/* Stop the fetcher's thread and free it; see crlfetch.h. */
+void
+crlfetch_stop(struct crlfetch *f)
+{
+    if (f == NULL)
+        return;
+    event_base_loopbreak(f->base);
+    pthread_join(f->thr, NULL);
+    crlfetch_free(f);
+}
+
 /* Fetch every URL now, then keep them fresh; see crlfetch.h. */
 int
 crlfetch_start(const struct proxy_cfg *cfg, struct crlfetch **out, struct duet_err *err)

@@ -37,4 +37,12 @@ struct crlfetch;
 int crlfetch_start(const struct proxy_cfg *cfg, struct crlfetch **out,
                    struct duet_err *err) MUST_CHECK;
 
+/*
+ * Stop the fetcher's thread (a fetch in flight is abandoned; its temporary
+ * file is truncated by the next run) and free the fetcher, before the
+ * process exits: OpenSSL's exit-time cleanup must not run under a fetch.
+ * NULL is fine.
+ */
+void crlfetch_stop(struct crlfetch *f);
+
 #endif
