@@ -679,6 +679,26 @@ out:
 }
 
 /*
+ * Whether the file at path holds exactly der: the same response fetched
+ * again is not renamed into place, which would reload the configuration.
+ */
+static bool
+same_file(const char *path, const uint8_t *der, size_t len)
+{
+    uint8_t *cur = NULL;
+    size_t clen = 0;
+    struct duet_err e;
+    bool same;
+
+    err_clear(&e);
+    if (access(path, F_OK) != 0 || fileio_read(path, &cur, &clen, &e) != 0)
+        return false;
+    same = clen == len && memcmp(cur, der, len) == 0;
+    free(cur);
+    return same;
+}
+
+/*
  * An OCSP fetch ended: check the response for this certificate, rename it
  * into place when it may be stapled; a revoked or unknown status removes
  * the cached response too (a good one must not be stapled any longer).
@@ -689,7 +709,7 @@ staple_end(struct crl_src *s)
     char labels[1400], tu[40], nu[40], kept[200];
     struct staple_facts got;
     char *serial = s->leaf != NULL ? x509u_serial(X509_get0_serialNumber(s->leaf)) : NULL;
-    bool definitive = false;
+    bool definitive = false, unchanged = false;
     int64_t next_ms, now = (int64_t)time(NULL);
 
     if (s->ok && fsync(s->fd) != 0) {
@@ -712,7 +732,8 @@ staple_end(struct crl_src *s)
             s->ok = false;
             definitive = got.status == V_OCSP_CERTSTATUS_REVOKED ||
                          got.status == V_OCSP_CERTSTATUS_UNKNOWN;
-        } else if (rename(s->tmp, s->path) != 0 || !sync_dir(s->path)) {
+        } else if (!(unchanged = same_file(s->path, der, len)) &&
+                   (rename(s->tmp, s->path) != 0 || !sync_dir(s->path))) {
             s->ok = false;
             snprintf(s->code, sizeof(s->code), "cache");
             snprintf(s->why, sizeof(s->why), "cannot rename %s to %s and sync its directory: %s",
@@ -724,10 +745,11 @@ staple_end(struct crl_src *s)
             x509u_fmt_rfc3339(got.this_update, tu, sizeof(tu));
             x509u_fmt_rfc3339(got.next_update, nu, sizeof(nu));
             log_event("info", "ocsp_staple_fetched",
-                      json_pack("{s:s,s:s,s:s,s:s?,s:I,s:s,s:s,s:f}", "listener", s->listener,
-                                "url", s->url, "file", s->path, "serial", serial, "bytes",
-                                (json_int_t)len, "this_update", tu, "next_update", nu,
-                                "duration_ms", (mono() - s->t0) * 1000.0));
+                      json_pack("{s:s,s:s,s:s,s:s?,s:I,s:s,s:s,s:b,s:f}", "listener",
+                                s->listener, "url", s->url, "file", s->path, "serial", serial,
+                                "bytes", (json_int_t)len, "this_update", tu, "next_update", nu,
+                                "unchanged", unchanged, "duration_ms",
+                                (mono() - s->t0) * 1000.0));
         }
         free(der);
     }

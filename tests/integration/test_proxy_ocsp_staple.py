@@ -93,7 +93,7 @@ def test_staples_good_then_nothing_once_revoked(loop, procs, tmp_path):
     d = start(procs, serve.duet_bin, tmp_path, "proxy",
               proxy_args(ca, crt, key, tmp_path / "cache", "--crl-refresh", "2s"), "staple")
     ev = d.log.wait_event("ocsp_staple_fetched")
-    assert ev["url"] == url and ev["serial"] == serial, ev
+    assert ev["url"] == url and ev["serial"] == serial and ev["unchanged"] is False, ev
     assert ev["file"].startswith(str(tmp_path / "cache" / "127.0.0.1-")), ev
     assert ev["file"].endswith(".ocsp"), ev
     out = s_client(d.port)
@@ -293,6 +293,13 @@ def test_a_good_response_from_the_fake_responder_is_stapled(make_ca, duet_bin, p
                   "good")
         d.log.wait_event("ocsp_staple_fetched")
         assert stapled_serial(s_client(d.port)) == bare(serial)
+        # The same answer fetched again is left in place: no reload for it.
+        d2 = start(procs, duet_bin, tmp_path, "proxy",
+                   proxy_args(ca, crt, key, tmp_path / "cache", "--ocsp-staple-url", fake.url),
+                   "again")
+        ev = d2.log.wait_event("ocsp_staple_fetched")
+        assert ev["unchanged"] is True, ev
+        assert stapled_serial(s_client(d2.port)) == bare(serial)
     finally:
         fake.close()
 
