@@ -27,6 +27,20 @@ expiry_gauges(struct gen *g)
 
     metrics_gauge_clear("duet_certificate_expiry_seconds");
     metrics_gauge_clear("duet_crl_expiry_seconds");
+    metrics_gauge_clear("duet_ocsp_staple_age_seconds");
+    metrics_gauge_clear("duet_ocsp_staple_expiry_seconds");
+    for (size_t i = 0; i < g->cfg.nlisteners; i++) {
+        const struct staple *st = g->ls[i].staple;
+        if (st != NULL && st->der != NULL) {
+            char labels[200], ln[128];
+            metrics_label(ln, sizeof(ln), g->ls[i].cfg->name);
+            snprintf(labels, sizeof(labels), "listener=\"%s\"", ln);
+            metrics_gauge_set("duet_ocsp_staple_age_seconds", labels,
+                              (double)(now - st->this_update));
+            metrics_gauge_set("duet_ocsp_staple_expiry_seconds", labels,
+                              (double)(st->next_update - now));
+        }
+    }
     for (size_t i = 0; i < g->cfg.nlisteners; i++) {
         const struct tls_ctx_info *info = &g->ls[i].info;
         for (size_t k = 0; k < info->nitems; k++) {

@@ -23,12 +23,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "lib/duration.h"
 #include "lib/ycfg.h"
 #include "proxy/crlplan.h"
+#include "proxy/staple.h"
 #include "util/log.h"
 
 /* --- clearing ----------------------------------------------------------- */
@@ -52,6 +54,9 @@ listener_clear(struct listener_cfg *l)
     strv_free(l->crls, l->ncrls);
     strv_free(l->crl_urls, l->ncrl_urls);
     strv_free(l->crl_fetch_urls, l->ncrl_fetched);
+    free(l->ocsp_staple_url);
+    free(l->staple_url);
+    free(l->staple_file);
     free(l->alpn);
     free(l->ticket_keys);
     for (size_t i = 0; i < l->ntargets; i++)
@@ -512,6 +517,38 @@ s_crl_url(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
 }
 
 static int
+s_ocsp_staple(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
+{
+    (void)err;
+    x->l->ocsp_staple = v->b;
+    return 0;
+}
+
+static int
+s_ocsp_staple_url(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
+{
+    struct crl_url u;
+
+    if (strncasecmp(v->s, "http://", 7) != 0)
+        return err_set(err, DUET_ERR_INPUT,
+                       "OCSP URL \"%.200s\": only http:// is supported; an OCSP response is "
+                       "signed by its responder, so duet fetches it over http://",
+                       v->s);
+    if (crlplan_url_parse(v->s, &u, err) != 0) {
+        char msg[DUET_ERR_MSG_MAX];
+        /* The parser speaks of CRL URLs; this one is an OCSP responder's. */
+        if (strncmp(err->msg, "CRL URL", 7) == 0) {
+            snprintf(msg, sizeof(msg), "OCSP URL%.*s", (int)sizeof(msg) - 16, err->msg + 7);
+            memcpy(err->msg, msg, sizeof(msg));
+        }
+        return -1;
+    }
+    free(x->l->ocsp_staple_url);
+    x->l->ocsp_staple_url = NULL;
+    return set_str(&x->l->ocsp_staple_url, v->s, err);
+}
+
+static int
 s_crl_from_cdp(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
 {
     (void)err;
@@ -835,6 +872,12 @@ static const struct cfg_row rows[] = {
     {P("crl-from-cdp", "crl_from_cdp", CMD_BOTH, NULL, "off",
        "also fetch the http:// CRL distribution points of --cacert and --cert"),
      .at = AT_LISTENER, .kind = KIND_BOOL, .group = G_TLS, .set = s_crl_from_cdp},
+    {P("ocsp-staple", "ocsp_staple", CMD_PROXY, NULL, "off",
+       "staple an OCSP response for --cert, fetched from its responder and kept fresh"),
+     .at = AT_LISTENER, .kind = KIND_BOOL, .group = G_TLS, .set = s_ocsp_staple},
+    {P("ocsp-staple-url", "ocsp_staple_url", CMD_PROXY, "URL", "the certificate's AIA",
+       "the http:// OCSP responder asked for the staple"),
+     .at = AT_LISTENER, .kind = KIND_STRING, .group = G_TLS, .set = s_ocsp_staple_url},
     {P("crl-cache", "crl_cache", CMD_BOTH, "DIR",
        "$CACHE_DIRECTORY/crl, /var/cache/duet/crl (root), ~/.cache/duet/crl",
        "where fetched CRLs are kept, so a restart works offline"),
@@ -1204,6 +1247,40 @@ listener_finish(struct cfg_ctx *x, struct listener_cfg *l, bool yaml, struct due
 }
 
 /*
+ * OCSP stapling: each listener's responder (--ocsp-staple-url or the AIA of
+ * its --cert) and the cache file of its staple, in the CRL cache directory.
+ */
+static int
+staple_expand(struct proxy_cfg *c, struct duet_err *err)
+{
+    for (size_t i = 0; i < c->nlisteners; i++) {
+        struct listener_cfg *l = &c->listeners[i];
+        char path[4096];
+
+        free(l->staple_url);
+        free(l->staple_file);
+        l->staple_url = l->staple_file = NULL;
+        if (!l->ocsp_staple)
+            continue;
+        if (l->cert == NULL)
+            return err_set(err, DUET_ERR_INPUT,
+                           "%s: --ocsp-staple staples a response for --cert, which is not given",
+                           l->name);
+        if (staple_listener_url(l, &l->staple_url, err) != 0) {
+            if (c->nlisteners > 1)
+                err_prefix(err, "listener %s", l->name);
+            return -1;
+        }
+        if (!staple_cache_name(c->crl_cache, l->staple_url, l->cert, path, sizeof(path)))
+            return err_set(err, DUET_ERR_INPUT, "%s: the cache directory name is too long",
+                           l->name);
+        if ((l->staple_file = strdup(path)) == NULL)
+            return err_nomem(err);
+    }
+    return 0;
+}
+
+/*
  * CRLs by URL: each listener's URLs (--crl-url, and with --crl-from-cdp the
  * distribution points of its --cacert and --cert files) and their cache files
  * in the cache directory, appended to its CRL files so that they are loaded,
@@ -1254,7 +1331,7 @@ crl_expand(struct proxy_cfg *c, struct duet_err *err)
         l->crl_fetch_urls = urls;
         l->ncrl_fetched = n;
     }
-    return 0;
+    return staple_expand(c, err);
 }
 
 /* --- help ------------------------------------------------------------------ */
@@ -1754,6 +1831,7 @@ proxy_cfg_files(const struct proxy_cfg *c, const char **out, size_t max)
         ADD(l->up_key);
         ADD(l->up_cacert);
         ADD(l->ticket_keys);
+        ADD(l->staple_file);
     }
 #undef ADD
     return n;

@@ -45,6 +45,14 @@ struct listener_cfg {
     bool crl_from_cdp;
     char **crl_fetch_urls;
     size_t ncrl_fetched;
+    /*
+     * OCSP stapling (staple.c): --ocsp-staple, --ocsp-staple-url; the
+     * responder used and the cache file (set once the configuration is
+     * complete).
+     */
+    bool ocsp_staple;
+    char *ocsp_staple_url;
+    char *staple_url, *staple_file;
     bool insecure_crl_dsa; /* insecure_crl_signature: dsa */
     bool tls12;
     bool verify_optional;

@@ -17,6 +17,11 @@
  *
  * http:// only: a CRL carries its own signature, which is what duet trusts,
  * not the transport (RFC 5280 section 5; CDPs are http:// in practice).
+ *
+ * A source may also be the OCSP response a listener staples (--ocsp-staple):
+ * the same client sends an RFC 6960 GET, staple_end() checks the answer with
+ * staple_check() and renames it into place, or removes the cached one when
+ * the responder says revoked; the schedules are the CRLs'.
  */
 #include "proxy/crlfetch.h"
 
@@ -37,13 +42,16 @@
 #include <event2/event.h>
 #include <jansson.h>
 #include <openssl/evp.h>
+#include <openssl/ocsp.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
+#include "lib/fileio.h"
 #include "lib/load.h"
 #include "lib/revset.h"
 #include "lib/x509util.h"
 #include "proxy/metrics.h"
+#include "proxy/staple.h"
 #include "util/log.h"
 
 #define HEAD_MAX 16384  /* the reply's status line and headers */
@@ -72,6 +80,12 @@ facts_clear(struct crl_facts *f)
 
 struct crl_src {
     struct crlfetch *f;
+    /* An OCSP response to staple (--ocsp-staple) rather than a CRL: for the leaf of cert. */
+    bool ocsp;
+    char *cert, *listener;
+    char req_path[2048];
+    X509 *leaf, *issuer; /* read again from cert before each fetch */
+    uint64_t max; /* bytes */
     char *url;
     struct crl_url u;
     char *path, *tmp;
@@ -292,6 +306,20 @@ fetch_reset(struct crl_src *s)
     s->st = ST_IDLE;
 }
 
+/* The start-up fetch of s ended: the start goes on when it was the last one. */
+static void
+start_done(struct crl_src *s)
+{
+    if (s->f->starting && !s->first_done) {
+        s->first_done = true;
+        s->f->pending--;
+        if (s->f->pending == 0)
+            event_base_loopbreak(s->f->base);
+    }
+}
+
+static void staple_end(struct crl_src *s);
+
 /* The fetch ended (s->ok, or code/why say why not): check, replace, log, schedule. */
 static void
 fetch_end(struct crl_src *s)
@@ -300,6 +328,10 @@ fetch_end(struct crl_src *s)
     int64_t next_ms;
     bool unchanged = false;
 
+    if (s->ocsp) {
+        staple_end(s);
+        return;
+    }
     if (s->ok && fsync(s->fd) != 0) {
         s->ok = false;
         snprintf(s->code, sizeof(s->code), "cache");
@@ -400,12 +432,7 @@ fetch_end(struct crl_src *s)
         s->failures++;
         next_ms = crlplan_retry_delay_ms(s->failures, s->f->refresh_ms, rand01());
     }
-    if (s->f->starting && !s->first_done) {
-        s->first_done = true;
-        s->f->pending--;
-        if (s->f->pending == 0)
-            event_base_loopbreak(s->f->base);
-    }
+    start_done(s);
     schedule(s, next_ms);
 }
 
@@ -456,11 +483,10 @@ parse_head(struct crl_src *s, const char *head)
                 fetch_fail(s, "http", "the reply has two different Content-Length headers");
                 return -1;
             }
-            if (n > s->f->max_bytes) {
+            if (n > s->max) {
                 fetch_fail(s, "too_large",
-                           "the reply announces %llu bytes, more than the limit of %llu "
-                           "(--crl-max-size)",
-                           n, (unsigned long long)s->f->max_bytes);
+                           "the reply announces %llu bytes, more than the limit of %llu%s", n,
+                           (unsigned long long)s->max, s->ocsp ? "" : " (--crl-max-size)");
                 return -1;
             }
             s->clen = (int64_t)n;
@@ -485,11 +511,9 @@ take_body(struct crl_src *s, struct evbuffer *in)
         ssize_t w;
         if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
             break;
-        if (s->got + v.iov_len > s->f->max_bytes) {
-            fetch_fail(s, "too_large",
-                       "the reply is larger than the limit of %llu bytes "
-                       "(--crl-max-size)",
-                       (unsigned long long)s->f->max_bytes);
+        if (s->got + v.iov_len > s->max) {
+            fetch_fail(s, "too_large", "the reply is larger than the limit of %llu bytes%s",
+                       (unsigned long long)s->max, s->ocsp ? "" : " (--crl-max-size)");
             return -1;
         }
         if (s->clen >= 0 && s->got + v.iov_len > (uint64_t)s->clen)
@@ -565,8 +589,9 @@ event_cb(struct bufferevent *bev, short what, void *arg)
                      v6 ? "]" : "", s->u.port);
         n = snprintf(req, sizeof(req),
                      "GET %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: duet/" DUET_VERSION
-                     "\r\nAccept: application/pkix-crl, */*\r\nConnection: close\r\n\r\n",
-                     s->u.path, hostport);
+                     "\r\nAccept: %s\r\nConnection: close\r\n\r\n",
+                     s->ocsp ? s->req_path : s->u.path, hostport,
+                     s->ocsp ? "application/ocsp-response" : "application/pkix-crl, */*");
         s->st = ST_HEAD;
         bufferevent_write(bev, req, (size_t)n);
         bufferevent_enable(bev, EV_READ);
@@ -613,6 +638,157 @@ event_cb(struct bufferevent *bev, short what, void *arg)
     }
 }
 
+/*
+ * An OCSP source before each fetch: its certificate file read again (the
+ * agent may have renewed it), the issuer found in it, the GET path made.
+ */
+static int
+ocsp_prepare(struct crl_src *s)
+{
+    STACK_OF(X509) *chain = NULL;
+    struct duet_err e;
+    X509 *iss;
+    int rc = -1;
+
+    err_clear(&e);
+    if (load_certs_file(s->cert, NULL, &chain, &e) != 0) {
+        fetch_fail(s, "certificate", "cannot read the certificate to staple for: %.1000s", e.msg);
+        goto out;
+    }
+    if ((iss = staple_find_issuer(chain, NULL)) == NULL) {
+        fetch_fail(s, "certificate",
+                   "%s does not carry the issuer of its certificate, which the OCSP request "
+                   "names; put the issuing CA certificate after it",
+                   s->cert);
+        goto out;
+    }
+    X509_free(s->leaf);
+    X509_free(s->issuer);
+    s->leaf = sk_X509_value(chain, 0);
+    s->issuer = iss;
+    X509_up_ref(s->leaf);
+    X509_up_ref(s->issuer);
+    if (!staple_get_path(s->leaf, s->issuer, s->u.path, s->req_path, sizeof(s->req_path))) {
+        fetch_fail(s, "internal", "cannot make the OCSP request");
+        goto out;
+    }
+    rc = 0;
+out:
+    OSSL_STACK_OF_X509_free(chain);
+    return rc;
+}
+
+/*
+ * Whether the file at path holds exactly der: the same response fetched
+ * again is not renamed into place, which would reload the configuration.
+ */
+static bool
+same_file(const char *path, const uint8_t *der, size_t len)
+{
+    uint8_t *cur = NULL;
+    size_t clen = 0;
+    struct duet_err e;
+    bool same;
+
+    err_clear(&e);
+    if (access(path, F_OK) != 0 || fileio_read(path, &cur, &clen, &e) != 0)
+        return false;
+    same = clen == len && memcmp(cur, der, len) == 0;
+    free(cur);
+    return same;
+}
+
+/*
+ * An OCSP fetch ended: check the response for this certificate, rename it
+ * into place when it may be stapled; a revoked or unknown status removes
+ * the cached response too (a good one must not be stapled any longer).
+ */
+static void
+staple_end(struct crl_src *s)
+{
+    char labels[1400], tu[40], nu[40], kept[200];
+    struct staple_facts got;
+    char *serial = s->leaf != NULL ? x509u_serial(X509_get0_serialNumber(s->leaf)) : NULL;
+    bool definitive = false, unchanged = false;
+    int64_t next_ms, now = (int64_t)time(NULL);
+
+    if (s->ok && fsync(s->fd) != 0) {
+        s->ok = false;
+        snprintf(s->code, sizeof(s->code), "cache");
+        snprintf(s->why, sizeof(s->why), "cannot write %s: %s", s->tmp, strerror(errno));
+    }
+    fetch_reset(s);
+    if (s->ok) {
+        uint8_t *der = NULL;
+        size_t len = 0;
+        struct duet_err e;
+        err_clear(&e);
+        if (fileio_read(s->tmp, &der, &len, &e) != 0) {
+            s->ok = false;
+            snprintf(s->code, sizeof(s->code), "cache");
+            snprintf(s->why, sizeof(s->why), "%.1000s", e.msg);
+        } else if (staple_check(der, len, s->leaf, s->issuer, now, &got, s->code,
+                                sizeof(s->code), s->why, sizeof(s->why)) != 0) {
+            s->ok = false;
+            definitive = got.status == V_OCSP_CERTSTATUS_REVOKED ||
+                         got.status == V_OCSP_CERTSTATUS_UNKNOWN;
+        } else if (!(unchanged = same_file(s->path, der, len)) &&
+                   (rename(s->tmp, s->path) != 0 || !sync_dir(s->path))) {
+            s->ok = false;
+            snprintf(s->code, sizeof(s->code), "cache");
+            snprintf(s->why, sizeof(s->why), "cannot rename %s to %s and sync its directory: %s",
+                     s->tmp, s->path, strerror(errno));
+        } else {
+            s->have = true;
+            s->cur.this_update = got.this_update;
+            s->cur.next_update = got.next_update;
+            x509u_fmt_rfc3339(got.this_update, tu, sizeof(tu));
+            x509u_fmt_rfc3339(got.next_update, nu, sizeof(nu));
+            log_event("info", "ocsp_staple_fetched",
+                      json_pack("{s:s,s:s,s:s,s:s?,s:I,s:s,s:s,s:b,s:f}", "listener",
+                                s->listener, "url", s->url, "file", s->path, "serial", serial,
+                                "bytes", (json_int_t)len, "this_update", tu, "next_update", nu,
+                                "unchanged", unchanged, "duration_ms",
+                                (mono() - s->t0) * 1000.0));
+        }
+        free(der);
+    }
+    if (!s->ok) {
+        if (definitive) {
+            (void)unlink(s->path);
+            (void)sync_dir(s->path);
+            s->have = false;
+            snprintf(kept, sizeof(kept), "none: the cached response is removed");
+        } else if (s->have && s->cur.next_update > now) {
+            x509u_fmt_rfc3339(s->cur.next_update, nu, sizeof(nu));
+            snprintf(kept, sizeof(kept), "the cached response (nextUpdate %s)", nu);
+        } else {
+            snprintf(kept, sizeof(kept), "none");
+        }
+        log_event("error", "ocsp_staple_failed",
+                  json_pack("{s:s,s:s,s:s,s:s?,s:s,s:s,s:s}", "listener", s->listener, "source",
+                            "fetch", "url", s->url, "serial", serial, "code", s->code, "reason",
+                            s->why, "kept", kept));
+    }
+    (void)unlink(s->tmp);
+    if (s->ok) {
+        src_labels(s, NULL, labels, sizeof(labels));
+        metrics_gauge_set("duet_ocsp_staple_fetch_last_success_timestamp_seconds", labels,
+                          (double)now);
+        s->failures = 0;
+        next_ms = crlplan_refresh_delay_ms(now * 1000, s->cur.this_update, s->cur.next_update,
+                                           s->f->refresh_ms, rand01());
+    } else {
+        src_labels(s, s->code, labels, sizeof(labels));
+        metrics_count("duet_ocsp_staple_fetch_failures_total", labels, 1);
+        s->failures++;
+        next_ms = crlplan_retry_delay_ms(s->failures, s->f->refresh_ms, rand01());
+    }
+    OPENSSL_free(serial);
+    start_done(s);
+    schedule(s, next_ms);
+}
+
 /* Start a fetch of s: a temporary file, then the connection. */
 static void
 fetch_begin(struct crl_src *s)
@@ -623,6 +799,8 @@ fetch_begin(struct crl_src *s)
     if (s->st != ST_IDLE)
         return;
     s->ok = false;
+    if (s->ocsp && ocsp_prepare(s) != 0)
+        return;
     s->got = 0;
     s->clen = -1;
     s->t0 = mono();
@@ -706,11 +884,68 @@ src_add(struct crlfetch *f, const struct proxy_cfg *cfg, const struct listener_c
             return err_nomem(err);
         if (crlplan_url_parse(url, &s->u, err) != 0)
             return -1;
+        s->max = f->max_bytes;
     }
     (void)cfg;
     if (add_signers(s, l->cacert, false, err) != 0 || add_signers(s, l->cert, true, err) != 0)
         return -1;
     return 0;
+}
+
+/* The staple source of a listener with --ocsp-staple (one per cache file). */
+static int
+src_add_staple(struct crlfetch *f, const struct listener_cfg *l, struct duet_err *err)
+{
+    struct crl_src *s, *ns;
+    char tmp[PATH_MAX];
+
+    for (size_t i = 0; i < f->n; i++) {
+        if (strcmp(f->srcs[i].path, l->staple_file) == 0)
+            return 0;
+    }
+    if ((ns = realloc(f->srcs, (f->n + 1) * sizeof(*ns))) == NULL)
+        return err_nomem(err);
+    f->srcs = ns;
+    s = &f->srcs[f->n++];
+    memset(s, 0, sizeof(*s));
+    s->f = f;
+    s->fd = -1;
+    s->ocsp = true;
+    s->max = 65536;
+    snprintf(tmp, sizeof(tmp), "%s.tmp", l->staple_file);
+    if ((s->url = strdup(l->staple_url)) == NULL || (s->path = strdup(l->staple_file)) == NULL ||
+        (s->tmp = strdup(tmp)) == NULL || (s->cert = strdup(l->cert)) == NULL ||
+        (s->listener = strdup(l->name)) == NULL || (s->signers = sk_X509_new_null()) == NULL)
+        return err_nomem(err);
+    return crlplan_url_parse(s->url, &s->u, err);
+}
+
+/* A cached staple from an earlier run: known (for the log) when it may still be stapled. */
+static void
+staple_load_cache(struct crl_src *s)
+{
+    STACK_OF(X509) *chain = NULL;
+    struct duet_err e;
+    uint8_t *der = NULL;
+    size_t len = 0;
+    struct staple_facts got;
+    char code[32], why[1200];
+    X509 *iss;
+
+    err_clear(&e);
+    if (access(s->path, F_OK) != 0 || load_certs_file(s->cert, NULL, &chain, &e) != 0 ||
+        (iss = staple_find_issuer(chain, NULL)) == NULL ||
+        fileio_read(s->path, &der, &len, &e) != 0)
+        goto out;
+    if (staple_check(der, len, sk_X509_value(chain, 0), iss, (int64_t)time(NULL), &got, code,
+                     sizeof(code), why, sizeof(why)) == 0) {
+        s->have = true;
+        s->cur.this_update = got.this_update;
+        s->cur.next_update = got.next_update;
+    }
+out:
+    free(der);
+    OSSL_STACK_OF_X509_free(chain);
 }
 
 /* A cached copy from an earlier run: used when it passes the checks (expired is allowed). */
@@ -721,6 +956,10 @@ src_load_cache(struct crl_src *s)
     char code[32], why[1200];
     struct crl_facts got;
 
+    if (s->ocsp) {
+        staple_load_cache(s);
+        return;
+    }
     if (access(s->path, F_OK) != 0)
         return;
     if (crl_check(s, s->path, true, &got, code, sizeof(code), why, sizeof(why)) != 0) {
@@ -789,6 +1028,10 @@ crlfetch_free(struct crlfetch *f)
             event_free(s->timer);
         facts_clear(&s->cur);
         OSSL_STACK_OF_X509_free(s->signers);
+        X509_free(s->leaf);
+        X509_free(s->issuer);
+        free(s->cert);
+        free(s->listener);
         free(s->url);
         free(s->path);
         free(s->tmp);
@@ -801,6 +1044,17 @@ crlfetch_free(struct crlfetch *f)
     free(f);
 }
 
+/* Stop the fetcher's thread and free it; see crlfetch.h. */
+void
+crlfetch_stop(struct crlfetch *f)
+{
+    if (f == NULL)
+        return;
+    event_base_loopbreak(f->base);
+    pthread_join(f->thr, NULL);
+    crlfetch_free(f);
+}
+
 /* Fetch every URL now, then keep them fresh; see crlfetch.h. */
 int
 crlfetch_start(const struct proxy_cfg *cfg, struct crlfetch **out, struct duet_err *err)
@@ -810,7 +1064,7 @@ crlfetch_start(const struct proxy_cfg *cfg, struct crlfetch **out, struct duet_e
 
     *out = NULL;
     for (size_t i = 0; i < cfg->nlisteners; i++)
-        total += cfg->listeners[i].ncrl_fetched;
+        total += cfg->listeners[i].ncrl_fetched + (cfg->listeners[i].staple_file != NULL);
     if (total == 0)
         return 0;
     if ((f = calloc(1, sizeof(*f))) == NULL)
@@ -827,6 +1081,8 @@ crlfetch_start(const struct proxy_cfg *cfg, struct crlfetch **out, struct duet_e
             if (src_add(f, cfg, l, l->crl_fetch_urls[k], l->crls[first + k], err) != 0)
                 goto err;
         }
+        if (l->staple_file != NULL && src_add_staple(f, l, err) != 0)
+            goto err;
     }
     if ((f->base = event_base_new()) == NULL ||
         (f->dns = evdns_base_new(f->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
@@ -860,6 +1116,16 @@ crlfetch_start(const struct proxy_cfg *cfg, struct crlfetch **out, struct duet_e
     f->starting = false;
     for (size_t i = 0; i < f->n; i++) {
         struct crl_src *s = &f->srcs[i];
+        if (s->ocsp) {
+            if (!s->ok)
+                log_event("warn", "ocsp_staple_offline",
+                          json_pack("{s:s,s:s,s:s,s:s}", "listener", s->listener, "url", s->url,
+                                    "file", s->path, "effect",
+                                    s->have ? "stapling the cached response; fetching again "
+                                              "with back-off"
+                                            : "stapling nothing; fetching again with back-off"));
+            continue;
+        }
         if (!s->have) {
             err_set(err, DUET_ERR_INPUT, "cannot fetch the CRL at %s: %s; no cached copy in %s",
                     s->url, s->why, s->path);

@@ -23,6 +23,7 @@ gen_destroy(struct gen *g)
         return;
     for (size_t i = 0; g->ls != NULL && i < g->nls; i++) {
         SSL_CTX_free(g->ls[i].ssl_ctx);
+        staple_free(g->ls[i].staple);
         SSL_CTX_free(g->ls[i].up_ctx);
         tls_ctx_info_clear(&g->ls[i].info);
         free(g->ls[i].down_until);
@@ -99,6 +100,8 @@ gen_listener_tls(const struct proxy_cfg *cfg, const struct listener_cfg *l,
         o.listener = l->name;  /* sessions resume only under this listener, */
         o.policy = &l->policy; /* trust and policy (see tls.c "Session binding") */
         if (tls_server_ctx_new(&o, &gl->ssl_ctx, &gl->info, err) != 0)
+            return -1;
+        if (l->ocsp_staple && staple_attach(l, gl->ssl_ctx, &gl->staple, err) != 0)
             return -1;
         if (l->up_cacert != NULL) {
             struct tls_opts u;

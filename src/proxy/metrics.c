@@ -258,6 +258,15 @@ help_for(const char *name)
         {"duet_crl_fetch_last_success_timestamp_seconds",
          "When a CRL URL was last fetched successfully (Unix time).", "gauge"},
         {"duet_crl_fetch_failures_total", "Failed CRL fetches by URL and reason.", "counter"},
+        {"duet_ocsp_staple_age_seconds",
+         "Seconds since the thisUpdate of the OCSP response a listener staples.", "gauge"},
+        {"duet_ocsp_staple_expiry_seconds",
+         "Seconds until the OCSP response a listener staples passes its nextUpdate.", "gauge"},
+        {"duet_ocsp_staple_fetch_last_success_timestamp_seconds",
+         "When an OCSP response to staple was last fetched and accepted (Unix time).", "gauge"},
+        {"duet_ocsp_staple_fetch_failures_total",
+         "Failed or refused fetches of an OCSP response to staple, by URL and reason.",
+         "counter"},
     };
     for (size_t i = 0; i < sizeof(h) / sizeof(h[0]); i++) {
         if (strcmp(h[i].name, name) == 0)

@@ -45,6 +45,7 @@
 #include "proxy/metrics.h"
 #include "proxy/proxy.h"
 #include "proxy/reqread.h"
+#include "proxy/staple.h"
 #include "proxy/throttle.h"
 
 #define MAX_WORKERS 256
@@ -59,6 +60,7 @@ struct gen_listener {
     SSL_CTX *ssl_ctx; /* server: toward clients; tunnel: toward the target */
     SSL_CTX *up_ctx;  /* server with upstream TLS */
     struct tls_ctx_info info;
+    struct staple *staple; /* server with --ocsp-staple: what ssl_ctx staples (staple.h) */
     atomic_size_t rr;
     _Atomic int64_t *down_until; /* per target */
     /* Counter series found once, for the per-request metrics. */

@@ -81,6 +81,7 @@ proxy_run(struct proxy_cfg *cfg, int argc, char **argv)
     struct proxy *px = calloc(1, sizeof(*px));
     struct duet_err err;
     struct gen *g = NULL;
+    struct crlfetch *crls = NULL; /* stopped before the process exits */
     evutil_socket_t *shared_unix = NULL;
     int rc = 1;
 
@@ -113,7 +114,6 @@ proxy_run(struct proxy_cfg *cfg, int argc, char **argv)
         fatal("%s", err.msg);
     {
         int workers = cfg->workers;
-        struct crlfetch *crls = NULL;
         /* CRLs by URL are fetched (or found in the cache) before anything loads them. */
         if (crlfetch_start(cfg, &crls, &err) != 0)
             fatal("%s", err.msg);
@@ -198,6 +198,7 @@ proxy_run(struct proxy_cfg *cfg, int argc, char **argv)
     log_batch_flush();
     for (int i = 1; i < px->nworkers; i++)
         pthread_join(px->workers[i].thr, NULL);
+    crlfetch_stop(crls);
     rc = 0;
     /* Exit without tearing down connections one by one: the process ends here. */
     log_close();

@@ -88,6 +88,11 @@ static const struct sample samples[] = {
     {TN, {{"crl-url", "--crl-url", "http://ca.test/crl", S_LISTENER,
            "crl_urls: http://ca.test/crl"}}},
     {PX, {{"crl-from-cdp", "--crl-from-cdp", NULL, S_LISTENER, "crl_from_cdp: true"}}},
+    {PX, {{"ocsp-staple", "--ocsp-staple", NULL, S_LISTENER, "ocsp_staple: true"},
+          {"ocsp-staple-url", "--ocsp-staple-url", "http://ocsp.test:8080/ocsp", S_LISTENER,
+           "ocsp_staple_url: http://ocsp.test:8080/ocsp"}}},
+    {PX, {{"ocsp-staple-url", "--ocsp-staple-url", "http://[::1]/", S_LISTENER,
+           "ocsp_staple_url: \"http://[::1]/\""}}},
     {PX, {{"crl-cache", "--crl-cache", "/var/tmp/crls", S_TOP, "crl_cache: /var/tmp/crls"}}},
     {PX, {{"crl-refresh", "--crl-refresh", "5m", S_TOP, "crl_refresh: 5m"}}},
     {PX, {{"crl-fetch-timeout", "--crl-fetch-timeout", "3s", S_TOP, "crl_fetch_timeout: 3s"}}},
@@ -357,6 +362,10 @@ listener_diff(const struct listener_cfg *a, const struct listener_cfg *b)
     DIFF(a->crl_from_cdp == b->crl_from_cdp, "crl_from_cdp");
     DIFF(strv_eq(a->crl_fetch_urls, a->ncrl_fetched, b->crl_fetch_urls, b->ncrl_fetched),
          "crl_fetch_urls");
+    DIFF(a->ocsp_staple == b->ocsp_staple, "ocsp_staple");
+    DIFF(str_eq(a->ocsp_staple_url, b->ocsp_staple_url), "ocsp_staple_url");
+    DIFF(str_eq(a->staple_url, b->staple_url), "staple_url");
+    DIFF(str_eq(a->staple_file, b->staple_file), "staple_file");
     DIFF(a->crl_scope == b->crl_scope, "crl_scope");
     DIFF(a->crl_expired_warn == b->crl_expired_warn, "crl_expired_warn");
     DIFF(a->insecure_crl_dsa == b->insecure_crl_dsa, "insecure_crl_dsa");
@@ -648,6 +657,16 @@ static const struct bad bads[] = {
      "duet fetches it over http://"},
     {TN, "--crl-url", "--crl-url ldap://ca/x", "listeners[0].crl_urls", NULL,
      "crl_urls: [\"ldap://ca/x\"]", ": CRL URL \"ldap://ca/x\": expected http://HOST[:PORT]/PATH"},
+    /* OCSP stapling */
+    {PX, "--ocsp-staple-url", "--ocsp-staple-url https://ocsp/", "listeners[0].ocsp_staple_url",
+     NULL, "ocsp_staple_url: https://ocsp/",
+     ": OCSP URL \"https://ocsp/\": only http:// is supported; an OCSP response is signed by "
+     "its responder, so duet fetches it over http://"},
+    {PX, "--ocsp-staple-url", "--ocsp-staple-url http://u@ocsp/", "listeners[0].ocsp_staple_url",
+     NULL, "ocsp_staple_url: http://u@ocsp/",
+     ": OCSP URL \"http://u@ocsp/\": user information (user@host) is not allowed"},
+    {TN, "--ocsp-staple", "--ocsp-staple", "listeners[0].ocsp_staple", NULL, "ocsp_staple: true",
+     " is a setting of duet proxy only"},
     {PX, "--crl-max-size", "--crl-max-size 10", "crl_max_size", "crl_max_size: 10", NULL,
      ": \"10\": expected 1024 to 1073741824 bytes"},
     {PX, "--crl-refresh", "--crl-refresh 0", "crl_refresh", "crl_refresh: 0", NULL,
