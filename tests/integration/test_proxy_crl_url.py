@@ -514,7 +514,7 @@ def test_a_million_entry_crl_is_fetched_and_refreshed_while_handshakes_go_on(due
         d = start(procs, duet_bin, tmp_path, "proxy",
                   proxy_args(dpki, up, srv.url, tmp_path / "cache", "--crl-refresh", "1s"),
                   "million")
-        ev = d.log.wait_event("crl_fetched", timeout=60)
+        ev = d.log.wait_event("crl_fetched", timeout=180)
         assert ev["bytes"] == len(first), ev
         assert_refused_revoked(d, dpki, dpki.mallory_crt, dpki.mallory_key, d.log.mark())
 
@@ -522,7 +522,7 @@ def test_a_million_entry_crl_is_fetched_and_refreshed_while_handshakes_go_on(due
         mark = d.log.mark()
         srv.body = second
         failures, done = [], 0
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 240  # parsing 66 MB twice takes long on a loaded machine
         while time.monotonic() < deadline:
             try:
                 assert_served(d, dpki, dpki.alice_crt, dpki.alice_key)
