@@ -95,6 +95,7 @@ struct crl_src {
     struct crl_facts cur;
     unsigned char sha[32];
     int failures;
+    int unchanged; /* fetches in a row that brought the cached bytes again */
     struct event *timer;
     /* The fetch in flight. */
     enum src_state st;
@@ -154,6 +155,7 @@ src_labels(const struct crl_src *s, const char *reason, char *buf, size_t len)
 }
 
 static void fetch_begin(struct crl_src *s);
+static int64_t unchanged_delay(struct crl_src *s, bool unchanged, int64_t next_ms);
 
 static void
 timer_cb(evutil_socket_t fd, short what, void *arg)
@@ -424,6 +426,7 @@ fetch_end(struct crl_src *s)
         s->failures = 0;
         next_ms = crlplan_refresh_delay_ms((int64_t)time(NULL) * 1000, s->cur.this_update,
                                            s->cur.next_update, s->f->refresh_ms, rand01());
+        next_ms = unchanged_delay(s, unchanged, next_ms);
         if (unchanged)
             log_msg("debug", "crl_unchanged", "%s: the CRL is the one in %s", s->url, s->path);
     } else {
@@ -434,6 +437,27 @@ fetch_end(struct crl_src *s)
     }
     start_done(s);
     schedule(s, next_ms);
+}
+
+/*
+ * The delay after a fetch that brought the bytes already cached: a document
+ * past 2/3 of its validity is due at once (refresh delay 1 s), so a server
+ * that keeps serving it would be asked every second; back off as after a
+ * failure instead (1 s doubling to 5 min, at most --crl-refresh), and start
+ * over once a new document arrives.
+ */
+static int64_t
+unchanged_delay(struct crl_src *s, bool unchanged, int64_t next_ms)
+{
+    int64_t backoff;
+
+    if (!unchanged) {
+        s->unchanged = 0;
+        return next_ms;
+    }
+    s->unchanged++;
+    backoff = crlplan_retry_delay_ms(s->unchanged, s->f->refresh_ms, rand01());
+    return backoff > next_ms ? backoff : next_ms;
 }
 
 static void fetch_fail(struct crl_src *s, const char *code, const char *fmt, ...) PRINTF_LIKE(3, 4);
@@ -463,9 +487,15 @@ parse_head(struct crl_src *s, const char *head)
         return -1;
     }
     if (status != 200) {
+        /* The server's status line, printable ASCII only: it reaches logs and a terminal. */
+        char line_text[101];
+        size_t n = 0;
         eol = strstr(head, "\r\n");
-        fetch_fail(s, "http_status", "HTTP status %d (\"%.*s\"); expected 200", status,
-                   (int)(eol != NULL && eol - head < 100 ? eol - head : 40), head);
+        for (const char *c = head;
+             n + 1 < sizeof(line_text) && *c != '\0' && (eol == NULL || c < eol); c++)
+            line_text[n++] = (*c >= 0x20 && *c <= 0x7e) ? *c : '?';
+        line_text[n] = '\0';
+        fetch_fail(s, "http_status", "HTTP status %d (\"%s\"); expected 200", status, line_text);
         return -1;
     }
     s->clen = -1;
@@ -511,13 +541,13 @@ take_body(struct crl_src *s, struct evbuffer *in)
         ssize_t w;
         if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
             break;
+        if (s->clen >= 0 && s->got + v.iov_len > (uint64_t)s->clen)
+            v.iov_len = (size_t)((uint64_t)s->clen - s->got);
         if (s->got + v.iov_len > s->max) {
             fetch_fail(s, "too_large", "the reply is larger than the limit of %llu bytes%s",
                        (unsigned long long)s->max, s->ocsp ? "" : " (--crl-max-size)");
             return -1;
         }
-        if (s->clen >= 0 && s->got + v.iov_len > (uint64_t)s->clen)
-            v.iov_len = (size_t)((uint64_t)s->clen - s->got);
         w = write(s->fd, v.iov_base, v.iov_len);
         if (w < 0) {
             fetch_fail(s, "cache", "cannot write %s: %s", s->tmp, strerror(errno));
@@ -592,6 +622,11 @@ event_cb(struct bufferevent *bev, short what, void *arg)
                      "\r\nAccept: %s\r\nConnection: close\r\n\r\n",
                      s->ocsp ? s->req_path : s->u.path, hostport,
                      s->ocsp ? "application/ocsp-response" : "application/pkix-crl, */*");
+        if (n < 0 || (size_t)n >= sizeof(req)) {
+            fetch_fail(s, "internal", "the request for %s is longer than %zu bytes", s->url,
+                       sizeof(req) - 1);
+            return;
+        }
         s->st = ST_HEAD;
         bufferevent_write(bev, req, (size_t)n);
         bufferevent_enable(bev, EV_READ);
@@ -730,8 +765,12 @@ staple_end(struct crl_src *s)
         } else if (staple_check(der, len, s->leaf, s->issuer, now, &got, s->code,
                                 sizeof(s->code), s->why, sizeof(s->why)) != 0) {
             s->ok = false;
-            definitive = got.status == V_OCSP_CERTSTATUS_REVOKED ||
-                         got.status == V_OCSP_CERTSTATUS_UNKNOWN;
+            /* Only a current answer, not older than the cached one, ends stapling: an old
+             * signed "unknown" replayed over http must not remove a good response. */
+            definitive = (got.status == V_OCSP_CERTSTATUS_REVOKED ||
+                          got.status == V_OCSP_CERTSTATUS_UNKNOWN) &&
+                         got.this_update <= now + STAPLE_CLOCK_SKEW && got.next_update > now &&
+                         (!s->have || got.this_update >= s->cur.this_update);
         } else if (!(unchanged = same_file(s->path, der, len)) &&
                    (rename(s->tmp, s->path) != 0 || !sync_dir(s->path))) {
             s->ok = false;
@@ -778,6 +817,7 @@ staple_end(struct crl_src *s)
         s->failures = 0;
         next_ms = crlplan_refresh_delay_ms(now * 1000, s->cur.this_update, s->cur.next_update,
                                            s->f->refresh_ms, rand01());
+        next_ms = unchanged_delay(s, unchanged, next_ms);
     } else {
         src_labels(s, s->code, labels, sizeof(labels));
         metrics_count("duet_ocsp_staple_fetch_failures_total", labels, 1);
