@@ -6,7 +6,6 @@
  * from a server's words), and the check of an inventory's schema version.
  * No libpq here: these are unit-tested without a server.
  */
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,100 +20,134 @@ store_is_postgres_url(const char *text)
            (strncmp(text, "postgres://", 11) == 0 || strncmp(text, "postgresql://", 13) == 0);
 }
 
-/* Where the authority of a URL ends (the first '/', '?' or '#' after the scheme). */
-static size_t
-authority_end(const char *url, size_t start)
-{
-    size_t i = start;
+/*
+ * The parts of a postgres:// URL as libpq reads them (fe-connect.c), which
+ * decides where a password sits: the user info runs from after "://" to the
+ * first '@' before any '/' (a '?' or '#' inside a password stays in it), its
+ * password after the first ':'; the query starts at the first '?' after the
+ * user info and is split on '&' only (libpq has no fragment: a '#' is part of
+ * a value), its keys percent-decoded.
+ */
+struct url_parts {
+    size_t at;    /* the '@' ending the user info, or 0 */
+    size_t colon; /* the ':' before the password in the user info, or 0 */
+    size_t query; /* the '?' starting the query, or the URL's length */
+};
 
-    while (url[i] != '\0' && url[i] != '/' && url[i] != '?' && url[i] != '#')
+static bool
+url_parts(const char *url, struct url_parts *u)
+{
+    const char *scheme_end = strstr(url, "://");
+    size_t start, i;
+
+    memset(u, 0, sizeof(*u));
+    if (scheme_end == NULL)
+        return false;
+    start = (size_t)(scheme_end - url) + 3;
+    for (i = start; url[i] != '\0' && url[i] != '@' && url[i] != '/'; i++)
+        ;
+    if (url[i] == '@') {
+        u->at = i;
+        for (size_t k = start; k < i; k++) {
+            if (url[k] == ':') {
+                u->colon = k;
+                break;
+            }
+        }
+    }
+    i = u->at != 0 ? u->at : start;
+    while (url[i] != '\0' && url[i] != '?')
         i++;
-    return i;
+    u->query = i;
+    return true;
+}
+
+static int
+hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = (char)(c | 0x20);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Whether the query key p[0..klen) percent-decodes to name (libpq decodes keys). */
+static bool
+key_is(const char *p, size_t klen, const char *name)
+{
+    size_t k = 0;
+
+    for (size_t i = 0; i < klen; i++, k++) {
+        char c = p[i];
+        if (c == '%' && i + 2 < klen && hexval(p[i + 1]) >= 0 && hexval(p[i + 2]) >= 0) {
+            c = (char)(hexval(p[i + 1]) * 16 + hexval(p[i + 2]));
+            i += 2;
+        }
+        if (name[k] == '\0' || name[k] != c)
+            return false;
+    }
+    return name[k] == '\0';
 }
 
 /* A copy of url with its passwords (password=, sslpassword=) masked or removed; see store.h. */
 char *
 store_url_redact(const char *url, const char *mask)
 {
-    const char *scheme_end = strstr(url, "://");
-    size_t len = strlen(url);
-    size_t start, aend, at = 0, colon = 0;
+    struct url_parts u;
+    size_t len = strlen(url), mlen;
+    const char *p;
+    bool first = true;
     char *out, *o;
-    const char *q;
 
-    if (scheme_end == NULL)
+    if (!url_parts(url, &u))
         return strdup(url);
-    start = (size_t)(scheme_end - url) + 3;
-    aend = authority_end(url, start);
-    /* userinfo ends at the last '@' of the authority; its password after the first ':'. */
-    for (size_t i = start; i < aend; i++) {
-        if (url[i] == '@')
-            at = i;
-    }
-    if (at != 0) {
-        for (size_t i = start; i < at; i++) {
-            if (url[i] == ':') {
-                colon = i;
-                break;
-            }
-        }
-    }
     if (mask == NULL)
         mask = "";
-    /* Room for the URL and a mask in place of every part. */
-    out = malloc(len + 4 * (strlen(mask) + 2) + 1);
+    mlen = strlen(mask);
+    /* Every masked part is at least one byte of the URL: at most len + 1 masks. */
+    out = malloc(len + 2 + mlen * (len + 1));
     if (out == NULL)
         return NULL;
     o = out;
-    if (colon != 0) {
-        memcpy(o, url, colon);
-        o += colon;
-        if (*mask != '\0') {
+    if (u.colon != 0) {
+        memcpy(o, url, u.colon);
+        o += u.colon;
+        if (mlen > 0) {
             *o++ = ':';
             o = stpcpy(o, mask);
         }
-        memcpy(o, url + at, aend - at);
-        o += aend - at;
+        memcpy(o, url + u.at, u.query - u.at);
+        o += u.query - u.at;
     } else {
-        memcpy(o, url, aend);
-        o += aend;
+        memcpy(o, url, u.query);
+        o += u.query;
     }
-    /* The path as is, then each query parameter; password=... masked or dropped. */
-    q = strchr(url + aend, '?');
-    if (q == NULL) {
-        o = stpcpy(o, url + aend);
+    *o = '\0';
+    if (url[u.query] == '\0')
         return out;
-    }
-    memcpy(o, url + aend, (size_t)(q - (url + aend)));
-    o += q - (url + aend);
-    {
-        const char *p = q + 1;
-        bool first = true;
+    for (p = url + u.query + 1; *p != '\0';) {
+        size_t n = strcspn(p, "&");
+        size_t klen = strcspn(p, "=&");
+        bool is_pw = p[klen] == '=' &&
+                     (key_is(p, klen, "password") || key_is(p, klen, "sslpassword"));
 
-        while (*p != '\0' && *p != '#') {
-            size_t n = strcspn(p, "&#");
-            size_t klen = strcspn(p, "=&#");
-            bool is_pw = p[klen] == '=' && ((klen == 8 && strncmp(p, "password", 8) == 0) ||
-                                            (klen == 11 && strncmp(p, "sslpassword", 11) == 0));
-
-            if (!(is_pw && *mask == '\0')) {
-                *o++ = first ? '?' : '&';
-                first = false;
-                if (is_pw) {
-                    memcpy(o, p, klen + 1);
-                    o += klen + 1;
-                    o = stpcpy(o, mask);
-                } else {
-                    memcpy(o, p, n);
-                    o += n;
-                }
+        if (!(is_pw && mlen == 0)) {
+            *o++ = first ? '?' : '&';
+            first = false;
+            if (is_pw) {
+                memcpy(o, p, klen + 1);
+                o += klen + 1;
+                o = stpcpy(o, mask);
+            } else {
+                memcpy(o, p, n);
+                o += n;
             }
-            p += n;
-            if (*p == '&')
-                p++;
         }
-        o = stpcpy(o, p);
+        p += n;
+        if (*p == '&')
+            p++;
     }
+    *o = '\0';
     return out;
 }
 
@@ -133,39 +166,35 @@ store_url_has_password(const char *url)
 char *
 store_url_password(const char *url)
 {
-    const char *scheme_end = strstr(url, "://");
+    struct url_parts u;
     const char *s = NULL;
     size_t n = 0;
     char *out;
     size_t o = 0;
 
-    if (scheme_end != NULL) {
-        size_t start = (size_t)(scheme_end - url) + 3;
-        size_t aend = authority_end(url, start);
-        const char *at = NULL;
-        for (size_t i = start; i < aend; i++) {
-            if (url[i] == '@')
-                at = url + i;
-        }
-        if (at != NULL) {
-            const char *c = memchr(url + start, ':', (size_t)(at - (url + start)));
-            if (c != NULL) {
-                s = c + 1;
-                n = (size_t)(at - s);
+    if (url_parts(url, &u)) {
+        if (u.colon != 0) {
+            s = url + u.colon + 1;
+            n = u.at - u.colon - 1;
+        } else if (url[u.query] != '\0') {
+            /* libpq takes the last of a repeated key. */
+            for (const char *p = url + u.query + 1; *p != '\0';) {
+                size_t plen = strcspn(p, "&"), klen = strcspn(p, "=&");
+                if (p[klen] == '=' && key_is(p, klen, "password")) {
+                    s = p + klen + 1;
+                    n = plen - klen - 1;
+                }
+                p += plen;
+                if (*p == '&')
+                    p++;
             }
-        }
-        if (s == NULL && (s = strstr(url, "password=")) != NULL) {
-            s += 9;
-            n = strcspn(s, "&#");
         }
     }
     if (s == NULL || n == 0 || (out = malloc(n + 1)) == NULL)
         return NULL;
     for (size_t i = 0; i < n; i++) {
-        if (s[i] == '%' && i + 2 < n + 1 && isxdigit((unsigned char)s[i + 1]) &&
-            isxdigit((unsigned char)s[i + 2])) {
-            char hex[3] = {s[i + 1], s[i + 2], '\0'};
-            out[o++] = (char)strtol(hex, NULL, 16);
+        if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
+            out[o++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
             i += 2;
         } else {
             out[o++] = s[i];

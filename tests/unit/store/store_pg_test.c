@@ -26,6 +26,7 @@
 
 #include "lib/err.h"
 #include "store/store.h"
+#include "store/store_impl.h"
 
 static void
 check_redact(const char *url, const char *masked, const char *bare)
@@ -60,10 +61,14 @@ test_redact_userinfo(void **state)
     (void)state;
     check_redact("postgres://duet:s3cret@db.example:5432/ca",
                  "postgres://duet:***@db.example:5432/ca", "postgres://duet@db.example:5432/ca");
-    /* percent-encoded and holding an '@': the last '@' of the authority ends it */
+    /* as libpq reads it: the first '@' ends the user info (host "w@db", password "p@ss") */
     check_redact("postgresql://duet:p%40ss@w@db/ca?sslmode=require",
-                 "postgresql://duet:***@db/ca?sslmode=require",
-                 "postgresql://duet@db/ca?sslmode=require");
+                 "postgresql://duet:***@w@db/ca?sslmode=require",
+                 "postgresql://duet@w@db/ca?sslmode=require");
+    /* a '?' or '#' in the password is part of it for libpq: masked whole */
+    check_redact("postgres://u:sec?ret@h/db", "postgres://u:***@h/db", "postgres://u@h/db");
+    check_redact("postgres://u:pa#ss@h/db?sslmode=require", "postgres://u:***@h/db?sslmode=require",
+                 "postgres://u@h/db?sslmode=require");
     /* no password: unchanged */
     check_redact("postgres://duet@db/ca", "postgres://duet@db/ca", "postgres://duet@db/ca");
     check_redact("postgres://db/ca", "postgres://db/ca", "postgres://db/ca");
@@ -72,6 +77,32 @@ test_redact_userinfo(void **state)
     check_redact("postgres://duet:@db/ca", "postgres://duet:***@db/ca", "postgres://duet@db/ca");
     /* a ':' after the authority is not a password */
     check_redact("postgres://db:5432/ca:x", "postgres://db:5432/ca:x", "postgres://db:5432/ca:x");
+}
+
+/* The password libpq would send, for scrubbing a server's message of it. */
+static void
+test_password_as_libpq_reads_it(void **state)
+{
+    static const struct {
+        const char *url, *want;
+    } cases[] = {
+        {"postgres://u:p%40ss@w@db/ca", "p@ss"},
+        {"postgres://u:sec?ret@h/db", "sec?ret"},
+        {"postgres://db/ca?sslpassword=A&password=B", "B"},
+        {"postgres://db/ca?password=a&password=b#frag", "b#frag"},
+        {"postgres://u@h/db?%70assword=secret", "secret"},
+        {"postgres://u@h/db", NULL},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *got = store_url_password(cases[i].url);
+        if (cases[i].want == NULL)
+            assert_null(got);
+        else
+            assert_string_equal(got, cases[i].want);
+        free(got);
+    }
 }
 
 static void
@@ -83,8 +114,18 @@ test_redact_query_parameter(void **state)
     check_redact("postgres://db/ca?sslmode=verify-full&password=s3cret&connect_timeout=5",
                  "postgres://db/ca?sslmode=verify-full&password=***&connect_timeout=5",
                  "postgres://db/ca?sslmode=verify-full&connect_timeout=5");
+    /* libpq has no fragment: "b#frag" is the password */
     check_redact("postgres://db/ca?password=a&password=b#frag",
-                 "postgres://db/ca?password=***&password=***#frag", "postgres://db/ca#frag");
+                 "postgres://db/ca?password=***&password=***", "postgres://db/ca");
+    /* libpq decodes keys: %70assword is password */
+    check_redact("postgres://u@h/db?%70assword=secret", "postgres://u@h/db?%70assword=***",
+                 "postgres://u@h/db");
+    /* many short passwords: the mask is longer than each (the copy must still fit) */
+    check_redact("postgres://h/d?password=&password=&password=&password=&password=&password="
+                 "&password=&password=&password=&password=",
+                 "postgres://h/d?password=***&password=***&password=***&password=***&password="
+                 "***&password=***&password=***&password=***&password=***&password=***",
+                 "postgres://h/d");
     /* the client key's password too */
     check_redact("postgres://db/ca?sslkey=k.pem&sslpassword=kp",
                  "postgres://db/ca?sslkey=k.pem&sslpassword=***", "postgres://db/ca?sslkey=k.pem");
@@ -183,6 +224,7 @@ main(void)
         cmocka_unit_test(test_is_postgres_url),
         cmocka_unit_test(test_redact_userinfo),
         cmocka_unit_test(test_redact_query_parameter),
+        cmocka_unit_test(test_password_as_libpq_reads_it),
         cmocka_unit_test(test_has_password),
         cmocka_unit_test(test_check_version),
         cmocka_unit_test(test_open_refuses_other_urls),
