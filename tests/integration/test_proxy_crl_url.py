@@ -10,6 +10,7 @@ client on its next refresh and closes its open connection, without a restart.
 
 import base64
 import http.server
+import json
 import os
 import signal
 import socket
@@ -39,6 +40,7 @@ class CrlServer:
 
     def __init__(self, port=0):
         self.body, self.status, self.mode, self.hits = b"", 200, "ok", 0
+        self.reason = None  # the status line's reason phrase, as sent (None: the standard one)
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -52,7 +54,7 @@ class CrlServer:
                     self.wfile.flush()
                     time.sleep(6)
                     return
-                self.send_response(outer.status)
+                self.send_response(outer.status, outer.reason)
                 self.send_header("Content-Type", "application/pkix-crl")
                 if outer.mode == "ok":
                     self.send_header("Content-Length", str(len(outer.body)))
@@ -194,6 +196,26 @@ def test_server_down_and_no_cache_fails_the_start_naming_the_url(dpki, tmp_path,
     assert ("cannot fetch the CRL at %s: cannot connect to 127.0.0.1 port %d: Connection "
             "refused; no cached copy in %s/127.0.0.1-" % (url, port, cache)) in p.stderr, show(p)
     assert "crl_fetch_failed" in (tmp_path / "down.log").read_text()
+
+
+def test_a_servers_status_line_reaches_the_terminal_and_log_printable(dpki, tmp_path, run,
+                                                                      crlsrv):
+    """A hostile CRL server's reason phrase with terminal escapes and bytes that are not
+    UTF-8: the start fails naming the status, with visible characters only, and the log line
+    keeps its URL and reason."""
+    crlsrv.status, crlsrv.reason = 404, "Not \x1b]0;owned\x07\x1b[2J\xff here"
+    p = run("proxy", "--listen", "127.0.0.1:%d" % free_port(), "--target", "127.0.0.1:1",
+            "--mode", "tcp", "--allow", "any", "--cert", dpki.server_crt, "--key",
+            dpki.server_key, "--cacert", dpki.roots, "--crl-url", crlsrv.url, "--crl-cache",
+            tmp_path / "cache", "--log", tmp_path / "status.log")
+    assert p.returncode != 0, show(p)
+    assert ('HTTP status 404 ("HTTP/1.0 404 Not ?]0;owned??[2J? here"); expected 200'
+            in p.stderr), show(p)
+    assert "\x1b" not in p.stderr and "\x07" not in p.stderr, show(p)
+    failed = [json.loads(line) for line in (tmp_path / "status.log").read_text().splitlines()
+              if '"crl_fetch_failed"' in line]
+    assert failed and failed[0]["url"] == crlsrv.url, failed
+    assert "Not ?]0;owned" in failed[0]["reason"], failed
 
 
 def test_a_name_that_does_not_resolve_fails_the_start_with_dns(dpki, tmp_path, run):
