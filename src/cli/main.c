@@ -30,6 +30,7 @@ usage(FILE *out)
             "  ticket-keys rotate FILE  rotate the TLS ticket keys shared by proxies\n"
             "  agent                    keep this host's certificates fresh (enroll, renew)\n"
             "  cert verify LEAF         verify a certificate chain for a purpose and a name\n"
+            "  probe HOST:PORT          connect as an mTLS client and explain what fails, with the fix\n"
             "  version                  print the version\n"
             "\n"
             "Run 'duet <command> --help' (or 'duet help proxy|tunnel') for a command's options.\n");
@@ -60,6 +61,8 @@ main(int argc, char **argv)
         return cmd_ticket_keys(argc - 1, argv + 1);
     if (strcmp(argv[1], "agent") == 0)
         return cmd_agent(argc - 1, argv + 1);
+    if (strcmp(argv[1], "probe") == 0)
+        return cmd_probe(argc - 1, argv + 1);
     if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
         printf("duet %s\n", duet_version());
         return EXIT_OK;

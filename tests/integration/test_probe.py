@@ -1,0 +1,390 @@
+# SPDX-License-Identifier: Apache-2.0
+"""`duet probe HOST:PORT` against real servers started here: duet proxy, `openssl s_server`,
+nginx with ssl_verify_client on, a closed port and a server that accepts TCP and never answers.
+
+Each test asserts what a user reads (the problem named, the "fix:" line) and the JSON keys
+that docs/cli/probe.md documents, not only the exit status.
+"""
+
+import json
+import shutil
+import socket
+import subprocess
+import threading
+
+import pytest
+
+from proxyutil import free_port, pem_blocks, start_http_proxy, wait_port
+
+PEER_PATH = "/usr/sbin:/sbin:/usr/bin:/bin"
+
+ALICE_ALL = """\
+      - {name: alice-public, allow: ["uri:spiffe://test-corp/alice"], path_prefix: /public/}
+"""
+
+
+def tool(name, package):
+    path = shutil.which(name, path=PEER_PATH)
+    if path is None:
+        pytest.fail("%s is not installed (Debian package %s; `make deps` installs it)"
+                    % (name, package), pytrace=False)
+    return path
+
+
+def show(p):
+    return "exit %s\nstdout:\n%s\nstderr:\n%s" % (p.returncode, p.stdout, p.stderr)
+
+
+def probe(run, port, *args, timeout=30):
+    """`duet probe 127.0.0.1:PORT ARGS` as text, then as JSON: (text result, JSON object)."""
+    t = run("probe", "127.0.0.1:%d" % port, *args, timeout=timeout)
+    j = run("probe", "127.0.0.1:%d" % port, *args, "--format", "json", timeout=timeout)
+    assert j.returncode == t.returncode, show(t) + show(j)
+    try:
+        doc = json.loads(j.stdout)
+    except ValueError:
+        raise AssertionError("--format json printed no JSON object:\n" + show(j))
+    return t, doc
+
+
+def codes(doc):
+    return [f["code"] for f in doc["findings"]]
+
+
+def finding(doc, code):
+    for f in doc["findings"]:
+        if f["code"] == code:
+            return f
+    raise AssertionError("no finding %r in %s" % (code, json.dumps(doc["findings"], indent=1)))
+
+
+def fix_after(text, problem_part):
+    """The "fix:" line that follows the problem line containing problem_part."""
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if problem_part in line and line.strip().startswith(("problem:", "warning:")):
+            assert i + 1 < len(lines) and lines[i + 1].strip().startswith("fix: "), text
+            return lines[i + 1].strip()
+    raise AssertionError("no problem line with %r in:\n%s" % (problem_part, text))
+
+
+# --- duet proxy -------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def proxy(dpki, module_procs, echo, tmp_path_factory):
+    return start_http_proxy(dpki, module_procs, tmp_path_factory.mktemp("probe-proxy"),
+                            echo.port, rules=ALICE_ALL)
+
+
+def root_name(dpki):
+    return "CN=Test Corp Root CA,O=Test Corp"
+
+
+def test_probe_duet_proxy_works(run, dpki, proxy):
+    t, doc = probe(run, proxy.port, "--cert", dpki.alice_crt, "--key", dpki.alice_key,
+                   "--cacert", dpki.roots, "--server-name", "localhost",
+                   "--path", "/public/hello")
+    assert t.returncode == 0, show(t)
+    out = t.stdout
+    assert "tcp: connected to 127.0.0.1:%d" % proxy.port in out, out
+    assert "tls: TLSv1.3, cipher TLS_" in out, out
+    assert "server chain (2 certificates, as sent):" in out, out
+    assert "[0] CN=localhost" in out and "DNS:localhost, IP:127.0.0.1" in out, out
+    assert 'server verification for "localhost" against --cacert %s: valid' % dpki.roots in out
+    assert "client certificate: requested" in out, out
+    assert "accepted CAs: %s" % root_name(dpki) in out, out
+    assert "usable for clientAuth" in out and "our chain leads to the accepted CA" in out, out
+    assert "http: GET /public/hello -> HTTP/1.1 200" in out, out
+    assert "problem:" not in out and out.rstrip().endswith("the mTLS connection works"), out
+    assert doc["ok"] is True and doc["findings"] == [], doc
+    assert doc["tcp"]["connected"] is True
+    assert doc["tls"]["handshake"] is True and doc["tls"]["version"] == "TLSv1.3"
+    assert [c["subject"] for c in doc["server_chain"]][0].startswith("CN=localhost")
+    assert doc["server_chain_order"]["verdict"] == "ok"
+    assert doc["server_verification"]["valid"] is True
+    assert doc["client_certificate_request"]["requested"] is True
+    assert doc["client_certificate_request"]["ca_names"] == [root_name(dpki)]
+    assert doc["client_certificate_request"]["signature_algorithms"], doc
+    assert doc["client_certificate"]["ca_match"] == "chains"
+    assert doc["client_certificate"]["usable"] == "ok"
+    assert doc["server_answer"]["result"] == "accepted"
+    assert doc["http"]["status"] == 200
+
+
+def test_probe_duet_proxy_policy_refusal(run, dpki, proxy):
+    t, doc = probe(run, proxy.port, "--cert", dpki.alice_crt, "--key", dpki.alice_key,
+                   "--cacert", dpki.roots, "--server-name", "localhost", "--path", "/private")
+    assert t.returncode == 1, show(t)
+    assert "http: GET /private -> HTTP/1.1 403 Forbidden" in t.stdout, t.stdout
+    assert "its policy refused the request" in t.stdout, t.stdout
+    assert "identity spiffe://test-corp/alice" in t.stdout, t.stdout
+    assert "for a rule that admits this identity" in fix_after(t.stdout, "policy refused")
+    assert doc["http"]["status"] == 403
+    assert doc["http"]["refusal"]["by"] == "duet proxy"
+    assert doc["http"]["refusal"]["identity"] == "spiffe://test-corp/alice"
+    assert codes(doc) == ["policy_denied"], doc
+
+
+def test_probe_duet_proxy_wrong_ca(run, dpki, proxy):
+    t, doc = probe(run, proxy.port, "--cert", dpki.eve_crt, "--key", dpki.eve_key,
+                   "--cacert", dpki.roots, "--server-name", "localhost")
+    assert t.returncode == 1, show(t)
+    assert "issued by CN=Other Corp Issuing CA" in t.stdout, t.stdout
+    assert "leads to none of the CAs the server accepts" in t.stdout, t.stdout
+    assert "use a certificate issued by one of the accepted CAs" in fix_after(
+        t.stdout, "leads to none of the CAs")
+    assert "server answer: alert unknown CA" in t.stdout, t.stdout
+    assert doc["client_certificate"]["ca_match"] == "not_accepted"
+    assert doc["server_answer"]["result"] == "alert"
+    assert doc["server_answer"]["alert"] == "unknown CA"
+    assert doc["server_answer"]["meaning"] == "client_wrong_ca"
+    assert doc["ok"] is False
+
+
+def test_probe_duet_proxy_expired_client(run, dpki, proxy):
+    from proxyutil import cert_serial
+    serial = cert_serial(dpki.expired_crt)
+    t, doc = probe(run, proxy.port, "--cert", dpki.expired_crt, "--key", dpki.expired_key,
+                   "--cacert", dpki.roots, "--server-name", "localhost")
+    assert t.returncode == 1, show(t)
+    assert "our certificate CN=expired,O=Test Corp expired on" in t.stdout, t.stdout
+    assert fix_after(t.stdout, "expired on") == \
+        "fix: renew it: duet cert renew %s --ca-dir CA_DIR" % serial
+    assert "server answer: alert certificate expired" in t.stdout, t.stdout
+    assert doc["client_certificate"]["usable"] == "expired"
+    assert finding(doc, "expired")["fix"].startswith("renew it: duet cert renew %s" % serial)
+    assert doc["server_answer"]["meaning"] == "client_expired"
+
+
+def test_probe_duet_proxy_server_only_eku(run, dpki, proxy, tmp_path):
+    crt, key = dpki.issue("server", "svc-only", "--san", "dns:svc-only.example",
+                          out=tmp_path)
+    t, doc = probe(run, proxy.port, "--cert", crt, "--key", key, "--cacert", dpki.roots,
+                   "--server-name", "localhost")
+    assert t.returncode == 1, show(t)
+    assert "extended key usage does not include clientAuth" in t.stdout, t.stdout
+    assert "--profile client" in fix_after(t.stdout, "not usable as a client certificate")
+    assert doc["client_certificate"]["usable"] == "eku"
+    assert "--profile client" in finding(doc, "eku")["fix"]
+    assert doc["server_answer"]["result"] == "alert"
+    assert doc["server_answer"]["meaning"] == "client_eku", doc["server_answer"]
+
+
+def test_probe_duet_proxy_leaf_only(run, dpki, proxy, tmp_path):
+    leaf = tmp_path / "alice-leaf.crt"
+    leaf.write_text(pem_blocks(dpki.alice_crt)[0])
+    t, doc = probe(run, proxy.port, "--cert", leaf, "--key", dpki.alice_key,
+                   "--cacert", dpki.roots, "--server-name", "localhost")
+    assert t.returncode == 1, show(t)
+    assert "missing intermediate" in t.stdout and "holds only our leaf" in t.stdout, t.stdout
+    assert "CN=Test Corp Issuing CA" in t.stdout, t.stdout
+    assert fix_after(t.stdout, "holds only our leaf") == \
+        "fix: send the chain: give a file with the leaf followed by the issuing CA"
+    assert doc["client_certificate"]["ca_match"] == "needs_chain"
+    assert doc["client_certificate"]["chain_length"] == 1
+    assert doc["server_answer"]["meaning"] == "client_chain_incomplete", doc["server_answer"]
+
+
+def test_probe_duet_proxy_without_client_certificate(run, dpki, proxy):
+    t, doc = probe(run, proxy.port, "--cacert", dpki.roots, "--server-name", "localhost")
+    assert t.returncode == 1, show(t)
+    assert "ours: none given" in t.stdout, t.stdout
+    assert "requires a client certificate and we sent none" in t.stdout, t.stdout
+    assert "--cert CLIENT.crt --key CLIENT.key" in fix_after(t.stdout, "we sent none")
+    assert doc["client_certificate"] is None
+    assert doc["server_answer"]["meaning"] == "no_client_cert", doc["server_answer"]
+
+
+# --- openssl s_server -------------------------------------------------------------------------
+
+def s_server(procs, dpki, tmp_path, *args, leaf_only=False):
+    port = free_port()
+    cert = dpki.server_crt
+    if leaf_only:
+        cert = tmp_path / "server-leaf.crt"
+        cert.write_text(pem_blocks(dpki.server_crt)[0])
+    argv = [tool("openssl", "openssl"), "s_server", "-accept", "127.0.0.1:%d" % port,
+            "-cert", cert, "-key", dpki.server_key, "-www", "-quiet"]
+    if not leaf_only:
+        chain = tmp_path / "server-chain.crt"
+        chain.write_text(pem_blocks(dpki.server_crt)[1])
+        argv += ["-cert_chain", chain]
+    p = procs.start(argv + list(args), "s_server")
+    wait_port(port, p)
+    return port
+
+
+def test_probe_s_server_not_requesting_and_leaf_only(run, dpki, procs, tmp_path):
+    port = s_server(procs, dpki, tmp_path, leaf_only=True)
+    t, doc = probe(run, port, "--cert", dpki.alice_crt, "--key", dpki.alice_key,
+                   "--cacert", dpki.roots, "--server-name", "localhost")
+    assert t.returncode == 1, show(t)
+    out = t.stdout
+    assert "server chain (1 certificate, as sent):" in out, out
+    assert ("missing intermediate: certificate [0] CN=localhost,O=Test Corp is issued by "
+            "CN=Test Corp Issuing CA,O=Test Corp, which the server did not send and --cacert "
+            "does not hold") in out, out
+    assert "the server must send the chain" in fix_after(out, "missing intermediate")
+    assert "INVALID" in out, out
+    assert "client certificate: the server did not ask for one" in out, out
+    assert "ssl_verify_client on" in fix_after(out, "did not ask for a client certificate")
+    assert doc["server_chain_order"] == {"verdict": "missing_issuer", "index": 0}
+    assert doc["server_verification"]["valid"] is False
+    assert doc["server_verification"]["code"] == "unknown_ca"
+    assert doc["client_certificate_request"]["requested"] is False
+    assert {"missing_issuer", "unknown_ca", "not_requested"} <= set(codes(doc)), doc
+
+
+def test_probe_s_server_verify_lists_accepted_cas(run, dpki, procs, tmp_path):
+    port = s_server(procs, dpki, tmp_path, "-Verify", "2", "-CAfile", dpki.roots)
+    t, doc = probe(run, port, "--cert", dpki.alice_crt, "--key", dpki.alice_key,
+                   "--cacert", dpki.roots, "--server-name", "localhost")
+    assert t.returncode == 0, show(t)
+    assert "accepted CAs: CN=Test Corp Root CA,O=Test Corp" in t.stdout, t.stdout
+    assert "signature algorithms: " in t.stdout and "ecdsa" in t.stdout, t.stdout
+    assert doc["client_certificate_request"]["ca_names"] == [root_name(dpki)]
+    assert doc["client_certificate"]["ca_match"] == "chains"
+    assert doc["http"]["status"] == 200 and doc["ok"] is True, doc
+
+
+# --- nginx ------------------------------------------------------------------------------------
+
+NGINX_CONF = """\
+daemon off;
+master_process off;
+worker_processes 1;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log info;
+events {{ worker_connections 64; }}
+http {{
+    access_log {prefix}/access.log;
+    client_body_temp_path {prefix}/body;
+    proxy_temp_path {prefix}/proxy;
+    fastcgi_temp_path {prefix}/fastcgi;
+    uwsgi_temp_path {prefix}/uwsgi;
+    scgi_temp_path {prefix}/scgi;
+    server {{
+        listen 127.0.0.1:{port} ssl;
+        server_name localhost;
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
+        ssl_client_certificate {roots};
+        ssl_verify_client on;
+        ssl_verify_depth 2;
+        location / {{
+            default_type text/plain;
+            return 200 "verify=$ssl_client_verify\\n";
+        }}
+    }}
+}}
+"""
+
+
+@pytest.fixture(scope="module")
+def nginx(dpki, module_procs, tmp_path_factory):
+    binary = tool("nginx", "nginx")
+    prefix = tmp_path_factory.mktemp("probe-nginx")
+    for d in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (prefix / d).mkdir()
+    port = free_port()
+    conf = prefix / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(prefix=prefix, port=port, cert=dpki.server_crt,
+                                      key=dpki.server_key, roots=dpki.roots))
+    p = module_procs.start([binary, "-p", prefix, "-c", conf, "-e", prefix / "error.log"],
+                           "nginx")
+    wait_port(port, p)
+    return port
+
+
+def test_probe_nginx_works(run, dpki, nginx):
+    t, doc = probe(run, nginx, "--cert", dpki.alice_crt, "--key", dpki.alice_key,
+                   "--cacert", dpki.roots, "--server-name", "localhost")
+    assert t.returncode == 0, show(t)
+    assert "http: GET / -> HTTP/1.1 200 OK" in t.stdout, t.stdout
+    assert doc["ok"] is True and doc["http"]["status"] == 200
+
+
+def test_probe_nginx_refuses_no_certificate(run, dpki, nginx):
+    t, doc = probe(run, nginx, "--cacert", dpki.roots, "--server-name", "localhost")
+    assert t.returncode == 1, show(t)
+    assert "HTTP/1.1 400" in t.stdout, t.stdout
+    assert "the server (nginx) requires a client certificate and got none" in t.stdout
+    assert "--cert CLIENT.crt" in fix_after(t.stdout, "got none")
+    assert doc["http"]["refusal"] == {"by": "nginx", "error": "no_client_cert"}
+
+
+def test_probe_nginx_refuses_other_ca(run, dpki, nginx):
+    t, doc = probe(run, nginx, "--cert", dpki.eve_crt, "--key", dpki.eve_key,
+                   "--cacert", dpki.roots, "--server-name", "localhost")
+    assert t.returncode == 1, show(t)
+    assert "leads to none of the CAs the server accepts" in t.stdout, t.stdout
+    assert "could not verify our client certificate" in t.stdout, t.stdout
+    assert doc["http"]["refusal"] == {"by": "nginx", "error": "client_cert_error"}
+    assert {"not_accepted", "client_cert_error"} <= set(codes(doc)), doc
+
+
+# --- no TLS server ----------------------------------------------------------------------------
+
+def test_probe_nothing_listening(run):
+    port = free_port()
+    t, doc = probe(run, port)
+    assert t.returncode == 1, show(t)
+    assert "connection refused by 127.0.0.1:%d: nothing listens on port %d" % (port, port) \
+        in t.stdout, t.stdout
+    assert "start the server" in fix_after(t.stdout, "connection refused")
+    assert doc["tcp"] == {"connected": False, "address": "127.0.0.1:%d" % port,
+                          "error": "refused"}
+    assert codes(doc) == ["refused"]
+
+
+@pytest.fixture
+def silent_server():
+    """Accepts TCP connections and never sends a byte."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    held, stop = [], threading.Event()
+
+    def loop():
+        srv.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                c, _ = srv.accept()
+                held.append(c)
+            except OSError:
+                pass
+
+    th = threading.Thread(target=loop, daemon=True)
+    th.start()
+    yield srv.getsockname()[1]
+    stop.set()
+    th.join()
+    for c in held:
+        c.close()
+    srv.close()
+
+
+def test_probe_server_that_never_answers(run, silent_server):
+    t, doc = probe(run, silent_server, "--timeout", "1s", timeout=20)
+    assert t.returncode == 1, show(t)
+    assert "tcp: connected to 127.0.0.1:%d" % silent_server in t.stdout, t.stdout
+    assert "sent no TLS answer within 1.0 s" in t.stdout, t.stdout
+    assert "TLS port" in fix_after(t.stdout, "sent no TLS answer")
+    assert doc["tls"]["handshake"] is False
+    assert doc["server_answer"]["result"] == "timed_out"
+    assert codes(doc) == ["tls_timed_out"]
+
+
+def test_probe_usage_errors(run, dpki):
+    p = run("probe")
+    assert p.returncode == 2 and "no HOST:PORT was given" in p.stderr, show(p)
+    p = run("probe", "localhost")
+    assert p.returncode == 2 and "expected HOST:PORT" in p.stderr, show(p)
+    p = run("probe", "localhost:443", "--cert", dpki.alice_crt)
+    assert p.returncode == 2 and "--cert and --key go together" in p.stderr, show(p)
+    p = run("probe", "localhost:443", "--cert", dpki.alice_crt, "--key", dpki.bob_key)
+    assert p.returncode == 2 and "does not belong" in p.stderr, show(p)
+    p = run("probe", "localhost:443", "--timeout", "soon")
+    assert p.returncode == 2 and "--timeout" in p.stderr, show(p)
+    p = run("probe", "--help")
+    assert p.returncode == 0 and "--server-name" in p.stdout, show(p)
