@@ -43,6 +43,8 @@
 
 /* Most bytes of an HTTP answer read (head and the start of the body). */
 #define PROBE_HTTP_MAX 16384
+/* Most signature algorithms of a CertificateRequest kept (RFC 8446 allows 32767). */
+#define PROBE_MAX_SIGALGS 64
 
 enum {
     OPT_CERT = 256,
@@ -74,6 +76,8 @@ struct probe {
     bool requested, sent;
     STACK_OF(X509_NAME) *ca_names;
     json_t *sigalgs;
+    unsigned sigalg_codes[PROBE_MAX_SIGALGS];
+    size_t nsigalgs;
     int alert; /* the first alert the server sent, -1 for none */
     enum diag_client client;
     enum diag_ca_match ca_match;
@@ -387,17 +391,14 @@ cert_cb(SSL *ssl, void *arg)
         names = SSL_get_client_CA_list(ssl);
     if (names != NULL && p->ca_names == NULL)
         p->ca_names = sk_X509_NAME_deep_copy(names, X509_NAME_dup, X509_NAME_free);
-    for (int i = 0; i < n && i < 64; i++) {
-        int sign = 0, hash = 0, signhash = 0;
-        char buf[96];
-        (void)SSL_get_sigalgs(ssl, i, &sign, &hash, &signhash, NULL, NULL);
-        if (signhash != NID_undef)
-            snprintf(buf, sizeof(buf), "%s", OBJ_nid2sn(signhash));
-        else if (sign == NID_rsassaPss)
-            snprintf(buf, sizeof(buf), "RSA-PSS+%s", OBJ_nid2sn(hash));
-        else
-            snprintf(buf, sizeof(buf), "%s+%s", OBJ_nid2sn(sign), OBJ_nid2sn(hash));
-        json_array_append_new(p->sigalgs, json_string(buf));
+    for (int i = 0; i < n && i < PROBE_MAX_SIGALGS; i++) {
+        unsigned char rsig = 0, rhash = 0;
+        char buf[16];
+        (void)SSL_get_sigalgs(ssl, i, NULL, NULL, NULL, &rsig, &rhash);
+        p->sigalg_codes[p->nsigalgs] = ((unsigned)rhash << 8) | rsig;
+        json_array_append_new(p->sigalgs, json_string(diag_sigalg_name(
+                                              p->sigalg_codes[p->nsigalgs], buf, sizeof(buf))));
+        p->nsigalgs++;
     }
     if (p->our_chain != NULL) {
         STACK_OF(X509) *extra = sk_X509_dup(p->our_chain);
@@ -789,8 +790,20 @@ report_request(struct probe *p)
                     "use a certificate issued by one of the accepted CAs listed above, or have "
                     "the server trust our CA");
         }
-        if (p->requested && !p->sent)
-            say(p, "  our certificate could not be presented");
+        if (p->requested &&
+            !diag_key_fits_sigalgs(p->our_key, p->sigalg_codes, p->nsigalgs)) {
+            char key[96], problem[512];
+            x509u_key_describe(p->our_key, key, sizeof(key), NULL);
+            snprintf(problem, sizeof(problem),
+                     "no shared signature algorithm: the server accepts none our %s key can "
+                     "make, so no certificate is sent",
+                     key);
+            json_object_set_new(cc, "sent", json_false());
+            p->sent = false;
+            finding(p, "client_certificate", "no_shared_sigalg", true, problem,
+                    "issue a certificate with a key type the server accepts (listed above): "
+                    "duet cert issue NAME --profile client --key-type TYPE");
+        }
         free(subj);
         free(iss);
     }

@@ -153,13 +153,13 @@ diag_client_usable(X509 *leaf, int64_t now)
         return DIAG_CLIENT_EXPIRED;
     if (x509u_time(X509_get0_notBefore(leaf), &nb) && nb > now)
         return DIAG_CLIENT_NOT_YET_VALID;
+    if (flags & EXFLAG_CA)
+        return DIAG_CLIENT_IS_CA;
     if ((flags & EXFLAG_XKUSAGE) &&
         !(X509_get_extended_key_usage(leaf) & (XKU_SSL_CLIENT | XKU_ANYEKU)))
         return DIAG_CLIENT_EKU;
     if ((flags & EXFLAG_KUSAGE) && !(X509_get_key_usage(leaf) & KU_DIGITAL_SIGNATURE))
         return DIAG_CLIENT_KEY_USAGE;
-    if (flags & EXFLAG_CA)
-        return DIAG_CLIENT_IS_CA;
     return DIAG_CLIENT_OK;
 }
 
@@ -239,6 +239,73 @@ diag_ca_match(STACK_OF(X509) *sent, const STACK_OF(X509_NAME) *names, STACK_OF(X
     if (n == 1 && first == NULL && !x509u_self_issued(sk_X509_value(sent, 0)))
         return DIAG_CA_NEEDS_CHAIN;
     return DIAG_CA_NOT_ACCEPTED;
+}
+
+/* The TLS name of a SignatureScheme (RFC 8446 4.2.3); see diagnose.h. */
+const char *
+diag_sigalg_name(unsigned code, char *buf, size_t len)
+{
+    static const struct {
+        unsigned code;
+        const char *name;
+    } names[] = {
+        {0x0201, "rsa_pkcs1_sha1"},         {0x0203, "ecdsa_sha1"},
+        {0x0301, "rsa_pkcs1_sha224"},       {0x0303, "ecdsa_sha224"},
+        {0x0401, "rsa_pkcs1_sha256"},       {0x0501, "rsa_pkcs1_sha384"},
+        {0x0601, "rsa_pkcs1_sha512"},       {0x0403, "ecdsa_secp256r1_sha256"},
+        {0x0503, "ecdsa_secp384r1_sha384"}, {0x0603, "ecdsa_secp521r1_sha512"},
+        {0x0804, "rsa_pss_rsae_sha256"},    {0x0805, "rsa_pss_rsae_sha384"},
+        {0x0806, "rsa_pss_rsae_sha512"},    {0x0807, "ed25519"},
+        {0x0808, "ed448"},                  {0x0809, "rsa_pss_pss_sha256"},
+        {0x080a, "rsa_pss_pss_sha384"},     {0x080b, "rsa_pss_pss_sha512"},
+    };
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (names[i].code == code)
+            return names[i].name;
+    }
+    snprintf(buf, len, "0x%04x", code & 0xffffu);
+    return buf;
+}
+
+/* Whether a key can sign with one of the schemes; see diagnose.h. */
+bool
+diag_key_fits_sigalgs(const EVP_PKEY *key, const unsigned *codes, size_t n)
+{
+    char group[64] = "";
+    size_t glen = 0;
+
+    if (n == 0)
+        return true; /* no list: the defaults of RFC 5246 7.4.1.4.1 apply */
+    for (size_t i = 0; i < n; i++) {
+        unsigned c = codes[i];
+        if (EVP_PKEY_is_a(key, "RSA")) {
+            if ((c & 0xff) == 0x01 || (c >= 0x0804 && c <= 0x0806))
+                return true;
+        } else if (EVP_PKEY_is_a(key, "RSA-PSS")) {
+            if (c >= 0x0809 && c <= 0x080b)
+                return true;
+        } else if (EVP_PKEY_is_a(key, "ED25519")) {
+            if (c == 0x0807)
+                return true;
+        } else if (EVP_PKEY_is_a(key, "ED448")) {
+            if (c == 0x0808)
+                return true;
+        } else if (EVP_PKEY_is_a(key, "EC")) {
+            if (glen == 0 && !EVP_PKEY_get_utf8_string_param(key, "group", group, sizeof(group),
+                                                            &glen))
+                glen = 0;
+            if ((c == 0x0403 && strcmp(group, "prime256v1") == 0) ||
+                (c == 0x0503 && strcmp(group, "secp384r1") == 0) ||
+                (c == 0x0603 && strcmp(group, "secp521r1") == 0) ||
+                c == 0x0203 || c == 0x0303)
+                return true;
+        } else {
+            return true; /* a key type this check does not know: let the handshake tell */
+        }
+    }
+    ERR_clear_error();
+    return false;
 }
 
 /* The name of a TLS alert; see diagnose.h. */

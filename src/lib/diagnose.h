@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <openssl/evp.h>
 #include <openssl/x509.h>
 
 /* How a chain as sent (leaf first) is put together. */
@@ -95,6 +96,19 @@ struct diag_reading {
     char meaning[320];
     char fix[320];
 };
+
+/*
+ * The TLS name of a SignatureScheme code (RFC 8446 4.2.3: "ecdsa_secp256r1_sha256",
+ * "rsa_pss_rsae_sha256", ...), or "0x...." written into buf for a code without one.
+ */
+const char *diag_sigalg_name(unsigned code, char *buf, size_t len);
+
+/*
+ * Whether `key` can sign with one of the SignatureSchemes a server accepts
+ * for client certificates (codes[0..n)); true when n is 0 (no list sent).
+ * An EC key needs the scheme of its own curve in TLS 1.3 (RFC 8446 4.2.3).
+ */
+bool diag_key_fits_sigalgs(const EVP_PKEY *key, const unsigned *codes, size_t n);
 
 /* The name of a TLS AlertDescription ("unknown CA", "certificate required", ...). */
 const char *diag_alert_name(int alert);
