@@ -9,7 +9,6 @@ that docs/cli/probe.md documents, not only the exit status.
 import json
 import shutil
 import socket
-import subprocess
 import threading
 
 import pytest
@@ -388,3 +387,15 @@ def test_probe_usage_errors(run, dpki):
     assert p.returncode == 2 and "--timeout" in p.stderr, show(p)
     p = run("probe", "--help")
     assert p.returncode == 0 and "--server-name" in p.stdout, show(p)
+
+
+def test_probe_help_and_page_name_the_same_flags(run):
+    import re
+    from pathlib import Path
+    page = (Path(__file__).resolve().parents[2] / "docs" / "cli" / "probe.md").read_text()
+    usage = set(re.findall(r"--[a-z][a-z-]+", page.split("```")[1]))
+    table = set(re.findall(r"^\| `(--[a-z-]+)", page, re.M))
+    table |= set(re.findall(r"`(--[a-z-]+) [A-Z]+`, `(--[a-z-]+)", page)[0])
+    helped = set(re.findall(r"--[a-z][a-z-]+", run("probe", "--help").stdout))
+    assert usage == helped, (usage, helped)
+    assert table == helped - {"--help"}, (table, helped)
