@@ -231,9 +231,10 @@ tcp_connect(struct probe *p)
         snprintf(problem, sizeof(problem), "%s does not resolve: %s", p->host,
                  rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
         json_object_set_new(tcp, "error", json_string("dns_failure"));
-        probe_finding(p, "tcp", "dns_failure", true, problem,
-                "check the name (a typo, or a name only another network's DNS knows), or give "
-                "the IP address");
+        probe_finding(
+            p, "tcp", "dns_failure", true, problem,
+            "check the name (a typo, or a name only another network's DNS knows), or give "
+            "the IP address");
         return false;
     }
     for (struct addrinfo *ai = res; ai != NULL && !ok; ai = ai->ai_next) {
@@ -244,8 +245,8 @@ tcp_connect(struct probe *p)
         (void)getnameinfo(ai->ai_addr, ai->ai_addrlen, h, sizeof(h), s, sizeof(s),
                           NI_NUMERICHOST | NI_NUMERICSERV);
         snprintf(addr, sizeof(addr), ai->ai_family == AF_INET6 ? "[%s]:%s" : "%s:%s", h, s);
-        p->fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                       ai->ai_protocol);
+        p->fd =
+            socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
         if (p->fd < 0) {
             last = errno;
             continue;
@@ -290,7 +291,8 @@ info_cb(const SSL *ssl, int where, int ret)
 {
     struct probe *p = SSL_get_app_data(ssl);
 
-    if ((where & SSL_CB_READ_ALERT) && (ret & 0xff) != SSL_AD_CLOSE_NOTIFY && p->alert < 0)
+    if ((where & SSL_CB_ALERT) && (where & SSL_CB_READ) && (ret & 0xff) != SSL_AD_CLOSE_NOTIFY &&
+        p->alert < 0)
         p->alert = ret & 0xff;
 }
 
@@ -317,8 +319,8 @@ cert_cb(SSL *ssl, void *arg)
         char buf[16];
         (void)SSL_get_sigalgs(ssl, i, NULL, NULL, NULL, &rsig, &rhash);
         p->sigalg_codes[p->nsigalgs] = ((unsigned)rhash << 8) | rsig;
-        json_array_append_new(p->sigalgs, json_string(diag_sigalg_name(
-                                              p->sigalg_codes[p->nsigalgs], buf, sizeof(buf))));
+        json_array_append_new(p->sigalgs, json_string(diag_sigalg_name(p->sigalg_codes[p->nsigalgs],
+                                                                       buf, sizeof(buf))));
         p->nsigalgs++;
     }
     if (p->our_chain != NULL) {
@@ -347,8 +349,7 @@ ssl_reason(void)
  * -2 on timeout.
  */
 static int
-ssl_drive(struct probe *p, SSL *ssl, int (*fn)(SSL *, void *, int), void *buf, int n,
-          int *got)
+ssl_drive(struct probe *p, SSL *ssl, int (*fn)(SSL *, void *, int), void *buf, int n, int *got)
 {
     for (;;) {
         int r = fn(ssl, buf, n);
@@ -408,19 +409,21 @@ report_handshake_error(struct probe *p, int r, int e, json_t *ans)
                  "it may expect plaintext first, or be stuck",
                  (double)p->timeout_ms / 1000.0);
         json_object_set_new(ans, "result", json_string("timed_out"));
-        probe_finding(p, "tls", "tls_timed_out", true, problem,
-                "check that HOST:PORT is the TLS port of the service (not a plaintext one), and "
-                "the server's load and log");
+        probe_finding(
+            p, "tls", "tls_timed_out", true, problem,
+            "check that HOST:PORT is the TLS port of the service (not a plaintext one), and "
+            "the server's load and log");
     } else if (r == 0) {
         json_object_set_new(ans, "result", json_string("closed"));
         probe_finding(p, "tls", "closed", true,
-                "the server closed the connection during the handshake without an alert",
-                "check that the port speaks TLS and read the server's log (a duet proxy also "
-                "closes clients its handshake throttle holds back)");
+                      "the server closed the connection during the handshake without an alert",
+                      "check that the port speaks TLS and read the server's log (a duet proxy also "
+                      "closes clients its handshake throttle holds back)");
     } else if (e == ECONNRESET) {
         json_object_set_new(ans, "result", json_string("reset"));
-        probe_finding(p, "tls", "reset", true, "the server reset the connection during the handshake",
-                "read the server's log; a firewall or a load balancer may also reset it");
+        probe_finding(p, "tls", "reset", true,
+                      "the server reset the connection during the handshake",
+                      "read the server's log; a firewall or a load balancer may also reset it");
     } else {
         unsigned long le = ERR_peek_last_error();
         bool not_tls = ERR_GET_REASON(le) == SSL_R_WRONG_VERSION_NUMBER ||
@@ -432,9 +435,10 @@ report_handshake_error(struct probe *p, int r, int e, json_t *ans)
                  e != 0 && le == 0 ? strerror(e) : ssl_reason());
         json_object_set_new(ans, "result", json_string("error"));
         probe_finding(p, "tls", not_tls ? "not_tls" : "handshake_error", true, problem,
-                not_tls ? "connect to the TLS port of the service" :
-                          "compare the server's TLS settings (versions, groups, ciphers) with "
-                          "what was offered");
+                      not_tls
+                          ? "connect to the TLS port of the service"
+                          : "compare the server's TLS settings (versions, groups, ciphers) with "
+                            "what was offered");
     }
     ERR_clear_error();
 }
@@ -450,9 +454,10 @@ report_tls(struct probe *p, SSL *ssl)
     json_object_set_new(tls, "version", json_string(SSL_get_version(ssl)));
     json_object_set_new(tls, "cipher", json_string(SSL_get_cipher_name(ssl)));
     json_object_set_new(tls, "group", group != NULL ? json_string(group) : json_null());
-    probe_say(p, "tls: %s, cipher %s, group %s (offered TLS 1.2 and 1.3; groups X25519, P-256, X448, "
-        "P-521, P-384)",
-        SSL_get_version(ssl), SSL_get_cipher_name(ssl), group != NULL ? group : "none");
+    probe_say(p,
+              "tls: %s, cipher %s, group %s (offered TLS 1.2 and 1.3; groups X25519, P-256, X448, "
+              "P-521, P-384)",
+              SSL_get_version(ssl), SSL_get_cipher_name(ssl), group != NULL ? group : "none");
 }
 
 /* Find "\r\n\r\n" in buf[0..n); the offset after it, or 0. */
@@ -508,10 +513,16 @@ report_http(struct probe *p, SSL *ssl, json_t *ans)
         json_object_set_new(ans, "result", json_string("accepted"));
         probe_say(p, "server answer: handshake accepted");
         json_object_set_new(p->report, "http", json_pack("{s:n}", "status"));
-        probe_finding(p, "http", r == -2 ? "http_timed_out" : "http_no_answer", false,
-                r == -2 ? "no HTTP answer within the timeout (the service may not speak HTTP)"
-                        : "the server closed the connection without an HTTP answer",
-                "use --no-http for a service that is not HTTP");
+        if (n >= PROBE_HTTP_MAX)
+            probe_finding(p, "http", "http_head_too_large", false,
+                          "the server's HTTP answer has no end of head within 16 KiB",
+                          "check what the service answers (curl -v), or use --no-http");
+        else
+            probe_finding(p, "http", r == -2 ? "http_timed_out" : "http_no_answer", false,
+                          r == -2 ? "no HTTP answer within the timeout (the service may not "
+                                    "speak HTTP)"
+                                  : "the server closed the connection without an HTTP answer",
+                          "use --no-http for a service that is not HTTP");
         goto out;
     }
     {
@@ -520,8 +531,7 @@ report_http(struct probe *p, SSL *ssl, json_t *ans)
         size_t ll = eol != NULL ? (size_t)(eol - buf) : 0;
         char line[256];
 
-        snprintf(line, sizeof(line), "%.*s", (int)(ll < sizeof(line) ? ll : sizeof(line) - 1),
-                 buf);
+        snprintf(line, sizeof(line), "%.*s", (int)(ll < sizeof(line) ? ll : sizeof(line) - 1), buf);
         if (sscanf(line, "HTTP/1.%*1d %3d", &status) != 1)
             status = 0;
         json_object_set_new(ans, "result", json_string("accepted"));
@@ -561,7 +571,7 @@ probe_tls(struct probe *p)
     SSL *ssl = NULL;
     json_t *tls = json_object(), *ans = json_object();
     const char *sni = p->server_name != NULL ? p->server_name : p->host;
-    STACK_OF(X509) *chain;
+    STACK_OF(X509) * chain;
     int r;
 
     json_object_set_new(p->report, "tls", tls);
@@ -632,18 +642,17 @@ out:
 int
 cmd_probe(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"cert", required_argument, NULL, OPT_CERT},
-        {"key", required_argument, NULL, OPT_KEY},
-        {"cacert", required_argument, NULL, OPT_CACERT},
-        {"server-name", required_argument, NULL, OPT_SERVER_NAME},
-        {"crl", required_argument, NULL, OPT_CRL},
-        {"format", required_argument, NULL, OPT_FORMAT},
-        {"timeout", required_argument, NULL, OPT_TIMEOUT},
-        {"no-http", no_argument, NULL, OPT_NO_HTTP},
-        {"path", required_argument, NULL, OPT_PATH},
-        {"help", no_argument, NULL, OPT_HELP},
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"cert", required_argument, NULL, OPT_CERT},
+                                         {"key", required_argument, NULL, OPT_KEY},
+                                         {"cacert", required_argument, NULL, OPT_CACERT},
+                                         {"server-name", required_argument, NULL, OPT_SERVER_NAME},
+                                         {"crl", required_argument, NULL, OPT_CRL},
+                                         {"format", required_argument, NULL, OPT_FORMAT},
+                                         {"timeout", required_argument, NULL, OPT_TIMEOUT},
+                                         {"no-http", no_argument, NULL, OPT_NO_HTTP},
+                                         {"path", required_argument, NULL, OPT_PATH},
+                                         {"help", no_argument, NULL, OPT_HELP},
+                                         {NULL, 0, NULL, 0}};
     struct probe pr = {.fd = -1, .alert = -1, .timeout_ms = 10000, .path = "/"};
     struct probe *p = &pr;
     const char **crls = calloc((size_t)argc + 1, sizeof(char *));
@@ -757,8 +766,8 @@ cmd_probe(int argc, char **argv)
         json_dumpf(p->report, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
         fputc('\n', stdout);
     } else {
-        probe_say(p, "result: %s", p->failed ? "the mTLS connection does NOT work"
-                                        : "the mTLS connection works");
+        probe_say(p, "result: %s",
+                  p->failed ? "the mTLS connection does NOT work" : "the mTLS connection works");
     }
     rc = p->failed ? EXIT_INVALID : EXIT_OK;
 out:

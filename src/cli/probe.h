@@ -31,16 +31,16 @@ struct probe {
     const char *cert_file, *key_file, *cacert_file, *server_name, *path;
     bool json, no_http;
     int64_t timeout_ms;
-    STACK_OF(X509) *our_chain; /* --cert: leaf first */
+    STACK_OF(X509) * our_chain; /* --cert: leaf first */
     EVP_PKEY *our_key;
-    STACK_OF(X509) *cacerts;   /* --cacert */
-    X509_STORE *store;         /* --cacert, else the system store */
-    struct revset *revs;       /* --crl */
+    STACK_OF(X509) * cacerts; /* --cacert */
+    X509_STORE *store;        /* --cacert, else the system store */
+    struct revset *revs;      /* --crl */
     int fd;
-    int64_t deadline;          /* monotonic ms */
+    int64_t deadline; /* monotonic ms */
     /* observed during the handshake */
     bool requested, sent;
-    STACK_OF(X509_NAME) *ca_names;
+    STACK_OF(X509_NAME) * ca_names;
     json_t *sigalgs;
     unsigned sigalg_codes[PROBE_MAX_SIGALGS];
     size_t nsigalgs;
@@ -68,11 +68,11 @@ void probe_finding(struct probe *p, const char *step, const char *code, bool err
 char *probe_name_text(const X509_NAME *n);
 
 /* The server's chain as sent (each certificate, then diag_chain_order()'s verdict). */
-void probe_report_chain(struct probe *p, STACK_OF(X509) *chain);
+void probe_report_chain(struct probe *p, STACK_OF(X509) * chain);
 /* The server's chain verified for the name by verify.c, with the fix on failure. */
-void probe_report_verification(struct probe *p, STACK_OF(X509) *chain);
+void probe_report_verification(struct probe *p, STACK_OF(X509) * chain);
 /* The OCSP staple the server sent, if any: status, times, signature. */
-void probe_report_staple(struct probe *p, SSL *ssl, STACK_OF(X509) *chain);
+void probe_report_staple(struct probe *p, SSL *ssl, STACK_OF(X509) * chain);
 /* The CertificateRequest (or its absence) and how our certificate fits it. */
 void probe_report_request(struct probe *p);
 /* The server's alert read in context (diag_alert_read()), into `ans` and a finding. */

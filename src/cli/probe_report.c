@@ -45,16 +45,15 @@ probe_say(struct probe *p, const char *fmt, ...)
 /* A problem and its fix, printed and kept; see probe.h. */
 void
 probe_finding(struct probe *p, const char *step, const char *code, bool error, const char *problem,
-        const char *fix)
+              const char *fix)
 {
     if (error)
         p->failed = true;
     probe_say(p, "  %s: %s", error ? "problem" : "warning", problem);
     probe_say(p, "  fix: %s", fix);
-    json_array_append_new(p->findings,
-                          json_pack("{s:s,s:s,s:s,s:o,s:s}", "step", step, "code", code,
-                                    "severity", error ? "error" : "warning", "problem",
-                                    cli_json_text(problem), "fix", fix));
+    json_array_append_new(p->findings, json_pack("{s:s,s:s,s:s,s:o,s:s}", "step", step, "code",
+                                                 code, "severity", error ? "error" : "warning",
+                                                 "problem", cli_json_text(problem), "fix", fix));
 }
 
 /* A certificate name as text; see probe.h. */
@@ -85,7 +84,8 @@ say_cert(struct probe *p, int i, X509 *cert, json_t *j)
         x509u_fmt_date(t, na, sizeof(na));
     if (X509_get0_pubkey(cert) != NULL)
         x509u_key_describe(X509_get0_pubkey(cert), key, sizeof(key), NULL);
-    json_array_foreach(sans, k, v) {
+    json_array_foreach(sans, k, v)
+    {
         const char *s = json_is_string(v) ? json_string_value(v) : "?";
         int w = snprintf(sanbuf + used, sizeof(sanbuf) - used, "%s%s", used ? ", " : "", s);
         if (w < 0 || (size_t)w >= sizeof(sanbuf) - used)
@@ -93,17 +93,18 @@ say_cert(struct probe *p, int i, X509 *cert, json_t *j)
         used += (size_t)w;
     }
     probe_say(p, "  [%d] %s (serial %s)", i, json_string_value(json_object_get(j, "subject")),
-        json_string_value(json_object_get(j, "serial")));
+              json_string_value(json_object_get(j, "serial")));
     probe_say(p, "      issuer %s; valid %s to %s%s; %s%s%s",
-        json_string_value(json_object_get(j, "issuer")), nb, na,
-        json_is_true(json_object_get(j, "expired")) ? " (EXPIRED)"
-        : json_is_true(json_object_get(j, "not_yet_valid")) ? " (NOT YET VALID)" : "",
-        key, used ? "; " : "", sanbuf);
+              json_string_value(json_object_get(j, "issuer")), nb, na,
+              json_is_true(json_object_get(j, "expired"))         ? " (EXPIRED)"
+              : json_is_true(json_object_get(j, "not_yet_valid")) ? " (NOT YET VALID)"
+                                                                  : "",
+              key, used ? "; " : "", sanbuf);
 }
 
 /* The chain as sent and the order analysis. */
 void
-probe_report_chain(struct probe *p, STACK_OF(X509) *chain)
+probe_report_chain(struct probe *p, STACK_OF(X509) * chain)
 {
     json_t *arr = json_array();
     enum diag_chain order;
@@ -111,7 +112,7 @@ probe_report_chain(struct probe *p, STACK_OF(X509) *chain)
 
     json_object_set_new(p->report, "server_chain", arr);
     probe_say(p, "server chain (%d certificate%s, as sent):", sk_X509_num(chain),
-        sk_X509_num(chain) == 1 ? "" : "s");
+              sk_X509_num(chain) == 1 ? "" : "s");
     for (int i = 0; i < sk_X509_num(chain); i++) {
         json_t *j = inspect_cert(sk_X509_value(chain, i), p->now);
         if (j == NULL)
@@ -136,23 +137,24 @@ probe_report_chain(struct probe *p, STACK_OF(X509) *chain)
                      "missing intermediate: certificate [%d] %s is issued by %s, which the server "
                      "did not send and %s does not hold",
                      idx, subj, iss, p->cacert_file != NULL ? "--cacert" : "the system store");
-            probe_finding(p, "server_chain", code, false, problem,
-                    "the server must send the chain: configure it with a file holding its leaf "
-                    "followed by the issuing CA");
+            probe_finding(
+                p, "server_chain", code, false, problem,
+                "the server must send the chain: configure it with a file holding its leaf "
+                "followed by the issuing CA");
         } else if (order == DIAG_CHAIN_WRONG_ORDER) {
             snprintf(problem, sizeof(problem),
                      "wrong order: the issuer of certificate [%d] %s (%s) is sent, but not right "
                      "after it",
                      idx, subj, iss);
-            probe_finding(p, "server_chain", code, false, problem,
-                    "the server must send its chain in order: the leaf, then the CA that issued "
-                    "it, then that CA's issuer");
+            probe_finding(
+                p, "server_chain", code, false, problem,
+                "the server must send its chain in order: the leaf, then the CA that issued "
+                "it, then that CA's issuer");
         } else {
             snprintf(problem, sizeof(problem),
-                     "certificate [%d] %s certifies none of the certificates before it", idx,
-                     subj);
+                     "certificate [%d] %s certifies none of the certificates before it", idx, subj);
             probe_finding(p, "server_chain", code, false, problem,
-                    "remove the unrelated certificate from the server's chain file");
+                          "remove the unrelated certificate from the server's chain file");
         }
         free(subj);
         free(iss);
@@ -191,10 +193,9 @@ server_fix(enum verify_fail f, bool chain_missing)
 
 /* Verify the server's chain for the name with duet's one verification path. */
 void
-probe_report_verification(struct probe *p, STACK_OF(X509) *chain)
+probe_report_verification(struct probe *p, STACK_OF(X509) * chain)
 {
-    struct verify_params vp = {.store = p->store, .revs = p->revs,
-                               .purpose = DUET_PURPOSE_SERVER};
+    struct verify_params vp = {.store = p->store, .revs = p->revs, .purpose = DUET_PURPOSE_SERVER};
     struct duet_err err;
     STACK_OF(X509) *extra = sk_X509_dup(chain);
     const char *name = p->server_name != NULL ? p->server_name : p->host;
@@ -209,18 +210,18 @@ probe_report_verification(struct probe *p, STACK_OF(X509) *chain)
     vp.crl_scope = DUET_CRL_CHAIN;
     if (verify_chain_ex(&vp, sk_X509_value(chain, 0), extra, NULL, &f, &err) == 0) {
         probe_say(p, "server verification for \"%s\" against %s%s: valid", name,
-            p->cacert_file != NULL ? "--cacert " : "", trust);
+                  p->cacert_file != NULL ? "--cacert " : "", trust);
         o = json_pack("{s:b,s:s,s:s}", "valid", 1, "name", name, "trust", trust);
     } else {
         json_t *ord = json_object_get(p->report, "server_chain_order");
         bool missing = ord != NULL && strcmp(json_string_value(json_object_get(ord, "verdict")),
                                              "missing_issuer") == 0;
         probe_say(p, "server verification for \"%s\" against %s%s: INVALID", name,
-            p->cacert_file != NULL ? "--cacert " : "", trust);
+                  p->cacert_file != NULL ? "--cacert " : "", trust);
         o = json_pack("{s:b,s:s,s:s,s:s,s:o}", "valid", 0, "name", name, "trust", trust, "code",
                       verify_fail_code(f), "reason", cli_json_text(err.msg));
         probe_finding(p, "server_verification", verify_fail_code(f), true, err.msg,
-                server_fix(f, missing));
+                      server_fix(f, missing));
     }
     json_object_set_new(p->report, "server_verification", o);
     sk_X509_free(extra);
@@ -228,7 +229,7 @@ probe_report_verification(struct probe *p, STACK_OF(X509) *chain)
 
 /* The OCSP staple, when the server sent one: status and validity, not its signature alone. */
 void
-probe_report_staple(struct probe *p, SSL *ssl, STACK_OF(X509) *chain)
+probe_report_staple(struct probe *p, SSL *ssl, STACK_OF(X509) * chain)
 {
     const unsigned char *der = NULL;
     long len = SSL_get_tlsext_status_ocsp_resp(ssl, &der);
@@ -249,8 +250,8 @@ probe_report_staple(struct probe *p, SSL *ssl, STACK_OF(X509) *chain)
         json_object_set_new(o, "status", json_string("unreadable"));
         probe_say(p, "ocsp staple: unreadable or not successful");
         probe_finding(p, "ocsp_staple", "staple_unreadable", false,
-                "the server staples an OCSP response that is not a successful basic response",
-                "check the responder the server fetches its staple from");
+                      "the server staples an OCSP response that is not a successful basic response",
+                      "check the responder the server fetches its staple from");
         goto out;
     }
     {
@@ -272,15 +273,17 @@ probe_report_staple(struct probe *p, SSL *ssl, STACK_OF(X509) *chain)
         json_object_set_new(o, "next_update", json_string(nu));
         json_object_set_new(o, "signature_valid", json_boolean(sig_ok));
         probe_say(p, "ocsp staple: %s, thisUpdate %s, nextUpdate %s, signature %s",
-            OCSP_cert_status_str(st), tu, nu, sig_ok ? "verified" : "NOT verified");
+                  OCSP_cert_status_str(st), tu, nu, sig_ok ? "verified" : "NOT verified");
         if (st == V_OCSP_CERTSTATUS_REVOKED)
-            probe_finding(p, "ocsp_staple", "staple_revoked", true,
-                    "the server's own OCSP staple says its certificate is revoked",
-                    "the server needs a new certificate: duet cert issue NAME --profile server");
+            probe_finding(
+                p, "ocsp_staple", "staple_revoked", true,
+                "the server's own OCSP staple says its certificate is revoked",
+                "the server needs a new certificate: duet cert issue NAME --profile server");
         else if (nextu != NULL && x509u_time(nextu, &t) && t < p->now)
-            probe_finding(p, "ocsp_staple", "staple_stale", false,
-                    "the server staples an OCSP response past its nextUpdate",
-                    "the server must refresh its staple (duet proxy: --ocsp-staple refreshes it)");
+            probe_finding(
+                p, "ocsp_staple", "staple_stale", false,
+                "the server staples an OCSP response past its nextUpdate",
+                "the server must refresh its staple (duet proxy: --ocsp-staple refreshes it)");
     }
 out:
     OCSP_BASICRESP_free(bs);
@@ -318,14 +321,18 @@ client_problem(struct probe *p, X509 *leaf)
     case DIAG_CLIENT_KEY_USAGE:
         if (*what == '\0')
             what = "its key usage does not include digitalSignature";
-        snprintf(problem, sizeof(problem), "our certificate %s is not usable as a client "
-                 "certificate: %s", subj, what);
-        snprintf(fix, sizeof(fix), "issue it with --profile client (duet cert issue NAME "
+        snprintf(problem, sizeof(problem),
+                 "our certificate %s is not usable as a client "
+                 "certificate: %s",
+                 subj, what);
+        snprintf(fix, sizeof(fix),
+                 "issue it with --profile client (duet cert issue NAME "
                  "--profile client)");
         break;
     case DIAG_CLIENT_IS_CA:
         snprintf(problem, sizeof(problem), "our certificate %s is a CA certificate", subj);
-        snprintf(fix, sizeof(fix), "issue a client certificate: duet cert issue NAME --profile "
+        snprintf(fix, sizeof(fix),
+                 "issue a client certificate: duet cert issue NAME --profile "
                  "client");
         break;
     case DIAG_CLIENT_OK:
@@ -351,11 +358,12 @@ probe_report_request(struct probe *p)
     json_object_set_new(req, "signature_algorithms", json_incref(p->sigalgs));
     if (!p->requested) {
         probe_say(p, "client certificate: the server did not ask for one");
-        probe_finding(p, "client_certificate_request", "not_requested", true,
-                "the server did not ask for a client certificate: this port does not use mutual "
-                "TLS, so it cannot know who we are",
-                "require client certificates on the server (duet proxy always does; nginx: "
-                "ssl_verify_client on with ssl_client_certificate)");
+        probe_finding(
+            p, "client_certificate_request", "not_requested", true,
+            "the server did not ask for a client certificate: this port does not use mutual "
+            "TLS, so it cannot know who we are",
+            "require client certificates on the server (duet proxy always does; nginx: "
+            "ssl_verify_client on with ssl_client_certificate)");
     } else {
         line[0] = '\0';
         for (int i = 0; i < sk_X509_NAME_num(p->ca_names); i++) {
@@ -392,19 +400,18 @@ probe_report_request(struct probe *p)
         json_t *cc;
 
         p->client = diag_client_usable(leaf, p->now);
-        p->ca_match = diag_ca_match(p->our_chain, p->requested ? p->ca_names : NULL,
-                                    p->cacerts, &matched, &missing);
-        cc = json_pack("{s:o,s:o,s:o,s:i,s:s,s:s,s:b}", "subject", cli_json_text(subj),
-                       "issuer", cli_json_text(iss), "serial", cli_json_text(p->our_serial),
-                       "chain_length", sk_X509_num(p->our_chain), "usable",
-                       diag_client_code(p->client), "ca_match", diag_ca_match_code(p->ca_match),
-                       "sent", p->sent);
+        p->ca_match = diag_ca_match(p->our_chain, p->requested ? p->ca_names : NULL, p->cacerts,
+                                    &matched, &missing);
+        cc = json_pack("{s:o,s:o,s:o,s:i,s:s,s:s,s:b}", "subject", cli_json_text(subj), "issuer",
+                       cli_json_text(iss), "serial", cli_json_text(p->our_serial), "chain_length",
+                       sk_X509_num(p->our_chain), "usable", diag_client_code(p->client), "ca_match",
+                       diag_ca_match_code(p->ca_match), "sent", p->sent);
         json_object_set_new(p->report, "client_certificate", cc);
         probe_say(p, "  ours: %s (serial %s), %d certificate%s, %s", subj,
-            p->our_serial ? p->our_serial : "?", sk_X509_num(p->our_chain),
-            sk_X509_num(p->our_chain) == 1 ? "" : "s",
-            p->client == DIAG_CLIENT_OK ? "usable for clientAuth"
-                                         : "NOT usable for clientAuth");
+                  p->our_serial ? p->our_serial : "?", sk_X509_num(p->our_chain),
+                  sk_X509_num(p->our_chain) == 1 ? "" : "s",
+                  p->client == DIAG_CLIENT_OK ? "usable for clientAuth"
+                                              : "NOT usable for clientAuth");
         client_problem(p, leaf);
         if (matched != NULL) {
             char *m = probe_name_text(matched);
@@ -415,7 +422,7 @@ probe_report_request(struct probe *p)
         }
         if (p->ca_match == DIAG_CA_NEEDS_CHAIN) {
             char *ms = probe_name_text(missing != NULL ? X509_get_subject_name(missing)
-                                                 : X509_get_issuer_name(leaf));
+                                                       : X509_get_issuer_name(leaf));
             char problem[1024];
             if (missing != NULL)
                 snprintf(problem, sizeof(problem),
@@ -431,7 +438,7 @@ probe_report_request(struct probe *p)
                          p->cert_file, ms);
             json_object_set_new(cc, "missing_intermediate", cli_json_text(ms));
             probe_finding(p, "client_certificate", "needs_chain", true, problem,
-                    "send the chain: give a file with the leaf followed by the issuing CA");
+                          "send the chain: give a file with the leaf followed by the issuing CA");
             free(ms);
         } else if (p->ca_match == DIAG_CA_NOT_ACCEPTED) {
             char problem[1024];
@@ -439,12 +446,12 @@ probe_report_request(struct probe *p)
                      "our certificate %s is issued by %s, which leads to none of the CAs the "
                      "server accepts",
                      subj, iss);
-            probe_finding(p, "client_certificate", "not_accepted", true, problem,
-                    "use a certificate issued by one of the accepted CAs listed above, or have "
-                    "the server trust our CA");
+            probe_finding(
+                p, "client_certificate", "not_accepted", true, problem,
+                "use a certificate issued by one of the accepted CAs listed above, or have "
+                "the server trust our CA");
         }
-        if (p->requested &&
-            !diag_key_fits_sigalgs(p->our_key, p->sigalg_codes, p->nsigalgs)) {
+        if (p->requested && !diag_key_fits_sigalgs(p->our_key, p->sigalg_codes, p->nsigalgs)) {
             char key[96], problem[512];
             x509u_key_describe(p->our_key, key, sizeof(key), NULL);
             snprintf(problem, sizeof(problem),
@@ -454,8 +461,8 @@ probe_report_request(struct probe *p)
             json_object_set_new(cc, "sent", json_false());
             p->sent = false;
             probe_finding(p, "client_certificate", "no_shared_sigalg", true, problem,
-                    "issue a certificate with a key type the server accepts (listed above): "
-                    "duet cert issue NAME --profile client --key-type TYPE");
+                          "issue a certificate with a key type the server accepts (listed above): "
+                          "duet cert issue NAME --profile client --key-type TYPE");
         }
         free(subj);
         free(iss);
@@ -468,8 +475,10 @@ probe_report_request(struct probe *p)
 void
 probe_report_alert(struct probe *p, json_t *ans)
 {
-    struct diag_alert_ctx ctx = {.requested = p->requested, .sent = p->sent,
-                                 .client = p->client, .ca_match = p->ca_match,
+    struct diag_alert_ctx ctx = {.requested = p->requested,
+                                 .sent = p->sent,
+                                 .client = p->client,
+                                 .ca_match = p->ca_match,
                                  .serial = p->our_serial};
     struct diag_reading r;
 
@@ -494,44 +503,46 @@ probe_report_http_refusal(struct probe *p, int status, const char *body, size_t 
     if (status == 403 && error != NULL && strcmp(error, "forbidden") == 0) {
         const char *rule = json_string_value(json_object_get(j, "rule"));
         const char *id = json_string_value(json_object_get(j, "identity"));
-        json_object_set_new(h, "refusal", json_pack("{s:s,s:o,s:o}", "by", "duet proxy", "rule",
-                                                    cli_json_text(rule), "identity",
-                                                    cli_json_text(id)));
+        json_object_set_new(h, "refusal",
+                            json_pack("{s:s,s:o,s:o}", "by", "duet proxy", "rule",
+                                      cli_json_text(rule), "identity", cli_json_text(id)));
         snprintf(problem, sizeof(problem),
                  "the duet proxy verified our certificate and its policy refused the request: "
                  "rule %s decided for identity %s",
                  rule != NULL ? rule : "?", id != NULL ? id : "(none)");
-        probe_finding(p, "http", "policy_denied", true, problem,
-                "ask the proxy's operator for a rule that admits this identity for this path, "
-                "or request a path it allows (--path)");
+        probe_finding(
+            p, "http", "policy_denied", true, problem,
+            "ask the proxy's operator for a rule that admits this identity for this path, "
+            "or request a path it allows (--path)");
     } else if (error != NULL) {
         const char *detail = json_string_value(json_object_get(j, "detail"));
-        json_object_set_new(h, "refusal", json_pack("{s:s,s:o,s:o}", "by", "duet proxy", "error",
-                                                    cli_json_text(error), "detail",
-                                                    cli_json_text(detail)));
+        json_object_set_new(h, "refusal",
+                            json_pack("{s:s,s:o,s:o}", "by", "duet proxy", "error",
+                                      cli_json_text(error), "detail", cli_json_text(detail)));
         snprintf(problem, sizeof(problem), "the duet proxy refused the request (%s): %s", error,
                  detail != NULL ? detail : "no detail");
-        probe_finding(p, "http", error, status == 403, problem,
-                "read the detail above; the proxy's log has the same line");
+        probe_finding(p, "http", "refused", status == 403, problem,
+                      "read the detail above; the proxy's log has the same line");
     } else if (status == 496 || (status == 400 && blen > 0 &&
                                  memmem(body, blen, "No required SSL certificate", 27))) {
-        json_object_set_new(h, "refusal", json_pack("{s:s,s:s}", "by", "nginx", "error",
-                                                    "no_client_cert"));
-        probe_finding(p, "http", "no_client_cert", true,
-                "the server (nginx) requires a client certificate and got none",
-                "give one: --cert CLIENT.crt --key CLIENT.key (issued with --profile client)");
-    } else if (status == 495 || (status == 400 && blen > 0 &&
-                                 memmem(body, blen, "SSL certificate error", 21))) {
-        json_object_set_new(h, "refusal", json_pack("{s:s,s:s}", "by", "nginx", "error",
-                                                    "client_cert_error"));
+        json_object_set_new(h, "refusal",
+                            json_pack("{s:s,s:s}", "by", "nginx", "error", "no_client_cert"));
+        probe_finding(
+            p, "http", "no_client_cert", true,
+            "the server (nginx) requires a client certificate and got none",
+            "give one: --cert CLIENT.crt --key CLIENT.key (issued with --profile client)");
+    } else if (status == 495 ||
+               (status == 400 && blen > 0 && memmem(body, blen, "SSL certificate error", 21))) {
+        json_object_set_new(h, "refusal",
+                            json_pack("{s:s,s:s}", "by", "nginx", "error", "client_cert_error"));
         probe_finding(p, "http", "client_cert_error", true,
-                "the server (nginx) could not verify our client certificate; its error log "
-                "names the check",
-                "compare our chain with the accepted CAs above (send the chain, use a "
-                "certificate of an accepted CA, renew an expired one)");
+                      "the server (nginx) could not verify our client certificate; its error log "
+                      "names the check",
+                      "compare our chain with the accepted CAs above (send the chain, use a "
+                      "certificate of an accepted CA, renew an expired one)");
     } else if (status == 403) {
         probe_finding(p, "http", "forbidden", true, "the server answered 403 Forbidden",
-                "ask the server's operator what admits this identity");
+                      "ask the server's operator what admits this identity");
     }
     json_decref(j);
 }

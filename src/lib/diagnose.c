@@ -112,7 +112,7 @@ out:
 
 /* Analyse the order of a chain as sent; see diagnose.h. */
 enum diag_chain
-diag_chain_order(STACK_OF(X509) *chain, X509_STORE *trusted, int *index)
+diag_chain_order(STACK_OF(X509) * chain, X509_STORE *trusted, int *index)
 {
     int n = sk_X509_num(chain);
 
@@ -165,7 +165,7 @@ diag_client_usable(X509 *leaf, int64_t now)
 
 /* The entry of `names` equal to `name`, or NULL. */
 static const X509_NAME *
-name_in(const STACK_OF(X509_NAME) *names, const X509_NAME *name)
+name_in(const STACK_OF(X509_NAME) * names, const X509_NAME *name)
 {
     for (int i = 0; i < sk_X509_NAME_num(names); i++) {
         const X509_NAME *n = sk_X509_NAME_value(names, i);
@@ -177,7 +177,7 @@ name_in(const STACK_OF(X509_NAME) *names, const X509_NAME *name)
 
 /* A certificate of `known` that issued `cert` and is not `cert` itself, or NULL. */
 static X509 *
-known_issuer(STACK_OF(X509) *known, X509 *cert)
+known_issuer(STACK_OF(X509) * known, X509 *cert)
 {
     for (int i = 0; i < sk_X509_num(known); i++) {
         X509 *k = sk_X509_value(known, i);
@@ -189,7 +189,7 @@ known_issuer(STACK_OF(X509) *known, X509 *cert)
 
 /* Compare a chain we send with the CA names a server accepts; see diagnose.h. */
 enum diag_ca_match
-diag_ca_match(STACK_OF(X509) *sent, const STACK_OF(X509_NAME) *names, STACK_OF(X509) *known,
+diag_ca_match(STACK_OF(X509) * sent, const STACK_OF(X509_NAME) * names, STACK_OF(X509) * known,
               const X509_NAME **matched, X509 **missing)
 {
     const X509_NAME *m = NULL;
@@ -249,15 +249,24 @@ diag_sigalg_name(unsigned code, char *buf, size_t len)
         unsigned code;
         const char *name;
     } names[] = {
-        {0x0201, "rsa_pkcs1_sha1"},         {0x0203, "ecdsa_sha1"},
-        {0x0301, "rsa_pkcs1_sha224"},       {0x0303, "ecdsa_sha224"},
-        {0x0401, "rsa_pkcs1_sha256"},       {0x0501, "rsa_pkcs1_sha384"},
-        {0x0601, "rsa_pkcs1_sha512"},       {0x0403, "ecdsa_secp256r1_sha256"},
-        {0x0503, "ecdsa_secp384r1_sha384"}, {0x0603, "ecdsa_secp521r1_sha512"},
-        {0x0804, "rsa_pss_rsae_sha256"},    {0x0805, "rsa_pss_rsae_sha384"},
-        {0x0806, "rsa_pss_rsae_sha512"},    {0x0807, "ed25519"},
-        {0x0808, "ed448"},                  {0x0809, "rsa_pss_pss_sha256"},
-        {0x080a, "rsa_pss_pss_sha384"},     {0x080b, "rsa_pss_pss_sha512"},
+        {0x0201, "rsa_pkcs1_sha1"},
+        {0x0203, "ecdsa_sha1"},
+        {0x0301, "rsa_pkcs1_sha224"},
+        {0x0303, "ecdsa_sha224"},
+        {0x0401, "rsa_pkcs1_sha256"},
+        {0x0501, "rsa_pkcs1_sha384"},
+        {0x0601, "rsa_pkcs1_sha512"},
+        {0x0403, "ecdsa_secp256r1_sha256"},
+        {0x0503, "ecdsa_secp384r1_sha384"},
+        {0x0603, "ecdsa_secp521r1_sha512"},
+        {0x0804, "rsa_pss_rsae_sha256"},
+        {0x0805, "rsa_pss_rsae_sha384"},
+        {0x0806, "rsa_pss_rsae_sha512"},
+        {0x0807, "ed25519"},
+        {0x0808, "ed448"},
+        {0x0809, "rsa_pss_pss_sha256"},
+        {0x080a, "rsa_pss_pss_sha384"},
+        {0x080b, "rsa_pss_pss_sha512"},
     };
 
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -292,13 +301,12 @@ diag_key_fits_sigalgs(const EVP_PKEY *key, const unsigned *codes, size_t n)
             if (c == 0x0808)
                 return true;
         } else if (EVP_PKEY_is_a(key, "EC")) {
-            if (glen == 0 && !EVP_PKEY_get_utf8_string_param(key, "group", group, sizeof(group),
-                                                            &glen))
+            if (glen == 0 &&
+                !EVP_PKEY_get_utf8_string_param(key, "group", group, sizeof(group), &glen))
                 glen = 0;
             if ((c == 0x0403 && strcmp(group, "prime256v1") == 0) ||
                 (c == 0x0503 && strcmp(group, "secp384r1") == 0) ||
-                (c == 0x0603 && strcmp(group, "secp521r1") == 0) ||
-                c == 0x0203 || c == 0x0303)
+                (c == 0x0603 && strcmp(group, "secp521r1") == 0) || c == 0x0203 || c == 0x0303)
                 return true;
         } else {
             return true; /* a key type this check does not know: let the handshake tell */
@@ -473,8 +481,8 @@ diag_alert_read(int alert, const struct diag_alert_ctx *ctx, struct diag_reading
                     "client)");
             return;
         }
-        if (ctx->sent && (ctx->ca_match == DIAG_CA_NEEDS_CHAIN ||
-                          ctx->ca_match == DIAG_CA_NOT_ACCEPTED)) {
+        if (ctx->sent &&
+            (ctx->ca_match == DIAG_CA_NEEDS_CHAIN || ctx->ca_match == DIAG_CA_NOT_ACCEPTED)) {
             unknown_ca_reading(ctx, out);
             return;
         }

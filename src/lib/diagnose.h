@@ -36,7 +36,7 @@ const char *diag_chain_code(enum diag_chain c);
  * in *index, the position of the certificate concerned (the one whose issuer
  * is missing or out of order, or the unrelated one); *index is -1 for OK.
  */
-enum diag_chain diag_chain_order(STACK_OF(X509) *chain, X509_STORE *trusted, int *index);
+enum diag_chain diag_chain_order(STACK_OF(X509) * chain, X509_STORE *trusted, int *index);
 
 /* Whether a certificate is usable for TLS client authentication, first problem only. */
 enum diag_client {
@@ -56,11 +56,11 @@ enum diag_client diag_client_usable(X509 *leaf, int64_t now);
 
 /* Whether a chain we would send reaches one of the CA names a server asked for. */
 enum diag_ca_match {
-    DIAG_CA_NO_NAMES = 0,  /* the server named no CA: nothing to compare */
-    DIAG_CA_SENT,          /* a certificate we send is named, or issued by a named CA */
-    DIAG_CA_NEEDS_CHAIN,   /* reachable only through a CA certificate we do not send, or
-                              a leaf sent alone whose issuer is neither named nor known */
-    DIAG_CA_NOT_ACCEPTED,  /* no certificate of ours, sent or known, leads to a named CA */
+    DIAG_CA_NO_NAMES = 0, /* the server named no CA: nothing to compare */
+    DIAG_CA_SENT,         /* a certificate we send is named, or issued by a named CA */
+    DIAG_CA_NEEDS_CHAIN,  /* reachable only through a CA certificate we do not send, or
+                             a leaf sent alone whose issuer is neither named nor known */
+    DIAG_CA_NOT_ACCEPTED, /* no certificate of ours, sent or known, leads to a named CA */
 };
 
 /* The stable name of a CA match ("no_names", "chains", "needs_chain", "not_accepted"). */
@@ -77,9 +77,8 @@ const char *diag_ca_match_code(enum diag_ca_match m);
  * *missing NULL: the likely cause is a leaf-only file.  *matched (when not NULL) is the
  * accepted name reached (borrowed from `names`), or NULL.
  */
-enum diag_ca_match diag_ca_match(STACK_OF(X509) *sent, const STACK_OF(X509_NAME) *names,
-                                 STACK_OF(X509) *known, const X509_NAME **matched,
-                                 X509 **missing);
+enum diag_ca_match diag_ca_match(STACK_OF(X509) * sent, const STACK_OF(X509_NAME) * names,
+                                 STACK_OF(X509) * known, const X509_NAME **matched, X509 **missing);
 
 /* What we know when a server's alert arrives, to read it in context. */
 struct diag_alert_ctx {
@@ -92,7 +91,7 @@ struct diag_alert_ctx {
 
 /* A TLS alert read in context: what it most likely means, and the fix. */
 struct diag_reading {
-    const char *code;    /* stable: "no_client_cert", "server_lacks_intermediate", ... */
+    const char *code; /* stable: "no_client_cert", "server_lacks_intermediate", ... */
     char meaning[320];
     char fix[320];
 };

@@ -399,3 +399,84 @@ def test_probe_help_and_page_name_the_same_flags(run):
     helped = set(re.findall(r"--[a-z][a-z-]+", run("probe", "--help").stdout))
     assert usage == helped, (usage, helped)
     assert table == helped - {"--help"}, (table, helped)
+
+
+# --- what a hostile server sends --------------------------------------------------------------
+
+class TlsAnswerer:
+    """A TLS server requiring a client certificate of dpki's CA that answers each request
+    with fixed bytes (a head that never ends, terminal escapes in the status line and in a
+    duet-proxy-like refusal body), then closes."""
+
+    def __init__(self, dpki, answer):
+        import ssl
+        self.answer = answer
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(str(dpki.server_crt), str(dpki.server_key))
+        self.ctx.verify_mode = ssl.CERT_REQUIRED
+        self.ctx.load_verify_locations(str(dpki.roots))
+        self.srv = socket.socket()
+        self.srv.bind(("127.0.0.1", 0))
+        self.srv.listen(8)
+        self.srv.settimeout(0.2)
+        self.port = self.srv.getsockname()[1]
+        self.stop = threading.Event()
+        self.th = threading.Thread(target=self.loop, daemon=True)
+        self.th.start()
+
+    def loop(self):
+        while not self.stop.is_set():
+            try:
+                c, _ = self.srv.accept()
+            except OSError:
+                continue
+            try:
+                c.settimeout(5)
+                s = self.ctx.wrap_socket(c, server_side=True)
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = s.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+                s.sendall(self.answer)
+                s.close()
+            except OSError:
+                c.close()
+
+    def close(self):
+        self.stop.set()
+        self.th.join()
+        self.srv.close()
+
+
+def test_probe_hostile_answer_reaches_the_terminal_escaped(run, dpki):
+    body = (b'{"error":"forbidden","rule":"r\\u001b[2Jx","identity":"id\\u0007"}')
+    answer = (b"HTTP/1.1 403 \x1b[31mForbidden\xff\r\nContent-Type: application/json\r\n"
+              b"Content-Length: %d\r\n\r\n" % len(body)) + body
+    srv = TlsAnswerer(dpki, answer)
+    try:
+        t, doc = probe(run, srv.port, "--cert", dpki.alice_crt, "--key", dpki.alice_key,
+                       "--cacert", dpki.roots, "--server-name", "localhost")
+    finally:
+        srv.close()
+    assert t.returncode == 1, show(t)
+    assert "\x1b" not in t.stdout and "\x07" not in t.stdout, repr(t.stdout)
+    assert "403 \\x1b[31mForbidden\\xff" in t.stdout, t.stdout
+    assert "rule r\\x1b[2Jx decided for identity id\\x07" in t.stdout, t.stdout
+    assert doc["http"]["status"] == 403
+    assert doc["http"]["refusal"]["rule"] == "r\x1b[2Jx"
+    assert codes(doc) == ["policy_denied"]
+
+
+def test_probe_endless_http_head_is_bounded(run, dpki):
+    answer = b"HTTP/1.1 200 OK\r\n" + b"X-Filler: " + b"a" * 100000 + b"\r\n"
+    srv = TlsAnswerer(dpki, answer)
+    try:
+        t, doc = probe(run, srv.port, "--cert", dpki.alice_crt, "--key", dpki.alice_key,
+                       "--cacert", dpki.roots, "--server-name", "localhost", "--timeout", "3s")
+    finally:
+        srv.close()
+    assert "no end of head within 16 KiB" in t.stdout, show(t)
+    assert finding(doc, "http_head_too_large")["severity"] == "warning"
+    assert doc["http"] == {"status": None}

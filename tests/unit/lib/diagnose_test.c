@@ -40,18 +40,25 @@ setup(void **state)
     w.leaf_key = cf_key_new(CF_KEY_EC_P256);
     w.other_key = cf_key_new(CF_KEY_EC_P256);
     w.root = cf_cert_new(&(struct cf_cert_spec){.cn = "Root", .key = w.root_key, .bc = CF_BC_CA});
-    w.inter = cf_cert_new(&(struct cf_cert_spec){.cn = "Inter", .key = w.int_key,
-                                                 .issuer = w.root, .issuer_key = w.root_key,
+    w.inter = cf_cert_new(&(struct cf_cert_spec){.cn = "Inter",
+                                                 .key = w.int_key,
+                                                 .issuer = w.root,
+                                                 .issuer_key = w.root_key,
                                                  .bc = CF_BC_CA});
-    w.leaf = cf_cert_new(&(struct cf_cert_spec){.cn = "alice", .key = w.leaf_key,
-                                                .issuer = w.inter, .issuer_key = w.int_key,
-                                                .bc = CF_BC_LEAF, .eku = CF_EKU_CLIENT});
-    w.other_root = cf_cert_new(&(struct cf_cert_spec){.cn = "Other", .key = w.other_key,
-                                                      .bc = CF_BC_CA});
-    w.other_leaf = cf_cert_new(&(struct cf_cert_spec){.cn = "eve", .key = w.leaf_key,
+    w.leaf = cf_cert_new(&(struct cf_cert_spec){.cn = "alice",
+                                                .key = w.leaf_key,
+                                                .issuer = w.inter,
+                                                .issuer_key = w.int_key,
+                                                .bc = CF_BC_LEAF,
+                                                .eku = CF_EKU_CLIENT});
+    w.other_root =
+        cf_cert_new(&(struct cf_cert_spec){.cn = "Other", .key = w.other_key, .bc = CF_BC_CA});
+    w.other_leaf = cf_cert_new(&(struct cf_cert_spec){.cn = "eve",
+                                                      .key = w.leaf_key,
                                                       .issuer = w.other_root,
                                                       .issuer_key = w.other_key,
-                                                      .bc = CF_BC_LEAF, .eku = CF_EKU_CLIENT});
+                                                      .bc = CF_BC_LEAF,
+                                                      .eku = CF_EKU_CLIENT});
     return 0;
 }
 
@@ -76,14 +83,15 @@ test_chain_order(void **state)
 {
     X509_STORE *roots = cf_store(w.root, NULL);
     static const struct {
-        int which; /* 0 leaf+inter, 1 leaf, 2 leaf+root+inter, 3 leaf+inter+other, 4 leaf+inter+root */
+        int which; /* 0 leaf+inter, 1 leaf, 2 leaf+root+inter, 3 leaf+inter+other, 4 leaf+inter+root
+                    */
         bool trust;
         enum diag_chain want;
         int index;
     } cases[] = {
-        {0, true, DIAG_CHAIN_OK, -1},           {1, true, DIAG_CHAIN_MISSING, 0},
-        {2, true, DIAG_CHAIN_WRONG_ORDER, 0},   {3, true, DIAG_CHAIN_UNRELATED, 2},
-        {4, true, DIAG_CHAIN_OK, -1},           {0, false, DIAG_CHAIN_MISSING, 1},
+        {0, true, DIAG_CHAIN_OK, -1},         {1, true, DIAG_CHAIN_MISSING, 0},
+        {2, true, DIAG_CHAIN_WRONG_ORDER, 0}, {3, true, DIAG_CHAIN_UNRELATED, 2},
+        {4, true, DIAG_CHAIN_OK, -1},         {0, false, DIAG_CHAIN_MISSING, 1},
         {4, false, DIAG_CHAIN_OK, -1},
     };
 
@@ -108,8 +116,7 @@ test_chain_order(void **state)
             c = cf_certs(w.leaf, w.inter, w.root, NULL);
             break;
         }
-        assert_int_equal(diag_chain_order(c, cases[i].trust ? roots : NULL, &idx),
-                         cases[i].want);
+        assert_int_equal(diag_chain_order(c, cases[i].trust ? roots : NULL, &idx), cases[i].want);
         assert_int_equal(idx, cases[i].index);
         OSSL_STACK_OF_X509_free(c);
     }
@@ -122,23 +129,38 @@ static void
 test_client_usable(void **state)
 {
     int64_t now = (int64_t)time(NULL);
-    X509 *expired = cf_cert_new(&(struct cf_cert_spec){
-        .cn = "old", .key = w.leaf_key, .issuer = w.inter, .issuer_key = w.int_key,
-        .not_before = -10 * CF_DAY, .not_after = -CF_DAY, .eku = CF_EKU_CLIENT});
-    X509 *future = cf_cert_new(&(struct cf_cert_spec){
-        .cn = "new", .key = w.leaf_key, .issuer = w.inter, .issuer_key = w.int_key,
-        .not_before = CF_DAY, .not_after = 10 * CF_DAY, .eku = CF_EKU_CLIENT});
-    X509 *server = cf_cert_new(&(struct cf_cert_spec){
-        .cn = "svc", .key = w.leaf_key, .issuer = w.inter, .issuer_key = w.int_key,
-        .eku = CF_EKU_SERVER});
-    X509 *both = cf_cert_new(&(struct cf_cert_spec){
-        .cn = "peer", .key = w.leaf_key, .issuer = w.inter, .issuer_key = w.int_key,
-        .eku = CF_EKU_SERVER | CF_EKU_CLIENT});
+    X509 *expired = cf_cert_new(&(struct cf_cert_spec){.cn = "old",
+                                                       .key = w.leaf_key,
+                                                       .issuer = w.inter,
+                                                       .issuer_key = w.int_key,
+                                                       .not_before = -10 * CF_DAY,
+                                                       .not_after = -CF_DAY,
+                                                       .eku = CF_EKU_CLIENT});
+    X509 *future = cf_cert_new(&(struct cf_cert_spec){.cn = "new",
+                                                      .key = w.leaf_key,
+                                                      .issuer = w.inter,
+                                                      .issuer_key = w.int_key,
+                                                      .not_before = CF_DAY,
+                                                      .not_after = 10 * CF_DAY,
+                                                      .eku = CF_EKU_CLIENT});
+    X509 *server = cf_cert_new(&(struct cf_cert_spec){.cn = "svc",
+                                                      .key = w.leaf_key,
+                                                      .issuer = w.inter,
+                                                      .issuer_key = w.int_key,
+                                                      .eku = CF_EKU_SERVER});
+    X509 *both = cf_cert_new(&(struct cf_cert_spec){.cn = "peer",
+                                                    .key = w.leaf_key,
+                                                    .issuer = w.inter,
+                                                    .issuer_key = w.int_key,
+                                                    .eku = CF_EKU_SERVER | CF_EKU_CLIENT});
     X509 *noeku = cf_cert_new(&(struct cf_cert_spec){
         .cn = "plain", .key = w.leaf_key, .issuer = w.inter, .issuer_key = w.int_key});
-    X509 *kuenc = cf_cert_new(&(struct cf_cert_spec){
-        .cn = "enc", .key = w.leaf_key, .issuer = w.inter, .issuer_key = w.int_key,
-        .key_usage = "keyEncipherment", .eku = CF_EKU_CLIENT});
+    X509 *kuenc = cf_cert_new(&(struct cf_cert_spec){.cn = "enc",
+                                                     .key = w.leaf_key,
+                                                     .issuer = w.inter,
+                                                     .issuer_key = w.int_key,
+                                                     .key_usage = "keyEncipherment",
+                                                     .eku = CF_EKU_CLIENT});
 
     (void)state;
     assert_int_equal(diag_client_usable(w.leaf, now), DIAG_CLIENT_OK);
@@ -214,20 +236,29 @@ test_alert_reading(void **state)
         const char *fix_part;
     } cases[] = {
         {TLS13_AD_CERTIFICATE_REQUIRED, {.requested = true}, "no_client_cert", "--cert"},
-        {TLS1_AD_UNKNOWN_CA, {.requested = true, .sent = true, .ca_match = DIAG_CA_NEEDS_CHAIN},
-         "client_chain_incomplete", "send the chain: give a file with the leaf followed by "
-                                    "the issuing CA"},
-        {TLS1_AD_UNKNOWN_CA, {.requested = true, .sent = true, .ca_match = DIAG_CA_SENT},
-         "server_lacks_intermediate", "add the intermediate CA"},
-        {TLS1_AD_UNKNOWN_CA, {.requested = true, .sent = true, .ca_match = DIAG_CA_NOT_ACCEPTED},
-         "client_wrong_ca", "accepts"},
+        {TLS1_AD_UNKNOWN_CA,
+         {.requested = true, .sent = true, .ca_match = DIAG_CA_NEEDS_CHAIN},
+         "client_chain_incomplete",
+         "send the chain: give a file with the leaf followed by "
+         "the issuing CA"},
+        {TLS1_AD_UNKNOWN_CA,
+         {.requested = true, .sent = true, .ca_match = DIAG_CA_SENT},
+         "server_lacks_intermediate",
+         "add the intermediate CA"},
+        {TLS1_AD_UNKNOWN_CA,
+         {.requested = true, .sent = true, .ca_match = DIAG_CA_NOT_ACCEPTED},
+         "client_wrong_ca",
+         "accepts"},
         {TLS1_AD_UNKNOWN_CA, {.requested = true, .sent = true}, "unknown_ca", "send the chain"},
         {SSL3_AD_CERTIFICATE_EXPIRED,
-         {.sent = true, .client = DIAG_CLIENT_EXPIRED, .serial = "AB:CD"}, "client_expired",
+         {.sent = true, .client = DIAG_CLIENT_EXPIRED, .serial = "AB:CD"},
+         "client_expired",
          "renew it: duet cert renew AB:CD --ca-dir CA_DIR"},
         {SSL3_AD_CERTIFICATE_EXPIRED, {.sent = true}, "chain_expired", "clocks"},
-        {SSL3_AD_UNSUPPORTED_CERTIFICATE, {.sent = true, .client = DIAG_CLIENT_EKU},
-         "client_eku", "--profile client"},
+        {SSL3_AD_UNSUPPORTED_CERTIFICATE,
+         {.sent = true, .client = DIAG_CLIENT_EKU},
+         "client_eku",
+         "--profile client"},
         {SSL3_AD_BAD_CERTIFICATE, {.sent = true}, "client_cert_refused", "duet cert verify"},
         {SSL3_AD_CERTIFICATE_REVOKED, {.sent = true}, "client_revoked", "duet cert issue"},
         {SSL3_AD_HANDSHAKE_FAILURE, {0}, "no_common_parameters", "TLS settings"},
@@ -279,8 +310,8 @@ int
 main(void)
 {
     static const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_chain_order),   cmocka_unit_test(test_client_usable),
-        cmocka_unit_test(test_ca_match),      cmocka_unit_test(test_alert_reading),
+        cmocka_unit_test(test_chain_order), cmocka_unit_test(test_client_usable),
+        cmocka_unit_test(test_ca_match),    cmocka_unit_test(test_alert_reading),
         cmocka_unit_test(test_sigalgs),
     };
 
