@@ -30,7 +30,7 @@ usage(FILE *out)
             "  ticket-keys rotate FILE  rotate the TLS ticket keys shared by proxies\n"
             "  agent                    keep this host's certificates fresh (enroll, renew)\n"
             "  cert verify LEAF         verify a certificate chain for a purpose and a name\n"
-            "  probe HOST:PORT          connect as an mTLS client and explain what fails, with the fix\n"
+            "  probe HOST:PORT          why an mTLS connection fails, and the fix\n"
             "  version                  print the version\n"
             "\n"
             "Run 'duet <command> --help' (or 'duet help proxy|tunnel') for a command's options.\n");

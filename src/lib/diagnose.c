@@ -249,6 +249,11 @@ diag_sigalg_name(unsigned code, char *buf, size_t len)
         unsigned code;
         const char *name;
     } names[] = {
+        {0x0202, "dsa_sha1"},
+        {0x0302, "dsa_sha224"},
+        {0x0402, "dsa_sha256"},
+        {0x0502, "dsa_sha384"},
+        {0x0602, "dsa_sha512"},
         {0x0201, "rsa_pkcs1_sha1"},
         {0x0203, "ecdsa_sha1"},
         {0x0301, "rsa_pkcs1_sha224"},
@@ -494,6 +499,21 @@ diag_alert_read(int alert, const struct diag_alert_ctx *ctx, struct diag_reading
                 "SERVER_ROOTS.pem --untrusted CHAIN.pem CLIENT.crt, and read the server's log");
         return;
     case SSL3_AD_HANDSHAKE_FAILURE:
+        /* What a TLS 1.2 server sends for any refused client certificate (RFC 5246 7.4.6). */
+        if (ctx->requested && !ctx->sent) {
+            reading(out, "no_client_cert",
+                    "the server refused the connection without a client certificate",
+                    "give one: --cert CLIENT.crt --key CLIENT.key (issued with --profile "
+                    "client)");
+            return;
+        }
+        if (ctx->requested && usage_reading(ctx, out))
+            return;
+        if (ctx->requested &&
+            (ctx->ca_match == DIAG_CA_NEEDS_CHAIN || ctx->ca_match == DIAG_CA_NOT_ACCEPTED)) {
+            unknown_ca_reading(ctx, out);
+            return;
+        }
         reading(out, "no_common_parameters",
                 "the server found nothing in common with what we offered: TLS version, cipher "
                 "suite, group or signature algorithm (a TLS 1.2 server also sends this when it "

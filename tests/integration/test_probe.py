@@ -480,3 +480,15 @@ def test_probe_endless_http_head_is_bounded(run, dpki):
     assert "no end of head within 16 KiB" in t.stdout, show(t)
     assert finding(doc, "http_head_too_large")["severity"] == "warning"
     assert doc["http"] == {"status": None}
+
+
+def test_probe_tls12_server_refusing_no_certificate(run, dpki, procs, tmp_path):
+    port = s_server(procs, dpki, tmp_path, "-tls1_2", "-Verify", "2", "-CAfile", dpki.roots)
+    t, doc = probe(run, port, "--cacert", dpki.roots, "--server-name", "localhost")
+    assert t.returncode == 1, show(t)
+    assert "server answer: alert handshake failure" in t.stdout, t.stdout
+    assert "refused the connection without a client certificate" in t.stdout, t.stdout
+    assert "--cert CLIENT.crt" in fix_after(t.stdout, "without a client certificate")
+    assert doc["tls"]["handshake"] is False
+    assert doc["client_certificate_request"]["requested"] is True
+    assert doc["server_answer"]["meaning"] == "no_client_cert"

@@ -262,6 +262,15 @@ test_alert_reading(void **state)
         {SSL3_AD_BAD_CERTIFICATE, {.sent = true}, "client_cert_refused", "duet cert verify"},
         {SSL3_AD_CERTIFICATE_REVOKED, {.sent = true}, "client_revoked", "duet cert issue"},
         {SSL3_AD_HANDSHAKE_FAILURE, {0}, "no_common_parameters", "TLS settings"},
+        {SSL3_AD_HANDSHAKE_FAILURE, {.requested = true}, "no_client_cert", "--cert"},
+        {SSL3_AD_HANDSHAKE_FAILURE,
+         {.requested = true, .sent = true, .ca_match = DIAG_CA_NEEDS_CHAIN},
+         "client_chain_incomplete",
+         "send the chain"},
+        {SSL3_AD_HANDSHAKE_FAILURE,
+         {.requested = true, .sent = true, .client = DIAG_CLIENT_EXPIRED, .serial = "01"},
+         "client_expired",
+         "duet cert renew 01"},
         {TLS1_AD_DECRYPT_ERROR, {.sent = true}, "decrypt_error", "key that belongs"},
         {TLS1_AD_UNRECOGNIZED_NAME, {0}, "unrecognized_name", "--server-name"},
         {TLS1_AD_RECORD_OVERFLOW, {0}, "alert", "server's log"},
@@ -293,6 +302,7 @@ test_sigalgs(void **state)
     (void)state;
     assert_string_equal(diag_sigalg_name(0x0403, buf, sizeof(buf)), "ecdsa_secp256r1_sha256");
     assert_string_equal(diag_sigalg_name(0x0804, buf, sizeof(buf)), "rsa_pss_rsae_sha256");
+    assert_string_equal(diag_sigalg_name(0x0402, buf, sizeof(buf)), "dsa_sha256");
     assert_string_equal(diag_sigalg_name(0xfefe, buf, sizeof(buf)), "0xfefe");
     assert_true(diag_key_fits_sigalgs(w.leaf_key, ecdsa256, 2));
     assert_false(diag_key_fits_sigalgs(p384, ecdsa256, 2));
