@@ -636,6 +636,103 @@ out:
     SSL_CTX_free(ctx);
 }
 
+/* --- a live endpoint's chain, for `duet cert inspect` and `duet cert verify` ----------- */
+
+/* Whether an argument names an endpoint rather than a file; see cli.h. */
+bool
+cli_is_endpoint(const char *arg)
+{
+    struct probe pr;
+
+    if (strncmp(arg, "https://", 8) == 0)
+        return true;
+    if (access(arg, F_OK) == 0)
+        return false; /* a file of that name wins */
+    return split_target(arg, &pr);
+}
+
+/* Connect, complete a handshake without verifying, keep the chain; see cli.h. */
+int
+cli_fetch_chain(const char *target, int64_t timeout_ms, STACK_OF(X509) * *chain, char **host,
+                struct duet_err *err)
+{
+    struct probe pr = {.fd = -1, .alert = -1, .timeout_ms = timeout_ms, .json = true};
+    struct probe *p = &pr;
+    SSL_CTX *ctx = NULL;
+    SSL *ssl = NULL;
+    STACK_OF(X509) * got;
+    struct in6_addr a6;
+    int r, rc = -1;
+
+    *chain = NULL;
+    *host = NULL;
+    if (!split_target(target, p))
+        return err_set(err, DUET_ERR_INPUT,
+                       "\"%s\": expected HOST:PORT, [IPV6]:PORT or https://HOST:PORT", target);
+    p->report = json_object();
+    p->findings = json_array();
+    if (p->report == NULL || p->findings == NULL) {
+        err_nomem(err);
+        goto out;
+    }
+    if (!tcp_connect(p)) {
+        json_t *f = json_array_get(p->findings, 0);
+        err_set(err, DUET_ERR_INPUT, "%s:%s: %s", p->host, p->port,
+                f != NULL ? json_string_value(json_object_get(f, "problem")) : "no connection");
+        goto out;
+    }
+    if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
+        err_nomem(err);
+        goto out;
+    }
+    (void)SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL); /* the caller shows or verifies the chain */
+    SSL_CTX_set_info_callback(ctx, info_cb);
+    if ((ssl = SSL_new(ctx)) == NULL) {
+        err_nomem(err);
+        goto out;
+    }
+    SSL_set_app_data(ssl, p);
+    if (inet_pton(AF_INET, p->host, &a6) != 1 && inet_pton(AF_INET6, p->host, &a6) != 1)
+        (void)SSL_set_tlsext_host_name(ssl, p->host);
+    SSL_set_fd(ssl, p->fd);
+    p->deadline = mono_ms() + p->timeout_ms;
+    errno = 0;
+    r = ssl_drive(p, ssl, connect_fn, NULL, 0, NULL);
+    got = SSL_get_peer_cert_chain(ssl);
+    if (got == NULL || sk_X509_num(got) == 0) {
+        if (p->alert >= 0)
+            err_set(err, DUET_ERR_INPUT, "%s:%s: the server ended the handshake with the alert %s",
+                    p->host, p->port, diag_alert_name(p->alert));
+        else if (r == -2)
+            err_set(err, DUET_ERR_INPUT, "%s:%s: no TLS answer within %.1f s", p->host, p->port,
+                    (double)p->timeout_ms / 1000.0);
+        else
+            err_set(err, DUET_ERR_INPUT,
+                    "%s:%s: the TLS handshake failed before the server "
+                    "sent its certificate (%s)",
+                    p->host, p->port, ssl_reason());
+        goto out;
+    }
+    /* A server that refuses us after its Certificate still showed its chain. */
+    if ((*chain = X509_chain_up_ref(got)) == NULL || (*host = strdup(p->host)) == NULL) {
+        OSSL_STACK_OF_X509_free(*chain);
+        *chain = NULL;
+        err_nomem(err);
+        goto out;
+    }
+    rc = 0;
+out:
+    ERR_clear_error();
+    SSL_free(ssl);
+    SSL_CTX_free(ctx);
+    if (p->fd >= 0)
+        close(p->fd);
+    json_decref(p->findings);
+    json_decref(p->report);
+    return rc;
+}
+
 /* --- the command ------------------------------------------------------------------------- */
 
 /* `duet probe`; see the top of the file. */

@@ -492,3 +492,49 @@ def test_probe_tls12_server_refusing_no_certificate(run, dpki, procs, tmp_path):
     assert doc["tls"]["handshake"] is False
     assert doc["client_certificate_request"]["requested"] is True
     assert doc["server_answer"]["meaning"] == "no_client_cert"
+
+
+# --- duet cert inspect / verify on a live endpoint ------------------------------------------
+
+def test_cert_inspect_shows_a_live_endpoint_chain(run, dpki, proxy):
+    t = run("cert", "inspect", "127.0.0.1:%d" % proxy.port)
+    assert t.returncode == 0, show(t)
+    assert "CN=localhost" in t.stdout and "CN=Test Corp Issuing CA" in t.stdout, t.stdout
+    j = run("cert", "inspect", "--format", "json", "https://127.0.0.1:%d" % proxy.port)
+    assert j.returncode == 0, show(j)
+    doc = json.loads(j.stdout)
+    assert doc[0]["file"] == "https://127.0.0.1:%d" % proxy.port
+    assert doc[0]["format"] == "TLS"
+    subjects = [o["subject"] for o in doc[0]["objects"]]
+    assert subjects == ["CN=localhost,O=Test Corp", "CN=Test Corp Issuing CA,O=Test Corp"]
+    assert doc[0]["objects"][0]["signed_by_next"] is True
+    port = free_port()
+    t = run("cert", "inspect", "127.0.0.1:%d" % port)
+    assert t.returncode == 2, show(t)
+    assert "127.0.0.1:%d: connection refused" % port in t.stderr, show(t)
+
+
+def test_cert_verify_checks_a_live_endpoint(run, dpki, proxy, tmp_path):
+    ok = run("cert", "verify", "--trusted", dpki.roots, "--purpose", "server",
+             "--name", "localhost", "127.0.0.1:%d" % proxy.port)
+    assert ok.returncode == 0, show(ok)
+    assert ok.stdout.startswith("valid: localhost (subject CN=localhost,O=Test Corp"), show(ok)
+    # Without --name the host given is the name checked.
+    ip = run("cert", "verify", "--trusted", dpki.roots, "--purpose", "server",
+             "https://127.0.0.1:%d" % proxy.port)
+    assert ip.returncode == 0, show(ip)
+    bad = run("cert", "verify", "--trusted", dpki.roots, "--name", "other.example",
+              "127.0.0.1:%d" % proxy.port)
+    assert bad.returncode == 1, show(bad)
+    assert "other.example" in bad.stderr, show(bad)
+    other = tmp_path / "other-roots.pem"
+    other.write_text(run("ca", "roots", "--ca-dir", dpki.other_ca).stdout)
+    wrong = run("cert", "verify", "--trusted", other, "--format", "json",
+                "127.0.0.1:%d" % proxy.port)
+    assert wrong.returncode == 1, show(wrong)
+    assert json.loads(wrong.stdout)["code"] == "unknown_ca", show(wrong)
+    # A file of that name is a file, not an endpoint.
+    f = tmp_path / "localhost:1"
+    f.write_bytes(dpki.server_crt.read_bytes())
+    byfile = run("cert", "verify", "--trusted", dpki.roots, "--name", "localhost", f)
+    assert byfile.returncode == 0, show(byfile)
