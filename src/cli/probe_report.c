@@ -227,6 +227,38 @@ probe_report_verification(struct probe *p, STACK_OF(X509) * chain)
     sk_X509_free(extra);
 }
 
+/*
+ * The entry of a stapled response about the server's leaf (RFC 6960 4.1.1
+ * CertID, by the issuer sent after the leaf or found in --cacert), or -1.
+ * Without a known issuer the first entry is taken.
+ */
+static int
+staple_index(struct probe *p, OCSP_BASICRESP *bs, STACK_OF(X509) * chain)
+{
+    X509 *leaf = sk_X509_value(chain, 0), *issuer = NULL;
+    OCSP_CERTID *id;
+    int idx;
+
+    for (int i = 1; i < sk_X509_num(chain) && issuer == NULL; i++) {
+        if (X509_check_issued(sk_X509_value(chain, i), leaf) == X509_V_OK)
+            issuer = sk_X509_value(chain, i);
+    }
+    for (int i = 0; i < sk_X509_num(p->cacerts) && issuer == NULL; i++) {
+        if (X509_check_issued(sk_X509_value(p->cacerts, i), leaf) == X509_V_OK)
+            issuer = sk_X509_value(p->cacerts, i);
+    }
+    ERR_clear_error();
+    if (issuer == NULL)
+        return 0;
+    if ((id = OCSP_cert_to_id(NULL, leaf, issuer)) == NULL) {
+        ERR_clear_error();
+        return 0;
+    }
+    idx = OCSP_resp_find(bs, id, -1);
+    OCSP_CERTID_free(id);
+    return idx;
+}
+
 /* The OCSP staple, when the server sent one: status and validity, not its signature alone. */
 void
 probe_report_staple(struct probe *p, SSL *ssl, STACK_OF(X509) * chain)
@@ -261,7 +293,17 @@ probe_report_staple(struct probe *p, SSL *ssl, STACK_OF(X509) * chain)
         int64_t t;
         bool sig_ok;
 
-        st = OCSP_single_get0_status(OCSP_resp_get0(bs, 0), &reason, &rev, &thisu, &nextu);
+        int idx = staple_index(p, bs, chain);
+
+        if (idx < 0) {
+            json_object_set_new(o, "status", json_string("other_certificate"));
+            probe_say(p, "ocsp staple: about another certificate");
+            probe_finding(p, "ocsp_staple", "staple_other_cert", false,
+                          "the server staples an OCSP response that is not about its certificate",
+                          "check which certificate the server's staple is fetched for");
+            goto out;
+        }
+        st = OCSP_single_get0_status(OCSP_resp_get0(bs, idx), &reason, &rev, &thisu, &nextu);
         if (thisu != NULL && x509u_time(thisu, &t))
             x509u_fmt_rfc3339(t, tu, sizeof(tu));
         if (nextu != NULL && x509u_time(nextu, &t))

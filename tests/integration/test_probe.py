@@ -538,3 +538,23 @@ def test_cert_verify_checks_a_live_endpoint(run, dpki, proxy, tmp_path):
     f.write_bytes(dpki.server_crt.read_bytes())
     byfile = run("cert", "verify", "--trusted", dpki.roots, "--name", "localhost", f)
     assert byfile.returncode == 0, show(byfile)
+
+
+def test_probe_reports_the_ocsp_staple(run, dpki, procs, tmp_path):
+    from proxyutil import openssl
+    req, resp = tmp_path / "req.der", tmp_path / "resp.der"
+    leaf = tmp_path / "server-leaf.pem"
+    leaf.write_text(pem_blocks(dpki.server_crt)[0])
+    openssl("ocsp", "-issuer", dpki.ca / "issuing.crt", "-cert", leaf, "-reqout", req,
+            "-no_nonce")
+    dpki.duet("ocsp", "respond", "--ca-dir", dpki.ca, "--request", req, "--out", resp)
+    port = s_server(procs, dpki, tmp_path, "-status_file", resp, "-Verify", "2",
+                    "-CAfile", dpki.roots)
+    t, doc = probe(run, port, "--cert", dpki.alice_crt, "--key", dpki.alice_key,
+                   "--cacert", dpki.roots, "--server-name", "localhost")
+    assert t.returncode == 0, show(t)
+    assert "ocsp staple: good, thisUpdate 20" in t.stdout, t.stdout
+    assert "signature verified" in t.stdout, t.stdout
+    st = doc["ocsp_staple"]
+    assert st["status"] == "good" and st["signature_valid"] is True, st
+    assert st["this_update"] < st["next_update"], st
