@@ -121,6 +121,22 @@ probe_report_chain(struct probe *p, STACK_OF(X509) * chain)
         json_array_append_new(arr, j);
     }
     order = diag_chain_order(chain, p->store, &idx);
+    if (order == DIAG_CHAIN_MISSING && idx > 0 && idx == sk_X509_num(chain) - 1) {
+        /*
+         * The last CA sent is complete but its issuer, the root, is not
+         * trusted here: servers need not send the root (RFC 8446 4.4.2), so
+         * this is a matter of trust (verification says so), not of the chain.
+         */
+        char *iss = probe_name_text(X509_get_issuer_name(sk_X509_value(chain, idx)));
+        json_object_set_new(p->report, "server_chain_order",
+                            json_pack("{s:s,s:i}", "verdict", "anchor_not_trusted", "index", idx));
+        probe_say(p,
+                  "  order: each certificate is issued by the next one; the last by %s, "
+                  "which %s does not hold",
+                  iss, p->cacert_file != NULL ? "--cacert" : "the system store");
+        free(iss);
+        return;
+    }
     json_object_set_new(p->report, "server_chain_order",
                         json_pack("{s:s,s:i}", "verdict", diag_chain_code(order), "index", idx));
     if (order == DIAG_CHAIN_OK) {

@@ -558,3 +558,30 @@ def test_probe_reports_the_ocsp_staple(run, dpki, procs, tmp_path):
     st = doc["ocsp_staple"]
     assert st["status"] == "good" and st["signature_valid"] is True, st
     assert st["this_update"] < st["next_update"], st
+
+
+def test_probe_checks_the_server_against_crls_and_the_system_store(run, dpki, proxy, tmp_path):
+    t, doc = probe(run, proxy.port, "--cert", dpki.alice_crt, "--key", dpki.alice_key,
+                   "--cacert", dpki.roots, "--server-name", "localhost", "--crl", dpki.crl,
+                   "--path", "/public/x")
+    assert t.returncode == 0, show(t)
+    assert doc["server_verification"]["valid"] is True
+    # A CRL of another CA covers nothing of this chain: refused, with the fix.
+    other = tmp_path / "other.crl"
+    dpki.duet("crl", "generate", "--ca-dir", dpki.other_ca, "--out", other)
+    t, doc = probe(run, proxy.port, "--cert", dpki.alice_crt, "--key", dpki.alice_key,
+                   "--cacert", dpki.roots, "--server-name", "localhost", "--crl", other,
+                   "--path", "/public/x")
+    assert t.returncode == 1, show(t)
+    assert doc["server_verification"]["code"] == "crl_missing", doc["server_verification"]
+    assert "--crl" in finding(doc, "crl_missing")["fix"]
+    # Without --cacert: the system store, which does not hold this private CA.
+    t, doc = probe(run, proxy.port, "--cert", dpki.alice_crt, "--key", dpki.alice_key,
+                   "--server-name", "localhost", "--path", "/public/x")
+    assert t.returncode == 1, show(t)
+    assert 'server verification for "localhost" against the system store: INVALID' in t.stdout
+    assert doc["server_verification"]["trust"] == "the system store"
+    assert doc["server_chain_order"] == {"verdict": "anchor_not_trusted", "index": 1}
+    assert "the last by CN=Test Corp Root CA,O=Test Corp, which the system store does not " \
+        "hold" in t.stdout, t.stdout
+    assert "--cacert" in finding(doc, "unknown_ca")["fix"]
