@@ -55,6 +55,7 @@ enum {
     OPT_HELP
 };
 
+/* The usage, with one line per option. */
 static void
 probe_usage(FILE *out)
 {
@@ -74,6 +75,7 @@ probe_usage(FILE *out)
             "exit 0 the mTLS connection works, 1 it does not, 2 usage error or unreadable input\n");
 }
 
+/* Milliseconds of the monotonic clock, for deadlines. */
 static int64_t
 mono_ms(void)
 {
@@ -84,7 +86,7 @@ mono_ms(void)
 
 /* --- options and files ---------------------------------------------------------------- */
 
-/* Split HOST:PORT, [V6]:PORT or https://HOST:PORT[/]; false when it is none of these. */
+/* Split HOST:PORT, [V6]:PORT or https://HOST[:PORT][/]; false when it is none of these. */
 static bool
 split_target(const char *arg, struct probe *p)
 {
@@ -92,9 +94,31 @@ split_target(const char *arg, struct probe *p)
     size_t hl;
     char *end = NULL;
     long port;
+    bool https = strncmp(s, "https://", 8) == 0;
 
-    if (strncmp(s, "https://", 8) == 0)
+    if (https) {
+        /* https://HOST and https://HOST/ are port 443 (RFC 9110 4.2.2) */
+        size_t l = strlen(s + 8);
+        bool slash = l > 0 && s[8 + l - 1] == '/';
+        const char *last = strrchr(s + 8, ':');
+        const char *rb = strrchr(s + 8, ']');
+        if ((last == NULL || (rb != NULL && rb > last)) && l - slash > 0 &&
+            l - slash < sizeof(p->host) && memchr(s + 8, '/', l - slash) == NULL) {
+            const char *h = s + 8;
+            size_t hl0 = l - slash;
+            if (h[0] == '[' && hl0 >= 2 && h[hl0 - 1] == ']') {
+                h++;
+                hl0 -= 2;
+            }
+            if (hl0 == 0)
+                return false;
+            memcpy(p->host, h, hl0);
+            p->host[hl0] = '\0';
+            snprintf(p->port, sizeof(p->port), "443");
+            return true;
+        }
         s += 8;
+    }
     if (*s == '[') {
         const char *rb = strchr(s, ']');
         if (rb == NULL || rb[1] != ':')
@@ -116,6 +140,17 @@ split_target(const char *arg, struct probe *p)
     if (end == colon + 1 || (*end != '\0' && strcmp(end, "/") != 0) || port < 1 || port > 65535)
         return false;
     snprintf(p->port, sizeof(p->port), "%ld", port);
+    return true;
+}
+
+/* split_target(), then p->target for messages. */
+static bool
+parse_target(const char *arg, struct probe *p)
+{
+    if (!split_target(arg, p))
+        return false;
+    snprintf(p->target, sizeof(p->target), strchr(p->host, ':') ? "[%s]:%s" : "%s:%s", p->host,
+             p->port);
     return true;
 }
 
@@ -338,6 +373,7 @@ cert_cb(SSL *ssl, void *arg)
     return 1;
 }
 
+/* The last OpenSSL reason, or a fallback. */
 static const char *
 ssl_reason(void)
 {
@@ -474,7 +510,24 @@ head_end(const char *buf, size_t n)
     return 0;
 }
 
-/* What an HTTP refusal says: a duet proxy's JSON body, nginx's certificate pages. */
+/*
+ * The server ended the connection right after the handshake, without an alert
+ * and without a byte: how a duet proxy in TCP mode refuses an identity its
+ * policy does not admit.
+ */
+static void
+closed_after_handshake(struct probe *p, json_t *ans)
+{
+    json_object_set_new(ans, "result", json_string("closed"));
+    probe_finding(p, "server_answer", "closed_after_handshake", true,
+                  "the server closed the connection right after the handshake, without an "
+                  "alert or an answer (a duet proxy in TCP mode does so when its policy does not "
+                  "admit our identity)",
+                  "read the server's log for its reason (duet proxy: the handshake line names "
+                  "the rule), and ask for a rule that admits our identity");
+}
+
+/* One GET, its status line and what a refusal says; also catches a TLS 1.3 late alert. */
 static void
 report_http(struct probe *p, SSL *ssl, json_t *ans)
 {
@@ -520,6 +573,8 @@ report_http(struct probe *p, SSL *ssl, json_t *ans)
             probe_finding(p, "http", "http_head_too_large", false,
                           "the server's HTTP answer has no end of head within 16 KiB",
                           "check what the service answers (curl -v), or use --no-http");
+        else if (n == 0 && r != -2)
+            closed_after_handshake(p, ans);
         else
             probe_finding(p, "http", r == -2 ? "http_timed_out" : "http_no_answer", false,
                           r == -2 ? "no HTTP answer within the timeout (the service may not "
@@ -555,15 +610,20 @@ report_quiet(struct probe *p, SSL *ssl, json_t *ans)
     char buf[512];
     int got = 0;
 
+    size_t total = 0;
+    int r;
+
     p->deadline = mono_ms() + (p->timeout_ms < 2000 ? p->timeout_ms : 2000);
-    while (ssl_drive(p, ssl, read_fn, buf, sizeof(buf), &got) == 1)
-        ;
+    while ((r = ssl_drive(p, ssl, read_fn, buf, sizeof(buf), &got)) == 1)
+        total += (size_t)got;
     if (p->alert >= 0) {
         probe_report_alert(p, ans);
         return;
     }
     json_object_set_new(ans, "result", json_string("accepted"));
     probe_say(p, "server answer: handshake accepted, no alert");
+    if (r != -2 && total == 0)
+        closed_after_handshake(p, ans);
 }
 
 /* The TLS part: handshake, everything reported in order. */
@@ -653,7 +713,7 @@ cli_is_endpoint(const char *arg)
         return true;
     if (access(arg, F_OK) == 0)
         return false; /* a file of that name wins */
-    return split_target(arg, &pr);
+    return parse_target(arg, &pr);
 }
 
 /* Connect, complete a handshake without verifying, keep the chain; see cli.h. */
@@ -671,9 +731,9 @@ cli_fetch_chain(const char *target, int64_t timeout_ms, STACK_OF(X509) * *chain,
 
     *chain = NULL;
     *host = NULL;
-    if (!split_target(target, p))
+    if (!parse_target(target, p))
         return err_set(err, DUET_ERR_INPUT,
-                       "\"%s\": expected HOST:PORT, [IPV6]:PORT or https://HOST:PORT", target);
+                       "\"%s\": expected HOST:PORT, [IPV6]:PORT or https://HOST[:PORT]", target);
     p->report = json_object();
     p->findings = json_array();
     if (p->report == NULL || p->findings == NULL) {
@@ -682,7 +742,7 @@ cli_fetch_chain(const char *target, int64_t timeout_ms, STACK_OF(X509) * *chain,
     }
     if (!tcp_connect(p)) {
         json_t *f = json_array_get(p->findings, 0);
-        err_set(err, DUET_ERR_INPUT, "%s:%s: %s", p->host, p->port,
+        err_set(err, DUET_ERR_INPUT, "%s: %s", p->target,
                 f != NULL ? json_string_value(json_object_get(f, "problem")) : "no connection");
         goto out;
     }
@@ -707,16 +767,16 @@ cli_fetch_chain(const char *target, int64_t timeout_ms, STACK_OF(X509) * *chain,
     got = SSL_get_peer_cert_chain(ssl);
     if (got == NULL || sk_X509_num(got) == 0) {
         if (p->alert >= 0)
-            err_set(err, DUET_ERR_INPUT, "%s:%s: the server ended the handshake with the alert %s",
-                    p->host, p->port, diag_alert_name(p->alert));
+            err_set(err, DUET_ERR_INPUT, "%s: the server ended the handshake with the alert %s",
+                    p->target, diag_alert_name(p->alert));
         else if (r == -2)
-            err_set(err, DUET_ERR_INPUT, "%s:%s: no TLS answer within %.1f s", p->host, p->port,
+            err_set(err, DUET_ERR_INPUT, "%s: no TLS answer within %.1f s", p->target,
                     (double)p->timeout_ms / 1000.0);
         else
             err_set(err, DUET_ERR_INPUT,
-                    "%s:%s: the TLS handshake failed before the server "
+                    "%s: the TLS handshake failed before the server "
                     "sent its certificate (%s)",
-                    p->host, p->port, ssl_reason());
+                    p->target, ssl_reason());
         goto out;
     }
     /* A server that refuses us after its Certificate still showed its chain. */
@@ -834,10 +894,10 @@ cmd_probe(int argc, char **argv)
         probe_usage(stderr);
         goto out;
     }
-    if (!split_target(argv[optind], p)) {
+    if (!parse_target(argv[optind], p)) {
         fprintf(stderr, "duet probe: \"");
         cli_put_text(stderr, argv[optind]);
-        fprintf(stderr, "\": expected HOST:PORT, [IPV6]:PORT or https://HOST:PORT\n");
+        fprintf(stderr, "\": expected HOST:PORT, [IPV6]:PORT or https://HOST[:PORT]\n");
         goto out;
     }
     if ((p->cert_file == NULL) != (p->key_file == NULL)) {
@@ -858,8 +918,8 @@ cmd_probe(int argc, char **argv)
         fprintf(stderr, "duet probe: out of memory\n");
         goto out;
     }
-    json_object_set_new(p->report, "target", json_sprintf("%s:%s", p->host, p->port));
-    probe_say(p, "duet probe %s:%s", p->host, p->port);
+    json_object_set_new(p->report, "target", json_string(p->target));
+    probe_say(p, "duet probe %s", p->target);
     if (tcp_connect(p))
         probe_tls(p);
     json_object_set_new(p->report, "ok", json_boolean(!p->failed));

@@ -28,6 +28,7 @@
 /* Everything one probe knows: options, loaded files, what it observed, the report. */
 struct probe {
     char host[256], port[8];
+    char target[300]; /* HOST:PORT or [IPV6]:PORT, for messages */
     const char *cert_file, *key_file, *cacert_file, *server_name, *path;
     bool json, no_http;
     int64_t timeout_ms;

@@ -549,7 +549,7 @@ probe_report_alert(struct probe *p, json_t *ans)
     probe_finding(p, "server_answer", r.code, true, r.meaning, r.fix);
 }
 
-/* The last OpenSSL reason, or a fallback. */
+/* What an HTTP refusal says; see probe.h. */
 void
 probe_report_http_refusal(struct probe *p, int status, const char *body, size_t blen, json_t *h)
 {
@@ -604,5 +604,3 @@ probe_report_http_refusal(struct probe *p, int status, const char *body, size_t 
     }
     json_decref(j);
 }
-
-/* One GET, its status line and what a refusal says; also catches a TLS 1.3 late alert. */

@@ -585,3 +585,39 @@ def test_probe_checks_the_server_against_crls_and_the_system_store(run, dpki, pr
     assert "the last by CN=Test Corp Root CA,O=Test Corp, which the system store does not " \
         "hold" in t.stdout, t.stdout
     assert "--cacert" in finding(doc, "unknown_ca")["fix"]
+
+
+def test_probe_tcp_proxy_refusing_by_policy(run, dpki, procs, tmp_path, echo):
+    from proxyutil import DuetLog
+    port = free_port()
+    cfg = tmp_path / "proxy.yaml"
+    cfg.write_text("""\
+listeners:
+  - name: t
+    listen: 127.0.0.1:%(port)d
+    mode: tcp
+    cert: %(cert)s
+    key: %(key)s
+    cacert: %(roots)s
+    target: [127.0.0.1:%(up)d]
+    rules:
+      - {name: bob-only, allow: ["uri:spiffe://test-corp/bob"]}
+log: %(log)s
+workers: 1
+""" % dict(port=port, cert=dpki.server_crt, key=dpki.server_key, roots=dpki.roots,
+           up=echo.port, log=tmp_path / "t.log"))
+    p = procs.start([dpki.duet_bin, "proxy", "--config", cfg], "tcp-proxy")
+    DuetLog(tmp_path / "t.log", p, procs).wait_event("start", timeout=15)
+    t, doc = probe(run, port, "--cert", dpki.alice_crt, "--key", dpki.alice_key,
+                   "--cacert", dpki.roots, "--server-name", "localhost", "--no-http")
+    assert t.returncode == 1, show(t)
+    assert "closed the connection right after the handshake" in t.stdout, t.stdout
+    assert "names the rule" in fix_after(t.stdout, "right after the handshake")
+    assert doc["server_answer"]["result"] == "closed"
+    assert codes(doc) == ["closed_after_handshake"]
+    assert "http" not in doc
+    # bob is admitted: the echo upstream waits for bytes, the probe waits 2 s and is content.
+    t, doc = probe(run, port, "--cert", dpki.bob_crt, "--key", dpki.bob_key,
+                   "--cacert", dpki.roots, "--server-name", "localhost", "--no-http")
+    assert t.returncode == 0, show(t)
+    assert doc["server_answer"]["result"] == "accepted" and doc["findings"] == []
