@@ -676,7 +676,7 @@ probe_tls(struct probe *p)
         probe_say(p, "tls: the handshake did not complete");
         if (chain != NULL && sk_X509_num(chain) > 0)
             probe_report_chain(p, chain);
-        if (p->requested || p->our_chain != NULL)
+        if (p->requested) /* else the handshake ended before any CertificateRequest */
             probe_report_request(p);
         if (p->alert >= 0)
             probe_report_alert(p, ans);

@@ -621,3 +621,20 @@ workers: 1
                    "--cacert", dpki.roots, "--server-name", "localhost", "--no-http")
     assert t.returncode == 0, show(t)
     assert doc["server_answer"]["result"] == "accepted" and doc["findings"] == []
+
+
+def test_probe_no_shared_signature_algorithm(run, dpki, procs, tmp_path):
+    crt, key = dpki.issue("client", "edna", "--key-type", "ed25519", out=tmp_path / "ed")
+    port = s_server(procs, dpki, tmp_path, "-Verify", "2", "-CAfile", dpki.roots,
+                    "-client_sigalgs", "ECDSA+SHA256")
+    t, doc = probe(run, port, "--cert", crt, "--key", key, "--cacert", dpki.roots,
+                   "--server-name", "localhost")
+    assert t.returncode == 1, show(t)
+    assert "signature algorithms: ecdsa_secp256r1_sha256" in t.stdout, t.stdout
+    assert "no shared signature algorithm: the server accepts none our Ed25519 key can make" \
+        in t.stdout, t.stdout
+    assert "--key-type" in fix_after(t.stdout, "no shared signature algorithm")
+    assert doc["client_certificate_request"]["signature_algorithms"] == [
+        "ecdsa_secp256r1_sha256"]
+    assert doc["client_certificate"]["sent"] is False
+    assert "no_shared_sigalg" in codes(doc)
