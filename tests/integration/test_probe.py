@@ -638,3 +638,32 @@ def test_probe_no_shared_signature_algorithm(run, dpki, procs, tmp_path):
         "ecdsa_secp256r1_sha256"]
     assert doc["client_certificate"]["sent"] is False
     assert "no_shared_sigalg" in codes(doc)
+
+
+@pytest.mark.parametrize("case,code,fix_part", [
+    ("expired", "expired", "renew it: duet cert renew"),
+    ("leaf_only", "needs_chain", "send the chain"),
+    ("server_eku", "eku", "--profile client"),
+    ("other_ca", "not_accepted", "accepted CAs"),
+])
+def test_probe_nginx_names_our_certificate_problem(run, dpki, nginx, tmp_path, case, code,
+                                                    fix_part):
+    if case == "expired":
+        crt, key = dpki.expired_crt, dpki.expired_key
+    elif case == "leaf_only":
+        crt, key = tmp_path / "leaf.crt", dpki.alice_key
+        crt.write_text(pem_blocks(dpki.alice_crt)[0])
+    elif case == "server_eku":
+        crt, key = dpki.issue("server", "svc-nginx", "--san", "dns:svc-nginx.example",
+                              out=tmp_path)
+    else:
+        crt, key = dpki.eve_crt, dpki.eve_key
+    t, doc = probe(run, nginx, "--cert", crt, "--key", key, "--cacert", dpki.roots,
+                   "--server-name", "localhost")
+    assert t.returncode == 1, show(t)
+    f = finding(doc, code)
+    assert f["step"] == "client_certificate" and fix_part in f["fix"], f
+    assert "fix: " + f["fix"] in t.stdout, t.stdout
+    # nginx finishes the handshake and refuses with its 400 page: read as such.
+    assert doc["http"]["status"] == 400, doc.get("http")
+    assert doc["http"]["refusal"] == {"by": "nginx", "error": "client_cert_error"}
