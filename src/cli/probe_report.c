@@ -591,13 +591,31 @@ probe_report_http_refusal(struct probe *p, int status, const char *body, size_t 
             "give one: --cert CLIENT.crt --key CLIENT.key (issued with --profile client)");
     } else if (status == 495 ||
                (status == 400 && blen > 0 && memmem(body, blen, "SSL certificate error", 21))) {
+        /* nginx's own words for a failed verification: read like a bad_certificate alert */
+        struct diag_alert_ctx ctx = {.requested = p->requested,
+                                     .sent = p->sent,
+                                     .client = p->client,
+                                     .ca_match = p->ca_match,
+                                     .serial = p->our_serial};
+        struct diag_reading r;
+
+        diag_alert_read(SSL3_AD_BAD_CERTIFICATE, &ctx, &r);
         json_object_set_new(h, "refusal",
-                            json_pack("{s:s,s:s}", "by", "nginx", "error", "client_cert_error"));
-        probe_finding(p, "http", "client_cert_error", true,
-                      "the server (nginx) could not verify our client certificate; its error log "
-                      "names the check",
-                      "compare our chain with the accepted CAs above (send the chain, use a "
-                      "certificate of an accepted CA, renew an expired one)");
+                            json_pack("{s:s,s:s,s:s}", "by", "nginx", "error", "client_cert_error",
+                                      "meaning", r.code));
+        if (strcmp(r.code, "client_cert_refused") != 0) {
+            snprintf(problem, sizeof(problem),
+                     "the server (nginx) could not verify our client certificate (\"The SSL "
+                     "certificate error\"): %s",
+                     r.meaning);
+            probe_finding(p, "http", "client_cert_error", true, problem, r.fix);
+        } else {
+            probe_finding(p, "http", "client_cert_error", true,
+                          "the server (nginx) could not verify our client certificate; its "
+                          "error log names the check",
+                          "compare our chain with the accepted CAs above (send the chain, use a "
+                          "certificate of an accepted CA, renew an expired one)");
+        }
     } else if (status == 403) {
         probe_finding(p, "http", "forbidden", true, "the server answered 403 Forbidden",
                       "ask the server's operator what admits this identity");

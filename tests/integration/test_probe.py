@@ -318,7 +318,8 @@ def test_probe_nginx_refuses_other_ca(run, dpki, nginx):
     assert t.returncode == 1, show(t)
     assert "leads to none of the CAs the server accepts" in t.stdout, t.stdout
     assert "could not verify our client certificate" in t.stdout, t.stdout
-    assert doc["http"]["refusal"] == {"by": "nginx", "error": "client_cert_error"}
+    assert doc["http"]["refusal"] == {"by": "nginx", "error": "client_cert_error",
+                                      "meaning": "client_wrong_ca"}
     assert {"not_accepted", "client_cert_error"} <= set(codes(doc)), doc
 
 
@@ -640,14 +641,14 @@ def test_probe_no_shared_signature_algorithm(run, dpki, procs, tmp_path):
     assert "no_shared_sigalg" in codes(doc)
 
 
-@pytest.mark.parametrize("case,code,fix_part", [
-    ("expired", "expired", "renew it: duet cert renew"),
-    ("leaf_only", "needs_chain", "send the chain"),
-    ("server_eku", "eku", "--profile client"),
-    ("other_ca", "not_accepted", "accepted CAs"),
+@pytest.mark.parametrize("case,code,fix_part,meaning", [
+    ("expired", "expired", "renew it: duet cert renew", "client_expired"),
+    ("leaf_only", "needs_chain", "send the chain", "client_chain_incomplete"),
+    ("server_eku", "eku", "--profile client", "client_eku"),
+    ("other_ca", "not_accepted", "accept", "client_wrong_ca"),
 ])
 def test_probe_nginx_names_our_certificate_problem(run, dpki, nginx, tmp_path, case, code,
-                                                    fix_part):
+                                                    fix_part, meaning):
     if case == "expired":
         crt, key = dpki.expired_crt, dpki.expired_key
     elif case == "leaf_only":
@@ -664,6 +665,9 @@ def test_probe_nginx_names_our_certificate_problem(run, dpki, nginx, tmp_path, c
     f = finding(doc, code)
     assert f["step"] == "client_certificate" and fix_part in f["fix"], f
     assert "fix: " + f["fix"] in t.stdout, t.stdout
-    # nginx finishes the handshake and refuses with its 400 page: read as such.
+    # nginx finishes the handshake and refuses with its 400 page: read in context.
     assert doc["http"]["status"] == 400, doc.get("http")
-    assert doc["http"]["refusal"] == {"by": "nginx", "error": "client_cert_error"}
+    ref = doc["http"]["refusal"]
+    assert ref["by"] == "nginx" and ref["error"] == "client_cert_error", ref
+    assert ref["meaning"] == meaning, ref
+    assert fix_part in finding(doc, "client_cert_error")["fix"]
