@@ -33,7 +33,8 @@ usage(FILE *out)
             "  probe HOST:PORT          why an mTLS connection fails, and the fix\n"
             "  version                  print the version\n"
             "\n"
-            "Run 'duet <command> --help' (or 'duet help proxy|tunnel') for a command's options.\n");
+            "Run 'duet <command> --help' (or 'duet help proxy|tunnel|probe') for a command's\n"
+            "options.\n");
 }
 
 int
@@ -66,6 +67,11 @@ main(int argc, char **argv)
     if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
         printf("duet %s\n", duet_version());
         return EXIT_OK;
+    }
+    if (strcmp(argv[1], "help") == 0 && argc > 2 && strcmp(argv[2], "probe") == 0) {
+        char help[] = "--help";
+        char *hargv[] = {argv[2], help, NULL};
+        return cmd_probe(2, hargv);
     }
     if (strcmp(argv[1], "help") == 0 && argc > 2 &&
         (strcmp(argv[2], "proxy") == 0 || strcmp(argv[2], "tunnel") == 0)) {

@@ -388,6 +388,8 @@ def test_probe_usage_errors(run, dpki):
     assert p.returncode == 2 and "--timeout" in p.stderr, show(p)
     p = run("probe", "--help")
     assert p.returncode == 0 and "--server-name" in p.stdout, show(p)
+    h = run("help", "probe")
+    assert h.returncode == 0 and h.stdout == run("probe", "--help").stdout, show(h)
 
 
 def test_probe_help_and_page_name_the_same_flags(run):
