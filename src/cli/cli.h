@@ -43,6 +43,7 @@ int cmd_tunnel(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_ticket_keys(int argc, char **argv);
 int cmd_agent(int argc, char **argv);
+int cmd_probe(int argc, char **argv);
 int cmd_cert_issue(int argc, char **argv);
 int cmd_cert_sign(int argc, char **argv);
 int cmd_cert_list(int argc, char **argv);
@@ -97,6 +98,22 @@ json_t *cli_json_text(const char *s);
  * when either cannot be set; the command must then stop.
  */
 int cli_protect_secrets(struct duet_err *err);
+
+/*
+ * Whether a command's argument names a live endpoint (`https://HOST:PORT`, or
+ * `HOST:PORT` / `[IPV6]:PORT` when no file has that name) instead of a file.
+ */
+bool cli_is_endpoint(const char *arg);
+/*
+ * The chain a TLS server sends (leaf first), fetched the way `duet probe`
+ * connects: TCP within timeout_ms, a handshake offering TLS 1.2 and 1.3 with
+ * SNI and no verification (the caller shows or verifies what came).  *chain
+ * (OSSL_STACK_OF_X509_free) and *host (free) are the caller's.  Fails with
+ * one sentence naming HOST:PORT: no connection (as `duet probe` words it),
+ * no TLS answer, an alert before the server's certificate.
+ */
+int cli_fetch_chain(const char *target, int64_t timeout_ms, STACK_OF(X509) **chain, char **host,
+                    struct duet_err *err);
 
 /* Print one inspected file (the model of inspect_bundle()) for a human. */
 void render_inspect_text(FILE *out, const json_t *file);

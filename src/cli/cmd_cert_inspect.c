@@ -7,6 +7,7 @@
  */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -22,7 +23,35 @@ static void
 inspect_usage(FILE *out)
 {
     fprintf(out, "usage: duet cert inspect [--format text|json] [--password-file F] FILE...\n"
-                 "Reads PEM, DER and PKCS#12 certificates and chains, CSRs, CRLs and keys.\n");
+                 "Reads PEM, DER and PKCS#12 certificates and chains, CSRs, CRLs and keys;\n"
+                 "a FILE written https://HOST:PORT or HOST:PORT (no such file) is the chain\n"
+                 "that server sends.\n");
+}
+
+/*
+ * The chain a live endpoint sends, as the model of a file: "file" is the
+ * endpoint as given, "format" is "TLS"; NULL with the reason in err.
+ */
+static json_t *
+inspect_endpoint(const char *target, struct duet_err *err)
+{
+    struct load_bundle b;
+    char *host = NULL;
+    json_t *f;
+
+    memset(&b, 0, sizeof(b));
+    b.format = LOAD_PEM;
+    if (cli_fetch_chain(target, 10000, &b.certs, &host, err) != 0)
+        return NULL;
+    free(host);
+    f = inspect_bundle(target, &b, (int64_t)time(NULL));
+    load_bundle_clear(&b);
+    if (f == NULL) {
+        err_nomem(err);
+        return NULL;
+    }
+    json_object_set_new(f, "format", json_string("TLS"));
+    return f;
 }
 
 /* `duet cert inspect`: every file is shown; any unreadable one makes the exit 2. */
@@ -88,6 +117,22 @@ cmd_cert_inspect(int argc, char **argv)
         struct load_bundle b;
         json_t *f;
 
+        if (cli_is_endpoint(argv[i])) {
+            f = inspect_endpoint(argv[i], &err);
+            if (f == NULL) {
+                cli_put_text(stderr, err.msg);
+                fputc('\n', stderr);
+                rc = EXIT_USAGE;
+                continue;
+            }
+            if (json) {
+                json_array_append_new(all, f);
+            } else {
+                render_inspect_text(stdout, f);
+                json_decref(f);
+            }
+            continue;
+        }
         if (load_bundle_file(argv[i], password, &b, &err) != 0) {
             cli_put_text(stderr, err.msg);
             fputc('\n', stderr);

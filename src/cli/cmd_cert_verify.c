@@ -11,8 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/pem.h>
+
 #include "cli/cli.h"
 #include "duet.h"
+#include "lib/verify.h"
 #include "lib/x509util.h"
 
 enum {
@@ -45,7 +48,7 @@ verify_usage(FILE *out)
         "                        [--max-depth N] [--password-file F] [--policy OID]...\n"
         "                        [--require-explicit-policy] [--inhibit-policy-mapping]\n"
         "                        [--inhibit-any-policy] [--format text|json]\n"
-        "                        [--insecure-crl-signature dsa] LEAF.pem\n"
+        "                        [--insecure-crl-signature dsa] LEAF.pem|HOST:PORT\n"
         "exit 0 valid, 1 invalid (reason on stderr), 2 usage error or unreadable input\n");
 }
 
@@ -115,6 +118,56 @@ verifier_fail(struct duet_verifier *v)
 }
 
 /*
+ * Verify the chain a live endpoint sends (leaf first, the rest untrusted, as a
+ * file's would be), for its host name unless --name was given.  Returns
+ * EXIT_OK when the verifier ran and accepted it, EXIT_INVALID when it ran and
+ * refused it (the reason on the verifier), EXIT_USAGE after printing why the
+ * chain could not be fetched.
+ */
+static int
+verify_endpoint(struct duet_verifier *v, const char *target, bool name_given)
+{
+    STACK_OF(X509) *chain = NULL;
+    struct duet_err err;
+    char *host = NULL, *pem = NULL;
+    BIO *mem = NULL;
+    long len;
+    int rc = EXIT_USAGE;
+
+    err_clear(&err);
+    if (cli_fetch_chain(target, 10000, &chain, &host, &err) != 0) {
+        fprintf(stderr, "duet cert verify: ");
+        cli_put_text(stderr, err.msg);
+        fputc('\n', stderr);
+        goto out;
+    }
+    if (!name_given && verify_name_valid(host) && duet_verifier_set_name(v, host) != 0) {
+        fprintf(stderr, "duet cert verify: %s\n", duet_verifier_error(v));
+        goto out;
+    }
+    if ((mem = BIO_new(BIO_s_mem())) == NULL) {
+        fprintf(stderr, "duet cert verify: out of memory\n");
+        goto out;
+    }
+    for (int i = 0; i < sk_X509_num(chain); i++) {
+        if (!PEM_write_bio_X509(mem, sk_X509_value(chain, i))) {
+            fprintf(stderr, "duet cert verify: out of memory\n");
+            goto out;
+        }
+    }
+    len = BIO_get_mem_data(mem, &pem);
+    if (duet_verifier_verify_mem(v, (const uint8_t *)pem, (size_t)len) == 0)
+        rc = EXIT_OK;
+    else
+        rc = EXIT_INVALID;
+out:
+    BIO_free(mem);
+    free(host);
+    OSSL_STACK_OF_X509_free(chain);
+    return rc;
+}
+
+/*
  * `duet cert verify`.  Files are loaded in the order given; any unreadable
  * one ends the command with exit 2 before verification starts.
  */
@@ -146,7 +199,7 @@ cmd_cert_verify(int argc, char **argv)
     const char *password_file = NULL;
     unsigned policy_flags = 0;
     bool policy_asked = false; /* any policy option: the text output always names the set */
-    bool json = false;
+    bool json = false, name_given = false;
     int ntrusted = 0, nuntrusted = 0, ncrls = 0;
     int rc = EXIT_USAGE;
     int c;
@@ -184,6 +237,7 @@ cmd_cert_verify(int argc, char **argv)
             }
             break;
         case OPT_NAME:
+            name_given = true;
             if (duet_verifier_set_name(v, optarg) != 0) {
                 fprintf(stderr, "duet cert verify: --name: %s\n", duet_verifier_error(v));
                 verify_usage(stderr);
@@ -312,7 +366,14 @@ cmd_cert_verify(int argc, char **argv)
             goto out;
         }
     }
-    if (duet_verifier_verify_file(v, argv[optind]) != 0) {
+    if (cli_is_endpoint(argv[optind])) {
+        rc = verify_endpoint(v, argv[optind], name_given);
+        if (rc == EXIT_USAGE)
+            goto out;
+    } else {
+        rc = duet_verifier_verify_file(v, argv[optind]) != 0 ? EXIT_INVALID : EXIT_OK;
+    }
+    if (rc != EXIT_OK) {
         if (json && duet_verifier_error_kind(v) == DUET_ERR_INVALID)
             print_json(v, false);
         rc = verifier_fail(v);

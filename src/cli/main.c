@@ -30,9 +30,11 @@ usage(FILE *out)
             "  ticket-keys rotate FILE  rotate the TLS ticket keys shared by proxies\n"
             "  agent                    keep this host's certificates fresh (enroll, renew)\n"
             "  cert verify LEAF         verify a certificate chain for a purpose and a name\n"
+            "  probe HOST:PORT          why an mTLS connection fails, and the fix\n"
             "  version                  print the version\n"
             "\n"
-            "Run 'duet <command> --help' (or 'duet help proxy|tunnel') for a command's options.\n");
+            "Run 'duet <command> --help' (or 'duet help proxy|tunnel|probe') for a command's\n"
+            "options.\n");
 }
 
 int
@@ -60,9 +62,16 @@ main(int argc, char **argv)
         return cmd_ticket_keys(argc - 1, argv + 1);
     if (strcmp(argv[1], "agent") == 0)
         return cmd_agent(argc - 1, argv + 1);
+    if (strcmp(argv[1], "probe") == 0)
+        return cmd_probe(argc - 1, argv + 1);
     if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
         printf("duet %s\n", duet_version());
         return EXIT_OK;
+    }
+    if (strcmp(argv[1], "help") == 0 && argc > 2 && strcmp(argv[2], "probe") == 0) {
+        char help[] = "--help";
+        char *hargv[] = {argv[2], help, NULL};
+        return cmd_probe(2, hargv);
     }
     if (strcmp(argv[1], "help") == 0 && argc > 2 &&
         (strcmp(argv[2], "proxy") == 0 || strcmp(argv[2], "tunnel") == 0)) {
