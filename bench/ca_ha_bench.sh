@@ -27,7 +27,10 @@
 #   ROUNDS=3, CONC=8 requests in flight, DUET=/path/to/duet;
 #   DUET_BEFORE=/path/to/another/duet adds pg1 and pg2 with that binary (its
 #   own two nodes on the same inventory), to compare two builds in one run;
-#   ONLY="pg1 pg2 pg1b pg2b" runs only those (names above, and ocsp).
+#   ONLY="pg1 pg2 pg1b pg2b" runs only those (names above, and ocsp);
+#   PG_DELAY_MS=1 puts bench/pg_delay.py between PostgreSQL and its clients
+#   (duet and cfssl), adding that much each way to every round trip, as a
+#   database across a network would.
 # Needs (run as root, PostgreSQL then runs as the postgres user, or as a user
 # who may run initdb): build/duet, openssl, python3-cryptography, postgresql,
 # softhsm2 and opensc (all installed by scripts/deps.sh), and cfssl
@@ -125,7 +128,14 @@ PG_STARTED=1
 PG_PM=$(head -1 pg/data/postmaster.pid)
 psql_() { "$PGBIN/psql" -h 127.0.0.1 -p "$PGPORT" -U postgres -X -q -v ON_ERROR_STOP=1 "$@"; }
 psql_ -c "CREATE DATABASE duet_bench" -c "CREATE DATABASE cfssl_bench"
-PGURL="postgres://postgres@127.0.0.1:$PGPORT/duet_bench"
+PGTO=$PGPORT # the port PostgreSQL's clients use: the server's, or the delaying relay's
+if [ -n "${PG_DELAY_MS:-}" ]; then
+    PGTO=$(port)
+    $PY "$ROOT/bench/pg_delay.py" "$PGTO" "$PGPORT" "$PG_DELAY_MS" &
+    PIDS="$PIDS $!"
+    wait_port "$PGTO"
+fi
+PGURL="postgres://postgres@127.0.0.1:$PGTO/duet_bench"
 
 # ---- the duet CAs: SQLite, PostgreSQL, SoftHSM ----
 "$DUET" ca init --ca-dir lite --name "Bench Lite" --key-type p256 >/dev/null
@@ -239,7 +249,7 @@ CREATE TABLE ocsp_responses (serial_number bytea NOT NULL, authority_key_identif
   FOREIGN KEY(serial_number, authority_key_identifier)
     REFERENCES certificates(serial_number, authority_key_identifier));"
 echo '{"driver": "sqlite3", "data_source": "'"$W"'/cf/certs.db"}' > sqlite.json
-echo '{"driver": "postgres", "data_source": "postgres://postgres@127.0.0.1:'"$PGPORT"'/cfssl_bench?sslmode=disable"}' > pg.json
+echo '{"driver": "postgres", "data_source": "postgres://postgres@127.0.0.1:'"$PGTO"'/cfssl_bench?sslmode=disable"}' > pg.json
 cd "$W"
 $PY "$LOAD" cfssl-bodies csrs.jsonl cfssl-bodies
 cfssl_serve() { # label db-config
@@ -468,6 +478,9 @@ if "ocsp-pg" in oc:
     print("- OCSP p99, PostgreSQL / SQLite: %.2f without a nonce, %.2f with one (goal <= 2)" % (
         oc["ocsp-pg"]["p99"] / oc["ocsp-lite"]["p99"],
         oc["ocsp-nonce-pg"]["p99"] / oc["ocsp-nonce-lite"]["p99"]))
+print()
+print("PostgreSQL reached through bench/pg_delay.py, %s ms added each way" % "${PG_DELAY_MS:-}"
+      if "${PG_DELAY_MS:-}" else "PostgreSQL reached directly on loopback")
 print()
 print("$(cat load.txt | tr '\n' ';' | sed 's/;$//; s/;/; /g')")
 print()
