@@ -15,7 +15,7 @@ inventory with the very DER it received; every certificate a client lost to a ki
 node committed it, then died before answering) is a row too, named by the 409 the other node
 gives; no serial appears twice, in `duet cert list` or in the database, which itself refuses
 a second row with a serial; every acknowledged revocation is in the inventory and in the CRL
-both nodes serve; CRL numbers seen only grow.
+both nodes serve, and both nodes' OCSP answers agree with it; CRL numbers seen only grow.
 
 DUET_PG_CRASH_ISSUES (default 4000) is the number of issuances aimed at; DUET_PG_CRASH_SECONDS
 (default 60) bounds the run whatever the machine's load; DUET_CRASH_SEED replays the kills.
@@ -33,7 +33,9 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509 import ocsp
 
 import pgcluster
 from conftest import DuetCA, show
@@ -256,6 +258,24 @@ def killer(run):
             run.down.discard(i)
 
 
+def ocsp_status(node, der, issuer):
+    """The status (ocsp.OCSPCertStatus) a node's OCSP responder gives the certificate der."""
+    req = ocsp.OCSPRequestBuilder().add_certificate(
+        x509.load_der_x509_certificate(der), issuer, hashes.SHA1()).build()
+    conn = http.client.HTTPConnection("127.0.0.1", node.http_port, timeout=20)
+    try:
+        conn.request("POST", "/ocsp", body=req.public_bytes(Encoding.DER),
+                     headers={"Content-Type": "application/ocsp-request"})
+        r = conn.getresponse()
+        body = r.read()
+    finally:
+        conn.close()
+    assert r.status == 200, (r.status, body[:200])
+    resp = ocsp.load_der_ocsp_response(body)
+    assert resp.response_status == ocsp.OCSPResponseStatus.SUCCESSFUL, resp.response_status
+    return resp.certificate_status
+
+
 def psql_rows(pg, db, sql):
     return [line.split("|") for line in pg.sql(sql, db=db).splitlines() if line]
 
@@ -320,6 +340,18 @@ def test_two_nodes_killed_at_random_lose_no_certificate_and_reuse_no_serial(
         assert run.revoked <= listed, "revoked, yet not in the CRL: %r (%s)" % (
             sorted(run.revoked - listed)[:5], ctx)
         run.crl_seen.append((0, crl_number(finals[0])))
+        # OCSP from either node agrees with the inventory: revoked ones, and ones still good.
+        issuer = x509.load_pem_x509_certificate(ca.issuing.read_bytes())
+        rev = sorted(run.revoked)[:8]
+        good = [s for s in sorted(run.received) if s not in run.revoked][:8]
+        assert rev and good, (len(rev), len(good))
+        for node in nodes:
+            for serial in rev:
+                assert ocsp_status(node, run.received[serial], issuer) == \
+                    ocsp.OCSPCertStatus.REVOKED, (serial, ctx)
+            for serial in good:
+                assert ocsp_status(node, run.received[serial], issuer) == \
+                    ocsp.OCSPCertStatus.GOOD, (serial, ctx)
     finally:
         run.stop.set()
         for node in nodes:
@@ -374,7 +406,7 @@ def test_two_nodes_killed_at_random_lose_no_certificate_and_reuse_no_serial(
     assert run.kills >= 5, "too few kills: %d in %.0f s (%s)" % (run.kills, took, ctx)
     assert run.cuts >= 1, "no kill cut a request (%s)" % ctx
     print("pg crash test: %s, %.0f s, issued %d (%d received, %d lost to kills), %d kills, "
-          "%d requests cut and %d refused, %d revoked, %d CRLs fetched (numbers %d..%d), %d tokens made "
-          "during the run" % (ctx, took, len(run.received) + len(run.lost), len(run.received),
+          "%d requests cut and %d refused, %d revoked, %d CRLs fetched (numbers %d..%d), "
+          "%d tokens made during the run" % (ctx, took, len(run.received) + len(run.lost), len(run.received),
                               len(run.lost), run.kills, run.cuts, run.refused, len(run.revoked),
                               len(numbers), numbers[0], numbers[-1], run.token_made))
