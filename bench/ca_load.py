@@ -248,7 +248,8 @@ def cmd_run(a):
             f.writelines(p if p.endswith("\n") else p + "\n" for p in pems)
     secs = t1 - t0
     print(json.dumps({
-        "kind": a.kind, "url": a.url[0] if len(a.url) == 1 else a.url, "concurrency": c, "requests": count,
+        "kind": a.kind, "url": a.url[0] if len(a.url) == 1 else a.url, "concurrency": c,
+        "requests": count,
         "completed": len(pems), "errors": errors, "seconds": round(secs, 3),
         "rate_per_s": round(len(pems) / secs, 1) if secs > 0 else 0,
         "latency_ms": {"p50": round(pct(lat, 50), 2), "p90": round(pct(lat, 90), 2),

@@ -407,6 +407,7 @@ def test_two_nodes_killed_at_random_lose_no_certificate_and_reuse_no_serial(
     assert run.cuts >= 1, "no kill cut a request (%s)" % ctx
     print("pg crash test: %s, %.0f s, issued %d (%d received, %d lost to kills), %d kills, "
           "%d requests cut and %d refused, %d revoked, %d CRLs fetched (numbers %d..%d), "
-          "%d tokens made during the run" % (ctx, took, len(run.received) + len(run.lost), len(run.received),
-                              len(run.lost), run.kills, run.cuts, run.refused, len(run.revoked),
-                              len(numbers), numbers[0], numbers[-1], run.token_made))
+          "%d tokens made during the run" % (
+              ctx, took, len(run.received) + len(run.lost), len(run.received), len(run.lost),
+              run.kills, run.cuts, run.refused, len(run.revoked), len(numbers), numbers[0],
+              numbers[-1], run.token_made))
