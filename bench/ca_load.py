@@ -8,13 +8,15 @@ keep-alive connection per worker process, the same for duet and cfssl.
                                        enrollment bodies {"token", "csr"}: line i of TOKENS
                                        (one token per line, made for hNNNNN) with CSR i
     ca_load.py cfssl-bodies CSRS OUT   /api/v1/cfssl/sign bodies {"certificate_request"}
-    ca_load.py run --url URL --cacert F --bodies F --kind duet|cfssl
+    ca_load.py run --url URL [--url URL2]... --cacert F --bodies F --kind duet|cfssl
                    [--count N] [--reuse] [--concurrency C] [--out PEMFILE]
 
 `run` sends COUNT bodies (default: every line of F once; with --reuse the
 lines are used again in turn, which cfssl allows and a one-time token does
 not) from C worker processes, each with its own TLS connection kept alive,
-all starting together after their handshakes.  Every answer must be 200 with
+all starting together after their handshakes.  With several --url (CA nodes
+on one inventory), worker i talks to URL i modulo their number, so the load
+is split evenly.  Every answer must be 200 with
 a certificate (duet: "certificate", cfssl: "success" and
 "result.certificate"); the serials must all differ.  Prints one JSON object:
 completed, errors (by reason), seconds, rate_per_s, latency_ms p50/p90/p99/max,
@@ -149,7 +151,9 @@ class Conn:
         return status, data
 
 
-def worker(a, bodies, start, q):
+def worker(a, url, bodies, start, q):
+    a = argparse.Namespace(**vars(a))
+    a.host, a.port, a.path = url
     ctx = ssl.create_default_context(cafile=a.cacert)
     ctx.check_hostname = False  # the bench's servers are named by address
     conn = Conn(a, ctx)
@@ -201,11 +205,15 @@ def pct(sorted_ms, p):
     return sorted_ms[min(len(sorted_ms) - 1, int(len(sorted_ms) * p / 100.0))]
 
 
+def split_url(url):
+    """(host, port, path) of https://HOST:PORT/PATH."""
+    hostport, _, path = url.split("://", 1)[1].partition("/")
+    host, _, port = hostport.rpartition(":")
+    return host, int(port), "/" + path
+
+
 def cmd_run(a):
-    u = a.url.split("://", 1)[1]
-    hostport, _, path = u.partition("/")
-    a.host, _, port = hostport.rpartition(":")
-    a.port, a.path = int(port), "/" + path
+    urls = [split_url(u) for u in a.url]
     lines = read_lines(a.bodies)
     count = a.count or len(lines)
     if count > len(lines) and not a.reuse:
@@ -215,7 +223,8 @@ def cmd_run(a):
     c = max(1, min(a.concurrency, count))
     start = multiprocessing.Event()
     q = multiprocessing.Queue()
-    procs = [multiprocessing.Process(target=worker, args=(a, bodies[i::c], start, q))
+    procs = [multiprocessing.Process(target=worker,
+                                     args=(a, urls[i % len(urls)], bodies[i::c], start, q))
              for i in range(c)]
     for p in procs:
         p.start()
@@ -239,7 +248,8 @@ def cmd_run(a):
             f.writelines(p if p.endswith("\n") else p + "\n" for p in pems)
     secs = t1 - t0
     print(json.dumps({
-        "kind": a.kind, "url": a.url, "concurrency": c, "requests": count,
+        "kind": a.kind, "url": a.url[0] if len(a.url) == 1 else a.url, "concurrency": c,
+        "requests": count,
         "completed": len(pems), "errors": errors, "seconds": round(secs, 3),
         "rate_per_s": round(len(pems) / secs, 1) if secs > 0 else 0,
         "latency_ms": {"p50": round(pct(lat, 50), 2), "p90": round(pct(lat, 90), 2),
@@ -263,7 +273,7 @@ def main():
     p.add_argument("csrs")
     p.add_argument("out")
     p = sub.add_parser("run")
-    p.add_argument("--url", required=True)
+    p.add_argument("--url", required=True, action="append")
     p.add_argument("--cacert", required=True)
     p.add_argument("--bodies", required=True)
     p.add_argument("--kind", choices=("duet", "cfssl"), required=True)

@@ -26,6 +26,7 @@ libevent-dev
 libhttp-parser-dev
 python3
 python3-pytest
+python3-cryptography
 man-db
 curl
 nginx

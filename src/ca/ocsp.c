@@ -736,6 +736,12 @@ ca_ocsp_respond_cached(struct ca *ca, const struct ca_ocsp_signer *signer,
         /* cache_answer() said whether the epoch could be set: only then is it kept */
         cacheable = cacheable && klen > 0;
         sum->status = answer(ca, signer, rq, nonce, now, validity, &bs, sum, err);
+        /*
+         * An answer saying unknown is never kept: the serial may be issued a
+         * moment later, and an issuance on PostgreSQL does not move the
+         * generation (store_begin_issue), so nothing would forget it.
+         */
+        cacheable = cacheable && sum->unknown == 0;
     }
     if (sum->status != OCSP_RESPONSE_STATUS_SUCCESSFUL) {
         /* An unsuccessful response says nothing about any certificate (RFC 6960 4.2.1). */

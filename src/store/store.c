@@ -19,6 +19,12 @@ store_begin(struct store *s, struct duet_err *err)
 }
 
 int
+store_begin_issue(struct store *s, struct duet_err *err)
+{
+    return s->ops->begin_issue != NULL ? s->ops->begin_issue(s, err) : s->ops->begin(s, err);
+}
+
+int
 store_commit(struct store *s, struct duet_err *err)
 {
     return s->ops->commit(s, err);

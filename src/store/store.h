@@ -143,6 +143,16 @@ void store_close(struct store *s);
  * "inventory is locked".
  */
 int store_begin(struct store *s, struct duet_err *err) MUST_CHECK;
+/*
+ * A transaction for an issuance: it draws a serial, inserts the certificate's
+ * row and may spend a token or link a renewal (conditional updates of one row
+ * each), nothing else - no revocation, no CRL number.  SQLite: store_begin.
+ * PostgreSQL: no lock on the shared meta row and the generation is not moved,
+ * so several nodes issue side by side; the serial stays the primary key (a
+ * serial drawn twice fails the insert), and a new row changes no OCSP answer
+ * that may be kept (an answer saying unknown is never kept, ocsp.c).
+ */
+int store_begin_issue(struct store *s, struct duet_err *err) MUST_CHECK;
 int store_commit(struct store *s, struct duet_err *err) MUST_CHECK;
 void store_rollback(struct store *s);
 
@@ -237,7 +247,8 @@ void store_tokens_free(struct store_token **v, size_t n);
  * whenever anything may have been written to the inventory since the last
  * call - by this handle (any statement that changed a row, committed or not)
  * or by another connection that committed, in this process or another one -
- * and stays the same otherwise.  Cheap enough to ask before every OCSP
+ * and stays the same otherwise (PostgreSQL: every write but an issuance in a
+ * store_begin_issue transaction).  Cheap enough to ask before every OCSP
  * answer (SQLite: PRAGMA data_version and the handle's own change count, no
  * table read).  Never the same number again after it changed.
  */

@@ -11,6 +11,8 @@
 
 struct store_ops {
     int (*begin)(struct store *s, struct duet_err *err);
+    /* A transaction that only records new certificates; NULL: begin (store_begin_issue). */
+    int (*begin_issue)(struct store *s, struct duet_err *err);
     int (*commit)(struct store *s, struct duet_err *err);
     void (*rollback)(struct store *s);
     int (*serial_used)(struct store *s, const char *serial, bool *used, struct duet_err *err);

@@ -5,13 +5,20 @@
  *
  * The same contracts as store_sqlite.c, kept by the database: the serial is
  * the primary key (never stored twice, rows never deleted); every write
- * transaction first updates the one row of duet_meta, which both serialises
- * writers as SQLite's BEGIN IMMEDIATE does (so no two transactions can
- * deadlock: the meta row is always the first lock taken) and moves
- * duet_meta.generation on, the change counter every node reads before an
- * OCSP answer; CRL numbers come from the same row, so they grow across nodes
- * in commit order; token redemption and renewal links are conditional
- * UPDATEs whose row count says who won.  Every statement is prepared, with
+ * transaction but an issuance first updates the one row of duet_meta, which
+ * both serialises those writers as SQLite's BEGIN IMMEDIATE does (so no two
+ * transactions can deadlock: the meta row is always the first lock taken)
+ * and moves duet_meta.generation on, the change counter every node reads
+ * before an OCSP answer; CRL numbers come from the same row, so they grow
+ * across nodes in commit order; token redemption and renewal links are
+ * conditional UPDATEs whose row count says who won.  An issuance
+ * (store_begin_issue) takes no lock on duet_meta, so that nodes sign and
+ * commit side by side instead of one after the other: it inserts a new row
+ * (the primary key refuses a serial twice) and locks at most one existing
+ * row (its token, or the certificate it renews), after no other lock, so it
+ * cannot deadlock with a writer that holds the meta row; and a new row
+ * changes no OCSP answer a node may keep (answers saying unknown are never
+ * kept), so the generation need not move.  Every statement is prepared, with
  * its values as parameters: no SQL is ever built from input.  The
  * connection string may hold a password: messages name the server with it
  * replaced by "***" (store_url_redact), never as given.
@@ -312,6 +319,21 @@ pg_begin(struct store *s, struct duet_err *err)
         return -1;
     }
     PQclear(r);
+    return 0;
+}
+
+/*
+ * Open an issuance's transaction (store_begin_issue): BEGIN only, without the
+ * meta row, so another node's issuance or write does not hold this one up.
+ */
+static int
+pg_begin_issue(struct store *s, struct duet_err *err)
+{
+    struct pg_store *ps = (struct pg_store *)s;
+
+    if (pg_command(ps, "BEGIN", "starting a transaction", err) != 0)
+        return -1;
+    ps->in_txn = true;
     return 0;
 }
 
@@ -791,6 +813,7 @@ pg_close(struct store *s)
 
 static const struct store_ops pg_ops = {
     .begin = pg_begin,
+    .begin_issue = pg_begin_issue,
     .commit = pg_commit,
     .rollback = pg_rollback,
     .serial_used = pg_serial_used,

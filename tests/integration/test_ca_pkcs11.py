@@ -241,3 +241,49 @@ def test_ca_serve_enrolls_and_signs_crl_and_ocsp_through_the_token(hsm_ca, duet_
         srv.stop()
     assert PIN not in (ca.base / "ca-serve.stderr").read_text()
     assert PIN not in srv.log.read_text()
+
+
+def test_an_existing_issuing_key_moved_into_a_token(token, make_ca, tmp_path):
+    """docs/ca-ha.md "Moving an existing CA's issuing key into a token": the key file is
+    decrypted with openssl, written into the token with pkcs11-tool, `key_uri:` added to ca.yaml
+    and issuing.key removed; the CA goes on issuing under the same issuing certificate, and a URI
+    naming another key of the token is refused, naming it."""
+    ca = make_ca("Moving Corp")
+    _, _, before = ca.issued("before", "server", "--san", "dns:before.corp.example")
+    issuing_pub = cert_pubkey(ca.issuing)
+    der, pub = tmp_path / "issuing.der", tmp_path / "issuing.pub.der"
+    p = openssl("pkey", "-in", ca.dir / "issuing.key", "-passin", "file:%s" % ca.passfile,
+                "-outform", "DER", "-out", der)
+    assert p.returncode == 0, p
+    p = openssl("pkey", "-in", der, "-inform", "DER", "-pubout", "-outform", "DER", "-out", pub)
+    assert p.returncode == 0, p
+    for f, kind in ((der, "privkey"), (pub, "pubkey")):
+        token.sh("pkcs11-tool", "--module", MODULE, "--token-label", "duet-ca", "--login",
+                 "--pin", PIN, "--write-object", str(f), "--type", kind, "--label", "moved",
+                 "--id", "02")
+    der.unlink()
+    yaml = ca.dir / "ca.yaml"
+    kept = yaml.read_text()
+    # First a URI naming the token's other key (not this CA's): refused, nothing issued.
+    yaml.write_text(kept + 'key_uri: "%s"\n' % token.uri)
+    (ca.dir / "issuing.key").rename(tmp_path / "issuing.key.bak")
+    n = len(ca.list())
+    p = ca.issue("wrong", "server", "--san", "dns:wrong.corp.example")
+    assert p.returncode == 1, show(p)
+    assert "%s: the token's key does not belong to %s/issuing.crt" % (token.uri, ca.dir) \
+        in p.stderr, show(p)
+    assert len(ca.list()) == n and not (ca.out / "wrong.crt").exists()
+    # The key moved: issued under the same issuing certificate, no issuing key file.
+    uri = token.uri.replace("object=issuing", "object=moved")
+    yaml.write_text(kept + 'key_uri: "%s"\n' % uri)
+    crt, _, serial = ca.issued("after", "server", "--san", "dns:after.corp.example")
+    p = openssl("verify", "-CAfile", ca.root, "-untrusted", ca.issuing, "-purpose", "sslserver",
+                crt)
+    assert p.returncode == 0 and b"OK" in p.stdout, p
+    assert cert_pubkey(ca.issuing) == issuing_pub
+    assert ca.row(serial)["status"] == "valid" and ca.row(before)["status"] == "valid"
+    assert private_key_files(ca.dir) == ["root.key"]
+    p = ca.crl(tmp_path / "after.crl")
+    assert p.returncode == 0, show(p)
+    p = openssl("crl", "-in", tmp_path / "after.crl", "-CAfile", ca.issuing, "-noout")
+    assert b"verify OK" in p.stderr + p.stdout, p

@@ -696,6 +696,37 @@ test_generation_moves_on_every_write(void **state)
     store_close(other);
 }
 
+/*
+ * An issuance's transaction (store_begin_issue) on SQLite is store_begin's:
+ * the row is there only after the commit, a rollback leaves nothing, and the
+ * generation moves on as for any write (PostgreSQL's, which does not move it,
+ * is tested against a server by tests/integration/test_ca_postgres.py).
+ */
+static void
+test_begin_issue_is_a_write_transaction(void **state)
+{
+    struct fx *f = *state;
+    struct duet_err err = {0};
+    struct store_cert c = row("0A:0B", NULL, "server", T0 + 1000);
+    struct store_cert *got;
+    uint64_t g0 = gen_of(f->s), g1;
+
+    assert_int_equal(store_begin_issue(f->s, &err), 0);
+    insert_ok(f->s, &c);
+    store_rollback(f->s);
+    assert_null(get_ok(f->s, "0A:0B"));
+    g1 = gen_of(f->s);
+    assert_true(g1 != g0);
+    assert_int_equal(store_begin_issue(f->s, &err), 0);
+    insert_ok(f->s, &c);
+    assert_int_equal(store_commit(f->s, &err), 0);
+    got = get_ok(f->s, "0A:0B");
+    assert_non_null(got);
+    assert_string_equal(got->serial, "0A:0B");
+    store_cert_free(got);
+    assert_true(gen_of(f->s) != g1);
+}
+
 /* Run sql on the inventory through a connection of SQLite's own, as the sqlite3 shell would. */
 static void
 raw_exec(const char *path, const char *sql)
@@ -1739,6 +1770,7 @@ main(void)
         T(test_revoke_sets_fields),
         T(test_lookup_sees_revocation_by_another_handle),
         T(test_generation_moves_on_every_write),
+        T(test_begin_issue_is_a_write_transaction),
         T(test_generation_skips_sqlite_while_unchanged),
         T(test_generation_distrusts_a_bad_header),
         T(test_revoke_twice_refused),
