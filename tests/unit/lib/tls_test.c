@@ -1380,6 +1380,9 @@ test_fail_names(void **state)
         {TLS_FAIL_POLICY, "policy"},
         {TLS_FAIL_NAME_CONSTRAINTS, "name_constraints"},
         {TLS_FAIL_OTHER, "other"},
+        {TLS_FAIL_STAPLE_REVOKED, "staple_revoked"},
+        {TLS_FAIL_STAPLE_MISSING, "staple_missing"},
+        {TLS_FAIL_STAPLE_BAD, "staple_bad"},
         {TLS_FAIL_COUNT, "other"},
         {(enum tls_fail)1000, "other"},
     };
