@@ -9,15 +9,18 @@ checks: the local client gets the server's answer or a closed connection without
 tunnel's `handshake` log line (reason and reason_code), /metrics.
 """
 
+import re
 import socket
+import time
 
 import pytest
 
 from conftest import show
-from proxyutil import DuetLog, free_port, metrics, wait_port
+from proxyutil import DuetLog, admin_get, free_port, metrics, wait_port
 from test_proxy_lifecycle import Echo
 from test_proxy_ocsp_staple import load_issuer, leaf_of, make_bad, response
 from test_ca_serve import CAServer
+from test_proxy_crl_url import CrlServer, der_crl
 from test_security_proxy_ops import start
 
 
@@ -294,3 +297,81 @@ def test_require_staple_without_asking_is_a_configuration_error(fake, run, tmp_p
             "--cert", ccrt, "--key", ckey, "--cacert", ca.root, "--require-staple", "--check")
     assert p.returncode == 2, show(p)
     assert "--require-staple is a setting of duet tunnel only" in p.stderr, show(p)
+
+
+# --- /readyz and /metrics on revocation data fetched by URL ------------------------------------
+
+def wait_readyz(admin, pred, timeout=20):
+    deadline = time.monotonic() + timeout
+    while True:
+        status, text = admin_get(admin, "/readyz")
+        if pred(status, text):
+            return status, text
+        if time.monotonic() > deadline:
+            raise AssertionError("/readyz never matched: %d\n%s" % (status, text))
+        time.sleep(0.2)
+
+
+def test_readyz_shows_a_failing_crl_url_then_503_once_its_cached_crl_passes(dpki, procs,
+                                                                          tmp_path):
+    srv = CrlServer()
+    try:
+        srv.body = der_crl(dpki, tmp_path / "short.crl", "--next-update", "8s")
+        up = Echo()
+        cache = tmp_path / "cache"
+        d = start(procs, dpki.duet_bin, tmp_path / "px", "proxy",
+                  ["--target", "127.0.0.1:%d" % up.port, "--mode", "tcp", "--allow", "any",
+                   "--cert", dpki.server_crt, "--key", dpki.server_key, "--cacert", dpki.roots,
+                   "--crl-url", srv.url, "--crl-cache", cache, "--crl-refresh", "2s"], "px")
+        d.log.wait_event("crl_fetched")
+        f = [p for p in cache.iterdir() if p.name.endswith(".crl")][0]
+        m = metrics(d.admin)
+        ages = {k: v for k, v in m.items()
+                if k.startswith("duet_crl_age_seconds{") and 'file="%s"' % f in k}
+        assert ages and all(0 <= v < 60 for v in ages.values()), m
+        assert [k for k in m if k.startswith("duet_crl_expiry_seconds{") and str(f) in k], m
+        status, text = admin_get(d.admin, "/readyz")
+        assert status == 200, text
+        assert re.search(r"CRL %s: cached copy \d+ s old \(thisUpdate [0-9T:Z-]+\), nextUpdate "
+                         r"[0-9T:Z-]+ \(in \d+ s\)\n" % re.escape(srv.url), text), text
+        assert "failed" not in text, text
+
+        # The URL starts failing: still ready while the cached CRL holds, and the body says
+        # what fails and how old the cached copy is.
+        srv.status = 500
+        status, text = wait_readyz(d.admin, lambda s, t: "fetch failed" in t
+                                   or "fetches failed" in t)
+        assert status == 200, text
+        assert re.search(r"CRL %s: the last \d+ fetch(es)? failed, the latest at [0-9T:Z-]+ "
+                         r"\(http_status\): HTTP status 500 " % re.escape(srv.url), text), text
+
+        # Its nextUpdate passes: 503, and why.
+        status, text = wait_readyz(d.admin, lambda s, t: s == 503)
+        assert "proxy: a CRL passed its nextUpdate" in text, text
+        assert re.search(r"CRL %s: cached copy \d+ s old .*\(\d+ s ago\): passed\n"
+                         % re.escape(srv.url), text), text
+        up.close()
+    finally:
+        srv.close()
+
+
+def test_readyz_reports_a_missing_staple_without_503(make_ca, duet_bin, procs, tmp_path):
+    """A listener with --ocsp-staple whose responder is down: served without a staple, so
+    ready; the body says there is none and why the fetches fail."""
+    ca = make_ca("No Staple Readyz Corp")
+    crt, key, _ = server_cert(ca)
+    up = Echo()
+    url = "http://127.0.0.1:%d/ocsp" % free_port()
+    d = start(procs, duet_bin, tmp_path / "px", "proxy",
+              ["--target", "127.0.0.1:%d" % up.port, "--mode", "tcp", "--allow", "any",
+               "--cert", crt, "--key", key, "--cacert", ca.root, "--ocsp-staple",
+               "--ocsp-staple-url", url, "--crl-cache", tmp_path / "cache"], "px")
+    status, text = admin_get(d.admin, "/readyz")
+    assert status == 200, text
+    assert "proxy: no current OCSP staple: clients that ask for one get none (they are still " \
+        "served)\n" in text, text
+    assert "proxy: OCSP staple from %s: nothing cached: clients that ask get no staple\n" % url \
+        in text, text
+    assert re.search(r"proxy: OCSP staple from %s: the last \d+ fetch(es)? failed, the latest at "
+                     r"[0-9T:Z-]+ \(connect\): " % re.escape(url), text), text
+    up.close()
