@@ -185,6 +185,8 @@ readyz_fetch_lines(struct proxy *px, struct evbuffer *b, int64_t now)
         const struct crlfetch_status *s = &st[i];
         char what[800], tu[40], nu[40], at[40], rel[48];
 
+        if (s->url[0] == '\0')
+            continue; /* not published yet (every source is, once the start is done) */
         if (s->ocsp)
             snprintf(what, sizeof(what), "%s: OCSP staple from %s", s->listener, s->url);
         else
