@@ -28,13 +28,16 @@ def server_cert(ca, name="localhost"):
     return ca.issued(name, "server", "--san", "dns:localhost", "--san", "ip:127.0.0.1")
 
 
-def s_server(procs, ca, crt, key, status_file=None, name="s_server"):
-    """`openssl s_server -www` with the CA's chain, stapling status_file when given."""
+def s_server(procs, ca, crt, key, status_file=None, name="s_server", tls12=False):
+    """`openssl s_server -www` with the CA's chain, stapling status_file when given (in the
+    leaf's certificate entry with TLS 1.3, in a CertificateStatus message with tls12)."""
     port = free_port()
     argv = ["openssl", "s_server", "-accept", "127.0.0.1:%d" % port, "-cert", crt, "-key", key,
             "-cert_chain", ca.issuing, "-www", "-quiet"]
     if status_file is not None:
         argv += ["-status_file", status_file]
+    if tls12:
+        argv.append("-tls1_2")
     p = procs.start(argv, name)
     wait_port(port, p)
     return port
@@ -177,6 +180,28 @@ def bad(case, ca, crt, other):
         return bytes([0x30, 0x03, 0x0A, 0x01, 0x03]), "unsuccessful", \
             'the responder answered "trylater" (responseStatus 3), not "successful"'
     return make_bad(case, ca, crt, other)
+
+
+def test_tls12_carries_the_staple_too(fake, duet_bin, procs, tmp_path):
+    """TLS 1.2 sends the staple in a CertificateStatus message: the same checks apply."""
+    ca, crt, key, serial, _ = fake
+    issuer, ikey = load_issuer(ca)
+    revoked, good = tmp_path / "revoked.der", tmp_path / "good.der"
+    revoked.write_bytes(response(leaf_of(crt), issuer, issuer, ikey, status="revoked"))
+    good.write_bytes(response(leaf_of(crt), issuer, issuer, ikey))
+    port = s_server(procs, ca, crt, key, revoked, tls12=True)
+    t = tunnel(procs, duet_bin, ca, tmp_path / "t", port, "--tls12")
+    mark = t.log.mark()
+    assert get_through(t.port) == b""
+    ev = refusal(t, mark)
+    assert ev["reason_code"] == "staple_revoked", ev
+    assert "(serial %s) was revoked on " % serial in ev["reason"], ev
+    port = s_server(procs, ca, crt, key, good, name="good12", tls12=True)
+    t = tunnel(procs, duet_bin, ca, tmp_path / "t2", port, "--tls12", "--require-staple",
+               name="good12")
+    assert get_through(t.port).startswith(b"HTTP/1.0 200 ok")
+    ok = t.log.wait(lambda e: e.get("event") == "handshake" and e.get("result") == "ok")
+    assert ok["tls_version"] == "TLSv1.2", ok
 
 
 @pytest.mark.parametrize("case", ["another_certificate", "expired", "bad_signature", "stranger",
