@@ -187,7 +187,8 @@ tls_fail_name(enum tls_fail f)
 {
     static const char *const names[] = {"none",    "no_cert", "unknown_ca", "expired",
                                         "revoked", "purpose", "name",       "crl",
-                                        "policy",  "name_constraints",      "other"};
+                                        "policy",  "name_constraints",      "other",
+                                        "staple_revoked", "staple_missing", "staple_bad"};
     return (unsigned)f < TLS_FAIL_COUNT ? names[f] : "other";
 }
 
@@ -328,10 +329,15 @@ chain_cache_store(struct tls_trust *t, const uint8_t key[32], X509_STORE_CTX *ct
 
 /*
  * A cache hit that still holds; see the comment at struct chain_entry.  *id
- * gets a reference to the cached identity of the leaf.
+ * gets a reference to the cached identity of the leaf, *chain a copy of the
+ * verified chain (references taken; NULL when out of memory), which the
+ * caller gives to the X509_STORE_CTX so that SSL_get0_verified_chain() says
+ * what a full verification would (the tunnel checks its server's OCSP staple
+ * against the issuer in it).
  */
 static bool
-chain_cache_hit(struct tls_trust *t, const uint8_t key[32], struct duet_identity **id)
+chain_cache_hit(struct tls_trust *t, const uint8_t key[32], struct duet_identity **id,
+                STACK_OF(X509) * *chain)
 {
     int64_t now = (int64_t)time(NULL);
     bool hit = false;
@@ -340,8 +346,10 @@ chain_cache_hit(struct tls_trust *t, const uint8_t key[32], struct duet_identity
     struct chain_entry *slot = &t->cache[(key[0] | (key[1] << 8)) % CHAIN_CACHE_SLOTS];
     if (slot->chain != NULL && memcmp(slot->key, key, 32) == 0)
         hit = chain_entry_holds(t, slot, now);
-    if (hit)
+    if (hit) {
         *id = identity_up_ref(slot->id);
+        *chain = X509_chain_up_ref(slot->chain);
+    }
     pthread_mutex_unlock(&t->cache_lock);
     if (hit)
         atomic_fetch_add(&chain_cache_hits, 1);
@@ -385,9 +393,12 @@ cert_verify_cb(X509_STORE_CTX *ctx, void *arg)
     bool keyed = t->cache != NULL && chain_key(ctx, st != NULL ? st->name : NULL, key);
 
     struct duet_identity *id = NULL;
+    STACK_OF(X509) *chain = NULL;
 
-    if (keyed && chain_cache_hit(t, key, &id)) {
+    if (keyed && chain_cache_hit(t, key, &id, &chain)) {
         X509_STORE_CTX_set_error(ctx, X509_V_OK);
+        if (chain != NULL)
+            X509_STORE_CTX_set0_verified_chain(ctx, chain);
         sslstate_set0_identity(st, id);
         return 1;
     }
@@ -486,6 +497,7 @@ info_add(struct tls_ctx_info *info, const char *kind, const char *name, const ch
     }
     snprintf(n[info->nitems].what, len, "%s %s", kind, name);
     n[info->nitems].not_after = not_after;
+    n[info->nitems].this_update = 0;
     info->nitems++;
     return 0;
 }
@@ -772,6 +784,8 @@ load_trust(SSL_CTX *ctx, const struct tls_opts *o, enum duet_purpose purpose,
                 info->crl_next_update_min = nu;
             int rc = info_add(info, "CRL", iss != NULL ? iss : "?", o->crl_files[i], nu, err);
             free(iss);
+            if (rc == 0 && info != NULL)
+                info->items[info->nitems - 1].this_update = revcrl_this_update(c);
             if (rc != 0)
                 return -1;
         }

@@ -40,6 +40,10 @@ enum tls_fail {
     TLS_FAIL_POLICY, /* verified, but the identity is not allowed (TCP mode, tunnel) */
     TLS_FAIL_NAME_CONSTRAINTS, /* a name outside an issuer's nameConstraints (RFC 5280 4.2.1.10) */
     TLS_FAIL_OTHER,
+    /* The tunnel's server sent an OCSP staple saying revoked, none (required), or a bad one. */
+    TLS_FAIL_STAPLE_REVOKED,
+    TLS_FAIL_STAPLE_MISSING,
+    TLS_FAIL_STAPLE_BAD,
     TLS_FAIL_COUNT
 };
 const char *tls_fail_name(enum tls_fail f); /* "no_cert", "unknown_ca", ... */
@@ -79,6 +83,7 @@ struct tls_expiry {
     char *what;      /* "certificate CN=...", "CRL CN=..." */
     char *file;
     int64_t not_after;
+    int64_t this_update; /* a CRL's thisUpdate; 0 for a certificate */
 };
 
 struct tls_ctx_info {

@@ -2,9 +2,12 @@
 /*
  * admin.c - the admin listener (libevent's evhttp on worker 0's loop):
  * /metrics (Prometheus text, with the expiry of every certificate and CRL of
- * the current generation), /healthz (the process answers), /readyz (each
- * listener has a reachable target, no CRL in use is past its nextUpdate, and
- * the process is not draining).
+ * the current generation and the age of every CRL), /healthz (the process
+ * answers), /readyz (each listener has a reachable target, no CRL in use is
+ * past its nextUpdate, and the process is not draining; its body also says
+ * how each CRL URL and OCSP staple is doing: the age of what is cached and
+ * the last error of fetches that keep failing, which make it 503 only once
+ * a CRL they keep passes its nextUpdate, and a staple never).
  */
 #include "proxy/proxy_int.h"
 
@@ -18,6 +21,8 @@
 #include <event2/buffer.h>
 #include <event2/http.h>
 
+#include "lib/x509util.h"
+#include "proxy/crlfetch.h"
 #include "util/log.h"
 
 static void
@@ -27,6 +32,7 @@ expiry_gauges(struct gen *g)
 
     metrics_gauge_clear("duet_certificate_expiry_seconds");
     metrics_gauge_clear("duet_crl_expiry_seconds");
+    metrics_gauge_clear("duet_crl_age_seconds");
     metrics_gauge_clear("duet_ocsp_staple_age_seconds");
     metrics_gauge_clear("duet_ocsp_staple_expiry_seconds");
     for (size_t i = 0; i < g->cfg.nlisteners; i++) {
@@ -53,6 +59,9 @@ expiry_gauges(struct gen *g)
                      crl ? "issuer" : "subject", what, file);
             metrics_gauge_set(crl ? "duet_crl_expiry_seconds" : "duet_certificate_expiry_seconds",
                               labels, (double)(info->items[k].not_after - now));
+            if (crl)
+                metrics_gauge_set("duet_crl_age_seconds", labels,
+                                  (double)(now - info->items[k].this_update));
         }
     }
 }
@@ -138,12 +147,72 @@ struct readyz_probe {
 };
 
 struct readyz {
+    struct proxy *px;
     struct evhttp_request *req;
     struct gen *g;         /* a reference: the listeners and targets probed */
     size_t pending;        /* probes not done yet, plus one while they are being started */
     bool *reachable;       /* per listener */
     struct readyz_probe *probes;
 };
+
+/* "in 120 s" or "120 s ago": how far t is from now, for /readyz. */
+static void
+readyz_when(int64_t t, int64_t now, char *buf, size_t len)
+{
+    if (t >= now)
+        snprintf(buf, len, "in %lld s", (long long)(t - now));
+    else
+        snprintf(buf, len, "%lld s ago", (long long)(now - t));
+}
+
+/*
+ * One line per URL the fetcher keeps (CRLs by URL, staples): what is cached
+ * and how old it is, and for fetches failing in a row, how many, since when
+ * and the last error.  Information only: a cached CRL past its nextUpdate
+ * makes /readyz 503 through the listener that loads it, and a staple that
+ * cannot be had never does (clients are served without one).
+ */
+static void
+readyz_fetch_lines(struct proxy *px, struct evbuffer *b, int64_t now)
+{
+    size_t n = crlfetch_status(px->fetch, NULL, 0);
+    struct crlfetch_status *st = n > 0 ? calloc(n, sizeof(*st)) : NULL;
+
+    if (st == NULL)
+        return;
+    n = crlfetch_status(px->fetch, st, n); /* the sources are made at start: n stays */
+    for (size_t i = 0; i < n; i++) {
+        const struct crlfetch_status *s = &st[i];
+        char what[800], tu[40], nu[40], at[40], rel[48];
+
+        if (s->url[0] == '\0')
+            continue; /* not published yet (every source is, once the start is done) */
+        if (s->ocsp)
+            snprintf(what, sizeof(what), "%s: OCSP staple from %s", s->listener, s->url);
+        else
+            snprintf(what, sizeof(what), "CRL %s", s->url);
+        if (s->have) {
+            x509u_fmt_rfc3339(s->this_update, tu, sizeof(tu));
+            x509u_fmt_rfc3339(s->next_update, nu, sizeof(nu));
+            readyz_when(s->next_update, now, rel, sizeof(rel));
+            const char *past = s->ocsp ? ": not stapled" : ": passed";
+            evbuffer_add_printf(b, "%s: cached copy %lld s old (thisUpdate %s), nextUpdate %s "
+                                   "(%s)%s\n",
+                                what, (long long)(now - s->this_update), tu, nu, rel,
+                                s->next_update > now ? "" : past);
+        } else {
+            evbuffer_add_printf(b, "%s: nothing cached%s\n", what,
+                                s->ocsp ? ": clients that ask get no staple" : "");
+        }
+        if (s->failures > 0) {
+            x509u_fmt_rfc3339(s->last_fail, at, sizeof(at));
+            evbuffer_add_printf(b, "%s: the last %d fetch%s failed, the latest at %s (%s): %s\n",
+                                what, s->failures, s->failures == 1 ? "" : "es", at, s->code,
+                                s->error);
+        }
+    }
+    free(st);
+}
 
 static void
 readyz_finish(struct readyz *rz)
@@ -169,9 +238,16 @@ readyz_finish(struct readyz *rz)
                 evbuffer_add_printf(b, "%s: a CRL passed its nextUpdate %lld s ago; reload a "
                                        "newer one\n",
                                     gl->cfg->name, (long long)(now - crl_next));
+            if (gl->cfg->ocsp_staple && gl->staple != NULL &&
+                (gl->staple->der == NULL || gl->staple->next_update <= now))
+                evbuffer_add_printf(b, "%s: no current OCSP staple: clients that ask for one get "
+                                       "none (they are still served)\n",
+                                    gl->cfg->name);
         }
         ready = ready && rz->reachable[i] && !stale;
     }
+    if (b != NULL)
+        readyz_fetch_lines(rz->px, b, now);
     evhttp_send_reply(rz->req, ready ? 200 : 503, ready ? "OK" : "Service Unavailable", b);
     if (b != NULL)
         evbuffer_free(b);
@@ -225,6 +301,7 @@ admin_readyz(struct evhttp_request *req, void *arg)
         return;
     }
     rz->req = req;
+    rz->px = px;
     rz->g = gen_current(px);
     for (size_t i = 0; i < rz->g->cfg.nlisteners; i++)
         n += rz->g->ls[i].cfg->ntargets;

@@ -225,6 +225,11 @@ validate_listener(const struct proxy_cfg *c, struct listener_cfg *l, struct duet
                            who);
         if ((l->cert == NULL) != (l->key == NULL))
             return err_set(err, DUET_ERR_INPUT, "%s: cert and key go together", who);
+        if (l->require_staple && l->no_staple_check)
+            return err_set(err, DUET_ERR_INPUT,
+                           "%s: require_staple: a staple is required but --no-staple-check "
+                           "(staple_check: false) does not ask for one; keep one of the two",
+                           who);
     }
     return 0;
 }
@@ -469,6 +474,7 @@ SET_LBOOL(s_ppv2, proxy_protocol)
 SET_LBOOL(s_unsafe_target, unsafe_target)
 SET_LBOOL(s_reuse_port, reuse_port)
 SET_LBOOL(s_unsafe_listen, unsafe_listen)
+SET_LBOOL(s_require_staple, require_staple)
 SET_GMS(s_hs_timeout, handshake_timeout_ms)
 SET_GMS(s_idle_timeout, idle_timeout_ms)
 SET_GMS(s_head_timeout, head_timeout_ms)
@@ -625,6 +631,14 @@ s_tickets(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
 {
     (void)err;
     x->l->no_tickets = !v->b;
+    return 0;
+}
+
+static int
+s_staple_check(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
+{
+    (void)err;
+    x->l->no_staple_check = !v->b;
     return 0;
 }
 
@@ -937,6 +951,13 @@ static const struct cfg_row rows[] = {
        "the server's identity must also match; repeatable"),
      .at = AT_LISTENER, .kind = KIND_PATTERN, .opt = OPT_REPEAT, .group = G_ACCESS,
      .set = s_verify_uri},
+    {P("no-staple-check", "staple_check", CMD_TUNNEL, NULL, "ask and check",
+       "do not ask the server for an OCSP staple (nor check one)"),
+     .at = AT_LISTENER, .kind = KIND_BOOL, .opt = OPT_NEGATE, .dflt = "true", .group = G_ACCESS,
+     .set = s_staple_check},
+    {P("require-staple", "require_staple", CMD_TUNNEL, NULL, "off",
+       "refuse a server that sends no OCSP staple (as curl --cert-status)"),
+     .at = AT_LISTENER, .kind = KIND_BOOL, .group = G_ACCESS, .set = s_require_staple},
 
     /* What the service receives. */
     {P("client-cert-header", "client_cert_header", CMD_PROXY | CMD_QUIET,

@@ -76,6 +76,9 @@ struct listener_cfg {
     struct policy policy;
     bool reuse_port;    /* share the port with another process (SO_REUSEPORT across processes) */
     bool unsafe_listen; /* tunnel: a plaintext listen address that is not on loopback */
+    /* Tunnel: the server's OCSP staple asked for and checked (tunstaple.h), and required. */
+    bool no_staple_check;
+    bool require_staple;
 };
 
 struct proxy_cfg {

@@ -109,6 +109,7 @@ struct crl_src {
     bool first_done; /* the start-up fetch ended */
     char code[32];
     char why[1200];
+    struct crlfetch_status pub; /* what /readyz reads, under the fetcher's lock */
 };
 
 struct crlfetch {
@@ -121,6 +122,7 @@ struct crlfetch {
     size_t pending; /* fetches in flight during the start */
     bool starting;
     pthread_t thr;
+    pthread_mutex_t lock; /* the sources' pub */
 };
 
 static double
@@ -152,6 +154,48 @@ src_labels(const struct crl_src *s, const char *reason, char *buf, size_t len)
         snprintf(buf, len, "url=\"%s\",reason=\"%s\"", u, reason);
     else
         snprintf(buf, len, "url=\"%s\"", u);
+}
+
+/*
+ * A fetch of s ended (ok: it worked): publish what /readyz says of it, under
+ * the lock.  The fetcher's thread is the only writer of s itself.
+ */
+static void
+publish(struct crl_src *s, bool ok)
+{
+    struct crlfetch_status *p = &s->pub;
+    int64_t now = (int64_t)time(NULL);
+
+    pthread_mutex_lock(&s->f->lock);
+    p->ocsp = s->ocsp;
+    snprintf(p->url, sizeof(p->url), "%s", s->url);
+    snprintf(p->file, sizeof(p->file), "%s", s->path);
+    snprintf(p->listener, sizeof(p->listener), "%s", s->listener != NULL ? s->listener : "");
+    p->have = s->have;
+    p->this_update = s->have ? s->cur.this_update : 0;
+    p->next_update = s->have ? s->cur.next_update : 0;
+    p->failures = s->failures;
+    if (ok) {
+        p->last_ok = now;
+    } else {
+        p->last_fail = now;
+        snprintf(p->code, sizeof(p->code), "%s", s->code);
+        snprintf(p->error, sizeof(p->error), "%s", s->why);
+    }
+    pthread_mutex_unlock(&s->f->lock);
+}
+
+/* Copy the status of the fetcher's URLs; see crlfetch.h. */
+size_t
+crlfetch_status(struct crlfetch *f, struct crlfetch_status *out, size_t max)
+{
+    if (f == NULL)
+        return 0;
+    pthread_mutex_lock(&f->lock);
+    for (size_t i = 0; i < f->n && i < max; i++)
+        out[i] = f->srcs[i].pub;
+    pthread_mutex_unlock(&f->lock);
+    return f->n;
 }
 
 static void fetch_begin(struct crl_src *s);
@@ -435,6 +479,7 @@ fetch_end(struct crl_src *s)
         s->failures++;
         next_ms = crlplan_retry_delay_ms(s->failures, s->f->refresh_ms, rand01());
     }
+    publish(s, s->ok);
     start_done(s);
     schedule(s, next_ms);
 }
@@ -825,6 +870,7 @@ staple_end(struct crl_src *s)
         next_ms = crlplan_retry_delay_ms(s->failures, s->f->refresh_ms, rand01());
     }
     OPENSSL_free(serial);
+    publish(s, s->ok);
     start_done(s);
     schedule(s, next_ms);
 }
@@ -1081,6 +1127,7 @@ crlfetch_free(struct crlfetch *f)
         evdns_base_free(f->dns, 0);
     if (f->base != NULL)
         event_base_free(f->base);
+    pthread_mutex_destroy(&f->lock);
     free(f);
 }
 
@@ -1109,6 +1156,7 @@ crlfetch_start(const struct proxy_cfg *cfg, struct crlfetch **out, struct duet_e
         return 0;
     if ((f = calloc(1, sizeof(*f))) == NULL)
         return err_nomem(err);
+    pthread_mutex_init(&f->lock, NULL);
     f->refresh_ms = cfg->crl_refresh_ms;
     f->timeout_ms = cfg->crl_timeout_ms;
     f->max_bytes = (uint64_t)cfg->crl_max_bytes;

@@ -21,6 +21,10 @@
 #ifndef DUET_PROXY_CRLFETCH_H
 #define DUET_PROXY_CRLFETCH_H
 
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
 #include "lib/err.h"
 #include "proxy/config.h"
 #include "proxy/crlplan.h"
@@ -36,6 +40,32 @@ struct crlfetch;
  */
 int crlfetch_start(const struct proxy_cfg *cfg, struct crlfetch **out,
                    struct duet_err *err) MUST_CHECK;
+
+/*
+ * What the fetcher knows of one URL, for /readyz: a copy taken under the
+ * fetcher's lock (crlfetch_status), so the admin listener never reads what
+ * the fetcher's thread is writing.
+ */
+struct crlfetch_status {
+    bool ocsp;              /* a listener's staple (listener names it), not a CRL */
+    char url[512];
+    char file[512];         /* the cache file */
+    char listener[128];     /* ocsp: the listener that staples it */
+    bool have;              /* a checked copy is in the cache file */
+    int64_t this_update;    /* of that copy */
+    int64_t next_update;
+    int failures;           /* fetches that failed in a row (0: the last one worked) */
+    int64_t last_ok;        /* Unix time of the last fetch that worked; 0: none since start */
+    int64_t last_fail;      /* of the last one that failed; 0: none since start */
+    char code[32];          /* the last failure's code (a metrics reason) */
+    char error[1200];       /* and its sentence */
+};
+
+/*
+ * Copy the status of at most max URLs into out; returns how many the fetcher
+ * has (which may be more than max).  f may be NULL (nothing fetched by URL).
+ */
+size_t crlfetch_status(struct crlfetch *f, struct crlfetch_status *out, size_t max);
 
 /*
  * Stop the fetcher's thread (a fetch in flight is abandoned; its temporary

@@ -117,7 +117,12 @@ gen_listener_tls(const struct proxy_cfg *cfg, const struct listener_cfg *l,
         return 0;
     }
     o.alpn = l->alpn;
-    return tls_client_ctx_new(&o, &gl->ssl_ctx, &gl->info, err);
+    if (tls_client_ctx_new(&o, &gl->ssl_ctx, &gl->info, err) != 0)
+        return -1;
+    /* The tunnel asks its server for an OCSP staple (status_request); tunnel.c judges it. */
+    if (!l->no_staple_check && !SSL_CTX_set_tlsext_status_type(gl->ssl_ctx, TLSEXT_STATUSTYPE_ocsp))
+        return err_set_ssl(err, DUET_ERR_INTERNAL, "cannot ask for OCSP staples");
+    return 0;
 }
 
 /*

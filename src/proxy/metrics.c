@@ -255,6 +255,11 @@ help_for(const char *name)
         {"duet_requests_total", "HTTP requests by listener and status class.", "counter"},
         {"duet_certificate_expiry_seconds", "Seconds until a loaded certificate expires.", "gauge"},
         {"duet_crl_expiry_seconds", "Seconds until a loaded CRL passes its nextUpdate.", "gauge"},
+        {"duet_crl_age_seconds", "Seconds since the thisUpdate of a loaded CRL.", "gauge"},
+        {"duet_tunnel_ocsp_staples_total",
+         "Tunnel handshakes by what the server's OCSP staple said (good, none, missing, revoked, "
+         "bad).",
+         "counter"},
         {"duet_crl_fetch_last_success_timestamp_seconds",
          "When a CRL URL was last fetched successfully (Unix time).", "gauge"},
         {"duet_crl_fetch_failures_total", "Failed CRL fetches by URL and reason.", "counter"},

@@ -93,6 +93,7 @@ void gen_unref(struct gen *g);
 struct proxy;
 struct pooled;
 struct conn;
+struct crlfetch;
 
 /*
  * A listener whose accept(2) fails (EMFILE when the process is out of file
@@ -167,6 +168,7 @@ struct proxy {
     atomic_bool draining;      /* SIGTERM received: see drain.c */
     double drain_deadline;     /* monotonic */
     struct event *drain_timer;
+    struct crlfetch *fetch; /* CRLs and staples fetched by URL (crlfetch.h), or NULL */
 };
 
 /* The current generation, with a reference the caller drops (gen_unref). */

@@ -117,6 +117,7 @@ proxy_run(struct proxy_cfg *cfg, int argc, char **argv)
         /* CRLs by URL are fetched (or found in the cache) before anything loads them. */
         if (crlfetch_start(cfg, &crls, &err) != 0)
             fatal("%s", err.msg);
+        px->fetch = crls; /* /readyz reports on its URLs */
         if (gen_build(cfg, &g, &err) != 0)
             fatal("%s", err.msg);
         px->gen = g;

@@ -105,6 +105,7 @@ staple_check(const unsigned char *der, size_t len, X509 *leaf, X509 *issuer, int
 
     memset(out, 0, sizeof(*out));
     out->status = -1;
+    out->reason = -1;
     if (len == 0 || len > LONG_MAX || (resp = d2i_OCSP_RESPONSE(NULL, &p, (long)len)) == NULL ||
         p != der + len) {
         refuse(code, clen, why, wlen, "not_ocsp", "the reply is not a DER OCSP response");
@@ -158,6 +159,7 @@ staple_check(const unsigned char *der, size_t len, X509 *leaf, X509 *issuer, int
         goto out;
     }
     out->status = status;
+    out->reason = reason;
     if (!x509u_time(thisupd, &out->this_update) ||
         (nextupd != NULL && !x509u_time(nextupd, &out->next_update)) ||
         (rev != NULL && !x509u_time(rev, &out->revoked_at))) {

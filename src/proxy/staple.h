@@ -37,6 +37,7 @@ struct staple_facts {
     int64_t this_update;
     int64_t next_update;
     int64_t revoked_at; /* status revoked: when */
+    int reason;         /* status revoked: the CRLReason code, -1 when none is given */
 };
 
 /*

@@ -570,6 +570,50 @@ test_client_no_name_no_sni(void **state)
     SSL_CTX_free(cctx);
 }
 
+/*
+ * A chain the verified-chain cache answers is still the connection's
+ * verified chain (SSL_get0_verified_chain), the same as after a full
+ * verification: the tunnel checks its server's OCSP staple against the
+ * issuer in it.
+ */
+static void
+test_cached_chain_is_the_verified_chain(void **state)
+{
+    struct tls_opts so = server_opts();
+    struct tls_opts co = client_opts(W.cli_pem);
+    SSL_CTX *sctx = server_ctx(&so);
+    SSL_CTX *cctx = client_ctx(&co);
+    unsigned long hits = tls_chain_cache_hits();
+    int first = 0;
+    struct duet_err err;
+
+    (void)state;
+    for (int i = 0; i < 2; i++) {
+        struct conn k;
+        STACK_OF(X509) *chain;
+        conn_new(&k, sctx, cctx);
+        err_clear(&err);
+        if (tls_client_set_name(k.c.ssl, "server.test", &err) != 0)
+            fail_msg("tls_client_set_name: %s", err.msg);
+        pump(&k);
+        assert_true(k.c.done && k.s.done);
+        chain = SSL_get0_verified_chain(k.c.ssl);
+        assert_non_null(chain);
+        assert_true(sk_X509_num(chain) >= 2);
+        assert_int_equal(X509_cmp(sk_X509_value(chain, 0), SSL_get0_peer_certificate(k.c.ssl)),
+                         0);
+        if (i == 0)
+            first = sk_X509_num(chain);
+        else
+            assert_int_equal(sk_X509_num(chain), first);
+        conn_free(&k);
+    }
+    /* The server's cache answered the client's chain, the client's the server's. */
+    assert_true(tls_chain_cache_hits() >= hits + 2);
+    SSL_CTX_free(sctx);
+    SSL_CTX_free(cctx);
+}
+
 /* The client refuses a server its CA file does not vouch for. */
 static void
 test_client_unknown_server_ca(void **state)
@@ -1380,6 +1424,9 @@ test_fail_names(void **state)
         {TLS_FAIL_POLICY, "policy"},
         {TLS_FAIL_NAME_CONSTRAINTS, "name_constraints"},
         {TLS_FAIL_OTHER, "other"},
+        {TLS_FAIL_STAPLE_REVOKED, "staple_revoked"},
+        {TLS_FAIL_STAPLE_MISSING, "staple_missing"},
+        {TLS_FAIL_STAPLE_BAD, "staple_bad"},
         {TLS_FAIL_COUNT, "other"},
         {(enum tls_fail)1000, "other"},
     };
@@ -1577,6 +1624,7 @@ main(void)
 {
     static const struct CMUnitTest fixed[] = {
         cmocka_unit_test(test_client_no_name_no_sni),
+        cmocka_unit_test(test_cached_chain_is_the_verified_chain),
         cmocka_unit_test(test_client_unknown_server_ca),
         cmocka_unit_test(test_tls12),
         cmocka_unit_test(test_tls12_revoked),

@@ -119,6 +119,8 @@ static const struct sample samples[] = {
            "server_name: db2.internal"}}},
     {TN, {{"verify-uri", "--verify-uri", "uri:spiffe://x/db uri:spiffe://x/db2", S_LISTENER,
            "verify_uri: [\"uri:spiffe://x/db\", \"uri:spiffe://x/db2\"]"}}},
+    {TN, {{"no-staple-check", "--no-staple-check", NULL, S_LISTENER, "staple_check: false"}}},
+    {TN, {{"require-staple", "--require-staple", NULL, S_LISTENER, "require_staple: true"}}},
     {PX, {{"client-cert-header", "--client-cert-header", "append_forward", S_LISTENER,
            "client_cert_header: append_forward"}}},
     {PX, {{"forwarded-headers", "--forwarded-headers", "append", S_LISTENER,
@@ -393,6 +395,8 @@ listener_diff(const struct listener_cfg *a, const struct listener_cfg *b)
     DIFF(policy_eq(&a->policy, &b->policy), "policy");
     DIFF(a->reuse_port == b->reuse_port, "reuse_port");
     DIFF(a->unsafe_listen == b->unsafe_listen, "unsafe_listen");
+    DIFF(a->no_staple_check == b->no_staple_check, "no_staple_check");
+    DIFF(a->require_staple == b->require_staple, "require_staple");
     return NULL;
 }
 
@@ -700,6 +704,8 @@ static const struct bad bads[] = {
      "server_name: db", " is a setting of duet tunnel only"},
     {PX, "--unsafe-listen", "--unsafe-listen", "listeners[0].unsafe_listen", NULL,
      "unsafe_listen: true", " is a setting of duet tunnel only"},
+    {PX, "--require-staple", "--require-staple", "listeners[0].require_staple", NULL,
+     "require_staple: true", " is a setting of duet tunnel only"},
     /* bad addresses, patterns, networks: the lower parser's words */
     {PX, "--listen", "--listen 127.0.0.1:99999", "listeners[0].listen", NULL,
      "listen: 127.0.0.1:99999", ": 127.0.0.1:99999: port \"99999\" is not a number 0-65535"},
