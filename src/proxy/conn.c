@@ -820,6 +820,18 @@ conn_ocsp_start(struct conn *c)
 
     if (leaf == NULL)
         return false; /* --verify optional and no certificate: nothing to ask about */
+    memset(&ask, 0, sizeof(ask));
+    ask.base = c->w->base;
+    ask.cache = cache;
+    ask.listener = c->gl->cfg->name;
+    ask.url = c->gl->cfg->ocsp_url;
+    ask.timeout_ms = c->gen->cfg.ocsp_timeout_ms;
+    ask.leaf = leaf;
+    if (ocsp_check_cached(&ask, &res)) {
+        conn_ocsp_outcome(c, &res);
+        return true;
+    }
+    /* Not cached: the request names the issuer, found (and its signature checked) now. */
     if ((issuer = ocsp_find_issuer(leaf, sent, c->gl->ocsp_anchors)) != NULL) {
         /* The chain was verified: its issuer serves this client's resumed sessions later. */
         if (sent != NULL)
@@ -837,13 +849,6 @@ conn_ocsp_start(struct conn *c)
                  "--cacert, so its OCSP status cannot be asked");
         goto decided;
     }
-    memset(&ask, 0, sizeof(ask));
-    ask.base = c->w->base;
-    ask.cache = cache;
-    ask.listener = c->gl->cfg->name;
-    ask.url = c->gl->cfg->ocsp_url;
-    ask.timeout_ms = c->gen->cfg.ocsp_timeout_ms;
-    ask.leaf = leaf;
     ask.issuer = issuer;
     if (ocsp_check_begin(&c->w->ocsp, &ask, conn_ocsp_done, c, &c->ocsp_wait, &res) == 0) {
         /* Nothing of the client's is read meanwhile; the handshake deadline still runs. */

@@ -250,23 +250,11 @@ ocsp_cache_len(struct ocsp_cache *c)
 
 /* The cache key; see ocspcheck.h. */
 bool
-ocsp_cache_key(X509 *leaf, X509 *issuer, uint8_t key[OCSP_KEY_LEN])
+ocsp_cache_key(X509 *leaf, uint8_t key[OCSP_KEY_LEN])
 {
-    unsigned char kh[EVP_MAX_MD_SIZE];
-    unsigned int khl = 0, kl = 0;
-    const ASN1_INTEGER *sn = X509_get0_serialNumber(leaf);
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    bool ok = false;
+    unsigned int kl = 0;
 
-    if (md == NULL || sn == NULL || !X509_pubkey_digest(issuer, EVP_sha1(), kh, &khl) ||
-        !EVP_DigestInit_ex(md, EVP_sha256(), NULL) || !EVP_DigestUpdate(md, kh, khl) ||
-        !EVP_DigestUpdate(md, ASN1_STRING_get0_data(sn), (size_t)ASN1_STRING_length(sn)) ||
-        !EVP_DigestFinal_ex(md, key, &kl) || kl != OCSP_KEY_LEN)
-        goto out;
-    ok = true;
-out:
-    EVP_MD_CTX_free(md);
-    return ok;
+    return X509_digest(leaf, EVP_sha256(), key, &kl) == 1 && kl == OCSP_KEY_LEN;
 }
 
 /* --- responses ------------------------------------------------------------------ */
@@ -691,6 +679,7 @@ query_send(struct ocsp_query *q, struct ocsp_result *r)
         result_set(r, OCSP_R_ERROR, q->url, "internal", "out of memory");
         return -1;
     }
+    tv.tv_sec += 1; /* evhttp's own timeouts only back the deadline up */
     evhttp_connection_set_timeout_tv(q->evcon, &tv);
     evhttp_connection_set_retries(q->evcon, 0);
     evhttp_connection_set_max_body_size(q->evcon, OCSP_MAX_RESPONSE);
@@ -716,32 +705,41 @@ query_send(struct ocsp_query *q, struct ocsp_result *r)
     return 0;
 }
 
-/* Check a leaf; see ocspcheck.h. */
+/* A cached answer; see ocspcheck.h. */
+bool
+ocsp_check_cached(const struct ocsp_ask *ask, struct ocsp_result *res)
+{
+    uint8_t key[OCSP_KEY_LEN];
+    struct ocsp_answer a;
+    char *url = NULL;
+
+    if (!ocsp_cache_key(ask->leaf, key) ||
+        !ocsp_cache_get(ask->cache, key, (int64_t)time(NULL), &a))
+        return false;
+    memset(res, 0, sizeof(*res));
+    res->kind = a.status == V_OCSP_CERTSTATUS_REVOKED ? OCSP_R_REVOKED : OCSP_R_GOOD;
+    res->answer = a;
+    res->cached = true;
+    if (res->kind == OCSP_R_REVOKED && ocsp_responder_of(ask->leaf, ask->url, &url))
+        snprintf(res->url, sizeof(res->url), "%s", url);
+    free(url);
+    ocsp_count_cache_hit(ask->listener);
+    return true;
+}
+
+/* Ask about a leaf; see ocspcheck.h. */
 int
 ocsp_check_begin(struct ocsp_worker **owp, const struct ocsp_ask *ask, ocsp_done_fn done,
                  void *arg, struct ocsp_waiter **wt, struct ocsp_result *res)
 {
     uint8_t key[OCSP_KEY_LEN];
-    struct ocsp_answer a;
     struct ocsp_query *q = NULL;
     struct ocsp_waiter *w = NULL;
     char *url = NULL;
-    int64_t now = (int64_t)time(NULL);
 
     *wt = NULL;
-    if (!ocsp_cache_key(ask->leaf, ask->issuer, key)) {
+    if (!ocsp_cache_key(ask->leaf, key)) {
         result_set(res, OCSP_R_ERROR, "", "internal", "the OCSP cache key cannot be made");
-        return 1;
-    }
-    if (ocsp_cache_get(ask->cache, key, now, &a)) {
-        memset(res, 0, sizeof(*res));
-        res->kind = a.status == V_OCSP_CERTSTATUS_REVOKED ? OCSP_R_REVOKED : OCSP_R_GOOD;
-        res->answer = a;
-        res->cached = true;
-        if (ocsp_responder_of(ask->leaf, ask->url, &url))
-            snprintf(res->url, sizeof(res->url), "%s", url);
-        free(url);
-        ocsp_count_cache_hit(ask->listener);
         return 1;
     }
     if (!ocsp_responder_of(ask->leaf, ask->url, &url)) {

@@ -33,7 +33,12 @@
 
 #include "lib/err.h"
 
-/* Bytes of a cache key: SHA-256 over the issuer's key hash and the serial. */
+/*
+ * Bytes of a cache key: the SHA-256 of the leaf certificate's DER, which
+ * stands for its issuer and serial (the CertID) and is found without looking
+ * for the issuer, whose signature check would cost more than the rest of a
+ * cache hit.
+ */
 #define OCSP_KEY_LEN 32
 /* Seconds an answer without nextUpdate is kept (RFC 6960 2.4: newer data is always available). */
 #define OCSP_NO_NEXT_UPDATE_SECS 60
@@ -84,8 +89,8 @@ size_t ocsp_cache_len(struct ocsp_cache *c);
 void ocsp_cache_add_issuer(struct ocsp_cache *c, X509 *issuer);
 X509 *ocsp_cache_find_issuer(struct ocsp_cache *c, X509 *leaf);
 
-/* The cache key of leaf issued by issuer; false when OpenSSL fails. */
-bool ocsp_cache_key(X509 *leaf, X509 *issuer, uint8_t key[OCSP_KEY_LEN]);
+/* The cache key of leaf; false when OpenSSL fails. */
+bool ocsp_cache_key(X509 *leaf, uint8_t key[OCSP_KEY_LEN]);
 
 /* --- responses ------------------------------------------------------------------ */
 
@@ -149,16 +154,23 @@ struct ocsp_ask {
     const char *listener;     /* for logs and metrics */
     const char *url;          /* --ocsp-url, or NULL: the leaf's AIA */
     int timeout_ms;           /* the whole query: connect, send, answer */
-    X509 *leaf, *issuer;      /* borrowed for the call */
+    X509 *leaf, *issuer;      /* borrowed for the call; issuer: ocsp_check_begin only */
 };
 
 /*
- * Check leaf's status.  Returns 1 when the outcome is known at once (a cached
- * answer, no responder, an error before sending) with *res filled; 0 when a
- * query is in flight (or one for the same certificate was already, on this
- * worker: it is shared), and done(arg, result) runs once it ends; *wt then
- * names the wait for ocsp_waiter_cancel().  *ow is the worker's query state,
- * made on first use.
+ * The cached answer about ask->leaf, counted as a cache hit: true with *res
+ * filled (GOOD or REVOKED; the responder's URL only for REVOKED, for the
+ * refusal), false when nothing is cached.
+ */
+bool ocsp_check_cached(const struct ocsp_ask *ask, struct ocsp_result *res);
+
+/*
+ * Ask about leaf's status (after ocsp_check_cached() found nothing).  Returns
+ * 1 when the outcome is known at once (no responder, an error before
+ * sending) with *res filled; 0 when a query is in flight (or one for the same
+ * certificate was already, on this worker: it is shared), and
+ * done(arg, result) runs once it ends; *wt then names the wait for
+ * ocsp_waiter_cancel().  *ow is the worker's query state, made on first use.
  */
 int ocsp_check_begin(struct ocsp_worker **ow, const struct ocsp_ask *ask, ocsp_done_fn done,
                      void *arg, struct ocsp_waiter **wt, struct ocsp_result *res);

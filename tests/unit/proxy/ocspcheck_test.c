@@ -261,10 +261,10 @@ test_cache_key_and_issuers(void **state)
     X509 *found;
 
     (void)state;
-    assert_true(ocsp_cache_key(leaf, ca, a));
-    assert_true(ocsp_cache_key(other, ca, b));
-    assert_true(ocsp_cache_key(leaf, ca, a2));
-    assert_true(ocsp_cache_key(leaf, stranger, s)); /* same issuer name, another key */
+    assert_true(ocsp_cache_key(leaf, a));
+    assert_true(ocsp_cache_key(other, b)); /* same issuer and key, another serial */
+    assert_true(ocsp_cache_key(leaf, a2));
+    assert_true(ocsp_cache_key(stranger, s));
     assert_memory_equal(a, a2, OCSP_KEY_LEN);
     assert_memory_not_equal(a, b, OCSP_KEY_LEN);
     assert_memory_not_equal(a, s, OCSP_KEY_LEN);
