@@ -728,6 +728,60 @@ client_accepted(struct conn *c)
     c->mode->handshake_done(c, secs);
 }
 
+/* One worker's share of closing the open connections of a certificate found revoked. */
+struct ocsp_sweep {
+    struct worker *w;
+    uint8_t key[OCSP_KEY_LEN];
+    char reason[1600];
+};
+
+static void
+ocsp_sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct ocsp_sweep *sw = arg;
+
+    (void)fd;
+    (void)what;
+    for (struct conn *c = sw->w->conns, *next; c != NULL; c = next) {
+        uint8_t key[OCSP_KEY_LEN];
+        X509 *peer;
+
+        next = c->wnext; /* conn_retire may schedule the free, never do it here */
+        if (c->state != CONN_OPEN || c->retiring || !c->mode->client_tls || c->ssl == NULL ||
+            (peer = SSL_get0_peer_certificate(c->ssl)) == NULL || !ocsp_cache_key(peer, key) ||
+            memcmp(key, sw->key, OCSP_KEY_LEN) != 0)
+            continue;
+        conn_retire(c, tls_fail_name(TLS_FAIL_REVOKED), sw->reason);
+    }
+    free(sw);
+}
+
+/*
+ * A fresh answer says the client's certificate is revoked: its connections
+ * still open, on every worker, end at their next boundary (conn_retire), each
+ * on its own worker's loop.
+ */
+static void
+conn_ocsp_sweep(struct conn *c, X509 *leaf, const char *reason)
+{
+    static const struct timeval zero = {0, 0};
+    struct proxy *px = c->w->px;
+    uint8_t key[OCSP_KEY_LEN];
+
+    if (!ocsp_cache_key(leaf, key))
+        return;
+    for (int i = 0; i < px->nworkers; i++) {
+        struct ocsp_sweep *sw = calloc(1, sizeof(*sw));
+        if (sw == NULL)
+            return;
+        sw->w = &px->workers[i];
+        memcpy(sw->key, key, OCSP_KEY_LEN);
+        snprintf(sw->reason, sizeof(sw->reason), "open connection: %.1570s", reason);
+        if (event_base_once(sw->w->base, -1, EV_TIMEOUT, ocsp_sweep_cb, sw, &zero) != 0)
+            free(sw);
+    }
+}
+
 /*
  * What the OCSP check of the client's leaf decided (--ocsp): good goes on;
  * revoked is refused with the revocation time and reason, like a CRL's; any
@@ -759,6 +813,8 @@ conn_ocsp_outcome(struct conn *c, const struct ocsp_result *res)
                  responder);
         r.fail = TLS_FAIL_REVOKED;
         r.reason = why;
+        if (!res->cached)
+            conn_ocsp_sweep(c, leaf, why); /* the news is fresh: the client's open connections */
         conn_refuse(c, &r);
         return;
     }

@@ -425,6 +425,44 @@ def test_a_resumed_session_of_a_revoked_client_is_refused(world, duet_bin, procs
         fake.close()
 
 
+def test_a_fresh_revoked_answer_closes_the_clients_open_connection(world, duet_bin, procs, echo,
+                                                                   tmp_path):
+    """Alice keeps a connection open; once her cached good answer expires and a new handshake
+    of hers gets a revoked answer, that handshake is refused and her open connection is closed
+    at its next boundary; bob's stays."""
+    ca, crt, key, alice, bob, _ = world
+    fake = Responder(ca, [alice[0], bob[0]], next_update=2)
+    try:
+        d = proxy(procs, duet_bin, tmp_path, ca, crt, key, echo, "sweep", "--ocsp", "require",
+                  "--ocsp-url", fake.url, "--workers", "2")
+        kept = {}
+        for name, who in (("alice", alice), ("bob", bob)):
+            s = ctx_of(ca, who).wrap_socket(socket.create_connection(("127.0.0.1", d.port),
+                                                                     timeout=10),
+                                            server_hostname="localhost")
+            s.sendall(b"GET /one HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            assert s.recv(65536).startswith(b"HTTP/1.1 200")
+            kept[name] = s
+        fake.behaviour[serial_int(alice[2])] = "revoked"
+        time.sleep(3)  # alice's cached good answer expires
+        mark = d.log.mark()
+        kind, _ = get(d.port, ctx_of(ca, alice))
+        assert kind != "response"
+        ev = d.log.wait_event("connection_closed", mark, timeout=10)
+        assert ev["reason_code"] == "revoked" and ev["identity"]["serial"] == alice[2], ev
+        assert ev["reason"].startswith("open connection: certificate CN=alice"), ev
+        assert "by the OCSP responder %s" % fake.url in ev["reason"], ev
+        assert kept["alice"].recv(65536) == b""
+        kept["bob"].sendall(b"GET /two HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        assert kept["bob"].recv(65536).startswith(b"HTTP/1.1 200")
+        m = metrics(d.admin)
+        assert m['duet_connections_closed_total{listener="proxy",reason="revoked"}'] == 1, m
+        for s in kept.values():
+            s.close()
+    finally:
+        fake.close()
+
+
 # --- the cache ----------------------------------------------------------------------------------
 
 def test_a_second_handshake_within_next_update_asks_nobody(world, duet_bin, procs, echo,
