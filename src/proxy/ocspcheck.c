@@ -582,9 +582,14 @@ response_cb(struct evhttp_request *req, void *arg)
     if (q->done)
         return;
     if (req == NULL || (status = evhttp_request_get_response_code(req)) == 0) {
+        const char *c = "connect";
+        if (q->http_failed && q->http_error == EVREQ_HTTP_DATA_TOO_LONG)
+            c = "too_large";
+        else if (q->http_failed && q->http_error == EVREQ_HTTP_INVALID_HEADER)
+            c = "not_http";
         snprintf(why, sizeof(why), "asking the OCSP responder %s failed: %s", q->url,
                  q->http_failed ? http_error_words(q->http_error) : "the request failed");
-        result_set(&r, OCSP_R_ERROR, q->url, "connect", why);
+        result_set(&r, OCSP_R_ERROR, q->url, c, why);
         query_finish(q, &r);
         return;
     }

@@ -58,6 +58,31 @@ class Responder:
                     self.send_response(500)
                     self.end_headers()
                     return
+                if how == "too_large":
+                    body = b"\x30" * 70000
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return
+                if how == "trickle":
+                    # A head announcing a whole response, then one byte at a time.
+                    body = outer.answer(serial, "good")
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    for b in body:
+                        if outer.release.wait(0.2):
+                            return
+                        try:
+                            self.wfile.write(bytes([b]))
+                            self.wfile.flush()
+                        except OSError:
+                            return
+                    return
+                if how == "not_http":
+                    self.wfile.write(b"\x16\x03\x01 this is no HTTP at all\r\n\r\n")
+                    return
                 body = outer.answer(serial, how)
                 self.send_response(200)
                 self.send_header("Content-Type", "application/ocsp-response")
@@ -288,6 +313,9 @@ CASES = {
     "other": ("wrong_certificate", "it answers for another certificate"),
     "http500": ("http_status", "answered HTTP 500"),
     "unknown": ("unknown", 'status "unknown"'),
+    "too_large": ("too_large", "the answer is larger than 64 KiB"),
+    "trickle": ("timeout", "did not answer within 1000 ms (--ocsp-timeout)"),
+    "not_http": ("not_http", "the answer is not a valid HTTP response"),
 }
 
 
@@ -315,7 +343,8 @@ def test_a_failing_responder_fails_open_or_closed(world, duet_bin, procs, echo, 
         assert ev["responder"] == url and ev["serial"] == alice[2], ev
         assert ev["code"] == code and words in ev["reason"], ev
         m = metrics(d.admin)
-        result = {"silent": "timeout", "unknown": "unknown"}.get(case, "error")
+        result = {"silent": "timeout", "trickle": "timeout", "unknown": "unknown"}.get(case,
+                                                                                   "error")
         assert m['duet_ocsp_queries_total{listener="proxy",result="%s"}' % result] == 1, m
         if mode == "prefer":
             assert kind == "response" and data.startswith(b"HTTP/1.1 200"), (kind, data)
