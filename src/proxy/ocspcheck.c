@@ -41,7 +41,7 @@
 struct cache_entry {
     uint8_t key[OCSP_KEY_LEN];
     struct ocsp_answer a;
-    struct cache_entry *hnext;            /* the bucket's chain */
+    struct cache_entry *hnext;               /* the bucket's chain */
     struct cache_entry *lru_prev, *lru_next; /* most recently used first */
 };
 
@@ -50,7 +50,7 @@ struct ocsp_cache {
     size_t cap, len, nbuckets; /* nbuckets: a power of two */
     struct cache_entry **buckets;
     struct cache_entry *lru_head, *lru_tail;
-    STACK_OF(X509) *issuers; /* seen in full handshakes */
+    STACK_OF(X509) * issuers; /* seen in full handshakes */
 };
 
 /* A cache; see ocspcheck.h. */
@@ -342,7 +342,7 @@ ocsp_responder_of(X509 *leaf, const char *override, char **url)
 X509 *
 ocsp_find_issuer(X509 *leaf, STACK_OF(X509) * sent, STACK_OF(X509) * anchors)
 {
-    STACK_OF(X509) *lists[2] = {sent, anchors};
+    STACK_OF(X509) * lists[2] = {sent, anchors};
 
     for (size_t k = 0; k < 2; k++) {
         for (int i = 0; lists[k] != NULL && i < sk_X509_num(lists[k]); i++) {
@@ -660,8 +660,7 @@ query_send(struct ocsp_query *q, struct ocsp_result *r)
         return -1;
     }
     if (!staple_get_path(q->leaf, q->issuer, u.path, path, sizeof(path))) {
-        snprintf(why, sizeof(why), "the OCSP request for the responder %s cannot be made",
-                 q->url);
+        snprintf(why, sizeof(why), "the OCSP request for the responder %s cannot be made", q->url);
         result_set(r, OCSP_R_ERROR, q->url, "request", why);
         return -1;
     }
@@ -702,8 +701,7 @@ query_send(struct ocsp_query *q, struct ocsp_result *r)
                       "application/ocsp-response");
     /* evhttp_make_request frees the request when it fails. */
     if (evhttp_make_request(q->evcon, req, EVHTTP_REQ_GET, path) != 0) {
-        snprintf(why, sizeof(why), "the request to the OCSP responder %s cannot be sent",
-                 q->url);
+        snprintf(why, sizeof(why), "the request to the OCSP responder %s cannot be sent", q->url);
         result_set(r, OCSP_R_ERROR, q->url, "connect", why);
         return -1;
     }
@@ -734,8 +732,8 @@ ocsp_check_cached(const struct ocsp_ask *ask, struct ocsp_result *res)
 
 /* Ask about a leaf; see ocspcheck.h. */
 int
-ocsp_check_begin(struct ocsp_worker **owp, const struct ocsp_ask *ask, ocsp_done_fn done,
-                 void *arg, struct ocsp_waiter **wt, struct ocsp_result *res)
+ocsp_check_begin(struct ocsp_worker **owp, const struct ocsp_ask *ask, ocsp_done_fn done, void *arg,
+                 struct ocsp_waiter **wt, struct ocsp_result *res)
 {
     uint8_t key[OCSP_KEY_LEN];
     struct ocsp_query *q = NULL;

@@ -376,9 +376,8 @@ test_evaluate_refusals(void **state)
     assert_int_equal(evaluate(&future, &a, code, why), -1);
     assert_string_equal(code, "not_yet_valid");
 
-    assert_int_equal(ocsp_evaluate(garbage, sizeof(garbage) - 1, leaf, ca, now, &a, code, 32, why,
-                                   1200),
-                     -1);
+    assert_int_equal(
+        ocsp_evaluate(garbage, sizeof(garbage) - 1, leaf, ca, now, &a, code, 32, why, 1200), -1);
     assert_string_equal(code, "not_ocsp");
 }
 
