@@ -3,8 +3,9 @@
  * admin.c - the admin listener (libevent's evhttp on worker 0's loop):
  * /metrics (Prometheus text, with the expiry of every certificate and CRL of
  * the current generation), /healthz (the process answers), /readyz (each
- * listener has a reachable target, no CRL in use is past its nextUpdate, and
- * the process is not draining).
+ * listener has a reachable target, no CRL in use is past its nextUpdate, no
+ * --ocsp require listener's responder failed its last OCSP_UNREADY_FAILURES
+ * queries, and the process is not draining).
  */
 #include "proxy/proxy_int.h"
 
@@ -171,6 +172,21 @@ readyz_finish(struct readyz *rz)
                                     gl->cfg->name, (long long)(now - crl_next));
         }
         ready = ready && rz->reachable[i] && !stale;
+        /*
+         * --ocsp require refuses every client without a cached answer while
+         * its responder fails: not ready once the last queries all failed.
+         */
+        if (gl->cfg->ocsp == OCSP_REQUIRE) {
+            char last[300];
+            int fails = ocsp_failures(gl->cfg->name, last, sizeof(last));
+            if (fails >= OCSP_UNREADY_FAILURES) {
+                ready = false;
+                if (b != NULL)
+                    evbuffer_add_printf(b, "%s: the last %d OCSP queries failed (--ocsp require "
+                                           "refuses clients without a cached answer): %s\n",
+                                        gl->cfg->name, fails, last);
+            }
+        }
     }
     evhttp_send_reply(rz->req, ready ? 200 : 503, ready ? "OK" : "Service Unavailable", b);
     if (b != NULL)

@@ -371,6 +371,59 @@ ocsp_result_name(enum ocsp_result_kind k)
     return (size_t)k < sizeof(names) / sizeof(names[0]) ? names[k] : "error";
 }
 
+/* Failures in a row per listener (ocsp_failures), for the few listeners a proxy has. */
+#define HEALTH_SLOTS 64
+
+static struct {
+    char listener[128];
+    int failures;
+    char last[300];
+} health[HEALTH_SLOTS];
+static pthread_mutex_t health_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void
+health_note(const char *listener, enum ocsp_result_kind k, const char *why)
+{
+    size_t i;
+
+    pthread_mutex_lock(&health_lock);
+    for (i = 0; i < HEALTH_SLOTS && health[i].listener[0] != '\0' &&
+                strcmp(health[i].listener, listener) != 0;
+         i++)
+        ;
+    if (i < HEALTH_SLOTS) {
+        snprintf(health[i].listener, sizeof(health[i].listener), "%s", listener);
+        if (k == OCSP_R_ERROR || k == OCSP_R_TIMEOUT) {
+            health[i].failures++;
+            snprintf(health[i].last, sizeof(health[i].last), "%s", why);
+        } else {
+            health[i].failures = 0;
+            health[i].last[0] = '\0';
+        }
+    }
+    pthread_mutex_unlock(&health_lock);
+}
+
+/* A listener's failures in a row; see ocspcheck.h. */
+int
+ocsp_failures(const char *listener, char *last, size_t len)
+{
+    int n = 0;
+
+    if (len > 0)
+        last[0] = '\0';
+    pthread_mutex_lock(&health_lock);
+    for (size_t i = 0; i < HEALTH_SLOTS && health[i].listener[0] != '\0'; i++) {
+        if (strcmp(health[i].listener, listener) == 0) {
+            n = health[i].failures;
+            snprintf(last, len, "%s", health[i].last);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&health_lock);
+    return n;
+}
+
 static void
 count_query(const char *listener, enum ocsp_result_kind k, double secs)
 {
@@ -499,6 +552,7 @@ query_finish(struct ocsp_query *q, struct ocsp_result *r)
     if (q->next != NULL)
         q->next->prev = q->prev;
     count_query(q->listener, r->kind, mono() - q->t0);
+    health_note(q->listener, r->kind, r->why);
     while (q->waiters != NULL) {
         struct ocsp_waiter *w = q->waiters;
         q->waiters = w->next;
@@ -792,6 +846,7 @@ ocsp_check_begin(struct ocsp_worker **owp, const struct ocsp_ask *ask, ocsp_done
         q->t0 = mono();
         if (query_send(q, res) != 0) {
             count_query(q->listener, res->kind, mono() - q->t0);
+            health_note(q->listener, res->kind, res->why);
             query_free_cb(-1, 0, q); /* nothing of libevent's runs for it yet */
             free(url);
             free(w);

@@ -180,6 +180,15 @@ int ocsp_check_begin(struct ocsp_worker **ow, const struct ocsp_ask *ask, ocsp_d
  */
 void ocsp_waiter_cancel(struct ocsp_waiter *wt);
 
+/*
+ * The health of a listener's responders, for /readyz: the queries that failed
+ * (error or timeout) since the last one answered (good, revoked or unknown),
+ * and the reason of the last failure (cut to len).  0 for a listener that
+ * never asked, or whose last query was answered.
+ */
+#define OCSP_UNREADY_FAILURES 3
+int ocsp_failures(const char *listener, char *last, size_t len);
+
 /* Metrics of a check that needed no query (a cache hit). */
 void ocsp_count_cache_hit(const char *listener);
 

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509 import ocsp
 
 from conftest import show
-from proxyutil import client_context, free_port, metrics, refused_attempt, wait_metric
+from proxyutil import admin_get, client_context, free_port, metrics, refused_attempt, wait_metric
 from test_ca_serve import CAServer
 from test_proxy_ocsp_staple import leaf_of, load_issuer, response, stranger
 from test_security_proxy_ops import start
@@ -390,6 +390,32 @@ def test_off_asks_nobody(world, duet_bin, procs, echo, tmp_path):
         d = proxy(procs, duet_bin, tmp_path, ca, crt, key, echo, "off", "--ocsp-url", fake.url)
         served(d.port, ctx_of(ca, alice))
         assert fake.asked == []
+    finally:
+        fake.close()
+
+
+def test_readyz_is_503_while_the_responder_of_a_require_listener_keeps_failing(world, duet_bin,
+                                                                              procs, echo,
+                                                                              tmp_path):
+    ca, crt, key, alice, _, _ = world
+    fake = Responder(ca, [alice[0]])
+    try:
+        fake.behaviour[serial_int(alice[2])] = "http500"
+        d = proxy(procs, duet_bin, tmp_path, ca, crt, key, echo, "ready", "--ocsp", "require",
+                  "--ocsp-url", fake.url)
+        status, text = admin_get(d.admin, "/readyz")
+        assert status == 200, text
+        for n in range(3):
+            kind, _ = get(d.port, ctx_of(ca, alice))
+            assert kind != "response"
+            status, text = admin_get(d.admin, "/readyz")
+            assert status == (503 if n == 2 else 200), (n, text)
+        assert ("proxy: the last 3 OCSP queries failed (--ocsp require refuses clients without "
+                "a cached answer): the OCSP responder %s answered HTTP 500" % fake.url) in text
+        fake.behaviour[serial_int(alice[2])] = "good"
+        served(d.port, ctx_of(ca, alice))
+        status, text = admin_get(d.admin, "/readyz")
+        assert status == 200 and "OCSP" not in text, text
     finally:
         fake.close()
 
