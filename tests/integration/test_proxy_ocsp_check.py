@@ -382,6 +382,27 @@ def test_a_revoked_answer_is_refused_in_prefer_mode_too(world, duet_bin, procs, 
         fake.close()
 
 
+def test_a_responder_named_by_host_name_is_resolved_without_blocking(world, duet_bin, procs,
+                                                                     echo, tmp_path):
+    """The URL names `localhost`: resolved by the worker's asynchronous resolver (the hosts
+    file), and asked."""
+    ca, crt, key, alice, bob, _ = world
+    fake = Responder(ca, [alice[0], bob[0]])
+    try:
+        fake.behaviour[serial_int(alice[2])] = "revoked"
+        url = fake.url.replace("127.0.0.1", "localhost")
+        d = proxy(procs, duet_bin, tmp_path, ca, crt, key, echo, "byname", "--ocsp", "require",
+                  "--ocsp-url", url)
+        served(d.port, ctx_of(ca, bob))
+        kind, _ = get(d.port, ctx_of(ca, alice))
+        assert kind != "response"
+        ev = refused_line(d, alice[2])
+        assert "by the OCSP responder %s" % url in ev["reason"], ev
+        assert fake.asked == [serial_int(bob[2]), serial_int(alice[2])], fake.asked
+    finally:
+        fake.close()
+
+
 def test_off_asks_nobody(world, duet_bin, procs, echo, tmp_path):
     ca, crt, key, alice, _, _ = world
     fake = Responder(ca, [alice[0]])
