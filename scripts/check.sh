@@ -86,6 +86,7 @@ if [ -x "$ASAN_BUILD/duet" ]; then
         tests/integration/test_proxy_lifecycle.py tests/integration/test_proxy_websocket.py \
         tests/integration/test_proxy_alert_close.py tests/integration/test_ca_serve.py \
         tests/integration/test_proxy_crl_url.py tests/integration/test_proxy_ocsp_staple.py \
+        tests/integration/test_proxy_ocsp_check.py \
         --deselect \
         tests/integration/test_proxy_crl_url.py::test_a_million_entry_crl_is_fetched_and_refreshed_while_handshakes_go_on ||
         true

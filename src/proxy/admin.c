@@ -4,10 +4,11 @@
  * /metrics (Prometheus text, with the expiry of every certificate and CRL of
  * the current generation and the age of every CRL), /healthz (the process
  * answers), /readyz (each listener has a reachable target, no CRL in use is
- * past its nextUpdate, and the process is not draining; its body also says
- * how each CRL URL and OCSP staple is doing: the age of what is cached and
- * the last error of fetches that keep failing, which make it 503 only once
- * a CRL they keep passes its nextUpdate, and a staple never).
+ * past its nextUpdate, no --ocsp require listener's responder failed its last
+ * OCSP_UNREADY_FAILURES queries, and the process is not draining; its body
+ * also says how each CRL URL and OCSP staple is doing: the age of what is
+ * cached and the last error of fetches that keep failing, which make it 503
+ * only once a CRL they keep passes its nextUpdate, and a staple never).
  */
 #include "proxy/proxy_int.h"
 
@@ -245,6 +246,21 @@ readyz_finish(struct readyz *rz)
                                     gl->cfg->name);
         }
         ready = ready && rz->reachable[i] && !stale;
+        /*
+         * --ocsp require refuses every client without a cached answer while
+         * its responder fails: not ready once the last queries all failed.
+         */
+        if (gl->cfg->ocsp == OCSP_REQUIRE) {
+            char last[300];
+            int fails = ocsp_failures(gl->cfg->name, last, sizeof(last));
+            if (fails >= OCSP_UNREADY_FAILURES) {
+                ready = false;
+                if (b != NULL)
+                    evbuffer_add_printf(b, "%s: the last %d OCSP queries failed (--ocsp require "
+                                           "refuses clients without a cached answer): %s\n",
+                                        gl->cfg->name, fails, last);
+            }
+        }
     }
     if (b != NULL)
         readyz_fetch_lines(rz->px, b, now);

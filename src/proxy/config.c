@@ -57,6 +57,7 @@ listener_clear(struct listener_cfg *l)
     free(l->ocsp_staple_url);
     free(l->staple_url);
     free(l->staple_file);
+    free(l->ocsp_url);
     free(l->alpn);
     free(l->ticket_keys);
     for (size_t i = 0; i < l->ntargets; i++)
@@ -530,17 +531,18 @@ s_ocsp_staple(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
     return 0;
 }
 
+/* An OCSP responder's URL (--ocsp-staple-url, --ocsp-url): http:// only, parsed like a CRL's. */
 static int
-s_ocsp_staple_url(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
+check_ocsp_url(const char *url, struct duet_err *err)
 {
     struct crl_url u;
 
-    if (strncasecmp(v->s, "http://", 7) != 0)
+    if (strncasecmp(url, "http://", 7) != 0)
         return err_set(err, DUET_ERR_INPUT,
                        "OCSP URL \"%.200s\": only http:// is supported; an OCSP response is "
                        "signed by its responder, so duet fetches it over http://",
-                       v->s);
-    if (crlplan_url_parse(v->s, &u, err) != 0) {
+                       url);
+    if (crlplan_url_parse(url, &u, err) != 0) {
         char msg[DUET_ERR_MSG_MAX];
         /* The parser speaks of CRL URLs; this one is an OCSP responder's. */
         if (strncmp(err->msg, "CRL URL", 7) == 0) {
@@ -549,6 +551,49 @@ s_ocsp_staple_url(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *er
         }
         return -1;
     }
+    return 0;
+}
+
+static int
+s_ocsp(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
+{
+    (void)err;
+    x->l->ocsp = v->e == 2 ? OCSP_REQUIRE : v->e == 1 ? OCSP_PREFER : OCSP_OFF;
+    return 0;
+}
+
+static int
+s_ocsp_url(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
+{
+    if (check_ocsp_url(v->s, err) != 0)
+        return -1;
+    free(x->l->ocsp_url);
+    x->l->ocsp_url = NULL;
+    return set_str(&x->l->ocsp_url, v->s, err);
+}
+
+static int
+s_ocsp_timeout(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
+{
+    (void)err;
+    x->cfg->ocsp_timeout_ms = v->ms;
+    return 0;
+}
+
+static int
+s_ocsp_cache_size(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
+{
+    (void)err;
+    x->cfg->ocsp_cache_size = v->n;
+    return 0;
+}
+
+static int
+s_ocsp_staple_url(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
+{
+
+    if (check_ocsp_url(v->s, err) != 0)
+        return -1;
     free(x->l->ocsp_staple_url);
     x->l->ocsp_staple_url = NULL;
     return set_str(&x->l->ocsp_staple_url, v->s, err);
@@ -812,6 +857,7 @@ static const char *const scope_names[] = {"chain", "leaf", NULL};
 static const char *const expired_names[] = {"reject", "warn", NULL};
 static const char *const legacy_sig_names[] = {"none", "dsa", NULL};
 static const char *const verify_names[] = {"required", "optional", NULL};
+static const char *const ocsp_names[] = {"off", "prefer", "require", NULL};
 
 #define P(flag_, key_, cmds_, arg_, shown_, help_)                                                 \
     .pub = {.flag = flag_, .key = key_, .commands = cmds_, .arg = arg_, .shown = shown_,           \
@@ -892,6 +938,20 @@ static const struct cfg_row rows[] = {
     {P("ocsp-staple-url", "ocsp_staple_url", CMD_PROXY, "URL", "the certificate's AIA",
        "the http:// OCSP responder asked for the staple"),
      .at = AT_LISTENER, .kind = KIND_STRING, .group = G_TLS, .set = s_ocsp_staple_url},
+    {P("ocsp", "ocsp", CMD_PROXY, "off|prefer|require", "off",
+       "ask the client certificate's OCSP responder: prefer fails open, require fails closed"),
+     .at = AT_LISTENER, .kind = KIND_ENUM, .names = ocsp_names, .dflt = "off", .group = G_TLS,
+     .set = s_ocsp},
+    {P("ocsp-url", "ocsp_url", CMD_PROXY, "URL", "the client certificate's AIA",
+       "the http:// OCSP responder asked about client certificates"),
+     .at = AT_LISTENER, .kind = KIND_STRING, .group = G_TLS, .set = s_ocsp_url},
+    {P("ocsp-timeout", "ocsp_timeout", CMD_PROXY, "DURATION", "2s",
+       "a handshake waits this long for the OCSP answer, then --ocsp decides"),
+     .at = AT_TOP, .kind = KIND_DURATION, .dflt = "2s", .group = G_TLS, .set = s_ocsp_timeout},
+    {P("ocsp-cache-size", "ocsp_cache_size", CMD_PROXY, "N", "10000",
+       "OCSP answers about client certificates kept until their nextUpdate"),
+     .at = AT_TOP, .kind = KIND_INT, .min = 1, .max = 10000000, .expect = "1 to 10000000 entries",
+     .dflt = "10000", .group = G_TLS, .set = s_ocsp_cache_size},
     {P("crl-cache", "crl_cache", CMD_BOTH, "DIR",
        "$CACHE_DIRECTORY/crl, /var/cache/duet/crl (root), ~/.cache/duet/crl",
        "where fetched CRLs are kept, so a restart works offline"),

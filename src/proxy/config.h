@@ -24,6 +24,7 @@
 
 enum proxy_mode { MODE_HTTP = 0, MODE_TCP };
 enum proxy_role { ROLE_SERVER = 0, ROLE_TUNNEL };
+enum proxy_ocsp_mode { OCSP_OFF = 0, OCSP_PREFER, OCSP_REQUIRE };
 
 struct listener_cfg {
     char *name;
@@ -53,6 +54,12 @@ struct listener_cfg {
     bool ocsp_staple;
     char *ocsp_staple_url;
     char *staple_url, *staple_file;
+    /*
+     * OCSP checking of client certificates (ocspcheck.c): --ocsp
+     * off|prefer|require and --ocsp-url (NULL: the client leaf's AIA).
+     */
+    enum proxy_ocsp_mode ocsp;
+    char *ocsp_url;
     bool insecure_crl_dsa; /* insecure_crl_signature: dsa */
     bool tls12;
     bool verify_optional;
@@ -110,6 +117,9 @@ struct proxy_cfg {
     int crl_refresh_ms;
     int crl_timeout_ms;
     long crl_max_bytes;
+    /* OCSP checking of client certificates: the query timeout, the cache's entries. */
+    int ocsp_timeout_ms;
+    long ocsp_cache_size;
 };
 
 /* `duet proxy` flags (argv after "proxy"); with --config, the YAML file. */

@@ -208,6 +208,8 @@ conn_free_cb(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
+    ocsp_waiter_cancel(c->ocsp_wait); /* an answer arriving later finds nobody */
+    c->ocsp_wait = NULL;
     if (c->hs_timer != NULL)
         event_free(c->hs_timer);
     if (c->life_timer != NULL)
@@ -681,6 +683,8 @@ client_read(struct bufferevent *bev, void *arg)
     struct conn *c = arg;
 
     (void)bev;
+    if (c->ocsp_wait != NULL)
+        return; /* the mode starts (and reads what waits) once the OCSP answer is in */
     if (c->mode->client_readable != NULL)
         c->mode->client_readable(c);
 }
@@ -698,9 +702,9 @@ client_write(struct bufferevent *bev, void *arg)
         c->mode->client_writable(c);
 }
 
-/* The TLS handshake with the client finished. */
+/* The client is accepted: its identity, the `handshake` line, then its mode runs. */
 static void
-client_handshake_done(struct conn *c)
+client_accepted(struct conn *c)
 {
     struct timeval idle = {c->gen->cfg.idle_timeout_ms / 1000,
                            (c->gen->cfg.idle_timeout_ms % 1000) * 1000};
@@ -711,12 +715,6 @@ client_handshake_done(struct conn *c)
     c->state = CONN_OPEN;
     if (c->hs_timer != NULL)
         event_del(c->hs_timer);
-    if (SSL_session_reused(c->ssl) && tls_check_resumed(c->ssl, &err) != 0) {
-        r.fail = tls_verify_fail(c->ssl);
-        r.reason = err.msg;
-        conn_refuse(c, &r);
-        return;
-    }
     if (tls_peer_identity(c->ssl, &c->id, &err) != 0) {
         r.fail = TLS_FAIL_OTHER;
         r.reason = err.msg;
@@ -726,7 +724,218 @@ client_handshake_done(struct conn *c)
     conn_log_handshake(c, c->ssl, true, NULL, TLS_FAIL_NONE, secs);
     conn_throttle_give_back(c->w->px, &c->gen->cfg, (const struct sockaddr *)&c->peer_ss);
     bufferevent_set_timeouts(c->cbev, &idle, NULL);
+    bufferevent_enable(c->cbev, EV_READ);
     c->mode->handshake_done(c, secs);
+}
+
+/* One worker's share of closing the open connections of a certificate found revoked. */
+struct ocsp_sweep {
+    struct worker *w;
+    uint8_t key[OCSP_KEY_LEN];
+    char reason[1600];
+};
+
+static void
+ocsp_sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct ocsp_sweep *sw = arg;
+
+    (void)fd;
+    (void)what;
+    for (struct conn *c = sw->w->conns, *next; c != NULL; c = next) {
+        uint8_t key[OCSP_KEY_LEN];
+        X509 *peer;
+
+        next = c->wnext; /* conn_retire may schedule the free, never do it here */
+        if (c->state != CONN_OPEN || c->retiring || !c->mode->client_tls || c->ssl == NULL ||
+            (peer = SSL_get0_peer_certificate(c->ssl)) == NULL || !ocsp_cache_key(peer, key) ||
+            memcmp(key, sw->key, OCSP_KEY_LEN) != 0)
+            continue;
+        conn_retire(c, tls_fail_name(TLS_FAIL_REVOKED), sw->reason);
+    }
+    free(sw);
+}
+
+/*
+ * A fresh answer says the client's certificate is revoked: its connections
+ * still open, on every worker, end at their next boundary (conn_retire), each
+ * on its own worker's loop.
+ */
+static void
+conn_ocsp_sweep(struct conn *c, X509 *leaf, const char *reason)
+{
+    static const struct timeval zero = {0, 0};
+    struct proxy *px = c->w->px;
+    uint8_t key[OCSP_KEY_LEN];
+
+    if (!ocsp_cache_key(leaf, key))
+        return;
+    for (int i = 0; i < px->nworkers; i++) {
+        struct ocsp_sweep *sw = calloc(1, sizeof(*sw));
+        if (sw == NULL)
+            return;
+        sw->w = &px->workers[i];
+        memcpy(sw->key, key, OCSP_KEY_LEN);
+        snprintf(sw->reason, sizeof(sw->reason), "open connection: %.1570s", reason);
+        if (event_base_once(sw->w->base, -1, EV_TIMEOUT, ocsp_sweep_cb, sw, &zero) != 0)
+            free(sw);
+    }
+}
+
+/*
+ * What the OCSP check of the client's leaf decided (--ocsp): good goes on;
+ * revoked is refused with the revocation time and reason, like a CRL's; any
+ * other outcome is refused under `require` (naming the responder and what
+ * went wrong) and accepted under `prefer` (the CRLs, if any, were checked in
+ * the handshake), with an `ocsp_check_failed` line and a count.
+ */
+static void
+conn_ocsp_outcome(struct conn *c, const struct ocsp_result *res)
+{
+    const struct listener_cfg *l = c->gl->cfg;
+    X509 *leaf = SSL_get0_peer_certificate(c->ssl);
+    char label[600], date[32], why[1600], labels[256], ll[128], *serial = NULL;
+    const char *responder = res->url[0] != '\0' ? res->url : "(none)";
+    struct conn_refusal r = {.kind = CONN_REFUSE_HANDSHAKE, .secs = now_mono() - c->t_start};
+    struct log_line line;
+
+    if (res->kind == OCSP_R_GOOD || leaf == NULL) {
+        client_accepted(c);
+        return;
+    }
+    x509u_label(leaf, label, sizeof(label));
+    if (res->kind == OCSP_R_REVOKED) {
+        x509u_fmt_date(res->answer.revoked_at, date, sizeof(date));
+        snprintf(why, sizeof(why),
+                 "certificate %s was revoked on %s (reason: %s) by the OCSP responder %s", label,
+                 date,
+                 res->answer.reason >= 0 ? x509u_crl_reason(res->answer.reason) : "unspecified",
+                 responder);
+        r.fail = TLS_FAIL_REVOKED;
+        r.reason = why;
+        if (!res->cached)
+            conn_ocsp_sweep(c, leaf, why); /* the news is fresh: the client's open connections */
+        conn_refuse(c, &r);
+        return;
+    }
+    serial = x509u_serial(X509_get0_serialNumber(leaf));
+    log_line_begin(&line, "warn", "ocsp_check_failed");
+    log_line_str(&line, "listener", l->name);
+    log_line_str(&line, "peer", c->peer);
+    log_line_str(&line, "responder", responder);
+    log_line_str(&line, "serial", serial);
+    log_line_str(&line, "result", ocsp_result_name(res->kind));
+    log_line_str(&line, "code", res->kind == OCSP_R_UNKNOWN ? "unknown" : res->code);
+    log_line_str(&line, "reason", res->why);
+    log_line_str(&line, "outcome", l->ocsp == OCSP_REQUIRE ? "refused" : "accepted");
+    log_line_end(&line);
+    free(serial);
+    if (l->ocsp == OCSP_PREFER) {
+        metrics_label(ll, sizeof(ll), l->name);
+        snprintf(labels, sizeof(labels), "listener=\"%s\",result=\"%s\"", ll,
+                 ocsp_result_name(res->kind));
+        metrics_count("duet_ocsp_fail_open_total", labels, 1);
+        client_accepted(c);
+        return;
+    }
+    snprintf(why, sizeof(why),
+             "no good OCSP answer for certificate %s (--ocsp require): %s", label,
+             res->why[0] != '\0' ? res->why : "the responder gave none");
+    r.fail = TLS_FAIL_OTHER;
+    r.reason = why;
+    conn_refuse(c, &r);
+}
+
+/* The OCSP answer a handshake waited for is in (on the worker's loop). */
+static void
+conn_ocsp_done(void *arg, const struct ocsp_result *res)
+{
+    struct conn *c = arg;
+
+    c->ocsp_wait = NULL; /* ocspcheck.c frees the waiter */
+    if (c->state != CONN_HANDSHAKE)
+        return;
+    conn_ocsp_outcome(c, res);
+}
+
+/*
+ * --ocsp: ask about the client's leaf before anything of its connection is
+ * read.  Returns true when the connection now waits for the answer (or was
+ * already decided); false when there is nothing to ask (no certificate).
+ */
+static bool
+conn_ocsp_start(struct conn *c)
+{
+    X509 *leaf = SSL_get0_peer_certificate(c->ssl);
+    STACK_OF(X509) *sent = SSL_get_peer_cert_chain(c->ssl);
+    struct ocsp_cache *cache = c->w->px->ocsp_cache;
+    X509 *issuer = NULL;
+    struct ocsp_ask ask;
+    struct ocsp_result res;
+    bool waiting = false;
+
+    if (leaf == NULL)
+        return false; /* --verify optional and no certificate: nothing to ask about */
+    memset(&ask, 0, sizeof(ask));
+    ask.base = c->w->base;
+    ask.cache = cache;
+    ask.listener = c->gl->cfg->name;
+    ask.url = c->gl->cfg->ocsp_url;
+    ask.timeout_ms = c->gen->cfg.ocsp_timeout_ms;
+    ask.leaf = leaf;
+    if (ocsp_check_cached(&ask, &res)) {
+        conn_ocsp_outcome(c, &res);
+        return true;
+    }
+    /* Not cached: the request names the issuer, found (and its signature checked) now. */
+    if ((issuer = ocsp_find_issuer(leaf, sent, c->gl->ocsp_anchors)) != NULL) {
+        /* The chain was verified: its issuer serves this client's resumed sessions later. */
+        if (sent != NULL)
+            ocsp_cache_add_issuer(cache, issuer);
+        X509_up_ref(issuer);
+    } else {
+        issuer = ocsp_cache_find_issuer(cache, leaf);
+    }
+    memset(&res, 0, sizeof(res));
+    if (issuer == NULL) {
+        res.kind = OCSP_R_ERROR;
+        snprintf(res.code, sizeof(res.code), "no_issuer");
+        snprintf(res.why, sizeof(res.why),
+                 "the issuer of the certificate is neither in the chain the client sent nor in "
+                 "--cacert, so its OCSP status cannot be asked");
+        goto decided;
+    }
+    ask.issuer = issuer;
+    if (ocsp_check_begin(&c->w->ocsp, &ask, conn_ocsp_done, c, &c->ocsp_wait, &res) == 0) {
+        /* Nothing of the client's is read meanwhile; the handshake deadline still runs. */
+        bufferevent_disable(c->cbev, EV_READ);
+        waiting = true;
+    }
+decided:
+    X509_free(issuer);
+    if (!waiting)
+        conn_ocsp_outcome(c, &res);
+    return true;
+}
+
+/* The TLS handshake with the client finished. */
+static void
+client_handshake_done(struct conn *c)
+{
+    double secs = now_mono() - c->t_start;
+    struct duet_err err;
+    struct conn_refusal r = {.kind = CONN_REFUSE_HANDSHAKE, .secs = secs};
+
+    if (SSL_session_reused(c->ssl) && tls_check_resumed(c->ssl, &err) != 0) {
+        r.fail = tls_verify_fail(c->ssl);
+        r.reason = err.msg;
+        conn_refuse(c, &r);
+        return;
+    }
+    /* A resumed session is asked about too: its client may have been revoked since. */
+    if (c->gl->cfg->ocsp != OCSP_OFF && c->w->px->ocsp_cache != NULL && conn_ocsp_start(c))
+        return;
+    client_accepted(c);
 }
 
 /*

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/load.h"
+
 /*
  * The one destroy path.  What gen_make did not build yet is NULL (calloc'd);
  * the configuration goes too when the generation owns it.
@@ -24,6 +26,7 @@ gen_destroy(struct gen *g)
     for (size_t i = 0; g->ls != NULL && i < g->nls; i++) {
         SSL_CTX_free(g->ls[i].ssl_ctx);
         staple_free(g->ls[i].staple);
+        OSSL_STACK_OF_X509_free(g->ls[i].ocsp_anchors);
         SSL_CTX_free(g->ls[i].up_ctx);
         tls_ctx_info_clear(&g->ls[i].info);
         free(g->ls[i].down_until);
@@ -102,6 +105,10 @@ gen_listener_tls(const struct proxy_cfg *cfg, const struct listener_cfg *l,
         if (tls_server_ctx_new(&o, &gl->ssl_ctx, &gl->info, err) != 0)
             return -1;
         if (l->ocsp_staple && staple_attach(l, gl->ssl_ctx, &gl->staple, err) != 0)
+            return -1;
+        /* --ocsp: the issuers a client's leaf may have, to ask its status with. */
+        if (l->ocsp != OCSP_OFF && l->cacert != NULL &&
+            load_certs_file(l->cacert, NULL, &gl->ocsp_anchors, err) != 0)
             return -1;
         if (l->up_cacert != NULL) {
             struct tls_opts u;

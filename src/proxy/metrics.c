@@ -272,6 +272,17 @@ help_for(const char *name)
         {"duet_ocsp_staple_fetch_failures_total",
          "Failed or refused fetches of an OCSP response to staple, by URL and reason.",
          "counter"},
+        {"duet_ocsp_queries_total",
+         "OCSP queries about client certificates by listener and result.", "counter"},
+        {"duet_ocsp_cache_hits_total",
+         "Client certificate checks answered by the OCSP cache, by listener.", "counter"},
+        {"duet_ocsp_fail_open_total",
+         "Clients accepted under --ocsp prefer without a good OCSP answer, by result.",
+         "counter"},
+        {"duet_ocsp_query_duration_seconds_bucket",
+         "OCSP query latency histogram buckets (seconds).", "counter"},
+        {"duet_ocsp_query_duration_seconds_count", "OCSP queries timed.", "counter"},
+        {"duet_ocsp_query_duration_seconds_sum", "Seconds spent in OCSP queries.", "gauge"},
     };
     for (size_t i = 0; i < sizeof(h) / sizeof(h[0]); i++) {
         if (strcmp(h[i].name, name) == 0)
@@ -340,10 +351,12 @@ metrics_write(FILE *out)
         for (struct series *t = s; t != NULL; t = t->next) {
             if (strcmp(t->name, s->name) != 0)
                 continue;
+            const char *open = t->labels[0] != '\0' ? "{" : "";
+            const char *close = t->labels[0] != '\0' ? "}" : "";
             if (t->gauge)
-                fprintf(out, "%s{%s} %.17g\n", t->name, t->labels, t->value);
+                fprintf(out, "%s%s%s%s %.17g\n", t->name, open, t->labels, close, t->value);
             else
-                fprintf(out, "%s{%s} %llu\n", t->name, t->labels,
+                fprintf(out, "%s%s%s%s %llu\n", t->name, open, t->labels, close,
                         (unsigned long long)atomic_load(&t->count));
         }
     }

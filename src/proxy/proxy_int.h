@@ -43,6 +43,7 @@
 #include "proxy/config.h"
 #include "proxy/http.h"
 #include "proxy/metrics.h"
+#include "proxy/ocspcheck.h"
 #include "proxy/proxy.h"
 #include "proxy/reqread.h"
 #include "proxy/staple.h"
@@ -61,6 +62,7 @@ struct gen_listener {
     SSL_CTX *up_ctx;  /* server with upstream TLS */
     struct tls_ctx_info info;
     struct staple *staple; /* server with --ocsp-staple: what ssl_ctx staples (staple.h) */
+    STACK_OF(X509) *ocsp_anchors; /* server with --ocsp: --cacert's certificates (issuers) */
     atomic_size_t rr;
     _Atomic int64_t *down_until; /* per target */
     /* Counter series found once, for the per-request metrics. */
@@ -128,6 +130,7 @@ struct worker {
     struct conn_linger *lingering;   /* refused sockets closing gracefully (conn.c) */
     unsigned nlingering;
     bool draining;              /* SIGTERM: no new connections, open ones finish */
+    struct ocsp_worker *ocsp;   /* OCSP queries in flight (ocspcheck.c), made on first use */
 };
 
 /*
@@ -169,6 +172,7 @@ struct proxy {
     double drain_deadline;     /* monotonic */
     struct event *drain_timer;
     struct crlfetch *fetch; /* CRLs and staples fetched by URL (crlfetch.h), or NULL */
+    struct ocsp_cache *ocsp_cache; /* OCSP answers about client certificates, all workers' */
 };
 
 /* The current generation, with a reference the caller drops (gen_unref). */
@@ -276,6 +280,7 @@ struct conn {
     struct event *life_timer;   /* --max-connection-lifetime, counted from accept */
     bool retiring;              /* conn_retire() ran: it ends at the mode's next boundary */
     bool linger;                /* a fatal alert was sent: close gracefully (conn.c) */
+    struct ocsp_waiter *ocsp_wait; /* --ocsp: the handshake waits for this answer */
 };
 
 /*

@@ -118,6 +118,10 @@ proxy_run(struct proxy_cfg *cfg, int argc, char **argv)
         if (crlfetch_start(cfg, &crls, &err) != 0)
             fatal("%s", err.msg);
         px->fetch = crls; /* /readyz reports on its URLs */
+        /* One cache for every worker, sized once (a reload keeps it and its answers). */
+        if (cfg->ocsp_cache_size > 0 &&
+            (px->ocsp_cache = ocsp_cache_new((size_t)cfg->ocsp_cache_size)) == NULL)
+            fatal("out of memory");
         if (gen_build(cfg, &g, &err) != 0)
             fatal("%s", err.msg);
         px->gen = g;

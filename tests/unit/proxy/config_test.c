@@ -93,6 +93,14 @@ static const struct sample samples[] = {
            "ocsp_staple_url: http://ocsp.test:8080/ocsp"}}},
     {PX, {{"ocsp-staple-url", "--ocsp-staple-url", "http://[::1]/", S_LISTENER,
            "ocsp_staple_url: \"http://[::1]/\""}}},
+    {PX, {{"ocsp", "--ocsp", "require", S_LISTENER, "ocsp: require"},
+          {"ocsp-url", "--ocsp-url", "http://ocsp.test:8080/", S_LISTENER,
+           "ocsp_url: http://ocsp.test:8080/"}}},
+    {PX, {{"ocsp", "--ocsp", "prefer", S_LISTENER, "ocsp: prefer"}}},
+    {PX, {{"ocsp-url", "--ocsp-url", "http://127.0.0.1:8080/ocsp", S_LISTENER,
+           "ocsp_url: http://127.0.0.1:8080/ocsp"}}},
+    {PX, {{"ocsp-timeout", "--ocsp-timeout", "500ms", S_TOP, "ocsp_timeout: 500ms"}}},
+    {PX, {{"ocsp-cache-size", "--ocsp-cache-size", "50", S_TOP, "ocsp_cache_size: 50"}}},
     {PX, {{"crl-cache", "--crl-cache", "/var/tmp/crls", S_TOP, "crl_cache: /var/tmp/crls"}}},
     {PX, {{"crl-refresh", "--crl-refresh", "5m", S_TOP, "crl_refresh: 5m"}}},
     {PX, {{"crl-fetch-timeout", "--crl-fetch-timeout", "3s", S_TOP, "crl_fetch_timeout: 3s"}}},
@@ -368,6 +376,8 @@ listener_diff(const struct listener_cfg *a, const struct listener_cfg *b)
     DIFF(str_eq(a->ocsp_staple_url, b->ocsp_staple_url), "ocsp_staple_url");
     DIFF(str_eq(a->staple_url, b->staple_url), "staple_url");
     DIFF(str_eq(a->staple_file, b->staple_file), "staple_file");
+    DIFF(a->ocsp == b->ocsp, "ocsp");
+    DIFF(str_eq(a->ocsp_url, b->ocsp_url), "ocsp_url");
     DIFF(a->crl_scope == b->crl_scope, "crl_scope");
     DIFF(a->crl_expired_warn == b->crl_expired_warn, "crl_expired_warn");
     DIFF(a->insecure_crl_dsa == b->insecure_crl_dsa, "insecure_crl_dsa");
@@ -428,6 +438,8 @@ cfg_diff(const struct proxy_cfg *a, const struct proxy_cfg *b)
               memcmp(a->throttle_exempt, b->throttle_exempt,
                      a->nthrottle_exempt * sizeof(*a->throttle_exempt)) == 0),
          "throttle_exempt");
+    DIFF(a->ocsp_timeout_ms == b->ocsp_timeout_ms, "ocsp_timeout_ms");
+    DIFF(a->ocsp_cache_size == b->ocsp_cache_size, "ocsp_cache_size");
     DIFF(a->connect_timeout_ms == b->connect_timeout_ms, "connect_timeout_ms");
     DIFF(a->drain_timeout_ms == b->drain_timeout_ms, "drain_timeout_ms");
     DIFF(a->max_lifetime_ms == b->max_lifetime_ms, "max_lifetime_ms");
@@ -670,6 +682,13 @@ static const struct bad bads[] = {
      NULL, "ocsp_staple_url: http://u@ocsp/",
      ": OCSP URL \"http://u@ocsp/\": user information (user@host) is not allowed"},
     {TN, "--ocsp-staple", "--ocsp-staple", "listeners[0].ocsp_staple", NULL, "ocsp_staple: true",
+     " is a setting of duet proxy only"},
+    /* OCSP checking of client certificates */
+    {PX, "--ocsp-url", "--ocsp-url https://ocsp/", "listeners[0].ocsp_url", NULL,
+     "ocsp_url: https://ocsp/",
+     ": OCSP URL \"https://ocsp/\": only http:// is supported; an OCSP response is signed by "
+     "its responder, so duet fetches it over http://"},
+    {TN, "--ocsp", "--ocsp require", "listeners[0].ocsp", NULL, "ocsp: require",
      " is a setting of duet proxy only"},
     {PX, "--crl-max-size", "--crl-max-size 10", "crl_max_size", "crl_max_size: 10", NULL,
      ": \"10\": expected 1024 to 1073741824 bytes"},

@@ -1,0 +1,411 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * ocspcheck_test.c - unit tests of OCSP checking of client certificates in
+ * `duet proxy` (src/proxy/ocspcheck.c): the cache (bounds, least recently
+ * used eviction, expiry, replacement), what a response answers (good,
+ * revoked with its reason, unknown, no nextUpdate, refusals), the issuer
+ * found for a leaf, and the responder a leaf names.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+#include <openssl/evp.h>
+#include <openssl/ocsp.h>
+#include <openssl/x509v3.h>
+
+#include "proxy/ocspcheck.h"
+
+static int64_t now;
+static EVP_PKEY *ca_key, *leaf_key, *del_key, *stranger_key;
+static X509 *ca, *leaf, *other, *del, *del_noeku, *stranger;
+
+static X509 *
+make_cert(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *ikey, long serial, const char *bc,
+          const char *eku)
+{
+    X509 *x = X509_new();
+    X509_NAME *n = X509_NAME_new();
+    X509V3_CTX ctx;
+    X509_EXTENSION *ext;
+
+    assert_non_null(x);
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), serial);
+    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
+    X509_set_subject_name(x, n);
+    X509_set_issuer_name(x, issuer != NULL ? X509_get_subject_name(issuer) : n);
+    X509_NAME_free(n);
+    X509_time_adj_ex(X509_getm_notBefore(x), -1, 0, NULL);
+    X509_time_adj_ex(X509_getm_notAfter(x), 30, 0, NULL);
+    X509_set_pubkey(x, key);
+    X509V3_set_ctx(&ctx, issuer != NULL ? issuer : x, x, NULL, NULL, 0);
+    if (bc != NULL) {
+        ext = X509V3_EXT_conf_nid(NULL, &ctx, NID_basic_constraints, bc);
+        X509_add_ext(x, ext, -1);
+        X509_EXTENSION_free(ext);
+    }
+    if (eku != NULL) {
+        ext = X509V3_EXT_conf_nid(NULL, &ctx, NID_ext_key_usage, eku);
+        X509_add_ext(x, ext, -1);
+        X509_EXTENSION_free(ext);
+    }
+    assert_true(X509_sign(x, ikey != NULL ? ikey : key, EVP_sha256()) > 0);
+    return x;
+}
+
+static int
+setup(void **state)
+{
+    (void)state;
+    now = (int64_t)time(NULL);
+    ca_key = EVP_EC_gen("P-256");
+    leaf_key = EVP_EC_gen("P-256");
+    del_key = EVP_EC_gen("P-256");
+    stranger_key = EVP_EC_gen("P-256");
+    ca = make_cert("Issuing CA", ca_key, NULL, NULL, 1, "critical,CA:TRUE", NULL);
+    leaf = make_cert("localhost", leaf_key, ca, ca_key, 1001, NULL, "serverAuth");
+    other = make_cert("other", leaf_key, ca, ca_key, 1002, NULL, "serverAuth");
+    del = make_cert("OCSP responder", del_key, ca, ca_key, 2001, NULL, "OCSPSigning");
+    del_noeku = make_cert("Not a responder", del_key, ca, ca_key, 2002, NULL, "serverAuth");
+    /* The issuer's name, another key: a forgery that names the issuer. */
+    stranger = make_cert("Issuing CA", stranger_key, NULL, NULL, 1, "critical,CA:TRUE", NULL);
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    (void)state;
+    X509_free(ca);
+    X509_free(leaf);
+    X509_free(other);
+    X509_free(del);
+    X509_free(del_noeku);
+    X509_free(stranger);
+    EVP_PKEY_free(ca_key);
+    EVP_PKEY_free(leaf_key);
+    EVP_PKEY_free(del_key);
+    EVP_PKEY_free(stranger_key);
+    return 0;
+}
+
+struct resp_spec {
+    X509 *subject;       /* the certificate answered for (default leaf) */
+    X509 *signer;        /* default ca */
+    EVP_PKEY *key;       /* default ca_key */
+    int status;          /* V_OCSP_CERTSTATUS_* */
+    int64_t this_off;    /* thisUpdate - now */
+    int64_t next_off;    /* nextUpdate - now; 0: none */
+    bool sha256;         /* a SHA-256 CertID */
+    bool include_signer; /* the signer's certificate in the response */
+    int response_status; /* OCSP_RESPONSE_STATUS_* */
+};
+
+static unsigned char *
+make_resp(const struct resp_spec *sp, size_t *len)
+{
+    OCSP_BASICRESP *bs = OCSP_BASICRESP_new();
+    OCSP_CERTID *id = OCSP_cert_to_id(sp->sha256 ? EVP_sha256() : EVP_sha1(),
+                                      sp->subject != NULL ? sp->subject : leaf, ca);
+    ASN1_TIME *tu = ASN1_GENERALIZEDTIME_set(NULL, (time_t)(now + sp->this_off));
+    ASN1_TIME *nu =
+        sp->next_off != 0 ? ASN1_GENERALIZEDTIME_set(NULL, (time_t)(now + sp->next_off)) : NULL;
+    ASN1_TIME *rev = ASN1_GENERALIZEDTIME_set(NULL, (time_t)(now - 600));
+    OCSP_RESPONSE *r;
+    unsigned char *der = NULL;
+    int n;
+
+    assert_non_null(OCSP_basic_add1_status(
+        bs, id, sp->status,
+        sp->status == V_OCSP_CERTSTATUS_REVOKED ? OCSP_REVOKED_STATUS_KEYCOMPROMISE : -1,
+        sp->status == V_OCSP_CERTSTATUS_REVOKED ? rev : NULL, tu, nu));
+    assert_int_equal(OCSP_basic_sign(bs, sp->signer != NULL ? sp->signer : ca,
+                                     sp->key != NULL ? sp->key : ca_key, EVP_sha256(), NULL,
+                                     sp->include_signer ? 0 : OCSP_NOCERTS),
+                     1);
+    if (sp->response_status != OCSP_RESPONSE_STATUS_SUCCESSFUL)
+        r = OCSP_response_create(sp->response_status, NULL);
+    else
+        r = OCSP_response_create(OCSP_RESPONSE_STATUS_SUCCESSFUL, bs);
+    n = i2d_OCSP_RESPONSE(r, &der);
+    assert_true(n > 0);
+    *len = (size_t)n;
+    OCSP_RESPONSE_free(r);
+    OCSP_BASICRESP_free(bs);
+    OCSP_CERTID_free(id);
+    ASN1_TIME_free(tu);
+    ASN1_TIME_free(nu);
+    ASN1_TIME_free(rev);
+    return der;
+}
+
+#define GOOD                                                                                       \
+    {                                                                                              \
+        .status = V_OCSP_CERTSTATUS_GOOD, .this_off = -60, .next_off = 3600                        \
+    }
+
+/* ocsp_evaluate of spec's response. */
+static int
+evaluate(const struct resp_spec *sp, struct ocsp_answer *a, char *code, char *why)
+{
+    size_t len;
+    unsigned char *der = make_resp(sp, &len);
+    int rc = ocsp_evaluate(der, len, leaf, ca, now, a, code, 32, why, 1200);
+
+    OPENSSL_free(der);
+    return rc;
+}
+
+static void
+key_of(uint8_t key[OCSP_KEY_LEN], int n)
+{
+    memset(key, 0, OCSP_KEY_LEN);
+    memcpy(key, &n, sizeof(n));
+    key[OCSP_KEY_LEN - 1] = (uint8_t)n; /* differs past the bucket hash too */
+}
+
+static struct ocsp_answer
+answer(int status, int64_t expires)
+{
+    struct ocsp_answer a;
+
+    memset(&a, 0, sizeof(a));
+    a.status = status;
+    a.reason = -1;
+    a.expires = expires;
+    return a;
+}
+
+static void
+test_cache_keeps_until_expiry_and_replaces(void **state)
+{
+    struct ocsp_cache *c = ocsp_cache_new(4);
+    struct ocsp_answer a = answer(V_OCSP_CERTSTATUS_GOOD, now + 100), got;
+    uint8_t k1[OCSP_KEY_LEN], k2[OCSP_KEY_LEN];
+
+    (void)state;
+    assert_non_null(c);
+    key_of(k1, 1);
+    key_of(k2, 2);
+    assert_false(ocsp_cache_get(c, k1, now, &got));
+    ocsp_cache_put(c, k1, &a, now);
+    assert_true(ocsp_cache_get(c, k1, now, &got));
+    assert_int_equal(got.status, V_OCSP_CERTSTATUS_GOOD);
+    assert_int_equal(got.expires, now + 100);
+    assert_false(ocsp_cache_get(c, k2, now, &got));
+    /* A new answer for the same certificate replaces the old one: good to revoked. */
+    a = answer(V_OCSP_CERTSTATUS_REVOKED, now + 50);
+    ocsp_cache_put(c, k1, &a, now);
+    assert_int_equal(ocsp_cache_len(c), 1);
+    assert_true(ocsp_cache_get(c, k1, now, &got));
+    assert_int_equal(got.status, V_OCSP_CERTSTATUS_REVOKED);
+    /* At its expiry it is gone, and dropped. */
+    assert_true(ocsp_cache_get(c, k1, now + 49, &got));
+    assert_false(ocsp_cache_get(c, k1, now + 50, &got));
+    assert_int_equal(ocsp_cache_len(c), 0);
+    /* An answer already expired is not kept. */
+    a = answer(V_OCSP_CERTSTATUS_GOOD, now);
+    ocsp_cache_put(c, k2, &a, now);
+    assert_int_equal(ocsp_cache_len(c), 0);
+    ocsp_cache_free(c);
+    ocsp_cache_free(NULL);
+    assert_null(ocsp_cache_new(0));
+}
+
+static void
+test_cache_is_bounded_least_recently_used_goes(void **state)
+{
+    struct ocsp_cache *c = ocsp_cache_new(3);
+    struct ocsp_answer a = answer(V_OCSP_CERTSTATUS_GOOD, now + 100), got;
+    uint8_t k[6][OCSP_KEY_LEN];
+
+    (void)state;
+    for (int i = 0; i < 6; i++)
+        key_of(k[i], i + 10);
+    ocsp_cache_put(c, k[0], &a, now);
+    ocsp_cache_put(c, k[1], &a, now);
+    ocsp_cache_put(c, k[2], &a, now);
+    assert_int_equal(ocsp_cache_len(c), 3);
+    assert_true(ocsp_cache_get(c, k[0], now, &got)); /* k[1] is now the least recently used */
+    ocsp_cache_put(c, k[3], &a, now);
+    assert_int_equal(ocsp_cache_len(c), 3);
+    assert_false(ocsp_cache_get(c, k[1], now, &got));
+    assert_true(ocsp_cache_get(c, k[0], now, &got));
+    assert_true(ocsp_cache_get(c, k[2], now, &got));
+    assert_true(ocsp_cache_get(c, k[3], now, &got));
+    /* Many more: never more than the bound. */
+    for (int i = 0; i < 1000; i++) {
+        uint8_t kk[OCSP_KEY_LEN];
+        key_of(kk, 1000 + i);
+        ocsp_cache_put(c, kk, &a, now);
+        assert_true(ocsp_cache_len(c) <= 3);
+    }
+    assert_false(ocsp_cache_get(c, k[0], now, &got));
+    ocsp_cache_free(c);
+}
+
+static void
+test_cache_key_and_issuers(void **state)
+{
+    struct ocsp_cache *c = ocsp_cache_new(10);
+    uint8_t a[OCSP_KEY_LEN], b[OCSP_KEY_LEN], a2[OCSP_KEY_LEN], s[OCSP_KEY_LEN];
+    STACK_OF(X509) *sent = sk_X509_new_null();
+    X509 *found;
+
+    (void)state;
+    assert_true(ocsp_cache_key(leaf, a));
+    assert_true(ocsp_cache_key(other, b)); /* same issuer and key, another serial */
+    assert_true(ocsp_cache_key(leaf, a2));
+    assert_true(ocsp_cache_key(stranger, s));
+    assert_memory_equal(a, a2, OCSP_KEY_LEN);
+    assert_memory_not_equal(a, b, OCSP_KEY_LEN);
+    assert_memory_not_equal(a, s, OCSP_KEY_LEN);
+
+    /* The issuer: the one whose key signed the leaf, not one of the same name. */
+    sk_X509_push(sent, stranger);
+    assert_null(ocsp_find_issuer(leaf, sent, NULL));
+    sk_X509_push(sent, ca);
+    assert_ptr_equal(ocsp_find_issuer(leaf, sent, NULL), ca);
+    assert_ptr_equal(ocsp_find_issuer(leaf, NULL, sent), ca);
+    assert_null(ocsp_find_issuer(ca, NULL, sent)); /* self-signed: not its own issuer */
+
+    /* Issuers remembered for resumed sessions. */
+    assert_null(ocsp_cache_find_issuer(c, leaf));
+    ocsp_cache_add_issuer(c, stranger);
+    ocsp_cache_add_issuer(c, ca);
+    ocsp_cache_add_issuer(c, ca);
+    found = ocsp_cache_find_issuer(c, leaf);
+    assert_ptr_equal(found, ca);
+    X509_free(found);
+    sk_X509_free(sent);
+    ocsp_cache_free(c);
+}
+
+static void
+test_evaluate_good_revoked_unknown(void **state)
+{
+    struct ocsp_answer a;
+    char code[32], why[1200];
+    struct resp_spec good = GOOD, del_good = GOOD, rev = GOOD, unk = GOOD, nonext = GOOD;
+
+    (void)state;
+    assert_int_equal(evaluate(&good, &a, code, why), 0);
+    assert_int_equal(a.status, V_OCSP_CERTSTATUS_GOOD);
+    assert_int_equal(a.expires, now + 3600);
+    assert_int_equal(a.this_update, now - 60);
+
+    del_good.signer = del;
+    del_good.key = del_key;
+    del_good.include_signer = true;
+    assert_int_equal(evaluate(&del_good, &a, code, why), 0);
+    assert_int_equal(a.status, V_OCSP_CERTSTATUS_GOOD);
+
+    rev.status = V_OCSP_CERTSTATUS_REVOKED;
+    assert_int_equal(evaluate(&rev, &a, code, why), 0);
+    assert_int_equal(a.status, V_OCSP_CERTSTATUS_REVOKED);
+    assert_int_equal(a.reason, OCSP_REVOKED_STATUS_KEYCOMPROMISE);
+    assert_int_equal(a.revoked_at, now - 600);
+    assert_int_equal(a.expires, now + 3600);
+    /* Revoked holds even when the response is past its nextUpdate. */
+    rev.this_off = -7200;
+    rev.next_off = -3600;
+    assert_int_equal(evaluate(&rev, &a, code, why), 0);
+    assert_int_equal(a.status, V_OCSP_CERTSTATUS_REVOKED);
+    assert_int_equal(a.expires, now + OCSP_NO_NEXT_UPDATE_SECS);
+
+    unk.status = V_OCSP_CERTSTATUS_UNKNOWN;
+    assert_int_equal(evaluate(&unk, &a, code, why), 0);
+    assert_int_equal(a.status, V_OCSP_CERTSTATUS_UNKNOWN);
+    assert_int_equal(a.expires, 0); /* never cached */
+
+    nonext.next_off = 0;
+    assert_int_equal(evaluate(&nonext, &a, code, why), 0);
+    assert_int_equal(a.status, V_OCSP_CERTSTATUS_GOOD);
+    assert_int_equal(a.expires, now + OCSP_NO_NEXT_UPDATE_SECS);
+}
+
+static void
+test_evaluate_refusals(void **state)
+{
+    struct ocsp_answer a;
+    char code[32], why[1200];
+    struct resp_spec expired = GOOD, strange = GOOD, strange_rev = GOOD, another = GOOD,
+                     future = GOOD, noeku = GOOD;
+    static const unsigned char garbage[] = "<html>not OCSP</html>";
+
+    (void)state;
+    expired.this_off = -7200;
+    expired.next_off = -3600;
+    assert_int_equal(evaluate(&expired, &a, code, why), -1);
+    assert_string_equal(code, "expired");
+    assert_non_null(strstr(why, "the response is expired: its nextUpdate "));
+
+    strange.signer = stranger;
+    strange.key = stranger_key;
+    strange.include_signer = true;
+    /* The stranger names itself like the issuer: the issuer's key does not verify it. */
+    assert_int_equal(evaluate(&strange, &a, code, why), -1);
+    assert_string_equal(code, "bad_signature");
+    /* A stranger saying revoked is not believed either. */
+    strange_rev = strange;
+    strange_rev.status = V_OCSP_CERTSTATUS_REVOKED;
+    assert_int_equal(evaluate(&strange_rev, &a, code, why), -1);
+    assert_string_equal(code, "bad_signature");
+
+    noeku.signer = del_noeku;
+    noeku.key = del_key;
+    noeku.include_signer = true;
+    assert_int_equal(evaluate(&noeku, &a, code, why), -1);
+    assert_string_equal(code, "unknown_signer");
+
+    another.subject = other;
+    assert_int_equal(evaluate(&another, &a, code, why), -1);
+    assert_string_equal(code, "wrong_certificate");
+    assert_non_null(strstr(why, "it answers for another certificate"));
+
+    future.this_off = 3600;
+    future.next_off = 7200;
+    assert_int_equal(evaluate(&future, &a, code, why), -1);
+    assert_string_equal(code, "not_yet_valid");
+
+    assert_int_equal(
+        ocsp_evaluate(garbage, sizeof(garbage) - 1, leaf, ca, now, &a, code, 32, why, 1200), -1);
+    assert_string_equal(code, "not_ocsp");
+}
+
+static void
+test_responder_of(void **state)
+{
+    char *url = NULL;
+
+    (void)state;
+    assert_false(ocsp_responder_of(leaf, NULL, &url)); /* no authorityInfoAccess */
+    assert_null(url);
+    assert_true(ocsp_responder_of(leaf, "http://ocsp.example/", &url));
+    assert_string_equal(url, "http://ocsp.example/");
+    free(url);
+    assert_string_equal(ocsp_result_name(OCSP_R_TIMEOUT), "timeout");
+    assert_string_equal(ocsp_result_name(OCSP_R_GOOD), "good");
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cache_keeps_until_expiry_and_replaces),
+        cmocka_unit_test(test_cache_is_bounded_least_recently_used_goes),
+        cmocka_unit_test(test_cache_key_and_issuers),
+        cmocka_unit_test(test_evaluate_good_revoked_unknown),
+        cmocka_unit_test(test_evaluate_refusals),
+        cmocka_unit_test(test_responder_of),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
