@@ -1,0 +1,364 @@
+# SPDX-License-Identifier: Apache-2.0
+"""HTTP/2 from clients through `duet proxy` (http mode) to an HTTP/1.1 upstream (issue 15).
+
+Real clients (curl --http2, nghttp) with client certificates: each stream is decided like an
+HTTP/1.1 request (policy, the identity header replacing any copy the client sent), request
+bodies arrive intact through flow control, many streams share one connection, a client that
+negotiates http/1.1 is served as before.  A raw-frame client (the stdlib's ssl and frames built
+here) sends what RFC 9113 forbids and a rapid-reset burst: RST_STREAM PROTOCOL_ERROR and GOAWAY
+ENHANCE_YOUR_CALM as docs/proxy.md says, and the proxy still serves the next client.
+"""
+
+import hashlib
+import json
+import os
+import random
+import socket
+import ssl
+import string
+import struct
+import subprocess
+import time
+
+import pytest
+
+from proxyutil import client_context, free_port, https_request, metrics, start_http_proxy
+
+ALICE = "spiffe://test-corp/alice"
+
+RULES = """\
+      - {name: alice-public, allow: ["uri:%s"], path_prefix: /public/}
+      - {name: alice-upload, allow: ["uri:%s"], methods: [POST], path_prefix: /upload/}
+""" % (ALICE, ALICE)
+
+
+def tool(name):
+    for d in ("/usr/bin", "/bin", "/usr/local/bin"):
+        if os.access(os.path.join(d, name), os.X_OK):
+            return os.path.join(d, name)
+    pytest.fail("%s is not installed (scripts/deps.sh installs it)" % name, pytrace=False)
+
+
+def curl(dpki, url, *extra, cert="alice", timeout=30):
+    """curl with a client certificate; returns (status, http_version, body bytes)."""
+    args = [tool("curl"), "-sS", "--cacert", str(dpki.roots), "-o", "-",
+            "-w", "\n%{http_code} %{http_version}"]
+    if cert is not None:
+        args += ["--cert", str(getattr(dpki, cert + "_crt")),
+                 "--key", str(getattr(dpki, cert + "_key"))]
+    p = subprocess.run(args + list(extra) + [url], capture_output=True, timeout=timeout)
+    assert p.returncode == 0, p.stderr.decode(errors="replace")
+    body, _, tail = p.stdout.rpartition(b"\n")
+    code, version = tail.decode().split()
+    return int(code), version, body
+
+
+@pytest.fixture
+def h2proxy(dpki, procs, tmp_path, echo):
+    return start_http_proxy(dpki, procs, tmp_path, echo.port, rules=RULES)
+
+
+def url(px, path):
+    return "https://localhost:%d%s" % (px.port, path)
+
+
+def xfcc_of(req):
+    return [v for k, v in req["headers"] if k.lower().replace("_", "-") ==
+            "x-forwarded-client-cert"]
+
+
+def test_curl_h2_get_carries_identity_not_the_forged_copy(dpki, h2proxy, echo):
+    mark = h2proxy.log.mark()
+    before = len(echo.requests)
+    status, version, body = curl(
+        dpki, url(h2proxy, "/public/./a/../hello?x=1"), "--http2",
+        "-H", "X-Forwarded-Client-Cert: By=spiffe://forged;URI=spiffe://test-corp/admin",
+        "-H", "x_forwarded_client_cert: URI=spiffe://test-corp/admin")
+    assert (status, version) == (200, "2"), body
+    req = json.loads(body)
+    assert req["path"] == "/public/hello?x=1"  # normalised as for HTTP/1.1
+    assert len(echo.requests) == before + 1
+    xf = xfcc_of(req)
+    assert len(xf) == 1 and "URI=%s" % ALICE in xf[0], req["headers"]
+    assert "forged" not in json.dumps(req["headers"]) and "admin" not in xf[0]
+    hosts = [v for k, v in req["headers"] if k.lower() == "host"]
+    assert hosts == ["localhost:%d" % h2proxy.port], req["headers"]
+    ev = h2proxy.log.wait_event("authz", mark, path="/public/hello?x=1")
+    assert (ev["decision"], ev["rule"], ev["proto"], ev["method"]) == \
+        ("allow", "alice-public", "h2", "GET")
+    assert ev["identity"] == ALICE
+
+
+def test_policy_refusal_on_h2_is_403_with_the_rule(dpki, h2proxy, echo):
+    mark = h2proxy.log.mark()
+    before = len(echo.requests)
+    status, version, body = curl(dpki, url(h2proxy, "/private/x"), "--http2")
+    assert (status, version) == (403, "2")
+    answer = json.loads(body)
+    assert answer == {"error": "forbidden", "rule": "default-deny", "identity": ALICE}
+    ev = h2proxy.log.wait_event("authz", mark, path="/private/x")
+    assert (ev["decision"], ev["rule"], ev["proto"]) == ("deny", "default-deny", "h2")
+    # bob is verified but no rule allows him; /upload/ is for POST only.
+    status, _, body = curl(dpki, url(h2proxy, "/public/x"), "--http2", cert="bob")
+    assert status == 403 and json.loads(body)["rule"] == "default-deny"
+    status, _, body = curl(dpki, url(h2proxy, "/upload/x"), "--http2", "-X", "DELETE")
+    assert status == 403
+    ev = h2proxy.log.wait_event("authz", mark, path="/upload/x")
+    assert (ev["decision"], ev["method"], ev["proto"]) == ("deny", "DELETE", "h2")
+    assert len(echo.requests) == before  # none of them reached the upstream
+
+
+def test_post_body_of_megabytes_arrives_intact(dpki, h2proxy, echo, tmp_path):
+    rnd = random.Random(15)
+    data = "".join(rnd.choice(string.ascii_letters) for _ in range(3 * 1024 * 1024 + 17))
+    f = tmp_path / "body.txt"
+    f.write_text(data)
+    status, version, body = curl(dpki, url(h2proxy, "/upload/big"), "--http2",
+                                 "--data-binary", "@%s" % f, "-H", "Content-Type: text/plain")
+    assert (status, version) == (200, "2")
+    req = json.loads(body)
+    assert req["method"] == "POST" and len(req["body"]) == len(data)
+    assert hashlib.sha256(req["body"].encode()).hexdigest() == \
+        hashlib.sha256(data.encode()).hexdigest()
+    lengths = [v for k, v in req["headers"] if k.lower() == "content-length"]
+    assert lengths == [str(len(data))]
+
+
+def test_many_concurrent_streams_on_one_connection(dpki, h2proxy, echo):
+    before = len(echo.requests)
+    p = subprocess.run([tool("nghttp"), "-n", "-s", "-m", "50",
+                        "--cert", str(dpki.alice_crt), "--key", str(dpki.alice_key),
+                        url(h2proxy, "/public/many")],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stdout + p.stderr
+    # One statistics line per answered stream (nghttp -s): "+... +...  200  ... /public/many".
+    lines = [ln for ln in p.stdout.splitlines() if "/public/many" in ln]
+    assert len(lines) == 50, p.stdout
+    assert all(" 200 " in ln for ln in lines), p.stdout
+    assert len(echo.requests) == before + 50
+    assert all(r["path"] == "/public/many" for r in echo.requests[before:])
+
+
+def test_http11_client_still_served_and_alpn_http11_turns_h2_off(dpki, procs, tmp_path, echo,
+                                                                 h2proxy):
+    status, body, conn = https_request(h2proxy.port, "/public/old",
+                                       client_context(dpki.roots, dpki.alice_crt,
+                                                      dpki.alice_key))
+    conn.close()
+    assert status == 200 and body["path"] == "/public/old"
+    status, version, _ = curl(dpki, url(h2proxy, "/public/h1"), "--http1.1")
+    assert (status, version) == (200, "1.1")
+    d = tmp_path / "h1only"
+    d.mkdir()
+    px = start_http_proxy(dpki, procs, d, echo.port, rules=RULES,
+                          extra_yaml="    alpn: [http/1.1]\n")
+    status, version, body = curl(dpki, url(px, "/public/fallback"), "--http2")
+    assert (status, version) == (200, "1.1")
+    assert json.loads(body)["path"] == "/public/fallback"
+
+
+def test_h2_requests_are_counted_with_proto_label(dpki, procs, tmp_path, echo):
+    admin = free_port()
+    px = start_http_proxy(dpki, procs, tmp_path, echo.port, rules=RULES,
+                          extra_args=("--admin", "127.0.0.1:%d" % admin))
+    assert curl(dpki, url(px, "/public/m"), "--http2")[0] == 200
+    assert curl(dpki, url(px, "/denied"), "--http2")[0] == 403
+    m = metrics(admin)
+    ok = [k for k in m if k.startswith("duet_requests_total") and 'proto="h2"' in k and
+          'code="200"' in k]
+    no = [k for k in m if k.startswith("duet_requests_total") and 'proto="h2"' in k and
+          'code="403"' in k]
+    assert ok and m[ok[0]] == 1 and no and m[no[0]] == 1, m
+    assert m.get('duet_h2_streams_total{listener="web"}') == 2, m
+
+
+# --- a raw-frame client --------------------------------------------------------------------
+
+DATA, HEADERS, RST_STREAM, SETTINGS, PING, GOAWAY, WINDOW_UPDATE = 0, 1, 3, 4, 6, 7, 8
+END_STREAM, END_HEADERS, ACK = 0x1, 0x4, 0x1
+PROTOCOL_ERROR, CANCEL, ENHANCE_YOUR_CALM = 0x1, 0x8, 0xb
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+
+def frame(ftype, flags, stream, payload=b""):
+    return struct.pack(">I", len(payload))[1:] + bytes([ftype, flags]) + \
+        struct.pack(">I", stream & 0x7fffffff) + payload
+
+
+def hpack_int(value, prefix_bits, first=0):
+    limit = (1 << prefix_bits) - 1
+    if value < limit:
+        return bytes([first | value])
+    out = [first | limit]
+    value -= limit
+    while value >= 128:
+        out.append((value & 0x7f) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def hpack(fields):
+    """Each field as a literal without indexing, new name, no Huffman (RFC 7541 6.2.2)."""
+    out = b""
+    for name, value in fields:
+        n, v = name.encode(), value.encode()
+        out += b"\x00" + hpack_int(len(n), 7) + n + hpack_int(len(v), 7) + v
+    return out
+
+
+class RawH2:
+    """One TLS connection with ALPN h2 and alice's certificate, speaking frames by hand."""
+
+    def __init__(self, dpki, port):
+        ctx = ssl.create_default_context(cafile=str(dpki.roots))
+        ctx.load_cert_chain(str(dpki.alice_crt), str(dpki.alice_key))
+        ctx.set_alpn_protocols(["h2"])
+        raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.s = ctx.wrap_socket(raw, server_hostname="localhost")
+        assert self.s.selected_alpn_protocol() == "h2"
+        self.buf = b""
+        self.s.sendall(PREFACE + frame(SETTINGS, 0, 0))
+
+    def send(self, data):
+        self.s.sendall(data)
+
+    def request(self, stream, fields, end_stream=True):
+        self.send(frame(HEADERS, END_HEADERS | (END_STREAM if end_stream else 0), stream,
+                        hpack(fields)))
+
+    def next_frame(self, timeout=10):
+        deadline = time.monotonic() + timeout
+        while True:
+            if len(self.buf) >= 9:
+                n = int.from_bytes(self.buf[:3], "big")
+                if len(self.buf) >= 9 + n:
+                    ftype, flags = self.buf[3], self.buf[4]
+                    stream = int.from_bytes(self.buf[5:9], "big") & 0x7fffffff
+                    payload = self.buf[9:9 + n]
+                    self.buf = self.buf[9 + n:]
+                    if ftype == SETTINGS and not flags & ACK:
+                        self.send(frame(SETTINGS, ACK, 0))
+                    return ftype, flags, stream, payload
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("no frame from the proxy")
+            self.s.settimeout(left)
+            chunk = self.s.recv(65536)
+            if not chunk:
+                return None
+            self.buf += chunk
+
+    def wait_for(self, pred, timeout=10):
+        """Frames until pred(frame) holds; returns it (None when the connection ended)."""
+        seen = []
+        deadline = time.monotonic() + timeout
+        while True:
+            f = self.next_frame(max(0.1, deadline - time.monotonic()))
+            if f is None:
+                return None
+            seen.append(f[:3])
+            if pred(f):
+                return f
+
+    def close(self):
+        self.s.close()
+
+
+def good(path="/public/raw", port=0):
+    return [(":method", "GET"), (":scheme", "https"), (":authority", "localhost:%d" % port),
+            (":path", path)]
+
+
+def rst_code(f):
+    return int.from_bytes(f[3][:4], "big")
+
+
+@pytest.mark.parametrize("what,fields", [
+    ("uppercase header name", lambda p: good(port=p) + [("X-Upper", "1")]),
+    ("connection header", lambda p: good(port=p) + [("connection", "keep-alive")]),
+    ("transfer-encoding", lambda p: good(port=p) + [("transfer-encoding", "chunked")]),
+    ("te other than trailers", lambda p: good(port=p) + [("te", "gzip")]),
+    ("missing :path", lambda p: good(port=p)[:3]),
+    ("pseudo-header after a regular one", lambda p: good(port=p)[:3] + [("accept", "*/*"),
+                                                                      (":path", "/public/x")]),
+    ("repeated :method", lambda p: good(port=p) + [(":method", "GET")]),
+    (":path without a slash", lambda p: good("public/x", p)),
+    ("LF in a value", lambda p: good(port=p) + [("x-a", "a\nb")]),
+])
+def test_malformed_request_is_reset_with_protocol_error(dpki, h2proxy, echo, what, fields):
+    before = len(echo.requests)
+    c = RawH2(dpki, h2proxy.port)
+    try:
+        c.request(1, fields(h2proxy.port))
+        f = c.wait_for(lambda f: f[0] in (RST_STREAM, GOAWAY, HEADERS) and f[2] in (0, 1))
+        assert f is not None and f[0] == RST_STREAM and f[2] == 1, (what, f)
+        assert rst_code(f) == PROTOCOL_ERROR, what
+        # The connection goes on: a good request on the next stream is answered.
+        c.request(3, good(port=h2proxy.port))
+        f = c.wait_for(lambda f: f[2] == 3 and f[0] in (HEADERS, RST_STREAM))
+        assert f is not None and f[0] == HEADERS, (what, f)
+        assert b"\x88" in f[3][:1] or f[3].startswith(b"\x88"), f  # :status 200 (indexed)
+    finally:
+        c.close()
+    assert len(echo.requests) == before + 1
+    assert echo.requests[-1]["path"] == "/public/raw"
+
+
+def test_malformed_requests_are_logged_with_the_reason(dpki, h2proxy):
+    mark = h2proxy.log.mark()
+    c = RawH2(dpki, h2proxy.port)
+    try:
+        c.request(1, good(port=h2proxy.port) + [("x-sp", " padded")])
+        f = c.wait_for(lambda f: f[0] == RST_STREAM and f[2] == 1)
+        assert f is not None and rst_code(f) == PROTOCOL_ERROR
+        c.request(3, good(port=h2proxy.port) + [("X-Upper", "1")])
+        f = c.wait_for(lambda f: f[0] == RST_STREAM and f[2] == 3)
+        assert f is not None and rst_code(f) == PROTOCOL_ERROR
+    finally:
+        c.close()
+    evs = h2proxy.log.since(mark)
+    text = json.dumps([e for e in evs if e.get("event") in ("request_refused", "h2_error")])
+    assert "x-sp" in text, evs
+    assert "X-Upper" in text, evs
+
+
+def test_header_list_past_max_header_size_is_431(dpki, procs, tmp_path, echo):
+    px = start_http_proxy(dpki, procs, tmp_path, echo.port, rules=RULES,
+                          extra_args=("--max-header-size", "4096"))
+    mark = px.log.mark()
+    before = len(echo.requests)
+    c = RawH2(dpki, px.port)
+    try:
+        c.request(1, good(port=px.port) + [("x-big-%d" % i, "v" * 100) for i in range(60)])
+        f = c.wait_for(lambda f: f[2] == 1 and f[0] in (HEADERS, RST_STREAM))
+        assert f is not None and f[0] == HEADERS
+        body = c.wait_for(lambda f: f[2] == 1 and f[0] == DATA)
+        assert json.loads(body[3])["error"] == "header_too_large"
+    finally:
+        c.close()
+    ev = px.log.wait_event("request_refused", mark)
+    assert ev["status"] == 431 and ev["proto"] == "h2" and "4096" in ev["reason"]
+    assert len(echo.requests) == before
+
+
+def test_rapid_reset_burst_gets_goaway_and_others_are_served(dpki, h2proxy, echo):
+    mark = h2proxy.log.mark()
+    c = RawH2(dpki, h2proxy.port)
+    try:
+        burst = b""
+        for i in range(150):
+            sid = 1 + 2 * i
+            burst += frame(HEADERS, END_HEADERS | END_STREAM, sid,
+                           hpack(good("/public/rr", h2proxy.port)))
+            burst += frame(RST_STREAM, 0, sid, struct.pack(">I", CANCEL))
+        c.send(burst)
+        f = c.wait_for(lambda f: f[0] == GOAWAY, timeout=15)
+        assert f is not None, "no GOAWAY after a rapid-reset burst"
+        assert int.from_bytes(f[3][4:8], "big") == ENHANCE_YOUR_CALM
+    finally:
+        c.close()
+    ev = h2proxy.log.wait_event("h2_abuse", mark)
+    assert "rapid reset" in ev["reason"] and ev["h2_error"] == "ENHANCE_YOUR_CALM"
+    status, version, body = curl(dpki, url(h2proxy, "/public/after"), "--http2")
+    assert (status, version) == (200, "2") and json.loads(body)["path"] == "/public/after"
