@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent_ssl.h>
@@ -813,7 +814,8 @@ up_event_cb(struct bufferevent *bev, short what, void *arg)
         bufferevent_set_timeouts(st->ubev, &idle, NULL);
         return;
     }
-    if (st->up_connected && (what & BEV_EVENT_TIMEOUT) && !(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) &&
+    if (st->up_connected && (what & BEV_EVENT_TIMEOUT) &&
+        !(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) &&
         !st->end_req && !st->resp_started) {
         /* The client is still sending the body: the upstream's silence is not idleness. */
         bufferevent_enable(st->ubev, EV_READ);
@@ -913,6 +915,54 @@ stream_forward(struct h2_stream *st, struct http_decision *d)
         evbuffer_add(bufferevent_get_output(st->ubev), "0\r\n\r\n", 5);
 }
 
+/* A gRPC request (content-type application/grpc, +proto, +json, ...). */
+static bool
+is_grpc(const struct h2_request *r)
+{
+    const char *ct = http_header_get(r->rd.hdrs, r->rd.nhdrs, "content-type");
+
+    return ct != NULL && strncasecmp(ct, "application/grpc", 16) == 0 &&
+           (ct[16] == '\0' || ct[16] == '+' || ct[16] == ';');
+}
+
+/*
+ * A gRPC client refused by the policy gets what gRPC clients understand: a
+ * trailers-only response, status 200 with grpc-status 7 (PERMISSION_DENIED)
+ * and the reason in grpc-message, percent-encoded as the gRPC HTTP/2
+ * protocol says (bytes outside 0x20-0x7E, and '%').
+ */
+static void
+stream_grpc_denied(struct h2_stream *st, const char *rule)
+{
+    char msg[300], enc[900];
+    size_t k = 0;
+    nghttp2_nv nv[4] = {
+        {(uint8_t *)":status", (uint8_t *)"200", 7, 3, NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)"content-type", (uint8_t *)"application/grpc", 12, 16, NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)"grpc-status", (uint8_t *)"7", 11, 1, NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)"grpc-message", (uint8_t *)enc, 12, 0, NGHTTP2_NV_FLAG_NONE},
+    };
+
+    snprintf(msg, sizeof(msg), "duet proxy: denied by rule %s", rule);
+    for (const unsigned char *p = (const unsigned char *)msg; *p != '\0' && k + 4 < sizeof(enc);
+         p++) {
+        if (*p < 0x20 || *p > 0x7e || *p == '%')
+            k += (size_t)snprintf(enc + k, sizeof(enc) - k, "%%%02X", *p);
+        else
+            enc[k++] = (char)*p;
+    }
+    enc[k] = '\0';
+    nv[3].valuelen = k;
+    stream_drop_upstream(st, false);
+    st->resp_head = true;
+    st->resp_done = true;
+    st->status = 200;
+    count_request(st->hc->c, 403);
+    if (nghttp2_submit_response(st->hc->sess, st->id, nv, 4, NULL) != 0)
+        nghttp2_submit_rst_stream(st->hc->sess, NGHTTP2_FLAG_NONE, st->id,
+                                  NGHTTP2_INTERNAL_ERROR);
+}
+
 /* The stream's header block is complete: decide it, then forward or answer. */
 static void
 stream_headers_done(struct h2_stream *st, bool end_stream)
@@ -955,7 +1005,9 @@ stream_headers_done(struct h2_stream *st, bool end_stream)
     }
     if (d.decided)
         conn_log_authz(c, &d.d, d.method, d.req.host, d.target);
-    if (d.status == 403) {
+    if (d.status == 403 && is_grpc(&st->req)) {
+        stream_grpc_denied(st, d.d.rule);
+    } else if (d.status == 403) {
         stream_answer(st, 403,
                       json_pack("{s:s,s:s,s:o}", "error", "forbidden", "rule", d.d.rule,
                                 "identity",

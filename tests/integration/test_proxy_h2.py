@@ -362,3 +362,27 @@ def test_rapid_reset_burst_gets_goaway_and_others_are_served(dpki, h2proxy, echo
     assert "rapid reset" in ev["reason"] and ev["h2_error"] == "ENHANCE_YOUR_CALM"
     status, version, body = curl(dpki, url(h2proxy, "/public/after"), "--http2")
     assert (status, version) == (200, "2") and json.loads(body)["path"] == "/public/after"
+
+
+def test_grpc_client_refused_gets_permission_denied(dpki, h2proxy, echo, tmp_path):
+    msg = tmp_path / "empty.grpc"
+    msg.write_bytes(b"\x00\x00\x00\x00\x00")  # one gRPC message: uncompressed, 0 bytes
+    mark = h2proxy.log.mark()
+    before = len(echo.requests)
+    p = subprocess.run([tool("curl"), "-sS", "--http2", "--cacert", str(dpki.roots),
+                        "--cert", str(dpki.alice_crt), "--key", str(dpki.alice_key),
+                        "-D", "-", "-o", "/dev/null", "-X", "POST",
+                        "-H", "content-type: application/grpc", "-H", "te: trailers",
+                        "--data-binary", "@%s" % msg,
+                        url(h2proxy, "/pkg.Admin/Delete")],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    head = {ln.split(":", 1)[0].strip().lower(): ln.split(":", 1)[1].strip()
+            for ln in p.stdout.splitlines() if ":" in ln}
+    assert p.stdout.startswith("HTTP/2 200"), p.stdout
+    assert head["content-type"] == "application/grpc"
+    assert head["grpc-status"] == "7", p.stdout
+    assert head["grpc-message"] == "duet proxy: denied by rule default-deny", p.stdout
+    ev = h2proxy.log.wait_event("authz", mark, path="/pkg.Admin/Delete")
+    assert (ev["decision"], ev["proto"]) == ("deny", "h2")
+    assert len(echo.requests) == before
