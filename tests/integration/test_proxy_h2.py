@@ -22,7 +22,8 @@ import time
 
 import pytest
 
-from proxyutil import client_context, free_port, https_request, metrics, start_http_proxy
+from proxyutil import (TcpServer, client_context, free_port, https_request, metrics,
+                       start_http_proxy)
 
 ALICE = "spiffe://test-corp/alice"
 
@@ -386,3 +387,41 @@ def test_grpc_client_refused_gets_permission_denied(dpki, h2proxy, echo, tmp_pat
     ev = h2proxy.log.wait_event("authz", mark, path="/pkg.Admin/Delete")
     assert (ev["decision"], ev["proto"]) == ("deny", "h2")
     assert len(echo.requests) == before
+
+
+class TrailerUpstream(TcpServer):
+    """Answers every request with a chunked body and a trailer, keeping the connection."""
+
+    def __init__(self):
+        self.heads = []
+        super().__init__()
+
+    def _conn(self, c):
+        buf = b""
+        with c:
+            while True:
+                head, buf = self.recv_head(c, buf)
+                if head is None:
+                    return
+                self.heads.append(head)
+                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                          b"Transfer-Encoding: chunked\r\nTrailer: x-checksum\r\n"
+                          b"Connection: keep-alive, x-hop\r\nX-Hop: secret\r\n\r\n"
+                          b"5\r\nhello\r\n6\r\n world\r\n0\r\nx-checksum: abc123\r\n\r\n")
+
+
+def test_upstream_chunked_trailers_become_h2_trailers(dpki, procs, tmp_path):
+    up = TrailerUpstream()
+    try:
+        px = start_http_proxy(dpki, procs, tmp_path, up.port, rules=RULES)
+        hdr = tmp_path / "headers.txt"
+        status, version, body = curl(dpki, url(px, "/public/t"), "--http2", "-D", str(hdr))
+        assert (status, version, body) == (200, "2", b"hello world")
+        text = hdr.read_text().lower()
+        assert "x-checksum: abc123" in text, text  # the trailer, after the body
+        # Hop-by-hop fields of the HTTP/1.1 response never reach the HTTP/2 client.
+        assert "transfer-encoding" not in text and "x-hop" not in text, text
+        assert "connection:" not in text, text
+        assert up.heads and up.heads[-1].startswith(b"GET /public/t HTTP/1.1\r\n")
+    finally:
+        up.close()
