@@ -1256,10 +1256,16 @@ h2_client_readable(struct conn *c)
             break;
         n = nghttp2_session_mem_recv(hc->sess, v.iov_base, v.iov_len);
         if (n < 0) {
+            /* Floods (CONTINUATION, SETTINGS/PING acks) and other fatal errors: GOAWAY, close. */
+            bool calm = n == NGHTTP2_ERR_FLOODED || n == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS;
             log_event("warn", "h2_error",
-                      json_pack("{s:s,s:s,s:s}", "listener", c->gl->cfg->name, "peer", c->peer,
-                                "error", nghttp2_strerror((int)n)));
-            /* nghttp2 queued a GOAWAY for a connection error where it could. */
+                      json_pack("{s:s,s:s,s:o,s:s,s:s}", "listener", c->gl->cfg->name, "peer",
+                                c->peer, "identity",
+                                c->id != NULL ? json_string(c->id->name) : json_null(), "error",
+                                nghttp2_strerror((int)n), "h2_error",
+                                calm ? "ENHANCE_YOUR_CALM" : "PROTOCOL_ERROR"));
+            nghttp2_session_terminate_session(
+                hc->sess, calm ? NGHTTP2_ENHANCE_YOUR_CALM : NGHTTP2_PROTOCOL_ERROR);
             h2_flush(hc);
             if (c->state == CONN_OPEN) {
                 c->state = CONN_FLUSHING;

@@ -175,7 +175,8 @@ def test_h2_requests_are_counted_with_proto_label(dpki, procs, tmp_path, echo):
 
 # --- a raw-frame client --------------------------------------------------------------------
 
-DATA, HEADERS, RST_STREAM, SETTINGS, PING, GOAWAY, WINDOW_UPDATE = 0, 1, 3, 4, 6, 7, 8
+DATA, HEADERS, RST_STREAM, SETTINGS, PING, GOAWAY, WINDOW_UPDATE, CONTINUATION = \
+    0, 1, 3, 4, 6, 7, 8, 9
 END_STREAM, END_HEADERS, ACK = 0x1, 0x4, 0x1
 PROTOCOL_ERROR, CANCEL, ENHANCE_YOUR_CALM = 0x1, 0x8, 0xb
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -425,3 +426,65 @@ def test_upstream_chunked_trailers_become_h2_trailers(dpki, procs, tmp_path):
         assert up.heads and up.heads[-1].startswith(b"GET /public/t HTTP/1.1\r\n")
     finally:
         up.close()
+
+
+def ended(c, timeout=10):
+    """Frames until the proxy ends the connection: the GOAWAY seen (or None), and True once
+    the connection is closed."""
+    goaway = None
+    try:
+        while True:
+            f = c.next_frame(timeout)
+            if f is None:
+                return goaway, True
+            if f[0] == GOAWAY:
+                goaway = f
+    except OSError:  # reset, or TLS ended without close_notify
+        return goaway, True
+    except TimeoutError:
+        return goaway, False
+
+
+def test_continuation_flood_ends_the_connection(dpki, h2proxy, echo):
+    mark = h2proxy.log.mark()
+    before = len(echo.requests)
+    c = RawH2(dpki, h2proxy.port)
+    try:
+        block = hpack(good("/public/cont", h2proxy.port))
+        c.send(frame(HEADERS, 0, 1, block))  # no END_HEADERS: CONTINUATION frames follow
+        flood = b"".join(frame(CONTINUATION, 0, 1, hpack([("x-c%d" % i, "v")]))
+                         for i in range(40))
+        try:
+            c.send(flood)
+        except OSError:  # the proxy may have closed already (ssl.SSLError is an OSError)
+            pass
+        goaway, closed = ended(c)
+        assert closed, "the connection stayed open through a CONTINUATION flood"
+        assert goaway is not None
+        assert int.from_bytes(goaway[3][4:8], "big") == ENHANCE_YOUR_CALM
+    finally:
+        c.close()
+    assert len(echo.requests) == before  # the request never went upstream
+    assert h2proxy.log.wait_event("h2_error", mark)
+    status, version, _ = curl(dpki, url(h2proxy, "/public/after-cont"), "--http2")
+    assert (status, version) == (200, "2")
+
+
+def test_ping_flood_ends_the_connection(dpki, h2proxy):
+    mark = h2proxy.log.mark()
+    c = RawH2(dpki, h2proxy.port)
+    try:
+        flood = b"".join(frame(PING, 0, 0, struct.pack(">Q", i)) for i in range(3000))
+        try:
+            c.send(flood)
+        except OSError:  # the proxy may have closed already (ssl.SSLError is an OSError)
+            pass
+        _, closed = ended(c)
+        assert closed, "the connection stayed open through a PING flood"
+        # (its GOAWAY may be lost: the client never read the acks queued before it)
+    finally:
+        c.close()
+    ev = h2proxy.log.wait_event("h2_error", mark)
+    assert "flood" in json.dumps(ev).lower(), ev
+    status, version, _ = curl(dpki, url(h2proxy, "/public/after-ping"), "--http2")
+    assert (status, version) == (200, "2")
