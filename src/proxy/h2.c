@@ -334,6 +334,8 @@ struct h2_stream {
     bool end_req;       /* the client ended its side of the stream */
     bool forwarding;    /* the request went (or goes) upstream */
     bool chunked_up;    /* its body goes upstream chunked */
+    bool has_cl;        /* its body goes upstream with Content-Length cl */
+    uint64_t cl, body_sent;
     bool head_method;   /* a HEAD request: the response has no body */
     size_t unconsumed;  /* DATA bytes queued upstream, not yet given back to the client */
     struct bufferevent *ubev;
@@ -883,6 +885,8 @@ stream_forward(struct h2_stream *st, struct http_decision *d)
 
     st->forwarding = true;
     st->chunked_up = d->req.framing == HTTP_BODY_CHUNKED;
+    st->has_cl = d->req.framing == HTTP_BODY_LENGTH;
+    st->cl = d->req.content_length;
     st->head_method = strcmp(d->method, "HEAD") == 0;
     http_parser_init(&st->resp_p, HTTP_RESPONSE);
     st->resp_rd.owner = st;
@@ -1075,6 +1079,11 @@ on_header(nghttp2_session *sess, const nghttp2_frame *frame, const uint8_t *name
 static void
 stream_request_end(struct h2_stream *st)
 {
+    if (st->ubev != NULL && st->has_cl && st->body_sent != st->cl) {
+        stream_malformed(st, "the request's DATA ended short of its content-length "
+                             "(RFC 9113 8.1.1)");
+        return;
+    }
     st->end_req = true;
     if (st->ubev != NULL && st->chunked_up)
         evbuffer_add(bufferevent_get_output(st->ubev), "0\r\n\r\n", 5);
@@ -1143,6 +1152,16 @@ on_data_chunk(nghttp2_session *sess, uint8_t flags, int32_t id, const uint8_t *d
         nghttp2_session_consume(sess, id, len);
         return 0;
     }
+    if (st->has_cl && (len > st->cl || st->body_sent > st->cl - len)) {
+        /*
+         * More than the content-length the upstream frames the body by: the
+         * rest would reach it as another request.  nghttp2 checks this too.
+         */
+        nghttp2_session_consume(sess, id, len);
+        stream_malformed(st, "DATA beyond the request's content-length (RFC 9113 8.1.1)");
+        return 0;
+    }
+    st->body_sent += len;
     out = bufferevent_get_output(st->ubev);
     if (st->chunked_up)
         evbuffer_add_printf(out, "%zx\r\n", len);

@@ -488,3 +488,79 @@ def test_ping_flood_ends_the_connection(dpki, h2proxy):
     assert "flood" in json.dumps(ev).lower(), ev
     status, version, _ = curl(dpki, url(h2proxy, "/public/after-ping"), "--http2")
     assert (status, version) == (200, "2")
+
+
+class RecordingUpstream(TcpServer):
+    """Records every byte each connection sends; answers 200 once a request's body is read
+    (Content-Length or chunked, parsed strictly enough for these tests)."""
+
+    def __init__(self):
+        self.conns = []
+        super().__init__()
+
+    def _conn(self, c):
+        rec = []
+        self.conns.append(rec)
+        buf = b""
+        with c:
+            head, buf = self.recv_head(c, buf, rec)
+            if head is None:
+                return
+            if b"transfer-encoding: chunked" in head.lower():
+                while not buf.endswith(b"0\r\n\r\n"):
+                    d = c.recv(65536)
+                    if not d:
+                        return
+                    rec.append(d)
+                    buf += d
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+
+    def received(self, i):
+        return b"".join(self.conns[i])
+
+
+def test_body_without_content_length_goes_upstream_chunked(dpki, procs, tmp_path):
+    up = RecordingUpstream()
+    try:
+        px = start_http_proxy(dpki, procs, tmp_path, up.port, rules=RULES)
+        c = RawH2(dpki, px.port)
+        try:
+            c.request(1, [(":method", "POST"), (":scheme", "https"),
+                          (":authority", "localhost:%d" % px.port), (":path", "/upload/c")],
+                      end_stream=False)
+            c.send(frame(DATA, 0, 1, b"abc"))
+            c.send(frame(DATA, END_STREAM, 1, b"de"))
+            f = c.wait_for(lambda f: f[2] == 1 and f[0] in (HEADERS, RST_STREAM))
+            assert f is not None and f[0] == HEADERS, f
+        finally:
+            c.close()
+        got = up.received(0)
+        head, _, body = got.partition(b"\r\n\r\n")
+        assert head.startswith(b"POST /upload/c HTTP/1.1\r\n")
+        assert b"\r\nTransfer-Encoding: chunked" in head and b"Content-Length" not in head
+        assert body == b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"
+    finally:
+        up.close()
+
+
+def test_data_beyond_content_length_never_reaches_the_upstream(dpki, procs, tmp_path):
+    up = RecordingUpstream()
+    try:
+        px = start_http_proxy(dpki, procs, tmp_path, up.port, rules=RULES)
+        c = RawH2(dpki, px.port)
+        try:
+            c.request(1, [(":method", "POST"), (":scheme", "https"),
+                          (":authority", "localhost:%d" % px.port), (":path", "/upload/s"),
+                          ("content-length", "3")], end_stream=False)
+            smuggled = b"abcGET /admin HTTP/1.1\r\nHost: x\r\n\r\n"
+            c.send(frame(DATA, END_STREAM, 1, smuggled))
+            f = c.wait_for(lambda f: f[2] == 1 and f[0] in (HEADERS, RST_STREAM))
+            assert f is not None and f[0] == RST_STREAM and rst_code(f) == PROTOCOL_ERROR, f
+        finally:
+            c.close()
+        time.sleep(0.3)
+        got = b"".join(up.received(i) for i in range(len(up.conns)))
+        assert b"/admin" not in got, got
+        assert got.count(b"HTTP/1.1\r\n") <= 1, got
+    finally:
+        up.close()
