@@ -18,12 +18,13 @@ import ssl
 import string
 import struct
 import subprocess
+import threading
 import time
 
 import pytest
 
-from proxyutil import (TcpServer, client_context, free_port, https_request, metrics,
-                       start_http_proxy)
+from proxyutil import (TcpServer, _EchoHandler, _ThreadingHTTPServer, client_context, free_port,
+                       https_request, metrics, start_http_proxy)
 
 ALICE = "spiffe://test-corp/alice"
 
@@ -165,12 +166,18 @@ def test_h2_requests_are_counted_with_proto_label(dpki, procs, tmp_path, echo):
     assert curl(dpki, url(px, "/public/m"), "--http2")[0] == 200
     assert curl(dpki, url(px, "/denied"), "--http2")[0] == 403
     m = metrics(admin)
+    assert m.get('duet_upstream_connections_total{kind="new"}') == 1, m
+    # The next client's stream takes the upstream connection the first one gave back.
+    assert curl(dpki, url(px, "/public/m2"), "--http2")[0] == 200
+    assert metrics(admin).get('duet_upstream_connections_total{kind="reused"}') == 1
     ok = [k for k in m if k.startswith("duet_requests_total") and 'proto="h2"' in k and
           'code="200"' in k]
     no = [k for k in m if k.startswith("duet_requests_total") and 'proto="h2"' in k and
           'code="403"' in k]
     assert ok and m[ok[0]] == 1 and no and m[no[0]] == 1, m
     assert m.get('duet_h2_streams_total{listener="web"}') == 2, m
+    m = metrics(admin)
+    assert m[ok[0]] == 2 and m.get('duet_h2_streams_total{listener="web"}') == 3, m
 
 
 # --- a raw-frame client --------------------------------------------------------------------
@@ -564,3 +571,38 @@ def test_data_beyond_content_length_never_reaches_the_upstream(dpki, procs, tmp_
         assert got.count(b"HTTP/1.1\r\n") <= 1, got
     finally:
         up.close()
+
+
+class _PeerCertHandler(_EchoHandler):
+    def _answer(self):
+        self.server.peers.append(self.connection.getpeercert())
+        super()._answer()
+
+    do_GET = do_POST = _answer
+
+
+def test_h2_streams_reach_an_mtls_upstream_with_the_proxys_certificate(dpki, procs, tmp_path):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(dpki.server_crt), str(dpki.server_key))
+    ctx.load_verify_locations(str(dpki.roots))
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    srv = _ThreadingHTTPServer(("127.0.0.1", 0), _PeerCertHandler)
+    srv.requests, srv.peers = [], []
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        px = start_http_proxy(dpki, procs, tmp_path, srv.server_address[1], rules=RULES,
+                              extra_yaml="    upstream_tls: {cert: %s, key: %s, cacert: %s, "
+                                         "server_name: localhost}\n"
+                                         % (dpki.gateway_crt, dpki.gateway_key, dpki.roots))
+        for i in range(3):
+            status, version, body = curl(dpki, url(px, "/public/tls%d" % i), "--http2")
+            assert (status, version) == (200, "2"), body
+            req = json.loads(body)
+            assert req["path"] == "/public/tls%d" % i
+            assert "URI=%s" % ALICE in xfcc_of(req)[0]
+        subjects = [dict(x[0] for x in p["subject"]) for p in srv.peers]
+        assert [s_["commonName"] for s_ in subjects] == ["gateway"] * 3, subjects
+    finally:
+        srv.shutdown()
+        srv.server_close()
