@@ -388,6 +388,8 @@ count_reset(struct conn *c, const char *reason)
     metrics_count("duet_h2_stream_resets_total", labels, 1);
 }
 
+static bool hop_by_hop(const char *name, const char *connection);
+
 /* Resume a response's DATA now that bytes (or its end) are there. */
 static void
 stream_resume(struct h2_stream *st)
@@ -427,10 +429,15 @@ body_read_cb(nghttp2_session *sess, int32_t id, uint8_t *buf, size_t len, uint32
                     for (char *p = h->name; *p != '\0'; p++)
                         if (*p >= 'A' && *p <= 'Z')
                             *p = (char)(*p - 'A' + 'a');
+                    if (hop_by_hop(h->name, NULL))
+                        continue;
+                    size_t vl = strlen(h->value);
+                    while (vl > 0 && (h->value[vl - 1] == ' ' || h->value[vl - 1] == '\t'))
+                        h->value[--vl] = '\0';
                     nv[k].name = (uint8_t *)h->name;
                     nv[k].namelen = strlen(h->name);
                     nv[k].value = (uint8_t *)h->value;
-                    nv[k].valuelen = strlen(h->value);
+                    nv[k].valuelen = vl;
                     k++;
                 }
                 if (nv != NULL && k > 0 && nghttp2_submit_trailer(st->hc->sess, st->id, nv, k) == 0)
@@ -1147,6 +1154,8 @@ on_data_chunk(nghttp2_session *sess, uint8_t flags, int32_t id, const uint8_t *d
     struct evbuffer *out;
 
     (void)flags;
+    if (len == 0)
+        return 0; /* an empty chunk would end a chunked body upstream */
     if (st == NULL || st->ubev == NULL) {
         /* Nobody takes these bytes (the stream was answered): the windows open again now. */
         nghttp2_session_consume(sess, id, len);
