@@ -1213,6 +1213,27 @@ on_stream_close(nghttp2_session *sess, int32_t id, uint32_t code, void *user)
     return 0;
 }
 
+/*
+ * The response is complete while the client is still sending its request (a
+ * refusal, an upstream that answered early): RST_STREAM NO_ERROR asks it to
+ * stop (RFC 9113 8.1), so a refused upload is not sent to the end.
+ */
+static int
+on_frame_send(nghttp2_session *sess, const nghttp2_frame *frame, void *user)
+{
+    struct h2_stream *st;
+
+    (void)user;
+    if ((frame->hd.type != NGHTTP2_DATA && frame->hd.type != NGHTTP2_HEADERS) ||
+        !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM) ||
+        (st = nghttp2_session_get_stream_user_data(sess, frame->hd.stream_id)) == NULL ||
+        st->end_req)
+        return 0;
+    stream_drop_upstream(st, false);
+    nghttp2_submit_rst_stream(sess, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_NO_ERROR);
+    return 0;
+}
+
 /* nghttp2's own refusals (malformed frames and fields, its limits): one log line each. */
 static int
 on_error(nghttp2_session *sess, int code, const char *msg, size_t len, void *user)
@@ -1342,6 +1363,7 @@ h2_handshake_done(struct conn *c, double secs)
     nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+    nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
     nghttp2_session_callbacks_set_error_callback2(cb, on_error);
     /* The client's window opens as the upstream takes its bytes, not as they arrive. */
     nghttp2_option_set_no_auto_window_update(opt, 1);

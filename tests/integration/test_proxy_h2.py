@@ -378,20 +378,24 @@ def test_grpc_client_refused_gets_permission_denied(dpki, h2proxy, echo, tmp_pat
     msg.write_bytes(b"\x00\x00\x00\x00\x00")  # one gRPC message: uncompressed, 0 bytes
     mark = h2proxy.log.mark()
     before = len(echo.requests)
-    p = subprocess.run([tool("curl"), "-sS", "--http2", "--cacert", str(dpki.roots),
-                        "--cert", str(dpki.alice_crt), "--key", str(dpki.alice_key),
-                        "-D", "-", "-o", "/dev/null", "-X", "POST",
+    # nghttp: it sends the message and reads the answer whatever their order on the wire.
+    p = subprocess.run([tool("nghttp"), "-v", "-d", str(msg),
                         "-H", "content-type: application/grpc", "-H", "te: trailers",
-                        "--data-binary", "@%s" % msg,
+                        "--cert", str(dpki.alice_crt), "--key", str(dpki.alice_key),
                         url(h2proxy, "/pkg.Admin/Delete")],
                        capture_output=True, text=True, timeout=30)
-    assert p.returncode == 0, p.stderr
-    head = {ln.split(":", 1)[0].strip().lower(): ln.split(":", 1)[1].strip()
-            for ln in p.stdout.splitlines() if ":" in ln}
-    assert p.stdout.startswith("HTTP/2 200"), p.stdout
+    assert p.returncode == 0, p.stdout + p.stderr
+    head = {}
+    for ln in p.stdout.splitlines():
+        if "recv (stream_id=" in ln:
+            name, _, value = ln.split(") ", 1)[1].partition(": ")
+            head[name] = value
+    assert head[":status"] == "200", p.stdout
     assert head["content-type"] == "application/grpc"
     assert head["grpc-status"] == "7", p.stdout
     assert head["grpc-message"] == "duet proxy: denied by rule default-deny", p.stdout
+    # A trailers-only answer: one HEADERS frame that ends the stream, no DATA.
+    assert "recv DATA frame" not in p.stdout, p.stdout
     ev = h2proxy.log.wait_event("authz", mark, path="/pkg.Admin/Delete")
     assert (ev["decision"], ev["proto"]) == ("deny", "h2")
     assert len(echo.requests) == before
@@ -606,3 +610,27 @@ def test_h2_streams_reach_an_mtls_upstream_with_the_proxys_certificate(dpki, pro
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+def test_refused_upload_is_answered_then_stopped_with_rst_no_error(dpki, h2proxy, echo):
+    before = len(echo.requests)
+    c = RawH2(dpki, h2proxy.port)
+    try:
+        c.request(1, [(":method", "POST"), (":scheme", "https"),
+                      (":authority", "localhost:%d" % h2proxy.port), (":path", "/private/up"),
+                      ("content-length", "100000")], end_stream=False)
+        c.send(frame(DATA, 0, 1, b"x" * 1000))
+        frames = []
+        f = c.wait_for(lambda f: (frames.append(f) or True) and f[2] == 1 and f[0] == RST_STREAM)
+        assert f is not None and rst_code(f) == 0, frames  # NO_ERROR: stop sending, no error
+        kinds = [x[0] for x in frames if x[2] == 1]
+        assert kinds[0] == HEADERS and DATA in kinds, kinds  # the 403 came first, whole
+        body = b"".join(x[3] for x in frames if x[2] == 1 and x[0] == DATA)
+        assert json.loads(body)["rule"] == "default-deny"
+        # The connection goes on.
+        c.request(3, good(port=h2proxy.port))
+        f = c.wait_for(lambda f: f[2] == 3 and f[0] in (HEADERS, RST_STREAM))
+        assert f is not None and f[0] == HEADERS
+    finally:
+        c.close()
+    assert len(echo.requests) == before + 1
