@@ -54,6 +54,23 @@ value_ok(const uint8_t *v, size_t n)
     return true;
 }
 
+/*
+ * What an HTTP/1.1 field value may hold (RFC 9110 5.5: SP, HTAB, VCHAR,
+ * obs-text), pseudo-headers visible ASCII only (as a request line): HTTP/2
+ * forbids only CR, LF and NUL,
+ * but the request goes to an HTTP/1.1 upstream, where the proxy's own
+ * scanner would refuse any other control byte.
+ */
+static bool
+value_h1_ok(const uint8_t *v, size_t n, bool pseudo)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((v[i] < 0x20 && v[i] != '\t') || v[i] == 0x7f ||
+            (pseudo && (v[i] <= 0x20 || v[i] > 0x7e)))
+            return false;
+    return true;
+}
+
 static bool
 name_is(const uint8_t *name, size_t nlen, const char *s)
 {
@@ -116,6 +133,12 @@ h2_request_add(struct h2_request *r, const uint8_t *name, size_t nlen, const uin
     if (!value_ok(value, vlen))
         return err_set(&r->err, DUET_ERR_INPUT,
                        "header field \"%s\": CR, LF or NUL in its value (RFC 9113 8.2.1)", shown);
+    if (!value_h1_ok(value, vlen, name[0] == ':'))
+        return err_set(&r->err, DUET_ERR_INPUT,
+                       "header field \"%s\": %s in its value, which HTTP/1.1 does not allow "
+                       "(RFC 9110 5.5, RFC 9112 3)",
+                       shown, name[0] == ':' ? "a byte that is not visible ASCII"
+                                             : "a control character");
     if (name[0] == ':') {
         char **slot = NULL;
         if (r->regular_seen)

@@ -48,7 +48,9 @@ struct h2_request {
  * :scheme, :authority and :path, repeated, or after a regular field; a
  * connection-specific field (Connection, Keep-Alive, Proxy-Connection,
  * Transfer-Encoding, Upgrade); TE other than "trailers"; CR, LF or NUL in a
- * value, or a value with white space around it.  Past r->max_bytes the
+ * value, or a value with white space around it; and, since the request goes
+ * on as HTTP/1.1, any other control byte in a value (in a pseudo-header's,
+ * anything but visible ASCII).  Past r->max_bytes the
  * fields are counted and no longer kept (r->too_large; 0).  Out of memory:
  * -1 with err's kind DUET_ERR_NOMEM.
  */

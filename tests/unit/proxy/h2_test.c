@@ -87,6 +87,11 @@ static struct fcase fcases[] = {
     {"CR in a pseudo-header", {{":path", "/a\rb"}}, "CR, LF or NUL"},
     {"white space around a value", {{"x-a", " a"}}, "white space around"},
     {"an empty name", {{"", "a"}}, "empty name"},
+    {"a control byte in a value", {{"x-a", "a\x17" "b"}}, "a control character in its value"},
+    {"DEL in a value", {{"x-a", "a\x7f"}}, "a control character in its value"},
+    {"obs-text and a tab are fine", {{"x-a", "caf\xc3\xa9\tok"}}, NULL},
+    {"a space in :path", {{":path", "/a b"}}, "not visible ASCII"},
+    {"a byte above 0x7e in :path", {{":path", "/caf\xc3\xa9"}}, "not visible ASCII"},
 };
 
 static void
