@@ -4,8 +4,8 @@
  * request fields collected and checked as RFC 9113 8.2 and 8.3 require, then
  * decided by the same path as an HTTP/1.1 request (http_decide: checks,
  * normalisation, policy, identity header, the head rebuilt for an HTTP/1.1
- * upstream).  The session (nghttp2), the streams and their upstreams are in
- * h2.c.
+ * upstream), in h2req.c.  The session (nghttp2), the streams and their
+ * upstreams are in h2.c.
  */
 #ifndef DUET_PROXY_H2_H
 #define DUET_PROXY_H2_H
