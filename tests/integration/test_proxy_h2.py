@@ -637,3 +637,24 @@ def test_refused_upload_is_answered_then_stopped_with_rst_no_error(dpki, h2proxy
     finally:
         c.close()
     assert len(echo.requests) == before + 1
+
+
+def test_large_response_to_a_client_with_small_windows_arrives_whole(dpki, h2proxy, echo,
+                                                                     tmp_path):
+    """The client's windows (16 KiB per stream, 32 KiB per connection) pace the response:
+    the proxy holds what the window does not let out and reads the upstream as it drains."""
+    rnd = random.Random(44487)
+    data = "".join(rnd.choice(string.ascii_letters) for _ in range(2 * 1024 * 1024))
+    f = tmp_path / "up.txt"
+    f.write_text(data)
+    out = tmp_path / "out.json"
+    with open(out, "wb") as sink:
+        p = subprocess.run([tool("nghttp"), "-w", "14", "-W", "15", "-d", str(f),
+                            "--cert", str(dpki.alice_crt), "--key", str(dpki.alice_key),
+                            url(h2proxy, "/upload/window")],
+                           stdout=sink, stderr=subprocess.PIPE, text=False, timeout=120)
+    assert p.returncode == 0, p.stderr
+    req = json.loads(out.read_bytes())
+    assert req["path"] == "/upload/window" and len(req["body"]) == len(data)
+    assert hashlib.sha256(req["body"].encode()).hexdigest() == \
+        hashlib.sha256(data.encode()).hexdigest()
