@@ -84,6 +84,7 @@ struct h2_conn {
     double rst_since;
     unsigned rst_count;
     unsigned nstreams;
+    bool goaway; /* a GOAWAY NO_ERROR went out (draining, retiring) */
 };
 
 static void h2_flush(struct h2_conn *hc);
@@ -984,6 +985,13 @@ h2_flush(struct h2_conn *hc)
 
     if (c->state >= CONN_CLOSING)
         return;
+    if (c->w->draining && !hc->goaway) {
+        /* SIGTERM: no new stream; those in flight finish, then the connection ends. */
+        hc->goaway = true;
+        nghttp2_submit_goaway(hc->sess, NGHTTP2_FLAG_NONE,
+                              nghttp2_session_get_last_proc_stream_id(hc->sess),
+                              NGHTTP2_NO_ERROR, NULL, 0);
+    }
     while (evbuffer_get_length(out) < H2_OUT_HIGH) {
         const uint8_t *data;
         ssize_t n = nghttp2_session_mem_send(hc->sess, &data);
@@ -1130,6 +1138,7 @@ h2_retire(struct conn *c)
         return;
     }
     /* The streams in flight finish; nghttp2 wants nothing more once they have. */
+    hc->goaway = true;
     nghttp2_submit_goaway(hc->sess, NGHTTP2_FLAG_NONE,
                           nghttp2_session_get_last_proc_stream_id(hc->sess), NGHTTP2_NO_ERROR,
                           NULL, 0);

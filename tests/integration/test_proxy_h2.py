@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import random
+import signal
 import socket
 import ssl
 import string
@@ -658,3 +659,50 @@ def test_large_response_to_a_client_with_small_windows_arrives_whole(dpki, h2pro
     assert req["path"] == "/upload/window" and len(req["body"]) == len(data)
     assert hashlib.sha256(req["body"].encode()).hexdigest() == \
         hashlib.sha256(data.encode()).hexdigest()
+
+
+class SlowUpstream(TcpServer):
+    """Answers each request once told to (self.go), so a test can act while it waits."""
+
+    def __init__(self):
+        self.go = threading.Event()
+        self.asked = threading.Event()
+        super().__init__()
+
+    def _conn(self, c):
+        with c:
+            head, _ = self.recv_head(c, b"")
+            if head is None:
+                return
+            self.asked.set()
+            self.go.wait(30)
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: close\r\n\r\nslow")
+
+
+def test_sigterm_sends_goaway_and_lets_the_stream_in_flight_finish(dpki, procs, tmp_path):
+    up = SlowUpstream()
+    try:
+        px = start_http_proxy(dpki, procs, tmp_path, up.port, rules=RULES)
+        c = RawH2(dpki, px.port)
+        try:
+            c.request(1, good("/public/slow", px.port))
+            assert up.asked.wait(10)
+            mark = px.log.mark()
+            px.proc.send_signal(signal.SIGTERM)
+            px.log.wait_event("shutdown", mark)
+            # The next event on the connection (the answer arriving) announces the end.
+            up.go.set()
+            frames = []
+            f = c.wait_for(lambda f: (frames.append(f) or True) and f[0] == DATA and f[2] == 1
+                           and f[1] & END_STREAM)
+            assert f is not None and f[3] == b"slow", frames
+            goaways = [x for x in frames if x[0] == GOAWAY]
+            assert goaways, frames
+            assert int.from_bytes(goaways[0][3][:4], "big") == 1  # last stream: the one served
+            assert int.from_bytes(goaways[0][3][4:8], "big") == 0  # NO_ERROR
+            assert c.next_frame(10) is None  # then the connection ends
+        finally:
+            c.close()
+    finally:
+        up.go.set()
+        up.close()
