@@ -85,6 +85,7 @@ struct h2_conn {
     unsigned rst_count;
     unsigned nstreams;
     bool goaway; /* a GOAWAY NO_ERROR went out (draining, retiring) */
+    bool calmed; /* GOAWAY ENHANCE_YOUR_CALM for rapid reset */
 };
 
 static void h2_flush(struct h2_conn *hc);
@@ -822,19 +823,22 @@ static int
 count_client_reset(struct h2_conn *hc)
 {
     double now = now_mono();
+    char why[120];
 
     if (now - hc->rst_since > H2_RST_WINDOW) {
         hc->rst_since = now;
         hc->rst_count = 0;
     }
-    if (++hc->rst_count <= H2_RST_MAX)
-        return 0;
+    if (++hc->rst_count <= H2_RST_MAX || hc->calmed)
+        return 0; /* (once GOAWAY went out, the RST_STREAMs still read are not logged again) */
+    hc->calmed = true;
+    snprintf(why, sizeof(why), "more than %d RST_STREAM frames within %d seconds (rapid reset)",
+             H2_RST_MAX, H2_RST_WINDOW);
     log_event("warn", "h2_abuse",
               json_pack("{s:s,s:s,s:o,s:s,s:s}", "listener", hc->c->gl->cfg->name, "peer",
                         hc->c->peer, "identity",
                         hc->c->id != NULL ? json_string(hc->c->id->name) : json_null(), "reason",
-                        "more than 100 RST_STREAM frames within 10 seconds (rapid reset)",
-                        "h2_error", "ENHANCE_YOUR_CALM"));
+                        why, "h2_error", "ENHANCE_YOUR_CALM"));
     count_reset(hc->c, "rapid_reset_goaway");
     return nghttp2_session_terminate_session(hc->sess, NGHTTP2_ENHANCE_YOUR_CALM);
 }

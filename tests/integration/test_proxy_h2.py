@@ -373,6 +373,7 @@ def test_rapid_reset_burst_gets_goaway_and_others_are_served(dpki, h2proxy, echo
         c.close()
     ev = h2proxy.log.wait_event("h2_abuse", mark)
     assert "rapid reset" in ev["reason"] and ev["h2_error"] == "ENHANCE_YOUR_CALM"
+    assert len(h2proxy.log.since(mark, "h2_abuse")) == 1  # one line per connection
     status, version, body = curl(dpki, url(h2proxy, "/public/after"), "--http2")
     assert (status, version) == (200, "2") and json.loads(body)["path"] == "/public/after"
 
