@@ -84,6 +84,7 @@ if [ -x "$ASAN_BUILD/duet" ]; then
         tests/integration/test_review_http.py tests/integration/test_proxy_signals.py \
         tests/integration/test_proxy_logging.py tests/integration/test_proxy_readiness.py \
         tests/integration/test_proxy_lifecycle.py tests/integration/test_proxy_websocket.py \
+        tests/integration/test_proxy_h2.py \
         tests/integration/test_proxy_alert_close.py tests/integration/test_ca_serve.py \
         tests/integration/test_proxy_crl_url.py tests/integration/test_proxy_ocsp_staple.py \
         tests/integration/test_proxy_ocsp_check.py \

@@ -24,6 +24,8 @@ postgresql
 libyaml-dev
 libevent-dev
 libhttp-parser-dev
+libnghttp2-dev
+nghttp2-client
 python3
 python3-pytest
 python3-cryptography

@@ -93,29 +93,14 @@ proxy_cfg_clear(struct proxy_cfg *c)
 
 /*
  * Settings that expose something by mistake, checked for flags and YAML
- * alike (`yaml` chooses the names in the message): h2 offered in http mode,
- * which speaks HTTP/1.1 only (a client that picks h2 would get nothing back),
- * and a tunnel's plaintext side, which connects with the tunnel's own client
- * certificate, reachable from other machines.
+ * alike (`yaml` chooses the names in the message): a tunnel's plaintext
+ * side, which connects with the tunnel's own client certificate, reachable
+ * from other machines.
  */
 static int
 check_exposure(const struct proxy_cfg *c, const struct listener_cfg *l, bool yaml,
                struct duet_err *err)
 {
-    if (c->role == ROLE_SERVER && l->mode == MODE_HTTP && l->alpn != NULL) {
-        const char *p = l->alpn;
-        while (*p != '\0') {
-            size_t n = strcspn(p, ",");
-            if (n == 2 && strncmp(p, "h2", 2) == 0)
-                return err_set(err, DUET_ERR_INPUT,
-                               "%s: %s \"%s\": HTTP/2 (h2) is not supported in http mode; offer "
-                               "http/1.1 only, or use mode tcp to pass h2 through to the target",
-                               l->name, yaml ? "alpn" : "--alpn", l->alpn);
-            p += n;
-            if (*p == ',')
-                p++;
-        }
-    }
     if (c->role == ROLE_TUNNEL && l->listen.text != NULL && !l->unsafe_listen &&
         !net_addr_is_loopback(&l->listen))
         return err_set(err, DUET_ERR_INPUT,
@@ -985,7 +970,7 @@ static const struct cfg_row rows[] = {
      .group = G_TLS, .set = s_verify},
     {P("tls12", "tls12", CMD_BOTH, NULL, "off", "also allow TLS 1.2 (AEAD ECDHE suites only)"),
      .at = AT_LISTENER, .kind = KIND_BOOL, .group = G_TLS, .set = s_tls12},
-    {P("alpn", "alpn", CMD_BOTH, "LIST", "none; http/1.1 in http mode",
+    {P("alpn", "alpn", CMD_BOTH, "LIST", "none; h2,http/1.1 in http mode",
        "protocols to negotiate, comma-separated (a list in YAML)"),
      .at = AT_LISTENER, .kind = KIND_CSV, .group = G_TLS, .set = s_alpn},
     {P("no-session-tickets", "session_tickets", CMD_PROXY, NULL, "tickets on",

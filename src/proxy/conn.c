@@ -427,6 +427,8 @@ conn_log_authz(struct conn *c, const struct policy_decision *d, const char *meth
     log_line_str(&line, "decision", d->allow ? "allow" : "deny");
     log_line_str(&line, "rule", d->rule);
     log_line_str(&line, "identity", c->id != NULL ? c->id->name : NULL);
+    if (c->mode == &h2_mode)
+        log_line_str(&line, "proto", "h2");
     if (method != NULL) {
         log_line_str(&line, "method", method);
         log_line_str(&line, "host", host);

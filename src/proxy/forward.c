@@ -266,8 +266,9 @@ static const http_parser_settings req_settings = {
  */
 #define CLIENT_READ_HIGH (256 * 1024)
 
-static void
-client_pull(struct conn *c)
+/* Records OpenSSL holds, pulled into the input buffer; see proxy_int.h. */
+void
+forward_client_pull(struct conn *c)
 {
     SSL *ssl = bufferevent_openssl_get_ssl(c->cbev);
     struct evbuffer *in = bufferevent_get_input(c->cbev);
@@ -296,7 +297,7 @@ process_client_http(struct conn *c)
 {
     struct evbuffer *in = bufferevent_get_input(c->cbev);
 
-    client_pull(c);
+    forward_client_pull(c);
 
     while (c->state < CONN_FLUSHING && c->h1.req_state != REQ_WAIT_RESPONSE) {
         struct evbuffer_iovec v;
@@ -549,7 +550,7 @@ forward_switch_protocols(struct conn *c)
      * OpenSSL's read-ahead already holds are pulled now, and no more are
      * read ahead, so none waits unseen for the socket to be readable again.
      */
-    client_pull(c);
+    forward_client_pull(c);
     if (ssl != NULL)
         SSL_set_read_ahead(ssl, 0);
     bufferevent_setwatermark(c->cbev, EV_READ, 0, 0);
@@ -671,7 +672,7 @@ forward_upstream_readable(struct conn *c)
             /* Response done: read the client's next request, or wait for it lean. */
             http_parser_init(&c->h1.resp_p, HTTP_RESPONSE);
             c->h1.resp_p.data = c;
-            client_pull(c);
+            forward_client_pull(c);
             if (evbuffer_get_length(bufferevent_get_input(c->cbev)) > 0)
                 process_client_http(c);
             else
@@ -796,6 +797,16 @@ forward_idle(const struct conn *c)
 static void
 forward_handshake_done(struct conn *c, double secs)
 {
+    const unsigned char *alpn = NULL;
+    unsigned int alen = 0;
+
+    SSL_get0_alpn_selected(c->ssl, &alpn, &alen);
+    if (alen == 2 && memcmp(alpn, "h2", 2) == 0) {
+        /* The client chose HTTP/2: the connection is h2.c's from now on. */
+        c->mode = &h2_mode;
+        h2_mode.handshake_done(c, secs);
+        return;
+    }
     metrics_handshake(c->gl->cfg->name, TLS_FAIL_NONE, secs);
     /* Pipelined requests wait in the input buffer; this bounds how much of them. */
     bufferevent_setwatermark(c->cbev, EV_READ, 0, 256 * 1024);
@@ -806,7 +817,7 @@ forward_handshake_done(struct conn *c, double secs)
     c->h1.req_p.data = &c->h1.rd;
     http_parser_init(&c->h1.resp_p, HTTP_RESPONSE);
     c->h1.resp_p.data = c;
-    client_pull(c);
+    forward_client_pull(c);
     if (evbuffer_get_length(bufferevent_get_input(c->cbev)) > 0)
         process_client_http(c);
     else

@@ -96,9 +96,9 @@ gen_listener_tls(const struct proxy_cfg *cfg, const struct listener_cfg *l,
     o.verify_optional = l->verify_optional;
     o.insecure_key_mode = cfg->insecure_key_mode;
     if (cfg->role == ROLE_SERVER) {
-        o.alpn = l->alpn != NULL ? l->alpn : (l->mode == MODE_HTTP ? "http/1.1" : NULL);
+        o.alpn = l->alpn != NULL ? l->alpn : (l->mode == MODE_HTTP ? "h2,http/1.1" : NULL);
         o.session_tickets = !l->no_tickets;
-        o.read_ahead = l->mode == MODE_HTTP; /* drained by forward.c's client_pull() */
+        o.read_ahead = l->mode == MODE_HTTP; /* drained by forward_client_pull() */
         o.ticket_keys_file = l->ticket_keys;
         o.listener = l->name;  /* sessions resume only under this listener, */
         o.policy = &l->policy; /* trust and policy (see tls.c "Session binding") */

@@ -253,6 +253,10 @@ help_for(const char *name)
          "Open connections the proxy ended: certificate no longer valid after a reload "
          "(reason as in handshakes), or max_lifetime.", "counter"},
         {"duet_requests_total", "HTTP requests by listener and status class.", "counter"},
+        {"duet_h2_streams_total", "HTTP/2 streams (requests) opened by clients.", "counter"},
+        {"duet_h2_stream_resets_total",
+         "HTTP/2 streams reset, by reason (client, cancel, error, upstream, rapid_reset_goaway).",
+         "counter"},
         {"duet_certificate_expiry_seconds", "Seconds until a loaded certificate expires.", "gauge"},
         {"duet_crl_expiry_seconds", "Seconds until a loaded CRL passes its nextUpdate.", "gauge"},
         {"duet_crl_age_seconds", "Seconds since the thisUpdate of a loaded CRL.", "gauge"},

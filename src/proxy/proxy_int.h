@@ -4,8 +4,8 @@
  * the process (struct proxy), its workers, the reference-counted generations
  * a reload swaps, the client connection (struct conn) with its lifecycle
  * state, and the table of hooks (struct conn_mode) through which the
- * connection code drives a mode: the HTTP/1 forwarder (forward.c), the TCP
- * relay (relay.c) and the tunnel (tunnel.c).
+ * connection code drives a mode: the HTTP/1 forwarder (forward.c), HTTP/2
+ * (h2.c), the TCP relay (relay.c) and the tunnel (tunnel.c).
  *
  * Threads: worker 0 runs in the main thread and also serves the admin
  * listener, signals and the file watcher; workers 1..N-1 are threads with
@@ -250,6 +250,7 @@ struct conn_h1 {
 };
 
 struct conn_mode;
+struct h2_conn;
 
 struct conn {
     struct worker *w;
@@ -277,6 +278,7 @@ struct conn {
     double idle_since;
     struct conn *wprev, *wnext; /* the worker's list of open connections */
     struct conn_h1 h1;          /* HTTP/1 mode only */
+    struct h2_conn *h2;         /* HTTP/2 mode only (h2.c) */
     struct event *life_timer;   /* --max-connection-lifetime, counted from accept */
     bool retiring;              /* conn_retire() ran: it ends at the mode's next boundary */
     bool linger;                /* a fatal alert was sent: close gracefully (conn.c) */
@@ -333,6 +335,7 @@ struct conn_mode {
 };
 
 extern const struct conn_mode forward_mode; /* forward.c: HTTP/1 */
+extern const struct conn_mode h2_mode;      /* h2.c: HTTP/2, chosen by ALPN "h2" */
 extern const struct conn_mode relay_mode;   /* relay.c: TCP */
 extern const struct conn_mode tunnel_mode;  /* tunnel.c */
 
@@ -422,6 +425,26 @@ void upstream_release(struct conn *c);
 void upstream_pool_clear(struct worker *w);
 /* Set the upstream bufferevent's callbacks to the mode's hooks. */
 void upstream_set_callbacks(struct conn *c);
+/* Round robin over a listener's targets, skipping those marked down (unless all are). */
+size_t upstream_pick(struct gen_listener *gl);
+/* A target failed: marked down for a while, the upstream_error line (peer: the client), counted. */
+void upstream_target_failed(struct gen_listener *gl, size_t target, const char *peer,
+                            const char *why);
+/*
+ * A new bufferevent toward target of a server listener, with TLS when the
+ * listener has upstream TLS, not connected yet (bufferevent_socket_connect is
+ * the caller's); NULL when out of memory.
+ */
+struct bufferevent *upstream_bev_new(struct worker *w, struct gen_listener *gl, size_t target);
+/*
+ * The keep-alive pool for callers without a struct conn of their own (h2.c's
+ * streams): take an idle connection of this listener and generation (false:
+ * none), or give one back (false: not kept; the caller frees it).
+ */
+bool upstream_pool_take_bev(struct worker *w, struct gen *gen, struct gen_listener *gl,
+                            struct bufferevent **bev, size_t *target);
+bool upstream_pool_put_bev(struct worker *w, struct gen *gen, struct gen_listener *gl,
+                           size_t target, struct bufferevent *bev);
 
 /* --- modes ------------------------------------------------------------------- */
 
@@ -437,6 +460,12 @@ void relay_start(struct conn *c);
 void forward_decide(const struct listener_cfg *l, const struct duet_identity *id,
                     const char *id_xfcc, const char *client_ip, struct http_reader *rd,
                     const http_parser *p, struct http_decision *d);
+
+/*
+ * Pull into the client's input buffer the TLS records OpenSSL already read
+ * ahead (forward.c), up to 256 KiB held: HTTP/1 and HTTP/2 both read so.
+ */
+void forward_client_pull(struct conn *c);
 
 /* --- listeners, admin, reload, drain ------------------------------------------ */
 

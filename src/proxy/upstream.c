@@ -79,38 +79,74 @@ pool_event_cb(struct bufferevent *bev, short what, void *arg)
     pool_drop(arg);
 }
 
-/* Whether the upstream connection of a closing client connection can be kept; keeps it. */
-static bool
-pool_put(struct conn *c)
+/* Keep an idle upstream connection for later requests; see proxy_int.h. */
+bool
+upstream_pool_put_bev(struct worker *w, struct gen *gen, struct gen_listener *gl, size_t target,
+                      struct bufferevent *bev)
 {
-    const struct proxy_cfg *cfg = &c->gen->cfg;
-    const struct listener_cfg *l = c->gl->cfg;
+    const struct proxy_cfg *cfg = &gen->cfg;
     struct timeval idle = {POOL_IDLE_SECONDS, 0};
     struct pooled *e;
     int same = 0;
 
-    if (c->mode->upstream_reusable == NULL || !c->mode->upstream_reusable(c) ||
-        l->proxy_protocol || cfg->upstream_keepalive <= 0 || c->up != UP_CONNECTED ||
-        evbuffer_get_length(bufferevent_get_output(c->ubev)) > 0 ||
-        evbuffer_get_length(bufferevent_get_input(c->ubev)) > 0)
+    if (gl->cfg->proxy_protocol || cfg->upstream_keepalive <= 0 ||
+        evbuffer_get_length(bufferevent_get_output(bev)) > 0 ||
+        evbuffer_get_length(bufferevent_get_input(bev)) > 0)
         return false;
-    for (e = c->w->pool; e != NULL; e = e->next)
-        if (e->gl == c->gl && e->target == c->target)
+    for (e = w->pool; e != NULL; e = e->next)
+        if (e->gl == gl && e->target == target)
             same++;
     if (same >= cfg->upstream_keepalive || (e = calloc(1, sizeof(*e))) == NULL)
         return false;
-    e->w = c->w;
-    e->gen = c->gen;
+    e->w = w;
+    e->gen = gen;
     gen_ref(e->gen);
-    e->gl = c->gl;
-    e->target = c->target;
-    e->bev = c->ubev;
+    e->gl = gl;
+    e->target = target;
+    e->bev = bev;
     bufferevent_setcb(e->bev, pool_read_cb, NULL, pool_event_cb, e);
     bufferevent_set_timeouts(e->bev, &idle, NULL);
     bufferevent_enable(e->bev, EV_READ);
-    e->next = c->w->pool;
-    c->w->pool = e;
+    e->next = w->pool;
+    w->pool = e;
     return true;
+}
+
+/* Whether the upstream connection of a closing client connection can be kept; keeps it. */
+static bool
+pool_put(struct conn *c)
+{
+    if (c->mode->upstream_reusable == NULL || !c->mode->upstream_reusable(c) ||
+        c->up != UP_CONNECTED)
+        return false;
+    return upstream_pool_put_bev(c->w, c->gen, c->gl, c->target, c->ubev);
+}
+
+/* An idle upstream connection of this listener and generation; see proxy_int.h. */
+bool
+upstream_pool_take_bev(struct worker *w, struct gen *gen, struct gen_listener *gl,
+                       struct bufferevent **bev, size_t *target)
+{
+    struct pooled **pp = &w->pool;
+
+    while (*pp != NULL) {
+        struct pooled *e = *pp;
+        if (e->gen->id < gen->id) {
+            pool_drop(e);
+            continue;
+        }
+        if (e->gen != gen || e->gl != gl) {
+            pp = &e->next;
+            continue;
+        }
+        *pp = e->next;
+        *bev = e->bev;
+        *target = e->target;
+        gen_unref(e->gen); /* the caller holds the same generation */
+        free(e);
+        return true;
+    }
+    return false;
 }
 
 /*
@@ -121,26 +157,7 @@ pool_put(struct conn *c)
 static bool
 pool_take(struct conn *c)
 {
-    struct pooled **pp = &c->w->pool;
-
-    while (*pp != NULL) {
-        struct pooled *e = *pp;
-        if (e->gen->id < c->gen->id) {
-            pool_drop(e);
-            continue;
-        }
-        if (e->gen != c->gen || e->gl != c->gl) {
-            pp = &e->next;
-            continue;
-        }
-        *pp = e->next;
-        c->ubev = e->bev;
-        c->target = e->target;
-        gen_unref(e->gen); /* the connection holds the same generation */
-        free(e);
-        return true;
-    }
-    return false;
+    return upstream_pool_take_bev(c->w, c->gen, c->gl, &c->ubev, &c->target);
 }
 
 /* Close every idle upstream connection of a worker; see proxy_int.h. */
@@ -167,20 +184,42 @@ upstream_release(struct conn *c)
 
 /* --- connecting --------------------------------------------------------------------- */
 
-/* Round robin over targets, skipping those marked down (unless all are). */
-static size_t
-pick_target(struct conn *c)
+/* Round robin over targets, skipping those marked down; see proxy_int.h. */
+size_t
+upstream_pick(struct gen_listener *gl)
 {
-    const struct listener_cfg *l = c->gl->cfg;
-    size_t start = atomic_fetch_add(&c->gl->rr, 1);
+    const struct listener_cfg *l = gl->cfg;
+    size_t start = atomic_fetch_add(&gl->rr, 1);
     int64_t now = wall_now();
 
     for (size_t k = 0; k < l->ntargets; k++) {
         size_t i = (start + k) % l->ntargets;
-        if (atomic_load(&c->gl->down_until[i]) <= now)
+        if (atomic_load(&gl->down_until[i]) <= now)
             return i;
     }
     return start % l->ntargets;
+}
+
+static size_t
+pick_target(struct conn *c)
+{
+    return upstream_pick(c->gl);
+}
+
+/* A target failed: marked down for a while, logged and counted; see proxy_int.h. */
+void
+upstream_target_failed(struct gen_listener *gl, size_t target, const char *peer, const char *why)
+{
+    const struct listener_cfg *l = gl->cfg;
+    char labels[300], ul[256];
+
+    atomic_store(&gl->down_until[target], wall_now() + UPSTREAM_DOWN_SECONDS);
+    log_event("error", "upstream_error",
+              json_pack("{s:s,s:s,s:s,s:s}", "listener", l->name, "peer", peer, "upstream",
+                        l->targets[target].text, "error", why));
+    metrics_label(ul, sizeof(ul), l->targets[target].text);
+    snprintf(labels, sizeof(labels), "upstream=\"%s\"", ul);
+    metrics_count("duet_upstream_failures_total", labels, 1);
 }
 
 /* A target failed: marked down, logged, counted; the next one, or the mode gives up. */
@@ -188,16 +227,9 @@ void
 upstream_fail(struct conn *c, const char *why)
 {
     const struct listener_cfg *l = c->gl->cfg;
-    char labels[300], ul[256];
     struct evbuffer *saved = NULL;
 
-    atomic_store(&c->gl->down_until[c->target], wall_now() + UPSTREAM_DOWN_SECONDS);
-    log_event("error", "upstream_error",
-              json_pack("{s:s,s:s,s:s,s:s}", "listener", l->name, "peer", c->peer, "upstream",
-                        l->targets[c->target].text, "error", why));
-    metrics_label(ul, sizeof(ul), l->targets[c->target].text);
-    snprintf(labels, sizeof(labels), "upstream=\"%s\"", ul);
-    metrics_count("duet_upstream_failures_total", labels, 1);
+    upstream_target_failed(c->gl, c->target, c->peer, why);
     if (c->ubev != NULL) {
         /* HTTP: nothing reached the failed upstream; keep the request for the next one. */
         if (c->mode->retry_keeps_output && c->up != UP_CONNECTED &&
@@ -293,6 +325,30 @@ upstream_set_callbacks(struct conn *c)
     bufferevent_setcb(c->ubev, c->mode->upstream_readable != NULL ? upstream_read_cb : NULL,
                       c->mode->upstream_writable != NULL ? upstream_write_cb : NULL,
                       upstream_event_cb, c);
+}
+
+/* A new, unconnected upstream bufferevent toward a server listener's target; see proxy_int.h. */
+struct bufferevent *
+upstream_bev_new(struct worker *w, struct gen_listener *gl, size_t target)
+{
+    const struct listener_cfg *l = gl->cfg;
+    struct bufferevent *bev;
+    struct duet_err err;
+
+    if (gl->up_ctx != NULL) {
+        SSL *ssl = SSL_new(gl->up_ctx);
+        const char *name = l->up_name != NULL ? l->up_name : l->target_names[target];
+        if (ssl == NULL || tls_client_set_name(ssl, name, &err) != 0) {
+            SSL_free(ssl);
+            return NULL;
+        }
+        bev = bufferevent_openssl_socket_new(w->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
+                                             BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+        if (bev == NULL)
+            SSL_free(ssl);
+        return bev;
+    }
+    return bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
 }
 
 /* Connect to the next target; see proxy_int.h. */

@@ -1,0 +1,1200 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * h2.c - HTTP/2 mode: a client that negotiated "h2" by ALPN (forward.c hands
+ * the connection over after the handshake) is served by an nghttp2 server
+ * session fed from the client's bufferevent (nghttp2_session_mem_recv /
+ * mem_send).  Each stream is one request: its fields are checked as RFC 9113
+ * 8.2/8.3 require (h2_request_add in h2req.c, on top of nghttp2's own HTTP
+ * messaging checks), then decided exactly as an HTTP/1.1 request (h2_decide ->
+ * http_decide: normalisation, policy, identity header, forwarding headers)
+ * and sent as an HTTP/1.1 request on an upstream connection of its own, from
+ * the keep-alive pool or new.  The response comes back as HEADERS, DATA and,
+ * when the upstream sends chunked trailers, a trailing HEADERS.
+ *
+ * Flow control both ways: the client's DATA is given back to its window
+ * (nghttp2_session_consume) only once the upstream has taken it, so at most
+ * one window per stream (and H2_CONN_WINDOW per connection) waits in the
+ * proxy; a response waits in the proxy up to H2_RESP_HELD per stream, past
+ * which the upstream is not read until the client's window lets DATA go.
+ *
+ * Abuse: SETTINGS_MAX_CONCURRENT_STREAMS, the header list bounded by
+ * --max-header-size before it is kept, CONTINUATION frames and queued
+ * SETTINGS/PING acks bounded by nghttp2's options, and rapid reset
+ * (CVE-2023-44487): more than H2_RST_MAX RST_STREAMs from the client within
+ * H2_RST_WINDOW seconds ends the connection with GOAWAY ENHANCE_YOUR_CALM.
+ */
+#include "proxy/proxy_int.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
+#include <nghttp2/nghttp2.h>
+
+#include "lib/xfcc.h"
+#include "proxy/h2.h"
+#include "util/log.h"
+
+/* Bytes of frames queued toward the client before nghttp2 is asked for more. */
+#define H2_OUT_HIGH (128 * 1024)
+
+/* --- the session ---------------------------------------------------------------------------- */
+
+struct h2_stream {
+    struct h2_stream *prev, *next;
+    struct h2_conn *hc;
+    int32_t id;
+    struct h2_request req;
+    bool bad;           /* h2_request_add refused a field (req.err) */
+    bool end_req;       /* the client ended its side of the stream */
+    bool forwarding;    /* the request went (or goes) upstream */
+    bool chunked_up;    /* its body goes upstream chunked */
+    bool has_cl;        /* its body goes upstream with Content-Length cl */
+    uint64_t cl, body_sent;
+    bool head_method;   /* a HEAD request: the response has no body */
+    size_t unconsumed;  /* DATA bytes queued upstream, not yet given back to the client */
+    struct bufferevent *ubev;
+    size_t target;
+    int tries;
+    bool up_connected;
+    bool up_reused;     /* the upstream connection came from the pool */
+    char *retry_head;   /* a bodyless idempotent request on a pooled connection, for a retry */
+    size_t retry_len;
+    http_parser resp_p;
+    struct http_reader resp_rd; /* the response head, then its trailers */
+    bool resp_started;  /* bytes of a response arrived */
+    bool resp_head;     /* the response's HEADERS are submitted */
+    bool resp_done;     /* the response is complete (or answered by the proxy) */
+    bool trailers;      /* trailers wait in resp_rd */
+    bool up_keepalive;
+    bool deferred;      /* the data provider waits for bytes */
+    int status;
+    struct evbuffer *body; /* response bytes waiting for DATA frames */
+};
+
+struct h2_conn {
+    struct conn *c;
+    nghttp2_session *sess;
+    struct h2_stream *streams;
+    double rst_since;
+    unsigned rst_count;
+    unsigned nstreams;
+    bool goaway; /* a GOAWAY NO_ERROR went out (draining, retiring) */
+    bool calmed; /* GOAWAY ENHANCE_YOUR_CALM for rapid reset */
+};
+
+static void h2_flush(struct h2_conn *hc);
+
+static void
+count_request(struct conn *c, int status)
+{
+    char labels[200], ll[128];
+
+    metrics_label(ll, sizeof(ll), c->gl->cfg->name);
+    snprintf(labels, sizeof(labels), "listener=\"%s\",code=\"%d\",proto=\"h2\"", ll, status);
+    metrics_count("duet_requests_total", labels, 1);
+}
+
+static void
+count_reset(struct conn *c, const char *reason)
+{
+    char labels[200], ll[128];
+
+    metrics_label(ll, sizeof(ll), c->gl->cfg->name);
+    snprintf(labels, sizeof(labels), "listener=\"%s\",reason=\"%s\"", ll, reason);
+    metrics_count("duet_h2_stream_resets_total", labels, 1);
+}
+
+static bool hop_by_hop(const char *name, const char *connection);
+
+/* Resume a response's DATA now that bytes (or its end) are there. */
+static void
+stream_resume(struct h2_stream *st)
+{
+    if (st->deferred && st->resp_head) {
+        st->deferred = false;
+        nghttp2_session_resume_data(st->hc->sess, st->id);
+    }
+}
+
+/* nghttp2 pulls a response's body: what the upstream (or the proxy) has, then its end. */
+static ssize_t
+body_read_cb(nghttp2_session *sess, int32_t id, uint8_t *buf, size_t len, uint32_t *flags,
+             nghttp2_data_source *src, void *user)
+{
+    struct h2_stream *st = src->ptr;
+    int n = evbuffer_remove(st->body, buf, len);
+
+    (void)sess;
+    (void)id;
+    (void)user;
+    if (n < 0)
+        n = 0;
+    if (st->ubev != NULL && !st->resp_done && evbuffer_get_length(st->body) < H2_RESP_HELD / 2 &&
+        !(bufferevent_get_enabled(st->ubev) & EV_READ))
+        bufferevent_enable(st->ubev, EV_READ);
+    if (evbuffer_get_length(st->body) == 0) {
+        if (st->resp_done) {
+            *flags |= NGHTTP2_DATA_FLAG_EOF;
+            if (st->trailers && st->resp_rd.nhdrs > 0) {
+                nghttp2_nv *nv = calloc(st->resp_rd.nhdrs, sizeof(*nv));
+                size_t k = 0;
+                for (size_t i = 0; nv != NULL && i < st->resp_rd.nhdrs; i++) {
+                    struct http_header *h = &st->resp_rd.hdrs[i];
+                    if (h->name == NULL || h->value == NULL || !http_is_token(h->name))
+                        continue;
+                    for (char *p = h->name; *p != '\0'; p++)
+                        if (*p >= 'A' && *p <= 'Z')
+                            *p = (char)(*p - 'A' + 'a');
+                    if (hop_by_hop(h->name, NULL))
+                        continue;
+                    size_t vl = strlen(h->value);
+                    while (vl > 0 && (h->value[vl - 1] == ' ' || h->value[vl - 1] == '\t'))
+                        h->value[--vl] = '\0';
+                    nv[k].name = (uint8_t *)h->name;
+                    nv[k].namelen = strlen(h->name);
+                    nv[k].value = (uint8_t *)h->value;
+                    nv[k].valuelen = vl;
+                    k++;
+                }
+                if (nv != NULL && k > 0 && nghttp2_submit_trailer(st->hc->sess, st->id, nv, k) == 0)
+                    *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+                free(nv);
+            }
+        } else if (n == 0) {
+            st->deferred = true;
+            return NGHTTP2_ERR_DEFERRED;
+        }
+    }
+    return n;
+}
+
+/* Submit the response's HEADERS (status and fields); its DATA follows from st->body. */
+static void
+stream_submit(struct h2_stream *st, int status, const nghttp2_nv *fields, size_t n)
+{
+    nghttp2_nv *nv = calloc(n + 1, sizeof(*nv));
+    char code[8];
+    nghttp2_data_provider prd;
+
+    snprintf(code, sizeof(code), "%d", status);
+    st->status = status;
+    st->resp_head = true;
+    prd.source.ptr = st;
+    prd.read_callback = body_read_cb;
+    if (nv == NULL) {
+        nghttp2_submit_rst_stream(st->hc->sess, NGHTTP2_FLAG_NONE, st->id,
+                                  NGHTTP2_INTERNAL_ERROR);
+        return;
+    }
+    nv[0].name = (uint8_t *)":status";
+    nv[0].namelen = 7;
+    nv[0].value = (uint8_t *)code;
+    nv[0].valuelen = strlen(code);
+    if (n > 0)
+        memcpy(&nv[1], fields, n * sizeof(*nv));
+    if (nghttp2_submit_response(st->hc->sess, st->id, nv, n + 1, &prd) != 0)
+        nghttp2_submit_rst_stream(st->hc->sess, NGHTTP2_FLAG_NONE, st->id,
+                                  NGHTTP2_INTERNAL_ERROR);
+    free(nv);
+}
+
+/* Let go of a stream's upstream: to the pool when it may serve another request, else closed. */
+static void
+stream_drop_upstream(struct h2_stream *st, bool reusable)
+{
+    struct conn *c = st->hc->c;
+
+    if (st->ubev == NULL)
+        return;
+    bufferevent_setcb(st->ubev, NULL, NULL, NULL, NULL);
+    if (!(reusable && st->up_connected &&
+          upstream_pool_put_bev(c->w, c->gen, c->gl, st->target, st->ubev)))
+        bufferevent_free(st->ubev);
+    st->ubev = NULL;
+}
+
+/*
+ * The proxy answers a stream itself (a refusal, an upstream that failed):
+ * the same JSON body as HTTP/1.1's answer, then the stream ends.
+ */
+static void
+stream_answer(struct h2_stream *st, int status, json_t *body)
+{
+    char *text = json_dumps(body, JSON_COMPACT);
+    char len[24];
+    nghttp2_nv nv[2] = {
+        {(uint8_t *)"content-type", (uint8_t *)"application/json", 12, 16, NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)"content-length", (uint8_t *)len, 14, 0, NGHTTP2_NV_FLAG_NONE},
+    };
+
+    json_decref(body);
+    stream_drop_upstream(st, false);
+    evbuffer_drain(st->body, evbuffer_get_length(st->body));
+    if (text != NULL)
+        evbuffer_add_printf(st->body, "%s\n", text);
+    free(text);
+    snprintf(len, sizeof(len), "%zu", evbuffer_get_length(st->body));
+    nv[1].valuelen = strlen(len);
+    st->resp_done = true;
+    st->trailers = false;
+    count_request(st->hc->c, status);
+    stream_submit(st, status, nv, 2);
+}
+
+/* A request refused before the policy: the `request_refused` line, then the answer. */
+static void
+stream_refuse(struct h2_stream *st, int status, const char *reason)
+{
+    static const char *const kinds[][2] = {
+        {"400", "bad_request"},      {"408", "request_timeout"},
+        {"431", "header_too_large"}, {"500", "internal_error"},
+        {"501", "not_implemented"},  {"505", "http_version_not_supported"},
+    };
+    struct conn *c = st->hc->c;
+    const char *kind = "bad_request";
+    char code[8];
+    json_t *body;
+
+    snprintf(code, sizeof(code), "%d", status);
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+        if (strcmp(kinds[i][0], code) == 0)
+            kind = kinds[i][1];
+    log_event(status >= 500 && status != 501 && status != 505 ? "error" : "warn",
+              "request_refused",
+              json_pack("{s:s,s:s,s:o,s:i,s:s,s:s,s:i}", "listener", c->gl->cfg->name, "peer",
+                        c->peer, "identity", c->id != NULL ? json_string(c->id->name) : json_null(),
+                        "status", status, "reason", reason, "proto", "h2", "stream", (int)st->id));
+    if (status == 431)
+        body = json_pack("{s:s,s:s,s:i}", "error", kind, "detail", reason, "limit_bytes",
+                         (int)c->gen->cfg.max_header_bytes);
+    else
+        body = json_pack("{s:s,s:s}", "error", kind, "detail", reason);
+    stream_answer(st, status, body);
+}
+
+/* A malformed request (RFC 9113 8.1.1): logged, and the stream reset with PROTOCOL_ERROR. */
+static void
+stream_malformed(struct h2_stream *st, const char *reason)
+{
+    struct conn *c = st->hc->c;
+
+    log_event("warn", "request_refused",
+              json_pack("{s:s,s:s,s:o,s:s,s:s,s:i,s:s}", "listener", c->gl->cfg->name, "peer",
+                        c->peer, "identity",
+                        c->id != NULL ? json_string(c->id->name) : json_null(), "reason", reason,
+                        "proto", "h2", "stream", (int)st->id, "h2_error", "PROTOCOL_ERROR"));
+    stream_drop_upstream(st, false);
+    nghttp2_submit_rst_stream(st->hc->sess, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_PROTOCOL_ERROR);
+}
+
+/* --- a stream's upstream ---------------------------------------------------------------------- */
+
+static void up_read_cb(struct bufferevent *bev, void *arg);
+static void up_write_cb(struct bufferevent *bev, void *arg);
+static void up_event_cb(struct bufferevent *bev, short what, void *arg);
+
+static int
+resp_begin(http_parser *p)
+{
+    struct h2_stream *st = ((struct http_reader *)p->data)->owner;
+
+    http_reader_reset(&st->resp_rd);
+    return 0;
+}
+
+/* Connection-specific fields of an HTTP/1.1 response never reach an HTTP/2 client. */
+static bool
+hop_by_hop(const char *name, const char *connection)
+{
+    static const char *const names[] = {"connection", "keep-alive", "proxy-connection",
+                                        "transfer-encoding", "upgrade", "te", "trailer"};
+    size_t n = strlen(name);
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcmp(name, names[i]) == 0)
+            return true;
+    /* What the upstream's Connection names (a comma-separated list). */
+    for (const char *p = connection; p != NULL && *p != '\0';) {
+        p += strspn(p, " \t,");
+        size_t l = strcspn(p, " \t,");
+        if (l == n && strncasecmp(p, name, n) == 0)
+            return true;
+        p += l;
+    }
+    return false;
+}
+
+static int
+resp_headers_complete(http_parser *p)
+{
+    struct http_reader *rd = p->data;
+    struct h2_stream *st = rd->owner;
+    const char *connection;
+    nghttp2_nv *nv;
+    size_t k = 0;
+
+    if (p->status_code == 101)
+        return -1; /* a switch nobody asked for (an HTTP/2 request never carries Upgrade) */
+    if (p->status_code < 200)
+        return 0; /* an interim response (100 Continue): not forwarded; the final one follows */
+    connection = http_header_get(rd->hdrs, rd->nhdrs, "connection");
+    if ((nv = calloc(rd->nhdrs + 1, sizeof(*nv))) == NULL)
+        return -1;
+    for (size_t i = 0; i < rd->nhdrs; i++) {
+        struct http_header *h = &rd->hdrs[i];
+        if (h->name == NULL)
+            continue;
+        if (h->value == NULL && (h->value = strdup("")) == NULL)
+            continue;
+        for (char *q = h->name; *q != '\0'; q++)
+            if (*q >= 'A' && *q <= 'Z')
+                *q = (char)(*q - 'A' + 'a');
+        if (!http_is_token(h->name) || hop_by_hop(h->name, connection))
+            continue;
+        size_t vl = strlen(h->value);
+        while (vl > 0 && (h->value[vl - 1] == ' ' || h->value[vl - 1] == '\t'))
+            h->value[--vl] = '\0';
+        nv[k].name = (uint8_t *)h->name;
+        nv[k].namelen = strlen(h->name);
+        nv[k].value = (uint8_t *)h->value;
+        nv[k].valuelen = vl;
+        k++;
+    }
+    count_request(st->hc->c, (int)p->status_code);
+    stream_submit(st, (int)p->status_code, nv, k);
+    free(nv);
+    http_reader_reset(rd); /* trailers, if any, are collected afresh */
+    /* RFC 9112 6.3: a response to HEAD, and 204/304, carry no body. */
+    return st->head_method ? 1 : 0;
+}
+
+static int
+resp_body(http_parser *p, const char *at, size_t n)
+{
+    struct h2_stream *st = ((struct http_reader *)p->data)->owner;
+
+    evbuffer_add(st->body, at, n);
+    return 0;
+}
+
+static int
+resp_complete(http_parser *p)
+{
+    struct http_reader *rd = p->data;
+    struct h2_stream *st = rd->owner;
+
+    if (p->status_code < 200)
+        return 0;
+    st->resp_done = true;
+    st->trailers = rd->nhdrs > 0;
+    st->up_keepalive = http_should_keep_alive(p) != 0;
+    free(st->retry_head);
+    st->retry_head = NULL;
+    http_parser_pause(p, 1);
+    return 0;
+}
+
+static const http_parser_settings resp_settings = {
+    .on_message_begin = resp_begin,
+    .on_header_field = http_reader_on_header_field,
+    .on_header_value = http_reader_on_header_value,
+    .on_headers_complete = resp_headers_complete,
+    .on_body = resp_body,
+    .on_message_complete = resp_complete,
+};
+
+static void
+up_log_error(struct h2_stream *st, const char *why)
+{
+    struct conn *c = st->hc->c;
+
+    log_event("error", "upstream_error",
+              json_pack("{s:s,s:s,s:s,s:s,s:s}", "listener", c->gl->cfg->name, "peer", c->peer,
+                        "upstream", c->gl->cfg->targets[st->target].text, "error", why, "proto",
+                        "h2"));
+}
+
+/* The upstream failed the stream: 502 when nothing of a response went out, else a reset. */
+static void
+stream_upstream_gone(struct h2_stream *st, int status, const char *detail)
+{
+    if (st->resp_head) {
+        stream_drop_upstream(st, false);
+        count_reset(st->hc->c, "upstream");
+        nghttp2_submit_rst_stream(st->hc->sess, NGHTTP2_FLAG_NONE, st->id,
+                                  NGHTTP2_INTERNAL_ERROR);
+        return;
+    }
+    stream_answer(st, status,
+                  json_pack("{s:s,s:s}", "error", status == 504 ? "gateway_timeout" : "bad_gateway",
+                            "detail", detail));
+}
+
+/* A new connection toward the next target; what was queued for the last one goes with it. */
+static void
+stream_connect(struct h2_stream *st, struct evbuffer *pending)
+{
+    struct conn *c = st->hc->c;
+    const struct proxy_cfg *cfg = &c->gen->cfg;
+    const struct listener_cfg *l = c->gl->cfg;
+    struct timeval ct = {cfg->connect_timeout_ms / 1000, (cfg->connect_timeout_ms % 1000) * 1000};
+
+    st->target = upstream_pick(c->gl);
+    st->up_connected = false;
+    st->up_reused = false;
+    st->ubev = upstream_bev_new(c->w, c->gl, st->target);
+    metrics_upstream_conn(false);
+    if (st->ubev == NULL) {
+        stream_upstream_gone(st, 502, "out of memory");
+        return;
+    }
+    if (pending != NULL)
+        evbuffer_add_buffer(bufferevent_get_output(st->ubev), pending);
+    bufferevent_setcb(st->ubev, up_read_cb, up_write_cb, up_event_cb, st);
+    bufferevent_set_timeouts(st->ubev, &ct, &ct);
+    if (bufferevent_socket_connect(st->ubev, (const struct sockaddr *)&l->targets[st->target].ss,
+                                   (int)l->targets[st->target].len) != 0) {
+        upstream_target_failed(c->gl, st->target, c->peer, "cannot connect");
+        stream_upstream_gone(st, 502, "the upstream service could not be reached");
+        return;
+    }
+    bufferevent_enable(st->ubev, EV_READ | EV_WRITE);
+}
+
+static void
+up_read_cb(struct bufferevent *bev, void *arg)
+{
+    struct h2_stream *st = arg;
+    struct h2_conn *hc = st->hc;
+    struct evbuffer *in = bufferevent_get_input(bev);
+
+    while (evbuffer_get_length(in) > 0 && st->ubev != NULL) {
+        struct evbuffer_iovec v;
+        size_t n;
+        enum http_errno e;
+
+        if (st->resp_done) {
+            /* Bytes after the response: that connection is not reused. */
+            st->up_keepalive = false;
+            evbuffer_drain(in, evbuffer_get_length(in));
+            break;
+        }
+        if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+            break;
+        st->resp_started = true;
+        n = http_parser_execute(&st->resp_p, &resp_settings, v.iov_base, v.iov_len);
+        e = HTTP_PARSER_ERRNO(&st->resp_p);
+        if (e == HPE_PAUSED) {
+            http_parser_pause(&st->resp_p, 0);
+            evbuffer_drain(in, n);
+            continue;
+        }
+        if (e != HPE_OK || st->resp_rd.too_large) {
+            up_log_error(st, st->resp_rd.too_large ? "the response head is too large"
+                                                   : http_errno_description(e));
+            stream_upstream_gone(st, 502, "the upstream sent an invalid response");
+            h2_flush(hc);
+            return;
+        }
+        evbuffer_drain(in, n);
+        hc->c->down_bytes += n;
+    }
+    if (st->ubev != NULL && !st->resp_done && evbuffer_get_length(st->body) >= H2_RESP_HELD)
+        bufferevent_disable(st->ubev, EV_READ); /* the client's window is the limit */
+    stream_resume(st);
+    h2_flush(hc);
+}
+
+/* The upstream took the request bytes queued: the client may send as many again. */
+static void
+up_write_cb(struct bufferevent *bev, void *arg)
+{
+    struct h2_stream *st = arg;
+    struct h2_conn *hc = st->hc;
+
+    (void)bev;
+    if (st->unconsumed > 0) {
+        nghttp2_session_consume(hc->sess, st->id, st->unconsumed);
+        st->unconsumed = 0;
+        h2_flush(hc);
+    }
+}
+
+static void
+up_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    struct h2_stream *st = arg;
+    struct h2_conn *hc = st->hc;
+    struct conn *c = hc->c;
+
+    (void)bev;
+    if (what & BEV_EVENT_CONNECTED) {
+        struct timeval idle = {c->gen->cfg.idle_timeout_ms / 1000,
+                               (c->gen->cfg.idle_timeout_ms % 1000) * 1000};
+        st->up_connected = true;
+        if (!c->gl->cfg->targets[st->target].is_unix) {
+            int one = 1;
+            setsockopt(bufferevent_getfd(st->ubev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        }
+        bufferevent_set_timeouts(st->ubev, &idle, NULL);
+        return;
+    }
+    if (st->up_connected && (what & BEV_EVENT_TIMEOUT) &&
+        !(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) &&
+        !st->end_req && !st->resp_started) {
+        /* The client is still sending the body: the upstream's silence is not idleness. */
+        bufferevent_enable(st->ubev, EV_READ);
+        return;
+    }
+    if (!st->up_connected) {
+        char why[200];
+        struct evbuffer *saved = evbuffer_new();
+        if (what & BEV_EVENT_TIMEOUT)
+            snprintf(why, sizeof(why), "connect timed out after %d ms",
+                     c->gen->cfg.connect_timeout_ms);
+        else
+            snprintf(why, sizeof(why), "%s",
+                     evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+        upstream_target_failed(c->gl, st->target, c->peer, why);
+        if (saved != NULL)
+            evbuffer_add_buffer(saved, bufferevent_get_output(st->ubev));
+        stream_drop_upstream(st, false);
+        if (saved != NULL && ++st->tries < (int)c->gl->cfg->ntargets)
+            stream_connect(st, saved);
+        else
+            stream_upstream_gone(st, 502, "the upstream service could not be reached");
+        if (saved != NULL)
+            evbuffer_free(saved);
+        h2_flush(hc);
+        return;
+    }
+    if (st->resp_started && !st->resp_done) {
+        /* A response read until the connection ends ends here. */
+        http_parser_execute(&st->resp_p, &resp_settings, NULL, 0);
+    }
+    if (st->resp_done) {
+        st->up_keepalive = false;
+        stream_drop_upstream(st, false);
+    } else if (!st->resp_started && st->retry_head != NULL && !(what & BEV_EVENT_TIMEOUT)) {
+        /* A pooled connection the upstream had closed: the same request on a new one. */
+        struct evbuffer *again = evbuffer_new();
+        stream_drop_upstream(st, false);
+        if (again != NULL)
+            evbuffer_add(again, st->retry_head, st->retry_len);
+        free(st->retry_head);
+        st->retry_head = NULL;
+        st->tries = 0;
+        stream_connect(st, again);
+        if (again != NULL)
+            evbuffer_free(again);
+    } else {
+        const char *why = (what & BEV_EVENT_TIMEOUT)
+                              ? "the upstream sent no response within the idle timeout"
+                              : "the upstream closed the connection without a response";
+        up_log_error(st, why);
+        stream_upstream_gone(st, (what & BEV_EVENT_TIMEOUT) ? 504 : 502, why);
+    }
+    stream_resume(st);
+    h2_flush(hc);
+}
+
+/* The stream's request was allowed: its head goes to an upstream connection. */
+static void
+stream_forward(struct h2_stream *st, struct http_decision *d)
+{
+    struct conn *c = st->hc->c;
+    struct timeval idle = {c->gen->cfg.idle_timeout_ms / 1000,
+                           (c->gen->cfg.idle_timeout_ms % 1000) * 1000};
+
+    st->forwarding = true;
+    st->chunked_up = d->req.framing == HTTP_BODY_CHUNKED;
+    st->has_cl = d->req.framing == HTTP_BODY_LENGTH;
+    st->cl = d->req.content_length;
+    st->head_method = strcmp(d->method, "HEAD") == 0;
+    http_parser_init(&st->resp_p, HTTP_RESPONSE);
+    st->resp_rd.owner = st;
+    st->resp_rd.max_head = c->gen->cfg.max_header_bytes;
+    st->resp_p.data = &st->resp_rd;
+    if (!c->gl->cfg->proxy_protocol &&
+        upstream_pool_take_bev(c->w, c->gen, c->gl, &st->ubev, &st->target)) {
+        st->up_connected = true;
+        st->up_reused = true;
+        metrics_upstream_conn(true);
+        bufferevent_setcb(st->ubev, up_read_cb, up_write_cb, up_event_cb, st);
+        bufferevent_set_timeouts(st->ubev, &idle, NULL);
+        bufferevent_enable(st->ubev, EV_READ | EV_WRITE);
+        if (d->req.framing == HTTP_BODY_NONE &&
+            (strcmp(d->method, "GET") == 0 || strcmp(d->method, "HEAD") == 0 ||
+             strcmp(d->method, "OPTIONS") == 0) &&
+            (st->retry_head = malloc(d->head_len)) != NULL) {
+            memcpy(st->retry_head, d->head, d->head_len);
+            st->retry_len = d->head_len;
+        }
+    } else {
+        st->tries = 0;
+        stream_connect(st, NULL);
+        if (st->ubev == NULL)
+            return;
+    }
+    evbuffer_add(bufferevent_get_output(st->ubev), d->head, d->head_len);
+    c->up_bytes += d->head_len;
+    if (st->end_req && st->chunked_up)
+        evbuffer_add(bufferevent_get_output(st->ubev), "0\r\n\r\n", 5);
+}
+
+/* A gRPC request (content-type application/grpc, +proto, +json, ...). */
+static bool
+is_grpc(const struct h2_request *r)
+{
+    const char *ct = http_header_get(r->rd.hdrs, r->rd.nhdrs, "content-type");
+
+    return ct != NULL && strncasecmp(ct, "application/grpc", 16) == 0 &&
+           (ct[16] == '\0' || ct[16] == '+' || ct[16] == ';');
+}
+
+/*
+ * A gRPC client refused by the policy gets what gRPC clients understand: a
+ * trailers-only response, status 200 with grpc-status 7 (PERMISSION_DENIED)
+ * and the reason in grpc-message, percent-encoded as the gRPC HTTP/2
+ * protocol says (bytes outside 0x20-0x7E, and '%').
+ */
+static void
+stream_grpc_denied(struct h2_stream *st, const char *rule)
+{
+    char msg[300], enc[900];
+    size_t k = 0;
+    nghttp2_nv nv[4] = {
+        {(uint8_t *)":status", (uint8_t *)"200", 7, 3, NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)"content-type", (uint8_t *)"application/grpc", 12, 16, NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)"grpc-status", (uint8_t *)"7", 11, 1, NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)"grpc-message", (uint8_t *)enc, 12, 0, NGHTTP2_NV_FLAG_NONE},
+    };
+
+    snprintf(msg, sizeof(msg), "duet proxy: denied by rule %s", rule);
+    for (const unsigned char *p = (const unsigned char *)msg; *p != '\0' && k + 4 < sizeof(enc);
+         p++) {
+        if (*p < 0x20 || *p > 0x7e || *p == '%')
+            k += (size_t)snprintf(enc + k, sizeof(enc) - k, "%%%02X", *p);
+        else
+            enc[k++] = (char)*p;
+    }
+    enc[k] = '\0';
+    nv[3].valuelen = k;
+    stream_drop_upstream(st, false);
+    st->resp_head = true;
+    st->resp_done = true;
+    st->status = 200;
+    count_request(st->hc->c, 403);
+    if (nghttp2_submit_response(st->hc->sess, st->id, nv, 4, NULL) != 0)
+        nghttp2_submit_rst_stream(st->hc->sess, NGHTTP2_FLAG_NONE, st->id,
+                                  NGHTTP2_INTERNAL_ERROR);
+}
+
+/* The stream's header block is complete: decide it, then forward or answer. */
+static void
+stream_headers_done(struct h2_stream *st, bool end_stream)
+{
+    struct conn *c = st->hc->c;
+    struct h2_context ctx;
+    struct http_decision d;
+    struct duet_err err;
+
+    st->end_req = end_stream;
+    if (st->bad) {
+        if (st->req.err.kind == DUET_ERR_NOMEM)
+            stream_refuse(st, 500, "out of memory");
+        else
+            stream_malformed(st, st->req.err.msg);
+        return;
+    }
+    if (st->req.too_large) {
+        char why[96];
+        snprintf(why, sizeof(why), "the request's header list is larger than %zu bytes",
+                 c->gen->cfg.max_header_bytes);
+        stream_refuse(st, 431, why);
+        return;
+    }
+    if (c->id != NULL && c->id->xfcc == NULL && c->xfcc == NULL)
+        c->xfcc = xfcc_element(c->id);
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.l = c->gl->cfg;
+    ctx.id = c->id;
+    ctx.id_xfcc = c->id != NULL && c->id->xfcc != NULL ? c->id->xfcc : c->xfcc;
+    ctx.client_ip = c->peer_ip;
+    ctx.body_follows = !end_stream;
+    if (h2_decide(&st->req, &ctx, &d, &err) != 0) {
+        if (err.kind == DUET_ERR_NOMEM)
+            stream_refuse(st, 500, "out of memory");
+        else
+            stream_malformed(st, err.msg);
+        http_decision_clear(&d);
+        return;
+    }
+    if (d.decided)
+        conn_log_authz(c, &d.d, d.method, d.req.host, d.target);
+    if (d.status == 403 && is_grpc(&st->req)) {
+        stream_grpc_denied(st, d.d.rule);
+    } else if (d.status == 403) {
+        stream_answer(st, 403,
+                      json_pack("{s:s,s:s,s:o}", "error", "forbidden", "rule", d.d.rule,
+                                "identity",
+                                c->id != NULL ? json_string(c->id->name) : json_null()));
+    } else if (d.status != 0) {
+        stream_refuse(st, d.status, d.err.msg);
+    } else {
+        stream_forward(st, &d);
+    }
+    http_decision_clear(&d);
+}
+
+/* --- nghttp2's callbacks ------------------------------------------------------------------ */
+
+static int
+on_begin_headers(nghttp2_session *sess, const nghttp2_frame *frame, void *user)
+{
+    struct h2_conn *hc = user;
+    struct h2_stream *st;
+
+    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+        return 0;
+    if ((st = calloc(1, sizeof(*st))) == NULL || (st->body = evbuffer_new()) == NULL) {
+        free(st);
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    }
+    st->hc = hc;
+    st->id = frame->hd.stream_id;
+    st->req.max_bytes = hc->c->gen->cfg.max_header_bytes;
+    st->next = hc->streams;
+    if (hc->streams != NULL)
+        hc->streams->prev = st;
+    hc->streams = st;
+    hc->nstreams++;
+    {
+        char labels[160], ll[128];
+        metrics_label(ll, sizeof(ll), hc->c->gl->cfg->name);
+        snprintf(labels, sizeof(labels), "listener=\"%s\"", ll);
+        metrics_count("duet_h2_streams_total", labels, 1);
+    }
+    nghttp2_session_set_stream_user_data(sess, st->id, st);
+    return 0;
+}
+
+static int
+on_header(nghttp2_session *sess, const nghttp2_frame *frame, const uint8_t *name, size_t nlen,
+          const uint8_t *value, size_t vlen, uint8_t flags, void *user)
+{
+    struct h2_stream *st;
+
+    (void)flags;
+    (void)user;
+    if (frame->hd.type != NGHTTP2_HEADERS ||
+        (st = nghttp2_session_get_stream_user_data(sess, frame->hd.stream_id)) == NULL)
+        return 0;
+    if (frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+        return 0; /* the client's trailers: not forwarded, as in HTTP/1.1 */
+    /* A refused field: the rest of the block is read (HPACK's state), the stream reset after. */
+    if (!st->bad && h2_request_add(&st->req, name, nlen, value, vlen) != 0)
+        st->bad = true;
+    return 0;
+}
+
+/* The client ended its side: the chunked body's end, if it was chunked. */
+static void
+stream_request_end(struct h2_stream *st)
+{
+    if (st->ubev != NULL && st->has_cl && st->body_sent != st->cl) {
+        stream_malformed(st, "the request's DATA ended short of its content-length "
+                             "(RFC 9113 8.1.1)");
+        return;
+    }
+    st->end_req = true;
+    if (st->ubev != NULL && st->chunked_up)
+        evbuffer_add(bufferevent_get_output(st->ubev), "0\r\n\r\n", 5);
+}
+
+/* Rapid reset (CVE-2023-44487): the client's RST_STREAMs, counted per window. */
+static int
+count_client_reset(struct h2_conn *hc)
+{
+    double now = now_mono();
+    char why[120];
+
+    if (now - hc->rst_since > H2_RST_WINDOW) {
+        hc->rst_since = now;
+        hc->rst_count = 0;
+    }
+    if (++hc->rst_count <= H2_RST_MAX || hc->calmed)
+        return 0; /* (once GOAWAY went out, the RST_STREAMs still read are not logged again) */
+    hc->calmed = true;
+    snprintf(why, sizeof(why), "more than %d RST_STREAM frames within %d seconds (rapid reset)",
+             H2_RST_MAX, H2_RST_WINDOW);
+    log_event("warn", "h2_abuse",
+              json_pack("{s:s,s:s,s:o,s:s,s:s}", "listener", hc->c->gl->cfg->name, "peer",
+                        hc->c->peer, "identity",
+                        hc->c->id != NULL ? json_string(hc->c->id->name) : json_null(), "reason",
+                        why, "h2_error", "ENHANCE_YOUR_CALM"));
+    count_reset(hc->c, "rapid_reset_goaway");
+    return nghttp2_session_terminate_session(hc->sess, NGHTTP2_ENHANCE_YOUR_CALM);
+}
+
+static int
+on_frame_recv(nghttp2_session *sess, const nghttp2_frame *frame, void *user)
+{
+    struct h2_conn *hc = user;
+    struct h2_stream *st = nghttp2_session_get_stream_user_data(sess, frame->hd.stream_id);
+
+    switch (frame->hd.type) {
+    case NGHTTP2_HEADERS:
+        if (st == NULL)
+            return 0;
+        if (frame->headers.cat == NGHTTP2_HCAT_REQUEST)
+            stream_headers_done(st, (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0);
+        else if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)
+            stream_request_end(st);
+        return 0;
+    case NGHTTP2_DATA:
+        if (st != NULL && (frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
+            stream_request_end(st);
+        return 0;
+    case NGHTTP2_RST_STREAM:
+        count_reset(hc->c, "client");
+        return count_client_reset(hc);
+    default:
+        return 0;
+    }
+}
+
+static int
+on_data_chunk(nghttp2_session *sess, uint8_t flags, int32_t id, const uint8_t *data, size_t len,
+              void *user)
+{
+    struct h2_conn *hc = user;
+    struct h2_stream *st = nghttp2_session_get_stream_user_data(sess, id);
+    struct evbuffer *out;
+
+    (void)flags;
+    if (len == 0)
+        return 0; /* an empty chunk would end a chunked body upstream */
+    if (st == NULL || st->ubev == NULL) {
+        /* Nobody takes these bytes (the stream was answered): the windows open again now. */
+        nghttp2_session_consume(sess, id, len);
+        return 0;
+    }
+    if (st->has_cl && (len > st->cl || st->body_sent > st->cl - len)) {
+        /*
+         * More than the content-length the upstream frames the body by: the
+         * rest would reach it as another request.  nghttp2 checks this too.
+         */
+        nghttp2_session_consume(sess, id, len);
+        stream_malformed(st, "DATA beyond the request's content-length (RFC 9113 8.1.1)");
+        return 0;
+    }
+    st->body_sent += len;
+    out = bufferevent_get_output(st->ubev);
+    if (st->chunked_up)
+        evbuffer_add_printf(out, "%zx\r\n", len);
+    evbuffer_add(out, data, len);
+    if (st->chunked_up)
+        evbuffer_add(out, "\r\n", 2);
+    st->unconsumed += len;
+    hc->c->up_bytes += len;
+    return 0;
+}
+
+static int
+on_stream_close(nghttp2_session *sess, int32_t id, uint32_t code, void *user)
+{
+    struct h2_conn *hc = user;
+    struct h2_stream *st = nghttp2_session_get_stream_user_data(sess, id);
+
+    if (st == NULL)
+        return 0;
+    if (code != NGHTTP2_NO_ERROR)
+        count_reset(hc->c, code == NGHTTP2_CANCEL ? "cancel" : "error");
+    if (st->unconsumed > 0)
+        nghttp2_session_consume_connection(sess, st->unconsumed);
+    stream_drop_upstream(st, st->resp_done && st->up_keepalive && st->end_req &&
+                                 st->ubev != NULL &&
+                                 evbuffer_get_length(bufferevent_get_output(st->ubev)) == 0);
+    nghttp2_session_set_stream_user_data(sess, id, NULL);
+    if (st->prev != NULL)
+        st->prev->next = st->next;
+    else
+        hc->streams = st->next;
+    if (st->next != NULL)
+        st->next->prev = st->prev;
+    hc->nstreams--;
+    h2_request_clear(&st->req);
+    http_reader_clear(&st->resp_rd);
+    evbuffer_free(st->body);
+    free(st->retry_head);
+    free(st);
+    return 0;
+}
+
+/*
+ * The response is complete while the client is still sending its request (a
+ * refusal, an upstream that answered early): RST_STREAM NO_ERROR asks it to
+ * stop (RFC 9113 8.1), so a refused upload is not sent to the end.
+ */
+static int
+on_frame_send(nghttp2_session *sess, const nghttp2_frame *frame, void *user)
+{
+    struct h2_stream *st;
+
+    (void)user;
+    if ((frame->hd.type != NGHTTP2_DATA && frame->hd.type != NGHTTP2_HEADERS) ||
+        !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM) ||
+        (st = nghttp2_session_get_stream_user_data(sess, frame->hd.stream_id)) == NULL ||
+        st->end_req)
+        return 0;
+    stream_drop_upstream(st, false);
+    nghttp2_submit_rst_stream(sess, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_NO_ERROR);
+    return 0;
+}
+
+/* nghttp2's own refusals (malformed frames and fields, its limits): one log line each. */
+static int
+on_error(nghttp2_session *sess, int code, const char *msg, size_t len, void *user)
+{
+    struct h2_conn *hc = user;
+
+    (void)sess;
+    log_event("warn", "h2_error",
+              json_pack("{s:s,s:s,s:o,s:s,s:s%}", "listener", hc->c->gl->cfg->name, "peer",
+                        hc->c->peer, "identity",
+                        hc->c->id != NULL ? json_string(hc->c->id->name) : json_null(), "error",
+                        nghttp2_strerror(code), "detail", msg, len));
+    return 0;
+}
+
+/* --- the connection --------------------------------------------------------------------------- */
+
+/*
+ * Queue what nghttp2 has for the client, up to H2_OUT_HIGH (the rest when
+ * the client has taken it); when the session is over (GOAWAY sent, no
+ * stream left), close once written.
+ */
+static void
+h2_flush(struct h2_conn *hc)
+{
+    struct conn *c = hc->c;
+    struct evbuffer *out = bufferevent_get_output(c->cbev);
+
+    if (c->state >= CONN_CLOSING)
+        return;
+    if (c->w->draining && !hc->goaway) {
+        /* SIGTERM: no new stream; those in flight finish, then the connection ends. */
+        hc->goaway = true;
+        nghttp2_submit_goaway(hc->sess, NGHTTP2_FLAG_NONE,
+                              nghttp2_session_get_last_proc_stream_id(hc->sess),
+                              NGHTTP2_NO_ERROR, NULL, 0);
+    }
+    while (evbuffer_get_length(out) < H2_OUT_HIGH) {
+        const uint8_t *data;
+        ssize_t n = nghttp2_session_mem_send(hc->sess, &data);
+        if (n < 0) {
+            log_msg("error", "h2_error", "%s", nghttp2_strerror((int)n));
+            conn_close(c);
+            return;
+        }
+        if (n == 0)
+            break;
+        evbuffer_add(out, data, (size_t)n);
+        c->down_bytes += (uint64_t)n;
+    }
+    if (!nghttp2_session_want_read(hc->sess) && !nghttp2_session_want_write(hc->sess)) {
+        if (evbuffer_get_length(out) == 0) {
+            conn_close(c);
+            return;
+        }
+        c->state = CONN_FLUSHING;
+        bufferevent_disable(c->cbev, EV_READ);
+    }
+    if (evbuffer_get_length(out) > 0)
+        bufferevent_enable(c->cbev, EV_WRITE);
+}
+
+/* The client sent bytes: frames for nghttp2. */
+static void
+h2_client_readable(struct conn *c)
+{
+    struct h2_conn *hc = c->h2;
+    struct evbuffer *in = bufferevent_get_input(c->cbev);
+
+    forward_client_pull(c);
+    while (c->state == CONN_OPEN && evbuffer_get_length(in) > 0) {
+        struct evbuffer_iovec v;
+        ssize_t n;
+
+        if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+            break;
+        n = nghttp2_session_mem_recv(hc->sess, v.iov_base, v.iov_len);
+        if (n < 0) {
+            /* Floods (CONTINUATION, SETTINGS/PING acks) and other fatal errors: GOAWAY, close. */
+            bool calm = n == NGHTTP2_ERR_FLOODED || n == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS;
+            log_event("warn", "h2_error",
+                      json_pack("{s:s,s:s,s:o,s:s,s:s}", "listener", c->gl->cfg->name, "peer",
+                                c->peer, "identity",
+                                c->id != NULL ? json_string(c->id->name) : json_null(), "error",
+                                nghttp2_strerror((int)n), "h2_error",
+                                calm ? "ENHANCE_YOUR_CALM" : "PROTOCOL_ERROR"));
+            nghttp2_session_terminate_session(
+                hc->sess, calm ? NGHTTP2_ENHANCE_YOUR_CALM : NGHTTP2_PROTOCOL_ERROR);
+            h2_flush(hc);
+            if (c->state == CONN_OPEN) {
+                c->state = CONN_FLUSHING;
+                bufferevent_disable(c->cbev, EV_READ);
+                if (evbuffer_get_length(bufferevent_get_output(c->cbev)) == 0)
+                    conn_close(c);
+            }
+            return;
+        }
+        evbuffer_drain(in, (size_t)n);
+        forward_client_pull(c);
+    }
+    h2_flush(hc);
+}
+
+/* The client took what was queued: more frames. */
+static void
+h2_client_writable(struct conn *c)
+{
+    if (c->h2 != NULL)
+        h2_flush(c->h2);
+}
+
+/* The client chose h2: the session, its settings, then whatever came with the handshake. */
+static void
+h2_handshake_done(struct conn *c, double secs)
+{
+    nghttp2_session_callbacks *cb = NULL;
+    nghttp2_option *opt = NULL;
+    struct h2_conn *hc = NULL;
+    nghttp2_settings_entry iv[] = {
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, H2_MAX_STREAMS},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, H2_STREAM_WINDOW},
+        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, (uint32_t)c->gen->cfg.max_header_bytes},
+        {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+    };
+
+    metrics_handshake(c->gl->cfg->name, TLS_FAIL_NONE, secs);
+    if ((hc = calloc(1, sizeof(*hc))) == NULL || nghttp2_session_callbacks_new(&cb) != 0 ||
+        nghttp2_option_new(&opt) != 0)
+        goto err;
+    hc->c = c;
+    hc->rst_since = now_mono();
+    nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
+    nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+    nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
+    nghttp2_session_callbacks_set_error_callback2(cb, on_error);
+    /* The client's window opens as the upstream takes its bytes, not as they arrive. */
+    nghttp2_option_set_no_auto_window_update(opt, 1);
+    nghttp2_option_set_max_outbound_ack(opt, H2_MAX_OUTBOUND_ACK);
+    nghttp2_option_set_max_continuations(opt, H2_MAX_CONTINUATIONS);
+    nghttp2_option_set_no_closed_streams(opt, 1);
+    nghttp2_option_set_max_deflate_dynamic_table_size(opt, 4096);
+    if (nghttp2_session_server_new2(&hc->sess, cb, hc, opt) != 0)
+        goto err;
+    if (nghttp2_submit_settings(hc->sess, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0])) != 0 ||
+        nghttp2_session_set_local_window_size(hc->sess, NGHTTP2_FLAG_NONE, 0, H2_CONN_WINDOW) != 0)
+        goto err;
+    nghttp2_session_callbacks_del(cb);
+    nghttp2_option_del(opt);
+    c->h2 = hc;
+    bufferevent_setwatermark(c->cbev, EV_READ, 0, 256 * 1024);
+    h2_client_readable(c);
+    return;
+err:
+    if (hc != NULL && hc->sess != NULL)
+        nghttp2_session_del(hc->sess);
+    free(hc);
+    nghttp2_session_callbacks_del(cb);
+    nghttp2_option_del(opt);
+    log_msg("error", "h2_error", "cannot start an HTTP/2 session: out of memory");
+    conn_close(c);
+}
+
+/* No stream open: draining may close the connection now. */
+static bool
+h2_idle(const struct conn *c)
+{
+    return c->h2 == NULL || c->h2->streams == NULL;
+}
+
+/* conn_retire(): GOAWAY, the streams in flight finish, then the close. */
+static void
+h2_retire(struct conn *c)
+{
+    struct h2_conn *hc = c->h2;
+
+    if (hc == NULL || hc->streams == NULL) {
+        conn_close(c);
+        return;
+    }
+    /* The streams in flight finish; nghttp2 wants nothing more once they have. */
+    hc->goaway = true;
+    nghttp2_submit_goaway(hc->sess, NGHTTP2_FLAG_NONE,
+                          nghttp2_session_get_last_proc_stream_id(hc->sess), NGHTTP2_NO_ERROR,
+                          NULL, 0);
+    h2_flush(hc);
+}
+
+/* conn_close(): no upstream callback may run into a closing connection. */
+static void
+h2_stop(struct conn *c)
+{
+    if (c->h2 == NULL)
+        return;
+    for (struct h2_stream *st = c->h2->streams; st != NULL; st = st->next) {
+        if (st->ubev != NULL) {
+            bufferevent_setcb(st->ubev, NULL, NULL, NULL, NULL);
+            bufferevent_disable(st->ubev, EV_READ | EV_WRITE);
+        }
+    }
+}
+
+/* The free: every stream, its upstream and the session go. */
+static void
+h2_release(struct conn *c)
+{
+    struct h2_conn *hc = c->h2;
+
+    if (hc == NULL)
+        return;
+    while (hc->streams != NULL) {
+        struct h2_stream *st = hc->streams;
+        hc->streams = st->next;
+        if (st->ubev != NULL)
+            bufferevent_free(st->ubev);
+        h2_request_clear(&st->req);
+        http_reader_clear(&st->resp_rd);
+        evbuffer_free(st->body);
+        free(st->retry_head);
+        free(st);
+    }
+    nghttp2_session_del(hc->sess);
+    free(hc);
+    c->h2 = NULL;
+}
+
+const struct conn_mode h2_mode = {
+    .name = "h2",
+    .client_tls = true,
+    .handshake_done = h2_handshake_done,
+    .client_readable = h2_client_readable,
+    .client_writable = h2_client_writable,
+    .idle = h2_idle,
+    .stop = h2_stop,
+    .release = h2_release,
+    .retire = h2_retire,
+};
