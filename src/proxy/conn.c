@@ -570,29 +570,42 @@ lifetime_cb(evutil_socket_t fd, short what, void *arg)
     conn_retire(c, "max_lifetime", why);
 }
 
+/*
+ * Verify c's client again under generation g's trust for its listener: -1
+ * (vf, err say why) when it no longer passes, 0 when it does or nothing
+ * changed for it (same binding, or a listener the reload removed, whose
+ * connections keep going until they end).
+ */
+static int
+conn_reverify_under(struct conn *c, struct gen *g, enum verify_fail *vf, struct duet_err *err)
+{
+    const struct gen_listener *ngl = NULL;
+
+    if (c->gen == g || !c->mode->client_tls || c->ssl == NULL)
+        return 0;
+    for (size_t i = 0; i < g->nls; i++) {
+        if (strcmp(g->ls[i].cfg->name, c->gl->cfg->name) == 0)
+            ngl = &g->ls[i];
+    }
+    if (ngl == NULL || ngl->ssl_ctx == NULL || tls_same_binding(c->gl->ssl_ctx, ngl->ssl_ctx))
+        return 0;
+    *vf = VERIFY_OK;
+    err_clear(err);
+    return tls_reverify(ngl->ssl_ctx, c->ssl, vf, err) != 0 ? -1 : 0;
+}
+
 /* Revalidate a worker's open connections under generation g; see proxy_int.h. */
 void
 conn_revalidate(struct worker *w, struct gen *g)
 {
     for (struct conn *c = w->conns, *next; c != NULL; c = next) {
-        const struct gen_listener *ngl = NULL;
         enum verify_fail vf = VERIFY_OK;
         struct duet_err err;
 
         next = c->wnext; /* conn_retire may schedule the free, never do it here */
-        if (c->state != CONN_OPEN || c->retiring || c->gen == g || !c->mode->client_tls ||
-            c->ssl == NULL)
+        if (c->state != CONN_OPEN || c->retiring)
             continue;
-        for (size_t i = 0; i < g->nls; i++) {
-            if (strcmp(g->ls[i].cfg->name, c->gl->cfg->name) == 0)
-                ngl = &g->ls[i];
-        }
-        /* A listener the reload removed keeps its connections until they end. */
-        if (ngl == NULL || ngl->ssl_ctx == NULL ||
-            tls_same_binding(c->gl->ssl_ctx, ngl->ssl_ctx))
-            continue;
-        err_clear(&err);
-        if (tls_reverify(ngl->ssl_ctx, c->ssl, &vf, &err) != 0) {
+        if (conn_reverify_under(c, g, &vf, &err) != 0) {
             enum tls_fail f = tls_fail_of(vf);
             conn_retire(c, tls_fail_name(f != TLS_FAIL_NONE ? f : TLS_FAIL_OTHER), err.msg);
         }
@@ -854,10 +867,29 @@ conn_ocsp_done(void *arg, const struct ocsp_result *res)
 {
     struct conn *c = arg;
 
+    enum verify_fail vf = VERIFY_OK;
+    struct duet_err err;
+    struct gen *g;
+
     c->ocsp_wait = NULL; /* ocspcheck.c frees the waiter */
     if (c->state != CONN_HANDSHAKE)
         return;
-    conn_ocsp_outcome(c, res);
+    /*
+     * A reload during the wait passed this connection by (it was not open
+     * yet): it meets the new trust before it is accepted, as the open ones did.
+     */
+    g = gen_current(c->w->px);
+    if (conn_reverify_under(c, g, &vf, &err) != 0) {
+        enum tls_fail f = tls_fail_of(vf);
+        struct conn_refusal r = {.kind = CONN_REFUSE_HANDSHAKE,
+                                 .secs = now_mono() - c->t_start,
+                                 .fail = f != TLS_FAIL_NONE ? f : TLS_FAIL_OTHER,
+                                 .reason = err.msg};
+        conn_refuse(c, &r);
+    } else {
+        conn_ocsp_outcome(c, res);
+    }
+    gen_unref(g);
 }
 
 /*
@@ -869,7 +901,15 @@ static bool
 conn_ocsp_start(struct conn *c)
 {
     X509 *leaf = SSL_get0_peer_certificate(c->ssl);
-    STACK_OF(X509) *sent = SSL_get_peer_cert_chain(c->ssl);
+    /*
+     * The issuer the request names comes from the chain the handshake
+     * verified, never from what the client sent: a certificate of its own
+     * making with the issuer's name and key, encoded otherwise, would change
+     * the CertID's key hash and turn a signed "revoked" into a refused answer.
+     * A resumed session has no verified chain: --cacert, then the issuers of
+     * earlier verified chains.
+     */
+    STACK_OF(X509) *verified = SSL_session_reused(c->ssl) ? NULL : SSL_get0_verified_chain(c->ssl);
     struct ocsp_cache *cache = c->w->px->ocsp_cache;
     X509 *issuer = NULL;
     struct ocsp_ask ask;
@@ -890,9 +930,9 @@ conn_ocsp_start(struct conn *c)
         return true;
     }
     /* Not cached: the request names the issuer, found (and its signature checked) now. */
-    if ((issuer = ocsp_find_issuer(leaf, sent, c->gl->ocsp_anchors)) != NULL) {
-        /* The chain was verified: its issuer serves this client's resumed sessions later. */
-        if (sent != NULL)
+    if ((issuer = ocsp_find_issuer(leaf, verified, c->gl->ocsp_anchors)) != NULL) {
+        /* From a verified chain: it serves this client's resumed sessions later. */
+        if (verified != NULL)
             ocsp_cache_add_issuer(cache, issuer);
         X509_up_ref(issuer);
     } else {

@@ -280,7 +280,20 @@ ocsp_evaluate(const unsigned char *der, size_t len, X509 *leaf, X509 *issuer, in
         return 0;
     }
     if (strcmp(code, "no_next_update") == 0) {
-        /* Every other check passed (it is the last one): good, kept briefly. */
+        /*
+         * Every other check passed (it is the last one).  Without a nextUpdate
+         * only a fresh answer says anything about now: an old one, replayed by
+         * whoever sits between the proxy and an http:// responder, would keep
+         * a revoked client in for ever.
+         */
+        if (f.this_update < now - OCSP_NO_NEXT_UPDATE_MAX_AGE) {
+            snprintf(code, clen, "stale");
+            snprintf(why, wlen,
+                     "the response has no nextUpdate and its thisUpdate is %lld s old (at most "
+                     "%d s is taken from a responder that sets none)",
+                     (long long)(now - f.this_update), OCSP_NO_NEXT_UPDATE_MAX_AGE);
+            return -1;
+        }
         out->status = V_OCSP_CERTSTATUS_GOOD;
         out->expires = now + OCSP_NO_NEXT_UPDATE_SECS;
         return 0;
@@ -382,9 +395,25 @@ static struct {
 static pthread_mutex_t health_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void
-health_note(const char *listener, enum ocsp_result_kind k, const char *why)
+health_note(const char *listener, const struct ocsp_result *r)
 {
+    /*
+     * Only the responder's own failures count: a response refused by its
+     * checks can come of what a client sent, and one client must not be able
+     * to take the proxy out of its load balancer's rotation.
+     */
+    static const char *const responder_codes[] = {"connect", "http_status", "not_http",
+                                                  "too_large", "unsuccessful"};
+    enum ocsp_result_kind k = r->kind;
     size_t i;
+
+    if (k == OCSP_R_ERROR) {
+        bool responder = false;
+        for (i = 0; i < sizeof(responder_codes) / sizeof(responder_codes[0]); i++)
+            responder = responder || strcmp(r->code, responder_codes[i]) == 0;
+        if (!responder)
+            return; /* neither a failure of the responder nor an answer */
+    }
 
     pthread_mutex_lock(&health_lock);
     for (i = 0; i < HEALTH_SLOTS && health[i].listener[0] != '\0' &&
@@ -395,7 +424,7 @@ health_note(const char *listener, enum ocsp_result_kind k, const char *why)
         snprintf(health[i].listener, sizeof(health[i].listener), "%s", listener);
         if (k == OCSP_R_ERROR || k == OCSP_R_TIMEOUT) {
             health[i].failures++;
-            snprintf(health[i].last, sizeof(health[i].last), "%s", why);
+            snprintf(health[i].last, sizeof(health[i].last), "%.299s", r->why);
         } else {
             health[i].failures = 0;
             health[i].last[0] = '\0';
@@ -552,7 +581,7 @@ query_finish(struct ocsp_query *q, struct ocsp_result *r)
     if (q->next != NULL)
         q->next->prev = q->prev;
     count_query(q->listener, r->kind, mono() - q->t0);
-    health_note(q->listener, r->kind, r->why);
+    health_note(q->listener, r);
     while (q->waiters != NULL) {
         struct ocsp_waiter *w = q->waiters;
         q->waiters = w->next;
@@ -846,7 +875,7 @@ ocsp_check_begin(struct ocsp_worker **owp, const struct ocsp_ask *ask, ocsp_done
         q->t0 = mono();
         if (query_send(q, res) != 0) {
             count_query(q->listener, res->kind, mono() - q->t0);
-            health_note(q->listener, res->kind, res->why);
+            health_note(q->listener, res);
             query_free_cb(-1, 0, q); /* nothing of libevent's runs for it yet */
             free(url);
             free(w);

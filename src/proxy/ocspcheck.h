@@ -42,6 +42,8 @@
 #define OCSP_KEY_LEN 32
 /* Seconds an answer without nextUpdate is kept (RFC 6960 2.4: newer data is always available). */
 #define OCSP_NO_NEXT_UPDATE_SECS 60
+/* The oldest thisUpdate taken from a response without nextUpdate (seconds). */
+#define OCSP_NO_NEXT_UPDATE_MAX_AGE 300
 /* The largest response read from a responder. */
 #define OCSP_MAX_RESPONSE 65536
 

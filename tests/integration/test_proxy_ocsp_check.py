@@ -592,3 +592,182 @@ def test_flags_are_checked(world, run):
     assert p.returncode == 2 and "1 to 10000000 entries" in p.stderr, show(p)
     p = run(*base, "--ocsp", "prefer", "--ocsp-url", "http://127.0.0.1:9/", "--check")
     assert p.returncode == 0 and "configuration OK" in p.stdout, show(p)
+
+
+# --- what a client holding a valid certificate sends to get past the check ----------------
+
+def _der_parse(b, i=0):
+    tag = b[i]
+    n = b[i + 1]
+    i += 2
+    if n & 0x80:
+        k = n & 0x7f
+        n = int.from_bytes(b[i:i + k], "big")
+        i += k
+    return tag, b[i:i + n], i + n
+
+
+def _der_tlv(tag, val):
+    n = len(val)
+    if n < 0x80:
+        ln = bytes([n])
+    else:
+        s = n.to_bytes((n.bit_length() + 7) // 8, "big")
+        ln = bytes([0x80 | len(s)]) + s
+    return bytes([tag]) + ln + val
+
+
+def _der_children(val):
+    out, i = [], 0
+    while i < len(val):
+        t, v, i = _der_parse(val, i)
+        out.append((t, v))
+    return out
+
+
+def _compress_ec_key(cert_der):
+    """The certificate with its P-256 public key as a compressed point: the same key, other
+    bytes (so another SHA-1 of the key, another CertID issuerKeyHash)."""
+    t, certv, _ = _der_parse(cert_der)
+    ch = _der_children(certv)
+    tch = _der_children(ch[0][1])
+    idx = 6 if tch[0][0] == 0xa0 else 5
+    sch = _der_children(tch[idx][1])
+    point = sch[1][1][1:]
+    assert point[0] == 4 and len(point) == 65
+    sch[1] = (sch[1][0], b"\x00" + bytes([2 + (point[-1] & 1)]) + point[1:33])
+    tch[idx] = (tch[idx][0], b"".join(_der_tlv(a, b) for a, b in sch))
+    ch[0] = (ch[0][0], b"".join(_der_tlv(a, b) for a, b in tch))
+    return _der_tlv(t, b"".join(_der_tlv(a, b) for a, b in ch))
+
+
+def forged_issuer_chain(ca, who, tmp_path):
+    """who's leaf, then a certificate of the client's making carrying the issuing CA's name,
+    extensions and public key (compressed), signed by a throwaway key, then the real issuing
+    CA: the handshake verifies through the real one."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    real = x509.load_pem_x509_certificate(ca.issuing.read_bytes())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    b = (x509.CertificateBuilder().subject_name(real.subject).issuer_name(real.issuer)
+         .public_key(real.public_key()).serial_number(12345)
+         .not_valid_before(now - datetime.timedelta(days=10))
+         .not_valid_after(now + datetime.timedelta(days=100)))
+    for e in real.extensions:
+        b = b.add_extension(e.value, e.critical)
+    fake = b.sign(ec.generate_private_key(ec.SECP256R1()), hashes.SHA256())
+    fake_der = _compress_ec_key(fake.public_bytes(serialization.Encoding.DER))
+    fake_pem = (b"-----BEGIN CERTIFICATE-----\n" + base64.encodebytes(fake_der)
+                + b"-----END CERTIFICATE-----\n")
+    chain = tmp_path / ("%s-forged-chain.pem" % who[2].replace(":", ""))
+    chain.write_bytes(leaf_of(who[0]).public_bytes(serialization.Encoding.PEM) + fake_pem
+                      + real.public_bytes(serialization.Encoding.PEM))
+    return chain
+
+
+def test_a_forged_issuer_in_the_clients_chain_does_not_turn_revoked_into_accepted(
+        world, duet_bin, procs, echo, tmp_path):
+    """The request names the issuer of the verified chain: a certificate the client adds with
+    the issuer's name and key bytes encoded otherwise changes nothing, so a signed `revoked`
+    is still a refusal under prefer."""
+    ca, crt, key, alice, bob, _ = world
+    if x509.load_pem_x509_certificate(ca.issuing.read_bytes()).public_key().key_size != 256:
+        pytest.fail("this test needs the CA's P-256 key (compressed point)")
+    fake = Responder(ca, [alice[0], bob[0]])
+    try:
+        fake.behaviour[serial_int(alice[2])] = "revoked"
+        d = proxy(procs, duet_bin, tmp_path, ca, crt, key, echo, "forged", "--ocsp", "prefer",
+                  "--ocsp-url", fake.url)
+        chain = forged_issuer_chain(ca, alice, tmp_path)
+        kind, data = get(d.port, client_context(ca.root, chain, alice[1]))
+        assert kind != "response", (kind, data)
+        ev = refused_line(d, alice[2])
+        assert ev["reason_code"] == "revoked", ev
+        assert "by the OCSP responder %s" % fake.url in ev["reason"]
+        assert d.log.since(0, "ocsp_check_failed") == [], \
+            "the forged issuer made the answer fail its checks"
+    finally:
+        fake.close()
+
+
+def test_one_client_cannot_make_readyz_503(world, duet_bin, procs, echo, tmp_path):
+    """Three handshakes with a forged issuer under require leave /readyz at 200: the client's
+    chain never reaches the request, and only the responder's failures count."""
+    ca, crt, key, alice, bob, _ = world
+    fake = Responder(ca, [alice[0], bob[0]])
+    try:
+        d = proxy(procs, duet_bin, tmp_path, ca, crt, key, echo, "rz", "--ocsp", "require",
+                  "--ocsp-url", fake.url)
+        chain = forged_issuer_chain(ca, alice, tmp_path)
+        for _ in range(3):
+            kind, data = get(d.port, client_context(ca.root, chain, alice[1]))
+            assert kind == "response" and data.startswith(b"HTTP/1.1 200"), (kind, data)
+        status, body = admin_get(d.admin, "/readyz")[:2]
+        assert status == 200, (status, body)
+    finally:
+        fake.close()
+
+
+def test_an_old_good_answer_without_next_update_is_not_taken(world, duet_bin, procs, echo,
+                                                           tmp_path):
+    """A good answer with no nextUpdate whose thisUpdate is a year old (a captured answer
+    replayed on the http:// path) is refused as stale: require refuses the client."""
+    from cryptography.hazmat.primitives import hashes
+    ca, crt, key, alice, bob, _ = world
+    fake = Responder(ca, [alice[0], bob[0]])
+    issuer, ikey = load_issuer(ca)
+    old = (datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+           - datetime.timedelta(days=365))
+    body = (ocsp.OCSPResponseBuilder()
+            .add_response(cert=leaf_of(alice[0]), issuer=issuer, algorithm=hashes.SHA1(),
+                          cert_status=ocsp.OCSPCertStatus.GOOD, this_update=old,
+                          next_update=None, revocation_time=None, revocation_reason=None)
+            .responder_id(ocsp.OCSPResponderEncoding.HASH, issuer)
+            .sign(ikey, hashes.SHA256()).public_bytes(serialization.Encoding.DER))
+    fake.answer = lambda serial, how: body
+    try:
+        d = proxy(procs, duet_bin, tmp_path, ca, crt, key, echo, "old", "--ocsp", "require",
+                  "--ocsp-url", fake.url)
+        kind, data = get(d.port, ctx_of(ca, alice))
+        assert kind != "response", (kind, data)
+        ev = d.log.wait(lambda e: e.get("event") == "ocsp_check_failed", 0, timeout=15)
+        assert ev["code"] == "stale" and "no nextUpdate" in ev["reason"], ev
+        assert ev["outcome"] == "refused", ev
+    finally:
+        fake.close()
+
+
+def test_a_reload_during_the_wait_is_applied_before_the_client_is_accepted(dpki, procs,
+                                                                           tmp_path):
+    """A client whose OCSP answer is awaited while a reload brings a CRL revoking it is
+    refused when the wait ends, like the open connections the reload ended."""
+    import os
+    from test_proxy_lifecycle import ANY_TEST_CORP, args, connect, reload_with, request
+    from test_proxy_lifecycle import response as h1_response
+    from test_proxy_lifecycle import start as lstart
+    from test_proxy_signals import SlowAnswers
+    carol_crt, carol_key = dpki.issue("client", "carol-reload")
+    crl = tmp_path / "crl.pem"
+    dpki.gen_crl(crl)
+    up = SlowAnswers()
+    sil = Silent()
+    try:
+        d = lstart(procs, dpki.duet_bin, tmp_path, "proxy",
+                   args(dpki, "127.0.0.1:%d" % up.port, "--allow", ANY_TEST_CORP, "--ocsp",
+                        "prefer", "--ocsp-url", sil.url, "--ocsp-timeout", "4s",
+                        "--handshake-timeout", "10s", crl=crl), "rl")
+        dpki.revoke(carol_crt)
+        staged = tmp_path / "crl.new"
+        dpki.gen_crl(staged)
+        carol = connect(d.port, dpki, carol_crt, carol_key)  # its OCSP answer is awaited now
+        request(carol, b"/first")
+        mark = d.log.mark()
+        os.replace(staged, crl)
+        reload_with(d, mark)
+        head, body = h1_response(carol)
+        assert not head, (head, body)
+        ev = d.log.wait(lambda e: e.get("event") == "handshake" and e.get("result") == "failed"
+                        and e.get("reason_code") == "revoked", mark, timeout=15)
+        assert "revoked" in ev["reason"], ev
+    finally:
+        sil.close()
