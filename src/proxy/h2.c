@@ -85,6 +85,7 @@ struct h2_conn {
     unsigned rst_count;
     unsigned nstreams;
     bool goaway; /* a GOAWAY NO_ERROR went out (draining, retiring) */
+    int32_t goaway_last; /* the last stream it lets finish: later ones are refused */
     bool calmed; /* GOAWAY ENHANCE_YOUR_CALM for rapid reset */
 };
 
@@ -706,6 +707,16 @@ stream_headers_done(struct h2_stream *st, bool end_stream)
     struct duet_err err;
 
     st->end_req = end_stream;
+    if (st->hc->goaway && st->id > st->hc->goaway_last) {
+        /*
+         * Retired (revoked on a reload or by OCSP, past its lifetime) or
+         * draining: nothing new goes upstream, even from a client that does
+         * not read the GOAWAY waiting behind its unread data.
+         */
+        nghttp2_submit_rst_stream(st->hc->sess, NGHTTP2_FLAG_NONE, st->id,
+                                  NGHTTP2_REFUSED_STREAM);
+        return;
+    }
     if (st->bad) {
         if (st->req.err.kind == DUET_ERR_NOMEM)
             stream_refuse(st, 500, "out of memory");
@@ -818,7 +829,10 @@ stream_request_end(struct h2_stream *st)
         evbuffer_add(bufferevent_get_output(st->ubev), "0\r\n\r\n", 5);
 }
 
-/* Rapid reset (CVE-2023-44487): the client's RST_STREAMs, counted per window. */
+/*
+ * Rapid reset (CVE-2023-44487): the client's RST_STREAMs, and the proxy's own
+ * error resets of its streams (CVE-2025-8671), counted per window.
+ */
 static int
 count_client_reset(struct h2_conn *hc)
 {
@@ -832,7 +846,7 @@ count_client_reset(struct h2_conn *hc)
     if (++hc->rst_count <= H2_RST_MAX || hc->calmed)
         return 0; /* (once GOAWAY went out, the RST_STREAMs still read are not logged again) */
     hc->calmed = true;
-    snprintf(why, sizeof(why), "more than %d RST_STREAM frames within %d seconds (rapid reset)",
+    snprintf(why, sizeof(why), "more than %d streams reset within %d seconds (rapid reset)",
              H2_RST_MAX, H2_RST_WINDOW);
     log_event("warn", "h2_abuse",
               json_pack("{s:s,s:s,s:o,s:s,s:s}", "listener", hc->c->gl->cfg->name, "peer",
@@ -946,9 +960,16 @@ on_stream_close(nghttp2_session *sess, int32_t id, uint32_t code, void *user)
 static int
 on_frame_send(nghttp2_session *sess, const nghttp2_frame *frame, void *user)
 {
+    struct h2_conn *hc = user;
     struct h2_stream *st;
 
-    (void)user;
+    /*
+     * A stream the proxy resets frees a concurrency slot as the client's own
+     * RST_STREAM does: a client making the proxy reset its streams (malformed
+     * requests, bodies beyond their length) is held to the same budget.
+     */
+    if (frame->hd.type == NGHTTP2_RST_STREAM && frame->rst_stream.error_code != NGHTTP2_NO_ERROR)
+        return count_client_reset(hc);
     if ((frame->hd.type != NGHTTP2_DATA && frame->hd.type != NGHTTP2_HEADERS) ||
         !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM) ||
         (st = nghttp2_session_get_stream_user_data(sess, frame->hd.stream_id)) == NULL ||
@@ -992,9 +1013,9 @@ h2_flush(struct h2_conn *hc)
     if (c->w->draining && !hc->goaway) {
         /* SIGTERM: no new stream; those in flight finish, then the connection ends. */
         hc->goaway = true;
-        nghttp2_submit_goaway(hc->sess, NGHTTP2_FLAG_NONE,
-                              nghttp2_session_get_last_proc_stream_id(hc->sess),
-                              NGHTTP2_NO_ERROR, NULL, 0);
+        hc->goaway_last = nghttp2_session_get_last_proc_stream_id(hc->sess);
+        nghttp2_submit_goaway(hc->sess, NGHTTP2_FLAG_NONE, hc->goaway_last, NGHTTP2_NO_ERROR,
+                              NULL, 0);
     }
     while (evbuffer_get_length(out) < H2_OUT_HIGH) {
         const uint8_t *data;
@@ -1143,9 +1164,9 @@ h2_retire(struct conn *c)
     }
     /* The streams in flight finish; nghttp2 wants nothing more once they have. */
     hc->goaway = true;
-    nghttp2_submit_goaway(hc->sess, NGHTTP2_FLAG_NONE,
-                          nghttp2_session_get_last_proc_stream_id(hc->sess), NGHTTP2_NO_ERROR,
-                          NULL, 0);
+    hc->goaway_last = nghttp2_session_get_last_proc_stream_id(hc->sess);
+    nghttp2_submit_goaway(hc->sess, NGHTTP2_FLAG_NONE, hc->goaway_last, NGHTTP2_NO_ERROR, NULL,
+                          0);
     h2_flush(hc);
 }
 

@@ -271,7 +271,7 @@ h2_decide(struct h2_request *r, const struct h2_context *ctx, struct http_decisi
         return err_set(err, DUET_ERR_INPUT,
                        ":authority and Host name different hosts (RFC 9113 8.3.1)");
     cl = http_header_get(r->rd.hdrs, r->rd.nhdrs, "content-length");
-    if (cl != NULL && !ctx->body_follows && strcmp(cl, "0") != 0)
+    if (cl != NULL && !ctx->body_follows && (cl[0] == '\0' || cl[strspn(cl, "0")] != '\0'))
         return err_set(err, DUET_ERR_INPUT,
                        "content-length %s on a request whose stream ended with no DATA "
                        "(RFC 9113 8.1.1)",

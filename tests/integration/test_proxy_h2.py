@@ -707,3 +707,99 @@ def test_sigterm_sends_goaway_and_lets_the_stream_in_flight_finish(dpki, procs, 
     finally:
         up.go.set()
         up.close()
+
+
+# --- what a client that stops reading, or makes the proxy reset, gets ---------------------
+
+class HoldingUpstream(TcpServer):
+    """Counts request heads; answers each with a large body (big bytes) or nothing; keeps the
+    connection open."""
+
+    def __init__(self, big=0):
+        self.heads = 0
+        self.big = big
+        super().__init__()
+
+    def _conn(self, c):
+        buf = b""
+        try:
+            head, buf = self.recv_head(c, buf)
+            if head is None:
+                return
+            with self.lock:
+                self.heads += 1
+            if self.big:
+                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % self.big)
+                chunk = b"x" * 65536
+                left = self.big
+                while left > 0:
+                    c.sendall(chunk[:min(left, 65536)])
+                    left -= 65536
+            while c.recv(65536):
+                pass
+        except OSError:
+            pass
+
+
+def test_a_retired_connection_that_reads_nothing_forwards_no_new_stream(dpki, procs, tmp_path):
+    """Past --max-connection-lifetime (as after a revocation on reload or by OCSP), the
+    GOAWAY may wait behind unread data; streams the client opens afterwards are refused
+    (REFUSED_STREAM) and never reach the upstream or the policy."""
+    up = HoldingUpstream(big=32 * 1024 * 1024)
+    px = start_http_proxy(dpki, procs, tmp_path, up.port, rules=RULES,
+                          extra_args=["--max-connection-lifetime", "2s"])
+    raw = RawH2(dpki, px.port)
+    raw.next_frame()
+    raw.send(frame(SETTINGS, 0, 0, struct.pack(">HI", 4, 0x7fffffff)) +
+             frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", 0x7fffffff - 65535)))
+    raw.request(1, [(":method", "GET"), (":scheme", "https"),
+                    (":authority", "localhost:%d" % px.port), (":path", "/public/big")])
+    px.log.wait_event("connection_closed", 0, timeout=15)  # retired; we read nothing
+    mark = px.log.mark()
+    heads = up.heads
+    for i in range(20):
+        raw.request(3 + 2 * i, [(":method", "GET"), (":scheme", "https"),
+                                (":authority", "localhost:%d" % px.port),
+                                (":path", "/public/after-retire-%d" % i)])
+    time.sleep(2)
+    assert up.heads == heads, "streams opened after the retirement reached the upstream"
+    assert [e for e in px.log.since(mark, "authz")] == []
+
+
+def test_streams_the_proxy_resets_count_toward_the_rapid_reset_bound(dpki, procs, tmp_path):
+    """Requests the proxy must reset (DATA beyond their content-length) free their slot like
+    a client's RST_STREAM: past the bound the client gets GOAWAY ENHANCE_YOUR_CALM, not an
+    upstream connection per stream (CVE-2025-8671)."""
+    up = HoldingUpstream()
+    px = start_http_proxy(dpki, procs, tmp_path, up.port, rules=RULES)
+    raw = RawH2(dpki, px.port)
+    raw.next_frame()
+    sid, goaway, closed = 1, None, False
+    fields = [(":method", "POST"), (":scheme", "https"), (":authority", "localhost:%d" % px.port),
+              (":path", "/public/upload"), ("content-length", "1")]
+    try:
+        for _ in range(8):
+            ids = []
+            for _ in range(50):
+                raw.request(sid, fields, end_stream=False)
+                ids.append(sid)
+                sid += 2
+            for s_ in ids:
+                raw.send(frame(DATA, END_STREAM, s_, b"ab"))
+            time.sleep(0.2)
+    except OSError:
+        closed = True
+    try:
+        while goaway is None:
+            f = raw.next_frame(5)
+            if f is None:
+                closed = True
+                break
+            if f[0] == GOAWAY:
+                goaway = int.from_bytes(f[3][4:8], "big")
+    except (TimeoutError, socket.timeout, OSError):
+        pass
+    assert goaway == ENHANCE_YOUR_CALM or closed, (goaway, closed)
+    assert up.heads <= 150, up.heads
+    ev = px.log.wait_event("h2_abuse", 0, timeout=10)
+    assert "streams reset within" in ev["reason"], ev
