@@ -265,9 +265,6 @@ ocsp_evaluate(const unsigned char *der, size_t len, X509 *leaf, X509 *issuer, in
               struct ocsp_answer *out, char *code, size_t clen, char *why, size_t wlen)
 {
     struct staple_facts f;
-    const unsigned char *p = der;
-    OCSP_RESPONSE *resp = NULL;
-    OCSP_BASICRESP *bs = NULL;
     int rc;
 
     memset(out, 0, sizeof(*out));
@@ -299,27 +296,10 @@ ocsp_evaluate(const unsigned char *der, size_t len, X509 *leaf, X509 *issuer, in
         return 0;
     }
     if (strcmp(code, "revoked") == 0) {
-        int status = -1, reason = -1;
-        ASN1_GENERALIZEDTIME *rev = NULL, *tu = NULL, *nu = NULL;
-        OCSP_CERTID *id = NULL;
-
         out->status = V_OCSP_CERTSTATUS_REVOKED;
         out->revoked_at = f.revoked_at;
+        out->reason = f.reason;
         out->expires = f.next_update > now ? f.next_update : now + OCSP_NO_NEXT_UPDATE_SECS;
-        /* The reason: staple_check() only put it into its sentence. */
-        if ((resp = d2i_OCSP_RESPONSE(NULL, &p, (long)len)) != NULL &&
-            (bs = OCSP_response_get1_basic(resp)) != NULL) {
-            const EVP_MD *mds[2] = {EVP_sha1(), EVP_sha256()};
-            for (size_t i = 0; i < 2 && status < 0; i++) {
-                if ((id = OCSP_cert_to_id(mds[i], leaf, issuer)) != NULL &&
-                    OCSP_resp_find_status(bs, id, &status, &reason, &rev, &tu, &nu) == 1)
-                    out->reason = reason;
-                OCSP_CERTID_free(id);
-                id = NULL;
-            }
-        }
-        OCSP_BASICRESP_free(bs);
-        OCSP_RESPONSE_free(resp);
         return 0;
     }
     if (strcmp(code, "unknown") == 0) {
