@@ -788,6 +788,16 @@ def test_tunnel_refuses_server_with_wrong_name(basic, dpki, procs, tmp_path):
     assert "is not valid for the name wrong.example" in ev["reason"], ev
 
 
+def test_tunnel_to_a_port_nobody_listens_on_says_it_cannot_connect(dpki, procs, tmp_path):
+    """The log names the target and the socket error, not a TLS handshake that never began."""
+    dead = free_port()
+    t = start_tunnel(procs, dpki, tmp_path, dead, "--server-name", "localhost")
+    p = curl_plain(t.port, "/via/tunnel/nobody")
+    assert p.returncode != 0, p
+    ev = t.log.wait_event("handshake", 0, result="failed")
+    assert ev["reason"] == "cannot connect to 127.0.0.1:%d: Connection refused" % dead, ev
+
+
 # --- nginx requiring a client certificate -----------------------------------------------------
 
 NGINX_CONF = """\
