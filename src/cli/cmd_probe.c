@@ -497,6 +497,12 @@ report_tls(struct probe *p, SSL *ssl)
               "tls: %s, cipher %s, group %s (offered TLS 1.2 and 1.3; groups X25519, P-256, X448, "
               "P-521, P-384)",
               SSL_get_version(ssl), SSL_get_cipher_name(ssl), group != NULL ? group : "none");
+    if (SSL_version(ssl) == TLS1_2_VERSION)
+        probe_finding(p, "tls", "tls12_only", false,
+                      "the server chose TLS 1.2 although we offered TLS 1.3: it does not speak TLS "
+                      "1.3, so duet tunnel (TLS 1.3 only unless told) cannot reach it as it is",
+                      "enable TLS 1.3 on the server (nginx: ssl_protocols TLSv1.2 TLSv1.3), or "
+                      "allow TLS 1.2 on duet's side: duet tunnel --tls12 (YAML tls12: true)");
 }
 
 /* Find "\r\n\r\n" in buf[0..n); the offset after it, or 0. */
