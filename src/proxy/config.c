@@ -1029,10 +1029,10 @@ static const struct cfg_row rows[] = {
     {P("upstream-name", "server_name", CMD_PROXY | CMD_QUIET, "NAME", "the target's address",
        "mTLS to the target: the name its certificate must carry"),
      .at = AT_UPSTREAM, .kind = KIND_STRING, .group = G_UPSTREAM, .set = s_up_name},
-    {P("upstream-keepalive", "upstream_keepalive", CMD_PROXY | CMD_QUIET, "N", "32",
+    {P("upstream-keepalive", "upstream_keepalive", CMD_PROXY | CMD_QUIET, "N", "256",
        "http mode: idle upstream connections kept per worker and target"),
      .at = AT_LIMITS, .kind = KIND_INT, .min = 0, .max = 1024,
-     .expect = "0 (off) to 1024 idle connections", .dflt = "32", .group = G_UPSTREAM,
+     .expect = "0 (off) to 1024 idle connections", .dflt = "256", .group = G_UPSTREAM,
      .set = s_upstream_keepalive},
 
     /* Limits and timeouts. */

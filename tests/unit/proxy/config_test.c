@@ -531,7 +531,7 @@ test_defaults_are_the_same_both_ways(void **state)
             fail_msg("%s defaults differ in %s", r == 0 ? "proxy" : "tunnel", d);
         assert_int_equal(a.drain_timeout_ms, 30000);
         assert_int_equal(a.max_lifetime_ms, 0); /* off unless set */
-        assert_int_equal(a.upstream_keepalive, 32);
+        assert_int_equal(a.upstream_keepalive, 256);
         assert_true(a.fail_burst == 100.0 && a.fail_per_second == 10.0);
         assert_int_equal(a.listeners[0].mode, role == ROLE_SERVER ? MODE_HTTP : MODE_TCP);
         proxy_cfg_clear(&a);
