@@ -166,9 +166,10 @@ def test_correct_files_have_no_problems(run, pki):
 
 
 # Each broken set-up (a bundle with a second root has no CRLs: the extra root's missing CRL
-# would be a finding of its own): (id, change(listener, dk, pki, tmp) -> (listener, top), code, severity,
-# the listener key the finding names (None: a top-level key), the file it names ("key": the
-# value of that key), a part of the sentence, a part of the fix).
+# would be a finding of its own): (id, change(listener, dk, pki, tmp) -> (listener, top), code,
+# severity, the listener key the finding names (None: a top-level key), the file it names
+# ("key": the value of that key; str: a CRL file; None: none), a part of the sentence, a part
+# of the fix).
 
 def key_mode(lst, dk, pki, tmp):
     key = tmp / "server.key"
@@ -307,7 +308,8 @@ FILE_CASES = [
                       "--crl", "int_crl"], "crl_missing", "error", "--cert",
      "with CRLs given, CN=Duet Test Intermediate CA", "--crl FILE"),
     ("cdp_without_crl", ["--cert", "server_chain", "--key", "server_key", "--cacert", "root"],
-     "crl_missing", "warning", "--cert", "names a CRL distribution point (http://127.0.0.1/int.crl)",
+     "crl_missing", "warning", "--cert",
+     "names a CRL distribution point (http://127.0.0.1/int.crl)",
      "--crl FILE"),
     ("expired_crl", ["--cert", "server_chain", "--key", "server_key", "--cacert", "root",
                      "--crl", "int_crl_expired", "--crl", "root_crl"], "crl_expired", "error",
