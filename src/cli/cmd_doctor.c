@@ -149,12 +149,12 @@ print_json(const struct doctor_report *r)
     for (size_t i = 0; arr != NULL && i < r->n; i++) {
         const struct doctor_finding *f = &r->v[i];
         json_array_append_new(
-            arr, json_pack("{s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:s}", "severity",
+            arr, json_pack("{s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "severity",
                            doctor_sev_name(f->sev), "code", f->code, "file", str_or_null(f->file),
                            "key", str_or_null(f->key), "config", str_or_null(f->config), "line",
                            f->line > 0 ? json_integer((json_int_t)f->line) : json_null(),
                            "listener", str_or_null(f->listener), "problem",
-                           cli_json_text(f->problem), "fix", f->fix));
+                           cli_json_text(f->problem), "fix", cli_json_text(f->fix)));
     }
     json_dumpf(arr, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
     fputc('\n', stdout);

@@ -381,3 +381,19 @@ def test_usage_errors_exit_2(run, pki, tmp_path):
         assert msg in p.stderr, show(p)
     p = run("help", "doctor")
     assert p.returncode == 0 and "--config FILE" in p.stdout and "--role server|client" in p.stdout
+
+
+def test_a_path_that_is_not_utf8_keeps_its_finding_in_json(run, pki, tmp_path):
+    """A key file named with a byte that is not UTF-8 still has its key_mode finding in JSON
+    (escaped), and the text shows the byte as \\xNN."""
+    key = Path(os.fsdecode(bytes(tmp_path) + b"/server-\xff.key"))
+    shutil.copyfile(pki.server_key, key)
+    os.chmod(key, 0o644)
+    t, found = doctor(run, "--cert", pki.server_chain, "--key", key, "--cacert", pki.root,
+                      "--crl", pki.int_crl, "--crl", pki.root_crl)
+    assert t.returncode == 1, show(t)
+    f = finding(found, "key_mode")
+    assert f["file"].lower().endswith("server-\\xff.key"), f
+    assert f["fix"].startswith("chmod 600 ") and f["fix"].lower().endswith("server-\\xff.key"), f
+    assert "server-\\xff.key (--key)" in t.stdout.lower(), t.stdout
+    assert "\xff" not in t.stdout and "\ufffd" not in t.stdout, repr(t.stdout)
