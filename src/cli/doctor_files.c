@@ -78,6 +78,25 @@ crl_fix(const struct doctor_run *run)
 }
 
 /*
+ * crl_missing as a warning: `cert` names a CRL distribution point and no CRL
+ * of its issuer (NULL: unknown, nothing said) is given; `then` says what
+ * follows.
+ */
+static void
+cdp_unchecked(struct doctor_run *run, const struct doctor_src *src, X509 *cert, X509 *issuer,
+              STACK_OF(X509_CRL) * crls, const char *then)
+{
+    char uri[256], label[512], why[1024];
+
+    if (issuer == NULL || !doctor_cdp_uri(cert, uri, sizeof(uri)))
+        return;
+    x509u_label(cert, label, sizeof(label));
+    snprintf(why, sizeof(why), "%s names a CRL distribution point (%s) %s", label,
+             uri[0] ? uri : "not a URI", then);
+    (void)doctor_check_crl_for(&run->rep, src, issuer, crls, DOCTOR_WARNING, why, crl_fix(run));
+}
+
+/*
  * Peers' chains end in the bundle: each CA of it that issues the
  * certificates checked needs its CRL when CRLs are configured; without
  * them, an intermediate of the bundle naming a distribution point warns.
@@ -88,7 +107,6 @@ peer_crls(struct doctor_run *run, const struct doctor_side *s, STACK_OF(X509) * 
 {
     for (int i = 0; i < sk_X509_num(bundle); i++) {
         X509 *ca = sk_X509_value(bundle, i);
-        char uri[256], label[512], why[1024];
 
         if (!(X509_get_extension_flags(ca) & EXFLAG_CA))
             continue;
@@ -101,18 +119,9 @@ peer_crls(struct doctor_run *run, const struct doctor_side *s, STACK_OF(X509) * 
                                        crl_fix(run));
             continue;
         }
-        if (any || x509u_self_issued(ca) || !doctor_cdp_uri(ca, uri, sizeof(uri)))
-            continue;
-        X509 *issuer = find_issuer(ca, bundle, NULL);
-        if (issuer == NULL)
-            continue;
-        x509u_label(ca, label, sizeof(label));
-        snprintf(why, sizeof(why),
-                 "%s names a CRL distribution point (%s) that nothing checks: a revoked "
-                 "certificate would be accepted",
-                 label, uri[0] ? uri : "not a URI");
-        (void)doctor_check_crl_for(&run->rep, &s->cacert_src, issuer, crls, DOCTOR_WARNING, why,
-                                   crl_fix(run));
+        if (!any && !x509u_self_issued(ca))
+            cdp_unchecked(run, &s->cacert_src, ca, find_issuer(ca, bundle, NULL), crls,
+                          "that nothing checks: a revoked certificate would be accepted");
     }
 }
 
@@ -129,7 +138,7 @@ own_crls(struct doctor_run *run, const struct doctor_side *s, STACK_OF(X509) * c
 
     for (int step = 0; cert != NULL && step < DOCTOR_MAX_WALK; step++) {
         X509 *issuer;
-        char uri[256], label[512], why[1024];
+        char label[512], why[1024];
 
         if (x509u_self_issued(cert))
             return;
@@ -143,13 +152,10 @@ own_crls(struct doctor_run *run, const struct doctor_side *s, STACK_OF(X509) * c
                      label);
             (void)doctor_check_crl_for(&run->rep, &s->cert_src, issuer, crls, DOCTOR_ERROR, why,
                                        crl_fix(run));
-        } else if (!any && doctor_cdp_uri(cert, uri, sizeof(uri))) {
-            snprintf(why, sizeof(why),
-                     "%s names a CRL distribution point (%s): peers that check it need the CRL, "
-                     "and this check cannot tell whether it is revoked",
-                     label, uri[0] ? uri : "not a URI");
-            (void)doctor_check_crl_for(&run->rep, &s->cert_src, issuer, crls, DOCTOR_WARNING, why,
-                                       crl_fix(run));
+        } else if (!any) {
+            cdp_unchecked(run, &s->cert_src, cert, issuer, crls,
+                          "peers that check it need the CRL, and this check cannot tell whether "
+                          "it is revoked");
         }
         cert = issuer;
     }
