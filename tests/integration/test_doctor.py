@@ -397,3 +397,34 @@ def test_a_path_that_is_not_utf8_keeps_its_finding_in_json(run, pki, tmp_path):
     assert f["fix"].startswith("chmod 600 ") and f["fix"].lower().endswith("server-\\xff.key"), f
     assert "server-\\xff.key (--key)" in t.stdout.lower(), t.stdout
     assert "\xff" not in t.stdout and "\ufffd" not in t.stdout, repr(t.stdout)
+
+
+def test_upstream_tls_files_are_a_clients(run, pki, tmp_path):
+    """upstream_tls.cert is duet's client certificate toward the target: a server one is an
+    error named by its key under upstream_tls; CRLs fetched by URL are not called missing."""
+    cfg = tmp_path / "proxy.yaml"
+    cfg.write_text("""\
+listeners:
+  - name: web
+    listen: 127.0.0.1:18443
+    cert: %(chain)s
+    key: %(key)s
+    cacert: %(root)s
+    crl_urls: [http://127.0.0.1:9/int.crl]
+    target: [192.0.2.1:443]
+    upstream_tls:
+      cert: %(chain)s
+      key: %(key)s
+      cacert: %(root)s
+    rules:
+      - {name: everyone, allow: [any]}
+""" % dict(chain=pki.server_chain, key=pki.server_key, root=pki.root))
+    t, found = doctor(run, "--config", cfg)
+    assert t.returncode == 1, show(t)
+    assert [f["code"] for f in found] == ["eku_no_client_auth"], found
+    f = found[0]
+    assert f["key"] == "listeners[0].upstream_tls.cert" and f["line"] == 10, f
+    assert f["file"] == str(pki.server_chain), f
+    head, _, fix = text_finding(t.stdout, "eku_no_client_auth")
+    assert "(listeners[0].upstream_tls.cert, %s:10, listener web)" % cfg in head, head
+    assert "--profile client" in fix
