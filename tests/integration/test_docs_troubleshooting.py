@@ -185,6 +185,7 @@ def test_the_page_links_to_its_own_sections_and_is_linked():
     assert links - anchors == set(), "links to sections that do not exist"
     assert "(docs/troubleshooting.md)" in src("README.md")
     assert "docs/troubleshooting.md" in src("docs/development.md")
-    # The probe section shows no output of its own: the command's page has it.
+    # The probe section points at the command's page (flags, readings, JSON); the examples
+    # below it are reports as the probe prints them.
     probe = section(text, "## Diagnose a live endpoint with `duet probe`")
     assert "(cli/probe.md)" in probe
