@@ -34,6 +34,7 @@
 #include "cli/cli.h"
 #include "cli/doctor.h"
 #include "lib/duration.h"
+#include "lib/fileio.h"
 #include "lib/ycfg.h"
 #include "proxy/config.h"
 
@@ -46,6 +47,7 @@ enum {
     OPT_ROLE,
     OPT_FORMAT,
     OPT_WITHIN,
+    OPT_PASSWORD_FILE,
     OPT_HELP
 };
 
@@ -53,19 +55,21 @@ enum {
 static void
 doctor_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: duet doctor --config FILE [--format text|json] [--within D]\n"
-            "       duet doctor --cert C --key K [--cacert ROOTS] [--crl F]... [--role R]\n"
-            "                   [--format text|json] [--within D]\n"
-            "Checks an mTLS set-up before it fails; each problem with its fix.\n"
-            "  --config FILE       a duet proxy or duet tunnel configuration: every listener\n"
-            "  --cert C, --key K   a certificate file (leaf first, then its chain) and its key\n"
-            "  --cacert ROOTS      the CAs trusted for peers\n"
-            "  --crl F             a CRL checked with them (repeatable)\n"
-            "  --role server|client  how --cert is used (default server)\n"
-            "  --format text|json  findings as text (default) or one JSON array\n"
-            "  --within D          warn about certificates expiring within D (default 30d)\n"
-            "exit 0 no errors (warnings allowed), 1 at least one error, 2 usage error\n");
+    fprintf(
+        out,
+        "usage: duet doctor --config FILE [--format text|json] [--within D]\n"
+        "       duet doctor --cert C --key K [--password-file F] [--cacert ROOTS] [--crl F]...\n"
+        "                   [--role server|client] [--format text|json] [--within D]\n"
+        "Checks an mTLS set-up before it fails; each problem with its fix.\n"
+        "  --config FILE       a duet proxy or duet tunnel configuration: every listener\n"
+        "  --cert C, --key K   a certificate file (leaf first, then its chain) and its key\n"
+        "  --password-file F   the passphrase of an encrypted --key (or PKCS#12), first line\n"
+        "  --cacert ROOTS      the CAs trusted for peers\n"
+        "  --crl F             a CRL checked with them (repeatable)\n"
+        "  --role server|client  how --cert is used (default server)\n"
+        "  --format text|json  findings as text (default) or one JSON array\n"
+        "  --within D          warn about certificates expiring within D (default 30d)\n"
+        "exit 0 no errors (warnings allowed), 1 at least one error, 2 usage error\n");
 }
 
 /* --- output ------------------------------------------------------------------------- */
@@ -412,23 +416,26 @@ doctor_config(struct doctor_run *run, const char *path)
 int
 cmd_doctor(int argc, char **argv)
 {
-    static const struct option opts[] = {{"config", required_argument, NULL, OPT_CONFIG},
-                                         {"cert", required_argument, NULL, OPT_CERT},
-                                         {"key", required_argument, NULL, OPT_KEY},
-                                         {"cacert", required_argument, NULL, OPT_CACERT},
-                                         {"crl", required_argument, NULL, OPT_CRL},
-                                         {"role", required_argument, NULL, OPT_ROLE},
-                                         {"format", required_argument, NULL, OPT_FORMAT},
-                                         {"within", required_argument, NULL, OPT_WITHIN},
-                                         {"help", no_argument, NULL, OPT_HELP},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, OPT_CONFIG},
+        {"cert", required_argument, NULL, OPT_CERT},
+        {"key", required_argument, NULL, OPT_KEY},
+        {"cacert", required_argument, NULL, OPT_CACERT},
+        {"crl", required_argument, NULL, OPT_CRL},
+        {"role", required_argument, NULL, OPT_ROLE},
+        {"format", required_argument, NULL, OPT_FORMAT},
+        {"within", required_argument, NULL, OPT_WITHIN},
+        {"password-file", required_argument, NULL, OPT_PASSWORD_FILE},
+        {"help", no_argument, NULL, OPT_HELP},
+        {NULL, 0, NULL, 0}};
     struct doctor_run run = {.soon = 30 * 86400};
     struct doctor_side s = {.role = DOCTOR_ROLE_SERVER, .key_mode_refused = true};
     const char *config = NULL;
     char **crls = calloc((size_t)argc + 1, sizeof(char *));
     struct doctor_src *crl_srcs = calloc((size_t)argc + 1, sizeof(*crl_srcs));
     struct duet_err err;
-    bool json = false;
+    char *password = NULL;
+    bool json = false, files;
     int rc = EXIT_USAGE, c;
 
     err_clear(&err);
@@ -477,6 +484,16 @@ cmd_doctor(int argc, char **argv)
                                        &run.soon))
                 goto out;
             break;
+        case OPT_PASSWORD_FILE:
+            fileio_free_secret(password);
+            password = NULL;
+            if (fileio_read_secret(optarg, &password, &err) != 0) {
+                fprintf(stderr, "duet doctor: --password-file: ");
+                cli_put_text(stderr, err.msg);
+                fputc('\n', stderr);
+                goto out;
+            }
+            break;
         case OPT_HELP:
             doctor_usage(stdout);
             rc = EXIT_OK;
@@ -498,11 +515,15 @@ cmd_doctor(int argc, char **argv)
         doctor_usage(stderr);
         goto out;
     }
-    if ((config != NULL) == (s.cert != NULL || s.key != NULL || s.cacert != NULL || s.ncrls > 0)) {
-        fprintf(stderr, config != NULL ? "duet doctor: --config checks its own files; give "
-                                         "either --config or --cert/--key/--cacert/--crl\n"
-                                       : "duet doctor: nothing to check: give --config FILE, or "
-                                         "--cert C --key K\n");
+    files = s.cert != NULL || s.key != NULL || s.cacert != NULL || s.ncrls > 0;
+    if (config != NULL && (files || password != NULL)) {
+        fprintf(stderr, "duet doctor: --config checks its own files; give either --config or "
+                        "--cert/--key/--cacert/--crl/--password-file\n");
+        doctor_usage(stderr);
+        goto out;
+    }
+    if (config == NULL && !files) {
+        fprintf(stderr, "duet doctor: nothing to check: give --config FILE, or --cert C --key K\n");
         doctor_usage(stderr);
         goto out;
     }
@@ -533,6 +554,7 @@ cmd_doctor(int argc, char **argv)
         s.cacert_src = (struct doctor_src){.file = s.cacert, .key = "--cacert"};
         s.crls = crls;
         s.crl_srcs = crl_srcs;
+        s.password = password;
         doctor_check_side(&run, &s);
     }
     if (run.rep.nomem) {
@@ -550,5 +572,6 @@ out:
     doctor_report_clear(&run.rep);
     free(crls);
     free(crl_srcs);
+    fileio_free_secret(password);
     return rc;
 }

@@ -927,6 +927,8 @@ cmd_probe(int argc, char **argv)
     if (load_files(p, crls, ncrls, password, &err) != 0) {
         fprintf(stderr, "duet probe: ");
         cli_put_text(stderr, err.msg);
+        if (password == NULL && strstr(err.msg, "a passphrase is needed") != NULL)
+            fprintf(stderr, " (give it with --password-file F)");
         fprintf(stderr, "\n");
         goto out;
     }

@@ -31,6 +31,7 @@ struct doctor_run {
 /* One TLS side to check: the files, where each was named, and how they are used. */
 struct doctor_side {
     const char *cert, *key, *cacert;
+    const char *password; /* --password-file's: an encrypted key or PKCS#12; NULL: none */
     char *const *crls; /* the CRL files given (not those fetched by URL) */
     size_t ncrls;
     struct doctor_src cert_src, key_src, cacert_src;

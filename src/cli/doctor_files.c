@@ -176,13 +176,13 @@ doctor_check_side(struct doctor_run *run, const struct doctor_side *s)
         run->rep.nomem = true;
         return;
     }
-    if (s->cert != NULL && load_certs_file(s->cert, NULL, &chain, &err) != 0) {
+    if (s->cert != NULL && load_certs_file(s->cert, s->password, &chain, &err) != 0) {
         unreadable(run, &s->cert_src, &err);
         chain = NULL;
     }
     if (s->key != NULL) {
         if (doctor_check_key_file(&run->rep, &s->key_src, run->uid, s->key_mode_refused) &&
-            load_key_file(s->key, NULL, &key, &err) != 0) {
+            load_key_file(s->key, s->password, &key, &err) != 0) {
             unreadable(run, &s->key_src, &err);
             key = NULL;
         }

@@ -367,6 +367,7 @@ def test_key_owned_by_another_user(run, pki, tmp_path):
 
 def test_usage_errors_exit_2(run, pki, tmp_path):
     for args, msg in [((), "nothing to check"),
+                      (("--password-file", pki.password_file), "nothing to check"),
                       (("--cert", pki.server), "--cert and --key go together"),
                       (("--config", tmp_path / "none.yaml"), "cannot read the configuration"),
                       (("--config", tmp_path / "x.yaml", "--cert", pki.server),
@@ -428,3 +429,46 @@ listeners:
     head, _, fix = text_finding(t.stdout, "eku_no_client_auth")
     assert "(listeners[0].upstream_tls.cert, %s:10, listener web)" % cfg in head, head
     assert "--profile client" in fix
+
+
+def test_an_encrypted_key_is_read_with_password_file(run, pki):
+    base = ("--cert", pki.server_chain, "--key", pki.server_key_encrypted, "--cacert", pki.root,
+            "--crl", pki.int_crl, "--crl", pki.root_crl)
+    t, found = doctor(run, *base)
+    assert t.returncode == 1, show(t)
+    f = finding(found, "file_unreadable")
+    assert f["key"] == "--key" and "is encrypted; a passphrase is needed" in f["problem"], f
+    t, found = doctor(run, *base, "--password-file", pki.password_file)
+    assert t.returncode == 0 and t.stdout == "no problems found\n", show(t)
+    t, found = doctor(run, *base, "--password-file", pki.wrong_password_file)
+    assert t.returncode == 1 and finding(found, "file_unreadable")["key"] == "--key", found
+
+
+def test_an_intermediate_of_the_bundle_with_a_distribution_point(run, pki, tmp_path):
+    """Without CRLs, an intermediate trusted for peers that names its root's CRL warns that the
+    root's CRL is not checked."""
+    ext = tmp_path / "ext.cnf"
+    ext.write_text("[ v3 ]\nbasicConstraints = critical, CA:TRUE, pathlen:0\n"
+                   "keyUsage = critical, keyCertSign, cRLSign\nsubjectKeyIdentifier = hash\n"
+                   "authorityKeyIdentifier = keyid:always\n"
+                   "crlDistributionPoints = URI:http://127.0.0.1/root.crl\n")
+    key = pki.eckey("doctor-int-cdp")
+    csr = pki.csr("doctor-int-cdp", key, "/CN=Intermediate With CDP")
+    inter = tmp_path / "int-cdp.pem"
+    openssl("x509", "-req", "-in", csr, "-CA", pki.root, "-CAkey", pki.root_key,
+            "-set_serial", "4242", "-days", "100", "-extfile", ext, "-extensions", "v3",
+            "-out", inter)
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_bytes(Path(pki.root).read_bytes() + inter.read_bytes())
+    cfg = tmp_path / "proxy.yaml"
+    lines = write_config(cfg, dict(good_listener(pki), cacert=bundle, crl=False))
+    t, found = doctor(run, "--config", cfg)
+    assert t.returncode == 0, show(t)
+    assert [f["code"] for f in found] == ["crl_missing"], found
+    f = found[0]
+    assert f["severity"] == "warning" and f["file"] == str(bundle), f
+    assert f["key"] == "listeners[0].cacert" and f["line"] == lines["cacert"], f
+    assert f["problem"].startswith("no CRL of CN=Duet Test Root CA,O=Duet Test is given: "
+                                   "CN=Intermediate With CDP"), f
+    assert "(http://127.0.0.1/root.crl) that nothing checks" in f["problem"], f
+    assert "crl_from_cdp: true" in f["fix"], f

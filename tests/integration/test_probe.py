@@ -690,7 +690,8 @@ def test_probe_reads_an_encrypted_key_with_password_file(run, dpki, proxy, tmp_p
             "--server-name", "localhost", "--path", "/public/hello")
     p = run("probe", "127.0.0.1:%d" % proxy.port, *args)
     assert p.returncode == 2, show(p)
-    assert "is encrypted; a passphrase is needed" in p.stderr, show(p)
+    assert "is encrypted; a passphrase is needed (give it with --password-file F)" in p.stderr, \
+        show(p)
     wrong = tmp_path / "wrong.txt"
     wrong.write_text("not it\n")
     os.chmod(wrong, 0o600)
