@@ -13,6 +13,7 @@ meson
 ninja-build
 libssl-dev
 openssl
+ca-certificates
 libjansson-dev
 libcmocka-dev
 libsqlite3-dev

@@ -44,6 +44,7 @@ int cmd_bench(int argc, char **argv);
 int cmd_ticket_keys(int argc, char **argv);
 int cmd_agent(int argc, char **argv);
 int cmd_probe(int argc, char **argv);
+int cmd_doctor(int argc, char **argv);
 int cmd_cert_issue(int argc, char **argv);
 int cmd_cert_sign(int argc, char **argv);
 int cmd_cert_list(int argc, char **argv);
