@@ -423,9 +423,12 @@ unknown_ca_reading(const struct diag_alert_ctx *ctx, struct diag_reading *out)
     case DIAG_CA_SENT:
         reading(out, "server_lacks_intermediate",
                 "our chain leads to a CA the server names, yet the server does not know an "
-                "issuer in it: the server most likely lacks our intermediate CA",
+                "issuer in it: the server most likely lacks our intermediate CA, or a CRL of "
+                "one of our CAs (duet proxy refuses with this alert when a CRL it needs is "
+                "missing)",
                 "add the intermediate CA to the server's trusted CAs (its --cacert), or send "
-                "the chain up to the CA it names");
+                "the chain up to the CA it names; on a duet proxy, give a CRL of every CA of "
+                "the chain (duet doctor --config lists the missing ones)");
         return;
     case DIAG_CA_NOT_ACCEPTED:
         reading(out, "client_wrong_ca",
