@@ -188,6 +188,33 @@ p_san_types(struct ycfg *y, yaml_node_t *v, const char *path, void *t, struct du
     return rc;
 }
 
+/* team_from_owner: [ou], [spiffe] or both; see team.h. */
+static int
+p_team(struct ycfg *y, yaml_node_t *v, const char *path, void *t, struct duet_err *err)
+{
+    struct ca_profile *p = t;
+    char **names = NULL;
+    size_t n = 0;
+    int rc = 0;
+
+    if (ycfg_strings(y, v, path, &names, &n, err) != 0)
+        return -1;
+    p->team = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (strcmp(names[i], "ou") == 0)
+            p->team |= PROFILE_TEAM_OU;
+        else if (strcmp(names[i], "spiffe") == 0)
+            p->team |= PROFILE_TEAM_SPIFFE;
+        else
+            rc = ycfg_error(y, v, path, err, "unknown place \"%s\" for the team; expected ou or "
+                            "spiffe", names[i]);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    return rc;
+}
+
 static int
 p_require_san(struct ycfg *y, yaml_node_t *v, const char *path, void *t, struct duet_err *err)
 {
@@ -270,6 +297,7 @@ static const struct ycfg_key profile_keys[] = {
     {"require_san", p_require_san, false},
     {"spiffe", p_spiffe, false},
     {"wildcard", p_wildcard, false},
+    {"team_from_owner", p_team, false},
     {"dns", p_dns, false},
     {"uri", p_uri, false},
     {"email", p_email, false},
@@ -419,6 +447,9 @@ c_profiles(struct ycfg *y, yaml_node_t *v, const char *path, void *t, struct due
         if (p->spiffe && !(p->san_types & PROFILE_SAN_URI))
             return ycfg_error(y, ycfg_node(y, pp->value), ppath, err,
                               "spiffe: true needs uri among san_types");
+        if ((p->team & PROFILE_TEAM_SPIFFE) && !p->spiffe)
+            return ycfg_error(y, ycfg_node(y, pp->value), ppath, err,
+                              "team_from_owner: [spiffe] needs spiffe: true");
     }
     return 0;
 }
