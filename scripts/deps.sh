@@ -36,6 +36,7 @@ gnutls-bin
 libnss3-tools
 openjdk-17-jre-headless
 systemd
+prometheus
 "
 
 missing=""
