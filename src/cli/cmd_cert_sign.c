@@ -18,7 +18,6 @@
 #include "ca/token.h"
 #include "cli/cli.h"
 #include "lib/load.h"
-#include "lib/x509util.h"
 
 static const char sign_usage[] =
     "usage: duet cert sign CSR --profile P --ca-dir DIR --out FILE [--name CN]\n"
@@ -50,14 +49,8 @@ static void
 print_json(X509 *cert, const char *profile, bool clamped, const char *out,
            const struct ca_drop *d, size_t n)
 {
-    json_t *o = json_object(), *drops = json_array();
-    char *serial = x509u_serial(X509_get0_serialNumber(cert));
-    char *subj = x509u_name(X509_get_subject_name(cert));
-    int64_t na = 0;
-    char date[32];
+    json_t *o = cli_issued_json(cert, profile, clamped, out), *drops = json_array();
 
-    x509u_time(X509_get0_notAfter(cert), &na);
-    x509u_fmt_rfc3339(na, date, sizeof(date));
     for (size_t i = 0; i < n; i++) {
         json_t *e = json_object();
         json_object_set_new(e, "kind", json_string(ca_drop_kind_name(d[i].kind)));
@@ -68,18 +61,10 @@ print_json(X509 *cert, const char *profile, bool clamped, const char *out,
         json_object_set_new(e, "reason", json_string(ca_drop_reason(d[i].kind)));
         json_array_append_new(drops, e);
     }
-    json_object_set_new(o, "serial", cli_json_text(serial));
-    json_object_set_new(o, "subject", cli_json_text(subj));
-    json_object_set_new(o, "profile", cli_json_text(profile));
-    json_object_set_new(o, "not_after", json_string(date));
-    json_object_set_new(o, "clamped", json_boolean(clamped));
-    json_object_set_new(o, "certificate", cli_json_text(out));
     json_object_set_new(o, "dropped", drops);
     json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
     fputc('\n', stdout);
     json_decref(o);
-    free(serial);
-    free(subj);
 }
 
 /* With --token: the token's binding, the CSR's key; see ca_token_redeem(). */
