@@ -37,6 +37,7 @@ gnutls-bin
 libnss3-tools
 openjdk-17-jre-headless
 systemd
+prometheus
 "
 
 missing=""

@@ -195,6 +195,11 @@ json_t *cli_row_json(const struct store_cert *c, int64_t now, bool full);
  */
 void cli_report_issued(const char *what, X509 *cert, const char *profile, bool clamped,
                        const char *key_path, const char *crt_path);
+/*
+ * What was issued as a new JSON object: serial, subject, profile, not_after
+ * (RFC 3339), clamped, certificate (crt_path, or null).
+ */
+json_t *cli_issued_json(X509 *cert, const char *profile, bool clamped, const char *crt_path);
 /* Write leaf then issuing CA as PEM to path (0644, atomically). */
 int cli_write_chain(const char *path, X509 *leaf, X509 *issuing, struct duet_err *err);
 

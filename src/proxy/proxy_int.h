@@ -68,6 +68,7 @@ struct gen_listener {
     /* Counter series found once, for the per-request metrics. */
     _Atomic(struct metrics_counter *) *authz; /* (rule index + 1) * 2 + allow */
     _Atomic(struct metrics_counter *) codes[600];
+    struct metrics_counter *hs[TLS_FAIL_COUNT]; /* duet_handshakes_total of this listener */
 };
 
 struct gen {

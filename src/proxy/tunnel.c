@@ -127,7 +127,7 @@ tunnel_upstream_connected(struct conn *c)
     }
     c->state = CONN_OPEN;
     conn_log_handshake(c, c->ssl, true, NULL, TLS_FAIL_NONE, secs);
-    metrics_handshake(c->gl->cfg->name, TLS_FAIL_NONE, secs);
+    metrics_handshake(c->gl->hs, TLS_FAIL_NONE, secs);
     relay_start(c);
 }
 

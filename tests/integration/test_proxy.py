@@ -25,8 +25,8 @@ from proxyutil import (DuetLog, ProxyV2Upstream, admin_get, cert_serial, client_
                        header_values, https_request, leaf_der, metrics, refused_attempt, sha256_hex,
                        wait_metric, wait_port)
 
-HS_FAILED = 'duet_handshakes_total{result="failed",reason="%s"}'
-HS_OK = 'duet_handshakes_total{result="ok",reason=""}'
+HS_FAILED = 'duet_handshakes_total{listener="proxy",result="failed",reason="%s"}'
+HS_OK = 'duet_handshakes_total{listener="proxy",result="ok"}'
 REQUEST = b"GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
 
 

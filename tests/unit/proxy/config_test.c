@@ -334,7 +334,8 @@ policy_eq(const struct policy *a, const struct policy *b)
         const struct policy_rule *x = &a->rules[i], *y = &b->rules[i];
         if (!str_eq(x->name, y->name) || x->allow != y->allow || x->nids != y->nids ||
             !strv_eq(x->methods, x->nmethods, y->methods, y->nmethods) ||
-            !str_eq(x->host, y->host) || !str_eq(x->path_prefix, y->path_prefix))
+            !str_eq(x->host, y->host) || !str_eq(x->path, y->path) ||
+            !str_eq(x->path_prefix, y->path_prefix))
             return false;
         for (size_t k = 0; k < x->nids; k++) {
             if (x->ids[k].field != y->ids[k].field || !str_eq(x->ids[k].glob, y->ids[k].glob))
