@@ -1114,6 +1114,7 @@ on_stream_close(nghttp2_session *sess, int32_t id, uint32_t code, void *user)
         evbuffer_free(st->pending);
     free(st->retry_head);
     free(st);
+    h2_resume_held(hc); /* what it held no longer counts against the connection's budget */
     return 0;
 }
 

@@ -313,6 +313,43 @@ def test_a_stalled_connection_holds_bounded_memory_and_others_are_served(dpki, p
         c.close()
 
 
+def test_a_stream_paused_by_the_held_budget_resumes_when_the_holder_goes(dpki, procs, tmp_path):
+    """Stream 1's response fills --h2-max-held-bytes (the client never opens its window), so
+    stream 3's upstream is not read either; once the client cancels stream 1, stream 3's
+    whole response arrives."""
+    up = StallUpstream(big=1024 * 1024)
+    px = proxy(dpki, procs, tmp_path, up, "--h2-max-held-bytes", "65536")
+    c = RawH2(dpki, px.port)
+    try:
+        c.send(frame(SETTINGS, 0, 0, struct.pack(">HI", 4, 0)))
+        c.send(frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", 64 * 1024 * 1024)))
+        c.request(1, good("/public/big-holder", px.port))
+        assert c.wait_for(lambda f: f[0] == HEADERS and f[2] == 1) is not None
+        time.sleep(0.5)
+        c.request(3, good("/public/big-paused", px.port))
+        c.send(frame(WINDOW_UPDATE, 0, 3, struct.pack(">I", 64 * 1024 * 1024)))
+        got = 0
+        try:
+            while True:
+                f = c.next_frame(1.5)
+                if f is not None and f[0] == DATA and f[2] == 3:
+                    got += len(f[3])
+        except TimeoutError:
+            pass
+        assert got < 1024 * 1024, "stream 3 was not held back by the budget"
+        c.send(frame(RST_STREAM, 0, 1, struct.pack(">I", CANCEL)))
+        while True:
+            f = c.next_frame(10)
+            assert f is not None
+            if f[0] == DATA and f[2] == 3:
+                got += len(f[3])
+                if f[1] & END_STREAM:
+                    break
+        assert got == 1024 * 1024
+    finally:
+        c.close()
+
+
 # --- 4. draining and retiring with every stream stalled --------------------------------------
 
 def test_sigterm_goaway_goes_out_while_every_stream_is_stalled(dpki, procs, tmp_path):
