@@ -952,31 +952,52 @@ stream_request_end(struct h2_stream *st)
 }
 
 /*
+ * One more of what the client may send only so often (RST_STREAMs, PING or
+ * SETTINGS frames): *count within H2_RST_WINDOW seconds from *since.  True
+ * when this one goes past max, the first time only.
+ */
+static bool
+over_budget(struct h2_conn *hc, double *since, unsigned *count, unsigned max)
+{
+    double now = now_mono();
+
+    if (now - *since > H2_RST_WINDOW) {
+        *since = now;
+        *count = 0;
+    }
+    if (++*count <= max || hc->calmed)
+        return false; /* (once GOAWAY went out, what is still read is not logged again) */
+    hc->calmed = true;
+    return true;
+}
+
+/* The client abused the connection: `h2_abuse` with why, counted, then GOAWAY ENHANCE_YOUR_CALM. */
+static int
+calm_down(struct h2_conn *hc, const char *why, const char *metric_reason)
+{
+    log_event("warn", "h2_abuse",
+              json_pack("{s:s,s:s,s:o,s:s,s:s}", "listener", hc->c->gl->cfg->name, "peer",
+                        hc->c->peer, "identity",
+                        hc->c->id != NULL ? json_string(hc->c->id->name) : json_null(), "reason",
+                        why, "h2_error", "ENHANCE_YOUR_CALM"));
+    count_reset(hc->c, metric_reason);
+    return nghttp2_session_terminate_session(hc->sess, NGHTTP2_ENHANCE_YOUR_CALM);
+}
+
+/*
  * Rapid reset (CVE-2023-44487): the client's RST_STREAMs, and the proxy's own
  * error resets of its streams (CVE-2025-8671), counted per window.
  */
 static int
 count_client_reset(struct h2_conn *hc)
 {
-    double now = now_mono();
     char why[120];
 
-    if (now - hc->rst_since > H2_RST_WINDOW) {
-        hc->rst_since = now;
-        hc->rst_count = 0;
-    }
-    if (++hc->rst_count <= H2_RST_MAX || hc->calmed)
-        return 0; /* (once GOAWAY went out, the RST_STREAMs still read are not logged again) */
-    hc->calmed = true;
+    if (!over_budget(hc, &hc->rst_since, &hc->rst_count, H2_RST_MAX))
+        return 0;
     snprintf(why, sizeof(why), "more than %d streams reset within %d seconds (rapid reset)",
              H2_RST_MAX, H2_RST_WINDOW);
-    log_event("warn", "h2_abuse",
-              json_pack("{s:s,s:s,s:o,s:s,s:s}", "listener", hc->c->gl->cfg->name, "peer",
-                        hc->c->peer, "identity",
-                        hc->c->id != NULL ? json_string(hc->c->id->name) : json_null(), "reason",
-                        why, "h2_error", "ENHANCE_YOUR_CALM"));
-    count_reset(hc->c, "rapid_reset_goaway");
-    return nghttp2_session_terminate_session(hc->sess, NGHTTP2_ENHANCE_YOUR_CALM);
+    return calm_down(hc, why, "rapid_reset_goaway");
 }
 
 /*
@@ -987,25 +1008,13 @@ count_client_reset(struct h2_conn *hc)
 static int
 count_control(struct h2_conn *hc, const char *kind)
 {
-    double now = now_mono();
     char why[120];
 
-    if (now - hc->ctrl_since > H2_RST_WINDOW) {
-        hc->ctrl_since = now;
-        hc->ctrl_count = 0;
-    }
-    if (++hc->ctrl_count <= H2_CTRL_MAX || hc->calmed)
+    if (!over_budget(hc, &hc->ctrl_since, &hc->ctrl_count, H2_CTRL_MAX))
         return 0;
-    hc->calmed = true;
     snprintf(why, sizeof(why), "%s flood: more than %d PING or SETTINGS frames within %d seconds",
              kind, H2_CTRL_MAX, H2_RST_WINDOW);
-    log_event("warn", "h2_abuse",
-              json_pack("{s:s,s:s,s:o,s:s,s:s}", "listener", hc->c->gl->cfg->name, "peer",
-                        hc->c->peer, "identity",
-                        hc->c->id != NULL ? json_string(hc->c->id->name) : json_null(), "reason",
-                        why, "h2_error", "ENHANCE_YOUR_CALM"));
-    count_reset(hc->c, "control_flood_goaway");
-    return nghttp2_session_terminate_session(hc->sess, NGHTTP2_ENHANCE_YOUR_CALM);
+    return calm_down(hc, why, "control_flood_goaway");
 }
 
 static int
