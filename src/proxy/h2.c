@@ -1374,15 +1374,7 @@ h2_client_readable(struct conn *c)
                                 c->id != NULL ? json_string(c->id->name) : json_null(), "error",
                                 nghttp2_strerror((int)n), "h2_error",
                                 calm ? "ENHANCE_YOUR_CALM" : "PROTOCOL_ERROR"));
-            nghttp2_session_terminate_session(
-                hc->sess, calm ? NGHTTP2_ENHANCE_YOUR_CALM : NGHTTP2_PROTOCOL_ERROR);
-            h2_flush(hc);
-            if (c->state == CONN_OPEN) {
-                c->state = CONN_FLUSHING;
-                bufferevent_disable(c->cbev, EV_READ);
-                if (evbuffer_get_length(bufferevent_get_output(c->cbev)) == 0)
-                    conn_close(c);
-            }
+            h2_end(hc, calm ? NGHTTP2_ENHANCE_YOUR_CALM : NGHTTP2_PROTOCOL_ERROR);
             return;
         }
         evbuffer_drain(in, (size_t)n);
