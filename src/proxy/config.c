@@ -508,6 +508,7 @@ SET_GMS(s_head_timeout, head_timeout_ms)
 SET_GMS(s_connect_timeout, connect_timeout_ms)
 SET_GMS(s_drain_timeout, drain_timeout_ms)
 SET_GMS(s_max_lifetime, max_lifetime_ms)
+SET_GMS(s_h2_stream_timeout, h2_stream_timeout_ms)
 #undef SET_LSTR
 #undef SET_LBOOL
 #undef SET_GMS
@@ -768,6 +769,48 @@ s_max_header(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
 {
     (void)err;
     x->cfg->max_header_bytes = (size_t)v->n;
+    return 0;
+}
+
+/* The HTTP/2 limits (KIND_INT rows: the table checked the range). */
+static int
+s_h2_int(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err, int *field)
+{
+    (void)x;
+    (void)err;
+    *field = (int)v->n;
+    return 0;
+}
+
+static int
+s_h2_max_streams(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
+{
+    return s_h2_int(x, v, err, &x->cfg->h2_max_streams);
+}
+
+static int
+s_h2_stream_window(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
+{
+    return s_h2_int(x, v, err, &x->cfg->h2_stream_window);
+}
+
+static int
+s_h2_conn_window(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
+{
+    return s_h2_int(x, v, err, &x->cfg->h2_conn_window);
+}
+
+static int
+s_h2_max_upstreams(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
+{
+    return s_h2_int(x, v, err, &x->cfg->h2_max_upstreams);
+}
+
+static int
+s_h2_max_held(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
+{
+    (void)err;
+    x->cfg->h2_max_held = v->n;
     return 0;
 }
 
@@ -1110,6 +1153,33 @@ static const struct cfg_row rows[] = {
        "http mode: larger request heads get 431"),
      .at = AT_LIMITS, .kind = KIND_INT, .min = 1, .max = 100000000,
      .expect = "a positive number", .dflt = "16384", .group = G_LIMITS, .set = s_max_header},
+    {P("h2-max-streams", "h2_max_streams", CMD_PROXY | CMD_QUIET, "N", "100",
+       "HTTP/2: streams a client may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS)"),
+     .at = AT_LIMITS, .kind = KIND_INT, .min = 1, .max = 1000, .expect = "1 to 1000 streams",
+     .dflt = "100", .group = G_LIMITS, .set = s_h2_max_streams},
+    {P("h2-stream-window", "h2_stream_window", CMD_PROXY | CMD_QUIET, "BYTES", "262144",
+       "HTTP/2: request bytes a stream may send ahead of the upstream (its window)"),
+     .at = AT_LIMITS, .kind = KIND_INT, .min = 16384, .max = 16777216,
+     .expect = "16384 to 16777216 bytes", .dflt = "262144", .group = G_LIMITS,
+     .set = s_h2_stream_window},
+    {P("h2-connection-window", "h2_connection_window", CMD_PROXY | CMD_QUIET, "BYTES", "1048576",
+       "HTTP/2: request bytes all streams of a connection may send ahead together"),
+     .at = AT_LIMITS, .kind = KIND_INT, .min = 65535, .max = 67108864,
+     .expect = "65535 to 67108864 bytes", .dflt = "1048576", .group = G_LIMITS,
+     .set = s_h2_conn_window},
+    {P("h2-stream-timeout", "h2_stream_timeout", CMD_PROXY | CMD_QUIET, "DURATION", "1m",
+       "HTTP/2: reset a stream whose request body or response the client holds up this long"),
+     .at = AT_LIMITS, .kind = KIND_DURATION, .dflt = "1m", .group = G_LIMITS,
+     .set = s_h2_stream_timeout},
+    {P("h2-max-upstreams", "h2_max_upstreams", CMD_PROXY | CMD_QUIET, "N", "32",
+       "HTTP/2: upstream connections one client connection uses at once; other streams wait"),
+     .at = AT_LIMITS, .kind = KIND_INT, .min = 1, .max = 1000, .expect = "1 to 1000 connections",
+     .dflt = "32", .group = G_LIMITS, .set = s_h2_max_upstreams},
+    {P("h2-max-held-bytes", "h2_max_held_bytes", CMD_PROXY | CMD_QUIET, "BYTES", "1048576",
+       "HTTP/2: response bytes held for one client connection; past it upstreams are not read"),
+     .at = AT_LIMITS, .kind = KIND_INT, .min = 65536, .max = 1073741824,
+     .expect = "65536 to 1073741824 bytes", .dflt = "1048576", .group = G_LIMITS,
+     .set = s_h2_max_held},
     {P("failed-handshake-burst", "failed_handshake_burst", CMD_PROXY | CMD_QUIET, "N", "100",
        "failed handshakes one client address may make at once"),
      .at = AT_LIMITS, .kind = KIND_NUMBER, .dflt = "100", .group = G_LIMITS,

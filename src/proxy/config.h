@@ -111,6 +111,13 @@ struct proxy_cfg {
     int connect_timeout_ms; /* connecting to an upstream, with its TLS handshake */
     int drain_timeout_ms;   /* SIGTERM: how long open connections may finish */
     int max_lifetime_ms;    /* any connection ends this long after accept; 0: no bound */
+    /* HTTP/2 from clients (h2.c, docs/proxy.md "HTTP/2"): per client connection. */
+    int h2_max_streams;       /* SETTINGS_MAX_CONCURRENT_STREAMS */
+    int h2_stream_window;     /* SETTINGS_INITIAL_WINDOW_SIZE: request bytes held per stream */
+    int h2_conn_window;       /* the connection's receive window */
+    int h2_stream_timeout_ms; /* a stream the client does not move on this long is reset */
+    int h2_max_upstreams;     /* upstream connections at once; further streams wait */
+    long h2_max_held;         /* response bytes held for the client; past it upstreams wait */
     bool insecure_key_mode;
     /* CRLs by URL: the cache directory, the refresh cap, the fetch timeout, the size limit. */
     char *crl_cache;

@@ -687,6 +687,8 @@ conn_drain_idle(struct worker *w)
         if ((c->state == CONN_OPEN || c->state == CONN_FLUSHING) && c->mode->idle != NULL &&
             c->mode->idle(c))
             conn_close(c);
+        else if (c->state == CONN_OPEN && c->mode->drain != NULL)
+            c->mode->drain(c);
     }
 }
 

@@ -13,15 +13,24 @@
  *
  * Flow control both ways: the client's DATA is given back to its window
  * (nghttp2_session_consume) only once the upstream has taken it, so at most
- * one window per stream (and H2_CONN_WINDOW per connection) waits in the
- * proxy; a response waits in the proxy up to H2_RESP_HELD per stream, past
- * which the upstream is not read until the client's window lets DATA go.
+ * one window per stream (and --h2-connection-window per connection) waits in
+ * the proxy; a response waits in the proxy up to H2_RESP_HELD per stream and
+ * --h2-max-held-bytes per connection, past which the upstream is not read
+ * until the client's window lets DATA go.  A connection uses at most
+ * --h2-max-upstreams upstream connections; further streams wait for one.
+ *
+ * Stalls: a timer per connection (h2_tick) resets with CANCEL a stream the
+ * client holds up (no request DATA while it may send, or response bytes its
+ * window keeps in) for --h2-stream-timeout, ends a connection with no stream
+ * and no HEADERS or DATA for --idle-timeout (PINGs do not count), and closes
+ * a retired connection whose streams have not finished within --drain-timeout.
  *
  * Abuse: SETTINGS_MAX_CONCURRENT_STREAMS, the header list bounded by
  * --max-header-size before it is kept, CONTINUATION frames and queued
  * SETTINGS/PING acks bounded by nghttp2's options, and rapid reset
  * (CVE-2023-44487): more than H2_RST_MAX RST_STREAMs from the client within
- * H2_RST_WINDOW seconds ends the connection with GOAWAY ENHANCE_YOUR_CALM.
+ * H2_RST_WINDOW seconds ends the connection with GOAWAY ENHANCE_YOUR_CALM, as
+ * do more than H2_CTRL_MAX PING or SETTINGS frames (read or not) as often.
  */
 #include "proxy/proxy_int.h"
 
@@ -42,6 +51,8 @@
 
 /* Bytes of frames queued toward the client before nghttp2 is asked for more. */
 #define H2_OUT_HIGH (128 * 1024)
+/* PING and SETTINGS frames from the client per H2_RST_WINDOW seconds: past it, GOAWAY. */
+#define H2_CTRL_MAX 1000
 
 /* --- the session ---------------------------------------------------------------------------- */
 
@@ -75,6 +86,11 @@ struct h2_stream {
     bool deferred;      /* the data provider waits for bytes */
     int status;
     struct evbuffer *body; /* response bytes waiting for DATA frames */
+    bool idempotent;    /* bodyless GET, HEAD or OPTIONS: may be retried on a new connection */
+    bool queued;        /* allowed, waiting for an upstream slot (--h2-max-upstreams) */
+    struct evbuffer *pending; /* queued: the request head and the body received so far */
+    double progress;    /* when the stream last moved: request DATA in, HEADERS or DATA out */
+    bool timed_out;     /* reset for --h2-stream-timeout */
 };
 
 struct h2_conn {
@@ -87,9 +103,18 @@ struct h2_conn {
     bool goaway; /* a GOAWAY NO_ERROR went out (draining, retiring) */
     int32_t goaway_last; /* the last stream it lets finish: later ones are refused */
     bool calmed; /* GOAWAY ENHANCE_YOUR_CALM for rapid reset */
+    double ctrl_since; /* PING and SETTINGS frames counted since */
+    unsigned ctrl_count;
+    double progress;    /* the last HEADERS or DATA either way */
+    double retired_at;  /* conn_retire() with streams open: they have --drain-timeout */
+    struct event *timer; /* h2_tick */
+    bool dequeuing;     /* h2_dequeue runs */
 };
 
 static void h2_flush(struct h2_conn *hc);
+static void h2_dequeue(struct h2_conn *hc);
+static void h2_resume_held(struct h2_conn *hc);
+static size_t h2_held(const struct h2_conn *hc);
 
 static void
 count_request(struct conn *c, int status)
@@ -136,9 +161,8 @@ body_read_cb(nghttp2_session *sess, int32_t id, uint8_t *buf, size_t len, uint32
     (void)user;
     if (n < 0)
         n = 0;
-    if (st->ubev != NULL && !st->resp_done && evbuffer_get_length(st->body) < H2_RESP_HELD / 2 &&
-        !(bufferevent_get_enabled(st->ubev) & EV_READ))
-        bufferevent_enable(st->ubev, EV_READ);
+    if (n > 0)
+        h2_resume_held(st->hc);
     if (evbuffer_get_length(st->body) == 0) {
         if (st->resp_done) {
             *flags |= NGHTTP2_DATA_FLAG_EOF;
@@ -218,6 +242,7 @@ stream_drop_upstream(struct h2_stream *st, bool reusable)
           upstream_pool_put_bev(c->w, c->gen, c->gl, st->target, st->ubev)))
         bufferevent_free(st->ubev);
     st->ubev = NULL;
+    h2_dequeue(st->hc);
 }
 
 /*
@@ -380,6 +405,8 @@ resp_body(http_parser *p, const char *at, size_t n)
 {
     struct h2_stream *st = ((struct http_reader *)p->data)->owner;
 
+    if (evbuffer_get_length(st->body) == 0)
+        st->progress = now_mono(); /* the client's window is judged from now */
     evbuffer_add(st->body, at, n);
     return 0;
 }
@@ -506,7 +533,9 @@ up_read_cb(struct bufferevent *bev, void *arg)
         evbuffer_drain(in, n);
         hc->c->down_bytes += n;
     }
-    if (st->ubev != NULL && !st->resp_done && evbuffer_get_length(st->body) >= H2_RESP_HELD)
+    if (st->ubev != NULL && !st->resp_done &&
+        (evbuffer_get_length(st->body) >= H2_RESP_HELD ||
+         h2_held(hc) >= (size_t)hc->c->gen->cfg.h2_max_held))
         bufferevent_disable(st->ubev, EV_READ); /* the client's window is the limit */
     stream_resume(st);
     h2_flush(hc);
@@ -605,23 +634,57 @@ up_event_cb(struct bufferevent *bev, short what, void *arg)
     h2_flush(hc);
 }
 
-/* The stream's request was allowed: its head goes to an upstream connection. */
+/* Upstream connections the client connection holds now (--h2-max-upstreams). */
+static unsigned
+h2_upstreams(const struct h2_conn *hc)
+{
+    unsigned n = 0;
+
+    for (const struct h2_stream *s = hc->streams; s != NULL; s = s->next)
+        n += s->ubev != NULL;
+    return n;
+}
+
+/* Response bytes held for the client connection, all streams together (--h2-max-held-bytes). */
+static size_t
+h2_held(const struct h2_conn *hc)
+{
+    size_t n = 0;
+
+    for (const struct h2_stream *s = hc->streams; s != NULL; s = s->next)
+        n += evbuffer_get_length(s->body);
+    return n;
+}
+
+/*
+ * Response bytes went out: upstreams paused for the stream's H2_RESP_HELD, or
+ * for the connection's --h2-max-held-bytes, are read again once their stream
+ * holds half of it and the connection half of its budget.
+ */
 static void
-stream_forward(struct h2_stream *st, struct http_decision *d)
+h2_resume_held(struct h2_conn *hc)
+{
+    if (h2_held(hc) >= (size_t)hc->c->gen->cfg.h2_max_held / 2)
+        return;
+    for (struct h2_stream *s = hc->streams; s != NULL; s = s->next) {
+        if (s->ubev != NULL && !s->resp_done && evbuffer_get_length(s->body) < H2_RESP_HELD / 2 &&
+            !(bufferevent_get_enabled(s->ubev) & EV_READ))
+            bufferevent_enable(s->ubev, EV_READ);
+    }
+}
+
+/*
+ * The stream takes an upstream connection, from the pool or new, and req
+ * (its request head, then the body received while it waited) goes on it.
+ */
+static void
+stream_upstream_start(struct h2_stream *st, struct evbuffer *req)
 {
     struct conn *c = st->hc->c;
     struct timeval idle = {c->gen->cfg.idle_timeout_ms / 1000,
                            (c->gen->cfg.idle_timeout_ms % 1000) * 1000};
+    size_t len = evbuffer_get_length(req);
 
-    st->forwarding = true;
-    st->chunked_up = d->req.framing == HTTP_BODY_CHUNKED;
-    st->has_cl = d->req.framing == HTTP_BODY_LENGTH;
-    st->cl = d->req.content_length;
-    st->head_method = strcmp(d->method, "HEAD") == 0;
-    http_parser_init(&st->resp_p, HTTP_RESPONSE);
-    st->resp_rd.owner = st;
-    st->resp_rd.max_head = c->gen->cfg.max_header_bytes;
-    st->resp_p.data = &st->resp_rd;
     if (!c->gl->cfg->proxy_protocol &&
         upstream_pool_take_bev(c->w, c->gen, c->gl, &st->ubev, &st->target)) {
         st->up_connected = true;
@@ -630,12 +693,9 @@ stream_forward(struct h2_stream *st, struct http_decision *d)
         bufferevent_setcb(st->ubev, up_read_cb, up_write_cb, up_event_cb, st);
         bufferevent_set_timeouts(st->ubev, &idle, NULL);
         bufferevent_enable(st->ubev, EV_READ | EV_WRITE);
-        if (d->req.framing == HTTP_BODY_NONE &&
-            (strcmp(d->method, "GET") == 0 || strcmp(d->method, "HEAD") == 0 ||
-             strcmp(d->method, "OPTIONS") == 0) &&
-            (st->retry_head = malloc(d->head_len)) != NULL) {
-            memcpy(st->retry_head, d->head, d->head_len);
-            st->retry_len = d->head_len;
+        if (st->idempotent && (st->retry_head = malloc(len)) != NULL) {
+            evbuffer_copyout(req, st->retry_head, len);
+            st->retry_len = len;
         }
     } else {
         st->tries = 0;
@@ -643,10 +703,71 @@ stream_forward(struct h2_stream *st, struct http_decision *d)
         if (st->ubev == NULL)
             return;
     }
-    evbuffer_add(bufferevent_get_output(st->ubev), d->head, d->head_len);
-    c->up_bytes += d->head_len;
+    evbuffer_add_buffer(bufferevent_get_output(st->ubev), req);
+    c->up_bytes += len;
     if (st->end_req && st->chunked_up)
         evbuffer_add(bufferevent_get_output(st->ubev), "0\r\n\r\n", 5);
+}
+
+/*
+ * An upstream slot is free: the streams waiting for one (--h2-max-upstreams)
+ * take it, the longest waiting first.
+ */
+static void
+h2_dequeue(struct h2_conn *hc)
+{
+    if (hc->dequeuing || hc->c->state >= CONN_CLOSING)
+        return;
+    hc->dequeuing = true; /* a start that fails drops its upstream, which comes back here */
+    while (h2_upstreams(hc) < (unsigned)hc->c->gen->cfg.h2_max_upstreams) {
+        struct h2_stream *next = NULL;
+        struct evbuffer *req;
+        for (struct h2_stream *s = hc->streams; s != NULL; s = s->next)
+            if (s->queued && (next == NULL || s->id < next->id))
+                next = s;
+        if (next == NULL)
+            break;
+        next->queued = false;
+        req = next->pending;
+        next->pending = NULL;
+        stream_upstream_start(next, req);
+        evbuffer_free(req);
+    }
+    hc->dequeuing = false;
+}
+
+/* The stream's request was allowed: its head goes to an upstream connection, or waits for one. */
+static void
+stream_forward(struct h2_stream *st, struct http_decision *d)
+{
+    struct conn *c = st->hc->c;
+    struct evbuffer *req = evbuffer_new();
+
+    st->forwarding = true;
+    st->chunked_up = d->req.framing == HTTP_BODY_CHUNKED;
+    st->has_cl = d->req.framing == HTTP_BODY_LENGTH;
+    st->cl = d->req.content_length;
+    st->head_method = strcmp(d->method, "HEAD") == 0;
+    st->idempotent = d->req.framing == HTTP_BODY_NONE &&
+                     (strcmp(d->method, "GET") == 0 || strcmp(d->method, "HEAD") == 0 ||
+                      strcmp(d->method, "OPTIONS") == 0);
+    http_parser_init(&st->resp_p, HTTP_RESPONSE);
+    st->resp_rd.owner = st;
+    st->resp_rd.max_head = c->gen->cfg.max_header_bytes;
+    st->resp_p.data = &st->resp_rd;
+    if (req == NULL || evbuffer_add(req, d->head, d->head_len) != 0) {
+        if (req != NULL)
+            evbuffer_free(req);
+        stream_refuse(st, 500, "out of memory");
+        return;
+    }
+    if (h2_upstreams(st->hc) >= (unsigned)c->gen->cfg.h2_max_upstreams) {
+        st->queued = true; /* its body collects in pending, bounded by its window */
+        st->pending = req;
+        return;
+    }
+    stream_upstream_start(st, req);
+    evbuffer_free(req);
 }
 
 /* A gRPC request (content-type application/grpc, +proto, +json, ...). */
@@ -780,6 +901,7 @@ on_begin_headers(nghttp2_session *sess, const nghttp2_frame *frame, void *user)
     }
     st->hc = hc;
     st->id = frame->hd.stream_id;
+    st->progress = now_mono();
     st->req.max_bytes = hc->c->gen->cfg.max_header_bytes;
     st->next = hc->streams;
     if (hc->streams != NULL)
@@ -819,7 +941,7 @@ on_header(nghttp2_session *sess, const nghttp2_frame *frame, const uint8_t *name
 static void
 stream_request_end(struct h2_stream *st)
 {
-    if (st->ubev != NULL && st->has_cl && st->body_sent != st->cl) {
+    if ((st->ubev != NULL || st->queued) && st->has_cl && st->body_sent != st->cl) {
         stream_malformed(st, "the request's DATA ended short of its content-length "
                              "(RFC 9113 8.1.1)");
         return;
@@ -830,31 +952,69 @@ stream_request_end(struct h2_stream *st)
 }
 
 /*
+ * One more of what the client may send only so often (RST_STREAMs, PING or
+ * SETTINGS frames): *count within H2_RST_WINDOW seconds from *since.  True
+ * when this one goes past max, the first time only.
+ */
+static bool
+over_budget(struct h2_conn *hc, double *since, unsigned *count, unsigned max)
+{
+    double now = now_mono();
+
+    if (now - *since > H2_RST_WINDOW) {
+        *since = now;
+        *count = 0;
+    }
+    if (++*count <= max || hc->calmed)
+        return false; /* (once GOAWAY went out, what is still read is not logged again) */
+    hc->calmed = true;
+    return true;
+}
+
+/* The client abused the connection: `h2_abuse` with why, counted, then GOAWAY ENHANCE_YOUR_CALM. */
+static int
+calm_down(struct h2_conn *hc, const char *why, const char *metric_reason)
+{
+    log_event("warn", "h2_abuse",
+              json_pack("{s:s,s:s,s:o,s:s,s:s}", "listener", hc->c->gl->cfg->name, "peer",
+                        hc->c->peer, "identity",
+                        hc->c->id != NULL ? json_string(hc->c->id->name) : json_null(), "reason",
+                        why, "h2_error", "ENHANCE_YOUR_CALM"));
+    count_reset(hc->c, metric_reason);
+    return nghttp2_session_terminate_session(hc->sess, NGHTTP2_ENHANCE_YOUR_CALM);
+}
+
+/*
  * Rapid reset (CVE-2023-44487): the client's RST_STREAMs, and the proxy's own
  * error resets of its streams (CVE-2025-8671), counted per window.
  */
 static int
 count_client_reset(struct h2_conn *hc)
 {
-    double now = now_mono();
     char why[120];
 
-    if (now - hc->rst_since > H2_RST_WINDOW) {
-        hc->rst_since = now;
-        hc->rst_count = 0;
-    }
-    if (++hc->rst_count <= H2_RST_MAX || hc->calmed)
-        return 0; /* (once GOAWAY went out, the RST_STREAMs still read are not logged again) */
-    hc->calmed = true;
+    if (!over_budget(hc, &hc->rst_since, &hc->rst_count, H2_RST_MAX))
+        return 0;
     snprintf(why, sizeof(why), "more than %d streams reset within %d seconds (rapid reset)",
              H2_RST_MAX, H2_RST_WINDOW);
-    log_event("warn", "h2_abuse",
-              json_pack("{s:s,s:s,s:o,s:s,s:s}", "listener", hc->c->gl->cfg->name, "peer",
-                        hc->c->peer, "identity",
-                        hc->c->id != NULL ? json_string(hc->c->id->name) : json_null(), "reason",
-                        why, "h2_error", "ENHANCE_YOUR_CALM"));
-    count_reset(hc->c, "rapid_reset_goaway");
-    return nghttp2_session_terminate_session(hc->sess, NGHTTP2_ENHANCE_YOUR_CALM);
+    return calm_down(hc, why, "rapid_reset_goaway");
+}
+
+/*
+ * PING and SETTINGS floods: nghttp2 bounds the acknowledgements queued
+ * unsent; a client that reads them is held to H2_CTRL_MAX frames per
+ * H2_RST_WINDOW seconds, past which GOAWAY ENHANCE_YOUR_CALM.
+ */
+static int
+count_control(struct h2_conn *hc, const char *kind)
+{
+    char why[120];
+
+    if (!over_budget(hc, &hc->ctrl_since, &hc->ctrl_count, H2_CTRL_MAX))
+        return 0;
+    snprintf(why, sizeof(why), "%s flood: more than %d PING or SETTINGS frames within %d seconds",
+             kind, H2_CTRL_MAX, H2_RST_WINDOW);
+    return calm_down(hc, why, "control_flood_goaway");
 }
 
 static int
@@ -863,7 +1023,17 @@ on_frame_recv(nghttp2_session *sess, const nghttp2_frame *frame, void *user)
     struct h2_conn *hc = user;
     struct h2_stream *st = nghttp2_session_get_stream_user_data(sess, frame->hd.stream_id);
 
+    if (frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) {
+        hc->progress = now_mono(); /* what keeps a connection from being idle */
+        if (st != NULL)
+            st->progress = hc->progress;
+    }
     switch (frame->hd.type) {
+    case NGHTTP2_PING:
+    case NGHTTP2_SETTINGS:
+        if (frame->hd.flags & NGHTTP2_FLAG_ACK)
+            return 0;
+        return count_control(hc, frame->hd.type == NGHTTP2_PING ? "PING" : "SETTINGS");
     case NGHTTP2_HEADERS:
         if (st == NULL)
             return 0;
@@ -895,7 +1065,7 @@ on_data_chunk(nghttp2_session *sess, uint8_t flags, int32_t id, const uint8_t *d
     (void)flags;
     if (len == 0)
         return 0; /* an empty chunk would end a chunked body upstream */
-    if (st == NULL || st->ubev == NULL) {
+    if (st == NULL || (st->ubev == NULL && !st->queued)) {
         /* Nobody takes these bytes (the stream was answered): the windows open again now. */
         nghttp2_session_consume(sess, id, len);
         return 0;
@@ -910,14 +1080,16 @@ on_data_chunk(nghttp2_session *sess, uint8_t flags, int32_t id, const uint8_t *d
         return 0;
     }
     st->body_sent += len;
-    out = bufferevent_get_output(st->ubev);
+    st->progress = now_mono();
+    out = st->queued ? st->pending : bufferevent_get_output(st->ubev);
     if (st->chunked_up)
         evbuffer_add_printf(out, "%zx\r\n", len);
     evbuffer_add(out, data, len);
     if (st->chunked_up)
         evbuffer_add(out, "\r\n", 2);
     st->unconsumed += len;
-    hc->c->up_bytes += len;
+    if (!st->queued)
+        hc->c->up_bytes += len; /* (a queued body is counted when it leaves) */
     return 0;
 }
 
@@ -947,8 +1119,11 @@ on_stream_close(nghttp2_session *sess, int32_t id, uint32_t code, void *user)
     h2_request_clear(&st->req);
     http_reader_clear(&st->resp_rd);
     evbuffer_free(st->body);
+    if (st->pending != NULL)
+        evbuffer_free(st->pending);
     free(st->retry_head);
     free(st);
+    h2_resume_held(hc); /* what it held no longer counts against the connection's budget */
     return 0;
 }
 
@@ -970,6 +1145,11 @@ on_frame_send(nghttp2_session *sess, const nghttp2_frame *frame, void *user)
      */
     if (frame->hd.type == NGHTTP2_RST_STREAM && frame->rst_stream.error_code != NGHTTP2_NO_ERROR)
         return count_client_reset(hc);
+    if (frame->hd.type == NGHTTP2_DATA || frame->hd.type == NGHTTP2_HEADERS) {
+        hc->progress = now_mono();
+        if ((st = nghttp2_session_get_stream_user_data(sess, frame->hd.stream_id)) != NULL)
+            st->progress = hc->progress;
+    }
     if ((frame->hd.type != NGHTTP2_DATA && frame->hd.type != NGHTTP2_HEADERS) ||
         !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM) ||
         (st = nghttp2_session_get_stream_user_data(sess, frame->hd.stream_id)) == NULL ||
@@ -1042,6 +1222,134 @@ h2_flush(struct h2_conn *hc)
         bufferevent_enable(c->cbev, EV_WRITE);
 }
 
+/*
+ * Why the client holds the stream up, or NULL: it may send more of the request
+ * body (its windows are open) and does not, or response bytes wait that its
+ * window (or its not reading) keeps in.  A stream waiting on its upstream, or
+ * on the proxy's own windows, is not held up by the client.
+ */
+static const char *
+stream_held_up(const struct h2_stream *st)
+{
+    nghttp2_session *sess = st->hc->sess;
+
+    if (st->timed_out)
+        return NULL;
+    if (st->resp_head && evbuffer_get_length(st->body) > 0)
+        return "the client's flow-control window (or its reading) let no response data out";
+    if (!st->end_req && (st->ubev != NULL || st->queued) &&
+        nghttp2_session_get_stream_local_window_size(sess, st->id) > 0 &&
+        nghttp2_session_get_local_window_size(sess) > 0)
+        return "the client sent no more of its request body";
+    if (!st->forwarding && !st->resp_head)
+        return "the client did not finish the request's header block";
+    return NULL;
+}
+
+/* End the connection: GOAWAY with code, then the close once it is written. */
+static void
+h2_end(struct h2_conn *hc, uint32_t code)
+{
+    struct conn *c = hc->c;
+
+    nghttp2_session_terminate_session(hc->sess, code);
+    h2_flush(hc);
+    if (c->state == CONN_OPEN) {
+        c->state = CONN_FLUSHING;
+        bufferevent_disable(c->cbev, EV_READ);
+        if (evbuffer_get_length(bufferevent_get_output(c->cbev)) == 0)
+            conn_close(c);
+    }
+}
+
+static void h2_tick_arm(struct h2_conn *hc);
+
+/*
+ * The connection's timer: streams the client has held up for
+ * --h2-stream-timeout are reset with CANCEL and their upstream dropped; a
+ * connection without streams and without HEADERS or DATA either way for
+ * --idle-timeout ends (PING, SETTINGS and WINDOW_UPDATE do not keep it);
+ * a retired connection whose streams have not finished within --drain-timeout
+ * is closed with them open.
+ */
+static void
+h2_tick(evutil_socket_t fd, short what, void *arg)
+{
+    struct h2_conn *hc = arg;
+    struct conn *c = hc->c;
+    const struct proxy_cfg *cfg = &c->gen->cfg;
+    double now = now_mono();
+    bool reset = false;
+
+    (void)fd;
+    (void)what;
+    if (c->state >= CONN_CLOSING)
+        return;
+    if (hc->retired_at > 0 && now - hc->retired_at >= cfg->drain_timeout_ms / 1000.0) {
+        char why[160];
+        unsigned open = 0;
+        for (struct h2_stream *st = hc->streams; st != NULL; st = st->next)
+            open++;
+        snprintf(why, sizeof(why),
+                 "the retired connection's streams did not finish within %d ms (--drain-timeout)",
+                 cfg->drain_timeout_ms);
+        log_event("warn", "h2_goaway_timeout",
+                  json_pack("{s:s,s:s,s:o,s:i,s:s}", "listener", c->gl->cfg->name, "peer", c->peer,
+                            "identity", c->id != NULL ? json_string(c->id->name) : json_null(),
+                            "open_streams", (int)open, "reason", why));
+        conn_close(c);
+        return;
+    }
+    if (hc->streams == NULL && now - hc->progress >= cfg->idle_timeout_ms / 1000.0) {
+        log_event("info", "idle_timeout",
+                  json_pack("{s:s,s:s,s:s}", "listener", c->gl->cfg->name, "peer", c->peer,
+                            "proto", "h2"));
+        h2_end(hc, NGHTTP2_NO_ERROR);
+        return;
+    }
+    for (struct h2_stream *st = hc->streams; st != NULL; st = st->next) {
+        const char *why = stream_held_up(st);
+        char reason[240];
+        if (why == NULL || now - st->progress < cfg->h2_stream_timeout_ms / 1000.0)
+            continue;
+        snprintf(reason, sizeof(reason), "%s for %d ms (--h2-stream-timeout)", why,
+                 cfg->h2_stream_timeout_ms);
+        log_event("warn", "h2_stream_timeout",
+                  json_pack("{s:s,s:s,s:o,s:i,s:s,s:s}", "listener", c->gl->cfg->name, "peer",
+                            c->peer, "identity",
+                            c->id != NULL ? json_string(c->id->name) : json_null(), "stream",
+                            (int)st->id, "reason", reason, "h2_error", "CANCEL"));
+        count_reset(c, "stalled");
+        st->timed_out = true;
+        st->queued = false;
+        stream_drop_upstream(st, false);
+        nghttp2_submit_rst_stream(hc->sess, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL);
+        reset = true;
+    }
+    if (reset)
+        h2_flush(hc);
+    if (c->state < CONN_CLOSING)
+        h2_tick_arm(hc);
+}
+
+/* The next tick: a quarter of the shortest deadline, from 50 ms to 5 s. */
+static void
+h2_tick_arm(struct h2_conn *hc)
+{
+    const struct proxy_cfg *cfg = &hc->c->gen->cfg;
+    int ms = cfg->idle_timeout_ms < cfg->h2_stream_timeout_ms ? cfg->idle_timeout_ms
+                                                              : cfg->h2_stream_timeout_ms;
+    struct timeval tv;
+
+    if (hc->retired_at > 0 && cfg->drain_timeout_ms < ms)
+        ms = cfg->drain_timeout_ms;
+    ms /= 4;
+    ms = ms < 50 ? 50 : ms > 5000 ? 5000 : ms;
+    tv.tv_sec = ms / 1000;
+    tv.tv_usec = (ms % 1000) * 1000;
+    evtimer_add(hc->timer, &tv);
+}
+
 /* The client sent bytes: frames for nghttp2. */
 static void
 h2_client_readable(struct conn *c)
@@ -1066,15 +1374,7 @@ h2_client_readable(struct conn *c)
                                 c->id != NULL ? json_string(c->id->name) : json_null(), "error",
                                 nghttp2_strerror((int)n), "h2_error",
                                 calm ? "ENHANCE_YOUR_CALM" : "PROTOCOL_ERROR"));
-            nghttp2_session_terminate_session(
-                hc->sess, calm ? NGHTTP2_ENHANCE_YOUR_CALM : NGHTTP2_PROTOCOL_ERROR);
-            h2_flush(hc);
-            if (c->state == CONN_OPEN) {
-                c->state = CONN_FLUSHING;
-                bufferevent_disable(c->cbev, EV_READ);
-                if (evbuffer_get_length(bufferevent_get_output(c->cbev)) == 0)
-                    conn_close(c);
-            }
+            h2_end(hc, calm ? NGHTTP2_ENHANCE_YOUR_CALM : NGHTTP2_PROTOCOL_ERROR);
             return;
         }
         evbuffer_drain(in, (size_t)n);
@@ -1098,9 +1398,10 @@ h2_handshake_done(struct conn *c, double secs)
     nghttp2_session_callbacks *cb = NULL;
     nghttp2_option *opt = NULL;
     struct h2_conn *hc = NULL;
+    const struct proxy_cfg *cfg = &c->gen->cfg;
     nghttp2_settings_entry iv[] = {
-        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, H2_MAX_STREAMS},
-        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, H2_STREAM_WINDOW},
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, (uint32_t)cfg->h2_max_streams},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, (uint32_t)cfg->h2_stream_window},
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, (uint32_t)c->gen->cfg.max_header_bytes},
         {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
     };
@@ -1111,6 +1412,10 @@ h2_handshake_done(struct conn *c, double secs)
         goto err;
     hc->c = c;
     hc->rst_since = now_mono();
+    hc->ctrl_since = hc->rst_since;
+    hc->progress = hc->rst_since;
+    if ((hc->timer = evtimer_new(c->w->base, h2_tick, hc)) == NULL)
+        goto err;
     nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
     nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
     nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
@@ -1127,17 +1432,21 @@ h2_handshake_done(struct conn *c, double secs)
     if (nghttp2_session_server_new2(&hc->sess, cb, hc, opt) != 0)
         goto err;
     if (nghttp2_submit_settings(hc->sess, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0])) != 0 ||
-        nghttp2_session_set_local_window_size(hc->sess, NGHTTP2_FLAG_NONE, 0, H2_CONN_WINDOW) != 0)
+        nghttp2_session_set_local_window_size(hc->sess, NGHTTP2_FLAG_NONE, 0,
+                                              cfg->h2_conn_window) != 0)
         goto err;
     nghttp2_session_callbacks_del(cb);
     nghttp2_option_del(opt);
     c->h2 = hc;
+    h2_tick_arm(hc);
     bufferevent_setwatermark(c->cbev, EV_READ, 0, 256 * 1024);
     h2_client_readable(c);
     return;
 err:
     if (hc != NULL && hc->sess != NULL)
         nghttp2_session_del(hc->sess);
+    if (hc != NULL && hc->timer != NULL)
+        event_free(hc->timer);
     free(hc);
     nghttp2_session_callbacks_del(cb);
     nghttp2_option_del(opt);
@@ -1152,6 +1461,14 @@ h2_idle(const struct conn *c)
     return c->h2 == NULL || c->h2->streams == NULL;
 }
 
+/* Draining began while streams are open: the GOAWAY goes out now, not at the next event. */
+static void
+h2_drain(struct conn *c)
+{
+    if (c->h2 != NULL)
+        h2_flush(c->h2);
+}
+
 /* conn_retire(): GOAWAY, the streams in flight finish, then the close. */
 static void
 h2_retire(struct conn *c)
@@ -1162,7 +1479,9 @@ h2_retire(struct conn *c)
         conn_close(c);
         return;
     }
-    /* The streams in flight finish; nghttp2 wants nothing more once they have. */
+    /* The streams in flight finish (within --drain-timeout, h2_tick); then nothing more. */
+    hc->retired_at = now_mono();
+    h2_tick_arm(hc);
     hc->goaway = true;
     hc->goaway_last = nghttp2_session_get_last_proc_stream_id(hc->sess);
     nghttp2_submit_goaway(hc->sess, NGHTTP2_FLAG_NONE, hc->goaway_last, NGHTTP2_NO_ERROR, NULL,
@@ -1176,6 +1495,8 @@ h2_stop(struct conn *c)
 {
     if (c->h2 == NULL)
         return;
+    if (c->h2->timer != NULL)
+        evtimer_del(c->h2->timer);
     for (struct h2_stream *st = c->h2->streams; st != NULL; st = st->next) {
         if (st->ubev != NULL) {
             bufferevent_setcb(st->ubev, NULL, NULL, NULL, NULL);
@@ -1200,9 +1521,13 @@ h2_release(struct conn *c)
         h2_request_clear(&st->req);
         http_reader_clear(&st->resp_rd);
         evbuffer_free(st->body);
+        if (st->pending != NULL)
+            evbuffer_free(st->pending);
         free(st->retry_head);
         free(st);
     }
+    if (hc->timer != NULL)
+        event_free(hc->timer);
     nghttp2_session_del(hc->sess);
     free(hc);
     c->h2 = NULL;
@@ -1215,6 +1540,7 @@ const struct conn_mode h2_mode = {
     .client_readable = h2_client_readable,
     .client_writable = h2_client_writable,
     .idle = h2_idle,
+    .drain = h2_drain,
     .stop = h2_stop,
     .release = h2_release,
     .retire = h2_retire,

@@ -21,9 +21,7 @@
 #include "proxy/reqread.h"
 
 /* The limits of an HTTP/2 client connection (docs/proxy.md, "HTTP/2"). */
-#define H2_MAX_STREAMS 100              /* SETTINGS_MAX_CONCURRENT_STREAMS */
-#define H2_STREAM_WINDOW (256 * 1024)   /* SETTINGS_INITIAL_WINDOW_SIZE: request bytes per stream */
-#define H2_CONN_WINDOW (1024 * 1024)    /* the connection's receive window */
+/* (Streams, windows, the stream deadline and the connection's budget: settings, config.h.) */
 #define H2_RST_MAX 100                  /* client RST_STREAMs per H2_RST_WINDOW seconds ... */
 #define H2_RST_WINDOW 10                /* ... past which: GOAWAY ENHANCE_YOUR_CALM */
 #define H2_MAX_OUTBOUND_ACK 100         /* SETTINGS/PING acks queued unsent: past it, GOAWAY */

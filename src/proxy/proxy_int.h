@@ -327,6 +327,9 @@ struct conn_mode {
     bool (*upstream_reusable)(const struct conn *c);
     /* Waiting for the client's next request: draining may close it now; NULL: never. */
     bool (*idle)(const struct conn *c);
+    /* Draining began and the connection is not idle: announce the end now; NULL: at its next
+     * boundary. */
+    void (*drain)(struct conn *c);
     /* Answer the client and close once flushed (refusals); NULL: the mode cannot answer. */
     void (*reply)(struct conn *c, int status, const char *reason, json_t *body);
     /* conn_close(): the mode's timers stop.  Then, at the free: its memory goes. */
@@ -385,7 +388,8 @@ void conn_revalidate(struct worker *w, struct gen *g);
 /* libevent's accept callback of every listener (arg: the worker). */
 void conn_accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
                     int salen, void *arg);
-/* Draining: close the worker's connections that wait for their next request. */
+/* Draining: close the worker's connections that wait for their next request; tell the others
+ * (conn_mode.drain) that the end has come. */
 void conn_drain_idle(struct worker *w);
 /* Close at once the sockets still lingering after a refused handshake (worker exit). */
 void conn_linger_clear(struct worker *w);

@@ -157,6 +157,16 @@ static const struct sample samples[] = {
     {PX, {{"max-conns", "--max-conns", "500", S_LIMITS, "max_connections: 500"}}},
     {PX, {{"max-header-size", "--max-header-size", "8192", S_LIMITS,
            "max_header_bytes: 8192"}}},
+    {PX, {{"h2-max-streams", "--h2-max-streams", "50", S_LIMITS, "h2_max_streams: 50"}}},
+    {PX, {{"h2-stream-window", "--h2-stream-window", "65536", S_LIMITS,
+           "h2_stream_window: 65536"}}},
+    {PX, {{"h2-connection-window", "--h2-connection-window", "4194304", S_LIMITS,
+           "h2_connection_window: 4194304"}}},
+    {PX, {{"h2-stream-timeout", "--h2-stream-timeout", "20s", S_LIMITS,
+           "h2_stream_timeout: 20s"}}},
+    {PX, {{"h2-max-upstreams", "--h2-max-upstreams", "8", S_LIMITS, "h2_max_upstreams: 8"}}},
+    {PX, {{"h2-max-held-bytes", "--h2-max-held-bytes", "2097152", S_LIMITS,
+           "h2_max_held_bytes: 2097152"}}},
     {PX, {{"failed-handshake-burst", "--failed-handshake-burst", "20", S_LIMITS,
            "failed_handshake_burst: 20"}}},
     {PX, {{"failed-handshake-rate", "--failed-handshake-rate", "2.5", S_LIMITS,
@@ -432,6 +442,12 @@ cfg_diff(const struct proxy_cfg *a, const struct proxy_cfg *b)
     DIFF(a->max_conns == b->max_conns, "max_conns");
     DIFF(a->max_header_bytes == b->max_header_bytes, "max_header_bytes");
     DIFF(a->upstream_keepalive == b->upstream_keepalive, "upstream_keepalive");
+    DIFF(a->h2_max_streams == b->h2_max_streams, "h2_max_streams");
+    DIFF(a->h2_stream_window == b->h2_stream_window, "h2_stream_window");
+    DIFF(a->h2_conn_window == b->h2_conn_window, "h2_conn_window");
+    DIFF(a->h2_stream_timeout_ms == b->h2_stream_timeout_ms, "h2_stream_timeout_ms");
+    DIFF(a->h2_max_upstreams == b->h2_max_upstreams, "h2_max_upstreams");
+    DIFF(a->h2_max_held == b->h2_max_held, "h2_max_held");
     DIFF(a->fail_per_second == b->fail_per_second, "fail_per_second");
     DIFF(a->fail_burst == b->fail_burst, "fail_burst");
     DIFF(a->nthrottle_exempt == b->nthrottle_exempt &&
@@ -533,6 +549,12 @@ test_defaults_are_the_same_both_ways(void **state)
         assert_int_equal(a.drain_timeout_ms, 30000);
         assert_int_equal(a.max_lifetime_ms, 0); /* off unless set */
         assert_int_equal(a.upstream_keepalive, 256);
+        assert_int_equal(a.h2_max_streams, 100);
+        assert_int_equal(a.h2_stream_window, 256 * 1024);
+        assert_int_equal(a.h2_conn_window, 1024 * 1024);
+        assert_int_equal(a.h2_stream_timeout_ms, 60000);
+        assert_int_equal(a.h2_max_upstreams, 32);
+        assert_int_equal(a.h2_max_held, 1024 * 1024);
         assert_true(a.fail_burst == 100.0 && a.fail_per_second == 10.0);
         assert_int_equal(a.listeners[0].mode, role == ROLE_SERVER ? MODE_HTTP : MODE_TCP);
         proxy_cfg_clear(&a);
@@ -649,6 +671,13 @@ static const struct bad bads[] = {
      "limits:\n  upstream_keepalive: 2000", NULL,
      ": \"2000\": expected 0 (off) to 1024 idle connections"},
     {TN, "--workers", "--workers 0", "workers", "workers: 0", NULL, ": \"0\": expected 1 to 256"},
+    {PX, "--h2-max-streams", "--h2-max-streams 0", "limits.h2_max_streams",
+     "limits:\n  h2_max_streams: 0", NULL, ": \"0\": expected 1 to 1000 streams"},
+    {PX, "--h2-stream-window", "--h2-stream-window 16383", "limits.h2_stream_window",
+     "limits:\n  h2_stream_window: 16383", NULL, ": \"16383\": expected 16384 to 16777216 bytes"},
+    {PX, "--h2-max-held-bytes", "--h2-max-held-bytes 2000000000", "limits.h2_max_held_bytes",
+     "limits:\n  h2_max_held_bytes: 2000000000", NULL,
+     ": \"2000000000\": expected 65536 to 1073741824 bytes"},
     /* not a duration */
     {PX, "--drain-timeout", "--drain-timeout soon", "limits.drain_timeout",
      "limits:\n  drain_timeout: soon", NULL,
