@@ -280,10 +280,49 @@ r_host(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *
     return ycfg_string(y, v, p, &((struct rule_tmp *)t)->host, err);
 }
 
+/* Whether `s` holds a byte >= 0x80 (UTF-8 written as is in the YAML). */
+static bool
+rule_path_has_8bit(const char *s)
+{
+    for (; *s != '\0'; s++)
+        if ((unsigned char)*s >= 0x80)
+            return true;
+    return false;
+}
+
+/*
+ * `s` with each byte >= 0x80 percent-encoded in upper-case hex, the form
+ * requests are compared in (RFC 3986 2.1, 6.2.2.1); the caller frees it.
+ */
+static char *
+rule_path_encode(const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    char *out = malloc(strlen(s) * 3 + 1);
+    size_t n = 0;
+
+    if (out == NULL)
+        return NULL;
+    for (; *s != '\0'; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c >= 0x80) {
+            out[n++] = '%';
+            out[n++] = hex[c >> 4];
+            out[n++] = hex[c & 15];
+        } else {
+            out[n++] = (char)c;
+        }
+    }
+    out[n] = '\0';
+    return out;
+}
+
 /*
  * A rule's path as requests are compared: requests are decided on their
  * normalised path (http.c), so a rule written otherwise ("/a//b", "/a/../b",
- * "/%61") could never match, and one with a query would not mean what it says.
+ * "/%61", "/caf\xc3\xa9" for "/caf%C3%A9") could never match, and one with a query
+ * would not mean what it says.  Percent-encodings are compared with upper-case
+ * hex on both sides, so "%c3" in a request matches "%C3" in a rule.
  */
 static int
 rule_path(struct ycfg *y, yaml_node_t *v, const char *p, char **out, struct duet_err *err)
@@ -300,6 +339,17 @@ rule_path(struct ycfg *y, yaml_node_t *v, const char *p, char **out, struct duet
         return ycfg_error(y, v, p, err,
                           "\"%s\": a rule matches the path only; a query ('?') is not matched",
                           *out);
+    if (rule_path_has_8bit(*out)) {
+        char *enc = rule_path_encode(*out);
+        if (enc == NULL)
+            return err_nomem(err);
+        rc = ycfg_error(y, v, p, err,
+                        "\"%s\": requests carry bytes outside ASCII percent-encoded, so this "
+                        "never matches; write \"%s\"",
+                        *out, enc);
+        free(enc);
+        return rc;
+    }
     if (http_normalize_target(*out, &norm, &e) != 0)
         rc = ycfg_error(y, v, p, err, "\"%s\": %s", *out, e.msg);
     else if (strcmp(norm, *out) != 0)

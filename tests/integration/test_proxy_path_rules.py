@@ -104,3 +104,58 @@ listeners:
     assert p.returncode != 0
     assert error in p.stderr, p.stderr
     assert "%s:10:" % cfg in p.stderr, p.stderr
+
+
+def test_check_refuses_a_rule_path_outside_ascii(dpki, tmp_path):
+    """`path_prefix: "/café"` could never match: requests carry the é percent-encoded, so a
+    deny written so let /caf%C3%A9 through.  --check names the key, its line and the form to
+    write."""
+    cfg = tmp_path / "proxy.yaml"
+    cfg.write_text("""\
+listeners:
+  - name: web
+    listen: 127.0.0.1:0
+    mode: http
+    cert: %s
+    key: %s
+    cacert: %s
+    target: [127.0.0.1:9]
+    rules:
+      - {name: r, deny: [any], path_prefix: "/caf\u00e9"}
+""" % (dpki.server_crt, dpki.server_key, dpki.roots), encoding="utf-8")
+    p = subprocess.run([str(dpki.duet_bin), "proxy", "--config", str(cfg), "--check"],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode != 0, p.stdout
+    assert "%s:10:" % cfg in p.stderr, p.stderr
+    assert "rules[0].path_prefix" in p.stderr, p.stderr
+    assert 'write "/caf%C3%A9"' in p.stderr, p.stderr
+
+
+ENCODED_RULES = """\
+      - {name: no-cafe, deny: [any], path_prefix: "/caf%C3%A9"}
+      - {name: rest, allow: [any], path_prefix: /}
+"""
+
+
+@pytest.fixture(scope="module")
+def px_encoded(dpki, module_procs, tmp_path_factory, echo):
+    return start_http_proxy(dpki, module_procs, tmp_path_factory.mktemp("path-rules-pct"),
+                            echo.port, rules=ENCODED_RULES)
+
+
+@pytest.mark.parametrize("http", ["--http1.1", "--http2"])
+@pytest.mark.parametrize("path", ["/caf%C3%A9", "/caf%c3%a9", "/caf%C3%a9/menu"])
+def test_percent_encoded_deny_holds_whatever_the_hex_case(dpki, px_encoded, echo, path, http):
+    mark = px_encoded.log.mark()
+    before = len(echo.requests)
+    got, _, body = curl(dpki, url(px_encoded, path), http, "--path-as-is")
+    assert got == 403, body
+    ev = px_encoded.log.wait(lambda e: e.get("event") == "authz", mark)
+    assert (ev["decision"], ev["rule"]) == ("deny", "no-cafe"), ev
+    assert len(echo.requests) == before
+
+
+@pytest.mark.parametrize("http", ["--http1.1", "--http2"])
+def test_percent_encoded_deny_leaves_other_paths(dpki, px_encoded, http):
+    got, _, body = curl(dpki, url(px_encoded, "/cafe"), http)
+    assert got == 200, body
