@@ -32,7 +32,12 @@
 static void process_client_http(struct conn *c);
 static void forward_release(struct conn *c);
 
-/* Write a short HTTP response and close once it is flushed (the mode's reply hook). */
+/*
+ * Write a short HTTP response and close once it is flushed (the mode's reply
+ * hook).  The answer to a HEAD has the head only, its Content-Length the
+ * length a GET would have had (RFC 9110 9.3.2, 8.6): a body would be read as
+ * the next response.
+ */
 static void
 forward_reply(struct conn *c, int status, const char *reason, json_t *body)
 {
@@ -43,8 +48,10 @@ forward_reply(struct conn *c, int status, const char *reason, json_t *body)
     json_decref(body);
     evbuffer_add_printf(out,
                         "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
-                        "Content-Length: %zu\r\nConnection: close\r\n\r\n%s\n",
-                        status, reason, text != NULL ? strlen(text) + 1 : 1, text ? text : "");
+                        "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+                        status, reason, text != NULL ? strlen(text) + 1 : 1);
+    if (!c->h1.head_method)
+        evbuffer_add_printf(out, "%s\n", text != NULL ? text : "");
     free(text);
     metrics_label(ll, sizeof(ll), c->gl->cfg->name);
     snprintf(labels, sizeof(labels), "listener=\"%s\",code=\"%d\"", ll, status);
@@ -112,6 +119,7 @@ on_message_begin(http_parser *p)
     http_reader_reset(rd);
     rd->scan = scan;
     c->h1.req_state = REQ_HEADERS;
+    c->h1.head_method = false; /* until this request's head says HEAD */
     return 0;
 }
 

@@ -223,7 +223,12 @@ stream_submit(struct h2_stream *st, int status, const nghttp2_nv *fields, size_t
     nv[0].valuelen = strlen(code);
     if (n > 0)
         memcpy(&nv[1], fields, n * sizeof(*nv));
-    if (nghttp2_submit_response(st->hc->sess, st->id, nv, n + 1, &prd) != 0)
+    /* A complete answer without a body ends on its HEADERS (END_STREAM). */
+    if (nghttp2_submit_response(st->hc->sess, st->id, nv, n + 1,
+                                st->resp_done && !st->trailers &&
+                                        evbuffer_get_length(st->body) == 0
+                                    ? NULL
+                                    : &prd) != 0)
         nghttp2_submit_rst_stream(st->hc->sess, NGHTTP2_FLAG_NONE, st->id,
                                   NGHTTP2_INTERNAL_ERROR);
     free(nv);
@@ -267,6 +272,8 @@ stream_answer(struct h2_stream *st, int status, json_t *body)
     free(text);
     snprintf(len, sizeof(len), "%zu", evbuffer_get_length(st->body));
     nv[1].valuelen = strlen(len);
+    if (st->head_method) /* RFC 9110 9.3.2: the length a GET would have had, no DATA */
+        evbuffer_drain(st->body, evbuffer_get_length(st->body));
     st->resp_done = true;
     st->trailers = false;
     count_request(st->hc->c, status);
@@ -828,6 +835,7 @@ stream_headers_done(struct h2_stream *st, bool end_stream)
     struct duet_err err;
 
     st->end_req = end_stream;
+    st->head_method = st->req.method != NULL && strcmp(st->req.method, "HEAD") == 0;
     if (st->hc->goaway && st->id > st->hc->goaway_last) {
         /*
          * Retired (revoked on a reload or by OCSP, past its lifetime) or
