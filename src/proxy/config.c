@@ -535,7 +535,24 @@ struct cfg_row {
         return 0;                                                                                  \
     }
 
-SET_LSTR(s_name, name)
+
+/*
+ * `name`: it labels the listener's log lines and metrics series
+ * (listener="web"), so 1 to 64 bytes of [A-Za-z0-9._-]; unique is checked
+ * once every listener is read (yaml_listeners).
+ */
+static int
+s_name(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
+{
+    size_t n = strspn(v->s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-");
+
+    if (v->s[n] != '\0' || n == 0 || n > 64)
+        return err_set(err, DUET_ERR_INPUT,
+                       "\"%s\": a listener name is 1 to 64 characters of A-Z, a-z, 0-9, '.', "
+                       "'_' and '-'",
+                       v->s);
+    return set_str(&x->l->name, v->s, err);
+}
 SET_LSTR(s_cert, cert)
 SET_LSTR(s_key, key)
 SET_LSTR(s_cacert, cacert)
@@ -1965,6 +1982,38 @@ yaml_level(struct ycfg *y, yaml_node_t *map, const char *prefix, enum cfg_at at,
     return 0;
 }
 
+/*
+ * The last listener read must not share its name with an earlier one: their
+ * metrics series would merge.  The error points at its `name` key (or at the
+ * listener, for a name given by default).
+ */
+static int
+listener_name_unique(struct ycfg *y, yaml_node_t *ln, const char *path,
+                     const struct proxy_cfg *c, struct duet_err *err)
+{
+    const struct listener_cfg *l = &c->listeners[c->nlisteners - 1];
+    yaml_node_t *at = ln;
+    char where[310];
+
+    for (size_t i = 0; i + 1 < c->nlisteners; i++) {
+        if (strcmp(c->listeners[i].name, l->name) != 0)
+            continue;
+        /* yaml_level read `ln` as a mapping. */
+        for (yaml_node_pair_t *pr = ln->data.mapping.pairs.start;
+             pr < ln->data.mapping.pairs.top; pr++) {
+            const char *k = ycfg_scalar(ycfg_node(y, pr->key));
+            if (k != NULL && strcmp(k, "name") == 0)
+                at = ycfg_node(y, pr->value);
+        }
+        snprintf(where, sizeof(where), "%s.name", path);
+        return ycfg_error(y, at, where, err,
+                          "\"%s\": listeners[%zu] has this name; each listener needs its own "
+                          "(it labels logs and metrics)",
+                          l->name, i);
+    }
+    return 0;
+}
+
 static int
 yaml_listeners(struct ycfg *y, yaml_node_t *v, const char *p, struct cfg_ctx *x,
                struct duet_err *err)
@@ -1997,6 +2046,8 @@ yaml_listeners(struct ycfg *y, yaml_node_t *v, const char *p, struct cfg_ctx *x,
         }
         if (listener_finish(x, l, true, err) != 0)
             return ycfg_error(y, ln, path, err, "%s", err->msg);
+        if (listener_name_unique(y, ln, path, c, err) != 0)
+            return -1;
     }
     x->l = NULL;
     return 0;
