@@ -237,6 +237,8 @@ bind_names(struct ca *ca, const struct ca_token_opts *o, struct store_token *t,
     }
     /* The certificate will live the profile's default TTL: check with that. */
     if (profile_check_names(cfg, p, gens, p->default_ttl, err) != 0 ||
+        ((p->team & PROFILE_TEAM_SPIFFE) &&
+         ca_team_check_names(gens, cfg->trust_domain, o->owner, p->name, err) != 0) ||
         check_name_constraints(ca_issuing_cert(ca), gens, err) != 0)
         goto out;
     if ((t->name = strdup(o->name)) == NULL || (t->profile = strdup(p->name)) == NULL) {

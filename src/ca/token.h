@@ -46,8 +46,8 @@ struct ca_token_opts {
 /*
  * Make a token.  Everything the certificate will hold is checked now, with
  * the checks issuance applies (the name as a CN, the profile, each SAN parsed
- * and the list checked by profile_check_names, the issuing CA's name
- * constraints), so a token never promises what the CA would refuse.  The SANs
+ * and the list checked by profile_check_names, a SPIFFE ID under the owner's
+ * team for a team_from_owner profile, the issuing CA's name constraints), so a token never promises what the CA would refuse.  The SANs
  * bound are the normalised forms (no SAN given: ca_default_san()).  The row
  * is recorded in the inventory.  *token is the text (free it with
  * ca_token_text_free, which wipes it); *row, when row is not NULL, the

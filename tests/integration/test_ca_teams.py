@@ -96,3 +96,24 @@ def test_bad_team_refused(teams, tmp_path, extra, error):
     assert p.returncode == 1, (p.returncode, p.stderr)
     assert error in p.stderr, p.stderr
     assert not (tmp_path / "x.crt").exists()
+
+
+@pytest.mark.parametrize("san", ["uri:spiffe://test-corp/hr/x", "uri:spiffe://test-corp/payments"])
+def test_token_outside_the_team_is_refused_when_made(teams, san):
+    """A token promises a certificate: one the CA would refuse at enrollment (a SPIFFE ID
+    outside the owner's team path) is refused by `duet ca token` itself, and not recorded."""
+    p = subprocess.run([str(teams.duet_bin), "ca", "token", "x", "--profile", "team-client",
+                        "--ca-dir", str(teams.ca), "--owner", "payments", "--san", san],
+                       capture_output=True, text=True, env=teams.env, timeout=60)
+    assert p.returncode == 1, (p.returncode, p.stdout, p.stderr)
+    assert ("profile team-client puts the team in the SPIFFE ID: %s is not under "
+            "spiffe://test-corp/payments/ (the owner's team)" % san[4:]) in p.stderr, p.stderr
+    assert "duet1_" not in p.stdout
+
+
+def test_token_inside_the_team_is_made(teams):
+    p = subprocess.run([str(teams.duet_bin), "ca", "token", "x", "--profile", "team-client",
+                        "--ca-dir", str(teams.ca), "--owner", "payments",
+                        "--san", "uri:spiffe://test-corp/payments/x"],
+                       capture_output=True, text=True, env=teams.env, timeout=60)
+    assert p.returncode == 0, p.stderr
