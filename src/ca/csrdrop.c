@@ -30,9 +30,11 @@ ca_drop_kind_name(enum ca_drop_kind k)
 }
 
 const char *
-ca_drop_reason(enum ca_drop_kind k)
+ca_drop_reason(const struct ca_drop *d)
 {
-    switch (k) {
+    if (d->signed_as != NULL)
+        return "the CA writes DNS names in lower case";
+    switch (d->kind) {
     case CA_DROP_SUBJECT:
         return "the CA writes the subject: the CN, O of ca.yaml, the profile's team";
     case CA_DROP_SAN:
@@ -51,6 +53,7 @@ ca_drops_free(struct ca_drop *d, size_t n)
     for (size_t i = 0; d != NULL && i < n; i++) {
         free(d[i].name);
         free(d[i].value);
+        free(d[i].signed_as);
     }
     free(d);
 }
@@ -86,6 +89,7 @@ push(struct ca_drop **v, size_t *n, enum ca_drop_kind k, char *name, char *value
     (*v)[*n].name = name;
     (*v)[*n].value = value;
     (*v)[*n].critical = critical;
+    (*v)[*n].signed_as = NULL;
     (*n)++;
     return 0;
 }
@@ -174,6 +178,27 @@ san_drop(GENERAL_NAME *g, struct ca_drop **v, size_t *n, struct duet_err *err)
     return rc;
 }
 
+/*
+ * The certificate's DNS name equal to `g` but for case (the CA lower-cases
+ * DNS names; RFC 4343 compares them so), or NULL.
+ */
+static const ASN1_IA5STRING *
+dns_signed_as(const GENERAL_NAME *g, const GENERAL_NAMES *have)
+{
+    if (g->type != GEN_DNS)
+        return NULL;
+    for (int j = 0; have != NULL && j < sk_GENERAL_NAME_num(have); j++) {
+        const GENERAL_NAME *h = sk_GENERAL_NAME_value(have, j);
+        int len = ASN1_STRING_length(g->d.dNSName);
+        if (h->type == GEN_DNS && ASN1_STRING_length(h->d.dNSName) == len &&
+            OPENSSL_strncasecmp((const char *)ASN1_STRING_get0_data(g->d.dNSName),
+                                (const char *)ASN1_STRING_get0_data(h->d.dNSName),
+                                (size_t)len) == 0)
+            return h->d.dNSName;
+    }
+    return NULL;
+}
+
 /* Whether the certificate holds an extension equal to x (OID, criticality, value). */
 static bool
 cert_has_ext(X509 *cert, X509_EXTENSION *x)
@@ -226,8 +251,13 @@ ext_drops(X509_REQ *req, X509 *cert, struct ca_drop **v, size_t *n, struct duet_
                 bool kept = false;
                 for (int j = 0; have != NULL && j < sk_GENERAL_NAME_num(have) && !kept; j++)
                     kept = GENERAL_NAME_cmp(g, sk_GENERAL_NAME_value(have, j)) == 0;
+                const ASN1_IA5STRING *as = kept ? NULL : dns_signed_as(g, have);
                 if (!kept)
                     rc = san_drop(g, v, n, err);
+                if (rc == 0 && as != NULL &&
+                    ((*v)[*n - 1].signed_as = strndup((const char *)ASN1_STRING_get0_data(as),
+                                                      (size_t)ASN1_STRING_length(as))) == NULL)
+                    rc = err_nomem(err);
             }
             GENERAL_NAMES_free(want);
             ERR_clear_error();

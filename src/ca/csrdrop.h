@@ -8,7 +8,8 @@
  * list of rules: a subject attribute, a subjectAltName or a requested
  * extension is reported when the certificate does not hold the same thing
  * (same type and value; for an extension the same criticality and DER
- * value).  Other CSR attributes (challengePassword, unstructuredName...) are
+ * value).  A DNS name the CA wrote in lower case is the same name
+ * (compared case-insensitively, RFC 4343): it is reported with signed_as.  Other CSR attributes (challengePassword, unstructuredName...) are
  * never used and always reported, by name only: a challenge password is a
  * secret.
  */
@@ -29,13 +30,18 @@ struct ca_drop {
     char *name;  /* "O", "DNS", "basicConstraints", an OID in dotted form... */
     char *value; /* the CSR's value as text, unescaped (the front end escapes); may be NULL */
     bool critical; /* extensions: the CSR marked it critical */
+    /*
+     * Not dropped but written as the CA normalises it (a DNS name in lower
+     * case, RFC 4343): the certificate's form; NULL for a field dropped.
+     */
+    char *signed_as;
 };
 
 /* "subject", "san", "extension" or "attribute", for messages and JSON. */
 const char *ca_drop_kind_name(enum ca_drop_kind k);
 
-/* Why such a field is not in the certificate, one short clause. */
-const char *ca_drop_reason(enum ca_drop_kind k);
+/* Why such a field is not in the certificate (or, with signed_as, not as asked), one short clause. */
+const char *ca_drop_reason(const struct ca_drop *d);
 
 /*
  * Compare a CSR with the certificate signed for it; *out receives a new array

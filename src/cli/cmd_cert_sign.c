@@ -32,15 +32,19 @@ static void
 print_drops(const char *cmd, const struct ca_drop *d, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        fprintf(stderr, "%s: dropped from the CSR: %s %s", cmd, ca_drop_kind_name(d[i].kind),
-                d[i].name);
+        fprintf(stderr, "%s: %s%s %s", cmd, d[i].signed_as != NULL ? "" : "dropped from the CSR: ",
+                ca_drop_kind_name(d[i].kind), d[i].name);
         if (d[i].value != NULL) {
             fputs("=\"", stderr);
             cli_put_text(stderr, d[i].value);
             fputc('"', stderr);
         }
-        fprintf(stderr, "%s; %s\n", d[i].critical ? " (critical)" : "",
-                ca_drop_reason(d[i].kind));
+        if (d[i].signed_as != NULL) {
+            fputs(" signed as \"", stderr);
+            cli_put_text(stderr, d[i].signed_as);
+            fputc('"', stderr);
+        }
+        fprintf(stderr, "%s; %s\n", d[i].critical ? " (critical)" : "", ca_drop_reason(&d[i]));
     }
 }
 
@@ -50,18 +54,22 @@ print_json(X509 *cert, const char *profile, bool clamped, const char *out,
            const struct ca_drop *d, size_t n)
 {
     json_t *o = cli_issued_json(cert, profile, clamped, out), *drops = json_array();
+    json_t *changed = json_array();
 
     for (size_t i = 0; i < n; i++) {
         json_t *e = json_object();
         json_object_set_new(e, "kind", json_string(ca_drop_kind_name(d[i].kind)));
         json_object_set_new(e, "name", cli_json_text(d[i].name));
         json_object_set_new(e, "value", cli_json_text(d[i].value));
+        if (d[i].signed_as != NULL)
+            json_object_set_new(e, "signed_as", cli_json_text(d[i].signed_as));
         if (d[i].kind == CA_DROP_EXTENSION)
             json_object_set_new(e, "critical", json_boolean(d[i].critical));
-        json_object_set_new(e, "reason", json_string(ca_drop_reason(d[i].kind)));
-        json_array_append_new(drops, e);
+        json_object_set_new(e, "reason", json_string(ca_drop_reason(&d[i])));
+        json_array_append_new(d[i].signed_as != NULL ? changed : drops, e);
     }
     json_object_set_new(o, "dropped", drops);
+    json_object_set_new(o, "changed", changed);
     json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
     fputc('\n', stdout);
     json_decref(o);

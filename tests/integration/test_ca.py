@@ -564,6 +564,27 @@ def test_sign_says_which_csr_fields_it_dropped(ca, tmp_path):
     assert "dropped" not in p.stderr, p.stderr
 
 
+def test_sign_says_a_lower_cased_dns_name_was_signed_as_such(ca, tmp_path):
+    """The CA writes DNS names in lower case: a CSR asking for DNS:API.Internal gets
+    api.internal, which is that name (RFC 4343), so it is reported as signed so, not dropped."""
+    csr, _ = make_csr(tmp_path, "api.internal", "subjectAltName=DNS:API.Internal", name="upper")
+    p = ca.duet("cert", "sign", csr, "--profile", "server", "--ca-dir", ca.dir, "--out",
+                tmp_path / "u.crt", "--passphrase-file", ca.passfile)
+    assert_ok(p)
+    assert sans(tmp_path / "u.crt") == ["DNS:api.internal"]
+    assert ('duet cert sign: san DNS="API.Internal" signed as "api.internal"; the CA writes DNS '
+            'names in lower case' in p.stderr.splitlines()), p.stderr
+    assert "dropped" not in p.stderr, p.stderr
+
+    p = ca.duet("cert", "sign", csr, "--profile", "server", "--ca-dir", ca.dir, "--out",
+                tmp_path / "u2.crt", "--passphrase-file", ca.passfile, "--format", "json")
+    assert_ok(p)
+    doc = json.loads(p.stdout)
+    assert doc["dropped"] == [], doc
+    assert [(d["kind"], d["name"], d["value"], d["signed_as"]) for d in doc["changed"]] == [
+        ("san", "DNS", "API.Internal", "api.internal")], doc
+
+
 def test_sign_refuses_a_csr_with_a_bad_signature(ca, tmp_path):
     csr, _ = make_csr(tmp_path, "api.internal", "subjectAltName=DNS:api.internal")
     der = bytearray(openssl("req", "-in", csr, "-outform", "DER"))
