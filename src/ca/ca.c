@@ -1484,7 +1484,8 @@ ca_issue(struct ca *ca, const struct ca_request *req, X509 **cert_out, bool *cla
     if (profile_check_names(&ca->cfg, p, gens, ttl, err) != 0)
         goto out;
     /* The owner's team, where the profile puts it (team.h), checked before it goes anywhere. */
-    if (ca_team_require(p, req->owner, "--owner", err) != 0 ||
+    if (ca_team_require(p, req->owner, req->owner_from != NULL ? req->owner_from : "--owner",
+                        err) != 0 ||
         ((p->team & PROFILE_TEAM_SPIFFE) &&
          ca_team_check_names(gens, ca->cfg.trust_domain, req->owner, p->name, err) != 0))
         goto out;

@@ -157,6 +157,7 @@ struct ca_request {
     bool cn_from_request;
     int64_t ttl;                  /* seconds; 0: the profile's default */
     const char *owner;
+    const char *owner_from;       /* where owner came from, for messages; NULL: "--owner" */
     const char *location;
     EVP_PKEY *pubkey;             /* the subject's public key */
     const char *renews;           /* canonical serial this renews, or NULL */

@@ -355,16 +355,20 @@ ca_renew(struct ca *ca, const struct ca_renewal *r, const struct ca_renew_opts *
     {
         /* Same length of validity as the certificate renewed, unless told otherwise. */
         int64_t ttl = o->ttl != 0 ? o->ttl : row->not_after - row->not_before - 60;
+        char owner_from[160];
         struct ca_request req = {.profile = row->profile,
                                  .cn = r->cn,
                                  .names = r->names,
                                  .names_from = "the certificate renewed",
                                  .ttl = ttl,
                                  .owner = row->owner,
+                                 .owner_from = owner_from,
                                  .location = row->location,
                                  .pubkey = pub != NULL ? pub : *key,
                                  .renews = row->serial,
                                  .now = o->now};
+        snprintf(owner_from, sizeof(owner_from), "the owner of serial %s in the inventory",
+                 row->serial);
         rc = ca_issue(ca, &req, cert, clamped, err);
     }
     EVP_PKEY_free(pub);

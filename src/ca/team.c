@@ -48,10 +48,15 @@ ca_team_require(const struct ca_profile *p, const char *owner, const char *field
 {
     if (p->team == 0)
         return 0;
-    if (owner == NULL)
+    if (owner == NULL && strncmp(field, "--", 2) == 0)
         return err_set(err, DUET_ERR_INPUT,
                        "profile %s puts the owner's team in the certificate (team_from_owner); "
                        "give %s TEAM",
+                       p->name, field);
+    if (owner == NULL)
+        return err_set(err, DUET_ERR_INPUT,
+                       "profile %s puts the owner's team in the certificate (team_from_owner); "
+                       "%s is not set",
                        p->name, field);
     return ca_team_check(owner, field, err);
 }

@@ -33,8 +33,9 @@ int ca_team_check(const char *team, const char *field, struct duet_err *err) MUS
 
 /*
  * What a profile's team_from_owner asks of a request: nothing when the
- * profile has none; else an owner (the message names the profile and the
- * flag), checked by ca_team_check.
+ * profile has none; else an owner (the message names the profile and
+ * `field`: a flag, "--owner", is to be given; anything else, "the owner of
+ * serial X in the inventory", is not set), checked by ca_team_check.
  */
 int ca_team_require(const struct ca_profile *p, const char *owner, const char *field,
                     struct duet_err *err) MUST_CHECK;

@@ -514,6 +514,7 @@ ca_token_redeem(struct ca *ca, const char *token, X509_REQ *req, const char *fro
                                .sans = chosen,
                                .nsans = nchosen,
                                .owner = t->owner,
+                               .owner_from = "the token's owner",
                                .location = t->location,
                                .pubkey = X509_REQ_get0_pubkey(req),
                                .ttl = ttl,

@@ -5,6 +5,7 @@ subject OU and/or the SPIFFE ID path, so that `duet proxy` rules `ou:payments` a
 team's, with the reason in the log.  Bad teams are refused with the field named.
 """
 
+import re
 import subprocess
 
 import pytest
@@ -117,3 +118,45 @@ def test_token_inside_the_team_is_made(teams):
                         "--san", "uri:spiffe://test-corp/payments/x"],
                        capture_output=True, text=True, env=teams.env, timeout=60)
     assert p.returncode == 0, p.stderr
+
+
+LATE_PROFILE = """\
+  late-team:
+    extended_key_usage: [clientAuth]
+    default_ttl: 720h
+    max_ttl: 2160h
+    san_types: [uri]
+    require_san: true
+    spiffe: true
+    uri: ["spiffe://test-corp/*"]
+"""
+
+OWNER_ERRORS = [
+    ("late-space", ("--owner", "pay ments"),
+     r"the owner of serial [0-9A-F:]+ in the inventory: a team holds the byte 0x20 at offset 3"),
+    ("late-none", (),
+     r"profile late-team puts the owner's team in the certificate \(team_from_owner\); the "
+     r"owner of serial [0-9A-F:]+ in the inventory is not set"),
+]
+
+
+def test_renewal_names_the_inventory_owner_after_team_from_owner_is_added(teams, tmp_path):
+    """team_from_owner added to a profile with certificates already issued: their renewals fail
+    closed, and the error names where the team came from (the owner in the inventory), not
+    an --owner that `cert renew` does not take."""
+
+    cfg = teams.ca / "ca.yaml"
+    cfg.write_text(cfg.read_text() + LATE_PROFILE)
+    for name, extra, _ in OWNER_ERRORS:
+        teams.issue("late-team", name, "--san", "uri:spiffe://test-corp/%s" % name, *extra,
+                    out=tmp_path)
+    cfg.write_text(cfg.read_text() + "    team_from_owner: [spiffe]\n")
+    (tmp_path / "renewed").mkdir()
+    for name, _, error in OWNER_ERRORS:
+        p = subprocess.run([str(teams.duet_bin), "cert", "renew", str(tmp_path / (name + ".crt")),
+                            "--ca-dir", str(teams.ca), "--out", str(tmp_path / "renewed")],
+                           capture_output=True, text=True, env=teams.env, timeout=60)
+        assert p.returncode == 1, (p.returncode, p.stderr)
+        assert re.search(error, p.stderr), p.stderr
+        assert "--owner" not in p.stderr, p.stderr
+        assert not (tmp_path / "renewed" / (name + ".crt")).exists()
