@@ -10,6 +10,29 @@
 #include "proxy/crlplan.h"
 #include "proxy/proxy.h"
 
+/*
+ * --check: a `deny` on an exact `path` leaves the paths below it (/admin/,
+ * /admin/x) to the rules that follow, which most often allow them; said, not
+ * refused, since it may be meant.
+ */
+static void
+deny_exact_report(const struct proxy_cfg *cfg, FILE *out)
+{
+    for (size_t i = 0; i < cfg->nlisteners; i++) {
+        const struct listener_cfg *l = &cfg->listeners[i];
+        for (size_t k = 0; k < l->policy.nrules; k++) {
+            const struct policy_rule *r = &l->policy.rules[k];
+            size_t n = r->path != NULL ? strlen(r->path) : 0;
+            if (r->allow || n == 0 || r->path[n - 1] == '/')
+                continue;
+            fprintf(out,
+                    "warning: listener %s: rule \"%s\" denies only the exact path %s: %s/ and "
+                    "%s/x fall to the rules below; write path_prefix: %s to deny them too\n",
+                    l->name, r->name, r->path, r->path, r->path, r->path);
+        }
+    }
+}
+
 static int
 run(int argc, char **argv, enum proxy_role role)
 {
@@ -29,6 +52,7 @@ run(int argc, char **argv, enum proxy_role role)
     if (check) {
         int rc;
         crlplan_check_report(&cfg, stdout);
+        deny_exact_report(&cfg, stdout);
         rc = proxy_check(&cfg, &err);
         proxy_cfg_clear(&cfg);
         if (rc != 0) {

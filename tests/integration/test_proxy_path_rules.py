@@ -159,3 +159,39 @@ def test_percent_encoded_deny_holds_whatever_the_hex_case(dpki, px_encoded, echo
 def test_percent_encoded_deny_leaves_other_paths(dpki, px_encoded, http):
     got, _, body = curl(dpki, url(px_encoded, "/cafe"), http)
     assert got == 200, body
+
+
+def check_rules(dpki, tmp_path, rules):
+    cfg = tmp_path / "proxy.yaml"
+    cfg.write_text("""\
+listeners:
+  - name: web
+    listen: 127.0.0.1:0
+    mode: http
+    cert: %s
+    key: %s
+    cacert: %s
+    target: [127.0.0.1:9]
+    rules:
+%s""" % (dpki.server_crt, dpki.server_key, dpki.roots, rules))
+    return subprocess.run([str(dpki.duet_bin), "proxy", "--config", str(cfg), "--check"],
+                          capture_output=True, text=True, timeout=30)
+
+
+def test_check_warns_of_a_deny_on_an_exact_path(dpki, tmp_path):
+    """`deny` with `path: /admin` leaves /admin/ and /admin/x to the rules below: --check
+    accepts it (it may be meant) and says so, with the fix."""
+    p = check_rules(dpki, tmp_path, "      - {name: no-admin, deny: [any], path: /admin}\n"
+                                    "      - {name: rest, allow: [any]}\n")
+    assert p.returncode == 0 and "configuration OK" in p.stdout, p.stderr
+    assert ('warning: listener web: rule "no-admin" denies only the exact path /admin: '
+            '/admin/ and /admin/x fall to the rules below; write path_prefix: /admin to deny '
+            'them too' in p.stdout), p.stdout
+
+
+@pytest.mark.parametrize("rule", ["{name: no-admin, deny: [any], path_prefix: /admin}",
+                                  "{name: health, allow: [any], path: /health}"])
+def test_check_does_not_warn_of_prefix_denies_or_exact_allows(dpki, tmp_path, rule):
+    p = check_rules(dpki, tmp_path, "      - %s\n" % rule)
+    assert p.returncode == 0 and "configuration OK" in p.stdout, p.stderr
+    assert "warning" not in p.stdout + p.stderr, p.stdout
