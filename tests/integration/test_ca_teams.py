@@ -120,16 +120,8 @@ def test_token_inside_the_team_is_made(teams):
     assert p.returncode == 0, p.stderr
 
 
-LATE_PROFILE = """\
-  late-team:
-    extended_key_usage: [clientAuth]
-    default_ttl: 720h
-    max_ttl: 2160h
-    san_types: [uri]
-    require_san: true
-    spiffe: true
-    uri: ["spiffe://test-corp/*"]
-"""
+LATE_PROFILE = TEAM_PROFILE.replace("team-client", "late-team").replace(
+    "    team_from_owner: [ou, spiffe]\n", "")
 
 OWNER_ERRORS = [
     ("late-space", ("--owner", "pay ments"),

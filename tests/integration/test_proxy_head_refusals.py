@@ -22,26 +22,30 @@ def px(dpki, module_procs, tmp_path_factory, echo):
 REFUSED = [("/private/x", 403), ("/public/a;b", 400)]
 
 
-@pytest.mark.parametrize("path,status", REFUSED)
-def test_http11_refused_head_has_no_body(dpki, px, path, status):
+def http11(dpki, px, method, path):
+    """One raw HTTP/1.1 request: (head, what follows it until the proxy closes)."""
     ctx = client_context(dpki.roots, dpki.alice_crt, dpki.alice_key)
-    got = mtls_exchange(px.port, ctx, [("HEAD %s HTTP/1.1\r\nHost: localhost\r\n\r\n"
-                                        % path).encode()])
+    got = mtls_exchange(px.port, ctx, [("%s %s HTTP/1.1\r\nHost: localhost\r\n\r\n"
+                                        % (method, path)).encode()])
     head, sep, rest = got.partition(b"\r\n\r\n")
     assert sep, got
-    assert head.startswith(b"HTTP/1.1 %d " % status), got
+    return head, rest
+
+
+@pytest.mark.parametrize("path,status", REFUSED)
+def test_http11_refused_head_has_no_body(dpki, px, path, status):
+    head, rest = http11(dpki, px, "HEAD", path)
+    assert head.startswith(b"HTTP/1.1 %d " % status), head
     assert b"Content-Type: application/json" in head, head
     assert rest == b"", rest
 
 
 @pytest.mark.parametrize("path,status", REFUSED)
 def test_http11_refused_get_still_has_the_json_body(dpki, px, path, status):
-    ctx = client_context(dpki.roots, dpki.alice_crt, dpki.alice_key)
-    got = mtls_exchange(px.port, ctx, [("GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n"
-                                        % path).encode()])
-    head, _, rest = got.partition(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 %d " % status), got
-    assert "error" in json.loads(rest), rest
+    head, rest = http11(dpki, px, "GET", path)
+    assert head.startswith(b"HTTP/1.1 %d " % status), head
+    length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+    assert len(rest) == length and "error" in json.loads(rest), rest
 
 
 @pytest.mark.parametrize("http", ["--http1.1", "--http2"])

@@ -71,6 +71,23 @@ def test_prefix_rule_for_another_identity_is_refused(dpki, px):
     assert ev["rule"] == "default-deny" and "bob" in ev["identity"]
 
 
+def check_rules(dpki, tmp_path, rules):
+    cfg = tmp_path / "proxy.yaml"
+    cfg.write_text("""\
+listeners:
+  - name: web
+    listen: 127.0.0.1:0
+    mode: http
+    cert: %s
+    key: %s
+    cacert: %s
+    target: [127.0.0.1:9]
+    rules:
+%s""" % (dpki.server_crt, dpki.server_key, dpki.roots, rules), encoding="utf-8")
+    return subprocess.run([str(dpki.duet_bin), "proxy", "--config", str(cfg), "--check"],
+                          capture_output=True, text=True, timeout=30)
+
+
 BAD = [
     ("path: /a//b", "rules[0].path: \"/a//b\": requests are matched after normalisation, so "
      "this never matches; write \"/a/b\""),
@@ -86,47 +103,20 @@ BAD = [
 
 @pytest.mark.parametrize("cond,error", BAD)
 def test_check_refuses_rule_paths(dpki, tmp_path, cond, error):
-    cfg = tmp_path / "proxy.yaml"
-    cfg.write_text("""\
-listeners:
-  - name: web
-    listen: 127.0.0.1:0
-    mode: http
-    cert: %s
-    key: %s
-    cacert: %s
-    target: [127.0.0.1:9]
-    rules:
-      - {name: r, allow: [any], %s}
-""" % (dpki.server_crt, dpki.server_key, dpki.roots, cond))
-    p = subprocess.run([str(dpki.duet_bin), "proxy", "--config", str(cfg), "--check"],
-                       capture_output=True, text=True, timeout=30)
+    p = check_rules(dpki, tmp_path, "      - {name: r, allow: [any], %s}\n" % cond)
     assert p.returncode != 0
     assert error in p.stderr, p.stderr
-    assert "%s:10:" % cfg in p.stderr, p.stderr
+    assert "%s:10:" % (tmp_path / "proxy.yaml") in p.stderr, p.stderr
 
 
 def test_check_refuses_a_rule_path_outside_ascii(dpki, tmp_path):
-    """`path_prefix: "/café"` could never match: requests carry the é percent-encoded, so a
-    deny written so let /caf%C3%A9 through.  --check names the key, its line and the form to
-    write."""
-    cfg = tmp_path / "proxy.yaml"
-    cfg.write_text("""\
-listeners:
-  - name: web
-    listen: 127.0.0.1:0
-    mode: http
-    cert: %s
-    key: %s
-    cacert: %s
-    target: [127.0.0.1:9]
-    rules:
-      - {name: r, deny: [any], path_prefix: "/caf\u00e9"}
-""" % (dpki.server_crt, dpki.server_key, dpki.roots), encoding="utf-8")
-    p = subprocess.run([str(dpki.duet_bin), "proxy", "--config", str(cfg), "--check"],
-                       capture_output=True, text=True, timeout=30)
+    """`path_prefix: "/caf\u00e9"` could never match: requests carry the \u00e9 percent-encoded,
+    so a deny written so let /caf%C3%A9 through.  --check names the key, its line and the
+    form to write."""
+    p = check_rules(dpki, tmp_path,
+                    '      - {name: r, deny: [any], path_prefix: "/caf\u00e9"}\n')
     assert p.returncode != 0, p.stdout
-    assert "%s:10:" % cfg in p.stderr, p.stderr
+    assert "%s:10:" % (tmp_path / "proxy.yaml") in p.stderr, p.stderr
     assert "rules[0].path_prefix" in p.stderr, p.stderr
     assert 'write "/caf%C3%A9"' in p.stderr, p.stderr
 
@@ -159,23 +149,6 @@ def test_percent_encoded_deny_holds_whatever_the_hex_case(dpki, px_encoded, echo
 def test_percent_encoded_deny_leaves_other_paths(dpki, px_encoded, http):
     got, _, body = curl(dpki, url(px_encoded, "/cafe"), http)
     assert got == 200, body
-
-
-def check_rules(dpki, tmp_path, rules):
-    cfg = tmp_path / "proxy.yaml"
-    cfg.write_text("""\
-listeners:
-  - name: web
-    listen: 127.0.0.1:0
-    mode: http
-    cert: %s
-    key: %s
-    cacert: %s
-    target: [127.0.0.1:9]
-    rules:
-%s""" % (dpki.server_crt, dpki.server_key, dpki.roots, rules))
-    return subprocess.run([str(dpki.duet_bin), "proxy", "--config", str(cfg), "--check"],
-                          capture_output=True, text=True, timeout=30)
 
 
 def test_check_warns_of_a_deny_on_an_exact_path(dpki, tmp_path):
