@@ -648,8 +648,8 @@ plain_certid(const uint8_t *req, size_t len, const uint8_t **cid, size_t *clen)
 /*
  * An answer of the cache for rq, at now, into *resp (malloc'd) and *sum;
  * false when there is none.  The epoch is set first: the inventory's
- * generation, read now (any write since the answers were signed forgets
- * them), and the signer.  *cacheable tells the caller to keep what it signs.
+ * generation, read now or earlier in the cache's open batch (any write since
+ * the answers were signed forgets them), and the signer.  *cacheable tells the caller to keep what it signs.
  */
 static bool
 cache_answer(struct ca *ca, const struct ca_ocsp_signer *signer, struct ca_ocsp_cache *cache,
@@ -665,9 +665,16 @@ cache_answer(struct ca *ca, const struct ca_ocsp_signer *signer, struct ca_ocsp_
     *cacheable = false;
     if (cache == NULL || klen == 0 || signer == NULL)
         return false;
-    /* Without a generation, nothing can be trusted unchanged: answer fresh, keep nothing. */
-    if (store_generation(ca_store(ca), &gen, &gerr) != 0)
-        return false;
+    /*
+     * Without a generation, nothing can be trusted unchanged: answer fresh,
+     * keep nothing.  In a batch, one read serves every request of it (all
+     * received before the batch opened, so before the read).
+     */
+    if (!ca_ocsp_cache_batch_generation(cache, &gen)) {
+        if (store_generation(ca_store(ca), &gen, &gerr) != 0)
+            return false;
+        ca_ocsp_cache_batch_set(cache, gen);
+    }
     ca_ocsp_cache_epoch(cache, gen, signer->serial);
     *cacheable = true;
     if ((der = ca_ocsp_cache_get(cache, key, klen, now, &len, &m)) == NULL ||

@@ -36,6 +36,9 @@ struct ca_ocsp_cache {
     bool have_epoch;
     uint64_t generation;
     char *signer_serial;
+    /* A batch open (ca_ocsp_cache_batch_open), and its generation once read. */
+    bool batch, batch_have;
+    uint64_t batch_gen;
     struct ca_ocsp_cache_stats st;
 };
 
@@ -217,6 +220,42 @@ ca_ocsp_cache_put(struct ca_ocsp_cache *c, const uint8_t *key, size_t klen, cons
     s->meta = *meta;
     c->st.entries++;
     return true;
+}
+
+/* Open a batch; see ocspcache.h. */
+void
+ca_ocsp_cache_batch_open(struct ca_ocsp_cache *c)
+{
+    c->batch = true;
+    c->batch_have = false;
+}
+
+/* Close the batch: the next lookup reads the generation again. */
+void
+ca_ocsp_cache_batch_close(struct ca_ocsp_cache *c)
+{
+    c->batch = false;
+    c->batch_have = false;
+}
+
+/* The generation read in the open batch; false: none yet, or no batch. */
+bool
+ca_ocsp_cache_batch_generation(const struct ca_ocsp_cache *c, uint64_t *generation)
+{
+    if (!c->batch || !c->batch_have)
+        return false;
+    *generation = c->batch_gen;
+    return true;
+}
+
+/* Keep the generation read for the rest of the open batch (none open: nothing). */
+void
+ca_ocsp_cache_batch_set(struct ca_ocsp_cache *c, uint64_t generation)
+{
+    if (!c->batch)
+        return;
+    c->batch_gen = generation;
+    c->batch_have = true;
 }
 
 /* The counts; see ocspcache.h. */

@@ -74,6 +74,21 @@ const uint8_t *ca_ocsp_cache_get(struct ca_ocsp_cache *c, const uint8_t *key, si
 bool ca_ocsp_cache_put(struct ca_ocsp_cache *c, const uint8_t *key, size_t klen, const uint8_t *der,
                        size_t len, const struct ca_ocsp_cache_meta *meta);
 
+/*
+ * A batch: one inventory generation read for the answers of several requests.
+ * Between ca_ocsp_cache_batch_open() and _close(), the first generation read
+ * (ca_ocsp_cache_batch_set) is reused by every lookup (batch_generation true)
+ * instead of asking the inventory again.  The caller opens a batch only for
+ * requests all received before it opened: a read made inside the batch then
+ * started after each of them arrived, so a revocation committed before any
+ * of them arrived is seen by its answer.  Outside a batch, batch_generation
+ * is false and batch_set does nothing.
+ */
+void ca_ocsp_cache_batch_open(struct ca_ocsp_cache *c);
+void ca_ocsp_cache_batch_close(struct ca_ocsp_cache *c);
+bool ca_ocsp_cache_batch_generation(const struct ca_ocsp_cache *c, uint64_t *generation);
+void ca_ocsp_cache_batch_set(struct ca_ocsp_cache *c, uint64_t generation);
+
 /* The counts; see struct ca_ocsp_cache_stats. */
 void ca_ocsp_cache_stats(const struct ca_ocsp_cache *c, struct ca_ocsp_cache_stats *st);
 
