@@ -279,6 +279,7 @@ struct answer_ctx {
     X509 *issuing;
     char *issuer_text; /* the issuing CA's subject as the inventory spells it */
     struct ca_ocsp_summary *sum;
+    struct ca_ocsp_cache *cache; /* its epoch set for this request; NULL: read every row */
 };
 
 /* The digest of a CertID's hashAlgorithm, among those accepted; NULL for another. */
@@ -344,6 +345,8 @@ answer_one(struct answer_ctx *a, OCSP_BASICRESP *bs, OCSP_CERTID *cid, ASN1_TIME
 {
     ASN1_INTEGER *serial = NULL;
     struct store_cert *row = NULL;
+    struct ca_ocsp_cache_status st = {.revoked = false};
+    bool found = false;
     ASN1_TIME *revtime = NULL;
     char *text = NULL;
     int status = V_OCSP_CERTSTATUS_UNKNOWN;
@@ -358,21 +361,30 @@ answer_one(struct answer_ctx *a, OCSP_BASICRESP *bs, OCSP_CERTID *cid, ASN1_TIME
             err_nomem(err);
             goto out;
         }
-        if (store_get(ca_store(a->ca), text, &row, err) != 0) {
+        /* The row as read in this epoch (nothing written since), else read now. */
+        found = a->cache != NULL && ca_ocsp_cache_status_get(a->cache, text, &st);
+        if (!found && store_get(ca_store(a->ca), text, &row, err) != 0) {
             err_prefix(err, "the inventory cannot be read");
             goto out;
         }
         /* The issuing CA itself is in the inventory, but the root issued it. */
         if (row != NULL && strcmp(row->issuer, a->issuer_text) == 0) {
-            status =
-                row->status == STORE_REVOKED ? V_OCSP_CERTSTATUS_REVOKED : V_OCSP_CERTSTATUS_GOOD;
+            found = true;
+            st.revoked = row->status == STORE_REVOKED;
+            st.revoked_at = row->revoked_at;
+            st.reason = row->reason;
+            if (a->cache != NULL)
+                ca_ocsp_cache_status_put(a->cache, text, &st);
+        }
+        if (found) {
+            status = st.revoked ? V_OCSP_CERTSTATUS_REVOKED : V_OCSP_CERTSTATUS_GOOD;
             /* RFC 5280 5.3.1, as in the CRL: unspecified is left out. */
-            if (status == V_OCSP_CERTSTATUS_REVOKED && row->reason > 0)
-                reason = row->reason;
+            if (st.revoked && st.reason > 0)
+                reason = st.reason;
         }
     }
     if (status == V_OCSP_CERTSTATUS_REVOKED &&
-        (revtime = ASN1_GENERALIZEDTIME_set(NULL, (time_t)row->revoked_at)) == NULL) {
+        (revtime = ASN1_GENERALIZEDTIME_set(NULL, (time_t)st.revoked_at)) == NULL) {
         err_nomem(err);
         goto out;
     }
@@ -490,14 +502,15 @@ err:
 
 /*
  * Answer a decoded request into *bs (signed); returns the response status
- * (successful only with *bs set), with err saying why for another.
+ * (successful only with *bs set), with err saying why for another.  cache:
+ * its epoch set for this request (rows reused from its status table), or NULL.
  */
 static int
-answer(struct ca *ca, const struct ca_ocsp_signer *signer, OCSP_REQUEST *rq, bool nonce,
-       int64_t now, int64_t validity, OCSP_BASICRESP **bs_out, struct ca_ocsp_summary *sum,
-       struct duet_err *err)
+answer(struct ca *ca, const struct ca_ocsp_signer *signer, struct ca_ocsp_cache *cache,
+       OCSP_REQUEST *rq, bool nonce, int64_t now, int64_t validity, OCSP_BASICRESP **bs_out,
+       struct ca_ocsp_summary *sum, struct duet_err *err)
 {
-    struct answer_ctx a = {.ca = ca, .issuing = ca_issuing_cert(ca), .sum = sum};
+    struct answer_ctx a = {.ca = ca, .issuing = ca_issuing_cert(ca), .sum = sum, .cache = cache};
     OCSP_BASICRESP *bs = NULL;
     STACK_OF(X509) *extra = NULL;
     ASN1_TIME *this_upd = NULL, *next_upd = NULL;
@@ -646,36 +659,46 @@ plain_certid(const uint8_t *req, size_t len, const uint8_t **cid, size_t *clen)
 }
 
 /*
- * An answer of the cache for rq, at now, into *resp (malloc'd) and *sum;
- * false when there is none.  The epoch is set first: the inventory's
- * generation, read now or earlier in the cache's open batch (any write since
- * the answers were signed forgets them), and the signer.  *cacheable tells the caller to keep what it signs.
+ * Set the cache's epoch for a request: the inventory's generation, read now
+ * or earlier in the cache's open batch (any write since the answers and rows
+ * were kept forgets them), and the signer.  False when the generation cannot
+ * be read: then nothing kept may be trusted, and nothing is kept.
  */
 static bool
-cache_answer(struct ca *ca, const struct ca_ocsp_signer *signer, struct ca_ocsp_cache *cache,
-             const uint8_t *key, size_t klen, int64_t now, uint8_t **resp, size_t *resp_len,
-             struct ca_ocsp_summary *sum, bool *cacheable)
+cache_epoch(struct ca *ca, const struct ca_ocsp_signer *signer, struct ca_ocsp_cache *cache)
 {
     struct duet_err gerr = {.kind = DUET_ERR_NONE};
-    struct ca_ocsp_cache_meta m;
-    const uint8_t *der;
     uint64_t gen = 0;
-    size_t len = 0;
 
-    *cacheable = false;
-    if (cache == NULL || klen == 0 || signer == NULL)
+    if (cache == NULL || signer == NULL)
         return false;
-    /*
-     * Without a generation, nothing can be trusted unchanged: answer fresh,
-     * keep nothing.  In a batch, one read serves every request of it (all
-     * received before the batch opened, so before the read).
-     */
+    /* In a batch, one read serves every request of it (all received before the batch opened). */
     if (!ca_ocsp_cache_batch_generation(cache, &gen)) {
         if (store_generation(ca_store(ca), &gen, &gerr) != 0)
             return false;
         ca_ocsp_cache_batch_set(cache, gen);
     }
     ca_ocsp_cache_epoch(cache, gen, signer->serial);
+    return true;
+}
+
+/*
+ * An answer of the cache for rq, at now, into *resp (malloc'd) and *sum;
+ * false when there is none.  The epoch is set first (cache_epoch).  *cacheable tells the caller to keep what it signs.
+ */
+static bool
+cache_answer(struct ca *ca, const struct ca_ocsp_signer *signer, struct ca_ocsp_cache *cache,
+             const uint8_t *key, size_t klen, int64_t now, uint8_t **resp, size_t *resp_len,
+             struct ca_ocsp_summary *sum, bool *cacheable)
+{
+    struct ca_ocsp_cache_meta m;
+    const uint8_t *der;
+    size_t len = 0;
+
+    *cacheable = false;
+    /* Without a generation, nothing can be trusted unchanged: answer fresh, keep nothing. */
+    if (klen == 0 || !cache_epoch(ca, signer, cache))
+        return false;
     *cacheable = true;
     if ((der = ca_ocsp_cache_get(cache, key, klen, now, &len, &m)) == NULL ||
         (*resp = malloc(len)) == NULL)
@@ -716,7 +739,7 @@ ca_ocsp_respond_cached(struct ca *ca, const struct ca_ocsp_signer *signer,
     uint8_t key[CA_OCSP_CACHE_MAX_KEY];
     const uint8_t *plain = NULL;
     size_t klen = 0, plen = 0;
-    bool nonce = false, cacheable = false;
+    bool nonce = false, cacheable = false, epoch = false;
     int dlen;
     int rc = -1;
 
@@ -740,9 +763,15 @@ ca_ocsp_respond_cached(struct ca *ca, const struct ca_ocsp_signer *signer,
             rc = 0;
             goto out;
         }
-        /* cache_answer() said whether the epoch could be set: only then is it kept */
+        /*
+         * cache_answer() said whether the epoch could be set: only then is
+         * the answer kept.  Rows are reused in the epoch whatever the request
+         * (a nonce, several CertIDs): set it for those too.
+         */
+        epoch = cacheable || (klen == 0 && cache_epoch(ca, signer, cache));
         cacheable = cacheable && klen > 0;
-        sum->status = answer(ca, signer, rq, nonce, now, validity, &bs, sum, err);
+        sum->status =
+            answer(ca, signer, epoch ? cache : NULL, rq, nonce, now, validity, &bs, sum, err);
         /*
          * An answer saying unknown is never kept: the serial may be issued a
          * moment later, and an issuance on PostgreSQL does not move the
