@@ -11,6 +11,7 @@
 #ifndef DUET_CLI_H
 #define DUET_CLI_H
 
+#include <getopt.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -52,6 +53,16 @@ int cmd_cert_renew(int argc, char **argv);
 int cmd_cert_revoke(int argc, char **argv);
 int cmd_cert_export(int argc, char **argv);
 int cmd_cert_expiring(int argc, char **argv);
+int cmd_completion(int argc, char **argv);
+
+/* A top-level command: its name, its subcommands (NULL-terminated; NULL for none), its entry. */
+struct cli_command {
+    const char *name;
+    const char *const *subs;
+    int (*fn)(int argc, char **argv);
+};
+/* Every top-level command, ending with a NULL name (main.c); help and completion walk it. */
+extern const struct cli_command cli_commands[];
 
 /* The CA passphrase from --passphrase-file (first line), else DUET_CA_PASSPHRASE. */
 int cli_passphrase(const char *file, char **out, struct duet_err *err);
@@ -118,6 +129,26 @@ int cli_fetch_chain(const char *target, int64_t timeout_ms, STACK_OF(X509) **cha
 /* Print one inspected file (the model of inspect_bundle()) for a human. */
 void render_inspect_text(FILE *out, const json_t *file);
 
+/* --- every command's flags (cli_flags.c) --- */
+
+/*
+ * One flag of a command: its getopt_long entry, the placeholder of its value
+ * (NULL for a switch) and its one-line description.  A command's table is
+ * the single source of what it parses and of what its --help lists.
+ */
+struct cli_flag {
+    struct option o;
+    const char *arg;
+    const char *help;
+};
+#define CLI_NFLAGS(t) (sizeof(t) / sizeof((t)[0]))
+/* Fill lo (room for n + 1 entries) with the table's options and the terminating zero entry. */
+void cli_flags_longopts(const struct cli_flag *f, size_t n, struct option *lo);
+/* Print the synopsis, then "options:" and one line per flag ("  --name ARG   help"). */
+void cli_flags_help(FILE *out, const char *synopsis, const struct cli_flag *f, size_t n);
+/* One such flag line. */
+void cli_flag_line(FILE *out, const char *name, const char *arg, const char *help);
+
 /* --- the certificate commands' shared options (cli_opts.c) --- */
 
 /* The options of the cert commands, as bits: each command names those it accepts. */
@@ -158,6 +189,8 @@ struct cli_opts {
 int cli_parse_opts(int argc, char **argv, unsigned allowed, const char *usage,
                    struct cli_opts *o);
 void cli_opts_free(struct cli_opts *o);
+/* What --help prints: the usage, then one line per option in `allowed`. */
+void cli_opts_help(FILE *out, const char *usage, unsigned allowed);
 /* Whether NAME can name files: 1-64 letters, digits, '.', '-', '_', '@', no leading '.'. */
 bool cli_safe_name(const char *name);
 /* A new string "DIR/NAME.EXT" (ext with its dot); NULL when out of memory. */

@@ -29,24 +29,40 @@ enum {
     O_HELP
 };
 
+static const struct cli_flag flags[] = {
+    {{"ca-dir", required_argument, NULL, O_CA_DIR}, "DIR", "the new CA directory (created 0700)"},
+    {{"name", required_argument, NULL, O_NAME}, "ORG", "the organisation, in the CAs' subjects"},
+    {{"key-type", required_argument, NULL, O_KEY_TYPE}, "p256|p384|ed25519|rsa3072",
+     "the CA keys' type (default p256)"},
+    {{"trust-domain", required_argument, NULL, O_TRUST_DOMAIN}, "TD",
+     "the SPIFFE trust domain of the identities issued"},
+    {{"permit-dns", required_argument, NULL, O_PERMIT_DNS}, "SUFFIX",
+     "name constraint: DNS names only under SUFFIX; repeat for several"},
+    {{"permit-uri", required_argument, NULL, O_PERMIT_URI}, "PREFIX",
+     "name constraint: URIs only under PREFIX; repeat for several"},
+    {{"offline-root", no_argument, NULL, O_OFFLINE_ROOT}, NULL,
+     "move the root key out of the directory once the issuing CA is signed"},
+    {{"passphrase-file", required_argument, NULL, O_PASSPHRASE_FILE}, "F",
+     "the passphrase that encrypts the keys (else DUET_CA_PASSPHRASE)"},
+    {{"store", required_argument, NULL, O_STORE}, "sqlite|postgres://...",
+     "where the inventory lives (default sqlite in DIR)"},
+    {{"key-uri", required_argument, NULL, O_KEY_URI}, "'pkcs11:token=T;object=K?module-path=M'",
+     "keep the issuing key in a PKCS#11 token"},
+    {{"pin-file", required_argument, NULL, O_PIN_FILE}, "F",
+     "the token's PIN (0600; else DUET_PKCS11_PIN), with --key-uri"},
+    {{"help", no_argument, NULL, O_HELP}, NULL, "print this help"},
+};
+static const char init_usage[] =
+    "usage: duet ca init --ca-dir DIR --name \"Org Name\" [--key-type p256|p384|ed25519|rsa3072]\n"
+    "                    [--trust-domain TD] [--permit-dns SUFFIX]... [--permit-uri PREFIX]...\n"
+    "                    [--offline-root] [--passphrase-file F] [--store sqlite|postgres://...]\n"
+    "                    [--key-uri 'pkcs11:token=T;object=K?module-path=M' [--pin-file F]]\n";
+
 /* `duet ca init`; see cli_ca_usage(). */
 int
 cmd_ca_init(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"ca-dir", required_argument, NULL, O_CA_DIR},
-        {"name", required_argument, NULL, O_NAME},
-        {"key-type", required_argument, NULL, O_KEY_TYPE},
-        {"trust-domain", required_argument, NULL, O_TRUST_DOMAIN},
-        {"permit-dns", required_argument, NULL, O_PERMIT_DNS},
-        {"permit-uri", required_argument, NULL, O_PERMIT_URI},
-        {"offline-root", no_argument, NULL, O_OFFLINE_ROOT},
-        {"passphrase-file", required_argument, NULL, O_PASSPHRASE_FILE},
-        {"store", required_argument, NULL, O_STORE},
-        {"key-uri", required_argument, NULL, O_KEY_URI},
-        {"pin-file", required_argument, NULL, O_PIN_FILE},
-        {"help", no_argument, NULL, O_HELP},
-        {NULL, 0, NULL, 0}};
+    struct option opts[CLI_NFLAGS(flags) + 1];
     struct ca_init_opts o;
     const char **dns = calloc((size_t)argc + 1, sizeof(char *));
     const char **uri = calloc((size_t)argc + 1, sizeof(char *));
@@ -63,6 +79,7 @@ cmd_ca_init(int argc, char **argv)
     o.permit_uri = uri;
     if (dns == NULL || uri == NULL)
         goto out;
+    cli_flags_longopts(flags, CLI_NFLAGS(flags), opts);
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
@@ -118,7 +135,7 @@ cmd_ca_init(int argc, char **argv)
             o.pin_file = optarg;
             break;
         case O_HELP:
-            cli_ca_usage(stdout);
+            cli_flags_help(stdout, init_usage, flags, CLI_NFLAGS(flags));
             rc = EXIT_OK;
             goto out;
         default:
