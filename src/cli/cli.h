@@ -223,10 +223,18 @@ json_t *cli_row_json(const struct store_cert *c, int64_t now, bool full);
 /*
  * Print "WHAT SUBJECT (serial S), profile P, valid until T", the note when the
  * validity was cut to the issuing CA's, and the key and certificate paths
- * when not NULL.
+ * and the serial renewed when not NULL; with `json`, one JSON object of the
+ * same facts ("action" is WHAT's first word; docs/cli/cert-issue.md).
  */
 void cli_report_issued(const char *what, X509 *cert, const char *profile, bool clamped,
-                       const char *key_path, const char *crt_path);
+                       const char *key_path, const char *crt_path, const char *renews, bool json);
+/*
+ * Whether a row expires within `within` seconds of now (or has expired) and
+ * still matters: not revoked, not renewed, not an OCSP signer the CA server
+ * renews itself (until it has expired).  The one meaning of "expiring" for
+ * `cert expiring --within D` and `cert list --expiring D`.
+ */
+bool cli_row_expiring(const struct store_cert *c, int64_t now, int64_t within);
 /* Write leaf then issuing CA as PEM to path (0644, atomically). */
 int cli_write_chain(const char *path, X509 *leaf, X509 *issuing, struct duet_err *err);
 

@@ -31,15 +31,30 @@ cli_write_chain(const char *path, X509 *leaf, X509 *issuing, struct duet_err *er
 /* Print what was issued; see cli.h. */
 void
 cli_report_issued(const char *what, X509 *cert, const char *profile, bool clamped,
-                  const char *key_path, const char *crt_path)
+                  const char *key_path, const char *crt_path, const char *renews, bool json)
 {
     char *serial = x509u_serial(X509_get0_serialNumber(cert));
     char *subj = x509u_name(X509_get_subject_name(cert));
-    int64_t na = 0;
-    char date[32];
+    int64_t nb = 0, na = 0;
+    char date[32], from[32];
 
+    x509u_time(X509_get0_notBefore(cert), &nb);
     x509u_time(X509_get0_notAfter(cert), &na);
+    x509u_fmt_rfc3339(nb, from, sizeof(from));
     x509u_fmt_rfc3339(na, date, sizeof(date));
+    if (json) {
+        /* The first word of what: issued, renewed, signed; see docs/cli/cert-issue.md. */
+        json_t *o = json_pack("{s:s%, s:s?, s:o, s:s?, s:s, s:s, s:b, s:s?, s:s?, s:s?}", "action",
+                              what, strcspn(what, " "), "serial", serial, "subject",
+                              cli_json_text(subj), "profile", profile, "not_before", from,
+                              "not_after", date, "clamped", clamped, "key", key_path,
+                              "certificate", crt_path, "renews", renews);
+        if (o != NULL)
+            json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        printf("\n");
+        json_decref(o);
+        goto out;
+    }
     printf("%s ", what);
     cli_put_text(stdout, subj ? subj : "?");
     printf(" (serial %s), profile %s, valid until %s\n", serial ? serial : "?", profile, date);
@@ -49,6 +64,9 @@ cli_report_issued(const char *what, X509 *cert, const char *profile, bool clampe
         printf("key:         %s\n", key_path);
     if (crt_path != NULL)
         printf("certificate: %s\n", crt_path);
+    if (renews != NULL)
+        printf("renews:      %s\n", renews);
+out:
     free(serial);
     free(subj);
 }
@@ -218,4 +236,20 @@ cli_row_json(const struct store_cert *c, int64_t now, bool full)
                             c->renewed_by ? json_string(c->renewed_by) : json_null());
     }
     return j;
+}
+
+/* Whether `cert expiring` reports the row (and `cert list --expiring` lists it); see cli.h. */
+bool
+cli_row_expiring(const struct store_cert *c, int64_t now, int64_t within)
+{
+    /* Unrevoked and not replaced by a renewal; already expired ones count too. */
+    if (c->status == STORE_REVOKED || c->renewed_by != NULL)
+        return false;
+    /*
+     * The OCSP signer lives days and the CA server renews it: it counts
+     * only once it has expired (the responder then cannot answer).
+     */
+    if (c->profile != NULL && strcmp(c->profile, CA_PROFILE_OCSP_SIGNER) == 0 && c->not_after > now)
+        return false;
+    return c->not_after <= now + within;
 }

@@ -49,7 +49,7 @@ static const struct {
     {{{"format", required_argument, NULL, 'f'}, "FMT", "the output format; the synopsis lists this command's"},
      OB_FORMAT},
     {{{"expiring", required_argument, NULL, 'e'}, "D",
-      "only certificates that expire within D (30d), not revoked or renewed"},
+      "only those duet cert expiring --within D reports: unrevoked, not renewed"},
      OB_EXPIRING},
     {{{"status", required_argument, NULL, 'S'}, "valid|expired|revoked", "only certificates in that state"},
      OB_STATUS},
@@ -67,7 +67,7 @@ static const struct {
       "the PKCS#12 password's file (first line; not readable by group or others)"},
      OB_PASSWORD_FILE},
     {{{"within", required_argument, NULL, 'i'}, "D",
-      "the window, e.g. 30d: certificates expiring before now + D"},
+      "the window, e.g. 30d: expiring before now + D (or expired); = --expiring D"},
      OB_WITHIN},
     {{{"name", required_argument, NULL, 'n'}, "NAME", "the file name (and CN where the command sets one)"},
      OB_NAME},
@@ -191,21 +191,16 @@ cli_parse_opts(int argc, char **argv, unsigned allowed, const char *usage, struc
             }
             break;
         case 'e':
-            if (duration_parse(optarg, &o->expiring, &derr) != 0) {
-                fprintf(stderr, "%s: --expiring \"%s\": expected a duration such as 30d\n", o->cmd,
-                        optarg);
-                return -1;
-            }
-            o->has_expiring = true;
-            break;
         case 'i':
+            /* --expiring (cert list) and --within (cert expiring) are one window. */
             if (duration_parse(optarg, &o->within, &derr) != 0) {
-                fprintf(stderr, "%s: --within \"%s\": expected a duration such as 30d\n", o->cmd,
-                        optarg);
+                fprintf(stderr, "%s: --%s \"%s\": expected a duration such as 30d\n", o->cmd,
+                        name, optarg);
                 return -1;
             }
+            o->expiring = o->within;
             o->within_text = optarg;
-            o->has_within = true;
+            o->has_within = o->has_expiring = true;
             break;
         }
     }

@@ -12,6 +12,7 @@
 
 #include "ca/pkcs11.h"
 #include "cli/cli.h"
+#include "lib/x509util.h"
 #include "lib/fileio.h"
 
 enum {
@@ -26,6 +27,7 @@ enum {
     O_STORE,
     O_KEY_URI,
     O_PIN_FILE,
+    O_FORMAT,
     O_HELP
 };
 
@@ -50,13 +52,65 @@ static const struct cli_flag flags[] = {
      "keep the issuing key in a PKCS#11 token"},
     {{"pin-file", required_argument, NULL, O_PIN_FILE}, "F",
      "the token's PIN (0600; else DUET_PKCS11_PIN), with --key-uri"},
+    {{"format", required_argument, NULL, O_FORMAT}, "text|json",
+     "what is printed: sentences (default) or one JSON object"},
     {{"help", no_argument, NULL, O_HELP}, NULL, "print this help"},
 };
 static const char init_usage[] =
     "usage: duet ca init --ca-dir DIR --name \"Org Name\" [--key-type p256|p384|ed25519|rsa3072]\n"
     "                    [--trust-domain TD] [--permit-dns SUFFIX]... [--permit-uri PREFIX]...\n"
     "                    [--offline-root] [--passphrase-file F] [--store sqlite|postgres://...]\n"
-    "                    [--key-uri 'pkcs11:token=T;object=K?module-path=M' [--pin-file F]]\n";
+    "                    [--key-uri 'pkcs11:token=T;object=K?module-path=M' [--pin-file F]]\n"
+    "                    [--format text|json]\n";
+
+/* A CA certificate of the new directory as JSON: its file, subject, serial, validity, SHA-256. */
+static json_t *
+ca_cert_json(X509 *cert, const char *dir, const char *file)
+{
+    char *serial = x509u_serial(X509_get0_serialNumber(cert));
+    char *subj = x509u_name(X509_get_subject_name(cert));
+    char *fp = x509u_fingerprint(cert);
+    char *path = cli_path_in(dir, file, "");
+    int64_t na = 0;
+    char date[32];
+    json_t *j;
+
+    x509u_time(X509_get0_notAfter(cert), &na);
+    x509u_fmt_rfc3339(na, date, sizeof(date));
+    j = json_pack("{s:s?, s:o, s:s?, s:s, s:s?}", "file", path, "subject", cli_json_text(subj),
+                  "serial", serial, "not_after", date, "fingerprint_sha256", fp);
+    free(serial);
+    free(subj);
+    free(fp);
+    free(path);
+    return j;
+}
+
+/* What `ca init --format json` prints; see docs/cli/ca-init.md. */
+static int
+print_init_json(const struct ca_init_opts *o, const char *store_where, struct duet_err *err)
+{
+    struct ca *ca = NULL;
+    json_t *j;
+
+    if (cli_open_ca(o->dir, false, NULL, &ca, err) != 0)
+        return -1;
+    j = json_pack("{s:s, s:o, s:o, s:o, s:s, s:s?, s:s?}", "ca_dir", o->dir, "name",
+                  cli_json_text(o->name), "root", ca_cert_json(ca_root_cert(ca), o->dir,
+                  CA_FILE_ROOT_CERT), "issuing", ca_cert_json(ca_issuing_cert(ca), o->dir,
+                  CA_FILE_ISSUING_CERT), "inventory",
+                  o->store == NULL ? CA_FILE_INVENTORY : store_where != NULL ? store_where
+                                                                             : "PostgreSQL",
+                  "root_key_offline", o->offline_root ? CA_FILE_ROOT_KEY_OFFLINE : NULL,
+                  "key_uri", o->key_uri);
+    ca_close(ca);
+    if (j == NULL)
+        return err_nomem(err);
+    json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    printf("\n");
+    json_decref(j);
+    return 0;
+}
 
 /* `duet ca init`; see cli_ca_usage(). */
 int
@@ -69,6 +123,7 @@ cmd_ca_init(int argc, char **argv)
     const char *pass_file = NULL;
     char *pass = NULL;
     char *store_where = NULL;
+    bool json = false;
     struct duet_err err = {.kind = DUET_ERR_NONE};
     int rc = EXIT_USAGE;
     int c;
@@ -134,6 +189,10 @@ cmd_ca_init(int argc, char **argv)
         case O_PIN_FILE:
             o.pin_file = optarg;
             break;
+        case O_FORMAT:
+            if (!cli_format("duet ca init", optarg, &json))
+                goto out;
+            break;
         case O_HELP:
             cli_flags_help(stdout, init_usage, flags, CLI_NFLAGS(flags));
             rc = EXIT_OK;
@@ -165,6 +224,10 @@ cmd_ca_init(int argc, char **argv)
         goto out;
     }
     store_where = o.store != NULL ? store_url_redact(o.store, "***") : NULL;
+    if (json) {
+        rc = print_init_json(&o, store_where, &err) == 0 ? EXIT_OK : cli_fail("duet ca init", &err);
+        goto out;
+    }
     printf("created CA \"%s\" in %s: %s, %s, %s%s, inventory %s\n", o.name, o.dir,
            CA_FILE_ROOT_CERT, CA_FILE_ISSUING_CERT, CA_FILE_CONFIG,
            o.offline_root ? ", root key in " CA_FILE_ROOT_KEY_OFFLINE " (move it offline)" : "",

@@ -20,7 +20,7 @@ static const char sign_usage[] =
     "                      [--san dns:H|ip:A|uri:U|email:E]... [--ttl 720h] [--owner TEXT]\n"
     "                      [--location TEXT] [--passphrase-file F] [--force]\n"
     "       duet cert sign CSR --token TOKEN --ca-dir DIR --out FILE [--passphrase-file F]\n"
-    "                      [--force]\n";
+    "                      [--force] [--format text|json]\n";
 
 /* With --token: the token's binding, the CSR's key; see ca_token_redeem(). */
 static int
@@ -50,7 +50,7 @@ cmd_cert_sign(int argc, char **argv)
     struct ca_csr csr;
     X509 *cert = NULL;
     char *token_profile = NULL;
-    bool clamped = false;
+    bool clamped = false, json = false;
     int rc = EXIT_USAGE;
 
     memset(&b, 0, sizeof(b));
@@ -58,11 +58,13 @@ cmd_cert_sign(int argc, char **argv)
     memset(&csr, 0, sizeof(csr));
     if ((prc = cli_parse_opts(argc, argv,
                               OB_CA_DIR | OB_OUT | OB_PROFILE | OB_SAN | OB_TTL | OB_OWNER |
-                                  OB_LOCATION | OB_PASS | OB_NAME | OB_FORCE | OB_TOKEN,
+                                  OB_LOCATION | OB_PASS | OB_NAME | OB_FORCE | OB_TOKEN | OB_FORMAT,
                               sign_usage, &o)) != 0) {
         rc = prc == CLI_PARSE_HELP ? EXIT_OK : EXIT_USAGE;
         goto out;
     }
+    if (!cli_format(o.cmd, o.format, &json))
+        goto out;
     if (o.token != NULL && (o.profile != NULL || o.nsans > 0 || o.name != NULL ||
                             o.owner != NULL || o.location != NULL || o.ttl != 0)) {
         /* The token binds all of these: two sources for one answer is a mistake. */
@@ -106,7 +108,7 @@ cmd_cert_sign(int argc, char **argv)
     if (cli_write_chain(o.out, cert, ca_issuing_cert(ca), &err) != 0)
         goto fail;
     cli_report_issued("signed", cert, token_profile != NULL ? token_profile : o.profile, clamped,
-                      NULL, o.out);
+                      NULL, o.out, NULL, json);
     rc = EXIT_OK;
     goto out;
 fail:
