@@ -158,7 +158,7 @@ enum cli_opt_bit {
     OB_PASS = 1u << 8, OB_FORMAT = 1u << 9, OB_EXPIRING = 1u << 10, OB_STATUS = 1u << 11,
     OB_REASON = 1u << 12, OB_REUSE_KEY = 1u << 13, OB_CERT = 1u << 14, OB_KEY = 1u << 15,
     OB_LEGACY = 1u << 16, OB_PASSWORD_FILE = 1u << 17, OB_WITHIN = 1u << 18, OB_NAME = 1u << 19,
-    OB_FORCE = 1u << 20, OB_TOKEN = 1u << 21, OB_LIST = 1u << 22,
+    OB_FORCE = 1u << 20, OB_TOKEN = 1u << 21, OB_LIST = 1u << 22, OB_FROM_P12 = 1u << 23,
 };
 
 /* cli_parse_opts() result for --help: the usage was printed, exit 0. */
@@ -169,7 +169,7 @@ struct cli_opts {
     /* set by the caller: the command, for messages ("duet cert issue") */
     const char *cmd;
     const char *ca_dir, *out, *profile, *owner, *location, *key_type, *pass_file, *format;
-    const char *status, *reason, *cert, *key, *password_file, *name, *token;
+    const char *status, *reason, *cert, *key, *password_file, *name, *token, *from_p12;
     const char **sans;
     size_t nsans;
     int64_t ttl, expiring, within;
@@ -195,8 +195,17 @@ void cli_opts_help(FILE *out, const char *usage, unsigned allowed);
 bool cli_safe_name(const char *name);
 /* A new string "DIR/NAME.EXT" (ext with its dot); NULL when out of memory. */
 char *cli_path_in(const char *dir, const char *name, const char *ext);
-/* Refuse (as --out DIR) a directory that is missing, not a directory or not writable. */
+/*
+ * The --out DIR of a command that writes keys: created (with its missing
+ * parents, 0755; DIR itself 0700, as keys go there) when it does not exist;
+ * refused when it is not a directory or not writable.
+ */
 int cli_check_out_dir(const char *dir, struct duet_err *err);
+/*
+ * Refuse a password or passphrase file that group or others can read, naming
+ * it (`what`: "the password file") with the chmod that fixes it, as key files are.
+ */
+int cli_check_secret_mode(const char *file, const char *what, struct duet_err *err);
 /*
  * Refuse (as --out FILE) a file whose directory is missing or not writable,
  * or that exists already unless `force`: checked before anything is issued.

@@ -9,6 +9,7 @@
  * silently ignored.  Output places are checked before anything is issued, so
  * a refusal records nothing in the inventory.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,6 +76,9 @@ static const struct {
     {{{"token", required_argument, NULL, 'T'}, "TOKEN", "a one-time enrollment token from duet ca token"},
      OB_TOKEN},
     {{{"list", no_argument, NULL, 'I'}, NULL, "list the tokens not yet redeemed"}, OB_LIST},
+    {{{"from-p12", required_argument, NULL, 'X'}, "F.p12",
+      "read a PKCS#12 back: its key and certificates to PEM files in --out DIR"},
+     OB_FROM_P12},
     {{{"help", no_argument, NULL, 'h'}, NULL, "print this help"}, ~0u},
 };
 #define NOPTS (sizeof(table) / sizeof(table[0]))
@@ -183,6 +187,9 @@ cli_parse_opts(int argc, char **argv, unsigned allowed, const char *usage, struc
         case 'I':
             o->list = true;
             break;
+        case 'X':
+            o->from_p12 = optarg;
+            break;
         case 't':
             if (duration_parse(optarg, &o->ttl, &derr) != 0 || o->ttl <= 0) {
                 fprintf(stderr, "%s: --ttl \"%s\": expected a duration such as 720h or 30d\n",
@@ -254,14 +261,34 @@ cli_path_in(const char *dir, const char *name, const char *ext)
     return p;
 }
 
-/* OUTDIR is a writable directory; see cli.h. */
+/* OUTDIR is a writable directory, created when missing; see cli.h. */
 int
 cli_check_out_dir(const char *dir, struct duet_err *err)
 {
+    char path[4096];
     struct stat st;
+    size_t len = strlen(dir);
 
-    if (stat(dir, &st) != 0)
-        return err_set(err, DUET_ERR_INPUT, "--out %s: no such directory", dir);
+    if (len == 0 || len >= sizeof(path))
+        return err_set(err, DUET_ERR_INPUT, "--out: expected a directory name");
+    if (stat(dir, &st) != 0) {
+        /* mkdir -p: parents 0755, the directory itself 0700 (keys go there). */
+        memcpy(path, dir, len + 1);
+        for (char *p = path + 1; *p; p++) {
+            if (*p != '/')
+                continue;
+            *p = '\0';
+            if (stat(path, &st) != 0 && mkdir(path, 0755) != 0)
+                return err_set(err, DUET_ERR_INPUT, "--out %s: cannot create %s: %s", dir, path,
+                               strerror(errno));
+            *p = '/';
+        }
+        if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+            return err_set(err, DUET_ERR_INPUT, "--out %s: cannot create it: %s", dir,
+                           strerror(errno));
+        if (stat(dir, &st) != 0)
+            return err_set(err, DUET_ERR_INPUT, "--out %s: %s", dir, strerror(errno));
+    }
     if (!S_ISDIR(st.st_mode))
         return err_set(err, DUET_ERR_INPUT, "--out %s: not a directory", dir);
     if (access(dir, W_OK) != 0)
