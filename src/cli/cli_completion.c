@@ -19,7 +19,8 @@ static const struct cli_flag flags[] = {
     {{"help", no_argument, NULL, 'h'}, NULL, "print this help"},
 };
 
-/* The script: subcommand names per command, flags read from `duet ... --help` at completion time. */
+/* The script: subcommand names per command, flags read from `duet ... --help` at completion time.
+ */
 static void
 print_bash(FILE *out)
 {

@@ -25,8 +25,7 @@ cli_flag_line(FILE *out, const char *name, const char *arg, const char *help)
 {
     char left[96];
 
-    snprintf(left, sizeof(left), "--%s%s%s", name, arg != NULL ? " " : "",
-             arg != NULL ? arg : "");
+    snprintf(left, sizeof(left), "--%s%s%s", name, arg != NULL ? " " : "", arg != NULL ? arg : "");
     if (strlen(left) < 28)
         fprintf(out, "  %-28s %s\n", left, help);
     else

@@ -44,11 +44,11 @@ cli_report_issued(const char *what, X509 *cert, const char *profile, bool clampe
     x509u_fmt_rfc3339(na, date, sizeof(date));
     if (json) {
         /* The first word of what: issued, renewed, signed; see docs/cli/cert-issue.md. */
-        json_t *o = json_pack("{s:s%, s:s?, s:o, s:s?, s:s, s:s, s:b, s:s?, s:s?, s:s?}", "action",
-                              what, strcspn(what, " "), "serial", serial, "subject",
-                              cli_json_text(subj), "profile", profile, "not_before", from,
-                              "not_after", date, "clamped", clamped, "key", key_path,
-                              "certificate", crt_path, "renews", renews);
+        json_t *o =
+            json_pack("{s:s%, s:s?, s:o, s:s?, s:s, s:s, s:b, s:s?, s:s?, s:s?}", "action", what,
+                      strcspn(what, " "), "serial", serial, "subject", cli_json_text(subj),
+                      "profile", profile, "not_before", from, "not_after", date, "clamped", clamped,
+                      "key", key_path, "certificate", crt_path, "renews", renews);
         if (o != NULL)
             json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         printf("\n");

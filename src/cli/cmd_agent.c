@@ -21,13 +21,21 @@ enum { A_CONFIG = 700, A_ONCE, A_TOKEN, A_STATUS, A_FORMAT, A_CHECK, A_HELP };
 
 static const struct cli_flag flags[] = {
     {{"config", required_argument, NULL, A_CONFIG}, "FILE", "the agent's configuration (YAML)"},
-    {{"once", no_argument, NULL, A_ONCE}, NULL,
+    {{"once", no_argument, NULL, A_ONCE},
+     NULL,
      "do what is due now and exit: 0 nothing due or it worked, 1 a failure"},
-    {{"token", required_argument, NULL, A_TOKEN}, "TOKEN",
+    {{"token", required_argument, NULL, A_TOKEN},
+     "TOKEN",
      "the enrollment token (duet ca token) of the certificate to enroll"},
-    {{"status", no_argument, NULL, A_STATUS}, NULL, "print each certificate's serial, expiry and renewal time"},
-    {{"format", required_argument, NULL, A_FORMAT}, "text|json", "the --status output format (default text)"},
-    {{"check", no_argument, NULL, A_CHECK}, NULL, "check the configuration and print \"configuration OK\""},
+    {{"status", no_argument, NULL, A_STATUS},
+     NULL,
+     "print each certificate's serial, expiry and renewal time"},
+    {{"format", required_argument, NULL, A_FORMAT},
+     "text|json",
+     "the --status output format (default text)"},
+    {{"check", no_argument, NULL, A_CHECK},
+     NULL,
+     "check the configuration and print \"configuration OK\""},
     {{"help", no_argument, NULL, A_HELP}, NULL, "print this help"},
 };
 

@@ -12,8 +12,24 @@
 #include "cli/cli.h"
 #include "lib/duration.h"
 
-enum { B_TARGET = 500, B_CERT, B_KEY, B_CA, B_NAME, B_MODE, B_CONC, B_THREADS, B_DUR, B_WARM,
-       B_PATH, B_PAYLOAD, B_TLS12, B_FORMAT, B_INSECURE, B_HELP };
+enum {
+    B_TARGET = 500,
+    B_CERT,
+    B_KEY,
+    B_CA,
+    B_NAME,
+    B_MODE,
+    B_CONC,
+    B_THREADS,
+    B_DUR,
+    B_WARM,
+    B_PATH,
+    B_PAYLOAD,
+    B_TLS12,
+    B_FORMAT,
+    B_INSECURE,
+    B_HELP
+};
 
 static const struct cli_flag flags[] = {
     {{"target", required_argument, NULL, B_TARGET}, "ADDR:PORT", "the mTLS server to load"},
@@ -21,16 +37,23 @@ static const struct cli_flag flags[] = {
     {{"key", required_argument, NULL, B_KEY}, "F", "the client key"},
     {{"cacert", required_argument, NULL, B_CA}, "ROOTS.pem", "the CAs trusted for the server"},
     {{"server-name", required_argument, NULL, B_NAME}, "NAME", "the name sent (SNI) and checked"},
-    {{"mode", required_argument, NULL, B_MODE}, "full|resume|keepalive|idle", "what each connection does (default full)"},
+    {{"mode", required_argument, NULL, B_MODE},
+     "full|resume|keepalive|idle",
+     "what each connection does (default full)"},
     {{"concurrency", required_argument, NULL, B_CONC}, "N", "connections at once"},
     {{"threads", required_argument, NULL, B_THREADS}, "N", "worker threads"},
     {{"duration", required_argument, NULL, B_DUR}, "D", "how long to measure (default 10s)"},
-    {{"warmup", required_argument, NULL, B_WARM}, "D", "how long to run before measuring (default 2s)"},
+    {{"warmup", required_argument, NULL, B_WARM},
+     "D",
+     "how long to run before measuring (default 2s)"},
     {{"path", required_argument, NULL, B_PATH}, "P", "the path requested (default /)"},
     {{"payload", required_argument, NULL, B_PAYLOAD}, "TEXT", "a request body to send"},
     {{"tls12", no_argument, NULL, B_TLS12}, NULL, "offer TLS 1.2 only"},
-    {{"format", required_argument, NULL, B_FORMAT}, "text|json", "the output format (default text)"},
-    {{"insecure-key-mode", no_argument, NULL, B_INSECURE}, NULL,
+    {{"format", required_argument, NULL, B_FORMAT},
+     "text|json",
+     "the output format (default text)"},
+    {{"insecure-key-mode", no_argument, NULL, B_INSECURE},
+     NULL,
      "accept a key file readable by group or others (benchmarks only)"},
     {{"help", no_argument, NULL, B_HELP}, NULL, "print this help"},
 };

@@ -12,8 +12,8 @@
 
 #include "ca/pkcs11.h"
 #include "cli/cli.h"
-#include "lib/x509util.h"
 #include "lib/fileio.h"
+#include "lib/x509util.h"
 
 enum {
     O_CA_DIR = 300,
@@ -34,25 +34,35 @@ enum {
 static const struct cli_flag flags[] = {
     {{"ca-dir", required_argument, NULL, O_CA_DIR}, "DIR", "the new CA directory (created 0700)"},
     {{"name", required_argument, NULL, O_NAME}, "ORG", "the organisation, in the CAs' subjects"},
-    {{"key-type", required_argument, NULL, O_KEY_TYPE}, "p256|p384|ed25519|rsa3072",
+    {{"key-type", required_argument, NULL, O_KEY_TYPE},
+     "p256|p384|ed25519|rsa3072",
      "the CA keys' type (default p256)"},
-    {{"trust-domain", required_argument, NULL, O_TRUST_DOMAIN}, "TD",
+    {{"trust-domain", required_argument, NULL, O_TRUST_DOMAIN},
+     "TD",
      "the SPIFFE trust domain of the identities issued"},
-    {{"permit-dns", required_argument, NULL, O_PERMIT_DNS}, "SUFFIX",
+    {{"permit-dns", required_argument, NULL, O_PERMIT_DNS},
+     "SUFFIX",
      "name constraint: DNS names only under SUFFIX; repeat for several"},
-    {{"permit-uri", required_argument, NULL, O_PERMIT_URI}, "PREFIX",
+    {{"permit-uri", required_argument, NULL, O_PERMIT_URI},
+     "PREFIX",
      "name constraint: URIs only under PREFIX; repeat for several"},
-    {{"offline-root", no_argument, NULL, O_OFFLINE_ROOT}, NULL,
+    {{"offline-root", no_argument, NULL, O_OFFLINE_ROOT},
+     NULL,
      "move the root key out of the directory once the issuing CA is signed"},
-    {{"passphrase-file", required_argument, NULL, O_PASSPHRASE_FILE}, "F",
+    {{"passphrase-file", required_argument, NULL, O_PASSPHRASE_FILE},
+     "F",
      "the passphrase that encrypts the keys (else DUET_CA_PASSPHRASE)"},
-    {{"store", required_argument, NULL, O_STORE}, "sqlite|postgres://...",
+    {{"store", required_argument, NULL, O_STORE},
+     "sqlite|postgres://...",
      "where the inventory lives (default sqlite in DIR)"},
-    {{"key-uri", required_argument, NULL, O_KEY_URI}, "'pkcs11:token=T;object=K?module-path=M'",
+    {{"key-uri", required_argument, NULL, O_KEY_URI},
+     "'pkcs11:token=T;object=K?module-path=M'",
      "keep the issuing key in a PKCS#11 token"},
-    {{"pin-file", required_argument, NULL, O_PIN_FILE}, "F",
+    {{"pin-file", required_argument, NULL, O_PIN_FILE},
+     "F",
      "the token's PIN (0600; else DUET_PKCS11_PIN), with --key-uri"},
-    {{"format", required_argument, NULL, O_FORMAT}, "text|json",
+    {{"format", required_argument, NULL, O_FORMAT},
+     "text|json",
      "what is printed: sentences (default) or one JSON object"},
     {{"help", no_argument, NULL, O_HELP}, NULL, "print this help"},
 };
@@ -96,13 +106,14 @@ print_init_json(const struct ca_init_opts *o, const char *store_where, struct du
     if (cli_open_ca(o->dir, false, NULL, &ca, err) != 0)
         return -1;
     j = json_pack("{s:s, s:o, s:o, s:o, s:s, s:s?, s:s?}", "ca_dir", o->dir, "name",
-                  cli_json_text(o->name), "root", ca_cert_json(ca_root_cert(ca), o->dir,
-                  CA_FILE_ROOT_CERT), "issuing", ca_cert_json(ca_issuing_cert(ca), o->dir,
-                  CA_FILE_ISSUING_CERT), "inventory",
-                  o->store == NULL ? CA_FILE_INVENTORY : store_where != NULL ? store_where
-                                                                             : "PostgreSQL",
-                  "root_key_offline", o->offline_root ? CA_FILE_ROOT_KEY_OFFLINE : NULL,
-                  "key_uri", o->key_uri);
+                  cli_json_text(o->name), "root",
+                  ca_cert_json(ca_root_cert(ca), o->dir, CA_FILE_ROOT_CERT), "issuing",
+                  ca_cert_json(ca_issuing_cert(ca), o->dir, CA_FILE_ISSUING_CERT), "inventory",
+                  o->store == NULL      ? CA_FILE_INVENTORY
+                  : store_where != NULL ? store_where
+                                        : "PostgreSQL",
+                  "root_key_offline", o->offline_root ? CA_FILE_ROOT_KEY_OFFLINE : NULL, "key_uri",
+                  o->key_uri);
     ca_close(ca);
     if (j == NULL)
         return err_nomem(err);

@@ -18,7 +18,8 @@ enum { O_CA_DIR = 300, O_TO, O_HELP };
 
 static const struct cli_flag flags[] = {
     {{"ca-dir", required_argument, NULL, O_CA_DIR}, "DIR", "the CA directory, on SQLite today"},
-    {{"to", required_argument, NULL, O_TO}, "postgres://...",
+    {{"to", required_argument, NULL, O_TO},
+     "postgres://...",
      "the PostgreSQL database that takes over the inventory"},
     {{"help", no_argument, NULL, O_HELP}, NULL, "print this help"},
 };

@@ -18,9 +18,11 @@ enum { O_CA_DIR = 300, O_PASS, O_NEW_PASS, O_HELP };
 
 static const struct cli_flag flags[] = {
     {{"ca-dir", required_argument, NULL, O_CA_DIR}, "DIR", "the CA directory"},
-    {{"passphrase-file", required_argument, NULL, O_PASS}, "F",
+    {{"passphrase-file", required_argument, NULL, O_PASS},
+     "F",
      "the current passphrase's file (else DUET_CA_PASSPHRASE)"},
-    {{"new-passphrase-file", required_argument, NULL, O_NEW_PASS}, "F2",
+    {{"new-passphrase-file", required_argument, NULL, O_NEW_PASS},
+     "F2",
      "the new passphrase's file (else DUET_CA_NEW_PASSPHRASE; else the same passphrase)"},
     {{"help", no_argument, NULL, O_HELP}, NULL, "print this help"},
 };

@@ -57,10 +57,9 @@ cmd_cert_expiring(int argc, char **argv)
     int rc = EXIT_USAGE;
 
     memset(&f, 0, sizeof(f));
-    if ((prc = cli_parse_opts(argc, argv,
-                              OB_CA_DIR | OB_WITHIN | OB_EXPIRING | OB_FORMAT | OB_OWNER |
-                                  OB_PROFILE,
-                              expiring_usage, &o)) != 0) {
+    if ((prc = cli_parse_opts(
+             argc, argv, OB_CA_DIR | OB_WITHIN | OB_EXPIRING | OB_FORMAT | OB_OWNER | OB_PROFILE,
+             expiring_usage, &o)) != 0) {
         rc = prc == CLI_PARSE_HELP ? EXIT_OK : EXIT_USAGE;
         goto out;
     }

@@ -20,8 +20,11 @@
 enum { OPT_PASSWORD_FILE = 256, OPT_FORMAT, OPT_HELP };
 
 static const struct cli_flag flags[] = {
-    {{"format", required_argument, NULL, OPT_FORMAT}, "text|json", "the output format (default text)"},
-    {{"password-file", required_argument, NULL, OPT_PASSWORD_FILE}, "F",
+    {{"format", required_argument, NULL, OPT_FORMAT},
+     "text|json",
+     "the output format (default text)"},
+    {{"password-file", required_argument, NULL, OPT_PASSWORD_FILE},
+     "F",
      "the password of PKCS#12 files and encrypted keys (first line)"},
     {{"help", no_argument, NULL, OPT_HELP}, NULL, "print this help"},
 };

@@ -59,8 +59,8 @@ days_left(int64_t t, int64_t now)
 static int
 print_table(struct store_cert **rows, size_t n, int64_t now)
 {
-    static const char *const head[NCOLS] = {"SERIAL", "NAME",      "PROFILE", "OWNER",
-                                            "LOCATION", "NOT AFTER", "DAYS",  "STATUS"};
+    static const char *const head[NCOLS] = {"SERIAL",   "NAME",      "PROFILE", "OWNER",
+                                            "LOCATION", "NOT AFTER", "DAYS",    "STATUS"};
     char **cell = calloc(n * NCOLS + 1, sizeof(char *));
     size_t width[NCOLS];
     int rc = -1;
@@ -123,9 +123,10 @@ cmd_cert_list(int argc, char **argv)
     int rc = EXIT_USAGE;
 
     memset(&f, 0, sizeof(f));
-    if ((prc = cli_parse_opts(
-             argc, argv, OB_CA_DIR | OB_EXPIRING | OB_WITHIN | OB_STATUS | OB_OWNER | OB_PROFILE | OB_FORMAT,
-             list_usage, &o)) != 0) {
+    if ((prc = cli_parse_opts(argc, argv,
+                              OB_CA_DIR | OB_EXPIRING | OB_WITHIN | OB_STATUS | OB_OWNER |
+                                  OB_PROFILE | OB_FORMAT,
+                              list_usage, &o)) != 0) {
         rc = prc == CLI_PARSE_HELP ? EXIT_OK : EXIT_USAGE;
         goto out;
     }

@@ -20,14 +20,20 @@ enum { O_CA_DIR = 300, O_OUT, O_DER, O_NEXT_UPDATE, O_PASSPHRASE_FILE, O_HELP, O
 
 static const struct cli_flag flags[] = {
     {{"ca-dir", required_argument, NULL, O_CA_DIR}, "DIR", "the CA directory"},
-    {{"out", required_argument, NULL, O_OUT}, "FILE", "where the CRL goes (with --root: default DIR/root.crl)"},
+    {{"out", required_argument, NULL, O_OUT},
+     "FILE",
+     "where the CRL goes (with --root: default DIR/root.crl)"},
     {{"der", no_argument, NULL, O_DER}, NULL, "the issuing CA's CRL alone, DER"},
-    {{"next-update", required_argument, NULL, O_NEXT_UPDATE}, "D",
+    {{"next-update", required_argument, NULL, O_NEXT_UPDATE},
+     "D",
      "when the next CRL is due (default 24h; 8760h with --root)"},
-    {{"passphrase-file", required_argument, NULL, O_PASSPHRASE_FILE}, "F",
+    {{"passphrase-file", required_argument, NULL, O_PASSPHRASE_FILE},
+     "F",
      "the CA passphrase's file (else DUET_CA_PASSPHRASE)"},
     {{"root", no_argument, NULL, O_ROOT}, NULL, "renew the root's CRL with the root key"},
-    {{"root-key", required_argument, NULL, O_ROOT_KEY}, "F", "the root key, kept offline (with --root)"},
+    {{"root-key", required_argument, NULL, O_ROOT_KEY},
+     "F",
+     "the root key, kept offline (with --root)"},
     {{"help", no_argument, NULL, O_HELP}, NULL, "print this help"},
 };
 

@@ -26,10 +26,14 @@ static const struct cli_flag flags[] = {
     {{"ca-dir", required_argument, NULL, O_CA_DIR}, "DIR", "the CA directory"},
     {{"request", required_argument, NULL, O_REQUEST}, "REQ.der", "the OCSP request (DER)"},
     {{"out", required_argument, NULL, O_OUT}, "RESP.der", "where the answer goes (DER)"},
-    {{"validity", required_argument, NULL, O_VALIDITY}, "D", "how long the answer is valid (default 1h)"},
-    {{"signer-ttl", required_argument, NULL, O_SIGNER_TTL}, "D",
+    {{"validity", required_argument, NULL, O_VALIDITY},
+     "D",
+     "how long the answer is valid (default 1h)"},
+    {{"signer-ttl", required_argument, NULL, O_SIGNER_TTL},
+     "D",
      "the lifetime of the delegated OCSP signer when one is issued (default 7d)"},
-    {{"passphrase-file", required_argument, NULL, O_PASSPHRASE_FILE}, "F",
+    {{"passphrase-file", required_argument, NULL, O_PASSPHRASE_FILE},
+     "F",
      "the CA passphrase's file (else DUET_CA_PASSPHRASE)"},
     {{"help", no_argument, NULL, O_HELP}, NULL, "print this help"},
 };
@@ -37,12 +41,13 @@ static const struct cli_flag flags[] = {
 static void
 ocsp_usage(FILE *out)
 {
-    cli_flags_help(out,
-                   "usage: duet ocsp respond --ca-dir DIR --request REQ.der --out RESP.der\n"
-                   "                         [--validity 1h] [--signer-ttl 7d] [--passphrase-file F]\n"
-                   "Answers one DER OCSP request (RFC 6960) from the inventory, signed by the CA's\n"
-                   "delegated OCSP signer, which is issued or renewed first when needed.\n",
-                   flags, CLI_NFLAGS(flags));
+    cli_flags_help(
+        out,
+        "usage: duet ocsp respond --ca-dir DIR --request REQ.der --out RESP.der\n"
+        "                         [--validity 1h] [--signer-ttl 7d] [--passphrase-file F]\n"
+        "Answers one DER OCSP request (RFC 6960) from the inventory, signed by the CA's\n"
+        "delegated OCSP signer, which is issued or renewed first when needed.\n",
+        flags, CLI_NFLAGS(flags));
 }
 
 /* `duet ocsp respond`; see ocsp_usage(). */
