@@ -163,7 +163,7 @@ def test_every_docs_cli_page_is_installed_as_a_man_page_that_renders(installed):
     _, files = installed
     for doc in sorted((REPO / "docs" / "cli").glob("*.md")):
         name = "duet-%s.1" % doc.stem
-        assert name in files, "meson does not install %s (add it to cli_pages)" % name
+        assert name in files, "meson does not install %s (meson setup --reconfigure)" % name
         page = files[name]
         assert page.parent.name == "man1"
         p = subprocess.run(["man", "-l", str(page)], capture_output=True, text=True, timeout=60,
