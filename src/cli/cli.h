@@ -45,6 +45,7 @@ int cmd_bench(int argc, char **argv);
 int cmd_ticket_keys(int argc, char **argv);
 int cmd_agent(int argc, char **argv);
 int cmd_probe(int argc, char **argv);
+int cmd_doctor(int argc, char **argv);
 int cmd_cert_issue(int argc, char **argv);
 int cmd_cert_sign(int argc, char **argv);
 int cmd_cert_list(int argc, char **argv);
@@ -237,6 +238,13 @@ json_t *cli_row_json(const struct store_cert *c, int64_t now, bool full);
  */
 void cli_report_issued(const char *what, X509 *cert, const char *profile, bool clamped,
                        const char *key_path, const char *crt_path, const char *renews, bool json);
+/*
+ * What was issued as a new JSON object (NULL when out of memory): action
+ * (WHAT's first word), serial, subject, profile, not_before, not_after
+ * (RFC 3339), clamped, key, certificate, renews (paths and serial, or null).
+ */
+json_t *cli_issued_json(const char *what, X509 *cert, const char *profile, bool clamped,
+                        const char *key_path, const char *crt_path, const char *renews);
 /*
  * Whether a row expires within `within` seconds of now (or has expired) and
  * still matters: not revoked, not renewed, not an OCSP signer the CA server

@@ -28,33 +28,58 @@ cli_write_chain(const char *path, X509 *leaf, X509 *issuing, struct duet_err *er
     return pemout_certs(path, chain, 2, NULL, err);
 }
 
+/* A certificate's serial and subject (new strings, NULL when out of memory) and notAfter. */
+static void
+issued_facts(X509 *cert, char **serial, char **subj, char date[32])
+{
+    int64_t na = 0;
+
+    *serial = x509u_serial(X509_get0_serialNumber(cert));
+    *subj = x509u_name(X509_get_subject_name(cert));
+    x509u_time(X509_get0_notAfter(cert), &na);
+    x509u_fmt_rfc3339(na, date, 32);
+}
+
+/* What was issued, as JSON; see cli.h. */
+json_t *
+cli_issued_json(const char *what, X509 *cert, const char *profile, bool clamped,
+                const char *key_path, const char *crt_path, const char *renews)
+{
+    char *serial, *subj;
+    char date[32], from[32];
+    int64_t nb = 0;
+    json_t *o;
+
+    issued_facts(cert, &serial, &subj, date);
+    x509u_time(X509_get0_notBefore(cert), &nb);
+    x509u_fmt_rfc3339(nb, from, sizeof(from));
+    /* The first word of what: issued, renewed, signed; see docs/cli/cert-issue.md. */
+    o = json_pack("{s:s%, s:s?, s:o, s:s?, s:s, s:s, s:b, s:s?, s:s?, s:s?}", "action", what,
+                  strcspn(what, " "), "serial", serial, "subject", cli_json_text(subj), "profile",
+                  profile, "not_before", from, "not_after", date, "clamped", clamped, "key",
+                  key_path, "certificate", crt_path, "renews", renews);
+    free(serial);
+    free(subj);
+    return o;
+}
+
 /* Print what was issued; see cli.h. */
 void
 cli_report_issued(const char *what, X509 *cert, const char *profile, bool clamped,
                   const char *key_path, const char *crt_path, const char *renews, bool json)
 {
-    char *serial = x509u_serial(X509_get0_serialNumber(cert));
-    char *subj = x509u_name(X509_get_subject_name(cert));
-    int64_t nb = 0, na = 0;
-    char date[32], from[32];
+    char *serial, *subj;
+    char date[32];
 
-    x509u_time(X509_get0_notBefore(cert), &nb);
-    x509u_time(X509_get0_notAfter(cert), &na);
-    x509u_fmt_rfc3339(nb, from, sizeof(from));
-    x509u_fmt_rfc3339(na, date, sizeof(date));
     if (json) {
-        /* The first word of what: issued, renewed, signed; see docs/cli/cert-issue.md. */
-        json_t *o =
-            json_pack("{s:s%, s:s?, s:o, s:s?, s:s, s:s, s:b, s:s?, s:s?, s:s?}", "action", what,
-                      strcspn(what, " "), "serial", serial, "subject", cli_json_text(subj),
-                      "profile", profile, "not_before", from, "not_after", date, "clamped", clamped,
-                      "key", key_path, "certificate", crt_path, "renews", renews);
+        json_t *o = cli_issued_json(what, cert, profile, clamped, key_path, crt_path, renews);
         if (o != NULL)
             json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         printf("\n");
         json_decref(o);
-        goto out;
+        return;
     }
+    issued_facts(cert, &serial, &subj, date);
     printf("%s ", what);
     cli_put_text(stdout, subj ? subj : "?");
     printf(" (serial %s), profile %s, valid until %s\n", serial ? serial : "?", profile, date);
@@ -66,7 +91,6 @@ cli_report_issued(const char *what, X509 *cert, const char *profile, bool clampe
         printf("certificate: %s\n", crt_path);
     if (renews != NULL)
         printf("renews:      %s\n", renews);
-out:
     free(serial);
     free(subj);
 }

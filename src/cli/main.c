@@ -29,6 +29,7 @@ const struct cli_command cli_commands[] = {
     {"ticket-keys", tk_subs, cmd_ticket_keys},
     {"agent", NULL, cmd_agent},
     {"probe", NULL, cmd_probe},
+    {"doctor", NULL, cmd_doctor},
     {"completion", NULL, cmd_completion},
     {NULL, NULL, NULL},
 };
@@ -56,6 +57,7 @@ usage(FILE *out)
             "  agent                    keep this host's certificates fresh (enroll, renew)\n"
             "  cert verify LEAF         verify a certificate chain for a purpose and a name\n"
             "  probe HOST:PORT          why an mTLS connection fails, and the fix\n"
+            "  doctor                   check a proxy config or TLS files before they fail\n"
             "  completion bash          the bash completion of duet (source it)\n"
             "  version                  print the version\n"
             "\n"

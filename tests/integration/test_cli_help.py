@@ -121,7 +121,7 @@ SOURCES = {
     "cert inspect": "cmd_cert_inspect.c", "cert verify": "cmd_cert_verify.c",
     "crl generate": "cmd_crl_generate.c", "ocsp respond": "cmd_ocsp_respond.c",
     "bench": "cmd_bench.c", "ticket-keys": "cmd_ticket_keys.c", "agent": "cmd_agent.c",
-    "probe": "cmd_probe.c",
+    "probe": "cmd_probe.c", "doctor": "cmd_doctor.c",
 }
 
 
