@@ -18,6 +18,7 @@
 #include <event2/thread.h>
 
 #include "proxy/crlfetch.h"
+#include "proxy/h2up.h"
 #include "util/log.h"
 #include "util/notify.h"
 
@@ -54,6 +55,7 @@ worker_main(void *arg)
     event_base_dispatch(w->base);
     conn_linger_clear(w);
     upstream_pool_clear(w);
+    h2up_clear(w);
     log_batch_flush();
     return NULL;
 }
@@ -200,6 +202,7 @@ proxy_run(struct proxy_cfg *cfg, int argc, char **argv)
     log_batch_begin(log_arm, &px->workers[0]);
     event_base_dispatch(px->workers[0].base);
     upstream_pool_clear(&px->workers[0]);
+    h2up_clear(&px->workers[0]);
     log_batch_flush();
     for (int i = 1; i < px->nworkers; i++)
         pthread_join(px->workers[i].thr, NULL);
