@@ -67,6 +67,7 @@ struct h2up_conn {
     unsigned nstreams;           /* open */
     bool connected;
     bool goaway; /* no new stream: the upstream sent GOAWAY, or the connection failed */
+    char error[120]; /* what nghttp2 last refused of the upstream's frames */
 };
 
 struct h2up_stream {
@@ -178,7 +179,7 @@ conn_idle_check(struct h2up_conn *uc)
 static void
 stream_closed(struct h2up_conn *uc, struct h2up_stream *s, uint32_t code, bool opened)
 {
-    char why[160];
+    char why[200];
 
     if (s->closed)
         return;
@@ -206,8 +207,8 @@ stream_closed(struct h2up_conn *uc, struct h2up_stream *s, uint32_t code, bool o
             snprintf(why, sizeof(why), "the response's header list is larger than %zu bytes",
                      uc->gen->cfg.max_header_bytes);
         else if (s->local_reset)
-            snprintf(why, sizeof(why), "the upstream sent a malformed HTTP/2 response "
-                                       "(RFC 9113 8.1.1, 8.2.2)");
+            snprintf(why, sizeof(why), "the upstream sent a malformed HTTP/2 response (%s)",
+                     uc->error[0] != '\0' ? uc->error : "RFC 9113 8.1.1, 8.2.2");
         h->reset(s->arg, code, s->too_large || s->local_reset ? why : NULL);
     }
     if (s->hooks == NULL) {
@@ -396,13 +397,39 @@ on_frame_not_send(nghttp2_session *sess, const nghttp2_frame *frame, int code, v
 static int
 on_frame_send(nghttp2_session *sess, const nghttp2_frame *frame, void *user)
 {
+    struct h2up_conn *uc = user;
     struct h2up_stream *s;
 
-    (void)user;
+    if (frame->hd.type == NGHTTP2_GOAWAY && frame->goaway.error_code != NGHTTP2_NO_ERROR &&
+        uc->error[0] == '\0') {
+        /* nghttp2 ends the connection over a frame: its debug data says which. */
+        size_t n = frame->goaway.opaque_data_len < 80 ? frame->goaway.opaque_data_len : 80;
+        snprintf(uc->error, sizeof(uc->error), "GOAWAY %s sent (%.*s)",
+                 nghttp2_http2_strerror(frame->goaway.error_code), (int)n,
+                 n > 0 ? (const char *)frame->goaway.opaque_data : "");
+        for (char *p = uc->error; *p != '\0'; p++)
+            if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+                *p = '?';
+    }
     if (frame->hd.type == NGHTTP2_RST_STREAM &&
         (s = nghttp2_session_get_stream_user_data(sess, frame->hd.stream_id)) != NULL &&
         s->hooks != NULL)
         s->local_reset = true;
+    return 0;
+}
+
+/* nghttp2's refusals of the upstream's frames: the last one is the reason logged. */
+static int
+on_error(nghttp2_session *sess, int code, const char *msg, size_t len, void *user)
+{
+    struct h2up_conn *uc = user;
+
+    (void)sess;
+    snprintf(uc->error, sizeof(uc->error), "%s: %.*s", nghttp2_strerror(code),
+             (int)(len < 80 ? len : 80), msg);
+    for (char *p = uc->error; *p != '\0'; p++)
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+            *p = '?';
     return 0;
 }
 
@@ -447,6 +474,16 @@ conn_flush(struct h2up_conn *uc)
             s->taken = 0;
             s->hooks->taken(s->arg, n);
         }
+    }
+    if (!nghttp2_session_want_read(uc->sess) && !nghttp2_session_want_write(uc->sess)) {
+        /* A connection error (nghttp2 sent GOAWAY), or GOAWAY and no stream left. */
+        char why[200];
+        snprintf(why, sizeof(why), "the upstream broke HTTP/2: %s",
+                 uc->error[0] != '\0' ? uc->error : "its session ended");
+        if (uc->error[0] != '\0')
+            up_log(uc, why);
+        conn_teardown(uc, uc->error[0] != '\0' ? why : NULL, false);
+        return;
     }
     if (uc->goaway && uc->nstreams == 0 && evbuffer_get_length(out) == 0)
         conn_teardown(uc, NULL, false);
@@ -639,6 +676,7 @@ conn_new(struct worker *w, struct gen *gen, struct gen_listener *gl, bool tls)
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
     nghttp2_session_callbacks_set_on_frame_not_send_callback(cb, on_frame_not_send);
     nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
+    nghttp2_session_callbacks_set_error_callback2(cb, on_error);
     /* The upstream's window opens as the client takes the response, not as it arrives. */
     nghttp2_option_set_no_auto_window_update(opt, 1);
     nghttp2_option_set_max_outbound_ack(opt, H2_MAX_OUTBOUND_ACK);

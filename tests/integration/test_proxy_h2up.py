@@ -1,0 +1,253 @@
+# SPDX-License-Identifier: Apache-2.0
+"""HTTP/2 upstreams of `duet proxy` (upstream_protocol h2c, h2; issue 15) against real servers
+and a hostile one.
+
+nghttp (Debian's nghttp2-client) through the proxy to an h2c upstream; h2 over mTLS to an
+upstream that chooses h2 by ALPN (and a refusal of one that does not); and a raw-frame fake
+upstream that answers with what RFC 9113 forbids (connection-specific fields, a header list past
+max_header_size, frames that break the protocol, floods of RST_STREAM) or resets and refuses
+streams: the client gets a 502 with the reason, or the upstream's RST_STREAM, never the bytes,
+and the proxy serves the next request.
+"""
+
+import socket
+import ssl
+import struct
+import subprocess
+import threading
+
+import pytest
+
+from proxyutil import TcpServer, start_http_proxy
+from test_proxy_h2 import curl, tool, url
+
+ALICE = "spiffe://test-corp/alice"
+RULES = """\
+      - {name: alice-public, allow: ["uri:%s"], path_prefix: /public/}
+""" % ALICE
+
+DATA, HEADERS, RST_STREAM, SETTINGS, PING, GOAWAY, WINDOW_UPDATE, CONTINUATION = \
+    0, 1, 3, 4, 6, 7, 8, 9
+END_STREAM, END_HEADERS, ACK = 0x1, 0x4, 0x1
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+
+def frame(ftype, flags, stream, payload=b""):
+    return struct.pack(">I", len(payload))[1:] + bytes([ftype, flags]) + \
+        struct.pack(">I", stream & 0x7fffffff) + payload
+
+
+def hpack_int(value, prefix_bits, first=0):
+    limit = (1 << prefix_bits) - 1
+    if value < limit:
+        return bytes([first | value])
+    out = [first | limit]
+    value -= limit
+    while value >= 128:
+        out.append((value & 0x7f) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def hpack(fields):
+    """Each field a literal without indexing, new name, no Huffman (RFC 7541 6.2.2)."""
+    out = b""
+    for name, value in fields:
+        n, v = name.encode(), value.encode()
+        out += b"\x00" + hpack_int(len(n), 7) + n + hpack_int(len(v), 7) + v
+    return out
+
+
+def headers(stream, fields, end=False):
+    """A header block as HEADERS and as many CONTINUATION frames as 16 KiB frames need."""
+    block = hpack(fields)
+    chunks = [block[i:i + 16384] for i in range(0, len(block), 16384)] or [b""]
+    out = b""
+    for i, ch in enumerate(chunks):
+        last = END_HEADERS if i == len(chunks) - 1 else 0
+        if i == 0:
+            out += frame(HEADERS, last | (END_STREAM if end else 0), stream, ch)
+        else:
+            out += frame(CONTINUATION, last, stream, ch)
+    return out
+
+
+class FakeH2Upstream(TcpServer):
+    """An h2c server speaking frames by hand: each request's HEADERS goes to
+    answer(conn_number, stream_id), whose bytes are sent back as they are."""
+
+    def __init__(self, answer):
+        self.answer = answer
+        self.streams = []
+        super().__init__()
+
+    def _conn(self, c):
+        n = self.accepted
+        buf = b""
+        c.sendall(frame(SETTINGS, 0, 0))
+        try:
+            while len(buf) < len(PREFACE):
+                d = c.recv(65536)
+                if not d:
+                    return
+                buf += d
+            buf = buf[len(PREFACE):]
+            while True:
+                while len(buf) >= 9 and len(buf) >= 9 + int.from_bytes(buf[:3], "big"):
+                    ln = int.from_bytes(buf[:3], "big")
+                    ftype, flags = buf[3], buf[4]
+                    stream = int.from_bytes(buf[5:9], "big") & 0x7fffffff
+                    buf = buf[9 + ln:]
+                    if ftype == SETTINGS and not flags & ACK:
+                        c.sendall(frame(SETTINGS, ACK, 0))
+                    elif ftype == HEADERS:
+                        with self.lock:
+                            self.streams.append((n, stream))
+                        out = self.answer(n, stream)
+                        if out is None:
+                            c.close()
+                            return
+                        c.sendall(out)
+                d = c.recv(65536)
+                if not d:
+                    return
+                buf += d
+        except OSError:
+            return
+        finally:
+            c.close()
+
+
+def ok(stream, body=b"fine"):
+    return headers(stream, [(":status", "200"), ("content-length", str(len(body)))]) + \
+        frame(DATA, END_STREAM, stream, body)
+
+
+def h2c_proxy(dpki, procs, tmp_path, port, extra=""):
+    return start_http_proxy(dpki, procs, tmp_path, port, rules=RULES,
+                            extra_yaml="    upstream_protocol: h2c\n" + extra)
+
+
+def test_nghttp_through_the_proxy_to_an_h2c_upstream(dpki, procs, tmp_path):
+    up = FakeH2Upstream(lambda n, s: headers(s, [(":status", "200"), ("x-up", "yes")]) +
+                        frame(DATA, 0, s, b"hello ") +
+                        headers(s, [("x-trailer", "t1")], end=True))
+    px = h2c_proxy(dpki, procs, tmp_path, up.port)
+    p = subprocess.run([tool("nghttp"), "-nv", "--cert", str(dpki.alice_crt), "--key",
+                        str(dpki.alice_key), url(px, "/public/a"), url(px, "/public/b")],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert p.stdout.count("recv (stream_id=") >= 4, p.stdout
+    assert "x-up: yes" in p.stdout and "x-trailer: t1" in p.stdout, p.stdout
+    # Both streams on one upstream connection.
+    assert up.accepted == 1 and len(up.streams) == 2, up.streams
+
+
+@pytest.mark.parametrize("what,answer,reason", [
+    ("connection-specific field",
+     lambda n, s: headers(s, [(":status", "200"), ("connection", "close")], end=True),
+     "malformed HTTP/2 response"),
+    ("transfer-encoding field",
+     lambda n, s: headers(s, [(":status", "200"), ("transfer-encoding", "chunked")], end=True),
+     "malformed HTTP/2 response"),
+    ("header list past max_header_size",
+     lambda n, s: headers(s, [(":status", "200")] +
+                          [("x-big-%d" % i, "v" * 1000) for i in range(40)], end=True),
+     "header list is larger than 16384 bytes"),
+    ("DATA on stream 0",
+     lambda n, s: frame(DATA, 0, 0, b"smuggled"),
+     "the upstream broke HTTP/2"),
+    ("no :status",
+     lambda n, s: headers(s, [("x-a", "1")], end=True),
+     "malformed HTTP/2 response"),
+])
+def test_hostile_upstream_gets_a_502_with_the_reason(dpki, procs, tmp_path, what, answer, reason):
+    up = FakeH2Upstream(answer)
+    px = h2c_proxy(dpki, procs, tmp_path, up.port)
+    mark = px.log.mark()
+    status, version, body = curl(dpki, url(px, "/public/x"), "--http2")
+    assert (status, version) == (502, "2"), body
+    assert b"smuggled" not in body and b"close" not in body
+    ev = px.log.wait_event("upstream_error", mark)
+    assert reason in ev["error"], ev
+    assert px.proc.poll() is None
+
+
+def test_rst_flood_from_the_upstream_is_harmless(dpki, procs, tmp_path):
+    def answer(n, s):
+        return ok(s) + b"".join(frame(RST_STREAM, 0, s, struct.pack(">I", 8))
+                                for _ in range(5000))
+    up = FakeH2Upstream(answer)
+    px = h2c_proxy(dpki, procs, tmp_path, up.port)
+    for i in range(3):
+        status, _, body = curl(dpki, url(px, "/public/%d" % i), "--http2")
+        assert (status, body) == (200, b"fine")
+    assert px.proc.poll() is None
+
+
+def test_upstream_reset_reaches_the_client_as_reset(dpki, procs, tmp_path):
+    up = FakeH2Upstream(lambda n, s: headers(s, [(":status", "200")]) +
+                        frame(RST_STREAM, 0, s, struct.pack(">I", 8)))  # CANCEL
+    px = h2c_proxy(dpki, procs, tmp_path, up.port)
+    p = subprocess.run([tool("nghttp"), "-nv", "--cert", str(dpki.alice_crt), "--key",
+                        str(dpki.alice_key), url(px, "/public/r")],
+                       capture_output=True, text=True, timeout=30)
+    assert "recv RST_STREAM frame" in p.stdout and "error_code=CANCEL" in p.stdout, p.stdout
+
+
+def test_goaway_before_the_stream_is_retried_on_a_new_connection(dpki, procs, tmp_path):
+    def answer(n, s):
+        if n == 1:  # the first connection processes nothing: GOAWAY last_stream_id 0
+            return frame(GOAWAY, 0, 0, struct.pack(">II", 0, 0))
+        return ok(s, b"second")
+    up = FakeH2Upstream(answer)
+    px = h2c_proxy(dpki, procs, tmp_path, up.port)
+    status, _, body = curl(dpki, url(px, "/public/g"), "--http2")
+    assert (status, body) == (200, b"second")
+    assert up.accepted == 2
+
+
+def test_upstream_refusing_the_stream_with_a_body_sent_is_refused_to_the_client(
+        dpki, procs, tmp_path):
+    up = FakeH2Upstream(lambda n, s: frame(RST_STREAM, 0, s, struct.pack(">I", 7)))
+    px = h2c_proxy(dpki, procs, tmp_path, up.port)
+    p = subprocess.run([tool("nghttp"), "-nv", "--cert", str(dpki.alice_crt), "--key",
+                        str(dpki.alice_key), url(px, "/public/r")],
+                       capture_output=True, text=True, timeout=30)
+    # Refused each time it is sent (three times), then refused to the client.
+    assert "error_code=REFUSED_STREAM" in p.stdout, p.stdout
+    assert len(up.streams) == 3, up.streams
+
+
+def test_unreachable_upstream_is_502(dpki, procs, tmp_path):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    px = h2c_proxy(dpki, procs, tmp_path, port)
+    mark = px.log.mark()
+    status, _, body = curl(dpki, url(px, "/public/u"), "--http2")
+    assert status == 502 and b"could not be reached" in body, body
+    px.log.wait_event("upstream_error", mark)
+
+
+def test_config_h2_needs_upstream_tls(dpki, procs, tmp_path):
+    cfg = tmp_path / "p.yaml"
+    cfg.write_text("""\
+listeners:
+  - name: web
+    listen: 127.0.0.1:0
+    mode: http
+    cert: %s
+    key: %s
+    cacert: %s
+    target: [127.0.0.1:1]
+    upstream_protocol: h2
+    rules:
+%s""" % (dpki.server_crt, dpki.server_key, dpki.roots, RULES))
+    p = subprocess.run([str(dpki.duet_bin), "proxy", "--config", str(cfg), "--check"],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode != 0
+    assert "web: upstream_protocol h2 is HTTP/2 over TLS: it needs upstream_tls" in p.stderr, \
+        p.stderr
