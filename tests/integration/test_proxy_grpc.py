@@ -64,6 +64,11 @@ class Service:
     def size(self, req, ctx):
         return b"%d" % len(req) + b"." + bytes(len(req))
 
+    def peer(self, req, ctx):
+        """The upstream's view of its TLS peer (the proxy): its certificate's common name."""
+        cn = ctx.auth_context().get("x509_common_name", [b"(plaintext)"])
+        return cn[0] + b" " + dict(ctx.invocation_metadata())["x-forwarded-client-cert"].encode()
+
     def handler(self):
         return grpc.method_handlers_generic_handler("pkg.Echo", {
             "Unary": grpc.unary_unary_rpc_method_handler(self.unary),
@@ -72,6 +77,7 @@ class Service:
             "Bidi": grpc.stream_stream_rpc_method_handler(self.bidi),
             "Wait": grpc.unary_stream_rpc_method_handler(self.wait),
             "Size": grpc.unary_unary_rpc_method_handler(self.size),
+            "Peer": grpc.unary_unary_rpc_method_handler(self.peer),
         })
 
 
@@ -184,3 +190,34 @@ def test_streams_share_upstream_connections_and_are_counted(channel, gproxy):
     # 50 streams at once, on at most upstream_h2_connections (4) upstream connections.
     assert m.get('duet_upstream_h2_streams_total{listener="web",upstream_proto="h2c"}') == 50, m
     assert 1 <= m.get('duet_upstream_connections_total{kind="new"}', 0) <= 4, m
+
+
+@pytest.mark.parametrize("protocol", ["h2", "auto"])
+def test_h2_over_mtls_to_the_upstream(dpki, procs, tmp_path, protocol):
+    """upstream_protocol h2 (and auto with upstream TLS): ALPN h2 to a gRPC server that requires
+    a client certificate; it sees the proxy's, and the caller's identity in metadata."""
+    svc = Service()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4), options=OPTS)
+    server.add_generic_rpc_handlers((svc.handler(),))
+    port = server.add_secure_port("127.0.0.1:0", grpc.ssl_server_credentials(
+        [(dpki.server_key.read_bytes(), dpki.server_crt.read_bytes())],
+        root_certificates=dpki.roots.read_bytes(), require_client_auth=True))
+    server.start()
+    try:
+        px = start_http_proxy(
+            dpki, procs, tmp_path, port, rules=RULES,
+            extra_yaml="    upstream_protocol: %s\n    upstream_tls: {cert: %s, key: %s, "
+                       "cacert: %s, server_name: localhost}\n"
+                       % (protocol, dpki.gateway_crt, dpki.gateway_key, dpki.roots))
+        creds = grpc.ssl_channel_credentials(
+            root_certificates=dpki.roots.read_bytes(), private_key=dpki.alice_key.read_bytes(),
+            certificate_chain=dpki.alice_crt.read_bytes())
+        with grpc.secure_channel("localhost:%d" % px.port, creds, options=OPTS) as ch:
+            out = ch.unary_unary("/pkg.Echo/Peer")(b"", timeout=10)
+            assert list(ch.unary_stream("/pkg.Echo/Server")(b"3", timeout=10)) == \
+                [b"part 0", b"part 1", b"part 2"]
+        cn, _, xfcc = out.partition(b" ")
+        assert cn == b"gateway", out
+        assert ("URI=" + ALICE).encode() in xfcc, out
+    finally:
+        server.stop(0)

@@ -251,3 +251,35 @@ listeners:
     assert p.returncode != 0
     assert "web: upstream_protocol h2 is HTTP/2 over TLS: it needs upstream_tls" in p.stderr, \
         p.stderr
+
+
+def test_h2_upstream_that_does_not_choose_h2_is_502_with_the_reason(dpki, procs, tmp_path):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(dpki.server_crt), str(dpki.server_key))
+    ctx.set_alpn_protocols(["http/1.1"])
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(8)
+
+    def serve():
+        while True:
+            try:
+                c, _ = lsock.accept()
+                with ctx.wrap_socket(c, server_side=True) as t:
+                    t.recv(100)
+            except OSError:
+                if lsock.fileno() < 0:
+                    return
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        px = start_http_proxy(
+            dpki, procs, tmp_path, lsock.getsockname()[1], rules=RULES,
+            extra_yaml="    upstream_protocol: h2\n    upstream_tls: {cacert: %s, "
+                       "server_name: localhost}\n" % dpki.roots)
+        mark = px.log.mark()
+        status, _, body = curl(dpki, url(px, "/public/a"), "--http2")
+        assert status == 502, body
+        ev = px.log.wait_event("upstream_error", mark)
+        assert "did not choose h2 by ALPN (none)" in ev["error"], ev
+    finally:
+        lsock.close()
