@@ -221,3 +221,17 @@ def test_h2_over_mtls_to_the_upstream(dpki, procs, tmp_path, protocol):
         assert ("URI=" + ALICE).encode() in xfcc, out
     finally:
         server.stop(0)
+
+
+def test_plaintext_grpc_client_gets_mtls_through_the_tunnel(dpki, procs, tmp_path, gproxy,
+                                                             backend):
+    """duet tunnel --alpn h2: a gRPC client speaking h2c to the tunnel reaches the service over
+    mTLS with alice's identity (the tunnel relays bytes; ALPN h2 makes the proxy speak HTTP/2)."""
+    from test_proxy import start_tunnel
+    t = start_tunnel(procs, dpki, tmp_path / "tn", gproxy.port, "--server-name", "localhost",
+                     "--alpn", "h2")
+    with grpc.insecure_channel("127.0.0.1:%d" % t.port, options=OPTS) as ch:
+        assert ch.unary_unary("/pkg.Echo/Unary")(b"via tunnel", timeout=10) == b"echo:via tunnel"
+        assert list(ch.stream_stream("/pkg.Echo/Bidi")(iter([b"a", b"b"]), timeout=10)) == \
+            [b"A", b"B"]
+    assert "URI=" + ALICE in backend.metadata[-1]["x-forwarded-client-cert"]

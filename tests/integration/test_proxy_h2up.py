@@ -283,3 +283,23 @@ def test_h2_upstream_that_does_not_choose_h2_is_502_with_the_reason(dpki, procs,
         assert "did not choose h2 by ALPN (none)" in ev["error"], ev
     finally:
         lsock.close()
+
+
+@pytest.mark.parametrize("alpn", [True, False])
+def test_curl_prior_knowledge_through_the_tunnel(dpki, procs, tmp_path, alpn):
+    """curl --http2-prior-knowledge to `duet tunnel --alpn h2`: HTTP/2 end to end with mTLS
+    between tunnel and proxy.  Without --alpn h2 the proxy reads HTTP/1.1 and the preface fails."""
+    from test_proxy import start_tunnel
+    up = FakeH2Upstream(lambda n, s: ok(s, b"tunnelled"))
+    px = h2c_proxy(dpki, procs, tmp_path, up.port)
+    t = start_tunnel(procs, dpki, tmp_path / "tn", px.port, "--server-name", "localhost",
+                     *(("--alpn", "h2") if alpn else ()))
+    p = subprocess.run([tool("curl"), "-sS", "--http2-prior-knowledge", "-o", "-", "-w",
+                        "\n%{http_code} %{http_version}",
+                        "http://127.0.0.1:%d/public/t" % t.port],
+                       capture_output=True, timeout=30)
+    if alpn:
+        assert p.returncode == 0, p.stderr
+        assert p.stdout == b"tunnelled\n200 2", p.stdout
+    else:
+        assert not p.stdout.endswith(b"200 2"), p.stdout
