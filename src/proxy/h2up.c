@@ -467,13 +467,19 @@ conn_flush(struct h2up_conn *uc)
             break;
         evbuffer_add(out, data, (size_t)n);
     }
-    for (struct h2up_stream *s = uc->streams, *next; s != NULL; s = next) {
-        next = s->next;
+    /*
+     * A hook may end other client streams, and so free streams of this list:
+     * the scan starts again after each (each stream reports once).
+     */
+    for (struct h2up_stream *s = uc->streams; s != NULL;) {
         if (s->taken > 0 && s->hooks != NULL) {
             size_t n = s->taken;
             s->taken = 0;
             s->hooks->taken(s->arg, n);
+            s = uc->streams;
+            continue;
         }
+        s = s->next;
     }
     if (!nghttp2_session_want_read(uc->sess) && !nghttp2_session_want_write(uc->sess)) {
         /* A connection error (nghttp2 sent GOAWAY), or GOAWAY and no stream left. */
@@ -749,81 +755,18 @@ conn_pick(struct worker *w, struct gen *gen, struct gen_listener *gl, bool tls,
     return best; /* nghttp2 holds the HEADERS until the upstream lets another stream open */
 }
 
-/* Name the head's fields as HTTP/2 does (lower case); connection-specific ones dropped. */
-static bool
-field_dropped(const char *name)
-{
-    static const char *const names[] = {"host",    "connection", "keep-alive", "proxy-connection",
-                                        "upgrade", "te",         "transfer-encoding"};
-
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (strcmp(name, names[i]) == 0)
-            return true;
-    return false;
-}
-
 /* Submit s's request on uc: the head as HTTP/2 fields, then its body from s->out. */
 static int
 stream_submit(struct h2up_conn *uc, struct h2up_stream *s, struct duet_err *err)
 {
-    char *buf = malloc(s->head_len + 1), *line, *next, *sp, *target = NULL, *authority = NULL;
-    nghttp2_nv *nv = NULL;
-    size_t n = 4, cap;
+    struct h2up_fields f;
     nghttp2_data_provider prd = {.source.ptr = s, .read_callback = req_read_cb};
     int32_t id;
 
-    if (buf == NULL)
-        return err_nomem(err);
-    memcpy(buf, s->head, s->head_len);
-    buf[s->head_len] = '\0';
-    cap = 6;
-    for (const char *p = buf; (p = strstr(p, "\r\n")) != NULL; p += 2)
-        cap++;
-    if ((nv = calloc(cap, sizeof(*nv))) == NULL) {
-        free(buf);
-        return err_nomem(err);
-    }
-    line = buf;
-    next = strstr(line, "\r\n");
-    if (next == NULL || (sp = strchr(line, ' ')) == NULL || sp > next)
-        goto bad;
-    *next = '\0';
-    *sp = '\0';
-    target = sp + 1;
-    if ((sp = strchr(target, ' ')) == NULL)
-        goto bad;
-    *sp = '\0';
-    for (line = next + 2; (next = strstr(line, "\r\n")) != NULL && next != line; line = next + 2) {
-        char *colon = strchr(line, ':');
-        *next = '\0';
-        if (colon == NULL)
-            goto bad;
-        *colon = '\0';
-        for (char *q = line; *q != '\0'; q++)
-            if (*q >= 'A' && *q <= 'Z')
-                *q = (char)(*q - 'A' + 'a');
-        char *v = colon + 1 + strspn(colon + 1, " ");
-        if (strcmp(line, "host") == 0)
-            authority = v;
-        if (field_dropped(line) || n + 1 >= cap)
-            continue;
-        nv[n++] = (nghttp2_nv){(uint8_t *)line, (uint8_t *)v, strlen(line), strlen(v),
-                               NGHTTP2_NV_FLAG_NONE};
-    }
-    nv[0] = (nghttp2_nv){(uint8_t *)":method", (uint8_t *)buf, 7, strlen(buf),
-                         NGHTTP2_NV_FLAG_NONE};
-    nv[1] = (nghttp2_nv){(uint8_t *)":scheme", (uint8_t *)(uc->tls ? "https" : "http"), 7,
-                         uc->tls ? 5 : 4, NGHTTP2_NV_FLAG_NONE};
-    nv[2] = (nghttp2_nv){(uint8_t *)":path", (uint8_t *)target, 5, strlen(target),
-                         NGHTTP2_NV_FLAG_NONE};
-    nv[3] = (nghttp2_nv){(uint8_t *)":authority", (uint8_t *)(authority ? authority : ""), 10,
-                         authority ? strlen(authority) : 0, NGHTTP2_NV_FLAG_NONE};
-    if (s->te)
-        nv[n++] = (nghttp2_nv){(uint8_t *)"te", (uint8_t *)"trailers", 2, 8,
-                               NGHTTP2_NV_FLAG_NONE};
-    id = nghttp2_submit_request(uc->sess, NULL, nv, n, s->end_req ? NULL : &prd, s);
-    free(nv);
-    free(buf);
+    if (h2up_fields_make(s->head, s->head_len, uc->tls, s->te, &f, err) != 0)
+        return -1;
+    id = nghttp2_submit_request(uc->sess, NULL, f.nv, f.n, s->end_req ? NULL : &prd, s);
+    h2up_fields_clear(&f);
     if (id < 0)
         return err_set(err, DUET_ERR_INTERNAL, "cannot send the request upstream: %s",
                        nghttp2_strerror(id));
@@ -839,10 +782,6 @@ stream_submit(struct h2up_conn *uc, struct h2up_stream *s, struct duet_err *err)
         bufferevent_set_timeouts(uc->bev, NULL, NULL);
     schedule_flush(uc);
     return 0;
-bad:
-    free(nv);
-    free(buf);
-    return err_set(err, DUET_ERR_INTERNAL, "cannot read the request head rebuilt for the upstream");
 }
 
 static int

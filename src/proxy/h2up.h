@@ -73,6 +73,25 @@ void h2up_consumed(struct h2up_stream *s, size_t n);
  * (CANCEL for a client's cancellation).  s is freed by h2up.
  */
 void h2up_cancel(struct h2up_stream *s, uint32_t code);
+/* The fields of an HTTP/2 request (h2uphead.c): nv points into buf. */
+struct h2up_fields {
+    char *buf;
+    nghttp2_nv *nv;
+    size_t n;
+};
+/*
+ * The HTTP/2 request for head, an HTTP/1.1 head as http_decide() rebuilds it
+ * (request line, fields, empty line): :method, :scheme ("https" when tls,
+ * else "http"), :path, :authority (from Host), then the fields in order with
+ * lower-case names, without Host and the connection-specific ones
+ * (Connection, Keep-Alive, Proxy-Connection, Upgrade, Transfer-Encoding, TE),
+ * and "te: trailers" when te_trailers.  -1 with err when the head is not one
+ * (no request line, a field without ':', no empty line) or out of memory.
+ * Free with h2up_fields_clear().
+ */
+int h2up_fields_make(const char *head, size_t head_len, bool tls, bool te_trailers,
+                     struct h2up_fields *out, struct duet_err *err) MUST_CHECK;
+void h2up_fields_clear(struct h2up_fields *f);
 /* Close every upstream HTTP/2 connection of a worker (its streams are cancelled). */
 void h2up_clear(struct worker *w);
 
