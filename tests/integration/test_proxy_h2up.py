@@ -232,25 +232,33 @@ def test_unreachable_upstream_is_502(dpki, procs, tmp_path):
     px.log.wait_event("upstream_error", mark)
 
 
-def test_config_h2_needs_upstream_tls(dpki, procs, tmp_path):
+@pytest.mark.parametrize("extra,words", [
+    ("    upstream_protocol: h2\n",
+     "web: upstream_protocol h2 is HTTP/2 over TLS: it needs upstream_tls (upstream_cacert); "
+     "for plaintext use h2c"),
+    ("    upstream_protocol: h2c\n    upstream_tls: {cacert: ROOTS}\n",
+     "web: upstream_protocol h2c is plaintext but upstream_tls is set; expected h2 (HTTP/2 over "
+     "TLS) or auto"),
+    ("    upstream_protocol: h2c\n    mode: tcp\n",
+     "web: upstream_protocol applies to http mode only; tcp mode relays bytes"),
+])
+def test_config_refuses_upstream_protocols_that_cannot_work(dpki, tmp_path, extra, words):
     cfg = tmp_path / "p.yaml"
     cfg.write_text("""\
 listeners:
   - name: web
     listen: 127.0.0.1:0
-    mode: http
     cert: %s
     key: %s
     cacert: %s
     target: [127.0.0.1:1]
-    upstream_protocol: h2
-    rules:
-%s""" % (dpki.server_crt, dpki.server_key, dpki.roots, RULES))
+%s    rules:
+%s""" % (dpki.server_crt, dpki.server_key, dpki.roots, extra.replace("ROOTS", str(dpki.roots)),
+         RULES))
     p = subprocess.run([str(dpki.duet_bin), "proxy", "--config", str(cfg), "--check"],
                        capture_output=True, text=True, timeout=30)
     assert p.returncode != 0
-    assert "web: upstream_protocol h2 is HTTP/2 over TLS: it needs upstream_tls" in p.stderr, \
-        p.stderr
+    assert words in p.stderr, p.stderr
 
 
 def test_h2_upstream_that_does_not_choose_h2_is_502_with_the_reason(dpki, procs, tmp_path):
