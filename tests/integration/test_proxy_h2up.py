@@ -19,45 +19,13 @@ import threading
 import pytest
 
 from proxyutil import TcpServer, start_http_proxy
-from test_proxy_h2 import curl, tool, url
+from test_proxy_h2 import (ACK, CONTINUATION, DATA, END_HEADERS, END_STREAM, GOAWAY, HEADERS,
+                           PREFACE, RST_STREAM, SETTINGS, curl, frame, hpack, tool, url)
 
 ALICE = "spiffe://test-corp/alice"
 RULES = """\
       - {name: alice-public, allow: ["uri:%s"], path_prefix: /public/}
 """ % ALICE
-
-DATA, HEADERS, RST_STREAM, SETTINGS, PING, GOAWAY, WINDOW_UPDATE, CONTINUATION = \
-    0, 1, 3, 4, 6, 7, 8, 9
-END_STREAM, END_HEADERS, ACK = 0x1, 0x4, 0x1
-PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-
-
-def frame(ftype, flags, stream, payload=b""):
-    return struct.pack(">I", len(payload))[1:] + bytes([ftype, flags]) + \
-        struct.pack(">I", stream & 0x7fffffff) + payload
-
-
-def hpack_int(value, prefix_bits, first=0):
-    limit = (1 << prefix_bits) - 1
-    if value < limit:
-        return bytes([first | value])
-    out = [first | limit]
-    value -= limit
-    while value >= 128:
-        out.append((value & 0x7f) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def hpack(fields):
-    """Each field a literal without indexing, new name, no Huffman (RFC 7541 6.2.2)."""
-    out = b""
-    for name, value in fields:
-        n, v = name.encode(), value.encode()
-        out += b"\x00" + hpack_int(len(n), 7) + n + hpack_int(len(v), 7) + v
-    return out
-
 
 def headers(stream, fields, end=False):
     """A header block as HEADERS and as many CONTINUATION frames as 16 KiB frames need."""
