@@ -66,6 +66,7 @@ struct h2up_conn {
     struct h2up_stream *streams; /* open, or closed but still held by h2.c */
     unsigned nstreams;           /* open */
     bool connected;
+    bool settings;  /* the upstream's SETTINGS arrived: its stream limit is known */
     bool goaway; /* no new stream: the upstream sent GOAWAY, or the connection failed */
     char error[120]; /* what nghttp2 last refused of the upstream's frames */
 };
@@ -343,6 +344,10 @@ on_frame_recv(nghttp2_session *sess, const nghttp2_frame *frame, void *user)
             s->done = true;
             s->hooks->end(s->arg);
         }
+        break;
+    case NGHTTP2_SETTINGS:
+        if (!(frame->hd.flags & NGHTTP2_FLAG_ACK))
+            uc->settings = true;
         break;
     case NGHTTP2_GOAWAY:
         uc->goaway = true; /* nghttp2 closes the streams above its last id (REFUSED_STREAM) */
@@ -737,10 +742,14 @@ conn_pick(struct worker *w, struct gen *gen, struct gen_listener *gl, bool tls,
     for (struct h2up_conn *uc = w->h2up; uc != NULL; uc = uc->next) {
         if (uc->gen != gen || uc->gl != gl || uc->tls != tls || uc->goaway || uc == avoid)
             continue;
-        uint32_t room = nghttp2_session_get_remote_settings(
-            uc->sess, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
-        if (!uc->connected && room > H2UP_SETTINGS_GUESS)
-            room = H2UP_SETTINGS_GUESS;
+        /*
+         * Until the upstream's SETTINGS say how many streams it takes, one
+         * each: a burst of streams opens connections (up to the setting)
+         * rather than piling onto one that may take a single stream.
+         */
+        uint32_t room = uc->settings ? nghttp2_session_get_remote_settings(
+                                           uc->sess, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS)
+                                     : 1;
         n++;
         if (uc->nstreams < room)
             return uc;

@@ -279,3 +279,42 @@ def test_curl_prior_knowledge_through_the_tunnel(dpki, procs, tmp_path, alpn):
         assert p.stdout == b"tunnelled\n200 2", p.stdout
     else:
         assert not p.stdout.endswith(b"200 2"), p.stdout
+
+
+class LimitedUpstream(FakeH2Upstream):
+    """SETTINGS_MAX_CONCURRENT_STREAMS 1; each stream answered once `together` streams arrived
+    (across connections; 5 s at most), so streams that share a connection are held back."""
+
+    def __init__(self, together):
+        self.barrier = threading.Barrier(together, timeout=5)
+        super().__init__(self._answer)
+
+    def _answer(self, n, s):
+        try:
+            self.barrier.wait()
+        except threading.BrokenBarrierError:
+            pass
+        return ok(s, b"conn %d" % n)
+
+    def _conn(self, c):
+        c.sendall(frame(SETTINGS, 0, 0, struct.pack(">HI", 3, 1)))
+        super()._conn(c)
+
+
+@pytest.mark.parametrize("conns", [4, 1])
+def test_upstream_stream_limit_opens_more_connections_up_to_the_setting(dpki, procs, tmp_path,
+                                                                        conns):
+    up = LimitedUpstream(3 if conns == 4 else 1)
+    px = h2c_proxy(dpki, procs, tmp_path, up.port,
+                   extra="") if conns == 4 else start_http_proxy(
+        dpki, procs, tmp_path, up.port, rules=RULES,
+        extra_yaml="    upstream_protocol: h2c\n",
+        extra_args=("--upstream-h2-connections", "1"))
+    p = subprocess.run([tool("nghttp"), "-n", "--stat", "--cert", str(dpki.alice_crt), "--key",
+                        str(dpki.alice_key)] + [url(px, "/public/%d" % i) for i in range(3)],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stdout + p.stderr
+    # 4 allowed: the three streams on three connections, none waiting for another;
+    # 1 allowed: all on one connection, one at a time as the upstream's limit says.
+    assert up.accepted == (3 if conns == 4 else 1), (up.accepted, up.streams)
+    assert len(up.streams) == 3
