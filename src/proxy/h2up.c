@@ -82,7 +82,8 @@ struct h2up_stream {
     bool te, end_req, deferred, data_sent;
     bool closed;      /* the upstream stream is closed */
     bool got_head, done;
-    bool local_reset; /* the proxy reset it (a malformed response) */
+    bool local_reset; /* the proxy reset it (a malformed response, flow control) */
+    uint32_t local_code;
     bool too_large;
     int retries;
     int status;
@@ -207,6 +208,10 @@ stream_closed(struct h2up_conn *uc, struct h2up_stream *s, uint32_t code, bool o
         if (s->too_large)
             snprintf(why, sizeof(why), "the response's header list is larger than %zu bytes",
                      uc->gen->cfg.max_header_bytes);
+        else if (s->local_reset && s->local_code != NGHTTP2_PROTOCOL_ERROR)
+            snprintf(why, sizeof(why), "the upstream broke HTTP/2 on its stream (RST_STREAM %s "
+                                       "sent)",
+                     nghttp2_http2_strerror(s->local_code));
         else if (s->local_reset)
             snprintf(why, sizeof(why), "the upstream sent a malformed HTTP/2 response (%s)",
                      uc->error[0] != '\0' ? uc->error : "RFC 9113 8.1.1, 8.2.2");
@@ -418,8 +423,10 @@ on_frame_send(nghttp2_session *sess, const nghttp2_frame *frame, void *user)
     }
     if (frame->hd.type == NGHTTP2_RST_STREAM &&
         (s = nghttp2_session_get_stream_user_data(sess, frame->hd.stream_id)) != NULL &&
-        s->hooks != NULL)
+        s->hooks != NULL) {
         s->local_reset = true;
+        s->local_code = frame->rst_stream.error_code;
+    }
     return 0;
 }
 

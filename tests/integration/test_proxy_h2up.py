@@ -319,3 +319,28 @@ def test_upstream_stream_limit_opens_more_connections_up_to_the_setting(dpki, pr
     # 1 allowed: all on one connection, one at a time as the upstream's limit says.
     assert up.accepted == (3 if conns == 4 else 1), (up.accepted, up.streams)
     assert len(up.streams) == 3
+
+
+def test_upstream_ignoring_flow_control_loses_its_connection(dpki, procs, tmp_path):
+    """DATA past the 256 KiB window the proxy gave: FLOW_CONTROL_ERROR, the bytes never reach the
+    client (its stream is reset after the head it had), and the proxy serves the next stream."""
+    def answer(n, s):
+        if s == 1:
+            return headers(s, [(":status", "200")]) + \
+                b"".join(frame(DATA, 0, s, b"z" * 16384) for _ in range(100))
+        return ok(s, b"next")
+    up = FakeH2Upstream(answer)
+    px = h2c_proxy(dpki, procs, tmp_path, up.port)
+    mark = px.log.mark()
+    p = subprocess.run([tool("nghttp"), "-nv", "--cert", str(dpki.alice_crt), "--key",
+                        str(dpki.alice_key), url(px, "/public/flood")],
+                       capture_output=True, text=True, timeout=30)
+    assert "recv RST_STREAM frame" in p.stdout, p.stdout
+    got = sum(int(ln.split("length=")[1].split(",")[0]) for ln in p.stdout.splitlines()
+              if "recv DATA frame" in ln)
+    assert got <= 256 * 1024, got
+    ev = px.log.wait_event("upstream_error", mark)
+    assert "FLOW_CONTROL_ERROR" in ev["error"], ev
+    status, _, body = curl(dpki, url(px, "/public/after"), "--http2")
+    assert (status, body) == (200, b"next")
+    assert up.accepted == 1 and len(up.streams) == 2  # the same upstream connection
