@@ -188,8 +188,6 @@ stream_closed(struct h2up_conn *uc, struct h2up_stream *s, uint32_t code, bool o
     s->closed = true;
     if (opened && uc->nstreams > 0)
         uc->nstreams--;
-    if (s->unconsumed > 0 && s->hooks == NULL)
-        s->unconsumed = 0;
     if (s->hooks != NULL && !s->done) {
         const struct h2up_hooks *h = s->hooks;
         if (code == NGHTTP2_REFUSED_STREAM && !s->got_head && !s->data_sent &&
@@ -218,6 +216,9 @@ stream_closed(struct h2up_conn *uc, struct h2up_stream *s, uint32_t code, bool o
         h->reset(s->arg, code, s->too_large || s->local_reset ? why : NULL);
     }
     if (s->hooks == NULL) {
+        /* Response bytes h2.c held and will never give back: the connection's window opens. */
+        if (s->unconsumed > 0)
+            nghttp2_session_consume_connection(uc->sess, s->unconsumed);
         unlink_stream(s);
         stream_free(s);
     }

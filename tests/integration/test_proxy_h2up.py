@@ -344,3 +344,31 @@ def test_upstream_ignoring_flow_control_loses_its_connection(dpki, procs, tmp_pa
     status, _, body = curl(dpki, url(px, "/public/after"), "--http2")
     assert (status, body) == (200, b"next")
     assert up.accepted == 1 and len(up.streams) == 2  # the same upstream connection
+
+
+def test_upstream_resets_of_held_responses_give_the_window_back(dpki, procs, tmp_path):
+    """100 streams each sent a full 256 KiB window of DATA, then reset by the upstream while the
+    client (a 64 KiB window) holds most of it: 19 MB the connection's 16 MiB window must get
+    back, or the upstream connection dies of FLOW_CONTROL_ERROR.  Then a normal answer on it."""
+    count = [0]
+
+    def answer(n, s):
+        count[0] += 1
+        if count[0] <= 100:
+            return headers(s, [(":status", "200")]) + \
+                b"".join(frame(DATA, 0, s, b"h" * 16384) for _ in range(16)) + \
+                frame(RST_STREAM, 0, s, struct.pack(">I", 8))
+        return ok(s, b"still here")
+    up = FakeH2Upstream(answer)
+    px = start_http_proxy(dpki, procs, tmp_path, up.port, rules=RULES,
+                          extra_yaml="    upstream_protocol: h2c\n",
+                          extra_args=("--upstream-h2-connections", "1"))
+    mark = px.log.mark()
+    subprocess.run([tool("nghttp"), "-n", "-w", "16", "-m", "100", "-t", "20", "--cert",
+                    str(dpki.alice_crt), "--key", str(dpki.alice_key), url(px, "/public/held")],
+                   capture_output=True, text=True, timeout=60)
+    assert count[0] == 100, count
+    status, _, body = curl(dpki, url(px, "/public/after"), "--http2")
+    assert (status, body) == (200, b"still here")
+    assert up.accepted == 1
+    assert not [e for e in px.log.events()[mark:] if e.get("event") == "upstream_error"]
