@@ -37,3 +37,14 @@ CONF
     PIDS="$PIDS $!"
     sleep 0.5
 }
+
+# ticks PID: utime+stime (clock ticks, HZ of them per second) of a process and its children.
+HZ=$(getconf CLK_TCK)
+ticks() {
+    total=0
+    for p in $(pgrep -P "$1") "$1"; do
+        set -- $(sed 's/^.*) //' /proc/"$p"/stat 2>/dev/null || echo)
+        [ $# -ge 13 ] && total=$((total + ${12} + ${13}))
+    done
+    echo "$total"
+}

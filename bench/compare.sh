@@ -40,14 +40,6 @@ BACK=$(port)
 PORT=$(port)
 start_backend "$BACK"
 
-ticks() { # sum utime+stime (clock ticks) of a process tree
-    total=0
-    for p in $(pgrep -P "$1") "$1"; do
-        set -- $(sed 's/^.*) //' /proc/"$p"/stat 2>/dev/null || echo)
-        [ $# -ge 13 ] && total=$((total + ${12} + ${13}))
-    done
-    echo "$total"
-}
 rss_kb() { # sum VmRSS of a process tree
     total=0
     for p in $(pgrep -P "$1") "$1"; do
@@ -56,7 +48,6 @@ rss_kb() { # sum VmRSS of a process tree
     done
     echo "$total"
 }
-HZ=$(getconf CLK_TCK)
 
 bench() { # mode [extra args]: prints the JSON
     mode=$1; shift

@@ -13,6 +13,7 @@ meson
 ninja-build
 libssl-dev
 openssl
+ca-certificates
 libjansson-dev
 libcmocka-dev
 libsqlite3-dev
@@ -37,6 +38,7 @@ gnutls-bin
 libnss3-tools
 openjdk-17-jre-headless
 systemd
+prometheus
 "
 
 missing=""

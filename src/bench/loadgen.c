@@ -10,6 +10,7 @@
  * the certificate), not resumed, HTTP status, short read, timeout.
  */
 #include "bench/loadgen.h"
+#include "bench/loadgen_int.h"
 
 #include <errno.h>
 #include <math.h>
@@ -34,14 +35,6 @@
 
 #include "lib/tls.h"
 
-#define MAX_REASONS 32
-
-struct reasons {
-    char name[MAX_REASONS][96];
-    uint64_t count[MAX_REASONS];
-    int n;
-};
-
 static void
 reason_add(struct reasons *r, const char *name)
 {
@@ -57,43 +50,8 @@ reason_add(struct reasons *r, const char *name)
     }
 }
 
-struct bthread;
-
-struct slot {
-    struct bthread *t;
-    struct bufferevent *bev;
-    SSL *ssl;
-    SSL_SESSION *session;
-    http_parser parser;
-    bool done_resp;
-    size_t echo_want, echo_got;
-    double t_op;
-    bool connected;
-    bool active;
-    bool had_session; /* this connection offered a session to resume */
-};
-
-struct bthread {
-    const struct bench_opts *o;
-    SSL_CTX *ctx;
-    struct event_base *base;
-    struct slot *slots;
-    int nslots;
-    pthread_t thr;
-    double t_measure, t_end;
-    uint64_t ok;
-    uint64_t resumed;
-    uint32_t *lat_us;
-    size_t nlat, caplat;
-    struct reasons errors;
-    int idle_established;
-    struct event *stop_ev;
-    char request[1024];
-    size_t request_len;
-};
-
-static double
-mono(void)
+double
+bench_mono(void)
 {
     struct timespec ts;
 
@@ -104,9 +62,10 @@ mono(void)
 static void slot_start(struct slot *s);
 static void slot_send(struct slot *s);
 
-static void
-slot_reset(struct slot *s)
+void
+bench_slot_reset(struct slot *s)
 {
+    bench_h2_free(s);
     if (s->bev != NULL) {
         /*
          * A connection freed without a shutdown makes OpenSSL mark its session
@@ -122,10 +81,10 @@ slot_reset(struct slot *s)
     s->connected = false;
 }
 
-static void
-record(struct bthread *t, double start, bool ok, const char *reason)
+void
+bench_record(struct bthread *t, double start, bool ok, const char *reason)
 {
-    double now = mono();
+    double now = bench_mono();
 
     if (now < t->t_measure || start < t->t_measure || now > t->t_end)
         return; /* warm-up or past the end */
@@ -152,17 +111,22 @@ op_done(struct slot *s, bool ok, const char *reason)
     struct bthread *t = s->t;
     enum bench_mode m = t->o->mode;
 
-    record(t, s->t_op, ok, reason);
-    if (mono() >= t->t_end) {
-        slot_reset(s);
-        s->active = false;
-        return;
-    }
-    if (m == BENCH_KEEPALIVE && ok) {
+    bench_record(t, s->t_op, ok, reason);
+    if (m == BENCH_KEEPALIVE && ok && bench_mono() < t->t_end) {
         slot_send(s);
         return;
     }
-    slot_reset(s);
+    bench_slot_again(s);
+}
+
+void
+bench_slot_again(struct slot *s)
+{
+    bench_slot_reset(s);
+    if (bench_mono() >= s->t->t_end) {
+        s->active = false;
+        return;
+    }
     slot_start(s);
 }
 
@@ -202,7 +166,7 @@ slot_response_done(struct slot *s)
             op_done(s, false, "not resumed (the server did a full handshake)");
             return;
         }
-        if (reused && s->t_op >= s->t->t_measure && mono() <= s->t->t_end)
+        if (reused && s->t_op >= s->t->t_measure && bench_mono() <= s->t->t_end)
             s->t->resumed++;
     }
     op_done(s, true, NULL);
@@ -215,6 +179,10 @@ slot_read(struct bufferevent *bev, void *arg)
     struct evbuffer *in = bufferevent_get_input(bev);
     const struct bench_opts *o = s->t->o;
 
+    if (o->mode == BENCH_H2) {
+        bench_h2_read(s);
+        return;
+    }
     if (o->payload != NULL) {
         size_t n = evbuffer_get_length(in);
         evbuffer_drain(in, n);
@@ -244,7 +212,7 @@ slot_send(struct slot *s)
 {
     struct bthread *t = s->t;
 
-    s->t_op = mono();
+    s->t_op = bench_mono();
     s->done_resp = false;
     if (t->o->payload != NULL) {
         s->echo_want = strlen(t->o->payload);
@@ -271,6 +239,10 @@ slot_event(struct bufferevent *bev, short what, void *arg)
         }
         if (t->o->mode == BENCH_KEEPALIVE) {
             slot_send(s);
+            return;
+        }
+        if (t->o->mode == BENCH_H2) {
+            bench_h2_connected(s);
             return;
         }
         /* full/resume: the operation started at connect; send without resetting its clock */
@@ -312,7 +284,11 @@ slot_event(struct bufferevent *bev, short what, void *arg)
             snprintf(reason, sizeof(reason), "connection closed before the response");
         if (t->o->mode == BENCH_IDLE) {
             reason_add(&t->errors, reason);
-            slot_reset(s);
+            bench_slot_reset(s);
+            return;
+        }
+        if (t->o->mode == BENCH_H2 && s->connected) {
+            bench_h2_lost(s, reason);
             return;
         }
         op_done(s, false, reason);
@@ -327,10 +303,14 @@ slot_start(struct slot *s)
     struct duet_err err;
 
     s->active = true;
-    s->t_op = mono();
+    s->t_op = bench_mono();
     s->ssl = SSL_new(t->ctx);
     if (s->ssl == NULL || tls_client_set_name(s->ssl, o->server_name, &err) != 0) {
-        record(t, s->t_op, false, "cannot create a TLS connection");
+        bench_record(t, s->t_op, false, "cannot create a TLS connection");
+        return;
+    }
+    if (o->mode == BENCH_H2 && SSL_set_alpn_protos(s->ssl, (const uint8_t *)"\x02h2", 3) != 0) {
+        bench_record(t, s->t_op, false, "cannot offer h2 (ALPN)");
         return;
     }
     s->had_session = o->mode == BENCH_RESUME && s->session != NULL;
@@ -341,7 +321,7 @@ slot_start(struct slot *s)
     if (s->bev == NULL) {
         SSL_free(s->ssl);
         s->ssl = NULL;
-        record(t, s->t_op, false, "out of memory");
+        bench_record(t, s->t_op, false, "out of memory");
         return;
     }
     bufferevent_openssl_set_allow_dirty_shutdown(s->bev, 1);
@@ -352,8 +332,8 @@ slot_start(struct slot *s)
     }
     if (bufferevent_socket_connect(s->bev, (const struct sockaddr *)&o->target.ss,
                                    (int)o->target.len) != 0) {
-        slot_reset(s);
-        record(t, s->t_op, false, "connect failed");
+        bench_slot_reset(s);
+        bench_record(t, s->t_op, false, "connect failed");
         return;
     }
     if (o->target.ss.ss_family != AF_UNIX) {
@@ -390,7 +370,7 @@ thread_main(void *arg)
         slot_start(&t->slots[i]);
     event_base_dispatch(t->base);
     for (int i = 0; i < t->nslots; i++) {
-        slot_reset(&t->slots[i]);
+        bench_slot_reset(&t->slots[i]);
         SSL_SESSION_free(t->slots[i].session);
     }
     event_free(t->stop_ev);
@@ -416,6 +396,8 @@ mode_name(enum bench_mode m)
         return "keepalive";
     case BENCH_IDLE:
         return "idle";
+    case BENCH_H2:
+        return "h2";
     }
     return "?";
 }
@@ -455,7 +437,7 @@ bench_run(const struct bench_opts *o, struct duet_err *err)
         err_nomem(err);
         goto out;
     }
-    start = mono();
+    start = bench_mono();
     for (int i = 0; i < o->threads; i++) {
         struct bthread *t = &ts[i];
         t->o = o;
@@ -527,12 +509,17 @@ bench_run(const struct bench_opts *o, struct duet_err *err)
             json_object_set_new(j, "resumed", json_integer((json_int_t)resumed));
         if (o->mode == BENCH_IDLE)
             json_object_set_new(j, "established", json_integer(idle));
+        if (o->mode == BENCH_H2)
+            json_object_set_new(j, "streams", json_integer(o->streams));
         json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
         fputc('\n', stdout);
         json_decref(j);
     } else {
-        printf("duet bench %s %s: %d connections, %d threads, %.1f s measured\n",
-               mode_name(o->mode), o->target.text, o->concurrency, o->threads, secs);
+        printf("duet bench %s %s: %d connections", mode_name(o->mode), o->target.text,
+               o->concurrency);
+        if (o->mode == BENCH_H2)
+            printf(" x %d streams", o->streams);
+        printf(", %d threads, %.1f s measured\n", o->threads, secs);
         if (o->mode == BENCH_IDLE) {
             printf("  established and held: %d of %d\n", idle, o->concurrency);
         } else {

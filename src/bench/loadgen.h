@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * loadgen.h - `duet bench`: an mTLS load generator (wrk and h2load cannot
- * present client certificates).
+ * present client certificates), over HTTP/1.1 or HTTP/2.
  */
 #ifndef DUET_BENCH_LOADGEN_H
 #define DUET_BENCH_LOADGEN_H
@@ -12,7 +12,7 @@
 #include "lib/err.h"
 #include "util/net_addr.h"
 
-enum bench_mode { BENCH_FULL = 0, BENCH_RESUME, BENCH_KEEPALIVE, BENCH_IDLE };
+enum bench_mode { BENCH_FULL = 0, BENCH_RESUME, BENCH_KEEPALIVE, BENCH_IDLE, BENCH_H2 };
 
 struct bench_opts {
     struct net_addr target;
@@ -20,6 +20,7 @@ struct bench_opts {
     const char *cert, *key, *cacert;
     enum bench_mode mode;
     int concurrency;          /* connections in flight (idle: connections held) */
+    int streams;              /* h2: requests in flight on each connection */
     int threads;
     int64_t duration_ms;
     int64_t warmup_ms;

@@ -29,6 +29,7 @@
 #include <openssl/x509v3.h>
 
 #include "ca/pkcs11.h"
+#include "ca/team.h"
 #include "lib/bbuf.h"
 #include "lib/fileio.h"
 #include "lib/identity.h"
@@ -1482,6 +1483,11 @@ ca_issue(struct ca *ca, const struct ca_request *req, X509 **cert_out, bool *cla
     /* The policy is checked on the very structure that is signed below. */
     if (profile_check_names(&ca->cfg, p, gens, ttl, err) != 0)
         goto out;
+    /* The owner's team, where the profile puts it (team.h), checked before it goes anywhere. */
+    if (ca_team_require(p, req->owner, "--owner", err) != 0 ||
+        ((p->team & PROFILE_TEAM_SPIFFE) &&
+         ca_team_check_names(gens, ca->cfg.trust_domain, req->owner, p->name, err) != 0))
+        goto out;
     if (req->cn_from_request && !cn_certified(req->cn, gens)) {
         err_set(err, DUET_ERR_INPUT,
                 "%s: its subject CN \"%s\" is none of the names being certified; give --name to "
@@ -1496,6 +1502,8 @@ ca_issue(struct ca *ca, const struct ca_request *req, X509 **cert_out, bool *cla
         err_set_ssl(err, DUET_ERR_INPUT, "\"%s\" cannot be used as a subject CN", req->cn);
         goto out;
     }
+    if ((p->team & PROFILE_TEAM_OU) && ca_team_add_ou(subject, req->owner, err) != 0)
+        goto out;
     if (!x509u_time(X509_get0_notAfter(ca->issuing), &ca_end)) {
         err_set(err, DUET_ERR_INTERNAL, "the issuing CA's notAfter cannot be read");
         goto out;

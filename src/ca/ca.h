@@ -198,13 +198,15 @@ int ca_issue_ocsp_signer(struct ca *ca, EVP_PKEY *pubkey, const char *renews, in
 
 /*
  * The SAN a certificate of `profile` gets when the requester names none: the
- * SPIFFE ID "uri:spiffe://<trust domain>/<name>" for a SPIFFE profile, else
+ * SPIFFE ID "uri:spiffe://<trust domain>/<name>" for a SPIFFE profile
+ * ("uri:spiffe://<trust domain>/<owner>/<name>" when its team_from_owner has
+ * spiffe and an owner is given; ca_issue checks the owner), else
  * "dns:<name>" for a profile that allows and requires DNS names, else none.
  * *out is a new string (the caller frees it) or NULL when there is no
  * default (an unknown profile included: ca_issue names that error).
  */
-int ca_default_san(const struct ca_config *cfg, const char *profile, const char *name, char **out,
-                   struct duet_err *err) MUST_CHECK;
+int ca_default_san(const struct ca_config *cfg, const char *profile, const char *name,
+                   const char *owner, char **out, struct duet_err *err) MUST_CHECK;
 
 /*
  * Issue with a key the CA makes: a new key of key_type (NULL: ca.yaml's

@@ -22,24 +22,30 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
+#include "ca/team.h"
 #include "lib/x509util.h"
 
 /* The default SAN of a profile; see ca.h. */
 int
-ca_default_san(const struct ca_config *cfg, const char *profile, const char *name, char **out,
-               struct duet_err *err)
+ca_default_san(const struct ca_config *cfg, const char *profile, const char *name,
+               const char *owner, char **out, struct duet_err *err)
 {
     const struct ca_profile *p = ca_config_profile(cfg, profile);
+    bool team = p != NULL && (p->team & PROFILE_TEAM_SPIFFE) && owner != NULL;
     size_t n;
 
     *out = NULL;
     if (p == NULL)
         return 0;
+    /* Checked before it is part of a name, so that the message is about the team. */
+    if (team && ca_team_check(owner, "--owner", err) != 0)
+        return -1;
     if (p->spiffe) {
-        n = strlen(cfg->trust_domain) + strlen(name) + 16;
+        n = strlen(cfg->trust_domain) + (team ? strlen(owner) + 1 : 0) + strlen(name) + 16;
         if ((*out = malloc(n)) == NULL)
             return err_nomem(err);
-        snprintf(*out, n, "uri:spiffe://%s/%s", cfg->trust_domain, name);
+        snprintf(*out, n, "uri:spiffe://%s/%s%s%s", cfg->trust_domain, team ? owner : "",
+                 team ? "/" : "", name);
     } else if ((p->san_types & PROFILE_SAN_DNS) && p->require_san) {
         n = strlen(name) + 8;
         if ((*out = malloc(n)) == NULL)
@@ -74,7 +80,7 @@ ca_issue_keypair(struct ca *ca, const struct ca_request *req, const char *key_ty
     if ((*key = new_key(ca, key_type, err)) == NULL)
         return -1;
     if (r.nsans == 0) {
-        if (ca_default_san(ca_config(ca), r.profile, r.cn, &dsan, err) != 0)
+        if (ca_default_san(ca_config(ca), r.profile, r.cn, r.owner, &dsan, err) != 0)
             goto out;
         if (dsan != NULL) {
             dsans[0] = dsan;

@@ -75,32 +75,54 @@ ca_config_profile(const struct ca_config *c, const char *name)
 
 /* --- profile keys ------------------------------------------------------ */
 
+struct name_bit {
+    const char *name;
+    unsigned bit;
+};
+
+/*
+ * A YAML list of names, each one of table[0..nt), their bits OR-ed into *out;
+ * an unknown name is refused as "unknown WHAT "NAME"; expected EXPECTED".
+ */
 static int
-p_eku(struct ycfg *y, yaml_node_t *v, const char *path, void *t, struct duet_err *err)
+bits_key(struct ycfg *y, yaml_node_t *v, const char *path, const struct name_bit *table,
+         size_t nt, const char *what, const char *expected, unsigned *out, struct duet_err *err)
 {
-    struct ca_profile *p = t;
     char **names = NULL;
     size_t n = 0;
     int rc = 0;
 
     if (ycfg_strings(y, v, path, &names, &n, err) != 0)
         return -1;
-    p->eku = 0;
+    *out = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
-        if (strcmp(names[i], "serverAuth") == 0)
-            p->eku |= PROFILE_EKU_SERVER;
-        else if (strcmp(names[i], "clientAuth") == 0)
-            p->eku |= PROFILE_EKU_CLIENT;
+        size_t k = 0;
+        while (k < nt && strcmp(names[i], table[k].name) != 0)
+            k++;
+        if (k < nt)
+            *out |= table[k].bit;
         else
-            rc = ycfg_error(y, v, path, err, "unknown usage \"%s\"; expected serverAuth or clientAuth",
-                            names[i]);
+            rc = ycfg_error(y, v, path, err, "unknown %s \"%s\"; expected %s", what, names[i],
+                            expected);
     }
     for (size_t i = 0; i < n; i++)
         free(names[i]);
     free(names);
-    if (rc == 0 && p->eku == 0)
-        rc = ycfg_error(y, v, path, err, "at least one of serverAuth, clientAuth is needed");
     return rc;
+}
+
+static int
+p_eku(struct ycfg *y, yaml_node_t *v, const char *path, void *t, struct duet_err *err)
+{
+    static const struct name_bit ekus[] = {{"serverAuth", PROFILE_EKU_SERVER},
+                                           {"clientAuth", PROFILE_EKU_CLIENT}};
+    struct ca_profile *p = t;
+
+    if (bits_key(y, v, path, ekus, 2, "usage", "serverAuth or clientAuth", &p->eku, err) != 0)
+        return -1;
+    if (p->eku == 0)
+        return ycfg_error(y, v, path, err, "at least one of serverAuth, clientAuth is needed");
+    return 0;
 }
 
 static int
@@ -161,31 +183,24 @@ p_renew_grace(struct ycfg *y, yaml_node_t *v, const char *path, void *t, struct 
 static int
 p_san_types(struct ycfg *y, yaml_node_t *v, const char *path, void *t, struct duet_err *err)
 {
-    struct ca_profile *p = t;
-    char **names = NULL;
-    size_t n = 0;
-    int rc = 0;
+    static const struct name_bit types[] = {{"dns", PROFILE_SAN_DNS},
+                                            {"ip", PROFILE_SAN_IP},
+                                            {"uri", PROFILE_SAN_URI},
+                                            {"email", PROFILE_SAN_EMAIL}};
 
-    if (ycfg_strings(y, v, path, &names, &n, err) != 0)
-        return -1;
-    p->san_types = 0;
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        if (strcmp(names[i], "dns") == 0)
-            p->san_types |= PROFILE_SAN_DNS;
-        else if (strcmp(names[i], "ip") == 0)
-            p->san_types |= PROFILE_SAN_IP;
-        else if (strcmp(names[i], "uri") == 0)
-            p->san_types |= PROFILE_SAN_URI;
-        else if (strcmp(names[i], "email") == 0)
-            p->san_types |= PROFILE_SAN_EMAIL;
-        else
-            rc = ycfg_error(y, v, path, err, "unknown SAN type \"%s\"; expected dns, ip, uri or email",
-                            names[i]);
-    }
-    for (size_t i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
-    return rc;
+    return bits_key(y, v, path, types, 4, "SAN type", "dns, ip, uri or email",
+                    &((struct ca_profile *)t)->san_types, err);
+}
+
+/* team_from_owner: [ou], [spiffe] or both; see team.h. */
+static int
+p_team(struct ycfg *y, yaml_node_t *v, const char *path, void *t, struct duet_err *err)
+{
+    static const struct name_bit places[] = {{"ou", PROFILE_TEAM_OU},
+                                             {"spiffe", PROFILE_TEAM_SPIFFE}};
+
+    return bits_key(y, v, path, places, 2, "place for the team", "ou or spiffe",
+                    &((struct ca_profile *)t)->team, err);
 }
 
 static int
@@ -270,6 +285,7 @@ static const struct ycfg_key profile_keys[] = {
     {"require_san", p_require_san, false},
     {"spiffe", p_spiffe, false},
     {"wildcard", p_wildcard, false},
+    {"team_from_owner", p_team, false},
     {"dns", p_dns, false},
     {"uri", p_uri, false},
     {"email", p_email, false},
@@ -419,6 +435,9 @@ c_profiles(struct ycfg *y, yaml_node_t *v, const char *path, void *t, struct due
         if (p->spiffe && !(p->san_types & PROFILE_SAN_URI))
             return ycfg_error(y, ycfg_node(y, pp->value), ppath, err,
                               "spiffe: true needs uri among san_types");
+        if ((p->team & PROFILE_TEAM_SPIFFE) && !p->spiffe)
+            return ycfg_error(y, ycfg_node(y, pp->value), ppath, err,
+                              "team_from_owner: [spiffe] needs spiffe: true");
     }
     return 0;
 }

@@ -32,6 +32,10 @@
 #define PROFILE_SAN_URI 0x4u
 #define PROFILE_SAN_EMAIL 0x8u
 
+/* Where team_from_owner puts the owner's team (team.h). */
+#define PROFILE_TEAM_OU 0x1u     /* an organizationalUnitName of the subject */
+#define PROFILE_TEAM_SPIFFE 0x2u /* the first segment of the SPIFFE ID's path */
+
 struct strlist {
     char **v;
     size_t n;
@@ -58,6 +62,7 @@ struct ca_profile {
     bool require_san;      /* at least one SAN */
     bool spiffe;           /* exactly one URI SAN, spiffe://<trust domain>/... */
     bool wildcard;         /* DNS names may start with "*." (off unless ca.yaml says so) */
+    unsigned team;         /* team_from_owner: PROFILE_TEAM_*; 0: the owner is inventory only */
     struct strlist dns;    /* glob patterns a DNS SAN must match; empty: any */
     struct strlist uri;    /* glob patterns a URI SAN must match; empty: any */
     struct strlist email;  /* glob patterns an email SAN must match; empty: any */

@@ -30,6 +30,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
+#include "ca/team.h"
 #include "lib/x509util.h"
 
 #define TOKEN_RANDOM_BYTES 32
@@ -200,8 +201,11 @@ bind_names(struct ca *ca, const struct ca_token_opts *o, struct store_token *t,
                        o->profile != NULL ? o->profile : "",
                        p == NULL ? "not in ca.yaml" : "reserved", names);
     }
+    /* A profile with team_from_owner needs the team now, not when the host enrolls. */
+    if (ca_team_require(p, o->owner, "--owner", err) != 0)
+        return -1;
     if (nsans == 0) {
-        if (ca_default_san(cfg, p->name, o->name, &dsan, err) != 0)
+        if (ca_default_san(cfg, p->name, o->name, o->owner, &dsan, err) != 0)
             return -1;
         if (dsan != NULL) {
             dsans[0] = dsan;

@@ -31,6 +31,7 @@
 #include "lib/pemout.h"
 #include "lib/tls.h"
 #include "lib/x509util.h"
+#include "util/evlog.h"
 #include "util/log.h"
 #include "util/net_addr.h"
 #include "util/notify.h"
@@ -594,32 +595,6 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
     log_batch_flush();
 }
 
-/* The loop turn after log lines were written: write them, in one write(2). */
-static void
-log_flush_cb(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    (void)arg;
-    log_batch_flush();
-}
-
-/*
- * The first log line of a loop iteration schedules the flush, as the proxy
- * does: a zero timeout runs on the next turn of the loop, after the events at
- * hand, so the audit lines of every request answered in one turn leave in
- * one write(2) instead of one each.
- */
-static void
-log_arm(void *arg)
-{
-    static const struct timeval zero = {0, 0};
-    struct event_base *base = arg;
-
-    if (event_base_once(base, -1, EV_TIMEOUT, log_flush_cb, NULL, &zero) != 0)
-        log_batch_flush();
-}
-
 /* SIGTERM, SIGINT: stop accepting, finish the loop. */
 static void
 stop_cb(evutil_socket_t sig, short what, void *arg)
@@ -847,7 +822,7 @@ caserver_run(struct ca *ca, const struct caserver_opts *o, struct duet_err *err)
             ca_dir(ca), o->listen, o->http_listen != NULL ? " and http://" : "",
             o->http_listen != NULL ? o->http_listen : "", s.cert_serial, s.root_sha256);
     log_batch_flush();
-    log_batch_begin(log_arm, s.base);
+    log_batch_on_loop(s.base);
     /* Type=notify: ready once both listeners accept (nothing without NOTIFY_SOCKET). */
     (void)notify_send("READY=1\nSTATUS=serving");
     if (event_base_dispatch(s.base) != 0) {
@@ -857,8 +832,7 @@ caserver_run(struct ca *ca, const struct caserver_opts *o, struct duet_err *err)
     rc = 0;
 out:
     /* Lines from here on go out one by one: the loop that flushed them ends. */
-    log_batch_flush();
-    log_batch_begin(NULL, NULL);
+    log_batch_end();
     if (tick != NULL)
         event_free(tick);
     if (term != NULL)

@@ -44,6 +44,7 @@ int cmd_bench(int argc, char **argv);
 int cmd_ticket_keys(int argc, char **argv);
 int cmd_agent(int argc, char **argv);
 int cmd_probe(int argc, char **argv);
+int cmd_doctor(int argc, char **argv);
 int cmd_cert_issue(int argc, char **argv);
 int cmd_cert_sign(int argc, char **argv);
 int cmd_cert_list(int argc, char **argv);
@@ -194,6 +195,11 @@ json_t *cli_row_json(const struct store_cert *c, int64_t now, bool full);
  */
 void cli_report_issued(const char *what, X509 *cert, const char *profile, bool clamped,
                        const char *key_path, const char *crt_path);
+/*
+ * What was issued as a new JSON object: serial, subject, profile, not_after
+ * (RFC 3339), clamped, certificate (crt_path, or null).
+ */
+json_t *cli_issued_json(X509 *cert, const char *profile, bool clamped, const char *crt_path);
 /* Write leaf then issuing CA as PEM to path (0644, atomically). */
 int cli_write_chain(const char *path, X509 *leaf, X509 *issuing, struct duet_err *err);
 

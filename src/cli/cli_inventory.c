@@ -28,18 +28,47 @@ cli_write_chain(const char *path, X509 *leaf, X509 *issuing, struct duet_err *er
     return pemout_certs(path, chain, 2, NULL, err);
 }
 
+/* A certificate's serial and subject (new strings, NULL when out of memory) and notAfter. */
+static void
+issued_facts(X509 *cert, char **serial, char **subj, char date[32])
+{
+    int64_t na = 0;
+
+    *serial = x509u_serial(X509_get0_serialNumber(cert));
+    *subj = x509u_name(X509_get_subject_name(cert));
+    x509u_time(X509_get0_notAfter(cert), &na);
+    x509u_fmt_rfc3339(na, date, 32);
+}
+
+/* What was issued, as JSON; see cli.h. */
+json_t *
+cli_issued_json(X509 *cert, const char *profile, bool clamped, const char *crt_path)
+{
+    json_t *o = json_object();
+    char *serial, *subj;
+    char date[32];
+
+    issued_facts(cert, &serial, &subj, date);
+    json_object_set_new(o, "serial", cli_json_text(serial));
+    json_object_set_new(o, "subject", cli_json_text(subj));
+    json_object_set_new(o, "profile", cli_json_text(profile));
+    json_object_set_new(o, "not_after", json_string(date));
+    json_object_set_new(o, "clamped", json_boolean(clamped));
+    json_object_set_new(o, "certificate", cli_json_text(crt_path));
+    free(serial);
+    free(subj);
+    return o;
+}
+
 /* Print what was issued; see cli.h. */
 void
 cli_report_issued(const char *what, X509 *cert, const char *profile, bool clamped,
                   const char *key_path, const char *crt_path)
 {
-    char *serial = x509u_serial(X509_get0_serialNumber(cert));
-    char *subj = x509u_name(X509_get_subject_name(cert));
-    int64_t na = 0;
+    char *serial, *subj;
     char date[32];
 
-    x509u_time(X509_get0_notAfter(cert), &na);
-    x509u_fmt_rfc3339(na, date, sizeof(date));
+    issued_facts(cert, &serial, &subj, date);
     printf("%s ", what);
     cli_put_text(stdout, subj ? subj : "?");
     printf(" (serial %s), profile %s, valid until %s\n", serial ? serial : "?", profile, date);

@@ -17,19 +17,22 @@ usage(FILE *out)
 {
     fprintf(out,
             "usage: duet bench --target ADDR:PORT --cert F --key F --cacert ROOTS.pem\n"
-            "                  [--server-name NAME] [--mode full|resume|keepalive|idle]\n"
-            "                  [--concurrency N] [--threads N] [--duration 10s] [--warmup 2s]\n"
+            "                  [--server-name NAME] [--mode full|resume|keepalive|idle|h2]\n"
+            "                  [--concurrency N] [--streams N] [--threads N] [--duration 10s]\n"
+            "                  [--warmup 2s]\n"
             "                  [--path /] [--payload TEXT] [--tls12] [--format text|json]\n"
             "modes: full = new connection, full handshake, one request; resume = TLS 1.3\n"
             "ticket resumption (checked); keepalive = requests on persistent connections;\n"
-            "idle = hold N connections open for the duration.  Exit 1 on any error.\n");
+            "idle = hold N connections open for the duration; h2 = HTTP/2 (ALPN h2), --streams\n"
+            "requests (default 100) in flight on each of --concurrency connections.\n"
+            "Exit 1 on any error.\n");
 }
 
 int
 cmd_bench(int argc, char **argv)
 {
     enum { B_TARGET = 500, B_CERT, B_KEY, B_CA, B_NAME, B_MODE, B_CONC, B_THREADS, B_DUR, B_WARM,
-           B_PATH, B_PAYLOAD, B_TLS12, B_FORMAT, B_INSECURE, B_HELP };
+           B_PATH, B_PAYLOAD, B_TLS12, B_FORMAT, B_INSECURE, B_STREAMS, B_HELP };
     static const struct option opts[] = {
         {"target", required_argument, NULL, B_TARGET},
         {"cert", required_argument, NULL, B_CERT},
@@ -38,6 +41,7 @@ cmd_bench(int argc, char **argv)
         {"server-name", required_argument, NULL, B_NAME},
         {"mode", required_argument, NULL, B_MODE},
         {"concurrency", required_argument, NULL, B_CONC},
+        {"streams", required_argument, NULL, B_STREAMS},
         {"threads", required_argument, NULL, B_THREADS},
         {"duration", required_argument, NULL, B_DUR},
         {"warmup", required_argument, NULL, B_WARM},
@@ -59,6 +63,7 @@ cmd_bench(int argc, char **argv)
     memset(&o, 0, sizeof(o));
     o.mode = BENCH_FULL;
     o.concurrency = 8;
+    o.streams = 100;
     o.threads = ncpu > 0 ? (int)ncpu : 1;
     o.duration_ms = 10000;
     o.warmup_ms = 2000;
@@ -80,8 +85,9 @@ cmd_bench(int argc, char **argv)
             else if (strcmp(optarg, "resume") == 0) o.mode = BENCH_RESUME;
             else if (strcmp(optarg, "keepalive") == 0) o.mode = BENCH_KEEPALIVE;
             else if (strcmp(optarg, "idle") == 0) o.mode = BENCH_IDLE;
+            else if (strcmp(optarg, "h2") == 0) o.mode = BENCH_H2;
             else {
-                fprintf(stderr, "duet bench: --mode \"%s\": expected full, resume, keepalive or idle\n", optarg);
+                fprintf(stderr, "duet bench: --mode \"%s\": expected full, resume, keepalive, idle or h2\n", optarg);
                 return EXIT_USAGE;
             }
             break;
@@ -95,6 +101,17 @@ cmd_bench(int argc, char **argv)
                 return EXIT_USAGE;
             }
             if (c == B_CONC) o.concurrency = (int)n; else o.threads = (int)n;
+            break;
+        }
+        case B_STREAMS: {
+            char *end = NULL;
+            long n = strtol(optarg, &end, 10);
+            if (end == optarg || *end != '\0' || n < 1 || n > 10000) {
+                fprintf(stderr, "duet bench: --streams \"%s\": expected a number from 1 to 10000\n",
+                        optarg);
+                return EXIT_USAGE;
+            }
+            o.streams = (int)n;
             break;
         }
         case B_DUR:
@@ -123,6 +140,10 @@ cmd_bench(int argc, char **argv)
     if (optind != argc || target == NULL || o.cacert == NULL || (o.cert == NULL) != (o.key == NULL)) {
         fprintf(stderr, "duet bench: --target and --cacert are required; --cert and --key go together\n");
         usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (o.mode == BENCH_H2 && o.payload != NULL) {
+        fprintf(stderr, "duet bench: --payload is raw TCP; --mode h2 sends HTTP/2 requests (--path)\n");
         return EXIT_USAGE;
     }
     if (net_addr_parse(target, false, &o.target, &err) != 0) {

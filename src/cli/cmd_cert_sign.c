@@ -5,12 +5,16 @@
  * enrollment token's binding replaces --profile, --san, --name, --owner and
  * --location, and ca_token_redeem() decides (offline enrollment, before
  * `duet ca serve`).  The chain is written to --out once the inventory has
- * recorded it.
+ * recorded it.  What the CSR asked for and the certificate does not carry
+ * (ca_csr_drops) is said, one line each on stderr and in --format json.
  * Exit 0 on success, 1 when the operation fails or is refused, 2 on usage errors.
  */
 #include <stdio.h>
 #include <string.h>
 
+#include <jansson.h>
+
+#include "ca/csrdrop.h"
 #include "ca/token.h"
 #include "cli/cli.h"
 #include "lib/load.h"
@@ -19,8 +23,49 @@ static const char sign_usage[] =
     "usage: duet cert sign CSR --profile P --ca-dir DIR --out FILE [--name CN]\n"
     "                      [--san dns:H|ip:A|uri:U|email:E]... [--ttl 720h] [--owner TEXT]\n"
     "                      [--location TEXT] [--passphrase-file F] [--force]\n"
+    "                      [--format text|json]\n"
     "       duet cert sign CSR --token TOKEN --ca-dir DIR --out FILE [--passphrase-file F]\n"
-    "                      [--force]\n";
+    "                      [--force] [--format text|json]\n";
+
+/* One line on stderr per part of the CSR the certificate does not carry. */
+static void
+print_drops(const char *cmd, const struct ca_drop *d, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        fprintf(stderr, "%s: dropped from the CSR: %s %s", cmd, ca_drop_kind_name(d[i].kind),
+                d[i].name);
+        if (d[i].value != NULL) {
+            fputs("=\"", stderr);
+            cli_put_text(stderr, d[i].value);
+            fputc('"', stderr);
+        }
+        fprintf(stderr, "%s; %s\n", d[i].critical ? " (critical)" : "",
+                ca_drop_reason(d[i].kind));
+    }
+}
+
+/* --format json: the certificate signed and what was dropped, one object on stdout. */
+static void
+print_json(X509 *cert, const char *profile, bool clamped, const char *out,
+           const struct ca_drop *d, size_t n)
+{
+    json_t *o = cli_issued_json(cert, profile, clamped, out), *drops = json_array();
+
+    for (size_t i = 0; i < n; i++) {
+        json_t *e = json_object();
+        json_object_set_new(e, "kind", json_string(ca_drop_kind_name(d[i].kind)));
+        json_object_set_new(e, "name", cli_json_text(d[i].name));
+        json_object_set_new(e, "value", cli_json_text(d[i].value));
+        if (d[i].kind == CA_DROP_EXTENSION)
+            json_object_set_new(e, "critical", json_boolean(d[i].critical));
+        json_object_set_new(e, "reason", json_string(ca_drop_reason(d[i].kind)));
+        json_array_append_new(drops, e);
+    }
+    json_object_set_new(o, "dropped", drops);
+    json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
+    fputc('\n', stdout);
+    json_decref(o);
+}
 
 /* With --token: the token's binding, the CSR's key; see ca_token_redeem(). */
 static int
@@ -50,7 +95,9 @@ cmd_cert_sign(int argc, char **argv)
     struct ca_csr csr;
     X509 *cert = NULL;
     char *token_profile = NULL;
-    bool clamped = false;
+    struct ca_drop *drops = NULL;
+    size_t ndrops = 0;
+    bool clamped = false, json = false;
     int rc = EXIT_USAGE;
 
     memset(&b, 0, sizeof(b));
@@ -58,11 +105,14 @@ cmd_cert_sign(int argc, char **argv)
     memset(&csr, 0, sizeof(csr));
     if ((prc = cli_parse_opts(argc, argv,
                               OB_CA_DIR | OB_OUT | OB_PROFILE | OB_SAN | OB_TTL | OB_OWNER |
-                                  OB_LOCATION | OB_PASS | OB_NAME | OB_FORCE | OB_TOKEN,
+                                  OB_LOCATION | OB_PASS | OB_NAME | OB_FORCE | OB_TOKEN |
+                                  OB_FORMAT,
                               sign_usage, &o)) != 0) {
         rc = prc == CLI_PARSE_HELP ? EXIT_OK : EXIT_USAGE;
         goto out;
     }
+    if (!cli_format(o.cmd, o.format, &json))
+        goto out;
     if (o.token != NULL && (o.profile != NULL || o.nsans > 0 || o.name != NULL ||
                             o.owner != NULL || o.location != NULL || o.ttl != 0)) {
         /* The token binds all of these: two sources for one answer is a mistake. */
@@ -103,15 +153,22 @@ cmd_cert_sign(int argc, char **argv)
             ca_sign_csr(ca, &csr, &sopts, &cert, &clamped, &err) != 0)
             goto fail;
     }
-    if (cli_write_chain(o.out, cert, ca_issuing_cert(ca), &err) != 0)
+    if (cli_write_chain(o.out, cert, ca_issuing_cert(ca), &err) != 0 ||
+        ca_csr_drops(sk_X509_REQ_value(b.csrs, 0), cert, &drops, &ndrops, &err) != 0)
         goto fail;
-    cli_report_issued("signed", cert, token_profile != NULL ? token_profile : o.profile, clamped,
-                      NULL, o.out);
+    print_drops(o.cmd, drops, ndrops);
+    if (json)
+        print_json(cert, token_profile != NULL ? token_profile : o.profile, clamped, o.out, drops,
+                   ndrops);
+    else
+        cli_report_issued("signed", cert, token_profile != NULL ? token_profile : o.profile,
+                          clamped, NULL, o.out);
     rc = EXIT_OK;
     goto out;
 fail:
     rc = cli_fail(o.cmd, &err);
 out:
+    ca_drops_free(drops, ndrops);
     ca_csr_clear(&csr);
     free(token_profile);
     X509_free(cert);

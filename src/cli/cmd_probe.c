@@ -34,6 +34,7 @@
 #include "cli/cli.h"
 #include "cli/probe.h"
 #include "lib/duration.h"
+#include "lib/fileio.h"
 #include "lib/load.h"
 #include "lib/revset.h"
 #include "lib/verify.h"
@@ -52,6 +53,7 @@ enum {
     OPT_TIMEOUT,
     OPT_NO_HTTP,
     OPT_PATH,
+    OPT_PASSWORD_FILE,
     OPT_HELP
 };
 
@@ -60,11 +62,12 @@ static void
 probe_usage(FILE *out)
 {
     fprintf(out,
-            "usage: duet probe HOST:PORT [--cert C --key K] [--cacert ROOTS] [--server-name N]\n"
-            "                  [--crl F]... [--format text|json] [--timeout S] [--no-http]\n"
-            "                  [--path P]\n"
+            "usage: duet probe HOST:PORT [--cert C --key K] [--password-file F] [--cacert ROOTS]\n"
+            "                  [--server-name N] [--crl F]... [--format text|json] [--timeout S]\n"
+            "                  [--no-http] [--path P]\n"
             "Connects as an mTLS client and explains each step, with a fix for each problem.\n"
             "  --cert C, --key K   our client certificate (leaf first, then its chain) and key\n"
+            "  --password-file F   the passphrase of an encrypted --key (or PKCS#12), first line\n"
             "  --cacert ROOTS      trusted CAs for the server (default: the system store)\n"
             "  --server-name N     the name sent (SNI) and checked (default: HOST)\n"
             "  --crl F             a CRL for the server's chain (repeatable)\n"
@@ -154,13 +157,17 @@ parse_target(const char *arg, struct probe *p)
     return true;
 }
 
-/* Load --cert, --key, --cacert and the CRLs; any problem is a usage error (exit 2). */
+/*
+ * Load --cert, --key (decrypted with `password` when not NULL), --cacert and
+ * the CRLs; any problem is a usage error (exit 2).
+ */
 static int
-load_files(struct probe *p, const char **crls, int ncrls, struct duet_err *err)
+load_files(struct probe *p, const char **crls, int ncrls, const char *password,
+           struct duet_err *err)
 {
     if (p->cert_file != NULL) {
-        if (load_certs_file(p->cert_file, NULL, &p->our_chain, err) != 0 ||
-            load_key_file(p->key_file, NULL, &p->our_key, err) != 0)
+        if (load_certs_file(p->cert_file, password, &p->our_chain, err) != 0 ||
+            load_key_file(p->key_file, password, &p->our_key, err) != 0)
             return -1;
         if (X509_check_private_key(sk_X509_value(p->our_chain, 0), p->our_key) != 1) {
             ERR_clear_error();
@@ -497,6 +504,12 @@ report_tls(struct probe *p, SSL *ssl)
               "tls: %s, cipher %s, group %s (offered TLS 1.2 and 1.3; groups X25519, P-256, X448, "
               "P-521, P-384)",
               SSL_get_version(ssl), SSL_get_cipher_name(ssl), group != NULL ? group : "none");
+    if (SSL_version(ssl) == TLS1_2_VERSION)
+        probe_finding(p, "tls", "tls12_only", false,
+                      "the server chose TLS 1.2 although we offered TLS 1.3: it does not speak TLS "
+                      "1.3, so duet tunnel (TLS 1.3 only unless told) cannot reach it as it is",
+                      "enable TLS 1.3 on the server (nginx: ssl_protocols TLSv1.2 TLSv1.3), or "
+                      "allow TLS 1.2 on duet's side: duet tunnel --tls12 (YAML tls12: true)");
 }
 
 /* Find "\r\n\r\n" in buf[0..n); the offset after it, or 0. */
@@ -804,20 +817,23 @@ out:
 int
 cmd_probe(int argc, char **argv)
 {
-    static const struct option opts[] = {{"cert", required_argument, NULL, OPT_CERT},
-                                         {"key", required_argument, NULL, OPT_KEY},
-                                         {"cacert", required_argument, NULL, OPT_CACERT},
-                                         {"server-name", required_argument, NULL, OPT_SERVER_NAME},
-                                         {"crl", required_argument, NULL, OPT_CRL},
-                                         {"format", required_argument, NULL, OPT_FORMAT},
-                                         {"timeout", required_argument, NULL, OPT_TIMEOUT},
-                                         {"no-http", no_argument, NULL, OPT_NO_HTTP},
-                                         {"path", required_argument, NULL, OPT_PATH},
-                                         {"help", no_argument, NULL, OPT_HELP},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"cert", required_argument, NULL, OPT_CERT},
+        {"key", required_argument, NULL, OPT_KEY},
+        {"cacert", required_argument, NULL, OPT_CACERT},
+        {"server-name", required_argument, NULL, OPT_SERVER_NAME},
+        {"crl", required_argument, NULL, OPT_CRL},
+        {"format", required_argument, NULL, OPT_FORMAT},
+        {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {"no-http", no_argument, NULL, OPT_NO_HTTP},
+        {"path", required_argument, NULL, OPT_PATH},
+        {"password-file", required_argument, NULL, OPT_PASSWORD_FILE},
+        {"help", no_argument, NULL, OPT_HELP},
+        {NULL, 0, NULL, 0}};
     struct probe pr = {.fd = -1, .alert = -1, .timeout_ms = 10000, .path = "/"};
     struct probe *p = &pr;
     const char **crls = calloc((size_t)argc + 1, sizeof(char *));
+    char *password = NULL;
     struct duet_err err;
     int ncrls = 0, rc = EXIT_USAGE, c;
 
@@ -874,6 +890,16 @@ cmd_probe(int argc, char **argv)
             }
             p->path = optarg;
             break;
+        case OPT_PASSWORD_FILE:
+            fileio_free_secret(password);
+            password = NULL;
+            if (fileio_read_secret(optarg, &password, &err) != 0) {
+                fprintf(stderr, "duet probe: --password-file: ");
+                cli_put_text(stderr, err.msg);
+                fprintf(stderr, "\n");
+                goto out;
+            }
+            break;
         case OPT_HELP:
             probe_usage(stdout);
             rc = EXIT_OK;
@@ -904,9 +930,11 @@ cmd_probe(int argc, char **argv)
         fprintf(stderr, "duet probe: --cert and --key go together\n");
         goto out;
     }
-    if (load_files(p, crls, ncrls, &err) != 0) {
+    if (load_files(p, crls, ncrls, password, &err) != 0) {
         fprintf(stderr, "duet probe: ");
         cli_put_text(stderr, err.msg);
+        if (password == NULL && strstr(err.msg, "a passphrase is needed") != NULL)
+            fprintf(stderr, " (give it with --password-file F)");
         fprintf(stderr, "\n");
         goto out;
     }
@@ -936,6 +964,7 @@ out:
     if (p->fd >= 0)
         close(p->fd);
     free(crls);
+    fileio_free_secret(password);
     free(p->our_serial);
     OSSL_STACK_OF_X509_free(p->our_chain);
     OSSL_STACK_OF_X509_free(p->cacerts);

@@ -31,10 +31,11 @@ usage(FILE *out)
             "  agent                    keep this host's certificates fresh (enroll, renew)\n"
             "  cert verify LEAF         verify a certificate chain for a purpose and a name\n"
             "  probe HOST:PORT          why an mTLS connection fails, and the fix\n"
+            "  doctor                   check a proxy config or TLS files before they fail\n"
             "  version                  print the version\n"
             "\n"
-            "Run 'duet <command> --help' (or 'duet help proxy|tunnel|probe') for a command's\n"
-            "options.\n");
+            "Run 'duet <command> --help' (or 'duet help proxy|tunnel|probe|doctor') for a\n"
+            "command's options.\n");
 }
 
 int
@@ -64,14 +65,17 @@ main(int argc, char **argv)
         return cmd_agent(argc - 1, argv + 1);
     if (strcmp(argv[1], "probe") == 0)
         return cmd_probe(argc - 1, argv + 1);
+    if (strcmp(argv[1], "doctor") == 0)
+        return cmd_doctor(argc - 1, argv + 1);
     if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
         printf("duet %s\n", duet_version());
         return EXIT_OK;
     }
-    if (strcmp(argv[1], "help") == 0 && argc > 2 && strcmp(argv[2], "probe") == 0) {
+    if (strcmp(argv[1], "help") == 0 && argc > 2 &&
+        (strcmp(argv[2], "probe") == 0 || strcmp(argv[2], "doctor") == 0)) {
         char help[] = "--help";
         char *hargv[] = {argv[2], help, NULL};
-        return cmd_probe(2, hargv);
+        return strcmp(argv[2], "probe") == 0 ? cmd_probe(2, hargv) : cmd_doctor(2, hargv);
     }
     if (strcmp(argv[1], "help") == 0 && argc > 2 &&
         (strcmp(argv[2], "proxy") == 0 || strcmp(argv[2], "tunnel") == 0)) {

@@ -48,6 +48,7 @@ struct probe {
     int alert; /* the first alert the server sent, -1 for none */
     enum diag_client client;
     enum diag_ca_match ca_match;
+    bool chain_current; /* every certificate of ours within its validity */
     char *our_serial;
     /* the report */
     json_t *report, *findings;

@@ -458,6 +458,7 @@ probe_report_request(struct probe *p)
         json_t *cc;
 
         p->client = diag_client_usable(leaf, p->now);
+        p->chain_current = diag_chain_current(p->our_chain, p->now);
         p->ca_match = diag_ca_match(p->our_chain, p->requested ? p->ca_names : NULL, p->cacerts,
                                     &matched, &missing);
         cc = json_pack("{s:o,s:o,s:o,s:i,s:s,s:s,s:b}", "subject", cli_json_text(subj), "issuer",
@@ -537,6 +538,7 @@ probe_report_alert(struct probe *p, json_t *ans)
                                  .sent = p->sent,
                                  .client = p->client,
                                  .ca_match = p->ca_match,
+                                 .chain_current = p->chain_current,
                                  .serial = p->our_serial};
     struct diag_reading r;
 
@@ -596,6 +598,7 @@ probe_report_http_refusal(struct probe *p, int status, const char *body, size_t 
                                      .sent = p->sent,
                                      .client = p->client,
                                      .ca_match = p->ca_match,
+                                     .chain_current = p->chain_current,
                                      .serial = p->our_serial};
         struct diag_reading r;
 

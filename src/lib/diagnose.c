@@ -163,6 +163,21 @@ diag_client_usable(X509 *leaf, int64_t now)
     return DIAG_CLIENT_OK;
 }
 
+/* Whether every certificate of chain is within its validity at now; see diagnose.h. */
+bool
+diag_chain_current(STACK_OF(X509) * chain, int64_t now)
+{
+    for (int i = 0; i < sk_X509_num(chain); i++) {
+        X509 *x = sk_X509_value(chain, i);
+        int64_t nb = 0, na = 0;
+
+        if (!x509u_time(X509_get0_notAfter(x), &na) || na < now ||
+            !x509u_time(X509_get0_notBefore(x), &nb) || nb > now)
+            return false;
+    }
+    return true;
+}
+
 /* The entry of `names` equal to `name`, or NULL. */
 static const X509_NAME *
 name_in(const STACK_OF(X509_NAME) * names, const X509_NAME *name)
@@ -408,9 +423,12 @@ unknown_ca_reading(const struct diag_alert_ctx *ctx, struct diag_reading *out)
     case DIAG_CA_SENT:
         reading(out, "server_lacks_intermediate",
                 "our chain leads to a CA the server names, yet the server does not know an "
-                "issuer in it: the server most likely lacks our intermediate CA",
+                "issuer in it: the server most likely lacks our intermediate CA, or a CRL of "
+                "one of our CAs (duet proxy refuses with this alert when a CRL it needs is "
+                "missing)",
                 "add the intermediate CA to the server's trusted CAs (its --cacert), or send "
-                "the chain up to the CA it names");
+                "the chain up to the CA it names; on a duet proxy, give a CRL of every CA of "
+                "the chain (duet doctor --config lists the missing ones)");
         return;
     case DIAG_CA_NOT_ACCEPTED:
         reading(out, "client_wrong_ca",
@@ -438,6 +456,18 @@ diag_alert_read(int alert, const struct diag_alert_ctx *ctx, struct diag_reading
     case SSL3_AD_CERTIFICATE_EXPIRED:
         if (ctx->sent && ctx->client == DIAG_CLIENT_EXPIRED) {
             (void)usage_reading(ctx, out);
+            return;
+        }
+        if (ctx->sent && ctx->chain_current && ctx->client == DIAG_CLIENT_OK) {
+            /* OpenSSL sends this alert for X509_V_ERR_CRL_HAS_EXPIRED too (ssl_verify_alarm_type) */
+            reading(out, "server_crl_stale",
+                    "the server says a certificate of our chain has expired, yet every certificate "
+                    "we sent is valid now: most likely the server's CRL of our issuer has passed "
+                    "its nextUpdate (OpenSSL reports a stale CRL with this alert), or the server's "
+                    "clock is wrong",
+                    "the server's operator must install a current CRL (duet crl generate --ca-dir "
+                    "CA_DIR, or let duet proxy fetch it: --crl-url) or set its clock; its log "
+                    "names the check");
             return;
         }
         reading(out, "chain_expired",
@@ -489,6 +519,19 @@ diag_alert_read(int alert, const struct diag_alert_ctx *ctx, struct diag_reading
         if (ctx->sent &&
             (ctx->ca_match == DIAG_CA_NEEDS_CHAIN || ctx->ca_match == DIAG_CA_NOT_ACCEPTED)) {
             unknown_ca_reading(ctx, out);
+            return;
+        }
+        if (ctx->sent && ctx->chain_current && ctx->client == DIAG_CLIENT_OK &&
+            ctx->ca_match == DIAG_CA_SENT) {
+            /* what is left when our chain is current, fit and leads to a named CA */
+            reading(out, "client_revoked_or_stale_crl",
+                    "the server refused our certificate although it is valid, usable for "
+                    "clientAuth and chains to a CA the server accepts: most likely the server "
+                    "found it (or its CA) revoked, or its CRL of our issuer has passed its "
+                    "nextUpdate",
+                    "if ours is revoked, issue a new one (duet cert issue NAME --profile client "
+                    "--ca-dir CA_DIR); if the server's CRL is stale, its operator must install a "
+                    "current one (duet crl generate); the server's log names the check");
             return;
         }
         snprintf(text, sizeof(text),

@@ -54,6 +54,10 @@ const char *diag_client_code(enum diag_client c);
 /* Check `leaf` for client authentication at time `now`. */
 enum diag_client diag_client_usable(X509 *leaf, int64_t now);
 
+/* Whether every certificate of chain (ours, as sent) is within its validity at now (Unix
+ * seconds); false for one whose time cannot be read. */
+bool diag_chain_current(STACK_OF(X509) * chain, int64_t now);
+
 /* Whether a chain we would send reaches one of the CA names a server asked for. */
 enum diag_ca_match {
     DIAG_CA_NO_NAMES = 0, /* the server named no CA: nothing to compare */
@@ -86,6 +90,7 @@ struct diag_alert_ctx {
     bool sent;                   /* we sent one */
     enum diag_client client;     /* our leaf's own fitness */
     enum diag_ca_match ca_match; /* our chain against the CA names asked for */
+    bool chain_current;          /* every certificate we sent is within its validity now */
     const char *serial;          /* our leaf's serial, for the renewal command; may be NULL */
 };
 

@@ -192,6 +192,7 @@ rule_clear(struct policy_rule *r)
         free(r->methods[i]);
     free(r->methods);
     free(r->host);
+    free(r->path);
     free(r->path_prefix);
     memset(r, 0, sizeof(*r));
 }
@@ -212,7 +213,7 @@ policy_clear(struct policy *pol)
 int
 policy_add_rule(struct policy *pol, const char *name, bool allow, const char *const *patterns,
                 size_t npatterns, const char *const *methods, size_t nmethods, const char *host,
-                const char *path_prefix, struct duet_err *err)
+                const char *path, const char *path_prefix, struct duet_err *err)
 {
     struct policy_rule r;
     struct policy_rule *nr;
@@ -220,6 +221,12 @@ policy_add_rule(struct policy *pol, const char *name, bool allow, const char *co
     memset(&r, 0, sizeof(r));
     if (npatterns == 0)
         return err_set(err, DUET_ERR_INPUT, "rule %s: no identity pattern", name);
+    if (path != NULL && path_prefix != NULL)
+        return err_set(err, DUET_ERR_INPUT,
+                       "rule %s: path (exact) and path_prefix exclude each other; keep one", name);
+    if ((path != NULL && path[0] != '/') || (path_prefix != NULL && path_prefix[0] != '/'))
+        return err_set(err, DUET_ERR_INPUT, "rule %s: path \"%s\": a path starts with /", name,
+                       path != NULL ? path : path_prefix);
     r.allow = allow;
     r.name = strdup(name);
     r.ids = calloc(npatterns, sizeof(*r.ids));
@@ -238,6 +245,7 @@ policy_add_rule(struct policy *pol, const char *name, bool allow, const char *co
             goto oom;
     }
     if ((host != NULL && (r.host = strdup(host)) == NULL) ||
+        (path != NULL && (r.path = strdup(path)) == NULL) ||
         (path_prefix != NULL && (r.path_prefix = strdup(path_prefix)) == NULL))
         goto oom;
     /* Host names compare case-insensitively (RFC 9110 4.2.3): keep the glob lower-case. */
@@ -286,6 +294,25 @@ host_match(const char *glob, const char *host)
     return policy_glob(glob, buf);
 }
 
+/* Exact or per-segment path match; see policy.h. */
+bool
+policy_path_match(const char *rule, bool exact, const char *target)
+{
+    size_t rlen = strlen(rule);
+    size_t plen;
+
+    if (target == NULL)
+        return false;
+    /* The query is not part of the path (RFC 3986 3.4); nothing after '?' is looked at. */
+    plen = strcspn(target, "?");
+    if (exact)
+        return plen == rlen && memcmp(target, rule, rlen) == 0;
+    if (plen < rlen || memcmp(target, rule, rlen) != 0)
+        return false;
+    /* A prefix ending in '/' ends at a segment boundary; else the next byte must start one. */
+    return rlen > 0 && (rule[rlen - 1] == '/' || plen == rlen || target[rlen] == '/');
+}
+
 /* Decide; see policy.h. */
 struct policy_decision
 policy_decide(const struct policy *pol, const struct policy_request *req)
@@ -309,8 +336,9 @@ policy_decide(const struct policy *pol, const struct policy_request *req)
         }
         if (r->host != NULL && !host_match(r->host, req->host))
             continue;
-        if (r->path_prefix != NULL &&
-            (req->path == NULL || strncmp(req->path, r->path_prefix, strlen(r->path_prefix)) != 0))
+        if (r->path != NULL && !policy_path_match(r->path, true, req->path))
+            continue;
+        if (r->path_prefix != NULL && !policy_path_match(r->path_prefix, false, req->path))
             continue;
         d.allow = r->allow;
         d.rule = r->name;

@@ -4,7 +4,8 @@
  * "Authorization").
  *
  * A policy is an ordered list of rules.  A rule matches on the identity (any
- * of its patterns) and, in HTTP mode, on method, host and path prefix.  The
+ * of its patterns) and, in HTTP mode, on method, host and path: an exact
+ * path, or a path prefix matched segment by segment (see policy_path_match).  The
  * first matching rule decides allow or deny; no match denies, and the decision
  * names the rule that made it.  Patterns:
  *   uri:GLOB    a URI SAN (for spiffe:// patterns the identity must carry
@@ -45,7 +46,8 @@ struct policy_rule {
     char **methods;             /* NULL: any method */
     size_t nmethods;
     char *host;                 /* glob, lower-cased; matched without the port; NULL: any */
-    char *path_prefix;          /* NULL: any path */
+    char *path;                 /* exact path (query aside); NULL: see path_prefix */
+    char *path_prefix;          /* per-segment prefix; NULL with path NULL: any path */
 };
 
 struct policy {
@@ -74,12 +76,24 @@ void policy_pattern_clear(struct policy_pattern *p);
 
 /*
  * Append a rule that allows (or denies) the identity patterns given, with
- * optional HTTP conditions (NULL for any).  The policy copies everything.
+ * optional HTTP conditions (NULL for any).  `path` (exact) and `path_prefix`
+ * exclude each other; each starts with '/'.  The policy copies everything.
  */
 int policy_add_rule(struct policy *pol, const char *name, bool allow,
                     const char *const *patterns, size_t npatterns, const char *const *methods,
-                    size_t nmethods, const char *host, const char *path_prefix,
+                    size_t nmethods, const char *host, const char *path, const char *path_prefix,
                     struct duet_err *err) MUST_CHECK;
+
+/*
+ * Whether a request target (path, then an optional "?query" that is never
+ * looked at) meets a rule's path condition.  `exact`: the path equals `rule`
+ * byte for byte ("/health" admits "/health" and "/health?x", not "/health/" or
+ * "/healthz").  Otherwise `rule` is a prefix of whole segments: "/api" admits
+ * "/api" and "/api/x" but not "/apix"; "/api/" admits "/api/" and "/api/x"
+ * but not "/api"; "/" admits every path.  Both sides are compared after the
+ * proxy's normalisation, case-sensitively.
+ */
+bool policy_path_match(const char *rule, bool exact, const char *target);
 void policy_clear(struct policy *pol);
 
 /* Whether a pattern matches an identity. */

@@ -632,7 +632,8 @@ bind_policy(EVP_MD_CTX *md, const struct policy *pol)
         ok = ok && bind_u64(md, r->methods != NULL ? r->nmethods : UINT64_MAX);
         for (size_t k = 0; ok && r->methods != NULL && k < r->nmethods; k++)
             ok = bind_str(md, r->methods[k]);
-        ok = ok && bind_str(md, r->host) && bind_str(md, r->path_prefix);
+        ok = ok && bind_str(md, r->host) && bind_str(md, r->path) &&
+             bind_str(md, r->path_prefix);
     }
     return ok;
 }

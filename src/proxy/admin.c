@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * admin.c - the admin listener (libevent's evhttp on worker 0's loop):
- * /metrics (Prometheus text, with the expiry of every certificate and CRL of
- * the current generation and the age of every CRL), /healthz (the process
+ * /metrics (Prometheus text, with the notAfter of every certificate and the
+ * thisUpdate and nextUpdate of every CRL of the current generation as Unix
+ * times, and the older seconds-until gauges), /healthz (the process
  * answers), /readyz (each listener has a reachable target, no CRL in use is
  * past its nextUpdate, no --ocsp require listener's responder failed its last
  * OCSP_UNREADY_FAILURES queries, and the process is not draining; its body
@@ -32,7 +33,10 @@ expiry_gauges(struct gen *g)
     int64_t now = wall_now();
 
     metrics_gauge_clear("duet_certificate_expiry_seconds");
+    metrics_gauge_clear("duet_certificate_not_after_timestamp_seconds");
     metrics_gauge_clear("duet_crl_expiry_seconds");
+    metrics_gauge_clear("duet_crl_next_update_timestamp_seconds");
+    metrics_gauge_clear("duet_crl_this_update_timestamp_seconds");
     metrics_gauge_clear("duet_crl_age_seconds");
     metrics_gauge_clear("duet_ocsp_staple_age_seconds");
     metrics_gauge_clear("duet_ocsp_staple_expiry_seconds");
@@ -58,11 +62,18 @@ expiry_gauges(struct gen *g)
             metrics_label(file, sizeof(file), info->items[k].file);
             snprintf(labels, sizeof(labels), "listener=\"%s\",%s=\"%s\",file=\"%s\"", ln,
                      crl ? "issuer" : "subject", what, file);
+            /* The *_seconds-until gauges are kept for existing dashboards (deprecated). */
             metrics_gauge_set(crl ? "duet_crl_expiry_seconds" : "duet_certificate_expiry_seconds",
                               labels, (double)(info->items[k].not_after - now));
-            if (crl)
+            metrics_gauge_set(crl ? "duet_crl_next_update_timestamp_seconds"
+                                  : "duet_certificate_not_after_timestamp_seconds",
+                              labels, (double)info->items[k].not_after);
+            if (crl) {
                 metrics_gauge_set("duet_crl_age_seconds", labels,
                                   (double)(now - info->items[k].this_update));
+                metrics_gauge_set("duet_crl_this_update_timestamp_seconds", labels,
+                                  (double)info->items[k].this_update);
+            }
         }
     }
 }
@@ -91,6 +102,15 @@ admin_metrics(struct evhttp_request *req, void *arg)
     evbuffer_free(b);
 }
 
+/* A plain-text answer of /healthz and /readyz (without a Content-Type, evhttp says text/html). */
+static void
+text_reply(struct evhttp_request *req, int status, const char *reason, struct evbuffer *b)
+{
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+                      "text/plain; charset=utf-8");
+    evhttp_send_reply(req, status, reason, b);
+}
+
 static void
 admin_healthz(struct evhttp_request *req, void *arg)
 {
@@ -98,7 +118,7 @@ admin_healthz(struct evhttp_request *req, void *arg)
 
     (void)arg;
     evbuffer_add_printf(b, "ok\n");
-    evhttp_send_reply(req, 200, "OK", b);
+    text_reply(req, 200, "OK", b);
     evbuffer_free(b);
 }
 
@@ -264,7 +284,7 @@ readyz_finish(struct readyz *rz)
     }
     if (b != NULL)
         readyz_fetch_lines(rz->px, b, now);
-    evhttp_send_reply(rz->req, ready ? 200 : 503, ready ? "OK" : "Service Unavailable", b);
+    text_reply(rz->req, ready ? 200 : 503, ready ? "OK" : "Service Unavailable", b);
     if (b != NULL)
         evbuffer_free(b);
     gen_unref(rz->g);
@@ -306,7 +326,7 @@ admin_readyz(struct evhttp_request *req, void *arg)
         struct evbuffer *b = evbuffer_new();
         if (b != NULL)
             evbuffer_add_printf(b, "draining: shutting down\n");
-        evhttp_send_reply(req, 503, "Service Unavailable", b);
+        text_reply(req, 503, "Service Unavailable", b);
         if (b != NULL)
             evbuffer_free(b);
         free(rz);

@@ -30,6 +30,7 @@
 #include "lib/duration.h"
 #include "lib/ycfg.h"
 #include "proxy/crlplan.h"
+#include "proxy/http.h"
 #include "proxy/staple.h"
 #include "util/log.h"
 
@@ -241,12 +242,12 @@ validate_listener(const struct proxy_cfg *c, struct listener_cfg *l, struct duet
 
 /* --- YAML rules ------------------------------------------------------------- */
 
-/* One rule: {name, allow|deny: [patterns], methods, host, path_prefix}. */
+/* One rule: {name, allow|deny: [patterns], methods, host, path | path_prefix}. */
 struct rule_tmp {
     char *name;
     char **allow, **deny, **methods;
     size_t nallow, ndeny, nmethods;
-    char *host, *path_prefix;
+    char *host, *path, *path_prefix;
 };
 
 static int
@@ -298,27 +299,63 @@ r_host(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *
     return ycfg_string(y, v, p, &((struct rule_tmp *)t)->host, err);
 }
 
+/*
+ * A rule's path as requests are compared: requests are decided on their
+ * normalised path (http.c), so a rule written otherwise ("/a//b", "/a/../b",
+ * "/%61") could never match, and one with a query would not mean what it says.
+ */
+static int
+rule_path(struct ycfg *y, yaml_node_t *v, const char *p, char **out, struct duet_err *err)
+{
+    char *norm = NULL;
+    struct duet_err e;
+    int rc = 0;
+
+    if (ycfg_string(y, v, p, out, err) != 0)
+        return -1;
+    if ((*out)[0] != '/')
+        return ycfg_error(y, v, p, err, "\"%s\": a path starts with /", *out);
+    if (strchr(*out, '?') != NULL)
+        return ycfg_error(y, v, p, err,
+                          "\"%s\": a rule matches the path only; a query ('?') is not matched",
+                          *out);
+    if (http_normalize_target(*out, &norm, &e) != 0)
+        rc = ycfg_error(y, v, p, err, "\"%s\": %s", *out, e.msg);
+    else if (strcmp(norm, *out) != 0)
+        rc = ycfg_error(y, v, p, err,
+                        "\"%s\": requests are matched after normalisation, so this never "
+                        "matches; write \"%s\"",
+                        *out, norm);
+    free(norm);
+    return rc;
+}
+
+/* `path`: the exact path (the query aside). */
 static int
 r_path(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err)
 {
-    struct rule_tmp *r = t;
-    if (ycfg_string(y, v, p, &r->path_prefix, err) != 0)
-        return -1;
-    if (r->path_prefix[0] != '/')
-        return ycfg_error(y, v, p, err, "\"%s\": a path prefix starts with /", r->path_prefix);
-    return 0;
+    return rule_path(y, v, p, &((struct rule_tmp *)t)->path, err);
+}
+
+/* `path_prefix`: whole leading segments ("/api" admits /api and /api/x, not /apix). */
+static int
+r_path_prefix(struct ycfg *y, yaml_node_t *v, const char *p, void *t, struct duet_err *err)
+{
+    return rule_path(y, v, p, &((struct rule_tmp *)t)->path_prefix, err);
 }
 
 static const struct ycfg_key rule_keys[] = {
     {"name", r_name, false},       {"allow", r_allow, false},
     {"deny", r_deny, false},       {"methods", r_methods, false},
-    {"host", r_host, false},       {"path_prefix", r_path, false},
+    {"host", r_host, false},       {"path", r_path, false},
+    {"path_prefix", r_path_prefix, false},
     {NULL, NULL, false},
 };
 
 /*
  * The YAML `rules` of a listener: an ordered list of {name, allow|deny,
- * methods, host, path_prefix}; each pattern is checked here, with its path.
+ * methods, host, path | path_prefix}; each pattern is checked here, with its
+ * path.
  */
 static int
 yaml_rules(struct ycfg *y, yaml_node_t *v, const char *p, struct listener_cfg *l,
@@ -341,12 +378,15 @@ yaml_rules(struct ycfg *y, yaml_node_t *v, const char *p, struct listener_cfg *l
         rc = ycfg_map(y, rn, path, rule_keys, &r, err);
         if (rc == 0 && (r.nallow > 0) == (r.ndeny > 0))
             rc = ycfg_error(y, rn, path, err, "a rule has either allow or deny, with patterns");
+        if (rc == 0 && r.path != NULL && r.path_prefix != NULL)
+            rc = ycfg_error(y, rn, path, err,
+                            "path (exact) and path_prefix exclude each other; keep one");
         if (rc == 0) {
             snprintf(defname, sizeof(defname), "rule %d", idx + 1);
             rc = policy_add_rule(&l->policy, r.name != NULL ? r.name : defname, r.nallow > 0,
                                  (const char *const *)(r.nallow > 0 ? r.allow : r.deny),
                                  r.nallow > 0 ? r.nallow : r.ndeny,
-                                 (const char *const *)r.methods, r.nmethods, r.host,
+                                 (const char *const *)r.methods, r.nmethods, r.host, r.path,
                                  r.path_prefix, err);
             if (rc != 0)
                 err_prefix(err, "%s", path);
@@ -356,6 +396,7 @@ yaml_rules(struct ycfg *y, yaml_node_t *v, const char *p, struct listener_cfg *l
         strv_free(r.deny, r.ndeny);
         strv_free(r.methods, r.nmethods);
         free(r.host);
+        free(r.path);
         free(r.path_prefix);
         if (rc != 0)
             return -1;
@@ -733,7 +774,7 @@ s_allow(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
     const char *pat = v->s;
 
     snprintf(name, sizeof(name), "--allow %s", pat);
-    return policy_add_rule(&x->l->policy, name, true, &pat, 1, NULL, 0, NULL, NULL, err);
+    return policy_add_rule(&x->l->policy, name, true, &pat, 1, NULL, 0, NULL, NULL, NULL, err);
 }
 
 static int
@@ -1023,7 +1064,7 @@ static const struct cfg_row rows[] = {
      .at = AT_LISTENER, .kind = KIND_PATTERN, .opt = OPT_REPEAT, .group = G_ACCESS,
      .set = s_allow},
     {P(NULL, "rules", CMD_PROXY, NULL, "none: every client denied",
-       "ordered allow/deny rules with methods, host and path_prefix"),
+       "ordered allow/deny rules with methods, host and path or path_prefix"),
      .at = AT_LISTENER, .kind = KIND_RULES, .group = G_ACCESS},
     {P("server-name", "server_name", CMD_TUNNEL, "NAME", NULL,
        "sent as SNI and required in the server's certificate"),
@@ -1069,10 +1110,10 @@ static const struct cfg_row rows[] = {
     {P("upstream-name", "server_name", CMD_PROXY | CMD_QUIET, "NAME", "the target's address",
        "mTLS to the target: the name its certificate must carry"),
      .at = AT_UPSTREAM, .kind = KIND_STRING, .group = G_UPSTREAM, .set = s_up_name},
-    {P("upstream-keepalive", "upstream_keepalive", CMD_PROXY | CMD_QUIET, "N", "32",
+    {P("upstream-keepalive", "upstream_keepalive", CMD_PROXY | CMD_QUIET, "N", "256",
        "http mode: idle upstream connections kept per worker and target"),
      .at = AT_LIMITS, .kind = KIND_INT, .min = 0, .max = 1024,
-     .expect = "0 (off) to 1024 idle connections", .dflt = "32", .group = G_UPSTREAM,
+     .expect = "0 (off) to 1024 idle connections", .dflt = "256", .group = G_UPSTREAM,
      .set = s_upstream_keepalive},
     {P("upstream-h2-connections", "upstream_h2_connections", CMD_PROXY | CMD_QUIET, "N", "4",
        "HTTP/2 upstreams: connections per worker and listener that streams share"),
@@ -1346,10 +1387,10 @@ listener_finish(struct cfg_ctx *x, struct listener_cfg *l, bool yaml, struct due
 
     if (x->role == ROLE_TUNNEL && l->nverify_uris > 0 &&
         policy_add_rule(&l->policy, "--verify-uri", true, (const char *const *)l->verify_uris,
-                        l->nverify_uris, NULL, 0, NULL, NULL, err) != 0)
+                        l->nverify_uris, NULL, 0, NULL, NULL, NULL, err) != 0)
         return -1;
     if (x->role == ROLE_SERVER && l->verify_optional && l->policy.nrules == 0 &&
-        policy_add_rule(&l->policy, "verify-optional", true, everyone, 2, NULL, 0, NULL, NULL,
+        policy_add_rule(&l->policy, "verify-optional", true, everyone, 2, NULL, 0, NULL, NULL, NULL,
                         err) != 0)
         return -1;
     if (check_exposure(x->cfg, l, yaml, err) != 0 || validate_listener(x->cfg, l, err) != 0)
@@ -1550,7 +1591,8 @@ proxy_cfg_usage(FILE *out, enum proxy_role role, bool every_setting)
     }
     if (role == ROLE_SERVER)
         fprintf(out, "\nYAML only: listeners[].rules, ordered allow/deny rules with methods, host "
-                     "and path_prefix\n(the flags' --allow is one allow rule each).\n");
+                     "and path (exact) or path_prefix (whole segments)\n(the flags' --allow is "
+                     "one allow rule each).\n");
     fprintf(out, "\nPATTERN: uri:GLOB dns:GLOB ip:ADDR email:GLOB cn:GLOB ou:GLOB o:GLOB "
                  "issuer:GLOB any anonymous\n"
                  "DURATION: 500ms, 10s, 5m, 1h.  Flags given with --config override the file's "

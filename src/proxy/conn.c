@@ -492,13 +492,13 @@ conn_refuse(struct conn *c, const struct conn_refusal *r)
         /* The token the throttle took at accept is not given back: the address pays. */
         conn_log_handshake(c, c->ssl, false, r->reason, r->fail, r->secs);
         c->linger = true;
-        metrics_handshake(c->gl->cfg->name, r->fail, r->secs);
+        metrics_handshake(c->gl->hs, r->fail, r->secs);
         conn_close(c);
         return;
     case CONN_REFUSE_POLICY:
         if (c->mode->reply == NULL) {
             /* No request to answer: the connection was the request, a refused handshake. */
-            metrics_handshake(c->gl->cfg->name, TLS_FAIL_POLICY, r->secs);
+            metrics_handshake(c->gl->hs, TLS_FAIL_POLICY, r->secs);
             conn_close(c);
             return;
         }

@@ -807,7 +807,7 @@ forward_handshake_done(struct conn *c, double secs)
         h2_mode.handshake_done(c, secs);
         return;
     }
-    metrics_handshake(c->gl->cfg->name, TLS_FAIL_NONE, secs);
+    metrics_handshake(c->gl->hs, TLS_FAIL_NONE, secs);
     /* Pipelined requests wait in the input buffer; this bounds how much of them. */
     bufferevent_setwatermark(c->cbev, EV_READ, 0, 256 * 1024);
     http_parser_init(&c->h1.req_p, HTTP_REQUEST);

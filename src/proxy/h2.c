@@ -1264,7 +1264,7 @@ h2_handshake_done(struct conn *c, double secs)
         {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
     };
 
-    metrics_handshake(c->gl->cfg->name, TLS_FAIL_NONE, secs);
+    metrics_handshake(c->gl->hs, TLS_FAIL_NONE, secs);
     if ((hc = calloc(1, sizeof(*hc))) == NULL || nghttp2_session_callbacks_new(&cb) != 0 ||
         nghttp2_option_new(&opt) != 0)
         goto err;

@@ -7,14 +7,19 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/crypto.h>
+
+#ifndef DUET_VERSION
+#define DUET_VERSION "unknown"
+#endif
 
 static const double buckets[] = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0};
 #define NBUCKETS (sizeof(buckets) / sizeof(buckets[0]))
 
-static atomic_ulong hs_ok;
-static atomic_ulong hs_fail[TLS_FAIL_COUNT];
 static atomic_ulong hs_bucket[NBUCKETS + 1];
 static atomic_ulong hs_sum_us;
 static atomic_ulong hs_count;
@@ -41,14 +46,31 @@ struct metrics_counter {
 static pthread_mutex_t series_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct series *series_head;
 
+/* Make a listener's handshake counters; see metrics.h. */
 void
-metrics_handshake(const char *listener, enum tls_fail fail, double seconds)
+metrics_handshake_counters(const char *listener, struct metrics_counter *out[TLS_FAIL_COUNT])
 {
-    (void)listener;
-    if (fail == TLS_FAIL_NONE)
-        atomic_fetch_add(&hs_ok, 1);
-    else
-        atomic_fetch_add(&hs_fail[fail < TLS_FAIL_COUNT ? fail : TLS_FAIL_OTHER], 1);
+    char labels[256], ll[128];
+
+    metrics_label(ll, sizeof(ll), listener);
+    for (int i = 0; i < TLS_FAIL_COUNT; i++) {
+        if (i == TLS_FAIL_NONE)
+            snprintf(labels, sizeof(labels), "listener=\"%s\",result=\"ok\"", ll);
+        else
+            snprintf(labels, sizeof(labels), "listener=\"%s\",result=\"failed\",reason=\"%s\"",
+                     ll, tls_fail_name((enum tls_fail)i));
+        out[i] = metrics_counter("duet_handshakes_total", labels);
+    }
+}
+
+void
+metrics_handshake(struct metrics_counter *const hs[TLS_FAIL_COUNT], enum tls_fail fail,
+                  double seconds)
+{
+    if ((int)fail < 0 || fail >= TLS_FAIL_COUNT)
+        fail = TLS_FAIL_OTHER;
+    if (hs != NULL)
+        metrics_counter_add(hs[fail], 1);
     size_t i = 0;
     while (i < NBUCKETS && seconds > buckets[i])
         i++;
@@ -245,6 +267,8 @@ help_for(const char *name)
     static const struct {
         const char *name, *help, *type;
     } h[] = {
+        {"duet_handshakes_total",
+         "TLS handshakes by listener, result and failure reason (no reason when ok).", "counter"},
         {"duet_authz_decisions_total", "Authorization decisions by rule.", "counter"},
         {"duet_upstream_failures_total", "Failed upstream connections by upstream.", "counter"},
         {"duet_reloads_total", "Configuration reloads by result.", "counter"},
@@ -257,7 +281,16 @@ help_for(const char *name)
         {"duet_h2_stream_resets_total",
          "HTTP/2 streams reset, by reason (client, cancel, error, upstream, rapid_reset_goaway).",
          "counter"},
-        {"duet_certificate_expiry_seconds", "Seconds until a loaded certificate expires.", "gauge"},
+        {"duet_certificate_expiry_seconds",
+         "Deprecated: use duet_certificate_not_after_timestamp_seconds - time(). Seconds until a "
+         "loaded certificate expires.",
+         "gauge"},
+        {"duet_certificate_not_after_timestamp_seconds",
+         "The notAfter of a loaded certificate (Unix time).", "gauge"},
+        {"duet_crl_next_update_timestamp_seconds",
+         "The nextUpdate of a loaded CRL (Unix time).", "gauge"},
+        {"duet_crl_this_update_timestamp_seconds",
+         "The thisUpdate of a loaded CRL (Unix time).", "gauge"},
         {"duet_crl_expiry_seconds", "Seconds until a loaded CRL passes its nextUpdate.", "gauge"},
         {"duet_crl_age_seconds", "Seconds since the thisUpdate of a loaded CRL.", "gauge"},
         {"duet_tunnel_ocsp_staples_total",
@@ -295,17 +328,50 @@ help_for(const char *name)
     return "duet metric.";
 }
 
+/*
+ * A series' name and labels ('k="v",k2="v2"', values escaped by
+ * metrics_label), leaving out any label whose value is empty; see metrics.h.
+ */
+static void
+write_series(FILE *out, const char *name, const char *labels)
+{
+    bool open = false;
+    const char *p = labels;
+
+    fputs(name, out);
+    while (*p) {
+        const char *eq = strchr(p, '=');
+        const char *v, *end;
+        if (eq == NULL || eq[1] != '"')
+            break; /* labels are built by this program: never happens */
+        v = eq + 2;
+        for (end = v; *end && *end != '"'; end += (*end == '\\' && end[1] != '\0') ? 2 : 1)
+            ;
+        if (*end != '"')
+            break;
+        if (end > v) {
+            fputs(open ? "," : "{", out);
+            fwrite(p, 1, (size_t)(end + 1 - p), out);
+            open = true;
+        }
+        p = end[1] == ',' ? end + 2 : end + 1;
+    }
+    if (open)
+        fputc('}', out);
+}
+
 void
 metrics_write(FILE *out)
 {
     unsigned long cum = 0;
+    char ov[128];
 
-    fprintf(out, "# HELP duet_handshakes_total TLS handshakes by result and failure reason.\n"
-                 "# TYPE duet_handshakes_total counter\n");
-    fprintf(out, "duet_handshakes_total{result=\"ok\",reason=\"\"} %lu\n", atomic_load(&hs_ok));
-    for (int i = 1; i < TLS_FAIL_COUNT; i++)
-        fprintf(out, "duet_handshakes_total{result=\"failed\",reason=\"%s\"} %lu\n",
-                tls_fail_name((enum tls_fail)i), atomic_load(&hs_fail[i]));
+    metrics_label(ov, sizeof(ov), OpenSSL_version(OPENSSL_VERSION_STRING));
+    fprintf(out,
+            "# HELP duet_build_info The duet build and the OpenSSL it runs with.\n"
+            "# TYPE duet_build_info gauge\n"
+            "duet_build_info{version=\"%s\",openssl=\"%s\"} 1\n",
+            DUET_VERSION, ov);
     fprintf(out, "# HELP duet_handshake_duration_seconds Time from accept to the end of the "
                  "handshake.\n# TYPE duet_handshake_duration_seconds histogram\n");
     for (size_t i = 0; i < NBUCKETS; i++) {
@@ -355,13 +421,11 @@ metrics_write(FILE *out)
         for (struct series *t = s; t != NULL; t = t->next) {
             if (strcmp(t->name, s->name) != 0)
                 continue;
-            const char *open = t->labels[0] != '\0' ? "{" : "";
-            const char *close = t->labels[0] != '\0' ? "}" : "";
+            write_series(out, t->name, t->labels);
             if (t->gauge)
-                fprintf(out, "%s%s%s%s %.17g\n", t->name, open, t->labels, close, t->value);
+                fprintf(out, " %.17g\n", t->value);
             else
-                fprintf(out, "%s%s%s%s %llu\n", t->name, open, t->labels, close,
-                        (unsigned long long)atomic_load(&t->count));
+                fprintf(out, " %llu\n", (unsigned long long)atomic_load(&t->count));
         }
     }
     pthread_mutex_unlock(&series_lock);

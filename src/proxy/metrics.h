@@ -16,7 +16,17 @@
 
 #include "lib/tls.h"
 
-void metrics_handshake(const char *listener, enum tls_fail fail, double seconds);
+struct metrics_counter;
+/*
+ * The handshake counters of one listener, one per result and reason
+ * (duet_handshakes_total{listener,result[,reason]}), made once when the
+ * listener is built so that every series exists from the start at 0 (rate()
+ * needs a first sample).  Entries may be NULL when out of memory.
+ */
+void metrics_handshake_counters(const char *listener, struct metrics_counter *out[TLS_FAIL_COUNT]);
+/* Count a handshake in its listener's counters and the duration histogram. */
+void metrics_handshake(struct metrics_counter *const hs[TLS_FAIL_COUNT], enum tls_fail fail,
+                       double seconds);
 void metrics_conn_open(void);
 void metrics_conn_close(void);
 long metrics_conn_active(void);
@@ -30,14 +40,17 @@ void metrics_count(const char *name, const char *labels, uint64_t delta);
  * hot paths: metrics_counter_add() is one atomic addition.  NULL when out of
  * memory; metrics_counter_add() accepts NULL.
  */
-struct metrics_counter;
 struct metrics_counter *metrics_counter(const char *name, const char *labels);
 void metrics_counter_add(struct metrics_counter *c, uint64_t delta);
 /* Set a labelled gauge (certificate and CRL expiry). */
 void metrics_gauge_set(const char *name, const char *labels, double value);
 /* Drop every gauge of a name (before setting the current ones on reload). */
 void metrics_gauge_clear(const char *name);
-/* Prometheus text exposition format 0.0.4. */
+/*
+ * Prometheus text exposition format 0.0.4: HELP and TYPE once per family, then
+ * its series; a label whose value is empty is left out (Prometheus reads an
+ * empty value as no label), so no series says reason="".
+ */
 void metrics_write(FILE *out);
 /* Escape a label value (backslash, quote, newline) into buf. */
 void metrics_label(char *buf, size_t len, const char *value);

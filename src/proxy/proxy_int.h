@@ -68,6 +68,7 @@ struct gen_listener {
     /* Counter series found once, for the per-request metrics. */
     _Atomic(struct metrics_counter *) *authz; /* (rule index + 1) * 2 + allow */
     _Atomic(struct metrics_counter *) codes[600];
+    struct metrics_counter *hs[TLS_FAIL_COUNT]; /* duet_handshakes_total of this listener */
 };
 
 struct gen {
@@ -125,6 +126,7 @@ struct worker {
     size_t nlev;
     struct proxy *px;
     struct pooled *pool;        /* idle upstream connections (http mode) */
+    int pool_len;               /* how many */
     struct h2up_conn *h2up;     /* HTTP/2 upstream connections (h2up.c) */
     struct accept_pause *pause; /* per listener: accept back-off when out of descriptors */
     struct conn *conns;         /* its open client connections (for draining) */

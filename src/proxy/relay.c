@@ -122,7 +122,7 @@ relay_handshake_done(struct conn *c, double secs)
         return;
     }
     /* In TCP mode the connection is the request: its handshake counts once decided. */
-    metrics_handshake(l->name, TLS_FAIL_NONE, secs);
+    metrics_handshake(c->gl->hs, TLS_FAIL_NONE, secs);
     bufferevent_disable(c->cbev, EV_READ); /* until the upstream is there */
     c->tries = 0;
     upstream_connect(c);

@@ -19,44 +19,21 @@
 
 #include "proxy/crlfetch.h"
 #include "proxy/h2up.h"
+#include "util/evlog.h"
 #include "util/log.h"
 #include "util/notify.h"
-
-static void
-log_flush_cb(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    (void)arg;
-    log_batch_flush();
-}
-
-/*
- * The first log line of a loop iteration schedules the flush: a zero timeout
- * runs on the next turn of the loop, after the events at hand, so the lines
- * of every request and handshake handled in one turn leave in one write(2).
- */
-static void
-log_arm(void *arg)
-{
-    static const struct timeval zero = {0, 0};
-    struct worker *w = arg;
-
-    if (event_base_once(w->base, -1, EV_TIMEOUT, log_flush_cb, NULL, &zero) != 0)
-        log_batch_flush();
-}
 
 static void *
 worker_main(void *arg)
 {
     struct worker *w = arg;
 
-    log_batch_begin(log_arm, w);
+    log_batch_on_loop(w->base);
     event_base_dispatch(w->base);
     conn_linger_clear(w);
     upstream_pool_clear(w);
     h2up_clear(w);
-    log_batch_flush();
+    log_batch_end();
     return NULL;
 }
 
@@ -199,11 +176,11 @@ proxy_run(struct proxy_cfg *cfg, int argc, char **argv)
     /* The sockets listen and every worker runs: ready (systemd Type=notify). */
     if (notify_send("READY=1\nSTATUS=serving") != 0)
         log_msg("warn", "notify", "cannot notify the service manager at $NOTIFY_SOCKET");
-    log_batch_begin(log_arm, &px->workers[0]);
+    log_batch_on_loop(px->workers[0].base);
     event_base_dispatch(px->workers[0].base);
     upstream_pool_clear(&px->workers[0]);
     h2up_clear(&px->workers[0]);
-    log_batch_flush();
+    log_batch_end();
     for (int i = 1; i < px->nworkers; i++)
         pthread_join(px->workers[i].thr, NULL);
     crlfetch_stop(crls);

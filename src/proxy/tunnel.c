@@ -10,6 +10,7 @@
 #include "proxy/proxy_int.h"
 
 #include <stdio.h>
+#include <sys/socket.h>
 
 #include <event2/bufferevent_ssl.h>
 
@@ -126,7 +127,7 @@ tunnel_upstream_connected(struct conn *c)
     }
     c->state = CONN_OPEN;
     conn_log_handshake(c, c->ssl, true, NULL, TLS_FAIL_NONE, secs);
-    metrics_handshake(c->gl->cfg->name, TLS_FAIL_NONE, secs);
+    metrics_handshake(c->gl->hs, TLS_FAIL_NONE, secs);
     relay_start(c);
 }
 
@@ -137,16 +138,26 @@ tunnel_upstream_failed(struct conn *c, short what)
     char why[600];
     struct conn_refusal r = {.kind = CONN_REFUSE_HANDSHAKE, .fail = TLS_FAIL_OTHER};
 
+    int eno = EVUTIL_SOCKET_ERROR(); /* read first: the calls below may change it */
+    struct sockaddr_storage peer;
+    socklen_t plen = sizeof(peer);
+    /*
+     * A socket that never reached its target has no peer.  libevent reports the
+     * refused connect as a failed handshake (its queue holds SSL_ERROR_SYSCALL),
+     * so the TCP state, not the TLS error queue, tells the two apart.
+     */
+    bool never_connected =
+        getpeername(bufferevent_getfd(c->ubev), (struct sockaddr *)&peer, &plen) != 0;
+
     r.secs = now_mono() - c->t_start;
     if (what & BEV_EVENT_TIMEOUT)
         snprintf(why, sizeof(why),
                  "connecting to %s and the TLS handshake did not finish within %d ms",
                  c->gl->cfg->targets[c->target].text, c->gen->cfg.connect_timeout_ms);
-    else if (EVUTIL_SOCKET_ERROR() != 0 && bufferevent_get_openssl_error(c->ubev) == 0 &&
-             tls_verify_reason(c->ssl) == NULL)
+    else if (never_connected && eno != 0 && tls_verify_reason(c->ssl) == NULL)
         snprintf(why, sizeof(why), "cannot connect to %s: %s",
                  c->gl->cfg->targets[c->target].text,
-                 evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+                 evutil_socket_error_to_string(eno));
     else
         conn_handshake_failure(c->ubev, c->ssl, why, sizeof(why), &r.fail);
     r.reason = why;

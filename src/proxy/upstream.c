@@ -55,6 +55,7 @@ pool_drop(struct pooled *e)
     for (struct pooled **pp = &e->w->pool; *pp != NULL; pp = &(*pp)->next) {
         if (*pp == e) {
             *pp = e->next;
+            e->w->pool_len--;
             break;
         }
     }
@@ -93,7 +94,8 @@ upstream_pool_put_bev(struct worker *w, struct gen *gen, struct gen_listener *gl
         evbuffer_get_length(bufferevent_get_output(bev)) > 0 ||
         evbuffer_get_length(bufferevent_get_input(bev)) > 0)
         return false;
-    for (e = w->pool; e != NULL; e = e->next)
+    /* Counted only when the pool could be full: a put is O(1) under the limit. */
+    for (e = w->pool_len >= cfg->upstream_keepalive ? w->pool : NULL; e != NULL; e = e->next)
         if (e->gl == gl && e->target == target)
             same++;
     if (same >= cfg->upstream_keepalive || (e = calloc(1, sizeof(*e))) == NULL)
@@ -109,6 +111,7 @@ upstream_pool_put_bev(struct worker *w, struct gen *gen, struct gen_listener *gl
     bufferevent_enable(e->bev, EV_READ);
     e->next = w->pool;
     w->pool = e;
+    w->pool_len++;
     return true;
 }
 
@@ -140,6 +143,7 @@ upstream_pool_take_bev(struct worker *w, struct gen *gen, struct gen_listener *g
             continue;
         }
         *pp = e->next;
+        w->pool_len--;
         *bev = e->bev;
         *target = e->target;
         gen_unref(e->gen); /* the caller holds the same generation */

@@ -145,6 +145,16 @@ log_batch_begin(void (*arm)(void *arg), void *arg)
 }
 
 void
+log_batch_end(void)
+{
+    log_batch_flush();
+    free(batch.buf);
+    batch.buf = NULL;
+    batch.arm = NULL;
+    batch.arg = NULL;
+}
+
+void
 log_batch_flush(void)
 {
     batch.armed = false;

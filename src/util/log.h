@@ -104,6 +104,8 @@ void log_line_end(struct log_line *l);
  */
 void log_batch_begin(void (*arm)(void *arg), void *arg);
 void log_batch_flush(void);
+/* Flush, stop batching and free the calling thread's buffer: lines go out one by one. */
+void log_batch_end(void);
 
 /* A message-only event: {"event":..., "msg": "..."}; the message has no length limit before
  * it is cut like any value. */

@@ -58,10 +58,12 @@ setup(void)
     lcfg.xfcc = XFCC_SANITIZE;
     lcfg.forwarded = HTTP_FWD_SET;
     if (policy_add_rule(&lcfg.policy, "no-secrets", false, any, 1, NULL, 0, NULL,
+                        NULL,
                         "/public/secret", &err) != 0 ||
         policy_add_rule(&lcfg.policy, "alice-admin", true, a, 1, get, 3, "admin.corp",
+                        NULL,
                         "/admin/", &err) != 0 ||
-        policy_add_rule(&lcfg.policy, "public", true, any, 1, NULL, 0, NULL, "/public/", &err) !=
+        policy_add_rule(&lcfg.policy, "public", true, any, 1, NULL, 0, NULL, NULL, "/public/", &err) !=
             0)
         abort();
 }

@@ -23,6 +23,7 @@
  */
 #include <assert.h>
 #include <ctype.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,12 +62,29 @@ setup(void)
     bob.nsans = 1;
     bob.sans = &bob_san;
     bob.xfcc = (char *)"Hash=bb;Subject=\"CN=bob\";URI=spiffe://t/bob";
-    if (policy_add_rule(&pol, "no-secrets", false, any, 1, NULL, 0, NULL, "/public/secret",
+    if (policy_add_rule(&pol, "no-secrets", false, any, 1, NULL, 0, NULL, NULL, "/public/secret",
                         &err) != 0 ||
-        policy_add_rule(&pol, "alice-admin", true, a, 1, get, 2, "admin.corp", "/admin/",
+        policy_add_rule(&pol, "alice-admin", true, a, 1, get, 2, "admin.corp", NULL, "/admin/",
                         &err) != 0 ||
-        policy_add_rule(&pol, "public", true, any, 1, NULL, 0, NULL, "/public/", &err) != 0)
+        policy_add_rule(&pol, "public", true, any, 1, NULL, 0, NULL, NULL, "/public/", &err) != 0 ||
+        policy_add_rule(&pol, "health", true, any, 1, NULL, 0, NULL, "/health", NULL, &err) != 0 ||
+        policy_add_rule(&pol, "alice-api", true, a, 1, NULL, 0, NULL, NULL, "/api", &err) != 0)
         abort();
+}
+
+/* Whether the path of a forwarded target is one the allowing rule names (see the top). */
+static bool
+path_named_by(const char *rule, const char *target)
+{
+    size_t n = strcspn(target, "?");
+
+    if (strcmp(rule, "health") == 0)
+        return n == 7 && memcmp(target, "/health", 7) == 0;
+    if (strcmp(rule, "alice-api") == 0)
+        return (n == 4 || (n > 4 && target[4] == '/')) && memcmp(target, "/api", 4) == 0;
+    if (strcmp(rule, "public") == 0)
+        return n >= 8 && memcmp(target, "/public/", 8) == 0;
+    return n >= 7 && memcmp(target, "/admin/", 7) == 0;
 }
 
 /* http-parser over a whole buffer with the proxy's reader callbacks. */
@@ -192,6 +210,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     /* Forwarded: an allowing rule decided it. */
     assert(d.decided && d.d.allow && d.d.index >= 0);
+    assert(path_named_by(d.d.rule, d.target));
     assert(d.head != NULL && d.head_len == strlen(d.head));
 
     /* The forwarded head is one strict head, and nothing follows it. */

@@ -73,3 +73,50 @@ def test_bench_reports_policy_refusals_as_http_errors(run, setup):
     assert p.returncode == 1
     r = json.loads(p.stdout)
     assert r["completed"] == 0 and "HTTP 403" in r["errors"], r["errors"]
+
+
+def test_bench_h2_keeps_many_streams_on_few_connections(run, setup):
+    """Every request counted done is one the proxy served over HTTP/2 (its own counter)."""
+    from proxyutil import metrics
+    pki, d = setup
+    key = 'duet_requests_total{listener="proxy",code="200",proto="h2"}'
+    before = metrics(d.admin).get(key, 0)
+    p = bench(run, pki, d, "--cert", pki.alice_crt, "--key", pki.alice_key, "--mode", "h2",
+              "--concurrency", "2", "--streams", "10")
+    assert p.returncode == 0, p.stdout + p.stderr
+    r = json.loads(p.stdout)
+    assert r["mode"] == "h2" and r["streams"] == 10 and r["errors_total"] == 0, r
+    assert r["completed"] > 0 and 0 < r["latency_ms"]["p50"] <= r["latency_ms"]["max"], r
+    served = metrics(d.admin).get(key, 0) - before
+    assert served >= r["completed"], (served, r)
+
+
+def test_bench_h2_counts_refused_streams_by_status(run, setup):
+    pki, d = setup
+    p = bench(run, pki, d, "--cert", pki.bob_crt, "--key", pki.bob_key, "--mode", "h2",
+              "--concurrency", "1", "--streams", "5")
+    assert p.returncode == 1
+    r = json.loads(p.stdout)
+    assert r["completed"] == 0 and "HTTP 403" in r["errors"], r["errors"]
+
+
+def test_bench_h2_against_a_server_without_h2_says_so(run, setup, tmp_path):
+    pki, _ = setup
+    procs = Procs(tmp_path)
+    try:
+        d = start_duet(procs, pki.duet_bin, tmp_path / "h1", "proxy",
+                       proxy_args(pki, "127.0.0.1:9", "--allow", "any", "--alpn", "http/1.1"),
+                       "h1only")
+        p = bench(run, pki, d, "--cert", pki.alice_crt, "--key", pki.alice_key, "--mode", "h2",
+                  "--concurrency", "1")
+    finally:
+        procs.close()
+    assert p.returncode == 1, p.stdout + p.stderr
+    r = json.loads(p.stdout)
+    assert r["errors"] == {"the server did not choose h2 (ALPN)": 1}, r
+
+
+def test_bench_h2_refuses_a_payload(run, setup):
+    pki, d = setup
+    p = bench(run, pki, d, "--mode", "h2", "--payload", "x")
+    assert p.returncode == 2 and "--payload is raw TCP" in p.stderr, p.stderr

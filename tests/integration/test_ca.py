@@ -506,6 +506,64 @@ def test_sign_a_csr_the_ca_decides_the_extensions(ca, tmp_path):
                                                            "team-api"), row
 
 
+def test_sign_says_which_csr_fields_it_dropped(ca, tmp_path):
+    """The subject attributes, extensions and attributes a CSR asks for and the certificate
+    does not carry: one line each on stderr, and the same list in --format json; the challenge
+    password is named, never shown."""
+    key = tmp_path / "d.key"
+    openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", key)
+    conf = tmp_path / "req.cnf"
+    conf.write_text("[req]\nprompt = no\ndistinguished_name = dn\nattributes = attrs\n"
+                    "[dn]\nC = US\nO = Evil Corp\nCN = api.internal\n"
+                    "[attrs]\nchallengePassword = hunter2-secret\n")
+    csr = tmp_path / "d.csr"
+    openssl("req", "-new", "-key", key, "-config", conf, "-out", csr,
+            "-addext", "subjectAltName=DNS:api.internal",
+            "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "extendedKeyUsage=codeSigning")
+    p = ca.duet("cert", "sign", csr, "--profile", "server", "--ca-dir", ca.dir, "--out",
+                tmp_path / "d.crt", "--passphrase-file", ca.passfile)
+    assert_ok(p)
+    lines = [x for x in p.stderr.splitlines() if "dropped from the CSR" in x]
+    assert lines == [
+        'duet cert sign: dropped from the CSR: subject C="US"; the CA writes the subject: the '
+        "CN, O of ca.yaml, the profile's team",
+        'duet cert sign: dropped from the CSR: subject O="Evil Corp"; the CA writes the '
+        "subject: the CN, O of ca.yaml, the profile's team",
+        'duet cert sign: dropped from the CSR: extension basicConstraints="CA:TRUE" (critical); '
+        "the profile decides the extensions",
+        'duet cert sign: dropped from the CSR: extension extendedKeyUsage="Code Signing"; the '
+        "profile decides the extensions",
+        "duet cert sign: dropped from the CSR: attribute challengePassword; CSR attributes are "
+        "never used",
+    ], p.stderr
+    assert "hunter2" not in p.stderr + p.stdout
+
+    p = ca.duet("cert", "sign", csr, "--profile", "server", "--ca-dir", ca.dir, "--out",
+                tmp_path / "d2.crt", "--passphrase-file", ca.passfile, "--name", "api",
+                "--format", "json")
+    assert_ok(p)
+    doc = json.loads(p.stdout)
+    assert doc["serial"] == serial_of(tmp_path / "d2.crt") and doc["profile"] == "server"
+    assert doc["subject"].startswith("CN=api,")
+    got = [(d["kind"], d["name"], d["value"]) for d in doc["dropped"]]
+    assert got == [("subject", "C", "US"), ("subject", "O", "Evil Corp"),
+                   ("subject", "CN", "api.internal"),
+                   ("extension", "basicConstraints", "CA:TRUE"),
+                   ("extension", "extendedKeyUsage", "Code Signing"),
+                   ("attribute", "challengePassword", None)], doc
+    assert doc["dropped"][3]["critical"] is True
+    assert len([x for x in p.stderr.splitlines() if "dropped from the CSR" in x]) == 6
+
+    # A CSR that asks only for what the certificate holds: nothing is reported.
+    plain, _ = make_csr(tmp_path, "api.internal", "subjectAltName=DNS:api.internal",
+                        name="plain")
+    p = ca.duet("cert", "sign", plain, "--profile", "server", "--ca-dir", ca.dir, "--out",
+                tmp_path / "p.crt", "--passphrase-file", ca.passfile)
+    assert_ok(p)
+    assert "dropped" not in p.stderr, p.stderr
+
+
 def test_sign_refuses_a_csr_with_a_bad_signature(ca, tmp_path):
     csr, _ = make_csr(tmp_path, "api.internal", "subjectAltName=DNS:api.internal")
     der = bytearray(openssl("req", "-in", csr, "-outform", "DER"))

@@ -4,7 +4,8 @@ source, has its entry there, so that a new code without an explanation fails her
 
 Codes: the verification categories (verify_fail_code), the handshake reason codes
 (tls_fail_name), the `duet ca serve` JSON errors with their HTTP status, the proxy's request
-refusals and connection closures, the CRL fetch codes and the OCSP staple codes."""
+refusals and connection closures, the CRL fetch codes, the OCSP staple codes and the findings
+of `duet doctor`."""
 
 import re
 from pathlib import Path
@@ -93,6 +94,13 @@ def staple_codes():
     return codes
 
 
+def doctor_codes():
+    """The codes of `duet doctor`'s findings: the first string of each doctor_add() call."""
+    text = "".join(src(p) for p in ("src/lib/doctor.c", "src/cli/doctor_files.c",
+                                     "src/cli/cmd_doctor.c"))
+    return set(re.findall(r'doctor_add\(\s*&?[\w>.-]+,\s*[^,"]+,\s*"([a-z_]+)"', text))
+
+
 def test_the_parsers_find_the_codes():
     """The source still has the shapes read here: a parser finding nothing would pass anything."""
     assert {"expired", "unknown_ca", "crl_stale", "crl_no_crl_sign"} <= set(verify_codes())
@@ -104,6 +112,7 @@ def test_the_parsers_find_the_codes():
     assert ("403", "forbidden") in replies and ("502", "bad_gateway") in replies
     assert {"dns", "http_status", "unknown_issuer", "not_newer", "issuer_changed"} <= crl_codes()
     assert {"unknown_signer", "wrong_certificate", "no_next_update", "too_large"} <= staple_codes()
+    assert {"key_mismatch", "key_mode", "crl_missing", "admin_exposed"} <= doctor_codes()
 
 
 def section(text, heading):
@@ -151,6 +160,16 @@ def test_every_crl_and_staple_code_is_explained():
     assert staple_codes() - quoted(staple) == set(), "staple codes missing from 'OCSP staples'"
 
 
+def test_every_doctor_finding_has_an_entry():
+    text = section(doc(), "### Findings of `duet doctor`")
+    missing = [c for c in sorted(doctor_codes())
+               if not re.search(r"^\| `%s` \|" % re.escape(c), text, re.M)]
+    assert missing == [], "duet doctor codes without a row in docs/troubleshooting.md"
+    page = (REPO / "docs" / "cli" / "doctor.md").read_text()
+    missing = [c for c in sorted(doctor_codes()) if "| `%s` |" % c not in page]
+    assert missing == [], "duet doctor codes without a row in docs/cli/doctor.md"
+
+
 def slug(heading):
     """GitHub's anchor of a heading."""
     s = heading.strip().lower()
@@ -166,6 +185,7 @@ def test_the_page_links_to_its_own_sections_and_is_linked():
     assert links - anchors == set(), "links to sections that do not exist"
     assert "(docs/troubleshooting.md)" in src("README.md")
     assert "docs/troubleshooting.md" in src("docs/development.md")
-    # The probe section shows no output of its own: the command's page has it.
+    # The probe section points at the command's page (flags, readings, JSON); the examples
+    # below it are reports as the probe prints them.
     probe = section(text, "## Diagnose a live endpoint with `duet probe`")
     assert "(cli/probe.md)" in probe

@@ -7,8 +7,10 @@ that docs/cli/probe.md documents, not only the exit status.
 """
 
 import json
+import os
 import shutil
 import socket
+import subprocess
 import threading
 
 import pytest
@@ -673,3 +675,29 @@ def test_probe_nginx_names_our_certificate_problem(run, dpki, nginx, tmp_path, c
     assert ref["by"] == "nginx" and ref["error"] == "client_cert_error", ref
     assert ref["meaning"] == meaning, ref
     assert fix_part in finding(doc, "client_cert_error")["fix"]
+
+
+def test_probe_reads_an_encrypted_key_with_password_file(run, dpki, proxy, tmp_path):
+    """An encrypted --key is refused with the reason (exit 2) until --password-file is given,
+    as `duet cert inspect` and `duet cert verify` take it."""
+    pw = tmp_path / "pass.txt"
+    pw.write_text("probe passphrase\n")
+    os.chmod(pw, 0o600)
+    enc = tmp_path / "alice-encrypted.key"
+    subprocess.run(["openssl", "pkey", "-in", str(dpki.alice_key), "-aes256",
+                    "-passout", "file:%s" % pw, "-out", str(enc)], check=True)
+    args = ("--cert", dpki.alice_crt, "--key", enc, "--cacert", dpki.roots,
+            "--server-name", "localhost", "--path", "/public/hello")
+    p = run("probe", "127.0.0.1:%d" % proxy.port, *args)
+    assert p.returncode == 2, show(p)
+    assert "is encrypted; a passphrase is needed (give it with --password-file F)" in p.stderr, \
+        show(p)
+    wrong = tmp_path / "wrong.txt"
+    wrong.write_text("not it\n")
+    os.chmod(wrong, 0o600)
+    p = run("probe", "127.0.0.1:%d" % proxy.port, *args, "--password-file", wrong)
+    assert p.returncode == 2 and "alice-encrypted.key" in p.stderr, show(p)
+    t, doc = probe(run, proxy.port, *args, "--password-file", pw)
+    assert t.returncode == 0, show(t)
+    assert doc["ok"] is True and doc["http"]["status"] == 200, doc
+    assert doc["client_certificate"]["usable"] == "ok", doc

@@ -25,8 +25,8 @@ from proxyutil import (DuetLog, ProxyV2Upstream, admin_get, cert_serial, client_
                        header_values, https_request, leaf_der, metrics, refused_attempt, sha256_hex,
                        wait_metric, wait_port)
 
-HS_FAILED = 'duet_handshakes_total{result="failed",reason="%s"}'
-HS_OK = 'duet_handshakes_total{result="ok",reason=""}'
+HS_FAILED = 'duet_handshakes_total{listener="proxy",result="failed",reason="%s"}'
+HS_OK = 'duet_handshakes_total{listener="proxy",result="ok"}'
 REQUEST = b"GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
 
 
@@ -786,6 +786,16 @@ def test_tunnel_refuses_server_with_wrong_name(basic, dpki, procs, tmp_path):
     assert p.returncode != 0 and "wrong-name" not in p.stdout, p
     ev = t.log.wait_event("handshake", 0, result="failed")
     assert "is not valid for the name wrong.example" in ev["reason"], ev
+
+
+def test_tunnel_to_a_port_nobody_listens_on_says_it_cannot_connect(dpki, procs, tmp_path):
+    """The log names the target and the socket error, not a TLS handshake that never began."""
+    dead = free_port()
+    t = start_tunnel(procs, dpki, tmp_path, dead, "--server-name", "localhost")
+    p = curl_plain(t.port, "/via/tunnel/nobody")
+    assert p.returncode != 0, p
+    ev = t.log.wait_event("handshake", 0, result="failed")
+    assert ev["reason"] == "cannot connect to 127.0.0.1:%d: Connection refused" % dead, ev
 
 
 # --- nginx requiring a client certificate -----------------------------------------------------

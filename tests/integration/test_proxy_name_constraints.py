@@ -16,7 +16,7 @@ from ncpki import NCChain
 from proxyutil import (DuetLog, client_context, free_port, https_request, metrics,
                        refused_attempt, wait_metric)
 
-HS_FAILED = 'duet_handshakes_total{result="failed",reason="%s"}'
+HS_FAILED = 'duet_handshakes_total{listener="proxy",result="failed",reason="%s"}'
 
 
 @pytest.fixture(scope="module")

@@ -126,7 +126,8 @@ def test_a_good_staple_from_duet_proxy_is_checked_then_a_revoked_server_is_refus
                             "(--require-staple)" % px.port), ev
     assert staples(t, "missing") >= 1
     m = metrics(t.admin)
-    assert m['duet_handshakes_total{result="failed",reason="staple_missing"}'] >= 1, m
+    assert m['duet_handshakes_total{listener="tunnel",result="failed",'
+             'reason="staple_missing"}'] >= 1, m
     up.close()
 
 
@@ -157,8 +158,9 @@ def test_a_revoked_staple_refuses_the_server_with_the_date_and_reason(fake, duet
     assert "(reason: keyCompromise) by the OCSP staple it sent" in ev["reason"], ev
     assert staples(t, "revoked") == 1
     m = metrics(t.admin)
-    assert m['duet_handshakes_total{result="failed",reason="staple_revoked"}'] == 1, m
-    assert m['duet_handshakes_total{result="ok",reason=""}'] == 0, m
+    assert m['duet_handshakes_total{listener="tunnel",result="failed",'
+             'reason="staple_revoked"}'] == 1, m
+    assert m['duet_handshakes_total{listener="tunnel",result="ok"}'] == 0, m
 
 
 def not_basic():

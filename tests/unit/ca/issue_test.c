@@ -450,20 +450,24 @@ test_default_san(void **state)
 {
     static const struct {
         const char *profile;
+        const char *owner;
         const char *want; /* NULL: none */
     } cases[] = {
-        {"server", "dns:web"},
-        {"client", "uri:spiffe://" TD "/web"},
-        {"peer", "uri:spiffe://" TD "/web"},
-        {"device", NULL},
-        {"nosuch", NULL},
+        {"server", NULL, "dns:web"},
+        {"client", NULL, "uri:spiffe://" TD "/web"},
+        /* An owner is inventory only unless the profile has team_from_owner (team_test.c). */
+        {"client", "payments", "uri:spiffe://" TD "/web"},
+        {"peer", NULL, "uri:spiffe://" TD "/web"},
+        {"device", NULL, NULL},
+        {"nosuch", NULL, NULL},
     };
 
     (void)state;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct duet_err err = {0};
         char *got = (char *)"unset";
-        assert_int_equal(ca_default_san(ca_config(F.ca), cases[i].profile, "web", &got, &err), 0);
+        assert_int_equal(ca_default_san(ca_config(F.ca), cases[i].profile, "web", cases[i].owner, &got,
+                                        &err), 0);
         if (cases[i].want == NULL)
             assert_null(got);
         else

@@ -691,6 +691,15 @@ test_config_errors(void **state)
          YAML_HEAD "    default_ttl: 24h\n    max_ttl: 48h\n    san_types: [dns, spiffe]\n",
          {"ca.yaml:8:16: profiles.server.san_types:",
           "unknown SAN type \"spiffe\"; expected dns, ip, uri or email"}},
+        {"unknown place for the team",
+         YAML_HEAD "    default_ttl: 24h\n    max_ttl: 48h\n    san_types: [dns]\n"
+                   "    team_from_owner: [o]\n",
+         {"ca.yaml:9:22: profiles.server.team_from_owner:",
+          "unknown place for the team \"o\"; expected ou or spiffe"}},
+        {"team in the SPIFFE ID of a profile without SPIFFE IDs",
+         YAML_HEAD "    default_ttl: 24h\n    max_ttl: 48h\n    san_types: [dns]\n"
+                   "    team_from_owner: [ou, spiffe]\n",
+         {"profiles.server:", "team_from_owner: [spiffe] needs spiffe: true"}},
         {"unknown usage",
          "name: Corp\ntrust_domain: corp\nprofiles:\n  server:\n"
          "    extended_key_usage: [codeSigning]\n",

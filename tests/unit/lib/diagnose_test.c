@@ -172,6 +172,20 @@ test_client_usable(void **state)
     assert_int_equal(diag_client_usable(kuenc, now), DIAG_CLIENT_KEY_USAGE);
     assert_int_equal(diag_client_usable(w.inter, now), DIAG_CLIENT_IS_CA);
     assert_string_equal(diag_client_code(DIAG_CLIENT_EKU), "eku");
+    {
+        /* the chain as sent: current only while every certificate is */
+        STACK_OF(X509) *chain = sk_X509_new_null();
+        assert_non_null(chain);
+        assert_true(sk_X509_push(chain, w.leaf) > 0 && sk_X509_push(chain, w.inter) > 0);
+        assert_true(diag_chain_current(chain, now));
+        assert_false(diag_chain_current(chain, now + 100 * CF_YEAR));
+        assert_true(sk_X509_push(chain, expired) > 0);
+        assert_false(diag_chain_current(chain, now));
+        (void)sk_X509_pop(chain);
+        assert_true(sk_X509_push(chain, future) > 0);
+        assert_false(diag_chain_current(chain, now));
+        sk_X509_free(chain);
+    }
     X509_free(expired);
     X509_free(future);
     X509_free(server);
@@ -255,11 +269,28 @@ test_alert_reading(void **state)
          "client_expired",
          "renew it: duet cert renew AB:CD --ca-dir CA_DIR"},
         {SSL3_AD_CERTIFICATE_EXPIRED, {.sent = true}, "chain_expired", "clocks"},
+        /* every certificate we sent is current: the server's CRL has passed nextUpdate */
+        {SSL3_AD_CERTIFICATE_EXPIRED,
+         {.sent = true, .chain_current = true},
+         "server_crl_stale",
+         "current CRL"},
+        {SSL3_AD_CERTIFICATE_EXPIRED,
+         {.sent = true, .chain_current = true, .client = DIAG_CLIENT_EXPIRED, .serial = "01"},
+         "client_expired",
+         "duet cert renew 01"},
         {SSL3_AD_UNSUPPORTED_CERTIFICATE,
          {.sent = true, .client = DIAG_CLIENT_EKU},
          "client_eku",
          "--profile client"},
         {SSL3_AD_BAD_CERTIFICATE, {.sent = true}, "client_cert_refused", "duet cert verify"},
+        {SSL3_AD_BAD_CERTIFICATE,
+         {.requested = true, .sent = true, .chain_current = true, .ca_match = DIAG_CA_SENT},
+         "client_revoked_or_stale_crl",
+         "issue a new one"},
+        {SSL3_AD_BAD_CERTIFICATE,
+         {.requested = true, .sent = true, .chain_current = false, .ca_match = DIAG_CA_SENT},
+         "client_cert_refused",
+         "duet cert verify"},
         {SSL3_AD_CERTIFICATE_REVOKED, {.sent = true}, "client_revoked", "duet cert issue"},
         {SSL3_AD_HANDSHAKE_FAILURE, {0}, "no_common_parameters", "TLS settings"},
         {SSL3_AD_HANDSHAKE_FAILURE, {.requested = true}, "no_client_cert", "--cert"},

@@ -403,6 +403,8 @@ test_match_anonymous(void **state)
  *   ops           allow ou:Ops, cn:admin-*              host *.Ops.Corp
  *   v6            allow o:Corp                          host [2001:db8::1] path /v6
  *   public        allow any                  GET                          path /public/
+ *   health        allow any                                               path = /health
+ *   api           allow any                                               path /api (segments)
  */
 static void
 build_policy(struct policy *pol)
@@ -417,14 +419,16 @@ build_policy(struct policy *pol)
 
     memset(pol, 0, sizeof(*pol));
     err_clear(&err);
-    if (policy_add_rule(pol, "hr-read", true, hr, 1, hr_methods, 2, "api.corp", "/hr/", &err) !=
+    if (policy_add_rule(pol, "hr-read", true, hr, 1, hr_methods, 2, "api.corp", NULL, "/hr/", &err) !=
             0 ||
-        policy_add_rule(pol, "hr-deny-rest", false, hr, 1, NULL, 0, NULL, "/hr/", &err) != 0 ||
-        policy_add_rule(pol, "ops", true, ops, 2, NULL, 0, "*.Ops.Corp", NULL, &err) != 0 ||
-        policy_add_rule(pol, "v6", true, corp, 1, NULL, 0, "[2001:db8::1]", "/v6", &err) != 0 ||
-        policy_add_rule(pol, "public", true, any, 1, get, 1, NULL, "/public/", &err) != 0)
+        policy_add_rule(pol, "hr-deny-rest", false, hr, 1, NULL, 0, NULL, NULL, "/hr/", &err) != 0 ||
+        policy_add_rule(pol, "ops", true, ops, 2, NULL, 0, "*.Ops.Corp", NULL, NULL, &err) != 0 ||
+        policy_add_rule(pol, "v6", true, corp, 1, NULL, 0, "[2001:db8::1]", NULL, "/v6", &err) != 0 ||
+        policy_add_rule(pol, "public", true, any, 1, get, 1, NULL, NULL, "/public/", &err) != 0 ||
+        policy_add_rule(pol, "health", true, any, 1, NULL, 0, NULL, "/health", NULL, &err) != 0 ||
+        policy_add_rule(pol, "api", true, any, 1, NULL, 0, NULL, NULL, "/api", &err) != 0)
         fail_msg("policy_add_rule: %s", err.msg);
-    assert_int_equal(pol->nrules, 5);
+    assert_int_equal(pol->nrules, 7);
 }
 
 struct dcase {
@@ -464,6 +468,28 @@ static struct dcase dcases[] = {
     {"no identity never matches, not even any", ID_NULL, "GET", "api.corp", "/public/a", false,
      "default-deny"},
     {"TCP request against HTTP rules", ID_ONE, NULL, NULL, NULL, false, "default-deny"},
+    {"segment prefix: a sibling is not under it", ID_ONE, "GET", "[2001:db8::1]", "/v6x", false,
+     "default-deny"},
+    {"exact path", ID_NOCN, "GET", "a", "/health", true, "health"},
+    {"exact path, query aside", ID_NOCN, "GET", "a", "/health?verbose=1", true, "health"},
+    {"exact path: a longer name is another path", ID_NOCN, "GET", "a", "/healthz-admin", false,
+     "default-deny"},
+    {"exact path: a segment below is another path", ID_NOCN, "GET", "a", "/health/x", false,
+     "default-deny"},
+    {"exact path: trailing slash is another path", ID_NOCN, "GET", "a", "/health/", false,
+     "default-deny"},
+    {"exact path, case-sensitive", ID_NOCN, "GET", "a", "/Health", false, "default-deny"},
+    {"exact path: the query is not the path", ID_NOCN, "GET", "a", "/x?/health", false,
+     "default-deny"},
+    {"segment prefix itself", ID_NOCN, "POST", "a", "/api", true, "api"},
+    {"segment prefix, query", ID_NOCN, "POST", "a", "/api?x=/y", true, "api"},
+    {"segment prefix, below", ID_NOCN, "POST", "a", "/api/x/y", true, "api"},
+    {"segment prefix, trailing slash", ID_NOCN, "POST", "a", "/api/", true, "api"},
+    {"segment prefix: sibling refused", ID_NOCN, "POST", "a", "/apix", false, "default-deny"},
+    {"segment prefix: sibling with query refused", ID_NOCN, "POST", "a", "/apix?/api/", false,
+     "default-deny"},
+    {"prefix with slash: the bare segment is not under it", ID_NOCN, "GET", "a", "/public",
+     false, "default-deny"},
 };
 
 static void
@@ -517,9 +543,9 @@ test_tcp_mode(void **state)
 
     (void)state;
     err_clear(&err);
-    assert_int_equal(policy_add_rule(&pol, "deny-dns", false, dns, 1, NULL, 0, NULL, NULL, &err),
+    assert_int_equal(policy_add_rule(&pol, "deny-dns", false, dns, 1, NULL, 0, NULL, NULL, NULL, &err),
                      0);
-    assert_int_equal(policy_add_rule(&pol, "allow-hr", true, spiffe, 1, NULL, 0, NULL, NULL, &err),
+    assert_int_equal(policy_add_rule(&pol, "allow-hr", true, spiffe, 1, NULL, 0, NULL, NULL, NULL, &err),
                      0);
     /* Both rules match `one`: the first (deny) wins. */
     d = policy_decide(&pol, &req);
@@ -532,7 +558,7 @@ test_tcp_mode(void **state)
     assert_string_equal(d.rule, "default-deny");
     policy_clear(&pol);
 
-    assert_int_equal(policy_add_rule(&pol, "allow-hr", true, spiffe, 1, NULL, 0, NULL, NULL, &err),
+    assert_int_equal(policy_add_rule(&pol, "allow-hr", true, spiffe, 1, NULL, 0, NULL, NULL, NULL, &err),
                      0);
     req.id = W.one;
     d = policy_decide(&pol, &req);
@@ -559,7 +585,7 @@ test_add_rule_copies(void **state)
 
     (void)state;
     err_clear(&err);
-    assert_int_equal(policy_add_rule(&pol, name, true, pats, 1, methods, 1, host, path, &err), 0);
+    assert_int_equal(policy_add_rule(&pol, name, true, pats, 1, methods, 1, host, NULL, path, &err), 0);
     memset(name, 'x', sizeof(name) - 1);
     memset(pat, 'x', sizeof(pat) - 1);
     memset(method, 'x', sizeof(method) - 1);
@@ -601,12 +627,39 @@ test_add_rule_errors(void **state)
         build_policy(&pol);
         err_clear(&err);
         assert_int_equal(policy_add_rule(&pol, rcases[i].name, true, rcases[i].patterns,
-                                         rcases[i].npatterns, NULL, 0, NULL, NULL, &err),
+                                         rcases[i].npatterns, NULL, 0, NULL, NULL, NULL, &err),
                          -1);
         assert_int_equal(err.kind, DUET_ERR_INPUT);
         assert_string_equal(err.msg, rcases[i].error);
-        assert_int_equal(pol.nrules, 5);
+        assert_int_equal(pol.nrules, 7);
         policy_clear(&pol);
+    }
+}
+
+/* Path conditions: exact and prefix exclude each other; both start with '/'. */
+static void
+test_add_rule_path_errors(void **state)
+{
+    static const char *const any[] = {"any"};
+    static const struct {
+        const char *path, *prefix, *error;
+    } cases[] = {
+        {"/a", "/a/", "rule p: path (exact) and path_prefix exclude each other; keep one"},
+        {"health", NULL, "rule p: path \"health\": a path starts with /"},
+        {NULL, "api/", "rule p: path \"api/\": a path starts with /"},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct policy pol = {0};
+        struct duet_err err;
+
+        err_clear(&err);
+        assert_int_equal(policy_add_rule(&pol, "p", true, any, 1, NULL, 0, NULL, cases[i].path,
+                                         cases[i].prefix, &err),
+                         -1);
+        assert_string_equal(err.msg, cases[i].error);
+        assert_int_equal(pol.nrules, 0);
     }
 }
 
@@ -623,6 +676,7 @@ main(void)
         cmocka_unit_test(test_tcp_mode),
         cmocka_unit_test(test_add_rule_copies),
         cmocka_unit_test(test_add_rule_errors),
+        cmocka_unit_test(test_add_rule_path_errors),
     };
     enum {
         NP = sizeof(pcases) / sizeof(pcases[0]),

@@ -1073,7 +1073,7 @@ test_resume_bound_to_settings(void **state)
     err_clear(&err);
     assert_int_equal(tls_ticket_keys_rotate(keys, 3, &n, &err), 0);
     memset(&bind_pol, 0, sizeof(bind_pol));
-    assert_int_equal(policy_add_rule(&bind_pol, "all", true, &allow, 1, NULL, 0, NULL, NULL, &err),
+    assert_int_equal(policy_add_rule(&bind_pol, "all", true, &allow, 1, NULL, 0, NULL, NULL, NULL, &err),
                      0);
     base = resume_opts(W.ca, keys, TLS1_3_VERSION);
     cctx = resume_client(W.cli_pem, TLS1_3_VERSION);
@@ -1095,7 +1095,7 @@ test_resume_bound_to_settings(void **state)
         struct policy again = {0};
         SSL_SESSION *ps;
         a.policy = &bind_pol;
-        assert_int_equal(policy_add_rule(&again, "all", true, &allow, 1, NULL, 0, NULL, NULL, &err),
+        assert_int_equal(policy_add_rule(&again, "all", true, &allow, 1, NULL, 0, NULL, NULL, NULL, &err),
                          0);
         b.policy = &again;
         sctx = server_ctx(&a);

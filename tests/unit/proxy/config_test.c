@@ -338,7 +338,8 @@ policy_eq(const struct policy *a, const struct policy *b)
         const struct policy_rule *x = &a->rules[i], *y = &b->rules[i];
         if (!str_eq(x->name, y->name) || x->allow != y->allow || x->nids != y->nids ||
             !strv_eq(x->methods, x->nmethods, y->methods, y->nmethods) ||
-            !str_eq(x->host, y->host) || !str_eq(x->path_prefix, y->path_prefix))
+            !str_eq(x->host, y->host) || !str_eq(x->path, y->path) ||
+            !str_eq(x->path_prefix, y->path_prefix))
             return false;
         for (size_t k = 0; k < x->nids; k++) {
             if (x->ids[k].field != y->ids[k].field || !str_eq(x->ids[k].glob, y->ids[k].glob))
@@ -537,7 +538,7 @@ test_defaults_are_the_same_both_ways(void **state)
             fail_msg("%s defaults differ in %s", r == 0 ? "proxy" : "tunnel", d);
         assert_int_equal(a.drain_timeout_ms, 30000);
         assert_int_equal(a.max_lifetime_ms, 0); /* off unless set */
-        assert_int_equal(a.upstream_keepalive, 32);
+        assert_int_equal(a.upstream_keepalive, 256);
         assert_true(a.fail_burst == 100.0 && a.fail_per_second == 10.0);
         assert_int_equal(a.listeners[0].mode, role == ROLE_SERVER ? MODE_HTTP : MODE_TCP);
         proxy_cfg_clear(&a);

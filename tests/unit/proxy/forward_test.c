@@ -96,9 +96,11 @@ listener_setup(struct listener_cfg *l, enum xfcc_mode xfcc, enum http_fwd_mode f
     l->xfcc = xfcc;
     l->forwarded = fwd;
     assert_int_equal(policy_add_rule(&l->policy, "no-admin", false, any, 1, NULL, 0, NULL,
+                                     NULL,
                                      "/api/admin", &err),
                      0);
     assert_int_equal(policy_add_rule(&l->policy, "alice-read", true, a, 1, read, 2, NULL,
+                                     NULL,
                                      "/api/", &err),
                      0);
 }

@@ -50,9 +50,10 @@ listener_setup(struct listener_cfg *l)
     l->xfcc = XFCC_SANITIZE;
     l->forwarded = HTTP_FWD_SET;
     assert_int_equal(policy_add_rule(&l->policy, "no-admin", false, any, 1, NULL, 0, NULL,
+                                     NULL,
                                      "/api/admin", &err),
                      0);
-    assert_int_equal(policy_add_rule(&l->policy, "alice-api", true, a, 1, read, 4, NULL, "/api/",
+    assert_int_equal(policy_add_rule(&l->policy, "alice-api", true, a, 1, read, 4, NULL, NULL, "/api/",
                                      &err),
                      0);
 }

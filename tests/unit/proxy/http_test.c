@@ -614,7 +614,7 @@ run_decide(void **state)
     http_parser_execute(&pr.p, &dsettings, c->in, used);
     assert_true(pr.done);
     assert_int_equal(
-        policy_add_rule(&pol, "public", true, any, 1, NULL, 0, NULL, "/public/", &err), 0);
+        policy_add_rule(&pol, "public", true, any, 1, NULL, 0, NULL, NULL, "/public/", &err), 0);
     memset(&ctx, 0, sizeof(ctx));
     ctx.policy = &pol;
     ctx.id = id;

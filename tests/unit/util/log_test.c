@@ -673,7 +673,7 @@ test_nested_and_batched(void **state)
         assert_true(json_real_value(json_object_get(j, "duration_ms")) > 1.234);
         json_decref(j);
     }
-    log_batch_begin(NULL, NULL); /* back to writing every line at once */
+    log_batch_end(); /* back to writing every line at once; the buffer is freed */
 }
 
 /* The log moved away and reopened: earlier lines in the moved file, later ones in the new. */
