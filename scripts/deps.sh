@@ -30,6 +30,7 @@ nghttp2-client
 python3
 python3-pytest
 python3-cryptography
+python3-grpcio
 man-db
 curl
 nginx

@@ -127,6 +127,7 @@ struct worker {
     struct proxy *px;
     struct pooled *pool;        /* idle upstream connections (http mode) */
     int pool_len;               /* how many */
+    struct h2up_conn *h2up;     /* HTTP/2 upstream connections (h2up.c) */
     struct accept_pause *pause; /* per listener: accept back-off when out of descriptors */
     struct conn *conns;         /* its open client connections (for draining) */
     struct conn_linger *lingering;   /* refused sockets closing gracefully (conn.c) */
