@@ -29,6 +29,7 @@
 #include <openssl/x509v3.h>
 
 #include "ca/pkcs11.h"
+#include "ca/pkcs11_objects.h"
 #include "lib/bbuf.h"
 #include "lib/fileio.h"
 #include "lib/identity.h"
@@ -832,40 +833,15 @@ append_store(char **yaml, const char *url)
 }
 
 /*
- * Add `key_uri: URI` to ca.yaml's text.  The parser has checked that the
- * URI holds visible ASCII only and no '"' or '\\', and never a PIN.
- */
-static int
-append_key_uri(char **yaml, const char *uri)
-{
-    char *out = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&out, &len);
-
-    if (f == NULL)
-        return -1;
-    fprintf(f,
-            "%s# The issuing key lives in this PKCS#11 token (duet ca init --key-uri); the PIN\n"
-            "# comes from pin-source or $" CA_PKCS11_PIN_ENV ", never from this file.\n"
-            "key_uri: \"%s\"\n",
-            *yaml, uri);
-    if (fclose(f) != 0 || out == NULL) {
-        free(out);
-        return -1;
-    }
-    free(*yaml);
-    *yaml = out;
-    return 0;
-}
-
-/*
  * The issuing key of `ca init --key-uri`: the URI as ca.yaml will record it
- * (with --pin-file as its pin-source), opened in its token, a key duet
- * certifies.  *key is a reference of the caller's, to free before *hsm.
+ * (with --pin-file as its pin-source), with --generate-key a new key pair
+ * made in the token (*generated set: the caller removes it if init fails),
+ * opened in its token, a key duet certifies.  *key is a reference of the
+ * caller's, to free before *hsm.
  */
 static int
-open_token_key(const struct ca_init_opts *o, char **uri, struct ca_pkcs11 **hsm, EVP_PKEY **key,
-               struct duet_err *err)
+open_token_key(const struct ca_init_opts *o, char **uri, bool *generated, struct ca_pkcs11 **hsm,
+               EVP_PKEY **key, struct duet_err *err)
 {
     EVP_PKEY *k = NULL;
 
@@ -873,6 +849,11 @@ open_token_key(const struct ca_init_opts *o, char **uri, struct ca_pkcs11 **hsm,
                                : strdup(o->key_uri);
     if (*uri == NULL)
         return o->pin_file != NULL ? -1 : err_nomem(err);
+    if (o->generate_key) {
+        if (ca_pkcs11_generate(*uri, o->key_type, err) != 0)
+            return -1;
+        *generated = true;
+    }
     if (ca_pkcs11_open(*uri, hsm, &k, err) != 0)
         return -1;
     if (ca_key_check_subject(k, err) != 0) {
@@ -897,6 +878,7 @@ ca_init(const struct ca_init_opts *o, struct duet_err *err)
     EVP_PKEY *root_key = NULL, *int_key = NULL;
     struct ca_pkcs11 *hsm = NULL;
     char *key_uri = NULL;
+    bool generated = false;
     X509 *root = NULL, *inter = NULL;
     X509_NAME *root_name = NULL, *int_name = NULL;
     X509_CRL *root_crl = NULL;
@@ -939,7 +921,7 @@ ca_init(const struct ca_init_opts *o, struct duet_err *err)
     }
     if (o->npermit_dns + o->npermit_uri > 0 && (nc = name_constraints_new(o, err)) == NULL)
         goto out;
-    if (o->key_uri != NULL && open_token_key(o, &key_uri, &hsm, &int_key, err) != 0)
+    if (o->key_uri != NULL && open_token_key(o, &key_uri, &generated, &hsm, &int_key, err) != 0)
         goto out;
     /* Everything checked: only now create the directory. */
     if (mkdir(o->dir, 0700) != 0 && errno != EEXIST) {
@@ -1034,7 +1016,7 @@ ca_init(const struct ca_init_opts *o, struct duet_err *err)
         goto out;
     }
     if ((o->store != NULL && append_store(&yaml, o->store) != 0) ||
-        (key_uri != NULL && append_key_uri(&yaml, key_uri) != 0)) {
+        (key_uri != NULL && ca_yaml_append_key_uri(&yaml, key_uri) != 0)) {
         err_nomem(err);
         goto out;
     }
@@ -1054,7 +1036,6 @@ out:
     }
     EVP_PKEY_free(root_key);
     EVP_PKEY_free(int_key);
-    free(key_uri);
     X509_free(root);
     X509_free(inter); /* holds a reference to int_key: freed before the token is closed */
     X509_NAME_free(root_name);
@@ -1065,6 +1046,14 @@ out:
     free(yaml);
     free(path);
     ca_pkcs11_close(hsm);
+    if (rc != 0 && generated) {
+        /* The key pair made for this CA goes too: a new init may use the label again. */
+        struct duet_err derr = {.kind = DUET_ERR_NONE};
+        size_t used = strnlen(err->msg, sizeof(err->msg));
+        if (ca_pkcs11_destroy(key_uri, &derr) != 0 && used + 3 < sizeof(err->msg))
+            snprintf(err->msg + used, sizeof(err->msg) - used, "; %.300s", derr.msg);
+    }
+    free(key_uri);
     return rc;
 }
 

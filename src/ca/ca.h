@@ -39,6 +39,7 @@
 #define CA_FILE_ROOT_CRL "root.crl"
 #define CA_FILE_ISSUING_CERT "issuing.crt"
 #define CA_FILE_ISSUING_KEY "issuing.key"
+#define CA_FILE_ISSUING_KEY_OFFLINE "issuing-offline.key" /* issuing.key after import-key */
 #define CA_FILE_INVENTORY "inventory.db"
 #define CA_FILE_OCSP_CERT "ocsp-signer.crt"
 #define CA_FILE_OCSP_KEY "ocsp-signer.key"
@@ -75,6 +76,12 @@ struct ca_init_opts {
      */
     const char *key_uri;
     const char *pin_file;
+    /*
+     * With key_uri: make the key pair in the token first (key_type: p256,
+     * p384 or rsa3072), refusing when the URI's label or id is taken; it
+     * is removed again if init fails.
+     */
+    bool generate_key;
 };
 
 /*
@@ -85,6 +92,34 @@ struct ca_init_opts {
 int ca_init(const struct ca_init_opts *o, struct duet_err *err) MUST_CHECK;
 
 struct ca;
+
+/* What ca_import_key() could not finish after the CA switched to the token. */
+struct ca_import_result {
+    bool key_file_kept; /* issuing.key could not be renamed issuing-offline.key */
+    char why_kept[128];
+};
+
+/*
+ * Move a CA's issuing key (issuing.key, opened with passphrase) into the
+ * PKCS#11 token key_uri names (pin_file, optional, recorded as its
+ * pin-source): the private key, sensitive and not extractable, and its
+ * public key, under the URI's label and id, which must be free.  The token
+ * must then sign as issuing.crt's key; only then does ca.yaml gain
+ * `key_uri:` and issuing.key become issuing-offline.key (still encrypted
+ * with the CA passphrase: a backup to move offline).  On failure before
+ * ca.yaml changes, what was made in the token is removed and the CA still
+ * uses its file.  Refused when ca.yaml already has key_uri:.
+ */
+int ca_import_key(const char *dir, const char *passphrase, const char *key_uri,
+                  const char *pin_file, struct ca_import_result *res,
+                  struct duet_err *err) MUST_CHECK;
+
+/*
+ * Append `key_uri: "URI"` (with a comment on the PIN) to ca.yaml's text,
+ * replacing *yaml; the URI holds no '"' or '\\' (ca_pkcs11_uri_parse
+ * refuses them).  -1 when out of memory.
+ */
+int ca_yaml_append_key_uri(char **yaml, const char *uri) MUST_CHECK;
 
 /*
  * Open a CA directory.  With a passphrase the issuing key is decrypted for

@@ -303,9 +303,9 @@ out:
 
 /* --- the PIN ------------------------------------------------------------- */
 
-/* The PIN from pin-source (a 0600 file) or $DUET_PKCS11_PIN; NULL pin: none given. */
-static int
-read_pin(const struct ca_pkcs11_uri *u, char **pin, struct duet_err *err)
+/* The PIN from pin-source or $DUET_PKCS11_PIN; see pkcs11.h. */
+int
+ca_pkcs11_read_pin(const struct ca_pkcs11_uri *u, char **pin, struct duet_err *err)
 {
     const char *env = getenv(CA_PKCS11_PIN_ENV);
 
@@ -453,7 +453,7 @@ ca_pkcs11_open(const char *uri, struct ca_pkcs11 **out, EVP_PKEY **key, struct d
                 names);
         goto out;
     }
-    if (read_pin(&u, &pin, err) != 0)
+    if (ca_pkcs11_read_pin(&u, &pin, err) != 0)
         goto out;
     if (slot->token->loginRequired) {
         if (pin == NULL) {

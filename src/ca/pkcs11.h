@@ -58,6 +58,14 @@ bool ca_pkcs11_is_uri(const char *text);
  */
 char *ca_pkcs11_uri_with_pin_file(const char *text, const char *pin_file, struct duet_err *err);
 
+/*
+ * The PIN: from the 0600 file pin-source names, else $DUET_PKCS11_PIN; *pin
+ * is NULL when neither gives one, else the caller's, freed with
+ * fileio_free_secret().  A pin-source file readable by group or others is
+ * refused with the chmod that fixes it.
+ */
+int ca_pkcs11_read_pin(const struct ca_pkcs11_uri *u, char **pin, struct duet_err *err) MUST_CHECK;
+
 struct ca_pkcs11;
 
 /*

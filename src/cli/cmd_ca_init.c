@@ -2,7 +2,7 @@
 /*
  * cmd_ca_init.c - `duet ca init`: a new CA directory (ca_init) with its keys
  * encrypted under the CA passphrase, or the issuing key in a PKCS#11 token
- * (--key-uri, --pin-file).  Exit 0 on success, 1 when it fails or is
+ * (--key-uri, --pin-file; --generate-key makes it there).  Exit 0 on success, 1 when it fails or is
  * refused (nothing is left then), 2 on usage errors.
  */
 #include <getopt.h>
@@ -26,6 +26,7 @@ enum {
     O_STORE,
     O_KEY_URI,
     O_PIN_FILE,
+    O_GENERATE_KEY,
     O_HELP
 };
 
@@ -45,6 +46,7 @@ cmd_ca_init(int argc, char **argv)
         {"store", required_argument, NULL, O_STORE},
         {"key-uri", required_argument, NULL, O_KEY_URI},
         {"pin-file", required_argument, NULL, O_PIN_FILE},
+        {"generate-key", no_argument, NULL, O_GENERATE_KEY},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0}};
     struct ca_init_opts o;
@@ -117,6 +119,9 @@ cmd_ca_init(int argc, char **argv)
         case O_PIN_FILE:
             o.pin_file = optarg;
             break;
+        case O_GENERATE_KEY:
+            o.generate_key = true;
+            break;
         case O_HELP:
             cli_ca_usage(stdout);
             rc = EXIT_OK;
@@ -138,6 +143,11 @@ cmd_ca_init(int argc, char **argv)
         fprintf(stderr, "duet ca init: --pin-file goes with --key-uri (the PIN of its token)\n");
         goto out;
     }
+    if (o.generate_key && o.key_uri == NULL) {
+        fprintf(stderr, "duet ca init: --generate-key goes with --key-uri (the token and the "
+                        "label of the key to make)\n");
+        goto out;
+    }
     if (cli_protect_secrets(&err) != 0 || cli_passphrase(pass_file, &pass, &err) != 0) {
         rc = cli_fail("duet ca init", &err);
         goto out;
@@ -155,6 +165,9 @@ cmd_ca_init(int argc, char **argv)
     if (o.store != NULL && store_url_has_password(o.store))
         printf("note: the password of --store is not written to %s: give it to every duet "
                "command through PGPASSFILE (~/.pgpass) or PGPASSWORD\n", CA_FILE_CONFIG);
+    if (o.generate_key)
+        printf("the issuing key (%s) was generated in its PKCS#11 token and cannot be "
+               "extracted from it\n", ca_key_type_name(o.key_type));
     if (o.key_uri != NULL)
         printf("the issuing key stays in its PKCS#11 token (key_uri in %s); no issuing key "
                "file was written\n", CA_FILE_CONFIG);
