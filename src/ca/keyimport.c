@@ -115,7 +115,8 @@ ca_import_key(const char *dir, const char *passphrase, const char *key_uri, cons
     int rc = -1;
 
     memset(res, 0, sizeof(*res));
-    if (ca_open(dir, passphrase, &ca, err) != 0)
+    /* Opened without the passphrase: the key file is read once, below. */
+    if (ca_open(dir, NULL, &ca, err) != 0)
         return -1;
     if (ca_config(ca)->key_uri != NULL) {
         err_set(err, DUET_ERR_INPUT,
@@ -140,6 +141,12 @@ ca_import_key(const char *dir, const char *passphrase, const char *key_uri, cons
     }
     if (ca_read_key_file(keyfile, passphrase, &key, err) != 0)
         goto out;
+    if (X509_check_private_key(ca_issuing_cert(ca), key) != 1) {
+        ERR_clear_error();
+        err_set(err, DUET_ERR_INPUT, "%s does not belong to %s/%s; nothing was imported", keyfile,
+                dir, CA_FILE_ISSUING_CERT);
+        goto out;
+    }
     if (ca_pkcs11_import(uri, key, err) != 0)
         goto out;
     made = true;

@@ -216,6 +216,16 @@ def test_import_key_refused_leaves_the_ca_on_its_file(token, make_ca, tmp_path):
     p = ca.duet("ca", "import-key", "--ca-dir", ca.dir, "--key-uri", uri("new", "41"),
                 "--passphrase-file", bad)
     assert p.returncode == 1, show(p)
+    # issuing.key of another CA (the same passphrase): refused before the token is touched.
+    other = make_ca("Other Corp")
+    (ca.dir / "issuing.key").rename(tmp_path / "mine.key")
+    (ca.dir / "issuing.key").write_bytes((other.dir / "issuing.key").read_bytes())
+    os.chmod(ca.dir / "issuing.key", 0o600)
+    p = import_key(ca, uri("new", "41"))
+    assert p.returncode == 1, show(p)
+    assert ("%s/issuing.key does not belong to %s/issuing.crt; nothing was imported"
+            % (ca.dir, ca.dir)) in p.stderr, show(p)
+    (tmp_path / "mine.key").replace(ca.dir / "issuing.key")
     # Nothing changed: the token, ca.yaml, issuing.key; the CA still signs with its file.
     assert len(objects(token)) == n
     assert (ca.dir / "ca.yaml").read_text() == yaml
