@@ -396,8 +396,9 @@ err:
 
 /* --- files --------------------------------------------------------------- */
 
-static char *
-join_path(const char *dir, const char *name)
+/* DIR/NAME, the caller's to free; see ca.h. */
+char *
+ca_join_path(const char *dir, const char *name)
 {
     size_t n = strlen(dir) + strlen(name) + 2;
     char *p = malloc(n);
@@ -787,7 +788,7 @@ holds_ca(const char *dir)
     static const char *const files[] = {CA_FILE_CONFIG, CA_FILE_INVENTORY, CA_FILE_ISSUING_KEY,
                                         CA_FILE_ROOT_CERT};
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-        char *p = join_path(dir, files[i]);
+        char *p = ca_join_path(dir, files[i]);
         struct stat st;
         bool there = p != NULL && stat(p, &st) == 0;
         free(p);
@@ -921,7 +922,8 @@ ca_init(const struct ca_init_opts *o, struct duet_err *err)
     }
     if (o->npermit_dns + o->npermit_uri > 0 && (nc = name_constraints_new(o, err)) == NULL)
         goto out;
-    if (o->key_uri != NULL && open_token_key(o, &key_uri, &generated, &hsm, &int_key, err) != 0)
+    if (o->key_uri != NULL &&
+        open_token_key(o, &key_uri, &generated, &hsm, &int_key, err) != 0)
         goto out;
     /* Everything checked: only now create the directory. */
     if (mkdir(o->dir, 0700) != 0 && errno != EEXIST) {
@@ -958,7 +960,7 @@ ca_init(const struct ca_init_opts *o, struct duet_err *err)
         goto out;
 
     /* The inventory first: the issuing CA is recorded before its certificate is written. */
-    path = join_path(o->dir, CA_FILE_INVENTORY);
+    path = ca_join_path(o->dir, CA_FILE_INVENTORY);
     if (path == NULL) {
         err_nomem(err);
         goto out;
@@ -996,7 +998,7 @@ ca_init(const struct ca_init_opts *o, struct duet_err *err)
 #define WRITE(name, expr)                                                                          \
     do {                                                                                           \
         free(path);                                                                                \
-        if ((path = join_path(o->dir, name)) == NULL) {                                            \
+        if ((path = ca_join_path(o->dir, name)) == NULL) {                                         \
             err_nomem(err);                                                                        \
             goto out;                                                                              \
         }                                                                                          \
@@ -1028,7 +1030,7 @@ out:
     if (rc != 0 && wrote) {
         /* Leave no half-made CA behind. */
         for (size_t i = 0; i < sizeof(made) / sizeof(made[0]); i++) {
-            char *p = join_path(o->dir, made[i]);
+            char *p = ca_join_path(o->dir, made[i]);
             if (p != NULL)
                 unlink(p);
             free(p);
@@ -1062,7 +1064,7 @@ out:
 static int
 load_one_cert(const char *dir, const char *name, X509 **out, struct duet_err *err)
 {
-    char *path = join_path(dir, name);
+    char *path = ca_join_path(dir, name);
     STACK_OF(X509) *certs = NULL;
     int rc;
 
@@ -1112,7 +1114,7 @@ ca_open(const char *dir, const char *passphrase, struct ca **out, struct duet_er
         free(ca);
         return err_nomem(err);
     }
-    path = join_path(dir, CA_FILE_CONFIG);
+    path = ca_join_path(dir, CA_FILE_CONFIG);
     if (path == NULL) {
         err_nomem(err);
         goto err;
@@ -1128,7 +1130,7 @@ ca_open(const char *dir, const char *passphrase, struct ca **out, struct duet_er
         load_one_cert(dir, CA_FILE_ISSUING_CERT, &ca->issuing, err) != 0)
         goto err;
     free(path);
-    path = join_path(dir, CA_FILE_INVENTORY);
+    path = ca_join_path(dir, CA_FILE_INVENTORY);
     if (path == NULL) {
         err_nomem(err);
         goto err;
@@ -1142,7 +1144,7 @@ ca_open(const char *dir, const char *passphrase, struct ca **out, struct duet_er
     if (passphrase != NULL) {
         free(path);
         path = ca->cfg.key_uri != NULL ? strdup(ca->cfg.key_uri)
-                                       : join_path(dir, CA_FILE_ISSUING_KEY);
+                                       : ca_join_path(dir, CA_FILE_ISSUING_KEY);
         if (path == NULL || (ca->passphrase = strdup(passphrase)) == NULL) {
             err_nomem(err);
             goto err;
@@ -1230,7 +1232,7 @@ ca_key_write(struct ca *ca, const char *name, EVP_PKEY *key, struct duet_err *er
 
     if (ca->passphrase == NULL)
         return err_set(err, DUET_ERR_INPUT, "the CA was opened without its passphrase");
-    if ((path = join_path(ca->dir, name)) == NULL)
+    if ((path = ca_join_path(ca->dir, name)) == NULL)
         return err_nomem(err);
     rc = pemout_key(path, key, ca->passphrase, err);
     free(path);
@@ -1247,7 +1249,7 @@ ca_key_read(struct ca *ca, const char *name, EVP_PKEY **key, struct duet_err *er
     *key = NULL;
     if (ca->passphrase == NULL)
         return err_set(err, DUET_ERR_INPUT, "the CA was opened without its passphrase");
-    if ((path = join_path(ca->dir, name)) == NULL)
+    if ((path = ca_join_path(ca->dir, name)) == NULL)
         return err_nomem(err);
     rc = ca_read_key_file(path, ca->passphrase, key, err);
     free(path);
@@ -1697,7 +1699,7 @@ out:
 int
 ca_root_crl(struct ca *ca, X509_CRL **out, struct duet_err *err)
 {
-    char *path = join_path(ca->dir, CA_FILE_ROOT_CRL);
+    char *path = ca_join_path(ca->dir, CA_FILE_ROOT_CRL);
     STACK_OF(X509_CRL) *crls = NULL;
     int rc;
 
@@ -1719,7 +1721,7 @@ ca_root_crl_renew(struct ca *ca, const char *root_key_path, const char *passphra
                   int64_t validity, X509_CRL **out, struct duet_err *err)
 {
     char *path = root_key_path != NULL ? strdup(root_key_path)
-                                       : join_path(ca->dir, CA_FILE_ROOT_KEY);
+                                       : ca_join_path(ca->dir, CA_FILE_ROOT_KEY);
     EVP_PKEY *key = NULL;
     X509_CRL *crl = NULL;
     uint64_t number = 0;
@@ -1765,7 +1767,7 @@ ca_root_crl_renew(struct ca *ca, const char *root_key_path, const char *passphra
         goto out;
     }
     free(path);
-    path = join_path(ca->dir, CA_FILE_ROOT_CRL);
+    path = ca_join_path(ca->dir, CA_FILE_ROOT_CRL);
     if (path == NULL) {
         err_nomem(err);
         goto out;

@@ -121,6 +121,9 @@ int ca_import_key(const char *dir, const char *passphrase, const char *key_uri,
  */
 int ca_yaml_append_key_uri(char **yaml, const char *uri) MUST_CHECK;
 
+/* "DIR/NAME" in a new string (the caller frees it); NULL when out of memory. */
+char *ca_join_path(const char *dir, const char *name);
+
 /*
  * Open a CA directory.  With a passphrase the issuing key is decrypted for
  * signing (a wrong passphrase is refused), or, when ca.yaml has key_uri:,

@@ -49,17 +49,6 @@ ca_yaml_append_key_uri(char **yaml, const char *uri)
     return 0;
 }
 
-static char *
-dir_file(const char *dir, const char *name)
-{
-    size_t n = strlen(dir) + strlen(name) + 2;
-    char *p = malloc(n);
-
-    if (p != NULL)
-        snprintf(p, n, "%s/%s", dir, name);
-    return p;
-}
-
 /*
  * Whether the token's key signs as issuing.crt's key: a signature made in
  * the token over fixed bytes verifies with the certificate's public key.
@@ -124,9 +113,9 @@ ca_import_key(const char *dir, const char *passphrase, const char *key_uri, cons
                 dir, CA_FILE_CONFIG, ca_config(ca)->key_uri);
         goto out;
     }
-    keyfile = dir_file(dir, CA_FILE_ISSUING_KEY);
-    offline = dir_file(dir, CA_FILE_ISSUING_KEY_OFFLINE);
-    yamlpath = dir_file(dir, CA_FILE_CONFIG);
+    keyfile = ca_join_path(dir, CA_FILE_ISSUING_KEY);
+    offline = ca_join_path(dir, CA_FILE_ISSUING_KEY_OFFLINE);
+    yamlpath = ca_join_path(dir, CA_FILE_CONFIG);
     uri = pin_file != NULL ? ca_pkcs11_uri_with_pin_file(key_uri, pin_file, err) : strdup(key_uri);
     if (keyfile == NULL || offline == NULL || yamlpath == NULL || uri == NULL) {
         if (uri != NULL || pin_file == NULL)
@@ -134,9 +123,8 @@ ca_import_key(const char *dir, const char *passphrase, const char *key_uri, cons
         goto out;
     }
     if (access(offline, F_OK) == 0) {
-        err_set(err, DUET_ERR_INPUT,
-                "%s: exists already; move it away first (it would receive %s)", offline,
-                CA_FILE_ISSUING_KEY);
+        err_set(err, DUET_ERR_INPUT, "%s: exists already; move it away first (it would receive %s)",
+                offline, CA_FILE_ISSUING_KEY);
         goto out;
     }
     if (ca_read_key_file(keyfile, passphrase, &key, err) != 0)

@@ -301,6 +301,22 @@ out:
     return out;
 }
 
+/* The module a URI names; see pkcs11.h. */
+const char *
+ca_pkcs11_module(const struct ca_pkcs11_uri *u, const char *uri, struct duet_err *err)
+{
+    const char *module = u->module_path != NULL ? u->module_path : getenv(CA_PKCS11_MODULE_ENV);
+
+    if (module == NULL || module[0] == '\0') {
+        err_set(err, DUET_ERR_INPUT,
+                "%s: no PKCS#11 module named; add ?module-path=/usr/lib/softhsm/libsofthsm2.so "
+                "(your token's module) to the URI or set $" CA_PKCS11_MODULE_ENV,
+                uri);
+        return NULL;
+    }
+    return module;
+}
+
 /* --- the PIN ------------------------------------------------------------- */
 
 /* The PIN from pin-source or $DUET_PKCS11_PIN; see pkcs11.h. */
@@ -415,14 +431,8 @@ ca_pkcs11_open(const char *uri, struct ca_pkcs11 **out, EVP_PKEY **key, struct d
     *key = NULL;
     if (ca_pkcs11_uri_parse(uri, &u, err) != 0)
         return -1;
-    module = u.module_path != NULL ? u.module_path : getenv(CA_PKCS11_MODULE_ENV);
-    if (module == NULL || module[0] == '\0') {
-        err_set(err, DUET_ERR_INPUT,
-                "%s: no PKCS#11 module named; add ?module-path=/usr/lib/softhsm/libsofthsm2.so "
-                "(your token's module) to the URI or set $" CA_PKCS11_MODULE_ENV,
-                uri);
+    if ((module = ca_pkcs11_module(&u, uri, err)) == NULL)
         goto out;
-    }
     if ((p = calloc(1, sizeof(*p))) == NULL || (p->ctx = PKCS11_CTX_new()) == NULL) {
         err_nomem(err);
         goto out;

@@ -59,6 +59,15 @@ bool ca_pkcs11_is_uri(const char *text);
 char *ca_pkcs11_uri_with_pin_file(const char *text, const char *pin_file, struct duet_err *err);
 
 /*
+ * The PKCS#11 module of the parsed URI u (its text in uri, for the message):
+ * module-path, else $DUET_PKCS11_MODULE; NULL, with an error saying how to
+ * name one, when neither is set.  The result is borrowed from u or the
+ * environment.
+ */
+const char *ca_pkcs11_module(const struct ca_pkcs11_uri *u, const char *uri,
+                             struct duet_err *err);
+
+/*
  * The PIN: from the 0600 file pin-source names, else $DUET_PKCS11_PIN; *pin
  * is NULL when neither gives one, else the caller's, freed with
  * fileio_free_secret().  A pin-source file readable by group or others is

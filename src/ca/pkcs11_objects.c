@@ -127,16 +127,15 @@ find_token(struct p11s *s, const char *module, ck_slot_id_t *slot, struct duet_e
             *slot = ids[i];
             memcpy(s->label, label, sizeof(label));
             if (ti.flags & CKF_WRITE_PROTECTED) {
-                err_set(err, DUET_ERR_INPUT, "%s: token \"%s\" is write-protected", s->uri,
-                        label);
+                err_set(err, DUET_ERR_INPUT, "%s: token \"%s\" is write-protected", s->uri, label);
                 goto out;
             }
             rc = 0;
             goto out;
         }
         if (used + 1 < sizeof(names)) {
-            int w = snprintf(names + used, sizeof(names) - used, "%s\"%s\"", used ? ", " : "",
-                             label);
+            int w =
+                snprintf(names + used, sizeof(names) - used, "%s\"%s\"", used ? ", " : "", label);
             used += w > 0 ? (size_t)w : 0;
         }
     }
@@ -166,14 +165,8 @@ p11s_open(struct p11s *s, const char *uri, struct duet_err *err)
     s->uri = uri;
     if (ca_pkcs11_uri_parse(uri, &s->u, err) != 0)
         return -1;
-    module = s->u.module_path != NULL ? s->u.module_path : getenv(CA_PKCS11_MODULE_ENV);
-    if (module == NULL || module[0] == '\0') {
-        err_set(err, DUET_ERR_INPUT,
-                "%s: no PKCS#11 module named; add ?module-path=/usr/lib/softhsm/libsofthsm2.so "
-                "(your token's module) to the URI or set $" CA_PKCS11_MODULE_ENV,
-                uri);
+    if ((module = ca_pkcs11_module(&s->u, uri, err)) == NULL)
         goto err;
-    }
     if ((s->dl = dlopen(module, RTLD_NOW | RTLD_LOCAL)) == NULL ||
         (*(void **)&get = dlsym(s->dl, "C_GetFunctionList")) == NULL || get(&s->f) != CKR_OK ||
         s->f == NULL) {
@@ -184,17 +177,16 @@ p11s_open(struct p11s *s, const char *uri, struct duet_err *err)
     args.flags = CKF_OS_LOCKING_OK;
     rv = s->f->C_Initialize(&args);
     if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED) {
-        err_set(err, DUET_ERR_INPUT, "%s: the PKCS#11 module %s failed to start (CKR 0x%lx)",
-                uri, module, rv);
+        err_set(err, DUET_ERR_INPUT, "%s: the PKCS#11 module %s failed to start (CKR 0x%lx)", uri,
+                module, rv);
         goto err;
     }
     s->finalize = rv == CKR_OK;
     if (find_token(s, module, &slot, err) != 0)
         goto err;
-    if (s->f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL,
-                            &s->session) != CKR_OK) {
-        err_set(err, DUET_ERR_INPUT, "%s: token \"%s\" opens no read-write session", uri,
-                s->label);
+    if (s->f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s->session) !=
+        CKR_OK) {
+        err_set(err, DUET_ERR_INPUT, "%s: token \"%s\" opens no read-write session", uri, s->label);
         goto err;
     }
     s->have_session = true;
@@ -357,10 +349,9 @@ ca_pkcs11_generate(const char *uri, enum ca_key_type t, struct duet_err *err)
         unsigned long np = 6, nv = 9;
         if (t == CA_KEY_RSA3072) {
             mech.mechanism = CKM_RSA_PKCS_KEY_PAIR_GEN;
-            pubt[np++] = (struct ck_attribute){CKA_MODULUS_BITS, &modulus_bits,
-                                               sizeof(modulus_bits)};
-            pubt[np++] = (struct ck_attribute){CKA_PUBLIC_EXPONENT, e65537,
-                                               sizeof(e65537)};
+            pubt[np++] =
+                (struct ck_attribute){CKA_MODULUS_BITS, &modulus_bits, sizeof(modulus_bits)};
+            pubt[np++] = (struct ck_attribute){CKA_PUBLIC_EXPONENT, e65537, sizeof(e65537)};
         } else {
             ec_params_der(t == CA_KEY_P384 ? "secp384r1" : "prime256v1", params, sizeof(params),
                           &params_len);
@@ -431,8 +422,8 @@ attrs_clear(struct key_attrs *a)
 
 /* Add a BIGNUM of key to both templates (pub true) or the private one. */
 static bool
-add_bn(struct key_attrs *a, EVP_PKEY *key, const char *name, ck_attribute_type_t type,
-       size_t min, bool pub)
+add_bn(struct key_attrs *a, EVP_PKEY *key, const char *name, ck_attribute_type_t type, size_t min,
+       bool pub)
 {
     size_t len = 0;
     uint8_t *v = bn_param(key, name, min, &len);
@@ -477,8 +468,10 @@ attrs_of_key(struct key_attrs *a, EVP_PKEY *key, const char *uri, struct duet_er
             (n = i2d_ASN1_OCTET_STRING(os, NULL)) <= 0 || (size_t)n > sizeof(a->point) ||
             i2d_ASN1_OCTET_STRING(os, &p) != n) {
             ASN1_OCTET_STRING_free(os);
-            return err_set_ssl(err, DUET_ERR_INTERNAL, "%s: the key's public point cannot be "
-                               "encoded", uri);
+            return err_set_ssl(err, DUET_ERR_INTERNAL,
+                               "%s: the key's public point cannot be "
+                               "encoded",
+                               uri);
         }
         ASN1_OCTET_STRING_free(os);
         a->pub[a->npub++] = (struct ck_attribute){CKA_EC_PARAMS, a->params, params_len};

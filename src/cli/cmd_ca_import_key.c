@@ -20,15 +20,16 @@ enum { O_CA_DIR = 300, O_KEY_URI, O_PIN_FILE, O_PASS, O_HELP };
 static void
 usage(FILE *out)
 {
-    fprintf(out,
-            "usage: duet ca import-key --ca-dir DIR --key-uri 'pkcs11:token=T;object=K?module-path=M'\n"
-            "                          [--pin-file F] [--passphrase-file F]\n"
-            "Writes the CA's issuing key (issuing.key) into the PKCS#11 token as a sensitive,\n"
-            "non-extractable private key and its public key, checks that the token signs as\n"
-            "issuing.crt's key, records key_uri in ca.yaml and renames issuing.key to\n"
-            "issuing-offline.key (still encrypted: move it offline or shred it).  Stop duet ca\n"
-            "serve first.  The PIN comes from --pin-file F (0600, remembered in ca.yaml) or\n"
-            "DUET_PKCS11_PIN.\n");
+    fprintf(
+        out,
+        "usage: duet ca import-key --ca-dir DIR --key-uri 'pkcs11:token=T;object=K?module-path=M'\n"
+        "                          [--pin-file F] [--passphrase-file F]\n"
+        "Writes the CA's issuing key (issuing.key) into the PKCS#11 token as a sensitive,\n"
+        "non-extractable private key and its public key, checks that the token signs as\n"
+        "issuing.crt's key, records key_uri in ca.yaml and renames issuing.key to\n"
+        "issuing-offline.key (still encrypted: move it offline or shred it).  Stop duet ca\n"
+        "serve first.  The PIN comes from --pin-file F (0600, remembered in ca.yaml) or\n"
+        "DUET_PKCS11_PIN.\n");
 }
 
 /* `duet ca import-key`. */

@@ -15,8 +15,8 @@
 
 #include <cmocka.h>
 
-#include <openssl/evp.h>
 #include <openssl/ec.h>
+#include <openssl/evp.h>
 #include <openssl/rsa.h>
 
 #include "ca/pkcs11_objects.h"
@@ -33,11 +33,11 @@ test_import_refuses_keys_before_the_token(void **state)
         const char *want;
     } cases[] = {
         {"ED25519", NOWHERE ": the key is Ed25519; a token key for duet is EC P-256, P-384 or "
-                    "RSA 2048+"},
+                            "RSA 2048+"},
         {"P-521", NOWHERE ": the key is EC P-521; a token key for duet is EC P-256, P-384 or "
-                  "RSA 2048+"},
+                          "RSA 2048+"},
         {"RSA1024", NOWHERE ": the key is RSA 1024; a token key for duet is EC P-256, P-384 or "
-                    "RSA 2048+"},
+                            "RSA 2048+"},
     };
 
     (void)state;
