@@ -51,6 +51,8 @@ struct ca {
     X509 *issuing;
     EVP_PKEY *issuing_key; /* NULL when opened without a passphrase */
     struct ca_pkcs11 *hsm; /* the token holding issuing_key, when ca.yaml has key_uri */
+    struct ca_pkcs11 *ocsp_hsm; /* ocsp_key_uri's token when hsm is NULL, opened when needed */
+    EVP_PKEY *ocsp_key;         /* its key, lent by ocsp_hsm or hsm */
     char *passphrase;      /* kept (wiped at close) for the keys the CA writes itself */
     struct store *store;
 };
@@ -867,6 +869,51 @@ open_token_key(const struct ca_init_opts *o, char **uri, bool *generated, struct
     return 0;
 }
 
+/* Remove a key pair init made, saying so after err's message if that fails. */
+static void
+undo_generate(const char *uri, struct duet_err *err)
+{
+    struct duet_err derr = {.kind = DUET_ERR_NONE};
+    size_t used = strnlen(err->msg, sizeof(err->msg));
+
+    if (ca_pkcs11_destroy(uri, &derr) != 0 && used + 3 < sizeof(err->msg))
+        snprintf(err->msg + used, sizeof(err->msg) - used, "; %.300s", derr.msg);
+}
+
+/*
+ * The OCSP signer's key of `ca init --ocsp-key-uri`: the URI as ca.yaml will
+ * record it, the key made with --generate-key (*generated set) and checked
+ * to be one duet certifies; the token is closed again (ca serve opens it).
+ */
+static int
+check_ocsp_token_key(const struct ca_init_opts *o, char **uri, bool *generated,
+                     struct duet_err *err)
+{
+    struct ca_pkcs11 *hsm = NULL;
+    EVP_PKEY *k = NULL;
+    int rc = -1;
+
+    *uri = o->pin_file != NULL ? ca_pkcs11_uri_with_pin_file(o->ocsp_key_uri, o->pin_file, err)
+                               : strdup(o->ocsp_key_uri);
+    if (*uri == NULL)
+        return o->pin_file != NULL ? -1 : err_nomem(err);
+    if (o->generate_key) {
+        if (ca_pkcs11_generate(*uri, o->key_type, err) != 0)
+            return -1;
+        *generated = true;
+    }
+    if (ca_pkcs11_open(*uri, &hsm, &k, err) != 0)
+        goto out;
+    if (ca_key_check_subject(k, err) != 0) {
+        err_prefix(err, "%s: the token's key cannot be the OCSP signer's", o->ocsp_key_uri);
+        goto out;
+    }
+    rc = 0;
+out:
+    ca_pkcs11_close(hsm);
+    return rc;
+}
+
 /* Create a CA directory; see ca.h. */
 int
 ca_init(const struct ca_init_opts *o, struct duet_err *err)
@@ -878,8 +925,8 @@ ca_init(const struct ca_init_opts *o, struct duet_err *err)
                                        CA_FILE_INVENTORY "-wal", CA_FILE_INVENTORY "-shm"};
     EVP_PKEY *root_key = NULL, *int_key = NULL;
     struct ca_pkcs11 *hsm = NULL;
-    char *key_uri = NULL;
-    bool generated = false;
+    char *key_uri = NULL, *ocsp_uri = NULL;
+    bool generated = false, ocsp_generated = false;
     X509 *root = NULL, *inter = NULL;
     X509_NAME *root_name = NULL, *int_name = NULL;
     X509_CRL *root_crl = NULL;
@@ -921,6 +968,10 @@ ca_init(const struct ca_init_opts *o, struct duet_err *err)
         }
     }
     if (o->npermit_dns + o->npermit_uri > 0 && (nc = name_constraints_new(o, err)) == NULL)
+        goto out;
+    /* The OCSP key's token first: it is closed again before the issuing key's opens. */
+    if (o->ocsp_key_uri != NULL &&
+        check_ocsp_token_key(o, &ocsp_uri, &ocsp_generated, err) != 0)
         goto out;
     if (o->key_uri != NULL &&
         open_token_key(o, &key_uri, &generated, &hsm, &int_key, err) != 0)
@@ -1018,7 +1069,8 @@ ca_init(const struct ca_init_opts *o, struct duet_err *err)
         goto out;
     }
     if ((o->store != NULL && append_store(&yaml, o->store) != 0) ||
-        (key_uri != NULL && ca_yaml_append_key_uri(&yaml, key_uri) != 0)) {
+        (key_uri != NULL && ca_yaml_append_key_uri(&yaml, "key_uri", key_uri) != 0) ||
+        (ocsp_uri != NULL && ca_yaml_append_key_uri(&yaml, "ocsp_key_uri", ocsp_uri) != 0)) {
         err_nomem(err);
         goto out;
     }
@@ -1048,14 +1100,13 @@ out:
     free(yaml);
     free(path);
     ca_pkcs11_close(hsm);
-    if (rc != 0 && generated) {
-        /* The key pair made for this CA goes too: a new init may use the label again. */
-        struct duet_err derr = {.kind = DUET_ERR_NONE};
-        size_t used = strnlen(err->msg, sizeof(err->msg));
-        if (ca_pkcs11_destroy(key_uri, &derr) != 0 && used + 3 < sizeof(err->msg))
-            snprintf(err->msg + used, sizeof(err->msg) - used, "; %.300s", derr.msg);
-    }
+    /* The key pairs made for this CA go too: a new init may use the labels again. */
+    if (rc != 0 && generated)
+        undo_generate(key_uri, err);
+    if (rc != 0 && ocsp_generated)
+        undo_generate(ocsp_uri, err);
     free(key_uri);
+    free(ocsp_uri);
     return rc;
 }
 
@@ -1186,6 +1237,7 @@ ca_close(struct ca *ca)
     X509_free(ca->root);
     X509_free(ca->issuing);
     EVP_PKEY_free(ca->issuing_key); /* EVP_PKEY_free clears private key material */
+    ca_pkcs11_close(ca->ocsp_hsm);  /* every signer holding ocsp_key was freed before */
     ca_pkcs11_close(ca->hsm);       /* after the key: its methods live in the module */
     fileio_free_secret(ca->passphrase);
     ca_config_clear(&ca->cfg);
@@ -1203,6 +1255,27 @@ const struct ca_config *
 ca_config(const struct ca *ca)
 {
     return &ca->cfg;
+}
+
+/* The OCSP signer's key in its token; see ca.h. */
+int
+ca_ocsp_token_key(struct ca *ca, EVP_PKEY **key, struct duet_err *err)
+{
+    *key = NULL;
+    if (ca->cfg.ocsp_key_uri == NULL)
+        return 0;
+    /* One libp11 context per module: the issuing key's when it is in a token. */
+    if (ca->ocsp_key == NULL &&
+        (ca->hsm != NULL ? ca_pkcs11_open_also(ca->hsm, ca->cfg.ocsp_key_uri, &ca->ocsp_key, err)
+                         : ca_pkcs11_open(ca->cfg.ocsp_key_uri, &ca->ocsp_hsm, &ca->ocsp_key,
+                                          err)) != 0) {
+        err_prefix(err, "the OCSP signer's key (ocsp_key_uri in %s)", CA_FILE_CONFIG);
+        return -1;
+    }
+    if (!EVP_PKEY_up_ref(ca->ocsp_key))
+        return err_nomem(err);
+    *key = ca->ocsp_key;
+    return 0;
 }
 
 X509 *

@@ -82,6 +82,13 @@ struct ca_init_opts {
      * is removed again if init fails.
      */
     bool generate_key;
+    /*
+     * The delegated OCSP signer's key in a PKCS#11 token, NULL: a file the
+     * server makes (ocsp-signer.key).  Made with generate_key like
+     * key_uri's, else it must exist; pin_file applies to it too.  Recorded
+     * as `ocsp_key_uri:`; every OCSP signer certificate certifies that key.
+     */
+    const char *ocsp_key_uri;
 };
 
 /*
@@ -115,11 +122,19 @@ int ca_import_key(const char *dir, const char *passphrase, const char *key_uri,
                   struct duet_err *err) MUST_CHECK;
 
 /*
- * Append `key_uri: "URI"` (with a comment on the PIN) to ca.yaml's text,
- * replacing *yaml; the URI holds no '"' or '\\' (ca_pkcs11_uri_parse
- * refuses them).  -1 when out of memory.
+ * Append `FIELD: "URI"` (key_uri or ocsp_key_uri, with a comment on the
+ * PIN) to ca.yaml's text, replacing *yaml; the URI holds no '"' or '\\'
+ * (ca_pkcs11_uri_parse refuses them).  -1 when out of memory.
  */
-int ca_yaml_append_key_uri(char **yaml, const char *uri) MUST_CHECK;
+int ca_yaml_append_key_uri(char **yaml, const char *field, const char *uri) MUST_CHECK;
+
+/*
+ * The delegated OCSP signer's key when ca.yaml has ocsp_key_uri: opened in
+ * its token the first time (with the PIN, as for key_uri) and kept until
+ * ca_close(); *key is a reference of the caller's, to free before
+ * ca_close().  *key NULL and 0 when the signer's key is a file.
+ */
+int ca_ocsp_token_key(struct ca *ca, EVP_PKEY **key, struct duet_err *err) MUST_CHECK;
 
 /* "DIR/NAME" in a new string (the caller frees it); NULL when out of memory. */
 char *ca_join_path(const char *dir, const char *name);

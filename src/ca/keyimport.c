@@ -25,9 +25,9 @@
 #include "ca/pkcs11_objects.h"
 #include "lib/fileio.h"
 
-/* Add `key_uri: URI` to ca.yaml's text; see ca.h. */
+/* Add `FIELD: URI` to ca.yaml's text; see ca.h. */
 int
-ca_yaml_append_key_uri(char **yaml, const char *uri)
+ca_yaml_append_key_uri(char **yaml, const char *field, const char *uri)
 {
     char *out = NULL;
     size_t len = 0;
@@ -36,10 +36,11 @@ ca_yaml_append_key_uri(char **yaml, const char *uri)
     if (f == NULL)
         return -1;
     fprintf(f,
-            "%s# The issuing key lives in this PKCS#11 token (duet ca init --key-uri); the PIN\n"
-            "# comes from pin-source or $" CA_PKCS11_PIN_ENV ", never from this file.\n"
-            "key_uri: \"%s\"\n",
-            *yaml, uri);
+            "%s# %s lives in this PKCS#11 token; the PIN comes from pin-source or\n"
+            "# $" CA_PKCS11_PIN_ENV ", never from this file.\n"
+            "%s: \"%s\"\n",
+            *yaml, strcmp(field, "key_uri") == 0 ? "The issuing key" : "The OCSP signer's key",
+            field, uri);
     if (fclose(f) != 0 || out == NULL) {
         free(out);
         return -1;
@@ -150,7 +151,7 @@ ca_import_key(const char *dir, const char *passphrase, const char *key_uri, cons
     memcpy(yaml, text, len);
     if (len > 0 && yaml[len - 1] != '\n')
         yaml[len] = '\n';
-    if (ca_yaml_append_key_uri(&yaml, uri) != 0) {
+    if (ca_yaml_append_key_uri(&yaml, "key_uri", uri) != 0) {
         err_nomem(err);
         goto out;
     }

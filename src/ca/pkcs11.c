@@ -42,9 +42,11 @@ typedef struct ec_key_method_st EC_KEY_METHOD;
 
 struct ca_pkcs11 {
     PKCS11_CTX *ctx;
+    char *module;
     PKCS11_SLOT *slots;
     unsigned int nslots;
     EVP_PKEY *key;
+    EVP_PKEY *also; /* ca_pkcs11_open_also()'s key */
 };
 
 /* --- the URI --------------------------------------------------------------- */
@@ -413,46 +415,26 @@ login_failure(void)
     return why;
 }
 
-/* Open the key a URI names; see pkcs11.h. */
-int
-ca_pkcs11_open(const char *uri, struct ca_pkcs11 **out, EVP_PKEY **key, struct duet_err *err)
+/*
+ * In the loaded module of p: find the token u names, log in to it (unless
+ * this process already is), and find the one private key u names; *out is
+ * a new reference the caller frees before p is closed.
+ */
+static int
+find_key(struct ca_pkcs11 *p, const struct ca_pkcs11_uri *u, const char *uri, const char *module,
+         EVP_PKEY **out, struct duet_err *err)
 {
-    struct ca_pkcs11_uri u;
-    struct ca_pkcs11 *p = NULL;
     PKCS11_SLOT *slot = NULL;
     PKCS11_KEY *keys = NULL, *found = NULL;
     unsigned int nkeys = 0;
-    const char *module;
     char *pin = NULL;
     char names[256];
+    int logged_in = 0;
     int rc = -1;
 
     *out = NULL;
-    *key = NULL;
-    if (ca_pkcs11_uri_parse(uri, &u, err) != 0)
-        return -1;
-    if ((module = ca_pkcs11_module(&u, uri, err)) == NULL)
-        goto out;
-    if ((p = calloc(1, sizeof(*p))) == NULL || (p->ctx = PKCS11_CTX_new()) == NULL) {
-        err_nomem(err);
-        goto out;
-    }
-    if (PKCS11_CTX_load(p->ctx, module) != 0) {
-        ERR_clear_error();
-        PKCS11_CTX_free(p->ctx);
-        p->ctx = NULL;
-        err_set(err, DUET_ERR_INPUT, "%s: the PKCS#11 module %s cannot be loaded", uri, module);
-        goto out;
-    }
-    if (PKCS11_enumerate_slots(p->ctx, &p->slots, &p->nslots) != 0) {
-        ERR_clear_error();
-        p->slots = NULL;
-        p->nslots = 0;
-        err_set(err, DUET_ERR_INPUT, "%s: the module %s lists no slots", uri, module);
-        goto out;
-    }
     for (unsigned int i = 0; i < p->nslots; i++) {
-        if (token_matches(&u, p->slots[i].token)) {
+        if (token_matches(u, p->slots[i].token)) {
             slot = &p->slots[i];
             break;
         }
@@ -463,9 +445,10 @@ ca_pkcs11_open(const char *uri, struct ca_pkcs11 **out, EVP_PKEY **key, struct d
                 names);
         goto out;
     }
-    if (ca_pkcs11_read_pin(&u, &pin, err) != 0)
+    if (ca_pkcs11_read_pin(u, &pin, err) != 0)
         goto out;
-    if (slot->token->loginRequired) {
+    if (slot->token->loginRequired &&
+        (PKCS11_is_logged_in(slot, 0, &logged_in) != 0 || !logged_in)) {
         if (pin == NULL) {
             err_set(err, DUET_ERR_INPUT,
                     "token \"%s\" needs its PIN: set $" CA_PKCS11_PIN_ENV
@@ -485,7 +468,7 @@ ca_pkcs11_open(const char *uri, struct ca_pkcs11 **out, EVP_PKEY **key, struct d
         goto out;
     }
     for (unsigned int i = 0; i < nkeys; i++) {
-        if (!key_matches(&u, &keys[i]))
+        if (!key_matches(u, &keys[i]))
             continue;
         if (found != NULL) {
             err_set(err, DUET_ERR_INPUT,
@@ -499,24 +482,98 @@ ca_pkcs11_open(const char *uri, struct ca_pkcs11 **out, EVP_PKEY **key, struct d
     if (found == NULL) {
         err_set(err, DUET_ERR_INPUT, "%s: token \"%s\" holds no private key of that %s", uri,
                 slot->token->label,
-                u.object != NULL && u.id != NULL ? "object and id"
-                : u.object != NULL               ? "object label"
-                                                 : "id");
+                u->object != NULL && u->id != NULL ? "object and id"
+                : u->object != NULL                ? "object label"
+                                                   : "id");
         goto out;
     }
-    if ((p->key = PKCS11_get_private_key(found)) == NULL) {
+    if ((*out = PKCS11_get_private_key(found)) == NULL) {
         err_set_ssl(err, DUET_ERR_INPUT, "%s: the key cannot be used through libp11", uri);
         goto out;
     }
+    rc = 0;
+out:
+    fileio_free_secret(pin);
+    return rc;
+}
+
+/* Open the key a URI names; see pkcs11.h. */
+int
+ca_pkcs11_open(const char *uri, struct ca_pkcs11 **out, EVP_PKEY **key, struct duet_err *err)
+{
+    struct ca_pkcs11_uri u;
+    struct ca_pkcs11 *p = NULL;
+    const char *module;
+    int rc = -1;
+
+    *out = NULL;
+    *key = NULL;
+    if (ca_pkcs11_uri_parse(uri, &u, err) != 0)
+        return -1;
+    if ((module = ca_pkcs11_module(&u, uri, err)) == NULL)
+        goto out;
+    if ((p = calloc(1, sizeof(*p))) == NULL || (p->module = strdup(module)) == NULL ||
+        (p->ctx = PKCS11_CTX_new()) == NULL) {
+        err_nomem(err);
+        goto out;
+    }
+    if (PKCS11_CTX_load(p->ctx, module) != 0) {
+        ERR_clear_error();
+        PKCS11_CTX_free(p->ctx);
+        p->ctx = NULL;
+        err_set(err, DUET_ERR_INPUT, "%s: the PKCS#11 module %s cannot be loaded", uri, module);
+        goto out;
+    }
+    if (PKCS11_enumerate_slots(p->ctx, &p->slots, &p->nslots) != 0) {
+        ERR_clear_error();
+        p->slots = NULL;
+        p->nslots = 0;
+        err_set(err, DUET_ERR_INPUT, "%s: the module %s lists no slots", uri, module);
+        goto out;
+    }
+    if (find_key(p, &u, uri, module, &p->key, err) != 0)
+        goto out;
     *out = p;
     *key = p->key;
     p = NULL;
     rc = 0;
 out:
     ERR_clear_error();
-    fileio_free_secret(pin);
     ca_pkcs11_uri_clear(&u);
     ca_pkcs11_close(p);
+    return rc;
+}
+
+/* A second key through an open handle; see pkcs11.h. */
+int
+ca_pkcs11_open_also(struct ca_pkcs11 *p, const char *uri, EVP_PKEY **key, struct duet_err *err)
+{
+    struct ca_pkcs11_uri u;
+    const char *module;
+    int rc = -1;
+
+    *key = NULL;
+    if (ca_pkcs11_uri_parse(uri, &u, err) != 0)
+        return -1;
+    if ((module = ca_pkcs11_module(&u, uri, err)) == NULL)
+        goto out;
+    if (strcmp(module, p->module) != 0) {
+        err_set(err, DUET_ERR_INPUT,
+                "%s: the module %s is not key_uri's (%s); one process loads one PKCS#11 module",
+                uri, module, p->module);
+        goto out;
+    }
+    if (p->also != NULL) {
+        err_set(err, DUET_ERR_INTERNAL, "%s: a second key is already open", uri);
+        goto out;
+    }
+    if (find_key(p, &u, uri, module, &p->also, err) != 0)
+        goto out;
+    *key = p->also;
+    rc = 0;
+out:
+    ERR_clear_error();
+    ca_pkcs11_uri_clear(&u);
     return rc;
 }
 
@@ -526,6 +583,8 @@ ca_pkcs11_close(struct ca_pkcs11 *p)
     if (p == NULL)
         return;
     EVP_PKEY_free(p->key);
+    EVP_PKEY_free(p->also);
+    free(p->module);
     if (p->slots != NULL)
         PKCS11_release_all_slots(p->ctx, p->slots, p->nslots);
     if (p->ctx != NULL) {

@@ -21,7 +21,7 @@ cli_ca_usage(FILE *out)
                  "[--store sqlite|postgres://...]\n"
                  "                    [--key-uri 'pkcs11:token=T;object=K?module-path=M' "
                  "[--pin-file F]\n"
-                 "                     [--generate-key]]\n"
+                 "                     [--generate-key]] [--ocsp-key-uri 'pkcs11:...']\n"
                  "       duet ca roots --ca-dir DIR\n"
                  "       duet ca token NAME --profile P --ca-dir DIR [--san S]... [--owner O]\n"
                  "                     [--location L] [--ttl 15m] [--passphrase-file F]\n"

@@ -27,6 +27,7 @@ enum {
     O_KEY_URI,
     O_PIN_FILE,
     O_GENERATE_KEY,
+    O_OCSP_KEY_URI,
     O_HELP
 };
 
@@ -47,6 +48,7 @@ cmd_ca_init(int argc, char **argv)
         {"key-uri", required_argument, NULL, O_KEY_URI},
         {"pin-file", required_argument, NULL, O_PIN_FILE},
         {"generate-key", no_argument, NULL, O_GENERATE_KEY},
+        {"ocsp-key-uri", required_argument, NULL, O_OCSP_KEY_URI},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0}};
     struct ca_init_opts o;
@@ -122,6 +124,14 @@ cmd_ca_init(int argc, char **argv)
         case O_GENERATE_KEY:
             o.generate_key = true;
             break;
+        case O_OCSP_KEY_URI:
+            if (!ca_pkcs11_is_uri(optarg)) {
+                fprintf(stderr, "duet ca init: --ocsp-key-uri: expected a PKCS#11 URI "
+                                "(pkcs11:token=LABEL;object=LABEL, RFC 7512)\n");
+                goto out;
+            }
+            o.ocsp_key_uri = optarg;
+            break;
         case O_HELP:
             cli_ca_usage(stdout);
             rc = EXIT_OK;
@@ -139,11 +149,11 @@ cmd_ca_init(int argc, char **argv)
         cli_ca_usage(stderr);
         goto out;
     }
-    if (o.pin_file != NULL && o.key_uri == NULL) {
+    if (o.pin_file != NULL && o.key_uri == NULL && o.ocsp_key_uri == NULL) {
         fprintf(stderr, "duet ca init: --pin-file goes with --key-uri (the PIN of its token)\n");
         goto out;
     }
-    if (o.generate_key && o.key_uri == NULL) {
+    if (o.generate_key && o.key_uri == NULL && o.ocsp_key_uri == NULL) {
         fprintf(stderr, "duet ca init: --generate-key goes with --key-uri (the token and the "
                         "label of the key to make)\n");
         goto out;
@@ -161,16 +171,29 @@ cmd_ca_init(int argc, char **argv)
     printf("created CA \"%s\" in %s: %s, %s, %s%s, inventory %s\n", o.name, o.dir,
            CA_FILE_ROOT_CERT, CA_FILE_ISSUING_CERT, CA_FILE_CONFIG,
            o.offline_root ? ", root key in " CA_FILE_ROOT_KEY_OFFLINE " (move it offline)" : "",
-           o.store == NULL ? CA_FILE_INVENTORY : store_where != NULL ? store_where : "PostgreSQL");
+           o.store == NULL       ? CA_FILE_INVENTORY
+           : store_where != NULL ? store_where
+                                 : "PostgreSQL");
     if (o.store != NULL && store_url_has_password(o.store))
         printf("note: the password of --store is not written to %s: give it to every duet "
-               "command through PGPASSFILE (~/.pgpass) or PGPASSWORD\n", CA_FILE_CONFIG);
-    if (o.generate_key)
+               "command through PGPASSFILE (~/.pgpass) or PGPASSWORD\n",
+               CA_FILE_CONFIG);
+    if (o.generate_key && o.key_uri != NULL)
         printf("the issuing key (%s) was generated in its PKCS#11 token and cannot be "
-               "extracted from it\n", ca_key_type_name(o.key_type));
+               "extracted from it\n",
+               ca_key_type_name(o.key_type));
+    if (o.generate_key && o.ocsp_key_uri != NULL)
+        printf("the OCSP signer's key (%s) was generated in its PKCS#11 token and cannot be "
+               "extracted from it\n",
+               ca_key_type_name(o.key_type));
+    if (o.ocsp_key_uri != NULL)
+        printf("OCSP answers are signed with the token's key (ocsp_key_uri in %s); no "
+               "%s is written\n",
+               CA_FILE_CONFIG, CA_FILE_OCSP_KEY);
     if (o.key_uri != NULL)
         printf("the issuing key stays in its PKCS#11 token (key_uri in %s); no issuing key "
-               "file was written\n", CA_FILE_CONFIG);
+               "file was written\n",
+               CA_FILE_CONFIG);
     printf("trust bundle for clients and servers: duet ca roots --ca-dir %s\n", o.dir);
     rc = EXIT_OK;
 out:

@@ -17,7 +17,7 @@ import pytest
 
 from conftest import DuetCA, show
 from test_ca_pkcs11 import MODULE, PIN, cert_pubkey, private_key_files, token  # noqa: F401
-from test_ca_serve import openssl
+from test_ca_serve import CAServer, enroll, ocsp_status, openssl
 
 CA_FLAGS = {"p256": "ecdsa-with-SHA256", "p384": "ecdsa-with-SHA384",
             "rsa3072": "sha256WithRSAEncryption"}
@@ -242,3 +242,45 @@ def test_import_key_refuses_an_ed25519_key_before_touching_the_token(token, make
     assert ("%s: the key is Ed25519; a token key for duet is EC P-256, P-384 or "
             "RSA 2048+" % uri("ed", "51")) in p.stderr, show(p)
     assert len(objects(token)) == n and (ca.dir / "issuing.key").exists()
+
+
+def test_ocsp_signer_key_in_the_token_signs_ca_serve_answers(token, make_ca, duet_bin):  # noqa: F811
+    """`ca init --ocsp-key-uri ... --generate-key`: the delegated OCSP signer's key is made in
+    the token beside the issuing key; `duet ca serve` certifies it and answers OCSP through it
+    (one libp11 context for both keys), and no ocsp-signer.key is ever written."""
+    ca = make_ca("Ocsp Corp", "--key-uri", uri("o-issuing", "61"), "--ocsp-key-uri",
+                 uri("o-ocsp", "62"), "--generate-key")
+    assert 'ocsp_key_uri: "%s"' % uri("o-ocsp", "62") in (ca.dir / "ca.yaml").read_text()
+    srv = CAServer(duet_bin, ca).start()
+    try:
+        crt, key, ans = enroll(srv, "host-o")
+        out = ocsp_status(srv, crt)
+        assert "Response verify OK" in out and ": good" in out, out
+        # The answer's signer is the delegated certificate, whose key is the token's o-ocsp.
+        assert (ca.dir / "ocsp-signer.crt").exists()
+        assert token_matches_cert(token, "o-ocsp", ca.dir / "ocsp-signer.crt")
+        assert not token_matches_cert(token, "o-issuing", ca.dir / "ocsp-signer.crt")
+        st, _, rv = srv.request("POST", "/v1/revoke", {"serial": ans["serial"],
+                                                       "reason": "superseded"},
+                                cert=crt, key=key)
+        assert st == 200, rv
+        out = ocsp_status(srv, crt)
+        assert "Response verify OK" in out and ": revoked" in out, out
+    finally:
+        srv.stop()
+    # Keys in files: the root's and the server's TLS key only.
+    assert private_key_files(ca.dir) == ["ca-server.key", "root.key"]
+    priv = [o for o in objects(token) if o["label"] == "o-ocsp" and o["kind"] == "private"]
+    assert len(priv) == 1 and "never extractable" in priv[0]["access"], priv
+    assert PIN not in (ca.base / "ca-serve.stderr").read_text()
+
+
+def test_ocsp_key_uri_naming_nothing_refused_at_init(token, run_env, tmp_path):  # noqa: F811
+    ca = DuetCA(run_env, tmp_path / "x", "Nokey Corp")
+    p = ca.init("--key-uri", uri("issuing"), "--ocsp-key-uri", uri("absent"))
+    assert p.returncode == 1, show(p)
+    assert '%s: token "duet-ca" holds no private key of that object label' % uri("absent") \
+        in p.stderr, show(p)
+    assert not (ca.dir / "ca.yaml").exists()
+    p = ca.init("--ocsp-key-uri", "file:/x")
+    assert p.returncode == 2 and "--ocsp-key-uri: expected a PKCS#11 URI" in p.stderr, show(p)
