@@ -8,7 +8,8 @@
  * relying parties do not ask about the responder itself), short-lived and
  * renewed with a third of its life left.  Like every certificate it is in the
  * inventory before it is used; its key sits beside issuing.key, encrypted
- * with the same passphrase, so a restart reuses it.  Two processes renewing
+ * with the same passphrase, so a restart reuses it, or stays in a PKCS#11
+ * token (ocsp_key_uri in ca.yaml), which every new signer certifies again.  Two processes renewing
  * at once may leave the key of one beside the certificate of the other: the
  * next load sees that the key does not match and issues a new signer.
  *
