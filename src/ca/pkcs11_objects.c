@@ -87,7 +87,9 @@ static void
 p11s_close(struct p11s *s)
 {
     if (s->have_session) {
-        s->f->C_Logout(s->session);
+        /* Login is the whole process's: only when the module is ours to finalize. */
+        if (s->finalize)
+            s->f->C_Logout(s->session);
         s->f->C_CloseSession(s->session);
     }
     if (s->finalize)
