@@ -925,8 +925,9 @@ ca_init(const struct ca_init_opts *o, struct duet_err *err)
                                        CA_FILE_INVENTORY "-wal", CA_FILE_INVENTORY "-shm"};
     EVP_PKEY *root_key = NULL, *int_key = NULL;
     struct ca_pkcs11 *hsm = NULL;
-    char *key_uri = NULL, *ocsp_uri = NULL;
-    bool generated = false, ocsp_generated = false;
+    char *key_uri = NULL, *ocsp_uri = NULL, *root_uri = NULL;
+    bool generated = false, ocsp_generated = false, root_generated = false;
+    struct ca_pkcs11 *root_hsm = NULL; /* the root key's token when the issuing key is a file */
     X509 *root = NULL, *inter = NULL;
     X509_NAME *root_name = NULL, *int_name = NULL;
     X509_CRL *root_crl = NULL;
@@ -969,6 +970,27 @@ ca_init(const struct ca_init_opts *o, struct duet_err *err)
     }
     if (o->npermit_dns + o->npermit_uri > 0 && (nc = name_constraints_new(o, err)) == NULL)
         goto out;
+    if (o->root_key_uri != NULL && o->offline_root) {
+        err_set(err, DUET_ERR_INPUT, "--root-key-uri and --offline-root: the root key stays in its "
+                                     "token; there is no key file to take offline");
+        goto out;
+    }
+    /* The root key is made before any libp11 context opens, and opened after the issuing key. */
+    if (o->root_key_uri != NULL) {
+        root_uri = o->pin_file != NULL
+                       ? ca_pkcs11_uri_with_pin_file(o->root_key_uri, o->pin_file, err)
+                       : strdup(o->root_key_uri);
+        if (root_uri == NULL) {
+            if (o->pin_file == NULL)
+                err_nomem(err);
+            goto out;
+        }
+        if (o->generate_key) {
+            if (ca_pkcs11_generate(root_uri, o->key_type, err) != 0)
+                goto out;
+            root_generated = true;
+        }
+    }
     /* The OCSP key's token first: it is closed again before the issuing key's opens. */
     if (o->ocsp_key_uri != NULL &&
         check_ocsp_token_key(o, &ocsp_uri, &ocsp_generated, err) != 0)
@@ -976,13 +998,28 @@ ca_init(const struct ca_init_opts *o, struct duet_err *err)
     if (o->key_uri != NULL &&
         open_token_key(o, &key_uri, &generated, &hsm, &int_key, err) != 0)
         goto out;
+    if (root_uri != NULL) {
+        EVP_PKEY *k = NULL;
+        if ((hsm != NULL ? ca_pkcs11_open_also(hsm, root_uri, &k, err)
+                         : ca_pkcs11_open(root_uri, &root_hsm, &k, err)) != 0)
+            goto out;
+        if (ca_key_check_subject(k, err) != 0) {
+            err_prefix(err, "%s: the token's key cannot be a root key", o->root_key_uri);
+            goto out;
+        }
+        if (!EVP_PKEY_up_ref(k)) {
+            err_nomem(err);
+            goto out;
+        }
+        root_key = k;
+    }
     /* Everything checked: only now create the directory. */
     if (mkdir(o->dir, 0700) != 0 && errno != EEXIST) {
         err_set(err, DUET_ERR_INPUT, "%s: cannot create the CA directory: %s", o->dir,
                 strerror(errno));
         goto out;
     }
-    if ((root_key = ca_key_generate(o->key_type, err)) == NULL ||
+    if ((root_key == NULL && (root_key = ca_key_generate(o->key_type, err)) == NULL) ||
         (int_key == NULL && (int_key = ca_key_generate(o->key_type, err)) == NULL))
         goto out;
 
@@ -1056,8 +1093,9 @@ ca_init(const struct ca_init_opts *o, struct duet_err *err)
         if ((expr) != 0)                                                                           \
             goto out;                                                                              \
     } while (0)
-    WRITE(o->offline_root ? CA_FILE_ROOT_KEY_OFFLINE : CA_FILE_ROOT_KEY,
-          pemout_key(path, root_key, o->passphrase, err));
+    if (root_uri == NULL)
+        WRITE(o->offline_root ? CA_FILE_ROOT_KEY_OFFLINE : CA_FILE_ROOT_KEY,
+              pemout_key(path, root_key, o->passphrase, err));
     if (hsm == NULL)
         WRITE(CA_FILE_ISSUING_KEY, pemout_key(path, int_key, o->passphrase, err));
     WRITE(CA_FILE_ROOT_CERT, pemout_certs(path, &root, 1, NULL, err));
@@ -1070,7 +1108,8 @@ ca_init(const struct ca_init_opts *o, struct duet_err *err)
     }
     if ((o->store != NULL && append_store(&yaml, o->store) != 0) ||
         (key_uri != NULL && ca_yaml_append_key_uri(&yaml, "key_uri", key_uri) != 0) ||
-        (ocsp_uri != NULL && ca_yaml_append_key_uri(&yaml, "ocsp_key_uri", ocsp_uri) != 0)) {
+        (ocsp_uri != NULL && ca_yaml_append_key_uri(&yaml, "ocsp_key_uri", ocsp_uri) != 0) ||
+        (root_uri != NULL && ca_yaml_append_key_uri(&yaml, "root_key_uri", root_uri) != 0)) {
         err_nomem(err);
         goto out;
     }
@@ -1099,14 +1138,18 @@ out:
     NAME_CONSTRAINTS_free(nc);
     free(yaml);
     free(path);
+    ca_pkcs11_close(root_hsm); /* after root_key and the root certificate */
     ca_pkcs11_close(hsm);
     /* The key pairs made for this CA go too: a new init may use the labels again. */
     if (rc != 0 && generated)
         undo_generate(key_uri, err);
     if (rc != 0 && ocsp_generated)
         undo_generate(ocsp_uri, err);
+    if (rc != 0 && root_generated)
+        undo_generate(root_uri, err);
     free(key_uri);
     free(ocsp_uri);
+    free(root_uri);
     return rc;
 }
 
@@ -1796,6 +1839,7 @@ ca_root_crl_renew(struct ca *ca, const char *root_key_path, const char *passphra
     char *path = root_key_path != NULL ? strdup(root_key_path)
                                        : ca_join_path(ca->dir, CA_FILE_ROOT_KEY);
     EVP_PKEY *key = NULL;
+    struct ca_pkcs11 *root_hsm = NULL; /* root_key_uri's token when the issuing key is a file */
     X509_CRL *crl = NULL;
     uint64_t number = 0;
     int rc = -1;
@@ -1808,27 +1852,47 @@ ca_root_crl_renew(struct ca *ca, const char *root_key_path, const char *passphra
         err_set(err, DUET_ERR_INPUT, "the CRL validity must be positive");
         goto out;
     }
-    if (access(path, F_OK) != 0) {
-        err_set(err, DUET_ERR_INPUT,
-                "%s: no root key here%s", path,
-                ca->cfg.offline_root ? " (the root is offline: give its key with --root-key)" : "");
-        goto out;
-    }
-    {
-        struct stat st;
-        if (stat(path, &st) == 0 && (st.st_mode & 077) != 0) {
-            err_set(err, DUET_ERR_INPUT,
-                    "%s: the root key is accessible to group or others (mode %03o); fix with: "
-                    "chmod 600 %s",
-                    path, (unsigned)(st.st_mode & 0777), path);
+    if (root_key_path == NULL && ca->cfg.root_key_uri != NULL) {
+        /* The root key in its token: through the issuing key's libp11 context if there is one. */
+        EVP_PKEY *k = NULL;
+        free(path);
+        if ((path = strdup(ca->cfg.root_key_uri)) == NULL) {
+            err_nomem(err);
             goto out;
         }
+        if ((ca->hsm != NULL ? ca_pkcs11_open_also(ca->hsm, path, &k, err)
+                             : ca_pkcs11_open(path, &root_hsm, &k, err)) != 0)
+            goto out;
+        if (!EVP_PKEY_up_ref(k)) {
+            err_nomem(err);
+            goto out;
+        }
+        key = k;
+    } else {
+        if (access(path, F_OK) != 0) {
+            err_set(err, DUET_ERR_INPUT,
+                    "%s: no root key here%s", path,
+                    ca->cfg.offline_root ? " (the root is offline: give its key with --root-key)" : "");
+            goto out;
+        }
+        {
+            struct stat st;
+            if (stat(path, &st) == 0 && (st.st_mode & 077) != 0) {
+                err_set(err, DUET_ERR_INPUT,
+                        "%s: the root key is accessible to group or others (mode %03o); fix with: "
+                        "chmod 600 %s",
+                        path, (unsigned)(st.st_mode & 0777), path);
+                goto out;
+            }
+        }
+        if (ca_read_key_file(path, passphrase, &key, err) != 0)
+            goto out;
     }
-    if (ca_read_key_file(path, passphrase, &key, err) != 0)
-        goto out;
     if (X509_check_private_key(ca->root, key) != 1) {
         ERR_clear_error();
-        err_set(err, DUET_ERR_INPUT, "%s is not the key of %s/%s", path, ca->dir, CA_FILE_ROOT_CERT);
+        err_set(err, DUET_ERR_INPUT, "%s%s is not the key of %s/%s", path,
+                root_key_path == NULL && ca->cfg.root_key_uri != NULL ? ": the token's key" : "",
+                ca->dir, CA_FILE_ROOT_CERT);
         goto out;
     }
     if (store_begin(ca->store, err) != 0)
@@ -1855,6 +1919,7 @@ ca_root_crl_renew(struct ca *ca, const char *root_key_path, const char *passphra
 out:
     X509_CRL_free(crl);
     EVP_PKEY_free(key);
+    ca_pkcs11_close(root_hsm); /* after the key */
     free(path);
     return rc;
 }

@@ -89,6 +89,13 @@ struct ca_init_opts {
      * as `ocsp_key_uri:`; every OCSP signer certificate certifies that key.
      */
     const char *ocsp_key_uri;
+    /*
+     * The root key in a PKCS#11 token, NULL: root.key (or root-offline.key).
+     * Made with generate_key like the others, else it must exist; refused
+     * with offline_root.  Recorded as `root_key_uri:`, which `crl generate
+     * --root` signs with.
+     */
+    const char *root_key_uri;
 };
 
 /*
@@ -122,7 +129,7 @@ int ca_import_key(const char *dir, const char *passphrase, const char *key_uri,
                   struct duet_err *err) MUST_CHECK;
 
 /*
- * Append `FIELD: "URI"` (key_uri or ocsp_key_uri, with a comment on the
+ * Append `FIELD: "URI"` (key_uri, ocsp_key_uri or root_key_uri, with a comment on the
  * PIN) to ca.yaml's text, replacing *yaml; the URI holds no '"' or '\\'
  * (ca_pkcs11_uri_parse refuses them).  -1 when out of memory.
  */

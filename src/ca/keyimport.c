@@ -39,7 +39,10 @@ ca_yaml_append_key_uri(char **yaml, const char *field, const char *uri)
             "%s# %s lives in this PKCS#11 token; the PIN comes from pin-source or\n"
             "# $" CA_PKCS11_PIN_ENV ", never from this file.\n"
             "%s: \"%s\"\n",
-            *yaml, strcmp(field, "key_uri") == 0 ? "The issuing key" : "The OCSP signer's key",
+            *yaml,
+            strcmp(field, "key_uri") == 0        ? "The issuing key"
+            : strcmp(field, "root_key_uri") == 0 ? "The root key"
+                                                 : "The OCSP signer's key",
             field, uri);
     if (fclose(f) != 0 || out == NULL) {
         free(out);

@@ -46,7 +46,7 @@ struct ca_pkcs11 {
     PKCS11_SLOT *slots;
     unsigned int nslots;
     EVP_PKEY *key;
-    EVP_PKEY *also; /* ca_pkcs11_open_also()'s key */
+    EVP_PKEY *also[2]; /* ca_pkcs11_open_also()'s keys (the OCSP signer's, the root's) */
 };
 
 /* --- the URI --------------------------------------------------------------- */
@@ -563,13 +563,16 @@ ca_pkcs11_open_also(struct ca_pkcs11 *p, const char *uri, EVP_PKEY **key, struct
                 uri, module, p->module);
         goto out;
     }
-    if (p->also != NULL) {
-        err_set(err, DUET_ERR_INTERNAL, "%s: a second key is already open", uri);
-        goto out;
+    {
+        size_t i = p->also[0] == NULL ? 0 : 1;
+        if (p->also[i] != NULL) {
+            err_set(err, DUET_ERR_INTERNAL, "%s: two more keys are open already", uri);
+            goto out;
+        }
+        if (find_key(p, &u, uri, module, &p->also[i], err) != 0)
+            goto out;
+        *key = p->also[i];
     }
-    if (find_key(p, &u, uri, module, &p->also, err) != 0)
-        goto out;
-    *key = p->also;
     rc = 0;
 out:
     ERR_clear_error();
@@ -583,7 +586,8 @@ ca_pkcs11_close(struct ca_pkcs11 *p)
     if (p == NULL)
         return;
     EVP_PKEY_free(p->key);
-    EVP_PKEY_free(p->also);
+    EVP_PKEY_free(p->also[0]);
+    EVP_PKEY_free(p->also[1]);
     free(p->module);
     if (p->slots != NULL)
         PKCS11_release_all_slots(p->ctx, p->slots, p->nslots);

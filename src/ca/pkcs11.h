@@ -92,11 +92,11 @@ int ca_pkcs11_open(const char *uri, struct ca_pkcs11 **out, EVP_PKEY **key,
 void ca_pkcs11_close(struct ca_pkcs11 *p);
 
 /*
- * A second key (the OCSP signer's) through the handle p already open, which
+ * Another key (the OCSP signer's, the root's) through the handle p already open, which
  * must name the same module: a process keeps one libp11 context per module,
  * since closing one finalizes the module under every other.  The token is
  * found and logged in to as for ca_pkcs11_open() (not again when already).
- * *key is lent by p like the first key; one second key per handle.
+ * *key is lent by p like the first key; two more keys per handle at most.
  */
 int ca_pkcs11_open_also(struct ca_pkcs11 *p, const char *uri, EVP_PKEY **key,
                         struct duet_err *err) MUST_CHECK;

@@ -58,6 +58,7 @@ ca_config_clear(struct ca_config *c)
     free(c->store);
     free(c->key_uri);
     free(c->ocsp_key_uri);
+    free(c->root_key_uri);
     for (size_t i = 0; i < c->nprofiles; i++)
         profile_clear(&c->profiles[i]);
     free(c->profiles);
@@ -367,6 +368,12 @@ c_key_uri(struct ycfg *y, yaml_node_t *v, const char *path, void *t, struct duet
 }
 
 static int
+c_root_key_uri(struct ycfg *y, yaml_node_t *v, const char *path, void *t, struct duet_err *err)
+{
+    return uri_value(y, v, path, &((struct ca_config *)t)->root_key_uri, err);
+}
+
+static int
 c_ocsp_key_uri(struct ycfg *y, yaml_node_t *v, const char *path, void *t, struct duet_err *err)
 {
     return uri_value(y, v, path, &((struct ca_config *)t)->ocsp_key_uri, err);
@@ -444,6 +451,7 @@ static const struct ycfg_key config_keys[] = {
     {"store", c_store, false},
     {"key_uri", c_key_uri, false},
     {"ocsp_key_uri", c_ocsp_key_uri, false},
+    {"root_key_uri", c_root_key_uri, false},
     {"profiles", c_profiles, true},
     {NULL, NULL, false},
 };

@@ -22,6 +22,7 @@ cli_ca_usage(FILE *out)
                  "                    [--key-uri 'pkcs11:token=T;object=K?module-path=M' "
                  "[--pin-file F]\n"
                  "                     [--generate-key]] [--ocsp-key-uri 'pkcs11:...']\n"
+                 "                    [--root-key-uri 'pkcs11:...']\n"
                  "       duet ca roots --ca-dir DIR\n"
                  "       duet ca token NAME --profile P --ca-dir DIR [--san S]... [--owner O]\n"
                  "                     [--location L] [--ttl 15m] [--passphrase-file F]\n"

@@ -28,6 +28,7 @@ enum {
     O_PIN_FILE,
     O_GENERATE_KEY,
     O_OCSP_KEY_URI,
+    O_ROOT_KEY_URI,
     O_HELP
 };
 
@@ -49,6 +50,7 @@ cmd_ca_init(int argc, char **argv)
         {"pin-file", required_argument, NULL, O_PIN_FILE},
         {"generate-key", no_argument, NULL, O_GENERATE_KEY},
         {"ocsp-key-uri", required_argument, NULL, O_OCSP_KEY_URI},
+        {"root-key-uri", required_argument, NULL, O_ROOT_KEY_URI},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0}};
     struct ca_init_opts o;
@@ -125,12 +127,15 @@ cmd_ca_init(int argc, char **argv)
             o.generate_key = true;
             break;
         case O_OCSP_KEY_URI:
+        case O_ROOT_KEY_URI:
             if (!ca_pkcs11_is_uri(optarg)) {
-                fprintf(stderr, "duet ca init: --ocsp-key-uri: expected a PKCS#11 URI "
-                                "(pkcs11:token=LABEL;object=LABEL, RFC 7512)\n");
+                fprintf(stderr,
+                        "duet ca init: --%s-key-uri: expected a PKCS#11 URI "
+                        "(pkcs11:token=LABEL;object=LABEL, RFC 7512)\n",
+                        c == O_OCSP_KEY_URI ? "ocsp" : "root");
                 goto out;
             }
-            o.ocsp_key_uri = optarg;
+            *(c == O_OCSP_KEY_URI ? &o.ocsp_key_uri : &o.root_key_uri) = optarg;
             break;
         case O_HELP:
             cli_ca_usage(stdout);
@@ -149,11 +154,12 @@ cmd_ca_init(int argc, char **argv)
         cli_ca_usage(stderr);
         goto out;
     }
-    if (o.pin_file != NULL && o.key_uri == NULL && o.ocsp_key_uri == NULL) {
+    if (o.pin_file != NULL && o.key_uri == NULL && o.ocsp_key_uri == NULL &&
+        o.root_key_uri == NULL) {
         fprintf(stderr, "duet ca init: --pin-file goes with --key-uri (the PIN of its token)\n");
         goto out;
     }
-    if (o.generate_key && o.key_uri == NULL && o.ocsp_key_uri == NULL) {
+    if (o.generate_key && o.key_uri == NULL && o.ocsp_key_uri == NULL && o.root_key_uri == NULL) {
         fprintf(stderr, "duet ca init: --generate-key goes with --key-uri (the token and the "
                         "label of the key to make)\n");
         goto out;
@@ -182,6 +188,14 @@ cmd_ca_init(int argc, char **argv)
         printf("the issuing key (%s) was generated in its PKCS#11 token and cannot be "
                "extracted from it\n",
                ca_key_type_name(o.key_type));
+    if (o.generate_key && o.root_key_uri != NULL)
+        printf("the root key (%s) was generated in its PKCS#11 token and cannot be "
+               "extracted from it; no root key file was written\n",
+               ca_key_type_name(o.key_type));
+    else if (o.root_key_uri != NULL)
+        printf("the root key stays in its PKCS#11 token (root_key_uri in %s); no root key file "
+               "was written\n",
+               CA_FILE_CONFIG);
     if (o.generate_key && o.ocsp_key_uri != NULL)
         printf("the OCSP signer's key (%s) was generated in its PKCS#11 token and cannot be "
                "extracted from it\n",

@@ -284,3 +284,44 @@ def test_ocsp_key_uri_naming_nothing_refused_at_init(token, run_env, tmp_path): 
     assert not (ca.dir / "ca.yaml").exists()
     p = ca.init("--ocsp-key-uri", "file:/x")
     assert p.returncode == 2 and "--ocsp-key-uri: expected a PKCS#11 URI" in p.stderr, show(p)
+
+
+def root_crl_verifies(ca, tmp_path):
+    p = ca.duet("crl", "generate", "--root", "--ca-dir", ca.dir, "--out", tmp_path / "r.crl",
+                "--passphrase-file", ca.passfile)
+    assert p.returncode == 0, show(p)
+    p = openssl("crl", "-in", ca.dir / "root.crl", "-CAfile", ca.root, "-noout")
+    assert b"verify OK" in p.stdout + p.stderr, p
+
+
+def test_every_ca_key_in_the_token_and_no_key_file(token, make_ca, tmp_path):  # noqa: F811
+    """`--root-key-uri`, `--key-uri` and `--ocsp-key-uri` with `--generate-key`: the root
+    certifies itself and the issuing CA through the token, `crl generate --root` signs through
+    it (the same libp11 context as the issuing key), and the CA directory holds no private key."""
+    ca = make_ca("Tokens Corp", "--root-key-uri", uri("t-root", "71"), "--key-uri",
+                 uri("t-issuing", "72"), "--ocsp-key-uri", uri("t-ocsp", "73"), "--generate-key")
+    assert private_key_files(ca.dir) == []
+    assert 'root_key_uri: "%s"' % uri("t-root", "71") in (ca.dir / "ca.yaml").read_text()
+    assert token_matches_cert(token, "t-root", ca.root)
+    assert token_matches_cert(token, "t-issuing", ca.issuing)
+    assert openssl("verify", "-CAfile", ca.root, ca.issuing).returncode == 0
+    issue_and_verify(ca, "all-token")
+    root_crl_verifies(ca, tmp_path)
+    assert private_key_files(ca.dir) == []
+
+
+def test_root_key_in_the_token_issuing_key_in_a_file(token, make_ca, run_env,  # noqa: F811
+                                                     tmp_path):
+    # The key pkcs11-tool made ("issuing", id 01) serves as the root key.
+    ca = make_ca("Root Token Corp", "--root-key-uri", uri("issuing"))
+    assert private_key_files(ca.dir) == ["issuing.key"]
+    assert cert_pubkey(ca.root) == token.public_key_pem()
+    issue_and_verify(ca, "file-issuing")
+    root_crl_verifies(ca, tmp_path)
+    # --offline-root has no file to take away: refused, nothing made.
+    other = DuetCA(run_env, tmp_path / "o", "Offline Corp")
+    p = other.init("--root-key-uri", uri("issuing"), "--offline-root")
+    assert p.returncode == 1, show(p)
+    assert "--root-key-uri and --offline-root: the root key stays in its token; there is no " \
+        "key file to take offline" in p.stderr, show(p)
+    assert not (other.dir / "ca.yaml").exists()
