@@ -29,7 +29,6 @@
 #include <openssl/x509v3.h>
 
 #include "ca/pkcs11.h"
-#include "ca/pkcs11_objects.h"
 #include "lib/bbuf.h"
 #include "lib/fileio.h"
 #include "lib/identity.h"
@@ -848,15 +847,9 @@ open_token_key(const struct ca_init_opts *o, char **uri, bool *generated, struct
 {
     EVP_PKEY *k = NULL;
 
-    *uri = o->pin_file != NULL ? ca_pkcs11_uri_with_pin_file(o->key_uri, o->pin_file, err)
-                               : strdup(o->key_uri);
-    if (*uri == NULL)
-        return o->pin_file != NULL ? -1 : err_nomem(err);
-    if (o->generate_key) {
-        if (ca_pkcs11_generate(*uri, o->key_type, err) != 0)
-            return -1;
-        *generated = true;
-    }
+    if (ca_token_key_prepare(o->key_uri, o->pin_file, o->generate_key, o->key_type, uri,
+                             generated, err) != 0)
+        return -1;
     if (ca_pkcs11_open(*uri, hsm, &k, err) != 0)
         return -1;
     if (ca_key_check_subject(k, err) != 0) {
@@ -867,17 +860,6 @@ open_token_key(const struct ca_init_opts *o, char **uri, bool *generated, struct
         return err_nomem(err);
     *key = k;
     return 0;
-}
-
-/* Remove a key pair init made, saying so after err's message if that fails. */
-static void
-undo_generate(const char *uri, struct duet_err *err)
-{
-    struct duet_err derr = {.kind = DUET_ERR_NONE};
-    size_t used = strnlen(err->msg, sizeof(err->msg));
-
-    if (ca_pkcs11_destroy(uri, &derr) != 0 && used + 3 < sizeof(err->msg))
-        snprintf(err->msg + used, sizeof(err->msg) - used, "; %.300s", derr.msg);
 }
 
 /*
@@ -893,15 +875,9 @@ check_ocsp_token_key(const struct ca_init_opts *o, char **uri, bool *generated,
     EVP_PKEY *k = NULL;
     int rc = -1;
 
-    *uri = o->pin_file != NULL ? ca_pkcs11_uri_with_pin_file(o->ocsp_key_uri, o->pin_file, err)
-                               : strdup(o->ocsp_key_uri);
-    if (*uri == NULL)
-        return o->pin_file != NULL ? -1 : err_nomem(err);
-    if (o->generate_key) {
-        if (ca_pkcs11_generate(*uri, o->key_type, err) != 0)
-            return -1;
-        *generated = true;
-    }
+    if (ca_token_key_prepare(o->ocsp_key_uri, o->pin_file, o->generate_key, o->key_type, uri,
+                             generated, err) != 0)
+        return -1;
     if (ca_pkcs11_open(*uri, &hsm, &k, err) != 0)
         goto out;
     if (ca_key_check_subject(k, err) != 0) {
@@ -976,21 +952,10 @@ ca_init(const struct ca_init_opts *o, struct duet_err *err)
         goto out;
     }
     /* The root key is made before any libp11 context opens, and opened after the issuing key. */
-    if (o->root_key_uri != NULL) {
-        root_uri = o->pin_file != NULL
-                       ? ca_pkcs11_uri_with_pin_file(o->root_key_uri, o->pin_file, err)
-                       : strdup(o->root_key_uri);
-        if (root_uri == NULL) {
-            if (o->pin_file == NULL)
-                err_nomem(err);
-            goto out;
-        }
-        if (o->generate_key) {
-            if (ca_pkcs11_generate(root_uri, o->key_type, err) != 0)
-                goto out;
-            root_generated = true;
-        }
-    }
+    if (o->root_key_uri != NULL &&
+        ca_token_key_prepare(o->root_key_uri, o->pin_file, o->generate_key, o->key_type,
+                             &root_uri, &root_generated, err) != 0)
+        goto out;
     /* The OCSP key's token first: it is closed again before the issuing key's opens. */
     if (o->ocsp_key_uri != NULL &&
         check_ocsp_token_key(o, &ocsp_uri, &ocsp_generated, err) != 0)
@@ -1142,11 +1107,11 @@ out:
     ca_pkcs11_close(hsm);
     /* The key pairs made for this CA go too: a new init may use the labels again. */
     if (rc != 0 && generated)
-        undo_generate(key_uri, err);
+        ca_token_key_undo(key_uri, err);
     if (rc != 0 && ocsp_generated)
-        undo_generate(ocsp_uri, err);
+        ca_token_key_undo(ocsp_uri, err);
     if (rc != 0 && root_generated)
-        undo_generate(root_uri, err);
+        ca_token_key_undo(root_uri, err);
     free(key_uri);
     free(ocsp_uri);
     free(root_uri);

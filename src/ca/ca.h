@@ -143,6 +143,19 @@ int ca_yaml_append_key_uri(char **yaml, const char *field, const char *uri) MUST
  */
 int ca_ocsp_token_key(struct ca *ca, EVP_PKEY **key, struct duet_err *err) MUST_CHECK;
 
+/*
+ * A key in a token for `ca init` or `ca import-key`: *uri is key_uri as
+ * ca.yaml records it (with pin_file, optional, as its pin-source), the
+ * caller's to free; with generate, a key pair of type t is first made in the
+ * token (ca_pkcs11_generate: refused over an existing label or id) and
+ * *generated set, so that a later failure calls ca_token_key_undo().
+ */
+int ca_token_key_prepare(const char *key_uri, const char *pin_file, bool generate,
+                         enum ca_key_type t, char **uri, bool *generated,
+                         struct duet_err *err) MUST_CHECK;
+/* Remove the key pair ca_token_key_prepare() made; a failure is appended to err. */
+void ca_token_key_undo(const char *uri, struct duet_err *err);
+
 /* "DIR/NAME" in a new string (the caller frees it); NULL when out of memory. */
 char *ca_join_path(const char *dir, const char *name);
 

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * keyimport.c - `duet ca import-key`: a CA's issuing key moved from
- * issuing.key into a PKCS#11 token, and the `key_uri:` line of ca.yaml
- * (also written by `duet ca init --key-uri`).
+ * issuing.key into a PKCS#11 token; and what `duet ca init` shares with it
+ * for keys in a token: the URI with its PIN file, the key pair generated and
+ * undone, the `key_uri:` lines of ca.yaml.
  *
  * The order makes every failure leave a working CA: the key goes into the
  * token, the token is asked to sign and the signature checked against
@@ -24,6 +25,33 @@
 #include "ca/pkcs11.h"
 #include "ca/pkcs11_objects.h"
 #include "lib/fileio.h"
+
+/* A token key's URI, made in the token on request; see ca.h. */
+int
+ca_token_key_prepare(const char *key_uri, const char *pin_file, bool generate, enum ca_key_type t,
+                     char **uri, bool *generated, struct duet_err *err)
+{
+    *uri = pin_file != NULL ? ca_pkcs11_uri_with_pin_file(key_uri, pin_file, err) : strdup(key_uri);
+    if (*uri == NULL)
+        return pin_file != NULL ? -1 : err_nomem(err);
+    if (generate) {
+        if (ca_pkcs11_generate(*uri, t, err) != 0)
+            return -1;
+        *generated = true;
+    }
+    return 0;
+}
+
+/* Remove a key pair generated for a failed command; see ca.h. */
+void
+ca_token_key_undo(const char *uri, struct duet_err *err)
+{
+    struct duet_err derr = {.kind = DUET_ERR_NONE};
+    size_t used = strnlen(err->msg, sizeof(err->msg));
+
+    if (ca_pkcs11_destroy(uri, &derr) != 0 && used + 3 < sizeof(err->msg))
+        snprintf(err->msg + used, sizeof(err->msg) - used, "; %.300s", derr.msg);
+}
 
 /* Add `FIELD: URI` to ca.yaml's text; see ca.h. */
 int
@@ -120,10 +148,10 @@ ca_import_key(const char *dir, const char *passphrase, const char *key_uri, cons
     keyfile = ca_join_path(dir, CA_FILE_ISSUING_KEY);
     offline = ca_join_path(dir, CA_FILE_ISSUING_KEY_OFFLINE);
     yamlpath = ca_join_path(dir, CA_FILE_CONFIG);
-    uri = pin_file != NULL ? ca_pkcs11_uri_with_pin_file(key_uri, pin_file, err) : strdup(key_uri);
-    if (keyfile == NULL || offline == NULL || yamlpath == NULL || uri == NULL) {
-        if (uri != NULL || pin_file == NULL)
-            err_nomem(err);
+    if (ca_token_key_prepare(key_uri, pin_file, false, CA_KEY_P256, &uri, &made, err) != 0)
+        goto out;
+    if (keyfile == NULL || offline == NULL || yamlpath == NULL) {
+        err_nomem(err);
         goto out;
     }
     if (access(offline, F_OK) == 0) {
@@ -167,12 +195,8 @@ ca_import_key(const char *dir, const char *passphrase, const char *key_uri, cons
         snprintf(res->why_kept, sizeof(res->why_kept), "%s", strerror(errno));
     }
 out:
-    if (made) {
-        struct duet_err derr = {.kind = DUET_ERR_NONE};
-        size_t used = strnlen(err->msg, sizeof(err->msg));
-        if (ca_pkcs11_destroy(uri, &derr) != 0 && used + 3 < sizeof(err->msg))
-            snprintf(err->msg + used, sizeof(err->msg) - used, "; %.300s", derr.msg);
-    }
+    if (made)
+        ca_token_key_undo(uri, err);
     EVP_PKEY_free(key);
     ca_close(ca);
     free(text);
