@@ -124,14 +124,15 @@ def test_generate_key_never_overwrites_an_object_of_the_token(token, run_env, tm
 
 
 def test_generated_key_removed_when_init_fails_after_making_it(token, run_env, tmp_path):  # noqa: F811
-    """The store cannot be reached: init fails after the key pair was made, and removes it, so
-    that the same command (fixed) can run again."""
+    """The store cannot be reached: init fails after the key pairs were made (issuing, root,
+    OCSP signer), and removes them, so that the same command (fixed) can run again."""
     ca = DuetCA(run_env, tmp_path / "x", "Retry Corp")
     n = len(objects(token))
-    p = ca.init("--key-uri", uri("retry", "21"), "--generate-key",
+    p = ca.init("--key-uri", uri("retry", "21"), "--root-key-uri", uri("retry-root", "22"),
+                "--ocsp-key-uri", uri("retry-ocsp", "23"), "--generate-key",
                 "--store", "postgres://duet@127.0.0.1:1/nothing")
     assert p.returncode == 1, show(p)
-    assert not [o for o in objects(token) if o["label"] == "retry"], objects(token)
+    assert not [o for o in objects(token) if o["label"].startswith("retry")], objects(token)
     assert len(objects(token)) == n
     assert not (ca.dir / "ca.yaml").exists()
     p = ca.init("--key-uri", uri("retry", "21"), "--generate-key")
