@@ -19,6 +19,7 @@ libcmocka-dev
 libsqlite3-dev
 libpq-dev
 libp11-dev
+libp11-kit-dev
 softhsm2
 opensc
 postgresql

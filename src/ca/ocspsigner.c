@@ -7,7 +7,9 @@
  * not ask about the responder itself), short-lived and renewed with a third
  * of its life left.  Like every certificate it is in the inventory before it
  * is used; its key sits beside issuing.key, encrypted with the same
- * passphrase, so a restart reuses it.  Two processes renewing at once may
+ * passphrase, so a restart reuses it, or stays in a PKCS#11 token
+ * (ocsp_key_uri in ca.yaml), which every new signer certifies again.  Two
+ * processes renewing at once may
  * leave the key of one beside the certificate of the other: the next load
  * sees that the key does not match and issues a new signer.  ocsp.c answers
  * with it.
@@ -130,7 +132,10 @@ signer_load(struct ca *ca, struct ca_ocsp_signer **out)
         return;
     snprintf(path, n, "%s/%s", ca_dir(ca), CA_FILE_OCSP_CERT);
     if (access(path, F_OK) == 0 && load_certs_file(path, NULL, &certs, &lerr) == 0 &&
-        sk_X509_num(certs) == 1 && ca_key_read(ca, CA_FILE_OCSP_KEY, &key, &lerr) == 0)
+        sk_X509_num(certs) == 1 &&
+        (ca_config(ca)->ocsp_key_uri != NULL ? ca_ocsp_token_key(ca, &key, &lerr)
+                                             : ca_key_read(ca, CA_FILE_OCSP_KEY, &key, &lerr)) ==
+            0)
         *out = signer_new(sk_X509_shift(certs), key, &lerr);
     else
         EVP_PKEY_free(key);
@@ -152,9 +157,14 @@ signer_issue(struct ca *ca, const char *renews, int64_t now, int64_t ttl,
     int rc = -1;
 
     *out = NULL;
-    if (ca_key_type_parse(ca_config(ca)->key_type, &kt, err) != 0 ||
-        (key = ca_key_generate(kt, err)) == NULL)
+    /* A key in a token stays there: each new signer certifies the same key. */
+    if (ca_config(ca)->ocsp_key_uri != NULL) {
+        if (ca_ocsp_token_key(ca, &key, err) != 0)
+            goto out;
+    } else if (ca_key_type_parse(ca_config(ca)->key_type, &kt, err) != 0 ||
+               (key = ca_key_generate(kt, err)) == NULL) {
         goto out;
+    }
     if (ca_issue_ocsp_signer(ca, key, renews, now, ttl, &cert, err) != 0)
         goto out;
     /* Recorded: now the files, the key first so that a certificate never waits for it. */
@@ -164,7 +174,7 @@ signer_issue(struct ca *ca, const char *renews, int64_t now, int64_t ttl,
         goto out;
     }
     snprintf(path, n, "%s/%s", ca_dir(ca), CA_FILE_OCSP_CERT);
-    if (ca_key_write(ca, CA_FILE_OCSP_KEY, key, err) != 0 ||
+    if ((ca_config(ca)->ocsp_key_uri == NULL && ca_key_write(ca, CA_FILE_OCSP_KEY, key, err) != 0) ||
         pemout_certs(path, &cert, 1, NULL, err) != 0) {
         err_prefix(err, "the new OCSP signer (recorded in the inventory) cannot be saved");
         goto out;

@@ -33,6 +33,7 @@ int cmd_ca_init(int argc, char **argv);
 int cmd_ca_roots(int argc, char **argv);
 int cmd_ca_token(int argc, char **argv);
 int cmd_ca_rekey(int argc, char **argv);
+int cmd_ca_import_key(int argc, char **argv);
 int cmd_ca_serve(int argc, char **argv);
 int cmd_ca_migrate(int argc, char **argv);
 /* The usage of `duet ca init`, `roots`, `token`, `rekey-storage`, `migrate` and `serve`. */

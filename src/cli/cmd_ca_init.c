@@ -2,7 +2,7 @@
 /*
  * cmd_ca_init.c - `duet ca init`: a new CA directory (ca_init) with its keys
  * encrypted under the CA passphrase, or the issuing key in a PKCS#11 token
- * (--key-uri, --pin-file).  Exit 0 on success, 1 when it fails or is
+ * (--key-uri, --pin-file; --generate-key makes it there).  Exit 0 on success, 1 when it fails or is
  * refused (nothing is left then), 2 on usage errors.
  */
 #include <getopt.h>
@@ -28,6 +28,9 @@ enum {
     O_KEY_URI,
     O_PIN_FILE,
     O_FORMAT,
+    O_GENERATE_KEY,
+    O_OCSP_KEY_URI,
+    O_ROOT_KEY_URI,
     O_HELP
 };
 
@@ -61,6 +64,15 @@ static const struct cli_flag flags[] = {
     {{"pin-file", required_argument, NULL, O_PIN_FILE},
      "F",
      "the token's PIN (0600; else DUET_PKCS11_PIN), with --key-uri"},
+    {{"generate-key", no_argument, NULL, O_GENERATE_KEY},
+     NULL,
+     "make the issuing key pair inside the token named by --key-uri (never exported)"},
+    {{"ocsp-key-uri", required_argument, NULL, O_OCSP_KEY_URI},
+     "'pkcs11:...'",
+     "keep the delegated OCSP signer's key in a PKCS#11 token"},
+    {{"root-key-uri", required_argument, NULL, O_ROOT_KEY_URI},
+     "'pkcs11:...'",
+     "keep the root key in a PKCS#11 token (not with --offline-root)"},
     {{"format", required_argument, NULL, O_FORMAT},
      "text|json",
      "what is printed: sentences (default) or one JSON object"},
@@ -70,8 +82,9 @@ static const char init_usage[] =
     "usage: duet ca init --ca-dir DIR --name \"Org Name\" [--key-type p256|p384|ed25519|rsa3072]\n"
     "                    [--trust-domain TD] [--permit-dns SUFFIX]... [--permit-uri PREFIX]...\n"
     "                    [--offline-root] [--passphrase-file F] [--store sqlite|postgres://...]\n"
-    "                    [--key-uri 'pkcs11:token=T;object=K?module-path=M' [--pin-file F]]\n"
-    "                    [--format text|json]\n";
+    "                    [--key-uri 'pkcs11:token=T;object=K?module-path=M' [--pin-file F]\n"
+    "                     [--generate-key]] [--ocsp-key-uri 'pkcs11:...']\n"
+    "                    [--root-key-uri 'pkcs11:...'] [--format text|json]\n";
 
 /* A CA certificate of the new directory as JSON: its file, subject, serial, validity, SHA-256. */
 static json_t *
@@ -204,6 +217,20 @@ cmd_ca_init(int argc, char **argv)
             if (!cli_format("duet ca init", optarg, &json))
                 goto out;
             break;
+        case O_GENERATE_KEY:
+            o.generate_key = true;
+            break;
+        case O_OCSP_KEY_URI:
+        case O_ROOT_KEY_URI:
+            if (!ca_pkcs11_is_uri(optarg)) {
+                fprintf(stderr,
+                        "duet ca init: --%s-key-uri: expected a PKCS#11 URI "
+                        "(pkcs11:token=LABEL;object=LABEL, RFC 7512)\n",
+                        c == O_OCSP_KEY_URI ? "ocsp" : "root");
+                goto out;
+            }
+            *(c == O_OCSP_KEY_URI ? &o.ocsp_key_uri : &o.root_key_uri) = optarg;
+            break;
         case O_HELP:
             cli_flags_help(stdout, init_usage, flags, CLI_NFLAGS(flags));
             rc = EXIT_OK;
@@ -221,8 +248,14 @@ cmd_ca_init(int argc, char **argv)
         cli_ca_usage(stderr);
         goto out;
     }
-    if (o.pin_file != NULL && o.key_uri == NULL) {
+    if (o.pin_file != NULL && o.key_uri == NULL && o.ocsp_key_uri == NULL &&
+        o.root_key_uri == NULL) {
         fprintf(stderr, "duet ca init: --pin-file goes with --key-uri (the PIN of its token)\n");
+        goto out;
+    }
+    if (o.generate_key && o.key_uri == NULL && o.ocsp_key_uri == NULL && o.root_key_uri == NULL) {
+        fprintf(stderr, "duet ca init: --generate-key goes with --key-uri (the token and the "
+                        "label of the key to make)\n");
         goto out;
     }
     if (cli_protect_secrets(&err) != 0 || cli_passphrase(pass_file, &pass, &err) != 0) {
@@ -242,13 +275,37 @@ cmd_ca_init(int argc, char **argv)
     printf("created CA \"%s\" in %s: %s, %s, %s%s, inventory %s\n", o.name, o.dir,
            CA_FILE_ROOT_CERT, CA_FILE_ISSUING_CERT, CA_FILE_CONFIG,
            o.offline_root ? ", root key in " CA_FILE_ROOT_KEY_OFFLINE " (move it offline)" : "",
-           o.store == NULL ? CA_FILE_INVENTORY : store_where != NULL ? store_where : "PostgreSQL");
+           o.store == NULL       ? CA_FILE_INVENTORY
+           : store_where != NULL ? store_where
+                                 : "PostgreSQL");
     if (o.store != NULL && store_url_has_password(o.store))
         printf("note: the password of --store is not written to %s: give it to every duet "
-               "command through PGPASSFILE (~/.pgpass) or PGPASSWORD\n", CA_FILE_CONFIG);
+               "command through PGPASSFILE (~/.pgpass) or PGPASSWORD\n",
+               CA_FILE_CONFIG);
+    if (o.generate_key && o.key_uri != NULL)
+        printf("the issuing key (%s) was generated in its PKCS#11 token and cannot be "
+               "extracted from it\n",
+               ca_key_type_name(o.key_type));
+    if (o.generate_key && o.root_key_uri != NULL)
+        printf("the root key (%s) was generated in its PKCS#11 token and cannot be "
+               "extracted from it; no root key file was written\n",
+               ca_key_type_name(o.key_type));
+    else if (o.root_key_uri != NULL)
+        printf("the root key stays in its PKCS#11 token (root_key_uri in %s); no root key file "
+               "was written\n",
+               CA_FILE_CONFIG);
+    if (o.generate_key && o.ocsp_key_uri != NULL)
+        printf("the OCSP signer's key (%s) was generated in its PKCS#11 token and cannot be "
+               "extracted from it\n",
+               ca_key_type_name(o.key_type));
+    if (o.ocsp_key_uri != NULL)
+        printf("OCSP answers are signed with the token's key (ocsp_key_uri in %s); no "
+               "%s is written\n",
+               CA_FILE_CONFIG, CA_FILE_OCSP_KEY);
     if (o.key_uri != NULL)
         printf("the issuing key stays in its PKCS#11 token (key_uri in %s); no issuing key "
-               "file was written\n", CA_FILE_CONFIG);
+               "file was written\n",
+               CA_FILE_CONFIG);
     printf("trust bundle for clients and servers: duet ca roots --ca-dir %s\n", o.dir);
     rc = EXIT_OK;
 out:

@@ -11,8 +11,8 @@
 
 static const char *const cert_subs[] = {"inspect", "verify", "issue",  "sign",     "list", "show",
                                         "renew",   "revoke", "export", "expiring", NULL};
-static const char *const ca_subs[] = {"init",    "roots", "token", "rekey-storage",
-                                      "migrate", "serve", NULL};
+static const char *const ca_subs[] = {"init",    "roots", "token",      "rekey-storage",
+                                      "migrate", "serve", "import-key", NULL};
 static const char *const crl_subs[] = {"generate", NULL};
 static const char *const ocsp_subs[] = {"respond", NULL};
 static const char *const tk_subs[] = {"rotate", NULL};
