@@ -771,20 +771,12 @@ ocsp_sweep_cb(evutil_socket_t fd, short what, void *arg)
     free(sw);
 }
 
-/*
- * A fresh answer says the client's certificate is revoked: its connections
- * still open, on every worker, end at their next boundary (conn_retire), each
- * on its own worker's loop.
- */
-static void
-conn_ocsp_sweep(struct conn *c, X509 *leaf, const char *reason)
+/* Close the open connections of a certificate found revoked; see proxy_int.h. */
+void
+conn_ocsp_close_revoked(struct proxy *px, const uint8_t key[OCSP_KEY_LEN], const char *reason)
 {
     static const struct timeval zero = {0, 0};
-    struct proxy *px = c->w->px;
-    uint8_t key[OCSP_KEY_LEN];
 
-    if (!ocsp_cache_key(leaf, key))
-        return;
     for (int i = 0; i < px->nworkers; i++) {
         struct ocsp_sweep *sw = calloc(1, sizeof(*sw));
         if (sw == NULL)
@@ -809,7 +801,8 @@ conn_ocsp_outcome(struct conn *c, const struct ocsp_result *res)
 {
     const struct listener_cfg *l = c->gl->cfg;
     X509 *leaf = SSL_get0_peer_certificate(c->ssl);
-    char label[600], date[32], why[1600], labels[256], ll[128], *serial = NULL;
+    char label[600], why[1600], labels[256], ll[128], *serial = NULL;
+    uint8_t key[OCSP_KEY_LEN];
     const char *responder = res->url[0] != '\0' ? res->url : "(none)";
     struct conn_refusal r = {.kind = CONN_REFUSE_HANDSHAKE, .secs = now_mono() - c->t_start};
     struct log_line line;
@@ -820,16 +813,11 @@ conn_ocsp_outcome(struct conn *c, const struct ocsp_result *res)
     }
     x509u_label(leaf, label, sizeof(label));
     if (res->kind == OCSP_R_REVOKED) {
-        x509u_fmt_date(res->answer.revoked_at, date, sizeof(date));
-        snprintf(why, sizeof(why),
-                 "certificate %s was revoked on %s (reason: %s) by the OCSP responder %s", label,
-                 date,
-                 res->answer.reason >= 0 ? x509u_crl_reason(res->answer.reason) : "unspecified",
-                 responder);
+        ocsp_revoked_why(leaf, res, why, sizeof(why));
         r.fail = TLS_FAIL_REVOKED;
         r.reason = why;
-        if (!res->cached)
-            conn_ocsp_sweep(c, leaf, why); /* the news is fresh: the client's open connections */
+        if (!res->cached && ocsp_cache_key(leaf, key))
+            conn_ocsp_close_revoked(c->w->px, key, why); /* fresh news: its open connections */
         conn_refuse(c, &r);
         return;
     }

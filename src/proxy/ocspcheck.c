@@ -688,6 +688,7 @@ response_cb(struct evhttp_request *req, void *arg)
             query_finish(q, &r);
             return;
         }
+        a.checked = now;
         ocsp_cache_put(q->cache, q->key, &a, now);
         result_set(&r,
                    a.status == V_OCSP_CERTSTATUS_GOOD      ? OCSP_R_GOOD
@@ -769,6 +770,20 @@ query_send(struct ocsp_query *q, struct ocsp_result *r)
         return -1;
     }
     return 0;
+}
+
+/* The sentence of a revoked answer; see ocspcheck.h. */
+void
+ocsp_revoked_why(X509 *leaf, const struct ocsp_result *res, char *why, size_t len)
+{
+    char label[600], date[32];
+
+    x509u_label(leaf, label, sizeof(label));
+    x509u_fmt_date(res->answer.revoked_at, date, sizeof(date));
+    snprintf(why, len, "certificate %s was revoked on %s (reason: %s) by the OCSP responder %s",
+             label, date,
+             res->answer.reason >= 0 ? x509u_crl_reason(res->answer.reason) : "unspecified",
+             res->url[0] != '\0' ? res->url : "(none)");
 }
 
 /* A cached answer; see ocspcheck.h. */

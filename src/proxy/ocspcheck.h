@@ -54,6 +54,8 @@ struct ocsp_answer {
     int64_t revoked_at; /* revoked: when */
     int64_t this_update;
     int64_t expires; /* the cache drops it at this time: nextUpdate, or a short while */
+    int64_t checked; /* when the responder gave it (our clock): open connections are asked
+                        about again once it is --ocsp-recheck old (ocsprecheck.c) */
 };
 
 /* --- the cache ------------------------------------------------------------------ */
@@ -190,6 +192,12 @@ void ocsp_waiter_cancel(struct ocsp_waiter *wt);
  */
 #define OCSP_UNREADY_FAILURES 3
 int ocsp_failures(const char *listener, char *last, size_t len);
+
+/*
+ * The sentence of a refusal for a revoked answer about leaf: "certificate
+ * LABEL was revoked on DATE (reason: R) by the OCSP responder URL".
+ */
+void ocsp_revoked_why(X509 *leaf, const struct ocsp_result *res, char *why, size_t len);
 
 /* Metrics of a check that needed no query (a cache hit). */
 void ocsp_count_cache_hit(const char *listener);
