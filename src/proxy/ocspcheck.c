@@ -541,12 +541,12 @@ query_free_cb(evutil_socket_t fd, short what, void *arg)
 
 /*
  * The query ended with r: it leaves the worker's list (a new handshake asks
- * again or finds the cache), every waiter is told, and the free is scheduled.
+ * again or finds the cache), every waiter is told, and the free is scheduled
+ * on the deadline timer (query_send() made it before anything can finish).
  */
 static void
 query_finish(struct ocsp_query *q, struct ocsp_result *r)
 {
-    static const struct timeval zero = {0, 0};
     struct ocsp_worker *ow = q->ow;
 
     if (q->done)
@@ -571,8 +571,12 @@ query_finish(struct ocsp_query *q, struct ocsp_result *r)
         w->done(w->arg, r);
         free(w);
     }
-    if (event_base_once(ow->base, -1, EV_TIMEOUT, query_free_cb, q, &zero) != 0)
-        query_free_cb(-1, 0, q); /* no callback of evhttp's is running when this fails */
+    /*
+     * Freed by the deadline timer, made active now: this may run inside one
+     * of evhttp's callbacks, whose connection must outlive it.  Activating an
+     * event allocates nothing, so it cannot fail.
+     */
+    event_active(q->deadline, EV_TIMEOUT, 1);
 }
 
 static void
@@ -584,6 +588,10 @@ deadline_cb(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
+    if (q->done) { /* made active by query_finish(): the query ended, free it */
+        query_free_cb(fd, what, q);
+        return;
+    }
     /* Not inside an HTTP callback: the connection can go now, its request with it. */
     if (q->evcon != NULL) {
         evhttp_connection_free(q->evcon);
