@@ -917,24 +917,14 @@ conn_ocsp_start(struct conn *c)
         conn_ocsp_outcome(c, &res);
         return true;
     }
-    /* Not cached: the request names the issuer, found (and its signature checked) now. */
-    if ((issuer = ocsp_find_issuer(leaf, verified, c->gl->ocsp_anchors)) != NULL) {
-        /* From a verified chain: it serves this client's resumed sessions later. */
-        if (verified != NULL)
-            ocsp_cache_add_issuer(cache, issuer);
-        X509_up_ref(issuer);
-    } else {
-        issuer = ocsp_cache_find_issuer(cache, leaf);
-    }
+    /*
+     * Not cached: the request names the issuer, found (and its signature
+     * checked) now; one from a verified chain serves this client's resumed
+     * sessions later.
+     */
     memset(&res, 0, sizeof(res));
-    if (issuer == NULL) {
-        res.kind = OCSP_R_ERROR;
-        snprintf(res.code, sizeof(res.code), "no_issuer");
-        snprintf(res.why, sizeof(res.why),
-                 "the issuer of the certificate is neither in the chain the client sent nor in "
-                 "--cacert, so its OCSP status cannot be asked");
+    if ((issuer = ocsp_issuer_get1(cache, leaf, verified, c->gl->ocsp_anchors, &res)) == NULL)
         goto decided;
-    }
     ask.issuer = issuer;
     if (ocsp_check_begin(&c->w->ocsp, &ask, conn_ocsp_done, c, &c->ocsp_wait, &res) == 0) {
         /* Nothing of the client's is read meanwhile; the handshake deadline still runs. */

@@ -108,6 +108,31 @@ ocsp_cache_find_issuer(struct ocsp_cache *c, X509 *leaf)
     return found;
 }
 
+/* The issuer to name; see ocspcheck.h. */
+X509 *
+ocsp_issuer_get1(struct ocsp_cache *c, X509 *leaf, STACK_OF(X509) * verified,
+                 STACK_OF(X509) * anchors, struct ocsp_result *res)
+{
+    X509 *issuer = ocsp_find_issuer(leaf, verified, anchors);
+
+    if (issuer != NULL) {
+        if (verified != NULL)
+            ocsp_cache_add_issuer(c, issuer);
+        X509_up_ref(issuer);
+        return issuer;
+    }
+    if ((issuer = ocsp_cache_find_issuer(c, leaf)) == NULL) {
+        memset(res, 0, sizeof(*res));
+        res->kind = OCSP_R_ERROR;
+        snprintf(res->code, sizeof(res->code), "no_issuer");
+        snprintf(res->why, sizeof(res->why),
+                 "the issuer of the certificate is neither in the chain the client sent nor in "
+                 "--cacert (nor among the issuers of earlier verified chains), so its OCSP "
+                 "status cannot be asked");
+    }
+    return issuer;
+}
+
 /* Free a cache; see ocspcheck.h. */
 void
 ocsp_cache_free(struct ocsp_cache *c)

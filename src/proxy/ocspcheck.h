@@ -61,6 +61,7 @@ struct ocsp_answer {
 /* --- the cache ------------------------------------------------------------------ */
 
 struct ocsp_cache;
+struct ocsp_result;
 
 /* A cache of at most cap answers (cap >= 1), safe to share between threads; NULL: no memory. */
 struct ocsp_cache *ocsp_cache_new(size_t cap);
@@ -92,6 +93,16 @@ size_t ocsp_cache_len(struct ocsp_cache *c);
 #define OCSP_MAX_ISSUERS 256
 void ocsp_cache_add_issuer(struct ocsp_cache *c, X509 *issuer);
 X509 *ocsp_cache_find_issuer(struct ocsp_cache *c, X509 *leaf);
+
+/*
+ * The issuer a query about leaf names, with a reference (X509_free it):
+ * found in verified (the chain its handshake verified, or NULL; remembered
+ * for its resumed sessions) or anchors (--cacert), else among the issuers of
+ * earlier verified chains.  NULL, with *res filled (ERROR "no_issuer"), when
+ * none is.
+ */
+X509 *ocsp_issuer_get1(struct ocsp_cache *c, X509 *leaf, STACK_OF(X509) * verified,
+                       STACK_OF(X509) * anchors, struct ocsp_result *res);
 
 /* The cache key of leaf; false when OpenSSL fails. */
 bool ocsp_cache_key(X509 *leaf, uint8_t key[OCSP_KEY_LEN]);

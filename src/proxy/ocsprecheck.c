@@ -159,10 +159,7 @@ recheck_one(struct ocsp_recheck *rc, struct conn *c, X509 *leaf, const uint8_t k
             return;
     }
     /* The chain the client sent may be gone: --cacert, then issuers of verified chains. */
-    if ((issuer = ocsp_find_issuer(leaf, NULL, c->gl->ocsp_anchors)) != NULL)
-        X509_up_ref(issuer);
-    else
-        issuer = ocsp_cache_find_issuer(cache, leaf);
+    issuer = ocsp_issuer_get1(cache, leaf, NULL, c->gl->ocsp_anchors, &res);
     if ((q = calloc(1, sizeof(*q))) == NULL) {
         X509_free(issuer);
         return;
@@ -177,13 +174,7 @@ recheck_one(struct ocsp_recheck *rc, struct conn *c, X509 *leaf, const uint8_t k
         q->next->prev = q;
     rc->flight = q;
     rc->nflight++;
-    memset(&res, 0, sizeof(res));
     if (issuer == NULL) {
-        res.kind = OCSP_R_ERROR;
-        snprintf(res.code, sizeof(res.code), "no_issuer");
-        snprintf(res.why, sizeof(res.why),
-                 "the issuer of the certificate is not in --cacert nor among the issuers of "
-                 "earlier verified chains, so its OCSP status cannot be asked");
         recheck_done(q, &res);
         return;
     }

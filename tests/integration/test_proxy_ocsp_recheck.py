@@ -14,9 +14,8 @@ import pytest
 
 from conftest import show
 from proxyutil import metrics
-from test_ca_serve import CAServer
 from test_proxy_ocsp_check import (Responder, ctx_of, proxy, read_response, serial_int,
-                                   world)  # noqa: F401 (world is a fixture)
+                                   served_by_ca_serve, world)  # noqa: F401 (world: a fixture)
 
 
 def keep_open(port, ca, who, path=b"/one"):
@@ -39,15 +38,7 @@ def test_a_client_revoked_at_duet_ca_serve_loses_its_open_connection(make_ca, du
     """Alice and bob keep connections open; alice is revoked at `duet ca serve` and nobody
     connects again: within a round or two of --ocsp-recheck the proxy asks again, closes
     alice's connection with the responder's sentence, and bob's keeps serving."""
-    ca = make_ca("Recheck Corp")
-    serve = CAServer(duet_bin, ca)
-    url = "http://127.0.0.1:%d/ocsp" % serve.http_port
-    yml = ca.dir / "ca.yaml"
-    yml.write_text(yml.read_text().replace("ocsp_urls: []", 'ocsp_urls: ["%s"]' % url))
-    crt, key, _ = ca.issued("localhost", "server", "--san", "dns:localhost")
-    alice = ca.issued("alice", "client")
-    bob = ca.issued("bob", "client")
-    serve.start()
+    ca, serve, url, (crt, key), alice, bob = served_by_ca_serve(make_ca, duet_bin, "Recheck Corp")
     try:
         d = proxy(procs, duet_bin, tmp_path, ca, crt, key, echo, "recheck", "--ocsp", mode,
                   "--ocsp-recheck", "1s", "--workers", "2")
