@@ -82,12 +82,7 @@ start_proxy() {
         --failed-handshake-burst 1000000 --log "$log" "$@" 2>>proxy.err &
     PPID_=$!
     PIDS="$PIDS $PPID_"
-    i=0
-    until grep -q '"event":"start"' "$log" 2>/dev/null; do
-        i=$((i + 1))
-        [ $i -gt 600 ] && { echo "proxy did not start" >&2; cat proxy.err >&2; exit 1; }
-        sleep 0.05
-    done
+    wait_start "$log"
 }
 rss() { awk '/^VmRSS/ {print $2}' /proc/"$1"/status; }
 

@@ -65,12 +65,7 @@ start_proxy() {
         --ocsp-url "http://127.0.0.1:$RELAY/ocsp" --log "$3" 2>>proxy.err &
     PP=$!
     PIDS="$PIDS $PP"
-    n=0
-    until grep -q '"event":"start"' "$3" 2>/dev/null; do
-        n=$((n + 1))
-        [ $n -gt 600 ] && { echo "proxy did not start" >&2; cat proxy.err >&2; exit 1; }
-        sleep 0.05
-    done
+    wait_start "$3"
 }
 warm() {
     taskset -c 1 "$DUET" bench --target 127.0.0.1:$PORT --server-name localhost --cacert roots.pem \

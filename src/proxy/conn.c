@@ -880,6 +880,19 @@ conn_ocsp_done(void *arg, const struct ocsp_result *res)
     gen_unref(g);
 }
 
+/* What a query about c's client leaf needs; see proxy_int.h. */
+void
+conn_ocsp_ask(struct conn *c, X509 *leaf, struct ocsp_ask *ask)
+{
+    memset(ask, 0, sizeof(*ask));
+    ask->base = c->w->base;
+    ask->cache = c->w->px->ocsp_cache;
+    ask->listener = c->gl->cfg->name;
+    ask->url = c->gl->cfg->ocsp_url;
+    ask->timeout_ms = c->gen->cfg.ocsp_timeout_ms;
+    ask->leaf = leaf;
+}
+
 /*
  * --ocsp: ask about the client's leaf before anything of its connection is
  * read.  Returns true when the connection now waits for the answer (or was
@@ -906,13 +919,7 @@ conn_ocsp_start(struct conn *c)
 
     if (leaf == NULL)
         return false; /* --verify optional and no certificate: nothing to ask about */
-    memset(&ask, 0, sizeof(ask));
-    ask.base = c->w->base;
-    ask.cache = cache;
-    ask.listener = c->gl->cfg->name;
-    ask.url = c->gl->cfg->ocsp_url;
-    ask.timeout_ms = c->gen->cfg.ocsp_timeout_ms;
-    ask.leaf = leaf;
+    conn_ocsp_ask(c, leaf, &ask);
     if (ocsp_check_cached(&ask, &res)) {
         conn_ocsp_outcome(c, &res);
         return true;

@@ -178,13 +178,7 @@ recheck_one(struct ocsp_recheck *rc, struct conn *c, X509 *leaf, const uint8_t k
         recheck_done(q, &res);
         return;
     }
-    memset(&ask, 0, sizeof(ask));
-    ask.base = rc->w->base;
-    ask.cache = cache;
-    ask.listener = c->gl->cfg->name;
-    ask.url = c->gl->cfg->ocsp_url;
-    ask.timeout_ms = c->gen->cfg.ocsp_timeout_ms;
-    ask.leaf = leaf;
+    conn_ocsp_ask(c, leaf, &ask); /* c is on this worker: its loop is rc->w's */
     ask.issuer = issuer;
     if (ocsp_check_begin(&rc->w->ocsp, &ask, recheck_done, q, &q->wt, &res) != 0)
         recheck_done(q, &res); /* decided at once: no responder, or it could not be sent */

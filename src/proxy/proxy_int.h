@@ -386,6 +386,12 @@ void conn_revalidate(struct worker *w, struct gen *g);
  * its open connections, on every worker, are retired (each on its own
  * worker's loop) with "open connection: " and reason.
  */
+/*
+ * Fill ask for a query about leaf, c's client certificate: c's worker loop,
+ * the shared cache, its listener's name and --ocsp-url, --ocsp-timeout; the
+ * issuer is the caller's to set.
+ */
+void conn_ocsp_ask(struct conn *c, X509 *leaf, struct ocsp_ask *ask);
 void conn_ocsp_close_revoked(struct proxy *px, const uint8_t key[OCSP_KEY_LEN],
                              const char *reason);
 /*
