@@ -29,7 +29,7 @@
 #   own two nodes on the same inventory), and its OCSP answers beside this
 #   build's (ocsp-pgb), to compare two builds in one run;
 #   ONLY="pg1 pg2 pg1b pg2b" runs only those (names above, and ocsp);
-#   PG_DELAY_MS=1 puts bench/pg_delay.py between PostgreSQL and its clients
+#   PG_DELAY_MS=1 puts bench/tcp_delay.py between PostgreSQL and its clients
 #   (duet and cfssl), adding that much each way to every round trip, as a
 #   database across a network would.
 # Needs (run as root, PostgreSQL then runs as the postgres user, or as a user
@@ -132,7 +132,7 @@ psql_ -c "CREATE DATABASE duet_bench" -c "CREATE DATABASE cfssl_bench"
 PGTO=$PGPORT # the port PostgreSQL's clients use: the server's, or the delaying relay's
 if [ -n "${PG_DELAY_MS:-}" ]; then
     PGTO=$(port)
-    $PY "$ROOT/bench/pg_delay.py" "$PGTO" "$PGPORT" "$PG_DELAY_MS" &
+    $PY "$ROOT/bench/tcp_delay.py" "$PGTO" "$PGPORT" "$PG_DELAY_MS" &
     PIDS="$PIDS $!"
     wait_port "$PGTO"
 fi
@@ -502,7 +502,7 @@ if "ocsp-pgb" in oc:
         oc["ocsp-pgb"]["p99"] / oc["ocsp-lite"]["p99"],
         oc["ocsp-nonce-pgb"]["p99"] / oc["ocsp-nonce-lite"]["p99"]))
 print()
-print("PostgreSQL reached through bench/pg_delay.py, %s ms added each way" % "${PG_DELAY_MS:-}"
+print("PostgreSQL reached through bench/tcp_delay.py, %s ms added each way" % "${PG_DELAY_MS:-}"
       if "${PG_DELAY_MS:-}" else "PostgreSQL reached directly on loopback")
 print()
 print("$(cat load.txt | tr '\n' ';' | sed 's/;$//; s/;/; /g')")

@@ -627,6 +627,14 @@ s_ocsp_timeout(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
 }
 
 static int
+s_ocsp_recheck(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
+{
+    (void)err;
+    x->cfg->ocsp_recheck_ms = v->ms;
+    return 0;
+}
+
+static int
 s_ocsp_cache_size(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
 {
     (void)err;
@@ -1057,6 +1065,9 @@ static const struct cfg_row rows[] = {
        "OCSP answers about client certificates kept until their nextUpdate"),
      .at = AT_TOP, .kind = KIND_INT, .min = 1, .max = 10000000, .expect = "1 to 10000000 entries",
      .dflt = "10000", .group = G_TLS, .set = s_ocsp_cache_size},
+    {P("ocsp-recheck", "ocsp_recheck", CMD_PROXY, "DURATION", "5m",
+       "ask again about the clients of open connections once their answer is this old"),
+     .at = AT_TOP, .kind = KIND_DURATION, .dflt = "5m", .group = G_TLS, .set = s_ocsp_recheck},
     {P("crl-cache", "crl_cache", CMD_BOTH, "DIR",
        "$CACHE_DIRECTORY/crl, /var/cache/duet/crl (root), ~/.cache/duet/crl",
        "where fetched CRLs are kept, so a restart works offline"),

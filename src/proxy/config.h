@@ -128,9 +128,14 @@ struct proxy_cfg {
     int crl_refresh_ms;
     int crl_timeout_ms;
     long crl_max_bytes;
-    /* OCSP checking of client certificates: the query timeout, the cache's entries. */
+    /*
+     * OCSP checking of client certificates: the query timeout, the cache's
+     * entries, how old an answer may get before open connections' clients
+     * are asked about again.
+     */
     int ocsp_timeout_ms;
     long ocsp_cache_size;
+    int ocsp_recheck_ms;
 };
 
 /* `duet proxy` flags (argv after "proxy"); with --config, the YAML file. */

@@ -133,6 +133,7 @@ proxy_run(struct proxy_cfg *cfg, int argc, char **argv)
             fatal("cannot create an event loop");
         if (listener_open(w, &g->cfg, shared_unix, &err) != 0)
             fatal("%s", err.msg);
+        ocsp_recheck_start(w);
     }
     free(shared_unix);
     if (g->cfg.has_admin && admin_start(px, &g->cfg, &err) != 0)

@@ -101,6 +101,7 @@ static const struct sample samples[] = {
            "ocsp_url: http://127.0.0.1:8080/ocsp"}}},
     {PX, {{"ocsp-timeout", "--ocsp-timeout", "500ms", S_TOP, "ocsp_timeout: 500ms"}}},
     {PX, {{"ocsp-cache-size", "--ocsp-cache-size", "50", S_TOP, "ocsp_cache_size: 50"}}},
+    {PX, {{"ocsp-recheck", "--ocsp-recheck", "30s", S_TOP, "ocsp_recheck: 30s"}}},
     {PX, {{"crl-cache", "--crl-cache", "/var/tmp/crls", S_TOP, "crl_cache: /var/tmp/crls"}}},
     {PX, {{"crl-refresh", "--crl-refresh", "5m", S_TOP, "crl_refresh: 5m"}}},
     {PX, {{"crl-fetch-timeout", "--crl-fetch-timeout", "3s", S_TOP, "crl_fetch_timeout: 3s"}}},
@@ -463,6 +464,7 @@ cfg_diff(const struct proxy_cfg *a, const struct proxy_cfg *b)
          "throttle_exempt");
     DIFF(a->ocsp_timeout_ms == b->ocsp_timeout_ms, "ocsp_timeout_ms");
     DIFF(a->ocsp_cache_size == b->ocsp_cache_size, "ocsp_cache_size");
+    DIFF(a->ocsp_recheck_ms == b->ocsp_recheck_ms, "ocsp_recheck_ms");
     DIFF(a->connect_timeout_ms == b->connect_timeout_ms, "connect_timeout_ms");
     DIFF(a->drain_timeout_ms == b->drain_timeout_ms, "drain_timeout_ms");
     DIFF(a->max_lifetime_ms == b->max_lifetime_ms, "max_lifetime_ms");
