@@ -1058,6 +1058,7 @@ on_begin_headers(nghttp2_session *sess, const nghttp2_frame *frame, void *user)
         hc->streams->prev = st;
     hc->streams = st;
     hc->nstreams++;
+    metrics_h2_stream(1);
     {
         char labels[160], ll[128];
         metrics_label(ll, sizeof(ll), hc->c->gl->cfg->name);
@@ -1279,6 +1280,7 @@ on_stream_close(nghttp2_session *sess, int32_t id, uint32_t code, void *user)
     if (st->next != NULL)
         st->next->prev = st->prev;
     hc->nstreams--;
+    metrics_h2_stream(-1);
     h2_request_clear(&st->req);
     http_reader_clear(&st->resp_rd);
     evbuffer_free(st->body);
@@ -1693,6 +1695,7 @@ h2_release(struct conn *c)
             evbuffer_free(st->pending);
         free(st->retry_head);
         free(st);
+        metrics_h2_stream(-1);
     }
     if (hc->timer != NULL)
         event_free(hc->timer);
