@@ -67,8 +67,8 @@ regular_file(struct doctor_run *run, const struct doctor_src *src)
                "give a regular file: duet reads certificates, keys and CRLs from files, not "
                "from pipes, devices or directories",
                "%s: not a regular file (%s)", src->file,
-               S_ISFIFO(st.st_mode)  ? "a FIFO"
-               : S_ISDIR(st.st_mode) ? "a directory"
+               S_ISFIFO(st.st_mode)                         ? "a FIFO"
+               : S_ISDIR(st.st_mode)                        ? "a directory"
                : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device"
                : S_ISSOCK(st.st_mode)                       ? "a socket"
                                                             : "not a plain file");
