@@ -633,3 +633,29 @@ def test_a_leaf_issued_by_a_root_without_cacert(run, pki, dk):
     assert "root or an intermediate" in f["problem"] and "--cacert" in f["fix"], f
     t, found = doctor(run, "--cert", dk.by_root, "--key", dk.by_root_key, "--cacert", pki.root)
     assert t.returncode == 0 and found == [], show(t)
+
+
+def test_a_public_intermediate_in_the_trust_bundle(run_env, pki, tmp_path):
+    """An intermediate of a public CA (here: the system store is made of the rogue root, through
+    SSL_CERT_FILE) trusted for peers lets anyone it certifies in, as the proxy accepts a chain
+    ending at any certificate of the bundle: trust_public_root names it and its root."""
+    key = pki.eckey("doctor-public-int")
+    inter = tmp_path / "public-int.pem"
+    pki.rogue_ca.sign(pki.csr("doctor-public-int", key, "/O=Duet Rogue/CN=Public Issuing CA"),
+                      inter, "v3_intermediate")
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_bytes(Path(pki.root).read_bytes() + inter.read_bytes())
+    env = {"SSL_CERT_FILE": str(pki.rogue_root), "SSL_CERT_DIR": str(tmp_path / "none")}
+    argv = ["doctor", "--cert", pki.server_chain, "--key", pki.server_key, "--cacert", bundle,
+            "--format", "json"]
+    p = run_env(*argv, env=env)
+    assert p.returncode == 0, show(p)
+    f = finding(json.loads(p.stdout), "trust_public_root")
+    assert f["severity"] == "warning" and f["key"] == "--cacert" and f["file"] == str(bundle), f
+    assert f["problem"].startswith("certificate 1, CN=Public Issuing CA,O=Duet Rogue"), f
+    assert "chains to CN=Duet Rogue Root CA,O=Duet Rogue of the system store" in f["problem"], f
+    assert "trust only your private CA" in f["fix"], f
+    # The private intermediate of the test PKI is not public.
+    bundle.write_bytes(Path(pki.root).read_bytes() + Path(pki.int).read_bytes())
+    p = run_env(*argv, env=env)
+    assert "trust_public_root" not in [x["code"] for x in json.loads(p.stdout)], show(p)
