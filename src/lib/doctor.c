@@ -573,6 +573,35 @@ out:
     return hit;
 }
 
+/*
+ * Whether `cert`, a CA that is not self-issued, chains to a root of the
+ * system store (through the bundle's other certificates if need be); the
+ * root's name into `root` then.  Times are not checked: an expired one is
+ * trust_ca_expired of its own.
+ */
+static bool
+chains_to_system(X509_STORE *system, X509 *cert, STACK_OF(X509) * bundle, char *root, size_t len)
+{
+    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+    STACK_OF(X509) *path = NULL;
+    bool pub = false;
+
+    if (ctx == NULL || !X509_STORE_CTX_init(ctx, system, cert, bundle))
+        goto out;
+    X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_NO_CHECK_TIME);
+    if (X509_verify_cert(ctx) == 1 && (path = X509_STORE_CTX_get0_chain(ctx)) != NULL &&
+        sk_X509_num(path) > 1) {
+        char *name = x509u_name(X509_get_subject_name(sk_X509_value(path, sk_X509_num(path) - 1)));
+        snprintf(root, len, "%s", name != NULL ? name : "?");
+        free(name);
+        pub = true;
+    }
+out:
+    X509_STORE_CTX_free(ctx);
+    ERR_clear_error();
+    return pub;
+}
+
 /* Check a trust bundle; see doctor.h. */
 void
 doctor_check_trust(struct doctor_report *r, const struct doctor_src *src, STACK_OF(X509) * bundle,
@@ -602,8 +631,19 @@ doctor_check_trust(struct doctor_report *r, const struct doctor_src *src, STACK_
                        "certificate %d, %s, expired on %s (%s): no chain through it verifies", i,
                        label, date, days);
         }
-        if (!x509u_self_issued(c))
+        if (!x509u_self_issued(c)) {
+            char root[512];
+            if (system != NULL && (X509_get_extension_flags(c) & EXFLAG_CA) &&
+                chains_to_system(system, c, bundle, root, sizeof(root)))
+                doctor_add(r, DOCTOR_WARNING, "trust_public_root", src,
+                           "trust only your private CA: write its roots alone to the file (duet "
+                           "ca roots --ca-dir CA_DIR > roots.pem)",
+                           "certificate %d, %s, is an intermediate of a public CA: it chains to "
+                           "%s of the system store, and a chain ending at any certificate of the "
+                           "bundle is accepted, so anyone it certifies would be",
+                           i, label, root);
             continue;
+        }
         roots++;
         if (first_root[0] == '\0')
             snprintf(first_root, sizeof(first_root), "%s", label);

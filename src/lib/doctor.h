@@ -150,7 +150,9 @@ void doctor_check_dirs(struct doctor_report *r, const struct doctor_src *src, co
  * trust_public_root, trust_extra_roots, trust_ca_expired, trust_not_ca: a
  * bundle of certificates trusted for peers.  `system` (may be NULL) is the
  * system's store of public roots (/etc/ssl/certs); a self-signed certificate
- * of the bundle found there is a public root.  More than one self-signed root
+ * of the bundle found there is a public root, and so is a CA certificate that
+ * is not self-issued but chains to one there (an intermediate of a public CA:
+ * the proxy trusts partial chains).  More than one self-signed root
  * without any public one is information (a CA rotation looks so).
  */
 void doctor_check_trust(struct doctor_report *r, const struct doctor_src *src,

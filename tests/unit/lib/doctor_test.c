@@ -418,6 +418,13 @@ test_trust(void **state)
     STACK_OF(X509) *two = cf_certs(w.root, w.other_root, NULL);
     STACK_OF(X509) *odd = cf_certs(w.root, w.old_ca, w.server, NULL);
     X509_STORE *system = cf_store(w.other_root, NULL);
+    /* an intermediate of the "public" root Other, and the private one of Root */
+    X509 *pub_int = cf_cert_new(&(struct cf_cert_spec){.cn = "Public Issuing",
+                                                       .key = w.leaf_key,
+                                                       .issuer = w.other_root,
+                                                       .issuer_key = w.other_key,
+                                                       .bc = CF_BC_CA});
+    STACK_OF(X509) *with_pub = cf_certs(w.root, pub_int, NULL);
     (void)state;
 
     doctor_check_trust(&r, &SRC, one, system, now);
@@ -437,6 +444,15 @@ test_trust(void **state)
     assert_contains(r.v[0].problem, "certificate 1, CN=Old");
     assert_contains(r.v[1].problem, "certificate 2, CN=server");
     doctor_report_clear(&r);
+    doctor_check_trust(&r, &SRC, with_pub, system, now);
+    assert_string_equal(codes(&r), "warning:trust_public_root");
+    assert_contains(r.v[0].problem, "certificate 1, CN=Public Issuing");
+    assert_contains(r.v[0].problem, "is an intermediate of a public CA: it chains to CN=Other");
+    doctor_report_clear(&r);
+    doctor_check_trust(&r, &SRC, with_pub, NULL, now); /* no system store: nothing known */
+    assert_string_equal(codes(&r), "");
+    OSSL_STACK_OF_X509_free(with_pub);
+    X509_free(pub_int);
     OSSL_STACK_OF_X509_free(one);
     OSSL_STACK_OF_X509_free(two);
     OSSL_STACK_OF_X509_free(odd);
