@@ -246,7 +246,11 @@ cfg_src(struct doctor_src *src, char *keybuf, size_t klen, struct ycfg *y, const
                                .listener = listener};
 }
 
-/* Whether an address is the wildcard (0.0.0.0 or ::). */
+/*
+ * Whether an address is a wildcard: 0.0.0.0 (however spelled: "0" resolves
+ * to it), :: (or 0:0:0:0:0:0:0:0), or the IPv4-mapped ::ffff:0.0.0.0, which
+ * an IPv6 socket accepts every IPv4 client on (RFC 4291 2.5.5.2).
+ */
 static bool
 is_wildcard(const struct net_addr *a)
 {
@@ -255,9 +259,13 @@ is_wildcard(const struct net_addr *a)
     if (a->ss.ss_family == AF_INET)
         return ((const struct sockaddr_in *)(const void *)&a->ss)->sin_addr.s_addr ==
                htonl(INADDR_ANY);
-    if (a->ss.ss_family == AF_INET6)
-        return IN6_IS_ADDR_UNSPECIFIED(
-            &((const struct sockaddr_in6 *)(const void *)&a->ss)->sin6_addr);
+    if (a->ss.ss_family == AF_INET6) {
+        const struct in6_addr *in6 =
+            &((const struct sockaddr_in6 *)(const void *)&a->ss)->sin6_addr;
+        static const uint8_t zero4[4];
+        return IN6_IS_ADDR_UNSPECIFIED(in6) ||
+               (IN6_IS_ADDR_V4MAPPED(in6) && memcmp(&in6->s6_addr[12], zero4, 4) == 0);
+    }
     return false;
 }
 
