@@ -26,9 +26,10 @@
 #   ENROLLMENTS per run (default 300), OCSP_SECONDS per ab run (default 5),
 #   ROUNDS=3, CONC=8 requests in flight, DUET=/path/to/duet;
 #   DUET_BEFORE=/path/to/another/duet adds pg1 and pg2 with that binary (its
-#   own two nodes on the same inventory), to compare two builds in one run;
+#   own two nodes on the same inventory), and its OCSP answers beside this
+#   build's (ocsp-pgb), to compare two builds in one run;
 #   ONLY="pg1 pg2 pg1b pg2b" runs only those (names above, and ocsp);
-#   PG_DELAY_MS=1 puts bench/pg_delay.py between PostgreSQL and its clients
+#   PG_DELAY_MS=1 puts bench/tcp_delay.py between PostgreSQL and its clients
 #   (duet and cfssl), adding that much each way to every round trip, as a
 #   database across a network would.
 # Needs (run as root, PostgreSQL then runs as the postgres user, or as a user
@@ -131,7 +132,7 @@ psql_ -c "CREATE DATABASE duet_bench" -c "CREATE DATABASE cfssl_bench"
 PGTO=$PGPORT # the port PostgreSQL's clients use: the server's, or the delaying relay's
 if [ -n "${PG_DELAY_MS:-}" ]; then
     PGTO=$(port)
-    $PY "$ROOT/bench/pg_delay.py" "$PGTO" "$PGPORT" "$PG_DELAY_MS" &
+    $PY "$ROOT/bench/tcp_delay.py" "$PGTO" "$PGPORT" "$PG_DELAY_MS" &
     PIDS="$PIDS $!"
     wait_port "$PGTO"
 fi
@@ -367,15 +368,19 @@ check_ocsp() { # label url req.der issuer cert roots
 }
 check_ocsp lite http://127.0.0.1:$HPORT_lite/ocsp lite-plain.der lite/issuing.crt lite.leaf lite.roots
 check_ocsp pg http://127.0.0.1:$HPORT_pga/ocsp pg1-plain.der pgca/issuing.crt pg1.leaf pgca.roots
-ocsp() { # label pid url req.der
-    t0=$(ticks "$2"); g0=$(ticks $(pg_pids))
+gen_reads() { # https-port roots: the node's duet_ca_inventory_generation_reads_total (-1: none)
+    curl -s --max-time 10 --cacert "$2" "https://127.0.0.1:$1/metrics" |
+        awk '/^duet_ca_inventory_generation_reads_total / {v = $2} END {print (v == "" ? -1 : v)}'
+}
+ocsp() { # label pid url req.der https-port roots
+    t0=$(ticks "$2"); g0=$(ticks $(pg_pids)); r0=$(gen_reads "$5" "$6")
     ab -q -k -c "$CONC" -t "$DUR" -n 100000000 -p "$4" -T application/ocsp-request \
         -e "$1.csv" "$3" > "$1.ab" 2>&1 || fail "$1: ab: $(tail -3 "$1.ab")"
-    t1=$(ticks "$2"); g1=$(ticks $(pg_pids))
-    $PY - "$1" "$t0" "$t1" "$g0" "$g1" "$HZ" >> results.jsonl <<'EOF'
+    t1=$(ticks "$2"); g1=$(ticks $(pg_pids)); r1=$(gen_reads "$5" "$6")
+    $PY - "$1" "$t0" "$t1" "$g0" "$g1" "$HZ" "$r0" "$r1" >> results.jsonl <<'EOF'
 import json, re, sys
 label = sys.argv[1]
-t0, t1, g0, g1, hz = map(int, sys.argv[2:7])
+t0, t1, g0, g1, hz, r0, r1 = map(int, sys.argv[2:9])
 ab = open(label + ".ab").read()
 num = lambda pat: float(re.search(pat, ab).group(1)) if re.search(pat, ab) else 0.0
 pct = dict(l.strip().split(",") for l in open(label + ".csv") if l[0].isdigit())
@@ -387,17 +392,25 @@ print(json.dumps({
     "errors": int(num(r"Connect: (\d+)") + num(r"Receive: (\d+)") + num(r"Exceptions: (\d+)")
                   + num(r"Non-2xx responses:\s+(\d+)")),
     "server_cpu_us": round((t1 - t0) * 1e6 / hz / max(done, 1), 1),
-    "pg_cpu_us": round((g1 - g0) * 1e6 / hz / max(done, 1), 1)}))
+    "pg_cpu_us": round((g1 - g0) * 1e6 / hz / max(done, 1), 1),
+    # inventory generation reads per answer (None: a build without the counter)
+    "gen_reads": round((r1 - r0) / max(done, 1), 3) if r0 >= 0 and r1 >= 0 else None}))
 EOF
     say "$1: $(tail -1 results.jsonl | field "['rate_per_s']")/s"
 }
 r=1
 while [ $r -le "$ROUNDS" ]; do
     say "OCSP, round $r of $ROUNDS (load average $(load))"
-    ocsp ocsp-lite $PID_lite http://127.0.0.1:$HPORT_lite/ocsp lite-plain.der
-    ocsp ocsp-pg $PID_pga http://127.0.0.1:$HPORT_pga/ocsp pg1-plain.der
-    ocsp ocsp-nonce-lite $PID_lite http://127.0.0.1:$HPORT_lite/ocsp lite-nonce.der
-    ocsp ocsp-nonce-pg $PID_pga http://127.0.0.1:$HPORT_pga/ocsp pg1-nonce.der
+    ocsp ocsp-lite $PID_lite http://127.0.0.1:$HPORT_lite/ocsp lite-plain.der $PORT_lite lite.roots
+    ocsp ocsp-pg $PID_pga http://127.0.0.1:$HPORT_pga/ocsp pg1-plain.der $PORT_pga pgca.roots
+    if [ -n "${DUET_BEFORE:-}" ]; then
+        ocsp ocsp-pgb $PID_pgab http://127.0.0.1:$HPORT_pgab/ocsp pg1-plain.der $PORT_pgab pgca.roots
+    fi
+    ocsp ocsp-nonce-lite $PID_lite http://127.0.0.1:$HPORT_lite/ocsp lite-nonce.der $PORT_lite lite.roots
+    ocsp ocsp-nonce-pg $PID_pga http://127.0.0.1:$HPORT_pga/ocsp pg1-nonce.der $PORT_pga pgca.roots
+    if [ -n "${DUET_BEFORE:-}" ]; then
+        ocsp ocsp-nonce-pgb $PID_pgab http://127.0.0.1:$HPORT_pgab/ocsp pg1-nonce.der $PORT_pgab pgca.roots
+    fi
     r=$((r + 1))
 done
 echo "load after OCSP: $(load)" >> load.txt
@@ -447,17 +460,23 @@ print()
 if any(r["what"] == "ocsp" for r in res):
     print("### OCSP answers (ab -k, POST, %s in flight, %s s per run, median of %s rounds)" % (conc, dur, rounds))
     print()
-    print("| node | request | answers/s | each round | p50 / p99 ms | each round's p99 | node CPU µs per answer | PostgreSQL CPU µs per answer | errors |")
-    print("|---|---|---:|---|---:|---|---:|---:|---:|")
+    print("| node | request | answers/s | each round | p50 / p99 ms | each round's p99 | node CPU µs per answer | PostgreSQL CPU µs per answer | generation reads per answer | errors |")
+    print("|---|---|---:|---|---:|---|---:|---:|---:|---:|")
     oc = {}
     for s, node, req in (("ocsp-lite", "SQLite", "no nonce (answer reused)"),
                          ("ocsp-pg", "PostgreSQL", "no nonce (answer reused)"),
+                         ("ocsp-pgb", "PostgreSQL, DUET_BEFORE", "no nonce (answer reused)"),
                          ("ocsp-nonce-lite", "SQLite", "nonce (signed afresh)"),
-                         ("ocsp-nonce-pg", "PostgreSQL", "nonce (signed afresh)")):
+                         ("ocsp-nonce-pg", "PostgreSQL", "nonce (signed afresh)"),
+                         ("ocsp-nonce-pgb", "PostgreSQL, DUET_BEFORE", "nonce (signed afresh)")):
+        if not rows("ocsp", s):
+            continue
         x = oc[s] = summary("ocsp", s, "server_cpu_us")
-        print("| %s | %s | %.0f | %s | %.2f / %.2f | %s | %.0f | %.0f | %d |" % (
+        gr = [r["gen_reads"] for r in rows("ocsp", s) if r.get("gen_reads") is not None]
+        print("| %s | %s | %.0f | %s | %.2f / %.2f | %s | %.0f | %.0f | %s | %d |" % (
             node, req, x["rate"], " ".join(map(str, x["rates"])), x["p50"], x["p99"],
-            " ".join("%g" % v for v in x["p99s"]), x["cpu"], x["pgcpu"], x["errors"]))
+            " ".join("%g" % v for v in x["p99s"]), x["cpu"], x["pgcpu"],
+            "%.3f" % med(gr) if gr else "-", x["errors"]))
     print()
 print("### Ratios (medians)")
 print()
@@ -478,8 +497,12 @@ if "ocsp-pg" in oc:
     print("- OCSP p99, PostgreSQL / SQLite: %.2f without a nonce, %.2f with one (goal <= 2)" % (
         oc["ocsp-pg"]["p99"] / oc["ocsp-lite"]["p99"],
         oc["ocsp-nonce-pg"]["p99"] / oc["ocsp-nonce-lite"]["p99"]))
+if "ocsp-pgb" in oc:
+    print("- the same with DUET_BEFORE's PostgreSQL node: %.2f without a nonce, %.2f with one" % (
+        oc["ocsp-pgb"]["p99"] / oc["ocsp-lite"]["p99"],
+        oc["ocsp-nonce-pgb"]["p99"] / oc["ocsp-nonce-lite"]["p99"]))
 print()
-print("PostgreSQL reached through bench/pg_delay.py, %s ms added each way" % "${PG_DELAY_MS:-}"
+print("PostgreSQL reached through bench/tcp_delay.py, %s ms added each way" % "${PG_DELAY_MS:-}"
       if "${PG_DELAY_MS:-}" else "PostgreSQL reached directly on loopback")
 print()
 print("$(cat load.txt | tr '\n' ';' | sed 's/;$//; s/;/; /g')")

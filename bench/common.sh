@@ -48,3 +48,14 @@ ticks() {
     done
     echo "$total"
 }
+
+# wait_start LOG: wait (60 s at most) for duet proxy's start event in LOG; without one, show
+# proxy.err and exit 1.
+wait_start() {
+    n=0
+    until grep -q '"event":"start"' "$1" 2>/dev/null; do
+        n=$((n + 1))
+        [ $n -gt 1200 ] && { echo "proxy did not start" >&2; cat proxy.err >&2; exit 1; }
+        sleep 0.05
+    done
+}

@@ -12,14 +12,22 @@
 #      DURATION seconds, once without reloads and once with a SIGHUP reload of
 #      the CRL every 2 s; errors (must be 0), rate and latency p50/p99/max.
 #
+# With MODE http (third argument), parts 2 and 3 again with the CRL fetched
+# over HTTP instead (--crl-url, served by python3 -m http.server on CPU 1,
+# --crl-refresh 2s): RSS once fetched, then `duet bench` while the served
+# CRL is replaced every 3 s by a newer one (CRLNumber one higher, the same
+# million entries), so each refresh downloads, checks and reloads 63 MiB;
+# errors, latency, fetches completed and peak RSS (VmHWM).
+#
 # The proxy runs one worker pinned to CPU 0; duet bench and the backend run
 # on CPU 1.
 #
-# Usage: bench/crl_scale.sh [ENTRIES] [DURATION_SECONDS] > results.md
+# Usage: bench/crl_scale.sh [ENTRIES] [DURATION_SECONDS] [file|http] > results.md
 set -eu
 
 N=${1:-1000000}
 DUR=${2:-10}
+MODE=${3:-file}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DUET=${DUET:-$ROOT/build/duet}
 MKCRL=${MKCRL:-$ROOT/build/tests/mkcrl}
@@ -45,7 +53,7 @@ tv() { /usr/bin/time -f '%e %M' "$@" 2>&1 >/dev/null | tail -1; }
 
 echo "## Revocation at scale: $N revoked serials"
 echo
-echo "Run on $(date -u +%Y-%m-%d) with \`bench/crl_scale.sh $N $DUR\`; CRL file $((SIZE / 1048576)) MiB (PEM)."
+echo "Run on $(date -u '+%Y-%m-%d %H:%M') UTC with \`bench/crl_scale.sh $N $DUR $MODE\`; CRL file $((SIZE / 1048576)) MiB (PEM)."
 echo
 echo "### Reading the CRL"
 echo
@@ -74,14 +82,79 @@ start_proxy() {
         --failed-handshake-burst 1000000 --log "$log" "$@" 2>>proxy.err &
     PPID_=$!
     PIDS="$PIDS $PPID_"
-    i=0
-    until grep -q '"event":"start"' "$log" 2>/dev/null; do
-        i=$((i + 1))
-        [ $i -gt 600 ] && { echo "proxy did not start" >&2; cat proxy.err >&2; exit 1; }
-        sleep 0.05
-    done
+    wait_start "$log"
 }
 rss() { awk '/^VmRSS/ {print $2}' /proc/"$1"/status; }
+
+bench() {
+    taskset -c 1 "$DUET" bench --target 127.0.0.1:$PORT --server-name localhost --cacert roots.pem \
+        --cert c/client.crt --key c/client.key --mode full --threads 1 --concurrency 4 \
+        --duration "${DUR}s" --warmup 1s --format json
+}
+row() { # label json
+    /usr/bin/python3 -c '
+import json, sys
+r = json.loads(sys.argv[2]); l = r["latency_ms"]
+print("| %s | %d | %.0f | %.2f | %.2f | %.2f |" % (sys.argv[1], r["errors_total"], r["rate_per_s"], l["p50"], l["p99"], l["max"]))' "$1" "$2"
+}
+
+if [ "$MODE" = http ]; then
+    # Newer CRLs of the same entries, to be served one after the other.
+    for k in 20 21 22 23 24 25; do
+        "$MKCRL" --cert ca/issuing.crt --key ca/issuing.key --pass-env DUET_CA_PASSPHRASE \
+            --count "$N" --revoke c/revoked.crt --number $k --out iss-$k.pem 2>/dev/null
+        cat iss-$k.pem root-crl.pem > crl-$k.pem
+        rm iss-$k.pem
+    done
+    mkdir srv
+    serve() { cp "crl-$1.pem" srv/next && mv srv/next srv/crl.pem; }
+    serve 20
+    HP=$(port)
+    taskset -c 1 /usr/bin/python3 -m http.server --bind 127.0.0.1 --directory srv "$HP" \
+        >/dev/null 2>&1 &
+    PIDS="$PIDS $!"
+    sleep 0.5
+    start_proxy none.log
+    sleep 0.5
+    RSS0=$(rss $PPID_)
+    kill $PPID_
+    T0=$(date +%s.%N)
+    start_proxy http.log --crl-url "http://127.0.0.1:$HP/crl.pem" --crl-cache cache --crl-refresh 2s
+    T1=$(date +%s.%N)
+    sleep 0.5
+    RSS1=$(rss $PPID_)
+    HWM1=$(awk '/^VmHWM/ {print $2}' /proc/$PPID_/status)
+    echo "### The CRL fetched over HTTP (--crl-url, --crl-refresh 2s)"
+    echo
+    echo "| run | errors | handshakes/s | p50 ms | p99 ms | max ms |"
+    echo "|---|---:|---:|---:|---:|---:|"
+    J=$(bench)
+    row "served CRL unchanged (fetched again, same bytes)" "$J"
+    F0=$(grep -c '"event":"crl_fetched"' http.log)
+    ( for k in 21 22 23 24 25; do sleep 3; serve $k; done ) &
+    ROT=$!
+    J=$(bench) || true
+    wait $ROT 2>/dev/null || true
+    sleep 5 # the last fetch, check and reload end
+    F1=$(grep -c '"event":"crl_fetched"' http.log)
+    R1=$(grep -c '"event":"reload","result":"ok"' http.log || true)
+    REJ=$(grep -c '"event":"crl_rejected"\|"event":"crl_fetch_failed"' http.log || true)
+    row "a newer CRL served every 3 s" "$J"
+    RSS2=$(rss $PPID_)
+    HWM=$(awk '/^VmHWM/ {print $2}' /proc/$PPID_/status)
+    echo
+    echo "| memory of duet proxy | value |"
+    echo "|---|---:|"
+    echo "| RSS without a CRL | $((RSS0 / 1024)) MiB |"
+    echo "| RSS with the fetched CRL | $((RSS1 / 1024)) MiB |"
+    echo "| peak RSS (VmHWM) through start (fetch, check, load) | $((HWM1 / 1024)) MiB |"
+    echo "| RSS after the refreshes | $((RSS2 / 1024)) MiB |"
+    echo "| peak RSS (VmHWM) through start and the loaded run's fetches and reloads | $((HWM / 1024)) MiB |"
+    echo "| start-up with the fetch (process start to listening) | $(echo "$T1 - $T0" | bc | sed 's/^\./0./' | cut -c1-5) s |"
+    echo
+    echo "New CRLs fetched and installed during the loaded run: $((F1 - F0)); reloads in all: $R1; fetches refused or failed: $REJ."
+    exit 0
+fi
 
 start_proxy none.log
 sleep 0.5
@@ -113,18 +186,6 @@ echo "| start-up with the CRL (process start to listening) | $(echo "$T1 - $T0" 
 echo "| reload of the CRL (reload event duration) | ${RELOAD_MS%.*} ms |"
 echo
 
-bench() {
-    taskset -c 1 "$DUET" bench --target 127.0.0.1:$PORT --server-name localhost --cacert roots.pem \
-        --cert c/client.crt --key c/client.key --mode full --threads 1 --concurrency 4 \
-        --duration "${DUR}s" --warmup 1s --format json
-}
-row() { # label json
-    /usr/bin/python3 -c '
-import json, sys
-r = json.loads(sys.argv[2]); l = r["latency_ms"]
-print("| %s | %d | %.0f | %.2f | %.2f | %.2f |" % (sys.argv[1], r["errors_total"], r["rate_per_s"], l["p50"], l["p99"], l["max"]))' "$1" "$2"
-}
-
 echo "### Full handshakes while the CRL reloads"
 echo
 echo "| run | errors | handshakes/s | p50 ms | p99 ms | max ms |"
@@ -137,5 +198,7 @@ J=$(bench) || true
 kill $HUPPER 2>/dev/null || true
 NRELOAD=$(grep -c '"event":"reload","result":"ok"' crl.log)
 row "SIGHUP reload every 2 s" "$J"
+echo
+echo "Peak RSS (VmHWM) through start, the reload above and the loaded run's reloads: $(($(awk '/^VmHWM/ {print $2}' /proc/$PPID_/status) / 1024)) MiB."
 echo
 echo "Reloads completed during the run: $((NRELOAD - 1)); the CRL revokes the certificate c/revoked.crt, which duet cert verify refused."

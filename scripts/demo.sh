@@ -60,6 +60,7 @@ show "$D" cert inspect certs/alice.crt
 
 bold "8. PKCS#12 for a browser or a Java keystore"
 printf 'alice-p12-password\n' > p12.pass
+chmod 600 p12.pass # export refuses a password file others can read
 show "$D" cert export --cert certs/alice.crt --key certs/alice.key --format p12 \
     --password-file p12.pass --out alice.p12
 show "$D" cert inspect --password-file p12.pass alice.p12

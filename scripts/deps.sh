@@ -19,6 +19,7 @@ libcmocka-dev
 libsqlite3-dev
 libpq-dev
 libp11-dev
+libp11-kit-dev
 softhsm2
 opensc
 postgresql
@@ -30,6 +31,7 @@ nghttp2-client
 python3
 python3-pytest
 python3-cryptography
+python3-grpcio
 man-db
 curl
 nginx

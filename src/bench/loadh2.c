@@ -9,8 +9,9 @@
  * because the server allows fewer concurrent streams counts its wait too (the
  * latency a client would see).  A stream that ends with a 2xx status counts
  * as done; a reset, another status or a connection lost with it open counts
- * as an error with its reason.  The connection is replaced when the server
- * ends it (GOAWAY) while the run lasts.
+ * as an error with its reason.  After the server's GOAWAY no stream is
+ * added; those it refused unprocessed (REFUSED_STREAM) are not counted, and
+ * once the others have ended the connection is replaced while the run lasts.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -103,7 +104,9 @@ close_cb(nghttp2_session *session, int32_t stream_id, uint32_t error_code, void 
 
     if (st == NULL)
         return 0;
-    if (error_code != NGHTTP2_NO_ERROR) {
+    if (error_code == NGHTTP2_REFUSED_STREAM && !nghttp2_session_check_request_allowed(session)) {
+        /* past the server's GOAWAY: never processed, sent again on the next connection */
+    } else if (error_code != NGHTTP2_NO_ERROR) {
         snprintf(reason, sizeof(reason), "stream reset: %s", nghttp2_http2_strerror(error_code));
         bench_record(s->t, st->start, false, reason);
     } else if (st->status < 200 || st->status >= 300) {
@@ -115,7 +118,8 @@ close_cb(nghttp2_session *session, int32_t stream_id, uint32_t error_code, void 
     nghttp2_session_set_stream_user_data(session, stream_id, NULL);
     stream_unlink(s->h2, st);
     free(st);
-    if (bench_mono() < s->t->t_end)
+    /* after a GOAWAY nghttp2 refuses new streams at once: they wait for the next connection */
+    if (bench_mono() < s->t->t_end && nghttp2_session_check_request_allowed(session))
         (void)submit_one(s);
     return 0;
 }
@@ -244,6 +248,11 @@ bench_h2_read(struct slot *s)
     if (s->h2->open == 0 && bench_mono() >= s->t->t_end) {
         bench_slot_reset(s);
         s->active = false;
+        return;
+    }
+    if (s->h2->open == 0 && !nghttp2_session_check_request_allowed(s->h2->session)) {
+        /* the server's GOAWAY, every stream it took answered: a new connection goes on */
+        bench_slot_again(s);
         return;
     }
     if (!nghttp2_session_want_read(s->h2->session) && !nghttp2_session_want_write(s->h2->session))

@@ -51,6 +51,8 @@ struct ca {
     X509 *issuing;
     EVP_PKEY *issuing_key; /* NULL when opened without a passphrase */
     struct ca_pkcs11 *hsm; /* the token holding issuing_key, when ca.yaml has key_uri */
+    struct ca_pkcs11 *ocsp_hsm; /* ocsp_key_uri's token when hsm is NULL, opened when needed */
+    EVP_PKEY *ocsp_key;         /* its key, lent by ocsp_hsm or hsm */
     char *passphrase;      /* kept (wiped at close) for the keys the CA writes itself */
     struct store *store;
 };
@@ -396,8 +398,9 @@ err:
 
 /* --- files --------------------------------------------------------------- */
 
-static char *
-join_path(const char *dir, const char *name)
+/* DIR/NAME, the caller's to free; see ca.h. */
+char *
+ca_join_path(const char *dir, const char *name)
 {
     size_t n = strlen(dir) + strlen(name) + 2;
     char *p = malloc(n);
@@ -787,7 +790,7 @@ holds_ca(const char *dir)
     static const char *const files[] = {CA_FILE_CONFIG, CA_FILE_INVENTORY, CA_FILE_ISSUING_KEY,
                                         CA_FILE_ROOT_CERT};
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-        char *p = join_path(dir, files[i]);
+        char *p = ca_join_path(dir, files[i]);
         struct stat st;
         bool there = p != NULL && stat(p, &st) == 0;
         free(p);
@@ -833,47 +836,21 @@ append_store(char **yaml, const char *url)
 }
 
 /*
- * Add `key_uri: URI` to ca.yaml's text.  The parser has checked that the
- * URI holds visible ASCII only and no '"' or '\\', and never a PIN.
- */
-static int
-append_key_uri(char **yaml, const char *uri)
-{
-    char *out = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&out, &len);
-
-    if (f == NULL)
-        return -1;
-    fprintf(f,
-            "%s# The issuing key lives in this PKCS#11 token (duet ca init --key-uri); the PIN\n"
-            "# comes from pin-source or $" CA_PKCS11_PIN_ENV ", never from this file.\n"
-            "key_uri: \"%s\"\n",
-            *yaml, uri);
-    if (fclose(f) != 0 || out == NULL) {
-        free(out);
-        return -1;
-    }
-    free(*yaml);
-    *yaml = out;
-    return 0;
-}
-
-/*
  * The issuing key of `ca init --key-uri`: the URI as ca.yaml will record it
- * (with --pin-file as its pin-source), opened in its token, a key duet
- * certifies.  *key is a reference of the caller's, to free before *hsm.
+ * (with --pin-file as its pin-source), with --generate-key a new key pair
+ * made in the token (*generated set: the caller removes it if init fails),
+ * opened in its token, a key duet certifies.  *key is a reference of the
+ * caller's, to free before *hsm.
  */
 static int
-open_token_key(const struct ca_init_opts *o, char **uri, struct ca_pkcs11 **hsm, EVP_PKEY **key,
-               struct duet_err *err)
+open_token_key(const struct ca_init_opts *o, char **uri, bool *generated, struct ca_pkcs11 **hsm,
+               EVP_PKEY **key, struct duet_err *err)
 {
     EVP_PKEY *k = NULL;
 
-    *uri = o->pin_file != NULL ? ca_pkcs11_uri_with_pin_file(o->key_uri, o->pin_file, err)
-                               : strdup(o->key_uri);
-    if (*uri == NULL)
-        return o->pin_file != NULL ? -1 : err_nomem(err);
+    if (ca_token_key_prepare(o->key_uri, o->pin_file, o->generate_key, o->key_type, uri,
+                             generated, err) != 0)
+        return -1;
     if (ca_pkcs11_open(*uri, hsm, &k, err) != 0)
         return -1;
     if (ca_key_check_subject(k, err) != 0) {
@@ -884,6 +861,34 @@ open_token_key(const struct ca_init_opts *o, char **uri, struct ca_pkcs11 **hsm,
         return err_nomem(err);
     *key = k;
     return 0;
+}
+
+/*
+ * The OCSP signer's key of `ca init --ocsp-key-uri`: the URI as ca.yaml will
+ * record it, the key made with --generate-key (*generated set) and checked
+ * to be one duet certifies; the token is closed again (ca serve opens it).
+ */
+static int
+check_ocsp_token_key(const struct ca_init_opts *o, char **uri, bool *generated,
+                     struct duet_err *err)
+{
+    struct ca_pkcs11 *hsm = NULL;
+    EVP_PKEY *k = NULL;
+    int rc = -1;
+
+    if (ca_token_key_prepare(o->ocsp_key_uri, o->pin_file, o->generate_key, o->key_type, uri,
+                             generated, err) != 0)
+        return -1;
+    if (ca_pkcs11_open(*uri, &hsm, &k, err) != 0)
+        goto out;
+    if (ca_key_check_subject(k, err) != 0) {
+        err_prefix(err, "%s: the token's key cannot be the OCSP signer's", o->ocsp_key_uri);
+        goto out;
+    }
+    rc = 0;
+out:
+    ca_pkcs11_close(hsm);
+    return rc;
 }
 
 /* Create a CA directory; see ca.h. */
@@ -897,7 +902,9 @@ ca_init(const struct ca_init_opts *o, struct duet_err *err)
                                        CA_FILE_INVENTORY "-wal", CA_FILE_INVENTORY "-shm"};
     EVP_PKEY *root_key = NULL, *int_key = NULL;
     struct ca_pkcs11 *hsm = NULL;
-    char *key_uri = NULL;
+    char *key_uri = NULL, *ocsp_uri = NULL, *root_uri = NULL;
+    bool generated = false, ocsp_generated = false, root_generated = false;
+    struct ca_pkcs11 *root_hsm = NULL; /* the root key's token when the issuing key is a file */
     X509 *root = NULL, *inter = NULL;
     X509_NAME *root_name = NULL, *int_name = NULL;
     X509_CRL *root_crl = NULL;
@@ -940,15 +947,45 @@ ca_init(const struct ca_init_opts *o, struct duet_err *err)
     }
     if (o->npermit_dns + o->npermit_uri > 0 && (nc = name_constraints_new(o, err)) == NULL)
         goto out;
-    if (o->key_uri != NULL && open_token_key(o, &key_uri, &hsm, &int_key, err) != 0)
+    if (o->root_key_uri != NULL && o->offline_root) {
+        err_set(err, DUET_ERR_INPUT, "--root-key-uri and --offline-root: the root key stays in its "
+                                     "token; there is no key file to take offline");
         goto out;
+    }
+    /* The root key is made before any libp11 context opens, and opened after the issuing key. */
+    if (o->root_key_uri != NULL &&
+        ca_token_key_prepare(o->root_key_uri, o->pin_file, o->generate_key, o->key_type,
+                             &root_uri, &root_generated, err) != 0)
+        goto out;
+    /* The OCSP key's token first: it is closed again before the issuing key's opens. */
+    if (o->ocsp_key_uri != NULL &&
+        check_ocsp_token_key(o, &ocsp_uri, &ocsp_generated, err) != 0)
+        goto out;
+    if (o->key_uri != NULL &&
+        open_token_key(o, &key_uri, &generated, &hsm, &int_key, err) != 0)
+        goto out;
+    if (root_uri != NULL) {
+        EVP_PKEY *k = NULL;
+        if ((hsm != NULL ? ca_pkcs11_open_also(hsm, root_uri, &k, err)
+                         : ca_pkcs11_open(root_uri, &root_hsm, &k, err)) != 0)
+            goto out;
+        if (ca_key_check_subject(k, err) != 0) {
+            err_prefix(err, "%s: the token's key cannot be a root key", o->root_key_uri);
+            goto out;
+        }
+        if (!EVP_PKEY_up_ref(k)) {
+            err_nomem(err);
+            goto out;
+        }
+        root_key = k;
+    }
     /* Everything checked: only now create the directory. */
     if (mkdir(o->dir, 0700) != 0 && errno != EEXIST) {
         err_set(err, DUET_ERR_INPUT, "%s: cannot create the CA directory: %s", o->dir,
                 strerror(errno));
         goto out;
     }
-    if ((root_key = ca_key_generate(o->key_type, err)) == NULL ||
+    if ((root_key == NULL && (root_key = ca_key_generate(o->key_type, err)) == NULL) ||
         (int_key == NULL && (int_key = ca_key_generate(o->key_type, err)) == NULL))
         goto out;
 
@@ -977,7 +1014,7 @@ ca_init(const struct ca_init_opts *o, struct duet_err *err)
         goto out;
 
     /* The inventory first: the issuing CA is recorded before its certificate is written. */
-    path = join_path(o->dir, CA_FILE_INVENTORY);
+    path = ca_join_path(o->dir, CA_FILE_INVENTORY);
     if (path == NULL) {
         err_nomem(err);
         goto out;
@@ -1015,15 +1052,16 @@ ca_init(const struct ca_init_opts *o, struct duet_err *err)
 #define WRITE(name, expr)                                                                          \
     do {                                                                                           \
         free(path);                                                                                \
-        if ((path = join_path(o->dir, name)) == NULL) {                                            \
+        if ((path = ca_join_path(o->dir, name)) == NULL) {                                         \
             err_nomem(err);                                                                        \
             goto out;                                                                              \
         }                                                                                          \
         if ((expr) != 0)                                                                           \
             goto out;                                                                              \
     } while (0)
-    WRITE(o->offline_root ? CA_FILE_ROOT_KEY_OFFLINE : CA_FILE_ROOT_KEY,
-          pemout_key(path, root_key, o->passphrase, err));
+    if (root_uri == NULL)
+        WRITE(o->offline_root ? CA_FILE_ROOT_KEY_OFFLINE : CA_FILE_ROOT_KEY,
+              pemout_key(path, root_key, o->passphrase, err));
     if (hsm == NULL)
         WRITE(CA_FILE_ISSUING_KEY, pemout_key(path, int_key, o->passphrase, err));
     WRITE(CA_FILE_ROOT_CERT, pemout_certs(path, &root, 1, NULL, err));
@@ -1035,7 +1073,9 @@ ca_init(const struct ca_init_opts *o, struct duet_err *err)
         goto out;
     }
     if ((o->store != NULL && append_store(&yaml, o->store) != 0) ||
-        (key_uri != NULL && append_key_uri(&yaml, key_uri) != 0)) {
+        (key_uri != NULL && ca_yaml_append_key_uri(&yaml, "key_uri", key_uri) != 0) ||
+        (ocsp_uri != NULL && ca_yaml_append_key_uri(&yaml, "ocsp_key_uri", ocsp_uri) != 0) ||
+        (root_uri != NULL && ca_yaml_append_key_uri(&yaml, "root_key_uri", root_uri) != 0)) {
         err_nomem(err);
         goto out;
     }
@@ -1047,7 +1087,7 @@ out:
     if (rc != 0 && wrote) {
         /* Leave no half-made CA behind. */
         for (size_t i = 0; i < sizeof(made) / sizeof(made[0]); i++) {
-            char *p = join_path(o->dir, made[i]);
+            char *p = ca_join_path(o->dir, made[i]);
             if (p != NULL)
                 unlink(p);
             free(p);
@@ -1055,7 +1095,6 @@ out:
     }
     EVP_PKEY_free(root_key);
     EVP_PKEY_free(int_key);
-    free(key_uri);
     X509_free(root);
     X509_free(inter); /* holds a reference to int_key: freed before the token is closed */
     X509_NAME_free(root_name);
@@ -1065,7 +1104,18 @@ out:
     NAME_CONSTRAINTS_free(nc);
     free(yaml);
     free(path);
+    ca_pkcs11_close(root_hsm); /* after root_key and the root certificate */
     ca_pkcs11_close(hsm);
+    /* The key pairs made for this CA go too: a new init may use the labels again. */
+    if (rc != 0 && generated)
+        ca_token_key_undo(key_uri, err);
+    if (rc != 0 && ocsp_generated)
+        ca_token_key_undo(ocsp_uri, err);
+    if (rc != 0 && root_generated)
+        ca_token_key_undo(root_uri, err);
+    free(key_uri);
+    free(ocsp_uri);
+    free(root_uri);
     return rc;
 }
 
@@ -1074,7 +1124,7 @@ out:
 static int
 load_one_cert(const char *dir, const char *name, X509 **out, struct duet_err *err)
 {
-    char *path = join_path(dir, name);
+    char *path = ca_join_path(dir, name);
     STACK_OF(X509) *certs = NULL;
     int rc;
 
@@ -1124,7 +1174,7 @@ ca_open(const char *dir, const char *passphrase, struct ca **out, struct duet_er
         free(ca);
         return err_nomem(err);
     }
-    path = join_path(dir, CA_FILE_CONFIG);
+    path = ca_join_path(dir, CA_FILE_CONFIG);
     if (path == NULL) {
         err_nomem(err);
         goto err;
@@ -1140,7 +1190,7 @@ ca_open(const char *dir, const char *passphrase, struct ca **out, struct duet_er
         load_one_cert(dir, CA_FILE_ISSUING_CERT, &ca->issuing, err) != 0)
         goto err;
     free(path);
-    path = join_path(dir, CA_FILE_INVENTORY);
+    path = ca_join_path(dir, CA_FILE_INVENTORY);
     if (path == NULL) {
         err_nomem(err);
         goto err;
@@ -1154,7 +1204,7 @@ ca_open(const char *dir, const char *passphrase, struct ca **out, struct duet_er
     if (passphrase != NULL) {
         free(path);
         path = ca->cfg.key_uri != NULL ? strdup(ca->cfg.key_uri)
-                                       : join_path(dir, CA_FILE_ISSUING_KEY);
+                                       : ca_join_path(dir, CA_FILE_ISSUING_KEY);
         if (path == NULL || (ca->passphrase = strdup(passphrase)) == NULL) {
             err_nomem(err);
             goto err;
@@ -1196,6 +1246,7 @@ ca_close(struct ca *ca)
     X509_free(ca->root);
     X509_free(ca->issuing);
     EVP_PKEY_free(ca->issuing_key); /* EVP_PKEY_free clears private key material */
+    ca_pkcs11_close(ca->ocsp_hsm);  /* every signer holding ocsp_key was freed before */
     ca_pkcs11_close(ca->hsm);       /* after the key: its methods live in the module */
     fileio_free_secret(ca->passphrase);
     ca_config_clear(&ca->cfg);
@@ -1213,6 +1264,27 @@ const struct ca_config *
 ca_config(const struct ca *ca)
 {
     return &ca->cfg;
+}
+
+/* The OCSP signer's key in its token; see ca.h. */
+int
+ca_ocsp_token_key(struct ca *ca, EVP_PKEY **key, struct duet_err *err)
+{
+    *key = NULL;
+    if (ca->cfg.ocsp_key_uri == NULL)
+        return 0;
+    /* One libp11 context per module: the issuing key's when it is in a token. */
+    if (ca->ocsp_key == NULL &&
+        (ca->hsm != NULL ? ca_pkcs11_open_also(ca->hsm, ca->cfg.ocsp_key_uri, &ca->ocsp_key, err)
+                         : ca_pkcs11_open(ca->cfg.ocsp_key_uri, &ca->ocsp_hsm, &ca->ocsp_key,
+                                          err)) != 0) {
+        err_prefix(err, "the OCSP signer's key (ocsp_key_uri in %s)", CA_FILE_CONFIG);
+        return -1;
+    }
+    if (!EVP_PKEY_up_ref(ca->ocsp_key))
+        return err_nomem(err);
+    *key = ca->ocsp_key;
+    return 0;
 }
 
 X509 *
@@ -1242,7 +1314,7 @@ ca_key_write(struct ca *ca, const char *name, EVP_PKEY *key, struct duet_err *er
 
     if (ca->passphrase == NULL)
         return err_set(err, DUET_ERR_INPUT, "the CA was opened without its passphrase");
-    if ((path = join_path(ca->dir, name)) == NULL)
+    if ((path = ca_join_path(ca->dir, name)) == NULL)
         return err_nomem(err);
     rc = pemout_key(path, key, ca->passphrase, err);
     free(path);
@@ -1259,7 +1331,7 @@ ca_key_read(struct ca *ca, const char *name, EVP_PKEY **key, struct duet_err *er
     *key = NULL;
     if (ca->passphrase == NULL)
         return err_set(err, DUET_ERR_INPUT, "the CA was opened without its passphrase");
-    if ((path = join_path(ca->dir, name)) == NULL)
+    if ((path = ca_join_path(ca->dir, name)) == NULL)
         return err_nomem(err);
     rc = ca_read_key_file(path, ca->passphrase, key, err);
     free(path);
@@ -1717,7 +1789,7 @@ out:
 int
 ca_root_crl(struct ca *ca, X509_CRL **out, struct duet_err *err)
 {
-    char *path = join_path(ca->dir, CA_FILE_ROOT_CRL);
+    char *path = ca_join_path(ca->dir, CA_FILE_ROOT_CRL);
     STACK_OF(X509_CRL) *crls = NULL;
     int rc;
 
@@ -1739,8 +1811,9 @@ ca_root_crl_renew(struct ca *ca, const char *root_key_path, const char *passphra
                   int64_t validity, X509_CRL **out, struct duet_err *err)
 {
     char *path = root_key_path != NULL ? strdup(root_key_path)
-                                       : join_path(ca->dir, CA_FILE_ROOT_KEY);
+                                       : ca_join_path(ca->dir, CA_FILE_ROOT_KEY);
     EVP_PKEY *key = NULL;
+    struct ca_pkcs11 *root_hsm = NULL; /* root_key_uri's token when the issuing key is a file */
     X509_CRL *crl = NULL;
     uint64_t number = 0;
     int rc = -1;
@@ -1753,27 +1826,47 @@ ca_root_crl_renew(struct ca *ca, const char *root_key_path, const char *passphra
         err_set(err, DUET_ERR_INPUT, "the CRL validity must be positive");
         goto out;
     }
-    if (access(path, F_OK) != 0) {
-        err_set(err, DUET_ERR_INPUT,
-                "%s: no root key here%s", path,
-                ca->cfg.offline_root ? " (the root is offline: give its key with --root-key)" : "");
-        goto out;
-    }
-    {
-        struct stat st;
-        if (stat(path, &st) == 0 && (st.st_mode & 077) != 0) {
-            err_set(err, DUET_ERR_INPUT,
-                    "%s: the root key is accessible to group or others (mode %03o); fix with: "
-                    "chmod 600 %s",
-                    path, (unsigned)(st.st_mode & 0777), path);
+    if (root_key_path == NULL && ca->cfg.root_key_uri != NULL) {
+        /* The root key in its token: through the issuing key's libp11 context if there is one. */
+        EVP_PKEY *k = NULL;
+        free(path);
+        if ((path = strdup(ca->cfg.root_key_uri)) == NULL) {
+            err_nomem(err);
             goto out;
         }
+        if ((ca->hsm != NULL ? ca_pkcs11_open_also(ca->hsm, path, &k, err)
+                             : ca_pkcs11_open(path, &root_hsm, &k, err)) != 0)
+            goto out;
+        if (!EVP_PKEY_up_ref(k)) {
+            err_nomem(err);
+            goto out;
+        }
+        key = k;
+    } else {
+        if (access(path, F_OK) != 0) {
+            err_set(err, DUET_ERR_INPUT,
+                    "%s: no root key here%s", path,
+                    ca->cfg.offline_root ? " (the root is offline: give its key with --root-key)" : "");
+            goto out;
+        }
+        {
+            struct stat st;
+            if (stat(path, &st) == 0 && (st.st_mode & 077) != 0) {
+                err_set(err, DUET_ERR_INPUT,
+                        "%s: the root key is accessible to group or others (mode %03o); fix with: "
+                        "chmod 600 %s",
+                        path, (unsigned)(st.st_mode & 0777), path);
+                goto out;
+            }
+        }
+        if (ca_read_key_file(path, passphrase, &key, err) != 0)
+            goto out;
     }
-    if (ca_read_key_file(path, passphrase, &key, err) != 0)
-        goto out;
     if (X509_check_private_key(ca->root, key) != 1) {
         ERR_clear_error();
-        err_set(err, DUET_ERR_INPUT, "%s is not the key of %s/%s", path, ca->dir, CA_FILE_ROOT_CERT);
+        err_set(err, DUET_ERR_INPUT, "%s%s is not the key of %s/%s", path,
+                root_key_path == NULL && ca->cfg.root_key_uri != NULL ? ": the token's key" : "",
+                ca->dir, CA_FILE_ROOT_CERT);
         goto out;
     }
     if (store_begin(ca->store, err) != 0)
@@ -1785,7 +1878,7 @@ ca_root_crl_renew(struct ca *ca, const char *root_key_path, const char *passphra
         goto out;
     }
     free(path);
-    path = join_path(ca->dir, CA_FILE_ROOT_CRL);
+    path = ca_join_path(ca->dir, CA_FILE_ROOT_CRL);
     if (path == NULL) {
         err_nomem(err);
         goto out;
@@ -1800,6 +1893,7 @@ ca_root_crl_renew(struct ca *ca, const char *root_key_path, const char *passphra
 out:
     X509_CRL_free(crl);
     EVP_PKEY_free(key);
+    ca_pkcs11_close(root_hsm); /* after the key */
     free(path);
     return rc;
 }

@@ -39,6 +39,7 @@
 #define CA_FILE_ROOT_CRL "root.crl"
 #define CA_FILE_ISSUING_CERT "issuing.crt"
 #define CA_FILE_ISSUING_KEY "issuing.key"
+#define CA_FILE_ISSUING_KEY_OFFLINE "issuing-offline.key" /* issuing.key after import-key */
 #define CA_FILE_INVENTORY "inventory.db"
 #define CA_FILE_OCSP_CERT "ocsp-signer.crt"
 #define CA_FILE_OCSP_KEY "ocsp-signer.key"
@@ -75,6 +76,26 @@ struct ca_init_opts {
      */
     const char *key_uri;
     const char *pin_file;
+    /*
+     * With key_uri: make the key pair in the token first (key_type: p256,
+     * p384 or rsa3072), refusing when the URI's label or id is taken; it
+     * is removed again if init fails.
+     */
+    bool generate_key;
+    /*
+     * The delegated OCSP signer's key in a PKCS#11 token, NULL: a file the
+     * server makes (ocsp-signer.key).  Made with generate_key like
+     * key_uri's, else it must exist; pin_file applies to it too.  Recorded
+     * as `ocsp_key_uri:`; every OCSP signer certificate certifies that key.
+     */
+    const char *ocsp_key_uri;
+    /*
+     * The root key in a PKCS#11 token, NULL: root.key (or root-offline.key).
+     * Made with generate_key like the others, else it must exist; refused
+     * with offline_root.  Recorded as `root_key_uri:`, which `crl generate
+     * --root` signs with.
+     */
+    const char *root_key_uri;
 };
 
 /*
@@ -85,6 +106,58 @@ struct ca_init_opts {
 int ca_init(const struct ca_init_opts *o, struct duet_err *err) MUST_CHECK;
 
 struct ca;
+
+/* What ca_import_key() could not finish after the CA switched to the token. */
+struct ca_import_result {
+    bool key_file_kept; /* issuing.key could not be renamed issuing-offline.key */
+    char why_kept[128];
+};
+
+/*
+ * Move a CA's issuing key (issuing.key, opened with passphrase) into the
+ * PKCS#11 token key_uri names (pin_file, optional, recorded as its
+ * pin-source): the private key, sensitive and not extractable, and its
+ * public key, under the URI's label and id, which must be free.  The token
+ * must then sign as issuing.crt's key; only then does ca.yaml gain
+ * `key_uri:` and issuing.key become issuing-offline.key (still encrypted
+ * with the CA passphrase: a backup to move offline).  On failure before
+ * ca.yaml changes, what was made in the token is removed and the CA still
+ * uses its file.  Refused when ca.yaml already has key_uri:.
+ */
+int ca_import_key(const char *dir, const char *passphrase, const char *key_uri,
+                  const char *pin_file, struct ca_import_result *res,
+                  struct duet_err *err) MUST_CHECK;
+
+/*
+ * Append `FIELD: "URI"` (key_uri, ocsp_key_uri or root_key_uri, with a comment on the
+ * PIN) to ca.yaml's text, replacing *yaml; the URI holds no '"' or '\\'
+ * (ca_pkcs11_uri_parse refuses them).  -1 when out of memory.
+ */
+int ca_yaml_append_key_uri(char **yaml, const char *field, const char *uri) MUST_CHECK;
+
+/*
+ * The delegated OCSP signer's key when ca.yaml has ocsp_key_uri: opened in
+ * its token the first time (with the PIN, as for key_uri) and kept until
+ * ca_close(); *key is a reference of the caller's, to free before
+ * ca_close().  *key NULL and 0 when the signer's key is a file.
+ */
+int ca_ocsp_token_key(struct ca *ca, EVP_PKEY **key, struct duet_err *err) MUST_CHECK;
+
+/*
+ * A key in a token for `ca init` or `ca import-key`: *uri is key_uri as
+ * ca.yaml records it (with pin_file, optional, as its pin-source), the
+ * caller's to free; with generate, a key pair of type t is first made in the
+ * token (ca_pkcs11_generate: refused over an existing label or id) and
+ * *generated set, so that a later failure calls ca_token_key_undo().
+ */
+int ca_token_key_prepare(const char *key_uri, const char *pin_file, bool generate,
+                         enum ca_key_type t, char **uri, bool *generated,
+                         struct duet_err *err) MUST_CHECK;
+/* Remove the key pair ca_token_key_prepare() made; a failure is appended to err. */
+void ca_token_key_undo(const char *uri, struct duet_err *err);
+
+/* "DIR/NAME" in a new string (the caller frees it); NULL when out of memory. */
+char *ca_join_path(const char *dir, const char *name);
 
 /*
  * Open a CA directory.  With a passphrase the issuing key is decrypted for

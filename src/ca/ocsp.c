@@ -1,16 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * ocsp.c - the CA's OCSP responder (RFC 6960): the delegated signer and the
- * answers.
- *
- * The signer is a certificate the issuing CA gives one of its own keys
- * (RFC 6960 4.2.2.2: id-kp-OCSPSigning, with id-pkix-ocsp-nocheck so that
- * relying parties do not ask about the responder itself), short-lived and
- * renewed with a third of its life left.  Like every certificate it is in the
- * inventory before it is used; its key sits beside issuing.key, encrypted
- * with the same passphrase, so a restart reuses it.  Two processes renewing
- * at once may leave the key of one beside the certificate of the other: the
- * next load sees that the key does not match and issues a new signer.
+ * ocsp.c - the CA's OCSP responder (RFC 6960): the answers, signed by the
+ * delegated signer of ocspsigner.c.
  *
  * Answers are computed from the inventory when asked for - nothing is
  * pre-signed - so a revocation is in the next response.  `duet ca serve`
@@ -25,6 +16,7 @@
  * canonical serial after its issuer hashes matched the issuing CA's.
  */
 #include "ca/ocsp.h"
+#include "ca/ocsp_signer.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,32 +34,6 @@
 /* RFC 5280 4.1.2.2: conforming serials have at most 20 octets. */
 #define MAX_SERIAL_OCTETS 20
 
-struct ca_ocsp_signer {
-    X509 *cert;
-    EVP_PKEY *key;
-    char *serial; /* canonical, as in the inventory */
-    int64_t not_before;
-    int64_t not_after;
-};
-
-/* Free a signer; NULL is fine. */
-void
-ca_ocsp_signer_free(struct ca_ocsp_signer *s)
-{
-    if (s == NULL)
-        return;
-    X509_free(s->cert);
-    EVP_PKEY_free(s->key); /* EVP_PKEY_free clears private key material */
-    free(s->serial);
-    free(s);
-}
-
-/* The signer's certificate; see ocsp.h. */
-X509 *
-ca_ocsp_signer_cert(const struct ca_ocsp_signer *s)
-{
-    return s->cert;
-}
 
 /* RFC 6960 4.2.1 OCSPResponseStatus names; see ocsp.h. */
 const char *
@@ -91,186 +57,6 @@ ca_ocsp_status_name(int status)
     }
 }
 
-/* --- the delegated signer --------------------------------------------------- */
-
-/* A signer of cert and key (both taken); NULL when memory runs out (both freed then). */
-static struct ca_ocsp_signer *
-signer_new(X509 *cert, EVP_PKEY *key, struct duet_err *err)
-{
-    struct ca_ocsp_signer *s = calloc(1, sizeof(*s));
-
-    if (s == NULL) {
-        X509_free(cert);
-        EVP_PKEY_free(key);
-        err_nomem(err);
-        return NULL;
-    }
-    s->cert = cert;
-    s->key = key;
-    s->serial = x509u_serial(X509_get0_serialNumber(cert));
-    if (s->serial == NULL || !x509u_time(X509_get0_notBefore(cert), &s->not_before) ||
-        !x509u_time(X509_get0_notAfter(cert), &s->not_after)) {
-        ca_ocsp_signer_free(s);
-        err_set(err, DUET_ERR_INTERNAL, "the OCSP signer's serial or validity cannot be read");
-        return NULL;
-    }
-    return s;
-}
-
-/*
- * Whether s may sign at now and for a while: issued by the issuing CA, its
- * key matching, in the inventory as the OCSP signer and not revoked there,
- * with more than a third of its life left.  False with the reason in *why
- * (a short text); -1 only when the inventory cannot be read.
- */
-static int
-signer_usable(struct ca *ca, const struct ca_ocsp_signer *s, int64_t now, bool *usable,
-              const char **why, struct duet_err *err)
-{
-    X509 *issuing = ca_issuing_cert(ca);
-    struct store_cert *row = NULL;
-
-    *usable = false;
-    if (X509_check_private_key(s->cert, s->key) != 1) {
-        ERR_clear_error();
-        *why = "its key does not match its certificate";
-        return 0;
-    }
-    if (X509_check_issued(issuing, s->cert) != X509_V_OK ||
-        X509_verify(s->cert, X509_get0_pubkey(issuing)) != 1) {
-        ERR_clear_error();
-        *why = "it was not issued by the issuing CA";
-        return 0;
-    }
-    if (now < s->not_before || (s->not_after - now) * 3 <= s->not_after - s->not_before) {
-        *why = "less than a third of its life is left";
-        return 0;
-    }
-    if (store_get(ca_store(ca), s->serial, &row, err) != 0)
-        return -1;
-    if (row == NULL || strcmp(row->profile, CA_PROFILE_OCSP_SIGNER) != 0)
-        *why = "the inventory does not hold it as the OCSP signer";
-    else if (row->status == STORE_REVOKED)
-        *why = "it is revoked";
-    else
-        *usable = true;
-    store_cert_free(row);
-    return 0;
-}
-
-/* The signer in the CA directory; *out NULL when there is none or it cannot be read. */
-static void
-signer_load(struct ca *ca, struct ca_ocsp_signer **out)
-{
-    char *path = NULL;
-    STACK_OF(X509) *certs = NULL;
-    EVP_PKEY *key = NULL;
-    struct duet_err lerr;
-    size_t n;
-
-    *out = NULL;
-    n = strlen(ca_dir(ca)) + sizeof(CA_FILE_OCSP_CERT) + 2;
-    if ((path = malloc(n)) == NULL)
-        return;
-    snprintf(path, n, "%s/%s", ca_dir(ca), CA_FILE_OCSP_CERT);
-    if (access(path, F_OK) == 0 && load_certs_file(path, NULL, &certs, &lerr) == 0 &&
-        sk_X509_num(certs) == 1 && ca_key_read(ca, CA_FILE_OCSP_KEY, &key, &lerr) == 0)
-        *out = signer_new(sk_X509_shift(certs), key, &lerr);
-    else
-        EVP_PKEY_free(key);
-    ERR_clear_error();
-    OSSL_STACK_OF_X509_free(certs);
-    free(path);
-}
-
-/* Issue a new signer renewing `renews` (may be NULL) and write its files. */
-static int
-signer_issue(struct ca *ca, const char *renews, int64_t now, int64_t ttl,
-             struct ca_ocsp_signer **out, struct duet_err *err)
-{
-    enum ca_key_type kt;
-    EVP_PKEY *key = NULL;
-    X509 *cert = NULL;
-    char *path = NULL;
-    size_t n;
-    int rc = -1;
-
-    *out = NULL;
-    if (ca_key_type_parse(ca_config(ca)->key_type, &kt, err) != 0 ||
-        (key = ca_key_generate(kt, err)) == NULL)
-        goto out;
-    if (ca_issue_ocsp_signer(ca, key, renews, now, ttl, &cert, err) != 0)
-        goto out;
-    /* Recorded: now the files, the key first so that a certificate never waits for it. */
-    n = strlen(ca_dir(ca)) + sizeof(CA_FILE_OCSP_CERT) + 2;
-    if ((path = malloc(n)) == NULL) {
-        err_nomem(err);
-        goto out;
-    }
-    snprintf(path, n, "%s/%s", ca_dir(ca), CA_FILE_OCSP_CERT);
-    if (ca_key_write(ca, CA_FILE_OCSP_KEY, key, err) != 0 ||
-        pemout_certs(path, &cert, 1, NULL, err) != 0) {
-        err_prefix(err, "the new OCSP signer (recorded in the inventory) cannot be saved");
-        goto out;
-    }
-    *out = signer_new(cert, key, err);
-    cert = NULL;
-    key = NULL;
-    rc = *out != NULL ? 0 : -1;
-out:
-    X509_free(cert);
-    EVP_PKEY_free(key);
-    free(path);
-    return rc;
-}
-
-/* Keep, load or issue the delegated signer; see ocsp.h. */
-int
-ca_ocsp_signer_ensure(struct ca *ca, int64_t now, int64_t ttl, struct ca_ocsp_signer **signer,
-                      bool *issued, struct duet_err *err)
-{
-    struct ca_ocsp_signer *cur = *signer, *loaded = NULL, *fresh = NULL;
-    const char *why = NULL;
-    bool usable = false;
-    int rc = -1;
-
-    if (issued != NULL)
-        *issued = false;
-    if (ttl == 0)
-        ttl = CA_OCSP_SIGNER_TTL;
-    /* Shorter, and a signer would be due for renewal again almost as soon as it is made. */
-    if (ttl < CA_OCSP_SIGNER_MIN_TTL)
-        return err_set(err, DUET_ERR_INPUT,
-                       "the OCSP signer's validity must be at least %lld seconds (1h)",
-                       (long long)CA_OCSP_SIGNER_MIN_TTL);
-    if (cur == NULL) {
-        signer_load(ca, &loaded);
-        cur = loaded;
-    }
-    if (cur != NULL && signer_usable(ca, cur, now, &usable, &why, err) != 0)
-        goto out;
-    if (usable) {
-        *signer = cur;
-        loaded = NULL;
-        rc = 0;
-        goto out;
-    }
-    if (signer_issue(ca, cur != NULL ? cur->serial : NULL, now, ttl, &fresh, err) != 0) {
-        if (why != NULL)
-            err_prefix(err, "the OCSP signer must be replaced (%s)", why);
-        goto out;
-    }
-    if (*signer != NULL)
-        ca_ocsp_signer_free(*signer);
-    *signer = fresh;
-    if (issued != NULL)
-        *issued = true;
-    rc = 0;
-out:
-    ca_ocsp_signer_free(loaded);
-    return rc;
-}
-
 /* --- answers ---------------------------------------------------------------- */
 
 /* What one answer is built from, computed once per request. */
@@ -279,6 +65,7 @@ struct answer_ctx {
     X509 *issuing;
     char *issuer_text; /* the issuing CA's subject as the inventory spells it */
     struct ca_ocsp_summary *sum;
+    struct ca_ocsp_cache *cache; /* its epoch set for this request; NULL: read every row */
 };
 
 /* The digest of a CertID's hashAlgorithm, among those accepted; NULL for another. */
@@ -344,6 +131,8 @@ answer_one(struct answer_ctx *a, OCSP_BASICRESP *bs, OCSP_CERTID *cid, ASN1_TIME
 {
     ASN1_INTEGER *serial = NULL;
     struct store_cert *row = NULL;
+    struct ca_ocsp_cache_status st = {.revoked = false};
+    bool found = false;
     ASN1_TIME *revtime = NULL;
     char *text = NULL;
     int status = V_OCSP_CERTSTATUS_UNKNOWN;
@@ -358,21 +147,30 @@ answer_one(struct answer_ctx *a, OCSP_BASICRESP *bs, OCSP_CERTID *cid, ASN1_TIME
             err_nomem(err);
             goto out;
         }
-        if (store_get(ca_store(a->ca), text, &row, err) != 0) {
+        /* The row as read in this epoch (nothing written since), else read now. */
+        found = a->cache != NULL && ca_ocsp_cache_status_get(a->cache, text, &st);
+        if (!found && store_get(ca_store(a->ca), text, &row, err) != 0) {
             err_prefix(err, "the inventory cannot be read");
             goto out;
         }
         /* The issuing CA itself is in the inventory, but the root issued it. */
         if (row != NULL && strcmp(row->issuer, a->issuer_text) == 0) {
-            status =
-                row->status == STORE_REVOKED ? V_OCSP_CERTSTATUS_REVOKED : V_OCSP_CERTSTATUS_GOOD;
+            found = true;
+            st.revoked = row->status == STORE_REVOKED;
+            st.revoked_at = row->revoked_at;
+            st.reason = row->reason;
+            if (a->cache != NULL)
+                ca_ocsp_cache_status_put(a->cache, text, &st);
+        }
+        if (found) {
+            status = st.revoked ? V_OCSP_CERTSTATUS_REVOKED : V_OCSP_CERTSTATUS_GOOD;
             /* RFC 5280 5.3.1, as in the CRL: unspecified is left out. */
-            if (status == V_OCSP_CERTSTATUS_REVOKED && row->reason > 0)
-                reason = row->reason;
+            if (st.revoked && st.reason > 0)
+                reason = st.reason;
         }
     }
     if (status == V_OCSP_CERTSTATUS_REVOKED &&
-        (revtime = ASN1_GENERALIZEDTIME_set(NULL, (time_t)row->revoked_at)) == NULL) {
+        (revtime = ASN1_GENERALIZEDTIME_set(NULL, (time_t)st.revoked_at)) == NULL) {
         err_nomem(err);
         goto out;
     }
@@ -490,14 +288,15 @@ err:
 
 /*
  * Answer a decoded request into *bs (signed); returns the response status
- * (successful only with *bs set), with err saying why for another.
+ * (successful only with *bs set), with err saying why for another.  cache:
+ * its epoch set for this request (rows reused from its status table), or NULL.
  */
 static int
-answer(struct ca *ca, const struct ca_ocsp_signer *signer, OCSP_REQUEST *rq, bool nonce,
-       int64_t now, int64_t validity, OCSP_BASICRESP **bs_out, struct ca_ocsp_summary *sum,
-       struct duet_err *err)
+answer(struct ca *ca, const struct ca_ocsp_signer *signer, struct ca_ocsp_cache *cache,
+       OCSP_REQUEST *rq, bool nonce, int64_t now, int64_t validity, OCSP_BASICRESP **bs_out,
+       struct ca_ocsp_summary *sum, struct duet_err *err)
 {
-    struct answer_ctx a = {.ca = ca, .issuing = ca_issuing_cert(ca), .sum = sum};
+    struct answer_ctx a = {.ca = ca, .issuing = ca_issuing_cert(ca), .sum = sum, .cache = cache};
     OCSP_BASICRESP *bs = NULL;
     STACK_OF(X509) *extra = NULL;
     ASN1_TIME *this_upd = NULL, *next_upd = NULL;
@@ -646,29 +445,46 @@ plain_certid(const uint8_t *req, size_t len, const uint8_t **cid, size_t *clen)
 }
 
 /*
+ * Set the cache's epoch for a request: the inventory's generation, read now
+ * or earlier in the cache's open batch (any write since the answers and rows
+ * were kept forgets them), and the signer.  False when the generation cannot
+ * be read: then nothing kept may be trusted, and nothing is kept.
+ */
+static bool
+cache_epoch(struct ca *ca, const struct ca_ocsp_signer *signer, struct ca_ocsp_cache *cache)
+{
+    struct duet_err gerr = {.kind = DUET_ERR_NONE};
+    uint64_t gen = 0;
+
+    if (cache == NULL || signer == NULL)
+        return false;
+    /* In a batch, one read serves every request of it (all received before the batch opened). */
+    if (!ca_ocsp_cache_batch_generation(cache, &gen)) {
+        if (store_generation(ca_store(ca), &gen, &gerr) != 0)
+            return false;
+        ca_ocsp_cache_batch_set(cache, gen);
+    }
+    ca_ocsp_cache_epoch(cache, gen, signer->serial);
+    return true;
+}
+
+/*
  * An answer of the cache for rq, at now, into *resp (malloc'd) and *sum;
- * false when there is none.  The epoch is set first: the inventory's
- * generation, read now (any write since the answers were signed forgets
- * them), and the signer.  *cacheable tells the caller to keep what it signs.
+ * false when there is none.  The epoch is set first (cache_epoch).  *cacheable tells the caller to keep what it signs.
  */
 static bool
 cache_answer(struct ca *ca, const struct ca_ocsp_signer *signer, struct ca_ocsp_cache *cache,
              const uint8_t *key, size_t klen, int64_t now, uint8_t **resp, size_t *resp_len,
              struct ca_ocsp_summary *sum, bool *cacheable)
 {
-    struct duet_err gerr = {.kind = DUET_ERR_NONE};
     struct ca_ocsp_cache_meta m;
     const uint8_t *der;
-    uint64_t gen = 0;
     size_t len = 0;
 
     *cacheable = false;
-    if (cache == NULL || klen == 0 || signer == NULL)
-        return false;
     /* Without a generation, nothing can be trusted unchanged: answer fresh, keep nothing. */
-    if (store_generation(ca_store(ca), &gen, &gerr) != 0)
+    if (klen == 0 || !cache_epoch(ca, signer, cache))
         return false;
-    ca_ocsp_cache_epoch(cache, gen, signer->serial);
     *cacheable = true;
     if ((der = ca_ocsp_cache_get(cache, key, klen, now, &len, &m)) == NULL ||
         (*resp = malloc(len)) == NULL)
@@ -709,7 +525,7 @@ ca_ocsp_respond_cached(struct ca *ca, const struct ca_ocsp_signer *signer,
     uint8_t key[CA_OCSP_CACHE_MAX_KEY];
     const uint8_t *plain = NULL;
     size_t klen = 0, plen = 0;
-    bool nonce = false, cacheable = false;
+    bool nonce = false, cacheable = false, epoch = false;
     int dlen;
     int rc = -1;
 
@@ -733,9 +549,15 @@ ca_ocsp_respond_cached(struct ca *ca, const struct ca_ocsp_signer *signer,
             rc = 0;
             goto out;
         }
-        /* cache_answer() said whether the epoch could be set: only then is it kept */
+        /*
+         * cache_answer() said whether the epoch could be set: only then is
+         * the answer kept.  Rows are reused in the epoch whatever the request
+         * (a nonce, several CertIDs): set it for those too.
+         */
+        epoch = cacheable || (klen == 0 && cache_epoch(ca, signer, cache));
         cacheable = cacheable && klen > 0;
-        sum->status = answer(ca, signer, rq, nonce, now, validity, &bs, sum, err);
+        sum->status =
+            answer(ca, signer, epoch ? cache : NULL, rq, nonce, now, validity, &bs, sum, err);
         /*
          * An answer saying unknown is never kept: the serial may be issued a
          * moment later, and an issuance on PostgreSQL does not move the

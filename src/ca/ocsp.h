@@ -105,8 +105,9 @@ int ca_ocsp_respond(struct ca *ca, const struct ca_ocsp_signer *signer, const ui
  * unknown for the issuing CA), is looked up and kept, under the DER of its
  * CertID.  Before each lookup the cache's epoch is set to the inventory's
  * generation (store_generation: any write to the inventory, by this process
- * or another, forgets every answer) and the signer's serial (a new signer
- * forgets them too).  A kept answer is the same bytes again, so its
+ * or another, forgets every answer; read once for all the lookups of a batch
+ * the cache has open, ca_ocsp_cache_batch_open) and the signer's serial (a
+ * new signer forgets them too).  A kept answer is the same bytes again, so its
  * thisUpdate is when it was signed: it is served for less than the cache's
  * max age after that, never at or past its nextUpdate.  A request with a
  * nonce is always signed now and never kept.  One cache serves one signer

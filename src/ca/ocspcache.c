@@ -29,13 +29,25 @@ struct slot {
     struct ca_ocsp_cache_meta meta;
 };
 
+/* A serial's status, one slot per hash (a new serial replaces the old one). */
+struct status_slot {
+    bool used;
+    char serial[CA_OCSP_CACHE_MAX_SERIAL];
+    struct ca_ocsp_cache_status st;
+};
+
 struct ca_ocsp_cache {
     struct slot *slots;
     size_t nslots;
+    struct status_slot *status; /* nslots of them */
+    size_t nstatus;             /* used now */
     int64_t max_age;
     bool have_epoch;
     uint64_t generation;
     char *signer_serial;
+    /* A batch open (ca_ocsp_cache_batch_open), and its generation once read. */
+    bool batch, batch_have;
+    uint64_t batch_gen;
     struct ca_ocsp_cache_stats st;
 };
 
@@ -70,7 +82,9 @@ ca_ocsp_cache_new(size_t entries, int64_t max_age)
         return NULL;
     c->nslots = entries > 0 ? entries : CA_OCSP_CACHE_ENTRIES;
     c->max_age = max_age > 0 ? max_age : CA_OCSP_CACHE_AGE;
-    if ((c->slots = calloc(c->nslots, sizeof(*c->slots))) == NULL) {
+    if ((c->slots = calloc(c->nslots, sizeof(*c->slots))) == NULL ||
+        (c->status = calloc(c->nslots, sizeof(*c->status))) == NULL) {
+        free(c->slots);
         free(c);
         return NULL;
     }
@@ -89,6 +103,12 @@ cache_flush(struct ca_ocsp_cache *c)
             c->st.entries--;
         }
     }
+    for (size_t i = 0; i < c->nslots && c->nstatus > 0; i++) {
+        if (c->status[i].used) {
+            c->status[i].used = false;
+            c->nstatus--;
+        }
+    }
 }
 
 /* Free a cache; NULL is fine. */
@@ -99,6 +119,7 @@ ca_ocsp_cache_free(struct ca_ocsp_cache *c)
         return;
     cache_flush(c);
     free(c->slots);
+    free(c->status);
     free(c->signer_serial);
     free(c);
 }
@@ -217,6 +238,77 @@ ca_ocsp_cache_put(struct ca_ocsp_cache *c, const uint8_t *key, size_t klen, cons
     s->meta = *meta;
     c->st.entries++;
     return true;
+}
+
+/* A serial's status kept in this epoch; see ocspcache.h. */
+bool
+ca_ocsp_cache_status_get(const struct ca_ocsp_cache *c, const char *serial,
+                         struct ca_ocsp_cache_status *st)
+{
+    size_t n = strlen(serial);
+    const struct status_slot *s;
+
+    if (!c->have_epoch || n >= CA_OCSP_CACHE_MAX_SERIAL)
+        return false;
+    s = &c->status[fnv1a((const uint8_t *)serial, n) % c->nslots];
+    if (!s->used || strcmp(s->serial, serial) != 0)
+        return false;
+    *st = s->st;
+    return true;
+}
+
+/* Keep a serial's status for this epoch; see ocspcache.h. */
+void
+ca_ocsp_cache_status_put(struct ca_ocsp_cache *c, const char *serial,
+                         const struct ca_ocsp_cache_status *st)
+{
+    size_t n = strlen(serial);
+    struct status_slot *s;
+
+    if (!c->have_epoch || n >= CA_OCSP_CACHE_MAX_SERIAL)
+        return;
+    s = &c->status[fnv1a((const uint8_t *)serial, n) % c->nslots];
+    if (!s->used)
+        c->nstatus++;
+    memcpy(s->serial, serial, n + 1);
+    s->st = *st;
+    s->used = true;
+}
+
+/* Open a batch; see ocspcache.h. */
+void
+ca_ocsp_cache_batch_open(struct ca_ocsp_cache *c)
+{
+    c->batch = true;
+    c->batch_have = false;
+}
+
+/* Close the batch: the next lookup reads the generation again. */
+void
+ca_ocsp_cache_batch_close(struct ca_ocsp_cache *c)
+{
+    c->batch = false;
+    c->batch_have = false;
+}
+
+/* The generation read in the open batch; false: none yet, or no batch. */
+bool
+ca_ocsp_cache_batch_generation(const struct ca_ocsp_cache *c, uint64_t *generation)
+{
+    if (!c->batch || !c->batch_have)
+        return false;
+    *generation = c->batch_gen;
+    return true;
+}
+
+/* Keep the generation read for the rest of the open batch (none open: nothing). */
+void
+ca_ocsp_cache_batch_set(struct ca_ocsp_cache *c, uint64_t generation)
+{
+    if (!c->batch)
+        return;
+    c->batch_gen = generation;
+    c->batch_have = true;
 }
 
 /* The counts; see ocspcache.h. */

@@ -35,6 +35,16 @@ struct ca_ocsp_cache_meta {
     size_t good, revoked, unknown;
 };
 
+/* Longest serial kept in the status table (colon hex of 20 octets and its NUL). */
+#define CA_OCSP_CACHE_MAX_SERIAL 64
+
+/* What the inventory said of a certificate of the issuing CA (status table). */
+struct ca_ocsp_cache_status {
+    bool revoked;
+    int64_t revoked_at;
+    int reason;
+};
+
 /* Counts since the cache was made, for /metrics. */
 struct ca_ocsp_cache_stats {
     uint64_t hits;
@@ -73,6 +83,35 @@ const uint8_t *ca_ocsp_cache_get(struct ca_ocsp_cache *c, const uint8_t *key, si
  */
 bool ca_ocsp_cache_put(struct ca_ocsp_cache *c, const uint8_t *key, size_t klen, const uint8_t *der,
                        size_t len, const struct ca_ocsp_cache_meta *meta);
+
+/*
+ * A batch: one inventory generation read for the answers of several requests.
+ * Between ca_ocsp_cache_batch_open() and _close(), the first generation read
+ * (ca_ocsp_cache_batch_set) is reused by every lookup (batch_generation true)
+ * instead of asking the inventory again.  The caller opens a batch only for
+ * requests all received before it opened: a read made inside the batch then
+ * started after each of them arrived, so a revocation committed before any
+ * of them arrived is seen by its answer.  Outside a batch, batch_generation
+ * is false and batch_set does nothing.
+ */
+void ca_ocsp_cache_batch_open(struct ca_ocsp_cache *c);
+void ca_ocsp_cache_batch_close(struct ca_ocsp_cache *c);
+bool ca_ocsp_cache_batch_generation(const struct ca_ocsp_cache *c, uint64_t *generation);
+void ca_ocsp_cache_batch_set(struct ca_ocsp_cache *c, uint64_t generation);
+
+/*
+ * The status table: what the inventory said of a serial (a row of the
+ * issuing CA's, found), kept in the same epoch as the answers and forgotten
+ * with them, so that an answer signed afresh (a nonce, several CertIDs)
+ * needs no read of the row while the generation is unchanged.  A serial not
+ * found is never kept (it may be issued the next moment, which does not move
+ * the generation on PostgreSQL).  get: false when not kept or no epoch is
+ * set; put: nothing kept for a serial over CA_OCSP_CACHE_MAX_SERIAL - 1.
+ */
+bool ca_ocsp_cache_status_get(const struct ca_ocsp_cache *c, const char *serial,
+                              struct ca_ocsp_cache_status *st);
+void ca_ocsp_cache_status_put(struct ca_ocsp_cache *c, const char *serial,
+                              const struct ca_ocsp_cache_status *st);
 
 /* The counts; see struct ca_ocsp_cache_stats. */
 void ca_ocsp_cache_stats(const struct ca_ocsp_cache *c, struct ca_ocsp_cache_stats *st);

@@ -42,9 +42,11 @@ typedef struct ec_key_method_st EC_KEY_METHOD;
 
 struct ca_pkcs11 {
     PKCS11_CTX *ctx;
+    char *module;
     PKCS11_SLOT *slots;
     unsigned int nslots;
     EVP_PKEY *key;
+    EVP_PKEY *also[2]; /* ca_pkcs11_open_also()'s keys (the OCSP signer's, the root's) */
 };
 
 /* --- the URI --------------------------------------------------------------- */
@@ -301,11 +303,27 @@ out:
     return out;
 }
 
+/* The module a URI names; see pkcs11.h. */
+const char *
+ca_pkcs11_module(const struct ca_pkcs11_uri *u, const char *uri, struct duet_err *err)
+{
+    const char *module = u->module_path != NULL ? u->module_path : getenv(CA_PKCS11_MODULE_ENV);
+
+    if (module == NULL || module[0] == '\0') {
+        err_set(err, DUET_ERR_INPUT,
+                "%s: no PKCS#11 module named; add ?module-path=/usr/lib/softhsm/libsofthsm2.so "
+                "(your token's module) to the URI or set $" CA_PKCS11_MODULE_ENV,
+                uri);
+        return NULL;
+    }
+    return module;
+}
+
 /* --- the PIN ------------------------------------------------------------- */
 
-/* The PIN from pin-source (a 0600 file) or $DUET_PKCS11_PIN; NULL pin: none given. */
-static int
-read_pin(const struct ca_pkcs11_uri *u, char **pin, struct duet_err *err)
+/* The PIN from pin-source or $DUET_PKCS11_PIN; see pkcs11.h. */
+int
+ca_pkcs11_read_pin(const struct ca_pkcs11_uri *u, char **pin, struct duet_err *err)
 {
     const char *env = getenv(CA_PKCS11_PIN_ENV);
 
@@ -397,52 +415,26 @@ login_failure(void)
     return why;
 }
 
-/* Open the key a URI names; see pkcs11.h. */
-int
-ca_pkcs11_open(const char *uri, struct ca_pkcs11 **out, EVP_PKEY **key, struct duet_err *err)
+/*
+ * In the loaded module of p: find the token u names, log in to it (unless
+ * this process already is), and find the one private key u names; *out is
+ * a new reference the caller frees before p is closed.
+ */
+static int
+find_key(struct ca_pkcs11 *p, const struct ca_pkcs11_uri *u, const char *uri, const char *module,
+         EVP_PKEY **out, struct duet_err *err)
 {
-    struct ca_pkcs11_uri u;
-    struct ca_pkcs11 *p = NULL;
     PKCS11_SLOT *slot = NULL;
     PKCS11_KEY *keys = NULL, *found = NULL;
     unsigned int nkeys = 0;
-    const char *module;
     char *pin = NULL;
     char names[256];
+    int logged_in = 0;
     int rc = -1;
 
     *out = NULL;
-    *key = NULL;
-    if (ca_pkcs11_uri_parse(uri, &u, err) != 0)
-        return -1;
-    module = u.module_path != NULL ? u.module_path : getenv(CA_PKCS11_MODULE_ENV);
-    if (module == NULL || module[0] == '\0') {
-        err_set(err, DUET_ERR_INPUT,
-                "%s: no PKCS#11 module named; add ?module-path=/usr/lib/softhsm/libsofthsm2.so "
-                "(your token's module) to the URI or set $" CA_PKCS11_MODULE_ENV,
-                uri);
-        goto out;
-    }
-    if ((p = calloc(1, sizeof(*p))) == NULL || (p->ctx = PKCS11_CTX_new()) == NULL) {
-        err_nomem(err);
-        goto out;
-    }
-    if (PKCS11_CTX_load(p->ctx, module) != 0) {
-        ERR_clear_error();
-        PKCS11_CTX_free(p->ctx);
-        p->ctx = NULL;
-        err_set(err, DUET_ERR_INPUT, "%s: the PKCS#11 module %s cannot be loaded", uri, module);
-        goto out;
-    }
-    if (PKCS11_enumerate_slots(p->ctx, &p->slots, &p->nslots) != 0) {
-        ERR_clear_error();
-        p->slots = NULL;
-        p->nslots = 0;
-        err_set(err, DUET_ERR_INPUT, "%s: the module %s lists no slots", uri, module);
-        goto out;
-    }
     for (unsigned int i = 0; i < p->nslots; i++) {
-        if (token_matches(&u, p->slots[i].token)) {
+        if (token_matches(u, p->slots[i].token)) {
             slot = &p->slots[i];
             break;
         }
@@ -453,9 +445,10 @@ ca_pkcs11_open(const char *uri, struct ca_pkcs11 **out, EVP_PKEY **key, struct d
                 names);
         goto out;
     }
-    if (read_pin(&u, &pin, err) != 0)
+    if (ca_pkcs11_read_pin(u, &pin, err) != 0)
         goto out;
-    if (slot->token->loginRequired) {
+    if (slot->token->loginRequired &&
+        (PKCS11_is_logged_in(slot, 0, &logged_in) != 0 || !logged_in)) {
         if (pin == NULL) {
             err_set(err, DUET_ERR_INPUT,
                     "token \"%s\" needs its PIN: set $" CA_PKCS11_PIN_ENV
@@ -475,7 +468,7 @@ ca_pkcs11_open(const char *uri, struct ca_pkcs11 **out, EVP_PKEY **key, struct d
         goto out;
     }
     for (unsigned int i = 0; i < nkeys; i++) {
-        if (!key_matches(&u, &keys[i]))
+        if (!key_matches(u, &keys[i]))
             continue;
         if (found != NULL) {
             err_set(err, DUET_ERR_INPUT,
@@ -489,24 +482,101 @@ ca_pkcs11_open(const char *uri, struct ca_pkcs11 **out, EVP_PKEY **key, struct d
     if (found == NULL) {
         err_set(err, DUET_ERR_INPUT, "%s: token \"%s\" holds no private key of that %s", uri,
                 slot->token->label,
-                u.object != NULL && u.id != NULL ? "object and id"
-                : u.object != NULL               ? "object label"
-                                                 : "id");
+                u->object != NULL && u->id != NULL ? "object and id"
+                : u->object != NULL                ? "object label"
+                                                   : "id");
         goto out;
     }
-    if ((p->key = PKCS11_get_private_key(found)) == NULL) {
+    if ((*out = PKCS11_get_private_key(found)) == NULL) {
         err_set_ssl(err, DUET_ERR_INPUT, "%s: the key cannot be used through libp11", uri);
         goto out;
     }
+    rc = 0;
+out:
+    fileio_free_secret(pin);
+    return rc;
+}
+
+/* Open the key a URI names; see pkcs11.h. */
+int
+ca_pkcs11_open(const char *uri, struct ca_pkcs11 **out, EVP_PKEY **key, struct duet_err *err)
+{
+    struct ca_pkcs11_uri u;
+    struct ca_pkcs11 *p = NULL;
+    const char *module;
+    int rc = -1;
+
+    *out = NULL;
+    *key = NULL;
+    if (ca_pkcs11_uri_parse(uri, &u, err) != 0)
+        return -1;
+    if ((module = ca_pkcs11_module(&u, uri, err)) == NULL)
+        goto out;
+    if ((p = calloc(1, sizeof(*p))) == NULL || (p->module = strdup(module)) == NULL ||
+        (p->ctx = PKCS11_CTX_new()) == NULL) {
+        err_nomem(err);
+        goto out;
+    }
+    if (PKCS11_CTX_load(p->ctx, module) != 0) {
+        ERR_clear_error();
+        PKCS11_CTX_free(p->ctx);
+        p->ctx = NULL;
+        err_set(err, DUET_ERR_INPUT, "%s: the PKCS#11 module %s cannot be loaded", uri, module);
+        goto out;
+    }
+    if (PKCS11_enumerate_slots(p->ctx, &p->slots, &p->nslots) != 0) {
+        ERR_clear_error();
+        p->slots = NULL;
+        p->nslots = 0;
+        err_set(err, DUET_ERR_INPUT, "%s: the module %s lists no slots", uri, module);
+        goto out;
+    }
+    if (find_key(p, &u, uri, module, &p->key, err) != 0)
+        goto out;
     *out = p;
     *key = p->key;
     p = NULL;
     rc = 0;
 out:
     ERR_clear_error();
-    fileio_free_secret(pin);
     ca_pkcs11_uri_clear(&u);
     ca_pkcs11_close(p);
+    return rc;
+}
+
+/* A second key through an open handle; see pkcs11.h. */
+int
+ca_pkcs11_open_also(struct ca_pkcs11 *p, const char *uri, EVP_PKEY **key, struct duet_err *err)
+{
+    struct ca_pkcs11_uri u;
+    const char *module;
+    int rc = -1;
+
+    *key = NULL;
+    if (ca_pkcs11_uri_parse(uri, &u, err) != 0)
+        return -1;
+    if ((module = ca_pkcs11_module(&u, uri, err)) == NULL)
+        goto out;
+    if (strcmp(module, p->module) != 0) {
+        err_set(err, DUET_ERR_INPUT,
+                "%s: the module %s is not key_uri's (%s); one process loads one PKCS#11 module",
+                uri, module, p->module);
+        goto out;
+    }
+    {
+        size_t i = p->also[0] == NULL ? 0 : 1;
+        if (p->also[i] != NULL) {
+            err_set(err, DUET_ERR_INTERNAL, "%s: two more keys are open already", uri);
+            goto out;
+        }
+        if (find_key(p, &u, uri, module, &p->also[i], err) != 0)
+            goto out;
+        *key = p->also[i];
+    }
+    rc = 0;
+out:
+    ERR_clear_error();
+    ca_pkcs11_uri_clear(&u);
     return rc;
 }
 
@@ -516,6 +586,9 @@ ca_pkcs11_close(struct ca_pkcs11 *p)
     if (p == NULL)
         return;
     EVP_PKEY_free(p->key);
+    EVP_PKEY_free(p->also[0]);
+    EVP_PKEY_free(p->also[1]);
+    free(p->module);
     if (p->slots != NULL)
         PKCS11_release_all_slots(p->ctx, p->slots, p->nslots);
     if (p->ctx != NULL) {

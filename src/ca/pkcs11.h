@@ -58,6 +58,23 @@ bool ca_pkcs11_is_uri(const char *text);
  */
 char *ca_pkcs11_uri_with_pin_file(const char *text, const char *pin_file, struct duet_err *err);
 
+/*
+ * The PKCS#11 module of the parsed URI u (its text in uri, for the message):
+ * module-path, else $DUET_PKCS11_MODULE; NULL, with an error saying how to
+ * name one, when neither is set.  The result is borrowed from u or the
+ * environment.
+ */
+const char *ca_pkcs11_module(const struct ca_pkcs11_uri *u, const char *uri,
+                             struct duet_err *err);
+
+/*
+ * The PIN: from the 0600 file pin-source names, else $DUET_PKCS11_PIN; *pin
+ * is NULL when neither gives one, else the caller's, freed with
+ * fileio_free_secret().  A pin-source file readable by group or others is
+ * refused with the chmod that fixes it.
+ */
+int ca_pkcs11_read_pin(const struct ca_pkcs11_uri *u, char **pin, struct duet_err *err) MUST_CHECK;
+
 struct ca_pkcs11;
 
 /*
@@ -73,5 +90,15 @@ struct ca_pkcs11;
 int ca_pkcs11_open(const char *uri, struct ca_pkcs11 **out, EVP_PKEY **key,
                    struct duet_err *err) MUST_CHECK;
 void ca_pkcs11_close(struct ca_pkcs11 *p);
+
+/*
+ * Another key (the OCSP signer's, the root's) through the handle p already open, which
+ * must name the same module: a process keeps one libp11 context per module,
+ * since closing one finalizes the module under every other.  The token is
+ * found and logged in to as for ca_pkcs11_open() (not again when already).
+ * *key is lent by p like the first key; two more keys per handle at most.
+ */
+int ca_pkcs11_open_also(struct ca_pkcs11 *p, const char *uri, EVP_PKEY **key,
+                        struct duet_err *err) MUST_CHECK;
 
 #endif

@@ -57,6 +57,8 @@ ca_config_clear(struct ca_config *c)
     free(c->key_type);
     free(c->store);
     free(c->key_uri);
+    free(c->ocsp_key_uri);
+    free(c->root_key_uri);
     for (size_t i = 0; i < c->nprofiles; i++)
         profile_clear(&c->profiles[i]);
     free(c->profiles);
@@ -360,19 +362,37 @@ c_store(struct ycfg *y, yaml_node_t *v, const char *path, void *t, struct duet_e
     return 0;
 }
 
+/* A PKCS#11 URI value into *slot, refused as ca_pkcs11_uri_parse() refuses it. */
 static int
-c_key_uri(struct ycfg *y, yaml_node_t *v, const char *path, void *t, struct duet_err *err)
+uri_value(struct ycfg *y, yaml_node_t *v, const char *path, char **slot, struct duet_err *err)
 {
-    struct ca_config *c = t;
     struct ca_pkcs11_uri u;
     struct duet_err perr;
 
-    if (ycfg_string(y, v, path, &c->key_uri, err) != 0)
+    if (ycfg_string(y, v, path, slot, err) != 0)
         return -1;
-    if (ca_pkcs11_uri_parse(c->key_uri, &u, &perr) != 0)
+    if (ca_pkcs11_uri_parse(*slot, &u, &perr) != 0)
         return ycfg_error(y, v, path, err, "%s", perr.msg);
     ca_pkcs11_uri_clear(&u);
     return 0;
+}
+
+static int
+c_key_uri(struct ycfg *y, yaml_node_t *v, const char *path, void *t, struct duet_err *err)
+{
+    return uri_value(y, v, path, &((struct ca_config *)t)->key_uri, err);
+}
+
+static int
+c_root_key_uri(struct ycfg *y, yaml_node_t *v, const char *path, void *t, struct duet_err *err)
+{
+    return uri_value(y, v, path, &((struct ca_config *)t)->root_key_uri, err);
+}
+
+static int
+c_ocsp_key_uri(struct ycfg *y, yaml_node_t *v, const char *path, void *t, struct duet_err *err)
+{
+    return uri_value(y, v, path, &((struct ca_config *)t)->ocsp_key_uri, err);
 }
 
 /* The value node of `key` in a mapping (the mapping itself when the key is absent). */
@@ -449,6 +469,8 @@ static const struct ycfg_key config_keys[] = {
     {"offline_root", c_offline_root, false},
     {"store", c_store, false},
     {"key_uri", c_key_uri, false},
+    {"ocsp_key_uri", c_ocsp_key_uri, false},
+    {"root_key_uri", c_root_key_uri, false},
     {"profiles", c_profiles, true},
     {NULL, NULL, false},
 };

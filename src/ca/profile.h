@@ -78,6 +78,8 @@ struct ca_config {
     bool offline_root;
     char *store;          /* store: NULL or "sqlite": inventory.db; else a PostgreSQL URL */
     char *key_uri;        /* key_uri: the issuing key in a PKCS#11 token (RFC 7512), or NULL */
+    char *ocsp_key_uri;   /* ocsp_key_uri: the OCSP signer's key in a token, or NULL (a file) */
+    char *root_key_uri;   /* root_key_uri: the root key in a token, or NULL (root.key) */
     struct ca_profile *profiles;
     size_t nprofiles;
 };

@@ -123,6 +123,10 @@ caserver_metrics_write(FILE *out, const struct casrv *s, int64_t now)
     fprintf(out, "duet_ca_ocsp_duration_seconds_bucket{le=\"+Inf\"} %lu\n", ocsp_count);
     fprintf(out, "duet_ca_ocsp_duration_seconds_sum %.6f\n", ocsp_sum);
     fprintf(out, "duet_ca_ocsp_duration_seconds_count %lu\n", ocsp_count);
+    fprintf(out,
+            "# TYPE duet_ca_inventory_generation_reads_total counter\n"
+            "duet_ca_inventory_generation_reads_total %llu\n",
+            (unsigned long long)store_generation_reads(ca_store(s->ca)));
     fprintf(out, "# TYPE duet_ca_crl_age_seconds gauge\nduet_ca_crl_age_seconds %lld\n",
             (long long)(now - s->crl_this_update));
     fprintf(out,

@@ -186,6 +186,8 @@ int caserver_ocsp_answer(struct casrv *s, const uint8_t *req, size_t len, double
  * request it does not read.  Out of memory: evhttp serves it all.
  */
 void caserver_lean_watch(struct casrv *s, struct bufferevent *bev);
+/* Release the connections waiting for a batch and the batch event (before the loop is freed). */
+void caserver_lean_stop(void);
 void caserver_pub_healthz(struct careq *r);
 void caserver_pub_metrics(struct careq *r);
 

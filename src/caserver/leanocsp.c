@@ -33,6 +33,20 @@
  * untouched; end of stream, an error and the read timeout go to evhttp's
  * event callback exactly as libevent's read callback would send them.  The
  * hand-over to evhttp puts libevent's read callback back first.
+ *
+ * One generation read per batch: a read event only stores what it
+ * received and puts the connection on the list of the batch; the batch
+ * runs once every read event of the loop's turn has run (an event made
+ * active by the first of them, so queued behind them all), opens a batch on
+ * the answer cache, and reads and answers the requests of each connection
+ * in turn.  The first answer that may be served from the cache reads the
+ * inventory's generation; the others of the batch reuse it.  Every request
+ * answered in a batch was received before the batch ran (nothing in it
+ * reads a socket), so before that read: a revocation committed before a
+ * request arrived, on any node, is seen by its answer.  On PostgreSQL this
+ * turns one round trip per answer into one per turn of the loop.  A
+ * connection is held (bufferevent_incref) while on the list; one freed by
+ * evhttp meanwhile (its callbacks cleared) is skipped.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -63,6 +77,16 @@ static bufferevent_data_cb evhttp_read;
 
 /* libevent's callback of a socket bufferevent's read event, as first seen. */
 static event_callback_fn bev_read_fn;
+
+/* The connections whose received requests wait for the batch (each held). */
+struct lean_pending {
+    struct bufferevent *bev;
+    void *evcon;
+};
+static struct lean_pending *pending;
+static size_t npending, cap_pending;
+/* The batch: an event made active, never added, on the connections' loop. */
+static struct event *batch_ev;
 
 static void lean_ev_read(evutil_socket_t fd, short what, void *arg);
 
@@ -250,9 +274,9 @@ lean_hand_over(struct bufferevent *bev, void *evcon)
         evhttp_read(bev, evcon);
 }
 
-/* The connection's read callback while it is on the lean path. */
+/* Read and answer the requests at the start of bev's input (in a batch). */
 static void
-lean_read_cb(struct bufferevent *bev, void *evcon)
+lean_serve(struct bufferevent *bev, void *evcon)
 {
     struct evbuffer *in = bufferevent_get_input(bev);
     size_t max = LEANHTTP_MAX_HEAD + lean_srv->o->max_body;
@@ -285,6 +309,89 @@ lean_read_cb(struct bufferevent *bev, void *evcon)
         lean_hand_over(bev, evcon);
     else
         lean_own_reads(bev);
+}
+
+static void lean_read_cb(struct bufferevent *bev, void *evcon);
+
+/*
+ * The batch: one generation read (at most) for the requests of every
+ * connection on the list, all received before it ran.  Connections put on
+ * the list while it runs (none: it reads no socket) wait for the next one.
+ */
+static void
+lean_batch_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct ca_ocsp_cache *cache = lean_srv != NULL ? lean_srv->ocsp_cache : NULL;
+    size_t n = npending;
+
+    (void)fd;
+    (void)what;
+    (void)arg;
+    if (cache != NULL)
+        ca_ocsp_cache_batch_open(cache);
+    for (size_t i = 0; i < n; i++) {
+        struct bufferevent *bev = pending[i].bev;
+        bufferevent_data_cb rcb = NULL;
+        void *cbarg = NULL;
+
+        bufferevent_getcb(bev, &rcb, NULL, NULL, &cbarg);
+        /* Still on the lean path: not freed (callbacks cleared) nor handed over. */
+        if (rcb == lean_read_cb && cbarg == pending[i].evcon)
+            lean_serve(bev, cbarg);
+        bufferevent_decref(bev);
+    }
+    if (cache != NULL)
+        ca_ocsp_cache_batch_close(cache);
+    memmove(pending, pending + n, (npending - n) * sizeof(*pending));
+    npending -= n;
+    if (npending > 0)
+        event_active(batch_ev, 0, 0);
+}
+
+/*
+ * The connection's read callback while it is on the lean path: what was
+ * received waits for the batch of this turn of the loop.  Without memory
+ * for the list, the requests are served now, each answer reading the
+ * generation itself.
+ */
+static void
+lean_read_cb(struct bufferevent *bev, void *evcon)
+{
+    if (batch_ev == NULL &&
+        (batch_ev = event_new(bufferevent_get_base(bev), -1, 0, lean_batch_cb, NULL)) == NULL) {
+        lean_serve(bev, evcon);
+        return;
+    }
+    if (npending == cap_pending) {
+        size_t cap = cap_pending > 0 ? cap_pending * 2 : 64;
+        struct lean_pending *p = realloc(pending, cap * sizeof(*p));
+        if (p == NULL) {
+            lean_serve(bev, evcon);
+            return;
+        }
+        pending = p;
+        cap_pending = cap;
+    }
+    bufferevent_incref(bev);
+    pending[npending].bev = bev;
+    pending[npending].evcon = evcon;
+    if (npending++ == 0)
+        event_active(batch_ev, 0, 0);
+}
+
+/* Drop the list and the batch event; see caserver_int.h. */
+void
+caserver_lean_stop(void)
+{
+    for (size_t i = 0; i < npending; i++)
+        bufferevent_decref(pending[i].bev);
+    free(pending);
+    pending = NULL;
+    npending = cap_pending = 0;
+    if (batch_ev != NULL)
+        event_free(batch_ev);
+    batch_ev = NULL;
+    lean_srv = NULL;
 }
 
 /*

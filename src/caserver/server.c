@@ -744,6 +744,7 @@ casrv_clear(struct casrv *s)
     free(s->admins);
     /* Connections the evhttps free below must not make a listener accept again. */
     caserver_conns_stop(s);
+    caserver_lean_stop();
     if (s->https != NULL)
         evhttp_free(s->https);
     if (s->http != NULL)

@@ -11,6 +11,7 @@
 #ifndef DUET_CLI_H
 #define DUET_CLI_H
 
+#include <getopt.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -32,6 +33,7 @@ int cmd_ca_init(int argc, char **argv);
 int cmd_ca_roots(int argc, char **argv);
 int cmd_ca_token(int argc, char **argv);
 int cmd_ca_rekey(int argc, char **argv);
+int cmd_ca_import_key(int argc, char **argv);
 int cmd_ca_serve(int argc, char **argv);
 int cmd_ca_migrate(int argc, char **argv);
 /* The usage of `duet ca init`, `roots`, `token`, `rekey-storage`, `migrate` and `serve`. */
@@ -53,6 +55,16 @@ int cmd_cert_renew(int argc, char **argv);
 int cmd_cert_revoke(int argc, char **argv);
 int cmd_cert_export(int argc, char **argv);
 int cmd_cert_expiring(int argc, char **argv);
+int cmd_completion(int argc, char **argv);
+
+/* A top-level command: its name, its subcommands (NULL-terminated; NULL for none), its entry. */
+struct cli_command {
+    const char *name;
+    const char *const *subs;
+    int (*fn)(int argc, char **argv);
+};
+/* Every top-level command, ending with a NULL name (main.c); help and completion walk it. */
+extern const struct cli_command cli_commands[];
 
 /* The CA passphrase from --passphrase-file (first line), else DUET_CA_PASSPHRASE. */
 int cli_passphrase(const char *file, char **out, struct duet_err *err);
@@ -119,6 +131,26 @@ int cli_fetch_chain(const char *target, int64_t timeout_ms, STACK_OF(X509) **cha
 /* Print one inspected file (the model of inspect_bundle()) for a human. */
 void render_inspect_text(FILE *out, const json_t *file);
 
+/* --- every command's flags (cli_flags.c) --- */
+
+/*
+ * One flag of a command: its getopt_long entry, the placeholder of its value
+ * (NULL for a switch) and its one-line description.  A command's table is
+ * the single source of what it parses and of what its --help lists.
+ */
+struct cli_flag {
+    struct option o;
+    const char *arg;
+    const char *help;
+};
+#define CLI_NFLAGS(t) (sizeof(t) / sizeof((t)[0]))
+/* Fill lo (room for n + 1 entries) with the table's options and the terminating zero entry. */
+void cli_flags_longopts(const struct cli_flag *f, size_t n, struct option *lo);
+/* Print the synopsis, then "options:" and one line per flag ("  --name ARG   help"). */
+void cli_flags_help(FILE *out, const char *synopsis, const struct cli_flag *f, size_t n);
+/* One such flag line. */
+void cli_flag_line(FILE *out, const char *name, const char *arg, const char *help);
+
 /* --- the certificate commands' shared options (cli_opts.c) --- */
 
 /* The options of the cert commands, as bits: each command names those it accepts. */
@@ -128,7 +160,7 @@ enum cli_opt_bit {
     OB_PASS = 1u << 8, OB_FORMAT = 1u << 9, OB_EXPIRING = 1u << 10, OB_STATUS = 1u << 11,
     OB_REASON = 1u << 12, OB_REUSE_KEY = 1u << 13, OB_CERT = 1u << 14, OB_KEY = 1u << 15,
     OB_LEGACY = 1u << 16, OB_PASSWORD_FILE = 1u << 17, OB_WITHIN = 1u << 18, OB_NAME = 1u << 19,
-    OB_FORCE = 1u << 20, OB_TOKEN = 1u << 21, OB_LIST = 1u << 22,
+    OB_FORCE = 1u << 20, OB_TOKEN = 1u << 21, OB_LIST = 1u << 22, OB_FROM_P12 = 1u << 23,
 };
 
 /* cli_parse_opts() result for --help: the usage was printed, exit 0. */
@@ -139,7 +171,7 @@ struct cli_opts {
     /* set by the caller: the command, for messages ("duet cert issue") */
     const char *cmd;
     const char *ca_dir, *out, *profile, *owner, *location, *key_type, *pass_file, *format;
-    const char *status, *reason, *cert, *key, *password_file, *name, *token;
+    const char *status, *reason, *cert, *key, *password_file, *name, *token, *from_p12;
     const char **sans;
     size_t nsans;
     int64_t ttl, expiring, within;
@@ -159,12 +191,23 @@ struct cli_opts {
 int cli_parse_opts(int argc, char **argv, unsigned allowed, const char *usage,
                    struct cli_opts *o);
 void cli_opts_free(struct cli_opts *o);
+/* What --help prints: the usage, then one line per option in `allowed`. */
+void cli_opts_help(FILE *out, const char *usage, unsigned allowed);
 /* Whether NAME can name files: 1-64 letters, digits, '.', '-', '_', '@', no leading '.'. */
 bool cli_safe_name(const char *name);
 /* A new string "DIR/NAME.EXT" (ext with its dot); NULL when out of memory. */
 char *cli_path_in(const char *dir, const char *name, const char *ext);
-/* Refuse (as --out DIR) a directory that is missing, not a directory or not writable. */
+/*
+ * The --out DIR of a command that writes keys: created (with its missing
+ * parents, 0755; DIR itself 0700, as keys go there) when it does not exist;
+ * refused when it is not a directory or not writable.
+ */
 int cli_check_out_dir(const char *dir, struct duet_err *err);
+/*
+ * Refuse a password or passphrase file that group or others can read, naming
+ * it (`what`: "the password file") with the chmod that fixes it, as key files are.
+ */
+int cli_check_secret_mode(const char *file, const char *what, struct duet_err *err);
 /*
  * Refuse (as --out FILE) a file whose directory is missing or not writable,
  * or that exists already unless `force`: checked before anything is issued.
@@ -191,15 +234,25 @@ json_t *cli_row_json(const struct store_cert *c, int64_t now, bool full);
 /*
  * Print "WHAT SUBJECT (serial S), profile P, valid until T", the note when the
  * validity was cut to the issuing CA's, and the key and certificate paths
- * when not NULL.
+ * and the serial renewed when not NULL; with `json`, one JSON object of the
+ * same facts ("action" is WHAT's first word; docs/cli/cert-issue.md).
  */
 void cli_report_issued(const char *what, X509 *cert, const char *profile, bool clamped,
-                       const char *key_path, const char *crt_path);
+                       const char *key_path, const char *crt_path, const char *renews, bool json);
 /*
- * What was issued as a new JSON object: serial, subject, profile, not_after
- * (RFC 3339), clamped, certificate (crt_path, or null).
+ * What was issued as a new JSON object (NULL when out of memory): action
+ * (WHAT's first word), serial, subject, profile, not_before, not_after
+ * (RFC 3339), clamped, key, certificate, renews (paths and serial, or null).
  */
-json_t *cli_issued_json(X509 *cert, const char *profile, bool clamped, const char *crt_path);
+json_t *cli_issued_json(const char *what, X509 *cert, const char *profile, bool clamped,
+                        const char *key_path, const char *crt_path, const char *renews);
+/*
+ * Whether a row expires within `within` seconds of now (or has expired) and
+ * still matters: not revoked, not renewed, not an OCSP signer the CA server
+ * renews itself (until it has expired).  The one meaning of "expiring" for
+ * `cert expiring --within D` and `cert list --expiring D`.
+ */
+bool cli_row_expiring(const struct store_cert *c, int64_t now, int64_t within);
 /* Write leaf then issuing CA as PEM to path (0644, atomically). */
 int cli_write_chain(const char *path, X509 *leaf, X509 *issuing, struct duet_err *err);
 

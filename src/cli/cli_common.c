@@ -16,6 +16,19 @@
 #include "lib/duration.h"
 #include "lib/fileio.h"
 
+/* A secret's file readable by its owner only; see cli.h. */
+int
+cli_check_secret_mode(const char *file, const char *what, struct duet_err *err)
+{
+    struct stat st;
+
+    if (stat(file, &st) == 0 && (st.st_mode & 077) != 0)
+        return err_set(err, DUET_ERR_INPUT,
+                       "%s: %s is readable by group or others (mode %03o); fix with: chmod 600 %s",
+                       file, what, (unsigned)(st.st_mode & 0777), file);
+    return 0;
+}
+
 /* The CA passphrase from --passphrase-file, else DUET_CA_PASSPHRASE; see cli.h. */
 int
 cli_passphrase(const char *file, char **out, struct duet_err *err)
@@ -24,12 +37,8 @@ cli_passphrase(const char *file, char **out, struct duet_err *err)
 
     *out = NULL;
     if (file != NULL) {
-        struct stat st;
-        if (stat(file, &st) == 0 && (st.st_mode & 077) != 0)
-            return err_set(err, DUET_ERR_INPUT,
-                           "%s: the passphrase file is readable by group or others (mode %03o); "
-                           "fix with: chmod 600 %s",
-                           file, (unsigned)(st.st_mode & 0777), file);
+        if (cli_check_secret_mode(file, "the passphrase file", err) != 0)
+            return -1;
         return fileio_read_secret(file, out, err);
     }
     if (env != NULL && env[0] != '\0') {

@@ -42,19 +42,22 @@ issued_facts(X509 *cert, char **serial, char **subj, char date[32])
 
 /* What was issued, as JSON; see cli.h. */
 json_t *
-cli_issued_json(X509 *cert, const char *profile, bool clamped, const char *crt_path)
+cli_issued_json(const char *what, X509 *cert, const char *profile, bool clamped,
+                const char *key_path, const char *crt_path, const char *renews)
 {
-    json_t *o = json_object();
     char *serial, *subj;
-    char date[32];
+    char date[32], from[32];
+    int64_t nb = 0;
+    json_t *o;
 
     issued_facts(cert, &serial, &subj, date);
-    json_object_set_new(o, "serial", cli_json_text(serial));
-    json_object_set_new(o, "subject", cli_json_text(subj));
-    json_object_set_new(o, "profile", cli_json_text(profile));
-    json_object_set_new(o, "not_after", json_string(date));
-    json_object_set_new(o, "clamped", json_boolean(clamped));
-    json_object_set_new(o, "certificate", cli_json_text(crt_path));
+    x509u_time(X509_get0_notBefore(cert), &nb);
+    x509u_fmt_rfc3339(nb, from, sizeof(from));
+    /* The first word of what: issued, renewed, signed; see docs/cli/cert-issue.md. */
+    o = json_pack("{s:s%, s:s?, s:o, s:s?, s:s, s:s, s:b, s:s?, s:s?, s:s?}", "action", what,
+                  strcspn(what, " "), "serial", serial, "subject", cli_json_text(subj), "profile",
+                  profile, "not_before", from, "not_after", date, "clamped", clamped, "key",
+                  key_path, "certificate", crt_path, "renews", renews);
     free(serial);
     free(subj);
     return o;
@@ -63,11 +66,19 @@ cli_issued_json(X509 *cert, const char *profile, bool clamped, const char *crt_p
 /* Print what was issued; see cli.h. */
 void
 cli_report_issued(const char *what, X509 *cert, const char *profile, bool clamped,
-                  const char *key_path, const char *crt_path)
+                  const char *key_path, const char *crt_path, const char *renews, bool json)
 {
     char *serial, *subj;
     char date[32];
 
+    if (json) {
+        json_t *o = cli_issued_json(what, cert, profile, clamped, key_path, crt_path, renews);
+        if (o != NULL)
+            json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        printf("\n");
+        json_decref(o);
+        return;
+    }
     issued_facts(cert, &serial, &subj, date);
     printf("%s ", what);
     cli_put_text(stdout, subj ? subj : "?");
@@ -78,6 +89,8 @@ cli_report_issued(const char *what, X509 *cert, const char *profile, bool clampe
         printf("key:         %s\n", key_path);
     if (crt_path != NULL)
         printf("certificate: %s\n", crt_path);
+    if (renews != NULL)
+        printf("renews:      %s\n", renews);
     free(serial);
     free(subj);
 }
@@ -247,4 +260,20 @@ cli_row_json(const struct store_cert *c, int64_t now, bool full)
                             c->renewed_by ? json_string(c->renewed_by) : json_null());
     }
     return j;
+}
+
+/* Whether `cert expiring` reports the row (and `cert list --expiring` lists it); see cli.h. */
+bool
+cli_row_expiring(const struct store_cert *c, int64_t now, int64_t within)
+{
+    /* Unrevoked and not replaced by a renewal; already expired ones count too. */
+    if (c->status == STORE_REVOKED || c->renewed_by != NULL)
+        return false;
+    /*
+     * The OCSP signer lives days and the CA server renews it: it counts
+     * only once it has expired (the responder then cannot answer).
+     */
+    if (c->profile != NULL && strcmp(c->profile, CA_PROFILE_OCSP_SIGNER) == 0 && c->not_after > now)
+        return false;
+    return c->not_after <= now + within;
 }

@@ -9,6 +9,7 @@
  * silently ignored.  Output places are checked before anything is issued, so
  * a refusal records nothing in the inventory.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,33 +21,89 @@
 #include "lib/duration.h"
 
 static const struct {
-    struct option o;
+    struct cli_flag f;
     unsigned bit;
 } table[] = {
-    {{"ca-dir", required_argument, NULL, 'd'}, OB_CA_DIR},
-    {{"out", required_argument, NULL, 'o'}, OB_OUT},
-    {{"profile", required_argument, NULL, 'p'}, OB_PROFILE},
-    {{"san", required_argument, NULL, 's'}, OB_SAN},
-    {{"ttl", required_argument, NULL, 't'}, OB_TTL},
-    {{"owner", required_argument, NULL, 'w'}, OB_OWNER},
-    {{"location", required_argument, NULL, 'l'}, OB_LOCATION},
-    {{"key-type", required_argument, NULL, 'k'}, OB_KEY_TYPE},
-    {{"passphrase-file", required_argument, NULL, 'P'}, OB_PASS},
-    {{"format", required_argument, NULL, 'f'}, OB_FORMAT},
-    {{"expiring", required_argument, NULL, 'e'}, OB_EXPIRING},
-    {{"status", required_argument, NULL, 'S'}, OB_STATUS},
-    {{"reason", required_argument, NULL, 'r'}, OB_REASON},
-    {{"reuse-key", no_argument, NULL, 'R'}, OB_REUSE_KEY},
-    {{"cert", required_argument, NULL, 'c'}, OB_CERT},
-    {{"key", required_argument, NULL, 'K'}, OB_KEY},
-    {{"legacy", no_argument, NULL, 'L'}, OB_LEGACY},
-    {{"password-file", required_argument, NULL, 'W'}, OB_PASSWORD_FILE},
-    {{"within", required_argument, NULL, 'i'}, OB_WITHIN},
-    {{"name", required_argument, NULL, 'n'}, OB_NAME},
-    {{"force", no_argument, NULL, 'F'}, OB_FORCE},
-    {{"token", required_argument, NULL, 'T'}, OB_TOKEN},
-    {{"list", no_argument, NULL, 'I'}, OB_LIST},
-    {{"help", no_argument, NULL, 'h'}, ~0u},
+    {{{"ca-dir", required_argument, NULL, 'd'}, "DIR", "the CA directory (duet ca init made it)"},
+     OB_CA_DIR},
+    {{{"out", required_argument, NULL, 'o'},
+      "PATH",
+      "where to write: a directory (issue, renew; created 0700 when missing) or a file"},
+     OB_OUT},
+    {{{"profile", required_argument, NULL, 'p'},
+      "P",
+      "the issuance profile: server, client, peer, device, or one from ca.yaml"},
+     OB_PROFILE},
+    {{{"san", required_argument, NULL, 's'},
+      "dns:H|ip:A|uri:U|email:E",
+      "a subject alternative name; repeat for several"},
+     OB_SAN},
+    {{{"ttl", required_argument, NULL, 't'},
+      "D",
+      "validity, e.g. 720h or 30d (default: the profile's)"},
+     OB_TTL},
+    {{{"owner", required_argument, NULL, 'w'}, "TEXT", "who owns it, recorded in the inventory"},
+     OB_OWNER},
+    {{{"location", required_argument, NULL, 'l'},
+      "TEXT",
+      "where it is deployed, recorded in the inventory"},
+     OB_LOCATION},
+    {{{"key-type", required_argument, NULL, 'k'},
+      "p256|p384|ed25519|rsa3072",
+      "the new key's type (default p256)"},
+     OB_KEY_TYPE},
+    {{{"passphrase-file", required_argument, NULL, 'P'},
+      "F",
+      "the CA passphrase's file (else DUET_CA_PASSPHRASE)"},
+     OB_PASS},
+    {{{"format", required_argument, NULL, 'f'},
+      "FMT",
+      "the output format; the synopsis lists this command's"},
+     OB_FORMAT},
+    {{{"expiring", required_argument, NULL, 'e'},
+      "D",
+      "only those duet cert expiring --within D reports: unrevoked, not renewed"},
+     OB_EXPIRING},
+    {{{"status", required_argument, NULL, 'S'},
+      "valid|expired|revoked",
+      "only certificates in that state"},
+     OB_STATUS},
+    {{{"reason", required_argument, NULL, 'r'},
+      "R",
+      "the CRL reason code, e.g. keyCompromise, superseded"},
+     OB_REASON},
+    {{{"reuse-key", no_argument, NULL, 'R'}, NULL, "keep the old key pair (default: a new key)"},
+     OB_REUSE_KEY},
+    {{{"cert", required_argument, NULL, 'c'}, "F", "the certificate (PEM), chain after it if any"},
+     OB_CERT},
+    {{{"key", required_argument, NULL, 'K'}, "F", "the private key (PEM), mode 0600"}, OB_KEY},
+    {{{"legacy", no_argument, NULL, 'L'},
+      NULL,
+      "PKCS#12 with 3DES/SHA1 for old Java and Windows (default AES-256/SHA-256)"},
+     OB_LEGACY},
+    {{{"password-file", required_argument, NULL, 'W'},
+      "F",
+      "the PKCS#12 password's file (first line; not readable by group or others)"},
+     OB_PASSWORD_FILE},
+    {{{"within", required_argument, NULL, 'i'},
+      "D",
+      "the window, e.g. 30d: expiring before now + D (or expired); = --expiring D"},
+     OB_WITHIN},
+    {{{"name", required_argument, NULL, 'n'},
+      "NAME",
+      "the file name (and CN where the command sets one)"},
+     OB_NAME},
+    {{{"force", no_argument, NULL, 'F'}, NULL, "overwrite files that exist already"}, OB_FORCE},
+    {{{"token", required_argument, NULL, 'T'},
+      "TOKEN",
+      "a one-time enrollment token from duet ca token"},
+     OB_TOKEN},
+    {{{"list", no_argument, NULL, 'I'}, NULL, "list the tokens not yet redeemed"}, OB_LIST},
+    {{{"from-p12", required_argument, NULL, 'X'},
+      "F.p12",
+      "read a PKCS#12 back: its key and certificates to PEM files in --out DIR"},
+     OB_FROM_P12},
+    {{{"help", no_argument, NULL, 'h'}, NULL, "print this help"}, ~0u},
 };
 #define NOPTS (sizeof(table) / sizeof(table[0]))
 
@@ -60,7 +117,7 @@ cli_parse_opts(int argc, char **argv, unsigned allowed, const char *usage, struc
 
     memset(lo, 0, sizeof(lo));
     for (size_t i = 0; i < NOPTS; i++)
-        lo[i] = table[i].o;
+        lo[i] = table[i].f.o; /* all, so a stray option is named in the refusal */
     o->sans = calloc((size_t)argc + 1, sizeof(char *));
     if (o->sans == NULL)
         return -1;
@@ -70,13 +127,13 @@ cli_parse_opts(int argc, char **argv, unsigned allowed, const char *usage, struc
         unsigned bit = 0;
         const char *name = NULL;
         for (size_t i = 0; i < NOPTS; i++) {
-            if (table[i].o.val == c) {
+            if (table[i].f.o.val == c) {
                 bit = table[i].bit;
-                name = table[i].o.name;
+                name = table[i].f.o.name;
             }
         }
         if (c == 'h') {
-            fputs(usage, stdout);
+            cli_opts_help(stdout, usage, allowed);
             return CLI_PARSE_HELP;
         }
         if (c == ':' || c == '?' || (bit & allowed) == 0) {
@@ -154,6 +211,9 @@ cli_parse_opts(int argc, char **argv, unsigned allowed, const char *usage, struc
         case 'I':
             o->list = true;
             break;
+        case 'X':
+            o->from_p12 = optarg;
+            break;
         case 't':
             if (duration_parse(optarg, &o->ttl, &derr) != 0 || o->ttl <= 0) {
                 fprintf(stderr, "%s: --ttl \"%s\": expected a duration such as 720h or 30d\n",
@@ -162,27 +222,34 @@ cli_parse_opts(int argc, char **argv, unsigned allowed, const char *usage, struc
             }
             break;
         case 'e':
-            if (duration_parse(optarg, &o->expiring, &derr) != 0) {
-                fprintf(stderr, "%s: --expiring \"%s\": expected a duration such as 30d\n", o->cmd,
-                        optarg);
-                return -1;
-            }
-            o->has_expiring = true;
-            break;
         case 'i':
+            /* --expiring (cert list) and --within (cert expiring) are one window. */
             if (duration_parse(optarg, &o->within, &derr) != 0) {
-                fprintf(stderr, "%s: --within \"%s\": expected a duration such as 30d\n", o->cmd,
+                fprintf(stderr, "%s: --%s \"%s\": expected a duration such as 30d\n", o->cmd, name,
                         optarg);
                 return -1;
             }
+            o->expiring = o->within;
             o->within_text = optarg;
-            o->has_within = true;
+            o->has_within = o->has_expiring = true;
             break;
         }
     }
     o->args = argv + optind;
     o->nargs = argc - optind;
     return 0;
+}
+
+/* The synopsis, then a line for each option the command allows; see cli.h. */
+void
+cli_opts_help(FILE *out, const char *usage, unsigned allowed)
+{
+    fputs(usage, out);
+    fputs("options:\n", out);
+    for (size_t i = 0; i < NOPTS; i++) {
+        if (table[i].bit & allowed)
+            cli_flag_line(out, table[i].f.o.name, table[i].f.arg, table[i].f.help);
+    }
 }
 
 /* Free what cli_parse_opts() allocated; see cli.h. */
@@ -218,14 +285,34 @@ cli_path_in(const char *dir, const char *name, const char *ext)
     return p;
 }
 
-/* OUTDIR is a writable directory; see cli.h. */
+/* OUTDIR is a writable directory, created when missing; see cli.h. */
 int
 cli_check_out_dir(const char *dir, struct duet_err *err)
 {
+    char path[4096];
     struct stat st;
+    size_t len = strlen(dir);
 
-    if (stat(dir, &st) != 0)
-        return err_set(err, DUET_ERR_INPUT, "--out %s: no such directory", dir);
+    if (len == 0 || len >= sizeof(path))
+        return err_set(err, DUET_ERR_INPUT, "--out: expected a directory name");
+    if (stat(dir, &st) != 0) {
+        /* mkdir -p: parents 0755, the directory itself 0700 (keys go there). */
+        memcpy(path, dir, len + 1);
+        for (char *p = path + 1; *p; p++) {
+            if (*p != '/')
+                continue;
+            *p = '\0';
+            if (stat(path, &st) != 0 && mkdir(path, 0755) != 0)
+                return err_set(err, DUET_ERR_INPUT, "--out %s: cannot create %s: %s", dir, path,
+                               strerror(errno));
+            *p = '/';
+        }
+        if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+            return err_set(err, DUET_ERR_INPUT, "--out %s: cannot create it: %s", dir,
+                           strerror(errno));
+        if (stat(dir, &st) != 0)
+            return err_set(err, DUET_ERR_INPUT, "--out %s: %s", dir, strerror(errno));
+    }
     if (!S_ISDIR(st.st_mode))
         return err_set(err, DUET_ERR_INPUT, "--out %s: not a directory", dir);
     if (access(dir, W_OK) != 0)

@@ -17,26 +17,44 @@
 #include "cli/cli.h"
 #include "util/log.h"
 
+enum { A_CONFIG = 700, A_ONCE, A_TOKEN, A_STATUS, A_FORMAT, A_CHECK, A_HELP };
+
+static const struct cli_flag flags[] = {
+    {{"config", required_argument, NULL, A_CONFIG}, "FILE", "the agent's configuration (YAML)"},
+    {{"once", no_argument, NULL, A_ONCE},
+     NULL,
+     "do what is due now and exit: 0 nothing due or it worked, 1 a failure"},
+    {{"token", required_argument, NULL, A_TOKEN},
+     "TOKEN",
+     "the enrollment token (duet ca token) of the certificate to enroll"},
+    {{"status", no_argument, NULL, A_STATUS},
+     NULL,
+     "print each certificate's serial, expiry and renewal time"},
+    {{"format", required_argument, NULL, A_FORMAT},
+     "text|json",
+     "the --status output format (default text)"},
+    {{"check", no_argument, NULL, A_CHECK},
+     NULL,
+     "check the configuration and print \"configuration OK\""},
+    {{"help", no_argument, NULL, A_HELP}, NULL, "print this help"},
+};
+
 static void
 usage(FILE *out)
 {
-    fprintf(out,
-            "usage: duet agent --config FILE [--token TOKEN] [--once]\n"
-            "       duet agent --config FILE --status [--format text|json]\n"
-            "       duet agent --config FILE --check\n"
-            "Keep this host's certificates fresh: enroll each once with a one-time token (the\n"
-            "key is made here and never leaves the host), renew at about two thirds of the\n"
-            "lifetime over mTLS, write files atomically, run each certificate's on_renew hook,\n"
-            "and keep the CA's CRL and roots fresh.  The CA is trusted only after its root\n"
-            "matches root_fingerprint.\n"
-            "  --once      do what is due now and exit: 0 when nothing was due or it worked,\n"
-            "              1 on a failure (files left as they were)\n"
-            "  --token T   the enrollment token (duet ca token) of the certificate to enroll;\n"
-            "              it shows in the process list: prefer token_file, or the\n"
-            "              DUET_AGENT_TOKEN environment variable (--token wins when both\n"
-            "              are given; hooks do not inherit it)\n"
-            "  --status    print each certificate's serial, expiry and renewal time\n"
-            "  --check     check the configuration and print \"configuration OK\"\n");
+    cli_flags_help(
+        out,
+        "usage: duet agent --config FILE [--token TOKEN] [--once]\n"
+        "       duet agent --config FILE --status [--format text|json]\n"
+        "       duet agent --config FILE --check\n"
+        "Keep this host's certificates fresh: enroll each once with a one-time token (the\n"
+        "key is made here and never leaves the host), renew at about two thirds of the\n"
+        "lifetime over mTLS, write files atomically, run each certificate's on_renew hook,\n"
+        "and keep the CA's CRL and roots fresh.  The CA is trusted only after its root\n"
+        "matches root_fingerprint.  --token shows in the process list: prefer token_file,\n"
+        "or the DUET_AGENT_TOKEN environment variable (--token wins when both are given;\n"
+        "hooks do not inherit it).\n",
+        flags, CLI_NFLAGS(flags));
 }
 
 static void
@@ -90,13 +108,7 @@ token_from_env(void)
 int
 cmd_agent(int argc, char **argv)
 {
-    enum { A_CONFIG = 700, A_ONCE, A_TOKEN, A_STATUS, A_FORMAT, A_CHECK, A_HELP };
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, A_CONFIG}, {"once", no_argument, NULL, A_ONCE},
-        {"token", required_argument, NULL, A_TOKEN},   {"status", no_argument, NULL, A_STATUS},
-        {"format", required_argument, NULL, A_FORMAT}, {"check", no_argument, NULL, A_CHECK},
-        {"help", no_argument, NULL, A_HELP},           {NULL, 0, NULL, 0},
-    };
+    struct option opts[CLI_NFLAGS(flags) + 1];
     struct agent_run_opts ro = {0};
     struct agent_cfg cfg;
     struct duet_err err;
@@ -106,6 +118,7 @@ cmd_agent(int argc, char **argv)
     int c, rc = EXIT_USAGE;
 
     memset(&cfg, 0, sizeof(cfg));
+    cli_flags_longopts(flags, CLI_NFLAGS(flags), opts);
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {

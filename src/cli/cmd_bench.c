@@ -12,46 +12,77 @@
 #include "cli/cli.h"
 #include "lib/duration.h"
 
+enum {
+    B_TARGET = 500,
+    B_CERT,
+    B_KEY,
+    B_CA,
+    B_NAME,
+    B_MODE,
+    B_CONC,
+    B_THREADS,
+    B_DUR,
+    B_WARM,
+    B_PATH,
+    B_PAYLOAD,
+    B_TLS12,
+    B_FORMAT,
+    B_INSECURE,
+    B_STREAMS,
+    B_HELP
+};
+
+static const struct cli_flag flags[] = {
+    {{"target", required_argument, NULL, B_TARGET}, "ADDR:PORT", "the mTLS server to load"},
+    {{"cert", required_argument, NULL, B_CERT}, "F", "the client certificate"},
+    {{"key", required_argument, NULL, B_KEY}, "F", "the client key"},
+    {{"cacert", required_argument, NULL, B_CA}, "ROOTS.pem", "the CAs trusted for the server"},
+    {{"server-name", required_argument, NULL, B_NAME}, "NAME", "the name sent (SNI) and checked"},
+    {{"mode", required_argument, NULL, B_MODE},
+     "full|resume|keepalive|idle|h2",
+     "what each connection does (default full)"},
+    {{"concurrency", required_argument, NULL, B_CONC}, "N", "connections at once"},
+    {{"streams", required_argument, NULL, B_STREAMS}, "N",
+     "with --mode h2: requests in flight on each connection (default 100)"},
+    {{"threads", required_argument, NULL, B_THREADS}, "N", "worker threads"},
+    {{"duration", required_argument, NULL, B_DUR}, "D", "how long to measure (default 10s)"},
+    {{"warmup", required_argument, NULL, B_WARM},
+     "D",
+     "how long to run before measuring (default 2s)"},
+    {{"path", required_argument, NULL, B_PATH}, "P", "the path requested (default /)"},
+    {{"payload", required_argument, NULL, B_PAYLOAD}, "TEXT", "a request body to send"},
+    {{"tls12", no_argument, NULL, B_TLS12}, NULL, "offer TLS 1.2 only"},
+    {{"format", required_argument, NULL, B_FORMAT},
+     "text|json",
+     "the output format (default text)"},
+    {{"insecure-key-mode", no_argument, NULL, B_INSECURE},
+     NULL,
+     "accept a key file readable by group or others (benchmarks only)"},
+    {{"help", no_argument, NULL, B_HELP}, NULL, "print this help"},
+};
+
 static void
 usage(FILE *out)
 {
-    fprintf(out,
-            "usage: duet bench --target ADDR:PORT --cert F --key F --cacert ROOTS.pem\n"
-            "                  [--server-name NAME] [--mode full|resume|keepalive|idle|h2]\n"
-            "                  [--concurrency N] [--streams N] [--threads N] [--duration 10s]\n"
-            "                  [--warmup 2s]\n"
-            "                  [--path /] [--payload TEXT] [--tls12] [--format text|json]\n"
-            "modes: full = new connection, full handshake, one request; resume = TLS 1.3\n"
-            "ticket resumption (checked); keepalive = requests on persistent connections;\n"
-            "idle = hold N connections open for the duration; h2 = HTTP/2 (ALPN h2), --streams\n"
-            "requests (default 100) in flight on each of --concurrency connections.\n"
-            "Exit 1 on any error.\n");
+    cli_flags_help(
+        out,
+        "usage: duet bench --target ADDR:PORT --cert F --key F --cacert ROOTS.pem\n"
+        "                  [--server-name NAME] [--mode full|resume|keepalive|idle|h2]\n"
+        "                  [--concurrency N] [--streams N] [--threads N] [--duration 10s]\n"
+        "                  [--warmup 2s]\n"
+        "                  [--path /] [--payload TEXT] [--tls12] [--format text|json]\n"
+        "modes: full = new connection, full handshake, one request; resume = TLS 1.3\n"
+        "ticket resumption (checked); keepalive = requests on persistent connections;\n"
+        "idle = hold N connections open for the duration; h2 = HTTP/2 (ALPN h2), --streams\n"
+        "requests (default 100) in flight on each of --concurrency connections.\n"
+        "Exit 1 on any error.\n",
+        flags, CLI_NFLAGS(flags));
 }
 
 int
 cmd_bench(int argc, char **argv)
 {
-    enum { B_TARGET = 500, B_CERT, B_KEY, B_CA, B_NAME, B_MODE, B_CONC, B_THREADS, B_DUR, B_WARM,
-           B_PATH, B_PAYLOAD, B_TLS12, B_FORMAT, B_INSECURE, B_STREAMS, B_HELP };
-    static const struct option opts[] = {
-        {"target", required_argument, NULL, B_TARGET},
-        {"cert", required_argument, NULL, B_CERT},
-        {"key", required_argument, NULL, B_KEY},
-        {"cacert", required_argument, NULL, B_CA},
-        {"server-name", required_argument, NULL, B_NAME},
-        {"mode", required_argument, NULL, B_MODE},
-        {"concurrency", required_argument, NULL, B_CONC},
-        {"streams", required_argument, NULL, B_STREAMS},
-        {"threads", required_argument, NULL, B_THREADS},
-        {"duration", required_argument, NULL, B_DUR},
-        {"warmup", required_argument, NULL, B_WARM},
-        {"path", required_argument, NULL, B_PATH},
-        {"payload", required_argument, NULL, B_PAYLOAD},
-        {"tls12", no_argument, NULL, B_TLS12},
-        {"format", required_argument, NULL, B_FORMAT},
-        {"insecure-key-mode", no_argument, NULL, B_INSECURE},
-        {"help", no_argument, NULL, B_HELP},
-        {NULL, 0, NULL, 0}};
+    struct option opts[CLI_NFLAGS(flags) + 1];
     struct bench_opts o;
     struct duet_err err = {.kind = DUET_ERR_NONE};
     const char *target = NULL;
@@ -67,6 +98,7 @@ cmd_bench(int argc, char **argv)
     o.threads = ncpu > 0 ? (int)ncpu : 1;
     o.duration_ms = 10000;
     o.warmup_ms = 2000;
+    cli_flags_longopts(flags, CLI_NFLAGS(flags), opts);
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {

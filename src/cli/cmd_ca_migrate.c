@@ -16,14 +16,22 @@
 
 enum { O_CA_DIR = 300, O_TO, O_HELP };
 
+static const struct cli_flag flags[] = {
+    {{"ca-dir", required_argument, NULL, O_CA_DIR}, "DIR", "the CA directory, on SQLite today"},
+    {{"to", required_argument, NULL, O_TO},
+     "postgres://...",
+     "the PostgreSQL database that takes over the inventory"},
+    {{"help", no_argument, NULL, O_HELP}, NULL, "print this help"},
+};
+static const char migrate_usage[] =
+    "usage: duet ca migrate --ca-dir DIR --to postgres://[user@]host[:port]/database\n"
+    "Copies the inventory to PostgreSQL, verifies the copy, then points ca.yaml at it.\n";
+
 /* `duet ca migrate`; see cli_ca_usage(). */
 int
 cmd_ca_migrate(int argc, char **argv)
 {
-    static const struct option opts[] = {{"ca-dir", required_argument, NULL, O_CA_DIR},
-                                         {"to", required_argument, NULL, O_TO},
-                                         {"help", no_argument, NULL, O_HELP},
-                                         {NULL, 0, NULL, 0}};
+    struct option opts[CLI_NFLAGS(flags) + 1];
     const char *dir = NULL, *to = NULL;
     struct duet_err err = {.kind = DUET_ERR_NONE};
     struct ca_migrate_result res;
@@ -32,6 +40,7 @@ cmd_ca_migrate(int argc, char **argv)
     int rc = EXIT_USAGE;
     int c;
 
+    cli_flags_longopts(flags, CLI_NFLAGS(flags), opts);
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
@@ -40,7 +49,7 @@ cmd_ca_migrate(int argc, char **argv)
         } else if (c == O_TO) {
             to = optarg;
         } else if (c == O_HELP) {
-            cli_ca_usage(stdout);
+            cli_flags_help(stdout, migrate_usage, flags, CLI_NFLAGS(flags));
             return EXIT_OK;
         } else {
             /* The option's name only: its value may be a URL with a password. */

@@ -16,14 +16,27 @@
 
 enum { O_CA_DIR = 300, O_PASS, O_NEW_PASS, O_HELP };
 
+static const struct cli_flag flags[] = {
+    {{"ca-dir", required_argument, NULL, O_CA_DIR}, "DIR", "the CA directory"},
+    {{"passphrase-file", required_argument, NULL, O_PASS},
+     "F",
+     "the current passphrase's file (else DUET_CA_PASSPHRASE)"},
+    {{"new-passphrase-file", required_argument, NULL, O_NEW_PASS},
+     "F2",
+     "the new passphrase's file (else DUET_CA_NEW_PASSPHRASE; else the same passphrase)"},
+    {{"help", no_argument, NULL, O_HELP}, NULL, "print this help"},
+};
+
 static void
 usage(FILE *out)
 {
-    fprintf(out, "usage: duet ca rekey-storage --ca-dir DIR [--passphrase-file F]\n"
-                 "                             [--new-passphrase-file F2]\n"
-                 "Re-encrypts every encrypted key of the CA directory with PBKDF2-HMAC-SHA256,\n"
-                 "600000 iterations; with --new-passphrase-file (or DUET_CA_NEW_PASSPHRASE), "
-                 "under that\npassphrase.\n");
+    cli_flags_help(out,
+                   "usage: duet ca rekey-storage --ca-dir DIR [--passphrase-file F]\n"
+                   "                             [--new-passphrase-file F2]\n"
+                   "Re-encrypts every encrypted key of the CA directory with PBKDF2-HMAC-SHA256,\n"
+                   "600000 iterations; with --new-passphrase-file (or DUET_CA_NEW_PASSPHRASE), "
+                   "under that\npassphrase.\n",
+                   flags, CLI_NFLAGS(flags));
 }
 
 /* The new passphrase: --new-passphrase-file, else DUET_CA_NEW_PASSPHRASE, else none. */
@@ -44,12 +57,7 @@ new_passphrase(const char *file, char **out, struct duet_err *err)
 int
 cmd_ca_rekey(int argc, char **argv)
 {
-    static const struct option opts[] = {{"ca-dir", required_argument, NULL, O_CA_DIR},
-                                         {"passphrase-file", required_argument, NULL, O_PASS},
-                                         {"new-passphrase-file", required_argument, NULL,
-                                          O_NEW_PASS},
-                                         {"help", no_argument, NULL, O_HELP},
-                                         {NULL, 0, NULL, 0}};
+    struct option opts[CLI_NFLAGS(flags) + 1];
     const char *dir = NULL, *pass_file = NULL, *new_file = NULL;
     struct duet_err err = {.kind = DUET_ERR_NONE};
     struct ca_rekeyed *done = NULL;
@@ -57,6 +65,7 @@ cmd_ca_rekey(int argc, char **argv)
     size_t n = 0;
     int c, rc = EXIT_INVALID;
 
+    cli_flags_longopts(flags, CLI_NFLAGS(flags), opts);
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {

@@ -13,25 +13,31 @@
 
 enum { O_CA_DIR = 300, O_HELP };
 
+static const struct cli_flag flags[] = {
+    {{"ca-dir", required_argument, NULL, O_CA_DIR}, "DIR", "the CA directory"},
+    {{"help", no_argument, NULL, O_HELP}, NULL, "print this help"},
+};
+static const char roots_usage[] = "usage: duet ca roots --ca-dir DIR\n"
+                                  "Prints the CA's trust bundle (its root certificate, PEM).\n";
+
 /* `duet ca roots`: the root certificate, PEM, on stdout. */
 int
 cmd_ca_roots(int argc, char **argv)
 {
-    static const struct option opts[] = {{"ca-dir", required_argument, NULL, O_CA_DIR},
-                                         {"help", no_argument, NULL, O_HELP},
-                                         {NULL, 0, NULL, 0}};
+    struct option opts[CLI_NFLAGS(flags) + 1];
     const char *dir = NULL;
     struct duet_err err = {.kind = DUET_ERR_NONE};
     struct ca *ca = NULL;
     int c;
 
+    cli_flags_longopts(flags, CLI_NFLAGS(flags), opts);
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
         if (c == O_CA_DIR) {
             dir = optarg;
         } else if (c == O_HELP) {
-            cli_ca_usage(stdout);
+            cli_flags_help(stdout, roots_usage, flags, CLI_NFLAGS(flags));
             return EXIT_OK;
         } else {
             fprintf(stderr, "duet ca roots: %s %s\n", argv[optind - 1],

@@ -50,6 +50,48 @@ static const char serve_usage[] =
     "The passphrase comes from --passphrase-file, DUET_CA_PASSPHRASE_FILE or "
     "DUET_CA_PASSPHRASE.\n";
 
+static const struct cli_flag flags[] = {
+    {{"ca-dir", required_argument, NULL, O_CA_DIR}, "DIR", "the CA directory"},
+    {{"listen", required_argument, NULL, O_LISTEN},
+     "ADDR:PORT",
+     "the mTLS listener (enrollment, renewal, admin)"},
+    {{"http-listen", required_argument, NULL, O_HTTP_LISTEN},
+     "ADDR:PORT",
+     "a plain HTTP listener for the CRL, the roots and OCSP"},
+    {{"log", required_argument, NULL, O_LOG}, "FILE", "the JSON-lines log (default stderr)"},
+    {{"log-level", required_argument, NULL, O_LOG_LEVEL},
+     "debug|info|warn|error",
+     "the least severity logged (default info)"},
+    {{"server-name", required_argument, NULL, O_SERVER_NAME},
+     "NAME",
+     "a name in the server's certificate; repeat for several"},
+    {{"admin-identity", required_argument, NULL, O_ADMIN},
+     "PATTERN",
+     "a client identity allowed to revoke and administer; repeat for several"},
+    {{"crl-validity", required_argument, NULL, O_CRL_VALIDITY},
+     "D",
+     "how long each CRL served is valid (default 24h)"},
+    {{"ocsp-validity", required_argument, NULL, O_OCSP_VALIDITY},
+     "D",
+     "how long each OCSP answer is valid (default 1h)"},
+    {{"ocsp-cache-age", required_argument, NULL, O_OCSP_CACHE_AGE},
+     "D",
+     "how long a signed OCSP answer is reused (default 60s)"},
+    {{"max-body", required_argument, NULL, O_MAX_BODY},
+     "BYTES",
+     "the largest request body (default 65536)"},
+    {{"max-connections", required_argument, NULL, O_MAX_CONNECTIONS},
+     "N",
+     "connections open at once (default 1024)"},
+    {{"passphrase-file", required_argument, NULL, O_PASSPHRASE_FILE},
+     "F",
+     "the CA passphrase's file (else DUET_CA_PASSPHRASE_FILE or DUET_CA_PASSPHRASE)"},
+    {{"public-url", required_argument, NULL, O_PUBLIC_URL},
+     "http://HOST:PORT",
+     "the address written into certificates for the CRL and OCSP"},
+    {{"help", no_argument, NULL, O_HELP}, NULL, "print this help"},
+};
+
 /* Add a repeated option's value; false after printing the usage error. */
 static bool
 push(const char *name, const char **v, size_t *n, const char *value)
@@ -66,23 +108,7 @@ push(const char *name, const char **v, size_t *n, const char *value)
 int
 cmd_ca_serve(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"ca-dir", required_argument, NULL, O_CA_DIR},
-        {"listen", required_argument, NULL, O_LISTEN},
-        {"http-listen", required_argument, NULL, O_HTTP_LISTEN},
-        {"log", required_argument, NULL, O_LOG},
-        {"log-level", required_argument, NULL, O_LOG_LEVEL},
-        {"server-name", required_argument, NULL, O_SERVER_NAME},
-        {"admin-identity", required_argument, NULL, O_ADMIN},
-        {"crl-validity", required_argument, NULL, O_CRL_VALIDITY},
-        {"ocsp-validity", required_argument, NULL, O_OCSP_VALIDITY},
-        {"ocsp-cache-age", required_argument, NULL, O_OCSP_CACHE_AGE},
-        {"max-body", required_argument, NULL, O_MAX_BODY},
-        {"max-connections", required_argument, NULL, O_MAX_CONNECTIONS},
-        {"passphrase-file", required_argument, NULL, O_PASSPHRASE_FILE},
-        {"public-url", required_argument, NULL, O_PUBLIC_URL},
-        {"help", no_argument, NULL, O_HELP},
-        {NULL, 0, NULL, 0}};
+    struct option opts[CLI_NFLAGS(flags) + 1];
     struct caserver_opts so = {.crl_validity = CASERVER_CRL_VALIDITY,
                                .ocsp_validity = CA_OCSP_VALIDITY,
                                .ocsp_cache_age = CA_OCSP_CACHE_AGE,
@@ -97,6 +123,7 @@ cmd_ca_serve(int argc, char **argv)
     unsigned long long mb;
     int rc = EXIT_USAGE, c;
 
+    cli_flags_longopts(flags, CLI_NFLAGS(flags), opts);
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
@@ -171,7 +198,7 @@ cmd_ca_serve(int argc, char **argv)
             so.max_connections = (size_t)mb;
             break;
         case O_HELP:
-            fputs(serve_usage, stdout);
+            cli_flags_help(stdout, serve_usage, flags, CLI_NFLAGS(flags));
             return EXIT_OK;
         default:
             fprintf(stderr, "duet ca serve: %s %s\n", argv[optind - 1],

@@ -34,9 +34,11 @@ prom_label(FILE *f, const char *s)
 }
 
 static const char expiring_usage[] =
-    "usage: duet cert expiring --ca-dir DIR --within 30d [--format text|prometheus]\n"
+    "usage: duet cert expiring --ca-dir DIR --within 30d [--owner X] [--profile P]\n"
+    "                          [--format text|json|prometheus]\n"
     "exit 0 none, 1 when an unrevoked certificate that was not renewed expires within the\n"
-    "window (or has expired), 2 when the inventory cannot be read\n";
+    "window (or has expired), 2 when the inventory cannot be read.  --expiring D is the same\n"
+    "as --within D; duet cert list --expiring D lists the same certificates.\n";
 
 /* `duet cert expiring`; see the usage above. */
 int
@@ -48,14 +50,16 @@ cmd_cert_expiring(int argc, char **argv)
     struct ca *ca = NULL;
     struct store_filter f;
     struct store_cert **rows = NULL;
+    json_t *hits_json = NULL;
     size_t n = 0, hits = 0;
     int64_t now = (int64_t)time(NULL);
-    bool prom = false;
+    bool prom = false, json = false;
     int rc = EXIT_USAGE;
 
     memset(&f, 0, sizeof(f));
-    if ((prc = cli_parse_opts(argc, argv, OB_CA_DIR | OB_WITHIN | OB_FORMAT, expiring_usage, &o)) !=
-        0) {
+    if ((prc = cli_parse_opts(
+             argc, argv, OB_CA_DIR | OB_WITHIN | OB_EXPIRING | OB_FORMAT | OB_OWNER | OB_PROFILE,
+             expiring_usage, &o)) != 0) {
         rc = prc == CLI_PARSE_HELP ? EXIT_OK : EXIT_USAGE;
         goto out;
     }
@@ -63,19 +67,28 @@ cmd_cert_expiring(int argc, char **argv)
         fprintf(stderr, "%s: --ca-dir and --within are required\n%s", o.cmd, expiring_usage);
         goto out;
     }
-    if (o.format != NULL) {
-        if (strcmp(o.format, "prometheus") == 0)
-            prom = true;
-        else if (strcmp(o.format, "text") != 0) {
-            fprintf(stderr, "%s: --format \"%s\": expected text or prometheus\n", o.cmd, o.format);
-            goto out;
-        }
+    if (o.format != NULL && strcmp(o.format, "prometheus") == 0)
+        prom = true;
+    else if (o.format != NULL && strcmp(o.format, "text") != 0 && strcmp(o.format, "json") != 0) {
+        fprintf(stderr, "%s: --format \"", o.cmd);
+        cli_put_text(stderr, o.format);
+        fprintf(stderr, "\": expected text, json or prometheus\n");
+        goto out;
+    } else {
+        json = o.format != NULL && strcmp(o.format, "json") == 0;
     }
     f.now = now;
+    f.owner = o.owner;
+    f.profile = o.profile;
     if (cli_open_ca(o.ca_dir, false, NULL, &ca, &err) != 0 ||
         store_list(ca_store(ca), &f, &rows, &n, &err) != 0) {
         /* Exit 2, not 1: "cannot tell" must not read as "certificates are expiring". */
         cli_fail(o.cmd, &err);
+        rc = EXIT_USAGE;
+        goto out;
+    }
+    if (json && (hits_json = json_array()) == NULL) {
+        fprintf(stderr, "%s: out of memory\n", o.cmd);
         rc = EXIT_USAGE;
         goto out;
     }
@@ -85,17 +98,9 @@ cmd_cert_expiring(int argc, char **argv)
     }
     for (size_t i = 0; i < n; i++) {
         const struct store_cert *c = rows[i];
-        /* Unrevoked and not replaced by a renewal; already expired ones count too. */
+        bool in_window = cli_row_expiring(c, now, o.within);
         if (c->status == STORE_REVOKED || c->renewed_by != NULL)
             continue;
-        bool in_window = c->not_after <= now + o.within;
-        /*
-         * The OCSP signer lives days and the CA server renews it: it counts
-         * only once it has expired (the responder then cannot answer).
-         */
-        if (c->profile != NULL && strcmp(c->profile, CA_PROFILE_OCSP_SIGNER) == 0 &&
-            c->not_after > now)
-            in_window = false;
         if (prom) {
             printf("duet_certificate_expiry_seconds{serial=\"");
             prom_label(stdout, c->serial);
@@ -106,6 +111,8 @@ cmd_cert_expiring(int argc, char **argv)
             printf("\",owner=\"");
             prom_label(stdout, c->owner);
             printf("\"} %lld\n", (long long)(c->not_after - now));
+        } else if (in_window && json) {
+            json_array_append_new(hits_json, cli_row_json(c, now, false));
         } else if (in_window) {
             char na[32];
             x509u_fmt_rfc3339(c->not_after, na, sizeof(na));
@@ -124,11 +131,18 @@ cmd_cert_expiring(int argc, char **argv)
                "within the window or already expired.\n# TYPE duet_certificates_expiring gauge\n"
                "duet_certificates_expiring{within=\"%s\"} %zu\n",
                o.within_text, hits);
+    } else if (json) {
+        json_t *doc = json_pack("{s:s, s:I, s:o}", "within", o.within_text, "within_seconds",
+                                (json_int_t)o.within, "expiring", json_incref(hits_json));
+        json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
+        fputc('\n', stdout);
+        json_decref(doc);
     } else if (hits == 0) {
         printf("no certificate expires within %s\n", o.within_text);
     }
     rc = hits > 0 ? EXIT_INVALID : EXIT_OK;
 out:
+    json_decref(hits_json);
     store_certs_free(rows, n);
     ca_close(ca);
     cli_opts_free(&o);

@@ -17,7 +17,101 @@
 
 static const char export_usage[] =
     "usage: duet cert export --cert F --key F --format pem|der|p12 [--legacy]\n"
-    "                        [--password-file F] --out F\n";
+    "                        [--password-file F] --out F [--force]\n"
+    "       duet cert export --from-p12 F.p12 --password-file F --out DIR [--name NAME]\n"
+    "                        [--force]\n"
+    "The second form reads a PKCS#12 back: DIR/NAME.key (0600) and DIR/NAME.crt (leaf,\n"
+    "then the rest of the chain); NAME defaults to the file's name without .p12/.pfx.\n";
+
+/* NAME for --from-p12: --name, else the file's base name without .p12 or .pfx. */
+static bool
+p12_base(const char *path, const char *name, char *buf, size_t len)
+{
+    const char *b = strrchr(path, '/');
+    size_t n;
+
+    if (name != NULL) {
+        snprintf(buf, len, "%s", name);
+        return cli_safe_name(buf);
+    }
+    b = b != NULL ? b + 1 : path;
+    n = strlen(b);
+    if (n > 4 && (strcmp(b + n - 4, ".p12") == 0 || strcmp(b + n - 4, ".pfx") == 0))
+        n -= 4;
+    snprintf(buf, len, "%.*s", (int)n, b);
+    return cli_safe_name(buf);
+}
+
+/*
+ * `--from-p12`: the key and certificates of a PKCS#12 file as PEM files in
+ * o->out (created when missing).  Nothing is written unless both files can
+ * be (neither exists, or --force).
+ */
+static int
+export_from_p12(const struct cli_opts *o, struct duet_err *err)
+{
+    struct load_bundle b;
+    char base[80];
+    char *pass = NULL, *key_path = NULL, *crt_path = NULL;
+    X509 **certs = NULL;
+    int rc = -1;
+
+    memset(&b, 0, sizeof(b));
+    if (!p12_base(o->from_p12, o->name, base, sizeof(base))) {
+        err_set(err, DUET_ERR_INPUT,
+                "%s: cannot name the PEM files after it; give --name NAME (1-64 letters, digits, "
+                "'.', '-', '_' or '@')",
+                o->from_p12);
+        goto out;
+    }
+    if (cli_check_secret_mode(o->password_file, "the password file", err) != 0 ||
+        fileio_read_secret(o->password_file, &pass, err) != 0 ||
+        load_bundle_file(o->from_p12, pass, &b, err) != 0)
+        goto out;
+    if (b.format != LOAD_PKCS12) {
+        err_set(err, DUET_ERR_INPUT, "%s: expected a PKCS#12 file, found %s", o->from_p12,
+                load_format_name(b.format));
+        goto out;
+    }
+    if (b.key == NULL || b.certs == NULL || sk_X509_num(b.certs) == 0) {
+        err_set(err, DUET_ERR_INPUT, "%s: expected a private key and its certificate, found %s",
+                o->from_p12, b.key == NULL ? "no private key" : "no certificate");
+        goto out;
+    }
+    if (X509_check_private_key(sk_X509_value(b.certs, 0), b.key) != 1) {
+        ERR_clear_error();
+        err_set(err, DUET_ERR_INPUT, "%s: its first certificate does not belong to its key",
+                o->from_p12);
+        goto out;
+    }
+    if (cli_check_out_dir(o->out, err) != 0)
+        goto out;
+    key_path = cli_path_in(o->out, base, ".key");
+    crt_path = cli_path_in(o->out, base, ".crt");
+    certs = calloc((size_t)sk_X509_num(b.certs), sizeof(*certs));
+    if (key_path == NULL || crt_path == NULL || certs == NULL) {
+        err_nomem(err);
+        goto out;
+    }
+    if (cli_check_out_file(key_path, o->force, err) != 0 ||
+        cli_check_out_file(crt_path, o->force, err) != 0)
+        goto out;
+    for (int i = 0; i < sk_X509_num(b.certs); i++)
+        certs[i] = sk_X509_value(b.certs, i);
+    if (pemout_key(key_path, b.key, NULL, err) != 0 ||
+        pemout_certs(crt_path, certs, (size_t)sk_X509_num(b.certs), NULL, err) != 0)
+        goto out;
+    printf("wrote %s (key, 0600) and %s (%d certificate%s)\n", key_path, crt_path,
+           sk_X509_num(b.certs), sk_X509_num(b.certs) == 1 ? "" : "s");
+    rc = 0;
+out:
+    free(certs);
+    free(key_path);
+    free(crt_path);
+    fileio_free_secret(pass);
+    load_bundle_clear(&b);
+    return rc;
+}
 
 /* The leaf, the rest of its file's certificates, then the key when given, as PEM. */
 static int
@@ -52,9 +146,26 @@ cmd_cert_export(int argc, char **argv)
     int rc = EXIT_USAGE;
 
     if ((prc = cli_parse_opts(argc, argv,
-                              OB_CERT | OB_KEY | OB_FORMAT | OB_LEGACY | OB_PASSWORD_FILE | OB_OUT,
+                              OB_CERT | OB_KEY | OB_FORMAT | OB_LEGACY | OB_PASSWORD_FILE | OB_OUT |
+                                  OB_FORCE | OB_FROM_P12 | OB_NAME,
                               export_usage, &o)) != 0) {
         rc = prc == CLI_PARSE_HELP ? EXIT_OK : EXIT_USAGE;
+        goto out;
+    }
+    if (o.from_p12 != NULL) {
+        if (o.nargs != 0 || o.out == NULL || o.password_file == NULL || o.cert != NULL ||
+            o.key != NULL || o.format != NULL || o.legacy) {
+            fprintf(stderr,
+                    "%s: --from-p12 F needs --password-file and --out DIR, and takes no --cert, "
+                    "--key, --format or --legacy\n%s",
+                    o.cmd, export_usage);
+            goto out;
+        }
+        rc = export_from_p12(&o, &err) == 0 ? EXIT_OK : cli_fail(o.cmd, &err);
+        goto out;
+    }
+    if (o.name != NULL) {
+        fprintf(stderr, "%s: --name goes with --from-p12\n", o.cmd);
         goto out;
     }
     if (o.nargs != 0 || o.cert == NULL || o.out == NULL || o.format == NULL) {
@@ -89,9 +200,12 @@ cmd_cert_export(int argc, char **argv)
         goto out;
     }
     rc = EXIT_INVALID;
-    if (load_certs_file(o.cert, NULL, &certs, &err) != 0 ||
+    if (cli_check_out_file(o.out, o.force, &err) != 0 ||
+        load_certs_file(o.cert, NULL, &certs, &err) != 0 ||
         (o.key != NULL && load_key_file(o.key, NULL, &key, &err) != 0) ||
-        (o.password_file != NULL && fileio_read_secret(o.password_file, &pass, &err) != 0))
+        (o.password_file != NULL &&
+         (cli_check_secret_mode(o.password_file, "the password file", &err) != 0 ||
+          fileio_read_secret(o.password_file, &pass, &err) != 0)))
         goto fail;
     leaf = sk_X509_shift(certs);
     if (key != NULL && X509_check_private_key(leaf, key) != 1) {

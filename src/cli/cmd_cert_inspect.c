@@ -19,13 +19,25 @@
 
 enum { OPT_PASSWORD_FILE = 256, OPT_FORMAT, OPT_HELP };
 
+static const struct cli_flag flags[] = {
+    {{"format", required_argument, NULL, OPT_FORMAT},
+     "text|json",
+     "the output format (default text)"},
+    {{"password-file", required_argument, NULL, OPT_PASSWORD_FILE},
+     "F",
+     "the password of PKCS#12 files and encrypted keys (first line)"},
+    {{"help", no_argument, NULL, OPT_HELP}, NULL, "print this help"},
+};
+
 static void
 inspect_usage(FILE *out)
 {
-    fprintf(out, "usage: duet cert inspect [--format text|json] [--password-file F] FILE...\n"
-                 "Reads PEM, DER and PKCS#12 certificates and chains, CSRs, CRLs and keys;\n"
-                 "a FILE written https://HOST:PORT or HOST:PORT (no such file) is the chain\n"
-                 "that server sends.\n");
+    cli_flags_help(out,
+                   "usage: duet cert inspect [--format text|json] [--password-file F] FILE...\n"
+                   "Reads PEM, DER and PKCS#12 certificates and chains, CSRs, CRLs and keys;\n"
+                   "a FILE written https://HOST:PORT or HOST:PORT (no such file) is the chain\n"
+                   "that server sends.\n",
+                   flags, CLI_NFLAGS(flags));
 }
 
 /*
@@ -58,11 +70,7 @@ inspect_endpoint(const char *target, struct duet_err *err)
 int
 cmd_cert_inspect(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"format", required_argument, NULL, OPT_FORMAT},
-        {"password-file", required_argument, NULL, OPT_PASSWORD_FILE},
-        {"help", no_argument, NULL, OPT_HELP},
-        {NULL, 0, NULL, 0}};
+    struct option opts[CLI_NFLAGS(flags) + 1];
     struct duet_err err = {.kind = DUET_ERR_NONE};
     char *password = NULL;
     bool json = false;
@@ -71,6 +79,7 @@ cmd_cert_inspect(int argc, char **argv)
     int c;
 
     err_clear(&err);
+    cli_flags_longopts(flags, CLI_NFLAGS(flags), opts);
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {

@@ -16,7 +16,7 @@ static const char issue_usage[] =
     "usage: duet cert issue NAME --profile server|client|peer|device --ca-dir DIR --out OUTDIR\n"
     "                       [--san dns:H|ip:A|uri:U|email:E]... [--ttl 720h] [--owner TEXT]\n"
     "                       [--location TEXT] [--key-type p256|p384|ed25519|rsa3072]\n"
-    "                       [--passphrase-file F] [--force]\n";
+    "                       [--passphrase-file F] [--force] [--format text|json]\n";
 
 /* `duet cert issue`; see the usage above. */
 int
@@ -29,12 +29,12 @@ cmd_cert_issue(int argc, char **argv)
     EVP_PKEY *key = NULL;
     X509 *cert = NULL;
     char *key_path = NULL, *crt_path = NULL;
-    bool clamped = false;
+    bool clamped = false, json = false;
     int rc = EXIT_USAGE;
 
     if ((prc = cli_parse_opts(argc, argv,
                               OB_CA_DIR | OB_OUT | OB_PROFILE | OB_SAN | OB_TTL | OB_OWNER |
-                                  OB_LOCATION | OB_KEY_TYPE | OB_PASS | OB_FORCE,
+                                  OB_LOCATION | OB_KEY_TYPE | OB_PASS | OB_FORCE | OB_FORMAT,
                               issue_usage, &o)) != 0) {
         rc = prc == CLI_PARSE_HELP ? EXIT_OK : EXIT_USAGE;
         goto out;
@@ -44,6 +44,8 @@ cmd_cert_issue(int argc, char **argv)
                 issue_usage);
         goto out;
     }
+    if (!cli_format(o.cmd, o.format, &json))
+        goto out;
     if (!cli_safe_name(o.args[0])) {
         fprintf(stderr,
                 "%s: NAME \"%s\" must be 1-64 letters, digits, '.', '-', '_' or '@' (it names "
@@ -81,7 +83,7 @@ cmd_cert_issue(int argc, char **argv)
     if (pemout_key(key_path, key, NULL, &err) != 0 ||
         cli_write_chain(crt_path, cert, ca_issuing_cert(ca), &err) != 0)
         goto fail;
-    cli_report_issued("issued", cert, o.profile, clamped, key_path, crt_path);
+    cli_report_issued("issued", cert, o.profile, clamped, key_path, crt_path, NULL, json);
     rc = EXIT_OK;
     goto out;
 fail:

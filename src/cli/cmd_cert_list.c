@@ -38,8 +38,75 @@ csv_field(FILE *f, const char *s, bool last)
 }
 
 static const char list_usage[] =
-    "usage: duet cert list --ca-dir DIR [--expiring 30d] [--status valid|expired|revoked]\n"
-    "                      [--owner X] [--profile P] [--format table|json|csv]\n";
+    "usage: duet cert list --ca-dir DIR [--expiring|--within 30d]\n"
+    "                      [--status valid|expired|revoked] [--owner X] [--profile P]\n"
+    "                      [--format table|json|csv]\n";
+
+/* Whole days from now to t, as "days_left" of the JSON (cli_row_json()). */
+static long long
+days_left(int64_t t, int64_t now)
+{
+    return (long long)((t - now) / 86400);
+}
+
+#define NCOLS 8
+
+/*
+ * The inventory as a table whose columns are as wide as their longest cell,
+ * so long names and owners never shift the columns after them.  Text from
+ * the inventory is escaped (cli_text).  -1 when out of memory.
+ */
+static int
+print_table(struct store_cert **rows, size_t n, int64_t now)
+{
+    static const char *const head[NCOLS] = {"SERIAL",   "NAME",      "PROFILE", "OWNER",
+                                            "LOCATION", "NOT AFTER", "DAYS",    "STATUS"};
+    char **cell = calloc(n * NCOLS + 1, sizeof(char *));
+    size_t width[NCOLS];
+    int rc = -1;
+
+    if (cell == NULL)
+        return -1;
+    for (size_t c = 0; c < NCOLS; c++)
+        width[c] = strlen(head[c]);
+    for (size_t i = 0; i < n; i++) {
+        char na[32], days[24];
+        char **r = &cell[i * NCOLS];
+        x509u_fmt_rfc3339(rows[i]->not_after, na, sizeof(na));
+        snprintf(days, sizeof(days), "%lld", days_left(rows[i]->not_after, now));
+        r[0] = cli_text(rows[i]->serial);
+        r[1] = cli_text(rows[i]->name != NULL ? rows[i]->name : "?");
+        r[2] = cli_text(rows[i]->profile != NULL ? rows[i]->profile : "-");
+        r[3] = cli_text(rows[i]->owner != NULL ? rows[i]->owner : "-");
+        r[4] = cli_text(rows[i]->location != NULL ? rows[i]->location : "-");
+        r[5] = strdup(na);
+        r[6] = strdup(days);
+        r[7] = strdup(store_status_text(rows[i], now));
+        for (size_t c = 0; c < NCOLS; c++) {
+            if (r[c] == NULL)
+                goto out;
+            if (strlen(r[c]) > width[c])
+                width[c] = strlen(r[c]);
+        }
+    }
+    for (size_t i = 0; i <= n; i++) {
+        for (size_t c = 0; c < NCOLS; c++) {
+            const char *v = i == 0 ? head[c] : cell[(i - 1) * NCOLS + c];
+            if (c == NCOLS - 1)
+                printf("%s\n", v);
+            else if (c == 6) /* DAYS, a number: right-aligned */
+                printf("%*s  ", (int)width[c], v);
+            else
+                printf("%-*s  ", (int)width[c], v);
+        }
+    }
+    rc = 0;
+out:
+    for (size_t k = 0; k < n * NCOLS; k++)
+        free(cell[k]);
+    free(cell);
+    return rc;
+}
 
 /* `duet cert list`; see the usage above. */
 int
@@ -56,9 +123,10 @@ cmd_cert_list(int argc, char **argv)
     int rc = EXIT_USAGE;
 
     memset(&f, 0, sizeof(f));
-    if ((prc = cli_parse_opts(
-             argc, argv, OB_CA_DIR | OB_EXPIRING | OB_STATUS | OB_OWNER | OB_PROFILE | OB_FORMAT,
-             list_usage, &o)) != 0) {
+    if ((prc = cli_parse_opts(argc, argv,
+                              OB_CA_DIR | OB_EXPIRING | OB_WITHIN | OB_STATUS | OB_OWNER |
+                                  OB_PROFILE | OB_FORMAT,
+                              list_usage, &o)) != 0) {
         rc = prc == CLI_PARSE_HELP ? EXIT_OK : EXIT_USAGE;
         goto out;
     }
@@ -87,13 +155,22 @@ cmd_cert_list(int argc, char **argv)
     f.now = now;
     f.owner = o.owner;
     f.profile = o.profile;
-    if (o.has_expiring)
-        f.expiring_before = now + o.expiring;
     rc = EXIT_INVALID;
     if (cli_open_ca(o.ca_dir, false, NULL, &ca, &err) != 0 ||
         store_list(ca_store(ca), &f, &rows, &n, &err) != 0) {
         rc = cli_fail(o.cmd, &err);
         goto out;
+    }
+    if (o.has_expiring) {
+        /* The rows `cert expiring --within D` reports, by the same test. */
+        size_t kept = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (cli_row_expiring(rows[i], now, o.expiring))
+                rows[kept++] = rows[i];
+            else
+                store_cert_free(rows[i]);
+        }
+        n = kept;
     }
     if (o.format != NULL && strcmp(o.format, "json") == 0) {
         json_t *arr = json_array();
@@ -107,7 +184,7 @@ cmd_cert_list(int argc, char **argv)
         for (size_t i = 0; i < n; i++) {
             char na[32], days[24];
             x509u_fmt_rfc3339(rows[i]->not_after, na, sizeof(na));
-            snprintf(days, sizeof(days), "%lld", (long long)((rows[i]->not_after - now) / 86400));
+            snprintf(days, sizeof(days), "%lld", days_left(rows[i]->not_after, now));
             csv_field(stdout, rows[i]->serial, false);
             csv_field(stdout, rows[i]->name, false);
             csv_field(stdout, rows[i]->profile, false);
@@ -117,24 +194,11 @@ cmd_cert_list(int argc, char **argv)
             csv_field(stdout, days, false);
             csv_field(stdout, store_status_text(rows[i], now), true);
         }
+    } else if (print_table(rows, n, now) != 0) {
+        fprintf(stderr, "%s: out of memory\n", o.cmd);
+        rc = EXIT_INVALID;
+        goto out;
     } else {
-        printf("%-47s  %-32s  %-10s  %-12s  %-12s  %-20s  %5s  %s\n", "SERIAL", "NAME", "PROFILE",
-               "OWNER", "LOCATION", "NOT AFTER", "DAYS", "STATUS");
-        for (size_t i = 0; i < n; i++) {
-            char na[32];
-            x509u_fmt_rfc3339(rows[i]->not_after, na, sizeof(na));
-            char *name = cli_text(rows[i]->name);
-            char *owner = rows[i]->owner != NULL ? cli_text(rows[i]->owner) : NULL;
-            char *location = rows[i]->location != NULL ? cli_text(rows[i]->location) : NULL;
-            printf("%-47s  %-32s  %-10s  %-12s  %-12s  %-20s  %5lld  %s\n", rows[i]->serial,
-                   name != NULL ? name : "?", rows[i]->profile, owner != NULL ? owner : "-",
-                   location != NULL ? location : "-", na,
-                   (long long)((rows[i]->not_after - now) / 86400),
-                   store_status_text(rows[i], now));
-            free(name);
-            free(owner);
-            free(location);
-        }
         printf("%zu certificate%s\n", n, n == 1 ? "" : "s");
     }
     rc = EXIT_OK;

@@ -15,6 +15,7 @@
 static const char renew_usage[] =
     "usage: duet cert renew SERIAL|CERTFILE --ca-dir DIR --out OUTDIR [--reuse-key] [--ttl D]\n"
     "                       [--key-type T] [--name FILENAME] [--passphrase-file F] [--force]\n"
+    "                       [--format text|json]\n"
     "writes OUTDIR/NAME.crt (and NAME.key unless --reuse-key); NAME defaults to the CN\n";
 
 /* A file name from a CN: characters outside [A-Za-z0-9._-@] become '_'. */
@@ -46,13 +47,13 @@ cmd_cert_renew(int argc, char **argv)
     X509 *cert = NULL;
     EVP_PKEY *key = NULL;
     char *key_path = NULL, *crt_path = NULL;
-    bool clamped = false;
+    bool clamped = false, json = false;
     int rc = EXIT_USAGE;
 
     memset(&renewal, 0, sizeof(renewal));
     if ((prc = cli_parse_opts(argc, argv,
                               OB_CA_DIR | OB_OUT | OB_REUSE_KEY | OB_TTL | OB_KEY_TYPE | OB_PASS |
-                                  OB_NAME | OB_FORCE,
+                                  OB_NAME | OB_FORCE | OB_FORMAT,
                               renew_usage, &o)) != 0) {
         rc = prc == CLI_PARSE_HELP ? EXIT_OK : EXIT_USAGE;
         goto out;
@@ -62,6 +63,8 @@ cmd_cert_renew(int argc, char **argv)
                 renew_usage);
         goto out;
     }
+    if (!cli_format(o.cmd, o.format, &json))
+        goto out;
     if (o.reuse_key && o.key_type != NULL) {
         fprintf(stderr, "%s: --key-type makes a new key; it cannot go with --reuse-key\n", o.cmd);
         goto out;
@@ -108,8 +111,7 @@ cmd_cert_renew(int argc, char **argv)
         cli_write_chain(crt_path, cert, ca_issuing_cert(ca), &err) != 0)
         goto fail;
     cli_report_issued("renewed as", cert, row->profile, clamped, o.reuse_key ? NULL : key_path,
-                      crt_path);
-    printf("renews:      %s\n", row->serial);
+                      crt_path, row->serial, json);
     rc = EXIT_OK;
     goto out;
 fail:

@@ -53,10 +53,11 @@ static void
 print_json(X509 *cert, const char *profile, bool clamped, const char *out,
            const struct ca_drop *d, size_t n)
 {
-    json_t *o = cli_issued_json(cert, profile, clamped, out), *drops = json_array();
+    json_t *o = cli_issued_json("signed", cert, profile, clamped, NULL, out, NULL);
+    json_t *drops = json_array();
     json_t *changed = json_array();
 
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; drops != NULL && changed != NULL && i < n; i++) {
         json_t *e = json_object();
         json_object_set_new(e, "kind", json_string(ca_drop_kind_name(d[i].kind)));
         json_object_set_new(e, "name", cli_json_text(d[i].name));
@@ -67,6 +68,13 @@ print_json(X509 *cert, const char *profile, bool clamped, const char *out,
             json_object_set_new(e, "critical", json_boolean(d[i].critical));
         json_object_set_new(e, "reason", json_string(ca_drop_reason(&d[i])));
         json_array_append_new(d[i].signed_as != NULL ? changed : drops, e);
+    }
+    if (o == NULL || drops == NULL || changed == NULL) {
+        json_decref(o);
+        json_decref(drops);
+        json_decref(changed);
+        fprintf(stderr, "duet cert sign: out of memory\n");
+        return;
     }
     json_object_set_new(o, "dropped", drops);
     json_object_set_new(o, "changed", changed);
@@ -113,8 +121,7 @@ cmd_cert_sign(int argc, char **argv)
     memset(&csr, 0, sizeof(csr));
     if ((prc = cli_parse_opts(argc, argv,
                               OB_CA_DIR | OB_OUT | OB_PROFILE | OB_SAN | OB_TTL | OB_OWNER |
-                                  OB_LOCATION | OB_PASS | OB_NAME | OB_FORCE | OB_TOKEN |
-                                  OB_FORMAT,
+                                  OB_LOCATION | OB_PASS | OB_NAME | OB_FORCE | OB_TOKEN | OB_FORMAT,
                               sign_usage, &o)) != 0) {
         rc = prc == CLI_PARSE_HELP ? EXIT_OK : EXIT_USAGE;
         goto out;
@@ -170,7 +177,7 @@ cmd_cert_sign(int argc, char **argv)
                    ndrops);
     else
         cli_report_issued("signed", cert, token_profile != NULL ? token_profile : o.profile,
-                          clamped, NULL, o.out);
+                          clamped, NULL, o.out, NULL, false);
     rc = EXIT_OK;
     goto out;
 fail:

@@ -37,10 +37,55 @@ enum {
     OPT_HELP
 };
 
+static const struct cli_flag flags[] = {
+    {{"trusted", required_argument, NULL, OPT_TRUSTED},
+     "ROOTS.pem",
+     "the trust anchors; repeat for several files"},
+    {{"untrusted", required_argument, NULL, OPT_UNTRUSTED},
+     "CHAIN.pem",
+     "intermediates that may complete the chain; repeat for several"},
+    {{"purpose", required_argument, NULL, OPT_PURPOSE},
+     "server|client",
+     "the key usage required of the leaf"},
+    {{"name", required_argument, NULL, OPT_NAME}, "HOSTNAME_OR_IP", "the name the leaf must carry"},
+    {{"at", required_argument, NULL, OPT_AT},
+     "RFC3339_TIME",
+     "verify as at that time (default now)"},
+    {{"crl", required_argument, NULL, OPT_CRL},
+     "CRL.pem",
+     "check revocation against this CRL; repeat for several"},
+    {{"crl-scope", required_argument, NULL, OPT_CRL_SCOPE},
+     "chain|leaf",
+     "which certificates need a CRL (default chain)"},
+    {{"max-depth", required_argument, NULL, OPT_MAX_DEPTH}, "N", "the most intermediates allowed"},
+    {{"password-file", required_argument, NULL, OPT_PASSWORD_FILE},
+     "F",
+     "the password of PKCS#12 inputs"},
+    {{"policy", required_argument, NULL, OPT_POLICY},
+     "OID",
+     "an acceptable certificate policy; repeat for several"},
+    {{"require-explicit-policy", no_argument, NULL, OPT_REQUIRE_EXPLICIT_POLICY},
+     NULL,
+     "the chain must carry an acceptable policy"},
+    {{"inhibit-policy-mapping", no_argument, NULL, OPT_INHIBIT_POLICY_MAPPING},
+     NULL,
+     "refuse policy mappings"},
+    {{"inhibit-any-policy", no_argument, NULL, OPT_INHIBIT_ANY_POLICY},
+     NULL,
+     "anyPolicy does not match every policy"},
+    {{"format", required_argument, NULL, OPT_FORMAT},
+     "text|json",
+     "the output format (default text)"},
+    {{"insecure-crl-signature", required_argument, NULL, OPT_INSECURE_CRL_SIGNATURE},
+     "dsa",
+     "accept CRLs signed with DSA (legacy CAs only)"},
+    {{"help", no_argument, NULL, OPT_HELP}, NULL, "print this help"},
+};
+
 static void
 verify_usage(FILE *out)
 {
-    fprintf(
+    cli_flags_help(
         out,
         "usage: duet cert verify --trusted ROOTS.pem [--untrusted CHAIN.pem]...\n"
         "                        [--purpose server|client] [--name HOSTNAME_OR_IP]\n"
@@ -49,7 +94,8 @@ verify_usage(FILE *out)
         "                        [--require-explicit-policy] [--inhibit-policy-mapping]\n"
         "                        [--inhibit-any-policy] [--format text|json]\n"
         "                        [--insecure-crl-signature dsa] LEAF.pem|HOST:PORT\n"
-        "exit 0 valid, 1 invalid (reason on stderr), 2 usage error or unreadable input\n");
+        "exit 0 valid, 1 invalid (reason on stderr), 2 usage error or unreadable input\n",
+        flags, CLI_NFLAGS(flags));
 }
 
 /* The valid policy set for a reader: "none", or OIDs with anyPolicy named. */
@@ -174,24 +220,7 @@ out:
 int
 cmd_cert_verify(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"trusted", required_argument, NULL, OPT_TRUSTED},
-        {"untrusted", required_argument, NULL, OPT_UNTRUSTED},
-        {"purpose", required_argument, NULL, OPT_PURPOSE},
-        {"name", required_argument, NULL, OPT_NAME},
-        {"at", required_argument, NULL, OPT_AT},
-        {"crl", required_argument, NULL, OPT_CRL},
-        {"crl-scope", required_argument, NULL, OPT_CRL_SCOPE},
-        {"max-depth", required_argument, NULL, OPT_MAX_DEPTH},
-        {"password-file", required_argument, NULL, OPT_PASSWORD_FILE},
-        {"policy", required_argument, NULL, OPT_POLICY},
-        {"require-explicit-policy", no_argument, NULL, OPT_REQUIRE_EXPLICIT_POLICY},
-        {"inhibit-policy-mapping", no_argument, NULL, OPT_INHIBIT_POLICY_MAPPING},
-        {"inhibit-any-policy", no_argument, NULL, OPT_INHIBIT_ANY_POLICY},
-        {"format", required_argument, NULL, OPT_FORMAT},
-        {"insecure-crl-signature", required_argument, NULL, OPT_INSECURE_CRL_SIGNATURE},
-        {"help", no_argument, NULL, OPT_HELP},
-        {NULL, 0, NULL, 0}};
+    struct option opts[CLI_NFLAGS(flags) + 1];
     struct duet_verifier *v = duet_verifier_new();
     const char **trusted = calloc((size_t)argc, sizeof(char *));
     const char **untrusted = calloc((size_t)argc, sizeof(char *));
@@ -208,6 +237,7 @@ cmd_cert_verify(int argc, char **argv)
         fprintf(stderr, "duet cert verify: out of memory\n");
         goto out;
     }
+    cli_flags_longopts(flags, CLI_NFLAGS(flags), opts);
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {

@@ -18,16 +18,37 @@
 
 enum { O_CA_DIR = 300, O_OUT, O_DER, O_NEXT_UPDATE, O_PASSPHRASE_FILE, O_HELP, O_ROOT, O_ROOT_KEY };
 
+static const struct cli_flag flags[] = {
+    {{"ca-dir", required_argument, NULL, O_CA_DIR}, "DIR", "the CA directory"},
+    {{"out", required_argument, NULL, O_OUT},
+     "FILE",
+     "where the CRL goes (with --root: default DIR/root.crl)"},
+    {{"der", no_argument, NULL, O_DER}, NULL, "the issuing CA's CRL alone, DER"},
+    {{"next-update", required_argument, NULL, O_NEXT_UPDATE},
+     "D",
+     "when the next CRL is due (default 24h; 8760h with --root)"},
+    {{"passphrase-file", required_argument, NULL, O_PASSPHRASE_FILE},
+     "F",
+     "the CA passphrase's file (else DUET_CA_PASSPHRASE)"},
+    {{"root", no_argument, NULL, O_ROOT}, NULL, "renew the root's CRL with the root key"},
+    {{"root-key", required_argument, NULL, O_ROOT_KEY},
+     "F",
+     "the root key, kept offline (with --root)"},
+    {{"help", no_argument, NULL, O_HELP}, NULL, "print this help"},
+};
+
 static void
 crl_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: duet crl generate --ca-dir DIR --out FILE [--der] [--next-update 24h]\n"
-            "                         [--passphrase-file F]\n"
-            "       duet crl generate --root --ca-dir DIR [--root-key F] [--next-update 8760h]\n"
-            "                         [--out FILE] [--passphrase-file F]\n"
-            "The first form writes the issuing CA's CRL followed by the root CRL (PEM) or the\n"
-            "issuing CA's CRL alone (--der).  --root renews DIR/root.crl with the root key.\n");
+    cli_flags_help(
+        out,
+        "usage: duet crl generate --ca-dir DIR --out FILE [--der] [--next-update 24h]\n"
+        "                         [--passphrase-file F]\n"
+        "       duet crl generate --root --ca-dir DIR [--root-key F] [--next-update 8760h]\n"
+        "                         [--out FILE] [--passphrase-file F]\n"
+        "The first form writes the issuing CA's CRL followed by the root CRL (PEM) or the\n"
+        "issuing CA's CRL alone (--der).  --root renews DIR/root.crl with the root key.\n",
+        flags, CLI_NFLAGS(flags));
 }
 
 /* CRLs to a file: PEM (issuing, then root when given) or DER (issuing alone). */
@@ -43,16 +64,7 @@ write_crls(const char *path, X509_CRL *issuing, X509_CRL *root, bool der, struct
 static int
 crl_generate_cmd(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"ca-dir", required_argument, NULL, O_CA_DIR},
-        {"out", required_argument, NULL, O_OUT},
-        {"der", no_argument, NULL, O_DER},
-        {"next-update", required_argument, NULL, O_NEXT_UPDATE},
-        {"passphrase-file", required_argument, NULL, O_PASSPHRASE_FILE},
-        {"root", no_argument, NULL, O_ROOT},
-        {"root-key", required_argument, NULL, O_ROOT_KEY},
-        {"help", no_argument, NULL, O_HELP},
-        {NULL, 0, NULL, 0}};
+    struct option opts[CLI_NFLAGS(flags) + 1];
     const char *dir = NULL, *out = NULL, *pass_file = NULL, *root_key = NULL;
     bool der = false, root = false, validity_given = false;
     int64_t validity = 24 * 3600;
@@ -62,6 +74,7 @@ crl_generate_cmd(int argc, char **argv)
     int rc = EXIT_USAGE;
     int c;
 
+    cli_flags_longopts(flags, CLI_NFLAGS(flags), opts);
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {

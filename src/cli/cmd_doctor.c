@@ -51,25 +51,37 @@ enum {
     OPT_HELP
 };
 
+static const struct cli_flag flags[] = {
+    {{"config", required_argument, NULL, OPT_CONFIG}, "FILE",
+     "a duet proxy or duet tunnel configuration: every listener"},
+    {{"cert", required_argument, NULL, OPT_CERT}, "C",
+     "a certificate file (leaf first, then its chain)"},
+    {{"key", required_argument, NULL, OPT_KEY}, "K", "the key of --cert"},
+    {{"cacert", required_argument, NULL, OPT_CACERT}, "ROOTS", "the CAs trusted for peers"},
+    {{"crl", required_argument, NULL, OPT_CRL}, "F", "a CRL checked with them (repeatable)"},
+    {{"role", required_argument, NULL, OPT_ROLE}, "server|client",
+     "how --cert is used (default server)"},
+    {{"format", required_argument, NULL, OPT_FORMAT}, "text|json",
+     "findings as text (default) or one JSON array"},
+    {{"within", required_argument, NULL, OPT_WITHIN}, "D",
+     "warn about certificates expiring within D (default 30d)"},
+    {{"password-file", required_argument, NULL, OPT_PASSWORD_FILE}, "F",
+     "the passphrase of an encrypted --key (or PKCS#12), first line"},
+    {{"help", no_argument, NULL, OPT_HELP}, NULL, "print this help"},
+};
+
 /* The usage, with one line per option. */
 static void
 doctor_usage(FILE *out)
 {
-    fprintf(
+    cli_flags_help(
         out,
         "usage: duet doctor --config FILE [--format text|json] [--within D]\n"
         "       duet doctor --cert C --key K [--password-file F] [--cacert ROOTS] [--crl F]...\n"
         "                   [--role server|client] [--format text|json] [--within D]\n"
         "Checks an mTLS set-up before it fails; each problem with its fix.\n"
-        "  --config FILE       a duet proxy or duet tunnel configuration: every listener\n"
-        "  --cert C, --key K   a certificate file (leaf first, then its chain) and its key\n"
-        "  --password-file F   the passphrase of an encrypted --key (or PKCS#12), first line\n"
-        "  --cacert ROOTS      the CAs trusted for peers\n"
-        "  --crl F             a CRL checked with them (repeatable)\n"
-        "  --role server|client  how --cert is used (default server)\n"
-        "  --format text|json  findings as text (default) or one JSON array\n"
-        "  --within D          warn about certificates expiring within D (default 30d)\n"
-        "exit 0 no errors (warnings allowed), 1 at least one error, 2 usage error\n");
+        "exit 0 no errors (warnings allowed), 1 at least one error, 2 usage error\n",
+        flags, CLI_NFLAGS(flags));
 }
 
 /* --- output ------------------------------------------------------------------------- */
@@ -234,7 +246,11 @@ cfg_src(struct doctor_src *src, char *keybuf, size_t klen, struct ycfg *y, const
                                .listener = listener};
 }
 
-/* Whether an address is the wildcard (0.0.0.0 or ::). */
+/*
+ * Whether an address is a wildcard: 0.0.0.0 (however spelled: "0" resolves
+ * to it), :: (or 0:0:0:0:0:0:0:0), or the IPv4-mapped ::ffff:0.0.0.0, which
+ * an IPv6 socket accepts every IPv4 client on (RFC 4291 2.5.5.2).
+ */
 static bool
 is_wildcard(const struct net_addr *a)
 {
@@ -243,9 +259,13 @@ is_wildcard(const struct net_addr *a)
     if (a->ss.ss_family == AF_INET)
         return ((const struct sockaddr_in *)(const void *)&a->ss)->sin_addr.s_addr ==
                htonl(INADDR_ANY);
-    if (a->ss.ss_family == AF_INET6)
-        return IN6_IS_ADDR_UNSPECIFIED(
-            &((const struct sockaddr_in6 *)(const void *)&a->ss)->sin6_addr);
+    if (a->ss.ss_family == AF_INET6) {
+        const struct in6_addr *in6 =
+            &((const struct sockaddr_in6 *)(const void *)&a->ss)->sin6_addr;
+        static const uint8_t zero4[4];
+        return IN6_IS_ADDR_UNSPECIFIED(in6) ||
+               (IN6_IS_ADDR_V4MAPPED(in6) && memcmp(&in6->s6_addr[12], zero4, 4) == 0);
+    }
     return false;
 }
 
@@ -416,18 +436,7 @@ doctor_config(struct doctor_run *run, const char *path)
 int
 cmd_doctor(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, OPT_CONFIG},
-        {"cert", required_argument, NULL, OPT_CERT},
-        {"key", required_argument, NULL, OPT_KEY},
-        {"cacert", required_argument, NULL, OPT_CACERT},
-        {"crl", required_argument, NULL, OPT_CRL},
-        {"role", required_argument, NULL, OPT_ROLE},
-        {"format", required_argument, NULL, OPT_FORMAT},
-        {"within", required_argument, NULL, OPT_WITHIN},
-        {"password-file", required_argument, NULL, OPT_PASSWORD_FILE},
-        {"help", no_argument, NULL, OPT_HELP},
-        {NULL, 0, NULL, 0}};
+    struct option opts[CLI_NFLAGS(flags) + 1];
     struct doctor_run run = {.soon = 30 * 86400};
     struct doctor_side s = {.role = DOCTOR_ROLE_SERVER, .key_mode_refused = true};
     const char *config = NULL;
@@ -443,6 +452,7 @@ cmd_doctor(int argc, char **argv)
         fprintf(stderr, "duet doctor: out of memory\n");
         goto out;
     }
+    cli_flags_longopts(flags, CLI_NFLAGS(flags), opts);
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {

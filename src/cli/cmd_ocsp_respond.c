@@ -22,29 +22,39 @@
 
 enum { O_CA_DIR = 300, O_REQUEST, O_OUT, O_VALIDITY, O_SIGNER_TTL, O_PASSPHRASE_FILE, O_HELP };
 
+static const struct cli_flag flags[] = {
+    {{"ca-dir", required_argument, NULL, O_CA_DIR}, "DIR", "the CA directory"},
+    {{"request", required_argument, NULL, O_REQUEST}, "REQ.der", "the OCSP request (DER)"},
+    {{"out", required_argument, NULL, O_OUT}, "RESP.der", "where the answer goes (DER)"},
+    {{"validity", required_argument, NULL, O_VALIDITY},
+     "D",
+     "how long the answer is valid (default 1h)"},
+    {{"signer-ttl", required_argument, NULL, O_SIGNER_TTL},
+     "D",
+     "the lifetime of the delegated OCSP signer when one is issued (default 7d)"},
+    {{"passphrase-file", required_argument, NULL, O_PASSPHRASE_FILE},
+     "F",
+     "the CA passphrase's file (else DUET_CA_PASSPHRASE)"},
+    {{"help", no_argument, NULL, O_HELP}, NULL, "print this help"},
+};
+
 static void
 ocsp_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: duet ocsp respond --ca-dir DIR --request REQ.der --out RESP.der\n"
-            "                         [--validity 1h] [--signer-ttl 7d] [--passphrase-file F]\n"
-            "Answers one DER OCSP request (RFC 6960) from the inventory, signed by the CA's\n"
-            "delegated OCSP signer, which is issued or renewed first when needed.\n");
+    cli_flags_help(
+        out,
+        "usage: duet ocsp respond --ca-dir DIR --request REQ.der --out RESP.der\n"
+        "                         [--validity 1h] [--signer-ttl 7d] [--passphrase-file F]\n"
+        "Answers one DER OCSP request (RFC 6960) from the inventory, signed by the CA's\n"
+        "delegated OCSP signer, which is issued or renewed first when needed.\n",
+        flags, CLI_NFLAGS(flags));
 }
 
 /* `duet ocsp respond`; see ocsp_usage(). */
 static int
 ocsp_respond_cmd(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"ca-dir", required_argument, NULL, O_CA_DIR},
-        {"request", required_argument, NULL, O_REQUEST},
-        {"out", required_argument, NULL, O_OUT},
-        {"validity", required_argument, NULL, O_VALIDITY},
-        {"signer-ttl", required_argument, NULL, O_SIGNER_TTL},
-        {"passphrase-file", required_argument, NULL, O_PASSPHRASE_FILE},
-        {"help", no_argument, NULL, O_HELP},
-        {NULL, 0, NULL, 0}};
+    struct option opts[CLI_NFLAGS(flags) + 1];
     const char *dir = NULL, *req_path = NULL, *out = NULL, *pass_file = NULL;
     int64_t validity = CA_OCSP_VALIDITY, signer_ttl = CA_OCSP_SIGNER_TTL;
     int64_t now = (int64_t)time(NULL);
@@ -58,6 +68,7 @@ ocsp_respond_cmd(int argc, char **argv)
     int rc = EXIT_USAGE;
     int c;
 
+    cli_flags_longopts(flags, CLI_NFLAGS(flags), opts);
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {

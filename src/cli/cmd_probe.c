@@ -57,25 +57,43 @@ enum {
     OPT_HELP
 };
 
+static const struct cli_flag flags[] = {
+    {{"cert", required_argument, NULL, OPT_CERT},
+     "C",
+     "our client certificate (leaf first, then its chain)"},
+    {{"key", required_argument, NULL, OPT_KEY}, "K", "the key of --cert"},
+    {{"password-file", required_argument, NULL, OPT_PASSWORD_FILE}, "F",
+     "the passphrase of an encrypted --key (or PKCS#12), first line"},
+    {{"cacert", required_argument, NULL, OPT_CACERT},
+     "ROOTS",
+     "trusted CAs for the server (default: the system store)"},
+    {{"server-name", required_argument, NULL, OPT_SERVER_NAME},
+     "N",
+     "the name sent (SNI) and checked (default: HOST)"},
+    {{"crl", required_argument, NULL, OPT_CRL}, "F", "a CRL for the server's chain (repeatable)"},
+    {{"format", required_argument, NULL, OPT_FORMAT},
+     "text|json",
+     "the report as text (default) or one JSON object"},
+    {{"timeout", required_argument, NULL, OPT_TIMEOUT},
+     "S",
+     "limit for connecting and for each answer (default 10s)"},
+    {{"no-http", no_argument, NULL, OPT_NO_HTTP}, NULL, "send no HTTP request after the handshake"},
+    {{"path", required_argument, NULL, OPT_PATH}, "P", "the path of the HTTP request (default /)"},
+    {{"help", no_argument, NULL, OPT_HELP}, NULL, "print this help"},
+};
+
 /* The usage, with one line per option. */
 static void
 probe_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: duet probe HOST:PORT [--cert C --key K] [--password-file F] [--cacert ROOTS]\n"
-            "                  [--server-name N] [--crl F]... [--format text|json] [--timeout S]\n"
-            "                  [--no-http] [--path P]\n"
-            "Connects as an mTLS client and explains each step, with a fix for each problem.\n"
-            "  --cert C, --key K   our client certificate (leaf first, then its chain) and key\n"
-            "  --password-file F   the passphrase of an encrypted --key (or PKCS#12), first line\n"
-            "  --cacert ROOTS      trusted CAs for the server (default: the system store)\n"
-            "  --server-name N     the name sent (SNI) and checked (default: HOST)\n"
-            "  --crl F             a CRL for the server's chain (repeatable)\n"
-            "  --format text|json  the report as text (default) or one JSON object\n"
-            "  --timeout S         limit for connecting and for each answer (default 10s)\n"
-            "  --no-http           send no HTTP request after the handshake\n"
-            "  --path P            the path of the HTTP request (default /)\n"
-            "exit 0 the mTLS connection works, 1 it does not, 2 usage error or unreadable input\n");
+    cli_flags_help(
+        out,
+        "usage: duet probe HOST:PORT [--cert C --key K] [--password-file F] [--cacert ROOTS]\n"
+        "                  [--server-name N] [--crl F]... [--format text|json] [--timeout S]\n"
+        "                  [--no-http] [--path P]\n"
+        "Connects as an mTLS client and explains each step, with a fix for each problem.\n"
+        "exit 0 the mTLS connection works, 1 it does not, 2 usage error or unreadable input\n",
+        flags, CLI_NFLAGS(flags));
 }
 
 /* Milliseconds of the monotonic clock, for deadlines. */
@@ -817,19 +835,7 @@ out:
 int
 cmd_probe(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"cert", required_argument, NULL, OPT_CERT},
-        {"key", required_argument, NULL, OPT_KEY},
-        {"cacert", required_argument, NULL, OPT_CACERT},
-        {"server-name", required_argument, NULL, OPT_SERVER_NAME},
-        {"crl", required_argument, NULL, OPT_CRL},
-        {"format", required_argument, NULL, OPT_FORMAT},
-        {"timeout", required_argument, NULL, OPT_TIMEOUT},
-        {"no-http", no_argument, NULL, OPT_NO_HTTP},
-        {"path", required_argument, NULL, OPT_PATH},
-        {"password-file", required_argument, NULL, OPT_PASSWORD_FILE},
-        {"help", no_argument, NULL, OPT_HELP},
-        {NULL, 0, NULL, 0}};
+    struct option opts[CLI_NFLAGS(flags) + 1];
     struct probe pr = {.fd = -1, .alert = -1, .timeout_ms = 10000, .path = "/"};
     struct probe *p = &pr;
     const char **crls = calloc((size_t)argc + 1, sizeof(char *));
@@ -842,6 +848,7 @@ cmd_probe(int argc, char **argv)
         fprintf(stderr, "duet probe: out of memory\n");
         goto out;
     }
+    cli_flags_longopts(flags, CLI_NFLAGS(flags), opts);
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {

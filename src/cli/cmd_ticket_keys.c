@@ -14,6 +14,13 @@
 
 #define DEFAULT_KEEP 3
 
+enum { T_KEEP = 600, T_HELP };
+
+static const struct cli_flag flags[] = {
+    {{"keep", required_argument, NULL, T_KEEP}, "N", "how many keys the file holds (default 3)"},
+    {{"help", no_argument, NULL, T_HELP}, NULL, "print this help"},
+};
+
 static void
 usage(FILE *out)
 {
@@ -27,17 +34,15 @@ usage(FILE *out)
             "instance behind the load balancer the same file.  A ticket resumes only on a\n"
             "listener with the same name, trust, CRLs and rules as the one that issued it.\n",
             DEFAULT_KEEP);
+    fputs("options:\n", out);
+    for (size_t i = 0; i < CLI_NFLAGS(flags); i++)
+        cli_flag_line(out, flags[i].o.name, flags[i].arg, flags[i].help);
 }
 
 int
 cmd_ticket_keys(int argc, char **argv)
 {
-    enum { T_KEEP = 600, T_HELP };
-    static const struct option opts[] = {
-        {"keep", required_argument, NULL, T_KEEP},
-        {"help", no_argument, NULL, T_HELP},
-        {NULL, 0, NULL, 0},
-    };
+    struct option opts[CLI_NFLAGS(flags) + 1];
     struct duet_err err;
     long keep = DEFAULT_KEEP;
     int nkeys = 0;
@@ -53,6 +58,7 @@ cmd_ticket_keys(int argc, char **argv)
     }
     argc--;
     argv++;
+    cli_flags_longopts(flags, CLI_NFLAGS(flags), opts);
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {

@@ -11,9 +11,13 @@
  * leaves).  Without CRLs, a certificate that names a CRL distribution point
  * says its issuer publishes one that nobody checks: a warning.
  */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <sys/stat.h>
 
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
@@ -33,6 +37,42 @@ unreadable(struct doctor_run *run, const struct doctor_src *src, const struct du
                "check the path and the file's format (PEM, DER or PKCS#12 without a password); "
                "duet cert inspect FILE shows what it holds",
                "%s", err->msg);
+}
+
+/*
+ * Whether `src->file` may be read as a file: a FIFO, a device or a
+ * directory is file_unreadable, found without a blocking open (a FIFO would
+ * wait for a writer forever).  stat() first, then an O_NONBLOCK open and
+ * fstat() of what was opened, in case the path changed in between.  A path
+ * that cannot be stat'ed is left to the loader, whose error says why.
+ */
+static bool
+regular_file(struct doctor_run *run, const struct doctor_src *src)
+{
+    struct stat st;
+    int fd;
+    bool ok;
+
+    if (stat(src->file, &st) != 0)
+        return true;
+    if (S_ISREG(st.st_mode)) {
+        if ((fd = open(src->file, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)) < 0)
+            return true;
+        ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+        close(fd);
+        if (ok)
+            return true;
+    }
+    doctor_add(&run->rep, DOCTOR_ERROR, "file_unreadable", src,
+               "give a regular file: duet reads certificates, keys and CRLs from files, not "
+               "from pipes, devices or directories",
+               "%s: not a regular file (%s)", src->file,
+               S_ISFIFO(st.st_mode)                         ? "a FIFO"
+               : S_ISDIR(st.st_mode)                        ? "a directory"
+               : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device"
+               : S_ISSOCK(st.st_mode)                       ? "a socket"
+                                                            : "not a plain file");
+    return false;
 }
 
 /* The issuer of `cert` among `a` then `b`, other than itself; NULL when none. */
@@ -176,27 +216,36 @@ doctor_check_side(struct doctor_run *run, const struct doctor_side *s)
         run->rep.nomem = true;
         return;
     }
-    if (s->cert != NULL && load_certs_file(s->cert, s->password, &chain, &err) != 0) {
+    if (s->cert != NULL && regular_file(run, &s->cert_src) &&
+        load_certs_file(s->cert, s->password, &chain, &err) != 0) {
         unreadable(run, &s->cert_src, &err);
         chain = NULL;
     }
-    if (s->key != NULL) {
-        if (doctor_check_key_file(&run->rep, &s->key_src, run->uid, s->key_mode_refused) &&
-            load_key_file(s->key, s->password, &key, &err) != 0) {
+    if (s->key != NULL && regular_file(run, &s->key_src) &&
+        doctor_check_key_file(&run->rep, &s->key_src, run->uid, s->key_mode_refused)) {
+        doctor_check_dirs(&run->rep, &s->key_src, "the private key");
+        if (load_key_file(s->key, s->password, &key, &err) != 0) {
             unreadable(run, &s->key_src, &err);
             key = NULL;
         }
     }
-    if (s->cacert != NULL && load_certs_file(s->cacert, NULL, &bundle, &err) != 0) {
-        unreadable(run, &s->cacert_src, &err);
-        bundle = NULL;
+    if (s->cacert != NULL && regular_file(run, &s->cacert_src)) {
+        if (load_certs_file(s->cacert, NULL, &bundle, &err) != 0) {
+            unreadable(run, &s->cacert_src, &err);
+            bundle = NULL;
+        } else {
+            doctor_check_dirs(&run->rep, &s->cacert_src, "the trust bundle");
+        }
     }
     for (size_t i = 0; i < s->ncrls; i++) {
         STACK_OF(X509_CRL) *some = NULL;
+        if (!regular_file(run, &s->crl_srcs[i]))
+            continue;
         if (load_crls_file(s->crls[i], &some, &err) != 0) {
             unreadable(run, &s->crl_srcs[i], &err);
             continue;
         }
+        doctor_check_dirs(&run->rep, &s->crl_srcs[i], "the CRL");
         for (int k = 0; k < sk_X509_CRL_num(some); k++) {
             X509_CRL *crl = sk_X509_CRL_value(some, k);
             doctor_check_crl_fresh(&run->rep, &s->crl_srcs[i], crl, run->now, 2 * 86400,

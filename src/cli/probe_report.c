@@ -599,6 +599,7 @@ probe_report_http_refusal(struct probe *p, int status, const char *body, size_t 
                                      .client = p->client,
                                      .ca_match = p->ca_match,
                                      .chain_current = p->chain_current,
+                                     .http_page = true,
                                      .serial = p->our_serial};
         struct diag_reading r;
 

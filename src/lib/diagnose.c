@@ -463,11 +463,11 @@ diag_alert_read(int alert, const struct diag_alert_ctx *ctx, struct diag_reading
             reading(out, "server_crl_stale",
                     "the server says a certificate of our chain has expired, yet every certificate "
                     "we sent is valid now: most likely the server's CRL of our issuer has passed "
-                    "its nextUpdate (OpenSSL reports a stale CRL with this alert), or the server's "
-                    "clock is wrong",
+                    "its nextUpdate (OpenSSL reports a stale CRL with this alert), or a CA "
+                    "certificate the server holds itself has expired, or its clock is wrong",
                     "the server's operator must install a current CRL (duet crl generate --ca-dir "
-                    "CA_DIR, or let duet proxy fetch it: --crl-url) or set its clock; its log "
-                    "names the check");
+                    "CA_DIR, or let duet proxy fetch it: --crl-url), renew an expired CA "
+                    "certificate of its trust store, or set its clock; its log names the check");
             return;
         }
         reading(out, "chain_expired",
@@ -522,8 +522,23 @@ diag_alert_read(int alert, const struct diag_alert_ctx *ctx, struct diag_reading
             return;
         }
         if (ctx->sent && ctx->chain_current && ctx->client == DIAG_CLIENT_OK &&
+            ctx->ca_match == DIAG_CA_SENT && !ctx->http_page) {
+            /*
+             * OpenSSL sends bad_certificate for a certificate or CRL not yet valid
+             * (ssl_x509err2alert); revocation and stale CRLs have alerts of their own.
+             */
+            reading(out, "server_clock_behind",
+                    "the server refused our certificate as not valid although it is valid now "
+                    "by our clock: most likely the server's clock is behind (before our "
+                    "certificate's notBefore), or its CRL of our issuer is not valid yet (its "
+                    "thisUpdate ahead of the server's clock)",
+                    "compare the server's clock with ours (duet cert inspect shows our "
+                    "certificate's notBefore); the server's log names the check");
+            return;
+        }
+        if (ctx->sent && ctx->chain_current && ctx->client == DIAG_CLIENT_OK &&
             ctx->ca_match == DIAG_CA_SENT) {
-            /* what is left when our chain is current, fit and leads to a named CA */
+            /* an error page names no check: what is left when our chain is current and fit */
             reading(out, "client_revoked_or_stale_crl",
                     "the server refused our certificate although it is valid, usable for "
                     "clientAuth and chains to a CA the server accepts: most likely the server "

@@ -91,6 +91,8 @@ struct diag_alert_ctx {
     enum diag_client client;     /* our leaf's own fitness */
     enum diag_ca_match ca_match; /* our chain against the CA names asked for */
     bool chain_current;          /* every certificate we sent is within its validity now */
+    bool http_page;              /* the refusal came as an HTTP error page (nginx's 400), which
+                                    names no check, read as a bad_certificate alert */
     const char *serial;          /* our leaf's serial, for the renewal command; may be NULL */
 };
 

@@ -11,12 +11,14 @@
  * escapes them for a terminal or JSON.
  */
 #include <errno.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
@@ -147,6 +149,41 @@ doctor_check_pair(struct doctor_report *r, const struct doctor_src *src, X509 *l
                "the key does not belong to the certificate %s: every handshake would fail", label);
 }
 
+/*
+ * chain_bad_signature: the first certificate whose next one carries its
+ * issuer's name (and key identifier, if any) but whose signature does not
+ * verify with that one's key.  diag_chain_order() matches names and key
+ * identifiers only, so a CA of the same name without identifiers (re-keyed,
+ * or another CA's) passes it; peers refuse the chain.
+ */
+static void
+check_signatures(struct doctor_report *r, const struct doctor_src *src, STACK_OF(X509) * chain)
+{
+    char label[512], next_label[512];
+
+    for (int i = 0; i + 1 < sk_X509_num(chain); i++) {
+        X509 *cert = sk_X509_value(chain, i), *next = sk_X509_value(chain, i + 1);
+        EVP_PKEY *pub = X509_get0_pubkey(next);
+        bool named = X509_check_issued(next, cert) == X509_V_OK;
+
+        if (!named || (pub != NULL && X509_verify(cert, pub) == 1)) {
+            ERR_clear_error();
+            continue;
+        }
+        ERR_clear_error();
+        x509u_label(cert, label, sizeof(label));
+        x509u_label(next, next_label, sizeof(next_label));
+        doctor_add(r, DOCTOR_ERROR, "chain_bad_signature", src,
+                   "replace the CA certificate after it with the certificate of the CA that "
+                   "really issued it (duet cert inspect FILE shows each one's key identifiers)",
+                   "certificate %d, %s, is not signed by the key of certificate %d, %s, which "
+                   "carries its issuer's name: a CA of the same name but another key, so peers "
+                   "refuse the chain",
+                   i, label, i + 1, next_label);
+        return;
+    }
+}
+
 /* Check the order and completeness of a chain as sent; see doctor.h. */
 void
 doctor_check_chain(struct doctor_report *r, const struct doctor_src *src, STACK_OF(X509) * chain,
@@ -167,6 +204,7 @@ doctor_check_chain(struct doctor_report *r, const struct doctor_src *src, STACK_
         if (x509u_self_issued(c) && !X509_STORE_add_cert(store, c))
             ERR_clear_error(); /* a duplicate is harmless */
     }
+    check_signatures(r, src, chain);
     verdict = diag_chain_order(chain, store, &idx);
     X509_STORE_free(store);
     if (verdict == DIAG_CHAIN_OK || idx < 0)
@@ -187,6 +225,17 @@ doctor_check_chain(struct doctor_report *r, const struct doctor_src *src, STACK_
     case DIAG_CHAIN_MISSING:
         if (idx > 0 && idx == sk_X509_num(chain) - 1)
             return; /* the last CA sent; its issuer is a root the peers hold */
+        if (roots == NULL) {
+            /* No trust bundle: its issuer may be a root the peers hold, or a missing CA. */
+            doctor_add(r, DOCTOR_WARNING, "chain_issuer_unknown", src,
+                       "give the CA's roots with --cacert ROOTS (duet ca roots) to check the "
+                       "chain; if the issuer is an intermediate, append it to the file",
+                       "certificate %d, %s, is issued by %s, which the file does not carry: "
+                       "whether that is a root or an intermediate the file should carry cannot "
+                       "be checked without the trusted roots",
+                       idx, label, iss);
+            return;
+        }
         doctor_add(r, DOCTOR_ERROR, "chain_incomplete", src,
                    "append the issuing CA to the file: the leaf followed by the intermediate "
                    "(duet ca roots, or the CA's ca.pem)",
@@ -295,9 +344,19 @@ doctor_check_crl_fresh(struct doctor_report *r, const struct doctor_src *src, X5
     const char *who = iss != NULL ? iss : "?";
     const ASN1_TIME *next = X509_CRL_get0_nextUpdate(crl);
     char date[32], days[48];
-    int64_t nu = 0;
+    int64_t nu = 0, tu = 0;
 
-    if (next == NULL || !x509u_time(next, &nu)) {
+    if (x509u_time(X509_CRL_get0_lastUpdate(crl), &tu) && tu > now) {
+        /* RFC 5280 6.3.3 (b): a CRL is used from its thisUpdate; before it OpenSSL refuses it. */
+        x509u_fmt_rfc3339(tu, date, sizeof(date));
+        x509u_fmt_days(tu, now, days, sizeof(days));
+        doctor_add(r, DOCTOR_ERROR, "crl_not_yet_valid", src,
+                   "check this machine's clock (and the CA's), or publish a CRL dated now "
+                   "(duet crl generate --ca-dir CA_DIR) and replace the file",
+                   "the CRL of %s is not valid before its thisUpdate %s (%s): duet proxy refuses "
+                   "every handshake that needs it",
+                   who, date, days);
+    } else if (next == NULL || !x509u_time(next, &nu)) {
         doctor_add(r, DOCTOR_WARNING, "crl_no_next_update", src,
                    "have the CA publish CRLs with a nextUpdate (duet crl generate does)",
                    "the CRL of %s has no nextUpdate: nobody can tell when it is stale", who);
@@ -414,6 +473,86 @@ doctor_check_key_file(struct doctor_report *r, const struct doctor_src *src, uid
     return true;
 }
 
+/*
+ * Whether `dir` may be written by group or others without the sticky bit
+ * (S_ISVTX: only a file's owner may then rename or remove it, as on /tmp):
+ * 2 by others, 1 by the group only, 0 neither (or it cannot be stat'ed).
+ */
+static int
+dir_open_to(const char *dir, mode_t *mode)
+{
+    struct stat st;
+
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || (st.st_mode & S_ISVTX))
+        return 0;
+    *mode = st.st_mode & 07777;
+    return (st.st_mode & S_IWOTH) ? 2 : (st.st_mode & S_IWGRP) ? 1 : 0;
+}
+
+/*
+ * The worst directory on the way to `path` (absolute): each parent up to
+ * "/", others-writable before group-writable, the innermost first among
+ * equals.  Its path into `worst` (length `len`), its mode into *mode.
+ */
+static int
+walk_parents(const char *path, char *worst, size_t len, mode_t *mode, int level)
+{
+    char buf[PATH_MAX];
+    char *slash;
+
+    if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+        return level;
+    while ((slash = strrchr(buf, '/')) != NULL) {
+        mode_t m = 0;
+        int l;
+        if (slash == buf)
+            slash[1] = '\0';
+        else
+            slash[0] = '\0';
+        if ((l = dir_open_to(buf, &m)) > level) {
+            level = l;
+            *mode = m;
+            snprintf(worst, len, "%s", buf);
+        }
+        if (slash == buf)
+            break;
+    }
+    return level;
+}
+
+/* Check the directories above a file; see doctor.h. */
+void
+doctor_check_dirs(struct doctor_report *r, const struct doctor_src *src, const char *what)
+{
+    char abs[PATH_MAX], cwd[PATH_MAX], worst[PATH_MAX] = "", fix[PATH_MAX + 160];
+    char *real = NULL;
+    mode_t mode = 0;
+    int level = 0;
+
+    if (src->file == NULL || src->file[0] == '\0')
+        return;
+    if (src->file[0] == '/')
+        snprintf(abs, sizeof(abs), "%s", src->file);
+    else if (getcwd(cwd, sizeof(cwd)) == NULL ||
+             snprintf(abs, sizeof(abs), "%s/%s", cwd, src->file) >= (int)sizeof(abs))
+        return;
+    /* The path as written (a symlink in an open directory can be swapped), then as resolved. */
+    level = walk_parents(abs, worst, sizeof(worst), &mode, level);
+    if ((real = realpath(abs, NULL)) != NULL)
+        level = walk_parents(real, worst, sizeof(worst), &mode, level);
+    free(real);
+    if (level == 0)
+        return;
+    snprintf(fix, sizeof(fix),
+             "chmod go-w %s (or keep the file in a directory only its owner and root may write)",
+             worst);
+    doctor_add(r, level == 2 ? DOCTOR_ERROR : DOCTOR_WARNING, "dir_writable", src, fix,
+               "the directory %s is writable by %s (mode %04o, no sticky bit): %s can rename "
+               "%s and put their own in its place",
+               worst, level == 2 ? "others" : "its group", (unsigned)mode,
+               level == 2 ? "any local user" : "any member of its group", what);
+}
+
 /* Whether the store holds a certificate equal to `cert` (by its subject). */
 static bool
 in_store(X509_STORE *store, X509 *cert)
@@ -432,6 +571,35 @@ out:
     X509_STORE_CTX_free(ctx);
     ERR_clear_error();
     return hit;
+}
+
+/*
+ * Whether `cert`, a CA that is not self-issued, chains to a root of the
+ * system store (through the bundle's other certificates if need be); the
+ * root's name into `root` then.  Times are not checked: an expired one is
+ * trust_ca_expired of its own.
+ */
+static bool
+chains_to_system(X509_STORE *system, X509 *cert, STACK_OF(X509) * bundle, char *root, size_t len)
+{
+    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+    STACK_OF(X509) *path = NULL;
+    bool pub = false;
+
+    if (ctx == NULL || !X509_STORE_CTX_init(ctx, system, cert, bundle))
+        goto out;
+    X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_NO_CHECK_TIME);
+    if (X509_verify_cert(ctx) == 1 && (path = X509_STORE_CTX_get0_chain(ctx)) != NULL &&
+        sk_X509_num(path) > 1) {
+        char *name = x509u_name(X509_get_subject_name(sk_X509_value(path, sk_X509_num(path) - 1)));
+        snprintf(root, len, "%s", name != NULL ? name : "?");
+        free(name);
+        pub = true;
+    }
+out:
+    X509_STORE_CTX_free(ctx);
+    ERR_clear_error();
+    return pub;
 }
 
 /* Check a trust bundle; see doctor.h. */
@@ -463,8 +631,19 @@ doctor_check_trust(struct doctor_report *r, const struct doctor_src *src, STACK_
                        "certificate %d, %s, expired on %s (%s): no chain through it verifies", i,
                        label, date, days);
         }
-        if (!x509u_self_issued(c))
+        if (!x509u_self_issued(c)) {
+            char root[512];
+            if (system != NULL && (X509_get_extension_flags(c) & EXFLAG_CA) &&
+                chains_to_system(system, c, bundle, root, sizeof(root)))
+                doctor_add(r, DOCTOR_WARNING, "trust_public_root", src,
+                           "trust only your private CA: write its roots alone to the file (duet "
+                           "ca roots --ca-dir CA_DIR > roots.pem)",
+                           "certificate %d, %s, is an intermediate of a public CA: it chains to "
+                           "%s of the system store, and a chain ending at any certificate of the "
+                           "bundle is accepted, so anyone it certifies would be",
+                           i, label, root);
             continue;
+        }
         roots++;
         if (first_root[0] == '\0')
             snprintf(first_root, sizeof(first_root), "%s", label);

@@ -77,12 +77,15 @@ void doctor_check_pair(struct doctor_report *r, const struct doctor_src *src, X5
                        EVP_PKEY *key);
 
 /*
- * chain_wrong_order, chain_incomplete, chain_unrelated: `chain` is the
- * certificate file as it will be sent (leaf first).  `roots` (may be NULL)
- * are the trusted certificates peers are assumed to hold; only the
- * self-issued ones count, since a peer that trusts the root does not
- * necessarily hold an intermediate.  A chain whose last CA's issuer is simply
- * not given is fine: peers hold their roots.
+ * chain_wrong_order, chain_incomplete, chain_unrelated, chain_bad_signature:
+ * `chain` is the certificate file as it will be sent (leaf first); each
+ * certificate followed by one with its issuer's name must verify with that
+ * one's key.  `roots` (may be NULL) are the trusted certificates peers are
+ * assumed to hold; only the self-issued ones count, since a peer that trusts
+ * the root does not necessarily hold an intermediate.  A chain whose last
+ * CA's issuer is simply not given is fine: peers hold their roots.  Without
+ * `roots`, a leaf whose issuer is not sent is chain_issuer_unknown (a
+ * warning): that issuer may be a root or a missing intermediate.
  */
 void doctor_check_chain(struct doctor_report *r, const struct doctor_src *src,
                         STACK_OF(X509) * chain, STACK_OF(X509) * roots);
@@ -106,7 +109,8 @@ void doctor_check_validity(struct doctor_report *r, const struct doctor_src *src
                            bool is_ca, int64_t now, int64_t soon);
 
 /*
- * crl_expired, crl_expiring: one CRL at `now`; past its nextUpdate is an
+ * crl_not_yet_valid: one CRL at `now` before its thisUpdate (an error: the
+ * proxy refuses it).  crl_expired, crl_expiring: past its nextUpdate is an
  * error unless `expired_warns` (the proxy's crl_expired: warn), within
  * `soon` seconds of it a warning.  A CRL without nextUpdate is
  * crl_no_next_update.
@@ -135,10 +139,20 @@ bool doctor_check_key_file(struct doctor_report *r, const struct doctor_src *src
                            bool mode_refused);
 
 /*
+ * dir_writable: a directory on the way to src->file (as written, then as
+ * resolved) that group or others may write without the sticky bit, so that
+ * they can swap the file: an error when others may, a warning when only the
+ * group may.  `what` names the file in the sentence ("the private key").
+ */
+void doctor_check_dirs(struct doctor_report *r, const struct doctor_src *src, const char *what);
+
+/*
  * trust_public_root, trust_extra_roots, trust_ca_expired, trust_not_ca: a
  * bundle of certificates trusted for peers.  `system` (may be NULL) is the
  * system's store of public roots (/etc/ssl/certs); a self-signed certificate
- * of the bundle found there is a public root.  More than one self-signed root
+ * of the bundle found there is a public root, and so is a CA certificate that
+ * is not self-issued but chains to one there (an intermediate of a public CA:
+ * the proxy trusts partial chains).  More than one self-signed root
  * without any public one is information (a CA rotation looks so).
  */
 void doctor_check_trust(struct doctor_report *r, const struct doctor_src *src,

@@ -1092,8 +1092,24 @@ out:
     return rc;
 }
 
+/* Held while a file is read: one at a time in the process (see revset.h). */
+static pthread_mutex_t file_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int add_file_locked(struct revset *rs, const char *path, struct duet_err *err);
+
 int
 revset_add_file(struct revset *rs, const char *path, struct duet_err *err)
+{
+    int rc;
+
+    pthread_mutex_lock(&file_lock);
+    rc = add_file_locked(rs, path, err);
+    pthread_mutex_unlock(&file_lock);
+    return rc;
+}
+
+static int
+add_file_locked(struct revset *rs, const char *path, struct duet_err *err)
 {
     struct stat st;
     void *map;

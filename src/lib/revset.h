@@ -92,6 +92,11 @@ void revset_free(struct revset *rs);
  * critical extension duet does not handle.  Errors name the file
  * and the CRL (by issuer) or the entry at fault.  On error nothing of the
  * file is added.
+ *
+ * One file is read at a time in the process (the others wait): reading a
+ * large CRL costs several times its size while it runs (the mapped file, its
+ * DER, the set being built), so a CRL fetched by URL being checked on one
+ * thread while a reload reads the previous one on another would add up.
  */
 int revset_add_file(struct revset *rs, const char *path, struct duet_err *err) MUST_CHECK;
 /* The same for CRLs in memory; `label` names them in errors. */

@@ -201,6 +201,25 @@ validate_listener(const struct proxy_cfg *c, struct listener_cfg *l, struct duet
         if (l->up_cacert == NULL && l->up_cert != NULL)
             return err_set(err, DUET_ERR_INPUT,
                            "%s: upstream TLS needs upstream_cacert to verify the upstream", who);
+        if (l->up_proto == UPSTREAM_H2 && l->up_cacert == NULL)
+            return err_set(err, DUET_ERR_INPUT,
+                           "%s: upstream_protocol h2 is HTTP/2 over TLS: it needs "
+                           "upstream_tls (upstream_cacert); for plaintext use h2c",
+                           who);
+        if (l->up_proto == UPSTREAM_H2C && l->up_cacert != NULL)
+            return err_set(err, DUET_ERR_INPUT,
+                           "%s: upstream_protocol h2c is plaintext but upstream_tls is set; "
+                           "expected h2 (HTTP/2 over TLS) or auto",
+                           who);
+        if (l->up_proto != UPSTREAM_HTTP1 && l->mode != MODE_HTTP)
+            return err_set(err, DUET_ERR_INPUT,
+                           "%s: upstream_protocol applies to http mode only; tcp mode relays bytes",
+                           who);
+        if (l->up_proto != UPSTREAM_HTTP1 && l->proxy_protocol)
+            return err_set(err, DUET_ERR_INPUT,
+                           "%s: an HTTP/2 upstream_protocol shares upstream connections between "
+                           "clients; the PROXY protocol describes one client connection",
+                           who);
         if (l->policy.nrules == 0 && !l->verify_optional)
             return err_set(err, DUET_ERR_INPUT,
                            "%s: no --allow rule: every client would be denied (use --allow any to "
@@ -675,6 +694,14 @@ s_ocsp_timeout(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
 }
 
 static int
+s_ocsp_recheck(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
+{
+    (void)err;
+    x->cfg->ocsp_recheck_ms = v->ms;
+    return 0;
+}
+
+static int
 s_ocsp_cache_size(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
 {
     (void)err;
@@ -791,6 +818,23 @@ s_xfcc(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
 }
 
 static const char *const fwd_names[] = {"set", "append", NULL};
+static const char *const up_proto_names[] = {"http/1.1", "h2c", "h2", "auto", NULL};
+
+static int
+s_up_proto(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
+{
+    (void)err;
+    x->l->up_proto = (enum upstream_proto)v->e;
+    return 0;
+}
+
+static int
+s_upstream_h2_conns(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
+{
+    (void)err;
+    x->cfg->upstream_h2_conns = (int)v->n;
+    return 0;
+}
 
 static int
 s_forwarded(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
@@ -1088,6 +1132,9 @@ static const struct cfg_row rows[] = {
        "OCSP answers about client certificates kept until their nextUpdate"),
      .at = AT_TOP, .kind = KIND_INT, .min = 1, .max = 10000000, .expect = "1 to 10000000 entries",
      .dflt = "10000", .group = G_TLS, .set = s_ocsp_cache_size},
+    {P("ocsp-recheck", "ocsp_recheck", CMD_PROXY, "DURATION", "5m",
+       "ask again about the clients of open connections once their answer is this old"),
+     .at = AT_TOP, .kind = KIND_DURATION, .dflt = "5m", .group = G_TLS, .set = s_ocsp_recheck},
     {P("crl-cache", "crl_cache", CMD_BOTH, "DIR",
        "$CACHE_DIRECTORY/crl, /var/cache/duet/crl (root), ~/.cache/duet/crl",
        "where fetched CRLs are kept, so a restart works offline"),
@@ -1165,6 +1212,10 @@ static const struct cfg_row rows[] = {
        "http mode: replace the client's X-Forwarded-For/Forwarded, or append"),
      .at = AT_LISTENER, .kind = KIND_ENUM, .names = fwd_names, .dflt = "set",
      .group = G_UPSTREAM, .set = s_forwarded},
+    {P("upstream-protocol", "upstream_protocol", CMD_PROXY, "http/1.1|h2c|h2|auto", "http/1.1",
+       "http mode: HTTP/2 clients' requests go upstream as HTTP/1.1, h2c, h2 (TLS), or auto"),
+     .at = AT_LISTENER, .kind = KIND_ENUM, .names = up_proto_names, .dflt = "http/1.1",
+     .group = G_UPSTREAM, .set = s_up_proto},
     {P("proxy-protocol", "proxy_protocol", CMD_PROXY | CMD_QUIET, NULL, "off",
        "tcp mode: send a PROXY protocol v2 header with SSL TLVs first"),
      .at = AT_LISTENER, .kind = KIND_BOOL, .group = G_UPSTREAM, .set = s_ppv2},
@@ -1185,6 +1236,11 @@ static const struct cfg_row rows[] = {
      .at = AT_LIMITS, .kind = KIND_INT, .min = 0, .max = 1024,
      .expect = "0 (off) to 1024 idle connections", .dflt = "256", .group = G_UPSTREAM,
      .set = s_upstream_keepalive},
+    {P("upstream-h2-connections", "upstream_h2_connections", CMD_PROXY | CMD_QUIET, "N", "4",
+       "HTTP/2 upstreams: connections per worker and listener that streams share"),
+     .at = AT_LIMITS, .kind = KIND_INT, .min = 1, .max = 256,
+     .expect = "1 to 256 connections", .dflt = "4", .group = G_UPSTREAM,
+     .set = s_upstream_h2_conns},
 
     /* Limits and timeouts. */
     {P("handshake-timeout", "handshake_timeout", CMD_BOTH, "DURATION", "10s",

@@ -25,6 +25,8 @@
 enum proxy_mode { MODE_HTTP = 0, MODE_TCP };
 enum proxy_role { ROLE_SERVER = 0, ROLE_TUNNEL };
 enum proxy_ocsp_mode { OCSP_OFF = 0, OCSP_PREFER, OCSP_REQUIRE };
+/* What HTTP/2 clients' streams are sent upstream as (h2up.c); auto: h2c, or h2 with upstream TLS. */
+enum upstream_proto { UPSTREAM_HTTP1 = 0, UPSTREAM_H2C, UPSTREAM_H2, UPSTREAM_AUTO };
 
 struct listener_cfg {
     char *name;
@@ -74,6 +76,7 @@ struct listener_cfg {
     bool proxy_protocol;
     enum xfcc_mode xfcc;
     enum http_fwd_mode forwarded; /* http mode: the client's X-Forwarded-For/Forwarded */
+    enum upstream_proto up_proto; /* http mode: HTTP/2 clients' streams go upstream as this */
     /* Optional mTLS to the upstream (server role). */
     char *up_cert, *up_key, *up_cacert, *up_name;
     /* Tunnel: the server's name and SPIFFE patterns it must match. */
@@ -104,6 +107,7 @@ struct proxy_cfg {
     long max_conns;
     size_t max_header_bytes;
     int upstream_keepalive; /* http mode: idle upstream connections kept per worker and target */
+    int upstream_h2_conns;  /* HTTP/2 upstreams: connections per worker and listener */
     double fail_per_second; /* per-IP failed-handshake token bucket */
     double fail_burst;
     struct throttle_cidr *throttle_exempt; /* never throttled */
@@ -124,9 +128,14 @@ struct proxy_cfg {
     int crl_refresh_ms;
     int crl_timeout_ms;
     long crl_max_bytes;
-    /* OCSP checking of client certificates: the query timeout, the cache's entries. */
+    /*
+     * OCSP checking of client certificates: the query timeout, the cache's
+     * entries, how old an answer may get before open connections' clients
+     * are asked about again.
+     */
     int ocsp_timeout_ms;
     long ocsp_cache_size;
+    int ocsp_recheck_ms;
 };
 
 /* `duet proxy` flags (argv after "proxy"); with --config, the YAML file. */

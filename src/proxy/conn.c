@@ -773,20 +773,12 @@ ocsp_sweep_cb(evutil_socket_t fd, short what, void *arg)
     free(sw);
 }
 
-/*
- * A fresh answer says the client's certificate is revoked: its connections
- * still open, on every worker, end at their next boundary (conn_retire), each
- * on its own worker's loop.
- */
-static void
-conn_ocsp_sweep(struct conn *c, X509 *leaf, const char *reason)
+/* Close the open connections of a certificate found revoked; see proxy_int.h. */
+void
+conn_ocsp_close_revoked(struct proxy *px, const uint8_t key[OCSP_KEY_LEN], const char *reason)
 {
     static const struct timeval zero = {0, 0};
-    struct proxy *px = c->w->px;
-    uint8_t key[OCSP_KEY_LEN];
 
-    if (!ocsp_cache_key(leaf, key))
-        return;
     for (int i = 0; i < px->nworkers; i++) {
         struct ocsp_sweep *sw = calloc(1, sizeof(*sw));
         if (sw == NULL)
@@ -811,7 +803,8 @@ conn_ocsp_outcome(struct conn *c, const struct ocsp_result *res)
 {
     const struct listener_cfg *l = c->gl->cfg;
     X509 *leaf = SSL_get0_peer_certificate(c->ssl);
-    char label[600], date[32], why[1600], labels[256], ll[128], *serial = NULL;
+    char label[600], why[1600], labels[256], ll[128], *serial = NULL;
+    uint8_t key[OCSP_KEY_LEN];
     const char *responder = res->url[0] != '\0' ? res->url : "(none)";
     struct conn_refusal r = {.kind = CONN_REFUSE_HANDSHAKE, .secs = now_mono() - c->t_start};
     struct log_line line;
@@ -822,16 +815,11 @@ conn_ocsp_outcome(struct conn *c, const struct ocsp_result *res)
     }
     x509u_label(leaf, label, sizeof(label));
     if (res->kind == OCSP_R_REVOKED) {
-        x509u_fmt_date(res->answer.revoked_at, date, sizeof(date));
-        snprintf(why, sizeof(why),
-                 "certificate %s was revoked on %s (reason: %s) by the OCSP responder %s", label,
-                 date,
-                 res->answer.reason >= 0 ? x509u_crl_reason(res->answer.reason) : "unspecified",
-                 responder);
+        ocsp_revoked_why(leaf, res, why, sizeof(why));
         r.fail = TLS_FAIL_REVOKED;
         r.reason = why;
-        if (!res->cached)
-            conn_ocsp_sweep(c, leaf, why); /* the news is fresh: the client's open connections */
+        if (!res->cached && ocsp_cache_key(leaf, key))
+            conn_ocsp_close_revoked(c->w->px, key, why); /* fresh news: its open connections */
         conn_refuse(c, &r);
         return;
     }
@@ -894,6 +882,19 @@ conn_ocsp_done(void *arg, const struct ocsp_result *res)
     gen_unref(g);
 }
 
+/* What a query about c's client leaf needs; see proxy_int.h. */
+void
+conn_ocsp_ask(struct conn *c, X509 *leaf, struct ocsp_ask *ask)
+{
+    memset(ask, 0, sizeof(*ask));
+    ask->base = c->w->base;
+    ask->cache = c->w->px->ocsp_cache;
+    ask->listener = c->gl->cfg->name;
+    ask->url = c->gl->cfg->ocsp_url;
+    ask->timeout_ms = c->gen->cfg.ocsp_timeout_ms;
+    ask->leaf = leaf;
+}
+
 /*
  * --ocsp: ask about the client's leaf before anything of its connection is
  * read.  Returns true when the connection now waits for the answer (or was
@@ -920,35 +921,19 @@ conn_ocsp_start(struct conn *c)
 
     if (leaf == NULL)
         return false; /* --verify optional and no certificate: nothing to ask about */
-    memset(&ask, 0, sizeof(ask));
-    ask.base = c->w->base;
-    ask.cache = cache;
-    ask.listener = c->gl->cfg->name;
-    ask.url = c->gl->cfg->ocsp_url;
-    ask.timeout_ms = c->gen->cfg.ocsp_timeout_ms;
-    ask.leaf = leaf;
+    conn_ocsp_ask(c, leaf, &ask);
     if (ocsp_check_cached(&ask, &res)) {
         conn_ocsp_outcome(c, &res);
         return true;
     }
-    /* Not cached: the request names the issuer, found (and its signature checked) now. */
-    if ((issuer = ocsp_find_issuer(leaf, verified, c->gl->ocsp_anchors)) != NULL) {
-        /* From a verified chain: it serves this client's resumed sessions later. */
-        if (verified != NULL)
-            ocsp_cache_add_issuer(cache, issuer);
-        X509_up_ref(issuer);
-    } else {
-        issuer = ocsp_cache_find_issuer(cache, leaf);
-    }
+    /*
+     * Not cached: the request names the issuer, found (and its signature
+     * checked) now; one from a verified chain serves this client's resumed
+     * sessions later.
+     */
     memset(&res, 0, sizeof(res));
-    if (issuer == NULL) {
-        res.kind = OCSP_R_ERROR;
-        snprintf(res.code, sizeof(res.code), "no_issuer");
-        snprintf(res.why, sizeof(res.why),
-                 "the issuer of the certificate is neither in the chain the client sent nor in "
-                 "--cacert, so its OCSP status cannot be asked");
+    if ((issuer = ocsp_issuer_get1(cache, leaf, verified, c->gl->ocsp_anchors, &res)) == NULL)
         goto decided;
-    }
     ask.issuer = issuer;
     if (ocsp_check_begin(&c->w->ocsp, &ask, conn_ocsp_done, c, &c->ocsp_wait, &res) == 0) {
         /* Nothing of the client's is read meanwhile; the handshake deadline still runs. */

@@ -47,6 +47,7 @@
 
 #include "lib/xfcc.h"
 #include "proxy/h2.h"
+#include "proxy/h2up.h"
 #include "util/log.h"
 
 /* Bytes of frames queued toward the client before nghttp2 is asked for more. */
@@ -91,6 +92,7 @@ struct h2_stream {
     struct evbuffer *pending; /* queued: the request head and the body received so far */
     double progress;    /* when the stream last moved: request DATA in, HEADERS or DATA out */
     bool timed_out;     /* reset for --h2-stream-timeout */
+    struct h2up_stream *up; /* upstream_protocol h2c/h2: the upstream's stream (h2up.c) */
 };
 
 struct h2_conn {
@@ -121,8 +123,12 @@ count_request(struct conn *c, int status)
 {
     char labels[200], ll[128];
 
+    static const char *const up[] = {"http/1.1", "h2c", "h2", "h2c"};
+    enum upstream_proto p = c->gl->cfg->up_proto;
+
     metrics_label(ll, sizeof(ll), c->gl->cfg->name);
-    snprintf(labels, sizeof(labels), "listener=\"%s\",code=\"%d\",proto=\"h2\"", ll, status);
+    snprintf(labels, sizeof(labels), "listener=\"%s\",code=\"%d\",proto=\"h2\",upstream_proto=\"%s\"",
+             ll, status, p == UPSTREAM_AUTO && c->gl->up_ctx != NULL ? "h2" : up[p]);
     metrics_count("duet_requests_total", labels, 1);
 }
 
@@ -161,6 +167,8 @@ body_read_cb(nghttp2_session *sess, int32_t id, uint8_t *buf, size_t len, uint32
     (void)user;
     if (n < 0)
         n = 0;
+    if (n > 0 && st->up != NULL)
+        h2up_consumed(st->up, (size_t)n);
     if (n > 0)
         h2_resume_held(st->hc);
     if (evbuffer_get_length(st->body) == 0) {
@@ -641,6 +649,145 @@ up_event_cb(struct bufferevent *bev, short what, void *arg)
     h2_flush(hc);
 }
 
+/* --- a stream's HTTP/2 upstream (h2up.c) ------------------------------------------------------- */
+
+/* The upstream's response head: HEADERS now; a trailers-only response ends the stream there. */
+static void
+up2_head(void *arg, int status, const nghttp2_nv *nv, size_t n, bool end)
+{
+    struct h2_stream *st = arg;
+
+    st->resp_started = true;
+    if (!end) {
+        count_request(st->hc->c, status);
+        stream_submit(st, status, nv, n);
+    } else {
+        nghttp2_nv *all = calloc(n + 1, sizeof(*all));
+        char code[8];
+        snprintf(code, sizeof(code), "%d", status);
+        count_request(st->hc->c, status);
+        st->resp_head = st->resp_done = true;
+        st->status = status;
+        if (all != NULL) {
+            all[0] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)code, 7, strlen(code),
+                                  NGHTTP2_NV_FLAG_NONE};
+            if (n > 0)
+                memcpy(&all[1], nv, n * sizeof(*nv));
+        }
+        if (all == NULL || nghttp2_submit_response(st->hc->sess, st->id, all, n + 1, NULL) != 0)
+            nghttp2_submit_rst_stream(st->hc->sess, NGHTTP2_FLAG_NONE, st->id,
+                                      NGHTTP2_INTERNAL_ERROR);
+        free(all);
+    }
+    h2_flush(st->hc);
+}
+
+static void
+up2_data(void *arg, const uint8_t *p, size_t n)
+{
+    struct h2_stream *st = arg;
+
+    if (evbuffer_get_length(st->body) == 0)
+        st->progress = now_mono(); /* the client's window is judged from now */
+    evbuffer_add(st->body, p, n);
+    st->hc->c->down_bytes += n;
+    stream_resume(st);
+    h2_flush(st->hc);
+}
+
+/* The upstream's trailers (grpc-status, grpc-message): sent after the last DATA. */
+static void
+up2_trailers(void *arg, const nghttp2_nv *nv, size_t n)
+{
+    struct h2_stream *st = arg;
+
+    http_reader_reset(&st->resp_rd);
+    for (size_t i = 0; i < n; i++)
+        if (h2_reader_push(&st->resp_rd, (const char *)nv[i].name, nv[i].namelen,
+                           (const char *)nv[i].value, nv[i].valuelen) != 0)
+            break;
+    st->trailers = st->resp_rd.nhdrs > 0;
+}
+
+static void
+up2_end(void *arg)
+{
+    struct h2_stream *st = arg;
+
+    st->resp_done = true;
+    stream_resume(st);
+    h2_flush(st->hc);
+}
+
+/*
+ * The upstream stream ended without a whole response: its RST_STREAM reaches
+ * the client as RST_STREAM with the same code (CANCEL stays CANCEL, which a
+ * gRPC client reads as CANCELLED); a stream it refused is refused
+ * (REFUSED_STREAM: the client may retry it); a failed connection or a
+ * malformed response is a 502, or a reset once the response began.
+ */
+static void
+up2_reset(void *arg, uint32_t code, const char *why)
+{
+    struct h2_stream *st = arg;
+
+    st->up = NULL;
+    if (why == NULL || code == NGHTTP2_REFUSED_STREAM) {
+        count_reset(st->hc->c, "upstream");
+        nghttp2_submit_rst_stream(st->hc->sess, NGHTTP2_FLAG_NONE, st->id,
+                                  code <= NGHTTP2_HTTP_1_1_REQUIRED ? code
+                                                                    : NGHTTP2_INTERNAL_ERROR);
+    } else {
+        up_log_error(st, why);
+        stream_upstream_gone(st, 502, why);
+    }
+    h2_flush(st->hc);
+}
+
+/* The upstream took n request bytes: the client's windows open by as many. */
+static void
+up2_taken(void *arg, size_t n)
+{
+    struct h2_stream *st = arg;
+
+    if (n > st->unconsumed)
+        n = st->unconsumed;
+    st->unconsumed -= n;
+    nghttp2_session_consume(st->hc->sess, st->id, n);
+    h2_flush(st->hc);
+}
+
+static const struct h2up_hooks up2_hooks = {
+    .head = up2_head,
+    .data = up2_data,
+    .trailers = up2_trailers,
+    .end = up2_end,
+    .reset = up2_reset,
+    .taken = up2_taken,
+};
+
+/* upstream_protocol h2c, h2 or auto: the stream goes on an HTTP/2 upstream (false: HTTP/1.1). */
+static bool
+stream_forward_h2up(struct h2_stream *st, struct http_decision *d)
+{
+    struct conn *c = st->hc->c;
+    struct duet_err err;
+
+    if (c->gl->cfg->up_proto == UPSTREAM_HTTP1)
+        return false;
+    st->forwarding = true;
+    st->up = h2up_open(c->w, c->gen, c->gl, c->gl->up_ctx != NULL, d->head, d->head_len,
+                       http_header_get(st->req.rd.hdrs, st->req.rd.nhdrs, "te") != NULL,
+                       st->end_req, &up2_hooks, st, &err);
+    if (st->up == NULL) {
+        up_log_error(st, err.msg);
+        stream_upstream_gone(st, 502, "the upstream service could not be reached");
+        return true;
+    }
+    c->up_bytes += d->head_len;
+    return true;
+}
+
 /* Upstream connections the client connection holds now (--h2-max-upstreams). */
 static unsigned
 h2_upstreams(const struct h2_conn *hc)
@@ -748,8 +895,11 @@ static void
 stream_forward(struct h2_stream *st, struct http_decision *d)
 {
     struct conn *c = st->hc->c;
-    struct evbuffer *req = evbuffer_new();
+    struct evbuffer *req;
 
+    if (stream_forward_h2up(st, d))
+        return;
+    req = evbuffer_new();
     st->forwarding = true;
     st->chunked_up = d->req.framing == HTTP_BODY_CHUNKED;
     st->has_cl = d->req.framing == HTTP_BODY_LENGTH;
@@ -916,6 +1066,7 @@ on_begin_headers(nghttp2_session *sess, const nghttp2_frame *frame, void *user)
         hc->streams->prev = st;
     hc->streams = st;
     hc->nstreams++;
+    metrics_h2_stream(1);
     {
         char labels[160], ll[128];
         metrics_label(ll, sizeof(ll), hc->c->gl->cfg->name);
@@ -955,6 +1106,8 @@ stream_request_end(struct h2_stream *st)
         return;
     }
     st->end_req = true;
+    if (st->up != NULL)
+        h2up_end(st->up);
     if (st->ubev != NULL && st->chunked_up)
         evbuffer_add(bufferevent_get_output(st->ubev), "0\r\n\r\n", 5);
 }
@@ -1073,6 +1226,14 @@ on_data_chunk(nghttp2_session *sess, uint8_t flags, int32_t id, const uint8_t *d
     (void)flags;
     if (len == 0)
         return 0; /* an empty chunk would end a chunked body upstream */
+    if (st != NULL && st->up != NULL) {
+        if (h2up_data(st->up, data, len) != 0)
+            return NGHTTP2_ERR_CALLBACK_FAILURE;
+        st->progress = now_mono();
+        st->unconsumed += len;
+        hc->c->up_bytes += len;
+        return 0;
+    }
     if (st == NULL || (st->ubev == NULL && !st->queued)) {
         /* Nobody takes these bytes (the stream was answered): the windows open again now. */
         nghttp2_session_consume(sess, id, len);
@@ -1113,6 +1274,9 @@ on_stream_close(nghttp2_session *sess, int32_t id, uint32_t code, void *user)
         count_reset(hc->c, code == NGHTTP2_CANCEL ? "cancel" : "error");
     if (st->unconsumed > 0)
         nghttp2_session_consume_connection(sess, st->unconsumed);
+    if (st->up != NULL)
+        h2up_cancel(st->up, NGHTTP2_CANCEL);
+    st->up = NULL;
     stream_drop_upstream(st, st->resp_done && st->up_keepalive && st->end_req &&
                                  st->ubev != NULL &&
                                  evbuffer_get_length(bufferevent_get_output(st->ubev)) == 0);
@@ -1124,6 +1288,7 @@ on_stream_close(nghttp2_session *sess, int32_t id, uint32_t code, void *user)
     if (st->next != NULL)
         st->next->prev = st->prev;
     hc->nstreams--;
+    metrics_h2_stream(-1);
     h2_request_clear(&st->req);
     http_reader_clear(&st->resp_rd);
     evbuffer_free(st->body);
@@ -1506,6 +1671,9 @@ h2_stop(struct conn *c)
     if (c->h2->timer != NULL)
         evtimer_del(c->h2->timer);
     for (struct h2_stream *st = c->h2->streams; st != NULL; st = st->next) {
+        if (st->up != NULL)
+            h2up_cancel(st->up, NGHTTP2_CANCEL);
+        st->up = NULL;
         if (st->ubev != NULL) {
             bufferevent_setcb(st->ubev, NULL, NULL, NULL, NULL);
             bufferevent_disable(st->ubev, EV_READ | EV_WRITE);
@@ -1524,6 +1692,8 @@ h2_release(struct conn *c)
     while (hc->streams != NULL) {
         struct h2_stream *st = hc->streams;
         hc->streams = st->next;
+        if (st->up != NULL)
+            h2up_cancel(st->up, NGHTTP2_CANCEL);
         if (st->ubev != NULL)
             bufferevent_free(st->ubev);
         h2_request_clear(&st->req);
@@ -1533,6 +1703,7 @@ h2_release(struct conn *c)
             evbuffer_free(st->pending);
         free(st->retry_head);
         free(st);
+        metrics_h2_stream(-1);
     }
     if (hc->timer != NULL)
         event_free(hc->timer);

@@ -54,6 +54,9 @@ struct h2_request {
  */
 int h2_request_add(struct h2_request *r, const uint8_t *name, size_t nlen, const uint8_t *value,
                    size_t vlen) MUST_CHECK;
+/* Append copies of a field to a reader's list (the reader owns them); -1 when out of memory. */
+int h2_reader_push(struct http_reader *rd, const char *name, size_t nlen, const char *value,
+                   size_t vlen) MUST_CHECK;
 /* Free what the request holds. */
 void h2_request_clear(struct h2_request *r);
 

@@ -81,6 +81,14 @@ reader_push(struct http_reader *rd, const char *name, size_t nlen, const char *v
     return 0;
 }
 
+/* Append a copy of a field to a reader's list; see h2.h. */
+int
+h2_reader_push(struct http_reader *rd, const char *name, size_t nlen, const char *value,
+               size_t vlen)
+{
+    return reader_push(rd, name, nlen, value, vlen);
+}
+
 /* Add one field of a request's header block; see h2.h. */
 int
 h2_request_add(struct h2_request *r, const uint8_t *name, size_t nlen, const uint8_t *value,

@@ -24,6 +24,7 @@ static atomic_ulong hs_bucket[NBUCKETS + 1];
 static atomic_ulong hs_sum_us;
 static atomic_ulong hs_count;
 static atomic_long conn_active;
+static atomic_long h2_streams_open; /* HTTP/2 streams of clients open now, all workers */
 static atomic_ulong conn_total;
 static atomic_ulong bytes_up;
 static atomic_ulong bytes_down;
@@ -90,6 +91,12 @@ void
 metrics_conn_close(void)
 {
     atomic_fetch_sub(&conn_active, 1);
+}
+
+void
+metrics_h2_stream(int delta)
+{
+    atomic_fetch_add(&h2_streams_open, delta);
 }
 
 long
@@ -390,6 +397,9 @@ metrics_write(FILE *out)
     fprintf(out, "# HELP duet_connections_active Client connections open now.\n"
                  "# TYPE duet_connections_active gauge\nduet_connections_active %ld\n",
             atomic_load(&conn_active));
+    fprintf(out, "# HELP duet_h2_streams_open HTTP/2 streams of clients open now.\n"
+                 "# TYPE duet_h2_streams_open gauge\nduet_h2_streams_open %ld\n",
+            atomic_load(&h2_streams_open));
     fprintf(out, "# HELP duet_connections_total Client connections accepted.\n"
                  "# TYPE duet_connections_total counter\nduet_connections_total %lu\n",
             atomic_load(&conn_total));

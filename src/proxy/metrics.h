@@ -30,6 +30,8 @@ void metrics_handshake(struct metrics_counter *const hs[TLS_FAIL_COUNT], enum tl
 void metrics_conn_open(void);
 void metrics_conn_close(void);
 long metrics_conn_active(void);
+/* An HTTP/2 stream of a client opened (+1) or freed (-1): the duet_h2_streams_open gauge. */
+void metrics_h2_stream(int delta);
 void metrics_bytes(uint64_t client_to_upstream, uint64_t upstream_to_client);
 /* One upstream connection used for a request: newly opened, or reused from the idle pool. */
 void metrics_upstream_conn(bool reused);

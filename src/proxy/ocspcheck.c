@@ -108,6 +108,31 @@ ocsp_cache_find_issuer(struct ocsp_cache *c, X509 *leaf)
     return found;
 }
 
+/* The issuer to name; see ocspcheck.h. */
+X509 *
+ocsp_issuer_get1(struct ocsp_cache *c, X509 *leaf, STACK_OF(X509) * verified,
+                 STACK_OF(X509) * anchors, struct ocsp_result *res)
+{
+    X509 *issuer = ocsp_find_issuer(leaf, verified, anchors);
+
+    if (issuer != NULL) {
+        if (verified != NULL)
+            ocsp_cache_add_issuer(c, issuer);
+        X509_up_ref(issuer);
+        return issuer;
+    }
+    if ((issuer = ocsp_cache_find_issuer(c, leaf)) == NULL) {
+        memset(res, 0, sizeof(*res));
+        res->kind = OCSP_R_ERROR;
+        snprintf(res->code, sizeof(res->code), "no_issuer");
+        snprintf(res->why, sizeof(res->why),
+                 "the issuer of the certificate is neither in the chain the client sent nor in "
+                 "--cacert (nor among the issuers of earlier verified chains), so its OCSP "
+                 "status cannot be asked");
+    }
+    return issuer;
+}
+
 /* Free a cache; see ocspcheck.h. */
 void
 ocsp_cache_free(struct ocsp_cache *c)
@@ -541,12 +566,12 @@ query_free_cb(evutil_socket_t fd, short what, void *arg)
 
 /*
  * The query ended with r: it leaves the worker's list (a new handshake asks
- * again or finds the cache), every waiter is told, and the free is scheduled.
+ * again or finds the cache), every waiter is told, and the free is scheduled
+ * on the deadline timer (query_send() made it before anything can finish).
  */
 static void
 query_finish(struct ocsp_query *q, struct ocsp_result *r)
 {
-    static const struct timeval zero = {0, 0};
     struct ocsp_worker *ow = q->ow;
 
     if (q->done)
@@ -571,8 +596,12 @@ query_finish(struct ocsp_query *q, struct ocsp_result *r)
         w->done(w->arg, r);
         free(w);
     }
-    if (event_base_once(ow->base, -1, EV_TIMEOUT, query_free_cb, q, &zero) != 0)
-        query_free_cb(-1, 0, q); /* no callback of evhttp's is running when this fails */
+    /*
+     * Freed by the deadline timer, made active now: this may run inside one
+     * of evhttp's callbacks, whose connection must outlive it.  Activating an
+     * event allocates nothing, so it cannot fail.
+     */
+    event_active(q->deadline, EV_TIMEOUT, 1);
 }
 
 static void
@@ -584,6 +613,10 @@ deadline_cb(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
+    if (q->done) { /* made active by query_finish(): the query ended, free it */
+        query_free_cb(fd, what, q);
+        return;
+    }
     /* Not inside an HTTP callback: the connection can go now, its request with it. */
     if (q->evcon != NULL) {
         evhttp_connection_free(q->evcon);
@@ -688,6 +721,7 @@ response_cb(struct evhttp_request *req, void *arg)
             query_finish(q, &r);
             return;
         }
+        a.checked = now;
         ocsp_cache_put(q->cache, q->key, &a, now);
         result_set(&r,
                    a.status == V_OCSP_CERTSTATUS_GOOD      ? OCSP_R_GOOD
@@ -769,6 +803,20 @@ query_send(struct ocsp_query *q, struct ocsp_result *r)
         return -1;
     }
     return 0;
+}
+
+/* The sentence of a revoked answer; see ocspcheck.h. */
+void
+ocsp_revoked_why(X509 *leaf, const struct ocsp_result *res, char *why, size_t len)
+{
+    char label[600], date[32];
+
+    x509u_label(leaf, label, sizeof(label));
+    x509u_fmt_date(res->answer.revoked_at, date, sizeof(date));
+    snprintf(why, len, "certificate %s was revoked on %s (reason: %s) by the OCSP responder %s",
+             label, date,
+             res->answer.reason >= 0 ? x509u_crl_reason(res->answer.reason) : "unspecified",
+             res->url[0] != '\0' ? res->url : "(none)");
 }
 
 /* A cached answer; see ocspcheck.h. */

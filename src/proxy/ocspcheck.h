@@ -54,11 +54,14 @@ struct ocsp_answer {
     int64_t revoked_at; /* revoked: when */
     int64_t this_update;
     int64_t expires; /* the cache drops it at this time: nextUpdate, or a short while */
+    int64_t checked; /* when the responder gave it (our clock): open connections are asked
+                        about again once it is --ocsp-recheck old (ocsprecheck.c) */
 };
 
 /* --- the cache ------------------------------------------------------------------ */
 
 struct ocsp_cache;
+struct ocsp_result;
 
 /* A cache of at most cap answers (cap >= 1), safe to share between threads; NULL: no memory. */
 struct ocsp_cache *ocsp_cache_new(size_t cap);
@@ -90,6 +93,16 @@ size_t ocsp_cache_len(struct ocsp_cache *c);
 #define OCSP_MAX_ISSUERS 256
 void ocsp_cache_add_issuer(struct ocsp_cache *c, X509 *issuer);
 X509 *ocsp_cache_find_issuer(struct ocsp_cache *c, X509 *leaf);
+
+/*
+ * The issuer a query about leaf names, with a reference (X509_free it):
+ * found in verified (the chain its handshake verified, or NULL; remembered
+ * for its resumed sessions) or anchors (--cacert), else among the issuers of
+ * earlier verified chains.  NULL, with *res filled (ERROR "no_issuer"), when
+ * none is.
+ */
+X509 *ocsp_issuer_get1(struct ocsp_cache *c, X509 *leaf, STACK_OF(X509) * verified,
+                       STACK_OF(X509) * anchors, struct ocsp_result *res);
 
 /* The cache key of leaf; false when OpenSSL fails. */
 bool ocsp_cache_key(X509 *leaf, uint8_t key[OCSP_KEY_LEN]);
@@ -190,6 +203,12 @@ void ocsp_waiter_cancel(struct ocsp_waiter *wt);
  */
 #define OCSP_UNREADY_FAILURES 3
 int ocsp_failures(const char *listener, char *last, size_t len);
+
+/*
+ * The sentence of a refusal for a revoked answer about leaf: "certificate
+ * LABEL was revoked on DATE (reason: R) by the OCSP responder URL".
+ */
+void ocsp_revoked_why(X509 *leaf, const struct ocsp_result *res, char *why, size_t len);
 
 /* Metrics of a check that needed no query (a cache hit). */
 void ocsp_count_cache_hit(const char *listener);

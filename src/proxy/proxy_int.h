@@ -127,12 +127,14 @@ struct worker {
     struct proxy *px;
     struct pooled *pool;        /* idle upstream connections (http mode) */
     int pool_len;               /* how many */
+    struct h2up_conn *h2up;     /* HTTP/2 upstream connections (h2up.c) */
     struct accept_pause *pause; /* per listener: accept back-off when out of descriptors */
     struct conn *conns;         /* its open client connections (for draining) */
     struct conn_linger *lingering;   /* refused sockets closing gracefully (conn.c) */
     unsigned nlingering;
     bool draining;              /* SIGTERM: no new connections, open ones finish */
     struct ocsp_worker *ocsp;   /* OCSP queries in flight (ocspcheck.c), made on first use */
+    struct ocsp_recheck *recheck; /* --ocsp-recheck of open connections (ocsprecheck.c) */
 };
 
 /*
@@ -385,6 +387,25 @@ void conn_retire(struct conn *c, const char *code, const char *reason);
  * taken away) is retired with the reason.
  */
 void conn_revalidate(struct worker *w, struct gen *g);
+/*
+ * An OCSP answer says the certificate whose cache key is key is revoked:
+ * its open connections, on every worker, are retired (each on its own
+ * worker's loop) with "open connection: " and reason.
+ */
+/*
+ * Fill ask for a query about leaf, c's client certificate: c's worker loop,
+ * the shared cache, its listener's name and --ocsp-url, --ocsp-timeout; the
+ * issuer is the caller's to set.
+ */
+void conn_ocsp_ask(struct conn *c, X509 *leaf, struct ocsp_ask *ask);
+void conn_ocsp_close_revoked(struct proxy *px, const uint8_t key[OCSP_KEY_LEN],
+                             const char *reason);
+/*
+ * --ocsp-recheck (ocsprecheck.c): start the worker's timer that asks again
+ * about the clients of its open connections under --ocsp.  Once per worker,
+ * on its loop or before it runs; does nothing without an OCSP cache.
+ */
+void ocsp_recheck_start(struct worker *w);
 /* libevent's accept callback of every listener (arg: the worker). */
 void conn_accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
                     int salen, void *arg);

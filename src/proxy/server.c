@@ -18,6 +18,7 @@
 #include <event2/thread.h>
 
 #include "proxy/crlfetch.h"
+#include "proxy/h2up.h"
 #include "util/evlog.h"
 #include "util/log.h"
 #include "util/notify.h"
@@ -31,6 +32,7 @@ worker_main(void *arg)
     event_base_dispatch(w->base);
     conn_linger_clear(w);
     upstream_pool_clear(w);
+    h2up_clear(w);
     log_batch_end();
     return NULL;
 }
@@ -131,6 +133,7 @@ proxy_run(struct proxy_cfg *cfg, int argc, char **argv)
             fatal("cannot create an event loop");
         if (listener_open(w, &g->cfg, shared_unix, &err) != 0)
             fatal("%s", err.msg);
+        ocsp_recheck_start(w);
     }
     free(shared_unix);
     if (g->cfg.has_admin && admin_start(px, &g->cfg, &err) != 0)
@@ -177,6 +180,7 @@ proxy_run(struct proxy_cfg *cfg, int argc, char **argv)
     log_batch_on_loop(px->workers[0].base);
     event_base_dispatch(px->workers[0].base);
     upstream_pool_clear(&px->workers[0]);
+    h2up_clear(&px->workers[0]);
     log_batch_end();
     for (int i = 1; i < px->nworkers; i++)
         pthread_join(px->workers[i].thr, NULL);

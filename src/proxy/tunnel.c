@@ -10,7 +10,6 @@
 #include "proxy/proxy_int.h"
 
 #include <stdio.h>
-#include <sys/socket.h>
 
 #include <event2/bufferevent_ssl.h>
 
@@ -139,15 +138,15 @@ tunnel_upstream_failed(struct conn *c, short what)
     struct conn_refusal r = {.kind = CONN_REFUSE_HANDSHAKE, .fail = TLS_FAIL_OTHER};
 
     int eno = EVUTIL_SOCKET_ERROR(); /* read first: the calls below may change it */
-    struct sockaddr_storage peer;
-    socklen_t plen = sizeof(peer);
+    BIO *wbio = c->ssl != NULL ? SSL_get_wbio(c->ssl) : NULL;
     /*
-     * A socket that never reached its target has no peer.  libevent reports the
-     * refused connect as a failed handshake (its queue holds SSL_ERROR_SYSCALL),
-     * so the TCP state, not the TLS error queue, tells the two apart.
+     * A connection that never reached its target never carried the ClientHello.
+     * libevent reports the refused connect as a failed handshake (its queue
+     * holds SSL_ERROR_SYSCALL), so the bytes written, not the TLS error queue,
+     * tell the two apart; a target that accepted and then reset the connection
+     * has the ClientHello behind it.
      */
-    bool never_connected =
-        getpeername(bufferevent_getfd(c->ubev), (struct sockaddr *)&peer, &plen) != 0;
+    bool never_connected = wbio != NULL && BIO_number_written(wbio) == 0;
 
     r.secs = now_mono() - c->t_start;
     if (what & BEV_EVENT_TIMEOUT)

@@ -120,3 +120,58 @@ def test_bench_h2_refuses_a_payload(run, setup):
     pki, d = setup
     p = bench(run, pki, d, "--mode", "h2", "--payload", "x")
     assert p.returncode == 2 and "--payload is raw TCP" in p.stderr, p.stderr
+
+
+H2_NGINX = """\
+daemon off;
+master_process off;
+worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/error.log info;
+events {{ worker_connections 256; }}
+http {{
+    access_log {d}/access.log;
+    client_body_temp_path {d}; proxy_temp_path {d}; fastcgi_temp_path {d};
+    uwsgi_temp_path {d}; scgi_temp_path {d};
+    server {{
+        listen 127.0.0.1:{port} ssl http2;
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
+        ssl_client_certificate {roots};
+        ssl_verify_client on;
+        ssl_verify_depth 2;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        keepalive_requests 50;
+        location / {{ return 200 "ok\\n"; }}
+    }}
+}}
+"""
+
+
+def test_bench_h2_goes_on_after_the_servers_goaway(run, setup, tmp_path):
+    """nginx ends an HTTP/2 connection (GOAWAY) after 50 requests: the streams it refused
+    unprocessed are not errors, and a new connection carries on."""
+    from proxyutil import free_port, wait_port
+    from test_probe import tool
+    pki, _ = setup
+    port = free_port()
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(H2_NGINX.format(d=tmp_path, port=port, cert=pki.server_crt,
+                                    key=pki.server_key, roots=pki.roots))
+    procs = Procs(tmp_path)
+    try:
+        p = procs.start([tool("nginx", "nginx"), "-p", tmp_path, "-c", conf,
+                         "-e", tmp_path / "error.log"], "nginx")
+        wait_port(port, p)
+        r = run("bench", "--target", "127.0.0.1:%d" % port, "--server-name", "localhost",
+                "--cacert", pki.roots, "--cert", pki.alice_crt, "--key", pki.alice_key,
+                "--mode", "h2", "--concurrency", "1", "--streams", "10", "--threads", "1",
+                "--duration", "2s", "--warmup", "0s", "--format", "json")
+    finally:
+        procs.close()
+    assert r.returncode == 0, r.stdout + r.stderr
+    j = json.loads(r.stdout)
+    assert j["errors_total"] == 0, j["errors"]
+    served = len((tmp_path / "access.log").read_text().splitlines())
+    assert j["completed"] > 100, j  # more than two connections' worth
+    assert served >= j["completed"], (served, j)

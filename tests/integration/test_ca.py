@@ -414,9 +414,11 @@ def test_issue_refuses_to_overwrite_without_force(ca):
     assert set(serials(ca)) >= {first, second}
 
 
-def test_issue_refuses_a_missing_out_directory(ca):
+def test_issue_refuses_an_out_directory_that_is_a_file(ca):
+    # A missing --out DIR is created (test_cli_export.py); a file in its place is refused.
+    (ca.base / "afile").write_text("x\n")
     with Unchanged(ca):
-        assert_refused(ca.issue("web", "server", out=ca.base / "missing"), "missing")
+        assert_refused(ca.issue("web", "server", out=ca.base / "afile"), "not a directory")
 
 
 def test_never_issues_past_the_issuing_ca(ca):
@@ -917,6 +919,7 @@ def exported(ca, tmp_path):
     crt, key, serial = ca.issued("web", "server")
     pw = tmp_path / "p12.pass"
     pw.write_text("export-secret\n")
+    os.chmod(pw, 0o600)  # export refuses a password file others can read
     return crt, key, pw
 
 

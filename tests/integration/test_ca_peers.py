@@ -334,6 +334,7 @@ def p12s(peers, tmp_path_factory):
     d = tmp_path_factory.mktemp("p12")
     pw = d / "p12.pass"
     pw.write_text(P12_PASSWORD + "\n")
+    os.chmod(pw, 0o600)  # cert export refuses a password file others can read
     out = {}
     for legacy in (False, True):
         f = d / ("alice-legacy.p12" if legacy else "alice.p12")

@@ -244,10 +244,12 @@ def test_ca_serve_enrolls_and_signs_crl_and_ocsp_through_the_token(hsm_ca, duet_
 
 
 def test_an_existing_issuing_key_moved_into_a_token(token, make_ca, tmp_path):
-    """docs/ca-ha.md "Moving an existing CA's issuing key into a token": the key file is
-    decrypted with openssl, written into the token with pkcs11-tool, `key_uri:` added to ca.yaml
-    and issuing.key removed; the CA goes on issuing under the same issuing certificate, and a URI
-    naming another key of the token is refused, naming it."""
+    """The manual route docs/ca-ha.md leaves for tokens that `duet ca import-key` cannot write
+    to (a key put in by another tool, then `key_uri:` added by hand): the key file is decrypted
+    with openssl, written into the token with pkcs11-tool, `key_uri:` added to ca.yaml and
+    issuing.key removed; the CA goes on issuing under the same issuing certificate, and a URI
+    naming another key of the token is refused, naming it.  `duet ca import-key` itself is
+    tested in test_ca_pkcs11_objects.py."""
     ca = make_ca("Moving Corp")
     _, _, before = ca.issued("before", "server", "--san", "dns:before.corp.example")
     issuing_pub = cert_pubkey(ca.issuing)

@@ -83,6 +83,31 @@ class DoctorPKI:
         openssl("req", "-x509", "-new", "-config", pki.ext_cnf, "-extensions", "v3_alice",
                 "-key", pki.alice_key, "-subj", "/CN=evil\x1b[31m\nred", "-days", "10",
                 "-out", self.evil)
+        # The intermediate's CRL, made now but valid only from two days on (a CA clock ahead).
+        self.int_crl_future = d / "int-future.crl"
+        fmt = "%Y%m%d%H%M%SZ"
+        pki.int_ca.gencrl(self.int_crl_future,
+                          "-crl_lastupdate", (now + _dt.timedelta(days=2)).strftime(fmt),
+                          "-crl_nextupdate", (now + _dt.timedelta(days=30)).strftime(fmt))
+        # An impostor intermediate: the intermediate's name, another key, no key identifiers,
+        # issued by the root; the server certificate followed by it only looks like a chain.
+        ext = d / "impostor.cnf"
+        ext.write_text("[ v3 ]\nbasicConstraints = critical, CA:TRUE, pathlen:0\n"
+                       "keyUsage = critical, keyCertSign, cRLSign\n"
+                       "subjectKeyIdentifier = none\nauthorityKeyIdentifier = none\n")
+        ikey = pki.eckey("doctor-impostor")
+        icsr = pki.csr("doctor-impostor", ikey, "/O=Duet Test/CN=Duet Test Intermediate CA")
+        self.impostor = d / "impostor.pem"
+        openssl("x509", "-req", "-in", icsr, "-CA", pki.root, "-CAkey", pki.root_key,
+                "-set_serial", "4243", "-days", "100", "-extfile", ext, "-extensions", "v3",
+                "-out", self.impostor)
+        self.impostor_chain = self.cat("impostor-chain.pem", pki.server, self.impostor)
+        # A server certificate issued by the root itself, with no intermediate.
+        rkey = self.copy_key(pki.eckey("doctor-by-root"))
+        self.by_root = d / "by-root.pem"
+        pki.root_ca.sign(pki.csr("doctor-by-root", rkey, "/O=Duet Test/CN=byroot.example"),
+                         self.by_root, "v3_expired")  # serverAuth, no CRL distribution point
+        self.by_root_key = rkey
         # A public root of the system store.
         roots = sorted(CERTS_DIR.glob("*.pem")) if CERTS_DIR.is_dir() else []
         if not roots:
@@ -229,6 +254,14 @@ CASES = [
      "use upstream TLS"),
     ("admin_everywhere", lambda l, dk, p, t: (l, {"admin": "0.0.0.0:19090"}),
      "admin_exposed", "warning", None, None, "is on 0.0.0.0:19090", "admin: 127.0.0.1:PORT"),
+    ("crl_not_yet_valid", lambda l, dk, p, t: (dict(l, crl=[dk.int_crl_future, p.root_crl]),
+                                               None),
+     "crl_not_yet_valid", "error", "crl", str,
+     "the CRL of CN=Duet Test Intermediate CA,O=Duet Test is not valid before",
+     "check this machine's clock"),
+    ("chain_bad_signature", lambda l, dk, p, t: (dict(l, cert=dk.impostor_chain), None),
+     "chain_bad_signature", "error", "cert", "key",
+     "certificate 0, CN=server.example", "the certificate of the CA that really issued it"),
 ]
 
 
@@ -472,3 +505,157 @@ def test_an_intermediate_of_the_bundle_with_a_distribution_point(run, pki, tmp_p
                                    "CN=Intermediate With CDP"), f
     assert "(http://127.0.0.1/root.crl) that nothing checks" in f["problem"], f
     assert "crl_from_cdp: true" in f["fix"], f
+
+
+@pytest.mark.parametrize("admin", ["0.0.0.0:19090", "[::]:19090", "[::ffff:0.0.0.0]:19090",
+                                   "[0:0:0:0:0:0:0:0]:19090", "[::ffff:0:0]:19090",
+                                   "0:19090"])
+def test_admin_on_every_interface_in_any_spelling(run, pki, tmp_path, admin):
+    """Every spelling of "all interfaces", the IPv4-mapped one included (an IPv6 socket on
+    ::ffff:0.0.0.0 accepts every IPv4 client), is admin_exposed."""
+    cfg = tmp_path / "proxy.yaml"
+    write_config(cfg, good_listener(pki), {"admin": '"%s"' % admin})
+    t, found = doctor(run, "--config", cfg)
+    assert t.returncode == 0, show(t)
+    f = finding(found, "admin_exposed")
+    assert f["severity"] == "warning" and ("is on %s" % admin) in f["problem"], f
+
+
+@pytest.mark.parametrize("admin", ["127.0.0.1:19090", "[::1]:19090", "[::ffff:127.0.0.1]:19090"])
+def test_admin_on_loopback_is_fine(run, pki, tmp_path, admin):
+    cfg = tmp_path / "proxy.yaml"
+    write_config(cfg, good_listener(pki), {"admin": '"%s"' % admin})
+    t, found = doctor(run, "--config", cfg)
+    assert t.returncode == 0 and found == [], show(t)
+
+
+def test_a_crl_not_yet_valid_from_flags(run, pki, dk):
+    """duet proxy refuses every client with a CRL whose thisUpdate is ahead ("... is not valid
+    before ..."): doctor says so instead of "no problems found"."""
+    t, found = doctor(run, "--cert", pki.server_chain, "--key", pki.server_key,
+                      "--cacert", pki.root, "--crl", dk.int_crl_future, "--crl", pki.root_crl)
+    assert t.returncode == 1, show(t)
+    assert [f["code"] for f in found] == ["crl_not_yet_valid"], found
+    f = found[0]
+    assert f["key"] == "--crl" and f["file"] == str(dk.int_crl_future), f
+    assert "(in 2 days)" in f["problem"] or "(in 1 day)" in f["problem"], f
+
+
+def test_a_chain_whose_ca_did_not_sign_the_leaf(run, pki, dk):
+    """The leaf followed by a CA with its issuer's name but another key: names agree, the
+    signature does not; both certificates are named."""
+    t, found = doctor(run, "--cert", dk.impostor_chain, "--key", pki.server_key,
+                      "--cacert", pki.root)
+    assert t.returncode == 1, show(t)
+    f = finding(found, "chain_bad_signature")
+    assert f["severity"] == "error" and f["key"] == "--cert", f
+    assert f["problem"].startswith("certificate 0, CN=server.example,O=Duet Test (serial "), f
+    assert (", is not signed by the key of certificate 1, CN=Duet Test Intermediate CA,"
+            "O=Duet Test (serial 10:93)") in f["problem"], f
+    assert "chain_incomplete" not in [x["code"] for x in found], found
+    # The real chain stays clean.
+    t, found = doctor(run, "--cert", pki.server_chain, "--key", pki.server_key,
+                      "--cacert", pki.root)
+    assert "chain_bad_signature" not in [x["code"] for x in found], found
+
+
+def test_files_in_a_directory_others_may_write(run, pki, tmp_path):
+    """A key, trust bundle or CRL whose directory (or a parent) others may write, without the
+    sticky bit, can be swapped by any local user: an error naming the directory and the chmod;
+    group-writable only is a warning; the sticky bit (as on /tmp) is fine."""
+    open_dir = tmp_path / "open"
+    inner = open_dir / "inner"
+    inner.mkdir(parents=True)
+    key = inner / "server.key"
+    shutil.copyfile(pki.server_key, key)
+    os.chmod(key, 0o600)
+    roots = tmp_path / "roots.pem"
+    shutil.copyfile(pki.root, roots)
+    os.chmod(open_dir, 0o777)
+    os.chmod(inner, 0o700)
+    try:
+        t, found = doctor(run, "--cert", pki.server_chain, "--key", key, "--cacert", roots)
+        assert t.returncode == 1, show(t)
+        f = finding(found, "dir_writable")
+        assert f["severity"] == "error" and f["key"] == "--key" and f["file"] == str(key), f
+        assert ("the directory %s is writable by others" % open_dir) in f["problem"], f
+        assert f["fix"].startswith("chmod go-w %s" % open_dir), f
+        assert [x["key"] for x in found if x["code"] == "dir_writable"] == ["--key"], found
+        os.chmod(open_dir, 0o770)
+        t, found = doctor(run, "--cert", pki.server_chain, "--key", key, "--cacert", roots)
+        f = finding(found, "dir_writable")
+        assert f["severity"] == "warning" and "writable by its group" in f["problem"], f
+        os.chmod(open_dir, 0o1777)
+        t, found = doctor(run, "--cert", pki.server_chain, "--key", key, "--cacert", roots)
+        assert "dir_writable" not in [x["code"] for x in found], found
+        # The trust bundle and a CRL are checked alike.
+        os.chmod(open_dir, 0o700)
+        os.chmod(tmp_path, 0o757)
+        t, found = doctor(run, "--cert", pki.server_chain, "--key", key, "--cacert", roots,
+                          "--crl", pki.int_crl)
+        assert sorted(x["key"] for x in found if x["code"] == "dir_writable") == \
+            ["--cacert", "--key"], found
+    finally:
+        os.chmod(tmp_path, 0o700)
+        os.chmod(open_dir, 0o700)
+
+
+@pytest.mark.parametrize("flag", ["--key", "--cert", "--cacert", "--crl"])
+def test_a_fifo_is_refused_without_waiting(run, pki, tmp_path, flag):
+    """A FIFO (or a device) given as a file is not opened for reading: doctor would wait
+    forever for a writer."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo, 0o600)
+    args = {"--cert": pki.server_chain, "--key": pki.server_key, "--cacert": pki.root}
+    args[flag] = fifo
+    argv = [x for kv in args.items() for x in kv]
+    if flag == "--crl":
+        argv += ["--crl", fifo]
+    t = run("doctor", *argv, "--format", "json", timeout=10)
+    assert t.returncode == 1, show(t)
+    found = json.loads(t.stdout)
+    f = finding(found, "file_unreadable")
+    assert f["key"] == flag and f["file"] == str(fifo), f
+    assert "not a regular file" in f["problem"], f
+    p = run("doctor", "--cert", pki.server_chain, "--key", "/dev/zero", timeout=10)
+    assert p.returncode == 1 and "not a regular file" in p.stdout, show(p)
+
+
+def test_a_leaf_issued_by_a_root_without_cacert(run, pki, dk):
+    """Without --cacert the issuer of a lone leaf is unknown: doctor says it cannot check it
+    rather than calling an intermediate missing; with the root given, nothing is wrong."""
+    t, found = doctor(run, "--cert", dk.by_root, "--key", dk.by_root_key)
+    assert t.returncode == 0, show(t)
+    assert "chain_incomplete" not in [x["code"] for x in found], found
+    f = finding(found, "chain_issuer_unknown")
+    assert f["severity"] == "warning" and f["key"] == "--cert", f
+    assert "CN=Duet Test Root CA,O=Duet Test" in f["problem"], f
+    assert "root or an intermediate" in f["problem"] and "--cacert" in f["fix"], f
+    t, found = doctor(run, "--cert", dk.by_root, "--key", dk.by_root_key, "--cacert", pki.root)
+    assert t.returncode == 0 and found == [], show(t)
+
+
+def test_a_public_intermediate_in_the_trust_bundle(run_env, pki, tmp_path):
+    """An intermediate of a public CA (here: the system store is made of the rogue root, through
+    SSL_CERT_FILE) trusted for peers lets anyone it certifies in, as the proxy accepts a chain
+    ending at any certificate of the bundle: trust_public_root names it and its root."""
+    key = pki.eckey("doctor-public-int")
+    inter = tmp_path / "public-int.pem"
+    pki.rogue_ca.sign(pki.csr("doctor-public-int", key, "/O=Duet Rogue/CN=Public Issuing CA"),
+                      inter, "v3_intermediate")
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_bytes(Path(pki.root).read_bytes() + inter.read_bytes())
+    env = {"SSL_CERT_FILE": str(pki.rogue_root), "SSL_CERT_DIR": str(tmp_path / "none")}
+    argv = ["doctor", "--cert", pki.server_chain, "--key", pki.server_key, "--cacert", bundle,
+            "--format", "json"]
+    p = run_env(*argv, env=env)
+    assert p.returncode == 0, show(p)
+    f = finding(json.loads(p.stdout), "trust_public_root")
+    assert f["severity"] == "warning" and f["key"] == "--cacert" and f["file"] == str(bundle), f
+    assert f["problem"].startswith("certificate 1, CN=Public Issuing CA,O=Duet Rogue"), f
+    assert "chains to CN=Duet Rogue Root CA,O=Duet Rogue of the system store" in f["problem"], f
+    assert "trust only your private CA" in f["fix"], f
+    # The private intermediate of the test PKI is not public.
+    bundle.write_bytes(Path(pki.root).read_bytes() + Path(pki.int).read_bytes())
+    p = run_env(*argv, env=env)
+    assert "trust_public_root" not in [x["code"] for x in json.loads(p.stdout)], show(p)

@@ -70,7 +70,9 @@ def installed(duet_bin, tmp_path_factory):
     dest = tmp_path_factory.mktemp("destdir")
     sh(["meson", "install", "-C", build, "--destdir", dest, "--no-rebuild", "--quiet"])
     where = json.loads(sh(["meson", "introspect", "--installed", build]).stdout)
-    files = {Path(target).name: dest / target.lstrip("/") for target in where.values()}
+    # Keyed by file name; the bash completion (also named duet) as "bash-completion/duet".
+    files = {("bash-completion/" if "/bash-completion/" in target else "") + Path(target).name:
+             dest / target.lstrip("/") for target in where.values()}
     return dest, files
 
 
@@ -155,6 +157,50 @@ def test_man_page_renders_and_lists_every_command(installed):
         title = doc.read_text().splitlines()[0]
         assert title.startswith("# duet "), (doc, title)
         assert ".B " + title[2:] in listed, "%s is not in man/duet.1" % title[2:]
+
+
+def test_every_docs_cli_page_is_installed_as_a_man_page_that_renders(installed):
+    _, files = installed
+    for doc in sorted((REPO / "docs" / "cli").glob("*.md")):
+        name = "duet-%s.1" % doc.stem
+        assert name in files, "meson does not install %s (meson setup --reconfigure)" % name
+        page = files[name]
+        assert page.parent.name == "man1"
+        p = subprocess.run(["man", "-l", str(page)], capture_output=True, text=True, timeout=60,
+                           env=dict(os.environ, MANPAGER="cat", PAGER="cat", MANWIDTH="80"))
+        assert p.returncode == 0 and p.stderr == "", (name, p.stderr)
+        title = doc.read_text().splitlines()[0][2:]          # "duet cert issue"
+        assert p.stdout.startswith(title.replace(" ", "-").upper() + "(1)"), p.stdout[:80]
+        assert "\nNAME\n       %s - " % title.replace(" ", "-") in p.stdout, p.stdout[:400]
+        # every flag of the page's option table is in the rendered page
+        for flag in set(re.findall(r"^\| `(--[a-z0-9-]+)", doc.read_text(), re.M)):
+            assert flag in p.stdout, (name, flag)
+
+
+def complete(script, duet, *words):
+    """What bash offers after `duet WORDS` (the last word is the one being completed)."""
+    words = [str(duet)] + list(words)
+    prog = ('source %s\nCOMP_WORDS=(%s)\nCOMP_CWORD=%d\n_duet\nprintf "%%s\\n" "${COMPREPLY[@]}"\n'
+            % (script, " ".join("'%s'" % w for w in words), len(words) - 1))
+    p = subprocess.run(["bash", "--norc", "-c", prog], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0 and p.stderr == "", p.stderr
+    return p.stdout.split()
+
+
+def test_bash_completion_is_installed_and_completes(installed):
+    _, files = installed
+    script = files["bash-completion/duet"]
+    assert script.parent.as_posix().endswith("share/bash-completion/completions")
+    duet = files["duet"]
+    assert complete(script, duet, "cert", "") == ["inspect", "verify", "issue", "sign", "list",
+                                                  "show", "renew", "revoke", "export", "expiring"]
+    assert complete(script, duet, "ce") == ["cert"]
+    flags = complete(script, duet, "proxy", "--")
+    assert {"--listen", "--target", "--cert", "--key", "--cacert", "--allow", "--help"} <= set(flags)
+    assert all(f.startswith("--") for f in flags) and len(flags) > 40
+    assert complete(script, duet, "cert", "issue", "web", "--pro") == ["--profile"]
+    assert complete(script, duet, "cert", "export", "--from") == ["--from-p12"]
+    assert complete(script, duet, "help", "ca", "ro") == ["roots"]
 
 
 def test_license_is_the_apache_license():

@@ -798,6 +798,36 @@ def test_tunnel_to_a_port_nobody_listens_on_says_it_cannot_connect(dpki, procs, 
     assert ev["reason"] == "cannot connect to 127.0.0.1:%d: Connection refused" % dead, ev
 
 
+def test_tunnel_to_a_target_that_accepts_then_resets_is_not_called_unreachable(dpki, procs,
+                                                                              tmp_path):
+    """A target that took the connection and reset it during the handshake was reached."""
+    import struct
+    import threading
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4)
+
+    def serve():
+        try:
+            conn, _ = srv.accept()
+            conn.recv(5)  # a part of the ClientHello
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            conn.close()  # RST
+        except OSError:
+            pass
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        t = start_tunnel(procs, dpki, tmp_path, srv.getsockname()[1], "--server-name",
+                         "localhost")
+        p = curl_plain(t.port, "/via/tunnel/reset")
+        assert p.returncode != 0, p
+        ev = t.log.wait_event("handshake", 0, result="failed")
+    finally:
+        srv.close()
+    assert not ev["reason"].startswith("cannot connect"), ev
+
+
 # --- nginx requiring a client certificate -----------------------------------------------------
 
 NGINX_CONF = """\

@@ -803,3 +803,30 @@ def test_streams_the_proxy_resets_count_toward_the_rapid_reset_bound(dpki, procs
     assert up.heads <= 150, up.heads
     ev = px.log.wait_event("h2_abuse", 0, timeout=10)
     assert "streams reset within" in ev["reason"], ev
+
+
+def test_open_streams_are_a_gauge_that_returns_to_zero(dpki, procs, tmp_path):
+    """duet_h2_streams_open counts the streams clients hold open now, on every worker."""
+    up = HoldingUpstream()
+    admin = free_port()
+    px = start_http_proxy(dpki, procs, tmp_path, up.port, rules=RULES,
+                          extra_args=["--admin", "127.0.0.1:%d" % admin])
+    assert metrics(admin)["duet_h2_streams_open"] == 0
+    raw = RawH2(dpki, px.port)
+    raw.next_frame()
+    for i in range(3):  # answered by nobody: the upstream holds them
+        raw.request(1 + 2 * i, good("/public/held-%d" % i, px.port))
+    deadline = time.monotonic() + 10
+    while metrics(admin)["duet_h2_streams_open"] != 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert metrics(admin)["duet_h2_streams_open"] == 3
+    raw.send(frame(RST_STREAM, 0, 1, struct.pack(">I", 8)))  # CANCEL one
+    deadline = time.monotonic() + 10
+    while metrics(admin)["duet_h2_streams_open"] != 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert metrics(admin)["duet_h2_streams_open"] == 2
+    raw.close()  # the connection ends with two streams open
+    deadline = time.monotonic() + 10
+    while metrics(admin)["duet_h2_streams_open"] != 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert metrics(admin)["duet_h2_streams_open"] == 0

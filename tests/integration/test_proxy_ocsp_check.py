@@ -228,18 +228,26 @@ def refused_line(d, serial, mark=0):
 
 # --- duet ca serve ------------------------------------------------------------------------
 
-def test_require_refuses_a_client_revoked_at_duet_ca_serve_without_any_crl(make_ca, duet_bin,
-                                                                             procs, echo,
-                                                                             tmp_path):
-    ca = make_ca("Serve Ocsp Corp")
+def served_by_ca_serve(make_ca, duet_bin, name):
+    """A CA whose certificates name its `duet ca serve`'s /ocsp, that server started, a server
+    certificate and two clients: (ca, serve, url, (crt, key), alice, bob)."""
+    ca = make_ca(name)
     serve = CAServer(duet_bin, ca)
     url = "http://127.0.0.1:%d/ocsp" % serve.http_port
     yml = ca.dir / "ca.yaml"
     yml.write_text(yml.read_text().replace("ocsp_urls: []", 'ocsp_urls: ["%s"]' % url))
-    crt, key, _ = ca.issued("localhost", "server", "--san", "dns:localhost")
+    srv = ca.issued("localhost", "server", "--san", "dns:localhost")
     alice = ca.issued("alice", "client")
     bob = ca.issued("bob", "client")
     serve.start()
+    return ca, serve, url, srv[:2], alice, bob
+
+
+def test_require_refuses_a_client_revoked_at_duet_ca_serve_without_any_crl(make_ca, duet_bin,
+                                                                             procs, echo,
+                                                                             tmp_path):
+    ca, serve, url, (crt, key), alice, bob = served_by_ca_serve(make_ca, duet_bin,
+                                                                "Serve Ocsp Corp")
     try:
         d = proxy(procs, duet_bin, tmp_path, ca, crt, key, echo, "serve", "--ocsp", "require")
         served(d.port, ctx_of(ca, bob))

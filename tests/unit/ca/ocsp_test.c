@@ -852,6 +852,72 @@ test_cache_hit_then_own_revocation(void **state)
 }
 
 /*
+ * A batch (ca_ocsp_cache_batch_open) reads the generation once: the
+ * caller opens one only for requests all received before it, so a commit by
+ * another handle inside it is not seen by its later answers (they were asked
+ * before it) and is seen by the first answer of the next batch.  Answers
+ * with a nonce reuse the certificate's row in the epoch the same way, and are
+ * still signed afresh, their nonce echoed.
+ */
+static void
+test_cache_batch_reads_once(void **state)
+{
+    struct ca_ocsp_cache *cache = ca_ocsp_cache_new(0, 0);
+    X509 *cert = issue("batch.example");
+    OCSP_CERTID *id = id_of(EVP_sha256(), cert, ca_issuing_cert(F.ca));
+    OCSP_REQUEST *plain = request(OCSP_CERTID_dup(id), NULL);
+    OCSP_REQUEST *nreq = request(OCSP_CERTID_dup(id), NULL);
+    struct duet_err err = {0};
+    struct store *other = NULL;
+    char *inv = cf_path(F.dir, CA_FILE_INVENTORY);
+    char *serial = serial_of(cert);
+    struct answer a;
+    uint8_t *d = NULL;
+    size_t l;
+
+    (void)state;
+    assert_int_equal(OCSP_request_add1_nonce(nreq, NULL, 16), 1);
+    if (store_open_sqlite(inv, false, &other, &err) != 0)
+        fail_msg("second handle: %s", err.msg);
+    ca_ocsp_cache_batch_open(cache);
+    ask_cached(cache, F.signer, nreq, F.now, &a, &d, &l); /* reads the generation, the row */
+    assert_int_equal(status_of(&a, id, NULL, NULL, NULL, NULL), V_OCSP_CERTSTATUS_GOOD);
+    answer_clear(&a);
+    free(d);
+    assert_int_equal(store_revoke(other, serial, F.now, 1, "cli:test", &err), 0);
+    ask_cached(cache, F.signer, nreq, F.now, &a, &d, &l); /* the batch's read and row */
+    assert_int_equal(status_of(&a, id, NULL, NULL, NULL, NULL), V_OCSP_CERTSTATUS_GOOD);
+    assert_int_equal(OCSP_check_nonce(nreq, a.bs), 1);
+    answer_clear(&a);
+    free(d);
+    ask_cached(cache, F.signer, plain, F.now, &a, &d, &l);
+    assert_int_equal(status_of(&a, id, NULL, NULL, NULL, NULL), V_OCSP_CERTSTATUS_GOOD);
+    answer_clear(&a);
+    free(d);
+    ca_ocsp_cache_batch_close(cache);
+    /* the next batch reads again: revoked, with and without a nonce */
+    ca_ocsp_cache_batch_open(cache);
+    ask_cached(cache, F.signer, plain, F.now, &a, &d, &l);
+    assert_int_equal(status_of(&a, id, NULL, NULL, NULL, NULL), V_OCSP_CERTSTATUS_REVOKED);
+    assert_string_equal(a.sum.cache, CA_OCSP_CACHE_MISS);
+    answer_clear(&a);
+    free(d);
+    ask_cached(cache, F.signer, nreq, F.now, &a, &d, &l);
+    assert_int_equal(status_of(&a, id, NULL, NULL, NULL, NULL), V_OCSP_CERTSTATUS_REVOKED);
+    answer_clear(&a);
+    free(d);
+    ca_ocsp_cache_batch_close(cache);
+    store_close(other);
+    free(inv);
+    free(serial);
+    OCSP_REQUEST_free(plain);
+    OCSP_REQUEST_free(nreq);
+    OCSP_CERTID_free(id);
+    X509_free(cert);
+    ca_ocsp_cache_free(cache);
+}
+
+/*
  * A revocation committed by another handle on the same inventory (as `duet
  * cert revoke` in another process does while `duet ca serve` runs) is seen
  * by the very next answer; so is an issuance by another handle, for a serial
@@ -1454,6 +1520,7 @@ main(void)
         cmocka_unit_test(test_revocation_is_immediate),
         cmocka_unit_test(test_cache_hit_then_own_revocation),
         cmocka_unit_test(test_cache_sees_another_handles_commit),
+        cmocka_unit_test(test_cache_batch_reads_once),
         cmocka_unit_test(test_cache_age),
         cmocka_unit_test(test_cache_bypass),
         cmocka_unit_test(test_cache_plain_requests),

@@ -205,13 +205,86 @@ test_bounded(void **state)
     ca_ocsp_cache_free(c);
 }
 
+/* A batch reuses its first generation read; outside one, nothing is reused. */
+static void
+test_batch(void **state)
+{
+    struct ca_ocsp_cache *c = ca_ocsp_cache_new(16, 60);
+    uint64_t g = 0;
+
+    (void)state;
+    assert_false(ca_ocsp_cache_batch_generation(c, &g));
+    ca_ocsp_cache_batch_set(c, 7); /* no batch: not kept */
+    assert_false(ca_ocsp_cache_batch_generation(c, &g));
+    ca_ocsp_cache_batch_open(c);
+    assert_false(ca_ocsp_cache_batch_generation(c, &g)); /* nothing read yet */
+    ca_ocsp_cache_batch_set(c, 8);
+    assert_true(ca_ocsp_cache_batch_generation(c, &g));
+    assert_int_equal(g, 8);
+    ca_ocsp_cache_batch_close(c);
+    assert_false(ca_ocsp_cache_batch_generation(c, &g));
+    /* a new batch never starts with the last one's read */
+    ca_ocsp_cache_batch_open(c);
+    assert_false(ca_ocsp_cache_batch_generation(c, &g));
+    ca_ocsp_cache_batch_close(c);
+    ca_ocsp_cache_free(c);
+}
+
+/* Rows' statuses live in the epoch: forgotten by a new one, never kept without one. */
+static void
+test_status_rows(void **state)
+{
+    struct ca_ocsp_cache *c = ca_ocsp_cache_new(16, 60);
+    struct ca_ocsp_cache_status st = {.revoked = true, .revoked_at = T0, .reason = 1}, got;
+    char longest[CA_OCSP_CACHE_MAX_SERIAL + 1];
+
+    (void)state;
+    ca_ocsp_cache_status_put(c, "01:02", &st); /* no epoch yet: not kept */
+    assert_false(ca_ocsp_cache_status_get(c, "01:02", &got));
+    ca_ocsp_cache_epoch(c, 1, "AA");
+    ca_ocsp_cache_status_put(c, "01:02", &st);
+    assert_true(ca_ocsp_cache_status_get(c, "01:02", &got));
+    assert_true(got.revoked);
+    assert_int_equal(got.revoked_at, T0);
+    assert_int_equal(got.reason, 1);
+    assert_false(ca_ocsp_cache_status_get(c, "01:03", &got));
+    ca_ocsp_cache_epoch(c, 1, "AA"); /* the same epoch keeps it */
+    assert_true(ca_ocsp_cache_status_get(c, "01:02", &got));
+    ca_ocsp_cache_epoch(c, 2, "AA"); /* a write anywhere forgets it */
+    assert_false(ca_ocsp_cache_status_get(c, "01:02", &got));
+    ca_ocsp_cache_status_put(c, "01:02", &st);
+    ca_ocsp_cache_epoch(c, 2, "BB"); /* so does a new signer */
+    assert_false(ca_ocsp_cache_status_get(c, "01:02", &got));
+    memset(longest, 'A', sizeof(longest) - 1);
+    longest[sizeof(longest) - 1] = '\0';
+    ca_ocsp_cache_status_put(c, longest, &st);
+    assert_false(ca_ocsp_cache_status_get(c, longest, &got));
+    /* many serials: each is its own or missing, never another's */
+    for (int i = 0; i < 200; i++) {
+        char sn[16];
+        struct ca_ocsp_cache_status s2 = {.revoked = i % 2 == 0, .revoked_at = i};
+        snprintf(sn, sizeof(sn), "%02X:%02X", i / 256, i % 256);
+        ca_ocsp_cache_status_put(c, sn, &s2);
+    }
+    for (int i = 0; i < 200; i++) {
+        char sn[16];
+        snprintf(sn, sizeof(sn), "%02X:%02X", i / 256, i % 256);
+        if (ca_ocsp_cache_status_get(c, sn, &got)) {
+            assert_int_equal(got.revoked_at, i);
+            assert_int_equal(got.revoked, i % 2 == 0);
+        }
+    }
+    ca_ocsp_cache_free(c);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hit_and_miss), cmocka_unit_test(test_new_epoch_forgets),
         cmocka_unit_test(test_age),          cmocka_unit_test(test_limits),
-        cmocka_unit_test(test_bounded),
+        cmocka_unit_test(test_bounded),      cmocka_unit_test(test_batch),
+        cmocka_unit_test(test_status_rows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

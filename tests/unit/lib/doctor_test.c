@@ -3,7 +3,8 @@
  * doctor_test.c - unit tests of src/lib/doctor.c, the checks behind `duet
  * doctor`: a key against its certificate, a chain's order and completeness,
  * a certificate's fitness for its role, validity and expiry soon, a CRL's
- * freshness and presence for an issuer, a key file's mode and owner, a trust
+ * freshness and presence for an issuer, a key file's mode and owner, the
+ * directories above a file, a trust
  * bundle's public, extra, expired and non-CA certificates.  Each case
  * asserts the codes found, in order, and the words a user reads.
  */
@@ -31,6 +32,7 @@ struct world {
     EVP_PKEY *root_key, *int_key, *leaf_key, *other_key;
     X509 *root, *inter, *server, *client, *other_root, *expired, *future, *soon, *no_ds, *old_ca;
     X509 *cdp;
+    X509 *noaki, *impostor; /* a leaf without key identifier; "Inter" with another key */
 };
 
 static struct world w;
@@ -66,6 +68,7 @@ setup(void **state)
                   .not_after = 10 * CF_DAY + 3600);
     w.no_ds = LEAF(.cn = "nods", .eku = CF_EKU_SERVER, .key_usage = "keyEncipherment");
     w.cdp = LEAF(.cn = "cdp", .eku = CF_EKU_SERVER, .crl_dp = "URI:http://ca.example/int.crl");
+    w.noaki = LEAF(.cn = "noaki", .eku = CF_EKU_SERVER, .no_aki = true);
 #undef LEAF
     w.other_root =
         cf_cert_new(&(struct cf_cert_spec){.cn = "Other", .key = w.other_key, .bc = CF_BC_CA});
@@ -74,14 +77,19 @@ setup(void **state)
                                                   .bc = CF_BC_CA,
                                                   .not_before = -400 * CF_DAY,
                                                   .not_after = -5 * CF_DAY});
+    w.impostor = cf_cert_new(&(struct cf_cert_spec){.cn = "Inter",
+                                                    .key = w.other_key,
+                                                    .issuer = w.root,
+                                                    .issuer_key = w.root_key,
+                                                    .bc = CF_BC_CA});
     return 0;
 }
 
 static int
 teardown(void **state)
 {
-    X509 *certs[] = {w.root,   w.inter, w.server, w.client, w.other_root, w.expired,
-                     w.future, w.soon,  w.no_ds,  w.old_ca, w.cdp};
+    X509 *certs[] = {w.root, w.inter, w.server, w.client, w.other_root, w.expired, w.future,
+                     w.soon, w.no_ds, w.old_ca, w.cdp,    w.noaki,      w.impostor};
     (void)state;
     for (size_t i = 0; i < sizeof(certs) / sizeof(certs[0]); i++)
         X509_free(certs[i]);
@@ -145,8 +153,17 @@ test_chain(void **state)
         {"unrelated", {0, 1, 3, -1}, true, "warning:chain_unrelated", "certificate 2, CN=Other"},
         /* an intermediate in the bundle is no help: peers hold roots */
         {"leaf alone, intermediate trusted", {0, -1}, true, "error:chain_incomplete", NULL},
+        /* no bundle: the issuer may be a root the peers hold */
+        {"leaf alone, no bundle",
+         {0, -1},
+         false,
+         "warning:chain_issuer_unknown",
+         "whether that is a root or an intermediate"},
+        /* the issuer's name, but not its key: only the signature tells */
+        {"impostor CA", {4, 5, -1}, true, "error:chain_bad_signature", "certificate 0, CN=noaki"},
+        {"real CA, no key identifier", {4, 1, -1}, true, "", NULL},
     };
-    X509 *pool[] = {w.server, w.inter, w.root, w.other_root};
+    X509 *pool[] = {w.server, w.inter, w.root, w.other_root, w.noaki, w.impostor};
 
     (void)state;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -160,6 +177,8 @@ test_chain(void **state)
             fail_msg("%s: got \"%s\", want \"%s\"", cases[i].name, codes(&r), cases[i].want);
         if (cases[i].words != NULL)
             assert_contains(r.v[0].problem, cases[i].words);
+        if (strcmp(cases[i].want, "error:chain_bad_signature") == 0)
+            assert_contains(r.v[0].problem, "is not signed by the key of certificate 1, CN=Inter");
         sk_X509_free(chain);
         OSSL_STACK_OF_X509_free(roots);
         doctor_report_clear(&r);
@@ -241,6 +260,10 @@ test_crl_fresh(void **state)
         .issuer = w.inter, .issuer_key = w.int_key, .last_update = -CF_DAY, .next_update = 3600});
     X509_CRL *open = cf_crl_new(
         &(struct cf_crl_spec){.issuer = w.inter, .issuer_key = w.int_key, .no_next_update = true});
+    X509_CRL *ahead = cf_crl_new(&(struct cf_crl_spec){.issuer = w.inter,
+                                                       .issuer_key = w.int_key,
+                                                       .last_update = 2 * CF_DAY,
+                                                       .next_update = 30 * CF_DAY});
     (void)state;
 
     doctor_check_crl_fresh(&r, &SRC, fresh, now, 2 * CF_DAY, false);
@@ -255,6 +278,13 @@ test_crl_fresh(void **state)
     assert_contains(r.v[0].problem, "(1 day ago): handshakes that need it are refused");
     assert_contains(r.v[2].problem, "(in less than a day)");
     doctor_report_clear(&r);
+    /* before its thisUpdate the proxy refuses it, whatever crl_expired says */
+    doctor_check_crl_fresh(&r, &SRC, ahead, now, 2 * CF_DAY, true);
+    assert_string_equal(codes(&r), "error:crl_not_yet_valid");
+    assert_contains(r.v[0].problem, "the CRL of CN=Inter is not valid before its thisUpdate");
+    assert_contains(r.v[0].fix, "clock");
+    doctor_report_clear(&r);
+    X509_CRL_free(ahead);
     X509_CRL_free(fresh);
     X509_CRL_free(stale);
     X509_CRL_free(soon);
@@ -326,6 +356,60 @@ test_key_file(void **state)
 }
 
 static void
+test_dirs(void **state)
+{
+    char *dir = cf_tmpdir();
+    char *sub = cf_path(dir, "sub");
+    char *inner = cf_path(sub, "inner");
+    char *path = cf_path(inner, "k.pem");
+    char *rel = NULL;
+    struct doctor_report r = {0};
+    struct doctor_src src = {.file = path, .key = "--key"};
+    (void)state;
+
+    assert_int_equal(mkdir(sub, 0700), 0);
+    assert_int_equal(mkdir(inner, 0700), 0);
+    cf_write_key(path, w.leaf_key);
+    doctor_check_dirs(&r, &src, "the private key");
+    assert_string_equal(codes(&r), "");
+    assert_int_equal(chmod(sub, 0777), 0); /* a parent, not the file's own directory */
+    doctor_check_dirs(&r, &src, "the private key");
+    assert_string_equal(codes(&r), "error:dir_writable");
+    assert_contains(r.v[0].problem, sub);
+    assert_contains(r.v[0].problem, "writable by others (mode 0777, no sticky bit): any local "
+                                    "user can rename the private key");
+    assert_contains(r.v[0].fix, "chmod go-w ");
+    assert_contains(r.v[0].fix, sub);
+    doctor_report_clear(&r);
+    assert_int_equal(chmod(sub, 0770), 0);
+    doctor_check_dirs(&r, &src, "the private key");
+    assert_string_equal(codes(&r), "warning:dir_writable");
+    assert_contains(r.v[0].problem, "writable by its group");
+    doctor_report_clear(&r);
+    assert_int_equal(chmod(sub, 01777), 0); /* sticky, like /tmp */
+    doctor_check_dirs(&r, &src, "the private key");
+    assert_string_equal(codes(&r), "");
+    /* a relative path is walked from the working directory */
+    assert_int_equal(chmod(sub, 0777), 0);
+    assert_int_equal(chdir(sub), 0);
+    rel = "inner/k.pem";
+    src.file = rel;
+    doctor_check_dirs(&r, &src, "the CRL");
+    assert_string_equal(codes(&r), "error:dir_writable");
+    assert_contains(r.v[0].problem, "rename the CRL");
+    doctor_report_clear(&r);
+    assert_int_equal(chdir("/"), 0);
+    assert_int_equal(chmod(sub, 0700), 0);
+    unlink(path);
+    rmdir(inner);
+    rmdir(sub);
+    free(path);
+    free(inner);
+    free(sub);
+    cf_tmpdir_remove(dir);
+}
+
+static void
 test_trust(void **state)
 {
     struct doctor_report r = {0};
@@ -334,6 +418,13 @@ test_trust(void **state)
     STACK_OF(X509) *two = cf_certs(w.root, w.other_root, NULL);
     STACK_OF(X509) *odd = cf_certs(w.root, w.old_ca, w.server, NULL);
     X509_STORE *system = cf_store(w.other_root, NULL);
+    /* an intermediate of the "public" root Other, and the private one of Root */
+    X509 *pub_int = cf_cert_new(&(struct cf_cert_spec){.cn = "Public Issuing",
+                                                       .key = w.leaf_key,
+                                                       .issuer = w.other_root,
+                                                       .issuer_key = w.other_key,
+                                                       .bc = CF_BC_CA});
+    STACK_OF(X509) *with_pub = cf_certs(w.root, pub_int, NULL);
     (void)state;
 
     doctor_check_trust(&r, &SRC, one, system, now);
@@ -353,6 +444,15 @@ test_trust(void **state)
     assert_contains(r.v[0].problem, "certificate 1, CN=Old");
     assert_contains(r.v[1].problem, "certificate 2, CN=server");
     doctor_report_clear(&r);
+    doctor_check_trust(&r, &SRC, with_pub, system, now);
+    assert_string_equal(codes(&r), "warning:trust_public_root");
+    assert_contains(r.v[0].problem, "certificate 1, CN=Public Issuing");
+    assert_contains(r.v[0].problem, "is an intermediate of a public CA: it chains to CN=Other");
+    doctor_report_clear(&r);
+    doctor_check_trust(&r, &SRC, with_pub, NULL, now); /* no system store: nothing known */
+    assert_string_equal(codes(&r), "");
+    OSSL_STACK_OF_X509_free(with_pub);
+    X509_free(pub_int);
     OSSL_STACK_OF_X509_free(one);
     OSSL_STACK_OF_X509_free(two);
     OSSL_STACK_OF_X509_free(odd);
@@ -367,6 +467,7 @@ main(void)
         cmocka_unit_test(test_role),      cmocka_unit_test(test_validity),
         cmocka_unit_test(test_crl_fresh), cmocka_unit_test(test_crl_for),
         cmocka_unit_test(test_key_file),  cmocka_unit_test(test_trust),
+        cmocka_unit_test(test_dirs),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -101,6 +101,7 @@ static const struct sample samples[] = {
            "ocsp_url: http://127.0.0.1:8080/ocsp"}}},
     {PX, {{"ocsp-timeout", "--ocsp-timeout", "500ms", S_TOP, "ocsp_timeout: 500ms"}}},
     {PX, {{"ocsp-cache-size", "--ocsp-cache-size", "50", S_TOP, "ocsp_cache_size: 50"}}},
+    {PX, {{"ocsp-recheck", "--ocsp-recheck", "30s", S_TOP, "ocsp_recheck: 30s"}}},
     {PX, {{"crl-cache", "--crl-cache", "/var/tmp/crls", S_TOP, "crl_cache: /var/tmp/crls"}}},
     {PX, {{"crl-refresh", "--crl-refresh", "5m", S_TOP, "crl_refresh: 5m"}}},
     {PX, {{"crl-fetch-timeout", "--crl-fetch-timeout", "3s", S_TOP, "crl_fetch_timeout: 3s"}}},
@@ -134,6 +135,10 @@ static const struct sample samples[] = {
     {PX, {{"forwarded-headers", "--forwarded-headers", "append", S_LISTENER,
            "forwarded_headers: append"}}},
     {PX, {{"proxy-protocol", "--proxy-protocol", NULL, S_LISTENER, "proxy_protocol: true"}}},
+    {PX, {{"upstream-protocol", "--upstream-protocol", "h2c", S_LISTENER,
+           "upstream_protocol: h2c"}}},
+    {PX, {{"upstream-h2-connections", "--upstream-h2-connections", "8", S_LIMITS,
+           "upstream_h2_connections: 8"}}},
     {PX, {{"upstream-cert", "--upstream-cert", "u.pem", S_UPSTREAM, "cert: u.pem"}, UPCA}},
     {PX, {{"upstream-key", "--upstream-key", "u.key", S_UPSTREAM, "key: u.key"}, UPCA}},
     {PX, {UPCA}},
@@ -406,6 +411,7 @@ listener_diff(const struct listener_cfg *a, const struct listener_cfg *b)
     DIFF(a->proxy_protocol == b->proxy_protocol, "proxy_protocol");
     DIFF(a->xfcc == b->xfcc, "xfcc");
     DIFF(a->forwarded == b->forwarded, "forwarded");
+    DIFF(a->up_proto == b->up_proto, "up_proto");
     DIFF(str_eq(a->up_cert, b->up_cert), "up_cert");
     DIFF(str_eq(a->up_key, b->up_key), "up_key");
     DIFF(str_eq(a->up_cacert, b->up_cacert), "up_cacert");
@@ -448,6 +454,7 @@ cfg_diff(const struct proxy_cfg *a, const struct proxy_cfg *b)
     DIFF(a->h2_stream_timeout_ms == b->h2_stream_timeout_ms, "h2_stream_timeout_ms");
     DIFF(a->h2_max_upstreams == b->h2_max_upstreams, "h2_max_upstreams");
     DIFF(a->h2_max_held == b->h2_max_held, "h2_max_held");
+    DIFF(a->upstream_h2_conns == b->upstream_h2_conns, "upstream_h2_conns");
     DIFF(a->fail_per_second == b->fail_per_second, "fail_per_second");
     DIFF(a->fail_burst == b->fail_burst, "fail_burst");
     DIFF(a->nthrottle_exempt == b->nthrottle_exempt &&
@@ -457,6 +464,7 @@ cfg_diff(const struct proxy_cfg *a, const struct proxy_cfg *b)
          "throttle_exempt");
     DIFF(a->ocsp_timeout_ms == b->ocsp_timeout_ms, "ocsp_timeout_ms");
     DIFF(a->ocsp_cache_size == b->ocsp_cache_size, "ocsp_cache_size");
+    DIFF(a->ocsp_recheck_ms == b->ocsp_recheck_ms, "ocsp_recheck_ms");
     DIFF(a->connect_timeout_ms == b->connect_timeout_ms, "connect_timeout_ms");
     DIFF(a->drain_timeout_ms == b->drain_timeout_ms, "drain_timeout_ms");
     DIFF(a->max_lifetime_ms == b->max_lifetime_ms, "max_lifetime_ms");
@@ -733,6 +741,11 @@ static const struct bad bads[] = {
      ": \"keep\": expected sanitize, forward_only, append_forward or sanitize_set"},
     {PX, "--mode", "--mode udp", "listeners[0].mode", NULL, "mode: udp",
      ": \"udp\": expected http or tcp"},
+    {PX, "--upstream-protocol", "--upstream-protocol h3", "listeners[0].upstream_protocol", NULL,
+     "upstream_protocol: h3", ": \"h3\": expected http/1.1, h2c, h2 or auto"},
+    {PX, "--upstream-h2-connections", "--upstream-h2-connections 0",
+     "limits.upstream_h2_connections", "limits:\n  upstream_h2_connections: 0", NULL,
+     ": \"0\": expected 1 to 256 connections"},
     /* no value */
     {PX, "--drain-timeout", "--drain-timeout", "limits.drain_timeout", "limits:\n  drain_timeout:",
      NULL, " needs a value"},

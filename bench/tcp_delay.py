@@ -1,12 +1,14 @@
 # SPDX-License-Identifier: Apache-2.0
-"""A TCP relay that delays every byte by a fixed time each way, for bench/ca_ha_bench.sh
-(PG_DELAY_MS): PostgreSQL as it is reached across a network, where each statement of a
-transaction costs a round trip, on a machine that has only loopback.
+"""A TCP relay that delays every byte by a fixed time each way: a peer as it is reached across a
+network, on a machine that has only loopback.  Used by bench/ca_ha_bench.sh (PostgreSQL, where
+each statement of a transaction costs a round trip; PG_DELAY_MS) and bench/ocsp_cold_p99.sh (an
+OCSP responder 50 ms away).
 
-    pg_delay.py LISTEN_PORT TARGET_PORT DELAY_MS
+    tcp_delay.py LISTEN_PORT TARGET_PORT DELAY_MS
 
 Listens on 127.0.0.1:LISTEN_PORT; each connection is relayed to 127.0.0.1:TARGET_PORT, the
-data of each direction forwarded in order, DELAY_MS after it was read.
+data of each direction forwarded in order, DELAY_MS after it was read.  The connection to the
+target is opened at once (a connect is not delayed): a round trip of data costs 2 x DELAY_MS.
 """
 
 import asyncio
