@@ -133,16 +133,31 @@ OWNER_ERRORS = [
 
 
 def test_renewal_names_the_inventory_owner_after_team_from_owner_is_added(teams, tmp_path):
-    """team_from_owner added to a profile with certificates already issued: their renewals fail
-    closed, and the error names where the team came from (the owner in the inventory), not
-    an --owner that `cert renew` does not take."""
+    """team_from_owner added to a profile with certificates and tokens already issued: their
+    renewals and redemptions fail closed, and the error names where the team came from (the
+    owner in the inventory, the token's owner), not an --owner these commands do not take."""
 
     cfg = teams.ca / "ca.yaml"
     cfg.write_text(cfg.read_text() + LATE_PROFILE)
     for name, extra, _ in OWNER_ERRORS:
         teams.issue("late-team", name, "--san", "uri:spiffe://test-corp/%s" % name, *extra,
                     out=tmp_path)
+    token = teams.duet("ca", "token", "late-token", "--profile", "late-team", "--ca-dir",
+                       teams.ca, "--owner", "pay ments", "--san",
+                       "uri:spiffe://test-corp/late-token").strip()
+    key = tmp_path / "late-token.key"
+    openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", key)
+    openssl("req", "-new", "-key", key, "-subj", "/CN=late-token", "-out",
+            tmp_path / "late-token.csr", "-addext",
+            "subjectAltName=URI:spiffe://test-corp/late-token")
     cfg.write_text(cfg.read_text() + "    team_from_owner: [spiffe]\n")
+    p = subprocess.run([str(teams.duet_bin), "cert", "sign", str(tmp_path / "late-token.csr"),
+                        "--token", token, "--ca-dir", str(teams.ca), "--out",
+                        str(tmp_path / "late-token.crt")],
+                       capture_output=True, text=True, env=teams.env, timeout=60)
+    assert p.returncode == 1, (p.returncode, p.stderr)
+    assert "the token's owner: a team holds the byte 0x20 at offset 3" in p.stderr, p.stderr
+    assert not (tmp_path / "late-token.crt").exists()
     (tmp_path / "renewed").mkdir()
     for name, _, error in OWNER_ERRORS:
         p = subprocess.run([str(teams.duet_bin), "cert", "renew", str(tmp_path / (name + ".crt")),
