@@ -837,6 +837,14 @@ s_upstream_h2_conns(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *
 }
 
 static int
+s_upstream_h2_max_conns(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
+{
+    (void)err;
+    x->cfg->upstream_h2_max_conns = (int)v->n;
+    return 0;
+}
+
+static int
 s_forwarded(struct cfg_ctx *x, const union cfg_val *v, struct duet_err *err)
 {
     return http_fwd_mode_parse(fwd_names[v->e], &x->l->forwarded, err);
@@ -1241,6 +1249,12 @@ static const struct cfg_row rows[] = {
      .at = AT_LIMITS, .kind = KIND_INT, .min = 1, .max = 256,
      .expect = "1 to 256 connections", .dflt = "4", .group = G_UPSTREAM,
      .set = s_upstream_h2_conns},
+    {P("upstream-h2-max-connections", "upstream_h2_max_connections", CMD_PROXY | CMD_QUIET, "N",
+       "64",
+       "HTTP/2 upstreams: connections per worker and listener when every one is full"),
+     .at = AT_LIMITS, .kind = KIND_INT, .min = 1, .max = 1024,
+     .expect = "1 to 1024 connections", .dflt = "64", .group = G_UPSTREAM,
+     .set = s_upstream_h2_max_conns},
 
     /* Limits and timeouts. */
     {P("handshake-timeout", "handshake_timeout", CMD_BOTH, "DURATION", "10s",

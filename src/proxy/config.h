@@ -108,6 +108,7 @@ struct proxy_cfg {
     size_t max_header_bytes;
     int upstream_keepalive; /* http mode: idle upstream connections kept per worker and target */
     int upstream_h2_conns;  /* HTTP/2 upstreams: connections per worker and listener */
+    int upstream_h2_max_conns; /* ... and at most, when every one is at the upstream's limit */
     double fail_per_second; /* per-IP failed-handshake token bucket */
     double fail_burst;
     struct throttle_cidr *throttle_exempt; /* never throttled */

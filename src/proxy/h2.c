@@ -1410,7 +1410,7 @@ stream_held_up(const struct h2_stream *st)
         return NULL;
     if (st->resp_head && evbuffer_get_length(st->body) > 0)
         return "the client's flow-control window (or its reading) let no response data out";
-    if (!st->end_req && (st->ubev != NULL || st->queued) &&
+    if (!st->end_req && (st->ubev != NULL || st->queued || st->up != NULL) &&
         nghttp2_session_get_stream_local_window_size(sess, st->id) > 0 &&
         nghttp2_session_get_local_window_size(sess) > 0)
         return "the client sent no more of its request body";

@@ -6,17 +6,21 @@
  * session over a bufferevent (plaintext for h2c, TLS with ALPN "h2" for h2).
  * An HTTP/2 client's stream that h2.c forwards becomes one stream here, on
  * the first connection with room under the upstream's
- * SETTINGS_MAX_CONCURRENT_STREAMS, or a new one, or (all full, no more
- * allowed) queued by nghttp2 on the least loaded.
+ * SETTINGS_MAX_CONCURRENT_STREAMS, or a new one (up to
+ * upstream_h2_connections, and past them up to upstream_h2_max_connections
+ * once every one is known to be full), or (no more allowed) queued by nghttp2
+ * on the least loaded.
  *
  * The request's fields are those of the head http_decide() rebuilt, so the
  * policy, the identity header and the removal of the client's copies are the
  * HTTP/1.1 path's own.  Flow control both ways without unbounded buffering:
  * request bytes wait here only within the client's stream window, which h2.c
  * opens again when the upstream took them (hook `taken`); response bytes are
- * given back to the upstream's window (nghttp2_session_consume) only when the
- * client took them (h2up_consumed), so at most H2_RESP_HELD per stream and
- * H2UP_CONN_WINDOW per connection wait in the proxy.
+ * given back to the stream's window (nghttp2_session_consume_stream) only when
+ * the client took them (h2up_consumed), so at most H2UP_STREAM_WINDOW per
+ * stream waits in the proxy.  The connection's window opens as bytes arrive:
+ * the connections are shared by every client of the worker and listener, and
+ * a client that never reads must not hold the others' responses back.
  *
  * Cancellation both ways: a client stream that ends early resets its
  * upstream stream with CANCEL; an upstream RST_STREAM reaches the client as
@@ -48,6 +52,7 @@
 #include "util/log.h"
 
 #define H2UP_CONN_WINDOW (16 * 1024 * 1024) /* response bytes per upstream connection */
+#define H2UP_STREAM_WINDOW (64 * 1024)      /* response bytes per stream the client did not take */
 #define H2UP_OUT_HIGH (128 * 1024)          /* frames queued toward the upstream */
 #define H2UP_IDLE_SECONDS 30                /* an upstream connection without streams closes */
 #define H2UP_SETTINGS_GUESS 100             /* streams per connection before its SETTINGS */
@@ -216,9 +221,6 @@ stream_closed(struct h2up_conn *uc, struct h2up_stream *s, uint32_t code, bool o
         h->reset(s->arg, code, s->too_large || s->local_reset ? why : NULL);
     }
     if (s->hooks == NULL) {
-        /* Response bytes h2.c held and will never give back: the connection's window opens. */
-        if (s->unconsumed > 0)
-            nghttp2_session_consume_connection(uc->sess, s->unconsumed);
         unlink_stream(s);
         stream_free(s);
     }
@@ -372,8 +374,14 @@ on_data_chunk(nghttp2_session *sess, uint8_t flags, int32_t id, const uint8_t *d
 
     (void)flags;
     (void)user;
+    /*
+     * The connection's window opens as bytes arrive: a stream's window alone
+     * holds its response back, so a client that never reads keeps no other
+     * client's response from coming on the same connection.
+     */
+    nghttp2_session_consume_connection(sess, len);
     if (s == NULL || s->hooks == NULL || !s->got_head) {
-        nghttp2_session_consume(sess, id, len); /* nobody takes them: the windows open now */
+        nghttp2_session_consume_stream(sess, id, len); /* nobody takes them */
         return 0;
     }
     s->unconsumed += len;
@@ -657,7 +665,7 @@ conn_new(struct worker *w, struct gen *gen, struct gen_listener *gl, bool tls)
     nghttp2_settings_entry iv[] = {
         {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
         {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 0},
-        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, H2_RESP_HELD},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, H2UP_STREAM_WINDOW},
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, (uint32_t)cfg->max_header_bytes},
     };
 
@@ -745,7 +753,9 @@ conn_pick(struct worker *w, struct gen *gen, struct gen_listener *gl, bool tls,
           struct h2up_conn *avoid)
 {
     struct h2up_conn *best = NULL;
-    int n = 0;
+    int n = 0, max = gen->cfg.upstream_h2_max_conns;
+    int spread = gen->cfg.upstream_h2_conns < max ? gen->cfg.upstream_h2_conns : max;
+    bool unknown = false; /* a connection whose SETTINGS have not arrived: it may have room */
 
     for (struct h2up_conn *uc = w->h2up; uc != NULL; uc = uc->next) {
         if (uc->gen != gen || uc->gl != gl || uc->tls != tls || uc->goaway || uc == avoid)
@@ -759,12 +769,19 @@ conn_pick(struct worker *w, struct gen *gen, struct gen_listener *gl, bool tls,
                                            uc->sess, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS)
                                      : 1;
         n++;
+        unknown = unknown || !uc->settings;
         if (uc->nstreams < room)
             return uc;
         if (best == NULL || uc->nstreams < best->nstreams)
             best = uc;
     }
-    if (n < gen->cfg.upstream_h2_conns || best == NULL) {
+    /*
+     * Every connection is at the upstream's limit: another one, up to the
+     * maximum, rather than streams waiting behind streams that may be held
+     * for --h2-stream-timeout (a client that never reads, a body that never
+     * comes).
+     */
+    if (best == NULL || n < spread || (!unknown && n < max)) {
         struct h2up_conn *uc = conn_new(w, gen, gl, tls);
         if (uc != NULL)
             return uc;
@@ -878,7 +895,7 @@ h2up_consumed(struct h2up_stream *s, size_t n)
     s->unconsumed -= n;
     if (s->uc == NULL || n == 0)
         return;
-    nghttp2_session_consume(s->uc->sess, s->id, n);
+    nghttp2_session_consume_stream(s->uc->sess, s->id, n);
     schedule_flush(s->uc);
 }
 
@@ -889,9 +906,7 @@ h2up_cancel(struct h2up_stream *s, uint32_t code)
     struct h2up_conn *uc = s->uc;
 
     s->hooks = NULL;
-    if (uc != NULL && s->unconsumed > 0)
-        nghttp2_session_consume(uc->sess, s->id, s->unconsumed);
-    s->unconsumed = 0;
+    s->unconsumed = 0; /* the connection's window already has them back */
     if (uc == NULL || s->closed) {
         unlink_stream(s);
         stream_free(s);

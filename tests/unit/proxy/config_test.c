@@ -139,6 +139,8 @@ static const struct sample samples[] = {
            "upstream_protocol: h2c"}}},
     {PX, {{"upstream-h2-connections", "--upstream-h2-connections", "8", S_LIMITS,
            "upstream_h2_connections: 8"}}},
+    {PX, {{"upstream-h2-max-connections", "--upstream-h2-max-connections", "16", S_LIMITS,
+           "upstream_h2_max_connections: 16"}}},
     {PX, {{"upstream-cert", "--upstream-cert", "u.pem", S_UPSTREAM, "cert: u.pem"}, UPCA}},
     {PX, {{"upstream-key", "--upstream-key", "u.key", S_UPSTREAM, "key: u.key"}, UPCA}},
     {PX, {UPCA}},
@@ -455,6 +457,7 @@ cfg_diff(const struct proxy_cfg *a, const struct proxy_cfg *b)
     DIFF(a->h2_max_upstreams == b->h2_max_upstreams, "h2_max_upstreams");
     DIFF(a->h2_max_held == b->h2_max_held, "h2_max_held");
     DIFF(a->upstream_h2_conns == b->upstream_h2_conns, "upstream_h2_conns");
+    DIFF(a->upstream_h2_max_conns == b->upstream_h2_max_conns, "upstream_h2_max_conns");
     DIFF(a->fail_per_second == b->fail_per_second, "fail_per_second");
     DIFF(a->fail_burst == b->fail_burst, "fail_burst");
     DIFF(a->nthrottle_exempt == b->nthrottle_exempt &&
@@ -746,6 +749,9 @@ static const struct bad bads[] = {
     {PX, "--upstream-h2-connections", "--upstream-h2-connections 0",
      "limits.upstream_h2_connections", "limits:\n  upstream_h2_connections: 0", NULL,
      ": \"0\": expected 1 to 256 connections"},
+    {PX, "--upstream-h2-max-connections", "--upstream-h2-max-connections 1025",
+     "limits.upstream_h2_max_connections", "limits:\n  upstream_h2_max_connections: 1025", NULL,
+     ": \"1025\": expected 1 to 1024 connections"},
     /* no value */
     {PX, "--drain-timeout", "--drain-timeout", "limits.drain_timeout", "limits:\n  drain_timeout:",
      NULL, " needs a value"},

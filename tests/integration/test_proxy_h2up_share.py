@@ -1,0 +1,311 @@
+# SPDX-License-Identifier: Apache-2.0
+"""HTTP/2 upstream connections are shared by every client of a worker and listener (issue 15):
+what one client holding a valid certificate does with its streams must not hold up the others.
+
+- A client that never reads its responses keeps, per stream, only the upstream's stream window
+  (64 KiB) in the proxy; the upstream connection's own window is given back as bytes arrive, so
+  other clients' responses on the same connection still flow (nginx as the h2c upstream).
+- Streams that hold the upstream's SETTINGS_MAX_CONCURRENT_STREAMS (a request body that never
+  comes) make the proxy open another connection rather than queue other clients behind them, up
+  to --upstream-h2-max-connections.
+"""
+
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import threading
+import time
+
+from proxyutil import TcpServer, free_port, start_http_proxy, wait_port
+from test_proxy_h2 import (ACK, DATA, END_HEADERS, END_STREAM, HEADERS, PREFACE, RST_STREAM,
+                           SETTINGS, WINDOW_UPDATE, RawH2, curl, frame, good, hpack, tool, url)
+from test_proxy_h2up import RULES, FakeH2Upstream, headers, ok
+
+NGINX_H2C = """\
+%(user)s
+worker_processes 1;
+daemon off;
+pid %(dir)s/nginx.pid;
+events {}
+http {
+    log_format conns '$connection $request_uri $status';
+    access_log %(dir)s/access.log conns;
+    client_body_temp_path %(dir)s/body;
+    proxy_temp_path %(dir)s/proxy;
+    fastcgi_temp_path %(dir)s/fastcgi;
+    uwsgi_temp_path %(dir)s/uwsgi;
+    scgi_temp_path %(dir)s/scgi;
+    server {
+        listen 127.0.0.1:%(port)d http2;
+        http2_max_concurrent_streams 512;
+        root %(dir)s/www;
+    }
+}
+"""
+
+
+def start_nginx_h2c(procs, tmp_path, files):
+    """nginx serving `files` ({path: bytes}) over h2c with prior knowledge on a free port."""
+    exe = shutil.which("nginx") or "/usr/sbin/nginx"
+    assert os.access(exe, os.X_OK), "nginx is missing (scripts/deps.sh installs it)"
+    d = tmp_path / "nginx"
+    (d / "www" / "public").mkdir(parents=True)
+    for name, data in files.items():
+        (d / "www" / name.lstrip("/")).write_bytes(data)
+    port = free_port()
+    conf = d / "nginx.conf"
+    conf.write_text(NGINX_H2C % dict(dir=d, port=port,
+                                     user="user root;" if os.geteuid() == 0 else ""))
+    p = procs.start([exe, "-p", d, "-c", conf, "-e", d / "error.log"], "nginx-h2c")
+    wait_port(port, p)
+    return port, d / "access.log"
+
+
+def test_a_client_that_never_reads_does_not_hold_up_other_clients(dpki, procs, tmp_path):
+    """Two connections of 50 streams each ask for 1 MiB and never open their windows: 100 streams
+    on the one upstream connection.  Before, each held 256 KiB of the connection's 16 MiB
+    response window and other clients' responses waited for --h2-stream-timeout; now a second
+    client is answered at once, on that same upstream connection, and the attacker's streams
+    still get their whole response once they read."""
+    big = os.urandom(1 << 20)
+    port, access = start_nginx_h2c(procs, tmp_path, {"/public/big": big,
+                                                     "/public/small": b"small answer\n"})
+    px = start_http_proxy(dpki, procs, tmp_path, port, rules=RULES,
+                          extra_yaml="    upstream_protocol: h2c\n",
+                          extra_args=("--upstream-h2-connections", "1",
+                                      "--upstream-h2-max-connections", "1"))
+    attackers = [RawH2(dpki, px.port) for _ in range(2)]
+    got = bytearray()  # the attacker's stream 1, whenever its DATA comes
+    try:
+        for a in attackers:
+            for i in range(50):
+                a.request(1 + 2 * i, good("/public/big", px.port))
+        # Every stream has its response head: the upstream is sending what windows allow.
+        for k, a in enumerate(attackers):
+            heads = set()
+
+            def head(f):
+                if k == 0 and f[0] == DATA and f[2] == 1:
+                    got.extend(f[3])
+                return f[0] == HEADERS and (heads.add(f[2]) or len(heads) == 50)
+            a.wait_for(head, timeout=20)
+            assert len(heads) == 50, heads
+        time.sleep(1)
+        t0 = time.monotonic()
+        status, _, body = curl(dpki, url(px, "/public/small"), "--http2", "-m", "10")
+        assert (status, body) == (200, b"small answer\n")
+        assert time.monotonic() - t0 < 10
+        # The attacker's first stream reads its whole response once it opens its windows.
+        a = attackers[0]
+        a.send(frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", 1 << 30)) +
+               frame(WINDOW_UPDATE, 0, 1, struct.pack(">I", 1 << 30)))
+
+        def more(f):
+            if f[0] == DATA and f[2] == 1:
+                got.extend(f[3])
+                return bool(f[1] & END_STREAM)
+            return f[0] == RST_STREAM and f[2] == 1
+        f = a.wait_for(more, timeout=20)
+        assert f is not None and f[0] == DATA, f
+        assert bytes(got) == big
+    finally:
+        for a in attackers:
+            a.close()
+    # All of it went over one upstream connection: the sharing was real.
+    deadline = time.monotonic() + 10
+    lines = []
+    while time.monotonic() < deadline:
+        lines = access.read_text().split("\n") if access.exists() else []
+        if sum(1 for x in lines if "/public/" in x) >= 101:
+            break
+        time.sleep(0.2)
+    conns = {x.split()[0] for x in lines if "/public/" in x}
+    assert len(conns) == 1, lines[:5]
+    assert any(" /public/small 200" in x for x in lines), lines[-5:]
+
+
+class FlowH2Upstream(TcpServer):
+    """An h2c upstream that answers every request with `size` bytes and sends DATA only as the
+    proxy's windows allow (its SETTINGS_INITIAL_WINDOW_SIZE, its WINDOW_UPDATEs), as a real
+    server does; sent[(conn, stream)] counts what it could send."""
+
+    def __init__(self, size):
+        self.size = size
+        self.sent = {}
+        super().__init__()
+
+    def _conn(self, c):
+        n = self.accepted
+        buf = b""
+        init, conn_win = 65535, 65535
+        win, left = {}, {}
+        c.sendall(frame(SETTINGS, 0, 0))
+        try:
+            while len(buf) < len(PREFACE):
+                d = c.recv(65536)
+                if not d:
+                    return
+                buf += d
+            buf = buf[len(PREFACE):]
+            while True:
+                while len(buf) >= 9 and len(buf) >= 9 + int.from_bytes(buf[:3], "big"):
+                    ln = int.from_bytes(buf[:3], "big")
+                    ftype, flags = buf[3], buf[4]
+                    stream = int.from_bytes(buf[5:9], "big") & 0x7fffffff
+                    payload = buf[9:9 + ln]
+                    buf = buf[9 + ln:]
+                    if ftype == SETTINGS and not flags & ACK:
+                        for k in range(0, len(payload), 6):
+                            ident, value = struct.unpack(">HI", payload[k:k + 6])
+                            if ident == 4:
+                                for s in win:
+                                    win[s] += value - init
+                                init = value
+                        c.sendall(frame(SETTINGS, ACK, 0))
+                    elif ftype == WINDOW_UPDATE:
+                        inc = int.from_bytes(payload[:4], "big") & 0x7fffffff
+                        if stream == 0:
+                            conn_win += inc
+                        elif stream in win:
+                            win[stream] += inc
+                    elif ftype == RST_STREAM:
+                        left.pop(stream, None)
+                    elif ftype == HEADERS:
+                        win[stream], left[stream] = init, self.size
+                        c.sendall(headers(stream, [(":status", "200"),
+                                                   ("content-length", str(self.size))]))
+                for s in list(left):
+                    while left[s] > 0:
+                        k = min(left[s], win[s], conn_win, 16384)
+                        if k <= 0:
+                            break
+                        left[s] -= k
+                        win[s] -= k
+                        conn_win -= k
+                        with self.lock:
+                            self.sent[(n, s)] = self.sent.get((n, s), 0) + k
+                        c.sendall(frame(DATA, END_STREAM if left[s] == 0 else 0, s, b"w" * k))
+                    if left[s] == 0:
+                        del left[s]
+                d = c.recv(65536)
+                if not d:
+                    return
+                buf += d
+        except OSError:
+            return
+        finally:
+            c.close()
+
+
+def test_a_client_that_never_reads_holds_64_KiB_per_stream(dpki, procs, tmp_path):
+    """A client that never opens its windows (64 KiB for the whole connection, the HTTP/2
+    default) asks for 1 MiB on 10 streams: the upstream may send each stream 64 KiB beyond what
+    the client took, so the proxy holds at most 10 x 64 KiB for it (2.5 MiB before).  A client
+    that reads gets its whole 1 MiB on the same connection."""
+    up = FlowH2Upstream(1 << 20)
+    px = start_http_proxy(dpki, procs, tmp_path, up.port, rules=RULES,
+                          extra_yaml="    upstream_protocol: h2c\n",
+                          extra_args=("--upstream-h2-connections", "1"))
+    a = RawH2(dpki, px.port)
+    try:
+        for i in range(10):
+            a.request(1 + 2 * i, good("/public/stall", px.port))
+        heads = set()
+        a.wait_for(lambda f: f[0] == HEADERS and (heads.add(f[2]) or len(heads) == 10),
+                   timeout=20)
+        status, _, body = curl(dpki, url(px, "/public/read"), "--http2", "-m", "20")
+        assert status == 200 and body == b"w" * (1 << 20), (status, len(body))
+        time.sleep(0.5)
+        with up.lock:
+            stalled = sum(v for (conn, s), v in up.sent.items() if s != 21)
+        # What the client took (its 64 KiB connection window) plus 64 KiB per stream.
+        assert stalled <= 65535 + 10 * 65536, stalled
+        assert up.accepted == 1
+    finally:
+        a.close()
+
+
+class HoldingUpstream(FakeH2Upstream):
+    """SETTINGS_MAX_CONCURRENT_STREAMS 2; the first `hold` streams get no answer at all (a
+    request body that never comes keeps them open); the others are answered at once."""
+
+    def __init__(self, hold):
+        self.hold = hold
+        self.count = 0
+        super().__init__(self._answer)
+
+    def _answer(self, n, s):
+        with self.lock:
+            self.count += 1
+            held = self.count <= self.hold
+        return b"" if held else ok(s, b"conn %d" % n)
+
+    def _conn(self, c):
+        c.sendall(frame(SETTINGS, 0, 0, struct.pack(">HI", 3, 2)))
+        super()._conn(c)
+
+
+def stalled_posts(dpki, port, n):
+    """A client connection with n POST streams whose bodies never come."""
+    a = RawH2(dpki, port)
+    for i in range(n):
+        a.request(1 + 2 * i, [(":method", "POST"), (":scheme", "https"),
+                              (":authority", "localhost:%d" % port),
+                              (":path", "/public/upload")], end_stream=False)
+    return a
+
+
+def test_stalled_streams_do_not_take_every_upstream_slot(dpki, procs, tmp_path):
+    """One client's two stalled request bodies fill the upstream connection's 2 stream slots:
+    another client's request goes on a new upstream connection instead of waiting behind them
+    for --h2-stream-timeout."""
+    up = HoldingUpstream(2)
+    px = start_http_proxy(dpki, procs, tmp_path, up.port, rules=RULES,
+                          extra_yaml="    upstream_protocol: h2c\n",
+                          extra_args=("--upstream-h2-connections", "1"))
+    a = stalled_posts(dpki, px.port, 2)
+    try:
+        deadline = time.monotonic() + 10
+        while len(up.streams) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(up.streams) == 2, up.streams
+        status, _, body = curl(dpki, url(px, "/public/after"), "--http2", "-m", "10")
+        assert (status, body) == (200, b"conn 2")
+        assert up.accepted == 2
+    finally:
+        a.close()
+
+
+def test_upstream_connections_stop_at_the_maximum(dpki, procs, tmp_path):
+    """--upstream-h2-max-connections 1: a stream past the upstream's 2 slots waits for one (the
+    stalled client's stream is reset by --h2-stream-timeout, 2 s here), on the one connection."""
+    up = HoldingUpstream(2)
+    px = start_http_proxy(dpki, procs, tmp_path, up.port, rules=RULES,
+                          extra_yaml="    upstream_protocol: h2c\n",
+                          extra_args=("--upstream-h2-connections", "1",
+                                      "--upstream-h2-max-connections", "1",
+                                      "--h2-stream-timeout", "2s"))
+    mark = px.log.mark()
+    a = stalled_posts(dpki, px.port, 2)
+    try:
+        deadline = time.monotonic() + 10
+        while len(up.streams) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        status, _, body = curl(dpki, url(px, "/public/after"), "--http2", "-m", "20")
+        assert (status, body) == (200, b"conn 1")
+        assert up.accepted == 1
+        ev = px.log.wait_event("h2_stream_timeout", mark)
+        assert "request body" in ev["reason"], ev
+    finally:
+        a.close()
+
+
+def test_max_connections_setting_is_checked(dpki, tmp_path):
+    p = subprocess.run([dpki.duet_bin, "proxy", "--listen", "127.0.0.1:0", "--target",
+                        "127.0.0.1:1", "--cert", dpki.server_crt, "--key", dpki.server_key,
+                        "--cacert", dpki.roots, "--upstream-h2-max-connections", "0", "--check"],
+                       capture_output=True, text=True, timeout=20)
+    assert p.returncode != 0
+    assert "--upstream-h2-max-connections" in p.stderr and "1 to 1024" in p.stderr, p.stderr
