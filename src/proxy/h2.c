@@ -258,19 +258,88 @@ stream_drop_upstream(struct h2_stream *st, bool reusable)
     h2_dequeue(st->hc);
 }
 
+/* A gRPC request (content-type application/grpc, +proto, +json, ...). */
+static bool
+is_grpc(const struct h2_request *r)
+{
+    const char *ct = http_header_get(r->rd.hdrs, r->rd.nhdrs, "content-type");
+
+    return ct != NULL && strncasecmp(ct, "application/grpc", 16) == 0 &&
+           (ct[16] == '\0' || ct[16] == '+' || ct[16] == ';');
+}
+
+/*
+ * The proxy's own answer to a gRPC client is what gRPC clients understand: a
+ * trailers-only response, status 200, grpc-status as gRPC maps the HTTP
+ * status (403 PERMISSION_DENIED, 400 INTERNAL, 401 UNAUTHENTICATED, 404
+ * UNIMPLEMENTED, 429/502/503/504 UNAVAILABLE, others UNKNOWN) and the reason
+ * in grpc-message, percent-encoded as the gRPC HTTP/2 protocol says (bytes
+ * outside 0x20-0x7E, and '%').  Counted as the HTTP status it stands for.
+ */
+static void
+stream_grpc_answer(struct h2_stream *st, int status, const char *reason)
+{
+    static const int map[][2] = {{400, 13}, {401, 16}, {403, 7},  {404, 12},
+                                 {429, 14}, {502, 14}, {503, 14}, {504, 14}};
+    char msg[300], enc[900], code[4] = "2";
+    size_t k = 0;
+    nghttp2_nv nv[4] = {
+        {(uint8_t *)":status", (uint8_t *)"200", 7, 3, NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)"content-type", (uint8_t *)"application/grpc", 12, 16, NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)"grpc-status", (uint8_t *)code, 11, 0, NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)"grpc-message", (uint8_t *)enc, 12, 0, NGHTTP2_NV_FLAG_NONE},
+    };
+
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+        if (map[i][0] == status)
+            snprintf(code, sizeof(code), "%d", map[i][1]);
+    nv[2].valuelen = strlen(code);
+    snprintf(msg, sizeof(msg), "duet proxy: %s", reason);
+    for (const unsigned char *p = (const unsigned char *)msg; *p != '\0' && k + 4 < sizeof(enc);
+         p++) {
+        if (*p < 0x20 || *p > 0x7e || *p == '%')
+            k += (size_t)snprintf(enc + k, sizeof(enc) - k, "%%%02X", *p);
+        else
+            enc[k++] = (char)*p;
+    }
+    enc[k] = '\0';
+    nv[3].valuelen = k;
+    stream_drop_upstream(st, false);
+    evbuffer_drain(st->body, evbuffer_get_length(st->body));
+    st->resp_head = true;
+    st->resp_done = true;
+    st->trailers = false;
+    st->status = 200;
+    count_request(st->hc->c, status);
+    if (nghttp2_submit_response(st->hc->sess, st->id, nv, 4, NULL) != 0)
+        nghttp2_submit_rst_stream(st->hc->sess, NGHTTP2_FLAG_NONE, st->id,
+                                  NGHTTP2_INTERNAL_ERROR);
+}
+
 /*
  * The proxy answers a stream itself (a refusal, an upstream that failed):
- * the same JSON body as HTTP/1.1's answer, then the stream ends.
+ * the same JSON body as HTTP/1.1's answer, then the stream ends; to a gRPC
+ * client, a gRPC error with the body's "detail" (or "error") as its message.
  */
 static void
 stream_answer(struct h2_stream *st, int status, json_t *body)
 {
-    char *text = json_dumps(body, JSON_COMPACT);
+    char *text;
     char len[24];
     nghttp2_nv nv[2] = {
         {(uint8_t *)"content-type", (uint8_t *)"application/json", 12, 16, NGHTTP2_NV_FLAG_NONE},
         {(uint8_t *)"content-length", (uint8_t *)len, 14, 0, NGHTTP2_NV_FLAG_NONE},
     };
+
+    if (is_grpc(&st->req)) {
+        const char *why = json_string_value(json_object_get(body, "detail"));
+        if (why == NULL)
+            why = json_string_value(json_object_get(body, "error"));
+        stream_grpc_answer(st, status, why != NULL ? why : "refused");
+        json_decref(body);
+        return;
+    }
+    text = json_dumps(body, JSON_COMPACT);
 
     json_decref(body);
     stream_drop_upstream(st, false);
@@ -927,54 +996,6 @@ stream_forward(struct h2_stream *st, struct http_decision *d)
     evbuffer_free(req);
 }
 
-/* A gRPC request (content-type application/grpc, +proto, +json, ...). */
-static bool
-is_grpc(const struct h2_request *r)
-{
-    const char *ct = http_header_get(r->rd.hdrs, r->rd.nhdrs, "content-type");
-
-    return ct != NULL && strncasecmp(ct, "application/grpc", 16) == 0 &&
-           (ct[16] == '\0' || ct[16] == '+' || ct[16] == ';');
-}
-
-/*
- * A gRPC client refused by the policy gets what gRPC clients understand: a
- * trailers-only response, status 200 with grpc-status 7 (PERMISSION_DENIED)
- * and the reason in grpc-message, percent-encoded as the gRPC HTTP/2
- * protocol says (bytes outside 0x20-0x7E, and '%').
- */
-static void
-stream_grpc_denied(struct h2_stream *st, const char *rule)
-{
-    char msg[300], enc[900];
-    size_t k = 0;
-    nghttp2_nv nv[4] = {
-        {(uint8_t *)":status", (uint8_t *)"200", 7, 3, NGHTTP2_NV_FLAG_NONE},
-        {(uint8_t *)"content-type", (uint8_t *)"application/grpc", 12, 16, NGHTTP2_NV_FLAG_NONE},
-        {(uint8_t *)"grpc-status", (uint8_t *)"7", 11, 1, NGHTTP2_NV_FLAG_NONE},
-        {(uint8_t *)"grpc-message", (uint8_t *)enc, 12, 0, NGHTTP2_NV_FLAG_NONE},
-    };
-
-    snprintf(msg, sizeof(msg), "duet proxy: denied by rule %s", rule);
-    for (const unsigned char *p = (const unsigned char *)msg; *p != '\0' && k + 4 < sizeof(enc);
-         p++) {
-        if (*p < 0x20 || *p > 0x7e || *p == '%')
-            k += (size_t)snprintf(enc + k, sizeof(enc) - k, "%%%02X", *p);
-        else
-            enc[k++] = (char)*p;
-    }
-    enc[k] = '\0';
-    nv[3].valuelen = k;
-    stream_drop_upstream(st, false);
-    st->resp_head = true;
-    st->resp_done = true;
-    st->status = 200;
-    count_request(st->hc->c, 403);
-    if (nghttp2_submit_response(st->hc->sess, st->id, nv, 4, NULL) != 0)
-        nghttp2_submit_rst_stream(st->hc->sess, NGHTTP2_FLAG_NONE, st->id,
-                                  NGHTTP2_INTERNAL_ERROR);
-}
-
 /* The stream's header block is complete: decide it, then forward or answer. */
 static void
 stream_headers_done(struct h2_stream *st, bool end_stream)
@@ -1029,7 +1050,9 @@ stream_headers_done(struct h2_stream *st, bool end_stream)
     if (d.decided)
         conn_log_authz(c, &d.d, d.method, d.req.host, d.target);
     if (d.status == 403 && is_grpc(&st->req)) {
-        stream_grpc_denied(st, d.d.rule);
+        char why[200];
+        snprintf(why, sizeof(why), "denied by rule %s", d.d.rule);
+        stream_grpc_answer(st, 403, why);
     } else if (d.status == 403) {
         stream_answer(st, 403,
                       json_pack("{s:s,s:s,s:o}", "error", "forbidden", "rule", d.d.rule,

@@ -235,3 +235,30 @@ def test_plaintext_grpc_client_gets_mtls_through_the_tunnel(dpki, procs, tmp_pat
         assert list(ch.stream_stream("/pkg.Echo/Bidi")(iter([b"a", b"b"]), timeout=10)) == \
             [b"A", b"B"]
     assert "URI=" + ALICE in backend.metadata[-1]["x-forwarded-client-cert"]
+
+
+def test_unreachable_upstream_is_unavailable_with_the_reason(dpki, procs, tmp_path):
+    """The proxy's own answers to a gRPC client are gRPC errors too: an upstream nobody listens
+    on is UNAVAILABLE (as gRPC maps HTTP 502) with the proxy's reason, not an HTTP 502 page the
+    client can only call 'Bad Gateway'."""
+    proxy = start_http_proxy(dpki, procs, tmp_path, free_port(), rules=RULES,
+                             extra_yaml="    upstream_protocol: h2c\n")
+    creds = grpc.ssl_channel_credentials(
+        root_certificates=dpki.roots.read_bytes(), private_key=dpki.alice_key.read_bytes(),
+        certificate_chain=dpki.alice_crt.read_bytes())
+    with grpc.secure_channel("localhost:%d" % proxy.port, creds) as ch:
+        with pytest.raises(grpc.RpcError) as e:
+            ch.unary_unary("/pkg.Echo/Echo")(b"x", timeout=10)
+    assert e.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert e.value.details() == "duet proxy: the upstream service could not be reached"
+
+
+def test_oversized_metadata_is_a_grpc_error_naming_the_limit(dpki, channel):
+    """Metadata past --max-header-size (16 KiB): the 431 is a gRPC error whose message names
+    the limit (gRPC maps other HTTP statuses to UNKNOWN)."""
+    with pytest.raises(grpc.RpcError) as e:
+        call(channel, "unary_unary", "Echo")(b"x", timeout=10,
+                                             metadata=(("x-big", "b" * 20000),))
+    assert e.value.code() == grpc.StatusCode.UNKNOWN
+    assert e.value.details() == \
+        "duet proxy: the request's header list is larger than 16384 bytes", e.value.details()
