@@ -92,6 +92,7 @@ struct h2_stream {
     struct evbuffer *pending; /* queued: the request head and the body received so far */
     double progress;    /* when the stream last moved: request DATA in, HEADERS or DATA out */
     bool timed_out;     /* reset for --h2-stream-timeout */
+    bool up_reset;      /* reset for its upstream (relayed, or failed mid-response): not the client's doing */
     struct h2up_stream *up; /* upstream_protocol h2c/h2: the upstream's stream (h2up.c) */
 };
 
@@ -539,6 +540,7 @@ stream_upstream_gone(struct h2_stream *st, int status, const char *detail)
     if (st->resp_head) {
         stream_drop_upstream(st, false);
         count_reset(st->hc->c, "upstream");
+        st->up_reset = true;
         nghttp2_submit_rst_stream(st->hc->sess, NGHTTP2_FLAG_NONE, st->id,
                                   NGHTTP2_INTERNAL_ERROR);
         return;
@@ -803,6 +805,7 @@ up2_reset(void *arg, uint32_t code, const char *why)
     st->up = NULL;
     if (why == NULL || code == NGHTTP2_REFUSED_STREAM) {
         count_reset(st->hc->c, "upstream");
+        st->up_reset = true;
         nghttp2_submit_rst_stream(st->hc->sess, NGHTTP2_FLAG_NONE, st->id,
                                   code <= NGHTTP2_HTTP_1_1_REQUIRED ? code
                                                                     : NGHTTP2_INTERNAL_ERROR);
@@ -1337,10 +1340,14 @@ on_frame_send(nghttp2_session *sess, const nghttp2_frame *frame, void *user)
     /*
      * A stream the proxy resets frees a concurrency slot as the client's own
      * RST_STREAM does: a client making the proxy reset its streams (malformed
-     * requests, bodies beyond their length) is held to the same budget.
+     * requests, bodies beyond their length) is held to the same budget.  An
+     * upstream's reset passed on, or an upstream failing mid-response, is not
+     * the client's doing and does not count.
      */
-    if (frame->hd.type == NGHTTP2_RST_STREAM && frame->rst_stream.error_code != NGHTTP2_NO_ERROR)
-        return count_client_reset(hc);
+    if (frame->hd.type == NGHTTP2_RST_STREAM && frame->rst_stream.error_code != NGHTTP2_NO_ERROR) {
+        st = nghttp2_session_get_stream_user_data(sess, frame->hd.stream_id);
+        return st != NULL && st->up_reset ? 0 : count_client_reset(hc);
+    }
     if (frame->hd.type == NGHTTP2_DATA || frame->hd.type == NGHTTP2_HEADERS) {
         hc->progress = now_mono();
         if ((st = nghttp2_session_get_stream_user_data(sess, frame->hd.stream_id)) != NULL)

@@ -159,15 +159,6 @@ schedule_flush(struct h2up_conn *uc)
         event_active(uc->flush_ev, EV_WRITE, 0);
 }
 
-static struct h2up_stream *
-find_stream(struct h2up_conn *uc, int32_t id)
-{
-    for (struct h2up_stream *s = uc->streams; s != NULL; s = s->next)
-        if (s->id == id)
-            return s;
-    return NULL;
-}
-
 /* A connection left without streams waits H2UP_IDLE_SECONDS for the next, then closes. */
 static void
 conn_idle_check(struct h2up_conn *uc)
@@ -179,19 +170,24 @@ conn_idle_check(struct h2up_conn *uc)
 }
 
 /*
- * The upstream stream closed (or its HEADERS was never sent): an unfinished
- * response is retried when nothing of it was processed and none of its body
- * went, else h2.c hears why; a stream h2.c let go is freed.
+ * The upstream stream closed, or its HEADERS was never sent: nghttp2 opens a
+ * request's stream before it checks that the HEADERS may go (a GOAWAY came
+ * first, the stream was cancelled, the header block is too large), and
+ * closes it after, REFUSED_STREAM or the cancel's code, so this is the one
+ * place a stream ends (no on_frame_not_send: it would see the stream once
+ * more, freed or already sent again).  An unfinished response is retried
+ * when nothing of it was processed and none of its body went, else h2.c
+ * hears why; a stream h2.c let go is freed.
  */
 static void
-stream_closed(struct h2up_conn *uc, struct h2up_stream *s, uint32_t code, bool opened)
+stream_closed(struct h2up_conn *uc, struct h2up_stream *s, uint32_t code)
 {
     char why[200];
 
     if (s->closed)
         return;
     s->closed = true;
-    if (opened && uc->nstreams > 0)
+    if (uc->nstreams > 0)
         uc->nstreams--;
     if (s->hooks != NULL && !s->done) {
         const struct h2up_hooks *h = s->hooks;
@@ -395,21 +391,7 @@ on_stream_close(nghttp2_session *sess, int32_t id, uint32_t code, void *user)
     struct h2up_stream *s = nghttp2_session_get_stream_user_data(sess, id);
 
     if (s != NULL)
-        stream_closed(user, s, code, true);
-    return 0;
-}
-
-/* A request's HEADERS that never went (GOAWAY came first, or it was cancelled): refused. */
-static int
-on_frame_not_send(nghttp2_session *sess, const nghttp2_frame *frame, int code, void *user)
-{
-    struct h2up_conn *uc = user;
-    struct h2up_stream *s;
-
-    (void)sess;
-    (void)code;
-    if (frame->hd.type == NGHTTP2_HEADERS && (s = find_stream(uc, frame->hd.stream_id)) != NULL)
-        stream_closed(uc, s, NGHTTP2_REFUSED_STREAM, false);
+        stream_closed(user, s, code);
     return 0;
 }
 
@@ -701,7 +683,6 @@ conn_new(struct worker *w, struct gen *gen, struct gen_listener *gl, bool tls)
     nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
-    nghttp2_session_callbacks_set_on_frame_not_send_callback(cb, on_frame_not_send);
     nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
     nghttp2_session_callbacks_set_error_callback2(cb, on_error);
     /* The upstream's window opens as the client takes the response, not as it arrives. */

@@ -15,6 +15,7 @@ import ssl
 import struct
 import subprocess
 import threading
+import time
 
 import pytest
 
@@ -388,3 +389,116 @@ def test_upstream_resets_of_held_responses_give_the_window_back(dpki, procs, tmp
     assert (status, body) == (200, b"still here")
     assert up.accepted == 1
     assert not [e for e in px.log.events()[mark:] if e.get("event") == "upstream_error"]
+
+
+class OneAtATimeUpstream(FakeH2Upstream):
+    """SETTINGS_MAX_CONCURRENT_STREAMS 1.  The first stream of the first connection is held
+    until release() sends GOAWAY naming it as the last, then its answer; the others are
+    answered at once."""
+
+    def __init__(self):
+        self.release_ev = threading.Event()
+        self.socks = {}
+        super().__init__(self._answer)
+
+    def _answer(self, n, s):
+        if n == 1 and s == 1:
+            def later():
+                self.release_ev.wait(20)
+                try:
+                    self.socks[1].sendall(frame(GOAWAY, 0, 0, struct.pack(">II", 1, 0)) +
+                                          ok(1, b"first"))
+                except OSError:
+                    pass
+            threading.Thread(target=later, daemon=True).start()
+            return b""
+        return ok(s, b"conn %d" % n)
+
+    def _conn(self, c):
+        self.socks[self.accepted] = c
+        c.sendall(frame(SETTINGS, 0, 0, struct.pack(">HI", 3, 1)))
+        super()._conn(c)
+
+
+def test_goaway_over_a_waiting_stream_sends_it_once(dpki, procs, tmp_path):
+    """A stream waiting for the upstream's only slot when the upstream sends GOAWAY goes once
+    to a new connection (a POST or a gRPC call must not run twice), and both clients' streams
+    are answered."""
+    up = OneAtATimeUpstream()
+    px = start_http_proxy(dpki, procs, tmp_path, up.port, rules=RULES,
+                          extra_yaml="    upstream_protocol: h2c\n",
+                          extra_args=("--upstream-h2-connections", "1",
+                                      "--upstream-h2-max-connections", "1"))
+    c = RawH2(dpki, px.port)
+    try:
+        c.request(1, good("/public/first", px.port))
+        deadline = time.monotonic() + 10
+        while not up.streams and time.monotonic() < deadline:
+            time.sleep(0.05)
+        c.request(3, good("/public/second", px.port))
+        time.sleep(0.5)  # the second stream waits in the proxy for the upstream's slot
+        up.release_ev.set()
+        bodies = {}
+
+        def done(f):
+            if f[0] == DATA:
+                bodies[f[2]] = bodies.get(f[2], b"") + f[3]
+            return len([k for k in bodies if bodies[k].startswith(b"first") or
+                        bodies[k].startswith(b"conn")]) == 2 and f[1] & END_STREAM
+        assert c.wait_for(done, timeout=20) is not None, bodies
+        assert bodies == {1: b"first", 3: b"conn 2"}, bodies
+    finally:
+        c.close()
+    time.sleep(0.5)
+    assert up.streams == [(1, 1), (2, 1)], up.streams
+
+
+def test_client_reset_before_the_upstream_heard_of_the_stream(dpki, procs, tmp_path):
+    """HEADERS and RST_STREAM in one write, 20 times: each upstream stream ends before its
+    HEADERS went (nghttp2 closes what it opened for it), and the proxy frees each once (the
+    ASan build aborted here) and serves the next request."""
+    up = LimitedUpstream(1)
+    px = start_http_proxy(dpki, procs, tmp_path, up.port, rules=RULES,
+                          extra_yaml="    upstream_protocol: h2c\n",
+                          extra_args=("--upstream-h2-connections", "1"))
+    status, _, body = curl(dpki, url(px, "/public/warm"), "--http2")
+    assert (status, body) == (200, b"conn 1")
+    c = RawH2(dpki, px.port)
+    try:
+        for i in range(20):
+            sid = 1 + 2 * i
+            c.send(frame(HEADERS, END_HEADERS | END_STREAM, sid,
+                         hpack(good("/public/gone", px.port))) +
+                   frame(RST_STREAM, 0, sid, struct.pack(">I", 8)))
+        time.sleep(1)
+        c.request(41, good("/public/after", px.port))
+        f = c.wait_for(lambda f: f[0] == DATA and f[2] == 41, timeout=10)
+        assert f is not None and f[3].startswith(b"conn "), f
+    finally:
+        c.close()
+    assert px.proc.poll() is None
+    assert not [e for e in px.log.events() if e.get("level") == "error"], px.log.events()[-3:]
+
+
+def test_upstream_resets_do_not_count_as_the_clients_rapid_reset(dpki, procs, tmp_path):
+    """An upstream that answers and then resets every stream (CANCEL): 120 requests one after
+    the other on one client connection, which never resets a stream itself, are each reset
+    with the upstream's code; the client is not taken for a rapid-reset attacker (no GOAWAY
+    ENHANCE_YOUR_CALM, no h2_abuse blaming its identity)."""
+    def answer(n, s):
+        return headers(s, [(":status", "200")]) + frame(DATA, 0, s, b"part") + \
+            frame(RST_STREAM, 0, s, struct.pack(">I", 8))
+    up = FakeH2Upstream(answer)
+    px = h2c_proxy(dpki, procs, tmp_path, up.port)
+    mark = px.log.mark()
+    c = RawH2(dpki, px.port)
+    try:
+        for i in range(120):
+            sid = 1 + 2 * i
+            c.request(sid, good("/public/reset-%d" % i, px.port))
+            f = c.wait_for(lambda f: f[2] in (0, sid) and f[0] in (RST_STREAM, GOAWAY),
+                           timeout=10)
+            assert f is not None and f[0] == RST_STREAM and rst_code(f) == 8, (i, f)
+    finally:
+        c.close()
+    assert not [e for e in px.log.events()[mark:] if e.get("event") == "h2_abuse"]
