@@ -13,7 +13,8 @@
  * connection-specific field (Connection, Upgrade, TE, Keep-Alive) and the
  * framing the proxy chose: chunked when a body follows without
  * content-length, the client's Content-Length when it gave one, none
- * otherwise.  A forwarded request always went through an allowing rule.
+ * otherwise.  A forwarded request always went through an allowing rule, and
+ * the rules, written out again in this file without the policy code, allow it.
  *
  * Input: one byte of options (bit 0: a body follows; bit 1: no identity),
  * then fields, each a length byte, the name, a length byte, the value.
@@ -100,6 +101,34 @@ count(const struct http_reader *rd, const char *name)
     return n;
 }
 
+/* The path of target (before any query) is p or below it, segment by segment. */
+static bool
+under(const char *target, const char *p)
+{
+    size_t plen = strcspn(target, "?"), n = strlen(p);
+
+    return plen >= n && strncmp(target, p, n) == 0 && (plen == n || target[n] == '/');
+}
+
+/*
+ * The rules of setup(), spelled out again without the policy code: nothing
+ * under /public/secret; /admin for alice on admin.corp with GET, HEAD or
+ * POST; /public for any verified client; no client without a certificate.
+ */
+static bool
+allowed_by_the_rules(const struct http_decision *d, bool anonymous)
+{
+    const char *t = d->target, *h = d->req.host != NULL ? d->req.host : "";
+
+    if (anonymous || under(t, "/public/secret"))
+        return false;
+    if (under(t, "/admin"))
+        return strncasecmp(h, "admin.corp", 10) == 0 && strchr(":.", h[10]) != NULL &&
+               (strcmp(d->method, "GET") == 0 || strcmp(d->method, "HEAD") == 0 ||
+                strcmp(d->method, "POST") == 0);
+    return under(t, "/public");
+}
+
 /* The forwarded head, read again, says what was decided. */
 static void
 check_forwarded(const struct http_decision *d, const struct h2_request *r, bool body_follows,
@@ -144,6 +173,7 @@ check_forwarded(const struct http_decision *d, const struct h2_request *r, bool 
         assert(count(&ps.rd, "transfer-encoding") == 0 && count(&ps.rd, "content-length") == 0);
     }
     assert(d->decided && d->d.allow);
+    assert(allowed_by_the_rules(d, anonymous));
     http_reader_clear(&ps.rd);
 }
 
