@@ -27,6 +27,8 @@
 struct world {
     EVP_PKEY *root_key, *int_key, *leaf_key, *other_key;
     X509 *root, *inter, *leaf, *other_root, *other_leaf;
+    X509 *forged; /* "alice" naming Inter as issuer, with Inter's key identifier, signed by
+                     other_key: every name and identifier agrees, the signature does not */
 };
 
 static struct world w;
@@ -59,6 +61,12 @@ setup(void **state)
                                                       .issuer_key = w.other_key,
                                                       .bc = CF_BC_LEAF,
                                                       .eku = CF_EKU_CLIENT});
+    w.forged = cf_cert_new(&(struct cf_cert_spec){.cn = "alice",
+                                                  .key = w.leaf_key,
+                                                  .issuer = w.inter,
+                                                  .issuer_key = w.other_key,
+                                                  .bc = CF_BC_LEAF,
+                                                  .eku = CF_EKU_CLIENT});
     return 0;
 }
 
@@ -71,6 +79,7 @@ teardown(void **state)
     X509_free(w.leaf);
     X509_free(w.other_root);
     X509_free(w.other_leaf);
+    X509_free(w.forged);
     EVP_PKEY_free(w.root_key);
     EVP_PKEY_free(w.int_key);
     EVP_PKEY_free(w.leaf_key);
@@ -83,16 +92,26 @@ test_chain_order(void **state)
 {
     X509_STORE *roots = cf_store(w.root, NULL);
     static const struct {
-        int which; /* 0 leaf+inter, 1 leaf, 2 leaf+root+inter, 3 leaf+inter+other, 4 leaf+inter+root
-                    */
+        int which; /* 0 leaf+inter, 1 leaf, 2 leaf+root+inter, 3 leaf+inter+other,
+                      4 leaf+inter+root, 5 forged+inter, 6 forged+inter+root, 7 forged+root+inter,
+                      8 leaf+forged+inter (an unrelated one at 1, then the real issuer) */
         bool trust;
         enum diag_chain want;
         int index;
     } cases[] = {
-        {0, true, DIAG_CHAIN_OK, -1},         {1, true, DIAG_CHAIN_MISSING, 0},
-        {2, true, DIAG_CHAIN_WRONG_ORDER, 0}, {3, true, DIAG_CHAIN_UNRELATED, 2},
-        {4, true, DIAG_CHAIN_OK, -1},         {0, false, DIAG_CHAIN_MISSING, 1},
+        {0, true, DIAG_CHAIN_OK, -1},
+        {1, true, DIAG_CHAIN_MISSING, 0},
+        {2, true, DIAG_CHAIN_WRONG_ORDER, 0},
+        {3, true, DIAG_CHAIN_UNRELATED, 2},
+        {4, true, DIAG_CHAIN_OK, -1},
+        {0, false, DIAG_CHAIN_MISSING, 1},
         {4, false, DIAG_CHAIN_OK, -1},
+        {5, true, DIAG_CHAIN_BAD_SIGNATURE, 0},
+        {5, false, DIAG_CHAIN_BAD_SIGNATURE, 0},
+        {6, true, DIAG_CHAIN_BAD_SIGNATURE, 0},
+        /* Inter sent later only looks like the forged leaf's issuer: not "wrong order". */
+        {7, true, DIAG_CHAIN_MISSING, 0},
+        {8, true, DIAG_CHAIN_WRONG_ORDER, 0},
     };
 
     (void)state;
@@ -112,16 +131,33 @@ test_chain_order(void **state)
         case 3:
             c = cf_certs(w.leaf, w.inter, w.other_root, NULL);
             break;
-        default:
+        case 4:
             c = cf_certs(w.leaf, w.inter, w.root, NULL);
             break;
+        case 5:
+            c = cf_certs(w.forged, w.inter, NULL);
+            break;
+        case 6:
+            c = cf_certs(w.forged, w.inter, w.root, NULL);
+            break;
+        case 7:
+            c = cf_certs(w.forged, w.root, w.inter, NULL);
+            break;
+        default:
+            c = cf_certs(w.leaf, w.forged, w.inter, NULL);
+            break;
         }
-        assert_int_equal(diag_chain_order(c, cases[i].trust ? roots : NULL, &idx), cases[i].want);
-        assert_int_equal(idx, cases[i].index);
+        if (diag_chain_order(c, cases[i].trust ? roots : NULL, &idx) != cases[i].want ||
+            idx != cases[i].index)
+            fail_msg("case %zu: want %s at %d, got %s at %d", i, diag_chain_code(cases[i].want),
+                     cases[i].index,
+                     diag_chain_code(diag_chain_order(c, cases[i].trust ? roots : NULL, &idx)),
+                     idx);
         OSSL_STACK_OF_X509_free(c);
     }
     assert_string_equal(diag_chain_code(DIAG_CHAIN_MISSING), "missing_issuer");
     assert_string_equal(diag_chain_code(DIAG_CHAIN_WRONG_ORDER), "wrong_order");
+    assert_string_equal(diag_chain_code(DIAG_CHAIN_BAD_SIGNATURE), "bad_signature");
     X509_STORE_free(roots);
 }
 
