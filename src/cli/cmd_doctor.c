@@ -482,13 +482,8 @@ cmd_doctor(int argc, char **argv)
             doctor_usage(stdout);
             rc = EXIT_OK;
             goto out;
-        case ':':
-            fprintf(stderr, "duet doctor: %s needs a value\n", argv[optind - 1]);
-            doctor_usage(stderr);
-            goto out;
         default:
-            fprintf(stderr, "duet doctor: unknown option %s\n", argv[optind - 1]);
-            doctor_usage(stderr);
+            rc = cli_flags_error("duet doctor", c, argv, flags, CLI_NFLAGS(flags), doctor_usage);
             goto out;
         }
     }
