@@ -302,12 +302,16 @@ def test_each_broken_proxy_config_gets_its_finding(run, pki, dk, tmp_path, case)
         assert [x for x in found if x["severity"] == "error"] == [], found
 
 
+def tunnel_listener(pki, listen, unsafe_listen=False):
+    """The keys of a correct tunnel listener on `listen` (quoted: "[::1]:1" is YAML's list)."""
+    return {"name": "up", "listen": '"%s"' % listen, "target": ["127.0.0.1:8443"],
+            "server_name": "server.example", "cert": pki.alice_chain, "key": pki.alice_key,
+            "cacert": pki.root, "unsafe_listen": unsafe_listen and "true"}
+
+
 def test_a_tunnel_listening_beyond_loopback(run, pki, tmp_path):
     cfg = tmp_path / "tunnel.yaml"
-    lines = write_config(cfg, {"name": "up", "listen": "0.0.0.0:18444",
-                               "target": ["127.0.0.1:8443"], "server_name": "server.example",
-                               "cert": pki.alice_chain, "key": pki.alice_key,
-                               "cacert": pki.root, "unsafe_listen": "true"})
+    lines = write_config(cfg, tunnel_listener(pki, "0.0.0.0:18444", unsafe_listen=True))
     t, found = doctor(run, "--config", cfg)
     assert t.returncode == 0, show(t)
     f = finding(found, "listen_exposed")
@@ -329,9 +333,7 @@ def test_a_tunnel_on_ipv4_mapped_loopback_is_fine(run, pki, tmp_path, listen):
     """An IPv6 socket on ::ffff:127.x.y.z is reached only through 127.x.y.z: loopback, so the
     tunnel needs no unsafe_listen and doctor finds nothing (no false listen_exposed)."""
     cfg = tmp_path / "tunnel.yaml"
-    write_config(cfg, {"name": "up", "listen": '"%s"' % listen, "target": ["127.0.0.1:8443"],
-                       "server_name": "server.example", "cert": pki.alice_chain,
-                       "key": pki.alice_key, "cacert": pki.root})
+    write_config(cfg, tunnel_listener(pki, listen))
     t, found = doctor(run, "--config", cfg)
     assert t.returncode == 0 and found == [], show(t)
     assert "no problems found" in t.stdout, show(t)
@@ -343,10 +345,7 @@ def test_a_tunnel_on_ipv4_mapped_other_addresses_is_exposed(run, pki, tmp_path, 
     """::ffff:0.0.0.0 is every IPv4 interface and ::ffff:128.0.0.1 is not loopback: with
     unsafe_listen the tunnel starts, and doctor warns listen_exposed on the listen line."""
     cfg = tmp_path / "tunnel.yaml"
-    lines = write_config(cfg, {"name": "up", "listen": '"%s"' % listen,
-                               "target": ["127.0.0.1:8443"], "server_name": "server.example",
-                               "cert": pki.alice_chain, "key": pki.alice_key,
-                               "cacert": pki.root, "unsafe_listen": "true"})
+    lines = write_config(cfg, tunnel_listener(pki, listen, unsafe_listen=True))
     t, found = doctor(run, "--config", cfg)
     assert t.returncode == 0, show(t)
     f = finding(found, "listen_exposed")

@@ -92,68 +92,42 @@ test_chain_order(void **state)
 {
     X509_STORE *roots = cf_store(w.root, NULL);
     static const struct {
-        int which; /* 0 leaf+inter, 1 leaf, 2 leaf+root+inter, 3 leaf+inter+other,
-                      4 leaf+inter+root, 5 forged+inter, 6 forged+inter+root, 7 forged+root+inter,
-                      8 leaf+forged+inter (an unrelated one at 1, then the real issuer) */
+        X509 **chain[4]; /* as sent, leaf first: the certificates of w that setup() made */
         bool trust;
         enum diag_chain want;
         int index;
     } cases[] = {
-        {0, true, DIAG_CHAIN_OK, -1},
-        {1, true, DIAG_CHAIN_MISSING, 0},
-        {2, true, DIAG_CHAIN_WRONG_ORDER, 0},
-        {3, true, DIAG_CHAIN_UNRELATED, 2},
-        {4, true, DIAG_CHAIN_OK, -1},
-        {0, false, DIAG_CHAIN_MISSING, 1},
-        {4, false, DIAG_CHAIN_OK, -1},
-        {5, true, DIAG_CHAIN_BAD_SIGNATURE, 0},
-        {5, false, DIAG_CHAIN_BAD_SIGNATURE, 0},
-        {6, true, DIAG_CHAIN_BAD_SIGNATURE, 0},
+        {{&w.leaf, &w.inter}, true, DIAG_CHAIN_OK, -1},
+        {{&w.leaf}, true, DIAG_CHAIN_MISSING, 0},
+        {{&w.leaf, &w.root, &w.inter}, true, DIAG_CHAIN_WRONG_ORDER, 0},
+        {{&w.leaf, &w.inter, &w.other_root}, true, DIAG_CHAIN_UNRELATED, 2},
+        {{&w.leaf, &w.inter, &w.root}, true, DIAG_CHAIN_OK, -1},
+        {{&w.leaf, &w.inter}, false, DIAG_CHAIN_MISSING, 1},
+        {{&w.leaf, &w.inter, &w.root}, false, DIAG_CHAIN_OK, -1},
+        {{&w.forged, &w.inter}, true, DIAG_CHAIN_BAD_SIGNATURE, 0},
+        {{&w.forged, &w.inter}, false, DIAG_CHAIN_BAD_SIGNATURE, 0},
+        {{&w.forged, &w.inter, &w.root}, true, DIAG_CHAIN_BAD_SIGNATURE, 0},
         /* Inter sent later only looks like the forged leaf's issuer: not "wrong order". */
-        {7, true, DIAG_CHAIN_MISSING, 0},
-        {8, true, DIAG_CHAIN_WRONG_ORDER, 0},
+        {{&w.forged, &w.root, &w.inter}, true, DIAG_CHAIN_MISSING, 0},
+        /* An unrelated certificate right after the leaf, then its real issuer. */
+        {{&w.leaf, &w.forged, &w.inter}, true, DIAG_CHAIN_WRONG_ORDER, 0},
     };
 
     (void)state;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        STACK_OF(X509) *c = NULL;
+        STACK_OF(X509) *c = sk_X509_new_null();
         int idx = 99;
-        switch (cases[i].which) {
-        case 0:
-            c = cf_certs(w.leaf, w.inter, NULL);
-            break;
-        case 1:
-            c = cf_certs(w.leaf, NULL);
-            break;
-        case 2:
-            c = cf_certs(w.leaf, w.root, w.inter, NULL);
-            break;
-        case 3:
-            c = cf_certs(w.leaf, w.inter, w.other_root, NULL);
-            break;
-        case 4:
-            c = cf_certs(w.leaf, w.inter, w.root, NULL);
-            break;
-        case 5:
-            c = cf_certs(w.forged, w.inter, NULL);
-            break;
-        case 6:
-            c = cf_certs(w.forged, w.inter, w.root, NULL);
-            break;
-        case 7:
-            c = cf_certs(w.forged, w.root, w.inter, NULL);
-            break;
-        default:
-            c = cf_certs(w.leaf, w.forged, w.inter, NULL);
-            break;
-        }
+
+        assert_non_null(c);
+        for (size_t k = 0; k < 4 && cases[i].chain[k] != NULL; k++)
+            assert_true(sk_X509_push(c, *cases[i].chain[k]) > 0);
         if (diag_chain_order(c, cases[i].trust ? roots : NULL, &idx) != cases[i].want ||
             idx != cases[i].index)
             fail_msg("case %zu: want %s at %d, got %s at %d", i, diag_chain_code(cases[i].want),
                      cases[i].index,
                      diag_chain_code(diag_chain_order(c, cases[i].trust ? roots : NULL, &idx)),
                      idx);
-        OSSL_STACK_OF_X509_free(c);
+        sk_X509_free(c); /* the certificates stay w's */
     }
     assert_string_equal(diag_chain_code(DIAG_CHAIN_MISSING), "missing_issuer");
     assert_string_equal(diag_chain_code(DIAG_CHAIN_WRONG_ORDER), "wrong_order");
