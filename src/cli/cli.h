@@ -150,6 +150,15 @@ void cli_flags_longopts(const struct cli_flag *f, size_t n, struct option *lo);
 void cli_flags_help(FILE *out, const char *synopsis, const struct cli_flag *f, size_t n);
 /* One such flag line. */
 void cli_flag_line(FILE *out, const char *name, const char *arg, const char *help);
+/*
+ * Report the error getopt_long returned (`c`: ':' or '?', parsed with
+ * optstring ":" and opterr 0 from the table `f`, whose values are 256 and
+ * up) for command `cmd`: "CMD: --flag needs a value", "CMD: --flag takes no
+ * value" or "CMD: unknown option --flag" on stderr, then usage(stderr).
+ * Returns EXIT_USAGE.
+ */
+int cli_flags_error(const char *cmd, int c, char *const *argv, const struct cli_flag *f, size_t n,
+                    void (*usage)(FILE *out));
 
 /* --- the certificate commands' shared options (cli_opts.c) --- */
 

@@ -72,10 +72,7 @@ cmd_ca_import_key(int argc, char **argv)
             usage(stdout);
             return EXIT_OK;
         } else {
-            fprintf(stderr, "duet ca import-key: %.*s %s\n", (int)strcspn(argv[optind - 1], "="),
-                    argv[optind - 1], c == ':' ? "needs a value" : "is not an option");
-            usage(stderr);
-            return EXIT_USAGE;
+            return cli_flags_error("duet ca import-key", c, argv, flags, CLI_NFLAGS(flags), usage);
         }
     }
     if (dir == NULL || uri == NULL || optind != argc) {

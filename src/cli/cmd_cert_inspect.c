@@ -101,13 +101,9 @@ cmd_cert_inspect(int argc, char **argv)
             inspect_usage(stdout);
             rc = EXIT_OK;
             goto out;
-        case ':':
-            fprintf(stderr, "duet cert inspect: %s needs a value\n", argv[optind - 1]);
-            inspect_usage(stderr);
-            goto out;
         default:
-            fprintf(stderr, "duet cert inspect: unknown option %s\n", argv[optind - 1]);
-            inspect_usage(stderr);
+            rc = cli_flags_error("duet cert inspect", c, argv, flags, CLI_NFLAGS(flags),
+                                 inspect_usage);
             goto out;
         }
     }

@@ -26,9 +26,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-
 #include <openssl/err.h>
 
 #include "cli/cli.h"
@@ -246,29 +243,6 @@ cfg_src(struct doctor_src *src, char *keybuf, size_t klen, struct ycfg *y, const
                                .listener = listener};
 }
 
-/*
- * Whether an address is a wildcard: 0.0.0.0 (however spelled: "0" resolves
- * to it), :: (or 0:0:0:0:0:0:0:0), or the IPv4-mapped ::ffff:0.0.0.0, which
- * an IPv6 socket accepts every IPv4 client on (RFC 4291 2.5.5.2).
- */
-static bool
-is_wildcard(const struct net_addr *a)
-{
-    if (a->is_unix)
-        return false;
-    if (a->ss.ss_family == AF_INET)
-        return ((const struct sockaddr_in *)(const void *)&a->ss)->sin_addr.s_addr ==
-               htonl(INADDR_ANY);
-    if (a->ss.ss_family == AF_INET6) {
-        const struct in6_addr *in6 =
-            &((const struct sockaddr_in6 *)(const void *)&a->ss)->sin6_addr;
-        static const uint8_t zero4[4];
-        return IN6_IS_ADDR_UNSPECIFIED(in6) ||
-               (IN6_IS_ADDR_V4MAPPED(in6) && memcmp(&in6->s6_addr[12], zero4, 4) == 0);
-    }
-    return false;
-}
-
 /* Listen, target and admin addresses that reach further than they should. */
 static void
 check_addresses(struct doctor_run *run, const struct proxy_cfg *c, const struct listener_cfg *l,
@@ -308,7 +282,7 @@ check_admin(struct doctor_run *run, const struct proxy_cfg *c, struct ycfg *y)
     struct doctor_src src = {
         .key = "admin", .config = c->config_file, .line = k != NULL ? k->start_mark.line + 1 : 0};
 
-    if (!c->has_admin || !is_wildcard(&c->admin))
+    if (!c->has_admin || !net_addr_is_wildcard(&c->admin))
         return;
     doctor_add(&run->rep, DOCTOR_WARNING, "admin_exposed", &src,
                "listen on 127.0.0.1 (admin: 127.0.0.1:PORT) and let the metrics scraper reach it "
@@ -508,13 +482,8 @@ cmd_doctor(int argc, char **argv)
             doctor_usage(stdout);
             rc = EXIT_OK;
             goto out;
-        case ':':
-            fprintf(stderr, "duet doctor: %s needs a value\n", argv[optind - 1]);
-            doctor_usage(stderr);
-            goto out;
         default:
-            fprintf(stderr, "duet doctor: unknown option %s\n", argv[optind - 1]);
-            doctor_usage(stderr);
+            rc = cli_flags_error("duet doctor", c, argv, flags, CLI_NFLAGS(flags), doctor_usage);
             goto out;
         }
     }

@@ -911,13 +911,8 @@ cmd_probe(int argc, char **argv)
             probe_usage(stdout);
             rc = EXIT_OK;
             goto out;
-        case ':':
-            fprintf(stderr, "duet probe: %s needs a value\n", argv[optind - 1]);
-            probe_usage(stderr);
-            goto out;
         default:
-            fprintf(stderr, "duet probe: unknown option %s\n", argv[optind - 1]);
-            probe_usage(stderr);
+            rc = cli_flags_error("duet probe", c, argv, flags, CLI_NFLAGS(flags), probe_usage);
             goto out;
         }
     }

@@ -157,6 +157,18 @@ probe_report_chain(struct probe *p, STACK_OF(X509) * chain)
                 p, "server_chain", code, false, problem,
                 "the server must send the chain: configure it with a file holding its leaf "
                 "followed by the issuing CA");
+        } else if (order == DIAG_CHAIN_BAD_SIGNATURE) {
+            char *next = probe_name_text(X509_get_subject_name(sk_X509_value(chain, idx + 1)));
+
+            snprintf(problem, sizeof(problem),
+                     "bad signature: certificate [%d] %s is not signed by the key of certificate "
+                     "[%d] %s, which carries its issuer's name: a CA of the same name but "
+                     "another key, so clients refuse the chain",
+                     idx, subj, idx + 1, next);
+            probe_finding(p, "server_chain", code, true, problem,
+                          "the server must send the certificate of the CA that really issued its "
+                          "certificate (duet cert inspect shows each one's key identifiers)");
+            free(next);
         } else if (order == DIAG_CHAIN_WRONG_ORDER) {
             snprintf(problem, sizeof(problem),
                      "wrong order: the issuer of certificate [%d] %s (%s) is sent, but not right "

@@ -37,6 +37,8 @@ diag_chain_code(enum diag_chain c)
         return "missing_issuer";
     case DIAG_CHAIN_UNRELATED:
         return "unrelated";
+    case DIAG_CHAIN_BAD_SIGNATURE:
+        return "bad_signature";
     }
     return "ok";
 }
@@ -89,6 +91,22 @@ issued_by(X509 *issuer, X509 *cert)
     return ok;
 }
 
+/*
+ * Whether `issuer`'s key verifies `cert`'s signature.  Names and key
+ * identifiers are only what a CA says of itself: another CA of the same name
+ * (re-keyed, or someone else's), even with a copied subjectKeyIdentifier,
+ * passes issued_by() but not this.
+ */
+static bool
+signed_by(X509 *issuer, X509 *cert)
+{
+    EVP_PKEY *pub = X509_get0_pubkey(issuer);
+    bool ok = pub != NULL && X509_verify(cert, pub) == 1;
+
+    ERR_clear_error();
+    return ok;
+}
+
 /* Whether a certificate of the store issued `cert`. */
 static bool
 trusted_issuer(X509_STORE *store, X509 *cert)
@@ -120,10 +138,16 @@ diag_chain_order(STACK_OF(X509) * chain, X509_STORE *trusted, int *index)
     for (int i = 0; i < n; i++) {
         X509 *cert = sk_X509_value(chain, i);
 
-        if (i + 1 < n && issued_by(sk_X509_value(chain, i + 1), cert))
-            continue;
+        if (i + 1 < n && issued_by(sk_X509_value(chain, i + 1), cert)) {
+            if (signed_by(sk_X509_value(chain, i + 1), cert))
+                continue;
+            *index = i;
+            return DIAG_CHAIN_BAD_SIGNATURE;
+        }
         for (int j = i + 2; j < n; j++) {
-            if (issued_by(sk_X509_value(chain, j), cert)) {
+            X509 *later = sk_X509_value(chain, j);
+
+            if (issued_by(later, cert) && signed_by(later, cert)) {
                 *index = i;
                 return DIAG_CHAIN_WRONG_ORDER;
             }

@@ -19,22 +19,29 @@
 
 /* How a chain as sent (leaf first) is put together. */
 enum diag_chain {
-    DIAG_CHAIN_OK = 0,      /* each certificate is issued by the next, or by a trusted one */
-    DIAG_CHAIN_WRONG_ORDER, /* an issuer is present, but not right after what it issued */
-    DIAG_CHAIN_MISSING,     /* an issuer is neither the next certificate nor trusted */
-    DIAG_CHAIN_UNRELATED,   /* a certificate that issued none of those before it */
+    DIAG_CHAIN_OK = 0,        /* each certificate is issued by the next, or by a trusted one */
+    DIAG_CHAIN_WRONG_ORDER,   /* an issuer is present, but not right after what it issued */
+    DIAG_CHAIN_MISSING,       /* an issuer is neither the next certificate nor trusted */
+    DIAG_CHAIN_UNRELATED,     /* a certificate that issued none of those before it */
+    DIAG_CHAIN_BAD_SIGNATURE, /* the next one carries the issuer's name (and key identifier),
+                                 but its key does not verify the signature: another CA */
 };
 
-/* The stable name of a chain verdict ("ok", "wrong_order", "missing_issuer", "unrelated"). */
+/* The stable name of a chain verdict ("ok", "wrong_order", "missing_issuer", "unrelated",
+ * "bad_signature"). */
 const char *diag_chain_code(enum diag_chain c);
 
 /*
  * Analyse the order of `chain` (leaf first, as sent) against the trusted
  * certificates in `trusted` (may be NULL: nothing trusted is known).  A
  * certificate is complete when the next one issued it, when a trusted
- * certificate did, or when it is self-issued.  Returns the first problem and,
- * in *index, the position of the certificate concerned (the one whose issuer
- * is missing or out of order, or the unrelated one); *index is -1 for OK.
+ * certificate did, or when it is self-issued.  A certificate sent issues
+ * another when its name and key identifiers say so and its key verifies the
+ * signature: a next one that only looks the part is DIAG_CHAIN_BAD_SIGNATURE
+ * (what `duet doctor` and `duet probe` both report).  Returns the first
+ * problem and, in *index, the position of the certificate concerned (the one
+ * whose issuer is missing, out of order or not its signer, or the unrelated
+ * one); *index is -1 for OK.
  */
 enum diag_chain diag_chain_order(STACK_OF(X509) * chain, X509_STORE *trusted, int *index);
 

@@ -4,9 +4,10 @@
  *
  * Each check looks at objects already loaded (or, for a key file, at its
  * inode) and adds findings to a report: a stable code, a severity, where
- * the file was named, one sentence and one fix.  The chain's order comes
- * from diagnose.c's diag_chain_order(), the client's fitness from
- * diag_client_usable(), so `duet doctor` and `duet probe` judge alike.
+ * the file was named, one sentence and one fix.  The chain's order and
+ * signatures come from diagnose.c's diag_chain_order(), the client's
+ * fitness from diag_client_usable(), so `duet doctor` and `duet probe`
+ * judge alike.
  * Sentences quote certificate names as OpenSSL prints them: the caller
  * escapes them for a terminal or JSON.
  */
@@ -149,41 +150,6 @@ doctor_check_pair(struct doctor_report *r, const struct doctor_src *src, X509 *l
                "the key does not belong to the certificate %s: every handshake would fail", label);
 }
 
-/*
- * chain_bad_signature: the first certificate whose next one carries its
- * issuer's name (and key identifier, if any) but whose signature does not
- * verify with that one's key.  diag_chain_order() matches names and key
- * identifiers only, so a CA of the same name without identifiers (re-keyed,
- * or another CA's) passes it; peers refuse the chain.
- */
-static void
-check_signatures(struct doctor_report *r, const struct doctor_src *src, STACK_OF(X509) * chain)
-{
-    char label[512], next_label[512];
-
-    for (int i = 0; i + 1 < sk_X509_num(chain); i++) {
-        X509 *cert = sk_X509_value(chain, i), *next = sk_X509_value(chain, i + 1);
-        EVP_PKEY *pub = X509_get0_pubkey(next);
-        bool named = X509_check_issued(next, cert) == X509_V_OK;
-
-        if (!named || (pub != NULL && X509_verify(cert, pub) == 1)) {
-            ERR_clear_error();
-            continue;
-        }
-        ERR_clear_error();
-        x509u_label(cert, label, sizeof(label));
-        x509u_label(next, next_label, sizeof(next_label));
-        doctor_add(r, DOCTOR_ERROR, "chain_bad_signature", src,
-                   "replace the CA certificate after it with the certificate of the CA that "
-                   "really issued it (duet cert inspect FILE shows each one's key identifiers)",
-                   "certificate %d, %s, is not signed by the key of certificate %d, %s, which "
-                   "carries its issuer's name: a CA of the same name but another key, so peers "
-                   "refuse the chain",
-                   i, label, i + 1, next_label);
-        return;
-    }
-}
-
 /* Check the order and completeness of a chain as sent; see doctor.h. */
 void
 doctor_check_chain(struct doctor_report *r, const struct doctor_src *src, STACK_OF(X509) * chain,
@@ -204,7 +170,6 @@ doctor_check_chain(struct doctor_report *r, const struct doctor_src *src, STACK_
         if (x509u_self_issued(c) && !X509_STORE_add_cert(store, c))
             ERR_clear_error(); /* a duplicate is harmless */
     }
-    check_signatures(r, src, chain);
     verdict = diag_chain_order(chain, store, &idx);
     X509_STORE_free(store);
     if (verdict == DIAG_CHAIN_OK || idx < 0)
@@ -243,6 +208,21 @@ doctor_check_chain(struct doctor_report *r, const struct doctor_src *src, STACK_
                    "intermediate is missing): peers that trust only the root cannot build a path",
                    idx, label, iss);
         return;
+    case DIAG_CHAIN_BAD_SIGNATURE: {
+        /* Names and key identifiers agree; a CA of the same name but another key (re-keyed, or
+         * another CA's) signed nothing here, and peers refuse the chain. */
+        char next_label[512];
+
+        x509u_label(sk_X509_value(chain, idx + 1), next_label, sizeof(next_label));
+        doctor_add(r, DOCTOR_ERROR, "chain_bad_signature", src,
+                   "replace the CA certificate after it with the certificate of the CA that "
+                   "really issued it (duet cert inspect FILE shows each one's key identifiers)",
+                   "certificate %d, %s, is not signed by the key of certificate %d, %s, which "
+                   "carries its issuer's name: a CA of the same name but another key, so peers "
+                   "refuse the chain",
+                   idx, label, idx + 1, next_label);
+        return;
+    }
     case DIAG_CHAIN_UNRELATED:
         doctor_add(r, DOCTOR_WARNING, "chain_unrelated", src,
                    "remove it from the file: only the leaf and the CAs above it belong there",

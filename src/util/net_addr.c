@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
@@ -95,7 +96,12 @@ net_addr_clear(struct net_addr *a)
     memset(a, 0, sizeof(*a));
 }
 
-/* Whether an address is on loopback (127/8, ::1) or a unix socket. */
+/*
+ * Whether an address is on loopback: 127/8, ::1, a unix socket, or the
+ * IPv4-mapped ::ffff:127.x.y.z, which an IPv6 socket reaches only through
+ * 127.x.y.z (RFC 4291 2.5.5.2).  Neither the deprecated IPv4-compatible
+ * ::127.0.0.1 nor NAT64's 64:ff9b::127.0.0.1 is: both route off the machine.
+ */
 bool
 net_addr_is_loopback(const struct net_addr *a)
 {
@@ -106,8 +112,34 @@ net_addr_is_loopback(const struct net_addr *a)
         return (ntohl(in4->sin_addr.s_addr) >> 24) == 127;
     }
     if (a->ss.ss_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)&a->ss;
-        return IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
+        const struct in6_addr *in6 =
+            &((const struct sockaddr_in6 *)(const void *)&a->ss)->sin6_addr;
+        return IN6_IS_ADDR_LOOPBACK(in6) || (IN6_IS_ADDR_V4MAPPED(in6) && in6->s6_addr[12] == 127);
+    }
+    return false;
+}
+
+/*
+ * Whether an address is every interface: 0.0.0.0 (however spelled: "0"
+ * resolves to it), :: (or 0:0:0:0:0:0:0:0), or the IPv4-mapped
+ * ::ffff:0.0.0.0, on which an IPv6 socket accepts every IPv4 client
+ * (RFC 4291 2.5.5.2).  A unix socket is not.
+ */
+bool
+net_addr_is_wildcard(const struct net_addr *a)
+{
+    static const uint8_t zero4[4];
+
+    if (a->is_unix)
+        return false;
+    if (a->ss.ss_family == AF_INET)
+        return ((const struct sockaddr_in *)(const void *)&a->ss)->sin_addr.s_addr ==
+               htonl(INADDR_ANY);
+    if (a->ss.ss_family == AF_INET6) {
+        const struct in6_addr *in6 =
+            &((const struct sockaddr_in6 *)(const void *)&a->ss)->sin6_addr;
+        return IN6_IS_ADDR_UNSPECIFIED(in6) ||
+               (IN6_IS_ADDR_V4MAPPED(in6) && memcmp(&in6->s6_addr[12], zero4, 4) == 0);
     }
     return false;
 }

@@ -27,6 +27,9 @@ struct net_addr {
 int net_addr_parse(const char *text, bool allow_unix, struct net_addr *out,
                    struct duet_err *err) MUST_CHECK;
 void net_addr_clear(struct net_addr *a);
+/* Loopback (127/8, ::1, ::ffff:127.x.y.z) or a unix socket; see net_addr.c. */
 bool net_addr_is_loopback(const struct net_addr *a);
+/* Every interface (0.0.0.0, ::, ::ffff:0.0.0.0); see net_addr.c. */
+bool net_addr_is_wildcard(const struct net_addr *a);
 
 #endif

@@ -152,3 +152,37 @@ def test_shared_table_options_not_in_help_are_refused(run, cmd):
         assert p.returncode == 2, (cmd, flag, p.stderr)
         assert p.stderr.startswith("duet %s: %s is not an option of this command\n" % (cmd, flag)
                                    ), (cmd, flag, p.stderr)
+
+
+# The commands whose flag table reports getopt's errors through one helper (cli_flags_error):
+# (command, an abbreviation getopt_long takes, the flag it stands for, which needs a value, and
+# a value it accepts).
+TABLE_ERRORS = [
+    ("doctor", "--with", "--within", "7d"),
+    ("probe", "--serv", "--server-name", "localhost"),
+    ("cert verify", "--untr", "--untrusted", "chain.pem"),
+    ("cert inspect", "--form", "--format", "json"),
+    ("ca import-key", "--key", "--key-uri", "pkcs11:token=t"),
+]
+
+
+@pytest.mark.parametrize("cmd,abbrev,flag,value", TABLE_ERRORS)
+def test_option_errors_name_the_flag_and_never_its_value(run, cmd, abbrev, flag, value):
+    """An unknown option is named without what follows its "=" (a mistyped --password-file=
+    or --store= would otherwise print a secret); a flag without its value is named in full,
+    as its table and --help spell it, even when typed abbreviated; an unknown short option is
+    named itself, not the argument before it.  Then the usage, exit 2."""
+    usage = "usage: duet %s" % cmd
+    p = run(*cmd.split(), "--bogus=hunter2")
+    assert p.returncode == 2, (cmd, p.stderr)
+    assert p.stderr.startswith("duet %s: unknown option --bogus\n%s" % (cmd, usage)), p.stderr
+    assert "hunter2" not in p.stderr + p.stdout, p.stderr
+    p = run(*cmd.split(), abbrev)
+    assert p.returncode == 2, (cmd, p.stderr)
+    assert p.stderr.startswith("duet %s: %s needs a value\n%s" % (cmd, flag, usage)), p.stderr
+    p = run(*cmd.split(), flag, value, "-qz")
+    assert p.returncode == 2, (cmd, p.stderr)
+    assert p.stderr.startswith("duet %s: unknown option -q\n%s" % (cmd, usage)), p.stderr
+    p = run(*cmd.split(), "--help=yes")
+    assert p.returncode == 2, (cmd, p.stderr)
+    assert p.stderr.startswith("duet %s: --help takes no value\n%s" % (cmd, usage)), p.stderr

@@ -302,12 +302,16 @@ def test_each_broken_proxy_config_gets_its_finding(run, pki, dk, tmp_path, case)
         assert [x for x in found if x["severity"] == "error"] == [], found
 
 
+def tunnel_listener(pki, listen, unsafe_listen=False):
+    """The keys of a correct tunnel listener on `listen` (quoted: "[::1]:1" is YAML's list)."""
+    return {"name": "up", "listen": '"%s"' % listen, "target": ["127.0.0.1:8443"],
+            "server_name": "server.example", "cert": pki.alice_chain, "key": pki.alice_key,
+            "cacert": pki.root, "unsafe_listen": unsafe_listen and "true"}
+
+
 def test_a_tunnel_listening_beyond_loopback(run, pki, tmp_path):
     cfg = tmp_path / "tunnel.yaml"
-    lines = write_config(cfg, {"name": "up", "listen": "0.0.0.0:18444",
-                               "target": ["127.0.0.1:8443"], "server_name": "server.example",
-                               "cert": pki.alice_chain, "key": pki.alice_key,
-                               "cacert": pki.root, "unsafe_listen": "true"})
+    lines = write_config(cfg, tunnel_listener(pki, "0.0.0.0:18444", unsafe_listen=True))
     t, found = doctor(run, "--config", cfg)
     assert t.returncode == 0, show(t)
     f = finding(found, "listen_exposed")
@@ -321,6 +325,32 @@ def test_a_tunnel_listening_beyond_loopback(run, pki, tmp_path):
     t, found = doctor(run, "--config", cfg)
     assert t.returncode == 1, show(t)
     assert [x["code"] for x in found] == ["eku_no_client_auth"], found
+
+
+@pytest.mark.parametrize("listen", ["[::ffff:127.0.0.1]:18444", "[::ffff:127.1.2.3]:18444",
+                                    "[0:0:0:0:0:ffff:7f00:1]:18444", "[::1]:18444"])
+def test_a_tunnel_on_ipv4_mapped_loopback_is_fine(run, pki, tmp_path, listen):
+    """An IPv6 socket on ::ffff:127.x.y.z is reached only through 127.x.y.z: loopback, so the
+    tunnel needs no unsafe_listen and doctor finds nothing (no false listen_exposed)."""
+    cfg = tmp_path / "tunnel.yaml"
+    write_config(cfg, tunnel_listener(pki, listen))
+    t, found = doctor(run, "--config", cfg)
+    assert t.returncode == 0 and found == [], show(t)
+    assert "no problems found" in t.stdout, show(t)
+
+
+@pytest.mark.parametrize("listen", ["[::ffff:0.0.0.0]:18444", "[::ffff:0:0]:18444", "[::]:18444",
+                                    "[::ffff:192.0.2.1]:18444", "[::ffff:128.0.0.1]:18444"])
+def test_a_tunnel_on_ipv4_mapped_other_addresses_is_exposed(run, pki, tmp_path, listen):
+    """::ffff:0.0.0.0 is every IPv4 interface and ::ffff:128.0.0.1 is not loopback: with
+    unsafe_listen the tunnel starts, and doctor warns listen_exposed on the listen line."""
+    cfg = tmp_path / "tunnel.yaml"
+    lines = write_config(cfg, tunnel_listener(pki, listen, unsafe_listen=True))
+    t, found = doctor(run, "--config", cfg)
+    assert t.returncode == 0, show(t)
+    f = finding(found, "listen_exposed")
+    assert f["severity"] == "warning" and f["line"] == lines["listen"], f
+    assert ("the tunnel listens on %s, beyond loopback" % listen) in f["problem"], f
 
 
 def test_an_invalid_config_is_one_error(run, pki, tmp_path):

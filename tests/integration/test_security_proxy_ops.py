@@ -753,6 +753,26 @@ listeners:
     assert p.returncode == 0, p.stderr
 
 
+@pytest.mark.parametrize("listen,loopback", [
+    ("[::ffff:127.0.0.1]:%d", True), ("[::ffff:127.9.8.7]:%d", True), ("[::1]:%d", True),
+    ("[::ffff:0.0.0.0]:%d", False), ("[::ffff:0:0]:%d", False), ("[::]:%d", False),
+    ("[::ffff:128.0.0.1]:%d", False), ("[::127.0.0.1]:%d", False)])
+def test_tunnel_ipv4_mapped_listen_addresses(dpki, run, listen, loopback):
+    """The IPv4-mapped ::ffff:127.x.y.z is loopback (an IPv6 socket there is reached only
+    through 127.x.y.z), so the tunnel takes it without --unsafe-listen; ::ffff:0.0.0.0 takes
+    every IPv4 client, so it is refused like 0.0.0.0, as are other addresses."""
+    addr = listen % free_port()
+    p = run("tunnel", "--listen", addr, "--target", "127.0.0.1:%d" % free_port(), "--cert",
+            dpki.alice_crt, "--key", dpki.alice_key, "--cacert", dpki.roots, "--server-name",
+            "localhost", "--check")
+    if loopback:
+        assert p.returncode == 0 and "configuration OK" in p.stdout, p.stderr
+    else:
+        assert p.returncode != 0, p.stdout
+        assert ("--listen %s is not on loopback or a unix socket" % addr) in p.stderr, p.stderr
+        assert "--unsafe-listen" in p.stderr, p.stderr
+
+
 def asan_bin():
     b = Path(os.environ.get("DUET_ASAN_BIN", str(REPO / "build-asan" / "duet")))
     if not (b.is_file() and os.access(b, os.X_OK)):

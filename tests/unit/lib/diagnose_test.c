@@ -27,6 +27,8 @@
 struct world {
     EVP_PKEY *root_key, *int_key, *leaf_key, *other_key;
     X509 *root, *inter, *leaf, *other_root, *other_leaf;
+    X509 *forged; /* "alice" naming Inter as issuer, with Inter's key identifier, signed by
+                     other_key: every name and identifier agrees, the signature does not */
 };
 
 static struct world w;
@@ -59,6 +61,12 @@ setup(void **state)
                                                       .issuer_key = w.other_key,
                                                       .bc = CF_BC_LEAF,
                                                       .eku = CF_EKU_CLIENT});
+    w.forged = cf_cert_new(&(struct cf_cert_spec){.cn = "alice",
+                                                  .key = w.leaf_key,
+                                                  .issuer = w.inter,
+                                                  .issuer_key = w.other_key,
+                                                  .bc = CF_BC_LEAF,
+                                                  .eku = CF_EKU_CLIENT});
     return 0;
 }
 
@@ -71,6 +79,7 @@ teardown(void **state)
     X509_free(w.leaf);
     X509_free(w.other_root);
     X509_free(w.other_leaf);
+    X509_free(w.forged);
     EVP_PKEY_free(w.root_key);
     EVP_PKEY_free(w.int_key);
     EVP_PKEY_free(w.leaf_key);
@@ -83,45 +92,46 @@ test_chain_order(void **state)
 {
     X509_STORE *roots = cf_store(w.root, NULL);
     static const struct {
-        int which; /* 0 leaf+inter, 1 leaf, 2 leaf+root+inter, 3 leaf+inter+other, 4 leaf+inter+root
-                    */
+        X509 **chain[4]; /* as sent, leaf first: the certificates of w that setup() made */
         bool trust;
         enum diag_chain want;
         int index;
     } cases[] = {
-        {0, true, DIAG_CHAIN_OK, -1},         {1, true, DIAG_CHAIN_MISSING, 0},
-        {2, true, DIAG_CHAIN_WRONG_ORDER, 0}, {3, true, DIAG_CHAIN_UNRELATED, 2},
-        {4, true, DIAG_CHAIN_OK, -1},         {0, false, DIAG_CHAIN_MISSING, 1},
-        {4, false, DIAG_CHAIN_OK, -1},
+        {{&w.leaf, &w.inter}, true, DIAG_CHAIN_OK, -1},
+        {{&w.leaf}, true, DIAG_CHAIN_MISSING, 0},
+        {{&w.leaf, &w.root, &w.inter}, true, DIAG_CHAIN_WRONG_ORDER, 0},
+        {{&w.leaf, &w.inter, &w.other_root}, true, DIAG_CHAIN_UNRELATED, 2},
+        {{&w.leaf, &w.inter, &w.root}, true, DIAG_CHAIN_OK, -1},
+        {{&w.leaf, &w.inter}, false, DIAG_CHAIN_MISSING, 1},
+        {{&w.leaf, &w.inter, &w.root}, false, DIAG_CHAIN_OK, -1},
+        {{&w.forged, &w.inter}, true, DIAG_CHAIN_BAD_SIGNATURE, 0},
+        {{&w.forged, &w.inter}, false, DIAG_CHAIN_BAD_SIGNATURE, 0},
+        {{&w.forged, &w.inter, &w.root}, true, DIAG_CHAIN_BAD_SIGNATURE, 0},
+        /* Inter sent later only looks like the forged leaf's issuer: not "wrong order". */
+        {{&w.forged, &w.root, &w.inter}, true, DIAG_CHAIN_MISSING, 0},
+        /* An unrelated certificate right after the leaf, then its real issuer. */
+        {{&w.leaf, &w.forged, &w.inter}, true, DIAG_CHAIN_WRONG_ORDER, 0},
     };
 
     (void)state;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        STACK_OF(X509) *c = NULL;
+        STACK_OF(X509) *c = sk_X509_new_null();
         int idx = 99;
-        switch (cases[i].which) {
-        case 0:
-            c = cf_certs(w.leaf, w.inter, NULL);
-            break;
-        case 1:
-            c = cf_certs(w.leaf, NULL);
-            break;
-        case 2:
-            c = cf_certs(w.leaf, w.root, w.inter, NULL);
-            break;
-        case 3:
-            c = cf_certs(w.leaf, w.inter, w.other_root, NULL);
-            break;
-        default:
-            c = cf_certs(w.leaf, w.inter, w.root, NULL);
-            break;
-        }
-        assert_int_equal(diag_chain_order(c, cases[i].trust ? roots : NULL, &idx), cases[i].want);
-        assert_int_equal(idx, cases[i].index);
-        OSSL_STACK_OF_X509_free(c);
+
+        assert_non_null(c);
+        for (size_t k = 0; k < 4 && cases[i].chain[k] != NULL; k++)
+            assert_true(sk_X509_push(c, *cases[i].chain[k]) > 0);
+        if (diag_chain_order(c, cases[i].trust ? roots : NULL, &idx) != cases[i].want ||
+            idx != cases[i].index)
+            fail_msg("case %zu: want %s at %d, got %s at %d", i, diag_chain_code(cases[i].want),
+                     cases[i].index,
+                     diag_chain_code(diag_chain_order(c, cases[i].trust ? roots : NULL, &idx)),
+                     idx);
+        sk_X509_free(c); /* the certificates stay w's */
     }
     assert_string_equal(diag_chain_code(DIAG_CHAIN_MISSING), "missing_issuer");
     assert_string_equal(diag_chain_code(DIAG_CHAIN_WRONG_ORDER), "wrong_order");
+    assert_string_equal(diag_chain_code(DIAG_CHAIN_BAD_SIGNATURE), "bad_signature");
     X509_STORE_free(roots);
 }
 
