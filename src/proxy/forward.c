@@ -43,7 +43,6 @@ forward_reply(struct conn *c, int status, const char *reason, json_t *body)
 {
     char *text = json_dumps(body, JSON_COMPACT);
     struct evbuffer *out = bufferevent_get_output(c->cbev);
-    char labels[160], ll[128];
 
     json_decref(body);
     evbuffer_add_printf(out,
@@ -53,9 +52,8 @@ forward_reply(struct conn *c, int status, const char *reason, json_t *body)
     if (!c->h1.head_method)
         evbuffer_add_printf(out, "%s\n", text != NULL ? text : "");
     free(text);
-    metrics_label(ll, sizeof(ll), c->gl->cfg->name);
-    snprintf(labels, sizeof(labels), "listener=\"%s\",code=\"%d\"", ll, status);
-    metrics_count("duet_requests_total", labels, 1);
+    metrics_slot_count(status >= 0 && status < 600 ? &c->gl->codes[status] : NULL,
+                       "duet_requests_total", "listener=\"%s\",code=\"%d\"", c->gl->mlabel, status);
     c->state = CONN_FLUSHING;
     bufferevent_disable(c->cbev, EV_READ);
     if (c->ubev != NULL) {
@@ -399,23 +397,15 @@ static int
 on_resp_message_complete(http_parser *p)
 {
     struct conn *c = p->data;
-    char labels[160], ll[128];
 
     if (p->status_code >= 100 && p->status_code < 200)
         return 0; /* an interim response; the final one follows */
     c->h1.up_keepalive = http_should_keep_alive(p) != 0;
     free(c->h1.retry_head);
     c->h1.retry_head = NULL;
-    unsigned int code = p->status_code < 600 ? p->status_code : 0;
-    struct metrics_counter *m = atomic_load(&c->gl->codes[code]);
-    if (m == NULL) {
-        metrics_label(ll, sizeof(ll), c->gl->cfg->name);
-        snprintf(labels, sizeof(labels), "listener=\"%s\",code=\"%u\"", ll, p->status_code);
-        m = metrics_counter("duet_requests_total", labels);
-        if (code != 0)
-            atomic_store(&c->gl->codes[code], m);
-    }
-    metrics_counter_add(m, 1);
+    metrics_slot_count(p->status_code < 600 ? &c->gl->codes[p->status_code] : NULL,
+                       "duet_requests_total", "listener=\"%s\",code=\"%u\"", c->gl->mlabel,
+                       p->status_code);
     if (c->h1.req_state != REQ_WAIT_RESPONSE) {
         /*
          * The upstream answered before the request's body was all read (a
@@ -543,16 +533,9 @@ static void
 forward_switch_protocols(struct conn *c)
 {
     SSL *ssl = bufferevent_openssl_get_ssl(c->cbev);
-    struct metrics_counter *m = atomic_load(&c->gl->codes[101]);
-    char labels[160], ll[128];
 
-    if (m == NULL) {
-        metrics_label(ll, sizeof(ll), c->gl->cfg->name);
-        snprintf(labels, sizeof(labels), "listener=\"%s\",code=\"101\"", ll);
-        m = metrics_counter("duet_requests_total", labels);
-        atomic_store(&c->gl->codes[101], m);
-    }
-    metrics_counter_add(m, 1);
+    metrics_slot_count(&c->gl->codes[101], "duet_requests_total", "listener=\"%s\",code=\"101\"",
+                       c->gl->mlabel);
     /*
      * The relay reads as TCP mode does, one record at a time: records that
      * OpenSSL's read-ahead already holds are pulled now, and no more are

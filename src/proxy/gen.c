@@ -160,6 +160,7 @@ gen_make(struct proxy_cfg *cfg, bool take, struct gen **out, struct duet_err *er
         gl->down_until = calloc(l->ntargets, sizeof(*gl->down_until));
         gl->authz = calloc((l->policy.nrules + 1) * 2, sizeof(*gl->authz));
         metrics_handshake_counters(l->name, gl->hs);
+        metrics_label(gl->mlabel, sizeof(gl->mlabel), l->name);
         if (gl->down_until == NULL || gl->authz == NULL) {
             err_nomem(err);
             goto err;

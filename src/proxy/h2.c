@@ -119,28 +119,36 @@ static void h2_dequeue(struct h2_conn *hc);
 static void h2_resume_held(struct h2_conn *hc);
 static size_t h2_held(const struct h2_conn *hc);
 
+/* duet_requests_total of an HTTP/2 client's request, by the status it was answered with. */
 static void
 count_request(struct conn *c, int status)
 {
-    char labels[200], ll[128];
-
     static const char *const up[] = {"http/1.1", "h2c", "h2", "h2c"};
-    enum upstream_proto p = c->gl->cfg->up_proto;
+    struct gen_listener *gl = c->gl;
+    enum upstream_proto p = gl->cfg->up_proto;
 
-    metrics_label(ll, sizeof(ll), c->gl->cfg->name);
-    snprintf(labels, sizeof(labels), "listener=\"%s\",code=\"%d\",proto=\"h2\",upstream_proto=\"%s\"",
-             ll, status, p == UPSTREAM_AUTO && c->gl->up_ctx != NULL ? "h2" : up[p]);
-    metrics_count("duet_requests_total", labels, 1);
+    metrics_slot_count(status >= 0 && status < 600 ? &gl->h2codes[status] : NULL,
+                       "duet_requests_total",
+                       "listener=\"%s\",code=\"%d\",proto=\"h2\",upstream_proto=\"%s\"", gl->mlabel,
+                       status, p == UPSTREAM_AUTO && gl->up_ctx != NULL ? "h2" : up[p]);
 }
 
+/* duet_h2_stream_resets_total, by why. */
 static void
-count_reset(struct conn *c, const char *reason)
+count_reset(struct conn *c, enum h2_reset why)
 {
-    char labels[200], ll[128];
+    static const char *const reason[H2_RESET_COUNT] = {
+        [H2_RESET_CLIENT] = "client",
+        [H2_RESET_CANCEL] = "cancel",
+        [H2_RESET_ERROR] = "error",
+        [H2_RESET_UPSTREAM] = "upstream",
+        [H2_RESET_STALLED] = "stalled",
+        [H2_RESET_RAPID_RESET_GOAWAY] = "rapid_reset_goaway",
+        [H2_RESET_CONTROL_FLOOD_GOAWAY] = "control_flood_goaway",
+    };
 
-    metrics_label(ll, sizeof(ll), c->gl->cfg->name);
-    snprintf(labels, sizeof(labels), "listener=\"%s\",reason=\"%s\"", ll, reason);
-    metrics_count("duet_h2_stream_resets_total", labels, 1);
+    metrics_slot_count(&c->gl->h2resets[why], "duet_h2_stream_resets_total",
+                       "listener=\"%s\",reason=\"%s\"", c->gl->mlabel, reason[why]);
 }
 
 static bool hop_by_hop(const char *name, const char *connection);
@@ -539,7 +547,7 @@ stream_upstream_gone(struct h2_stream *st, int status, const char *detail)
 {
     if (st->resp_head) {
         stream_drop_upstream(st, false);
-        count_reset(st->hc->c, "upstream");
+        count_reset(st->hc->c, H2_RESET_UPSTREAM);
         st->up_reset = true;
         nghttp2_submit_rst_stream(st->hc->sess, NGHTTP2_FLAG_NONE, st->id,
                                   NGHTTP2_INTERNAL_ERROR);
@@ -804,7 +812,7 @@ up2_reset(void *arg, uint32_t code, const char *why)
 
     st->up = NULL;
     if (why == NULL || code == NGHTTP2_REFUSED_STREAM) {
-        count_reset(st->hc->c, "upstream");
+        count_reset(st->hc->c, H2_RESET_UPSTREAM);
         st->up_reset = true;
         nghttp2_submit_rst_stream(st->hc->sess, NGHTTP2_FLAG_NONE, st->id,
                                   code <= NGHTTP2_HTTP_1_1_REQUIRED ? code
@@ -1093,12 +1101,8 @@ on_begin_headers(nghttp2_session *sess, const nghttp2_frame *frame, void *user)
     hc->streams = st;
     hc->nstreams++;
     metrics_h2_stream(1);
-    {
-        char labels[160], ll[128];
-        metrics_label(ll, sizeof(ll), hc->c->gl->cfg->name);
-        snprintf(labels, sizeof(labels), "listener=\"%s\"", ll);
-        metrics_count("duet_h2_streams_total", labels, 1);
-    }
+    metrics_slot_count(&hc->c->gl->h2streams, "duet_h2_streams_total", "listener=\"%s\"",
+                       hc->c->gl->mlabel);
     nghttp2_session_set_stream_user_data(sess, st->id, st);
     return 0;
 }
@@ -1160,7 +1164,7 @@ over_budget(struct h2_conn *hc, double *since, unsigned *count, unsigned max)
 
 /* The client abused the connection: `h2_abuse` with why, counted, then GOAWAY ENHANCE_YOUR_CALM. */
 static int
-calm_down(struct h2_conn *hc, const char *why, const char *metric_reason)
+calm_down(struct h2_conn *hc, const char *why, enum h2_reset metric_reason)
 {
     log_event("warn", "h2_abuse",
               json_pack("{s:s,s:s,s:o,s:s,s:s}", "listener", hc->c->gl->cfg->name, "peer",
@@ -1184,7 +1188,7 @@ count_client_reset(struct h2_conn *hc)
         return 0;
     snprintf(why, sizeof(why), "more than %d streams reset within %d seconds (rapid reset)",
              H2_RST_MAX, H2_RST_WINDOW);
-    return calm_down(hc, why, "rapid_reset_goaway");
+    return calm_down(hc, why, H2_RESET_RAPID_RESET_GOAWAY);
 }
 
 /*
@@ -1201,7 +1205,7 @@ count_control(struct h2_conn *hc, const char *kind)
         return 0;
     snprintf(why, sizeof(why), "%s flood: more than %d PING or SETTINGS frames within %d seconds",
              kind, H2_CTRL_MAX, H2_RST_WINDOW);
-    return calm_down(hc, why, "control_flood_goaway");
+    return calm_down(hc, why, H2_RESET_CONTROL_FLOOD_GOAWAY);
 }
 
 static int
@@ -1234,7 +1238,7 @@ on_frame_recv(nghttp2_session *sess, const nghttp2_frame *frame, void *user)
             stream_request_end(st);
         return 0;
     case NGHTTP2_RST_STREAM:
-        count_reset(hc->c, "client");
+        count_reset(hc->c, H2_RESET_CLIENT);
         return count_client_reset(hc);
     default:
         return 0;
@@ -1297,7 +1301,7 @@ on_stream_close(nghttp2_session *sess, int32_t id, uint32_t code, void *user)
     if (st == NULL)
         return 0;
     if (code != NGHTTP2_NO_ERROR)
-        count_reset(hc->c, code == NGHTTP2_CANCEL ? "cancel" : "error");
+        count_reset(hc->c, code == NGHTTP2_CANCEL ? H2_RESET_CANCEL : H2_RESET_ERROR);
     if (st->unconsumed > 0)
         nghttp2_session_consume_connection(sess, st->unconsumed);
     if (st->up != NULL)
@@ -1522,7 +1526,7 @@ h2_tick(evutil_socket_t fd, short what, void *arg)
                             c->peer, "identity",
                             c->id != NULL ? json_string(c->id->name) : json_null(), "stream",
                             (int)st->id, "reason", reason, "h2_error", "CANCEL"));
-        count_reset(c, "stalled");
+        count_reset(c, H2_RESET_STALLED);
         st->timed_out = true;
         st->queued = false;
         stream_drop_upstream(st, false);

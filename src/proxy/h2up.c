@@ -105,14 +105,10 @@ static int stream_attach(struct worker *w, struct gen *gen, struct gen_listener 
                          struct h2up_stream *s, struct h2up_conn *avoid, struct duet_err *err);
 
 static void
-count_upstream(const struct gen_listener *gl, bool tls)
+count_upstream(struct gen_listener *gl, bool tls)
 {
-    char labels[200], ll[128];
-
-    metrics_label(ll, sizeof(ll), gl->cfg->name);
-    snprintf(labels, sizeof(labels), "listener=\"%s\",upstream_proto=\"%s\"", ll,
-             tls ? "h2" : "h2c");
-    metrics_count("duet_upstream_h2_streams_total", labels, 1);
+    metrics_slot_count(&gl->up_h2streams[tls], "duet_upstream_h2_streams_total",
+                       "listener=\"%s\",upstream_proto=\"%s\"", gl->mlabel, tls ? "h2" : "h2c");
 }
 
 static void

@@ -5,6 +5,7 @@
 #include "proxy/metrics.h"
 
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -162,6 +163,28 @@ metrics_counter_add(struct metrics_counter *c, uint64_t delta)
 {
     if (c != NULL)
         atomic_fetch_add(&c->s.count, delta);
+}
+
+/* Count one through a slot that caches the series; see metrics.h. */
+void
+metrics_slot_count(_Atomic(struct metrics_counter *) *slot, const char *name, const char *fmt,
+                   ...)
+{
+    struct metrics_counter *c = slot != NULL ? atomic_load(slot) : NULL;
+
+    if (c == NULL) {
+        char labels[512];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(labels, sizeof(labels), fmt, ap);
+        va_end(ap);
+        c = metrics_counter(name, labels);
+        /* Two threads may both get here: the lock gives them the same series. */
+        if (slot != NULL && c != NULL)
+            atomic_store(slot, c);
+    }
+    metrics_counter_add(c, 1);
 }
 
 void

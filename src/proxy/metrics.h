@@ -44,6 +44,18 @@ void metrics_count(const char *name, const char *labels, uint64_t delta);
  */
 struct metrics_counter *metrics_counter(const char *name, const char *labels);
 void metrics_counter_add(struct metrics_counter *c, uint64_t delta);
+/*
+ * Count one in a series cached in a slot the caller keeps (a generation's
+ * listener), for per-request counters.  The first count finds or makes
+ * name{labels}, the labels formatted from fmt (values already escaped by
+ * metrics_label), and stores the series in the slot; every later count is an
+ * atomic load and metrics_counter_add(), with no formatting, lock or list
+ * walk, and fmt's arguments are not read.  Lazy like metrics_count(): a series
+ * that never counted is not scraped.  slot NULL (a status code outside the
+ * caller's array): nothing is cached, the series is found each time.
+ */
+void metrics_slot_count(_Atomic(struct metrics_counter *) *slot, const char *name,
+                        const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Set a labelled gauge (certificate and CRL expiry). */
 void metrics_gauge_set(const char *name, const char *labels, double value);
 /* Drop every gauge of a name (before setting the current ones on reload). */

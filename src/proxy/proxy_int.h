@@ -56,6 +56,18 @@
 
 /* --- generations (gen.c) ---------------------------------------------------- */
 
+/* Why an HTTP/2 stream was reset: the reason label of duet_h2_stream_resets_total (h2.c). */
+enum h2_reset {
+    H2_RESET_CLIENT,   /* RST_STREAM from the client */
+    H2_RESET_CANCEL,   /* closed with the error code CANCEL */
+    H2_RESET_ERROR,    /* closed with any other error code */
+    H2_RESET_UPSTREAM, /* its upstream failed */
+    H2_RESET_STALLED,  /* --h2-stream-timeout */
+    H2_RESET_RAPID_RESET_GOAWAY,   /* too many resets: GOAWAY ENHANCE_YOUR_CALM */
+    H2_RESET_CONTROL_FLOOD_GOAWAY, /* too many PING or SETTINGS frames: the same */
+    H2_RESET_COUNT
+};
+
 struct gen_listener {
     const struct listener_cfg *cfg;
     SSL_CTX *ssl_ctx; /* server: toward clients; tunnel: toward the target */
@@ -65,9 +77,17 @@ struct gen_listener {
     STACK_OF(X509) *ocsp_anchors; /* server with --ocsp: --cacert's certificates (issuers) */
     atomic_size_t rr;
     _Atomic int64_t *down_until; /* per target */
-    /* Counter series found once, for the per-request metrics. */
+    /*
+     * Counter series of the per-request metrics, each found on its first count
+     * (metrics_slot_count) so that a series that never counted is not scraped.
+     */
+    char mlabel[128]; /* cfg->name escaped as a label value (metrics_label) */
     _Atomic(struct metrics_counter *) *authz; /* (rule index + 1) * 2 + allow */
-    _Atomic(struct metrics_counter *) codes[600];
+    _Atomic(struct metrics_counter *) codes[600];   /* duet_requests_total, HTTP/1.1, by status */
+    _Atomic(struct metrics_counter *) h2codes[600]; /* the same with proto="h2",upstream_proto */
+    _Atomic(struct metrics_counter *) h2resets[H2_RESET_COUNT]; /* duet_h2_stream_resets_total */
+    _Atomic(struct metrics_counter *) h2streams;    /* duet_h2_streams_total */
+    _Atomic(struct metrics_counter *) up_h2streams[2]; /* duet_upstream_h2_streams_total: h2c, h2 */
     struct metrics_counter *hs[TLS_FAIL_COUNT]; /* duet_handshakes_total of this listener */
 };
 

@@ -13,6 +13,7 @@ are text/plain.
 import math
 import re
 import shutil
+import struct
 import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,7 +22,9 @@ import pytest
 
 from proxyutil import (admin_get, free_port, metrics, openssl, refused_attempt,
                        start_http_proxy, client_context, wait_metric)
-from test_proxy_h2 import curl, url
+from test_proxy_h2 import (CANCEL, ENHANCE_YOUR_CALM, GOAWAY, HEADERS, END_HEADERS, END_STREAM,
+                           PROTOCOL_ERROR, RST_STREAM, RawH2, curl, frame, good, hpack, rst_code,
+                           url)
 
 NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
 LABEL = r'[a-zA-Z_][a-zA-Z0-9_]*="(?:\\[\\"n]|\\\\x[0-9a-f]{2}|[^"\\\n])*"'
@@ -196,3 +199,64 @@ def test_promtool_accepts_the_page(px):
     # it prints are listed for whoever reads the failure.
     assert "error while linting" not in p.stderr and "text format parsing error" not in (
         p.stdout + p.stderr), p.stdout + p.stderr
+
+
+def test_request_and_stream_series_are_named_as_ever_and_only_those_that_counted(
+        dpki, procs, tmp_path, echo):
+    """The per-request counters are found once per listener and cached (metrics_slot_count):
+    each HTTP/1.1 and HTTP/2 request, HTTP/2 stream and reset still lands in the series of its
+    labels, and a status or reset reason that never happened has no series (none made at 0)."""
+    admin = free_port()
+    p = start_http_proxy(dpki, procs, tmp_path, echo.port,
+                         extra_args=("--admin", "127.0.0.1:%d" % admin))
+    assert curl(dpki, url(p, "/public/h2"), "--http2")[0] == 200
+    assert curl(dpki, url(p, "/denied"), "--http2")[0] == 403
+    assert curl(dpki, url(p, "/public/h1"), "--http1.1")[0] == 200
+    assert curl(dpki, url(p, "/denied"), "--http1.1")[0] == 403
+    c = RawH2(dpki, p.port)
+    try:
+        # A body announced and never sent: the stream stays open until the client resets it.
+        c.request(1, [(":method", "POST"), (":scheme", "https"),
+                      (":authority", "localhost:%d" % p.port), (":path", "/public/held"),
+                      ("content-length", "10")], end_stream=False)
+        c.send(frame(RST_STREAM, 0, 1, struct.pack(">I", CANCEL)))
+        c.request(3, good(port=p.port) + [("X-Upper", "1")])  # malformed: the proxy resets it
+        f = c.wait_for(lambda f: f[0] == RST_STREAM and f[2] == 3)
+        assert f is not None and rst_code(f) == PROTOCOL_ERROR, f
+        c.request(5, good("/public/raw", p.port))
+        f = c.wait_for(lambda f: f[0] == HEADERS and f[2] == 5)
+        assert f is not None, "no answer to a good request after two reset streams"
+    finally:
+        c.close()
+    m = wait_metric(admin, 'duet_h2_stream_resets_total{listener="web",reason="error"}', 1)
+    h2 = ',proto="h2",upstream_proto="http/1.1"}'
+    want = {
+        'duet_requests_total{listener="web",code="200"' + h2: 2,
+        'duet_requests_total{listener="web",code="403"' + h2: 1,
+        'duet_requests_total{listener="web",code="200"}': 1,
+        'duet_requests_total{listener="web",code="403"}': 1,
+        'duet_h2_streams_total{listener="web"}': 5,
+        'duet_h2_stream_resets_total{listener="web",reason="client"}': 1,
+        'duet_h2_stream_resets_total{listener="web",reason="cancel"}': 1,
+        'duet_h2_stream_resets_total{listener="web",reason="error"}': 1,
+    }
+    counted = {k: v for k, v in m.items()
+               if k.split("{")[0] in ("duet_requests_total", "duet_h2_streams_total",
+                                      "duet_h2_stream_resets_total")}
+    assert counted == want
+    # A rapid-reset burst: its own reason, once for the connection.
+    c = RawH2(dpki, p.port)
+    try:
+        c.send(b"".join(frame(HEADERS, END_HEADERS | END_STREAM, 1 + 2 * i,
+                              hpack(good("/public/rr", p.port))) +
+                        frame(RST_STREAM, 0, 1 + 2 * i, struct.pack(">I", CANCEL))
+                        for i in range(150)))
+        f = c.wait_for(lambda f: f[0] == GOAWAY, timeout=15)
+        assert f is not None and int.from_bytes(f[3][4:8], "big") == ENHANCE_YOUR_CALM, f
+    finally:
+        c.close()
+    m = wait_metric(admin,
+                    'duet_h2_stream_resets_total{listener="web",reason="rapid_reset_goaway"}', 1)
+    reasons = sorted(k for k in m if k.startswith("duet_h2_stream_resets_total"))
+    assert reasons == ['duet_h2_stream_resets_total{listener="web",reason="%s"}' % r
+                       for r in ("cancel", "client", "error", "rapid_reset_goaway")], reasons
