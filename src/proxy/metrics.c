@@ -308,8 +308,12 @@ help_for(const char *name)
          "(reason as in handshakes), or max_lifetime.", "counter"},
         {"duet_requests_total", "HTTP requests by listener and status class.", "counter"},
         {"duet_h2_streams_total", "HTTP/2 streams (requests) opened by clients.", "counter"},
+        {"duet_upstream_h2_streams_total",
+         "Streams opened on HTTP/2 upstream connections, by upstream protocol (h2c, h2).",
+         "counter"},
         {"duet_h2_stream_resets_total",
-         "HTTP/2 streams reset, by reason (client, cancel, error, upstream, rapid_reset_goaway).",
+         "HTTP/2 streams reset, by reason (client, cancel, error, upstream, stalled, "
+         "rapid_reset_goaway, control_flood_goaway).",
          "counter"},
         {"duet_certificate_expiry_seconds",
          "Deprecated: use duet_certificate_not_after_timestamp_seconds - time(). Seconds until a "
