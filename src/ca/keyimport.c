@@ -160,8 +160,8 @@ adopt_token_key(const char *uri, const char *dir, X509 *issuing, struct ca_impor
             "--delete-object --type privkey %s %s (and again with --type pubkey)",
             uri, u.token != NULL ? u.token : "?", u.object != NULL ? "labelled \"" : "with id ",
             u.object != NULL ? u.object : hexid, u.object != NULL ? "\"" : "", dir,
-            CA_FILE_ISSUING_CERT, u.object != NULL ? "object=" : "id=",
-            u.module_path != NULL ? u.module_path : "MODULE",
+            CA_FILE_ISSUING_CERT,
+            u.object != NULL ? "object=" : "id=", u.module_path != NULL ? u.module_path : "MODULE",
             u.token != NULL ? " --token-label " : "", u.token != NULL ? u.token : "",
             u.object != NULL ? "--label" : "--id", u.object != NULL ? u.object : hexid);
 out:
