@@ -61,8 +61,8 @@ char *ca_pkcs11_uri_with_pin_file(const char *text, const char *pin_file, struct
 /*
  * The PKCS#11 module of the parsed URI u (its text in uri, for the message):
  * module-path, else $DUET_PKCS11_MODULE; NULL, with an error saying how to
- * name one, when neither is set, or when ca_pkcs11_module_check() refuses it.  The result is borrowed from u or the
- * environment.
+ * name one, when neither is set, or when ca_pkcs11_module_check() refuses
+ * it.  The result is borrowed from u or the environment.
  */
 const char *ca_pkcs11_module(const struct ca_pkcs11_uri *u, const char *uri,
                              struct duet_err *err);
