@@ -111,13 +111,18 @@ struct ca;
 struct ca_import_result {
     bool key_file_kept; /* issuing.key could not be renamed issuing-offline.key */
     char why_kept[128];
+    bool adopted; /* the token held this key already (an interrupted import) */
+    char adopted_note[256];
 };
 
 /*
  * Move a CA's issuing key (issuing.key, opened with passphrase) into the
  * PKCS#11 token key_uri names (pin_file, optional, recorded as its
  * pin-source): the private key, sensitive and not extractable, and its
- * public key, under the URI's label and id, which must be free.  The token
+ * public key, under the URI's label and id, which must be free, or already
+ * hold this very key (an import killed before ca.yaml switched: then
+ * res->adopted; any other key there is refused with the command freeing
+ * the label).  The token
  * must then sign as issuing.crt's key; only then does ca.yaml gain
  * `key_uri:` and issuing.key become issuing-offline.key (still encrypted
  * with the CA passphrase: a backup to move offline).  On failure before

@@ -10,7 +10,9 @@
  * issuing.crt, and only then ca.yaml (written atomically) switches to the
  * token; issuing.key is renamed last, never deleted.  A failure before the
  * switch removes what duet made in the token, and the CA goes on with its
- * file.
+ * file.  A kill between the token write and the switch leaves the key in
+ * the token and the CA on its file; the same import run again finds this
+ * CA's key under the label and finishes (adopt_token_key).
  */
 #include "ca/ca.h"
 
@@ -122,6 +124,51 @@ out:
     return rc;
 }
 
+/*
+ * The URI's label or id is taken in the token.  When what it names is this
+ * CA's issuing key (an earlier import-key was killed after writing it and
+ * before switching ca.yaml), the import goes on with it and res->adopted says
+ * so; anything else is refused with the pkcs11-tool command that frees the
+ * label, since only the operator knows whether that object is in use.
+ */
+static int
+adopt_token_key(const char *uri, const char *dir, X509 *issuing, struct ca_import_result *res,
+                struct duet_err *err)
+{
+    struct duet_err why = {.kind = DUET_ERR_NONE};
+    struct ca_pkcs11_uri u;
+    char hexid[2 * 64 + 1] = "";
+    int rc = -1;
+
+    if (ca_pkcs11_uri_parse(uri, &u, err) != 0)
+        return -1;
+    if (check_token_key(uri, dir, issuing, &why) == 0) {
+        res->adopted = true;
+        snprintf(res->adopted_note, sizeof(res->adopted_note),
+                 "token \"%.64s\" already holds this CA's issuing key under object \"%.64s\" "
+                 "(an earlier import was interrupted); using it",
+                 u.token != NULL ? u.token : "?", u.object != NULL ? u.object : "(by id)");
+        rc = 0;
+        goto out;
+    }
+    for (size_t i = 0; i < u.id_len && i < 64; i++)
+        snprintf(hexid + 2 * i, 3, "%02x", u.id[i]);
+    err_set(err, DUET_ERR_INPUT,
+            "%s: token \"%s\" already holds an object %s%s%s that is not this CA's issuing key "
+            "(%s/%s); nothing was imported. Name a new %s in --key-uri, or, if that object is "
+            "an unused leftover, delete it with: pkcs11-tool --module %s%s%s --login "
+            "--delete-object --type privkey %s %s (and again with --type pubkey)",
+            uri, u.token != NULL ? u.token : "?", u.object != NULL ? "labelled \"" : "with id ",
+            u.object != NULL ? u.object : hexid, u.object != NULL ? "\"" : "", dir,
+            CA_FILE_ISSUING_CERT,
+            u.object != NULL ? "object=" : "id=", u.module_path != NULL ? u.module_path : "MODULE",
+            u.token != NULL ? " --token-label " : "", u.token != NULL ? u.token : "",
+            u.object != NULL ? "--label" : "--id", u.object != NULL ? u.object : hexid);
+out:
+    ca_pkcs11_uri_clear(&u);
+    return rc;
+}
+
 /* Move the issuing key into a token; see ca.h. */
 int
 ca_import_key(const char *dir, const char *passphrase, const char *key_uri, const char *pin_file,
@@ -133,7 +180,7 @@ ca_import_key(const char *dir, const char *passphrase, const char *key_uri, cons
     uint8_t *text = NULL;
     size_t len = 0;
     bool made = false;
-    int rc = -1;
+    int rc = -1, imported;
 
     memset(res, 0, sizeof(*res));
     /* Opened without the passphrase: the key file is read once, below. */
@@ -167,11 +214,17 @@ ca_import_key(const char *dir, const char *passphrase, const char *key_uri, cons
                 dir, CA_FILE_ISSUING_CERT);
         goto out;
     }
-    if (ca_pkcs11_import(uri, key, err) != 0)
+    if ((imported = ca_pkcs11_import(uri, key, err)) < 0)
         goto out;
-    made = true;
-    if (check_token_key(uri, dir, ca_issuing_cert(ca), err) != 0)
-        goto out;
+    if (imported == CA_PKCS11_TAKEN) {
+        /* An import killed before ca.yaml switched left this key there: finish it. */
+        if (adopt_token_key(uri, dir, ca_issuing_cert(ca), res, err) != 0)
+            goto out;
+    } else {
+        made = true;
+        if (check_token_key(uri, dir, ca_issuing_cert(ca), err) != 0)
+            goto out;
+    }
     if (fileio_read(yamlpath, &text, &len, err) != 0)
         goto out;
     /* One byte more for a final newline the file may lack. */

@@ -316,7 +316,7 @@ ca_pkcs11_module(const struct ca_pkcs11_uri *u, const char *uri, struct duet_err
                 uri);
         return NULL;
     }
-    return module;
+    return ca_pkcs11_module_check(module, uri, err) == 0 ? module : NULL;
 }
 
 /* --- the PIN ------------------------------------------------------------- */

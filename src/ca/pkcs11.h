@@ -61,11 +61,22 @@ char *ca_pkcs11_uri_with_pin_file(const char *text, const char *pin_file, struct
 /*
  * The PKCS#11 module of the parsed URI u (its text in uri, for the message):
  * module-path, else $DUET_PKCS11_MODULE; NULL, with an error saying how to
- * name one, when neither is set.  The result is borrowed from u or the
- * environment.
+ * name one, when neither is set, or when ca_pkcs11_module_check() refuses
+ * it.  The result is borrowed from u or the environment.
  */
 const char *ca_pkcs11_module(const struct ca_pkcs11_uri *u, const char *uri,
                              struct duet_err *err);
+
+/*
+ * Whether the PKCS#11 module at path module may be loaded into a process
+ * holding a CA key (uri names the key, for the message): an absolute path to
+ * a regular file owned by root or the effective user and not writable by
+ * group or others, in a directory (the name's and, through symbolic links,
+ * the file's) owned and protected alike.  0, or -1 with an error naming the
+ * path, what is wrong and the chmod/chown that fixes it.  ca_pkcs11_module()
+ * calls it: every loader of a module goes through both.
+ */
+int ca_pkcs11_module_check(const char *module, const char *uri, struct duet_err *err) MUST_CHECK;
 
 /*
  * The PIN: from the 0600 file pin-source names, else $DUET_PKCS11_PIN; *pin

@@ -236,7 +236,10 @@ count_objects(struct p11s *s, struct ck_attribute *tmpl, unsigned long n)
     return got == (unsigned long)-1 ? -1 : (int)got;
 }
 
-/* Refuse when any object of the token has the URI's label or id: never overwrite a key. */
+/*
+ * Refuse when any object of the token has the URI's label or id: never
+ * overwrite a key.  -1 when the search failed, 1 (err set) when taken.
+ */
 static int
 refuse_existing(struct p11s *s, struct duet_err *err)
 {
@@ -250,15 +253,15 @@ refuse_existing(struct p11s *s, struct duet_err *err)
         return err_set(err, DUET_ERR_INPUT, "%s: the objects of token \"%s\" cannot be searched",
                        s->uri, s->label);
     if (nl > 0)
-        return err_set(err, DUET_ERR_INPUT,
-                       "%s: token \"%s\" already holds an object labelled \"%s\"; refusing to "
-                       "make another key under that label (name a new object=)",
-                       s->uri, s->label, s->u.object);
+        return -err_set(err, DUET_ERR_INPUT,
+                        "%s: token \"%s\" already holds an object labelled \"%s\"; refusing to "
+                        "make another key under that label (name a new object=)",
+                        s->uri, s->label, s->u.object);
     if (ni > 0)
-        return err_set(err, DUET_ERR_INPUT,
-                       "%s: token \"%s\" already holds an object with that id; refusing to make "
-                       "another key under it (name a new id=)",
-                       s->uri, s->label);
+        return -err_set(err, DUET_ERR_INPUT,
+                        "%s: token \"%s\" already holds an object with that id; refusing to "
+                        "make another key under it (name a new id=)",
+                        s->uri, s->label);
     return 0;
 }
 
@@ -515,7 +518,7 @@ ca_pkcs11_import(const char *uri, EVP_PKEY *key, struct duet_err *err)
     struct naming nm;
     struct p11s s;
     ck_rv_t rv;
-    int rc = -1;
+    int rc = -1, taken;
 
     memset(&s, 0, sizeof(s));
     if (a == NULL)
@@ -541,7 +544,11 @@ ca_pkcs11_import(const char *uri, EVP_PKEY *key, struct duet_err *err)
         goto out;
     if (p11s_open(&s, uri, err) != 0)
         goto out;
-    if (refuse_existing(&s, err) != 0 || naming_init(&s, &nm, err) != 0)
+    if ((taken = refuse_existing(&s, err)) != 0) {
+        rc = taken > 0 ? CA_PKCS11_TAKEN : -1;
+        goto out;
+    }
+    if (naming_init(&s, &nm, err) != 0)
         goto out;
     for (unsigned long i = 0; i < nm.n; i++) {
         a->pub[a->npub++] = nm.attr[i];

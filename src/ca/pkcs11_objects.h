@@ -34,7 +34,10 @@ int ca_pkcs11_generate(const char *uri, enum ca_key_type t, struct duet_err *err
  * names: the private key, non-extractable, and its public key.  Refused, with
  * nothing made, when an object with the URI's label or id exists.  The key's
  * bytes this function copies are wiped before it returns.
+ * CA_PKCS11_TAKEN (err set, nothing written) when an object of the token
+ * already has the URI's label or id: the caller may look at what it is.
  */
+#define CA_PKCS11_TAKEN 1
 int ca_pkcs11_import(const char *uri, EVP_PKEY *key, struct duet_err *err) MUST_CHECK;
 
 /*

@@ -186,6 +186,18 @@ int caserver_ocsp_answer(struct casrv *s, const uint8_t *req, size_t len, double
  * request it does not read.  Out of memory: evhttp serves it all.
  */
 void caserver_lean_watch(struct casrv *s, struct bufferevent *bev);
+/*
+ * The most a connection's input buffer holds of what its client sends while
+ * evhttp writes an answer to it: evhttp keeps reading then (to notice a
+ * close) but takes no request, so a client pipelining requests without
+ * reading the answers would make the server hold all it sends.  Past this,
+ * server.c stops reading the socket until evhttp has written the answer (and
+ * reads again, as it always does before the next request); TCP holds the
+ * rest at the client, and a client that never reads meets the write timeout.
+ * Room for the longest request the lean path reads whole (LEANHTTP_MAX_HEAD
+ * plus --max-body) and 64 KiB more.
+ */
+size_t caserver_input_max(const struct casrv *s);
 /* Release the connections waiting for a batch and the batch event (before the loop is freed). */
 void caserver_lean_stop(void);
 void caserver_pub_healthz(struct careq *r);

@@ -379,6 +379,13 @@ lean_read_cb(struct bufferevent *bev, void *evcon)
         event_active(batch_ev, 0, 0);
 }
 
+/* A connection's input bound; see caserver_int.h. */
+size_t
+caserver_input_max(const struct casrv *s)
+{
+    return LEANHTTP_MAX_HEAD + s->o->max_body + 64 * 1024;
+}
+
 /* Drop the list and the batch event; see caserver_int.h. */
 void
 caserver_lean_stop(void)

@@ -552,13 +552,45 @@ bev_cb(struct event_base *base, void *arg)
     return bev;
 }
 
+/* caserver_input_max() of the server, for input_bound_cb (one server per process). */
+static size_t input_max;
+
+/*
+ * Data came in on a connection: when evhttp is writing an answer on it (no
+ * read callback: it only watches for a close) and the input is past
+ * input_max, stop reading the socket; evhttp enables reading again once the
+ * answer is written, before it reads the next request.
+ */
+static void
+input_bound_cb(struct evbuffer *in, const struct evbuffer_cb_info *info, void *arg)
+{
+    struct bufferevent *bev = arg;
+    bufferevent_data_cb rcb = NULL;
+
+    if (info->n_added == 0 || evbuffer_get_length(in) <= input_max)
+        return;
+    bufferevent_getcb(bev, &rcb, NULL, NULL, NULL);
+    if (rcb == NULL && evbuffer_get_length(bufferevent_get_output(bev)) > 0)
+        bufferevent_disable(bev, EV_READ);
+}
+
+/* Bound what a connection makes the server hold of what its client sends; see caserver_int.h. */
+static struct bufferevent *
+bounded(const struct casrv *s, struct bufferevent *bev)
+{
+    input_max = caserver_input_max(s);
+    if (bev != NULL)
+        (void)evbuffer_add_cb(bufferevent_get_input(bev), input_bound_cb, bev);
+    return bev;
+}
+
 /* The HTTPS listener's bufferevents: bev_cb's, counted for --max-connections. */
 static struct bufferevent *
 https_bev_cb(struct event_base *base, void *arg)
 {
     struct caserver_listener *l = arg;
 
-    return caserver_conn_counted(l, bev_cb(base, l->s));
+    return caserver_conn_counted(l, bounded(l->s, bev_cb(base, l->s)));
 }
 
 /* The plain listener's bufferevents (those evhttp would make), counted, OCSP on the lean path. */
@@ -566,8 +598,8 @@ static struct bufferevent *
 http_bev_cb(struct event_base *base, void *arg)
 {
     struct caserver_listener *l = arg;
-    struct bufferevent *bev =
-        caserver_conn_counted(l, bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE));
+    struct bufferevent *bev = caserver_conn_counted(
+        l, bounded(l->s, bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE)));
 
     caserver_lean_watch(l->s, bev);
     return bev;

@@ -90,6 +90,8 @@ cmd_ca_import_key(int argc, char **argv)
         rc = cli_fail("duet ca import-key", &err);
         goto out;
     }
+    if (res.adopted)
+        printf("%s\n", res.adopted_note);
     printf("the issuing key of %s is in its PKCS#11 token now (key_uri in %s/%s); every "
            "signing command uses the token\n",
            dir, dir, CA_FILE_CONFIG);

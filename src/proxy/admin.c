@@ -90,6 +90,7 @@ admin_metrics(struct evhttp_request *req, void *arg)
 
     expiry_gauges(g);
     gen_unref(g);
+    metrics_gauge_set("duet_proxy_generations", "", (double)gen_alive());
     if (f != NULL) {
         metrics_write(f);
         fclose(f);

@@ -15,6 +15,14 @@
 #include "lib/load.h"
 
 /*
+ * Generations in memory: the current one and the retired ones that open
+ * connections (or a reload in progress) still hold.  /metrics shows it as
+ * duet_proxy_generations: a count that stays above 1 once the old
+ * connections have ended is a leaked reference.
+ */
+static atomic_long gens_alive;
+
+/*
  * The one destroy path.  What gen_make did not build yet is NULL (calloc'd);
  * the configuration goes too when the generation owns it.
  */
@@ -23,6 +31,8 @@ gen_destroy(struct gen *g)
 {
     if (g == NULL)
         return;
+    if (g->id != 0) /* counted by gen_make once whole */
+        atomic_fetch_sub(&gens_alive, 1);
     for (size_t i = 0; g->ls != NULL && i < g->nls; i++) {
         SSL_CTX_free(g->ls[i].ssl_ctx);
         staple_free(g->ls[i].staple);
@@ -178,6 +188,7 @@ gen_make(struct proxy_cfg *cfg, bool take, struct gen **out, struct duet_err *er
         memset(cfg, 0, sizeof(*cfg));
     atomic_init(&g->refs, 1);
     g->id = atomic_fetch_add(&next_id, 1);
+    atomic_fetch_add(&gens_alive, 1);
     *out = g;
     return 0;
 err:
@@ -203,6 +214,25 @@ gen_current(struct proxy *px)
     gen_ref(g);
     pthread_mutex_unlock(&px->lock);
     return g;
+}
+
+/* Generations not yet freed; see proxy_int.h. */
+long
+gen_alive(void)
+{
+    return atomic_load(&gens_alive);
+}
+
+/* Whether a reload replaced g; see proxy_int.h. */
+bool
+gen_retired(struct proxy *px, const struct gen *g)
+{
+    bool retired;
+
+    pthread_mutex_lock(&px->lock);
+    retired = px->gen != g;
+    pthread_mutex_unlock(&px->lock);
+    return retired;
 }
 
 /* Build every TLS context of a configuration without serving: `--check`. */

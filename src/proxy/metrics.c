@@ -302,6 +302,10 @@ help_for(const char *name)
         {"duet_authz_decisions_total", "Authorization decisions by rule.", "counter"},
         {"duet_upstream_failures_total", "Failed upstream connections by upstream.", "counter"},
         {"duet_reloads_total", "Configuration reloads by result.", "counter"},
+        {"duet_proxy_generations",
+         "Configurations in memory: the current one and retired ones still used by open "
+         "connections.",
+         "gauge"},
         {"duet_throttled_total", "Connections refused by the per-IP failed-handshake limit.", "counter"},
         {"duet_connections_closed_total",
          "Open connections the proxy ended: certificate no longer valid after a reload "

@@ -110,6 +110,8 @@ int gen_build(struct proxy_cfg *cfg, struct gen **out, struct duet_err *err) MUS
 void gen_ref(struct gen *g);
 /* Drop a reference; the last one frees the generation (on a thread of its own). */
 void gen_unref(struct gen *g);
+/* Generations built and not yet freed: the current one and retired ones still held. */
+long gen_alive(void);
 
 /* --- the process and its workers -------------------------------------------- */
 
@@ -201,6 +203,8 @@ struct proxy {
 
 /* The current generation, with a reference the caller drops (gen_unref). */
 struct gen *gen_current(struct proxy *px);
+/* Whether g is no longer px's current generation (a reload replaced it). */
+bool gen_retired(struct proxy *px, const struct gen *g);
 
 static inline double
 now_mono(void)
@@ -470,6 +474,11 @@ void upstream_send(struct conn *c, const char *data, size_t len);
 void upstream_release(struct conn *c);
 /* Close every idle upstream connection of a worker (draining, exit). */
 void upstream_pool_clear(struct worker *w);
+/*
+ * Close a worker's idle upstream connections of generations older than g
+ * (after a reload): nothing takes them again, and each holds its generation.
+ */
+void upstream_pool_retire(struct worker *w, const struct gen *g);
 /* Set the upstream bufferevent's callbacks to the mode's hooks. */
 void upstream_set_callbacks(struct conn *c);
 /* Round robin over a listener's targets, skipping those marked down (unless all are). */

@@ -87,7 +87,10 @@ same_listeners(const struct proxy_cfg *a, const struct proxy_cfg *b)
     return true;
 }
 
-/* On a worker's loop after a reload: its open connections meet the new trust. */
+/*
+ * On a worker's loop after a reload: its open connections meet the new
+ * trust, and its idle upstream connections of older generations close.
+ */
 static void
 revalidate_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -97,6 +100,7 @@ revalidate_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     conn_revalidate(w, g);
+    upstream_pool_retire(w, g); /* each idle upstream connection holds its generation */
     gen_unref(g);
 }
 

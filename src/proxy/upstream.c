@@ -92,7 +92,7 @@ upstream_pool_put_bev(struct worker *w, struct gen *gen, struct gen_listener *gl
 
     if (gl->cfg->proxy_protocol || cfg->upstream_keepalive <= 0 ||
         evbuffer_get_length(bufferevent_get_output(bev)) > 0 ||
-        evbuffer_get_length(bufferevent_get_input(bev)) > 0)
+        evbuffer_get_length(bufferevent_get_input(bev)) > 0 || gen_retired(w->px, gen))
         return false;
     /* Counted only when the pool could be full: a put is O(1) under the limit. */
     for (e = w->pool_len >= cfg->upstream_keepalive ? w->pool : NULL; e != NULL; e = e->next)
@@ -162,6 +162,21 @@ static bool
 pool_take(struct conn *c)
 {
     return upstream_pool_take_bev(c->w, c->gen, c->gl, &c->ubev, &c->target);
+}
+
+/* Close the idle upstream connections of generations older than g; see proxy_int.h. */
+void
+upstream_pool_retire(struct worker *w, const struct gen *g)
+{
+    struct pooled **pp = &w->pool;
+
+    while (*pp != NULL) {
+        struct pooled *e = *pp;
+        if (e->gen->id < g->id)
+            pool_drop(e); /* unlinks e: *pp is the next one now */
+        else
+            pp = &e->next;
+    }
 }
 
 /* Close every idle upstream connection of a worker; see proxy_int.h. */

@@ -33,7 +33,7 @@ from test_security_proxy_ops import start
 class Responder:
     """An OCSP responder on 127.0.0.1 answering GETs (RFC 6960 A.1) per serial (an int):
     behaviour[serial] is "good", "revoked", "silent", "garbage", "stranger", "expired",
-    "other" or "http500"; `asked` lists the serials asked about, in order."""
+    "other" or "http500", or "held:" and one of those (answered once release is set); `asked` lists the serials asked about, in order."""
 
     def __init__(self, ca, certs, other=None, next_update=3600):
         self.issuer, self.ikey = load_issuer(ca)
@@ -42,6 +42,7 @@ class Responder:
         self.behaviour, self.asked, self.next_update = {}, [], next_update
         self.release = threading.Event()
         self.silent_asked = threading.Event()
+        self.held_asked = threading.Event()
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -50,6 +51,11 @@ class Responder:
                 serial = ocsp.load_der_ocsp_request(base64.b64decode(b64)).serial_number
                 outer.asked.append(serial)
                 how = outer.behaviour.get(serial, "good")
+                if how.startswith("held:"):
+                    # Hold the question until release, then answer the rest ("held:revoked").
+                    outer.held_asked.set()
+                    outer.release.wait(30)
+                    how = how[5:]
                 if how == "silent":
                     outer.silent_asked.set()
                     outer.release.wait(30)
