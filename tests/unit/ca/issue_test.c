@@ -31,65 +31,28 @@
 #include "lib/x509util.h"
 #include "testlib/certfactory.h"
 
-#define PASS "correct horse battery staple"
+#include "ca_fixture.h"
+
 #define TD "corp.example"
 
-static struct {
-    char *tmp;
-    struct ca *ca;
-    EVP_PKEY *key; /* the subjects' key */
-} F;
+static struct cafx F; /* F.key: the subjects' key */
 
 static int
 group_setup(void **state)
 {
-    struct ca_init_opts o = {0};
-    struct duet_err err = {0};
-    char *dir;
-
     (void)state;
-    F.tmp = cf_tmpdir();
-    dir = cf_path(F.tmp, "ca");
-    o.dir = dir;
-    o.name = "Issue Test";
-    o.trust_domain = TD;
-    o.key_type = CA_KEY_P256;
-    o.passphrase = PASS;
-    if (ca_init(&o, &err) != 0 || ca_open(dir, PASS, &F.ca, &err) != 0) {
-        fprintf(stderr, "CA: %s\n", err.msg);
-        free(dir);
-        return -1;
-    }
-    free(dir);
-    F.key = cf_key_new(CF_KEY_EC_P256);
-    return 0;
+    return cafx_setup(&F, (struct ca_init_opts){.name = "Issue Test", .trust_domain = TD}, NULL);
 }
 
 static int
 group_teardown(void **state)
 {
     (void)state;
-    ca_close(F.ca);
-    EVP_PKEY_free(F.key);
-    cf_tmpdir_remove(F.tmp);
+    cafx_teardown(&F);
     return 0;
 }
 
 /* ---- independent helpers ---- */
-
-static size_t
-inventory_count(void)
-{
-    struct store_filter f = {.now = (int64_t)time(NULL)};
-    struct store_cert **v = NULL;
-    size_t n = 0;
-    struct duet_err err = {0};
-
-    if (store_list(ca_store(F.ca), &f, &v, &n, &err) != 0)
-        fail_msg("store_list: %s", err.msg);
-    store_certs_free(v, n);
-    return n;
-}
 
 static struct store_cert *
 row_of(X509 *cert)
@@ -206,7 +169,7 @@ test_sign_valid_csr(void **state)
     X509_REQ *req = make_csr("api.corp.example", sans, false);
     struct duet_err err = {0};
     X509 *cert = NULL;
-    size_t before = inventory_count();
+    size_t before = cafx_inventory_count(F.ca);
 
     (void)state;
     if (sign(req, "server", NULL, &cert, &err) != 0)
@@ -218,7 +181,7 @@ test_sign_valid_csr(void **state)
     /* The CSR's key is the one certified. */
     assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(cert), F.key), 1);
     /* Recorded, with the profile and owner. */
-    assert_int_equal(inventory_count(), before + 1);
+    assert_int_equal(cafx_inventory_count(F.ca), before + 1);
     struct store_cert *row = row_of(cert);
     assert_string_equal(row->profile, "server");
     assert_string_equal(row->owner, "team-a");
@@ -260,7 +223,7 @@ test_sign_refusals(void **state)
         {"no CN and no SAN", NULL, NULL, "server",
          "req.csr: the CSR has no CN and no SAN; give --name"},
     };
-    size_t before = inventory_count();
+    size_t before = cafx_inventory_count(F.ca);
 
     (void)state;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -274,7 +237,7 @@ test_sign_refusals(void **state)
             fail_msg("%s: got \"%s\", want \"%s\"", cases[i].what, err.msg, cases[i].want);
         X509_REQ_free(req);
     }
-    assert_int_equal(inventory_count(), before);
+    assert_int_equal(cafx_inventory_count(F.ca), before);
 }
 
 /*
@@ -290,7 +253,7 @@ test_sign_unprintable_cn(void **state)
     X509_REQ *req = make_csr("host\xc2\x85\xe2\x80\xae" "example", dns, false);
     struct duet_err err = {0};
     X509 *cert = NULL;
-    size_t before = inventory_count();
+    size_t before = cafx_inventory_count(F.ca);
 
     (void)state;
     assert_int_not_equal(sign(req, "server", NULL, &cert, &err), 0);
@@ -302,7 +265,7 @@ test_sign_unprintable_cn(void **state)
     if (strstr(err.msg, "req.csr: its subject CN holds the byte 0xc2 at offset 4") == NULL ||
         strstr(err.msg, "give --name") == NULL)
         fail_msg("got \"%s\"", err.msg);
-    assert_int_equal(inventory_count(), before);
+    assert_int_equal(cafx_inventory_count(F.ca), before);
     if (sign(req, "server", "host.example", &cert, &err) != 0)
         fail_msg("sign with --name: %s", err.msg);
     char *cn = subject_cn(cert);
@@ -498,13 +461,13 @@ test_issue_keypair(void **state)
     EVP_PKEY_free(key);
 
     /* A bad key type: refused with the types, nothing made. */
-    size_t before = inventory_count();
+    size_t before = cafx_inventory_count(F.ca);
     assert_int_equal(ca_issue_keypair(F.ca, &req, "rsa1024", &cert, &key, &clamped, &err), -1);
     assert_null(cert);
     assert_null(key);
     assert_string_equal(err.msg, "key type \"rsa1024\" is not supported; expected p256, p384, "
                                  "ed25519 or rsa3072");
-    assert_int_equal(inventory_count(), before);
+    assert_int_equal(cafx_inventory_count(F.ca), before);
 }
 
 /* ---- renewal ---- */
@@ -633,7 +596,7 @@ test_revoked_cannot_renew(void **state)
         fail_msg("ca_revoke: %s", err.msg);
     if (store_get(ca_store(F.ca), row->serial, &revoked, &err) != 0)
         fail_msg("store_get: %s", err.msg);
-    before = inventory_count();
+    before = cafx_inventory_count(F.ca);
     assert_int_equal(ca_renew_check(revoked, &r, &err), -1);
     snprintf(want, sizeof(want),
              "certificate revoked.corp.example (serial %s) is revoked; issue a new one instead",
@@ -641,7 +604,7 @@ test_revoked_cannot_renew(void **state)
     assert_string_equal(err.msg, want);
     assert_null(r.old);
     assert_null(r.cn);
-    assert_int_equal(inventory_count(), before);
+    assert_int_equal(cafx_inventory_count(F.ca), before);
     store_cert_free(revoked);
     store_cert_free(row);
     X509_free(old);

@@ -22,41 +22,24 @@
 
 #include "lib/diagnose.h"
 #include "testlib/certfactory.h"
+#include "testlib/pkiworld.h"
 
-/* root -> intermediate -> leaf, and a second root with its own leaf. */
-struct world {
-    EVP_PKEY *root_key, *int_key, *leaf_key, *other_key;
-    X509 *root, *inter, *leaf, *other_root, *other_leaf;
-};
-
-static struct world w;
+/* Root -> Inter -> alice, and the unrelated root Other with its own leaf, eve. */
+static struct pki_world pki;
+static struct {
+    X509 *leaf, *other_leaf;
+} w;
 
 static int
 setup(void **state)
 {
     (void)state;
-    w.root_key = cf_key_new(CF_KEY_EC_P256);
-    w.int_key = cf_key_new(CF_KEY_EC_P256);
-    w.leaf_key = cf_key_new(CF_KEY_EC_P256);
-    w.other_key = cf_key_new(CF_KEY_EC_P256);
-    w.root = cf_cert_new(&(struct cf_cert_spec){.cn = "Root", .key = w.root_key, .bc = CF_BC_CA});
-    w.inter = cf_cert_new(&(struct cf_cert_spec){.cn = "Inter",
-                                                 .key = w.int_key,
-                                                 .issuer = w.root,
-                                                 .issuer_key = w.root_key,
-                                                 .bc = CF_BC_CA});
-    w.leaf = cf_cert_new(&(struct cf_cert_spec){.cn = "alice",
-                                                .key = w.leaf_key,
-                                                .issuer = w.inter,
-                                                .issuer_key = w.int_key,
-                                                .bc = CF_BC_LEAF,
-                                                .eku = CF_EKU_CLIENT});
-    w.other_root =
-        cf_cert_new(&(struct cf_cert_spec){.cn = "Other", .key = w.other_key, .bc = CF_BC_CA});
+    pkw_new(&pki);
+    w.leaf = pkw_leaf(&pki, (struct cf_cert_spec){.cn = "alice", .eku = CF_EKU_CLIENT});
     w.other_leaf = cf_cert_new(&(struct cf_cert_spec){.cn = "eve",
-                                                      .key = w.leaf_key,
-                                                      .issuer = w.other_root,
-                                                      .issuer_key = w.other_key,
+                                                      .key = pki.leaf_key,
+                                                      .issuer = pki.other_root,
+                                                      .issuer_key = pki.other_key,
                                                       .bc = CF_BC_LEAF,
                                                       .eku = CF_EKU_CLIENT});
     return 0;
@@ -66,22 +49,16 @@ static int
 teardown(void **state)
 {
     (void)state;
-    X509_free(w.root);
-    X509_free(w.inter);
     X509_free(w.leaf);
-    X509_free(w.other_root);
     X509_free(w.other_leaf);
-    EVP_PKEY_free(w.root_key);
-    EVP_PKEY_free(w.int_key);
-    EVP_PKEY_free(w.leaf_key);
-    EVP_PKEY_free(w.other_key);
+    pkw_free(&pki);
     return 0;
 }
 
 static void
 test_chain_order(void **state)
 {
-    X509_STORE *roots = cf_store(w.root, NULL);
+    X509_STORE *roots = cf_store(pki.root, NULL);
     static const struct {
         int which; /* 0 leaf+inter, 1 leaf, 2 leaf+root+inter, 3 leaf+inter+other, 4 leaf+inter+root
                     */
@@ -101,19 +78,19 @@ test_chain_order(void **state)
         int idx = 99;
         switch (cases[i].which) {
         case 0:
-            c = cf_certs(w.leaf, w.inter, NULL);
+            c = cf_certs(w.leaf, pki.inter, NULL);
             break;
         case 1:
             c = cf_certs(w.leaf, NULL);
             break;
         case 2:
-            c = cf_certs(w.leaf, w.root, w.inter, NULL);
+            c = cf_certs(w.leaf, pki.root, pki.inter, NULL);
             break;
         case 3:
-            c = cf_certs(w.leaf, w.inter, w.other_root, NULL);
+            c = cf_certs(w.leaf, pki.inter, pki.other_root, NULL);
             break;
         default:
-            c = cf_certs(w.leaf, w.inter, w.root, NULL);
+            c = cf_certs(w.leaf, pki.inter, pki.root, NULL);
             break;
         }
         assert_int_equal(diag_chain_order(c, cases[i].trust ? roots : NULL, &idx), cases[i].want);
@@ -130,35 +107,35 @@ test_client_usable(void **state)
 {
     int64_t now = (int64_t)time(NULL);
     X509 *expired = cf_cert_new(&(struct cf_cert_spec){.cn = "old",
-                                                       .key = w.leaf_key,
-                                                       .issuer = w.inter,
-                                                       .issuer_key = w.int_key,
+                                                       .key = pki.leaf_key,
+                                                       .issuer = pki.inter,
+                                                       .issuer_key = pki.int_key,
                                                        .not_before = -10 * CF_DAY,
                                                        .not_after = -CF_DAY,
                                                        .eku = CF_EKU_CLIENT});
     X509 *future = cf_cert_new(&(struct cf_cert_spec){.cn = "new",
-                                                      .key = w.leaf_key,
-                                                      .issuer = w.inter,
-                                                      .issuer_key = w.int_key,
+                                                      .key = pki.leaf_key,
+                                                      .issuer = pki.inter,
+                                                      .issuer_key = pki.int_key,
                                                       .not_before = CF_DAY,
                                                       .not_after = 10 * CF_DAY,
                                                       .eku = CF_EKU_CLIENT});
     X509 *server = cf_cert_new(&(struct cf_cert_spec){.cn = "svc",
-                                                      .key = w.leaf_key,
-                                                      .issuer = w.inter,
-                                                      .issuer_key = w.int_key,
+                                                      .key = pki.leaf_key,
+                                                      .issuer = pki.inter,
+                                                      .issuer_key = pki.int_key,
                                                       .eku = CF_EKU_SERVER});
     X509 *both = cf_cert_new(&(struct cf_cert_spec){.cn = "peer",
-                                                    .key = w.leaf_key,
-                                                    .issuer = w.inter,
-                                                    .issuer_key = w.int_key,
+                                                    .key = pki.leaf_key,
+                                                    .issuer = pki.inter,
+                                                    .issuer_key = pki.int_key,
                                                     .eku = CF_EKU_SERVER | CF_EKU_CLIENT});
     X509 *noeku = cf_cert_new(&(struct cf_cert_spec){
-        .cn = "plain", .key = w.leaf_key, .issuer = w.inter, .issuer_key = w.int_key});
+        .cn = "plain", .key = pki.leaf_key, .issuer = pki.inter, .issuer_key = pki.int_key});
     X509 *kuenc = cf_cert_new(&(struct cf_cert_spec){.cn = "enc",
-                                                     .key = w.leaf_key,
-                                                     .issuer = w.inter,
-                                                     .issuer_key = w.int_key,
+                                                     .key = pki.leaf_key,
+                                                     .issuer = pki.inter,
+                                                     .issuer_key = pki.int_key,
                                                      .key_usage = "keyEncipherment",
                                                      .eku = CF_EKU_CLIENT});
 
@@ -170,13 +147,13 @@ test_client_usable(void **state)
     assert_int_equal(diag_client_usable(future, now), DIAG_CLIENT_NOT_YET_VALID);
     assert_int_equal(diag_client_usable(server, now), DIAG_CLIENT_EKU);
     assert_int_equal(diag_client_usable(kuenc, now), DIAG_CLIENT_KEY_USAGE);
-    assert_int_equal(diag_client_usable(w.inter, now), DIAG_CLIENT_IS_CA);
+    assert_int_equal(diag_client_usable(pki.inter, now), DIAG_CLIENT_IS_CA);
     assert_string_equal(diag_client_code(DIAG_CLIENT_EKU), "eku");
     {
         /* the chain as sent: current only while every certificate is */
         STACK_OF(X509) *chain = sk_X509_new_null();
         assert_non_null(chain);
-        assert_true(sk_X509_push(chain, w.leaf) > 0 && sk_X509_push(chain, w.inter) > 0);
+        assert_true(sk_X509_push(chain, w.leaf) > 0 && sk_X509_push(chain, pki.inter) > 0);
         assert_true(diag_chain_current(chain, now));
         assert_false(diag_chain_current(chain, now + 100 * CF_YEAR));
         assert_true(sk_X509_push(chain, expired) > 0);
@@ -199,26 +176,26 @@ test_ca_match(void **state)
 {
     STACK_OF(X509_NAME) *names = sk_X509_NAME_new_null();
     STACK_OF(X509_NAME) *inter_names = sk_X509_NAME_new_null();
-    STACK_OF(X509) *full = cf_certs(w.leaf, w.inter, NULL);
+    STACK_OF(X509) *full = cf_certs(w.leaf, pki.inter, NULL);
     STACK_OF(X509) *alone = cf_certs(w.leaf, NULL);
     STACK_OF(X509) *eve = cf_certs(w.other_leaf, NULL);
-    STACK_OF(X509) *eve_full = cf_certs(w.other_leaf, w.other_root, NULL);
-    STACK_OF(X509) *known = cf_certs(w.root, w.inter, NULL);
+    STACK_OF(X509) *eve_full = cf_certs(w.other_leaf, pki.other_root, NULL);
+    STACK_OF(X509) *known = cf_certs(pki.root, pki.inter, NULL);
     const X509_NAME *m = NULL;
     X509 *missing = NULL;
 
     (void)state;
-    sk_X509_NAME_push(names, X509_NAME_dup(X509_get_subject_name(w.root)));
-    sk_X509_NAME_push(inter_names, X509_NAME_dup(X509_get_subject_name(w.inter)));
+    sk_X509_NAME_push(names, X509_NAME_dup(X509_get_subject_name(pki.root)));
+    sk_X509_NAME_push(inter_names, X509_NAME_dup(X509_get_subject_name(pki.inter)));
     assert_int_equal(diag_ca_match(full, NULL, NULL, &m, &missing), DIAG_CA_NO_NAMES);
     assert_int_equal(diag_ca_match(full, names, NULL, &m, &missing), DIAG_CA_SENT);
-    assert_int_equal(X509_NAME_cmp(m, X509_get_subject_name(w.root)), 0);
+    assert_int_equal(X509_NAME_cmp(m, X509_get_subject_name(pki.root)), 0);
     assert_null(missing);
     /* the intermediate named: the leaf alone reaches it */
     assert_int_equal(diag_ca_match(alone, inter_names, NULL, &m, NULL), DIAG_CA_SENT);
     /* leaf alone, the intermediate known from --cacert: named as what is missing */
     assert_int_equal(diag_ca_match(alone, names, known, &m, &missing), DIAG_CA_NEEDS_CHAIN);
-    assert_ptr_equal(missing, w.inter);
+    assert_ptr_equal(missing, pki.inter);
     /* leaf alone, its issuer unknown: most likely a leaf-only file */
     assert_int_equal(diag_ca_match(alone, names, NULL, &m, &missing), DIAG_CA_NEEDS_CHAIN);
     assert_null(missing);
@@ -226,7 +203,7 @@ test_ca_match(void **state)
     /* another CA's complete chain, or its leaf under a known other root */
     assert_int_equal(diag_ca_match(eve_full, names, known, &m, &missing), DIAG_CA_NOT_ACCEPTED);
     {
-        STACK_OF(X509) *k2 = cf_certs(w.other_root, NULL);
+        STACK_OF(X509) *k2 = cf_certs(pki.other_root, NULL);
         assert_int_equal(diag_ca_match(eve, names, k2, &m, &missing), DIAG_CA_NOT_ACCEPTED);
         OSSL_STACK_OF_X509_free(k2);
     }
@@ -343,12 +320,12 @@ test_sigalgs(void **state)
     assert_string_equal(diag_sigalg_name(0x0804, buf, sizeof(buf)), "rsa_pss_rsae_sha256");
     assert_string_equal(diag_sigalg_name(0x0402, buf, sizeof(buf)), "dsa_sha256");
     assert_string_equal(diag_sigalg_name(0xfefe, buf, sizeof(buf)), "0xfefe");
-    assert_true(diag_key_fits_sigalgs(w.leaf_key, ecdsa256, 2));
+    assert_true(diag_key_fits_sigalgs(pki.leaf_key, ecdsa256, 2));
     assert_false(diag_key_fits_sigalgs(p384, ecdsa256, 2));
     assert_true(diag_key_fits_sigalgs(rsa, ecdsa256, 2));
     assert_false(diag_key_fits_sigalgs(ed, ecdsa256, 2));
     assert_true(diag_key_fits_sigalgs(ed, eddsa, 1));
-    assert_false(diag_key_fits_sigalgs(w.leaf_key, eddsa, 1));
+    assert_false(diag_key_fits_sigalgs(pki.leaf_key, eddsa, 1));
     assert_true(diag_key_fits_sigalgs(p384, NULL, 0));
     EVP_PKEY_free(p384);
     EVP_PKEY_free(ed);
