@@ -87,6 +87,14 @@ bool cli_positive_duration(const char *cmd, const char *name, const char *text,
 bool cli_format(const char *cmd, const char *text, bool *json);
 /* Print "cmd: message" on stderr, escaped (cli_put_text); returns 1 (failed or refused). */
 int cli_fail(const char *cmd, const struct duet_err *err);
+/*
+ * The refusal of an option getopt_long (with ":" first in its optstring) did
+ * not take, argv[optind - 1]: "CMD: --NAME needs a value" when c is ':', else
+ * "CMD: --NAME is not an option of this command", on stderr.  Only the name
+ * is printed, never an "=value" after it (a value may be a URL with a
+ * password), escaped as cli_put_text() does.  The caller prints its usage.
+ */
+void cli_bad_option(const char *cmd, int c, char *const *argv);
 
 /*
  * Text from certificates, CSRs and the inventory for a terminal: visible ASCII

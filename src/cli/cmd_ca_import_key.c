@@ -72,8 +72,7 @@ cmd_ca_import_key(int argc, char **argv)
             usage(stdout);
             return EXIT_OK;
         } else {
-            fprintf(stderr, "duet ca import-key: %.*s %s\n", (int)strcspn(argv[optind - 1], "="),
-                    argv[optind - 1], c == ':' ? "needs a value" : "is not an option");
+            cli_bad_option("duet ca import-key", c, argv);
             usage(stderr);
             return EXIT_USAGE;
         }

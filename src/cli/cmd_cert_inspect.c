@@ -101,12 +101,8 @@ cmd_cert_inspect(int argc, char **argv)
             inspect_usage(stdout);
             rc = EXIT_OK;
             goto out;
-        case ':':
-            fprintf(stderr, "duet cert inspect: %s needs a value\n", argv[optind - 1]);
-            inspect_usage(stderr);
-            goto out;
-        default:
-            fprintf(stderr, "duet cert inspect: unknown option %s\n", argv[optind - 1]);
+        default: /* ':' too */
+            cli_bad_option("duet cert inspect", c, argv);
             inspect_usage(stderr);
             goto out;
         }

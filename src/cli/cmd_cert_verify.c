@@ -351,12 +351,8 @@ cmd_cert_verify(int argc, char **argv)
             verify_usage(stdout);
             rc = EXIT_OK;
             goto out;
-        case ':':
-            fprintf(stderr, "duet cert verify: %s needs a value\n", argv[optind - 1]);
-            verify_usage(stderr);
-            goto out;
-        default:
-            fprintf(stderr, "duet cert verify: unknown option %s\n", argv[optind - 1]);
+        default: /* ':' too */
+            cli_bad_option("duet cert verify", c, argv);
             verify_usage(stderr);
             goto out;
         }

@@ -508,12 +508,8 @@ cmd_doctor(int argc, char **argv)
             doctor_usage(stdout);
             rc = EXIT_OK;
             goto out;
-        case ':':
-            fprintf(stderr, "duet doctor: %s needs a value\n", argv[optind - 1]);
-            doctor_usage(stderr);
-            goto out;
-        default:
-            fprintf(stderr, "duet doctor: unknown option %s\n", argv[optind - 1]);
+        default: /* ':' too */
+            cli_bad_option("duet doctor", c, argv);
             doctor_usage(stderr);
             goto out;
         }

@@ -911,12 +911,8 @@ cmd_probe(int argc, char **argv)
             probe_usage(stdout);
             rc = EXIT_OK;
             goto out;
-        case ':':
-            fprintf(stderr, "duet probe: %s needs a value\n", argv[optind - 1]);
-            probe_usage(stderr);
-            goto out;
-        default:
-            fprintf(stderr, "duet probe: unknown option %s\n", argv[optind - 1]);
+        default: /* ':' too */
+            cli_bad_option("duet probe", c, argv);
             probe_usage(stderr);
             goto out;
         }
