@@ -95,6 +95,29 @@ cafx_inventory_count(struct ca *ca)
     return n;
 }
 
+/* The SANs as OpenSSL prints them; see ca_fixture.h. */
+char *
+cafx_sans_text(X509 *cert)
+{
+    GENERAL_NAMES *gens = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+    BIO *bio = BIO_new(BIO_s_mem());
+    char *data = NULL, *out;
+    long n;
+
+    assert_non_null(bio);
+    for (int i = 0; gens != NULL && i < sk_GENERAL_NAME_num(gens); i++) {
+        if (i > 0)
+            BIO_puts(bio, ", ");
+        GENERAL_NAME_print(bio, sk_GENERAL_NAME_value(gens, i));
+    }
+    n = BIO_get_mem_data(bio, &data);
+    out = strndup(data != NULL ? data : "", (size_t)n);
+    assert_non_null(out);
+    BIO_free(bio);
+    GENERAL_NAMES_free(gens);
+    return out;
+}
+
 /* A CRL's number, read with OpenSSL; see ca_fixture.h. */
 uint64_t
 cafx_crl_number(X509_CRL *crl)

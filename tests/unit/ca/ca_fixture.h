@@ -3,7 +3,7 @@
  * ca_fixture.h - the CA the unit tests of src/ca work against, made once per
  * test group in a temporary directory with ca_init and opened with ca_open
  * (ca_test.c, crlpub_test.c, issue_test.c, ocsp_test.c, team_test.c,
- * token_test.c), and the inventory and CRL readings several of them check.
+ * token_test.c), and the inventory, SAN and CRL readings several of them check.
  * The helpers read through OpenSSL and the store's interface, not through the
  * code under test.
  */
@@ -41,6 +41,8 @@ int cafx_setup(struct cafx *fx, struct ca_init_opts opts, const char *profiles_y
 void cafx_teardown(struct cafx *fx);
 /* How many certificates ca's inventory lists now (the test fails if it cannot say). */
 size_t cafx_inventory_count(struct ca *ca);
+/* A certificate's SANs as "DNS:a, URI:b", OpenSSL's own rendering ("" for none); malloc'd. */
+char *cafx_sans_text(X509 *cert);
 /* The cRLNumber of a CRL (the test fails when it has none). */
 uint64_t cafx_crl_number(X509_CRL *crl);
 

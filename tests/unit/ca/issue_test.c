@@ -69,28 +69,6 @@ row_of(X509 *cert)
     return row;
 }
 
-/* The certificate's SANs as "DNS:a, URI:b" (OpenSSL's own rendering). */
-static char *
-sans_text(X509 *cert)
-{
-    GENERAL_NAMES *gens = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
-    BIO *bio = BIO_new(BIO_s_mem());
-    char *data = NULL, *out;
-    long n;
-
-    assert_non_null(bio);
-    for (int i = 0; gens != NULL && i < sk_GENERAL_NAME_num(gens); i++) {
-        if (i > 0)
-            BIO_puts(bio, ", ");
-        GENERAL_NAME_print(bio, sk_GENERAL_NAME_value(gens, i));
-    }
-    n = BIO_get_mem_data(bio, &data);
-    out = strndup(data != NULL ? data : "", (size_t)n);
-    BIO_free(bio);
-    GENERAL_NAMES_free(gens);
-    return out;
-}
-
 static char *
 subject_cn(X509 *cert)
 {
@@ -175,7 +153,7 @@ test_sign_valid_csr(void **state)
     if (sign(req, "server", NULL, &cert, &err) != 0)
         fail_msg("sign: %s", err.msg);
     char *cn = subject_cn(cert);
-    char *names = sans_text(cert);
+    char *names = cafx_sans_text(cert);
     assert_string_equal(cn, "api.corp.example");
     assert_string_equal(names, "DNS:api.corp.example, IP Address:10.1.2.3");
     /* The CSR's key is the one certified. */
@@ -454,7 +432,7 @@ test_issue_keypair(void **state)
     assert_false(clamped);
     assert_true(EVP_PKEY_is_a(key, "ED25519"));
     assert_int_equal(X509_check_private_key(cert, key), 1);
-    char *names = sans_text(cert);
+    char *names = cafx_sans_text(cert);
     assert_string_equal(names, "URI:spiffe://" TD "/bob");
     free(names);
     X509_free(cert);
@@ -515,7 +493,7 @@ test_renew_keeps_identity_and_links(void **state)
 
     /* Same identity, new serial, new key (of ca.yaml's type, P-256). */
     char *cn_old = subject_cn(old), *cn_new = subject_cn(cert);
-    char *sans_old = sans_text(old), *sans_new = sans_text(cert);
+    char *sans_old = cafx_sans_text(old), *sans_new = cafx_sans_text(cert);
     assert_string_equal(cn_new, cn_old);
     assert_string_equal(sans_new, sans_old);
     assert_int_equal(X509_NAME_cmp(X509_get_subject_name(old), X509_get_subject_name(cert)), 0);

@@ -109,27 +109,6 @@ csr_san(const char *san)
     return make_csr(san != NULL ? nids : NULL, values);
 }
 
-/* The certificate's SANs as "DNS:a, URI:b" (OpenSSL's own rendering). */
-static char *
-sans_text(X509 *cert)
-{
-    GENERAL_NAMES *gens = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
-    BIO *bio = BIO_new(BIO_s_mem());
-    char *data = NULL, *out;
-    long n;
-
-    for (int i = 0; gens != NULL && i < sk_GENERAL_NAME_num(gens); i++) {
-        if (i > 0)
-            BIO_puts(bio, ", ");
-        GENERAL_NAME_print(bio, sk_GENERAL_NAME_value(gens, i));
-    }
-    n = BIO_get_mem_data(bio, &data);
-    out = strndup(data != NULL ? data : "", (size_t)n);
-    BIO_free(bio);
-    GENERAL_NAMES_free(gens);
-    return out;
-}
-
 /* Make a token or fail the test; *row filled when row is not NULL. */
 static char *
 token_ok(const char *name, const char *profile, const char *const *sans, size_t nsans,
@@ -287,7 +266,7 @@ test_redeem_issues_the_binding_once(void **state)
         fail_msg("redeem: %s", err.msg);
     assert_false(clamped);
     /* Every bound name, the token's name as CN, the host's key; not a CA. */
-    char *names = sans_text(cert);
+    char *names = cafx_sans_text(cert);
     assert_string_equal(names, "URI:spiffe://" TD "/a, DNS:a." TD);
     free(names);
     char *cn = x509u_name_cn(X509_get_subject_name(cert));
@@ -344,7 +323,7 @@ test_redeem_subset(void **state)
     (void)state;
     if (ca_token_redeem(F.ca, tok, req, "host.csr", now, 0, &cert, NULL, NULL, &err) != 0)
         fail_msg("redeem: %s", err.msg);
-    char *names = sans_text(cert);
+    char *names = cafx_sans_text(cert);
     assert_string_equal(names, "DNS:www." TD);
     free(names);
     assert_true(X509_get_extended_key_usage(cert) == XKU_SSL_SERVER);
