@@ -21,18 +21,10 @@ DUR=${1:-10}
 IDLE=${IDLE:-2000}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DUET=${DUET:-$ROOT/build/duet}
-W=$(mktemp -d /tmp/duet-bench.XXXXXX)
-PIDS=""
-cleanup() { for p in $PIDS; do kill "$p" 2>/dev/null || true; done; sleep 0.3; rm -rf "$W"; }
-trap cleanup EXIT INT TERM
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-
-export DUET_CA_PASSPHRASE=bench-passphrase
-cd "$W"
 . "$ROOT/bench/common.sh"
+bench_begin duet-bench
 bench_pki
-"$DUET" ca init --ca-dir rogue --name "Rogue Corp" >/dev/null
-"$DUET" cert issue rogue --profile client --ca-dir rogue --out c >/dev/null
+bench_rogue
 cat c/server.crt c/server.key > c/server-combined.pem
 chmod 600 c/server-combined.pem
 
@@ -49,50 +41,14 @@ rss_kb() { # sum VmRSS of a process tree
     echo "$total"
 }
 
-bench() { # mode [extra args]: prints the JSON
-    mode=$1; shift
-    taskset -c 1 "$DUET" bench --target 127.0.0.1:$PORT --server-name localhost --cacert roots.pem \
-        --cert c/client.crt --key c/client.key --mode "$mode" --threads 1 --format json "$@" || true
+bench() { # mode [extra args]: prints the JSON of a run with the client certificate
+    load "$@" --cert c/client.crt --key c/client.key
 }
 
 start_server() { # name
     case $1 in
-    duet)
-        taskset -c 0 "$DUET" proxy --listen 127.0.0.1:$PORT --target 127.0.0.1:$BACK \
-            --cert c/server.crt --key c/server.key --cacert roots.pem --allow any \
-            --workers 1 --log "$W/duet.log" --max-conns 100000 --failed-handshake-burst 1000000 &
-        ;;
-    nginx)
-        mkdir -p ng/logs
-        cat > ng/nginx.conf <<CONF
-worker_processes 1;
-daemon off;
-pid $W/ng/nginx.pid;
-error_log $W/ng/logs/error.log;
-events { worker_connections 65536; }
-http {
-    access_log $W/ng/logs/access.log;
-    upstream back { server 127.0.0.1:$BACK; keepalive 64; }
-    server {
-        listen 127.0.0.1:$PORT ssl;
-        ssl_certificate $W/c/server.crt;
-        ssl_certificate_key $W/c/server.key;
-        ssl_client_certificate $W/roots.pem;
-        ssl_verify_client on;
-        ssl_verify_depth 2;
-        ssl_protocols TLSv1.3;
-        keepalive_requests 1000000;
-        location / {
-            proxy_pass http://back;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header X-Client-DN \$ssl_client_s_dn;
-        }
-    }
-}
-CONF
-        taskset -c 0 nginx -p "$W/ng" -c "$W/ng/nginx.conf" &
-        ;;
+    duet) start_duet_front ;;
+    nginx) start_nginx_front 64 ssl ;;
     haproxy)
         cat > haproxy.cfg <<CONF
 global
@@ -138,23 +94,11 @@ CONF
     sleep 1
 }
 
-stop_server() { kill "$SPID" 2>/dev/null || true; wait "$SPID" 2>/dev/null || true; sleep 0.5; }
-
-refuses() { # the server must refuse no certificate and an unknown CA
-    none=$(taskset -c 1 "$DUET" bench --target 127.0.0.1:$PORT --server-name localhost \
-        --cacert roots.pem --mode full --concurrency 1 --threads 1 --duration 1s --warmup 0s \
-        --format json | field "['completed']" 2>/dev/null || echo "?")
-    rogue=$(taskset -c 1 "$DUET" bench --target 127.0.0.1:$PORT --server-name localhost \
-        --cacert roots.pem --cert c/rogue.crt --key c/rogue.key --mode full --concurrency 1 \
-        --threads 1 --duration 1s --warmup 0s --format json | field "['completed']" 2>/dev/null || echo "?")
-    [ "$none" = 0 ] && [ "$rogue" = 0 ]
-}
-
 echo "| server | refuses no cert / unknown CA | full hs/s | server CPU µs per full hs | resumed hs/s | CPU µs per resumption | keep-alive req/s | p50 / p99 ms | RSS KB per idle conn (4 s / 14 s) |"
 echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
 for s in duet nginx haproxy stunnel; do
     start_server $s
-    if refuses; then ok=yes; else ok=NO; fi
+    if refuses full; then ok=yes; else ok=NO; fi
     t0=$(ticks $SPID); j=$(bench full --concurrency 16 --duration ${DUR}s --warmup 1s); t1=$(ticks $SPID)
     full=$(echo "$j" | field "['completed']"); fr=$(echo "$j" | field "['rate_per_s']")
     fcpu=$(/usr/bin/python3 -c "print(round(($t1-$t0)*1e6/$HZ/max($full,1)))")
@@ -173,9 +117,7 @@ for s in duet nginx haproxy stunnel; do
     r0=$(rss_kb $SPID)
     # Measured 4 s after the connections opened, and again once they have been idle
     # 14 s (servers may give memory back in the meantime, as duet does every 10 s).
-    taskset -c 1 "$DUET" bench --target 127.0.0.1:$PORT --server-name localhost --cacert roots.pem \
-        --cert c/client.crt --key c/client.key --mode idle --concurrency $IDLE --threads 1 \
-        --duration 16s --warmup 0s --format json > idle.json &
+    bench idle --concurrency $IDLE --duration 16s --warmup 0s > idle.json &
     IB=$!
     sleep 4
     r1=$(rss_kb $SPID)

@@ -17,13 +17,8 @@ set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${1:-$ROOT/build/duet}
 DUET=${DUET:-$ROOT/build/duet}
-W=$(mktemp -d /tmp/duet-ocspins.XXXXXX)
-PIDS=""
-cleanup() { for p in $PIDS; do kill "$p" 2>/dev/null || true; done; sleep 0.3; rm -rf "$W"; }
-trap cleanup EXIT INT TERM
-export DUET_CA_PASSPHRASE=bench-passphrase
-cd "$W"
 . "$ROOT/bench/common.sh"
+bench_begin duet-ocspins
 bench_pki
 BACK=$(port)
 start_backend "$BACK"

@@ -25,13 +25,8 @@ keepalive) LOAD="--mode keepalive" WHAT=keep-alive ;;
 h2) LOAD="--mode h2 --streams $STREAMS" WHAT=HTTP/2 ;;
 *) echo "MODE is keepalive or h2, not $MODE" >&2; exit 2 ;;
 esac
-W=$(mktemp -d /tmp/duet-reqins.XXXXXX)
-PIDS=""
-cleanup() { for p in $PIDS; do kill "$p" 2>/dev/null || true; done; sleep 0.3; rm -rf "$W"; }
-trap cleanup EXIT INT TERM
-export DUET_CA_PASSPHRASE=bench-passphrase
-cd "$W"
 . "$ROOT/bench/common.sh"
+bench_begin duet-reqins
 bench_pki
 BACK=$(port)
 start_backend "$BACK"

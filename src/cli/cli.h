@@ -87,6 +87,14 @@ bool cli_positive_duration(const char *cmd, const char *name, const char *text,
 bool cli_format(const char *cmd, const char *text, bool *json);
 /* Print "cmd: message" on stderr, escaped (cli_put_text); returns 1 (failed or refused). */
 int cli_fail(const char *cmd, const struct duet_err *err);
+/*
+ * The refusal of an option getopt_long (with ":" first in its optstring) did
+ * not take, argv[optind - 1]: "CMD: --NAME needs a value" when c is ':', else
+ * "CMD: --NAME is not an option of this command", on stderr.  Only the name
+ * is printed, never an "=value" after it (a value may be a URL with a
+ * password), escaped as cli_put_text() does.  The caller prints its usage.
+ */
+void cli_bad_option(const char *cmd, int c, char *const *argv);
 
 /*
  * Text from certificates, CSRs and the inventory for a terminal: visible ASCII
@@ -154,8 +162,8 @@ void cli_flag_line(FILE *out, const char *name, const char *arg, const char *hel
  * Report the error getopt_long returned (`c`: ':' or '?', parsed with
  * optstring ":" and opterr 0 from the table `f`, whose values are 256 and
  * up) for command `cmd`: "CMD: --flag needs a value", "CMD: --flag takes no
- * value" or "CMD: unknown option --flag" on stderr, then usage(stderr).
- * Returns EXIT_USAGE.
+ * value" or "CMD: --flag is not an option of this command" (cli_bad_option's
+ * words) on stderr, then usage(stderr).  Returns EXIT_USAGE.
  */
 int cli_flags_error(const char *cmd, int c, char *const *argv, const struct cli_flag *f, size_t n,
                     void (*usage)(FILE *out));

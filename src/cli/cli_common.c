@@ -5,6 +5,7 @@
  * keeping the decrypted CA key out of core dumps.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,6 +78,19 @@ cli_fail(const char *cmd, const struct duet_err *err)
     cli_put_text(stderr, err->msg);
     fputc('\n', stderr);
     return EXIT_INVALID;
+}
+
+/* Name an option getopt_long refused, without its value; see cli.h. */
+void
+cli_bad_option(const char *cmd, int c, char *const *argv)
+{
+    const char *arg = optind > 0 ? argv[optind - 1] : NULL;
+    char *name = arg != NULL ? strndup(arg, strcspn(arg, "=")) : NULL;
+
+    fprintf(stderr, "%s: ", cmd);
+    cli_put_text(stderr, name != NULL ? name : "an option");
+    fprintf(stderr, " %s\n", c == ':' ? "needs a value" : "is not an option of this command");
+    free(name);
 }
 
 /* Visible ASCII and space as is, other bytes as \xNN; see cli.h. */

@@ -54,9 +54,8 @@ cli_flags_error(const char *cmd, int c, char *const *argv, const struct cli_flag
         cli_put_text(stderr, what);
         fputs(" takes no value\n", stderr);
     } else {
-        fputs("unknown option ", stderr);
         cli_put_text(stderr, what);
-        fputc('\n', stderr);
+        fputs(" is not an option of this command\n", stderr);
     }
     usage(stderr);
     return EXIT_USAGE;

@@ -163,8 +163,7 @@ cmd_bench(int argc, char **argv)
             usage(stdout);
             return EXIT_OK;
         default:
-            fprintf(stderr, "duet bench: %s %s\n", argv[optind - 1],
-                    c == ':' ? "needs a value" : "is not an option");
+            cli_bad_option("duet bench", c, argv);
             usage(stderr);
             return EXIT_USAGE;
         }

@@ -236,9 +236,7 @@ cmd_ca_init(int argc, char **argv)
             rc = EXIT_OK;
             goto out;
         default:
-            /* The option's name only: a value may be a URL with a password. */
-            fprintf(stderr, "duet ca init: %.*s %s\n", (int)strcspn(argv[optind - 1], "="),
-                    argv[optind - 1], c == ':' ? "needs a value" : "is not an option");
+            cli_bad_option("duet ca init", c, argv); /* a value may be a URL with a password */
             cli_ca_usage(stderr);
             goto out;
         }

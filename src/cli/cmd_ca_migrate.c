@@ -52,10 +52,7 @@ cmd_ca_migrate(int argc, char **argv)
             cli_flags_help(stdout, migrate_usage, flags, CLI_NFLAGS(flags));
             return EXIT_OK;
         } else {
-            /* The option's name only: its value may be a URL with a password. */
-            const char *a = argv[optind - 1];
-            fprintf(stderr, "duet ca migrate: %.*s %s\n", (int)strcspn(a, "="), a,
-                    c == ':' ? "needs a value" : "is not an option");
+            cli_bad_option("duet ca migrate", c, argv); /* a value may be a URL with a password */
             cli_ca_usage(stderr);
             return EXIT_USAGE;
         }

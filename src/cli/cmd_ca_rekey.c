@@ -79,8 +79,7 @@ cmd_ca_rekey(int argc, char **argv)
             usage(stdout);
             return EXIT_OK;
         } else {
-            fprintf(stderr, "duet ca rekey-storage: %s %s\n", argv[optind - 1],
-                    c == ':' ? "needs a value" : "is not an option");
+            cli_bad_option("duet ca rekey-storage", c, argv);
             usage(stderr);
             return EXIT_USAGE;
         }

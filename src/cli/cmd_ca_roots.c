@@ -40,8 +40,7 @@ cmd_ca_roots(int argc, char **argv)
             cli_flags_help(stdout, roots_usage, flags, CLI_NFLAGS(flags));
             return EXIT_OK;
         } else {
-            fprintf(stderr, "duet ca roots: %s %s\n", argv[optind - 1],
-                    c == ':' ? "needs a value" : "is not an option");
+            cli_bad_option("duet ca roots", c, argv);
             cli_ca_usage(stderr);
             return EXIT_USAGE;
         }

@@ -201,8 +201,7 @@ cmd_ca_serve(int argc, char **argv)
             cli_flags_help(stdout, serve_usage, flags, CLI_NFLAGS(flags));
             return EXIT_OK;
         default:
-            fprintf(stderr, "duet ca serve: %s %s\n", argv[optind - 1],
-                    c == ':' ? "needs a value" : "is not an option");
+            cli_bad_option("duet ca serve", c, argv);
             fputs(serve_usage, stderr);
             return EXIT_USAGE;
         }

@@ -111,8 +111,7 @@ crl_generate_cmd(int argc, char **argv)
             crl_usage(stdout);
             return EXIT_OK;
         default:
-            fprintf(stderr, "duet crl generate: %s %s\n", argv[optind - 1],
-                    c == ':' ? "needs a value" : "is not an option");
+            cli_bad_option("duet crl generate", c, argv);
             crl_usage(stderr);
             return EXIT_USAGE;
         }

@@ -99,8 +99,7 @@ ocsp_respond_cmd(int argc, char **argv)
             ocsp_usage(stdout);
             return EXIT_OK;
         default:
-            fprintf(stderr, "duet ocsp respond: %s %s\n", argv[optind - 1],
-                    c == ':' ? "needs a value" : "is not an option");
+            cli_bad_option("duet ocsp respond", c, argv);
             ocsp_usage(stderr);
             return EXIT_USAGE;
         }

@@ -406,6 +406,24 @@ x509u_self_issued(const X509 *cert)
     return X509_NAME_cmp(X509_get_subject_name(cert), X509_get_issuer_name(cert)) == 0;
 }
 
+/* The issuer of cert, by name and signature, among a then b; see x509util.h. */
+X509 *
+x509u_find_issuer(X509 *cert, STACK_OF(X509) * a, STACK_OF(X509) * b)
+{
+    STACK_OF(X509) * lists[2] = {a, b};
+
+    for (size_t k = 0; k < 2; k++) {
+        for (int i = 0; lists[k] != NULL && i < sk_X509_num(lists[k]); i++) {
+            X509 *c = sk_X509_value(lists[k], i);
+            EVP_PKEY *pk = X509_get0_pubkey(c);
+            if (c != cert && pk != NULL && X509_check_issued(c, cert) == X509_V_OK &&
+                X509_verify(cert, pk) == 1)
+                return c;
+        }
+    }
+    return NULL;
+}
+
 /* RFC 5280 5.3.1 reason code names; 7 is not used by the RFC. */
 const char *
 x509u_crl_reason(long code)

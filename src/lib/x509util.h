@@ -78,5 +78,13 @@ void x509u_general_name(const GENERAL_NAME *g, char *buf, size_t len);
 const char *x509u_crl_reason(long code);
 /* Whether `cert` is self-issued (subject equals issuer). */
 bool x509u_self_issued(const X509 *cert);
+/*
+ * The issuer of `cert` among `a`, then among `b` (either may be NULL): the
+ * first certificate other than `cert` whose subject and key identifier match
+ * cert's issuer (X509_check_issued) and whose key verifies cert's signature,
+ * so a CA of the same name with another key is passed over.  Borrowed from
+ * the stack; NULL when none is there.
+ */
+X509 *x509u_find_issuer(X509 *cert, STACK_OF(X509) * a, STACK_OF(X509) * b);
 
 #endif

@@ -101,7 +101,7 @@ ocsp_cache_find_issuer(struct ocsp_cache *c, X509 *leaf)
     X509 *found = NULL;
 
     pthread_mutex_lock(&c->lock);
-    found = ocsp_find_issuer(leaf, c->issuers, NULL);
+    found = x509u_find_issuer(leaf, c->issuers, NULL);
     if (found != NULL && !X509_up_ref(found))
         found = NULL;
     pthread_mutex_unlock(&c->lock);
@@ -113,7 +113,7 @@ X509 *
 ocsp_issuer_get1(struct ocsp_cache *c, X509 *leaf, STACK_OF(X509) * verified,
                  STACK_OF(X509) * anchors, struct ocsp_result *res)
 {
-    X509 *issuer = ocsp_find_issuer(leaf, verified, anchors);
+    X509 *issuer = x509u_find_issuer(leaf, verified, anchors);
 
     if (issuer != NULL) {
         if (verified != NULL)
@@ -354,24 +354,6 @@ ocsp_responder_of(X509 *leaf, const char *override, char **url)
     }
     X509_email_free(aia);
     return *url != NULL;
-}
-
-/* The issuer of a leaf; see ocspcheck.h. */
-X509 *
-ocsp_find_issuer(X509 *leaf, STACK_OF(X509) * sent, STACK_OF(X509) * anchors)
-{
-    STACK_OF(X509) * lists[2] = {sent, anchors};
-
-    for (size_t k = 0; k < 2; k++) {
-        for (int i = 0; lists[k] != NULL && i < sk_X509_num(lists[k]); i++) {
-            X509 *c = sk_X509_value(lists[k], i);
-            EVP_PKEY *pk = X509_get0_pubkey(c);
-            if (c != leaf && pk != NULL && X509_check_issued(c, leaf) == X509_V_OK &&
-                X509_verify(leaf, pk) == 1)
-                return c;
-        }
-    }
-    return NULL;
 }
 
 /* --- metrics ---------------------------------------------------------------------- */

@@ -130,9 +130,6 @@ int ocsp_evaluate(const unsigned char *der, size_t len, X509 *leaf, X509 *issuer
  */
 bool ocsp_responder_of(X509 *leaf, const char *override, char **url);
 
-/* The issuer of leaf among sent (the chain the client sent) then anchors; borrowed or NULL. */
-X509 *ocsp_find_issuer(X509 *leaf, STACK_OF(X509) * sent, STACK_OF(X509) * anchors);
-
 /* --- queries on a worker's loop --------------------------------------------------- */
 
 enum ocsp_result_kind {

@@ -214,20 +214,8 @@ X509 *
 staple_find_issuer(STACK_OF(X509) * chain, STACK_OF(X509) * extra)
 {
     X509 *leaf = sk_X509_value(chain, 0);
-    STACK_OF(X509) * lists[2] = {chain, extra};
 
-    if (leaf == NULL)
-        return NULL;
-    for (size_t k = 0; k < 2; k++) {
-        for (int i = 0; lists[k] != NULL && i < sk_X509_num(lists[k]); i++) {
-            X509 *c = sk_X509_value(lists[k], i);
-            EVP_PKEY *pk = X509_get0_pubkey(c);
-            if (c != leaf && pk != NULL && X509_check_issued(c, leaf) == X509_V_OK &&
-                X509_verify(leaf, pk) == 1)
-                return c;
-        }
-    }
-    return NULL;
+    return leaf != NULL ? x509u_find_issuer(leaf, chain, extra) : NULL;
 }
 
 /* The GET path asking for the leaf's status; see staple.h. */

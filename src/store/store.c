@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * store.c - the backend-independent part of the inventory: dispatch,
- * records, status and the canonical form of serial numbers.
+ * records, status, the canonical form of serial numbers and the stored form
+ * of a token's SANs.
  */
 #include "store/store.h"
 
@@ -172,6 +173,47 @@ store_token_free(struct store_token *t)
     free(t->serial);
     free(t->created_by);
     free(t);
+}
+
+/* A token's SANs, one a line; see store_impl.h. */
+char *
+store_token_sans_join(char *const *sans, size_t n)
+{
+    size_t len = 1;
+    char *out, *p;
+
+    for (size_t i = 0; i < n; i++)
+        len += strlen(sans[i]) + 1;
+    if ((out = malloc(len)) == NULL)
+        return NULL;
+    p = out;
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            *p++ = '\n';
+        p = stpcpy(p, sans[i]);
+    }
+    *p = '\0';
+    return out;
+}
+
+/* Split stored SANs into t->sans; see store_impl.h. */
+int
+store_token_sans_split(const char *text, struct store_token *t)
+{
+    size_t n = *text != '\0' ? 1 : 0;
+
+    for (const char *p = text; *p; p++)
+        n += *p == '\n';
+    if ((t->sans = calloc(n + 1, sizeof(char *))) == NULL)
+        return -1;
+    for (const char *p = text; t->nsans < n; t->nsans++) {
+        const char *nl = strchr(p, '\n');
+        size_t l = nl != NULL ? (size_t)(nl - p) : strlen(p);
+        if ((t->sans[t->nsans] = strndup(p, l)) == NULL)
+            return -1;
+        p += l + (nl != NULL);
+    }
+    return 0;
 }
 
 /* Free a list of token records and the list; NULL is fine. */

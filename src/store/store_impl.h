@@ -53,6 +53,17 @@ struct store {
 };
 
 /*
+ * A token's SANs as both backends store them, in one text column: one a line
+ * (a token's SAN passed profile_san_parse, as a DNS name, IP address, URI or
+ * email address, so it holds no newline).  join
+ * returns a new string (the caller frees it), NULL when out of memory; split
+ * fills t->sans and t->nsans from such a text (t->sans NULL-terminated, freed
+ * with the token), -1 when out of memory.
+ */
+char *store_token_sans_join(char *const *sans, size_t n);
+int store_token_sans_split(const char *text, struct store_token *t);
+
+/*
  * The password of a PostgreSQL URL (after the user name, else a password=
  * parameter), percent-decoded, for scrubbing it from a server's messages;
  * NULL when there is none (or out of memory).  The caller wipes and frees it.

@@ -10,47 +10,6 @@
 
 #include "store/store_pg.h"
 
-/* The SANs one a line, as stored; NULL when out of memory. */
-static char *
-sans_join(char *const *sans, size_t n)
-{
-    size_t len = 1;
-    char *out, *p;
-
-    for (size_t i = 0; i < n; i++)
-        len += strlen(sans[i]) + 1;
-    if ((out = malloc(len)) == NULL)
-        return NULL;
-    p = out;
-    for (size_t i = 0; i < n; i++) {
-        if (i > 0)
-            *p++ = '\n';
-        p = stpcpy(p, sans[i]);
-    }
-    *p = '\0';
-    return out;
-}
-
-/* Split the stored SANs into t->sans; -1 when out of memory. */
-static int
-sans_split(const char *text, struct store_token *t)
-{
-    size_t n = *text != '\0' ? 1 : 0;
-
-    for (const char *p = text; *p; p++)
-        n += *p == '\n';
-    if ((t->sans = calloc(n + 1, sizeof(char *))) == NULL)
-        return -1;
-    for (const char *p = text; t->nsans < n; t->nsans++) {
-        const char *nl = strchr(p, '\n');
-        size_t l = nl != NULL ? (size_t)(nl - p) : strlen(p);
-        if ((t->sans[t->nsans] = strndup(p, l)) == NULL)
-            return -1;
-        p += l + (nl != NULL);
-    }
-    return 0;
-}
-
 /* Row `i` (selected with TOKEN_COLUMNS) as a record; NULL on OOM. */
 static struct store_token *
 row_to_token(const PGresult *r, int i)
@@ -70,7 +29,7 @@ row_to_token(const PGresult *r, int i)
     t->serial = store_pg_field(r, i, 9);
     t->created_by = store_pg_field(r, i, 10);
     if (t->id == NULL || t->name == NULL || t->profile == NULL ||
-        sans_split(PQgetvalue(r, i, 3), t) != 0) {
+        store_token_sans_split(PQgetvalue(r, i, 3), t) != 0) {
         store_token_free(t);
         return NULL;
     }
@@ -82,7 +41,7 @@ int
 store_pg_token_insert(struct store *s, const struct store_token *t, struct duet_err *err)
 {
     struct pg_store *ps = (struct pg_store *)s;
-    char *sans = sans_join(t->sans, t->nsans);
+    char *sans = store_token_sans_join(t->sans, t->nsans);
     char ca[24], ea[24];
     const char *v[9];
     PGresult *r = NULL;

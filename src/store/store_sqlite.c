@@ -636,49 +636,6 @@ static const char token_columns[] =
     "id, name, profile, sans, owner, location, created_at, expires_at, used_at, serial, "
     "created_by";
 
-/* The SANs one a line, as stored; NULL when out of memory. */
-static char *
-sans_join(char *const *sans, size_t n)
-{
-    size_t len = 1;
-    char *out, *p;
-
-    for (size_t i = 0; i < n; i++)
-        len += strlen(sans[i]) + 1;
-    if ((out = malloc(len)) == NULL)
-        return NULL;
-    p = out;
-    for (size_t i = 0; i < n; i++) {
-        size_t l = strlen(sans[i]);
-        if (i > 0)
-            *p++ = '\n';
-        memcpy(p, sans[i], l);
-        p += l;
-    }
-    *p = '\0';
-    return out;
-}
-
-/* Split the stored SANs into t->sans; -1 when out of memory. */
-static int
-sans_split(const char *text, struct store_token *t)
-{
-    size_t n = *text != '\0' ? 1 : 0;
-
-    for (const char *p = text; *p; p++)
-        n += *p == '\n';
-    if ((t->sans = calloc(n + 1, sizeof(char *))) == NULL)
-        return -1;
-    for (const char *p = text; t->nsans < n; t->nsans++) {
-        const char *nl = strchr(p, '\n');
-        size_t l = nl != NULL ? (size_t)(nl - p) : strlen(p);
-        if ((t->sans[t->nsans] = strndup(p, l)) == NULL)
-            return -1;
-        p += l + (nl != NULL);
-    }
-    return 0;
-}
-
 /* One row (selected with `token_columns`) as a record; NULL on OOM. */
 static struct store_token *
 row_to_token(sqlite3_stmt *st)
@@ -700,7 +657,7 @@ row_to_token(sqlite3_stmt *st)
     t->serial = col_text(st, 9);
     t->created_by = col_text(st, 10);
     if (t->id == NULL || t->name == NULL || t->profile == NULL ||
-        sans_split(sans != NULL ? (const char *)sans : "", t) != 0) {
+        store_token_sans_split(sans != NULL ? (const char *)sans : "", t) != 0) {
         store_token_free(t);
         return NULL;
     }
@@ -712,7 +669,7 @@ sq_token_insert(struct store *s, const struct store_token *t, struct duet_err *e
 {
     struct sqlite_store *ss = (struct sqlite_store *)s;
     sqlite3_stmt *st = NULL;
-    char *sans = sans_join(t->sans, t->nsans);
+    char *sans = store_token_sans_join(t->sans, t->nsans);
     int rc;
 
     if (sans == NULL)

@@ -17,7 +17,6 @@
  */
 #define _XOPEN_SOURCE 700
 #include <arpa/inet.h>
-#include <ftw.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -35,7 +34,8 @@
 #include "ca/token.h"
 #include "lib/err.h"
 
-#define PASS "fuzzing passphrase"
+#include "fuzz_ca.h"
+
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -61,27 +61,9 @@ static const struct binding BINDINGS[] = {
 
 static struct {
     bool ready;
-    char dir[64];
-    char cadir[96];
     struct ca *ca;
     EVP_PKEY *key; /* signs a CSR again (0x40) */
 } F;
-
-static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static void
-cleanup(void)
-{
-    if (F.dir[0] != '\0')
-        (void)nftw(F.dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
-}
 
 static void
 fail(const char *what, const char *detail)
@@ -94,22 +76,7 @@ fail(const char *what, const char *detail)
 static void
 setup(void)
 {
-    struct ca_init_opts o = {0};
-    struct duet_err err = {0};
-
-    setenv("DUET_CA_KDF_ITERATIONS", "1000", 0);
-    snprintf(F.dir, sizeof(F.dir), "/tmp/duet-csr-fuzz.XXXXXX");
-    if (mkdtemp(F.dir) == NULL)
-        abort();
-    atexit(cleanup);
-    snprintf(F.cadir, sizeof(F.cadir), "%s/ca", F.dir);
-    o.dir = F.cadir;
-    o.name = "Csr Fuzz";
-    o.trust_domain = "fuzz.example";
-    o.key_type = CA_KEY_P256;
-    o.passphrase = PASS;
-    if (ca_init(&o, &err) != 0 || ca_open(F.cadir, PASS, &F.ca, &err) != 0)
-        fail("CA", err.msg);
+    F.ca = fuzz_ca_open("csr-fuzz", "Csr Fuzz", "fuzz.example");
     if ((F.key = EVP_EC_gen("P-256")) == NULL)
         fail("key", NULL);
     F.ready = true;

@@ -22,7 +22,6 @@
  * keyCompromise), ...5E03 (good); ...5E04 was never issued.
  */
 #define _XOPEN_SOURCE 700
-#include <ftw.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -41,15 +40,14 @@
 #include "lib/err.h"
 #include "lib/x509util.h"
 
-#define PASS "fuzzing passphrase"
+#include "fuzz_ca.h"
+
 #define MAX_KEPT 64
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct {
     bool ready;
-    char dir[64];
-    char cadir[96];
     struct ca *ca;
     struct ca_ocsp_signer *signer;
     struct ca_ocsp_cache *cache;
@@ -76,22 +74,6 @@ static const struct {
     {"\x5e\xed\x5e\xed\x5e\xed\x5e\xed\x5e\xed\x5e\xed\x5e\xed\x5e\x02", 16},
     {"\x5e\xed\x5e\xed\x5e\xed\x5e\xed\x5e\xed\x5e\xed\x5e\xed\x5e\x03", 16},
 };
-
-static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static void
-cleanup(void)
-{
-    if (F.dir[0] != '\0')
-        (void)nftw(F.dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
-}
 
 static void
 die(const char *what, const struct duet_err *err)
@@ -238,23 +220,10 @@ prime(void)
 static void
 setup(void)
 {
-    struct ca_init_opts o = {0};
     struct duet_err err = {0};
     char *serial;
 
-    setenv("DUET_CA_KDF_ITERATIONS", "1000", 0);
-    snprintf(F.dir, sizeof(F.dir), "/tmp/duet-ocspreq-fuzz.XXXXXX");
-    if (mkdtemp(F.dir) == NULL)
-        abort();
-    atexit(cleanup);
-    snprintf(F.cadir, sizeof(F.cadir), "%s/ca", F.dir);
-    o.dir = F.cadir;
-    o.name = "Ocsp Fuzz";
-    o.trust_domain = "ocsp.example";
-    o.key_type = CA_KEY_P256;
-    o.passphrase = PASS;
-    if (ca_init(&o, &err) != 0 || ca_open(F.cadir, PASS, &F.ca, &err) != 0)
-        die("CA", &err);
+    F.ca = fuzz_ca_open("ocspreq-fuzz", "Ocsp Fuzz", "ocsp.example");
     /* One instant for every answer: both answers of an input are signed at it. */
     F.now = (int64_t)time(NULL);
     if (ca_ocsp_signer_ensure(F.ca, F.now, 0, &F.signer, NULL, &err) != 0)

@@ -439,7 +439,7 @@ def test_usage_errors_exit_2(run, pki, tmp_path):
                        'expected server or client'),
                       (("--cert", pki.server, "--key", pki.server_key, "--within", "soon"),
                        "--within"),
-                      (("--bogus",), "unknown option --bogus")]:
+                      (("--bogus",), "duet doctor: --bogus is not an option of this command")]:
         p = run("doctor", *args)
         assert p.returncode == 2, show(p)
         assert msg in p.stderr, show(p)

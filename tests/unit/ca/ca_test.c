@@ -39,7 +39,8 @@
 #include "lib/verify.h"
 #include "testlib/certfactory.h"
 
-#define PASS "correct horse battery staple"
+#include "ca_fixture.h"
+
 #define ORG "Corp Test"
 #define TD "corp.example"
 #define ISSUING_SUBJECT "CN=" ORG " Issuing CA,O=" ORG
@@ -47,47 +48,20 @@
 #define HOUR ((int64_t)3600)
 #define DAY (24 * HOUR)
 
-static struct {
-    char *tmp;      /* everything below this is removed at the end */
-    char *dir;      /* the group's CA */
-    struct ca *ca;  /* opened with the passphrase */
-    EVP_PKEY *leaf_key;
-} F;
+static struct cafx F; /* the group's CA, opened with the passphrase; F.key: the leaves' key */
 
 static int
 group_setup(void **state)
 {
-    struct ca_init_opts o = {0};
-    struct duet_err err = {0};
-
     (void)state;
-    F.tmp = cf_tmpdir();
-    F.dir = cf_path(F.tmp, "ca");
-    o.dir = F.dir;
-    o.name = ORG;
-    o.trust_domain = TD;
-    o.key_type = CA_KEY_P256;
-    o.passphrase = PASS;
-    if (ca_init(&o, &err) != 0) {
-        fprintf(stderr, "ca_init: %s\n", err.msg);
-        return -1;
-    }
-    if (ca_open(F.dir, PASS, &F.ca, &err) != 0) {
-        fprintf(stderr, "ca_open: %s\n", err.msg);
-        return -1;
-    }
-    F.leaf_key = cf_key_new(CF_KEY_EC_P256);
-    return 0;
+    return cafx_setup(&F, (struct ca_init_opts){.name = ORG, .trust_domain = TD}, NULL);
 }
 
 static int
 group_teardown(void **state)
 {
     (void)state;
-    ca_close(F.ca);
-    EVP_PKEY_free(F.leaf_key);
-    free(F.dir);
-    cf_tmpdir_remove(F.tmp);
+    cafx_teardown(&F);
     return 0;
 }
 
@@ -148,20 +122,6 @@ spki_sha256(EVP_PKEY *key, char *buf, size_t len)
     assert_true(EVP_Digest(der, (size_t)n, md, &mdlen, EVP_sha256(), NULL));
     OPENSSL_free(der);
     colon_hex(md, mdlen, buf, len);
-}
-
-static size_t
-inventory_count(struct ca *ca)
-{
-    struct store_filter f = {.now = (int64_t)time(NULL)};
-    struct store_cert **v = NULL;
-    size_t n = 0;
-    struct duet_err err = {0};
-
-    if (store_list(ca_store(ca), &f, &v, &n, &err) != 0)
-        fail_msg("store_list: %s", err.msg);
-    store_certs_free(v, n);
-    return n;
 }
 
 /* Whether the certificate carries a SAN of the type with exactly this value. */
@@ -247,7 +207,7 @@ issue_ok(struct ca *ca, const char *profile, const char *cn, const char *const *
     r.sans = sans;
     r.nsans = nsans;
     r.ttl = ttl;
-    r.pubkey = F.leaf_key;
+    r.pubkey = F.key;
     r.now = now;
     if (ca_issue(ca, &r, &cert, clamped, &err) != 0)
         fail_msg("ca_issue %s/%s: %s", profile, cn, err.msg);
@@ -297,7 +257,7 @@ test_init_files(void **state)
         assert_null(strstr((const char *)pem, "-----BEGIN EC PRIVATE KEY-----"));
         free(pem);
         /* The passphrase opens it, and it is a P-256 key. */
-        if (load_key_file(p, PASS, &k, &err) != 0)
+        if (load_key_file(p, CAFX_PASS, &k, &err) != 0)
             fail_msg("%s: %s", p, err.msg);
         assert_true(EVP_PKEY_is_a(k, "EC"));
         assert_int_equal(EVP_PKEY_get_bits(k), 256);
@@ -379,8 +339,8 @@ test_init_refusals(void **state)
         {"no passphrase", NULL, ORG, "a CA passphrase is required"},
         {"empty passphrase", "", ORG, "a CA passphrase is required"},
         {"short passphrase", "1234567", ORG, "at least 8 characters"},
-        {"no name", PASS, NULL, "--name"},
-        {"empty name", PASS, "", "--name"},
+        {"no name", CAFX_PASS, NULL, "--name"},
+        {"empty name", CAFX_PASS, "", "--name"},
     };
 
     (void)state;
@@ -414,7 +374,7 @@ test_init_existing_refused(void **state)
     size_t n1 = 0, n2 = 0, k1 = 0, k2 = 0;
     uint8_t *before = cf_read_file(root, &n1);
     uint8_t *kbefore = cf_read_file(key, &k1);
-    size_t rows = inventory_count(F.ca);
+    size_t rows = cafx_inventory_count(F.ca);
 
     (void)state;
     o.dir = F.dir;
@@ -431,7 +391,7 @@ test_init_existing_refused(void **state)
     assert_memory_equal(before, after, n1);
     assert_int_equal(k1, k2);
     assert_memory_equal(kbefore, kafter, k1);
-    assert_int_equal(inventory_count(F.ca), rows);
+    assert_int_equal(cafx_inventory_count(F.ca), rows);
     free(before);
     free(after);
     free(kbefore);
@@ -455,7 +415,7 @@ test_init_partial_dir_refused(void **state)
     o.dir = dir;
     o.name = ORG;
     o.key_type = CA_KEY_P256;
-    o.passphrase = PASS;
+    o.passphrase = CAFX_PASS;
     assert_int_equal(ca_init(&o, &err), -1);
     assert_contains(err.msg, "already holds a CA");
     size_t len = 0;
@@ -484,7 +444,7 @@ test_open_refusals(void **state)
         char *key = ca_file(CA_FILE_ISSUING_KEY);
         assert_int_equal(chmod(key, 0640), 0);
         ca = (struct ca *)(uintptr_t)1;
-        int rc = ca_open(F.dir, PASS, &ca, &err);
+        int rc = ca_open(F.dir, CAFX_PASS, &ca, &err);
         assert_int_equal(chmod(key, 0600), 0);
         assert_int_equal(rc, -1);
         assert_null(ca);
@@ -496,7 +456,7 @@ test_open_refusals(void **state)
 
     assert_int_equal(mkdir(empty, 0700), 0);
     ca = (struct ca *)(uintptr_t)1;
-    assert_int_equal(ca_open(empty, PASS, &ca, &err), -1);
+    assert_int_equal(ca_open(empty, CAFX_PASS, &ca, &err), -1);
     assert_null(ca);
     assert_contains(err.msg, empty);
     assert_contains(err.msg, "no CA here");
@@ -517,13 +477,13 @@ test_open_read_only(void **state)
     (void)state;
     if (ca_open(F.dir, NULL, &ro, &err) != 0)
         fail_msg("read-only open: %s", err.msg);
-    assert_true(inventory_count(ro) >= 1);
+    assert_true(cafx_inventory_count(ro) >= 1);
     assert_int_equal(X509_cmp(ca_issuing_cert(ro), ca_issuing_cert(F.ca)), 0);
     r.profile = "server";
     r.cn = "ro";
     r.sans = sans;
     r.nsans = 1;
-    r.pubkey = F.leaf_key;
+    r.pubkey = F.key;
     assert_int_equal(ca_issue(ro, &r, &cert, NULL, &err), -1);
     assert_null(cert);
     assert_contains(err.msg, "opened without its passphrase");
@@ -545,7 +505,7 @@ test_issue_server(void **state)
     struct store_cert *row = NULL;
     char serial[128], fp[128];
     bool clamped = true;
-    size_t before = inventory_count(F.ca);
+    size_t before = cafx_inventory_count(F.ca);
     X509 *cert;
 
     (void)state;
@@ -555,7 +515,7 @@ test_issue_server(void **state)
         r.cn = "api";
         r.sans = sans;
         r.nsans = 2;
-        r.pubkey = F.leaf_key;
+        r.pubkey = F.key;
         r.owner = "team-api";
         r.location = "rack 4";
         r.now = now;
@@ -564,7 +524,7 @@ test_issue_server(void **state)
             fail_msg("ca_issue: %s", err.msg);
     }
     assert_false(clamped);
-    assert_int_equal(inventory_count(F.ca), before + 1);
+    assert_int_equal(cafx_inventory_count(F.ca), before + 1);
 
     /* It verifies for a server with its names, and not for a client. */
     if (verify_leaf(F.ca, cert, DUET_PURPOSE_SERVER, "api.corp.example", NULL, NULL, &err) != 0)
@@ -584,7 +544,7 @@ test_issue_server(void **state)
     assert_true(X509_get_key_usage(cert) & KU_DIGITAL_SIGNATURE);
     assert_false(X509_get_key_usage(cert) & KU_KEY_CERT_SIGN);
     assert_int_equal(X509_check_ca(cert), 0);
-    assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(cert), F.leaf_key), 1);
+    assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(cert), F.key), 1);
     assert_int_equal(asn1_time(X509_get0_notAfter(cert)), now + 2160 * HOUR); /* default ttl */
     assert_true(asn1_time(X509_get0_notBefore(cert)) <= now);
     assert_true(asn1_time(X509_get0_notBefore(cert)) >= now - 5 * 60);
@@ -617,7 +577,7 @@ test_issue_server(void **state)
     assert_string_equal(row->location, "rack 4");
     assert_contains(row->sans, "DNS:api.corp.example");
     assert_contains(row->sans, "IP:10.0.0.7");
-    spki_sha256(F.leaf_key, fp, sizeof(fp));
+    spki_sha256(F.key, fp, sizeof(fp));
     assert_string_equal(row->key_fingerprint, fp);
     assert_int_equal(row->not_before, asn1_time(X509_get0_notBefore(cert)));
     assert_int_equal(row->not_after, asn1_time(X509_get0_notAfter(cert)));
@@ -782,7 +742,7 @@ test_issue_refusals_leave_inventory(void **state)
         {"no CN", "server", "", dns, 1, 0, false, "subject CN"},
         {"weak key", "server", "x", dns, 1, 0, true, "RSA 2048+"},
     };
-    size_t before = inventory_count(F.ca);
+    size_t before = cafx_inventory_count(F.ca);
 
     (void)state;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -795,7 +755,7 @@ test_issue_refusals_leave_inventory(void **state)
         r.sans = cases[i].sans;
         r.nsans = cases[i].nsans;
         r.ttl = cases[i].ttl;
-        r.pubkey = cases[i].weak_key ? weak : F.leaf_key;
+        r.pubkey = cases[i].weak_key ? weak : F.key;
         if (ca_issue(F.ca, &r, &cert, NULL, &err) == 0) {
             X509_free(cert);
             fail_msg("%s: issued", cases[i].what);
@@ -804,7 +764,7 @@ test_issue_refusals_leave_inventory(void **state)
         if (strstr(err.msg, cases[i].msg) == NULL)
             fail_msg("%s: expected \"%s\" in \"%s\"", cases[i].what, cases[i].msg, err.msg);
     }
-    assert_int_equal(inventory_count(F.ca), before);
+    assert_int_equal(cafx_inventory_count(F.ca), before);
     EVP_PKEY_free(weak);
 }
 
@@ -864,7 +824,7 @@ test_issue_san_injection(void **state)
     assert_true(sk_GENERAL_NAME_push(names, ia5_name(GEN_URI, comma_ip, strlen(comma_ip))));
     r.profile = "device";
     r.cn = "dev";
-    r.pubkey = F.leaf_key;
+    r.pubkey = F.key;
     r.names = names;
     r.names_from = "the CSR";
     if (ca_issue(F.ca, &r, &cert, NULL, &err) != 0)
@@ -875,7 +835,7 @@ test_issue_san_injection(void **state)
     X509_free(cert);
     cert = NULL;
 
-    before = inventory_count(F.ca);
+    before = cafx_inventory_count(F.ca);
     /* The SPIFFE profile refuses the injected text outright. */
     r.names = NULL;
     r.profile = "client";
@@ -910,7 +870,7 @@ test_issue_san_injection(void **state)
     assert_int_equal(ca_issue(F.ca, &r, &cert, NULL, &err), -1);
     assert_contains(err.msg, "control character 0x1b at offset 3");
     assert_null(cert);
-    assert_int_equal(inventory_count(F.ca), before);
+    assert_int_equal(cafx_inventory_count(F.ca), before);
     GENERAL_NAMES_free(names);
 }
 
@@ -932,7 +892,7 @@ test_issue_renewal_links(void **state)
     r.cn = "renew";
     r.sans = sans;
     r.nsans = 1;
-    r.pubkey = F.leaf_key;
+    r.pubkey = F.key;
     r.renews = old_serial;
     if (ca_issue(F.ca, &r, &neu, NULL, &err) != 0)
         fail_msg("renewal: %s", err.msg);
@@ -950,18 +910,6 @@ test_issue_renewal_links(void **state)
 }
 
 /* ---- revocation and CRLs ---- */
-
-static uint64_t
-crl_number(X509_CRL *crl)
-{
-    ASN1_INTEGER *n = X509_CRL_get_ext_d2i(crl, NID_crl_number, NULL, NULL);
-    uint64_t v = 0;
-
-    assert_non_null(n);
-    assert_true(ASN1_INTEGER_get_uint64(&v, n));
-    ASN1_INTEGER_free(n);
-    return v;
-}
 
 /* The entry's reason code, -1 when the entry has none, -2 when the serial is absent. */
 static int
@@ -1044,7 +992,7 @@ test_revoke_and_crl(void **state)
     /* Numbers increase. */
     if (ca_crl(F.ca, now - 60, DAY, &crl2, &err) != 0)
         fail_msg("ca_crl: %s", err.msg);
-    assert_int_equal(crl_number(crl2), crl_number(crl) + 1);
+    assert_int_equal(cafx_crl_number(crl2), cafx_crl_number(crl) + 1);
     assert_int_equal(asn1_time(X509_CRL_get0_nextUpdate(crl2)), now - 60 + DAY);
 
     /* Verification with the CRLs: the revoked one is refused, the other accepted. */
@@ -1100,37 +1048,37 @@ test_root_crl_renew(void **state)
     (void)state;
     if (ca_root_crl(F.ca, &old, &err) != 0)
         fail_msg("ca_root_crl: %s", err.msg);
-    if (ca_root_crl_renew(F.ca, NULL, PASS, now, 30 * DAY, &crl, &err) != 0)
+    if (ca_root_crl_renew(F.ca, NULL, CAFX_PASS, now, 30 * DAY, &crl, &err) != 0)
         fail_msg("ca_root_crl_renew: %s", err.msg);
     assert_int_equal(X509_CRL_verify(crl, X509_get0_pubkey(ca_root_cert(F.ca))), 1);
     assert_int_equal(
         X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(ca_root_cert(F.ca))), 0);
-    assert_true(crl_number(crl) > crl_number(old));
+    assert_true(cafx_crl_number(crl) > cafx_crl_number(old));
     assert_int_equal(asn1_time(X509_CRL_get0_lastUpdate(crl)), now);
     assert_int_equal(asn1_time(X509_CRL_get0_nextUpdate(crl)), now + 30 * DAY);
     /* root.crl now holds it. */
     if (ca_root_crl(F.ca, &onfile, &err) != 0)
         fail_msg("ca_root_crl: %s", err.msg);
     assert_int_equal(X509_CRL_cmp(onfile, crl), 0);
-    assert_int_equal(crl_number(onfile), crl_number(crl));
+    assert_int_equal(cafx_crl_number(onfile), cafx_crl_number(crl));
     /* One counter: the issuing CA's next CRL is numbered after it. */
     if (ca_crl(F.ca, now, DAY, &icrl, &err) != 0)
         fail_msg("ca_crl: %s", err.msg);
-    assert_true(crl_number(icrl) > crl_number(crl));
+    assert_true(cafx_crl_number(icrl) > cafx_crl_number(crl));
 
     /* Refusals leave root.crl alone. */
     assert_int_equal(ca_root_crl_renew(F.ca, NULL, "wrong passphrase!", now, DAY, NULL, &err), -1);
     assert_contains(err.msg, "wrong CA passphrase");
-    assert_int_equal(ca_root_crl_renew(F.ca, ikey, PASS, now, DAY, NULL, &err), -1);
+    assert_int_equal(ca_root_crl_renew(F.ca, ikey, CAFX_PASS, now, DAY, NULL, &err), -1);
     assert_contains(err.msg, ikey);
     assert_contains(err.msg, "is not the key of");
-    assert_int_equal(ca_root_crl_renew(F.ca, NULL, PASS, now, 0, NULL, &err), -1);
+    assert_int_equal(ca_root_crl_renew(F.ca, NULL, CAFX_PASS, now, 0, NULL, &err), -1);
     assert_contains(err.msg, "validity must be positive");
     X509_CRL_free(onfile);
     onfile = NULL;
     assert_int_equal(ca_root_crl(F.ca, &onfile, &err), 0);
     assert_int_equal(X509_CRL_cmp(onfile, crl), 0);
-    assert_int_equal(crl_number(onfile), crl_number(crl));
+    assert_int_equal(cafx_crl_number(onfile), cafx_crl_number(crl));
 
     X509_CRL_free(old);
     X509_CRL_free(crl);
@@ -1153,13 +1101,13 @@ init_and_open(const char *sub, enum ca_key_type kt, const char *const *permit_dn
     o.dir = dir;
     o.name = "Other Org";
     o.key_type = kt;
-    o.passphrase = PASS;
+    o.passphrase = CAFX_PASS;
     o.permit_dns = permit_dns;
     o.npermit_dns = ndns;
     o.offline_root = offline;
     if (ca_init(&o, &err) != 0)
         fail_msg("ca_init %s: %s", sub, err.msg);
-    if (ca_open(dir, PASS, &ca, &err) != 0)
+    if (ca_open(dir, CAFX_PASS, &ca, &err) != 0)
         fail_msg("ca_open %s: %s", sub, err.msg);
     *dir_out = dir;
     return ca;
@@ -1188,16 +1136,16 @@ test_name_constraints(void **state)
     X509_free(cert);
     cert = NULL;
 
-    before = inventory_count(ca);
+    before = cafx_inventory_count(ca);
     r.profile = "server";
     r.cn = "api";
     r.sans = outside;
     r.nsans = 1;
-    r.pubkey = F.leaf_key;
+    r.pubkey = F.key;
     assert_int_equal(ca_issue(ca, &r, &cert, NULL, &err), -1);
     assert_null(cert);
     assert_contains(err.msg, "name constraints");
-    assert_int_equal(inventory_count(ca), before);
+    assert_int_equal(cafx_inventory_count(ca), before);
     ca_close(ca);
     free(dir);
 }
@@ -1229,11 +1177,11 @@ test_offline_root_ed25519(void **state)
     /* The root CRL is renewed only with the offline key given explicitly. */
     {
         X509_CRL *crl = NULL;
-        assert_int_equal(ca_root_crl_renew(ca, NULL, PASS, (int64_t)time(NULL), DAY, NULL, &err),
+        assert_int_equal(ca_root_crl_renew(ca, NULL, CAFX_PASS, (int64_t)time(NULL), DAY, NULL, &err),
                          -1);
         assert_contains(err.msg, "no root key here");
         assert_contains(err.msg, "the root is offline");
-        if (ca_root_crl_renew(ca, off, PASS, (int64_t)time(NULL), DAY, &crl, &err) != 0)
+        if (ca_root_crl_renew(ca, off, CAFX_PASS, (int64_t)time(NULL), DAY, &crl, &err) != 0)
             fail_msg("renew with the offline key: %s", err.msg);
         assert_int_equal(X509_CRL_verify(crl, X509_get0_pubkey(ca_root_cert(ca))), 1);
         X509_CRL_free(crl);

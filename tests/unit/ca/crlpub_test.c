@@ -27,37 +27,27 @@
 #include "store/store.h"
 #include "testlib/certfactory.h"
 
-#define PASS "correct horse battery staple"
+#include "ca_fixture.h"
+
 #define DAY ((int64_t)86400)
 
-static struct {
-    char *tmp;
-    char *dir;
-    struct ca *a; /* two handles on one CA: two nodes */
-    struct ca *b;
-    EVP_PKEY *leaf_key;
-} F;
+/* Two handles on one CA, two nodes: F.ca and node_b. */
+static struct cafx F;
+static struct ca *node_b;
 
 static int
 group_setup(void **state)
 {
-    struct ca_init_opts o = {0};
     struct duet_err err = {0};
 
     (void)state;
-    F.tmp = cf_tmpdir();
-    F.dir = cf_path(F.tmp, "ca");
-    o.dir = F.dir;
-    o.name = "CRL Corp";
-    o.trust_domain = "crl.example";
-    o.key_type = CA_KEY_P256;
-    o.passphrase = PASS;
-    if (ca_init(&o, &err) != 0 || ca_open(F.dir, PASS, &F.a, &err) != 0 ||
-        ca_open(F.dir, PASS, &F.b, &err) != 0) {
-        fprintf(stderr, "setup: %s\n", err.msg);
+    if (cafx_setup(&F, (struct ca_init_opts){.name = "CRL Corp", .trust_domain = "crl.example"},
+                   NULL) != 0)
+        return -1;
+    if (ca_open(F.dir, CAFX_PASS, &node_b, &err) != 0) {
+        fprintf(stderr, "ca_open %s: %s\n", F.dir, err.msg);
         return -1;
     }
-    F.leaf_key = cf_key_new(CF_KEY_EC_P256);
     return 0;
 }
 
@@ -65,24 +55,9 @@ static int
 group_teardown(void **state)
 {
     (void)state;
-    ca_close(F.a);
-    ca_close(F.b);
-    EVP_PKEY_free(F.leaf_key);
-    free(F.dir);
-    cf_tmpdir_remove(F.tmp);
+    ca_close(node_b);
+    cafx_teardown(&F);
     return 0;
-}
-
-static uint64_t
-number_of(X509_CRL *crl)
-{
-    ASN1_INTEGER *n = X509_CRL_get_ext_d2i(crl, NID_crl_number, NULL, NULL);
-    uint64_t v = 0;
-
-    assert_non_null(n);
-    assert_true(ASN1_INTEGER_get_uint64(&v, n));
-    ASN1_INTEGER_free(n);
-    return v;
 }
 
 /* Whether the CRL's DER is the same bytes as the other's. */
@@ -133,44 +108,44 @@ test_two_nodes_serve_one_crl(void **state)
 
     (void)state;
     /* Node A signs the first one; node B takes it, the same document. */
-    a1 = current(F.a, now, 0, &made);
+    a1 = current(F.ca, now, 0, &made);
     assert_non_null(a1);
     assert_true(made);
-    b1 = current(F.b, now, 0, &made);
+    b1 = current(node_b, now, 0, &made);
     assert_non_null(b1);
     assert_false(made);
     assert_true(same_der(a1, b1));
     /* Nothing moved: both keep what they serve. */
-    assert_null(current(F.b, now, number_of(b1), &made));
-    assert_null(current(F.a, now, number_of(a1), &made));
+    assert_null(current(node_b, now, cafx_crl_number(b1), &made));
+    assert_null(current(F.ca, now, cafx_crl_number(a1), &made));
 
     /* A revocation through A: B's next look signs a newer CRL listing it, A then takes that. */
-    r.pubkey = F.leaf_key;
-    if (ca_issue(F.a, &r, &cert, NULL, &err) != 0)
+    r.pubkey = F.key;
+    if (ca_issue(F.ca, &r, &cert, NULL, &err) != 0)
         fail_msg("ca_issue: %s", err.msg);
     serial = x509u_serial(X509_get0_serialNumber(cert));
     assert_non_null(serial);
-    if (ca_revoke(F.a, serial, 1, now, "cli:test", &err) != 0)
+    if (ca_revoke(F.ca, serial, 1, now, "cli:test", &err) != 0)
         fail_msg("ca_revoke: %s", err.msg);
-    b2 = current(F.b, now, number_of(b1), &made);
+    b2 = current(node_b, now, cafx_crl_number(b1), &made);
     assert_non_null(b2);
     assert_true(made);
-    assert_true(number_of(b2) > number_of(a1));
+    assert_true(cafx_crl_number(b2) > cafx_crl_number(a1));
     assert_true(lists(b2, cert));
     assert_false(lists(a1, cert));
-    a2 = current(F.a, now, number_of(a1), &made);
+    a2 = current(F.ca, now, cafx_crl_number(a1), &made);
     assert_non_null(a2);
     assert_false(made);
     assert_true(same_der(a2, b2));
 
     /* With a third of its life left, a new one is signed; the other node takes it. */
-    again = current(F.a, now + DAY - DAY / 3 + 1, number_of(a2), &made);
+    again = current(F.ca, now + DAY - DAY / 3 + 1, cafx_crl_number(a2), &made);
     assert_non_null(again);
     assert_true(made);
-    assert_true(number_of(again) > number_of(a2));
+    assert_true(cafx_crl_number(again) > cafx_crl_number(a2));
     assert_true(lists(again, cert));
     X509_CRL_free(b2);
-    b2 = current(F.b, now + DAY - DAY / 3 + 1, number_of(a2), &made);
+    b2 = current(node_b, now + DAY - DAY / 3 + 1, cafx_crl_number(a2), &made);
     assert_non_null(b2);
     assert_true(same_der(b2, again));
 
@@ -194,7 +169,7 @@ test_bad_published_crl_not_served(void **state)
 {
     static const uint8_t junk[] = {0x30, 0x03, 0x02, 0x01, 0x05};
     struct duet_err err = {0};
-    struct store *st = ca_store(F.a);
+    struct store *st = ca_store(F.ca);
     struct store_crl *head = NULL;
     uint64_t revoked = 0, next = 0;
     int64_t now = (int64_t)time(NULL);
@@ -202,7 +177,7 @@ test_bad_published_crl_not_served(void **state)
     bool made = false;
 
     (void)state;
-    mine = current(F.a, now, 0, &made);
+    mine = current(F.ca, now, 0, &made);
     assert_non_null(mine);
     assert_int_equal(store_crl_get(st, false, &head, &revoked, &err), 0);
     assert_non_null(head);
@@ -219,11 +194,11 @@ test_bad_published_crl_not_served(void **state)
         assert_int_equal(store_crl_put(st, &bad, &err), 0);
         assert_int_equal(store_commit(st, &err), 0);
         OPENSSL_free(der);
-        crl = current(F.b, now, number_of(mine), &made);
+        crl = current(node_b, now, cafx_crl_number(mine), &made);
         assert_non_null(crl);
         assert_true(made);
-        assert_true(number_of(crl) > next);
-        assert_int_equal(X509_CRL_verify(crl, X509_get0_pubkey(ca_issuing_cert(F.b))), 1);
+        assert_true(cafx_crl_number(crl) > next);
+        assert_int_equal(X509_CRL_verify(crl, X509_get0_pubkey(ca_issuing_cert(node_b))), 1);
         X509_CRL_free(crl);
     }
     /* A record numbered above the counter: nothing can be published after it. */
@@ -237,7 +212,7 @@ test_bad_published_crl_not_served(void **state)
         assert_int_equal(store_commit(st, &err), 0);
     }
     crl = (X509_CRL *)(uintptr_t)1;
-    assert_int_equal(ca_crl_current(F.b, now, DAY, number_of(mine), &crl, &made, &err), -1);
+    assert_int_equal(ca_crl_current(node_b, now, DAY, cafx_crl_number(mine), &crl, &made, &err), -1);
     assert_null(crl);
     assert_non_null(strstr(err.msg, "is not above the CRL already published"));
     store_crl_free(head);

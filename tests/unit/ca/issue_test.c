@@ -31,65 +31,28 @@
 #include "lib/x509util.h"
 #include "testlib/certfactory.h"
 
-#define PASS "correct horse battery staple"
+#include "ca_fixture.h"
+
 #define TD "corp.example"
 
-static struct {
-    char *tmp;
-    struct ca *ca;
-    EVP_PKEY *key; /* the subjects' key */
-} F;
+static struct cafx F; /* F.key: the subjects' key */
 
 static int
 group_setup(void **state)
 {
-    struct ca_init_opts o = {0};
-    struct duet_err err = {0};
-    char *dir;
-
     (void)state;
-    F.tmp = cf_tmpdir();
-    dir = cf_path(F.tmp, "ca");
-    o.dir = dir;
-    o.name = "Issue Test";
-    o.trust_domain = TD;
-    o.key_type = CA_KEY_P256;
-    o.passphrase = PASS;
-    if (ca_init(&o, &err) != 0 || ca_open(dir, PASS, &F.ca, &err) != 0) {
-        fprintf(stderr, "CA: %s\n", err.msg);
-        free(dir);
-        return -1;
-    }
-    free(dir);
-    F.key = cf_key_new(CF_KEY_EC_P256);
-    return 0;
+    return cafx_setup(&F, (struct ca_init_opts){.name = "Issue Test", .trust_domain = TD}, NULL);
 }
 
 static int
 group_teardown(void **state)
 {
     (void)state;
-    ca_close(F.ca);
-    EVP_PKEY_free(F.key);
-    cf_tmpdir_remove(F.tmp);
+    cafx_teardown(&F);
     return 0;
 }
 
 /* ---- independent helpers ---- */
-
-static size_t
-inventory_count(void)
-{
-    struct store_filter f = {.now = (int64_t)time(NULL)};
-    struct store_cert **v = NULL;
-    size_t n = 0;
-    struct duet_err err = {0};
-
-    if (store_list(ca_store(F.ca), &f, &v, &n, &err) != 0)
-        fail_msg("store_list: %s", err.msg);
-    store_certs_free(v, n);
-    return n;
-}
 
 static struct store_cert *
 row_of(X509 *cert)
@@ -104,28 +67,6 @@ row_of(X509 *cert)
     assert_non_null(row);
     free(serial);
     return row;
-}
-
-/* The certificate's SANs as "DNS:a, URI:b" (OpenSSL's own rendering). */
-static char *
-sans_text(X509 *cert)
-{
-    GENERAL_NAMES *gens = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
-    BIO *bio = BIO_new(BIO_s_mem());
-    char *data = NULL, *out;
-    long n;
-
-    assert_non_null(bio);
-    for (int i = 0; gens != NULL && i < sk_GENERAL_NAME_num(gens); i++) {
-        if (i > 0)
-            BIO_puts(bio, ", ");
-        GENERAL_NAME_print(bio, sk_GENERAL_NAME_value(gens, i));
-    }
-    n = BIO_get_mem_data(bio, &data);
-    out = strndup(data != NULL ? data : "", (size_t)n);
-    BIO_free(bio);
-    GENERAL_NAMES_free(gens);
-    return out;
 }
 
 static char *
@@ -206,19 +147,19 @@ test_sign_valid_csr(void **state)
     X509_REQ *req = make_csr("api.corp.example", sans, false);
     struct duet_err err = {0};
     X509 *cert = NULL;
-    size_t before = inventory_count();
+    size_t before = cafx_inventory_count(F.ca);
 
     (void)state;
     if (sign(req, "server", NULL, &cert, &err) != 0)
         fail_msg("sign: %s", err.msg);
     char *cn = subject_cn(cert);
-    char *names = sans_text(cert);
+    char *names = cafx_sans_text(cert);
     assert_string_equal(cn, "api.corp.example");
     assert_string_equal(names, "DNS:api.corp.example, IP Address:10.1.2.3");
     /* The CSR's key is the one certified. */
     assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(cert), F.key), 1);
     /* Recorded, with the profile and owner. */
-    assert_int_equal(inventory_count(), before + 1);
+    assert_int_equal(cafx_inventory_count(F.ca), before + 1);
     struct store_cert *row = row_of(cert);
     assert_string_equal(row->profile, "server");
     assert_string_equal(row->owner, "team-a");
@@ -260,7 +201,7 @@ test_sign_refusals(void **state)
         {"no CN and no SAN", NULL, NULL, "server",
          "req.csr: the CSR has no CN and no SAN; give --name"},
     };
-    size_t before = inventory_count();
+    size_t before = cafx_inventory_count(F.ca);
 
     (void)state;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -274,7 +215,7 @@ test_sign_refusals(void **state)
             fail_msg("%s: got \"%s\", want \"%s\"", cases[i].what, err.msg, cases[i].want);
         X509_REQ_free(req);
     }
-    assert_int_equal(inventory_count(), before);
+    assert_int_equal(cafx_inventory_count(F.ca), before);
 }
 
 /*
@@ -290,7 +231,7 @@ test_sign_unprintable_cn(void **state)
     X509_REQ *req = make_csr("host\xc2\x85\xe2\x80\xae" "example", dns, false);
     struct duet_err err = {0};
     X509 *cert = NULL;
-    size_t before = inventory_count();
+    size_t before = cafx_inventory_count(F.ca);
 
     (void)state;
     assert_int_not_equal(sign(req, "server", NULL, &cert, &err), 0);
@@ -302,7 +243,7 @@ test_sign_unprintable_cn(void **state)
     if (strstr(err.msg, "req.csr: its subject CN holds the byte 0xc2 at offset 4") == NULL ||
         strstr(err.msg, "give --name") == NULL)
         fail_msg("got \"%s\"", err.msg);
-    assert_int_equal(inventory_count(), before);
+    assert_int_equal(cafx_inventory_count(F.ca), before);
     if (sign(req, "server", "host.example", &cert, &err) != 0)
         fail_msg("sign with --name: %s", err.msg);
     char *cn = subject_cn(cert);
@@ -491,20 +432,20 @@ test_issue_keypair(void **state)
     assert_false(clamped);
     assert_true(EVP_PKEY_is_a(key, "ED25519"));
     assert_int_equal(X509_check_private_key(cert, key), 1);
-    char *names = sans_text(cert);
+    char *names = cafx_sans_text(cert);
     assert_string_equal(names, "URI:spiffe://" TD "/bob");
     free(names);
     X509_free(cert);
     EVP_PKEY_free(key);
 
     /* A bad key type: refused with the types, nothing made. */
-    size_t before = inventory_count();
+    size_t before = cafx_inventory_count(F.ca);
     assert_int_equal(ca_issue_keypair(F.ca, &req, "rsa1024", &cert, &key, &clamped, &err), -1);
     assert_null(cert);
     assert_null(key);
     assert_string_equal(err.msg, "key type \"rsa1024\" is not supported; expected p256, p384, "
                                  "ed25519 or rsa3072");
-    assert_int_equal(inventory_count(), before);
+    assert_int_equal(cafx_inventory_count(F.ca), before);
 }
 
 /* ---- renewal ---- */
@@ -552,7 +493,7 @@ test_renew_keeps_identity_and_links(void **state)
 
     /* Same identity, new serial, new key (of ca.yaml's type, P-256). */
     char *cn_old = subject_cn(old), *cn_new = subject_cn(cert);
-    char *sans_old = sans_text(old), *sans_new = sans_text(cert);
+    char *sans_old = cafx_sans_text(old), *sans_new = cafx_sans_text(cert);
     assert_string_equal(cn_new, cn_old);
     assert_string_equal(sans_new, sans_old);
     assert_int_equal(X509_NAME_cmp(X509_get_subject_name(old), X509_get_subject_name(cert)), 0);
@@ -633,7 +574,7 @@ test_revoked_cannot_renew(void **state)
         fail_msg("ca_revoke: %s", err.msg);
     if (store_get(ca_store(F.ca), row->serial, &revoked, &err) != 0)
         fail_msg("store_get: %s", err.msg);
-    before = inventory_count();
+    before = cafx_inventory_count(F.ca);
     assert_int_equal(ca_renew_check(revoked, &r, &err), -1);
     snprintf(want, sizeof(want),
              "certificate revoked.corp.example (serial %s) is revoked; issue a new one instead",
@@ -641,7 +582,7 @@ test_revoked_cannot_renew(void **state)
     assert_string_equal(err.msg, want);
     assert_null(r.old);
     assert_null(r.cn);
-    assert_int_equal(inventory_count(), before);
+    assert_int_equal(cafx_inventory_count(F.ca), before);
     store_cert_free(revoked);
     store_cert_free(row);
     X509_free(old);

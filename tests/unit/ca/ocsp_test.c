@@ -37,13 +37,14 @@
 #include "lib/x509util.h"
 #include "testlib/certfactory.h"
 
-#define PASS "correct horse battery staple"
+#include "ca_fixture.h"
+
 #define HOUR 3600
 
+static struct cafx F; /* the CA, in F.dir */
+
+/* What the CA has signed and revoked, and another CA it must not answer for. */
 static struct {
-    char *tmp;
-    char *dir;
-    struct ca *ca;
     struct ca_ocsp_signer *signer;
     int64_t now;
     X509 *good;     /* issued by the CA */
@@ -51,7 +52,7 @@ static struct {
     X509 *other_ca; /* another CA, with the same subject as the issuing CA */
     EVP_PKEY *other_key;
     X509 *other_leaf;
-} F;
+} W;
 
 /* An issued certificate of profile server for NAME. */
 static X509 *
@@ -77,44 +78,35 @@ serial_of(X509 *cert)
 static int
 group_setup(void **state)
 {
-    struct ca_init_opts o = {0};
     struct duet_err err = {0};
     char *serial;
 
     (void)state;
-    F.tmp = cf_tmpdir();
-    F.dir = cf_path(F.tmp, "ca");
-    o.dir = F.dir;
-    o.name = "Ocsp Test";
-    o.trust_domain = "ocsp.example";
-    o.key_type = CA_KEY_P256;
-    o.passphrase = PASS;
-    if (ca_init(&o, &err) != 0 || ca_open(F.dir, PASS, &F.ca, &err) != 0) {
-        fprintf(stderr, "CA: %s\n", err.msg);
+    if (cafx_setup(&F, (struct ca_init_opts){.name = "Ocsp Test", .trust_domain = "ocsp.example"},
+                   NULL) != 0)
         return -1;
-    }
-    F.now = (int64_t)time(NULL);
-    if (ca_ocsp_signer_ensure(F.ca, F.now, 0, &F.signer, NULL, &err) != 0) {
+    W.now = (int64_t)time(NULL);
+    if (ca_ocsp_signer_ensure(F.ca, W.now, 0, &W.signer, NULL, &err) != 0) {
         fprintf(stderr, "signer: %s\n", err.msg);
         return -1;
     }
-    F.good = issue("good.example");
-    F.revoked = issue("revoked.example");
-    serial = serial_of(F.revoked);
-    if (ca_revoke(F.ca, serial, CRL_REASON_KEY_COMPROMISE, F.now - 100, NULL, &err) != 0) {
+    W.good = issue("good.example");
+    W.revoked = issue("revoked.example");
+    serial = serial_of(W.revoked);
+    if (ca_revoke(F.ca, serial, CRL_REASON_KEY_COMPROMISE, W.now - 100, NULL, &err) != 0) {
         fprintf(stderr, "revoke: %s\n", err.msg);
         return -1;
     }
     free(serial);
-    F.other_key = cf_key_new(CF_KEY_EC_P256);
-    F.other_ca = cf_cert_new(&(struct cf_cert_spec){
-        .cn = "Ocsp Test Issuing CA", .o = "Ocsp Test", .key = F.other_key, .bc = CF_BC_CA});
+    W.other_key = cf_key_new(CF_KEY_EC_P256);
+    W.other_ca = cf_cert_new(&(struct cf_cert_spec){
+        .cn = "Ocsp Test Issuing CA", .o = "Ocsp Test", .key = W.other_key, .bc = CF_BC_CA});
     {
         EVP_PKEY *k = cf_key_new(CF_KEY_EC_P256);
-        F.other_leaf = cf_cert_new(&(struct cf_cert_spec){.cn = "other.example",
+        W.other_leaf = cf_cert_new(&(struct cf_cert_spec){.cn = "other.example",
                                                           .key = k,
-                                                          .issuer = F.other_ca,
-                                                          .issuer_key = F.other_key,
+                                                          .issuer = W.other_ca,
+                                                          .issuer_key = W.other_key,
                                                           .bc = CF_BC_LEAF});
         EVP_PKEY_free(k);
     }
@@ -125,15 +117,13 @@ static int
 group_teardown(void **state)
 {
     (void)state;
-    ca_ocsp_signer_free(F.signer);
-    ca_close(F.ca);
-    X509_free(F.good);
-    X509_free(F.revoked);
-    X509_free(F.other_ca);
-    X509_free(F.other_leaf);
-    EVP_PKEY_free(F.other_key);
-    cf_tmpdir_remove(F.tmp);
-    free(F.dir);
+    ca_ocsp_signer_free(W.signer);
+    X509_free(W.good);
+    X509_free(W.revoked);
+    X509_free(W.other_ca);
+    X509_free(W.other_leaf);
+    EVP_PKEY_free(W.other_key);
+    cafx_teardown(&F);
     return 0;
 }
 
@@ -237,7 +227,7 @@ all_ours(OCSP_BASICRESP *bs)
         nid = OBJ_obj2nid(alg);
         mine =
             nid == NID_sha1 || nid == NID_sha256
-                ? id_of(nid == NID_sha1 ? EVP_sha1() : EVP_sha256(), F.good, ca_issuing_cert(F.ca))
+                ? id_of(nid == NID_sha1 ? EVP_sha1() : EVP_sha256(), W.good, ca_issuing_cert(F.ca))
                 : NULL;
         bool same = mine != NULL && OCSP_id_issuer_cmp(id, mine) == 0;
         OCSP_CERTID_free(mine);
@@ -296,7 +286,7 @@ ask(OCSP_REQUEST *req, int64_t now, struct answer *a)
     size_t len;
     uint8_t *der = req_der(req, &len);
 
-    ask_der_with(F.signer, der, len, now, 0, a);
+    ask_der_with(W.signer, der, len, now, 0, a);
     OPENSSL_free(der);
 }
 
@@ -328,8 +318,8 @@ static void
 test_good_revoked_unknown(void **state)
 {
     static const uint8_t never[16] = {0x7f, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
-    OCSP_CERTID *g = id_of(EVP_sha1(), F.good, ca_issuing_cert(F.ca));
-    OCSP_CERTID *r = id_of(EVP_sha1(), F.revoked, ca_issuing_cert(F.ca));
+    OCSP_CERTID *g = id_of(EVP_sha1(), W.good, ca_issuing_cert(F.ca));
+    OCSP_CERTID *r = id_of(EVP_sha1(), W.revoked, ca_issuing_cert(F.ca));
     OCSP_CERTID *u = id_serial(never, sizeof(never), false);
     OCSP_REQUEST *req = request(OCSP_CERTID_dup(g), OCSP_CERTID_dup(r), OCSP_CERTID_dup(u), NULL);
     struct answer a;
@@ -337,14 +327,14 @@ test_good_revoked_unknown(void **state)
     int64_t rt = 0, tu = 0, nu = 0;
 
     (void)state;
-    ask(req, F.now, &a);
+    ask(req, W.now, &a);
     assert_int_equal(a.status, OCSP_RESPONSE_STATUS_SUCCESSFUL);
     assert_int_equal(status_of(&a, g, &reason, NULL, &tu, &nu), V_OCSP_CERTSTATUS_GOOD);
-    assert_int_equal(tu, F.now);
-    assert_int_equal(nu, F.now + CA_OCSP_VALIDITY);
+    assert_int_equal(tu, W.now);
+    assert_int_equal(nu, W.now + CA_OCSP_VALIDITY);
     assert_int_equal(status_of(&a, r, &reason, &rt, NULL, NULL), V_OCSP_CERTSTATUS_REVOKED);
     assert_int_equal(reason, OCSP_REVOKED_STATUS_KEYCOMPROMISE);
-    assert_int_equal(rt, F.now - 100);
+    assert_int_equal(rt, W.now - 100);
     assert_int_equal(status_of(&a, u, NULL, NULL, NULL, NULL), V_OCSP_CERTSTATUS_UNKNOWN);
     assert_int_equal(a.sum.good, 1);
     assert_int_equal(a.sum.revoked, 1);
@@ -370,7 +360,7 @@ test_good_revoked_unknown(void **state)
 static void
 test_sha256_certid_and_validity(void **state)
 {
-    OCSP_CERTID *g = id_of(EVP_sha256(), F.good, ca_issuing_cert(F.ca));
+    OCSP_CERTID *g = id_of(EVP_sha256(), W.good, ca_issuing_cert(F.ca));
     OCSP_REQUEST *req = request(OCSP_CERTID_dup(g), NULL);
     struct answer a;
     size_t len;
@@ -378,11 +368,11 @@ test_sha256_certid_and_validity(void **state)
     int64_t nu = 0;
 
     (void)state;
-    ask_der_with(F.signer, der, len, F.now, 600, &a);
+    ask_der_with(W.signer, der, len, W.now, 600, &a);
     assert_int_equal(a.status, OCSP_RESPONSE_STATUS_SUCCESSFUL);
     /* OCSP_resp_find_status matches the hash algorithm too. */
     assert_int_equal(status_of(&a, g, NULL, NULL, NULL, &nu), V_OCSP_CERTSTATUS_GOOD);
-    assert_int_equal(nu, F.now + 600);
+    assert_int_equal(nu, W.now + 600);
     {
         OCSP_CERTID *id = OCSP_CERTID_dup(OCSP_SINGLERESP_get0_id(OCSP_resp_get0(a.bs, 0)));
         ASN1_OBJECT *alg = NULL;
@@ -406,40 +396,40 @@ test_nonce(void **state)
     OCSP_REQUEST *req;
 
     (void)state;
-    req = request(id_of(EVP_sha1(), F.good, ca_issuing_cert(F.ca)), NULL);
+    req = request(id_of(EVP_sha1(), W.good, ca_issuing_cert(F.ca)), NULL);
     assert_int_equal(OCSP_request_add1_nonce(req, NULL, 16), 1);
-    ask(req, F.now, &a);
+    ask(req, W.now, &a);
     assert_int_equal(a.status, OCSP_RESPONSE_STATUS_SUCCESSFUL);
     assert_int_equal(OCSP_check_nonce(req, a.bs), 1);
     assert_true(a.sum.nonce);
     answer_clear(&a);
     OCSP_REQUEST_free(req);
 
-    req = request(id_of(EVP_sha1(), F.good, ca_issuing_cert(F.ca)), NULL);
+    req = request(id_of(EVP_sha1(), W.good, ca_issuing_cert(F.ca)), NULL);
     assert_int_equal(OCSP_request_add1_nonce(req, n32, sizeof(n32)), 1);
-    ask(req, F.now, &a);
+    ask(req, W.now, &a);
     assert_int_equal(a.status, OCSP_RESPONSE_STATUS_SUCCESSFUL);
     assert_int_equal(OCSP_check_nonce(req, a.bs), 1);
     answer_clear(&a);
     OCSP_REQUEST_free(req);
 
-    req = request(id_of(EVP_sha1(), F.good, ca_issuing_cert(F.ca)), NULL);
+    req = request(id_of(EVP_sha1(), W.good, ca_issuing_cert(F.ca)), NULL);
     assert_int_equal(OCSP_request_add1_nonce(req, n33, sizeof(n33)), 1);
-    ask(req, F.now, &a);
+    ask(req, W.now, &a);
     assert_int_equal(a.status, OCSP_RESPONSE_STATUS_MALFORMEDREQUEST);
     assert_contains(a.err.msg, "nonce has 33 octets; RFC 8954 allows 1 to 32");
     answer_clear(&a);
     OCSP_REQUEST_free(req);
 
     /* Two nonces. */
-    req = request(id_of(EVP_sha1(), F.good, ca_issuing_cert(F.ca)), NULL);
+    req = request(id_of(EVP_sha1(), W.good, ca_issuing_cert(F.ca)), NULL);
     assert_int_equal(OCSP_request_add1_nonce(req, NULL, 8), 1);
     {
         X509_EXTENSION *ext = X509_EXTENSION_dup(OCSP_REQUEST_get_ext(req, 0));
         assert_int_equal(OCSP_REQUEST_add_ext(req, ext, -1), 1);
         X509_EXTENSION_free(ext);
     }
-    ask(req, F.now, &a);
+    ask(req, W.now, &a);
     assert_int_equal(a.status, OCSP_RESPONSE_STATUS_MALFORMEDREQUEST);
     assert_contains(a.err.msg, "more than one nonce");
     answer_clear(&a);
@@ -451,15 +441,15 @@ static void
 test_other_issuers(void **state)
 {
     X509 *iss = ca_issuing_cert(F.ca), *root = ca_root_cert(F.ca);
-    OCSP_CERTID *other = id_of(EVP_sha1(), F.other_leaf, F.other_ca);
-    OCSP_CERTID *g = id_of(EVP_sha1(), F.good, iss);
+    OCSP_CERTID *other = id_of(EVP_sha1(), W.other_leaf, W.other_ca);
+    OCSP_CERTID *g = id_of(EVP_sha1(), W.good, iss);
     OCSP_REQUEST *req;
     struct answer a;
 
     (void)state;
     /* Only other issuers: unauthorized (RFC 6960 2.3, RFC 5019 2.2.3). */
     req = request(OCSP_CERTID_dup(other), NULL);
-    ask(req, F.now, &a);
+    ask(req, W.now, &a);
     assert_int_equal(a.status, OCSP_RESPONSE_STATUS_UNAUTHORIZED);
     assert_contains(a.err.msg, "only about certificates of another issuer");
     answer_clear(&a);
@@ -467,7 +457,7 @@ test_other_issuers(void **state)
 
     /* The issuing CA as a subject (the root issued it) and the root itself: not ours. */
     req = request(id_of(EVP_sha1(), iss, root), id_of(EVP_sha256(), root, root), NULL);
-    ask(req, F.now, &a);
+    ask(req, W.now, &a);
     assert_int_equal(a.status, OCSP_RESPONSE_STATUS_UNAUTHORIZED);
     answer_clear(&a);
     OCSP_REQUEST_free(req);
@@ -479,7 +469,7 @@ test_other_issuers(void **state)
                              X509_get0_serialNumber(iss));
         assert_non_null(self);
         req = request(OCSP_CERTID_dup(self), NULL);
-        ask(req, F.now, &a);
+        ask(req, W.now, &a);
         assert_int_equal(a.status, OCSP_RESPONSE_STATUS_SUCCESSFUL);
         assert_int_equal(status_of(&a, self, NULL, NULL, NULL, NULL), V_OCSP_CERTSTATUS_UNKNOWN);
         answer_clear(&a);
@@ -495,10 +485,10 @@ test_other_issuers(void **state)
         uint8_t *out = NULL;
         size_t out_len = 0;
         const unsigned char *p;
-        X509_STORE *st = trust_at(F.now);
+        X509_STORE *st = trust_at(W.now);
         memset(&a, 0, sizeof(a));
         assert_int_equal(
-            ca_ocsp_respond(F.ca, F.signer, der, len, F.now, 0, &out, &out_len, &a.sum, &a.err), 0);
+            ca_ocsp_respond(F.ca, W.signer, der, len, W.now, 0, &out, &out_len, &a.sum, &a.err), 0);
         p = out;
         a.resp = d2i_OCSP_RESPONSE(NULL, &p, (long)out_len);
         assert_int_equal(OCSP_response_status(a.resp), OCSP_RESPONSE_STATUS_SUCCESSFUL);
@@ -528,7 +518,7 @@ test_odd_serials(void **state)
     uint8_t good[64];
     struct answer a;
     OCSP_REQUEST *req;
-    const ASN1_INTEGER *gs = X509_get0_serialNumber(F.good);
+    const ASN1_INTEGER *gs = X509_get0_serialNumber(W.good);
 
     (void)state;
     memset(big, 0x5a, sizeof(big));
@@ -538,7 +528,7 @@ test_odd_serials(void **state)
     req = request(id_serial(big, sizeof(big), false), id_serial(big, 21, false),
                   id_serial(good, (size_t)ASN1_STRING_length(gs), true),
                   id_serial((const uint8_t *)"", 0, false), NULL);
-    ask(req, F.now, &a);
+    ask(req, W.now, &a);
     assert_int_equal(a.status, OCSP_RESPONSE_STATUS_SUCCESSFUL);
     assert_int_equal(a.sum.unknown, 4);
     assert_int_equal(a.sum.good + a.sum.revoked, 0);
@@ -557,22 +547,22 @@ test_malformed(void **state)
     uint8_t *der, *more;
 
     (void)state;
-    ask_der_with(F.signer, junk, sizeof(junk) - 1, F.now, 0, &a);
+    ask_der_with(W.signer, junk, sizeof(junk) - 1, W.now, 0, &a);
     assert_int_equal(a.status, OCSP_RESPONSE_STATUS_MALFORMEDREQUEST);
     assert_contains(a.err.msg, "not one DER OCSPRequest");
     answer_clear(&a);
-    ask_der_with(F.signer, junk, 0, F.now, 0, &a);
+    ask_der_with(W.signer, junk, 0, W.now, 0, &a);
     assert_int_equal(a.status, OCSP_RESPONSE_STATUS_MALFORMEDREQUEST);
     answer_clear(&a);
 
     /* A valid request followed by one more byte. */
-    req = request(id_of(EVP_sha1(), F.good, ca_issuing_cert(F.ca)), NULL);
+    req = request(id_of(EVP_sha1(), W.good, ca_issuing_cert(F.ca)), NULL);
     der = req_der(req, &len);
     more = malloc(len + 1);
     assert_non_null(more);
     memcpy(more, der, len);
     more[len] = 0;
-    ask_der_with(F.signer, more, len + 1, F.now, 0, &a);
+    ask_der_with(W.signer, more, len + 1, W.now, 0, &a);
     assert_int_equal(a.status, OCSP_RESPONSE_STATUS_MALFORMEDREQUEST);
     answer_clear(&a);
     free(more);
@@ -581,7 +571,7 @@ test_malformed(void **state)
 
     /* An empty request list. */
     req = OCSP_REQUEST_new();
-    ask(req, F.now, &a);
+    ask(req, W.now, &a);
     assert_int_equal(a.status, OCSP_RESPONSE_STATUS_MALFORMEDREQUEST);
     assert_contains(a.err.msg, "asks about 0 certificates");
     answer_clear(&a);
@@ -594,8 +584,8 @@ test_malformed(void **state)
             req = OCSP_REQUEST_new();
             for (size_t i = 0; i < counts[c]; i++)
                 assert_non_null(
-                    OCSP_request_add0_id(req, id_of(EVP_sha1(), F.good, ca_issuing_cert(F.ca))));
-            ask(req, F.now, &a);
+                    OCSP_request_add0_id(req, id_of(EVP_sha1(), W.good, ca_issuing_cert(F.ca))));
+            ask(req, W.now, &a);
             if (counts[c] == CA_OCSP_MAX_CERTS) {
                 assert_int_equal(a.status, OCSP_RESPONSE_STATUS_SUCCESSFUL);
                 assert_int_equal(a.sum.good, CA_OCSP_MAX_CERTS);
@@ -630,8 +620,8 @@ expected_status(OCSP_CERTID *cid)
     default:
         return st;
     }
-    g = id_of(md, F.good, ca_issuing_cert(F.ca));
-    r = id_of(md, F.revoked, ca_issuing_cert(F.ca));
+    g = id_of(md, W.good, ca_issuing_cert(F.ca));
+    r = id_of(md, W.revoked, ca_issuing_cert(F.ca));
     if (OCSP_id_cmp(cid, g) == 0)
         st = V_OCSP_CERTSTATUS_GOOD;
     else if (OCSP_id_cmp(cid, r) == 0)
@@ -647,7 +637,7 @@ check_mangled(const uint8_t *der, size_t len, size_t *successes)
 {
     struct answer a;
 
-    ask_der_with(F.signer, der, len, F.now, 0, &a);
+    ask_der_with(W.signer, der, len, W.now, 0, &a);
     if (a.status == OCSP_RESPONSE_STATUS_SUCCESSFUL) {
         (*successes)++;
         for (int i = 0; i < OCSP_resp_count(a.bs); i++) {
@@ -682,8 +672,8 @@ test_certid_not_echoable(void **state)
     uint8_t *der;
 
     (void)state;
-    req = request(id_of(EVP_sha256(), F.good, ca_issuing_cert(F.ca)),
-                  id_of(EVP_sha1(), F.revoked, ca_issuing_cert(F.ca)), NULL);
+    req = request(id_of(EVP_sha256(), W.good, ca_issuing_cert(F.ca)),
+                  id_of(EVP_sha1(), W.revoked, ca_issuing_cert(F.ca)), NULL);
     der = req_der(req, &len);
     for (size_t i = 0; i + sizeof(sha1_null) <= len; i++) {
         if (memcmp(der + i, sha1_null, sizeof(sha1_null)) == 0) {
@@ -692,7 +682,7 @@ test_certid_not_echoable(void **state)
         }
     }
     assert_int_equal(hits, 1);
-    ask_der_with(F.signer, der, len, F.now, 0, &a);
+    ask_der_with(W.signer, der, len, W.now, 0, &a);
     assert_int_equal(a.status, OCSP_RESPONSE_STATUS_MALFORMEDREQUEST);
     assert_int_equal(a.err.kind, DUET_ERR_INPUT);
     assert_contains(a.err.msg, "CertID 2 of the request");
@@ -705,8 +695,8 @@ test_certid_not_echoable(void **state)
 static void
 test_mangled_requests(void **state)
 {
-    OCSP_REQUEST *req = request(id_of(EVP_sha1(), F.good, ca_issuing_cert(F.ca)),
-                                id_of(EVP_sha256(), F.revoked, ca_issuing_cert(F.ca)), NULL);
+    OCSP_REQUEST *req = request(id_of(EVP_sha1(), W.good, ca_issuing_cert(F.ca)),
+                                id_of(EVP_sha256(), W.revoked, ca_issuing_cert(F.ca)), NULL);
     size_t len, successes = 0;
     uint8_t *der, *copy;
 
@@ -742,11 +732,11 @@ test_revocation_is_immediate(void **state)
     int reason = -2;
 
     (void)state;
-    ask(req, F.now, &a);
+    ask(req, W.now, &a);
     assert_int_equal(status_of(&a, id, NULL, NULL, NULL, NULL), V_OCSP_CERTSTATUS_GOOD);
     answer_clear(&a);
-    assert_int_equal(ca_revoke(F.ca, serial, 0, F.now, NULL, &err), 0);
-    ask(req, F.now, &a);
+    assert_int_equal(ca_revoke(F.ca, serial, 0, W.now, NULL, &err), 0);
+    ask(req, W.now, &a);
     assert_int_equal(status_of(&a, id, &reason, NULL, NULL, NULL), V_OCSP_CERTSTATUS_REVOKED);
     /* unspecified is left out, as in the CRL */
     assert_int_equal(reason, OCSP_REVOKED_STATUS_NOSTATUS);
@@ -815,27 +805,27 @@ test_cache_hit_then_own_revocation(void **state)
 
     (void)state;
     assert_non_null(cache);
-    ask_cached(cache, F.signer, req, F.now, &a, &d1, &l1);
+    ask_cached(cache, W.signer, req, W.now, &a, &d1, &l1);
     assert_int_equal(status_of(&a, id, NULL, NULL, NULL, NULL), V_OCSP_CERTSTATUS_GOOD);
     assert_string_equal(a.sum.cache, CA_OCSP_CACHE_MISS);
     answer_clear(&a);
-    ask_cached(cache, F.signer, req, F.now + 5, &a, &d2, &l2);
+    ask_cached(cache, W.signer, req, W.now + 5, &a, &d2, &l2);
     assert_string_equal(a.sum.cache, CA_OCSP_CACHE_HIT);
     assert_true(same_bytes(d1, l1, d2, l2));
     /* the reused answer says when it was signed, not when it was asked for */
     assert_int_equal(status_of(&a, id, NULL, NULL, &tu, NULL), V_OCSP_CERTSTATUS_GOOD);
-    assert_int_equal(tu, F.now);
-    assert_int_equal(a.sum.this_update, F.now);
+    assert_int_equal(tu, W.now);
+    assert_int_equal(a.sum.this_update, W.now);
     assert_int_equal(a.sum.good, 1);
     answer_clear(&a);
 
-    assert_int_equal(ca_revoke(F.ca, serial, CRL_REASON_KEY_COMPROMISE, F.now + 6, NULL, &err), 0);
-    ask_cached(cache, F.signer, req, F.now + 7, &a, &d3, &l3);
+    assert_int_equal(ca_revoke(F.ca, serial, CRL_REASON_KEY_COMPROMISE, W.now + 6, NULL, &err), 0);
+    ask_cached(cache, W.signer, req, W.now + 7, &a, &d3, &l3);
     assert_int_equal(status_of(&a, id, NULL, NULL, &tu, NULL), V_OCSP_CERTSTATUS_REVOKED);
     assert_string_equal(a.sum.cache, CA_OCSP_CACHE_MISS);
-    assert_int_equal(tu, F.now + 7);
+    assert_int_equal(tu, W.now + 7);
     answer_clear(&a);
-    ask_cached(cache, F.signer, req, F.now + 8, &a, &d4, &l4);
+    ask_cached(cache, W.signer, req, W.now + 8, &a, &d4, &l4);
     assert_string_equal(a.sum.cache, CA_OCSP_CACHE_HIT);
     assert_int_equal(a.sum.revoked, 1);
     assert_true(same_bytes(d3, l3, d4, l4));
@@ -880,29 +870,29 @@ test_cache_batch_reads_once(void **state)
     if (store_open_sqlite(inv, false, &other, &err) != 0)
         fail_msg("second handle: %s", err.msg);
     ca_ocsp_cache_batch_open(cache);
-    ask_cached(cache, F.signer, nreq, F.now, &a, &d, &l); /* reads the generation, the row */
+    ask_cached(cache, W.signer, nreq, W.now, &a, &d, &l); /* reads the generation, the row */
     assert_int_equal(status_of(&a, id, NULL, NULL, NULL, NULL), V_OCSP_CERTSTATUS_GOOD);
     answer_clear(&a);
     free(d);
-    assert_int_equal(store_revoke(other, serial, F.now, 1, "cli:test", &err), 0);
-    ask_cached(cache, F.signer, nreq, F.now, &a, &d, &l); /* the batch's read and row */
+    assert_int_equal(store_revoke(other, serial, W.now, 1, "cli:test", &err), 0);
+    ask_cached(cache, W.signer, nreq, W.now, &a, &d, &l); /* the batch's read and row */
     assert_int_equal(status_of(&a, id, NULL, NULL, NULL, NULL), V_OCSP_CERTSTATUS_GOOD);
     assert_int_equal(OCSP_check_nonce(nreq, a.bs), 1);
     answer_clear(&a);
     free(d);
-    ask_cached(cache, F.signer, plain, F.now, &a, &d, &l);
+    ask_cached(cache, W.signer, plain, W.now, &a, &d, &l);
     assert_int_equal(status_of(&a, id, NULL, NULL, NULL, NULL), V_OCSP_CERTSTATUS_GOOD);
     answer_clear(&a);
     free(d);
     ca_ocsp_cache_batch_close(cache);
     /* the next batch reads again: revoked, with and without a nonce */
     ca_ocsp_cache_batch_open(cache);
-    ask_cached(cache, F.signer, plain, F.now, &a, &d, &l);
+    ask_cached(cache, W.signer, plain, W.now, &a, &d, &l);
     assert_int_equal(status_of(&a, id, NULL, NULL, NULL, NULL), V_OCSP_CERTSTATUS_REVOKED);
     assert_string_equal(a.sum.cache, CA_OCSP_CACHE_MISS);
     answer_clear(&a);
     free(d);
-    ask_cached(cache, F.signer, nreq, F.now, &a, &d, &l);
+    ask_cached(cache, W.signer, nreq, W.now, &a, &d, &l);
     assert_int_equal(status_of(&a, id, NULL, NULL, NULL, NULL), V_OCSP_CERTSTATUS_REVOKED);
     answer_clear(&a);
     free(d);
@@ -940,18 +930,18 @@ test_cache_sees_another_handles_commit(void **state)
     size_t l;
 
     (void)state;
-    ask_cached(cache, F.signer, req, F.now, &a, &d, &l);
+    ask_cached(cache, W.signer, req, W.now, &a, &d, &l);
     assert_int_equal(status_of(&a, id, NULL, NULL, NULL, NULL), V_OCSP_CERTSTATUS_GOOD);
     answer_clear(&a);
     free(d);
-    ask_cached(cache, F.signer, req, F.now, &a, &d, &l);
+    ask_cached(cache, W.signer, req, W.now, &a, &d, &l);
     assert_string_equal(a.sum.cache, CA_OCSP_CACHE_HIT);
     answer_clear(&a);
     free(d);
     if (store_open_sqlite(inv, false, &other, &err) != 0)
         fail_msg("second handle: %s", err.msg);
-    assert_int_equal(store_revoke(other, serial, F.now, 1, "cli:test", &err), 0);
-    ask_cached(cache, F.signer, req, F.now + 1, &a, &d, &l);
+    assert_int_equal(store_revoke(other, serial, W.now, 1, "cli:test", &err), 0);
+    ask_cached(cache, W.signer, req, W.now + 1, &a, &d, &l);
     assert_int_equal(status_of(&a, id, NULL, NULL, NULL, NULL), V_OCSP_CERTSTATUS_REVOKED);
     assert_string_equal(a.sum.cache, CA_OCSP_CACHE_MISS);
     answer_clear(&a);
@@ -965,12 +955,12 @@ test_cache_sees_another_handles_commit(void **state)
         OCSP_REQUEST *ureq = request(OCSP_CERTID_dup(uid), NULL);
         struct store_cert row = {0};
         static const uint8_t blob[] = {0x30, 0x00};
-        ask_cached(cache, F.signer, ureq, F.now + 2, &a, &d, &l);
+        ask_cached(cache, W.signer, ureq, W.now + 2, &a, &d, &l);
         assert_int_equal(status_of(&a, uid, NULL, NULL, NULL, NULL), V_OCSP_CERTSTATUS_UNKNOWN);
         assert_string_equal(a.sum.cache, CA_OCSP_CACHE_BYPASS);
         answer_clear(&a);
         free(d);
-        ask_cached(cache, F.signer, ureq, F.now + 2, &a, &d, &l);
+        ask_cached(cache, W.signer, ureq, W.now + 2, &a, &d, &l);
         assert_string_equal(a.sum.cache, CA_OCSP_CACHE_BYPASS);
         assert_int_equal(a.sum.unknown, 1);
         assert_int_equal(status_of(&a, uid, NULL, NULL, NULL, NULL), V_OCSP_CERTSTATUS_UNKNOWN);
@@ -984,7 +974,7 @@ test_cache_sees_another_handles_commit(void **state)
         row.der = (uint8_t *)(uintptr_t)blob;
         row.der_len = sizeof(blob);
         assert_int_equal(store_insert(other, &row, &err), 0);
-        ask_cached(cache, F.signer, ureq, F.now + 3, &a, &d, &l);
+        ask_cached(cache, W.signer, ureq, W.now + 3, &a, &d, &l);
         assert_string_equal(a.sum.cache, CA_OCSP_CACHE_BYPASS);
         answer_clear(&a);
         free(d);
@@ -1005,7 +995,7 @@ static void
 test_cache_age(void **state)
 {
     struct ca_ocsp_cache *cache = ca_ocsp_cache_new(0, 60);
-    OCSP_CERTID *id = id_of(EVP_sha1(), F.good, ca_issuing_cert(F.ca));
+    OCSP_CERTID *id = id_of(EVP_sha1(), W.good, ca_issuing_cert(F.ca));
     OCSP_REQUEST *req = request(OCSP_CERTID_dup(id), NULL);
     struct answer a;
     uint8_t *d = NULL;
@@ -1013,19 +1003,19 @@ test_cache_age(void **state)
     int64_t tu = 0;
 
     (void)state;
-    ask_cached(cache, F.signer, req, F.now, &a, &d, &l);
+    ask_cached(cache, W.signer, req, W.now, &a, &d, &l);
     answer_clear(&a);
     free(d);
-    ask_cached(cache, F.signer, req, F.now + 59, &a, &d, &l);
+    ask_cached(cache, W.signer, req, W.now + 59, &a, &d, &l);
     assert_string_equal(a.sum.cache, CA_OCSP_CACHE_HIT);
     assert_int_equal(status_of(&a, id, NULL, NULL, &tu, NULL), V_OCSP_CERTSTATUS_GOOD);
-    assert_int_equal(tu, F.now);
+    assert_int_equal(tu, W.now);
     answer_clear(&a);
     free(d);
-    ask_cached(cache, F.signer, req, F.now + 60, &a, &d, &l);
+    ask_cached(cache, W.signer, req, W.now + 60, &a, &d, &l);
     assert_string_equal(a.sum.cache, CA_OCSP_CACHE_MISS);
     assert_int_equal(status_of(&a, id, NULL, NULL, &tu, NULL), V_OCSP_CERTSTATUS_GOOD);
-    assert_int_equal(tu, F.now + 60);
+    assert_int_equal(tu, W.now + 60);
     answer_clear(&a);
     free(d);
     OCSP_REQUEST_free(req);
@@ -1042,7 +1032,7 @@ static void
 test_cache_bypass(void **state)
 {
     struct ca_ocsp_cache *cache = ca_ocsp_cache_new(0, 0);
-    OCSP_CERTID *id = id_of(EVP_sha1(), F.good, ca_issuing_cert(F.ca));
+    OCSP_CERTID *id = id_of(EVP_sha1(), W.good, ca_issuing_cert(F.ca));
     struct answer a;
     uint8_t *d = NULL;
     size_t l;
@@ -1051,7 +1041,7 @@ test_cache_bypass(void **state)
     for (int i = 0; i < 2; i++) {
         OCSP_REQUEST *req = request(OCSP_CERTID_dup(id), NULL);
         assert_int_equal(OCSP_request_add1_nonce(req, NULL, 16), 1);
-        ask_cached(cache, F.signer, req, F.now, &a, &d, &l);
+        ask_cached(cache, W.signer, req, W.now, &a, &d, &l);
         assert_string_equal(a.sum.cache, CA_OCSP_CACHE_BYPASS);
         assert_int_equal(OCSP_check_nonce(req, a.bs), 1);
         assert_true(a.sum.nonce);
@@ -1062,13 +1052,13 @@ test_cache_bypass(void **state)
     /* the nonce's answer was not kept: the first request without one is signed now */
     {
         OCSP_REQUEST *req = request(OCSP_CERTID_dup(id), NULL);
-        ask_cached(cache, F.signer, req, F.now, &a, &d, &l);
+        ask_cached(cache, W.signer, req, W.now, &a, &d, &l);
         assert_string_equal(a.sum.cache, CA_OCSP_CACHE_MISS);
         answer_clear(&a);
         free(d);
         /* and a nonce request never gets the kept answer (no nonce in it) */
         assert_int_equal(OCSP_request_add1_nonce(req, NULL, 16), 1);
-        ask_cached(cache, F.signer, req, F.now, &a, &d, &l);
+        ask_cached(cache, W.signer, req, W.now, &a, &d, &l);
         assert_string_equal(a.sum.cache, CA_OCSP_CACHE_BYPASS);
         assert_int_equal(OCSP_check_nonce(req, a.bs), 1);
         answer_clear(&a);
@@ -1077,7 +1067,7 @@ test_cache_bypass(void **state)
     }
     for (int i = 0; i < 2; i++) {
         OCSP_REQUEST *req = request(OCSP_CERTID_dup(id), OCSP_CERTID_dup(id), NULL);
-        ask_cached(cache, F.signer, req, F.now, &a, &d, &l);
+        ask_cached(cache, W.signer, req, W.now, &a, &d, &l);
         assert_string_equal(a.sum.cache, CA_OCSP_CACHE_BYPASS);
         assert_int_equal(a.sum.good, 2);
         answer_clear(&a);
@@ -1117,7 +1107,7 @@ test_cache_bypass(void **state)
         assert_true(i2d_OCSP_CERTID(big, NULL) > CA_OCSP_CACHE_MAX_KEY);
         req = request(big, NULL);
         for (int i = 0; i < 2; i++) {
-            ask_cached(cache, F.signer, req, F.now, &a, &d, &l);
+            ask_cached(cache, W.signer, req, W.now, &a, &d, &l);
             assert_int_equal(a.status, OCSP_RESPONSE_STATUS_SUCCESSFUL);
             assert_string_equal(a.sum.cache, CA_OCSP_CACHE_BYPASS);
             answer_clear(&a);
@@ -1127,8 +1117,8 @@ test_cache_bypass(void **state)
     }
     /* unsuccessful answers are never kept: another issuer's certificate */
     {
-        OCSP_REQUEST *req = request(id_of(EVP_sha1(), F.other_leaf, F.other_ca), NULL);
-        ask_cached(cache, F.signer, req, F.now, &a, &d, &l);
+        OCSP_REQUEST *req = request(id_of(EVP_sha1(), W.other_leaf, W.other_ca), NULL);
+        ask_cached(cache, W.signer, req, W.now, &a, &d, &l);
         assert_int_equal(a.status, OCSP_RESPONSE_STATUS_UNAUTHORIZED);
         assert_string_equal(a.sum.cache, CA_OCSP_CACHE_BYPASS);
         answer_clear(&a);
@@ -1175,9 +1165,9 @@ check_cached_mangled(struct ca_ocsp_cache *cache, const uint8_t *der, size_t len
     size_t out_len = 0;
     const unsigned char *p;
 
-    ask_der_with(F.signer, der, len, F.now, 0, &plain);
+    ask_der_with(W.signer, der, len, W.now, 0, &plain);
     memset(&cached, 0, sizeof(cached));
-    assert_int_equal(ca_ocsp_respond_cached(F.ca, F.signer, cache, der, len, F.now, 0, &out,
+    assert_int_equal(ca_ocsp_respond_cached(F.ca, W.signer, cache, der, len, W.now, 0, &out,
                                             &out_len, &cached.sum, &cached.err),
                      0);
     assert_int_equal(cached.sum.status, plain.status);
@@ -1218,7 +1208,7 @@ static void
 test_cache_plain_requests(void **state)
 {
     struct ca_ocsp_cache *cache = ca_ocsp_cache_new(0, 0);
-    OCSP_CERTID *id = id_of(EVP_sha1(), F.good, ca_issuing_cert(F.ca));
+    OCSP_CERTID *id = id_of(EVP_sha1(), W.good, ca_issuing_cert(F.ca));
     OCSP_REQUEST *req = request(OCSP_CERTID_dup(id), NULL);
     uint8_t *key = NULL, *copy, *d1 = NULL, *d2 = NULL;
     size_t len, klen, l1, l2, hits = 0;
@@ -1230,7 +1220,7 @@ test_cache_plain_requests(void **state)
     n = i2d_OCSP_CERTID(id, &key);
     assert_true(n > 0);
     klen = (size_t)n;
-    ask_cached(cache, F.signer, req, F.now, &a, &d1, &l1);
+    ask_cached(cache, W.signer, req, W.now, &a, &d1, &l1);
     assert_string_equal(a.sum.cache, CA_OCSP_CACHE_MISS);
     answer_clear(&a);
     /* with a requestor name: decoded, then the kept answer */
@@ -1241,7 +1231,7 @@ test_cache_plain_requests(void **state)
                                                     (const unsigned char *)"asker", -1, -1, 0),
                          1);
         assert_int_equal(OCSP_request_set1_name(named, nm), 1);
-        ask_cached(cache, F.signer, named, F.now, &a, &d2, &l2);
+        ask_cached(cache, W.signer, named, W.now, &a, &d2, &l2);
         assert_string_equal(a.sum.cache, CA_OCSP_CACHE_HIT);
         assert_true(same_bytes(d1, l1, d2, l2));
         answer_clear(&a);
@@ -1293,7 +1283,7 @@ static void
 test_cache_new_signer(void **state)
 {
     struct ca_ocsp_cache *cache = ca_ocsp_cache_new(0, 0);
-    OCSP_CERTID *id = id_of(EVP_sha1(), F.good, ca_issuing_cert(F.ca));
+    OCSP_CERTID *id = id_of(EVP_sha1(), W.good, ca_issuing_cert(F.ca));
     OCSP_REQUEST *req = request(OCSP_CERTID_dup(id), NULL);
     struct ca_ocsp_signer *next = NULL;
     struct duet_err err = {0};
@@ -1301,19 +1291,19 @@ test_cache_new_signer(void **state)
     uint8_t *d = NULL;
     size_t l;
     X509 *who = NULL;
-    /* F.signer still valid; the one on disk (test_signer_renewal's, or a new one) too */
-    int64_t at = F.now + 5 * 86400 + 200;
-    char *s1 = serial_of(ca_ocsp_signer_cert(F.signer)), *s2;
+    /* W.signer still valid; the one on disk (test_signer_renewal's, or a new one) too */
+    int64_t at = W.now + 5 * 86400 + 200;
+    char *s1 = serial_of(ca_ocsp_signer_cert(W.signer)), *s2;
 
     (void)state;
     assert_int_equal(ca_ocsp_signer_ensure(F.ca, at, 0, &next, NULL, &err), 0);
     s2 = serial_of(ca_ocsp_signer_cert(next));
     assert_string_not_equal(s1, s2);
     /* the old signer's answer, kept after the inventory last changed */
-    ask_cached(cache, F.signer, req, at, &a, &d, &l);
+    ask_cached(cache, W.signer, req, at, &a, &d, &l);
     answer_clear(&a);
     free(d);
-    ask_cached(cache, F.signer, req, at, &a, &d, &l);
+    ask_cached(cache, W.signer, req, at, &a, &d, &l);
     assert_string_equal(a.sum.cache, CA_OCSP_CACHE_HIT);
     answer_clear(&a);
     free(d);
@@ -1337,7 +1327,7 @@ test_cache_new_signer(void **state)
 static void
 test_signer_certificate(void **state)
 {
-    X509 *sc = ca_ocsp_signer_cert(F.signer);
+    X509 *sc = ca_ocsp_signer_cert(W.signer);
     struct store_cert *row = NULL;
     struct duet_err err = {0};
     char *serial = serial_of(sc), *path, *cn;
@@ -1371,7 +1361,7 @@ test_signer_certificate(void **state)
         int64_t nb = 0, na = 0;
         assert_true(x509u_time(X509_get0_notBefore(sc), &nb));
         assert_true(x509u_time(X509_get0_notAfter(sc), &na));
-        assert_int_equal(na, F.now + CA_OCSP_SIGNER_TTL);
+        assert_int_equal(na, W.now + CA_OCSP_SIGNER_TTL);
     }
     assert_int_equal(store_get(ca_store(F.ca), serial, &row, &err), 0);
     assert_non_null(row);
@@ -1397,22 +1387,22 @@ test_signer_reused_across_opens(void **state)
     bool issued = true;
 
     (void)state;
-    assert_int_equal(ca_open(F.dir, PASS, &ca2, &err), 0);
-    assert_int_equal(ca_ocsp_signer_ensure(ca2, F.now + 60, 0, &s2, &issued, &err), 0);
+    assert_int_equal(ca_open(F.dir, CAFX_PASS, &ca2, &err), 0);
+    assert_int_equal(ca_ocsp_signer_ensure(ca2, W.now + 60, 0, &s2, &issued, &err), 0);
     assert_false(issued);
-    assert_int_equal(X509_cmp(ca_ocsp_signer_cert(s2), ca_ocsp_signer_cert(F.signer)), 0);
+    assert_int_equal(X509_cmp(ca_ocsp_signer_cert(s2), ca_ocsp_signer_cert(W.signer)), 0);
     ca_ocsp_signer_free(s2);
     ca_close(ca2);
 
     s2 = NULL;
     assert_int_equal(ca_open(F.dir, NULL, &ca2, &err), 0);
-    assert_int_equal(ca_ocsp_signer_ensure(ca2, F.now, 0, &s2, NULL, &err), -1);
+    assert_int_equal(ca_ocsp_signer_ensure(ca2, W.now, 0, &s2, NULL, &err), -1);
     assert_contains(err.msg, "without its passphrase");
     assert_null(s2);
     ca_close(ca2);
 
     /* A life too short to be worth a signer. */
-    assert_int_equal(ca_ocsp_signer_ensure(F.ca, F.now, 60, &s2, NULL, &err), -1);
+    assert_int_equal(ca_ocsp_signer_ensure(F.ca, W.now, 60, &s2, NULL, &err), -1);
     assert_contains(err.msg, "at least 3600 seconds");
     assert_null(s2);
 }
@@ -1430,12 +1420,12 @@ test_signer_renewal(void **state)
     struct store_cert *row = NULL;
     bool issued = false;
     char *old_serial, *new_serial;
-    int64_t later = F.now + 5 * 86400; /* 2 of 7 days left */
+    int64_t later = W.now + 5 * 86400; /* 2 of 7 days left */
     int64_t na = 0;
 
     (void)state;
     /* Still fresh two-thirds in: kept. */
-    assert_int_equal(ca_ocsp_signer_ensure(F.ca, F.now + 4 * 86400, 0, &s, &issued, &err), 0);
+    assert_int_equal(ca_ocsp_signer_ensure(F.ca, W.now + 4 * 86400, 0, &s, &issued, &err), 0);
     assert_false(issued);
     old_serial = serial_of(ca_ocsp_signer_cert(s));
     assert_int_equal(ca_ocsp_signer_ensure(F.ca, later, 0, &s, &issued, &err), 0);
@@ -1457,7 +1447,7 @@ test_signer_renewal(void **state)
     /* Answers stop at the signer's notAfter, and none is signed past it. */
     assert_true(x509u_time(X509_get0_notAfter(ca_ocsp_signer_cert(s)), &na));
     {
-        OCSP_CERTID *g = id_of(EVP_sha1(), F.good, ca_issuing_cert(F.ca));
+        OCSP_CERTID *g = id_of(EVP_sha1(), W.good, ca_issuing_cert(F.ca));
         OCSP_REQUEST *req = request(OCSP_CERTID_dup(g), NULL);
         size_t len;
         uint8_t *der = req_der(req, &len);

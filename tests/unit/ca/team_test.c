@@ -28,14 +28,11 @@
 #include "lib/err.h"
 #include "testlib/certfactory.h"
 
-#define PASS "team test passphrase"
+#include "ca_fixture.h"
+
 #define TD "corp.example"
 
-static struct {
-    char *tmp;
-    struct ca *ca;
-    EVP_PKEY *key;
-} F;
+static struct cafx F;
 
 static const char team_profiles[] =
     "  team-ou:\n"
@@ -63,45 +60,16 @@ static const char team_profiles[] =
 static int
 group_setup(void **state)
 {
-    struct ca_init_opts o = {0};
-    struct duet_err err = {0};
-    char *dir, *yaml;
-    FILE *f;
-
     (void)state;
-    F.tmp = cf_tmpdir();
-    dir = cf_path(F.tmp, "ca");
-    o.dir = dir;
-    o.name = "Team Test";
-    o.trust_domain = TD;
-    o.key_type = CA_KEY_P256;
-    o.passphrase = PASS;
-    if (ca_init(&o, &err) != 0) {
-        fprintf(stderr, "ca_init: %s\n", err.msg);
-        return -1;
-    }
-    /* `profiles:` is the last key of the ca.yaml ca_init writes. */
-    yaml = cf_path(dir, "ca.yaml");
-    f = fopen(yaml, "a");
-    if (f == NULL || fputs(team_profiles, f) < 0 || fclose(f) != 0)
-        return -1;
-    free(yaml);
-    if (ca_open(dir, PASS, &F.ca, &err) != 0) {
-        fprintf(stderr, "ca_open: %s\n", err.msg);
-        return -1;
-    }
-    free(dir);
-    F.key = cf_key_new(CF_KEY_EC_P256);
-    return 0;
+    return cafx_setup(&F, (struct ca_init_opts){.name = "Team Test", .trust_domain = TD},
+                      team_profiles);
 }
 
 static int
 group_teardown(void **state)
 {
     (void)state;
-    ca_close(F.ca);
-    EVP_PKEY_free(F.key);
-    cf_tmpdir_remove(F.tmp);
+    cafx_teardown(&F);
     return 0;
 }
 

@@ -35,70 +35,38 @@
 #include "lib/x509util.h"
 #include "testlib/certfactory.h"
 
-#define PASS "correct horse battery staple"
+#include "ca_fixture.h"
+
 #define TD "corp.example"
 
-static struct {
-    char *tmp;
-    char *dir;
-    struct ca *ca;
-    EVP_PKEY *key; /* the host's own key */
-} F;
+static struct cafx F; /* F.key: the host's own key */
 
 static int
 group_setup(void **state)
 {
     static const char *const dns[] = {TD};
     static const char *const uri[] = {"spiffe://" TD "/"};
-    struct ca_init_opts o = {0};
-    struct duet_err err = {0};
 
     (void)state;
-    F.tmp = cf_tmpdir();
-    F.dir = cf_path(F.tmp, "ca");
-    o.dir = F.dir;
-    o.name = "Token Test";
-    o.trust_domain = TD;
-    o.key_type = CA_KEY_P256;
-    o.passphrase = PASS;
-    o.permit_dns = dns;
-    o.npermit_dns = 1;
-    o.permit_uri = uri;
-    o.npermit_uri = 1;
-    if (ca_init(&o, &err) != 0 || ca_open(F.dir, PASS, &F.ca, &err) != 0) {
-        fprintf(stderr, "CA: %s\n", err.msg);
-        return -1;
-    }
-    F.key = cf_key_new(CF_KEY_EC_P256);
-    return 0;
+    return cafx_setup(&F,
+                      (struct ca_init_opts){.name = "Token Test",
+                                            .trust_domain = TD,
+                                            .permit_dns = dns,
+                                            .npermit_dns = 1,
+                                            .permit_uri = uri,
+                                            .npermit_uri = 1},
+                      NULL);
 }
 
 static int
 group_teardown(void **state)
 {
     (void)state;
-    ca_close(F.ca);
-    EVP_PKEY_free(F.key);
-    free(F.dir);
-    cf_tmpdir_remove(F.tmp);
+    cafx_teardown(&F);
     return 0;
 }
 
 /* ---- helpers, independent of the code under test ---- */
-
-static size_t
-inventory_count(void)
-{
-    struct store_filter f = {.now = (int64_t)time(NULL)};
-    struct store_cert **v = NULL;
-    size_t n = 0;
-    struct duet_err err = {0};
-
-    if (store_list(ca_store(F.ca), &f, &v, &n, &err) != 0)
-        fail_msg("store_list: %s", err.msg);
-    store_certs_free(v, n);
-    return n;
-}
 
 /*
  * A CSR for F.key with CN "host", the given extensions as OpenSSL
@@ -139,27 +107,6 @@ csr_san(const char *san)
     const char *const values[] = {san};
 
     return make_csr(san != NULL ? nids : NULL, values);
-}
-
-/* The certificate's SANs as "DNS:a, URI:b" (OpenSSL's own rendering). */
-static char *
-sans_text(X509 *cert)
-{
-    GENERAL_NAMES *gens = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
-    BIO *bio = BIO_new(BIO_s_mem());
-    char *data = NULL, *out;
-    long n;
-
-    for (int i = 0; gens != NULL && i < sk_GENERAL_NAME_num(gens); i++) {
-        if (i > 0)
-            BIO_puts(bio, ", ");
-        GENERAL_NAME_print(bio, sk_GENERAL_NAME_value(gens, i));
-    }
-    n = BIO_get_mem_data(bio, &data);
-    out = strndup(data != NULL ? data : "", (size_t)n);
-    BIO_free(bio);
-    GENERAL_NAMES_free(gens);
-    return out;
 }
 
 /* Make a token or fail the test; *row filled when row is not NULL. */
@@ -312,14 +259,14 @@ test_redeem_issues_the_binding_once(void **state)
     struct duet_err err = {0};
     X509 *cert = NULL, *again = NULL;
     bool clamped = true;
-    size_t before = inventory_count();
+    size_t before = cafx_inventory_count(F.ca);
 
     (void)state;
     if (ca_token_redeem(F.ca, tok, req, "host.csr", now + 5, 0, &cert, &clamped, &used, &err) != 0)
         fail_msg("redeem: %s", err.msg);
     assert_false(clamped);
     /* Every bound name, the token's name as CN, the host's key; not a CA. */
-    char *names = sans_text(cert);
+    char *names = cafx_sans_text(cert);
     assert_string_equal(names, "URI:spiffe://" TD "/a, DNS:a." TD);
     free(names);
     char *cn = x509u_name_cn(X509_get_subject_name(cert));
@@ -330,7 +277,7 @@ test_redeem_issues_the_binding_once(void **state)
     assert_true(X509_get_extended_key_usage(cert) == (XKU_SSL_SERVER | XKU_SSL_CLIENT));
     /* In the inventory with the token's fields; the token used by that serial. */
     char *serial = x509u_serial(X509_get0_serialNumber(cert));
-    assert_int_equal(inventory_count(), before + 1);
+    assert_int_equal(cafx_inventory_count(F.ca), before + 1);
     assert_int_equal(store_get(ca_store(F.ca), serial, &crow, &err), 0);
     assert_non_null(crow);
     assert_string_equal(crow->profile, "peer");
@@ -352,7 +299,7 @@ test_redeem_issues_the_binding_once(void **state)
     assert_null(again);
     assert_contains(err.msg, want);
     assert_null(strstr(err.msg, tok));
-    assert_int_equal(inventory_count(), before + 1);
+    assert_int_equal(cafx_inventory_count(F.ca), before + 1);
 
     store_cert_free(crow);
     store_token_free(used);
@@ -376,7 +323,7 @@ test_redeem_subset(void **state)
     (void)state;
     if (ca_token_redeem(F.ca, tok, req, "host.csr", now, 0, &cert, NULL, NULL, &err) != 0)
         fail_msg("redeem: %s", err.msg);
-    char *names = sans_text(cert);
+    char *names = cafx_sans_text(cert);
     assert_string_equal(names, "DNS:www." TD);
     free(names);
     assert_true(X509_get_extended_key_usage(cert) == XKU_SSL_SERVER);
@@ -473,7 +420,7 @@ test_redeem_refuses_what_the_token_does_not_bind(void **state)
     };
     int64_t now = (int64_t)time(NULL);
     char *tok = token_ok("a", "client", NULL, 0, now, NULL);
-    size_t before = inventory_count();
+    size_t before = cafx_inventory_count(F.ca);
     struct duet_err err = {0};
     X509 *cert = NULL;
 
@@ -490,7 +437,7 @@ test_redeem_refuses_what_the_token_does_not_bind(void **state)
         assert_unused(tok);
         X509_REQ_free(req);
     }
-    assert_int_equal(inventory_count(), before);
+    assert_int_equal(cafx_inventory_count(F.ca), before);
     /* A CSR signed by another key than the one it carries. */
     {
         X509_REQ *req = csr_san(NULL);
@@ -526,7 +473,7 @@ test_failure_inside_issuance_leaves_token_unused(void **state)
     char *tok = token_ok("b", "client", NULL, 0, now, NULL);
     char *db_path = cf_path(F.dir, "inventory.db");
     X509_REQ *req = csr_san(NULL);
-    size_t before = inventory_count();
+    size_t before = cafx_inventory_count(F.ca);
     struct duet_err err = {0};
     X509 *cert = NULL;
     sqlite3 *db = NULL;
@@ -542,14 +489,14 @@ test_failure_inside_issuance_leaves_token_unused(void **state)
     assert_int_equal(ca_token_redeem(F.ca, tok, req, "h.csr", now, 0, &cert, NULL, NULL, &err), -1);
     assert_null(cert);
     assert_contains(err.msg, "injected failure");
-    assert_int_equal(inventory_count(), before);
+    assert_int_equal(cafx_inventory_count(F.ca), before);
     assert_unused(tok);
     assert_int_equal(sqlite3_exec(db, "DROP TRIGGER fail_redeem", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     /* The same token then works, once. */
     if (ca_token_redeem(F.ca, tok, req, "h.csr", now, 0, &cert, NULL, NULL, &err) != 0)
         fail_msg("redeem: %s", err.msg);
-    assert_int_equal(inventory_count(), before + 1);
+    assert_int_equal(cafx_inventory_count(F.ca), before + 1);
     X509_free(cert);
     X509_REQ_free(req);
     free(db_path);

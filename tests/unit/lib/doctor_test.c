@@ -26,38 +26,23 @@
 
 #include "lib/doctor.h"
 #include "testlib/certfactory.h"
+#include "testlib/pkiworld.h"
 
-/* root -> inter -> {server, client}, a second root, a CA as leaf, expired/future certs. */
-struct world {
-    EVP_PKEY *root_key, *int_key, *leaf_key, *other_key;
-    X509 *root, *inter, *server, *client, *other_root, *expired, *future, *soon, *no_ds, *old_ca;
+/* Root -> Inter -> {server, client, expired/future certs...}, a CA as leaf, an old root. */
+static struct pki_world pki;
+static struct {
+    X509 *server, *client, *expired, *future, *soon, *no_ds, *old_ca;
     X509 *cdp;
     X509 *noaki, *impostor; /* a leaf without key identifier; "Inter" with another key */
-};
-
-static struct world w;
+} w;
 static const struct doctor_src SRC = {.file = "f.pem", .key = "--cert"};
 
 static int
 setup(void **state)
 {
     (void)state;
-    w.root_key = cf_key_new(CF_KEY_EC_P256);
-    w.int_key = cf_key_new(CF_KEY_EC_P256);
-    w.leaf_key = cf_key_new(CF_KEY_EC_P256);
-    w.other_key = cf_key_new(CF_KEY_EC_P256);
-    w.root = cf_cert_new(&(struct cf_cert_spec){.cn = "Root", .key = w.root_key, .bc = CF_BC_CA});
-    w.inter = cf_cert_new(&(struct cf_cert_spec){.cn = "Inter",
-                                                 .key = w.int_key,
-                                                 .issuer = w.root,
-                                                 .issuer_key = w.root_key,
-                                                 .bc = CF_BC_CA});
-#define LEAF(...)                                                                                  \
-    cf_cert_new(&(struct cf_cert_spec){.key = w.leaf_key,                                          \
-                                       .issuer = w.inter,                                          \
-                                       .issuer_key = w.int_key,                                    \
-                                       .bc = CF_BC_LEAF,                                           \
-                                       __VA_ARGS__})
+    pkw_new(&pki);
+#define LEAF(...) pkw_leaf(&pki, (struct cf_cert_spec){__VA_ARGS__})
     w.server = LEAF(.cn = "server", .eku = CF_EKU_SERVER);
     w.client = LEAF(.cn = "alice", .eku = CF_EKU_CLIENT);
     w.expired = LEAF(.cn = "old", .eku = CF_EKU_SERVER, .not_before = -100 * CF_DAY,
@@ -70,17 +55,15 @@ setup(void **state)
     w.cdp = LEAF(.cn = "cdp", .eku = CF_EKU_SERVER, .crl_dp = "URI:http://ca.example/int.crl");
     w.noaki = LEAF(.cn = "noaki", .eku = CF_EKU_SERVER, .no_aki = true);
 #undef LEAF
-    w.other_root =
-        cf_cert_new(&(struct cf_cert_spec){.cn = "Other", .key = w.other_key, .bc = CF_BC_CA});
     w.old_ca = cf_cert_new(&(struct cf_cert_spec){.cn = "Old",
-                                                  .key = w.other_key,
+                                                  .key = pki.other_key,
                                                   .bc = CF_BC_CA,
                                                   .not_before = -400 * CF_DAY,
                                                   .not_after = -5 * CF_DAY});
     w.impostor = cf_cert_new(&(struct cf_cert_spec){.cn = "Inter",
-                                                    .key = w.other_key,
-                                                    .issuer = w.root,
-                                                    .issuer_key = w.root_key,
+                                                    .key = pki.other_key,
+                                                    .issuer = pki.root,
+                                                    .issuer_key = pki.root_key,
                                                     .bc = CF_BC_CA});
     return 0;
 }
@@ -88,15 +71,12 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-    X509 *certs[] = {w.root, w.inter, w.server, w.client, w.other_root, w.expired, w.future,
-                     w.soon, w.no_ds, w.old_ca, w.cdp,    w.noaki,      w.impostor};
+    X509 *certs[] = {w.server, w.client, w.expired, w.future, w.soon,
+                     w.no_ds,  w.old_ca, w.cdp,     w.noaki,  w.impostor};
     (void)state;
     for (size_t i = 0; i < sizeof(certs) / sizeof(certs[0]); i++)
         X509_free(certs[i]);
-    EVP_PKEY_free(w.root_key);
-    EVP_PKEY_free(w.int_key);
-    EVP_PKEY_free(w.leaf_key);
-    EVP_PKEY_free(w.other_key);
+    pkw_free(&pki);
     return 0;
 }
 
@@ -121,9 +101,9 @@ test_pair(void **state)
     struct doctor_report r = {0};
     (void)state;
 
-    doctor_check_pair(&r, &SRC, w.server, w.leaf_key);
+    doctor_check_pair(&r, &SRC, w.server, pki.leaf_key);
     assert_string_equal(codes(&r), "");
-    doctor_check_pair(&r, &SRC, w.server, w.root_key);
+    doctor_check_pair(&r, &SRC, w.server, pki.root_key);
     assert_string_equal(codes(&r), "error:key_mismatch");
     assert_contains(r.v[0].problem, "does not belong to the certificate CN=server");
     assert_string_equal(r.v[0].file, "f.pem");
@@ -163,13 +143,13 @@ test_chain(void **state)
         {"impostor CA", {4, 5, -1}, true, "error:chain_bad_signature", "certificate 0, CN=noaki"},
         {"real CA, no key identifier", {4, 1, -1}, true, "", NULL},
     };
-    X509 *pool[] = {w.server, w.inter, w.root, w.other_root, w.noaki, w.impostor};
+    X509 *pool[] = {w.server, pki.inter, pki.root, pki.other_root, w.noaki, w.impostor};
 
     (void)state;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct doctor_report r = {0};
         STACK_OF(X509) *chain = sk_X509_new_null();
-        STACK_OF(X509) *roots = i == 5 ? cf_certs(w.root, w.inter, NULL) : cf_certs(w.root, NULL);
+        STACK_OF(X509) *roots = i == 5 ? cf_certs(pki.root, pki.inter, NULL) : cf_certs(pki.root, NULL);
         for (int k = 0; cases[i].order[k] >= 0; k++)
             sk_X509_push(chain, pool[cases[i].order[k]]);
         doctor_check_chain(&r, &SRC, chain, cases[i].roots ? roots : NULL);
@@ -200,7 +180,7 @@ test_role(void **state)
         {2, DOCTOR_ROLE_SERVER, "error:cert_is_ca", "is a CA certificate"},
         {3, DOCTOR_ROLE_SERVER, "error:key_usage", "without digitalSignature"},
     };
-    X509 *pool[] = {w.server, w.client, w.inter, w.no_ds};
+    X509 *pool[] = {w.server, w.client, pki.inter, w.no_ds};
 
     (void)state;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -251,17 +231,17 @@ test_crl_fresh(void **state)
 {
     struct doctor_report r = {0};
     int64_t now = (int64_t)time(NULL);
-    X509_CRL *fresh = cf_crl_new(&(struct cf_crl_spec){.issuer = w.inter, .issuer_key = w.int_key});
-    X509_CRL *stale = cf_crl_new(&(struct cf_crl_spec){.issuer = w.inter,
-                                                       .issuer_key = w.int_key,
+    X509_CRL *fresh = cf_crl_new(&(struct cf_crl_spec){.issuer = pki.inter, .issuer_key = pki.int_key});
+    X509_CRL *stale = cf_crl_new(&(struct cf_crl_spec){.issuer = pki.inter,
+                                                       .issuer_key = pki.int_key,
                                                        .last_update = -8 * CF_DAY,
                                                        .next_update = -CF_DAY});
     X509_CRL *soon = cf_crl_new(&(struct cf_crl_spec){
-        .issuer = w.inter, .issuer_key = w.int_key, .last_update = -CF_DAY, .next_update = 3600});
+        .issuer = pki.inter, .issuer_key = pki.int_key, .last_update = -CF_DAY, .next_update = 3600});
     X509_CRL *open = cf_crl_new(
-        &(struct cf_crl_spec){.issuer = w.inter, .issuer_key = w.int_key, .no_next_update = true});
-    X509_CRL *ahead = cf_crl_new(&(struct cf_crl_spec){.issuer = w.inter,
-                                                       .issuer_key = w.int_key,
+        &(struct cf_crl_spec){.issuer = pki.inter, .issuer_key = pki.int_key, .no_next_update = true});
+    X509_CRL *ahead = cf_crl_new(&(struct cf_crl_spec){.issuer = pki.inter,
+                                                       .issuer_key = pki.int_key,
                                                        .last_update = 2 * CF_DAY,
                                                        .next_update = 30 * CF_DAY});
     (void)state;
@@ -296,18 +276,18 @@ test_crl_for(void **state)
 {
     struct doctor_report r = {0};
     X509_CRL *by_int =
-        cf_crl_new(&(struct cf_crl_spec){.issuer = w.inter, .issuer_key = w.int_key});
+        cf_crl_new(&(struct cf_crl_spec){.issuer = pki.inter, .issuer_key = pki.int_key});
     /* the same issuer name, signed by another key: not the issuer's CRL */
     X509_CRL *forged =
-        cf_crl_new(&(struct cf_crl_spec){.issuer = w.inter, .issuer_key = w.other_key});
+        cf_crl_new(&(struct cf_crl_spec){.issuer = pki.inter, .issuer_key = pki.other_key});
     STACK_OF(X509_CRL) *good = cf_crls(by_int, NULL), *bad = cf_crls(forged, NULL);
     char uri[128];
     (void)state;
 
-    assert_true(doctor_check_crl_for(&r, &SRC, w.inter, good, DOCTOR_ERROR, "needed", "fix"));
+    assert_true(doctor_check_crl_for(&r, &SRC, pki.inter, good, DOCTOR_ERROR, "needed", "fix"));
     assert_string_equal(codes(&r), "");
-    assert_false(doctor_check_crl_for(&r, &SRC, w.inter, bad, DOCTOR_ERROR, "needed", "fix"));
-    assert_false(doctor_check_crl_for(&r, &SRC, w.root, good, DOCTOR_WARNING, "why", "fix"));
+    assert_false(doctor_check_crl_for(&r, &SRC, pki.inter, bad, DOCTOR_ERROR, "needed", "fix"));
+    assert_false(doctor_check_crl_for(&r, &SRC, pki.root, good, DOCTOR_WARNING, "why", "fix"));
     assert_string_equal(codes(&r), "error:crl_missing warning:crl_missing");
     assert_string_equal(r.v[0].problem, "no CRL of CN=Inter is given: needed");
     assert_string_equal(r.v[1].problem, "no CRL of CN=Root is given: why");
@@ -331,7 +311,7 @@ test_key_file(void **state)
     struct doctor_src src = {.file = path, .key = "listeners[0].key"};
     (void)state;
 
-    cf_write_key(path, w.leaf_key);
+    cf_write_key(path, pki.leaf_key);
     assert_int_equal(chmod(path, 0600), 0);
     assert_true(doctor_check_key_file(&r, &src, geteuid(), true));
     assert_string_equal(codes(&r), "");
@@ -369,7 +349,7 @@ test_dirs(void **state)
 
     assert_int_equal(mkdir(sub, 0700), 0);
     assert_int_equal(mkdir(inner, 0700), 0);
-    cf_write_key(path, w.leaf_key);
+    cf_write_key(path, pki.leaf_key);
     doctor_check_dirs(&r, &src, "the private key");
     assert_string_equal(codes(&r), "");
     assert_int_equal(chmod(sub, 0777), 0); /* a parent, not the file's own directory */
@@ -414,17 +394,17 @@ test_trust(void **state)
 {
     struct doctor_report r = {0};
     int64_t now = (int64_t)time(NULL);
-    STACK_OF(X509) *one = cf_certs(w.root, w.inter, NULL);
-    STACK_OF(X509) *two = cf_certs(w.root, w.other_root, NULL);
-    STACK_OF(X509) *odd = cf_certs(w.root, w.old_ca, w.server, NULL);
-    X509_STORE *system = cf_store(w.other_root, NULL);
+    STACK_OF(X509) *one = cf_certs(pki.root, pki.inter, NULL);
+    STACK_OF(X509) *two = cf_certs(pki.root, pki.other_root, NULL);
+    STACK_OF(X509) *odd = cf_certs(pki.root, w.old_ca, w.server, NULL);
+    X509_STORE *system = cf_store(pki.other_root, NULL);
     /* an intermediate of the "public" root Other, and the private one of Root */
     X509 *pub_int = cf_cert_new(&(struct cf_cert_spec){.cn = "Public Issuing",
-                                                       .key = w.leaf_key,
-                                                       .issuer = w.other_root,
-                                                       .issuer_key = w.other_key,
+                                                       .key = pki.leaf_key,
+                                                       .issuer = pki.other_root,
+                                                       .issuer_key = pki.other_key,
                                                        .bc = CF_BC_CA});
-    STACK_OF(X509) *with_pub = cf_certs(w.root, pub_int, NULL);
+    STACK_OF(X509) *with_pub = cf_certs(pki.root, pub_int, NULL);
     (void)state;
 
     doctor_check_trust(&r, &SRC, one, system, now);

@@ -2,7 +2,8 @@
 /*
  * x509util_test.c - unit tests of src/lib/x509util.c: RFC 3339 parsing
  * (valid and invalid forms as tables), day distances, colon hex, serials,
- * key descriptions, names and labels, signature digests.
+ * key descriptions, names and labels, signature digests, the issuer of a
+ * certificate found by name and signature.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -253,6 +254,47 @@ test_names_and_label(void **state)
     EVP_PKEY_free(k);
 }
 
+/* The issuer among two lists: by signature, not by name alone; never the certificate itself. */
+static void
+test_find_issuer(void **state)
+{
+    EVP_PKEY *ca_key = cf_key_new(CF_KEY_EC_P256);
+    EVP_PKEY *stranger_key = cf_key_new(CF_KEY_EC_P256);
+    EVP_PKEY *leaf_key = cf_key_new(CF_KEY_EC_P256);
+    /* the same name as the CA and no key identifiers: only the signature tells them apart */
+    X509 *ca = cf_cert_new(
+        &(struct cf_cert_spec){.cn = "Issuing", .key = ca_key, .bc = CF_BC_CA, .no_aki = true});
+    X509 *stranger = cf_cert_new(&(struct cf_cert_spec){
+        .cn = "Issuing", .key = stranger_key, .bc = CF_BC_CA, .no_aki = true});
+    X509 *leaf = cf_cert_new(&(struct cf_cert_spec){.cn = "leaf",
+                                                    .key = leaf_key,
+                                                    .issuer = ca,
+                                                    .issuer_key = ca_key,
+                                                    .bc = CF_BC_LEAF,
+                                                    .no_aki = true});
+    STACK_OF(X509) *first = sk_X509_new_null();
+    STACK_OF(X509) *second = sk_X509_new_null();
+
+    (void)state;
+    assert_null(x509u_find_issuer(leaf, NULL, NULL));
+    assert_true(sk_X509_push(first, leaf));
+    assert_true(sk_X509_push(first, stranger));
+    assert_null(x509u_find_issuer(leaf, first, NULL));
+    assert_true(sk_X509_push(second, ca));
+    assert_ptr_equal(x509u_find_issuer(leaf, first, second), ca);
+    assert_ptr_equal(x509u_find_issuer(leaf, second, NULL), ca);
+    assert_ptr_equal(x509u_find_issuer(leaf, NULL, second), ca);
+    assert_null(x509u_find_issuer(ca, second, first)); /* self-signed: not its own issuer */
+    sk_X509_free(first);
+    sk_X509_free(second);
+    X509_free(leaf);
+    X509_free(stranger);
+    X509_free(ca);
+    EVP_PKEY_free(leaf_key);
+    EVP_PKEY_free(stranger_key);
+    EVP_PKEY_free(ca_key);
+}
+
 static void
 test_fingerprints(void **state)
 {
@@ -320,7 +362,8 @@ main(void)
         cmocka_unit_test(test_fmt_days),         cmocka_unit_test(test_fmt_days_under_a_day),
         cmocka_unit_test(test_fmt_dates),        cmocka_unit_test(test_hex_colon),
         cmocka_unit_test(test_serial),           cmocka_unit_test(test_key_describe),
-        cmocka_unit_test(test_names_and_label),  cmocka_unit_test(test_fingerprints),
+        cmocka_unit_test(test_names_and_label),  cmocka_unit_test(test_find_issuer),
+        cmocka_unit_test(test_fingerprints),
         cmocka_unit_test(test_sig_digest),       cmocka_unit_test(test_time_roundtrip),
     };
 
