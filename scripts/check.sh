@@ -90,7 +90,8 @@ if [ -x "$ASAN_BUILD/duet" ]; then
         tests/integration/test_proxy_ocsp_check.py tests/integration/test_proxy_ocsp_recheck.py \
         tests/integration/test_proxy_h2_limits.py tests/integration/test_proxy_h2up.py \
         tests/integration/test_proxy_grpc.py tests/integration/test_proxy_path_rules.py \
-        tests/integration/test_proxy_head_refusals.py \
+        tests/integration/test_proxy_head_refusals.py tests/integration/test_proxy_h2up_share.py \
+        tests/integration/test_proxy_ocsp_recheck_reload.py \
         --deselect \
         tests/integration/test_proxy_crl_url.py::test_a_million_entry_crl_is_fetched_and_refreshed_while_handshakes_go_on ||
         true

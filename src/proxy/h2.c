@@ -90,6 +90,9 @@ struct h2_stream {
     bool idempotent;    /* bodyless GET, HEAD or OPTIONS: may be retried on a new connection */
     bool queued;        /* allowed, waiting for an upstream slot (--h2-max-upstreams) */
     struct evbuffer *pending; /* queued: the request head and the body received so far */
+    char *up2_head;     /* queued for an HTTP/2 upstream: the decided head (pending: the body) */
+    size_t up2_head_len;
+    bool up2_te;        /* the client asked for trailers (te: trailers): so does the upstream */
     double progress;    /* when the stream last moved: request DATA in, HEADERS or DATA out */
     bool timed_out;     /* reset for --h2-stream-timeout */
     bool up_reset;      /* reset for its upstream (relayed, or failed mid-response): not the client's doing */
@@ -810,7 +813,7 @@ up2_reset(void *arg, uint32_t code, const char *why)
 {
     struct h2_stream *st = arg;
 
-    st->up = NULL;
+    st->up = NULL; /* a slot of --h2-max-upstreams is free: h2_dequeue below */
     if (why == NULL || code == NGHTTP2_REFUSED_STREAM) {
         count_reset(st->hc->c, H2_RESET_UPSTREAM);
         st->up_reset = true;
@@ -821,6 +824,7 @@ up2_reset(void *arg, uint32_t code, const char *why)
         up_log_error(st, why);
         stream_upstream_gone(st, 502, why);
     }
+    h2_dequeue(st->hc);
     h2_flush(st->hc);
 }
 
@@ -846,25 +850,66 @@ static const struct h2up_hooks up2_hooks = {
     .taken = up2_taken,
 };
 
-/* upstream_protocol h2c, h2 or auto: the stream goes on an HTTP/2 upstream (false: HTTP/1.1). */
+static unsigned h2_upstreams(const struct h2_conn *hc);
+
+/*
+ * The stream's upstream stream opens on an HTTP/2 upstream: head, then the
+ * body that waited in pending (if it was queued), then its end if the client
+ * ended.
+ */
+static void
+stream_start_h2up(struct h2_stream *st, const char *head, size_t head_len, struct evbuffer *pending)
+{
+    struct conn *c = st->hc->c;
+    size_t n = pending != NULL ? evbuffer_get_length(pending) : 0;
+    struct duet_err err;
+
+    st->up = h2up_open(c->w, c->gen, c->gl, c->gl->up_ctx != NULL, head, head_len, st->up2_te,
+                       st->end_req && n == 0, &up2_hooks, st, &err);
+    if (st->up == NULL) {
+        up_log_error(st, err.msg);
+        stream_upstream_gone(st, 502, "the upstream service could not be reached");
+        return;
+    }
+    c->up_bytes += head_len;
+    if (n > 0) {
+        const uint8_t *p = evbuffer_pullup(pending, -1);
+        if (p == NULL || h2up_data(st->up, p, n) != 0) {
+            stream_refuse(st, 500, "out of memory");
+            return;
+        }
+        c->up_bytes += n;
+        if (st->end_req)
+            h2up_end(st->up);
+    }
+}
+
+/*
+ * upstream_protocol h2c, h2 or auto: the stream goes on an HTTP/2 upstream
+ * (false: HTTP/1.1), or waits for one of the connection's --h2-max-upstreams
+ * upstream streams, its head kept and its body collecting in pending.
+ */
 static bool
 stream_forward_h2up(struct h2_stream *st, struct http_decision *d)
 {
     struct conn *c = st->hc->c;
-    struct duet_err err;
 
     if (c->gl->cfg->up_proto == UPSTREAM_HTTP1)
         return false;
     st->forwarding = true;
-    st->up = h2up_open(c->w, c->gen, c->gl, c->gl->up_ctx != NULL, d->head, d->head_len,
-                       http_header_get(st->req.rd.hdrs, st->req.rd.nhdrs, "te") != NULL,
-                       st->end_req, &up2_hooks, st, &err);
-    if (st->up == NULL) {
-        up_log_error(st, err.msg);
-        stream_upstream_gone(st, 502, "the upstream service could not be reached");
+    st->up2_te = http_header_get(st->req.rd.hdrs, st->req.rd.nhdrs, "te") != NULL;
+    if (h2_upstreams(st->hc) >= (unsigned)c->gen->cfg.h2_max_upstreams) {
+        if ((st->up2_head = malloc(d->head_len)) == NULL ||
+            (st->pending = evbuffer_new()) == NULL) {
+            stream_refuse(st, 500, "out of memory");
+            return true;
+        }
+        memcpy(st->up2_head, d->head, d->head_len);
+        st->up2_head_len = d->head_len;
+        st->queued = true;
         return true;
     }
-    c->up_bytes += d->head_len;
+    stream_start_h2up(st, d->head, d->head_len, NULL);
     return true;
 }
 
@@ -875,7 +920,7 @@ h2_upstreams(const struct h2_conn *hc)
     unsigned n = 0;
 
     for (const struct h2_stream *s = hc->streams; s != NULL; s = s->next)
-        n += s->ubev != NULL;
+        n += s->ubev != NULL || s->up != NULL;
     return n;
 }
 
@@ -964,7 +1009,13 @@ h2_dequeue(struct h2_conn *hc)
         next->queued = false;
         req = next->pending;
         next->pending = NULL;
-        stream_upstream_start(next, req);
+        if (next->up2_head != NULL) {
+            stream_start_h2up(next, next->up2_head, next->up2_head_len, req);
+            free(next->up2_head);
+            next->up2_head = NULL;
+        } else {
+            stream_upstream_start(next, req);
+        }
         evbuffer_free(req);
     }
     hc->dequeuing = false;
@@ -1297,6 +1348,7 @@ on_stream_close(nghttp2_session *sess, int32_t id, uint32_t code, void *user)
 {
     struct h2_conn *hc = user;
     struct h2_stream *st = nghttp2_session_get_stream_user_data(sess, id);
+    bool had_up;
 
     if (st == NULL)
         return 0;
@@ -1304,6 +1356,7 @@ on_stream_close(nghttp2_session *sess, int32_t id, uint32_t code, void *user)
         count_reset(hc->c, code == NGHTTP2_CANCEL ? H2_RESET_CANCEL : H2_RESET_ERROR);
     if (st->unconsumed > 0)
         nghttp2_session_consume_connection(sess, st->unconsumed);
+    had_up = st->up != NULL;
     if (st->up != NULL)
         h2up_cancel(st->up, NGHTTP2_CANCEL);
     st->up = NULL;
@@ -1324,8 +1377,11 @@ on_stream_close(nghttp2_session *sess, int32_t id, uint32_t code, void *user)
     evbuffer_free(st->body);
     if (st->pending != NULL)
         evbuffer_free(st->pending);
+    free(st->up2_head);
     free(st->retry_head);
     free(st);
+    if (had_up)
+        h2_dequeue(hc); /* its upstream stream was one of --h2-max-upstreams */
     h2_resume_held(hc); /* what it held no longer counts against the connection's budget */
     return 0;
 }
@@ -1433,7 +1489,9 @@ h2_flush(struct h2_conn *hc)
  * Why the client holds the stream up, or NULL: it may send more of the request
  * body (its windows are open) and does not, or response bytes wait that its
  * window (or its not reading) keeps in.  A stream waiting on its upstream, or
- * on the proxy's own windows, is not held up by the client.
+ * on the proxy's own windows, is not held up by the client; nor is one whose
+ * HTTP/2 upstream began its response while the client sends nothing: both
+ * sides of a bidirectional stream (a gRPC watch) may rest for a long time.
  */
 static const char *
 stream_held_up(const struct h2_stream *st)
@@ -1444,7 +1502,7 @@ stream_held_up(const struct h2_stream *st)
         return NULL;
     if (st->resp_head && evbuffer_get_length(st->body) > 0)
         return "the client's flow-control window (or its reading) let no response data out";
-    if (!st->end_req && (st->ubev != NULL || st->queued || st->up != NULL) &&
+    if (!st->end_req && (st->ubev != NULL || st->queued || (st->up != NULL && !st->resp_head)) &&
         nghttp2_session_get_stream_local_window_size(sess, st->id) > 0 &&
         nghttp2_session_get_local_window_size(sess) > 0)
         return "the client sent no more of its request body";
@@ -1735,6 +1793,7 @@ h2_release(struct conn *c)
         evbuffer_free(st->body);
         if (st->pending != NULL)
             evbuffer_free(st->pending);
+        free(st->up2_head);
         free(st->retry_head);
         free(st);
         metrics_h2_stream(-1);

@@ -729,10 +729,9 @@ static struct h2up_conn *
 conn_pick(struct worker *w, struct gen *gen, struct gen_listener *gl, bool tls,
           struct h2up_conn *avoid)
 {
-    struct h2up_conn *best = NULL;
+    struct h2up_conn *best = NULL, *unknown = NULL;
     int n = 0, max = gen->cfg.upstream_h2_max_conns;
     int spread = gen->cfg.upstream_h2_conns < max ? gen->cfg.upstream_h2_conns : max;
-    bool unknown = false; /* a connection whose SETTINGS have not arrived: it may have room */
 
     for (struct h2up_conn *uc = w->h2up; uc != NULL; uc = uc->next) {
         if (uc->gen != gen || uc->gl != gl || uc->tls != tls || uc->goaway || uc == avoid)
@@ -746,19 +745,23 @@ conn_pick(struct worker *w, struct gen *gen, struct gen_listener *gl, bool tls,
                                            uc->sess, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS)
                                      : 1;
         n++;
-        unknown = unknown || !uc->settings;
         if (uc->nstreams < room)
             return uc;
         if (best == NULL || uc->nstreams < best->nstreams)
             best = uc;
+        if (!uc->settings && (unknown == NULL || uc->nstreams < unknown->nstreams))
+            unknown = uc;
     }
     /*
-     * Every connection is at the upstream's limit: another one, up to the
-     * maximum, rather than streams waiting behind streams that may be held
-     * for --h2-stream-timeout (a client that never reads, a body that never
-     * comes).
+     * Every connection is full: a new one up to upstream_h2_connections; then
+     * one whose SETTINGS have not come yet (it takes H2UP_SETTINGS_GUESS
+     * until they do); then a new one up to the maximum, rather than streams
+     * waiting behind streams that may be held for --h2-stream-timeout (a
+     * client that never reads, a body that never comes).
      */
-    if (best == NULL || n < spread || (!unknown && n < max)) {
+    if (best != NULL && n >= spread && unknown != NULL && unknown->nstreams < H2UP_SETTINGS_GUESS)
+        return unknown;
+    if (best == NULL || n < max) {
         struct h2up_conn *uc = conn_new(w, gen, gl, tls);
         if (uc != NULL)
             return uc;
