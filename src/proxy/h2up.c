@@ -18,7 +18,8 @@
  * opens again when the upstream took them (hook `taken`); response bytes are
  * given back to the stream's window (nghttp2_session_consume_stream) only when
  * the client took them (h2up_consumed), so at most H2UP_STREAM_WINDOW per
- * stream waits in the proxy.  The connection's window opens as bytes arrive:
+ * stream waits in the proxy (H2UP_READER_WINDOW once the client read that
+ * much of it).  The connection's window opens as bytes arrive:
  * the connections are shared by every client of the worker and listener, and
  * a client that never reads must not hold the others' responses back.
  *
@@ -53,6 +54,7 @@
 
 #define H2UP_CONN_WINDOW (16 * 1024 * 1024) /* response bytes per upstream connection */
 #define H2UP_STREAM_WINDOW (64 * 1024)      /* response bytes per stream the client did not take */
+#define H2UP_READER_WINDOW (256 * 1024)     /* ... once it took that much of it: it reads */
 #define H2UP_OUT_HIGH (128 * 1024)          /* frames queued toward the upstream */
 #define H2UP_IDLE_SECONDS 30                /* an upstream connection without streams closes */
 #define H2UP_SETTINGS_GUESS 100             /* streams per connection before its SETTINGS */
@@ -98,6 +100,7 @@ struct h2up_stream {
     struct evbuffer *out;
     size_t taken;      /* request bytes framed, not yet reported by `taken` */
     size_t unconsumed; /* response bytes handed to h2.c, not yet consumed */
+    size_t took;       /* response bytes the client took, up to H2UP_STREAM_WINDOW */
 };
 
 static void conn_teardown(struct h2up_conn *uc, const char *why, bool retry);
@@ -876,6 +879,14 @@ h2up_consumed(struct h2up_stream *s, size_t n)
     if (s->uc == NULL || n == 0)
         return;
     nghttp2_session_consume_stream(s->uc->sess, s->id, n);
+    /*
+     * A client that took a whole first window of the stream reads it: its
+     * window grows to H2UP_READER_WINDOW (a large response goes faster); one
+     * that never reads keeps H2UP_STREAM_WINDOW per stream in the proxy.
+     */
+    if (s->took < H2UP_STREAM_WINDOW && (s->took += n) >= H2UP_STREAM_WINDOW)
+        nghttp2_session_set_local_window_size(s->uc->sess, NGHTTP2_FLAG_NONE, s->id,
+                                              H2UP_READER_WINDOW);
     schedule_flush(s->uc);
 }
 

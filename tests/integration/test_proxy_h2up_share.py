@@ -136,6 +136,7 @@ class FlowH2Upstream(TcpServer):
     def __init__(self, size):
         self.size = size
         self.sent = {}
+        self.maxwin = {}  # (conn, stream): the largest window the proxy gave it
         super().__init__()
 
     def _conn(self, c):
@@ -172,6 +173,9 @@ class FlowH2Upstream(TcpServer):
                             conn_win += inc
                         elif stream in win:
                             win[stream] += inc
+                            with self.lock:
+                                self.maxwin[(n, stream)] = max(self.maxwin.get((n, stream), 0),
+                                                               win[stream])
                     elif ftype == RST_STREAM:
                         left.pop(stream, None)
                     elif ftype == HEADERS:
@@ -205,7 +209,8 @@ def test_a_client_that_never_reads_holds_64_KiB_per_stream(dpki, procs, tmp_path
     """A client that never opens its windows (64 KiB for the whole connection, the HTTP/2
     default) asks for 1 MiB on 10 streams: the upstream may send each stream 64 KiB beyond what
     the client took, so the proxy holds at most 10 x 64 KiB for it (2.5 MiB before).  A client
-    that reads gets its whole 1 MiB on the same connection."""
+    that reads gets its whole 1 MiB on the same connection, its stream's window grown to
+    256 KiB once it took the first 64 KiB."""
     up = FlowH2Upstream(1 << 20)
     px = start_http_proxy(dpki, procs, tmp_path, up.port, rules=RULES,
                           extra_yaml="    upstream_protocol: h2c\n",
@@ -225,6 +230,9 @@ def test_a_client_that_never_reads_holds_64_KiB_per_stream(dpki, procs, tmp_path
         # What the client took (its 64 KiB connection window) plus 64 KiB per stream.
         assert stalled <= 65535 + 10 * 65536, stalled
         assert up.accepted == 1
+        assert max(v for (conn, s), v in up.maxwin.items() if s == 21) > 200000, up.maxwin
+        assert max((v for (conn, s), v in up.maxwin.items() if s != 21), default=0) <= 65536, \
+            up.maxwin
     finally:
         a.close()
 
