@@ -767,6 +767,23 @@ class ProxyPKI:
         self.gen_crl(self.crl)
         self._expired()
 
+    def copy_to(self, directory):
+        """A ProxyPKI in directory (existing, empty) with a copy of this one's CAs, inventories,
+        certificates and keys (modes kept), its Path attributes pointing into the copy: the
+        two issue, revoke and sign apart from then on."""
+        directory = Path(directory)
+        shutil.copytree(self.dir, directory, dirs_exist_ok=True)
+        cnf = directory / "openssl-ca" / "ca.cnf"
+        cnf.write_text(cnf.read_text().replace(str(self.dir), str(directory)))
+        other = object.__new__(ProxyPKI)
+        for name, value in vars(self).items():
+            if isinstance(value, Path) and value.is_relative_to(self.dir):
+                value = directory / value.relative_to(self.dir)
+            elif isinstance(value, dict):
+                value = dict(value)
+            setattr(other, name, value)
+        return other
+
     def duet(self, *args):
         p = subprocess.run([str(self.duet_bin), *map(str, args)], capture_output=True,
                            text=True, env=self.env, stdin=subprocess.DEVNULL, timeout=60)
