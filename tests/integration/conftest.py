@@ -177,7 +177,7 @@ def dpki_made(duet_bin, tmp_path_factory):
 def dpki(dpki_made, tmp_path_factory):
     """The proxy tests' PKI (proxyutil.ProxyPKI) for one test module: a copy of the session's,
     so that what a module issues, revokes or signs stays in that module, as when each module
-    made its own (a copy takes milliseconds, making one a dozen runs of duet)."""
+    made its own (a copy and two CRLs signed again instead of a dozen runs of duet)."""
     return dpki_made.copy_to(tmp_path_factory.mktemp("proxy-pki"))
 
 

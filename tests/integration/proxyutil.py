@@ -770,7 +770,8 @@ class ProxyPKI:
     def copy_to(self, directory):
         """A ProxyPKI in directory (existing, empty) with a copy of this one's CAs, inventories,
         certificates and keys (modes kept), its Path attributes pointing into the copy: the
-        two issue, revoke and sign apart from then on."""
+        two issue, revoke and sign apart from then on.  The copy's root CRL and crl.pem are
+        signed again, as fresh as if the copy had been made now (tests read CRL ages)."""
         directory = Path(directory)
         shutil.copytree(self.dir, directory, dirs_exist_ok=True)
         cnf = directory / "openssl-ca" / "ca.cnf"
@@ -782,6 +783,8 @@ class ProxyPKI:
             elif isinstance(value, dict):
                 value = dict(value)
             setattr(other, name, value)
+        other.duet("crl", "generate", "--root", "--ca-dir", other.ca)
+        other.gen_crl(other.crl)
         return other
 
     def duet(self, *args):
