@@ -62,9 +62,14 @@ else
     fail_stage "asan build"
 fi
 
+# Servers the integration tests start get ports from a range of each run's own (free_port() in
+# tests/integration/proxyutil.py), below the kernel's ephemeral ports (32768-60999 by default):
+# no client connection's local port, and no other test process, is handed one of them, so the
+# two runs may one day go side by side.
 if [ $built = 1 ]; then
     stage "integration tests"
-    DUET_BIN="$(pwd)/$BUILD/duet" /usr/bin/python3 -m pytest -q -p no:cacheprovider \
+    DUET_TEST_PORTS=20000-25999 DUET_BIN="$(pwd)/$BUILD/duet" \
+        /usr/bin/python3 -m pytest -q -p no:cacheprovider \
         --junitxml="$REPORTS/integration.junit.xml" tests/integration ||
         true
     [ -f "$REPORTS/integration.junit.xml" ] || fail_stage "integration tests left no report"
@@ -75,7 +80,8 @@ if [ -x "$ASAN_BUILD/duet" ]; then
     # peers. Leak checking is off: the proxy exits without tearing connections down.
     stage "proxy integration tests on the ASan + UBSan binary"
     ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-        DUET_BIN="$(pwd)/$ASAN_BUILD/duet" /usr/bin/python3 -m pytest -q -p no:cacheprovider \
+        DUET_TEST_PORTS=26000-31999 DUET_BIN="$(pwd)/$ASAN_BUILD/duet" \
+        /usr/bin/python3 -m pytest -q -p no:cacheprovider \
         --junitxml="$REPORTS/integration-asan.junit.xml" -o junit_suite_name=integration-asan \
         tests/integration/test_proxy.py tests/integration/test_upstream_pool.py \
         tests/integration/test_revocation_scale.py \

@@ -14,6 +14,9 @@ It can fail on demand: `fail = 503` answers every request with a 503,
 `fail = "close"` closes connections without an answer, `down()` / `up()` stop
 and restart the listener on the same port (connection refused meanwhile).
 `crl_override` set to a text serves that text as /crl.pem (an old, forged or broken CRL).
+`renew_in` set to N makes the certificates issued from then on carry a `renew_after` N seconds
+after issuance instead of two thirds of the lifetime (a CA asking for early renewal): tests of
+renewal wait seconds rather than the third of a lifetime the CA backdates.
 Every request is recorded in `requests` as (method, path, status).
 """
 import json
@@ -24,8 +27,10 @@ import ssl
 import subprocess
 import tempfile
 import threading
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from proxyutil import free_port
 
 PASS = "fake-ca-passphrase"
 
@@ -147,6 +152,7 @@ class FakeCA:
         self.requests = []
         self.fail = None
         self.crl_override = None  # the text GET /crl.pem serves instead of a fresh CRL
+        self.renew_in = None  # seconds after issuance for renew_after; None: 2/3 of the life
         self.lock = threading.Lock()
         os.makedirs(self.dir, exist_ok=True)
         self._run("ca", "init", "--ca-dir", self.ca, "--name", "Demo",
@@ -170,17 +176,9 @@ class FakeCA:
         self.cafile = os.path.join(self.dir, "client-anchors.pem")
         with open(self.cafile, "w") as f:
             f.write(open(self.root).read() + open(self.issuing).read())
-        self.port = port or self._free_port()
+        self.port = port or free_port()
         self.httpd = None
         self.up()
-
-    @staticmethod
-    def _free_port():
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.close()
-        return port
 
     def _run(self, *args, check=True):
         r = subprocess.run([self.duet, *args], capture_output=True, text=True, env=_env())
@@ -225,6 +223,8 @@ class FakeCA:
         nb, nbs = _rfc3339(_x509_field(leaf_path, "-startdate").split("=", 1)[1])
         na, nas = _rfc3339(_x509_field(leaf_path, "-enddate").split("=", 1)[1])
         ra = nb + (na - nb) * 2 / 3
+        if self.renew_in is not None:
+            ra = datetime.now(timezone.utc) + timedelta(seconds=self.renew_in)
         h._send(status, json.dumps({
             "serial": serial, "certificate": blocks[0], "chain": "".join(blocks[1:]),
             "not_before": nbs, "not_after": nas,

@@ -164,12 +164,21 @@ from proxyutil import (EchoUpstream, Procs, ProxyPKI, RawUpstream,  # noqa: E402
                        client_context)
 
 
-@pytest.fixture(scope="module")
-def dpki(duet_bin, tmp_path_factory):
-    """The proxy tests' PKI (proxyutil.ProxyPKI), made once per test module."""
+@pytest.fixture(scope="session")
+def dpki_made(duet_bin, tmp_path_factory):
+    """The proxy tests' PKI, made once per session by the binary under test; never used
+    directly: each module gets its own copy (dpki)."""
     if not (duet_bin.is_file() and os.access(duet_bin, os.X_OK)):
         pytest.fail("duet binary not found or not executable at %s" % duet_bin, pytrace=False)
-    return ProxyPKI(duet_bin, tmp_path_factory.mktemp("proxy-pki"))
+    return ProxyPKI(duet_bin, tmp_path_factory.mktemp("proxy-pki-made"))
+
+
+@pytest.fixture(scope="module")
+def dpki(dpki_made, tmp_path_factory):
+    """The proxy tests' PKI (proxyutil.ProxyPKI) for one test module: a copy of the session's,
+    so that what a module issues, revokes or signs stays in that module, as when each module
+    made its own (a copy and two CRLs signed again instead of a dozen runs of duet)."""
+    return dpki_made.copy_to(tmp_path_factory.mktemp("proxy-pki"))
 
 
 @pytest.fixture(scope="module")

@@ -14,10 +14,11 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
+
+from proxyutil import free_port
 
 PASSWORD_ROLE = "duet_pw"
 PASSWORD = "Sup3r-Secret-pw"
@@ -28,12 +29,6 @@ def pg_bindir():
     dirs = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
                   key=lambda p: int(p.split("/")[4]) if p.split("/")[4].isdigit() else 0)
     return str(Path(dirs[-1]).parent) if dirs else None
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class PgCluster:

@@ -11,7 +11,8 @@
   doc/proxy-protocol.txt section 2.2), answers with what it parsed, then echoes bytes.
 - metrics(): /metrics of the admin listener as {series: value}.
 
-Everything listens on 127.0.0.1, on ports the kernel reports free.
+Everything listens on 127.0.0.1, on ports bound by the listener itself (port 0) or handed out
+by free_port().
 """
 
 import datetime as _dt
@@ -38,11 +39,47 @@ CA_PASSPHRASE = "proxy-test-ca-passphrase"
 
 # --- small things -----------------------------------------------------------------------------
 
+def _port_range():
+    """(lo, hi) from DUET_TEST_PORTS=LO-HI, or None when it is unset."""
+    spec = os.environ.get("DUET_TEST_PORTS")
+    if not spec:
+        return None
+    m = re.fullmatch(r"(\d+)-(\d+)", spec.strip())
+    if not m or not 1024 <= int(m.group(1)) < int(m.group(2)) <= 65535:
+        raise ValueError("DUET_TEST_PORTS=%r: expected LO-HI, 1024 <= LO < HI <= 65535" % spec)
+    return int(m.group(1)), int(m.group(2))
+
+
+_PORTS = _port_range()
+_port_lock = threading.Lock()
+_port_next = [_PORTS[0] if _PORTS else 0]
+
+
 def free_port():
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port on 127.0.0.1 that nothing listens on right now, for a server a test starts.
+
+    With DUET_TEST_PORTS=LO-HI set, the next port of that range (in turn, wrapping) that binds.
+    scripts/check.sh gives each pytest it runs at the same time a range of its own below the
+    kernel's ephemeral ports (net.ipv4.ip_local_port_range), so no other test process, and no
+    client connection's local port, is handed the same port before the server binds it.
+    Unset, a port the kernel picks (a concurrent picker may be handed it too).
+    """
+    if _PORTS is None:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+    lo, hi = _PORTS
+    with _port_lock:
+        for _ in range(hi - lo + 1):
+            port = _port_next[0]
+            _port_next[0] = lo if port >= hi else port + 1
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue  # in use, or connections of an earlier test in TIME_WAIT
+                return port
+    raise RuntimeError("DUET_TEST_PORTS=%d-%d: no port of the range is free" % (lo, hi))
 
 
 def pem_blocks(path):
@@ -729,6 +766,26 @@ class ProxyPKI:
         self.crl = self.dir / "crl.pem"
         self.gen_crl(self.crl)
         self._expired()
+
+    def copy_to(self, directory):
+        """A ProxyPKI in directory (existing, empty) with a copy of this one's CAs, inventories,
+        certificates and keys (modes kept), its Path attributes pointing into the copy: the
+        two issue, revoke and sign apart from then on.  The copy's root CRL and crl.pem are
+        signed again, as fresh as if the copy had been made now (tests read CRL ages)."""
+        directory = Path(directory)
+        shutil.copytree(self.dir, directory, dirs_exist_ok=True)
+        cnf = directory / "openssl-ca" / "ca.cnf"
+        cnf.write_text(cnf.read_text().replace(str(self.dir), str(directory)))
+        other = object.__new__(ProxyPKI)
+        for name, value in vars(self).items():
+            if isinstance(value, Path) and value.is_relative_to(self.dir):
+                value = directory / value.relative_to(self.dir)
+            elif isinstance(value, dict):
+                value = dict(value)
+            setattr(other, name, value)
+        other.duet("crl", "generate", "--root", "--ca-dir", other.ca)
+        other.gen_crl(other.crl)
+        return other
 
     def duet(self, *args):
         p = subprocess.run([str(self.duet_bin), *map(str, args)], capture_output=True,

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import pytest
 
+from proxyutil import free_port
+
 PEER_PATH = os.environ.get("PATH", "") + ":/usr/sbin:/sbin:/usr/bin"
 
 
@@ -202,12 +204,6 @@ http {{
     }}
 }}
 """
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Nginx:

@@ -26,12 +26,7 @@ import urllib.parse
 import pytest
 
 from conftest import show
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from proxyutil import free_port
 
 
 class CAServer:

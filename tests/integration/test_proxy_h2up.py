@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from proxyutil import TcpServer, start_http_proxy
+from proxyutil import TcpServer, free_port, start_http_proxy
 from test_proxy_h2 import (ACK, CONTINUATION, DATA, END_HEADERS, END_STREAM, GOAWAY, HEADERS,
                            PREFACE, RST_STREAM, SETTINGS, RawH2, curl, frame, good, hpack,
                            rst_code, tool, url)
@@ -192,11 +192,7 @@ def test_upstream_refusing_the_stream_with_a_body_sent_is_refused_to_the_client(
 
 
 def test_unreachable_upstream_is_502(dpki, procs, tmp_path):
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    px = h2c_proxy(dpki, procs, tmp_path, port)
+    px = h2c_proxy(dpki, procs, tmp_path, free_port())
     mark = px.log.mark()
     status, _, body = curl(dpki, url(px, "/public/u"), "--http2")
     assert status == 502 and b"could not be reached" in body, body
