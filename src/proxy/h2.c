@@ -89,6 +89,7 @@ struct h2_stream {
     struct evbuffer *body; /* response bytes waiting for DATA frames */
     bool idempotent;    /* bodyless GET, HEAD or OPTIONS: may be retried on a new connection */
     bool queued;        /* allowed, waiting for an upstream slot (--h2-max-upstreams) */
+    double queued_at;   /* since when: past --h2-stream-timeout it is refused (REFUSED_STREAM) */
     struct evbuffer *pending; /* queued: the request head and the body received so far */
     char *up2_head;     /* queued for an HTTP/2 upstream: the decided head (pending: the body) */
     size_t up2_head_len;
@@ -148,6 +149,7 @@ count_reset(struct conn *c, enum h2_reset why)
         [H2_RESET_STALLED] = "stalled",
         [H2_RESET_RAPID_RESET_GOAWAY] = "rapid_reset_goaway",
         [H2_RESET_CONTROL_FLOOD_GOAWAY] = "control_flood_goaway",
+        [H2_RESET_QUEUE_TIMEOUT] = "queue_timeout",
     };
 
     metrics_slot_count(&c->gl->h2resets[why], "duet_h2_stream_resets_total",
@@ -907,6 +909,7 @@ stream_forward_h2up(struct h2_stream *st, struct http_decision *d)
         memcpy(st->up2_head, d->head, d->head_len);
         st->up2_head_len = d->head_len;
         st->queued = true;
+        st->queued_at = now_mono();
         return true;
     }
     stream_start_h2up(st, d->head, d->head_len, NULL);
@@ -989,6 +992,24 @@ stream_upstream_start(struct h2_stream *st, struct evbuffer *req)
 }
 
 /*
+ * The connection sent GOAWAY (retired, draining): streams still waiting for
+ * an upstream slot never reached the upstream, and none goes now: each is
+ * refused with REFUSED_STREAM, which a client may retry on a new connection,
+ * where the policy decides it again (RFC 9113 8.7).
+ */
+static void
+h2_refuse_queued(struct h2_conn *hc)
+{
+    for (struct h2_stream *s = hc->streams; s != NULL; s = s->next) {
+        if (!s->queued)
+            continue;
+        s->queued = false;
+        s->up_reset = true; /* not the client's doing */
+        nghttp2_submit_rst_stream(hc->sess, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_REFUSED_STREAM);
+    }
+}
+
+/*
  * An upstream slot is free: the streams waiting for one (--h2-max-upstreams)
  * take it, the longest waiting first.
  */
@@ -997,6 +1018,10 @@ h2_dequeue(struct h2_conn *hc)
 {
     if (hc->dequeuing || hc->c->state >= CONN_CLOSING)
         return;
+    if (hc->goaway) {
+        h2_refuse_queued(hc);
+        return;
+    }
     hc->dequeuing = true; /* a start that fails drops its upstream, which comes back here */
     while (h2_upstreams(hc) < (unsigned)hc->c->gen->cfg.h2_max_upstreams) {
         struct h2_stream *next = NULL;
@@ -1051,6 +1076,7 @@ stream_forward(struct h2_stream *st, struct http_decision *d)
     }
     if (h2_upstreams(st->hc) >= (unsigned)c->gen->cfg.h2_max_upstreams) {
         st->queued = true; /* its body collects in pending, bounded by its window */
+        st->queued_at = now_mono();
         st->pending = req;
         return;
     }
@@ -1459,6 +1485,7 @@ h2_flush(struct h2_conn *hc)
         hc->goaway_last = nghttp2_session_get_last_proc_stream_id(hc->sess);
         nghttp2_submit_goaway(hc->sess, NGHTTP2_FLAG_NONE, hc->goaway_last, NGHTTP2_NO_ERROR,
                               NULL, 0);
+        h2_refuse_queued(hc);
     }
     while (evbuffer_get_length(out) < H2_OUT_HIGH) {
         const uint8_t *data;
@@ -1502,7 +1529,7 @@ stream_held_up(const struct h2_stream *st)
         return NULL;
     if (st->resp_head && evbuffer_get_length(st->body) > 0)
         return "the client's flow-control window (or its reading) let no response data out";
-    if (!st->end_req && (st->ubev != NULL || st->queued || (st->up != NULL && !st->resp_head)) &&
+    if (!st->end_req && (st->ubev != NULL || (st->up != NULL && !st->resp_head)) &&
         nghttp2_session_get_stream_local_window_size(sess, st->id) > 0 &&
         nghttp2_session_get_local_window_size(sess) > 0)
         return "the client sent no more of its request body";
@@ -1575,6 +1602,25 @@ h2_tick(evutil_socket_t fd, short what, void *arg)
     for (struct h2_stream *st = hc->streams; st != NULL; st = st->next) {
         const char *why = stream_held_up(st);
         char reason[240];
+        if (st->queued && now - st->queued_at >= cfg->h2_stream_timeout_ms / 1000.0) {
+            /* Not the client's doing: its connection's other streams hold every slot. */
+            snprintf(reason, sizeof(reason),
+                     "it waited %d ms (--h2-stream-timeout) for one of the client connection's "
+                     "%d upstream slots (--h2-max-upstreams)",
+                     cfg->h2_stream_timeout_ms, cfg->h2_max_upstreams);
+            log_event("warn", "h2_stream_timeout",
+                      json_pack("{s:s,s:s,s:o,s:i,s:s,s:s}", "listener", c->gl->cfg->name,
+                                "peer", c->peer, "identity",
+                                c->id != NULL ? json_string(c->id->name) : json_null(), "stream",
+                                (int)st->id, "reason", reason, "h2_error", "REFUSED_STREAM"));
+            count_reset(c, H2_RESET_QUEUE_TIMEOUT);
+            st->queued = false;
+            st->up_reset = true;
+            nghttp2_submit_rst_stream(hc->sess, NGHTTP2_FLAG_NONE, st->id,
+                                      NGHTTP2_REFUSED_STREAM);
+            reset = true;
+            continue;
+        }
         if (why == NULL || now - st->progress < cfg->h2_stream_timeout_ms / 1000.0)
             continue;
         snprintf(reason, sizeof(reason), "%s for %d ms (--h2-stream-timeout)", why,
@@ -1751,6 +1797,7 @@ h2_retire(struct conn *c)
     hc->goaway_last = nghttp2_session_get_last_proc_stream_id(hc->sess);
     nghttp2_submit_goaway(hc->sess, NGHTTP2_FLAG_NONE, hc->goaway_last, NGHTTP2_NO_ERROR, NULL,
                           0);
+    h2_refuse_queued(hc);
     h2_flush(hc);
 }
 

@@ -906,7 +906,21 @@ h2up_cancel(struct h2up_stream *s, uint32_t code)
         return;
     }
     nghttp2_submit_rst_stream(uc->sess, NGHTTP2_FLAG_NONE, s->id, code);
-    schedule_flush(uc); /* on_stream_close frees s */
+    if (nghttp2_session_find_stream(uc->sess, s->id) == NULL &&
+        nghttp2_session_set_stream_user_data(uc->sess, s->id, NULL) == 0) {
+        /*
+         * Its HEADERS still wait for one of the upstream's stream slots:
+         * nghttp2 now holds them cancelled, without s, until a slot frees,
+         * and drops them then.  s and its request body go now, not then.
+         */
+        s->closed = true;
+        if (uc->nstreams > 0)
+            uc->nstreams--;
+        unlink_stream(s);
+        stream_free(s);
+        conn_idle_check(uc);
+    }
+    schedule_flush(uc); /* else on_stream_close frees s */
 }
 
 /* Close every upstream HTTP/2 connection of a worker; see h2up.h. */

@@ -317,7 +317,7 @@ help_for(const char *name)
          "counter"},
         {"duet_h2_stream_resets_total",
          "HTTP/2 streams reset, by reason (client, cancel, error, upstream, stalled, "
-         "rapid_reset_goaway, control_flood_goaway).",
+         "rapid_reset_goaway, control_flood_goaway, queue_timeout).",
          "counter"},
         {"duet_certificate_expiry_seconds",
          "Deprecated: use duet_certificate_not_after_timestamp_seconds - time(). Seconds until a "

@@ -65,6 +65,7 @@ enum h2_reset {
     H2_RESET_STALLED,  /* --h2-stream-timeout */
     H2_RESET_RAPID_RESET_GOAWAY,   /* too many resets: GOAWAY ENHANCE_YOUR_CALM */
     H2_RESET_CONTROL_FLOOD_GOAWAY, /* too many PING or SETTINGS frames: the same */
+    H2_RESET_QUEUE_TIMEOUT,        /* waited --h2-stream-timeout for an upstream slot */
     H2_RESET_COUNT
 };
 

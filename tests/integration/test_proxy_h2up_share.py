@@ -22,7 +22,8 @@ import pytest
 
 from proxyutil import TcpServer, free_port, start_http_proxy, wait_port
 from test_proxy_h2 import (ACK, DATA, END_HEADERS, END_STREAM, HEADERS, PREFACE, RST_STREAM,
-                           SETTINGS, WINDOW_UPDATE, RawH2, curl, frame, good, hpack, tool, url)
+                           SETTINGS, WINDOW_UPDATE, RawH2, curl, frame, good, hpack, rst_code,
+                           tool, url)
 from test_proxy_h2up import RULES, FakeH2Upstream, headers, ok
 
 NGINX_H2C = """\
@@ -432,3 +433,101 @@ def test_a_client_connection_holds_at_most_h2_max_upstreams_upstream_streams(dpk
     finally:
         c.close()
     assert len(up.streams) == 4
+
+
+class SilentUpstream(FakeH2Upstream):
+    """SETTINGS_MAX_CONCURRENT_STREAMS 1, and no answer to any stream: the first stream holds
+    the upstream's only slot for good."""
+
+    def __init__(self):
+        super().__init__(lambda n, s: b"")
+
+    def _conn(self, c):
+        c.sendall(frame(SETTINGS, 0, 0, struct.pack(">HI", 3, 1)))
+        super()._conn(c)
+
+
+def test_streams_cancelled_while_waiting_for_an_upstream_slot_are_freed(dpki, procs, tmp_path):
+    """Every upstream slot is taken (one connection, one slot, held): 30 client connections
+    each open 32 POSTs with 32 KiB of body, which wait for the slot, then go away.  The proxy
+    frees each waiting stream and its body when its client goes, not when a slot frees (which
+    here is never): its memory stays flat (it grew by 1 MiB per client connection before)."""
+    from test_proxy_h2_limits import rss_kib
+    up = SilentUpstream()
+    px = start_http_proxy(dpki, procs, tmp_path, up.port, rules=RULES,
+                          extra_yaml="    upstream_protocol: h2c\n",
+                          extra_args=("--upstream-h2-connections", "1",
+                                      "--upstream-h2-max-connections", "1"))
+    holder = RawH2(dpki, px.port)
+    holder.request(1, good("/public/hold", px.port))
+    deadline = time.monotonic() + 10
+    while not up.streams and time.monotonic() < deadline:
+        time.sleep(0.05)
+    before = rss_kib(px.proc.pid)
+    try:
+        for _ in range(30):
+            c = RawH2(dpki, px.port)
+            for i in range(32):
+                sid = 1 + 2 * i
+                c.request(sid, [(":method", "POST"), (":scheme", "https"),
+                                (":authority", "localhost:%d" % px.port),
+                                (":path", "/public/upload")], end_stream=False)
+                c.send(frame(DATA, 0, sid, b"u" * 16384) + frame(DATA, 0, sid, b"u" * 16384))
+            time.sleep(0.05)
+            c.close()
+        time.sleep(1)
+        grown = rss_kib(px.proc.pid) - before
+        assert grown < 10 * 1024, grown  # 30 x 32 x 32 KiB = 30 MiB of bodies alone
+    finally:
+        holder.close()
+    assert px.proc.poll() is None
+
+
+def test_a_stream_waiting_for_a_slot_is_refused_after_the_stream_timeout(dpki, procs, tmp_path):
+    """--h2-max-upstreams 1: a resting bidirectional stream (its response began) holds the
+    connection's only upstream slot, as it may; a GET behind it waits --h2-stream-timeout, then
+    is refused with REFUSED_STREAM (it never reached the upstream: the client may send it
+    again), logged with a reason that names the limit, not the client."""
+    up = SilentAfterHeadUpstream()
+    px = start_http_proxy(dpki, procs, tmp_path, up.port, rules=RULES,
+                          extra_yaml="    upstream_protocol: h2c\n",
+                          extra_args=("--h2-max-upstreams", "1", "--h2-stream-timeout", "1s"))
+    mark = px.log.mark()
+    c = RawH2(dpki, px.port)
+    try:
+        c.request(1, [(":method", "POST"), (":scheme", "https"),
+                      (":authority", "localhost:%d" % px.port), (":path", "/public/watch"),
+                      ("content-type", "application/grpc"), ("te", "trailers")],
+                  end_stream=False)
+        assert c.wait_for(lambda f: f[0] == DATA and f[2] == 1, timeout=10) is not None
+        c.request(3, good("/public/behind", px.port))
+        f = c.wait_for(lambda f: f[0] == RST_STREAM, timeout=10)
+        assert f is not None and f[2] == 3 and rst_code(f) == 7, f  # REFUSED_STREAM
+    finally:
+        c.close()
+    ev = px.log.wait_event("h2_stream_timeout", mark)
+    assert ev["stream"] == 3 and ev["h2_error"] == "REFUSED_STREAM", ev
+    assert "--h2-max-upstreams" in ev["reason"], ev
+    assert len(up.streams) == 1, up.streams
+
+
+def test_streams_waiting_for_a_slot_are_refused_when_the_connection_is_retired(dpki, procs,
+                                                                              tmp_path):
+    """--h2-max-upstreams 1 --max-connection-lifetime 2s: the stream waiting behind the held
+    one never goes upstream after the GOAWAY; it is refused with REFUSED_STREAM at once."""
+    up = SilentUpstream()
+    px = start_http_proxy(dpki, procs, tmp_path, up.port, rules=RULES,
+                          extra_yaml="    upstream_protocol: h2c\n",
+                          extra_args=("--h2-max-upstreams", "1",
+                                      "--max-connection-lifetime", "2s"))
+    c = RawH2(dpki, px.port)
+    try:
+        c.request(1, good("/public/hold", px.port))
+        c.request(3, good("/public/waits", px.port))
+        f = c.wait_for(lambda f: f[0] == RST_STREAM and f[2] == 3, timeout=10)
+        assert f is not None and rst_code(f) == 7, f
+        time.sleep(1.5)
+    finally:
+        c.close()
+    time.sleep(0.5)
+    assert len(up.streams) == 1, up.streams
