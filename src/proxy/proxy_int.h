@@ -196,6 +196,10 @@ struct proxy {
     bool crl_warned;
     struct throttle *throttle; /* failed handshakes per client address (throttle.c) */
     atomic_bool draining;      /* SIGTERM received: see drain.c */
+    atomic_int drain_listening; /* draining: workers whose listening sockets are still open */
+    long drain_open;           /* draining: connections open when the signal came */
+    const char *drain_signal;  /* draining: "SIGTERM" or "SIGINT" */
+    int drain_timeout_ms;      /* draining: the timeout in force when the signal came */
     double drain_deadline;     /* monotonic */
     struct event *drain_timer;
     struct crlfetch *fetch; /* CRLs and staples fetched by URL (crlfetch.h), or NULL */

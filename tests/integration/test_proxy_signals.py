@@ -108,6 +108,47 @@ def test_sigterm_lets_a_request_in_flight_finish_and_refuses_new_ones(dpki, proc
     up.close()
 
 
+def wait_draining_line(d, mark_bytes, timeout=10):
+    """Read the log without pausing until the `shutdown` event with phase `draining` is in it
+    (DuetLog.wait polls every 50 ms, which would give the workers time to close their
+    listeners and hide a line written too early)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open(d.log.path, "rb") as f:
+            f.seek(mark_bytes)
+            if b'"phase":"draining"' in f.read():
+                return
+    raise AssertionError("no draining line in %s within %ss" % (d.log.path, timeout))
+
+
+def test_once_the_log_says_draining_no_worker_accepts_a_connection(dpki, procs, tmp_path):
+    """The draining line means every worker has closed its listening sockets: a client that
+    connects right after it is refused by the kernel, whichever worker's socket it would have
+    reached.  Several rounds with four workers, many attempts each, right after the line."""
+    up = SlowAnswers()
+    for rnd in range(4):
+        d = proxy(procs, dpki, tmp_path / ("round%d" % rnd), up, "--workers", "4")
+        busy = tls(d.port, dpki)
+        get(busy, b"/slow/10")         # keeps the process draining for a second
+        time.sleep(0.2)
+        size = d.log.path.stat().st_size
+        d.proc.send_signal(signal.SIGTERM)
+        wait_draining_line(d, size)
+        accepted = 0
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", d.port), timeout=2).close()
+                accepted += 1
+            except ConnectionRefusedError:
+                pass
+        assert accepted == 0, "round %d: %d of 100 connections accepted after the draining " \
+            "line" % (rnd, accepted)
+        assert statuses(read_all(busy)) == [200]
+        d.proc.wait(timeout=10)
+        assert d.proc.returncode == 0
+    up.close()
+
+
 def test_drain_timeout_bounds_the_wait(dpki, procs, tmp_path):
     up = SlowAnswers()
     d = proxy(procs, dpki, tmp_path, up, "--drain-timeout", "1s")

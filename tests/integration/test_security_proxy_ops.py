@@ -47,8 +47,9 @@ class Duet:
 
 
 def start(procs, duet_bin, workdir, sub, args, name, port=None, listen=None, admin=True,
-          prefix=()):
-    """Start `[PREFIX] duet SUB --listen ADDR ARGS --log F [--admin A]` and wait for `start`."""
+          prefix=(), start_timeout=15):
+    """Start `[PREFIX] duet SUB --listen ADDR ARGS --log F [--admin A]` and wait for `start`
+    (start_timeout None: the caller waits for it, stage by stage)."""
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
@@ -60,7 +61,8 @@ def start(procs, duet_bin, workdir, sub, args, name, port=None, listen=None, adm
         argv += ["--admin", "127.0.0.1:%d" % admin_port]
     p = procs.start(argv, name)
     dl = DuetLog(log, p, procs)
-    dl.wait_event("start", timeout=15)
+    if start_timeout is not None:
+        dl.wait_event("start", timeout=start_timeout)
     return Duet(p, port, admin_port, dl)
 
 
