@@ -1601,40 +1601,33 @@ h2_tick(evutil_socket_t fd, short what, void *arg)
     }
     for (struct h2_stream *st = hc->streams; st != NULL; st = st->next) {
         const char *why = stream_held_up(st);
+        /* Waiting that long for a slot is not the client's doing: REFUSED_STREAM, retry allowed. */
+        bool waited = st->queued && now - st->queued_at >= cfg->h2_stream_timeout_ms / 1000.0;
+        uint32_t code = waited ? NGHTTP2_REFUSED_STREAM : NGHTTP2_CANCEL;
         char reason[240];
-        if (st->queued && now - st->queued_at >= cfg->h2_stream_timeout_ms / 1000.0) {
-            /* Not the client's doing: its connection's other streams hold every slot. */
+
+        if (waited)
             snprintf(reason, sizeof(reason),
                      "it waited %d ms (--h2-stream-timeout) for one of the client connection's "
                      "%d upstream slots (--h2-max-upstreams)",
                      cfg->h2_stream_timeout_ms, cfg->h2_max_upstreams);
-            log_event("warn", "h2_stream_timeout",
-                      json_pack("{s:s,s:s,s:o,s:i,s:s,s:s}", "listener", c->gl->cfg->name,
-                                "peer", c->peer, "identity",
-                                c->id != NULL ? json_string(c->id->name) : json_null(), "stream",
-                                (int)st->id, "reason", reason, "h2_error", "REFUSED_STREAM"));
-            count_reset(c, H2_RESET_QUEUE_TIMEOUT);
-            st->queued = false;
-            st->up_reset = true;
-            nghttp2_submit_rst_stream(hc->sess, NGHTTP2_FLAG_NONE, st->id,
-                                      NGHTTP2_REFUSED_STREAM);
-            reset = true;
+        else if (why != NULL && now - st->progress >= cfg->h2_stream_timeout_ms / 1000.0)
+            snprintf(reason, sizeof(reason), "%s for %d ms (--h2-stream-timeout)", why,
+                     cfg->h2_stream_timeout_ms);
+        else
             continue;
-        }
-        if (why == NULL || now - st->progress < cfg->h2_stream_timeout_ms / 1000.0)
-            continue;
-        snprintf(reason, sizeof(reason), "%s for %d ms (--h2-stream-timeout)", why,
-                 cfg->h2_stream_timeout_ms);
         log_event("warn", "h2_stream_timeout",
                   json_pack("{s:s,s:s,s:o,s:i,s:s,s:s}", "listener", c->gl->cfg->name, "peer",
                             c->peer, "identity",
                             c->id != NULL ? json_string(c->id->name) : json_null(), "stream",
-                            (int)st->id, "reason", reason, "h2_error", "CANCEL"));
-        count_reset(c, H2_RESET_STALLED);
+                            (int)st->id, "reason", reason, "h2_error",
+                            nghttp2_http2_strerror(code)));
+        count_reset(c, waited ? H2_RESET_QUEUE_TIMEOUT : H2_RESET_STALLED);
         st->timed_out = true;
+        st->up_reset = waited;
         st->queued = false;
         stream_drop_upstream(st, false);
-        nghttp2_submit_rst_stream(hc->sess, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL);
+        nghttp2_submit_rst_stream(hc->sess, NGHTTP2_FLAG_NONE, st->id, code);
         reset = true;
     }
     if (reset)

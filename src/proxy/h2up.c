@@ -52,7 +52,7 @@
 #include "proxy/h2up.h"
 #include "util/log.h"
 
-#define H2UP_CONN_WINDOW (16 * 1024 * 1024) /* response bytes per upstream connection */
+#define H2UP_CONN_WINDOW (16 * 1024 * 1024) /* given back as bytes arrive: few WINDOW_UPDATEs */
 #define H2UP_STREAM_WINDOW (64 * 1024)      /* response bytes per stream the client did not take */
 #define H2UP_READER_WINDOW (256 * 1024)     /* ... once it took that much of it: it reads */
 #define H2UP_OUT_HIGH (128 * 1024)          /* frames queued toward the upstream */
@@ -684,7 +684,7 @@ conn_new(struct worker *w, struct gen *gen, struct gen_listener *gl, bool tls)
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
     nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
     nghttp2_session_callbacks_set_error_callback2(cb, on_error);
-    /* The upstream's window opens as the client takes the response, not as it arrives. */
+    /* A stream's window opens as the client takes the response (the connection's, on arrival). */
     nghttp2_option_set_no_auto_window_update(opt, 1);
     nghttp2_option_set_max_outbound_ack(opt, H2_MAX_OUTBOUND_ACK);
     nghttp2_option_set_max_continuations(opt, H2_MAX_CONTINUATIONS);

@@ -45,15 +45,37 @@ def headers(stream, fields, end=False):
 
 class FakeH2Upstream(TcpServer):
     """An h2c server speaking frames by hand: each request's HEADERS goes to
-    answer(conn_number, stream_id), whose bytes are sent back as they are."""
+    answer(conn_number, stream_id), whose bytes are sent back as they are.  Subclasses may
+    take every frame (on_frame) and act after each read (after_frames), with per-connection
+    state from new_state()."""
 
     def __init__(self, answer):
         self.answer = answer
         self.streams = []
         super().__init__()
 
+    def new_state(self):
+        return None
+
+    def on_frame(self, c, n, st, ftype, flags, stream, payload):
+        """One frame from the proxy; False ends the connection."""
+        if ftype == SETTINGS and not flags & ACK:
+            c.sendall(frame(SETTINGS, ACK, 0))
+        elif ftype == HEADERS:
+            with self.lock:
+                self.streams.append((n, stream))
+            out = self.answer(n, stream)
+            if out is None:
+                return False
+            c.sendall(out)
+        return True
+
+    def after_frames(self, c, n, st):
+        pass
+
     def _conn(self, c):
         n = self.accepted
+        st = self.new_state()
         buf = b""
         c.sendall(frame(SETTINGS, 0, 0))
         try:
@@ -68,17 +90,11 @@ class FakeH2Upstream(TcpServer):
                     ln = int.from_bytes(buf[:3], "big")
                     ftype, flags = buf[3], buf[4]
                     stream = int.from_bytes(buf[5:9], "big") & 0x7fffffff
+                    payload = buf[9:9 + ln]
                     buf = buf[9 + ln:]
-                    if ftype == SETTINGS and not flags & ACK:
-                        c.sendall(frame(SETTINGS, ACK, 0))
-                    elif ftype == HEADERS:
-                        with self.lock:
-                            self.streams.append((n, stream))
-                        out = self.answer(n, stream)
-                        if out is None:
-                            c.close()
-                            return
-                        c.sendall(out)
+                    if not self.on_frame(c, n, st, ftype, flags, stream, payload):
+                        return
+                self.after_frames(c, n, st)
                 d = c.recv(65536)
                 if not d:
                     return

@@ -12,18 +12,15 @@ what one client holding a valid certificate does with its streams must not hold 
 
 import os
 import shutil
-import socket
 import struct
 import subprocess
-import threading
 import time
 
 import pytest
 
-from proxyutil import TcpServer, free_port, start_http_proxy, wait_port
-from test_proxy_h2 import (ACK, DATA, END_HEADERS, END_STREAM, HEADERS, PREFACE, RST_STREAM,
-                           SETTINGS, WINDOW_UPDATE, RawH2, curl, frame, good, hpack, rst_code,
-                           tool, url)
+from proxyutil import free_port, start_http_proxy, wait_port
+from test_proxy_h2 import (ACK, DATA, END_STREAM, HEADERS, RST_STREAM, SETTINGS, WINDOW_UPDATE,
+                           RawH2, curl, frame, good, rst_code, url)
 from test_proxy_h2up import RULES, FakeH2Upstream, headers, ok
 
 NGINX_H2C = """\
@@ -129,7 +126,7 @@ def test_a_client_that_never_reads_does_not_hold_up_other_clients(dpki, procs, t
     assert any(" /public/small 200" in x for x in lines), lines[-5:]
 
 
-class FlowH2Upstream(TcpServer):
+class FlowH2Upstream(FakeH2Upstream):
     """An h2c upstream that answers every request with `size` bytes and sends DATA only as the
     proxy's windows allow (its SETTINGS_INITIAL_WINDOW_SIZE, its WINDOW_UPDATEs), as a real
     server does; sent[(conn, stream)] counts what it could send."""
@@ -138,72 +135,52 @@ class FlowH2Upstream(TcpServer):
         self.size = size
         self.sent = {}
         self.maxwin = {}  # (conn, stream): the largest window the proxy gave it
-        super().__init__()
+        super().__init__(None)
 
-    def _conn(self, c):
-        n = self.accepted
-        buf = b""
-        init, conn_win = 65535, 65535
-        win, left = {}, {}
-        c.sendall(frame(SETTINGS, 0, 0))
-        try:
-            while len(buf) < len(PREFACE):
-                d = c.recv(65536)
-                if not d:
-                    return
-                buf += d
-            buf = buf[len(PREFACE):]
-            while True:
-                while len(buf) >= 9 and len(buf) >= 9 + int.from_bytes(buf[:3], "big"):
-                    ln = int.from_bytes(buf[:3], "big")
-                    ftype, flags = buf[3], buf[4]
-                    stream = int.from_bytes(buf[5:9], "big") & 0x7fffffff
-                    payload = buf[9:9 + ln]
-                    buf = buf[9 + ln:]
-                    if ftype == SETTINGS and not flags & ACK:
-                        for k in range(0, len(payload), 6):
-                            ident, value = struct.unpack(">HI", payload[k:k + 6])
-                            if ident == 4:
-                                for s in win:
-                                    win[s] += value - init
-                                init = value
-                        c.sendall(frame(SETTINGS, ACK, 0))
-                    elif ftype == WINDOW_UPDATE:
-                        inc = int.from_bytes(payload[:4], "big") & 0x7fffffff
-                        if stream == 0:
-                            conn_win += inc
-                        elif stream in win:
-                            win[stream] += inc
-                            with self.lock:
-                                self.maxwin[(n, stream)] = max(self.maxwin.get((n, stream), 0),
-                                                               win[stream])
-                    elif ftype == RST_STREAM:
-                        left.pop(stream, None)
-                    elif ftype == HEADERS:
-                        win[stream], left[stream] = init, self.size
-                        c.sendall(headers(stream, [(":status", "200"),
-                                                   ("content-length", str(self.size))]))
-                for s in list(left):
-                    while left[s] > 0:
-                        k = min(left[s], win[s], conn_win, 16384)
-                        if k <= 0:
-                            break
-                        left[s] -= k
-                        win[s] -= k
-                        conn_win -= k
-                        with self.lock:
-                            self.sent[(n, s)] = self.sent.get((n, s), 0) + k
-                        c.sendall(frame(DATA, END_STREAM if left[s] == 0 else 0, s, b"w" * k))
-                    if left[s] == 0:
-                        del left[s]
-                d = c.recv(65536)
-                if not d:
-                    return
-                buf += d
-        except OSError:
-            return
-        finally:
-            c.close()
+    def new_state(self):
+        return {"init": 65535, "conn": 65535, "win": {}, "left": {}}
+
+    def on_frame(self, c, n, st, ftype, flags, stream, payload):
+        win, left = st["win"], st["left"]
+        if ftype == SETTINGS and not flags & ACK:
+            for k in range(0, len(payload), 6):
+                ident, value = struct.unpack(">HI", payload[k:k + 6])
+                if ident == 4:
+                    for s in win:
+                        win[s] += value - st["init"]
+                    st["init"] = value
+            c.sendall(frame(SETTINGS, ACK, 0))
+        elif ftype == WINDOW_UPDATE:
+            inc = int.from_bytes(payload[:4], "big") & 0x7fffffff
+            if stream == 0:
+                st["conn"] += inc
+            elif stream in win:
+                win[stream] += inc
+                with self.lock:
+                    self.maxwin[(n, stream)] = max(self.maxwin.get((n, stream), 0),
+                                                   win[stream])
+        elif ftype == RST_STREAM:
+            left.pop(stream, None)
+        elif ftype == HEADERS:
+            win[stream], left[stream] = st["init"], self.size
+            c.sendall(headers(stream, [(":status", "200"), ("content-length", str(self.size))]))
+        return True
+
+    def after_frames(self, c, n, st):
+        win, left = st["win"], st["left"]
+        for s in list(left):
+            while left[s] > 0:
+                k = min(left[s], win[s], st["conn"], 16384)
+                if k <= 0:
+                    break
+                left[s] -= k
+                win[s] -= k
+                st["conn"] -= k
+                with self.lock:
+                    self.sent[(n, s)] = self.sent.get((n, s), 0) + k
+                c.sendall(frame(DATA, END_STREAM if left[s] == 0 else 0, s, b"w" * k))
+            if left[s] == 0:
+                del left[s]
 
 
 def test_a_client_that_never_reads_holds_64_KiB_per_stream(dpki, procs, tmp_path):
@@ -366,43 +343,24 @@ def test_a_client_connection_holds_at_most_h2_max_upstreams_upstream_streams(dpk
     class BodyUpstream(FakeH2Upstream):
         """Holds each stream until its body ended, then answers with the body's length."""
 
-        def _conn(self, c):
-            bodies = {}
-            orig = c.sendall
+        def new_state(self):
+            return {}
 
-            buf = b""
-            orig(frame(SETTINGS, 0, 0))
-            try:
-                while len(buf) < len(PREFACE):
-                    buf += c.recv(65536)
-                buf = buf[len(PREFACE):]
-                while True:
-                    while len(buf) >= 9 and len(buf) >= 9 + int.from_bytes(buf[:3], "big"):
-                        ln = int.from_bytes(buf[:3], "big")
-                        ftype, flags = buf[3], buf[4]
-                        sid = int.from_bytes(buf[5:9], "big") & 0x7fffffff
-                        payload = buf[9:9 + ln]
-                        buf = buf[9 + ln:]
-                        if ftype == SETTINGS and not flags & ACK:
-                            orig(frame(SETTINGS, ACK, 0))
-                        elif ftype == HEADERS:
-                            with self.lock:
-                                self.streams.append(sid)
-                            bodies[sid] = b""
-                        elif ftype == DATA:
-                            bodies[sid] += payload
-                            if payload:
-                                inc = struct.pack(">I", len(payload))
-                                orig(frame(WINDOW_UPDATE, 0, 0, inc) +
-                                     frame(WINDOW_UPDATE, 0, sid, inc))
-                        if ftype in (HEADERS, DATA) and flags & END_STREAM:
-                            orig(ok(sid, b"%d" % len(bodies[sid])))
-                    d = c.recv(65536)
-                    if not d:
-                        return
-                    buf += d
-            except OSError:
-                return
+        def on_frame(self, c, n, bodies, ftype, flags, sid, payload):
+            if ftype == SETTINGS and not flags & ACK:
+                c.sendall(frame(SETTINGS, ACK, 0))
+            elif ftype == HEADERS:
+                with self.lock:
+                    self.streams.append(sid)
+                bodies[sid] = b""
+            elif ftype == DATA:
+                bodies[sid] += payload
+                if payload:
+                    inc = struct.pack(">I", len(payload))
+                    c.sendall(frame(WINDOW_UPDATE, 0, 0, inc) + frame(WINDOW_UPDATE, 0, sid, inc))
+            if ftype in (HEADERS, DATA) and flags & END_STREAM:
+                c.sendall(ok(sid, b"%d" % len(bodies[sid])))
+            return True
 
     up = BodyUpstream(None)
     px = start_http_proxy(dpki, procs, tmp_path, up.port, rules=RULES,
